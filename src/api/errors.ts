@@ -1,0 +1,50 @@
+// One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
+// plus the Request-Id header on every response.
+import { randomUUID } from 'node:crypto';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { LogplaneError } from '../errors.js';
+import type { Context } from '../context.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:@\-]{1,200}$/;
+
+/** Request-Id: the client's (Request-Id or X-Request-Id) if sane, else a new uuid. */
+export function genReqId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const h = req.headers['request-id'] ?? req.headers['x-request-id'];
+  const v = Array.isArray(h) ? h[0] : h;
+  return v && REQUEST_ID.test(v) ? v : randomUUID();
+}
+
+export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('Request-Id', req.id);
+  });
+  app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {
+    if (err instanceof LogplaneError) {
+      if (err.status === 401 && !reply.getHeader('www-authenticate')) reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      return reply.code(err.status).send({ id: err.id, error: err.message });
+    }
+    const fe = err as FastifyError;
+    const status = fe.statusCode ?? 500;
+    if (status >= 500) {
+      ctx.log.error({ at: 'api.error', reqId: req.id, method: req.method, route: req.routeOptions.url, err: fe.message }, 'request failed');
+      return reply.code(500).send({ id: 'internal_error', error: 'internal error' });
+    }
+    let id = 'bad_request';
+    let message = fe.message;
+    if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      id = 'invalid_json';
+      message = `invalid JSON body: ${fe.message}`;
+    } else if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      id = 'body_too_large';
+      message = 'request body too large';
+    } else if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      id = 'unsupported_media_type';
+    } else if (fe.validation) {
+      id = 'invalid_params';
+    }
+    return reply.code(status).send({ id, error: message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ id: 'not_found', error: `no route for ${req.method} ${req.url.split('?')[0]}` });
+  });
+}

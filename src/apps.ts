@@ -1,0 +1,256 @@
+// App / token / drain registry. Token bytes -> TokenEntry -> App with direct
+// references, so the hot path does one hash and one byte compare per line.
+// Writes go through the config store first and touch memory only once durable.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { Ring } from './buffer/ring.js';
+import { BadRequestError, ConflictError, NotFoundError } from './errors.js';
+import type { AppRecord, ConfigStore, DrainRecord, StoreChange } from './store/store.js';
+
+/** Something every line of an app is offered to: a drain, a tail hub, a Redis batch. */
+export interface LineSink {
+  offer(rec: Buffer): void;
+}
+
+export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export class App {
+  readonly id: string;
+  record: AppRecord;
+  readonly ring: Ring;
+  /** Per-app line counter; route() stamps lines with ++seq. */
+  seq = 0;
+  /** Drains, tail hubs, Redis batches: every routed line is offered to each. */
+  readonly sinks: LineSink[] = [];
+  linesIn = 0;
+  bytesIn = 0;
+
+  constructor(record: AppRecord, historyLines: number) {
+    this.id = record.id;
+    this.record = record;
+    this.ring = new Ring(historyLines);
+  }
+
+  addSink(s: LineSink): void {
+    if (!this.sinks.includes(s)) this.sinks.push(s);
+  }
+  removeSink(s: LineSink): void {
+    const i = this.sinks.indexOf(s);
+    if (i !== -1) this.sinks.splice(i, 1);
+  }
+}
+
+export class TokenEntry {
+  readonly token: string;
+  readonly bytes: Buffer;
+  readonly name: string;
+  /** The source every line of this token gets, as bytes for cook(). */
+  readonly nameBuf: Buffer;
+  readonly app: App;
+  constructor(token: string, name: string, app: App) {
+    this.token = token;
+    this.bytes = Buffer.from(token, 'latin1');
+    this.name = name;
+    this.nameBuf = Buffer.from(name, 'utf8');
+    this.app = app;
+  }
+}
+
+/** FNV-1a over a byte range. */
+function hashBytes(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Token lookup by bytes, without making a string per line. */
+export class TokenTable {
+  readonly #byHash = new Map<number, TokenEntry[]>();
+  readonly #byToken = new Map<string, TokenEntry>();
+
+  get size(): number {
+    return this.#byToken.size;
+  }
+  add(e: TokenEntry): void {
+    this.remove(e.token);
+    this.#byToken.set(e.token, e);
+    const h = hashBytes(e.bytes, 0, e.bytes.length);
+    const list = this.#byHash.get(h);
+    if (list) list.push(e);
+    else this.#byHash.set(h, [e]);
+  }
+  remove(token: string): void {
+    const e = this.#byToken.get(token);
+    if (!e) return;
+    this.#byToken.delete(token);
+    const h = hashBytes(e.bytes, 0, e.bytes.length);
+    const list = this.#byHash.get(h);
+    if (!list) return;
+    const rest = list.filter((x) => x !== e);
+    if (rest.length) this.#byHash.set(h, rest);
+    else this.#byHash.delete(h);
+  }
+  get(token: string): TokenEntry | undefined {
+    return this.#byToken.get(token);
+  }
+  lookup(buf: Buffer, start: number, end: number): TokenEntry | undefined {
+    const list = this.#byHash.get(hashBytes(buf, start, end));
+    if (!list) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      if (e.bytes.length === end - start && buf.compare(e.bytes, 0, e.bytes.length, start, end) === 0) return e;
+    }
+    return undefined;
+  }
+}
+
+export interface RegistryOptions {
+  historyLines: number;
+}
+
+export function newToken(): string {
+  return `t.${randomUUID()}`;
+}
+
+/**
+ * Events: 'app' (App, created|changed), 'appDeleted' (App). Drain and tail
+ * managers listen to these to attach their sinks.
+ */
+export class Registry extends EventEmitter {
+  readonly store: ConfigStore;
+  readonly tokens = new TokenTable();
+  readonly #apps = new Map<string, App>();
+  readonly #historyLines: number;
+  #apiKey: string | null = null;
+
+  constructor(store: ConfigStore, opts: RegistryOptions) {
+    super();
+    this.store = store;
+    this.#historyLines = opts.historyLines;
+  }
+
+  get apiKey(): string | null {
+    return this.#apiKey;
+  }
+
+  async init(): Promise<void> {
+    const snap = await this.store.load();
+    this.#apiKey = snap.apiKey;
+    for (const rec of snap.apps) this.#install(rec);
+    this.store.onChange((c) => void this.#onStoreChange(c));
+  }
+
+  async setApiKey(key: string): Promise<void> {
+    await this.store.setApiKey(key);
+    this.#apiKey = key;
+  }
+
+  get(id: string): App | undefined {
+    return this.#apps.get(id);
+  }
+  require(id: string): App {
+    const a = this.#apps.get(id);
+    if (!a) throw new NotFoundError('channel not found');
+    return a;
+  }
+  get size(): number {
+    return this.#apps.size;
+  }
+  apps(): IterableIterator<App> {
+    return this.#apps.values();
+  }
+  /** Apps sorted by id, for paged listing. */
+  list(after: string | null, limit: number): App[] {
+    const ids = [...this.#apps.keys()].sort();
+    const from = after === null ? 0 : ids.findIndex((id) => id > after);
+    if (from === -1) return [];
+    return ids.slice(from, from + limit).map((id) => this.#apps.get(id)!);
+  }
+
+  /**
+   * Create an app or make its token set exactly `tokenNames` (Logplex v3 PUT).
+   * Existing tokens with a kept name keep their value.
+   */
+  async putApp(id: string, tokenNames: readonly string[]): Promise<{ app: App; created: boolean }> {
+    if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
+    for (const n of tokenNames) {
+      if (typeof n !== 'string' || !TOKEN_NAME.test(n)) throw new BadRequestError(`tokens: invalid token name ${JSON.stringify(n)}`, 'invalid_params');
+    }
+    const existing = this.#apps.get(id);
+    const now = new Date().toISOString();
+    const names = [...new Set(tokenNames)];
+    const old = new Map((existing?.record.tokens ?? []).map((t) => [t.name, t]));
+    const rec: AppRecord = existing
+      ? { ...existing.record, updatedAt: now, tokens: names.map((n) => old.get(n) ?? { token: newToken(), name: n, createdAt: now }) }
+      : { id, uuid: randomUUID(), createdAt: now, updatedAt: now, tokens: names.map((n) => ({ token: newToken(), name: n, createdAt: now })), drains: [] };
+    await this.store.putApp(rec);
+    return { app: this.#install(rec), created: !existing };
+  }
+
+  /** Create an app if missing (Platform API, CLI apps:create). */
+  async ensureApp(id: string): Promise<{ app: App; created: boolean }> {
+    const a = this.#apps.get(id);
+    if (a) return { app: a, created: false };
+    return this.putApp(id, []);
+  }
+
+  async deleteApp(id: string): Promise<void> {
+    const app = this.require(id);
+    await this.store.deleteApp(id);
+    this.#uninstall(app);
+  }
+
+  /** Add a token with this name (a new value each call, as Logplex does). */
+  async createToken(id: string, name: string): Promise<{ token: string; name: string }> {
+    if (typeof name !== 'string' || !TOKEN_NAME.test(name)) throw new BadRequestError('name: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}', 'invalid_params');
+    const app = this.require(id);
+    const now = new Date().toISOString();
+    const t = { token: newToken(), name, createdAt: now };
+    const rec: AppRecord = { ...app.record, updatedAt: now, tokens: [...app.record.tokens, t] };
+    await this.store.putApp(rec);
+    this.#install(rec);
+    return { token: t.token, name };
+  }
+
+  /** Replace an app's drain list (the drain manager validates before calling). */
+  async setDrains(id: string, drains: DrainRecord[]): Promise<App> {
+    const app = this.require(id);
+    const rec: AppRecord = { ...app.record, updatedAt: new Date().toISOString(), drains };
+    await this.store.putApp(rec);
+    return this.#install(rec);
+  }
+
+  /** Put a record into memory: new App or updated one; tokens re-indexed. */
+  #install(rec: AppRecord): App {
+    let app = this.#apps.get(rec.id);
+    if (app) {
+      for (const t of app.record.tokens) this.tokens.remove(t.token);
+      app.record = rec;
+    } else {
+      app = new App(rec, this.#historyLines);
+      this.#apps.set(rec.id, app);
+    }
+    for (const t of rec.tokens) this.tokens.add(new TokenEntry(t.token, t.name, app));
+    this.emit('app', app);
+    return app;
+  }
+
+  #uninstall(app: App): void {
+    for (const t of app.record.tokens) this.tokens.remove(t.token);
+    this.#apps.delete(app.id);
+    app.ring.clear();
+    this.emit('appDeleted', app);
+  }
+
+  async #onStoreChange(c: StoreChange): Promise<void> {
+    if (c.kind === 'apiKey') {
+      this.#apiKey = (await this.store.load()).apiKey;
+      return;
+    }
+    const rec = await this.store.getApp(c.id);
+    const app = this.#apps.get(c.id);
+    if (rec) this.#install(rec);
+    else if (app) this.#uninstall(app);
+  }
+}

@@ -1,0 +1,200 @@
+// Configuration: defaults (one comment each), read from flags and environment,
+// validated once at start with every problem listed, then frozen.
+import { ConfigError } from './errors.js';
+
+export interface Config {
+  /** HTTP port: API, ingest, sessions, WebSocket, console. 0 = any free port. */
+  readonly port: number;
+  /** Bind address for every listener. Loopback unless asked otherwise. */
+  readonly host: string;
+  /** Syslog TCP + UDP port; 0 = off. */
+  readonly syslogPort: number;
+  /** Syslog TLS (RFC 5425) port; needs tlsCert and tlsKey; null = off. */
+  readonly syslogTlsPort: number | null;
+  /** PEM certificate path for syslog TLS. */
+  readonly tlsCert: string | null;
+  /** PEM key path for syslog TLS. */
+  readonly tlsKey: string | null;
+  /** Admin API key; null = generated at first start and saved in the data dir. */
+  readonly apiKey: string | null;
+  /** Where config (apps, tokens, drains, key) and saved rings live. */
+  readonly dataDir: string;
+  /** Ring size: lines of history kept per app. */
+  readonly historyLines: number;
+  /** Redis URL; null = embedded mode. */
+  readonly redisUrl: string | null;
+  /** Base URL put in session URLs; null = http://<host>:<port>. */
+  readonly publicUrl: string | null;
+  /** Largest accepted POST /logs body (after gunzip), bytes. */
+  readonly maxBodyBytes: number;
+  /** How long an accepted Logplex-Frame-Id is remembered per token, ms. */
+  readonly frameIdTtlMs: number;
+  /** Lines a drain may hold before the oldest are dropped. */
+  readonly drainQueueLines: number;
+  /** Drains per app. */
+  readonly maxDrainsPerApp: number;
+  /** Allow drains to loopback, link-local and private addresses. */
+  readonly drainAllowPrivate: boolean;
+  /** Lines a tail may hold before the oldest are dropped. */
+  readonly tailQueueLines: number;
+  /** pino level for our own logs. */
+  readonly logLevel: string;
+  /** Number of ingest worker threads; 0 = parse on the main thread. */
+  readonly ingestWorkers: number;
+}
+
+export const defaults: Config = {
+  port: 8601,
+  host: '127.0.0.1',
+  syslogPort: 6001,
+  syslogTlsPort: null,
+  tlsCert: null,
+  tlsKey: null,
+  apiKey: null,
+  dataDir: './.logplane',
+  historyLines: 1500,
+  redisUrl: null,
+  publicUrl: null,
+  maxBodyBytes: 8 * 1024 * 1024,
+  frameIdTtlMs: 5 * 60 * 1000,
+  drainQueueLines: 1024,
+  maxDrainsPerApp: 5,
+  drainAllowPrivate: false,
+  tailQueueLines: 1024,
+  logLevel: 'info',
+  ingestWorkers: 0,
+};
+
+type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
+interface Setting {
+  key: keyof Config;
+  env: string;
+  flag: string;
+  kind: Kind;
+  min?: number;
+  max?: number;
+}
+
+/** Every setting: config key, environment variable, command-line flag. */
+export const settings: readonly Setting[] = [
+  { key: 'port', env: 'LOGPLANE_PORT', flag: 'port', kind: 'port' },
+  { key: 'host', env: 'LOGPLANE_HOST', flag: 'host', kind: 'string' },
+  { key: 'syslogPort', env: 'LOGPLANE_SYSLOG_PORT', flag: 'syslog-port', kind: 'port' },
+  { key: 'syslogTlsPort', env: 'LOGPLANE_SYSLOG_TLS_PORT', flag: 'syslog-tls-port', kind: 'port' },
+  { key: 'tlsCert', env: 'LOGPLANE_TLS_CERT', flag: 'tls-cert', kind: 'string' },
+  { key: 'tlsKey', env: 'LOGPLANE_TLS_KEY', flag: 'tls-key', kind: 'string' },
+  { key: 'apiKey', env: 'LOGPLANE_API_KEY', flag: 'api-key', kind: 'string' },
+  { key: 'dataDir', env: 'LOGPLANE_DATA_DIR', flag: 'data-dir', kind: 'string' },
+  { key: 'historyLines', env: 'LOGPLANE_HISTORY_LINES', flag: 'history-lines', kind: 'int', min: 1, max: 1_000_000 },
+  { key: 'redisUrl', env: 'REDIS_URL', flag: 'redis', kind: 'url' },
+  { key: 'publicUrl', env: 'LOGPLANE_PUBLIC_URL', flag: 'public-url', kind: 'url' },
+  { key: 'maxBodyBytes', env: 'LOGPLANE_MAX_BODY_BYTES', flag: 'max-body-bytes', kind: 'int', min: 1024, max: 1 << 30 },
+  { key: 'frameIdTtlMs', env: 'LOGPLANE_FRAME_ID_TTL_MS', flag: 'frame-id-ttl-ms', kind: 'int', min: 0, max: 86_400_000 },
+  { key: 'drainQueueLines', env: 'LOGPLANE_DRAIN_QUEUE_LINES', flag: 'drain-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
+  { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
+  { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
+  { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },
+];
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function parseValue(s: Setting, raw: string, where: string, problems: string[]): unknown {
+  const bad = (why: string): undefined => {
+    problems.push(`${where}: ${why} (got ${JSON.stringify(raw)})`);
+    return undefined;
+  };
+  switch (s.kind) {
+    case 'port': {
+      if (!/^\d+$/.test(raw)) return bad('must be a port number 0-65535');
+      const n = Number(raw);
+      if (n > 65535) return bad('must be a port number 0-65535');
+      return n;
+    }
+    case 'int': {
+      if (!/^\d+$/.test(raw)) return bad('must be a whole number');
+      const n = Number(raw);
+      if (s.min !== undefined && n < s.min) return bad(`must be at least ${s.min}`);
+      if (s.max !== undefined && n > s.max) return bad(`must be at most ${s.max}`);
+      return n;
+    }
+    case 'bool': {
+      const v = raw.toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+      return bad('must be 1/0, true/false, yes/no or on/off');
+    }
+    case 'url': {
+      try {
+        const u = new URL(raw);
+        if (s.key === 'redisUrl' && !['redis:', 'rediss:'].includes(u.protocol)) return bad('must be a redis:// or rediss:// URL');
+        if (s.key === 'publicUrl' && !['http:', 'https:'].includes(u.protocol)) return bad('must be an http:// or https:// URL');
+        return s.key === 'publicUrl' ? raw.replace(/\/+$/, '') : raw;
+      } catch {
+        return bad('must be a URL');
+      }
+    }
+    case 'level':
+      return LEVELS.has(raw) ? raw : bad(`must be one of ${[...LEVELS].join(', ')}`);
+    case 'string':
+      return raw === '' ? bad('must not be empty') : raw;
+  }
+}
+
+/**
+ * Build the config from flags (`--port 8601` or `--port=8601`) over environment
+ * over defaults. Throws ConfigError listing every problem; returns a frozen object.
+ */
+export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = { ...defaults };
+  const byFlag = new Map(settings.map((s) => [s.flag, s]));
+
+  for (const s of settings) {
+    const raw = env[s.env];
+    if (raw === undefined) continue;
+    const v = parseValue(s, raw, s.env, problems);
+    if (v !== undefined) out[s.key] = v;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      problems.push(`unexpected argument ${JSON.stringify(arg)}`);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const s = byFlag.get(name);
+    if (!s) {
+      problems.push(`unknown flag --${name}`);
+      continue;
+    }
+    let raw: string | undefined;
+    if (eq !== -1) raw = arg.slice(eq + 1);
+    else if (s.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) raw = 'true';
+    else raw = argv[++i];
+    if (raw === undefined) {
+      problems.push(`--${name} needs a value`);
+      continue;
+    }
+    const v = parseValue(s, raw, `--${name}`, problems);
+    if (v !== undefined) out[s.key] = v;
+  }
+
+  const c = out as unknown as Config;
+  const tlsParts = [c.syslogTlsPort !== null, c.tlsCert !== null, c.tlsKey !== null];
+  if (tlsParts.some(Boolean) && !tlsParts.every(Boolean)) {
+    problems.push('syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY');
+  }
+  if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(c);
+}
+
+/** The base URL clients should use for this node (session URLs). */
+export function publicBaseUrl(c: Config, boundPort: number): string {
+  if (c.publicUrl) return c.publicUrl;
+  const host = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+}

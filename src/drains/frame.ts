@@ -1,0 +1,120 @@
+// Wire encoders for cooked lines. One pre-sized Buffer per batch, no strings
+// per line. Used by HTTPS drains, syslog drains and the history endpoint.
+import { HEADER, dynoEndOf, msgStartOf, sourceEndOf, tsEndOf } from '../line.js';
+
+const SP = 0x20;
+const LF = 0x0a;
+const LT = 0x3c;
+const GT = 0x3e;
+const ONE = 0x31;
+const DASH = 0x2d;
+const HOST = Buffer.from(' host ', 'latin1');
+
+function digits(n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : String(n).length;
+}
+function writeUint(out: Buffer, pos: number, n: number): number {
+  const d = digits(n);
+  let p = pos + d;
+  do {
+    out[--p] = 0x30 + (n % 10);
+    n = (n / 10) | 0;
+  } while (n > 0);
+  return pos + d;
+}
+
+/**
+ * Bytes of `<PRI>1 TS <hostPart> SOURCE DYNO <nilPart>MSG\n` for one record.
+ * hostPart is ` host ` for Logplex frames or ` d.<token> ` for syslog drains;
+ * nil is `- ` (HTTPS, history) or `- - ` (syslog drains).
+ */
+function msgLength(rec: Buffer, hostPartLen: number, nilLen: number): number {
+  const tsEnd = tsEndOf(rec);
+  const srcEnd = sourceEndOf(rec);
+  const dynoEnd = dynoEndOf(rec);
+  const pri = rec[16]!;
+  // "<" pri ">1 " ts hostPart source " " dyno " " nil msg "\n"
+  return 1 + digits(pri) + 3 + (tsEnd - HEADER) + hostPartLen + (srcEnd - tsEnd) + 1 + (dynoEnd - srcEnd) + 1 + nilLen + (rec.length - dynoEnd) + 1;
+}
+
+function writeMsg(rec: Buffer, out: Buffer, pos: number, hostPart: Buffer, nilDashes: number): number {
+  const tsEnd = tsEndOf(rec);
+  const srcEnd = sourceEndOf(rec);
+  const dynoEnd = dynoEndOf(rec);
+  let p = pos;
+  out[p++] = LT;
+  p = writeUint(out, p, rec[16]!);
+  out[p++] = GT;
+  out[p++] = ONE;
+  out[p++] = SP;
+  p += rec.copy(out, p, HEADER, tsEnd);
+  p += hostPart.copy(out, p);
+  p += rec.copy(out, p, tsEnd, srcEnd);
+  out[p++] = SP;
+  p += rec.copy(out, p, srcEnd, dynoEnd);
+  out[p++] = SP;
+  for (let i = 0; i < nilDashes; i++) {
+    out[p++] = DASH;
+    out[p++] = SP;
+  }
+  p += rec.copy(out, p, msgStartOf(rec));
+  out[p++] = LF;
+  return p;
+}
+
+/** An octet-counted framer for one output format (Logplex HTTP or syslog drain). */
+export class FrameEncoder {
+  readonly #hostPart: Buffer;
+  readonly #nil: number;
+  constructor(hostPart: Buffer, nilDashes: number) {
+    this.#hostPart = hostPart;
+    this.#nil = nilDashes;
+  }
+  /** Bytes one record takes, length prefix and SP included. */
+  frameLength(rec: Buffer): number {
+    const n = msgLength(rec, this.#hostPart.length, this.#nil * 2);
+    return digits(n) + 1 + n;
+  }
+  /** Write `LEN SP MSG` at pos; returns the end. */
+  write(rec: Buffer, out: Buffer, pos: number): number {
+    const n = msgLength(rec, this.#hostPart.length, this.#nil * 2);
+    let p = writeUint(out, pos, n);
+    out[p++] = SP;
+    return writeMsg(rec, out, p, this.#hostPart, this.#nil);
+  }
+  /** Encode records into one exact-size Buffer. */
+  encode(recs: readonly Buffer[], from = 0, to = recs.length): Buffer {
+    let size = 0;
+    for (let i = from; i < to; i++) size += this.frameLength(recs[i]!);
+    const out = Buffer.allocUnsafe(size);
+    let p = 0;
+    for (let i = from; i < to; i++) p = this.write(recs[i]!, out, p);
+    return out;
+  }
+}
+
+/** `LEN <PRI>1 TS host SOURCE DYNO - MSG\n`: history and HTTPS drains (SPEC 4, 6.3). */
+export const logplexFrames = new FrameEncoder(HOST, 1);
+
+/** `LEN <PRI>1 TS d.<token> SOURCE DYNO - - MSG\n`: syslog drains (SPEC 6.4). */
+export function syslogDrainEncoder(drainToken: string): FrameEncoder {
+  return new FrameEncoder(Buffer.from(` ${drainToken} `, 'latin1'), 2);
+}
+
+/** Heroku's display format: `TS source[dyno]: msg` (no newline). */
+export function textLine(rec: Buffer): Buffer {
+  const tsEnd = tsEndOf(rec);
+  const srcEnd = sourceEndOf(rec);
+  const dynoEnd = dynoEndOf(rec);
+  const out = Buffer.allocUnsafe(rec.length - HEADER + 5);
+  let p = rec.copy(out, 0, HEADER, tsEnd);
+  out[p++] = SP;
+  p += rec.copy(out, p, tsEnd, srcEnd);
+  out[p++] = 0x5b; // [
+  p += rec.copy(out, p, srcEnd, dynoEnd);
+  out[p++] = 0x5d; // ]
+  out[p++] = 0x3a; // :
+  out[p++] = SP;
+  p += rec.copy(out, p, dynoEnd);
+  return out.subarray(0, p);
+}

@@ -1,0 +1,80 @@
+// Error classes with stable codes. Start-up and programmer errors throw these;
+// bad input on the hot path is counted, never thrown.
+
+export const ErrorCode = {
+  CONFIG: 'LPX_ERR_CONFIG',
+  BAD_REQUEST: 'LPX_ERR_BAD_REQUEST',
+  UNAUTHORIZED: 'LPX_ERR_UNAUTHORIZED',
+  NOT_FOUND: 'LPX_ERR_NOT_FOUND',
+  CONFLICT: 'LPX_ERR_CONFLICT',
+  UNPROCESSABLE: 'LPX_ERR_UNPROCESSABLE',
+  STORE: 'LPX_ERR_STORE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class LogplaneError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status this error maps to when it reaches the API. */
+  readonly status: number;
+  /** Short machine id for the JSON body (`{"id": ..., "error": ...}`). */
+  readonly id: string;
+  constructor(code: ErrorCode, status: number, id: string, message: string) {
+    super(message);
+    this.name = 'LogplaneError';
+    this.code = code;
+    this.status = status;
+    this.id = id;
+  }
+}
+
+/** Invalid configuration: every problem found is listed, start-up stops. */
+export class ConfigError extends LogplaneError {
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(ErrorCode.CONFIG, 500, 'invalid_config', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export class BadRequestError extends LogplaneError {
+  constructor(message: string, id = 'bad_request') {
+    super(ErrorCode.BAD_REQUEST, 400, id, message);
+    this.name = 'BadRequestError';
+  }
+}
+
+export class UnauthorizedError extends LogplaneError {
+  constructor(message = 'Unauthorized') {
+    super(ErrorCode.UNAUTHORIZED, 401, 'unauthorized', message);
+    this.name = 'UnauthorizedError';
+  }
+}
+
+export class NotFoundError extends LogplaneError {
+  constructor(message: string) {
+    super(ErrorCode.NOT_FOUND, 404, 'not_found', message);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends LogplaneError {
+  constructor(message: string) {
+    super(ErrorCode.CONFLICT, 409, 'conflict', message);
+    this.name = 'ConflictError';
+  }
+}
+
+export class UnprocessableError extends LogplaneError {
+  constructor(message: string, id = 'invalid_params') {
+    super(ErrorCode.UNPROCESSABLE, 422, id, message);
+    this.name = 'UnprocessableError';
+  }
+}
+
+export class StoreError extends LogplaneError {
+  constructor(message: string) {
+    super(ErrorCode.STORE, 503, 'store_unavailable', message);
+    this.name = 'StoreError';
+  }
+}

@@ -1,0 +1,104 @@
+// One syslog stream (TCP or TLS connection): framer -> header scan -> token
+// lookup -> routeMessage. Bad messages are counted; an unframeable stream is
+// closed with a count. Nothing here throws on input.
+import type { Socket } from 'node:net';
+import type { TokenEntry } from '../apps.js';
+import type { Context } from '../context.js';
+import type { Child } from '../obs/metrics.js';
+import { routeMessage } from '../router.js';
+import { FrameError, OctetFramer, frameErrorText } from './framing.js';
+import { ScanError, SyslogHeader, scanSyslog } from './syslog.js';
+
+export type StreamTransport = 'tcp' | 'tls';
+
+/** Per-transport counters, resolved once. */
+export class IngestCounters {
+  readonly lines: Child;
+  readonly bytes: Child;
+  readonly malformed: Child;
+  readonly unknownToken: Child;
+  readonly unframeable: Child;
+  constructor(ctx: Context, transport: string) {
+    const m = ctx.metrics;
+    this.lines = m.ingestLines.labels(transport);
+    this.bytes = m.ingestBytes.labels(transport);
+    this.malformed = m.ingestDropped.labels(transport, 'malformed');
+    this.unknownToken = m.ingestDropped.labels(transport, 'unknown_token');
+    this.unframeable = m.ingestDropped.labels(transport, 'unframeable');
+  }
+}
+
+/**
+ * Scans and routes one syslog message whose token travels in APP-NAME.
+ * Reuses one header object and caches the last token (a connection usually
+ * carries one app).
+ */
+export class SyslogMessageHandler {
+  readonly #ctx: Context;
+  readonly #c: IngestCounters;
+  readonly #hdr = new SyslogHeader();
+  #last: TokenEntry | undefined;
+  constructor(ctx: Context, counters: IngestCounters) {
+    this.#ctx = ctx;
+    this.#c = counters;
+  }
+
+  handle(buf: Buffer, start: number, end: number, now: number): void {
+    const hdr = this.#hdr;
+    if (scanSyslog(buf, start, end, hdr) !== ScanError.OK) {
+      this.#c.malformed.value++;
+      return;
+    }
+    let entry = this.#last;
+    const as = hdr.appStart;
+    const ae = hdr.appEnd;
+    if (entry === undefined || entry.bytes.length !== ae - as || buf.compare(entry.bytes, 0, entry.bytes.length, as, ae) !== 0 || this.#ctx.registry.tokens.get(entry.token) !== entry) {
+      entry = this.#ctx.registry.tokens.lookup(buf, as, ae);
+      if (entry === undefined) {
+        this.#c.unknownToken.value++;
+        return;
+      }
+      this.#last = entry;
+    }
+    this.#c.bytes.value += end - start;
+    this.#c.lines.value += routeMessage(entry, hdr, buf, now);
+  }
+}
+
+/** Serve one TCP or TLS connection until it ends or sends what cannot be framed. */
+export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamTransport, counters: IngestCounters): void {
+  const conns = ctx.metrics.connections.labels(transport);
+  conns.value++;
+  const handler = new SyslogMessageHandler(ctx, counters);
+  let now = Date.now();
+  const framer = new OctetFramer((buf, s, e) => handler.handle(buf, s, e, now), { allowLfFrames: true, skipSeparators: true });
+  let closed = false;
+  const fail = (err: FrameError): void => {
+    if (closed) return;
+    closed = true;
+    counters.unframeable.value++;
+    ctx.metrics.connectionsClosed.labels(transport, err === FrameError.TOO_LARGE ? 'frame_too_large' : 'unframeable').value++;
+    ctx.log.warn({ at: 'ingest.stream_closed', transport, remote: sock.remoteAddress, reason: frameErrorText[err] }, 'closing syslog connection: unframeable input');
+    sock.destroy();
+  };
+  sock.on('data', (chunk: Buffer) => {
+    if (closed) return;
+    now = Date.now();
+    const err = framer.push(chunk);
+    if (err !== FrameError.NONE) fail(err);
+  });
+  sock.on('end', () => {
+    if (!closed) {
+      now = Date.now();
+      const err = framer.end();
+      if (err !== FrameError.NONE) counters.malformed.value++;
+    }
+    sock.end();
+  });
+  sock.on('error', () => {
+    /* peer reset etc.: nothing to do, 'close' follows */
+  });
+  sock.on('close', () => {
+    conns.value--;
+  });
+}

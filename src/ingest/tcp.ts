@@ -1,0 +1,38 @@
+// Syslog over TCP (RFC 6587): octet-counted frames, or LF-terminated when a
+// frame starts with `<`. No connection-level auth: the token is the credential.
+import { createServer, type Server, type Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
+import type { Context } from '../context.js';
+import { IngestCounters, serveSyslogStream } from './syslog-conn.js';
+
+export function startSyslogTcp(ctx: Context, port: number, host: string): Promise<Server> {
+  const counters = new IngestCounters(ctx, 'tcp');
+  const server = createServer({ noDelay: true }, (sock) => serveSyslogStream(ctx, sock, 'tcp', counters));
+  return listen(server, port, host);
+}
+
+/** Stop accepting and end every open connection. */
+export function closeStreamServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    for (const s of open.get(server) ?? []) s.destroy();
+  });
+}
+
+const open = new WeakMap<Server, Set<Socket>>();
+
+export function listen(server: Server, port: number, host: string): Promise<Server> {
+  const socks = new Set<Socket>();
+  open.set(server, socks);
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (s: Socket) => {
+    socks.add(s);
+    s.once('close', () => socks.delete(s));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

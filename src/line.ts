@@ -1,0 +1,126 @@
+// The cooked line: one Buffer per line, made once at ingest (cook) and shared
+// by the ring, drains, tails and the Redis batch. Fixed binary layout so it
+// can cross threads, processes and Redis as bytes, with no per-line object.
+//
+//   0  f64  seq          per-app, written by route()
+//   8  f64  received     ms since epoch, at ingest
+//  16  u8   pri          0..191
+//  17  u8   tsLen
+//  18  u8   sourceLen
+//  19  u8   dynoLen
+//  20  ts bytes | source bytes | dyno bytes | msg bytes (to the end)
+
+export const HEADER = 20;
+/** Largest message part of one line; longer messages are split (as Heroku does). */
+export const MAX_MSG = 10_000;
+export const MAX_FIELD = 255;
+
+const OFF_SEQ = 0;
+const OFF_RECV = 8;
+const OFF_PRI = 16;
+const OFF_TSLEN = 17;
+const OFF_SRCLEN = 18;
+const OFF_DYNOLEN = 19;
+
+/**
+ * Make one cooked line. The message is buf[msgStart, msgEnd); ts and dyno are
+ * byte ranges too, source is the token's name (already bytes). The only copy.
+ */
+export function cook(
+  pri: number,
+  tsBuf: Buffer, tsStart: number, tsEnd: number,
+  source: Buffer,
+  dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+  msgBuf: Buffer, msgStart: number, msgEnd: number,
+  receivedMs: number,
+): Buffer {
+  const tsLen = tsEnd - tsStart;
+  const dynoLen = dynoEnd - dynoStart;
+  const rec = Buffer.allocUnsafe(HEADER + tsLen + source.length + dynoLen + (msgEnd - msgStart));
+  rec.writeDoubleLE(0, OFF_SEQ);
+  rec.writeDoubleLE(receivedMs, OFF_RECV);
+  rec[OFF_PRI] = pri;
+  rec[OFF_TSLEN] = tsLen;
+  rec[OFF_SRCLEN] = source.length;
+  rec[OFF_DYNOLEN] = dynoLen;
+  let p = HEADER;
+  p += tsBuf.copy(rec, p, tsStart, tsEnd);
+  p += source.copy(rec, p);
+  p += dynoBuf.copy(rec, p, dynoStart, dynoEnd);
+  msgBuf.copy(rec, p, msgStart, msgEnd);
+  return rec;
+}
+
+/** Build a line from strings (platform lines such as L10/L11, tests, the CLI). */
+export function lineFrom(fields: { pri: number; ts: string; source: string; dyno: string; msg: string | Buffer; receivedMs?: number; seq?: number }): Buffer {
+  const ts = Buffer.from(fields.ts, 'latin1');
+  const src = Buffer.from(fields.source, 'utf8');
+  const dyno = Buffer.from(fields.dyno, 'utf8');
+  const msg = typeof fields.msg === 'string' ? Buffer.from(fields.msg, 'utf8') : fields.msg;
+  const rec = cook(fields.pri, ts, 0, ts.length, src, dyno, 0, dyno.length, msg, 0, msg.length, fields.receivedMs ?? Date.now());
+  if (fields.seq !== undefined) setSeq(rec, fields.seq);
+  return rec;
+}
+
+export function setSeq(rec: Buffer, seq: number): void {
+  rec.writeDoubleLE(seq, OFF_SEQ);
+}
+export function seqOf(rec: Buffer): number {
+  return rec.readDoubleLE(OFF_SEQ);
+}
+export function receivedOf(rec: Buffer): number {
+  return rec.readDoubleLE(OFF_RECV);
+}
+export function priOf(rec: Buffer): number {
+  return rec[OFF_PRI]!;
+}
+export function tsStartOf(_rec: Buffer): number {
+  return HEADER;
+}
+export function tsEndOf(rec: Buffer): number {
+  return HEADER + rec[OFF_TSLEN]!;
+}
+export function sourceEndOf(rec: Buffer): number {
+  return tsEndOf(rec) + rec[OFF_SRCLEN]!;
+}
+export function dynoEndOf(rec: Buffer): number {
+  return sourceEndOf(rec) + rec[OFF_DYNOLEN]!;
+}
+/** Message bytes start here and run to the end of the record. */
+export function msgStartOf(rec: Buffer): number {
+  return dynoEndOf(rec);
+}
+
+export function tsOf(rec: Buffer): string {
+  return rec.toString('latin1', HEADER, tsEndOf(rec));
+}
+export function sourceOf(rec: Buffer): string {
+  const s = tsEndOf(rec);
+  return rec.toString('utf8', s, s + rec[OFF_SRCLEN]!);
+}
+export function dynoOf(rec: Buffer): string {
+  const s = sourceEndOf(rec);
+  return rec.toString('utf8', s, s + rec[OFF_DYNOLEN]!);
+}
+export function msgOf(rec: Buffer): Buffer {
+  return rec.subarray(msgStartOf(rec));
+}
+
+/** A plain object view, for JSON (WebSocket tail, tests). */
+export interface LineView {
+  seq: number;
+  ts: string;
+  source: string;
+  dyno: string;
+  pri: number;
+  msg: string;
+}
+export function viewOf(rec: Buffer): LineView {
+  return { seq: seqOf(rec), ts: tsOf(rec), source: sourceOf(rec), dyno: dynoOf(rec), pri: priOf(rec), msg: rec.toString('utf8', msgStartOf(rec)) };
+}
+
+/** RFC 3339 timestamp with microseconds and +00:00, as Logplex writes its own. */
+export function rfc3339(ms: number): string {
+  const d = new Date(ms);
+  return `${d.toISOString().slice(0, 23)}000+00:00`;
+}

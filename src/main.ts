@@ -1,0 +1,59 @@
+// Process entry for `logplane serve`: load config, start, stop on SIGTERM.
+import { loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { Server } from './server.js';
+
+/** Bounded time for a graceful stop before we exit anyway. */
+const STOP_TIMEOUT_MS = 10_000;
+
+export async function serve(argv: readonly string[]): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`logplane: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let server: Server;
+  try {
+    server = await Server.start(config);
+  } catch (err) {
+    process.stderr.write(`logplane: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const p = server.ports;
+  const lines = [
+    `logplane is serving (embedded mode, data in ${config.dataDir})`,
+    `  API, ingest, sessions:  ${server.url}`,
+    `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
+  ];
+  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
+  if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
+  if (server.generatedKey) lines.push(`  admin API key (shown once, saved in ${config.dataDir}): ${server.apiKey}`);
+  lines.push(`  try: logplane apps:create myapp && echo hello | logplane send -a myapp && logplane logs -a myapp`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.ctx.log.info({ at: 'server.stopping', signal }, 'stopping');
+    const timer = setTimeout(() => {
+      server.ctx.log.error({ at: 'server.stop_timeout' }, 'graceful stop took too long; exiting');
+      process.exit(1);
+    }, STOP_TIMEOUT_MS);
+    timer.unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        server.ctx.log.error({ at: 'server.stop_failed', err: err.message }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

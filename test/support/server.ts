@@ -1,0 +1,42 @@
+// Start a real logplane on free loopback ports with a fresh data dir.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../../src/config.js';
+import { silentLog } from '../../src/obs/log.js';
+import { Server } from '../../src/server.js';
+
+export interface TestServer {
+  server: Server;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  apiKey: string;
+  dataDir: string;
+  config: Config;
+  /** Authorization header value for the admin API. */
+  auth: string;
+  /** Graceful close; removes the data dir unless keepData. */
+  close(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+export function tempDir(prefix = 'logplane-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...env });
+  const server = await Server.start(config, { log: silentLog(), anyFreeSyslogPorts: true });
+  return {
+    server,
+    url: server.url,
+    apiKey: server.apiKey,
+    dataDir,
+    config,
+    auth: `Bearer ${server.apiKey}`,
+    async close(o = {}) {
+      await server.close();
+      if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
