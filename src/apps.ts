@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Ring } from './buffer/ring.js';
+import { equalBytes } from './bytes.js';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.js';
 import type { AppRecord, ConfigStore, DrainRecord, StoreChange } from './store/store.js';
 
@@ -48,6 +49,8 @@ export class TokenEntry {
   /** The source every line of this token gets, as bytes for cook(). */
   readonly nameBuf: Buffer;
   readonly app: App;
+  /** False once removed from the table (revoked token, deleted app): cached references must re-look-up. */
+  live = true;
   constructor(token: string, name: string, app: App) {
     this.token = token;
     this.bytes = Buffer.from(token, 'latin1');
@@ -83,6 +86,7 @@ export class TokenTable {
   remove(token: string): void {
     const e = this.#byToken.get(token);
     if (!e) return;
+    e.live = false;
     this.#byToken.delete(token);
     const h = hashBytes(e.bytes, 0, e.bytes.length);
     const list = this.#byHash.get(h);
@@ -99,7 +103,7 @@ export class TokenTable {
     if (!list) return undefined;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
-      if (e.bytes.length === end - start && buf.compare(e.bytes, 0, e.bytes.length, start, end) === 0) return e;
+      if (e.bytes.length === end - start && equalBytes(buf, start, e.bytes, 0, e.bytes.length)) return e;
     }
     return undefined;
   }

@@ -9,6 +9,7 @@
 //  18  u8   sourceLen
 //  19  u8   dynoLen
 //  20  ts bytes | source bytes | dyno bytes | msg bytes (to the end)
+import { copyBytes } from './bytes.js';
 
 export const HEADER = 20;
 /** Largest message part of one line; longer messages are split (as Heroku does). */
@@ -44,10 +45,10 @@ export function cook(
   rec[OFF_SRCLEN] = source.length;
   rec[OFF_DYNOLEN] = dynoLen;
   let p = HEADER;
-  p += tsBuf.copy(rec, p, tsStart, tsEnd);
-  p += source.copy(rec, p);
-  p += dynoBuf.copy(rec, p, dynoStart, dynoEnd);
-  msgBuf.copy(rec, p, msgStart, msgEnd);
+  p += copyBytes(tsBuf, tsStart, tsEnd, rec, p);
+  p += copyBytes(source, 0, source.length, rec, p);
+  p += copyBytes(dynoBuf, dynoStart, dynoEnd, rec, p);
+  copyBytes(msgBuf, msgStart, msgEnd, rec, p);
   return rec;
 }
 

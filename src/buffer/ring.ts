@@ -1,6 +1,7 @@
 // Per-app history: the newest `capacity` cooked lines, packed into one byte
 // slab (a circular allocator) with two small offset arrays. Memory per line
 // is its bytes plus 6 bytes of offsets; no per-line object is kept.
+import { copyBytes } from '../bytes.js';
 import { seqOf } from '../line.js';
 
 const MIN_SLAB = 4096;
@@ -60,7 +61,7 @@ export class Ring {
     if (this.#count === this.capacity) this.#dropOldest();
     else if (this.#count === this.#starts.length) this.#growIndex();
     const pos = this.#place(len);
-    rec.copy(this.#slab, pos);
+    copyBytes(rec, 0, len, this.#slab, pos);
     const idx = (this.#head + this.#count) % this.#starts.length;
     this.#starts[idx] = pos;
     this.#lens[idx] = len;

@@ -3,6 +3,7 @@
 // closed with a count. Nothing here throws on input.
 import type { Socket } from 'node:net';
 import type { TokenEntry } from '../apps.js';
+import { equalBytes } from '../bytes.js';
 import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeMessage } from '../router.js';
@@ -52,7 +53,7 @@ export class SyslogMessageHandler {
     let entry = this.#last;
     const as = hdr.appStart;
     const ae = hdr.appEnd;
-    if (entry === undefined || entry.bytes.length !== ae - as || buf.compare(entry.bytes, 0, entry.bytes.length, as, ae) !== 0 || this.#ctx.registry.tokens.get(entry.token) !== entry) {
+    if (entry === undefined || entry.bytes.length !== ae - as || !equalBytes(buf, as, entry.bytes, 0, ae - as) || !entry.live) {
       entry = this.#ctx.registry.tokens.lookup(buf, as, ae);
       if (entry === undefined) {
         this.#c.unknownToken.value++;
