@@ -1,0 +1,105 @@
+// `npm run bench [-- CASE... [--lines N] [--out FILE]]`: runs every case (or
+// the named ones) one after the other, prints a table per case, and writes
+// all figures with the machine's description to bench/results/latest.json.
+// A new case is one file exporting a BenchCase and one line in `cases` below.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchCase, CaseOptions, CaseResult } from './case.js';
+import { ringMemory } from './ring_memory.js';
+import { machine } from './support/proc.js';
+import { renderTable } from './support/table.js';
+import { syslogTcpToRing } from './syslog_tcp_to_ring.js';
+
+const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory];
+
+/** The repository root, from dist/bench/run.js. */
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const USAGE = `usage: npm run bench -- [CASE...] [--lines N] [--out FILE]
+
+cases:
+${cases.map((c) => `  ${c.name.padEnd(22)} ${c.about}`).join('\n')}
+
+  --lines N   lines per run for cases that take a count (default: the case's own)
+  --out FILE  JSON results (default: bench/results/latest.json)
+`;
+
+function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOptions; out: string } {
+  const names: string[] = [];
+  let lines: number | null = null;
+  let out = join(ROOT, 'bench', 'results', 'latest.json');
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else if (a === '--lines' || a.startsWith('--lines=')) {
+      const v = a.includes('=') ? a.slice(8) : argv[++i];
+      if (!v || !/^\d+$/.test(v) || Number(v) < 1) fail(`--lines needs a positive whole number (got ${JSON.stringify(v ?? '')})`);
+      lines = Number(v);
+    } else if (a === '--out' || a.startsWith('--out=')) {
+      const v = a.includes('=') ? a.slice(6) : argv[++i];
+      if (!v) fail('--out needs a file name');
+      out = resolve(v);
+    } else if (a.startsWith('-')) {
+      fail(`unknown option ${a}`);
+    } else if (!cases.some((c) => c.name === a)) {
+      fail(`unknown case ${JSON.stringify(a)}`);
+    } else {
+      names.push(a);
+    }
+  }
+  return { names, opts: { lines }, out };
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function commit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const { names, opts, out } = parseArgs(process.argv.slice(2));
+  const selected = names.length ? cases.filter((c) => names.includes(c.name)) : cases;
+  const m = machine();
+  const startedAt = new Date().toISOString();
+  process.stdout.write(
+    `logplane bench ${commit() ?? ''}  ${startedAt}\n` +
+      `${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${m.os}, load ${m.loadavg.map((l) => l.toFixed(2)).join(' ')}\n`,
+  );
+  const results: ({ name: string; about: string; seconds: number } & CaseResult)[] = [];
+  let failed = false;
+  for (const c of selected) {
+    process.stdout.write(`\n== ${c.name}: ${c.about}\n`);
+    const t0 = Date.now();
+    try {
+      const r = await c.run(opts);
+      results.push({ name: c.name, about: c.about, seconds: (Date.now() - t0) / 1000, ...r });
+      process.stdout.write(`${renderTable(r.columns, r.rows)}\n`);
+      for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
+      process.stdout.write(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+    } catch (err) {
+      failed = true;
+      process.stdout.write(`  FAILED: ${(err as Error).message}\n`);
+    }
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ startedAt, commit: commit(), machine: m, loadavgAtEnd: loadavg(), options: opts, results }, null, 2)}\n`);
+  process.stdout.write(`\nresults: ${out}\n`);
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

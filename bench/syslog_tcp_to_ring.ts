@@ -1,0 +1,174 @@
+// End-to-end: syslog over TCP into the rings of the BUILT server (a child
+// process). 1,000 apps with one token each, provisioned through config.json
+// before the start; a pre-generated stream of ~150-byte RFC 5424 frames spread
+// over all apps (every frame changes app, the worst case for the handler's
+// one-token cache), written by sender worker threads as fast as the sockets
+// take it, over one and over two connections.
+//
+// Measured: wall time from the first byte sent until /metrics shows every line
+// ingested; the server's CPU time (/proc/<pid>/stat utime+stime); its peak RSS
+// (VmHWM). The server does nothing else: no drains, no tails.
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
+import { cpuSeconds, memory } from './support/proc.js';
+import type { SenderData, SenderMessage } from './support/sender.js';
+import { scrape, spawnServer, sumOf } from './support/server.js';
+import { appRecords, benchApps, syslogFrames } from './support/syslog.js';
+
+const APPS = 1000;
+/** Frames in the Buffer each sender repeats (a multiple of APPS: every app the same share). */
+const FRAMES_PER_BUFFER = 10_000;
+const DEFAULT_LINES = 3_000_000;
+const CONNECTIONS = [1, 2];
+const POLL_MS = 50;
+/** Give up waiting for the server after this long (the figure is then a lower bound). */
+const DEADLINE_MS = 90_000;
+const TCP_LINES = 'logplane_ingest_lines_total{transport="tcp"}';
+
+const MB = 1024 * 1024;
+
+interface RunFigures extends Record<string, Value> {
+  connections: number;
+  lines: number;
+  seconds: number;
+  linesPerSec: number;
+  mbPerSec: number;
+  serverCpuSec: number;
+  linesPerCpuSec: number;
+  serverCpuPct: number;
+  peakRssMb: number;
+  rssMb: number;
+  /** (RSS after - RSS before the run) / lines held in the rings. */
+  rssPerRingLine: number;
+  ringLines: number;
+  ringMb: number;
+  ringMemoryMb: number;
+  senderBusyPct: number;
+  dropped: number;
+  complete: boolean;
+  load1: number;
+}
+
+async function runOnce(connections: number, totalLines: number): Promise<RunFigures> {
+  const apps = benchApps(APPS);
+  const { buf, messageBytes } = syslogFrames(apps, FRAMES_PER_BUFFER);
+  const repeats = Math.max(1, Math.ceil(totalLines / connections / FRAMES_PER_BUFFER));
+  const expected = repeats * FRAMES_PER_BUFFER * connections;
+  const server = await spawnServer({ apps: appRecords(apps) });
+  const workers: Worker[] = [];
+  try {
+    const senderUrl = new URL('./support/sender.js', import.meta.url);
+    const done: Promise<Extract<SenderMessage, { type: 'done' }>>[] = [];
+    const ready: Promise<void>[] = [];
+    for (let c = 0; c < connections; c++) {
+      const w = new Worker(senderUrl, { workerData: { port: server.syslogPort, bytes: buf, repeats } satisfies SenderData });
+      workers.push(w);
+      ready.push(new Promise((resolve, reject) => {
+        w.on('message', (m: SenderMessage) => {
+          if (m.type === 'ready') resolve();
+          else if (m.type === 'error') reject(new Error(`sender: ${m.message}`));
+        });
+        w.once('error', reject);
+      }));
+      done.push(new Promise((resolve) => w.on('message', (m: SenderMessage) => {
+        if (m.type === 'done') resolve(m);
+      })));
+    }
+    await Promise.all(ready);
+
+    const before = await scrape(server.url);
+    const base = before.get(TCP_LINES) ?? 0;
+    const rss0 = memory(server.pid).rss;
+    const cpu0 = cpuSeconds(server.pid);
+    const t0 = performance.now();
+    for (const w of workers) w.postMessage('go');
+
+    let ingested = 0;
+    let dropped = 0;
+    let t1 = t0;
+    let complete = false;
+    let last = before;
+    const deadline = t0 + DEADLINE_MS;
+    while (performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      last = await scrape(server.url);
+      t1 = performance.now();
+      ingested = (last.get(TCP_LINES) ?? 0) - base;
+      dropped = sumOf(last, 'logplane_ingest_dropped_total') - sumOf(before, 'logplane_ingest_dropped_total');
+      if (ingested + dropped >= expected) {
+        complete = true;
+        break;
+      }
+    }
+    const cpu = cpuSeconds(server.pid) - cpu0;
+    const mem = memory(server.pid);
+    const ringLines = last.get('logplane_ring_lines') ?? 0;
+    const senders = complete ? await Promise.all(done) : [];
+    const seconds = (t1 - t0) / 1000;
+    return {
+      connections,
+      lines: ingested,
+      seconds,
+      linesPerSec: ingested / seconds,
+      mbPerSec: (ingested * (messageBytes / FRAMES_PER_BUFFER)) / MB / seconds,
+      serverCpuSec: cpu,
+      linesPerCpuSec: cpu > 0 ? ingested / cpu : 0,
+      serverCpuPct: (100 * cpu) / seconds,
+      peakRssMb: mem.peakRss / MB,
+      rssMb: mem.rss / MB,
+      rssPerRingLine: ringLines > 0 ? (mem.rss - rss0) / ringLines : -1,
+      ringLines,
+      ringMb: (last.get('logplane_ring_bytes') ?? 0) / MB,
+      ringMemoryMb: (last.get('logplane_ring_memory_bytes') ?? 0) / MB,
+      senderBusyPct: senders.length ? 100 * Math.max(...senders.map((s) => s.busy)) : -1,
+      dropped,
+      complete,
+      load1: loadavg()[0]!,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    await server.kill();
+  }
+}
+
+export const syslogTcpToRing: BenchCase = {
+  name: 'syslog_tcp_to_ring',
+  about: `built server (child process), ${APPS} apps, ~150-byte RFC 5424 octet-counted frames over syslog TCP into the rings`,
+  async run(opts: CaseOptions): Promise<CaseResult> {
+    const lines = opts.lines ?? DEFAULT_LINES;
+    const rows: Record<string, Value>[] = [];
+    const notes: string[] = [];
+    for (const c of CONNECTIONS) {
+      const r = await runOnce(c, lines);
+      rows.push({ variant: `${c} connection${c > 1 ? 's' : ''}`, ...r });
+      if (!r.complete) notes.push(`${c} conn: deadline of ${DEADLINE_MS / 1000} s hit with ${r.lines} lines ingested; figures are lower bounds`);
+      if (r.dropped > 0) notes.push(`${c} conn: the server dropped ${r.dropped} lines (logplane_ingest_dropped_total): the figures count accepted lines only`);
+    }
+    notes.push('Δrss/ring line = (server RSS after - RSS before the run) / lines held in the rings (not after a GC: garbage and allocator slack included)');
+    notes.push(`sender busy = event-loop utilisation of the busiest sender thread; well under 100% means the sender was not the bottleneck (${cpus().length} cores shared by server, senders and runner)`);
+    return {
+      columns: [
+        { key: 'variant', label: 'variant' },
+        { key: 'lines', label: 'lines' },
+        { key: 'seconds', label: 'wall', unit: 's', digits: 2 },
+        { key: 'linesPerSec', label: 'lines/s' },
+        { key: 'mbPerSec', label: 'MiB/s', digits: 1 },
+        { key: 'serverCpuSec', label: 'server CPU', unit: 's', digits: 2 },
+        { key: 'linesPerCpuSec', label: 'lines/CPU-s' },
+        { key: 'serverCpuPct', label: 'server CPU', unit: '%' },
+        { key: 'peakRssMb', label: 'peak RSS', unit: 'MiB' },
+        { key: 'ringLines', label: 'ring lines' },
+        { key: 'ringMemoryMb', label: 'ring mem', unit: 'MiB' },
+        { key: 'rssPerRingLine', label: 'Δrss/ring line', unit: 'B' },
+        { key: 'senderBusyPct', label: 'sender busy', unit: '%' },
+        { key: 'dropped', label: 'dropped' },
+        { key: 'load1', label: 'load1', digits: 2 },
+      ],
+      rows,
+      notes,
+      extra: { apps: APPS, framesPerBuffer: FRAMES_PER_BUFFER, messageBytes: 150, pollMs: POLL_MS },
+    };
+  },
+};
