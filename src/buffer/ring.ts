@@ -1,36 +1,44 @@
-// Per-app history: the newest `capacity` cooked lines, packed into one byte
-// slab (a circular allocator) with two small offset arrays. Memory per line
-// is its bytes plus 6 bytes of offsets; no per-line object is kept.
+// Per-app history: the newest `capacity` cooked lines. Lines are packed back to
+// back into fixed-size pages from a shared pool (buffer/pages.ts); a page goes
+// back to the pool when its last line drops out. Per line the ring keeps 8
+// bytes of offsets (page, offset, length) and no object. Lines over
+// LARGE_LINE bytes (rare: messages near the 10,000-byte limit) get a buffer of
+// their own so they do not waste the rest of a page.
 import { copyBytes } from '../bytes.js';
 import { seqOf } from '../line.js';
+import { PAGE, pagePool, type PagePool } from './pages.js';
 
-const MIN_SLAB = 4096;
-/** Slab headroom when sized to fit: live bytes x this. */
-const FIT = 1.2;
-/** A full ring whose slab exceeds live bytes x this is compacted on its next wrap. */
-const SHRINK_FULL = 1.35;
-/** Same, while the ring is still filling (it grows by doubling). */
-const SHRINK_FILLING = 2.5;
+/** Lines longer than this are stored in a buffer of their own. */
+export const LARGE_LINE = 4096;
+const LARGE = 0xffffffff;
 
 export class Ring {
   readonly capacity: number;
-  #slab: Buffer = Buffer.alloc(0);
-  #starts: Uint32Array;
+  readonly #pool: PagePool;
+  #pageOf: Uint32Array;
+  #offs: Uint16Array;
   #lens: Uint16Array;
-  /** Index (into starts/lens) of the oldest record. */
+  /** Large lines by slot. */
+  #large = new Map<number, Buffer>();
+  #largeBytes = 0;
+  /** Slot of the oldest line. */
   #head = 0;
   #count = 0;
-  /** Byte position where the next record goes. */
-  #write = 0;
+  /** Page being filled (-1 none) and where the next line goes in it. */
+  #cur = -1;
+  #curOff = 0;
+  #pagesHeld = 0;
   #liveBytes = 0;
-  /** seq of the newest record (0 = none yet). */
+  /** seq of the newest line pushed (0 = none yet). */
   #lastSeq = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, pool: PagePool = pagePool) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('ring capacity must be a positive integer');
     this.capacity = capacity;
+    this.#pool = pool;
     const n = Math.min(capacity, 64);
-    this.#starts = new Uint32Array(n);
+    this.#pageOf = new Uint32Array(n);
+    this.#offs = new Uint16Array(n);
     this.#lens = new Uint16Array(n);
   }
 
@@ -41,6 +49,10 @@ export class Ring {
   get lastSeq(): number {
     return this.#lastSeq;
   }
+  /** Restore the seq counter of an empty ring (after a restart). */
+  set lastSeq(seq: number) {
+    if (this.#count === 0) this.#lastSeq = seq;
+  }
   /** seq of the oldest line held (lastSeq + 1 when empty). */
   get firstSeq(): number {
     return this.#count === 0 ? this.#lastSeq + 1 : seqOf(this.at(0));
@@ -49,9 +61,9 @@ export class Ring {
   get liveBytes(): number {
     return this.#liveBytes;
   }
-  /** Bytes this ring holds in memory (slab + offset arrays). */
+  /** Memory this ring holds: its pages, large lines and offset arrays. */
   get memoryBytes(): number {
-    return this.#slab.length + this.#starts.byteLength + this.#lens.byteLength;
+    return this.#pagesHeld * PAGE + this.#largeBytes + this.#pageOf.byteLength + this.#offs.byteLength + this.#lens.byteLength;
   }
 
   /** Copy one cooked line in; the oldest drops out when full. */
@@ -59,35 +71,57 @@ export class Ring {
     const len = rec.length;
     if (len > 0xffff) throw new RangeError('line record too large for the ring');
     if (this.#count === this.capacity) this.#dropOldest();
-    else if (this.#count === this.#starts.length) this.#growIndex();
-    const pos = this.#place(len);
-    copyBytes(rec, 0, len, this.#slab, pos);
-    const idx = (this.#head + this.#count) % this.#starts.length;
-    this.#starts[idx] = pos;
-    this.#lens[idx] = len;
+    else if (this.#count === this.#pageOf.length) this.#growIndex();
+    const slot = (this.#head + this.#count) % this.#pageOf.length;
+    if (len > LARGE_LINE) {
+      const own = Buffer.allocUnsafeSlow(len);
+      copyBytes(rec, 0, len, own, 0);
+      this.#large.set(slot, own);
+      this.#largeBytes += len;
+      this.#pageOf[slot] = LARGE;
+    } else {
+      if (this.#cur === -1 || this.#curOff + len > PAGE) {
+        // Leave the current page: give it back now if none of its lines is live,
+        // else it goes back when its last line drops out (#dropOldest).
+        if (this.#cur !== -1 && this.#pool.live[this.#cur] === 0) {
+          this.#pool.release(this.#cur);
+          this.#pagesHeld--;
+        }
+        this.#cur = this.#pool.acquire();
+        this.#curOff = 0;
+        this.#pagesHeld++;
+      }
+      copyBytes(rec, 0, len, this.#pool.pages[this.#cur]!, this.#curOff);
+      this.#pool.live[this.#cur]!++;
+      this.#pageOf[slot] = this.#cur;
+      this.#offs[slot] = this.#curOff;
+      this.#curOff += len;
+    }
+    this.#lens[slot] = len;
     this.#count++;
-    this.#write = pos + len;
     this.#liveBytes += len;
     this.#lastSeq = seqOf(rec);
   }
 
-  /** View of the i-th oldest record; valid until the next push. */
+  /** View of the i-th oldest line; valid until the next push. */
   at(i: number): Buffer {
-    const idx = (this.#head + i) % this.#starts.length;
-    const s = this.#starts[idx]!;
-    return this.#slab.subarray(s, s + this.#lens[idx]!);
+    const slot = (this.#head + i) % this.#pageOf.length;
+    const p = this.#pageOf[slot]!;
+    if (p === LARGE) return this.#large.get(slot)!;
+    const o = this.#offs[slot]!;
+    return this.#pool.pages[p]!.subarray(o, o + this.#lens[slot]!);
   }
 
-  /** Index of the first record with seq > after (count when none). */
+  /** Index of the first line with seq > after (count when none). */
   indexAfter(after: number): number {
     if (this.#count === 0) return 0;
     const first = this.firstSeq;
     if (after < first) return 0;
-    // seqs in one ring are consecutive when fed by route(); search to be safe.
-    let lo = Math.min(this.#count, after - first + 1);
-    if (lo > 0 && lo <= this.#count && seqOf(this.at(lo - 1)) === after) return lo;
+    // seqs in one ring are consecutive when fed by route(): try the direct index first.
+    const guess = after - first + 1;
+    if (guess <= this.#count && seqOf(this.at(guess - 1)) === after && (guess === this.#count || seqOf(this.at(guess)) > after)) return guess;
+    let lo = 0;
     let hi = this.#count;
-    lo = 0;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (seqOf(this.at(mid)) <= after) lo = mid + 1;
@@ -96,87 +130,57 @@ export class Ring {
     return lo;
   }
 
-  /** Copies of the newest n records, oldest first. */
+  /** Copies of the newest n lines, oldest first. */
   tail(n: number): Buffer[] {
     const out: Buffer[] = [];
     for (let i = Math.max(0, this.#count - n); i < this.#count; i++) out.push(Buffer.from(this.at(i)));
     return out;
   }
 
-  /** Drop everything (app destroyed). */
+  /** Drop everything and give the pages back (app destroyed). */
   clear(): void {
-    this.#slab = Buffer.alloc(0);
-    this.#head = this.#count = this.#write = this.#liveBytes = 0;
-  }
-
-  /** Restore the seq counter without lines (e.g. after a restart with an empty ring). */
-  set lastSeq(seq: number) {
-    if (this.#count === 0) this.#lastSeq = seq;
+    while (this.#count > 0) this.#dropOldest();
+    if (this.#cur !== -1) {
+      this.#pool.release(this.#cur);
+      this.#cur = -1;
+      this.#pagesHeld--;
+    }
   }
 
   #dropOldest(): void {
-    this.#liveBytes -= this.#lens[this.#head]!;
-    this.#head = (this.#head + 1) % this.#starts.length;
+    const slot = this.#head;
+    const p = this.#pageOf[slot]!;
+    this.#liveBytes -= this.#lens[slot]!;
+    if (p === LARGE) {
+      this.#largeBytes -= this.#large.get(slot)!.length;
+      this.#large.delete(slot);
+    } else if (--this.#pool.live[p]! === 0 && p !== this.#cur) {
+      this.#pool.release(p);
+      this.#pagesHeld--;
+    }
+    this.#head = (this.#head + 1) % this.#pageOf.length;
     this.#count--;
   }
 
   #growIndex(): void {
-    const n = Math.min(this.capacity, this.#starts.length * 2);
-    const starts = new Uint32Array(n);
+    const n = Math.min(this.capacity, this.#pageOf.length * 2);
+    const pageOf = new Uint32Array(n);
+    const offs = new Uint16Array(n);
     const lens = new Uint16Array(n);
+    const large = new Map<number, Buffer>();
+    const size = this.#pageOf.length;
     for (let i = 0; i < this.#count; i++) {
-      const idx = (this.#head + i) % this.#starts.length;
-      starts[i] = this.#starts[idx]!;
-      lens[i] = this.#lens[idx]!;
+      const slot = (this.#head + i) % size;
+      pageOf[i] = this.#pageOf[slot]!;
+      offs[i] = this.#offs[slot]!;
+      lens[i] = this.#lens[slot]!;
+      const big = this.#large.get(slot);
+      if (big) large.set(i, big);
     }
-    this.#starts = starts;
+    this.#pageOf = pageOf;
+    this.#offs = offs;
     this.#lens = lens;
+    this.#large = large;
     this.#head = 0;
-  }
-
-  /** Find room for len bytes without touching live records; compact or grow if none. */
-  #place(len: number): number {
-    const size = this.#slab.length;
-    if (this.#count === 0) {
-      if (len <= size && size <= Math.max(MIN_SLAB, len * 4)) return 0;
-      this.#resize(len);
-      return 0;
-    }
-    const oldest = this.#starts[this.#head]!;
-    const w = this.#write;
-    if (w > oldest) {
-      // live region [oldest, w): room at the end, or wrap to the front.
-      if (w + len <= size) return w;
-      if (len < oldest) {
-        // Wrapping: a good moment to give back memory if the slab is too big.
-        const slack = this.#count + 1 >= this.capacity ? SHRINK_FULL : SHRINK_FILLING;
-        if (size > MIN_SLAB && size > (this.#liveBytes + len) * slack) return this.#resize(len);
-        return 0;
-      }
-    } else if (w + len < oldest) {
-      // wrapped: live region is [oldest, size) + [0, w)
-      return w;
-    }
-    return this.#resize(len);
-  }
-
-  /** Compact live records to the front of a new slab sized for them plus len; returns where len goes. */
-  #resize(len: number): number {
-    const need = this.#liveBytes + len;
-    const filling = this.#count + 1 < this.capacity;
-    const target = Math.max(MIN_SLAB, Math.ceil(need * (filling ? 2 : FIT)));
-    const slab = Buffer.allocUnsafeSlow(target);
-    let p = 0;
-    for (let i = 0; i < this.#count; i++) {
-      const idx = (this.#head + i) % this.#starts.length;
-      const s = this.#starts[idx]!;
-      const l = this.#lens[idx]!;
-      this.#slab.copy(slab, p, s, s + l);
-      this.#starts[idx] = p;
-      p += l;
-    }
-    this.#slab = slab;
-    this.#write = p;
-    return p;
   }
 }
