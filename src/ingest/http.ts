@@ -1,7 +1,426 @@
-// Logplex HTTP input: POST /logs with octet-counted frames (SPEC 3.1).
-import type { FastifyInstance } from 'fastify';
+// Logplex HTTP input: POST /logs with octet-counted frames (SPEC 3.1), what
+// log-shuttle and Logplex-style shippers send.
+//
+//   onRequest:  token (Basic auth password) -> 401; Content-Type and
+//               Content-Encoding -> 415. Nothing of the body is read yet.
+//   parse:      fastify reads the raw body (bodyLimit -> 413; chunked is fine).
+//   handler:    Frame-Id seen for this token -> 204; gunzip with an output
+//               cap (-> 413); one framing + header-scan pass over the whole
+//               body that keeps every frame's offsets in a reused Int32Array
+//               (any bad frame -> 400 naming it, nothing stored); count
+//               header check (-> 400); then route every frame; 204.
+//
+// Error bodies are one plain-text sentence, as Logplex answers (log shippers
+// log them verbatim); a client that sends `Accept: application/json` gets the
+// API's `{"id","error"}` with the same sentence. Tokens and line content are
+// never logged.
+import { gunzip } from 'node:zlib';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { TokenEntry } from '../apps.js';
 import type { Context } from '../context.js';
+import type { Child } from '../obs/metrics.js';
+import { routeMessage } from '../router.js';
+import { FrameIdCache, FRAME_ID_MAX_LENGTH } from './frame-ids.js';
+import { FrameError, OctetFramer, frameErrorText } from './framing.js';
+import { ScanError, SyslogHeader, scanErrorText, scanSyslog } from './syslog.js';
 
-export function registerHttpIngest(_app: FastifyInstance, _ctx: Context): void {
-  // TODO(issue 2): POST /logs
+export const LOGPLEX_CONTENT_TYPES = ['application/logplex-1', 'application/x-logplex-1'] as const;
+export const COUNT_MISMATCH = 'Message count mismatch';
+
+/** Why a request was refused: the `reason` label of logplane_ingest_dropped_total{transport="http"}. */
+export const HttpDropReason = {
+  MALFORMED: 'malformed',
+  UNKNOWN_TOKEN: 'unknown_token',
+  COUNT_MISMATCH: 'count_mismatch',
+  TOO_LARGE: 'too_large',
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
+  DUPLICATE: 'duplicate',
+} as const;
+export type HttpDropReason = (typeof HttpDropReason)[keyof typeof HttpDropReason];
+
+export interface HttpIngestOptions {
+  /** Clock for the Frame-Id table (tests). */
+  now?: () => number;
+  /** Most Frame-Ids remembered at once. */
+  maxFrameIds?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const ENC_IDENTITY = 0;
+const ENC_GZIP = 1;
+const ENC_UNSUPPORTED = -1;
+
+/** The token of `Authorization: Basic base64(user:token)`; the user part is ignored. */
+export function basicToken(header: string | undefined): string | null {
+  if (header === undefined || header.length < 7) return null;
+  if (header.charCodeAt(5) !== 0x20 || header.slice(0, 5).toLowerCase() !== 'basic') return null;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('latin1');
+  const colon = decoded.indexOf(':');
+  const token = colon === -1 ? decoded : decoded.slice(colon + 1);
+  return token.length > 0 ? token : null;
+}
+
+/** True for application/logplex-1 and application/x-logplex-1, with or without parameters. */
+export function isLogplexContentType(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const semi = header.indexOf(';');
+  const t = (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
+  return t === LOGPLEX_CONTENT_TYPES[0] || t === LOGPLEX_CONTENT_TYPES[1];
+}
+
+function encodingOf(header: string | undefined): number {
+  if (header === undefined) return ENC_IDENTITY;
+  const e = header.trim().toLowerCase();
+  if (e === '' || e === 'identity') return ENC_IDENTITY;
+  if (e === 'gzip' || e === 'x-gzip') return ENC_GZIP;
+  return ENC_UNSUPPORTED;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Logplex-Msg-Count as a number; NaN when it is not a plain decimal count. */
+function parseCount(v: string): number {
+  const s = v.trim();
+  if (s.length === 0 || s.length > 9) return NaN;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+// Offsets kept per frame, in this order.
+const F_PRI = 0;
+const F_TS = 1;
+const F_HOST = 3;
+const F_APP = 5;
+const F_PROC = 7;
+const F_MSG = 9;
+const STRIDE = 11;
+const INITIAL_FRAMES = 1024;
+/** A table grown past this many frames by one huge body is given back afterwards. */
+const KEEP_FRAMES = 64 * 1024;
+
+/**
+ * One pass over a whole body: frame, scan every header, keep the offsets.
+ * Validate everything first, then route: a bad frame anywhere leaves nothing
+ * stored. Reused across requests (scan and route run synchronously).
+ */
+export class LogplexBody {
+  readonly #hdr = new SyslogHeader();
+  #offs = new Int32Array(INITIAL_FRAMES * STRIDE);
+  #body: Buffer = EMPTY;
+  /** Frames scanned so far. */
+  count = 0;
+  /** Bytes of MSG of all frames (the LEN values). */
+  bytes = 0;
+  /** First problem: frame (1-based) and its byte offset in the body; errorFrame 0 = none. */
+  errorFrame = 0;
+  errorOffset = 0;
+  errorText = '';
+  /** Where the next frame's LEN starts. */
+  #next = 0;
+
+  readonly #onFrame = (buf: Buffer, start: number, end: number): void => {
+    if (this.errorFrame !== 0) return;
+    const frameStart = this.#next;
+    this.#next = end;
+    const hdr = this.#hdr;
+    // The whole body is pushed as one chunk, so every frame is a view of it.
+    const r = buf === this.#body ? scanSyslog(buf, start, end, hdr) : ScanError.NO_PRI;
+    if (r !== ScanError.OK) {
+      this.#fail(this.count + 1, frameStart, scanErrorText[r]);
+      return;
+    }
+    let o = this.count * STRIDE;
+    if (o + STRIDE > this.#offs.length) {
+      const grown = new Int32Array(this.#offs.length * 2);
+      grown.set(this.#offs);
+      this.#offs = grown;
+    }
+    const a = this.#offs;
+    a[o++] = hdr.pri;
+    a[o++] = hdr.tsStart;
+    a[o++] = hdr.tsEnd;
+    a[o++] = hdr.hostStart;
+    a[o++] = hdr.hostEnd;
+    a[o++] = hdr.appStart;
+    a[o++] = hdr.appEnd;
+    a[o++] = hdr.procStart;
+    a[o++] = hdr.procEnd;
+    a[o++] = hdr.msgStart;
+    a[o] = hdr.msgEnd;
+    this.count++;
+    this.bytes += end - start;
+  };
+
+  /** Frame and scan all of body. False when a frame is malformed (see error*). */
+  scan(body: Buffer): boolean {
+    this.#body = body;
+    this.count = 0;
+    this.bytes = 0;
+    this.errorFrame = 0;
+    this.errorOffset = 0;
+    this.errorText = '';
+    this.#next = 0;
+    const framer = new OctetFramer(this.#onFrame);
+    let err: FrameError = framer.push(body);
+    if (err === FrameError.NONE) err = framer.end();
+    if (err !== FrameError.NONE && this.errorFrame === 0) this.#fail(this.count + 1, this.#next, frameErrorText[err]);
+    return this.errorFrame === 0;
+  }
+
+  /** Route every scanned frame as the given token. Returns the lines stored (after cooking). */
+  route(entry: TokenEntry, receivedMs: number): number {
+    const a = this.#offs;
+    const h = this.#hdr;
+    const body = this.#body;
+    let lines = 0;
+    for (let i = 0, o = 0; i < this.count; i++, o += STRIDE) {
+      h.pri = a[o + F_PRI]!;
+      h.tsStart = a[o + F_TS]!;
+      h.tsEnd = a[o + F_TS + 1]!;
+      h.hostStart = a[o + F_HOST]!;
+      h.hostEnd = a[o + F_HOST + 1]!;
+      h.appStart = a[o + F_APP]!;
+      h.appEnd = a[o + F_APP + 1]!;
+      h.procStart = a[o + F_PROC]!;
+      h.procEnd = a[o + F_PROC + 1]!;
+      h.msgStart = a[o + F_MSG]!;
+      h.msgEnd = a[o + F_MSG + 1]!;
+      lines += routeMessage(entry, h, body, receivedMs);
+    }
+    return lines;
+  }
+
+  /** Drop the reference to the body (and an oversized table). */
+  release(): void {
+    this.#body = EMPTY;
+    if (this.#offs.length > KEEP_FRAMES * STRIDE) this.#offs = new Int32Array(INITIAL_FRAMES * STRIDE);
+  }
+
+  #fail(frame: number, offset: number, why: string): void {
+    this.errorFrame = frame;
+    this.errorOffset = offset;
+    this.errorText = why;
+  }
+}
+
+class HttpIngestCounters {
+  readonly lines: Child;
+  readonly bytes: Child;
+  readonly #dropped = new Map<HttpDropReason, Child>();
+  readonly #codes = new Map<number, Child>();
+  readonly #ctx: Context;
+  constructor(ctx: Context) {
+    this.#ctx = ctx;
+    this.lines = ctx.metrics.ingestLines.labels('http');
+    this.bytes = ctx.metrics.ingestBytes.labels('http');
+    for (const r of Object.values(HttpDropReason)) this.#dropped.set(r, ctx.metrics.ingestDropped.labels('http', r));
+  }
+  dropped(r: HttpDropReason): Child {
+    return this.#dropped.get(r)!;
+  }
+  code(status: number): Child {
+    let c = this.#codes.get(status);
+    if (c === undefined) {
+      c = this.#ctx.metrics.ingestRequests.labels(String(status));
+      this.#codes.set(status, c);
+    }
+    return c;
+  }
+}
+
+/** Has a body the server would still have to read (for early answers). */
+function hasBody(req: FastifyRequest): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+export class HttpIngest {
+  readonly #ctx: Context;
+  readonly #c: HttpIngestCounters;
+  readonly #ids: FrameIdCache;
+  readonly #body = new LogplexBody();
+  /** The token that authenticated each request, from onRequest to the handler. */
+  readonly #auth = new WeakMap<FastifyRequest, TokenEntry>();
+  readonly #maxBody: number;
+
+  constructor(ctx: Context, opts: HttpIngestOptions = {}) {
+    this.#ctx = ctx;
+    this.#c = new HttpIngestCounters(ctx);
+    this.#maxBody = ctx.config.maxBodyBytes;
+    const idOpts: { ttlMs: number; maxEntries?: number; now?: () => number } = { ttlMs: ctx.config.frameIdTtlMs };
+    if (opts.maxFrameIds !== undefined) idOpts.maxEntries = opts.maxFrameIds;
+    if (opts.now !== undefined) idOpts.now = opts.now;
+    this.#ids = new FrameIdCache(idOpts);
+  }
+
+  /** Token, Content-Type and Content-Encoding, before any of the body is read. */
+  readonly onRequest = (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    const token = basicToken(headerValue(req.headers.authorization));
+    const entry = token === null ? undefined : this.#ctx.registry.tokens.get(token);
+    if (entry === undefined) {
+      reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      this.#early(req, reply);
+      this.#reject(req, reply, 401, HttpDropReason.UNKNOWN_TOKEN, 'unauthorized', token === null ? 'Missing or malformed Basic credentials' : 'Unknown token');
+      return;
+    }
+    if (!isLogplexContentType(req.headers['content-type'])) {
+      this.#early(req, reply);
+      this.#reject(req, reply, 415, HttpDropReason.UNSUPPORTED_MEDIA_TYPE, 'unsupported_media_type', 'Content-Type must be application/logplex-1');
+      return;
+    }
+    if (encodingOf(headerValue(req.headers['content-encoding'])) === ENC_UNSUPPORTED) {
+      this.#early(req, reply);
+      this.#reject(req, reply, 415, HttpDropReason.UNSUPPORTED_MEDIA_TYPE, 'unsupported_media_type', 'Content-Encoding must be gzip or identity');
+      return;
+    }
+    this.#auth.set(req, entry);
+    done();
+  };
+
+  readonly handle = (req: FastifyRequest, reply: FastifyReply): void => {
+    const entry = this.#auth.get(req);
+    if (entry === undefined) {
+      this.#reject(req, reply, 401, HttpDropReason.UNKNOWN_TOKEN, 'unauthorized', 'Unknown token');
+      return;
+    }
+    const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
+    const key = this.#frameKey(req, entry);
+    if (key !== null && this.#ids.has(key)) {
+      this.#duplicate(reply);
+      return;
+    }
+    if (raw.length === 0 || encodingOf(headerValue(req.headers['content-encoding'])) !== ENC_GZIP) {
+      this.#accept(req, reply, entry, raw, key);
+      return;
+    }
+    gunzip(raw, { maxOutputLength: this.#maxBody }, (err, body) => {
+      if (err === null) this.#accept(req, reply, entry, body, key);
+      else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') this.#reject(req, reply, 413, HttpDropReason.TOO_LARGE, 'body_too_large', `Decompressed body larger than ${this.#maxBody} bytes`);
+      else this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'invalid_gzip', 'Body is not valid gzip');
+    });
+  };
+
+  /** Errors raised while fastify reads the body (size limit, bad Content-Length, aborted). */
+  readonly onError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      this.#reject(req, reply, 413, HttpDropReason.TOO_LARGE, 'body_too_large', `Body larger than ${this.#maxBody} bytes`);
+      return;
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      this.#reject(req, reply, 415, HttpDropReason.UNSUPPORTED_MEDIA_TYPE, 'unsupported_media_type', 'Content-Type must be application/logplex-1');
+      return;
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      this.#reject(req, reply, status, HttpDropReason.MALFORMED, 'bad_request', err.message);
+      return;
+    }
+    this.#ctx.log.error({ at: 'ingest.http_error', reqId: req.id, err: err.message }, 'http ingest request failed');
+    this.#c.code(500).value++;
+    this.#send(req, reply, 500, 'internal_error', 'Internal error');
+  };
+
+  /** Validate every frame, check the count, then store them all. */
+  #accept(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, body: Buffer, key: string | null): void {
+    const b = this.#body;
+    try {
+      if (!b.scan(body)) {
+        this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'malformed_frame', `Malformed frame ${b.errorFrame} at byte ${b.errorOffset}: ${b.errorText}`);
+        return;
+      }
+      const countHeader = headerValue(req.headers['logplex-msg-count']);
+      if (countHeader !== undefined && parseCount(countHeader) !== b.count) {
+        this.#reject(req, reply, 400, HttpDropReason.COUNT_MISMATCH, 'count_mismatch', COUNT_MISMATCH);
+        return;
+      }
+      // The app may have changed (or the token been revoked) while the body arrived.
+      const entry = this.#ctx.registry.tokens.get(authed.token);
+      if (entry === undefined) {
+        reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+        this.#reject(req, reply, 401, HttpDropReason.UNKNOWN_TOKEN, 'unauthorized', 'Unknown token');
+        return;
+      }
+      if (key !== null && this.#ids.has(key)) {
+        this.#duplicate(reply);
+        return;
+      }
+      const lines = b.route(entry, Date.now());
+      this.#c.lines.value += lines;
+      this.#c.bytes.value += b.bytes;
+      if (key !== null) this.#ids.add(key);
+    } finally {
+      b.release();
+    }
+    this.#c.code(204).value++;
+    reply.code(204).send();
+  }
+
+  /** The dedupe key of this request (Logplex-Frame-Id, else X-Request-Id), or null. */
+  #frameKey(req: FastifyRequest, entry: TokenEntry): string | null {
+    if (!this.#ids.enabled) return null;
+    const id = headerValue(req.headers['logplex-frame-id']) ?? headerValue(req.headers['x-request-id']);
+    if (id === undefined || id.length === 0 || id.length > FRAME_ID_MAX_LENGTH) return null;
+    return FrameIdCache.key(entry.token, id);
+  }
+
+  #duplicate(reply: FastifyReply): void {
+    this.#c.dropped(HttpDropReason.DUPLICATE).value++;
+    this.#c.code(204).value++;
+    reply.code(204).send();
+  }
+
+  /**
+   * Answering before the body is read: Node then reads and discards it. A body
+   * that is chunked or over the limit is not worth reading; close instead.
+   */
+  #early(req: FastifyRequest, reply: FastifyReply): void {
+    if (!hasBody(req)) return;
+    const cl = Number(req.headers['content-length']);
+    if (!(cl <= this.#maxBody)) reply.header('Connection', 'close');
+  }
+
+  #reject(req: FastifyRequest, reply: FastifyReply, status: number, reason: HttpDropReason, id: string, message: string): void {
+    this.#c.dropped(reason).value++;
+    this.#c.code(status).value++;
+    this.#ctx.log.debug({ at: 'ingest.http_rejected', reqId: req.id, status, reason }, 'http ingest request rejected');
+    this.#send(req, reply, status, id, message);
+  }
+
+  #send(req: FastifyRequest, reply: FastifyReply, status: number, id: string, message: string): void {
+    const accept = req.headers.accept;
+    if (accept !== undefined && accept.includes('application/json')) {
+      reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify({ id, error: message }));
+    } else {
+      reply.code(status).type('text/plain; charset=utf-8').send(message);
+    }
+  }
+}
+
+function passBuffer(_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Buffer) => void): void {
+  done(null, body);
+}
+
+export function registerHttpIngest(app: FastifyInstance, ctx: Context, opts: HttpIngestOptions = {}): HttpIngest {
+  const ingest = new HttpIngest(ctx, opts);
+  const bodyLimit = ctx.config.maxBodyBytes;
+  // Encapsulated: the logplex parsers exist only for this route; other routes keep their JSON parsing.
+  void app.register(async (sub) => {
+    sub.addContentTypeParser([...LOGPLEX_CONTENT_TYPES], { parseAs: 'buffer', bodyLimit }, passBuffer);
+    sub.route({
+      method: 'POST',
+      url: '/logs',
+      bodyLimit,
+      onRequest: ingest.onRequest,
+      errorHandler: ingest.onError,
+      handler: ingest.handle,
+    });
+  });
+  return ingest;
 }

@@ -1,0 +1,434 @@
+// POST /logs (SPEC 3.1): real server, real HTTP on 127.0.0.1, history read
+// back from the app's ring.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import Fastify from 'fastify';
+import type { App } from '../../src/apps.js';
+import { viewOf, type LineView } from '../../src/line.js';
+import { registerHttpIngest } from '../../src/ingest/http.js';
+import { startServer, type TestServer } from '../support/server.js';
+
+const TS = '2024-05-01T12:00:00.000000+00:00';
+
+function syslog(msg: string, opts: { pri?: number; appName?: string; dyno?: string; host?: string } = {}): string {
+  return `<${opts.pri ?? 190}>1 ${TS} ${opts.host ?? 'host'} ${opts.appName ?? 'app'} ${opts.dyno ?? 'web.1'} - ${msg}`;
+}
+function frame(msg: string | Buffer): Buffer {
+  const b = typeof msg === 'string' ? Buffer.from(msg, 'utf8') : msg;
+  return Buffer.concat([Buffer.from(`${b.length} `), b]);
+}
+function frames(...msgs: (string | Buffer)[]): Buffer {
+  return Buffer.concat(msgs.map(frame));
+}
+/** fetch's BodyInit type does not take a Buffer directly. */
+function bytes(b: Buffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(b);
+}
+function basic(token: string, user = 'token'): string {
+  return `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
+}
+function linesOf(app: App): LineView[] {
+  const out: LineView[] = [];
+  for (let i = 0; i < app.ring.count; i++) out.push(viewOf(app.ring.at(i)));
+  return out;
+}
+
+let nextApp = 0;
+async function newApp(ts: TestServer): Promise<{ app: App; token: string; heroku: string }> {
+  const { app } = await ts.server.ctx.registry.putApp(`app${++nextApp}`, ['app', 'heroku']);
+  const tok = (name: string) => app.record.tokens.find((t) => t.name === name)!.token;
+  return { app, token: tok('app'), heroku: tok('heroku') };
+}
+
+async function post(ts: TestServer, token: string | null, body: Buffer, headers: Record<string, string> = {}): Promise<Response> {
+  const h: Record<string, string> = { 'Content-Type': 'application/logplex-1', ...headers };
+  if (token !== null) h.Authorization = basic(token);
+  return fetch(`${ts.url}/logs`, { method: 'POST', headers: h, body: bytes(body) });
+}
+
+/** POST with node:http and Transfer-Encoding: chunked, one write per piece. */
+function postChunked(ts: TestServer, token: string, pieces: Buffer[], headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${ts.url}/logs`);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'Content-Type': 'application/logplex-1', Authorization: basic(token), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    let i = 0;
+    const writeNext = (): void => {
+      if (i === pieces.length) {
+        req.end();
+        return;
+      }
+      req.write(pieces[i++]!, () => setImmediate(writeNext));
+    };
+    writeNext();
+  });
+}
+
+async function metric(ts: TestServer, series: string): Promise<number> {
+  const text = await (await fetch(`${ts.url}/metrics`)).text();
+  for (const line of text.split('\n')) if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  return 0;
+}
+
+describe('POST /logs', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startServer();
+  });
+  after(async () => {
+    await ts.close();
+  });
+
+  test('application/logplex-1: 204, empty body, every frame stored with the token name as source', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('hello'), syslog('world', { dyno: 'worker.2', pri: 14 })));
+    assert.equal(res.status, 204);
+    assert.equal(await res.text(), '');
+    assert.ok(res.headers.get('request-id'));
+    const lines = linesOf(app);
+    assert.deepEqual(lines.map((l) => [l.source, l.dyno, l.pri, l.ts, l.msg]), [
+      ['app', 'web.1', 190, TS, 'hello'],
+      ['app', 'worker.2', 14, TS, 'world'],
+    ]);
+  });
+
+  test('application/x-logplex-1 with a charset parameter is accepted too', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('x')), { 'Content-Type': 'application/x-logplex-1; charset=utf-8' });
+    assert.equal(res.status, 204);
+    assert.deepEqual(linesOf(app).map((l) => l.msg), ['x']);
+  });
+
+  test('any other Content-Type (or none) is 415 and nothing is stored', async () => {
+    const { app, token } = await newApp(ts);
+    for (const ct of ['text/plain', 'application/json', 'application/logplex-2', 'application/octet-stream']) {
+      const res = await post(ts, token, frames(syslog('no')), { 'Content-Type': ct });
+      assert.equal(res.status, 415, ct);
+      assert.match(await res.text(), /application\/logplex-1/);
+    }
+    const none = await fetch(`${ts.url}/logs`, { method: 'POST', headers: { Authorization: basic(token) } });
+    assert.equal(none.status, 415);
+    await none.text();
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('an unsupported Content-Encoding is 415', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('no')), { 'Content-Encoding': 'br' });
+    assert.equal(res.status, 415);
+    assert.match(await res.text(), /Content-Encoding/);
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('missing, malformed or unknown token: 401 with WWW-Authenticate: Basic realm=Logplex', async () => {
+    const { app } = await newApp(ts);
+    const body = frames(syslog('no'));
+    const cases: Record<string, string>[] = [
+      {},
+      { Authorization: basic('t.00000000-0000-4000-8000-000000000000') },
+      { Authorization: 'Bearer whatever' },
+      { Authorization: 'Basic' },
+    ];
+    for (const auth of cases) {
+      const res = await fetch(`${ts.url}/logs`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1', ...auth }, body: bytes(body) });
+      assert.equal(res.status, 401, JSON.stringify(auth));
+      assert.equal(res.headers.get('www-authenticate'), 'Basic realm=Logplex');
+      await res.text();
+    }
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('the Basic user part is ignored: only the password (the token) matters', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await fetch(`${ts.url}/logs`, { method: 'POST', headers: { 'Content-Type': 'application/logplex-1', Authorization: basic(token, 'anyone-at-all') }, body: bytes(frames(syslog('ok'))) });
+    assert.equal(res.status, 204);
+    assert.equal(app.ring.count, 1);
+  });
+
+  test('the token never appears in a response', async () => {
+    const { token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('a'), 'garbage'));
+    assert.equal(res.status, 400);
+    assert.ok(!(await res.text()).includes(token));
+  });
+
+  test('Content-Encoding: gzip body is decompressed and stored', async () => {
+    const { app, token } = await newApp(ts);
+    const body = gzipSync(frames(...Array.from({ length: 50 }, (_, i) => syslog(`gz ${i}`))));
+    const res = await post(ts, token, body, { 'Content-Encoding': 'gzip', 'Logplex-Msg-Count': '50' });
+    assert.equal(res.status, 204);
+    const lines = linesOf(app);
+    assert.equal(lines.length, 50);
+    assert.equal(lines[0]!.msg, 'gz 0');
+    assert.equal(lines[49]!.msg, 'gz 49');
+  });
+
+  test('an invalid gzip body is 400 and nothing is stored', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('not gzip')), { 'Content-Encoding': 'gzip' });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /gzip/);
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('chunked request body (no Content-Length, several writes, a frame split across writes)', async () => {
+    const { app, token } = await newApp(ts);
+    const body = frames(syslog('one'), syslog('two'), syslog('three'));
+    const pieces = [body.subarray(0, 5), body.subarray(5, 40), body.subarray(40, 41), body.subarray(41)];
+    const res = await postChunked(ts, token, pieces, { 'Logplex-Msg-Count': '3' });
+    assert.equal(res.status, 204);
+    assert.deepEqual(linesOf(app).map((l) => l.msg), ['one', 'two', 'three']);
+  });
+
+  test('Logplex-Msg-Count equal to the frame count: 204', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('a'), syslog('b')), { 'Logplex-Msg-Count': '2' });
+    assert.equal(res.status, 204);
+    assert.equal(app.ring.count, 2);
+  });
+
+  test('Logplex-Msg-Count different from the frame count: 400 "Message count mismatch", nothing stored', async () => {
+    const { app, token } = await newApp(ts);
+    for (const n of ['3', '1', '0', 'two', '']) {
+      const res = await post(ts, token, frames(syslog('a'), syslog('b')), { 'Logplex-Msg-Count': n });
+      assert.equal(res.status, 400, n);
+      assert.match(res.headers.get('content-type')!, /^text\/plain/);
+      assert.equal(await res.text(), 'Message count mismatch');
+    }
+    assert.equal(app.ring.count, 0);
+    assert.equal(app.seq, 0);
+  });
+
+  test('Accept: application/json gets the API error shape with the same sentence', async () => {
+    const { token } = await newApp(ts);
+    const res = await post(ts, token, frames(syslog('a')), { 'Logplex-Msg-Count': '2', Accept: 'application/json' });
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), { id: 'count_mismatch', error: 'Message count mismatch' });
+  });
+
+  test('an empty body is 204 with nothing stored', async () => {
+    const { app, token } = await newApp(ts);
+    const res = await post(ts, token, Buffer.alloc(0), { 'Logplex-Msg-Count': '0' });
+    assert.equal(res.status, 204);
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('a malformed frame in the middle rejects the whole request: 400 naming the frame, nothing stored', async () => {
+    const { app, token } = await newApp(ts);
+    const bad = 'not syslog at all';
+    const body = frames(syslog('first'), syslog('second'), bad, syslog('fourth'));
+    const res = await post(ts, token, body);
+    assert.equal(res.status, 400);
+    const text = await res.text();
+    const offset = frames(syslog('first'), syslog('second')).length;
+    assert.equal(text, `Malformed frame 3 at byte ${offset}: missing <PRI>`);
+    assert.equal(app.ring.count, 0);
+    assert.equal(app.seq, 0);
+
+    // the sender can fix and retry the same batch
+    const ok = await post(ts, token, frames(syslog('first'), syslog('second'), syslog('third'), syslog('fourth')));
+    assert.equal(ok.status, 204);
+    assert.deepEqual(linesOf(app).map((l) => l.msg), ['first', 'second', 'third', 'fourth']);
+  });
+
+  test('framing errors name the frame and the reason', async () => {
+    const { app, token } = await newApp(ts);
+    const good = frame(syslog('ok'));
+    const cases: [Buffer, RegExp][] = [
+      [Buffer.concat([good, Buffer.from('05 hello')]), /^Malformed frame 2 at byte \d+: frame length has a leading zero$/],
+      [Buffer.concat([good, good, Buffer.from('12x')]), /^Malformed frame 3 at byte \d+: frame length not followed by a space$/],
+      [Buffer.concat([good, Buffer.from('\n'), good]), /^Malformed frame 2 at byte \d+: expected a decimal length/],
+      [Buffer.concat([good, Buffer.from('500 <190>1 short')]), /^Malformed frame 2 at byte \d+: truncated frame at end of input$/],
+    ];
+    for (const [body, re] of cases) {
+      const res = await post(ts, token, body);
+      assert.equal(res.status, 400);
+      assert.match(await res.text(), re);
+    }
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('a frame over 64 KiB is 400 and nothing is stored; exactly 64 KiB is accepted', async () => {
+    const { app, token } = await newApp(ts);
+    const head = syslog('');
+    const over = frames(syslog('before'), head + 'x'.repeat(64 * 1024 + 1 - head.length));
+    const res = await post(ts, token, over);
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /^Malformed frame 2 at byte \d+: frame larger than 64 KiB$/);
+    assert.equal(app.ring.count, 0);
+
+    const max = frames(head + 'y'.repeat(64 * 1024 - head.length));
+    const ok = await post(ts, token, max);
+    assert.equal(ok.status, 204);
+    // a 64 KiB message is cooked into lines of at most 10,000 bytes
+    const lines = linesOf(app);
+    assert.equal(lines.length, Math.ceil((64 * 1024 - head.length) / 10_000));
+    assert.equal(lines.map((l) => l.msg).join(''), 'y'.repeat(64 * 1024 - head.length));
+  });
+
+  test('source is the token name whatever APP-NAME says (no heroku spoofing)', async () => {
+    const { app, token, heroku } = await newApp(ts);
+    assert.equal((await post(ts, token, frames(syslog('spoof', { appName: 'heroku', dyno: 'router' })))).status, 204);
+    assert.equal((await post(ts, heroku, frames(syslog('real', { appName: 'app', dyno: 'router' })))).status, 204);
+    assert.deepEqual(linesOf(app).map((l) => [l.source, l.dyno, l.msg]), [
+      ['app', 'router', 'spoof'],
+      ['heroku', 'router', 'real'],
+    ]);
+  });
+
+  test('multi-line messages and messages over 10,000 bytes become several lines', async () => {
+    const { app, token } = await newApp(ts);
+    const long = 'L'.repeat(25_000);
+    const res = await post(ts, token, frames(syslog('line one\nline two\r\nline three\n'), syslog(long)), { 'Logplex-Msg-Count': '2' });
+    assert.equal(res.status, 204);
+    const lines = linesOf(app);
+    assert.deepEqual(lines.slice(0, 3).map((l) => [l.dyno, l.msg]), [
+      ['web.1', 'line one'],
+      ['web.1', 'line two'],
+      ['web.1', 'line three'],
+    ]);
+    assert.deepEqual(lines.slice(3).map((l) => l.msg.length), [10_000, 10_000, 5_000]);
+    assert.equal(lines.slice(3).map((l) => l.msg).join(''), long);
+  });
+
+  test('seq is strictly increasing across frames and requests', async () => {
+    const { app, token } = await newApp(ts);
+    for (let r = 0; r < 3; r++) {
+      assert.equal((await post(ts, token, frames(syslog(`r${r} a`), syslog(`r${r} b\nr${r} c`)))).status, 204);
+    }
+    const lines = linesOf(app);
+    assert.equal(lines.length, 9);
+    for (let i = 1; i < lines.length; i++) assert.ok(lines[i]!.seq > lines[i - 1]!.seq, `seq ${lines[i]!.seq} after ${lines[i - 1]!.seq}`);
+    assert.equal(lines[8]!.seq, app.seq);
+  });
+
+  test('Logplex-Frame-Id: a retry of an accepted batch is 204 and stored once; another token is not deduplicated', async () => {
+    const { app, token, heroku } = await newApp(ts);
+    const body = frames(syslog('batch a'), syslog('batch b'));
+    const id = '0123456789ABCDEF0123456789ABCDEF';
+    assert.equal((await post(ts, token, body, { 'Logplex-Frame-Id': id })).status, 204);
+    assert.equal((await post(ts, token, body, { 'Logplex-Frame-Id': id })).status, 204);
+    assert.equal(app.ring.count, 2);
+    assert.equal((await post(ts, heroku, body, { 'Logplex-Frame-Id': id })).status, 204);
+    assert.equal(app.ring.count, 4);
+    assert.equal((await post(ts, token, body, { 'Logplex-Frame-Id': 'another-id' })).status, 204);
+    assert.equal(app.ring.count, 6);
+    assert.deepEqual(linesOf(app).map((l) => l.source), ['app', 'app', 'heroku', 'heroku', 'app', 'app']);
+  });
+
+  test('X-Request-Id is used as the frame id when Logplex-Frame-Id is absent', async () => {
+    const { app, token } = await newApp(ts);
+    const body = frames(syslog('once'));
+    assert.equal((await post(ts, token, body, { 'X-Request-Id': 'req-42' })).status, 204);
+    assert.equal((await post(ts, token, body, { 'X-Request-Id': 'req-42' })).status, 204);
+    assert.equal(app.ring.count, 1);
+  });
+
+  test('a rejected batch does not burn its Frame-Id: the fixed retry is stored', async () => {
+    const { app, token } = await newApp(ts);
+    const id = 'retry-after-400';
+    assert.equal((await post(ts, token, frames(syslog('a')), { 'Logplex-Frame-Id': id, 'Logplex-Msg-Count': '9' })).status, 400);
+    assert.equal((await post(ts, token, frames(syslog('a')), { 'Logplex-Frame-Id': id, 'Logplex-Msg-Count': '1' })).status, 204);
+    assert.equal(app.ring.count, 1);
+  });
+
+  test('metrics: accepted lines (after cooking), bytes, drops by reason, requests by code', async () => {
+    const { token } = await newApp(ts);
+    const lines0 = await metric(ts, 'logplane_ingest_lines_total{transport="http"}');
+    const bytes0 = await metric(ts, 'logplane_ingest_bytes_total{transport="http"}');
+    const mism0 = await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="count_mismatch"}');
+    const bad0 = await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="malformed"}');
+    const auth0 = await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="unknown_token"}');
+    const r204 = await metric(ts, 'logplane_ingest_requests_total{code="204"}');
+    const r400 = await metric(ts, 'logplane_ingest_requests_total{code="400"}');
+
+    const m1 = syslog('a\nb');
+    const m2 = syslog('c');
+    assert.equal((await post(ts, token, frames(m1, m2))).status, 204);
+    assert.equal((await post(ts, token, frames(m1), { 'Logplex-Msg-Count': '5' })).status, 400);
+    assert.equal((await post(ts, token, frames('junk'))).status, 400);
+    assert.equal((await post(ts, null, frames(m1))).status, 401);
+
+    assert.equal(await metric(ts, 'logplane_ingest_lines_total{transport="http"}'), lines0 + 3);
+    assert.equal(await metric(ts, 'logplane_ingest_bytes_total{transport="http"}'), bytes0 + m1.length + m2.length);
+    assert.equal(await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="count_mismatch"}'), mism0 + 1);
+    assert.equal(await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="malformed"}'), bad0 + 1);
+    assert.equal(await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="unknown_token"}'), auth0 + 1);
+    assert.equal(await metric(ts, 'logplane_ingest_requests_total{code="204"}'), r204 + 1);
+    assert.equal(await metric(ts, 'logplane_ingest_requests_total{code="400"}'), r400 + 2);
+  });
+});
+
+describe('POST /logs size limits', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startServer({ LOGPLANE_MAX_BODY_BYTES: '4096' });
+  });
+  after(async () => {
+    await ts.close();
+  });
+
+  test('a body over LOGPLANE_MAX_BODY_BYTES is 413 and nothing is stored', async () => {
+    const { app, token } = await newApp(ts);
+    const body = frames(...Array.from({ length: 60 }, (_, i) => syslog(`line ${i} ${'x'.repeat(100)}`)));
+    assert.ok(body.length > 4096);
+    const res = await post(ts, token, body);
+    assert.equal(res.status, 413);
+    assert.match(await res.text(), /4096 bytes/);
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('a chunked body that grows over the limit is 413', async () => {
+    const { app, token } = await newApp(ts);
+    const f = frame(syslog('x'.repeat(900)));
+    const res = await postChunked(ts, token, [f, f, f, f, f, f]);
+    assert.equal(res.status, 413);
+    assert.equal(app.ring.count, 0);
+  });
+
+  test('a gzip bomb (small on the wire, huge inflated) is 413 and nothing is stored', async () => {
+    const { app, token } = await newApp(ts);
+    const inflated = Buffer.concat([frame(syslog('x'.repeat(60_000))), Buffer.alloc(3 * 1024 * 1024, 0x41)]);
+    const bomb = gzipSync(inflated, { level: 9 });
+    assert.ok(bomb.length < 4096, `bomb is ${bomb.length} bytes`);
+    const tooBig0 = await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="too_large"}');
+    const res = await post(ts, token, bomb, { 'Content-Encoding': 'gzip' });
+    assert.equal(res.status, 413);
+    assert.match(await res.text(), /Decompressed body larger than 4096 bytes/);
+    assert.equal(app.ring.count, 0);
+    assert.equal(await metric(ts, 'logplane_ingest_dropped_total{transport="http",reason="too_large"}'), tooBig0 + 1);
+  });
+
+  test('a body within the limit is still accepted after those', async () => {
+    const { app, token } = await newApp(ts);
+    assert.equal((await post(ts, token, frames(syslog('fits')))).status, 204);
+    assert.equal(app.ring.count, 1);
+  });
+});
+
+describe('POST /logs route registration', () => {
+  test('other routes keep their JSON parsing and do not accept logplex bodies', async () => {
+    const ts = await startServer();
+    try {
+      const app = Fastify();
+      app.post('/echo', async (req) => ({ got: req.body }));
+      registerHttpIngest(app, ts.server.ctx);
+      await app.ready();
+      const json = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"a":1}' });
+      assert.equal(json.statusCode, 200);
+      assert.deepEqual(json.json(), { got: { a: 1 } });
+      const lp = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/logplex-1' }, payload: '3 abc' });
+      assert.equal(lp.statusCode, 415);
+      await app.close();
+    } finally {
+      await ts.close();
+    }
+  });
+});
