@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `logplane` command: dispatches to one file per command group.
 // Errors are one line on stderr and a non-zero exit (2 = wrong usage).
-import { serve } from '../main.js';
 import { apps, appsCreate, appsDestroy } from './apps.js';
 import { CliError, type Command } from './client.js';
 import { logs } from './logs.js';
@@ -16,7 +15,8 @@ docs/operations.md. While it runs, <data-dir>/server.json tells a local
 \`logplane\` CLI where to find it.`;
 
 const commands: readonly Command[] = [
-  { name: 'serve', summary: 'run the service', usage: SERVE_USAGE, run: serve },
+  // loaded only for serve: the other commands stay quick to start
+  { name: 'serve', summary: 'run the service', usage: SERVE_USAGE, run: async (argv) => (await import('../main.js')).serve(argv) },
   apps,
   appsCreate,
   appsDestroy,
