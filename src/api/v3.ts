@@ -101,6 +101,11 @@ export function registerV3(root: FastifyInstance, ctx: Context): void {
   root.register(async (app) => {
     app.removeContentTypeParser('text/plain');
     app.addContentTypeParser(['text/plain', '*'], { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, parseJsonAnyType);
+    // logplane_api_requests_total{code="2xx"|...}, children resolved once
+    const byClass = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => ctx.metrics.apiRequests.labels(c));
+    app.addHook('onResponse', async (_req, reply) => {
+      byClass[Math.min(4, Math.max(0, Math.floor(reply.statusCode / 100) - 1))]!.value++;
+    });
     routes(app, ctx);
   });
 }

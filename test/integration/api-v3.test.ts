@@ -360,3 +360,14 @@ describe('GET /v3/channels (paged list with stats)', () => {
     assert.doesNotMatch(r.text, /t\.[0-9a-f]{8}-/, 'no token values in the list');
   });
 });
+
+describe('metrics', () => {
+  it('counts API requests by status class', async () => {
+    await call('GET', '/v3/channels');
+    await call('GET', '/v3/channels', { auth: 'Bearer wrong' });
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    const count = (cls: string) => Number(new RegExp(`^logplane_api_requests_total\\{code="${cls}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    assert.ok(count('2xx') >= 1, text);
+    assert.ok(count('4xx') >= 1, text);
+  });
+});
