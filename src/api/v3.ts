@@ -111,7 +111,7 @@ export function registerV3(root: FastifyInstance, ctx: Context): void {
 }
 
 function routes(app: FastifyInstance, ctx: Context): void {
-  const admin = requireAdmin(() => ctx.registry.apiKey);
+  const admin = { onRequest: requireAdmin(() => ctx.registry.apiKey), bodyLimit: API_BODY_LIMIT };
   const reg = ctx.registry;
   /** Channel ids being created right now (If-None-Match: * must see them). */
   const creating = new Set<string>();
@@ -121,7 +121,7 @@ function routes(app: FastifyInstance, ctx: Context): void {
     return 'OK';
   });
 
-  app.get<{ Querystring: Query }>('/v3/channels', { onRequest: admin }, async (req, reply) => {
+  app.get<{ Querystring: Query }>('/v3/channels', admin, async (req, reply) => {
     const q = req.query;
     const limit = intParam(q, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`);
     const after = queryParam(q, 'after') || null;
@@ -133,7 +133,7 @@ function routes(app: FastifyInstance, ctx: Context): void {
     return { channels: page.map(listEntry), next };
   });
 
-  app.put<{ Params: Params }>('/v3/channels/:app', { onRequest: admin }, async (req, reply) => {
+  app.put<{ Params: Params }>('/v3/channels/:app', admin, async (req, reply) => {
     const id = req.params.app;
     const body = bodyObject(req.body);
     const tokens = body['tokens'];
@@ -157,19 +157,19 @@ function routes(app: FastifyInstance, ctx: Context): void {
     }
   });
 
-  app.get<{ Params: Params }>('/v3/channels/:app', { onRequest: admin }, async (req) => {
+  app.get<{ Params: Params }>('/v3/channels/:app', admin, async (req) => {
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
     return channelJson(a);
   });
 
-  app.delete<{ Params: Params }>('/v3/channels/:app', { onRequest: admin }, async (req, reply) => {
+  app.delete<{ Params: Params }>('/v3/channels/:app', admin, async (req, reply) => {
     if (!reg.get(req.params.app)) throw notFound();
     await reg.deleteApp(req.params.app);
     reply.code(204).send();
   });
 
-  app.post<{ Params: Params }>('/v3/channels/:app/tokens', { onRequest: admin }, async (req) => {
+  app.post<{ Params: Params }>('/v3/channels/:app/tokens', admin, async (req) => {
     const body = bodyObject(req.body);
     const name = body['name'];
     if (name === undefined) throw badField('name', 'required (the token name, e.g. "app")');
@@ -179,7 +179,7 @@ function routes(app: FastifyInstance, ctx: Context): void {
   });
 
   // History (SPEC 4): exactly min(num, stored) lines, oldest first, as Logplex frames.
-  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', { onRequest: admin }, async (req, reply) => {
+  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', admin, async (req, reply) => {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
     const a = reg.get(req.params.app);
     if (!a) throw notFound();

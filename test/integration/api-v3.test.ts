@@ -371,3 +371,12 @@ describe('metrics', () => {
     assert.ok(count('4xx') >= 1, text);
   });
 });
+
+describe('limits', () => {
+  it('a management body over 64 KiB gets 413 JSON, whatever its content type', async () => {
+    const big = JSON.stringify({ tokens: ['app'], pad: 'x'.repeat(70 * 1024) });
+    assertError(await call('PUT', '/v3/channels/big', { body: big }), 413, 'body_too_large');
+    assertError(await call('PUT', '/v3/channels/big', { body: big, headers: { 'content-type': 'text/plain' } }), 413, 'body_too_large');
+    assert.equal(s.server.ctx.registry.get('big'), undefined);
+  });
+});
