@@ -32,6 +32,8 @@ function pieceEnd(buf: Buffer, start: number, end: number): number {
  */
 export class LineSplitter {
   #carry: Buffer = Buffer.alloc(0);
+  /** Pieces of the current line were already handed out (its rest may be empty). */
+  #continued = false;
   readonly #onLine: (buf: Buffer, start: number, end: number) => void;
   constructor(onLine: (buf: Buffer, start: number, end: number) => void) {
     this.#onLine = onLine;
@@ -47,6 +49,7 @@ export class LineSplitter {
     while (buf.length - s > MAX_MSG) {
       const e = pieceEnd(buf, s, buf.length);
       this.#onLine(buf, s, e);
+      this.#continued = true;
       s = e;
     }
     this.#carry = Buffer.from(buf.subarray(s));
@@ -57,6 +60,9 @@ export class LineSplitter {
     if (c.length) this.#emit(c, 0, c.length && c[c.length - 1] === 0x0d ? c.length - 1 : c.length);
   }
   #emit(buf: Buffer, start: number, end: number): void {
+    const continued = this.#continued;
+    this.#continued = false;
+    if (start === end && continued) return;
     let p = start;
     do {
       const e = pieceEnd(buf, p, end);
