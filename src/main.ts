@@ -1,5 +1,6 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { loadConfig } from './config.js';
+import { loadConfig, publicBaseUrl } from './config.js';
+import { removeRunFile, runFilePath, writeRunFile } from './cli/runfile.js';
 import { ConfigError } from './errors.js';
 import { Server } from './server.js';
 
@@ -25,17 +26,6 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.exit(1);
   }
   const p = server.ports;
-  const lines = [
-    `logplane is serving (embedded mode, data in ${config.dataDir})`,
-    `  API, ingest, sessions:  ${server.url}`,
-    `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
-  ];
-  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
-  if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
-  if (server.generatedKey) lines.push(`  admin API key (shown once, saved in ${config.dataDir}): ${server.apiKey}`);
-  lines.push(`  try: logplane apps:create myapp && echo hello | logplane send -a myapp && logplane logs -a myapp`);
-  process.stdout.write(`${lines.join('\n')}\n`);
-
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -47,13 +37,38 @@ export async function serve(argv: readonly string[]): Promise<void> {
     }, STOP_TIMEOUT_MS);
     timer.unref();
     server.close().then(
-      () => process.exit(0),
+      () => 0,
       (err: Error) => {
         server.ctx.log.error({ at: 'server.stop_failed', err: err.message }, 'stop failed');
-        process.exit(1);
+        return 1;
       },
-    );
+    ).then(async (code) => {
+      await removeRunFile(config.dataDir);
+      process.exit(code);
+    });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // server.json lets a local `logplane` CLI find this process without flags.
+  try {
+    await writeRunFile(config.dataDir, {
+      url: server.url,
+      localUrl: publicBaseUrl({ ...config, publicUrl: null }, p.http),
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ports: { ...p },
+    });
+  } catch (err) {
+    server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
+  }
+  const lines = [
+    `logplane is serving (embedded mode, data in ${config.dataDir})`,
+    `  API, ingest, sessions:  ${server.url}`,
+    `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
+  ];
+  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
+  if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
+  if (server.generatedKey) lines.push(`  admin API key (shown once, saved in ${config.dataDir}): ${server.apiKey}`);
+  lines.push(`  try: logplane apps:create myapp && echo hello | logplane send -a myapp && logplane logs -a myapp`);
+  process.stdout.write(`${lines.join('\n')}\n`);
 }

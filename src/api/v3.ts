@@ -1,7 +1,195 @@
-// Logplex v3 management API (SPEC 7): channels, tokens, history, healthcheck.
-import type { FastifyInstance } from 'fastify';
+// Logplex v3 management API (SPEC 4, 7): channels, tokens, history,
+// healthcheck, plus the paged channel list with per-app stats (extension).
+// Every route but /v3/healthcheck needs the admin key (checked onRequest, so
+// an unauthenticated request is refused before its body is read).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { App } from '../apps.js';
 import type { Context } from '../context.js';
+import { logplexFrames } from '../drains/frame.js';
+import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
+import { requireAdmin } from './auth.js';
 
-export function registerV3(_app: FastifyInstance, _ctx: Context): void {
-  // TODO(issue 2): channels, tokens, GET /v3/channels/:app/logs, /v3/healthcheck
+/** Lines returned by GET /v3/channels/:app/logs when `num` is absent. */
+export const DEFAULT_NUM = 100;
+/** Channels per page of GET /v3/channels when `limit` is absent. */
+export const DEFAULT_LIMIT = 100;
+/** Largest page of GET /v3/channels. */
+export const MAX_LIMIT = 1000;
+
+const DIGITS = /^\d{1,15}$/;
+
+type Params = { app: string };
+type Query = Record<string, string | string[] | undefined>;
+
+/** A request body field failed validation: 400 naming the field. */
+function badField(field: string, why: string): BadRequestError {
+  return new BadRequestError(`${field}: ${why}`, 'invalid_params');
+}
+
+function notFound(): LogplaneError {
+  return new LogplaneError(ErrorCode.NOT_FOUND, 404, 'not_found', 'channel not found');
+}
+
+/** The body as an object; absent body counts as `{}` so the missing field is named. */
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw badField('body', 'must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+/** One query parameter as a string (first value if repeated), or undefined. */
+function queryParam(q: Query, name: string): string | undefined {
+  const v = q[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** A whole-number query parameter within [min, max], or the default. */
+function intParam(q: Query, name: string, def: number, min: number, max: number, why: string): number {
+  const raw = queryParam(q, name);
+  if (raw === undefined || raw === '') return def;
+  if (!DIGITS.test(raw)) throw badField(name, why);
+  const n = Number(raw);
+  if (n < min || n > max) throw badField(name, why);
+  return n;
+}
+
+/** `{"channel","tokens":{name: token},"drains":[...]}` (Logplex v3 shape). */
+export function channelJson(app: App): { channel: string; tokens: Record<string, string>; drains: { id: string; token: string; url: string }[] } {
+  // Several tokens may share a name (POST .../tokens adds one each call): the newest wins here.
+  const tokens: Record<string, string> = {};
+  for (const t of app.record.tokens) tokens[t.name] = t.token;
+  return {
+    channel: app.id,
+    tokens,
+    drains: app.record.drains.map((d) => ({ id: d.id, token: d.token, url: d.url })),
+  };
+}
+
+/** One entry of the channel list: names only (no credentials) and stats. */
+function listEntry(app: App) {
+  return {
+    channel: app.id,
+    created_at: app.record.createdAt,
+    updated_at: app.record.updatedAt,
+    token_names: [...new Set(app.record.tokens.map((t) => t.name))],
+    drains: app.record.drains.length,
+    stats: {
+      lines_in: app.linesIn,
+      bytes_in: app.bytesIn,
+      ring_lines: app.ring.count,
+      ring_bytes: app.ring.liveBytes,
+      last_seq: app.seq,
+    },
+  };
+}
+
+/** Largest management request body, bytes. */
+const API_BODY_LIMIT = 64 * 1024;
+
+/** Bodies sent without `Content-Type: application/json` (curl -d) are read as JSON too. */
+function parseJsonAnyType(_req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void {
+  if (body.length === 0) return done(null, undefined);
+  try {
+    done(null, JSON.parse(body));
+  } catch (err) {
+    done(new BadRequestError(`invalid JSON body: ${(err as Error).message}`, 'invalid_json'));
+  }
+}
+
+export function registerV3(root: FastifyInstance, ctx: Context): void {
+  // Encapsulated so the lenient body parser applies to these routes only.
+  root.register(async (app) => {
+    app.removeContentTypeParser('text/plain');
+    app.addContentTypeParser(['text/plain', '*'], { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, parseJsonAnyType);
+    // logplane_api_requests_total{code="2xx"|...}, children resolved once
+    const byClass = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => ctx.metrics.apiRequests.labels(c));
+    app.addHook('onResponse', async (_req, reply) => {
+      byClass[Math.min(4, Math.max(0, Math.floor(reply.statusCode / 100) - 1))]!.value++;
+    });
+    routes(app, ctx);
+  });
+}
+
+function routes(app: FastifyInstance, ctx: Context): void {
+  const admin = { onRequest: requireAdmin(() => ctx.registry.apiKey), bodyLimit: API_BODY_LIMIT };
+  const reg = ctx.registry;
+  /** Channel ids being created right now (If-None-Match: * must see them). */
+  const creating = new Set<string>();
+
+  app.get('/v3/healthcheck', async (_req, reply) => {
+    reply.type('text/plain; charset=utf-8');
+    return 'OK';
+  });
+
+  app.get<{ Querystring: Query }>('/v3/channels', admin, async (req, reply) => {
+    const q = req.query;
+    const limit = intParam(q, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`);
+    const after = queryParam(q, 'after') || null;
+    const page = reg.list(after, limit + 1);
+    const more = page.length > limit;
+    if (more) page.length = limit;
+    const next = more ? page[page.length - 1]!.id : null;
+    if (next !== null) reply.header('Link', `</v3/channels?limit=${limit}&after=${encodeURIComponent(next)}>; rel="next"`);
+    return { channels: page.map(listEntry), next };
+  });
+
+  app.put<{ Params: Params }>('/v3/channels/:app', admin, async (req, reply) => {
+    const id = req.params.app;
+    const body = bodyObject(req.body);
+    const tokens = body['tokens'];
+    if (tokens === undefined) throw badField('tokens', 'required (an array of token names, e.g. ["app","heroku"])');
+    if (!Array.isArray(tokens)) throw badField('tokens', 'must be an array of token names');
+    tokens.forEach((n, i) => {
+      if (typeof n !== 'string') throw badField(`tokens[${i}]`, 'must be a string');
+    });
+    // Conditional create (used by `logplane apps:create`): refuse to touch an existing channel.
+    if (req.headers['if-none-match'] === '*' && (reg.get(id) || creating.has(id))) {
+      throw new LogplaneError(ErrorCode.CONFLICT, 412, 'already_exists', 'channel already exists');
+    }
+    const isNew = !reg.get(id);
+    if (isNew) creating.add(id);
+    try {
+      const { app: a, created } = await reg.putApp(id, tokens as string[]);
+      reply.code(created ? 201 : 200);
+      return channelJson(a);
+    } finally {
+      if (isNew) creating.delete(id);
+    }
+  });
+
+  app.get<{ Params: Params }>('/v3/channels/:app', admin, async (req) => {
+    const a = reg.get(req.params.app);
+    if (!a) throw notFound();
+    return channelJson(a);
+  });
+
+  app.delete<{ Params: Params }>('/v3/channels/:app', admin, async (req, reply) => {
+    if (!reg.get(req.params.app)) throw notFound();
+    await reg.deleteApp(req.params.app);
+    reply.code(204).send();
+  });
+
+  app.post<{ Params: Params }>('/v3/channels/:app/tokens', admin, async (req) => {
+    const body = bodyObject(req.body);
+    const name = body['name'];
+    if (name === undefined) throw badField('name', 'required (the token name, e.g. "app")');
+    if (typeof name !== 'string') throw badField('name', 'must be a string');
+    if (!reg.get(req.params.app)) throw notFound();
+    return reg.createToken(req.params.app, name);
+  });
+
+  // History (SPEC 4): exactly min(num, stored) lines, oldest first, as Logplex frames.
+  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', admin, async (req, reply) => {
+    const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
+    const a = reg.get(req.params.app);
+    if (!a) throw notFound();
+    const ring = a.ring;
+    const from = Math.max(0, ring.count - num);
+    // Views into the ring are valid until the next push; encode() is synchronous.
+    const views: Buffer[] = [];
+    for (let i = from; i < ring.count; i++) views.push(ring.at(i));
+    const body = logplexFrames.encode(views);
+    reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(views.length));
+    return reply.send(body);
+  });
 }

@@ -1,30 +1,69 @@
 #!/usr/bin/env node
 // The `logplane` command: dispatches to one file per command group.
-import { serve } from '../main.js';
+// Errors are one line on stderr and a non-zero exit (2 = wrong usage).
+import { apps, appsCreate, appsDestroy } from './apps.js';
+import { CliError, type Command } from './client.js';
+import { logs } from './logs.js';
+import { send } from './send.js';
+import { tokensCreate } from './tokens.js';
 
-const USAGE = `usage: logplane <command> [options]
+const SERVE_USAGE = `usage: logplane serve [--port N] [--host ADDR] [--data-dir DIR] [--syslog-port N] ...
 
-  serve [--port N] [--data-dir DIR] ...   run the service
+Run the service. Every setting is a flag or an environment variable
+(--port / LOGPLANE_PORT, --data-dir / LOGPLANE_DATA_DIR, ...); see
+docs/operations.md. While it runs, <data-dir>/server.json tells a local
+\`logplane\` CLI where to find it.`;
+
+const commands: readonly Command[] = [
+  // loaded only for serve: the other commands stay quick to start
+  { name: 'serve', summary: 'run the service', usage: SERVE_USAGE, run: async (argv) => (await import('../main.js')).serve(argv) },
+  apps,
+  appsCreate,
+  appsDestroy,
+  tokensCreate,
+  send,
+  logs,
+];
+
+function usage(): string {
+  const w = Math.max(...commands.map((c) => c.name.length));
+  return `usage: logplane <command> [options]
+
+${commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
+
+Run \`logplane <command> --help\` for a command's options.
+The CLI finds the server by LOGPLANE_URL, else <data dir>/server.json, and
+the admin key by LOGPLANE_API_KEY, else <data dir>/config.json; the data dir
+is LOGPLANE_DATA_DIR, else ./.logplane.
 `;
+}
+
+/** --help / -h before any `--`. */
+function wantsHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
 
 async function main(argv: string[]): Promise<void> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'serve':
-      return serve(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(`logplane: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
-      process.exit(2);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
+    process.stdout.write(topic ? `${topic.usage}\n` : usage());
+    return;
   }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) throw new CliError(`unknown command ${JSON.stringify(name)}; run \`logplane --help\` for the list`, 2);
+  if (wantsHelp(rest)) {
+    process.stdout.write(`${cmd.usage}\n`);
+    return;
+  }
+  await cmd.run(rest);
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`logplane: ${err.message}\n`);
-  process.exit(1);
+  // Exit even if stdin or a socket is still open (e.g. `tail -f | logplane send` after an error).
+  process.stderr.write(`logplane: ${err.message}\n`, () => process.exit(err instanceof CliError ? err.exitCode : 1));
 });

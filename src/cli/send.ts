@@ -1,0 +1,175 @@
+// `logplane send -a APP`: stdin lines -> POST /logs (SPEC 3.1), in batches of
+// octet-counted RFC 5424 frames. The credential is the app's token named
+// "app" (created when the app has none).
+import { hostname } from 'node:os';
+import { rfc3339 } from '../line.js';
+import { CliError, UsageError, appPath, connect, parseCommandArgs, requireApp, type ApiClient, type Command } from './client.js';
+
+/** Longest message per line; longer input lines become several (as the server does). */
+export const MAX_MSG = 10_000;
+/** A POST closes at about this many bytes ... */
+const BATCH_BYTES = 512 * 1024;
+/** ... or this many lines. */
+const BATCH_LINES = 2_000;
+/** local7.info, what Heroku uses for app output. */
+const PRI = 190;
+/** Token name used (and created when missing) for sending. */
+export const SEND_TOKEN_NAME = 'app';
+
+const NAME_OK = /^[!-~]{1,64}$/;
+
+/** End of a piece of at most MAX_MSG bytes from start, not cutting a UTF-8 sequence. */
+function pieceEnd(buf: Buffer, start: number, end: number): number {
+  if (end - start <= MAX_MSG) return end;
+  let e = start + MAX_MSG;
+  for (let k = 0; k < 3 && (buf[e]! & 0xc0) === 0x80; k++) e--;
+  return e === start ? start + MAX_MSG : e;
+}
+
+/**
+ * Splits a byte stream into messages: one per LF (a trailing CR is dropped),
+ * and at most MAX_MSG bytes each. A partial last line is held until more input or end().
+ */
+export class LineSplitter {
+  #carry: Buffer = Buffer.alloc(0);
+  /** Pieces of the current line were already handed out (its rest may be empty). */
+  #continued = false;
+  readonly #onLine: (buf: Buffer, start: number, end: number) => void;
+  constructor(onLine: (buf: Buffer, start: number, end: number) => void) {
+    this.#onLine = onLine;
+  }
+  push(chunk: Buffer): void {
+    const buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
+    let s = 0;
+    for (let lf = buf.indexOf(0x0a, s); lf !== -1; lf = buf.indexOf(0x0a, s)) {
+      this.#emit(buf, s, lf > s && buf[lf - 1] === 0x0d ? lf - 1 : lf);
+      s = lf + 1;
+    }
+    // A line with no LF yet: hand out whole pieces early so memory stays bounded.
+    while (buf.length - s > MAX_MSG) {
+      const e = pieceEnd(buf, s, buf.length);
+      this.#onLine(buf, s, e);
+      this.#continued = true;
+      s = e;
+    }
+    this.#carry = Buffer.from(buf.subarray(s));
+  }
+  end(): void {
+    const c = this.#carry;
+    this.#carry = Buffer.alloc(0);
+    if (c.length) this.#emit(c, 0, c.length && c[c.length - 1] === 0x0d ? c.length - 1 : c.length);
+  }
+  #emit(buf: Buffer, start: number, end: number): void {
+    const continued = this.#continued;
+    this.#continued = false;
+    if (start === end && continued) return;
+    let p = start;
+    do {
+      const e = pieceEnd(buf, p, end);
+      this.#onLine(buf, p, e);
+      p = e;
+    } while (p < end);
+  }
+}
+
+/** Collects `LEN <PRI>1 TS HOST app DYNO - - MSG` frames for one POST. */
+export class FrameBatch {
+  readonly #parts: Buffer[] = [];
+  bytes = 0;
+  lines = 0;
+  /** `<PRI>1 TS HOST NAME DYNO - - ` for lines added from now on. */
+  header: Buffer = Buffer.alloc(0);
+
+  setHeader(ts: string, host: string, name: string, dyno: string): void {
+    this.header = Buffer.from(`<${PRI}>1 ${ts} ${host} ${name} ${dyno} - - `, 'utf8');
+  }
+  add(buf: Buffer, start: number, end: number): void {
+    const len = this.header.length + (end - start);
+    const prefix = Buffer.from(`${len} `, 'latin1');
+    this.#parts.push(prefix, this.header, buf.subarray(start, end));
+    this.bytes += prefix.length + len;
+    this.lines++;
+  }
+  get full(): boolean {
+    return this.bytes >= BATCH_BYTES || this.lines >= BATCH_LINES;
+  }
+  take(): { body: Buffer; lines: number } {
+    const out = { body: Buffer.concat(this.#parts, this.bytes), lines: this.lines };
+    this.#parts.length = 0;
+    this.bytes = 0;
+    this.lines = 0;
+    return out;
+  }
+}
+
+/** The app's token named `app`, created when missing. */
+export async function sendToken(client: ApiClient, app: string): Promise<string> {
+  const { data } = await client.json<{ tokens: Record<string, string> }>('GET', appPath(app), [200], { app });
+  const t = data.tokens[SEND_TOKEN_NAME];
+  if (t) return t;
+  const made = await client.json<{ token: string }>('POST', `${appPath(app)}/tokens`, [200, 201], { json: { name: SEND_TOKEN_NAME }, app });
+  return made.data.token;
+}
+
+async function post(client: ApiClient, app: string, token: string, body: Buffer, lines: number): Promise<void> {
+  const res = await client.request('POST', '/logs', {
+    body,
+    authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}`,
+    headers: { 'content-type': 'application/logplex-1', 'logplex-msg-count': String(lines) },
+  });
+  if (res.status >= 200 && res.status < 300) return;
+  if (res.status === 401) throw new CliError(`the server refused the token of app ${JSON.stringify(app)} (was the app destroyed?)`);
+  if (res.status === 404) throw new CliError(`the server at ${client.target.url} does not accept POST /logs`);
+  throw client.failure(res, app);
+}
+
+export const send: Command = {
+  name: 'send',
+  summary: 'send stdin lines to an app',
+  usage: `usage: logplane send -a APP [-d DYNO]
+
+Read lines from stdin and send each as one log line of APP over HTTP
+(POST /logs, octet-counted RFC 5424 frames in batches). Lines get the time
+they were read, source "app" and dyno DYNO. Lines longer than 10,000 bytes
+are split. Uses the app's token named "app" (created if the app has none).
+
+  -a, --app APP     the app to send to (required)
+  -d, --dyno DYNO   the dyno (PROCID) of the lines (default: cli)
+
+example: tail -f server.log | logplane send -a myapp -d web.1`,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs('send', argv, { app: { type: 'string', short: 'a' }, dyno: { type: 'string', short: 'd' } });
+    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'send');
+    const app = requireApp('send', values.app);
+    const dyno = values.dyno ?? 'cli';
+    if (!NAME_OK.test(dyno)) throw new UsageError('dyno: 1-64 printable characters, no spaces', 'send');
+    let host = hostname().replace(/[^!-~]/g, '').slice(0, 255);
+    if (!host) host = 'localhost';
+
+    const client = await connect();
+    const token = await sendToken(client, app);
+    const batch = new FrameBatch();
+    const pending: { body: Buffer; lines: number }[] = [];
+    const splitter = new LineSplitter((buf, s, e) => {
+      batch.add(buf, s, e);
+      if (batch.full) pending.push(batch.take());
+    });
+    const flush = async (): Promise<void> => {
+      if (batch.lines) pending.push(batch.take());
+      while (pending.length) {
+        const b = pending.shift()!;
+        await post(client, app, token, b.body, b.lines);
+      }
+    };
+    // One POST (or more, for big chunks) per stdin chunk: prompt for `tail -f`,
+    // batched for files; awaiting each POST gives backpressure.
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      batch.setHeader(rfc3339(Date.now()), host, SEND_TOKEN_NAME, dyno);
+      splitter.push(chunk);
+      await flush();
+    }
+    batch.setHeader(rfc3339(Date.now()), host, SEND_TOKEN_NAME, dyno);
+    splitter.end();
+    await flush();
+  },
+};

@@ -1,0 +1,162 @@
+// The BUILT program as child processes: `logplane serve` and CLI commands.
+// Every child is tracked and killed by killAll() (call it in teardown);
+// every wait is bounded.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** dist/src/cli/logplane.js, next to this compiled file's dist/test/support. */
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/logplane.js');
+
+const children = new Set<ChildProcess>();
+
+/** process.env without LOGPLANE_* / REDIS_URL, so the host's settings never leak in. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LOGPLANE_') && k !== 'REDIS_URL') env[k] = v;
+  return { ...env, NO_COLOR: '1', ...extra };
+}
+
+export async function until<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A port that was free a moment ago (for listeners that treat 0 as "off"). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  pid: number;
+  url: string;
+  dataDir: string;
+  syslogPort: number | null;
+  apiKey: string;
+  auth: string;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Send a signal and wait (bounded) for the exit. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface SpawnServerOptions {
+  /** Absolute data dir; passed as LOGPLANE_DATA_DIR unless cwd is given (then it must be <cwd>/.logplane). */
+  dataDir: string;
+  /** Run in this directory with no LOGPLANE_DATA_DIR (the default ./.logplane). */
+  cwd?: string;
+  syslogPort?: number;
+  env?: Record<string, string>;
+}
+
+/** Start `logplane serve --port 0` and wait until its server.json names its pid. */
+export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProcess> {
+  const env = cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn', LOGPLANE_SYSLOG_PORT: String(opts.syslogPort ?? 0), ...opts.env });
+  if (!opts.cwd) env['LOGPLANE_DATA_DIR'] = opts.dataDir;
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      res({ code, signal });
+    });
+  });
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const runFile = join(opts.dataDir, 'server.json');
+  const run = await until(`server.json of pid ${child.pid}`, () => {
+    if (gone) throw new Error(`logplane serve exited early: ${err || out}`);
+    if (!existsSync(runFile)) return null;
+    try {
+      const r = JSON.parse(readFileSync(runFile, 'utf8')) as { localUrl: string; pid: number; ports: { syslog: number | null } };
+      return r.pid === child.pid ? r : null;
+    } catch {
+      return null;
+    }
+  });
+  const apiKey = opts.env?.['LOGPLANE_API_KEY'] ?? (JSON.parse(readFileSync(join(opts.dataDir, 'config.json'), 'utf8')) as { apiKey: string }).apiKey;
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000) => {
+    if (!gone) child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    child,
+    pid: child.pid!,
+    url: run.localUrl,
+    dataDir: opts.dataDir,
+    syslogPort: run.ports.syslog,
+    apiKey,
+    auth: `Bearer ${apiKey}`,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop,
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI with this env and stdin; killed after timeoutMs. */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: opts.env ?? cleanEnv(), cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdin!.on('error', () => {});
+  child.stdin!.end(opts.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000);
+  return new Promise((res) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Kill every child still running (teardown). */
+export async function killAll(): Promise<void> {
+  const waits: Promise<unknown>[] = [];
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) {
+      waits.push(new Promise((r) => c.once('exit', r)));
+      c.kill('SIGKILL');
+    }
+  }
+  children.clear();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(waits), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+  clearTimeout(timer);
+}
