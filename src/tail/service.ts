@@ -141,6 +141,9 @@ export class TailService {
   get tailCount(): number {
     return this.#tails.size;
   }
+  tails(): IterableIterator<Tail> {
+    return this.#tails.values();
+  }
   hub(appId: string): TailHub | undefined {
     return this.#hubs.get(appId);
   }
