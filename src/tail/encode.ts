@@ -63,6 +63,16 @@ function utf8Seq(src: Buffer, i: number, end: number): number {
   return 4;
 }
 
+/** Below this many bytes a plain loop beats Buffer#copy (whose per-call cost dominates tiny copies). */
+const SHORT = 32;
+
+/** Copy src[s, e) to out at p; returns the new end. */
+function copyBytes(src: Buffer, s: number, e: number, out: Buffer, p: number): number {
+  if (e - s >= SHORT) return p + src.copy(out, p, s, e);
+  for (let i = s; i < e; i++) out[p++] = src[i]!;
+  return p;
+}
+
 /** A growable byte buffer, reused across batches. */
 export class ByteWriter {
   buf: Buffer;
@@ -83,7 +93,7 @@ export class ByteWriter {
 
   raw(src: Buffer, start = 0, end = src.length): void {
     this.ensure(end - start);
-    this.p += src.copy(this.buf, this.p, start, end);
+    this.p = copyBytes(src, start, end, this.buf, this.p);
   }
 
   byte(b: number): void {
@@ -130,7 +140,7 @@ export class ByteWriter {
           i += n;
           continue;
         }
-        p += src.copy(out, p, run, i);
+        p = copyBytes(src, run, i, out, p);
         out[p++] = 0xef;
         out[p++] = 0xbf;
         out[p++] = 0xbd;
@@ -138,7 +148,7 @@ export class ByteWriter {
         run = i;
         continue;
       }
-      p += src.copy(out, p, run, i);
+      p = copyBytes(src, run, i, out, p);
       const b = src[i]!;
       if (mode === 0) {
         out[p++] = BACKSLASH;
@@ -165,8 +175,7 @@ export class ByteWriter {
       }
       run = i;
     }
-    p += src.copy(out, p, run, end);
-    this.p = p;
+    this.p = copyBytes(src, run, end, out, p);
   }
 
   /** `"..."`: a JSON string from bytes (escaped, invalid UTF-8 repaired). */
@@ -251,16 +260,15 @@ export function writeTextLine(w: ByteWriter, rec: Buffer): void {
   w.ensure(rec.length - HEADER + 5);
   const out = w.buf;
   let p = w.p;
-  p += rec.copy(out, p, HEADER, tsEnd);
+  p = copyBytes(rec, HEADER, tsEnd, out, p);
   out[p++] = SP;
-  p += rec.copy(out, p, tsEnd, srcEnd);
+  p = copyBytes(rec, tsEnd, srcEnd, out, p);
   out[p++] = 0x5b; // [
-  p += rec.copy(out, p, srcEnd, dynoEnd);
+  p = copyBytes(rec, srcEnd, dynoEnd, out, p);
   out[p++] = 0x5d; // ]
   out[p++] = 0x3a; // :
   out[p++] = SP;
-  p += rec.copy(out, p, msgStartOf(rec));
-  w.p = p;
+  w.p = copyBytes(rec, msgStartOf(rec), rec.length, out, p);
 }
 
 /** The same text line, as valid UTF-8 (WebSocket text frames). */
