@@ -377,7 +377,13 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
         }
         switch (m.type) {
           case 'hello':
-            if (helloHead === null && typeof m.head === 'number') helloHead = m.head;
+            if (typeof m.head !== 'number') break;
+            if (helloHead === null) helloHead = m.head;
+            if (after !== null && m.head < after) {
+              // the server came back without its history (seq restarted): what we had is gone
+              err.write(`logplane: the server restarted without its history (head seq ${m.head} < ${after}); lines sent meanwhile may be lost\n`);
+              lastSeq = m.head;
+            }
             break;
           case 'lines': {
             let chunk = '';

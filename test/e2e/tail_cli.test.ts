@@ -5,6 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 import { line, push, textOf, waitFor } from '../integration/tail_helpers.js';
@@ -127,6 +129,34 @@ test('logs -t survives a network cut and a server restart: no duplicate, the los
     assert.deepEqual(out, expected);
     assert.match(r.err, /reconnecting/);
 
+    r.child.kill('SIGINT');
+    assert.equal(await r.exit, 0);
+  } finally {
+    r.child.kill('SIGKILL');
+    await srv.close();
+  }
+});
+
+test('logs -t after a crash that lost the rings (seq restarts): says so and prints the new lines', async () => {
+  const dataDir = tempDir();
+  let srv = await startServer({}, { dataDir });
+  const port = String(srv.server.ports.http);
+  let app = (await srv.server.ctx.registry.putApp('crashy', ['app'])).app;
+  const r = run(srv, ['-a', 'crashy', '-t', '-n', '0']);
+  try {
+    await waitFor(() => TailService.of(srv.server.ctx)!.tailCount === 1, 'the CLI to connect');
+    push(app, 1, 9);
+    await waitFor(() => r.out.includes(textOf(8)), 'lines 1..8');
+    await srv.close({ keepData: true });
+    rmSync(join(dataDir, 'rings.bin'), { force: true }); // as if it had crashed: config kept, rings lost
+    srv = await startServer({ LOGPLANE_PORT: port }, { dataDir });
+    app = srv.server.ctx.registry.get('crashy')!;
+    assert.equal(app.seq, 0);
+    await waitFor(() => TailService.of(srv.server.ctx)!.tailCount === 1, 'the CLI to reconnect', 20_000);
+    push(app, 101, 104); // seq 1..3 again
+    await waitFor(() => r.out.includes(textOf(103)), 'the new lines', 20_000);
+    assert.deepEqual(r.out.trim().split('\n'), [...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => textOf(i)), textOf(101), textOf(102), textOf(103)]);
+    assert.match(r.err, /restarted without its history \(head seq 0 < 8\)/);
     r.child.kill('SIGINT');
     assert.equal(await r.exit, 0);
   } finally {
