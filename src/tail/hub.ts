@@ -355,6 +355,11 @@ export class TailHub implements LineSink {
         t.deliver(batch, n);
       } catch (err) {
         this.onError?.(err as Error, t);
+        try {
+          t.sink.close('shutdown');
+        } catch {
+          /* already broken */
+        }
         t.close();
       }
     }

@@ -128,7 +128,13 @@ export class WsGateway {
       if (this.#server.listenerCount('upgrade') === 1) reject(socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
       return;
     }
-    const found = this.#service.lookup(decodeURIComponent(path.slice(SESSION_PREFIX.length)));
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice(SESSION_PREFIX.length));
+    } catch {
+      id = ''; // malformed escape: no such session
+    }
+    const found = id === '' ? null : this.#service.lookup(id);
     if (!found) {
       reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired');
       return;

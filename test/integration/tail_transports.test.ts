@@ -211,4 +211,8 @@ test('bad resume point: 400', async () => {
   const w = new WsClient(`${url}?after=-1`);
   await w.closed;
   assert.equal(w.status, 400);
+  // a malformed escape in the path is a 404, not a crash
+  const bad = new WsClient(`${s.ts.url}/sessions/%E0%A4%A`);
+  await bad.closed;
+  assert.equal(bad.status, 404);
 });
