@@ -9,6 +9,9 @@ import { publicBaseUrl, type Config } from './config.js';
 import type { Context } from './context.js';
 import { genReqId, installErrorHandling } from './api/errors.js';
 import { registerV3 } from './api/v3.js';
+import { registerPlatform } from './api/platform.js'; // tail (issue 3)
+import { registerTail } from './tail/routes.js'; // tail (issue 3)
+import { TailService } from './tail/service.js'; // tail (issue 3)
 import { registerHttpIngest } from './ingest/http.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
@@ -96,6 +99,8 @@ export class Server {
     installErrorHandling(http, ctx);
     registerOpsRoutes(http, ctx, readyChecks);
     registerV3(http, ctx);
+    registerTail(http, ctx); // tail (issue 3): sessions, GET /sessions/:id, WebSocket upgrade
+    registerPlatform(http, ctx); // tail (issue 3): GET /apps/:app, POST /apps/:app/log-sessions
     registerHttpIngest(http, ctx);
 
     await http.listen({ port: config.port, host: config.host });
@@ -139,6 +144,7 @@ export class Server {
     const { log, config, registry } = this.ctx;
     const closeNet = (s: NetServer | null) => (s ? closeStreamServer(s) : Promise.resolve());
     this.#udp?.close();
+    await TailService.of(this.ctx)?.close(); // tail (issue 3): end live tails before the HTTP server closes
     await Promise.all([closeNet(this.#tcp), closeNet(this.#tls), this.http.close()]);
     const lines = await saveRings(config.dataDir, registry).catch((err: Error) => {
       log.error({ at: 'rings.save_failed', err: err.message }, 'could not save rings');

@@ -1,0 +1,489 @@
+#!/usr/bin/env node
+// `logplane logs -a APP [-t] [-n N] [-s SOURCE] [-d DYNO] [--json]` (SPEC 8):
+// creates a session with the admin key, reads it over the WebSocket tail
+// protocol, prints lines coloured like `heroku logs` on a TTY (plain
+// otherwise). When the connection drops (server restart, network cut) it
+// reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
+// Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+
+export const LOGS_USAGE = `usage: logplane logs -a APP [-t] [-n N] [-s SOURCE] [-d DYNO] [--json] [--no-color]
+
+  -a, --app APP        app to read (required)
+  -t, --tail           keep streaming new lines
+  -n, --num N          lines of history (default 100)
+  -s, --source SOURCE  only lines of this source (token name), e.g. app
+  -d, --dyno DYNO      only this dyno, or dyno type: web matches web.1
+      --json           one JSON object per line
+      --no-color       never colour (also NO_COLOR=1); --color forces it
+`;
+
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface LogsOptions {
+  app: string;
+  tail: boolean;
+  num: number | null;
+  source: string | null;
+  dyno: string | null;
+  json: boolean;
+  /** null: colour when stdout is a TTY. */
+  color: boolean | null;
+}
+
+export function parseLogsArgs(argv: readonly string[]): LogsOptions {
+  const o: LogsOptions = { app: '', tail: false, num: null, source: null, dyno: null, json: false, color: null };
+  const value = (i: number, name: string): string => {
+    const v = argv[i];
+    if (v === undefined) throw new CliError(`${name} needs a value\n${LOGS_USAGE}`, 2);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]!;
+    let inline: string | undefined;
+    if (arg.startsWith('--') && arg.includes('=')) {
+      inline = arg.slice(arg.indexOf('=') + 1);
+      arg = arg.slice(0, arg.indexOf('='));
+    } else if (/^-[ansd].+/.test(arg)) {
+      inline = arg.slice(2);
+      arg = arg.slice(0, 2);
+    }
+    const take = (name: string): string => inline ?? value(++i, name);
+    switch (arg) {
+      case '-a':
+      case '--app':
+        o.app = take('--app');
+        break;
+      case '-t':
+      case '--tail':
+        o.tail = true;
+        break;
+      case '-n':
+      case '--num': {
+        const v = take('--num');
+        if (!/^\d{1,7}$/.test(v)) throw new CliError(`--num must be a whole number (got ${JSON.stringify(v)})`, 2);
+        o.num = Number(v);
+        break;
+      }
+      case '-s':
+      case '--source':
+        o.source = take('--source');
+        break;
+      case '-d':
+      case '--dyno':
+      case '--ps':
+        o.dyno = take('--dyno');
+        break;
+      case '--json':
+        o.json = true;
+        break;
+      case '--color':
+      case '--force-colors':
+        o.color = true;
+        break;
+      case '--no-color':
+        o.color = false;
+        break;
+      case '-h':
+      case '--help':
+        throw new CliError(LOGS_USAGE, 0);
+      default:
+        throw new CliError(`unknown option ${JSON.stringify(arg)}\n${LOGS_USAGE}`, 2);
+    }
+  }
+  if (!o.app) throw new CliError(`missing -a APP\n${LOGS_USAGE}`, 2);
+  return o;
+}
+
+/**
+ * Where the server is and its admin key: LOGPLANE_URL / LOGPLANE_API_KEY, else
+ * the local default port and the key saved in the data dir. (Kept small and
+ * separate so the shared discovery in cli/client.ts can replace it.)
+ */
+export function discover(env: NodeJS.ProcessEnv): { url: string; apiKey: string } {
+  const url = (env.LOGPLANE_URL ?? `http://127.0.0.1:${env.LOGPLANE_PORT ?? '8601'}`).replace(/\/+$/, '');
+  let apiKey = env.LOGPLANE_API_KEY ?? null;
+  if (!apiKey) {
+    const file = join(env.LOGPLANE_DATA_DIR ?? './.logplane', 'config.json');
+    try {
+      apiKey = (JSON.parse(readFileSync(file, 'utf8')) as { apiKey?: string | null }).apiKey ?? null;
+    } catch {
+      apiKey = null;
+    }
+  }
+  if (!apiKey) throw new CliError('no API key: set LOGPLANE_API_KEY (or run where the server keeps its data dir, ./.logplane)');
+  return { url, apiKey };
+}
+
+// ---- colours, like `heroku logs` ----------------------------------------
+
+const ESC = '\u001b[';
+const paint = (code: string) => (s: string) => `${ESC}${code}m${s}${ESC}0m`;
+const c = {
+  dim: paint('2'),
+  red: paint('31'),
+  boldRed: paint('1;31'),
+  green: paint('32'),
+  yellow: paint('33'),
+  blue: paint('34'),
+  magenta: paint('35'),
+  cyan: paint('36'),
+  brightGreen: paint('92'),
+  brightYellow: paint('93'),
+};
+const PALETTE = [c.yellow, c.green, c.cyan, c.magenta, c.blue, paint('1;32'), paint('1;36'), paint('1;35'), paint('1;33'), paint('1;34')];
+
+/** A colour per dyno type (`web` for web.1), assigned in order of appearance after a fixed start. */
+export class DynoColors {
+  readonly #assigned = new Map<string, (s: string) => string>();
+  constructor() {
+    for (const t of ['run', 'router', 'web', 'postgres', 'heroku-postgres']) this.for(t);
+  }
+  for(dyno: string): (s: string) => string {
+    const dot = dyno.indexOf('.');
+    const type = dot === -1 ? dyno : dyno.slice(0, dot);
+    let f = this.#assigned.get(type);
+    if (!f) {
+      f = PALETTE[this.#assigned.size % PALETTE.length]!;
+      this.#assigned.set(type, f);
+    }
+    return f;
+  }
+}
+
+function statusColor(v: string): string {
+  const n = Number(v);
+  if (!(n >= 200)) return v;
+  if (n < 300) return c.green(v);
+  if (n < 400) return c.cyan(v);
+  if (n < 500) return c.yellow(v);
+  if (n < 600) return c.red(v);
+  return v;
+}
+
+function msColor(v: string): string {
+  const n = parseInt(v, 10);
+  if (!n) return v;
+  if (n < 100) return c.brightGreen(v);
+  if (n < 500) return c.green(v);
+  if (n < 5000) return c.yellow(v);
+  if (n < 10000) return c.brightYellow(v);
+  return c.red(v);
+}
+
+/** Router lines: `key=value` pairs, keys dim, the interesting values highlighted. */
+export function colorRouter(body: string, colors: DynoColors): string {
+  return body
+    .split(' ')
+    .map((tok) => {
+      const eq = tok.indexOf('=');
+      if (eq === -1) return c.dim(tok);
+      const k = tok.slice(0, eq);
+      const v = tok.slice(eq + 1);
+      let out: string;
+      switch (k) {
+        case 'at': out = v === 'error' ? c.red(v) : c.dim(v); break;
+        case 'code': out = c.boldRed(v); break;
+        case 'method': out = c.magenta(v); break;
+        case 'path': out = c.green(v); break;
+        case 'dyno': out = colors.for(v)(v); break;
+        case 'status': out = statusColor(v); break;
+        case 'connect':
+        case 'service': out = msColor(v); break;
+        default: out = c.dim(v);
+      }
+      return c.dim(`${k}=`) + out;
+    })
+    .join(' ');
+}
+
+export interface PrintedLine {
+  seq: number;
+  ts: string;
+  source: string;
+  dyno: string;
+  pri: number;
+  msg: string;
+}
+
+/** `TS source[dyno]: msg`, coloured or plain. */
+export function formatLine(l: PrintedLine, colors: DynoColors | null): string {
+  const header = `${l.ts} ${l.source}[${l.dyno}]:`;
+  if (!colors) return `${header} ${l.msg}`;
+  const body = l.dyno === 'router' || l.dyno.startsWith('router.') ? colorRouter(l.msg, colors) : l.msg;
+  return `${colors.for(l.dyno)(header)} ${body}`;
+}
+
+// ---- the session reader -------------------------------------------------
+
+export interface LogsIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Aborting ends the command with exit 0 (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+interface Gap {
+  dropped: number;
+  since: string;
+  from: number;
+  to: number;
+}
+
+type Outcome = { kind: 'end' } | { kind: 'aborted' } | { kind: 'lost'; status: number | null; why: string; connected: boolean };
+
+const BACKOFF_MIN_MS = 200;
+const BACKOFF_MAX_MS = 5_000;
+/** Without -t, give up after this many failed reconnects. */
+const HISTORY_RETRIES = 5;
+
+async function api(base: string, key: string, path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, json };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/** Run `logs`; resolves to the exit code. */
+export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): Promise<number> {
+  const out = io.stdout ?? process.stdout;
+  const err = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  const signal = io.signal;
+  let opts: LogsOptions;
+  let server: { url: string; apiKey: string };
+  try {
+    opts = parseLogsArgs(argv);
+    server = discover(env);
+  } catch (e) {
+    const ce = e as CliError;
+    (ce.exitCode === 0 ? out : err).write(ce.exitCode === 0 ? ce.message : `logplane: ${ce.message}\n`);
+    return ce.exitCode ?? 1;
+  }
+  const useColor = !opts.json && (opts.color ?? (Boolean(out.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb'));
+  const colors = useColor ? new DynoColors() : null;
+
+  /** Highest seq printed or reported lost: the resume point. */
+  let lastSeq: number | null = null;
+  let helloHead: number | null = null;
+  let sessionUrl: string | null = null;
+  let everConnected = false;
+  let failures = 0;
+  let announcedLoss = false;
+
+  const print = (s: string): boolean => out.write(s);
+
+  const createSession = async (): Promise<string> => {
+    const body: Record<string, unknown> = { channel_id: opts.app, num: opts.num ?? 100 };
+    if (opts.tail) body.tail = true;
+    if (opts.source) body.source = opts.source;
+    if (opts.dyno) body.ps = opts.dyno;
+    const r = await api(server.url, server.apiKey, '/v3/sessions', body, signal);
+    if (r.status === 201 && typeof r.json.url === 'string') return r.json.url;
+    if (r.status === 422) throw new CliError(`app ${JSON.stringify(opts.app)} not found`);
+    if (r.status === 401) throw new CliError('the server refused the API key (LOGPLANE_API_KEY)');
+    throw new CliError(`could not create a session: HTTP ${r.status} ${typeof r.json.error === 'string' ? r.json.error : ''}`.trim());
+  };
+
+  const resumeAfter = (): number | null => {
+    if (lastSeq !== null) return lastSeq;
+    // nothing received: with -t, go on from where the first connection started
+    if (opts.tail && helloHead !== null) return helloHead;
+    return null;
+  };
+
+  const printGap = (g: Gap): void => {
+    if (opts.json) {
+      print(`${JSON.stringify({ type: 'gap', dropped: g.dropped, since: g.since, from: g.from, to: g.to })}\n`);
+      return;
+    }
+    const text = `${g.since} logplane[tail]: ${g.dropped} lines were not delivered (seq ${g.from}-${g.to})`;
+    print(`${colors ? c.red(text) : text}\n`);
+  };
+
+  const readOnce = (url: string): Promise<Outcome> =>
+    new Promise<Outcome>((resolve) => {
+      const after = resumeAfter();
+      const wsUrl = url.replace(/^http/, 'ws') + (after !== null ? `?after=${after}` : '');
+      const ws = new WebSocket(wsUrl, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+      let connected = false;
+      let settled = false;
+      let ended = false;
+      const finish = (o: Outcome): void => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        resolve(o);
+      };
+      const onAbort = (): void => {
+        ws.close(1000);
+        // do not wait for the close handshake on Ctrl-C
+        setTimeout(() => ws.terminate(), 200).unref();
+        finish({ kind: 'aborted' });
+      };
+      if (signal?.aborted) return finish({ kind: 'aborted' });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      ws.on('unexpected-response', (_req, res) => {
+        ws.terminate();
+        finish({ kind: 'lost', status: res.statusCode ?? null, why: `HTTP ${res.statusCode}`, connected: false });
+      });
+      ws.on('open', () => {
+        connected = true;
+        everConnected = true;
+        failures = 0;
+        if (announcedLoss) {
+          err.write('logplane: reconnected\n');
+          announcedLoss = false;
+        }
+      });
+      ws.on('message', (data: Buffer) => {
+        let m: { type?: string; head?: number; lines?: PrintedLine[] } & Partial<Gap>;
+        try {
+          m = JSON.parse(data.toString('utf8')) as typeof m;
+        } catch {
+          return;
+        }
+        switch (m.type) {
+          case 'hello':
+            if (typeof m.head !== 'number') break;
+            if (helloHead === null) helloHead = m.head;
+            if (after !== null && m.head < after) {
+              // the server came back without its history (seq restarted): what we had is gone
+              err.write(`logplane: the server restarted without its history (head seq ${m.head} < ${after}); lines sent meanwhile may be lost\n`);
+              lastSeq = m.head;
+            }
+            break;
+          case 'lines': {
+            let chunk = '';
+            for (const l of m.lines ?? []) {
+              if (lastSeq !== null && l.seq <= lastSeq) continue; // never print twice
+              lastSeq = l.seq;
+              chunk += opts.json ? `${JSON.stringify(l)}\n` : `${formatLine(l, colors)}\n`;
+            }
+            if (chunk && !print(chunk)) {
+              // a slow terminal or pipe: stop reading; the server queues and reports any loss
+              ws.pause();
+              out.once('drain', () => ws.resume());
+            }
+            break;
+          }
+          case 'gap': {
+            const g = m as Gap;
+            if (lastSeq === null || g.to > lastSeq) {
+              printGap(g);
+              lastSeq = g.to;
+            }
+            break;
+          }
+          case 'end':
+            ended = true;
+            break;
+        }
+      });
+      ws.on('close', (code: number, reason: Buffer) => {
+        if (ended) return finish({ kind: 'end' });
+        finish({ kind: 'lost', status: null, why: `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`, connected });
+      });
+      ws.on('error', (e: Error) => {
+        if (!settled && ws.readyState === WebSocket.CLOSED) finish({ kind: 'lost', status: null, why: e.message, connected });
+      });
+    });
+
+  for (;;) {
+    if (signal?.aborted) return 0;
+    try {
+      sessionUrl ??= await createSession();
+    } catch (e) {
+      if (signal?.aborted) return 0;
+      if (e instanceof CliError) {
+        err.write(`logplane: ${e.message}\n`);
+        return e.exitCode;
+      }
+      // network error: fatal before we ever connected, else keep trying
+      if (!everConnected) {
+        err.write(`logplane: cannot reach ${server.url}: ${(e as Error).message}\n`);
+        return 1;
+      }
+      if (!(await backoff(`cannot reach ${server.url}`))) return 1;
+      continue;
+    }
+    const o = await readOnce(sessionUrl);
+    if (o.kind === 'end' || o.kind === 'aborted') return 0;
+    if (o.status === 404) {
+      // session gone (server restarted, or expired): a new one, resuming after lastSeq
+      sessionUrl = null;
+      if (!everConnected) {
+        err.write('logplane: session not found\n');
+        return 1;
+      }
+      continue;
+    }
+    if (!everConnected) {
+      err.write(`logplane: cannot read the session: ${o.why}\n`);
+      return 1;
+    }
+    if (!(await backoff(o.why))) return 1;
+  }
+
+  async function backoff(why: string): Promise<boolean> {
+    failures++;
+    if (!opts.tail && failures > HISTORY_RETRIES) {
+      err.write(`logplane: ${why}; giving up\n`);
+      return false;
+    }
+    if (!announcedLoss) {
+      err.write(`logplane: ${why}; reconnecting...\n`);
+      announcedLoss = true;
+    }
+    await sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 10)), signal);
+    return true;
+  }
+}
+
+/** Entry when run directly: Ctrl-C / SIGTERM end the command with exit 0. */
+export async function main(argv: readonly string[]): Promise<never> {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+  });
+  const code = await logs(argv, { signal: ac.signal });
+  process.exit(code);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main(process.argv.slice(2));
+}

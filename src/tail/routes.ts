@@ -1,0 +1,98 @@
+// HTTP side of sessions (SPEC 5.1, 5.2): POST /v3/sessions and /v2/sessions
+// (Logplex), GET /sessions/:id over SSE or chunked text, and the WebSocket
+// gateway on the same server. The Heroku Platform API's log-sessions is in
+// api/platform.ts and creates sessions through the same service.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Context } from '../context.js';
+import { NotFoundError, BadRequestError } from '../errors.js';
+import { requireAdmin } from '../api/auth.js';
+import { DEFAULT_NUM, type SessionSpec } from './session.js';
+import { TailService, type TailServiceOptions } from './service.js';
+import { intField, objectBody, parseSeq, stringField } from './params.js';
+import { SseTailSink } from './sse.js';
+import { TextTailSink } from './text.js';
+import { WsGateway } from './ws.js';
+
+/** The URL of a session: `<public>/sessions/<uuid4>`. */
+export function sessionUrl(ctx: Context, id: string): string {
+  return `${ctx.publicUrl}/sessions/${id}`;
+}
+
+/** Caps `num` at the ring size: more cannot be held anyway. */
+export function clampNum(ctx: Context, n: number | null): number {
+  return Math.min(n ?? DEFAULT_NUM, ctx.config.historyLines);
+}
+
+/** Body of POST /v3/sessions and /v2/sessions → spec; app existence is checked by the caller. */
+function logplexSpec(ctx: Context, raw: unknown): SessionSpec {
+  const body = objectBody(raw);
+  const app = body.channel_id;
+  if (typeof app !== 'string' || app === '') throw new BadRequestError('channel_id: required string', 'invalid_params');
+  const ps = stringField(body, 'ps');
+  const dyno = stringField(body, 'dyno');
+  return {
+    app,
+    num: clampNum(ctx, intField(body, 'num')),
+    // Logplex: `tail` present (whatever its value) means tail
+    tail: Object.prototype.hasOwnProperty.call(body, 'tail'),
+    source: stringField(body, 'source'),
+    dyno: ps ?? dyno,
+    grep: stringField(body, 'grep'),
+    after: intField(body, 'after'),
+  };
+}
+
+export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<TailServiceOptions> = {}): TailService {
+  const service = new TailService(ctx, opts);
+  const gateway = new WsGateway(service, http.server);
+  service.closers.push(() => gateway.close());
+  const admin = requireAdmin(() => ctx.registry.apiKey);
+
+  const create = (v3: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const spec = logplexSpec(ctx, req.body);
+    if (!ctx.registry.get(spec.app)) return reply.code(422).send({ error: 'channel not found' });
+    const session = service.createSession(spec);
+    const url = sessionUrl(ctx, session.id);
+    if (v3) reply.header('Location', url);
+    return reply.code(201).send({ url });
+  };
+  http.post('/v3/sessions', { preHandler: admin }, create(true));
+  http.post('/v2/sessions', { preHandler: admin }, create(false));
+
+  http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {
+    const found = service.lookup(req.params.id);
+    if (!found) throw new NotFoundError('session not found or expired');
+    const sse = (req.headers.accept ?? '').includes('text/event-stream');
+    // resume point: Last-Event-ID (an SSE reconnect) wins over ?after=
+    let after: number | null = null;
+    const q = req.query.after;
+    if (q !== undefined && q !== '') {
+      const n = parseSeq(q);
+      if (n === undefined) throw new BadRequestError('after: must be a non-negative integer', 'invalid_params');
+      after = n;
+    }
+    const last = req.headers['last-event-id'];
+    if (sse && typeof last === 'string' && last !== '') {
+      const n = parseSeq(last.trim());
+      if (n !== undefined) after = n;
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'Content-Type': sse ? 'text/event-stream' : 'text/plain; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      'X-Accel-Buffering': 'no',
+      'Request-Id': req.id,
+    });
+    res.flushHeaders();
+    const clock = service.options.clock;
+    const sink = sse ? new SseTailSink(res, clock) : new TextTailSink(res, clock);
+    res.on('error', () => {
+      /* peer reset: 'close' follows */
+    });
+    const tail = service.open(found.session, found.app, sink, after);
+    res.on('close', () => tail.close());
+  });
+
+  return service;
+}

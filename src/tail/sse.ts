@@ -1,0 +1,74 @@
+// Server-Sent Events transport (SPEC 5.2): `id: <seq>\ndata: <text line>\n\n`
+// per line, `: keepalive` comments while tailing, the L11 line for loss (with
+// the last lost seq as its id, so a reconnect resumes after what it reported).
+import type { ServerResponse } from 'node:http';
+import { ByteWriter, l11Line, writeSseEvent, type Gap } from './encode.js';
+import { Transport, type TailSink } from './hub.js';
+import type { Clock } from './session.js';
+import type { Heartbeat } from './service.js';
+
+const writer = new ByteWriter();
+const KEEPALIVE = Buffer.from(': keepalive\n\n', 'latin1');
+
+/** Base for the two HTTP streaming transports: drain and close handling. */
+export abstract class HttpTailSink implements TailSink {
+  abstract readonly transport: Transport;
+  protected readonly res: ServerResponse;
+  protected readonly clock: Clock;
+  #drainCb: (() => void) | null = null;
+
+  constructor(res: ServerResponse, clock: Clock) {
+    this.res = res;
+    this.clock = clock;
+    res.on('drain', () => {
+      const cb = this.#drainCb;
+      this.#drainCb = null;
+      cb?.();
+    });
+  }
+
+  protected get open(): boolean {
+    return !this.res.writableEnded && !this.res.destroyed;
+  }
+
+  buffered(): number {
+    return this.res.writableLength;
+  }
+  onDrain(cb: () => void): void {
+    this.#drainCb = cb;
+  }
+  hello(_app: string, _head: number): void {}
+  abstract writeLines(recs: readonly Buffer[], from: number, to: number): void;
+  abstract writeGap(gap: Gap): void;
+  finish(): void {
+    if (this.open) this.res.end();
+  }
+  close(_reason: 'shutdown' | 'deleted'): void {
+    if (this.open) this.res.end();
+  }
+}
+
+export class SseTailSink extends HttpTailSink implements Heartbeat {
+  readonly transport = Transport.SSE;
+  #wrote = false;
+
+  writeLines(recs: readonly Buffer[], from: number, to: number): void {
+    if (!this.open) return;
+    for (let i = from; i < to; i++) writeSseEvent(writer, recs[i]!);
+    this.res.write(writer.take());
+    this.#wrote = true;
+  }
+
+  writeGap(gap: Gap): void {
+    if (!this.open) return;
+    this.res.write(`id: ${gap.to}\ndata: ${l11Line(gap, this.clock.now())}\n\n`);
+    this.#wrote = true;
+  }
+
+  /** A comment when nothing else went out since the last one (keeps proxies from timing out). */
+  keepalive(): void {
+    if (!this.open) return;
+    if (!this.#wrote && this.res.writableLength === 0) this.res.write(KEEPALIVE);
+    this.#wrote = false;
+  }
+}

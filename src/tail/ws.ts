@@ -1,0 +1,174 @@
+// The WebSocket tail protocol (SPEC 5.3) on the HTTP server's 'upgrade' event
+// for /sessions/:id. JSON text frames: hello first, lines batched per tick,
+// gap frames for loss, end + close 1000 when the session does not tail.
+// `?format=text` sends one text frame per line instead (and gaps as the L11
+// line). Ping every 30 s; a peer that misses two pongs is closed.
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket } from 'ws';
+import { ByteWriter, END_FRAME, gapFrame, helloFrame, l11Line, writeLinesFrame, writeTextLineUtf8, type Gap } from './encode.js';
+import { Transport, type TailSink } from './hub.js';
+import type { Clock } from './session.js';
+import type { Heartbeat, TailService } from './service.js';
+import { parseSeq } from './params.js';
+
+/** One scratch writer for all WebSocket tails (encoding is synchronous). */
+const writer = new ByteWriter();
+
+export class WsTailSink implements TailSink, Heartbeat {
+  readonly transport = Transport.WS;
+  readonly #ws: WebSocket;
+  readonly #text: boolean;
+  readonly #clock: Clock;
+  #drainCb: (() => void) | null = null;
+  /** Pings sent since the last pong. */
+  #unanswered = 0;
+
+  constructor(ws: WebSocket, socket: Duplex, text: boolean, clock: Clock) {
+    this.#ws = ws;
+    this.#text = text;
+    this.#clock = clock;
+    socket.on('drain', () => {
+      const cb = this.#drainCb;
+      this.#drainCb = null;
+      cb?.();
+    });
+    ws.on('pong', () => {
+      this.#unanswered = 0;
+    });
+  }
+
+  buffered(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  onDrain(cb: () => void): void {
+    this.#drainCb = cb;
+  }
+
+  hello(app: string, head: number): void {
+    if (!this.#text) this.#ws.send(helloFrame(app, head));
+  }
+
+  writeLines(recs: readonly Buffer[], from: number, to: number): void {
+    const ws = this.#ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (!this.#text) {
+      writeLinesFrame(writer, recs, from, to);
+      ws.send(writer.take(), { binary: false });
+      return;
+    }
+    for (let i = from; i < to; i++) {
+      writeTextLineUtf8(writer, recs[i]!);
+      ws.send(writer.take(), { binary: false });
+    }
+  }
+
+  writeGap(gap: Gap): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(this.#text ? l11Line(gap, this.#clock.now()) : gapFrame(gap));
+  }
+
+  finish(): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (!this.#text) this.#ws.send(END_FRAME);
+    this.#ws.close(1000);
+  }
+
+  close(reason: 'shutdown' | 'deleted'): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (reason === 'shutdown') {
+      this.#ws.close(1001, 'server shutting down');
+    } else {
+      if (!this.#text) this.#ws.send(END_FRAME);
+      this.#ws.close(1000, 'app deleted');
+    }
+  }
+
+  ping(): void {
+    const ws = this.#ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (this.#unanswered >= 2) {
+      ws.terminate();
+      return;
+    }
+    this.#unanswered++;
+    ws.ping();
+  }
+}
+
+const SESSION_PREFIX = '/sessions/';
+
+function reject(socket: Duplex, status: number, reason: string, id: string, error: string): void {
+  const body = JSON.stringify({ id, error });
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Accepts WebSocket upgrades for /sessions/:id and hands them to the tail service. */
+export class WsGateway {
+  readonly #service: TailService;
+  readonly #server: HttpServer;
+  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096, clientTracking: false });
+
+  constructor(service: TailService, server: HttpServer) {
+    this.#service = service;
+    this.#server = server;
+    server.on('upgrade', this.#onUpgrade);
+  }
+
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!path.startsWith(SESSION_PREFIX)) {
+      // not ours; answer only if nobody else listens for upgrades
+      if (this.#server.listenerCount('upgrade') === 1) reject(socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
+      return;
+    }
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice(SESSION_PREFIX.length));
+    } catch {
+      id = ''; // malformed escape: no such session
+    }
+    const found = id === '' ? null : this.#service.lookup(id);
+    if (!found) {
+      reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired');
+      return;
+    }
+    const params = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    const afterRaw = params.get('after');
+    const after = afterRaw === null || afterRaw === '' ? null : parseSeq(afterRaw);
+    if (after === undefined) {
+      reject(socket, 400, 'Bad Request', 'invalid_params', 'after: must be a non-negative integer');
+      return;
+    }
+    const format = params.get('format');
+    if (format !== null && format !== 'json' && format !== 'text') {
+      reject(socket, 400, 'Bad Request', 'invalid_params', 'format: must be json or text');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const sink = new WsTailSink(ws, socket, format === 'text', this.#service.options.clock);
+      ws.on('error', () => {
+        /* peer reset, bad frame: 'close' follows */
+      });
+      // the session may have expired while the handshake ran; look again
+      const now = this.#service.lookup(found.session.id);
+      if (!now) {
+        ws.close(1008, 'session expired');
+        return;
+      }
+      const tail = this.#service.open(now.session, now.app, sink, after);
+      ws.on('close', () => tail.close());
+    });
+  };
+
+  close(): void {
+    this.#server.off('upgrade', this.#onUpgrade);
+    this.#wss.close();
+  }
+}

@@ -1,0 +1,145 @@
+// Helpers shared by the tail and session tests: a server with one app, line
+// routing, session creation, and collecting clients for each transport.
+import { request } from 'node:http';
+import WebSocket from 'ws';
+import type { App } from '../../src/apps.js';
+import { lineFrom } from '../../src/line.js';
+import { route } from '../../src/router.js';
+import { TailService } from '../../src/tail/service.js';
+import { startServer, type TestServer } from '../support/server.js';
+
+export interface Setup {
+  ts: TestServer;
+  app: App;
+  service: TailService;
+}
+
+export async function setup(env: Record<string, string> = {}, appId = 'myapp'): Promise<Setup> {
+  const ts = await startServer(env);
+  const { app } = await ts.server.ctx.registry.putApp(appId, ['app', 'heroku']);
+  return { ts, app, service: TailService.of(ts.server.ctx)! };
+}
+
+/** Deterministic test line number i. */
+export function line(i: number, over: Partial<{ source: string; dyno: string; msg: string | Buffer; ts: string; pri: number }> = {}): Buffer {
+  return lineFrom({
+    pri: over.pri ?? 190,
+    ts: over.ts ?? `2024-05-01T12:00:${String(i % 60).padStart(2, '0')}.000000+00:00`,
+    source: over.source ?? 'app',
+    dyno: over.dyno ?? 'web.1',
+    msg: over.msg ?? `line ${i}`,
+    receivedMs: Date.UTC(2024, 4, 1, 12, 0, 0) + i,
+  });
+}
+
+/** Route lines [from, to) built by make (default: line(i)). */
+export function push(app: App, from: number, to: number, make: (i: number) => Buffer = (i) => line(i)): void {
+  for (let i = from; i < to; i++) route(app, make(i));
+}
+
+export async function api(ts: TestServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  const res = await fetch(`${ts.url}${path}`, {
+    method,
+    headers: { authorization: ts.auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** POST /v3/sessions and return the session URL. */
+export async function session(ts: TestServer, body: Record<string, unknown>): Promise<string> {
+  const r = await api(ts, 'POST', '/v3/sessions', body);
+  if (r.status !== 201) throw new Error(`session: ${r.status} ${r.text}`);
+  return r.json.url as string;
+}
+
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A WebSocket client that keeps every text frame. */
+export class WsClient {
+  readonly ws: WebSocket;
+  readonly frames: string[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  status: number | null = null;
+
+  constructor(url: string, opts: WebSocket.ClientOptions = {}) {
+    this.ws = new WebSocket(url.replace(/^http/, 'ws'), { perMessageDeflate: false, ...opts });
+    this.ws.on('message', (d: Buffer, isBinary: boolean) => {
+      if (isBinary) throw new Error('binary frame from the server');
+      this.frames.push(d.toString('utf8'));
+    });
+    this.ws.on('unexpected-response', (_req, res) => {
+      this.status = res.statusCode ?? null;
+      this.ws.terminate();
+    });
+    this.ws.on('error', () => {});
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('close', () => reject(new Error(`closed before open (status ${this.status})`)));
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  json(): any[] {
+    return this.frames.map((f) => JSON.parse(f));
+  }
+  /** Every line object received, in order. */
+  lines(): any[] {
+    return this.json().flatMap((m) => (m.type === 'lines' ? m.lines : []));
+  }
+}
+
+/** A streaming HTTP GET (text or SSE) that keeps the body bytes. */
+export class HttpStream {
+  readonly chunks: Buffer[] = [];
+  status = 0;
+  headers: Record<string, string | string[] | undefined> = {};
+  readonly done: Promise<void>;
+  readonly #req;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    let resolve!: () => void;
+    this.done = new Promise((r) => (resolve = r));
+    this.#req = request(url, { headers }, (res) => {
+      this.status = res.statusCode ?? 0;
+      this.headers = res.headers;
+      res.on('data', (c: Buffer) => this.chunks.push(c));
+      res.on('end', resolve);
+      res.on('close', resolve);
+      res.on('error', resolve);
+    });
+    this.#req.on('error', () => resolve());
+    this.#req.end();
+  }
+
+  get body(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+  get text(): string {
+    return this.body.toString('utf8');
+  }
+  close(): void {
+    this.#req.destroy();
+  }
+}
+
+/** The text-format line for line(i)-style fields. */
+export function textOf(i: number, over: { source?: string; dyno?: string; msg?: string; ts?: string } = {}): string {
+  const ts = over.ts ?? `2024-05-01T12:00:${String(i % 60).padStart(2, '0')}.000000+00:00`;
+  return `${ts} ${over.source ?? 'app'}[${over.dyno ?? 'web.1'}]: ${over.msg ?? `line ${i}`}`;
+}
