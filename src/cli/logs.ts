@@ -1,7 +1,9 @@
-// `logplane logs -a APP [-n N]`: the app's history (GET /v3/channels/:app/logs),
-// printed as Heroku's text lines `TS source[dyno]: msg`, coloured on a TTY.
+// `logplane logs -a APP [-t] [-n N] [-s SOURCE] [-d DYNO] [--json]`: history and
+// live lines over a WebSocket session (cli/tail.ts). Also the client-side codec
+// for the v3 history format (GET /v3/channels/:app/logs).
 import { FrameError, OctetFramer, frameErrorText } from '../ingest/framing.js';
-import { CliError, UsageError, appPath, connect, parseCommandArgs, requireApp, type Command } from './client.js';
+import { CliError, UsageError, parseCommandArgs, requireApp, type Command } from './client.js';
+import { LOGS_USAGE, logs as tailLogs } from './tail.js';
 
 /** One line of a history response. */
 export interface HistoryLine {
@@ -59,48 +61,12 @@ export function parseHistory(body: Buffer): HistoryLine[] {
   return lines;
 }
 
-/** `ps`/`dyno` filter: equal, or a prefix followed by `.` (web matches web.1, not webhook.1). */
-export function dynoMatches(dyno: string, filter: string): boolean {
-  return dyno === filter || (dyno.startsWith(filter) && dyno.charCodeAt(filter.length) === 0x2e);
-}
-
-const COLOURS = [36, 33, 32, 35, 31, 34] as const; // cyan yellow green magenta red blue
-
-/** Heroku-style: the `TS source[dyno]:` prefix coloured by dyno type; platform lines blue. */
-function colourFor(source: string, dyno: string): number {
-  if (source === 'heroku') return 34;
-  const dot = dyno.indexOf('.');
-  const type = dot === -1 ? dyno : dyno.slice(0, dot);
-  if (type === 'web') return 32;
-  if (type === 'run') return 35;
-  let h = 0;
-  for (let i = 0; i < type.length; i++) h = (h * 31 + type.charCodeAt(i)) >>> 0;
-  return COLOURS[h % COLOURS.length]!;
-}
-
-export function formatText(l: HistoryLine, colour: boolean): Buffer {
-  const prefix = `${l.ts} ${l.source}[${l.dyno}]:`;
-  const head = colour ? `\x1b[${colourFor(l.source, l.dyno)}m${prefix}\x1b[0m ` : `${prefix} `;
-  return Buffer.concat([Buffer.from(head, 'utf8'), l.msg, Buffer.from('\n')]);
-}
-
 export const logs: Command = {
   name: 'logs',
-  summary: "show an app's recent log lines",
-  usage: `usage: logplane logs -a APP [-n N] [-s SOURCE] [-d DYNO] [--json]
-
-Print the newest N lines of APP's history (oldest first) as
-\`TIMESTAMP source[dyno]: message\`, coloured when stdout is a terminal
-(set NO_COLOR to turn colour off).
-
-  -a, --app APP        the app (required)
-  -n, --num N          how many lines (default 100; at most the history size)
-  -s, --source SOURCE  only lines with this source (e.g. app, heroku)
-  -d, --dyno DYNO      only lines of this dyno: web matches web.1, web.2
-      --json           one JSON object per line: {"ts","source","dyno","pri","msg"}
-
-Filters apply to the N lines fetched.`,
+  summary: "show an app's log lines; -t to keep tailing",
+  usage: LOGS_USAGE.trimEnd(),
   async run(argv) {
+    // Validate with the shared parser so usage errors read like every other command's.
     const { values, positionals } = parseCommandArgs('logs', argv, {
       app: { type: 'string', short: 'a' },
       num: { type: 'string', short: 'n' },
@@ -108,23 +74,23 @@ Filters apply to the N lines fetched.`,
       dyno: { type: 'string', short: 'd' },
       tail: { type: 'boolean', short: 't' },
       json: { type: 'boolean' },
+      color: { type: 'boolean' },
+      'no-color': { type: 'boolean' },
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'logs');
-    const app = requireApp('logs', values.app);
+    requireApp('logs', values.app);
     if (values.num !== undefined && !/^\d{1,9}$/.test(values.num)) throw new UsageError('-n must be a whole number', 'logs');
-    if (values.tail) throw new CliError('live tail (-t) is not available in this version; showing history needs no -t');
-    const client = await connect();
-    const q = values.num !== undefined ? `?num=${values.num}` : '';
-    const res = await client.request('GET', `${appPath(app)}/logs${q}`, { headers: { accept: 'application/logplex-1' } });
-    if (res.status !== 200) throw client.failure(res, app);
-    let lines = parseHistory(res.body);
-    if (values.source !== undefined) lines = lines.filter((l) => l.source === values.source);
-    if (values.dyno !== undefined) lines = lines.filter((l) => dynoMatches(l.dyno, values.dyno!));
-    const colour = !values.json && process.stdout.isTTY === true && !process.env['NO_COLOR'];
-    const out: Buffer[] = [];
-    for (const l of lines) {
-      out.push(values.json ? Buffer.from(`${JSON.stringify({ ts: l.ts, source: l.source, dyno: l.dyno, pri: l.pri, msg: l.msg.toString('utf8') })}\n`) : formatText(l, colour));
+    // History and live lines both come over a WebSocket session (cli/tail.ts).
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      const code = await tailLogs(argv, { signal: ac.signal });
+      if (code !== 0) process.exitCode = code;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
-    await new Promise<void>((resolve, reject) => process.stdout.write(Buffer.concat(out), (err) => (err ? reject(err) : resolve())));
   },
 };

@@ -5,7 +5,7 @@
 // otherwise). When the connection drops (server restart, network cut) it
 // reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
 // Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
-import { readFileSync } from 'node:fs';
+import { discover } from './client.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
@@ -102,26 +102,6 @@ export function parseLogsArgs(argv: readonly string[]): LogsOptions {
   }
   if (!o.app) throw new CliError(`missing -a APP\n${LOGS_USAGE}`, 2);
   return o;
-}
-
-/**
- * Where the server is and its admin key: LOGPLANE_URL / LOGPLANE_API_KEY, else
- * the local default port and the key saved in the data dir. (Kept small and
- * separate so the shared discovery in cli/client.ts can replace it.)
- */
-export function discover(env: NodeJS.ProcessEnv): { url: string; apiKey: string } {
-  const url = (env.LOGPLANE_URL ?? `http://127.0.0.1:${env.LOGPLANE_PORT ?? '8601'}`).replace(/\/+$/, '');
-  let apiKey = env.LOGPLANE_API_KEY ?? null;
-  if (!apiKey) {
-    const file = join(env.LOGPLANE_DATA_DIR ?? './.logplane', 'config.json');
-    try {
-      apiKey = (JSON.parse(readFileSync(file, 'utf8')) as { apiKey?: string | null }).apiKey ?? null;
-    } catch {
-      apiKey = null;
-    }
-  }
-  if (!apiKey) throw new CliError('no API key: set LOGPLANE_API_KEY (or run where the server keeps its data dir, ./.logplane)');
-  return { url, apiKey };
 }
 
 // ---- colours, like `heroku logs` ----------------------------------------
@@ -286,7 +266,8 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
   let server: { url: string; apiKey: string };
   try {
     opts = parseLogsArgs(argv);
-    server = discover(env);
+    const target = await discover(env);
+    server = { url: target.url, apiKey: target.key };
   } catch (e) {
     const ce = e as CliError;
     (ce.exitCode === 0 ? out : err).write(ce.exitCode === 0 ? ce.message : `logplane: ${ce.message}\n`);

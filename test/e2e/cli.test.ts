@@ -95,8 +95,8 @@ describe('the CLI against a running server', () => {
     assert.equal(r.stdout, '2024-01-01T00:00:01Z app[web.1]: hello one\n2024-01-01T00:00:02Z web[web.2]: hello two\n');
     r = await cli(['logs', '-a', 'myapp', '-s', 'app', '--json']);
     assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l)), [
-      { ts: '2024-01-01T00:00:01Z', source: 'app', dyno: 'web.1', pri: 190, msg: 'hello one' },
-      { ts: '2024-01-01T00:00:03Z', source: 'app', dyno: 'worker.1', pri: 190, msg: 'hello three' },
+      { seq: 1, ts: '2024-01-01T00:00:01Z', source: 'app', dyno: 'web.1', pri: 190, msg: 'hello one' },
+      { seq: 3, ts: '2024-01-01T00:00:03Z', source: 'app', dyno: 'worker.1', pri: 190, msg: 'hello three' },
     ]);
 
     r = await cli(['apps:destroy', 'myapp']);

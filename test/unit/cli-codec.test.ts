@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { logplexFrames } from '../../src/drains/frame.js';
 import { lineFrom } from '../../src/line.js';
-import { dynoMatches, formatText, parseHistory } from '../../src/cli/logs.js';
+import { parseHistory } from '../../src/cli/logs.js';
 import { LineSplitter, MAX_MSG } from '../../src/cli/send.js';
 
 function splitAll(chunks: Buffer[]): string[] {
@@ -67,20 +67,11 @@ describe('history parsing', () => {
         [0, '2024-01-01T00:00:02Z', 'app', 'run.1', ''],
       ],
     );
-    assert.equal(formatText(lines[0]!, false).toString(), '2024-01-01T00:00:00.000001+00:00 app[web.1]: hello  world\n');
-    assert.equal(formatText(lines[2]!, false).toString(), '2024-01-01T00:00:02Z app[run.1]: \n');
   });
 
   it('rejects a body that is not octet-counted history', () => {
     assert.throws(() => parseHistory(Buffer.from('hello\n')), /cannot be read/);
     assert.throws(() => parseHistory(Buffer.from('5 hello')), /not `<PRI>1/);
     assert.throws(() => parseHistory(Buffer.from('50 <1>1 ts')), /cannot be read/);
-  });
-
-  it('dyno filter: equal or prefix followed by a dot', () => {
-    assert.ok(dynoMatches('web.1', 'web'));
-    assert.ok(dynoMatches('web.1', 'web.1'));
-    assert.ok(!dynoMatches('webhook.1', 'web'));
-    assert.ok(!dynoMatches('web', 'web.1'));
   });
 });
