@@ -13,6 +13,15 @@ export interface LineSink {
   offer(rec: Buffer): void;
 }
 
+/**
+ * Stamps seqs when several nodes share an app (distributed mode, issue 5:
+ * cluster/seq.ts). null in embedded mode: seq is app.seq + 1.
+ */
+export interface SeqClock {
+  /** The next seq after `last` for a line received at receivedMs. */
+  next(last: number, receivedMs: number): number;
+}
+
 export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -20,17 +29,20 @@ export class App {
   readonly id: string;
   record: AppRecord;
   readonly ring: Ring;
-  /** Per-app line counter; route() stamps lines with ++seq. */
+  /** Per-app line counter; route() stamps lines with ++seq (or seqClock.next in distributed mode). */
   seq = 0;
+  /** Distributed mode (issue 5): the node's hybrid clock; null = embedded, seq + 1. */
+  readonly seqClock: SeqClock | null;
   /** Drains, tail hubs, Redis batches: every routed line is offered to each. */
   readonly sinks: LineSink[] = [];
   linesIn = 0;
   bytesIn = 0;
 
-  constructor(record: AppRecord, historyLines: number) {
+  constructor(record: AppRecord, historyLines: number, seqClock: SeqClock | null = null) {
     this.id = record.id;
     this.record = record;
     this.ring = new Ring(historyLines);
+    this.seqClock = seqClock;
   }
 
   addSink(s: LineSink): void {
@@ -111,6 +123,8 @@ export class TokenTable {
 
 export interface RegistryOptions {
   historyLines: number;
+  /** Distributed mode (issue 5): seqs from the node's hybrid clock. */
+  seqClock?: SeqClock | null;
 }
 
 export function newToken(): string {
@@ -126,12 +140,14 @@ export class Registry extends EventEmitter {
   readonly tokens = new TokenTable();
   readonly #apps = new Map<string, App>();
   readonly #historyLines: number;
+  readonly #seqClock: SeqClock | null;
   #apiKey: string | null = null;
 
   constructor(store: ConfigStore, opts: RegistryOptions) {
     super();
     this.store = store;
     this.#historyLines = opts.historyLines;
+    this.#seqClock = opts.seqClock ?? null;
   }
 
   get apiKey(): string | null {
@@ -142,7 +158,8 @@ export class Registry extends EventEmitter {
     const snap = await this.store.load();
     this.#apiKey = snap.apiKey;
     for (const rec of snap.apps) this.#install(rec);
-    this.store.onChange((c) => void this.#onStoreChange(c));
+    // a change that cannot be read now (store unreachable) is re-reported by the store when it is back
+    this.store.onChange((c) => void this.#onStoreChange(c).catch(() => {}));
   }
 
   async setApiKey(key: string): Promise<void> {
@@ -232,7 +249,7 @@ export class Registry extends EventEmitter {
       for (const t of app.record.tokens) this.tokens.remove(t.token);
       app.record = rec;
     } else {
-      app = new App(rec, this.#historyLines);
+      app = new App(rec, this.#historyLines, this.#seqClock);
       this.#apps.set(rec.id, app);
     }
     for (const t of rec.tokens) this.tokens.add(new TokenEntry(t.token, t.name, app));
@@ -249,7 +266,8 @@ export class Registry extends EventEmitter {
 
   async #onStoreChange(c: StoreChange): Promise<void> {
     if (c.kind === 'apiKey') {
-      this.#apiKey = (await this.store.load()).apiKey;
+      const s = this.store as ConfigStore & { getApiKey?(): Promise<string | null> }; // RedisStore (issue 5): no full load
+      this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
       return;
     }
     const rec = await this.store.getApp(c.id);

@@ -2,11 +2,14 @@
 // stamp the seq, push to the ring, offer to every sink (drains, tail hubs,
 // the Redis batch). Nothing downstream calls back upstream.
 import type { App, TokenEntry } from './apps.js';
-import { MAX_MSG, cook, rfc3339, setSeq } from './line.js';
+import { MAX_MSG, cook, receivedOf, rfc3339, setSeq } from './line.js';
 import type { SyslogHeader } from './ingest/syslog.js';
 
 export function route(app: App, rec: Buffer): void {
-  setSeq(rec, ++app.seq);
+  const clock = app.seqClock; // distributed mode (issue 5): hybrid clock across nodes
+  const seq = clock === null ? app.seq + 1 : clock.next(app.seq, receivedOf(rec));
+  app.seq = seq;
+  setSeq(rec, seq);
   app.linesIn++;
   app.bytesIn += rec.length;
   app.ring.push(rec);

@@ -21,6 +21,7 @@ import { createMetrics } from './obs/metrics.js';
 import { registerOpsRoutes, type ReadyCheck } from './obs/http.js';
 import { FileStore } from './store/file.js';
 import type { ConfigStore } from './store/store.js';
+import { Cluster, type ClusterOptions } from './cluster/cluster.js'; // distributed mode (issue 5)
 
 export interface ServerOptions {
   log?: Log;
@@ -29,6 +30,8 @@ export interface ServerOptions {
   noRestore?: boolean;
   /** Bind syslog TCP/UDP (and TLS when configured) to free ports instead of the configured ones (tests). */
   anyFreeSyslogPorts?: boolean;
+  /** Distributed mode timings (tests); used only when config.redisUrl is set. */
+  cluster?: Partial<ClusterOptions>;
 }
 
 export interface Ports {
@@ -48,6 +51,8 @@ export class Server {
   readonly #tls: NetServer | null;
   readonly #udp: UdpSocket | null;
   #closing: Promise<void> | null = null;
+  /** Distributed mode (issue 5): null in embedded mode. */
+  cluster: Cluster | null = null;
 
   private constructor(ctx: Context, http: FastifyInstance, ports: Ports, generatedKey: boolean, tcp: NetServer | null, tls: NetServer | null, udp: UdpSocket | null) {
     this.ctx = ctx;
@@ -69,20 +74,34 @@ export class Server {
   static async start(config: Config, opts: ServerOptions = {}): Promise<Server> {
     const log = opts.log ?? createLog(config.logLevel);
     const metrics = createMetrics();
-    const store = opts.store ?? new FileStore(config.dataDir);
-    const registry = new Registry(store, { historyLines: config.historyLines });
+    // distributed mode (issue 5): REDIS_URL set -> config, history, sessions and drain state in Redis
+    const cluster = config.redisUrl ? await Cluster.connect(config, log, metrics, opts.cluster) : null;
+    try {
+      return await Server.#start(config, opts, log, metrics, cluster);
+    } catch (err) {
+      await cluster?.close(0);
+      throw err;
+    }
+  }
+
+  static async #start(config: Config, opts: ServerOptions, log: Log, metrics: ReturnType<typeof createMetrics>, cluster: Cluster | null): Promise<Server> {
+    const store = opts.store ?? cluster?.store ?? new FileStore(config.dataDir);
+    const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null });
     await registry.init();
 
     let generatedKey = false;
     if (config.apiKey !== null) {
       if (registry.apiKey !== config.apiKey) await registry.setApiKey(config.apiKey);
     } else if (registry.apiKey === null) {
-      await registry.setApiKey(randomBytes(24).toString('base64url'));
-      generatedKey = true;
+      const key = randomBytes(24).toString('base64url');
+      // distributed mode (issue 5): nodes starting together agree on one generated key
+      const stored = cluster ? await cluster.store.claimApiKey(key) : key;
+      await registry.setApiKey(stored);
+      generatedKey = stored === key;
     }
 
     const ctx: Context = { config, log, metrics, registry, publicUrl: '' };
-    if (!opts.noRestore) {
+    if (!opts.noRestore && !cluster) {
       const restored = await loadRings(config.dataDir, registry);
       if (restored > 0) log.info({ at: 'rings.restored', lines: restored }, 'restored saved history');
     }
@@ -102,11 +121,13 @@ export class Server {
     registerTail(http, ctx); // tail (issue 3): sessions, GET /sessions/:id, WebSocket upgrade
     registerPlatform(http, ctx); // tail (issue 3): GET /apps/:app, POST /apps/:app/log-sessions
     registerHttpIngest(http, ctx);
+    cluster?.attach(ctx, readyChecks); // distributed mode (issue 5): Redis batch in app.sinks, tail hooks, leases
 
     await http.listen({ port: config.port, host: config.host });
     const addr = http.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
     ctx.publicUrl = publicBaseUrl(config, httpPort);
+    if (cluster) cluster.nodes.url = ctx.publicUrl;
 
     let tcp: NetServer | null = null;
     let udp: UdpSocket | null = null;
@@ -130,8 +151,10 @@ export class Server {
       throw err;
     }
 
-    log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size }, 'logplane started');
-    return new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
+    log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size, mode: cluster ? 'distributed' : 'embedded' }, 'logplane started');
+    const server = new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
+    server.cluster = cluster;
+    return server;
   }
 
   /** Graceful stop: stop accepting, (later: flush drains), save rings, close the store. */
@@ -146,6 +169,13 @@ export class Server {
     this.#udp?.close();
     await TailService.of(this.ctx)?.close(); // tail (issue 3): end live tails before the HTTP server closes
     await Promise.all([closeNet(this.#tcp), closeNet(this.#tls), this.http.close()]);
+    if (this.cluster) {
+      // distributed mode (issue 5): history is in Redis; write what is queued, give drains back
+      await this.cluster.close();
+      await registry.store.close();
+      log.info({ at: 'server.stopped' }, 'logplane stopped');
+      return;
+    }
     const lines = await saveRings(config.dataDir, registry).catch((err: Error) => {
       log.error({ at: 'rings.save_failed', err: err.message }, 'could not save rings');
       return 0;

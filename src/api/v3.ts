@@ -8,6 +8,7 @@ import type { Context } from '../context.js';
 import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
 import { requireAdmin } from './auth.js';
+import { Cluster } from '../cluster/cluster.js'; // distributed mode (issue 5)
 
 /** Lines returned by GET /v3/channels/:app/logs when `num` is absent. */
 export const DEFAULT_NUM = 100;
@@ -183,6 +184,15 @@ function routes(app: FastifyInstance, ctx: Context): void {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
+    const cluster = Cluster.of(ctx);
+    if (cluster) {
+      // distributed mode (issue 5): every node's lines, from Redis (this node's own alone when Redis is down)
+      const h = await cluster.getHistory(a);
+      const lines = h.lines.slice(Math.max(0, h.lines.length - num));
+      if (!h.complete) reply.header('Logplane-History', 'partial');
+      reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(lines.length));
+      return reply.send(logplexFrames.encode(lines));
+    }
     const ring = a.ring;
     const from = Math.max(0, ring.count - num);
     // Views into the ring are valid until the next push; encode() is synchronous.

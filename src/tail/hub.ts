@@ -7,6 +7,7 @@
 // Nothing here ever waits on a socket: a slow reader costs only its own queue.
 import type { App, LineSink } from '../apps.js';
 import { receivedOf, seqOf } from '../line.js';
+import { NODE_SLOTS } from '../cluster/seq.js';
 import type { Gap } from './encode.js';
 import type { LineFilter } from './filter.js';
 import type { Clock, Session } from './session.js';
@@ -33,6 +34,26 @@ export interface TailSink {
   finish(): void;
   /** Stop now (server closing, app deleted). */
   close(reason: 'shutdown' | 'deleted'): void;
+}
+
+function bySeq(a: Buffer, b: Buffer): number {
+  return seqOf(a) - seqOf(b);
+}
+
+/**
+ * Lines missing between a resume point and the oldest line still held, when
+ * seqs are not contiguous (distributed mode): estimated from the density of
+ * the seqs held (lines per seq unit). At least 1.
+ */
+export function estimateMissing(lines: readonly Buffer[], after: number, first: number): number {
+  const span = first - after - 1;
+  if (span <= 0) return 1;
+  if (lines.length < 2) return 1;
+  const lo = seqOf(lines[0]!);
+  const hi = seqOf(lines[lines.length - 1]!);
+  if (hi <= lo) return 1;
+  const perSeq = (lines.length - 1) / (hi - lo);
+  return Math.max(1, Math.round(span * perSeq));
 }
 
 /** A bounded FIFO of line refs that drops the oldest when full and counts exactly what it dropped. */
@@ -92,6 +113,19 @@ export class TailQueue {
     }
   }
 
+  /** Lines lost elsewhere (distributed mode: arrived too late to be sent in order), reported with the next gap. */
+  noteLoss(n: number, from: number, to: number, now: number): void {
+    if (this.dropped === 0) {
+      this.dropFrom = from;
+      this.dropTo = to;
+      this.dropSince = now;
+    } else {
+      if (from < this.dropFrom) this.dropFrom = from;
+      if (to > this.dropTo) this.dropTo = to;
+    }
+    this.dropped += n;
+  }
+
   /** The pending gap (and reset), or null when nothing was dropped. */
   takeGap(): Gap | null {
     if (this.dropped === 0) return null;
@@ -99,6 +133,27 @@ export class TailQueue {
     this.dropped = 0;
     return g;
   }
+}
+
+/**
+ * Distributed mode (issue 5): history from Redis merged with this node's own
+ * lines not yet written there, sorted by seq.
+ */
+export interface HistoryView {
+  lines: Buffer[];
+  /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
+  trimmedSeq: number;
+}
+
+/**
+ * Distributed mode (issue 5): a hub releases lines in seq order once they are
+ * settled, i.e. once every node's lines up to that seq have had time to arrive.
+ */
+export interface HubOrder {
+  /** The highest seq settled now. */
+  bound(): number;
+  /** How long a line waits for the lines of other nodes, ms. */
+  readonly windowMs: number;
 }
 
 export interface TailOptions {
@@ -127,8 +182,14 @@ export class Tail {
   #pollTimer: NodeJS.Timeout | null = null;
   readonly #out: Buffer[] = [];
   #hub: TailHub | null = null;
+  /** Distributed mode: highest seq delivered per origin node (a line at or below it is a duplicate, above it but below #lastSeq came too late). */
+  #marks: Float64Array | null = null;
+  /** Distributed mode: history is being fetched; live lines wait in the queue. */
+  #starting = false;
   /** Lines handed to the socket (metrics). */
   linesOut = 0;
+  /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
+  lateTotal = 0;
   onClose: ((t: Tail) => void) | null = null;
 
   constructor(session: Session, app: App, sink: TailSink, filter: LineFilter, opts: TailOptions) {
@@ -198,20 +259,133 @@ export class Tail {
     if (this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
   }
 
+  /**
+   * Distributed mode (issue 5): subscribe first (live lines wait in the
+   * queue), then hello, the resume gap, history from `history` (Redis + this
+   * node's unwritten lines), then the queued live lines. History lines newer
+   * than the hub's settled bound go through the hub, so they come out in seq
+   * order with lines of other nodes still in flight.
+   */
+  startFrom(hub: TailHub | null, after: number | null, history: Promise<HistoryView>): void {
+    const spec = this.session.spec;
+    this.#marks = new Float64Array(NODE_SLOTS);
+    if (spec.tail && hub !== null) {
+      this.#hub = hub;
+      this.#starting = true;
+      hub.add(this);
+    }
+    history.then(
+      (h) => this.#begin(h, after),
+      () => this.#begin({ lines: [], trimmedSeq: 0 }, after),
+    );
+  }
+
+  #begin(h: HistoryView, after: number | null): void {
+    if (this.#closed) return;
+    const app = this.app;
+    const spec = this.session.spec;
+    const filter = this.#filter;
+    const marks = this.#marks!;
+    const lines = h.lines;
+    const hub = this.#hub;
+    // settled history is sent now; newer lines go through the hub's ordering
+    const bound = hub ? hub.bound() : Infinity;
+    let settled = lines.length;
+    while (settled > 0 && seqOf(lines[settled - 1]!) > bound) settled--;
+    this.sink.hello(app.id, app.seq);
+    const out = this.#out;
+    out.length = 0;
+    let last = 0;
+    if (after !== null) {
+      last = after;
+      marks.fill(after);
+      let i = 0;
+      while (i < settled && seqOf(lines[i]!) <= after) i++;
+      if (h.trimmedSeq > after) {
+        // lines after the resume point were trimmed from the shared history
+        const first = i < lines.length ? seqOf(lines[i]!) : h.trimmedSeq + 1;
+        const since = i < lines.length ? receivedOf(lines[i]!) : this.#opts.clock.now();
+        this.sink.writeGap({ dropped: estimateMissing(lines, after, first), since, from: after + 1, to: Math.max(after + 1, first - 1) });
+      }
+      for (; i < settled; i++) {
+        const rec = lines[i]!;
+        if (!filter.matches(rec)) continue;
+        out.push(rec);
+        if (out.length === CHUNK_LINES) this.#write(out);
+      }
+    } else if (spec.num > 0) {
+      let i = settled - 1;
+      let n = 0;
+      for (; i >= 0 && n < spec.num; i--) if (filter.matches(lines[i]!)) n++;
+      for (i++; i < settled; i++) {
+        const rec = lines[i]!;
+        if (!filter.matches(rec)) continue;
+        out.push(rec);
+        if (out.length === CHUNK_LINES) this.#write(out);
+      }
+    }
+    if (out.length > 0) this.#write(out);
+    for (let i = 0; i < settled; i++) {
+      const seq = seqOf(lines[i]!);
+      const o = seq % NODE_SLOTS;
+      if (seq > marks[o]!) marks[o] = seq;
+      if (seq > last) last = seq;
+    }
+    this.#lastSeq = last;
+    if (!spec.tail || hub === null) {
+      this.#closed = true;
+      this.sink.finish();
+      return;
+    }
+    for (let i = settled; i < lines.length; i++) hub.offer(lines[i]!);
+    // live lines that arrived meanwhile
+    this.#starting = false;
+    const queue = this.#queue;
+    const gap = queue.takeGap();
+    if (gap) this.sink.writeGap(gap);
+    const early: Buffer[] = [];
+    while (queue.count > 0) {
+      queue.shiftInto(out, CHUNK_LINES);
+      for (const r of out) early.push(r);
+    }
+    out.length = 0;
+    if (early.length > 0) this.deliver(early, early.length);
+    if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
   /** A tick's lines from the hub (called once per tick per tail). */
   deliver(batch: readonly Buffer[], n: number): void {
     if (this.#closed) return;
-    const filter = this.#filter;
     const queue = this.#queue;
     const now = this.#opts.clock.now();
+    if (this.#starting) {
+      for (let i = 0; i < n; i++) queue.push(batch[i]!, now);
+      return;
+    }
+    const filter = this.#filter;
+    const marks = this.#marks;
     let last = this.#lastSeq;
+    let late = 0;
+    let lateFrom = 0;
+    let lateTo = 0;
     const out = this.#out;
     out.length = 0;
     for (let i = 0; i < n; i++) {
       const rec = batch[i]!;
       const seq = seqOf(rec);
-      if (seq <= last || !filter.matches(rec)) continue;
+      if (seq <= last) {
+        // distributed mode: not a duplicate, but after newer lines went out
+        if (marks !== null && seq > marks[seq % NODE_SLOTS]! && filter.matches(rec)) {
+          if (late === 0) lateFrom = seq;
+          lateTo = seq;
+          late++;
+          marks[seq % NODE_SLOTS] = seq;
+        }
+        continue;
+      }
+      if (!filter.matches(rec)) continue;
       last = seq;
+      if (marks !== null) marks[seq % NODE_SLOTS] = seq;
       if (this.#blocked) {
         queue.push(rec, now);
         continue;
@@ -226,6 +400,11 @@ export class Tail {
     if (out.length > 0) {
       this.#write(out);
       if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+    }
+    if (late > 0) {
+      this.lateTotal += late;
+      if (this.#blocked) queue.noteLoss(late, lateFrom, lateTo, now);
+      else this.sink.writeGap({ dropped: late, since: now, from: lateFrom, to: lateTo });
     }
   }
 
@@ -303,16 +482,25 @@ export class TailHub implements LineSink {
   #pending: Buffer[] = [];
   #spare: Buffer[] = [];
   #scheduled = false;
+  /** Distributed mode: release in seq order once settled; lines not yet settled wait in #held (sorted). */
+  readonly #order: HubOrder | null;
+  #held: Buffer[] = [];
+  #timer: NodeJS.Timeout | null = null;
   /** Called when the last tail leaves (the service forgets the hub). */
   onEmpty: ((hub: TailHub) => void) | null = null;
   onError: ((err: Error, tail: Tail) => void) | null = null;
 
-  constructor(app: App) {
+  constructor(app: App, order: HubOrder | null = null) {
     this.app = app;
+    this.#order = order;
   }
 
   get size(): number {
     return this.#tails.length;
+  }
+  /** The highest seq released now (Infinity without ordering). */
+  bound(): number {
+    return this.#order ? this.#order.bound() : Infinity;
   }
   tails(): readonly Tail[] {
     return this.#tails;
@@ -337,15 +525,47 @@ export class TailHub implements LineSink {
     this.#tails.splice(i, 1);
     if (this.#tails.length === 0) {
       this.app.removeSink(this);
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#held = [];
       this.onEmpty?.(this);
     }
   }
 
+  /** Distributed mode: the settled lines, in seq order; the rest wait (re-checked every quarter window). */
+  #release(): Buffer[] {
+    const order = this.#order!;
+    const all = this.#held.length > 0 ? this.#held.concat(this.#pending) : this.#pending.slice();
+    this.#pending.length = 0;
+    let sorted = true;
+    for (let i = 1; i < all.length && sorted; i++) if (seqOf(all[i]!) < seqOf(all[i - 1]!)) sorted = false;
+    if (!sorted) all.sort(bySeq);
+    const bound = order.bound();
+    let k = all.length;
+    while (k > 0 && seqOf(all[k - 1]!) > bound) k--;
+    this.#held = k === all.length ? [] : all.slice(k);
+    if (k < all.length) all.length = k;
+    if (this.#held.length > 0 && this.#timer === null && this.#tails.length > 0) {
+      this.#timer = setTimeout(this.#onTimer, Math.max(1, order.windowMs >> 2)).unref();
+    }
+    return all;
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    if (!this.#scheduled) this.#flush();
+  };
+
   readonly #flush = (): void => {
     this.#scheduled = false;
-    const batch = this.#pending;
-    this.#pending = this.#spare;
-    this.#spare = batch;
+    let batch: Buffer[];
+    if (this.#order !== null) {
+      batch = this.#release();
+    } else {
+      batch = this.#pending;
+      this.#pending = this.#spare;
+      this.#spare = batch;
+    }
     const n = batch.length;
     // copy: a tail may close (and leave the array) while we iterate
     const tails = this.#tails.length === 1 ? this.#tails : this.#tails.slice();

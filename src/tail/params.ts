@@ -2,12 +2,16 @@
 // is a 400 naming the field (SPEC 11).
 import { BadRequestError } from '../errors.js';
 
-const DIGITS = /^\d{1,15}$/;
+// 16 digits: distributed-mode seqs pass 10^15 (issue 5); parseSeq checks they are safe integers
+const DIGITS = /^\d{1,16}$/;
 
 /** A non-negative integer from a string or number; undefined when not one. */
 export function parseSeq(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-  if (typeof v === 'string' && DIGITS.test(v)) return Number(v);
+  if (typeof v === 'string' && DIGITS.test(v)) {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
   return undefined;
 }
 

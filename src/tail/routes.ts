@@ -60,7 +60,7 @@ export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<
   http.post('/v2/sessions', { preHandler: admin }, create(false));
 
   http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {
-    const found = service.lookup(req.params.id);
+    const found = await service.lookupAnywhere(req.params.id); // distributed mode (issue 5): a session made on another node
     if (!found) throw new NotFoundError('session not found or expired');
     const sse = (req.headers.accept ?? '').includes('text/event-stream');
     // resume point: Last-Event-ID (an SSE reconnect) wins over ?after=

@@ -6,7 +6,7 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { LogplaneError, ErrorCode } from '../errors.js';
 import { LineFilter } from './filter.js';
-import { Tail, TailHub, type TailSink, type Transport } from './hub.js';
+import { Tail, TailHub, type HistoryView, type HubOrder, type TailSink, type Transport } from './hub.js';
 import { SessionStore, systemClock, type Clock, type Session, type SessionSpec } from './session.js';
 
 export interface TailServiceOptions {
@@ -45,6 +45,25 @@ class TooManySessionsError extends LogplaneError {
   }
 }
 
+/**
+ * Distributed mode hooks (issue 5, src/cluster/cluster.ts): sessions shared
+ * through Redis, history from Redis, live lines of other nodes.
+ */
+export interface TailCluster {
+  /** Seq ordering of live lines across nodes. */
+  readonly order: HubOrder;
+  /** First tail of an app on this node: feed the hub the app's lines from other nodes. Resolves once subscribed. */
+  watch(app: App, hub: TailHub): Promise<void>;
+  unwatch(app: App, hub: TailHub): void;
+  history(app: App): Promise<HistoryView>;
+  /** A session was created here: make it readable on every node. */
+  sessionCreated(s: Session): void;
+  /** A session's readers changed on this node (keep it alive while read anywhere). */
+  sessionTouched(s: Session): void;
+  /** A session made on another node, or null. */
+  findSession(id: string): Promise<Session | null>;
+}
+
 const services = new WeakMap<Context, TailService>();
 
 export class TailService {
@@ -53,6 +72,8 @@ export class TailService {
   readonly options: TailServiceOptions;
   readonly #hubs = new Map<string, TailHub>();
   readonly #tails = new Set<Tail>();
+  /** Distributed mode: hubs whose subscription to other nodes' lines is not yet confirmed. */
+  readonly #subscribing = new Map<TailHub, Promise<void>>();
   #pingTimer: NodeJS.Timeout | null = null;
   #keepaliveTimer: NodeJS.Timeout | null = null;
   #sweepTimer: NodeJS.Timeout | null = null;
@@ -62,6 +83,9 @@ export class TailService {
   /** Totals of tails that have closed (live tails are added at scrape time). */
   readonly #closedOut = new Map<Transport, number>();
   #closedDropped = 0;
+  #closedLate = 0;
+  /** Distributed mode (issue 5): set by the cluster at start; null in embedded mode. */
+  cluster: TailCluster | null = null;
 
   /** The service registered for this server context. */
   static of(ctx: Context): TailService | undefined {
@@ -94,7 +118,18 @@ export class TailService {
   createSession(spec: SessionSpec): Session {
     const s = this.sessions.create(spec);
     if (!s) throw new TooManySessionsError();
+    this.cluster?.sessionCreated(s);
     return s;
+  }
+
+  /** lookup(), or in distributed mode a session made on another node (adopted here). */
+  async lookupAnywhere(id: string): Promise<{ session: Session; app: App } | null> {
+    const found = this.lookup(id);
+    if (found || this.cluster === null || this.#closing) return found;
+    const s = await this.cluster.findSession(id);
+    if (!s || this.#closing) return null;
+    this.sessions.adopt(s);
+    return this.lookup(id);
   }
 
   /** The session and its app, or null (unknown, expired, app gone) → 404. */
@@ -113,27 +148,37 @@ export class TailService {
     const o = this.options;
     const tail = new Tail(session, app, sink, new LineFilter(spec), { queueLines: o.queueLines, maxBufferedBytes: o.maxBufferedBytes, clock: o.clock });
     this.sessions.acquire(session);
+    this.cluster?.sessionTouched(session);
     this.#tails.add(tail);
     tail.onClose = (t) => {
       this.#tails.delete(t);
       this.sessions.release(t.session);
+      this.cluster?.sessionTouched(t.session);
       this.#closedOut.set(t.sink.transport, (this.#closedOut.get(t.sink.transport) ?? 0) + t.linesOut);
       this.#closedDropped += t.queue.droppedTotal;
+      this.#closedLate += t.lateTotal;
     };
+    const cluster = this.cluster;
     let hub: TailHub | null = null;
+    let subscribed: Promise<void> = Promise.resolve();
     if (spec.tail) {
       hub = this.#hubs.get(app.id) ?? null;
       if (hub === null || hub.app !== app) {
-        hub = new TailHub(app);
-        hub.onEmpty = (h) => {
-          if (this.#hubs.get(h.app.id) === h) this.#hubs.delete(h.app.id);
+        const h = new TailHub(app, cluster?.order ?? null);
+        hub = h;
+        h.onEmpty = (x) => {
+          if (this.#hubs.get(x.app.id) === x) this.#hubs.delete(x.app.id);
+          cluster?.unwatch(x.app, x);
         };
-        hub.onError = (err) => this.ctx.log.error({ at: 'tail.deliver_failed', app: app.id, err: err.message }, 'tail delivery failed; tail closed');
-        this.#hubs.set(app.id, hub);
+        h.onError = (err) => this.ctx.log.error({ at: 'tail.deliver_failed', app: app.id, err: err.message }, 'tail delivery failed; tail closed');
+        this.#hubs.set(app.id, h);
+        if (cluster) this.#subscribing.set(h, cluster.watch(app, h).finally(() => this.#subscribing.delete(h)));
       }
+      subscribed = this.#subscribing.get(hub) ?? subscribed;
     }
     // a resume point from the reader (query `after`, Last-Event-ID) wins over the session's
-    tail.start(hub, after ?? spec.after);
+    if (cluster) tail.startFrom(hub, after ?? spec.after, subscribed.then(() => cluster.history(app)));
+    else tail.start(hub, after ?? spec.after);
     return tail;
   }
 
@@ -218,8 +263,13 @@ export class TailService {
     };
     dropped.collect = () => {
       let n = this.#closedDropped;
-      for (const t of this.#tails) n += t.queue.droppedTotal;
+      let late = this.#closedLate;
+      for (const t of this.#tails) {
+        n += t.queue.droppedTotal;
+        late += t.lateTotal;
+      }
       dropped.set(n, 'overflow');
+      if (this.cluster) dropped.set(late, 'late'); // distributed mode: lines of other nodes that arrived out of order
     };
   }
 }

@@ -83,6 +83,11 @@ export class SessionStore {
     return s;
   }
 
+  /** Hold a session made on another node (distributed mode, issue 5). */
+  adopt(s: Session): void {
+    if (!this.#sessions.has(s.id)) this.#sessions.set(s.id, s);
+  }
+
   /** The live session with this id; an expired one is forgotten and not returned. */
   get(id: string): Session | undefined {
     const s = this.#sessions.get(id);

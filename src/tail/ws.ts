@@ -119,7 +119,7 @@ export class WsGateway {
     server.on('upgrade', this.#onUpgrade);
   }
 
-  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, remote = false): void => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -135,6 +135,15 @@ export class WsGateway {
       id = ''; // malformed escape: no such session
     }
     const found = id === '' ? null : this.#service.lookup(id);
+    if (!found && id !== '' && !remote && this.#service.cluster) {
+      // distributed mode (issue 5): a session made on another node
+      socket.on('error', () => {}); // a reset while we ask Redis must not throw
+      void this.#service.lookupAnywhere(id).then(
+        (f) => (f ? this.#onUpgrade(req, socket, head, true) : reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired')),
+        () => reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired'),
+      );
+      return;
+    }
     if (!found) {
       reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired');
       return;

@@ -1,0 +1,475 @@
+// History in Redis (distributed mode): the per-tick Redis batch. Every app
+// has an AppBatch in app.sinks; route() offers it each line (a push of a
+// reference), and once per tick (one setImmediate for all apps) the batches
+// become chunks that go out in ONE pipeline: per chunk one EVALSHA of the
+// append script (RPUSH + trim to historyLines + counters + PUBLISH to the
+// app's channel, cluster/redis.ts). Never a round trip per line.
+//
+// Lines are stored as the cooked records themselves (bytes, no re-encoding).
+// One pipeline is in flight at a time, so each node's lines reach Redis in
+// the order it routed them. While Redis is unreachable the chunks wait in a
+// bounded queue; past maxPendingLines the oldest chunks are dropped and
+// counted (logplane_redis_lines_dropped_total{reason="overflow"}); a command
+// Redis refuses (e.g. OOM under maxmemory) drops its chunk, counted as
+// reason="rejected". Nothing here ever blocks route().
+import type { Redis } from 'ioredis';
+import type { LineSink } from '../apps.js';
+import { appChannel, appLines, appMeta } from '../cluster/keys.js';
+import type { ScriptPipeline, Scripts } from '../cluster/redis.js';
+import type { Log } from '../obs/log.js';
+import type { Child, Metric, Registry as MetricRegistry } from '../obs/metrics.js';
+
+export interface RedisHistoryOptions {
+  /** Lines of history kept per app (LTRIM bound). */
+  historyLines: number;
+  /** Lines held while Redis is unreachable before the oldest are dropped. */
+  maxPendingLines: number;
+  /** Most lines per append call (Lua stack and message size). */
+  chunkLines: number;
+  /** Most lines in one pipeline. */
+  pipelineLines: number;
+  /** This node's index (the origin byte of published batches). */
+  origin(): number;
+  log: Log;
+  metrics: MetricRegistry;
+  /** Lines that will never reach Redis (dropped while it was down, or refused). */
+  onLost?(appId: string, recs: readonly Buffer[]): void;
+}
+
+export const redisHistoryDefaults = {
+  maxPendingLines: 200_000,
+  chunkLines: 1000,
+  pipelineLines: 50_000,
+} as const;
+
+/** One append call's worth of one app's lines. */
+interface Chunk {
+  batch: AppBatch;
+  recs: Buffer[];
+  /** origin u8 | 0 u8 | count u32 LE | count x u16 LE lengths. */
+  header: Buffer;
+}
+
+/** Header bytes before the lengths in a published batch (after the f64 ordinal). */
+export const MSG_HEAD = 8 + 6;
+
+/** One app's lines of this tick. */
+export class AppBatch implements LineSink {
+  readonly appId: string;
+  readonly linesKey: string;
+  readonly metaKey: string;
+  readonly channel: string;
+  recs: Buffer[] = [];
+  queued = false;
+  removed = false;
+  readonly #writer: RedisHistory;
+
+  constructor(appId: string, writer: RedisHistory) {
+    this.appId = appId;
+    this.linesKey = appLines(appId);
+    this.metaKey = appMeta(appId);
+    this.channel = appChannel(appId);
+    this.#writer = writer;
+  }
+
+  offer(rec: Buffer): void {
+    this.recs.push(rec);
+    if (!this.queued) {
+      this.queued = true;
+      this.#writer.mark(this);
+    }
+  }
+}
+
+/** A published batch, decoded: records are views into the message. */
+export interface PublishedBatch {
+  first: number;
+  origin: number;
+  recs: Buffer[];
+}
+
+/** Decode `f64 first ordinal | origin | 0 | u32 count | u16 lengths | records`; null when malformed. */
+export function decodeBatch(msg: Buffer): PublishedBatch | null {
+  if (msg.length < MSG_HEAD) return null;
+  const first = msg.readDoubleLE(0);
+  const origin = msg[8]!;
+  const n = msg.readUInt32LE(10);
+  let p = MSG_HEAD + 2 * n;
+  if (p > msg.length) return null;
+  const recs: Buffer[] = new Array<Buffer>(n);
+  for (let i = 0; i < n; i++) {
+    const len = msg.readUInt16LE(MSG_HEAD + 2 * i);
+    if (p + len > msg.length) return null;
+    recs[i] = msg.subarray(p, p + len);
+    p += len;
+  }
+  return { first, origin, recs };
+}
+
+/** A FIFO of chunks with O(1) shift. */
+class ChunkQueue {
+  #items: (Chunk | undefined)[] = [];
+  #head = 0;
+  lines = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(c: Chunk): void {
+    this.#items.push(c);
+    this.lines += c.recs.length;
+  }
+  unshiftAll(cs: Chunk[]): void {
+    const rest = this.#items.slice(this.#head) as Chunk[];
+    this.#items = [...cs, ...rest];
+    this.#head = 0;
+    for (const c of cs) this.lines += c.recs.length;
+  }
+  shift(): Chunk | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const c = this.#items[this.#head]!;
+    this.#items[this.#head++] = undefined;
+    this.lines -= c.recs.length;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return c;
+  }
+  /** Remove every chunk of one batch. */
+  removeBatch(b: AppBatch): void {
+    const keep = (this.#items.slice(this.#head) as Chunk[]).filter((c) => c.batch !== b);
+    this.#items = keep;
+    this.#head = 0;
+    this.lines = keep.reduce((n, c) => n + c.recs.length, 0);
+  }
+}
+
+/** Last N samples, for percentiles at scrape time. */
+class Samples {
+  readonly #v = new Float64Array(1024);
+  #n = 0;
+  add(x: number): void {
+    this.#v[this.#n++ % this.#v.length] = x;
+  }
+  /** [p50, p99, max] of the samples since the last take, then reset. */
+  take(): [number, number, number] {
+    const n = Math.min(this.#n, this.#v.length);
+    if (n === 0) return [0, 0, 0];
+    const s = this.#v.slice(0, n).sort();
+    this.#n = 0;
+    return [s[Math.floor((n - 1) * 0.5)]!, s[Math.floor((n - 1) * 0.99)]!, s[n - 1]!];
+  }
+}
+
+export interface HistoryRead {
+  /** Lines trimmed from this app's history so far (ordinal of records[0] is trimmed + 1 when reading from 0). */
+  trimmed: number;
+  /** Highest seq ever trimmed (0 = none). */
+  trimmedSeq: number;
+  /** Ordinal of records[0]. */
+  first: number;
+  /** In append order (ordinal order), as stored. */
+  records: Buffer[];
+}
+
+export class RedisHistory {
+  readonly #redis: Redis;
+  readonly #opts: RedisHistoryOptions;
+  readonly #batches = new Map<string, AppBatch>();
+  #dirty: AppBatch[] = [];
+  #scheduled = false;
+  readonly #pending = new ChunkQueue();
+  #inFlight: Chunk[] | null = null;
+  #up = false;
+  #closed = false;
+  /** Lines dropped since Redis went down (reported when it is back). */
+  #droppedWhileDown = 0;
+  #lastDropLog = 0;
+  #waiters: Array<() => void> = [];
+  readonly #latency = new Samples();
+  readonly #m: {
+    up: Metric;
+    pipelinesOk: Child;
+    pipelinesErr: Child;
+    seconds: Child;
+    written: Child;
+    droppedOverflow: Child;
+    droppedRejected: Child;
+    failures: Child;
+    pending: Metric;
+    latency: Metric;
+  };
+
+  constructor(redis: Redis, opts: RedisHistoryOptions) {
+    this.#redis = redis;
+    this.#opts = opts;
+    const r = opts.metrics;
+    const pipelines = r.counter('logplane_redis_pipelines_total', 'Redis pipelines of the line batch, by outcome (ok, error).', ['outcome']);
+    const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis).', ['reason']);
+    this.#m = {
+      up: r.gauge('logplane_redis_up', 'Whether this node can write to Redis (1) or not (0).'),
+      pipelinesOk: pipelines.labels('ok'),
+      pipelinesErr: pipelines.labels('error'),
+      seconds: r.counter('logplane_redis_pipeline_seconds_total', 'Time spent in line-batch pipelines (divide by logplane_redis_pipelines_total for the mean round trip).').labels(),
+      written: r.counter('logplane_redis_lines_written_total', 'Lines written to the Redis history.').labels(),
+      droppedOverflow: dropped.labels('overflow'),
+      droppedRejected: dropped.labels('rejected'),
+      failures: r.counter('logplane_redis_write_failures_total', 'Failed line-batch pipelines or append commands.').labels(),
+      pending: r.gauge('logplane_redis_pending_lines', 'Lines waiting to be written to Redis.'),
+      latency: r.gauge('logplane_redis_pipeline_seconds', 'Round trip of line-batch pipelines since the last scrape: p50, p99, max.', ['stat']),
+    };
+    this.#m.up.collect = () => this.#m.up.set(this.#up ? 1 : 0);
+    this.#m.pending.collect = () => this.#m.pending.set(this.pendingLines);
+    this.#m.latency.collect = () => {
+      const [p50, p99, max] = this.#latency.take();
+      this.#m.latency.set(p50, 'p50');
+      this.#m.latency.set(p99, 'p99');
+      this.#m.latency.set(max, 'max');
+    };
+    redis.on('ready', this.#onReady);
+    redis.on('close', this.#onDown);
+    this.#up = redis.status === 'ready';
+  }
+
+  /** True while the last contact with Redis worked. */
+  get up(): boolean {
+    return this.#up;
+  }
+  /** Lines queued or in flight. */
+  get pendingLines(): number {
+    return this.#pending.lines + (this.#inFlight?.reduce((n, c) => n + c.recs.length, 0) ?? 0);
+  }
+
+  /** The sink for one app (made once). */
+  sink(appId: string): AppBatch {
+    let b = this.#batches.get(appId);
+    if (!b) {
+      b = new AppBatch(appId, this);
+      this.#batches.set(appId, b);
+    }
+    return b;
+  }
+
+  /** Forget an app (deleted): its unwritten lines go nowhere. */
+  drop(appId: string): void {
+    const b = this.#batches.get(appId);
+    if (!b) return;
+    this.#batches.delete(appId);
+    b.removed = true;
+    b.recs = [];
+    this.#pending.removeBatch(b);
+  }
+
+  mark(b: AppBatch): void {
+    this.#dirty.push(b);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#tick);
+    }
+  }
+
+  readonly #tick = (): void => {
+    this.#scheduled = false;
+    this.#collect();
+    this.#pump();
+  };
+
+  /** Turn this tick's batches into chunks at the end of the queue. */
+  #collect(): void {
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    const max = this.#opts.chunkLines;
+    const origin = this.#opts.origin();
+    for (const b of dirty) {
+      b.queued = false;
+      const recs = b.recs;
+      b.recs = [];
+      if (b.removed || recs.length === 0) continue;
+      for (let i = 0; i < recs.length; i += max) {
+        const part = i === 0 && recs.length <= max ? recs : recs.slice(i, i + max);
+        const n = part.length;
+        const header = Buffer.allocUnsafe(6 + 2 * n);
+        header[0] = origin;
+        header[1] = 0;
+        header.writeUInt32LE(n, 2);
+        for (let k = 0; k < n; k++) header.writeUInt16LE(part[k]!.length, 6 + 2 * k);
+        this.#pending.push({ batch: b, recs: part, header });
+      }
+    }
+    this.#bound();
+  }
+
+  /** Drop the oldest queued chunks beyond maxPendingLines. */
+  #bound(): void {
+    const max = this.#opts.maxPendingLines;
+    let dropped = 0;
+    while (this.#pending.lines > max) {
+      const c = this.#pending.shift()!;
+      dropped += c.recs.length;
+      this.#opts.onLost?.(c.batch.appId, c.recs);
+    }
+    if (dropped > 0) {
+      this.#m.droppedOverflow.value += dropped;
+      this.#droppedWhileDown += dropped;
+      const now = Date.now();
+      if (now - this.#lastDropLog > 5000) {
+        this.#lastDropLog = now;
+        this.#opts.log.warn({ at: 'redis.lines_dropped', reason: 'overflow', droppedWhileDown: this.#droppedWhileDown, pending: this.#pending.lines }, 'Redis unreachable and the write queue is full: oldest lines dropped from the shared history');
+      }
+    }
+  }
+
+  #pump(): void {
+    if (this.#inFlight !== null || !this.#up || this.#closed && this.#pending.length === 0) {
+      this.#notify();
+      return;
+    }
+    if (this.#pending.length === 0) {
+      this.#notify();
+      return;
+    }
+    const take: Chunk[] = [];
+    let lines = 0;
+    const cap = this.#opts.historyLines;
+    const p = this.#redis.pipeline() as unknown as ScriptPipeline;
+    while (this.#pending.length > 0 && lines < this.#opts.pipelineLines) {
+      const c = this.#pending.shift()!;
+      if (c.batch.removed) continue;
+      take.push(c);
+      lines += c.recs.length;
+      p.lpAppend(c.batch.linesKey, c.batch.metaKey, cap, c.batch.channel, c.header, ...c.recs);
+    }
+    if (take.length === 0) {
+      this.#notify();
+      return;
+    }
+    this.#inFlight = take;
+    const t0 = performance.now();
+    p.exec().then(
+      (results) => this.#done(take, results, t0),
+      (err: Error) => this.#failed(take, err),
+    );
+  }
+
+  #done(take: Chunk[], results: Array<[Error | null, unknown]> | null, t0: number): void {
+    const s = (performance.now() - t0) / 1000;
+    this.#latency.add(s);
+    this.#m.seconds.value += s;
+    this.#inFlight = null;
+    let written = 0;
+    let rejected = 0;
+    let connectionLost = false;
+    for (let i = 0; i < take.length; i++) {
+      const r = results?.[i];
+      const c = take[i]!;
+      if (r && r[0] === null) {
+        written += c.recs.length;
+        continue;
+      }
+      const err = r?.[0];
+      if (!err || isConnectionError(err)) {
+        // not executed (the connection dropped mid-pipeline): back to the queue
+        connectionLost = true;
+        this.#pending.unshiftAll(take.slice(i));
+        break;
+      }
+      rejected += c.recs.length;
+      this.#opts.onLost?.(c.batch.appId, c.recs);
+      if (rejected === c.recs.length) this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
+    }
+    this.#m.written.value += written;
+    if (rejected > 0) {
+      this.#m.droppedRejected.value += rejected;
+      this.#m.failures.value++;
+    }
+    if (connectionLost) {
+      this.#m.pipelinesErr.value++;
+      this.#m.failures.value++;
+      this.#setDown('connection lost during a pipeline');
+      return;
+    }
+    this.#m.pipelinesOk.value++;
+    this.#pump();
+  }
+
+  #failed(take: Chunk[], err: Error): void {
+    this.#inFlight = null;
+    this.#m.pipelinesErr.value++;
+    this.#m.failures.value++;
+    this.#pending.unshiftAll(take);
+    this.#bound();
+    this.#setDown(err.message);
+  }
+
+  #setDown(why: string): void {
+    if (this.#up) {
+      this.#up = false;
+      this.#droppedWhileDown = 0;
+      this.#opts.log.warn({ at: 'redis.down', err: why, pending: this.pendingLines }, 'cannot write to Redis; lines are queued (bounded) and local tails and drains keep flowing');
+    }
+    this.#notify();
+    // ioredis reconnects and emits 'ready'; if the connection itself stayed up, retry soon
+    if (this.#redis.status === 'ready' && !this.#closed) {
+      setTimeout(() => {
+        if (!this.#up && this.#redis.status === 'ready') this.#onReady();
+      }, 500).unref();
+    }
+  }
+
+  readonly #onReady = (): void => {
+    if (!this.#up) {
+      this.#up = true;
+      this.#opts.log.info({ at: 'redis.up', pending: this.pendingLines, droppedWhileDown: this.#droppedWhileDown }, 'Redis reachable again; writing queued lines');
+    }
+    this.#pump();
+  };
+
+  readonly #onDown = (): void => {
+    if (this.#up) this.#setDown('connection closed');
+  };
+
+  #notify(): void {
+    if (this.#inFlight !== null || (this.#pending.length > 0 && this.#up)) return;
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Write everything routed so far (close): resolves when written, or when Redis is down, or after timeoutMs. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.#collect();
+    this.#pump();
+    if (this.#inFlight === null && (this.#pending.length === 0 || !this.#up)) return this.#pending.length === 0;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((r) => this.#waiters.push(r)),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return this.pendingLines === 0;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#redis.off('ready', this.#onReady);
+    this.#redis.off('close', this.#onDown);
+  }
+
+  /** Read an app's history from an ordinal on (0 = everything held). */
+  async read(appId: string, from = 0): Promise<HistoryRead> {
+    const r = this.#redis as unknown as Scripts;
+    const out = await r.lpHistoryBuffer(appLines(appId), appMeta(appId), from);
+    const trimmed = Number(out[0]!.toString('latin1'));
+    const trimmedSeq = Number(out[1]!.toString('latin1'));
+    const records = out.slice(2);
+    return { trimmed, trimmedSeq, first: Math.max(from, trimmed + 1), records };
+  }
+}
+
+/** Errors that mean "not executed, try again" rather than "Redis refused it". */
+export function isConnectionError(err: Error): boolean {
+  const m = err.message;
+  return !('command' in err) || m.includes('Connection is closed') || m.includes('enableOfflineQueue') || m.includes('MaxRetriesPerRequest') || m.includes('timed out') || m.includes('ECONN') || m.includes('EPIPE') || m.includes('LOADING');
+}

@@ -1,0 +1,126 @@
+// Cross-node line fan-out: one pub/sub channel per app (`lp:{app}:tail`),
+// published by the append script once per tick per app with the batch's
+// first ordinal and origin node. A node subscribes to an app's channel only
+// while it has a reason to: live tails of the app, or a drain of the app it
+// owns. Messages are decoded once; records stay views into the message.
+import type { Redis } from 'ioredis';
+import { decodeBatch } from '../buffer/redis.js';
+import type { Log } from '../obs/log.js';
+import type { Child } from '../obs/metrics.js';
+import { appChannel, appOfChannel } from './keys.js';
+
+/** Someone on this node who wants an app's lines from every node. */
+export interface LineWatcher {
+  /** One published batch: records (views), ordinal of recs[0], origin node index. */
+  onBatch(recs: readonly Buffer[], first: number, origin: number): void;
+  /** The subscription came back after a disconnect: batches may have been missed. */
+  onResubscribed?(): void;
+}
+
+export class LineBus {
+  readonly #sub: Redis;
+  readonly #log: Log;
+  readonly #watchers = new Map<string, Set<LineWatcher>>();
+  readonly #subscribing = new Map<string, Promise<void>>();
+  readonly #received: Child;
+  readonly #malformed: Child;
+  #wasReady = false;
+  #closed = false;
+  /** Called for every decoded batch before the watchers (HLC observe). */
+  onAnyBatch: ((appId: string, recs: readonly Buffer[]) => void) | null = null;
+
+  constructor(sub: Redis, log: Log, received: Child, malformed: Child) {
+    this.#sub = sub;
+    this.#log = log;
+    this.#received = received;
+    this.#malformed = malformed;
+    sub.on('messageBuffer', this.#onMessage);
+    sub.on('ready', this.#onReady);
+    this.#wasReady = sub.status === 'ready';
+  }
+
+  get up(): boolean {
+    return this.#sub.status === 'ready';
+  }
+
+  /** Apps this node is subscribed to. */
+  get size(): number {
+    return this.#watchers.size;
+  }
+
+  /**
+   * Start receiving an app's lines. Resolves once Redis confirmed the
+   * subscription (lines published after that reach w), or at once when
+   * Redis is unreachable (the subscription is made when it is back).
+   */
+  watch(appId: string, w: LineWatcher): Promise<void> {
+    let set = this.#watchers.get(appId);
+    if (!set) {
+      set = new Set();
+      this.#watchers.set(appId, set);
+    }
+    set.add(w);
+    const pending = this.#subscribing.get(appId);
+    if (pending) return pending;
+    if (set.size > 1) return Promise.resolve();
+    const p = this.#sub.subscribe(appChannel(appId)).then(
+      () => undefined,
+      (err: Error) => {
+        this.#log.warn({ at: 'cluster.subscribe_failed', app: appId, err: err.message }, 'could not subscribe to an app channel');
+      },
+    );
+    const tracked = p.finally(() => {
+      if (this.#subscribing.get(appId) === tracked) this.#subscribing.delete(appId);
+    });
+    this.#subscribing.set(appId, tracked);
+    if (!this.up) return Promise.resolve();
+    return tracked;
+  }
+
+  unwatch(appId: string, w: LineWatcher): void {
+    const set = this.#watchers.get(appId);
+    if (!set || !set.delete(w)) return;
+    if (set.size > 0) return;
+    this.#watchers.delete(appId);
+    if (this.#closed) return;
+    void this.#sub.unsubscribe(appChannel(appId)).catch(() => {
+      /* down: gone with the connection anyway */
+    });
+  }
+
+  readonly #onMessage = (channel: Buffer, msg: Buffer): void => {
+    const appId = appOfChannel(channel.toString('latin1'));
+    if (appId === null) return;
+    const set = this.#watchers.get(appId);
+    if (!set) return;
+    const b = decodeBatch(msg);
+    if (b === null) {
+      this.#malformed.value++;
+      return;
+    }
+    this.#received.value += b.recs.length;
+    this.onAnyBatch?.(appId, b.recs);
+    for (const w of set) {
+      try {
+        w.onBatch(b.recs, b.first, b.origin);
+      } catch (err) {
+        this.#log.error({ at: 'cluster.watcher_failed', app: appId, err: (err as Error).message }, 'a line watcher failed');
+      }
+    }
+  };
+
+  readonly #onReady = (): void => {
+    if (!this.#wasReady) {
+      this.#wasReady = true;
+      return;
+    }
+    this.#log.info({ at: 'cluster.resubscribed', apps: this.#watchers.size }, 'line subscriptions restored');
+    for (const set of this.#watchers.values()) for (const w of set) w.onResubscribed?.();
+  };
+
+  close(): void {
+    this.#closed = true;
+    this.#sub.off('messageBuffer', this.#onMessage);
+    this.#sub.off('ready', this.#onReady);
+  }
+}

@@ -1,0 +1,41 @@
+// Redis key and channel names. Every key of one app carries the app id as a
+// hash tag (`lp:{<app>}:...`), so an app's keys live in one slot and the
+// multi-key scripts work on Redis Cluster. App ids are [a-z0-9._-], so they
+// never contain a brace.
+
+/** Set of every app id. */
+export const APPS = 'lp:apps';
+/** The admin API key. */
+export const API_KEY = 'lp:apikey';
+/** Config changes: JSON `{"node","kind","id"}`. */
+export const CONFIG_CHANNEL = 'lp:config';
+/** Live nodes: member node id, score = ms when its registration expires. */
+export const NODES = 'lp:nodes';
+
+/** One app's record (JSON). */
+export const appConfig = (app: string): string => `lp:{${app}}:config`;
+/** One app's history: a list of cooked lines, oldest first, at most historyLines long. */
+export const appLines = (app: string): string => `lp:{${app}}:lines`;
+/** One app's history counters: total (lines ever appended), trimmed, tseq (highest seq trimmed). */
+export const appMeta = (app: string): string => `lp:{${app}}:meta`;
+/** Pub/sub channel of one app's lines (published by the append script). */
+export const appChannel = (app: string): string => `lp:{${app}}:tail`;
+/** A drain's delivery checkpoint: cursor (last ordinal consumed), node, at. */
+export const drainState = (app: string, drain: string): string => `lp:{${app}}:drain:${drain}`;
+/** A drain's lease: the owning node id, with a TTL. */
+export const drainLease = (app: string, drain: string): string => `lp:{${app}}:drain:${drain}:lease`;
+/** A node's info (url, index, pid), expiring with its registration. */
+export const nodeInfo = (id: string): string => `lp:node:${id}`;
+/** A node's claim of its index (the low bits of its seqs). */
+export const nodeSlot = (i: number): string => `lp:nodeslot:${i}`;
+/** A session (JSON spec), expiring with the session. Own slot per session. */
+export const session = (id: string): string => `lp:session:{${id}}`;
+
+const CHANNEL_PREFIX = 'lp:{';
+const CHANNEL_SUFFIX = '}:tail';
+
+/** The app id of an app channel name, or null. */
+export function appOfChannel(channel: string): string | null {
+  if (!channel.startsWith(CHANNEL_PREFIX) || !channel.endsWith(CHANNEL_SUFFIX)) return null;
+  return channel.slice(CHANNEL_PREFIX.length, channel.length - CHANNEL_SUFFIX.length);
+}

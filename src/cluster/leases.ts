@@ -1,0 +1,232 @@
+// Drain ownership: each drain is delivered by exactly one node, the holder of
+// its lease (`lp:{app}:drain:<id>:lease` = node id, with a TTL). Every round
+// (renewMs) a node renews the leases it holds and tries to take the free
+// ones it is the preferred owner of (rendezvous hash of node id and drain id
+// over the live nodes, so drains spread evenly and the choice is stable); a
+// lease that stays free for two rounds is taken by whoever asks first. A
+// node that dies stops renewing: its leases expire after ttlMs and the others
+// take its drains over. A node that cannot reach Redis keeps its drains
+// (nobody can take them meanwhile) and renews, or re-takes, when Redis is
+// back. Held leases are not moved to newcomers (a move would need a
+// hand-over); new and orphaned drains go to the preferred node.
+//
+// The drain manager asks owns(id) and follows 'acquire' / 'release'.
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Registry } from '../apps.js';
+import type { Log } from '../obs/log.js';
+import { appMeta, drainLease, drainState } from './keys.js';
+import type { NodeRegistry } from './nodes.js';
+import type { ScriptPipeline, Scripts } from './redis.js';
+
+/** What the drain manager needs from the cluster. */
+export interface DrainOwnership {
+  /** True while this node holds the drain's lease (always true in embedded mode). */
+  owns(drainId: string): boolean;
+  /** 'acquire' (appId, drainId): start delivering it; 'release' (appId, drainId): stop. */
+  on(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+  off(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+}
+
+export interface LeaseOptions {
+  ttlMs: number;
+  renewMs: number;
+  log: Log;
+}
+
+/** FNV-1a of a string: the rendezvous weight of (node, drain). */
+function weight(node: string, drain: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < node.length; i++) h = Math.imul(h ^ node.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ 0x7c, 0x01000193);
+  for (let i = 0; i < drain.length; i++) h = Math.imul(h ^ drain.charCodeAt(i), 0x01000193);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0x5bd1e995);
+  h ^= h >>> 15;
+  return h >>> 0;
+}
+
+/** The live node that should own a drain. */
+export function preferredNode(nodes: readonly string[], drain: string): string | undefined {
+  let best: string | undefined;
+  let bw = -1;
+  for (const n of nodes) {
+    const w = weight(n, drain);
+    if (w > bw || (w === bw && best !== undefined && n < best)) {
+      best = n;
+      bw = w;
+    }
+  }
+  return best;
+}
+
+export class DrainLeases extends EventEmitter implements DrainOwnership {
+  readonly #redis: Redis;
+  readonly #registry: Registry;
+  readonly #nodes: NodeRegistry;
+  readonly #opts: LeaseOptions;
+  /** Held: drain id -> app id. */
+  readonly #owned = new Map<string, string>();
+  /** Rounds a lease was seen free (not preferred to us). */
+  readonly #free = new Map<string, number>();
+  /** Drains whose checkpoint exists (made when first seen). */
+  readonly #initialized = new Set<string>();
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #failing = false;
+  #closed = false;
+  readonly #onApp = (): void => this.kick();
+
+  constructor(redis: Redis, registry: Registry, nodes: NodeRegistry, opts: LeaseOptions) {
+    super();
+    this.#redis = redis;
+    this.#registry = registry;
+    this.#nodes = nodes;
+    this.#opts = opts;
+  }
+
+  owns(drainId: string): boolean {
+    return this.#owned.has(drainId);
+  }
+  /** Held leases (metrics, tests). */
+  get size(): number {
+    return this.#owned.size;
+  }
+  owned(): IterableIterator<[string, string]> {
+    return this.#owned.entries();
+  }
+
+  start(): void {
+    this.#registry.on('app', this.#onApp);
+    this.#registry.on('appDeleted', this.#onApp);
+    this.#timer = setInterval(() => this.kick(), this.#opts.renewMs).unref();
+    this.kick();
+  }
+
+  /** Run a round now (or right after the one running). */
+  kick(): void {
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#round().finally(() => {
+      this.#running = null;
+      if (this.#again) {
+        this.#again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Wait for the round in progress (tests). */
+  async settle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #round(): Promise<void> {
+    const me = this.#nodes.id;
+    const live = this.#nodes.live.includes(me) ? this.#nodes.live : [...this.#nodes.live, me];
+    const want = new Map<string, string>();
+    for (const app of this.#registry.apps()) for (const d of app.record.drains) want.set(d.id, app.id);
+    // drains gone from the config
+    for (const [id, appId] of [...this.#owned]) {
+      if (want.get(id) === appId) continue;
+      this.#owned.delete(id);
+      this.emit('release', appId, id);
+      void (this.#redis as unknown as Scripts).lpRelease(drainLease(appId, id), me).catch(() => {});
+    }
+    for (const id of [...this.#free.keys()]) if (!want.has(id)) this.#free.delete(id);
+    for (const id of [...this.#initialized]) if (!want.has(id)) this.#initialized.delete(id);
+    if (want.size === 0) return;
+
+    type Op = { kind: 'init' | 'renew' | 'take' | 'peek'; id: string; app: string };
+    const ops: Op[] = [];
+    const p = this.#redis.pipeline() as unknown as ScriptPipeline & { exists(key: string): ScriptPipeline };
+    const ttl = this.#opts.ttlMs;
+    for (const [id, appId] of want) {
+      if (!this.#initialized.has(id)) {
+        ops.push({ kind: 'init', id, app: appId });
+        p.lpInitCursor(drainState(appId, id), appMeta(appId));
+      }
+      if (this.#owned.has(id)) {
+        ops.push({ kind: 'renew', id, app: appId });
+        p.lpLease(drainLease(appId, id), me, ttl);
+      } else if (preferredNode(live, id) === me || (this.#free.get(id) ?? 0) >= 2) {
+        ops.push({ kind: 'take', id, app: appId });
+        p.lpLease(drainLease(appId, id), me, ttl);
+      } else {
+        ops.push({ kind: 'peek', id, app: appId });
+        p.exists(drainLease(appId, id));
+      }
+    }
+    let res: Array<[Error | null, unknown]> | null;
+    try {
+      res = await p.exec();
+    } catch (err) {
+      this.#fail(err as Error);
+      return;
+    }
+    if (this.#closed || !res) return;
+    let failed: Error | null = null;
+    ops.forEach((op, i) => {
+      const [err, v] = res[i] ?? [new Error('no reply'), null];
+      if (err) {
+        failed ??= err;
+        return;
+      }
+      switch (op.kind) {
+        case 'init':
+          this.#initialized.add(op.id);
+          break;
+        case 'renew':
+          if (v !== 1 && this.#owned.get(op.id) === op.app) {
+            this.#owned.delete(op.id);
+            this.#opts.log.warn({ at: 'drain.lease_lost', app: op.app, drain: op.id }, 'another node holds this drain now');
+            this.emit('release', op.app, op.id);
+          }
+          break;
+        case 'take':
+          if (v === 1 && !this.#owned.has(op.id)) {
+            this.#owned.set(op.id, op.app);
+            this.#free.delete(op.id);
+            this.#opts.log.info({ at: 'drain.lease_acquired', app: op.app, drain: op.id }, 'this node delivers the drain');
+            this.emit('acquire', op.app, op.id);
+          } else if (v !== 1) this.#free.delete(op.id);
+          break;
+        case 'peek':
+          if (v === 0) this.#free.set(op.id, (this.#free.get(op.id) ?? 0) + 1);
+          else this.#free.delete(op.id);
+          break;
+      }
+    });
+    if (failed) this.#fail(failed);
+    else if (this.#failing) {
+      this.#failing = false;
+      this.#opts.log.info({ at: 'drain.leases_ok', held: this.#owned.size }, 'drain leases renewed again');
+    }
+  }
+
+  #fail(err: Error): void {
+    if (this.#failing) return;
+    this.#failing = true;
+    this.#opts.log.warn({ at: 'drain.leases_failed', err: err.message, held: this.#owned.size }, 'cannot renew drain leases; keeping the drains held until Redis answers');
+  }
+
+  /** Give every lease back (graceful stop, after the drains flushed): the others take over at once. */
+  async releaseAll(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#registry.off('app', this.#onApp);
+    this.#registry.off('appDeleted', this.#onApp);
+    await this.settle();
+    const me = this.#nodes.id;
+    const s = this.#redis as unknown as Scripts;
+    const held = [...this.#owned];
+    this.#owned.clear();
+    for (const [id, appId] of held) this.emit('release', appId, id);
+    await Promise.allSettled(held.map(([id, appId]) => s.lpRelease(drainLease(appId, id), me)));
+  }
+}

@@ -1,0 +1,151 @@
+// Redis connections and the Lua scripts of distributed mode. Commands fail
+// fast while Redis is unreachable (no ioredis offline queue; in-flight
+// commands are rejected when the connection drops): every caller has its own
+// policy (the line batch keeps a bounded queue, the API answers 503), and
+// ioredis reconnects by itself.
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** Reconnect delay: 50 ms doubling to 1 s. */
+export function retryDelay(attempt: number): number {
+  return Math.min(1000, 50 * 2 ** Math.min(attempt, 5));
+}
+
+/** A command connection: fails fast while down, reconnects forever. */
+export function commandClient(url: string, name: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: retryDelay,
+    connectTimeout: 3000,
+    commandTimeout: 5000,
+    lazyConnect: true,
+    ...extra,
+  });
+}
+
+/** A subscriber connection: resubscribes by itself after a reconnect. */
+export function subscriberClient(url: string, name: string): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    autoResubscribe: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    retryStrategy: retryDelay,
+    connectTimeout: 3000,
+    lazyConnect: true,
+  });
+}
+
+/** Connect within timeoutMs or throw (start-up). */
+export async function connectOrThrow(r: Redis, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      r.connect(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Append one batch of an app's lines. KEYS: lines, meta. ARGV: cap, channel,
+ * header (origin, count, lengths), then the records. Appends, trims to cap
+ * (counting what was trimmed and the highest seq trimmed), bumps the total,
+ * and publishes `f64 first ordinal | header | records` to the app channel.
+ * The ordinal of list element i is trimmed + i + 1 at any time.
+ */
+export const APPEND_LUA = `
+local n = #ARGV - 3
+local len = redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
+local total = redis.call('HINCRBY', KEYS[2], 'total', n)
+local cap = tonumber(ARGV[1])
+if len > cap then
+  local k = len - cap
+  local last = redis.call('LINDEX', KEYS[1], k - 1)
+  redis.call('LTRIM', KEYS[1], k, -1)
+  redis.call('HINCRBY', KEYS[2], 'trimmed', k)
+  local s = struct.unpack('<d', last)
+  local t = tonumber(redis.call('HGET', KEYS[2], 'tseq') or '0')
+  if s > t then redis.call('HSET', KEYS[2], 'tseq', string.format('%.0f', s)) end
+end
+redis.call('PUBLISH', ARGV[2], struct.pack('<d', total - n + 1) .. ARGV[3] .. table.concat(ARGV, '', 4))
+return total
+`;
+
+/**
+ * Read an app's history from an ordinal on (0 = all). KEYS: lines, meta.
+ * ARGV: from. Returns {trimmed, tseq, records...} atomically.
+ */
+export const HISTORY_LUA = `
+local m = redis.call('HMGET', KEYS[2], 'trimmed', 'tseq')
+local trimmed = tonumber(m[1] or '0')
+local from = tonumber(ARGV[1])
+local start = 0
+if from > trimmed + 1 then start = from - trimmed - 1 end
+local out = redis.call('LRANGE', KEYS[1], start, -1)
+table.insert(out, 1, m[2] or '0')
+table.insert(out, 1, tostring(trimmed))
+return out
+`;
+
+/**
+ * Hold or renew a lease. KEYS: lease. ARGV: node id, ttl ms. Returns 1 when
+ * this node holds it afterwards (renewed, or taken because it was free).
+ */
+export const LEASE_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+
+/** Give a lease back if this node holds it. KEYS: lease. ARGV: node id. */
+export const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
+ * A drain's checkpoint starts at the app's current total (a new drain gets
+ * lines from its creation on). KEYS: state, meta. Returns the cursor.
+ */
+export const INIT_CURSOR_LUA = `
+local c = redis.call('HGET', KEYS[1], 'cursor')
+if c then return tonumber(c) end
+local t = tonumber(redis.call('HGET', KEYS[2], 'total') or '0')
+redis.call('HSET', KEYS[1], 'cursor', t)
+return t
+`;
+
+/** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
+export interface Scripts {
+  lpAppend(lines: string, meta: string, cap: number, channel: string, header: Buffer, ...recs: Buffer[]): Promise<number>;
+  lpHistoryBuffer(lines: string, meta: string, from: number): Promise<Buffer[]>;
+  lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
+  lpRelease(lease: string, node: string): Promise<number>;
+  lpInitCursor(state: string, meta: string): Promise<number>;
+}
+
+export function defineScripts(r: Redis): void {
+  r.defineCommand('lpAppend', { numberOfKeys: 2, lua: APPEND_LUA });
+  r.defineCommand('lpHistory', { numberOfKeys: 2, lua: HISTORY_LUA, readOnly: true });
+  r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
+  r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+  r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
+}
+
+/** Scripts on a pipeline (same names). */
+export type ScriptPipeline = { [K in keyof Scripts]: (...args: Parameters<Scripts[K]>) => ScriptPipeline } & {
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+};

@@ -1,0 +1,54 @@
+// Per-app seq in distributed mode: a hybrid logical clock. Every node stamps
+// the lines it ingests without asking anyone:
+//
+//   seq = (ms since 2026-01-01) * 8192 + counter * 256 + node
+//
+// node (8 bits) is this node's index, claimed in Redis (nodes.ts), so two
+// nodes never make the same seq; counter (5 bits) allows 32 lines per ms per
+// app per node before the clock runs ahead of the wall clock (it catches up
+// when the rate drops). A new seq is the smallest value with our node bits
+// that is above both the app's last seq (ours or one seen from another node)
+// and the line's received time: strictly increasing on each node, and in time
+// order across nodes to the millisecond (given NTP-synced clocks). Seqs stay
+// below 2^53 until 2060, so they are exact in a double and in JSON.
+import type { SeqClock } from '../apps.js';
+
+export const SEQ_EPOCH_MS = Date.UTC(2026, 0, 1);
+/** Node indexes: the low 8 bits of every seq. */
+export const NODE_SLOTS = 256;
+/** Seq values per millisecond (32 counter values x 256 nodes). */
+export const SEQ_PER_MS = 8192;
+
+/** The node index a distributed seq was stamped by. */
+export function originOf(seq: number): number {
+  return seq % NODE_SLOTS;
+}
+
+/** The highest seq whose time part is at or before ms. */
+export function seqCeilingAt(ms: number): number {
+  return (Math.floor(ms) - SEQ_EPOCH_MS) * SEQ_PER_MS + SEQ_PER_MS - 1;
+}
+
+/** The time part of a distributed seq, ms since epoch. */
+export function msOfSeq(seq: number): number {
+  return Math.floor(seq / SEQ_PER_MS) + SEQ_EPOCH_MS;
+}
+
+export class HybridSeq implements SeqClock {
+  /** This node's index (0..255); changes only if the node loses its claim. */
+  node: number;
+
+  constructor(node: number) {
+    if (!Number.isInteger(node) || node < 0 || node >= NODE_SLOTS) throw new RangeError('node index must be 0..255');
+    this.node = node;
+  }
+
+  next(last: number, receivedMs: number): number {
+    let base = (receivedMs - SEQ_EPOCH_MS) * SEQ_PER_MS;
+    if (!(base > last)) base = last + 1;
+    else base = Math.floor(base);
+    const r = base % NODE_SLOTS;
+    const node = this.node;
+    return r <= node ? base - r + node : base - r + NODE_SLOTS + node;
+  }
+}

@@ -1,0 +1,83 @@
+// Sessions shared through Redis (distributed mode): a session created on one
+// node can be read on any node (behind a load balancer the GET seldom lands
+// where the POST did). `lp:session:{<id>}` holds the spec and creation time
+// and expires with the session: 360 s after creation, refreshed while any
+// node has a reader (every refreshMs) and set to 360 s again when a node's
+// last reader leaves. The node that reads a session adopts a local copy.
+import type { Redis } from 'ioredis';
+import type { Log } from '../obs/log.js';
+import { Session, type SessionSpec } from '../tail/session.js';
+import { session as sessionKey } from './keys.js';
+
+interface Stored {
+  spec: SessionSpec;
+  createdAt: number;
+}
+
+export class SessionMirror {
+  readonly #redis: Redis;
+  readonly #log: Log;
+  ttlMs: number;
+  /** Sessions read on this node (kept alive in Redis). */
+  readonly #reading = new Set<Session>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(redis: Redis, log: Log, ttlMs: number, refreshMs: number) {
+    this.#redis = redis;
+    this.#log = log;
+    this.ttlMs = ttlMs;
+    this.#timer = setInterval(() => this.#refresh(), refreshMs).unref();
+  }
+
+  created(s: Session): void {
+    const v: Stored = { spec: s.spec, createdAt: s.createdAt };
+    this.#redis.set(sessionKey(s.id), JSON.stringify(v), 'PX', this.ttlMs).catch((err: Error) => {
+      this.#log.warn({ at: 'session.share_failed', err: err.message }, 'session not shared with other nodes (Redis unreachable); it works on this node');
+    });
+  }
+
+  touched(s: Session): void {
+    if (s.readers > 0) this.#reading.add(s);
+    else this.#reading.delete(s);
+    // read now: do not expire meanwhile; last reader gone: ttl from now
+    this.#redis.pexpire(sessionKey(s.id), s.readers > 0 ? this.ttlMs * 2 : this.ttlMs).catch(() => {});
+  }
+
+  async find(id: string): Promise<Session | null> {
+    let res: Array<[Error | null, unknown]> | null;
+    try {
+      res = await this.#redis.pipeline().get(sessionKey(id)).pttl(sessionKey(id)).exec();
+    } catch {
+      return null;
+    }
+    const text = res?.[0]?.[1];
+    const pttl = Number(res?.[1]?.[1] ?? -2);
+    if (typeof text !== 'string' || pttl <= 0) return null;
+    let v: Stored;
+    try {
+      v = JSON.parse(text) as Stored;
+    } catch {
+      return null;
+    }
+    const now = Date.now();
+    const s = new Session(id, v.spec, v.createdAt);
+    // expire here when it would in Redis
+    s.leftAt = now + Math.min(pttl, this.ttlMs) - this.ttlMs;
+    return s;
+  }
+
+  #refresh(): void {
+    if (this.#reading.size === 0) return;
+    const p = this.#redis.pipeline();
+    for (const s of this.#reading) {
+      if (s.readers === 0) this.#reading.delete(s);
+      else p.pexpire(sessionKey(s.id), this.ttlMs * 2);
+    }
+    p.exec().catch(() => {});
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}

@@ -1,0 +1,251 @@
+// Config store over Redis (distributed mode): apps, tokens, drains and the
+// admin key, shared by every node. Each node keeps the whole config in its
+// Registry (the cache on the hot path); a write publishes a change on
+// `lp:config` and every other node re-reads that app within milliseconds. A
+// subscriber that was disconnected re-reads everything when it is back (it
+// may have missed changes). Keys: `lp:apps` (set of ids), `lp:{<app>}:config`
+// (JSON record), `lp:apikey`. Redis errors become StoreError (503).
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { StoreError } from '../errors.js';
+import { API_KEY, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../cluster/keys.js';
+import { commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
+import type { AppRecord, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
+
+export interface RedisStoreOptions {
+  /** Who we are in change messages (our own changes are not reported back). */
+  nodeId?: string;
+  /** Delay of the second delete of a deleted app's history (lines routed meanwhile by other nodes). */
+  lingerMs?: number;
+}
+
+interface ChangeMessage {
+  n: string;
+  k: 'app' | 'apiKey';
+  id?: string;
+}
+
+/** GETs per pipeline when loading everything. */
+const LOAD_CHUNK = 500;
+
+function storeError(err: unknown): StoreError {
+  return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
+}
+
+export class RedisStore implements ConfigStore {
+  readonly nodeId: string;
+  readonly #cmd: Redis;
+  readonly #sub: Redis;
+  readonly #owned: boolean;
+  readonly #lingerMs: number;
+  readonly #listeners: Array<(c: StoreChange) => void> = [];
+  /** Every app id this store has seen (resync after a missed change). */
+  readonly #known = new Set<string>();
+  #subscribed = false;
+  #wasReady: boolean;
+  #closed = false;
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  /** Use the given connections (the caller closes them). */
+  constructor(cmd: Redis, sub: Redis, opts: RedisStoreOptions = {}, owned = false) {
+    this.#cmd = cmd;
+    this.#sub = sub;
+    this.#owned = owned;
+    this.nodeId = opts.nodeId ?? randomUUID();
+    this.#lingerMs = opts.lingerMs ?? 2000;
+    this.#wasReady = sub.status === 'ready';
+  }
+
+  /** A store with connections of its own (closed by close()). */
+  static async connect(url: string, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    const cmd = commandClient(url, 'logplane-store');
+    const sub = subscriberClient(url, 'logplane-store-sub');
+    try {
+      await Promise.all([connectOrThrow(cmd, 10_000), connectOrThrow(sub, 10_000)]);
+    } catch (err) {
+      cmd.disconnect();
+      sub.disconnect();
+      throw storeError(err);
+    }
+    return new RedisStore(cmd, sub, opts, true);
+  }
+
+  async load(): Promise<StoreSnapshot> {
+    try {
+      const [apiKey, ids] = await Promise.all([this.#cmd.get(API_KEY), this.#cmd.smembers(APPS)]);
+      const apps: AppRecord[] = [];
+      for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
+        const part = ids.slice(i, i + LOAD_CHUNK);
+        const p = this.#cmd.pipeline();
+        for (const id of part) p.get(appConfig(id));
+        const res = (await p.exec()) ?? [];
+        res.forEach(([err, v], k) => {
+          if (err) throw err;
+          if (typeof v === 'string') apps.push(JSON.parse(v) as AppRecord);
+          else this.#known.delete(part[k]!);
+        });
+      }
+      for (const a of apps) this.#known.add(a.id);
+      return { apiKey, apps };
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async putApp(app: AppRecord): Promise<void> {
+    try {
+      const res = await this.#cmd
+        .pipeline()
+        .set(appConfig(app.id), JSON.stringify(app))
+        .sadd(APPS, app.id)
+        .publish(CONFIG_CHANNEL, this.#message('app', app.id))
+        .exec();
+      const err = res?.find((r) => r[0] !== null)?.[0];
+      if (err) throw err;
+      this.#known.add(app.id);
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async deleteApp(id: string): Promise<void> {
+    try {
+      const rec = await this.getApp(id);
+      const keys = [appConfig(id), appLines(id), appMeta(id)];
+      for (const d of rec?.drains ?? []) keys.push(drainState(id, d.id), drainLease(id, d.id));
+      const p = this.#cmd.pipeline().srem(APPS, id);
+      for (const k of keys) p.del(k);
+      p.publish(CONFIG_CHANNEL, this.#message('app', id));
+      const res = await p.exec();
+      const err = res?.find((r) => r[0] !== null)?.[0];
+      if (err) throw err;
+      this.#known.delete(id);
+      // lines other nodes routed before they heard of the delete may recreate the history: delete it again
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if (this.#closed) return;
+        void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appLines(id), appMeta(id)) : 0)).catch(() => {});
+      }, this.#lingerMs);
+      t.unref();
+      this.#timers.add(t);
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async getApp(id: string): Promise<AppRecord | null> {
+    try {
+      const v = await this.#cmd.get(appConfig(id));
+      if (v === null) return null;
+      this.#known.add(id);
+      return JSON.parse(v) as AppRecord;
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async setApiKey(key: string): Promise<void> {
+    try {
+      await this.#cmd.pipeline().set(API_KEY, key).publish(CONFIG_CHANNEL, this.#message('apiKey')).exec();
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /** Set the key unless one is stored; returns the stored key (several nodes starting at once agree). */
+  async claimApiKey(key: string): Promise<string> {
+    try {
+      await this.#cmd.set(API_KEY, key, 'NX');
+      return (await this.#cmd.get(API_KEY)) ?? key;
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /** The admin key alone (cheaper than load()). */
+  async getApiKey(): Promise<string | null> {
+    try {
+      return await this.#cmd.get(API_KEY);
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  onChange(listener: (change: StoreChange) => void): void {
+    this.#listeners.push(listener);
+    if (this.#subscribed) return;
+    this.#subscribed = true;
+    this.#sub.on('message', this.#onMessage);
+    this.#sub.on('ready', this.#onReady);
+    void this.#sub.subscribe(CONFIG_CHANNEL).catch(() => {
+      /* down: autoResubscribe makes it when Redis is back, and #onReady resyncs */
+    });
+  }
+
+  #message(k: 'app' | 'apiKey', id?: string): string {
+    const m: ChangeMessage = id === undefined ? { n: this.nodeId, k } : { n: this.nodeId, k, id };
+    return JSON.stringify(m);
+  }
+
+  #emit(c: StoreChange): void {
+    for (const l of this.#listeners) l(c);
+  }
+
+  readonly #onMessage = (channel: string, text: string): void => {
+    if (channel !== CONFIG_CHANNEL) return;
+    let m: ChangeMessage;
+    try {
+      m = JSON.parse(text) as ChangeMessage;
+    } catch {
+      return;
+    }
+    if (m.n === this.nodeId) return;
+    if (m.k === 'apiKey') this.#emit({ kind: 'apiKey' });
+    else if (m.k === 'app' && typeof m.id === 'string') {
+      this.#known.add(m.id);
+      this.#emit({ kind: 'app', id: m.id });
+    }
+  };
+
+  /** Back after a disconnect: changes may have been missed; report every app as changed. */
+  readonly #onReady = (): void => {
+    if (!this.#wasReady) {
+      this.#wasReady = true;
+      return;
+    }
+    this.#resync();
+  };
+
+  #resync(): void {
+    if (this.#closed) return;
+    void this.#cmd
+      .smembers(APPS)
+      .then((ids) => {
+        const all = new Set([...this.#known, ...ids]);
+        for (const id of all) this.#emit({ kind: 'app', id });
+        this.#emit({ kind: 'apiKey' });
+      })
+      .catch(() => {
+        // the command connection is not back yet: try again shortly
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          this.#resync();
+        }, 500);
+        t.unref();
+        this.#timers.add(t);
+      });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#sub.off('message', this.#onMessage);
+    this.#sub.off('ready', this.#onReady);
+    if (this.#owned) {
+      await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
+      this.#cmd.disconnect();
+      this.#sub.disconnect();
+    }
+  }
+}

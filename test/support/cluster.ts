@@ -1,0 +1,111 @@
+// Several logplane nodes in one test process sharing one real redis-server
+// (distributed mode), plus the client helpers the Redis tests share.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterOptions } from '../../src/cluster/cluster.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLog } from '../../src/obs/log.js';
+import { Server } from '../../src/server.js';
+
+export const API_KEY = 'test-cluster-api-key-0123456789';
+export const AUTH = `Bearer ${API_KEY}`;
+
+/** Short timings so takeovers and reconnects happen within a test's patience. */
+export const fastCluster: Partial<ClusterOptions> = {
+  heartbeatMs: 250,
+  nodeTtlMs: 1500,
+  leaseTtlMs: 1500,
+  leaseRenewMs: 250,
+  checkpointMs: 100,
+  reorderMs: 50,
+};
+
+export interface Node {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}): Promise<Node> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
+  const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
+  const server = await Server.start(config, { log: silentLog(), cluster: opts });
+  return {
+    server,
+    url: server.url,
+    async close() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOptions> = fastCluster): Promise<Node[]> {
+  return Promise.all(Array.from({ length: n }, () => startNode(redisUrl, opts)));
+}
+
+export async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** A syslog message as log shippers send it. */
+export function syslog(msg: string, dyno = 'web.1'): string {
+  return `<190>1 2026-05-01T12:00:00.000000+00:00 host app ${dyno} - ${msg}`;
+}
+
+/** POST /logs with these messages as octet-counted frames; returns the status. */
+export async function postLogs(url: string, token: string, msgs: readonly string[]): Promise<number> {
+  const body = Buffer.concat(msgs.map((m) => {
+    const b = Buffer.from(m, 'utf8');
+    return Buffer.concat([Buffer.from(`${b.length} `), b]);
+  }));
+  const res = await fetch(`${url}/logs`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/logplex-1', Authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}` },
+    body: new Uint8Array(body),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Messages of a Logplex frame body (`LEN <PRI>1 TS host SOURCE DYNO - MSG\n`...), in order. */
+export function frameMessages(body: Buffer): string[] {
+  const out: string[] = [];
+  let p = 0;
+  while (p < body.length) {
+    const sp = body.indexOf(0x20, p);
+    const len = Number(body.toString('latin1', p, sp));
+    const frame = body.toString('utf8', sp + 1, sp + 1 + len - 1);
+    p = sp + 1 + len;
+    // <PRI>1 TS host SOURCE DYNO - MSG
+    let k = 0;
+    let i = 0;
+    for (; i < frame.length && k < 6; i++) if (frame[i] === ' ') k++;
+    out.push(frame.slice(i));
+  }
+  return out;
+}
+
+/** Poll until fn() is truthy (bounded). */
+export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, stepMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
