@@ -48,13 +48,19 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export interface StartRedisOptions {
+  /** Keep the data across stop()/restart() (append-only file, fsync every second), as production should. */
+  persist?: boolean;
+}
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'logplane-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
+  const persistence = opts.persist ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
 
   const launch = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...persistence, '--protected-mode', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
     child.once('error', () => {});
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
