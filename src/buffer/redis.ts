@@ -106,6 +106,17 @@ export function decodeBatch(msg: Buffer): PublishedBatch | null {
   return { first, origin, recs };
 }
 
+/** origin u8 | 0 u8 | count u32 LE | count x u16 LE lengths. */
+function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
+  const n = recs.length;
+  const header = Buffer.allocUnsafe(6 + 2 * n);
+  header[0] = origin;
+  header[1] = 0;
+  header.writeUInt32LE(n, 2);
+  for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
+  return header;
+}
+
 /** A FIFO of chunks with O(1) shift. */
 class ChunkQueue {
   #items: (Chunk | undefined)[] = [];
@@ -123,6 +134,15 @@ class ChunkQueue {
     this.#items = [...cs, ...rest];
     this.#head = 0;
     for (const c of cs) this.lines += c.recs.length;
+  }
+  peek(): Chunk | undefined {
+    return this.#items[this.#head];
+  }
+  /** Drop the first n lines of the first chunk (fewer than it holds). */
+  trimFront(n: number, header: Buffer): void {
+    const c = this.#items[this.#head]!;
+    this.#items[this.#head] = { batch: c.batch, recs: c.recs.slice(n), header };
+    this.lines -= n;
   }
   shift(): Chunk | undefined {
     if (this.#head >= this.#items.length) return undefined;
@@ -214,7 +234,7 @@ export class RedisHistory {
       written: r.counter('logplane_redis_lines_written_total', 'Lines written to the Redis history.').labels(),
       droppedOverflow: dropped.labels('overflow'),
       droppedRejected: dropped.labels('rejected'),
-      failures: r.counter('logplane_redis_write_failures_total', 'Failed line-batch pipelines or append commands.').labels(),
+      failures: r.counter('logplane_redis_write_failures_total', 'Times writing to Redis failed: connection lost (pipeline failed or connection closed; lines are queued) or an append refused.').labels(),
       pending: r.gauge('logplane_redis_pending_lines', 'Lines waiting to be written to Redis.'),
       latency: r.gauge('logplane_redis_pipeline_seconds', 'Round trip of line-batch pipelines since the last scrape: p50, p99, max.', ['stat']),
     };
@@ -287,13 +307,7 @@ export class RedisHistory {
       if (b.removed || recs.length === 0) continue;
       for (let i = 0; i < recs.length; i += max) {
         const part = i === 0 && recs.length <= max ? recs : recs.slice(i, i + max);
-        const n = part.length;
-        const header = Buffer.allocUnsafe(6 + 2 * n);
-        header[0] = origin;
-        header[1] = 0;
-        header.writeUInt32LE(n, 2);
-        for (let k = 0; k < n; k++) header.writeUInt16LE(part[k]!.length, 6 + 2 * k);
-        this.#pending.push({ batch: b, recs: part, header });
+        this.#pending.push({ batch: b, recs: part, header: makeHeader(origin, part) });
       }
     }
     this.#bound();
@@ -304,7 +318,17 @@ export class RedisHistory {
     const max = this.#opts.maxPendingLines;
     let dropped = 0;
     while (this.#pending.lines > max) {
-      const c = this.#pending.shift()!;
+      const excess = this.#pending.lines - max;
+      const c = this.#pending.peek()!;
+      if (c.recs.length > excess) {
+        // drop exactly the oldest lines: cut the front of the oldest chunk
+        const gone = c.recs.slice(0, excess);
+        this.#pending.trimFront(excess, makeHeader(c.header[0]!, c.recs.slice(excess)));
+        dropped += excess;
+        this.#opts.onLost?.(c.batch.appId, gone);
+        break;
+      }
+      this.#pending.shift();
       dropped += c.recs.length;
       this.#opts.onLost?.(c.batch.appId, c.recs);
     }
@@ -320,11 +344,7 @@ export class RedisHistory {
   }
 
   #pump(): void {
-    if (this.#inFlight !== null || !this.#up || this.#closed && this.#pending.length === 0) {
-      this.#notify();
-      return;
-    }
-    if (this.#pending.length === 0) {
+    if (this.#inFlight !== null || !this.#up || this.#pending.length === 0) {
       this.#notify();
       return;
     }
@@ -384,7 +404,6 @@ export class RedisHistory {
     }
     if (connectionLost) {
       this.#m.pipelinesErr.value++;
-      this.#m.failures.value++;
       this.#setDown('connection lost during a pipeline');
       return;
     }
@@ -395,7 +414,6 @@ export class RedisHistory {
   #failed(take: Chunk[], err: Error): void {
     this.#inFlight = null;
     this.#m.pipelinesErr.value++;
-    this.#m.failures.value++;
     this.#pending.unshiftAll(take);
     this.#bound();
     this.#setDown(err.message);
@@ -404,6 +422,7 @@ export class RedisHistory {
   #setDown(why: string): void {
     if (this.#up) {
       this.#up = false;
+      this.#m.failures.value++;
       this.#droppedWhileDown = 0;
       this.#opts.log.warn({ at: 'redis.down', err: why, pending: this.pendingLines }, 'cannot write to Redis; lines are queued (bounded) and local tails and drains keep flowing');
     }

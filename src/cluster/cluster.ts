@@ -24,7 +24,8 @@ import { RedisStore } from '../store/redis.js';
 import type { HistoryView, HubOrder, TailHub } from '../tail/hub.js';
 import type { Session } from '../tail/session.js';
 import { TailService, type TailCluster } from '../tail/service.js';
-import { LineBus, type LineWatcher } from './bus.js';
+import { LineBus } from './bus.js';
+import { StreamFollower, type FollowTarget } from './follow.js';
 import { DrainFeed, type DrainHandle } from './feed.js';
 import { drainState } from './keys.js';
 import { DrainLeases, type DrainOwnership } from './leases.js';
@@ -96,7 +97,7 @@ export class Cluster {
   #leases: DrainLeases | null = null;
   #sessions: SessionMirror | null = null;
   readonly #feeds = new Map<string, DrainFeed>();
-  readonly #tailWatchers = new Map<TailHub, LineWatcher>();
+  readonly #tailWatchers = new Map<TailHub, StreamFollower>();
   #checkpointTimer: NodeJS.Timeout | null = null;
   #checkpointing = false;
   #closing: Promise<void> | null = null;
@@ -220,7 +221,7 @@ export class Cluster {
     const lost = r.counter('logplane_cluster_drain_lines_lost_total', 'Lines a drain never got: trimmed from the history before a new owner or a catch-up read them, or never written to Redis (each reported with an L10 line).');
     lost.collect = () => {
       let n = this.#lostToFeeds;
-      for (const f of this.#feeds.values()) n += f.lost;
+      for (const f of this.#feeds.values()) n += f.lostLines;
       lost.set(n);
     };
 
@@ -282,19 +283,20 @@ export class Cluster {
     return {
       order,
       watch: (app, hub) => {
-        const w: LineWatcher = {
-          onBatch: (recs, _first, origin) => {
-            if (this.#origins.has(origin)) return; // ours went to the hub directly
-            for (let i = 0; i < recs.length; i++) hub.offer(recs[i]!);
+        // the app's stream in ordinal order (missed batches read back from the history); our own lines went to the hub directly
+        const origins = this.#origins;
+        const target: FollowTarget = {
+          lines(recs, from, _first, origin) {
+            if (origin >= 0 && origins.has(origin)) return;
+            for (let i = from; i < recs.length; i++) {
+              const rec = recs[i]!;
+              if (origin < 0 && origins.has(originOf(seqOf(rec)))) continue;
+              hub.offer(rec);
+            }
           },
-          onResubscribed: () => {
-            // lines published while the subscription was down: from the history (tails skip what they had)
-            void this.getHistory(app).then((h) => {
-              if (hub.size === 0) return;
-              for (const rec of h.lines) if (!this.#origins.has(originOf(seqOf(rec)))) hub.offer(rec);
-            });
-          },
+          lost: (n, since) => hub.reportLoss(n, since),
         };
+        const w = new StreamFollower(app.id, this.history, target, this.#log);
         this.#tailWatchers.set(hub, w);
         return this.bus.watch(app.id, w);
       },
@@ -302,6 +304,7 @@ export class Cluster {
         const w = this.#tailWatchers.get(hub);
         if (!w) return;
         this.#tailWatchers.delete(hub);
+        w.close();
         this.bus.unwatch(app.id, w);
       },
       history: (app) => this.getHistory(app),
@@ -332,7 +335,6 @@ export class Cluster {
       bus: this.bus,
       degraded: () => this.degraded(),
       ownOrigin: (o) => this.#origins.has(o),
-      nodeId: this.nodes.id,
       log: this.#log,
     });
     this.#feeds.set(drainId, feed);

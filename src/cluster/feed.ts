@@ -2,21 +2,18 @@
 // line reaches it exactly once whichever node ingested it, and a takeover
 // knows exactly what was lost.
 //
-// Every line in Redis has an ordinal: its position in the app's history
-// stream (the append script assigns them; list element i is ordinal
-// trimmed + i + 1). The owner receives the app's batches over pub/sub with
-// their first ordinal (its own lines too), so the drain sees one stream in
-// ordinal order, the same on whichever node owns it. The feed remembers, per
-// line it offered, the line's ordinal; lines leave the drain's queue in order
-// (delivered, or dropped and counted by the drain), so "consumed" (delivered
-// + dropped) gives the cursor: the last ordinal the drain is done with. The
-// cursor is checkpointed in Redis (`lp:{app}:drain:<id>` cursor, at).
+// The owner follows the app's stream in ordinal order (follow.ts): every
+// node's batches over pub/sub, its own included, so the drain sees the same
+// stream whichever node owns it. The feed remembers, per line it offered,
+// the line's ordinal; lines leave the drain's queue in order (delivered, or
+// dropped and counted by the drain), so "consumed" (delivered + dropped)
+// gives the cursor: the last ordinal the drain is done with. The cursor is
+// checkpointed in Redis (`lp:{app}:drain:<id>` cursor, at).
 //
 // A new owner starts after the checkpoint: lines still in the history are
 // replayed; ordinals already trimmed are lost, and the drain gets one
 // `Error L10 (output buffer overflow): N messages dropped since T.` line with
-// exactly that N before the replay. A batch whose first ordinal is past the
-// next expected one (a missed message) triggers the same catch-up.
+// exactly that N before the replay.
 //
 // While Redis is unreachable the stream stops, so the owner's own lines go to
 // the drain directly (SPEC 9: drains on the same node keep flowing); their
@@ -27,7 +24,8 @@ import type { LineSink } from '../apps.js';
 import type { RedisHistory } from '../buffer/redis.js';
 import { lineFrom, rfc3339, seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
-import type { LineBus, LineWatcher } from './bus.js';
+import type { LineBus } from './bus.js';
+import { StreamFollower, type FollowTarget } from './follow.js';
 import { appMeta, drainState } from './keys.js';
 import type { Scripts } from './redis.js';
 import { originOf } from './seq.js';
@@ -48,14 +46,11 @@ export interface FeedDeps {
   degraded(): boolean;
   /** True for this node's index (current or earlier). */
   ownOrigin(origin: number): boolean;
-  nodeId: string;
   log: Log;
   /** Time source (tests). */
   now?: () => number;
 }
 
-/** Lines held while a catch-up runs; beyond, held batches are dropped and re-read from the history. */
-const MAX_HELD_LINES = 100_000;
 /** Own seq ranges delivered directly that are remembered. */
 const MAX_DIRECT_RANGES = 64;
 
@@ -71,26 +66,14 @@ export function lossLine(n: number, sinceMs: number, nowMs: number): Buffer {
   });
 }
 
-const State = { STARTING: 0, LIVE: 1, CATCHING_UP: 2, CLOSED: 3 } as const;
-type State = (typeof State)[keyof typeof State];
-
-interface Held {
-  recs: readonly Buffer[];
-  first: number;
-  origin: number;
-}
-
-export class DrainFeed implements LineSink, LineWatcher {
+export class DrainFeed implements LineSink, FollowTarget {
   readonly appId: string;
   readonly drainId: string;
   readonly #deps: FeedDeps;
   readonly #handle: DrainHandle;
   readonly #stateKey: string;
-  #state: State = State.STARTING;
-  /** Highest ordinal handled (offered or skipped). */
-  #last = 0;
-  #held: Held[] = [];
-  #heldLines = 0;
+  readonly #follower: StreamFollower;
+  #closed = false;
   /** Per offered line: its ordinal, 0 when it has none (direct, L10); -ordinal for a skipped one. */
   #fifo: number[] = [];
   #head = 0;
@@ -103,8 +86,8 @@ export class DrainFeed implements LineSink, LineWatcher {
   #direct: number[] = [];
   #directOpen = false;
   #retry: NodeJS.Timeout | null = null;
-  /** Lines lost to takeovers and missed batches (L10 lines sent), for tests and logs. */
-  lost = 0;
+  /** Lines this drain will never get (L10 lines sent for them). */
+  lostLines = 0;
 
   constructor(appId: string, drainId: string, handle: DrainHandle, deps: FeedDeps) {
     this.appId = appId;
@@ -113,14 +96,16 @@ export class DrainFeed implements LineSink, LineWatcher {
     this.#deps = deps;
     this.#stateKey = drainState(appId, drainId);
     this.#consumedBase = handle.consumed();
+    this.#follower = new StreamFollower(appId, deps.history, this, deps.log, true, deps.now);
   }
 
+  /** Following the stream (not reading the checkpoint or catching up). */
   get live(): boolean {
-    return this.#state === State.LIVE;
+    return this.#follower.live;
   }
-
-  #closed(): boolean {
-    return this.#state === State.CLOSED;
+  /** Highest ordinal handed to the drain (or skipped). */
+  get last(): number {
+    return this.#follower.last;
   }
 
   #now(): number {
@@ -129,37 +114,33 @@ export class DrainFeed implements LineSink, LineWatcher {
 
   /** Subscribe, read the checkpoint, replay what the previous owner left. */
   async start(): Promise<void> {
-    await this.#deps.bus.watch(this.appId, this);
+    await this.#deps.bus.watch(this.appId, this.#follower);
     await this.#begin();
   }
 
   async #begin(): Promise<void> {
-    if (this.#closed()) return;
+    if (this.#closed) return;
     try {
       const s = this.#deps.redis as unknown as Scripts;
       const cursor = await s.lpInitCursor(this.#stateKey, appMeta(this.appId));
       const at = await this.#deps.redis.hget(this.#stateKey, 'at');
-      if (this.#closed()) return;
-      this.cursor = this.#saved = this.#last = cursor;
-      await this.#catchUp(at === null ? this.#now() : Number(at));
+      if (this.#closed) return;
+      this.cursor = this.#saved = cursor;
+      await this.#follower.startAfter(cursor, at === null ? this.#now() : Number(at));
     } catch (err) {
       this.#deps.log.warn({ at: 'drain.takeover_failed', app: this.appId, drain: this.drainId, err: (err as Error).message }, 'cannot read the drain checkpoint; retrying');
-      this.#later(() => void this.#begin());
+      if (this.#retry || this.#closed) return;
+      this.#retry = setTimeout(() => {
+        this.#retry = null;
+        void this.#begin();
+      }, 1000);
+      this.#retry.unref();
     }
-  }
-
-  #later(fn: () => void): void {
-    if (this.#retry || this.#state === State.CLOSED) return;
-    this.#retry = setTimeout(() => {
-      this.#retry = null;
-      fn();
-    }, 1000);
-    this.#retry.unref();
   }
 
   /** A local line (app.sinks): only while Redis cannot carry it to us. */
   offer(rec: Buffer): void {
-    if (this.#closed()) return;
+    if (this.#closed) return;
     if (!this.#deps.degraded()) {
       this.#directOpen = false;
       return;
@@ -178,6 +159,7 @@ export class DrainFeed implements LineSink, LineWatcher {
 
   /** One of our own lines that went to the drain directly while Redis was away. */
   #wasDirect(rec: Buffer): boolean {
+    if (this.#direct.length === 0) return false;
     const seq = seqOf(rec);
     if (!this.#deps.ownOrigin(originOf(seq))) return false;
     const d = this.#direct;
@@ -185,104 +167,29 @@ export class DrainFeed implements LineSink, LineWatcher {
     return false;
   }
 
-  onBatch(recs: readonly Buffer[], first: number, origin: number): void {
-    if (this.#closed()) return;
-    if (this.#state !== State.LIVE) {
-      this.#hold({ recs, first, origin });
-      return;
-    }
-    this.#process(recs, first, origin);
-  }
-
-  onResubscribed(): void {
-    // batches published while we were away are only in the history
-    if (this.#state === State.LIVE) void this.#catchUpNow();
-  }
-
-  #hold(h: Held): void {
-    if (this.#heldLines + h.recs.length > MAX_HELD_LINES) {
-      // the catch-up will read them from the history instead
-      this.#held = [];
-      this.#heldLines = 0;
-      return;
-    }
-    this.#held.push(h);
-    this.#heldLines += h.recs.length;
-  }
-
-  /** Offer a batch in ordinal order (origin -1: records from the history, of any node). */
-  #process(recs: readonly Buffer[], first: number, origin: number): void {
-    if (first > this.#last + 1) {
-      this.#hold({ recs, first, origin });
-      void this.#catchUpNow();
-      return;
-    }
+  /** FollowTarget: the stream, in ordinal order. */
+  lines(recs: readonly Buffer[], from: number, first: number, origin: number): void {
+    if (this.#closed) return;
     const sink = this.#handle.sink;
     const direct = this.#direct.length > 0 && (origin < 0 || this.#deps.ownOrigin(origin));
-    for (let i = 0; i < recs.length; i++) {
-      const ord = first + i;
-      if (ord <= this.#last) continue;
+    for (let i = from; i < recs.length; i++) {
       const rec = recs[i]!;
-      if (direct && this.#wasDirect(rec)) this.#fifo.push(-ord);
+      if (direct && this.#wasDirect(rec)) this.#fifo.push(-(first + i));
       else {
         sink.offer(rec);
-        this.#fifo.push(ord);
+        this.#fifo.push(first + i);
       }
-      this.#last = ord;
     }
   }
 
-  async #catchUpNow(): Promise<void> {
-    if (this.#state !== State.LIVE) return;
-    await this.#catchUp(this.#now());
-  }
-
-  /** Replay from the history everything after #last, then the held batches; L10 for what is gone. */
-  async #catchUp(lostSince: number): Promise<void> {
-    this.#state = State.CATCHING_UP;
-    try {
-      for (;;) {
-        const h = await this.#deps.history.read(this.appId, this.#last + 1);
-        if (this.#closed()) return;
-        const missing = h.first - (this.#last + 1);
-        if (missing > 0) {
-          this.lost += missing;
-          this.#deps.log.warn({ at: 'drain.lines_lost', app: this.appId, drain: this.drainId, lines: missing }, 'lines trimmed from the history before this drain got them');
-          this.#handle.sink.offer(lossLine(missing, lostSince, this.#now()));
-          this.#fifo.push(0);
-          this.#last = h.first - 1;
-        }
-        if (h.records.length > 0) this.#process(h.records, h.first, -1);
-        // held batches, in order; one past the end means we must read again
-        const held = this.#held;
-        this.#held = [];
-        this.#heldLines = 0;
-        let again = false;
-        for (let i = 0; i < held.length; i++) {
-          const b = held[i]!;
-          if (b.first > this.#last + 1) {
-            this.#held = held.slice(i);
-            this.#heldLines = this.#held.reduce((n, x) => n + x.recs.length, 0);
-            again = true;
-            break;
-          }
-          this.#process(b.recs, b.first, b.origin);
-        }
-        if (!again) break;
-        lostSince = this.#now();
-      }
-      this.#state = State.LIVE;
-    } catch (err) {
-      if (this.#closed()) return;
-      this.#state = State.LIVE; // batches keep coming; the next gap (or the retry) catches up
-      this.#deps.log.warn({ at: 'drain.catch_up_failed', app: this.appId, drain: this.drainId, err: (err as Error).message }, 'cannot read the history to catch up; retrying');
-      this.#later(() => void this.#catchUpNow());
-    }
+  /** FollowTarget: ordinals gone before we read them. */
+  lost(n: number, sinceMs: number): void {
+    this.offerLoss(n, sinceMs);
   }
 
   /** Of these local lines that never reached Redis, how many the drain did not get directly. */
   lostLocal(recs: readonly Buffer[]): number {
-    if (this.#closed()) return 0;
+    if (this.#closed) return 0;
     let n = 0;
     for (const r of recs) if (!this.#wasDirect(r)) n++;
     return n;
@@ -290,8 +197,8 @@ export class DrainFeed implements LineSink, LineWatcher {
 
   /** Tell the drain about n lines it will never get (an L10 line). */
   offerLoss(n: number, sinceMs: number): void {
-    if (this.#closed() || n <= 0) return;
-    this.lost += n;
+    if (this.#closed || n <= 0) return;
+    this.lostLines += n;
     this.#handle.sink.offer(lossLine(n, sinceMs, this.#now()));
     this.#fifo.push(0);
   }
@@ -327,19 +234,12 @@ export class DrainFeed implements LineSink, LineWatcher {
     if (cursor > this.#saved) this.#saved = cursor;
   }
 
-  /** Lines offered and not yet consumed (tests). */
-  get inFlight(): number {
-    let n = 0;
-    for (let i = this.#head; i < this.#fifo.length; i++) if (this.#fifo[i]! >= 0) n++;
-    return n - Math.max(0, this.#handle.consumed() - this.#consumedBase - this.#popped);
-  }
-
   close(): void {
-    if (this.#closed()) return;
-    this.#state = State.CLOSED;
+    if (this.#closed) return;
+    this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
-    this.#held = [];
-    this.#deps.bus.unwatch(this.appId, this);
+    this.#follower.close();
+    this.#deps.bus.unwatch(this.appId, this.#follower);
   }
 }

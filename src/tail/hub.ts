@@ -408,6 +408,15 @@ export class Tail {
     }
   }
 
+  /** Lines that will never arrive (distributed mode): a gap after the last seq sent. */
+  remoteLoss(n: number, since: number): void {
+    if (this.#closed || this.#starting) return;
+    const at = this.#lastSeq + 1;
+    this.lateTotal += n;
+    if (this.#blocked) this.#queue.noteLoss(n, at, at, since);
+    else this.sink.writeGap({ dropped: n, since, from: at, to: at });
+  }
+
   #write(out: Buffer[]): void {
     this.sink.writeLines(out, 0, out.length);
     this.linesOut += out.length;
@@ -498,6 +507,14 @@ export class TailHub implements LineSink {
   get size(): number {
     return this.#tails.length;
   }
+  /**
+   * Distributed mode: n lines of other nodes will never arrive (trimmed from
+   * the shared history before this node could read them): every tail gets a gap.
+   */
+  reportLoss(n: number, since: number): void {
+    for (const t of this.#tails) t.remoteLoss(n, since);
+  }
+
   /** The highest seq released now (Infinity without ordering). */
   bound(): number {
     return this.#order ? this.#order.bound() : Infinity;

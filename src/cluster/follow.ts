@@ -1,0 +1,171 @@
+// Following one app's line stream across nodes, in ordinal order, with
+// nothing skipped silently. Every line in Redis has an ordinal (its position
+// in the app's history stream; the append script assigns them, list element
+// i is ordinal trimmed + i + 1) and every published batch carries the ordinal
+// of its first line. A follower hands its target each ordinal once, in
+// order: when a batch starts past the next expected ordinal (messages missed
+// while the subscription was down), or the subscription comes back, it reads
+// the missing ordinals from the history before going on, holding the batches
+// that arrive meanwhile; ordinals already trimmed from the history are
+// reported as lost, with their exact number.
+import type { RedisHistory } from '../buffer/redis.js';
+import type { Log } from '../obs/log.js';
+import type { LineWatcher } from './bus.js';
+
+export interface FollowTarget {
+  /**
+   * Lines recs[from..] in ordinal order (recs[i] has ordinal first + i), each
+   * ordinal once. origin: the node that published them, -1 when read from the
+   * history (any node: take it from each line's seq).
+   */
+  lines(recs: readonly Buffer[], from: number, first: number, origin: number): void;
+  /** n ordinals will never be seen (trimmed from the history before they were read); sinceMs: when the stream was last known complete. */
+  lost(n: number, sinceMs: number): void;
+}
+
+/** Lines held while a catch-up runs; beyond, the held batches are forgotten and read from the history instead. */
+const MAX_HELD_LINES = 100_000;
+
+const State = { LIVE: 0, CATCHING_UP: 1, WAITING: 2, CLOSED: 3 } as const;
+type State = (typeof State)[keyof typeof State];
+
+interface Held {
+  recs: readonly Buffer[];
+  first: number;
+  origin: number;
+}
+
+export class StreamFollower implements LineWatcher {
+  readonly appId: string;
+  readonly #history: RedisHistory;
+  readonly #target: FollowTarget;
+  readonly #log: Log;
+  readonly #now: () => number;
+  #state: State = State.LIVE;
+  /** Highest ordinal handed over; -1 = not known yet (start at the first batch seen). */
+  last = -1;
+  #held: Held[] = [];
+  #heldLines = 0;
+  /** When the stream was last known complete (loss reports say "since"). */
+  #completeAt: number;
+  #retry: NodeJS.Timeout | null = null;
+
+  /** waitForStart: hold every batch until startAfter() says where to begin (drain takeover). */
+  constructor(appId: string, history: RedisHistory, target: FollowTarget, log: Log, waitForStart = false, now: () => number = Date.now) {
+    this.appId = appId;
+    if (waitForStart) this.#state = State.WAITING;
+    this.#history = history;
+    this.#target = target;
+    this.#log = log;
+    this.#now = now;
+    this.#completeAt = now();
+  }
+
+  get live(): boolean {
+    return this.#state === State.LIVE;
+  }
+  #closed(): boolean {
+    return this.#state === State.CLOSED;
+  }
+
+  /** Follow from the ordinal after `after`: the history first, then the batches (held meanwhile). */
+  async startAfter(after: number, lostSinceMs: number): Promise<void> {
+    if (this.#closed()) return;
+    this.last = after;
+    this.#completeAt = lostSinceMs;
+    this.#state = State.LIVE;
+    await this.#catchUp();
+  }
+
+  onBatch(recs: readonly Buffer[], first: number, origin: number): void {
+    if (this.#closed()) return;
+    if (this.#state === State.CATCHING_UP || this.#state === State.WAITING) {
+      this.#hold({ recs, first, origin });
+      return;
+    }
+    if (this.last < 0) this.last = first - 1;
+    if (first > this.last + 1) {
+      this.#hold({ recs, first, origin });
+      void this.#catchUp();
+      return;
+    }
+    this.#hand(recs, first, origin);
+    this.#completeAt = this.#now();
+  }
+
+  onResubscribed(): void {
+    // batches published while we were away are only in the history
+    if (this.#state === State.LIVE && this.last >= 0) void this.#catchUp();
+  }
+
+  #hold(h: Held): void {
+    if (this.#heldLines + h.recs.length > MAX_HELD_LINES) {
+      this.#held = [];
+      this.#heldLines = 0;
+      return;
+    }
+    this.#held.push(h);
+    this.#heldLines += h.recs.length;
+  }
+
+  #hand(recs: readonly Buffer[], first: number, origin: number): void {
+    const from = Math.max(0, this.last + 1 - first);
+    if (from >= recs.length) return;
+    this.last = first + recs.length - 1;
+    this.#target.lines(recs, from, first, origin);
+  }
+
+  /** Read everything after `last` from the history, then the held batches in order. */
+  async #catchUp(): Promise<void> {
+    if (this.#state === State.CATCHING_UP || this.#closed()) return;
+    this.#state = State.CATCHING_UP;
+    try {
+      for (;;) {
+        const h = await this.#history.read(this.appId, this.last + 1);
+        if (this.#closed()) return;
+        const missing = h.first - (this.last + 1);
+        if (missing > 0 && this.last >= 0) {
+          this.#log.warn({ at: 'cluster.lines_lost', app: this.appId, lines: missing }, 'lines trimmed from the history before this node could read them');
+          this.#target.lost(missing, this.#completeAt);
+        }
+        if (this.last < h.first - 1) this.last = h.first - 1;
+        if (h.records.length > 0) this.#hand(h.records, h.first, -1);
+        const held = this.#held;
+        this.#held = [];
+        this.#heldLines = 0;
+        let again = false;
+        for (let i = 0; i < held.length; i++) {
+          const b = held[i]!;
+          if (b.first > this.last + 1) {
+            this.#held = held.slice(i);
+            this.#heldLines = this.#held.reduce((n, x) => n + x.recs.length, 0);
+            again = true;
+            break;
+          }
+          this.#hand(b.recs, b.first, b.origin);
+        }
+        if (!again) break;
+      }
+      this.#completeAt = this.#now();
+      this.#state = State.LIVE;
+    } catch (err) {
+      if (this.#closed()) return;
+      this.#state = State.LIVE; // batches keep coming: the next gap, or the retry, catches up
+      this.#log.warn({ at: 'cluster.catch_up_failed', app: this.appId, err: (err as Error).message }, 'cannot read the history to catch up; retrying');
+      if (!this.#retry) {
+        this.#retry = setTimeout(() => {
+          this.#retry = null;
+          void this.#catchUp();
+        }, 1000);
+        this.#retry.unref();
+      }
+    }
+  }
+
+  close(): void {
+    this.#state = State.CLOSED;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#held = [];
+  }
+}

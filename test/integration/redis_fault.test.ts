@@ -1,0 +1,136 @@
+// Redis down for 10 s under load (SPEC 9): ingest keeps answering, local
+// tails keep flowing, /readyz says not ready, what could not be written is
+// queued (bounded: the oldest beyond the bound are dropped and counted
+// exactly), and every node recovers by itself: the queued lines reach the
+// shared history, and the lines of other nodes that a tail could not get in
+// order are reported to it as a gap (nothing lost silently).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { api, fastCluster, frameMessages, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
+import { WsClient } from './tail_helpers.js';
+import { originOf } from '../../src/cluster/seq.js';
+
+const OUTAGE_MS = 10_000;
+const HISTORY = '20000';
+
+async function metric(url: string, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(line);
+  return m ? Number(m[1]) : NaN;
+}
+
+describe('Redis stopped for 10 s under load, then started again', () => {
+  let redis: TestRedis;
+  let a: Node;
+  let b: Node;
+  let c: Node;
+
+  before(async () => {
+    redis = await startRedis({ persist: true });
+    const env = { LOGPLANE_HISTORY_LINES: HISTORY };
+    [a, b] = await Promise.all([startNode(redis.url, fastCluster, env), startNode(redis.url, fastCluster, env)]);
+    // c queues at most 500 lines while Redis is away
+    c = await startNode(redis.url, { ...fastCluster, maxPendingLines: 500 }, env);
+  });
+  after(async () => {
+    await Promise.all([a, b, c].map((n) => n?.close()));
+    await redis.close();
+  });
+
+  test('ingest answers, local tails flow, readiness and metrics report it, everything recovers', async () => {
+    const token = (await api(a.url, 'PUT', '/v3/channels/load', { tokens: ['app'] })).json.tokens.app as string;
+    const ctoken = (await api(a.url, 'PUT', '/v3/channels/overflow', { tokens: ['app'] })).json.tokens.app as string;
+    await until('apps everywhere', () => [a, b, c].every((n) => n.server.ctx.registry.get('load') && n.server.ctx.registry.get('overflow')), 2000);
+    const s = await api(a.url, 'POST', '/v3/sessions', { channel_id: 'load', tail: true, num: 0 });
+    const id = (s.json.url as string).split('/sessions/')[1]!;
+    const tailA = new WsClient(`${a.url}/sessions/${id}`);
+    const tailB = new WsClient(`${b.url}/sessions/${id}`);
+    await Promise.all([tailA.opened, tailB.opened]);
+    await until('hellos', () => tailA.frames.length > 0 && tailB.frames.length > 0);
+
+    // load: 10 lines every 20 ms on each of a and b (~1,000 lines/s in all)
+    const sent = { a: [] as string[], b: [] as string[] };
+    const statuses: number[] = [];
+    let running = true;
+    const loop = async (n: Node, name: 'a' | 'b') => {
+      let k = 0;
+      while (running) {
+        const msgs = Array.from({ length: 10 }, () => `${name}-${k++}`);
+        sent[name].push(...msgs);
+        statuses.push(await postLogs(n.url, token, msgs.map((m) => syslog(m))));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const loops = Promise.all([loop(a, 'a'), loop(b, 'b')]);
+    const fromA = (t: WsClient) => t.lines().filter((l: any) => l.msg.startsWith('a-')).length;
+
+    await new Promise((r) => setTimeout(r, 1000));
+    await redis.stop();
+    const downAt = Date.now();
+    await until('a not ready', async () => (await fetch(`${a.url}/readyz`)).status === 503, 5000);
+    const ready = await (await fetch(`${a.url}/readyz`)).json();
+    assert.match(ready.problems.join(' '), /redis/);
+
+    // local tail keeps flowing while Redis is away
+    const early = fromA(tailA);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.ok(fromA(tailA) > early + 100, 'lines ingested on a reach the tail on a while Redis is down');
+    assert.equal(await metric(a.url, /^logplane_redis_up (\d+)$/m), 0);
+    assert.ok((await metric(a.url, /^logplane_redis_pending_lines (\d+)$/m)) > 0);
+
+    // c: 2,000 lines in 20 requests while down; only the newest 500 can wait
+    const cmsgs: string[] = [];
+    for (let r = 0; r < 20; r++) {
+      const msgs = Array.from({ length: 100 }, (_, i) => `c-${r * 100 + i}`);
+      cmsgs.push(...msgs);
+      assert.equal(await postLogs(c.url, ctoken, msgs.map((m) => syslog(m))), 204);
+    }
+    await until('c dropped 1500', async () => (await metric(c.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m)) === 1500, 5000);
+
+    await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - downAt))));
+    await redis.restart();
+    await until('ready again', async () => (await Promise.all([a, b, c].map((n) => fetch(`${n.url}/readyz`)))).every((r) => r.status === 200), 10_000);
+    await until('queues written', () => [a, b, c].every((n) => n.server.cluster!.history.pendingLines === 0), 10_000);
+    // a little more load after recovery, then stop
+    await new Promise((r) => setTimeout(r, 1000));
+    running = false;
+    await loops;
+    assert.ok(statuses.length > 500);
+    assert.ok(statuses.every((st) => st === 204), 'ingest answered 204 throughout');
+
+    // the shared history holds every line of a and b (none were dropped: their queues never filled)
+    const total = sent.a.length + sent.b.length;
+    let got: string[] = [];
+    await until('history complete', async () => {
+      const h = await fetch(`${b.url}/v3/channels/load/logs?num=${HISTORY}`, { headers: { authorization: `Bearer ${b.server.apiKey}` } });
+      got = frameMessages(Buffer.from(await h.arrayBuffer()));
+      return new Set(got).size === total;
+    }, 10_000);
+    assert.deepEqual(new Set(got), new Set([...sent.a, ...sent.b]));
+    assert.ok(got.length - total <= 20, `at most a pipeline's worth written twice (${got.length - total})`);
+    assert.equal(await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
+    assert.ok((await metric(a.url, /^logplane_redis_write_failures_total (\d+)$/m)) >= 1);
+
+    // c: exactly its newest 500 lines are in the history
+    const hc = await fetch(`${a.url}/v3/channels/overflow/logs?num=${HISTORY}`, { headers: { authorization: `Bearer ${a.server.apiKey}` } });
+    assert.deepEqual(frameMessages(Buffer.from(await hc.arrayBuffer())), cmsgs.slice(-500));
+
+    // every tail: its own node's lines all arrived; the other node's lines arrived or were reported in gaps
+    await new Promise((r) => setTimeout(r, 300));
+    for (const [t, own, other] of [[tailA, 'a', 'b'], [tailB, 'b', 'a']] as const) {
+      const lines = t.lines();
+      const seqs = lines.map((l: any) => l.seq);
+      for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], 'in seq order');
+      const mine = new Set(lines.filter((l: any) => l.msg.startsWith(`${own}-`)).map((l: any) => l.msg));
+      assert.equal(mine.size, sent[own].length, `all of ${own}'s lines on its own tail`);
+      const theirs = new Set(lines.filter((l: any) => l.msg.startsWith(`${other}-`)).map((l: any) => l.msg)).size;
+      const gaps = t.json().filter((m) => m.type === 'gap');
+      const reported = gaps.reduce((n, g) => n + g.dropped, 0);
+      assert.equal(theirs + reported, sent[other].length, `${other}'s lines on ${own}'s tail: delivered ${theirs} + reported ${reported}`);
+      for (const g of gaps) assert.equal(originOf(g.from) === originOf(g.to), true);
+    }
+    tailA.ws.close();
+    tailB.ws.close();
+  });
+});
