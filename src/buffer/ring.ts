@@ -7,7 +7,7 @@ const MIN_SLAB = 4096;
 /** Slab headroom when sized to fit: live bytes x this. */
 const FIT = 1.2;
 /** A full ring whose slab exceeds live bytes x this is compacted on its next wrap. */
-const SHRINK_FULL = 1.35;
+const SHRINK_FULL = 1.28;
 /** Same, while the ring is still filling (it grows by doubling). */
 const SHRINK_FILLING = 2.5;
 
