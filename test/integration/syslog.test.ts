@@ -477,3 +477,27 @@ describe('load shapes', () => {
     await waitFor(() => srv.server.ctx.metrics.connections.get('tcp') === 0 && srv.server.ctx.metrics.connections.get('tls') === 0, 'no open syslog connections');
   });
 });
+
+test('close() ends every syslog connection at once, even a TLS client stuck before its handshake', async () => {
+  const s = await startServer({ LOGPLANE_SYSLOG_TLS_PORT: '6514', LOGPLANE_TLS_CERT: join(certDir, 'cert.pem'), LOGPLANE_TLS_KEY: join(certDir, 'key.pem') });
+  const closed: string[] = [];
+  const watch = (sock: Socket, name: string): Socket => {
+    sock.on('error', () => {});
+    sock.on('close', () => closed.push(name));
+    return sock;
+  };
+  try {
+    watch(netConnect({ host: '127.0.0.1', port: s.server.ports.syslog! }), 'tcp');
+    watch(netConnect({ host: '127.0.0.1', port: s.server.ports.tls! }), 'tls-no-handshake');
+    const tls = watch(tlsConnect({ host: '127.0.0.1', port: s.server.ports.tls!, ca: cert, servername: 'localhost' }), 'tls');
+    await new Promise<void>((resolve) => tls.once('secureConnect', () => resolve()));
+    await waitFor(() => s.server.ctx.metrics.connections.get('tcp') === 1 && s.server.ctx.metrics.connections.get('tls') === 1, 'the connections to be open');
+  } finally {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([s.close(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('close() hung on open syslog connections')), 5_000)))]);
+    clearTimeout(timer);
+  }
+  await waitFor(() => closed.length === 3, 'every client to see the close');
+  assert.equal(s.server.ctx.metrics.connections.get('tcp'), 0);
+  assert.equal(s.server.ctx.metrics.connections.get('tls'), 0);
+});
