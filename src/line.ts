@@ -37,6 +37,8 @@ export function cook(
 ): Buffer {
   const tsLen = tsEnd - tsStart;
   const dynoLen = dynoEnd - dynoStart;
+  // The lengths are u8 in the header; a longer field would corrupt the layout.
+  if (tsLen > MAX_FIELD || source.length > MAX_FIELD || dynoLen > MAX_FIELD) throw new RangeError('line field longer than 255 bytes');
   const rec = Buffer.allocUnsafe(HEADER + tsLen + source.length + dynoLen + (msgEnd - msgStart));
   rec.writeDoubleLE(0, OFF_SEQ);
   rec.writeDoubleLE(receivedMs, OFF_RECV);

@@ -26,6 +26,21 @@ function chunkEnd(buf: Buffer, start: number, end: number): number {
 }
 
 /**
+ * First LF in buf[s, end), or end. Never looks past end: a message is a view
+ * into a chunk holding many frames, and searching to the chunk's next LF for
+ * every message would cost O(chunk) per line. Short ranges by a byte loop,
+ * long ones by indexOf (memchr).
+ */
+function lfIn(buf: Buffer, s: number, end: number): number {
+  if (end - s > 256) {
+    const lf = buf.indexOf(0x0a, s);
+    return lf === -1 || lf > end ? end : lf;
+  }
+  for (let i = s; i < end; i++) if (buf[i] === 0x0a) return i;
+  return end;
+}
+
+/**
  * Cook one scanned syslog message into lines and route them: the source is the
  * token's name, a message with embedded LF becomes several lines with the same
  * header, a message over 10,000 bytes becomes consecutive lines of at most
@@ -46,8 +61,7 @@ export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, 
   let s = hdr.msgStart;
   let lines = 0;
   for (;;) {
-    let lf = buf.indexOf(0x0a, s);
-    if (lf === -1 || lf >= msgEnd) lf = msgEnd;
+    const lf = lfIn(buf, s, msgEnd);
     let e = lf;
     if (e > s && buf[e - 1] === 0x0d) e--;
     // one LF-free piece [s, e): split at MAX_MSG
