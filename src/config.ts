@@ -39,7 +39,7 @@ export interface Config {
   readonly tailQueueLines: number;
   /** pino level for our own logs. */
   readonly logLevel: string;
-  /** Number of ingest worker threads; 0 = parse on the main thread. */
+  /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
   readonly ingestWorkers: number;
 }
 
@@ -62,7 +62,7 @@ export const defaults: Config = {
   drainAllowPrivate: false,
   tailQueueLines: 1024,
   logLevel: 'info',
-  ingestWorkers: 0,
+  ingestWorkers: 1,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';

@@ -16,6 +16,7 @@ import { registerHttpIngest } from './ingest/http.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
 import { startSyslogUdp } from './ingest/udp.js';
+import { IngestPool } from './ingest/pool.js';
 import { createLog, type Log } from './obs/log.js';
 import { createMetrics } from './obs/metrics.js';
 import { registerOpsRoutes, type ReadyCheck } from './obs/http.js';
@@ -47,6 +48,8 @@ export class Server {
   readonly #tcp: NetServer | null;
   readonly #tls: NetServer | null;
   readonly #udp: UdpSocket | null;
+  /** Ingest worker threads (config.ingestWorkers > 0). */
+  #pool: IngestPool | null = null;
   #closing: Promise<void> | null = null;
 
   private constructor(ctx: Context, http: FastifyInstance, ports: Ports, generatedKey: boolean, tcp: NetServer | null, tls: NetServer | null, udp: UdpSocket | null) {
@@ -112,26 +115,31 @@ export class Server {
     let udp: UdpSocket | null = null;
     let tls: NetServer | null = null;
     const ports: Ports = { http: httpPort, syslog: null, udp: null, tls: null };
+    let pool: IngestPool | null = null;
     try {
+      if (config.ingestWorkers > 0) pool = await IngestPool.start(ctx, config.ingestWorkers);
       if (config.syslogPort !== 0 || opts.anyFreeSyslogPorts) {
-        tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host);
+        tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool);
         ports.syslog = (tcp.address() as { port: number }).port;
-        udp = await startSyslogUdp(ctx, ports.syslog, config.host);
+        udp = await startSyslogUdp(ctx, ports.syslog, config.host, pool);
         ports.udp = udp.address().port;
       }
       if (config.syslogTlsPort !== null && config.tlsCert && config.tlsKey) {
-        tls = await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey) as unknown as NetServer;
+        tls = await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey, pool) as unknown as NetServer;
         ports.tls = (tls.address() as { port: number }).port;
       }
     } catch (err) {
       await http.close();
       tcp?.close();
       udp?.close();
+      await pool?.close();
       throw err;
     }
 
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size }, 'logplane started');
-    return new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
+    const server = new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
+    server.#pool = pool;
+    return server;
   }
 
   /** Graceful stop: stop accepting, (later: flush drains), save rings, close the store. */
@@ -146,6 +154,7 @@ export class Server {
     this.#udp?.close();
     await TailService.of(this.ctx)?.close(); // tail (issue 3): end live tails before the HTTP server closes
     await Promise.all([closeNet(this.#tcp), closeNet(this.#tls), this.http.close()]);
+    await this.#pool?.close(); // lines the workers still hold are routed before the rings are saved
     const lines = await saveRings(config.dataDir, registry).catch((err: Error) => {
       log.error({ at: 'rings.save_failed', err: err.message }, 'could not save rings');
       return 0;

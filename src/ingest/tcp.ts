@@ -2,11 +2,13 @@
 // frame starts with `<`. No connection-level auth: the token is the credential.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Context } from '../context.js';
+import type { IngestPool } from './pool.js';
 import { IngestCounters, serveSyslogStream } from './syslog-conn.js';
 
-export function startSyslogTcp(ctx: Context, port: number, host: string): Promise<Server> {
+/** Listen for syslog over TCP; streams are parsed by the ingest workers when there is a pool. */
+export function startSyslogTcp(ctx: Context, port: number, host: string, pool: IngestPool | null = null): Promise<Server> {
   const counters = new IngestCounters(ctx, 'tcp');
-  const server = createServer({ noDelay: true }, (sock) => serveSyslogStream(ctx, sock, 'tcp', counters));
+  const server = createServer({ noDelay: true }, (sock) => (pool ? pool.attachStream(sock, 'tcp') : serveSyslogStream(ctx, sock, 'tcp', counters)));
   return listen(server, port, host);
 }
 
