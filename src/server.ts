@@ -90,6 +90,8 @@ export class Server {
       if (restored > 0) log.info({ at: 'rings.restored', lines: restored }, 'restored saved history');
     }
 
+    // Ingest workers first: HTTP ingest and the syslog listeners hand input to them.
+    const pool = config.ingestWorkers > 0 ? await IngestPool.start(ctx, config.ingestWorkers) : null;
     const readyChecks: ReadyCheck[] = [];
     const http = Fastify({
       logger: false,
@@ -104,9 +106,14 @@ export class Server {
     registerV3(http, ctx);
     registerTail(http, ctx); // tail (issue 3): sessions, GET /sessions/:id, WebSocket upgrade
     registerPlatform(http, ctx); // tail (issue 3): GET /apps/:app, POST /apps/:app/log-sessions
-    registerHttpIngest(http, ctx);
+    registerHttpIngest(http, ctx, { pool });
 
-    await http.listen({ port: config.port, host: config.host });
+    try {
+      await http.listen({ port: config.port, host: config.host });
+    } catch (err) {
+      await pool?.close();
+      throw err;
+    }
     const addr = http.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
     ctx.publicUrl = publicBaseUrl(config, httpPort);
@@ -115,9 +122,7 @@ export class Server {
     let udp: UdpSocket | null = null;
     let tls: NetServer | null = null;
     const ports: Ports = { http: httpPort, syslog: null, udp: null, tls: null };
-    let pool: IngestPool | null = null;
     try {
-      if (config.ingestWorkers > 0) pool = await IngestPool.start(ctx, config.ingestWorkers);
       if (config.syslogPort !== 0 || opts.anyFreeSyslogPorts) {
         tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool);
         ports.syslog = (tcp.address() as { port: number }).port;

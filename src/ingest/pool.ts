@@ -16,7 +16,7 @@ import type { Child } from '../obs/metrics.js';
 import { route } from '../router.js';
 import { frameErrorText, FrameError } from './framing.js';
 import { IngestCounters, type StreamTransport } from './syslog-conn.js';
-import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type ToWorker } from './worker-protocol.js';
+import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
 
 const HIGH_WATER = 32 * 1024 * 1024;
 const LOW_WATER = 8 * 1024 * 1024;
@@ -41,6 +41,9 @@ export class IngestPool {
   readonly #sent = new Map<string, Set<string>>();
   readonly #appGone: Child;
   readonly #udpOverload: Child;
+  /** POST /logs bodies a worker is parsing, by request id. */
+  readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
+  #nextRequest = 1;
   #nextSlot = 1;
   #nextStream = 1;
   #udp: Buffer | null = null;
@@ -171,7 +174,52 @@ export class IngestPool {
     if (!this.#closed) h.w.postMessage(m, transfer);
   }
 
+  /**
+   * Frame, scan and cook a whole POST /logs body in a worker (the least busy
+   * one). Nothing is routed: the caller checks the result and then calls
+   * routeCooked(), so a bad request stores nothing.
+   */
+  parseHttp(app: App, tokenName: string, body: Buffer, receivedMs: number): Promise<{ result: HttpParse; cooked: Buffer | null }> {
+    let slot = this.#slotOf.get(app);
+    if (slot === undefined) {
+      this.#syncApp(app);
+      slot = this.#slotOf.get(app)!;
+    }
+    let h = this.#workers[0]!;
+    for (const w of this.#workers) if (w.inflight < h.inflight) h = w;
+    let ab = body.buffer as ArrayBuffer;
+    let o = body.byteOffset;
+    const n = body.length;
+    if (o !== 0 || n !== ab.byteLength) {
+      ab = ab.slice(o, o + n);
+      o = 0;
+    }
+    const id = this.#nextRequest++;
+    return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(new Error('ingest workers are stopped'));
+        return;
+      }
+      this.#pending.set(id, { h, n, resolve });
+      h.inflight += n;
+      this.#post(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, [ab]);
+    });
+  }
+
+  /** Route what parseHttp cooked. */
+  routeCooked(cooked: Buffer): void {
+    this.#routeBatch(cooked);
+  }
+
   #onMessage(h: WorkerHandle, m: FromWorker): void {
+    if (m.k === 'http') {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      h.inflight -= p.n;
+      p.resolve({ result: m.result, cooked: m.b === null ? null : Buffer.from(m.b, 0, m.n) });
+      return;
+    }
     if (m.k === 'streamError') {
       const sock = h.streams.get(m.c);
       const transport = sock && 'encrypted' in sock ? 'tls' : 'tcp';

@@ -22,7 +22,9 @@ export type ToWorker =
   | { k: 'end'; c: number }
   | { k: 'close'; c: number }
   /** UDP datagrams packed as [u32 len][bytes]..., received at ms. */
-  | { k: 'dgrams'; b: ArrayBuffer; n: number; ms: number };
+  | { k: 'dgrams'; b: ArrayBuffer; n: number; ms: number }
+  /** A whole POST /logs body in b[o, o+n), authenticated as token `name` of app `slot`. */
+  | { k: 'http'; id: number; slot: number; name: string; b: ArrayBuffer; o: number; n: number; ms: number };
 
 export type FromWorker =
   /**
@@ -31,4 +33,19 @@ export type FromWorker =
    */
   | { k: 'lines'; b: ArrayBuffer | null; n: number; counts: number[]; consumed: number }
   /** Stream c sent what cannot be framed: close it. */
-  | { k: 'streamError'; c: number; e: number };
+  | { k: 'streamError'; c: number; e: number }
+  /** A POST /logs body: all of it cooked (b, as in 'lines'), or the first bad frame. */
+  | { k: 'http'; id: number; result: HttpParse; b: ArrayBuffer | null; n: number };
+
+export interface HttpParse {
+  ok: boolean;
+  /** Frames in the body, and bytes of their messages. */
+  frames: number;
+  bytes: number;
+  /** Lines after cooking. */
+  lines: number;
+  /** When not ok: the frame (1-based), its byte offset and why. */
+  errorFrame: number;
+  errorOffset: number;
+  errorText: string;
+}

@@ -7,9 +7,10 @@ import { cookedLength, cookInto } from '../line.js';
 import { TokenTable, type TokenKey } from '../tokens.js';
 import { cookMessage, type LineWriter } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
+import { LogplexBody } from './logplex-body.js';
 import { SyslogMessageHandler, type MessageCounters } from './message.js';
 import type { SyslogHeader } from './syslog.js';
-import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, type FromWorker, type ToWorker, type TransportIndex } from './worker-protocol.js';
+import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
 
 class WorkerToken implements TokenKey {
   readonly token: string;
@@ -29,11 +30,19 @@ const BATCH = 256 * 1024;
 /** Send a batch as soon as it holds this much, without waiting for the tick. */
 const EARLY_FLUSH = 192 * 1024;
 
-/** Writes cooked lines as [u32 slot][u32 len][record] into a transferable buffer. */
+/**
+ * Writes cooked lines as [u32 slot][u32 len][record] into a transferable
+ * buffer. A stream batch is sent when full; an HTTP batch grows instead (a
+ * request is stored whole or not at all).
+ */
 class BatchWriter implements LineWriter {
   buf = Buffer.allocUnsafeSlow(BATCH);
   pos = 0;
   token: WorkerToken | null = null;
+  readonly #grow: boolean;
+  constructor(grow: boolean) {
+    this.#grow = grow;
+  }
   line(
     pri: number,
     tsBuf: Buffer, tsStart: number, tsEnd: number,
@@ -43,7 +52,14 @@ class BatchWriter implements LineWriter {
   ): void {
     const t = this.token!;
     const len = cookedLength(tsEnd - tsStart, t.nameBuf.length, dynoEnd - dynoStart, msgEnd - msgStart);
-    if (this.pos + 8 + len > this.buf.length) flush();
+    if (this.pos + 8 + len > this.buf.length) {
+      if (!this.#grow) flush();
+      else {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + 8 + len));
+        this.buf.copy(bigger, 0, 0, this.pos);
+        this.buf = bigger;
+      }
+    }
     const b = this.buf;
     let p = this.pos;
     b[p] = t.slot;
@@ -61,7 +77,9 @@ class BatchWriter implements LineWriter {
 
 const port = parentPort!;
 const tokens = new TokenTable<WorkerToken>();
-const batch = new BatchWriter();
+const batch = new BatchWriter(false);
+const httpBatch = new BatchWriter(true);
+const httpBody = new LogplexBody();
 const ZERO_COUNTS: number[] = new Array<number>(TRANSPORTS.length * COUNTS_PER_TRANSPORT).fill(0);
 /** Counter cells by transport, drained into each batch message. */
 const cells = TRANSPORTS.map(() => ({ lines: { value: 0 }, bytes: { value: 0 }, malformed: { value: 0 }, unknownToken: { value: 0 } }) satisfies MessageCounters);
@@ -172,6 +190,33 @@ port.on('message', (m: ToWorker) => {
     case 'close':
       streams.delete(m.c);
       return;
+    case 'http': {
+      const body = Buffer.from(m.b, m.o, m.n);
+      const result: HttpParse = { ok: false, frames: 0, bytes: 0, lines: 0, errorFrame: 0, errorOffset: 0, errorText: '' };
+      let out: FromWorker;
+      if (httpBody.scan(body)) {
+        httpBatch.token = new WorkerToken('', m.slot, m.name);
+        const ms = m.ms;
+        result.ok = true;
+        result.frames = httpBody.count;
+        result.bytes = httpBody.bytes;
+        result.lines = httpBody.forEachFrame((h, buf) => cookMessage(h, buf, ms, httpBatch));
+        const ab = httpBatch.buf.buffer as ArrayBuffer;
+        out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
+        port.postMessage(out, [ab]);
+        httpBatch.buf = Buffer.allocUnsafeSlow(BATCH);
+        httpBatch.pos = 0;
+      } else {
+        result.frames = httpBody.count;
+        result.errorFrame = httpBody.errorFrame;
+        result.errorOffset = httpBody.errorOffset;
+        result.errorText = httpBody.errorText;
+        out = { k: 'http', id: m.id, result, b: null, n: 0 };
+        port.postMessage(out);
+      }
+      httpBody.release();
+      return;
+    }
     case 'dgrams': {
       const b = Buffer.from(m.b, 0, m.n);
       const h = handlers[2]!;
