@@ -9,6 +9,9 @@ import { publicBaseUrl, type Config } from './config.js';
 import type { Context } from './context.js';
 import { genReqId, installErrorHandling } from './api/errors.js';
 import { registerV3 } from './api/v3.js';
+import { registerDrainRoutes } from './api/drains.js'; // drains (issue 4)
+import { registerPlatformDrainRoutes } from './api/platform-drains.js'; // drains (issue 4)
+import { DrainManager, type DrainManagerOptions } from './drains/manager.js'; // drains (issue 4)
 import { registerHttpIngest } from './ingest/http.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
@@ -26,6 +29,8 @@ export interface ServerOptions {
   noRestore?: boolean;
   /** Bind syslog TCP/UDP (and TLS when configured) to free ports instead of the configured ones (tests). */
   anyFreeSyslogPorts?: boolean;
+  /** Drain test hooks: CA, DNS lookup, clock (drains, issue 4). */
+  drains?: DrainManagerOptions;
 }
 
 export interface Ports {
@@ -44,6 +49,7 @@ export class Server {
   readonly #tcp: NetServer | null;
   readonly #tls: NetServer | null;
   readonly #udp: UdpSocket | null;
+  #drains: DrainManager | null = null; // drains (issue 4)
   #closing: Promise<void> | null = null;
 
   private constructor(ctx: Context, http: FastifyInstance, ports: Ports, generatedKey: boolean, tcp: NetServer | null, tls: NetServer | null, udp: UdpSocket | null) {
@@ -96,6 +102,10 @@ export class Server {
     installErrorHandling(http, ctx);
     registerOpsRoutes(http, ctx, readyChecks);
     registerV3(http, ctx);
+    // drains (issue 4): attach drains to apps before any ingest listener starts
+    const drains = new DrainManager(ctx, opts.drains).start();
+    registerDrainRoutes(http, ctx, drains);
+    registerPlatformDrainRoutes(http, ctx, drains);
     registerHttpIngest(http, ctx);
 
     await http.listen({ port: config.port, host: config.host });
@@ -119,6 +129,7 @@ export class Server {
         ports.tls = (tls.address() as { port: number }).port;
       }
     } catch (err) {
+      await drains.close(0); // drains (issue 4)
       await http.close();
       tcp?.close();
       udp?.close();
@@ -126,10 +137,17 @@ export class Server {
     }
 
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size }, 'logplane started');
-    return new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
+    const server = new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
+    server.#drains = drains; // drains (issue 4)
+    return server;
   }
 
-  /** Graceful stop: stop accepting, (later: flush drains), save rings, close the store. */
+  /** The drain manager (status, tests). */
+  get drains(): DrainManager {
+    return this.#drains!;
+  }
+
+  /** Graceful stop: stop accepting, flush drains (bounded), save rings, close the store. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -140,6 +158,8 @@ export class Server {
     const closeNet = (s: NetServer | null) => (s ? closeStreamServer(s) : Promise.resolve());
     this.#udp?.close();
     await Promise.all([closeNet(this.#tcp), closeNet(this.#tls), this.http.close()]);
+    // drains (issue 4): deliver what they hold, at most drainFlushTimeoutMs
+    await this.#drains?.close(config.drainFlushTimeoutMs).catch((err: Error) => log.error({ at: 'drains.close_failed', err: err.message }, 'could not close drains'));
     const lines = await saveRings(config.dataDir, registry).catch((err: Error) => {
       log.error({ at: 'rings.save_failed', err: err.message }, 'could not save rings');
       return 0;
