@@ -141,7 +141,7 @@ export abstract class Drain implements LineSink {
   protected readonly opts: DrainOptions;
   protected readonly clock: Clock;
   protected readonly log: Log | undefined;
-  protected readonly counters: DrainCounters;
+  readonly counters: DrainCounters;
   protected abstract readonly encoder: FrameEncoder;
 
   // bounded queue: a ring of references to cooked lines

@@ -68,6 +68,10 @@ abstract class SyslogDrain extends Drain {
   get failures(): number {
     return this.#failures;
   }
+  /** A connection is open (or being opened). */
+  get connected(): boolean {
+    return this.#sock !== null;
+  }
 
   protected override retryDelay(_attempt: number): number {
     return reconnectMs(this.#failures, this.opts.reconnectBaseMs, this.opts.reconnectMaxMs);

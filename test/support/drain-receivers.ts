@@ -166,19 +166,43 @@ export class HttpReceiver implements Receiver {
   }
 }
 
+/**
+ * Syslog over TCP has no acknowledgements, so a drain can only see failures
+ * the transport reports: here 'fail' means the port refuses connections (the
+ * listener is closed) and 'ok' listens again on the same port.
+ */
 export class SyslogReceiver implements Receiver {
   readonly kind: DrainKind;
   readonly server: NetServer;
   connections = 0;
-  mode: Mode = 'ok';
   plan: ((attempt: number) => Mode | undefined) | null = null;
+  #mode: Mode = 'ok';
   readonly #msgs: Buffer[] = [];
   readonly #socks = new Set<Socket>();
   #port = 0;
+  #listening: Promise<void> = Promise.resolve();
 
   private constructor(kind: DrainKind, server: NetServer) {
     this.kind = kind;
     this.server = server;
+  }
+
+  get mode(): Mode {
+    return this.#mode;
+  }
+  set mode(m: Mode) {
+    const wasRefusing = this.#mode === 'fail';
+    this.#mode = m;
+    if (m === 'fail' && !wasRefusing) {
+      this.dropConnections();
+      this.#listening = this.#listening.then(() => new Promise<void>((resolve) => this.server.close(() => resolve())));
+    } else if (m !== 'fail' && wasRefusing) {
+      this.#listening = this.#listening.then(() => new Promise<void>((resolve) => this.server.listen(this.#port, '127.0.0.1', resolve)));
+    }
+  }
+  /** Resolves once the last mode change took effect on the listener. */
+  settled(): Promise<void> {
+    return this.#listening;
   }
 
   static async start(tls: false | 'ca' | 'self' = false): Promise<SyslogReceiver> {
@@ -217,7 +241,7 @@ export class SyslogReceiver implements Receiver {
     this.#socks.add(sock);
     sock.on('close', () => this.#socks.delete(sock));
     sock.on('error', () => {});
-    const mode = this.plan?.(i) ?? this.mode;
+    const mode = this.plan?.(i) ?? this.#mode;
     if (mode === 'hang') {
       sock.pause();
       return;
@@ -235,14 +259,23 @@ export class SyslogReceiver implements Receiver {
     });
   }
 
+  /** TLS only: serve another certificate from now on. */
+  useCert(which: 'ca' | 'self'): void {
+    const c = testCerts();
+    (this.server as unknown as { setSecureContext(o: { cert: string; key: string }): void }).setSecureContext(
+      which === 'ca' ? { cert: c.cert, key: c.key } : { cert: c.selfCert, key: c.selfKey },
+    );
+  }
+
   /** Drop every open connection (the drain must reconnect). */
   dropConnections(): void {
     for (const s of this.#socks) s.destroy();
   }
 
   async close(): Promise<void> {
+    await this.#listening;
     for (const s of this.#socks) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 
