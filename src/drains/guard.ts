@@ -29,21 +29,45 @@ blocked.addSubnet('fec0::', 10, 'ipv6'); // site-local (deprecated)
 blocked.addSubnet('ff00::', 8, 'ipv6'); // multicast
 blocked.addSubnet('64:ff9b:1::', 48, 'ipv6'); // local-use NAT64
 
+/** 16 bytes of an IPv6 address (valid per isIP), or null. */
+function ipv6Bytes(address: string): number[] | null {
+  let a = address;
+  const pct = a.indexOf('%');
+  if (pct !== -1) a = a.slice(0, pct);
+  let tail: number[] = [];
+  const lastColon = a.lastIndexOf(':');
+  const last = a.slice(lastColon + 1);
+  if (last.includes('.')) {
+    tail = last.split('.').map(Number);
+    a = `${a.slice(0, lastColon + 1)}0:0`;
+  }
+  const halves = a.split('::');
+  const parse = (s: string) => (s === '' ? [] : s.split(':').map((h) => parseInt(h, 16)));
+  const head = parse(halves[0]!);
+  const rest = halves.length > 1 ? parse(halves[1]!) : [];
+  const words = halves.length > 1 ? [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest] : head;
+  if (words.length !== 8) return null;
+  const out: number[] = [];
+  for (const w of words) out.push(w >> 8, w & 0xff);
+  if (tail.length === 4) out.splice(12, 4, ...tail);
+  return out;
+}
+
 /** True for loopback, link-local, private and other non-public addresses. */
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
-  if (family === 6) {
-    // NAT64 well-known prefix 64:ff9b::/96 and IPv4-compatible ::a.b.c.d: check the embedded IPv4
-    const lower = address.toLowerCase();
-    const dot = lower.lastIndexOf(':');
-    const tail = lower.slice(dot + 1);
-    if (isIP(tail) === 4 && (lower.startsWith('64:ff9b::') || lower.startsWith('::') && !lower.startsWith('::ffff:'))) {
-      return blocked.check(tail, 'ipv4');
-    }
-    return blocked.check(address, 'ipv6');
+  if (family === 4) return blocked.check(address, 'ipv4');
+  const b = ipv6Bytes(address);
+  if (b) {
+    const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+    const v4 = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+    // IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, IPv4-compatible ::/96: judge the embedded IPv4
+    if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return blocked.check(v4, 'ipv4');
+    if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return blocked.check(v4, 'ipv4');
+    if (zero(0, 12) && !zero(12, 14)) return blocked.check(v4, 'ipv4');
   }
-  return blocked.check(address, 'ipv4');
+  return blocked.check(address, 'ipv6');
 }
 
 /** Error given to the connecting socket when the resolved address is refused. */

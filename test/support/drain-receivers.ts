@@ -9,8 +9,10 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
+import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
-import { createDrain } from '../../src/drains/manager.js';
+import { Server } from '../../src/server.js';
+import { createDrain, type DrainManagerOptions } from '../../src/drains/manager.js';
 import type { Drain, DrainOptions } from '../../src/drains/drain.js';
 import { parseDrainUrl, type DrainKind } from '../../src/drains/url.js';
 import { lineFrom } from '../../src/line.js';
@@ -353,4 +355,65 @@ export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'con
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+export interface DrainTestServer {
+  server: Server;
+  url: string;
+  auth: string;
+  dataDir: string;
+  /** fetch against the server with admin auth and JSON. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; json: unknown; text: string }>;
+  close(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+/**
+ * A real server on free loopback ports with drain test hooks: private
+ * addresses allowed (receivers are on 127.0.0.1), the test CA trusted,
+ * small retry and timeout settings. env overrides any of it.
+ */
+export async function startDrainServer(env: Record<string, string> = {}, opts: { dataDir?: string; drains?: DrainManagerOptions } = {}): Promise<DrainTestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'logplane-drains-'));
+  const config = loadConfig([], {
+    LOGPLANE_PORT: '0',
+    LOGPLANE_DATA_DIR: dataDir,
+    LOGPLANE_LOG_LEVEL: 'silent',
+    LOGPLANE_DRAIN_ALLOW_PRIVATE: '1',
+    LOGPLANE_DRAIN_RETRIES: '3',
+    LOGPLANE_DRAIN_BACKOFF_BASE_MS: '5',
+    LOGPLANE_DRAIN_BACKOFF_MAX_MS: '40',
+    LOGPLANE_DRAIN_RECONNECT_BASE_MS: '5',
+    LOGPLANE_DRAIN_RECONNECT_MAX_MS: '40',
+    LOGPLANE_DRAIN_CONNECT_TIMEOUT_MS: '1000',
+    LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '1000',
+    LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '500',
+    ...env,
+  });
+  const server = await Server.start(config, { log: silentLog(), anyFreeSyslogPorts: true, noRestore: true, drains: { ca: testCerts().ca, ...opts.drains } });
+  const auth = `Bearer ${server.apiKey}`;
+  return {
+    server,
+    url: server.url,
+    auth,
+    dataDir,
+    async api(method, path, body) {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { Authorization: auth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let json: unknown = null;
+      try {
+        json = text === '' ? null : JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      return { status: res.status, headers: res.headers, json, text };
+    },
+    async close(o = {}) {
+      await server.close();
+      if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
