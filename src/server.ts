@@ -12,6 +12,9 @@ import { registerV3 } from './api/v3.js';
 import { registerPlatform } from './api/platform.js'; // tail (issue 3)
 import { registerTail } from './tail/routes.js'; // tail (issue 3)
 import { TailService } from './tail/service.js'; // tail (issue 3)
+import { registerDrainRoutes } from './api/drains.js'; // drains (issue 4)
+import { registerPlatformDrainRoutes } from './api/platform-drains.js'; // drains (issue 4)
+import { DrainManager, type DrainManagerOptions } from './drains/manager.js'; // drains (issue 4)
 import { registerHttpIngest } from './ingest/http.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
@@ -30,6 +33,8 @@ export interface ServerOptions {
   noRestore?: boolean;
   /** Bind syslog TCP/UDP (and TLS when configured) to free ports instead of the configured ones (tests). */
   anyFreeSyslogPorts?: boolean;
+  /** Drain test hooks: CA, DNS lookup, clock (drains, issue 4). */
+  drains?: DrainManagerOptions;
 }
 
 export interface Ports {
@@ -50,6 +55,7 @@ export class Server {
   readonly #udp: UdpSocket | null;
   /** Ingest worker threads (config.ingestWorkers > 0). */
   #pool: IngestPool | null = null;
+  #drains: DrainManager | null = null; // drains (issue 4)
   #closing: Promise<void> | null = null;
 
   private constructor(ctx: Context, http: FastifyInstance, ports: Ports, generatedKey: boolean, tcp: NetServer | null, tls: NetServer | null, udp: UdpSocket | null) {
@@ -106,11 +112,16 @@ export class Server {
     registerV3(http, ctx);
     registerTail(http, ctx); // tail (issue 3): sessions, GET /sessions/:id, WebSocket upgrade
     registerPlatform(http, ctx); // tail (issue 3): GET /apps/:app, POST /apps/:app/log-sessions
+    // drains (issue 4): attach drains to apps before any ingest listener starts
+    const drains = new DrainManager(ctx, opts.drains).start();
+    registerDrainRoutes(http, ctx, drains);
+    registerPlatformDrainRoutes(http, ctx, drains);
     registerHttpIngest(http, ctx, { pool });
 
     try {
       await http.listen({ port: config.port, host: config.host });
     } catch (err) {
+      await drains.close(0);
       await pool?.close();
       throw err;
     }
@@ -134,6 +145,7 @@ export class Server {
         ports.tls = (tls.address() as { port: number }).port;
       }
     } catch (err) {
+      await drains.close(0); // drains (issue 4)
       await http.close();
       tcp?.close();
       udp?.close();
@@ -144,10 +156,16 @@ export class Server {
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size }, 'logplane started');
     const server = new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
     server.#pool = pool;
+    server.#drains = drains; // drains (issue 4)
     return server;
   }
 
-  /** Graceful stop: stop accepting, (later: flush drains), save rings, close the store. */
+  /** The drain manager (status, tests). */
+  get drains(): DrainManager {
+    return this.#drains!;
+  }
+
+  /** Graceful stop: stop accepting, flush drains (bounded), save rings, close the store. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -160,6 +178,8 @@ export class Server {
     await TailService.of(this.ctx)?.close(); // tail (issue 3): end live tails before the HTTP server closes
     await Promise.all([closeNet(this.#tcp), closeNet(this.#tls), this.http.close()]);
     await this.#pool?.close(); // lines the workers still hold are routed before the rings are saved
+    // drains (issue 4): deliver what they hold, at most drainFlushTimeoutMs
+    await this.#drains?.close(config.drainFlushTimeoutMs).catch((err: Error) => log.error({ at: 'drains.close_failed', err: err.message }, 'could not close drains'));
     const lines = await saveRings(config.dataDir, registry).catch((err: Error) => {
       log.error({ at: 'rings.save_failed', err: err.message }, 'could not save rings');
       return 0;
