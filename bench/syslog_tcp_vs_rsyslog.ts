@@ -21,7 +21,7 @@ import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { attachConsumers, type Consumers } from './support/consumers.js';
 import { median, pollUntil } from './support/poll.js';
 import { cpuSeconds, memory } from './support/proc.js';
-import { rsyslogVersion, spawnRsyslog } from './support/rsyslog.js';
+import { RSYSLOGD, rsyslogAvailable, rsyslogVersion, spawnRsyslog } from './support/rsyslog.js';
 import { startSyslogSenders, type SenderDone, type SyslogSenders } from './support/senders.js';
 import { scrape, spawnServer, sumOf } from './support/server.js';
 import { appRecords, benchApps, MESSAGE_BYTES, syslogFrames, type BenchApp } from './support/syslog.js';
@@ -175,6 +175,7 @@ export const syslogTcpVsRsyslog: BenchCase = {
   name: 'syslog_tcp_vs_rsyslog',
   about: `logplane vs rsyslogd (imptcp -> omfile), same ~150-byte RFC 5424 octet-counted stream for ${APPS} apps, ${CONNECTIONS} connections, taking turns; logplane also feeds ${CONSUMED_APPS} drains + ${CONSUMED_APPS} tails`,
   async run(opts: CaseOptions): Promise<CaseResult> {
+    if (!rsyslogAvailable()) throw new Error(`${RSYSLOGD} not found (scripts/deps.sh installs rsyslog; RSYSLOGD=/path to use another)`);
     const totalLines = opts.lines ?? DEFAULT_LINES;
     const rounds = opts.rounds ?? DEFAULT_ROUNDS;
     const apps = benchApps(APPS);
