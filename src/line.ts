@@ -23,6 +23,9 @@ const OFF_TSLEN = 17;
 const OFF_SRCLEN = 18;
 const OFF_DYNOLEN = 19;
 
+let lastMs = NaN;
+const msBytes = Buffer.alloc(8);
+
 /** Bytes of a cooked line with these field lengths. */
 export function cookedLength(tsLen: number, sourceLen: number, dynoLen: number, msgLen: number): number {
   return HEADER + tsLen + sourceLen + dynoLen + msgLen;
@@ -46,8 +49,13 @@ export function cookInto(
   const dynoLen = dynoEnd - dynoStart;
   // The lengths are u8 in the header; a longer field would corrupt the layout.
   if (tsLen > MAX_FIELD || source.length > MAX_FIELD || dynoLen > MAX_FIELD) throw new RangeError('line field longer than 255 bytes');
-  out.writeDoubleLE(0, pos + OFF_SEQ);
-  out.writeDoubleLE(receivedMs, pos + OFF_RECV);
+  // seq is left for route() to stamp; the receive time is the same for every
+  // line of a chunk, so its 8 bytes are encoded once and copied.
+  if (receivedMs !== lastMs) {
+    msBytes.writeDoubleLE(receivedMs, 0);
+    lastMs = receivedMs;
+  }
+  for (let i = 0; i < 8; i++) out[pos + OFF_RECV + i] = msBytes[i]!;
   out[pos + OFF_PRI] = pri;
   out[pos + OFF_TSLEN] = tsLen;
   out[pos + OFF_SRCLEN] = source.length;
@@ -81,7 +89,7 @@ export function lineFrom(fields: { pri: number; ts: string; source: string; dyno
   const dyno = Buffer.from(fields.dyno, 'utf8');
   const msg = typeof fields.msg === 'string' ? Buffer.from(fields.msg, 'utf8') : fields.msg;
   const rec = cook(fields.pri, ts, 0, ts.length, src, dyno, 0, dyno.length, msg, 0, msg.length, fields.receivedMs ?? Date.now());
-  if (fields.seq !== undefined) setSeq(rec, fields.seq);
+  setSeq(rec, fields.seq ?? 0);
   return rec;
 }
 
