@@ -18,6 +18,8 @@ export interface CaseResult {
   rows: Record<string, Value>[];
   /** Free-text remarks printed under the table (counts dropped, deadlines hit...). */
   notes: string[];
+  /** More tables, printed after the first one with their titles. */
+  tables?: { title: string; columns: Column[]; rows: Record<string, Value>[] }[];
   /** Anything else worth keeping in the JSON (not printed). */
   extra?: Record<string, unknown>;
 }
@@ -25,6 +27,10 @@ export interface CaseResult {
 export interface CaseOptions {
   /** `--lines N` from the command line, when given: each case scales to it as it sees fit. */
   lines: number | null;
+  /** `--rounds N`, for cases that repeat their runs and report medians. */
+  rounds: number | null;
+  /** `--env NAME=VALUE` (repeatable): extra environment for every logplane server a case spawns. */
+  env: Record<string, string>;
 }
 
 export interface BenchCase {

@@ -8,28 +8,36 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchCase, CaseOptions, CaseResult } from './case.js';
+import { cpuProfile } from './cpu_profile.js';
+import { httpToRing } from './http_to_ring.js';
 import { ringMemory } from './ring_memory.js';
 import { machine } from './support/proc.js';
 import { renderTable } from './support/table.js';
 import { syslogTcpToRing } from './syslog_tcp_to_ring.js';
+import { syslogTcpVsRsyslog } from './syslog_tcp_vs_rsyslog.js';
 
-const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory];
+const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory, syslogTcpVsRsyslog, httpToRing, cpuProfile];
 
 /** The repository root, from dist/bench/run.js. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const USAGE = `usage: npm run bench -- [CASE...] [--lines N] [--out FILE]
+const USAGE = `usage: npm run bench -- [CASE...] [--lines N] [--rounds N] [--env NAME=VALUE]... [--out FILE]
 
 cases:
 ${cases.map((c) => `  ${c.name.padEnd(22)} ${c.about}`).join('\n')}
 
-  --lines N   lines per run for cases that take a count (default: the case's own)
-  --out FILE  JSON results (default: bench/results/latest.json)
+  --lines N           lines per run for cases that take a count (default: the case's own)
+  --rounds N          rounds for cases that take turns and report medians (default: the case's own)
+  --env NAME=VALUE    environment of the spawned logplane servers, over the bench's own
+                      settings (repeatable), e.g. --env LOGPLANE_INGEST_WORKERS=1
+  --out FILE          JSON results (default: bench/results/latest.json)
 `;
 
 function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOptions; out: string } {
   const names: string[] = [];
   let lines: number | null = null;
+  let rounds: number | null = null;
+  const env: Record<string, string> = {};
   let out = join(ROOT, 'bench', 'results', 'latest.json');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -40,6 +48,15 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
       const v = a.includes('=') ? a.slice(8) : argv[++i];
       if (!v || !/^\d+$/.test(v) || Number(v) < 1) fail(`--lines needs a positive whole number (got ${JSON.stringify(v ?? '')})`);
       lines = Number(v);
+    } else if (a === '--rounds' || a.startsWith('--rounds=')) {
+      const v = a.includes('=') ? a.slice(9) : argv[++i];
+      if (!v || !/^\d+$/.test(v) || Number(v) < 1) fail(`--rounds needs a positive whole number (got ${JSON.stringify(v ?? '')})`);
+      rounds = Number(v);
+    } else if (a === '--env' || a.startsWith('--env=')) {
+      const v = a.startsWith('--env=') ? a.slice(6) : argv[++i];
+      const eq = v ? v.indexOf('=') : -1;
+      if (!v || eq < 1) fail(`--env needs NAME=VALUE (got ${JSON.stringify(v ?? '')})`);
+      env[v.slice(0, eq)] = v.slice(eq + 1);
     } else if (a === '--out' || a.startsWith('--out=')) {
       const v = a.includes('=') ? a.slice(6) : argv[++i];
       if (!v) fail('--out needs a file name');
@@ -52,7 +69,7 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
       names.push(a);
     }
   }
-  return { names, opts: { lines }, out };
+  return { names, opts: { lines, rounds, env }, out };
 }
 
 function fail(msg: string): never {
@@ -77,6 +94,8 @@ async function main(): Promise<void> {
     `logplane bench ${commit() ?? ''}  ${startedAt}\n` +
       `${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${m.os}, load ${m.loadavg.map((l) => l.toFixed(2)).join(' ')}\n`,
   );
+  const envs = Object.entries(opts.env);
+  if (envs.length) process.stdout.write(`server env: ${envs.map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
   const results: ({ name: string; about: string; seconds: number } & CaseResult)[] = [];
   let failed = false;
   for (const c of selected) {
@@ -86,6 +105,7 @@ async function main(): Promise<void> {
       const r = await c.run(opts);
       results.push({ name: c.name, about: c.about, seconds: (Date.now() - t0) / 1000, ...r });
       process.stdout.write(`${renderTable(r.columns, r.rows)}\n`);
+      for (const t of r.tables ?? []) process.stdout.write(`\n  ${t.title}\n${renderTable(t.columns, t.rows)}\n`);
       for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
       process.stdout.write(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
     } catch (err) {

@@ -10,10 +10,10 @@
 // (VmHWM). The server does nothing else: no drains, no tails.
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { cpuSeconds, memory } from './support/proc.js';
-import type { SenderData, SenderMessage } from './support/sender.js';
+import { pollUntil } from './support/poll.js';
+import { startSyslogSenders, type SyslogSenders } from './support/senders.js';
 import { scrape, spawnServer, sumOf } from './support/server.js';
 import { appRecords, benchApps, syslogFrames } from './support/syslog.js';
 
@@ -51,62 +51,36 @@ interface RunFigures extends Record<string, Value> {
   load1: number;
 }
 
-async function runOnce(connections: number, totalLines: number): Promise<RunFigures> {
+async function runOnce(connections: number, totalLines: number, env: Record<string, string>): Promise<RunFigures> {
   const apps = benchApps(APPS);
   const { buf, messageBytes } = syslogFrames(apps, FRAMES_PER_BUFFER);
   const repeats = Math.max(1, Math.ceil(totalLines / connections / FRAMES_PER_BUFFER));
   const expected = repeats * FRAMES_PER_BUFFER * connections;
-  const server = await spawnServer({ apps: appRecords(apps) });
-  const workers: Worker[] = [];
+  const server = await spawnServer({ apps: appRecords(apps), env });
+  let senders: SyslogSenders | null = null;
   try {
-    const senderUrl = new URL('./support/sender.js', import.meta.url);
-    const done: Promise<Extract<SenderMessage, { type: 'done' }>>[] = [];
-    const ready: Promise<void>[] = [];
-    for (let c = 0; c < connections; c++) {
-      const w = new Worker(senderUrl, { workerData: { port: server.syslogPort, bytes: buf, repeats } satisfies SenderData });
-      workers.push(w);
-      ready.push(new Promise((resolve, reject) => {
-        w.on('message', (m: SenderMessage) => {
-          if (m.type === 'ready') resolve();
-          else if (m.type === 'error') reject(new Error(`sender: ${m.message}`));
-        });
-        w.once('error', reject);
-      }));
-      done.push(new Promise((resolve) => w.on('message', (m: SenderMessage) => {
-        if (m.type === 'done') resolve(m);
-      })));
-    }
-    await Promise.all(ready);
+    senders = await startSyslogSenders(server.syslogPort, buf, repeats, connections);
 
     const before = await scrape(server.url);
     const base = before.get(TCP_LINES) ?? 0;
+    const droppedBase = sumOf(before, 'logplane_ingest_dropped_total');
     const rss0 = memory(server.pid).rss;
     const cpu0 = cpuSeconds(server.pid);
     const t0 = performance.now();
-    for (const w of workers) w.postMessage('go');
+    senders.go();
 
-    let ingested = 0;
-    let dropped = 0;
-    let t1 = t0;
-    let complete = false;
-    let last = before;
-    const deadline = t0 + DEADLINE_MS;
-    while (performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      last = await scrape(server.url);
-      t1 = performance.now();
-      ingested = (last.get(TCP_LINES) ?? 0) - base;
-      dropped = sumOf(last, 'logplane_ingest_dropped_total') - sumOf(before, 'logplane_ingest_dropped_total');
-      if (ingested + dropped >= expected) {
-        complete = true;
-        break;
-      }
-    }
+    const ingestedOf = (m: Map<string, number>): number => (m.get(TCP_LINES) ?? 0) - base;
+    const droppedOf = (m: Map<string, number>): number => sumOf(m, 'logplane_ingest_dropped_total') - droppedBase;
+    const polled = await pollUntil(() => scrape(server.url), (m) => ingestedOf(m) + droppedOf(m) >= expected, { intervalMs: POLL_MS, deadlineMs: DEADLINE_MS, t0 });
+    const last = polled.value;
+    const ingested = ingestedOf(last);
+    const dropped = droppedOf(last);
+    const complete = polled.complete;
     const cpu = cpuSeconds(server.pid) - cpu0;
     const mem = memory(server.pid);
     const ringLines = last.get('logplane_ring_lines') ?? 0;
-    const senders = complete ? await Promise.all(done) : [];
-    const seconds = (t1 - t0) / 1000;
+    const done = complete ? await senders.done : [];
+    const seconds = (polled.at - t0) / 1000;
     return {
       connections,
       lines: ingested,
@@ -122,13 +96,13 @@ async function runOnce(connections: number, totalLines: number): Promise<RunFigu
       ringLines,
       ringMb: (last.get('logplane_ring_bytes') ?? 0) / MB,
       ringMemoryMb: (last.get('logplane_ring_memory_bytes') ?? 0) / MB,
-      senderBusyPct: senders.length ? 100 * Math.max(...senders.map((s) => s.busy)) : -1,
+      senderBusyPct: done.length ? 100 * Math.max(...done.map((s) => s.busy)) : -1,
       dropped,
       complete,
       load1: loadavg()[0]!,
     };
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await senders?.terminate();
     await server.kill();
   }
 }
@@ -141,7 +115,7 @@ export const syslogTcpToRing: BenchCase = {
     const rows: Record<string, Value>[] = [];
     const notes: string[] = [];
     for (const c of CONNECTIONS) {
-      const r = await runOnce(c, lines);
+      const r = await runOnce(c, lines, opts.env);
       rows.push({ variant: `${c} connection${c > 1 ? 's' : ''}`, ...r });
       if (!r.complete) notes.push(`${c} conn: deadline of ${DEADLINE_MS / 1000} s hit with ${r.lines} lines ingested; figures are lower bounds`);
       if (r.dropped > 0) notes.push(`${c} conn: the server dropped ${r.dropped} lines (logplane_ingest_dropped_total): the figures count accepted lines only`);

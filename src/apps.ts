@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Ring } from './buffer/ring.js';
-import { equalBytes } from './bytes.js';
+import { TokenTable, type TokenKey } from './tokens.js';
 import { BadRequestError, ConflictError, NotFoundError } from './errors.js';
 import type { AppRecord, ConfigStore, DrainRecord, StoreChange } from './store/store.js';
 
@@ -54,7 +54,7 @@ export class App {
   }
 }
 
-export class TokenEntry {
+export class TokenEntry implements TokenKey {
   readonly token: string;
   readonly bytes: Buffer;
   readonly name: string;
@@ -69,55 +69,6 @@ export class TokenEntry {
     this.name = name;
     this.nameBuf = Buffer.from(name, 'utf8');
     this.app = app;
-  }
-}
-
-/** FNV-1a over a byte range. */
-function hashBytes(buf: Buffer, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-  return h >>> 0;
-}
-
-/** Token lookup by bytes, without making a string per line. */
-export class TokenTable {
-  readonly #byHash = new Map<number, TokenEntry[]>();
-  readonly #byToken = new Map<string, TokenEntry>();
-
-  get size(): number {
-    return this.#byToken.size;
-  }
-  add(e: TokenEntry): void {
-    this.remove(e.token);
-    this.#byToken.set(e.token, e);
-    const h = hashBytes(e.bytes, 0, e.bytes.length);
-    const list = this.#byHash.get(h);
-    if (list) list.push(e);
-    else this.#byHash.set(h, [e]);
-  }
-  remove(token: string): void {
-    const e = this.#byToken.get(token);
-    if (!e) return;
-    e.live = false;
-    this.#byToken.delete(token);
-    const h = hashBytes(e.bytes, 0, e.bytes.length);
-    const list = this.#byHash.get(h);
-    if (!list) return;
-    const rest = list.filter((x) => x !== e);
-    if (rest.length) this.#byHash.set(h, rest);
-    else this.#byHash.delete(h);
-  }
-  get(token: string): TokenEntry | undefined {
-    return this.#byToken.get(token);
-  }
-  lookup(buf: Buffer, start: number, end: number): TokenEntry | undefined {
-    const list = this.#byHash.get(hashBytes(buf, start, end));
-    if (!list) return undefined;
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i]!;
-      if (e.bytes.length === end - start && equalBytes(buf, start, e.bytes, 0, e.bytes.length)) return e;
-    }
-    return undefined;
   }
 }
 
@@ -137,7 +88,7 @@ export function newToken(): string {
  */
 export class Registry extends EventEmitter {
   readonly store: ConfigStore;
-  readonly tokens = new TokenTable();
+  readonly tokens = new TokenTable<TokenEntry>();
   readonly #apps = new Map<string, App>();
   readonly #historyLines: number;
   readonly #seqClock: SeqClock | null;

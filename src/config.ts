@@ -35,11 +35,27 @@ export interface Config {
   readonly maxDrainsPerApp: number;
   /** Allow drains to loopback, link-local and private addresses. */
   readonly drainAllowPrivate: boolean;
+  /** Retries of one drain batch after its first attempt; then it is dropped and counted. */
+  readonly drainRetries: number;
+  /** First HTTP drain retry delay, ms (doubles per attempt, jittered). */
+  readonly drainBackoffBaseMs: number;
+  /** Longest HTTP drain retry delay, ms. */
+  readonly drainBackoffMaxMs: number;
+  /** Drain connect timeout (TCP connect plus TLS handshake), ms. */
+  readonly drainConnectTimeoutMs: number;
+  /** HTTP drain response timeout (and syslog drain write timeout), ms. */
+  readonly drainResponseTimeoutMs: number;
+  /** Syslog drain reconnect unit: the delay is this x 2^failures, ms. */
+  readonly drainReconnectBaseMs: number;
+  /** Longest syslog drain reconnect delay, ms. */
+  readonly drainReconnectMaxMs: number;
+  /** On a graceful stop, how long drains may take to deliver what they hold, ms. */
+  readonly drainFlushTimeoutMs: number;
   /** Lines a tail may hold before the oldest are dropped. */
   readonly tailQueueLines: number;
   /** pino level for our own logs. */
   readonly logLevel: string;
-  /** Number of ingest worker threads; 0 = parse on the main thread. */
+  /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
   readonly ingestWorkers: number;
 }
 
@@ -60,9 +76,17 @@ export const defaults: Config = {
   drainQueueLines: 1024,
   maxDrainsPerApp: 5,
   drainAllowPrivate: false,
+  drainRetries: 5,
+  drainBackoffBaseMs: 500,
+  drainBackoffMaxMs: 30_000,
+  drainConnectTimeoutMs: 3000,
+  drainResponseTimeoutMs: 5000,
+  drainReconnectBaseMs: 1000,
+  drainReconnectMaxMs: 300_000,
+  drainFlushTimeoutMs: 5000,
   tailQueueLines: 1024,
   logLevel: 'info',
-  ingestWorkers: 0,
+  ingestWorkers: 1,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
@@ -93,6 +117,14 @@ export const settings: readonly Setting[] = [
   { key: 'drainQueueLines', env: 'LOGPLANE_DRAIN_QUEUE_LINES', flag: 'drain-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
   { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
+  { key: 'drainRetries', env: 'LOGPLANE_DRAIN_RETRIES', flag: 'drain-retries', kind: 'int', min: 0, max: 100 },
+  { key: 'drainBackoffBaseMs', env: 'LOGPLANE_DRAIN_BACKOFF_BASE_MS', flag: 'drain-backoff-base-ms', kind: 'int', min: 1, max: 3_600_000 },
+  { key: 'drainBackoffMaxMs', env: 'LOGPLANE_DRAIN_BACKOFF_MAX_MS', flag: 'drain-backoff-max-ms', kind: 'int', min: 1, max: 3_600_000 },
+  { key: 'drainConnectTimeoutMs', env: 'LOGPLANE_DRAIN_CONNECT_TIMEOUT_MS', flag: 'drain-connect-timeout-ms', kind: 'int', min: 1, max: 600_000 },
+  { key: 'drainResponseTimeoutMs', env: 'LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS', flag: 'drain-response-timeout-ms', kind: 'int', min: 1, max: 600_000 },
+  { key: 'drainReconnectBaseMs', env: 'LOGPLANE_DRAIN_RECONNECT_BASE_MS', flag: 'drain-reconnect-base-ms', kind: 'int', min: 1, max: 3_600_000 },
+  { key: 'drainReconnectMaxMs', env: 'LOGPLANE_DRAIN_RECONNECT_MAX_MS', flag: 'drain-reconnect-max-ms', kind: 'int', min: 1, max: 3_600_000 },
+  { key: 'drainFlushTimeoutMs', env: 'LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS', flag: 'drain-flush-timeout-ms', kind: 'int', min: 0, max: 600_000 },
   { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
   { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },

@@ -23,10 +23,52 @@ const OFF_TSLEN = 17;
 const OFF_SRCLEN = 18;
 const OFF_DYNOLEN = 19;
 
+let lastMs = NaN;
+const msBytes = Buffer.alloc(8);
+
+/** Bytes of a cooked line with these field lengths. */
+export function cookedLength(tsLen: number, sourceLen: number, dynoLen: number, msgLen: number): number {
+  return HEADER + tsLen + sourceLen + dynoLen + msgLen;
+}
+
 /**
- * Make one cooked line. The message is buf[msgStart, msgEnd); ts and dyno are
- * byte ranges too, source is the token's name (already bytes). The only copy.
+ * Write one cooked line at out[pos]; returns its end. The message is
+ * buf[msgStart, msgEnd); ts and dyno are byte ranges too, source is the
+ * token's name (already bytes). Ingest workers write straight into a batch.
  */
+export function cookInto(
+  out: Buffer, pos: number,
+  pri: number,
+  tsBuf: Buffer, tsStart: number, tsEnd: number,
+  source: Buffer,
+  dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+  msgBuf: Buffer, msgStart: number, msgEnd: number,
+  receivedMs: number,
+): number {
+  const tsLen = tsEnd - tsStart;
+  const dynoLen = dynoEnd - dynoStart;
+  // The lengths are u8 in the header; a longer field would corrupt the layout.
+  if (tsLen > MAX_FIELD || source.length > MAX_FIELD || dynoLen > MAX_FIELD) throw new RangeError('line field longer than 255 bytes');
+  // seq is left for route() to stamp; the receive time is the same for every
+  // line of a chunk, so its 8 bytes are encoded once and copied.
+  if (receivedMs !== lastMs) {
+    msBytes.writeDoubleLE(receivedMs, 0);
+    lastMs = receivedMs;
+  }
+  for (let i = 0; i < 8; i++) out[pos + OFF_RECV + i] = msBytes[i]!;
+  out[pos + OFF_PRI] = pri;
+  out[pos + OFF_TSLEN] = tsLen;
+  out[pos + OFF_SRCLEN] = source.length;
+  out[pos + OFF_DYNOLEN] = dynoLen;
+  let p = pos + HEADER;
+  p += copyBytes(tsBuf, tsStart, tsEnd, out, p);
+  p += copyBytes(source, 0, source.length, out, p);
+  p += copyBytes(dynoBuf, dynoStart, dynoEnd, out, p);
+  p += copyBytes(msgBuf, msgStart, msgEnd, out, p);
+  return p;
+}
+
+/** Make one cooked line in a Buffer of its own: the only copy of the line. */
 export function cook(
   pri: number,
   tsBuf: Buffer, tsStart: number, tsEnd: number,
@@ -35,20 +77,8 @@ export function cook(
   msgBuf: Buffer, msgStart: number, msgEnd: number,
   receivedMs: number,
 ): Buffer {
-  const tsLen = tsEnd - tsStart;
-  const dynoLen = dynoEnd - dynoStart;
-  const rec = Buffer.allocUnsafe(HEADER + tsLen + source.length + dynoLen + (msgEnd - msgStart));
-  rec.writeDoubleLE(0, OFF_SEQ);
-  rec.writeDoubleLE(receivedMs, OFF_RECV);
-  rec[OFF_PRI] = pri;
-  rec[OFF_TSLEN] = tsLen;
-  rec[OFF_SRCLEN] = source.length;
-  rec[OFF_DYNOLEN] = dynoLen;
-  let p = HEADER;
-  p += copyBytes(tsBuf, tsStart, tsEnd, rec, p);
-  p += copyBytes(source, 0, source.length, rec, p);
-  p += copyBytes(dynoBuf, dynoStart, dynoEnd, rec, p);
-  copyBytes(msgBuf, msgStart, msgEnd, rec, p);
+  const rec = Buffer.allocUnsafe(cookedLength(tsEnd - tsStart, source.length, dynoEnd - dynoStart, msgEnd - msgStart));
+  cookInto(rec, 0, pri, tsBuf, tsStart, tsEnd, source, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
   return rec;
 }
 
@@ -59,7 +89,7 @@ export function lineFrom(fields: { pri: number; ts: string; source: string; dyno
   const dyno = Buffer.from(fields.dyno, 'utf8');
   const msg = typeof fields.msg === 'string' ? Buffer.from(fields.msg, 'utf8') : fields.msg;
   const rec = cook(fields.pri, ts, 0, ts.length, src, dyno, 0, dyno.length, msg, 0, msg.length, fields.receivedMs ?? Date.now());
-  if (fields.seq !== undefined) setSeq(rec, fields.seq);
+  setSeq(rec, fields.seq ?? 0);
   return rec;
 }
 

@@ -12,10 +12,14 @@ import { registerV3 } from './api/v3.js';
 import { registerPlatform } from './api/platform.js'; // tail (issue 3)
 import { registerTail } from './tail/routes.js'; // tail (issue 3)
 import { TailService } from './tail/service.js'; // tail (issue 3)
+import { registerDrainRoutes } from './api/drains.js'; // drains (issue 4)
+import { registerPlatformDrainRoutes } from './api/platform-drains.js'; // drains (issue 4)
+import { DrainManager, type DrainManagerOptions } from './drains/manager.js'; // drains (issue 4)
 import { registerHttpIngest } from './ingest/http.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
 import { startSyslogUdp } from './ingest/udp.js';
+import { IngestPool } from './ingest/pool.js';
 import { createLog, type Log } from './obs/log.js';
 import { createMetrics } from './obs/metrics.js';
 import { registerOpsRoutes, type ReadyCheck } from './obs/http.js';
@@ -30,6 +34,8 @@ export interface ServerOptions {
   noRestore?: boolean;
   /** Bind syslog TCP/UDP (and TLS when configured) to free ports instead of the configured ones (tests). */
   anyFreeSyslogPorts?: boolean;
+  /** Drain test hooks: CA, DNS lookup, clock (drains, issue 4). */
+  drains?: DrainManagerOptions;
   /** Distributed mode timings (tests); used only when config.redisUrl is set. */
   cluster?: Partial<ClusterOptions>;
 }
@@ -50,6 +56,9 @@ export class Server {
   readonly #tcp: NetServer | null;
   readonly #tls: NetServer | null;
   readonly #udp: UdpSocket | null;
+  /** Ingest worker threads (config.ingestWorkers > 0). */
+  #pool: IngestPool | null = null;
+  #drains: DrainManager | null = null; // drains (issue 4)
   #closing: Promise<void> | null = null;
   /** Distributed mode (issue 5): null in embedded mode. */
   cluster: Cluster | null = null;
@@ -106,6 +115,8 @@ export class Server {
       if (restored > 0) log.info({ at: 'rings.restored', lines: restored }, 'restored saved history');
     }
 
+    // Ingest workers first: HTTP ingest and the syslog listeners hand input to them.
+    const pool = config.ingestWorkers > 0 ? await IngestPool.start(ctx, config.ingestWorkers) : null;
     const readyChecks: ReadyCheck[] = [];
     const http = Fastify({
       logger: false,
@@ -120,10 +131,22 @@ export class Server {
     registerV3(http, ctx);
     registerTail(http, ctx); // tail (issue 3): sessions, GET /sessions/:id, WebSocket upgrade
     registerPlatform(http, ctx); // tail (issue 3): GET /apps/:app, POST /apps/:app/log-sessions
-    registerHttpIngest(http, ctx);
-    cluster?.attach(ctx, readyChecks); // distributed mode (issue 5): Redis batch in app.sinks, tail hooks, leases
+    cluster?.attach(ctx, readyChecks); // distributed mode (issue 5): Redis batch in app.sinks, tail hooks
+    // drains (issue 4): attach drains to apps before any ingest listener starts
+    // distributed mode (issue 5): only the drains whose lease this node holds
+    const drains = new DrainManager(ctx, { ...opts.drains, ...(cluster ? { cluster } : {}) }).start();
+    cluster?.startLeases(); // distributed mode (issue 5)
+    registerDrainRoutes(http, ctx, drains);
+    registerPlatformDrainRoutes(http, ctx, drains);
+    registerHttpIngest(http, ctx, { pool });
 
-    await http.listen({ port: config.port, host: config.host });
+    try {
+      await http.listen({ port: config.port, host: config.host });
+    } catch (err) {
+      await drains.close(0);
+      await pool?.close();
+      throw err;
+    }
     const addr = http.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
     ctx.publicUrl = publicBaseUrl(config, httpPort);
@@ -135,29 +158,38 @@ export class Server {
     const ports: Ports = { http: httpPort, syslog: null, udp: null, tls: null };
     try {
       if (config.syslogPort !== 0 || opts.anyFreeSyslogPorts) {
-        tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host);
+        tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool);
         ports.syslog = (tcp.address() as { port: number }).port;
-        udp = await startSyslogUdp(ctx, ports.syslog, config.host);
+        udp = await startSyslogUdp(ctx, ports.syslog, config.host, pool);
         ports.udp = udp.address().port;
       }
       if (config.syslogTlsPort !== null && config.tlsCert && config.tlsKey) {
-        tls = await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey) as unknown as NetServer;
+        tls = await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey, pool) as unknown as NetServer;
         ports.tls = (tls.address() as { port: number }).port;
       }
     } catch (err) {
+      await drains.close(0); // drains (issue 4)
       await http.close();
       tcp?.close();
       udp?.close();
+      await pool?.close();
       throw err;
     }
 
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size, mode: cluster ? 'distributed' : 'embedded' }, 'logplane started');
     const server = new Server(ctx, http, ports, generatedKey, tcp, tls, udp);
-    server.cluster = cluster;
+    server.#pool = pool;
+    server.#drains = drains; // drains (issue 4)
+    server.cluster = cluster; // distributed mode (issue 5)
     return server;
   }
 
-  /** Graceful stop: stop accepting, (later: flush drains), save rings, close the store. */
+  /** The drain manager (status, tests). */
+  get drains(): DrainManager {
+    return this.#drains!;
+  }
+
+  /** Graceful stop: stop accepting, flush drains (bounded), save rings, close the store. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -169,8 +201,11 @@ export class Server {
     this.#udp?.close();
     await TailService.of(this.ctx)?.close(); // tail (issue 3): end live tails before the HTTP server closes
     await Promise.all([closeNet(this.#tcp), closeNet(this.#tls), this.http.close()]);
+    await this.#pool?.close(); // lines the workers still hold are routed before the rings are saved
+    // drains (issue 4): deliver what they hold, at most drainFlushTimeoutMs
+    await this.#drains?.close(config.drainFlushTimeoutMs).catch((err: Error) => log.error({ at: 'drains.close_failed', err: err.message }, 'could not close drains'));
     if (this.cluster) {
-      // distributed mode (issue 5): history is in Redis; write what is queued, give drains back
+      // distributed mode (issue 5): history is in Redis; write what is queued, save drain cursors, give leases back
       await this.cluster.close();
       await registry.store.close();
       log.info({ at: 'server.stopped' }, 'logplane stopped');

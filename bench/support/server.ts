@@ -53,6 +53,15 @@ function hookExit(): void {
   }
 }
 
+/** Registers a child's cleanup, run if the runner exits mid-case; returns the function that unregisters it. */
+export function trackChild(kill: () => void): () => void {
+  hookExit();
+  live.add(kill);
+  return () => {
+    live.delete(kill);
+  };
+}
+
 export interface SpawnedServer {
   proc: ChildProcess;
   pid: number;
@@ -62,12 +71,20 @@ export interface SpawnedServer {
   dataDir: string;
   /** SIGKILL (a bench does not need the graceful save of rings) and remove the data dir. */
   kill(): Promise<void>;
+  /**
+   * SIGTERM and wait for the graceful exit (what `--cpu-prof` needs to write
+   * its profile), SIGKILL after timeoutMs; then remove the data dir. Resolves
+   * to the exit code (null when it had to be killed).
+   */
+  stop(timeoutMs?: number): Promise<number | null>;
 }
 
 export interface SpawnOptions {
   apps: AppRecord[];
   /** Extra environment for the server (defaults: the runner's environment). */
   env?: Record<string, string>;
+  /** Node flags before the script, e.g. ['--cpu-prof', '--cpu-prof-dir', dir]. */
+  nodeArgs?: string[];
   startTimeoutMs?: number;
 }
 
@@ -77,7 +94,7 @@ export async function spawnServer(opts: SpawnOptions): Promise<SpawnedServer> {
   writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ version: 1, apiKey, apps: opts.apps }), { mode: 0o600 });
   const port = await freePort();
   const syslogPort = await freePort(true);
-  const proc = spawn(process.execPath, [CLI, 'serve'], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'serve'], {
     env: {
       ...process.env,
       LOGPLANE_DATA_DIR: dataDir,
@@ -96,8 +113,10 @@ export async function spawnServer(opts: SpawnOptions): Promise<SpawnedServer> {
     if (stderr.length > 64 * 1024) stderr = stderr.slice(-32 * 1024);
   });
   let exited = false;
-  const exit = new Promise<void>((resolve) => proc.once('exit', () => {
+  let exitCode: number | null = null;
+  const exit = new Promise<void>((resolve) => proc.once('exit', (code) => {
     exited = true;
+    exitCode = code;
     resolve();
   }));
   const killNow = (): void => {
@@ -113,6 +132,17 @@ export async function spawnServer(opts: SpawnOptions): Promise<SpawnedServer> {
       await exit;
     }
     rmSync(dataDir, { recursive: true, force: true });
+  };
+  const stop = async (timeoutMs = 30_000): Promise<number | null> => {
+    live.delete(killNow);
+    if (!exited) {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      await exit;
+      clearTimeout(timer);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    return exitCode;
   };
   try {
     // `logplane serve` prints its banner once every listener is bound.
@@ -136,7 +166,7 @@ export async function spawnServer(opts: SpawnOptions): Promise<SpawnedServer> {
     await kill();
     throw err;
   }
-  return { proc, pid: proc.pid!, url: `http://127.0.0.1:${port}`, syslogPort, apiKey, dataDir, kill };
+  return { proc, pid: proc.pid!, url: `http://127.0.0.1:${port}`, syslogPort, apiKey, dataDir, kill, stop };
 }
 
 /** GET /metrics as a map `name{labels}` -> value. */

@@ -49,3 +49,18 @@ export function syslogFrames(apps: readonly BenchApp[], frames: number, offset =
   }
   return { buf: Buffer.concat(parts), messageBytes };
 }
+
+/**
+ * A Logplex HTTP body (POST /logs): `lines` octet-counted RFC 5424 frames of
+ * MESSAGE_BYTES each, APP-NAME `app` and PROCID `web.N` (the token travels in
+ * the Basic auth, not in the frames), so one body serves every app.
+ */
+export function logplexBody(lines: number, variant = 0): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < lines; i++) {
+    const head = `<190>1 2026-11-22T03:00:00.123456+00:00 host app web.${(i % 4) + 1} - - at=info method=POST path=/b/${variant}/${i} status=201 `;
+    const msg = head.length >= MESSAGE_BYTES ? head : head + 'x'.repeat(MESSAGE_BYTES - head.length);
+    parts.push(Buffer.from(`${msg.length} ${msg}`, 'latin1'));
+  }
+  return Buffer.concat(parts);
+}

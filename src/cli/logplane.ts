@@ -2,7 +2,8 @@
 // The `logplane` command: dispatches to one file per command group.
 // Errors are one line on stderr and a non-zero exit (2 = wrong usage).
 import { apps, appsCreate, appsDestroy } from './apps.js';
-import { CliError, type Command } from './client.js';
+import { CliError, discover, type Command } from './client.js';
+import { drainCommands } from './drains.js';
 import { logs } from './logs.js';
 import { send } from './send.js';
 import { tokensCreate } from './tokens.js';
@@ -14,6 +15,19 @@ Run the service. Every setting is a flag or an environment variable
 docs/operations.md. While it runs, <data-dir>/server.json tells a local
 \`logplane\` CLI where to find it.`;
 
+/** The drain commands (cli/drains.ts), with the server found by the shared discovery. */
+function drainCommand(name: keyof typeof drainCommands, summary: string, usage: string): Command {
+  return {
+    name,
+    summary,
+    usage,
+    async run(argv) {
+      const t = await discover();
+      await drainCommands[name](argv, { out: (text) => process.stdout.write(text), env: process.env, conn: { url: t.url, key: t.key } });
+    },
+  };
+}
+
 const commands: readonly Command[] = [
   // loaded only for serve: the other commands stay quick to start
   { name: 'serve', summary: 'run the service', usage: SERVE_USAGE, run: async (argv) => (await import('../main.js')).serve(argv) },
@@ -23,6 +37,10 @@ const commands: readonly Command[] = [
   tokensCreate,
   send,
   logs,
+  drainCommand('drains', "list an app's drains with their state", 'usage: logplane drains -a APP [--json]\n\nList the drains of APP: id, URL (credentials hidden), state, delivered, dropped.'),
+  drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes).'),
+  drainCommand('drains:remove', 'remove a drain by id, token or URL', 'usage: logplane drains:remove ID|TOKEN|URL -a APP'),
+  drainCommand('drains:status', "each drain's delivery status in detail", 'usage: logplane drains:status -a APP [--json]\n\nState, delivered, dropped, queue depth, last success, last error, next retry.'),
 ];
 
 function usage(): string {

@@ -6,6 +6,7 @@
 // reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
 // Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
 import { discover } from './client.js';
+import type { LineView } from '../line.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
@@ -186,14 +187,8 @@ export function colorRouter(body: string, colors: DynoColors): string {
     .join(' ');
 }
 
-export interface PrintedLine {
-  seq: number;
-  ts: string;
-  source: string;
-  dyno: string;
-  pri: number;
-  msg: string;
-}
+/** What the WebSocket protocol sends per line (the JSON view of a cooked line). */
+export type PrintedLine = LineView;
 
 /** `TS source[dyno]: msg`, coloured or plain. */
 export function formatLine(l: PrintedLine, colors: DynoColors | null): string {

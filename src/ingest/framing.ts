@@ -73,6 +73,7 @@ export class OctetFramer {
 
   /** Feed one chunk. Returns the error (NONE when fine); after an error the framer stays dead. */
   push(chunk: Buffer): FrameError {
+    if (this.#state === S_DEAD) return this.error;
     let i = 0;
     const n = chunk.length;
     while (i < n) {
@@ -81,6 +82,7 @@ export class OctetFramer {
           const c = chunk[i]!;
           if (c >= 0x31 && c <= 0x39) {
             this.#len = c - 0x30;
+            if (this.#len > this.#max) return this.#fail(FrameError.TOO_LARGE);
             this.#state = S_LEN;
             i++;
           } else if (c === 0x3c && this.#allowLf) {

@@ -21,8 +21,8 @@ import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeMessage } from '../router.js';
 import { FrameIdCache, FRAME_ID_MAX_LENGTH } from './frame-ids.js';
-import { FrameError, OctetFramer, frameErrorText } from './framing.js';
-import { ScanError, SyslogHeader, scanErrorText, scanSyslog } from './syslog.js';
+import { LogplexBody } from './logplex-body.js';
+import type { IngestPool } from './pool.js';
 
 export const LOGPLEX_CONTENT_TYPES = ['application/logplex-1', 'application/x-logplex-1'] as const;
 export const COUNT_MISMATCH = 'Message count mismatch';
@@ -43,6 +43,8 @@ export interface HttpIngestOptions {
   now?: () => number;
   /** Most Frame-Ids remembered at once. */
   maxFrameIds?: number;
+  /** Parse and cook bodies in ingest workers (null: on this thread). */
+  pool?: IngestPool | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -93,123 +95,6 @@ function parseCount(v: string): number {
   return n;
 }
 
-// Offsets kept per frame, in this order.
-const F_PRI = 0;
-const F_TS = 1;
-const F_HOST = 3;
-const F_APP = 5;
-const F_PROC = 7;
-const F_MSG = 9;
-const STRIDE = 11;
-const INITIAL_FRAMES = 1024;
-/** A table grown past this many frames by one huge body is given back afterwards. */
-const KEEP_FRAMES = 64 * 1024;
-
-/**
- * One pass over a whole body: frame, scan every header, keep the offsets.
- * Validate everything first, then route: a bad frame anywhere leaves nothing
- * stored. Reused across requests (scan and route run synchronously).
- */
-export class LogplexBody {
-  readonly #hdr = new SyslogHeader();
-  #offs = new Int32Array(INITIAL_FRAMES * STRIDE);
-  #body: Buffer = EMPTY;
-  /** Frames scanned so far. */
-  count = 0;
-  /** Bytes of MSG of all frames (the LEN values). */
-  bytes = 0;
-  /** First problem: frame (1-based) and its byte offset in the body; errorFrame 0 = none. */
-  errorFrame = 0;
-  errorOffset = 0;
-  errorText = '';
-  /** Where the next frame's LEN starts. */
-  #next = 0;
-
-  readonly #onFrame = (buf: Buffer, start: number, end: number): void => {
-    if (this.errorFrame !== 0) return;
-    const frameStart = this.#next;
-    this.#next = end;
-    const hdr = this.#hdr;
-    // The whole body is pushed as one chunk, so every frame is a view of it.
-    const r = buf === this.#body ? scanSyslog(buf, start, end, hdr) : ScanError.NO_PRI;
-    if (r !== ScanError.OK) {
-      this.#fail(this.count + 1, frameStart, scanErrorText[r]);
-      return;
-    }
-    let o = this.count * STRIDE;
-    if (o + STRIDE > this.#offs.length) {
-      const grown = new Int32Array(this.#offs.length * 2);
-      grown.set(this.#offs);
-      this.#offs = grown;
-    }
-    const a = this.#offs;
-    a[o++] = hdr.pri;
-    a[o++] = hdr.tsStart;
-    a[o++] = hdr.tsEnd;
-    a[o++] = hdr.hostStart;
-    a[o++] = hdr.hostEnd;
-    a[o++] = hdr.appStart;
-    a[o++] = hdr.appEnd;
-    a[o++] = hdr.procStart;
-    a[o++] = hdr.procEnd;
-    a[o++] = hdr.msgStart;
-    a[o] = hdr.msgEnd;
-    this.count++;
-    this.bytes += end - start;
-  };
-
-  /** Frame and scan all of body. False when a frame is malformed (see error*). */
-  scan(body: Buffer): boolean {
-    this.#body = body;
-    this.count = 0;
-    this.bytes = 0;
-    this.errorFrame = 0;
-    this.errorOffset = 0;
-    this.errorText = '';
-    this.#next = 0;
-    const framer = new OctetFramer(this.#onFrame);
-    let err: FrameError = framer.push(body);
-    if (err === FrameError.NONE) err = framer.end();
-    if (err !== FrameError.NONE && this.errorFrame === 0) this.#fail(this.count + 1, this.#next, frameErrorText[err]);
-    return this.errorFrame === 0;
-  }
-
-  /** Route every scanned frame as the given token. Returns the lines stored (after cooking). */
-  route(entry: TokenEntry, receivedMs: number): number {
-    const a = this.#offs;
-    const h = this.#hdr;
-    const body = this.#body;
-    let lines = 0;
-    for (let i = 0, o = 0; i < this.count; i++, o += STRIDE) {
-      h.pri = a[o + F_PRI]!;
-      h.tsStart = a[o + F_TS]!;
-      h.tsEnd = a[o + F_TS + 1]!;
-      h.hostStart = a[o + F_HOST]!;
-      h.hostEnd = a[o + F_HOST + 1]!;
-      h.appStart = a[o + F_APP]!;
-      h.appEnd = a[o + F_APP + 1]!;
-      h.procStart = a[o + F_PROC]!;
-      h.procEnd = a[o + F_PROC + 1]!;
-      h.msgStart = a[o + F_MSG]!;
-      h.msgEnd = a[o + F_MSG + 1]!;
-      lines += routeMessage(entry, h, body, receivedMs);
-    }
-    return lines;
-  }
-
-  /** Drop the reference to the body (and an oversized table). */
-  release(): void {
-    this.#body = EMPTY;
-    if (this.#offs.length > KEEP_FRAMES * STRIDE) this.#offs = new Int32Array(INITIAL_FRAMES * STRIDE);
-  }
-
-  #fail(frame: number, offset: number, why: string): void {
-    this.errorFrame = frame;
-    this.errorOffset = offset;
-    this.errorText = why;
-  }
-}
-
 class HttpIngestCounters {
   readonly lines: Child;
   readonly bytes: Child;
@@ -249,9 +134,11 @@ export class HttpIngest {
   /** The token that authenticated each request, from onRequest to the handler. */
   readonly #auth = new WeakMap<FastifyRequest, TokenEntry>();
   readonly #maxBody: number;
+  readonly #pool: IngestPool | null;
 
   constructor(ctx: Context, opts: HttpIngestOptions = {}) {
     this.#ctx = ctx;
+    this.#pool = opts.pool ?? null;
     this.#c = new HttpIngestCounters(ctx);
     this.#maxBody = ctx.config.maxBodyBytes;
     const idOpts: { ttlMs: number; maxEntries?: number; now?: () => number } = { ttlMs: ctx.config.frameIdTtlMs };
@@ -327,39 +214,73 @@ export class HttpIngest {
     this.#send(req, reply, 500, 'internal_error', 'Internal error');
   };
 
-  /** Validate every frame, check the count, then store them all. */
+  /** Validate every frame, check the count, then store them all: in a worker when there is a pool. */
   #accept(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, body: Buffer, key: string | null): void {
+    if (this.#pool === null) {
+      this.#acceptHere(req, reply, authed, body, key);
+      return;
+    }
+    this.#pool.parseHttp(authed.app, authed.name, body, Date.now()).then(
+      ({ result, cooked }) => {
+        if (!result.ok) {
+          this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'malformed_frame', `Malformed frame ${result.errorFrame} at byte ${result.errorOffset}: ${result.errorText}`);
+          return;
+        }
+        if (this.#mayStore(req, reply, authed, result.frames, key) === null) return;
+        if (cooked !== null) this.#pool!.routeCooked(cooked);
+        this.#stored(reply, result.lines, result.bytes, key);
+      },
+      (err: Error) => this.onError(Object.assign(err, { statusCode: 503 }) as FastifyError, req, reply),
+    );
+  }
+
+  /**
+   * After a body parsed fine: the count header, the token still valid, not a
+   * duplicate. Returns the token's current entry, or answers and returns null.
+   */
+  #mayStore(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, frames: number, key: string | null): TokenEntry | null {
+    const countHeader = headerValue(req.headers['logplex-msg-count']);
+    if (countHeader !== undefined && parseCount(countHeader) !== frames) {
+      this.#reject(req, reply, 400, HttpDropReason.COUNT_MISMATCH, 'count_mismatch', COUNT_MISMATCH);
+      return null;
+    }
+    // The app may have changed (or the token been revoked) while the body arrived.
+    const entry = this.#ctx.registry.tokens.get(authed.token);
+    if (entry === undefined || entry.app !== authed.app) {
+      reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      this.#reject(req, reply, 401, HttpDropReason.UNKNOWN_TOKEN, 'unauthorized', 'Unknown token');
+      return null;
+    }
+    if (key !== null && this.#ids.has(key)) {
+      this.#duplicate(reply);
+      return null;
+    }
+    return entry;
+  }
+
+  #stored(reply: FastifyReply, lines: number, bytes: number, key: string | null): void {
+    this.#c.lines.value += lines;
+    this.#c.bytes.value += bytes;
+    if (key !== null) this.#ids.add(key);
+    this.#c.code(204).value++;
+    reply.code(204).send();
+  }
+
+  #acceptHere(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, body: Buffer, key: string | null): void {
     const b = this.#body;
     try {
       if (!b.scan(body)) {
         this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'malformed_frame', `Malformed frame ${b.errorFrame} at byte ${b.errorOffset}: ${b.errorText}`);
         return;
       }
-      const countHeader = headerValue(req.headers['logplex-msg-count']);
-      if (countHeader !== undefined && parseCount(countHeader) !== b.count) {
-        this.#reject(req, reply, 400, HttpDropReason.COUNT_MISMATCH, 'count_mismatch', COUNT_MISMATCH);
-        return;
-      }
-      // The app may have changed (or the token been revoked) while the body arrived.
-      const entry = this.#ctx.registry.tokens.get(authed.token);
-      if (entry === undefined) {
-        reply.header('WWW-Authenticate', 'Basic realm=Logplex');
-        this.#reject(req, reply, 401, HttpDropReason.UNKNOWN_TOKEN, 'unauthorized', 'Unknown token');
-        return;
-      }
-      if (key !== null && this.#ids.has(key)) {
-        this.#duplicate(reply);
-        return;
-      }
-      const lines = b.route(entry, Date.now());
-      this.#c.lines.value += lines;
-      this.#c.bytes.value += b.bytes;
-      if (key !== null) this.#ids.add(key);
+      const entry = this.#mayStore(req, reply, authed, b.count, key);
+      if (entry === null) return;
+      const now = Date.now();
+      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now));
+      this.#stored(reply, lines, b.bytes, key);
     } finally {
       b.release();
     }
-    this.#c.code(204).value++;
-    reply.code(204).send();
   }
 
   /** The dedupe key of this request (Logplex-Frame-Id, else X-Request-Id), or null. */

@@ -1,14 +1,13 @@
-// One syslog stream (TCP or TLS connection): framer -> header scan -> token
-// lookup -> routeMessage. Bad messages are counted; an unframeable stream is
+// One syslog stream (TCP or TLS connection) parsed on the main thread:
+// framer -> SyslogMessageHandler (scan, token lookup) -> routeMessage.
+// Bad messages are counted; an unframeable stream is
 // closed with a count. Nothing here throws on input.
 import type { Socket } from 'node:net';
-import type { TokenEntry } from '../apps.js';
-import { equalBytes } from '../bytes.js';
 import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeMessage } from '../router.js';
 import { FrameError, OctetFramer, frameErrorText } from './framing.js';
-import { ScanError, SyslogHeader, scanSyslog } from './syslog.js';
+import { SyslogMessageHandler } from './message.js';
 
 export type StreamTransport = 'tcp' | 'tls';
 
@@ -29,48 +28,11 @@ export class IngestCounters {
   }
 }
 
-/**
- * Scans and routes one syslog message whose token travels in APP-NAME.
- * Reuses one header object and caches the last token (a connection usually
- * carries one app).
- */
-export class SyslogMessageHandler {
-  readonly #ctx: Context;
-  readonly #c: IngestCounters;
-  readonly #hdr = new SyslogHeader();
-  #last: TokenEntry | undefined;
-  constructor(ctx: Context, counters: IngestCounters) {
-    this.#ctx = ctx;
-    this.#c = counters;
-  }
-
-  handle(buf: Buffer, start: number, end: number, now: number): void {
-    const hdr = this.#hdr;
-    if (scanSyslog(buf, start, end, hdr) !== ScanError.OK) {
-      this.#c.malformed.value++;
-      return;
-    }
-    let entry = this.#last;
-    const as = hdr.appStart;
-    const ae = hdr.appEnd;
-    if (entry === undefined || entry.bytes.length !== ae - as || !equalBytes(buf, as, entry.bytes, 0, ae - as) || !entry.live) {
-      entry = this.#ctx.registry.tokens.lookup(buf, as, ae);
-      if (entry === undefined) {
-        this.#c.unknownToken.value++;
-        return;
-      }
-      this.#last = entry;
-    }
-    this.#c.bytes.value += end - start;
-    this.#c.lines.value += routeMessage(entry, hdr, buf, now);
-  }
-}
-
 /** Serve one TCP or TLS connection until it ends or sends what cannot be framed. */
 export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamTransport, counters: IngestCounters): void {
   const conns = ctx.metrics.connections.labels(transport);
   conns.value++;
-  const handler = new SyslogMessageHandler(ctx, counters);
+  const handler = new SyslogMessageHandler(ctx.registry.tokens, counters, routeMessage);
   let now = Date.now();
   const framer = new OctetFramer((buf, s, e) => handler.handle(buf, s, e, now), { allowLfFrames: true, skipSeparators: true });
   let closed = false;

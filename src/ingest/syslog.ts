@@ -27,7 +27,7 @@ export const scanErrorText: Record<ScanError, string> = {
   5: 'missing HOSTNAME',
   6: 'missing APP-NAME',
   7: 'missing PROCID',
-  8: 'malformed STRUCTURED-DATA',
+  8: 'malformed STRUCTURED-DATA', // no longer produced: text that is not well-formed SD is kept as message
   9: 'header field too long',
 };
 
@@ -73,25 +73,71 @@ function tokenEnd(buf: Buffer, i: number, end: number): number {
   return j === i ? -1 : j;
 }
 
-/** Skip one SD-ELEMENT sequence (`[...]...`), honouring quoted values; returns end or -1. */
-function sdEnd(buf: Buffer, i: number, end: number): number {
+const NIL = 0x2d;
+const LBR = 0x5b;
+const RBR = 0x5d;
+const EQ = 0x3d;
+const DQ = 0x22;
+const BSL = 0x5c;
+const AT = 0x40;
+const MAX_MSGID = 32;
+const MAX_SD_NAME = 32;
+/** SD-IDs registered with IANA (RFC 5424 §7); any other must contain `@`. */
+const IANA_SD_IDS = [Buffer.from('timeQuality'), Buffer.from('origin'), Buffer.from('meta')];
+
+/** End of an SD-NAME (PRINTUSASCII except `=`, SP, `]`, `"`) starting at i. */
+function sdNameEnd(buf: Buffer, i: number, end: number): number {
   let j = i;
-  while (j < end && buf[j] === 0x5b) {
+  while (j < end) {
+    const c = buf[j]!;
+    if (c <= SP || c > 0x7e || c === EQ || c === RBR || c === DQ) break;
     j++;
-    let quoted = false;
-    for (;;) {
-      if (j >= end) return -1;
-      const c = buf[j]!;
-      if (quoted) {
-        if (c === 0x5c) j++; // backslash escape
-        else if (c === 0x22) quoted = false;
-      } else if (c === 0x22) quoted = true;
-      else if (c === 0x5d) break;
-      j++;
-    }
-    j++; // past ]
   }
   return j;
+}
+
+function sdIdKnown(buf: Buffer, s: number, e: number): boolean {
+  for (let j = s; j < e; j++) if (buf[j] === AT) return true;
+  for (let k = 0; k < IANA_SD_IDS.length; k++) {
+    const id = IANA_SD_IDS[k]!;
+    if (id.length === e - s && buf.compare(id, 0, id.length, s, e) === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * End of a well-formed STRUCTURED-DATA at i (one or more
+ * `[SD-ID *(SP PARAM-NAME="VALUE")]`, `\` escapes in values), or -1.
+ * An element counts as SD only when its SD-ID is registered, has an `@`, or
+ * it carries parameters: `[INFO] started` is message text, not SD.
+ */
+function sdEnd(buf: Buffer, i: number, end: number): number {
+  let j = i;
+  while (j < end && buf[j] === LBR) {
+    const idStart = j + 1;
+    const idEnd = sdNameEnd(buf, idStart, end);
+    if (idEnd === idStart || idEnd - idStart > MAX_SD_NAME) return -1;
+    j = idEnd;
+    let params = 0;
+    while (j < end && buf[j] === SP) {
+      const ns = j + 1;
+      j = sdNameEnd(buf, ns, end);
+      if (j === ns || j - ns > MAX_SD_NAME || j + 1 >= end || buf[j] !== EQ || buf[j + 1] !== DQ) return -1;
+      j += 2;
+      for (;;) {
+        if (j >= end) return -1;
+        const c = buf[j]!;
+        if (c === DQ) break;
+        j += c === BSL ? 2 : 1;
+      }
+      j++; // past the closing quote
+      params++;
+    }
+    if (j >= end || buf[j] !== RBR) return -1;
+    if (params === 0 && !sdIdKnown(buf, idStart, idEnd)) return -1;
+    j++; // past ]
+  }
+  return j === i ? -1 : j;
 }
 
 /** Scan buf[start, end) into out. Returns ScanError.OK or the reason. */
@@ -142,24 +188,24 @@ export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogH
   out.procEnd = e;
   i = e + 1;
 
-  // Optional MSGID SP SD. A token is taken as MSGID only when an SD ("-" or
-  // "[...]") follows it; a lone "-" is a nil MSGID (Heroku's `web.1 - msg`).
+  // Optional MSGID SP SD. A token is taken as MSGID only when an SD follows
+  // it: `-`, or well-formed SD-ELEMENTs then SP or the end. Otherwise a lone
+  // `-` is a nil MSGID with no SD (Heroku's `web.1 - msg`), and anything else
+  // is the message, starting right after PROCID. A message is never dropped
+  // for what merely looks like SD (`web.1 - [INFO] up`, `web.1 GET [x`).
   if (i < end) {
     const t = tokenEnd(buf, i, end);
-    if (t > 0 && t - i <= 32 && t + 1 < end) {
+    let sd = -1;
+    if (t > 0 && t - i <= MAX_MSGID && t + 1 < end) {
       const s = t + 1;
-      if (buf[s] === 0x2d && (s + 1 === end || buf[s + 1] === SP)) {
-        i = s + 2; // MSGID, nil SD
-      } else if (buf[s] === 0x5b) {
+      if (buf[s] === NIL && (s + 1 === end || buf[s + 1] === SP)) sd = s + 1;
+      else if (buf[s] === LBR) {
         const se = sdEnd(buf, s, end);
-        if (se < 0) return ScanError.BAD_SD;
-        i = se < end && buf[se] === SP ? se + 1 : se;
-      } else if (t === i + 1 && buf[i] === 0x2d) {
-        i = t + 1; // nil MSGID, no SD
+        if (se > 0 && (se === end || buf[se] === SP)) sd = se;
       }
-    } else if (t === i + 1 && buf[i] === 0x2d) {
-      i = t + 1 < end ? t + 1 : end; // "-" then end of message
     }
+    if (sd !== -1) i = sd + 1; // MSGID SP SD [SP MSG]
+    else if (t === i + 1 && buf[i] === NIL) i = t + 1; // nil MSGID, no SD
   }
   if (i > end) i = end;
   // A UTF-8 BOM marks the message as UTF-8 (RFC 5424 §6.4); it is not content.

@@ -1,13 +1,14 @@
 // Syslog over TCP (RFC 6587): octet-counted frames, or LF-terminated when a
 // frame starts with `<`. No connection-level auth: the token is the credential.
 import { createServer, type Server, type Socket } from 'node:net';
-import { Server as TlsServer } from 'node:tls';
 import type { Context } from '../context.js';
+import type { IngestPool } from './pool.js';
 import { IngestCounters, serveSyslogStream } from './syslog-conn.js';
 
-export function startSyslogTcp(ctx: Context, port: number, host: string): Promise<Server> {
+/** Listen for syslog over TCP; streams are parsed by the ingest workers when there is a pool. */
+export function startSyslogTcp(ctx: Context, port: number, host: string, pool: IngestPool | null = null): Promise<Server> {
   const counters = new IngestCounters(ctx, 'tcp');
-  const server = createServer({ noDelay: true }, (sock) => serveSyslogStream(ctx, sock, 'tcp', counters));
+  const server = createServer({ noDelay: true }, (sock) => (pool ? pool.attachStream(sock, 'tcp') : serveSyslogStream(ctx, sock, 'tcp', counters)));
   return listen(server, port, host);
 }
 
@@ -24,7 +25,9 @@ const open = new WeakMap<Server, Set<Socket>>();
 export function listen(server: Server, port: number, host: string): Promise<Server> {
   const socks = new Set<Socket>();
   open.set(server, socks);
-  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (s: Socket) => {
+  // 'connection' also for TLS: the raw socket, so that a client still in (or
+  // stalled before) its handshake is ended by close() too.
+  server.on('connection', (s: Socket) => {
     socks.add(s);
     s.once('close', () => socks.delete(s));
   });

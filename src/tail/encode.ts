@@ -2,6 +2,7 @@
 // written byte by byte into one reused scratch buffer and copied out once
 // (the socket may hold the result, so the scratch is never handed out).
 // No strings, regexes or JSON.stringify per line.
+import { copyBytes } from '../bytes.js';
 import { HEADER, dynoEndOf, msgStartOf, priOf, rfc3339, seqOf, sourceEndOf, tsEndOf } from '../line.js';
 
 /** A loss the client is told about: `dropped` lines with seq in [from, to], since `since` (ms). */
@@ -63,16 +64,6 @@ function utf8Seq(src: Buffer, i: number, end: number): number {
   return 4;
 }
 
-/** Below this many bytes a plain loop beats Buffer#copy (whose per-call cost dominates tiny copies). */
-const SHORT = 32;
-
-/** Copy src[s, e) to out at p; returns the new end. */
-function copyBytes(src: Buffer, s: number, e: number, out: Buffer, p: number): number {
-  if (e - s >= SHORT) return p + src.copy(out, p, s, e);
-  for (let i = s; i < e; i++) out[p++] = src[i]!;
-  return p;
-}
-
 /** A growable byte buffer, reused across batches. */
 export class ByteWriter {
   buf: Buffer;
@@ -93,7 +84,7 @@ export class ByteWriter {
 
   raw(src: Buffer, start = 0, end = src.length): void {
     this.ensure(end - start);
-    this.p = copyBytes(src, start, end, this.buf, this.p);
+    this.p += copyBytes(src, start, end, this.buf, this.p);
   }
 
   byte(b: number): void {
@@ -140,7 +131,7 @@ export class ByteWriter {
           i += n;
           continue;
         }
-        p = copyBytes(src, run, i, out, p);
+        p += copyBytes(src, run, i, out, p);
         out[p++] = 0xef;
         out[p++] = 0xbf;
         out[p++] = 0xbd;
@@ -148,7 +139,7 @@ export class ByteWriter {
         run = i;
         continue;
       }
-      p = copyBytes(src, run, i, out, p);
+      p += copyBytes(src, run, i, out, p);
       const b = src[i]!;
       if (mode === 0) {
         out[p++] = BACKSLASH;
@@ -175,7 +166,7 @@ export class ByteWriter {
       }
       run = i;
     }
-    this.p = copyBytes(src, run, end, out, p);
+    this.p = p + copyBytes(src, run, end, out, p);
   }
 
   /** `"..."`: a JSON string from bytes (escaped, invalid UTF-8 repaired). */
@@ -260,15 +251,15 @@ export function writeTextLine(w: ByteWriter, rec: Buffer): void {
   w.ensure(rec.length - HEADER + 5);
   const out = w.buf;
   let p = w.p;
-  p = copyBytes(rec, HEADER, tsEnd, out, p);
+  p += copyBytes(rec, HEADER, tsEnd, out, p);
   out[p++] = SP;
-  p = copyBytes(rec, tsEnd, srcEnd, out, p);
+  p += copyBytes(rec, tsEnd, srcEnd, out, p);
   out[p++] = 0x5b; // [
-  p = copyBytes(rec, srcEnd, dynoEnd, out, p);
+  p += copyBytes(rec, srcEnd, dynoEnd, out, p);
   out[p++] = 0x5d; // ]
   out[p++] = 0x3a; // :
   out[p++] = SP;
-  w.p = copyBytes(rec, msgStartOf(rec), rec.length, out, p);
+  w.p = p + copyBytes(rec, msgStartOf(rec), rec.length, out, p);
 }
 
 /** The same text line, as valid UTF-8 (WebSocket text frames). */

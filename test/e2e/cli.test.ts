@@ -2,6 +2,7 @@
 // flags (./.logplane/server.json and config.json), and its error lines.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { sendSyslog } from '../support/syslog.js';
 import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
@@ -26,15 +27,6 @@ function assertOneLineError(r: CliResult, pattern: RegExp): void {
   assert.match(r.stderr, pattern);
 }
 
-function sendSyslog(port: number, msgs: string[]): Promise<void> {
-  const payload = Buffer.concat(msgs.map((m) => Buffer.from(`${Buffer.byteLength(m)} ${m}`)));
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1', () => sock.end(payload));
-    sock.once('error', reject);
-    sock.once('close', () => resolve());
-    sock.setTimeout(5000, () => sock.destroy(new Error('syslog socket timeout')));
-  });
-}
 
 describe('the CLI against a running server', () => {
   let cwd: string;

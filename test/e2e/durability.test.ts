@@ -3,6 +3,7 @@
 // come back on start with seq continuing (no reuse).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { sendSyslog } from '../support/syslog.js';
 import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -26,16 +27,6 @@ async function api(srv: ServerProcess, method: string, path: string, body?: unkn
   return { status: r.status, text, json: (r.headers.get('content-type') ?? '').startsWith('application/json') ? JSON.parse(text) : null };
 }
 
-/** Octet-counted syslog frames over TCP, token in APP-NAME. */
-function sendSyslog(port: number, msgs: string[]): Promise<void> {
-  const payload = Buffer.concat(msgs.map((m) => Buffer.from(`${Buffer.byteLength(m)} ${m}`)));
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1', () => sock.end(payload));
-    sock.once('error', reject);
-    sock.once('close', () => resolve());
-    sock.setTimeout(5000, () => sock.destroy(new Error('syslog socket timeout')));
-  });
-}
 
 async function historyCount(srv: ServerProcess, app: string): Promise<number> {
   const r = await fetch(`${srv.url}/v3/channels/${app}/logs?num=10000`, { headers: { authorization: srv.auth }, signal: AbortSignal.timeout(10_000) });

@@ -1,0 +1,163 @@
+// End-to-end: Logplex HTTP input (POST /logs) into the rings of the BUILT
+// server (a child process). 1,000 apps with one token each; pre-built bodies
+// of 500 octet-counted ~150-byte RFC 5424 frames (Content-Type
+// application/logplex-1, Logplex-Msg-Count, Basic auth with the app's token
+// as password, request i for app i % 1,000); one sender worker thread keeps
+// one request in flight on each of several kept-alive connections. As in
+// syslog_tcp_vs_rsyslog, one HTTP drain and one WebSocket tail run on each of
+// 10 of the apps (issue 6, target 3).
+//
+// Measured: wall time from 'go' until the last response (every 204 is sent
+// after its body is routed); lines from /metrics
+// logplane_ingest_lines_total{transport="http"}; the server's CPU time and peak RSS.
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
+import { attachConsumers, type Consumers } from './support/consumers.js';
+import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js';
+import { pollUntil } from './support/poll.js';
+import { cpuSeconds, memory } from './support/proc.js';
+import { scrape, spawnServer, sumOf } from './support/server.js';
+import { appRecords, benchApps, logplexBody, MESSAGE_BYTES } from './support/syslog.js';
+
+const APPS = 1000;
+const LINES_PER_BODY = 500;
+const BODIES = 8;
+const CONNECTIONS = [4];
+const DEFAULT_LINES = 2_000_000;
+const CONSUMED_APPS = 10;
+const DEADLINE_MS = 90_000;
+const CONSUMER_GRACE_MS = 5_000;
+const POLL_MS = 50;
+const HTTP_LINES = 'logplane_ingest_lines_total{transport="http"}';
+const TARGET_LINES_PER_SEC = 1_000_000;
+const MB = 1024 * 1024;
+
+type Done = Extract<HttpSenderMessage, { type: 'done' }>;
+
+async function runOnce(connections: number, totalLines: number, env: Record<string, string>, notes: string[]): Promise<Record<string, Value>> {
+  const apps = benchApps(APPS);
+  const bodies = Array.from({ length: BODIES }, (_, v) => logplexBody(LINES_PER_BODY, v));
+  const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
+  const requests = Math.max(1, Math.ceil(totalLines / LINES_PER_BODY));
+  const expected = requests * LINES_PER_BODY;
+  const server = await spawnServer({ apps: appRecords(apps), env: { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', ...env } });
+  let worker: Worker | null = null;
+  let consumers: Consumers | null = null;
+  try {
+    consumers = await attachConsumers(server, apps.slice(0, CONSUMED_APPS).map((a) => a.id));
+    notes.push(...consumers.notes);
+    const w = new Worker(new URL('./support/http_sender.js', import.meta.url), {
+      workerData: { port: Number(new URL(server.url).port), bodies, linesPerBody: LINES_PER_BODY, auths, requests, connections } satisfies HttpSenderData,
+    });
+    worker = w;
+    const done = new Promise<Done>((resolve, reject) => {
+      w.on('message', (m: HttpSenderMessage) => {
+        if (m.type === 'done') resolve(m);
+        else if (m.type === 'error') reject(new Error(`http sender: ${m.message}`));
+      });
+      w.once('error', reject);
+    });
+    done.catch(() => undefined); // awaited below; an early failure surfaces through 'ready'
+    await new Promise<void>((resolve, reject) => {
+      w.on('message', (m: HttpSenderMessage) => {
+        if (m.type === 'ready') resolve();
+        else if (m.type === 'error') reject(new Error(`http sender: ${m.message}`));
+      });
+      w.once('error', reject);
+    });
+    const before = await scrape(server.url);
+    const base = before.get(HTTP_LINES) ?? 0;
+    const droppedBase = sumOf(before, 'logplane_ingest_dropped_total');
+    const cpu0 = cpuSeconds(server.pid);
+    const t0 = performance.now();
+    w.postMessage('go');
+    let timer: NodeJS.Timeout | undefined;
+    const d = await Promise.race([
+      done,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`http sender not done within ${DEADLINE_MS / 1000} s`)), DEADLINE_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const t1 = performance.now();
+    const cpu = cpuSeconds(server.pid) - cpu0;
+    const mem = memory(server.pid);
+    const after = await scrape(server.url);
+    const lines = (after.get(HTTP_LINES) ?? 0) - base;
+    const dropped = sumOf(after, 'logplane_ingest_dropped_total') - droppedBase;
+    const seconds = (t1 - t0) / 1000;
+    const non204 = Object.entries(d.statuses).filter(([s]) => s !== '204');
+    if (non204.length) notes.push(`${connections} conn: answers other than 204: ${non204.map(([s, n]) => `${n} x ${s}`).join(', ')}`);
+    if (lines !== expected) notes.push(`${connections} conn: /metrics counted ${lines} lines for ${expected} sent`);
+    // Request i (and warm-up request c) goes to app i % APPS; the consumed apps are the first ones.
+    const bodiesFor = (n: number): number => Math.floor(n / APPS) * CONSUMED_APPS + Math.min(n % APPS, CONSUMED_APPS);
+    const consumedExpected = (bodiesFor(requests) + bodiesFor(connections)) * LINES_PER_BODY;
+    const c = consumers;
+    await pollUntil(() => null, () => (c.drains === 0 || c.drainLines() >= consumedExpected) && c.tailLines() + c.tailDropped() >= consumedExpected, { intervalMs: POLL_MS, deadlineMs: CONSUMER_GRACE_MS });
+    if (c.tailLines() < consumedExpected) notes.push(`${connections} conn: tails received ${c.tailLines()} of ${consumedExpected} lines within ${CONSUMER_GRACE_MS / 1000} s after ingest`);
+    if (c.drains > 0 && c.drainLines() < consumedExpected) notes.push(`${connections} conn: drains delivered ${c.drainLines()} of ${consumedExpected} lines within ${CONSUMER_GRACE_MS / 1000} s after ingest`);
+    return {
+      variant: `${connections} connections`,
+      lines,
+      requests: d.requests,
+      seconds,
+      linesPerSec: lines / seconds,
+      mbPerSec: (lines * MESSAGE_BYTES) / MB / seconds,
+      reqPerSec: d.requests / seconds,
+      serverCpuSec: cpu,
+      linesPerCpuSec: cpu > 0 ? lines / cpu : 0,
+      serverCpuPct: (100 * cpu) / seconds,
+      peakRssMb: mem.peakRss / MB,
+      senderBusyPct: 100 * d.busy,
+      consumedExpected,
+      drainLines: c.drains > 0 ? c.drainLines() : null,
+      tailLines: c.tailLines(),
+      dropped,
+      load1: loadavg()[0]!,
+    };
+  } finally {
+    await worker?.terminate();
+    await consumers?.close();
+    await server.kill();
+  }
+}
+
+export const httpToRing: BenchCase = {
+  name: 'http_to_ring',
+  about: `built server (child process), ${APPS} apps, POST /logs with ${LINES_PER_BODY}-line octet-counted bodies over kept-alive connections into the rings; ${CONSUMED_APPS} drains + ${CONSUMED_APPS} tails`,
+  async run(opts: CaseOptions): Promise<CaseResult> {
+    const lines = opts.lines ?? DEFAULT_LINES;
+    const rows: Record<string, Value>[] = [];
+    const notes: string[] = [];
+    for (const c of CONNECTIONS) rows.push(await runOnce(c, lines, opts.env, notes));
+    const best = Math.max(...rows.map((r) => r.linesPerSec as number));
+    notes.push(`issue 6 target: >= ${TARGET_LINES_PER_SEC.toLocaleString('en-US')} lines/s; this run: ${Math.round(best).toLocaleString('en-US')} (${(best / TARGET_LINES_PER_SEC).toFixed(2)}x)`);
+    notes.push(`drain/tail lines: received of "for drained" (the lines sent to the ${CONSUMED_APPS} consumed apps, warm-up requests included); sender busy = event-loop utilisation of the sender thread`);
+    const envs = Object.entries(opts.env);
+    if (envs.length) notes.push(`logplane env: ${envs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    return {
+      columns: [
+        { key: 'variant', label: 'variant' },
+        { key: 'lines', label: 'lines' },
+        { key: 'seconds', label: 'wall', unit: 's', digits: 2 },
+        { key: 'linesPerSec', label: 'lines/s' },
+        { key: 'mbPerSec', label: 'MiB/s', digits: 1 },
+        { key: 'reqPerSec', label: 'req/s' },
+        { key: 'serverCpuSec', label: 'server CPU', unit: 's', digits: 2 },
+        { key: 'linesPerCpuSec', label: 'lines/CPU-s' },
+        { key: 'serverCpuPct', label: 'server CPU', unit: '%' },
+        { key: 'peakRssMb', label: 'peak RSS', unit: 'MiB' },
+        { key: 'senderBusyPct', label: 'sender busy', unit: '%' },
+        { key: 'consumedExpected', label: 'for drained' },
+        { key: 'drainLines', label: 'drain lines' },
+        { key: 'tailLines', label: 'tail lines' },
+        { key: 'dropped', label: 'dropped' },
+        { key: 'load1', label: 'load1', digits: 2 },
+      ],
+      rows,
+      notes,
+      extra: { apps: APPS, linesPerBody: LINES_PER_BODY, bodies: BODIES, messageBytes: MESSAGE_BYTES, env: opts.env },
+    };
+  },
+};

@@ -1,0 +1,82 @@
+// Logplex v3 drain routes (SPEC 6.1), admin auth:
+//   POST   /v3/channels/:app/drains        {"url"} -> 201 + Location, {"id","token","url"}
+//   GET    /v3/channels/:app/drains        -> 200 [drain with status]
+//   GET    /v3/channels/:app/drains/:id    -> 200 drain with status
+//   PUT    /v3/channels/:app/drains/:id    {"url"} -> 200 {"id","token","url"}
+//   DELETE /v3/channels/:app/drains/:id    -> 204 (404 if not this app's)
+import type { FastifyInstance } from 'fastify';
+import type { Context } from '../context.js';
+import type { DrainInfo, DrainManager } from '../drains/manager.js';
+import type { DrainStatus } from '../drains/drain.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import { requireAdmin } from './auth.js';
+
+interface AppParams {
+  app: string;
+}
+interface DrainParams extends AppParams {
+  id: string;
+}
+
+/** The `url` field of a JSON body, or a 400 naming it. */
+export function urlField(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('body must be a JSON object with a "url" field', 'invalid_params');
+  const url = (body as { url?: unknown }).url;
+  if (url === undefined || url === null) throw new BadRequestError('url: required', 'invalid_params');
+  if (typeof url !== 'string') throw new BadRequestError('url: must be a string', 'invalid_params');
+  return url;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Status as JSON (snake_case, times as ISO 8601). */
+export function statusJson(s: DrainStatus) {
+  const e = s.lastError;
+  return {
+    state: s.state,
+    delivered: s.delivered,
+    dropped: s.dropped,
+    queue_depth: s.queueDepth,
+    last_success_at: iso(s.lastSuccessAt),
+    last_error: e === null ? null : { at: iso(e.at), ...(e.status !== undefined ? { status: e.status } : {}), ...(e.errno !== undefined ? { errno: e.errno } : {}), text: e.text },
+    next_retry_at: iso(s.nextRetryAt),
+  };
+}
+
+function infoJson(i: DrainInfo) {
+  const r = i.record;
+  return { id: r.id, token: r.token, url: r.url, created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
+}
+
+export function registerDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  const admin = requireAdmin(() => ctx.registry.apiKey);
+
+  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', { preHandler: admin }, async (req, reply) => {
+    const rec = await drains.add(req.params.app, urlField(req.body));
+    reply.code(201).header('Location', `${ctx.publicUrl}/v3/channels/${encodeURIComponent(req.params.app)}/drains/${rec.id}`);
+    return { id: rec.id, token: rec.token, url: rec.url };
+  });
+
+  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', { preHandler: admin }, async (req) => {
+    return drains.list(req.params.app).map(infoJson);
+  });
+
+  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { preHandler: admin }, async (req) => {
+    return infoJson(drains.get(req.params.app, req.params.id));
+  });
+
+  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { preHandler: admin }, async (req) => {
+    const rec = await drains.update(req.params.app, req.params.id, urlField(req.body));
+    return { id: rec.id, token: rec.token, url: rec.url };
+  });
+
+  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { preHandler: admin }, async (req, reply) => {
+    const list = drains.list(req.params.app);
+    // only by id here, and only this app's
+    if (!list.some((d) => d.record.id === req.params.id)) throw new NotFoundError('drain not found');
+    await drains.remove(req.params.app, req.params.id);
+    return reply.code(204).send();
+  });
+}

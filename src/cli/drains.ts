@@ -1,0 +1,210 @@
+// CLI: `logplane drains -a APP`, `drains:add URL -a APP`,
+// `drains:remove ID|URL -a APP`, `drains:status -a APP` (SPEC 8, 6.5).
+// Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); callers
+// may pass a connection found another way.
+
+export interface Connection {
+  /** Base URL, e.g. http://127.0.0.1:8601 */
+  url: string;
+  /** Admin API key. */
+  key: string;
+}
+
+export interface CliIO {
+  out: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Found by the caller; else from LOGPLANE_URL / LOGPLANE_API_KEY. */
+  conn?: Connection;
+}
+
+const defaultIO = (): CliIO => ({ out: (t) => process.stdout.write(t), env: process.env });
+
+/** A one-line error for the user (the dispatcher prints it and exits non-zero). */
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+interface Args {
+  app: string;
+  json: boolean;
+  positional: string[];
+}
+
+function parseArgs(cmd: string, argv: readonly string[], positionals: number): Args {
+  let app: string | undefined;
+  let json = false;
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-a' || a === '--app') {
+      app = argv[++i];
+      if (app === undefined) throw new CliError(`${cmd}: ${a} needs an app name`);
+    } else if (a.startsWith('--app=')) app = a.slice(6);
+    else if (a === '--json') json = true;
+    else if (a.startsWith('-') && a.length > 1) throw new CliError(`${cmd}: unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (!app) throw new CliError(`${cmd}: missing app: use -a APP`);
+  if (positional.length !== positionals) {
+    throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${cmd === 'drains:add' ? 'URL' : 'ID or URL'}`);
+  }
+  return { app, json, positional };
+}
+
+function connection(io: CliIO): Connection {
+  if (io.conn) return io.conn;
+  const key = io.env.LOGPLANE_API_KEY;
+  if (!key) throw new CliError('no API key: set LOGPLANE_API_KEY (and LOGPLANE_URL if the server is not on 127.0.0.1:8601)');
+  return { url: (io.env.LOGPLANE_URL ?? 'http://127.0.0.1:8601').replace(/\/+$/, ''), key };
+}
+
+async function api(io: CliIO, method: string, path: string, body?: unknown): Promise<unknown> {
+  const c = connection(io);
+  let res: Response;
+  try {
+    res = await fetch(`${c.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${c.key}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new CliError(`cannot reach logplane at ${c.url}${cause ? ` (${cause})` : ''}`);
+  }
+  const text = await res.text();
+  let data: unknown = null;
+  if (text !== '') {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!res.ok) {
+    const msg = (data as { error?: unknown } | null)?.error;
+    throw new CliError(typeof msg === 'string' ? msg : `HTTP ${res.status}`);
+  }
+  return data;
+}
+
+interface StatusJson {
+  state: string;
+  delivered: number;
+  dropped: number;
+  queue_depth: number;
+  last_success_at: string | null;
+  last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
+  next_retry_at: string | null;
+}
+interface DrainJson {
+  id: string;
+  token: string;
+  url: string;
+  created_at: string;
+  updated_at: string;
+  status: StatusJson;
+}
+
+/** The URL without user:password (never print credentials). */
+export function hideCredentials(url: string): string {
+  const s = url.indexOf('://');
+  if (s === -1) return url;
+  const end = url.slice(s + 3).search(/[/?#]/);
+  const authority = end === -1 ? url.slice(s + 3) : url.slice(s + 3, s + 3 + end);
+  const at = authority.lastIndexOf('@');
+  return at === -1 ? url : `${url.slice(0, s + 3)}${authority.slice(at + 1)}${end === -1 ? '' : url.slice(s + 3 + end)}`;
+}
+
+function path(app: string, rest = ''): string {
+  return `/v3/channels/${encodeURIComponent(app)}/drains${rest}`;
+}
+
+async function listDrains(io: CliIO, app: string): Promise<DrainJson[]> {
+  return (await api(io, 'GET', path(app))) as DrainJson[];
+}
+
+/** `logplane drains -a APP [--json]` */
+export async function drains(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
+  const a = parseArgs('drains', argv, 0);
+  const list = await listDrains(io, a.app);
+  if (a.json) {
+    io.out(`${JSON.stringify(list, null, 2)}\n`);
+    return;
+  }
+  if (list.length === 0) {
+    io.out(`${a.app} has no drains.\n`);
+    return;
+  }
+  const lines = [`=== ${a.app} Drains`];
+  for (const d of list) lines.push(`${hideCredentials(d.url)} (${d.token})  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+  io.out(`${lines.join('\n')}\n`);
+}
+
+/** `logplane drains:add URL -a APP` */
+export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
+  const a = parseArgs('drains:add', argv, 1);
+  const d = (await api(io, 'POST', path(a.app), { url: a.positional[0] })) as { id: string; token: string; url: string };
+  if (a.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
+  else io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n`);
+}
+
+/** `logplane drains:remove ID|URL -a APP` (the drain's token works too). */
+export async function drainsRemove(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
+  const a = parseArgs('drains:remove', argv, 1);
+  const key = a.positional[0]!;
+  const list = await listDrains(io, a.app);
+  const d = list.find((x) => x.id === key) ?? list.find((x) => x.token === key) ?? list.find((x) => x.url === key);
+  if (!d) throw new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${a.app}`);
+  await api(io, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+  if (a.json) io.out(`${JSON.stringify({ id: d.id, token: d.token, url: d.url }, null, 2)}\n`);
+  else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
+}
+
+function when(iso: string | null): string {
+  return iso ?? '-';
+}
+
+/** `logplane drains:status -a APP [--json]`: per-drain health (SPEC 6.5). */
+export async function drainsStatus(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
+  const a = parseArgs('drains:status', argv, 0);
+  const list = await listDrains(io, a.app);
+  if (a.json) {
+    io.out(`${JSON.stringify(list.map((d) => ({ id: d.id, token: d.token, url: hideCredentials(d.url), ...d.status })), null, 2)}\n`);
+    return;
+  }
+  if (list.length === 0) {
+    io.out(`${a.app} has no drains.\n`);
+    return;
+  }
+  const blocks: string[] = [];
+  for (const d of list) {
+    const s = d.status;
+    const e = s.last_error;
+    const err = e === null ? '-' : `${e.status !== undefined ? `HTTP ${e.status}` : (e.errno ?? '')}${e.status === undefined && e.text ? `: ${e.text}` : ''} at ${when(e.at)}`;
+    blocks.push([
+      `=== ${hideCredentials(d.url)}`,
+      `id:            ${d.id}`,
+      `token:         ${d.token}`,
+      `state:         ${s.state}`,
+      `delivered:     ${s.delivered}`,
+      `dropped:       ${s.dropped}`,
+      `queue depth:   ${s.queue_depth}`,
+      `last success:  ${when(s.last_success_at)}`,
+      `last error:    ${err}`,
+      `next retry:    ${when(s.next_retry_at)}`,
+    ].join('\n'));
+  }
+  io.out(`${blocks.join('\n\n')}\n`);
+}
+
+/** Command table for the dispatcher in logplane.ts. */
+export const drainCommands = {
+  drains,
+  'drains:add': drainsAdd,
+  'drains:remove': drainsRemove,
+  'drains:status': drainsStatus,
+} as const;

@@ -1,0 +1,439 @@
+// The drain core shared by every drain type: a bounded per-drain queue that
+// drops the oldest line and counts it, the sender loop (one batch in flight,
+// woken once per tick), retry and drop bookkeeping, the exact L10 line, and
+// the status shown to app owners (SPEC 6.5). Subclasses only deliver a batch.
+import { randomBytes } from 'node:crypto';
+import type { LineSink } from '../apps.js';
+import { lineFrom, rfc3339 } from '../line.js';
+import type { Log } from '../obs/log.js';
+import { Child } from '../obs/metrics.js';
+import type { FrameEncoder } from './frame.js';
+import type { Lookup } from './guard.js';
+import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
+import type { DrainTarget } from './url.js';
+
+/** Time source and timers; tests pass a fake one. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export const DrainState = {
+  CONNECTING: 'connecting',
+  DELIVERING: 'delivering',
+  BACKING_OFF: 'backing off',
+  FAILING: 'failing',
+} as const;
+export type DrainState = (typeof DrainState)[keyof typeof DrainState];
+export const DRAIN_STATES: readonly DrainState[] = Object.values(DrainState);
+
+/** Batches close at about this many bytes (SPEC 6.3). */
+export const BATCH_BYTES = 100 * 1024;
+
+/** Pre-resolved metric children for one drain kind (see manager.ts). */
+export interface DrainCounters {
+  delivered: Child;
+  droppedOverflow: Child;
+  droppedRejected: Child;
+  droppedRetries: Child;
+  attemptsOk: Child;
+  attemptsRetry: Child;
+  attemptsDrop: Child;
+  latencySum: Child;
+}
+export function noCounters(): DrainCounters {
+  return {
+    delivered: new Child(), droppedOverflow: new Child(), droppedRejected: new Child(), droppedRetries: new Child(),
+    attemptsOk: new Child(), attemptsRetry: new Child(), attemptsDrop: new Child(), latencySum: new Child(),
+  };
+}
+
+export interface DrainOptions {
+  /** uuid4 of the drain record. */
+  id: string;
+  /** `d.<uuid4>`. */
+  token: string;
+  target: DrainTarget;
+  /** Lines held before the oldest are dropped. */
+  queueLines: number;
+  /** Retries of a batch after its first attempt. */
+  retries: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  allowPrivate: boolean;
+  /** Batch size limit in bytes (default BATCH_BYTES). */
+  batchBytes?: number;
+  clock?: Clock;
+  random?: () => number;
+  /** DNS lookup used before the guard (tests inject names). */
+  lookup?: Lookup;
+  /** Extra trusted CA certificates (tests); the system store otherwise. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Route a platform line (L14) into the drain's app. */
+  emit?: (rec: Buffer) => void;
+  counters?: DrainCounters;
+  log?: Log;
+}
+
+/** One batch: encoded once, sent (and retried) as is. */
+export interface Batch {
+  /** Queue lines in the body (the L10 line is not one of them). */
+  readonly lines: number;
+  /** N of the L10 line at the head of the body; 0 when none. */
+  readonly reported: number;
+  /** Frames in the body (lines + the L10 line). */
+  readonly msgCount: number;
+  readonly body: Buffer;
+  /** 32 uppercase hex: the same on every attempt of this batch. */
+  readonly frameId: string;
+  attempts: number;
+}
+
+export interface DrainError {
+  at: number;
+  /** HTTP status, when the peer answered. */
+  status?: number;
+  /** errno-style code (ECONNREFUSED, ETIMEDOUT, CERT_HAS_EXPIRED, EPRIVATE...). */
+  errno?: string;
+  text: string;
+}
+
+export interface DrainStatus {
+  state: DrainState;
+  /** Lines delivered (2xx, or written to the syslog socket). */
+  delivered: number;
+  /** Lines dropped: queue overflow, rejected batches, exhausted retries. */
+  dropped: number;
+  /** Lines held: the queue plus the batch in flight. */
+  queueDepth: number;
+  lastSuccessAt: number | null;
+  lastError: DrainError | null;
+  /** When the next attempt is due while backing off; null otherwise. */
+  nextRetryAt: number | null;
+}
+
+/** `Error L10 (output buffer overflow)` as a platform line (source heroku, dyno logplex). */
+export function lossLine(n: number, sinceMs: number, nowMs: number): Buffer {
+  return lineFrom({
+    pri: 172,
+    ts: rfc3339(nowMs),
+    source: 'heroku',
+    dyno: 'logplex',
+    msg: `Error L10 (output buffer overflow): ${n} messages dropped since ${rfc3339(sinceMs)}.`,
+    receivedMs: nowMs,
+  });
+}
+
+export abstract class Drain implements LineSink {
+  readonly id: string;
+  readonly token: string;
+  readonly target: DrainTarget;
+  protected readonly opts: DrainOptions;
+  protected readonly clock: Clock;
+  protected readonly log: Log | undefined;
+  readonly counters: DrainCounters;
+  protected abstract readonly encoder: FrameEncoder;
+
+  // bounded queue: a ring of references to cooked lines
+  readonly #cap: number;
+  readonly #buf: Array<Buffer | undefined>;
+  #head = 0;
+  #count = 0;
+
+  // sender loop
+  #batch: Batch | null = null;
+  #busy = false;
+  #scheduled = false;
+  #timer: unknown = null;
+  #closed = false;
+  readonly #batchBytes: number;
+  readonly #wake = (): void => {
+    this.#scheduled = false;
+    this.#pump();
+  };
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#nextRetryAt = 0;
+    this.#pump();
+  };
+
+  // accounting
+  #delivered = 0;
+  #dropped = 0;
+  /** Dropped lines not yet reported by a delivered L10 line. */
+  #unreported = 0;
+  /** Time of the first unreported drop. */
+  #sinceMs = 0;
+  /** Time of the first drop after the current batch was built. */
+  #dropAfterBuildMs = 0;
+  #state: DrainState = DrainState.CONNECTING;
+  #failing = false;
+  #lastSuccessMs = 0;
+  #lastError: DrainError | null = null;
+  #nextRetryAt = 0;
+  #waiters: Array<(done: boolean) => void> = [];
+
+  constructor(opts: DrainOptions) {
+    this.id = opts.id;
+    this.token = opts.token;
+    this.target = opts.target;
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log;
+    this.counters = opts.counters ?? noCounters();
+    this.#cap = opts.queueLines;
+    this.#buf = new Array<Buffer | undefined>(Math.min(opts.queueLines, 1 << 16));
+    this.#batchBytes = opts.batchBytes ?? BATCH_BYTES;
+  }
+
+  /** Deliver one batch; never rejects (an error is an outcome). */
+  protected abstract deliver(batch: Batch): Promise<Outcome>;
+  /** Release connections; an attempt in flight may be aborted. */
+  protected abstract release(): void;
+
+  /** Delay before the next attempt after a failed one (attempt is 1-based). */
+  protected retryDelay(attempt: number): number {
+    return backoffMs(attempt, this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.random);
+  }
+  /** Called after every delivered batch (syslog resets its failure count). */
+  protected onDelivered(): void {}
+
+  protected setConnecting(): void {
+    if (!this.#failing) this.#state = DrainState.CONNECTING;
+  }
+
+  /** Route a platform line into the app (L14). */
+  protected emitLine(rec: Buffer): void {
+    this.opts.emit?.(rec);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+  get state(): DrainState {
+    return this.#state;
+  }
+  /** Lines held: queue plus the batch in flight. */
+  get depth(): number {
+    return this.#count + (this.#batch?.lines ?? 0);
+  }
+
+  /**
+   * Take a line (called by route() for every line of the app). O(1), no I/O:
+   * when the queue is full the oldest line is dropped and counted.
+   */
+  offer(rec: Buffer): void {
+    if (this.#closed) return;
+    const cap = this.#cap;
+    if (this.#count === cap) {
+      // full: the newest overwrites the oldest
+      this.#set(this.#head, rec);
+      if (++this.#head === cap) this.#head = 0;
+      this.counters.droppedOverflow.value++;
+      this.#dropped++;
+      this.#noteDrop(1);
+    } else {
+      let i = this.#head + this.#count;
+      if (i >= cap) i -= cap;
+      this.#set(i, rec);
+      this.#count++;
+    }
+    if (!this.#scheduled && !this.#busy && this.#timer === null) {
+      this.#scheduled = true;
+      setImmediate(this.#wake);
+    }
+  }
+
+  #set(i: number, rec: Buffer): void {
+    const buf = this.#buf;
+    // grow the backing array in steps for very large queues
+    while (i >= buf.length) buf.length = Math.min(this.#cap, buf.length * 2);
+    buf[i] = rec;
+  }
+
+  #shift(): Buffer {
+    const rec = this.#buf[this.#head]!;
+    this.#buf[this.#head] = undefined;
+    if (++this.#head === this.#cap) this.#head = 0;
+    this.#count--;
+    return rec;
+  }
+
+  #peek(): Buffer {
+    return this.#buf[this.#head]!;
+  }
+
+  #noteDrop(n: number): void {
+    if (this.#unreported === 0) this.#sinceMs = this.clock.now();
+    if (this.#dropAfterBuildMs === 0) this.#dropAfterBuildMs = this.clock.now();
+    this.#unreported += n;
+  }
+
+  #build(): Batch {
+    const enc = this.encoder;
+    const now = this.clock.now();
+    const limit = this.#batchBytes;
+    this.#dropAfterBuildMs = 0;
+    const frames: Buffer[] = [];
+    let bytes = 0;
+    const reported = this.#unreported;
+    if (reported > 0) {
+      const l10 = lossLine(reported, this.#sinceMs, now);
+      frames.push(l10);
+      bytes += enc.frameLength(l10);
+    }
+    let lines = 0;
+    while (this.#count > 0) {
+      const len = enc.frameLength(this.#peek());
+      if (frames.length > 0 && bytes + len > limit) break;
+      frames.push(this.#shift());
+      bytes += len;
+      lines++;
+    }
+    return { lines, reported, msgCount: frames.length, body: enc.encode(frames), frameId: randomBytes(16).toString('hex').toUpperCase(), attempts: 0 };
+  }
+
+  #pump(): void {
+    if (this.#closed || this.#busy || this.#timer !== null) return;
+    let b = this.#batch;
+    if (b === null) {
+      if (this.#count === 0 && this.#unreported === 0) {
+        this.#settle(true);
+        return;
+      }
+      b = this.#batch = this.#build();
+    }
+    b.attempts++;
+    this.#busy = true;
+    const started = this.clock.now();
+    const batch = b;
+    this.deliver(batch).then(
+      (o) => this.#done(batch, o, started),
+      (err: unknown) => this.#done(batch, errorOutcome(err), started),
+    );
+  }
+
+  #done(b: Batch, o: Outcome, started: number): void {
+    this.#busy = false;
+    if (this.#closed) return;
+    const now = this.clock.now();
+    this.counters.latencySum.value += (now - started) / 1000;
+    if (isDelivered(o)) {
+      this.counters.attemptsOk.value++;
+      this.counters.delivered.value += b.lines;
+      this.#delivered += b.lines;
+      if (b.reported > 0) {
+        this.#unreported -= b.reported;
+        this.#sinceMs = this.#unreported > 0 ? this.#dropAfterBuildMs : 0;
+      }
+      this.#batch = null;
+      this.#lastSuccessMs = now;
+      this.#failing = false;
+      this.#state = DrainState.DELIVERING;
+      this.onDelivered();
+      this.#pump();
+      return;
+    }
+    this.#lastError = o.kind === 'error' ? { at: now, errno: o.code, text: o.message } : { at: now, ...(o.kind === 'status' ? { status: o.status } : {}), text: describe(o) };
+    const verdict = classify(o);
+    let delay: number;
+    if (verdict === 'drop' || b.attempts > this.opts.retries) {
+      this.#dropBatch(b, verdict === 'drop' ? 'rejected' : 'retries', o);
+      delay = this.retryDelay(1);
+    } else {
+      this.counters.attemptsRetry.value++;
+      delay = this.retryDelay(b.attempts);
+    }
+    this.#state = this.#failing ? DrainState.FAILING : DrainState.BACKING_OFF;
+    this.#nextRetryAt = now + delay;
+    this.#timer = this.clock.setTimeout(this.#onTimer, delay);
+  }
+
+  #dropBatch(b: Batch, reason: 'rejected' | 'retries', o: Outcome): void {
+    this.counters.attemptsDrop.value++;
+    (reason === 'rejected' ? this.counters.droppedRejected : this.counters.droppedRetries).value += b.lines;
+    this.#dropped += b.lines;
+    if (b.lines > 0) this.#noteDrop(b.lines);
+    this.#batch = null;
+    this.#failing = true;
+    this.log?.warn({ at: 'drain.batch_dropped', drain: this.id, kind: this.target.kind, lines: b.lines, attempts: b.attempts, reason, error: describe(o) }, 'drain batch dropped');
+  }
+
+  #settle(done: boolean): void {
+    if (this.#waiters.length === 0) return;
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f(done);
+  }
+
+  /** True when nothing is held or owed (no queue, no batch, no unreported loss). */
+  get idle(): boolean {
+    return this.#count === 0 && this.#batch === null && !this.#busy && this.#unreported === 0;
+  }
+
+  /**
+   * Resolve true once everything held is delivered (or reported), false at
+   * the deadline. Deliveries keep going either way until destroy().
+   */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(this.idle);
+    if (this.idle) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        const i = this.#waiters.indexOf(done);
+        if (i !== -1) this.#waiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      const done = (ok: boolean): void => {
+        clearTimeout(t);
+        resolve(ok);
+      };
+      this.#waiters.push(done);
+      if (!this.#busy && this.#timer === null && !this.#scheduled) this.#pump();
+    });
+  }
+
+  /** Stop: release connections and forget what is held. Returns the lines left undelivered. */
+  destroy(): number {
+    if (this.#closed) return 0;
+    const left = this.depth;
+    this.#closed = true;
+    if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#batch = null;
+    this.#buf.length = 0;
+    this.#count = 0;
+    this.release();
+    this.#settle(false);
+    return left;
+  }
+
+  /** Remove and return the queued lines, oldest first (to move them to a replacement drain). */
+  takeQueue(): Buffer[] {
+    const out: Buffer[] = [];
+    while (this.#count > 0) out.push(this.#shift());
+    return out;
+  }
+
+  status(): DrainStatus {
+    return {
+      state: this.#state,
+      delivered: this.#delivered,
+      dropped: this.#dropped,
+      queueDepth: this.depth,
+      lastSuccessAt: this.#lastSuccessMs === 0 ? null : this.#lastSuccessMs,
+      lastError: this.#lastError,
+      nextRetryAt: this.#timer !== null && this.#nextRetryAt !== 0 ? this.#nextRetryAt : null,
+    };
+  }
+}

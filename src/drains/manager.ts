@@ -1,0 +1,341 @@
+// DrainManager: keeps one live Drain per DrainRecord of every app. It listens
+// to the registry ('app', 'appDeleted'), creates, replaces (URL change) and
+// destroys drains, attaches them to app.sinks so route() offers them every
+// line, validates management requests (SPEC 6.1), exposes status and metrics,
+// and flushes everything on a graceful stop.
+import { randomUUID } from 'node:crypto';
+import type { App } from '../apps.js';
+import type { Context } from '../context.js';
+import { ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
+import { route } from '../router.js';
+import type { DrainRecord } from '../store/store.js';
+import { DRAIN_STATES, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
+import { refusedHost, type Lookup } from './guard.js';
+import { HttpsDrain } from './https.js';
+import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
+import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
+
+/** Test and bench hooks; production uses none of them. */
+export interface DrainManagerOptions {
+  clock?: Clock;
+  random?: () => number;
+  /** DNS lookup before the private-address guard. */
+  lookup?: Lookup;
+  /** Extra trusted CA certificates. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  batchBytes?: number;
+}
+
+export interface DrainInfo {
+  record: DrainRecord;
+  status: DrainStatus;
+}
+
+interface Live {
+  record: DrainRecord;
+  drain: Drain;
+}
+
+const KINDS = Object.values(DrainKind);
+
+/** Make the right Drain for a parsed URL. */
+export function createDrain(opts: DrainOptions): Drain {
+  switch (opts.target.kind) {
+    case DrainKind.HTTPS:
+    case DrainKind.HTTP:
+      return new HttpsDrain(opts);
+    case DrainKind.SYSLOG:
+      return new SyslogTcpDrain(opts);
+    case DrainKind.SYSLOG_TLS:
+      return new SyslogTlsDrain(opts);
+  }
+}
+
+function createDrainMetrics(ctx: Context) {
+  const r = ctx.metrics.registry;
+  const delivered = r.counter('logplane_drain_lines_delivered_total', 'Lines delivered to drains, by drain kind.', ['kind']);
+  const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries).', ['kind', 'reason']);
+  const attempts = r.counter('logplane_drain_attempts_total', 'Delivery attempts (batches) by kind and outcome (ok, retry, drop).', ['kind', 'outcome']);
+  const seconds = r.counter('logplane_drain_attempt_seconds_total', 'Time spent in delivery attempts, by kind (divided by logplane_drain_attempts_total: mean latency).', ['kind']);
+  const drains = r.gauge('logplane_drains', 'Drains by kind and state.', ['kind', 'state']);
+  const queued = r.gauge('logplane_drain_queue_lines', 'Lines held by drains (queue plus batch in flight), by kind.', ['kind']);
+  const counters = new Map<DrainKind, DrainCounters>();
+  for (const k of KINDS) {
+    const l = kindLabel(k);
+    counters.set(k, {
+      delivered: delivered.labels(l),
+      droppedOverflow: dropped.labels(l, 'overflow'),
+      droppedRejected: dropped.labels(l, 'rejected'),
+      droppedRetries: dropped.labels(l, 'retries'),
+      attemptsOk: attempts.labels(l, 'ok'),
+      attemptsRetry: attempts.labels(l, 'retry'),
+      attemptsDrop: attempts.labels(l, 'drop'),
+      latencySum: seconds.labels(l),
+    });
+  }
+  return { counters, drains, queued };
+}
+
+export class DrainManager {
+  readonly #ctx: Context;
+  readonly #opts: DrainManagerOptions;
+  readonly #byApp = new Map<string, Map<string, Live>>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #metrics: ReturnType<typeof createDrainMetrics>;
+  readonly #onApp = (app: App): void => this.#sync(app);
+  readonly #onAppDeleted = (app: App): void => this.#remove(app);
+  #started = false;
+  #closing: Promise<void> | null = null;
+
+  constructor(ctx: Context, opts: DrainManagerOptions = {}) {
+    this.#ctx = ctx;
+    this.#opts = opts;
+    this.#metrics = createDrainMetrics(ctx);
+    const m = this.#metrics;
+    m.drains.collect = () => {
+      const counts = new Map<string, number>();
+      const depth = new Map<string, number>();
+      for (const d of this.#all()) {
+        const k = kindLabel(d.target.kind);
+        counts.set(`${k}\u0000${d.state}`, (counts.get(`${k}\u0000${d.state}`) ?? 0) + 1);
+        depth.set(k, (depth.get(k) ?? 0) + d.depth);
+      }
+      for (const kind of KINDS) {
+        const k = kindLabel(kind);
+        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, s);
+        m.queued.set(depth.get(k) ?? 0, k);
+      }
+    };
+  }
+
+  /** Attach drains to every app now and follow registry changes. */
+  start(): this {
+    if (this.#started) return this;
+    this.#started = true;
+    const reg = this.#ctx.registry;
+    for (const app of reg.apps()) this.#sync(app);
+    reg.on('app', this.#onApp);
+    reg.on('appDeleted', this.#onAppDeleted);
+    return this;
+  }
+
+  *#all(): Generator<Drain> {
+    for (const m of this.#byApp.values()) for (const l of m.values()) yield l.drain;
+  }
+
+  /** Number of live drains (all apps). */
+  get size(): number {
+    let n = 0;
+    for (const m of this.#byApp.values()) n += m.size;
+    return n;
+  }
+
+  /** The live drain for a record id (tests, status). */
+  drain(appId: string, id: string): Drain | undefined {
+    return this.#byApp.get(appId)?.get(id)?.drain;
+  }
+
+  #options(app: App, rec: DrainRecord, target: DrainTarget): DrainOptions {
+    const c = this.#ctx.config;
+    const o = this.#opts;
+    return {
+      id: rec.id,
+      token: rec.token,
+      target,
+      queueLines: c.drainQueueLines,
+      retries: c.drainRetries,
+      backoffBaseMs: c.drainBackoffBaseMs,
+      backoffMaxMs: c.drainBackoffMaxMs,
+      connectTimeoutMs: c.drainConnectTimeoutMs,
+      responseTimeoutMs: c.drainResponseTimeoutMs,
+      reconnectBaseMs: c.drainReconnectBaseMs,
+      reconnectMaxMs: c.drainReconnectMaxMs,
+      allowPrivate: c.drainAllowPrivate,
+      counters: this.#metrics.counters.get(target.kind)!,
+      log: this.#ctx.log,
+      emit: (line: Buffer) => {
+        // platform lines (L14) go through the app like any other line
+        if (this.#ctx.registry.get(app.id) === app) route(app, line);
+      },
+      ...(o.batchBytes !== undefined ? { batchBytes: o.batchBytes } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.random ? { random: o.random } : {}),
+      ...(o.lookup ? { lookup: o.lookup } : {}),
+      ...(o.ca ? { ca: o.ca } : {}),
+    };
+  }
+
+  /** Make the live drains match app.record.drains. */
+  #sync(app: App): void {
+    if (this.#closing) return;
+    let live = this.#byApp.get(app.id);
+    const want = app.record.drains;
+    if (!live) {
+      if (want.length === 0) return;
+      live = new Map();
+      this.#byApp.set(app.id, live);
+    }
+    const keep = new Set<string>();
+    for (const rec of want) {
+      keep.add(rec.id);
+      const cur = live.get(rec.id);
+      if (cur && cur.record.url === rec.url && cur.record.token === rec.token) {
+        cur.record = rec;
+        continue;
+      }
+      let target: DrainTarget;
+      try {
+        target = parseDrainUrl(rec.url);
+      } catch (err) {
+        this.#ctx.log.error({ at: 'drain.invalid_record', app: app.id, drain: rec.id, err: (err as Error).message }, 'stored drain has an invalid URL; not started');
+        if (cur) this.#stop(app, live, cur);
+        continue;
+      }
+      const drain = createDrain(this.#options(app, rec, target));
+      if (cur) {
+        // URL changed: the new drain takes over what the old one still held
+        const moved = cur.drain.takeQueue();
+        this.#stop(app, live, cur);
+        for (const line of moved) drain.offer(line);
+      }
+      live.set(rec.id, { record: rec, drain });
+      app.addSink(drain);
+      this.#ctx.log.info({ at: 'drain.started', app: app.id, drain: rec.id, kind: target.kind, url: target.display }, 'drain started');
+    }
+    for (const l of [...live.values()]) if (!keep.has(l.record.id)) this.#stop(app, live, l);
+    if (live.size === 0) this.#byApp.delete(app.id);
+  }
+
+  #stop(app: App, live: Map<string, Live>, l: Live): void {
+    app.removeSink(l.drain);
+    live.delete(l.record.id);
+    const left = l.drain.destroy();
+    this.#ctx.log.info({ at: 'drain.stopped', app: app.id, drain: l.record.id, undelivered: left }, 'drain stopped');
+  }
+
+  #remove(app: App): void {
+    const live = this.#byApp.get(app.id);
+    if (!live) return;
+    for (const l of [...live.values()]) this.#stop(app, live, l);
+    this.#byApp.delete(app.id);
+  }
+
+  // ---- management (SPEC 6.1) -------------------------------------------
+
+  /** Run fn with this app's drain list to itself (no lost updates). */
+  async #locked<T>(appId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(appId) ?? Promise.resolve();
+    const run = prev.then(fn);
+    const tail = run.catch(() => undefined);
+    this.#locks.set(appId, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(appId) === tail) this.#locks.delete(appId);
+    }
+  }
+
+  /** Parse, then refuse private destinations early (the connect-time guard still applies). */
+  async #validate(url: unknown): Promise<string> {
+    const target = parseDrainUrl(url);
+    const reason = await refusedHost(target.host, this.#ctx.config.drainAllowPrivate, this.#opts.lookup);
+    if (reason) throw new UnprocessableError(`url: ${reason}`, 'private_address');
+    return url as string;
+  }
+
+  list(appId: string): DrainInfo[] {
+    const app = this.#ctx.registry.require(appId);
+    return app.record.drains.map((record) => ({ record, status: this.#status(appId, record) }));
+  }
+
+  get(appId: string, id: string): DrainInfo {
+    const app = this.#ctx.registry.require(appId);
+    const record = app.record.drains.find((d) => d.id === id);
+    if (!record) throw new NotFoundError('drain not found');
+    return { record, status: this.#status(appId, record) };
+  }
+
+  #status(appId: string, record: DrainRecord): DrainStatus {
+    const d = this.#byApp.get(appId)?.get(record.id)?.drain;
+    return d ? d.status() : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null };
+  }
+
+  async add(appId: string, url: unknown): Promise<DrainRecord> {
+    this.#ctx.registry.require(appId);
+    const u = await this.#validate(url);
+    return this.#locked(appId, async () => {
+      const app = this.#ctx.registry.require(appId);
+      const drains = app.record.drains;
+      if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
+      if (drains.length >= this.#ctx.config.maxDrainsPerApp) throw new UnprocessableError('maximum number of drains reached', 'limit_reached');
+      const now = new Date().toISOString();
+      const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now };
+      await this.#ctx.registry.setDrains(appId, [...drains, rec]);
+      return rec;
+    });
+  }
+
+  async update(appId: string, id: string, url: unknown): Promise<DrainRecord> {
+    const app0 = this.#ctx.registry.require(appId);
+    if (!app0.record.drains.some((d) => d.id === id)) throw new NotFoundError('drain not found');
+    const u = await this.#validate(url);
+    return this.#locked(appId, async () => {
+      const app = this.#ctx.registry.require(appId);
+      const drains = app.record.drains;
+      const i = drains.findIndex((d) => d.id === id);
+      if (i === -1) throw new NotFoundError('drain not found');
+      const old = drains[i]!;
+      if (old.url === u) return old;
+      if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
+      const rec: DrainRecord = { ...old, url: u, updatedAt: new Date().toISOString() };
+      const next = drains.slice();
+      next[i] = rec;
+      await this.#ctx.registry.setDrains(appId, next);
+      return rec;
+    });
+  }
+
+  /** Remove by id, URL or token (Heroku's id_url_or_token). */
+  async remove(appId: string, key: string): Promise<DrainRecord> {
+    this.#ctx.registry.require(appId);
+    return this.#locked(appId, async () => {
+      const app = this.#ctx.registry.require(appId);
+      const drains = app.record.drains;
+      const rec = drains.find((d) => d.id === key) ?? drains.find((d) => d.token === key) ?? drains.find((d) => d.url === key);
+      if (!rec) throw new NotFoundError('drain not found');
+      await this.#ctx.registry.setDrains(appId, drains.filter((d) => d !== rec));
+      return rec;
+    });
+  }
+
+  // ---- stop ---------------------------------------------------------------
+
+  /** Wait (at most timeoutMs) until every drain has delivered what it holds. */
+  async flush(timeoutMs: number): Promise<{ drains: number; flushed: number }> {
+    const all = [...this.#all()];
+    const results = await Promise.all(all.map((d) => d.flush(timeoutMs)));
+    return { drains: all.length, flushed: results.filter(Boolean).length };
+  }
+
+  /** Graceful stop: flush (bounded), then release every connection. */
+  close(timeoutMs: number): Promise<void> {
+    this.#closing ??= (async () => {
+      const reg = this.#ctx.registry;
+      reg.off('app', this.#onApp);
+      reg.off('appDeleted', this.#onAppDeleted);
+      const r = await this.flush(timeoutMs);
+      let undelivered = 0;
+      for (const [appId, live] of this.#byApp) {
+        const app = reg.get(appId);
+        for (const l of live.values()) {
+          app?.removeSink(l.drain);
+          undelivered += l.drain.destroy();
+        }
+      }
+      this.#byApp.clear();
+      const level = r.flushed === r.drains ? 'info' : 'warn';
+      this.#ctx.log[level]({ at: 'drains.closed', drains: r.drains, flushed: r.flushed, undelivered }, 'drains flushed and closed');
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,139 @@
+// Drain URLs (SPEC 6.2): parse and validate once, when a drain is created or
+// changed. The path and query of HTTP(S) drains are kept byte for byte as the
+// user wrote them (not re-serialised by the WHATWG parser); the fragment is
+// never sent; `#insecure` turns off certificate checks.
+import { UnprocessableError } from '../errors.js';
+
+export const DrainKind = {
+  HTTPS: 'https',
+  HTTP: 'http',
+  SYSLOG: 'syslog',
+  SYSLOG_TLS: 'syslog+tls',
+} as const;
+export type DrainKind = (typeof DrainKind)[keyof typeof DrainKind];
+
+/** Metric label for a kind (no `+`). */
+export function kindLabel(kind: DrainKind): string {
+  return kind === DrainKind.SYSLOG_TLS ? 'syslog_tls' : kind;
+}
+
+export interface DrainTarget {
+  readonly kind: DrainKind;
+  /** Host name or IP address (IPv6 without brackets). */
+  readonly host: string;
+  readonly port: number;
+  /** HTTP(S): raw path and query as written, `/` when empty. Syslog: unused. */
+  readonly path: string;
+  /** `Basic <base64>` from the URL's user:pass (HTTP(S) only), or null. */
+  readonly authorization: string | null;
+  /** `#insecure`: do not verify the peer certificate (TLS kinds). */
+  readonly insecure: boolean;
+  /** The URL without user:pass, for status, logs and the L14 line. */
+  readonly display: string;
+}
+
+const DEFAULT_PORT: Record<DrainKind, number> = { https: 443, http: 80, syslog: 601, 'syslog+tls': 6514 };
+const MAX_URL = 4096;
+
+function bad(reason: string): never {
+  throw new UnprocessableError(`url: ${reason}`, 'invalid_url');
+}
+
+/** Characters Node's http client refuses in a request path (it would throw). */
+function pathProblem(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c > 0xff || c === 0x7f) return true;
+  }
+  return false;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Parse a drain URL or throw a 422 UnprocessableError saying why. */
+export function parseDrainUrl(url: unknown): DrainTarget {
+  if (typeof url !== 'string') bad('must be a string');
+  if (url.length === 0) bad('must not be empty');
+  if (url.length > MAX_URL) bad(`must be at most ${MAX_URL} characters`);
+  const sep = url.indexOf('://');
+  if (sep <= 0) bad('must be an absolute URL (https://, http://, syslog:// or syslog+tls://)');
+  const scheme = url.slice(0, sep).toLowerCase();
+  let kind: DrainKind;
+  switch (scheme) {
+    case 'https':
+    case 'http':
+    case 'syslog':
+    case 'syslog+tls':
+      kind = scheme;
+      break;
+    default:
+      return bad(`unsupported scheme ${JSON.stringify(scheme)}: use https, http, syslog or syslog+tls`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return bad('is not a valid URL');
+  }
+
+  // Split the raw string ourselves: authority, then path+query, then fragment.
+  const hash = url.indexOf('#', sep + 3);
+  const fragment = hash === -1 ? '' : url.slice(hash + 1);
+  const noFrag = hash === -1 ? url : url.slice(0, hash);
+  let authEnd = noFrag.length;
+  for (let i = sep + 3; i < noFrag.length; i++) {
+    const c = noFrag.charCodeAt(i);
+    if (c === 0x2f /* / */ || c === 0x3f /* ? */) {
+      authEnd = i;
+      break;
+    }
+  }
+  const authority = noFrag.slice(sep + 3, authEnd);
+  const rest = noFrag.slice(authEnd);
+  const at = authority.lastIndexOf('@');
+  const userinfo = at === -1 ? null : authority.slice(0, at);
+  const hostPort = at === -1 ? authority : authority.slice(at + 1);
+
+  let host = parsed.hostname;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host === '') bad('must have a host');
+  const port = parsed.port === '' ? DEFAULT_PORT[kind] : Number(parsed.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) bad('port must be 1-65535');
+
+  const insecure = fragment === 'insecure';
+  if (fragment !== '' && !insecure) bad('the only fragment allowed is #insecure');
+  if (insecure && (kind === DrainKind.HTTP || kind === DrainKind.SYSLOG)) bad(`#insecure only applies to ${kind === DrainKind.HTTP ? 'https' : 'syslog+tls'} URLs`);
+
+  let path = '/';
+  let authorization: string | null = null;
+  if (kind === DrainKind.HTTPS || kind === DrainKind.HTTP) {
+    if (rest !== '') path = rest.charCodeAt(0) === 0x3f ? `/${rest}` : rest;
+    if (pathProblem(path)) bad('path and query must not contain spaces, control or non-Latin-1 characters (percent-encode them)');
+    if (userinfo !== null) {
+      const colon = userinfo.indexOf(':');
+      const user = safeDecode(colon === -1 ? userinfo : userinfo.slice(0, colon));
+      const pass = colon === -1 ? '' : safeDecode(userinfo.slice(colon + 1));
+      authorization = `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}`;
+    }
+  } else {
+    if (rest !== '' && rest !== '/') bad('syslog drain URLs take no path or query');
+    if (userinfo !== null) bad('syslog drain URLs take no user:password');
+  }
+  const display = `${url.slice(0, sep + 3)}${hostPort}${rest}${hash === -1 ? '' : url.slice(hash)}`;
+  return { kind, host, port, path, authorization, insecure, display };
+}
+
+/** The URL without user:pass (for logs, status and L14). Never throws. */
+export function displayUrl(url: string): string {
+  try {
+    return parseDrainUrl(url).display;
+  } catch {
+    return '<invalid url>';
+  }
+}

@@ -1,0 +1,75 @@
+// Cooking a scanned syslog message into lines (SPEC 3.3): a message with
+// embedded LF becomes several lines with the same header, a message over
+// 10,000 bytes becomes consecutive lines of at most 10,000 bytes, a nil
+// TIMESTAMP becomes the receive time. Where each line goes is the writer's
+// business: route() on the main thread, a batch in an ingest worker.
+import { MAX_MSG, rfc3339 } from '../line.js';
+import type { SyslogHeader } from './syslog.js';
+
+/** Receives the parts of each line cookMessage makes. */
+export interface LineWriter {
+  line(
+    pri: number,
+    tsBuf: Buffer, tsStart: number, tsEnd: number,
+    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+    msgBuf: Buffer, msgStart: number, msgEnd: number,
+    receivedMs: number,
+  ): void;
+}
+
+const NIL = 0x2d;
+
+/** End of a chunk of at most MAX_MSG bytes from start, not cutting a UTF-8 sequence. */
+function chunkEnd(buf: Buffer, start: number, end: number): number {
+  if (end - start <= MAX_MSG) return end;
+  let e = start + MAX_MSG;
+  // back off over continuation bytes (10xxxxxx), at most 3
+  for (let k = 0; k < 3 && (buf[e]! & 0xc0) === 0x80; k++) e--;
+  return e === start ? start + MAX_MSG : e;
+}
+
+/**
+ * First LF in buf[s, end), or end. Never looks past end: a message is a view
+ * into a chunk holding many frames, and searching to the chunk's next LF for
+ * every message would cost O(chunk) per line. Short ranges by a byte loop,
+ * long ones by indexOf (memchr).
+ */
+function lfIn(buf: Buffer, s: number, end: number): number {
+  if (end - s > 256) {
+    const lf = buf.indexOf(0x0a, s);
+    return lf === -1 || lf > end ? end : lf;
+  }
+  for (let i = s; i < end; i++) if (buf[i] === 0x0a) return i;
+  return end;
+}
+
+/** Hand every line of one scanned message to out. Returns the number of lines. */
+export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: LineWriter): number {
+  let tsBuf = buf;
+  let tsStart = hdr.tsStart;
+  let tsEnd = hdr.tsEnd;
+  if (tsEnd - tsStart === 1 && buf[tsStart] === NIL) {
+    tsBuf = Buffer.from(rfc3339(receivedMs), 'latin1');
+    tsStart = 0;
+    tsEnd = tsBuf.length;
+  }
+  const msgEnd = hdr.msgEnd;
+  let s = hdr.msgStart;
+  let lines = 0;
+  for (;;) {
+    const lf = lfIn(buf, s, msgEnd);
+    let e = lf;
+    if (e > s && buf[e - 1] === 0x0d) e--;
+    // one LF-free piece [s, e): split at MAX_MSG
+    let p = s;
+    do {
+      const ce = chunkEnd(buf, p, e);
+      out.line(hdr.pri, tsBuf, tsStart, tsEnd, buf, hdr.procStart, hdr.procEnd, buf, p, ce, receivedMs);
+      lines++;
+      p = ce;
+    } while (p < e);
+    if (lf >= msgEnd) break;
+    s = lf + 1;
+  }
+  return lines;
+}

@@ -1,0 +1,296 @@
+// Ingest workers, main-thread side. Sockets are read here (Node cannot share a
+// listening socket between threads), and each chunk is handed, without a
+// copy, to the worker that owns the stream; workers frame, scan and cook, and
+// send back batches of cooked lines that are routed here (seq + fan-out).
+// Every stream sticks to one worker, so per-connection order is kept; seq is
+// stamped here, so per-app seq stays strictly increasing.
+//
+// Back-pressure: when a worker has more than HIGH_WATER bytes of input not
+// yet handled, the streams it owns are paused until it is under LOW_WATER.
+// UDP cannot be paused: datagrams over the limit are dropped and counted.
+import type { Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import type { App } from '../apps.js';
+import type { Context } from '../context.js';
+import type { Child } from '../obs/metrics.js';
+import { route } from '../router.js';
+import { frameErrorText, FrameError } from './framing.js';
+import { IngestCounters, type StreamTransport } from './syslog-conn.js';
+import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
+
+const HIGH_WATER = 32 * 1024 * 1024;
+const LOW_WATER = 8 * 1024 * 1024;
+const UDP_BATCH = 256 * 1024;
+
+interface WorkerHandle {
+  readonly w: Worker;
+  /** Input bytes sent and not yet reported handled. */
+  inflight: number;
+  paused: boolean;
+  readonly streams: Map<number, Socket>;
+}
+
+export class IngestPool {
+  readonly size: number;
+  readonly #ctx: Context;
+  readonly #workers: WorkerHandle[] = [];
+  readonly #counters: IngestCounters[];
+  readonly #appOf = new Map<number, App>();
+  readonly #slotOf = new WeakMap<App, number>();
+  /** Tokens each worker has been told about, by app id. */
+  readonly #sent = new Map<string, Set<string>>();
+  readonly #appGone: Child;
+  readonly #udpOverload: Child;
+  /** POST /logs bodies a worker is parsing, by request id. */
+  readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
+  #nextRequest = 1;
+  #nextSlot = 1;
+  #nextStream = 1;
+  #udp: Buffer | null = null;
+  #udpPos = 0;
+  #udpScheduled = false;
+  #closed = false;
+
+  private constructor(ctx: Context, size: number) {
+    this.#ctx = ctx;
+    this.size = size;
+    this.#counters = TRANSPORTS.map((t) => new IngestCounters(ctx, t));
+    this.#appGone = ctx.metrics.ingestDropped.labels('any', 'app_deleted');
+    this.#udpOverload = ctx.metrics.ingestDropped.labels('udp', 'overload');
+  }
+
+  /** Start `size` workers and give them the token table. */
+  static async start(ctx: Context, size: number): Promise<IngestPool> {
+    const pool = new IngestPool(ctx, size);
+    const url = new URL('./worker.js', import.meta.url);
+    await Promise.all(
+      Array.from({ length: size }, async () => {
+        const w = new Worker(url);
+        const h: WorkerHandle = { w, inflight: 0, paused: false, streams: new Map() };
+        w.on('message', (m: FromWorker) => pool.#onMessage(h, m));
+        w.on('error', (err) => ctx.log.error({ at: 'ingest.worker_error', err: err.message }, 'ingest worker failed'));
+        w.on('exit', (code) => {
+          if (!pool.#closed) ctx.log.error({ at: 'ingest.worker_exit', code }, 'ingest worker exited');
+        });
+        await new Promise<void>((resolve, reject) => {
+          w.once('online', resolve);
+          w.once('error', reject);
+        });
+        pool.#workers.push(h);
+      }),
+    );
+    const reg = ctx.registry;
+    for (const app of reg.apps()) pool.#syncApp(app);
+    reg.on('app', (app: App) => pool.#syncApp(app));
+    reg.on('appDeleted', (app: App) => pool.#dropApp(app));
+    ctx.log.info({ at: 'ingest.workers_started', workers: size }, 'ingest workers started');
+    return pool;
+  }
+
+  /** Serve one TCP or TLS connection through a worker. */
+  attachStream(sock: Socket, transport: StreamTransport): void {
+    const c = this.#nextStream++;
+    const h = this.#workers[c % this.#workers.length]!;
+    const t = T[transport];
+    const conns = this.#ctx.metrics.connections.labels(transport);
+    conns.value++;
+    h.streams.set(c, sock);
+    if (h.paused) sock.pause();
+    sock.on('data', (chunk: Buffer) => {
+      let ab = chunk.buffer as ArrayBuffer;
+      let o = chunk.byteOffset;
+      const n = chunk.length;
+      if (o !== 0 || n !== ab.byteLength) {
+        // not a buffer of its own: copy just these bytes
+        ab = ab.slice(o, o + n);
+        o = 0;
+      }
+      this.#post(h, { k: 'data', c, t, b: ab, o, n }, [ab]);
+      h.inflight += n;
+      if (h.inflight > HIGH_WATER && !h.paused) this.#pause(h);
+    });
+    sock.on('end', () => {
+      this.#post(h, { k: 'end', c });
+      sock.end();
+    });
+    sock.on('error', () => {
+      /* reset by peer etc.: 'close' follows */
+    });
+    sock.on('close', () => {
+      this.#post(h, { k: 'close', c });
+      h.streams.delete(c);
+      conns.value--;
+    });
+  }
+
+  /** A UDP datagram: packed with the others of this tick and sent to worker 0 (keeps their order). */
+  datagram(msg: Buffer): void {
+    const h = this.#workers[0]!;
+    if (h.inflight > HIGH_WATER) {
+      this.#udpOverload.value++;
+      return;
+    }
+    const need = 4 + msg.length;
+    if (this.#udp !== null && this.#udpPos + need > this.#udp.length) this.#flushUdp();
+    if (this.#udp === null) this.#udp = Buffer.allocUnsafeSlow(Math.max(UDP_BATCH, need));
+    const b = this.#udp;
+    const p = this.#udpPos;
+    b[p] = msg.length;
+    b[p + 1] = msg.length >>> 8;
+    b[p + 2] = msg.length >>> 16;
+    b[p + 3] = msg.length >>> 24;
+    msg.copy(b, p + 4);
+    this.#udpPos = p + need;
+    if (!this.#udpScheduled) {
+      this.#udpScheduled = true;
+      setImmediate(() => {
+        this.#udpScheduled = false;
+        this.#flushUdp();
+      });
+    }
+  }
+
+  /** Wait (bounded) until the workers have handled what they were given, then stop them. */
+  async close(timeoutMs = 3000): Promise<void> {
+    this.#flushUdp();
+    const deadline = Date.now() + timeoutMs;
+    while (this.#workers.some((h) => h.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.#closed = true;
+    await Promise.all(this.#workers.map((h) => h.w.terminate()));
+  }
+
+  #flushUdp(): void {
+    if (this.#udp === null || this.#udpPos === 0) return;
+    const ab = this.#udp.buffer as ArrayBuffer;
+    const n = this.#udpPos;
+    const h = this.#workers[0]!;
+    this.#post(h, { k: 'dgrams', b: ab, n, ms: Date.now() }, [ab]);
+    h.inflight += n;
+    this.#udp = null;
+    this.#udpPos = 0;
+  }
+
+  #post(h: WorkerHandle, m: ToWorker, transfer?: ArrayBuffer[]): void {
+    if (!this.#closed) h.w.postMessage(m, transfer);
+  }
+
+  /**
+   * Frame, scan and cook a whole POST /logs body in a worker (the least busy
+   * one). Nothing is routed: the caller checks the result and then calls
+   * routeCooked(), so a bad request stores nothing.
+   */
+  parseHttp(app: App, tokenName: string, body: Buffer, receivedMs: number): Promise<{ result: HttpParse; cooked: Buffer | null }> {
+    let slot = this.#slotOf.get(app);
+    if (slot === undefined) {
+      this.#syncApp(app);
+      slot = this.#slotOf.get(app)!;
+    }
+    let h = this.#workers[0]!;
+    for (const w of this.#workers) if (w.inflight < h.inflight) h = w;
+    let ab = body.buffer as ArrayBuffer;
+    let o = body.byteOffset;
+    const n = body.length;
+    if (o !== 0 || n !== ab.byteLength) {
+      ab = ab.slice(o, o + n);
+      o = 0;
+    }
+    const id = this.#nextRequest++;
+    return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(new Error('ingest workers are stopped'));
+        return;
+      }
+      this.#pending.set(id, { h, n, resolve });
+      h.inflight += n;
+      this.#post(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, [ab]);
+    });
+  }
+
+  /** Route what parseHttp cooked. */
+  routeCooked(cooked: Buffer): void {
+    this.#routeBatch(cooked);
+  }
+
+  #onMessage(h: WorkerHandle, m: FromWorker): void {
+    if (m.k === 'http') {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      h.inflight -= p.n;
+      p.resolve({ result: m.result, cooked: m.b === null ? null : Buffer.from(m.b, 0, m.n) });
+      return;
+    }
+    if (m.k === 'streamError') {
+      const sock = h.streams.get(m.c);
+      const transport = sock && 'encrypted' in sock ? 'tls' : 'tcp';
+      this.#counters[T[transport]]!.unframeable.value++;
+      this.#ctx.metrics.connectionsClosed.labels(transport, m.e === FrameError.TOO_LARGE ? 'frame_too_large' : 'unframeable').value++;
+      this.#ctx.log.warn({ at: 'ingest.stream_closed', transport, remote: sock?.remoteAddress, reason: frameErrorText[m.e as FrameError] }, 'closing syslog connection: unframeable input');
+      sock?.destroy();
+      return;
+    }
+    if (m.b !== null) this.#routeBatch(Buffer.from(m.b, 0, m.n));
+    for (let t = 0; t < this.#counters.length; t++) {
+      const c = this.#counters[t]!;
+      const base = t * COUNTS_PER_TRANSPORT;
+      c.lines.value += m.counts[base + C_LINES]!;
+      c.bytes.value += m.counts[base + C_BYTES]!;
+      c.malformed.value += m.counts[base + C_MALFORMED]!;
+      c.unknownToken.value += m.counts[base + C_UNKNOWN]!;
+    }
+    h.inflight -= m.consumed;
+    if (h.paused && h.inflight < LOW_WATER) this.#resume(h);
+  }
+
+  /** [u32 slot][u32 len][record]...: each record routed as a view of the batch (no copy). */
+  #routeBatch(b: Buffer): void {
+    const n = b.length;
+    let p = 0;
+    while (p < n) {
+      const slot = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
+      const len = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
+      p += 8;
+      const app = this.#appOf.get(slot);
+      if (app !== undefined) route(app, b.subarray(p, p + len));
+      else this.#appGone.value++;
+      p += len;
+    }
+  }
+
+  #pause(h: WorkerHandle): void {
+    h.paused = true;
+    for (const s of h.streams.values()) s.pause();
+  }
+  #resume(h: WorkerHandle): void {
+    h.paused = false;
+    for (const s of h.streams.values()) s.resume();
+  }
+
+  #broadcast(m: ToWorker): void {
+    for (const h of this.#workers) this.#post(h, m);
+  }
+
+  /** Tell the workers an app's current tokens (new ones added, revoked ones removed). */
+  #syncApp(app: App): void {
+    let slot = this.#slotOf.get(app);
+    if (slot === undefined) {
+      slot = this.#nextSlot++;
+      this.#slotOf.set(app, slot);
+      this.#appOf.set(slot, app);
+    }
+    const before = this.#sent.get(app.id) ?? new Set<string>();
+    const now = new Set(app.record.tokens.map((t) => t.token));
+    const add: [string, number, string][] = app.record.tokens.filter((t) => !before.has(t.token)).map((t) => [t.token, slot, t.name]);
+    const del = [...before].filter((t) => !now.has(t));
+    this.#sent.set(app.id, now);
+    if (add.length || del.length) this.#broadcast({ k: 'tokens', add, del });
+  }
+
+  #dropApp(app: App): void {
+    const slot = this.#slotOf.get(app);
+    if (slot !== undefined) this.#appOf.delete(slot);
+    const before = this.#sent.get(app.id);
+    this.#sent.delete(app.id);
+    if (before?.size) this.#broadcast({ k: 'tokens', add: [], del: [...before] });
+  }
+}

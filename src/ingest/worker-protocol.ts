@@ -1,0 +1,51 @@
+// Messages between the main thread and ingest workers. Bytes travel as
+// transferred ArrayBuffers (no copy); everything else is a few numbers.
+
+/** Transport index in count arrays. */
+export const T = { tcp: 0, tls: 1, udp: 2 } as const;
+export type TransportIndex = (typeof T)[keyof typeof T];
+export const TRANSPORTS = ['tcp', 'tls', 'udp'] as const;
+
+/** Per transport: lines, bytes, malformed, unknown token. */
+export const COUNTS_PER_TRANSPORT = 4;
+export const C_LINES = 0;
+export const C_BYTES = 1;
+export const C_MALFORMED = 2;
+export const C_UNKNOWN = 3;
+
+export type ToWorker =
+  /** Token replica: add or replace (token, app slot, token name), then remove. */
+  | { k: 'tokens'; add: [string, number, string][]; del: string[] }
+  /** A chunk of stream c (TCP/TLS) in b[o, o+n). */
+  | { k: 'data'; c: number; t: TransportIndex; b: ArrayBuffer; o: number; n: number }
+  /** Stream c ended (flush a pending LF frame) or was closed (forget it). */
+  | { k: 'end'; c: number }
+  | { k: 'close'; c: number }
+  /** UDP datagrams packed as [u32 len][bytes]..., received at ms. */
+  | { k: 'dgrams'; b: ArrayBuffer; n: number; ms: number }
+  /** A whole POST /logs body in b[o, o+n), authenticated as token `name` of app `slot`. */
+  | { k: 'http'; id: number; slot: number; name: string; b: ArrayBuffer; o: number; n: number; ms: number };
+
+export type FromWorker =
+  /**
+   * Cooked lines as [u32 app slot][u32 len][record]... in b[0, n); counts by
+   * transport (see C_*); consumed = input bytes handled since the last batch.
+   */
+  | { k: 'lines'; b: ArrayBuffer | null; n: number; counts: number[]; consumed: number }
+  /** Stream c sent what cannot be framed: close it. */
+  | { k: 'streamError'; c: number; e: number }
+  /** A POST /logs body: all of it cooked (b, as in 'lines'), or the first bad frame. */
+  | { k: 'http'; id: number; result: HttpParse; b: ArrayBuffer | null; n: number };
+
+export interface HttpParse {
+  ok: boolean;
+  /** Frames in the body, and bytes of their messages. */
+  frames: number;
+  bytes: number;
+  /** Lines after cooking. */
+  lines: number;
+  /** When not ok: the frame (1-based), its byte offset and why. */
+  errorFrame: number;
+  errorOffset: number;
+  errorText: string;
+}

@@ -1,0 +1,235 @@
+// An ingest worker thread: frames, scans and cooks syslog input handed over by
+// the main thread, and sends back batches of cooked lines, once per tick. The
+// main thread only stamps seq and fans out (route). A stream is always handled
+// by the same worker, so per-connection order is kept.
+import { parentPort } from 'node:worker_threads';
+import { cookedLength, cookInto } from '../line.js';
+import { TokenTable, type TokenKey } from '../tokens.js';
+import { cookMessage, type LineWriter } from './cook.js';
+import { FrameError, OctetFramer } from './framing.js';
+import { LogplexBody } from './logplex-body.js';
+import { SyslogMessageHandler, type MessageCounters } from './message.js';
+import type { SyslogHeader } from './syslog.js';
+import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
+
+class WorkerToken implements TokenKey {
+  readonly token: string;
+  readonly bytes: Buffer;
+  readonly slot: number;
+  readonly nameBuf: Buffer;
+  live = true;
+  constructor(token: string, slot: number, name: string) {
+    this.token = token;
+    this.bytes = Buffer.from(token, 'latin1');
+    this.slot = slot;
+    this.nameBuf = Buffer.from(name, 'utf8');
+  }
+}
+
+const BATCH = 256 * 1024;
+/** Send a batch as soon as it holds this much, without waiting for the tick. */
+const EARLY_FLUSH = 192 * 1024;
+
+/**
+ * Writes cooked lines as [u32 slot][u32 len][record] into a transferable
+ * buffer. A stream batch is sent when full; an HTTP batch grows instead (a
+ * request is stored whole or not at all).
+ */
+class BatchWriter implements LineWriter {
+  buf = Buffer.allocUnsafeSlow(BATCH);
+  pos = 0;
+  token: WorkerToken | null = null;
+  readonly #grow: boolean;
+  constructor(grow: boolean) {
+    this.#grow = grow;
+  }
+  line(
+    pri: number,
+    tsBuf: Buffer, tsStart: number, tsEnd: number,
+    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+    msgBuf: Buffer, msgStart: number, msgEnd: number,
+    receivedMs: number,
+  ): void {
+    const t = this.token!;
+    const len = cookedLength(tsEnd - tsStart, t.nameBuf.length, dynoEnd - dynoStart, msgEnd - msgStart);
+    if (this.pos + 8 + len > this.buf.length) {
+      if (!this.#grow) flush();
+      else {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + 8 + len));
+        this.buf.copy(bigger, 0, 0, this.pos);
+        this.buf = bigger;
+      }
+    }
+    const b = this.buf;
+    let p = this.pos;
+    b[p] = t.slot;
+    b[p + 1] = t.slot >>> 8;
+    b[p + 2] = t.slot >>> 16;
+    b[p + 3] = t.slot >>> 24;
+    b[p + 4] = len;
+    b[p + 5] = len >>> 8;
+    b[p + 6] = len >>> 16;
+    b[p + 7] = len >>> 24;
+    p += 8;
+    this.pos = cookInto(b, p, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
+  }
+}
+
+const port = parentPort!;
+const tokens = new TokenTable<WorkerToken>();
+const batch = new BatchWriter(false);
+const httpBatch = new BatchWriter(true);
+const httpBody = new LogplexBody();
+const ZERO_COUNTS: number[] = new Array<number>(TRANSPORTS.length * COUNTS_PER_TRANSPORT).fill(0);
+/** Counter cells by transport, drained into each batch message. */
+const cells = TRANSPORTS.map(() => ({ lines: { value: 0 }, bytes: { value: 0 }, malformed: { value: 0 }, unknownToken: { value: 0 } }) satisfies MessageCounters);
+let consumed = 0;
+let flushScheduled = false;
+
+/** Read and reset the cells, in the C_* layout. */
+function drainCounts(): number[] | null {
+  let any = false;
+  const out = new Array<number>(TRANSPORTS.length * COUNTS_PER_TRANSPORT);
+  for (let t = 0; t < cells.length; t++) {
+    const c = cells[t]!;
+    const base = t * COUNTS_PER_TRANSPORT;
+    out[base + C_LINES] = c.lines.value;
+    out[base + C_BYTES] = c.bytes.value;
+    out[base + C_MALFORMED] = c.malformed.value;
+    out[base + C_UNKNOWN] = c.unknownToken.value;
+    any ||= c.lines.value !== 0 || c.bytes.value !== 0 || c.malformed.value !== 0 || c.unknownToken.value !== 0;
+    c.lines.value = c.bytes.value = c.malformed.value = c.unknownToken.value = 0;
+  }
+  return any ? out : null;
+}
+
+const emit = (entry: WorkerToken, hdr: SyslogHeader, buf: Buffer, now: number): number => {
+  batch.token = entry;
+  return cookMessage(hdr, buf, now, batch);
+};
+const handlers = cells.map((c) => new SyslogMessageHandler(tokens, c, emit));
+
+interface Stream {
+  framer: OctetFramer;
+  t: TransportIndex;
+  now: number;
+  dead: boolean;
+}
+const streams = new Map<number, Stream>();
+
+function stream(c: number, t: TransportIndex): Stream {
+  let s = streams.get(c);
+  if (!s) {
+    const handler = handlers[t]!;
+    const st: Stream = { framer: null as unknown as OctetFramer, t, now: 0, dead: false };
+    st.framer = new OctetFramer((buf, a, b) => handler.handle(buf, a, b, st.now), { allowLfFrames: true, skipSeparators: true });
+    streams.set(c, st);
+    s = st;
+  }
+  return s;
+}
+
+function flush(): void {
+  const counts = drainCounts() ?? ZERO_COUNTS;
+  if (batch.pos === 0 && counts === ZERO_COUNTS && consumed === 0) return;
+  if (batch.pos > 0) {
+    const ab = batch.buf.buffer as ArrayBuffer;
+    const msg: FromWorker = { k: 'lines', b: ab, n: batch.pos, counts, consumed };
+    port.postMessage(msg, [ab]);
+    batch.buf = Buffer.allocUnsafeSlow(BATCH);
+    batch.pos = 0;
+  } else {
+    const msg: FromWorker = { k: 'lines', b: null, n: 0, counts, consumed };
+    port.postMessage(msg);
+  }
+  consumed = 0;
+}
+
+function scheduleFlush(): void {
+  if (batch.pos >= EARLY_FLUSH) flush();
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(() => {
+    flushScheduled = false;
+    flush();
+  });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.k) {
+    case 'tokens':
+      for (const [token, slot, name] of m.add) tokens.add(new WorkerToken(token, slot, name));
+      for (const token of m.del) tokens.remove(token);
+      return;
+    case 'data': {
+      const s = stream(m.c, m.t);
+      consumed += m.n;
+      if (!s.dead) {
+        s.now = Date.now();
+        const err = s.framer.push(Buffer.from(m.b, m.o, m.n));
+        if (err !== FrameError.NONE) {
+          s.dead = true;
+          const out: FromWorker = { k: 'streamError', c: m.c, e: err };
+          port.postMessage(out);
+        }
+      }
+      scheduleFlush();
+      return;
+    }
+    case 'end': {
+      const s = streams.get(m.c);
+      if (s && !s.dead) {
+        s.now = Date.now();
+        // a partial octet frame at the end is counted as malformed, as on the main thread
+        if (s.framer.end() !== FrameError.NONE) cells[s.t]!.malformed.value++;
+      }
+      streams.delete(m.c);
+      scheduleFlush();
+      return;
+    }
+    case 'close':
+      streams.delete(m.c);
+      return;
+    case 'http': {
+      const body = Buffer.from(m.b, m.o, m.n);
+      const result: HttpParse = { ok: false, frames: 0, bytes: 0, lines: 0, errorFrame: 0, errorOffset: 0, errorText: '' };
+      let out: FromWorker;
+      if (httpBody.scan(body)) {
+        httpBatch.token = new WorkerToken('', m.slot, m.name);
+        const ms = m.ms;
+        result.ok = true;
+        result.frames = httpBody.count;
+        result.bytes = httpBody.bytes;
+        result.lines = httpBody.forEachFrame((h, buf) => cookMessage(h, buf, ms, httpBatch));
+        const ab = httpBatch.buf.buffer as ArrayBuffer;
+        out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
+        port.postMessage(out, [ab]);
+        httpBatch.buf = Buffer.allocUnsafeSlow(BATCH);
+        httpBatch.pos = 0;
+      } else {
+        result.frames = httpBody.count;
+        result.errorFrame = httpBody.errorFrame;
+        result.errorOffset = httpBody.errorOffset;
+        result.errorText = httpBody.errorText;
+        out = { k: 'http', id: m.id, result, b: null, n: 0 };
+        port.postMessage(out);
+      }
+      httpBody.release();
+      return;
+    }
+    case 'dgrams': {
+      const b = Buffer.from(m.b, 0, m.n);
+      const h = handlers[2]!;
+      let p = 0;
+      while (p + 4 <= m.n) {
+        const len = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
+        p += 4;
+        h.handle(b, p, p + len, m.ms);
+        p += len;
+      }
+      consumed += m.n;
+      scheduleFlush();
+      return;
+    }
+  }
+});

@@ -1,0 +1,110 @@
+// The built server, as an operator runs it: a drain whose endpoint is slow
+// still holds lines when SIGTERM arrives; the process delivers them within
+// the flush bound and exits 0 (SPEC 10).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { HttpReceiver, msgText, until } from '../support/drain-receivers.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/logplane.js', import.meta.url));
+const LINES = 20_000;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('SIGTERM: the served process flushes its drains, then exits 0', async () => {
+  const r = await HttpReceiver.start();
+  // a slow endpoint: each batch waits 40 ms for its answer
+  const origEmit = r.server.emit.bind(r.server);
+  r.server.emit = ((event: string, ...args: unknown[]) => {
+    if (event === 'request') {
+      setTimeout(() => origEmit(event, ...args), 40);
+      return true;
+    }
+    return origEmit(event, ...args);
+  }) as typeof r.server.emit;
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'logplane-e2e-drains-'));
+  const now = new Date().toISOString();
+  const token = `t.${randomUUID()}`;
+  const apiKey = 'k'.repeat(32);
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify({
+    version: 1,
+    apiKey,
+    apps: [{
+      id: 'bye', uuid: randomUUID(), createdAt: now, updatedAt: now,
+      tokens: [{ token, name: 'app', createdAt: now }],
+      drains: [{ id: randomUUID(), token: `d.${randomUUID()}`, url: r.url('/bye'), createdAt: now, updatedAt: now }],
+    }],
+  }));
+  const [httpPort, syslogPort] = [await freePort(), await freePort()];
+  const proc = spawn(process.execPath, [CLI, 'serve'], {
+    env: {
+      ...process.env,
+      LOGPLANE_PORT: String(httpPort),
+      LOGPLANE_SYSLOG_PORT: String(syslogPort),
+      LOGPLANE_DATA_DIR: dataDir,
+      LOGPLANE_API_KEY: apiKey,
+      LOGPLANE_LOG_LEVEL: 'warn',
+      LOGPLANE_DRAIN_ALLOW_PRIVATE: '1',
+      LOGPLANE_DRAIN_QUEUE_LINES: '50000',
+      LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '8000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  try {
+    const status = async () => {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/v3/channels/bye/drains`, { headers: { Authorization: `Bearer ${apiKey}` } }).catch(() => null);
+      return res && res.ok ? ((await res.json()) as Array<{ status: { delivered: number; queue_depth: number } }>)[0]!.status : null;
+    };
+    const deadline = Date.now() + 15_000;
+    while ((await status()) === null) {
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`server did not start: ${stderr}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const sock = connect({ host: '127.0.0.1', port: syslogPort });
+    await new Promise<void>((res) => sock.once('connect', () => res()));
+    const parts: Buffer[] = [];
+    for (let i = 0; i < LINES; i++) {
+      const m = Buffer.from(`<190>1 2024-05-06T07:08:09Z host ${token} web.1 - - line ${i} ${'p'.repeat(80)}`);
+      parts.push(Buffer.from(`${m.length} `), m);
+    }
+    sock.end(Buffer.concat(parts));
+    // every line is in the drain (delivered or held) before we stop the server
+    let s = await status();
+    while (s === null || s.delivered + s.queue_depth < LINES) {
+      if (Date.now() > deadline) throw new Error(`lines not ingested: ${JSON.stringify(s)}`);
+      await new Promise((res) => setTimeout(res, 20));
+      s = await status();
+    }
+    assert.ok(s.queue_depth > 0, 'the drain still holds lines at SIGTERM');
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    const code = await exited;
+    const took = Date.now() - t0;
+    assert.equal(code, 0, stderr);
+    assert.ok(took < 9000, `stop took ${took} ms`);
+    await until(() => r.messages().length >= LINES, 2000, 'every line delivered');
+    const got = r.messages().map((m) => msgText('http', m));
+    assert.equal(got.length, LINES);
+    for (let i = 0; i < LINES; i++) if (!got[i]!.startsWith(`line ${i} `)) assert.fail(`line ${i}: ${got[i]!.slice(0, 40)}`);
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    await r.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

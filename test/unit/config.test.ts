@@ -1,0 +1,145 @@
+// loadConfig: flags over environment over defaults; every problem listed at once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaults, loadConfig, publicBaseUrl } from '../../src/config.js';
+import { ConfigError, ErrorCode } from '../../src/errors.js';
+
+function problemsOf(argv: string[], env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.equal(err.code, ErrorCode.CONFIG);
+    for (const p of err.problems) assert.ok(err.message.includes(p), 'the message lists every problem');
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('defaults when nothing is given; the result is frozen', () => {
+  const c = loadConfig([], {});
+  assert.deepEqual({ ...c }, { ...defaults });
+  assert.equal(c.port, 8601);
+  assert.equal(c.host, '127.0.0.1');
+  assert.equal(c.syslogPort, 6001);
+  assert.equal(c.syslogTlsPort, null);
+  assert.equal(c.historyLines, 1500);
+  assert.equal(c.dataDir, './.logplane');
+  assert.equal(c.redisUrl, null);
+  assert.ok(Object.isFrozen(c));
+  assert.throws(() => {
+    (c as { port: number }).port = 1;
+  }, TypeError);
+});
+
+test('environment over defaults', () => {
+  const c = loadConfig([], {
+    LOGPLANE_PORT: '9000',
+    LOGPLANE_HOST: '0.0.0.0',
+    LOGPLANE_SYSLOG_PORT: '0',
+    LOGPLANE_HISTORY_LINES: '20',
+    LOGPLANE_DATA_DIR: '/tmp/x',
+    REDIS_URL: 'redis://127.0.0.1:6379/0',
+    LOGPLANE_PUBLIC_URL: 'https://logs.example.com//',
+    LOGPLANE_DRAIN_ALLOW_PRIVATE: 'yes',
+    LOGPLANE_LOG_LEVEL: 'debug',
+    LOGPLANE_API_KEY: 'k'.repeat(16),
+    UNRELATED: 'ignored',
+  });
+  assert.equal(c.port, 9000);
+  assert.equal(c.host, '0.0.0.0');
+  assert.equal(c.syslogPort, 0);
+  assert.equal(c.historyLines, 20);
+  assert.equal(c.dataDir, '/tmp/x');
+  assert.equal(c.redisUrl, 'redis://127.0.0.1:6379/0');
+  assert.equal(c.publicUrl, 'https://logs.example.com');
+  assert.equal(c.drainAllowPrivate, true);
+  assert.equal(c.logLevel, 'debug');
+  assert.equal(c.apiKey, 'k'.repeat(16));
+  assert.equal(publicBaseUrl(c, 1234), 'https://logs.example.com');
+  assert.equal(publicBaseUrl(loadConfig([], { LOGPLANE_HOST: '0.0.0.0' }), 1234), 'http://127.0.0.1:1234');
+  assert.equal(publicBaseUrl(loadConfig([], { LOGPLANE_HOST: '::1' }), 1234), 'http://[::1]:1234');
+});
+
+test('flags over environment, in both --flag value and --flag=value forms', () => {
+  const env = { LOGPLANE_PORT: '9000', LOGPLANE_HISTORY_LINES: '20', LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DATA_DIR: '/env' };
+  const c = loadConfig(['--port', '9100', '--history-lines=30', '--drain-allow-private=off', '--data-dir', '/flag'], env);
+  assert.equal(c.port, 9100);
+  assert.equal(c.historyLines, 30);
+  assert.equal(c.drainAllowPrivate, false);
+  assert.equal(c.dataDir, '/flag');
+  // env still applies where no flag is given
+  assert.equal(loadConfig(['--port', '1'], env).historyLines, 20);
+  // a bare boolean flag means true, also before another flag
+  assert.equal(loadConfig(['--drain-allow-private'], {}).drainAllowPrivate, true);
+  const d = loadConfig(['--drain-allow-private', '--port', '5'], { LOGPLANE_DRAIN_ALLOW_PRIVATE: 'false' });
+  assert.equal(d.drainAllowPrivate, true);
+  assert.equal(d.port, 5);
+  // the last of a repeated flag wins
+  assert.equal(loadConfig(['--port', '1', '--port=2'], {}).port, 2);
+});
+
+test('every problem is listed at once', () => {
+  const problems = problemsOf(
+    ['--nope', 'stray', '--syslog-port', '70000', '--history-lines=abc', '--max-drains-per-app', '-1', '--host'],
+    {
+      LOGPLANE_PORT: 'http',
+      LOGPLANE_HISTORY_LINES: '0',
+      REDIS_URL: 'http://not-redis',
+      LOGPLANE_PUBLIC_URL: 'ftp://x',
+      LOGPLANE_LOG_LEVEL: 'loud',
+      LOGPLANE_DRAIN_ALLOW_PRIVATE: 'maybe',
+      LOGPLANE_API_KEY: 'short',
+      LOGPLANE_DATA_DIR: '',
+      LOGPLANE_TLS_CERT: '/c.pem',
+    },
+  );
+  const want = [
+    'LOGPLANE_PORT',
+    'LOGPLANE_HISTORY_LINES',
+    'REDIS_URL',
+    'LOGPLANE_PUBLIC_URL',
+    'LOGPLANE_LOG_LEVEL',
+    'LOGPLANE_DRAIN_ALLOW_PRIVATE',
+    'LOGPLANE_DATA_DIR',
+    '--nope',
+    '"stray"',
+    '--syslog-port',
+    '--history-lines',
+    '--max-drains-per-app',
+    '--host needs a value',
+    'syslog TLS needs all of',
+    'LOGPLANE_API_KEY: must be at least 16',
+  ];
+  for (const w of want) assert.ok(problems.some((p) => p.includes(w)), `a problem mentions ${w}:\n${problems.join('\n')}`);
+  assert.equal(problems.length, want.length, problems.join('\n'));
+});
+
+test('bad values name the setting and the value', () => {
+  const [p] = problemsOf([], { LOGPLANE_SYSLOG_PORT: '65536' });
+  assert.equal(p, 'LOGPLANE_SYSLOG_PORT: must be a port number 0-65535 (got "65536")');
+  const [q] = problemsOf(['--history-lines', '1000001'], {});
+  assert.equal(q, '--history-lines: must be at most 1000000 (got "1000001")');
+  assert.equal(loadConfig(['--history-lines', '1000000'], {}).historyLines, 1_000_000);
+  assert.equal(loadConfig([], { LOGPLANE_PORT: '65535' }).port, 65535);
+});
+
+test('syslog TLS needs port, certificate and key together', () => {
+  const parts = { LOGPLANE_SYSLOG_TLS_PORT: '6514', LOGPLANE_TLS_CERT: '/c.pem', LOGPLANE_TLS_KEY: '/k.pem' };
+  const c = loadConfig([], parts);
+  assert.equal(c.syslogTlsPort, 6514);
+  assert.equal(c.tlsCert, '/c.pem');
+  assert.equal(c.tlsKey, '/k.pem');
+  for (const drop of Object.keys(parts)) {
+    const env: Record<string, string> = { ...parts };
+    delete env[drop];
+    assert.deepEqual(problemsOf([], env), ['syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY']);
+  }
+  for (const only of Object.entries(parts)) {
+    assert.equal(problemsOf([], Object.fromEntries([only])).length, 1);
+  }
+  // flags count too
+  const f = loadConfig(['--syslog-tls-port', '0', '--tls-cert', '/c', '--tls-key=/k'], {});
+  assert.equal(f.syslogTlsPort, 0);
+  assert.equal(problemsOf(['--tls-key=/k'], {}).length, 1);
+});

@@ -1,0 +1,265 @@
+// Drain core without sockets: a scripted deliver() and a manual clock check
+// the queue, exact L10 counts and times, the retry budget and the status;
+// plus classify/backoff, URL parsing and the private-address table.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Drain, type Batch, type Clock, type DrainOptions } from '../../src/drains/drain.js';
+import { logplexFrames } from '../../src/drains/frame.js';
+import { isPrivateAddress } from '../../src/drains/guard.js';
+import { backoffMs, classify, isDelivered, reconnectMs, type Outcome } from '../../src/drains/retry.js';
+import { parseDrainUrl } from '../../src/drains/url.js';
+import { UnprocessableError } from '../../src/errors.js';
+import { lineFrom, rfc3339 } from '../../src/line.js';
+
+class ManualClock implements Clock {
+  t = 1_700_000_000_000;
+  readonly timers: Array<{ fn: () => void; ms: number }> = [];
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const h = { fn, ms };
+    this.timers.push(h);
+    return h;
+  }
+  clearTimeout(h: unknown): void {
+    const i = this.timers.indexOf(h as { fn: () => void; ms: number });
+    if (i !== -1) this.timers.splice(i, 1);
+  }
+  fire(): void {
+    const h = this.timers.shift()!;
+    this.t += h.ms;
+    h.fn();
+  }
+}
+
+/** A drain whose deliveries the test answers one by one. */
+class ScriptedDrain extends Drain {
+  protected readonly encoder = logplexFrames;
+  readonly sent: Array<{ batch: Batch; msgs: string[]; answer: (o: Outcome) => void }> = [];
+  protected deliver(batch: Batch): Promise<Outcome> {
+    const msgs: string[] = [];
+    const body = batch.body.toString('utf8');
+    let p = 0;
+    while (p < body.length) {
+      const sp = body.indexOf(' ', p);
+      const len = Number(body.slice(p, sp));
+      const frame = body.slice(sp + 1, sp + 1 + len);
+      msgs.push(frame.split(' ').slice(6).join(' ').trimEnd());
+      p = sp + 1 + len;
+    }
+    return new Promise((resolve) => this.sent.push({ batch, msgs, answer: resolve }));
+  }
+  protected release(): void {}
+}
+
+const target = parseDrainUrl('https://example.com/logs');
+function scripted(over: Partial<DrainOptions> = {}) {
+  const clock = new ManualClock();
+  const d = new ScriptedDrain({
+    id: 'x', token: 'd.x', target, queueLines: 10, retries: 2, backoffBaseMs: 100, backoffMaxMs: 1000,
+    connectTimeoutMs: 1, responseTimeoutMs: 1, reconnectBaseMs: 1, reconnectMaxMs: 1, allowPrivate: false,
+    clock, random: () => 0.5, ...over,
+  });
+  return { d, clock };
+}
+const line = (n: number) => lineFrom({ pri: 190, ts: 'T', source: 'app', dyno: 'web.1', msg: `m${n}` });
+const tick = () => new Promise((r) => setImmediate(r));
+const OK: Outcome = { kind: 'status', status: 200 };
+const E500: Outcome = { kind: 'status', status: 500 };
+
+describe('drain queue and loss accounting', () => {
+  test('offer is bounded: the oldest go, counted; wake-up once per tick', async () => {
+    const { d } = scripted();
+    for (let i = 0; i < 25; i++) d.offer(line(i));
+    assert.equal(d.status().dropped, 15);
+    assert.equal(d.status().queueDepth, 10);
+    await tick();
+    assert.equal(d.sent.length, 1);
+    const first = d.sent[0]!;
+    assert.match(first.msgs[0]!, /^Error L10 \(output buffer overflow\): 15 messages dropped since /);
+    assert.deepEqual(first.msgs.slice(1), ['m15', 'm16', 'm17', 'm18', 'm19', 'm20', 'm21', 'm22', 'm23', 'm24']);
+    assert.equal(first.batch.msgCount, 11);
+    assert.equal(first.batch.lines, 10);
+  });
+
+  test('L10 counts are exact across drops during flight, failed batches and recovery', async () => {
+    const { d, clock } = scripted({ queueLines: 5 });
+    const t0 = clock.t;
+    for (let i = 0; i < 8; i++) d.offer(line(i)); // 3 dropped at t0
+    await tick();
+    const b1 = d.sent[0]!;
+    assert.match(b1.msgs[0]!, new RegExp(`^Error L10 \\(output buffer overflow\\): 3 messages dropped since ${rfc3339(t0).replace(/[.+]/g, '\\$&')}\\.$`));
+    clock.t += 1000;
+    const t1 = clock.t;
+    for (let i = 8; i < 15; i++) d.offer(line(i)); // queue 5: 2 more dropped at t1 while b1 is in flight
+    assert.equal(d.status().dropped, 5);
+    b1.answer(OK); // b1 reported 3; 2 remain, since t1
+    await tick();
+    const b2 = d.sent[1]!;
+    assert.equal(b2.msgs[0], `Error L10 (output buffer overflow): 2 messages dropped since ${rfc3339(t1)}.`);
+    assert.deepEqual(b2.msgs.slice(1), ['m10', 'm11', 'm12', 'm13', 'm14']);
+    // b2 fails through the budget (3 attempts): its 5 lines join the loss, its L10 was never delivered
+    b2.answer(E500);
+    await tick();
+    assert.equal(d.status().state, 'backing off');
+    clock.fire();
+    await tick();
+    assert.equal(d.sent.length, 3);
+    assert.equal(d.sent[2]!.batch.frameId, b2.batch.frameId);
+    d.sent[2]!.answer(E500);
+    await tick();
+    clock.fire();
+    await tick();
+    d.sent[3]!.answer(E500);
+    await tick();
+    assert.equal(d.status().dropped, 10);
+    assert.equal(d.status().state, 'failing');
+    assert.equal(d.status().delivered, 5);
+    // an L10-only batch reports the 7 lost since t1, with nothing else queued
+    clock.fire();
+    await tick();
+    const b3 = d.sent[4]!;
+    assert.deepEqual(b3.msgs, [`Error L10 (output buffer overflow): 7 messages dropped since ${rfc3339(t1)}.`]);
+    assert.equal(b3.batch.lines, 0);
+    b3.answer(OK);
+    await tick();
+    assert.equal(d.status().state, 'delivering');
+    assert.equal(d.idle, true);
+    assert.equal(d.status().delivered + d.status().dropped, 15);
+    // all quiet: no more batches
+    d.offer(line(15));
+    await tick();
+    assert.deepEqual(d.sent[5]!.msgs, ['m15']);
+  });
+
+  test('4xx drops at once (no retry); 408, 429, 5xx and errors retry with backoff', async () => {
+    const { d, clock } = scripted();
+    d.offer(line(0));
+    await tick();
+    d.sent[0]!.answer({ kind: 'status', status: 400 });
+    await tick();
+    assert.equal(d.status().dropped, 1);
+    assert.equal(d.counters.droppedRejected.value, 1);
+    assert.equal(d.status().lastError?.status, 400);
+    assert.equal(d.status().nextRetryAt, clock.t + 75); // after a drop, the first backoff step
+    assert.equal(clock.timers.length, 1);
+  });
+
+  test('status: next retry time, last error, last success, queue depth', async () => {
+    const { d, clock } = scripted();
+    assert.equal(d.status().state, 'connecting');
+    d.offer(line(0));
+    d.offer(line(1));
+    assert.equal(d.status().queueDepth, 2);
+    await tick();
+    assert.equal(d.status().queueDepth, 2); // in flight still counts
+    d.sent[0]!.answer({ kind: 'error', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 1.2.3.4:443' });
+    await tick();
+    const s = d.status();
+    assert.equal(s.state, 'backing off');
+    assert.deepEqual(s.lastError, { at: clock.t, errno: 'ECONNREFUSED', text: 'connect ECONNREFUSED 1.2.3.4:443' });
+    assert.equal(s.nextRetryAt, clock.t + 75); // equal jitter, random 0.5: 100/2 + 0.5 * 50
+    clock.fire();
+    await tick();
+    d.sent[1]!.answer(OK);
+    await tick();
+    const s2 = d.status();
+    assert.equal(s2.state, 'delivering');
+    assert.equal(s2.lastSuccessAt, clock.t);
+    assert.equal(s2.nextRetryAt, null);
+    assert.equal(s2.queueDepth, 0);
+    assert.equal(s2.delivered, 2);
+  });
+
+  test('batches close at the byte limit', async () => {
+    const { d } = scripted({ queueLines: 1000, batchBytes: 1000 });
+    for (let i = 0; i < 100; i++) d.offer(line(i));
+    await tick();
+    const b = d.sent[0]!.batch;
+    assert.ok(b.body.length <= 1000 && b.body.length > 1000 - 60, `${b.body.length}`);
+  });
+
+  test('destroy forgets what is held and reports it; flush of an idle drain is immediate', async () => {
+    const { d } = scripted();
+    assert.equal(await d.flush(10), true);
+    d.offer(line(0));
+    d.offer(line(1));
+    assert.equal(d.destroy(), 2);
+    d.offer(line(2));
+    assert.equal(d.status().queueDepth, 0);
+  });
+});
+
+describe('classify and backoff', () => {
+  test('classify', () => {
+    for (const s of [200, 201, 204, 299]) assert.equal(isDelivered({ kind: 'status', status: s }), true);
+    for (const s of [400, 401, 403, 404, 410, 413, 422, 499, 301, 302, 100]) assert.equal(classify({ kind: 'status', status: s }), 'drop', `${s}`);
+    for (const s of [408, 429, 500, 502, 503, 504, 599]) assert.equal(classify({ kind: 'status', status: s }), 'retry', `${s}`);
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPRIVATE', 'CERT_HAS_EXPIRED']) {
+      assert.equal(classify({ kind: 'error', code, message: '' }), 'retry', code);
+    }
+  });
+
+  test('jittered exponential backoff stays within [d/2, d], d = min(max, base 2^(n-1))', () => {
+    for (let n = 1; n < 12; n++) {
+      const d = Math.min(30_000, 500 * 2 ** (n - 1));
+      assert.equal(backoffMs(n, 500, 30_000, () => 0), d / 2);
+      assert.equal(backoffMs(n, 500, 30_000, () => 1), d);
+    }
+    assert.deepEqual([1, 2, 3, 8, 9, 10].map((f) => reconnectMs(f, 1000, 300_000)), [2000, 4000, 8000, 256_000, 300_000, 300_000]);
+  });
+});
+
+describe('drain URLs', () => {
+  test('parsed per SPEC 6.2', () => {
+    const h = parseDrainUrl('https://u%40s:p%3Ass@logs.example.com/a%20b/c?x=1&y=%zz#insecure');
+    assert.equal(h.kind, 'https');
+    assert.equal(h.host, 'logs.example.com');
+    assert.equal(h.port, 443);
+    assert.equal(h.path, '/a%20b/c?x=1&y=%zz');
+    assert.equal(h.authorization, `Basic ${Buffer.from('u@s:p:ss').toString('base64')}`);
+    assert.equal(h.insecure, true);
+    assert.equal(h.display, 'https://logs.example.com/a%20b/c?x=1&y=%zz#insecure');
+    assert.equal(parseDrainUrl('http://h:8080').path, '/');
+    assert.equal(parseDrainUrl('http://h?q').path, '/?q');
+    assert.equal(parseDrainUrl('http://h').port, 80);
+    assert.equal(parseDrainUrl('syslog://h').port, 601);
+    assert.equal(parseDrainUrl('syslog+tls://h').port, 6514);
+    assert.equal(parseDrainUrl('syslog+tls://h:1234#insecure').insecure, true);
+    assert.equal(parseDrainUrl('SYSLOG://[::1]:99').host, '::1');
+    assert.equal(parseDrainUrl('https://user:pw@h/x').display, 'https://h/x');
+  });
+
+  test('bad URLs are 422 with the reason', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['ftp://h/', /unsupported scheme "ftp"/],
+      ['not a url', /absolute URL/],
+      ['https://', /not a valid URL|must have a host/],
+      ['http://h:0/', /port|not a valid/],
+      ['http://h:70000/', /not a valid URL|port/],
+      ['http://h/a b', /not a valid URL|percent-encode/],
+      ['http://h/#frag', /only fragment allowed is #insecure/],
+      ['http://h/#insecure', /#insecure only applies/],
+      ['syslog://h/path', /no path/],
+      ['syslog://u:p@h', /no user:password/],
+      [42, /must be a string/],
+      ['', /must not be empty/],
+    ];
+    for (const [url, re] of cases) {
+      assert.throws(() => parseDrainUrl(url), (e: unknown) => e instanceof UnprocessableError && e.status === 422 && re.test(e.message), String(url));
+    }
+  });
+});
+
+describe('private-address table', () => {
+  test('refused ranges', () => {
+    for (const a of ['127.0.0.1', '127.1.2.3', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0',
+      '224.0.0.1', '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', '::ffff:127.0.0.1', '::ffff:10.1.2.3', '64:ff9b::a00:1', '64:ff9b::10.0.0.1']) {
+      assert.equal(isPrivateAddress(a), true, a);
+    }
+    for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '192.169.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8']) {
+      assert.equal(isPrivateAddress(a), false, a);
+    }
+  });
+});
