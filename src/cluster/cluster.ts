@@ -28,7 +28,7 @@ import { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
 import { DrainFeed, type DrainHandle } from './feed.js';
 import { drainState } from './keys.js';
-import { DrainLeases, type DrainOwnership } from './leases.js';
+import { DrainLeases, type DrainCluster, type DrainOwnership } from './leases.js';
 import { NodeRegistry } from './nodes.js';
 import { commandClient, connectOrThrow, defineScripts, subscriberClient } from './redis.js';
 import { HybridSeq, originOf, seqCeilingAt } from './seq.js';
@@ -80,7 +80,7 @@ export interface ClusterHistory extends HistoryView {
   complete: boolean;
 }
 
-export class Cluster {
+export class Cluster implements DrainCluster {
   readonly options: ClusterOptions;
   readonly store: RedisStore;
   readonly seqClock: HybridSeq;
@@ -226,9 +226,13 @@ export class Cluster {
     };
 
     this.#leases = new DrainLeases(this.#cmd, reg, this.nodes, { ttlMs: this.options.leaseTtlMs, renewMs: this.options.leaseRenewMs, log: this.#log });
-    this.#leases.start();
     this.#checkpointTimer = setInterval(() => void this.checkpoint(), this.options.checkpointMs).unref();
     this.#log.info({ at: 'cluster.joined', node: this.nodes.id, index: this.nodes.index, nodes: this.nodes.live.length }, 'distributed mode: joined the cluster');
+  }
+
+  /** Start taking drain leases (after the drain manager follows them). */
+  startLeases(): void {
+    this.#leases?.start();
   }
 
   // ---- history -------------------------------------------------------------

@@ -13,7 +13,8 @@
 // The drain manager asks owns(id) and follows 'acquire' / 'release'.
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import type { Registry } from '../apps.js';
+import type { LineSink, Registry } from '../apps.js';
+import type { DrainHandle } from './feed.js';
 import type { Log } from '../obs/log.js';
 import { appMeta, drainLease, drainState } from './keys.js';
 import type { NodeRegistry } from './nodes.js';
@@ -26,6 +27,15 @@ export interface DrainOwnership {
   /** 'acquire' (appId, drainId): start delivering it; 'release' (appId, drainId): stop. */
   on(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
   off(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+}
+
+/** What the drain manager is given in distributed mode (implemented by Cluster). */
+export interface DrainCluster {
+  readonly drains: DrainOwnership;
+  /** An owned drain's sink for app.sinks: feeds it every node's lines once, after the last checkpoint. */
+  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
+  /** Stop feeding it (released, removed, stopping); its cursor is saved. */
+  detachDrain(drainId: string): void;
 }
 
 export interface LeaseOptions {

@@ -4,7 +4,8 @@
 // line, validates management requests (SPEC 6.1), exposes status and metrics,
 // and flushes everything on a graceful stop.
 import { randomUUID } from 'node:crypto';
-import type { App } from '../apps.js';
+import type { App, LineSink } from '../apps.js';
+import type { DrainCluster } from '../cluster/leases.js'; // distributed mode (issue 5)
 import type { Context } from '../context.js';
 import { ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
 import { route } from '../router.js';
@@ -24,6 +25,12 @@ export interface DrainManagerOptions {
   /** Extra trusted CA certificates. */
   ca?: string | Buffer | Array<string | Buffer>;
   batchBytes?: number;
+  /**
+   * Distributed mode (issue 5): run only the drains whose lease this node
+   * holds, fed through the cluster (every node's lines once, replay after a
+   * takeover) instead of straight from app.sinks.
+   */
+  cluster?: DrainCluster;
 }
 
 export interface DrainInfo {
@@ -34,6 +41,8 @@ export interface DrainInfo {
 interface Live {
   record: DrainRecord;
   drain: Drain;
+  /** What is in app.sinks: the drain, or in distributed mode its cluster feed. */
+  sink: LineSink;
 }
 
 const KINDS = Object.values(DrainKind);
@@ -84,12 +93,19 @@ export class DrainManager {
   readonly #metrics: ReturnType<typeof createDrainMetrics>;
   readonly #onApp = (app: App): void => this.#sync(app);
   readonly #onAppDeleted = (app: App): void => this.#remove(app);
+  /** Distributed mode (issue 5): a lease came or went; re-sync that app. */
+  readonly #onLease = (appId: string): void => {
+    const app = this.#ctx.registry.get(appId);
+    if (app) this.#sync(app);
+  };
+  readonly #cluster: DrainCluster | null;
   #started = false;
   #closing: Promise<void> | null = null;
 
   constructor(ctx: Context, opts: DrainManagerOptions = {}) {
     this.#ctx = ctx;
     this.#opts = opts;
+    this.#cluster = opts.cluster ?? null;
     this.#metrics = createDrainMetrics(ctx);
     const m = this.#metrics;
     m.drains.collect = () => {
@@ -116,6 +132,7 @@ export class DrainManager {
     for (const app of reg.apps()) this.#sync(app);
     reg.on('app', this.#onApp);
     reg.on('appDeleted', this.#onAppDeleted);
+    this.#cluster?.drains.on('acquire', this.#onLease).on('release', this.#onLease); // distributed mode (issue 5)
     return this;
   }
 
@@ -176,7 +193,9 @@ export class DrainManager {
       this.#byApp.set(app.id, live);
     }
     const keep = new Set<string>();
+    const cluster = this.#cluster;
     for (const rec of want) {
+      if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode (issue 5): another node delivers it
       keep.add(rec.id);
       const cur = live.get(rec.id);
       if (cur && cur.record.url === rec.url && cur.record.token === rec.token) {
@@ -194,12 +213,16 @@ export class DrainManager {
       const drain = createDrain(this.#options(app, rec, target));
       if (cur) {
         // URL changed: the new drain takes over what the old one still held
-        const moved = cur.drain.takeQueue();
+        // (distributed mode: the new feed replays it from the checkpoint instead)
+        const moved = cluster ? [] : cur.drain.takeQueue();
         this.#stop(app, live, cur);
         for (const line of moved) drain.offer(line);
       }
-      live.set(rec.id, { record: rec, drain });
-      app.addSink(drain);
+      const sink = cluster
+        ? cluster.attachDrain(app.id, rec.id, { sink: drain, consumed: () => drain.status().delivered + drain.status().dropped })
+        : drain;
+      live.set(rec.id, { record: rec, drain, sink });
+      app.addSink(sink);
       this.#ctx.log.info({ at: 'drain.started', app: app.id, drain: rec.id, kind: target.kind, url: target.display }, 'drain started');
     }
     for (const l of [...live.values()]) if (!keep.has(l.record.id)) this.#stop(app, live, l);
@@ -207,7 +230,8 @@ export class DrainManager {
   }
 
   #stop(app: App, live: Map<string, Live>, l: Live): void {
-    app.removeSink(l.drain);
+    app.removeSink(l.sink);
+    this.#cluster?.detachDrain(l.record.id); // distributed mode (issue 5): cursor saved, next owner replays the rest
     live.delete(l.record.id);
     const left = l.drain.destroy();
     this.#ctx.log.info({ at: 'drain.stopped', app: app.id, drain: l.record.id, undelivered: left }, 'drain stopped');
@@ -323,12 +347,14 @@ export class DrainManager {
       const reg = this.#ctx.registry;
       reg.off('app', this.#onApp);
       reg.off('appDeleted', this.#onAppDeleted);
+      this.#cluster?.drains.off('acquire', this.#onLease).off('release', this.#onLease);
       const r = await this.flush(timeoutMs);
       let undelivered = 0;
       for (const [appId, live] of this.#byApp) {
         const app = reg.get(appId);
         for (const l of live.values()) {
-          app?.removeSink(l.drain);
+          app?.removeSink(l.sink);
+          this.#cluster?.detachDrain(l.record.id);
           undelivered += l.drain.destroy();
         }
       }
