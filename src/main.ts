@@ -3,6 +3,7 @@ import { loadConfig, publicBaseUrl } from './config.js';
 import { removeRunFile, runFilePath, writeRunFile } from './cli/runfile.js';
 import { ConfigError } from './errors.js';
 import { Server } from './server.js';
+import { redactUrl } from './cluster/cluster.js';
 
 /** Bounded time for a graceful stop before we exit anyway. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -61,14 +62,15 @@ export async function serve(argv: readonly string[]): Promise<void> {
   } catch (err) {
     server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
   }
+  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${config.dataDir}`; // issue 5
   const lines = [
-    `logplane is serving (embedded mode, data in ${config.dataDir})`,
+    `logplane is serving (${mode})`,
     `  API, ingest, sessions:  ${server.url}`,
     `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
   ];
   if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
   if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
-  if (server.generatedKey) lines.push(`  admin API key (shown once, saved in ${config.dataDir}): ${server.apiKey}`);
+  if (server.generatedKey) lines.push(`  admin API key (shown once, saved in ${server.cluster ? 'Redis' : config.dataDir}): ${server.apiKey}`);
   lines.push(`  try: logplane apps:create myapp && echo hello | logplane send -a myapp && logplane logs -a myapp`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
