@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import type { App, LineSink } from '../apps.js';
 import { RedisHistory, redisHistoryDefaults } from '../buffer/redis.js';
 import type { Config } from '../config.js';
+import type { DrainStatus } from '../drains/drain.js';
 import type { Context } from '../context.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
@@ -66,6 +67,8 @@ export const clusterDefaults: ClusterOptions = {
 };
 
 const clusters = new WeakMap<Context, Cluster>();
+/** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
+const STATUS_EVERY_MS = 1000;
 
 /** Sort by seq, in place when needed. */
 function sortBySeq(recs: Buffer[]): Buffer[] {
@@ -102,6 +105,8 @@ export class Cluster implements DrainCluster {
   #checkpointing = false;
   #closing: Promise<void> | null = null;
   #lostToFeeds = 0;
+  #statusAt = 0;
+  readonly #remoteStatus = new Map<string, { at: number; status: DrainStatus | null }>();
 
   /** The cluster of a server context (distributed mode), if any. */
   static of(ctx: Context): Cluster | undefined {
@@ -360,32 +365,66 @@ export class Cluster implements DrainCluster {
     return this.#feeds.get(drainId);
   }
 
-  /** Write the cursors that moved. */
+  /** Write the cursors that moved (and, about once a second, every owned drain's status). */
   async checkpoint(): Promise<void> {
     if (this.#checkpointing) return;
     this.#checkpointing = true;
     try {
+      const now = Date.now();
+      const withStatus = now - this.#statusAt >= STATUS_EVERY_MS;
+      if (withStatus) this.#statusAt = now;
       const moved: DrainFeed[] = [];
-      for (const f of this.#feeds.values()) if (f.advance()) moved.push(f);
-      if (moved.length > 0) await this.#save(moved);
+      for (const f of this.#feeds.values()) if (f.advance() || withStatus) moved.push(f);
+      if (moved.length > 0) await this.#save(moved, withStatus);
     } finally {
       this.#checkpointing = false;
     }
   }
 
-  async #save(feeds: DrainFeed[]): Promise<void> {
+  async #save(feeds: DrainFeed[], withStatus = true): Promise<void> {
     const p = this.#cmd.pipeline();
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
-    for (const f of feeds) p.hset(drainState(f.appId, f.drainId), 'cursor', f.cursor, 'at', at, 'node', this.nodes.id);
+    /** Index of each feed's cursor HSET in the replies. */
+    const at0: number[] = [];
+    let n = 0;
+    for (const f of feeds) {
+      const key = drainState(f.appId, f.drainId);
+      at0.push(n++);
+      p.hset(key, 'cursor', f.cursor, 'at', at, 'node', this.nodes.id);
+      const st = withStatus ? f.status() : null;
+      if (st) {
+        p.hset(key, 'status', JSON.stringify(st));
+        n++;
+      }
+    }
     try {
       const res = await p.exec();
-      feeds.forEach((f, i) => {
-        if (res?.[i]?.[0] === null) f.saved(cursors[i]!);
+        feeds.forEach((f, k) => {
+        if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!);
       });
     } catch {
       /* Redis down: the next checkpoint writes the newer cursor */
     }
+  }
+
+  /** The owner's last written status of a drain this node does not deliver (refreshed at most once a second, in the background). */
+  remoteStatus(appId: string, drainId: string): DrainStatus | null {
+    const now = Date.now();
+    const c = this.#remoteStatus.get(drainId);
+    if (!c || now - c.at > STATUS_EVERY_MS) {
+      if (c) c.at = now;
+      else this.#remoteStatus.set(drainId, { at: now, status: null });
+      void this.#cmd.hget(drainState(appId, drainId), 'status').then(
+        (v) => {
+          const e = this.#remoteStatus.get(drainId);
+          if (e && v) e.status = JSON.parse(v) as DrainStatus;
+        },
+        () => {},
+      );
+      if (this.#remoteStatus.size > 10_000) this.#remoteStatus.clear();
+    }
+    return c?.status ?? null;
   }
 
   /** Lines that never reached Redis: the drains this node owns get an L10 for those they did not get directly. */

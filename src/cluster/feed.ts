@@ -22,6 +22,7 @@
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import type { RedisHistory } from '../buffer/redis.js';
+import type { DrainStatus } from '../drains/drain.js';
 import { lineFrom, rfc3339, seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { LineBus } from './bus.js';
@@ -36,6 +37,8 @@ export interface DrainHandle {
   sink: LineSink;
   /** Lines that have left its queue so far: delivered plus dropped (any reason). */
   consumed(): number;
+  /** Its status for app owners (written to Redis for the other nodes' API). */
+  status?(): DrainStatus;
 }
 
 export interface FeedDeps {
@@ -103,6 +106,11 @@ export class DrainFeed implements LineSink, FollowTarget {
   get live(): boolean {
     return this.#follower.live;
   }
+  /** The drain's status (null when the manager gave none). */
+  status(): DrainStatus | null {
+    return this.#handle.status?.() ?? null;
+  }
+
   /** Highest ordinal handed to the drain (or skipped). */
   get last(): number {
     return this.#follower.last;

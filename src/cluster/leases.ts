@@ -14,6 +14,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { LineSink, Registry } from '../apps.js';
+import type { DrainStatus } from '../drains/drain.js';
 import type { DrainHandle } from './feed.js';
 import type { Log } from '../obs/log.js';
 import { appMeta, drainLease, drainState } from './keys.js';
@@ -36,6 +37,8 @@ export interface DrainCluster {
   attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
   /** Stop feeding it (released, removed, stopping); its cursor is saved. */
   detachDrain(drainId: string): void;
+  /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
+  remoteStatus(appId: string, drainId: string): DrainStatus | null;
 }
 
 export interface LeaseOptions {

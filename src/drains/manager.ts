@@ -219,7 +219,7 @@ export class DrainManager {
         for (const line of moved) drain.offer(line);
       }
       const sink = cluster
-        ? cluster.attachDrain(app.id, rec.id, { sink: drain, consumed: () => drain.status().delivered + drain.status().dropped })
+        ? cluster.attachDrain(app.id, rec.id, { sink: drain, consumed: () => drain.status().delivered + drain.status().dropped, status: () => drain.status() })
         : drain;
       live.set(rec.id, { record: rec, drain, sink });
       app.addSink(sink);
@@ -281,6 +281,11 @@ export class DrainManager {
 
   #status(appId: string, record: DrainRecord): DrainStatus {
     const d = this.#byApp.get(appId)?.get(record.id)?.drain;
+    if (!d && this.#cluster) {
+      // distributed mode (issue 5): the owner's status, as it last wrote it to Redis
+      const remote = this.#cluster.remoteStatus(appId, record.id);
+      if (remote) return remote;
+    }
     return d ? d.status() : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null };
   }
 

@@ -70,6 +70,11 @@ describe('drains across three nodes', () => {
       assert.deepEqual(new Set(got), new Set(sent));
       assert.ok(!got.some((m) => l10Count(m) !== null), 'no loss reported');
     }
+    // every node shows the owner's status (written to Redis about once a second)
+    await until('status everywhere', async () => {
+      const lists = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/v3/channels/drained/drains')));
+      return lists.every((l) => l.json.every((d: any) => d.status.delivered === sent.length && d.status.state === 'delivering'));
+    }, 5000, 100);
   });
 
   test('a node that stops gracefully hands its drains over: nothing lost, nothing twice', async () => {
