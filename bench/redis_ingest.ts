@@ -1,0 +1,226 @@
+// Distributed mode: POST /logs into nodes whose history is in Redis
+// (`node dist/bench/redis_ingest.js [--lines N]`, about half a minute).
+//
+// One redis-server (started here, no persistence), 100 apps provisioned in
+// Redis, then 1 node and 2 nodes (the BUILT server as child processes, each
+// fed by its own HTTP sender worker with pre-built 500-line bodies over 4
+// kept-alive connections); the embedded mode (no Redis) on the same load as
+// the baseline. A run ends when every line is in the Redis history
+// (logplane_redis_lines_written_total), not when the last response came.
+//
+// Reported per configuration: lines/s per node and in all, Redis commands
+// per line (INFO commandstats deltas: what the nodes sent, and everything
+// Redis executed including the commands inside the append script), Redis CPU
+// seconds per million lines, node CPU, and Redis memory per history line.
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js';
+import { cpuSeconds } from './support/proc.js';
+import { scrape, spawnServer, sumOf, type SpawnedServer } from './support/server.js';
+import { appRecords, benchApps, logplexBody } from './support/syslog.js';
+import { renderTable } from './support/table.js';
+import type { Column, Value } from './case.js';
+import { startRedis, type TestRedis } from '../test/support/redis.js';
+import { RedisStore } from '../src/store/redis.js';
+
+const APPS = 100;
+const LINES_PER_BODY = 500;
+const CONNECTIONS = 4;
+const DEFAULT_LINES_PER_NODE = 200_000;
+const HISTORY_LINES = 1500;
+const API_KEY = 'bench-redis-api-key-0123456789';
+const WRITTEN = 'logplane_redis_lines_written_total';
+const INGESTED = 'logplane_ingest_lines_total{transport="http"}';
+
+/** Commands the nodes send themselves (the rest run inside the append script). */
+const CLIENT_COMMANDS = new Set(['evalsha', 'eval', 'hset', 'hget', 'get', 'set', 'zadd', 'zrangebyscore', 'zremrangebyscore', 'exists', 'pexpire', 'smembers', 'subscribe', 'unsubscribe', 'info', 'client', 'ping', 'select', 'publish', 'lrange', 'sadd', 'del', 'pttl', 'hmget', 'srem']);
+
+async function commandStats(r: Redis): Promise<Map<string, number>> {
+  const text = await r.info('commandstats');
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+async function redisCpu(r: Redis): Promise<number> {
+  const text = await r.info('cpu');
+  const n = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(text)?.[1] ?? 0);
+  return n('used_cpu_sys') + n('used_cpu_user');
+}
+
+async function usedMemory(r: Redis): Promise<number> {
+  const text = await r.info('memory');
+  return Number(/^used_memory:(\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+function sender(port: number, auths: string[], requests: number): { ready: Promise<void>; go(): Promise<void>; worker: Worker } {
+  const bodies = Array.from({ length: 8 }, (_, v) => logplexBody(LINES_PER_BODY, v));
+  const w = new Worker(new URL('./support/http_sender.js', import.meta.url), {
+    workerData: { port, bodies, linesPerBody: LINES_PER_BODY, auths, requests, connections: CONNECTIONS } satisfies HttpSenderData,
+  });
+  let onDone!: () => void;
+  let onFail!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    onDone = res;
+    onFail = rej;
+  });
+  const ready = new Promise<void>((res, rej) => {
+    w.on('message', (m: HttpSenderMessage) => {
+      if (m.type === 'ready') res();
+      else if (m.type === 'done') {
+        const bad = Object.keys(m.statuses).filter((s) => s !== '204');
+        if (bad.length) onFail(new Error(`non-204 answers: ${JSON.stringify(m.statuses)}`));
+        else onDone();
+      } else if (m.type === 'error') {
+        rej(new Error(m.message));
+        onFail(new Error(m.message));
+      }
+    });
+    w.once('error', rej);
+  });
+  return {
+    ready,
+    worker: w,
+    go() {
+      w.postMessage('go');
+      return done;
+    },
+  };
+}
+
+interface RunResult {
+  row: Record<string, Value>;
+  notes: string[];
+}
+
+async function run(label: string, nodesN: number, linesPerNode: number, redis: TestRedis | null): Promise<RunResult> {
+  const apps = benchApps(APPS);
+  const records = appRecords(apps);
+  const notes: string[] = [];
+  let rc: Redis | null = null;
+  const env: Record<string, string> = { LOGPLANE_API_KEY: API_KEY, LOGPLANE_HISTORY_LINES: String(HISTORY_LINES) };
+  if (redis) {
+    rc = new Redis(redis.url);
+    await rc.flushall();
+    const store = await RedisStore.connect(redis.url);
+    for (const rec of records) await store.putApp(rec);
+    await store.close();
+    env['REDIS_URL'] = redis.url;
+  }
+  const servers: SpawnedServer[] = [];
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env }));
+    const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
+    const requests = Math.ceil(linesPerNode / LINES_PER_BODY);
+    const senders = servers.map((s) => sender(Number(new URL(s.url).port), auths, requests));
+    for (const s of senders) workers.push(s.worker);
+    await Promise.all(senders.map((s) => s.ready));
+    await new Promise((r) => setTimeout(r, 300)); // warm-up lines written
+    const base = await Promise.all(servers.map((s) => scrape(s.url)));
+    const stats0 = rc ? await commandStats(rc) : null;
+    const rcpu0 = rc ? await redisCpu(rc) : 0;
+    const cpu0 = servers.map((s) => cpuSeconds(s.pid));
+    const t0 = performance.now();
+    await Promise.all(senders.map((s) => s.go()));
+    const tAnswered = performance.now();
+    // done when every node's lines are in Redis (embedded: when answered)
+    const expected = requests * LINES_PER_BODY;
+    let tDone = tAnswered;
+    if (redis) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const now = await Promise.all(servers.map((s) => scrape(s.url)));
+        const ok = now.every((m, i) => (m.get(WRITTEN) ?? 0) - (base[i]!.get(WRITTEN) ?? 0) >= expected);
+        tDone = performance.now();
+        if (ok) break;
+        if (Date.now() > deadline) {
+          notes.push(`${label}: not every line was written to Redis within 60 s`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const secs = (tDone - t0) / 1000;
+    const after = await Promise.all(servers.map((s) => scrape(s.url)));
+    const lines = after.reduce((n, m, i) => n + (m.get(INGESTED) ?? 0) - (base[i]!.get(INGESTED) ?? 0), 0);
+    const nodeCpu = servers.reduce((n, s, i) => n + cpuSeconds(s.pid) - cpu0[i]!, 0);
+    const row: Record<string, Value> = {
+      config: label,
+      nodes: nodesN,
+      lines,
+      perNode: lines / nodesN / secs,
+      total: lines / secs,
+      nodeCpuUs: (nodeCpu / lines) * 1e6,
+      sent: null,
+      executed: null,
+      redisCpu: null,
+      bytesPerLine: null,
+    };
+    if (rc && stats0) {
+      const stats1 = await commandStats(rc);
+      let sent = 0;
+      let executed = 0;
+      for (const [k, v] of stats1) {
+        const d = v - (stats0.get(k) ?? 0);
+        if (d <= 0 || k === 'info') continue;
+        executed += d;
+        if (CLIENT_COMMANDS.has(k) && k !== 'publish' && k !== 'hset') sent += d;
+      }
+      // publish and hset run inside the append script too; count the nodes' own (checkpoints) as executed only
+      row['sent'] = sent / lines;
+      row['executed'] = executed / lines;
+      row['redisCpu'] = ((await redisCpu(rc)) - rcpu0) / (lines / 1e6);
+      const listBytes = (await usedMemory(rc)) / (APPS * HISTORY_LINES);
+      row['bytesPerLine'] = listBytes;
+      const dropped = after.reduce((n, m) => n + sumOf(m, 'logplane_redis_lines_dropped_total'), 0);
+      if (dropped > 0) notes.push(`${label}: ${dropped} lines dropped from the write queue`);
+    }
+    notes.push(`${label}: answered in ${((tAnswered - t0) / 1000).toFixed(2)} s, all in Redis after ${secs.toFixed(2)} s`);
+    return { row, notes };
+  } finally {
+    for (const w of workers) await w.terminate();
+    for (const s of servers) await s.kill();
+    rc?.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const i = process.argv.indexOf('--lines');
+  const linesPerNode = i !== -1 ? Number(process.argv[i + 1]) : DEFAULT_LINES_PER_NODE;
+  if (!Number.isInteger(linesPerNode) || linesPerNode < LINES_PER_BODY) throw new Error(`--lines needs a whole number >= ${LINES_PER_BODY}`);
+  const redis = await startRedis();
+  const rows: Record<string, Value>[] = [];
+  const notes: string[] = [];
+  try {
+    for (const [label, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, redis], ['redis, 2 nodes', 2, redis]] as const) {
+      const res = await run(label, n, linesPerNode, r);
+      rows.push(res.row);
+      notes.push(...res.notes);
+    }
+  } finally {
+    await redis.close();
+  }
+  const columns: Column[] = [
+    { key: 'config', label: 'configuration' },
+    { key: 'lines', label: 'lines' },
+    { key: 'perNode', label: 'per node', unit: 'lines/s' },
+    { key: 'total', label: 'all nodes', unit: 'lines/s' },
+    { key: 'nodeCpuUs', label: 'node CPU', unit: 'µs/line', digits: 2 },
+    { key: 'sent', label: 'cmds sent', unit: '/line', digits: 4 },
+    { key: 'executed', label: 'cmds executed', unit: '/line', digits: 3 },
+    { key: 'redisCpu', label: 'Redis CPU', unit: 's/M lines', digits: 2 },
+    { key: 'bytesPerLine', label: 'Redis memory', unit: 'B/history line', digits: 0 },
+  ];
+  process.stdout.write(`redis_ingest: POST /logs, ${APPS} apps, ${LINES_PER_BODY}-line bodies, ${CONNECTIONS} connections per node, ${linesPerNode.toLocaleString('en-US')} lines per node, history ${HISTORY_LINES} lines per app\n\n`);
+  process.stdout.write(`${renderTable(columns, rows)}\n\n${notes.map((n) => `  ${n}`).join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`redis_ingest: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
