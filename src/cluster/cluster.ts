@@ -31,7 +31,7 @@ import { DrainFeed, type DrainHandle } from './feed.js';
 import { drainState } from './keys.js';
 import { DrainLeases, type DrainCluster, type DrainOwnership } from './leases.js';
 import { NodeRegistry } from './nodes.js';
-import { commandClient, connectOrThrow, defineScripts, subscriberClient } from './redis.js';
+import { closeClient, commandClient, connectOrThrow, defineScripts, subscriberClient } from './redis.js';
 import { HybridSeq, originOf, seqCeilingAt } from './seq.js';
 import { SessionMirror } from './sessions.js';
 
@@ -457,9 +457,7 @@ export class Cluster implements DrainCluster {
       this.bus.close();
       this.history.close();
       await this.store.close();
-      await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
-      this.#cmd.disconnect();
-      this.#sub.disconnect();
+      await Promise.all([closeClient(this.#cmd), closeClient(this.#sub)]);
       this.#log.info({ at: 'cluster.left', node: this.nodes.id, unwritten: written ? 0 : this.history.pendingLines }, 'left the cluster');
     })();
     return this.#closing;

@@ -37,6 +37,16 @@ export function subscriberClient(url: string, name: string): Redis {
   });
 }
 
+/** QUIT when connected (pending replies arrive first), then drop the connection; never waits on a Redis that is away. */
+export async function closeClient(r: Redis): Promise<void> {
+  if (r.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([r.quit().catch(() => {}), new Promise((res) => (timer = setTimeout(res, 1000)))]);
+    clearTimeout(timer);
+  }
+  r.disconnect();
+}
+
 /** Connect within timeoutMs or throw (start-up). */
 export async function connectOrThrow(r: Redis, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

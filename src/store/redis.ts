@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { API_KEY, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../cluster/keys.js';
-import { commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
+import { closeClient, commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
 import type { AppRecord, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
 
 export interface RedisStoreOptions {
@@ -243,9 +243,7 @@ export class RedisStore implements ConfigStore {
     this.#sub.off('message', this.#onMessage);
     this.#sub.off('ready', this.#onReady);
     if (this.#owned) {
-      await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
-      this.#cmd.disconnect();
-      this.#sub.disconnect();
+      await Promise.all([closeClient(this.#cmd), closeClient(this.#sub)]);
     }
   }
 }

@@ -133,4 +133,14 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     tailA.ws.close();
     tailB.ws.close();
   });
+
+  test('a node stops promptly while Redis is away, and a node cannot start without it', async () => {
+    const d = await startNode(redis.url);
+    await redis.stop();
+    const t0 = Date.now();
+    await d.close();
+    assert.ok(Date.now() - t0 < 5000, `closed in ${Date.now() - t0} ms`);
+    await assert.rejects(startNode(redis.url, { ...fastCluster, connectTimeoutMs: 500 }), /cannot reach Redis/);
+    await redis.restart();
+  });
 });
