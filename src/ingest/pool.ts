@@ -212,7 +212,8 @@ export class IngestPool {
   routeCooked(cooked: Buffer): void {
     const h = this.#cookedBy.get(cooked.buffer as ArrayBuffer);
     this.#cookedBy.delete(cooked.buffer as ArrayBuffer);
-    if (this.#routeBatch(cooked) && h) this.#recycle(h, cooked);
+    this.#routeBatch(cooked);
+    if (h) this.#recycle(h, cooked);
   }
 
   #onMessage(h: WorkerHandle, m: FromWorker): void {
@@ -236,7 +237,8 @@ export class IngestPool {
     }
     if (m.b !== null) {
       const batch = Buffer.from(m.b, 0, m.n);
-      if (this.#routeBatch(batch)) this.#recycle(h, batch);
+      this.#routeBatch(batch);
+      this.#recycle(h, batch);
     }
     for (let t = 0; t < this.#counters.length; t++) {
       const c = this.#counters[t]!;
@@ -251,26 +253,24 @@ export class IngestPool {
   }
 
   /**
-   * [u32 slot][u32 len][record]...: each record routed as a view of the batch
-   * (no copy). True when no line went to an app with sinks: then nothing holds
-   * a view of the batch any more (the ring copied what it keeps).
+   * [u32 slot][u32 len][record]...: each record routed as a view of the
+   * batch; a line for an app with sinks (drains, tails) gets a Buffer of its
+   * own, since sinks keep what they are offered. After this nothing holds a
+   * view of the batch (the ring copies what it keeps), so it can be reused.
    */
-  #routeBatch(b: Buffer): boolean {
+  #routeBatch(b: Buffer): void {
     const n = b.length;
     let p = 0;
-    let free = true;
     while (p < n) {
       const slot = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
       const len = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
       p += 8;
       const app = this.#appOf.get(slot);
-      if (app !== undefined) {
-        if (app.sinks.length !== 0) free = false;
-        route(app, b.subarray(p, p + len));
-      } else this.#appGone.value++;
+      if (app === undefined) this.#appGone.value++;
+      else if (app.sinks.length === 0) route(app, b.subarray(p, p + len));
+      else route(app, Buffer.from(b.subarray(p, p + len)));
       p += len;
     }
-    return free;
   }
 
   #recycle(h: WorkerHandle, batch: Buffer): void {
