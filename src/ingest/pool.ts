@@ -44,6 +44,8 @@ export class IngestPool {
   /** POST /logs bodies a worker is parsing, by request id. */
   readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
   #nextRequest = 1;
+  /** Which worker cooked each HTTP batch not yet routed. */
+  readonly #cookedBy = new WeakMap<ArrayBuffer, WorkerHandle>();
   #nextSlot = 1;
   #nextStream = 1;
   #udp: Buffer | null = null;
@@ -206,9 +208,12 @@ export class IngestPool {
     });
   }
 
-  /** Route what parseHttp cooked. */
+  /** Route what parseHttp cooked (by worker h, so the buffer can go back to it). */
   routeCooked(cooked: Buffer): void {
+    const h = this.#cookedBy.get(cooked.buffer as ArrayBuffer);
+    this.#cookedBy.delete(cooked.buffer as ArrayBuffer);
     this.#routeBatch(cooked);
+    if (h) this.#recycle(h, cooked);
   }
 
   #onMessage(h: WorkerHandle, m: FromWorker): void {
@@ -217,6 +222,7 @@ export class IngestPool {
       if (!p) return;
       this.#pending.delete(m.id);
       h.inflight -= p.n;
+      if (m.b !== null) this.#cookedBy.set(m.b, h);
       p.resolve({ result: m.result, cooked: m.b === null ? null : Buffer.from(m.b, 0, m.n) });
       return;
     }
@@ -229,7 +235,11 @@ export class IngestPool {
       sock?.destroy();
       return;
     }
-    if (m.b !== null) this.#routeBatch(Buffer.from(m.b, 0, m.n));
+    if (m.b !== null) {
+      const batch = Buffer.from(m.b, 0, m.n);
+      this.#routeBatch(batch);
+      this.#recycle(h, batch);
+    }
     for (let t = 0; t < this.#counters.length; t++) {
       const c = this.#counters[t]!;
       const base = t * COUNTS_PER_TRANSPORT;
@@ -242,7 +252,12 @@ export class IngestPool {
     if (h.paused && h.inflight < LOW_WATER) this.#resume(h);
   }
 
-  /** [u32 slot][u32 len][record]...: each record routed as a view of the batch (no copy). */
+  /**
+   * [u32 slot][u32 len][record]...: each record routed as a view of the
+   * batch; a line for an app with sinks (drains, tails) gets a Buffer of its
+   * own, since sinks keep what they are offered. After this nothing holds a
+   * view of the batch (the ring copies what it keeps), so it can be reused.
+   */
   #routeBatch(b: Buffer): void {
     const n = b.length;
     let p = 0;
@@ -251,10 +266,16 @@ export class IngestPool {
       const len = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
       p += 8;
       const app = this.#appOf.get(slot);
-      if (app !== undefined) route(app, b.subarray(p, p + len));
-      else this.#appGone.value++;
+      if (app === undefined) this.#appGone.value++;
+      else if (app.sinks.length === 0) route(app, b.subarray(p, p + len));
+      else route(app, Buffer.from(b.subarray(p, p + len)));
       p += len;
     }
+  }
+
+  #recycle(h: WorkerHandle, batch: Buffer): void {
+    const ab = batch.buffer as ArrayBuffer;
+    this.#post(h, { k: 'recycle', b: ab }, [ab]);
   }
 
   #pause(h: WorkerHandle): void {

@@ -23,6 +23,8 @@ export type ToWorker =
   | { k: 'close'; c: number }
   /** UDP datagrams packed as [u32 len][bytes]..., received at ms. */
   | { k: 'dgrams'; b: ArrayBuffer; n: number; ms: number }
+  /** A batch buffer nobody holds a view of any more: reuse it. */
+  | { k: 'recycle'; b: ArrayBuffer }
   /** A whole POST /logs body in b[o, o+n), authenticated as token `name` of app `slot`. */
   | { k: 'http'; id: number; slot: number; name: string; b: ArrayBuffer; o: number; n: number; ms: number };
 

@@ -27,6 +27,12 @@ class WorkerToken implements TokenKey {
 }
 
 const BATCH = 256 * 1024;
+/** Batch buffers handed back by the main thread, ready for reuse (allocating a fresh one per batch keeps V8's GC busy). */
+const spare: Buffer[] = [];
+const MAX_SPARE = 16;
+function newBatch(): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafeSlow(BATCH);
+}
 /** Send a batch as soon as it holds this much, without waiting for the tick. */
 const EARLY_FLUSH = 192 * 1024;
 
@@ -36,7 +42,7 @@ const EARLY_FLUSH = 192 * 1024;
  * request is stored whole or not at all).
  */
 class BatchWriter implements LineWriter {
-  buf = Buffer.allocUnsafeSlow(BATCH);
+  buf = newBatch();
   pos = 0;
   token: WorkerToken | null = null;
   readonly #grow: boolean;
@@ -136,7 +142,7 @@ function flush(): void {
     const ab = batch.buf.buffer as ArrayBuffer;
     const msg: FromWorker = { k: 'lines', b: ab, n: batch.pos, counts, consumed };
     port.postMessage(msg, [ab]);
-    batch.buf = Buffer.allocUnsafeSlow(BATCH);
+    batch.buf = newBatch();
     batch.pos = 0;
   } else {
     const msg: FromWorker = { k: 'lines', b: null, n: 0, counts, consumed };
@@ -157,6 +163,9 @@ function scheduleFlush(): void {
 
 port.on('message', (m: ToWorker) => {
   switch (m.k) {
+    case 'recycle':
+      if (m.b.byteLength === BATCH && spare.length < MAX_SPARE) spare.push(Buffer.from(m.b));
+      return;
     case 'tokens':
       for (const [token, slot, name] of m.add) tokens.add(new WorkerToken(token, slot, name));
       for (const token of m.del) tokens.remove(token);
@@ -204,7 +213,7 @@ port.on('message', (m: ToWorker) => {
         const ab = httpBatch.buf.buffer as ArrayBuffer;
         out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
         port.postMessage(out, [ab]);
-        httpBatch.buf = Buffer.allocUnsafeSlow(BATCH);
+        httpBatch.buf = newBatch();
         httpBatch.pos = 0;
       } else {
         result.frames = httpBody.count;
