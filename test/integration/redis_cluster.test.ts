@@ -2,13 +2,14 @@
 // redis-server. Lines ingested on any node are in the history read from any
 // node, in seq order, with strictly increasing seqs; every live tail on any
 // node gets them all, in order; config changes reach every node within a
-// second; sessions made on one node are read on another.
+// second; sessions made on one node are read on another. One node runs an
+// ingest worker thread.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seqOf } from '../../src/line.js';
 import { originOf } from '../../src/cluster/seq.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, frameMessages, postLogs, startNodes, syslog, until, type Node } from '../support/cluster.js';
+import { api, fastCluster, frameMessages, postLogs, startNode, startNodes, syslog, until, type Node } from '../support/cluster.js';
 import { WsClient, HttpStream } from './tail_helpers.js';
 
 describe('three nodes on one Redis', () => {
@@ -17,7 +18,8 @@ describe('three nodes on one Redis', () => {
 
   before(async () => {
     redis = await startRedis();
-    nodes = await startNodes(3, redis.url);
+    // the third node parses ingest in a worker thread (lines are routed on its main thread all the same)
+    nodes = [...(await startNodes(2, redis.url)), await startNode(redis.url, fastCluster, { LOGPLANE_INGEST_WORKERS: '1' })];
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.close()));
