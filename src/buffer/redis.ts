@@ -18,6 +18,7 @@ import { appChannel, appLines, appMeta } from '../cluster/keys.js';
 import type { ScriptPipeline, Scripts } from '../cluster/redis.js';
 import type { Log } from '../obs/log.js';
 import type { Child, Metric, Registry as MetricRegistry } from '../obs/metrics.js';
+import { receivedOf } from '../line.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -79,6 +80,38 @@ export class AppBatch implements LineSink {
       this.#writer.mark(this);
     }
   }
+}
+
+/** Seq field of a loss notice (a line's seq is never negative). */
+const LOSS_MARK = -1;
+/** f64 -1 | origin u8 | 1 u8 | count u32 LE | since f64 LE */
+const LOSS_BYTES = 22;
+
+/**
+ * A record in an app's stream (not a line) saying that node `origin` could
+ * not write n of its lines to Redis: appended, with an ordinal, when Redis is
+ * back, so every follower sees it in order, catch-ups included. History
+ * readers skip it (its seq field is -1).
+ */
+export function encodeLossNotice(origin: number, n: number, sinceMs: number): Buffer {
+  const b = Buffer.alloc(LOSS_BYTES);
+  b.writeDoubleLE(LOSS_MARK, 0);
+  b[8] = origin;
+  b[9] = 1;
+  b.writeUInt32LE(n, 10);
+  b.writeDoubleLE(sinceMs, 14);
+  return b;
+}
+
+/** A loss notice, decoded; null when the record is a line. */
+export function decodeLossNotice(rec: Buffer): { origin: number; n: number; since: number } | null {
+  if (rec.length !== LOSS_BYTES || rec.readDoubleLE(0) !== LOSS_MARK || rec[9] !== 1) return null;
+  return { origin: rec[8]!, n: rec.readUInt32LE(10), since: rec.readDoubleLE(14) };
+}
+
+/** True for a loss notice (history readers skip these). */
+export function isLossNotice(rec: Buffer): boolean {
+  return rec.length === LOSS_BYTES && rec.readDoubleLE(0) === LOSS_MARK;
 }
 
 /** A published batch, decoded: records are views into the message. */
@@ -206,6 +239,8 @@ export class RedisHistory {
   #droppedWhileDown = 0;
   #lastDropLog = 0;
   #waiters: Array<() => void> = [];
+  /** Lines that never reached Redis, per app, not yet announced in the app's stream. */
+  #lost = new Map<AppBatch, { n: number; since: number }>();
   readonly #latency = new Samples();
   readonly #m: {
     up: Metric;
@@ -325,12 +360,12 @@ export class RedisHistory {
         const gone = c.recs.slice(0, excess);
         this.#pending.trimFront(excess, makeHeader(c.header[0]!, c.recs.slice(excess)));
         dropped += excess;
-        this.#opts.onLost?.(c.batch.appId, gone);
+        this.#lose(c.batch, gone);
         break;
       }
       this.#pending.shift();
       dropped += c.recs.length;
-      this.#opts.onLost?.(c.batch.appId, c.recs);
+      this.#lose(c.batch, c.recs);
     }
     if (dropped > 0) {
       this.#m.droppedOverflow.value += dropped;
@@ -343,8 +378,38 @@ export class RedisHistory {
     }
   }
 
+  /**
+   * Records that will never be written: this node's owned drains are told
+   * now, everyone else by a loss notice in the app's stream once Redis takes
+   * writes again (a notice that itself could not be written counts again).
+   */
+  #lose(b: AppBatch, recs: readonly Buffer[]): void {
+    if (recs.length === 0) return;
+    let n = 0;
+    let since = Infinity;
+    const lines: Buffer[] = [];
+    for (const r of recs) {
+      const notice = decodeLossNotice(r);
+      if (notice) {
+        n += notice.n;
+        if (notice.since < since) since = notice.since;
+      } else {
+        n++;
+        lines.push(r);
+        const t = receivedOf(r);
+        if (t < since) since = t;
+      }
+    }
+    if (lines.length > 0) this.#opts.onLost?.(b.appId, lines);
+    const l = this.#lost.get(b);
+    if (l) {
+      l.n += n;
+      if (since < l.since) l.since = since;
+    } else this.#lost.set(b, { n, since });
+  }
+
   #pump(): void {
-    if (this.#inFlight !== null || !this.#up || this.#pending.length === 0) {
+    if (this.#inFlight !== null || !this.#up || (this.#pending.length === 0 && this.#lost.size === 0)) {
       this.#notify();
       return;
     }
@@ -352,6 +417,18 @@ export class RedisHistory {
     let lines = 0;
     const cap = this.#opts.historyLines;
     const p = this.#redis.pipeline() as unknown as ScriptPipeline;
+    // losses not yet announced go first, as records of their apps' streams
+    if (this.#lost.size > 0) {
+      const origin = this.#opts.origin();
+      for (const [b, l] of this.#lost) {
+        if (b.removed) continue;
+        const rec = [encodeLossNotice(origin, l.n, l.since)];
+        const c: Chunk = { batch: b, recs: rec, header: makeHeader(origin, rec) };
+        take.push(c);
+        p.lpAppend(b.linesKey, b.metaKey, cap, b.channel, c.header, ...c.recs);
+      }
+      this.#lost = new Map();
+    }
     while (this.#pending.length > 0 && lines < this.#opts.pipelineLines) {
       const c = this.#pending.shift()!;
       if (c.batch.removed) continue;
@@ -383,7 +460,7 @@ export class RedisHistory {
       const r = results?.[i];
       const c = take[i]!;
       if (r && r[0] === null) {
-        written += c.recs.length;
+        if (!isLossNotice(c.recs[0]!)) written += c.recs.length;
         continue;
       }
       const err = r?.[0];
@@ -393,8 +470,8 @@ export class RedisHistory {
         this.#pending.unshiftAll(take.slice(i));
         break;
       }
-      rejected += c.recs.length;
-      this.#opts.onLost?.(c.batch.appId, c.recs);
+      if (!isLossNotice(c.recs[0]!)) rejected += c.recs.length;
+      this.#lose(c.batch, c.recs);
       if (rejected === c.recs.length) this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
     }
     this.#m.written.value += written;

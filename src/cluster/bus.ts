@@ -8,6 +8,7 @@ import { decodeBatch } from '../buffer/redis.js';
 import type { Log } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
 import { appChannel, appOfChannel } from './keys.js';
+import { afterResubscribe } from './redis.js';
 
 /** Someone on this node who wants an app's lines from every node. */
 export interface LineWatcher {
@@ -24,8 +25,8 @@ export class LineBus {
   readonly #subscribing = new Map<string, Promise<void>>();
   readonly #received: Child;
   readonly #malformed: Child;
-  #wasReady = false;
   #closed = false;
+  readonly #offResubscribed: () => void;
   /** Called for every decoded batch before the watchers (HLC observe). */
   onAnyBatch: ((appId: string, recs: readonly Buffer[]) => void) | null = null;
 
@@ -35,8 +36,7 @@ export class LineBus {
     this.#received = received;
     this.#malformed = malformed;
     sub.on('messageBuffer', this.#onMessage);
-    sub.on('ready', this.#onReady);
-    this.#wasReady = sub.status === 'ready';
+    this.#offResubscribed = afterResubscribe(sub, this.#onResubscribed);
   }
 
   get up(): boolean {
@@ -109,11 +109,8 @@ export class LineBus {
     }
   };
 
-  readonly #onReady = (): void => {
-    if (!this.#wasReady) {
-      this.#wasReady = true;
-      return;
-    }
+  readonly #onResubscribed = (): void => {
+    if (this.#closed) return;
     this.#log.info({ at: 'cluster.resubscribed', apps: this.#watchers.size }, 'line subscriptions restored');
     for (const set of this.#watchers.values()) for (const w of set) w.onResubscribed?.();
   };
@@ -121,6 +118,6 @@ export class LineBus {
   close(): void {
     this.#closed = true;
     this.#sub.off('messageBuffer', this.#onMessage);
-    this.#sub.off('ready', this.#onReady);
+    this.#offResubscribed();
   }
 }

@@ -13,7 +13,7 @@
 // local tail hubs and the batch; only the batch talks to Redis, a tick later.
 import type { Redis } from 'ioredis';
 import type { App, LineSink } from '../apps.js';
-import { RedisHistory, redisHistoryDefaults } from '../buffer/redis.js';
+import { RedisHistory, decodeLossNotice, isLossNotice, redisHistoryDefaults } from '../buffer/redis.js';
 import type { Config } from '../config.js';
 import type { DrainStatus } from '../drains/drain.js';
 import type { Context } from '../context.js';
@@ -258,6 +258,7 @@ export class Cluster implements DrainCluster {
     } catch {
       complete = false;
     }
+    if (records.some(isLossNotice)) records = records.filter((r) => !isLossNotice(r));
     let ownMax = 0;
     for (const r of records) {
       const s = seqOf(r);
@@ -299,6 +300,12 @@ export class Cluster implements DrainCluster {
             if (origin >= 0 && origins.has(origin)) return;
             for (let i = from; i < recs.length; i++) {
               const rec = recs[i]!;
+              if (isLossNotice(rec)) {
+                // another node's lines that never reached Redis: a gap for every tail
+                const n = decodeLossNotice(rec)!;
+                if (!origins.has(n.origin)) hub.reportLoss(n.n, n.since);
+                continue;
+              }
               if (origin < 0 && origins.has(originOf(seqOf(rec)))) continue;
               hub.offer(rec);
             }

@@ -21,7 +21,7 @@
 // they are skipped.
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
-import type { RedisHistory } from '../buffer/redis.js';
+import { decodeLossNotice, isLossNotice, type RedisHistory } from '../buffer/redis.js';
 import type { DrainStatus } from '../drains/drain.js';
 import { lineFrom, rfc3339, seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
@@ -91,6 +91,8 @@ export class DrainFeed implements LineSink, FollowTarget {
   #retry: NodeJS.Timeout | null = null;
   /** Lines this drain will never get (L10 lines sent for them). */
   lostLines = 0;
+  /** Our own lines dropped before reaching Redis that this feed has accounted for (their loss notice comes later). */
+  #ownDropsSeen = 0;
 
   constructor(appId: string, drainId: string, handle: DrainHandle, deps: FeedDeps) {
     this.appId = appId;
@@ -182,6 +184,24 @@ export class DrainFeed implements LineSink, FollowTarget {
     const direct = this.#direct.length > 0 && (origin < 0 || this.#deps.ownOrigin(origin));
     for (let i = from; i < recs.length; i++) {
       const rec = recs[i]!;
+      if (isLossNotice(rec)) {
+        // lines a node could not write to Redis: one L10, except for those of ours this feed already
+        // accounted for when they were dropped (delivered directly, or reported then)
+        const n = decodeLossNotice(rec)!;
+        let unseen = n.n;
+        if (this.#deps.ownOrigin(n.origin)) {
+          const seen = Math.min(unseen, this.#ownDropsSeen);
+          this.#ownDropsSeen -= seen;
+          unseen -= seen;
+        }
+        if (unseen === 0) this.#fifo.push(-(first + i));
+        else {
+          this.lostLines += unseen;
+          sink.offer(lossLine(unseen, n.since, this.#now()));
+          this.#fifo.push(first + i);
+        }
+        continue;
+      }
       if (direct && this.#wasDirect(rec)) this.#fifo.push(-(first + i));
       else {
         sink.offer(rec);
@@ -198,6 +218,7 @@ export class DrainFeed implements LineSink, FollowTarget {
   /** Of these local lines that never reached Redis, how many the drain did not get directly. */
   lostLocal(recs: readonly Buffer[]): number {
     if (this.#closed) return 0;
+    this.#ownDropsSeen += recs.length;
     let n = 0;
     for (const r of recs) if (!this.#wasDirect(r)) n++;
     return n;

@@ -19,7 +19,11 @@ export interface FollowTarget {
    * history (any node: take it from each line's seq).
    */
   lines(recs: readonly Buffer[], from: number, first: number, origin: number): void;
-  /** n ordinals will never be seen (trimmed from the history before they were read); sinceMs: when the stream was last known complete. */
+  /**
+   * n ordinals will never be seen: trimmed from the history before they were
+   * read; sinceMs: when the stream was last known complete. (Lines a node
+   * could not write to Redis come as loss notices among the lines.)
+   */
   lost(n: number, sinceMs: number): void;
 }
 
@@ -94,8 +98,8 @@ export class StreamFollower implements LineWatcher {
   }
 
   onResubscribed(): void {
-    // batches published while we were away are only in the history
-    if (this.#state === State.LIVE && this.last >= 0) void this.#catchUp();
+    // batches published while we were away are only in the history (from the start of it when we never had a batch)
+    if (this.#state === State.LIVE) void this.#catchUp();
   }
 
   #hold(h: Held): void {
@@ -119,6 +123,11 @@ export class StreamFollower implements LineWatcher {
   async #catchUp(): Promise<void> {
     if (this.#state === State.CATCHING_UP || this.#closed()) return;
     this.#state = State.CATCHING_UP;
+    await this.#run();
+  }
+
+  /** The catch-up itself; batches arriving meanwhile are held (also while a failed read waits to be retried). */
+  async #run(): Promise<void> {
     try {
       for (;;) {
         const h = await this.#history.read(this.appId, this.last + 1);
@@ -150,12 +159,12 @@ export class StreamFollower implements LineWatcher {
       this.#state = State.LIVE;
     } catch (err) {
       if (this.#closed()) return;
-      this.#state = State.LIVE; // batches keep coming: the next gap, or the retry, catches up
+      // still catching up: batches stay held (bounded) until the read works
       this.#log.warn({ at: 'cluster.catch_up_failed', app: this.appId, err: (err as Error).message }, 'cannot read the history to catch up; retrying');
       if (!this.#retry) {
         this.#retry = setTimeout(() => {
           this.#retry = null;
-          void this.#catchUp();
+          if (!this.#closed()) void this.#run();
         }, 1000);
         this.#retry.unref();
       }

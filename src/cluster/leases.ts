@@ -4,6 +4,10 @@
 // ones it is the preferred owner of (rendezvous hash of node id and drain id
 // over the live nodes, so drains spread evenly and the choice is stable); a
 // lease that stays free for two rounds is taken by whoever asks first. A
+// lease this node has seen held by another node is taken only after two
+// free rounds in a row, even by the preferred node: when Redis comes back
+// after an outage every lease has expired, and the node that held one (and
+// delivered the drain meanwhile) renews it first. A
 // node that dies stops renewing: its leases expire after ttlMs and the others
 // take its drains over. A node that cannot reach Redis keeps its drains
 // (nobody can take them meanwhile) and renews, or re-takes, when Redis is
@@ -80,8 +84,10 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
   readonly #opts: LeaseOptions;
   /** Held: drain id -> app id. */
   readonly #owned = new Map<string, string>();
-  /** Rounds a lease was seen free (not preferred to us). */
+  /** Consecutive rounds a lease was seen free. */
   readonly #free = new Map<string, number>();
+  /** Drains this node has seen held by another node. */
+  readonly #seenHeld = new Set<string>();
   /** Drains whose checkpoint exists (made when first seen). */
   readonly #initialized = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
@@ -151,6 +157,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
       void (this.#redis as unknown as Scripts).lpRelease(drainLease(appId, id), me).catch(() => {});
     }
     for (const id of [...this.#free.keys()]) if (!want.has(id)) this.#free.delete(id);
+    for (const id of [...this.#seenHeld]) if (!want.has(id)) this.#seenHeld.delete(id);
     for (const id of [...this.#initialized]) if (!want.has(id)) this.#initialized.delete(id);
     if (want.size === 0) return;
 
@@ -166,7 +173,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
       if (this.#owned.has(id)) {
         ops.push({ kind: 'renew', id, app: appId });
         p.lpLease(drainLease(appId, id), me, ttl);
-      } else if (preferredNode(live, id) === me || (this.#free.get(id) ?? 0) >= 2) {
+      } else if ((preferredNode(live, id) === me && !this.#seenHeld.has(id)) || (this.#free.get(id) ?? 0) >= 2) {
         ops.push({ kind: 'take', id, app: appId });
         p.lpLease(drainLease(appId, id), me, ttl);
       } else {
@@ -196,6 +203,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
         case 'renew':
           if (v !== 1 && this.#owned.get(op.id) === op.app) {
             this.#owned.delete(op.id);
+            this.#seenHeld.add(op.id);
             this.#opts.log.warn({ at: 'drain.lease_lost', app: op.app, drain: op.id }, 'another node holds this drain now');
             this.emit('release', op.app, op.id);
           }
@@ -206,11 +214,17 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
             this.#free.delete(op.id);
             this.#opts.log.info({ at: 'drain.lease_acquired', app: op.app, drain: op.id }, 'this node delivers the drain');
             this.emit('acquire', op.app, op.id);
-          } else if (v !== 1) this.#free.delete(op.id);
+          } else if (v !== 1) {
+            this.#free.delete(op.id);
+            this.#seenHeld.add(op.id);
+          }
           break;
         case 'peek':
           if (v === 0) this.#free.set(op.id, (this.#free.get(op.id) ?? 0) + 1);
-          else this.#free.delete(op.id);
+          else {
+            this.#free.delete(op.id);
+            this.#seenHeld.add(op.id);
+          }
           break;
       }
     });
@@ -222,6 +236,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
   }
 
   #fail(err: Error): void {
+    this.#free.clear(); // free rounds count only in a row, with Redis answering
     if (this.#failing) return;
     this.#failing = true;
     this.#opts.log.warn({ at: 'drain.leases_failed', err: err.message, held: this.#owned.size }, 'cannot renew drain leases; keeping the drains held until Redis answers');

@@ -37,6 +37,27 @@ export function subscriberClient(url: string, name: string): Redis {
   });
 }
 
+/**
+ * Call fn once a subscriber connection that came back has its subscriptions
+ * again. ioredis emits 'ready' before it resubscribes, so wait a tick (its
+ * SUBSCRIBE commands are written) and for a PING sent after them (replies
+ * come in order): lines published from then on reach us, and anything read
+ * from Redis after fn starts is at least as new.
+ */
+export function afterResubscribe(sub: Redis, fn: () => void): () => void {
+  const onReady = (): void => {
+    setImmediate(() => {
+      sub.ping().then(fn, () => {
+        /* dropped again: the next 'ready' retries */
+      });
+    });
+  };
+  sub.on('ready', onReady);
+  return () => {
+    sub.off('ready', onReady);
+  };
+}
+
 /** QUIT when connected (pending replies arrive first), then drop the connection; never waits on a Redis that is away. */
 export async function closeClient(r: Redis): Promise<void> {
   if (r.status === 'ready') {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { API_KEY, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../cluster/keys.js';
-import { closeClient, commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
 import type { AppRecord, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
 
 export interface RedisStoreOptions {
@@ -42,7 +42,7 @@ export class RedisStore implements ConfigStore {
   /** Every app id this store has seen (resync after a missed change). */
   readonly #known = new Set<string>();
   #subscribed = false;
-  #wasReady: boolean;
+  #offResubscribed: (() => void) | null = null;
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
 
@@ -53,7 +53,6 @@ export class RedisStore implements ConfigStore {
     this.#owned = owned;
     this.nodeId = opts.nodeId ?? randomUUID();
     this.#lingerMs = opts.lingerMs ?? 2000;
-    this.#wasReady = sub.status === 'ready';
   }
 
   /** A store with connections of its own (closed by close()). */
@@ -176,7 +175,7 @@ export class RedisStore implements ConfigStore {
     if (this.#subscribed) return;
     this.#subscribed = true;
     this.#sub.on('message', this.#onMessage);
-    this.#sub.on('ready', this.#onReady);
+    this.#offResubscribed = afterResubscribe(this.#sub, () => this.#resync());
     void this.#sub.subscribe(CONFIG_CHANNEL).catch(() => {
       /* down: autoResubscribe makes it when Redis is back, and #onReady resyncs */
     });
@@ -207,15 +206,7 @@ export class RedisStore implements ConfigStore {
     }
   };
 
-  /** Back after a disconnect: changes may have been missed; report every app as changed. */
-  readonly #onReady = (): void => {
-    if (!this.#wasReady) {
-      this.#wasReady = true;
-      return;
-    }
-    this.#resync();
-  };
-
+  /** Back after a disconnect (subscribed again): changes may have been missed; report every app as changed. */
   #resync(): void {
     if (this.#closed) return;
     void this.#cmd
@@ -241,7 +232,7 @@ export class RedisStore implements ConfigStore {
     this.#closed = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#sub.off('message', this.#onMessage);
-    this.#sub.off('ready', this.#onReady);
+    this.#offResubscribed?.();
     if (this.#owned) {
       await Promise.all([closeClient(this.#cmd), closeClient(this.#sub)]);
     }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { api, fastCluster, frameMessages, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
 import { WsClient } from './tail_helpers.js';
+import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { originOf } from '../../src/cluster/seq.js';
 
 const OUTAGE_MS = 10_000;
@@ -25,16 +26,18 @@ describe('Redis stopped for 10 s under load, then started again', () => {
   let a: Node;
   let b: Node;
   let c: Node;
+  let receiver: HttpReceiver;
 
   before(async () => {
     redis = await startRedis({ persist: true });
-    const env = { LOGPLANE_HISTORY_LINES: HISTORY };
+    const env = { LOGPLANE_HISTORY_LINES: HISTORY, LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' };
     [a, b] = await Promise.all([startNode(redis.url, fastCluster, env), startNode(redis.url, fastCluster, env)]);
     // c queues at most 500 lines while Redis is away
     c = await startNode(redis.url, { ...fastCluster, maxPendingLines: 500 }, env);
   });
   after(async () => {
     await Promise.all([a, b, c].map((n) => n?.close()));
+    await receiver?.close();
     await redis.close();
   });
 
@@ -42,12 +45,19 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     const token = (await api(a.url, 'PUT', '/v3/channels/load', { tokens: ['app'] })).json.tokens.app as string;
     const ctoken = (await api(a.url, 'PUT', '/v3/channels/overflow', { tokens: ['app'] })).json.tokens.app as string;
     await until('apps everywhere', () => [a, b, c].every((n) => n.server.ctx.registry.get('load') && n.server.ctx.registry.get('overflow')), 2000);
+    // a drain of the app only c writes to, wherever its lease lands
+    receiver = await HttpReceiver.start(false);
+    const drainId = (await api(b.url, 'POST', '/v3/channels/overflow/drains', { url: receiver.url() })).json.id as string;
+    await until('drain live', () => [a, b, c].some((n) => n.server.cluster!.feed(drainId)?.live), 5000);
     const s = await api(a.url, 'POST', '/v3/sessions', { channel_id: 'load', tail: true, num: 0 });
     const id = (s.json.url as string).split('/sessions/')[1]!;
     const tailA = new WsClient(`${a.url}/sessions/${id}`);
     const tailB = new WsClient(`${b.url}/sessions/${id}`);
-    await Promise.all([tailA.opened, tailB.opened]);
-    await until('hellos', () => tailA.frames.length > 0 && tailB.frames.length > 0);
+    // a tail on a of the app only c writes to
+    const so = await api(a.url, 'POST', '/v3/sessions', { channel_id: 'overflow', tail: true, num: 0 });
+    const tailO = new WsClient(`${a.url}/sessions/${(so.json.url as string).split('/sessions/')[1]}`);
+    await Promise.all([tailA.opened, tailB.opened, tailO.opened]);
+    await until('hellos', () => tailA.frames.length > 0 && tailB.frames.length > 0 && tailO.frames.length > 0);
 
     // load: 10 lines every 20 ms on each of a and b (~1,000 lines/s in all)
     const sent = { a: [] as string[], b: [] as string[] };
@@ -115,6 +125,20 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     // c: exactly its newest 500 lines are in the history
     const hc = await fetch(`${a.url}/v3/channels/overflow/logs?num=${HISTORY}`, { headers: { authorization: `Bearer ${a.server.apiKey}` } });
     assert.deepEqual(frameMessages(Buffer.from(await hc.arrayBuffer())), cmsgs.slice(-500));
+
+    // the tail on a got c's 500 surviving lines, and a gap for exactly the 1,500 c could not write
+    await until('overflow tail', () => tailO.lines().length === 500 && tailO.json().some((m) => m.type === 'gap'), 5000);
+    assert.deepEqual(tailO.lines().map((l: any) => l.msg), cmsgs.slice(-500));
+    assert.equal(tailO.json().filter((m) => m.type === 'gap').reduce((n, g) => n + g.dropped, 0), 1500);
+    tailO.ws.close();
+
+    // the drain: every one of c's 2,000 lines delivered or counted in an L10, exactly (its owner got c's lines
+    // directly if it is c, else the 500 written plus one L10 for the 1,500 c could not write)
+    await until('drain accounted', () => {
+      const msgs = receiver.messages().map((f) => msgText('http', f));
+      const l10 = msgs.map(l10Count).filter((n): n is number => n !== null).reduce((x, y) => x + y, 0);
+      return msgs.length - (msgs.filter((m) => l10Count(m) !== null).length) + l10 === 2000;
+    }, 5000);
 
     // every tail: its own node's lines all arrived; the other node's lines arrived or were reported in gaps
     await new Promise((r) => setTimeout(r, 300));
