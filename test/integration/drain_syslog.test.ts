@@ -3,6 +3,7 @@
 // the connection, and the L14 line on a TLS certificate failure, once per
 // failure episode.
 import assert from 'node:assert/strict';
+import { ManualClock } from '../support/clock.js';
 import { after, test } from 'node:test';
 import type { Clock, Drain } from '../../src/drains/drain.js';
 import { viewOf } from '../../src/line.js';
@@ -25,30 +26,6 @@ async function receiver(tls: false | 'ca' | 'self' = false): Promise<SyslogRecei
   return r;
 }
 
-/** Timers that fire only when the test says so; time moves with them. */
-class ManualClock implements Clock {
-  t = 1_700_000_000_000;
-  readonly timers: Array<{ fn: () => void; ms: number }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const h = { fn, ms };
-    this.timers.push(h);
-    return h;
-  }
-  clearTimeout(h: unknown): void {
-    const i = this.timers.indexOf(h as { fn: () => void; ms: number });
-    if (i !== -1) this.timers.splice(i, 1);
-  }
-  /** Fire the next timer; returns its delay. */
-  fire(): number {
-    const h = this.timers.shift()!;
-    this.t += h.ms;
-    h.fn();
-    return h.ms;
-  }
-}
 
 test('reconnect backoff is 2^failures seconds, at most 300 s (real defaults, manual clock)', async () => {
   const r = await receiver();

@@ -2,6 +2,7 @@
 // the queue, exact L10 counts and times, the retry budget and the status;
 // plus classify/backoff, URL parsing and the private-address table.
 import assert from 'node:assert/strict';
+import { ManualClock } from '../support/clock.js';
 import { describe, test } from 'node:test';
 import { Drain, type Batch, type Clock, type DrainOptions } from '../../src/drains/drain.js';
 import { logplexFrames } from '../../src/drains/frame.js';
@@ -11,27 +12,6 @@ import { parseDrainUrl } from '../../src/drains/url.js';
 import { UnprocessableError } from '../../src/errors.js';
 import { lineFrom, rfc3339 } from '../../src/line.js';
 
-class ManualClock implements Clock {
-  t = 1_700_000_000_000;
-  readonly timers: Array<{ fn: () => void; ms: number }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const h = { fn, ms };
-    this.timers.push(h);
-    return h;
-  }
-  clearTimeout(h: unknown): void {
-    const i = this.timers.indexOf(h as { fn: () => void; ms: number });
-    if (i !== -1) this.timers.splice(i, 1);
-  }
-  fire(): void {
-    const h = this.timers.shift()!;
-    this.t += h.ms;
-    h.fn();
-  }
-}
 
 /** A drain whose deliveries the test answers one by one. */
 class ScriptedDrain extends Drain {
