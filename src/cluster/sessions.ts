@@ -4,7 +4,9 @@
 // and expires with the session: 360 s after creation, refreshed while any
 // node has a reader (every refreshMs) and set to 360 s again when a node's
 // last reader leaves. The node that reads a session adopts a local copy.
+// The record is msgpack (msgpackr): compact, and binary-safe for filters.
 import type { Redis } from 'ioredis';
+import { pack, unpack } from 'msgpackr';
 import type { Log } from '../obs/log.js';
 import { Session, type SessionSpec } from '../tail/session.js';
 import { session as sessionKey } from './keys.js';
@@ -31,7 +33,7 @@ export class SessionMirror {
 
   created(s: Session): void {
     const v: Stored = { spec: s.spec, createdAt: s.createdAt };
-    this.#redis.set(sessionKey(s.id), JSON.stringify(v), 'PX', this.ttlMs).catch((err: Error) => {
+    this.#redis.set(sessionKey(s.id), pack(v), 'PX', this.ttlMs).catch((err: Error) => {
       this.#log.warn({ at: 'session.share_failed', err: err.message }, 'session not shared with other nodes (Redis unreachable); it works on this node');
     });
   }
@@ -46,19 +48,20 @@ export class SessionMirror {
   async find(id: string): Promise<Session | null> {
     let res: Array<[Error | null, unknown]> | null;
     try {
-      res = await this.#redis.pipeline().get(sessionKey(id)).pttl(sessionKey(id)).exec();
+      res = await this.#redis.pipeline().getBuffer(sessionKey(id)).pttl(sessionKey(id)).exec();
     } catch {
       return null;
     }
-    const text = res?.[0]?.[1];
+    const raw = res?.[0]?.[1];
     const pttl = Number(res?.[1]?.[1] ?? -2);
-    if (typeof text !== 'string' || pttl <= 0) return null;
+    if (!Buffer.isBuffer(raw) || pttl <= 0) return null;
     let v: Stored;
     try {
-      v = JSON.parse(text) as Stored;
+      v = unpack(raw) as Stored;
     } catch {
       return null;
     }
+    if (typeof v?.createdAt !== 'number' || typeof v.spec !== 'object') return null;
     const now = Date.now();
     const s = new Session(id, v.spec, v.createdAt);
     // expire here when it would in Redis
