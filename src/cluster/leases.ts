@@ -5,9 +5,10 @@
 // over the live nodes, so drains spread evenly and the choice is stable); a
 // lease that stays free for two rounds is taken by whoever asks first. A
 // lease this node has seen held by another node is taken only after two
-// free rounds in a row, even by the preferred node: when Redis comes back
-// after an outage every lease has expired, and the node that held one (and
-// delivered the drain meanwhile) renews it first. A
+// free rounds in a row, even by the preferred node, and not within ttlMs of
+// this node's own rounds failing: when Redis comes back after an outage
+// every lease has expired, and the node that held one (and delivered the
+// drain meanwhile) must get the time to reconnect and renew it first. A
 // node that dies stops renewing: its leases expire after ttlMs and the others
 // take its drains over. A node that cannot reach Redis keeps its drains
 // (nobody can take them meanwhile) and renews, or re-takes, when Redis is
@@ -23,7 +24,7 @@ import type { DrainHandle } from './feed.js';
 import type { Log } from '../obs/log.js';
 import { appMeta, drainLease, drainState } from './keys.js';
 import type { NodeRegistry } from './nodes.js';
-import type { ScriptPipeline, Scripts } from './redis.js';
+import { RELEASED, type ScriptPipeline, type Scripts } from './redis.js';
 
 /** What the drain manager needs from the cluster. */
 export interface DrainOwnership {
@@ -94,6 +95,8 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
   #running: Promise<void> | null = null;
   #again = false;
   #failing = false;
+  /** No lease seen held by another node is taken before this (ms): just after our own outage. */
+  #quietUntil = 0;
   #closed = false;
   readonly #onApp = (): void => this.kick();
 
@@ -154,7 +157,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
       if (want.get(id) === appId) continue;
       this.#owned.delete(id);
       this.emit('release', appId, id);
-      void (this.#redis as unknown as Scripts).lpRelease(drainLease(appId, id), me).catch(() => {});
+      void (this.#redis as unknown as Scripts).lpRelease(drainLease(appId, id), me, this.#opts.ttlMs).catch(() => {});
     }
     for (const id of [...this.#free.keys()]) if (!want.has(id)) this.#free.delete(id);
     for (const id of [...this.#seenHeld]) if (!want.has(id)) this.#seenHeld.delete(id);
@@ -163,7 +166,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
 
     type Op = { kind: 'init' | 'renew' | 'take' | 'peek'; id: string; app: string };
     const ops: Op[] = [];
-    const p = this.#redis.pipeline() as unknown as ScriptPipeline & { exists(key: string): ScriptPipeline };
+    const p = this.#redis.pipeline() as unknown as ScriptPipeline & { get(key: string): ScriptPipeline };
     const ttl = this.#opts.ttlMs;
     for (const [id, appId] of want) {
       if (!this.#initialized.has(id)) {
@@ -173,12 +176,12 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
       if (this.#owned.has(id)) {
         ops.push({ kind: 'renew', id, app: appId });
         p.lpLease(drainLease(appId, id), me, ttl);
-      } else if ((preferredNode(live, id) === me && !this.#seenHeld.has(id)) || (this.#free.get(id) ?? 0) >= 2) {
+      } else if ((preferredNode(live, id) === me && !this.#seenHeld.has(id)) || ((this.#free.get(id) ?? 0) >= 2 && Date.now() >= this.#quietUntil)) {
         ops.push({ kind: 'take', id, app: appId });
         p.lpLease(drainLease(appId, id), me, ttl);
       } else {
         ops.push({ kind: 'peek', id, app: appId });
-        p.exists(drainLease(appId, id));
+        p.get(drainLease(appId, id));
       }
     }
     let res: Array<[Error | null, unknown]> | null;
@@ -220,8 +223,11 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
           }
           break;
         case 'peek':
-          if (v === 0) this.#free.set(op.id, (this.#free.get(op.id) ?? 0) + 1);
-          else {
+          if (v === null || (typeof v === 'string' && v.startsWith(RELEASED))) {
+            this.#free.set(op.id, (this.#free.get(op.id) ?? 0) + 1);
+            // given back on purpose (a hand-over): the preferred node takes it at once
+            if (v !== null) this.#seenHeld.delete(op.id);
+          } else {
             this.#free.delete(op.id);
             this.#seenHeld.add(op.id);
           }
@@ -231,11 +237,13 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
     if (failed) this.#fail(failed);
     else if (this.#failing) {
       this.#failing = false;
+      this.#quietUntil = Date.now() + this.#opts.ttlMs;
       this.#opts.log.info({ at: 'drain.leases_ok', held: this.#owned.size }, 'drain leases renewed again');
     }
   }
 
   #fail(err: Error): void {
+    console.log("DEBUG lease fail", err.message);
     this.#free.clear(); // free rounds count only in a row, with Redis answering
     if (this.#failing) return;
     this.#failing = true;
@@ -255,6 +263,6 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
     const held = [...this.#owned];
     this.#owned.clear();
     for (const [id, appId] of held) this.emit('release', appId, id);
-    await Promise.allSettled(held.map(([id, appId]) => s.lpRelease(drainLease(appId, id), me)));
+    await Promise.allSettled(held.map(([id, appId]) => s.lpRelease(drainLease(appId, id), me, this.#opts.ttlMs)));
   }
 }

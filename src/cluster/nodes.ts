@@ -13,6 +13,9 @@ import { NODES, nodeInfo, nodeSlot } from './keys.js';
 import type { Scripts } from './redis.js';
 import { NODE_SLOTS } from './seq.js';
 
+/** Free an index claim if it is still ours. */
+const DEL_IF_MINE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 export interface NodeRegistryOptions {
   /** How long a registration (and an index claim) lives without a heartbeat. */
   ttlMs: number;
@@ -121,11 +124,10 @@ export class NodeRegistry extends EventEmitter {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    const s = this.#redis as unknown as Scripts;
     await Promise.allSettled([
       this.#redis.zrem(NODES, this.id),
       this.#redis.del(nodeInfo(this.id)),
-      s.lpRelease(nodeSlot(this.#index), this.id),
+      this.#redis.eval(DEL_IF_MINE_LUA, 1, nodeSlot(this.#index), this.id),
     ]);
   }
 }

@@ -124,9 +124,13 @@ table.insert(out, 1, tostring(trimmed))
 return out
 `;
 
+/** Value of a lease given back on purpose: `free:<node id>` (for ttl), so the others take it at once. */
+export const RELEASED = 'free:';
+
 /**
  * Hold or renew a lease. KEYS: lease. ARGV: node id, ttl ms. Returns 1 when
- * this node holds it afterwards (renewed, or taken because it was free).
+ * this node holds it afterwards (renewed, or taken because it was free or
+ * given back).
  */
 export const LEASE_LUA = `
 local cur = redis.call('GET', KEYS[1])
@@ -134,16 +138,22 @@ if cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
-if not cur then
+if (not cur) or string.sub(cur, 1, 5) == 'free:' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0
 `;
 
-/** Give a lease back if this node holds it. KEYS: lease. ARGV: node id. */
+/**
+ * Give a lease back if this node holds it: it reads `free:<node>` for ttl
+ * (a hand-over, not a crash). KEYS: lease. ARGV: node id, ttl ms.
+ */
 export const RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], 'free:' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 `;
 
@@ -164,7 +174,7 @@ export interface Scripts {
   lpAppend(lines: string, meta: string, cap: number, channel: string, header: Buffer, ...recs: Buffer[]): Promise<number>;
   lpHistoryBuffer(lines: string, meta: string, from: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
-  lpRelease(lease: string, node: string): Promise<number>;
+  lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpInitCursor(state: string, meta: string): Promise<number>;
 }
 

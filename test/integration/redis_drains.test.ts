@@ -14,6 +14,8 @@ const DRAIN_ENV = {
   LOGPLANE_DRAIN_BACKOFF_BASE_MS: '5',
   LOGPLANE_DRAIN_BACKOFF_MAX_MS: '40',
   LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '2000',
+  // a takeover replays what accumulated since the last checkpoint; on a busy test machine that can pass the default 1,024
+  LOGPLANE_DRAIN_QUEUE_LINES: '10000',
 };
 
 function received(r: HttpReceiver): string[] {
@@ -99,13 +101,24 @@ describe('drains across three nodes', () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 300));
+    const oldDrain = owner.server.drains.drain('handover', id)!;
+    const oldFeed = owner.server.cluster!.feed(id)!;
     await owner.close();
+    const oldStatus = oldDrain.status();
     nodes = others;
     await until('taken over', () => owners(id).length === 1 && feedLive(id), 5000);
+    const startCursor = owners(id)[0]!.server.cluster!.feed(id)!.cursor;
     await new Promise((r) => setTimeout(r, 300));
     running = false;
     await load;
-    await until('all delivered', () => rec.messages().length >= sent.length, 10_000);
+    await until('all delivered', () => rec.messages().length >= sent.length, 10_000).catch((e: Error) => {
+      const got = received(rec);
+      const have = new Set(got);
+      const missing = sent.filter((m) => !have.has(m));
+      const owner = nodes.findIndex((n) => n.server.cluster?.feed(id));
+      const f = owner === -1 ? null : nodes[owner]!.server.cluster!.feed(id)!;
+      throw new Error(`${e.message}: got ${got.length} (${have.size} unique) of ${sent.length}; missing ${missing.length} ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; owner ${owner} live ${f?.live} last ${f?.last} cursor ${f?.cursor}; requests ${rec.requests.length} ${JSON.stringify(rec.requests.slice(-3).map((r) => r.status))}; old drain ${JSON.stringify(oldStatus)} old cursor ${oldFeed.cursor} old last ${oldFeed.last}; new start ${startCursor}`);
+    });
     await new Promise((r) => setTimeout(r, 300));
     const got = received(rec);
     assert.deepEqual(new Set(got), new Set(sent));

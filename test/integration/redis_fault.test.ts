@@ -49,6 +49,7 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     receiver = await HttpReceiver.start(false);
     const drainId = (await api(b.url, 'POST', '/v3/channels/overflow/drains', { url: receiver.url() })).json.id as string;
     await until('drain live', () => [a, b, c].some((n) => n.server.cluster!.feed(drainId)?.live), 5000);
+    const firstOwner = [a, b, c].findIndex((n) => n.server.cluster!.feed(drainId));
     const s = await api(a.url, 'POST', '/v3/sessions', { channel_id: 'load', tail: true, num: 0 });
     const id = (s.json.url as string).split('/sessions/')[1]!;
     const tailA = new WsClient(`${a.url}/sessions/${id}`);
@@ -134,11 +135,18 @@ describe('Redis stopped for 10 s under load, then started again', () => {
 
     // the drain: every one of c's 2,000 lines delivered or counted in an L10, exactly (its owner got c's lines
     // directly if it is c, else the 500 written plus one L10 for the 1,500 c could not write)
-    await until('drain accounted', () => {
+    const account = () => {
       const msgs = receiver.messages().map((f) => msgText('http', f));
-      const l10 = msgs.map(l10Count).filter((n): n is number => n !== null).reduce((x, y) => x + y, 0);
-      return msgs.length - (msgs.filter((m) => l10Count(m) !== null).length) + l10 === 2000;
-    }, 5000);
+      const l10s = msgs.map(l10Count).filter((n): n is number => n !== null);
+      const lines = msgs.filter((m) => l10Count(m) === null);
+      return { lines: lines.length, unique: new Set(lines).size, l10s, owner: [a, b, c].findIndex((n) => n.server.cluster!.feed(drainId)) };
+    };
+    await until('drain accounted', () => {
+      const x = account();
+      return x.lines + x.l10s.reduce((n, k) => n + k, 0) === 2000;
+    }, 5000).catch((e: Error) => {
+      throw new Error(`${e.message}: ${JSON.stringify(account())}, first owner ${firstOwner}`);
+    });
 
     // every tail: its own node's lines all arrived; the other node's lines arrived or were reported in gaps
     await new Promise((r) => setTimeout(r, 300));
