@@ -14,7 +14,7 @@ export LOGPLANE_API_KEY=heroku-cli-test-key-0123456789
 export LOGPLANE_DATA_DIR="$work/data"
 node "$logplane_js" serve --port 18700 --syslog-port 16700 > serve.out 2> serve.err &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   if node -e 'require("net").connect(18700,"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))'; then break; fi
   sleep 0.1

@@ -33,6 +33,6 @@ test('the real heroku CLI reads history and tails with -s and -d', { timeout: 18
       '2026-11-22T10:00:00+00:00 app[web.3]: live web three',
     ]);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
