@@ -22,8 +22,8 @@
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import { decodeLossNotice, isLossNotice, type RedisHistory } from '../buffer/redis.js';
-import type { DrainStatus } from '../drains/drain.js';
-import { lineFrom, rfc3339, seqOf } from '../line.js';
+import { lossLine, type DrainStatus } from '../drains/drain.js';
+import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
@@ -57,17 +57,6 @@ export interface FeedDeps {
 /** Own seq ranges delivered directly that are remembered. */
 const MAX_DIRECT_RANGES = 64;
 
-/** `Error L10 (output buffer overflow)` as a platform line (source heroku, dyno logplex). */
-export function lossLine(n: number, sinceMs: number, nowMs: number): Buffer {
-  return lineFrom({
-    pri: 172,
-    ts: rfc3339(nowMs),
-    source: 'heroku',
-    dyno: 'logplex',
-    msg: `Error L10 (output buffer overflow): ${n} messages dropped since ${rfc3339(sinceMs)}.`,
-    receivedMs: nowMs,
-  });
-}
 
 export class DrainFeed implements LineSink, FollowTarget {
   readonly appId: string;
