@@ -100,7 +100,7 @@ export function frameMessages(body: Buffer): string[] {
 }
 
 /** Poll until fn() is truthy (bounded). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, stepMs = 10): Promise<T> {
+export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000, stepMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
