@@ -21,6 +21,8 @@ import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRAN
 const HIGH_WATER = 32 * 1024 * 1024;
 const LOW_WATER = 8 * 1024 * 1024;
 const UDP_BATCH = 256 * 1024;
+/** Most lines routed from worker batches in one event-loop turn before drains and tails get a turn. */
+const LINES_PER_TURN = 4096;
 
 interface WorkerHandle {
   readonly w: Worker;
@@ -44,6 +46,11 @@ export class IngestPool {
   /** POST /logs bodies a worker is parsing, by request id. */
   readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
   #nextRequest = 1;
+  /** Stream batches not yet (fully) routed, in arrival order; p is where routing stopped. */
+  readonly #queue: { h: WorkerHandle; b: Buffer | null; p: number; counts: number[]; consumed: number }[] = [];
+  #routing = false;
+  /** Lines routed from batches so far (for the per-turn budget). */
+  #routed = 0;
   /** Which worker cooked each HTTP batch not yet routed. */
   readonly #cookedBy = new WeakMap<ArrayBuffer, WorkerHandle>();
   #nextSlot = 1;
@@ -235,21 +242,49 @@ export class IngestPool {
       sock?.destroy();
       return;
     }
-    if (m.b !== null) {
-      const batch = Buffer.from(m.b, 0, m.n);
-      this.#routeBatch(batch);
-      this.#recycle(h, batch);
+    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed });
+    this.#routeQueued();
+  }
+
+  /**
+   * Route queued stream batches in order, at most LINES_PER_TURN lines per
+   * event-loop turn, then yield: after a stall the workers may have handed
+   * over far more than a drain's or tail's queue holds, and routing it all in
+   * one turn would overflow them before they could send anything.
+   */
+  #routeQueued(): void {
+    if (this.#routing) return;
+    this.#routing = true;
+    let budget = LINES_PER_TURN;
+    while (this.#queue.length > 0) {
+      const q = this.#queue[0]!;
+      if (q.b !== null && q.p < q.b.length) {
+        if (budget <= 0) {
+          setImmediate(() => {
+            this.#routing = false;
+            this.#routeQueued();
+          });
+          return;
+        }
+        const before = this.#routed;
+        q.p = this.#routeBatch(q.b, q.p, budget);
+        budget -= this.#routed - before;
+        if (q.p < q.b.length) continue;
+        this.#recycle(q.h, q.b);
+      }
+      this.#queue.shift();
+      for (let t = 0; t < this.#counters.length; t++) {
+        const c = this.#counters[t]!;
+        const base = t * COUNTS_PER_TRANSPORT;
+        c.lines.value += q.counts[base + C_LINES]!;
+        c.bytes.value += q.counts[base + C_BYTES]!;
+        c.malformed.value += q.counts[base + C_MALFORMED]!;
+        c.unknownToken.value += q.counts[base + C_UNKNOWN]!;
+      }
+      q.h.inflight -= q.consumed;
+      if (q.h.paused && q.h.inflight < LOW_WATER) this.#resume(q.h);
     }
-    for (let t = 0; t < this.#counters.length; t++) {
-      const c = this.#counters[t]!;
-      const base = t * COUNTS_PER_TRANSPORT;
-      c.lines.value += m.counts[base + C_LINES]!;
-      c.bytes.value += m.counts[base + C_BYTES]!;
-      c.malformed.value += m.counts[base + C_MALFORMED]!;
-      c.unknownToken.value += m.counts[base + C_UNKNOWN]!;
-    }
-    h.inflight -= m.consumed;
-    if (h.paused && h.inflight < LOW_WATER) this.#resume(h);
+    this.#routing = false;
   }
 
   /**
@@ -258,10 +293,12 @@ export class IngestPool {
    * own, since sinks keep what they are offered. After this nothing holds a
    * view of the batch (the ring copies what it keeps), so it can be reused.
    */
-  #routeBatch(b: Buffer): void {
+  #routeBatch(b: Buffer, from = 0, maxLines = Infinity): number {
     const n = b.length;
-    let p = 0;
-    while (p < n) {
+    let p = from;
+    let lines = 0;
+    while (p < n && lines < maxLines) {
+      lines++;
       const slot = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
       const len = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
       p += 8;
@@ -271,6 +308,8 @@ export class IngestPool {
       else route(app, Buffer.from(b.subarray(p, p + len)));
       p += len;
     }
+    this.#routed += lines;
+    return p;
   }
 
   #recycle(h: WorkerHandle, batch: Buffer): void {
