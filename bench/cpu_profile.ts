@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
+import { attachConsumers, type Consumers } from './support/consumers.js';
 import { monotonicUs, readProfiles, summarize } from './support/cpuprofile.js';
 import { pollUntil } from './support/poll.js';
 import { cpuSeconds } from './support/proc.js';
@@ -41,9 +42,10 @@ export const cpuProfile: BenchCase = {
     const profDir = mkdtempSync(join(tmpdir(), 'logplane-bench-prof-'));
     const notes: string[] = [];
     try {
+      const consumed = opts.consumers ?? 0;
       const server = await spawnServer({
         apps: appRecords(apps),
-        env: opts.env,
+        env: consumed > 0 ? { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', ...opts.env } : opts.env,
         nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', String(INTERVAL_US)],
       });
       let senders: SyslogSenders | null = null;
@@ -51,7 +53,12 @@ export const cpuProfile: BenchCase = {
       let linesPerSec: number;
       let cpu: number;
       let exitCode: number | null;
+      let consumers: Consumers | null = null;
       try {
+        if (consumed > 0) {
+          consumers = await attachConsumers(server, apps.slice(0, consumed).map((a) => a.id));
+          notes.push(`with ${consumers.drains} HTTP drains and ${consumers.tails} WebSocket tails attached (--consumers ${consumed})`);
+        }
         senders = await startSyslogSenders(server.syslogPort, buf, repeats, CONNECTIONS);
         const before = await scrape(server.url);
         const base = before.get(TCP_LINES) ?? 0;
@@ -71,6 +78,7 @@ export const cpuProfile: BenchCase = {
         senders = null;
       } finally {
         await senders?.terminate();
+        await consumers?.close();
         exitCode = await server.stop(60_000);
       }
       if (exitCode !== 0) notes.push(`the server exited with ${exitCode} after SIGTERM (profiles may be missing)`);

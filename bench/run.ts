@@ -28,6 +28,8 @@ ${cases.map((c) => `  ${c.name.padEnd(22)} ${c.about}`).join('\n')}
 
   --lines N           lines per run for cases that take a count (default: the case's own)
   --rounds N          rounds for cases that take turns and report medians (default: the case's own)
+  --consumers N       apps given one HTTP drain and one WebSocket tail while the load runs
+                      (syslog_tcp_vs_rsyslog: default 10, as issue 6 asks; cpu_profile: default 0)
   --env NAME=VALUE    environment of the spawned logplane servers, over the bench's own
                       settings (repeatable), e.g. --env LOGPLANE_INGEST_WORKERS=1
   --out FILE          JSON results (default: bench/results/latest.json)
@@ -37,6 +39,7 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
   const names: string[] = [];
   let lines: number | null = null;
   let rounds: number | null = null;
+  let consumers: number | null = null;
   const env: Record<string, string> = {};
   let out = join(ROOT, 'bench', 'results', 'latest.json');
   for (let i = 0; i < argv.length; i++) {
@@ -52,6 +55,10 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
       const v = a.includes('=') ? a.slice(9) : argv[++i];
       if (!v || !/^\d+$/.test(v) || Number(v) < 1) fail(`--rounds needs a positive whole number (got ${JSON.stringify(v ?? '')})`);
       rounds = Number(v);
+    } else if (a === '--consumers' || a.startsWith('--consumers=')) {
+      const v = a.includes('=') ? a.slice(12) : argv[++i];
+      if (!v || !/^\d+$/.test(v) || Number(v) > 1000) fail(`--consumers needs a whole number from 0 to 1000 (got ${JSON.stringify(v ?? '')})`);
+      consumers = Number(v);
     } else if (a === '--env' || a.startsWith('--env=')) {
       const v = a.startsWith('--env=') ? a.slice(6) : argv[++i];
       const eq = v ? v.indexOf('=') : -1;
@@ -69,7 +76,7 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
       names.push(a);
     }
   }
-  return { names, opts: { lines, rounds, env }, out };
+  return { names, opts: { lines, rounds, consumers, env }, out };
 }
 
 function fail(msg: string): never {

@@ -31,8 +31,8 @@ const FRAMES_PER_BUFFER = 10_000;
 const CONNECTIONS = 2;
 const DEFAULT_LINES = 2_000_000;
 const DEFAULT_ROUNDS = 3;
-/** Apps with one drain and one tail each on the logplane side. */
-const CONSUMED_APPS = 10;
+/** Apps with one drain and one tail each on the logplane side (issue 6: 10; --consumers N). */
+const DEFAULT_CONSUMED_APPS = 10;
 const POLL_MS = 50;
 const DEADLINE_MS = 90_000;
 /** After ingest completes, how long drains and tails may take to deliver their share (not timed). */
@@ -57,6 +57,9 @@ interface Run extends Record<string, Value> {
   /** logplane: lines received by the drain receiver / expected for the drained apps; rsyslog: null. */
   drainLines: number | null;
   tailLines: number | null;
+  /** logplane: drain POSTs and tail WebSocket messages for those lines (how finely they were batched). */
+  drainPosts: number | null;
+  tailFrames: number | null;
   consumedExpected: number | null;
   dropped: number;
   complete: boolean;
@@ -74,12 +77,12 @@ function busyPct(done: SenderDone[]): number {
   return done.length ? 100 * Math.max(...done.map((s) => s.busy)) : -1;
 }
 
-async function runLogplane(stream: Stream, round: number, env: Record<string, string>, notes: Set<string>): Promise<Run> {
+async function runLogplane(stream: Stream, round: number, consumed: number, env: Record<string, string>, notes: Set<string>): Promise<Run> {
   const server = await spawnServer({ apps: appRecords(stream.apps), env: { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', ...env } });
   let senders: SyslogSenders | null = null;
   let consumers: Consumers | null = null;
   try {
-    consumers = await attachConsumers(server, stream.apps.slice(0, CONSUMED_APPS).map((a) => a.id));
+    consumers = await attachConsumers(server, stream.apps.slice(0, consumed).map((a) => a.id));
     for (const n of consumers.notes) notes.add(n);
     senders = await startSyslogSenders(server.syslogPort, stream.buf, stream.repeats, CONNECTIONS);
     const before = await scrape(server.url);
@@ -97,7 +100,7 @@ async function runLogplane(stream: Stream, round: number, env: Record<string, st
     const lines = ingestedOf(polled.value);
     const done = polled.complete ? await senders.done : [];
     // Untimed: let the drains and tails deliver their share, then count.
-    const consumedExpected = (stream.expected / APPS) * CONSUMED_APPS;
+    const consumedExpected = (stream.expected / APPS) * consumed;
     const c = consumers;
     await pollUntil(() => null, () => (c.drains === 0 || c.drainLines() >= consumedExpected) && c.tailLines() + c.tailDropped() >= consumedExpected, { intervalMs: POLL_MS, deadlineMs: CONSUMER_GRACE_MS });
     return {
@@ -113,6 +116,8 @@ async function runLogplane(stream: Stream, round: number, env: Record<string, st
       senderBusyPct: busyPct(done),
       drainLines: c.drains > 0 ? c.drainLines() : null,
       tailLines: c.tailLines(),
+      drainPosts: c.drains > 0 ? c.drainPosts() : null,
+      tailFrames: c.tailFrames(),
       consumedExpected,
       dropped: droppedOf(polled.value),
       complete: polled.complete,
@@ -158,6 +163,8 @@ async function runRsyslog(stream: Stream, round: number, notes: Set<string>): Pr
       senderBusyPct: busyPct(done),
       drainLines: null,
       tailLines: null,
+      drainPosts: null,
+      tailFrames: null,
       consumedExpected: null,
       dropped: polled.complete ? Math.max(0, stream.expected - lfs) : 0,
       complete: polled.complete,
@@ -173,11 +180,12 @@ const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x
 
 export const syslogTcpVsRsyslog: BenchCase = {
   name: 'syslog_tcp_vs_rsyslog',
-  about: `logplane vs rsyslogd (imptcp -> omfile), same ~150-byte RFC 5424 octet-counted stream for ${APPS} apps, ${CONNECTIONS} connections, taking turns; logplane also feeds ${CONSUMED_APPS} drains + ${CONSUMED_APPS} tails`,
+  about: `logplane vs rsyslogd (imptcp -> omfile), same ~150-byte RFC 5424 octet-counted stream for ${APPS} apps, ${CONNECTIONS} connections, taking turns; logplane also feeds ${DEFAULT_CONSUMED_APPS} drains + ${DEFAULT_CONSUMED_APPS} tails (--consumers N)`,
   async run(opts: CaseOptions): Promise<CaseResult> {
     if (!rsyslogAvailable()) throw new Error(`${RSYSLOGD} not found (scripts/deps.sh installs rsyslog; RSYSLOGD=/path to use another)`);
     const totalLines = opts.lines ?? DEFAULT_LINES;
     const rounds = opts.rounds ?? DEFAULT_ROUNDS;
+    const consumed = opts.consumers ?? DEFAULT_CONSUMED_APPS;
     const apps = benchApps(APPS);
     const { buf } = syslogFrames(apps, FRAMES_PER_BUFFER);
     const repeats = Math.max(1, Math.ceil(totalLines / CONNECTIONS / FRAMES_PER_BUFFER));
@@ -187,7 +195,7 @@ export const syslogTcpVsRsyslog: BenchCase = {
     for (let round = 1; round <= rounds; round++) {
       const order: System[] = round % 2 === 1 ? [System.LOGPLANE, System.RSYSLOG] : [System.RSYSLOG, System.LOGPLANE];
       for (const sys of order) {
-        const r = sys === System.LOGPLANE ? await runLogplane(stream, round, opts.env, notes) : await runRsyslog(stream, round, notes);
+        const r = sys === System.LOGPLANE ? await runLogplane(stream, round, consumed, opts.env, notes) : await runRsyslog(stream, round, notes);
         runs.push(r);
         process.stdout.write(`  round ${round} ${sys}: ${Math.round(r.linesPerSec).toLocaleString('en-US')} lines/s, ${Math.round(r.linesPerCpuSec).toLocaleString('en-US')} lines/CPU-s${r.complete ? '' : ' (INCOMPLETE)'}\n`);
         if (!r.complete) notes.add(`${sys} round ${round}: deadline of ${DEADLINE_MS / 1000} s hit with ${r.lines} of ${stream.expected} lines; figures are lower bounds`);
@@ -228,13 +236,15 @@ export const syslogTcpVsRsyslog: BenchCase = {
         { key: 'senderBusyPct', label: 'sender busy', unit: '%' },
         { key: 'drainLines', label: 'drain lines' },
         { key: 'tailLines', label: 'tail lines' },
+        { key: 'drainPosts', label: 'drain POSTs' },
+        { key: 'tailFrames', label: 'tail frames' },
         { key: 'load1', label: 'load1', digits: 2 },
       ],
       rows,
       notes: [
         ...notes,
         `${stream.expected.toLocaleString('en-US')} lines per run (${CONNECTIONS} connections x ${repeats} x ${FRAMES_PER_BUFFER.toLocaleString('en-US')} frames), ${rounds} rounds, order alternating; ratios are of the medians`,
-        `rsyslogd ${rsyslogVersion() ?? '?'}: imptcp (defaults: 2 helper threads) -> ruleset -> omfile (%rawmsg% + LF), nothing else; logplane: rings + ${CONSUMED_APPS} HTTP drains + ${CONSUMED_APPS} WebSocket tails (drain/tail lines: received of ${((stream.expected / APPS) * CONSUMED_APPS).toLocaleString('en-US')} for those apps)`,
+        `rsyslogd ${rsyslogVersion() ?? '?'}: imptcp (defaults: 2 helper threads) -> ruleset -> omfile (%rawmsg% + LF), nothing else; logplane: rings + ${consumed} HTTP drains + ${consumed} WebSocket tails (drain/tail lines: received of ${((stream.expected / APPS) * consumed).toLocaleString('en-US')} for those apps)`,
         `server CPU = utime+stime of the server process (all its threads) from /proc; sender busy = event-loop utilisation of the busiest sender thread`,
         ...(envs.length ? [`logplane env: ${envs.map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
       ],

@@ -18,6 +18,10 @@ export interface Consumers {
   tailLines(): number;
   /** Gap notices received by the tails (lines the server dropped for a slow tail). */
   tailDropped(): number;
+  /** POSTs the drain receiver answered (how finely the drains batch). */
+  drainPosts(): number;
+  /** WebSocket messages the tails received (how finely the tails batch). */
+  tailFrames(): number;
   /** Why something is missing (no drains API...). */
   notes: string[];
   close(): Promise<void>;
@@ -57,6 +61,8 @@ export async function attachConsumers(server: SpawnedServer, appIds: readonly st
   let drainLines = 0;
   let tailLines = 0;
   let tailDropped = 0;
+  let drainPosts = 0;
+  let tailFrames = 0;
 
   // --- drains
   const receiver: HttpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -66,6 +72,7 @@ export async function attachConsumers(server: SpawnedServer, appIds: readonly st
     req.on('end', () => {
       const n = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : countFrames(Buffer.concat(chunks));
       drainLines += n;
+      drainPosts++;
       res.writeHead(204).end();
     });
   });
@@ -99,6 +106,7 @@ export async function attachConsumers(server: SpawnedServer, appIds: readonly st
       if (r.status !== 201 || typeof url !== 'string') throw new Error(`creating a tail session for ${app}: ${r.status} ${JSON.stringify(r.json)}`);
       const ws = new WebSocket(url.replace(/^http/, 'ws'), { perMessageDeflate: false });
       ws.on('message', (data: Buffer) => {
+        tailFrames++;
         const m = JSON.parse(data.toString('utf8')) as { type?: string; lines?: unknown[]; dropped?: number };
         if (m.type === 'lines' && m.lines) tailLines += m.lines.length;
         else if (m.type === 'gap') tailDropped += m.dropped ?? 0;
@@ -120,6 +128,8 @@ export async function attachConsumers(server: SpawnedServer, appIds: readonly st
     drainLines: () => drainLines,
     tailLines: () => tailLines,
     tailDropped: () => tailDropped,
+    drainPosts: () => drainPosts,
+    tailFrames: () => tailFrames,
     notes,
     close: closeAll,
   };
