@@ -29,6 +29,8 @@ export interface CaseOptions {
   lines: number | null;
   /** `--rounds N`, for cases that repeat their runs and report medians. */
   rounds: number | null;
+  /** `--warmup N`: lines handled before a case's measured window opens, for cases that have one. */
+  warmup: number | null;
   /** `--consumers N`: apps given a drain and a tail during the load, for cases that attach them. */
   consumers: number | null;
   /** `--env NAME=VALUE` (repeatable): extra environment for every logplane server a case spawns. */

@@ -28,6 +28,8 @@ ${cases.map((c) => `  ${c.name.padEnd(22)} ${c.about}`).join('\n')}
 
   --lines N           lines per run for cases that take a count (default: the case's own)
   --rounds N          rounds for cases that take turns and report medians (default: the case's own)
+  --warmup N          lines handled before the measured window opens (syslog_tcp_vs_rsyslog: default
+                      1,500,000, the lines logplane's rings hold; 0 measures the whole run)
   --consumers N       apps given one HTTP drain and one WebSocket tail while the load runs
                       (syslog_tcp_vs_rsyslog: default 10, as issue 6 asks; cpu_profile: default 0)
   --env NAME=VALUE    environment of the spawned logplane servers, over the bench's own
@@ -40,6 +42,7 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
   let lines: number | null = null;
   let rounds: number | null = null;
   let consumers: number | null = null;
+  let warmup: number | null = null;
   const env: Record<string, string> = {};
   let out = join(ROOT, 'bench', 'results', 'latest.json');
   for (let i = 0; i < argv.length; i++) {
@@ -55,6 +58,10 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
       const v = a.includes('=') ? a.slice(9) : argv[++i];
       if (!v || !/^\d+$/.test(v) || Number(v) < 1) fail(`--rounds needs a positive whole number (got ${JSON.stringify(v ?? '')})`);
       rounds = Number(v);
+    } else if (a === '--warmup' || a.startsWith('--warmup=')) {
+      const v = a.includes('=') ? a.slice(9) : argv[++i];
+      if (!v || !/^\d+$/.test(v)) fail(`--warmup needs a whole number (got ${JSON.stringify(v ?? '')})`);
+      warmup = Number(v);
     } else if (a === '--consumers' || a.startsWith('--consumers=')) {
       const v = a.includes('=') ? a.slice(12) : argv[++i];
       if (!v || !/^\d+$/.test(v) || Number(v) > 1000) fail(`--consumers needs a whole number from 0 to 1000 (got ${JSON.stringify(v ?? '')})`);
@@ -76,7 +83,7 @@ function parseArgs(argv: readonly string[]): { names: string[]; opts: CaseOption
       names.push(a);
     }
   }
-  return { names, opts: { lines, rounds, consumers, env }, out };
+  return { names, opts: { lines, rounds, warmup, consumers, env }, out };
 }
 
 function fail(msg: string): never {
