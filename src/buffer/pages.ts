@@ -11,7 +11,9 @@ const BLOCK_PAGES = 64;
 export class PagePool {
   /** Page number -> its bytes. */
   readonly pages: Buffer[] = [];
-  /** Live lines on each page (kept by the rings). */
+  /** Page number -> a DataView of exactly its bytes (rings copy lines in through it). */
+  readonly views: DataView[] = [];
+  /** Live lines on each page (kept by the rings; a ring keeps the count of the page it is filling itself). */
   live = new Uint32Array(BLOCK_PAGES);
   readonly #free: number[] = [];
 
@@ -35,7 +37,10 @@ export class PagePool {
   #grow(): void {
     const block = Buffer.allocUnsafeSlow(PAGE * BLOCK_PAGES);
     const first = this.pages.length;
-    for (let i = 0; i < BLOCK_PAGES; i++) this.pages.push(block.subarray(i * PAGE, (i + 1) * PAGE));
+    for (let i = 0; i < BLOCK_PAGES; i++) {
+      this.pages.push(block.subarray(i * PAGE, (i + 1) * PAGE));
+      this.views.push(new DataView(block.buffer, block.byteOffset + i * PAGE, PAGE));
+    }
     if (this.live.length < this.pages.length) {
       const live = new Uint32Array(this.live.length * 2);
       live.set(this.live);

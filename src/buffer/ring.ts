@@ -1,32 +1,54 @@
 // Per-app history: the newest `capacity` cooked lines. Lines are packed back to
 // back into fixed-size pages from a shared pool (buffer/pages.ts); a page goes
 // back to the pool when its last line drops out. Per line the ring keeps 8
-// bytes of offsets (page, offset, length) and no object. Lines over
+// bytes of index (page; offset and length) and no object. Lines over
 // LARGE_LINE bytes (rare: messages near the 10,000-byte limit) get a buffer of
 // their own so they do not waste the rest of a page.
-import { copyBytes } from '../bytes.js';
-import { seqOf } from '../line.js';
+//
+// pushFrom() runs once per line on the main thread for 1,000s of apps in
+// turn, so it touches as little per-app memory as it can: one index array
+// (page and offset|length side by side), the page being filled (its DataView
+// and line count are kept in the ring, not looked up in the pool), and it
+// copies straight from the worker's batch, 8 bytes at a time (bytes.ts
+// copyWide), with the seq it is given rather than read back.
+import { copyWide } from '../bytes.js';
+import { HEADER, seqOf } from '../line.js';
 import { PAGE, pagePool, type PagePool } from './pages.js';
 
 /** Lines longer than this are stored in a buffer of their own. */
 export const LARGE_LINE = 4096;
 const LARGE = 0xffffffff;
 
+/** A DataView over the ArrayBuffer of the last Buffer push() was given: lines pushed one by one mostly share one. */
+let srcBuffer: ArrayBufferLike | null = null;
+let srcView: DataView | null = null;
+function viewOf(rec: Buffer): DataView {
+  if (rec.buffer !== srcBuffer || srcView === null) {
+    srcBuffer = rec.buffer;
+    srcView = new DataView(rec.buffer);
+  }
+  return srcView;
+}
+
 export class Ring {
   readonly capacity: number;
   readonly #pool: PagePool;
-  #pageOf: Uint32Array;
-  #offs: Uint16Array;
-  #lens: Uint16Array;
+  /** Two u32 per slot: the page (LARGE for a line of its own), then offset | length << 16. */
+  #idx: Uint32Array;
+  /** Slots in #idx. */
+  #size: number;
   /** Large lines by slot. */
   #large = new Map<number, Buffer>();
   #largeBytes = 0;
   /** Slot of the oldest line. */
   #head = 0;
   #count = 0;
-  /** Page being filled (-1 none) and where the next line goes in it. */
+  /** Page being filled (-1 none), its view, where the next line goes in it and how many live lines it holds. */
   #cur = -1;
+  #curView: DataView | null = null;
   #curOff = 0;
+  /** pool.live of the page being filled is written when the ring leaves it. */
+  #curLines = 0;
   #pagesHeld = 0;
   #liveBytes = 0;
   /** seq of the newest line pushed (0 = none yet). */
@@ -36,10 +58,8 @@ export class Ring {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('ring capacity must be a positive integer');
     this.capacity = capacity;
     this.#pool = pool;
-    const n = Math.min(capacity, 64);
-    this.#pageOf = new Uint32Array(n);
-    this.#offs = new Uint16Array(n);
-    this.#lens = new Uint16Array(n);
+    this.#size = Math.min(capacity, 64);
+    this.#idx = new Uint32Array(this.#size * 2);
   }
 
   get count(): number {
@@ -61,55 +81,107 @@ export class Ring {
   get liveBytes(): number {
     return this.#liveBytes;
   }
-  /** Memory this ring holds: its pages, large lines and offset arrays. */
+  /** Memory this ring holds: its pages, large lines and index. */
   get memoryBytes(): number {
-    return this.#pagesHeld * PAGE + this.#largeBytes + this.#pageOf.byteLength + this.#offs.byteLength + this.#lens.byteLength;
+    return this.#pagesHeld * PAGE + this.#largeBytes + this.#idx.byteLength;
   }
 
-  /** Copy one cooked line in; the oldest drops out when full. */
+  /** Copy one cooked line in, as it is (seq included); the oldest drops out when full. */
   push(rec: Buffer): void {
     const len = rec.length;
     if (len > 0xffff) throw new RangeError('line record too large for the ring');
-    if (this.#count === this.capacity) this.#dropOldest();
-    else if (this.#count === this.#pageOf.length) this.#growIndex();
-    const slot = (this.#head + this.#count) % this.#pageOf.length;
+    const src = viewOf(rec);
     if (len > LARGE_LINE) {
-      const own = Buffer.allocUnsafeSlow(len);
-      copyBytes(rec, 0, len, own, 0);
-      this.#large.set(slot, own);
-      this.#largeBytes += len;
-      this.#pageOf[slot] = LARGE;
+      copyWide(src, rec.byteOffset, this.#putLarge(len), 0, len);
     } else {
-      if (this.#cur === -1 || this.#curOff + len > PAGE) {
-        // Leave the current page: give it back now if none of its lines is live,
-        // else it goes back when its last line drops out (#dropOldest).
-        if (this.#cur !== -1 && this.#pool.live[this.#cur] === 0) {
-          this.#pool.release(this.#cur);
-          this.#pagesHeld--;
-        }
-        this.#cur = this.#pool.acquire();
-        this.#curOff = 0;
-        this.#pagesHeld++;
-      }
-      copyBytes(rec, 0, len, this.#pool.pages[this.#cur]!, this.#curOff);
-      this.#pool.live[this.#cur]!++;
-      this.#pageOf[slot] = this.#cur;
-      this.#offs[slot] = this.#curOff;
-      this.#curOff += len;
+      const d = this.#put(len); // may move to a new page: #curView after it
+      copyWide(src, rec.byteOffset, this.#curView!, d, len);
     }
-    this.#lens[slot] = len;
+    this.#lastSeq = seqOf(rec);
+  }
+
+  /**
+   * Copy in the cooked line at src[pos, pos+len) (a worker's batch) and stamp
+   * the copy with seq: the line needs no Buffer of its own to be kept here.
+   */
+  pushFrom(src: DataView, pos: number, len: number, seq: number): void {
+    if (len > 0xffff) throw new RangeError('line record too large for the ring');
+    if (len < HEADER) throw new RangeError('line record shorter than its header');
+    let dst: DataView;
+    let d: number;
+    if (len > LARGE_LINE) {
+      dst = this.#putLarge(len);
+      d = 0;
+    } else {
+      d = this.#put(len);
+      dst = this.#curView!;
+    }
+    // seq is the first 8 bytes of a cooked line (line.ts)
+    dst.setFloat64(d, seq, true);
+    copyWide(src, pos + 8, dst, d + 8, len - 8);
+    this.#lastSeq = seq;
+  }
+
+  /** Make room for one more line: the slot it goes in. */
+  #slot(): number {
+    if (this.#count === this.capacity) this.#dropOldest();
+    else if (this.#count === this.#size) this.#growIndex();
+    const slot = this.#head + this.#count;
+    return slot < this.#size ? slot : slot - this.#size;
+  }
+
+  /** Index a line of len bytes on the page being filled (a new one if it does not fit): where to copy it. */
+  #put(len: number): number {
+    const slot = this.#slot();
+    if (this.#cur === -1 || this.#curOff + len > PAGE) {
+      // Leave the current page: give it back now if none of its lines is live,
+      // else it goes back when its last line drops out (#dropOldest).
+      const pool = this.#pool;
+      if (this.#cur !== -1) {
+        if (this.#curLines === 0) {
+          pool.release(this.#cur);
+          this.#pagesHeld--;
+        } else {
+          pool.live[this.#cur] = this.#curLines;
+        }
+      }
+      this.#cur = pool.acquire();
+      this.#curView = pool.views[this.#cur]!;
+      this.#curOff = 0;
+      this.#curLines = 0;
+      this.#pagesHeld++;
+    }
+    const off = this.#curOff;
+    this.#idx[slot << 1] = this.#cur;
+    this.#idx[(slot << 1) + 1] = off | (len << 16);
+    this.#curOff = off + len;
+    this.#curLines++;
     this.#count++;
     this.#liveBytes += len;
-    this.#lastSeq = seqOf(rec);
+    return off;
+  }
+
+  /** Index a line of len bytes in a buffer of its own: the buffer (a view of exactly it) to copy it into. */
+  #putLarge(len: number): DataView {
+    const slot = this.#slot();
+    const own = Buffer.allocUnsafeSlow(len);
+    this.#large.set(slot, own);
+    this.#largeBytes += len;
+    this.#idx[slot << 1] = LARGE;
+    this.#idx[(slot << 1) + 1] = len << 16;
+    this.#count++;
+    this.#liveBytes += len;
+    return new DataView(own.buffer, own.byteOffset, len);
   }
 
   /** View of the i-th oldest line; valid until the next push. */
   at(i: number): Buffer {
-    const slot = (this.#head + i) % this.#pageOf.length;
-    const p = this.#pageOf[slot]!;
+    const slot = (this.#head + i) % this.#size;
+    const p = this.#idx[slot << 1]!;
     if (p === LARGE) return this.#large.get(slot)!;
-    const o = this.#offs[slot]!;
-    return this.#pool.pages[p]!.subarray(o, o + this.#lens[slot]!);
+    const ol = this.#idx[(slot << 1) + 1]!;
+    const o = ol & 0xffff;
+    return this.#pool.pages[p]!.subarray(o, o + (ol >>> 16));
   }
 
   /** Index of the first line with seq > after (count when none). */
@@ -143,44 +215,44 @@ export class Ring {
     if (this.#cur !== -1) {
       this.#pool.release(this.#cur);
       this.#cur = -1;
+      this.#curView = null;
       this.#pagesHeld--;
     }
   }
 
   #dropOldest(): void {
     const slot = this.#head;
-    const p = this.#pageOf[slot]!;
-    this.#liveBytes -= this.#lens[slot]!;
+    const p = this.#idx[slot << 1]!;
+    const len = this.#idx[(slot << 1) + 1]! >>> 16;
+    this.#liveBytes -= len;
     if (p === LARGE) {
-      this.#largeBytes -= this.#large.get(slot)!.length;
+      this.#largeBytes -= len;
       this.#large.delete(slot);
-    } else if (--this.#pool.live[p]! === 0 && p !== this.#cur) {
+    } else if (p === this.#cur) {
+      this.#curLines--;
+    } else if (--this.#pool.live[p]! === 0) {
       this.#pool.release(p);
       this.#pagesHeld--;
     }
-    this.#head = (this.#head + 1) % this.#pageOf.length;
+    this.#head = slot + 1 < this.#size ? slot + 1 : 0;
     this.#count--;
   }
 
+  /** Double the index (up to capacity), oldest line first. */
   #growIndex(): void {
-    const n = Math.min(this.capacity, this.#pageOf.length * 2);
-    const pageOf = new Uint32Array(n);
-    const offs = new Uint16Array(n);
-    const lens = new Uint16Array(n);
-    const large = new Map<number, Buffer>();
-    const size = this.#pageOf.length;
-    for (let i = 0; i < this.#count; i++) {
-      const slot = (this.#head + i) % size;
-      pageOf[i] = this.#pageOf[slot]!;
-      offs[i] = this.#offs[slot]!;
-      lens[i] = this.#lens[slot]!;
-      const big = this.#large.get(slot);
-      if (big) large.set(i, big);
+    const size = Math.min(this.capacity, this.#size * 2);
+    const idx = new Uint32Array(size * 2);
+    // the lines are idx[head..] then idx[..head) (a full index: count === #size)
+    const h = this.#head << 1;
+    idx.set(this.#idx.subarray(h));
+    idx.set(this.#idx.subarray(0, h), this.#idx.length - h);
+    if (this.#large.size > 0) {
+      const large = new Map<number, Buffer>();
+      for (const [slot, own] of this.#large) large.set(slot >= this.#head ? slot - this.#head : slot + this.#size - this.#head, own);
+      this.#large = large;
     }
-    this.#pageOf = pageOf;
-    this.#offs = offs;
-    this.#lens = lens;
-    this.#large = large;
+    this.#idx = idx;
+    this.#size = size;
     this.#head = 0;
   }
 }

@@ -1,8 +1,8 @@
 // Ring (per-app history): every read is compared against a plain array model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PAGE } from '../../src/buffer/pages.js';
-import { Ring } from '../../src/buffer/ring.js';
+import { PAGE, PagePool } from '../../src/buffer/pages.js';
+import { LARGE_LINE, Ring } from '../../src/buffer/ring.js';
 import { lineFrom, msgOf, seqOf } from '../../src/line.js';
 
 /** Small deterministic PRNG (mulberry32). */
@@ -184,4 +184,133 @@ test('memory stays close to the bytes held once full (similar-size lines)', () =
     }
     assert.ok(worst <= 1, `capacity ${capacity}, ~${base}-byte messages: memory ${(worst * 100).toFixed(1)}% of 1.3 x live + 8 B/line + one page`);
   }
+});
+
+/**
+ * The records laid out as a worker's batch ([u32 slot][u32 len][record]...),
+ * at an odd offset inside a bigger ArrayBuffer, each record's seq bytes
+ * overwritten with junk (route() stamps the seq, not the worker).
+ */
+function batchOf(recs: Buffer[], lead: number): { batch: Buffer; view: DataView; pos: number[] } {
+  const total = lead + recs.reduce((n, r) => n + 8 + r.length, 0) + 3;
+  const whole = Buffer.alloc(total, 0xa5);
+  const batch = whole.subarray(lead, total - 3);
+  const pos: number[] = [];
+  let p = 0;
+  for (const r of recs) {
+    batch.writeUInt32LE(7, p);
+    batch.writeUInt32LE(r.length, p + 4);
+    r.copy(batch, p + 8);
+    batch.fill(0xff, p + 8, p + 16); // a NaN pattern where the seq goes
+    pos.push(p + 8);
+    p += 8 + r.length;
+  }
+  return { batch, view: new DataView(batch.buffer, batch.byteOffset, batch.length), pos };
+}
+
+test('pushFrom: same lines, seqs and eviction as push, across page boundaries and large lines', () => {
+  for (const capacity of [1, 2, 3, 64, 65, 1500]) {
+    const rnd = prng(capacity * 3 + 1);
+    const viaPush = new Ring(capacity);
+    const viaFrom = new Ring(capacity);
+    const model = new Model(capacity);
+    let seq = 0;
+    for (let round = 0; round < 12; round++) {
+      // a batch: mostly ~100-200-byte lines (pages fill up and change), some large ones, some at the large threshold
+      const recs: Buffer[] = [];
+      const n = 1 + rnd(400);
+      for (let k = 0; k < n; k++) {
+        const kind = rnd(40);
+        const msgLen = kind === 0 ? 5000 + rnd(5001) : kind === 1 ? LARGE_LINE - 60 + rnd(8) : 60 + rnd(140);
+        recs.push(line(++seq, msgLen));
+      }
+      const { batch, view, pos } = batchOf(recs, rnd(16));
+      const before = Buffer.from(batch);
+      for (let k = 0; k < recs.length; k++) {
+        const rec = recs[k]!;
+        viaPush.push(rec);
+        viaFrom.pushFrom(view, pos[k]!, rec.length, seqOf(rec));
+        model.push(rec);
+        assert.equal(viaFrom.lastSeq, seqOf(rec));
+        assert.ok(viaFrom.at(viaFrom.count - 1).equals(rec), `cap ${capacity} seq ${seqOf(rec)}: newest line`);
+      }
+      assert.ok(batch.equals(before), 'the batch is left as it was');
+      check(viaFrom, model, `pushFrom cap ${capacity} round ${round}`);
+      check(viaPush, model, `push cap ${capacity} round ${round}`);
+      assert.equal(viaFrom.memoryBytes, viaPush.memoryBytes, `cap ${capacity}: same memory`);
+    }
+  }
+});
+
+test('pushFrom refuses records the ring cannot hold or stamp', () => {
+  const r = new Ring(3);
+  const v = new DataView(new ArrayBuffer(0x10010));
+  assert.throws(() => r.pushFrom(v, 0, 0x10000, 1), RangeError);
+  assert.throws(() => r.pushFrom(v, 0, 7, 1), RangeError);
+  assert.equal(r.count, 0);
+  assert.equal(r.lastSeq, 0);
+});
+
+test('bytes that read as NaN doubles are copied exactly, at every alignment', () => {
+  // 8-byte groups that are NaNs (signalling, quiet, V8's hole NaN) if a copy went through a double
+  const nans = ['010000000000f07f', '000000000000f87f', 'fff7fffffff7ffff', 'ffffffffffffffff', '05000000000000ff', '0000000001f0ff7f'];
+  const msg = Buffer.concat([Buffer.from('x'), ...nans.map((h) => Buffer.from(h, 'hex')), Buffer.from(nans[0]!, 'hex')]);
+  const r = new Ring(10_000);
+  const model = new Model(10_000);
+  let seq = 0;
+  for (let rep = 0; rep < 300; rep++) {
+    // shift the message by 0..15 bytes so the NaN groups meet every alignment of source and destination
+    const rec = line(++seq, 1);
+    const shifted = lineFrom({ pri: 1, ts: '', source: 'a', dyno: '', msg: Buffer.concat([Buffer.alloc(rep % 16, 0x20), msg]), seq, receivedMs: 1 });
+    const { view, pos } = batchOf([rec, shifted], rep % 9);
+    r.pushFrom(view, pos[0]!, rec.length, seq);
+    r.pushFrom(view, pos[1]!, shifted.length, seq);
+    r.push(shifted);
+    model.push(rec);
+    model.push(shifted);
+    model.push(shifted);
+  }
+  check(r, model, 'NaN patterns');
+});
+
+test('pages go back to the pool when their last line drops out, never earlier (rings sharing a pool)', () => {
+  const pool = new PagePool();
+  const rnd = prng(99);
+  const rings = [1, 5, 40, 300].map((cap) => ({ r: new Ring(cap, pool), m: new Model(cap) }));
+  let seq = 0;
+  const held = (): number => rings.reduce((n, { r }) => n + Math.floor(r.memoryBytes / PAGE), 0);
+  /** Take every free page out of the pool (and put them back): no live line may be on one of them. */
+  const checkFreePages = (what: string): void => {
+    const free: number[] = [];
+    while (pool.freePages > 0) free.push(pool.acquire());
+    const freeAt = new Map<ArrayBufferLike, Set<number>>(); // block -> offsets of its free pages
+    for (const n of free) {
+      const p = pool.pages[n]!;
+      if (!freeAt.has(p.buffer)) freeAt.set(p.buffer, new Set());
+      freeAt.get(p.buffer)!.add(p.byteOffset);
+    }
+    for (const n of free.reverse()) pool.release(n);
+    for (const { r } of rings) {
+      for (let i = 0; i < r.count; i++) {
+        const v = r.at(i);
+        if (freeAt.get(v.buffer)?.has(v.byteOffset - (v.byteOffset % PAGE))) assert.fail(`${what}: line ${i} of a ring is on a free page`);
+      }
+    }
+  };
+  for (let k = 0; k < 30_000; k++) {
+    const { r, m } = rings[rnd(rings.length)]!;
+    const rec = line(++seq, 50 + rnd(400));
+    if (k % 2 === 0) r.push(rec);
+    else r.pushFrom(new DataView(rec.buffer, rec.byteOffset, rec.length), 0, rec.length, seqOf(rec));
+    m.push(rec);
+    if (k % 3 === 0) checkFreePages(`push ${k}`);
+    if (k % 100 === 0) {
+      for (const x of rings) check(x.r, x.m, `shared pool, push ${k}`);
+      assert.equal(pool.freePages + held(), pool.pages.length, 'every page is free or held by one ring');
+      // a ring holds at most the pages its lines span plus the one it fills
+      for (const { r: x } of rings) assert.ok(Math.floor(x.memoryBytes / PAGE) <= Math.ceil(x.liveBytes / (PAGE - 450)) + 2);
+    }
+  }
+  for (const { r } of rings) r.clear();
+  assert.equal(pool.freePages, pool.pages.length, 'all pages back after clear()');
 });
