@@ -1,7 +1,9 @@
 // The one fan-out point. route(app, line) is synchronous and returns nothing:
 // stamp the seq, push to the ring, offer to every sink (drains, tail hubs,
-// the Redis batch). Nothing downstream calls back upstream.
+// the Redis batch). Nothing downstream calls back upstream. routeFrom() is
+// the same for a line still inside an ingest worker's batch.
 import type { App, TokenEntry } from './apps.js';
+import { copyWide } from './bytes.js';
 import { cook, receivedOf, setSeq } from './line.js';
 import { cookMessage, type LineWriter } from './ingest/cook.js';
 import type { SyslogHeader } from './ingest/syslog.js';
@@ -15,6 +17,37 @@ export function route(app: App, rec: Buffer): void {
   app.bytesIn += rec.length;
   app.ring.push(rec);
   const sinks = app.sinks;
+  for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);
+}
+
+/** A DataView over the ArrayBuffer of the last Buffer routeFrom() made (Buffer.allocUnsafe carves many from one pool). */
+let ownBuffer: ArrayBufferLike | null = null;
+let ownView: DataView | null = null;
+
+/**
+ * route() for a line inside a worker's batch: src[pos, pos+len). The ring
+ * copies it straight from the batch and stamps its copy, so a line of an app
+ * with no sinks needs no Buffer at all; for an app with sinks the line gets a
+ * Buffer of its own (sinks keep what they are offered), the one allocation
+ * per line.
+ */
+export function routeFrom(app: App, src: DataView, pos: number, len: number): void {
+  const clock = app.seqClock;
+  // the receive time is at offset 8 of a cooked line (line.ts)
+  const seq = clock === null ? app.seq + 1 : clock.next(app.seq, src.getFloat64(pos + 8, true));
+  app.seq = seq;
+  app.linesIn++;
+  app.bytesIn += len;
+  app.ring.pushFrom(src, pos, len, seq);
+  const sinks = app.sinks;
+  if (sinks.length === 0) return;
+  const rec = Buffer.allocUnsafe(len);
+  if (rec.buffer !== ownBuffer || ownView === null) {
+    ownBuffer = rec.buffer;
+    ownView = new DataView(rec.buffer);
+  }
+  ownView.setFloat64(rec.byteOffset, seq, true);
+  copyWide(src, pos + 8, ownView, rec.byteOffset + 8, len - 8);
   for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);
 }
 

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
-import { route } from '../router.js';
+import { routeFrom } from '../router.js';
 import { frameErrorText, FrameError } from './framing.js';
 import { IngestCounters, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
@@ -37,7 +37,8 @@ export class IngestPool {
   readonly #ctx: Context;
   readonly #workers: WorkerHandle[] = [];
   readonly #counters: IngestCounters[];
-  readonly #appOf = new Map<number, App>();
+  /** Slot -> app (slots are small consecutive numbers; a deleted app leaves a hole). */
+  readonly #appOf: (App | undefined)[] = [];
   readonly #slotOf = new WeakMap<App, number>();
   /** Tokens each worker has been told about, by app id. */
   readonly #sent = new Map<string, Set<string>>();
@@ -288,24 +289,25 @@ export class IngestPool {
   }
 
   /**
-   * [u32 slot][u32 len][record]...: each record routed as a view of the
-   * batch; a line for an app with sinks (drains, tails) gets a Buffer of its
-   * own, since sinks keep what they are offered. After this nothing holds a
-   * view of the batch (the ring copies what it keeps), so it can be reused.
+   * [u32 slot][u32 len][record]...: each record routed straight from the
+   * batch (routeFrom: the ring copies it; a line for an app with sinks gets a
+   * Buffer of its own, since sinks keep what they are offered). After this
+   * nothing holds a view of the batch, so it can be reused.
    */
   #routeBatch(b: Buffer, from = 0, maxLines = Infinity): number {
     const n = b.length;
+    const v = new DataView(b.buffer, b.byteOffset, n);
+    const appOf = this.#appOf;
     let p = from;
     let lines = 0;
     while (p < n && lines < maxLines) {
       lines++;
-      const slot = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
-      const len = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
+      const slot = v.getUint32(p, true);
+      const len = v.getUint32(p + 4, true);
       p += 8;
-      const app = this.#appOf.get(slot);
+      const app = appOf[slot];
       if (app === undefined) this.#appGone.value++;
-      else if (app.sinks.length === 0) route(app, b.subarray(p, p + len));
-      else route(app, Buffer.from(b.subarray(p, p + len)));
+      else routeFrom(app, v, p, len);
       p += len;
     }
     this.#routed += lines;
@@ -336,7 +338,7 @@ export class IngestPool {
     if (slot === undefined) {
       slot = this.#nextSlot++;
       this.#slotOf.set(app, slot);
-      this.#appOf.set(slot, app);
+      this.#appOf[slot] = app;
     }
     const before = this.#sent.get(app.id) ?? new Set<string>();
     const now = new Set(app.record.tokens.map((t) => t.token));
@@ -348,7 +350,7 @@ export class IngestPool {
 
   #dropApp(app: App): void {
     const slot = this.#slotOf.get(app);
-    if (slot !== undefined) this.#appOf.delete(slot);
+    if (slot !== undefined) this.#appOf[slot] = undefined;
     const before = this.#sent.get(app.id);
     this.#sent.delete(app.id);
     if (before?.size) this.#broadcast({ k: 'tokens', add: [], del: [...before] });

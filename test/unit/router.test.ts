@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { App, TokenEntry, type LineSink } from '../../src/apps.js';
 import { ScanError, SyslogHeader, scanSyslog } from '../../src/ingest/syslog.js';
 import { MAX_MSG, dynoOf, msgOf, priOf, receivedOf, rfc3339, seqOf, sourceOf, tsOf } from '../../src/line.js';
-import { route, routeMessage } from '../../src/router.js';
+import { route, routeFrom, routeMessage } from '../../src/router.js';
 import { lineFrom } from '../../src/line.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
@@ -187,4 +187,68 @@ test('bytes after the message in the same chunk are never part of it', () => {
   assert.equal(scanSyslog(chunk, bs, bs + b.length, hdr), ScanError.OK);
   assert.equal(routeMessage(entry, hdr, chunk, NOW), 1);
   assert.deepEqual(msgs(lines(app)), ['short one', 'y'.repeat(700)]);
+});
+
+/** Lines laid out as a worker's batch ([u32 slot][u32 len][record]...) with junk where the seq goes. */
+function batchOf(recs: Buffer[]): { batch: Buffer; view: DataView; pos: number[] } {
+  const batch = Buffer.alloc(3 + recs.reduce((n, r) => n + 8 + r.length, 0), 0x5a).subarray(3);
+  const pos: number[] = [];
+  let p = 0;
+  for (const r of recs) {
+    batch.writeUInt32LE(1, p);
+    batch.writeUInt32LE(r.length, p + 4);
+    r.copy(batch, p + 8);
+    batch.fill(0xee, p + 8, p + 16);
+    pos.push(p + 8);
+    p += 8 + r.length;
+  }
+  return { batch, view: new DataView(batch.buffer, batch.byteOffset, batch.length), pos };
+}
+
+test('routeFrom: lines straight from a batch get the next seqs, counters, ring and sinks as route() gives them', () => {
+  const { app, sinks } = setup(50);
+  const bare = new App({ id: 'bare', uuid: 'u', createdAt: '', updatedAt: '', tokens: [], drains: [] }, 50);
+  const recs = Array.from({ length: 30 }, (_, i) => lineFrom({ pri: 13, ts: TS, source: 'app', dyno: 'web.1', msg: `m${i} ${'x'.repeat(i * 9)}`, receivedMs: NOW }));
+  const { batch, view, pos } = batchOf(recs);
+  const before = Buffer.from(batch);
+  route(app, lineFrom({ pri: 13, ts: TS, source: 'app', dyno: 'web.1', msg: 'first' })); // seq 1 through route()
+  for (let i = 0; i < recs.length; i++) {
+    routeFrom(app, view, pos[i]!, recs[i]!.length);
+    routeFrom(bare, view, pos[i]!, recs[i]!.length);
+  }
+  assert.ok(batch.equals(before), 'the batch is left as it was (it goes back to the worker)');
+  /** The records as routed: seqs from firstSeq on. */
+  const stamped = (firstSeq: number): Buffer[] =>
+    recs.map((r, i) => {
+      const w = Buffer.from(r);
+      w.writeDoubleLE(firstSeq + i, 0);
+      return w;
+    });
+  assert.equal(app.seq, 31);
+  assert.equal(app.linesIn, 31);
+  assert.deepEqual(lines(app).slice(1), stamped(2));
+  assert.deepEqual(lines(bare), stamped(1));
+  assert.equal(bare.seq, 30);
+  assert.equal(bare.ring.lastSeq, 30);
+  assert.equal(bare.linesIn, 30);
+  assert.equal(bare.bytesIn, recs.reduce((n, r) => n + r.length, 0));
+  for (const s of sinks) assert.deepEqual(s.got.slice(1), stamped(2));
+  // what a sink was offered is its own: reusing the batch does not change it
+  const kept = sinks[0]!.got.slice(1).map((b) => Buffer.from(b));
+  batch.fill(0);
+  assert.deepEqual(sinks[0]!.got.slice(1), kept);
+  assert.ok(kept.every((b, i) => msgOf(b).equals(msgOf(recs[i]!))));
+});
+
+test('routeFrom in distributed mode: seqs from the seq clock, given the line\'s receive time', () => {
+  const calls: [number, number][] = [];
+  const clock = { next: (last: number, receivedMs: number): number => (calls.push([last, receivedMs]), last + 1000) };
+  const app = new App({ id: 'dist', uuid: 'u', createdAt: '', updatedAt: '', tokens: [], drains: [] }, 10, clock);
+  const recs = [NOW, NOW + 5].map((ms) => lineFrom({ pri: 13, ts: TS, source: 'app', dyno: 'web.1', msg: 'x', receivedMs: ms }));
+  const { view, pos } = batchOf(recs);
+  routeFrom(app, view, pos[0]!, recs[0]!.length);
+  routeFrom(app, view, pos[1]!, recs[1]!.length);
+  assert.deepEqual(calls, [[0, NOW], [1000, NOW + 5]]);
+  assert.deepEqual(lines(app).map(seqOf), [1000, 2000]);
+  assert.equal(app.ring.lastSeq, 2000);
 });
