@@ -242,13 +242,24 @@ test('pushFrom: same lines, seqs and eviction as push, across page boundaries an
   }
 });
 
-test('pushFrom refuses records the ring cannot hold or stamp', () => {
+test('pushFrom refuses records the ring cannot hold or stamp; the largest it can hold reads back', () => {
   const r = new Ring(3);
   const v = new DataView(new ArrayBuffer(0x10010));
   assert.throws(() => r.pushFrom(v, 0, 0x10000, 1), RangeError);
   assert.throws(() => r.pushFrom(v, 0, 7, 1), RangeError);
   assert.equal(r.count, 0);
   assert.equal(r.lastSeq, 0);
+  const small = line(1, 10);
+  const biggest = line(2, 0xffff - small.length + 10); // 65,535 bytes: the length fills all 16 bits of the index
+  assert.equal(biggest.length, 0xffff);
+  const { view, pos } = batchOf([small, biggest], 1);
+  r.pushFrom(view, pos[0]!, small.length, 1);
+  r.pushFrom(view, pos[1]!, biggest.length, 2);
+  r.push(biggest);
+  assert.ok(r.at(0).equals(small));
+  assert.ok(r.at(1).equals(biggest));
+  assert.ok(r.at(2).equals(biggest));
+  assert.equal(r.liveBytes, small.length + 2 * 0xffff);
 });
 
 test('bytes that read as NaN doubles are copied exactly, at every alignment', () => {
