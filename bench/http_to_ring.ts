@@ -3,7 +3,8 @@
 // of 500 octet-counted ~150-byte RFC 5424 frames (Content-Type
 // application/logplex-1, Logplex-Msg-Count, Basic auth with the app's token
 // as password, request i for app i % 1,000); one sender worker thread keeps
-// one request in flight on each of several kept-alive connections. As in
+// one request in flight on each of 4 and of 16 kept-alive connections, 3
+// rounds (--rounds N), medians per connection count. As in
 // syslog_tcp_vs_rsyslog, one HTTP drain and one WebSocket tail run on each of
 // 10 of the apps (issue 6, target 3).
 //
@@ -16,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { attachConsumers, type Consumers } from './support/consumers.js';
 import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js';
-import { pollUntil } from './support/poll.js';
+import { median, pollUntil } from './support/poll.js';
 import { cpuSeconds, memory } from './support/proc.js';
 import { scrape, spawnServer, sumOf } from './support/server.js';
 import { appRecords, benchApps, logplexBody, MESSAGE_BYTES } from './support/syslog.js';
@@ -24,7 +25,14 @@ import { appRecords, benchApps, logplexBody, MESSAGE_BYTES } from './support/sys
 const APPS = 1000;
 const LINES_PER_BODY = 500;
 const BODIES = 8;
-const CONNECTIONS = [4];
+/**
+ * Concurrent shippers, one request in flight each. log-shuttle (Heroku's
+ * shipper) runs 4 outlets per dyno, so 4 is one dyno and 16 four of them; the
+ * issue-6 target is judged on 16 (an ingest tier serves many dynos at once).
+ */
+const CONNECTIONS = [4, 16];
+const TARGET_CONNECTIONS = 16;
+const DEFAULT_ROUNDS = 3;
 const DEFAULT_LINES = 2_000_000;
 const CONSUMED_APPS = 10;
 const DEADLINE_MS = 90_000;
@@ -130,9 +138,25 @@ export const httpToRing: BenchCase = {
     const lines = opts.lines ?? DEFAULT_LINES;
     const rows: Record<string, Value>[] = [];
     const notes: string[] = [];
-    for (const c of CONNECTIONS) rows.push(await runOnce(c, lines, opts.env, notes));
-    const best = Math.max(...rows.map((r) => r.linesPerSec as number));
-    notes.push(`issue 6 target: >= ${TARGET_LINES_PER_SEC.toLocaleString('en-US')} lines/s; this run: ${Math.round(best).toLocaleString('en-US')} (${(best / TARGET_LINES_PER_SEC).toFixed(2)}x)`);
+    const rounds = opts.rounds ?? DEFAULT_ROUNDS;
+    const runs = new Map<number, Record<string, Value>[]>(CONNECTIONS.map((c) => [c, []]));
+    for (let r = 1; r <= rounds; r++) {
+      for (const c of CONNECTIONS) {
+        const row = await runOnce(c, lines, opts.env, notes);
+        row.variant = `${c} connections #${r}`;
+        runs.get(c)!.push(row);
+        rows.push(row);
+      }
+    }
+    const medians = new Map<number, number>();
+    for (const c of CONNECTIONS) {
+      const rs = runs.get(c)!;
+      const m = median(rs.map((x) => x.linesPerSec as number));
+      medians.set(c, m);
+      rows.push({ variant: `${c} connections median`, linesPerSec: m, reqPerSec: median(rs.map((x) => x.reqPerSec as number)), linesPerCpuSec: median(rs.map((x) => x.linesPerCpuSec as number)), serverCpuPct: median(rs.map((x) => x.serverCpuPct as number)) });
+    }
+    const judged = medians.get(TARGET_CONNECTIONS)!;
+    notes.push(`issue 6 target: >= ${TARGET_LINES_PER_SEC.toLocaleString('en-US')} lines/s with ${TARGET_CONNECTIONS} connections (median of ${rounds}): ${Math.round(judged).toLocaleString('en-US')} (${(judged / TARGET_LINES_PER_SEC).toFixed(2)}x)`);
     notes.push(`drain/tail lines: received of "for drained" (the lines sent to the ${CONSUMED_APPS} consumed apps, warm-up requests included); sender busy = event-loop utilisation of the sender thread`);
     const envs = Object.entries(opts.env);
     if (envs.length) notes.push(`logplane env: ${envs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -157,7 +181,7 @@ export const httpToRing: BenchCase = {
       ],
       rows,
       notes,
-      extra: { apps: APPS, linesPerBody: LINES_PER_BODY, bodies: BODIES, messageBytes: MESSAGE_BYTES, env: opts.env },
+      extra: { rounds, connections: CONNECTIONS, medians: Object.fromEntries(medians), apps: APPS, linesPerBody: LINES_PER_BODY, bodies: BODIES, messageBytes: MESSAGE_BYTES, env: opts.env },
     };
   },
 };
