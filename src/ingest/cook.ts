@@ -3,6 +3,7 @@
 // 10,000 bytes becomes consecutive lines of at most 10,000 bytes, a nil
 // TIMESTAMP becomes the receive time. Where each line goes is the writer's
 // business: route() on the main thread, a batch in an ingest worker.
+import { indexOfByte } from '../bytes.js';
 import { MAX_MSG, rfc3339 } from '../line.js';
 import type { SyslogHeader } from './syslog.js';
 
@@ -28,19 +29,10 @@ function chunkEnd(buf: Buffer, start: number, end: number): number {
   return e === start ? start + MAX_MSG : e;
 }
 
-/**
- * First LF in buf[s, end), or end. Never looks past end: a message is a view
- * into a chunk holding many frames, and searching to the chunk's next LF for
- * every message would cost O(chunk) per line. Short ranges by a byte loop,
- * long ones by indexOf (memchr).
- */
+/** First LF in buf[s, end), or end. Never looks past end: a message is a view into a chunk holding many frames. */
 function lfIn(buf: Buffer, s: number, end: number): number {
-  if (end - s > 256) {
-    const lf = buf.indexOf(0x0a, s);
-    return lf === -1 || lf > end ? end : lf;
-  }
-  for (let i = s; i < end; i++) if (buf[i] === 0x0a) return i;
-  return end;
+  const lf = indexOfByte(buf, 0x0a, s, end);
+  return lf === -1 ? end : lf;
 }
 
 /** Hand every line of one scanned message to out. Returns the number of lines. */

@@ -4,6 +4,8 @@
 //
 //   <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID [SP MSGID SP SD] [SP MSG]
 
+import { indexOfByte } from '../bytes.js';
+
 export const ScanError = {
   OK: 0,
   NO_PRI: 1,
@@ -68,8 +70,8 @@ const MAX_PROC = 128;
 
 /** End of the token starting at i (next SP or end); -1 if empty. */
 function tokenEnd(buf: Buffer, i: number, end: number): number {
-  let j = i;
-  while (j < end && buf[j] !== SP) j++;
+  let j = indexOfByte(buf, SP, i, end);
+  if (j === -1) j = end;
   return j === i ? -1 : j;
 }
 

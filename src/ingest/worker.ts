@@ -3,7 +3,7 @@
 // main thread only stamps seq and fans out (route). A stream is always handled
 // by the same worker, so per-connection order is kept.
 import { parentPort } from 'node:worker_threads';
-import { cookedLength, cookInto } from '../line.js';
+import { cookedLength, cookIntoView } from '../line.js';
 import { TokenTable, type TokenKey } from '../tokens.js';
 import { cookMessage, type LineWriter } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
@@ -33,6 +33,9 @@ const MAX_SPARE = 16;
 function newBatch(): Buffer {
   return spare.pop() ?? Buffer.allocUnsafeSlow(BATCH);
 }
+function viewOfBatch(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
+}
 /** Send a batch as soon as it holds this much, without waiting for the tick. */
 const EARLY_FLUSH = 192 * 1024;
 
@@ -43,11 +46,19 @@ const EARLY_FLUSH = 192 * 1024;
  */
 class BatchWriter implements LineWriter {
   buf = newBatch();
+  /** A view of buf for word writes; replaced with buf. */
+  view = viewOfBatch(this.buf);
   pos = 0;
   token: WorkerToken | null = null;
   readonly #grow: boolean;
   constructor(grow: boolean) {
     this.#grow = grow;
+  }
+  /** Start on a fresh buffer (the old one was sent). */
+  reset(): void {
+    this.buf = newBatch();
+    this.view = viewOfBatch(this.buf);
+    this.pos = 0;
   }
   line(
     pri: number,
@@ -64,20 +75,14 @@ class BatchWriter implements LineWriter {
         const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + 8 + len));
         this.buf.copy(bigger, 0, 0, this.pos);
         this.buf = bigger;
+        this.view = viewOfBatch(bigger);
       }
     }
-    const b = this.buf;
-    let p = this.pos;
-    b[p] = t.slot;
-    b[p + 1] = t.slot >>> 8;
-    b[p + 2] = t.slot >>> 16;
-    b[p + 3] = t.slot >>> 24;
-    b[p + 4] = len;
-    b[p + 5] = len >>> 8;
-    b[p + 6] = len >>> 16;
-    b[p + 7] = len >>> 24;
-    p += 8;
-    this.pos = cookInto(b, p, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
+    const v = this.view;
+    const p = this.pos;
+    v.setInt32(p, t.slot, true);
+    v.setInt32(p + 4, len, true);
+    this.pos = cookIntoView(this.buf, v, p + 8, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
   }
 }
 
@@ -142,8 +147,7 @@ function flush(): void {
     const ab = batch.buf.buffer as ArrayBuffer;
     const msg: FromWorker = { k: 'lines', b: ab, n: batch.pos, counts, consumed };
     port.postMessage(msg, [ab]);
-    batch.buf = newBatch();
-    batch.pos = 0;
+    batch.reset();
   } else {
     const msg: FromWorker = { k: 'lines', b: null, n: 0, counts, consumed };
     port.postMessage(msg);
@@ -213,8 +217,7 @@ port.on('message', (m: ToWorker) => {
         const ab = httpBatch.buf.buffer as ArrayBuffer;
         out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
         port.postMessage(out, [ab]);
-        httpBatch.buf = newBatch();
-        httpBatch.pos = 0;
+        httpBatch.reset();
       } else {
         result.frames = httpBody.count;
         result.errorFrame = httpBody.errorFrame;
