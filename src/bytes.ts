@@ -80,25 +80,49 @@ export const SEARCH_WORDS_MAX = 256;
 /**
  * Index of the first byte b in buf[start, end), or -1. Never looks past end
  * (indexOf searches to the end of the buffer: a whole chunk for every frame).
- * Eight bytes per step: a word XOR b*0x01010101 has a zero byte where b is,
- * and (x - 0x01010101) & ~x & 0x80808080 is non-zero exactly when x has a
- * zero byte; the byte loop then finds which.
+ * By 32-bit words: x = word XOR b*0x01010101 has a zero byte where b is, and
+ * (x - 0x01010101) & ~x & 0x80808080 flags zero bytes, the lowest flag
+ * exactly (a borrow only runs upward from a true zero byte, so only flags
+ * above it can be false); its position is the byte's. The last word of the
+ * range is read overlapping the one before: bytes already searched hold no b,
+ * so the lowest flag is still the first b.
  */
 export function indexOfByte(buf: Uint8Array, b: number, start: number, end: number): number {
+  const n = end - start;
+  if (n > SEARCH_WORDS_MAX) {
+    const at = buf.subarray(start, end).indexOf(b);
+    return at === -1 ? -1 : start + at;
+  }
+  if (n < 4) {
+    for (let i = start; i < end; i++) if (buf[i] === b) return i;
+    return -1;
+  }
+  const dv = wordView(buf);
+  const pattern = Math.imul(b, 0x01010101);
   let i = start;
-  if (end - i > SEARCH_WORDS_MAX) {
-    const at = buf.subarray(i, end).indexOf(b);
-    return at === -1 ? -1 : i + at;
+  for (; i + 8 <= end; i += 8) {
+    const x = dv.getInt32(i, true) ^ pattern;
+    const zx = (x - 0x01010101) & ~x & 0x80808080;
+    if (zx !== 0) return i + firstFlagged(zx);
+    const y = dv.getInt32(i + 4, true) ^ pattern;
+    const zy = (y - 0x01010101) & ~y & 0x80808080;
+    if (zy !== 0) return i + 4 + firstFlagged(zy);
   }
-  if (end - i >= 8) {
-    const dv = wordView(buf);
-    const pattern = Math.imul(b, 0x01010101);
-    for (; i + 8 <= end; i += 8) {
-      const x = dv.getInt32(i, true) ^ pattern;
-      const y = dv.getInt32(i + 4, true) ^ pattern;
-      if ((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) break;
-    }
+  if (i + 4 <= end) {
+    const x = dv.getInt32(i, true) ^ pattern;
+    const zx = (x - 0x01010101) & ~x & 0x80808080;
+    if (zx !== 0) return i + firstFlagged(zx);
+    i += 4;
   }
-  for (; i < end; i++) if (buf[i] === b) return i;
+  if (i < end) {
+    const x = dv.getInt32(end - 4, true) ^ pattern;
+    const zx = (x - 0x01010101) & ~x & 0x80808080;
+    if (zx !== 0) return end - 4 + firstFlagged(zx);
+  }
   return -1;
+}
+
+/** Byte index (0-3, little-endian) of the lowest flag in z (flags at bits 7, 15, 23, 31). */
+function firstFlagged(z: number): number {
+  return (31 - Math.clz32(z & -z)) >>> 3;
 }
