@@ -3,16 +3,16 @@
 // main thread only stamps seq and fans out (route). A stream is always handled
 // by the same worker, so per-connection order is kept.
 import { parentPort } from 'node:worker_threads';
-import { cookedLength, cookIntoView } from '../line.js';
 import { TokenTable, type TokenKey } from '../tokens.js';
-import { cookMessage, type LineWriter } from './cook.js';
+import { BatchWriter, type BatchTarget } from './batch.js';
+import { cookMessageWhole } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
 import { LogplexBody } from './logplex-body.js';
 import { SyslogMessageHandler, type MessageCounters } from './message.js';
 import type { SyslogHeader } from './syslog.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
 
-class WorkerToken implements TokenKey {
+class WorkerToken implements TokenKey, BatchTarget {
   readonly token: string;
   readonly bytes: Buffer;
   readonly slot: number;
@@ -33,63 +33,15 @@ const MAX_SPARE = 16;
 function newBatch(): Buffer {
   return spare.pop() ?? Buffer.allocUnsafeSlow(BATCH);
 }
-function viewOfBatch(b: Buffer): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.length);
-}
 /** Send a batch as soon as it holds this much, without waiting for the tick. */
 const EARLY_FLUSH = 192 * 1024;
 
-/**
- * Writes cooked lines as [u32 slot][u32 len][record] into a transferable
- * buffer. A stream batch is sent when full; an HTTP batch grows instead (a
- * request is stored whole or not at all).
- */
-class BatchWriter implements LineWriter {
-  buf = newBatch();
-  /** A view of buf for word writes; replaced with buf. */
-  view = viewOfBatch(this.buf);
-  pos = 0;
-  token: WorkerToken | null = null;
-  readonly #grow: boolean;
-  constructor(grow: boolean) {
-    this.#grow = grow;
-  }
-  /** Start on a fresh buffer (the old one was sent). */
-  reset(): void {
-    this.buf = newBatch();
-    this.view = viewOfBatch(this.buf);
-    this.pos = 0;
-  }
-  line(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): void {
-    const t = this.token!;
-    const len = cookedLength(tsEnd - tsStart, t.nameBuf.length, dynoEnd - dynoStart, msgEnd - msgStart);
-    if (this.pos + 8 + len > this.buf.length) {
-      if (!this.#grow) flush();
-      else {
-        const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + 8 + len));
-        this.buf.copy(bigger, 0, 0, this.pos);
-        this.buf = bigger;
-        this.view = viewOfBatch(bigger);
-      }
-    }
-    const v = this.view;
-    const p = this.pos;
-    v.setInt32(p, t.slot, true);
-    v.setInt32(p + 4, len, true);
-    this.pos = cookIntoView(this.buf, v, p + 8, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
-  }
-}
-
 const port = parentPort!;
 const tokens = new TokenTable<WorkerToken>();
-const batch = new BatchWriter(false);
-const httpBatch = new BatchWriter(true);
+/** Stream lines; sent once per tick, at EARLY_FLUSH, or when the next line does not fit. */
+const batch = new BatchWriter(false, newBatch, () => flush());
+/** One POST /logs body; grows to hold it. */
+const httpBatch = new BatchWriter(true, newBatch, () => {});
 const httpBody = new LogplexBody();
 const ZERO_COUNTS: number[] = new Array<number>(TRANSPORTS.length * COUNTS_PER_TRANSPORT).fill(0);
 /** Counter cells by transport, drained into each batch message. */
@@ -116,7 +68,7 @@ function drainCounts(): number[] | null {
 
 const emit = (entry: WorkerToken, hdr: SyslogHeader, buf: Buffer, now: number): number => {
   batch.token = entry;
-  return cookMessage(hdr, buf, now, batch);
+  return cookMessageWhole(hdr, buf, now, batch);
 };
 const handlers = cells.map((c) => new SyslogMessageHandler(tokens, c, emit));
 
@@ -213,7 +165,7 @@ port.on('message', (m: ToWorker) => {
         result.ok = true;
         result.frames = httpBody.count;
         result.bytes = httpBody.bytes;
-        result.lines = httpBody.forEachFrame((h, buf) => cookMessage(h, buf, ms, httpBatch));
+        result.lines = httpBody.forEachFrame((h, buf) => cookMessageWhole(h, buf, ms, httpBatch));
         const ab = httpBatch.buf.buffer as ArrayBuffer;
         out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
         port.postMessage(out, [ab]);
