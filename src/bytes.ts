@@ -21,12 +21,6 @@ export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint
   return n;
 }
 
-/** True when a[aStart, aStart+n) equals b[bStart, bStart+n). */
-export function equalBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, n: number): boolean {
-  for (let i = 0; i < n; i++) if (a[aStart + i] !== b[bStart + i]) return false;
-  return true;
-}
-
 let viewBuf: Uint8Array | null = null;
 let view: DataView = new DataView(new ArrayBuffer(0));
 
