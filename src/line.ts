@@ -9,7 +9,7 @@
 //  18  u8   sourceLen
 //  19  u8   dynoLen
 //  20  ts bytes | source bytes | dyno bytes | msg bytes (to the end)
-import { copyBytes } from './bytes.js';
+import { WORDS_MAX, copyBytes, copyWords, copyWordsUnless, indexOfByte, wordView } from './bytes.js';
 
 export const HEADER = 20;
 /** Largest message part of one line; longer messages are split (as Heroku does). */
@@ -66,6 +66,46 @@ export function cookInto(
   p += copyBytes(dynoBuf, dynoStart, dynoEnd, out, p);
   p += copyBytes(msgBuf, msgStart, msgEnd, out, p);
   return p;
+}
+
+/**
+ * cookInto for a writer that keeps a DataView of its output (an ingest
+ * worker's batch): the same bytes, written by 32-bit words. Fields read from
+ * the message's buffer (the chunk) are copied through a view of it too; the
+ * token name and a made-up timestamp byte by byte. With wholeOnly, the
+ * message is copied while looking for LF, and -1 is returned (the bytes
+ * written past pos are to be ignored) when it holds one: it is not one line.
+ */
+export function cookIntoView(
+  out: Buffer, outView: DataView, pos: number,
+  pri: number,
+  tsBuf: Buffer, tsStart: number, tsEnd: number,
+  source: Buffer,
+  dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+  msgBuf: Buffer, msgStart: number, msgEnd: number,
+  receivedMs: number,
+  wholeOnly: boolean,
+): number {
+  const tsLen = tsEnd - tsStart;
+  const srcLen = source.length;
+  const dynoLen = dynoEnd - dynoStart;
+  if (tsLen > MAX_FIELD || srcLen > MAX_FIELD || dynoLen > MAX_FIELD) throw new RangeError('line field longer than 255 bytes');
+  outView.setFloat64(pos + OFF_RECV, receivedMs, true);
+  // pri, tsLen, sourceLen, dynoLen: the four u8 at OFF_PRI in one store
+  outView.setInt32(pos + OFF_PRI, pri | (tsLen << 8) | (srcLen << 16) | (dynoLen << 24), true);
+  const src = wordView(msgBuf);
+  let p = pos + HEADER;
+  p += tsBuf === msgBuf ? copyWords(src, tsStart, tsEnd, outView, p) : copyBytes(tsBuf, tsStart, tsEnd, out, p);
+  p += copyBytes(source, 0, srcLen, out, p);
+  p += dynoBuf === msgBuf ? copyWords(src, dynoStart, dynoEnd, outView, p) : copyBytes(dynoBuf, dynoStart, dynoEnd, out, p);
+  if (msgEnd - msgStart > WORDS_MAX) {
+    // long: one native search, one native copy
+    if (wholeOnly && indexOfByte(msgBuf, 0x0a, msgStart, msgEnd) !== -1) return -1;
+    return p + copyBytes(msgBuf, msgStart, msgEnd, out, p);
+  }
+  if (!wholeOnly) return p + copyWords(src, msgStart, msgEnd, outView, p);
+  const n = copyWordsUnless(src, msgStart, msgEnd, outView, p, 0x0a);
+  return n === -1 ? -1 : p + n;
 }
 
 /** Make one cooked line in a Buffer of its own: the only copy of the line. */

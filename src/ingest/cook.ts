@@ -3,6 +3,7 @@
 // 10,000 bytes becomes consecutive lines of at most 10,000 bytes, a nil
 // TIMESTAMP becomes the receive time. Where each line goes is the writer's
 // business: route() on the main thread, a batch in an ingest worker.
+import { indexOfByte } from '../bytes.js';
 import { MAX_MSG, rfc3339 } from '../line.js';
 import type { SyslogHeader } from './syslog.js';
 
@@ -28,19 +29,53 @@ function chunkEnd(buf: Buffer, start: number, end: number): number {
   return e === start ? start + MAX_MSG : e;
 }
 
-/**
- * First LF in buf[s, end), or end. Never looks past end: a message is a view
- * into a chunk holding many frames, and searching to the chunk's next LF for
- * every message would cost O(chunk) per line. Short ranges by a byte loop,
- * long ones by indexOf (memchr).
- */
+/** First LF in buf[s, end), or end. Never looks past end: a message is a view into a chunk holding many frames. */
 function lfIn(buf: Buffer, s: number, end: number): number {
-  if (end - s > 256) {
-    const lf = buf.indexOf(0x0a, s);
-    return lf === -1 || lf > end ? end : lf;
+  const lf = indexOfByte(buf, 0x0a, s, end);
+  return lf === -1 ? end : lf;
+}
+
+/** A LineWriter that can also take a whole message and tell whether it was one line. */
+export interface WholeLineWriter extends LineWriter {
+  /**
+   * Write msgBuf[msgStart, msgEnd) (at most MAX_MSG bytes) as one line and
+   * return true, unless it holds an LF: then keep nothing and return false.
+   * One pass over the message: the copy looks for LF on the way.
+   */
+  wholeLine(
+    pri: number,
+    tsBuf: Buffer, tsStart: number, tsEnd: number,
+    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+    msgBuf: Buffer, msgStart: number, msgEnd: number,
+    receivedMs: number,
+  ): boolean;
+}
+
+let nilMs = NaN;
+let nilTs: Buffer = Buffer.alloc(0);
+
+/** The timestamp of lines with a nil TIMESTAMP: the receive time, one Buffer per distinct ms (a chunk shares one), read only. */
+function receivedTs(receivedMs: number): Buffer {
+  if (receivedMs !== nilMs) {
+    nilTs = Buffer.from(rfc3339(receivedMs), 'latin1');
+    nilMs = receivedMs;
   }
-  for (let i = s; i < end; i++) if (buf[i] === 0x0a) return i;
-  return end;
+  return nilTs;
+}
+
+/**
+ * cookMessage for a WholeLineWriter: a message that is one line (most are)
+ * goes to wholeLine; one with an LF, or over MAX_MSG, is split as usual.
+ */
+export function cookMessageWhole(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: WholeLineWriter): number {
+  if (hdr.msgEnd - hdr.msgStart <= MAX_MSG) {
+    const nil = hdr.tsEnd - hdr.tsStart === 1 && buf[hdr.tsStart] === NIL;
+    const tsBuf = nil ? receivedTs(receivedMs) : buf;
+    const tsStart = nil ? 0 : hdr.tsStart;
+    const tsEnd = nil ? tsBuf.length : hdr.tsEnd;
+    if (out.wholeLine(hdr.pri, tsBuf, tsStart, tsEnd, buf, hdr.procStart, hdr.procEnd, buf, hdr.msgStart, hdr.msgEnd, receivedMs)) return 1;
+  }
+  return cookMessage(hdr, buf, receivedMs, out);
 }
 
 /** Hand every line of one scanned message to out. Returns the number of lines. */
@@ -49,7 +84,7 @@ export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, 
   let tsStart = hdr.tsStart;
   let tsEnd = hdr.tsEnd;
   if (tsEnd - tsStart === 1 && buf[tsStart] === NIL) {
-    tsBuf = Buffer.from(rfc3339(receivedMs), 'latin1');
+    tsBuf = receivedTs(receivedMs);
     tsStart = 0;
     tsEnd = tsBuf.length;
   }

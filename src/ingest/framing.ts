@@ -81,10 +81,29 @@ export class OctetFramer {
         case S_START: {
           const c = chunk[i]!;
           if (c >= 0x31 && c <= 0x39) {
-            this.#len = c - 0x30;
-            if (this.#len > this.#max) return this.#fail(FrameError.TOO_LARGE);
+            // The usual case, a whole frame in this chunk, handled here in one
+            // go; anything else (length split, frame split, bad byte after
+            // the digits) goes on in S_LEN from the first byte not a digit.
+            const max = this.#max;
+            let len = c - 0x30;
+            if (len > max) return this.#fail(FrameError.TOO_LARGE);
+            let j = i + 1;
+            for (; j < n; j++) {
+              const d = chunk[j]!;
+              if (d < 0x30 || d > 0x39) break;
+              len = len * 10 + (d - 0x30);
+              if (len > max) return this.#fail(FrameError.TOO_LARGE);
+            }
+            if (j < n && chunk[j] === 0x20 && n - (j + 1) >= len) {
+              const start = j + 1;
+              this.frames++;
+              this.#onFrame(chunk, start, start + len);
+              i = start + len;
+              continue;
+            }
+            this.#len = len;
             this.#state = S_LEN;
-            i++;
+            i = j;
           } else if (c === 0x3c && this.#allowLf) {
             this.#state = S_LINE;
             // i stays: the `<` is part of the frame

@@ -4,6 +4,8 @@
 //
 //   <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID [SP MSGID SP SD] [SP MSG]
 
+import { indexOfByte } from '../bytes.js';
+
 export const ScanError = {
   OK: 0,
   NO_PRI: 1,
@@ -66,10 +68,25 @@ const MAX_HOST = 255;
 const MAX_APP = 64;
 const MAX_PROC = 128;
 
-/** End of the token starting at i (next SP or end); -1 if empty. */
+/** End of the token starting at i (next SP or end); -1 if empty. By words: for TIMESTAMP and APP-NAME (the token), ~32-40 bytes. */
 function tokenEnd(buf: Buffer, i: number, end: number): number {
+  let j = indexOfByte(buf, SP, i, end);
+  if (j === -1) j = end;
+  return j === i ? -1 : j;
+}
+
+/** Bytes a short field usually ends within (HOSTNAME `host`, PROCID `web.1`, MSGID `-`). */
+const SHORT = 8;
+
+/** tokenEnd for fields that are usually short: a byte loop first (no call), words past SHORT bytes. */
+function shortTokenEnd(buf: Buffer, i: number, end: number): number {
+  const stop = end - i > SHORT ? i + SHORT : end;
   let j = i;
-  while (j < end && buf[j] !== SP) j++;
+  while (j < stop && buf[j] !== SP) j++;
+  if (j === stop && stop < end) {
+    j = indexOfByte(buf, SP, stop, end);
+    if (j === -1) j = end;
+  }
   return j === i ? -1 : j;
 }
 
@@ -167,7 +184,7 @@ export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogH
   out.tsEnd = e;
   i = e + 1;
 
-  e = i < end ? tokenEnd(buf, i, end) : -1;
+  e = i < end ? shortTokenEnd(buf, i, end) : -1;
   if (e < 0) return ScanError.NO_HOSTNAME;
   if (e - i > MAX_HOST) return ScanError.FIELD_TOO_LONG;
   out.hostStart = i;
@@ -181,7 +198,7 @@ export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogH
   out.appEnd = e;
   i = e + 1;
 
-  e = i < end ? tokenEnd(buf, i, end) : -1;
+  e = i < end ? shortTokenEnd(buf, i, end) : -1;
   if (e < 0) return ScanError.NO_PROCID;
   if (e - i > MAX_PROC) return ScanError.FIELD_TOO_LONG;
   out.procStart = i;
@@ -194,7 +211,8 @@ export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogH
   // is the message, starting right after PROCID. A message is never dropped
   // for what merely looks like SD (`web.1 - [INFO] up`, `web.1 GET [x`).
   if (i < end) {
-    const t = tokenEnd(buf, i, end);
+    // a token longer than MAX_MSGID is not a MSGID: no need to find its end
+    const t = shortTokenEnd(buf, i, end - i > MAX_MSGID + 1 ? i + MAX_MSGID + 1 : end);
     let sd = -1;
     if (t > 0 && t - i <= MAX_MSGID && t + 1 < end) {
       const s = t + 1;

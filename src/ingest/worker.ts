@@ -3,16 +3,16 @@
 // main thread only stamps seq and fans out (route). A stream is always handled
 // by the same worker, so per-connection order is kept.
 import { parentPort } from 'node:worker_threads';
-import { cookedLength, cookInto } from '../line.js';
 import { TokenTable, type TokenKey } from '../tokens.js';
-import { cookMessage, type LineWriter } from './cook.js';
+import { BatchWriter, type BatchTarget } from './batch.js';
+import { cookMessageWhole } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
 import { LogplexBody } from './logplex-body.js';
 import { SyslogMessageHandler, type MessageCounters } from './message.js';
 import type { SyslogHeader } from './syslog.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
 
-class WorkerToken implements TokenKey {
+class WorkerToken implements TokenKey, BatchTarget {
   readonly token: string;
   readonly bytes: Buffer;
   readonly slot: number;
@@ -36,55 +36,12 @@ function newBatch(): Buffer {
 /** Send a batch as soon as it holds this much, without waiting for the tick. */
 const EARLY_FLUSH = 192 * 1024;
 
-/**
- * Writes cooked lines as [u32 slot][u32 len][record] into a transferable
- * buffer. A stream batch is sent when full; an HTTP batch grows instead (a
- * request is stored whole or not at all).
- */
-class BatchWriter implements LineWriter {
-  buf = newBatch();
-  pos = 0;
-  token: WorkerToken | null = null;
-  readonly #grow: boolean;
-  constructor(grow: boolean) {
-    this.#grow = grow;
-  }
-  line(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): void {
-    const t = this.token!;
-    const len = cookedLength(tsEnd - tsStart, t.nameBuf.length, dynoEnd - dynoStart, msgEnd - msgStart);
-    if (this.pos + 8 + len > this.buf.length) {
-      if (!this.#grow) flush();
-      else {
-        const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + 8 + len));
-        this.buf.copy(bigger, 0, 0, this.pos);
-        this.buf = bigger;
-      }
-    }
-    const b = this.buf;
-    let p = this.pos;
-    b[p] = t.slot;
-    b[p + 1] = t.slot >>> 8;
-    b[p + 2] = t.slot >>> 16;
-    b[p + 3] = t.slot >>> 24;
-    b[p + 4] = len;
-    b[p + 5] = len >>> 8;
-    b[p + 6] = len >>> 16;
-    b[p + 7] = len >>> 24;
-    p += 8;
-    this.pos = cookInto(b, p, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
-  }
-}
-
 const port = parentPort!;
 const tokens = new TokenTable<WorkerToken>();
-const batch = new BatchWriter(false);
-const httpBatch = new BatchWriter(true);
+/** Stream lines; sent once per tick, at EARLY_FLUSH, or when the next line does not fit. */
+const batch = new BatchWriter(false, newBatch, () => flush());
+/** One POST /logs body; grows to hold it. */
+const httpBatch = new BatchWriter(true, newBatch, () => {});
 const httpBody = new LogplexBody();
 const ZERO_COUNTS: number[] = new Array<number>(TRANSPORTS.length * COUNTS_PER_TRANSPORT).fill(0);
 /** Counter cells by transport, drained into each batch message. */
@@ -111,7 +68,7 @@ function drainCounts(): number[] | null {
 
 const emit = (entry: WorkerToken, hdr: SyslogHeader, buf: Buffer, now: number): number => {
   batch.token = entry;
-  return cookMessage(hdr, buf, now, batch);
+  return cookMessageWhole(hdr, buf, now, batch);
 };
 const handlers = cells.map((c) => new SyslogMessageHandler(tokens, c, emit));
 
@@ -142,8 +99,7 @@ function flush(): void {
     const ab = batch.buf.buffer as ArrayBuffer;
     const msg: FromWorker = { k: 'lines', b: ab, n: batch.pos, counts, consumed };
     port.postMessage(msg, [ab]);
-    batch.buf = newBatch();
-    batch.pos = 0;
+    batch.reset();
   } else {
     const msg: FromWorker = { k: 'lines', b: null, n: 0, counts, consumed };
     port.postMessage(msg);
@@ -209,12 +165,11 @@ port.on('message', (m: ToWorker) => {
         result.ok = true;
         result.frames = httpBody.count;
         result.bytes = httpBody.bytes;
-        result.lines = httpBody.forEachFrame((h, buf) => cookMessage(h, buf, ms, httpBatch));
+        result.lines = httpBody.forEachFrame((h, buf) => cookMessageWhole(h, buf, ms, httpBatch));
         const ab = httpBatch.buf.buffer as ArrayBuffer;
         out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
         port.postMessage(out, [ab]);
-        httpBatch.buf = newBatch();
-        httpBatch.pos = 0;
+        httpBatch.reset();
       } else {
         result.frames = httpBody.count;
         result.errorFrame = httpBody.errorFrame;

@@ -196,3 +196,21 @@ test('a large message is scanned without copying: MSG offsets cover it', () => {
   assert.equal(scanSyslog(buf, 0, buf.length, hdr), ScanError.OK);
   assert.equal(hdr.msgEnd - hdr.msgStart, body.length);
 });
+
+test('fields of every length across the byte-loop and word steps of the SP search', () => {
+  const word = (n: number, c: string): string => Array.from({ length: n }, (_, i) => String.fromCharCode(c.charCodeAt(0) + (i % 3))).join('');
+  for (let n = 1; n <= 40; n++) {
+    const [ts, host, app, proc] = [word(n, 'T'), word(n, 'h'), word(n, 'a'), word(n, 'p')];
+    assert.deepEqual(scan(`<13>1 ${ts} host t.app web.1 - - m`), ok({ ts, msg: 'm' }), `ts ${n}`);
+    assert.deepEqual(scan(`<13>1 ${TS} ${host} t.app web.1 - - m`), ok({ host, msg: 'm' }), `host ${n}`);
+    assert.deepEqual(scan(`<13>1 ${TS} host ${app} web.1 - - m`), ok({ app, msg: 'm' }), `app ${n}`);
+    assert.deepEqual(scan(`<13>1 ${TS} host t.app ${proc} - - m`), ok({ proc, msg: 'm' }), `proc ${n}`);
+    // the last field running to the end of the range
+    assert.deepEqual(scan(`<13>1 ${TS} host t.app ${proc}`), ok({ proc }), `proc ${n} at the end`);
+    // MSGID: up to 32 bytes followed by SD it is a MSGID; longer it is message text
+    const id = word(n, 'M');
+    assert.deepEqual(scan(`${H} ${id} - m`), ok({ msg: n <= 32 ? 'm' : `${id} - m` }), `msgid ${n}`);
+    assert.deepEqual(scan(`${H} ${id} -`), ok({ msg: n <= 32 ? '' : `${id} -` }), `msgid ${n} then nil SD at the end`);
+    assert.deepEqual(scan(`${H} ${id}`), ok({ msg: id }), `msgid-like ${n} alone`);
+  }
+});

@@ -1,0 +1,96 @@
+// The batch an ingest worker sends to the main thread: cooked lines as
+// [u32 app slot][u32 len][record]... in a transferable buffer (pool.ts
+// #routeBatch reads it). Lines are written through a DataView of the buffer,
+// by 32-bit words (line.ts cookIntoView).
+import { cookedLength, cookIntoView } from '../line.js';
+import type { WholeLineWriter } from './cook.js';
+
+/** Where the lines being written go: the app's slot on the main thread, and the token's name (the source). */
+export interface BatchTarget {
+  readonly slot: number;
+  readonly nameBuf: Buffer;
+}
+
+/**
+ * Writes cooked lines into a batch buffer. A stream batch is handed to
+ * onFull when the next line does not fit (which sends it and calls reset); an
+ * HTTP batch grows instead (a request is stored whole or not at all).
+ */
+export class BatchWriter implements WholeLineWriter {
+  buf: Buffer;
+  /** A view of buf for word writes; replaced with buf. */
+  view: DataView;
+  pos = 0;
+  token: BatchTarget | null = null;
+  readonly #grow: boolean;
+  readonly #newBuffer: () => Buffer;
+  readonly #onFull: () => void;
+
+  constructor(grow: boolean, newBuffer: () => Buffer, onFull: () => void) {
+    this.#grow = grow;
+    this.#newBuffer = newBuffer;
+    this.#onFull = onFull;
+    this.buf = newBuffer();
+    this.view = viewOf(this.buf);
+  }
+
+  /** Start on a fresh buffer (the old one was sent). */
+  reset(): void {
+    this.buf = this.#newBuffer();
+    this.view = viewOf(this.buf);
+    this.pos = 0;
+  }
+
+  line(
+    pri: number,
+    tsBuf: Buffer, tsStart: number, tsEnd: number,
+    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+    msgBuf: Buffer, msgStart: number, msgEnd: number,
+    receivedMs: number,
+  ): void {
+    this.#write(pri, tsBuf, tsStart, tsEnd, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs, false);
+  }
+
+  wholeLine(
+    pri: number,
+    tsBuf: Buffer, tsStart: number, tsEnd: number,
+    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+    msgBuf: Buffer, msgStart: number, msgEnd: number,
+    receivedMs: number,
+  ): boolean {
+    return this.#write(pri, tsBuf, tsStart, tsEnd, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs, true);
+  }
+
+  #write(
+    pri: number,
+    tsBuf: Buffer, tsStart: number, tsEnd: number,
+    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
+    msgBuf: Buffer, msgStart: number, msgEnd: number,
+    receivedMs: number,
+    wholeOnly: boolean,
+  ): boolean {
+    const t = this.token!;
+    const len = cookedLength(tsEnd - tsStart, t.nameBuf.length, dynoEnd - dynoStart, msgEnd - msgStart);
+    if (this.pos + 8 + len > this.buf.length) {
+      if (!this.#grow) this.#onFull();
+      else {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + 8 + len));
+        this.buf.copy(bigger, 0, 0, this.pos);
+        this.buf = bigger;
+        this.view = viewOf(bigger);
+      }
+    }
+    const v = this.view;
+    const p = this.pos;
+    const end = cookIntoView(this.buf, v, p + 8, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs, wholeOnly);
+    if (end === -1) return false; // an LF in it: nothing kept (pos unchanged), cookMessage splits it
+    v.setInt32(p, t.slot, true);
+    v.setInt32(p + 4, len, true);
+    this.pos = end;
+    return true;
+  }
+}
+
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
+}
