@@ -87,9 +87,14 @@ export class FrameEncoder {
     let size = 0;
     for (let i = from; i < to; i++) size += this.frameLength(recs[i]!);
     const out = Buffer.allocUnsafe(size);
-    let p = 0;
-    for (let i = from; i < to; i++) p = this.write(recs[i]!, out, p);
+    this.encodeInto(recs, out, 0, from, to);
     return out;
+  }
+  /** Write records one after the other from pos (the caller sized out); returns the end. */
+  encodeInto(recs: readonly Buffer[], out: Buffer, pos: number, from = 0, to = recs.length): number {
+    let p = pos;
+    for (let i = from; i < to; i++) p = this.write(recs[i]!, out, p);
+    return p;
   }
 }
 
