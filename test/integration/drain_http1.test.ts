@@ -237,9 +237,11 @@ test('response timeout when the body stalls; a malformed response is a retried e
   assert.equal(d.counters.attemptsRetry.value, 2);
 });
 
-test('the response timeout counts from each request, not from the first on a connection', async () => {
-  const raw = await rawServer((_i, req) => {
-    setTimeout(() => req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 120);
+test('the response timeout counts from each request, not from the first on a connection, and still fires after an idle spell', async () => {
+  const raw = await rawServer((i, req) => {
+    if (i < 4) setTimeout(() => req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 120);
+    else if (i > 4) req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    // the fifth request is never answered
   });
   const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 200 });
   for (let b = 0; b < 4; b++) {
@@ -248,6 +250,15 @@ test('the response timeout counts from each request, not from the first on a con
   }
   assert.equal(d.status().lastError, null);
   assert.equal(raw.connections(), 1);
+  // idle for longer than the timeout (its timer fires with nothing in flight), then a request that hangs
+  await new Promise((r) => setTimeout(r, 400));
+  const t0 = Date.now();
+  d.offer(testLine(4));
+  await until(() => d.status().lastError !== null, 3000, 'response timeout');
+  assert.match(d.status().lastError!.text, /^response timeout after 200 ms$/);
+  assert.ok(Date.now() - t0 >= 190, `timed out after ${Date.now() - t0} ms`);
+  await until(() => d.status().delivered === 5, 3000, 'delivered on retry');
+  assert.equal(raw.connections(), 2);
 });
 
 test('https: the request on the wire is exactly SPEC 6.3; SNI for names, none for IP literals; TLS sessions resumed', async () => {
