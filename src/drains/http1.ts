@@ -338,7 +338,7 @@ export interface Http1Options {
   tls: boolean;
   /** TLS: verify the peer certificate (false for #insecure). */
   rejectUnauthorized: boolean;
-  /** TLS: extra trusted CA certificates; the system store otherwise. */
+  /** TLS: the CA certificates to trust instead of the system store (tests). */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Name resolution (the private-address guard). */
   lookup?: Lookup;
@@ -357,9 +357,10 @@ const CLOSED_EARLY: Outcome = { kind: 'error', code: 'ECONNRESET', message: 'con
 const CANCELLED: Outcome = { kind: 'error', code: 'ECANCELED', message: 'drain closed' };
 
 /**
- * Responses are read into this one buffer by every drain connection (the
- * main thread handles one read at a time and the parser copies only a split
- * line), so idle drains hold no read buffers.
+ * Responses are read into this one buffer by every drain connection, so idle
+ * drains hold no read buffers. Safe because a read is parsed to the end
+ * before anyone is called back (#onRead calls done last), and the parser
+ * copies only a line split across reads.
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(16 * 1024);
 
