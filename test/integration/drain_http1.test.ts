@@ -226,11 +226,15 @@ test('response timeout when the body stalls; a malformed response is a retried e
     else if (i === 1) req.sock.write('HTTP/1.1 OK\r\n\r\n');
     else req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
   });
-  const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 150, retries: 5 });
+  // a long backoff, so the first error is still the last one when the test looks
+  const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 150, retries: 5, backoffBaseMs: 400, backoffMaxMs: 400 });
   d.offer(testLine(0));
   await until(() => d.status().lastError !== null, 5000, 'first error');
   assert.equal(d.status().lastError!.errno, 'ETIMEDOUT');
   assert.match(d.status().lastError!.text, /^response timeout after 150 ms$/);
+  await until(() => d.status().lastError!.errno !== 'ETIMEDOUT', 5000, 'second error');
+  assert.equal(d.status().lastError!.errno, 'HPE_INVALID_CONSTANT');
+  assert.match(d.status().lastError!.text, /^invalid HTTP response: /);
   await until(() => d.status().delivered === 1, 5000, 'delivered');
   assert.equal(raw.requests.length, 3);
   assert.equal(raw.connections(), 3);
