@@ -2,12 +2,12 @@
 // drops the oldest line and counts it, the sender loop (one batch in flight,
 // woken once per tick), retry and drop bookkeeping, the exact L10 line, and
 // the status shown to app owners (SPEC 6.5). Subclasses only deliver a batch.
-import { randomBytes } from 'node:crypto';
 import type { LineSink } from '../apps.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { Child } from '../obs/metrics.js';
 import type { FrameEncoder } from './frame.js';
+import { newFrameId } from './frame-id.js';
 import type { Lookup } from './guard.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
@@ -93,7 +93,13 @@ export interface Batch {
   readonly reported: number;
   /** Frames in the body (lines + the L10 line). */
   readonly msgCount: number;
+  /** The encoded frames. */
   readonly body: Buffer;
+  /**
+   * What every attempt writes: head() then the body, in one Buffer (body is
+   * a view into it). The same as body when the drain sends no head.
+   */
+  readonly wire: Buffer;
   /** 32 uppercase hex: the same on every attempt of this batch. */
   readonly frameId: string;
   attempts: number;
@@ -152,7 +158,11 @@ export abstract class Drain implements LineSink {
 
   // sender loop
   #batch: Batch | null = null;
+  /** Reused by #build: the records of the batch being encoded. */
+  readonly #frames: Buffer[] = [];
   #busy = false;
+  /** When the attempt in flight started. */
+  #started = 0;
   #scheduled = false;
   #timer: unknown = null;
   #closed = false;
@@ -160,6 +170,10 @@ export abstract class Drain implements LineSink {
   readonly #wake = (): void => {
     this.#scheduled = false;
     this.#pump();
+  };
+  /** The one callback every attempt ends with (no closure per attempt). */
+  readonly #onOutcome = (o: Outcome): void => {
+    this.#done(o);
   };
   readonly #onTimer = (): void => {
     this.#timer = null;
@@ -198,6 +212,21 @@ export abstract class Drain implements LineSink {
 
   /** Deliver one batch; never rejects (an error is an outcome). */
   protected abstract deliver(batch: Batch): Promise<Outcome>;
+  /**
+   * Start one attempt; `done` is called once with its outcome, never from
+   * within send() itself. Drains that need no Promise per attempt override
+   * this; by default it waits for deliver().
+   */
+  protected send(batch: Batch, done: (o: Outcome) => void): void {
+    this.deliver(batch).then(done, (err: unknown) => done(errorOutcome(err)));
+  }
+  /**
+   * Bytes written before the body on every attempt of a batch (HTTP: the
+   * request head, latin1); none by default.
+   */
+  protected head(_bodyBytes: number, _msgCount: number, _frameId: string): string {
+    return '';
+  }
   /** Release connections; an attempt in flight may be aborted. */
   protected abstract release(): void;
 
@@ -281,14 +310,13 @@ export abstract class Drain implements LineSink {
 
   #build(): Batch {
     const enc = this.encoder;
-    const now = this.clock.now();
     const limit = this.#batchBytes;
     this.#dropAfterBuildMs = 0;
-    const frames: Buffer[] = [];
+    const frames = this.#frames;
     let bytes = 0;
     const reported = this.#unreported;
     if (reported > 0) {
-      const l10 = lossLine(reported, this.#sinceMs, now);
+      const l10 = lossLine(reported, this.#sinceMs, this.clock.now());
       frames.push(l10);
       bytes += enc.frameLength(l10);
     }
@@ -300,7 +328,15 @@ export abstract class Drain implements LineSink {
       bytes += len;
       lines++;
     }
-    return { lines, reported, msgCount: frames.length, body: enc.encode(frames), frameId: randomBytes(16).toString('hex').toUpperCase(), attempts: 0 };
+    const msgCount = frames.length;
+    const frameId = newFrameId();
+    // head and body in one Buffer: one allocation, one write per attempt
+    const head = this.head(bytes, msgCount, frameId);
+    const wire = Buffer.allocUnsafe(head.length + bytes);
+    if (head.length > 0) wire.write(head, 0, 'latin1');
+    enc.encodeInto(frames, wire, head.length);
+    frames.length = 0;
+    return { lines, reported, msgCount, body: head.length > 0 ? wire.subarray(head.length) : wire, wire, frameId, attempts: 0 };
   }
 
   #pump(): void {
@@ -315,19 +351,17 @@ export abstract class Drain implements LineSink {
     }
     b.attempts++;
     this.#busy = true;
-    const started = this.clock.now();
-    const batch = b;
-    this.deliver(batch).then(
-      (o) => this.#done(batch, o, started),
-      (err: unknown) => this.#done(batch, errorOutcome(err), started),
-    );
+    this.#started = this.clock.now();
+    this.send(b, this.#onOutcome);
   }
 
-  #done(b: Batch, o: Outcome, started: number): void {
+  /** The attempt in flight (this.#batch) ended. */
+  #done(o: Outcome): void {
     this.#busy = false;
-    if (this.#closed) return;
+    const b = this.#batch;
+    if (this.#closed || b === null) return;
     const now = this.clock.now();
-    this.counters.latencySum.value += (now - started) / 1000;
+    this.counters.latencySum.value += (now - this.#started) / 1000;
     if (isDelivered(o)) {
       this.counters.attemptsOk.value++;
       this.counters.delivered.value += b.lines;

@@ -1,6 +1,6 @@
 // Wire encoders for cooked lines. One pre-sized Buffer per batch, no strings
 // per line. Used by HTTPS drains, syslog drains and the history endpoint.
-import { HEADER, dynoEndOf, msgStartOf, sourceEndOf, tsEndOf } from '../line.js';
+import { HEADER, dynoEndOf, sourceEndOf, tsEndOf } from '../line.js';
 
 const SP = 0x20;
 const LF = 0x0a;
@@ -37,6 +37,22 @@ function msgLength(rec: Buffer, hostPartLen: number, nilLen: number): number {
   return 1 + digits(pri) + 3 + (tsEnd - HEADER) + hostPartLen + (srcEnd - tsEnd) + 1 + (dynoEnd - srcEnd) + 1 + nilLen + (rec.length - dynoEnd) + 1;
 }
 
+/**
+ * Below this many bytes a field is copied by a loop: Buffer#copy makes a
+ * Uint8Array view per call, which cost more than the copy itself for the
+ * timestamp, source, dyno and host part (~40% of encoding time).
+ */
+const SHORT_COPY = 64;
+
+/** Copy src[s, e) to out at p; returns the end. */
+function put(src: Buffer, s: number, e: number, out: Buffer, p: number): number {
+  if (e - s < SHORT_COPY) {
+    for (let i = s; i < e; i++) out[p++] = src[i]!;
+    return p;
+  }
+  return p + src.copy(out, p, s, e);
+}
+
 function writeMsg(rec: Buffer, out: Buffer, pos: number, hostPart: Buffer, nilDashes: number): number {
   const tsEnd = tsEndOf(rec);
   const srcEnd = sourceEndOf(rec);
@@ -47,17 +63,17 @@ function writeMsg(rec: Buffer, out: Buffer, pos: number, hostPart: Buffer, nilDa
   out[p++] = GT;
   out[p++] = ONE;
   out[p++] = SP;
-  p += rec.copy(out, p, HEADER, tsEnd);
-  p += hostPart.copy(out, p);
-  p += rec.copy(out, p, tsEnd, srcEnd);
+  p = put(rec, HEADER, tsEnd, out, p);
+  p = put(hostPart, 0, hostPart.length, out, p);
+  p = put(rec, tsEnd, srcEnd, out, p);
   out[p++] = SP;
-  p += rec.copy(out, p, srcEnd, dynoEnd);
+  p = put(rec, srcEnd, dynoEnd, out, p);
   out[p++] = SP;
   for (let i = 0; i < nilDashes; i++) {
     out[p++] = DASH;
     out[p++] = SP;
   }
-  p += rec.copy(out, p, msgStartOf(rec));
+  p = put(rec, dynoEnd, rec.length, out, p);
   out[p++] = LF;
   return p;
 }
@@ -87,9 +103,14 @@ export class FrameEncoder {
     let size = 0;
     for (let i = from; i < to; i++) size += this.frameLength(recs[i]!);
     const out = Buffer.allocUnsafe(size);
-    let p = 0;
-    for (let i = from; i < to; i++) p = this.write(recs[i]!, out, p);
+    this.encodeInto(recs, out, 0, from, to);
     return out;
+  }
+  /** Write records one after the other from pos (the caller sized out); returns the end. */
+  encodeInto(recs: readonly Buffer[], out: Buffer, pos: number, from = 0, to = recs.length): number {
+    let p = pos;
+    for (let i = from; i < to; i++) p = this.write(recs[i]!, out, p);
+    return p;
   }
 }
 

@@ -1,18 +1,18 @@
 // HTTPS and HTTP drains (SPEC 6.3): one POST per batch of Logplex frames over
 // a kept-alive connection, exact headers, connect and response timeouts,
 // certificates verified unless the URL says #insecure, private addresses
-// refused at connect time.
+// refused at connect time. The request (head and body) is built once per
+// batch by Drain#build and sent as is on every attempt by the lean client
+// in http1.ts.
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Drain, type Batch, type DrainOptions } from './drain.js';
 import { logplexFrames, type FrameEncoder } from './frame.js';
+import { Http1Client } from './http1.js';
 import { checkLiteral, guardedLookup } from './guard.js';
 import { errorOutcome, type Outcome } from './retry.js';
-import { DrainKind } from './url.js';
+import { DrainKind, type DrainTarget } from './url.js';
 
 /** Our version, from the nearest package.json named logplane. */
 function findVersion(): string {
@@ -34,95 +34,73 @@ export const VERSION = findVersion();
 export const USER_AGENT = `Logplex/logplane-${VERSION}`;
 export const CONTENT_TYPE = 'application/logplex-1';
 
-function timeoutError(what: string, ms: number): Error {
-  return Object.assign(new Error(`${what} timeout after ${ms} ms`), { code: 'ETIMEDOUT' });
+/**
+ * The request head of a batch (SPEC 6.3, exact, in this order): the
+ * constant parts are built once per drain, so a batch adds only its
+ * Content-Length, Logplex-Msg-Count and Logplex-Frame-Id.
+ */
+export function requestHead(t: DrainTarget, token: string): { start: string; end: string } {
+  const defaultPort = t.kind === DrainKind.HTTPS ? 443 : 80;
+  let host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  if (t.port !== defaultPort) host += `:${t.port}`;
+  return {
+    start: `POST ${t.path} HTTP/1.1\r\nContent-Type: ${CONTENT_TYPE}\r\nContent-Length: `,
+    end:
+      `Logplex-Drain-Token: ${token}\r\nUser-Agent: ${USER_AGENT}\r\n` +
+      (t.authorization !== null ? `Authorization: ${t.authorization}\r\n` : '') +
+      `Host: ${host}\r\nConnection: keep-alive\r\n\r\n`,
+  };
 }
 
 export class HttpsDrain extends Drain {
   protected readonly encoder: FrameEncoder = logplexFrames;
-  readonly #agent: HttpAgent;
-  readonly #tls: boolean;
-  #req: ClientRequest | null = null;
+  readonly #client: Http1Client;
+  readonly #headStart: string;
+  readonly #headEnd: string;
+  /** An IP literal the guard refuses (names are checked at every connect by the lookup). */
+  readonly #refused: Outcome | null;
 
   constructor(opts: DrainOptions) {
     super(opts);
     const t = opts.target;
     if (t.kind !== DrainKind.HTTPS && t.kind !== DrainKind.HTTP) throw new TypeError(`HttpsDrain cannot deliver to ${t.kind}`);
-    this.#tls = t.kind === DrainKind.HTTPS;
-    const lookup = guardedLookup(opts.allowPrivate, opts.lookup);
-    // One connection per drain, kept alive between batches.
-    const common = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: 1, maxFreeSockets: 1, scheduling: 'lifo' as const, lookup };
-    this.#agent = this.#tls
-      ? new HttpsAgent({ ...common, rejectUnauthorized: !t.insecure, ...(opts.ca ? { ca: opts.ca } : {}) })
-      : new HttpAgent(common);
-  }
-
-  protected deliver(batch: Batch): Promise<Outcome> {
-    const t = this.target;
-    const refused = checkLiteral(t.host, this.opts.allowPrivate);
-    if (refused) return Promise.resolve(errorOutcome(refused));
-    return new Promise<Outcome>((resolve) => {
-      let timer: NodeJS.Timeout | null = null;
-      let settled = false;
-      const finish = (o: Outcome): void => {
-        if (settled) return;
-        settled = true;
-        if (timer) clearTimeout(timer);
-        this.#req = null;
-        resolve(o);
-      };
-      const headers: Record<string, string | number> = {
-        'Content-Type': CONTENT_TYPE,
-        'Content-Length': batch.body.length,
-        'Logplex-Msg-Count': batch.msgCount,
-        'Logplex-Frame-Id': batch.frameId,
-        'Logplex-Drain-Token': this.token,
-        'User-Agent': USER_AGENT,
-      };
-      if (t.authorization !== null) headers['Authorization'] = t.authorization;
-      let req: ClientRequest;
-      try {
-        req = (this.#tls ? httpsRequest : httpRequest)({
-          agent: this.#agent,
-          method: 'POST',
-          host: t.host,
-          port: t.port,
-          path: t.path,
-          headers,
-        }, (res: IncomingMessage) => {
-          // the body is not used; read it to the end so the connection is reused
-          res.on('error', (err) => finish(errorOutcome(err)));
-          res.on('end', () => finish({ kind: 'status', status: res.statusCode ?? 0 }));
-          res.on('close', () => finish({ kind: 'error', code: 'ECONNRESET', message: 'connection closed before the response ended' }));
-          res.resume();
-        });
-      } catch (err) {
-        finish(errorOutcome(err));
-        return;
-      }
-      this.#req = req;
-      const responseTimeout = (): void => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => req.destroy(timeoutError('response', this.opts.responseTimeoutMs)), this.opts.responseTimeoutMs);
-      };
-      req.on('socket', (sock: Socket) => {
-        if (!sock.connecting) {
-          // reused keep-alive connection
-          responseTimeout();
-          return;
-        }
-        this.setConnecting();
-        timer = setTimeout(() => req.destroy(timeoutError('connect', this.opts.connectTimeoutMs)), this.opts.connectTimeoutMs);
-        sock.once(this.#tls ? 'secureConnect' : 'connect', responseTimeout);
-      });
-      req.on('error', (err) => finish(errorOutcome(err)));
-      req.end(batch.body);
+    const head = requestHead(t, this.token);
+    this.#headStart = head.start;
+    this.#headEnd = head.end;
+    const refused = checkLiteral(t.host, opts.allowPrivate);
+    this.#refused = refused ? errorOutcome(refused) : null;
+    // one connection per drain, kept alive between batches
+    this.#client = new Http1Client({
+      host: t.host,
+      port: t.port,
+      tls: t.kind === DrainKind.HTTPS,
+      rejectUnauthorized: !t.insecure,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      lookup: guardedLookup(opts.allowPrivate, opts.lookup),
+      connectTimeoutMs: opts.connectTimeoutMs,
+      responseTimeoutMs: opts.responseTimeoutMs,
+      onConnecting: () => this.setConnecting(),
     });
   }
 
+  protected override head(bodyBytes: number, msgCount: number, frameId: string): string {
+    return `${this.#headStart}${bodyBytes}\r\nLogplex-Msg-Count: ${msgCount}\r\nLogplex-Frame-Id: ${frameId}\r\n${this.#headEnd}`;
+  }
+
+  protected override send(batch: Batch, done: (o: Outcome) => void): void {
+    const refused = this.#refused;
+    if (refused !== null) {
+      queueMicrotask(() => done(refused));
+      return;
+    }
+    this.#client.send(batch.wire, done);
+  }
+
+  protected deliver(batch: Batch): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => this.send(batch, resolve));
+  }
+
   protected release(): void {
-    this.#req?.destroy();
-    this.#req = null;
-    this.#agent.destroy();
+    this.#client.close();
   }
 }

@@ -39,7 +39,7 @@ function bad(reason: string): never {
   throw new UnprocessableError(`url: ${reason}`, 'invalid_url');
 }
 
-/** Characters Node's http client refuses in a request path (it would throw). */
+/** Characters an HTTP request line cannot carry as they are (the head is written as latin1). */
 function pathProblem(path: string): boolean {
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);

@@ -60,6 +60,17 @@ test('LEN is right across digit boundaries and PRI widths', () => {
   }
 });
 
+test('every field length, around the short-copy threshold and up to the 255-byte maximum', () => {
+  const enc = syslogDrainEncoder('d.01234567-89ab-4def-8123-456789abcdef');
+  for (const n of [1, 2, 31, 32, 33, 63, 64, 65, 127, 255]) {
+    const name = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(8).slice(0, n);
+    for (const x of [f('m', { source: name }), f('m', { dyno: name }), f(name, { source: name, dyno: name }), f('m', { ts: `2026-01-02T03:04:05.${'1'.repeat(Math.min(n, 200))}Z` })]) {
+      assert.deepEqual(logplexFrames.encode([rec(x)]), logplex(x), `${n}-byte field`);
+      assert.deepEqual(enc.encode([rec(x)]), frame(x, ' d.01234567-89ab-4def-8123-456789abcdef ', '- - '), `${n}-byte field, syslog`);
+    }
+  }
+});
+
 test('write() at an offset into a bigger buffer returns the end', () => {
   const x = f('hello');
   const want = logplex(x);
