@@ -3,29 +3,18 @@
 // of turn: outcomes, retries with the same request bytes (same Frame-Id),
 // connection reuse, SNI and the exact request on a TLS connection.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { after, test } from 'node:test';
-import type { Drain } from '../../src/drains/drain.js';
 import { Http1Client } from '../../src/drains/http1.js';
 import type { Outcome } from '../../src/drains/retry.js';
-import { makeDrain, testCerts, testLine, until } from '../support/drain-receivers.js';
+import { drainScope, makeDrain, testCerts, testLine, until, VERSION } from '../support/drain-receivers.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const TOKEN = 'd.11111111-2222-4333-8444-555555555555';
 
-const drains: Drain[] = [];
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const d of drains) d.destroy();
-  for (const c of cleanups) await c();
-});
-function drain(url: string, over: Parameters<typeof makeDrain>[1] = {}): Drain {
-  const d = makeDrain(url, over);
-  drains.push(d);
-  return d;
-}
+const scope = drainScope();
+after(() => scope.close());
+const drain = (url: string, over: Parameters<typeof makeDrain>[1] = {}) => scope.drain(url, over);
 
 interface Req {
   /** The whole request as received: head and body. */
@@ -88,7 +77,7 @@ async function rawServer(
     server = t;
   } else server = createNetServer(onConn);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => {
+  scope.cleanup(() => {
     for (const s of open) s.destroy();
     return new Promise<void>((r) => server.close(() => r()));
   });

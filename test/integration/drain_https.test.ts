@@ -2,27 +2,16 @@
 // retry/drop classification by status, keep-alive reuse, certificate
 // verification and #insecure, connect and response timeouts.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
-import type { Drain } from '../../src/drains/drain.js';
-import { HttpReceiver, makeDrain, msgText, testLine, until } from '../support/drain-receivers.js';
+import { drainScope, HttpReceiver, makeDrain, msgText, testLine, until, VERSION } from '../support/drain-receivers.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const drains: Drain[] = [];
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const d of drains) d.destroy();
-  for (const c of cleanups) await c();
-});
-function drain(url: string, over: Parameters<typeof makeDrain>[1] = {}): Drain {
-  const d = makeDrain(url, over);
-  drains.push(d);
-  return d;
-}
+const scope = drainScope();
+after(() => scope.close());
+const drain = (url: string, over: Parameters<typeof makeDrain>[1] = {}) => scope.drain(url, over);
 async function receiver(tls: false | 'ca' | 'self' = false): Promise<HttpReceiver> {
   const r = await HttpReceiver.start(tls);
-  cleanups.push(() => r.close());
+  scope.cleanup(() => r.close());
   return r;
 }
 
@@ -45,7 +34,7 @@ async function rawHttp(): Promise<{ port: number; data: () => string; server: Se
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  scope.cleanup(() => new Promise<void>((r) => server.close(() => r())));
   return { port: (server.address() as { port: number }).port, data: () => data, server };
 }
 
@@ -161,7 +150,7 @@ test('connect timeout covers the TLS handshake; response timeout; both retried w
     s.on('error', () => {});
   });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  cleanups.push(() => {
+  scope.cleanup(() => {
     for (const s of held) s.destroy();
   });
   const port = (silent.address() as { port: number }).port;

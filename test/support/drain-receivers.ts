@@ -320,6 +320,32 @@ export function makeDrain(url: string, over: Partial<DrainOptions> = {}): Drain 
   return createDrain(drainOptions(url, over));
 }
 
+/** logplane's version, as drains write it in User-Agent. */
+export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/**
+ * Drains made through `drain()` and closers added with `cleanup()`, all
+ * destroyed/run by `close()` (call it from the test file's after hook).
+ */
+export function drainScope(): { drain(url: string, over?: Partial<DrainOptions>): Drain; cleanup(fn: () => Promise<void> | void): void; close(): Promise<void> } {
+  const drains: Drain[] = [];
+  const cleanups: Array<() => Promise<void> | void> = [];
+  return {
+    drain(url, over = {}) {
+      const d = makeDrain(url, over);
+      drains.push(d);
+      return d;
+    },
+    cleanup(fn) {
+      cleanups.push(fn);
+    },
+    async close() {
+      for (const d of drains.splice(0)) d.destroy();
+      for (const c of cleanups.splice(0)) await c();
+    },
+  };
+}
+
 export const TS = '2024-05-06T07:08:09.123456+00:00';
 
 /** A test line; msg defaults to `line <n>`. */
