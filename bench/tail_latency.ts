@@ -226,6 +226,13 @@ async function main(): Promise<void> {
       rows.push([`100 tails / 100 apps @ ${rate / 1000}k/s`, fmt(r.sentRate), fmt(r.recvRate), String(r.rep.dropped), fmt(r.rep.p50, 2), fmt(r.rep.p99, 2), fmt(r.rep.max, 1)]);
     }
     await ask(tw, { cmd: 'close' });
+    // many viewers of one app: one frame per tick, encoded once, sent to each
+    await ask(tw, { cmd: 'connect', urls: Array.from({ length: 100 }, () => url('bench-solo')) });
+    for (const rate of [1_000, 5_000]) {
+      const r = await measure(rate, [soloToken]);
+      rows.push([`100 tails / 1 app @ ${rate / 1000}k/s`, fmt(r.sentRate), fmt(r.recvRate), String(r.rep.dropped), fmt(r.rep.p50, 2), fmt(r.rep.p99, 2), fmt(r.rep.max, 1)]);
+    }
+    await ask(tw, { cmd: 'close' });
   }
 
   await ask(tw, { cmd: 'connect', urls: [url('bench-solo')] });

@@ -15,6 +15,33 @@ import { parseSeq } from './params.js';
 /** One scratch writer for all WebSocket tails (encoding is synchronous). */
 const writer = new ByteWriter();
 
+/**
+ * The last JSON `lines` frame made and the line Buffers it encodes. Every
+ * tail of an app is handed the same line Buffers in a tick (the hub's
+ * batch), so viewers with the same filter (usually none) ask for the same
+ * frame one after another: it is encoded once and the same bytes are sent
+ * to each. A line Buffer is never changed after it is routed, so the same
+ * Buffers in the same order mean the same frame; anything else is encoded.
+ */
+const memo: { recs: Buffer[]; frame: Buffer | null } = { recs: [], frame: null };
+
+/** The JSON lines frame of recs[from, to), shared with the previous call when it had the same lines. */
+export function linesFrame(recs: readonly Buffer[], from: number, to: number): Buffer {
+  const n = to - from;
+  const prev = memo.recs;
+  if (memo.frame !== null && prev.length === n) {
+    let i = 0;
+    while (i < n && prev[i] === recs[from + i]) i++;
+    if (i === n) return memo.frame;
+  }
+  writeLinesFrame(writer, recs, from, to);
+  const frame = writer.take();
+  prev.length = 0;
+  for (let i = from; i < to; i++) prev.push(recs[i]!);
+  memo.frame = frame;
+  return frame;
+}
+
 export class WsTailSink implements TailSink, Heartbeat {
   readonly transport = Transport.WS;
   readonly #ws: WebSocket;
@@ -54,8 +81,7 @@ export class WsTailSink implements TailSink, Heartbeat {
     const ws = this.#ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     if (!this.#text) {
-      writeLinesFrame(writer, recs, from, to);
-      ws.send(writer.take(), { binary: false });
+      ws.send(linesFrame(recs, from, to), { binary: false });
       return;
     }
     for (let i = from; i < to; i++) {

@@ -7,6 +7,7 @@ import {
   ByteWriter, gapFrame, helloFrame, l11Line, writeJsonLine, writeLinesFrame, writeSseEvent, writeTextLine, writeTextLineUtf8,
 } from '../../src/tail/encode.js';
 import { LineFilter } from '../../src/tail/filter.js';
+import { linesFrame } from '../../src/tail/ws.js';
 import { TailQueue } from '../../src/tail/hub.js';
 import { SessionStore, type SessionSpec } from '../../src/tail/session.js';
 
@@ -160,4 +161,36 @@ test('session store: 360 s after creation, forever while read, 360 s after the l
   now += 360_000;
   assert.equal(store.sweep(), 1);
   assert.equal(store.get(t.id), undefined);
+});
+
+test('linesFrame: viewers given the same lines share one frame; any other lines get their own, right one', () => {
+  const lines = Array.from({ length: 8 }, (_, i) => rec(`line ${i}`, { seq: i + 1 }));
+  const expect = (recs: Buffer[], from: number, to: number): Buffer => take((w) => writeLinesFrame(w, recs, from, to));
+
+  const a = linesFrame(lines, 0, 8);
+  assert.deepEqual(a, expect(lines, 0, 8));
+  // a second tail of the app handed the same lines: the very same bytes, not encoded again
+  const b = linesFrame([...lines], 0, 8);
+  assert.equal(b, a);
+
+  // a filtered viewer: same length, same first and last line, another line in the middle
+  const filtered = [lines[0]!, lines[1]!, lines[2]!, lines[3]!, lines[4]!, lines[5]!, rec('other', { seq: 99 }), lines[7]!];
+  const c = linesFrame(filtered, 0, 8);
+  assert.notEqual(c, a);
+  assert.deepEqual(c, expect(filtered, 0, 8));
+  assert.match(c.toString('utf8'), /"msg":"other"/);
+
+  // equal bytes in another Buffer are encoded again (identity, not content, decides), with the same result
+  const copies = lines.map((l) => Buffer.from(l));
+  const d = linesFrame(copies, 0, 8);
+  assert.notEqual(d, c);
+  assert.deepEqual(d, a);
+
+  // a window of a longer list
+  const e = linesFrame(lines, 2, 5);
+  assert.deepEqual(e, expect(lines, 2, 5));
+  assert.equal(JSON.parse(e.toString('utf8')).lines.length, 3);
+  assert.equal(linesFrame(lines.slice(2, 5), 0, 3), e);
+  // fewer lines than the memo: not shared
+  assert.deepEqual(linesFrame(lines, 2, 4), expect(lines, 2, 4));
 });
