@@ -3,7 +3,7 @@
 // the Redis batch). Nothing downstream calls back upstream. routeFrom() is
 // the same for a line still inside an ingest worker's batch.
 import type { App, TokenEntry } from './apps.js';
-import { copyWide } from './bytes.js';
+import { copyWords } from './bytes.js';
 import { cook, receivedOf, setSeq } from './line.js';
 import { cookMessage, type LineWriter } from './ingest/cook.js';
 import type { SyslogHeader } from './ingest/syslog.js';
@@ -47,7 +47,7 @@ export function routeFrom(app: App, src: DataView, pos: number, len: number): vo
     ownView = new DataView(rec.buffer);
   }
   ownView.setFloat64(rec.byteOffset, seq, true);
-  copyWide(src, pos + 8, ownView, rec.byteOffset + 8, len - 8);
+  copyWords(src, pos + 8, pos + len, ownView, rec.byteOffset + 8);
   for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);
 }
 

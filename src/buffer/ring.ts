@@ -10,8 +10,8 @@
 // (page and offset|length side by side), the page being filled (its DataView
 // and line count are kept in the ring, not looked up in the pool), and it
 // copies straight from the worker's batch, 8 bytes at a time (bytes.ts
-// copyWide), with the seq it is given rather than read back.
-import { copyWide } from '../bytes.js';
+// copyWords), with the seq it is given rather than read back.
+import { copyWords } from '../bytes.js';
 import { HEADER, seqOf } from '../line.js';
 import { PAGE, pagePool, type PagePool } from './pages.js';
 
@@ -92,10 +92,10 @@ export class Ring {
     if (len > 0xffff) throw new RangeError('line record too large for the ring');
     const src = viewOf(rec);
     if (len > LARGE_LINE) {
-      copyWide(src, rec.byteOffset, this.#putLarge(len), 0, len);
+      copyWords(src, rec.byteOffset, rec.byteOffset + len, this.#putLarge(len), 0);
     } else {
       const d = this.#put(len); // may move to a new page: #curView after it
-      copyWide(src, rec.byteOffset, this.#curView!, d, len);
+      copyWords(src, rec.byteOffset, rec.byteOffset + len, this.#curView!, d);
     }
     this.#lastSeq = seqOf(rec);
   }
@@ -118,7 +118,7 @@ export class Ring {
     }
     // seq is the first 8 bytes of a cooked line (line.ts)
     dst.setFloat64(d, seq, true);
-    copyWide(src, pos + 8, dst, d + 8, len - 8);
+    copyWords(src, pos + 8, pos + len, dst, d + 8);
     this.#lastSeq = seq;
   }
 
