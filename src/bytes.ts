@@ -21,6 +21,23 @@ export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint
   return n;
 }
 
+let wholeBuffer: ArrayBufferLike | null = null;
+let wholeView: DataView | null = null;
+
+/**
+ * A DataView over the whole ArrayBuffer under b: b's bytes are at
+ * b.byteOffset + i in it. The last one is kept, since Buffer.allocUnsafe
+ * carves many small Buffers out of one pool (the lines route() is given and
+ * routeFrom() makes mostly share one).
+ */
+export function arrayBufferView(b: Uint8Array): DataView {
+  if (b.buffer !== wholeBuffer || wholeView === null) {
+    wholeBuffer = b.buffer;
+    wholeView = new DataView(b.buffer);
+  }
+  return wholeView;
+}
+
 let viewBuf: Uint8Array | null = null;
 let view: DataView = new DataView(new ArrayBuffer(0));
 

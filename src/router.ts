@@ -3,7 +3,7 @@
 // the Redis batch). Nothing downstream calls back upstream. routeFrom() is
 // the same for a line still inside an ingest worker's batch.
 import type { App, TokenEntry } from './apps.js';
-import { copyWords } from './bytes.js';
+import { arrayBufferView, copyWords } from './bytes.js';
 import { cook, receivedOf, setSeq } from './line.js';
 import { cookMessage, type LineWriter } from './ingest/cook.js';
 import type { SyslogHeader } from './ingest/syslog.js';
@@ -19,10 +19,6 @@ export function route(app: App, rec: Buffer): void {
   const sinks = app.sinks;
   for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);
 }
-
-/** A DataView over the ArrayBuffer of the last Buffer routeFrom() made (Buffer.allocUnsafe carves many from one pool). */
-let ownBuffer: ArrayBufferLike | null = null;
-let ownView: DataView | null = null;
 
 /**
  * route() for a line inside a worker's batch: src[pos, pos+len). The ring
@@ -42,10 +38,7 @@ export function routeFrom(app: App, src: DataView, pos: number, len: number): vo
   const sinks = app.sinks;
   if (sinks.length === 0) return;
   const rec = Buffer.allocUnsafe(len);
-  if (rec.buffer !== ownBuffer || ownView === null) {
-    ownBuffer = rec.buffer;
-    ownView = new DataView(rec.buffer);
-  }
+  const ownView = arrayBufferView(rec);
   ownView.setFloat64(rec.byteOffset, seq, true);
   copyWords(src, pos + 8, pos + len, ownView, rec.byteOffset + 8);
   for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);

@@ -11,7 +11,7 @@
 // and line count are kept in the ring, not looked up in the pool), and it
 // copies straight from the worker's batch, 8 bytes at a time (bytes.ts
 // copyWords), with the seq it is given rather than read back.
-import { copyWords } from '../bytes.js';
+import { arrayBufferView, copyWords } from '../bytes.js';
 import { HEADER, seqOf } from '../line.js';
 import { PAGE, pagePool, type PagePool } from './pages.js';
 
@@ -19,16 +19,6 @@ import { PAGE, pagePool, type PagePool } from './pages.js';
 export const LARGE_LINE = 4096;
 const LARGE = 0xffffffff;
 
-/** A DataView over the ArrayBuffer of the last Buffer push() was given: lines pushed one by one mostly share one. */
-let srcBuffer: ArrayBufferLike | null = null;
-let srcView: DataView | null = null;
-function viewOf(rec: Buffer): DataView {
-  if (rec.buffer !== srcBuffer || srcView === null) {
-    srcBuffer = rec.buffer;
-    srcView = new DataView(rec.buffer);
-  }
-  return srcView;
-}
 
 export class Ring {
   readonly capacity: number;
@@ -90,7 +80,7 @@ export class Ring {
   push(rec: Buffer): void {
     const len = rec.length;
     if (len > 0xffff) throw new RangeError('line record too large for the ring');
-    const src = viewOf(rec);
+    const src = arrayBufferView(rec);
     if (len > LARGE_LINE) {
       copyWords(src, rec.byteOffset, rec.byteOffset + len, this.#putLarge(len), 0);
     } else {
