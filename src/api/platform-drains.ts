@@ -10,7 +10,7 @@ import type { Context } from '../context.js';
 import type { DrainManager } from '../drains/manager.js';
 import { LogplaneError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
-import { requireAdmin } from './auth.js';
+import { apiScope } from './scope.js';
 import { urlField } from './drains.js';
 
 /** Heroku times: ISO 8601 to the second, UTC. */
@@ -35,14 +35,16 @@ async function herokuErrors<T>(reply: FastifyReply, fn: () => Promise<T> | T): P
   }
 }
 
-export function registerPlatformDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
-  const admin = requireAdmin(() => ctx.registry.apiKey);
+export function registerPlatformDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  apiScope(root, ctx, (app) => platformDrainRoutes(app, drains));
+}
 
-  app.get<{ Params: { app: string } }>('/apps/:app/log-drains', { preHandler: admin }, async (req, reply) =>
+function platformDrainRoutes(app: FastifyInstance, drains: DrainManager): void {
+  app.get<{ Params: { app: string } }>('/apps/:app/log-drains', async (req, reply) =>
     herokuErrors(reply, () => drains.list(req.params.app).map((d) => logDrainJson(d.record))),
   );
 
-  app.post<{ Params: { app: string } }>('/apps/:app/log-drains', { preHandler: admin }, async (req, reply) =>
+  app.post<{ Params: { app: string } }>('/apps/:app/log-drains', async (req, reply) =>
     herokuErrors(reply, async () => {
       const rec = await drains.add(req.params.app, urlField(req.body));
       reply.code(201);
@@ -50,7 +52,7 @@ export function registerPlatformDrainRoutes(app: FastifyInstance, ctx: Context, 
     }),
   );
 
-  app.delete<{ Params: { app: string; key: string } }>('/apps/:app/log-drains/:key', { preHandler: admin }, async (req, reply) =>
+  app.delete<{ Params: { app: string; key: string } }>('/apps/:app/log-drains/:key', async (req, reply) =>
     herokuErrors(reply, async () => logDrainJson(await drains.remove(req.params.app, req.params.key))),
   );
 }
