@@ -184,3 +184,68 @@ describe('one JSON body rule for every management route', () => {
     assert.match(e.json.error, /^channel_id/);
   });
 });
+
+describe('ids over 100 characters', () => {
+  const long = `a${'b'.repeat(150)}`;
+
+  test('ids over 100 characters get SPEC errors, not the router\'s 414', async () => {
+    const channel404: [string, string, Json?][] = [
+      ['GET', `/v3/channels/${long}`],
+      ['DELETE', `/v3/channels/${long}`],
+      ['GET', `/v3/channels/${long}/logs`],
+      ['POST', `/v3/channels/${long}/tokens`, { name: 'app' }],
+      ['GET', `/v3/channels/${long}/drains`],
+      ['POST', `/v3/channels/${long}/drains`, { url: 'http://127.0.0.1:9/long' }],
+    ];
+    for (const [method, path, body] of channel404) {
+      const r = await req(method, path, body ? { type: 'application/json', body: JSON.stringify(body) } : {});
+      assert.equal(r.status, 404, `${method} ${path.slice(0, 40)}: ${r.status} ${r.text}`);
+      assert.deepEqual(r.json, { id: 'not_found', error: 'channel not found' });
+    }
+    // PUT would create it: the id is invalid
+    const put = await req('PUT', `/v3/channels/${long}`, { type: 'application/json', body: '{"tokens":[]}' });
+    assertError(put, 400, 'invalid_channel', 'PUT long channel');
+    assert.equal(t.server.ctx.registry.get(long), undefined);
+
+    const drain = await req('GET', `/v3/channels/demo/drains/${long}`);
+    assert.deepEqual(drain.json, { id: 'not_found', error: 'drain not found' });
+    assert.equal(drain.status, 404);
+    const del = await req('DELETE', `/v3/channels/demo/drains/${long}`);
+    assertError(del, 404, 'not_found', 'DELETE long drain id');
+
+    // sessions: unknown is 404 (SPEC 5.1), over any transport
+    for (const accept of ['text/plain', 'text/event-stream']) {
+      const s = await rawRequest(t.url, 'GET', `/sessions/${long}`, { headers: { accept } });
+      assert.equal(s.status, 404, `${accept}: ${s.text}`);
+      assert.equal(s.json?.id, 'not_found');
+    }
+
+    // the Heroku Platform subset answers as it does for any unknown app
+    for (const [method, path] of [['GET', `/apps/${long}`], ['GET', `/apps/${long}/log-drains`], ['POST', `/apps/${long}/log-sessions`]] as const) {
+      const r = await req(method, path, method === 'POST' ? { type: 'application/json', body: '{}' } : {});
+      assert.equal(r.status, 404, `${method} ${path.slice(0, 40)}: ${r.text}`);
+      assert.equal(r.json?.id, 'not_found');
+      assert.equal(r.json?.message, "Couldn't find that app.");
+    }
+    const unknownDrain = await req('DELETE', `/apps/demo/log-drains/${long}`);
+    assert.equal(unknownDrain.status, 404, unknownDrain.text);
+    assert.equal(unknownDrain.json?.id, 'not_found');
+  });
+
+  test('heroku drains:remove with a URL-encoded drain URL over 100 characters removes that drain', async () => {
+    const url = `https://user:secret@127.0.0.1:9/ingest/${'p'.repeat(120)}?token=${'q'.repeat(40)}`;
+    const added = await t.api('POST', '/apps/demo/log-drains', { url });
+    assert.equal(added.status, 201, added.text);
+    const encoded = encodeURIComponent(url);
+    assert.ok(encoded.length > 100);
+    const r = await req('DELETE', `/apps/demo/log-drains/${encoded}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.url, url);
+    assert.ok(!t.server.ctx.registry.require('demo').record.drains.some((d) => d.url === url));
+  });
+
+  test('a malformed percent-encoding in a path is a JSON 400', async () => {
+    const r = await req('GET', '/v3/channels/%E0%A4%A');
+    assertError(r, 400, 'bad_url', 'bad percent-encoding');
+  });
+});
