@@ -249,3 +249,29 @@ describe('ids over 100 characters', () => {
     assertError(r, 400, 'bad_url', 'bad percent-encoding');
   });
 });
+
+describe('heroku drains --extended', () => {
+  test('GET /apps/:app/log-drains?extended=true gives each drain extended.drain_id (a number); without it no extended', async () => {
+    const plain = await req('GET', '/apps/demo/log-drains');
+    assert.equal(plain.status, 200, plain.text);
+    assert.ok(plain.json.length > 0);
+    for (const d of plain.json as Json[]) assert.equal(d['extended'], undefined);
+
+    const ext = await req('GET', '/apps/demo/log-drains?extended=true');
+    assert.equal(ext.status, 200, ext.text);
+    const ids = new Set<number>();
+    for (const d of ext.json as Json[]) {
+      const e = d['extended'] as Json;
+      assert.ok(e && typeof e === 'object', JSON.stringify(d));
+      assert.ok(Number.isSafeInteger(e['drain_id']) && e['drain_id'] > 0, `drain_id ${e['drain_id']}`);
+      ids.add(e['drain_id']);
+      assert.equal(typeof e['status']?.state, 'string');
+      // the rest of the drain object is unchanged
+      assert.deepEqual(Object.keys(d).sort(), ['addon', 'created_at', 'extended', 'id', 'token', 'updated_at', 'url']);
+    }
+    assert.equal(ids.size, (ext.json as Json[]).length, 'drain_id differs between drains');
+    // stable: the same drain gets the same number on every call
+    const again = await req('GET', '/apps/demo/log-drains?extended=true');
+    assert.deepEqual((again.json as Json[]).map((d) => d['extended'].drain_id), (ext.json as Json[]).map((d) => d['extended'].drain_id));
+  });
+});
