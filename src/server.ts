@@ -1,5 +1,6 @@
 // Wiring only: builds the components and owns the start and close order.
 import { randomBytes } from 'node:crypto';
+import { maxHeaderSize } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Socket as UdpSocket } from 'node:dgram';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -7,7 +8,7 @@ import { Registry } from './apps.js';
 import { loadRings, saveRings } from './buffer/snapshot.js';
 import { publicBaseUrl, type Config } from './config.js';
 import type { Context } from './context.js';
-import { genReqId, installErrorHandling } from './api/errors.js';
+import { frameworkError, genReqId, installErrorHandling } from './api/errors.js';
 import { registerV3 } from './api/v3.js';
 import { registerPlatform } from './api/platform.js'; // tail (issue 3)
 import { registerTail } from './tail/routes.js'; // tail (issue 3)
@@ -125,6 +126,12 @@ export class Server {
       requestIdHeader: false,
       forceCloseConnections: true,
       return503OnClosing: true,
+      // A path parameter can never be longer than the request line, so the
+      // router hands every id to its route, which answers an unknown one
+      // (Fastify's default of 100 answered 414 for longer ids, and for long
+      // URL-encoded drain URLs in DELETE /apps/:app/log-drains/:url).
+      routerOptions: { maxParamLength: maxHeaderSize },
+      frameworkErrors: frameworkError,
     });
     installErrorHandling(http, ctx);
     registerOpsRoutes(http, ctx, readyChecks);

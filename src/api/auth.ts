@@ -1,9 +1,8 @@
 // Admin auth (SPEC 7): `Basic <key>` (raw, as Logplex compares it),
 // `Basic base64(<any>:<key>)` (curl -u), or `Bearer <key>` (heroku CLI).
-// Keys are compared in constant time. Ingest token auth is in ingest/http.ts.
+// Keys are compared in constant time. The check runs on request arrival for
+// every management route (api/scope.ts). Ingest token auth is in ingest/http.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../errors.js';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -36,11 +35,4 @@ export function isAdmin(header: string | undefined, key: string | null): boolean
   // check every form, no early exit
   for (const k of presentedKeys(header)) ok = safeEqual(k, key) || ok;
   return ok;
-}
-
-/** Fastify preHandler: 401 JSON error unless the admin key is presented. */
-export function requireAdmin(getKey: () => string | null) {
-  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    if (!isAdmin(req.headers.authorization, getKey())) throw new UnauthorizedError('Unauthorized: a valid API key is required');
-  };
 }

@@ -9,7 +9,7 @@ import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import type { DrainStatus } from '../drains/drain.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import { requireAdmin } from './auth.js';
+import { apiScope } from './scope.js';
 
 interface AppParams {
   app: string;
@@ -50,29 +50,31 @@ function infoJson(i: DrainInfo) {
   return { id: r.id, token: r.token, url: r.url, created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
 }
 
-export function registerDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
-  const admin = requireAdmin(() => ctx.registry.apiKey);
+export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  apiScope(root, ctx, (app) => drainRoutes(app, ctx, drains));
+}
 
-  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', { preHandler: admin }, async (req, reply) => {
+function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', async (req, reply) => {
     const rec = await drains.add(req.params.app, urlField(req.body));
     reply.code(201).header('Location', `${ctx.publicUrl}/v3/channels/${encodeURIComponent(req.params.app)}/drains/${rec.id}`);
     return { id: rec.id, token: rec.token, url: rec.url };
   });
 
-  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', { preHandler: admin }, async (req) => {
+  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', async (req) => {
     return drains.list(req.params.app).map(infoJson);
   });
 
-  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { preHandler: admin }, async (req) => {
+  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
     return infoJson(drains.get(req.params.app, req.params.id));
   });
 
-  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { preHandler: admin }, async (req) => {
+  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
     const rec = await drains.update(req.params.app, req.params.id, urlField(req.body));
     return { id: rec.id, token: rec.token, url: rec.url };
   });
 
-  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { preHandler: admin }, async (req, reply) => {
+  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req, reply) => {
     const list = drains.list(req.params.app);
     // only by id here, and only this app's
     if (!list.some((d) => d.record.id === req.params.id)) throw new NotFoundError('drain not found');

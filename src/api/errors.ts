@@ -1,7 +1,7 @@
 // One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
 // plus the Request-Id header on every response.
 import { randomUUID } from 'node:crypto';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LogplaneError } from '../errors.js';
 import type { Context } from '../context.js';
 
@@ -12,6 +12,24 @@ export function genReqId(req: { headers: Record<string, string | string[] | unde
   const h = req.headers['request-id'] ?? req.headers['x-request-id'];
   const v = Array.isArray(h) ? h[0] : h;
   return v && REQUEST_ID.test(v) ? v : randomUUID();
+}
+
+/**
+ * Errors Fastify raises before routing (the server's `frameworkErrors`), in
+ * the same shape: a malformed percent-encoding in the path is 400 bad_url; a
+ * path parameter over the router's limit (which server.ts sets so that none
+ * can reach it) would be 404 like any unknown resource.
+ */
+export function frameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  reply.header('Request-Id', req.id);
+  if (err.code === 'FST_ERR_BAD_URL') {
+    void reply.code(400).send({ id: 'bad_url', error: 'the path is not valid percent-encoding' });
+  } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.code(404).send({ id: 'not_found', error: 'not found: a path parameter is too long' });
+  } else {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    void reply.code(status).send(status === 500 ? { id: 'internal_error', error: 'internal error' } : { id: 'bad_request', error: err.message });
+  }
 }
 
 export function installErrorHandling(app: FastifyInstance, ctx: Context): void {

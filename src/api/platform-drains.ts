@@ -1,17 +1,19 @@
 // Heroku Platform API subset for log drains (SPEC 6.1), what `heroku drains`,
 // `drains:add` and `drains:remove` call (Bearer auth, the admin key):
 //   GET    /apps/:app/log-drains                   -> 200 [drain]
+//          ?extended=true (heroku drains -x): each drain also has
+//          "extended": {"drain_id": <integer>, "status": {...}}
 //   POST   /apps/:app/log-drains {"url"}           -> 201 drain
 //   DELETE /apps/:app/log-drains/:id_url_or_token  -> 200 drain (URL-encoded key)
 // drain = {"id","url","token","created_at","updated_at","addon":null}.
 // Errors carry Heroku's `message` next to our `error`.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Context } from '../context.js';
-import type { DrainManager } from '../drains/manager.js';
+import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import { LogplaneError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
-import { requireAdmin } from './auth.js';
-import { urlField } from './drains.js';
+import { apiScope } from './scope.js';
+import { statusJson, urlField } from './drains.js';
 
 /** Heroku times: ISO 8601 to the second, UTC. */
 function herokuTime(iso: string): string {
@@ -20,6 +22,20 @@ function herokuTime(iso: string): string {
 
 export function logDrainJson(r: DrainRecord) {
   return { id: r.id, url: r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+}
+
+/**
+ * Logplex's drain ids were integers and `heroku drains --extended` prints one
+ * as `drain_id=<n>`. Ours is the first 48 bits of the drain's uuid4 id (all
+ * random bits): a safe integer, the same on every call and every node.
+ */
+export function numericDrainId(id: string): number {
+  return Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+}
+
+/** `extended` of GET /apps/:app/log-drains?extended=true: the numeric id and the drain's status. */
+function extendedJson(d: DrainInfo) {
+  return { drain_id: numericDrainId(d.record.id), status: statusJson(d.status) };
 }
 
 /** Run a handler; LogplaneErrors become {"id","error","message"} with their status. */
@@ -35,14 +51,19 @@ async function herokuErrors<T>(reply: FastifyReply, fn: () => Promise<T> | T): P
   }
 }
 
-export function registerPlatformDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
-  const admin = requireAdmin(() => ctx.registry.apiKey);
+export function registerPlatformDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  apiScope(root, ctx, (app) => platformDrainRoutes(app, drains));
+}
 
-  app.get<{ Params: { app: string } }>('/apps/:app/log-drains', { preHandler: admin }, async (req, reply) =>
-    herokuErrors(reply, () => drains.list(req.params.app).map((d) => logDrainJson(d.record))),
+function platformDrainRoutes(app: FastifyInstance, drains: DrainManager): void {
+  app.get<{ Params: { app: string }; Querystring: { extended?: string } }>('/apps/:app/log-drains', async (req, reply) =>
+    herokuErrors(reply, () => {
+      const extended = req.query.extended === 'true';
+      return drains.list(req.params.app).map((d) => (extended ? { ...logDrainJson(d.record), extended: extendedJson(d) } : logDrainJson(d.record)));
+    }),
   );
 
-  app.post<{ Params: { app: string } }>('/apps/:app/log-drains', { preHandler: admin }, async (req, reply) =>
+  app.post<{ Params: { app: string } }>('/apps/:app/log-drains', async (req, reply) =>
     herokuErrors(reply, async () => {
       const rec = await drains.add(req.params.app, urlField(req.body));
       reply.code(201);
@@ -50,7 +71,7 @@ export function registerPlatformDrainRoutes(app: FastifyInstance, ctx: Context, 
     }),
   );
 
-  app.delete<{ Params: { app: string; key: string } }>('/apps/:app/log-drains/:key', { preHandler: admin }, async (req, reply) =>
+  app.delete<{ Params: { app: string; key: string } }>('/apps/:app/log-drains/:key', async (req, reply) =>
     herokuErrors(reply, async () => logDrainJson(await drains.remove(req.params.app, req.params.key))),
   );
 }

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
-import { requireAdmin } from './auth.js';
+import { apiScope } from './scope.js';
 import { TailService } from '../tail/service.js';
 import { clampNum, sessionUrl } from '../tail/routes.js';
 import { intField, objectBody, stringField } from '../tail/params.js';
@@ -57,16 +57,18 @@ export function appObject(ctx: Context, app: App): Record<string, unknown> {
   };
 }
 
-export function registerPlatform(http: FastifyInstance, ctx: Context): void {
-  const admin = requireAdmin(() => ctx.registry.apiKey);
+export function registerPlatform(root: FastifyInstance, ctx: Context): void {
+  apiScope(root, ctx, (api) => platformRoutes(api, ctx));
+}
 
-  http.get<{ Params: { app: string } }>('/apps/:app', { preHandler: admin }, async (req, reply) => {
+function platformRoutes(http: FastifyInstance, ctx: Context): void {
+  http.get<{ Params: { app: string } }>('/apps/:app', async (req, reply) => {
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);
     return reply.code(200).send(appObject(ctx, app));
   });
 
-  http.post<{ Params: { app: string } }>('/apps/:app/log-sessions', { preHandler: admin }, async (req, reply) => {
+  http.post<{ Params: { app: string } }>('/apps/:app/log-sessions', async (req, reply) => {
     const body = objectBody(req.body);
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);

@@ -1,13 +1,13 @@
 // Logplex v3 management API (SPEC 4, 7): channels, tokens, history,
 // healthcheck, plus the paged channel list with per-app stats (extension).
-// Every route but /v3/healthcheck needs the admin key (checked onRequest, so
-// an unauthenticated request is refused before its body is read).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+// Every route but /v3/healthcheck needs the admin key; auth, body parsing and
+// the body cap are the management scope's (api/scope.ts).
+import type { FastifyInstance } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
-import { requireAdmin } from './auth.js';
+import { apiScope } from './scope.js';
 import { Cluster } from '../cluster/cluster.js'; // distributed mode (issue 5)
 
 /** Lines returned by GET /v3/channels/:app/logs when `num` is absent. */
@@ -84,24 +84,8 @@ function listEntry(app: App) {
   };
 }
 
-/** Largest management request body, bytes. */
-const API_BODY_LIMIT = 64 * 1024;
-
-/** Bodies sent without `Content-Type: application/json` (curl -d) are read as JSON too. */
-function parseJsonAnyType(_req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void {
-  if (body.length === 0) return done(null, undefined);
-  try {
-    done(null, JSON.parse(body));
-  } catch (err) {
-    done(new BadRequestError(`invalid JSON body: ${(err as Error).message}`, 'invalid_json'));
-  }
-}
-
 export function registerV3(root: FastifyInstance, ctx: Context): void {
-  // Encapsulated so the lenient body parser applies to these routes only.
-  root.register(async (app) => {
-    app.removeContentTypeParser('text/plain');
-    app.addContentTypeParser(['text/plain', '*'], { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, parseJsonAnyType);
+  apiScope(root, ctx, (app) => {
     // logplane_api_requests_total{code="2xx"|...}, children resolved once
     const byClass = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => ctx.metrics.apiRequests.labels(c));
     app.addHook('onResponse', async (_req, reply) => {
@@ -112,17 +96,16 @@ export function registerV3(root: FastifyInstance, ctx: Context): void {
 }
 
 function routes(app: FastifyInstance, ctx: Context): void {
-  const admin = { onRequest: requireAdmin(() => ctx.registry.apiKey), bodyLimit: API_BODY_LIMIT };
   const reg = ctx.registry;
   /** Channel ids being created right now (If-None-Match: * must see them). */
   const creating = new Set<string>();
 
-  app.get('/v3/healthcheck', async (_req, reply) => {
+  app.get('/v3/healthcheck', { config: { public: true } }, async (_req, reply) => {
     reply.type('text/plain; charset=utf-8');
     return 'OK';
   });
 
-  app.get<{ Querystring: Query }>('/v3/channels', admin, async (req, reply) => {
+  app.get<{ Querystring: Query }>('/v3/channels', async (req, reply) => {
     const q = req.query;
     const limit = intParam(q, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`);
     const after = queryParam(q, 'after') || null;
@@ -134,7 +117,7 @@ function routes(app: FastifyInstance, ctx: Context): void {
     return { channels: page.map(listEntry), next };
   });
 
-  app.put<{ Params: Params }>('/v3/channels/:app', admin, async (req, reply) => {
+  app.put<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {
     const id = req.params.app;
     const body = bodyObject(req.body);
     const tokens = body['tokens'];
@@ -158,19 +141,19 @@ function routes(app: FastifyInstance, ctx: Context): void {
     }
   });
 
-  app.get<{ Params: Params }>('/v3/channels/:app', admin, async (req) => {
+  app.get<{ Params: Params }>('/v3/channels/:app', async (req) => {
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
     return channelJson(a);
   });
 
-  app.delete<{ Params: Params }>('/v3/channels/:app', admin, async (req, reply) => {
+  app.delete<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {
     if (!reg.get(req.params.app)) throw notFound();
     await reg.deleteApp(req.params.app);
     reply.code(204).send();
   });
 
-  app.post<{ Params: Params }>('/v3/channels/:app/tokens', admin, async (req) => {
+  app.post<{ Params: Params }>('/v3/channels/:app/tokens', async (req) => {
     const body = bodyObject(req.body);
     const name = body['name'];
     if (name === undefined) throw badField('name', 'required (the token name, e.g. "app")');
@@ -180,7 +163,7 @@ function routes(app: FastifyInstance, ctx: Context): void {
   });
 
   // History (SPEC 4): exactly min(num, stored) lines, oldest first, as Logplex frames.
-  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', admin, async (req, reply) => {
+  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', async (req, reply) => {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
     const a = reg.get(req.params.app);
     if (!a) throw notFound();

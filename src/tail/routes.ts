@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { NotFoundError, BadRequestError } from '../errors.js';
-import { requireAdmin } from '../api/auth.js';
+import { apiScope } from '../api/scope.js';
 import { DEFAULT_NUM, type SessionSpec } from './session.js';
 import { TailService, type TailServiceOptions } from './service.js';
 import { intField, objectBody, parseSeq, stringField } from './params.js';
@@ -46,7 +46,6 @@ export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<
   const service = new TailService(ctx, opts);
   const gateway = new WsGateway(service, http.server);
   service.closers.push(() => gateway.close());
-  const admin = requireAdmin(() => ctx.registry.apiKey);
 
   const create = (v3: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
     const spec = logplexSpec(ctx, req.body);
@@ -56,8 +55,11 @@ export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<
     if (v3) reply.header('Location', url);
     return reply.code(201).send({ url });
   };
-  http.post('/v3/sessions', { preHandler: admin }, create(true));
-  http.post('/v2/sessions', { preHandler: admin }, create(false));
+  // admin routes: the key, the JSON body and its cap are the management scope's
+  apiScope(http, ctx, (api) => {
+    api.post('/v3/sessions', create(true));
+    api.post('/v2/sessions', create(false));
+  });
 
   http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {
     const found = await service.lookupAnywhere(req.params.id); // distributed mode (issue 5): a session made on another node

@@ -2,7 +2,9 @@
 # Run inside a loopback-only network namespace (unshare -rn): a logplane
 # server, then the real heroku CLI against it. The heroku CLI calls out to the
 # internet when it can; here it cannot. Prints sections the test checks:
-#   === history / === tail, each followed by what `heroku logs` printed.
+#   === history / === tail, each followed by what `heroku logs` printed;
+#   === drains: `heroku drains --extended` after `heroku drains:add`, and
+#   === drains-json: `heroku drains --json` (the drain's id).
 # Usage: heroku-netns.sh <logplane.js> <heroku bin> <work dir>
 set -euo pipefail
 logplane_js=$1
@@ -12,6 +14,8 @@ ip link set lo up
 cd "$work"
 export LOGPLANE_API_KEY=heroku-cli-test-key-0123456789
 export LOGPLANE_DATA_DIR="$work/data"
+# the drain added below points at 127.0.0.1 (nothing listens; nothing is sent out of the namespace)
+export LOGPLANE_DRAIN_ALLOW_PRIVATE=1
 node "$logplane_js" serve --port 18700 --syslog-port 16700 > serve.out 2> serve.err &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
@@ -50,3 +54,9 @@ send web.1 "live web" worker.1 "live worker" webhook.1 "live webhook" web.3 "liv
 for _ in $(seq 1 100); do grep -q "live web three" tail.out 2>/dev/null && break; sleep 0.1; done
 kill "$tail_pid" 2>/dev/null || true
 cat tail.out
+
+echo "=== drains"
+timeout 60 "$heroku" drains:add "https://127.0.0.1:9/heroku-drain" -a demo > /dev/null 2>&1 || echo "heroku drains:add failed: $?"
+timeout 60 "$heroku" drains -a demo --extended 2>/dev/null || echo "heroku drains --extended failed: $?"
+echo "=== drains-json"
+timeout 60 "$heroku" drains -a demo --json 2>/dev/null || echo "heroku drains --json failed: $?"

@@ -1,0 +1,277 @@
+// The edges every management route shares (docs/api.md "Common behaviour"):
+// the key is checked on arrival, before any of the body is read; bodies are
+// JSON whatever their declared Content-Type and capped at 64 KiB; ids longer
+// than the router's default parameter length get the SPEC error shapes; and
+// `heroku drains --extended` gets its drain_id. Table-driven over every
+// management route: v3 channels, tokens, history, drains, sessions v2/v3 and
+// the Heroku Platform API subset.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startDrainServer, type DrainTestServer } from '../support/drain-receivers.js';
+import { partialBody, rawRequest, type RawResponse } from '../support/http.js';
+
+type Json = Record<string, any>;
+
+let t: DrainTestServer;
+/** A drain of app `demo` that every route table can name. */
+let drainId = '';
+let seq = 0;
+
+before(async () => {
+  t = await startDrainServer({ LOGPLANE_MAX_DRAINS_PER_APP: '100' });
+  await t.server.ctx.registry.putApp('demo', ['app']);
+  drainId = (await t.server.drains.add('demo', 'http://127.0.0.1:9/fixed')).id;
+});
+after(async () => {
+  await t?.close();
+});
+
+function req(method: string, path: string, opts: { auth?: string | null; type?: string | null; body?: string | Buffer } = {}): Promise<RawResponse> {
+  const headers: Record<string, string> = {};
+  const auth = opts.auth === undefined ? t.auth : opts.auth;
+  if (auth !== null) headers['authorization'] = auth;
+  if (opts.type !== undefined && opts.type !== null) headers['content-type'] = opts.type;
+  return rawRequest(t.url, method, path, { headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
+}
+
+function assertError(r: RawResponse, status: number, id: string, what: string): void {
+  assert.equal(r.status, status, `${what}: ${r.status} ${r.text}`);
+  assert.match(String(r.headers['content-type']), /^application\/json/, what);
+  assert.equal(r.json?.id, id, `${what}: ${r.text}`);
+  assert.equal(typeof r.json?.error, 'string', what);
+}
+
+/** Every management route (method, path), the ones that take no body included. */
+function allRoutes(): [string, string][] {
+  return [
+    ['GET', '/v3/channels'],
+    ['PUT', '/v3/channels/demo'],
+    ['GET', '/v3/channels/demo'],
+    ['DELETE', '/v3/channels/demo'],
+    ['POST', '/v3/channels/demo/tokens'],
+    ['GET', '/v3/channels/demo/logs'],
+    ['POST', '/v3/channels/demo/drains'],
+    ['GET', '/v3/channels/demo/drains'],
+    ['GET', `/v3/channels/demo/drains/${drainId}`],
+    ['PUT', `/v3/channels/demo/drains/${drainId}`],
+    ['DELETE', `/v3/channels/demo/drains/${drainId}`],
+    ['POST', '/v3/sessions'],
+    ['POST', '/v2/sessions'],
+    ['GET', '/apps/demo'],
+    ['POST', '/apps/demo/log-sessions'],
+    ['GET', '/apps/demo/log-drains'],
+    ['POST', '/apps/demo/log-drains'],
+    ['DELETE', `/apps/demo/log-drains/${drainId}`],
+  ];
+}
+
+interface BodyRoute {
+  method: string;
+  path: () => string;
+  /** A valid body (fresh each call: drain URLs must differ). */
+  body: () => Json;
+  ok: number;
+}
+
+/** Every management route that takes a JSON body, with a body it accepts. */
+function bodyRoutes(): BodyRoute[] {
+  const url = () => `http://127.0.0.1:9/d${++seq}`;
+  return [
+    { method: 'PUT', path: () => `/v3/channels/ct-${++seq}`, body: () => ({ tokens: ['app'] }), ok: 201 },
+    { method: 'POST', path: () => '/v3/channels/demo/tokens', body: () => ({ name: 'worker' }), ok: 200 },
+    { method: 'POST', path: () => '/v3/channels/demo/drains', body: () => ({ url: url() }), ok: 201 },
+    { method: 'PUT', path: () => `/v3/channels/demo/drains/${drainId}`, body: () => ({ url: url() }), ok: 200 },
+    { method: 'POST', path: () => '/v3/sessions', body: () => ({ channel_id: 'demo', num: '5' }), ok: 201 },
+    { method: 'POST', path: () => '/v2/sessions', body: () => ({ channel_id: 'demo', num: 5 }), ok: 201 },
+    { method: 'POST', path: () => '/apps/demo/log-sessions', body: () => ({ lines: 5, tail: false }), ok: 201 },
+    { method: 'POST', path: () => '/apps/demo/log-drains', body: () => ({ url: url() }), ok: 201 },
+  ];
+}
+
+/** The declared types `curl -d`, scripts and the heroku CLI send, none at all, and a malformed one. */
+const TYPES: (string | null)[] = ['application/json', 'application/x-www-form-urlencoded', 'text/plain', null, 'application/json; charset=utf-8', 'application/octet-stream', 'json'];
+
+function assertUntouched(): void {
+  const demo = t.server.ctx.registry.get('demo');
+  assert.ok(demo, 'app demo must still exist');
+  assert.ok(demo.record.drains.some((d) => d.id === drainId), 'its drain must still exist');
+}
+
+describe('auth on arrival and the 64 KiB body cap', () => {
+  test('unauthenticated requests get 401 before the body is read, on every management route (invalid JSON included)', async () => {
+    for (const [method, path] of allRoutes()) {
+      for (const auth of [null, 'Bearer not-the-key']) {
+        for (const type of ['application/json', null]) {
+          const r = await req(method, path, { auth, type, body: '{"url":' });
+          assertError(r, 401, 'unauthorized', `${method} ${path} auth=${auth} type=${type}`);
+          assert.equal(r.headers['www-authenticate'], 'Basic realm=Logplex');
+        }
+      }
+    }
+    assertUntouched();
+  });
+
+  test('an unauthenticated 8 MiB body is answered 401 and the connection closed before the body is sent', async () => {
+    const declared = 8 * 1024 * 1024;
+    const sent = 64 * 1024;
+    for (const [method, path] of allRoutes()) {
+      const r = await partialBody(t.url, method, path, { 'Content-Type': 'application/json', Authorization: 'Bearer not-the-key' }, declared, sent);
+      assert.equal(r.status, 401, `${method} ${path}: the 401 must come while the body is still being sent (${r.response.slice(0, 200)})`);
+      assert.ok(r.closed, `${method} ${path}: the server must close the connection instead of reading ${declared} bytes`);
+      assert.match(r.response, /"id":"unauthorized"/);
+    }
+    assertUntouched();
+  });
+
+  test('an authenticated body over 64 KiB gets 413 JSON on every management route that takes a body', async () => {
+    for (const route of bodyRoutes()) {
+      for (const type of ['application/json', 'text/plain', null]) {
+        const body = JSON.stringify({ ...route.body(), pad: 'x'.repeat(100 * 1024) });
+        const r = await req(route.method, route.path(), { type, body });
+        assertError(r, 413, 'body_too_large', `${route.method} ${route.path()} type=${type}`);
+      }
+    }
+    // a body just under the cap is read
+    const pad = 'x'.repeat(60 * 1024);
+    const r = await req('POST', '/v3/sessions', { type: 'application/json', body: JSON.stringify({ channel_id: 'demo', pad }) });
+    assert.equal(r.status, 201, r.text);
+    assertUntouched();
+  });
+
+  test('POST /logs keeps its own token auth and 8 MiB limit', async () => {
+    // a 100 KiB ingest body is not refused by the management cap
+    const token = t.server.ctx.registry.require('demo').record.tokens[0]!.token;
+    const msg = `<190>1 2024-01-01T00:00:00Z host app web.1 - ${'y'.repeat(9000)}`;
+    const frame = `${Buffer.byteLength(msg)} ${msg}`;
+    const body = frame.repeat(12);
+    assert.ok(body.length > 100 * 1024);
+    const r = await rawRequest(t.url, 'POST', '/logs', { headers: { authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}`, 'content-type': 'application/logplex-1' }, body });
+    assert.equal(r.status, 204, r.text);
+    const bad = await rawRequest(t.url, 'POST', '/logs', { headers: { authorization: `Bearer ${t.server.apiKey}`, 'content-type': 'application/logplex-1' }, body: frame });
+    assert.equal(bad.status, 401, 'the admin key is not an ingest token');
+  });
+});
+
+describe('one JSON body rule for every management route', () => {
+  test('every management route reads a JSON body whatever its Content-Type (x-www-form-urlencoded, text/plain, none)', async () => {
+    for (const route of bodyRoutes()) {
+      for (const type of TYPES) {
+        const path = route.path();
+        const r = await req(route.method, path, { type, body: JSON.stringify(route.body()) });
+        assert.equal(r.status, route.ok, `${route.method} ${path} type=${type}: ${r.status} ${r.text}`);
+      }
+    }
+  });
+
+  test('invalid JSON is 400 invalid_json on every management route, whatever its Content-Type', async () => {
+    for (const route of bodyRoutes()) {
+      for (const type of TYPES) {
+        for (const body of ['{"url":', 'tokens=app', '{"name":"a"} trailing']) {
+          const r = await req(route.method, route.path(), { type, body });
+          assertError(r, 400, 'invalid_json', `${route.method} ${route.path()} type=${type} body=${body}`);
+          assert.match(r.json.error, /^invalid JSON body/);
+        }
+      }
+    }
+    assertUntouched();
+  });
+
+  test('a body that is JSON but not an object names the body; an empty body names the missing field', async () => {
+    const r = await req('POST', '/v3/channels/demo/drains', { type: 'text/plain', body: '[1,2]' });
+    assert.equal(r.status, 400, r.text);
+    const e = await req('POST', '/v3/sessions', { type: null, body: '' });
+    assertError(e, 400, 'invalid_params', 'empty body');
+    assert.match(e.json.error, /^channel_id/);
+  });
+});
+
+describe('ids over 100 characters', () => {
+  const long = `a${'b'.repeat(150)}`;
+
+  test('ids over 100 characters get SPEC errors, not the router\'s 414', async () => {
+    const channel404: [string, string, Json?][] = [
+      ['GET', `/v3/channels/${long}`],
+      ['DELETE', `/v3/channels/${long}`],
+      ['GET', `/v3/channels/${long}/logs`],
+      ['POST', `/v3/channels/${long}/tokens`, { name: 'app' }],
+      ['GET', `/v3/channels/${long}/drains`],
+      ['POST', `/v3/channels/${long}/drains`, { url: 'http://127.0.0.1:9/long' }],
+    ];
+    for (const [method, path, body] of channel404) {
+      const r = await req(method, path, body ? { type: 'application/json', body: JSON.stringify(body) } : {});
+      assert.equal(r.status, 404, `${method} ${path.slice(0, 40)}: ${r.status} ${r.text}`);
+      assert.deepEqual(r.json, { id: 'not_found', error: 'channel not found' });
+    }
+    // PUT would create it: the id is invalid
+    const put = await req('PUT', `/v3/channels/${long}`, { type: 'application/json', body: '{"tokens":[]}' });
+    assertError(put, 400, 'invalid_channel', 'PUT long channel');
+    assert.equal(t.server.ctx.registry.get(long), undefined);
+
+    const drain = await req('GET', `/v3/channels/demo/drains/${long}`);
+    assert.deepEqual(drain.json, { id: 'not_found', error: 'drain not found' });
+    assert.equal(drain.status, 404);
+    const del = await req('DELETE', `/v3/channels/demo/drains/${long}`);
+    assertError(del, 404, 'not_found', 'DELETE long drain id');
+
+    // sessions: unknown is 404 (SPEC 5.1), over any transport
+    for (const accept of ['text/plain', 'text/event-stream']) {
+      const s = await rawRequest(t.url, 'GET', `/sessions/${long}`, { headers: { accept } });
+      assert.equal(s.status, 404, `${accept}: ${s.text}`);
+      assert.equal(s.json?.id, 'not_found');
+    }
+
+    // the Heroku Platform subset answers as it does for any unknown app
+    for (const [method, path] of [['GET', `/apps/${long}`], ['GET', `/apps/${long}/log-drains`], ['POST', `/apps/${long}/log-sessions`]] as const) {
+      const r = await req(method, path, method === 'POST' ? { type: 'application/json', body: '{}' } : {});
+      assert.equal(r.status, 404, `${method} ${path.slice(0, 40)}: ${r.text}`);
+      assert.equal(r.json?.id, 'not_found');
+      assert.equal(r.json?.message, "Couldn't find that app.");
+    }
+    const unknownDrain = await req('DELETE', `/apps/demo/log-drains/${long}`);
+    assert.equal(unknownDrain.status, 404, unknownDrain.text);
+    assert.equal(unknownDrain.json?.id, 'not_found');
+  });
+
+  test('heroku drains:remove with a URL-encoded drain URL over 100 characters removes that drain', async () => {
+    const url = `https://user:secret@127.0.0.1:9/ingest/${'p'.repeat(120)}?token=${'q'.repeat(40)}`;
+    const added = await t.api('POST', '/apps/demo/log-drains', { url });
+    assert.equal(added.status, 201, added.text);
+    const encoded = encodeURIComponent(url);
+    assert.ok(encoded.length > 100);
+    const r = await req('DELETE', `/apps/demo/log-drains/${encoded}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.url, url);
+    assert.ok(!t.server.ctx.registry.require('demo').record.drains.some((d) => d.url === url));
+  });
+
+  test('a malformed percent-encoding in a path is a JSON 400', async () => {
+    const r = await req('GET', '/v3/channels/%E0%A4%A');
+    assertError(r, 400, 'bad_url', 'bad percent-encoding');
+  });
+});
+
+describe('heroku drains --extended', () => {
+  test('GET /apps/:app/log-drains?extended=true gives each drain extended.drain_id (a number); without it no extended', async () => {
+    const plain = await req('GET', '/apps/demo/log-drains');
+    assert.equal(plain.status, 200, plain.text);
+    assert.ok(plain.json.length > 0);
+    for (const d of plain.json as Json[]) assert.equal(d['extended'], undefined);
+
+    const ext = await req('GET', '/apps/demo/log-drains?extended=true');
+    assert.equal(ext.status, 200, ext.text);
+    const ids = new Set<number>();
+    for (const d of ext.json as Json[]) {
+      const e = d['extended'] as Json;
+      assert.ok(e && typeof e === 'object', JSON.stringify(d));
+      assert.ok(Number.isSafeInteger(e['drain_id']) && e['drain_id'] > 0, `drain_id ${e['drain_id']}`);
+      ids.add(e['drain_id']);
+      assert.equal(typeof e['status']?.state, 'string');
+      // the rest of the drain object is unchanged
+      assert.deepEqual(Object.keys(d).sort(), ['addon', 'created_at', 'extended', 'id', 'token', 'updated_at', 'url']);
+    }
+    assert.equal(ids.size, (ext.json as Json[]).length, 'drain_id differs between drains');
+    // stable: the same drain gets the same number on every call
+    const again = await req('GET', '/apps/demo/log-drains?extended=true');
+    assert.deepEqual((again.json as Json[]).map((d) => d['extended'].drain_id), (ext.json as Json[]).map((d) => d['extended'].drain_id));
+  });
+});

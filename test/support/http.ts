@@ -1,0 +1,90 @@
+// HTTP requests exactly as written: any method with a body, any Content-Type
+// or none (fetch adds text/plain to a string body), and a request that
+// declares a large body but sends only its start.
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** The parsed body when it is JSON, else null. */
+  json: any;
+}
+
+/**
+ * One request on its own connection. `headers` are sent as given (no
+ * Content-Type is added); a body gets its Content-Length.
+ */
+export function rawRequest(baseUrl: string, method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {}): Promise<RawResponse> {
+  const u = new URL(path, baseUrl);
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, method, path: `${u.pathname}${u.search}`, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown = null;
+        if ((res.headers['content-type'] ?? '').startsWith('application/json')) {
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = null;
+          }
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.setTimeout(opts.timeoutMs ?? 10_000, () => req.destroy(new Error(`${method} ${path}: no answer in time`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+export interface PartialBodyResult {
+  /** Status of the answer, or null when none came before the timeout. */
+  status: number | null;
+  /** Everything the server sent. */
+  response: string;
+  /** The server closed the connection (it is not waiting for the rest of the body). */
+  closed: boolean;
+  /** Body bytes actually sent (less than declared). */
+  sent: number;
+}
+
+/**
+ * Sends the head of a request declaring `declared` body bytes, then only
+ * `send` of them, and waits (at most timeoutMs) for the server to answer and
+ * close. A server that waits for the whole body answers nothing in that time.
+ */
+export function partialBody(baseUrl: string, method: string, path: string, headers: Record<string, string>, declared: number, send: number, timeoutMs = 5000): Promise<PartialBodyResult> {
+  const u = new URL(path, baseUrl);
+  const head = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, `Content-Length: ${declared}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  return new Promise((resolve) => {
+    const sock = connect(Number(u.port), u.hostname);
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      const response = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(response);
+      resolve({ status: m ? Number(m[1]) : null, response, closed, sent: send });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on('connect', () => {
+      sock.write(head);
+      sock.write(Buffer.alloc(send, 0x7b)); // '{' bytes: never valid JSON
+    });
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    // a reset after the server answered and closed still counts as closed
+    sock.on('error', () => finish(true));
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+  });
+}
