@@ -127,7 +127,12 @@ export class RedisStore implements ConfigStore {
     const key = appConfig(id);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const raw = await redisCall(this.#cmd.get(key));
-      const cur = raw === null ? null : (JSON.parse(raw) as AppRecord);
+      let cur: AppRecord | null;
+      try {
+        cur = raw === null ? null : (JSON.parse(raw) as AppRecord);
+      } catch (err) {
+        throw storeError(err);
+      }
       const { next, result } = fn(cur === null ? null : structuredClone(cur));
       if (next === undefined || (next === null && cur === null)) return { record: cur, result };
       const keys = [key];
