@@ -5,8 +5,8 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Ring } from './buffer/ring.js';
 import { TokenTable, type TokenKey } from './tokens.js';
-import { BadRequestError, ConflictError, NotFoundError } from './errors.js';
-import type { AppRecord, ConfigStore, DrainRecord, StoreChange } from './store/store.js';
+import { BadRequestError, ErrorCode, LogplaneError, NotFoundError } from './errors.js';
+import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
 
 /** Something every line of an app is offered to: a drain, a tail hub, a Redis batch. */
 export interface LineSink {
@@ -82,6 +82,15 @@ export function newToken(): string {
   return `t.${randomUUID()}`;
 }
 
+function newApp(id: string, names: readonly string[], now: string): AppRecord {
+  return { id, uuid: randomUUID(), createdAt: now, updatedAt: now, tokens: names.map((n) => ({ token: newToken(), name: n, createdAt: now })), drains: [] };
+}
+
+/** Name -> token; where several share a name (written by older versions), the newest, as the channel shows. */
+function newestByName(tokens: readonly TokenRecord[]): Map<string, TokenRecord> {
+  return new Map(tokens.map((t) => [t.name, t]));
+}
+
 /**
  * Events: 'app' (App, created|changed), 'appDeleted' (App). Drain and tail
  * managers listen to these to attach their sinks.
@@ -93,6 +102,12 @@ export class Registry extends EventEmitter {
   readonly #historyLines: number;
   readonly #seqClock: SeqClock | null;
   #apiKey: string | null = null;
+  /** Per app id: changes whenever this node installs or removes the app. */
+  readonly #stamps = new Map<string, number>();
+  #stampClock = 0;
+  /** Per app id: the latest re-read under way (#refresh). */
+  readonly #reads = new Map<string, number>();
+  #readClock = 0;
 
   constructor(store: ConfigStore, opts: RegistryOptions) {
     super();
@@ -142,67 +157,96 @@ export class Registry extends EventEmitter {
 
   /**
    * Create an app or make its token set exactly `tokenNames` (Logplex v3 PUT).
-   * Existing tokens with a kept name keep their value.
+   * Existing tokens with a kept name keep their value. One atomic change:
+   * concurrent PUTs of a new app create it once (`created` for one of them)
+   * and all answer the same tokens. `onlyIfNew`: an existing app is refused
+   * (412) and left untouched.
    */
-  async putApp(id: string, tokenNames: readonly string[]): Promise<{ app: App; created: boolean }> {
+  async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App; created: boolean }> {
     if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
     for (const n of tokenNames) {
       if (typeof n !== 'string' || !TOKEN_NAME.test(n)) throw new BadRequestError(`tokens: invalid token name ${JSON.stringify(n)}`, 'invalid_params');
     }
-    const existing = this.#apps.get(id);
-    const now = new Date().toISOString();
     const names = [...new Set(tokenNames)];
-    const old = new Map((existing?.record.tokens ?? []).map((t) => [t.name, t]));
-    const rec: AppRecord = existing
-      ? { ...existing.record, updatedAt: now, tokens: names.map((n) => old.get(n) ?? { token: newToken(), name: n, createdAt: now }) }
-      : { id, uuid: randomUUID(), createdAt: now, updatedAt: now, tokens: names.map((n) => ({ token: newToken(), name: n, createdAt: now })), drains: [] };
-    await this.store.putApp(rec);
-    return { app: this.#install(rec), created: !existing };
+    const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => {
+      const now = new Date().toISOString();
+      if (!cur) return { next: newApp(id, names, now), result: true };
+      if (opts.onlyIfNew) throw new LogplaneError(ErrorCode.CONFLICT, 412, 'already_exists', 'channel already exists');
+      const old = newestByName(cur.tokens);
+      const tokens = names.map((n) => old.get(n) ?? { token: newToken(), name: n, createdAt: now });
+      if (tokens.length === cur.tokens.length && tokens.every((t, i) => t === cur.tokens[i])) return { next: undefined, result: false };
+      return { next: { ...cur, updatedAt: now, tokens }, result: false };
+    });
+    return { app: this.#install(record!), created };
   }
 
-  /** Create an app if missing (Platform API, CLI apps:create). */
+  /** Create an app if missing (Platform API, CLI apps:create); an existing one is left as it is. */
   async ensureApp(id: string): Promise<{ app: App; created: boolean }> {
     const a = this.#apps.get(id);
     if (a) return { app: a, created: false };
-    return this.putApp(id, []);
+    if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
+    const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => (cur ? { next: undefined, result: false } : { next: newApp(id, [], new Date().toISOString()), result: true }));
+    return { app: this.#install(record!), created };
   }
 
   async deleteApp(id: string): Promise<void> {
-    const app = this.require(id);
-    await this.store.deleteApp(id);
-    this.#uninstall(app);
+    await this.store.update(id, (cur) => {
+      if (!cur) throw new NotFoundError('channel not found');
+      return { next: null, result: undefined };
+    });
+    const app = this.#apps.get(id);
+    if (app) this.#uninstall(app);
   }
 
-  /** Add a token with this name (a new value each call, as Logplex does). */
+  /**
+   * A token with this name. A name the app already has answers its token
+   * (idempotent, as PUT keeps kept names: one token per name, the one the
+   * channel shows); a new name gets a new token.
+   */
   async createToken(id: string, name: string): Promise<{ token: string; name: string }> {
     if (typeof name !== 'string' || !TOKEN_NAME.test(name)) throw new BadRequestError('name: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}', 'invalid_params');
-    const app = this.require(id);
-    const now = new Date().toISOString();
-    const t = { token: newToken(), name, createdAt: now };
-    const rec: AppRecord = { ...app.record, updatedAt: now, tokens: [...app.record.tokens, t] };
-    await this.store.putApp(rec);
-    this.#install(rec);
-    return { token: t.token, name };
+    const { record, result } = await this.store.update(id, (cur): AppUpdate<string> => {
+      if (!cur) throw new NotFoundError('channel not found');
+      const existing = newestByName(cur.tokens).get(name);
+      if (existing) return { next: undefined, result: existing.token };
+      const now = new Date().toISOString();
+      const t = { token: newToken(), name, createdAt: now };
+      return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, t] }, result: t.token };
+    });
+    this.#install(record!);
+    return { token: result, name };
   }
 
-  /** Replace an app's drain list (the drain manager validates before calling). */
-  async setDrains(id: string, drains: DrainRecord[]): Promise<App> {
-    const app = this.require(id);
-    const rec: AppRecord = { ...app.record, updatedAt: new Date().toISOString(), drains };
-    await this.store.putApp(rec);
-    return this.#install(rec);
+  /**
+   * Change an app's drain list in one atomic step: `fn` gets the committed
+   * list and returns the new one (undefined: no change) and a result, or
+   * throws (nothing changes). It may run more than once: no side effects.
+   */
+  async updateDrains<T>(id: string, fn: (drains: readonly DrainRecord[]) => { drains: DrainRecord[] | undefined; result: T }): Promise<T> {
+    const { record, result } = await this.store.update(id, (cur): AppUpdate<T> => {
+      if (!cur) throw new NotFoundError('channel not found');
+      const { drains, result } = fn(cur.drains);
+      return { next: drains === undefined ? undefined : { ...cur, updatedAt: new Date().toISOString(), drains }, result };
+    });
+    this.#install(record!);
+    return result;
   }
 
   /** Put a record into memory: new App or updated one; tokens re-indexed. */
   #install(rec: AppRecord): App {
     let app = this.#apps.get(rec.id);
     if (app) {
+      // a state heard of late (another node's change read before a newer one landed): keep the newer
+      const same = app.record.uuid === rec.uuid;
+      if (same && (rec.rev ?? 0) < (app.record.rev ?? 0)) return app;
+      if (same && rec.rev !== undefined && rec.rev === app.record.rev) return app;
       for (const t of app.record.tokens) this.tokens.remove(t.token);
       app.record = rec;
     } else {
       app = new App(rec, this.#historyLines, this.#seqClock);
       this.#apps.set(rec.id, app);
     }
+    this.#stamps.set(rec.id, ++this.#stampClock);
     for (const t of rec.tokens) this.tokens.add(new TokenEntry(t.token, t.name, app));
     this.emit('app', app);
     return app;
@@ -211,6 +255,7 @@ export class Registry extends EventEmitter {
   #uninstall(app: App): void {
     for (const t of app.record.tokens) this.tokens.remove(t.token);
     this.#apps.delete(app.id);
+    this.#stamps.set(app.id, ++this.#stampClock);
     app.ring.clear();
     this.emit('appDeleted', app);
   }
@@ -221,9 +266,30 @@ export class Registry extends EventEmitter {
       this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
       return;
     }
-    const rec = await this.store.getApp(c.id);
-    const app = this.#apps.get(c.id);
-    if (rec) this.#install(rec);
-    else if (app) this.#uninstall(app);
+    await this.#refresh(c.id);
+  }
+
+  /**
+   * Re-read one app another node changed. Only the latest re-read of an app
+   * is applied (an earlier one may answer an older state); when this node
+   * changed the app itself while the read was under way, read again (the
+   * answer may predate our change, or our change may predate theirs).
+   */
+  async #refresh(id: string): Promise<void> {
+    const read = ++this.#readClock;
+    this.#reads.set(id, read);
+    for (let i = 0; i < 10; i++) {
+      const stamp = this.#stamps.get(id);
+      const rec = await this.store.getApp(id);
+      if (this.#reads.get(id) !== read) return;
+      if (this.#stamps.get(id) !== stamp) continue;
+      this.#reads.delete(id);
+      const app = this.#apps.get(id);
+      if (rec) this.#install(rec);
+      else if (app) this.#uninstall(app);
+      return;
+    }
+    // our own changes kept landing: each was computed from the newest stored state, which had theirs
+    this.#reads.delete(id);
   }
 }

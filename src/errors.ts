@@ -72,9 +72,10 @@ export class UnprocessableError extends LogplaneError {
   }
 }
 
+/** The config store cannot be read or written (Redis away, data dir full or read-only): nothing was changed. */
 export class StoreError extends LogplaneError {
-  constructor(message: string) {
-    super(ErrorCode.STORE, 503, 'store_unavailable', message);
+  constructor(message: string, id = 'store_unavailable') {
+    super(ErrorCode.STORE, 503, id, message);
     this.name = 'StoreError';
   }
 }

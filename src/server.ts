@@ -95,7 +95,7 @@ export class Server {
   }
 
   static async #start(config: Config, opts: ServerOptions, log: Log, metrics: ReturnType<typeof createMetrics>, cluster: Cluster | null): Promise<Server> {
-    const store = opts.store ?? cluster?.store ?? new FileStore(config.dataDir);
+    const store = opts.store ?? cluster?.store ?? new FileStore(config.dataDir, { log });
     const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null });
     await registry.init();
 

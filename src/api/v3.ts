@@ -56,7 +56,7 @@ function intParam(q: Query, name: string, def: number, min: number, max: number,
 
 /** `{"channel","tokens":{name: token},"drains":[...]}` (Logplex v3 shape). */
 export function channelJson(app: App): { channel: string; tokens: Record<string, string>; drains: { id: string; token: string; url: string }[] } {
-  // Several tokens may share a name (POST .../tokens adds one each call): the newest wins here.
+  // One token per name (POST .../tokens answers an existing name's token); where a config written by an older version has several, the newest.
   const tokens: Record<string, string> = {};
   for (const t of app.record.tokens) tokens[t.name] = t.token;
   return {
@@ -97,8 +97,6 @@ export function registerV3(root: FastifyInstance, ctx: Context): void {
 
 function routes(app: FastifyInstance, ctx: Context): void {
   const reg = ctx.registry;
-  /** Channel ids being created right now (If-None-Match: * must see them). */
-  const creating = new Set<string>();
 
   app.get('/v3/healthcheck', { config: { public: true } }, async (_req, reply) => {
     reply.type('text/plain; charset=utf-8');
@@ -127,18 +125,10 @@ function routes(app: FastifyInstance, ctx: Context): void {
       if (typeof n !== 'string') throw badField(`tokens[${i}]`, 'must be a string');
     });
     // Conditional create (used by `logplane apps:create`): refuse to touch an existing channel.
-    if (req.headers['if-none-match'] === '*' && (reg.get(id) || creating.has(id))) {
-      throw new LogplaneError(ErrorCode.CONFLICT, 412, 'already_exists', 'channel already exists');
-    }
-    const isNew = !reg.get(id);
-    if (isNew) creating.add(id);
-    try {
-      const { app: a, created } = await reg.putApp(id, tokens as string[]);
-      reply.code(created ? 201 : 200);
-      return channelJson(a);
-    } finally {
-      if (isNew) creating.delete(id);
-    }
+    const onlyIfNew = req.headers['if-none-match'] === '*';
+    const { app: a, created } = await reg.putApp(id, tokens as string[], { onlyIfNew });
+    reply.code(created ? 201 : 200);
+    return channelJson(a);
   });
 
   app.get<{ Params: Params }>('/v3/channels/:app', async (req) => {

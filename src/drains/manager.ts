@@ -292,49 +292,46 @@ export class DrainManager {
   async add(appId: string, url: unknown): Promise<DrainRecord> {
     this.#ctx.registry.require(appId);
     const u = await this.#validate(url);
-    return this.#locked(appId, async () => {
-      const app = this.#ctx.registry.require(appId);
-      const drains = app.record.drains;
-      if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
-      if (drains.length >= this.#ctx.config.maxDrainsPerApp) throw new UnprocessableError('maximum number of drains reached', 'limit_reached');
-      const now = new Date().toISOString();
-      const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now };
-      await this.#ctx.registry.setDrains(appId, [...drains, rec]);
-      return rec;
-    });
+    return this.#locked(appId, () =>
+      this.#ctx.registry.updateDrains(appId, (drains) => {
+        if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
+        if (drains.length >= this.#ctx.config.maxDrainsPerApp) throw new UnprocessableError('maximum number of drains reached', 'limit_reached');
+        const now = new Date().toISOString();
+        const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now };
+        return { drains: [...drains, rec], result: rec };
+      }),
+    );
   }
 
   async update(appId: string, id: string, url: unknown): Promise<DrainRecord> {
     const app0 = this.#ctx.registry.require(appId);
     if (!app0.record.drains.some((d) => d.id === id)) throw new NotFoundError('drain not found');
     const u = await this.#validate(url);
-    return this.#locked(appId, async () => {
-      const app = this.#ctx.registry.require(appId);
-      const drains = app.record.drains;
-      const i = drains.findIndex((d) => d.id === id);
-      if (i === -1) throw new NotFoundError('drain not found');
-      const old = drains[i]!;
-      if (old.url === u) return old;
-      if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
-      const rec: DrainRecord = { ...old, url: u, updatedAt: new Date().toISOString() };
-      const next = drains.slice();
-      next[i] = rec;
-      await this.#ctx.registry.setDrains(appId, next);
-      return rec;
-    });
+    return this.#locked(appId, () =>
+      this.#ctx.registry.updateDrains(appId, (drains) => {
+        const i = drains.findIndex((d) => d.id === id);
+        if (i === -1) throw new NotFoundError('drain not found');
+        const old = drains[i]!;
+        if (old.url === u) return { drains: undefined, result: old };
+        if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
+        const rec: DrainRecord = { ...old, url: u, updatedAt: new Date().toISOString() };
+        const next = drains.slice();
+        next[i] = rec;
+        return { drains: next, result: rec };
+      }),
+    );
   }
 
   /** Remove by id, URL or token (Heroku's id_url_or_token). */
   async remove(appId: string, key: string): Promise<DrainRecord> {
     this.#ctx.registry.require(appId);
-    return this.#locked(appId, async () => {
-      const app = this.#ctx.registry.require(appId);
-      const drains = app.record.drains;
-      const rec = drains.find((d) => d.id === key) ?? drains.find((d) => d.token === key) ?? drains.find((d) => d.url === key);
-      if (!rec) throw new NotFoundError('drain not found');
-      await this.#ctx.registry.setDrains(appId, drains.filter((d) => d !== rec));
-      return rec;
-    });
+    return this.#locked(appId, () =>
+      this.#ctx.registry.updateDrains(appId, (drains) => {
+        const rec = drains.find((d) => d.id === key) ?? drains.find((d) => d.token === key) ?? drains.find((d) => d.url === key);
+        if (!rec) throw new NotFoundError('drain not found');
+        return { drains: drains.filter((d) => d !== rec), result: rec };
+      }),
+    );
   }
 
   // ---- stop ---------------------------------------------------------------

@@ -1,36 +1,148 @@
 // In-process config store: nothing survives a restart. For tests and for
 // `--data-dir` being explicitly disabled; the embedded default is file.ts.
-import type { AppRecord, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
+//
+// Writes are serialized: each change is computed from the committed state
+// (plus the changes queued ahead of it), persisted (file.ts writes the file),
+// and only then committed to memory, so a write that fails leaves nothing
+// behind, now or after a restart. Changes queued while a write is in flight
+// go into the next write together (one fsync for many); if that write fails,
+// every change in it fails, and so does every answer computed on top of them.
+import type { AppRecord, AppUpdate, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
+
+/** The changes of one write, not committed yet. */
+export interface StagedChanges {
+  /** App id -> its new record, or null when deleted. */
+  readonly apps: ReadonlyMap<string, AppRecord | null>;
+  /** The new admin key; undefined when unchanged. */
+  readonly apiKey: string | null | undefined;
+}
+
+class Stage implements StagedChanges {
+  readonly apps = new Map<string, AppRecord | null>();
+  apiKey: string | null | undefined = undefined;
+  readonly #committed: ReadonlyMap<string, AppRecord>;
+  constructor(committed: ReadonlyMap<string, AppRecord>) {
+    this.#committed = committed;
+  }
+  /** The app as it will be once this write is committed. */
+  get(id: string): AppRecord | null {
+    return this.apps.has(id) ? this.apps.get(id)! : (this.#committed.get(id) ?? null);
+  }
+  get changed(): boolean {
+    return this.apps.size > 0 || this.apiKey !== undefined;
+  }
+}
+
+interface Job {
+  /** Stage this job's change (or throw); the value to resolve with once written. */
+  apply(stage: Stage): unknown;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
 
 export class MemoryStore implements ConfigStore {
   protected apps = new Map<string, AppRecord>();
   protected apiKey: string | null = null;
+  readonly #queue: Job[] = [];
+  #busy = false;
+  readonly #idle: Array<() => void> = [];
 
   async load(): Promise<StoreSnapshot> {
     return { apiKey: this.apiKey, apps: [...this.apps.values()].map(clone) };
   }
+
+  update<T>(id: string, fn: (current: AppRecord | null) => AppUpdate<T>): Promise<{ record: AppRecord | null; result: T }> {
+    return this.#enqueue((stage) => {
+      const cur = stage.get(id);
+      const { next, result } = fn(cur ? clone(cur) : null);
+      if (next === undefined) return { record: cur ? clone(cur) : null, result };
+      if (next === null) {
+        if (cur) stage.apps.set(id, null);
+        return { record: null, result };
+      }
+      const rec: AppRecord = { ...clone(next), id, rev: (cur?.rev ?? 0) + 1 };
+      stage.apps.set(id, rec);
+      return { record: clone(rec), result };
+    });
+  }
   async putApp(app: AppRecord): Promise<void> {
-    this.apps.set(app.id, clone(app));
-    await this.persist();
+    await this.update(app.id, () => ({ next: app, result: undefined }));
   }
   async deleteApp(id: string): Promise<void> {
-    this.apps.delete(id);
-    await this.persist();
+    await this.update(id, () => ({ next: null, result: undefined }));
   }
   async getApp(id: string): Promise<AppRecord | null> {
     const a = this.apps.get(id);
     return a ? clone(a) : null;
   }
   async setApiKey(key: string): Promise<void> {
-    this.apiKey = key;
-    await this.persist();
+    await this.#enqueue((stage) => {
+      stage.apiKey = key;
+    });
   }
   onChange(_listener: (change: StoreChange) => void): void {
     // one process: no other writer
   }
-  async close(): Promise<void> {}
-  /** Make the current state durable; nothing to do in memory. */
-  protected async persist(): Promise<void> {}
+  /** Resolves once every queued change is written (or failed). */
+  async close(): Promise<void> {
+    if (this.#busy) await new Promise<void>((res) => this.#idle.push(res));
+  }
+  /** Make the committed state plus `changes` durable; nothing to do in memory. Throws when it cannot. */
+  protected async persist(_changes: StagedChanges): Promise<void> {}
+
+  #enqueue<R>(apply: (stage: Stage) => R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ apply, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#busy) {
+        this.#busy = true;
+        void this.#run();
+      }
+    });
+  }
+
+  /** One write at a time; the jobs queued meanwhile are staged together and written by the next. */
+  async #run(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const jobs = this.#queue.splice(0);
+        const stage = new Stage(this.apps);
+        const outcomes: Array<{ job: Job; ok: boolean; value: unknown; needsWrite: boolean }> = [];
+        for (const job of jobs) {
+          let ok = true;
+          let value: unknown;
+          try {
+            value = job.apply(stage);
+          } catch (err) {
+            ok = false;
+            value = err;
+          }
+          // an answer computed once something is staged holds only if the write does
+          outcomes.push({ job, ok, value, needsWrite: stage.changed });
+        }
+        let failure: { err: unknown } | null = null;
+        if (stage.changed) {
+          try {
+            await this.persist(stage);
+            for (const [id, rec] of stage.apps) {
+              if (rec === null) this.apps.delete(id);
+              else this.apps.set(id, rec);
+            }
+            if (stage.apiKey !== undefined) this.apiKey = stage.apiKey;
+          } catch (err) {
+            failure = { err };
+          }
+        }
+        for (const o of outcomes) {
+          if (failure && o.needsWrite) o.job.reject(failure.err);
+          else if (o.ok) o.job.resolve(o.value);
+          else o.job.reject(o.value);
+        }
+      }
+    } finally {
+      this.#busy = false;
+      for (const res of this.#idle.splice(0)) res();
+    }
+  }
 }

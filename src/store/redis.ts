@@ -5,12 +5,18 @@
 // subscriber that was disconnected re-reads everything when it is back (it
 // may have missed changes). Keys: `lp:apps` (set of ids), `lp:{<app>}:config`
 // (JSON record), `lp:apikey`. Redis errors become StoreError (503).
+//
+// update() is a compare-and-set: read the record, compute the next one, and
+// write it with a script that sets it only if the stored record is still
+// byte for byte the one read (else read again and retry), so two nodes
+// changing one app at once both land. The script also publishes the change,
+// in the same step.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { API_KEY, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../cluster/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
-import type { AppRecord, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
+import type { AppRecord, AppUpdate, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
 
 export interface RedisStoreOptions {
   /** Who we are in change messages (our own changes are not reported back). */
@@ -28,8 +34,34 @@ interface ChangeMessage {
 /** GETs per pipeline when loading everything. */
 const LOAD_CHUNK = 500;
 
+/** Compare-and-set rounds of one update() before it gives up (each lost round means another write landed). */
+const MAX_ATTEMPTS = 100;
+
+/**
+ * Write an app's record only if the stored one is still the one read.
+ * KEYS: config, then (delete) every other key of the app. ARGV: the record
+ * read ('' when none), the new record ('' deletes the app's keys), the
+ * change channel, the change message. Returns 1 when written, 0 on conflict.
+ */
+const CAS_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', unpack(KEYS)) else redis.call('SET', KEYS[1], ARGV[2]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`;
+
 function storeError(err: unknown): StoreError {
   return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
+}
+
+/** One Redis command; its failure becomes a StoreError. */
+async function redisCall<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw storeError(err);
+  }
 }
 
 export class RedisStore implements ConfigStore {
@@ -91,45 +123,57 @@ export class RedisStore implements ConfigStore {
     }
   }
 
-  async putApp(app: AppRecord): Promise<void> {
-    try {
-      const res = await this.#cmd
-        .pipeline()
-        .set(appConfig(app.id), JSON.stringify(app))
-        .sadd(APPS, app.id)
-        .publish(CONFIG_CHANNEL, this.#message('app', app.id))
-        .exec();
-      const err = res?.find((r) => r[0] !== null)?.[0];
-      if (err) throw err;
-      this.#known.add(app.id);
-    } catch (err) {
-      throw storeError(err);
+  async update<T>(id: string, fn: (current: AppRecord | null) => AppUpdate<T>): Promise<{ record: AppRecord | null; result: T }> {
+    const key = appConfig(id);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const raw = await redisCall(this.#cmd.get(key));
+      let cur: AppRecord | null;
+      try {
+        cur = raw === null ? null : (JSON.parse(raw) as AppRecord);
+      } catch (err) {
+        throw storeError(err);
+      }
+      const { next, result } = fn(cur === null ? null : structuredClone(cur));
+      if (next === undefined || (next === null && cur === null)) return { record: cur, result };
+      const keys = [key];
+      let rec: AppRecord | null = null;
+      if (next === null) {
+        keys.push(appLines(id), appMeta(id));
+        for (const d of cur!.drains) keys.push(drainState(id, d.id), drainLease(id, d.id));
+      } else {
+        rec = { ...next, id, rev: (cur?.rev ?? 0) + 1 };
+        // listed first: a listed id without a record is skipped by load(), a record nobody lists is lost on restart
+        if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
+      }
+      const written = await redisCall(this.#cmd.eval(CAS_LUA, keys.length, ...keys, raw ?? '', rec ? JSON.stringify(rec) : '', CONFIG_CHANNEL, this.#message('app', id)));
+      if (written !== 1) continue; // another write landed since the read: read again
+      if (rec) this.#known.add(id);
+      else this.#deleted(id);
+      return { record: rec, result };
     }
+    throw new StoreError(`too many concurrent changes of ${id}; try again`);
+  }
+
+  async putApp(app: AppRecord): Promise<void> {
+    await this.update(app.id, () => ({ next: app, result: undefined }));
   }
 
   async deleteApp(id: string): Promise<void> {
-    try {
-      const rec = await this.getApp(id);
-      const keys = [appConfig(id), appLines(id), appMeta(id)];
-      for (const d of rec?.drains ?? []) keys.push(drainState(id, d.id), drainLease(id, d.id));
-      const p = this.#cmd.pipeline().srem(APPS, id);
-      for (const k of keys) p.del(k);
-      p.publish(CONFIG_CHANNEL, this.#message('app', id));
-      const res = await p.exec();
-      const err = res?.find((r) => r[0] !== null)?.[0];
-      if (err) throw err;
-      this.#known.delete(id);
-      // lines other nodes routed before they heard of the delete may recreate the history: delete it again
-      const t = setTimeout(() => {
-        this.#timers.delete(t);
-        if (this.#closed) return;
-        void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appLines(id), appMeta(id)) : 0)).catch(() => {});
-      }, this.#lingerMs);
-      t.unref();
-      this.#timers.add(t);
-    } catch (err) {
-      throw storeError(err);
-    }
+    await this.update(id, () => ({ next: null, result: undefined }));
+  }
+
+  /** After a delete: unlist the id, and delete the history again once lines routed meanwhile by other nodes are in. */
+  #deleted(id: string): void {
+    this.#known.delete(id);
+    // a listed id without a record is skipped by load(): failing here changes nothing
+    this.#cmd.srem(APPS, id).catch(() => {});
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (this.#closed) return;
+      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appLines(id), appMeta(id)) : 0)).catch(() => {});
+    }, this.#lingerMs);
+    t.unref();
+    this.#timers.add(t);
   }
 
   async getApp(id: string): Promise<AppRecord | null> {

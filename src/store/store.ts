@@ -28,11 +28,25 @@ export interface AppRecord {
   updatedAt: string;
   tokens: TokenRecord[];
   drains: DrainRecord[];
+  /**
+   * Set by the store on every write of this record (1, 2, ...): a node that
+   * hears of changes out of order keeps the newest. Absent in records
+   * written before it existed (counts as 0).
+   */
+  rev?: number;
 }
 
 export interface StoreSnapshot {
   apiKey: string | null;
   apps: AppRecord[];
+}
+
+/** What an update() callback decides, given the app's committed record. */
+export interface AppUpdate<T> {
+  /** The new record (the store sets its rev); null deletes the app; undefined writes nothing. */
+  next: AppRecord | null | undefined;
+  /** Handed back by update() once the change is durable. */
+  result: T;
 }
 
 /** What changed, for backends shared by several nodes (cache invalidation). */
@@ -41,7 +55,17 @@ export type StoreChange = { kind: 'app'; id: string } | { kind: 'apiKey' };
 export interface ConfigStore {
   /** Everything, at start. */
   load(): Promise<StoreSnapshot>;
-  /** Create or replace one app. Resolves once durable. */
+  /**
+   * Atomic read-modify-write of one app: `fn` gets the committed record (a
+   * copy; null when there is no such app) and returns what to write. No other
+   * change to the app (from this process or another node) lands between the
+   * read and the write. Resolves once the change is durable, with the record
+   * as committed (null when deleted). Rejects with nothing changed when `fn`
+   * throws or the write fails; `fn` may run more than once (a conflicting
+   * write elsewhere), so it must have no side effects.
+   */
+  update<T>(id: string, fn: (current: AppRecord | null) => AppUpdate<T>): Promise<{ record: AppRecord | null; result: T }>;
+  /** Create or replace one app, whatever is stored. Resolves once durable. */
   putApp(app: AppRecord): Promise<void>;
   /** Remove one app. Resolves once durable. */
   deleteApp(id: string): Promise<void>;

@@ -4,11 +4,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sendSyslog } from '../support/syslog.js';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../support/server.js';
-import { freePort, killAll, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { cleanEnv, freePort, killAll, runCli, spawnServer, until, type ServerProcess } from '../support/spawn.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -123,5 +123,14 @@ describe('durability of the built server', () => {
       [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `line ${i}`),
     );
     assert.equal((await b.stop('SIGTERM')).code, 0, b.stderr());
+  });
+
+  it('a config.json of the wrong shape stops `logplane serve` with one line naming the file and the field', async () => {
+    const dataDir = tempDir('logplane-e2e-');
+    dirs.push(dataDir);
+    writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ version: 1, apiKey: null, apps: {} }));
+    const r = await runCli(['serve', '--port', '0'], { env: cleanEnv({ LOGPLANE_DATA_DIR: dataDir, LOGPLANE_SYSLOG_PORT: '0' }) });
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr, `logplane: cannot start: ${join(dataDir, 'config.json')}: apps must be an array\n`);
   });
 });

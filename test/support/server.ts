@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
-import { silentLog } from '../../src/obs/log.js';
+import { silentLog, type Log } from '../../src/obs/log.js';
 import { Server } from '../../src/server.js';
+import type { ConfigStore } from '../../src/store/store.js';
 
 export interface TestServer {
   server: Server;
@@ -23,10 +24,10 @@ export function tempDir(prefix = 'logplane-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; store?: ConfigStore; log?: Log } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...env });
-  const server = await Server.start(config, { log: silentLog(), anyFreeSyslogPorts: true });
+  const server = await Server.start(config, { log: opts.log ?? silentLog(), anyFreeSyslogPorts: true, ...(opts.store ? { store: opts.store } : {}) });
   return {
     server,
     url: server.url,

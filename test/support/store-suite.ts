@@ -3,6 +3,7 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { ConflictError } from '../../src/errors.js';
 import type { AppRecord, ConfigStore, StoreChange } from '../../src/store/store.js';
 
 export interface StoreBackend {
@@ -25,6 +26,21 @@ function record(id: string, over: Partial<AppRecord> = {}): AppRecord {
     tokens: [{ token: `t.${randomUUID()}`, name: 'app', createdAt: now }],
     drains: [],
     ...over,
+  };
+}
+
+/** A record as compared in assertions: without the rev the store sets on every write. */
+function bare(r: AppRecord | null): Omit<AppRecord, 'rev'> | null {
+  if (r === null) return null;
+  const { rev: _rev, ...rest } = r;
+  return rest;
+}
+
+/** An update() callback that adds one token named `name` (creating the app when missing). */
+function addToken(id: string, name: string) {
+  return (cur: AppRecord | null) => {
+    const base = cur ?? record(id, { tokens: [] });
+    return { next: { ...base, tokens: [...base.tokens, { token: `t.${randomUUID()}`, name, createdAt: 'x' }] }, result: name };
   };
 }
 
@@ -67,11 +83,11 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       await s.load();
       const a = record('one', { drains: [{ id: randomUUID(), token: `d.${randomUUID()}`, url: 'https://example.com/x?y=1', createdAt: 'c', updatedAt: 'u' }] });
       await s.putApp(a);
-      assert.deepEqual(await s.getApp('one'), a);
+      assert.deepEqual(bare(await s.getApp('one')), a);
       const b = { ...a, updatedAt: 'later', tokens: [...a.tokens, { token: `t.${randomUUID()}`, name: 'heroku', createdAt: 'x' }] };
       await s.putApp(b);
-      assert.deepEqual(await s.getApp('one'), b);
-      assert.deepEqual((await s.load()).apps, [b]);
+      assert.deepEqual(bare(await s.getApp('one')), b);
+      assert.deepEqual((await s.load()).apps.map(bare), [b]);
       await s.deleteApp('one');
       assert.equal(await s.getApp('one'), null);
       assert.deepEqual((await s.load()).apps, []);
@@ -114,7 +130,69 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       const r = await reopen(s);
       const snap = await r.load();
       assert.equal(snap.apiKey, 'durable-key-0123456789');
-      assert.deepEqual(snap.apps, [a]);
+      assert.deepEqual(snap.apps.map(bare), [a]);
+    });
+
+    test('update: each write sets the next rev; a callback that changes nothing writes nothing', async () => {
+      const s = await fresh();
+      await s.load();
+      const first = await s.update('revs', addToken('revs', 'app'));
+      assert.equal(first.record?.rev, 1);
+      assert.equal((await s.update('revs', addToken('revs', 'web'))).record?.rev, 2);
+      const same = await s.update('revs', (cur) => ({ next: undefined, result: cur?.tokens.length }));
+      assert.equal(same.result, 2);
+      assert.equal(same.record?.rev, 2);
+      assert.equal((await s.getApp('revs'))?.rev, 2);
+    });
+
+    test('update: a callback that throws changes nothing and its error reaches the caller', async () => {
+      const s = await fresh();
+      await s.load();
+      await s.update('refused', addToken('refused', 'app'));
+      const before = await s.getApp('refused');
+      await assert.rejects(
+        s.update('refused', () => {
+          throw new ConflictError('already exists');
+        }),
+        ConflictError,
+      );
+      assert.deepEqual(await s.getApp('refused'), before);
+    });
+
+    test('update: concurrent changes of one app all land (none overwrites another)', async () => {
+      const s = await fresh();
+      await s.load();
+      // shared backends: half the writers on a second instance (another node)
+      const other = backend.notifies ? await reopen(s) : s;
+      await s.update('race', addToken('race', 'app'));
+      const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
+      const done = await Promise.all(names.map((n, i) => (i % 2 ? other : s).update('race', addToken('race', n))));
+      assert.deepEqual(done.map((d) => d.result), names);
+      const got = (await s.getApp('race'))!;
+      assert.deepEqual(got.tokens.map((t) => t.name).sort(), ['app', ...names].sort());
+      assert.equal(got.rev, 21);
+    });
+
+    test('update: concurrent creates of one app create it once, and every caller sees that one', async () => {
+      const s = await fresh();
+      await s.load();
+      const other = backend.notifies ? await reopen(s) : s;
+      const create = (cur: AppRecord | null) => (cur ? { next: undefined, result: false } : { next: record('once'), result: true });
+      const done = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : s).update('once', create)));
+      assert.equal(done.filter((d) => d.result).length, 1, 'exactly one created it');
+      const stored = (await s.getApp('once'))!;
+      for (const d of done) assert.deepEqual(d.record, stored);
+    });
+
+    test('update: deleting returns null; deleting a missing app writes nothing', async () => {
+      const s = await fresh();
+      await s.load();
+      await s.update('gone', addToken('gone', 'app'));
+      const del = await s.update('gone', () => ({ next: null, result: 'deleted' }));
+      assert.deepEqual(del, { record: null, result: 'deleted' });
+      assert.equal(await s.getApp('gone'), null);
+      assert.deepEqual(await s.update('gone', () => ({ next: null, result: 'again' })), { record: null, result: 'again' });
+      assert.deepEqual((await s.load()).apps, []);
     });
 
     test("another instance's changes are reported, our own are not", { skip: !backend.notifies }, async () => {

@@ -1,0 +1,45 @@
+// A FileStore whose writes fail on demand as a full, read-only or forbidden
+// disk makes them fail (after part of the temp file is written), and a pino
+// log that keeps its records for assertions.
+import { Writable } from 'node:stream';
+import { createLog, type Log } from '../../src/obs/log.js';
+import { FileStore } from '../../src/store/file.js';
+
+const MESSAGES: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+};
+
+export class FaultyFileStore extends FileStore {
+  /** The errno the next writes fail with; null: writes work. */
+  failWith: string | null = null;
+
+  protected override async writeTemp(path: string, text: string): Promise<void> {
+    if (this.failWith === null) return super.writeTemp(path, text);
+    // what a full disk does: part of the file is written, then the write fails
+    await super.writeTemp(path, text.slice(0, Math.floor(text.length / 2)));
+    const code = this.failWith;
+    throw Object.assign(new Error(`${code}: ${MESSAGES[code] ?? 'failed'}, write`), { code, syscall: 'write' });
+  }
+}
+
+export interface LogRecord {
+  level: number;
+  at?: string;
+  [k: string]: unknown;
+}
+
+/** A real pino log (same redaction as production) whose records land in `records`. */
+export function recordingLog(level = 'info'): { log: Log; records: LogRecord[]; text(): string } {
+  const records: LogRecord[] = [];
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      for (const line of chunk.toString().split('\n')) if (line) records.push(JSON.parse(line) as LogRecord);
+      cb();
+    },
+  });
+  return { log: createLog(level, stream), records, text: () => text };
+}
