@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
-import { silentLog } from '../../src/obs/log.js';
+import { silentLog, type Log } from '../../src/obs/log.js';
 import { Server } from '../../src/server.js';
 
 export interface TestServer {
@@ -23,10 +23,11 @@ export function tempDir(prefix = 'logplane-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<TestServer> {
+/** opts.log: the server's own log (default: silent). */
+export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; log?: Log } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...env });
-  const server = await Server.start(config, { log: silentLog(), anyFreeSyslogPorts: true });
+  const server = await Server.start(config, { log: opts.log ?? silentLog(), anyFreeSyslogPorts: true });
   return {
     server,
     url: server.url,
