@@ -3,7 +3,9 @@
 # redis-server (distributed-mode tests), rsyslog (syslog drain tests, bench
 # reference), util-linux's logger (syslog ingest tests), openssl (test certs),
 # chromium (browser tests), iproute2 (a loopback-only namespace for the heroku
-# CLI test). Needs root or sudo for apt; does nothing when all are there.
+# CLI test), promtool from the prometheus package (the /metrics format check;
+# the package also brings the Prometheus server, which the tests never use).
+# Needs root or sudo for apt; does nothing when all are there.
 # Also installs the real heroku CLI from npm, outside the repo, for the test
 # that runs it against logplane (LOGPLANE_HEROKU_CLI_DIR, default
 # ~/.cache/logplane/heroku-cli).
@@ -24,6 +26,7 @@ have openssl || need+=(openssl)
 have chromium || need+=(chromium)
 have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
+have promtool || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -5,7 +5,7 @@
 import type { LineSink } from '../apps.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { Log } from '../obs/log.js';
-import { Child } from '../obs/metrics.js';
+import { Child, type HistogramChild } from '../obs/metrics.js';
 import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
 import type { Lookup } from './guard.js';
@@ -46,6 +46,8 @@ export interface DrainCounters {
   attemptsRetry: Child;
   attemptsDrop: Child;
   latencySum: Child;
+  /** Seconds from sending a batch to its acknowledgement (delivered batches only). */
+  delivery?: HistogramChild;
 }
 export function noCounters(): DrainCounters {
   return {
@@ -364,6 +366,7 @@ export abstract class Drain implements LineSink {
     this.counters.latencySum.value += (now - this.#started) / 1000;
     if (isDelivered(o)) {
       this.counters.attemptsOk.value++;
+      this.counters.delivery?.observe((now - this.#started) / 1000);
       this.counters.delivered.value += b.lines;
       this.#delivered += b.lines;
       if (b.reported > 0) {

@@ -80,6 +80,7 @@ function createDrainMetrics(ctx: Context) {
       attemptsRetry: attempts.labels(l, 'retry'),
       attemptsDrop: attempts.labels(l, 'drop'),
       latencySum: seconds.labels(l),
+      delivery: ctx.metrics.drainDelivery.labels(l),
     });
   }
   return { counters, drains, queued };
@@ -118,7 +119,7 @@ export class DrainManager {
       }
       for (const kind of KINDS) {
         const k = kindLabel(kind);
-        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, s);
+        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, s.replace(' ', '_')); // label values without spaces: backing_off
         m.queued.set(depth.get(k) ?? 0, k);
       }
     };

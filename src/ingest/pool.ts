@@ -14,8 +14,8 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
-import { frameErrorText, FrameError } from './framing.js';
-import { IngestCounters, type StreamTransport } from './syslog-conn.js';
+import { FrameError } from './framing.js';
+import { GarbageLog, IngestCounters, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
 
 const HIGH_WATER = 32 * 1024 * 1024;
@@ -239,7 +239,7 @@ export class IngestPool {
       const transport = sock && 'encrypted' in sock ? 'tls' : 'tcp';
       this.#counters[T[transport]]!.unframeable.value++;
       this.#ctx.metrics.connectionsClosed.labels(transport, m.e === FrameError.TOO_LARGE ? 'frame_too_large' : 'unframeable').value++;
-      this.#ctx.log.warn({ at: 'ingest.stream_closed', transport, remote: sock?.remoteAddress, reason: frameErrorText[m.e as FrameError] }, 'closing syslog connection: unframeable input');
+      GarbageLog.of(this.#ctx).closed(transport, sock?.remoteAddress, m.e as FrameError);
       sock?.destroy();
       return;
     }

@@ -4,6 +4,7 @@
 // closed with a count. Nothing here throws on input.
 import type { Socket } from 'node:net';
 import type { Context } from '../context.js';
+import { RateLimitedLog, type LogTimers } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
 import { routeMessage } from '../router.js';
 import { FrameError, OctetFramer, frameErrorText } from './framing.js';
@@ -28,6 +29,42 @@ export class IngestCounters {
   }
 }
 
+/**
+ * The warning for syslog connections closed on unframeable input, at most one
+ * line per 10 s per reason (a flood of garbage connections must not flood our
+ * own log); the metrics count every one. One per node: `GarbageLog.of(ctx)`.
+ */
+export class GarbageLog {
+  static readonly #of = new WeakMap<Context, GarbageLog>();
+  static of(ctx: Context): GarbageLog {
+    let g = GarbageLog.#of.get(ctx);
+    if (!g) GarbageLog.#of.set(ctx, (g = new GarbageLog(ctx)));
+    return g;
+  }
+
+  readonly #ctx: Context;
+  #limited: RateLimitedLog;
+  /** Connections closed per reason since the node started. */
+  readonly #closed = new Map<FrameError, number>();
+
+  private constructor(ctx: Context) {
+    this.#ctx = ctx;
+    this.#limited = new RateLimitedLog(ctx.log);
+  }
+
+  /** Other timing or timers (tests). */
+  configure(opts: { intervalMs?: number; timers?: LogTimers }): void {
+    this.#limited.close();
+    this.#limited = new RateLimitedLog(this.#ctx.log, opts);
+  }
+
+  closed(transport: string, remote: string | undefined, err: FrameError): void {
+    const closed = (this.#closed.get(err) ?? 0) + 1;
+    this.#closed.set(err, closed);
+    this.#limited.warn(frameErrorText[err], { at: 'ingest.garbage', transport, remote, reason: frameErrorText[err], closed }, 'closing syslog connection: unframeable input');
+  }
+}
+
 /** Serve one TCP or TLS connection until it ends or sends what cannot be framed. */
 export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamTransport, counters: IngestCounters): void {
   const conns = ctx.metrics.connections.labels(transport);
@@ -41,7 +78,7 @@ export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamT
     closed = true;
     counters.unframeable.value++;
     ctx.metrics.connectionsClosed.labels(transport, err === FrameError.TOO_LARGE ? 'frame_too_large' : 'unframeable').value++;
-    ctx.log.warn({ at: 'ingest.stream_closed', transport, remote: sock.remoteAddress, reason: frameErrorText[err] }, 'closing syslog connection: unframeable input');
+    GarbageLog.of(ctx).closed(transport, sock.remoteAddress, err);
     sock.destroy();
   };
   sock.on('data', (chunk: Buffer) => {

@@ -1,6 +1,11 @@
-// Prometheus text metrics with small fixed label sets (never app ids).
-// Hot paths hold a pre-resolved child and do `child.value += n`.
+// Prometheus metrics with small fixed label sets (never app ids), rendered by
+// prom-client. Hot paths hold a pre-resolved child and do `child.value += n`
+// (a plain number: no hashing, no call); each counter and gauge is backed by a
+// prom-client metric whose collect() copies the children's values at scrape
+// time. Histograms are prom-client's own (observed per batch, not per line).
+// docs/operations.md has the measured costs behind this split.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram as PromHistogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 
 export class Child {
   value = 0;
@@ -16,22 +21,46 @@ export class Metric {
   readonly help: string;
   readonly kind: Kind;
   readonly labelNames: readonly string[];
-  readonly #children = new Map<string, { labels: readonly string[]; child: Child }>();
-  /** For gauges computed at scrape time. */
+  readonly #children = new Map<string, { labels: Record<string, string>; child: Child }>();
+  /** For values computed at scrape time: runs before the children are read. */
   collect: (() => void) | null = null;
 
-  constructor(name: string, help: string, kind: Kind, labelNames: readonly string[]) {
+  constructor(name: string, help: string, kind: Kind, labelNames: readonly string[], prom: PromRegistry) {
     this.name = name;
     this.help = help;
     this.kind = kind;
     this.labelNames = labelNames;
+    const self = this;
+    const config = { name, help, labelNames: [...labelNames], registers: [prom] };
+    if (kind === 'counter') {
+      new Counter({
+        ...config,
+        collect() {
+          self.collect?.();
+          this.reset();
+          // a counter never goes down; a non-number reads as 0
+          for (const { labels, child } of self.#children.values()) this.inc(labels, Number.isFinite(child.value) && child.value > 0 ? child.value : 0);
+        },
+      });
+    } else {
+      new Gauge({
+        ...config,
+        collect() {
+          self.collect?.();
+          this.reset();
+          for (const { labels, child } of self.#children.values()) this.set(labels, Number.isFinite(child.value) ? child.value : 0);
+        },
+      });
+    }
   }
   /** The child for these label values (same order as labelNames). */
   labels(...values: string[]): Child {
     const key = values.join('\u0000');
     let c = this.#children.get(key);
     if (!c) {
-      c = { labels: values, child: new Child() };
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((n, i) => (labels[n] = values[i] ?? ''));
+      c = { labels, child: new Child() };
       this.#children.set(key, c);
     }
     return c.child;
@@ -45,47 +74,98 @@ export class Metric {
   get(...values: string[]): number {
     return this.#children.get(values.join('\u0000'))?.child.value ?? 0;
   }
-  render(out: string[]): void {
-    this.collect?.();
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.kind}`);
-    for (const { labels, child } of this.#children.values()) {
-      const l = labels.length ? `{${labels.map((v, i) => `${this.labelNames[i]}="${escapeLabel(v)}"`).join(',')}}` : '';
-      out.push(`${this.name}${l} ${Number.isFinite(child.value) ? child.value : 0}`);
+}
+
+/** One label set of a histogram. */
+export interface HistogramChild {
+  observe(value: number): void;
+}
+
+export class Histogram {
+  readonly name: string;
+  readonly labelNames: readonly string[];
+  readonly #prom: PromHistogram<string>;
+  readonly #children = new Map<string, HistogramChild>();
+
+  constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[], prom: PromRegistry) {
+    this.name = name;
+    this.labelNames = labelNames;
+    this.#prom = new PromHistogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [prom] });
+  }
+  /** The child for these label values (same order as labelNames); its series show from the first scrape on. */
+  labels(...values: string[]): HistogramChild {
+    const key = values.join('\u0000');
+    let c = this.#children.get(key);
+    if (!c) {
+      c = this.#prom.labels(...values);
+      this.#prom.zero(Object.fromEntries(this.labelNames.map((n, i) => [n, values[i] ?? ''])));
+      this.#children.set(key, c);
     }
+    return c;
   }
 }
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+/**
+ * prom-client's default metrics that are gauges named `_total` (a counter's
+ * suffix: `promtool check metrics` rejects them); each is the sum of the
+ * labelled gauge of the same name without `_total`, which stays.
+ */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** The process and Node.js metrics (process_*, nodejs_*, unprefixed), one set per process. */
+let processRegistry: PromRegistry | null = null;
+function defaultMetrics(): PromRegistry {
+  if (!processRegistry) {
+    processRegistry = new PromRegistry();
+    collectDefaultMetrics({ register: processRegistry });
+    for (const name of MISNAMED_DEFAULTS) processRegistry.removeSingleMetric(name);
+  }
+  return processRegistry;
 }
 
 export class Registry {
-  readonly #metrics = new Map<string, Metric>();
+  readonly #prom = new PromRegistry();
+  readonly #metrics = new Map<string, Metric | Histogram>();
+  readonly #process: PromRegistry | null;
+
+  /** `processMetrics`: also render prom-client's default process and Node.js metrics. */
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    this.#process = opts.processMetrics ? defaultMetrics() : null;
+  }
   counter(name: string, help: string, labelNames: readonly string[] = []): Metric {
-    return this.#add(new Metric(name, help, 'counter', labelNames));
+    return this.#add(name, () => new Metric(name, help, 'counter', labelNames, this.#prom)) as Metric;
   }
   gauge(name: string, help: string, labelNames: readonly string[] = []): Metric {
-    return this.#add(new Metric(name, help, 'gauge', labelNames));
+    return this.#add(name, () => new Metric(name, help, 'gauge', labelNames, this.#prom)) as Metric;
+  }
+  /** `buckets`: upper bounds, ascending (prom-client adds +Inf). */
+  histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram {
+    return this.#add(name, () => new Histogram(name, help, labelNames, buckets, this.#prom)) as Histogram;
   }
   get(name: string): Metric | undefined {
-    return this.#metrics.get(name);
+    const m = this.#metrics.get(name);
+    return m instanceof Metric ? m : undefined;
   }
-  #add(m: Metric): Metric {
-    const old = this.#metrics.get(m.name);
+  #add(name: string, make: () => Metric | Histogram): Metric | Histogram {
+    const old = this.#metrics.get(name);
     if (old) return old;
-    this.#metrics.set(m.name, m);
+    const m = make();
+    this.#metrics.set(name, m);
     return m;
   }
-  render(): string {
-    const out: string[] = [];
-    for (const m of this.#metrics.values()) m.render(out);
-    return `${out.join('\n')}\n`;
+  /** The Prometheus text exposition (version 0.0.4). */
+  async render(): Promise<string> {
+    const own = await this.#prom.metrics();
+    return this.#process ? `${own}\n${await this.#process.metrics()}` : own;
   }
 }
 
+/** Upper bounds of the drain delivery histogram, in seconds. */
+export const DELIVERY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
 /** The metrics every node exposes; components register more on the same registry. */
 export function createMetrics() {
-  const registry = new Registry();
+  const registry = new Registry({ processMetrics: true });
   const m = {
     registry,
     ingestLines: registry.counter('logplane_ingest_lines_total', 'Lines accepted after cooking, by transport.', ['transport']),
@@ -100,6 +180,7 @@ export function createMetrics() {
     ringMemoryBytes: registry.gauge('logplane_ring_memory_bytes', 'Memory held by all rings (slabs and offsets).'),
     eventLoopLag: registry.gauge('logplane_event_loop_lag_seconds', 'Event-loop delay, p99 over the last scrape interval.'),
     apiRequests: registry.counter('logplane_api_requests_total', 'API requests by status code class.', ['code']),
+    drainDelivery: registry.histogram('logplane_drain_delivery_seconds', 'Time from sending a drain batch to its acknowledgement (2xx, or written to the syslog socket), by drain kind.', ['kind'], DELIVERY_BUCKETS),
   };
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();

@@ -16,7 +16,7 @@ export interface TailServiceOptions {
   maxBufferedBytes: number;
   /** WebSocket ping period; a peer that misses two pongs is closed. */
   pingIntervalMs: number;
-  /** SSE `: keepalive` period (sent when nothing else was). */
+  /** Keepalive period of the HTTP tails, SSE `: keepalive` and text's empty line (sent when nothing else was). */
   keepaliveMs: number;
   /** How often expired sessions are forgotten. */
   sweepMs: number;

@@ -8,13 +8,18 @@ import type { Clock } from './session.js';
 import type { Heartbeat } from './service.js';
 
 const writer = new ByteWriter();
+/** An SSE comment: EventSource clients ignore it. */
 const KEEPALIVE = Buffer.from(': keepalive\n\n', 'latin1');
 
-/** Base for the two HTTP streaming transports: drain and close handling. */
-export abstract class HttpTailSink implements TailSink {
+/** Base for the two HTTP streaming transports: drain and close handling, keepalives. */
+export abstract class HttpTailSink implements TailSink, Heartbeat {
   abstract readonly transport: Transport;
   protected readonly res: ServerResponse;
   protected readonly clock: Clock;
+  /** What keeps an idle stream from being cut by proxies: harmless to the transport's readers. */
+  protected abstract readonly keepaliveBytes: Buffer;
+  /** Something went out since the last keepalive tick. */
+  protected wrote = false;
   #drainCb: (() => void) | null = null;
 
   constructor(res: ServerResponse, clock: Clock) {
@@ -46,29 +51,29 @@ export abstract class HttpTailSink implements TailSink {
   close(_reason: 'shutdown' | 'deleted'): void {
     if (this.open) this.res.end();
   }
+
+  /** Called every keepalive period: sends keepaliveBytes when nothing else went out since the last call. */
+  keepalive(): void {
+    if (!this.open) return;
+    if (!this.wrote && this.res.writableLength === 0) this.res.write(this.keepaliveBytes);
+    this.wrote = false;
+  }
 }
 
-export class SseTailSink extends HttpTailSink implements Heartbeat {
+export class SseTailSink extends HttpTailSink {
   readonly transport = Transport.SSE;
-  #wrote = false;
+  protected readonly keepaliveBytes = KEEPALIVE;
 
   writeLines(recs: readonly Buffer[], from: number, to: number): void {
     if (!this.open) return;
     for (let i = from; i < to; i++) writeSseEvent(writer, recs[i]!);
     this.res.write(writer.take());
-    this.#wrote = true;
+    this.wrote = true;
   }
 
   writeGap(gap: Gap): void {
     if (!this.open) return;
     this.res.write(`id: ${gap.to}\ndata: ${l11Line(gap, this.clock.now())}\n\n`);
-    this.#wrote = true;
-  }
-
-  /** A comment when nothing else went out since the last one (keeps proxies from timing out). */
-  keepalive(): void {
-    if (!this.open) return;
-    if (!this.#wrote && this.res.writableLength === 0) this.res.write(KEEPALIVE);
-    this.#wrote = false;
+    this.wrote = true;
   }
 }

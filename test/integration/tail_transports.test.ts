@@ -183,6 +183,25 @@ test('SSE tail sends `: keepalive` comments while idle', async () => {
   }
 });
 
+test('text tail sends an empty line as keepalive while idle, only between whole lines', async () => {
+  s.service.configure({ keepaliveMs: 30 });
+  try {
+    const url = await session(s.ts, { channel_id: 'myapp', num: 0, tail: true });
+    const h = new HttpStream(url);
+    await waitFor(() => h.text.startsWith('\n\n'), 'two keepalives');
+    push(s.app, 5, 7);
+    await waitFor(() => h.text.includes(`${textOf(6)}\n`), 'the live lines');
+    await waitFor(() => h.text.endsWith(`${textOf(6)}\n\n`), 'a keepalive after the lines');
+    h.close();
+    // every line is whole: the lines as sent, and empty lines between them
+    assert.deepEqual(h.text.split('\n').filter((l) => l !== ''), [textOf(5), textOf(6)]);
+    assert.equal(h.status, 200);
+    assert.equal(h.headers['content-type'], 'text/plain; charset=utf-8');
+  } finally {
+    s.service.configure({ keepaliveMs: 15_000 });
+  }
+});
+
 test('WebSocket ping: a peer that answers stays; one that misses two pongs is closed', async () => {
   s.service.configure({ pingIntervalMs: 40 });
   try {

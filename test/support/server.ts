@@ -24,6 +24,7 @@ export function tempDir(prefix = 'logplane-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** opts.log: the server's own log (default: silent); opts.store: a config store instead of the file store. */
 export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; store?: ConfigStore; log?: Log } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...env });
