@@ -24,6 +24,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { readReadme } from '../support/readme.js';
 import type { BlockReport } from '../support/readme-netns.js';
 import { runInNetns } from '../support/netns.js';
@@ -31,6 +32,17 @@ import { tempDir } from '../support/server.js';
 import { REPO } from '../support/spawn.js';
 
 const SENDS = /\blogplane send\b|\blogger\b|\/logs\b/;
+
+test('the README top: what logplane is, the run and test commands, then usage, configuration, architecture', () => {
+  const text = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const headings = [...text.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(headings.slice(0, 4), ['Two commands', 'Usage', 'Configuration', 'Architecture']);
+  const intro = text.slice(0, text.indexOf('\n## '));
+  assert.match(intro, /^# logplane\n\nA real-time log aggregation service/);
+  const first = readReadme(REPO)[0]!;
+  const commands = first.script.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  assert.deepEqual(commands, ['npm ci && npm start', 'scripts/deps.sh && npm ci && npm test']);
+});
 
 test('every README shell block that sends lines says what must arrive', () => {
   const blocks = readReadme(REPO);
