@@ -118,34 +118,49 @@ export async function discover(env: NodeJS.ProcessEnv = process.env): Promise<Ta
   const creds = await readCredentials(credsPath);
   const runPath = runFilePath(dataDir);
   let url = env['LOGPLANE_URL']?.trim() ? trimUrl(env['LOGPLANE_URL']) : null;
+  let urlFrom = 'LOGPLANE_URL';
   let local = false;
   let urlNote = '';
   if (url === null) {
     const run = await readRunFile(dataDir);
     if (run !== null && pidAlive(run.pid)) {
       url = run.localUrl;
+      urlFrom = runPath;
       local = true;
     } else if (creds?.url) {
       url = creds.url;
+      urlFrom = credsPath;
     } else {
       url = DEFAULT_URL;
       urlNote = run !== null ? `${runPath} is left over from pid ${run.pid}, which is gone` : `LOGPLANE_URL is unset and there is no ${runPath}`;
     }
   }
   if (!/^https?:\/\//i.test(url)) {
-    throw new CliError(`LOGPLANE_URL must be an http:// or https:// URL (got ${JSON.stringify(url)})`);
+    throw new CliError(`the server URL must be an http:// or https:// URL (got ${JSON.stringify(url)} from ${urlFrom})`);
   }
   let key = env['LOGPLANE_API_KEY'] || null;
   let keyFrom = 'LOGPLANE_API_KEY';
   const localKeyPath = join(dataDir, 'config.json');
   const localOk = local || isLoopback(url);
-  if (key === null && localOk) {
-    key = await keyFromDataDir(dataDir);
-    keyFrom = localKeyPath;
-  }
-  if (key === null && creds?.key && (creds.url === null || sameServer(creds.url, url))) {
-    key = creds.key;
-    keyFrom = credsPath;
+  const fromLocal = async () => {
+    if (key === null && localOk) {
+      key = await keyFromDataDir(dataDir);
+      keyFrom = localKeyPath;
+    }
+  };
+  const fromLogin = () => {
+    if (key === null && creds?.key && (creds.url === null || sameServer(creds.url, url!))) {
+      key = creds.key;
+      keyFrom = credsPath;
+    }
+  };
+  // the stored login's own URL goes with its own key; otherwise the local data dir comes first
+  if (urlFrom === credsPath) {
+    fromLogin();
+    await fromLocal();
+  } else {
+    await fromLocal();
+    fromLogin();
   }
   if (key === null) {
     const looked = ['LOGPLANE_API_KEY', ...(localOk ? [localKeyPath] : []), credsPath].join(', ');
