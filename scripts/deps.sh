@@ -3,9 +3,11 @@
 # redis-server (distributed-mode tests), rsyslog (syslog drain tests, bench
 # reference), util-linux's logger (syslog ingest tests), openssl (test certs),
 # chromium (browser tests), iproute2 (a loopback-only namespace for the heroku
-# CLI test), promtool from the prometheus package (the /metrics format check;
-# the package also brings the Prometheus server, which the tests never use).
-# Needs root or sudo for apt; does nothing when all are there.
+# CLI and README tests), curl (the README's examples), util-linux's script (a
+# terminal for the CLI's progress test), promtool from the prometheus package
+# (the /metrics format check; the package also brings the Prometheus server,
+# which the tests never use). Needs root or sudo for apt; does nothing when all
+# are there.
 # Also installs the real heroku CLI from npm, outside the repo, for the test
 # that runs it against logplane (LOGPLANE_HEROKU_CLI_DIR, default
 # ~/.cache/logplane/heroku-cli).
@@ -27,6 +29,8 @@ have chromium || need+=(chromium)
 have ip || need+=(iproute2)
 have unshare || need+=(util-linux)
 have promtool || need+=(prometheus)
+have script || need+=(bsdutils)
+have curl || need+=(curl)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -1,5 +1,7 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
 import { loadConfig, publicBaseUrl } from './config.js';
+import { join, resolve } from 'node:path';
+import { cliCommand, shellQuote } from './cli/invocation.js';
 import { removeRunFile, runFilePath, writeRunFile } from './cli/runfile.js';
 import { ConfigError } from './errors.js';
 import { Server } from './server.js';
@@ -62,7 +64,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   } catch (err) {
     server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
   }
-  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${config.dataDir}`; // issue 5
+  const dataDir = resolve(config.dataDir);
+  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${dataDir}`; // issue 5
   const lines = [
     `logplane is serving (${mode})`,
     `  API, ingest, sessions:  ${server.url}`,
@@ -70,7 +73,16 @@ export async function serve(argv: readonly string[]): Promise<void> {
   ];
   if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
   if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
-  if (server.generatedKey) lines.push(`  admin API key (shown once, saved in ${server.cluster ? 'Redis' : config.dataDir}): ${server.apiKey}`);
-  lines.push(`  try: logplane apps:create myapp && echo hello | logplane send -a myapp && logplane logs -a myapp`);
+  // Where the admin key is kept, on every start; the key itself only when it was just made.
+  const cli = cliCommand();
+  const keyHome = server.cluster ? 'Redis (key lp:apikey)' : join(dataDir, 'config.json');
+  const ownDir = dataDir === resolve('.logplane');
+  const again = server.cluster ? 'give it to the CLI as LOGPLANE_API_KEY' : `print it with: ${cli} config:key${ownDir ? '' : ` --data-dir ${shellQuote(dataDir)}`}`;
+  if (server.generatedKey) lines.push(`  admin API key:          ${server.apiKey}  (shown this once; kept in ${keyHome}; ${again})`);
+  else lines.push(`  admin API key:          kept in ${keyHome}; ${again}`);
+  // Commands that run as printed in the server's directory (docs/api.md, "The start message").
+  lines.push(`  try it from another terminal, in ${process.cwd()}:`);
+  if (!ownDir) lines.push(`    export LOGPLANE_DATA_DIR=${shellQuote(dataDir)}`);
+  lines.push(`    ${cli} apps:create myapp`, `    echo hello | ${cli} send -a myapp`, `    ${cli} logs -a myapp`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -1,5 +1,6 @@
 // `logplane apps`, `apps:create APP`, `apps:destroy APP`.
 import { CliError, UsageError, appPath, connect, out, parseCommandArgs, requireApp, type Command } from './client.js';
+import { cliCommand } from './invocation.js';
 
 interface ChannelJson {
   channel: string;
@@ -68,7 +69,7 @@ started, bytes received, and lines held in its history.
       return;
     }
     if (all.length === 0) {
-      out('No apps yet. Create one with: logplane apps:create APP');
+      out(`No apps yet. Create one with: ${cliCommand()} apps:create APP`);
       return;
     }
     const rows = [['APP', 'LINES IN', 'BYTES IN', 'HISTORY', 'TOKENS', 'DRAINS']];

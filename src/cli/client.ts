@@ -2,11 +2,14 @@
 //
 // Discovery (no flags needed):
 //   URL: LOGPLANE_URL, else <dataDir>/server.json written by `logplane serve`
-//        (ignored with a clear error when its pid is gone).
+//        (skipped when its pid is gone), else the "url" of a stored login
+//        (~/.config/logplane/credentials.json), else http://127.0.0.1:8601.
 //   key: LOGPLANE_API_KEY, else <dataDir>/config.json (field apiKey), the
-//        latter only when the URL is this data dir's server or a loopback one.
+//        latter only when the URL is this data dir's server or a loopback one,
+//        else the stored login's "key" (when its URL is the one used).
 //   dataDir: LOGPLANE_DATA_DIR, else ./.logplane.
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pidAlive, readRunFile, runFilePath } from './runfile.js';
@@ -33,13 +36,52 @@ export interface Target {
   url: string;
   key: string;
   dataDir: string;
+  /** Where the key came from, for the "refused the API key" error. */
+  keyFrom: string;
+  /** Why this URL was used when it is the default, added to "cannot reach" errors; else ''. */
+  urlNote: string;
 }
+
+/** Where a local server listens unless told otherwise (LOGPLANE_PORT's default). */
+export const DEFAULT_URL = 'http://127.0.0.1:8601';
 
 /** API calls give up after this long. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export function dataDirOf(env: NodeJS.ProcessEnv): string {
   return resolve(env['LOGPLANE_DATA_DIR'] || './.logplane');
+}
+
+/** The stored login (`logplane login`): ~/.config/logplane/credentials.json. */
+export function credentialsPath(env: NodeJS.ProcessEnv): string {
+  return join(env['HOME'] || homedir(), '.config', 'logplane', 'credentials.json');
+}
+
+interface Credentials {
+  url: string | null;
+  key: string | null;
+}
+
+async function readCredentials(path: string): Promise<Credentials | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+  let data: { url?: unknown; key?: unknown };
+  try {
+    data = JSON.parse(text) as typeof data;
+  } catch {
+    throw new CliError(`${path} is not JSON; it should be {"url":"https://...","key":"..."}`);
+  }
+  const url = typeof data.url === 'string' && data.url.trim() !== '' ? trimUrl(data.url) : null;
+  const key = typeof data.key === 'string' && data.key !== '' ? data.key : null;
+  return { url, key };
+}
+
+function trimUrl(url: string): string {
+  return url.trim().replace(/\/+$/, '');
 }
 
 function isLoopback(url: string): boolean {
@@ -51,7 +93,16 @@ function isLoopback(url: string): boolean {
   }
 }
 
-async function keyFromDataDir(dataDir: string): Promise<string | null> {
+function sameServer(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
+}
+
+/** The admin key saved by a local `logplane serve` in its data dir, or null. */
+export async function keyFromDataDir(dataDir: string): Promise<string | null> {
   try {
     const data = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as { apiKey?: unknown };
     return typeof data.apiKey === 'string' && data.apiKey !== '' ? data.apiKey : null;
@@ -63,31 +114,72 @@ async function keyFromDataDir(dataDir: string): Promise<string | null> {
 /** Find the server URL and admin key (see the top of this file). */
 export async function discover(env: NodeJS.ProcessEnv = process.env): Promise<Target> {
   const dataDir = dataDirOf(env);
-  let url = env['LOGPLANE_URL']?.trim().replace(/\/+$/, '') || null;
+  const credsPath = credentialsPath(env);
+  const creds = await readCredentials(credsPath);
+  const runPath = runFilePath(dataDir);
+  let url = env['LOGPLANE_URL']?.trim() ? trimUrl(env['LOGPLANE_URL']) : null;
+  let urlFrom = 'LOGPLANE_URL';
   let local = false;
+  let urlNote = '';
   if (url === null) {
     const run = await readRunFile(dataDir);
-    if (run === null) {
-      throw new CliError(`no running server found: set LOGPLANE_URL, or start one with "logplane serve" (no ${runFilePath(dataDir)})`);
+    if (run !== null && pidAlive(run.pid)) {
+      url = run.localUrl;
+      urlFrom = runPath;
+      local = true;
+    } else if (creds?.url) {
+      url = creds.url;
+      urlFrom = credsPath;
+    } else {
+      url = DEFAULT_URL;
+      urlNote = run !== null ? `${runPath} is left over from pid ${run.pid}, which is gone` : `LOGPLANE_URL is unset and there is no ${runPath}`;
     }
-    if (!pidAlive(run.pid)) {
-      throw new CliError(`no running server found: ${runFilePath(dataDir)} is left over from pid ${run.pid}, which is gone; start one with "logplane serve" or set LOGPLANE_URL`);
-    }
-    url = run.localUrl;
-    local = true;
-  } else if (!/^https?:\/\//i.test(url)) {
-    throw new CliError(`LOGPLANE_URL must be an http:// or https:// URL (got ${JSON.stringify(url)})`);
+  }
+  if (!/^https?:\/\//i.test(url)) {
+    throw new CliError(`the server URL must be an http:// or https:// URL (got ${JSON.stringify(url)} from ${urlFrom})`);
   }
   let key = env['LOGPLANE_API_KEY'] || null;
-  if (key === null && (local || isLoopback(url))) key = await keyFromDataDir(dataDir);
-  if (key === null) {
-    throw new CliError(`no API key: set LOGPLANE_API_KEY${local || isLoopback(url) ? ` (none saved in ${join(dataDir, 'config.json')})` : ''}`);
+  let keyFrom = 'LOGPLANE_API_KEY';
+  const localKeyPath = join(dataDir, 'config.json');
+  const localOk = local || isLoopback(url);
+  const fromLocal = async () => {
+    if (key === null && localOk) {
+      key = await keyFromDataDir(dataDir);
+      keyFrom = localKeyPath;
+    }
+  };
+  const fromLogin = () => {
+    if (key === null && creds?.key && (creds.url === null || sameServer(creds.url, url!))) {
+      key = creds.key;
+      keyFrom = credsPath;
+    }
+  };
+  // the stored login's own URL goes with its own key; otherwise the local data dir comes first
+  if (urlFrom === credsPath) {
+    fromLogin();
+    await fromLocal();
+  } else {
+    await fromLocal();
+    fromLogin();
   }
-  return { url, key, dataDir };
+  if (key === null) {
+    const looked = ['LOGPLANE_API_KEY', ...(localOk ? [localKeyPath] : []), credsPath].join(', ');
+    throw new CliError(
+      `no API key for ${url}${urlNote ? ` (the default: ${urlNote})` : ''}: looked in ${looked}; ` +
+        'run this where `logplane serve` runs (or set LOGPLANE_DATA_DIR to its data dir), or set LOGPLANE_API_KEY to what `logplane config:key` prints there',
+    );
+  }
+  return { url, key, dataDir, keyFrom, urlNote };
+}
+
+/** "cannot reach" plus why this URL was tried, when it was only the default. */
+export function unreachable(target: Pick<Target, 'url' | 'urlNote'>, reason: string): string {
+  const why = target.urlNote ? ` (tried the default because ${target.urlNote}; start one with \`logplane serve\`, or set LOGPLANE_URL)` : '';
+  return `cannot reach the server at ${target.url}: ${reason}${why}`;
 }
 
 /** Why a request did not get an answer, in a few words. */
-function networkReason(err: unknown): string {
+export function networkReason(err: unknown): string {
   const e = err as Error & { cause?: NodeJS.ErrnoException & { code?: string } };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timed out';
   const code = e.cause?.code ?? (e as NodeJS.ErrnoException).code;
@@ -143,7 +235,7 @@ export class ApiClient {
     try {
       res = await fetch(`${this.target.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     } catch (err) {
-      throw new CliError(`cannot reach the server at ${this.target.url}: ${networkReason(err)}`);
+      throw new CliError(unreachable(this.target, networkReason(err)));
     }
     let buf: Buffer;
     try {
@@ -178,11 +270,13 @@ export class ApiClient {
       error = res.body.toString('utf8').trim().slice(0, 200);
     }
     if (res.status === 401) {
-      return new CliError(`the server at ${this.target.url} refused the API key (check LOGPLANE_API_KEY or ${join(this.target.dataDir, 'config.json')})`);
+      return new CliError(`the server at ${this.target.url} refused the API key (from ${this.target.keyFrom})`);
     }
     if (res.status === 404 && app !== undefined && (id === 'not_found' || error === 'channel not found')) {
       return new CliError(`app ${JSON.stringify(app)} not found`);
     }
+    // The v3 API says "channel" (Logplex's word); the CLI says app.
+    if (id === 'invalid_channel') return new CliError(invalidAppText(app ?? ''), 2);
     return new CliError(`the server answered ${res.status}${error ? `: ${error}` : ''}`);
   }
 }
@@ -211,11 +305,25 @@ export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options'
   }
 }
 
-/** The app from `-a APP` or the first positional; a usage error when absent. */
+/** What an app name may be (SPEC 1: `[a-z0-9][a-z0-9._-]{0,99}`). */
+const APP_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+export const APP_NAME_RULE = "app name must be lowercase letters, digits, '.', '_' or '-', start with a letter or digit, at most 100 characters";
+
+function invalidAppText(app: string): string {
+  return `invalid app name ${JSON.stringify(app)}: ${APP_NAME_RULE}`;
+}
+
+/** The app name, checked here so the server's channel wording never reaches the user (exit 2). */
+export function checkApp(app: string): string {
+  if (!APP_NAME.test(app)) throw new CliError(invalidAppText(app), 2);
+  return app;
+}
+
+/** The app from `-a APP` or the first positional; a usage error when absent or not a valid name. */
 export function requireApp(command: string, flag: string | undefined, positional?: string): string {
   const app = flag ?? positional;
   if (!app) throw new UsageError('missing app: pass -a APP', command);
-  return app;
+  return checkApp(app);
 }
 
 /** A command: its help text and what it does. */

@@ -1,13 +1,18 @@
 // CLI: `logplane drains -a APP`, `drains:add URL -a APP`,
 // `drains:remove ID|URL -a APP`, `drains:status -a APP` (SPEC 8, 6.5).
-// Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); callers
-// may pass a connection found another way.
+// Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); the
+// dispatcher (logplane.ts) passes the connection found by client.ts discover().
+import { CliError, checkApp, networkReason, unreachable } from './client.js';
 
 export interface Connection {
   /** Base URL, e.g. http://127.0.0.1:8601 */
   url: string;
   /** Admin API key. */
   key: string;
+  /** Why the URL is the default one (see client.ts Target), for "cannot reach" errors. */
+  urlNote?: string;
+  /** Where the key came from, for "refused the API key". */
+  keyFrom?: string;
 }
 
 export interface CliIO {
@@ -15,17 +20,14 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   /** Found by the caller; else from LOGPLANE_URL / LOGPLANE_API_KEY. */
   conn?: Connection;
+  /** Finds the connection when first needed (after the arguments were checked). */
+  discover?: () => Promise<Connection>;
 }
 
 const defaultIO = (): CliIO => ({ out: (t) => process.stdout.write(t), env: process.env });
 
 /** A one-line error for the user (the dispatcher prints it and exits non-zero). */
-export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError };
 
 interface Args {
   app: string;
@@ -48,21 +50,23 @@ function parseArgs(cmd: string, argv: readonly string[], positionals: number): A
     else positional.push(a);
   }
   if (!app) throw new CliError(`${cmd}: missing app: use -a APP`);
+  checkApp(app);
   if (positional.length !== positionals) {
     throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${cmd === 'drains:add' ? 'URL' : 'ID or URL'}`);
   }
   return { app, json, positional };
 }
 
-function connection(io: CliIO): Connection {
+async function connection(io: CliIO): Promise<Connection> {
   if (io.conn) return io.conn;
+  if (io.discover) return (io.conn = await io.discover());
   const key = io.env.LOGPLANE_API_KEY;
   if (!key) throw new CliError('no API key: set LOGPLANE_API_KEY (and LOGPLANE_URL if the server is not on 127.0.0.1:8601)');
   return { url: (io.env.LOGPLANE_URL ?? 'http://127.0.0.1:8601').replace(/\/+$/, ''), key };
 }
 
-async function api(io: CliIO, method: string, path: string, body?: unknown): Promise<unknown> {
-  const c = connection(io);
+async function api(io: CliIO, app: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const c = await connection(io);
   let res: Response;
   try {
     res = await fetch(`${c.url}${path}`, {
@@ -72,8 +76,7 @@ async function api(io: CliIO, method: string, path: string, body?: unknown): Pro
       signal: AbortSignal.timeout(15_000),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    throw new CliError(`cannot reach logplane at ${c.url}${cause ? ` (${cause})` : ''}`);
+    throw new CliError(unreachable({ url: c.url, urlNote: c.urlNote ?? '' }, networkReason(err)));
   }
   const text = await res.text();
   let data: unknown = null;
@@ -85,8 +88,11 @@ async function api(io: CliIO, method: string, path: string, body?: unknown): Pro
     }
   }
   if (!res.ok) {
-    const msg = (data as { error?: unknown } | null)?.error;
-    throw new CliError(typeof msg === 'string' ? msg : `HTTP ${res.status}`);
+    const { id, error } = (data ?? {}) as { id?: unknown; error?: unknown };
+    if (res.status === 401) throw new CliError(`the server at ${c.url} refused the API key${c.keyFrom ? ` (from ${c.keyFrom})` : ''}`);
+    // the v3 API's word is channel; the CLI's is app
+    if (res.status === 404 && (id === 'not_found' || error === 'channel not found')) throw new CliError(`app ${JSON.stringify(app)} not found`);
+    throw new CliError(typeof error === 'string' ? error : `HTTP ${res.status}`);
   }
   return data;
 }
@@ -124,7 +130,7 @@ function path(app: string, rest = ''): string {
 }
 
 async function listDrains(io: CliIO, app: string): Promise<DrainJson[]> {
-  return (await api(io, 'GET', path(app))) as DrainJson[];
+  return (await api(io, app, 'GET', path(app))) as DrainJson[];
 }
 
 /** `logplane drains -a APP [--json]` */
@@ -147,7 +153,7 @@ export async function drains(argv: readonly string[], io: CliIO = defaultIO()): 
 /** `logplane drains:add URL -a APP` */
 export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
   const a = parseArgs('drains:add', argv, 1);
-  const d = (await api(io, 'POST', path(a.app), { url: a.positional[0] })) as { id: string; token: string; url: string };
+  const d = (await api(io, a.app, 'POST', path(a.app), { url: a.positional[0] })) as { id: string; token: string; url: string };
   if (a.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
   else io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n`);
 }
@@ -159,7 +165,7 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
   const list = await listDrains(io, a.app);
   const d = list.find((x) => x.id === key) ?? list.find((x) => x.token === key) ?? list.find((x) => x.url === key);
   if (!d) throw new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${a.app}`);
-  await api(io, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+  await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
   if (a.json) io.out(`${JSON.stringify({ id: d.id, token: d.token, url: d.url }, null, 2)}\n`);
   else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
 }

@@ -3,7 +3,9 @@
 // Errors are one line on stderr and a non-zero exit (2 = wrong usage).
 import { apps, appsCreate, appsDestroy } from './apps.js';
 import { CliError, discover, type Command } from './client.js';
+import { configKey } from './config.js';
 import { drainCommands } from './drains.js';
+import { packageVersion } from './invocation.js';
 import { logs } from './logs.js';
 import { send } from './send.js';
 import { tokensCreate } from './tokens.js';
@@ -22,8 +24,14 @@ function drainCommand(name: keyof typeof drainCommands, summary: string, usage: 
     summary,
     usage,
     async run(argv) {
-      const t = await discover();
-      await drainCommands[name](argv, { out: (text) => process.stdout.write(text), env: process.env, conn: { url: t.url, key: t.key } });
+      await drainCommands[name](argv, {
+        out: (text) => process.stdout.write(text),
+        env: process.env,
+        discover: async () => {
+          const t = await discover();
+          return { url: t.url, key: t.key, urlNote: t.urlNote, keyFrom: t.keyFrom };
+        },
+      });
     },
   };
 }
@@ -41,6 +49,7 @@ const commands: readonly Command[] = [
   drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes).'),
   drainCommand('drains:remove', 'remove a drain by id, token or URL', 'usage: logplane drains:remove ID|TOKEN|URL -a APP'),
   drainCommand('drains:status', "each drain's delivery status in detail", 'usage: logplane drains:status -a APP [--json]\n\nState, delivered, dropped, queue depth, last success, last error, next retry.'),
+  configKey,
 ];
 
 function usage(): string {
@@ -49,10 +58,13 @@ function usage(): string {
 
 ${commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
 
-Run \`logplane <command> --help\` for a command's options.
-The CLI finds the server by LOGPLANE_URL, else <data dir>/server.json, and
-the admin key by LOGPLANE_API_KEY, else <data dir>/config.json; the data dir
-is LOGPLANE_DATA_DIR, else ./.logplane.
+Run \`logplane <command> --help\` for a command's options,
+\`logplane --version\` (-v) for the version.
+The CLI finds the server by LOGPLANE_URL, else <data dir>/server.json, else
+the url of ~/.config/logplane/credentials.json, else http://127.0.0.1:8601;
+the admin key by LOGPLANE_API_KEY, else <data dir>/config.json (local
+servers), else the key of credentials.json. The data dir is
+LOGPLANE_DATA_DIR, else ./.logplane.
 `;
 }
 
@@ -67,6 +79,10 @@ function wantsHelp(argv: readonly string[]): boolean {
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
     process.stdout.write(topic ? `${topic.usage}\n` : usage());

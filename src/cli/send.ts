@@ -111,6 +111,19 @@ export async function sendToken(client: ApiClient, app: string): Promise<string>
   return made.data.token;
 }
 
+/** Whether to say what was sent: only to a person (stderr is a terminal), never into a pipe or file. */
+export function reportsProgress(stderr: { isTTY?: boolean }): boolean {
+  return stderr.isTTY === true;
+}
+
+/** `sent 200,000 lines in 1.2 s (166,667 lines/s)`. */
+export function sendReport(lines: number, ms: number): string {
+  const sec = Math.max(ms, 1) / 1000;
+  const shown = sec < 1 ? sec.toFixed(2) : sec < 100 ? sec.toFixed(1) : String(Math.round(sec));
+  const n = (v: number) => Math.round(v).toLocaleString('en-US');
+  return `sent ${n(lines)} line${lines === 1 ? '' : 's'} in ${shown} s (${n(lines / sec)} lines/s)`;
+}
+
 async function post(client: ApiClient, app: string, token: string, body: Buffer, lines: number): Promise<void> {
   const res = await client.request('POST', '/logs', {
     body,
@@ -132,6 +145,8 @@ Read lines from stdin and send each as one log line of APP over HTTP
 (POST /logs, octet-counted RFC 5424 frames in batches). Lines get the time
 they were read, source "app" and dyno DYNO. Lines longer than 10,000 bytes
 are split. Uses the app's token named "app" (created if the app has none).
+When stderr is a terminal, says at the end how many lines were sent and how
+fast (nothing when it is a pipe or a file).
 
   -a, --app APP     the app to send to (required)
   -d, --dyno DYNO   the dyno (PROCID) of the lines (default: cli)
@@ -154,11 +169,14 @@ example: tail -f server.log | logplane send -a myapp -d web.1`,
       batch.add(buf, s, e);
       if (batch.full) pending.push(batch.take());
     });
+    let sent = 0;
+    const started = performance.now();
     const flush = async (): Promise<void> => {
       if (batch.lines) pending.push(batch.take());
       while (pending.length) {
         const b = pending.shift()!;
         await post(client, app, token, b.body, b.lines);
+        sent += b.lines;
       }
     };
     // One POST (or more, for big chunks) per stdin chunk: prompt for `tail -f`,
@@ -171,5 +189,6 @@ example: tail -f server.log | logplane send -a myapp -d web.1`,
     batch.setHeader(rfc3339(Date.now()), host, SEND_TOKEN_NAME, dyno);
     splitter.end();
     await flush();
+    if (reportsProgress(process.stderr)) process.stderr.write(`${sendReport(sent, performance.now() - started)}\n`);
   },
 };

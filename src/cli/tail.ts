@@ -5,7 +5,7 @@
 // otherwise). When the connection drops (server restart, network cut) it
 // reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
 // Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
-import { discover } from './client.js';
+import { checkApp, discover, networkReason, unreachable, type Target } from './client.js';
 import type { LineView } from '../line.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -102,6 +102,7 @@ export function parseLogsArgs(argv: readonly string[]): LogsOptions {
     }
   }
   if (!o.app) throw new CliError(`missing -a APP\n${LOGS_USAGE}`, 2);
+  checkApp(o.app);
   return o;
 }
 
@@ -258,11 +259,11 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
   const env = io.env ?? process.env;
   const signal = io.signal;
   let opts: LogsOptions;
-  let server: { url: string; apiKey: string };
+  let server: { url: string; apiKey: string; target: Target };
   try {
     opts = parseLogsArgs(argv);
     const target = await discover(env);
-    server = { url: target.url, apiKey: target.key };
+    server = { url: target.url, apiKey: target.key, target };
   } catch (e) {
     const ce = e as CliError;
     (ce.exitCode === 0 ? out : err).write(ce.exitCode === 0 ? ce.message : `logplane: ${ce.message}\n`);
@@ -289,7 +290,7 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
     const r = await api(server.url, server.apiKey, '/v3/sessions', body, signal);
     if (r.status === 201 && typeof r.json.url === 'string') return r.json.url;
     if (r.status === 422) throw new CliError(`app ${JSON.stringify(opts.app)} not found`);
-    if (r.status === 401) throw new CliError('the server refused the API key (LOGPLANE_API_KEY)');
+    if (r.status === 401) throw new CliError(`the server at ${server.url} refused the API key (from ${server.target.keyFrom})`);
     throw new CliError(`could not create a session: HTTP ${r.status} ${typeof r.json.error === 'string' ? r.json.error : ''}`.trim());
   };
 
@@ -409,7 +410,7 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
       }
       // network error: fatal before we ever connected, else keep trying
       if (!everConnected) {
-        err.write(`logplane: cannot reach ${server.url}: ${(e as Error).message}\n`);
+        err.write(`logplane: ${unreachable(server.target, networkReason(e))}\n`);
         return 1;
       }
       if (!(await backoff(`cannot reach ${server.url}`))) return 1;

@@ -1,5 +1,5 @@
 // `logplane tokens:create APP NAME`.
-import { UsageError, appPath, connect, out, parseCommandArgs, type Command } from './client.js';
+import { UsageError, appPath, checkApp, connect, out, parseCommandArgs, type Command } from './client.js';
 
 export const tokensCreate: Command = {
   name: 'tokens:create',
@@ -20,6 +20,7 @@ Each call makes a new token; earlier ones keep working.
     const name = rest.shift();
     if (!app || !name) throw new UsageError('need an app and a token name: logplane tokens:create APP NAME', 'tokens:create');
     if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`, 'tokens:create');
+    checkApp(app);
     const client = await connect();
     const { data } = await client.json<{ token: string; name: string }>('POST', `${appPath(app)}/tokens`, [200, 201], { json: { name }, app });
     out(values.json ? JSON.stringify(data) : data.token);

@@ -143,10 +143,10 @@ describe('the CLI against a running server', () => {
 });
 
 describe('the CLI with no server', () => {
-  it('no server.json: one clear line', async () => {
+  it('no server.json and no key: one clear line saying where the key was looked for', async () => {
     const cwd = tempDir('logplane-cli-');
     dirs.push(cwd);
-    assertOneLineError(await runCli(['apps'], { cwd, env: cleanEnv() }), /^logplane: no running server found: .*logplane serve/);
+    assertOneLineError(await runCli(['apps'], { cwd, env: cleanEnv({ HOME: cwd }) }), /^logplane: no API key for http:\/\/127\.0\.0\.1:8601 \(the default: LOGPLANE_URL is unset and there is no \S+server\.json\): looked in LOGPLANE_API_KEY, .*logplane serve/);
   });
 
   it('a server.json left by a dead process: one clear line', async () => {
@@ -155,7 +155,7 @@ describe('the CLI with no server', () => {
     mkdirSync(join(cwd, '.logplane'));
     // a pid that cannot exist (above the kernel's pid_max)
     writeFileSync(join(cwd, '.logplane', 'server.json'), JSON.stringify({ version: 1, url: 'http://127.0.0.1:9', localUrl: 'http://127.0.0.1:9', pid: 2 ** 30 }));
-    assertOneLineError(await runCli(['apps'], { cwd, env: cleanEnv() }), /left over from pid \d+, which is gone/);
+    assertOneLineError(await runCli(['apps'], { cwd, env: cleanEnv({ HOME: cwd }) }), /left over from pid \d+, which is gone/);
   });
 
   it('nothing listening at LOGPLANE_URL: cannot reach ... connection refused', async () => {

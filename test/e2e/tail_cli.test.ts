@@ -83,10 +83,10 @@ test('errors are one clear line and a non-zero exit', async () => {
   assert.equal(unknown.err, 'logplane: app "nope" not found\n');
   const badKey = run({ url: ts.url, apiKey: 'not-the-key-not-the-key' }, ['-a', 'cliapp']);
   assert.equal(await badKey.exit, 1);
-  assert.match(badKey.err, /^logplane: the server refused the API key/);
+  assert.match(badKey.err, /^logplane: the server at \S+ refused the API key \(from LOGPLANE_API_KEY\)\n$/);
   const down = run({ url: 'http://127.0.0.1:1', apiKey: 'k' }, ['-a', 'cliapp']);
   assert.equal(await down.exit, 1);
-  assert.match(down.err, /^logplane: cannot reach http:\/\/127\.0\.0\.1:1/);
+  assert.match(down.err, /^logplane: cannot reach the server at http:\/\/127\.0\.0\.1:1: /);
   const usage = run(ts, ['-t']);
   assert.equal(await usage.exit, 2);
   assert.match(usage.err, /missing -a APP/);

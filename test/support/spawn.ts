@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/logplane.js');
 
 const children = new Set<ChildProcess>();
+/** Children that lead their own process group (runShell): killed with the group. */
+const groups = new WeakSet<ChildProcess>();
 
 /** process.env without LOGPLANE_* / REDIS_URL, so the host's settings never leak in. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -63,6 +65,8 @@ export interface SpawnServerOptions {
   /** Run in this directory with no LOGPLANE_DATA_DIR (the default ./.logplane). */
   cwd?: string;
   syslogPort?: number;
+  /** HTTP port; 0 (any free port) unless given. */
+  port?: number;
   env?: Record<string, string>;
 }
 
@@ -70,7 +74,7 @@ export interface SpawnServerOptions {
 export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProcess> {
   const env = cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn', LOGPLANE_SYSLOG_PORT: String(opts.syslogPort ?? 0), ...opts.env });
   if (!opts.cwd) env['LOGPLANE_DATA_DIR'] = opts.dataDir;
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(opts.port ?? 0)], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
@@ -146,13 +150,57 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
   });
 }
 
+/** The clone this build belongs to (dist/src/cli/logplane.js is three levels below). */
+export const REPO = resolve(dirname(CLI), '../../..');
+
+/**
+ * Run a bash script as a user's shell would (`bash -e -o pipefail`), with
+ * this env and cwd; killed after timeoutMs. The script runs in its own
+ * process group (detached), so a caller may signal the whole group.
+ */
+export function runShell(script: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number; onStdout?: (text: string, child: ChildProcess) => void } = {}): Promise<CliResult & { signal: NodeJS.Signals | null }> {
+  const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', script], { env: opts.env ?? cleanEnv(), cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  children.add(child);
+  groups.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString();
+    opts.onStdout?.(stdout, child);
+  });
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdin!.on('error', () => {});
+  child.stdin!.end(opts.input ?? '');
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(kill, opts.timeoutMs ?? 30_000);
+  return new Promise((res) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      res({ code, signal, stdout, stderr });
+    });
+  });
+}
+
 /** Kill every child still running (teardown). */
 export async function killAll(): Promise<void> {
   const waits: Promise<unknown>[] = [];
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null) {
       waits.push(new Promise((r) => c.once('exit', r)));
-      c.kill('SIGKILL');
+      if (groups.has(c)) {
+        try {
+          process.kill(-c.pid!, 'SIGKILL');
+        } catch {
+          c.kill('SIGKILL');
+        }
+      } else c.kill('SIGKILL');
     }
   }
   children.clear();
