@@ -306,7 +306,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
     const slow = await HttpReceiver.start();
     const dead = await HttpReceiver.start();
     dead.mode = 'hang';
-    const t = await startDrainServer({ LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '1500', LOGPLANE_DRAIN_QUEUE_LINES: '20000' });
+    const t = await startDrainServer({ LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '1500', LOGPLANE_DRAIN_QUEUE_BYTES: String(16 << 20) });
     try {
       await t.server.ctx.registry.putApp('bye', ['app']);
       assert.equal((await t.api('POST', '/v3/channels/bye/drains', { url: slow.url() })).status, 201);

@@ -44,7 +44,7 @@ test('a hanging drain and a failing drain never delay a healthy one, nor ingest;
   const t = await startDrainServer({
     // the queue absorbs what one event-loop turn routes: after a CPU stall the
     // syslog reader may route a few MB of backlog at once (see docs/drains.md)
-    LOGPLANE_DRAIN_QUEUE_LINES: '50000',
+    LOGPLANE_DRAIN_QUEUE_BYTES: String(16 << 20),
     LOGPLANE_DRAIN_RETRIES: '2',
     LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '300',
     LOGPLANE_DRAIN_CONNECT_TIMEOUT_MS: '300',

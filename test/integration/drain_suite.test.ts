@@ -86,7 +86,8 @@ for (const kind of KINDS) {
 
     test('overflow drops the oldest lines and the next batch starts with an exact L10', async () => {
       await fresh();
-      const d = drain({ queueLines: 100 });
+      // lines 900-999 have the same size: the queue holds exactly 100 of them
+      const d = drain({ queueBytes: 100 * testLine(999).length });
       // 1,000 lines in one tick into a 100-line queue: 900 dropped, before the sender wakes
       for (let i = 0; i < 1000; i++) d.offer(testLine(i));
       assert.equal(d.status().dropped, 900);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { ManualClock } from '../support/clock.js';
 import { describe, test } from 'node:test';
+import { DrainBudget } from '../../src/drains/budget.js';
 import { Drain, type Batch, type Clock, type DrainOptions } from '../../src/drains/drain.js';
 import { logplexFrames } from '../../src/drains/frame.js';
 import { isPrivateAddress } from '../../src/drains/guard.js';
@@ -34,16 +35,18 @@ class ScriptedDrain extends Drain {
 }
 
 const target = parseDrainUrl('https://example.com/logs');
+const line = (n: number) => lineFrom({ pri: 190, ts: 'T', source: 'app', dyno: 'web.1', msg: `m${n}` });
+/** Queue bytes for n lines of line(10..99). */
+const linesBytes = (n: number) => n * line(10).length;
 function scripted(over: Partial<DrainOptions> = {}) {
   const clock = new ManualClock();
   const d = new ScriptedDrain({
-    id: 'x', token: 'd.x', target, queueLines: 10, retries: 2, backoffBaseMs: 100, backoffMaxMs: 1000,
+    id: 'x', token: 'd.x', target, queueBytes: linesBytes(10), retries: 2, backoffBaseMs: 100, backoffMaxMs: 1000,
     connectTimeoutMs: 1, responseTimeoutMs: 1, reconnectBaseMs: 1, reconnectMaxMs: 1, allowPrivate: false,
     clock, random: () => 0.5, ...over,
   });
   return { d, clock };
 }
-const line = (n: number) => lineFrom({ pri: 190, ts: 'T', source: 'app', dyno: 'web.1', msg: `m${n}` });
 const tick = () => new Promise((r) => setImmediate(r));
 const OK: Outcome = { kind: 'status', status: 200 };
 const E500: Outcome = { kind: 'status', status: 500 };
@@ -64,7 +67,7 @@ describe('drain queue and loss accounting', () => {
   });
 
   test('L10 counts are exact across drops during flight, failed batches and recovery', async () => {
-    const { d, clock } = scripted({ queueLines: 5 });
+    const { d, clock } = scripted({ queueBytes: linesBytes(5) });
     const t0 = clock.t;
     for (let i = 0; i < 8; i++) d.offer(line(i)); // 3 dropped at t0
     await tick();
@@ -153,11 +156,49 @@ describe('drain queue and loss accounting', () => {
   });
 
   test('batches close at the byte limit', async () => {
-    const { d } = scripted({ queueLines: 1000, batchBytes: 1000 });
+    const { d } = scripted({ queueBytes: linesBytes(1000), batchBytes: 1000 });
     for (let i = 0; i < 100; i++) d.offer(line(i));
     await tick();
     const b = d.sent[0]!.batch;
     assert.ok(b.body.length <= 1000 && b.body.length > 1000 - 60, `${b.body.length}`);
+  });
+
+  test('the node budget: a drain within its share keeps its lines; drains over their share give back', async () => {
+    const L = line(10).length;
+    const due: Array<() => void> = [];
+    const budget = new DrainBudget({ limitBytes: 30 * L, perDrainBytes: 20 * L, defer: (fn) => due.push(fn) });
+    const { d: stuck } = scripted({ queueBytes: 20 * L, budget });
+    const { d: healthy } = scripted({ queueBytes: 20 * L, budget });
+    assert.equal(budget.share, 15 * L);
+    // alone, the stuck drain may borrow beyond its share, up to its cap
+    for (let i = 10; i < 30; i++) stuck.offer(line(i));
+    assert.equal(stuck.queuedBytes, 20 * L);
+    assert.equal(stuck.status().dropped, 0);
+    // a burst within the healthy drain's share is kept whole, though the total passes the budget
+    for (let i = 10; i < 25; i++) healthy.offer(line(i));
+    assert.equal(healthy.status().dropped, 0);
+    assert.equal(budget.used, 35 * L);
+    // at the end of the tick the stuck drain gives back what it borrowed, oldest first
+    assert.equal(due.length, 1, 'one reclaim is due');
+    due.shift()!();
+    assert.equal(stuck.status().dropped, 5);
+    assert.equal(stuck.queuedBytes, 15 * L);
+    assert.equal(budget.used, 30 * L);
+    // at the budget, a drain over its share makes room from its own queue
+    stuck.offer(line(30));
+    assert.equal(stuck.status().dropped, 6);
+    healthy.offer(line(25));
+    assert.equal(healthy.status().dropped, 1);
+    assert.equal(budget.used, 30 * L);
+    // the L10 count is exact, the newest lines kept
+    await tick();
+    assert.match(stuck.sent[0]!.msgs[0]!, /^Error L10 \(output buffer overflow\): 6 messages dropped since /);
+    assert.deepEqual(stuck.sent[0]!.msgs.slice(1), Array.from({ length: 15 }, (_, i) => `m${16 + i}`));
+    // a destroyed drain's bytes leave the budget
+    stuck.destroy();
+    healthy.destroy();
+    assert.equal(budget.used, 0);
+    assert.equal(budget.members, 0);
   });
 
   test('destroy forgets what is held and reports it; flush of an idle drain is immediate', async () => {
