@@ -9,7 +9,7 @@ import { Drain, type Batch, type Clock, type DrainOptions } from '../../src/drai
 import { logplexFrames } from '../../src/drains/frame.js';
 import { isPrivateAddress } from '../../src/drains/guard.js';
 import { backoffMs, classify, isDelivered, reconnectMs, type Outcome } from '../../src/drains/retry.js';
-import { parseDrainUrl } from '../../src/drains/url.js';
+import { displayUrl, parseDrainUrl } from '../../src/drains/url.js';
 import { UnprocessableError } from '../../src/errors.js';
 import { lineFrom, rfc3339 } from '../../src/line.js';
 
@@ -241,7 +241,7 @@ describe('drain URLs', () => {
     assert.equal(h.path, '/a%20b/c?x=1&y=%zz');
     assert.equal(h.authorization, `Basic ${Buffer.from('u@s:p:ss').toString('base64')}`);
     assert.equal(h.insecure, true);
-    assert.equal(h.display, 'https://logs.example.com/a%20b/c?x=1&y=%zz#insecure');
+    assert.equal(h.display, 'https://u%40s:***@logs.example.com/a%20b/c?x=***&y=***#insecure');
     assert.equal(parseDrainUrl('http://h:8080').path, '/');
     assert.equal(parseDrainUrl('http://h?q').path, '/?q');
     assert.equal(parseDrainUrl('http://h').port, 80);
@@ -249,7 +249,26 @@ describe('drain URLs', () => {
     assert.equal(parseDrainUrl('syslog+tls://h').port, 6514);
     assert.equal(parseDrainUrl('syslog+tls://h:1234#insecure').insecure, true);
     assert.equal(parseDrainUrl('SYSLOG://[::1]:99').host, '::1');
-    assert.equal(parseDrainUrl('https://user:pw@h/x').display, 'https://h/x');
+    assert.equal(parseDrainUrl('https://user:pw@h/x').display, 'https://user:***@h/x');
+  });
+
+  test('displayUrl redacts the password, query values and key-like parts (SPEC 12)', () => {
+    const cases: Array<[string, string]> = [
+      ['https://user:pass@logs.example.com/x?apikey=abc', 'https://user:***@logs.example.com/x?apikey=***'],
+      // uuids and long random tokens in the path; plain words and versions stay
+      ['https://logs.example.com/v1/input/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/tag/web', 'https://logs.example.com/v1/input/***/tag/web'],
+      ['https://collector.example.com/receiver/v1/http/ZaVnC4dhaV39Tn37Jfk2dPeXe8w==', 'https://collector.example.com/receiver/v1/http/***'],
+      ['https://logs.example.com/bulk/production-logs/web', 'https://logs.example.com/bulk/production-logs/web'],
+      ['https://logs.example.com/00000000-0000-4000-8000-000000000000', 'https://logs.example.com/***'],
+      // a key as the user name, or as a bare query part
+      ['https://ak1234567890abcdefgh@logs.example.com/', 'https://***@logs.example.com/'],
+      ['https://:secret@logs.example.com/', 'https://:***@logs.example.com/'],
+      ['https://h/?empty=&abc123def456ghi789&x', 'https://h/?empty=&***&x'],
+      ['syslog+tls://logs.example.com:6514#insecure', 'syslog+tls://logs.example.com:6514#insecure'],
+      ['https://h/p#something-else', 'https://h/p#***'],
+      ['not a url', 'not a url'],
+    ];
+    for (const [url, want] of cases) assert.equal(displayUrl(url), want, url);
   });
 
   test('bad URLs are 422 with the reason', () => {
