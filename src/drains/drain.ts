@@ -26,7 +26,9 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** What a drain is doing (SPEC 6.5 plus `idle`; see docs/drains.md). */
 export const DrainState = {
+  IDLE: 'idle',
   CONNECTING: 'connecting',
   DELIVERING: 'delivering',
   BACKING_OFF: 'backing off',
@@ -34,6 +36,11 @@ export const DrainState = {
 } as const;
 export type DrainState = (typeof DrainState)[keyof typeof DrainState];
 export const DRAIN_STATES: readonly DrainState[] = Object.values(DrainState);
+
+/** A state as a metric label value: no spaces (`backing_off`). */
+export function stateLabel(s: DrainState): string {
+  return s.replace(' ', '_');
+}
 
 /** Batches close at about this many bytes (SPEC 6.3). */
 export const BATCH_BYTES = 100 * 1024;
@@ -267,8 +274,9 @@ export abstract class Drain implements LineSink, BudgetMember {
   get closed(): boolean {
     return this.#closed;
   }
+  /** `idle` when nothing is held or owed and no failure is left to report; else what the last attempt says. */
   get state(): DrainState {
-    return this.#state;
+    return !this.#failing && this.idle ? DrainState.IDLE : this.#state;
   }
   /** Lines held: queue plus the batch in flight. */
   get depth(): number {
@@ -540,7 +548,7 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   status(): DrainStatus {
     return {
-      state: this.#state,
+      state: this.state,
       delivered: this.#delivered,
       dropped: this.#dropped,
       queueDepth: this.depth,

@@ -11,7 +11,7 @@ import { ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
 import { route } from '../router.js';
 import type { DrainRecord } from '../store/store.js';
 import { DrainBudget } from './budget.js';
-import { DRAIN_STATES, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
+import { DRAIN_STATES, stateLabel, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
 import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
@@ -67,7 +67,7 @@ function createDrainMetrics(ctx: Context) {
   const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries).', ['kind', 'reason']);
   const attempts = r.counter('logplane_drain_attempts_total', 'Delivery attempts (batches) by kind and outcome (ok, retry, drop).', ['kind', 'outcome']);
   const seconds = r.counter('logplane_drain_attempt_seconds_total', 'Time spent in delivery attempts, by kind (divided by logplane_drain_attempts_total: mean latency).', ['kind']);
-  const drains = r.gauge('logplane_drains', 'Drains by kind and state.', ['kind', 'state']);
+  const drains = r.gauge('logplane_drains', 'Drains by kind and state (idle, connecting, delivering, backing_off, failing).', ['kind', 'state']);
   const queued = r.gauge('logplane_drain_queue_lines', 'Lines held by drains (queue plus batch in flight), by kind.', ['kind']);
   const queuedBytes = r.gauge('logplane_drain_queue_bytes', 'Bytes of lines queued by all drains (what counts against the drain budget; batches in flight not included).');
   const budget = r.gauge('logplane_drain_budget_bytes', 'Node-wide drain memory budget: bytes all drain queues may hold together.');
@@ -130,7 +130,7 @@ export class DrainManager {
       }
       for (const kind of KINDS) {
         const k = kindLabel(kind);
-        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, s);
+        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, stateLabel(s));
         m.queued.set(depth.get(k) ?? 0, k);
       }
     };

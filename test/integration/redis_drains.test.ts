@@ -75,7 +75,7 @@ describe('drains across three nodes', () => {
     // every node shows the owner's status (written to Redis about once a second)
     await until('status everywhere', async () => {
       const lists = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/v3/channels/drained/drains')));
-      return lists.every((l) => l.json.every((d: any) => d.status.delivered === sent.length && d.status.state === 'delivering'));
+      return lists.every((l) => l.json.every((d: any) => d.status.delivered === sent.length && d.status.state === 'idle'));
     }, 5000, 100);
   });
 

@@ -107,7 +107,7 @@ describe('drain queue and loss accounting', () => {
     assert.equal(b3.batch.lines, 0);
     b3.answer(OK);
     await tick();
-    assert.equal(d.status().state, 'delivering');
+    assert.equal(d.status().state, 'idle');
     assert.equal(d.idle, true);
     assert.equal(d.status().delivered + d.status().dropped, 15);
     // all quiet: no more batches
@@ -129,11 +129,13 @@ describe('drain queue and loss accounting', () => {
     assert.equal(clock.timers.length, 1);
   });
 
-  test('status: next retry time, last error, last success, queue depth', async () => {
+  test('status: state, next retry time, last error, last success, queue depth', async () => {
     const { d, clock } = scripted();
-    assert.equal(d.status().state, 'connecting');
+    // nothing to send: idle, not connecting
+    assert.equal(d.status().state, 'idle');
     d.offer(line(0));
     d.offer(line(1));
+    assert.equal(d.status().state, 'connecting');
     assert.equal(d.status().queueDepth, 2);
     await tick();
     assert.equal(d.status().queueDepth, 2); // in flight still counts
@@ -148,11 +150,13 @@ describe('drain queue and loss accounting', () => {
     d.sent[1]!.answer(OK);
     await tick();
     const s2 = d.status();
-    assert.equal(s2.state, 'delivering');
+    assert.equal(s2.state, 'idle'); // caught up
     assert.equal(s2.lastSuccessAt, clock.t);
     assert.equal(s2.nextRetryAt, null);
     assert.equal(s2.queueDepth, 0);
     assert.equal(s2.delivered, 2);
+    d.offer(line(2));
+    assert.equal(d.status().state, 'delivering'); // lines held, the last attempt succeeded
   });
 
   test('batches close at the byte limit', async () => {
