@@ -334,12 +334,15 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (dropped > 0) this.#lose(dropped);
   }
 
-  /** Budget reclaim: drop the oldest while the node is over budget and this queue over floor bytes. */
+  /**
+   * Budget reclaim: drop the oldest while the node is over budget and this
+   * queue over floor bytes (the newest line always stays, as in #overflow).
+   */
   giveBack(floor: number): void {
     if (this.#closed) return;
     const b = this.#budget;
     let dropped = 0;
-    while (b.used > b.limit && this.#bytes > floor && this.#count > 0) {
+    while (b.used > b.limit && this.#bytes > floor && this.#count > 1) {
       this.#shift();
       dropped++;
     }

@@ -6,8 +6,10 @@
 // when the budget is small.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { lineFrom } from '../../src/line.js';
+import { route } from '../../src/router.js';
 import { postLogs, syslog } from '../support/cluster.js';
-import { accepted, HttpReceiver, l10Count, metricValue, msgText, startDrainServer, SyslogReceiver, until, type DrainTestServer, type Receiver } from '../support/drain-receivers.js';
+import { accepted, HttpReceiver, l10Count, metricValue, msgText, startDrainServer, SyslogReceiver, TS, until, type DrainTestServer, type Receiver } from '../support/drain-receivers.js';
 
 /** A new app with one drain to r; returns the app's token and the drain id. */
 async function appWithDrain(t: DrainTestServer, app: string, r: Receiver, path = '/drain'): Promise<{ token: string; id: string }> {
@@ -104,10 +106,10 @@ test('a hanging drain sheds what is over its byte cap, with exact L10 counts', a
 });
 
 test('with a small node budget, a hanging drain cannot make a healthy drain drop', async () => {
-  // two drains share 768 KiB: each is guaranteed 384 KiB; the hanging one may
-  // borrow up to its 512 KiB cap only while nobody else needs the memory
-  const CAP = 512 * 1024;
-  const BUDGET = 768 * 1024;
+  // two drains share 1.5 MiB: each is guaranteed 768 KiB; the hanging one may
+  // borrow up to its 1 MiB cap only while nobody else needs the memory
+  const CAP = 1024 * 1024;
+  const BUDGET = 1536 * 1024;
   const stuckRx = await HttpReceiver.start();
   stuckRx.mode = 'hang';
   const healthyRx = await HttpReceiver.start();
@@ -123,19 +125,29 @@ test('with a small node budget, a hanging drain cannot make a healthy drain drop
     const sd = t.server.drains.drain('stuck', stuck.id)!;
     const hd = t.server.drains.drain('busy', healthy.id)!;
     assert.equal(metricValue(await metrics(t), 'logplane_drain_budget_bytes'), BUDGET);
+    // lines are routed as ingest does, a whole burst in one event-loop turn
+    // (an HTTP body may be routed chunk by chunk as it arrives)
+    const pad = ' '.padEnd(50, 'x');
+    const burst = (app: string, from: number, n: number) => {
+      const a = t.server.ctx.registry.require(app);
+      for (let i = from; i < from + n; i++) route(a, lineFrom({ pri: 190, ts: TS, source: 'app', dyno: 'web.1', msg: `line ${i}${pad}` }));
+    };
 
     // the hanging drain fills up to its own cap (and sheds the rest)
-    const pad = ' '.padEnd(50, 'x');
     let sent = 0;
-    for (let k = 0; k < 3; k++, sent += 3000) assert.equal(await postLogs(t.url, stuck.token, lines(3000, sent, pad)), 204);
+    for (let k = 0; k < 4; k++, sent += 3000) {
+      burst('stuck', sent, 3000);
+      await new Promise((r) => setImmediate(r));
+    }
     await until(() => sd.status().dropped > 0, 5000, 'the hanging drain overflowing');
     const filled = metricValue(await metrics(t), 'logplane_drain_queue_bytes')!;
     assert.ok(filled > BUDGET / 2 && filled <= CAP, `the hanging drain holds ${filled} bytes`);
 
-    // a burst of ~350 KB (within the healthy drain's share) in one request
+    // a burst of ~710 KB (within the healthy drain's share) in one turn: the
+    // total passes the budget by more than the healthy drain's first batch
     const overflowBefore = sd.counters.droppedOverflow.value;
-    const BURST = 3000;
-    assert.equal(await postLogs(t.url, healthy.token, lines(BURST, 0, pad)), 204);
+    const BURST = 6000;
+    burst('busy', 0, BURST);
     await until(() => healthyRx.messages().length >= BURST && hd.idle, 15_000, 'the whole burst').catch((err: Error) => {
       throw new Error(`${err.message}: ${healthyRx.messages().length} received, status ${JSON.stringify(hd.status())}`);
     });
