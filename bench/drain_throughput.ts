@@ -12,6 +12,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { defaults } from '../src/config.js';
+import { DrainBudget } from '../src/drains/budget.js';
 import type { Drain } from '../src/drains/drain.js';
 import { createDrain } from '../src/drains/manager.js';
 import { parseDrainUrl } from '../src/drains/url.js';
@@ -30,6 +32,7 @@ export interface DrainBenchRow {
   received: number;
 }
 
+/** The producer keeps each drain at most QUEUE / 2 lines deep (well within its byte share). */
 const QUEUE = 10_000;
 const MSG = `at=info method=GET path="/api/v1/items?page=2" host=example.herokuapp.com request_id=3f1c2b9e-1d2a fwd="203.0.113.9" dyno=web.1 connect=1ms service=12ms status=200 bytes=1543`;
 
@@ -94,10 +97,12 @@ async function runCase(name: string, kind: 'https' | 'syslog', n: number, second
   await rx.reset();
   const url = kind === 'https' ? `https://127.0.0.1:${rx.ports.https}/logs` : `syslog://127.0.0.1:${rx.ports.syslog}`;
   const drains: Drain[] = [];
+  // the default per-drain cap and node budget, shared as in a server
+  const budget = new DrainBudget({ limitBytes: defaults.drainBudgetBytes, perDrainBytes: defaults.drainQueueBytes });
   for (let i = 0; i < n; i++) {
     drains.push(createDrain({
       id: `bench-${i}`, token: `d.00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, target: parseDrainUrl(url),
-      queueLines: QUEUE, retries: 3, backoffBaseMs: 100, backoffMaxMs: 1000, connectTimeoutMs: 3000, responseTimeoutMs: 5000,
+      queueBytes: defaults.drainQueueBytes, budget, retries: 3, backoffBaseMs: 100, backoffMaxMs: 1000, connectTimeoutMs: 3000, responseTimeoutMs: 5000,
       reconnectBaseMs: 100, reconnectMaxMs: 1000, allowPrivate: true, ca,
     }));
   }

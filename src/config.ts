@@ -29,8 +29,10 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** How long an accepted Logplex-Frame-Id is remembered per token, ms. */
   readonly frameIdTtlMs: number;
-  /** Lines a drain may hold before the oldest are dropped. */
-  readonly drainQueueLines: number;
+  /** Bytes of lines one drain may queue before the oldest are dropped. */
+  readonly drainQueueBytes: number;
+  /** Bytes of lines all drains of the node may queue together (see docs/drains.md). */
+  readonly drainBudgetBytes: number;
   /** Drains per app. */
   readonly maxDrainsPerApp: number;
   /** Allow drains to loopback, link-local and private addresses. */
@@ -73,7 +75,8 @@ export const defaults: Config = {
   publicUrl: null,
   maxBodyBytes: 8 * 1024 * 1024,
   frameIdTtlMs: 5 * 60 * 1000,
-  drainQueueLines: 1024,
+  drainQueueBytes: 4 * 1024 * 1024,
+  drainBudgetBytes: 256 * 1024 * 1024,
   maxDrainsPerApp: 5,
   drainAllowPrivate: false,
   drainRetries: 5,
@@ -114,7 +117,8 @@ export const settings: readonly Setting[] = [
   { key: 'publicUrl', env: 'LOGPLANE_PUBLIC_URL', flag: 'public-url', kind: 'url' },
   { key: 'maxBodyBytes', env: 'LOGPLANE_MAX_BODY_BYTES', flag: 'max-body-bytes', kind: 'int', min: 1024, max: 1 << 30 },
   { key: 'frameIdTtlMs', env: 'LOGPLANE_FRAME_ID_TTL_MS', flag: 'frame-id-ttl-ms', kind: 'int', min: 0, max: 86_400_000 },
-  { key: 'drainQueueLines', env: 'LOGPLANE_DRAIN_QUEUE_LINES', flag: 'drain-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'drainQueueBytes', env: 'LOGPLANE_DRAIN_QUEUE_BYTES', flag: 'drain-queue-bytes', kind: 'int', min: 1024, max: 1 << 30 },
+  { key: 'drainBudgetBytes', env: 'LOGPLANE_DRAIN_BUDGET_BYTES', flag: 'drain-budget-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
   { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
   { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
   { key: 'drainRetries', env: 'LOGPLANE_DRAIN_RETRIES', flag: 'drain-retries', kind: 'int', min: 0, max: 100 },
@@ -214,11 +218,14 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     if (v !== undefined) out[s.key] = v;
   }
 
+  // drain queues used to be bounded by lines; a setting that is silently ignored would hide a loss
+  if (env['LOGPLANE_DRAIN_QUEUE_LINES'] !== undefined) problems.push('LOGPLANE_DRAIN_QUEUE_LINES: no longer used; drain queues are bounded by bytes (LOGPLANE_DRAIN_QUEUE_BYTES, LOGPLANE_DRAIN_BUDGET_BYTES)');
   const c = out as unknown as Config;
   const tlsParts = [c.syslogTlsPort !== null, c.tlsCert !== null, c.tlsKey !== null];
   if (tlsParts.some(Boolean) && !tlsParts.every(Boolean)) {
     problems.push('syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY');
   }
+  if (c.drainBudgetBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes})`);
   if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(c);

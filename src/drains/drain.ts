@@ -1,11 +1,13 @@
-// The drain core shared by every drain type: a bounded per-drain queue that
-// drops the oldest line and counts it, the sender loop (one batch in flight,
+// The drain core shared by every drain type: a per-drain queue bounded by
+// bytes (its own cap, within the node's drain budget) that drops the oldest
+// lines and counts them, the sender loop (one batch in flight,
 // woken once per tick), retry and drop bookkeeping, the exact L10 line, and
 // the status shown to app owners (SPEC 6.5). Subclasses only deliver a batch.
 import type { LineSink } from '../apps.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { Child, type HistogramChild } from '../obs/metrics.js';
+import { DrainBudget, type BudgetMember } from './budget.js';
 import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
 import type { Lookup } from './guard.js';
@@ -24,7 +26,9 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** What a drain is doing (SPEC 6.5 plus `idle`; see docs/drains.md). */
 export const DrainState = {
+  IDLE: 'idle',
   CONNECTING: 'connecting',
   DELIVERING: 'delivering',
   BACKING_OFF: 'backing off',
@@ -33,8 +37,18 @@ export const DrainState = {
 export type DrainState = (typeof DrainState)[keyof typeof DrainState];
 export const DRAIN_STATES: readonly DrainState[] = Object.values(DrainState);
 
+/** A state as a metric label value: no spaces (`backing_off`). */
+export function stateLabel(s: DrainState): string {
+  return s.replace(' ', '_');
+}
+
 /** Batches close at about this many bytes (SPEC 6.3). */
 export const BATCH_BYTES = 100 * 1024;
+
+/** Slots of a new queue; it doubles when full (the bound is in bytes). */
+const INITIAL_SLOTS = 64;
+/** An empty queue with more slots than this goes back to INITIAL_SLOTS. */
+const SHRINK_SLOTS = 4096;
 
 /** Pre-resolved metric children for one drain kind (see manager.ts). */
 export interface DrainCounters {
@@ -62,8 +76,13 @@ export interface DrainOptions {
   /** `d.<uuid4>`. */
   token: string;
   target: DrainTarget;
-  /** Lines held before the oldest are dropped. */
-  queueLines: number;
+  /**
+   * Bytes of lines (cooked, as route() offers them) the queue may hold
+   * before the oldest are dropped; a single larger line is kept alone.
+   */
+  queueBytes: number;
+  /** The node-wide budget shared by every drain; one of its own when absent. */
+  budget?: DrainBudget;
   /** Retries of a batch after its first attempt. */
   retries: number;
   backoffBaseMs: number;
@@ -142,7 +161,7 @@ export function lossLine(n: number, sinceMs: number, nowMs: number): Buffer {
   });
 }
 
-export abstract class Drain implements LineSink {
+export abstract class Drain implements LineSink, BudgetMember {
   readonly id: string;
   readonly token: string;
   readonly target: DrainTarget;
@@ -152,11 +171,16 @@ export abstract class Drain implements LineSink {
   readonly counters: DrainCounters;
   protected abstract readonly encoder: FrameEncoder;
 
-  // bounded queue: a ring of references to cooked lines
-  readonly #cap: number;
-  readonly #buf: Array<Buffer | undefined>;
+  // bounded queue: a ring of references to cooked lines (power-of-two
+  // slots, doubled when full), bounded by the bytes of those lines
+  #buf = new Array<Buffer | undefined>(INITIAL_SLOTS);
+  #mask = INITIAL_SLOTS - 1;
   #head = 0;
   #count = 0;
+  /** Bytes of the lines in the queue (the batch in flight is not counted). */
+  #bytes = 0;
+  readonly #capBytes: number;
+  readonly #budget: DrainBudget;
 
   // sender loop
   #batch: Batch | null = null;
@@ -207,8 +231,9 @@ export abstract class Drain implements LineSink {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log;
     this.counters = opts.counters ?? noCounters();
-    this.#cap = opts.queueLines;
-    this.#buf = new Array<Buffer | undefined>(Math.min(opts.queueLines, 1 << 16));
+    this.#capBytes = opts.queueBytes;
+    this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
+    this.#budget.join(this);
     this.#batchBytes = opts.batchBytes ?? BATCH_BYTES;
   }
 
@@ -251,52 +276,108 @@ export abstract class Drain implements LineSink {
   get closed(): boolean {
     return this.#closed;
   }
+  /** `idle` when nothing is held or owed and no failure is left to report; else what the last attempt says. */
   get state(): DrainState {
-    return this.#state;
+    return !this.#failing && this.idle ? DrainState.IDLE : this.#state;
   }
   /** Lines held: queue plus the batch in flight. */
   get depth(): number {
     return this.#count + (this.#batch?.lines ?? 0);
   }
+  /** Bytes of the lines in the queue (what counts against the cap and the budget). */
+  get queuedBytes(): number {
+    return this.#bytes;
+  }
 
   /**
    * Take a line (called by route() for every line of the app). O(1), no I/O:
-   * when the queue is full the oldest line is dropped and counted.
+   * when the queue is over its byte cap, or the node's drains are over their
+   * budget, the oldest lines are dropped and counted (see budget.ts).
    */
   offer(rec: Buffer): void {
     if (this.#closed) return;
-    const cap = this.#cap;
-    if (this.#count === cap) {
-      // full: the newest overwrites the oldest
-      this.#set(this.#head, rec);
-      if (++this.#head === cap) this.#head = 0;
-      this.counters.droppedOverflow.value++;
-      this.#dropped++;
-      this.#noteDrop(1);
-    } else {
-      let i = this.#head + this.#count;
-      if (i >= cap) i -= cap;
-      this.#set(i, rec);
-      this.#count++;
-    }
+    if (this.#count === this.#buf.length) this.#grow();
+    this.#buf[(this.#head + this.#count) & this.#mask] = rec;
+    this.#count++;
+    const n = rec.length;
+    this.#bytes += n;
+    const b = this.#budget;
+    b.used += n;
+    if (this.#bytes > this.#capBytes || b.used > b.limit) this.#overflow();
+    this.#wakeSoon();
+  }
+
+  #wakeSoon(): void {
     if (!this.#scheduled && !this.#busy && this.#timer === null) {
       this.#scheduled = true;
       setImmediate(this.#wake);
     }
   }
 
-  #set(i: number, rec: Buffer): void {
-    const buf = this.#buf;
-    // grow the backing array in steps for very large queues
-    while (i >= buf.length) buf.length = Math.min(this.#cap, buf.length * 2);
-    buf[i] = rec;
+  /** The line just offered put the queue over its cap or the node over its budget. */
+  #overflow(): void {
+    let dropped = 0;
+    // over its own cap: the oldest go (the newest line always stays)
+    while (this.#bytes > this.#capBytes && this.#count > 1) {
+      this.#shift();
+      dropped++;
+    }
+    const b = this.#budget;
+    if (b.used > b.limit) {
+      // over the budget: a drain over its share makes the room itself; one
+      // within its share keeps its line and the others give back (reclaim)
+      const share = b.share;
+      while (b.used > b.limit && this.#bytes > share && this.#count > 1) {
+        this.#shift();
+        dropped++;
+      }
+      if (b.used > b.limit) b.reclaim();
+    }
+    if (dropped > 0) this.#lose(dropped);
+  }
+
+  /**
+   * Budget reclaim: drop the oldest while the node is over budget and this
+   * queue over floor bytes (the newest line always stays, as in #overflow).
+   */
+  giveBack(floor: number): void {
+    if (this.#closed) return;
+    const b = this.#budget;
+    let dropped = 0;
+    while (b.used > b.limit && this.#bytes > floor && this.#count > 1) {
+      this.#shift();
+      dropped++;
+    }
+    if (dropped === 0) return;
+    this.#lose(dropped);
+    this.#wakeSoon();
+  }
+
+  /** Queued lines dropped: counted, and reported by the next L10 line. */
+  #lose(n: number): void {
+    this.counters.droppedOverflow.value += n;
+    this.#dropped += n;
+    this.#noteDrop(n);
+  }
+
+  #grow(): void {
+    const old = this.#buf;
+    const n = old.length;
+    const buf = new Array<Buffer | undefined>(n * 2);
+    for (let i = 0; i < n; i++) buf[i] = old[(this.#head + i) & this.#mask];
+    this.#buf = buf;
+    this.#mask = n * 2 - 1;
+    this.#head = 0;
   }
 
   #shift(): Buffer {
-    const rec = this.#buf[this.#head]!;
-    this.#buf[this.#head] = undefined;
-    if (++this.#head === this.#cap) this.#head = 0;
+    const h = this.#head;
+    const rec = this.#buf[h]!;
+    this.#buf[h] = undefined;
+    this.#head = (h + 1) & this.#mask;
     this.#count--;
+    this.#bytes -= rec.length;
+    this.#budget.used -= rec.length;
     return rec;
   }
 
@@ -329,6 +410,12 @@ export abstract class Drain implements LineSink {
       frames.push(this.#shift());
       bytes += len;
       lines++;
+    }
+    if (this.#count === 0 && this.#buf.length > SHRINK_SLOTS) {
+      // a burst is over: let its slots go
+      this.#buf = new Array<Buffer | undefined>(INITIAL_SLOTS);
+      this.#mask = INITIAL_SLOTS - 1;
+      this.#head = 0;
     }
     const msgCount = frames.length;
     const frameId = newFrameId();
@@ -448,8 +535,11 @@ export abstract class Drain implements LineSink {
     if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#batch = null;
-    this.#buf.length = 0;
+    this.#buf = [];
     this.#count = 0;
+    this.#budget.used -= this.#bytes;
+    this.#bytes = 0;
+    this.#budget.leave(this);
     this.release();
     this.#settle(false);
     return left;
@@ -464,7 +554,7 @@ export abstract class Drain implements LineSink {
 
   status(): DrainStatus {
     return {
-      state: this.#state,
+      state: this.state,
       delivered: this.#delivered,
       dropped: this.#dropped,
       queueDepth: this.depth,

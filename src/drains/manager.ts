@@ -10,7 +10,8 @@ import type { Context } from '../context.js';
 import { ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
 import { route } from '../router.js';
 import type { DrainRecord } from '../store/store.js';
-import { DRAIN_STATES, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
+import { DrainBudget } from './budget.js';
+import { DRAIN_STATES, stateLabel, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
 import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
@@ -66,8 +67,12 @@ function createDrainMetrics(ctx: Context) {
   const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries).', ['kind', 'reason']);
   const attempts = r.counter('logplane_drain_attempts_total', 'Delivery attempts (batches) by kind and outcome (ok, retry, drop).', ['kind', 'outcome']);
   const seconds = r.counter('logplane_drain_attempt_seconds_total', 'Time spent in delivery attempts, by kind (divided by logplane_drain_attempts_total: mean latency).', ['kind']);
-  const drains = r.gauge('logplane_drains', 'Drains by kind and state.', ['kind', 'state']);
+  const drains = r.gauge('logplane_drains', 'Drains by kind and state (idle, connecting, delivering, backing_off, failing).', ['kind', 'state']);
   const queued = r.gauge('logplane_drain_queue_lines', 'Lines held by drains (queue plus batch in flight), by kind.', ['kind']);
+  const queuedBytes = r.gauge('logplane_drain_queue_bytes', 'Bytes of lines queued by all drains (what counts against the drain budget; batches in flight not included).');
+  const budget = r.gauge('logplane_drain_budget_bytes', 'Node-wide drain memory budget: bytes all drain queues may hold together.');
+  const share = r.gauge('logplane_drain_share_bytes', 'Bytes each drain is guaranteed within the budget: min(per-drain cap, budget / drains).');
+  const reclaims = r.counter('logplane_drain_budget_reclaims_total', 'Times drains over their share gave memory back because the budget was full.');
   const counters = new Map<DrainKind, DrainCounters>();
   for (const k of KINDS) {
     const l = kindLabel(k);
@@ -83,7 +88,7 @@ function createDrainMetrics(ctx: Context) {
       delivery: ctx.metrics.drainDelivery.labels(l),
     });
   }
-  return { counters, drains, queued };
+  return { counters, drains, queued, queuedBytes, budget, share, reclaims };
 }
 
 export class DrainManager {
@@ -92,6 +97,8 @@ export class DrainManager {
   readonly #byApp = new Map<string, Map<string, Live>>();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #metrics: ReturnType<typeof createDrainMetrics>;
+  /** Memory of every drain queue on this node (SPEC 16). */
+  readonly budget: DrainBudget;
   readonly #onApp = (app: App): void => this.#sync(app);
   readonly #onAppDeleted = (app: App): void => this.#remove(app);
   /** Distributed mode (issue 5): a lease came or went; re-sync that app. */
@@ -108,7 +115,12 @@ export class DrainManager {
     this.#opts = opts;
     this.#cluster = opts.cluster ?? null;
     this.#metrics = createDrainMetrics(ctx);
+    this.budget = new DrainBudget({ limitBytes: ctx.config.drainBudgetBytes, perDrainBytes: ctx.config.drainQueueBytes });
     const m = this.#metrics;
+    m.queuedBytes.collect = () => m.queuedBytes.set(this.budget.used);
+    m.budget.collect = () => m.budget.set(this.budget.limit);
+    m.share.collect = () => m.share.set(this.budget.share);
+    m.reclaims.collect = () => m.reclaims.set(this.budget.reclaims);
     m.drains.collect = () => {
       const counts = new Map<string, number>();
       const depth = new Map<string, number>();
@@ -119,7 +131,7 @@ export class DrainManager {
       }
       for (const kind of KINDS) {
         const k = kindLabel(kind);
-        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, s.replace(' ', '_')); // label values without spaces: backing_off
+        for (const s of DRAIN_STATES) m.drains.set(counts.get(`${k}\u0000${s}`) ?? 0, k, stateLabel(s));
         m.queued.set(depth.get(k) ?? 0, k);
       }
     };
@@ -160,7 +172,8 @@ export class DrainManager {
       id: rec.id,
       token: rec.token,
       target,
-      queueLines: c.drainQueueLines,
+      queueBytes: c.drainQueueBytes,
+      budget: this.budget,
       retries: c.drainRetries,
       backoffBaseMs: c.drainBackoffBaseMs,
       backoffMaxMs: c.drainBackoffMaxMs,

@@ -1,7 +1,8 @@
 // Drain URLs (SPEC 6.2): parse and validate once, when a drain is created or
 // changed. The path and query of HTTP(S) drains are kept byte for byte as the
 // user wrote them (not re-serialised by the WHATWG parser); the fragment is
-// never sent; `#insecure` turns off certificate checks.
+// never sent; `#insecure` turns off certificate checks. displayUrl() is the
+// one way a drain URL is shown anywhere but to an admin: secrets redacted.
 import { UnprocessableError } from '../errors.js';
 
 export const DrainKind = {
@@ -28,7 +29,7 @@ export interface DrainTarget {
   readonly authorization: string | null;
   /** `#insecure`: do not verify the peer certificate (TLS kinds). */
   readonly insecure: boolean;
-  /** The URL without user:pass, for status, logs and the L14 line. */
+  /** The URL with its secrets redacted (displayUrl), for logs, errors and the L14 line. */
   readonly display: string;
 }
 
@@ -98,7 +99,6 @@ export function parseDrainUrl(url: unknown): DrainTarget {
   const rest = noFrag.slice(authEnd);
   const at = authority.lastIndexOf('@');
   const userinfo = at === -1 ? null : authority.slice(0, at);
-  const hostPort = at === -1 ? authority : authority.slice(at + 1);
 
   let host = parsed.hostname;
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
@@ -125,15 +125,88 @@ export function parseDrainUrl(url: unknown): DrainTarget {
     if (rest !== '' && rest !== '/') bad('syslog drain URLs take no path or query');
     if (userinfo !== null) bad('syslog drain URLs take no user:password');
   }
-  const display = `${url.slice(0, sep + 3)}${hostPort}${rest}${hash === -1 ? '' : url.slice(hash)}`;
-  return { kind, host, port, path, authorization, insecure, display };
+  return { kind, host, port, path, authorization, insecure, display: displayUrl(url) };
 }
 
-/** The URL without user:pass (for logs, status and L14). Never throws. */
-export function displayUrl(url: string): string {
-  try {
-    return parseDrainUrl(url).display;
-  } catch {
-    return '<invalid url>';
+const REDACTED = '***';
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+/** Characters of tokens: base64(url), hex, uuids, JWTs, percent-encoding. */
+function isTokenChar(c: number): boolean {
+  return isDigit(c) || isLetter(c) || c === 0x2d /* - */ || c === 0x5f /* _ */ || c === 0x2e /* . */ || c === 0x7e /* ~ */ || c === 0x2b /* + */ || c === 0x3d /* = */ || c === 0x25 /* % */;
+}
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether a URL part looks like a key: a uuid, or at least 16 token
+ * characters with both letters and digits (random tokens have both; words
+ * and plain paths like `/v1/logs` do not reach 16 or lack digits).
+ */
+export function looksLikeKey(s: string): boolean {
+  if (s.length < 16) return false;
+  if (UUID.test(s)) return true;
+  let digits = false;
+  let letters = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!isTokenChar(c)) return false;
+    if (isDigit(c)) digits = true;
+    else if (isLetter(c)) letters = true;
   }
+  return digits && letters;
+}
+
+function redactSegment(seg: string): string {
+  return looksLikeKey(seg) ? REDACTED : seg;
+}
+
+/**
+ * A drain URL as it may be shown in own logs, error texts, the L14 line and
+ * to anyone but an admin (SPEC 12): the password and every query value
+ * become `***`, and so does a user name, path segment or query name that
+ * looks like a key (looksLikeKey), e.g.
+ * `https://user:***@logs.example.com/x/***?apikey=***`. Works on any string,
+ * valid URL or not; never throws.
+ */
+export function displayUrl(url: string): string {
+  const sep = url.indexOf('://');
+  const start = sep === -1 ? 0 : sep + 3;
+  const hash = url.indexOf('#', start);
+  const noFrag = hash === -1 ? url : url.slice(0, hash);
+  // the only fragment a drain URL may have is #insecure
+  const fragment = hash === -1 ? '' : url.slice(hash) === '#insecure' ? '#insecure' : `#${REDACTED}`;
+  let authEnd = noFrag.length;
+  for (let i = start; i < noFrag.length; i++) {
+    const c = noFrag.charCodeAt(i);
+    if (c === 0x2f /* / */ || c === 0x3f /* ? */) {
+      authEnd = i;
+      break;
+    }
+  }
+  let authority = noFrag.slice(start, authEnd);
+  const at = authority.lastIndexOf('@');
+  if (at !== -1) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+    authority = `${redactSegment(user)}${colon === -1 ? '' : `:${REDACTED}`}${authority.slice(at)}`;
+  }
+  const rest = noFrag.slice(authEnd);
+  const q = rest.indexOf('?');
+  const path = q === -1 ? rest : rest.slice(0, q);
+  let out = `${url.slice(0, start)}${authority}${path.split('/').map(redactSegment).join('/')}`;
+  if (q !== -1) {
+    const parts = rest.slice(q + 1).split('&').map((part) => {
+      const eq = part.indexOf('=');
+      if (eq === -1) return redactSegment(part);
+      return `${redactSegment(part.slice(0, eq))}=${eq === part.length - 1 ? '' : REDACTED}`;
+    });
+    out += `?${parts.join('&')}`;
+  }
+  return out + fragment;
 }

@@ -58,7 +58,7 @@ test('SIGTERM: the served process flushes its drains, then exits 0', async () =>
       LOGPLANE_API_KEY: apiKey,
       LOGPLANE_LOG_LEVEL: 'warn',
       LOGPLANE_DRAIN_ALLOW_PRIVATE: '1',
-      LOGPLANE_DRAIN_QUEUE_LINES: '50000',
+      LOGPLANE_DRAIN_QUEUE_BYTES: String(16 << 20),
       LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '8000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

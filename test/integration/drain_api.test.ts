@@ -66,7 +66,7 @@ describe('v3 drain routes', () => {
     assert.deepEqual(Object.keys(d).sort(), ['created_at', 'id', 'status', 'token', 'updated_at', 'url']);
     const s = d.status as Json;
     assert.deepEqual(Object.keys(s).sort(), ['delivered', 'dropped', 'last_error', 'last_success_at', 'next_retry_at', 'queue_depth', 'state']);
-    assert.equal(s.state, 'delivering');
+    assert.equal(s.state, 'idle');
     assert.equal(s.delivered, 20);
     assert.equal(s.dropped, 0);
     assert.equal(s.queue_depth, 0);
@@ -273,10 +273,10 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
       await until(() => t.server.drains.list('cli')[0]!.status.delivered === 3, 5000, 'delivered');
       out = '';
       await cliDrains(['-a', 'cli'], io);
-      assert.match(out, /^=== cli Drains\nhttp:\/\/127\.0\.0\.1:\d+\/x \(d\.[0-9a-f-]{36}\)  delivering\n$/);
+      assert.match(out, /^=== cli Drains\nhttp:\/\/127\.0\.0\.1:\d+\/x \(d\.[0-9a-f-]{36}\)  idle\n$/);
       out = '';
       await drainsStatus(['-a', 'cli'], io);
-      assert.match(out, /state: +delivering\n/);
+      assert.match(out, /state: +idle\n/);
       assert.match(out, /delivered: +3\n/);
       assert.match(out, /dropped: +0\n/);
       assert.match(out, /queue depth: +0\n/);
@@ -306,7 +306,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
     const slow = await HttpReceiver.start();
     const dead = await HttpReceiver.start();
     dead.mode = 'hang';
-    const t = await startDrainServer({ LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '1500', LOGPLANE_DRAIN_QUEUE_LINES: '20000' });
+    const t = await startDrainServer({ LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '1500', LOGPLANE_DRAIN_QUEUE_BYTES: String(16 << 20) });
     try {
       await t.server.ctx.registry.putApp('bye', ['app']);
       assert.equal((await t.api('POST', '/v3/channels/bye/drains', { url: slow.url() })).status, 201);

@@ -50,7 +50,7 @@ test('reconnect backoff is 2^failures seconds, at most 300 s (real defaults, man
   clock.fire();
   await until(() => r.messages().length === 1, 5000, 'delivered after reconnect');
   assert.equal(msgText('syslog', r.messages()[0]!), 'line 0');
-  assert.equal(d.status().state, 'delivering');
+  assert.equal(d.status().state, 'idle');
 });
 
 test('a dropped connection is re-opened and delivery continues', async () => {

@@ -301,7 +301,7 @@ export function drainOptions(url: string, over: Partial<DrainOptions> = {}): Dra
     id: '00000000-0000-4000-8000-000000000001',
     token: 'd.11111111-2222-4333-8444-555555555555',
     target: parseDrainUrl(url),
-    queueLines: 10_000,
+    queueBytes: 8 * 1024 * 1024,
     retries: 3,
     backoffBaseMs: 5,
     backoffMaxMs: 40,
@@ -371,6 +371,40 @@ const L10 = /^Error L10 \(output buffer overflow\): (\d+) messages dropped since
 /** N of an L10 message, or null when it is not one. */
 export function l10Count(msg: string): number | null {
   const m = L10.exec(msg);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * What an HTTP receiver accepted (2xx, each Frame-Id once): the messages in
+ * order (L10 lines left out), the sum of the L10 counts, and how many L10
+ * lines were not the first frame of their batch (SPEC 6.5: there must be none).
+ */
+export function accepted(r: HttpReceiver): { msgs: string[]; reported: number; l10NotFirst: number } {
+  const seen = new Set<string>();
+  const msgs: string[] = [];
+  let reported = 0;
+  let l10NotFirst = 0;
+  for (const q of r.requests) {
+    if (q.status === null || q.status < 200 || q.status >= 300) continue;
+    const id = String(q.headers['logplex-frame-id']);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    q.frames.forEach((f, i) => {
+      const m = msgText(r.kind, f);
+      const n = l10Count(m);
+      if (n === null) msgs.push(m);
+      else {
+        reported += n;
+        if (i !== 0) l10NotFirst++;
+      }
+    });
+  }
+  return { msgs, reported, l10NotFirst };
+}
+
+/** The value of an unlabelled metric in a Prometheus text page, or null. */
+export function metricValue(text: string, name: string): number | null {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : null;
 }
 

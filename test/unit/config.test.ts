@@ -143,3 +143,17 @@ test('syslog TLS needs port, certificate and key together', () => {
   assert.equal(f.syslogTlsPort, 0);
   assert.equal(problemsOf(['--tls-key=/k'], {}).length, 1);
 });
+
+test('drain queues are bounded by bytes: per drain and node-wide, validated together', () => {
+  const d = loadConfig([], {});
+  assert.equal(d.drainQueueBytes, 4 * 1024 * 1024);
+  assert.equal(d.drainBudgetBytes, 256 * 1024 * 1024);
+  const c = loadConfig(['--drain-queue-bytes', '65536'], { LOGPLANE_DRAIN_BUDGET_BYTES: '1048576' });
+  assert.equal(c.drainQueueBytes, 65536);
+  assert.equal(c.drainBudgetBytes, 1048576);
+  assert.deepEqual(problemsOf([], { LOGPLANE_DRAIN_QUEUE_BYTES: '100' }), ['LOGPLANE_DRAIN_QUEUE_BYTES: must be at least 1024 (got "100")']);
+  assert.deepEqual(problemsOf([], { LOGPLANE_DRAIN_QUEUE_BYTES: '2048', LOGPLANE_DRAIN_BUDGET_BYTES: '1024' }), ['LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (2048)']);
+  // the old line bound is refused rather than silently ignored
+  const [old] = problemsOf([], { LOGPLANE_DRAIN_QUEUE_LINES: '50000' });
+  assert.match(old!, /^LOGPLANE_DRAIN_QUEUE_LINES: no longer used; drain queues are bounded by bytes/);
+});

@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { ManualClock } from '../support/clock.js';
 import { describe, test } from 'node:test';
+import { DrainBudget } from '../../src/drains/budget.js';
 import { Drain, type Batch, type Clock, type DrainOptions } from '../../src/drains/drain.js';
 import { logplexFrames } from '../../src/drains/frame.js';
 import { isPrivateAddress } from '../../src/drains/guard.js';
 import { backoffMs, classify, isDelivered, reconnectMs, type Outcome } from '../../src/drains/retry.js';
-import { parseDrainUrl } from '../../src/drains/url.js';
+import { displayUrl, parseDrainUrl } from '../../src/drains/url.js';
 import { UnprocessableError } from '../../src/errors.js';
 import { lineFrom, rfc3339 } from '../../src/line.js';
 
@@ -34,16 +35,18 @@ class ScriptedDrain extends Drain {
 }
 
 const target = parseDrainUrl('https://example.com/logs');
+const line = (n: number) => lineFrom({ pri: 190, ts: 'T', source: 'app', dyno: 'web.1', msg: `m${n}` });
+/** Queue bytes for n lines of line(10..99). */
+const linesBytes = (n: number) => n * line(10).length;
 function scripted(over: Partial<DrainOptions> = {}) {
   const clock = new ManualClock();
   const d = new ScriptedDrain({
-    id: 'x', token: 'd.x', target, queueLines: 10, retries: 2, backoffBaseMs: 100, backoffMaxMs: 1000,
+    id: 'x', token: 'd.x', target, queueBytes: linesBytes(10), retries: 2, backoffBaseMs: 100, backoffMaxMs: 1000,
     connectTimeoutMs: 1, responseTimeoutMs: 1, reconnectBaseMs: 1, reconnectMaxMs: 1, allowPrivate: false,
     clock, random: () => 0.5, ...over,
   });
   return { d, clock };
 }
-const line = (n: number) => lineFrom({ pri: 190, ts: 'T', source: 'app', dyno: 'web.1', msg: `m${n}` });
 const tick = () => new Promise((r) => setImmediate(r));
 const OK: Outcome = { kind: 'status', status: 200 };
 const E500: Outcome = { kind: 'status', status: 500 };
@@ -64,7 +67,7 @@ describe('drain queue and loss accounting', () => {
   });
 
   test('L10 counts are exact across drops during flight, failed batches and recovery', async () => {
-    const { d, clock } = scripted({ queueLines: 5 });
+    const { d, clock } = scripted({ queueBytes: linesBytes(5) });
     const t0 = clock.t;
     for (let i = 0; i < 8; i++) d.offer(line(i)); // 3 dropped at t0
     await tick();
@@ -104,7 +107,7 @@ describe('drain queue and loss accounting', () => {
     assert.equal(b3.batch.lines, 0);
     b3.answer(OK);
     await tick();
-    assert.equal(d.status().state, 'delivering');
+    assert.equal(d.status().state, 'idle');
     assert.equal(d.idle, true);
     assert.equal(d.status().delivered + d.status().dropped, 15);
     // all quiet: no more batches
@@ -126,11 +129,13 @@ describe('drain queue and loss accounting', () => {
     assert.equal(clock.timers.length, 1);
   });
 
-  test('status: next retry time, last error, last success, queue depth', async () => {
+  test('status: state, next retry time, last error, last success, queue depth', async () => {
     const { d, clock } = scripted();
-    assert.equal(d.status().state, 'connecting');
+    // nothing to send: idle, not connecting
+    assert.equal(d.status().state, 'idle');
     d.offer(line(0));
     d.offer(line(1));
+    assert.equal(d.status().state, 'connecting');
     assert.equal(d.status().queueDepth, 2);
     await tick();
     assert.equal(d.status().queueDepth, 2); // in flight still counts
@@ -145,19 +150,59 @@ describe('drain queue and loss accounting', () => {
     d.sent[1]!.answer(OK);
     await tick();
     const s2 = d.status();
-    assert.equal(s2.state, 'delivering');
+    assert.equal(s2.state, 'idle'); // caught up
     assert.equal(s2.lastSuccessAt, clock.t);
     assert.equal(s2.nextRetryAt, null);
     assert.equal(s2.queueDepth, 0);
     assert.equal(s2.delivered, 2);
+    d.offer(line(2));
+    assert.equal(d.status().state, 'delivering'); // lines held, the last attempt succeeded
   });
 
   test('batches close at the byte limit', async () => {
-    const { d } = scripted({ queueLines: 1000, batchBytes: 1000 });
+    const { d } = scripted({ queueBytes: linesBytes(1000), batchBytes: 1000 });
     for (let i = 0; i < 100; i++) d.offer(line(i));
     await tick();
     const b = d.sent[0]!.batch;
     assert.ok(b.body.length <= 1000 && b.body.length > 1000 - 60, `${b.body.length}`);
+  });
+
+  test('the node budget: a drain within its share keeps its lines; drains over their share give back', async () => {
+    const L = line(10).length;
+    const due: Array<() => void> = [];
+    const budget = new DrainBudget({ limitBytes: 30 * L, perDrainBytes: 20 * L, defer: (fn) => due.push(fn) });
+    const { d: stuck } = scripted({ queueBytes: 20 * L, budget });
+    const { d: healthy } = scripted({ queueBytes: 20 * L, budget });
+    assert.equal(budget.share, 15 * L);
+    // alone, the stuck drain may borrow beyond its share, up to its cap
+    for (let i = 10; i < 30; i++) stuck.offer(line(i));
+    assert.equal(stuck.queuedBytes, 20 * L);
+    assert.equal(stuck.status().dropped, 0);
+    // a burst within the healthy drain's share is kept whole, though the total passes the budget
+    for (let i = 10; i < 25; i++) healthy.offer(line(i));
+    assert.equal(healthy.status().dropped, 0);
+    assert.equal(budget.used, 35 * L);
+    // at the end of the tick the stuck drain gives back what it borrowed, oldest first
+    assert.equal(due.length, 1, 'one reclaim is due');
+    due.shift()!();
+    assert.equal(stuck.status().dropped, 5);
+    assert.equal(stuck.queuedBytes, 15 * L);
+    assert.equal(budget.used, 30 * L);
+    // at the budget, a drain over its share makes room from its own queue
+    stuck.offer(line(30));
+    assert.equal(stuck.status().dropped, 6);
+    healthy.offer(line(25));
+    assert.equal(healthy.status().dropped, 1);
+    assert.equal(budget.used, 30 * L);
+    // the L10 count is exact, the newest lines kept
+    await tick();
+    assert.match(stuck.sent[0]!.msgs[0]!, /^Error L10 \(output buffer overflow\): 6 messages dropped since /);
+    assert.deepEqual(stuck.sent[0]!.msgs.slice(1), Array.from({ length: 15 }, (_, i) => `m${16 + i}`));
+    // a destroyed drain's bytes leave the budget
+    stuck.destroy();
+    healthy.destroy();
+    assert.equal(budget.used, 0);
+    assert.equal(budget.members, 0);
   });
 
   test('destroy forgets what is held and reports it; flush of an idle drain is immediate', async () => {
@@ -200,7 +245,7 @@ describe('drain URLs', () => {
     assert.equal(h.path, '/a%20b/c?x=1&y=%zz');
     assert.equal(h.authorization, `Basic ${Buffer.from('u@s:p:ss').toString('base64')}`);
     assert.equal(h.insecure, true);
-    assert.equal(h.display, 'https://logs.example.com/a%20b/c?x=1&y=%zz#insecure');
+    assert.equal(h.display, 'https://u%40s:***@logs.example.com/a%20b/c?x=***&y=***#insecure');
     assert.equal(parseDrainUrl('http://h:8080').path, '/');
     assert.equal(parseDrainUrl('http://h?q').path, '/?q');
     assert.equal(parseDrainUrl('http://h').port, 80);
@@ -208,7 +253,26 @@ describe('drain URLs', () => {
     assert.equal(parseDrainUrl('syslog+tls://h').port, 6514);
     assert.equal(parseDrainUrl('syslog+tls://h:1234#insecure').insecure, true);
     assert.equal(parseDrainUrl('SYSLOG://[::1]:99').host, '::1');
-    assert.equal(parseDrainUrl('https://user:pw@h/x').display, 'https://h/x');
+    assert.equal(parseDrainUrl('https://user:pw@h/x').display, 'https://user:***@h/x');
+  });
+
+  test('displayUrl redacts the password, query values and key-like parts (SPEC 12)', () => {
+    const cases: Array<[string, string]> = [
+      ['https://user:pass@logs.example.com/x?apikey=abc', 'https://user:***@logs.example.com/x?apikey=***'],
+      // uuids and long random tokens in the path; plain words and versions stay
+      ['https://logs.example.com/v1/input/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/tag/web', 'https://logs.example.com/v1/input/***/tag/web'],
+      ['https://collector.example.com/receiver/v1/http/ZaVnC4dhaV39Tn37Jfk2dPeXe8w==', 'https://collector.example.com/receiver/v1/http/***'],
+      ['https://logs.example.com/bulk/production-logs/web', 'https://logs.example.com/bulk/production-logs/web'],
+      ['https://logs.example.com/00000000-0000-4000-8000-000000000000', 'https://logs.example.com/***'],
+      // a key as the user name, or as a bare query part
+      ['https://ak1234567890abcdefgh@logs.example.com/', 'https://***@logs.example.com/'],
+      ['https://:secret@logs.example.com/', 'https://:***@logs.example.com/'],
+      ['https://h/?empty=&abc123def456ghi789&x', 'https://h/?empty=&***&x'],
+      ['syslog+tls://logs.example.com:6514#insecure', 'syslog+tls://logs.example.com:6514#insecure'],
+      ['https://h/p#something-else', 'https://h/p#***'],
+      ['not a url', 'not a url'],
+    ];
+    for (const [url, want] of cases) assert.equal(displayUrl(url), want, url);
   });
 
   test('bad URLs are 422 with the reason', () => {
