@@ -3,10 +3,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
-import { silentLog } from '../../src/obs/log.js';
-import { Server } from '../../src/server.js';
+import { createLog, silentLog, type Log } from '../../src/obs/log.js';
+import { Server, type ServerOptions } from '../../src/server.js';
 
 export const API_KEY = 'test-cluster-api-key-0123456789';
 export const AUTH = `Bearer ${API_KEY}`;
@@ -27,10 +28,11 @@ export interface Node {
   close(): Promise<void>;
 }
 
-export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}): Promise<Node> {
+/** more: other Server.start options (a log to read, syslog listeners on free ports). */
+export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}, more: Omit<ServerOptions, 'cluster'> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
-  const server = await Server.start(config, { log: silentLog(), cluster: opts });
+  const server = await Server.start(config, { log: silentLog(), ...more, cluster: opts });
   return {
     server,
     url: server.url,
@@ -39,6 +41,26 @@ export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> 
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A logger whose entries (parsed) a test can read: what an operator would see in the node's log. */
+export interface CapturedLog {
+  log: Log;
+  entries(): Array<Record<string, unknown>>;
+  /** Entries with this `at` key. */
+  at(key: string): Array<Record<string, unknown>>;
+}
+
+export function captureLog(level = 'info'): CapturedLog {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const entries = (): Array<Record<string, unknown>> => lines.join('').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { log: createLog(level, sink), entries, at: (key) => entries().filter((e) => e['at'] === key) };
 }
 
 export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOptions> = fastCluster): Promise<Node[]> {
