@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, captureLog, fastCluster, startNode, until, type CapturedLog, type Node } from '../support/cluster.js';
+import { api, fastCluster, startNode, until, type Node } from '../support/cluster.js';
+import { captureLog, type CapturedLog } from '../support/log.js';
 import { SyslogStream } from '../support/syslog.js';
 import { HttpStream, WsClient } from './tail_helpers.js';
 

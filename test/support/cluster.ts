@@ -3,10 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
-import { createLog, silentLog, type Log } from '../../src/obs/log.js';
+import { silentLog } from '../../src/obs/log.js';
 import { Server, type ServerOptions } from '../../src/server.js';
 
 export const API_KEY = 'test-cluster-api-key-0123456789';
@@ -41,26 +40,6 @@ export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> 
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** A logger whose entries (parsed) a test can read: what an operator would see in the node's log. */
-export interface CapturedLog {
-  log: Log;
-  entries(): Array<Record<string, unknown>>;
-  /** Entries with this `at` key. */
-  at(key: string): Array<Record<string, unknown>>;
-}
-
-export function captureLog(level = 'info'): CapturedLog {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const entries = (): Array<Record<string, unknown>> => lines.join('').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { log: createLog(level, sink), entries, at: (key) => entries().filter((e) => e['at'] === key) };
 }
 
 export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOptions> = fastCluster): Promise<Node[]> {
