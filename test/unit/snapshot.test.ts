@@ -194,6 +194,23 @@ describe('ring snapshot', () => {
     assert.deepEqual(msgs(cut.reg, 'two'), []);
     expectOneWarning(cut.warnings, path, { restoredApps: 1, restoredLines: 100, skippedApps: 1, skippedLines: 200, exact: false });
   });
+
+  test('a previous-format snapshot with two flipped bytes in a line length: that app is skipped, the others restored, one warning', async () => {
+    const { dir, path, reg } = await saved();
+    const v1 = formatOne(reg);
+    // the u32 length just before "two"'s 11th record: its two high bytes flipped
+    const rec = v1.indexOf('two line 10');
+    const lenAt = v1.lastIndexOf(Buffer.from('2026-05-01T12:00:00Z'), rec) - 20 - 4;
+    assert.equal(v1.readUInt32LE(lenAt), rec + 'two line 10'.length - lenAt - 4);
+    v1[lenAt + 2] = 0x01;
+    v1[lenAt + 3] = 0x02;
+    writeFileSync(path, v1);
+    const { reg: back, warnings } = await load(dir);
+    expectIntact(back, 'one');
+    assert.deepEqual(msgs(back, 'two'), [], 'the app with the damaged length is skipped whole');
+    expectOneWarning(warnings, path, { restoredApps: 1, restoredLines: 100, skippedApps: 1, skippedLines: 200, exact: false });
+    assert.match(String(warnings[0]!['problem']), /format 1/);
+  });
 });
 
 /** The snapshot as the previous version wrote it: "LPRING1\n", then per app u16 idLen, id, f64 seq, u32 count, count x (u32 len, record). */
