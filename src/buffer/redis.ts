@@ -54,7 +54,7 @@ export const redisHistoryDefaults = {
 interface Chunk {
   batch: AppBatch;
   recs: Buffer[];
-  /** origin u8 | 0 u8 | count u32 LE | count x u16 LE lengths. */
+  /** origin u8 | kind u8 (0 lines, 1 a loss notice) | count u32 LE | count x u16 LE lengths. */
   header: Buffer;
 }
 
@@ -128,7 +128,7 @@ export interface PublishedBatch {
   recs: Buffer[];
 }
 
-/** Decode `f64 first ordinal | origin | 0 | u32 count | u16 lengths | records`; null when malformed. */
+/** Decode `f64 first ordinal | origin | kind | u32 count | u16 lengths | records`; null when malformed. */
 export function decodeBatch(msg: Buffer): PublishedBatch | null {
   if (msg.length < MSG_HEAD) return null;
   const first = msg.readDoubleLE(0);
@@ -146,12 +146,12 @@ export function decodeBatch(msg: Buffer): PublishedBatch | null {
   return { first, origin, recs };
 }
 
-/** origin u8 | 0 u8 | count u32 LE | count x u16 LE lengths. */
+/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: one loss notice (the append script remembers its count). */
 function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
   const n = recs.length;
   const header = Buffer.allocUnsafe(6 + 2 * n);
   header[0] = origin;
-  header[1] = 0;
+  header[1] = n === 1 && isLossNotice(recs[0]!) ? 1 : 0;
   header.writeUInt32LE(n, 2);
   for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
   return header;
@@ -232,9 +232,18 @@ export interface StreamReader {
   readonly last: number;
 }
 
+/** A loss notice that was appended at `ordinal`: node `origin` could not write n lines. */
+export interface NoticeMark {
+  ordinal: number;
+  origin: number;
+  n: number;
+}
+
 export interface HistoryRead {
   /** Lines trimmed from this app's history so far (ordinal of records[0] is trimmed + 1 when reading from 0). */
   trimmed: number;
+  /** Loss notices among the ordinals asked for that were already trimmed (the last 100 notices of the app are known). */
+  trimmedNotices: NoticeMark[];
   /** Highest seq ever trimmed (0 = none). */
   trimmedSeq: number;
   /** Ordinal of records[0]. */
@@ -378,6 +387,12 @@ export class RedisHistory {
       n += b - a + 1;
     }
     return n;
+  }
+
+  /** True when the record at this ordinal of the app is one this node wrote (and still remembers). */
+  isOwn(appId: string, ordinal: number): boolean {
+    for (const r of this.#own.get(appId) ?? []) if (ordinal >= r.first && ordinal < r.first + r.seqs.length) return true;
+    return false;
   }
 
   /** An append of ours was acknowledged with the app's new total: remember its ordinals while someone reads the app here. */
@@ -667,8 +682,16 @@ export class RedisHistory {
     if (before) await before;
     const trimmed = Number(out[0]!.toString('latin1'));
     const trimmedSeq = Number(out[1]!.toString('latin1'));
-    const records = out.slice(2);
-    return { trimmed, trimmedSeq, first: Math.max(from, trimmed + 1), records };
+    const trimmedNotices: NoticeMark[] = [];
+    const notices = out[2]!.toString('latin1');
+    if (notices.length > 0) {
+      for (const e of notices.split(',')) {
+        const [o, origin, n] = e.split(':').map(Number) as [number, number, number];
+        if (o >= from && o <= trimmed && Number.isFinite(n)) trimmedNotices.push({ ordinal: o, origin, n });
+      }
+    }
+    const records = out.slice(3);
+    return { trimmed, trimmedNotices, trimmedSeq, first: Math.max(from, trimmed + 1), records };
   }
 }
 

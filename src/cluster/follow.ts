@@ -153,7 +153,10 @@ export class StreamFollower implements LineWatcher {
             ownLost += this.#target.ownLost(seq);
           });
           this.ownTrimmed += own;
-          const lost = missing - own + ownLost;
+          // another node's loss notice among them stands for the lines it announced, not one
+          let announced = 0;
+          for (const x of h.trimmedNotices) if (x.ordinal <= h.first - 1 && !this.#history.isOwn(this.appId, x.ordinal)) announced += x.n - 1;
+          const lost = missing - own + ownLost + announced;
           if (lost > 0) {
             this.#log.warn({ at: 'cluster.lines_lost', app: this.appId, lines: lost }, 'lines trimmed from the history before this node could read them');
             this.#target.lost(lost, this.#completeAt);

@@ -39,33 +39,31 @@ describe('stream follower: loss after the history was trimmed', () => {
     await redis?.close();
   });
 
-  async function writer(origin: number): Promise<Writer> {
+  async function writer(origin: number, maxPendingLines = 10_000): Promise<Writer> {
     const cmd = commandClient(redis.url, `test-${origin}`);
     cmd.on('error', () => {});
     defineScripts(cmd);
     await connectOrThrow(cmd, 5000);
-    const history = new RedisHistory(cmd, { historyLines: HISTORY, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => origin, log: silentLog(), metrics: new Registry() });
+    const history = new RedisHistory(cmd, { historyLines: HISTORY, maxPendingLines, chunkLines: 1000, pipelineLines: 50_000, origin: () => origin, log: silentLog(), metrics: new Registry() });
     const w = { cmd, history };
     writers.push(w);
     return w;
   }
 
-  /** Lines k in [from, to) stamped by node `origin` (seq k * 256 + origin), written and acknowledged. */
-  async function write(w: Writer, app: string, origin: number, from: number, to: number): Promise<void> {
+  /** Offer lines k in [from, to) stamped by node `origin` (seq k * 256 + origin). */
+  function offer(w: Writer, app: string, origin: number, from: number, to: number): void {
     const sink = w.history.sink(app);
     for (let k = from; k < to; k++) sink.offer(lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + origin }));
+  }
+
+  /** The same, written and acknowledged. */
+  async function write(w: Writer, app: string, origin: number, from: number, to: number): Promise<void> {
+    offer(w, app, origin, from, to);
     assert.equal(await w.history.flush(5000), true);
   }
 
-  /**
-   * Follow an app from its empty start, then write 150 lines of ours, 60 of
-   * another node and 50 more of ours with the follower hearing nothing (its
-   * subscription is down), then let it catch up: with 100 lines kept,
-   * ordinals 1..160 are gone, 150 of them ours and 10 the other node's.
-   */
-  async function scenario(app: string, ownLost: (seq: number) => number): Promise<{ lost: number; seqs: number[] }> {
-    const own = await writer(OWN);
-    const other = await writer(OTHER);
+  /** A follower of app from its empty start that keeps what it is handed and the loss it is told of. */
+  async function follow(app: string, history: RedisHistory, ownLost: (seq: number) => number): Promise<{ follower: StreamFollower; seqs: number[]; lost: () => number }> {
     let lost = 0;
     const seqs: number[] = [];
     const target: FollowTarget = {
@@ -77,15 +75,28 @@ describe('stream follower: loss after the history was trimmed', () => {
       },
       ownLost,
     };
-    const follower = new StreamFollower(app, own.history, target, silentLog());
+    const follower = new StreamFollower(app, history, target, silentLog());
     await follower.startAfter(0, Date.now());
+    return { follower, seqs, lost: () => lost };
+  }
+
+  /**
+   * Follow an app from its empty start, then write 150 lines of ours, 60 of
+   * another node and 50 more of ours with the follower hearing nothing (its
+   * subscription is down), then let it catch up: with 100 lines kept,
+   * ordinals 1..160 are gone, 150 of them ours and 10 the other node's.
+   */
+  async function scenario(app: string, ownLost: (seq: number) => number): Promise<{ lost: number; seqs: number[] }> {
+    const own = await writer(OWN);
+    const other = await writer(OTHER);
+    const { follower, seqs, lost } = await follow(app, own.history, ownLost);
     await write(own, app, OWN, 1, 151);
     await write(other, app, OTHER, 151, 211);
     await write(own, app, OWN, 211, 261);
     follower.onResubscribed();
     await until('caught up', () => follower.live && follower.last === 260, 10_000);
     follower.close();
-    return { lost, seqs };
+    return { lost: lost(), seqs };
   }
 
   test('a catch-up reports exactly the trimmed lines of other nodes, and none of ours the target already had', async () => {
@@ -99,5 +110,26 @@ describe('stream follower: loss after the history was trimmed', () => {
     // as a drain that got only our first 100 lines directly
     const { lost } = await scenario('partly-direct', (seq) => (seq >= 0 && Math.floor(seq / NODE_SLOTS) <= 100 ? 0 : 1));
     assert.equal(lost, 10 + 50, 'the other node\'s 10 and our 50 the target never had');
+  });
+
+  test("another node's loss notice trimmed before the catch-up read it counts the lines it announced", async () => {
+    const app = 'noticed';
+    const own = await writer(OWN);
+    const other = await writer(OTHER, 50); // queues at most 50 lines while Redis is away
+    const { follower, seqs, lost } = await follow(app, own.history, () => 0);
+    // the other node loses Redis with 150 lines to write: 100 dropped, 50 kept
+    other.cmd.disconnect();
+    await until('other down', () => !other.history.up, 5000);
+    offer(other, app, OTHER, 1, 151);
+    await until('other queue bounded', () => other.history.pendingLines === 50, 5000);
+    // back: its loss notice (100 lines) is ordinal 1, its 50 lines 2..51; then 100 of ours trim all of that
+    await other.cmd.connect();
+    assert.equal(await other.history.flush(5000), true);
+    await write(own, app, OWN, 151, 251);
+    follower.onResubscribed();
+    await until('caught up', () => follower.live && follower.last === 151, 10_000);
+    follower.close();
+    assert.equal(lost(), 150, 'the 100 lines the other node never wrote and its 50 trimmed');
+    assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => (151 + i) * NODE_SLOTS + OWN));
   });
 });
