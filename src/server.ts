@@ -112,7 +112,7 @@ export class Server {
 
     const ctx: Context = { config, log, metrics, registry, publicUrl: '' };
     if (!opts.noRestore && !cluster) {
-      const restored = await loadRings(config.dataDir, registry);
+      const restored = await loadRings(config.dataDir, registry, log);
       if (restored > 0) log.info({ at: 'rings.restored', lines: restored }, 'restored saved history');
     }
 

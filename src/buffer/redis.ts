@@ -12,13 +12,20 @@
 // counted (logplane_redis_lines_dropped_total{reason="overflow"}); a command
 // Redis refuses (e.g. OOM under maxmemory) drops its chunk, counted as
 // reason="rejected". Nothing here ever blocks route().
+//
+// Each append returns the app's new total, so the writer learns the ordinals
+// its own lines got. It keeps them (with each line's seq) for the apps that
+// have stream followers on this node, until every follower has read past
+// them: when Redis trims this node's own lines before a follower's catch-up
+// reads them, the follower asks here which of the trimmed ordinals were ours
+// and does not report lines its target already got directly as lost.
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import { appChannel, appLines, appMeta } from '../cluster/keys.js';
 import type { ScriptPipeline, Scripts } from '../cluster/redis.js';
 import type { Log } from '../obs/log.js';
 import type { Child, Metric, Registry as MetricRegistry } from '../obs/metrics.js';
-import { receivedOf } from '../line.js';
+import { receivedOf, seqOf } from '../line.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -47,7 +54,7 @@ export const redisHistoryDefaults = {
 interface Chunk {
   batch: AppBatch;
   recs: Buffer[];
-  /** origin u8 | 0 u8 | count u32 LE | count x u16 LE lengths. */
+  /** origin u8 | kind u8 (0 lines, 1 a loss notice) | count u32 LE | count x u16 LE lengths. */
   header: Buffer;
 }
 
@@ -121,7 +128,7 @@ export interface PublishedBatch {
   recs: Buffer[];
 }
 
-/** Decode `f64 first ordinal | origin | 0 | u32 count | u16 lengths | records`; null when malformed. */
+/** Decode `f64 first ordinal | origin | kind | u32 count | u16 lengths | records`; null when malformed. */
 export function decodeBatch(msg: Buffer): PublishedBatch | null {
   if (msg.length < MSG_HEAD) return null;
   const first = msg.readDoubleLE(0);
@@ -139,12 +146,12 @@ export function decodeBatch(msg: Buffer): PublishedBatch | null {
   return { first, origin, recs };
 }
 
-/** origin u8 | 0 u8 | count u32 LE | count x u16 LE lengths. */
+/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: one loss notice (the append script remembers its count). */
 function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
   const n = recs.length;
   const header = Buffer.allocUnsafe(6 + 2 * n);
   header[0] = origin;
-  header[1] = 0;
+  header[1] = n === 1 && isLossNotice(recs[0]!) ? 1 : 0;
   header.writeUInt32LE(n, 2);
   for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
   return header;
@@ -214,9 +221,29 @@ class Samples {
   }
 }
 
+/** Ordinals [first, first + seqs.length) written by this node: each line's seq, or -n for a loss notice of n lines. */
+interface OwnRun {
+  first: number;
+  seqs: Float64Array;
+}
+
+/** Someone reading an app's stream on this node: own ordinals at or below its last are no longer needed for it (-1: not started). */
+export interface StreamReader {
+  readonly last: number;
+}
+
+/** A loss notice that was appended at `ordinal`: node `origin` could not write n lines. */
+export interface NoticeMark {
+  ordinal: number;
+  origin: number;
+  n: number;
+}
+
 export interface HistoryRead {
   /** Lines trimmed from this app's history so far (ordinal of records[0] is trimmed + 1 when reading from 0). */
   trimmed: number;
+  /** Loss notices among the ordinals asked for that were already trimmed (the last 100 notices of the app are known). */
+  trimmedNotices: NoticeMark[];
   /** Highest seq ever trimmed (0 = none). */
   trimmedSeq: number;
   /** Ordinal of records[0]. */
@@ -241,6 +268,12 @@ export class RedisHistory {
   #waiters: Array<() => void> = [];
   /** Lines that never reached Redis, per app, not yet announced in the app's stream. */
   #lost = new Map<AppBatch, { n: number; since: number }>();
+  /** Settles after the pipeline in flight has been accounted for (#done or #failed ran). */
+  #settled: Promise<void> = Promise.resolve();
+  /** Stream readers on this node, per app; own ordinals are kept only for these apps. */
+  readonly #readers = new Map<string, Set<StreamReader>>();
+  /** Per app: ordinals of this node's own records, oldest first, not yet read past by every reader. */
+  readonly #own = new Map<string, OwnRun[]>();
   readonly #latency = new Samples();
   readonly #m: {
     up: Metric;
@@ -313,6 +346,88 @@ export class RedisHistory {
     b.removed = true;
     b.recs = [];
     this.#pending.removeBatch(b);
+    this.#own.delete(appId);
+  }
+
+  /** A reader of an app's stream starts: from now on this node's ordinals of the app are kept for it. */
+  follow(appId: string, r: StreamReader): void {
+    let set = this.#readers.get(appId);
+    if (!set) {
+      set = new Set();
+      this.#readers.set(appId, set);
+    }
+    set.add(r);
+  }
+
+  unfollow(appId: string, r: StreamReader): void {
+    const set = this.#readers.get(appId);
+    if (!set || !set.delete(r)) return;
+    if (set.size === 0) {
+      this.#readers.delete(appId);
+      this.#own.delete(appId);
+    } else this.#prune(appId);
+  }
+
+  /**
+   * This node's own records among the ordinals [from, to] (trimmed before a
+   * reader got to them): calls visit with each one's seq (-n for a loss
+   * notice of n lines) and returns how many there were.
+   */
+  ownAmong(appId: string, from: number, to: number, visit: (seq: number) => void): number {
+    const runs = this.#own.get(appId);
+    if (!runs) return 0;
+    let n = 0;
+    for (const r of runs) {
+      const end = r.first + r.seqs.length - 1;
+      if (end < from) continue;
+      if (r.first > to) break;
+      const a = Math.max(from, r.first) - r.first;
+      const b = Math.min(to, end) - r.first;
+      for (let i = a; i <= b; i++) visit(r.seqs[i]!);
+      n += b - a + 1;
+    }
+    return n;
+  }
+
+  /** True when the record at this ordinal of the app is one this node wrote (and still remembers). */
+  isOwn(appId: string, ordinal: number): boolean {
+    for (const r of this.#own.get(appId) ?? []) if (ordinal >= r.first && ordinal < r.first + r.seqs.length) return true;
+    return false;
+  }
+
+  /** An append of ours was acknowledged with the app's new total: remember its ordinals while someone reads the app here. */
+  #wrote(c: Chunk, total: number): void {
+    const appId = c.batch.appId;
+    if (!this.#readers.has(appId) || !Number.isFinite(total)) return;
+    const n = c.recs.length;
+    const seqs = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = c.recs[i]!;
+      const notice = decodeLossNotice(r);
+      seqs[i] = notice ? -notice.n : seqOf(r);
+    }
+    let runs = this.#own.get(appId);
+    if (!runs) {
+      runs = [];
+      this.#own.set(appId, runs);
+    }
+    runs.push({ first: total - n + 1, seqs });
+    this.#prune(appId);
+  }
+
+  /** Forget own ordinals every reader has passed; keep at most historyLines + maxPendingLines of them per app. */
+  #prune(appId: string): void {
+    const runs = this.#own.get(appId);
+    if (!runs || runs.length === 0) return;
+    let min = Infinity;
+    for (const r of this.#readers.get(appId) ?? []) if (r.last < min) min = r.last;
+    let drop = 0;
+    if (min >= 0) while (drop < runs.length && runs[drop]!.first + runs[drop]!.seqs.length - 1 <= min) drop++;
+    let kept = 0;
+    for (let i = drop; i < runs.length; i++) kept += runs[i]!.seqs.length;
+    const max = this.#opts.historyLines + this.#opts.maxPendingLines;
+    while (kept > max && drop < runs.length - 1) kept -= runs[drop++]!.seqs.length;
+    if (drop > 0) runs.splice(0, drop);
   }
 
   mark(b: AppBatch): void {
@@ -442,7 +557,7 @@ export class RedisHistory {
     }
     this.#inFlight = take;
     const t0 = performance.now();
-    p.exec().then(
+    this.#settled = p.exec().then(
       (results) => this.#done(take, results, t0),
       (err: Error) => this.#failed(take, err),
     );
@@ -461,6 +576,7 @@ export class RedisHistory {
       const c = take[i]!;
       if (r && r[0] === null) {
         if (!isLossNotice(c.recs[0]!)) written += c.recs.length;
+        this.#wrote(c, Number(r[1]));
         continue;
       }
       const err = r?.[0];
@@ -553,14 +669,29 @@ export class RedisHistory {
     this.#redis.off('close', this.#onDown);
   }
 
-  /** Read an app's history from an ordinal on (0 = everything held). */
+  /**
+   * Read an app's history from an ordinal on (0 = everything held). Resolves
+   * only after the line pipeline in flight when the read was sent has been
+   * accounted for: its appends ran before the read, so by then ownAmong()
+   * knows every ordinal of ours the read could find trimmed.
+   */
   async read(appId: string, from = 0): Promise<HistoryRead> {
     const r = this.#redis as unknown as Scripts;
+    const before = this.#inFlight !== null ? this.#settled : null;
     const out = await r.lpHistoryBuffer(appLines(appId), appMeta(appId), from);
+    if (before) await before;
     const trimmed = Number(out[0]!.toString('latin1'));
     const trimmedSeq = Number(out[1]!.toString('latin1'));
-    const records = out.slice(2);
-    return { trimmed, trimmedSeq, first: Math.max(from, trimmed + 1), records };
+    const trimmedNotices: NoticeMark[] = [];
+    const notices = out[2]!.toString('latin1');
+    if (notices.length > 0) {
+      for (const e of notices.split(',')) {
+        const [o, origin, n] = e.split(':').map(Number) as [number, number, number];
+        if (o >= from && o <= trimmed && Number.isFinite(n)) trimmedNotices.push({ ordinal: o, origin, n });
+      }
+    }
+    const records = out.slice(3);
+    return { trimmed, trimmedNotices, trimmedSeq, first: Math.max(from, trimmed + 1), records };
   }
 }
 

@@ -287,6 +287,11 @@ export class Cluster implements DrainCluster {
     if (s > app.seq) app.seq = s;
   }
 
+  /** The followers of an app's stream for its live tails on this node (tests: caught up yet?). */
+  tailFollowers(appId: string): StreamFollower[] {
+    return [...this.#tailWatchers.values()].filter((w) => w.appId === appId);
+  }
+
   #tailHooks(): TailCluster {
     const reorderMs = this.options.reorderMs;
     const order: HubOrder = { windowMs: reorderMs, bound: () => seqCeilingAt(Date.now() - reorderMs) };
@@ -311,6 +316,8 @@ export class Cluster implements DrainCluster {
             }
           },
           lost: (n, since) => hub.reportLoss(n, since),
+          // every line of ours went to the hub directly when it was routed; our notices' lines did too
+          ownLost: () => 0,
         };
         const w = new StreamFollower(app.id, this.history, target, this.#log);
         this.#tailWatchers.set(hub, w);

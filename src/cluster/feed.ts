@@ -158,8 +158,11 @@ export class DrainFeed implements LineSink, FollowTarget {
 
   /** One of our own lines that went to the drain directly while Redis was away. */
   #wasDirect(rec: Buffer): boolean {
+    return this.#wasDirectSeq(seqOf(rec));
+  }
+
+  #wasDirectSeq(seq: number): boolean {
     if (this.#direct.length === 0) return false;
-    const seq = seqOf(rec);
     if (!this.#deps.ownOrigin(originOf(seq))) return false;
     const d = this.#direct;
     for (let i = d.length - 2; i >= 0; i -= 2) if (seq >= d[i]! && seq <= d[i + 1]!) return true;
@@ -202,6 +205,21 @@ export class DrainFeed implements LineSink, FollowTarget {
   /** FollowTarget: ordinals gone before we read them. */
   lost(n: number, sinceMs: number): void {
     this.offerLoss(n, sinceMs);
+  }
+
+  /**
+   * FollowTarget: a record of ours trimmed before we read it. A line the drain
+   * got directly (while Redis was away) is not lost; nor are the lines of our
+   * own loss notice that this feed accounted for when they were dropped.
+   */
+  ownLost(seq: number): number {
+    if (seq < 0) {
+      const n = -seq;
+      const seen = Math.min(n, this.#ownDropsSeen);
+      this.#ownDropsSeen -= seen;
+      return n - seen;
+    }
+    return this.#wasDirectSeq(seq) ? 0 : 1;
   }
 
   /** Of these local lines that never reached Redis, how many the drain did not get directly. */

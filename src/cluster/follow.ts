@@ -7,7 +7,11 @@
 // while the subscription was down), or the subscription comes back, it reads
 // the missing ordinals from the history before going on, holding the batches
 // that arrive meanwhile; ordinals already trimmed from the history are
-// reported as lost, with their exact number.
+// reported as lost, with their exact number, except those of this node's own
+// records that the target already got directly (a node's tails and, while
+// Redis was away, its drains get its lines without Redis): the history
+// writer knows which ordinals were ours (RedisHistory.ownAmong), the target
+// says which of those lines it had.
 import type { RedisHistory } from '../buffer/redis.js';
 import type { Log } from '../obs/log.js';
 import type { LineWatcher } from './bus.js';
@@ -25,6 +29,12 @@ export interface FollowTarget {
    * could not write to Redis come as loss notices among the lines.)
    */
   lost(n: number, sinceMs: number): void;
+  /**
+   * A record of this node's own was trimmed before it was read: how many
+   * lines of it the target did NOT already get (0 when it had the line).
+   * seq: the line's seq, or -n for a loss notice of n lines.
+   */
+  ownLost(seq: number): number;
 }
 
 /** Lines held while a catch-up runs; beyond, the held batches are forgotten and read from the history instead. */
@@ -48,6 +58,8 @@ export class StreamFollower implements LineWatcher {
   #state: State = State.LIVE;
   /** Highest ordinal handed over; -1 = not known yet (start at the first batch seen). */
   last = -1;
+  /** Records of this node's own found trimmed by catch-ups (not lost for a target that had them; tests, diagnostics). */
+  ownTrimmed = 0;
   #held: Held[] = [];
   #heldLines = 0;
   /** When the stream was last known complete (loss reports say "since"). */
@@ -63,6 +75,7 @@ export class StreamFollower implements LineWatcher {
     this.#log = log;
     this.#now = now;
     this.#completeAt = now();
+    history.follow(appId, this);
   }
 
   get live(): boolean {
@@ -134,8 +147,20 @@ export class StreamFollower implements LineWatcher {
         if (this.#closed()) return;
         const missing = h.first - (this.last + 1);
         if (missing > 0 && this.last >= 0) {
-          this.#log.warn({ at: 'cluster.lines_lost', app: this.appId, lines: missing }, 'lines trimmed from the history before this node could read them');
-          this.#target.lost(missing, this.#completeAt);
+          // our own records among them count only for what the target did not get directly
+          let ownLost = 0;
+          const own = this.#history.ownAmong(this.appId, this.last + 1, h.first - 1, (seq) => {
+            ownLost += this.#target.ownLost(seq);
+          });
+          this.ownTrimmed += own;
+          // another node's loss notice among them stands for the lines it announced, not one
+          let announced = 0;
+          for (const x of h.trimmedNotices) if (x.ordinal <= h.first - 1 && !this.#history.isOwn(this.appId, x.ordinal)) announced += x.n - 1;
+          const lost = missing - own + ownLost + announced;
+          if (lost > 0) {
+            this.#log.warn({ at: 'cluster.lines_lost', app: this.appId, lines: lost }, 'lines trimmed from the history before this node could read them');
+            this.#target.lost(lost, this.#completeAt);
+          }
         }
         if (this.last < h.first - 1) this.last = h.first - 1;
         if (h.records.length > 0) this.#hand(h.records, h.first, -1);
@@ -172,6 +197,7 @@ export class StreamFollower implements LineWatcher {
   }
 
   close(): void {
+    if (this.#state !== State.CLOSED) this.#history.unfollow(this.appId, this);
     this.#state = State.CLOSED;
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;

@@ -85,15 +85,28 @@ export async function connectOrThrow(r: Redis, timeoutMs: number): Promise<void>
 
 /**
  * Append one batch of an app's lines. KEYS: lines, meta. ARGV: cap, channel,
- * header (origin, count, lengths), then the records. Appends, trims to cap
- * (counting what was trimmed and the highest seq trimmed), bumps the total,
- * and publishes `f64 first ordinal | header | records` to the app channel.
- * The ordinal of list element i is trimmed + i + 1 at any time.
+ * header (origin, kind, count, lengths), then the records. Appends, trims to
+ * cap (counting what was trimmed and the highest seq trimmed), bumps the
+ * total, and publishes `f64 first ordinal | header | records` to the app
+ * channel. The ordinal of list element i is trimmed + i + 1 at any time.
+ * A loss notice (kind 1, one record: node `origin` could not write n lines)
+ * is also remembered as `ordinal:origin:n` in the meta field `notices` (the
+ * last 100), so a catch-up that finds it trimmed still learns its n.
  */
 export const APPEND_LUA = `
 local n = #ARGV - 3
 local len = redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
 local total = redis.call('HINCRBY', KEYS[2], 'total', n)
+if n == 1 and string.byte(ARGV[3], 2) == 1 and #ARGV[4] == 22 then
+  local e = string.format('%.0f:%d:%.0f', total, string.byte(ARGV[3], 1), struct.unpack('<I4', ARGV[4], 11))
+  local cur = redis.call('HGET', KEYS[2], 'notices')
+  if cur then
+    local _, commas = string.gsub(cur, ',', ',')
+    if commas >= 99 then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
+    e = cur .. ',' .. e
+  end
+  redis.call('HSET', KEYS[2], 'notices', e)
+end
 local cap = tonumber(ARGV[1])
 if len > cap then
   local k = len - cap
@@ -110,15 +123,20 @@ return total
 
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: lines, meta.
- * ARGV: from. Returns {trimmed, tseq, records...} atomically.
+ * ARGV: from. Returns {trimmed, tseq, notices, records...} atomically
+ * (notices: the meta field of that name when some of the ordinals asked for
+ * were trimmed, else empty).
  */
 export const HISTORY_LUA = `
-local m = redis.call('HMGET', KEYS[2], 'trimmed', 'tseq')
+local m = redis.call('HMGET', KEYS[2], 'trimmed', 'tseq', 'notices')
 local trimmed = tonumber(m[1] or '0')
 local from = tonumber(ARGV[1])
 local start = 0
 if from > trimmed + 1 then start = from - trimmed - 1 end
 local out = redis.call('LRANGE', KEYS[1], start, -1)
+local notices = ''
+if from <= trimmed and m[3] then notices = m[3] end
+table.insert(out, 1, notices)
 table.insert(out, 1, m[2] or '0')
 table.insert(out, 1, tostring(trimmed))
 return out

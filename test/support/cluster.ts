@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
-import { Server } from '../../src/server.js';
+import { Server, type ServerOptions } from '../../src/server.js';
 
 export const API_KEY = 'test-cluster-api-key-0123456789';
 export const AUTH = `Bearer ${API_KEY}`;
@@ -27,10 +27,11 @@ export interface Node {
   close(): Promise<void>;
 }
 
-export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}): Promise<Node> {
+/** more: other Server.start options (a log to read, syslog listeners on free ports). */
+export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}, more: Omit<ServerOptions, 'cluster'> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
-  const server = await Server.start(config, { log: silentLog(), cluster: opts });
+  const server = await Server.start(config, { log: silentLog(), ...more, cluster: opts });
   return {
     server,
     url: server.url,
