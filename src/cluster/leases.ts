@@ -243,7 +243,6 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
   }
 
   #fail(err: Error): void {
-    console.log("DEBUG lease fail", err.message);
     this.#free.clear(); // free rounds count only in a row, with Redis answering
     if (this.#failing) return;
     this.#failing = true;
