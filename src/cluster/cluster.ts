@@ -13,7 +13,8 @@
 // local tail hubs and the batch; only the batch talks to Redis, a tick later.
 import type { Redis } from 'ioredis';
 import type { App, LineSink } from '../apps.js';
-import { RedisHistory, decodeLossNotice, isLossNotice, redisHistoryDefaults } from '../buffer/redis.js';
+import { decodeLossNotice, isLossNotice } from './batch.js';
+import { RedisHistory, redisHistoryDefaults } from './history.js';
 import type { Config } from '../config.js';
 import type { DrainStatus } from '../drains/drain.js';
 import type { Context } from '../context.js';
@@ -28,10 +29,11 @@ import { TailService, type TailCluster } from '../tail/service.js';
 import { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
 import { DrainFeed, type DrainHandle } from './feed.js';
-import { drainState } from './keys.js';
+import { drainState } from '../redis/keys.js';
 import { DrainLeases, type DrainCluster, type DrainOwnership } from './leases.js';
 import { NodeRegistry } from './nodes.js';
-import { closeClient, commandClient, connectOrThrow, defineScripts, subscriberClient } from './redis.js';
+import { closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
+import { defineScripts } from '../redis/scripts.js';
 import { HybridSeq, originOf, seqCeilingAt } from './seq.js';
 import { SessionMirror } from './sessions.js';
 

@@ -21,14 +21,15 @@
 // they are skipped.
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
-import { decodeLossNotice, isLossNotice, type RedisHistory } from '../buffer/redis.js';
+import { decodeLossNotice, isLossNotice } from './batch.js';
+import type { RedisHistory } from './history.js';
 import { lossLine, type DrainStatus } from '../drains/drain.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
-import { appMeta, drainState } from './keys.js';
-import type { Scripts } from './redis.js';
+import { appMeta, drainState } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
 import { originOf } from './seq.js';
 
 /** What the drain manager hands over for one owned drain. */

@@ -22,9 +22,9 @@ import type { LineSink, Registry } from '../apps.js';
 import type { DrainStatus } from '../drains/drain.js';
 import type { DrainHandle } from './feed.js';
 import type { Log } from '../obs/log.js';
-import { appMeta, drainLease, drainState } from './keys.js';
+import { appMeta, drainLease, drainState } from '../redis/keys.js';
 import type { NodeRegistry } from './nodes.js';
-import { RELEASED, type ScriptPipeline, type Scripts } from './redis.js';
+import { RELEASED, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
 
 /** What the drain manager needs from the cluster. */
 export interface DrainOwnership {
