@@ -45,6 +45,15 @@ export class App {
     this.seqClock = seqClock;
   }
 
+  /**
+   * Raise the seq to at least n, the one way besides route() to move it: a
+   * restored snapshot, or lines of other nodes seen (distributed mode), so
+   * new lines never reuse a seq.
+   */
+  restoreSeq(n: number): void {
+    if (n > this.seq) this.seq = n;
+  }
+
   addSink(s: LineSink): void {
     if (!this.sinks.includes(s)) this.sinks.push(s);
   }

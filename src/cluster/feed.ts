@@ -31,16 +31,7 @@ import { StreamFollower, type FollowTarget } from './follow.js';
 import { appMeta, drainState } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import { originOf } from './seq.js';
-
-/** What the drain manager hands over for one owned drain. */
-export interface DrainHandle {
-  /** The drain itself. */
-  sink: LineSink;
-  /** Lines that have left its queue so far: delivered plus dropped (any reason). */
-  consumed(): number;
-  /** Its status for app owners (written to Redis for the other nodes' API). */
-  status?(): DrainStatus;
-}
+import type { DrainHandle } from '../drains/manager.js';
 
 export interface FeedDeps {
   redis: Redis;

@@ -5,10 +5,8 @@
 // and flushes everything on a graceful stop.
 import { randomUUID } from 'node:crypto';
 import type { App, LineSink } from '../apps.js';
-import type { DrainCluster } from '../cluster/leases.js'; // distributed mode (issue 5)
 import type { Context } from '../context.js';
 import { ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
-import { route } from '../router.js';
 import type { DrainRecord } from '../store/store.js';
 import { DrainBudget } from './budget.js';
 import { DRAIN_STATES, stateLabel, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
@@ -16,6 +14,39 @@ import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
+
+/** What the drain manager hands over for one owned drain. */
+export interface DrainHandle {
+  /** The drain itself. */
+  sink: LineSink;
+  /** Lines that have left its queue so far: delivered plus dropped (any reason). */
+  consumed(): number;
+  /** Its status for app owners (written to Redis for the other nodes' API). */
+  status?(): DrainStatus;
+}
+
+/** What the drain manager needs from the cluster. */
+export interface DrainOwnership {
+  /** True while this node holds the drain's lease (always true in embedded mode). */
+  owns(drainId: string): boolean;
+  /** 'acquire' (appId, drainId): start delivering it; 'release' (appId, drainId): stop. */
+  on(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+  off(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+}
+
+/** What the drain manager is given in distributed mode (implemented by cluster/drains.ts). */
+export interface DrainCluster {
+  readonly drains: DrainOwnership;
+  /** An owned drain's sink for app.sinks: feeds it every node's lines once, after the last checkpoint. */
+  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
+  /** Stop feeding it (released, removed, stopping); its cursor is saved. */
+  detachDrain(drainId: string): void;
+  /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
+  remoteStatus(appId: string, drainId: string): DrainStatus | null;
+}
+
+/** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
+export type EmitLine = (app: App, line: Buffer) => void;
 
 /** Test and bench hooks; production uses none of them. */
 export interface DrainManagerOptions {
@@ -26,12 +57,18 @@ export interface DrainManagerOptions {
   /** Extra trusted CA certificates. */
   ca?: string | Buffer | Array<string | Buffer>;
   batchBytes?: number;
+}
+
+/** What the drain manager is built with. */
+export interface DrainWiring {
+  /** Where a drain's L14 lines go (the router: the manager does not import it). */
+  emit: EmitLine;
   /**
-   * Distributed mode (issue 5): run only the drains whose lease this node
-   * holds, fed through the cluster (every node's lines once, replay after a
-   * takeover) instead of straight from app.sinks.
+   * Distributed mode: run only the drains whose lease this node holds, fed
+   * through the cluster (every node's lines once, replay after a takeover)
+   * instead of straight from app.sinks. null in embedded mode.
    */
-  cluster?: DrainCluster;
+  cluster: DrainCluster | null;
 }
 
 export interface DrainInfo {
@@ -107,13 +144,15 @@ export class DrainManager {
     if (app) this.#sync(app);
   };
   readonly #cluster: DrainCluster | null;
+  readonly #emit: EmitLine;
   #started = false;
   #closing: Promise<void> | null = null;
 
-  constructor(ctx: Context, opts: DrainManagerOptions = {}) {
+  constructor(ctx: Context, wiring: DrainWiring, opts: DrainManagerOptions = {}) {
     this.#ctx = ctx;
     this.#opts = opts;
-    this.#cluster = opts.cluster ?? null;
+    this.#cluster = wiring.cluster;
+    this.#emit = wiring.emit;
     this.#metrics = createDrainMetrics(ctx);
     this.budget = new DrainBudget({ limitBytes: ctx.config.drainBudgetBytes, perDrainBytes: ctx.config.drainQueueBytes });
     const m = this.#metrics;
@@ -186,7 +225,7 @@ export class DrainManager {
       log: this.#ctx.log,
       emit: (line: Buffer) => {
         // platform lines (L14) go through the app like any other line
-        if (this.#ctx.registry.get(app.id) === app) route(app, line);
+        if (this.#ctx.registry.get(app.id) === app) this.#emit(app, line);
       },
       ...(o.batchBytes !== undefined ? { batchBytes: o.batchBytes } : {}),
       ...(o.clock ? { clock: o.clock } : {}),

@@ -1,11 +1,11 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { loadConfig, publicBaseUrl } from './config.js';
+import { loadConfig, publicBaseUrl } from '../config.js';
 import { join, resolve } from 'node:path';
-import { cliCommand, shellQuote } from './cli/invocation.js';
-import { removeRunFile, runFilePath, writeRunFile } from './cli/runfile.js';
-import { ConfigError } from './errors.js';
-import { Server } from './server.js';
-import { redactUrl } from './cluster/cluster.js';
+import { cliCommand, shellQuote } from './invocation.js';
+import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
+import { ConfigError } from '../errors.js';
+import { Server } from '../server.js';
+import { redactUrl } from '../cluster/cluster.js';
 
 /** Bounded time for a graceful stop before we exit anyway. */
 const STOP_TIMEOUT_MS = 10_000;
