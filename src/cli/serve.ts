@@ -65,7 +65,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
   }
   const dataDir = resolve(config.dataDir);
-  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${dataDir}`; // issue 5
+  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${dataDir}`;
   const lines = [
     `logplane is serving (${mode})`,
     `  API, ingest, sessions:  ${server.url}`,

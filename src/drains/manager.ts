@@ -138,7 +138,7 @@ export class DrainManager {
   readonly budget: DrainBudget;
   readonly #onApp = (app: App): void => this.#sync(app);
   readonly #onAppDeleted = (app: App): void => this.#remove(app);
-  /** Distributed mode (issue 5): a lease came or went; re-sync that app. */
+  /** Distributed mode: a lease came or went; re-sync that app. */
   readonly #onLease = (appId: string): void => {
     const app = this.#ctx.registry.get(appId);
     if (app) this.#sync(app);
@@ -184,7 +184,7 @@ export class DrainManager {
     for (const app of reg.apps()) this.#sync(app);
     reg.on('app', this.#onApp);
     reg.on('appDeleted', this.#onAppDeleted);
-    this.#cluster?.drains.on('acquire', this.#onLease).on('release', this.#onLease); // distributed mode (issue 5)
+    this.#cluster?.drains.on('acquire', this.#onLease).on('release', this.#onLease); // distributed mode
     return this;
   }
 
@@ -248,7 +248,7 @@ export class DrainManager {
     const keep = new Set<string>();
     const cluster = this.#cluster;
     for (const rec of want) {
-      if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode (issue 5): another node delivers it
+      if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode: another node delivers it
       keep.add(rec.id);
       const cur = live.get(rec.id);
       if (cur && cur.record.url === rec.url && cur.record.token === rec.token) {
@@ -284,7 +284,7 @@ export class DrainManager {
 
   #stop(app: App, live: Map<string, Live>, l: Live): void {
     app.removeSink(l.sink);
-    this.#cluster?.detachDrain(l.record.id); // distributed mode (issue 5): cursor saved, next owner replays the rest
+    this.#cluster?.detachDrain(l.record.id); // distributed mode: cursor saved, next owner replays the rest
     live.delete(l.record.id);
     const left = l.drain.destroy();
     this.#ctx.log.info({ at: 'drain.stopped', app: app.id, drain: l.record.id, undelivered: left }, 'drain stopped');
@@ -335,7 +335,7 @@ export class DrainManager {
   #status(appId: string, record: DrainRecord): DrainStatus {
     const d = this.#byApp.get(appId)?.get(record.id)?.drain;
     if (!d && this.#cluster) {
-      // distributed mode (issue 5): the owner's status, as it last wrote it to Redis
+      // distributed mode: the owner's status, as it last wrote it to Redis
       const remote = this.#cluster.remoteStatus(appId, record.id);
       if (remote) return remote;
     }
