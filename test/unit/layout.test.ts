@@ -139,6 +139,20 @@ test('basics/ imports nothing outside basics/', () => {
   assert.deepEqual(bad, [], describe(bad));
 });
 
+test("an app's seq is written only by route() (router.ts) and App.restoreSeq (apps.ts)", () => {
+  const bad: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const rel = relative(SRC, file);
+    if (rel === 'router.ts' || rel === 'apps.ts') continue;
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (/\.seq\s*(=(?!=)|\+=|\+\+)|\+\+\s*[\w.]+\.seq\b/.test(line)) bad.push(`  src/${rel}:${i + 1}: ${line.trim()}`);
+      });
+  }
+  assert.deepEqual(bad, [], bad.join('\n'));
+});
+
 test('the pending edges still exist (remove them from PENDING once gone)', () => {
   const gone = [...PENDING].filter((p) => !all.some((e) => `${e.from} -> ${e.to}` === p));
   assert.deepEqual(gone, [], `no longer imported, drop from PENDING: ${gone.join(', ')}`);
