@@ -19,7 +19,7 @@
 import type { Redis } from 'ioredis';
 import type { App, Registry } from '../apps.js';
 import type { Config } from '../config.js';
-import type { DrainOwnership } from '../drains/manager.js';
+import type { DrainOwnership } from '../drains/ownership.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';

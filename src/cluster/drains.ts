@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import type { DrainStatus } from '../drains/drain.js';
-import type { DrainCluster, DrainHandle, DrainOwnership } from '../drains/manager.js';
+import type { DrainCluster, DrainHandle, DrainOwnership } from '../drains/ownership.js';
 import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { drainState } from '../redis/keys.js';

@@ -31,7 +31,7 @@ import { StreamFollower, type FollowTarget } from './follow.js';
 import { appMeta, drainState } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import { originOf } from './seq.js';
-import type { DrainHandle } from '../drains/manager.js';
+import type { DrainHandle } from '../drains/ownership.js';
 
 export interface FeedDeps {
   redis: Redis;

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { LineSink, Registry } from '../apps.js';
 import type { DrainStatus } from '../drains/drain.js';
-import type { DrainOwnership } from '../drains/manager.js';
+import type { DrainOwnership } from '../drains/ownership.js';
 import type { Log } from '../obs/log.js';
 import { appMeta, drainLease, drainState } from '../redis/keys.js';
 import type { NodeRegistry } from './nodes.js';

@@ -14,36 +14,7 @@ import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
-
-/** What the drain manager hands over for one owned drain. */
-export interface DrainHandle {
-  /** The drain itself. */
-  sink: LineSink;
-  /** Lines that have left its queue so far: delivered plus dropped (any reason). */
-  consumed(): number;
-  /** Its status for app owners (written to Redis for the other nodes' API). */
-  status?(): DrainStatus;
-}
-
-/** What the drain manager needs from the cluster. */
-export interface DrainOwnership {
-  /** True while this node holds the drain's lease (always true in embedded mode). */
-  owns(drainId: string): boolean;
-  /** 'acquire' (appId, drainId): start delivering it; 'release' (appId, drainId): stop. */
-  on(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
-  off(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
-}
-
-/** What the drain manager is given in distributed mode (implemented by cluster/drains.ts). */
-export interface DrainCluster {
-  readonly drains: DrainOwnership;
-  /** An owned drain's sink for app.sinks: feeds it every node's lines once, after the last checkpoint. */
-  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
-  /** Stop feeding it (released, removed, stopping); its cursor is saved. */
-  detachDrain(drainId: string): void;
-  /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
-  remoteStatus(appId: string, drainId: string): DrainStatus | null;
-}
+import type { DrainCluster } from './ownership.js';
 
 /** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
 export type EmitLine = (app: App, line: Buffer) => void;
