@@ -180,12 +180,11 @@ async function main(): Promise<void> {
   const { loadConfig } = await import('../src/config.js');
   const { Server } = await import('../src/server.js');
   const { silentLog } = await import('../src/obs/log.js');
-  const { TailService } = await import('../src/tail/service.js');
 
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-bench-'));
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent' });
   const server = await Server.start(config, { log: silentLog(), anyFreeSyslogPorts: true, noRestore: true });
-  const service = TailService.of(server.ctx)!;
+  const service = server.tails;
   const reg = server.ctx.registry;
 
   const apps: string[] = [];

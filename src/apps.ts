@@ -14,7 +14,7 @@ export interface LineSink {
 }
 
 /**
- * Stamps seqs when several nodes share an app (distributed mode, issue 5:
+ * Stamps seqs when several nodes share an app (distributed mode:
  * cluster/seq.ts). null in embedded mode: seq is app.seq + 1.
  */
 export interface SeqClock {
@@ -31,7 +31,7 @@ export class App {
   readonly ring: Ring;
   /** Per-app line counter; route() stamps lines with ++seq (or seqClock.next in distributed mode). */
   seq = 0;
-  /** Distributed mode (issue 5): the node's hybrid clock; null = embedded, seq + 1. */
+  /** Distributed mode: the node's hybrid clock; null = embedded, seq + 1. */
   readonly seqClock: SeqClock | null;
   /** Drains, tail hubs, Redis batches: every routed line is offered to each. */
   readonly sinks: LineSink[] = [];
@@ -43,6 +43,15 @@ export class App {
     this.record = record;
     this.ring = new Ring(historyLines);
     this.seqClock = seqClock;
+  }
+
+  /**
+   * Raise the seq to at least n, the one way besides route() to move it: a
+   * restored snapshot, or lines of other nodes seen (distributed mode), so
+   * new lines never reuse a seq.
+   */
+  restoreSeq(n: number): void {
+    if (n > this.seq) this.seq = n;
   }
 
   addSink(s: LineSink): void {
@@ -74,7 +83,7 @@ export class TokenEntry implements TokenKey {
 
 export interface RegistryOptions {
   historyLines: number;
-  /** Distributed mode (issue 5): seqs from the node's hybrid clock. */
+  /** Distributed mode: seqs from the node's hybrid clock. */
   seqClock?: SeqClock | null;
 }
 
@@ -262,7 +271,7 @@ export class Registry extends EventEmitter {
 
   async #onStoreChange(c: StoreChange): Promise<void> {
     if (c.kind === 'apiKey') {
-      const s = this.store as ConfigStore & { getApiKey?(): Promise<string | null> }; // RedisStore (issue 5): no full load
+      const s = this.store as ConfigStore & { getApiKey?(): Promise<string | null> }; // RedisStore: no full load
       this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
       return;
     }

@@ -8,8 +8,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { apiScope } from './scope.js';
-import { TailService } from '../tail/service.js';
-import { clampNum, sessionUrl } from '../tail/routes.js';
+import type { TailService } from '../tail/service.js';
+import { clampNum, sessionUrl } from './sessions.js';
 import { intField, objectBody, stringField } from '../tail/params.js';
 import { BadRequestError } from '../errors.js';
 
@@ -57,11 +57,11 @@ export function appObject(ctx: Context, app: App): Record<string, unknown> {
   };
 }
 
-export function registerPlatform(root: FastifyInstance, ctx: Context): void {
-  apiScope(root, ctx, (api) => platformRoutes(api, ctx));
+export function registerPlatform(root: FastifyInstance, ctx: Context, service: TailService): void {
+  apiScope(root, ctx, (api) => platformRoutes(api, ctx, service));
 }
 
-function platformRoutes(http: FastifyInstance, ctx: Context): void {
+function platformRoutes(http: FastifyInstance, ctx: Context, service: TailService): void {
   http.get<{ Params: { app: string } }>('/apps/:app', async (req, reply) => {
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);
@@ -72,8 +72,6 @@ function platformRoutes(http: FastifyInstance, ctx: Context): void {
     const body = objectBody(req.body);
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);
-    const service = TailService.of(ctx);
-    if (!service) throw new Error('tail service not registered');
     const tail = body.tail;
     if (tail !== undefined && tail !== null && typeof tail !== 'boolean') throw new BadRequestError('tail: must be a boolean', 'invalid_params');
     const session = service.createSession({

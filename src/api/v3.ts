@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
 import { apiScope } from './scope.js';
-import { Cluster } from '../cluster/cluster.js'; // distributed mode (issue 5)
+import type { HistorySource } from '../history/source.js';
 
 /** Lines returned by GET /v3/channels/:app/logs when `num` is absent. */
 export const DEFAULT_NUM = 100;
@@ -84,18 +84,18 @@ function listEntry(app: App) {
   };
 }
 
-export function registerV3(root: FastifyInstance, ctx: Context): void {
+export function registerV3(root: FastifyInstance, ctx: Context, history: HistorySource): void {
   apiScope(root, ctx, (app) => {
     // logplane_api_requests_total{code="2xx"|...}, children resolved once
     const byClass = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => ctx.metrics.apiRequests.labels(c));
     app.addHook('onResponse', async (_req, reply) => {
       byClass[Math.min(4, Math.max(0, Math.floor(reply.statusCode / 100) - 1))]!.value++;
     });
-    routes(app, ctx);
+    routes(app, ctx, history);
   });
 }
 
-function routes(app: FastifyInstance, ctx: Context): void {
+function routes(app: FastifyInstance, ctx: Context, history: HistorySource): void {
   const reg = ctx.registry;
 
   app.get('/v3/healthcheck', { config: { public: true } }, async (_req, reply) => {
@@ -157,22 +157,10 @@ function routes(app: FastifyInstance, ctx: Context): void {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
-    const cluster = Cluster.of(ctx);
-    if (cluster) {
-      // distributed mode (issue 5): every node's lines, from Redis (this node's own alone when Redis is down)
-      const h = await cluster.getHistory(a);
-      const lines = h.lines.slice(Math.max(0, h.lines.length - num));
-      if (!h.complete) reply.header('Logplane-History', 'partial');
-      reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(lines.length));
-      return reply.send(logplexFrames.encode(lines));
-    }
-    const ring = a.ring;
-    const from = Math.max(0, ring.count - num);
-    // Views into the ring are valid until the next push; encode() is synchronous.
-    const views: Buffer[] = [];
-    for (let i = from; i < ring.count; i++) views.push(ring.at(i));
-    const body = logplexFrames.encode(views);
-    reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(views.length));
-    return reply.send(body);
+    // every node's lines in distributed mode (this node's own alone, marked partial, when Redis is down)
+    const h = await history.read(a, num);
+    if (!h.complete) reply.header('Logplane-History', 'partial');
+    reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(h.lines.length));
+    return reply.send(logplexFrames.encode(h.lines));
   });
 }

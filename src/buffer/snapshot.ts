@@ -22,9 +22,24 @@
 import * as zlib from 'node:zlib';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Registry } from '../apps.js';
+import type { Ring } from './ring.js';
 import { HEADER } from '../line.js';
 import type { Log } from '../obs/log.js';
+
+/** An app as the snapshot sees it: its ring and seq (apps.ts's App is one). */
+export interface RingOwner {
+  readonly id: string;
+  readonly ring: Ring;
+  readonly seq: number;
+  /** Raise the seq to at least n: new lines never reuse a saved seq. */
+  restoreSeq(n: number): void;
+}
+
+/** The apps whose rings are saved and restored (apps.ts's Registry is one). */
+export interface RingOwners {
+  apps(): Iterable<RingOwner>;
+  get(id: string): RingOwner | undefined;
+}
 
 const MAGIC = Buffer.from('LPRING2\n', 'latin1');
 const MAGIC_V1 = Buffer.from('LPRING1\n', 'latin1');
@@ -83,7 +98,7 @@ function encodeBlock(id: string, seq: number, records: readonly Buffer[]): Buffe
 }
 
 /** The snapshot of these apps (rings and seqs), as saveRings writes it. */
-export function encodeRings(registry: Registry): { bytes: Buffer[]; lines: number } {
+export function encodeRings(registry: RingOwners): { bytes: Buffer[]; lines: number } {
   const blocks: Buffer[] = [];
   let lines = 0;
   for (const app of registry.apps()) {
@@ -102,7 +117,7 @@ export function encodeRings(registry: Registry): { bytes: Buffer[]; lines: numbe
 }
 
 /** Save every app's ring and seq, atomically. Returns the number of lines saved. */
-export async function saveRings(dataDir: string, registry: Registry): Promise<number> {
+export async function saveRings(dataDir: string, registry: RingOwners): Promise<number> {
   const { bytes, lines } = encodeRings(registry);
   const path = ringsPath(dataDir);
   const tmp = `${path}.${process.pid}.tmp`;
@@ -145,7 +160,7 @@ export interface RingsReport {
 }
 
 interface Reader {
-  registry: Registry;
+  registry: RingOwners;
   report: RingsReport;
   problems: Set<string>;
 }
@@ -164,7 +179,7 @@ function restore(r: Reader, id: string, seq: number, recs: Array<[number, number
   if (!app) return;
   for (const [p, len] of recs) app.ring.push(buf.subarray(p, p + len));
   if (Number.isFinite(seq) && seq > app.seq) {
-    app.seq = seq;
+    app.restoreSeq(seq);
     app.ring.lastSeq = seq;
   }
   r.report.restoredApps++;
@@ -175,7 +190,7 @@ function restore(r: Reader, id: string, seq: number, recs: Array<[number, number
 function restoreSeq(r: Reader, id: string, seq: number): void {
   const app = r.registry.get(id);
   if (app && Number.isFinite(seq) && seq > app.seq && app.ring.count === 0) {
-    app.seq = seq;
+    app.restoreSeq(seq);
     app.ring.lastSeq = seq;
   }
 }
@@ -312,7 +327,7 @@ function readV1(r: Reader, buf: Buffer): void {
  * Read a snapshot into the apps that still exist. Never throws: what is
  * damaged is skipped and described in the report.
  */
-export function readRings(buf: Buffer, registry: Registry): RingsReport {
+export function readRings(buf: Buffer, registry: RingOwners): RingsReport {
   const report: RingsReport = { restoredApps: 0, restoredLines: 0, skippedApps: 0, skippedLines: 0, unreadableBytes: 0, exact: true, problem: null };
   const r: Reader = { registry, report, problems: new Set() };
   try {
@@ -348,7 +363,7 @@ export function describeSkipped(rep: RingsReport): string {
  * the file. A damaged file is skipped where damaged, with one warning naming
  * it and what was skipped. Returns lines restored.
  */
-export async function loadRings(dataDir: string, registry: Registry, log?: Log): Promise<number> {
+export async function loadRings(dataDir: string, registry: RingOwners, log?: Log): Promise<number> {
   const path = ringsPath(dataDir);
   let buf: Buffer;
   try {

@@ -38,7 +38,7 @@ function drainCommand(name: keyof typeof drainCommands, summary: string, usage: 
 
 const commands: readonly Command[] = [
   // loaded only for serve: the other commands stay quick to start
-  { name: 'serve', summary: 'run the service', usage: SERVE_USAGE, run: async (argv) => (await import('../main.js')).serve(argv) },
+  { name: 'serve', summary: 'run the service', usage: SERVE_USAGE, run: async (argv) => (await import('./serve.js')).serve(argv) },
   apps,
   appsCreate,
   appsDestroy,

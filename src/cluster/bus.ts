@@ -4,11 +4,11 @@
 // while it has a reason to: live tails of the app, or a drain of the app it
 // owns. Messages are decoded once; records stay views into the message.
 import type { Redis } from 'ioredis';
-import { decodeBatch } from '../buffer/redis.js';
+import { decodeBatch } from './batch.js';
 import type { Log } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
-import { appChannel, appOfChannel } from './keys.js';
-import { afterResubscribe } from './redis.js';
+import { appChannel, appOfChannel } from '../redis/keys.js';
+import { afterResubscribe } from '../redis/connection.js';
 
 /** Someone on this node who wants an app's lines from every node. */
 export interface LineWatcher {

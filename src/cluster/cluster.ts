@@ -1,39 +1,42 @@
 // Distributed mode (SPEC 9): what one node runs when REDIS_URL is set. It
-// owns the Redis connections and wires, around the unchanged embedded core:
+// owns the Redis connections and, around the unchanged embedded core:
 //
 //   RedisStore        config shared by every node, cache invalidated by pub/sub
 //   HybridSeq         per-app seqs that never collide across nodes (seq.ts)
-//   RedisHistory      the per-tick Redis batch: every app's AppBatch in app.sinks
+//   RedisHistory      the per-tick Redis batch: every app's AppBatch in app.sinks (history.ts)
+//   MergedHistory     the history API and tails read: Redis merged with the local ring
 //   LineBus           other nodes' lines, per app channel, for tails and drains
 //   NodeRegistry      nodes with a TTL; this node's index
-//   DrainLeases       which node delivers which drain; DrainFeed per owned drain
-//   SessionMirror     sessions readable on every node
+//   DrainLeases       which node delivers which drain; DrainFeeds, one feed per owned drain (drains.ts)
+//   TailBridge        other nodes' lines for this node's tail hubs; sessions on every node (tails.ts)
+//
+// Built in two steps because the registry's store and seq clock come from
+// here: connect() (Redis, node index, store), then join(registry) (sinks,
+// leases, drain feeds). server.ts hands the pieces to the parts that use them.
 //
 // Local fan-out never waits on Redis: route() pushes to the local ring, the
 // local tail hubs and the batch; only the batch talks to Redis, a tick later.
 import type { Redis } from 'ioredis';
-import type { App, LineSink } from '../apps.js';
-import { RedisHistory, decodeLossNotice, isLossNotice, redisHistoryDefaults } from '../buffer/redis.js';
+import type { App, Registry } from '../apps.js';
 import type { Config } from '../config.js';
-import type { DrainStatus } from '../drains/drain.js';
-import type { Context } from '../context.js';
-import { receivedOf, seqOf } from '../line.js';
+import type { DrainOwnership } from '../drains/ownership.js';
+import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
-import type { ReadyCheck } from '../obs/http.js';
+import { closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
+import { defineScripts } from '../redis/scripts.js';
 import { RedisStore } from '../store/redis.js';
-import type { HistoryView, HubOrder, TailHub } from '../tail/hub.js';
-import type { Session } from '../tail/session.js';
-import { TailService, type TailCluster } from '../tail/service.js';
 import { LineBus } from './bus.js';
-import { StreamFollower, type FollowTarget } from './follow.js';
-import { DrainFeed, type DrainHandle } from './feed.js';
-import { drainState } from './keys.js';
-import { DrainLeases, type DrainCluster, type DrainOwnership } from './leases.js';
+import { DrainFeeds } from './drains.js';
+import type { DrainFeed } from './feed.js';
+import type { StreamFollower } from './follow.js';
+import { RedisHistory, redisHistoryDefaults } from './history.js';
+import { DrainLeases } from './leases.js';
+import { MergedHistory } from './merged-history.js';
 import { NodeRegistry } from './nodes.js';
-import { closeClient, commandClient, connectOrThrow, defineScripts, subscriberClient } from './redis.js';
-import { HybridSeq, originOf, seqCeilingAt } from './seq.js';
-import { SessionMirror } from './sessions.js';
+import { HybridSeq } from './seq.js';
+import { TailBridge } from './tails.js';
+import type { HistoryView } from '../history/source.js';
 
 export interface ClusterOptions {
   /** Node registration refresh period and lifetime without refresh, ms. */
@@ -66,52 +69,27 @@ export const clusterDefaults: ClusterOptions = {
   connectTimeoutMs: 10_000,
 };
 
-const clusters = new WeakMap<Context, Cluster>();
-/** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
-const STATUS_EVERY_MS = 1000;
-
-/** Sort by seq, in place when needed. */
-function sortBySeq(recs: Buffer[]): Buffer[] {
-  for (let i = 1; i < recs.length; i++) {
-    if (seqOf(recs[i]!) < seqOf(recs[i - 1]!)) return recs.sort((a, b) => seqOf(a) - seqOf(b));
-  }
-  return recs;
-}
-
-export interface ClusterHistory extends HistoryView {
-  /** False when Redis could not be read: only this node's lines. */
-  complete: boolean;
-}
-
-export class Cluster implements DrainCluster {
+export class Cluster {
   readonly options: ClusterOptions;
   readonly store: RedisStore;
   readonly seqClock: HybridSeq;
   readonly nodes: NodeRegistry;
+  /** The per-tick batch into Redis, and reads of the shared history. */
   readonly history: RedisHistory;
+  /** The history readers see (the HistorySource of distributed mode). */
+  readonly merged: MergedHistory;
   readonly bus: LineBus;
   readonly #cmd: Redis;
   readonly #sub: Redis;
   readonly #log: Log;
   readonly #metrics: Metrics;
-  readonly #config: Config;
   readonly #origins = new Set<number>();
-  #ctx: Context | null = null;
+  #registry: Registry | null = null;
   #leases: DrainLeases | null = null;
-  #sessions: SessionMirror | null = null;
-  readonly #feeds = new Map<string, DrainFeed>();
-  readonly #tailWatchers = new Map<TailHub, StreamFollower>();
+  #feeds: DrainFeeds | null = null;
+  #tails: TailBridge | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
-  #checkpointing = false;
   #closing: Promise<void> | null = null;
-  #lostToFeeds = 0;
-  #statusAt = 0;
-  readonly #remoteStatus = new Map<string, { at: number; status: DrainStatus | null }>();
-
-  /** The cluster of a server context (distributed mode), if any. */
-  static of(ctx: Context): Cluster | undefined {
-    return clusters.get(ctx);
-  }
 
   /** Connect, claim a node index, register. Throws when Redis does not answer within connectTimeoutMs. */
   static async connect(config: Config, log: Log, metrics: Metrics, opts: Partial<ClusterOptions> = {}): Promise<Cluster> {
@@ -143,7 +121,6 @@ export class Cluster implements DrainCluster {
 
   private constructor(config: Config, log: Log, metrics: Metrics, o: ClusterOptions, cmd: Redis, sub: Redis, nodes: NodeRegistry) {
     this.options = o;
-    this.#config = config;
     this.#log = log;
     this.#metrics = metrics;
     this.#cmd = cmd;
@@ -165,8 +142,9 @@ export class Cluster implements DrainCluster {
       origin: () => this.nodes.index,
       log,
       metrics: r,
-      onLost: (appId, recs) => this.#linesLost(appId, recs),
+      onLost: (appId, recs) => this.#feeds?.linesLost(appId, recs),
     });
+    this.merged = new MergedHistory(this.history, (origin) => this.#origins.has(origin), config.historyLines);
     this.bus = new LineBus(
       sub,
       log,
@@ -191,48 +169,58 @@ export class Cluster implements DrainCluster {
     return !this.history.up || !this.bus.up;
   }
 
+  /** The readiness check (/readyz): null when Redis is reachable, else why not. */
+  readiness(): string | null {
+    if (this.history.up && this.bus.up) return null;
+    return `redis: unreachable (${this.history.pendingLines} lines waiting to be written)`;
+  }
+
   /**
-   * Wire into a started core: the Redis batch in every app's sinks, tail
-   * hooks, readiness, metrics, drain leases. Call after registerTail().
+   * Join with this node's registry: the Redis batch in every app's sinks,
+   * drain leases and feeds, metrics. The drain manager then follows
+   * drainFeeds; startLeases() once it does.
    */
-  attach(ctx: Context, readyChecks: ReadyCheck[]): void {
-    this.#ctx = ctx;
-    clusters.set(ctx, this);
-    this.nodes.url = ctx.publicUrl;
-    const reg = ctx.registry;
-    for (const app of reg.apps()) app.addSink(this.history.sink(app.id));
-    reg.on('app', (app: App) => app.addSink(this.history.sink(app.id)));
-    reg.on('appDeleted', (app: App) => {
+  join(registry: Registry): DrainFeeds {
+    if (this.#registry) throw new Error('cluster already joined');
+    this.#registry = registry;
+    for (const app of registry.apps()) app.addSink(this.history.sink(app.id));
+    registry.on('app', (app: App) => app.addSink(this.history.sink(app.id)));
+    registry.on('appDeleted', (app: App) => {
       this.history.drop(app.id);
-      for (const f of [...this.#feeds.values()]) if (f.appId === app.id) this.detachDrain(f.drainId);
+      this.#feeds?.detachApp(app.id);
     });
-
-    const tails = TailService.of(ctx);
-    if (tails) {
-      this.#sessions = new SessionMirror(this.#cmd, this.#log, tails.options.sessionTtlMs, this.options.sessionRefreshMs);
-      tails.cluster = this.#tailHooks();
-    }
-    readyChecks.push(() => {
-      if (this.history.up && this.bus.up) return null;
-      return `redis: unreachable (${this.history.pendingLines} lines waiting to be written)`;
+    const leases = new DrainLeases(this.#cmd, registry, this.nodes, { ttlMs: this.options.leaseTtlMs, renewMs: this.options.leaseRenewMs, log: this.#log });
+    this.#leases = leases;
+    const feeds = new DrainFeeds({
+      redis: this.#cmd,
+      history: this.history,
+      bus: this.bus,
+      leases,
+      nodeId: this.nodes.id,
+      degraded: () => this.degraded(),
+      ownOrigin: (o) => this.#origins.has(o),
+      log: this.#log,
     });
-    const r = this.#metrics.registry;
-    const nodes = r.gauge('logplane_cluster_nodes', 'Live logplane nodes registered in Redis.');
-    nodes.collect = () => nodes.set(this.nodes.live.length);
-    const owned = r.gauge('logplane_cluster_drains_owned', 'Drains this node delivers (holds the lease of).');
-    owned.collect = () => owned.set(this.#leases?.size ?? 0);
-    const subs = r.gauge('logplane_cluster_subscriptions', 'App channels this node is subscribed to (tails and owned drains).');
-    subs.collect = () => subs.set(this.bus.size);
-    const lost = r.counter('logplane_cluster_drain_lines_lost_total', 'Lines a drain never got: trimmed from the history before a new owner or a catch-up read them, or never written to Redis (each reported with an L10 line).');
-    lost.collect = () => {
-      let n = this.#lostToFeeds;
-      for (const f of this.#feeds.values()) n += f.lostLines;
-      lost.set(n);
-    };
-
-    this.#leases = new DrainLeases(this.#cmd, reg, this.nodes, { ttlMs: this.options.leaseTtlMs, renewMs: this.options.leaseRenewMs, log: this.#log });
-    this.#checkpointTimer = setInterval(() => void this.checkpoint(), this.options.checkpointMs).unref();
+    this.#feeds = feeds;
+    this.#installMetrics(leases, feeds);
+    this.#checkpointTimer = setInterval(() => void feeds.checkpoint(), this.options.checkpointMs).unref();
     this.#log.info({ at: 'cluster.joined', node: this.nodes.id, index: this.nodes.index, nodes: this.nodes.live.length }, 'distributed mode: joined the cluster');
+    return feeds;
+  }
+
+  /** The tail hooks of this node (other nodes' lines, shared sessions); made once. */
+  tailBridge(sessionTtlMs: number): TailBridge {
+    this.#tails ??= new TailBridge({
+      redis: this.#cmd,
+      history: this.history,
+      bus: this.bus,
+      origins: this.#origins,
+      reorderMs: this.options.reorderMs,
+      sessionTtlMs,
+      sessionRefreshMs: this.options.sessionRefreshMs,
+      log: this.#log,
+    });
+    return this.#tails;
   }
 
   /** Start taking drain leases (after the drain manager follows them). */
@@ -240,217 +228,52 @@ export class Cluster implements DrainCluster {
     this.#leases?.start();
   }
 
-  // ---- history -------------------------------------------------------------
-
-  /**
-   * The app's history, sorted by seq: Redis merged with this node's own lines
-   * not written there yet (the local ring). When Redis cannot be read: the
-   * local ring alone (complete = false).
-   */
-  async getHistory(app: App): Promise<ClusterHistory> {
-    let records: Buffer[] = [];
-    let trimmedSeq = 0;
-    let complete = true;
-    try {
-      const h = await this.history.read(app.id);
-      records = h.records;
-      trimmedSeq = h.trimmedSeq;
-    } catch {
-      complete = false;
-    }
-    if (records.some(isLossNotice)) records = records.filter((r) => !isLossNotice(r));
-    let ownMax = 0;
-    for (const r of records) {
-      const s = seqOf(r);
-      if (s > ownMax && this.#origins.has(originOf(s))) ownMax = s;
-    }
-    const ring = app.ring;
-    let from = ring.count;
-    while (from > 0 && seqOf(ring.at(from - 1)) > ownMax) from--;
-    for (let i = from; i < ring.count; i++) records.push(Buffer.from(ring.at(i)));
-    const lines = sortBySeq(records);
-    const cap = this.#config.historyLines;
-    const out = lines.length > cap ? lines.slice(lines.length - cap) : lines;
-    if (out.length > 0) {
-      const last = seqOf(out[out.length - 1]!);
-      if (last > app.seq) app.seq = last;
-    }
-    return { lines: out, trimmedSeq, complete };
+  #installMetrics(leases: DrainLeases, feeds: DrainFeeds): void {
+    const r = this.#metrics.registry;
+    const nodes = r.gauge('logplane_cluster_nodes', 'Live logplane nodes registered in Redis.');
+    nodes.collect = () => nodes.set(this.nodes.live.length);
+    const owned = r.gauge('logplane_cluster_drains_owned', 'Drains this node delivers (holds the lease of).');
+    owned.collect = () => owned.set(leases.size);
+    const subs = r.gauge('logplane_cluster_subscriptions', 'App channels this node is subscribed to (tails and owned drains).');
+    subs.collect = () => subs.set(this.bus.size);
+    const lost = r.counter('logplane_cluster_drain_lines_lost_total', 'Lines a drain never got: trimmed from the history before a new owner or a catch-up read them, or never written to Redis (each reported with an L10 line).');
+    lost.collect = () => lost.set(feeds.lostLines);
   }
 
   /** Keep the hybrid clock ahead of every seq seen from other nodes. */
   #observe(appId: string, recs: readonly Buffer[]): void {
     if (recs.length === 0) return;
-    const app = this.#ctx?.registry.get(appId);
+    const app = this.#registry?.get(appId);
     if (!app) return;
-    const s = seqOf(recs[recs.length - 1]!);
-    if (s > app.seq) app.seq = s;
+    app.restoreSeq(seqOf(recs[recs.length - 1]!));
+  }
+
+  // ---- what tests look at -------------------------------------------------
+
+  /** The merged history of an app (see MergedHistory). */
+  getHistory(app: App): Promise<HistoryView> {
+    return this.merged.read(app);
   }
 
   /** The followers of an app's stream for its live tails on this node (tests: caught up yet?). */
   tailFollowers(appId: string): StreamFollower[] {
-    return [...this.#tailWatchers.values()].filter((w) => w.appId === appId);
+    return this.#tails?.followers(appId) ?? [];
   }
 
-  #tailHooks(): TailCluster {
-    const reorderMs = this.options.reorderMs;
-    const order: HubOrder = { windowMs: reorderMs, bound: () => seqCeilingAt(Date.now() - reorderMs) };
-    return {
-      order,
-      watch: (app, hub) => {
-        // the app's stream in ordinal order (missed batches read back from the history); our own lines went to the hub directly
-        const origins = this.#origins;
-        const target: FollowTarget = {
-          lines(recs, from, _first, origin) {
-            if (origin >= 0 && origins.has(origin)) return;
-            for (let i = from; i < recs.length; i++) {
-              const rec = recs[i]!;
-              if (isLossNotice(rec)) {
-                // another node's lines that never reached Redis: a gap for every tail
-                const n = decodeLossNotice(rec)!;
-                if (!origins.has(n.origin)) hub.reportLoss(n.n, n.since);
-                continue;
-              }
-              if (origin < 0 && origins.has(originOf(seqOf(rec)))) continue;
-              hub.offer(rec);
-            }
-          },
-          lost: (n, since) => hub.reportLoss(n, since),
-          // every line of ours went to the hub directly when it was routed; our notices' lines did too
-          ownLost: () => 0,
-        };
-        const w = new StreamFollower(app.id, this.history, target, this.#log);
-        this.#tailWatchers.set(hub, w);
-        return this.bus.watch(app.id, w);
-      },
-      unwatch: (app, hub) => {
-        const w = this.#tailWatchers.get(hub);
-        if (!w) return;
-        this.#tailWatchers.delete(hub);
-        w.close();
-        this.bus.unwatch(app.id, w);
-      },
-      history: (app) => this.getHistory(app),
-      sessionCreated: (s: Session) => this.#sessions?.created(s),
-      sessionTouched: (s: Session) => this.#sessions?.touched(s),
-      findSession: (id: string) => this.#sessions?.find(id) ?? Promise.resolve(null),
-    };
-  }
-
-  // ---- drains --------------------------------------------------------------
-
-  /** Which drains this node delivers (the drain manager follows it). */
+  /** Which drains this node delivers. */
   get drains(): DrainOwnership {
-    if (!this.#leases) throw new Error('cluster not attached');
+    if (!this.#leases) throw new Error('cluster not joined');
     return this.#leases;
-  }
-
-  /**
-   * An owned drain: returns the sink to put in app.sinks instead of the drain
-   * itself. It feeds the drain every line of the app, from every node, once,
-   * starting after the previous owner's checkpoint.
-   */
-  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink {
-    this.detachDrain(drainId);
-    const feed = new DrainFeed(appId, drainId, handle, {
-      redis: this.#cmd,
-      history: this.history,
-      bus: this.bus,
-      degraded: () => this.degraded(),
-      ownOrigin: (o) => this.#origins.has(o),
-      log: this.#log,
-    });
-    this.#feeds.set(drainId, feed);
-    void feed.start();
-    return feed;
-  }
-
-  /** Stop feeding a drain (released, deleted, node stopping); its last cursor is saved. */
-  detachDrain(drainId: string): void {
-    const feed = this.#feeds.get(drainId);
-    if (!feed) return;
-    this.#feeds.delete(drainId);
-    if (feed.advance()) void this.#save([feed]);
-    feed.close();
   }
 
   /** The feed of an owned drain (tests). */
   feed(drainId: string): DrainFeed | undefined {
-    return this.#feeds.get(drainId);
+    return this.#feeds?.feed(drainId);
   }
 
-  /** Write the cursors that moved (and, about once a second, every owned drain's status). */
-  async checkpoint(): Promise<void> {
-    if (this.#checkpointing) return;
-    this.#checkpointing = true;
-    try {
-      const now = Date.now();
-      const withStatus = now - this.#statusAt >= STATUS_EVERY_MS;
-      if (withStatus) this.#statusAt = now;
-      const moved: DrainFeed[] = [];
-      for (const f of this.#feeds.values()) if (f.advance() || withStatus) moved.push(f);
-      if (moved.length > 0) await this.#save(moved, withStatus);
-    } finally {
-      this.#checkpointing = false;
-    }
-  }
-
-  async #save(feeds: DrainFeed[], withStatus = true): Promise<void> {
-    const p = this.#cmd.pipeline();
-    const at = Date.now();
-    const cursors = feeds.map((f) => f.cursor);
-    /** Index of each feed's cursor HSET in the replies. */
-    const at0: number[] = [];
-    let n = 0;
-    for (const f of feeds) {
-      const key = drainState(f.appId, f.drainId);
-      at0.push(n++);
-      p.hset(key, 'cursor', f.cursor, 'at', at, 'node', this.nodes.id);
-      const st = withStatus ? f.status() : null;
-      if (st) {
-        p.hset(key, 'status', JSON.stringify(st));
-        n++;
-      }
-    }
-    try {
-      const res = await p.exec();
-        feeds.forEach((f, k) => {
-        if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!);
-      });
-    } catch {
-      /* Redis down: the next checkpoint writes the newer cursor */
-    }
-  }
-
-  /** The owner's last written status of a drain this node does not deliver (refreshed at most once a second, in the background). */
-  remoteStatus(appId: string, drainId: string): DrainStatus | null {
-    const now = Date.now();
-    const c = this.#remoteStatus.get(drainId);
-    if (!c || now - c.at > STATUS_EVERY_MS) {
-      if (c) c.at = now;
-      else this.#remoteStatus.set(drainId, { at: now, status: null });
-      void this.#cmd.hget(drainState(appId, drainId), 'status').then(
-        (v) => {
-          const e = this.#remoteStatus.get(drainId);
-          if (e && v) e.status = JSON.parse(v) as DrainStatus;
-        },
-        () => {},
-      );
-      if (this.#remoteStatus.size > 10_000) this.#remoteStatus.clear();
-    }
-    return c?.status ?? null;
-  }
-
-  /** Lines that never reached Redis: the drains this node owns get an L10 for those they did not get directly. */
-  #linesLost(appId: string, recs: readonly Buffer[]): void {
-    for (const f of this.#feeds.values()) {
-      if (f.appId !== appId) continue;
-      const n = f.lostLocal(recs);
-      if (n > 0) {
-        this.#lostToFeeds += n;
-        f.offerLoss(n, receivedOf(recs[0]!));
-      }
-    }
+  /** Write the drain cursors that moved. */
+  checkpoint(): Promise<void> {
+    return this.#feeds?.checkpoint() ?? Promise.resolve();
   }
 
   // ---- stop ----------------------------------------------------------------
@@ -464,10 +287,10 @@ export class Cluster implements DrainCluster {
       const written = await this.history.flush(timeoutMs);
       if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
       await this.checkpoint();
-      for (const id of [...this.#feeds.keys()]) this.detachDrain(id);
+      this.#feeds?.detachAll();
       await this.#leases?.releaseAll();
       await this.nodes.stop();
-      this.#sessions?.close();
+      this.#tails?.close();
       this.bus.close();
       this.history.close();
       await this.store.close();

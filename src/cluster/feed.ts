@@ -21,25 +21,17 @@
 // they are skipped.
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
-import { decodeLossNotice, isLossNotice, type RedisHistory } from '../buffer/redis.js';
+import { decodeLossNotice, isLossNotice } from './batch.js';
+import type { RedisHistory } from './history.js';
 import { lossLine, type DrainStatus } from '../drains/drain.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
-import { appMeta, drainState } from './keys.js';
-import type { Scripts } from './redis.js';
+import { appMeta, drainState } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
 import { originOf } from './seq.js';
-
-/** What the drain manager hands over for one owned drain. */
-export interface DrainHandle {
-  /** The drain itself. */
-  sink: LineSink;
-  /** Lines that have left its queue so far: delivered plus dropped (any reason). */
-  consumed(): number;
-  /** Its status for app owners (written to Redis for the other nodes' API). */
-  status?(): DrainStatus;
-}
+import type { DrainHandle } from '../drains/ownership.js';
 
 export interface FeedDeps {
   redis: Redis;

@@ -12,7 +12,7 @@
 // Redis was away, its drains get its lines without Redis): the history
 // writer knows which ordinals were ours (RedisHistory.ownAmong), the target
 // says which of those lines it had.
-import type { RedisHistory } from '../buffer/redis.js';
+import type { RedisHistory } from './history.js';
 import type { Log } from '../obs/log.js';
 import type { LineWatcher } from './bus.js';
 

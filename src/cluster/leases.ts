@@ -20,31 +20,11 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { LineSink, Registry } from '../apps.js';
 import type { DrainStatus } from '../drains/drain.js';
-import type { DrainHandle } from './feed.js';
+import type { DrainOwnership } from '../drains/ownership.js';
 import type { Log } from '../obs/log.js';
-import { appMeta, drainLease, drainState } from './keys.js';
+import { appMeta, drainLease, drainState } from '../redis/keys.js';
 import type { NodeRegistry } from './nodes.js';
-import { RELEASED, type ScriptPipeline, type Scripts } from './redis.js';
-
-/** What the drain manager needs from the cluster. */
-export interface DrainOwnership {
-  /** True while this node holds the drain's lease (always true in embedded mode). */
-  owns(drainId: string): boolean;
-  /** 'acquire' (appId, drainId): start delivering it; 'release' (appId, drainId): stop. */
-  on(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
-  off(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
-}
-
-/** What the drain manager is given in distributed mode (implemented by Cluster). */
-export interface DrainCluster {
-  readonly drains: DrainOwnership;
-  /** An owned drain's sink for app.sinks: feeds it every node's lines once, after the last checkpoint. */
-  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
-  /** Stop feeding it (released, removed, stopping); its cursor is saved. */
-  detachDrain(drainId: string): void;
-  /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
-  remoteStatus(appId: string, drainId: string): DrainStatus | null;
-}
+import { RELEASED, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
 
 export interface LeaseOptions {
   ttlMs: number;

@@ -9,8 +9,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Log } from '../obs/log.js';
-import { NODES, nodeInfo, nodeSlot } from './keys.js';
-import type { Scripts } from './redis.js';
+import { NODES, nodeInfo, nodeSlot } from '../redis/keys.js';
+import type { Scripts } from '../redis/scripts.js';
 import { NODE_SLOTS } from './seq.js';
 
 /** Free an index claim if it is still ours. */

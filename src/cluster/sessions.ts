@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { pack, unpack } from 'msgpackr';
 import type { Log } from '../obs/log.js';
 import { Session, type SessionSpec } from '../tail/session.js';
-import { session as sessionKey } from './keys.js';
+import { session as sessionKey } from '../redis/keys.js';
 
 interface Stored {
   spec: SessionSpec;

@@ -5,10 +5,8 @@
 // and flushes everything on a graceful stop.
 import { randomUUID } from 'node:crypto';
 import type { App, LineSink } from '../apps.js';
-import type { DrainCluster } from '../cluster/leases.js'; // distributed mode (issue 5)
 import type { Context } from '../context.js';
 import { ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
-import { route } from '../router.js';
 import type { DrainRecord } from '../store/store.js';
 import { DrainBudget } from './budget.js';
 import { DRAIN_STATES, stateLabel, type Clock, type Drain, type DrainCounters, type DrainOptions, type DrainStatus } from './drain.js';
@@ -16,6 +14,10 @@ import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
+import type { DrainCluster } from './ownership.js';
+
+/** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
+export type EmitLine = (app: App, line: Buffer) => void;
 
 /** Test and bench hooks; production uses none of them. */
 export interface DrainManagerOptions {
@@ -26,12 +28,18 @@ export interface DrainManagerOptions {
   /** Extra trusted CA certificates. */
   ca?: string | Buffer | Array<string | Buffer>;
   batchBytes?: number;
+}
+
+/** What the drain manager is built with. */
+export interface DrainWiring {
+  /** Where a drain's L14 lines go (the router: the manager does not import it). */
+  emit: EmitLine;
   /**
-   * Distributed mode (issue 5): run only the drains whose lease this node
-   * holds, fed through the cluster (every node's lines once, replay after a
-   * takeover) instead of straight from app.sinks.
+   * Distributed mode: run only the drains whose lease this node holds, fed
+   * through the cluster (every node's lines once, replay after a takeover)
+   * instead of straight from app.sinks. null in embedded mode.
    */
-  cluster?: DrainCluster;
+  cluster: DrainCluster | null;
 }
 
 export interface DrainInfo {
@@ -101,19 +109,21 @@ export class DrainManager {
   readonly budget: DrainBudget;
   readonly #onApp = (app: App): void => this.#sync(app);
   readonly #onAppDeleted = (app: App): void => this.#remove(app);
-  /** Distributed mode (issue 5): a lease came or went; re-sync that app. */
+  /** Distributed mode: a lease came or went; re-sync that app. */
   readonly #onLease = (appId: string): void => {
     const app = this.#ctx.registry.get(appId);
     if (app) this.#sync(app);
   };
   readonly #cluster: DrainCluster | null;
+  readonly #emit: EmitLine;
   #started = false;
   #closing: Promise<void> | null = null;
 
-  constructor(ctx: Context, opts: DrainManagerOptions = {}) {
+  constructor(ctx: Context, wiring: DrainWiring, opts: DrainManagerOptions = {}) {
     this.#ctx = ctx;
     this.#opts = opts;
-    this.#cluster = opts.cluster ?? null;
+    this.#cluster = wiring.cluster;
+    this.#emit = wiring.emit;
     this.#metrics = createDrainMetrics(ctx);
     this.budget = new DrainBudget({ limitBytes: ctx.config.drainBudgetBytes, perDrainBytes: ctx.config.drainQueueBytes });
     const m = this.#metrics;
@@ -145,7 +155,7 @@ export class DrainManager {
     for (const app of reg.apps()) this.#sync(app);
     reg.on('app', this.#onApp);
     reg.on('appDeleted', this.#onAppDeleted);
-    this.#cluster?.drains.on('acquire', this.#onLease).on('release', this.#onLease); // distributed mode (issue 5)
+    this.#cluster?.drains.on('acquire', this.#onLease).on('release', this.#onLease); // distributed mode
     return this;
   }
 
@@ -186,7 +196,7 @@ export class DrainManager {
       log: this.#ctx.log,
       emit: (line: Buffer) => {
         // platform lines (L14) go through the app like any other line
-        if (this.#ctx.registry.get(app.id) === app) route(app, line);
+        if (this.#ctx.registry.get(app.id) === app) this.#emit(app, line);
       },
       ...(o.batchBytes !== undefined ? { batchBytes: o.batchBytes } : {}),
       ...(o.clock ? { clock: o.clock } : {}),
@@ -209,7 +219,7 @@ export class DrainManager {
     const keep = new Set<string>();
     const cluster = this.#cluster;
     for (const rec of want) {
-      if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode (issue 5): another node delivers it
+      if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode: another node delivers it
       keep.add(rec.id);
       const cur = live.get(rec.id);
       if (cur && cur.record.url === rec.url && cur.record.token === rec.token) {
@@ -245,7 +255,7 @@ export class DrainManager {
 
   #stop(app: App, live: Map<string, Live>, l: Live): void {
     app.removeSink(l.sink);
-    this.#cluster?.detachDrain(l.record.id); // distributed mode (issue 5): cursor saved, next owner replays the rest
+    this.#cluster?.detachDrain(l.record.id); // distributed mode: cursor saved, next owner replays the rest
     live.delete(l.record.id);
     const left = l.drain.destroy();
     this.#ctx.log.info({ at: 'drain.stopped', app: app.id, drain: l.record.id, undelivered: left }, 'drain stopped');
@@ -296,7 +306,7 @@ export class DrainManager {
   #status(appId: string, record: DrainRecord): DrainStatus {
     const d = this.#byApp.get(appId)?.get(record.id)?.drain;
     if (!d && this.#cluster) {
-      // distributed mode (issue 5): the owner's status, as it last wrote it to Redis
+      // distributed mode: the owner's status, as it last wrote it to Redis
       const remote = this.#cluster.remoteStatus(appId, record.id);
       if (remote) return remote;
     }

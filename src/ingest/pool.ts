@@ -15,7 +15,7 @@ import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
 import { FrameError } from './framing.js';
-import { GarbageLog, IngestCounters, type StreamTransport } from './syslog-conn.js';
+import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
 
 const HIGH_WATER = 32 * 1024 * 1024;
@@ -57,12 +57,14 @@ export class IngestPool {
   #nextSlot = 1;
   #nextStream = 1;
   #udp: Buffer | null = null;
+  readonly #garbage: GarbageLog;
   #udpPos = 0;
   #udpScheduled = false;
   #closed = false;
 
-  private constructor(ctx: Context, size: number) {
+  private constructor(ctx: Context, size: number, garbage: GarbageLog) {
     this.#ctx = ctx;
+    this.#garbage = garbage;
     this.size = size;
     this.#counters = TRANSPORTS.map((t) => new IngestCounters(ctx, t));
     this.#appGone = ctx.metrics.ingestDropped.labels('any', 'app_deleted');
@@ -70,8 +72,8 @@ export class IngestPool {
   }
 
   /** Start `size` workers and give them the token table. */
-  static async start(ctx: Context, size: number): Promise<IngestPool> {
-    const pool = new IngestPool(ctx, size);
+  static async start(ctx: Context, size: number, garbage: GarbageLog): Promise<IngestPool> {
+    const pool = new IngestPool(ctx, size, garbage);
     const url = new URL('./worker.js', import.meta.url);
     await Promise.all(
       Array.from({ length: size }, async () => {
@@ -239,7 +241,7 @@ export class IngestPool {
       const transport = sock && 'encrypted' in sock ? 'tls' : 'tcp';
       this.#counters[T[transport]]!.unframeable.value++;
       this.#ctx.metrics.connectionsClosed.labels(transport, m.e === FrameError.TOO_LARGE ? 'frame_too_large' : 'unframeable').value++;
-      GarbageLog.of(this.#ctx).closed(transport, sock?.remoteAddress, m.e as FrameError);
+      this.#garbage.closed(transport, sock?.remoteAddress, m.e as FrameError);
       sock?.destroy();
       return;
     }

@@ -32,22 +32,15 @@ export class IngestCounters {
 /**
  * The warning for syslog connections closed on unframeable input, at most one
  * line per 10 s per reason (a flood of garbage connections must not flood our
- * own log); the metrics count every one. One per node: `GarbageLog.of(ctx)`.
+ * own log); the metrics count every one. One per node, made by server.ts.
  */
 export class GarbageLog {
-  static readonly #of = new WeakMap<Context, GarbageLog>();
-  static of(ctx: Context): GarbageLog {
-    let g = GarbageLog.#of.get(ctx);
-    if (!g) GarbageLog.#of.set(ctx, (g = new GarbageLog(ctx)));
-    return g;
-  }
-
   readonly #ctx: Context;
   #limited: RateLimitedLog;
   /** Connections closed per reason since the node started. */
   readonly #closed = new Map<FrameError, number>();
 
-  private constructor(ctx: Context) {
+  constructor(ctx: Context) {
     this.#ctx = ctx;
     this.#limited = new RateLimitedLog(ctx.log);
   }
@@ -66,7 +59,7 @@ export class GarbageLog {
 }
 
 /** Serve one TCP or TLS connection until it ends or sends what cannot be framed. */
-export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamTransport, counters: IngestCounters): void {
+export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamTransport, counters: IngestCounters, garbage: GarbageLog): void {
   const conns = ctx.metrics.connections.labels(transport);
   conns.value++;
   const handler = new SyslogMessageHandler(ctx.registry.tokens, counters, routeMessage);
@@ -78,7 +71,7 @@ export function serveSyslogStream(ctx: Context, sock: Socket, transport: StreamT
     closed = true;
     counters.unframeable.value++;
     ctx.metrics.connectionsClosed.labels(transport, err === FrameError.TOO_LARGE ? 'frame_too_large' : 'unframeable').value++;
-    GarbageLog.of(ctx).closed(transport, sock.remoteAddress, err);
+    garbage.closed(transport, sock.remoteAddress, err);
     sock.destroy();
   };
   sock.on('data', (chunk: Buffer) => {

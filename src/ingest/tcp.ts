@@ -3,12 +3,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Context } from '../context.js';
 import type { IngestPool } from './pool.js';
-import { IngestCounters, serveSyslogStream } from './syslog-conn.js';
+import { IngestCounters, serveSyslogStream, type GarbageLog } from './syslog-conn.js';
 
 /** Listen for syslog over TCP; streams are parsed by the ingest workers when there is a pool. */
-export function startSyslogTcp(ctx: Context, port: number, host: string, pool: IngestPool | null = null): Promise<Server> {
+export function startSyslogTcp(ctx: Context, port: number, host: string, pool: IngestPool | null, garbage: GarbageLog): Promise<Server> {
   const counters = new IngestCounters(ctx, 'tcp');
-  const server = createServer({ noDelay: true }, (sock) => (pool ? pool.attachStream(sock, 'tcp') : serveSyslogStream(ctx, sock, 'tcp', counters)));
+  const server = createServer({ noDelay: true }, (sock) => (pool ? pool.attachStream(sock, 'tcp') : serveSyslogStream(ctx, sock, 'tcp', counters, garbage)));
   return listen(server, port, host);
 }
 

@@ -14,8 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../cluster/keys.js';
-import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../cluster/redis.js';
+import { API_KEY, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../redis/keys.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
 
 export interface RedisStoreOptions {

@@ -6,7 +6,8 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { LogplaneError, ErrorCode } from '../errors.js';
 import { LineFilter } from './filter.js';
-import { Tail, TailHub, type HistoryView, type HubOrder, type TailSink, type Transport } from './hub.js';
+import type { HistorySource } from '../history/source.js';
+import { Tail, TailHub, type HubOrder, type TailSink, type Transport } from './hub.js';
 import { SessionStore, systemClock, type Clock, type Session, type SessionSpec } from './session.js';
 
 export interface TailServiceOptions {
@@ -46,8 +47,8 @@ class TooManySessionsError extends LogplaneError {
 }
 
 /**
- * Distributed mode hooks (issue 5, src/cluster/cluster.ts): sessions shared
- * through Redis, history from Redis, live lines of other nodes.
+ * Distributed mode hooks (implemented by cluster/tails.ts): sessions shared
+ * through Redis, live lines of other nodes.
  */
 export interface TailCluster {
   /** Seq ordering of live lines across nodes. */
@@ -55,7 +56,6 @@ export interface TailCluster {
   /** First tail of an app on this node: feed the hub the app's lines from other nodes. Resolves once subscribed. */
   watch(app: App, hub: TailHub): Promise<void>;
   unwatch(app: App, hub: TailHub): void;
-  history(app: App): Promise<HistoryView>;
   /** A session was created here: make it readable on every node. */
   sessionCreated(s: Session): void;
   /** A session's readers changed on this node (keep it alive while read anywhere). */
@@ -64,7 +64,13 @@ export interface TailCluster {
   findSession(id: string): Promise<Session | null>;
 }
 
-const services = new WeakMap<Context, TailService>();
+/** What the tail service is built with. */
+export interface TailWiring {
+  /** Where a tail's replay comes from: the local ring, or Redis merged with it. */
+  history: HistorySource;
+  /** Distributed mode hooks; null in embedded mode. */
+  cluster: TailCluster | null;
+}
 
 export class TailService {
   readonly ctx: Context;
@@ -84,16 +90,14 @@ export class TailService {
   readonly #closedOut = new Map<Transport, number>();
   #closedDropped = 0;
   #closedLate = 0;
-  /** Distributed mode (issue 5): set by the cluster at start; null in embedded mode. */
-  cluster: TailCluster | null = null;
+  /** Distributed mode hooks; null in embedded mode. */
+  readonly cluster: TailCluster | null;
+  readonly #history: HistorySource;
 
-  /** The service registered for this server context. */
-  static of(ctx: Context): TailService | undefined {
-    return services.get(ctx);
-  }
-
-  constructor(ctx: Context, opts: Partial<TailServiceOptions> = {}) {
+  constructor(ctx: Context, wiring: TailWiring, opts: Partial<TailServiceOptions> = {}) {
     this.ctx = ctx;
+    this.cluster = wiring.cluster;
+    this.#history = wiring.history;
     this.options = {
       queueLines: ctx.config.tailQueueLines,
       ...tailDefaults,
@@ -101,7 +105,6 @@ export class TailService {
       ...opts,
     };
     this.sessions = new SessionStore({ ttlMs: this.options.sessionTtlMs, clock: this.options.clock });
-    services.set(ctx, this);
     ctx.registry.on('appDeleted', (app: App) => this.#appDeleted(app));
     this.#installMetrics();
     this.#startTimers();
@@ -177,8 +180,9 @@ export class TailService {
       subscribed = this.#subscribing.get(hub) ?? subscribed;
     }
     // a resume point from the reader (query `after`, Last-Event-ID) wins over the session's
-    if (cluster) tail.startFrom(hub, after ?? spec.after, subscribed.then(() => cluster.history(app)));
-    else tail.start(hub, after ?? spec.after);
+    const history = this.#history;
+    if (history.local) tail.start(hub, after ?? spec.after);
+    else tail.startFrom(hub, after ?? spec.after, subscribed.then(() => history.read(app)));
     return tail;
   }
 

@@ -83,7 +83,7 @@ export class SessionStore {
     return s;
   }
 
-  /** Hold a session made on another node (distributed mode, issue 5). */
+  /** Hold a session made on another node (distributed mode). */
   adopt(s: Session): void {
     if (!this.#sessions.has(s.id)) this.#sessions.set(s.id, s);
   }

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 import { line, push, textOf, waitFor } from '../integration/tail_helpers.js';
-import { TailService } from '../../src/tail/service.js';
 import { formatLine, DynoColors, parseLogsArgs } from '../../src/cli/tail.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/tail.js', import.meta.url));
@@ -101,12 +100,12 @@ test('logs -t survives a network cut and a server restart: no duplicate, the los
   let app = (await srv.server.ctx.registry.putApp('live', ['app'])).app;
   const r = run(srv, ['-a', 'live', '-t', '-n', '0']);
   try {
-    await waitFor(() => TailService.of(srv.server.ctx)!.tailCount === 1, 'the CLI to connect');
+    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to connect');
     push(app, 1, 6);
     await waitFor(() => r.out.split('\n').length === 6, 'lines 1..5');
 
     // network cut; 30 lines arrive before it can reconnect, the ring keeps 20 → 10 are lost
-    for (const t of TailService.of(srv.server.ctx)!.tails()) t.sink.close('shutdown');
+    for (const t of srv.server.tails.tails()) t.sink.close('shutdown');
     push(app, 6, 36);
     await waitFor(() => r.out.includes(textOf(35)), 'lines after the cut');
 
@@ -116,7 +115,7 @@ test('logs -t survives a network cut and a server restart: no duplicate, the los
     app = srv.server.ctx.registry.get('live')!;
     assert.equal(app.seq, 35);
     push(app, 36, 39); // history or live for the CLI, depending on when it is back: once either way
-    await waitFor(() => TailService.of(srv.server.ctx)!.tailCount === 1, 'the CLI to reconnect', 20_000);
+    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to reconnect', 20_000);
     push(app, 39, 41);
     await waitFor(() => r.out.includes(textOf(40)), 'lines after the restart', 20_000);
 
@@ -144,7 +143,7 @@ test('logs -t after a crash that lost the rings (seq restarts): says so and prin
   let app = (await srv.server.ctx.registry.putApp('crashy', ['app'])).app;
   const r = run(srv, ['-a', 'crashy', '-t', '-n', '0']);
   try {
-    await waitFor(() => TailService.of(srv.server.ctx)!.tailCount === 1, 'the CLI to connect');
+    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to connect');
     push(app, 1, 9);
     await waitFor(() => r.out.includes(textOf(8)), 'lines 1..8');
     await srv.close({ keepData: true });
@@ -152,7 +151,7 @@ test('logs -t after a crash that lost the rings (seq restarts): says so and prin
     srv = await startServer({ LOGPLANE_PORT: port }, { dataDir });
     app = srv.server.ctx.registry.get('crashy')!;
     assert.equal(app.seq, 0);
-    await waitFor(() => TailService.of(srv.server.ctx)!.tailCount === 1, 'the CLI to reconnect', 20_000);
+    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to reconnect', 20_000);
     push(app, 101, 104); // seq 1..3 again
     await waitFor(() => r.out.includes(textOf(103)), 'the new lines', 20_000);
     assert.deepEqual(r.out.trim().split('\n'), [...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => textOf(i)), textOf(101), textOf(102), textOf(103)]);

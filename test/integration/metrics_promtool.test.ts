@@ -8,7 +8,6 @@ import { connect } from 'node:net';
 import { postLogs, syslog } from '../support/cluster.js';
 import { HttpReceiver, startDrainServer, until, type DrainTestServer } from '../support/drain-receivers.js';
 import { sendSyslog } from '../support/syslog.js';
-import { TailService } from '../../src/tail/service.js';
 import { HttpStream } from './tail_helpers.js';
 
 /** Distinctive app ids, to be sure none leaks into a label. */
@@ -59,7 +58,7 @@ before(async () => {
   const s = await t.api('POST', '/v3/sessions', { channel_id: APPS[0], num: 0, tail: true });
   assert.equal(s.status, 201, s.text);
   tail = new HttpStream((s.json as { url: string }).url);
-  await until(() => TailService.of(t.server.ctx)!.tailCount === 1, 10_000, 'the text tail to open');
+  await until(() => t.server.tails.tailCount === 1, 10_000, 'the text tail to open');
 
   // ingest: HTTP, syslog TCP with both apps' tokens, an unknown token, and one unframeable connection
   assert.equal(await postLogs(t.url, tokens[0]!, [syslog('over http 1'), syslog('over http 2')]), 204);

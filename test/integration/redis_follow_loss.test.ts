@@ -5,9 +5,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { RedisHistory } from '../../src/buffer/redis.js';
+import { RedisHistory } from '../../src/cluster/history.js';
 import { StreamFollower, type FollowTarget } from '../../src/cluster/follow.js';
-import { closeClient, commandClient, connectOrThrow, defineScripts } from '../../src/cluster/redis.js';
+import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
+import { defineScripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/cluster/seq.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';

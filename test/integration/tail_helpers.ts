@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import type { App } from '../../src/apps.js';
 import { lineFrom } from '../../src/line.js';
 import { route } from '../../src/router.js';
-import { TailService } from '../../src/tail/service.js';
+import type { TailService } from '../../src/tail/service.js';
 import { startServer, type TestServer } from '../support/server.js';
 
 export interface Setup {
@@ -17,7 +17,7 @@ export interface Setup {
 export async function setup(env: Record<string, string> = {}, appId = 'myapp'): Promise<Setup> {
   const ts = await startServer(env);
   const { app } = await ts.server.ctx.registry.putApp(appId, ['app', 'heroku']);
-  return { ts, app, service: TailService.of(ts.server.ctx)! };
+  return { ts, app, service: ts.server.tails };
 }
 
 /** Deterministic test line number i. */

@@ -1,11 +1,11 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { loadConfig, publicBaseUrl } from './config.js';
+import { loadConfig, publicBaseUrl } from '../config.js';
 import { join, resolve } from 'node:path';
-import { cliCommand, shellQuote } from './cli/invocation.js';
-import { removeRunFile, runFilePath, writeRunFile } from './cli/runfile.js';
-import { ConfigError } from './errors.js';
-import { Server } from './server.js';
-import { redactUrl } from './cluster/cluster.js';
+import { cliCommand, shellQuote } from './invocation.js';
+import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
+import { ConfigError } from '../errors.js';
+import { Server } from '../server.js';
+import { redactUrl } from '../cluster/cluster.js';
 
 /** Bounded time for a graceful stop before we exit anyway. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -65,7 +65,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
   }
   const dataDir = resolve(config.dataDir);
-  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${dataDir}`; // issue 5
+  const mode = server.cluster ? `distributed mode, node ${server.cluster.nodeId}, Redis ${redactUrl(config.redisUrl ?? '')}` : `embedded mode, data in ${dataDir}`;
   const lines = [
     `logplane is serving (${mode})`,
     `  API, ingest, sessions:  ${server.url}`,

@@ -3,7 +3,7 @@
 // reference), and once per tick (one setImmediate for all apps) the batches
 // become chunks that go out in ONE pipeline: per chunk one EVALSHA of the
 // append script (RPUSH + trim to historyLines + counters + PUBLISH to the
-// app's channel, cluster/redis.ts). Never a round trip per line.
+// app's channel, redis/scripts.ts). Never a round trip per line.
 //
 // Lines are stored as the cooked records themselves (bytes, no re-encoding).
 // One pipeline is in flight at a time, so each node's lines reach Redis in
@@ -14,18 +14,17 @@
 // reason="rejected". Nothing here ever blocks route().
 //
 // Each append returns the app's new total, so the writer learns the ordinals
-// its own lines got. It keeps them (with each line's seq) for the apps that
-// have stream followers on this node, until every follower has read past
-// them: when Redis trims this node's own lines before a follower's catch-up
-// reads them, the follower asks here which of the trimmed ordinals were ours
-// and does not report lines its target already got directly as lost.
+// its own lines got, and keeps them for the stream followers on this node
+// (own-ordinals.ts). The batches and the chunk queue are in pending.ts.
 import type { Redis } from 'ioredis';
-import type { LineSink } from '../apps.js';
-import { appChannel, appLines, appMeta } from '../cluster/keys.js';
-import type { ScriptPipeline, Scripts } from '../cluster/redis.js';
+import { appLines, appMeta } from '../redis/keys.js';
+import type { ScriptPipeline, Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Child, Metric, Registry as MetricRegistry } from '../obs/metrics.js';
-import { receivedOf, seqOf } from '../line.js';
+import { receivedOf } from '../line.js';
+import { decodeLossNotice, encodeLossNotice, isLossNotice, makeHeader } from './batch.js';
+import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
+import { AppBatch, ChunkQueue, type Chunk } from './pending.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -50,160 +49,6 @@ export const redisHistoryDefaults = {
   pipelineLines: 50_000,
 } as const;
 
-/** One append call's worth of one app's lines. */
-interface Chunk {
-  batch: AppBatch;
-  recs: Buffer[];
-  /** origin u8 | kind u8 (0 lines, 1 a loss notice) | count u32 LE | count x u16 LE lengths. */
-  header: Buffer;
-}
-
-/** Header bytes before the lengths in a published batch (after the f64 ordinal). */
-export const MSG_HEAD = 8 + 6;
-
-/** One app's lines of this tick. */
-export class AppBatch implements LineSink {
-  readonly appId: string;
-  readonly linesKey: string;
-  readonly metaKey: string;
-  readonly channel: string;
-  recs: Buffer[] = [];
-  queued = false;
-  removed = false;
-  readonly #writer: RedisHistory;
-
-  constructor(appId: string, writer: RedisHistory) {
-    this.appId = appId;
-    this.linesKey = appLines(appId);
-    this.metaKey = appMeta(appId);
-    this.channel = appChannel(appId);
-    this.#writer = writer;
-  }
-
-  offer(rec: Buffer): void {
-    this.recs.push(rec);
-    if (!this.queued) {
-      this.queued = true;
-      this.#writer.mark(this);
-    }
-  }
-}
-
-/** Seq field of a loss notice (a line's seq is never negative). */
-const LOSS_MARK = -1;
-/** f64 -1 | origin u8 | 1 u8 | count u32 LE | since f64 LE */
-const LOSS_BYTES = 22;
-
-/**
- * A record in an app's stream (not a line) saying that node `origin` could
- * not write n of its lines to Redis: appended, with an ordinal, when Redis is
- * back, so every follower sees it in order, catch-ups included. History
- * readers skip it (its seq field is -1).
- */
-export function encodeLossNotice(origin: number, n: number, sinceMs: number): Buffer {
-  const b = Buffer.alloc(LOSS_BYTES);
-  b.writeDoubleLE(LOSS_MARK, 0);
-  b[8] = origin;
-  b[9] = 1;
-  b.writeUInt32LE(n, 10);
-  b.writeDoubleLE(sinceMs, 14);
-  return b;
-}
-
-/** A loss notice, decoded; null when the record is a line. */
-export function decodeLossNotice(rec: Buffer): { origin: number; n: number; since: number } | null {
-  if (rec.length !== LOSS_BYTES || rec.readDoubleLE(0) !== LOSS_MARK || rec[9] !== 1) return null;
-  return { origin: rec[8]!, n: rec.readUInt32LE(10), since: rec.readDoubleLE(14) };
-}
-
-/** True for a loss notice (history readers skip these). */
-export function isLossNotice(rec: Buffer): boolean {
-  return rec.length === LOSS_BYTES && rec.readDoubleLE(0) === LOSS_MARK;
-}
-
-/** A published batch, decoded: records are views into the message. */
-export interface PublishedBatch {
-  first: number;
-  origin: number;
-  recs: Buffer[];
-}
-
-/** Decode `f64 first ordinal | origin | kind | u32 count | u16 lengths | records`; null when malformed. */
-export function decodeBatch(msg: Buffer): PublishedBatch | null {
-  if (msg.length < MSG_HEAD) return null;
-  const first = msg.readDoubleLE(0);
-  const origin = msg[8]!;
-  const n = msg.readUInt32LE(10);
-  let p = MSG_HEAD + 2 * n;
-  if (p > msg.length) return null;
-  const recs: Buffer[] = new Array<Buffer>(n);
-  for (let i = 0; i < n; i++) {
-    const len = msg.readUInt16LE(MSG_HEAD + 2 * i);
-    if (p + len > msg.length) return null;
-    recs[i] = msg.subarray(p, p + len);
-    p += len;
-  }
-  return { first, origin, recs };
-}
-
-/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: one loss notice (the append script remembers its count). */
-function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
-  const n = recs.length;
-  const header = Buffer.allocUnsafe(6 + 2 * n);
-  header[0] = origin;
-  header[1] = n === 1 && isLossNotice(recs[0]!) ? 1 : 0;
-  header.writeUInt32LE(n, 2);
-  for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
-  return header;
-}
-
-/** A FIFO of chunks with O(1) shift. */
-class ChunkQueue {
-  #items: (Chunk | undefined)[] = [];
-  #head = 0;
-  lines = 0;
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-  push(c: Chunk): void {
-    this.#items.push(c);
-    this.lines += c.recs.length;
-  }
-  unshiftAll(cs: Chunk[]): void {
-    const rest = this.#items.slice(this.#head) as Chunk[];
-    this.#items = [...cs, ...rest];
-    this.#head = 0;
-    for (const c of cs) this.lines += c.recs.length;
-  }
-  peek(): Chunk | undefined {
-    return this.#items[this.#head];
-  }
-  /** Drop the first n lines of the first chunk (fewer than it holds). */
-  trimFront(n: number, header: Buffer): void {
-    const c = this.#items[this.#head]!;
-    this.#items[this.#head] = { batch: c.batch, recs: c.recs.slice(n), header };
-    this.lines -= n;
-  }
-  shift(): Chunk | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const c = this.#items[this.#head]!;
-    this.#items[this.#head++] = undefined;
-    this.lines -= c.recs.length;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return c;
-  }
-  /** Remove every chunk of one batch. */
-  removeBatch(b: AppBatch): void {
-    const keep = (this.#items.slice(this.#head) as Chunk[]).filter((c) => c.batch !== b);
-    this.#items = keep;
-    this.#head = 0;
-    this.lines = keep.reduce((n, c) => n + c.recs.length, 0);
-  }
-}
-
 /** Last N samples, for percentiles at scrape time. */
 class Samples {
   readonly #v = new Float64Array(1024);
@@ -219,17 +64,6 @@ class Samples {
     this.#n = 0;
     return [s[Math.floor((n - 1) * 0.5)]!, s[Math.floor((n - 1) * 0.99)]!, s[n - 1]!];
   }
-}
-
-/** Ordinals [first, first + seqs.length) written by this node: each line's seq, or -n for a loss notice of n lines. */
-interface OwnRun {
-  first: number;
-  seqs: Float64Array;
-}
-
-/** Someone reading an app's stream on this node: own ordinals at or below its last are no longer needed for it (-1: not started). */
-export interface StreamReader {
-  readonly last: number;
 }
 
 /** A loss notice that was appended at `ordinal`: node `origin` could not write n lines. */
@@ -270,10 +104,8 @@ export class RedisHistory {
   #lost = new Map<AppBatch, { n: number; since: number }>();
   /** Settles after the pipeline in flight has been accounted for (#done or #failed ran). */
   #settled: Promise<void> = Promise.resolve();
-  /** Stream readers on this node, per app; own ordinals are kept only for these apps. */
-  readonly #readers = new Map<string, Set<StreamReader>>();
-  /** Per app: ordinals of this node's own records, oldest first, not yet read past by every reader. */
-  readonly #own = new Map<string, OwnRun[]>();
+  /** Ordinals of this node's own records, kept for the stream readers on this node. */
+  readonly #own: OwnOrdinals;
   readonly #latency = new Samples();
   readonly #m: {
     up: Metric;
@@ -291,6 +123,7 @@ export class RedisHistory {
   constructor(redis: Redis, opts: RedisHistoryOptions) {
     this.#redis = redis;
     this.#opts = opts;
+    this.#own = new OwnOrdinals(opts.historyLines + opts.maxPendingLines);
     const r = opts.metrics;
     const pipelines = r.counter('logplane_redis_pipelines_total', 'Redis pipelines of the line batch, by outcome (ok, error).', ['outcome']);
     const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis).', ['reason']);
@@ -346,26 +179,16 @@ export class RedisHistory {
     b.removed = true;
     b.recs = [];
     this.#pending.removeBatch(b);
-    this.#own.delete(appId);
+    this.#own.drop(appId);
   }
 
   /** A reader of an app's stream starts: from now on this node's ordinals of the app are kept for it. */
   follow(appId: string, r: StreamReader): void {
-    let set = this.#readers.get(appId);
-    if (!set) {
-      set = new Set();
-      this.#readers.set(appId, set);
-    }
-    set.add(r);
+    this.#own.follow(appId, r);
   }
 
   unfollow(appId: string, r: StreamReader): void {
-    const set = this.#readers.get(appId);
-    if (!set || !set.delete(r)) return;
-    if (set.size === 0) {
-      this.#readers.delete(appId);
-      this.#own.delete(appId);
-    } else this.#prune(appId);
+    this.#own.unfollow(appId, r);
   }
 
   /**
@@ -374,60 +197,12 @@ export class RedisHistory {
    * notice of n lines) and returns how many there were.
    */
   ownAmong(appId: string, from: number, to: number, visit: (seq: number) => void): number {
-    const runs = this.#own.get(appId);
-    if (!runs) return 0;
-    let n = 0;
-    for (const r of runs) {
-      const end = r.first + r.seqs.length - 1;
-      if (end < from) continue;
-      if (r.first > to) break;
-      const a = Math.max(from, r.first) - r.first;
-      const b = Math.min(to, end) - r.first;
-      for (let i = a; i <= b; i++) visit(r.seqs[i]!);
-      n += b - a + 1;
-    }
-    return n;
+    return this.#own.among(appId, from, to, visit);
   }
 
   /** True when the record at this ordinal of the app is one this node wrote (and still remembers). */
   isOwn(appId: string, ordinal: number): boolean {
-    for (const r of this.#own.get(appId) ?? []) if (ordinal >= r.first && ordinal < r.first + r.seqs.length) return true;
-    return false;
-  }
-
-  /** An append of ours was acknowledged with the app's new total: remember its ordinals while someone reads the app here. */
-  #wrote(c: Chunk, total: number): void {
-    const appId = c.batch.appId;
-    if (!this.#readers.has(appId) || !Number.isFinite(total)) return;
-    const n = c.recs.length;
-    const seqs = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = c.recs[i]!;
-      const notice = decodeLossNotice(r);
-      seqs[i] = notice ? -notice.n : seqOf(r);
-    }
-    let runs = this.#own.get(appId);
-    if (!runs) {
-      runs = [];
-      this.#own.set(appId, runs);
-    }
-    runs.push({ first: total - n + 1, seqs });
-    this.#prune(appId);
-  }
-
-  /** Forget own ordinals every reader has passed; keep at most historyLines + maxPendingLines of them per app. */
-  #prune(appId: string): void {
-    const runs = this.#own.get(appId);
-    if (!runs || runs.length === 0) return;
-    let min = Infinity;
-    for (const r of this.#readers.get(appId) ?? []) if (r.last < min) min = r.last;
-    let drop = 0;
-    if (min >= 0) while (drop < runs.length && runs[drop]!.first + runs[drop]!.seqs.length - 1 <= min) drop++;
-    let kept = 0;
-    for (let i = drop; i < runs.length; i++) kept += runs[i]!.seqs.length;
-    const max = this.#opts.historyLines + this.#opts.maxPendingLines;
-    while (kept > max && drop < runs.length - 1) kept -= runs[drop++]!.seqs.length;
-    if (drop > 0) runs.splice(0, drop);
+    return this.#own.isOwn(appId, ordinal);
   }
 
   mark(b: AppBatch): void {
@@ -576,7 +351,7 @@ export class RedisHistory {
       const c = take[i]!;
       if (r && r[0] === null) {
         if (!isLossNotice(c.recs[0]!)) written += c.recs.length;
-        this.#wrote(c, Number(r[1]));
+        this.#own.wrote(c.batch.appId, c.recs, Number(r[1]));
         continue;
       }
       const err = r?.[0];

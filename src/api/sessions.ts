@@ -5,13 +5,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { NotFoundError, BadRequestError } from '../errors.js';
-import { apiScope } from '../api/scope.js';
-import { DEFAULT_NUM, type SessionSpec } from './session.js';
-import { TailService, type TailServiceOptions } from './service.js';
-import { intField, objectBody, parseSeq, stringField } from './params.js';
-import { SseTailSink } from './sse.js';
-import { TextTailSink } from './text.js';
-import { WsGateway } from './ws.js';
+import { apiScope } from './scope.js';
+import { DEFAULT_NUM, type SessionSpec } from '../tail/session.js';
+import type { TailService } from '../tail/service.js';
+import { intField, objectBody, parseSeq, stringField } from '../tail/params.js';
+import { SseTailSink } from '../tail/sse.js';
+import { TextTailSink } from '../tail/text.js';
+import { WsGateway } from '../tail/ws.js';
 
 /** The URL of a session: `<public>/sessions/<uuid4>`. */
 export function sessionUrl(ctx: Context, id: string): string {
@@ -42,8 +42,8 @@ function logplexSpec(ctx: Context, raw: unknown): SessionSpec {
   };
 }
 
-export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<TailServiceOptions> = {}): TailService {
-  const service = new TailService(ctx, opts);
+/** The session routes and the WebSocket gateway, serving the tails of `service`. */
+export function registerSessions(http: FastifyInstance, ctx: Context, service: TailService): void {
   const gateway = new WsGateway(service, http.server);
   service.closers.push(() => gateway.close());
 
@@ -62,7 +62,7 @@ export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<
   });
 
   http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {
-    const found = await service.lookupAnywhere(req.params.id); // distributed mode (issue 5): a session made on another node
+    const found = await service.lookupAnywhere(req.params.id); // distributed mode: a session made on another node
     if (!found) throw new NotFoundError('session not found or expired');
     const sse = (req.headers.accept ?? '').includes('text/event-stream');
     // resume point: Last-Event-ID (an SSE reconnect) wins over ?after=
@@ -95,6 +95,4 @@ export function registerTail(http: FastifyInstance, ctx: Context, opts: Partial<
     const tail = service.open(found.session, found.app, sink, after);
     res.on('close', () => tail.close());
   });
-
-  return service;
 }

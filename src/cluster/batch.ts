@@ -1,0 +1,75 @@
+// The batch wire format of distributed mode: what the append script publishes
+// on an app's channel (`f64 first ordinal | header | records`), the header
+// it is given, and the loss notice, a record that is not a line.
+
+/** Header bytes before the lengths in a published batch (after the f64 ordinal). */
+export const MSG_HEAD = 8 + 6;
+
+/** Seq field of a loss notice (a line's seq is never negative). */
+const LOSS_MARK = -1;
+/** f64 -1 | origin u8 | 1 u8 | count u32 LE | since f64 LE */
+const LOSS_BYTES = 22;
+
+/**
+ * A record in an app's stream (not a line) saying that node `origin` could
+ * not write n of its lines to Redis: appended, with an ordinal, when Redis is
+ * back, so every follower sees it in order, catch-ups included. History
+ * readers skip it (its seq field is -1).
+ */
+export function encodeLossNotice(origin: number, n: number, sinceMs: number): Buffer {
+  const b = Buffer.alloc(LOSS_BYTES);
+  b.writeDoubleLE(LOSS_MARK, 0);
+  b[8] = origin;
+  b[9] = 1;
+  b.writeUInt32LE(n, 10);
+  b.writeDoubleLE(sinceMs, 14);
+  return b;
+}
+
+/** A loss notice, decoded; null when the record is a line. */
+export function decodeLossNotice(rec: Buffer): { origin: number; n: number; since: number } | null {
+  if (rec.length !== LOSS_BYTES || rec.readDoubleLE(0) !== LOSS_MARK || rec[9] !== 1) return null;
+  return { origin: rec[8]!, n: rec.readUInt32LE(10), since: rec.readDoubleLE(14) };
+}
+
+/** True for a loss notice (history readers skip these). */
+export function isLossNotice(rec: Buffer): boolean {
+  return rec.length === LOSS_BYTES && rec.readDoubleLE(0) === LOSS_MARK;
+}
+
+/** A published batch, decoded: records are views into the message. */
+export interface PublishedBatch {
+  first: number;
+  origin: number;
+  recs: Buffer[];
+}
+
+/** Decode `f64 first ordinal | origin | kind | u32 count | u16 lengths | records`; null when malformed. */
+export function decodeBatch(msg: Buffer): PublishedBatch | null {
+  if (msg.length < MSG_HEAD) return null;
+  const first = msg.readDoubleLE(0);
+  const origin = msg[8]!;
+  const n = msg.readUInt32LE(10);
+  let p = MSG_HEAD + 2 * n;
+  if (p > msg.length) return null;
+  const recs: Buffer[] = new Array<Buffer>(n);
+  for (let i = 0; i < n; i++) {
+    const len = msg.readUInt16LE(MSG_HEAD + 2 * i);
+    if (p + len > msg.length) return null;
+    recs[i] = msg.subarray(p, p + len);
+    p += len;
+  }
+  return { first, origin, recs };
+}
+
+/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: one loss notice (the append script remembers its count). */
+export function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
+  const n = recs.length;
+  const header = Buffer.allocUnsafe(6 + 2 * n);
+  header[0] = origin;
+  header[1] = n === 1 && isLossNotice(recs[0]!) ? 1 : 0;
+  header.writeUInt32LE(n, 2);
+  for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
+  return header;
+}
+

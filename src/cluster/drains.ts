@@ -1,0 +1,171 @@
+// Distributed mode for the drains of this node (the DrainCluster of
+// drains/manager.ts): one DrainFeed per drain whose lease this node holds,
+// cursors checkpointed to Redis, the owners' status for the other nodes, and
+// the L10 for lines that never reached Redis.
+import type { Redis } from 'ioredis';
+import type { LineSink } from '../apps.js';
+import type { DrainStatus } from '../drains/drain.js';
+import type { DrainCluster, DrainHandle, DrainOwnership } from '../drains/ownership.js';
+import { receivedOf } from '../line.js';
+import type { Log } from '../obs/log.js';
+import { drainState } from '../redis/keys.js';
+import type { LineBus } from './bus.js';
+import { DrainFeed } from './feed.js';
+import type { RedisHistory } from './history.js';
+
+/** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
+const STATUS_EVERY_MS = 1000;
+
+export interface DrainFeedsOptions {
+  redis: Redis;
+  history: RedisHistory;
+  bus: LineBus;
+  /** The leases: which drains this node delivers. */
+  leases: DrainOwnership;
+  nodeId: string;
+  /** Lines of this node cannot reach the others through Redis right now. */
+  degraded: () => boolean;
+  ownOrigin: (origin: number) => boolean;
+  log: Log;
+}
+
+export class DrainFeeds implements DrainCluster {
+  readonly drains: DrainOwnership;
+  readonly #o: DrainFeedsOptions;
+  readonly #feeds = new Map<string, DrainFeed>();
+  readonly #remoteStatus = new Map<string, { at: number; status: DrainStatus | null }>();
+  #checkpointing = false;
+  #lostToFeeds = 0;
+  #statusAt = 0;
+
+  constructor(o: DrainFeedsOptions) {
+    this.#o = o;
+    this.drains = o.leases;
+  }
+
+  /**
+   * An owned drain: returns the sink to put in app.sinks instead of the drain
+   * itself. It feeds the drain every line of the app, from every node, once,
+   * starting after the previous owner's checkpoint.
+   */
+  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink {
+    this.detachDrain(drainId);
+    const o = this.#o;
+    const feed = new DrainFeed(appId, drainId, handle, {
+      redis: o.redis,
+      history: o.history,
+      bus: o.bus,
+      degraded: o.degraded,
+      ownOrigin: o.ownOrigin,
+      log: o.log,
+    });
+    this.#feeds.set(drainId, feed);
+    void feed.start();
+    return feed;
+  }
+
+  /** Stop feeding a drain (released, deleted, node stopping); its last cursor is saved. */
+  detachDrain(drainId: string): void {
+    const feed = this.#feeds.get(drainId);
+    if (!feed) return;
+    this.#feeds.delete(drainId);
+    if (feed.advance()) void this.#save([feed]);
+    feed.close();
+  }
+
+  /** Stop feeding every drain of an app (app deleted). */
+  detachApp(appId: string): void {
+    for (const f of [...this.#feeds.values()]) if (f.appId === appId) this.detachDrain(f.drainId);
+  }
+
+  /** Stop feeding every drain (node stopping). */
+  detachAll(): void {
+    for (const id of [...this.#feeds.keys()]) this.detachDrain(id);
+  }
+
+  /** The feed of an owned drain (tests). */
+  feed(drainId: string): DrainFeed | undefined {
+    return this.#feeds.get(drainId);
+  }
+
+  /** Lines owned drains never got (trimmed before they were read, or never written to Redis). */
+  get lostLines(): number {
+    let n = this.#lostToFeeds;
+    for (const f of this.#feeds.values()) n += f.lostLines;
+    return n;
+  }
+
+  /** Write the cursors that moved (and, about once a second, every owned drain's status). */
+  async checkpoint(): Promise<void> {
+    if (this.#checkpointing) return;
+    this.#checkpointing = true;
+    try {
+      const now = Date.now();
+      const withStatus = now - this.#statusAt >= STATUS_EVERY_MS;
+      if (withStatus) this.#statusAt = now;
+      const moved: DrainFeed[] = [];
+      for (const f of this.#feeds.values()) if (f.advance() || withStatus) moved.push(f);
+      if (moved.length > 0) await this.#save(moved, withStatus);
+    } finally {
+      this.#checkpointing = false;
+    }
+  }
+
+  async #save(feeds: DrainFeed[], withStatus = true): Promise<void> {
+    const p = this.#o.redis.pipeline();
+    const at = Date.now();
+    const cursors = feeds.map((f) => f.cursor);
+    /** Index of each feed's cursor HSET in the replies. */
+    const at0: number[] = [];
+    let n = 0;
+    for (const f of feeds) {
+      const key = drainState(f.appId, f.drainId);
+      at0.push(n++);
+      p.hset(key, 'cursor', f.cursor, 'at', at, 'node', this.#o.nodeId);
+      const st = withStatus ? f.status() : null;
+      if (st) {
+        p.hset(key, 'status', JSON.stringify(st));
+        n++;
+      }
+    }
+    try {
+      const res = await p.exec();
+      feeds.forEach((f, k) => {
+        if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!);
+      });
+    } catch {
+      /* Redis down: the next checkpoint writes the newer cursor */
+    }
+  }
+
+  /** The owner's last written status of a drain this node does not deliver (refreshed at most once a second, in the background). */
+  remoteStatus(appId: string, drainId: string): DrainStatus | null {
+    const now = Date.now();
+    const c = this.#remoteStatus.get(drainId);
+    if (!c || now - c.at > STATUS_EVERY_MS) {
+      if (c) c.at = now;
+      else this.#remoteStatus.set(drainId, { at: now, status: null });
+      void this.#o.redis.hget(drainState(appId, drainId), 'status').then(
+        (v) => {
+          const e = this.#remoteStatus.get(drainId);
+          if (e && v) e.status = JSON.parse(v) as DrainStatus;
+        },
+        () => {},
+      );
+      if (this.#remoteStatus.size > 10_000) this.#remoteStatus.clear();
+    }
+    return c?.status ?? null;
+  }
+
+  /** Lines that never reached Redis: the drains this node owns get an L10 for those they did not get directly. */
+  linesLost(appId: string, recs: readonly Buffer[]): void {
+    for (const f of this.#feeds.values()) {
+      if (f.appId !== appId) continue;
+      const n = f.lostLocal(recs);
+      if (n > 0) {
+        this.#lostToFeeds += n;
+        f.offerLoss(n, receivedOf(recs[0]!));
+      }
+    }
+  }
+}

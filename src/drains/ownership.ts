@@ -1,0 +1,36 @@
+// What distributed mode gives the drain manager (implemented by
+// cluster/leases.ts and cluster/drains.ts): which drains this node delivers,
+// and a feed per owned drain. Declared here, on the drains' side, so cluster/
+// imports drains/ and never the other way.
+import type { LineSink } from '../apps.js';
+import type { DrainStatus } from './drain.js';
+
+/** What the drain manager hands over for one owned drain. */
+export interface DrainHandle {
+  /** The drain itself. */
+  sink: LineSink;
+  /** Lines that have left its queue so far: delivered plus dropped (any reason). */
+  consumed(): number;
+  /** Its status for app owners (written to Redis for the other nodes' API). */
+  status?(): DrainStatus;
+}
+
+/** What the drain manager needs from the cluster. */
+export interface DrainOwnership {
+  /** True while this node holds the drain's lease (always true in embedded mode). */
+  owns(drainId: string): boolean;
+  /** 'acquire' (appId, drainId): start delivering it; 'release' (appId, drainId): stop. */
+  on(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+  off(event: 'acquire' | 'release', listener: (appId: string, drainId: string) => void): this;
+}
+
+/** What the drain manager is given in distributed mode (implemented by cluster/drains.ts). */
+export interface DrainCluster {
+  readonly drains: DrainOwnership;
+  /** An owned drain's sink for app.sinks: feeds it every node's lines once, after the last checkpoint. */
+  attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
+  /** Stop feeding it (released, removed, stopping); its cursor is saved. */
+  detachDrain(drainId: string): void;
+  /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
+  remoteStatus(appId: string, drainId: string): DrainStatus | null;
+}
