@@ -9,7 +9,7 @@
 //  18  u8   sourceLen
 //  19  u8   dynoLen
 //  20  ts bytes | source bytes | dyno bytes | msg bytes (to the end)
-import { WORDS_MAX, copyBytes, copyWords, copyWordsUnless, indexOfByte, wordView } from './bytes.js';
+import { WORDS_MAX, copyBytes, copyWords, copyWordsUnless, indexOfByte, wordView } from './basics/bytes.js';
 
 export const HEADER = 20;
 /** Largest message part of one line; longer messages are split (as Heroku does). */

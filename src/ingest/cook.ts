@@ -3,7 +3,7 @@
 // 10,000 bytes becomes consecutive lines of at most 10,000 bytes, a nil
 // TIMESTAMP becomes the receive time. Where each line goes is the writer's
 // business: route() on the main thread, a batch in an ingest worker.
-import { indexOfByte } from '../bytes.js';
+import { indexOfByte } from '../basics/bytes.js';
 import { MAX_MSG, rfc3339 } from '../line.js';
 import type { SyslogHeader } from './syslog.js';
 

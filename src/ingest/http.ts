@@ -19,7 +19,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookH
 import type { TokenEntry } from '../apps.js';
 import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
-import { routeMessage } from '../router.js';
+import { routeMessage } from './route-writer.js';
 import { FrameIdCache, FRAME_ID_MAX_LENGTH } from './frame-ids.js';
 import { LogplexBody } from './logplex-body.js';
 import type { IngestPool } from './pool.js';

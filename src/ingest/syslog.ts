@@ -4,7 +4,7 @@
 //
 //   <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID [SP MSGID SP SD] [SP MSG]
 
-import { indexOfByte } from '../bytes.js';
+import { indexOfByte } from '../basics/bytes.js';
 
 export const ScanError = {
   OK: 0,

@@ -2,7 +2,7 @@
 // written byte by byte into one reused scratch buffer and copied out once
 // (the socket may hold the result, so the scratch is never handed out).
 // No strings, regexes or JSON.stringify per line.
-import { copyBytes } from '../bytes.js';
+import { copyBytes } from '../basics/bytes.js';
 import { HEADER, dynoEndOf, msgStartOf, priOf, rfc3339, seqOf, sourceEndOf, tsEndOf } from '../line.js';
 
 /** A loss the client is told about: `dropped` lines with seq in [from, to], since `since` (ms). */

@@ -7,7 +7,7 @@
 // Nothing here ever waits on a socket: a slow reader costs only its own queue.
 import type { App, LineSink } from '../apps.js';
 import { receivedOf, seqOf } from '../line.js';
-import { NODE_SLOTS } from '../cluster/seq.js';
+import { NODE_SLOTS } from '../basics/seq.js';
 import type { Gap } from './encode.js';
 import type { LineFilter } from './filter.js';
 import type { Clock, Session } from './session.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { BatchWriter, type BatchTarget } from '../../src/ingest/batch.js';
 import { cookMessage, cookMessageWhole, type LineWriter } from '../../src/ingest/cook.js';
 import { ScanError, SyslogHeader, scanSyslog } from '../../src/ingest/syslog.js';
-import { SEARCH_WORDS_MAX, WORDS_MAX } from '../../src/bytes.js';
+import { SEARCH_WORDS_MAX, WORDS_MAX } from '../../src/basics/bytes.js';
 import { MAX_MSG, cook, msgOf, rfc3339, tsOf } from '../../src/line.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
