@@ -3,7 +3,7 @@
 // Ingest workers write into a batch instead (batch.ts) and the main thread
 // routes it with routeFrom().
 import type { TokenEntry } from '../apps.js';
-import { cook } from '../line.js';
+import { cook, type LineParts } from '../line.js';
 import { route } from '../router.js';
 import { cookMessage, type LineWriter } from './cook.js';
 import type { SyslogHeader } from './syslog.js';
@@ -11,15 +11,9 @@ import type { SyslogHeader } from './syslog.js';
 /** Cooks each line into a Buffer of its own and routes it to the token's app. */
 class RouteWriter implements LineWriter {
   entry: TokenEntry | null = null;
-  line(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): void {
+  line(p: LineParts): void {
     const e = this.entry!;
-    route(e.app, cook(pri, tsBuf, tsStart, tsEnd, e.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs));
+    route(e.app, cook(p, e.nameBuf));
   }
 }
 const routeWriter = new RouteWriter();
