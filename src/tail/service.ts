@@ -6,7 +6,8 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { LogplaneError, ErrorCode } from '../errors.js';
 import { LineFilter } from './filter.js';
-import { Tail, TailHub, type HistoryView, type HubOrder, type TailSink, type Transport } from './hub.js';
+import { TailHub, type HubOrder } from './hub.js';
+import { Tail, type HistoryView, type TailSink, type Transport } from './tail.js';
 import { SessionStore, systemClock, type Clock, type Session, type SessionSpec } from './session.js';
 
 export interface TailServiceOptions {

@@ -2,7 +2,7 @@
 // history then (if tailing) live lines; loss as the L11 line (SPEC 5.4); an
 // empty line as keepalive while a tail is idle (docs/tail.md says why).
 import { ByteWriter, l11Line, writeTextLine, type Gap } from './encode.js';
-import { Transport } from './hub.js';
+import { Transport } from './tail.js';
 import { HttpTailSink } from './sse.js';
 
 const writer = new ByteWriter();
