@@ -9,7 +9,11 @@
 //  18  u8   sourceLen
 //  19  u8   dynoLen
 //  20  ts bytes | source bytes | dyno bytes | msg bytes (to the end)
+import * as chars from './basics/chars.js';
 import { WORDS_MAX, copyBytes, copyWords, copyWordsUnless, indexOfByte, wordView } from './basics/bytes.js';
+
+// local bindings: the byte loops read them as constants
+const { LF } = chars;
 
 export const HEADER = 20;
 /** Largest message part of one line; longer messages are split (as Heroku does). */
@@ -124,11 +128,11 @@ export function cookIntoView(out: Buffer, outView: DataView, pos: number, p: Lin
   q += dynoBuf === msgBuf ? copyWords(src, dynoStart, dynoEnd, outView, q) : copyBytes(dynoBuf, dynoStart, dynoEnd, out, q);
   if (msgEnd - msgStart > WORDS_MAX) {
     // long: one native search, one native copy
-    if (wholeOnly && indexOfByte(msgBuf, 0x0a, msgStart, msgEnd) !== -1) return -1;
+    if (wholeOnly && indexOfByte(msgBuf, LF, msgStart, msgEnd) !== -1) return -1;
     return q + copyBytes(msgBuf, msgStart, msgEnd, out, q);
   }
   if (!wholeOnly) return q + copyWords(src, msgStart, msgEnd, outView, q);
-  const n = copyWordsUnless(src, msgStart, msgEnd, outView, q, 0x0a);
+  const n = copyWordsUnless(src, msgStart, msgEnd, outView, q, LF);
   return n === -1 ? -1 : q + n;
 }
 

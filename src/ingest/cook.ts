@@ -4,15 +4,17 @@
 // TIMESTAMP becomes the receive time. Where each line goes is the writer's
 // business: route() on the main thread, a batch in an ingest worker.
 import { indexOfByte } from '../basics/bytes.js';
+import * as chars from '../basics/chars.js';
 import { MAX_MSG, newLineParts, rfc3339, type LineParts } from '../line.js';
 import type { SyslogHeader } from './syslog.js';
+
+// local bindings: the byte loops read them as constants
+const { CR, LF, NIL } = chars;
 
 /** Receives the parts of each line cookMessage makes (one reused object: do not keep it). */
 export interface LineWriter {
   line(p: LineParts): void;
 }
-
-const NIL = 0x2d;
 
 /** End of a chunk of at most MAX_MSG bytes from start, not cutting a UTF-8 sequence. */
 function chunkEnd(buf: Buffer, start: number, end: number): number {
@@ -25,7 +27,7 @@ function chunkEnd(buf: Buffer, start: number, end: number): number {
 
 /** First LF in buf[s, end), or end. Never looks past end: a message is a view into a chunk holding many frames. */
 function lfIn(buf: Buffer, s: number, end: number): number {
-  const lf = indexOfByte(buf, 0x0a, s, end);
+  const lf = indexOfByte(buf, LF, s, end);
   return lf === -1 ? end : lf;
 }
 
@@ -99,7 +101,7 @@ export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, 
   for (;;) {
     const lf = lfIn(buf, s, msgEnd);
     let e = lf;
-    if (e > s && buf[e - 1] === 0x0d) e--;
+    if (e > s && buf[e - 1] === CR) e--;
     // one LF-free piece [s, e): split at MAX_MSG
     let p = s;
     do {

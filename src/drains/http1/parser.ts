@@ -1,15 +1,13 @@
 // The response side of the drain HTTP/1.1 client (client.ts): an
 // incremental parser fed bytes split anywhere, an integer-state machine that
 // keeps the status and skips the body.
+import * as chars from '../../basics/chars.js';
+
+// local bindings: the byte loops read them as constants
+const { CASE_BIT, COLON, CR, DIGIT_0, DIGIT_1, DIGIT_9, DOT, HTAB, LF, LOWER_A, LOWER_F, SLASH, SP } = chars;
 
 /** Bytes a status line plus headers may take (Node's limit is 16 KiB). */
 export const MAX_HEAD_BYTES = 64 * 1024;
-
-const LF = 0x0a;
-const CR = 0x0d;
-const SP = 0x20;
-const HTAB = 0x09;
-const COLON = 0x3a;
 
 /** Parser states. */
 const St = {
@@ -33,7 +31,7 @@ export const BAD = -2;
 /** Case-insensitive compare of bytes [s, e) with a lowercase ASCII name. */
 function nameIs(b: Buffer, s: number, e: number, name: string): boolean {
   if (e - s !== name.length) return false;
-  for (let i = 0; i < name.length; i++) if ((b[s + i]! | 0x20) !== name.charCodeAt(i)) return false;
+  for (let i = 0; i < name.length; i++) if ((b[s + i]! | CASE_BIT) !== name.charCodeAt(i)) return false;
   return true;
 }
 
@@ -196,26 +194,27 @@ export class ResponseParser {
 
   // HTTP/1.1 200 OK
   #statusLine(b: Buffer, s: number, e: number): boolean {
-    if (e - s < 12 || b[s] !== 0x48 || b[s + 1] !== 0x54 || b[s + 2] !== 0x54 || b[s + 3] !== 0x50 || b[s + 4] !== 0x2f || b[s + 5] !== 0x31 || b[s + 6] !== 0x2e) {
+    // `HTTP/1.` then the minor version digit
+    if (e - s < 12 || b[s] !== 0x48 || b[s + 1] !== 0x54 || b[s + 2] !== 0x54 || b[s + 3] !== 0x50 || b[s + 4] !== SLASH || b[s + 5] !== DIGIT_1 || b[s + 6] !== DOT) {
       return this.#bad('HPE_INVALID_CONSTANT', 'not an HTTP/1.x status line');
     }
     const minor = b[s + 7]!;
-    if ((minor !== 0x30 && minor !== 0x31) || b[s + 8] !== SP) return this.#bad('HPE_INVALID_VERSION', 'unsupported HTTP version');
+    if ((minor !== DIGIT_0 && minor !== DIGIT_1) || b[s + 8] !== SP) return this.#bad('HPE_INVALID_VERSION', 'unsupported HTTP version');
     let status = 0;
     for (let i = s + 9; i < s + 12; i++) {
-      const d = b[i]! - 0x30;
+      const d = b[i]! - DIGIT_0;
       if (d < 0 || d > 9) return this.#bad('HPE_INVALID_STATUS', 'invalid status code');
       status = status * 10 + d;
     }
     if (status < 100 || (e > s + 12 && b[s + 12] !== SP)) return this.#bad('HPE_INVALID_STATUS', 'invalid status code');
     this.status = status;
-    this.#http10 = minor === 0x30;
+    this.#http10 = minor === DIGIT_0;
     this.#state = St.HEADERS;
     return true;
   }
 
   #header(b: Buffer, s: number, e: number): boolean {
-    const c = b[s]! | 0x20;
+    const c = b[s]! | CASE_BIT;
     // only Content-Length, Connection and Transfer-Encoding matter
     if (c !== 0x63 /* c */ && c !== 0x74 /* t */) return true;
     const colon = b.indexOf(COLON, s);
@@ -228,7 +227,7 @@ export class ResponseParser {
       if (vs === ve || ve - vs > 15) return this.#bad('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length');
       let n = 0;
       for (let i = vs; i < ve; i++) {
-        const d = b[i]! - 0x30;
+        const d = b[i]! - DIGIT_0;
         if (d < 0 || d > 9) return this.#bad('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length');
         n = n * 10 + d;
       }
@@ -300,8 +299,8 @@ export class ResponseParser {
     for (; i < e; i++) {
       const c = b[i]!;
       let d: number;
-      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
-      else if ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66) d = (c | 0x20) - 0x61 + 10;
+      if (c >= DIGIT_0 && c <= DIGIT_9) d = c - DIGIT_0;
+      else if ((c | CASE_BIT) >= LOWER_A && (c | CASE_BIT) <= LOWER_F) d = (c | CASE_BIT) - LOWER_A + 10;
       else break;
       n = n * 16 + d;
       if (i - s >= 12) return this.#bad('HPE_INVALID_CHUNK_SIZE', 'chunk size too large');
