@@ -6,12 +6,12 @@
 // Nothing here ever waits on a socket: a slow reader costs only its own queue.
 import type { App } from '../apps.js';
 import type { TimeSource } from '../basics/clock.js';
-import { LineQueue } from '../basics/queue.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
 import type { LineFilter } from './filter.js';
 import type { TailHub } from './hub.js';
+import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
 
 /** Lines per frame / write when flushing (keeps one frame bounded). */
@@ -52,73 +52,6 @@ export function estimateMissing(lines: readonly Buffer[], after: number, first: 
   if (hi <= lo) return 1;
   const perSeq = (lines.length - 1) / (hi - lo);
   return Math.max(1, Math.round(span * perSeq));
-}
-
-/**
- * A tail's queue: the bounded line queue (basics/queue.ts), plus what the
- * client is to be told of the lines it dropped: their count, seq range and
- * when the first went (the next gap).
- */
-export class TailQueue {
-  readonly #lines: LineQueue;
-  /** Lines dropped since the last takeGap(), their seq range and when the first went. */
-  dropped = 0;
-  dropFrom = 0;
-  dropTo = 0;
-  dropSince = 0;
-
-  constructor(capacity: number) {
-    this.#lines = new LineQueue(capacity);
-  }
-
-  get capacity(): number {
-    return this.#lines.maxLines;
-  }
-  get count(): number {
-    return this.#lines.count;
-  }
-  /** Every line ever dropped (metrics). */
-  get droppedTotal(): number {
-    return this.#lines.dropped;
-  }
-
-  push(rec: Buffer, now: number): void {
-    const old = this.#lines.push(rec);
-    if (old === undefined) return;
-    const seq = seqOf(old);
-    if (this.dropped === 0) {
-      this.dropFrom = seq;
-      this.dropSince = now;
-    }
-    this.dropTo = seq;
-    this.dropped++;
-  }
-
-  /** Move up to n of the oldest lines into out (cleared first). */
-  shiftInto(out: Buffer[], n: number): void {
-    this.#lines.shiftInto(out, n);
-  }
-
-  /** Lines lost elsewhere (distributed mode: arrived too late to be sent in order), reported with the next gap. */
-  noteLoss(n: number, from: number, to: number, now: number): void {
-    if (this.dropped === 0) {
-      this.dropFrom = from;
-      this.dropTo = to;
-      this.dropSince = now;
-    } else {
-      if (from < this.dropFrom) this.dropFrom = from;
-      if (to > this.dropTo) this.dropTo = to;
-    }
-    this.dropped += n;
-  }
-
-  /** The pending gap (and reset), or null when nothing was dropped. */
-  takeGap(): Gap | null {
-    if (this.dropped === 0) return null;
-    const g = { dropped: this.dropped, since: this.dropSince, from: this.dropFrom, to: this.dropTo };
-    this.dropped = 0;
-    return g;
-  }
 }
 
 /**

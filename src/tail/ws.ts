@@ -162,7 +162,7 @@ export class WsGateway {
     }
     const found = id === '' ? null : this.#service.lookup(id);
     if (!found && id !== '' && !remote && this.#service.cluster) {
-      // distributed mode (issue 5): a session made on another node
+      // distributed mode: a session made on another node
       socket.on('error', () => {}); // a reset while we ask Redis must not throw
       void this.#service.lookupAnywhere(id).then(
         (f) => (f ? this.#onUpgrade(req, socket, head, true) : reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired')),
