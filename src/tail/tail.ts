@@ -175,7 +175,6 @@ export class Tail {
     if (this.#closed) return;
     const app = this.app;
     const spec = this.session.spec;
-    const filter = this.#filter;
     const marks = this.#marks!;
     const lines = h.lines;
     const hub = this.#hub;
