@@ -5,7 +5,7 @@
 // the status shown to app owners (SPEC 6.5). Subclasses only deliver a batch.
 import type { LineSink } from '../apps.js';
 import { systemClock, type Clock } from '../basics/clock.js';
-import { LineQueue } from '../basics/queue.js';
+import { BoundedQueue } from '../basics/queue.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { Child, type HistogramChild } from '../obs/metrics.js';
@@ -16,6 +16,7 @@ import type { Lookup } from './guard.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
 
+/** Drains take the one clock (basics/clock.ts); re-exported for their users. */
 export type { Clock };
 
 /** What a drain is doing (SPEC 6.5 plus `idle`; see docs/drains.md). */
@@ -159,7 +160,7 @@ export abstract class Drain implements LineSink, BudgetMember {
   protected abstract readonly encoder: FrameEncoder;
 
   /** The lines waiting, bounded by their bytes (the batch in flight is not in it). */
-  readonly #queue = new LineQueue();
+  readonly #queue = new BoundedQueue<Buffer>();
   readonly #capBytes: number;
   readonly #budget: DrainBudget;
 
@@ -267,7 +268,7 @@ export abstract class Drain implements LineSink, BudgetMember {
   }
   /** Bytes of the lines in the queue (what counts against the cap and the budget). */
   get queuedBytes(): number {
-    return this.#queue.bytes;
+    return this.#queue.weight;
   }
 
   /**
@@ -281,7 +282,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     q.push(rec);
     const b = this.#budget;
     b.used += rec.length;
-    if (q.bytes > this.#capBytes || b.used > b.limit) this.#overflow();
+    if (q.weight > this.#capBytes || b.used > b.limit) this.#overflow();
     this.#wakeSoon();
   }
 
@@ -297,7 +298,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     const q = this.#queue;
     let dropped = 0;
     // over its own cap: the oldest go (the newest line always stays)
-    while (q.bytes > this.#capBytes && q.count > 1) {
+    while (q.weight > this.#capBytes && q.count > 1) {
       this.#dropOldest();
       dropped++;
     }
@@ -306,7 +307,7 @@ export abstract class Drain implements LineSink, BudgetMember {
       // over the budget: a drain over its share makes the room itself; one
       // within its share keeps its line and the others give back (reclaim)
       const share = b.share;
-      while (b.used > b.limit && q.bytes > share && q.count > 1) {
+      while (b.used > b.limit && q.weight > share && q.count > 1) {
         this.#dropOldest();
         dropped++;
       }
@@ -324,7 +325,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     const b = this.#budget;
     const q = this.#queue;
     let dropped = 0;
-    while (b.used > b.limit && q.bytes > floor && q.count > 1) {
+    while (b.used > b.limit && q.weight > floor && q.count > 1) {
       this.#dropOldest();
       dropped++;
     }
@@ -496,7 +497,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#batch = null;
-    this.#budget.used -= this.#queue.bytes;
+    this.#budget.used -= this.#queue.weight;
     this.#queue.clear();
     this.#budget.leave(this);
     this.release();

@@ -1,7 +1,7 @@
 // A tail's queue: where a Tail (tail.ts) puts lines while its socket is
 // behind. The bounded line queue of basics/queue.ts, plus what the client is
 // to be told of what it dropped (SPEC 5.4).
-import { LineQueue } from '../basics/queue.js';
+import { BoundedQueue } from '../basics/queue.js';
 import { seqOf } from '../line.js';
 import type { Gap } from './encode.js';
 
@@ -11,7 +11,7 @@ import type { Gap } from './encode.js';
  * when the first went (the next gap).
  */
 export class TailQueue {
-  readonly #lines: LineQueue;
+  readonly #lines: BoundedQueue<Buffer>;
   /** Lines dropped since the last takeGap(), their seq range and when the first went. */
   dropped = 0;
   dropFrom = 0;
@@ -19,11 +19,11 @@ export class TailQueue {
   dropSince = 0;
 
   constructor(capacity: number) {
-    this.#lines = new LineQueue(capacity);
+    this.#lines = new BoundedQueue<Buffer>(capacity);
   }
 
   get capacity(): number {
-    return this.#lines.maxLines;
+    return this.#lines.maxItems;
   }
   get count(): number {
     return this.#lines.count;
