@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { OctetFramer } from '../src/ingest/framing.js';
 import { SyslogMessageHandler } from '../src/ingest/message.js';
 import { IngestCounters } from '../src/ingest/syslog-conn.js';
-import { routeMessage } from '../src/router.js';
+import { routeMessage } from '../src/ingest/route-writer.js';
 import { silentLog } from '../src/obs/log.js';
 import { Server } from '../src/server.js';
 import { MemoryStore } from '../src/store/memory.js';

@@ -9,7 +9,11 @@
 //  18  u8   sourceLen
 //  19  u8   dynoLen
 //  20  ts bytes | source bytes | dyno bytes | msg bytes (to the end)
-import { WORDS_MAX, copyBytes, copyWords, copyWordsUnless, indexOfByte, wordView } from './bytes.js';
+import * as chars from './basics/chars.js';
+import { WORDS_MAX, copyBytes, copyWords, copyWordsUnless, indexOfByte, wordView } from './basics/bytes.js';
+
+// local bindings: the byte loops read them as constants
+const { LF } = chars;
 
 export const HEADER = 20;
 /** Largest message part of one line; longer messages are split (as Heroku does). */
@@ -26,25 +30,49 @@ const OFF_DYNOLEN = 19;
 let lastMs = NaN;
 const msBytes = Buffer.alloc(8);
 
-/** Bytes of a cooked line with these field lengths. */
-export function cookedLength(tsLen: number, sourceLen: number, dynoLen: number, msgLen: number): number {
-  return HEADER + tsLen + sourceLen + dynoLen + msgLen;
+/**
+ * The parts of one line before it is cooked: pri, byte ranges for the
+ * timestamp, dyno and message (each in the buffer it was read from, usually
+ * the chunk), and the receive time. The source is not a part: it is the
+ * token's name, which the writer knows. cookMessage fills one reused object,
+ * so a writer must not keep it past the call.
+ */
+export interface LineParts {
+  pri: number;
+  tsBuf: Buffer;
+  tsStart: number;
+  tsEnd: number;
+  dynoBuf: Buffer;
+  dynoStart: number;
+  dynoEnd: number;
+  msgBuf: Buffer;
+  msgStart: number;
+  msgEnd: number;
+  receivedMs: number;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** A LineParts to fill, every field present from the start (one shape). */
+export function newLineParts(): LineParts {
+  return { pri: 0, tsBuf: NO_BYTES, tsStart: 0, tsEnd: 0, dynoBuf: NO_BYTES, dynoStart: 0, dynoEnd: 0, msgBuf: NO_BYTES, msgStart: 0, msgEnd: 0, receivedMs: 0 };
+}
+
+/** Bytes of the cooked line made of p with this source. */
+export function partsLength(p: LineParts, source: Buffer): number {
+  return HEADER + (p.tsEnd - p.tsStart) + source.length + (p.dynoEnd - p.dynoStart) + (p.msgEnd - p.msgStart);
 }
 
 /**
- * Write one cooked line at out[pos]; returns its end. The message is
- * buf[msgStart, msgEnd); ts and dyno are byte ranges too, source is the
- * token's name (already bytes). Ingest workers write straight into a batch.
+ * Write one cooked line at out[pos]; returns its end. Ingest workers write
+ * straight into a batch (cookIntoView).
  */
-export function cookInto(
-  out: Buffer, pos: number,
-  pri: number,
-  tsBuf: Buffer, tsStart: number, tsEnd: number,
-  source: Buffer,
-  dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-  msgBuf: Buffer, msgStart: number, msgEnd: number,
-  receivedMs: number,
-): number {
+export function cookInto(out: Buffer, pos: number, p: LineParts, source: Buffer): number {
+  const tsStart = p.tsStart;
+  const tsEnd = p.tsEnd;
+  const dynoStart = p.dynoStart;
+  const dynoEnd = p.dynoEnd;
+  const receivedMs = p.receivedMs;
   const tsLen = tsEnd - tsStart;
   const dynoLen = dynoEnd - dynoStart;
   // The lengths are u8 in the header; a longer field would corrupt the layout.
@@ -56,16 +84,16 @@ export function cookInto(
     lastMs = receivedMs;
   }
   for (let i = 0; i < 8; i++) out[pos + OFF_RECV + i] = msBytes[i]!;
-  out[pos + OFF_PRI] = pri;
+  out[pos + OFF_PRI] = p.pri;
   out[pos + OFF_TSLEN] = tsLen;
   out[pos + OFF_SRCLEN] = source.length;
   out[pos + OFF_DYNOLEN] = dynoLen;
-  let p = pos + HEADER;
-  p += copyBytes(tsBuf, tsStart, tsEnd, out, p);
-  p += copyBytes(source, 0, source.length, out, p);
-  p += copyBytes(dynoBuf, dynoStart, dynoEnd, out, p);
-  p += copyBytes(msgBuf, msgStart, msgEnd, out, p);
-  return p;
+  let q = pos + HEADER;
+  q += copyBytes(p.tsBuf, tsStart, tsEnd, out, q);
+  q += copyBytes(source, 0, source.length, out, q);
+  q += copyBytes(p.dynoBuf, dynoStart, dynoEnd, out, q);
+  q += copyBytes(p.msgBuf, p.msgStart, p.msgEnd, out, q);
+  return q;
 }
 
 /**
@@ -76,49 +104,42 @@ export function cookInto(
  * message is copied while looking for LF, and -1 is returned (the bytes
  * written past pos are to be ignored) when it holds one: it is not one line.
  */
-export function cookIntoView(
-  out: Buffer, outView: DataView, pos: number,
-  pri: number,
-  tsBuf: Buffer, tsStart: number, tsEnd: number,
-  source: Buffer,
-  dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-  msgBuf: Buffer, msgStart: number, msgEnd: number,
-  receivedMs: number,
-  wholeOnly: boolean,
-): number {
+export function cookIntoView(out: Buffer, outView: DataView, pos: number, p: LineParts, source: Buffer, wholeOnly: boolean): number {
+  const tsBuf = p.tsBuf;
+  const tsStart = p.tsStart;
+  const tsEnd = p.tsEnd;
+  const dynoBuf = p.dynoBuf;
+  const dynoStart = p.dynoStart;
+  const dynoEnd = p.dynoEnd;
+  const msgBuf = p.msgBuf;
+  const msgStart = p.msgStart;
+  const msgEnd = p.msgEnd;
   const tsLen = tsEnd - tsStart;
   const srcLen = source.length;
   const dynoLen = dynoEnd - dynoStart;
   if (tsLen > MAX_FIELD || srcLen > MAX_FIELD || dynoLen > MAX_FIELD) throw new RangeError('line field longer than 255 bytes');
-  outView.setFloat64(pos + OFF_RECV, receivedMs, true);
+  outView.setFloat64(pos + OFF_RECV, p.receivedMs, true);
   // pri, tsLen, sourceLen, dynoLen: the four u8 at OFF_PRI in one store
-  outView.setInt32(pos + OFF_PRI, pri | (tsLen << 8) | (srcLen << 16) | (dynoLen << 24), true);
+  outView.setInt32(pos + OFF_PRI, p.pri | (tsLen << 8) | (srcLen << 16) | (dynoLen << 24), true);
   const src = wordView(msgBuf);
-  let p = pos + HEADER;
-  p += tsBuf === msgBuf ? copyWords(src, tsStart, tsEnd, outView, p) : copyBytes(tsBuf, tsStart, tsEnd, out, p);
-  p += copyBytes(source, 0, srcLen, out, p);
-  p += dynoBuf === msgBuf ? copyWords(src, dynoStart, dynoEnd, outView, p) : copyBytes(dynoBuf, dynoStart, dynoEnd, out, p);
+  let q = pos + HEADER;
+  q += tsBuf === msgBuf ? copyWords(src, tsStart, tsEnd, outView, q) : copyBytes(tsBuf, tsStart, tsEnd, out, q);
+  q += copyBytes(source, 0, srcLen, out, q);
+  q += dynoBuf === msgBuf ? copyWords(src, dynoStart, dynoEnd, outView, q) : copyBytes(dynoBuf, dynoStart, dynoEnd, out, q);
   if (msgEnd - msgStart > WORDS_MAX) {
     // long: one native search, one native copy
-    if (wholeOnly && indexOfByte(msgBuf, 0x0a, msgStart, msgEnd) !== -1) return -1;
-    return p + copyBytes(msgBuf, msgStart, msgEnd, out, p);
+    if (wholeOnly && indexOfByte(msgBuf, LF, msgStart, msgEnd) !== -1) return -1;
+    return q + copyBytes(msgBuf, msgStart, msgEnd, out, q);
   }
-  if (!wholeOnly) return p + copyWords(src, msgStart, msgEnd, outView, p);
-  const n = copyWordsUnless(src, msgStart, msgEnd, outView, p, 0x0a);
-  return n === -1 ? -1 : p + n;
+  if (!wholeOnly) return q + copyWords(src, msgStart, msgEnd, outView, q);
+  const n = copyWordsUnless(src, msgStart, msgEnd, outView, q, LF);
+  return n === -1 ? -1 : q + n;
 }
 
 /** Make one cooked line in a Buffer of its own: the only copy of the line. */
-export function cook(
-  pri: number,
-  tsBuf: Buffer, tsStart: number, tsEnd: number,
-  source: Buffer,
-  dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-  msgBuf: Buffer, msgStart: number, msgEnd: number,
-  receivedMs: number,
-): Buffer {
-  const rec = Buffer.allocUnsafe(cookedLength(tsEnd - tsStart, source.length, dynoEnd - dynoStart, msgEnd - msgStart));
-  cookInto(rec, 0, pri, tsBuf, tsStart, tsEnd, source, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs);
+export function cook(p: LineParts, source: Buffer): Buffer {
+  const rec = Buffer.allocUnsafe(partsLength(p, source));
+  cookInto(rec, 0, p, source);
   return rec;
 }
 
@@ -128,7 +149,7 @@ export function lineFrom(fields: { pri: number; ts: string; source: string; dyno
   const src = Buffer.from(fields.source, 'utf8');
   const dyno = Buffer.from(fields.dyno, 'utf8');
   const msg = typeof fields.msg === 'string' ? Buffer.from(fields.msg, 'utf8') : fields.msg;
-  const rec = cook(fields.pri, ts, 0, ts.length, src, dyno, 0, dyno.length, msg, 0, msg.length, fields.receivedMs ?? Date.now());
+  const rec = cook({ pri: fields.pri, tsBuf: ts, tsStart: 0, tsEnd: ts.length, dynoBuf: dyno, dynoStart: 0, dynoEnd: dyno.length, msgBuf: msg, msgStart: 0, msgEnd: msg.length, receivedMs: fields.receivedMs ?? Date.now() }, src);
   setSeq(rec, fields.seq ?? 0);
   return rec;
 }

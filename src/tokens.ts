@@ -3,7 +3,7 @@
 // replica of the token -> app table. Both the hash and the compare read the
 // line's bytes as 32-bit words (bytes.ts wordView): a token is 38 bytes.
 
-import { wordView } from './bytes.js';
+import { wordView } from './basics/bytes.js';
 
 export interface TokenKey {
   /** `t.<uuid4>` */

@@ -11,7 +11,7 @@
 // and line count are kept in the ring, not looked up in the pool), and it
 // copies straight from the worker's batch, 8 bytes at a time (bytes.ts
 // copyWords), with the seq it is given rather than read back.
-import { arrayBufferView, copyWords } from '../bytes.js';
+import { arrayBufferView, copyWords } from '../basics/bytes.js';
 import { HEADER, seqOf } from '../line.js';
 import { PAGE, pagePool, type PagePool } from './pages.js';
 

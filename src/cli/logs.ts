@@ -1,6 +1,7 @@
 // `logplane logs -a APP [-t] [-n N] [-s SOURCE] [-d DYNO] [--json]`: history and
 // live lines over a WebSocket session (cli/tail.ts). Also the client-side codec
 // for the v3 history format (GET /v3/channels/:app/logs).
+import { SP } from '../basics/chars.js';
 import { FrameError, OctetFramer, frameErrorText } from '../ingest/framing.js';
 import { CliError, UsageError, parseCommandArgs, requireApp, type Command } from './client.js';
 import { LOGS_USAGE, logs as tailLogs } from './tail.js';
@@ -14,7 +15,6 @@ export interface HistoryLine {
   msg: Buffer;
 }
 
-const SP = 0x20;
 
 /** Index of the next SP at or after i, or -1. */
 function nextSp(buf: Buffer, i: number, end: number): number {

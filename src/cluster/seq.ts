@@ -12,27 +12,9 @@
 // order across nodes to the millisecond (given NTP-synced clocks). Seqs stay
 // below 2^53 until 2060, so they are exact in a double and in JSON.
 import type { SeqClock } from '../apps.js';
+import { NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS } from '../basics/seq.js';
 
-export const SEQ_EPOCH_MS = Date.UTC(2026, 0, 1);
-/** Node indexes: the low 8 bits of every seq. */
-export const NODE_SLOTS = 256;
-/** Seq values per millisecond (32 counter values x 256 nodes). */
-export const SEQ_PER_MS = 8192;
-
-/** The node index a distributed seq was stamped by. */
-export function originOf(seq: number): number {
-  return seq % NODE_SLOTS;
-}
-
-/** The highest seq whose time part is at or before ms. */
-export function seqCeilingAt(ms: number): number {
-  return (Math.floor(ms) - SEQ_EPOCH_MS) * SEQ_PER_MS + SEQ_PER_MS - 1;
-}
-
-/** The time part of a distributed seq, ms since epoch. */
-export function msOfSeq(seq: number): number {
-  return Math.floor(seq / SEQ_PER_MS) + SEQ_EPOCH_MS;
-}
+export { NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS, msOfSeq, originOf, seqCeilingAt } from '../basics/seq.js';
 
 export class HybridSeq implements SeqClock {
   /** This node's index (0..255); changes only if the node loses its claim. */

@@ -4,6 +4,8 @@
 // woken once per tick), retry and drop bookkeeping, the exact L10 line, and
 // the status shown to app owners (SPEC 6.5). Subclasses only deliver a batch.
 import type { LineSink } from '../apps.js';
+import { systemClock, type Clock } from '../basics/clock.js';
+import { BoundedQueue } from '../basics/queue.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { Child, type HistogramChild } from '../obs/metrics.js';
@@ -14,17 +16,8 @@ import type { Lookup } from './guard.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
 
-/** Time source and timers; tests pass a fake one. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** Drains take the one clock (basics/clock.ts); re-exported for their users. */
+export type { Clock };
 
 /** What a drain is doing (SPEC 6.5 plus `idle`; see docs/drains.md). */
 export const DrainState = {
@@ -44,11 +37,6 @@ export function stateLabel(s: DrainState): string {
 
 /** Batches close at about this many bytes (SPEC 6.3). */
 export const BATCH_BYTES = 100 * 1024;
-
-/** Slots of a new queue; it doubles when full (the bound is in bytes). */
-const INITIAL_SLOTS = 64;
-/** An empty queue with more slots than this goes back to INITIAL_SLOTS. */
-const SHRINK_SLOTS = 4096;
 
 /** Pre-resolved metric children for one drain kind (see manager.ts). */
 export interface DrainCounters {
@@ -171,14 +159,8 @@ export abstract class Drain implements LineSink, BudgetMember {
   readonly counters: DrainCounters;
   protected abstract readonly encoder: FrameEncoder;
 
-  // bounded queue: a ring of references to cooked lines (power-of-two
-  // slots, doubled when full), bounded by the bytes of those lines
-  #buf = new Array<Buffer | undefined>(INITIAL_SLOTS);
-  #mask = INITIAL_SLOTS - 1;
-  #head = 0;
-  #count = 0;
-  /** Bytes of the lines in the queue (the batch in flight is not counted). */
-  #bytes = 0;
+  /** The lines waiting, bounded by their bytes (the batch in flight is not in it). */
+  readonly #queue = new BoundedQueue<Buffer>();
   readonly #capBytes: number;
   readonly #budget: DrainBudget;
 
@@ -282,11 +264,11 @@ export abstract class Drain implements LineSink, BudgetMember {
   }
   /** Lines held: queue plus the batch in flight. */
   get depth(): number {
-    return this.#count + (this.#batch?.lines ?? 0);
+    return this.#queue.count + (this.#batch?.lines ?? 0);
   }
   /** Bytes of the lines in the queue (what counts against the cap and the budget). */
   get queuedBytes(): number {
-    return this.#bytes;
+    return this.#queue.weight;
   }
 
   /**
@@ -296,14 +278,11 @@ export abstract class Drain implements LineSink, BudgetMember {
    */
   offer(rec: Buffer): void {
     if (this.#closed) return;
-    if (this.#count === this.#buf.length) this.#grow();
-    this.#buf[(this.#head + this.#count) & this.#mask] = rec;
-    this.#count++;
-    const n = rec.length;
-    this.#bytes += n;
+    const q = this.#queue;
+    q.push(rec);
     const b = this.#budget;
-    b.used += n;
-    if (this.#bytes > this.#capBytes || b.used > b.limit) this.#overflow();
+    b.used += rec.length;
+    if (q.weight > this.#capBytes || b.used > b.limit) this.#overflow();
     this.#wakeSoon();
   }
 
@@ -316,10 +295,11 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   /** The line just offered put the queue over its cap or the node over its budget. */
   #overflow(): void {
+    const q = this.#queue;
     let dropped = 0;
     // over its own cap: the oldest go (the newest line always stays)
-    while (this.#bytes > this.#capBytes && this.#count > 1) {
-      this.#shift();
+    while (q.weight > this.#capBytes && q.count > 1) {
+      this.#dropOldest();
       dropped++;
     }
     const b = this.#budget;
@@ -327,8 +307,8 @@ export abstract class Drain implements LineSink, BudgetMember {
       // over the budget: a drain over its share makes the room itself; one
       // within its share keeps its line and the others give back (reclaim)
       const share = b.share;
-      while (b.used > b.limit && this.#bytes > share && this.#count > 1) {
-        this.#shift();
+      while (b.used > b.limit && q.weight > share && q.count > 1) {
+        this.#dropOldest();
         dropped++;
       }
       if (b.used > b.limit) b.reclaim();
@@ -343,9 +323,10 @@ export abstract class Drain implements LineSink, BudgetMember {
   giveBack(floor: number): void {
     if (this.#closed) return;
     const b = this.#budget;
+    const q = this.#queue;
     let dropped = 0;
-    while (b.used > b.limit && this.#bytes > floor && this.#count > 1) {
-      this.#shift();
+    while (b.used > b.limit && q.weight > floor && q.count > 1) {
+      this.#dropOldest();
       dropped++;
     }
     if (dropped === 0) return;
@@ -360,29 +341,15 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#noteDrop(n);
   }
 
-  #grow(): void {
-    const old = this.#buf;
-    const n = old.length;
-    const buf = new Array<Buffer | undefined>(n * 2);
-    for (let i = 0; i < n; i++) buf[i] = old[(this.#head + i) & this.#mask];
-    this.#buf = buf;
-    this.#mask = n * 2 - 1;
-    this.#head = 0;
-  }
-
+  /** Take the oldest queued line (into a batch): it leaves the budget too. */
   #shift(): Buffer {
-    const h = this.#head;
-    const rec = this.#buf[h]!;
-    this.#buf[h] = undefined;
-    this.#head = (h + 1) & this.#mask;
-    this.#count--;
-    this.#bytes -= rec.length;
+    const rec = this.#queue.shift();
     this.#budget.used -= rec.length;
     return rec;
   }
 
-  #peek(): Buffer {
-    return this.#buf[this.#head]!;
+  #dropOldest(): void {
+    this.#budget.used -= this.#queue.dropOldest().length;
   }
 
   #noteDrop(n: number): void {
@@ -403,19 +370,14 @@ export abstract class Drain implements LineSink, BudgetMember {
       frames.push(l10);
       bytes += enc.frameLength(l10);
     }
+    const q = this.#queue;
     let lines = 0;
-    while (this.#count > 0) {
-      const len = enc.frameLength(this.#peek());
+    while (q.count > 0) {
+      const len = enc.frameLength(q.peek());
       if (frames.length > 0 && bytes + len > limit) break;
       frames.push(this.#shift());
       bytes += len;
       lines++;
-    }
-    if (this.#count === 0 && this.#buf.length > SHRINK_SLOTS) {
-      // a burst is over: let its slots go
-      this.#buf = new Array<Buffer | undefined>(INITIAL_SLOTS);
-      this.#mask = INITIAL_SLOTS - 1;
-      this.#head = 0;
     }
     const msgCount = frames.length;
     const frameId = newFrameId();
@@ -432,7 +394,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (this.#closed || this.#busy || this.#timer !== null) return;
     let b = this.#batch;
     if (b === null) {
-      if (this.#count === 0 && this.#unreported === 0) {
+      if (this.#queue.count === 0 && this.#unreported === 0) {
         this.#settle(true);
         return;
       }
@@ -502,7 +464,7 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   /** True when nothing is held or owed (no queue, no batch, no unreported loss). */
   get idle(): boolean {
-    return this.#count === 0 && this.#batch === null && !this.#busy && this.#unreported === 0;
+    return this.#queue.count === 0 && this.#batch === null && !this.#busy && this.#unreported === 0;
   }
 
   /**
@@ -535,10 +497,8 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#batch = null;
-    this.#buf = [];
-    this.#count = 0;
-    this.#budget.used -= this.#bytes;
-    this.#bytes = 0;
+    this.#budget.used -= this.#queue.weight;
+    this.#queue.clear();
     this.#budget.leave(this);
     this.release();
     this.#settle(false);
@@ -548,7 +508,7 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** Remove and return the queued lines, oldest first (to move them to a replacement drain). */
   takeQueue(): Buffer[] {
     const out: Buffer[] = [];
-    while (this.#count > 0) out.push(this.#shift());
+    while (this.#queue.count > 0) out.push(this.#shift());
     return out;
   }
 

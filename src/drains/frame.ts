@@ -1,13 +1,11 @@
 // Wire encoders for cooked lines. One pre-sized Buffer per batch, no strings
 // per line. Used by HTTPS drains, syslog drains and the history endpoint.
+import * as chars from '../basics/chars.js';
 import { HEADER, dynoEndOf, sourceEndOf, tsEndOf } from '../line.js';
 
-const SP = 0x20;
-const LF = 0x0a;
-const LT = 0x3c;
-const GT = 0x3e;
-const ONE = 0x31;
-const DASH = 0x2d;
+// local bindings: the byte loops read them as constants
+const { COLON, DASH, DIGIT_0, DIGIT_1, GT, LBRACKET, LF, LT, RBRACKET, SP } = chars;
+
 const HOST = Buffer.from(' host ', 'latin1');
 
 function digits(n: number): number {
@@ -17,7 +15,7 @@ function writeUint(out: Buffer, pos: number, n: number): number {
   const d = digits(n);
   let p = pos + d;
   do {
-    out[--p] = 0x30 + (n % 10);
+    out[--p] = DIGIT_0 + (n % 10);
     n = (n / 10) | 0;
   } while (n > 0);
   return pos + d;
@@ -61,7 +59,7 @@ function writeMsg(rec: Buffer, out: Buffer, pos: number, hostPart: Buffer, nilDa
   out[p++] = LT;
   p = writeUint(out, p, rec[16]!);
   out[p++] = GT;
-  out[p++] = ONE;
+  out[p++] = DIGIT_1;
   out[p++] = SP;
   p = put(rec, HEADER, tsEnd, out, p);
   p = put(hostPart, 0, hostPart.length, out, p);
@@ -131,10 +129,10 @@ export function textLine(rec: Buffer): Buffer {
   let p = rec.copy(out, 0, HEADER, tsEnd);
   out[p++] = SP;
   p += rec.copy(out, p, tsEnd, srcEnd);
-  out[p++] = 0x5b; // [
+  out[p++] = LBRACKET;
   p += rec.copy(out, p, srcEnd, dynoEnd);
-  out[p++] = 0x5d; // ]
-  out[p++] = 0x3a; // :
+  out[p++] = RBRACKET;
+  out[p++] = COLON;
   out[p++] = SP;
   p += rec.copy(out, p, dynoEnd);
   return out.subarray(0, p);

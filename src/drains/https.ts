@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Drain, type Batch, type DrainOptions } from './drain.js';
 import { logplexFrames, type FrameEncoder } from './frame.js';
-import { Http1Client } from './http1.js';
+import { Http1Client } from './http1/client.js';
 import { checkLiteral, guardedLookup } from './guard.js';
 import { errorOutcome, type Outcome } from './retry.js';
 import { DrainKind, type DrainTarget } from './url.js';

@@ -3,6 +3,7 @@
 // user wrote them (not re-serialised by the WHATWG parser); the fragment is
 // never sent; `#insecure` turns off certificate checks. displayUrl() is the
 // one way a drain URL is shown anywhere but to an admin: secrets redacted.
+import { DASH, DEL, DIGIT_0, DIGIT_9, DOT, EQ, LOWER_A, LOWER_Z, PERCENT, PLUS, QUESTION, SLASH, SP, TILDE, UNDERSCORE, UPPER_A, UPPER_Z } from '../basics/chars.js';
 import { UnprocessableError } from '../errors.js';
 
 export const DrainKind = {
@@ -44,7 +45,7 @@ function bad(reason: string): never {
 function pathProblem(path: string): boolean {
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (c <= 0x20 || c > 0xff || c === 0x7f) return true;
+    if (c <= SP || c > 0xff || c === DEL) return true;
   }
   return false;
 }
@@ -90,7 +91,7 @@ export function parseDrainUrl(url: unknown): DrainTarget {
   let authEnd = noFrag.length;
   for (let i = sep + 3; i < noFrag.length; i++) {
     const c = noFrag.charCodeAt(i);
-    if (c === 0x2f /* / */ || c === 0x3f /* ? */) {
+    if (c === SLASH || c === QUESTION) {
       authEnd = i;
       break;
     }
@@ -131,14 +132,14 @@ export function parseDrainUrl(url: unknown): DrainTarget {
 const REDACTED = '***';
 
 function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
+  return c >= DIGIT_0 && c <= DIGIT_9;
 }
 function isLetter(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+  return (c >= UPPER_A && c <= UPPER_Z) || (c >= LOWER_A && c <= LOWER_Z);
 }
 /** Characters of tokens: base64(url), hex, uuids, JWTs, percent-encoding. */
 function isTokenChar(c: number): boolean {
-  return isDigit(c) || isLetter(c) || c === 0x2d /* - */ || c === 0x5f /* _ */ || c === 0x2e /* . */ || c === 0x7e /* ~ */ || c === 0x2b /* + */ || c === 0x3d /* = */ || c === 0x25 /* % */;
+  return isDigit(c) || isLetter(c) || c === DASH || c === UNDERSCORE || c === DOT || c === TILDE || c === PLUS || c === EQ || c === PERCENT;
 }
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -183,7 +184,7 @@ export function displayUrl(url: string): string {
   let authEnd = noFrag.length;
   for (let i = start; i < noFrag.length; i++) {
     const c = noFrag.charCodeAt(i);
-    if (c === 0x2f /* / */ || c === 0x3f /* ? */) {
+    if (c === SLASH || c === QUESTION) {
       authEnd = i;
       break;
     }

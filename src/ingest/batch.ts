@@ -2,7 +2,7 @@
 // [u32 app slot][u32 len][record]... in a transferable buffer (pool.ts
 // #routeBatch reads it). Lines are written through a DataView of the buffer,
 // by 32-bit words (line.ts cookIntoView).
-import { cookedLength, cookIntoView } from '../line.js';
+import { cookIntoView, partsLength, type LineParts } from '../line.js';
 import type { WholeLineWriter } from './cook.js';
 
 /** Where the lines being written go: the app's slot on the main thread, and the token's name (the source). */
@@ -41,36 +41,17 @@ export class BatchWriter implements WholeLineWriter {
     this.pos = 0;
   }
 
-  line(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): void {
-    this.#write(pri, tsBuf, tsStart, tsEnd, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs, false);
+  line(p: LineParts): void {
+    this.#write(p, false);
   }
 
-  wholeLine(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): boolean {
-    return this.#write(pri, tsBuf, tsStart, tsEnd, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs, true);
+  wholeLine(p: LineParts): boolean {
+    return this.#write(p, true);
   }
 
-  #write(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-    wholeOnly: boolean,
-  ): boolean {
+  #write(parts: LineParts, wholeOnly: boolean): boolean {
     const t = this.token!;
-    const len = cookedLength(tsEnd - tsStart, t.nameBuf.length, dynoEnd - dynoStart, msgEnd - msgStart);
+    const len = partsLength(parts, t.nameBuf);
     if (this.pos + 8 + len > this.buf.length) {
       if (!this.#grow) this.#onFull();
       else {
@@ -82,7 +63,7 @@ export class BatchWriter implements WholeLineWriter {
     }
     const v = this.view;
     const p = this.pos;
-    const end = cookIntoView(this.buf, v, p + 8, pri, tsBuf, tsStart, tsEnd, t.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs, wholeOnly);
+    const end = cookIntoView(this.buf, v, p + 8, parts, t.nameBuf, wholeOnly);
     if (end === -1) return false; // an LF in it: nothing kept (pos unchanged), cookMessage splits it
     v.setInt32(p, t.slot, true);
     v.setInt32(p + 4, len, true);

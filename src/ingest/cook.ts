@@ -3,22 +3,18 @@
 // 10,000 bytes becomes consecutive lines of at most 10,000 bytes, a nil
 // TIMESTAMP becomes the receive time. Where each line goes is the writer's
 // business: route() on the main thread, a batch in an ingest worker.
-import { indexOfByte } from '../bytes.js';
-import { MAX_MSG, rfc3339 } from '../line.js';
+import { indexOfByte } from '../basics/bytes.js';
+import * as chars from '../basics/chars.js';
+import { MAX_MSG, newLineParts, rfc3339, type LineParts } from '../line.js';
 import type { SyslogHeader } from './syslog.js';
 
-/** Receives the parts of each line cookMessage makes. */
-export interface LineWriter {
-  line(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): void;
-}
+// local bindings: the byte loops read them as constants
+const { CR, LF, NIL } = chars;
 
-const NIL = 0x2d;
+/** Receives the parts of each line cookMessage makes (one reused object: do not keep it). */
+export interface LineWriter {
+  line(p: LineParts): void;
+}
 
 /** End of a chunk of at most MAX_MSG bytes from start, not cutting a UTF-8 sequence. */
 function chunkEnd(buf: Buffer, start: number, end: number): number {
@@ -31,7 +27,7 @@ function chunkEnd(buf: Buffer, start: number, end: number): number {
 
 /** First LF in buf[s, end), or end. Never looks past end: a message is a view into a chunk holding many frames. */
 function lfIn(buf: Buffer, s: number, end: number): number {
-  const lf = indexOfByte(buf, 0x0a, s, end);
+  const lf = indexOfByte(buf, LF, s, end);
   return lf === -1 ? end : lf;
 }
 
@@ -42,14 +38,11 @@ export interface WholeLineWriter extends LineWriter {
    * return true, unless it holds an LF: then keep nothing and return false.
    * One pass over the message: the copy looks for LF on the way.
    */
-  wholeLine(
-    pri: number,
-    tsBuf: Buffer, tsStart: number, tsEnd: number,
-    dynoBuf: Buffer, dynoStart: number, dynoEnd: number,
-    msgBuf: Buffer, msgStart: number, msgEnd: number,
-    receivedMs: number,
-  ): boolean;
+  wholeLine(p: LineParts): boolean;
 }
+
+/** The one parts object every message is cooked through (cooking is synchronous and never nested). */
+const parts = newLineParts();
 
 let nilMs = NaN;
 let nilTs: Buffer = Buffer.alloc(0);
@@ -69,37 +62,53 @@ function receivedTs(receivedMs: number): Buffer {
  */
 export function cookMessageWhole(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: WholeLineWriter): number {
   if (hdr.msgEnd - hdr.msgStart <= MAX_MSG) {
-    const nil = hdr.tsEnd - hdr.tsStart === 1 && buf[hdr.tsStart] === NIL;
-    const tsBuf = nil ? receivedTs(receivedMs) : buf;
-    const tsStart = nil ? 0 : hdr.tsStart;
-    const tsEnd = nil ? tsBuf.length : hdr.tsEnd;
-    if (out.wholeLine(hdr.pri, tsBuf, tsStart, tsEnd, buf, hdr.procStart, hdr.procEnd, buf, hdr.msgStart, hdr.msgEnd, receivedMs)) return 1;
+    const p = headerParts(hdr, buf, receivedMs);
+    p.msgStart = hdr.msgStart;
+    p.msgEnd = hdr.msgEnd;
+    if (out.wholeLine(p)) return 1;
   }
   return cookMessage(hdr, buf, receivedMs, out);
 }
 
+/** parts with the fields every line of the message shares: pri, ts (the receive time for a nil one), dyno, receive time. */
+function headerParts(hdr: SyslogHeader, buf: Buffer, receivedMs: number): LineParts {
+  const p = parts;
+  p.pri = hdr.pri;
+  if (hdr.tsEnd - hdr.tsStart === 1 && buf[hdr.tsStart] === NIL) {
+    const ts = receivedTs(receivedMs);
+    p.tsBuf = ts;
+    p.tsStart = 0;
+    p.tsEnd = ts.length;
+  } else {
+    p.tsBuf = buf;
+    p.tsStart = hdr.tsStart;
+    p.tsEnd = hdr.tsEnd;
+  }
+  p.dynoBuf = buf;
+  p.dynoStart = hdr.procStart;
+  p.dynoEnd = hdr.procEnd;
+  p.msgBuf = buf;
+  p.receivedMs = receivedMs;
+  return p;
+}
+
 /** Hand every line of one scanned message to out. Returns the number of lines. */
 export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: LineWriter): number {
-  let tsBuf = buf;
-  let tsStart = hdr.tsStart;
-  let tsEnd = hdr.tsEnd;
-  if (tsEnd - tsStart === 1 && buf[tsStart] === NIL) {
-    tsBuf = receivedTs(receivedMs);
-    tsStart = 0;
-    tsEnd = tsBuf.length;
-  }
+  const line = headerParts(hdr, buf, receivedMs);
   const msgEnd = hdr.msgEnd;
   let s = hdr.msgStart;
   let lines = 0;
   for (;;) {
     const lf = lfIn(buf, s, msgEnd);
     let e = lf;
-    if (e > s && buf[e - 1] === 0x0d) e--;
+    if (e > s && buf[e - 1] === CR) e--;
     // one LF-free piece [s, e): split at MAX_MSG
     let p = s;
     do {
       const ce = chunkEnd(buf, p, e);
-      out.line(hdr.pri, tsBuf, tsStart, tsEnd, buf, hdr.procStart, hdr.procEnd, buf, p, ce, receivedMs);
+      line.msgStart = p;
+      line.msgEnd = ce;
+      out.line(line);
       lines++;
       p = ce;
     } while (p < e);

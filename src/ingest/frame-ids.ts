@@ -2,14 +2,14 @@
 // batch we already stored is answered 204 and not stored twice (SPEC 3.1).
 // Bounded: entries expire after ttlMs and the table never holds more than
 // maxEntries (the oldest go first). Takes a clock so tests need no sleeps.
+import { systemClock, type TimeSource } from '../basics/clock.js';
 
 export interface FrameIdCacheOptions {
   /** How long an accepted id is remembered, ms; 0 turns deduplication off. */
   ttlMs: number;
   /** Most ids held at once; the oldest are forgotten first. */
   maxEntries?: number;
-  /** Clock, ms. */
-  now?: () => number;
+  clock?: TimeSource;
 }
 
 /** Default cap: ~100 bytes per entry, so about 10 MB at most. */
@@ -20,14 +20,14 @@ export const FRAME_ID_MAX_LENGTH = 200;
 export class FrameIdCache {
   readonly #ttl: number;
   readonly #max: number;
-  readonly #now: () => number;
+  readonly #clock: TimeSource;
   /** key -> expiry; insertion order is expiry order because the TTL is constant. */
   readonly #seen = new Map<string, number>();
 
   constructor(opts: FrameIdCacheOptions) {
     this.#ttl = opts.ttlMs;
     this.#max = Math.max(1, opts.maxEntries ?? FRAME_ID_MAX_ENTRIES);
-    this.#now = opts.now ?? Date.now;
+    this.#clock = opts.clock ?? systemClock;
   }
 
   get enabled(): boolean {
@@ -45,13 +45,13 @@ export class FrameIdCache {
   /** True when key was accepted less than ttlMs ago. */
   has(key: string): boolean {
     const exp = this.#seen.get(key);
-    return exp !== undefined && exp > this.#now();
+    return exp !== undefined && exp > this.#clock.now();
   }
 
   /** Remember key as accepted now. */
   add(key: string): void {
     if (this.#ttl <= 0) return;
-    const now = this.#now();
+    const now = this.#clock.now();
     this.#expire(now);
     this.#seen.delete(key);
     while (this.#seen.size >= this.#max) {

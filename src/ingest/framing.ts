@@ -3,6 +3,10 @@
 // that start with `<` and end at LF (§3.4.2). Frames wholly inside one chunk
 // are handed out as views (no copy); only frames split across chunks are
 // assembled in a carry buffer.
+import * as chars from '../basics/chars.js';
+
+// local bindings: the byte loops read them as constants
+const { CR, DIGIT_0, DIGIT_1, DIGIT_9, LF, LT, SP } = chars;
 
 export const FrameError = {
   NONE: 0,
@@ -80,21 +84,21 @@ export class OctetFramer {
       switch (this.#state) {
         case S_START: {
           const c = chunk[i]!;
-          if (c >= 0x31 && c <= 0x39) {
+          if (c >= DIGIT_1 && c <= DIGIT_9) {
             // The usual case, a whole frame in this chunk, handled here in one
             // go; anything else (length split, frame split, bad byte after
             // the digits) goes on in S_LEN from the first byte not a digit.
             const max = this.#max;
-            let len = c - 0x30;
+            let len = c - DIGIT_0;
             if (len > max) return this.#fail(FrameError.TOO_LARGE);
             let j = i + 1;
             for (; j < n; j++) {
               const d = chunk[j]!;
-              if (d < 0x30 || d > 0x39) break;
-              len = len * 10 + (d - 0x30);
+              if (d < DIGIT_0 || d > DIGIT_9) break;
+              len = len * 10 + (d - DIGIT_0);
               if (len > max) return this.#fail(FrameError.TOO_LARGE);
             }
-            if (j < n && chunk[j] === 0x20 && n - (j + 1) >= len) {
+            if (j < n && chunk[j] === SP && n - (j + 1) >= len) {
               const start = j + 1;
               this.frames++;
               this.#onFrame(chunk, start, start + len);
@@ -104,10 +108,10 @@ export class OctetFramer {
             this.#len = len;
             this.#state = S_LEN;
             i = j;
-          } else if (c === 0x3c && this.#allowLf) {
+          } else if (c === LT && this.#allowLf) {
             this.#state = S_LINE;
             // i stays: the `<` is part of the frame
-            const lf = chunk.indexOf(0x0a, i);
+            const lf = chunk.indexOf(LF, i);
             if (lf !== -1 && lf - i <= this.#max) {
               this.frames++;
               this.#onFrame(chunk, i, lf);
@@ -118,20 +122,20 @@ export class OctetFramer {
               this.#lineBytes = 0;
               i = this.#takeLine(chunk, i);
             }
-          } else if (this.#skipSep && (c === 0x0a || c === 0x0d || c === 0x20)) {
+          } else if (this.#skipSep && (c === LF || c === CR || c === SP)) {
             i++;
           } else {
-            return this.#fail(c === 0x30 ? FrameError.LEADING_ZERO : FrameError.BAD_START);
+            return this.#fail(c === DIGIT_0 ? FrameError.LEADING_ZERO : FrameError.BAD_START);
           }
           break;
         }
         case S_LEN: {
           const c = chunk[i]!;
-          if (c >= 0x30 && c <= 0x39) {
-            this.#len = this.#len * 10 + (c - 0x30);
+          if (c >= DIGIT_0 && c <= DIGIT_9) {
+            this.#len = this.#len * 10 + (c - DIGIT_0);
             if (this.#len > this.#max) return this.#fail(FrameError.TOO_LARGE);
             i++;
-          } else if (c === 0x20) {
+          } else if (c === SP) {
             i++;
             if (n - i >= this.#len) {
               const end = i + this.#len;
@@ -192,7 +196,7 @@ export class OctetFramer {
 
   /** Collect an LF frame piece by piece; returns the next index. */
   #takeLine(chunk: Buffer, i: number): number {
-    const lf = chunk.indexOf(0x0a, i);
+    const lf = chunk.indexOf(LF, i);
     const stop = lf === -1 ? chunk.length : lf;
     this.#lineBytes += stop - i;
     if (this.#lineBytes > this.#max) {

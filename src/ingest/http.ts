@@ -17,10 +17,11 @@
 import { gunzip } from 'node:zlib';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { TokenEntry } from '../apps.js';
+import type { TimeSource } from '../basics/clock.js';
 import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
-import { routeMessage } from '../router.js';
-import { FrameIdCache, FRAME_ID_MAX_LENGTH } from './frame-ids.js';
+import { routeMessage } from './route-writer.js';
+import { FrameIdCache, FRAME_ID_MAX_LENGTH, type FrameIdCacheOptions } from './frame-ids.js';
 import { LogplexBody } from './logplex-body.js';
 import type { IngestPool } from './pool.js';
 
@@ -40,7 +41,7 @@ export type HttpDropReason = (typeof HttpDropReason)[keyof typeof HttpDropReason
 
 export interface HttpIngestOptions {
   /** Clock for the Frame-Id table (tests). */
-  now?: () => number;
+  clock?: TimeSource;
   /** Most Frame-Ids remembered at once. */
   maxFrameIds?: number;
   /** Parse and cook bodies in ingest workers (null: on this thread). */
@@ -141,9 +142,9 @@ export class HttpIngest {
     this.#pool = opts.pool ?? null;
     this.#c = new HttpIngestCounters(ctx);
     this.#maxBody = ctx.config.maxBodyBytes;
-    const idOpts: { ttlMs: number; maxEntries?: number; now?: () => number } = { ttlMs: ctx.config.frameIdTtlMs };
+    const idOpts: FrameIdCacheOptions = { ttlMs: ctx.config.frameIdTtlMs };
     if (opts.maxFrameIds !== undefined) idOpts.maxEntries = opts.maxFrameIds;
-    if (opts.now !== undefined) idOpts.now = opts.now;
+    if (opts.clock !== undefined) idOpts.clock = opts.clock;
     this.#ids = new FrameIdCache(idOpts);
   }
 

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Context } from '../context.js';
 import { RateLimitedLog, type LogTimers } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
-import { routeMessage } from '../router.js';
+import { routeMessage } from './route-writer.js';
 import { FrameError, OctetFramer, frameErrorText } from './framing.js';
 import { SyslogMessageHandler } from './message.js';
 

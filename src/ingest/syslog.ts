@@ -4,7 +4,11 @@
 //
 //   <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID [SP MSGID SP SD] [SP MSG]
 
-import { indexOfByte } from '../bytes.js';
+import { indexOfByte } from '../basics/bytes.js';
+import * as chars from '../basics/chars.js';
+
+// local bindings: the byte loops read them as constants
+const { AT, BACKSLASH, CR, DIGIT_0, DIGIT_1, DIGIT_9, DQUOTE, EQ, GT, LBRACKET, LF, LT, NIL, RBRACKET, SP, TILDE } = chars;
 
 export const ScanError = {
   OK: 0,
@@ -62,7 +66,6 @@ export class SyslogHeader {
   msgEnd = 0;
 }
 
-const SP = 0x20;
 const MAX_TS = 64;
 const MAX_HOST = 255;
 const MAX_APP = 64;
@@ -90,13 +93,6 @@ function shortTokenEnd(buf: Buffer, i: number, end: number): number {
   return j === i ? -1 : j;
 }
 
-const NIL = 0x2d;
-const LBR = 0x5b;
-const RBR = 0x5d;
-const EQ = 0x3d;
-const DQ = 0x22;
-const BSL = 0x5c;
-const AT = 0x40;
 const MAX_MSGID = 32;
 const MAX_SD_NAME = 32;
 /** SD-IDs registered with IANA (RFC 5424 §7); any other must contain `@`. */
@@ -107,7 +103,7 @@ function sdNameEnd(buf: Buffer, i: number, end: number): number {
   let j = i;
   while (j < end) {
     const c = buf[j]!;
-    if (c <= SP || c > 0x7e || c === EQ || c === RBR || c === DQ) break;
+    if (c <= SP || c > TILDE || c === EQ || c === RBRACKET || c === DQUOTE) break;
     j++;
   }
   return j;
@@ -130,7 +126,7 @@ function sdIdKnown(buf: Buffer, s: number, e: number): boolean {
  */
 function sdEnd(buf: Buffer, i: number, end: number): number {
   let j = i;
-  while (j < end && buf[j] === LBR) {
+  while (j < end && buf[j] === LBRACKET) {
     const idStart = j + 1;
     const idEnd = sdNameEnd(buf, idStart, end);
     if (idEnd === idStart || idEnd - idStart > MAX_SD_NAME) return -1;
@@ -139,18 +135,18 @@ function sdEnd(buf: Buffer, i: number, end: number): number {
     while (j < end && buf[j] === SP) {
       const ns = j + 1;
       j = sdNameEnd(buf, ns, end);
-      if (j === ns || j - ns > MAX_SD_NAME || j + 1 >= end || buf[j] !== EQ || buf[j + 1] !== DQ) return -1;
+      if (j === ns || j - ns > MAX_SD_NAME || j + 1 >= end || buf[j] !== EQ || buf[j + 1] !== DQUOTE) return -1;
       j += 2;
       for (;;) {
         if (j >= end) return -1;
         const c = buf[j]!;
-        if (c === DQ) break;
-        j += c === BSL ? 2 : 1;
+        if (c === DQUOTE) break;
+        j += c === BACKSLASH ? 2 : 1;
       }
       j++; // past the closing quote
       params++;
     }
-    if (j >= end || buf[j] !== RBR) return -1;
+    if (j >= end || buf[j] !== RBRACKET) return -1;
     if (params === 0 && !sdIdKnown(buf, idStart, idEnd)) return -1;
     j++; // past ]
   }
@@ -160,21 +156,21 @@ function sdEnd(buf: Buffer, i: number, end: number): number {
 /** Scan buf[start, end) into out. Returns ScanError.OK or the reason. */
 export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogHeader): ScanError {
   let i = start;
-  if (i >= end || buf[i] !== 0x3c) return ScanError.NO_PRI;
+  if (i >= end || buf[i] !== LT) return ScanError.NO_PRI;
   i++;
   let pri = 0;
   let nd = 0;
-  while (i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39 && nd < 4) {
-    pri = pri * 10 + (buf[i]! - 0x30);
+  while (i < end && buf[i]! >= DIGIT_0 && buf[i]! <= DIGIT_9 && nd < 4) {
+    pri = pri * 10 + (buf[i]! - DIGIT_0);
     i++;
     nd++;
   }
-  if (nd === 0 || nd > 3 || i >= end || buf[i] !== 0x3e) return nd === 0 ? ScanError.NO_PRI : ScanError.BAD_PRI;
-  if (pri > 191 || (nd > 1 && buf[i - nd] === 0x30)) return ScanError.BAD_PRI;
+  if (nd === 0 || nd > 3 || i >= end || buf[i] !== GT) return nd === 0 ? ScanError.NO_PRI : ScanError.BAD_PRI;
+  if (pri > 191 || (nd > 1 && buf[i - nd] === DIGIT_0)) return ScanError.BAD_PRI;
   out.pri = pri;
   i++;
   // VERSION: "1"
-  if (i + 1 >= end || buf[i] !== 0x31 || buf[i + 1] !== SP) return ScanError.BAD_VERSION;
+  if (i + 1 >= end || buf[i] !== DIGIT_1 || buf[i + 1] !== SP) return ScanError.BAD_VERSION;
   i += 2;
 
   let e = tokenEnd(buf, i, end);
@@ -217,7 +213,7 @@ export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogH
     if (t > 0 && t - i <= MAX_MSGID && t + 1 < end) {
       const s = t + 1;
       if (buf[s] === NIL && (s + 1 === end || buf[s + 1] === SP)) sd = s + 1;
-      else if (buf[s] === LBR) {
+      else if (buf[s] === LBRACKET) {
         const se = sdEnd(buf, s, end);
         if (se > 0 && (se === end || buf[se] === SP)) sd = se;
       }
@@ -229,7 +225,7 @@ export function scanSyslog(buf: Buffer, start: number, end: number, out: SyslogH
   // A UTF-8 BOM marks the message as UTF-8 (RFC 5424 §6.4); it is not content.
   if (i + 2 < end && buf[i] === 0xef && buf[i + 1] === 0xbb && buf[i + 2] === 0xbf) i += 3;
   let me = end;
-  while (me > i && (buf[me - 1] === 0x0a || buf[me - 1] === 0x0d)) me--;
+  while (me > i && (buf[me - 1] === LF || buf[me - 1] === CR)) me--;
   out.msgStart = i;
   out.msgEnd = me;
   return ScanError.OK;

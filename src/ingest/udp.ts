@@ -1,7 +1,7 @@
 // Syslog over UDP (RFC 5426): one message per datagram.
 import { createSocket, type Socket } from 'node:dgram';
 import type { Context } from '../context.js';
-import { routeMessage } from '../router.js';
+import { routeMessage } from './route-writer.js';
 import { SyslogMessageHandler } from './message.js';
 import type { IngestPool } from './pool.js';
 import { IngestCounters } from './syslog-conn.js';

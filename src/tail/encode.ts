@@ -2,8 +2,12 @@
 // written byte by byte into one reused scratch buffer and copied out once
 // (the socket may hold the result, so the scratch is never handed out).
 // No strings, regexes or JSON.stringify per line.
-import { copyBytes } from '../bytes.js';
+import { copyBytes } from '../basics/bytes.js';
+import * as chars from '../basics/chars.js';
 import { HEADER, dynoEndOf, msgStartOf, priOf, rfc3339, seqOf, sourceEndOf, tsEndOf } from '../line.js';
+
+// local bindings: the byte loops read them as constants
+const { BACKSLASH, COLON, CR, DIGIT_0, DQUOTE, HTAB, LBRACKET, LF, RBRACKET, SP } = chars;
 
 /** A loss the client is told about: `dropped` lines with seq in [from, to], since `since` (ms). */
 export interface Gap {
@@ -13,11 +17,6 @@ export interface Gap {
   to: number;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LF = 0x0a;
-const CR = 0x0d;
-const SP = 0x20;
 const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
@@ -35,7 +34,7 @@ function table(special: (b: number) => boolean, checkUtf8: boolean): Uint8Array 
   return t;
 }
 /** JSON string content: escape controls, quote, backslash; repair invalid UTF-8. */
-const JSON_CLASS = table((b) => b < 0x20 || b === QUOTE || b === BACKSLASH, true);
+const JSON_CLASS = table((b) => b < SP || b === DQUOTE || b === BACKSLASH, true);
 /** WebSocket text frames must be valid UTF-8: repair invalid sequences, nothing else. */
 const UTF8_CLASS = table(() => false, true);
 /** SSE data: CR and LF end a field; the rest goes as sent (the client decodes). */
@@ -97,14 +96,14 @@ export class ByteWriter {
     this.ensure(16);
     const buf = this.buf;
     if (n < 10) {
-      buf[this.p++] = 0x30 + n;
+      buf[this.p++] = DIGIT_0 + n;
       return;
     }
     let d = 0;
     for (let m = n; m >= 1; m = Math.floor(m / 10)) d++;
     let q = this.p + d;
     this.p = q;
-    for (let m = n; m >= 1; m = Math.floor(m / 10)) buf[--q] = 0x30 + (m % 10);
+    for (let m = n; m >= 1; m = Math.floor(m / 10)) buf[--q] = DIGIT_0 + (m % 10);
   }
 
   /**
@@ -144,17 +143,17 @@ export class ByteWriter {
       if (mode === 0) {
         out[p++] = BACKSLASH;
         switch (b) {
-          case QUOTE: out[p++] = QUOTE; break;
+          case DQUOTE: out[p++] = DQUOTE; break;
           case BACKSLASH: out[p++] = BACKSLASH; break;
           case LF: out[p++] = 0x6e; break; // n
           case CR: out[p++] = 0x72; break; // r
-          case 0x09: out[p++] = 0x74; break; // t
+          case HTAB: out[p++] = 0x74; break; // t
           case 0x08: out[p++] = 0x62; break; // b
           case 0x0c: out[p++] = 0x66; break; // f
           default:
             out[p++] = 0x75; // u
-            out[p++] = 0x30;
-            out[p++] = 0x30;
+            out[p++] = DIGIT_0;
+            out[p++] = DIGIT_0;
             out[p++] = HEX[b >> 4]!;
             out[p++] = HEX[b & 15]!;
         }
@@ -171,9 +170,9 @@ export class ByteWriter {
 
   /** `"..."`: a JSON string from bytes (escaped, invalid UTF-8 repaired). */
   jsonString(src: Buffer, start: number, end: number): void {
-    this.byte(QUOTE);
+    this.byte(DQUOTE);
     this.#through(src, start, end, JSON_CLASS, 0);
-    this.byte(QUOTE);
+    this.byte(DQUOTE);
   }
 
   /** Bytes as valid UTF-8 (invalid sequences become U+FFFD). */
@@ -254,10 +253,10 @@ export function writeTextLine(w: ByteWriter, rec: Buffer): void {
   p += copyBytes(rec, HEADER, tsEnd, out, p);
   out[p++] = SP;
   p += copyBytes(rec, tsEnd, srcEnd, out, p);
-  out[p++] = 0x5b; // [
+  out[p++] = LBRACKET;
   p += copyBytes(rec, srcEnd, dynoEnd, out, p);
-  out[p++] = 0x5d; // ]
-  out[p++] = 0x3a; // :
+  out[p++] = RBRACKET;
+  out[p++] = COLON;
   out[p++] = SP;
   w.p = p + copyBytes(rec, msgStartOf(rec), rec.length, out, p);
 }
@@ -270,7 +269,7 @@ export function writeTextLineUtf8(w: ByteWriter, rec: Buffer): void {
   w.utf8(rec, HEADER, tsEnd);
   w.byte(SP);
   w.utf8(rec, tsEnd, srcEnd);
-  w.byte(0x5b);
+  w.byte(LBRACKET);
   w.utf8(rec, srcEnd, dynoEnd);
   w.raw(BRACKET_COLON_SP);
   w.utf8(rec, dynoEnd, rec.length);
@@ -292,7 +291,7 @@ export function writeSseEvent(w: ByteWriter, rec: Buffer): void {
   w.sseData(rec, HEADER, tsEnd);
   w.byte(SP);
   w.sseData(rec, tsEnd, srcEnd);
-  w.byte(0x5b);
+  w.byte(LBRACKET);
   w.sseData(rec, srcEnd, dynoEnd);
   w.raw(BRACKET_COLON_SP);
   w.sseData(rec, dynoEnd, rec.length);

@@ -1,9 +1,11 @@
 // Session filters (SPEC 5.1), applied alike to history and live lines:
 // source exact; ps/dyno equal or prefix followed by `.`; grep substring of the
 // message. Byte compares on the cooked line, no strings per line.
+import * as chars from '../basics/chars.js';
 import { msgStartOf, sourceEndOf, tsEndOf, dynoEndOf } from '../line.js';
 
-const DOT = 0x2e;
+// local bindings: the byte loops read them as constants
+const { DOT } = chars;
 
 export interface FilterSpec {
   source: string | null;

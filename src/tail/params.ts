@@ -2,7 +2,7 @@
 // is a 400 naming the field (SPEC 11).
 import { BadRequestError } from '../errors.js';
 
-// 16 digits: distributed-mode seqs pass 10^15 (issue 5); parseSeq checks they are safe integers
+// 16 digits: distributed-mode seqs pass 10^15; parseSeq checks they are safe integers
 const DIGITS = /^\d{1,16}$/;
 
 /** A non-negative integer from a string or number; undefined when not one. */

@@ -7,7 +7,8 @@ import type { Context } from '../context.js';
 import { LogplaneError, ErrorCode } from '../errors.js';
 import { LineFilter } from './filter.js';
 import type { HistorySource } from '../history/source.js';
-import { Tail, TailHub, type HubOrder, type TailSink, type Transport } from './hub.js';
+import { TailHub, type HubOrder } from './hub.js';
+import { Tail, type HistoryView, type TailSink, type Transport } from './tail.js';
 import { SessionStore, systemClock, type Clock, type Session, type SessionSpec } from './session.js';
 
 export interface TailServiceOptions {

@@ -4,11 +4,11 @@
 // reader left; within that time it may be opened again. Time comes from an
 // injectable clock so tests need no sleeps.
 import { randomUUID } from 'node:crypto';
+import { systemClock, type TimeSource } from '../basics/clock.js';
 
-export interface Clock {
-  now(): number;
-}
-export const systemClock: Clock = { now: () => Date.now() };
+/** Sessions only read the time (basics/clock.ts). */
+export type Clock = TimeSource;
+export { systemClock };
 
 /** Default session life after creation or after the last reader left, ms. */
 export const SESSION_TTL_MS = 360_000;

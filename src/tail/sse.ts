@@ -3,8 +3,8 @@
 // the last lost seq as its id, so a reconnect resumes after what it reported).
 import type { ServerResponse } from 'node:http';
 import { ByteWriter, l11Line, writeSseEvent, type Gap } from './encode.js';
-import { Transport, type TailSink } from './hub.js';
-import type { Clock } from './session.js';
+import { Transport, type TailSink } from './tail.js';
+import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat } from './service.js';
 
 const writer = new ByteWriter();
@@ -15,14 +15,14 @@ const KEEPALIVE = Buffer.from(': keepalive\n\n', 'latin1');
 export abstract class HttpTailSink implements TailSink, Heartbeat {
   abstract readonly transport: Transport;
   protected readonly res: ServerResponse;
-  protected readonly clock: Clock;
+  protected readonly clock: TimeSource;
   /** What keeps an idle stream from being cut by proxies: harmless to the transport's readers. */
   protected abstract readonly keepaliveBytes: Buffer;
   /** Something went out since the last keepalive tick. */
   protected wrote = false;
   #drainCb: (() => void) | null = null;
 
-  constructor(res: ServerResponse, clock: Clock) {
+  constructor(res: ServerResponse, clock: TimeSource) {
     this.res = res;
     this.clock = clock;
     res.on('drain', () => {

@@ -7,8 +7,8 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { ByteWriter, END_FRAME, gapFrame, helloFrame, l11Line, writeLinesFrame, writeTextLineUtf8, type Gap } from './encode.js';
-import { Transport, type TailSink } from './hub.js';
-import type { Clock } from './session.js';
+import { Transport, type TailSink } from './tail.js';
+import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat, TailService } from './service.js';
 import { parseSeq } from './params.js';
 
@@ -46,12 +46,12 @@ export class WsTailSink implements TailSink, Heartbeat {
   readonly transport = Transport.WS;
   readonly #ws: WebSocket;
   readonly #text: boolean;
-  readonly #clock: Clock;
+  readonly #clock: TimeSource;
   #drainCb: (() => void) | null = null;
   /** Pings sent since the last pong. */
   #unanswered = 0;
 
-  constructor(ws: WebSocket, socket: Duplex, text: boolean, clock: Clock) {
+  constructor(ws: WebSocket, socket: Duplex, text: boolean, clock: TimeSource) {
     this.#ws = ws;
     this.#text = text;
     this.#clock = clock;
@@ -162,7 +162,7 @@ export class WsGateway {
     }
     const found = id === '' ? null : this.#service.lookup(id);
     if (!found && id !== '' && !remote && this.#service.cluster) {
-      // distributed mode (issue 5): a session made on another node
+      // distributed mode: a session made on another node
       socket.on('error', () => {}); // a reset while we ask Redis must not throw
       void this.#service.lookupAnywhere(id).then(
         (f) => (f ? this.#onUpgrade(req, socket, head, true) : reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired')),

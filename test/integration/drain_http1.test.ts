@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { after, test } from 'node:test';
-import { Http1Client } from '../../src/drains/http1.js';
+import { Http1Client } from '../../src/drains/http1/client.js';
 import type { Outcome } from '../../src/drains/retry.js';
 import { drainScope, makeDrain, testCerts, testLine, until, VERSION } from '../support/drain-receivers.js';
 

@@ -4,7 +4,7 @@
 // and neighbours of the byte sought (borrows in the word test).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SEARCH_WORDS_MAX, copyWords, indexOfByte, wordView } from '../../src/bytes.js';
+import { SEARCH_WORDS_MAX, copyWords, indexOfByte, wordView } from '../../src/basics/bytes.js';
 
 function refIndexOf(buf: Uint8Array, b: number, start: number, end: number): number {
   for (let i = start; i < end; i++) if (buf[i] === b) return i;

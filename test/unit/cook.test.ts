@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { BatchWriter, type BatchTarget } from '../../src/ingest/batch.js';
 import { cookMessage, cookMessageWhole, type LineWriter } from '../../src/ingest/cook.js';
 import { ScanError, SyslogHeader, scanSyslog } from '../../src/ingest/syslog.js';
-import { SEARCH_WORDS_MAX, WORDS_MAX } from '../../src/bytes.js';
-import { MAX_MSG, cook, msgOf, rfc3339, tsOf } from '../../src/line.js';
+import { SEARCH_WORDS_MAX, WORDS_MAX } from '../../src/basics/bytes.js';
+import { MAX_MSG, cook, msgOf, rfc3339, tsOf, type LineParts } from '../../src/line.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 const NOW = Date.UTC(2026, 5, 7, 8, 9, 10, 123);
@@ -20,8 +20,8 @@ const target: BatchTarget = { slot: 0x01020304, nameBuf: Buffer.from('app') };
 /** The main-thread way: every line its own Buffer from cook(). */
 class CookWriter implements LineWriter {
   readonly lines: Buffer[] = [];
-  line(pri: number, tsBuf: Buffer, tsStart: number, tsEnd: number, dynoBuf: Buffer, dynoStart: number, dynoEnd: number, msgBuf: Buffer, msgStart: number, msgEnd: number, receivedMs: number): void {
-    this.lines.push(cook(pri, tsBuf, tsStart, tsEnd, target.nameBuf, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs));
+  line(p: LineParts): void {
+    this.lines.push(cook(p, target.nameBuf));
   }
 }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { newFrameId } from '../../src/drains/frame-id.js';
-import { BAD, MAX_HEAD_BYTES, NEED_MORE, ResponseParser } from '../../src/drains/http1.js';
+import { BAD, MAX_HEAD_BYTES, NEED_MORE, ResponseParser } from '../../src/drains/http1/parser.js';
 import { requestHead, USER_AGENT } from '../../src/drains/https.js';
 import { parseDrainUrl } from '../../src/drains/url.js';
 

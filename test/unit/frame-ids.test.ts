@@ -10,7 +10,7 @@ function clock(start = 1_000_000): { now: () => number; advance(ms: number): voi
 
 test('an accepted id is remembered for ttlMs, then forgotten', () => {
   const c = clock();
-  const ids = new FrameIdCache({ ttlMs: 60_000, now: c.now });
+  const ids = new FrameIdCache({ ttlMs: 60_000, clock: c });
   const k = FrameIdCache.key('t.a', 'F1');
   assert.equal(ids.has(k), false);
   ids.add(k);
@@ -22,14 +22,14 @@ test('an accepted id is remembered for ttlMs, then forgotten', () => {
 });
 
 test('ids are per token', () => {
-  const ids = new FrameIdCache({ ttlMs: 60_000, now: clock().now });
+  const ids = new FrameIdCache({ ttlMs: 60_000, clock: clock() });
   ids.add(FrameIdCache.key('t.a', 'F1'));
   assert.equal(ids.has(FrameIdCache.key('t.b', 'F1')), false);
 });
 
 test('expired entries are dropped as new ones arrive (memory follows the window)', () => {
   const c = clock();
-  const ids = new FrameIdCache({ ttlMs: 1_000, now: c.now });
+  const ids = new FrameIdCache({ ttlMs: 1_000, clock: c });
   for (let i = 0; i < 100; i++) ids.add(`k${i}`);
   assert.equal(ids.size, 100);
   c.advance(1_000);
@@ -39,7 +39,7 @@ test('expired entries are dropped as new ones arrive (memory follows the window)
 });
 
 test('never holds more than maxEntries: the oldest are forgotten first', () => {
-  const ids = new FrameIdCache({ ttlMs: 60_000, maxEntries: 3, now: clock().now });
+  const ids = new FrameIdCache({ ttlMs: 60_000, maxEntries: 3, clock: clock() });
   for (const k of ['a', 'b', 'c', 'd']) ids.add(k);
   assert.equal(ids.size, 3);
   assert.equal(ids.has('a'), false);
@@ -48,7 +48,7 @@ test('never holds more than maxEntries: the oldest are forgotten first', () => {
 
 test('re-adding an id refreshes it (it moves to the young end)', () => {
   const c = clock();
-  const ids = new FrameIdCache({ ttlMs: 1_000, maxEntries: 2, now: c.now });
+  const ids = new FrameIdCache({ ttlMs: 1_000, maxEntries: 2, clock: c });
   ids.add('a');
   c.advance(500);
   ids.add('b');
@@ -61,7 +61,7 @@ test('re-adding an id refreshes it (it moves to the young end)', () => {
 });
 
 test('ttlMs 0 turns deduplication off', () => {
-  const ids = new FrameIdCache({ ttlMs: 0, now: clock().now });
+  const ids = new FrameIdCache({ ttlMs: 0, clock: clock() });
   assert.equal(ids.enabled, false);
   ids.add('a');
   assert.equal(ids.has('a'), false);

@@ -1,7 +1,12 @@
 // The cooked line: fields in, the same fields out of one Buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HEADER, MAX_FIELD, cook, cookIntoView, dynoOf, lineFrom, msgOf, priOf, receivedOf, rfc3339, seqOf, setSeq, sourceOf, tsOf, viewOf } from '../../src/line.js';
+import { HEADER, MAX_FIELD, cook, cookIntoView, dynoOf, lineFrom, msgOf, priOf, receivedOf, rfc3339, seqOf, setSeq, sourceOf, tsOf, viewOf, type LineParts } from '../../src/line.js';
+
+/** The parts of a line, in the order of a cooked line's fields (source aside). */
+function parts(pri: number, tsBuf: Buffer, tsStart: number, tsEnd: number, dynoBuf: Buffer, dynoStart: number, dynoEnd: number, msgBuf: Buffer, msgStart: number, msgEnd: number, receivedMs: number): LineParts {
+  return { pri, tsBuf, tsStart, tsEnd, dynoBuf, dynoStart, dynoEnd, msgBuf, msgStart, msgEnd, receivedMs };
+}
 
 test('lineFrom / accessors round trip', () => {
   const msg = Buffer.from([0xff, 0x00, 0x0a, 0xc3, 0xa9]);
@@ -21,7 +26,7 @@ test('lineFrom / accessors round trip', () => {
 
 test('cook copies byte ranges out of bigger buffers', () => {
   const buf = Buffer.from('xxTSxxDYNOxxMESSAGExx', 'latin1');
-  const rec = cook(13, buf, 2, 4, Buffer.from('src'), buf, 6, 10, buf, 12, 19, 7);
+  const rec = cook(parts(13, buf, 2, 4, buf, 6, 10, buf, 12, 19, 7), Buffer.from('src'));
   buf.fill(0);
   assert.deepEqual(viewOf(rec), { seq: 0, ts: 'TS', source: 'src', dyno: 'DYNO', pri: 13, msg: 'MESSAGE' });
 });
@@ -58,9 +63,9 @@ test('cookIntoView writes the same bytes as cook, for every message length acros
           const ts: [Buffer, number, number] = sameBuf ? [chunk, 5, 37] : [ownTs, 0, ownTs.length];
           const dyno: [Buffer, number, number] = sameBuf ? [chunk, 40, 45] : [ownDyno, 0, ownDyno.length];
           const ms = 1_700_000_000_123.5 + n;
-          const want = cook(189, ...ts, source, ...dyno, chunk, 50 + pos, 50 + pos + n, ms);
+          const want = cook(parts(189, ...ts, ...dyno, chunk, 50 + pos, 50 + pos + n, ms), source);
           out.fill(0xee);
-          const end = cookIntoView(out, view, pos, 189, ...ts, source, ...dyno, chunk, 50 + pos, 50 + pos + n, ms, whole);
+          const end = cookIntoView(out, view, pos, parts(189, ...ts, ...dyno, chunk, 50 + pos, 50 + pos + n, ms), source, whole);
           assert.equal(end - pos, want.length, `length, n=${n}`);
           assert.deepEqual(out.subarray(pos + 8, end), want.subarray(8), `n=${n} pos=${pos} sameBuf=${sameBuf} source=${source.length}`);
           assert.ok(out.subarray(end).every((x) => x === 0xee), 'nothing written past the line');
@@ -69,7 +74,7 @@ test('cookIntoView writes the same bytes as cook, for every message length acros
       }
     }
   }
-  assert.throws(() => cookIntoView(out, view, 0, 1, chunk, 0, MAX_FIELD + 1, Buffer.from('a'), chunk, 0, 1, chunk, 0, 1, 0, false), RangeError);
+  assert.throws(() => cookIntoView(out, view, 0, parts(1, chunk, 0, MAX_FIELD + 1, chunk, 0, 1, chunk, 0, 1, 0), Buffer.from('a'), false), RangeError);
 });
 
 test('cookIntoView wholeOnly: an LF anywhere in the message, first byte to last, at every length across the copy methods, gives -1', () => {
@@ -83,13 +88,13 @@ test('cookIntoView wholeOnly: an LF anywhere in the message, first byte to last,
     chunk[63] = 0x0a;
     chunk[64 + n] = 0x0a;
     const ms = 5;
-    const end = cookIntoView(out, view, 1, 14, chunk, 0, 32, src, chunk, 33, 38, chunk, 64, 64 + n, ms, true);
-    assert.deepEqual(out.subarray(9, end), cook(14, chunk, 0, 32, src, chunk, 33, 38, chunk, 64, 64 + n, ms).subarray(8), `no LF, n=${n}`);
+    const end = cookIntoView(out, view, 1, parts(14, chunk, 0, 32, chunk, 33, 38, chunk, 64, 64 + n, ms), src, true);
+    assert.deepEqual(out.subarray(9, end), cook(parts(14, chunk, 0, 32, chunk, 33, 38, chunk, 64, 64 + n, ms), src).subarray(8), `no LF, n=${n}`);
     for (let at = 64; at < 64 + n; at++) {
       chunk[at] = 0x0a;
-      assert.equal(cookIntoView(out, view, 1, 14, chunk, 0, 32, src, chunk, 33, 38, chunk, 64, 64 + n, ms, true), -1, `n=${n} LF at ${at - 64}`);
+      assert.equal(cookIntoView(out, view, 1, parts(14, chunk, 0, 32, chunk, 33, 38, chunk, 64, 64 + n, ms), src, true), -1, `n=${n} LF at ${at - 64}`);
       // without wholeOnly the LF is copied as any byte (cookMessage never hands one in)
-      assert.notEqual(cookIntoView(out, view, 1, 14, chunk, 0, 32, src, chunk, 33, 38, chunk, 64, 64 + n, ms, false), -1);
+      assert.notEqual(cookIntoView(out, view, 1, parts(14, chunk, 0, 32, chunk, 33, 38, chunk, 64, 64 + n, ms), src, false), -1);
       chunk[at] = 0x61;
     }
   }

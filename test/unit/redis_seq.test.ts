@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { HybridSeq, NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS, msOfSeq, originOf, seqCeilingAt } from '../../src/cluster/seq.js';
 import { MSG_HEAD, decodeBatch } from '../../src/cluster/batch.js';
 import { preferredNode } from '../../src/cluster/leases.js';
-import { estimateMissing } from '../../src/tail/hub.js';
+import { estimateMissing } from '../../src/tail/tail.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 
 const T = Date.UTC(2026, 4, 1, 12, 0, 0);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { App, TokenEntry, type LineSink } from '../../src/apps.js';
 import { ScanError, SyslogHeader, scanSyslog } from '../../src/ingest/syslog.js';
 import { MAX_MSG, dynoOf, msgOf, priOf, receivedOf, rfc3339, seqOf, sourceOf, tsOf } from '../../src/line.js';
-import { route, routeFrom, routeMessage } from '../../src/router.js';
+import { routeMessage } from '../../src/ingest/route-writer.js';
+import { route, routeFrom } from '../../src/router.js';
 import { lineFrom } from '../../src/line.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';

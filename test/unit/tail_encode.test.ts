@@ -8,7 +8,7 @@ import {
 } from '../../src/tail/encode.js';
 import { LineFilter } from '../../src/tail/filter.js';
 import { linesFrame } from '../../src/tail/ws.js';
-import { TailQueue } from '../../src/tail/hub.js';
+import { TailQueue } from '../../src/tail/queue.js';
 import { SessionStore, type SessionSpec } from '../../src/tail/session.js';
 
 function rec(msg: string | Buffer, over: Partial<{ source: string; dyno: string; ts: string; seq: number; pri: number }> = {}): Buffer {

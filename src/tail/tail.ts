@@ -1,0 +1,386 @@
+// One reader of one session over one transport. A Tail replays history,
+// then takes the tick's lines from its app's TailHub (hub.ts) and writes
+// straight to its socket while the socket keeps up; when the socket's buffer
+// passes a bound it queues into its own bounded TailQueue, which drops the
+// oldest and counts exactly. The client is told with a gap (SPEC 5.4).
+// Nothing here ever waits on a socket: a slow reader costs only its own queue.
+import type { App } from '../apps.js';
+import type { TimeSource } from '../basics/clock.js';
+import { NODE_SLOTS } from '../basics/seq.js';
+import { receivedOf, seqOf } from '../line.js';
+import type { Gap } from './encode.js';
+import type { LineFilter } from './filter.js';
+import type { TailHub } from './hub.js';
+import { TailQueue } from './queue.js';
+import type { Session } from './session.js';
+
+/** Lines per frame / write when flushing (keeps one frame bounded). */
+export const CHUNK_LINES = 512;
+
+export const Transport = { WS: 'ws', SSE: 'sse', TEXT: 'text' } as const;
+export type Transport = (typeof Transport)[keyof typeof Transport];
+
+/** The transport side of a tail: encodes and writes, reports its socket buffer. */
+export interface TailSink {
+  readonly transport: Transport;
+  /** Bytes accepted but not yet handed to the kernel. */
+  buffered(): number;
+  /** Call cb once when the socket has drained (the tail re-checks buffered()). */
+  onDrain(cb: () => void): void;
+  /** Sent first (WebSocket hello). */
+  hello(app: string, head: number): void;
+  /** Encode recs[from, to) and write them, synchronously (ring views die at the next push). */
+  writeLines(recs: readonly Buffer[], from: number, to: number): void;
+  writeGap(gap: Gap): void;
+  /** History done and no tail: finish normally (end frame + close 1000, end of response). */
+  finish(): void;
+  /** Stop now (server closing, app deleted). */
+  close(reason: 'shutdown' | 'deleted'): void;
+}
+
+/**
+ * Lines missing between a resume point and the oldest line still held, when
+ * seqs are not contiguous (distributed mode): estimated from the density of
+ * the seqs held (lines per seq unit). At least 1.
+ */
+export function estimateMissing(lines: readonly Buffer[], after: number, first: number): number {
+  const span = first - after - 1;
+  if (span <= 0) return 1;
+  if (lines.length < 2) return 1;
+  const lo = seqOf(lines[0]!);
+  const hi = seqOf(lines[lines.length - 1]!);
+  if (hi <= lo) return 1;
+  const perSeq = (lines.length - 1) / (hi - lo);
+  return Math.max(1, Math.round(span * perSeq));
+}
+
+/**
+ * Distributed mode: history from Redis merged with this node's own lines not
+ * yet written there, sorted by seq.
+ */
+export interface HistoryView {
+  lines: Buffer[];
+  /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
+  trimmedSeq: number;
+}
+
+export interface TailOptions {
+  queueLines: number;
+  /** Socket buffer above which the tail stops writing and queues. */
+  maxBufferedBytes: number;
+  clock: TimeSource;
+}
+
+/** How long to wait for a drain event before re-checking the buffer anyway. */
+const DRAIN_POLL_MS = 250;
+
+/** One reader of one session over one transport. */
+export class Tail {
+  readonly session: Session;
+  readonly app: App;
+  readonly sink: TailSink;
+  readonly #filter: LineFilter;
+  readonly #queue: TailQueue;
+  readonly #opts: TailOptions;
+  /** Highest seq delivered or queued: nothing at or below it is sent again. */
+  #lastSeq = 0;
+  #blocked = false;
+  #closed = false;
+  #released = false;
+  #pollTimer: NodeJS.Timeout | null = null;
+  readonly #out: Buffer[] = [];
+  #hub: TailHub | null = null;
+  /** Distributed mode: highest seq delivered per origin node (a line at or below it is a duplicate, above it but below #lastSeq came too late). */
+  #marks: Float64Array | null = null;
+  /** Distributed mode: history is being fetched; live lines wait in the queue. */
+  #starting = false;
+  /** Lines handed to the socket (metrics). */
+  linesOut = 0;
+  /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
+  lateTotal = 0;
+  onClose: ((t: Tail) => void) | null = null;
+
+  constructor(session: Session, app: App, sink: TailSink, filter: LineFilter, opts: TailOptions) {
+    this.session = session;
+    this.app = app;
+    this.sink = sink;
+    this.#filter = filter;
+    this.#queue = new TailQueue(opts.queueLines);
+    this.#opts = opts;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+  get queue(): TailQueue {
+    return this.#queue;
+  }
+
+  /**
+   * Hello, the resume gap if any, history from the ring, then either finish
+   * (no tail) or subscribe to the hub. All synchronous: the ring views are
+   * encoded before any other line can be routed.
+   */
+  start(hub: TailHub | null, after: number | null): void {
+    const app = this.app;
+    const ring = app.ring;
+    const head = app.seq;
+    const spec = this.session.spec;
+    this.sink.hello(app.id, head);
+    if (after !== null) {
+      const a = Math.min(after, head);
+      const first = ring.count === 0 ? head + 1 : ring.firstSeq;
+      if (a < first - 1) {
+        const since = ring.count === 0 ? this.#opts.clock.now() : receivedOf(ring.at(0));
+        this.sink.writeGap({ dropped: first - 1 - a, since, from: a + 1, to: first - 1 });
+      }
+      const at = (i: number): Buffer => ring.at(i);
+      this.#replay(at, ring.indexAfter(a), ring.count, 0);
+    } else if (spec.num > 0) {
+      this.#replay((i) => ring.at(i), 0, ring.count, spec.num);
+    }
+    this.#lastSeq = head;
+    if (!spec.tail || hub === null) {
+      this.#closed = true;
+      this.sink.finish();
+      return;
+    }
+    this.#hub = hub;
+    hub.add(this);
+    if (this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
+  /**
+   * Distributed mode: subscribe first (live lines wait in the
+   * queue), then hello, the resume gap, history from `history` (Redis + this
+   * node's unwritten lines), then the queued live lines. History lines newer
+   * than the hub's settled bound go through the hub, so they come out in seq
+   * order with lines of other nodes still in flight.
+   */
+  startFrom(hub: TailHub | null, after: number | null, history: Promise<HistoryView>): void {
+    const spec = this.session.spec;
+    this.#marks = new Float64Array(NODE_SLOTS);
+    if (spec.tail && hub !== null) {
+      this.#hub = hub;
+      this.#starting = true;
+      hub.add(this);
+    }
+    history.then(
+      (h) => this.#begin(h, after),
+      () => this.#begin({ lines: [], trimmedSeq: 0 }, after),
+    );
+  }
+
+  #begin(h: HistoryView, after: number | null): void {
+    if (this.#closed) return;
+    const app = this.app;
+    const spec = this.session.spec;
+    const marks = this.#marks!;
+    const lines = h.lines;
+    const hub = this.#hub;
+    // settled history is sent now; newer lines go through the hub's ordering
+    const bound = hub ? hub.bound() : Infinity;
+    let settled = lines.length;
+    while (settled > 0 && seqOf(lines[settled - 1]!) > bound) settled--;
+    this.sink.hello(app.id, app.seq);
+    const at = (i: number): Buffer => lines[i]!;
+    let last = 0;
+    if (after !== null) {
+      last = after;
+      marks.fill(after);
+      let i = 0;
+      while (i < settled && seqOf(lines[i]!) <= after) i++;
+      if (h.trimmedSeq > after) {
+        // lines after the resume point were trimmed from the shared history
+        const first = i < lines.length ? seqOf(lines[i]!) : h.trimmedSeq + 1;
+        const since = i < lines.length ? receivedOf(lines[i]!) : this.#opts.clock.now();
+        this.sink.writeGap({ dropped: estimateMissing(lines, after, first), since, from: after + 1, to: Math.max(after + 1, first - 1) });
+      }
+      this.#replay(at, i, settled, 0);
+    } else if (spec.num > 0) {
+      this.#replay(at, 0, settled, spec.num);
+    }
+    const out = this.#out;
+    for (let i = 0; i < settled; i++) {
+      const seq = seqOf(lines[i]!);
+      const o = seq % NODE_SLOTS;
+      if (seq > marks[o]!) marks[o] = seq;
+      if (seq > last) last = seq;
+    }
+    this.#lastSeq = last;
+    if (!spec.tail || hub === null) {
+      this.#closed = true;
+      this.sink.finish();
+      return;
+    }
+    for (let i = settled; i < lines.length; i++) hub.offer(lines[i]!);
+    // live lines that arrived meanwhile
+    this.#starting = false;
+    const queue = this.#queue;
+    const gap = queue.takeGap();
+    if (gap) this.sink.writeGap(gap);
+    const early: Buffer[] = [];
+    while (queue.count > 0) {
+      queue.shiftInto(out, CHUNK_LINES);
+      for (const r of out) early.push(r);
+    }
+    out.length = 0;
+    if (early.length > 0) this.deliver(early, early.length);
+    if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
+  /**
+   * History replay, the one loop for the ring and for a merged history: the
+   * lines at(i), i in [from, to), that match the filter (with newest > 0,
+   * only the newest that many of them), oldest first, CHUNK_LINES a write.
+   * Synchronous: a ring view is written before the next line is routed.
+   */
+  #replay(at: (i: number) => Buffer, from: number, to: number, newest: number): void {
+    const filter = this.#filter;
+    if (newest > 0) {
+      let i = to - 1;
+      let n = 0;
+      for (; i >= from && n < newest; i--) if (filter.matches(at(i))) n++;
+      from = i + 1;
+    }
+    const out = this.#out;
+    out.length = 0;
+    for (let i = from; i < to; i++) {
+      const rec = at(i);
+      if (!filter.matches(rec)) continue;
+      out.push(rec);
+      if (out.length === CHUNK_LINES) this.#write(out);
+    }
+    if (out.length > 0) this.#write(out);
+  }
+
+  /** A tick's lines from the hub (called once per tick per tail). */
+  deliver(batch: readonly Buffer[], n: number): void {
+    if (this.#closed) return;
+    const queue = this.#queue;
+    const now = this.#opts.clock.now();
+    if (this.#starting) {
+      for (let i = 0; i < n; i++) queue.push(batch[i]!, now);
+      return;
+    }
+    const filter = this.#filter;
+    const marks = this.#marks;
+    let last = this.#lastSeq;
+    let late = 0;
+    let lateFrom = 0;
+    let lateTo = 0;
+    const out = this.#out;
+    out.length = 0;
+    for (let i = 0; i < n; i++) {
+      const rec = batch[i]!;
+      const seq = seqOf(rec);
+      if (seq <= last) {
+        // distributed mode: not a duplicate, but after newer lines went out
+        if (marks !== null && seq > marks[seq % NODE_SLOTS]! && filter.matches(rec)) {
+          if (late === 0) lateFrom = seq;
+          lateTo = seq;
+          late++;
+          marks[seq % NODE_SLOTS] = seq;
+        }
+        continue;
+      }
+      if (!filter.matches(rec)) continue;
+      last = seq;
+      if (marks !== null) marks[seq % NODE_SLOTS] = seq;
+      if (this.#blocked) {
+        queue.push(rec, now);
+        continue;
+      }
+      out.push(rec);
+      if (out.length === CHUNK_LINES) {
+        this.#write(out);
+        if (this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+      }
+    }
+    this.#lastSeq = last;
+    if (out.length > 0) {
+      this.#write(out);
+      if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+    }
+    if (late > 0) {
+      this.lateTotal += late;
+      if (this.#blocked) queue.noteLoss(late, lateFrom, lateTo, now);
+      else this.sink.writeGap({ dropped: late, since: now, from: lateFrom, to: lateTo });
+    }
+  }
+
+  /** Lines that will never arrive (distributed mode): a gap after the last seq sent. */
+  remoteLoss(n: number, since: number): void {
+    if (this.#closed || this.#starting) return;
+    const at = this.#lastSeq + 1;
+    this.lateTotal += n;
+    if (this.#blocked) this.#queue.noteLoss(n, at, at, since);
+    else this.sink.writeGap({ dropped: n, since, from: at, to: at });
+  }
+
+  #write(out: Buffer[]): void {
+    this.sink.writeLines(out, 0, out.length);
+    this.linesOut += out.length;
+    out.length = 0;
+  }
+
+  #block(): void {
+    if (this.#blocked || this.#closed) return;
+    this.#blocked = true;
+    this.#waitDrain();
+  }
+
+  #waitDrain(): void {
+    let fired = false;
+    const resume = (): void => {
+      if (fired) return;
+      fired = true;
+      if (this.#pollTimer) clearTimeout(this.#pollTimer);
+      this.#pollTimer = null;
+      this.#resume();
+    };
+    this.sink.onDrain(resume);
+    // a drain event can be missed (nothing was over the socket's own mark); re-check
+    const poll = (): void => {
+      if (fired || this.#closed) return;
+      if (this.sink.buffered() <= this.#opts.maxBufferedBytes / 2) resume();
+      else this.#pollTimer = setTimeout(poll, DRAIN_POLL_MS).unref();
+    };
+    this.#pollTimer = setTimeout(poll, DRAIN_POLL_MS).unref();
+  }
+
+  /** The socket drained: the gap first, then queued lines while the socket keeps up. */
+  #resume(): void {
+    if (this.#closed) return;
+    const queue = this.#queue;
+    const gap = queue.takeGap();
+    if (gap) this.sink.writeGap(gap);
+    const out = this.#out;
+    const max = this.#opts.maxBufferedBytes;
+    while (queue.count > 0) {
+      if (this.sink.buffered() > max) {
+        this.#waitDrain();
+        return;
+      }
+      queue.shiftInto(out, CHUNK_LINES);
+      this.#write(out);
+    }
+    if (this.sink.buffered() > max) {
+      this.#waitDrain();
+      return;
+    }
+    this.#blocked = false;
+  }
+
+  /** The reader went away (or we stop it): unsubscribe and release the session once. */
+  close(): void {
+    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#pollTimer = null;
+    this.#closed = true;
+    if (this.#released) return;
+    this.#released = true;
+    this.#hub?.remove(this);
+    this.#hub = null;
+    this.onClose?.(this);
+  }
+}
