@@ -24,7 +24,7 @@ import type { Child, Metric, Registry as MetricRegistry } from '../obs/metrics.j
 import { receivedOf } from '../line.js';
 import { decodeLossNotice, encodeLossNotice, isLossNotice, makeHeader } from './batch.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, ChunkQueue, type Chunk } from './pending.js';
+import { AppBatch, ChunkQueue, chunk, type Chunk } from './pending.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -232,7 +232,7 @@ export class RedisHistory {
       if (b.removed || recs.length === 0) continue;
       for (let i = 0; i < recs.length; i += max) {
         const part = i === 0 && recs.length <= max ? recs : recs.slice(i, i + max);
-        this.#pending.push({ batch: b, recs: part, header: makeHeader(origin, part) });
+        this.#pending.push(chunk(b, part, makeHeader(origin, part)));
       }
     }
     this.#bound();
@@ -313,7 +313,7 @@ export class RedisHistory {
       for (const [b, l] of this.#lost) {
         if (b.removed) continue;
         const rec = [encodeLossNotice(origin, l.n, l.since)];
-        const c: Chunk = { batch: b, recs: rec, header: makeHeader(origin, rec) };
+        const c: Chunk = chunk(b, rec, makeHeader(origin, rec));
         take.push(c);
         p.lpAppend(b.linesKey, b.metaKey, cap, b.channel, c.header, ...c.recs);
       }

@@ -3,6 +3,7 @@
 // append call each, queued in order (ChunkQueue) while one pipeline is in
 // flight or Redis is unreachable.
 import type { LineSink } from '../apps.js';
+import { BoundedQueue } from '../basics/queue.js';
 import { appChannel, appLines, appMeta } from '../redis/keys.js';
 
 /** Where an AppBatch reports that it has lines this tick (the writer, RedisHistory). */
@@ -16,6 +17,8 @@ export interface Chunk {
   recs: Buffer[];
   /** origin u8 | kind u8 (0 lines, 1 a loss notice) | count u32 LE | count x u16 LE lengths. */
   header: Buffer;
+  /** recs.length: a chunk weighs its lines in the queue. */
+  readonly length: number;
 }
 
 /** One app's lines of this tick. */
@@ -46,49 +49,51 @@ export class AppBatch implements LineSink {
   }
 }
 
-/** A FIFO of chunks with O(1) shift. */
+/** A chunk of these lines (its `length` is its line count: the queue's weight is lines). */
+export function chunk(batch: AppBatch, recs: Buffer[], header: Buffer): Chunk {
+  return { batch, recs, header, length: recs.length };
+}
+
+/**
+ * The write queue: basics/queue.ts's BoundedQueue of chunks, weighed in lines.
+ * The writer bounds it itself (RedisHistory drops the oldest lines, trimming
+ * a chunk when only part of it must go), so the queue's own item bound is off.
+ */
 export class ChunkQueue {
-  #items: (Chunk | undefined)[] = [];
-  #head = 0;
-  lines = 0;
+  readonly #q = new BoundedQueue<Chunk>();
+  /** Lines held. */
+  get lines(): number {
+    return this.#q.weight;
+  }
+  /** Chunks held. */
   get length(): number {
-    return this.#items.length - this.#head;
+    return this.#q.count;
   }
   push(c: Chunk): void {
-    this.#items.push(c);
-    this.lines += c.recs.length;
+    this.#q.push(c);
   }
-  unshiftAll(cs: Chunk[]): void {
-    const rest = this.#items.slice(this.#head) as Chunk[];
-    this.#items = [...cs, ...rest];
-    this.#head = 0;
-    for (const c of cs) this.lines += c.recs.length;
+  /** Put chunks taken for a pipeline back at the front, in their order. */
+  unshiftAll(cs: readonly Chunk[]): void {
+    for (let i = cs.length - 1; i >= 0; i--) this.#q.unshift(cs[i]!);
   }
   peek(): Chunk | undefined {
-    return this.#items[this.#head];
+    return this.#q.count === 0 ? undefined : this.#q.peek();
   }
   /** Drop the first n lines of the first chunk (fewer than it holds). */
   trimFront(n: number, header: Buffer): void {
-    const c = this.#items[this.#head]!;
-    this.#items[this.#head] = { batch: c.batch, recs: c.recs.slice(n), header };
-    this.lines -= n;
+    const c = this.#q.shift();
+    this.#q.unshift(chunk(c.batch, c.recs.slice(n), header));
   }
   shift(): Chunk | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const c = this.#items[this.#head]!;
-    this.#items[this.#head++] = undefined;
-    this.lines -= c.recs.length;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return c;
+    return this.#q.count === 0 ? undefined : this.#q.shift();
   }
-  /** Remove every chunk of one batch. */
+  /** Remove every chunk of one batch (its app was deleted). */
   removeBatch(b: AppBatch): void {
-    const keep = (this.#items.slice(this.#head) as Chunk[]).filter((c) => c.batch !== b);
-    this.#items = keep;
-    this.#head = 0;
-    this.lines = keep.reduce((n, c) => n + c.recs.length, 0);
+    const keep: Chunk[] = [];
+    while (this.#q.count > 0) {
+      const c = this.#q.shift();
+      if (c.batch !== b) keep.push(c);
+    }
+    for (const c of keep) this.#q.push(c);
   }
 }
