@@ -9,7 +9,8 @@ import { LineFilter } from './filter.js';
 import type { HistorySource } from '../history/source.js';
 import { TailHub, type HubOrder } from './hub.js';
 import { Tail, type HistoryView, type TailSink, type Transport } from './tail.js';
-import { SessionStore, systemClock, type Clock, type Session, type SessionSpec } from './session.js';
+import { systemClock, type TimeSource } from '../basics/clock.js';
+import { SessionStore, type Session, type SessionSpec } from './session.js';
 
 export interface TailServiceOptions {
   /** Lines a tail may queue before the oldest are dropped (config.tailQueueLines). */
@@ -24,7 +25,7 @@ export interface TailServiceOptions {
   sweepMs: number;
   /** Session life after creation / after the last reader left. */
   sessionTtlMs: number;
-  clock: Clock;
+  clock: TimeSource;
 }
 
 export const tailDefaults = {

@@ -6,9 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type TimeSource } from '../basics/clock.js';
 
-/** Sessions only read the time (basics/clock.ts). */
-export type Clock = TimeSource;
-export { systemClock };
 
 /** Default session life after creation or after the last reader left, ms. */
 export const SESSION_TTL_MS = 360_000;
@@ -51,7 +48,7 @@ export class Session {
 
 export interface SessionStoreOptions {
   ttlMs?: number;
-  clock?: Clock;
+  clock?: TimeSource;
   /** Most sessions held at once; creation beyond it fails. */
   maxSessions?: number;
 }
@@ -59,7 +56,7 @@ export interface SessionStoreOptions {
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   ttlMs: number;
-  clock: Clock;
+  clock: TimeSource;
   readonly maxSessions: number;
 
   constructor(opts: SessionStoreOptions = {}) {
