@@ -1,4 +1,4 @@
-// Where the ingest path spends its CPU (issue 6, item 4): the built server
+// Where the ingest path spends its CPU: the built server
 // runs under `node --cpu-prof` (one profile per thread, written to a temp dir
 // when it exits after SIGTERM) while the syslog TCP load of
 // syslog_tcp_to_ring runs (1,000 apps, ~150-byte octet-counted frames, 2

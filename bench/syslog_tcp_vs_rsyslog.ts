@@ -1,11 +1,11 @@
-// End-to-end against the reference (issue 6): the built logplane server and
+// End-to-end against the reference: the built logplane server and
 // Debian's rsyslogd (imptcp, octet-counted framing, omfile) take turns on the
 // SAME pre-generated stream: ~150-byte RFC 5424 frames for 1,000 apps over 2
 // connections, written by sender worker threads as fast as the sockets take
 // it. Several rounds; the order alternates each round so neither always runs
 // first. A fresh server process per run.
 //
-// logplane does more than rsyslog here, as issue 6 asks: one HTTP drain and
+// logplane does more than rsyslog here, on purpose: one HTTP drain and
 // one WebSocket tail on each of 10 of the apps (support/consumers.ts), on top
 // of the rings. rsyslog writes every message to a file.
 //
@@ -41,7 +41,7 @@ const DEFAULT_LINES = 6_000_000;
 /** Lines handled before the measured window opens (logplane's rings are full by then). */
 const DEFAULT_WARMUP = 1_500_000;
 const DEFAULT_ROUNDS = 3;
-/** Apps with one drain and one tail each on the logplane side (issue 6: 10; --consumers N). */
+/** Apps with one drain and one tail each on the logplane side (default 10; --consumers N). */
 const DEFAULT_CONSUMED_APPS = 10;
 const POLL_MS = 50;
 const DEADLINE_MS = 90_000;

@@ -1,4 +1,4 @@
-// Ingest → WebSocket tail latency (issue 3, item 8). Not a timed test.
+// Ingest → WebSocket tail latency. Not a timed test.
 //
 //   node dist/bench/tail_latency.js [--quick] [--solo] [--rates=100000,200000]
 //
