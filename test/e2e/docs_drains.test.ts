@@ -9,7 +9,9 @@ import { after, describe, it } from 'node:test';
 import { HttpReceiver, testCerts } from '../support/drain-receivers.js';
 import { RSYSLOGD, startRsyslog } from '../support/rsyslog.js';
 import { tempDir } from '../support/server.js';
-import { REPO, killAll, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { REPO, killAll, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { until } from '../support/wait.js';
+import { api } from '../support/api.js';
 
 const drainsDoc = readFileSync(join(REPO, 'docs/drains.md'), 'utf8');
 const opsDoc = readFileSync(join(REPO, 'docs/operations.md'), 'utf8');
@@ -19,16 +21,6 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function api(srv: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${srv.url}${path}`, {
-    method,
-    headers: { authorization: srv.auth, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 /** A server (extra env) with app "docs" draining to `url`; returns a function that sends one line. */
 async function serverDrainingTo(url: string, env: Record<string, string> = {}) {

@@ -5,23 +5,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { HttpReceiver, msgText, until } from '../support/drain-receivers.js';
+import { HttpReceiver, msgText } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/logplane.js', import.meta.url));
 const LINES = 20_000;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('SIGTERM: the served process flushes its drains, then exits 0', async () => {
   const r = await HttpReceiver.start();
@@ -98,7 +93,7 @@ test('SIGTERM: the served process flushes its drains, then exits 0', async () =>
     const took = Date.now() - t0;
     assert.equal(code, 0, stderr);
     assert.ok(took < 9000, `stop took ${took} ms`);
-    await until(() => r.messages().length >= LINES, 2000, 'every line delivered');
+    await until('every line delivered', () => r.messages().length >= LINES, 2000);
     const got = r.messages().map((m) => msgText('http', m));
     assert.equal(got.length, LINES);
     for (let i = 0; i < LINES; i++) if (!got[i]!.startsWith(`line ${i} `)) assert.fail(`line ${i}: ${got[i]!.slice(0, 40)}`);

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { killAll, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { killAll, spawnServer, type ServerProcess } from '../support/spawn.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { API_KEY, postLogs, syslog } from '../support/cluster.js';
+import { until } from '../support/wait.js';
 
 const HISTORY = 100;
 

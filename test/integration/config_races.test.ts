@@ -8,9 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import type { Server } from '../../src/server.js';
-import { API_KEY, api, fastCluster, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
+import { API_KEY, api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { until } from '../support/wait.js';
 
 interface Target {
   /** The servers to spread requests over (round robin). */

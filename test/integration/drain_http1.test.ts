@@ -8,7 +8,8 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { after, test } from 'node:test';
 import { Http1Client } from '../../src/drains/http1.js';
 import type { Outcome } from '../../src/drains/retry.js';
-import { drainScope, makeDrain, testCerts, testLine, until, VERSION } from '../support/drain-receivers.js';
+import { drainScope, makeDrain, testCerts, testLine, VERSION } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 const TOKEN = 'd.11111111-2222-4333-8444-555555555555';
 
@@ -121,7 +122,7 @@ test('a connection closed before or while responding is a network error: retried
   });
   const d = drain(`http://127.0.0.1:${raw.port}/`, { retries: 10 });
   for (let i = 0; i < 3; i++) d.offer(testLine(i));
-  await until(() => d.status().delivered === 3, 10_000, 'delivered');
+  await until('delivered', () => d.status().delivered === 3, 10_000);
   assert.equal(raw.requests.length, 5);
   for (const r of raw.requests) assert.deepEqual(r.raw, raw.requests[0]!.raw, 'every attempt sends the same bytes');
   assert.equal(raw.connections(), 5);
@@ -145,7 +146,7 @@ test('408, 429 and 5xx are retried with the same Frame-Id (the same request byte
   });
   const d = drain(`http://127.0.0.1:${raw.port}/d`, { retries: 5 });
   for (let i = 0; i < 4; i++) d.offer(testLine(i));
-  await until(() => d.status().delivered === 4, 10_000, 'delivered');
+  await until('delivered', () => d.status().delivered === 4, 10_000);
   assert.equal(raw.requests.length, 5);
   const ids = raw.requests.map((r) => r.head.find((h) => h.startsWith('Logplex-Frame-Id: ')));
   assert.equal(new Set(ids).size, 1);
@@ -218,13 +219,13 @@ test('response timeout when the body stalls; a malformed response is a retried e
   // a long backoff, so the first error is still the last one when the test looks
   const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 150, retries: 5, backoffBaseMs: 400, backoffMaxMs: 400 });
   d.offer(testLine(0));
-  await until(() => d.status().lastError !== null, 5000, 'first error');
+  await until('first error', () => d.status().lastError !== null, 5000);
   assert.equal(d.status().lastError!.errno, 'ETIMEDOUT');
   assert.match(d.status().lastError!.text, /^response timeout after 150 ms$/);
-  await until(() => d.status().lastError!.errno !== 'ETIMEDOUT', 5000, 'second error');
+  await until('second error', () => d.status().lastError!.errno !== 'ETIMEDOUT', 5000);
   assert.equal(d.status().lastError!.errno, 'HPE_INVALID_CONSTANT');
   assert.match(d.status().lastError!.text, /^invalid HTTP response: /);
-  await until(() => d.status().delivered === 1, 5000, 'delivered');
+  await until('delivered', () => d.status().delivered === 1, 5000);
   assert.equal(raw.requests.length, 3);
   assert.equal(raw.connections(), 3);
   assert.equal(d.counters.attemptsRetry.value, 2);
@@ -247,10 +248,10 @@ test('the response timeout counts from each request, not from the first on a con
   await new Promise((r) => setTimeout(r, 400));
   const t0 = Date.now();
   d.offer(testLine(4));
-  await until(() => d.status().lastError !== null, 3000, 'response timeout');
+  await until('response timeout', () => d.status().lastError !== null, 3000);
   assert.match(d.status().lastError!.text, /^response timeout after 200 ms$/);
   assert.ok(Date.now() - t0 >= 190, `timed out after ${Date.now() - t0} ms`);
-  await until(() => d.status().delivered === 5, 3000, 'delivered on retry');
+  await until('delivered on retry', () => d.status().delivered === 5, 3000);
   assert.equal(raw.connections(), 2);
 });
 
@@ -303,10 +304,10 @@ test('close() ends a request in flight (ECANCELED) and the connection; later sen
   const client = new Http1Client({ host: '127.0.0.1', port: raw.port, tls: false, rejectUnauthorized: true, connectTimeoutMs: 1000, responseTimeoutMs: 5000 });
   const wire = Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi', 'latin1');
   const outcome = new Promise<Outcome>((resolve) => client.send(wire, resolve));
-  await until(() => raw.requests.length === 1, 5000, 'request');
+  await until('request', () => raw.requests.length === 1, 5000);
   client.close();
   assert.deepEqual(await outcome, { kind: 'error', code: 'ECANCELED', message: 'drain closed' });
-  await until(() => serverSaw === 1, 5000, 'the server sees the connection close');
+  await until('the server sees the connection close', () => serverSaw === 1, 5000);
   assert.equal(client.connected, false);
   const later = await new Promise<Outcome>((resolve) => client.send(wire, resolve));
   assert.equal(later.kind === 'error' && later.code, 'ECANCELED');

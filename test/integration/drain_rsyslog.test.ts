@@ -5,21 +5,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startDrainServer, until } from '../support/drain-receivers.js';
+import { startDrainServer } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -126,16 +121,16 @@ test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once,
     const expected = (i: number) => `<190>1 ${TS} ${drainToken} app web.1 - - ${message(i)}`;
 
     await sendLines(0, 5000);
-    await until(() => rs.lines().length >= 5000, 20_000, '5000 lines in rsyslog');
+    await until('5000 lines in rsyslog', () => rs.lines().length >= 5000, 20_000);
 
     // the daemon goes away; the drain notices, holds the lines, reconnects when it is back
     await rs.stop();
     const drain = t.server.drains.drain('rs', drainId) as unknown as { connected: boolean };
-    await until(() => !drain.connected, 5000, 'drain sees the daemon gone');
+    await until('drain sees the daemon gone', () => !drain.connected, 5000);
     await sendLines(5000, 6000);
-    await until(() => t.server.drains.list('rs')[0]!.status.lastError?.errno === 'ECONNREFUSED', 5000, 'refused while down');
+    await until('refused while down', () => t.server.drains.list('rs')[0]!.status.lastError?.errno === 'ECONNREFUSED', 5000);
     await rs.start();
-    await until(() => rs.lines().length >= 6000, 20_000, '6000 lines in rsyslog');
+    await until('6000 lines in rsyslog', () => rs.lines().length >= 6000, 20_000);
     ingest.destroy();
 
     const got = rs.lines();

@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import type { App, LineSink } from '../../src/apps.js';
 import { seqOf, viewOf } from '../../src/line.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { until } from '../support/wait.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 const CONNECTIONS = 4;
@@ -27,13 +28,6 @@ class CountingSink implements LineSink {
   }
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const frame = (token: string, text: string): Buffer => {
   const m = Buffer.from(`<190>1 ${TS} host ${token} web.1 - - ${text}`);
@@ -115,7 +109,7 @@ for (const workers of [0, 1, 2]) {
       const httpPerApp = (HTTP_REQUESTS / 2) * PER_REQUEST;
       const expected = tcpPerApp + udpPerApp + httpPerApp;
       // UDP may legitimately lose datagrams in the kernel; wait for TCP + HTTP and whatever UDP arrived
-      await waitFor(() => apps.every((a) => a.app.ring.count >= tcpPerApp + httpPerApp), 'the TCP and HTTP lines');
+      await until('the TCP and HTTP lines', () => apps.every((a) => a.app.ring.count >= tcpPerApp + httpPerApp));
       await new Promise((r) => setTimeout(r, 200));
 
       for (const { app, sink } of apps) {

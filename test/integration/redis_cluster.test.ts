@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { seqOf } from '../../src/line.js';
 import { originOf } from '../../src/cluster/seq.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, frameMessages, postLogs, startNode, startNodes, syslog, until, type Node } from '../support/cluster.js';
-import { WsClient, HttpStream } from './tail_helpers.js';
+import { api, fastCluster, frameMessages, postLogs, startNode, startNodes, syslog, type Node } from '../support/cluster.js';
+import { WsClient, HttpStream } from '../support/tail.js';
+import { until } from '../support/wait.js';
 
 describe('three nodes on one Redis', () => {
   let redis: TestRedis;

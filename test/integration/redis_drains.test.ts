@@ -5,8 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
+import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 const DRAIN_ENV = {
   LOGPLANE_DRAIN_ALLOW_PRIVATE: '1',

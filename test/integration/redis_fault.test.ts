@@ -7,10 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, frameMessages, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
-import { WsClient } from './tail_helpers.js';
+import { api, fastCluster, frameMessages, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { WsClient } from '../support/tail.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { originOf } from '../../src/cluster/seq.js';
+import { until } from '../support/wait.js';
 
 const OUTAGE_MS = 10_000;
 const HISTORY = '20000';

@@ -13,7 +13,8 @@ import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { until } from '../support/cluster.js';
+import { until } from '../support/wait.js';
+
 
 const HISTORY = 100;
 const OWN = 1;

@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, startNode, until, type Node } from '../support/cluster.js';
+import { api, fastCluster, startNode, type Node } from '../support/cluster.js';
 import { captureLog, type CapturedLog } from '../support/log.js';
 import { SyslogStream } from '../support/syslog.js';
-import { HttpStream, WsClient } from './tail_helpers.js';
+import { HttpStream, WsClient } from '../support/tail.js';
+import { until } from '../support/wait.js';
 
 const HISTORY = 200;
 const RATE_TICK_MS = 50;

@@ -7,6 +7,7 @@ import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
 import { Server, type ServerOptions } from '../../src/server.js';
+import { api as sharedApi, type ApiResponse } from './api.js';
 
 export const API_KEY = 'test-cluster-api-key-0123456789';
 export const AUTH = `Bearer ${API_KEY}`;
@@ -46,20 +47,9 @@ export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOpt
   return Promise.all(Array.from({ length: n }, () => startNode(redisUrl, opts)));
 }
 
-export async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; text: string; json: any }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, headers: res.headers, text, json };
+/** The shared api() aimed at a node by URL, with the cluster's admin key. */
+export function api(url: string, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  return sharedApi({ url, auth: AUTH }, method, path, body);
 }
 
 /** A syslog message as log shippers send it. */
@@ -100,13 +90,3 @@ export function frameMessages(body: Buffer): string[] {
   return out;
 }
 
-/** Poll until fn() is truthy (bounded). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000, stepMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}

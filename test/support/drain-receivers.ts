@@ -16,6 +16,7 @@ import { createDrain, type DrainManagerOptions } from '../../src/drains/manager.
 import type { Drain, DrainOptions } from '../../src/drains/drain.js';
 import { parseDrainUrl, type DrainKind } from '../../src/drains/url.js';
 import { lineFrom } from '../../src/line.js';
+import { api } from './api.js';
 
 export interface TestCerts {
   /** CA that signed `cert` (for 127.0.0.1 and localhost). */
@@ -408,14 +409,6 @@ export function metricValue(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** Poll until cond() is true; fails after timeoutMs. */
-export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 export interface DrainTestServer {
   server: Server;
@@ -456,21 +449,8 @@ export async function startDrainServer(env: Record<string, string> = {}, opts: {
     url: server.url,
     auth,
     dataDir,
-    async api(method, path, body) {
-      const res = await fetch(`${server.url}${path}`, {
-        method,
-        headers: { Authorization: auth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      let json: unknown = null;
-      try {
-        json = text === '' ? null : JSON.parse(text);
-      } catch {
-        json = null;
-      }
-      return { status: res.status, headers: res.headers, json, text };
-    },
+    api: (method, path, body) => api({ url: server.url, auth }, method, path, body),
+
     async close(o = {}) {
       await server.close();
       if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });

@@ -6,7 +6,8 @@ import type { App } from '../../src/apps.js';
 import { lineFrom } from '../../src/line.js';
 import { route } from '../../src/router.js';
 import { TailService } from '../../src/tail/service.js';
-import { startServer, type TestServer } from '../support/server.js';
+import { api } from './api.js';
+import { startServer, type TestServer } from './server.js';
 
 export interface Setup {
   ts: TestServer;
@@ -37,21 +38,6 @@ export function push(app: App, from: number, to: number, make: (i: number) => Bu
   for (let i = from; i < to; i++) route(app, make(i));
 }
 
-export async function api(ts: TestServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: any }> {
-  const res = await fetch(`${ts.url}${path}`, {
-    method,
-    headers: { authorization: ts.auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
 
 /** POST /v3/sessions and return the session URL. */
 export async function session(ts: TestServer, body: Record<string, unknown>): Promise<string> {
@@ -60,13 +46,6 @@ export async function session(ts: TestServer, body: Record<string, unknown>): Pr
   return r.json.url as string;
 }
 
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A WebSocket client that keeps every text frame. */
 export class WsClient {
@@ -123,17 +102,27 @@ export class HttpStream {
       res.on('close', resolve);
       res.on('error', resolve);
     });
-    this.#req.on('error', () => resolve());
+    this.#req.on('error', (err) => {
+      // a request that failed before any answer is not an empty stream: reading it throws
+      if (this.status === 0 && !this.#closing) this.error = err;
+      resolve();
+    });
     this.#req.end();
   }
 
+  /** Why the request failed before the server answered (then body and text throw). */
+  error: Error | null = null;
+  #closing = false;
+
   get body(): Buffer {
+    if (this.error) throw new Error(`tail request failed: ${this.error.message}`);
     return Buffer.concat(this.chunks);
   }
   get text(): string {
     return this.body.toString('utf8');
   }
   close(): void {
+    this.#closing = true;
     this.#req.destroy();
   }
 }
