@@ -92,8 +92,9 @@ test('SIGTERM: the served process flushes its drains, then exits 0', async () =>
     const code = await exited;
     const took = Date.now() - t0;
     assert.equal(code, 0, stderr);
-    assert.ok(took < 9000, `stop took ${took} ms`);
-    await until('every line delivered', () => r.messages().length >= LINES, 2000);
+    // bounded by the drain flush timeout; generous for a loaded machine
+    assert.ok(took < 30_000, `stop took ${took} ms`);
+    await until('every line delivered', () => r.messages().length >= LINES);
     const got = r.messages().map((m) => msgText('http', m));
     assert.equal(got.length, LINES);
     for (let i = 0; i < LINES; i++) if (!got[i]!.startsWith(`line ${i} `)) assert.fail(`line ${i}: ${got[i]!.slice(0, 40)}`);

@@ -29,7 +29,7 @@ async function everywhere(t: Target, app: string, want: (json: any) => boolean, 
       const r = await api(url, 'GET', `/v3/channels/${app}`);
       last = r.json;
       return r.status === 200 && want(r.json);
-    }, 5000);
+    });
   }
   return last;
 }

@@ -219,13 +219,13 @@ test('response timeout when the body stalls; a malformed response is a retried e
   // a long backoff, so the first error is still the last one when the test looks
   const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 150, retries: 5, backoffBaseMs: 400, backoffMaxMs: 400 });
   d.offer(testLine(0));
-  await until('first error', () => d.status().lastError !== null, 5000);
+  await until('first error', () => d.status().lastError !== null);
   assert.equal(d.status().lastError!.errno, 'ETIMEDOUT');
   assert.match(d.status().lastError!.text, /^response timeout after 150 ms$/);
-  await until('second error', () => d.status().lastError!.errno !== 'ETIMEDOUT', 5000);
+  await until('second error', () => d.status().lastError!.errno !== 'ETIMEDOUT');
   assert.equal(d.status().lastError!.errno, 'HPE_INVALID_CONSTANT');
   assert.match(d.status().lastError!.text, /^invalid HTTP response: /);
-  await until('delivered', () => d.status().delivered === 1, 5000);
+  await until('delivered', () => d.status().delivered === 1);
   assert.equal(raw.requests.length, 3);
   assert.equal(raw.connections(), 3);
   assert.equal(d.counters.attemptsRetry.value, 2);
@@ -248,10 +248,10 @@ test('the response timeout counts from each request, not from the first on a con
   await new Promise((r) => setTimeout(r, 400));
   const t0 = Date.now();
   d.offer(testLine(4));
-  await until('response timeout', () => d.status().lastError !== null, 3000);
+  await until('response timeout', () => d.status().lastError !== null);
   assert.match(d.status().lastError!.text, /^response timeout after 200 ms$/);
   assert.ok(Date.now() - t0 >= 190, `timed out after ${Date.now() - t0} ms`);
-  await until('delivered on retry', () => d.status().delivered === 5, 3000);
+  await until('delivered on retry', () => d.status().delivered === 5);
   assert.equal(raw.connections(), 2);
 });
 
@@ -304,10 +304,10 @@ test('close() ends a request in flight (ECANCELED) and the connection; later sen
   const client = new Http1Client({ host: '127.0.0.1', port: raw.port, tls: false, rejectUnauthorized: true, connectTimeoutMs: 1000, responseTimeoutMs: 5000 });
   const wire = Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi', 'latin1');
   const outcome = new Promise<Outcome>((resolve) => client.send(wire, resolve));
-  await until('request', () => raw.requests.length === 1, 5000);
+  await until('request', () => raw.requests.length === 1);
   client.close();
   assert.deepEqual(await outcome, { kind: 'error', code: 'ECANCELED', message: 'drain closed' });
-  await until('the server sees the connection close', () => serverSaw === 1, 5000);
+  await until('the server sees the connection close', () => serverSaw === 1);
   assert.equal(client.connected, false);
   const later = await new Promise<Outcome>((resolve) => client.send(wire, resolve));
   assert.equal(later.kind === 'error' && later.code, 'ECANCELED');

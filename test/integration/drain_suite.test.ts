@@ -51,7 +51,7 @@ for (const kind of KINDS) {
         ? `<190>1 ${TS} host app web.1 - line 0\n`
         : `<190>1 ${TS} ${TOKEN} app web.1 - - line 0\n`;
       assert.equal(first.toString('latin1'), expected);
-      await until('idle', () => d.idle, 2000);
+      await until('idle', () => d.idle);
       assert.equal(d.status().delivered, n);
       assert.equal(d.status().dropped, 0);
       assert.equal(d.status().state, 'idle');
@@ -81,7 +81,7 @@ for (const kind of KINDS) {
       // a lone line goes out on its own: the batch closes when the queue is empty
       const before = r.messages().length;
       d.offer(testLine(n, 'lonely'));
-      await until('lone line', () => r.messages().length === before + 1, 5000);
+      await until('lone line', () => r.messages().length === before + 1);
       assert.equal(msgText(kind, r.messages().at(-1)!), 'lonely');
     });
 
@@ -92,8 +92,8 @@ for (const kind of KINDS) {
       // 1,000 lines in one tick into a 100-line queue: 900 dropped, before the sender wakes
       for (let i = 0; i < 1000; i++) d.offer(testLine(i));
       assert.equal(d.status().dropped, 900);
-      await until('L10 + 100 lines', () => r.messages().length >= 101, 5000);
-      await until('idle', () => d.idle, 2000);
+      await until('L10 + 100 lines', () => r.messages().length >= 101);
+      await until('idle', () => d.idle);
       const got = texts();
       assert.equal(got.length, 101);
       assert.equal(l10Count(got[0]!), 900, got[0]);
@@ -109,7 +109,7 @@ for (const kind of KINDS) {
       assert.equal(s.dropped, 900);
       // reported once: more lines bring no new L10
       d.offer(testLine(1000));
-      await until('one more', () => r.messages().length === 102, 5000);
+      await until('one more', () => r.messages().length === 102);
       assert.equal(l10Count(texts()[101]!), null);
     });
 
@@ -174,7 +174,7 @@ for (const kind of KINDS) {
       const d = drain();
       for (let i = 0; i < 5000; i++) d.offer(testLine(i));
       assert.equal(await d.flush(5000), true);
-      await until('all lines', () => r.messages().length >= 5000, 5000);
+      await until('all lines', () => r.messages().length >= 5000);
       assert.equal(r.messages().length, 5000);
       // a dead endpoint: flush gives up at its deadline
       r.mode = 'fail';
@@ -183,7 +183,9 @@ for (const kind of KINDS) {
       const t0 = Date.now();
       assert.equal(await d2.flush(300), false);
       const took = Date.now() - t0;
-      assert.ok(took >= 290 && took < 1500, `flush took ${took} ms`);
+      // it waits until its deadline, and then gives up instead of waiting for the 1,000 retries
+      // (which would take minutes): the upper bound is generous for a loaded machine
+      assert.ok(took >= 290 && took < 10_000, `flush took ${took} ms`);
       assert.equal(d2.destroy(), 1);
     });
   });

@@ -78,7 +78,7 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
   const b = await startNode(redis.url, fastCluster, env, { log: logB.log });
   started.push(b);
   const token = (await api(a.url, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app as string;
-  await until('app on b', () => b.server.ctx.registry.get(app), 5000);
+  await until('app on b', () => b.server.ctx.registry.get(app));
   const s = await api(a.url, 'POST', '/v3/sessions', { channel_id: app, tail: true, num: 0 });
   const id = (s.json.url as string).split('/sessions/')[1]!;
   const text = new HttpStream(`${a.url}/sessions/${id}`);

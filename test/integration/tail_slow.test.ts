@@ -71,16 +71,11 @@ test('a stalled WebSocket reader loses only its own lines, counted exactly; the 
     }
   };
 
-  let routeMs = 0;
-  const startedAt = performance.now();
   for (let i = 1; i <= TOTAL; i += PER_TURN) {
-    const t0 = performance.now();
     for (let k = i; k < i + PER_TURN && k <= TOTAL; k++) route(s.app, line(k));
-    routeMs += performance.now() - t0;
     await new Promise((r) => setImmediate(r));
     if (sse.chunks.length > 64) onSse();
   }
-  const ingestMs = performance.now() - startedAt;
 
   await until('the fast readers to get every line', () => {
     onSse();
@@ -117,10 +112,9 @@ test('a stalled WebSocket reader loses only its own lines, counted exactly; the 
   // after the last gap, the queue's 1,024 lines arrive
   assert.ok(TOTAL - gaps.at(-1).to >= s.ts.config.tailQueueLines);
 
-  // Ingest never waited on the stalled socket: routing 100,000 lines stays cheap.
-  const rate = Math.round(TOTAL / (ingestMs / 1000));
-  console.log(`# route(): ${routeMs.toFixed(0)} ms for ${TOTAL} lines; ingest loop ${ingestMs.toFixed(0)} ms (${rate} lines/s); stalled reader got ${got.length}, told dropped ${dropped} in ${gaps.length} gap(s)`);
-  assert.ok(routeMs < 5_000, `route() time ${routeMs} ms`);
+  // Ingest never waited on the stalled socket: every route() above returned while the stalled
+  // reader was paused with a full queue (how fast routing runs beside a slow tail is for the
+  // tail_latency bench, not for a test).
 
   fast.ws.close();
   stalled.ws.close();
