@@ -252,6 +252,33 @@ describe('raw sockets', () => {
     assert.equal(dropped('tls', 'unframeable'), unframeable + 1);
   });
 
+  test('TLS: an unknown token drops that line, counted under tls; the session stays open', async () => {
+    const { app, token } = await newApp();
+    const unknown = dropped('tls', 'unknown_token');
+    const sock: TLSSocket = tlsConnect({ host: '127.0.0.1', port: srv.server.ports.tls!, ca: cert, servername: 'localhost' });
+    let closed = false;
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      closed = true;
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('secureConnect', resolve);
+        sock.once('error', reject);
+      });
+      sock.write(Buffer.concat([octet(msg('t.00000000-0000-4000-8000-000000000000', 'stranger over tls')), octet(msg(token, 'known after unknown'))]));
+      await until('the good line after the unknown token', () => app.ring.count === 1);
+      assert.equal(dropped('tls', 'unknown_token'), unknown + 1);
+      // the same session still carries lines
+      sock.write(octet(msg(token, 'still open')));
+      await until('a line on the same session', () => app.ring.count === 2);
+      assert.equal(closed, false);
+      assert.deepEqual(msgsOf(app), ['known after unknown', 'still open']);
+    } finally {
+      sock.destroy();
+    }
+  });
+
   test('TLS port: a plaintext client fails the handshake and the listener keeps serving', async () => {
     const { app, token } = await newApp();
     const hs = closedBy('tls', 'handshake');

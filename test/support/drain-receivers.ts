@@ -100,6 +100,8 @@ export class HttpReceiver implements Receiver {
   connections = 0;
   mode: Mode = 'ok';
   plan: ((attempt: number) => Mode | undefined) | null = null;
+  /** Answer each request only after this many ms (a slow endpoint). */
+  answerDelayMs = 0;
   readonly #hung = new Set<ServerResponse>();
   #port = 0;
 
@@ -156,9 +158,13 @@ export class HttpReceiver implements Receiver {
         return;
       }
       const status = mode === 'ok' ? 200 : mode === 'fail' ? 500 : mode;
-      entry.status = status;
-      res.writeHead(status, { 'Content-Type': 'text/plain' });
-      res.end(status < 300 ? 'ok' : 'no');
+      const answer = (): void => {
+        entry.status = status;
+        res.writeHead(status, { 'Content-Type': 'text/plain' });
+        res.end(status < 300 ? 'ok' : 'no');
+      };
+      if (this.answerDelayMs > 0) setTimeout(answer, this.answerDelayMs);
+      else answer();
     });
   }
 
