@@ -7,7 +7,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HttpReceiver, testCerts } from '../support/drain-receivers.js';
-import { RSYSLOGD, startRsyslog } from '../support/rsyslog.js';
+import { needs } from '../support/deps.js';
+import { startRsyslog } from '../support/rsyslog.js';
 import { tempDir } from '../support/server.js';
 import { REPO, killAll, spawnServer, type ServerProcess } from '../support/spawn.js';
 import { until } from '../support/wait.js';
@@ -76,7 +77,7 @@ describe('docs: TLS drains and a private CA', () => {
   });
 });
 
-describe('docs: syslog receivers and 10,000-byte lines', { skip: RSYSLOGD ? false : 'rsyslogd not installed (apt-get install rsyslog)' }, () => {
+describe('docs: syslog receivers and 10,000-byte lines', { skip: needs('rsyslogd', 'rsyslog') }, () => {
   /** The global(maxMessageSize=...) line docs/drains.md gives for rsyslog. */
   const documented = /^ *(global\(maxMessageSize="[^"]+"\))$/m.exec(drainsDoc)?.[1];
 

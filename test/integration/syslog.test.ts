@@ -14,6 +14,7 @@ import { textLine } from '../../src/drains/frame.js';
 import { viewOf, type LineView } from '../../src/line.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 import { until } from '../support/wait.js';
+import { needs } from '../support/deps.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 
@@ -142,7 +143,7 @@ after(async () => {
   if (certDir) rmSync(certDir, { recursive: true, force: true });
 });
 
-describe('logger(1) as the client', { skip: !hasLogger() && 'util-linux logger not installed' }, () => {
+describe('logger(1) as the client', { skip: needs('logger', 'bsdutils (util-linux logger with --octet-count and --rfc5424)', hasLogger()) }, () => {
   test('octet-counted RFC 5424 over TCP: message, source = token name, dyno = PROCID', async () => {
     const { app, token } = await newApp();
     const port = String(srv.server.ports.syslog);
