@@ -13,6 +13,8 @@ import { test } from 'node:test';
 import { HttpReceiver, msgText } from '../support/drain-receivers.js';
 import { until } from '../support/wait.js';
 import { freePort } from '../support/net.js';
+import { api } from '../support/api.js';
+import { spawnServer } from '../support/spawn.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/logplane.js', import.meta.url));
 const LINES = 20_000;
@@ -100,6 +102,57 @@ test('SIGTERM: the served process flushes its drains, then exits 0', async () =>
     for (let i = 0; i < LINES; i++) if (!got[i]!.startsWith(`line ${i} `)) assert.fail(`line ${i}: ${got[i]!.slice(0, 40)}`);
   } finally {
     if (proc.exitCode === null) proc.kill('SIGKILL');
+    await r.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** Whether a TCP connection to the port is accepted (false: refused). */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.setTimeout(5000, () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+test('SIGTERM: the process stops accepting HTTP and syslog connections while it still flushes its drains', async () => {
+  const r = await HttpReceiver.start();
+  r.mode = 'hang'; // the drain cannot finish: the flush runs to its bound
+  const dataDir = mkdtempSync(join(tmpdir(), 'logplane-sigterm-'));
+  const srv = await spawnServer({ dataDir, syslogPort: await freePort(), env: { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '8000', LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' } });
+  try {
+    const put = await api(srv, 'PUT', '/v3/channels/closing', { tokens: ['app'] });
+    assert.equal(put.status, 201);
+    assert.equal((await api(srv, 'POST', '/v3/channels/closing/drains', { url: r.url() })).status, 201);
+    const token = put.json.tokens.app as string;
+    const m = `<190>1 2024-05-06T07:08:09Z host ${token} web.1 - - held`;
+    const res = await fetch(`${srv.url}/logs`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}` }, body: `${Buffer.byteLength(m)} ${m}` });
+    assert.equal(res.status, 204);
+    await until('the drain request hanging', () => r.hanging() === 1);
+    const httpPort = Number(new URL(srv.url).port);
+    assert.equal(await accepts(httpPort), true);
+    assert.equal(await accepts(srv.syslogPort!), true);
+
+    let exited = false;
+    void srv.exited.then(() => (exited = true));
+    srv.child.kill('SIGTERM');
+    // refused while the drain is still being flushed: its request still hangs (the flush gives up at 8 s)
+    await until('HTTP connections refused', async () => !(await accepts(httpPort)));
+    await until('syslog connections refused', async () => !(await accepts(srv.syslogPort!)));
+    assert.equal(r.hanging(), 1, 'the drain was still flushing when the process stopped accepting');
+    assert.equal(exited, false);
+    const { code } = await srv.exited;
+    assert.equal(code, 0, srv.stderr());
+  } finally {
+    await srv.stop('SIGKILL');
     await r.close();
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -134,6 +134,10 @@ export class HttpReceiver implements Receiver {
   attempts(): number {
     return this.requests.length;
   }
+  /** Requests held unanswered ('hang') whose connection is still open. */
+  hanging(): number {
+    return this.#hung.size;
+  }
   messages(): Buffer[] {
     const out: Buffer[] = [];
     for (const r of this.requests) if (r.status !== null && r.status >= 200 && r.status < 300) out.push(...r.frames);
