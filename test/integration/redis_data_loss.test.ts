@@ -27,6 +27,11 @@ describe('Redis restarted without its data', () => {
     assert.equal(put.status, 201);
     const oldToken = put.json.tokens.app as string;
     assert.equal(await postLogs(a.url, oldToken, [syslog('before the restart')]), 204);
+    // written to Redis (not still queued on a, which would write it again after the restart)
+    await until('the line in the shared history', async () => {
+      const h = await fetch(`${a.url}/v3/channels/amnesia/logs?num=10`, { headers: { authorization: `Bearer ${a.server.apiKey}` } });
+      return frameMessages(Buffer.from(await h.arrayBuffer())).includes('before the restart') && a.server.cluster!.history.pendingLines === 0;
+    });
 
     await redis.stop({ hard: true });
     await until('a not ready', async () => (await fetch(`${a.url}/readyz`)).status === 503);
@@ -49,10 +54,13 @@ describe('Redis restarted without its data', () => {
     assert.equal(await postLogs(a.url, token, [syslog('via a')]), 204);
     assert.equal(await postLogs(b.url, token, [syslog('via b')]), 204);
     for (const n of [a, b]) {
+      let msgs: string[] = [];
       await until(`both lines in the history read on ${n === a ? 'a' : 'b'}`, async () => {
         const h = await fetch(`${n.url}/v3/channels/amnesia/logs?num=100`, { headers: { authorization: `Bearer ${n.server.apiKey}` } });
-        const msgs = frameMessages(Buffer.from(await h.arrayBuffer()));
+        msgs = frameMessages(Buffer.from(await h.arrayBuffer()));
         return msgs.length === 2 && msgs.includes('via a') && msgs.includes('via b');
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}: history ${JSON.stringify(msgs)}`);
       });
     }
   });

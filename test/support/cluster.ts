@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -28,19 +29,28 @@ export interface Node {
   close(): Promise<void>;
 }
 
+/** Nodes not closed by their test (it failed before its close): closed when the file ends. */
+const running = new Set<Node>();
+after(async () => {
+  await Promise.all([...running].map((n) => n.close().catch(() => {})));
+});
+
 /** more: other Server.start options (a log to read, syslog listeners on free ports). */
 export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}, more: Omit<ServerOptions, 'cluster'> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
   const server = await Server.start(config, { log: silentLog(), ...more, cluster: opts });
-  return {
+  const node: Node = {
     server,
     url: server.url,
     async close() {
+      running.delete(node);
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  running.add(node);
+  return node;
 }
 
 export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOptions> = fastCluster): Promise<Node[]> {

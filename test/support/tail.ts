@@ -1,6 +1,7 @@
 // Helpers shared by the tail and session tests: a server with one app, line
 // routing, session creation, and collecting clients for each transport.
 import { request } from 'node:http';
+import { after } from 'node:test';
 import WebSocket from 'ws';
 import type { App } from '../../src/apps.js';
 import { lineFrom } from '../../src/line.js';
@@ -48,6 +49,17 @@ export async function session(ts: TestServer, body: Record<string, unknown>): Pr
 
 
 /** A WebSocket client that keeps every text frame. */
+/**
+ * Every client still open when the test file ends is closed then, whatever
+ * happened (a failed assertion skips a test's own close calls; an open
+ * socket would keep the file's process alive until the runner's timeout).
+ */
+const open = new Set<{ release(): void }>();
+after(() => {
+  for (const c of open) c.release();
+  open.clear();
+});
+
 export class WsClient {
   readonly ws: WebSocket;
   readonly frames: string[] = [];
@@ -57,6 +69,8 @@ export class WsClient {
 
   constructor(url: string, opts: WebSocket.ClientOptions = {}) {
     this.ws = new WebSocket(url.replace(/^http/, 'ws'), { perMessageDeflate: false, ...opts });
+    open.add(this);
+    this.ws.once('close', () => open.delete(this));
     this.ws.on('message', (d: Buffer, isBinary: boolean) => {
       if (isBinary) throw new Error('binary frame from the server');
       this.frames.push(d.toString('utf8'));
@@ -72,6 +86,11 @@ export class WsClient {
     });
     this.opened.catch(() => {});
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** Drop the connection now (no close handshake). */
+  release(): void {
+    this.ws.terminate();
   }
 
   json(): any[] {
@@ -108,6 +127,12 @@ export class HttpStream {
       resolve();
     });
     this.#req.end();
+    open.add(this);
+    void this.done.then(() => open.delete(this));
+  }
+
+  release(): void {
+    this.#req.destroy();
   }
 
   /** Why the request failed before the server answered (then body and text throw). */
