@@ -40,7 +40,7 @@ interface TlsConn {
 async function rawServer(
   answer: (i: number, req: Req) => void,
   tls = false,
-): Promise<{ port: number; requests: Req[]; connections: () => number; tlsConns: TlsConn[]; server: Server }> {
+): Promise<{ port: number; requests: Req[]; connections: () => number; openConnections: () => number; tlsConns: TlsConn[]; server: Server }> {
   const requests: Req[] = [];
   const tlsConns: TlsConn[] = [];
   const open = new Set<Socket>();
@@ -82,7 +82,7 @@ async function rawServer(
     for (const s of open) s.destroy();
     return new Promise<void>((r) => server.close(() => r()));
   });
-  return { port: (server.address() as { port: number }).port, requests, connections: () => connections, tlsConns, server };
+  return { port: (server.address() as { port: number }).port, requests, connections: () => connections, openConnections: () => open.size, tlsConns, server };
 }
 
 /** Write text one byte per event-loop turn (each byte its own TCP segment, in practice). */
@@ -169,7 +169,8 @@ test('an idle connection the server closed is not used again: the next batch goe
   const d = drain(`http://127.0.0.1:${raw.port}/`);
   d.offer(testLine(0));
   assert.equal(await d.flush(5000), true);
-  await new Promise((r) => setTimeout(r, 150));
+  // the server's side is gone only once the drain answered its FIN: the drain has seen the close
+  await until('the closed connection gone on both sides', () => raw.openConnections() === 0);
   d.offer(testLine(1));
   assert.equal(await d.flush(5000), true);
   assert.equal(raw.connections(), 2);
@@ -203,7 +204,8 @@ test('bytes from the server on an idle connection: it is dropped, the next batch
   const d = drain(`http://127.0.0.1:${raw.port}/`);
   d.offer(testLine(0));
   assert.equal(await d.flush(5000), true);
-  await new Promise((r) => setTimeout(r, 100));
+  // the drain drops the connection when the stray bytes arrive
+  await until('the connection with stray bytes dropped', () => raw.openConnections() === 0);
   d.offer(testLine(1));
   assert.equal(await d.flush(5000), true);
   assert.equal(raw.connections(), 2);
@@ -233,11 +235,13 @@ test('response timeout when the body stalls; a malformed response is a retried e
 
 test('the response timeout counts from each request, not from the first on a connection, and still fires after an idle spell', async () => {
   const raw = await rawServer((i, req) => {
-    if (i < 4) setTimeout(() => req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 120);
+    // 300 ms per answer against a 1 s timeout: four answers take longer than one timeout, and each
+    // has 700 ms to spare on a loaded machine
+    if (i < 4) setTimeout(() => req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 300);
     else if (i > 4) req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     // the fifth request is never answered
   });
-  const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 200 });
+  const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 1000 });
   for (let b = 0; b < 4; b++) {
     d.offer(testLine(b));
     assert.equal(await d.flush(5000), true);
@@ -245,12 +249,12 @@ test('the response timeout counts from each request, not from the first on a con
   assert.equal(d.status().lastError, null);
   assert.equal(raw.connections(), 1);
   // idle for longer than the timeout (its timer fires with nothing in flight), then a request that hangs
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 1200));
   const t0 = Date.now();
   d.offer(testLine(4));
   await until('response timeout', () => d.status().lastError !== null);
-  assert.match(d.status().lastError!.text, /^response timeout after 200 ms$/);
-  assert.ok(Date.now() - t0 >= 190, `timed out after ${Date.now() - t0} ms`);
+  assert.match(d.status().lastError!.text, /^response timeout after 1000 ms$/);
+  assert.ok(Date.now() - t0 >= 990, `timed out after ${Date.now() - t0} ms`);
   await until('delivered on retry', () => d.status().delivered === 5);
   assert.equal(raw.connections(), 2);
 });
