@@ -119,7 +119,9 @@ for (const kind of KINDS) {
       const d = drain({ retries: 50 });
       for (let i = 0; i < 500; i++) d.offer(testLine(i));
       // at least two failed attempts of the first batch, then the endpoint heals
-      await until('two failed attempts', () => d.counters.attemptsRetry.value >= 2, 10_000);
+      // (waiting for the backing-off status: when a retry timer has just fired, the status can show
+      // 'backing off' without a next retry until the attempt starts)
+      await until('two failed attempts, backing off', () => d.counters.attemptsRetry.value >= 2 && d.status().state === 'backing off' && d.status().nextRetryAt !== null);
       assert.equal(d.status().state, 'backing off');
       assert.notEqual(d.status().nextRetryAt, null);
       assert.notEqual(d.status().lastError, null);
