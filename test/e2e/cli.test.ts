@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { OctetFramer } from '../../src/ingest/framing.js';
 import { ScanError, SyslogHeader, scanSyslog } from '../../src/ingest/syslog.js';
 import { tempDir } from '../support/server.js';
-import { cleanEnv, freePort, killAll, runCli, spawnServer, until, type CliResult, type ServerProcess } from '../support/spawn.js';
+import { cleanEnv, killAll, runCli, spawnServer, type CliResult, type ServerProcess } from '../support/spawn.js';
+import { freePort } from '../support/net.js';
+import { until } from '../support/wait.js';
 
 const TOKEN_RE = /^t\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const dirs: string[] = [];

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '../support/server.js';
 import { CLI, REPO, cleanEnv, killAll, runCli, runShell, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { needs } from '../support/deps.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const RULE = "app name must be lowercase letters, digits, '.', '_' or '-', start with a letter or digit, at most 100 characters";
@@ -29,7 +30,7 @@ describe('the CLI against a server', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('send on a terminal reports the lines sent and the rate on stderr', { skip: spawnSync('script', ['--version']).status === 0 ? false : 'script(1) not installed' }, async () => {
+  it('send on a terminal reports the lines sent and the rate on stderr', { skip: needs('script', 'bsdutils', spawnSync('script', ['--version']).status === 0) }, async () => {
     const input = join(work, 'three.txt');
     writeFileSync(input, 'one\ntwo\nthree\n');
     // script(1) gives the command a pseudo-terminal for stdin, stdout and stderr

@@ -8,7 +8,8 @@ import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from '../support/server.js';
-import { REPO, cleanEnv, killAll, runCli, runShell, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { REPO, cleanEnv, killAll, runCli, runShell, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { until } from '../support/wait.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const dirs: string[] = [];

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runShellInNetns } from '../support/netns.js';
 import { tempDir } from '../support/server.js';
-import { CLI, REPO, cleanEnv, freePort, killAll, runCli, spawnServer } from '../support/spawn.js';
+import { CLI, REPO, cleanEnv, killAll, runCli, spawnServer } from '../support/spawn.js';
+import { freePort } from '../support/net.js';
 
 const apiDoc = readFileSync(join(REPO, 'docs/api.md'), 'utf8');
 const dirs: string[] = [];

@@ -7,9 +7,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HttpReceiver, testCerts } from '../support/drain-receivers.js';
-import { RSYSLOGD, startRsyslog } from '../support/rsyslog.js';
+import { needs } from '../support/deps.js';
+import { startRsyslog } from '../support/rsyslog.js';
 import { tempDir } from '../support/server.js';
-import { REPO, killAll, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { REPO, killAll, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { until } from '../support/wait.js';
+import { api } from '../support/api.js';
 
 const drainsDoc = readFileSync(join(REPO, 'docs/drains.md'), 'utf8');
 const opsDoc = readFileSync(join(REPO, 'docs/operations.md'), 'utf8');
@@ -19,16 +22,6 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function api(srv: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${srv.url}${path}`, {
-    method,
-    headers: { authorization: srv.auth, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 /** A server (extra env) with app "docs" draining to `url`; returns a function that sends one line. */
 async function serverDrainingTo(url: string, env: Record<string, string> = {}) {
@@ -84,7 +77,7 @@ describe('docs: TLS drains and a private CA', () => {
   });
 });
 
-describe('docs: syslog receivers and 10,000-byte lines', { skip: RSYSLOGD ? false : 'rsyslogd not installed (apt-get install rsyslog)' }, () => {
+describe('docs: syslog receivers and 10,000-byte lines', { skip: needs('rsyslogd', 'rsyslog') }, () => {
   /** The global(maxMessageSize=...) line docs/drains.md gives for rsyslog. */
   const documented = /^ *(global\(maxMessageSize="[^"]+"\))$/m.exec(drainsDoc)?.[1];
 

@@ -8,7 +8,9 @@ import { after, test } from 'node:test';
 import { postLogs, syslog } from '../support/cluster.js';
 import { HttpReceiver } from '../support/drain-receivers.js';
 import { tempDir } from '../support/server.js';
-import { killAll, spawnServer, until } from '../support/spawn.js';
+import { killAll, spawnServer } from '../support/spawn.js';
+import { until } from '../support/wait.js';
+import { api } from '../support/api.js';
 
 after(() => killAll());
 
@@ -24,34 +26,26 @@ test('a drain URL\'s password, query values and key-like path segments never rea
     env: { LOGPLANE_LOG_LEVEL: 'info', LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_RETRIES: '0', LOGPLANE_DRAIN_BACKOFF_BASE_MS: '5' },
   });
   try {
-    const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${srv.url}${path}`, {
-        method,
-        headers: { Authorization: srv.auth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      return { status: res.status, json: (await res.json().catch(() => null)) as unknown };
-    };
-    const put = await api('PUT', '/v3/channels/secret', { tokens: ['app'] });
+    const put = await api(srv, 'PUT', '/v3/channels/secret', { tokens: ['app'] });
     assert.ok(put.status === 201, JSON.stringify(put.json));
     const token = (put.json as { tokens: Record<string, string> }).tokens['app']!;
     const url = `http://logs:${PASSWORD}@127.0.0.1:${r.port}/v1/${PATH_KEY}/input?apikey=${APIKEY}&tag=web`;
-    const add = await api('POST', '/v3/channels/secret/drains', { url });
+    const add = await api(srv, 'POST', '/v3/channels/secret/drains', { url });
     assert.equal(add.status, 201);
     const id = (add.json as { id: string }).id;
 
     // the endpoint answers 500: the batch is dropped and logged with its error
     assert.equal(await postLogs(srv.url, token, [syslog('hello')]), 204);
     await until('the batch dropped', async () => {
-      const d = (await api('GET', `/v3/channels/secret/drains/${id}`)).json as { status: { dropped: number } };
+      const d = (await api(srv, 'GET', `/v3/channels/secret/drains/${id}`)).json as { status: { dropped: number } };
       return d.status.dropped >= 1;
     });
     // the admin sees the full URL
-    const list = (await api('GET', '/v3/channels/secret/drains')).json as Array<{ url: string }>;
+    const list = (await api(srv, 'GET', '/v3/channels/secret/drains')).json as Array<{ url: string }>;
     assert.equal(list[0]!.url, url);
-    assert.equal(((await api('GET', '/v3/channels/secret')).json as { drains: Array<{ url: string }> }).drains[0]!.url, url);
+    assert.equal(((await api(srv, 'GET', '/v3/channels/secret')).json as { drains: Array<{ url: string }> }).drains[0]!.url, url);
 
-    assert.equal((await api('DELETE', `/v3/channels/secret/drains/${id}`)).status, 204);
+    assert.equal((await api(srv, 'DELETE', `/v3/channels/secret/drains/${id}`)).status, 204);
     await until('drain.stopped logged', () => srv.stdout().includes('drain.stopped') || srv.stderr().includes('drain.stopped'));
     assert.deepEqual(await srv.stop('SIGTERM'), { code: 0, signal: null });
 

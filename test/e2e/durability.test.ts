@@ -8,7 +8,10 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../support/server.js';
-import { cleanEnv, freePort, killAll, runCli, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { cleanEnv, killAll, runCli, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { freePort } from '../support/net.js';
+import { until } from '../support/wait.js';
+import { api } from '../support/api.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -16,16 +19,6 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function api(srv: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
-  const r = await fetch(`${srv.url}${path}`, {
-    method,
-    headers: { authorization: srv.auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await r.text();
-  return { status: r.status, text, json: (r.headers.get('content-type') ?? '').startsWith('application/json') ? JSON.parse(text) : null };
-}
 
 
 async function historyCount(srv: ServerProcess, app: string): Promise<number> {

@@ -40,18 +40,29 @@ send() {
     });' "$token" "$@"
 }
 send web.1 "history one" worker.1 "history two" web.2 "history three"
-sleep 0.5
+# wait (bounded) until the three lines are in the history, not a fixed time
+node -e '
+  const deadline = Date.now() + 30000;
+  (async () => {
+    for (;;) {
+      const r = await fetch("http://127.0.0.1:18700/v3/channels/demo/logs?num=10", { headers: { authorization: `Bearer ${process.env.LOGPLANE_API_KEY}` } }).catch(() => null);
+      if (r) await r.arrayBuffer();
+      if (r && r.headers.get("logplex-msg-count") === "3") process.exit(0);
+      if (Date.now() > deadline) { console.error("the three history lines never arrived"); process.exit(1); }
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+  })();'
 
 export HEROKU_HOST=http://127.0.0.1:18700 HEROKU_API_KEY=$LOGPLANE_API_KEY DISABLE_TELEMETRY=true HOME="$work"
 echo "=== history"
 timeout 60 "$heroku" logs -a demo -n 2 2>/dev/null || echo "heroku logs failed: $?"
 
 echo "=== tail"
-timeout 20 "$heroku" logs -a demo --tail -s app -d web > tail.out 2>/dev/null &
+timeout 60 "$heroku" logs -a demo --tail -s app -d web > tail.out 2>/dev/null &
 tail_pid=$!
-for _ in $(seq 1 100); do grep -q "history three" tail.out 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q "history three" tail.out 2>/dev/null && break; sleep 0.1; done
 send web.1 "live web" worker.1 "live worker" webhook.1 "live webhook" web.3 "live web three"
-for _ in $(seq 1 100); do grep -q "live web three" tail.out 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q "live web three" tail.out 2>/dev/null && break; sleep 0.1; done
 kill "$tail_pid" 2>/dev/null || true
 cat tail.out
 

@@ -7,8 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/server.js';
-import { freePort, killAll, spawnServer, until, type ServerProcess } from '../support/spawn.js';
+import { killAll, spawnServer, type ServerProcess } from '../support/spawn.js';
 import { sendSyslog } from '../support/syslog.js';
+import { freePort } from '../support/net.js';
+import { until } from '../support/wait.js';
+import { api } from '../support/api.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -16,15 +19,6 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function api(srv: ServerProcess, method: string, path: string, body?: unknown): Promise<any> {
-  const r = await fetch(`${srv.url}${path}`, {
-    method,
-    headers: { authorization: srv.auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return r.json();
-}
 
 /** The messages in an app's history. */
 async function history(srv: ServerProcess, app: string): Promise<string[]> {
@@ -33,7 +27,7 @@ async function history(srv: ServerProcess, app: string): Promise<string[]> {
 }
 
 async function lastSeq(srv: ServerProcess, app: string): Promise<number> {
-  const r = await api(srv, 'GET', '/v3/channels?limit=1000');
+  const r = (await api(srv, 'GET', '/v3/channels?limit=1000')).json;
   return (r.channels as Array<{ channel: string; stats: { last_seq: number } }>).find((c) => c.channel === app)!.stats.last_seq;
 }
 
@@ -49,7 +43,7 @@ describe('a damaged ring snapshot', () => {
     // two apps with 5 lines each, saved by a graceful stop: "keep" first in the file, then "hurt"
     const a = await spawnServer({ dataDir, syslogPort });
     const tokens: Record<string, string> = {};
-    for (const app of ['keep', 'hurt']) tokens[app] = (await api(a, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).tokens.app;
+    for (const app of ['keep', 'hurt']) tokens[app] = (await api(a, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app;
     for (const app of ['keep', 'hurt']) {
       await sendSyslog(syslogPort, lines(app).map((m) => `<190>1 2024-01-01T00:00:00Z h ${tokens[app]} web.1 - - ${m}`));
       await until(`${app} lines`, async () => (await history(a, app)).length === 5);

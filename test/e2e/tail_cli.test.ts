@@ -9,8 +9,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
-import { line, push, textOf, waitFor } from '../integration/tail_helpers.js';
+import { line, push, textOf } from '../support/tail.js';
 import { formatLine, DynoColors, parseLogsArgs } from '../../src/cli/tail.js';
+import { until } from '../support/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/tail.js', import.meta.url));
 
@@ -100,14 +101,14 @@ test('logs -t survives a network cut and a server restart: no duplicate, the los
   let app = (await srv.server.ctx.registry.putApp('live', ['app'])).app;
   const r = run(srv, ['-a', 'live', '-t', '-n', '0']);
   try {
-    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to connect');
+    await until('the CLI to connect', () => srv.server.tails.tailCount === 1);
     push(app, 1, 6);
-    await waitFor(() => r.out.split('\n').length === 6, 'lines 1..5');
+    await until('lines 1..5', () => r.out.split('\n').length === 6);
 
     // network cut; 30 lines arrive before it can reconnect, the ring keeps 20 → 10 are lost
     for (const t of srv.server.tails.tails()) t.sink.close('shutdown');
     push(app, 6, 36);
-    await waitFor(() => r.out.includes(textOf(35)), 'lines after the cut');
+    await until('lines after the cut', () => r.out.includes(textOf(35)));
 
     // restart on the same port with the same data dir: rings and seq come back
     await srv.close({ keepData: true });
@@ -115,9 +116,9 @@ test('logs -t survives a network cut and a server restart: no duplicate, the los
     app = srv.server.ctx.registry.get('live')!;
     assert.equal(app.seq, 35);
     push(app, 36, 39); // history or live for the CLI, depending on when it is back: once either way
-    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to reconnect', 20_000);
+    await until('the CLI to reconnect', () => srv.server.tails.tailCount === 1, 20_000);
     push(app, 39, 41);
-    await waitFor(() => r.out.includes(textOf(40)), 'lines after the restart', 20_000);
+    await until('lines after the restart', () => r.out.includes(textOf(40)), 20_000);
 
     const out = r.out.trim().split('\n');
     const expected = [
@@ -143,17 +144,17 @@ test('logs -t after a crash that lost the rings (seq restarts): says so and prin
   let app = (await srv.server.ctx.registry.putApp('crashy', ['app'])).app;
   const r = run(srv, ['-a', 'crashy', '-t', '-n', '0']);
   try {
-    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to connect');
+    await until('the CLI to connect', () => srv.server.tails.tailCount === 1);
     push(app, 1, 9);
-    await waitFor(() => r.out.includes(textOf(8)), 'lines 1..8');
+    await until('lines 1..8', () => r.out.includes(textOf(8)));
     await srv.close({ keepData: true });
     rmSync(join(dataDir, 'rings.bin'), { force: true }); // as if it had crashed: config kept, rings lost
     srv = await startServer({ LOGPLANE_PORT: port }, { dataDir });
     app = srv.server.ctx.registry.get('crashy')!;
     assert.equal(app.seq, 0);
-    await waitFor(() => srv.server.tails.tailCount === 1, 'the CLI to reconnect', 20_000);
+    await until('the CLI to reconnect', () => srv.server.tails.tailCount === 1, 20_000);
     push(app, 101, 104); // seq 1..3 again
-    await waitFor(() => r.out.includes(textOf(103)), 'the new lines', 20_000);
+    await until('the new lines', () => r.out.includes(textOf(103)), 20_000);
     assert.deepEqual(r.out.trim().split('\n'), [...[1, 2, 3, 4, 5, 6, 7, 8].map((i) => textOf(i)), textOf(101), textOf(102), textOf(103)]);
     assert.match(r.err, /restarted without its history \(head seq 0 < 8\)/);
     r.child.kill('SIGINT');

@@ -8,9 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import type { Server } from '../../src/server.js';
-import { API_KEY, api, fastCluster, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
+import { API_KEY, api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { until } from '../support/wait.js';
 
 interface Target {
   /** The servers to spread requests over (round robin). */
@@ -28,7 +29,7 @@ async function everywhere(t: Target, app: string, want: (json: any) => boolean, 
       const r = await api(url, 'GET', `/v3/channels/${app}`);
       last = r.json;
       return r.status === 200 && want(r.json);
-    }, 5000);
+    });
   }
   return last;
 }

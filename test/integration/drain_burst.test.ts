@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { lineFrom } from '../../src/line.js';
 import { route } from '../../src/router.js';
 import { postLogs, syslog } from '../support/cluster.js';
-import { accepted, HttpReceiver, l10Count, metricValue, msgText, startDrainServer, SyslogReceiver, TS, until, type DrainTestServer, type Receiver } from '../support/drain-receivers.js';
+import { accepted, HttpReceiver, l10Count, metricValue, msgText, startDrainServer, SyslogReceiver, TS, type DrainTestServer, type Receiver } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 /** A new app with one drain to r; returns the app's token and the drain id. */
 async function appWithDrain(t: DrainTestServer, app: string, r: Receiver, path = '/drain'): Promise<{ token: string; id: string }> {
@@ -34,7 +35,7 @@ for (const kind of ['https', 'syslog'] as const) {
       const { token, id } = await appWithDrain(t, 'burst', r);
       assert.equal(await postLogs(t.url, token, lines(2000)), 204);
       const d = t.server.drains.drain('burst', id)!;
-      await until(() => r.messages().length >= 2000 && d.idle, 15_000, 'all 2,000 lines').catch((err: Error) => {
+      await until('all 2,000 lines', () => r.messages().length >= 2000 && d.idle, 15_000).catch((err: Error) => {
         throw new Error(`${err.message}: ${r.messages().length} received, status ${JSON.stringify(d.status())}`);
       });
       const got = r.messages().map((m) => msgText(r.kind, m));
@@ -59,7 +60,7 @@ test('40 back-to-back 500-line POSTs all reach a healthy drain', async () => {
     const statuses = await Promise.all(Array.from({ length: 40 }, (_, k) => postLogs(t.url, token, lines(500, k * 500))));
     assert.deepEqual(new Set(statuses), new Set([204]));
     const d = t.server.drains.drain('steady', id)!;
-    await until(() => r.messages().length >= 20_000 && d.idle, 20_000, 'all 20,000 lines').catch((err: Error) => {
+    await until('all 20,000 lines', () => r.messages().length >= 20_000 && d.idle, 20_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${r.messages().length} received, status ${JSON.stringify(d.status())}`);
     });
     const got = accepted(r);
@@ -82,13 +83,13 @@ test('a hanging drain sheds what is over its byte cap, with exact L10 counts', a
     const d = t.server.drains.drain('stuck', id)!;
     const SENT = 6000;
     for (let k = 0; k < 3; k++) assert.equal(await postLogs(t.url, token, lines(2000, k * 2000, ' '.padEnd(60, 'x'))), 204);
-    await until(() => d.status().dropped > 0, 5000, 'overflow');
+    await until('overflow', () => d.status().dropped > 0);
     // what the queue holds is bounded by the cap (the batch in flight aside)
     const held = metricValue(await metrics(t), 'logplane_drain_queue_bytes');
     assert.ok(held !== null && held > 0 && held <= CAP, `queued bytes ${held}`);
 
     r.mode = 'ok';
-    await until(() => d.idle, 20_000, 'drain idle after healing');
+    await until('drain idle after healing', () => d.idle, 20_000);
     const s = d.status();
     const got = accepted(r);
     assert.ok(s.dropped > 0);
@@ -139,7 +140,7 @@ test('with a small node budget, a hanging drain cannot make a healthy drain drop
       burst('stuck', sent, 3000);
       await new Promise((r) => setImmediate(r));
     }
-    await until(() => sd.status().dropped > 0, 5000, 'the hanging drain overflowing');
+    await until('the hanging drain overflowing', () => sd.status().dropped > 0);
     const filled = metricValue(await metrics(t), 'logplane_drain_queue_bytes')!;
     assert.ok(filled > BUDGET / 2 && filled <= CAP, `the hanging drain holds ${filled} bytes`);
 
@@ -148,7 +149,7 @@ test('with a small node budget, a hanging drain cannot make a healthy drain drop
     const overflowBefore = sd.counters.droppedOverflow.value;
     const BURST = 6000;
     burst('busy', 0, BURST);
-    await until(() => healthyRx.messages().length >= BURST && hd.idle, 15_000, 'the whole burst').catch((err: Error) => {
+    await until('the whole burst', () => healthyRx.messages().length >= BURST && hd.idle, 15_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${healthyRx.messages().length} received, status ${JSON.stringify(hd.status())}`);
     });
     const h = accepted(healthyRx);
@@ -160,7 +161,7 @@ test('with a small node budget, a hanging drain cannot make a healthy drain drop
 
     // ... and its accounting stays exact
     stuckRx.mode = 'ok';
-    await until(() => sd.idle, 20_000, 'the hanging drain idle after healing');
+    await until('the hanging drain idle after healing', () => sd.idle, 20_000);
     const s = sd.status();
     const got = accepted(stuckRx);
     assert.equal(s.delivered + s.dropped, sent, `delivered ${s.delivered} + dropped ${s.dropped}`);

@@ -8,7 +8,8 @@ import type { Lookup } from '../../src/drains/guard.js';
 import type { DrainKind } from '../../src/drains/url.js';
 import { lineFrom } from '../../src/line.js';
 import { route } from '../../src/router.js';
-import { makeDrain, startDrainServer, startReceiver, testLine, until } from '../support/drain-receivers.js';
+import { makeDrain, startDrainServer, startReceiver, testLine } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 test('a name resolving to 127.0.0.1 is refused at connect time, for every drain type; allowed with the switch', async () => {
   for (const kind of ['http', 'https', 'syslog', 'syslog+tls'] as DrainKind[]) {
@@ -17,7 +18,7 @@ test('a name resolving to 127.0.0.1 is refused at connect time, for every drain 
     try {
       const refused = makeDrain(url, { allowPrivate: false, retries: 100 });
       refused.offer(testLine(0));
-      await until(() => refused.status().lastError !== null, 5000, `${kind}: refused`);
+      await until(`${kind}: refused`, () => refused.status().lastError !== null);
       const e = refused.status().lastError!;
       assert.equal(e.errno, 'EPRIVATE', `${kind}: ${e.text}`);
       assert.match(e.text, /^localhost resolves to (127\.0\.0\.1|::1), which is a private, loopback or link-local address/);
@@ -27,7 +28,7 @@ test('a name resolving to 127.0.0.1 is refused at connect time, for every drain 
       // an IP literal skips DNS: refused too
       const literal = makeDrain(r.url(), { allowPrivate: false });
       literal.offer(testLine(0));
-      await until(() => literal.status().lastError !== null, 5000, `${kind}: literal refused`);
+      await until(`${kind}: literal refused`, () => literal.status().lastError !== null);
       assert.equal(literal.status().lastError!.errno, 'EPRIVATE');
       assert.match(literal.status().lastError!.text, /^127\.0\.0\.1 is a private/);
       literal.destroy();
@@ -35,7 +36,7 @@ test('a name resolving to 127.0.0.1 is refused at connect time, for every drain 
 
       const allowed = makeDrain(url, { allowPrivate: true });
       allowed.offer(testLine(1));
-      await until(() => r.messages().length === 1, 5000, `${kind}: allowed`);
+      await until(`${kind}: allowed`, () => r.messages().length === 1);
       allowed.destroy();
     } finally {
       await r.close();

@@ -8,7 +8,8 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { after, test } from 'node:test';
 import { Http1Client } from '../../src/drains/http1/client.js';
 import type { Outcome } from '../../src/drains/retry.js';
-import { drainScope, makeDrain, testCerts, testLine, until, VERSION } from '../support/drain-receivers.js';
+import { drainScope, makeDrain, testCerts, testLine, VERSION } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 const TOKEN = 'd.11111111-2222-4333-8444-555555555555';
 
@@ -39,7 +40,7 @@ interface TlsConn {
 async function rawServer(
   answer: (i: number, req: Req) => void,
   tls = false,
-): Promise<{ port: number; requests: Req[]; connections: () => number; tlsConns: TlsConn[]; server: Server }> {
+): Promise<{ port: number; requests: Req[]; connections: () => number; openConnections: () => number; tlsConns: TlsConn[]; server: Server }> {
   const requests: Req[] = [];
   const tlsConns: TlsConn[] = [];
   const open = new Set<Socket>();
@@ -81,7 +82,7 @@ async function rawServer(
     for (const s of open) s.destroy();
     return new Promise<void>((r) => server.close(() => r()));
   });
-  return { port: (server.address() as { port: number }).port, requests, connections: () => connections, tlsConns, server };
+  return { port: (server.address() as { port: number }).port, requests, connections: () => connections, openConnections: () => open.size, tlsConns, server };
 }
 
 /** Write text one byte per event-loop turn (each byte its own TCP segment, in practice). */
@@ -121,7 +122,7 @@ test('a connection closed before or while responding is a network error: retried
   });
   const d = drain(`http://127.0.0.1:${raw.port}/`, { retries: 10 });
   for (let i = 0; i < 3; i++) d.offer(testLine(i));
-  await until(() => d.status().delivered === 3, 10_000, 'delivered');
+  await until('delivered', () => d.status().delivered === 3, 10_000);
   assert.equal(raw.requests.length, 5);
   for (const r of raw.requests) assert.deepEqual(r.raw, raw.requests[0]!.raw, 'every attempt sends the same bytes');
   assert.equal(raw.connections(), 5);
@@ -145,7 +146,7 @@ test('408, 429 and 5xx are retried with the same Frame-Id (the same request byte
   });
   const d = drain(`http://127.0.0.1:${raw.port}/d`, { retries: 5 });
   for (let i = 0; i < 4; i++) d.offer(testLine(i));
-  await until(() => d.status().delivered === 4, 10_000, 'delivered');
+  await until('delivered', () => d.status().delivered === 4, 10_000);
   assert.equal(raw.requests.length, 5);
   const ids = raw.requests.map((r) => r.head.find((h) => h.startsWith('Logplex-Frame-Id: ')));
   assert.equal(new Set(ids).size, 1);
@@ -168,7 +169,8 @@ test('an idle connection the server closed is not used again: the next batch goe
   const d = drain(`http://127.0.0.1:${raw.port}/`);
   d.offer(testLine(0));
   assert.equal(await d.flush(5000), true);
-  await new Promise((r) => setTimeout(r, 150));
+  // the server's side is gone only once the drain answered its FIN: the drain has seen the close
+  await until('the closed connection gone on both sides', () => raw.openConnections() === 0);
   d.offer(testLine(1));
   assert.equal(await d.flush(5000), true);
   assert.equal(raw.connections(), 2);
@@ -202,7 +204,8 @@ test('bytes from the server on an idle connection: it is dropped, the next batch
   const d = drain(`http://127.0.0.1:${raw.port}/`);
   d.offer(testLine(0));
   assert.equal(await d.flush(5000), true);
-  await new Promise((r) => setTimeout(r, 100));
+  // the drain drops the connection when the stray bytes arrive
+  await until('the connection with stray bytes dropped', () => raw.openConnections() === 0);
   d.offer(testLine(1));
   assert.equal(await d.flush(5000), true);
   assert.equal(raw.connections(), 2);
@@ -218,13 +221,13 @@ test('response timeout when the body stalls; a malformed response is a retried e
   // a long backoff, so the first error is still the last one when the test looks
   const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 150, retries: 5, backoffBaseMs: 400, backoffMaxMs: 400 });
   d.offer(testLine(0));
-  await until(() => d.status().lastError !== null, 5000, 'first error');
+  await until('first error', () => d.status().lastError !== null);
   assert.equal(d.status().lastError!.errno, 'ETIMEDOUT');
   assert.match(d.status().lastError!.text, /^response timeout after 150 ms$/);
-  await until(() => d.status().lastError!.errno !== 'ETIMEDOUT', 5000, 'second error');
+  await until('second error', () => d.status().lastError!.errno !== 'ETIMEDOUT');
   assert.equal(d.status().lastError!.errno, 'HPE_INVALID_CONSTANT');
   assert.match(d.status().lastError!.text, /^invalid HTTP response: /);
-  await until(() => d.status().delivered === 1, 5000, 'delivered');
+  await until('delivered', () => d.status().delivered === 1);
   assert.equal(raw.requests.length, 3);
   assert.equal(raw.connections(), 3);
   assert.equal(d.counters.attemptsRetry.value, 2);
@@ -232,11 +235,13 @@ test('response timeout when the body stalls; a malformed response is a retried e
 
 test('the response timeout counts from each request, not from the first on a connection, and still fires after an idle spell', async () => {
   const raw = await rawServer((i, req) => {
-    if (i < 4) setTimeout(() => req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 120);
+    // 300 ms per answer against a 1 s timeout: four answers take longer than one timeout, and each
+    // has 700 ms to spare on a loaded machine
+    if (i < 4) setTimeout(() => req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 300);
     else if (i > 4) req.sock.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     // the fifth request is never answered
   });
-  const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 200 });
+  const d = drain(`http://127.0.0.1:${raw.port}/`, { responseTimeoutMs: 1000 });
   for (let b = 0; b < 4; b++) {
     d.offer(testLine(b));
     assert.equal(await d.flush(5000), true);
@@ -244,13 +249,13 @@ test('the response timeout counts from each request, not from the first on a con
   assert.equal(d.status().lastError, null);
   assert.equal(raw.connections(), 1);
   // idle for longer than the timeout (its timer fires with nothing in flight), then a request that hangs
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 1200));
   const t0 = Date.now();
   d.offer(testLine(4));
-  await until(() => d.status().lastError !== null, 3000, 'response timeout');
-  assert.match(d.status().lastError!.text, /^response timeout after 200 ms$/);
-  assert.ok(Date.now() - t0 >= 190, `timed out after ${Date.now() - t0} ms`);
-  await until(() => d.status().delivered === 5, 3000, 'delivered on retry');
+  await until('response timeout', () => d.status().lastError !== null);
+  assert.match(d.status().lastError!.text, /^response timeout after 1000 ms$/);
+  assert.ok(Date.now() - t0 >= 990, `timed out after ${Date.now() - t0} ms`);
+  await until('delivered on retry', () => d.status().delivered === 5);
   assert.equal(raw.connections(), 2);
 });
 
@@ -303,10 +308,10 @@ test('close() ends a request in flight (ECANCELED) and the connection; later sen
   const client = new Http1Client({ host: '127.0.0.1', port: raw.port, tls: false, rejectUnauthorized: true, connectTimeoutMs: 1000, responseTimeoutMs: 5000 });
   const wire = Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi', 'latin1');
   const outcome = new Promise<Outcome>((resolve) => client.send(wire, resolve));
-  await until(() => raw.requests.length === 1, 5000, 'request');
+  await until('request', () => raw.requests.length === 1);
   client.close();
   assert.deepEqual(await outcome, { kind: 'error', code: 'ECANCELED', message: 'drain closed' });
-  await until(() => serverSaw === 1, 5000, 'the server sees the connection close');
+  await until('the server sees the connection close', () => serverSaw === 1);
   assert.equal(client.connected, false);
   const later = await new Promise<Outcome>((resolve) => client.send(wire, resolve));
   assert.equal(later.kind === 'error' && later.code, 'ECANCELED');

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, test } from 'node:test';
-import { drainScope, HttpReceiver, makeDrain, msgText, testLine, until, VERSION } from '../support/drain-receivers.js';
+import { drainScope, HttpReceiver, makeDrain, msgText, testLine, VERSION } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 const scope = drainScope();
 after(() => scope.close());
@@ -86,7 +87,7 @@ test('4xx (except 408 and 429) drops the batch at once; 408, 429 and 5xx are ret
     r.mode = status;
     const d = drain(r.url(), { retries: 5 });
     for (let i = 0; i < 10; i++) d.offer(testLine(i));
-    await until(() => d.status().dropped === 10, 5000, `drop on ${status}`);
+    await until(`drop on ${status}`, () => d.status().dropped === 10);
     assert.equal(d.counters.droppedRejected.value, 10, `status ${status}`);
     assert.equal(d.counters.attemptsRetry.value, 0, `status ${status}`);
     assert.equal(r.requests.filter((q) => q.status === status && q.frames.length === 10).length, 1, `status ${status}: one attempt`);
@@ -99,7 +100,7 @@ test('4xx (except 408 and 429) drops the batch at once; 408, 429 and 5xx are ret
     r.plan = (i) => (i < 2 ? status : undefined);
     const d = drain(r.url(), { retries: 5 });
     for (let i = 0; i < 10; i++) d.offer(testLine(i));
-    await until(() => d.status().delivered === 10, 5000, `retry on ${status}`);
+    await until(`retry on ${status}`, () => d.status().delivered === 10);
     assert.equal(r.requests.length, 3, `status ${status}`);
     assert.equal(new Set(r.requests.map((q) => q.headers['logplex-frame-id'])).size, 1);
     assert.equal(d.status().dropped, 0);
@@ -114,7 +115,7 @@ test('batches reuse one kept-alive connection', async () => {
     d.offer(testLine(b));
     assert.equal(await d.flush(5000), true);
   }
-  await until(() => r.messages().length === 20, 5000, '20 lines');
+  await until('20 lines', () => r.messages().length === 20);
   assert.equal(r.requests.length, 20);
   assert.equal(r.connections, 1);
 });
@@ -123,7 +124,7 @@ test('certificates are verified; #insecure is the only way out', async () => {
   const r = await receiver('self');
   const d = drain(r.url(), { retries: 1 });
   d.offer(testLine(0));
-  await until(() => d.status().dropped === 1, 5000, 'dropped after certificate failures');
+  await until('dropped after certificate failures', () => d.status().dropped === 1);
   assert.equal(r.requests.length, 0);
   const e = d.status().lastError!;
   assert.ok(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN'].includes(e.errno!), e.errno);
@@ -133,12 +134,12 @@ test('certificates are verified; #insecure is the only way out', async () => {
     opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
   const wrongName = drain(`https://not-in-the-cert.test:${ok.port}/`, { retries: 0, lookup });
   wrongName.offer(testLine(0));
-  await until(() => wrongName.status().dropped === 1, 5000, 'hostname mismatch');
+  await until('hostname mismatch', () => wrongName.status().dropped === 1);
   assert.equal(wrongName.status().lastError!.errno, 'ERR_TLS_CERT_ALTNAME_INVALID');
 
   const insecure = drain(`${r.url()}#insecure`);
   insecure.offer(testLine(1));
-  await until(() => r.messages().length === 1, 5000, 'insecure delivery');
+  await until('insecure delivery', () => r.messages().length === 1);
   assert.equal(msgText('https', r.messages()[0]!), 'line 1');
 });
 
@@ -157,11 +158,13 @@ test('connect timeout covers the TLS handshake; response timeout; both retried w
   const d = drain(`https://127.0.0.1:${port}/`, { connectTimeoutMs: 150, retries: 0, backoffBaseMs: 10_000, backoffMaxMs: 10_000 });
   const t0 = Date.now();
   d.offer(testLine(0));
-  await until(() => d.status().lastError !== null, 3000, 'connect timeout');
+  await until('connect timeout', () => d.status().lastError !== null);
   const took = Date.now() - t0;
   assert.equal(d.status().lastError!.errno, 'ETIMEDOUT');
   assert.match(d.status().lastError!.text, /^connect timeout/);
-  assert.ok(took >= 140 && took < 1500, `took ${took} ms`);
+  // not before the 150 ms timeout (a lower bound a loaded machine cannot break); that it fires at all
+  // is the until above: a server that never speaks TLS would otherwise hold the handshake forever
+  assert.ok(took >= 140, `took ${took} ms`);
   assert.equal(d.status().state, 'failing');
   assert.notEqual(d.status().nextRetryAt, null);
   d.destroy();
@@ -172,12 +175,12 @@ test('connect timeout covers the TLS handshake; response timeout; both retried w
   r.plan = (i) => (i === 0 ? 'hang' : undefined);
   const d2 = drain(r.url(), { responseTimeoutMs: 200 });
   d2.offer(testLine(0));
-  await until(() => r.messages().length === 1, 5000, 'delivered after a response timeout');
+  await until('delivered after a response timeout', () => r.messages().length === 1);
   assert.equal(r.requests.length, 2);
   assert.equal(r.requests[0]!.headers['logplex-frame-id'], r.requests[1]!.headers['logplex-frame-id']);
   assert.equal(d2.status().lastError!.errno, 'ETIMEDOUT');
   assert.match(d2.status().lastError!.text, /^response timeout/);
-  await until(() => d2.status().delivered === 1, 2000, 'status delivered');
+  await until('status delivered', () => d2.status().delivered === 1);
 });
 
 test('network errors (connection refused) are retried, then the batch is dropped', async () => {
@@ -186,7 +189,7 @@ test('network errors (connection refused) are retried, then the batch is dropped
   await r.close();
   const d = drain(`http://127.0.0.1:${port}/`, { retries: 2 });
   for (let i = 0; i < 5; i++) d.offer(testLine(i));
-  await until(() => d.status().dropped === 5, 5000, 'dropped');
+  await until('dropped', () => d.status().dropped === 5);
   assert.equal(d.status().lastError!.errno, 'ECONNREFUSED');
   assert.equal(d.counters.droppedRetries.value, 5);
 });

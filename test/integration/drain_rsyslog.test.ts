@@ -3,91 +3,13 @@
 // file. Lines enter through logplane's own syslog TCP ingest; every line must
 // arrive once and intact, including after the daemon restarts.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect } from 'node:net';
 import { test } from 'node:test';
-import { startDrainServer, until } from '../support/drain-receivers.js';
-
-const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-class Rsyslog {
-  readonly dir: string;
-  readonly port: number;
-  readonly out: string;
-  #proc: ChildProcess | null = null;
-  stderr = '';
-
-  constructor(port: number) {
-    this.port = port;
-    this.dir = mkdtempSync(join(tmpdir(), 'logplane-rsyslog-'));
-    this.out = join(this.dir, 'out.log');
-    // %rawmsg% is the message as received (rsyslog drops the trailing LF on reception)
-    writeFileSync(join(this.dir, 'rsyslog.conf'), `
-global(workDirectory="${this.dir}" maxMessageSize="64k")
-module(load="imtcp")
-template(name="raw" type="string" string="%rawmsg%\\n")
-ruleset(name="drain") {
-  action(type="omfile" file="${this.out}" template="raw" flushOnTXEnd="on" asyncWriting="off")
-}
-input(type="imtcp" port="${port}" address="127.0.0.1" ruleset="drain")
-`);
-  }
-
-  async start(): Promise<void> {
-    const p = spawn(RSYSLOGD!, ['-n', '-f', join(this.dir, 'rsyslog.conf'), '-i', join(this.dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    p.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.#proc = p;
-    const deadline = Date.now() + 10_000;
-    while (!(await canConnect(this.port))) {
-      if (p.exitCode !== null) throw new Error(`rsyslogd exited: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`rsyslogd did not listen: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  async stop(): Promise<void> {
-    const p = this.#proc;
-    this.#proc = null;
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise<void>((r) => p.once('exit', () => r()));
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-  }
-
-  lines(): string[] {
-    if (!existsSync(this.out)) return [];
-    const text = readFileSync(this.out, 'utf8');
-    return text === '' ? [] : text.slice(0, -1).split('\n');
-  }
-
-  cleanup(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
+import { needs } from '../support/deps.js';
+import { startDrainServer } from '../support/drain-receivers.js';
+import { Rsyslog } from '../support/rsyslog.js';
+import { until } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 const TS = '2024-05-06T07:08:09.123456+00:00';
 
@@ -98,9 +20,11 @@ function message(i: number): string {
   return `line ${i} GET /path?q=${i} status=200 bytes=${i * 13}`;
 }
 
-test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once, intact, across a daemon restart', { skip: RSYSLOGD ? false : 'rsyslogd not installed (apt-get install rsyslog)' }, async () => {
-  const rs = new Rsyslog(await freePort());
+test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once, intact, across a daemon restart', { skip: needs('rsyslogd', 'rsyslog') }, async () => {
+  // 9,000-byte lines: above rsyslog's default message size
+  const rs = new Rsyslog(await freePort(), 'global(maxMessageSize="64k")');
   await rs.start();
+  let ingest: ReturnType<typeof connect> | null = null;
   const t = await startDrainServer({ LOGPLANE_DRAIN_QUEUE_BYTES: String(32 << 20), LOGPLANE_DRAIN_RETRIES: '50' });
   try {
     const { app } = await t.server.ctx.registry.putApp('rs', ['app']);
@@ -111,8 +35,9 @@ test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once,
     const drainId = (res.json as { id: string }).id;
 
     // ingest through logplane's syslog TCP listener
-    const ingest = connect({ host: '127.0.0.1', port: t.server.ports.syslog! });
-    await new Promise<void>((r) => ingest.once('connect', () => r()));
+    const sock = connect({ host: '127.0.0.1', port: t.server.ports.syslog! });
+    ingest = sock;
+    await new Promise<void>((r) => sock.once('connect', () => r()));
     const sendLines = async (from: number, to: number) => {
       for (let i = from; i < to; i += 200) {
         const parts: Buffer[] = [];
@@ -120,37 +45,44 @@ test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once,
           const m = Buffer.from(`<190>1 ${TS} host ${token} web.1 - - ${message(j)}`, 'utf8');
           parts.push(Buffer.from(`${m.length} `), m);
         }
-        if (!ingest.write(Buffer.concat(parts))) await new Promise((r) => ingest.once('drain', r));
+        if (!sock.write(Buffer.concat(parts))) await new Promise((r) => sock.once('drain', r));
       }
     };
     const expected = (i: number) => `<190>1 ${TS} ${drainToken} app web.1 - - ${message(i)}`;
 
     await sendLines(0, 5000);
-    await until(() => rs.lines().length >= 5000, 20_000, '5000 lines in rsyslog');
+    await until('5000 lines in rsyslog', () => rs.lines().length >= 5000, 20_000);
 
     // the daemon goes away; the drain notices, holds the lines, reconnects when it is back
     await rs.stop();
     const drain = t.server.drains.drain('rs', drainId) as unknown as { connected: boolean };
-    await until(() => !drain.connected, 5000, 'drain sees the daemon gone');
+    await until('drain sees the daemon gone', () => !drain.connected);
     await sendLines(5000, 6000);
-    await until(() => t.server.drains.list('rs')[0]!.status.lastError?.errno === 'ECONNREFUSED', 5000, 'refused while down');
+    await until('refused while down', () => t.server.drains.list('rs')[0]!.status.lastError?.errno === 'ECONNREFUSED');
     await rs.start();
-    await until(() => rs.lines().length >= 6000, 20_000, '6000 lines in rsyslog');
-    ingest.destroy();
+    await until('6000 lines in rsyslog', () => rs.lines().length >= 6000, 20_000);
+    sock.destroy();
 
     const got = rs.lines();
     assert.equal(got.length, 6000);
     for (let i = 0; i < 6000; i++) {
-      if (got[i] !== expected(i)) assert.equal(got[i]!.slice(0, 200), expected(i).slice(0, 200), `line ${i}`);
+      const e = expected(i);
+      const g = got[i]!;
+      if (g !== e) {
+        // the whole line is compared; the message shows where it differs (lines are up to 9,000 bytes)
+        let k = 0;
+        while (k < e.length && g[k] === e[k]) k++;
+        assert.fail(`line ${i} (${e.length} chars) differs at char ${k}: got ${JSON.stringify(g.slice(k, k + 60))} (length ${g.length}), expected ${JSON.stringify(e.slice(k, k + 60))}`);
+      }
     }
     const s = t.server.drains.list('rs')[0]!.status;
     assert.equal(s.delivered, 6000);
     assert.equal(s.dropped, 0);
     assert.equal(s.state, 'idle');
   } finally {
+    ingest?.destroy();
     await t.close();
-    await rs.stop();
-    if (rs.stderr.trim() !== '') process.stderr.write(`rsyslogd: ${rs.stderr}\n`);
-    rs.cleanup();
+    if (rs.stderr().trim() !== '') process.stderr.write(`rsyslogd: ${rs.stderr()}\n`);
+    await rs.close();
   }
 });

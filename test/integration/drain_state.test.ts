@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { postLogs, syslog } from '../support/cluster.js';
-import { HttpReceiver, startDrainServer, until } from '../support/drain-receivers.js';
+import { HttpReceiver, startDrainServer } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 interface Status {
   state: string;
@@ -34,7 +35,7 @@ test('a drain with nothing to send is idle, new or caught up; a failure shows un
 
     // caught up after delivering: idle again, with the time of the last delivery
     assert.equal(await postLogs(t.url, token, [syslog('one'), syslog('two')]), 204);
-    await until(() => r.messages().length === 2, 5000, 'two lines');
+    await until('two lines', () => r.messages().length === 2);
     const s1 = await (async () => {
       let s = await status();
       const deadline = Date.now() + 5000;
@@ -48,10 +49,10 @@ test('a drain with nothing to send is idle, new or caught up; a failure shows un
     // a dropped batch is a failure to report: not idle while the L10 is owed
     r.mode = 'fail';
     assert.equal(await postLogs(t.url, token, [syslog('three')]), 204);
-    await until(() => t.server.drains.drain('quiet', id)!.status().dropped === 1, 5000, 'batch dropped');
+    await until('batch dropped', () => t.server.drains.drain('quiet', id)!.status().dropped === 1);
     assert.notEqual((await status()).state, 'idle');
     r.mode = 'ok';
-    await until(() => t.server.drains.drain('quiet', id)!.state === 'idle', 10_000, 'idle after the L10 is delivered');
+    await until('idle after the L10 is delivered', () => t.server.drains.drain('quiet', id)!.state === 'idle', 10_000);
     assert.equal((await status()).state, 'idle');
   } finally {
     await t.close();

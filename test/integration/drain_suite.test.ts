@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BATCH_BYTES, type Drain } from '../../src/drains/drain.js';
 import type { DrainKind } from '../../src/drains/url.js';
-import { HttpReceiver, l10Count, makeDrain, msgText, startReceiver, testLine, TS, until, type Receiver } from '../support/drain-receivers.js';
+import { HttpReceiver, l10Count, makeDrain, msgText, startReceiver, testLine, TS, type Receiver } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 const KINDS: DrainKind[] = ['https', 'http', 'syslog', 'syslog+tls'];
 const TOKEN = 'd.11111111-2222-4333-8444-555555555555';
@@ -41,7 +42,7 @@ for (const kind of KINDS) {
       // a mix of sizes and non-ASCII bytes
       const msg = (i: number) => (i % 100 === 7 ? `é ${'x'.repeat(900)} ${i}` : `line ${i}`);
       for (let i = 0; i < n; i++) d.offer(testLine(i, msg(i)));
-      await until(() => r.messages().length >= n, 10_000, 'all lines');
+      await until('all lines', () => r.messages().length >= n, 10_000);
       const got = texts();
       assert.equal(got.length, n);
       for (let i = 0; i < n; i++) assert.equal(got[i], msg(i), `line ${i}`);
@@ -50,7 +51,7 @@ for (const kind of KINDS) {
         ? `<190>1 ${TS} host app web.1 - line 0\n`
         : `<190>1 ${TS} ${TOKEN} app web.1 - - line 0\n`;
       assert.equal(first.toString('latin1'), expected);
-      await until(() => d.idle, 2000, 'idle');
+      await until('idle', () => d.idle);
       assert.equal(d.status().delivered, n);
       assert.equal(d.status().dropped, 0);
       assert.equal(d.status().state, 'idle');
@@ -62,8 +63,8 @@ for (const kind of KINDS) {
       const n = 2000;
       const big = 'y'.repeat(500);
       for (let i = 0; i < n; i++) d.offer(testLine(i, `${i} ${big}`));
-      await until(() => r.messages().length >= n, 10_000, 'all lines');
-      await until(() => d.idle, 10_000, 'idle');
+      await until('all lines', () => r.messages().length >= n, 10_000);
+      await until('idle', () => d.idle, 10_000);
       assert.equal(r.messages().length, n);
       const totalBytes = d.status().delivered; // lines
       assert.equal(totalBytes, n);
@@ -80,7 +81,7 @@ for (const kind of KINDS) {
       // a lone line goes out on its own: the batch closes when the queue is empty
       const before = r.messages().length;
       d.offer(testLine(n, 'lonely'));
-      await until(() => r.messages().length === before + 1, 5000, 'lone line');
+      await until('lone line', () => r.messages().length === before + 1);
       assert.equal(msgText(kind, r.messages().at(-1)!), 'lonely');
     });
 
@@ -91,8 +92,8 @@ for (const kind of KINDS) {
       // 1,000 lines in one tick into a 100-line queue: 900 dropped, before the sender wakes
       for (let i = 0; i < 1000; i++) d.offer(testLine(i));
       assert.equal(d.status().dropped, 900);
-      await until(() => r.messages().length >= 101, 5000, 'L10 + 100 lines');
-      await until(() => d.idle, 2000, 'idle');
+      await until('L10 + 100 lines', () => r.messages().length >= 101);
+      await until('idle', () => d.idle);
       const got = texts();
       assert.equal(got.length, 101);
       assert.equal(l10Count(got[0]!), 900, got[0]);
@@ -108,7 +109,7 @@ for (const kind of KINDS) {
       assert.equal(s.dropped, 900);
       // reported once: more lines bring no new L10
       d.offer(testLine(1000));
-      await until(() => r.messages().length === 102, 5000, 'one more');
+      await until('one more', () => r.messages().length === 102);
       assert.equal(l10Count(texts()[101]!), null);
     });
 
@@ -118,13 +119,15 @@ for (const kind of KINDS) {
       const d = drain({ retries: 50 });
       for (let i = 0; i < 500; i++) d.offer(testLine(i));
       // at least two failed attempts of the first batch, then the endpoint heals
-      await until(() => d.counters.attemptsRetry.value >= 2, 10_000, 'two failed attempts');
+      // (waiting for the backing-off status: when a retry timer has just fired, the status can show
+      // 'backing off' without a next retry until the attempt starts)
+      await until('two failed attempts, backing off', () => d.counters.attemptsRetry.value >= 2 && d.status().state === 'backing off' && d.status().nextRetryAt !== null);
       assert.equal(d.status().state, 'backing off');
       assert.notEqual(d.status().nextRetryAt, null);
       assert.notEqual(d.status().lastError, null);
       r.mode = 'ok';
-      await until(() => r.messages().length >= 500, 10_000, 'all lines');
-      await until(() => d.idle, 10_000, 'idle');
+      await until('all lines', () => r.messages().length >= 500, 10_000);
+      await until('idle', () => d.idle, 10_000);
       const got = texts();
       assert.deepEqual(got, Array.from({ length: 500 }, (_, i) => `line ${i}`));
       const s = d.status();
@@ -150,7 +153,7 @@ for (const kind of KINDS) {
       r.mode = 'fail';
       const d = drain({ retries: 2 });
       for (let i = 0; i < 50; i++) d.offer(testLine(i));
-      await until(() => d.status().dropped === 50, 10_000, 'batch dropped');
+      await until('batch dropped', () => d.status().dropped === 50, 10_000);
       assert.equal(d.status().state, 'failing');
       assert.equal(d.status().delivered, 0);
       // two retries after the first attempt, then dropped (an L10-only batch may already be trying)
@@ -158,8 +161,8 @@ for (const kind of KINDS) {
       assert.ok(d.counters.attemptsDrop.value >= 1);
       r.mode = 'ok';
       for (let i = 50; i < 60; i++) d.offer(testLine(i));
-      await until(() => r.messages().length >= 11, 10_000, 'L10 and 10 lines');
-      await until(() => d.idle, 10_000, 'idle');
+      await until('L10 and 10 lines', () => r.messages().length >= 11, 10_000);
+      await until('idle', () => d.idle, 10_000);
       const got = texts();
       assert.equal(l10Count(got[0]!), 50, got[0]);
       assert.deepEqual(got.slice(1), Array.from({ length: 10 }, (_, i) => `line ${50 + i}`));
@@ -173,7 +176,7 @@ for (const kind of KINDS) {
       const d = drain();
       for (let i = 0; i < 5000; i++) d.offer(testLine(i));
       assert.equal(await d.flush(5000), true);
-      await until(() => r.messages().length >= 5000, 5000, 'all lines');
+      await until('all lines', () => r.messages().length >= 5000);
       assert.equal(r.messages().length, 5000);
       // a dead endpoint: flush gives up at its deadline
       r.mode = 'fail';
@@ -182,7 +185,9 @@ for (const kind of KINDS) {
       const t0 = Date.now();
       assert.equal(await d2.flush(300), false);
       const took = Date.now() - t0;
-      assert.ok(took >= 290 && took < 1500, `flush took ${took} ms`);
+      // it waits until its deadline, and then gives up instead of waiting for the 1,000 retries
+      // (which would take minutes): the upper bound is generous for a loaded machine
+      assert.ok(took >= 290 && took < 10_000, `flush took ${took} ms`);
       assert.equal(d2.destroy(), 1);
     });
   });

@@ -7,7 +7,9 @@ import { ManualClock } from '../support/clock.js';
 import { after, test } from 'node:test';
 import type { Clock, Drain } from '../../src/drains/drain.js';
 import { viewOf } from '../../src/line.js';
-import { SyslogReceiver, makeDrain, msgText, testLine, until } from '../support/drain-receivers.js';
+import { loadConfig } from '../../src/config.js';
+import { SyslogReceiver, makeDrain, msgText, testLine } from '../support/drain-receivers.js';
+import { until } from '../support/wait.js';
 
 const drains: Drain[] = [];
 const receivers: SyslogReceiver[] = [];
@@ -32,11 +34,13 @@ test('reconnect backoff is 2^failures seconds, at most 300 s (real defaults, man
   r.mode = 'fail';
   await r.settled();
   const clock = new ManualClock();
-  const d = drain(r.url(), { clock, reconnectBaseMs: 1000, reconnectMaxMs: 300_000, retries: 100 });
+  // the server's real defaults (what `logplane serve` gives a syslog drain), not values of the test's own
+  const real = loadConfig([], {});
+  const d = drain(r.url(), { clock, reconnectBaseMs: real.drainReconnectBaseMs, reconnectMaxMs: real.drainReconnectMaxMs, retries: 100 });
   d.offer(testLine(0));
   const delays: number[] = [];
   for (let i = 0; i < 11; i++) {
-    await until(() => clock.timers.length === 1, 5000, `failure ${i + 1}`);
+    await until(`failure ${i + 1}`, () => clock.timers.length === 1);
     const s = d.status();
     assert.equal(s.nextRetryAt! - s.lastError!.at, clock.timers[0]!.ms);
     assert.equal(s.lastError!.errno, 'ECONNREFUSED');
@@ -46,9 +50,9 @@ test('reconnect backoff is 2^failures seconds, at most 300 s (real defaults, man
   // the receiver comes back: the next attempt delivers and the count starts over
   r.mode = 'ok';
   await r.settled();
-  await until(() => clock.timers.length === 1, 5000, 'one more failure or none');
+  await until('one more failure or none', () => clock.timers.length === 1);
   clock.fire();
-  await until(() => r.messages().length === 1, 5000, 'delivered after reconnect');
+  await until('delivered after reconnect', () => r.messages().length === 1);
   assert.equal(msgText('syslog', r.messages()[0]!), 'line 0');
   assert.equal(d.status().state, 'idle');
 });
@@ -57,12 +61,12 @@ test('a dropped connection is re-opened and delivery continues', async () => {
   const r = await receiver();
   const d = drain(r.url());
   for (let i = 0; i < 100; i++) d.offer(testLine(i));
-  await until(() => r.messages().length === 100, 5000, 'first 100');
+  await until('first 100', () => r.messages().length === 100);
   r.dropConnections();
   // the drain notices the close before it writes again
-  await until(() => !(d as unknown as { connected: boolean }).connected, 5000, 'drain sees the close');
+  await until('drain sees the close', () => !(d as unknown as { connected: boolean }).connected);
   for (let i = 100; i < 200; i++) d.offer(testLine(i));
-  await until(() => r.messages().length === 200, 5000, 'next 100');
+  await until('next 100', () => r.messages().length === 200);
   assert.deepEqual(r.messages().map((m) => msgText('syslog', m)), Array.from({ length: 200 }, (_, i) => `line ${i}`));
   assert.equal(r.connections, 2);
 });
@@ -72,7 +76,7 @@ test('TLS certificate failure: the app gets one L14 line per failure episode', a
   const emitted: Buffer[] = [];
   const d = drain(r.url(), { emit: (rec) => emitted.push(rec), retries: 100 });
   d.offer(testLine(0));
-  await until(() => d.counters.attemptsRetry.value >= 4, 5000, 'several failed handshakes');
+  await until('several failed handshakes', () => d.counters.attemptsRetry.value >= 4);
   assert.equal(emitted.length, 1);
   const v = viewOf(emitted[0]!);
   assert.equal(v.source, 'heroku');
@@ -86,7 +90,7 @@ test('TLS certificate failure: the app gets one L14 line per failure episode', a
   const emitted2: Buffer[] = [];
   const ok = drain(`${r.url()}#insecure`, { emit: (rec) => emitted2.push(rec) });
   ok.offer(testLine(1));
-  await until(() => r.messages().length === 1, 5000, 'insecure delivery');
+  await until('insecure delivery', () => r.messages().length === 1);
   assert.equal(emitted2.length, 0);
 });
 
@@ -95,17 +99,17 @@ test('a new failure episode after a good connection gets a new L14', async () =>
   const emitted: Buffer[] = [];
   const d = drain(r.url(), { emit: (rec) => emitted.push(rec), retries: 100 });
   d.offer(testLine(0));
-  await until(() => d.counters.attemptsRetry.value >= 2, 5000, 'failing');
+  await until('failing', () => d.counters.attemptsRetry.value >= 2);
   assert.equal(emitted.length, 1);
   // the peer gets a valid certificate: delivered, episode over
   r.useCert('ca');
-  await until(() => r.messages().length === 1, 5000, 'delivered once the certificate is valid');
+  await until('delivered once the certificate is valid', () => r.messages().length === 1);
   // and a bad one again: a new episode, one new L14
   r.useCert('self');
   r.dropConnections();
-  await until(() => !(d as unknown as { connected: boolean }).connected, 5000, 'closed');
+  await until('closed', () => !(d as unknown as { connected: boolean }).connected);
   const failed = d.counters.attemptsRetry.value;
   d.offer(testLine(1));
-  await until(() => d.counters.attemptsRetry.value >= failed + 3, 5000, 'failing again');
+  await until('failing again', () => d.counters.attemptsRetry.value >= failed + 3);
   assert.equal(emitted.length, 2);
 });

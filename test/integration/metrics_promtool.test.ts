@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { postLogs, syslog } from '../support/cluster.js';
-import { HttpReceiver, startDrainServer, until, type DrainTestServer } from '../support/drain-receivers.js';
+import { HttpReceiver, startDrainServer, type DrainTestServer } from '../support/drain-receivers.js';
 import { sendSyslog } from '../support/syslog.js';
-import { HttpStream } from './tail_helpers.js';
+import { HttpStream } from '../support/tail.js';
+import { until } from '../support/wait.js';
 
 /** Distinctive app ids, to be sure none leaks into a label. */
 const APPS = ['metrics-shop-7f3a', 'metrics-blog-91c2'];
@@ -58,7 +59,7 @@ before(async () => {
   const s = await t.api('POST', '/v3/sessions', { channel_id: APPS[0], num: 0, tail: true });
   assert.equal(s.status, 201, s.text);
   tail = new HttpStream((s.json as { url: string }).url);
-  await until(() => t.server.tails.tailCount === 1, 10_000, 'the text tail to open');
+  await until('the text tail to open', () => t.server.tails.tailCount === 1, 10_000);
 
   // ingest: HTTP, syslog TCP with both apps' tokens, an unknown token, and one unframeable connection
   assert.equal(await postLogs(t.url, tokens[0]!, [syslog('over http 1'), syslog('over http 2')]), 204);
@@ -74,8 +75,8 @@ before(async () => {
     sock.on('close', () => resolve());
     sock.setTimeout(5000, () => sock.destroy());
   });
-  await until(() => receiver.messages().length >= 3, 10_000, 'the drain to deliver three lines');
-  await until(() => tail.text.split('\n').length > 3, 10_000, 'the tail to show three lines');
+  await until('the drain to deliver three lines', () => receiver.messages().length >= 3, 10_000);
+  await until('the tail to show three lines', () => tail.text.split('\n').length > 3, 10_000);
   text = await (await fetch(`${t.url}/metrics`)).text();
 });
 

@@ -5,8 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, postLogs, startNode, syslog, until, type Node } from '../support/cluster.js';
+import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
+import { settled, until } from '../support/wait.js';
 
 const DRAIN_ENV = {
   LOGPLANE_DRAIN_ALLOW_PRIVATE: '1',
@@ -43,7 +44,7 @@ describe('drains across three nodes', () => {
 
   test('each line reaches each drain exactly once, whichever node ingested it', async () => {
     const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/drained', { tokens: ['app'] })).json.tokens.app as string;
-    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('drained')), 2000);
+    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('drained')));
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await api(nodes[i]!.url, 'POST', '/v3/channels/drained/drains', { url: receivers[i]!.url() });
@@ -51,7 +52,7 @@ describe('drains across three nodes', () => {
       ids.push(r.json.id as string);
     }
     // every drain gets exactly one owner, and its feed goes live
-    await until('one owner each', () => ids.every((id) => owners(id).length === 1 && feedLive(id)), 5000);
+    await until('one owner each', () => ids.every((id) => owners(id).length === 1 && feedLive(id)));
     // the drain list is the same on every node
     const lists = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/v3/channels/drained/drains')));
     for (const l of lists) assert.deepEqual(l.json.map((d: any) => d.id).sort(), ids.slice().sort());
@@ -64,8 +65,10 @@ describe('drains across three nodes', () => {
         return postLogs(n.url, token, msgs.map((m) => syslog(m)));
       }));
     }
-    for (const r of receivers) await until('all delivered', () => r.messages().length >= sent.length, 10_000);
-    await new Promise((res) => setTimeout(res, 300)); // nothing more arrives
+    for (const r of receivers) await until('all delivered', () => r.messages().length >= sent.length);
+    // quiesced: every drain holds nothing, and nothing more arrives (a late duplicate would)
+    await until('drains idle', () => ids.every((id) => owners(id).every((n) => n.server.drains.drain('drained', id)?.idle)));
+    await settled('the receivers', () => receivers.map((r) => r.requests.length), 1000);
     for (const r of receivers) {
       const got = received(r);
       assert.equal(got.length, sent.length, 'exactly once: no line twice');
@@ -81,11 +84,11 @@ describe('drains across three nodes', () => {
 
   test('a node that stops gracefully hands its drains over: nothing lost, nothing twice', async () => {
     const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/handover', { tokens: ['app'] })).json.tokens.app as string;
-    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('handover')), 2000);
+    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('handover')));
     const rec = await HttpReceiver.start(false);
     receivers.push(rec);
     const id = (await api(nodes[0]!.url, 'POST', '/v3/channels/handover/drains', { url: rec.url() })).json.id as string;
-    await until('owned', () => owners(id).length === 1 && feedLive(id), 5000);
+    await until('owned', () => owners(id).length === 1 && feedLive(id));
     const owner = owners(id)[0]!;
     const others = nodes.filter((n) => n !== owner);
 
@@ -100,15 +103,16 @@ describe('drains across three nodes', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    await until('lines flowing before the hand-over', () => rec.messages().length >= 100);
     const oldDrain = owner.server.drains.drain('handover', id)!;
     const oldFeed = owner.server.cluster!.feed(id)!;
     await owner.close();
     const oldStatus = oldDrain.status();
     nodes = others;
-    await until('taken over', () => owners(id).length === 1 && feedLive(id), 5000);
+    await until('taken over', () => owners(id).length === 1 && feedLive(id));
     const startCursor = owners(id)[0]!.server.cluster!.feed(id)!.cursor;
-    await new Promise((r) => setTimeout(r, 300));
+    const atTakeover = sent.length;
+    await until('lines after the hand-over', () => sent.length >= atTakeover + 100);
     running = false;
     await load;
     await until('all delivered', () => rec.messages().length >= sent.length, 10_000).catch((e: Error) => {
@@ -119,7 +123,8 @@ describe('drains across three nodes', () => {
       const f = owner === -1 ? null : nodes[owner]!.server.cluster!.feed(id)!;
       throw new Error(`${e.message}: got ${got.length} (${have.size} unique) of ${sent.length}; missing ${missing.length} ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; owner ${owner} live ${f?.live} last ${f?.last} cursor ${f?.cursor}; requests ${rec.requests.length} ${JSON.stringify(rec.requests.slice(-3).map((r) => r.status))}; old drain ${JSON.stringify(oldStatus)} old cursor ${oldFeed.cursor} old last ${oldFeed.last}; new start ${startCursor}`);
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await until('the new owner idle', () => owners(id).every((n) => n.server.drains.drain('handover', id)?.idle));
+    await settled('the receiver', () => rec.requests.length, 1000);
     const got = received(rec);
     assert.deepEqual(new Set(got), new Set(sent));
     assert.equal(got.length, sent.length, 'nothing delivered twice across the hand-over');

@@ -14,7 +14,8 @@ import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { until } from '../support/cluster.js';
+import { until } from '../support/wait.js';
+
 
 const HISTORY = 100;
 const OWN = 1;
@@ -120,9 +121,9 @@ describe('stream follower: loss after the history was trimmed', () => {
     const { follower, seqs, lost } = await follow(app, own.history, () => 0);
     // the other node loses Redis with 150 lines to write: 100 dropped, 50 kept
     other.cmd.disconnect();
-    await until('other down', () => !other.history.up, 5000);
+    await until('other down', () => !other.history.up);
     offer(other, app, OTHER, 1, 151);
-    await until('other queue bounded', () => other.history.pendingLines === 50, 5000);
+    await until('other queue bounded', () => other.history.pendingLines === 50);
     // back: its loss notice (100 lines) is ordinal 1, its 50 lines 2..51; then 100 of ours trim all of that
     await other.cmd.connect();
     assert.equal(await other.history.flush(5000), true);

@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, startNode, until, type Node } from '../support/cluster.js';
+import { api, fastCluster, startNode, type Node } from '../support/cluster.js';
 import { captureLog, type CapturedLog } from '../support/log.js';
 import { SyslogStream } from '../support/syslog.js';
-import { HttpStream, WsClient } from './tail_helpers.js';
+import { HttpStream, WsClient } from '../support/tail.js';
+import { until } from '../support/wait.js';
 
 const HISTORY = 200;
 const RATE_TICK_MS = 50;
@@ -77,7 +78,7 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
   const b = await startNode(redis.url, fastCluster, env, { log: logB.log });
   started.push(b);
   const token = (await api(a.url, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app as string;
-  await until('app on b', () => b.server.ctx.registry.get(app), 5000);
+  await until('app on b', () => b.server.ctx.registry.get(app));
   const s = await api(a.url, 'POST', '/v3/sessions', { channel_id: app, tail: true, num: 0 });
   const id = (s.json.url as string).split('/sessions/')[1]!;
   const text = new HttpStream(`${a.url}/sessions/${id}`);

@@ -13,6 +13,7 @@ import { RedisStore } from '../../src/store/redis.js';
 import type { StoreChange } from '../../src/store/store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { storeSuite } from '../support/store-suite.js';
+import { until } from '../support/wait.js';
 
 storeSuite('memory', { fresh: async () => new MemoryStore(), reopen: null, notifies: false });
 
@@ -68,7 +69,7 @@ describe('RedisStore across a Redis restart', () => {
     const seen: StoreChange[] = [];
     a.onChange((c) => seen.push(c));
     await b.putApp({ id: 'x', uuid: 'u', createdAt: 'c', updatedAt: 'u', tokens: [], drains: [] });
-    await new Promise((res) => setTimeout(res, 50));
+    await until('a sees the app b stored', () => seen.some((c) => c.kind === 'app' && c.id === 'x'));
     await r.stop();
     const err = await a.getApp('x').then(() => null, (e: Error & { status?: number }) => e);
     assert.ok(err, 'rejects while down');
@@ -76,11 +77,7 @@ describe('RedisStore across a Redis restart', () => {
     seen.length = 0;
     await r.restart();
     // back: a resync reports every known and stored app (changes may have been missed)
-    const deadline = Date.now() + 10_000;
-    while (!seen.some((c) => c.kind === 'app' && c.id === 'x')) {
-      if (Date.now() > deadline) throw new Error('no resync');
-      await new Promise((res) => setTimeout(res, 20));
-    }
+    await until('the resync to report x', () => seen.some((c) => c.kind === 'app' && c.id === 'x'));
     assert.equal((await a.getApp('x'))?.id, 'x');
     await a.close();
     await b.close();

@@ -2,7 +2,9 @@
 // subset, validation, and session life with a fake clock.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HttpStream, WsClient, api, line, push, setup, textOf, waitFor, type Setup } from './tail_helpers.js';
+import { HttpStream, WsClient, line, push, setup, textOf, type Setup } from '../support/tail.js';
+import { api } from '../support/api.js';
+import { until } from '../support/wait.js';
 
 let s: Setup;
 let now = Date.UTC(2024, 4, 1);
@@ -67,9 +69,9 @@ test('bad bodies: 400 naming the field; wrong key: 401', async () => {
 test('tail present means tail, even "tail": false (Logplex); absent means history only', async () => {
   const tailing = (await api(s.ts, 'POST', '/v3/sessions', { channel_id: 'myapp', num: 1, tail: false })).json.url;
   const h = new HttpStream(tailing);
-  await waitFor(() => h.text.length > 0, 'history');
+  await until('history', () => h.text.length > 0);
   push(s.app, 11, 12);
-  await waitFor(() => h.text.includes(textOf(11)), 'a live line');
+  await until('a live line', () => h.text.includes(textOf(11)));
   h.close();
   const once = (await api(s.ts, 'POST', '/v3/sessions', { channel_id: 'myapp', num: 1 })).json.url;
   const h2 = new HttpStream(once);
@@ -134,22 +136,22 @@ test('while read a session does not expire; it may be reopened until 360 s after
   now += 10_000;
   const w = new WsClient(url);
   await w.opened;
-  await waitFor(() => s.service.tailCount > 0, 'the reader');
+  await until('the reader', () => s.service.tailCount > 0);
   now += 3_600_000;
   assert.ok(s.service.sessions.get(id), 'alive while read, long after 360 s');
   w.ws.close();
   await w.closed;
-  await waitFor(() => s.service.sessions.get(id)!.readers === 0, 'the reader to leave');
+  await until('the reader to leave', () => s.service.sessions.get(id)!.readers === 0);
   now += 359_000;
   // reopen: resumes (a reconnect); leaving again restarts the 360 s
   const again = new WsClient(`${url}?after=10`);
   await again.opened;
   push(s.app, 12, 13);
-  await waitFor(() => again.lines().length === 2, 'resumed lines');
+  await until('resumed lines', () => again.lines().length === 2);
   assert.deepEqual(again.lines().map((l) => l.seq), [11, 12]);
   again.ws.close();
   await again.closed;
-  await waitFor(() => s.service.sessions.get(id)!.readers === 0, 'the reader to leave');
+  await until('the reader to leave', () => s.service.sessions.get(id)!.readers === 0);
   now += 360_000;
   const gone = new WsClient(url);
   await gone.closed;
@@ -162,9 +164,9 @@ test('deleting the app ends its tails and forgets its sessions', async () => {
   const url = (await api(s.ts, 'POST', '/v3/sessions', { channel_id: 'doomed', num: 0, tail: true })).json.url;
   const w = new WsClient(url);
   await w.opened;
-  await waitFor(() => w.frames.length === 1, 'hello');
+  await until('hello', () => w.frames.length === 1);
   push(app, 1, 2);
-  await waitFor(() => w.lines().length === 1, 'a line');
+  await until('a line', () => w.lines().length === 1);
   await s.ts.server.ctx.registry.deleteApp('doomed');
   const c = await w.closed;
   assert.equal(c.code, 1000);

@@ -13,6 +13,8 @@ import type { App, LineSink } from '../../src/apps.js';
 import { textLine } from '../../src/drains/frame.js';
 import { viewOf, type LineView } from '../../src/line.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
+import { until } from '../support/wait.js';
+import { needs } from '../support/deps.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 
@@ -21,14 +23,6 @@ let certDir: string;
 let cert: Buffer;
 let appSeq = 0;
 
-/** Poll until cond() holds or the deadline passes (no fixed sleeps). */
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 interface TestApp {
   app: App;
@@ -149,7 +143,7 @@ after(async () => {
   if (certDir) rmSync(certDir, { recursive: true, force: true });
 });
 
-describe('logger(1) as the client', { skip: !hasLogger() && 'util-linux logger not installed' }, () => {
+describe('logger(1) as the client', { skip: needs('logger', 'bsdutils (util-linux logger with --octet-count and --rfc5424)', hasLogger()) }, () => {
   test('octet-counted RFC 5424 over TCP: message, source = token name, dyno = PROCID', async () => {
     const { app, token } = await newApp();
     const port = String(srv.server.ports.syslog);
@@ -157,7 +151,7 @@ describe('logger(1) as the client', { skip: !hasLogger() && 'util-linux logger n
     await logger([...base, '--id=4242', 'hello from logger']);
     await logger([...base, '--id=77', '--msgid', 'MID7', '--sd-id', 'ex@32473', '--sd-param', 'k="v"', 'with msgid and sd']);
     await logger(base, 'stdin one\nstdin two\n');
-    await waitFor(() => app.ring.count >= 4, '4 lines from logger');
+    await until('4 lines from logger', () => app.ring.count >= 4);
     const h = history(app);
     assert.deepEqual(h.map((l) => l.msg), ['hello from logger', 'with msgid and sd', 'stdin one', 'stdin two']);
     assert.deepEqual(h.map((l) => l.dyno), ['4242', '77', '-', '-']);
@@ -175,9 +169,9 @@ describe('logger(1) as the client', { skip: !hasLogger() && 'util-linux logger n
     const { app, token } = await newApp();
     const port = String(srv.server.ports.syslog);
     await logger(['--tcp', '--rfc5424', '-n', '127.0.0.1', '-P', port, '--tag', token, '--id=9'], 'lf one\nlf two\nlf three\n');
-    await waitFor(() => app.ring.count >= 3, '3 LF-terminated lines');
+    await until('3 LF-terminated lines', () => app.ring.count >= 3);
     await logger(['--udp', '--rfc5424', '-n', '127.0.0.1', '-P', port, '--tag', token, '--id=10', 'over udp']);
-    await waitFor(() => app.ring.count >= 4, 'the UDP line');
+    await until('the UDP line', () => app.ring.count >= 4);
     const h = history(app);
     assert.deepEqual(h.map((l) => `${l.dyno}:${l.msg}`), ['9:lf one', '9:lf two', '9:lf three', '10:over udp']);
     assert.ok(h.every((l) => l.source === 'app'));
@@ -201,8 +195,8 @@ describe('raw sockets', () => {
     // an LF frame without its LF is handed out when the sender ends the stream
     await c.write(msg(token, 'last, no LF'));
     c.sock.end();
-    await waitFor(() => app.ring.count >= 9, '9 lines');
-    await waitFor(() => c.closed, 'the connection to close after end');
+    await until('9 lines', () => app.ring.count >= 9);
+    await until('the connection to close after end', () => c.closed);
     const h = history(app);
     assert.deepEqual(h.map((l) => l.msg), ['one', 'two', 'three', 'multi', 'line', 'message', 'crlf', 'hello without msgid', 'last, no LF']);
     assert.deepEqual(h.map((l) => l.dyno), ['web.1', 'router', 'web.1', 'worker.3', 'worker.3', 'worker.3', 'web.1', 'run.1', 'web.1']);
@@ -217,18 +211,19 @@ describe('raw sockets', () => {
     const send = (b: string | Buffer): Promise<void> => new Promise((resolve, reject) => sock.send(b, srv.server.ports.udp!, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
     try {
       const before = accepted('udp');
+      const malformed = dropped('udp', 'malformed');
       await send(msg(token, 'dgram one'));
       await send(`${msg(token, 'dgram two', 'web.2')}\n`);
       // a datagram is not framed: a length prefix would be message text, so not RFC 5424
       await send(octet(msg(token, 'not a frame')));
       await send(msg(token, 'with\nLF'));
-      await waitFor(() => app.ring.count >= 4, '4 lines over UDP');
+      await until('4 lines over UDP', () => app.ring.count >= 4);
       assert.deepEqual(history(app).map((l) => `${l.dyno}:${l.msg}`), ['web.1:dgram one', 'web.2:dgram two', 'web.1:with', 'web.1:LF']);
       assert.equal(accepted('udp') - before, 4);
-      await waitFor(() => dropped('udp', 'malformed') >= 1, 'the framed datagram counted as malformed');
+      await until('the framed datagram counted as malformed', () => dropped('udp', 'malformed') === malformed + 1);
       const unknown = dropped('udp', 'unknown_token');
       await send(msg('t.00000000-0000-4000-8000-000000000000', 'nobody'));
-      await waitFor(() => dropped('udp', 'unknown_token') === unknown + 1, 'unknown token over UDP counted');
+      await until('unknown token over UDP counted', () => dropped('udp', 'unknown_token') === unknown + 1);
     } finally {
       sock.close();
     }
@@ -245,7 +240,7 @@ describe('raw sockets', () => {
     });
     assert.equal(sock.authorized, true);
     await new Promise<void>((resolve) => sock.write(Buffer.concat([octet(msg(token, 'over tls')), octet(msg(token, 'second', 'web.9')), Buffer.from(`${msg(token, 'lf frame')}\n`)]), () => resolve()));
-    await waitFor(() => app.ring.count >= 3, '3 lines over TLS');
+    await until('3 lines over TLS', () => app.ring.count >= 3);
     assert.deepEqual(history(app).map((l) => `${l.source} ${l.dyno} ${l.msg}`), ['app web.1 over tls', 'app web.9 second', 'app web.1 lf frame']);
     assert.equal(accepted('tls') - before, 3);
     // garbage inside TLS closes that session, counted under tls
@@ -255,8 +250,35 @@ describe('raw sockets', () => {
       closed = true;
     });
     sock.write('garbage\n');
-    await waitFor(() => closed, 'the TLS session with garbage to be closed');
+    await until('the TLS session with garbage to be closed', () => closed);
     assert.equal(dropped('tls', 'unframeable'), unframeable + 1);
+  });
+
+  test('TLS: an unknown token drops that line, counted under tls; the session stays open', async () => {
+    const { app, token } = await newApp();
+    const unknown = dropped('tls', 'unknown_token');
+    const sock: TLSSocket = tlsConnect({ host: '127.0.0.1', port: srv.server.ports.tls!, ca: cert, servername: 'localhost' });
+    let closed = false;
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      closed = true;
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('secureConnect', resolve);
+        sock.once('error', reject);
+      });
+      sock.write(Buffer.concat([octet(msg('t.00000000-0000-4000-8000-000000000000', 'stranger over tls')), octet(msg(token, 'known after unknown'))]));
+      await until('the good line after the unknown token', () => app.ring.count === 1);
+      assert.equal(dropped('tls', 'unknown_token'), unknown + 1);
+      // the same session still carries lines
+      sock.write(octet(msg(token, 'still open')));
+      await until('a line on the same session', () => app.ring.count === 2);
+      assert.equal(closed, false);
+      assert.deepEqual(msgsOf(app), ['known after unknown', 'still open']);
+    } finally {
+      sock.destroy();
+    }
   });
 
   test('TLS port: a plaintext client fails the handshake and the listener keeps serving', async () => {
@@ -266,11 +288,11 @@ describe('raw sockets', () => {
     plain.on('error', () => {});
     plain.write(octet(msg(token, 'plaintext to the TLS port')));
     plain.resume();
-    await waitFor(() => closedBy('tls', 'handshake') === hs + 1, 'the failed handshake to be counted');
+    await until('the failed handshake to be counted', () => closedBy('tls', 'handshake') === hs + 1);
     plain.destroy();
     const sock = tlsConnect({ host: '127.0.0.1', port: srv.server.ports.tls!, ca: cert, servername: 'localhost' }, () => sock.end(octet(msg(token, 'after the bad client'))));
     sock.on('error', () => {});
-    await waitFor(() => app.ring.count === 1, 'a line from a good TLS client');
+    await until('a line from a good TLS client', () => app.ring.count === 1);
     assert.deepEqual(msgsOf(app), ['after the bad client']);
   });
 });
@@ -281,12 +303,12 @@ describe('bad input (SPEC 11)', () => {
     const c = await tcpClient();
     const unknown = dropped('tcp', 'unknown_token');
     await c.write(Buffer.concat([octet(msg('t.00000000-0000-4000-8000-000000000000', 'stranger')), octet(msg('not-even-a-token', 'x')), octet(msg(token, 'good after unknown'))]));
-    await waitFor(() => app.ring.count === 1, 'the good line after the unknown token');
+    await until('the good line after the unknown token', () => app.ring.count === 1);
     assert.equal(dropped('tcp', 'unknown_token'), unknown + 2);
     assert.equal(c.closed, false);
     // the same connection still works; a known token then an unknown one then known again
     await c.write(Buffer.concat([octet(msg(token, 'still open')), octet(msg('t.ffffffff-0000-4000-8000-000000000000', 'stranger')), octet(msg(token, 'and again'))]));
-    await waitFor(() => app.ring.count === 3, 'two more good lines');
+    await until('two more good lines', () => app.ring.count === 3);
     assert.deepEqual(msgsOf(app), ['good after unknown', 'still open', 'and again']);
     assert.equal(dropped('tcp', 'unknown_token'), unknown + 3);
     // the Prometheus text shows it with the SPEC's labels
@@ -303,11 +325,11 @@ describe('bad input (SPEC 11)', () => {
     const heroku = app.record.tokens.find((t) => t.name === 'heroku')!.token;
     const c = await tcpClient();
     await c.write(octet(msg(token, 'while valid')));
-    await waitFor(() => app.ring.count === 1, 'the first line');
+    await until('the first line', () => app.ring.count === 1);
     const unknown = dropped('tcp', 'unknown_token');
     await srv.server.ctx.registry.putApp(app.id, ['heroku']); // the `app` token is gone
     await c.write(Buffer.concat([octet(msg(token, 'after removal')), octet(msg(heroku, 'from the other token', 'router'))]));
-    await waitFor(() => app.ring.count === 2, 'the line of the remaining token');
+    await until('the line of the remaining token', () => app.ring.count === 2);
     assert.equal(dropped('tcp', 'unknown_token'), unknown + 1);
     assert.deepEqual(history(app).map((l) => `${l.source}[${l.dyno}]: ${l.msg}`), ['app[web.1]: while valid', 'heroku[router]: from the other token']);
     assert.equal(c.closed, false);
@@ -328,16 +350,16 @@ describe('bad input (SPEC 11)', () => {
       '',
     ];
     await c.write(Buffer.concat([...bad.map((b) => (b === '' ? Buffer.from('<\n') : octet(b))), octet(msg(token, 'good after bad'))]));
-    await waitFor(() => app.ring.count === 1, 'the good line after the malformed ones');
+    await until('the good line after the malformed ones', () => app.ring.count === 1);
     assert.equal(dropped('tcp', 'malformed'), malformed + bad.length);
     assert.equal(c.closed, false);
     await c.write(`${msg(token, 'still open')}\n`);
-    await waitFor(() => app.ring.count === 2, 'one more line');
+    await until('one more line', () => app.ring.count === 2);
     assert.deepEqual(msgsOf(app), ['good after bad', 'still open']);
     // a truncated octet frame at end of stream is counted as malformed too
     await c.write('200 <13>1 truncated');
     c.sock.end();
-    await waitFor(() => dropped('tcp', 'malformed') === malformed + bad.length + 1, 'the truncated frame to be counted');
+    await until('the truncated frame to be counted', () => dropped('tcp', 'malformed') === malformed + bad.length + 1);
   });
 
   test('garbage stream: that connection closed and counted; other connections keep working', async () => {
@@ -348,16 +370,16 @@ describe('bad input (SPEC 11)', () => {
     const closedUnframeable = closedBy('tcp', 'unframeable');
     const bad = await tcpClient();
     await bad.write(Buffer.concat([octet(msg(token, 'good then garbage')), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')]));
-    await waitFor(() => bad.closed, 'the garbage connection to be closed');
+    await until('the garbage connection to be closed', () => bad.closed);
     assert.equal(dropped('tcp', 'unframeable'), unframeable + 1);
     assert.equal(closedBy('tcp', 'unframeable'), closedUnframeable + 1);
     // the frame before the garbage was kept
-    await waitFor(() => app.ring.count === 2, 'lines before the garbage');
+    await until('lines before the garbage', () => app.ring.count === 2);
     // the other connection is untouched, and new ones are accepted
     await other.write(octet(msg(token, 'after, same connection')));
     const fresh = await tcpClient();
     await fresh.write(`${msg(token, 'after, new connection')}\n`);
-    await waitFor(() => app.ring.count === 4, 'lines after the garbage');
+    await until('lines after the garbage', () => app.ring.count === 4);
     assert.deepEqual(msgsOf(app), ['before', 'good then garbage', 'after, same connection', 'after, new connection']);
     assert.equal(other.closed, false);
     // leading zero, and binary noise, close too
@@ -365,7 +387,7 @@ describe('bad input (SPEC 11)', () => {
       const n = await tcpClient();
       const before = dropped('tcp', 'unframeable');
       await n.write(noise);
-      await waitFor(() => n.closed, 'a noisy connection to be closed');
+      await until('a noisy connection to be closed', () => n.closed);
       assert.equal(dropped('tcp', 'unframeable'), before + 1);
     }
     other.sock.destroy();
@@ -378,10 +400,10 @@ describe('bad input (SPEC 11)', () => {
     const unframeable = dropped('tcp', 'unframeable');
     const a = await tcpClient();
     void a.write(Buffer.concat([Buffer.from('70000 '), Buffer.alloc(70_000, 0x61)]));
-    await waitFor(() => a.closed, 'the octet-counted connection to be closed');
+    await until('the octet-counted connection to be closed', () => a.closed);
     const b = await tcpClient();
     void b.write(Buffer.concat([Buffer.from(msg(token, '')), Buffer.alloc(70_000, 0x62), Buffer.from('\n')]));
-    await waitFor(() => b.closed, 'the LF-terminated connection to be closed');
+    await until('the LF-terminated connection to be closed', () => b.closed);
     assert.equal(closedBy('tcp', 'frame_too_large'), tooLarge + 2);
     assert.equal(dropped('tcp', 'unframeable'), unframeable + 2);
     // exactly 64 KiB is fine: a 65,536-byte frame becomes 10,000-byte lines
@@ -389,7 +411,7 @@ describe('bad input (SPEC 11)', () => {
     const head = Buffer.from(msg(token, ''));
     const big = Buffer.concat([head, Buffer.alloc(65_536 - head.length, 0x63)]);
     await c.write(octet(big));
-    await waitFor(() => app.ring.count === 7, 'the 64 KiB message as 7 lines');
+    await until('the 64 KiB message as 7 lines', () => app.ring.count === 7);
     assert.deepEqual(history(app).map((l) => l.msg.length), [10_000, 10_000, 10_000, 10_000, 10_000, 10_000, 65_536 - head.length - 60_000]);
     assert.equal(c.closed, false);
     c.sock.destroy();
@@ -413,7 +435,7 @@ describe('load shapes', () => {
       }
       c.sock.end();
     }));
-    await waitFor(() => sink.got.length >= conns * perConn, `${conns * perConn} lines`);
+    await until(`${conns * perConn} lines`, () => sink.got.length >= conns * perConn);
     const byConn = new Map<string, number[]>();
     for (const rec of sink.got) {
       const v = viewOf(rec);
@@ -428,7 +450,7 @@ describe('load shapes', () => {
     assert.equal(app.ring.count, conns * perConn);
     const seqs = history(app).map((l) => l.seq);
     assert.ok(seqs.every((s, i) => s === i + 1), 'seq strictly increasing with no gap');
-    await waitFor(() => clients.every((c) => c.closed), 'every client to close');
+    await until('every client to close', () => clients.every((c) => c.closed));
   });
 
   test('a long stream written in random small chunks arrives complete and in order', async () => {
@@ -463,18 +485,18 @@ describe('load shapes', () => {
     }
     assert.ok(writes > 1000, `${writes} writes`);
     c.sock.end();
-    await waitFor(() => sink.got.length >= want.length, `${want.length} lines`, 20_000);
+    await until(`${want.length} lines`, () => sink.got.length >= want.length, 20_000);
     const got = sink.got.map((r) => viewOf(r));
     assert.equal(got.length, want.length);
     for (let i = 0; i < want.length; i++) {
       if (got[i]!.msg !== want[i]) assert.fail(`line ${i}: got ${JSON.stringify(got[i]!.msg.slice(0, 40))}, want ${JSON.stringify(want[i]!.slice(0, 40))}`);
       assert.equal(got[i]!.dyno, `p.${i % 7}`);
     }
-    await waitFor(() => c.closed, 'the stream to close');
+    await until('the stream to close', () => c.closed);
   });
 
   test('open connections are all accounted for when clients go away', async () => {
-    await waitFor(() => srv.server.ctx.metrics.connections.get('tcp') === 0 && srv.server.ctx.metrics.connections.get('tls') === 0, 'no open syslog connections');
+    await until('no open syslog connections', () => srv.server.ctx.metrics.connections.get('tcp') === 0 && srv.server.ctx.metrics.connections.get('tls') === 0);
   });
 });
 
@@ -491,13 +513,13 @@ test('close() ends every syslog connection at once, even a TLS client stuck befo
     watch(netConnect({ host: '127.0.0.1', port: s.server.ports.tls! }), 'tls-no-handshake');
     const tls = watch(tlsConnect({ host: '127.0.0.1', port: s.server.ports.tls!, ca: cert, servername: 'localhost' }), 'tls');
     await new Promise<void>((resolve) => tls.once('secureConnect', () => resolve()));
-    await waitFor(() => s.server.ctx.metrics.connections.get('tcp') === 1 && s.server.ctx.metrics.connections.get('tls') === 1, 'the connections to be open');
+    await until('the connections to be open', () => s.server.ctx.metrics.connections.get('tcp') === 1 && s.server.ctx.metrics.connections.get('tls') === 1);
   } finally {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([s.close(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('close() hung on open syslog connections')), 5_000)))]);
     clearTimeout(timer);
   }
-  await waitFor(() => closed.length === 3, 'every client to see the close');
+  await until('every client to see the close', () => closed.length === 3);
   assert.equal(s.server.ctx.metrics.connections.get('tcp'), 0);
   assert.equal(s.server.ctx.metrics.connections.get('tls'), 0);
 });

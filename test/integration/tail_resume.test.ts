@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import { rfc3339 } from '../../src/line.js';
-import { WsClient, api, line, push, session, setup, textOf, waitFor, type Setup } from './tail_helpers.js';
+import { WsClient, line, push, session, setup, textOf, type Setup } from '../support/tail.js';
+import { api } from '../support/api.js';
+import { until } from '../support/wait.js';
 
 const RING = 50;
 let s: Setup;
@@ -24,9 +26,9 @@ test('WebSocket after=<seq>: every later line in the ring, then live, with no du
   const url = await session(s.ts, { channel_id: 'resume', num: 100, tail: true });
   const first = new WsClient(`${url}?after=3`);
   await first.opened;
-  await waitFor(() => first.lines().length === 7, 'lines 4..10');
+  await until('lines 4..10', () => first.lines().length === 7);
   push(app, 11, 14);
-  await waitFor(() => first.lines().length === 10, 'live 11..13');
+  await until('live 11..13', () => first.lines().length === 10);
   const seen = first.lines().map((l) => l.seq);
   assert.deepEqual(seen, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
   assert.equal(first.frames.filter((f) => f.includes('"type":"gap"')).length, 0);
@@ -36,9 +38,9 @@ test('WebSocket after=<seq>: every later line in the ring, then live, with no du
   push(app, 14, 20);
   const second = new WsClient(`${url}?after=${seen.at(-1)}`);
   await second.opened;
-  await waitFor(() => second.lines().length === 6, 'the lines missed while away');
+  await until('the lines missed while away', () => second.lines().length === 6);
   push(app, 20, 22);
-  await waitFor(() => second.lines().length === 8, 'then live');
+  await until('then live', () => second.lines().length === 8);
   assert.deepEqual(second.json()[0], { type: 'hello', app: 'resume', head: 19 });
   assert.deepEqual(second.lines().map((l) => l.seq), [14, 15, 16, 17, 18, 19, 20, 21]);
   assert.deepEqual(second.lines().map((l) => l.msg), [14, 15, 16, 17, 18, 19, 20, 21].map((i) => `line ${i}`));
@@ -99,7 +101,7 @@ test('heroku CLI flow, history only: POST /apps/:app/log-sessions, then EventSou
   const got = collect(es);
   try {
     // without tail the server closes after history; the client sees an error without a status
-    await waitFor(() => got.errors.length > 0, 'the end of the stream');
+    await until('the end of the stream', () => got.errors.length > 0);
     assert.equal(got.errors[0]!.code, undefined);
     assert.deepEqual(got.events, [3, 5, 7].map((i) => ({ id: String(i), data: textOf(i) })));
   } finally {
@@ -108,7 +110,7 @@ test('heroku CLI flow, history only: POST /apps/:app/log-sessions, then EventSou
   // an unknown session is an error with status 404 (the CLI says "Log stream timed out")
   const gone = new EventSource(`${s.ts.url}/sessions/00000000-0000-4000-8000-000000000000`);
   const g = collect(gone);
-  await waitFor(() => g.errors.length > 0, 'the 404');
+  await until('the 404', () => g.errors.length > 0);
   assert.equal(g.errors[0]!.code, 404);
   gone.close();
 });
@@ -120,27 +122,27 @@ test('SSE resume with Last-Event-ID (eventsource v4): a cut, lines meanwhile, re
   const es = new EventSource(r.json.logplex_url);
   const got = collect(es);
   try {
-    await waitFor(() => got.events.length === 5, 'history');
+    await until('history', () => got.events.length === 5);
     push(app, 11, 21);
-    await waitFor(() => got.events.length === 15, 'live lines');
+    await until('live lines', () => got.events.length === 15);
     // cut the stream server-side (as a restart or a proxy would)
     const cut = (): void => {
       for (const t of s.service.tails()) if (t.app === app) t.sink.close('shutdown');
     };
     cut();
-    await waitFor(() => got.errors.length === 1, 'the client to notice');
+    await until('the client to notice', () => got.errors.length === 1);
     // while it is away: fewer lines than the ring holds → all come back
     push(app, 21, 31);
-    await waitFor(() => got.events.length === 25, 'resumed after Last-Event-ID', 15_000);
+    await until('resumed after Last-Event-ID', () => got.events.length === 25, 15_000);
     assert.deepEqual(got.events.map((e) => Number(e.id)), Array.from({ length: 25 }, (_, i) => 6 + i));
     assert.deepEqual(got.events.map((e) => e.data), Array.from({ length: 25 }, (_, i) => textOf(6 + i)));
     assert.equal(got.opens, 2);
 
     // second cut, and more lines than the ring holds: an explicit L11 event, then the ring
     cut();
-    await waitFor(() => got.errors.length === 2, 'the client to notice again');
+    await until('the client to notice again', () => got.errors.length === 2);
     push(app, 31, 111); // seq 31..110; ring keeps 61..110; 31..60 are lost
-    await waitFor(() => got.events.length === 25 + 1 + RING, 'resumed with a gap', 15_000);
+    await until('resumed with a gap', () => got.events.length === 25 + 1 + RING, 15_000);
     const l11 = got.events[25]!;
     assert.equal(l11.id, '60', 'the L11 event carries the last lost seq, so a reconnect resumes after it');
     assert.match(l11.data, /^\S+ heroku\[logplex\]: Error L11 \(Tail buffer overflow\) -> This tail session dropped 30 messages since \S+\.$/);

@@ -4,8 +4,9 @@
 // the gap it is told about equals exactly the lines it did not get.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HttpStream, WsClient, line, session, setup, waitFor, type Setup } from './tail_helpers.js';
+import { HttpStream, WsClient, line, session, setup, type Setup } from '../support/tail.js';
 import { route } from '../../src/router.js';
+import { until } from '../support/wait.js';
 
 let s: Setup;
 before(async () => {
@@ -48,7 +49,7 @@ test('a stalled WebSocket reader loses only its own lines, counted exactly; the 
   const stalled = new WsClient(url);
   const sse = new HttpStream(url, { accept: 'text/event-stream' });
   await Promise.all([fast.opened, stalled.opened]);
-  await waitFor(() => fast.frames.length === 1 && stalled.frames.length === 1 && sse.status === 200 && s.service.tailCount === 3, 'three readers');
+  await until('three readers', () => fast.frames.length === 1 && stalled.frames.length === 1 && sse.status === 200 && s.service.tailCount === 3);
   stalled.ws.pause(); // stop reading the socket: kernel buffers, then the server's, then its queue fill
 
   // SSE events are counted as they arrive (the body is not kept whole)
@@ -70,21 +71,16 @@ test('a stalled WebSocket reader loses only its own lines, counted exactly; the 
     }
   };
 
-  let routeMs = 0;
-  const startedAt = performance.now();
   for (let i = 1; i <= TOTAL; i += PER_TURN) {
-    const t0 = performance.now();
     for (let k = i; k < i + PER_TURN && k <= TOTAL; k++) route(s.app, line(k));
-    routeMs += performance.now() - t0;
     await new Promise((r) => setImmediate(r));
     if (sse.chunks.length > 64) onSse();
   }
-  const ingestMs = performance.now() - startedAt;
 
-  await waitFor(() => {
+  await until('the fast readers to get every line', () => {
     onSse();
     return fast.lines().length === TOTAL && sseCount === TOTAL;
-  }, 'the fast readers to get every line', 60_000);
+  }, 60_000);
   const f = account(fast.json().slice(1));
   assert.equal(f.gaps.length, 0);
   assert.deepEqual(f.got.length, TOTAL);
@@ -99,11 +95,11 @@ test('a stalled WebSocket reader loses only its own lines, counted exactly; the 
   assert.ok(tail.queue.droppedTotal > 0, 'and has dropped lines');
 
   stalled.ws.resume();
-  await waitFor(() => {
+  await until('the stalled reader to catch up', () => {
     const frames = stalled.json();
     const last = frames.at(-1);
     return last?.type === 'lines' && last.lines.at(-1).seq === TOTAL;
-  }, 'the stalled reader to catch up', 60_000);
+  }, 60_000);
   const { got, gaps } = account(stalled.json().slice(1));
   const dropped = gaps.reduce((n, g) => n + g.dropped, 0);
   assert.ok(gaps.length >= 1, 'told about the loss');
@@ -116,10 +112,9 @@ test('a stalled WebSocket reader loses only its own lines, counted exactly; the 
   // after the last gap, the queue's 1,024 lines arrive
   assert.ok(TOTAL - gaps.at(-1).to >= s.ts.config.tailQueueLines);
 
-  // Ingest never waited on the stalled socket: routing 100,000 lines stays cheap.
-  const rate = Math.round(TOTAL / (ingestMs / 1000));
-  console.log(`# route(): ${routeMs.toFixed(0)} ms for ${TOTAL} lines; ingest loop ${ingestMs.toFixed(0)} ms (${rate} lines/s); stalled reader got ${got.length}, told dropped ${dropped} in ${gaps.length} gap(s)`);
-  assert.ok(routeMs < 5_000, `route() time ${routeMs} ms`);
+  // Ingest never waited on the stalled socket: every route() above returned while the stalled
+  // reader was paused with a full queue (how fast routing runs beside a slow tail is for the
+  // tail_latency bench, not for a test).
 
   fast.ws.close();
   stalled.ws.close();

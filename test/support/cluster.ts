@@ -3,10 +3,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
 import { Server, type ServerOptions } from '../../src/server.js';
+import { api as sharedApi, type ApiResponse } from './api.js';
 
 export const API_KEY = 'test-cluster-api-key-0123456789';
 export const AUTH = `Bearer ${API_KEY}`;
@@ -27,39 +29,37 @@ export interface Node {
   close(): Promise<void>;
 }
 
+/** Nodes not closed by their test (it failed before its close): closed when the file ends. */
+const running = new Set<Node>();
+after(async () => {
+  await Promise.all([...running].map((n) => n.close().catch(() => {})));
+});
+
 /** more: other Server.start options (a log to read, syslog listeners on free ports). */
 export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}, more: Omit<ServerOptions, 'cluster'> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
   const server = await Server.start(config, { log: silentLog(), ...more, cluster: opts });
-  return {
+  const node: Node = {
     server,
     url: server.url,
     async close() {
+      running.delete(node);
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  running.add(node);
+  return node;
 }
 
 export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOptions> = fastCluster): Promise<Node[]> {
   return Promise.all(Array.from({ length: n }, () => startNode(redisUrl, opts)));
 }
 
-export async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; text: string; json: any }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: AUTH, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, headers: res.headers, text, json };
+/** The shared api() aimed at a node by URL, with the cluster's admin key. */
+export function api(url: string, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  return sharedApi({ url, auth: AUTH }, method, path, body);
 }
 
 /** A syslog message as log shippers send it. */
@@ -100,13 +100,3 @@ export function frameMessages(body: Buffer): string[] {
   return out;
 }
 
-/** Poll until fn() is truthy (bounded). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000, stepMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}

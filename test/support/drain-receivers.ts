@@ -16,6 +16,7 @@ import { createDrain, type DrainManagerOptions } from '../../src/drains/manager.
 import type { Drain, DrainOptions } from '../../src/drains/drain.js';
 import { parseDrainUrl, type DrainKind } from '../../src/drains/url.js';
 import { lineFrom } from '../../src/line.js';
+import { api } from './api.js';
 
 export interface TestCerts {
   /** CA that signed `cert` (for 127.0.0.1 and localhost). */
@@ -99,6 +100,8 @@ export class HttpReceiver implements Receiver {
   connections = 0;
   mode: Mode = 'ok';
   plan: ((attempt: number) => Mode | undefined) | null = null;
+  /** Answer each request only after this many ms (a slow endpoint). */
+  answerDelayMs = 0;
   readonly #hung = new Set<ServerResponse>();
   #port = 0;
 
@@ -131,6 +134,10 @@ export class HttpReceiver implements Receiver {
   attempts(): number {
     return this.requests.length;
   }
+  /** Requests held unanswered ('hang') whose connection is still open. */
+  hanging(): number {
+    return this.#hung.size;
+  }
   messages(): Buffer[] {
     const out: Buffer[] = [];
     for (const r of this.requests) if (r.status !== null && r.status >= 200 && r.status < 300) out.push(...r.frames);
@@ -155,9 +162,13 @@ export class HttpReceiver implements Receiver {
         return;
       }
       const status = mode === 'ok' ? 200 : mode === 'fail' ? 500 : mode;
-      entry.status = status;
-      res.writeHead(status, { 'Content-Type': 'text/plain' });
-      res.end(status < 300 ? 'ok' : 'no');
+      const answer = (): void => {
+        entry.status = status;
+        res.writeHead(status, { 'Content-Type': 'text/plain' });
+        res.end(status < 300 ? 'ok' : 'no');
+      };
+      if (this.answerDelayMs > 0) setTimeout(answer, this.answerDelayMs);
+      else answer();
     });
   }
 
@@ -408,14 +419,6 @@ export function metricValue(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** Poll until cond() is true; fails after timeoutMs. */
-export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 export interface DrainTestServer {
   server: Server;
@@ -456,21 +459,8 @@ export async function startDrainServer(env: Record<string, string> = {}, opts: {
     url: server.url,
     auth,
     dataDir,
-    async api(method, path, body) {
-      const res = await fetch(`${server.url}${path}`, {
-        method,
-        headers: { Authorization: auth, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      let json: unknown = null;
-      try {
-        json = text === '' ? null : JSON.parse(text);
-      } catch {
-        json = null;
-      }
-      return { status: res.status, headers: res.headers, json, text };
-    },
+    api: (method, path, body) => api({ url: server.url, auth }, method, path, body),
+
     async close(o = {}) {
       await server.close();
       if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });

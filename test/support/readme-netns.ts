@@ -11,7 +11,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHistory } from '../../src/cli/logs.js';
 import { readReadme } from './readme.js';
-import { REPO, cleanEnv, killAll, runShell, spawnServer, until, type ServerProcess } from './spawn.js';
+import { REPO, cleanEnv, killAll, runShell, spawnServer, type ServerProcess } from './spawn.js';
+import { until } from './wait.js';
 
 export interface BlockReport {
   line: number;

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { loadConfig, type Config } from '../../src/config.js';
 import { silentLog, type Log } from '../../src/obs/log.js';
 import { Server } from '../../src/server.js';
@@ -20,6 +21,12 @@ export interface TestServer {
   close(opts?: { keepData?: boolean }): Promise<void>;
 }
 
+/** Servers not closed by their test (it failed before its close): closed when the file ends. */
+const running = new Set<TestServer>();
+after(async () => {
+  await Promise.all([...running].map((t) => t.close().catch(() => {})));
+});
+
 export function tempDir(prefix = 'logplane-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -29,7 +36,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...env });
   const server = await Server.start(config, { log: opts.log ?? silentLog(), anyFreeSyslogPorts: true, ...(opts.store ? { store: opts.store } : {}) });
-  return {
+  const ts: TestServer = {
     server,
     url: server.url,
     apiKey: server.apiKey,
@@ -37,8 +44,11 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     config,
     auth: `Bearer ${server.apiKey}`,
     async close(o = {}) {
+      running.delete(ts);
       await server.close();
       if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  running.add(ts);
+  return ts;
 }

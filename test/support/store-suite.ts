@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../../src/errors.js';
 import type { AppRecord, ConfigStore, StoreChange } from '../../src/store/store.js';
+import { until } from './wait.js';
 
 export interface StoreBackend {
   /** A store over a fresh, empty backend. */
@@ -44,13 +45,6 @@ function addToken(id: string, name: string) {
   };
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 export function storeSuite(name: string, backend: StoreBackend): void {
   describe(`ConfigStore: ${name}`, () => {

@@ -1,12 +1,14 @@
 // Helpers shared by the tail and session tests: a server with one app, line
 // routing, session creation, and collecting clients for each transport.
 import { request } from 'node:http';
+import { after } from 'node:test';
 import WebSocket from 'ws';
 import type { App } from '../../src/apps.js';
 import { lineFrom } from '../../src/line.js';
 import { route } from '../../src/router.js';
 import type { TailService } from '../../src/tail/service.js';
-import { startServer, type TestServer } from '../support/server.js';
+import { api } from './api.js';
+import { startServer, type TestServer } from './server.js';
 
 export interface Setup {
   ts: TestServer;
@@ -37,21 +39,6 @@ export function push(app: App, from: number, to: number, make: (i: number) => Bu
   for (let i = from; i < to; i++) route(app, make(i));
 }
 
-export async function api(ts: TestServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: any }> {
-  const res = await fetch(`${ts.url}${path}`, {
-    method,
-    headers: { authorization: ts.auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
 
 /** POST /v3/sessions and return the session URL. */
 export async function session(ts: TestServer, body: Record<string, unknown>): Promise<string> {
@@ -60,15 +47,19 @@ export async function session(ts: TestServer, body: Record<string, unknown>): Pr
   return r.json.url as string;
 }
 
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A WebSocket client that keeps every text frame. */
+/**
+ * Every client still open when the test file ends is closed then, whatever
+ * happened (a failed assertion skips a test's own close calls; an open
+ * socket would keep the file's process alive until the runner's timeout).
+ */
+const open = new Set<{ release(): void }>();
+after(() => {
+  for (const c of open) c.release();
+  open.clear();
+});
+
 export class WsClient {
   readonly ws: WebSocket;
   readonly frames: string[] = [];
@@ -78,6 +69,8 @@ export class WsClient {
 
   constructor(url: string, opts: WebSocket.ClientOptions = {}) {
     this.ws = new WebSocket(url.replace(/^http/, 'ws'), { perMessageDeflate: false, ...opts });
+    open.add(this);
+    this.ws.once('close', () => open.delete(this));
     this.ws.on('message', (d: Buffer, isBinary: boolean) => {
       if (isBinary) throw new Error('binary frame from the server');
       this.frames.push(d.toString('utf8'));
@@ -93,6 +86,11 @@ export class WsClient {
     });
     this.opened.catch(() => {});
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** Drop the connection now (no close handshake). */
+  release(): void {
+    this.ws.terminate();
   }
 
   json(): any[] {
@@ -123,17 +121,33 @@ export class HttpStream {
       res.on('close', resolve);
       res.on('error', resolve);
     });
-    this.#req.on('error', () => resolve());
+    this.#req.on('error', (err) => {
+      // a request that failed before any answer is not an empty stream: reading it throws
+      if (this.status === 0 && !this.#closing) this.error = err;
+      resolve();
+    });
     this.#req.end();
+    open.add(this);
+    void this.done.then(() => open.delete(this));
   }
 
+  release(): void {
+    this.#req.destroy();
+  }
+
+  /** Why the request failed before the server answered (then body and text throw). */
+  error: Error | null = null;
+  #closing = false;
+
   get body(): Buffer {
+    if (this.error) throw new Error(`tail request failed: ${this.error.message}`);
     return Buffer.concat(this.chunks);
   }
   get text(): string {
     return this.body.toString('utf8');
   }
   close(): void {
+    this.#closing = true;
     this.#req.destroy();
   }
 }
