@@ -20,8 +20,9 @@
 // directory. Removed after it was read (a crash later must not restore stale
 // history twice).
 import * as zlib from 'node:zlib';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { syncDir, writeSynced } from '../basics/files.js';
 import type { Ring } from './ring.js';
 import { HEADER } from '../line.js';
 import type { Log } from '../obs/log.js';
@@ -122,24 +123,13 @@ export async function saveRings(dataDir: string, registry: RingOwners): Promise<
   const path = ringsPath(dataDir);
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writev(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(tmp, bytes);
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDir(dirname(path));
   return lines;
 }
 

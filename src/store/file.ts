@@ -3,8 +3,9 @@
 // committed to memory only once a write that includes it is on disk (see
 // memory.ts); a write that fails changes nothing and removes its temp file,
 // and the caller gets a StoreError saying why the data dir cannot be written.
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir, writeSynced } from '../basics/files.js';
 import { StoreError } from '../errors.js';
 import type { Log } from '../obs/log.js';
 import { MemoryStore, type StagedChanges } from './memory.js';
@@ -119,12 +120,7 @@ export class FileStore extends MemoryStore {
       await this.writeTemp(tmp, text);
       await rename(tmp, this.path);
       renamed = true;
-      const dir = await open(this.#dir, 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await syncDir(this.#dir);
     } catch (err) {
       if (!renamed) await unlink(tmp).catch(() => {});
       // the new file is in place but may not survive a crash: put the committed state back
@@ -135,13 +131,7 @@ export class FileStore extends MemoryStore {
 
   /** Write and fsync the temp file (mode 0600). A hook for tests that inject write failures. */
   protected async writeTemp(path: string, text: string): Promise<void> {
-    const fh = await open(path, 'w', 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(path, text);
   }
 
   /** A failed write: logged once per outage (with the path), answered 503 (without it). */

@@ -1,0 +1,27 @@
+// Durable file writes, for the files the data dir keeps (config.json,
+// rings.bin): each is written to a temp file, fsynced, renamed over the old
+// one, and the directory fsynced, so a crash leaves the old or the new file,
+// never a part of one.
+import { open } from 'node:fs/promises';
+
+/** Write data to path (created or truncated, mode 0600) and fsync it. */
+export async function writeSynced(path: string, data: string | readonly Buffer[]): Promise<void> {
+  const fh = await open(path, 'w', 0o600);
+  try {
+    if (typeof data === 'string') await fh.writeFile(data);
+    else await fh.writev(data as Buffer[]);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync a directory, so a rename in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
