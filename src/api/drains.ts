@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
-import type { DrainStatus } from '../drains/drain.js';
+import type { DrainStatus } from '../drains/status.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import { apiScope } from './scope.js';
 

@@ -4,7 +4,7 @@
 // the L10 for lines that never reached Redis.
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
-import type { DrainStatus } from '../drains/drain.js';
+import type { DrainStatus } from '../drains/status.js';
 import type { DrainCluster, DrainHandle, DrainOwnership } from '../drains/ownership.js';
 import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';

@@ -23,7 +23,7 @@ import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import { decodeLossNotice, isLossNotice } from './batch.js';
 import type { RedisHistory } from './history.js';
-import { lossLine, type DrainStatus } from '../drains/drain.js';
+import { lossLine, type DrainStatus } from '../drains/status.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { LineBus } from './bus.js';

@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { LineSink, Registry } from '../apps.js';
-import type { DrainStatus } from '../drains/drain.js';
+import type { DrainStatus } from '../drains/status.js';
 import type { DrainOwnership } from '../drains/ownership.js';
 import type { Log } from '../obs/log.js';
 import { appMeta, drainLease, drainState } from '../redis/keys.js';

@@ -6,34 +6,15 @@
 import type { LineSink } from '../apps.js';
 import { systemClock, type Clock } from '../basics/clock.js';
 import { BoundedQueue } from '../basics/queue.js';
-import { lineFrom, rfc3339 } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { Child, type HistogramChild } from '../obs/metrics.js';
 import { DrainBudget, type BudgetMember } from './budget.js';
 import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
 import type { Lookup } from './guard.js';
+import { DrainState, lossLine, type DrainError, type DrainStatus } from './status.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
-
-/** Drains take the one clock (basics/clock.ts); re-exported for their users. */
-export type { Clock };
-
-/** What a drain is doing (SPEC 6.5 plus `idle`; see docs/drains.md). */
-export const DrainState = {
-  IDLE: 'idle',
-  CONNECTING: 'connecting',
-  DELIVERING: 'delivering',
-  BACKING_OFF: 'backing off',
-  FAILING: 'failing',
-} as const;
-export type DrainState = (typeof DrainState)[keyof typeof DrainState];
-export const DRAIN_STATES: readonly DrainState[] = Object.values(DrainState);
-
-/** A state as a metric label value: no spaces (`backing_off`). */
-export function stateLabel(s: DrainState): string {
-  return s.replace(' ', '_');
-}
 
 /** Batches close at about this many bytes (SPEC 6.3). */
 export const BATCH_BYTES = 100 * 1024;
@@ -112,41 +93,6 @@ export interface Batch {
   /** 32 uppercase hex: the same on every attempt of this batch. */
   readonly frameId: string;
   attempts: number;
-}
-
-export interface DrainError {
-  at: number;
-  /** HTTP status, when the peer answered. */
-  status?: number;
-  /** errno-style code (ECONNREFUSED, ETIMEDOUT, CERT_HAS_EXPIRED, EPRIVATE...). */
-  errno?: string;
-  text: string;
-}
-
-export interface DrainStatus {
-  state: DrainState;
-  /** Lines delivered (2xx, or written to the syslog socket). */
-  delivered: number;
-  /** Lines dropped: queue overflow, rejected batches, exhausted retries. */
-  dropped: number;
-  /** Lines held: the queue plus the batch in flight. */
-  queueDepth: number;
-  lastSuccessAt: number | null;
-  lastError: DrainError | null;
-  /** When the next attempt is due while backing off; null otherwise. */
-  nextRetryAt: number | null;
-}
-
-/** `Error L10 (output buffer overflow)` as a platform line (source heroku, dyno logplex). */
-export function lossLine(n: number, sinceMs: number, nowMs: number): Buffer {
-  return lineFrom({
-    pri: 172,
-    ts: rfc3339(nowMs),
-    source: 'heroku',
-    dyno: 'logplex',
-    msg: `Error L10 (output buffer overflow): ${n} messages dropped since ${rfc3339(sinceMs)}.`,
-    receivedMs: nowMs,
-  });
 }
 
 export abstract class Drain implements LineSink, BudgetMember {

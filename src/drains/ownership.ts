@@ -3,7 +3,7 @@
 // and a feed per owned drain. Declared here, on the drains' side, so cluster/
 // imports drains/ and never the other way.
 import type { LineSink } from '../apps.js';
-import type { DrainStatus } from './drain.js';
+import type { DrainStatus } from './status.js';
 
 /** What the drain manager hands over for one owned drain. */
 export interface DrainHandle {

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { ManualClock } from '../support/clock.js';
 import { after, test } from 'node:test';
-import type { Clock, Drain } from '../../src/drains/drain.js';
+import type { Clock } from '../../src/basics/clock.js';
+import type { Drain } from '../../src/drains/drain.js';
 import { viewOf } from '../../src/line.js';
 import { loadConfig } from '../../src/config.js';
 import { SyslogReceiver, makeDrain, msgText, testLine } from '../support/drain-receivers.js';

@@ -1,6 +1,6 @@
 // A clock for drain tests: timers fire only when the test says so, and time
 // moves with them (no sleeps).
-import type { Clock } from '../../src/drains/drain.js';
+import type { Clock } from '../../src/basics/clock.js';
 
 export class ManualClock implements Clock {
   t = 1_700_000_000_000;
