@@ -3,6 +3,10 @@
 // first ordinal and origin node. A node subscribes to an app's channel only
 // while it has a reason to: live tails of the app, or a drain of the app it
 // owns. Messages are decoded once; records stay views into the message.
+// From the connection's 'ready' until its subscriptions are known restored,
+// received batches are held and handed over only after every watcher was
+// told (onResubscribed) and so has started its catch-up: a watcher never takes
+// a batch that came back early as the start of a stream it missed the head of.
 import type { Redis } from 'ioredis';
 import { decodeBatch } from './batch.js';
 import type { Log } from '../obs/log.js';
@@ -14,9 +18,12 @@ import { afterResubscribe } from '../redis/connection.js';
 export interface LineWatcher {
   /** One published batch: records (views), ordinal of recs[0], origin node index. */
   onBatch(recs: readonly Buffer[], first: number, origin: number): void;
-  /** The subscription came back after a disconnect: batches may have been missed. */
+  /** The subscription came back after a disconnect: batches may have been missed. Called before the batches received since the reconnect. */
   onResubscribed?(): void;
 }
+
+/** Lines held between a reconnect and its resubscription; beyond, they are forgotten (every watcher catches up from the history anyway). */
+const MAX_HELD_LINES = 100_000;
 
 export class LineBus {
   readonly #sub: Redis;
@@ -27,6 +34,9 @@ export class LineBus {
   readonly #malformed: Child;
   #closed = false;
   readonly #offResubscribed: () => void;
+  /** Batches received since 'ready', before the resubscription was confirmed; null when not reconnecting. */
+  #held: Array<{ appId: string; first: number; origin: number; recs: Buffer[] }> | null = null;
+  #heldLines = 0;
   /** Called for every decoded batch before the watchers (HLC observe). */
   onAnyBatch: ((appId: string, recs: readonly Buffer[]) => void) | null = null;
 
@@ -36,6 +46,7 @@ export class LineBus {
     this.#received = received;
     this.#malformed = malformed;
     sub.on('messageBuffer', this.#onMessage);
+    sub.on('ready', this.#onReady);
     this.#offResubscribed = afterResubscribe(sub, this.#onResubscribed);
   }
 
@@ -100,24 +111,51 @@ export class LineBus {
     }
     this.#received.value += b.recs.length;
     this.onAnyBatch?.(appId, b.recs);
+    if (this.#held !== null) {
+      if (this.#heldLines + b.recs.length <= MAX_HELD_LINES) {
+        this.#held.push({ appId, first: b.first, origin: b.origin, recs: b.recs });
+        this.#heldLines += b.recs.length;
+      }
+      return;
+    }
+    this.#deliver(appId, b.first, b.origin, b.recs);
+  };
+
+  #deliver(appId: string, first: number, origin: number, recs: Buffer[]): void {
+    const set = this.#watchers.get(appId);
+    if (!set) return;
     for (const w of set) {
       try {
-        w.onBatch(b.recs, b.first, b.origin);
+        w.onBatch(recs, first, origin);
       } catch (err) {
         this.#log.error({ at: 'cluster.watcher_failed', app: appId, err: (err as Error).message }, 'a line watcher failed');
       }
     }
+  }
+
+  /** (Re)connected: hold batches until the subscriptions are confirmed and the watchers told. */
+  readonly #onReady = (): void => {
+    if (this.#held === null) {
+      this.#held = [];
+      this.#heldLines = 0;
+    }
   };
 
   readonly #onResubscribed = (): void => {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#heldLines = 0;
     if (this.#closed) return;
     this.#log.info({ at: 'cluster.resubscribed', apps: this.#watchers.size }, 'line subscriptions restored');
     for (const set of this.#watchers.values()) for (const w of set) w.onResubscribed?.();
+    for (const h of held) this.#deliver(h.appId, h.first, h.origin, h.recs);
   };
 
   close(): void {
     this.#closed = true;
     this.#sub.off('messageBuffer', this.#onMessage);
+    this.#sub.off('ready', this.#onReady);
+    this.#held = null;
     this.#offResubscribed();
   }
 }

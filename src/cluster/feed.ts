@@ -205,6 +205,8 @@ export class DrainFeed implements LineSink, FollowTarget {
    * own loss notice that this feed accounted for when they were dropped.
    */
   ownLost(seq: number): number {
+    // seq no longer kept: whether the drain got it directly is unknown, so it counts as lost
+    if (Number.isNaN(seq)) return 1;
     if (seq < 0) {
       const n = -seq;
       const seen = Math.min(n, this.#ownDropsSeen);

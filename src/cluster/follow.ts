@@ -32,7 +32,8 @@ export interface FollowTarget {
   /**
    * A record of this node's own was trimmed before it was read: how many
    * lines of it the target did NOT already get (0 when it had the line).
-   * seq: the line's seq, or -n for a loss notice of n lines.
+   * seq: the line's seq, -n for a loss notice of n lines, or NaN for a line
+   * of ours whose seq this node no longer keeps (own-ordinals.ts).
    */
   ownLost(seq: number): number;
 }
