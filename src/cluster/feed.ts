@@ -30,7 +30,7 @@ import type { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
 import { appMeta, drainState } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
-import { originOf } from './seq.js';
+import { originOf } from '../basics/seq.js';
 import type { DrainHandle } from '../drains/ownership.js';
 
 export interface FeedDeps {

@@ -7,7 +7,7 @@ import type { HistorySource, HistoryView } from '../history/source.js';
 import { seqOf } from '../line.js';
 import { isLossNotice } from './batch.js';
 import type { RedisHistory } from './history.js';
-import { originOf } from './seq.js';
+import { originOf } from '../basics/seq.js';
 
 /** Sort by seq, in place when needed. */
 function sortBySeq(recs: Buffer[]): Buffer[] {

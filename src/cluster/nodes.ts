@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Log } from '../obs/log.js';
 import { NODES, nodeInfo, nodeSlot } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
-import { NODE_SLOTS } from './seq.js';
+import { NODE_SLOTS } from '../basics/seq.js';
 
 /** Free an index claim if it is still ours. */
 const DEL_IF_MINE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";

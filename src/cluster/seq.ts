@@ -14,8 +14,6 @@
 import type { SeqClock } from '../apps.js';
 import { NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS } from '../basics/seq.js';
 
-export { NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS, msOfSeq, originOf, seqCeilingAt } from '../basics/seq.js';
-
 export class HybridSeq implements SeqClock {
   /** This node's index (0..255); changes only if the node loses its claim. */
   node: number;

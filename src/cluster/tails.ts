@@ -12,7 +12,7 @@ import { decodeLossNotice, isLossNotice } from './batch.js';
 import type { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
 import type { RedisHistory } from './history.js';
-import { originOf, seqCeilingAt } from './seq.js';
+import { originOf, seqCeilingAt } from '../basics/seq.js';
 import { SessionMirror } from './sessions.js';
 
 export interface TailBridgeOptions {

@@ -10,7 +10,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { api, fastCluster, frameMessages, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { WsClient } from '../support/tail.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
-import { originOf } from '../../src/cluster/seq.js';
+import { originOf } from '../../src/basics/seq.js';
 import { settled, until } from '../support/wait.js';
 
 const OUTAGE_MS = 10_000;

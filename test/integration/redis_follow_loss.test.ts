@@ -9,7 +9,7 @@ import { RedisHistory } from '../../src/cluster/history.js';
 import { StreamFollower, type FollowTarget } from '../../src/cluster/follow.js';
 import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
 import { defineScripts } from '../../src/redis/scripts.js';
-import { NODE_SLOTS } from '../../src/cluster/seq.js';
+import { NODE_SLOTS } from '../../src/basics/seq.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';

@@ -3,7 +3,8 @@
 // resume-gap estimate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HybridSeq, NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS, msOfSeq, originOf, seqCeilingAt } from '../../src/cluster/seq.js';
+import { NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS, msOfSeq, originOf, seqCeilingAt } from '../../src/basics/seq.js';
+import { HybridSeq } from '../../src/cluster/seq.js';
 import { MSG_HEAD, decodeBatch } from '../../src/cluster/batch.js';
 import { preferredNode } from '../../src/cluster/leases.js';
 import { estimateMissing } from '../../src/tail/tail.js';
