@@ -77,7 +77,9 @@ describe('a node holding a drain is killed', () => {
     };
     await send(100, others[0]!);
     await send(100, others[1]!);
-    await until('200 delivered', () => msgs().length === 200, 15_000);
+    // patient under load (a loaded 2-core machine delivered these in over 15 s once); exact after
+    await until('200 delivered', () => msgs().length >= 200, 60_000);
+    assert.equal(msgs().length, 200, 'the 200 lines delivered once each');
 
     // the endpoint stops answering; 30 more lines reach the owner's drain and hang there
     rec.mode = 'hang';
