@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchCase, CaseResult, Value } from './case.js';
+import { ringTotals } from '../src/buffer/ring.js';
 import { loadConfig } from '../src/config.js';
 import { OctetFramer } from '../src/ingest/framing.js';
 import { SyslogMessageHandler } from '../src/ingest/message.js';
@@ -82,14 +83,7 @@ async function child(): Promise<void> {
       await new Promise((r) => setImmediate(r));
     }
     const m = process.memoryUsage();
-    let lines = 0;
-    let liveBytes = 0;
-    let ringMemory = 0;
-    for (const a of ctx.registry.apps()) {
-      lines += a.ring.count;
-      liveBytes += a.ring.liveBytes;
-      ringMemory += a.ring.memoryBytes;
-    }
+    const { lines, liveBytes, memoryBytes: ringMemory } = ringTotals(ctx.registry.apps());
     return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, lines, liveBytes, ringMemory };
   };
 

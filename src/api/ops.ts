@@ -1,5 +1,6 @@
 // Operations endpoints: /metrics (Prometheus text), /healthz, /readyz.
 import type { FastifyInstance } from 'fastify';
+import { ringTotals } from '../buffer/ring.js';
 import type { Context } from '../context.js';
 
 /** Readiness checks other components add (e.g. Redis). Each returns null when fine, else why not. */
@@ -9,17 +10,10 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: Context, readyCheck
   const m = ctx.metrics;
   m.apps.collect = () => m.apps.set(ctx.registry.size);
   m.ringLines.collect = () => {
-    let lines = 0;
-    let bytes = 0;
-    let mem = 0;
-    for (const a of ctx.registry.apps()) {
-      lines += a.ring.count;
-      bytes += a.ring.liveBytes;
-      mem += a.ring.memoryBytes;
-    }
-    m.ringLines.set(lines);
-    m.ringBytes.set(bytes);
-    m.ringMemoryBytes.set(mem);
+    const t = ringTotals(ctx.registry.apps());
+    m.ringLines.set(t.lines);
+    m.ringBytes.set(t.liveBytes);
+    m.ringMemoryBytes.set(t.memoryBytes);
   };
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');

@@ -246,3 +246,16 @@ export class Ring {
     this.#head = 0;
   }
 }
+
+/** Lines, line bytes and memory of many rings together (metrics, benches). */
+export function ringTotals(owners: Iterable<{ readonly ring: Ring }>): { lines: number; liveBytes: number; memoryBytes: number } {
+  let lines = 0;
+  let liveBytes = 0;
+  let memoryBytes = 0;
+  for (const { ring } of owners) {
+    lines += ring.count;
+    liveBytes += ring.liveBytes;
+    memoryBytes += ring.memoryBytes;
+  }
+  return { lines, liveBytes, memoryBytes };
+}
