@@ -87,6 +87,7 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
   const feed = new SyslogStream(a.server.ports.syslog!);
   const sent: string[] = [];
   let running = true;
+  let paused = false;
   let loop: Promise<void> = Promise.resolve();
   try {
     await Promise.all([ws.opened, wsB.opened, feed.ready]);
@@ -99,6 +100,10 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
 
     loop = (async () => {
       while (running) {
+        if (paused) {
+          await new Promise((r) => setTimeout(r, RATE_TICK_MS));
+          continue;
+        }
         const msgs: string[] = [];
         for (let i = 0; i < PER_TICK; i++) msgs.push(`m-${sent.length + i}`);
         sent.push(...msgs);
@@ -122,7 +127,14 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
      */
     const outage = async (): Promise<void> => {
       await until('a second of lines', () => sent.length >= 200, 10_000);
+      // Redis is stopped with no write of a's in flight: a pipeline Redis ran
+      // but could not answer before exiting is written again and its first
+      // copy's positions are never known (a documented limit, docs/operations.md),
+      // which is not what this test is about. Lines queue on a once it is down.
+      paused = true;
+      await until('no write in flight', () => a.server.cluster!.history.pendingLines === 0, 10_000);
       await redis.stop();
+      paused = false;
       await until('a sees Redis down', () => !a.server.cluster!.history.up, 10_000);
       const downAt = sent.length;
       await until('lines queued while down', () => sent.length >= downAt + DURING_OUTAGE, 30_000);
