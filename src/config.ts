@@ -59,6 +59,20 @@ export interface Config {
   readonly logLevel: string;
   /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
   readonly ingestWorkers: number;
+  /** Open connections per listener (syslog TCP, TLS, HTTP); also held under the fd limit (docs/reliability.md). */
+  readonly maxConnections: number;
+  /** Open connections per client address, per listener. */
+  readonly maxConnectionsPerIp: number;
+  /** A syslog TCP/TLS connection that sends nothing for this long is closed, ms; 0 = never. */
+  readonly syslogIdleMs: number;
+  /** An HTTP client must send its request headers within this, ms. */
+  readonly httpHeadersTimeoutMs: number;
+  /** An HTTP client must send its whole request (headers and body) within this, ms. */
+  readonly httpRequestTimeoutMs: number;
+  /** An idle keep-alive HTTP connection is closed after this, ms. */
+  readonly httpKeepAliveMs: number;
+  /** Per-app ingest limit, lines/s, with a burst of twice that; 0 = off. */
+  readonly appRateLines: number;
 }
 
 export const defaults: Config = {
@@ -90,6 +104,13 @@ export const defaults: Config = {
   tailQueueLines: 1024,
   logLevel: 'info',
   ingestWorkers: 1,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1000,
+  syslogIdleMs: 10 * 60 * 1000,
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 60_000,
+  httpKeepAliveMs: 60_000,
+  appRateLines: 0,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
@@ -132,6 +153,13 @@ export const settings: readonly Setting[] = [
   { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
   { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },
+  { key: 'maxConnections', env: 'LOGPLANE_MAX_CONNECTIONS', flag: 'max-connections', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'maxConnectionsPerIp', env: 'LOGPLANE_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'syslogIdleMs', env: 'LOGPLANE_SYSLOG_IDLE_MS', flag: 'syslog-idle-ms', kind: 'int', min: 0, max: 86_400_000 },
+  { key: 'httpHeadersTimeoutMs', env: 'LOGPLANE_HTTP_HEADERS_TIMEOUT_MS', flag: 'http-headers-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'httpRequestTimeoutMs', env: 'LOGPLANE_HTTP_REQUEST_TIMEOUT_MS', flag: 'http-request-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'httpKeepAliveMs', env: 'LOGPLANE_HTTP_KEEPALIVE_MS', flag: 'http-keepalive-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'appRateLines', env: 'LOGPLANE_APP_RATE_LINES', flag: 'app-rate-lines', kind: 'int', min: 0, max: 100_000_000 },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -226,6 +254,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     problems.push('syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY');
   }
   if (c.drainBudgetBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes})`);
+  if (c.httpRequestTimeoutMs < c.httpHeadersTimeoutMs) problems.push(`LOGPLANE_HTTP_REQUEST_TIMEOUT_MS: must be at least LOGPLANE_HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs})`);
   if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(c);

@@ -23,6 +23,7 @@ import { DrainManager, type DrainManagerOptions } from './drains/manager.js';
 import { LocalHistory } from './history/local.js';
 import type { HistorySource } from './history/source.js';
 import { registerHttpIngest } from './ingest/http.js';
+import { guardHttpServer, startConnectionLimits, type ConnectionLimits } from './ingest/limits.js';
 import { IngestPool } from './ingest/pool.js';
 import { GarbageLog } from './ingest/syslog-conn.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
@@ -177,6 +178,8 @@ export class Server {
 
     const http = createHttp(config);
     parts.push('http', () => http.close());
+    const limits = startConnectionLimits(ctx);
+    guardHttpServer(http.server, limits.listener('http'), metrics);
     const history: HistorySource = cluster?.merged ?? new LocalHistory();
     const tails = new TailService(ctx, {
       history,
@@ -193,7 +196,7 @@ export class Server {
     ctx.publicUrl = publicBaseUrl(config, httpPort);
     if (cluster) cluster.nodes.url = ctx.publicUrl;
 
-    const ports = await startListeners(ctx, opts, pool, garbage, parts);
+    const ports = await startListeners(ctx, opts, pool, garbage, parts, limits);
     ports.http = httpPort;
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size, mode: cluster ? 'distributed' : 'embedded' }, 'logplane started');
     return { ctx, http, ports, generatedKey, drains, tails, cluster };
@@ -245,6 +248,12 @@ function createHttp(config: Config): FastifyInstance {
     // URL-encoded drain URLs in DELETE /apps/:app/log-drains/:url).
     routerOptions: { maxParamLength: maxHeaderSize },
     frameworkErrors: frameworkError,
+    // SPEC 17: headers within 10 s, the whole request within the request
+    // timeout (a stalled body is closed), idle keep-alive closed after 60 s;
+    // Node checks the first two every connectionsCheckingInterval
+    keepAliveTimeout: config.httpKeepAliveMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: { headersTimeout: config.httpHeadersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs) },
   });
 }
 
@@ -269,11 +278,11 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
 }
 
 /** The syslog listeners (TCP, UDP on the same port, TLS when configured), each pushed as it starts. */
-async function startListeners(ctx: Context, opts: ServerOptions, pool: IngestPool | null, garbage: GarbageLog, parts: StartedParts): Promise<Ports> {
+async function startListeners(ctx: Context, opts: ServerOptions, pool: IngestPool | null, garbage: GarbageLog, parts: StartedParts, limits: ConnectionLimits): Promise<Ports> {
   const { config } = ctx;
   const ports: Ports = { http: 0, syslog: null, udp: null, tls: null };
   if (config.syslogPort !== 0 || opts.anyFreeSyslogPorts) {
-    const tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool, garbage);
+    const tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool, garbage, limits.listener('tcp'));
     parts.push('syslog tcp', () => closeStreamServer(tcp));
     ports.syslog = (tcp.address() as { port: number }).port;
     const udp: UdpSocket = await startSyslogUdp(ctx, ports.syslog, config.host, pool);
@@ -281,7 +290,7 @@ async function startListeners(ctx: Context, opts: ServerOptions, pool: IngestPoo
     ports.udp = udp.address().port;
   }
   if (config.syslogTlsPort !== null && config.tlsCert && config.tlsKey) {
-    const tls = (await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey, pool, garbage)) as unknown as NetServer;
+    const tls = (await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey, pool, garbage, limits.listener('tls'))) as unknown as NetServer;
     parts.push('syslog tls', () => closeStreamServer(tls));
     ports.tls = (tls.address() as { port: number }).port;
   }

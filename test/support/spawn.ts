@@ -48,13 +48,17 @@ export interface SpawnServerOptions {
   /** HTTP port; 0 (any free port) unless given. */
   port?: number;
   env?: Record<string, string>;
+  /** A command the server runs under, e.g. ['prlimit', '--nofile=1024:1024', '--']. */
+  prefix?: string[];
 }
 
 /** Start `logplane serve --port 0` and wait until its server.json names its pid. */
 export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProcess> {
   const env = cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn', LOGPLANE_SYSLOG_PORT: String(opts.syslogPort ?? 0), ...opts.env });
   if (!opts.cwd) env['LOGPLANE_DATA_DIR'] = opts.dataDir;
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(opts.port ?? 0)], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, CLI, 'serve', '--port', String(opts.port ?? 0)];
+  const [cmd, ...args] = [...(opts.prefix ?? []), ...argv];
+  const child = spawn(cmd!, args, { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';

@@ -49,6 +49,14 @@ test('defaults when nothing is given; the result is frozen', () => {
     tailQueueLines: 1024,
     logLevel: 'info',
     ingestWorkers: 1,
+    // SPEC 17
+    maxConnections: 10_000,
+    maxConnectionsPerIp: 1000,
+    syslogIdleMs: 10 * 60 * 1000,
+    httpHeadersTimeoutMs: 10_000,
+    httpRequestTimeoutMs: 60_000,
+    httpKeepAliveMs: 60_000,
+    appRateLines: 0,
   };
   assert.deepEqual({ ...c }, pinned);
   assert.deepEqual({ ...defaults }, pinned);
