@@ -22,6 +22,12 @@ export interface SeqClock {
   next(last: number, receivedMs: number): number;
 }
 
+/** Decides, per ingested line, whether it may be routed (the per-app rate limit, ingest/rate-limit.ts). */
+export interface LineAdmission {
+  /** True to route a line received at nowMs (whole ms); false: it is dropped, and counted by the admission. */
+  admit(nowMs: number): boolean;
+}
+
 export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -37,6 +43,8 @@ export class App {
   readonly sinks: LineSink[] = [];
   linesIn = 0;
   bytesIn = 0;
+  /** The rate limit every ingest path asks before routing; null = none. */
+  admission: LineAdmission | null = null;
 
   constructor(record: AppRecord, historyLines: number, seqClock: SeqClock | null = null) {
     this.id = record.id;

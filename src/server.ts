@@ -25,6 +25,7 @@ import type { HistorySource } from './history/source.js';
 import { registerHttpIngest } from './ingest/http.js';
 import { guardHttpServer, startConnectionLimits, type ConnectionLimits } from './ingest/limits.js';
 import { IngestPool } from './ingest/pool.js';
+import { AppRateLimiter } from './ingest/rate-limit.js';
 import { GarbageLog } from './ingest/syslog-conn.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
@@ -172,6 +173,11 @@ export class Server {
 
     // ingest workers: HTTP ingest and the syslog listeners hand input to them;
     // at close, lines the workers still hold are routed before drains flush and rings are saved
+    // the per-app rate limit (off by default), asked by every ingest path before routing
+    if (config.appRateLines > 0) {
+      const rate = new AppRateLimiter(ctx, config.appRateLines);
+      parts.push('rate limit', () => rate.close());
+    }
     const garbage = new GarbageLog(ctx);
     const pool = config.ingestWorkers > 0 ? await IngestPool.start(ctx, config.ingestWorkers, garbage) : null;
     if (pool) parts.push('ingest workers', () => pool.close());
