@@ -35,6 +35,7 @@ import { createMetrics, type Metrics } from './obs/metrics.js';
 import { FileStore } from './store/file.js';
 import type { ConfigStore } from './store/store.js';
 import { TailService, tailDefaults } from './tail/service.js';
+import { loadSessions, saveSessions } from './tail/session-file.js';
 
 export interface ServerOptions {
   log?: Log;
@@ -191,6 +192,14 @@ export class Server {
       history,
       cluster: cluster?.tailBridge(tailDefaults.sessionTtlMs) ?? null,
     });
+    if (!cluster) {
+      // embedded mode: sessions outlive a graceful restart (saved after the tails end)
+      const restored = await loadSessions(config.dataDir, tails.sessions, log);
+      if (restored > 0) log.info({ at: 'sessions.restored', sessions: restored }, 'restored saved sessions');
+      parts.push('sessions', async (aborting) => {
+        if (!aborting) await saveSessions(config.dataDir, tails.sessions).catch((err: Error) => log.error({ at: 'sessions.save_failed', err: err.message }, 'could not save sessions'));
+      });
+    }
     // live tails end (WebSockets 1001, streams ended) before the HTTP server closes
     parts.push('tails', () => tails.close());
     const readyChecks: ReadyCheck[] = cluster ? [() => cluster.readiness()] : [];

@@ -107,6 +107,20 @@ export class SessionStore {
     if (s.readers === 0) s.leftAt = this.clock.now();
   }
 
+  /** Every session held (expired ones included until swept). */
+  all(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  /** Hold a session saved by an earlier run of this node (restart), with its times; false when it has expired since. */
+  restore(id: string, spec: SessionSpec, createdAt: number, leftAt: number): boolean {
+    const s = new Session(id, spec, createdAt);
+    s.leftAt = leftAt;
+    if (this.clock.now() >= s.expiresAt(this.ttlMs) || this.#sessions.has(id)) return false;
+    this.#sessions.set(id, s);
+    return true;
+  }
+
   /** Forget every expired session. Returns how many. */
   sweep(): number {
     const now = this.clock.now();
