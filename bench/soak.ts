@@ -118,6 +118,8 @@ async function main(): Promise<void> {
   }
   // capacity probe, with the drains and tails attached: as fast as one connection goes for 3 s
   let rate = asked;
+  /** Lines the capacity probe routed to the soaked apps (part of their ledger). */
+  let probeLines = 0;
   if (rate === null) {
     const probe = connect({ port: srv.syslogPort, host: '127.0.0.1' });
     await new Promise<void>((r) => probe.once('connect', () => r()));
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
     probe.destroy();
     const after = sumOf(await scrape(srv.url), 'logplane_ingest_lines_total');
     rate = Math.max(1000, Math.round((after - before) / 3 / 2));
+    probeLines = after - before;
     out(`capacity probe: ${Math.round((after - before) / 3)} lines/s; soaking at half: ${rate} lines/s`);
   }
   // the load: every 100 ms, rate/10 lines, half over TCP (round-robin apps),
@@ -139,6 +142,9 @@ async function main(): Promise<void> {
   let sent = 0;
   let skipped = 0;
   let inflight = 0;
+  let tcpSent = 0;
+  /** POST /logs answers by status (0: no answer). */
+  const statuses = new Map<number, number>();
   let k = 0;
   let stop = false;
   const perTick = Math.max(20, Math.round(rate / 10));
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
     else {
       for (let i = 0; i < 10; i++) tcp.write(tcpChunks[i]!);
       sent += 10 * perApp;
+      tcpSent += 10 * perApp;
     }
     postDebt += perTick / 2 / 500;
     for (; postDebt >= 1; postDebt--) {
@@ -162,8 +169,11 @@ async function main(): Promise<void> {
       inflight++;
       sent += 500;
       void fetch(`${srv.url}/logs`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: `Basic ${Buffer.from(`t:${a.token}`).toString('base64')}` }, body: new Uint8Array(body) })
-        .then((r) => r.arrayBuffer())
-        .catch(() => {})
+        .then((r) => {
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          return r.arrayBuffer();
+        })
+        .catch(() => statuses.set(0, (statuses.get(0) ?? 0) + 1))
         .finally(() => inflight--);
     }
   }, 100);
@@ -255,10 +265,19 @@ async function main(): Promise<void> {
     if (final.text === last) break;
     last = final.text;
   }
+  // every line the soak sent was routed: TCP lines, and 500 per POST answered 204 (others are refused whole, SPEC 3.1)
+  const routedNow = (await api(srv, 'GET', '/v3/channels?limit=1000')).channels.filter((c: { channel: string }) => apps.some((a) => a.id === c.channel)).reduce((n: number, c: { stats: { lines_in: number } }) => n + c.stats.lines_in, 0) as number;
+  const accepted = tcpSent + 500 * (statuses.get(204) ?? 0) + probeLines;
+  const ingestExact = routedNow === accepted;
+  if (!ingestExact) final.why.push(`routed ${routedNow} != sent and accepted ${accepted} (TCP ${tcpSent}, POST 204 x 500, probe ${probeLines})`);
+  final.exact &&= ingestExact;
   const warm = rss.slice(Math.min(1, rss.length - 1));
   const spread = warm.length > 0 ? (Math.max(...warm) - Math.min(...warm)) / Math.min(...warm) : 0;
   out(`after the load stopped: ${final.text}`);
   for (const w of final.why) out(`  ${w}`);
+  const m = await scrape(srv.url);
+  const ingest = [...m].filter(([k]) => k.startsWith('logplane_ingest_lines_total') || k.startsWith('logplane_ingest_dropped_total') || k.startsWith('logplane_connections_refused_total')).map(([k, v]) => `${k} ${v}`);
+  out(`POST /logs answers: ${[...statuses].map(([k, v]) => `${k || 'none'}: ${v}`).join(', ')}; ${ingest.join('; ')}`);
   out(`ledger ${final.exact ? 'exact' : 'NOT exact'}; RSS after warm-up (minute 2 on) within ${(spread * 100).toFixed(1)}%; ${sent} lines sent (TCP and POST /logs), ${skipped} not sent because the sender was behind; ${churned} apps created and deleted`);
   for (const t of tails) t.ws.terminate();
   for (const r of recv) r.server.close();
