@@ -275,6 +275,7 @@ export class Registry extends EventEmitter {
       this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
       return;
     }
+    if (c.kind === 'keys') return; // API keys: access/keys.ts
     await this.#refresh(c.id);
   }
 

@@ -59,6 +59,12 @@ export interface Config {
   readonly logLevel: string;
   /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
   readonly ingestWorkers: number;
+  /** Failed API authentications per minute from one address before it gets 429; 0 = no throttle. */
+  readonly authFailureLimit: number;
+  /** Throttle loopback clients too (they are exempt by default, as in fail2ban's ignoreip). */
+  readonly authThrottleLoopback: boolean;
+  /** Audit lines also for token and drain changes made with the admin key (API keys' changes always are). */
+  readonly auditAdminKey: boolean;
 }
 
 export const defaults: Config = {
@@ -90,6 +96,9 @@ export const defaults: Config = {
   tailQueueLines: 1024,
   logLevel: 'info',
   ingestWorkers: 1,
+  authFailureLimit: 20,
+  authThrottleLoopback: false,
+  auditAdminKey: false,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
@@ -132,6 +141,9 @@ export const settings: readonly Setting[] = [
   { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
   { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },
+  { key: 'authFailureLimit', env: 'LOGPLANE_AUTH_FAILURE_LIMIT', flag: 'auth-failure-limit', kind: 'int', min: 0, max: 1_000_000 },
+  { key: 'authThrottleLoopback', env: 'LOGPLANE_AUTH_THROTTLE_LOOPBACK', flag: 'auth-throttle-loopback', kind: 'bool' },
+  { key: 'auditAdminKey', env: 'LOGPLANE_AUDIT_ADMIN_KEY', flag: 'audit-admin-key', kind: 'bool' },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

@@ -6,6 +6,7 @@ import { maxHeaderSize } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Socket as UdpSocket } from 'node:dgram';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Access } from './access/access.js';
 import { Registry } from './apps.js';
 import { loadRings, saveRings } from './buffer/snapshot.js';
 import { publicBaseUrl, type Config } from './config.js';
@@ -18,8 +19,10 @@ import { registerPlatform } from './api/platform.js';
 import { registerSessions } from './api/sessions.js';
 import { registerDrainRoutes } from './api/drains.js';
 import { registerPlatformDrainRoutes } from './api/platform-drains.js';
+import { registerKeyRoutes } from './api/keys.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
 import { DrainManager, type DrainManagerOptions } from './drains/manager.js';
+import { displayUrl } from './drains/url.js';
 import { LocalHistory } from './history/local.js';
 import type { HistorySource } from './history/source.js';
 import { registerHttpIngest } from './ingest/http.js';
@@ -147,7 +150,9 @@ export class Server {
     const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null });
     await registry.init();
     const generatedKey = await bootstrapKey(config, registry, cluster);
-    const ctx: Context = { config, log, metrics, registry, publicUrl: '' };
+    const access = new Access(registry, metrics, route, displayUrl, { authFailureLimit: config.authFailureLimit, throttleLoopback: config.authThrottleLoopback, auditAdminKey: config.auditAdminKey });
+    await access.init();
+    const ctx: Context = { config, log, metrics, registry, access, publicUrl: '' };
 
     if (!cluster) {
       // embedded mode: history is the rings, saved on stop and restored on start
@@ -181,7 +186,9 @@ export class Server {
     const tails = new TailService(ctx, {
       history,
       cluster: cluster?.tailBridge(tailDefaults.sessionTtlMs) ?? null,
+      admit: (spec) => access.admits(spec),
     });
+    access.keys.on('changed', () => tails.recheck());
     // live tails end (WebSockets 1001, streams ended) before the HTTP server closes
     parts.push('tails', () => tails.close());
     const readyChecks: ReadyCheck[] = cluster ? [() => cluster.readiness()] : [];
@@ -265,6 +272,7 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
   registerPlatform(http, ctx, p.tails);
   registerDrainRoutes(http, ctx, p.drains);
   registerPlatformDrainRoutes(http, ctx, p.drains);
+  registerKeyRoutes(http, ctx);
   registerHttpIngest(http, ctx, { pool: p.pool });
 }
 

@@ -72,6 +72,8 @@ export interface TailWiring {
   history: HistorySource;
   /** Distributed mode hooks; null in embedded mode. */
   cluster: TailCluster | null;
+  /** Whether a session may still be read (its creating key still reaches the app); absent: always. */
+  admit?: (spec: SessionSpec) => boolean;
 }
 
 export class TailService {
@@ -95,11 +97,13 @@ export class TailService {
   /** Distributed mode hooks; null in embedded mode. */
   readonly cluster: TailCluster | null;
   readonly #history: HistorySource;
+  readonly #admit: ((spec: SessionSpec) => boolean) | null;
 
   constructor(ctx: Context, wiring: TailWiring, opts: Partial<TailServiceOptions> = {}) {
     this.ctx = ctx;
     this.cluster = wiring.cluster;
     this.#history = wiring.history;
+    this.#admit = wiring.admit ?? null;
     this.options = {
       queueLines: ctx.config.tailQueueLines,
       ...tailDefaults,
@@ -142,6 +146,7 @@ export class TailService {
     if (this.#closing) return null;
     const session = this.sessions.get(id);
     if (!session) return null;
+    if (this.#admit !== null && !this.#admit(session.spec)) return null;
     const app = this.ctx.registry.get(session.spec.app);
     if (!app) return null;
     return { session, app };
@@ -211,6 +216,20 @@ export class TailService {
       }
     }
     for (const c of this.closers) c();
+  }
+
+  /** Access changed (a key revoked or narrowed): end the tails whose session it no longer admits. */
+  recheck(): void {
+    const admit = this.#admit;
+    if (admit === null) return;
+    for (const t of [...this.#tails]) {
+      if (admit(t.session.spec)) continue;
+      try {
+        t.sink.close('revoked');
+      } finally {
+        t.close();
+      }
+    }
   }
 
   #appDeleted(app: App): void {

@@ -34,8 +34,8 @@ export interface TailSink {
   writeGap(gap: Gap): void;
   /** History done and no tail: finish normally (end frame + close 1000, end of response). */
   finish(): void;
-  /** Stop now (server closing, app deleted). */
-  close(reason: 'shutdown' | 'deleted'): void;
+  /** Stop now (server closing, app deleted, the creating key revoked or out of scope). */
+  close(reason: 'shutdown' | 'deleted' | 'revoked'): void;
 }
 
 /**

@@ -49,6 +49,9 @@ test('defaults when nothing is given; the result is frozen', () => {
     tailQueueLines: 1024,
     logLevel: 'info',
     ingestWorkers: 1,
+    authFailureLimit: 20,
+    authThrottleLoopback: false,
+    auditAdminKey: false,
   };
   assert.deepEqual({ ...c }, pinned);
   assert.deepEqual({ ...defaults }, pinned);

@@ -130,6 +130,16 @@ test('redis/ imports nothing of ours outside redis/ and basics/', () => {
   assert.deepEqual(bad, [], describe(bad));
 });
 
+test('access/ sits below api/ and cli/, above store/: it imports neither api/, cli/ nor the router', () => {
+  const bad = live.filter((e) => e.from === 'access' && (e.to === 'api' || e.to === 'cli' || e.to === 'router.ts' || e.to === 'server.ts' || e.to === 'ingest'));
+  assert.deepEqual(bad, [], describe(bad));
+});
+
+test('store/ and redis/ know nothing of access/ (keys are records to them)', () => {
+  const bad = live.filter((e) => (e.from === 'store' || e.from === 'redis') && e.to === 'access');
+  assert.deepEqual(bad, [], describe(bad));
+});
+
 test('basics/ imports nothing outside basics/', () => {
   const bad = live.filter((e) => e.from === 'basics');
   assert.deepEqual(bad, [], describe(bad));
