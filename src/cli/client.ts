@@ -272,6 +272,7 @@ export class ApiClient {
     if (res.status === 401) {
       return new CliError(`the server at ${this.target.url} refused the API key (from ${this.target.keyFrom})`);
     }
+    if (res.status === 403 && id === 'forbidden') return new CliError(`${error} (key from ${this.target.keyFrom})`);
     if (res.status === 404 && app !== undefined && (id === 'not_found' || error === 'channel not found')) {
       return new CliError(`app ${JSON.stringify(app)} not found`);
     }
