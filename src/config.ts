@@ -65,6 +65,8 @@ export interface Config {
   readonly authThrottleLoopback: boolean;
   /** Audit lines also for token and drain changes made with the admin key (API keys' changes always are). */
   readonly auditAdminKey: boolean;
+  /** A key /metrics asks for (Bearer or Basic, as the API); null = /metrics open (it holds no app ids and no secret). */
+  readonly metricsKey: string | null;
 }
 
 export const defaults: Config = {
@@ -99,6 +101,7 @@ export const defaults: Config = {
   authFailureLimit: 20,
   authThrottleLoopback: false,
   auditAdminKey: false,
+  metricsKey: null,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
@@ -144,6 +147,7 @@ export const settings: readonly Setting[] = [
   { key: 'authFailureLimit', env: 'LOGPLANE_AUTH_FAILURE_LIMIT', flag: 'auth-failure-limit', kind: 'int', min: 0, max: 1_000_000 },
   { key: 'authThrottleLoopback', env: 'LOGPLANE_AUTH_THROTTLE_LOOPBACK', flag: 'auth-throttle-loopback', kind: 'bool' },
   { key: 'auditAdminKey', env: 'LOGPLANE_AUDIT_ADMIN_KEY', flag: 'audit-admin-key', kind: 'bool' },
+  { key: 'metricsKey', env: 'LOGPLANE_METRICS_KEY', flag: 'metrics-key', kind: 'string' },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

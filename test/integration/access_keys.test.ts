@@ -252,3 +252,19 @@ describe('failed-auth throttle', () => {
     assert.equal((await api(ts, 'GET', '/v3/channels')).status, 200);
   });
 });
+
+describe('/metrics', () => {
+  test('open by default to no key; with LOGPLANE_METRICS_KEY only that key reads it (not API keys)', async () => {
+    assert.equal((await api({ url: ts.url }, 'GET', '/metrics')).status, 200);
+    const t = await startServer({ LOGPLANE_METRICS_KEY: 'scrape-key-0123456789' });
+    try {
+      assert.equal((await api({ url: t.url }, 'GET', '/metrics')).status, 401);
+      assert.equal((await api(t, 'GET', '/metrics')).status, 401);
+      const r = await api({ url: t.url, auth: 'Bearer scrape-key-0123456789' }, 'GET', '/metrics');
+      assert.equal(r.status, 200);
+      assert.match(r.text, /^logplane_api_auth_failures_total /m);
+    } finally {
+      await t.close();
+    }
+  });
+});

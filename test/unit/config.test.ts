@@ -52,6 +52,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     authFailureLimit: 20,
     authThrottleLoopback: false,
     auditAdminKey: false,
+    metricsKey: null,
   };
   assert.deepEqual({ ...c }, pinned);
   assert.deepEqual({ ...defaults }, pinned);
