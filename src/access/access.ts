@@ -45,6 +45,9 @@ export class Access {
 
   async init(): Promise<void> {
     await this.keys.init();
+    // however an app goes (the API, the library, another node), keys lose it; the API's
+    // DELETE also awaits this before answering, and a second pass finds nothing to change
+    this.#registry.on('appDeleted', (app: App) => void this.keys.dropApp(app.id).catch(() => {}));
   }
 
   /** The admin key or an API key this Authorization header presents; null for none. */
