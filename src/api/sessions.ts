@@ -51,7 +51,7 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
     const spec = logplexSpec(ctx, req.body);
     if (!ctx.registry.get(spec.app)) return reply.code(422).send({ error: 'channel not found' });
     // the session carries its creator's scope: it stops working when the key no longer reaches the app
-    const session = service.createSession({ ...spec, keyId: principalOf(req).keyId });
+    const session = await service.createSession({ ...spec, keyId: principalOf(req).keyId });
     const url = sessionUrl(ctx, session.id);
     if (v3) reply.header('Location', url);
     return reply.code(201).send({ url });
