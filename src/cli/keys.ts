@@ -107,7 +107,6 @@ function ask(question: string, hidden: boolean): Promise<string> {
   return new Promise((resolve) => {
     rl.question(question, (answer) => {
       rl.close();
-      if (hidden) process.stderr.write('\n');
       resolve(answer);
     });
   });
