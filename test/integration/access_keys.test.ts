@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api } from '../support/api.js';
+import { HttpReceiver } from '../support/drain-receivers.js';
 import { rawRequest } from '../support/http.js';
 import { as, createKey } from '../support/keys.js';
 import { startServer, type TestServer } from '../support/server.js';
@@ -214,6 +215,24 @@ describe('audit lines', () => {
     assert.ok(!lines.join('\n').includes('hunter2') && !lines.join('\n').includes('sekrit'));
     const pri = lines.find((l) => l.includes('Create token router'))!;
     assert.match(pri, /^\d+ <190>1 /);
+  });
+
+  test('audit lines reach the app’s drains like any line', async () => {
+    const rec = await HttpReceiver.start(false);
+    let drainId = '';
+    try {
+      const dev = await createKey(ts, 'drain-watcher', 'developer', ['c']);
+      const d = await api(as(ts, dev), 'POST', '/v3/channels/c/drains', { url: rec.url() });
+      assert.equal(d.status, 201);
+      drainId = d.json.id;
+      assert.equal((await api(as(ts, dev), 'POST', '/v3/channels/c/tokens', { name: 'seen-by-drain' })).status, 200);
+      const frames = () => rec.messages().map((m) => m.toString('utf8'));
+      const got = await until('the audit line at the drain', () => frames().find((m) => m.includes('Create token seen-by-drain by drain-watcher')));
+      assert.match(got, / logplane api - Create token seen-by-drain by drain-watcher\n?$/);
+    } finally {
+      if (drainId) await api(ts, 'DELETE', `/v3/channels/c/drains/${drainId}`);
+      await rec.close();
+    }
   });
 
   test('changes made with the admin key are not audited by default', async () => {
