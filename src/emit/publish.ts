@@ -102,6 +102,8 @@ export class Publisher {
       buf.set(msg, h.msgStart);
       h.msgEnd = h.msgStart + msg.length;
     }
+    // trailing CR/LF removed, as the syslog scan does for every other ingest
+    while (h.msgEnd > h.msgStart && (buf[h.msgEnd - 1] === 0x0a || buf[h.msgEnd - 1] === 0x0d)) h.msgEnd--;
     const w = this.#writer;
     w.app = app;
     w.source = source;
