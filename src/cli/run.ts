@@ -147,14 +147,14 @@ example: logplane run -a myapp --dyno web.1 -- node server.js`,
         }),
     );
 
-    // Signals: passed on. SIGINT from a terminal (Ctrl-C) already reached CMD with the
-    // whole foreground process group, so it is not sent twice; from anywhere else it is passed on.
+    // Signals: passed on. With a terminal, SIGINT is Ctrl-C, which the terminal sent to the
+    // whole foreground process group, CMD included: it is not sent twice. Without one it is passed on.
     const forward = (sig: NodeJS.Signals) => () => {
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     };
     const handlers = new Map<NodeJS.Signals, () => void>();
     for (const sig of FORWARDED) handlers.set(sig, forward(sig));
-    handlers.set('SIGINT', isatty(0) ? () => {} : forward('SIGINT'));
+    handlers.set('SIGINT', isatty(0) || isatty(1) || isatty(2) ? () => {} : forward('SIGINT'));
     for (const [sig, h] of handlers) process.on(sig, h);
 
     const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: Error }>((resolve) => {

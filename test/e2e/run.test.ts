@@ -1,11 +1,12 @@
 // `logplane run` (SPEC 14): the built CLI runs a command and ships its
 // stdout and stderr to a real server; exit codes and signals as a shell.
 import { after, test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import type { App } from '../../src/apps.js';
 import { dynoOf, msgOf, seqOf, sourceOf } from '../../src/line.js';
 import { startServer, type TestServer } from '../support/server.js';
-import { cleanEnv, killAll, runCli, startCli } from '../support/spawn.js';
+import { CLI, cleanEnv, killAll, runCli, startCli } from '../support/spawn.js';
 import { until } from '../support/wait.js';
 
 after(killAll);
@@ -155,6 +156,36 @@ test('logplane run with the server stopped for 5 s: every line arrives or is cou
     assert.ok(numbers.length + l12 + l13 >= total, detail);
     assert.ok(numbers.length + l12 + l13 <= total + 500, detail);
     assert.ok(missing.length >= l12, `every L12 line is missing: ${detail}`);
+  } finally {
+    await t.ts.close();
+  }
+});
+
+test('Ctrl-C in a terminal reaches the child once (as in a shell); SIGINT without a terminal is passed on', async () => {
+  const t = await target();
+  try {
+    // the child counts the SIGINTs it gets for 500 ms, then exits 130 as a shell's child would
+    const script = "let n = 0; process.on('SIGINT', () => { n++; console.log('SIGINT ' + n); setTimeout(() => process.exit(130), 500); }); console.log('ready'); setInterval(() => {}, 1000);";
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const cmd = [process.execPath, CLI, ...t.args, '--', process.execPath, '-e', script].map(quote).join(' ');
+    // script(1) runs the command on a pseudo-terminal; ^C written to it is the terminal's Ctrl-C
+    const term = spawn('script', ['-qefc', cmd, '/dev/null'], { env: cleanEnv({ SHELL: '/bin/sh' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      term.stdout.resume();
+      await until('the child is up', () => t.app.ring.count >= 1, 10_000);
+      term.stdin.write('\x03');
+      const code = await new Promise<number | null>((resolve) => term.once('close', resolve));
+      assert.equal(code, 130);
+    } finally {
+      term.kill('SIGKILL');
+    }
+    assert.deepEqual(lines(t.app).map((l) => l.msg.toString()), ['ready', 'SIGINT 1']);
+
+    const { child, done } = startCli([...t.args, '--', process.execPath, '-e', script], { env: cleanEnv() });
+    await until('the second child is up', () => t.app.ring.count >= 3, 10_000);
+    child.kill('SIGINT');
+    assert.equal((await done).code, 130);
+    assert.deepEqual(lines(t.app).map((l) => l.msg.toString()).slice(2), ['ready', 'SIGINT 1']);
   } finally {
     await t.ts.close();
   }
