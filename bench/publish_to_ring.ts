@@ -1,6 +1,8 @@
-// In-process ingest (SPEC 14): lp.publish against the syslog TCP path on the
-// main thread (the same input minus the socket: OctetFramer in 64 KiB chunks
-// -> SyslogMessageHandler -> scan, token lookup, cook, route), in one
+// In-process ingest (SPEC 14): lp.publish against syslog TCP ingest on the
+// main thread (LOGPLANE_INGEST_WORKERS=0), both over a real socket (the
+// frames written by a child process, so this process's CPU is the server's)
+// and without it (OctetFramer in 64 KiB chunks -> SyslogMessageHandler ->
+// scan, token lookup, cook, route, called directly), in one
 // embedded instance (createLogplane, no port), 100 apps round robin, ~150-byte
 // messages; with no consumers and with 10 live tails (lp.tail, read by loops
 // in this process) and 10 HTTP drains (a receiver in this process answering
@@ -10,6 +12,7 @@
 // CPU ns per line of this process (ingest, plus the consumers' work and the
 // receiver's when attached: the same for both paths), medians of the rounds.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,9 +56,26 @@ async function receiver(): Promise<{ server: HttpServer; url: string; lines: () 
   return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/drain`, lines: () => lines };
 }
 
-async function runOnce(path: 'tcp' | 'publish', consumers: number, total: number): Promise<Run> {
+type Path = 'socket' | 'tcp' | 'publish';
+const PATH_NAMES: Record<Path, string> = { socket: 'syslog TCP socket, main thread', tcp: 'syslog TCP path minus the socket', publish: 'lp.publish' };
+
+/** A child process that writes buf `passes` times to 127.0.0.1:port, then closes. */
+function socketSender(port: number, buf: Buffer, passes: number): Promise<void> {
+  const script = `const s = require('node:net').connect(${port}, '127.0.0.1'); let n = 0; const chunks = []; process.stdin.on('data', (c) => chunks.push(c)); process.stdin.on('end', () => { const b = Buffer.concat(chunks); const go = () => { while (n < ${passes}) { n++; if (!s.write(b)) return s.once('drain', go); } s.end(); }; go(); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'ignore', 'inherit'] });
+  child.stdin.end(buf);
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sender exited ${code}`)))));
+}
+
+async function runOnce(path: Path, consumers: number, total: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'logplane-bench-'));
-  const lp: Logplane = await createLogplane({ dataDir: dir, http: false, syslog: false, logger: false, settings: { LOGPLANE_DRAIN_ALLOW_PRIVATE: true, LOGPLANE_API_KEY: 'bench-key-0123456789abcdef' } });
+  const lp: Logplane = await createLogplane({
+    dataDir: dir,
+    http: false,
+    syslog: path === 'socket' ? { port: 0 } : false,
+    logger: false,
+    settings: { LOGPLANE_DRAIN_ALLOW_PRIVATE: true, LOGPLANE_API_KEY: 'bench-key-0123456789abcdef', LOGPLANE_INGEST_WORKERS: 0 },
+  });
   const rx = consumers > 0 ? await receiver() : null;
   const tails: Promise<void>[] = [];
   let tailLines = 0;
@@ -97,9 +117,15 @@ async function runOnce(path: 'tcp' | 'publish', consumers: number, total: number
     const passes = Math.max(1, Math.round(total / FRAMES));
     const lines = passes * FRAMES;
     const expected = consumers * (lines / APPS);
+    const tcpLines = server.ctx.metrics.ingestLines.labels('tcp');
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    for (let p = 0; p < passes; p++) {
+    if (path === 'socket') {
+      const sent = socketSender(lp.ports.syslog!, buf, passes);
+      while (tcpLines.value < lines && performance.now() - t0 < DEADLINE_MS) await new Promise((r) => setTimeout(r, 1));
+      await sent;
+    }
+    for (let p = 0; p < passes && path !== 'socket'; p++) {
       if (path === 'tcp') {
         for (const c of chunks) {
           now = Date.now();
@@ -120,7 +146,7 @@ async function runOnce(path: 'tcp' | 'publish', consumers: number, total: number
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     return {
-      path: path === 'tcp' ? 'syslog TCP path, main thread' : 'lp.publish',
+      path: PATH_NAMES[path],
       consumers,
       lines,
       seconds,
@@ -144,7 +170,7 @@ function median(xs: number[]): number {
 
 export const publishToRing: BenchCase = {
   name: 'publish_to_ring',
-  about: `lp.publish vs the syslog TCP path on the main thread, in-process, ${APPS} apps, ~150-byte messages, without and with ${CONSUMERS} tails + ${CONSUMERS} drains`,
+  about: `lp.publish vs syslog TCP ingest on the main thread (socket, and without it), in-process, ${APPS} apps, ~150-byte messages, without and with ${CONSUMERS} tails + ${CONSUMERS} drains`,
   async run(opts: CaseOptions): Promise<CaseResult> {
     const total = opts.lines ?? DEFAULT_LINES;
     const rounds = opts.rounds ?? DEFAULT_ROUNDS;
@@ -152,20 +178,23 @@ export const publishToRing: BenchCase = {
     const rows: Record<string, Value>[] = [];
     const notes: string[] = [];
     for (const c of [0, consumers]) {
-      const by: Record<string, Run[]> = { tcp: [], publish: [] };
+      const paths: Path[] = ['socket', 'tcp', 'publish'];
+      const by: Record<string, Run[]> = { socket: [], tcp: [], publish: [] };
       for (let r = 0; r < rounds; r++) {
-        // alternate which path goes first
-        const order: ('tcp' | 'publish')[] = r % 2 ? ['publish', 'tcp'] : ['tcp', 'publish'];
-        for (const p of order) by[p]!.push(await runOnce(p, c, total));
+        // turns rotate: each path goes first once in three rounds
+        for (let k = 0; k < paths.length; k++) {
+          const p = paths[(k + r) % paths.length]!;
+          by[p]!.push(await runOnce(p, c, total));
+        }
       }
-      for (const p of ['tcp', 'publish'] as const) {
+      for (const p of paths) {
         const runs = by[p]!;
         const incomplete = runs.filter((x) => (x.consumerLines as number) < 1).length;
         if (incomplete) notes.push(`${p}, ${c} consumers: ${incomplete} run(s) hit the deadline before every consumer had every line`);
         rows.push({ ...runs[0]!, seconds: median(runs.map((x) => x.seconds)), linesPerSec: median(runs.map((x) => x.linesPerSec)), cpuNsPerLine: median(runs.map((x) => x.cpuNsPerLine)) });
       }
     }
-    notes.push(`medians of ${rounds} rounds; CPU is this process's (with consumers: the tails' loops and the drain receiver's work too, the same for both paths)`);
+    notes.push(`medians of ${rounds} rounds; CPU is this process's (with consumers: the tails' loops and the drain receiver's work too, the same for every path)`);
     return {
       columns: [
         { key: 'path', label: 'path' },

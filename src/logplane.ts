@@ -210,7 +210,8 @@ function configOf(o: LogplaneOptions): Config {
   }
   if (o.syslog === false) env['LOGPLANE_SYSLOG_PORT'] = '0';
   else if (o.syslog) {
-    set('LOGPLANE_SYSLOG_PORT', o.syslog.port);
+    // port 0 is "any free port" here, as for http (LOGPLANE_SYSLOG_PORT=0 would mean off)
+    if (o.syslog.port !== 0) set('LOGPLANE_SYSLOG_PORT', o.syslog.port);
     if (o.syslog.tls) {
       set('LOGPLANE_SYSLOG_TLS_PORT', o.syslog.tls.port);
       set('LOGPLANE_TLS_CERT', o.syslog.tls.cert);
@@ -389,7 +390,8 @@ export async function createLogplane(options: LogplaneOptions = {}): Promise<Log
   const config = configOf(options);
   const log = options.logger === false ? silentLog() : (options.logger ?? createLog(config.logLevel));
   const http = options.http !== false;
-  const server = await Server.start(config, { log, noHttp: !http, ...(options.syslog ? { syslogHost: options.syslog.host } : {}) });
+  const syslog = options.syslog;
+  const server = await Server.start(config, { log, noHttp: !http, ...(syslog ? { syslogHost: syslog.host, anyFreeSyslogPorts: syslog.port === 0 } : {}) });
   return new Instance(server, http);
 }
 

@@ -25,7 +25,7 @@ function listeners(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap' || r === 'UDPWrap').length;
 }
 
-test('createLogplane with http: false and syslog: false opens no port; with http it opens one', async () => {
+test('createLogplane with http: false and syslog: false opens no port; port 0 is any free port', async () => {
   const before = listeners();
   const { lp, done } = await embedded();
   try {
@@ -36,9 +36,10 @@ test('createLogplane with http: false and syslog: false opens no port; with http
     await done();
   }
   const dir = tempDir('logplane-embed-');
-  const withHttp = await createLogplane({ dataDir: dir, http: { port: 0 }, syslog: false, logger: false });
+  const withHttp = await createLogplane({ dataDir: dir, http: { port: 0 }, syslog: { port: 0 }, logger: false });
   try {
-    assert.equal(listeners(), before + 1);
+    assert.equal(listeners(), before + 3, 'HTTP, syslog TCP and UDP');
+    assert.ok(withHttp.ports.syslog! > 0 && withHttp.ports.udp === withHttp.ports.syslog);
     assert.match(withHttp.url ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(`${withHttp.url}/v3/healthcheck`);
     assert.equal(await res.text(), 'OK');
