@@ -190,3 +190,17 @@ test('Ctrl-C in a terminal reaches the child once (as in a shell); SIGINT withou
     await t.ts.close();
   }
 });
+
+test('logplane run: bad usage is one clear line and exit 2, and runs nothing', async () => {
+  const bad = async (args: string[], re: RegExp) => {
+    const r = await runCli(['run', ...args], { env: cleanEnv() });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  };
+  await bad(['-a', 'myapp'], /a command to run is required/);
+  await bad(['--', 'true'], /app/);
+  await bad(['-a', 'myapp', '--url', 'http://127.0.0.1:1', '--', 'true'], /--url and --token go together/);
+  await bad(['-a', 'myapp', '--url', 'ftp://x', '--token', 't', '--', 'true'], /--url: must be an http/);
+  await bad(['-a', 'myapp', '--buffer-lines', '0', '--url', 'http://127.0.0.1:1', '--token', 't', '--', 'true'], /--buffer-lines: must be a whole number of at least 1/);
+  await bad(['-a', 'myapp', '--dyno', 'web 1', '--', 'true'], /dyno: 1-64 printable characters/);
+});
