@@ -30,6 +30,8 @@ export class Lost {
 
 export class LineBuffer {
   readonly capacity: number;
+  /** Bytes of lines held at most (long lines): reached first, it bounds the buffer as capacity does. */
+  readonly maxBytes: number;
   readonly #lines: Buffer[] = [];
   readonly #times: number[] = [];
   #head = 0;
@@ -37,9 +39,10 @@ export class LineBuffer {
   /** Lines dropped by overflow (L12). */
   readonly overflow = new Lost();
 
-  constructor(capacity: number) {
+  constructor(capacity: number, maxBytes = Infinity) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('buffer capacity must be at least 1 line');
     this.capacity = capacity;
+    this.maxBytes = maxBytes;
   }
 
   get count(): number {
@@ -49,20 +52,24 @@ export class LineBuffer {
     return this.#bytes;
   }
   get full(): boolean {
-    return this.count >= this.capacity;
+    return this.count >= this.capacity || this.#bytes >= this.maxBytes;
   }
 
-  /** Add a line read at ms. With mayDrop, a full buffer drops its oldest line first (counted). */
+  /** Add a line read at ms. With mayDrop, a full buffer drops its oldest lines first (counted). */
   push(line: Buffer, ms: number, mayDrop: boolean): void {
-    if (mayDrop && this.count >= this.capacity) this.#dropOldest(this.count - this.capacity + 1, ms);
     this.#lines.push(line);
     this.#times.push(ms);
     this.#bytes += line.length;
+    if (mayDrop) this.trim(ms);
   }
 
-  /** Drop the oldest lines over the capacity (delivery just failed while more was held). */
+  /** Drop the oldest lines over the bounds (delivery failed while more was held); the newest line always stays. */
   trim(now: number): void {
-    if (this.count > this.capacity) this.#dropOldest(this.count - this.capacity, now);
+    let n = Math.max(0, this.count - this.capacity);
+    let bytes = this.#bytes;
+    for (let i = 0; i < n; i++) bytes -= this.peek(i).length;
+    while (bytes > this.maxBytes && n < this.count - 1) bytes -= this.peek(n++).length;
+    if (n > 0) this.#dropOldest(n, now);
   }
 
   /** The oldest line and its time, without taking it. */

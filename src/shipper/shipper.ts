@@ -25,6 +25,8 @@ export interface ShipperOptions {
   host: string;
   /** Lines held locally at most (while delivery fails). */
   bufferLines: number;
+  /** Bytes of lines held locally at most (long lines reach it before bufferLines). */
+  bufferBytes: number;
   /** Lines per POST at most (log-shuttle's batch size). */
   batchLines: number;
   /** How long one batch is retried before it is given up (L13). */
@@ -38,6 +40,7 @@ export interface ShipperOptions {
 
 export const shipperDefaults = {
   bufferLines: 25_000,
+  bufferBytes: 32 * 1024 * 1024,
   batchLines: 500,
   retryForMs: 30_000,
   timeoutMs: 5_000,
@@ -80,7 +83,7 @@ export class Shipper {
 
   constructor(opts: ShipperOptions) {
     this.#o = opts;
-    this.#buf = new LineBuffer(opts.bufferLines);
+    this.#buf = new LineBuffer(opts.bufferLines, opts.bufferBytes);
     this.#sender = new HttpSender({ url: opts.url, timeoutMs: opts.timeoutMs, userAgent: opts.userAgent });
     this.#headers = new HeaderCache(APP_PRI, opts.host, 'app', opts.dyno);
   }
