@@ -122,6 +122,7 @@ example: logplane run -a myapp --dyno web.1 -- node server.js`,
     const shipper = new Shipper({ ...shipperDefaults, url, token, noticeToken, dyno, host, bufferLines, retryForMs, userAgent: `logplane-run/${packageVersion()}` });
     const [cmd, ...args] = positionals as [string, ...string[]];
     const child = spawn(cmd, args, { stdio: ['inherit', 'pipe', 'pipe'] });
+    shipper.onRefusedNotice = (frames, status) => process.stderr.write(`logplane run: the server refused the L12/L13 notice (status ${status}): ${frames.replace(/\d+ <\d+>1 \S+ \S+ heroku logplane - - /g, '').trim()}\n`);
     const pipes = [child.stdout, child.stderr];
     shipper.onFlow = (paused) => {
       for (const p of pipes) {

@@ -77,7 +77,11 @@ export class Shipper {
   /** Stop retrying at this time (the bounded flush at exit). */
   #deadline = Infinity;
   #wakeSleep: (() => void) | null = null;
+  /** The notice being sent (kept as it is across retries), or null. */
+  #notice: { n12: number; n13: number; lines: number; body: Buffer; id: string } | null = null;
   readonly #idle: Array<() => void> = [];
+  /** A notice the server refused for good (its frames as text, the status). */
+  onRefusedNotice: ((frames: string, status: number) => void) | null = null;
   /** Called when reading should pause (true) or resume (false). */
   onFlow: ((paused: boolean) => void) | null = null;
 
@@ -138,7 +142,7 @@ export class Shipper {
   }
 
   #pendingNotices(): boolean {
-    return this.#buf.overflow.count > 0 || this.#failed.count > 0;
+    return this.#notice !== null || this.#buf.overflow.count > 0 || this.#failed.count > 0;
   }
 
   async #pump(): Promise<void> {
@@ -153,8 +157,9 @@ export class Shipper {
           if (!(await this.#sendNotices())) {
             await this.#sleep(noticeDelay);
             noticeDelay = Math.min(noticeDelay * 2, this.#o.backoffMaxMs);
-            continue;
           }
+          // what was lost while that notice was out goes in the next one
+          continue;
         }
         if (this.#buf.count === 0) break;
         await this.#deliverBatch();
@@ -206,24 +211,35 @@ export class Shipper {
     }
   }
 
-  /** One POST with the L12 and L13 lines; true when the server took it. */
+  /**
+   * One POST with the L12 and L13 lines; true when the server took it. A
+   * notice is made once and re-sent as it is (same counts, same Frame-Id)
+   * until it is taken, so a retry of one the server stored but did not
+   * answer is stored once; what is lost meanwhile goes into the next one.
+   */
   async #sendNotices(): Promise<boolean> {
-    const now = Date.now();
     const over = this.#buf.overflow;
     const failed = this.#failed;
-    const n12 = over.count;
-    const n13 = failed.count;
-    const msgs: string[] = [];
-    if (n12 > 0) msgs.push(`Error L12 (Local buffer overflow): ${n12} messages dropped since ${timestamp(over.since)}.`);
-    if (n13 > 0) msgs.push(`Error L13 (Local delivery error): ${n13} messages could not be delivered since ${timestamp(failed.since)}.`);
-    const header = Buffer.from(`<${NOTICE_PRI}>1 ${timestamp(now)} ${this.#o.host} heroku logplane - - `, 'utf8');
-    const r = await this.#sender.post(encodeMessages(header, msgs), msgs.length, this.#o.noticeToken ?? this.#o.token, frameId());
-    if (r.outcome !== Outcome.OK) {
+    if (this.#notice === null) {
+      const n12 = over.count;
+      const n13 = failed.count;
+      const msgs: string[] = [];
+      if (n12 > 0) msgs.push(`Error L12 (Local buffer overflow): ${n12} messages dropped since ${timestamp(over.since)}.`);
+      if (n13 > 0) msgs.push(`Error L13 (Local delivery error): ${n13} messages could not be delivered since ${timestamp(failed.since)}.`);
+      const header = Buffer.from(`<${NOTICE_PRI}>1 ${timestamp(Date.now())} ${this.#o.host} heroku logplane - - `, 'utf8');
+      this.#notice = { n12, n13, lines: msgs.length, body: encodeMessages(header, msgs), id: frameId() };
+    }
+    const n = this.#notice;
+    const r = await this.#sender.post(n.body, n.lines, this.#o.noticeToken ?? this.#o.token, n.id);
+    if (r.outcome === Outcome.RETRY) {
       this.#setHealthy(false);
       return false;
     }
-    over.reported(n12, Date.now());
-    failed.reported(n13, Date.now());
+    // refused for good (the notice token revoked...): said on our stderr instead, never silently
+    if (r.outcome === Outcome.DROP) this.onRefusedNotice?.(n.body.toString('utf8'), r.status ?? 0);
+    this.#notice = null;
+    over.reported(n.n12, Date.now());
+    failed.reported(n.n13, Date.now());
     return true;
   }
 
