@@ -29,6 +29,10 @@ const R = 0x72;
 const O = 0x6f;
 const K = 0x6b;
 const U = 0x75;
+/** Big-endian words of `ap`, `hero`, `ku`. */
+const AP = (A << 8) | P;
+const HERO = ((H << 24) | (E << 16) | (R << 8) | O) >>> 0;
+const KU = (K << 8) | U;
 
 /** One app's counts, by second and source class. */
 export interface RateSeries {
@@ -39,37 +43,64 @@ export interface RateSeries {
 }
 
 export class LineRates {
-  /** counts[(second % WINDOW) * NSRC + source]; null until the first line. */
+  /** counts[(second % WINDOW) * NSRC + source] of the seconds before the newest; null until the first line. */
   #counts: Uint32Array | null = null;
-  /** The newest second counted (buckets of older seconds within the window are valid). */
+  /** The newest second counted; its counts are the three fields below until a later second starts. */
   #sec = 0;
+  /** The newest second's span in ms, [#fromMs, #toMs): most lines land there with two compares. */
+  #fromMs = 0;
+  #toMs = -1;
+  #app = 0;
+  #heroku = 0;
+  #other = 0;
 
   /** Count one cooked line. */
   count(rec: Uint8Array, receivedMs: number): void {
-    this.#add(Math.floor(receivedMs / 1000), sourceClass(rec, 0));
+    if (receivedMs >= this.#fromMs && receivedMs < this.#toMs) this.#bump(sourceClass(rec, 0));
+    else this.#add(receivedMs, sourceClass(rec, 0));
   }
 
   /** Count one cooked line at view[pos] (a line still inside an ingest worker's batch). */
   countIn(view: DataView, pos: number, receivedMs: number): void {
-    this.#add(Math.floor(receivedMs / 1000), sourceClassIn(view, pos));
+    if (receivedMs >= this.#fromMs && receivedMs < this.#toMs) this.#bump(sourceClassIn(view, pos));
+    else this.#add(receivedMs, sourceClassIn(view, pos));
   }
 
-  #add(sec: number, src: number): void {
+  #bump(src: number): void {
+    if (src === 0) this.#app++;
+    else if (src === 1) this.#heroku++;
+    else this.#other++;
+  }
+
+  /** The newest second's counts into the ring. */
+  #store(c: Uint32Array): void {
+    const at = (this.#sec % RATE_WINDOW_S) * NSRC;
+    c[at] = this.#app;
+    c[at + 1] = this.#heroku;
+    c[at + 2] = this.#other;
+  }
+
+  /** The slow path, once a second: a line of a new second, or a late line. */
+  #add(receivedMs: number, src: number): void {
+    const sec = Math.floor(receivedMs / 1000);
     let c = this.#counts;
     if (c === null) {
       c = this.#counts = new Uint32Array(RATE_WINDOW_S * NSRC);
-      this.#sec = sec;
+      this.#sec = sec - 1;
     }
     const newest = this.#sec;
     if (sec > newest) {
+      this.#store(c);
       // clear the buckets of the seconds skipped (at most the whole window)
-      const from = Math.max(newest + 1, sec - RATE_WINDOW_S + 1);
-      for (let s = from; s <= sec; s++) c.fill(0, (s % RATE_WINDOW_S) * NSRC, (s % RATE_WINDOW_S) * NSRC + NSRC);
+      for (let s = Math.max(newest + 1, sec - RATE_WINDOW_S + 1); s <= sec; s++) c.fill(0, (s % RATE_WINDOW_S) * NSRC, (s % RATE_WINDOW_S) * NSRC + NSRC);
       this.#sec = sec;
-    } else if (sec <= newest - RATE_WINDOW_S) {
-      return; // older than the window
+      this.#fromMs = sec * 1000;
+      this.#toMs = this.#fromMs + 1000;
+      this.#app = this.#heroku = this.#other = 0;
+      this.#bump(src);
+    } else if (sec > newest - RATE_WINDOW_S) {
+      c[(sec % RATE_WINDOW_S) * NSRC + src]!++; // a late line of an earlier second in the window
     }
-    c[(sec % RATE_WINDOW_S) * NSRC + src]!++;
   }
 
   /** The last RATE_WINDOW_S seconds up to and including nowSec. */
@@ -77,6 +108,7 @@ export class LineRates {
     const start = nowSec - RATE_WINDOW_S + 1;
     const counts = { app: [], heroku: [], other: [] } as Record<RateSource, number[]>;
     const c = this.#counts;
+    if (c !== null) this.#store(c);
     const newest = this.#sec;
     for (let s = start; s <= nowSec; s++) {
       const valid = c !== null && s <= newest && s > newest - RATE_WINDOW_S;
@@ -95,12 +127,11 @@ function sourceClass(b: Uint8Array, pos: number): number {
   return 2;
 }
 
-/** sourceClass of the cooked line at view[pos]. */
+/** sourceClass of the cooked line at view[pos]: `app` and `heroku` compared in two loads each. */
 function sourceClassIn(v: DataView, pos: number): number {
   const len = v.getUint8(pos + OFF_SRCLEN);
   const at = pos + HEADER + v.getUint8(pos + OFF_TSLEN);
-  if (len === 3) return v.getUint8(at) === A && v.getUint8(at + 1) === P && v.getUint8(at + 2) === P ? 0 : 2;
-  if (len === 6)
-    return v.getUint8(at) === H && v.getUint8(at + 1) === E && v.getUint8(at + 2) === R && v.getUint8(at + 3) === O && v.getUint8(at + 4) === K && v.getUint8(at + 5) === U ? 1 : 2;
+  if (len === 3) return v.getUint16(at) === AP && v.getUint8(at + 2) === P ? 0 : 2;
+  if (len === 6) return v.getUint32(at) === HERO && v.getUint16(at + 4) === KU ? 1 : 2;
   return 2;
 }
