@@ -97,6 +97,36 @@ test('a line ingested after the page loaded appears within 1 s, after the histor
   }
 });
 
+test('markup in a line is shown as text, never parsed (plain and router lines)', { skip }, async () => {
+  const evil = `<img src="/x-evil" onerror="window.__xss=1"><b>bold</b> & "quotes"`;
+  send(shop, evil);
+  send(shop, `at=info method=GET path="/<script>window.__xss=2</script>" status=200 dyno=<i>web.1</i>`, { source: 'heroku', dyno: 'router' });
+  const w = await openApp(ts.url, 'shop');
+  try {
+    const { page } = w;
+    await rows(page, '<b>bold</b>').waitFor();
+    await rows(page, '<script>').waitFor();
+    assert.equal(await page.locator('.log img, .log b, .log script, .log i').count(), 0);
+    assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss ?? null), null);
+    assert.equal((await rows(page, '<b>bold</b>').textContent())?.endsWith(evil), true);
+    clean(w);
+  } finally {
+    await w.close();
+  }
+});
+
+test('an app that does not exist says so on its page', { skip }, async () => {
+  const w = await openPage(ts.url);
+  try {
+    await signIn(w.page, ts.url, KEY);
+    await w.page.goto(`${ts.url}/#/apps/no-such-app`);
+    await w.page.locator('.conn-stopped', { hasText: 'channel not found' }).waitFor();
+    clean(w);
+  } finally {
+    await w.close();
+  }
+});
+
 test('filter by dyno: the server sends only that dyno type, history and live, without reloading', { skip }, async () => {
   send(shop, 'alpha from web', { dyno: 'web.2' });
   send(shop, 'alpha from worker', { dyno: 'worker.1' });
