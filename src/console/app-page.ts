@@ -98,11 +98,6 @@ export class AppPage {
     this.#chart.destroy();
   }
 
-  /** Lines rendered so far (tests and the load figure read it). */
-  get rendered(): number {
-    return this.#view.rendered;
-  }
-
   readonly #onKey = (ev: KeyboardEvent): void => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || typing()) return;
     if (ev.key === '/') {

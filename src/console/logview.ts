@@ -19,7 +19,7 @@ export class LogView {
   readonly #colors = new DynoColors();
   /** Waiting for the next frame. */
   #pending: Item[] = [];
-  /** Lines that never reached the DOM because newer ones replaced them within a frame. */
+  /** The requested animation frame, 0 when none. */
   #frame = 0;
   #paused = false;
   /** Arrived while paused. */
@@ -27,8 +27,6 @@ export class LogView {
   #heldLines = 0;
   #heldDropped = 0;
   readonly #onHeld: (n: number) => void;
-  /** Lines rendered so far (tests, figures). */
-  rendered = 0;
 
   constructor(onHeld: (n: number) => void) {
     this.#onHeld = onHeld;
@@ -68,12 +66,6 @@ export class LogView {
       this.#pending.push(item);
       this.#schedule();
     }
-  }
-
-  /** A short note in the flow (reconnected, filters changed). */
-  note(text: string): void {
-    const row = h('div', { class: 'row note', role: 'note' }, text);
-    this.el.appendChild(row);
   }
 
   setPaused(p: boolean): void {
@@ -123,7 +115,6 @@ export class LogView {
     for (const it of items) {
       if ('line' in it) {
         html += lineHtml(it.line, this.#colors);
-        this.rendered++;
       } else html += gapHtml(it.gap, it.why);
     }
     el.insertAdjacentHTML('beforeend', html);
