@@ -22,6 +22,9 @@ export class AppPage {
   readonly #held: HTMLElement;
   readonly #inputs: Record<keyof Filters, HTMLInputElement>;
   readonly #rate: HTMLElement;
+  /** Lines skipped since this view opened (gap rows scroll away with the lines; this stays). */
+  readonly #skipped: HTMLElement;
+  #skippedTotal = 0;
   #stream: TailStream | null = null;
   #statsTimer = 0;
   #stopped = false;
@@ -35,6 +38,7 @@ export class AppPage {
     this.#drains = new DrainPanel(app);
     this.#state = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite' }, 'connecting');
     this.#rate = h('span', { class: 'rate-now' });
+    this.#skipped = h('span', { class: 'skipped', role: 'status', 'aria-live': 'polite' });
     this.#pause = h('button', { type: 'button', class: 'pause', 'aria-pressed': 'false', 'aria-keyshortcuts': 'Space', title: 'Pause (space)' }, 'Pause');
     this.#pause.addEventListener('click', () => this.#togglePause());
     const field = (name: keyof Filters, label: string, placeholder: string, extra: Record<string, string> = {}) =>
@@ -75,7 +79,7 @@ export class AppPage {
       { id: 'main', class: 'app-page' },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Apps'), ' / ', h('span', { 'aria-current': 'page' }, app)),
       h('h1', { class: 'sr-only' }, `App ${app}`),
-      h('div', { class: 'toolbar' }, filters, h('div', { class: 'live-controls' }, this.#pause, this.#held, this.#state)),
+      h('div', { class: 'toolbar' }, filters, h('div', { class: 'live-controls' }, this.#pause, this.#held, this.#skipped, this.#state)),
       this.#view.el,
       h('section', { class: 'rates', 'aria-labelledby': 'rates-h' }, h('h2', { id: 'rates-h' }, 'Lines/s, last 5 minutes ', this.#rate), this.#chart.el),
       this.#drains.el,
@@ -130,9 +134,16 @@ export class AppPage {
     this.el.dataset.filters = key;
     this.#stream?.stop();
     this.#view.reset();
+    this.#skippedTotal = 0;
+    this.#skipped.textContent = '';
     const stream = new TailStream(this.#app, f, {
       lines: (lines) => this.#view.addLines(lines),
-      gap: (g) => this.#view.addGap(g.dropped, g.since ? `since ${g.since}` : 'lost'),
+      gap: (g) => {
+        this.#view.addGap(g.dropped, g.since ? `since ${g.since}` : 'lost');
+        this.#skippedTotal += g.dropped;
+        this.#skipped.textContent = `${this.#skippedTotal.toLocaleString('en-US')} skipped`;
+        this.#skipped.title = 'Lines the server could not deliver to this view (too fast for it, or gone from history while disconnected)';
+      },
       state: (s, detail) => this.#setState(s, detail),
     });
     this.#stream = stream;

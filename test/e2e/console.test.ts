@@ -200,6 +200,46 @@ test('a tail cut off for longer than the ring holds reconnects with after= and s
   }
 });
 
+test('a stalled tail shows a gap line where the server dropped lines for it', { skip, timeout: 120_000 }, async () => {
+  const proxy = await TcpProxy.start(Number(new URL(ts.url).port));
+  try {
+    const app = (await ts.server.ctx.registry.putApp('stall', ['app'])).app;
+    const w = await openApp(proxy.url, 'stall');
+    try {
+      const { page } = w;
+      send(app, 'before the stall');
+      await rows(page, 'before the stall').waitFor();
+      proxy.stall();
+      // far more than the socket buffers and the tail's queue hold, over many ticks
+      const pad = 'x'.repeat(200);
+      for (let i = 1; i <= 40_000; i++) {
+        send(app, `stalled ${i} ${pad}`);
+        if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await until('the tail to drop lines', () => ts.server.ctx.metrics.registry.render().then((m) => /logplane_tail_dropped_total\S* [1-9]/.test(m)), 60_000);
+      // gap rows scroll away with the lines after them (at most 1000 rows stay): record each one added
+      await page.evaluate(() => {
+        const seen: string[] = ((window as unknown as { __gaps: string[] }).__gaps = []);
+        new MutationObserver((ms) => {
+          for (const m of ms) for (const n of m.addedNodes) if (n instanceof HTMLElement && n.classList.contains('gap')) seen.push(n.textContent ?? '');
+        }).observe(document.querySelector('.log')!, { childList: true });
+      });
+      proxy.unstall();
+      send(app, 'after the stall');
+      await rows(page, 'after the stall').waitFor({ timeout: 60_000 });
+      const gaps = await page.evaluate(() => (window as unknown as { __gaps: string[] }).__gaps);
+      assert.ok(gaps.some((g) => /^⋯ \d+ lines skipped \(since /.test(g)), `a gap row was shown: ${JSON.stringify(gaps)}`);
+      const total = gaps.reduce((n, g) => n + Number(/(\d+) lines? skipped/.exec(g)?.[1] ?? 0), 0);
+      assert.equal(await page.locator('.skipped').textContent(), `${total.toLocaleString('en-US')} skipped`, 'the total stays in view');
+      clean(w);
+    } finally {
+      await w.close();
+    }
+  } finally {
+    await proxy.close();
+  }
+});
+
 test("a failing drain shows its last error in the drain health table", { skip }, async () => {
   const failing = await HttpReceiver.start(false);
   failing.mode = 500;

@@ -1,11 +1,15 @@
 // A TCP proxy on a free loopback port in front of a server, that a test can
 // cut: every connection through it is destroyed and new ones are refused
-// until restore() (a network cut between a client and logplane).
+// until restore() (a network cut between a client and logplane); or stall:
+// nothing more is read from the server until unstall() (a client that stopped
+// reading: the server's socket buffers fill).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   readonly #server: Server;
   readonly #socks = new Set<Socket>();
+  /** client -> upstream, for stall(). */
+  readonly #pairs = new Map<Socket, Socket>();
   #cut = false;
   port = 0;
 
@@ -27,6 +31,8 @@ export class TcpProxy {
       }
       client.pipe(upstream);
       upstream.pipe(client);
+      this.#pairs.set(client, upstream);
+      client.on('close', () => this.#pairs.delete(client));
     });
   }
 
@@ -49,6 +55,18 @@ export class TcpProxy {
 
   restore(): void {
     this.#cut = false;
+  }
+
+  /** Stop reading from the server on every open connection. */
+  stall(): void {
+    for (const [client, upstream] of this.#pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
+  unstall(): void {
+    for (const [client, upstream] of this.#pairs) upstream.pipe(client);
   }
 
   async close(): Promise<void> {
