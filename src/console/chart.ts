@@ -11,6 +11,13 @@ export interface Stats {
   drains: { count: number; worst_state: string | null; dropped: number; delivered: number };
 }
 
+/** `14:05` on whole minutes, `:30` between them (uPlot's default puts the date on the first tick, which overlaps). */
+function timeLabel(t: number): string {
+  const d = new Date(t * 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return t % 60 === 0 ? `${two(d.getHours())}:${two(d.getMinutes())}` : `:${two(d.getSeconds())}`;
+}
+
 const COLORS: Record<string, string> = { app: '#4fc1ff', heroku: '#c586c0', other: '#dcdcaa' };
 
 /** Drop the last, unfinished second: it would always dip. */
@@ -48,7 +55,7 @@ export class RateChart {
           cursor: { show: true, drag: { x: false, y: false } },
           scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] } },
           axes: [
-            { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' } },
+            { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' }, values: (_u, ticks) => ticks.map(timeLabel) },
             { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' }, size: 50 },
           ],
           series: [{ label: 'time' }, ...s.series.sources.map((k) => ({ label: k, stroke: COLORS[k] ?? '#ccc', width: 1.5, points: { show: false } }))],

@@ -350,6 +350,9 @@ test('at 10,000 lines/s the view keeps a bounded number of rows and keeps render
     const a = (await ts.server.ctx.registry.putApp(name, ['app', 'heroku'])).app;
     for (let i = 0; i < 40; i++) send(a, `warm ${i}`);
   }
+  // the screenshots show a drain's health too
+  const receiver = SHOTS ? await HttpReceiver.start(false) : null;
+  if (receiver) assert.equal((await api(ts, 'POST', '/v3/channels/busy/drains', { url: receiver.url('/busy') })).status, 201);
   const sizes = SHOTS ? [{ width: 1280, height: 800 }, { width: 390, height: 844 }] : [{ width: 1280, height: 800 }];
   for (const viewport of sizes) {
     const w = await openApp(ts.url, 'busy', viewport);
@@ -410,4 +413,5 @@ test('at 10,000 lines/s the view keeps a bounded number of rows and keeps render
       await w.close();
     }
   }
+  await receiver?.close();
 });
