@@ -52,6 +52,7 @@ test('npm pack: installed into a fresh project, createLogplane type-checks and r
     const files = list.stdout.split('\n').filter(Boolean);
     assert.ok(files.includes('package/dist/src/logplane.js') && files.includes('package/dist/src/logplane.d.ts'), 'the entry and its types');
     assert.ok(files.includes('package/dist/src/cli/logplane.js'), 'the CLI');
+    assert.ok(files.includes('package/dist/console/index.html'), 'the web console the server serves');
     const extra = files.filter((f) => /^package\/(src|test|bench|dist\/test|dist\/bench|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts') && !f.endsWith('.d.ts'));
     assert.deepEqual(extra, [], 'no sources, tests, benches or source maps');
 
