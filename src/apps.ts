@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Ring } from './buffer/ring.js';
+import { LineRates } from './buffer/rates.js';
 import { TokenTable, type TokenKey } from './tokens.js';
 import { BadRequestError, ErrorCode, LogplaneError, NotFoundError } from './errors.js';
 import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
@@ -45,6 +46,8 @@ export class App {
   bytesIn = 0;
   /** The rate limit every ingest path asks before routing; null = none. */
   admission: LineAdmission | null = null;
+  /** Lines per second by source class over the last 5 minutes (the console's chart). */
+  readonly rates = new LineRates();
 
   constructor(record: AppRecord, historyLines: number, seqClock: SeqClock | null = null) {
     this.id = record.id;
@@ -283,6 +286,7 @@ export class Registry extends EventEmitter {
       this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
       return;
     }
+    if (c.kind === 'keys') return; // API keys: access/keys.ts
     await this.#refresh(c.id);
   }
 

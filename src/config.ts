@@ -73,6 +73,14 @@ export interface Config {
   readonly httpKeepAliveMs: number;
   /** Per-app ingest limit, lines/s, with a burst of twice that; 0 = off. */
   readonly appRateLines: number;
+  /** Failed API authentications per minute from one address before it gets 429; 0 = no throttle. */
+  readonly authFailureLimit: number;
+  /** Throttle loopback clients too (they are exempt by default, as in fail2ban's ignoreip). */
+  readonly authThrottleLoopback: boolean;
+  /** Audit lines also for token and drain changes made with the admin key (API keys' changes always are). */
+  readonly auditAdminKey: boolean;
+  /** A key /metrics asks for (Bearer or Basic, as the API); null = /metrics open (it holds no app ids and no secret). */
+  readonly metricsKey: string | null;
 }
 
 export const defaults: Config = {
@@ -111,6 +119,10 @@ export const defaults: Config = {
   httpRequestTimeoutMs: 60_000,
   httpKeepAliveMs: 60_000,
   appRateLines: 0,
+  authFailureLimit: 20,
+  authThrottleLoopback: false,
+  auditAdminKey: false,
+  metricsKey: null,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
@@ -160,6 +172,10 @@ export const settings: readonly Setting[] = [
   { key: 'httpRequestTimeoutMs', env: 'LOGPLANE_HTTP_REQUEST_TIMEOUT_MS', flag: 'http-request-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
   { key: 'httpKeepAliveMs', env: 'LOGPLANE_HTTP_KEEPALIVE_MS', flag: 'http-keepalive-ms', kind: 'int', min: 100, max: 3_600_000 },
   { key: 'appRateLines', env: 'LOGPLANE_APP_RATE_LINES', flag: 'app-rate-lines', kind: 'int', min: 0, max: 100_000_000 },
+  { key: 'authFailureLimit', env: 'LOGPLANE_AUTH_FAILURE_LIMIT', flag: 'auth-failure-limit', kind: 'int', min: 0, max: 1_000_000 },
+  { key: 'authThrottleLoopback', env: 'LOGPLANE_AUTH_THROTTLE_LOOPBACK', flag: 'auth-throttle-loopback', kind: 'bool' },
+  { key: 'auditAdminKey', env: 'LOGPLANE_AUDIT_ADMIN_KEY', flag: 'audit-admin-key', kind: 'bool' },
+  { key: 'metricsKey', env: 'LOGPLANE_METRICS_KEY', flag: 'metrics-key', kind: 'string' },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

@@ -1,4 +1,5 @@
-// Logplex v3 drain routes (SPEC 6.1), admin auth:
+// Logplex v3 drain routes (SPEC 6.1); reading needs any key of the app,
+// changing a developer key (SPEC 12); a non-admin sees drain URLs redacted:
 //   POST   /v3/channels/:app/drains        {"url"} -> 201 + Location, {"id","token","url"}
 //   GET    /v3/channels/:app/drains        -> 200 [drain with status]
 //   GET    /v3/channels/:app/drains/:id    -> 200 drain with status
@@ -9,7 +10,9 @@ import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import type { DrainStatus } from '../drains/status.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import { apiScope } from './scope.js';
+import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
+import type { Principal } from '../access/roles.js';
+import { displayUrl } from '../drains/url.js';
 
 interface AppParams {
   app: string;
@@ -45,9 +48,18 @@ export function statusJson(s: DrainStatus) {
   };
 }
 
-function infoJson(i: DrainInfo) {
+/** Read and change rules of the drain routes (api/scope.ts). */
+export const DRAIN_READ: ApiRouteConfig = { access: { perm: 'read', param: 'app' } };
+export const DRAIN_CHANGE: ApiRouteConfig = { access: { perm: 'drains', param: 'app' } };
+
+/** A drain URL as this caller may see it: whole for the admin, redacted for other keys (SPEC 12). */
+export function urlFor(who: Principal, url: string): string {
+  return who.role === 'admin' ? url : displayUrl(url);
+}
+
+function infoJson(i: DrainInfo, who: Principal) {
   const r = i.record;
-  return { id: r.id, token: r.token, url: r.url, created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
+  return { id: r.id, token: r.token, url: urlFor(who, r.url), created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
 }
 
 export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
@@ -55,30 +67,35 @@ export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains:
 }
 
 function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
-  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', async (req, reply) => {
+  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', { config: DRAIN_CHANGE }, async (req, reply) => {
     const rec = await drains.add(req.params.app, urlField(req.body));
+    ctx.access.audit.addDrain(req.params.app, rec.url, principalOf(req));
     reply.code(201).header('Location', `${ctx.publicUrl}/v3/channels/${encodeURIComponent(req.params.app)}/drains/${rec.id}`);
     return { id: rec.id, token: rec.token, url: rec.url };
   });
 
-  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', async (req) => {
-    return drains.list(req.params.app).map(infoJson);
+  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', { config: DRAIN_READ }, async (req) => {
+    const who = principalOf(req);
+    return drains.list(req.params.app).map((d) => infoJson(d, who));
   });
 
-  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
-    return infoJson(drains.get(req.params.app, req.params.id));
+  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_READ }, async (req) => {
+    return infoJson(drains.get(req.params.app, req.params.id), principalOf(req));
   });
 
-  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
+  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req) => {
     const rec = await drains.update(req.params.app, req.params.id, urlField(req.body));
-    return { id: rec.id, token: rec.token, url: rec.url };
+    const who = principalOf(req);
+    ctx.access.audit.updateDrain(req.params.app, rec.token, rec.url, who);
+    return { id: rec.id, token: rec.token, url: urlFor(who, rec.url) };
   });
 
-  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req, reply) => {
+  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req, reply) => {
     const list = drains.list(req.params.app);
     // only by id here, and only this app's
     if (!list.some((d) => d.record.id === req.params.id)) throw new NotFoundError('drain not found');
-    await drains.remove(req.params.app, req.params.id);
+    const rec = await drains.remove(req.params.app, req.params.id);
+    ctx.access.audit.removeDrain(req.params.app, rec.token, principalOf(req));
     return reply.code(204).send();
   });
 }

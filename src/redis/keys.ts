@@ -7,6 +7,8 @@
 export const APPS = 'lp:apps';
 /** The admin API key. */
 export const API_KEY = 'lp:apikey';
+/** API keys (SPEC 12): a hash, key id -> JSON record (the secret's SHA-256, never the secret). */
+export const API_KEYS = 'lp:keys';
 /** Config changes: JSON `{"node","kind","id"}`. */
 export const CONFIG_CHANNEL = 'lp:config';
 /** Live nodes: member node id, score = ms when its registration expires. */

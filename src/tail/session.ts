@@ -23,6 +23,11 @@ export interface SessionSpec {
   grep: string | null;
   /** Resume: every line with seq > after still in the ring. */
   after: number | null;
+  /**
+   * The API key that created the session (SPEC 12: a session URL carries its
+   * creator's scope); absent or null for the admin key.
+   */
+  keyId?: string | null;
 }
 
 export class Session {

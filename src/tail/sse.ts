@@ -48,7 +48,7 @@ export abstract class HttpTailSink implements TailSink, Heartbeat {
   finish(): void {
     if (this.open) this.res.end();
   }
-  close(_reason: 'shutdown' | 'deleted'): void {
+  close(_reason: 'shutdown' | 'deleted' | 'revoked'): void {
     if (this.open) this.res.end();
   }
 

@@ -101,10 +101,12 @@ export class WsTailSink implements TailSink, Heartbeat {
     this.#ws.close(1000);
   }
 
-  close(reason: 'shutdown' | 'deleted'): void {
+  close(reason: 'shutdown' | 'deleted' | 'revoked'): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     if (reason === 'shutdown') {
       this.#ws.close(1001, 'server shutting down');
+    } else if (reason === 'revoked') {
+      this.#ws.close(1008, 'access revoked');
     } else {
       if (!this.#text) this.#ws.send(END_FRAME);
       this.#ws.close(1000, 'app deleted');

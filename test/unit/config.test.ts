@@ -57,6 +57,10 @@ test('defaults when nothing is given; the result is frozen', () => {
     httpRequestTimeoutMs: 60_000,
     httpKeepAliveMs: 60_000,
     appRateLines: 0,
+    authFailureLimit: 20,
+    authThrottleLoopback: false,
+    auditAdminKey: false,
+    metricsKey: null,
   };
   assert.deepEqual({ ...c }, pinned);
   assert.deepEqual({ ...defaults }, pinned);
