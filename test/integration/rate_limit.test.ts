@@ -53,3 +53,26 @@ for (const workers of ['0', '1']) {
     }
   });
 }
+
+describe('rate limit, in-process publish', () => {
+  test('lp.publish: 100 lines at once over a limit of 10 lines/s keep 20, drop and announce 80', async () => {
+    const { createLogplane } = await import('../../src/logplane.js');
+    const { tempDir } = await import('../support/server.js');
+    const { rmSync } = await import('node:fs');
+    const dataDir = tempDir('logplane-publish-rate-');
+    const lp = await createLogplane({ dataDir, http: false, syslog: false, settings: { LOGPLANE_APP_RATE_LINES: 10 } });
+    try {
+      await lp.apps.create('pub', { tokens: ['app'] });
+      for (let i = 0; i < 100; i++) lp.publish('pub', { source: 'app', dyno: 'web.1', msg: `line ${i}` });
+      const lines = await until('the drop announced', async () => {
+        const h = await lp.history('pub', { num: 1500 });
+        return h.some((l) => String(l.msg).includes('Rate limit exceeded')) ? h : null;
+      }, 10_000);
+      assert.equal(lines.filter((l) => /^line \d+$/.test(String(l.msg))).length, 20);
+      assert.match(String(lines.find((l) => String(l.msg).includes('Rate limit'))!.msg), /^Rate limit exceeded: 80 messages dropped since \S+\.$/);
+    } finally {
+      await lp.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
