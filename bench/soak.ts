@@ -136,8 +136,16 @@ async function main(): Promise<void> {
   // the load: every 100 ms, rate/10 lines, half over TCP (round-robin apps),
   // half as 500-line POST /logs bodies (at most 16 requests in flight: a
   // tick that finds the sender behind skips, and says so at the end)
-  let tcp = connect({ port: srv.syslogPort, host: '127.0.0.1' });
-  tcp.on('error', () => {});
+  /** Client connections not yet closed: a replaced one stays here until the server has read it all and closed. */
+  const tcpOpen = new Set<Socket>();
+  const openTcp = (): Socket => {
+    const c = connect({ port: srv.syslogPort, host: '127.0.0.1' });
+    c.on('error', () => {});
+    tcpOpen.add(c);
+    c.once('close', () => tcpOpen.delete(c));
+    return c;
+  };
+  let tcp = openTcp();
   const body = logplexBody(500);
   let sent = 0;
   let skipped = 0;
@@ -153,7 +161,10 @@ async function main(): Promise<void> {
   let postDebt = 0;
   const tick = setInterval(() => {
     if (stop) return;
-    if (tcp.writableLength > 4 * 1024 * 1024) skipped += 10 * perApp;
+    // back-pressure over every connection still flushing (a replaced one keeps its buffer until the server has read it)
+    let buffered = 0;
+    for (const c of tcpOpen) buffered += c.writableLength;
+    if (buffered > 4 * 1024 * 1024) skipped += 10 * perApp;
     else {
       for (let i = 0; i < 10; i++) tcp.write(tcpChunks[i]!);
       sent += 10 * perApp;
@@ -182,8 +193,7 @@ async function main(): Promise<void> {
   const churn = setInterval(() => {
     if (stop) return;
     const old = tcp;
-    tcp = connect({ port: srv.syslogPort, host: '127.0.0.1' });
-    tcp.on('error', () => {});
+    tcp = openTcp();
     old.end();
     const id = `soak-churn-${churned++}`;
     void (async () => {
@@ -253,6 +263,10 @@ async function main(): Promise<void> {
   clearInterval(tick);
   clearInterval(churn);
   tcp.end();
+  // every line written is read by the server before the final ledger
+  const flushDeadline = Date.now() + 300_000;
+  while (tcpOpen.size > 0 && Date.now() < flushDeadline) await new Promise((r) => setTimeout(r, 200));
+  if (tcpOpen.size > 0) out(`${tcpOpen.size} syslog connections still flushing after 300 s`);
   // the stalled tail reads again; then everything settles and the ledger must be exact
   const st = tails.find((t) => t.stalled)!;
   (st.ws as unknown as { _socket: Socket })._socket.resume();

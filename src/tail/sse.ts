@@ -66,7 +66,7 @@ export abstract class HttpTailSink implements TailSink, Heartbeat {
  * long enough for a restart to be listening again. A client that finds no
  * listener gives up (the heroku CLI exits), so this is the restart budget.
  */
-export const SHUTDOWN_RETRY_MS = 5000;
+export const SHUTDOWN_RETRY_MS = 15_000;
 const SHUTDOWN_RETRY = Buffer.from(`retry: ${SHUTDOWN_RETRY_MS}\n\n`, 'latin1');
 
 export class SseTailSink extends HttpTailSink {
