@@ -1,5 +1,5 @@
 // Logplex v3 drain routes (SPEC 6.1), admin auth:
-//   POST   /v3/channels/:app/drains        {"url"} -> 201 + Location, {"id","token","url"}
+//   POST   /v3/channels/:app/drains        {"url", "filter"?} -> 201 + Location, {"id","token","url"[,"filter"]}
 //   GET    /v3/channels/:app/drains        -> 200 [drain with status]
 //   GET    /v3/channels/:app/drains/:id    -> 200 drain with status
 //   PUT    /v3/channels/:app/drains/:id    {"url"} -> 200 {"id","token","url"}
@@ -9,6 +9,7 @@ import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import type { DrainStatus } from '../drains/status.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
+import type { DrainRecord } from '../store/store.js';
 import { apiScope } from './scope.js';
 
 interface AppParams {
@@ -16,6 +17,11 @@ interface AppParams {
 }
 interface DrainParams extends AppParams {
   id: string;
+}
+
+/** The optional `filter` field of a JSON body (checked by the drain manager). */
+export function filterField(body: unknown): unknown {
+  return (body as { filter?: unknown }).filter;
 }
 
 /** The `url` field of a JSON body, or a 400 naming it. */
@@ -45,9 +51,21 @@ export function statusJson(s: DrainStatus) {
   };
 }
 
+/** A drain's filter as JSON: null when it takes every line. */
+export function filterJson(r: DrainRecord) {
+  const f = r.filter;
+  return f === undefined ? null : { source: f.source ?? null, dyno: f.dyno ?? null, grep: f.grep ?? null };
+}
+
+/** The answer to POST and PUT: Logplex's {"id","token","url"}, plus "filter" when the drain has one. */
+function createdJson(r: DrainRecord) {
+  const json = { id: r.id, token: r.token, url: r.url };
+  return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
+}
+
 function infoJson(i: DrainInfo) {
   const r = i.record;
-  return { id: r.id, token: r.token, url: r.url, created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
+  return { id: r.id, token: r.token, url: r.url, filter: filterJson(r), created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
 }
 
 export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
@@ -56,9 +74,10 @@ export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains:
 
 function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
   app.post<{ Params: AppParams }>('/v3/channels/:app/drains', async (req, reply) => {
-    const rec = await drains.add(req.params.app, urlField(req.body));
+    const url = urlField(req.body);
+    const rec = await drains.add(req.params.app, url, filterField(req.body));
     reply.code(201).header('Location', `${ctx.publicUrl}/v3/channels/${encodeURIComponent(req.params.app)}/drains/${rec.id}`);
-    return { id: rec.id, token: rec.token, url: rec.url };
+    return createdJson(rec);
   });
 
   app.get<{ Params: AppParams }>('/v3/channels/:app/drains', async (req) => {
@@ -70,8 +89,9 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
   });
 
   app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
-    const rec = await drains.update(req.params.app, req.params.id, urlField(req.body));
-    return { id: rec.id, token: rec.token, url: rec.url };
+    const url = urlField(req.body);
+    const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
+    return createdJson(rec);
   });
 
   app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req, reply) => {

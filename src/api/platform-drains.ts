@@ -3,9 +3,10 @@
 //   GET    /apps/:app/log-drains                   -> 200 [drain]
 //          ?extended=true (heroku drains -x): each drain also has
 //          "extended": {"drain_id": <integer>, "status": {...}}
-//   POST   /apps/:app/log-drains {"url"}           -> 201 drain
+//   POST   /apps/:app/log-drains {"url", "filter"?} -> 201 drain (filter: our extension, SPEC 16)
 //   DELETE /apps/:app/log-drains/:id_url_or_token  -> 200 drain (URL-encoded key)
-// drain = {"id","url","token","created_at","updated_at","addon":null}.
+// drain = {"id","url","token","created_at","updated_at","addon":null}, plus
+// "filter" for a drain that has one.
 // Errors carry Heroku's `message` next to our `error`.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Context } from '../context.js';
@@ -13,7 +14,7 @@ import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import { LogplaneError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
 import { apiScope } from './scope.js';
-import { statusJson, urlField } from './drains.js';
+import { filterField, filterJson, statusJson, urlField } from './drains.js';
 
 /** Heroku times: ISO 8601 to the second, UTC. */
 function herokuTime(iso: string): string {
@@ -21,7 +22,8 @@ function herokuTime(iso: string): string {
 }
 
 export function logDrainJson(r: DrainRecord) {
-  return { id: r.id, url: r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+  const json = { id: r.id, url: r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+  return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
 }
 
 /**
@@ -65,7 +67,8 @@ function platformDrainRoutes(app: FastifyInstance, drains: DrainManager): void {
 
   app.post<{ Params: { app: string } }>('/apps/:app/log-drains', async (req, reply) =>
     herokuErrors(reply, async () => {
-      const rec = await drains.add(req.params.app, urlField(req.body));
+      const url = urlField(req.body);
+      const rec = await drains.add(req.params.app, url, filterField(req.body));
       reply.code(201);
       return logDrainJson(rec);
     }),

@@ -33,19 +33,33 @@ interface Args {
   app: string;
   json: boolean;
   positional: string[];
+  /** Values of the command's own options (`--source` -> `source`). */
+  opts: Map<string, string>;
 }
 
-function parseArgs(cmd: string, argv: readonly string[], positionals: number): Args {
+/**
+ * `-a APP`, `--json`, the positionals, and `options`: the command's own
+ * options that take a value (`--grep error` or `--grep=error`), by long name.
+ */
+function parseArgs(cmd: string, argv: readonly string[], positionals: number, options: readonly string[] = []): Args {
   let app: string | undefined;
   let json = false;
   const positional: string[] = [];
+  const opts = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') ? a.slice(2, eq === -1 ? undefined : eq) : '';
     if (a === '-a' || a === '--app') {
       app = argv[++i];
       if (app === undefined) throw new CliError(`${cmd}: ${a} needs an app name`);
     } else if (a.startsWith('--app=')) app = a.slice(6);
     else if (a === '--json') json = true;
+    else if (options.includes(name)) {
+      const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
+      if (v === undefined) throw new CliError(`${cmd}: --${name} needs a value`);
+      opts.set(name, v);
+    }
     else if (a.startsWith('-') && a.length > 1) throw new CliError(`${cmd}: unknown option ${a}`);
     else positional.push(a);
   }
@@ -54,7 +68,7 @@ function parseArgs(cmd: string, argv: readonly string[], positionals: number): A
   if (positional.length !== positionals) {
     throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${cmd === 'drains:add' ? 'URL' : 'ID or URL'}`);
   }
-  return { app, json, positional };
+  return { app, json, positional, opts };
 }
 
 async function connection(io: CliIO): Promise<Connection> {
@@ -106,10 +120,16 @@ interface StatusJson {
   last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
   next_retry_at: string | null;
 }
+interface FilterJson {
+  source: string | null;
+  dyno: string | null;
+  grep: string | null;
+}
 interface DrainJson {
   id: string;
   token: string;
   url: string;
+  filter: FilterJson | null;
   created_at: string;
   updated_at: string;
   status: StatusJson;
@@ -123,6 +143,16 @@ export function hideCredentials(url: string): string {
   const authority = end === -1 ? url.slice(s + 3) : url.slice(s + 3, s + 3 + end);
   const at = authority.lastIndexOf('@');
   return at === -1 ? url : `${url.slice(0, s + 3)}${authority.slice(at + 1)}${end === -1 ? '' : url.slice(s + 3 + end)}`;
+}
+
+/** `source=app dyno=web grep="error"`: the fields set (grep quoted as JSON); null when none. */
+export function describeFilter(f: FilterJson | null | undefined): string | null {
+  if (!f) return null;
+  const parts: string[] = [];
+  if (f.source !== null) parts.push(`source=${f.source}`);
+  if (f.dyno !== null) parts.push(`dyno=${f.dyno}`);
+  if (f.grep !== null) parts.push(`grep=${JSON.stringify(f.grep)}`);
+  return parts.length > 0 ? parts.join(' ') : null;
 }
 
 function path(app: string, rest = ''): string {
@@ -146,16 +176,25 @@ export async function drains(argv: readonly string[], io: CliIO = defaultIO()): 
     return;
   }
   const lines = [`=== ${a.app} Drains`];
-  for (const d of list) lines.push(`${hideCredentials(d.url)} (${d.token})  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+  for (const d of list) {
+    const f = describeFilter(d.filter);
+    lines.push(`${hideCredentials(d.url)} (${d.token})${f ? ` [${f}]` : ''}  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+  }
   io.out(`${lines.join('\n')}\n`);
 }
 
-/** `logplane drains:add URL -a APP` */
+/** `logplane drains:add URL -a APP [--source S] [--dyno D] [--grep TEXT]` */
 export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
-  const a = parseArgs('drains:add', argv, 1);
-  const d = (await api(io, a.app, 'POST', path(a.app), { url: a.positional[0] })) as { id: string; token: string; url: string };
+  const a = parseArgs('drains:add', argv, 1, ['source', 'dyno', 'grep']);
+  const filter: Record<string, string> = {};
+  for (const [k, v] of a.opts) filter[k] = v;
+  const body = a.opts.size > 0 ? { url: a.positional[0], filter } : { url: a.positional[0] };
+  const d = (await api(io, a.app, 'POST', path(a.app), body)) as { id: string; token: string; url: string; filter?: FilterJson | null };
   if (a.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
-  else io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n`);
+  else {
+    const f = describeFilter(d.filter);
+    io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n${f ? `filter: ${f}\n` : ''}`);
+  }
 }
 
 /** `logplane drains:remove ID|URL -a APP` (the drain's token works too). */
@@ -179,7 +218,7 @@ export async function drainsStatus(argv: readonly string[], io: CliIO = defaultI
   const a = parseArgs('drains:status', argv, 0);
   const list = await listDrains(io, a.app);
   if (a.json) {
-    io.out(`${JSON.stringify(list.map((d) => ({ id: d.id, token: d.token, url: hideCredentials(d.url), ...d.status })), null, 2)}\n`);
+    io.out(`${JSON.stringify(list.map((d) => ({ id: d.id, token: d.token, url: hideCredentials(d.url), filter: d.filter, ...d.status })), null, 2)}\n`);
     return;
   }
   if (list.length === 0) {
@@ -195,6 +234,7 @@ export async function drainsStatus(argv: readonly string[], io: CliIO = defaultI
       `=== ${hideCredentials(d.url)}`,
       `id:            ${d.id}`,
       `token:         ${d.token}`,
+      `filter:        ${describeFilter(d.filter) ?? '-'}`,
       `state:         ${s.state}`,
       `delivered:     ${s.delivered}`,
       `dropped:       ${s.dropped}`,

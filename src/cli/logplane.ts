@@ -46,7 +46,7 @@ const commands: readonly Command[] = [
   send,
   logs,
   drainCommand('drains', "list an app's drains with their state", 'usage: logplane drains -a APP [--json]\n\nList the drains of APP: id, URL (credentials hidden), state, delivered, dropped.'),
-  drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes).'),
+  drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--source SOURCE] [--dyno DYNO] [--grep TEXT] [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes); with filters, only the lines\nof that source, of that dyno (web matches web.1) and containing TEXT.'),
   drainCommand('drains:remove', 'remove a drain by id, token or URL', 'usage: logplane drains:remove ID|TOKEN|URL -a APP'),
   drainCommand('drains:status', "each drain's delivery status in detail", 'usage: logplane drains:status -a APP [--json]\n\nState, delivered, dropped, queue depth, last success, last error, next retry.'),
   configKey,

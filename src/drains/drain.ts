@@ -7,6 +7,7 @@
 import type { LineSink } from '../apps.js';
 import { systemClock, type Clock } from '../basics/clock.js';
 import { BoundedQueue } from '../basics/queue.js';
+import type { LineFilter } from '../line-filter.js';
 import type { Log } from '../obs/log.js';
 import { DrainBudget, type BudgetMember } from './budget.js';
 import type { FrameEncoder } from './frame.js';
@@ -30,6 +31,8 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** The lines waiting, bounded by their bytes (the batch in flight is not in it). */
   readonly #queue = new BoundedQueue<Buffer>();
   readonly #capBytes: number;
+  /** Lines it does not match are never queued; null: every line. */
+  readonly filter: LineFilter | null;
   readonly #budget: DrainBudget;
 
   // sender loop
@@ -76,6 +79,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.counters = opts.counters ?? noCounters();
     this.#loss = new LossLedger(this.clock);
     this.#capBytes = opts.queueBytes;
+    this.filter = opts.filter ?? null;
     this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
     this.#budget.join(this);
     this.#batchBytes = opts.batchBytes ?? BATCH_BYTES;
@@ -134,11 +138,21 @@ export abstract class Drain implements LineSink, BudgetMember {
   }
 
   /**
-   * Take a line (called by route() for every line of the app). O(1), no I/O:
-   * when the queue is over its byte cap, or the node's drains are over their
-   * budget, the oldest lines are dropped and counted (see budget.ts).
+   * A line of the app (called by route() for every line): queued if the
+   * drain's filter matches it (a line filtered out costs no queue space).
    */
   offer(rec: Buffer): void {
+    const f = this.filter;
+    if (f === null || f.matches(rec)) this.take(rec);
+  }
+
+  /**
+   * Queue a line, filter already applied (or not for this line: an L10 line
+   * of distributed mode). O(1), no I/O: when the queue is over its byte cap,
+   * or the node's drains are over their budget, the oldest lines are dropped
+   * and counted (see budget.ts).
+   */
+  take(rec: Buffer): void {
     if (this.#closed) return;
     const q = this.#queue;
     q.push(rec);

@@ -17,7 +17,8 @@ import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
-import type { DrainCluster } from './ownership.js';
+import type { DrainCluster, DrainHandle } from './ownership.js';
+import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
 
 /** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
 export type EmitLine = (app: App, line: Buffer) => void;
@@ -70,6 +71,17 @@ export function createDrain(opts: DrainOptions): Drain {
     case DrainKind.SYSLOG_TLS:
       return new SyslogTlsDrain(opts);
   }
+}
+
+/** What distributed mode's feed gets for an owned drain: it filters, the drain queues. */
+function clusterHandle(drain: Drain): DrainHandle {
+  const f = drain.filter;
+  return {
+    sink: { offer: (rec: Buffer) => drain.take(rec) },
+    ...(f !== null ? { accepts: (rec: Buffer) => f.matches(rec) } : {}),
+    consumed: () => drain.status().delivered + drain.status().dropped,
+    status: () => drain.status(),
+  };
 }
 
 function createDrainMetrics(ctx: Context) {
@@ -195,6 +207,7 @@ export class DrainManager {
       reconnectBaseMs: c.drainReconnectBaseMs,
       reconnectMaxMs: c.drainReconnectMaxMs,
       allowPrivate: c.drainAllowPrivate,
+      filter: lineFilterOf(rec.filter),
       counters: this.#metrics.counters.get(target.kind)!,
       log: this.#ctx.log,
       emit: (line: Buffer) => {
@@ -225,7 +238,7 @@ export class DrainManager {
       if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode: another node delivers it
       keep.add(rec.id);
       const cur = live.get(rec.id);
-      if (cur && cur.record.url === rec.url && cur.record.token === rec.token) {
+      if (cur && cur.record.url === rec.url && cur.record.token === rec.token && sameFilter(cur.record.filter, rec.filter)) {
         cur.record = rec;
         continue;
       }
@@ -243,11 +256,9 @@ export class DrainManager {
         // (distributed mode: the new feed replays it from the checkpoint instead)
         const moved = cluster ? [] : cur.drain.takeQueue();
         this.#stop(app, live, cur);
-        for (const line of moved) drain.offer(line);
+        for (const line of moved) drain.take(line);
       }
-      const sink = cluster
-        ? cluster.attachDrain(app.id, rec.id, { sink: drain, consumed: () => drain.status().delivered + drain.status().dropped, status: () => drain.status() })
-        : drain;
+      const sink = cluster ? cluster.attachDrain(app.id, rec.id, clusterHandle(drain)) : drain;
       live.set(rec.id, { record: rec, drain, sink });
       app.addSink(sink);
       this.#ctx.log.info({ at: 'drain.started', app: app.id, drain: rec.id, kind: target.kind, url: target.display }, 'drain started');
@@ -316,23 +327,30 @@ export class DrainManager {
     return d ? d.status() : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null };
   }
 
-  async add(appId: string, url: unknown): Promise<DrainRecord> {
+  /** Add a drain; `filter` is the request's `filter` field (SPEC 16), checked here. */
+  async add(appId: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
     this.#ctx.registry.require(appId);
+    const f = parseDrainFilter(filter);
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
       this.#ctx.registry.updateDrains(appId, (drains) => {
         if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
         if (drains.length >= this.#ctx.config.maxDrainsPerApp) throw new UnprocessableError('maximum number of drains reached', 'limit_reached');
         const now = new Date().toISOString();
-        const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now };
+        const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now, ...(f ? { filter: f } : {}) };
         return { drains: [...drains, rec], result: rec };
       }),
     );
   }
 
-  async update(appId: string, id: string, url: unknown): Promise<DrainRecord> {
+  /** Change a drain's URL. Its filter cannot change: a `filter` other than the drain's is a 422. */
+  async update(appId: string, id: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
     const app0 = this.#ctx.registry.require(appId);
-    if (!app0.record.drains.some((d) => d.id === id)) throw new NotFoundError('drain not found');
+    const cur = app0.record.drains.find((d) => d.id === id);
+    if (!cur) throw new NotFoundError('drain not found');
+    if (filter !== undefined && !sameFilter(parseDrainFilter(filter), cur.filter)) {
+      throw new UnprocessableError('filter: cannot be changed; remove the drain and add it again with the new filter', 'filter_immutable');
+    }
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
       this.#ctx.registry.updateDrains(appId, (drains) => {

@@ -7,8 +7,13 @@ import type { DrainStatus } from './status.js';
 
 /** What the drain manager hands over for one owned drain. */
 export interface DrainHandle {
-  /** The drain itself. */
+  /** The drain itself, taking every line offered (the feed applies the filter: see accepts). */
   sink: LineSink;
+  /**
+   * The drain's filter (SPEC 16): the feed offers only lines it accepts, and
+   * steps its cursor over the others. Absent: every line.
+   */
+  accepts?(rec: Buffer): boolean;
   /** Lines that have left its queue so far: delivered plus dropped (any reason). */
   consumed(): number;
   /** Its status for app owners (written to Redis for the other nodes' API). */

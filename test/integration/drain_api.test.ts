@@ -64,7 +64,7 @@ describe('v3 drain routes', () => {
     const list = res.json as Json[];
     assert.equal(list.length, 1);
     const d = list[0]!;
-    assert.deepEqual(Object.keys(d).sort(), ['created_at', 'id', 'status', 'token', 'updated_at', 'url']);
+    assert.deepEqual(Object.keys(d).sort(), ['created_at', 'filter', 'id', 'status', 'token', 'updated_at', 'url']);
     const s = d.status as Json;
     assert.deepEqual(Object.keys(s).sort(), ['delivered', 'dropped', 'last_error', 'last_success_at', 'next_retry_at', 'queue_depth', 'state']);
     assert.equal(s.state, 'idle');
