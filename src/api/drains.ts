@@ -48,6 +48,8 @@ export function statusJson(s: DrainStatus) {
     last_success_at: iso(s.lastSuccessAt),
     last_error: e === null ? null : { at: iso(e.at), ...(e.status !== undefined ? { status: e.status } : {}), ...(e.errno !== undefined ? { errno: e.errno } : {}), text: e.text },
     next_retry_at: iso(s.nextRetryAt),
+    latency_ms: { p50: s.latencyMs?.p50 ?? null, p99: s.latencyMs?.p99 ?? null },
+    dropped_1h: s.dropped1h ?? 0,
   };
 }
 

@@ -119,6 +119,8 @@ interface StatusJson {
   last_success_at: string | null;
   last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
   next_retry_at: string | null;
+  latency_ms?: { p50: number | null; p99: number | null };
+  dropped_1h?: number;
 }
 interface FilterJson {
   source: string | null;
@@ -209,6 +211,12 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
   else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
 }
 
+/** `p50 12 ms, p99 40 ms (last 5 min)`, or `-` with no delivery in that time. */
+function latencyText(l: StatusJson['latency_ms']): string {
+  if (!l || l.p50 === null || l.p99 === null) return '-';
+  return `p50 ${l.p50} ms, p99 ${l.p99} ms (last 5 min)`;
+}
+
 function when(iso: string | null): string {
   return iso ?? '-';
 }
@@ -238,6 +246,8 @@ export async function drainsStatus(argv: readonly string[], io: CliIO = defaultI
       `state:         ${s.state}`,
       `delivered:     ${s.delivered}`,
       `dropped:       ${s.dropped}`,
+      `dropped (1h):  ${s.dropped_1h ?? '-'}`,
+      `latency:       ${latencyText(s.latency_ms)}`,
       `queue depth:   ${s.queue_depth}`,
       `last success:  ${when(s.last_success_at)}`,
       `last error:    ${err}`,

@@ -19,6 +19,7 @@ import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
 import type { DrainCluster, DrainHandle } from './ownership.js';
 import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
+import { LATENCY_METRIC_BOUNDS } from './health.js';
 
 /** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
 export type EmitLine = (app: App, line: Buffer) => void;
@@ -95,6 +96,7 @@ function createDrainMetrics(ctx: Context) {
   const queuedBytes = r.gauge('logplane_drain_queue_bytes', 'Bytes of lines queued by all drains (what counts against the drain budget; batches in flight not included).');
   const budget = r.gauge('logplane_drain_budget_bytes', 'Node-wide drain memory budget: bytes all drain queues may hold together.');
   const share = r.gauge('logplane_drain_share_bytes', 'Bytes each drain is guaranteed within the budget: min(per-drain cap, budget / drains).');
+  const latency = r.countedHistogram('logplane_drain_latency_seconds', 'Seconds from a line\'s ingest to its delivery (2xx, or written to the syslog socket), per line, by drain kind; replayed lines not counted.', ['kind'], LATENCY_METRIC_BOUNDS);
   const reclaims = r.counter('logplane_drain_budget_reclaims_total', 'Times drains over their share gave memory back because the budget was full.');
   const counters = new Map<DrainKind, DrainCounters>();
   for (const k of KINDS) {
@@ -109,6 +111,7 @@ function createDrainMetrics(ctx: Context) {
       attemptsDrop: attempts.labels(l, 'drop'),
       latencySum: seconds.labels(l),
       delivery: ctx.metrics.drainDelivery.labels(l),
+      latency: latency.labels(l),
     });
   }
   return { counters, drains, queued, queuedBytes, budget, share, reclaims };
@@ -324,7 +327,9 @@ export class DrainManager {
       const remote = this.#cluster.remoteStatus(appId, record.id);
       if (remote) return remote;
     }
-    return d ? d.status() : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null };
+    return d
+      ? d.status()
+      : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null, latencyMs: { p50: null, p99: null }, dropped1h: 0 };
   }
 
   /** Add a drain; `filter` is the request's `filter` field (SPEC 16), checked here. */

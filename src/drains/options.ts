@@ -4,7 +4,7 @@
 import type { Clock } from '../basics/clock.js';
 import type { LineFilter } from '../line-filter.js';
 import type { Log } from '../obs/log.js';
-import { Child, type HistogramChild } from '../obs/metrics.js';
+import { Child, type CountedChild, type HistogramChild } from '../obs/metrics.js';
 import type { DrainBudget } from './budget.js';
 import type { Lookup } from './guard.js';
 import type { DrainTarget } from './url.js';
@@ -24,6 +24,8 @@ export interface DrainCounters {
   latencySum: Child;
   /** Seconds from sending a batch to its acknowledgement (delivered batches only). */
   delivery?: HistogramChild;
+  /** Seconds from a line's ingest to its delivery, per line (`logplane_drain_latency_seconds`). */
+  latency?: CountedChild;
 }
 export function noCounters(): DrainCounters {
   return {
