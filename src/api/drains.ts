@@ -4,12 +4,14 @@
 //   GET    /v3/channels/:app/drains/:id    -> 200 drain with status
 //   PUT    /v3/channels/:app/drains/:id    {"url"} -> 200 {"id","token","url"}
 //   DELETE /v3/channels/:app/drains/:id    -> 204 (404 if not this app's)
+//   POST   /v3/channels/:app/drains/:id/replay {"after"} | {"num"} -> 202 {"replayed","missing"} (SPEC 16)
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import type { DrainStatus } from '../drains/status.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
+import { parseReplayRequest } from '../drains/replay.js';
 import { apiScope } from './scope.js';
 
 interface AppParams {
@@ -94,6 +96,12 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
     const url = urlField(req.body);
     const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
     return createdJson(rec);
+  });
+
+  app.post<{ Params: DrainParams }>('/v3/channels/:app/drains/:id/replay', async (req, reply) => {
+    const r = parseReplayRequest(req.body ?? {});
+    const answer = await drains.replay(req.params.app, req.params.id, r);
+    return reply.code(answer.status).send(answer.body);
   });
 
   app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req, reply) => {

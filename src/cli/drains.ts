@@ -1,5 +1,6 @@
 // CLI: `logplane drains -a APP`, `drains:add URL -a APP`,
-// `drains:remove ID|URL -a APP`, `drains:status -a APP` (SPEC 8, 6.5).
+// `drains:remove ID|URL -a APP`, `drains:status -a APP` (SPEC 8, 6.5),
+// `drains:replay ID -a APP --num N | --after SEQ` (SPEC 16).
 // Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); the
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
 import { CliError, checkApp, networkReason, unreachable } from './client.js';
@@ -66,7 +67,8 @@ function parseArgs(cmd: string, argv: readonly string[], positionals: number, op
   if (!app) throw new CliError(`${cmd}: missing app: use -a APP`);
   checkApp(app);
   if (positional.length !== positionals) {
-    throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${cmd === 'drains:add' ? 'URL' : 'ID or URL'}`);
+    const what = cmd === 'drains:add' ? 'URL' : cmd === 'drains:replay' ? 'a drain ID, token or URL' : 'ID or URL';
+    throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${what}`);
   }
   return { app, json, positional, opts };
 }
@@ -217,6 +219,26 @@ function latencyText(l: StatusJson['latency_ms']): string {
   return `p50 ${l.p50} ms, p99 ${l.p99} ms (last 5 min)`;
 }
 
+/** `logplane drains:replay ID|TOKEN|URL -a APP --num N | --after SEQ`: re-send what the history holds (SPEC 16). */
+export async function drainsReplay(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
+  const a = parseArgs('drains:replay', argv, 1, ['num', 'after']);
+  const num = a.opts.get('num');
+  const after = a.opts.get('after');
+  if ((num === undefined) === (after === undefined)) throw new CliError('drains:replay: give --num N (the newest N lines) or --after SEQ (the lines after that seq)');
+  for (const [k, v] of a.opts) if (!/^\d{1,16}$/.test(v)) throw new CliError(`drains:replay: --${k} must be a whole number`);
+  const key = a.positional[0]!;
+  const list = await listDrains(io, a.app);
+  const d = list.find((x) => x.id === key) ?? list.find((x) => x.token === key) ?? list.find((x) => x.url === key);
+  if (!d) throw new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${a.app}`);
+  const body = num !== undefined ? { num: Number(num) } : { after: Number(after) };
+  const r = (await api(io, a.app, 'POST', path(a.app, `/${encodeURIComponent(d.id)}/replay`), body)) as { replayed: number; missing: number };
+  if (a.json) io.out(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    const gone = r.missing > 0 ? `; ${r.missing} no longer held (announced to the drain with an L10 line)` : '';
+    io.out(`Replaying ${r.replayed} line${r.replayed === 1 ? '' : 's'} to ${hideCredentials(d.url)}${gone}\n`);
+  }
+}
+
 function when(iso: string | null): string {
   return iso ?? '-';
 }
@@ -263,4 +285,5 @@ export const drainCommands = {
   'drains:add': drainsAdd,
   'drains:remove': drainsRemove,
   'drains:status': drainsStatus,
+  'drains:replay': drainsReplay,
 } as const;

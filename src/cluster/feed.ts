@@ -231,6 +231,11 @@ export class DrainFeed implements LineSink, FollowTarget {
     return n;
   }
 
+  /** n lines were put into the drain outside the stream (a replay): consumed in turn, they move no cursor. */
+  injected(n: number): void {
+    for (let i = 0; i < n; i++) this.#fifo.push(0);
+  }
+
   /** Tell the drain about n lines it will never get (an L10 line). */
   offerLoss(n: number, sinceMs: number): void {
     if (this.#closed || n <= 0) return;

@@ -11,15 +11,17 @@ import type { DrainRecord } from '../store/store.js';
 import { DrainBudget } from './budget.js';
 import type { Clock } from '../basics/clock.js';
 import type { Drain } from './drain.js';
-import type { DrainCounters, DrainOptions } from './options.js';
+import type { DrainOptions } from './options.js';
 import { DRAIN_STATES, stateLabel, type DrainStatus } from './status.js';
 import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
-import type { DrainCluster, DrainHandle } from './ownership.js';
+import type { DrainCluster, DrainHandle, ReplayAnswer } from './ownership.js';
+import { replayInto, type ReplayRequest } from './replay.js';
+import type { HistorySource } from '../history/source.js';
 import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
-import { LATENCY_METRIC_BOUNDS } from './health.js';
+import { createDrainMetrics, KINDS, type DrainMetrics } from './metrics.js';
 
 /** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
 export type EmitLine = (app: App, line: Buffer) => void;
@@ -59,8 +61,6 @@ interface Live {
   sink: LineSink;
 }
 
-const KINDS = Object.values(DrainKind);
-
 /** Make the right Drain for a parsed URL. */
 export function createDrain(opts: DrainOptions): Drain {
   switch (opts.target.kind) {
@@ -85,44 +85,12 @@ function clusterHandle(drain: Drain): DrainHandle {
   };
 }
 
-function createDrainMetrics(ctx: Context) {
-  const r = ctx.metrics.registry;
-  const delivered = r.counter('logplane_drain_lines_delivered_total', 'Lines delivered to drains, by drain kind.', ['kind']);
-  const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries).', ['kind', 'reason']);
-  const attempts = r.counter('logplane_drain_attempts_total', 'Delivery attempts (batches) by kind and outcome (ok, retry, drop).', ['kind', 'outcome']);
-  const seconds = r.counter('logplane_drain_attempt_seconds_total', 'Time spent in delivery attempts, by kind (divided by logplane_drain_attempts_total: mean latency).', ['kind']);
-  const drains = r.gauge('logplane_drains', 'Drains by kind and state (idle, connecting, delivering, backing_off, failing).', ['kind', 'state']);
-  const queued = r.gauge('logplane_drain_queue_lines', 'Lines held by drains (queue plus batch in flight), by kind.', ['kind']);
-  const queuedBytes = r.gauge('logplane_drain_queue_bytes', 'Bytes of lines queued by all drains (what counts against the drain budget; batches in flight not included).');
-  const budget = r.gauge('logplane_drain_budget_bytes', 'Node-wide drain memory budget: bytes all drain queues may hold together.');
-  const share = r.gauge('logplane_drain_share_bytes', 'Bytes each drain is guaranteed within the budget: min(per-drain cap, budget / drains).');
-  const latency = r.countedHistogram('logplane_drain_latency_seconds', 'Seconds from a line\'s ingest to its delivery (2xx, or written to the syslog socket), per line, by drain kind; replayed lines not counted.', ['kind'], LATENCY_METRIC_BOUNDS);
-  const reclaims = r.counter('logplane_drain_budget_reclaims_total', 'Times drains over their share gave memory back because the budget was full.');
-  const counters = new Map<DrainKind, DrainCounters>();
-  for (const k of KINDS) {
-    const l = kindLabel(k);
-    counters.set(k, {
-      delivered: delivered.labels(l),
-      droppedOverflow: dropped.labels(l, 'overflow'),
-      droppedRejected: dropped.labels(l, 'rejected'),
-      droppedRetries: dropped.labels(l, 'retries'),
-      attemptsOk: attempts.labels(l, 'ok'),
-      attemptsRetry: attempts.labels(l, 'retry'),
-      attemptsDrop: attempts.labels(l, 'drop'),
-      latencySum: seconds.labels(l),
-      delivery: ctx.metrics.drainDelivery.labels(l),
-      latency: latency.labels(l),
-    });
-  }
-  return { counters, drains, queued, queuedBytes, budget, share, reclaims };
-}
-
 export class DrainManager {
   readonly #ctx: Context;
   readonly #opts: DrainManagerOptions;
   readonly #byApp = new Map<string, Map<string, Live>>();
   readonly #locks = new Map<string, Promise<unknown>>();
-  readonly #metrics: ReturnType<typeof createDrainMetrics>;
+  readonly #metrics: DrainMetrics;
   /** Memory of every drain queue on this node (SPEC 16). */
   readonly budget: DrainBudget;
   readonly #onApp = (app: App): void => this.#sync(app);
@@ -135,6 +103,8 @@ export class DrainManager {
   readonly #cluster: DrainCluster | null;
   readonly #emit: EmitLine;
   #started = false;
+  /** Where replays read the app's history (set at wiring time). */
+  #history: HistorySource | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(ctx: Context, wiring: DrainWiring, opts: DrainManagerOptions = {}) {
@@ -382,6 +352,42 @@ export class DrainManager {
         return { drains: drains.filter((d) => d !== rec), result: rec };
       }),
     );
+  }
+
+  // ---- replay (SPEC 16) ---------------------------------------------------
+
+  /** Replays read `history`; in distributed mode this node also runs the replays other nodes forward to it. */
+  replayFrom(history: HistorySource): void {
+    this.#history = history;
+    this.#cluster?.serveReplays((appId, id, req) => this.#replayHere(appId, id, req, true));
+  }
+
+  /**
+   * Re-send what the app's history holds to a drain: on this node when it
+   * delivers the drain, else (distributed mode) on the node that does.
+   * Resolves with the API's answer (202, or the error it met).
+   */
+  async replay(appId: string, id: string, req: ReplayRequest): Promise<ReplayAnswer> {
+    this.get(appId, id); // unknown app or drain: 404
+    if (this.#cluster && !this.#byApp.get(appId)?.has(id)) return this.#cluster.forwardReplay(appId, id, req);
+    return this.#replayHere(appId, id, req, false);
+  }
+
+  async #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
+    try {
+      const app = this.#ctx.registry.require(appId);
+      this.get(appId, id);
+      const live = this.#byApp.get(appId)?.get(id);
+      if (!live || !this.#history) {
+        // forwarded to a node that no longer delivers it (a hand-over), or a drain that could not start
+        return { status: 503, body: { id: 'no_owner', error: forwarded ? 'the drain moved to another node; try again' : 'the drain is not running (see its status)' } };
+      }
+      return await replayInto(live.drain, app, req, this.#history, this.#cluster);
+    } catch (err) {
+      const e = err as { status?: number; id?: string; message: string };
+      if (e.status === undefined) throw err;
+      return { status: e.status, body: { id: e.id, error: e.message } };
+    }
   }
 
   // ---- stop ---------------------------------------------------------------
