@@ -18,7 +18,7 @@ import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
 import type { DrainCluster, DrainHandle, ReplayAnswer } from './ownership.js';
-import { replayInto, type ReplayRequest } from './replay.js';
+import { replayAnswer, type ReplayRequest } from './replay.js';
 import type { HistorySource } from '../history/source.js';
 import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
 import { createDrainMetrics, KINDS, type DrainMetrics } from './metrics.js';
@@ -373,21 +373,11 @@ export class DrainManager {
     return this.#replayHere(appId, id, req, false);
   }
 
-  async #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
-    try {
-      const app = this.#ctx.registry.require(appId);
+  #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
+    return replayAnswer(forwarded, this.#history, this.#cluster, () => {
       this.get(appId, id);
-      const live = this.#byApp.get(appId)?.get(id);
-      if (!live || !this.#history) {
-        // forwarded to a node that no longer delivers it (a hand-over), or a drain that could not start
-        return { status: 503, body: { id: 'no_owner', error: forwarded ? 'the drain moved to another node; try again' : 'the drain is not running (see its status)' } };
-      }
-      return await replayInto(live.drain, app, req, this.#history, this.#cluster);
-    } catch (err) {
-      const e = err as { status?: number; id?: string; message: string };
-      if (e.status === undefined) throw err;
-      return { status: e.status, body: { id: e.id, error: e.message } };
-    }
+      return { app: this.#ctx.registry.require(appId), drain: this.#byApp.get(appId)?.get(id)?.drain };
+    }, req);
   }
 
   // ---- stop ---------------------------------------------------------------

@@ -102,6 +102,31 @@ function estimateBetween(lines: readonly Buffer[], after: number, first: number)
 }
 
 /**
+ * The API's answer to a replay on this node: `find` gives the app and the
+ * drain if this node runs it (or throws the API's error: unknown app or
+ * drain); errors become answers, so a forwarded replay carries them back.
+ */
+export async function replayAnswer(
+  forwarded: boolean,
+  history: HistorySource | null,
+  cluster: DrainCluster | null,
+  find: () => { app: App; drain: Drain | undefined },
+  req: ReplayRequest,
+): Promise<ReplayAnswer> {
+  try {
+    const { app, drain } = find();
+    if (!drain || !history) {
+      // forwarded to a node that no longer delivers it (a hand-over), or a drain that could not start
+      return { status: 503, body: { id: 'no_owner', error: forwarded ? 'the drain moved to another node; try again' : 'the drain is not running (see its status)' } };
+    }
+    return await replayInto(drain, app, req, history, cluster);
+  } catch (err) {
+    if (!(err instanceof LogplaneError)) throw err;
+    return { status: err.status, body: { id: err.id, error: err.message } };
+  }
+}
+
+/**
  * Replay into a drain this node delivers: refused (409) while the drain is
  * failing; otherwise the notice and the history lines its filter matches go
  * after what it already holds. Distributed mode: its feed is told, so the
