@@ -15,16 +15,20 @@
 //
 // Each append returns the app's new total, so the writer learns the ordinals
 // its own lines got, and keeps them for the stream followers on this node
-// (own-ordinals.ts). The batches and the chunk queue are in pending.ts.
+// (own-ordinals.ts). The batches and the chunk queue are in pending.ts, the
+// metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
 import { appLines, appMeta } from '../redis/keys.js';
 import type { ScriptPipeline, Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
-import type { Child, Metric, Registry as MetricRegistry } from '../obs/metrics.js';
+import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { receivedOf } from '../line.js';
 import { decodeLossNotice, encodeLossNotice, isLossNotice, makeHeader } from './batch.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
 import { AppBatch, ChunkQueue, chunk, type Chunk } from './pending.js';
+import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
+import { decodeHistory, type HistoryRead } from './history-read.js';
+import { isConnectionError } from '../redis/connection.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -49,43 +53,6 @@ export const redisHistoryDefaults = {
   pipelineLines: 50_000,
 } as const;
 
-/** Last N samples, for percentiles at scrape time. */
-class Samples {
-  readonly #v = new Float64Array(1024);
-  #n = 0;
-  add(x: number): void {
-    this.#v[this.#n++ % this.#v.length] = x;
-  }
-  /** [p50, p99, max] of the samples since the last take, then reset. */
-  take(): [number, number, number] {
-    const n = Math.min(this.#n, this.#v.length);
-    if (n === 0) return [0, 0, 0];
-    const s = this.#v.slice(0, n).sort();
-    this.#n = 0;
-    return [s[Math.floor((n - 1) * 0.5)]!, s[Math.floor((n - 1) * 0.99)]!, s[n - 1]!];
-  }
-}
-
-/** A loss notice that was appended at `ordinal`: node `origin` could not write n lines. */
-export interface NoticeMark {
-  ordinal: number;
-  origin: number;
-  n: number;
-}
-
-export interface HistoryRead {
-  /** Lines trimmed from this app's history so far (ordinal of records[0] is trimmed + 1 when reading from 0). */
-  trimmed: number;
-  /** Loss notices among the ordinals asked for that were already trimmed (the last 100 notices of the app are known). */
-  trimmedNotices: NoticeMark[];
-  /** Highest seq ever trimmed (0 = none). */
-  trimmedSeq: number;
-  /** Ordinal of records[0]. */
-  first: number;
-  /** In append order (ordinal order), as stored. */
-  records: Buffer[];
-}
-
 export class RedisHistory {
   readonly #redis: Redis;
   readonly #opts: RedisHistoryOptions;
@@ -107,46 +74,13 @@ export class RedisHistory {
   /** Ordinals of this node's own records, kept for the stream readers on this node. */
   readonly #own: OwnOrdinals;
   readonly #latency = new Samples();
-  readonly #m: {
-    up: Metric;
-    pipelinesOk: Child;
-    pipelinesErr: Child;
-    seconds: Child;
-    written: Child;
-    droppedOverflow: Child;
-    droppedRejected: Child;
-    failures: Child;
-    pending: Metric;
-    latency: Metric;
-  };
+  readonly #m: HistoryMetrics;
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
     this.#redis = redis;
     this.#opts = opts;
     this.#own = new OwnOrdinals(opts.historyLines + opts.maxPendingLines);
-    const r = opts.metrics;
-    const pipelines = r.counter('logplane_redis_pipelines_total', 'Redis pipelines of the line batch, by outcome (ok, error).', ['outcome']);
-    const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis).', ['reason']);
-    this.#m = {
-      up: r.gauge('logplane_redis_up', 'Whether this node can write to Redis (1) or not (0).'),
-      pipelinesOk: pipelines.labels('ok'),
-      pipelinesErr: pipelines.labels('error'),
-      seconds: r.counter('logplane_redis_pipeline_seconds_total', 'Time spent in line-batch pipelines (divide by logplane_redis_pipelines_total for the mean round trip).').labels(),
-      written: r.counter('logplane_redis_lines_written_total', 'Lines written to the Redis history.').labels(),
-      droppedOverflow: dropped.labels('overflow'),
-      droppedRejected: dropped.labels('rejected'),
-      failures: r.counter('logplane_redis_write_failures_total', 'Times writing to Redis failed: connection lost (pipeline failed or connection closed; lines are queued) or an append refused.').labels(),
-      pending: r.gauge('logplane_redis_pending_lines', 'Lines waiting to be written to Redis.'),
-      latency: r.gauge('logplane_redis_pipeline_seconds', 'Round trip of line-batch pipelines since the last scrape: p50, p99, max.', ['stat']),
-    };
-    this.#m.up.collect = () => this.#m.up.set(this.#up ? 1 : 0);
-    this.#m.pending.collect = () => this.#m.pending.set(this.pendingLines);
-    this.#m.latency.collect = () => {
-      const [p50, p99, max] = this.#latency.take();
-      this.#m.latency.set(p50, 'p50');
-      this.#m.latency.set(p99, 'p99');
-      this.#m.latency.set(max, 'max');
-    };
+    this.#m = historyMetrics(opts.metrics, this.#latency, () => this.#up, () => this.pendingLines);
     redis.on('ready', this.#onReady);
     redis.on('close', this.#onDown);
     this.#up = redis.status === 'ready';
@@ -455,23 +389,6 @@ export class RedisHistory {
     const before = this.#inFlight !== null ? this.#settled : null;
     const out = await r.lpHistoryBuffer(appLines(appId), appMeta(appId), from);
     if (before) await before;
-    const trimmed = Number(out[0]!.toString('latin1'));
-    const trimmedSeq = Number(out[1]!.toString('latin1'));
-    const trimmedNotices: NoticeMark[] = [];
-    const notices = out[2]!.toString('latin1');
-    if (notices.length > 0) {
-      for (const e of notices.split(',')) {
-        const [o, origin, n] = e.split(':').map(Number) as [number, number, number];
-        if (o >= from && o <= trimmed && Number.isFinite(n)) trimmedNotices.push({ ordinal: o, origin, n });
-      }
-    }
-    const records = out.slice(3);
-    return { trimmed, trimmedNotices, trimmedSeq, first: Math.max(from, trimmed + 1), records };
+    return decodeHistory(out, from);
   }
-}
-
-/** Errors that mean "not executed, try again" rather than "Redis refused it". */
-export function isConnectionError(err: Error): boolean {
-  const m = err.message;
-  return !('command' in err) || m.includes('Connection is closed') || m.includes('enableOfflineQueue') || m.includes('MaxRetriesPerRequest') || m.includes('timed out') || m.includes('ECONN') || m.includes('EPIPE') || m.includes('LOADING');
 }

@@ -82,3 +82,9 @@ export async function connectOrThrow(r: Redis, timeoutMs: number): Promise<void>
     clearTimeout(timer);
   }
 }
+
+/** Errors that mean "not executed, try again" rather than "Redis refused it". */
+export function isConnectionError(err: Error): boolean {
+  const m = err.message;
+  return !('command' in err) || m.includes('Connection is closed') || m.includes('enableOfflineQueue') || m.includes('MaxRetriesPerRequest') || m.includes('timed out') || m.includes('ECONN') || m.includes('EPIPE') || m.includes('LOADING');
+}
