@@ -47,6 +47,10 @@ export interface ServerOptions {
   drains?: DrainManagerOptions;
   /** Distributed mode timings (tests); used only when config.redisUrl is set. */
   cluster?: Partial<ClusterOptions>;
+  /** No HTTP listener (an embedded instance: createLogplane's `http: false`); the routes are built but not bound. */
+  noHttp?: boolean;
+  /** Bind the syslog listeners here instead of config.host. */
+  syslogHost?: string;
 }
 
 export interface Ports {
@@ -88,6 +92,7 @@ interface Started {
   drains: DrainManager;
   tails: TailService;
   cluster: Cluster | null;
+  history: HistorySource;
 }
 
 export class Server {
@@ -102,6 +107,8 @@ export class Server {
   readonly tails: TailService;
   /** Distributed mode: null in embedded mode. */
   readonly cluster: Cluster | null;
+  /** Where history is read: the ring, or Redis merged with it. */
+  readonly history: HistorySource;
   readonly #parts: StartedParts;
   /** Lines saved to the ring snapshot at close (embedded mode; null in distributed mode). */
   readonly #saved: { lines: number | null };
@@ -115,6 +122,7 @@ export class Server {
     this.drains = s.drains;
     this.tails = s.tails;
     this.cluster = s.cluster;
+    this.history = s.history;
     this.#parts = parts;
     this.#saved = saved;
   }
@@ -190,16 +198,22 @@ export class Server {
     const readyChecks: ReadyCheck[] = cluster ? [() => cluster.readiness()] : [];
     registerRoutes(http, ctx, { readyChecks, tails, drains, pool, history });
 
-    await http.listen({ port: config.port, host: config.host });
-    const addr = http.server.address();
-    const httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
-    ctx.publicUrl = publicBaseUrl(config, httpPort);
+    let httpPort = 0;
+    if (opts.noHttp) {
+      await http.ready();
+      ctx.publicUrl = config.publicUrl ?? '';
+    } else {
+      await http.listen({ port: config.port, host: config.host });
+      const addr = http.server.address();
+      httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
+      ctx.publicUrl = publicBaseUrl(config, httpPort);
+    }
     if (cluster) cluster.nodes.url = ctx.publicUrl;
 
     const ports = await startListeners(ctx, opts, pool, garbage, parts);
     ports.http = httpPort;
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size, mode: cluster ? 'distributed' : 'embedded' }, 'logplane started');
-    return { ctx, http, ports, generatedKey, drains, tails, cluster };
+    return { ctx, http, ports, generatedKey, drains, tails, cluster, history };
   }
 
   /** Graceful stop: stop accepting, end tails, flush drains (bounded), save rings, close the store. */
@@ -276,17 +290,18 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
 /** The syslog listeners (TCP, UDP on the same port, TLS when configured), each pushed as it starts. */
 async function startListeners(ctx: Context, opts: ServerOptions, pool: IngestPool | null, garbage: GarbageLog, parts: StartedParts): Promise<Ports> {
   const { config } = ctx;
+  const host = opts.syslogHost ?? config.host;
   const ports: Ports = { http: 0, syslog: null, udp: null, tls: null };
   if (config.syslogPort !== 0 || opts.anyFreeSyslogPorts) {
-    const tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool, garbage);
+    const tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, host, pool, garbage);
     parts.push('syslog tcp', () => closeStreamServer(tcp));
     ports.syslog = (tcp.address() as { port: number }).port;
-    const udp: UdpSocket = await startSyslogUdp(ctx, ports.syslog, config.host, pool);
+    const udp: UdpSocket = await startSyslogUdp(ctx, ports.syslog, host, pool);
     parts.push('syslog udp', () => udp.close());
     ports.udp = udp.address().port;
   }
   if (config.syslogTlsPort !== null && config.tlsCert && config.tlsKey) {
-    const tls = (await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey, pool, garbage)) as unknown as NetServer;
+    const tls = (await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, host, config.tlsCert, config.tlsKey, pool, garbage)) as unknown as NetServer;
     parts.push('syslog tls', () => closeStreamServer(tls));
     ports.tls = (tls.address() as { port: number }).port;
   }

@@ -297,7 +297,11 @@ export interface CommandArgs<V> {
 }
 
 /** node:util parseArgs with our usage errors. */
-export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(command: string, argv: readonly string[], options: O) {
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: readonly string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {

@@ -7,6 +7,7 @@ import { configKey } from './config.js';
 import { drainCommands } from './drains.js';
 import { packageVersion } from './invocation.js';
 import { logs } from './logs.js';
+import { run } from './run.js';
 import { send } from './send.js';
 import { tokensCreate } from './tokens.js';
 
@@ -44,6 +45,7 @@ const commands: readonly Command[] = [
   appsDestroy,
   tokensCreate,
   send,
+  run,
   logs,
   drainCommand('drains', "list an app's drains with their state", 'usage: logplane drains -a APP [--json]\n\nList the drains of APP: id, URL (credentials hidden), state, delivered, dropped.'),
   drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--source SOURCE] [--dyno DYNO] [--grep TEXT] [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes); with filters, only the lines\nof that source, of that dyno (web matches web.1) and containing TEXT.'),

@@ -256,7 +256,7 @@ export class TailService {
     const sessions = reg.gauge('logplane_tail_sessions', 'Sessions held (not yet expired).');
     const linesOut = reg.counter('logplane_tail_lines_total', 'Lines written to tail readers, by transport.', ['transport']);
     const dropped = reg.counter('logplane_tail_dropped_total', 'Lines dropped by tail queues (slow readers), by reason.', ['reason']);
-    const transports: Transport[] = ['ws', 'sse', 'text'];
+    const transports: Transport[] = ['ws', 'sse', 'text', 'lib'];
     tails.collect = () => {
       const n = new Map<Transport, number>(transports.map((t) => [t, 0]));
       for (const t of this.#tails) n.set(t.sink.transport, n.get(t.sink.transport)! + 1);

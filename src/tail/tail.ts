@@ -17,7 +17,7 @@ import type { Session } from './session.js';
 /** Lines per frame / write when flushing (keeps one frame bounded). */
 export const CHUNK_LINES = 512;
 
-export const Transport = { WS: 'ws', SSE: 'sse', TEXT: 'text' } as const;
+export const Transport = { WS: 'ws', SSE: 'sse', TEXT: 'text', LIB: 'lib' } as const;
 export type Transport = (typeof Transport)[keyof typeof Transport];
 
 /** The transport side of a tail: encodes and writes, reports its socket buffer. */

@@ -130,6 +130,25 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
   });
 }
 
+/** Start the built CLI and hand back the child (to signal it) and its end; killed after timeoutMs. */
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<CliResult & { signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((res) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      res({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
 /** The clone this build belongs to (dist/src/cli/logplane.js is three levels below). */
 export const REPO = resolve(dirname(CLI), '../../..');
 
