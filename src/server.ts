@@ -193,6 +193,7 @@ export class Server {
     const http = createHttp(config);
     parts.push('http', () => http.close());
     const history: HistorySource = cluster?.merged ?? new LocalHistory();
+    drains.replayFrom(history);
     const tails = new TailService(ctx, {
       history,
       cluster: cluster?.tailBridge(tailDefaults.sessionTtlMs) ?? null,
