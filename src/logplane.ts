@@ -14,7 +14,7 @@ import { emitRouter, type RouterFields } from './emit/router.js';
 import { dynoOf, msgStartOf, seqOf, sourceOf, tsOf } from './line.js';
 import { createLog, silentLog } from './obs/log.js';
 import { Server } from './server.js';
-import { LineFilter } from './tail/filter.js';
+import { LineFilter } from './line-filter.js';
 import { IterableTailSink, type TailEvent } from './tail/iterable.js';
 import type { DrainInfo as InternalDrainInfo } from './drains/manager.js';
 

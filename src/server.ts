@@ -203,6 +203,7 @@ export class Server {
     const limits = startConnectionLimits(ctx);
     guardHttpServer(http.server, limits.listener('http'), metrics);
     const history: HistorySource = cluster?.merged ?? new LocalHistory();
+    drains.replayFrom(history);
     const tails = new TailService(ctx, {
       history,
       cluster: cluster?.tailBridge(tailDefaults.sessionTtlMs) ?? null,

@@ -4,9 +4,10 @@
 //   GET    /apps/:app/log-drains                   -> 200 [drain]
 //          ?extended=true (heroku drains -x): each drain also has
 //          "extended": {"drain_id": <integer>, "status": {...}}
-//   POST   /apps/:app/log-drains {"url"}           -> 201 drain
+//   POST   /apps/:app/log-drains {"url", "filter"?} -> 201 drain (filter: our extension, SPEC 16)
 //   DELETE /apps/:app/log-drains/:id_url_or_token  -> 200 drain (URL-encoded key)
-// drain = {"id","url","token","created_at","updated_at","addon":null}.
+// drain = {"id","url","token","created_at","updated_at","addon":null}, plus
+// "filter" for a drain that has one.
 // Errors carry Heroku's `message` next to our `error`.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Context } from '../context.js';
@@ -14,7 +15,7 @@ import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import { LogplaneError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
 import { apiScope, principalOf } from './scope.js';
-import { DRAIN_CHANGE, DRAIN_READ, statusJson, urlField, urlFor } from './drains.js';
+import { DRAIN_CHANGE, DRAIN_READ, filterField, filterJson, statusJson, urlField, urlFor } from './drains.js';
 import type { Principal } from '../access/roles.js';
 
 /** Heroku times: ISO 8601 to the second, UTC. */
@@ -23,7 +24,8 @@ function herokuTime(iso: string): string {
 }
 
 export function logDrainJson(r: DrainRecord, who?: Principal) {
-  return { id: r.id, url: who ? urlFor(who, r.url) : r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+  const json = { id: r.id, url: who ? urlFor(who, r.url) : r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+  return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
 }
 
 /**
@@ -68,9 +70,9 @@ function platformDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainMa
 
   app.post<{ Params: { app: string } }>('/apps/:app/log-drains', { config: DRAIN_CHANGE }, async (req, reply) =>
     herokuErrors(reply, async () => {
-      const rec = await drains.add(req.params.app, urlField(req.body));
-      const who = principalOf(req);
-      ctx.access.audit.addDrain(req.params.app, rec.url, who);
+      const url = urlField(req.body);
+      const rec = await drains.add(req.params.app, url, filterField(req.body));
+      ctx.access.audit.addDrain(req.params.app, rec.url, principalOf(req));
       reply.code(201);
       // the caller's own URL, as given
       return logDrainJson(rec);

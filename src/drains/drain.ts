@@ -7,15 +7,19 @@
 import type { LineSink } from '../apps.js';
 import { systemClock, type Clock } from '../basics/clock.js';
 import { BoundedQueue } from '../basics/queue.js';
+import type { LineFilter } from '../line-filter.js';
+import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { DrainBudget, type BudgetMember } from './budget.js';
 import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
+import { BatchLatency } from './health.js';
 import { LossLedger } from './loss.js';
 import { BATCH_BYTES, noCounters, type Batch, type DrainCounters, type DrainOptions } from './options.js';
 import { DrainState, type DrainError, type DrainStatus } from './status.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
+import { Waiters } from './waiters.js';
 
 export abstract class Drain implements LineSink, BudgetMember {
   readonly id: string;
@@ -30,6 +34,8 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** The lines waiting, bounded by their bytes (the batch in flight is not in it). */
   readonly #queue = new BoundedQueue<Buffer>();
   readonly #capBytes: number;
+  /** Lines it does not match are never queued; null: every line. */
+  readonly filter: LineFilter | null;
   readonly #budget: DrainBudget;
 
   // sender loop
@@ -59,12 +65,16 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   // accounting
   readonly #loss: LossLedger;
+  readonly #latency: BatchLatency;
+  /** Lines ever queued, and ever gone from the queue (into a batch or dropped): a line's position. */
+  #taken = 0;
+  #left = 0;
   #state: DrainState = DrainState.CONNECTING;
   #failing = false;
   #lastSuccessMs = 0;
   #lastError: DrainError | null = null;
   #nextRetryAt = 0;
-  #waiters: Array<(done: boolean) => void> = [];
+  readonly #waiters = new Waiters();
 
   constructor(opts: DrainOptions) {
     this.id = opts.id;
@@ -75,7 +85,9 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.log = opts.log;
     this.counters = opts.counters ?? noCounters();
     this.#loss = new LossLedger(this.clock);
+    this.#latency = new BatchLatency(this.counters.latency ?? null);
     this.#capBytes = opts.queueBytes;
+    this.filter = opts.filter ?? null;
     this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
     this.#budget.join(this);
     this.#batchBytes = opts.batchBytes ?? BATCH_BYTES;
@@ -134,14 +146,25 @@ export abstract class Drain implements LineSink, BudgetMember {
   }
 
   /**
-   * Take a line (called by route() for every line of the app). O(1), no I/O:
-   * when the queue is over its byte cap, or the node's drains are over their
-   * budget, the oldest lines are dropped and counted (see budget.ts).
+   * A line of the app (called by route() for every line): queued if the
+   * drain's filter matches it (a line filtered out costs no queue space).
    */
   offer(rec: Buffer): void {
+    const f = this.filter;
+    if (f === null || f.matches(rec)) this.take(rec);
+  }
+
+  /**
+   * Queue a line, filter already applied (or not for this line: an L10 line
+   * of distributed mode). O(1), no I/O: when the queue is over its byte cap,
+   * or the node's drains are over their budget, the oldest lines are dropped
+   * and counted (see budget.ts).
+   */
+  take(rec: Buffer): void {
     if (this.#closed) return;
     const q = this.#queue;
     q.push(rec);
+    this.#taken++;
     const b = this.#budget;
     b.used += rec.length;
     if (q.weight > this.#capBytes || b.used > b.limit) this.#overflow();
@@ -202,14 +225,32 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#loss.lose(n);
   }
 
+  /**
+   * Re-send lines of the app's history (replay, SPEC 16), after the lines
+   * already queued: `notice` first (the L10-style line for what the history
+   * no longer holds), then the lines the filter matches, in order. Returns the
+   * lines queued (notice included). Replayed lines are not latency samples.
+   */
+  replay(recs: readonly Buffer[], notice: Buffer | null): number {
+    if (this.#closed) return 0;
+    const from = this.#taken;
+    if (notice !== null) this.take(notice);
+    const f = this.filter;
+    for (const rec of recs) if (f === null || f.matches(rec)) this.take(rec);
+    this.#latency.replayed(from, this.#taken, this.#left);
+    return this.#taken - from;
+  }
+
   /** Take the oldest queued line (into a batch): it leaves the budget too. */
   #shift(): Buffer {
+    this.#left++;
     const rec = this.#queue.shift();
     this.#budget.used -= rec.length;
     return rec;
   }
 
   #dropOldest(): void {
+    this.#left++;
     this.#budget.used -= this.#queue.dropOldest().length;
   }
 
@@ -229,7 +270,10 @@ export abstract class Drain implements LineSink, BudgetMember {
     while (q.count > 0) {
       const len = enc.frameLength(q.peek());
       if (frames.length > 0 && bytes + len > limit) break;
-      frames.push(this.#shift());
+      const pos = this.#left;
+      const rec = this.#shift();
+      this.#latency.note(lines, pos, receivedOf(rec));
+      frames.push(rec);
       bytes += len;
       lines++;
     }
@@ -249,7 +293,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     let b = this.#batch;
     if (b === null) {
       if (this.#queue.count === 0 && this.#loss.unreported === 0) {
-        this.#settle(true);
+        this.#waiters.settle(true);
         return;
       }
       b = this.#batch = this.#build();
@@ -272,6 +316,7 @@ export abstract class Drain implements LineSink, BudgetMember {
       this.counters.delivery?.observe((now - this.#started) / 1000);
       this.counters.delivered.value += b.lines;
       this.#loss.batchDelivered(b.lines, b.reported);
+      this.#latency.delivered(b.lines, now);
       this.#batch = null;
       this.#lastSuccessMs = now;
       this.#failing = false;
@@ -304,13 +349,6 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.log?.warn({ at: 'drain.batch_dropped', drain: this.id, kind: this.target.kind, lines: b.lines, attempts: b.attempts, reason, error: describe(o) }, 'drain batch dropped');
   }
 
-  #settle(done: boolean): void {
-    if (this.#waiters.length === 0) return;
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f(done);
-  }
-
   /** True when nothing is held or owed (no queue, no batch, no unreported loss). */
   get idle(): boolean {
     return this.#queue.count === 0 && this.#batch === null && !this.#busy && this.#loss.unreported === 0;
@@ -323,19 +361,9 @@ export abstract class Drain implements LineSink, BudgetMember {
   flush(timeoutMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(this.idle);
     if (this.idle) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        const i = this.#waiters.indexOf(done);
-        if (i !== -1) this.#waiters.splice(i, 1);
-        resolve(false);
-      }, timeoutMs);
-      const done = (ok: boolean): void => {
-        clearTimeout(t);
-        resolve(ok);
-      };
-      this.#waiters.push(done);
-      if (!this.#busy && this.#timer === null && !this.#scheduled) this.#pump();
-    });
+    const p = this.#waiters.wait(timeoutMs);
+    if (!this.#busy && this.#timer === null && !this.#scheduled) this.#pump();
+    return p;
   }
 
   /** Stop: release connections and forget what is held. Returns the lines left undelivered. */
@@ -350,7 +378,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#queue.clear();
     this.#budget.leave(this);
     this.release();
-    this.#settle(false);
+    this.#waiters.settle(false);
     return left;
   }
 
@@ -370,6 +398,8 @@ export abstract class Drain implements LineSink, BudgetMember {
       lastSuccessAt: this.#lastSuccessMs === 0 ? null : this.#lastSuccessMs,
       lastError: this.#lastError,
       nextRetryAt: this.#timer !== null && this.#nextRetryAt !== 0 ? this.#nextRetryAt : null,
+      latencyMs: this.#latency.window.latency(this.clock.now()),
+      dropped1h: this.#loss.droppedLastHour(),
     };
   }
 }

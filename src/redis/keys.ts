@@ -41,3 +41,8 @@ export function appOfChannel(channel: string): string | null {
   if (!channel.startsWith(CHANNEL_PREFIX) || !channel.endsWith(CHANNEL_SUFFIX)) return null;
   return channel.slice(CHANNEL_PREFIX.length, channel.length - CHANNEL_SUFFIX.length);
 }
+
+/** Drain replays other nodes asked a node to run (a list of JSON requests, expiring). */
+export const nodeReplays = (id: string): string => `lp:node:${id}:replays`;
+/** A forwarded replay's answer (JSON `{"status","body"}`), expiring. Own slot per request. */
+export const replayAnswer = (requestId: string): string => `lp:replay:{${requestId}}`;

@@ -188,6 +188,12 @@ function checkShape(data: unknown, file: string): FileShape {
     drains.forEach((d: unknown, j) => {
       if (!isObject(d)) return bad(`${at}.drains[${j}]`, 'must be an object');
       for (const k of ['id', 'token', 'url', 'createdAt', 'updatedAt']) str(d, k, `${at}.drains[${j}]`);
+      const f = d['filter'];
+      if (f !== undefined) {
+        if (!isObject(f)) return bad(`${at}.drains[${j}].filter`, 'must be an object');
+        for (const k of Object.keys(f)) if (k !== 'source' && k !== 'dyno' && k !== 'grep') bad(`${at}.drains[${j}].filter.${k}`, 'is not a filter field');
+        for (const k of Object.keys(f)) str(f, k, `${at}.drains[${j}].filter`);
+      }
     });
   });
   const keys = data['keys'] ?? [];

@@ -18,6 +18,15 @@ export interface DrainRecord {
   url: string;
   createdAt: string;
   updatedAt: string;
+  /** Only matching lines are queued (SPEC 16); absent: every line. Set when the drain is added, never changed. */
+  filter?: DrainFilter;
+}
+
+/** A drain's filter as stored: the session filter rules (SPEC 5.1); each field absent when not filtered on. */
+export interface DrainFilter {
+  source?: string;
+  dyno?: string;
+  grep?: string;
 }
 
 export interface AppRecord {

@@ -5,7 +5,7 @@
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { LogplaneError, ErrorCode } from '../errors.js';
-import { LineFilter } from './filter.js';
+import { LineFilter } from '../line-filter.js';
 import type { HistorySource } from '../history/source.js';
 import { TailHub, type HubOrder } from './hub.js';
 import { Tail, type HistoryView, type TailSink, type Transport } from './tail.js';

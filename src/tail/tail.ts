@@ -9,7 +9,7 @@ import type { TimeSource } from '../basics/clock.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
-import type { LineFilter } from './filter.js';
+import type { LineFilter } from '../line-filter.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';

@@ -51,6 +51,7 @@ function sample(route: string, app: string, n: number): { method: string; path: 
     'POST /apps/:app/log-sessions': { lines: 1 },
     'POST /v3/channels/:app/drains': { url: `http://127.0.0.1:9/d${n}` },
     'PUT /v3/channels/:app/drains/:id': { url: `http://127.0.0.1:9/p${n}` },
+    'POST /v3/channels/:app/drains/:id/replay': { num: 1 },
     'POST /apps/:app/log-drains': { url: `http://127.0.0.1:9/h${n}` },
     'POST /v3/keys': { name: `made-${n}`, role: 'viewer', apps: [app] },
     'PATCH /v3/keys/:id': { role: 'viewer' },
