@@ -33,6 +33,8 @@ export interface Config {
   readonly drainQueueBytes: number;
   /** Bytes of lines all drains of the node may queue together (see docs/drains.md). */
   readonly drainBudgetBytes: number;
+  /** Bytes a healthy drain may queue in a burst, borrowing beyond its queue from the budget's free room. */
+  readonly drainBurstBytes: number;
   /** Drains per app. */
   readonly maxDrainsPerApp: number;
   /** Allow drains to loopback, link-local and private addresses. */
@@ -85,6 +87,7 @@ export const defaults: Config = {
   frameIdTtlMs: 5 * 60 * 1000,
   drainQueueBytes: 4 * 1024 * 1024,
   drainBudgetBytes: 256 * 1024 * 1024,
+  drainBurstBytes: 64 * 1024 * 1024,
   maxDrainsPerApp: 5,
   drainAllowPrivate: false,
   drainRetries: 5,
@@ -131,6 +134,7 @@ export const settings: readonly Setting[] = [
   { key: 'frameIdTtlMs', env: 'LOGPLANE_FRAME_ID_TTL_MS', flag: 'frame-id-ttl-ms', kind: 'int', min: 0, max: 86_400_000 },
   { key: 'drainQueueBytes', env: 'LOGPLANE_DRAIN_QUEUE_BYTES', flag: 'drain-queue-bytes', kind: 'int', min: 1024, max: 1 << 30 },
   { key: 'drainBudgetBytes', env: 'LOGPLANE_DRAIN_BUDGET_BYTES', flag: 'drain-budget-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
+  { key: 'drainBurstBytes', env: 'LOGPLANE_DRAIN_BURST_BYTES', flag: 'drain-burst-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
   { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
   { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
   { key: 'drainRetries', env: 'LOGPLANE_DRAIN_RETRIES', flag: 'drain-retries', kind: 'int', min: 0, max: 100 },
@@ -242,6 +246,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     problems.push('syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY');
   }
   if (c.drainBudgetBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes})`);
+  // equal to the queue turns borrowing off; larger than the budget is allowed (the budget bounds it)
+  if (c.drainBurstBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BURST_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes}); equal turns burst borrowing off`);
   if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(c);
