@@ -33,6 +33,8 @@ export interface Config {
   readonly drainQueueBytes: number;
   /** Bytes of lines all drains of the node may queue together (see docs/drains.md). */
   readonly drainBudgetBytes: number;
+  /** Bytes a healthy drain may queue in a burst, borrowing beyond its queue from the budget's free room. */
+  readonly drainBurstBytes: number;
   /** Drains per app. */
   readonly maxDrainsPerApp: number;
   /** Allow drains to loopback, link-local and private addresses. */
@@ -99,6 +101,7 @@ export const defaults: Config = {
   frameIdTtlMs: 5 * 60 * 1000,
   drainQueueBytes: 4 * 1024 * 1024,
   drainBudgetBytes: 256 * 1024 * 1024,
+  drainBurstBytes: 64 * 1024 * 1024,
   maxDrainsPerApp: 5,
   drainAllowPrivate: false,
   drainRetries: 5,
@@ -152,6 +155,7 @@ export const settings: readonly Setting[] = [
   { key: 'frameIdTtlMs', env: 'LOGPLANE_FRAME_ID_TTL_MS', flag: 'frame-id-ttl-ms', kind: 'int', min: 0, max: 86_400_000 },
   { key: 'drainQueueBytes', env: 'LOGPLANE_DRAIN_QUEUE_BYTES', flag: 'drain-queue-bytes', kind: 'int', min: 1024, max: 1 << 30 },
   { key: 'drainBudgetBytes', env: 'LOGPLANE_DRAIN_BUDGET_BYTES', flag: 'drain-budget-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
+  { key: 'drainBurstBytes', env: 'LOGPLANE_DRAIN_BURST_BYTES', flag: 'drain-burst-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
   { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
   { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
   { key: 'drainRetries', env: 'LOGPLANE_DRAIN_RETRIES', flag: 'drain-retries', kind: 'int', min: 0, max: 100 },
@@ -271,6 +275,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   }
   if (c.drainBudgetBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes})`);
   if (c.httpRequestTimeoutMs < c.httpHeadersTimeoutMs) problems.push(`LOGPLANE_HTTP_REQUEST_TIMEOUT_MS: must be at least LOGPLANE_HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs})`);
+  // equal to the queue turns borrowing off; larger than the budget is allowed (the budget bounds it)
+  if (c.drainBurstBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BURST_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes}); equal turns burst borrowing off`);
   if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(c);

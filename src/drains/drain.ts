@@ -1,5 +1,6 @@
 // The drain core shared by every drain type: a per-drain queue bounded by
-// bytes (its own cap, within the node's drain budget) that drops the oldest
+// bytes (its own cap, within the node's drain budget; a healthy drain may
+// borrow beyond its cap for a burst) that drops the oldest
 // lines and counts them, the sender loop (one batch in flight,
 // woken once per tick), retry and drop bookkeeping, and the status shown to
 // app owners (SPEC 6.5); loss.ts keeps the counts and the exact L10 line.
@@ -34,6 +35,14 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** The lines waiting, bounded by their bytes (the batch in flight is not in it). */
   readonly #queue = new BoundedQueue<Buffer>();
   readonly #capBytes: number;
+  readonly #burstBytes: number;
+  /**
+   * What the queue may hold now: the burst ceiling while the drain is healthy
+   * (no failed attempt since its last success; a new drain is), its cap
+   * otherwise. Beyond the cap only while the budget has room (budget.ts).
+   */
+  #limitBytes: number;
+  #healthy = true;
   /** Lines it does not match are never queued; null: every line. */
   readonly filter: LineFilter | null;
   readonly #budget: DrainBudget;
@@ -87,6 +96,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#loss = new LossLedger(this.clock);
     this.#latency = new BatchLatency(this.counters.latency ?? null);
     this.#capBytes = opts.queueBytes;
+    this.#burstBytes = this.#limitBytes = Math.max(opts.burstBytes ?? opts.queueBytes, opts.queueBytes);
     this.filter = opts.filter ?? null;
     this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
     this.#budget.join(this);
@@ -144,6 +154,10 @@ export abstract class Drain implements LineSink, BudgetMember {
   get queuedBytes(): number {
     return this.#queue.weight;
   }
+  /** The per-drain cap, bytes (what it holds beyond it is borrowed for a burst). */
+  get capBytes(): number {
+    return this.#capBytes;
+  }
 
   /**
    * A line of the app (called by route() for every line): queued if the
@@ -156,9 +170,9 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   /**
    * Queue a line, filter already applied (or not for this line: an L10 line
-   * of distributed mode). O(1), no I/O: when the queue is over its byte cap,
-   * or the node's drains are over their budget, the oldest lines are dropped
-   * and counted (see budget.ts).
+   * of distributed mode). O(1), no I/O: when the queue is over its limit
+   * (cap, or burst ceiling), or the node's drains are over their budget, the
+   * oldest lines are dropped and counted (see budget.ts).
    */
   take(rec: Buffer): void {
     if (this.#closed) return;
@@ -167,7 +181,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#taken++;
     const b = this.#budget;
     b.used += rec.length;
-    if (q.weight > this.#capBytes || b.used > b.limit) this.#overflow();
+    if (q.weight > this.#limitBytes || b.used > b.limit) this.#overflow();
     this.#wakeSoon();
   }
 
@@ -178,12 +192,12 @@ export abstract class Drain implements LineSink, BudgetMember {
     }
   }
 
-  /** The line just offered put the queue over its cap or the node over its budget. */
+  /** The line just offered put the queue over its limit or the node over its budget. */
   #overflow(): void {
     const q = this.#queue;
     let dropped = 0;
-    // over its own cap: the oldest go (the newest line always stays)
-    while (q.weight > this.#capBytes && q.count > 1) {
+    // over its own limit: the oldest go (the newest line always stays)
+    while (q.weight > this.#limitBytes && q.count > 1) {
       this.#dropOldest();
       dropped++;
     }
@@ -217,6 +231,19 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (dropped === 0) return;
     this.#lose(dropped);
     this.#wakeSoon();
+  }
+
+  /** An attempt failed: held to the cap again at once, what was borrowed beyond it dropped oldest first. */
+  #unhealthy(): void {
+    this.#healthy = false;
+    this.#limitBytes = this.#capBytes;
+    const q = this.#queue;
+    let dropped = 0;
+    while (q.weight > this.#capBytes && q.count > 1) {
+      this.#dropOldest();
+      dropped++;
+    }
+    if (dropped > 0) this.#lose(dropped);
   }
 
   /** Queued lines dropped: counted, and reported by the next L10 line. */
@@ -320,12 +347,17 @@ export abstract class Drain implements LineSink, BudgetMember {
       this.#batch = null;
       this.#lastSuccessMs = now;
       this.#failing = false;
+      if (!this.#healthy) {
+        this.#healthy = true;
+        this.#limitBytes = this.#burstBytes;
+      }
       this.#state = DrainState.DELIVERING;
       this.onDelivered();
       this.#pump();
       return;
     }
     this.#lastError = o.kind === 'error' ? { at: now, errno: o.code, text: o.message } : { at: now, ...(o.kind === 'status' ? { status: o.status } : {}), text: describe(o) };
+    if (this.#healthy) this.#unhealthy();
     const verdict = classify(o);
     let delay: number;
     if (verdict === 'drop' || b.attempts > this.opts.retries) {

@@ -119,6 +119,7 @@ export class DrainManager {
     m.budget.collect = () => m.budget.set(this.budget.limit);
     m.share.collect = () => m.share.set(this.budget.share);
     m.reclaims.collect = () => m.reclaims.set(this.budget.reclaims);
+    m.borrowed.collect = () => m.borrowed.set(this.budget.borrowed());
     m.drains.collect = () => {
       const counts = new Map<string, number>();
       const depth = new Map<string, number>();
@@ -171,6 +172,7 @@ export class DrainManager {
       token: rec.token,
       target,
       queueBytes: c.drainQueueBytes,
+      burstBytes: c.drainBurstBytes,
       budget: this.budget,
       retries: c.drainRetries,
       backoffBaseMs: c.drainBackoffBaseMs,

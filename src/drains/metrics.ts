@@ -19,6 +19,7 @@ export function createDrainMetrics(ctx: Context) {
   const budget = r.gauge('logplane_drain_budget_bytes', 'Node-wide drain memory budget: bytes all drain queues may hold together.');
   const share = r.gauge('logplane_drain_share_bytes', 'Bytes each drain is guaranteed within the budget: min(per-drain cap, budget / drains).');
   const latency = r.countedHistogram('logplane_drain_latency_seconds', 'Seconds from a line\'s ingest to its delivery (2xx, or written to the syslog socket), per line, by drain kind; replayed lines not counted.', ['kind'], LATENCY_METRIC_BOUNDS);
+  const borrowed = r.gauge('logplane_drain_borrowed_bytes', 'Bytes healthy drains hold beyond their per-drain cap, borrowed from the budget\'s free room for a burst.');
   const reclaims = r.counter('logplane_drain_budget_reclaims_total', 'Times drains over their share gave memory back because the budget was full.');
   const counters = new Map<DrainKind, DrainCounters>();
   for (const k of KINDS) {
@@ -36,7 +37,7 @@ export function createDrainMetrics(ctx: Context) {
       latency: latency.labels(l),
     });
   }
-  return { counters, drains, queued, queuedBytes, budget, share, reclaims };
+  return { counters, drains, queued, queuedBytes, budget, share, borrowed, reclaims };
 }
 
 export type DrainMetrics = ReturnType<typeof createDrainMetrics>;

@@ -45,6 +45,11 @@ export interface DrainOptions {
    * before the oldest are dropped; a single larger line is kept alone.
    */
   queueBytes: number;
+  /**
+   * Bytes the queue may hold while the drain is healthy, borrowing beyond
+   * queueBytes from the budget's free room (a burst); queueBytes when absent.
+   */
+  burstBytes?: number;
   /** The node-wide budget shared by every drain; one of its own when absent. */
   budget?: DrainBudget;
   /** Retries of a batch after its first attempt. */

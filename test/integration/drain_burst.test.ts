@@ -179,16 +179,16 @@ test('with a small node budget, a hanging drain cannot make a healthy drain drop
   }
 });
 
-test('a 100,000-line burst at full ingest speed reaches a consumer answering each POST in 5 ms, with no L10 (queue sized for it)', async () => {
+test('a 100,000-line burst at full ingest speed reaches a consumer answering each POST in 5 ms, with no L10, with the default queue settings', async () => {
   // the server in its own process, as in production: the senders and the
   // consumer (this process) do not share its event loop
   const r = await HttpReceiver.start();
   r.answerDelayMs = 5;
   const dataDir = tempDir('logplane-burst-');
-  // a queue sized for the burst (docs/drains.md, "Sizing for bursts"): with one
-  // batch in flight the drain delivers a fraction of what ingest takes in meanwhile
-  const queueBytes = String(16 << 20);
-  const srv = await spawnServer({ dataDir, env: { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_API_KEY: 'burst-test-key-0123456789abcdef', LOGPLANE_DRAIN_QUEUE_BYTES: queueBytes } });
+  // the default 4 MiB queue and 256 MiB budget (docs/drains.md, "Sizing for
+  // bursts"): with one batch in flight the drain delivers a fraction of what
+  // ingest takes in meanwhile, so the healthy drain borrows from the budget
+  const srv = await spawnServer({ dataDir, env: { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_API_KEY: 'burst-test-key-0123456789abcdef' } });
   const call = (method: string, path: string, body?: unknown) => sharedApi({ url: srv.url, auth: srv.auth }, method, path, body);
   try {
     const token = ((await call('PUT', '/v3/channels/burst100k', { tokens: ['app'] })).json as { tokens: { app: string } }).tokens.app;

@@ -58,7 +58,8 @@ test('drain status shows latency p50/p99 from ingest to the 2xx, and the latency
 test('dropped_1h counts the lines a hanging drain dropped', async () => {
   const r = await HttpReceiver.start();
   r.mode = 'hang';
-  const t = await startDrainServer({ LOGPLANE_DRAIN_QUEUE_BYTES: String(16 * 1024), LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' });
+  // no burst borrowing: the hanging drain has not timed out yet, so it still counts as healthy
+  const t = await startDrainServer({ LOGPLANE_DRAIN_QUEUE_BYTES: String(16 * 1024), LOGPLANE_DRAIN_BURST_BYTES: String(16 * 1024), LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' });
   try {
     await t.server.ctx.registry.putApp('drops', ['app']);
     const res = await t.api('POST', '/v3/channels/drops/drains', { url: r.url() });
