@@ -22,10 +22,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 export LOGPLANE_URL=http://127.0.0.1:18700
-node "$logplane_js" apps:create appa > /dev/null
-node "$logplane_js" apps:create appb > /dev/null
-token_a=$(node -e 'console.log(require(process.argv[1]).apps.find((a) => a.id === "appa").tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
-token_b=$(node -e 'console.log(require(process.argv[1]).apps.find((a) => a.id === "appb").tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
+token_a=$(node "$logplane_js" apps:create appa --json | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).tokens.app))')
+token_b=$(node "$logplane_js" apps:create appb --json | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).tokens.app))')
 viewer=$(node "$logplane_js" keys:create appa-viewer --role viewer -a appa)
 developer=$(node "$logplane_js" keys:create appa-dev --role developer -a appa)
 

@@ -24,8 +24,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 export LOGPLANE_URL=http://127.0.0.1:18700
-node "$logplane_js" apps:create demo > /dev/null
-token=$(node -e 'console.log(require(process.argv[1]).apps[0].tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
+token=$(node "$logplane_js" apps:create demo --json | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).tokens.app))')
 
 # Octet-counted RFC 5424 frames to the syslog port: token in APP-NAME, dyno in PROCID.
 send() {

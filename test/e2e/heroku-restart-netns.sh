@@ -30,8 +30,7 @@ start_server() {
 trap 'kill $server 2>/dev/null; kill $heroku_pid $lp_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
 start_server
 export LOGPLANE_URL=http://127.0.0.1:18701
-node "$logplane_js" apps:create demo > /dev/null
-token=$(node -e 'console.log(require(process.argv[1]).apps[0].tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
+token=$(node "$logplane_js" apps:create demo --json | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).tokens.app))')
 
 send() {
   node -e '
