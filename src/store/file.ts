@@ -37,6 +37,8 @@ interface FileShape {
 export interface FileStoreOptions {
   /** Where a data dir that cannot be written is reported (once per outage). */
   log?: Log;
+  /** The journal is never compacted below this size (default MIN_COMPACT_BYTES; tests set it low). */
+  minCompactBytes?: number;
 }
 
 /** Temp files of a write: `config.json.<pid>.tmp`. */
@@ -66,8 +68,9 @@ export class FileStore extends MemoryStore {
   readonly #journal: JournalWriter;
   /** Bytes of the snapshot on disk (the journal is compacted once it is larger). */
   #snapshotBytes = 0;
+  readonly #minCompact: number;
   /** Journal size at which the next compaction is tried (later after a failed one). */
-  #compactAt = MIN_COMPACT_BYTES;
+  #compactAt: number;
   /** Failed writes since the last one that worked (0: writes work). */
   #failures = 0;
 
@@ -77,6 +80,8 @@ export class FileStore extends MemoryStore {
     this.path = join(dataDir, 'config.json');
     this.journalPath = join(dataDir, 'config.journal');
     this.#log = opts.log ?? null;
+    this.#minCompact = opts.minCompactBytes ?? MIN_COMPACT_BYTES;
+    this.#compactAt = this.#minCompact;
     this.#journal = new JournalWriter(this.journalPath, 0, (fh, data, position) => this.appendJournal(fh, data, position));
   }
 
@@ -111,7 +116,7 @@ export class FileStore extends MemoryStore {
       });
       this.#log?.warn({ at: 'store.journal_torn', path: this.journalPath, bytes: journal.tornBytes, records: journal.records.length }, 'dropped a journal record cut short by a crash (it was never acknowledged)');
     }
-    this.#compactAt = Math.max(MIN_COMPACT_BYTES, this.#snapshotBytes);
+    this.#compactAt = Math.max(this.#minCompact, this.#snapshotBytes);
     return super.load();
   }
 
@@ -166,7 +171,7 @@ export class FileStore extends MemoryStore {
     try {
       await this.#snapshot(await this.#serializeSliced());
     } catch (err) {
-      this.#compactAt = this.#journal.size + MIN_COMPACT_BYTES;
+      this.#compactAt = this.#journal.size + this.#minCompact;
       this.#log?.warn({ at: 'store.compact_failed', path: this.path, code: (err as NodeJS.ErrnoException).code, err: (err as Error).message }, 'could not compact the config journal into a snapshot; changes are still journaled');
     }
   }
@@ -183,7 +188,7 @@ export class FileStore extends MemoryStore {
   async #snapshot(text: string): Promise<void> {
     await this.#write(text);
     this.#snapshotBytes = Buffer.byteLength(text);
-    this.#compactAt = Math.max(MIN_COMPACT_BYTES, this.#snapshotBytes);
+    this.#compactAt = Math.max(this.#minCompact, this.#snapshotBytes);
     // a crash before this replays the journal over a snapshot that holds it: no change
     await this.#journal.cut(0).catch((err: Error) => {
       this.#log?.warn({ at: 'store.journal_cut_failed', path: this.journalPath, err: err.message }, 'could not empty the config journal after a snapshot; it is replayed harmlessly at start');
