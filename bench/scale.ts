@@ -12,10 +12,11 @@
 //               redis-server without persistence).
 // The server is the built one in a child process; the clients are here.
 import { connect } from 'node:net';
+import { performance as perf } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { BenchCase, CaseOptions, CaseResult } from './case.js';
-import { memory } from './support/proc.js';
-import { scrape, spawnServer } from './support/server.js';
+import { cpuSeconds, memory } from './support/proc.js';
+import { scrape, spawnServer, sumOf } from './support/server.js';
 import { startRedis } from '../test/support/redis.js';
 import { appRecords, benchApps } from './support/syslog.js';
 
@@ -90,6 +91,10 @@ export const tails10k: BenchCase = {
       const sock = connect({ port: srv.syslogPort, host: '127.0.0.1', noDelay: true });
       await new Promise<void>((r) => sock.once('connect', () => r()));
       const seconds = 5;
+      // who is saturated: the server's CPU and this (client) process's event-loop use over the send window
+      const cpu0 = cpuSeconds(srv.pid);
+      const elu0 = perf.eventLoopUtilization();
+      const t0 = performance.now();
       let sent = 0;
       let k = 0;
       const pad = 'x'.repeat(60);
@@ -112,6 +117,10 @@ export const tails10k: BenchCase = {
       });
       const deadline = Date.now() + 30_000;
       while (lat.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const wallS = (performance.now() - t0) / 1000;
+      const cpuUsed = cpuSeconds(srv.pid) - cpu0;
+      const serverCpu = cpuUsed / wallS;
+      const clientBusy = perf.eventLoopUtilization(elu0).utilization;
       sock.destroy();
       if (lat.length < sent) notes.push(`only ${lat.length} of ${sent} lines reached the tails within 30 s`);
       const perTail = (withTails - before) / n;
@@ -126,9 +135,12 @@ export const tails10k: BenchCase = {
           { key: 'p99', label: 'p99', unit: 'ms', digits: 1 },
           { key: 'max', label: 'max', unit: 'ms', digits: 1 },
           { key: 'gaps', label: 'gaps' },
+          { key: 'serverCpu', label: 'server CPU', unit: 'cores', digits: 2 },
+          { key: 'cpuPerLine', label: 'server CPU per line', unit: 'µs', digits: 0 },
+          { key: 'clientBusy', label: 'client busy', unit: '%', digits: 0 },
         ],
-        rows: [{ tails: sockets.length, rssBefore: before / 1048576, rssTails: withTails / 1048576, perTail: perTail / 1024, lines: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100), gaps }],
-        notes: [...notes, 'ingest -> tail: send time in the message (this process) to its arrival in a WebSocket frame here; 10,000 lines/s for 5 s, round-robin over the apps'],
+        rows: [{ tails: sockets.length, rssBefore: before / 1048576, rssTails: withTails / 1048576, perTail: perTail / 1024, lines: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: pct(lat, 100), gaps, serverCpu, cpuPerLine: (cpuUsed / Math.max(1, sent)) * 1e6, clientBusy: clientBusy * 100 }],
+        notes: [...notes, 'ingest -> tail: send time in the message (this process) to its arrival in a WebSocket frame here; 10,000 lines/s for 5 s, round-robin over the apps; server CPU = its utime+stime per wall second from the first line sent to the last received, and per line sent (ingest, routing and one WebSocket frame; a figure the load of the machine changes less); client busy = event-loop utilization of this process (the sender and every WebSocket client) over the same window: near 100% means the clients, not the server, set the latency'],
       };
     } finally {
       for (const s of sockets) s.terminate();
@@ -189,6 +201,9 @@ async function appsRun(n: number, env: Record<string, string>, mode: string): Pr
         frames.push(`${Buffer.byteLength(m)} ${m}`);
       }
       await new Promise<void>((r) => (sock.write(frames.join('')) ? r() : sock.once('drain', () => r())));
+      // the lists are measured once those lines are in (not while the server is still ingesting them)
+      const deadline = Date.now() + 60_000;
+      while (sumOf(await scrape(srv.url), 'logplane_ingest_lines_total') < made * 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       const listMs: number[] = [];
       for (let i = 0; i < 20; i++) {
         const t0 = performance.now();
@@ -208,7 +223,7 @@ async function appsRun(n: number, env: Record<string, string>, mode: string): Pr
   } finally {
     await srv.kill();
   }
-  notes.push(`${mode}; per app = (RSS - RSS at start) / apps, 10 lines of ~150 B each in its ring; list = GET /v3/channels?limit=100 (first page, with stats); list all = every page at limit=1000; lag = the server's event-loop delay p99 (logplane_event_loop_lag_seconds) over the creates and over the list all`);
+  notes.push(`${mode}; per app = (RSS - RSS at start) / apps, 10 lines of ~150 B each in its ring (the lists are measured once they are all ingested); list = GET /v3/channels?limit=100 (first page, with stats); list all = every page at limit=1000; lag = the server's event-loop delay p99 (logplane_event_loop_lag_seconds) over the creates and over the list all`);
   return {
     columns: [
       { key: 'apps', label: 'apps' },
