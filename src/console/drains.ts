@@ -1,7 +1,8 @@
 // The drain health table (SPEC 6.5), polled while the app page is open, and
-// adding / removing drains. A key that may not change drains (a viewer key
-// answers 403) gets the table without the controls.
-import { ApiError, call, enc } from './api.js';
+// adding / removing drains. A key that may not change drains (a viewer key,
+// known from its role at sign-in, or any key the server answers 403) gets the
+// table without the controls.
+import { ApiError, call, enc, storedRole } from './api.js';
 import { clear, h } from './dom.js';
 
 interface DrainJson {
@@ -78,6 +79,7 @@ export class DrainPanel {
       this.#form,
       this.#msg,
     );
+    if (storedRole() === 'viewer') this.#readOnly();
   }
 
   start(): void {

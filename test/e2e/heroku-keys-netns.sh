@@ -37,6 +37,8 @@ send "$token_a" web.1 "a live"
 for _ in $(seq 1 300); do grep -q "a live" tail.out 2>/dev/null && break; sleep 0.1; done
 kill "$tail_pid" 2>/dev/null || true
 cat tail.out
+echo "=== viewer-whoami"
+timeout 60 "$heroku" auth:whoami 2>/dev/null || echo "exit=$?"
 echo "=== viewer-other-app"
 timeout 60 "$heroku" logs -a appb -n 5 > other.out 2>&1 && echo "exit=0" || echo "exit=$?"
 grep -c "b secret" other.out || true
