@@ -4,21 +4,7 @@
 // table without the controls.
 import { ApiError, call, enc, storedRole } from './api.js';
 import { clear, h } from './dom.js';
-
-interface DrainJson {
-  id: string;
-  token: string;
-  url: string;
-  status: {
-    state: string;
-    delivered: number;
-    dropped: number;
-    queue_depth: number;
-    last_success_at: string | null;
-    last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
-    next_retry_at: string | null;
-  };
-}
+import type { DrainJson } from '../api/wire.js';
 
 export const DRAIN_POLL_MS = 2000;
 
