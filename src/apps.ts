@@ -147,6 +147,7 @@ export class Registry extends EventEmitter {
     const snap = await this.store.load();
     this.#apiKey = snap.apiKey;
     for (const rec of snap.apps) this.#install(rec);
+    this.#order.build();
     // a change that cannot be read now (store unreachable) is re-reported by the store when it is back
     this.store.onChange((c) => void this.#onStoreChange(c).catch(() => {}));
   }
