@@ -65,6 +65,22 @@ describe('the embedded store journal', () => {
       assert.deepEqual(ids((JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { apps: AppRecord[] }).apps), ids(want.apps));
     }));
 
+  test('a data dir of the earlier layout (config.json alone) starts as it is and keeps its apps after changes and a restart', () =>
+    withDir(async (dir) => {
+      const old = record('old');
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ version: 1, apiKey: 'old-key-0123456789', apps: [old] }));
+      const s = new FileStore(dir);
+      const snap = await s.load();
+      assert.equal(snap.apiKey, 'old-key-0123456789');
+      assert.deepEqual(ids(snap.apps), ['old']);
+      await s.putApp(record('new'));
+      await s.deleteApp('old');
+      await s.putApp({ ...old, id: 'old2' });
+      const r = await new FileStore(dir).load();
+      assert.equal(r.apiKey, 'old-key-0123456789');
+      assert.deepEqual(ids(r.apps), ['new', 'old2']);
+    }));
+
   test('a journal record cut short by a crash is dropped and cut off at start; the records before it and after the restart are kept', () =>
     withDir(async (dir) => {
       const s = new FileStore(dir);
