@@ -23,7 +23,7 @@ import type { DrainOwnership } from '../drains/ownership.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
-import { closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
+import { closeClient, commandClient, connectOrThrow, isCluster, redisTarget, subscriberClient } from '../redis/connection.js';
 import { defineScripts } from '../redis/scripts.js';
 import { RedisStore } from '../store/redis.js';
 import { LineBus } from './bus.js';
@@ -96,8 +96,9 @@ export class Cluster {
     const o = { ...clusterDefaults, ...opts };
     const url = config.redisUrl;
     if (!url) throw new Error('distributed mode needs REDIS_URL');
-    const cmd = commandClient(url, 'logplane');
-    const sub = subscriberClient(url, 'logplane-sub');
+    const target = redisTarget(url, config.redisCluster);
+    const cmd = commandClient(target, 'logplane');
+    const sub = subscriberClient(target, 'logplane-sub');
     cmd.on('error', () => {}); // reported through state changes, not thrown
     sub.on('error', () => {});
     defineScripts(cmd);
@@ -140,6 +141,9 @@ export class Cluster {
       chunkLines: redisHistoryDefaults.chunkLines,
       pipelineLines: redisHistoryDefaults.pipelineLines,
       origin: () => this.nodes.index,
+      nodeId: nodes.id,
+      // on a Redis Cluster, an app's lines are published in its shard only (SSUBSCRIBE), not broadcast to every master
+      publish: isCluster(cmd) ? 'SPUBLISH' : 'PUBLISH',
       log,
       metrics: r,
       onLost: (appId, recs) => this.#feeds?.linesLost(appId, recs),
