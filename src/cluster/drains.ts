@@ -12,6 +12,7 @@ import { drainState } from '../redis/keys.js';
 import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 /** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
 const STATUS_EVERY_MS = 1000;
@@ -112,7 +113,7 @@ export class DrainFeeds implements DrainCluster {
   }
 
   async #save(feeds: DrainFeed[], withStatus = true): Promise<void> {
-    const p = this.#o.redis.pipeline();
+    const p = pipelineByOwner(this.#o.redis);
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
     /** Index of each feed's cursor HSET in the replies. */

@@ -12,6 +12,7 @@ import type { Log } from '../obs/log.js';
 import { NODES, nodeInfo, nodeSlot } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import { NODE_SLOTS } from '../basics/seq.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 /** Free an index claim if it is still ours. */
 const DEL_IF_MINE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -91,8 +92,7 @@ export class NodeRegistry extends EventEmitter {
       const s = r as unknown as Scripts;
       const held = await s.lpLease(nodeSlot(this.#index), this.id, this.#opts.ttlMs * 6);
       if (held !== 1) await this.#claim();
-      const res = await r
-        .pipeline()
+      const res = await pipelineByOwner(r)
         .zadd(NODES, now + this.#opts.ttlMs, this.id)
         .set(nodeInfo(this.id), JSON.stringify({ url: this.url, index: this.#index, pid: process.pid }), 'PX', this.#opts.ttlMs)
         .zremrangebyscore(NODES, '-inf', now)

@@ -17,6 +17,7 @@ import { StoreError } from '../errors.js';
 import { API_KEY, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appMeta, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 export interface RedisStoreOptions {
   /** Who we are in change messages (our own changes are not reported back). */
@@ -107,7 +108,7 @@ export class RedisStore implements ConfigStore {
       const apps: AppRecord[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
         const part = ids.slice(i, i + LOAD_CHUNK);
-        const p = this.#cmd.pipeline();
+        const p = pipelineByOwner(this.#cmd);
         for (const id of part) p.get(appConfig(id));
         const res = (await p.exec()) ?? [];
         res.forEach(([err, v], k) => {

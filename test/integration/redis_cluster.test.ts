@@ -8,17 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seqOf } from '../../src/line.js';
 import { originOf } from '../../src/basics/seq.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisBackends } from '../support/redis-backends.js';
 import { api, fastCluster, frameMessages, postLogs, startNode, startNodes, syslog, type Node } from '../support/cluster.js';
 import { WsClient, HttpStream } from '../support/tail.js';
 import { until } from '../support/wait.js';
 
-describe('three nodes on one Redis', () => {
-  let redis: TestRedis;
+for (const backend of redisBackends) describe(backend.suffix ? `three nodes${backend.suffix}` : 'three nodes on one Redis', () => {
+  let redis: { url: string; close(): Promise<void> };
   let nodes: Node[];
 
   before(async () => {
-    redis = await startRedis();
+    redis = await backend.start();
     // A tail holds other nodes' lines for the reorder window and drops (with a
     // gap) what arrives later than that. These nodes share one loaded 2-core
     // machine, where a node's event loop can lag past the tests' usual 50 ms:

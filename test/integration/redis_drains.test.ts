@@ -4,7 +4,7 @@
 // with nothing lost or repeated.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisBackends } from '../support/redis-backends.js';
 import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { settled, until } from '../support/wait.js';
@@ -23,13 +23,13 @@ function received(r: HttpReceiver): string[] {
   return r.messages().map((f) => msgText('http', f));
 }
 
-describe('drains across three nodes', () => {
-  let redis: TestRedis;
+for (const backend of redisBackends) describe(`drains across three nodes${backend.suffix}`, () => {
+  let redis: { url: string; close(): Promise<void> };
   let nodes: Node[];
   const receivers: HttpReceiver[] = [];
 
   before(async () => {
-    redis = await startRedis();
+    redis = await backend.start();
     nodes = await Promise.all([0, 1, 2].map(() => startNode(redis.url, fastCluster, DRAIN_ENV)));
     for (let i = 0; i < 3; i++) receivers.push(await HttpReceiver.start(false));
   });
