@@ -76,7 +76,7 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
       const port = await clusterPort(taken);
       const dir = mkdtempSync(join(tmpdir(), 'logplane-rcluster-'));
       dirs.push(dir);
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000), '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000), '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
       child.once('error', () => {});
       const node: RedisClusterNode & { child: ChildProcess | null } = {
         port,
@@ -108,7 +108,12 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
       return c;
     };
     for (const x of nodes) await until(`redis-server on ${x.port}`, async () => (await run('redis-cli', ['-p', String(x.port), 'ping']).catch(() => ({ stdout: '' }))).stdout.includes('PONG'), 10_000, 50);
-    await run('redis-cli', ['--cluster', 'create', ...nodes.map((x) => `127.0.0.1:${x.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
+    if (n === 1) {
+      // redis-cli --cluster create wants 3 masters at least: one node takes every slot itself
+      await run('redis-cli', ['-p', String(nodes[0]!.port), 'cluster', 'addslotsrange', '0', '16383']);
+    } else {
+      await run('redis-cli', ['--cluster', 'create', ...nodes.map((x) => `127.0.0.1:${x.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
+    }
     for (const x of nodes) {
       await until(`cluster_state:ok on ${x.port}`, async () => (await run('redis-cli', ['-p', String(x.port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'), 30_000, 100);
     }
