@@ -198,7 +198,7 @@ async function main(): Promise<void> {
   const solo = (await reg.putApp('bench-solo', ['app'])).app;
   const soloToken = solo.record.tokens[0]!.token;
 
-  const url = (app: string) => `${server.url}/sessions/${service.createSession({ app, num: 0, tail: true, source: null, dyno: null, grep: null, after: null }).id}`;
+  const url = async (app: string) => `${server.url}/sessions/${(await service.createSession({ app, num: 0, tail: true, source: null, dyno: null, grep: null, after: null })).id}`;
   const self = new URL(import.meta.url);
   const gen = new Worker(self, { workerData: { role: 'gen', port: server.ports.syslog } });
   const tw = new Worker(self, { workerData: { role: 'tails' } });
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
     }
     await ask(tw, { cmd: 'close' });
     // many viewers of one app: one frame per tick, encoded once, sent to each
-    await ask(tw, { cmd: 'connect', urls: Array.from({ length: 100 }, () => url('bench-solo')) });
+    await ask(tw, { cmd: 'connect', urls: await Promise.all(Array.from({ length: 100 }, () => url('bench-solo'))) });
     for (const rate of [1_000, 5_000]) {
       const r = await measure(rate, [soloToken]);
       rows.push([`100 tails / 1 app @ ${rate / 1000}k/s`, fmt(r.sentRate), fmt(r.recvRate), String(r.rep.dropped), fmt(r.rep.p50, 2), fmt(r.rep.p99, 2), fmt(r.rep.max, 1)]);
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
     await ask(tw, { cmd: 'close' });
   }
 
-  await ask(tw, { cmd: 'connect', urls: [url('bench-solo')] });
+  await ask(tw, { cmd: 'connect', urls: [await url('bench-solo')] });
   let best: { rate: number; recv: number; p99: number } | null = null;
   for (const rate of LADDER) {
     const r = await measure(rate, [soloToken]);

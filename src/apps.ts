@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Ring } from './buffer/ring.js';
+import { LineRates } from './buffer/rates.js';
 import { TokenTable, type TokenKey } from './tokens.js';
 import { BadRequestError, ErrorCode, LogplaneError, NotFoundError } from './errors.js';
 import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
@@ -37,6 +38,8 @@ export class App {
   readonly sinks: LineSink[] = [];
   linesIn = 0;
   bytesIn = 0;
+  /** Lines per second by source class over the last 5 minutes (the console's chart). */
+  readonly rates = new LineRates();
 
   constructor(record: AppRecord, historyLines: number, seqClock: SeqClock | null = null) {
     this.id = record.id;

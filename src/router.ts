@@ -8,11 +8,13 @@ import { receivedOf, setSeq } from './line.js';
 
 export function route(app: App, rec: Buffer): void {
   const clock = app.seqClock; // distributed mode: hybrid clock across nodes
-  const seq = clock === null ? app.seq + 1 : clock.next(app.seq, receivedOf(rec));
+  const received = receivedOf(rec);
+  const seq = clock === null ? app.seq + 1 : clock.next(app.seq, received);
   app.seq = seq;
   setSeq(rec, seq);
   app.linesIn++;
   app.bytesIn += rec.length;
+  app.rates.count(rec, received);
   app.ring.push(rec);
   const sinks = app.sinks;
   for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);
@@ -28,10 +30,12 @@ export function route(app: App, rec: Buffer): void {
 export function routeFrom(app: App, src: DataView, pos: number, len: number): void {
   const clock = app.seqClock;
   // the receive time is at offset 8 of a cooked line (line.ts)
-  const seq = clock === null ? app.seq + 1 : clock.next(app.seq, src.getFloat64(pos + 8, true));
+  const received = src.getFloat64(pos + 8, true);
+  const seq = clock === null ? app.seq + 1 : clock.next(app.seq, received);
   app.seq = seq;
   app.linesIn++;
   app.bytesIn += len;
+  app.rates.countIn(src, pos, received);
   app.ring.pushFrom(src, pos, len, seq);
   const sinks = app.sinks;
   if (sinks.length === 0) return;

@@ -18,6 +18,8 @@ import { registerPlatform } from './api/platform.js';
 import { registerSessions } from './api/sessions.js';
 import { registerDrainRoutes } from './api/drains.js';
 import { registerPlatformDrainRoutes } from './api/platform-drains.js';
+import { registerConsole } from './api/console.js';
+import { registerStatsRoutes } from './api/stats.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
 import { DrainManager, type DrainManagerOptions } from './drains/manager.js';
 import { LocalHistory } from './history/local.js';
@@ -265,6 +267,8 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
   registerPlatform(http, ctx, p.tails);
   registerDrainRoutes(http, ctx, p.drains);
   registerPlatformDrainRoutes(http, ctx, p.drains);
+  registerStatsRoutes(http, ctx, p.drains);
+  registerConsole(http);
   registerHttpIngest(http, ctx, { pool: p.pool });
 }
 

@@ -50,7 +50,7 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
   const create = (v3: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
     const spec = logplexSpec(ctx, req.body);
     if (!ctx.registry.get(spec.app)) return reply.code(422).send({ error: 'channel not found' });
-    const session = service.createSession(spec);
+    const session = await service.createSession(spec);
     const url = sessionUrl(ctx, session.id);
     if (v3) reply.header('Location', url);
     return reply.code(201).send({ url });

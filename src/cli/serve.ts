@@ -69,6 +69,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
   const lines = [
     `logplane is serving (${mode})`,
     `  API, ingest, sessions:  ${server.url}`,
+    `  web console:            ${server.url}/`,
     `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
   ];
   if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);

@@ -5,8 +5,8 @@
 // otherwise). When the connection drops (server restart, network cut) it
 // reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
 // Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
-import { checkApp, discover, networkReason, unreachable, type Target } from './client.js';
-import type { LineView } from '../line.js';
+import { CliError, checkApp, discover, networkReason, unreachable, type Target } from './client.js';
+import { DynoColors, ansi, formatLine, type PrintedLine } from './colors.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
@@ -21,14 +21,6 @@ export const LOGS_USAGE = `usage: logplane logs -a APP [-t] [-n N] [-s SOURCE] [
       --json           one JSON object per line
       --no-color       never colour (also NO_COLOR=1); --color forces it
 `;
-
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
 
 export interface LogsOptions {
   app: string;
@@ -104,99 +96,6 @@ export function parseLogsArgs(argv: readonly string[]): LogsOptions {
   if (!o.app) throw new CliError(`missing -a APP\n${LOGS_USAGE}`, 2);
   checkApp(o.app);
   return o;
-}
-
-// ---- colours, like `heroku logs` ----------------------------------------
-
-const ESC = '\u001b[';
-const paint = (code: string) => (s: string) => `${ESC}${code}m${s}${ESC}0m`;
-const c = {
-  dim: paint('2'),
-  red: paint('31'),
-  boldRed: paint('1;31'),
-  green: paint('32'),
-  yellow: paint('33'),
-  blue: paint('34'),
-  magenta: paint('35'),
-  cyan: paint('36'),
-  brightGreen: paint('92'),
-  brightYellow: paint('93'),
-};
-const PALETTE = [c.yellow, c.green, c.cyan, c.magenta, c.blue, paint('1;32'), paint('1;36'), paint('1;35'), paint('1;33'), paint('1;34')];
-
-/** A colour per dyno type (`web` for web.1), assigned in order of appearance after a fixed start. */
-export class DynoColors {
-  readonly #assigned = new Map<string, (s: string) => string>();
-  constructor() {
-    for (const t of ['run', 'router', 'web', 'postgres', 'heroku-postgres']) this.for(t);
-  }
-  for(dyno: string): (s: string) => string {
-    const dot = dyno.indexOf('.');
-    const type = dot === -1 ? dyno : dyno.slice(0, dot);
-    let f = this.#assigned.get(type);
-    if (!f) {
-      f = PALETTE[this.#assigned.size % PALETTE.length]!;
-      this.#assigned.set(type, f);
-    }
-    return f;
-  }
-}
-
-function statusColor(v: string): string {
-  const n = Number(v);
-  if (!(n >= 200)) return v;
-  if (n < 300) return c.green(v);
-  if (n < 400) return c.cyan(v);
-  if (n < 500) return c.yellow(v);
-  if (n < 600) return c.red(v);
-  return v;
-}
-
-function msColor(v: string): string {
-  const n = parseInt(v, 10);
-  if (!n) return v;
-  if (n < 100) return c.brightGreen(v);
-  if (n < 500) return c.green(v);
-  if (n < 5000) return c.yellow(v);
-  if (n < 10000) return c.brightYellow(v);
-  return c.red(v);
-}
-
-/** Router lines: `key=value` pairs, keys dim, the interesting values highlighted. */
-export function colorRouter(body: string, colors: DynoColors): string {
-  return body
-    .split(' ')
-    .map((tok) => {
-      const eq = tok.indexOf('=');
-      if (eq === -1) return c.dim(tok);
-      const k = tok.slice(0, eq);
-      const v = tok.slice(eq + 1);
-      let out: string;
-      switch (k) {
-        case 'at': out = v === 'error' ? c.red(v) : c.dim(v); break;
-        case 'code': out = c.boldRed(v); break;
-        case 'method': out = c.magenta(v); break;
-        case 'path': out = c.green(v); break;
-        case 'dyno': out = colors.for(v)(v); break;
-        case 'status': out = statusColor(v); break;
-        case 'connect':
-        case 'service': out = msColor(v); break;
-        default: out = c.dim(v);
-      }
-      return c.dim(`${k}=`) + out;
-    })
-    .join(' ');
-}
-
-/** What the WebSocket protocol sends per line (the JSON view of a cooked line). */
-export type PrintedLine = LineView;
-
-/** `TS source[dyno]: msg`, coloured or plain. */
-export function formatLine(l: PrintedLine, colors: DynoColors | null): string {
-  const header = `${l.ts} ${l.source}[${l.dyno}]:`;
-  if (!colors) return `${header} ${l.msg}`;
-  const body = l.dyno === 'router' || l.dyno.startsWith('router.') ? colorRouter(l.msg, colors) : l.msg;
-  return `${colors.for(l.dyno)(header)} ${body}`;
 }
 
 // ---- the session reader -------------------------------------------------
@@ -307,7 +206,7 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
       return;
     }
     const text = `${g.since} logplane[tail]: ${g.dropped} lines were not delivered (seq ${g.from}-${g.to})`;
-    print(`${colors ? c.red(text) : text}\n`);
+    print(`${colors ? ansi.red(text) : text}\n`);
   };
 
   const readOnce = (url: string): Promise<Outcome> =>

@@ -32,11 +32,19 @@ export class SessionMirror {
     this.#timer = setInterval(() => this.#refresh(), refreshMs).unref();
   }
 
-  created(s: Session): void {
+  /**
+   * Store a new session; resolves once it is in Redis (so the URL works on
+   * every node when the client gets it), or once Redis failed: the session
+   * then works on this node only (a Redis command fails within the client's
+   * command timeout, never hangs).
+   */
+  async created(s: Session): Promise<void> {
     const v: Stored = { spec: s.spec, createdAt: s.createdAt };
-    this.#redis.set(sessionKey(s.id), pack(v), 'PX', this.ttlMs).catch((err: Error) => {
-      this.#log.warn({ at: 'session.share_failed', err: err.message }, 'session not shared with other nodes (Redis unreachable); it works on this node');
-    });
+    try {
+      await this.#redis.set(sessionKey(s.id), pack(v), 'PX', this.ttlMs);
+    } catch (err) {
+      this.#log.warn({ at: 'session.share_failed', err: (err as Error).message }, 'session not shared with other nodes (Redis unreachable); it works on this node');
+    }
   }
 
   touched(s: Session): void {

@@ -76,8 +76,8 @@ export class TailBridge implements TailCluster {
     this.#o.bus.unwatch(app.id, w);
   }
 
-  sessionCreated(s: Session): void {
-    this.#sessions.created(s);
+  sessionCreated(s: Session): Promise<void> {
+    return this.#sessions.created(s);
   }
 
   sessionTouched(s: Session): void {

@@ -1,99 +1,21 @@
 // The drain core shared by every drain type: a per-drain queue bounded by
 // bytes (its own cap, within the node's drain budget) that drops the oldest
 // lines and counts them, the sender loop (one batch in flight,
-// woken once per tick), retry and drop bookkeeping, the exact L10 line, and
-// the status shown to app owners (SPEC 6.5). Subclasses only deliver a batch.
+// woken once per tick), retry and drop bookkeeping, and the status shown to
+// app owners (SPEC 6.5); loss.ts keeps the counts and the exact L10 line.
+// Subclasses only deliver a batch.
 import type { LineSink } from '../apps.js';
 import { systemClock, type Clock } from '../basics/clock.js';
 import { BoundedQueue } from '../basics/queue.js';
 import type { Log } from '../obs/log.js';
-import { Child, type HistogramChild } from '../obs/metrics.js';
 import { DrainBudget, type BudgetMember } from './budget.js';
 import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
-import type { Lookup } from './guard.js';
-import { DrainState, lossLine, type DrainError, type DrainStatus } from './status.js';
+import { LossLedger } from './loss.js';
+import { BATCH_BYTES, noCounters, type Batch, type DrainCounters, type DrainOptions } from './options.js';
+import { DrainState, type DrainError, type DrainStatus } from './status.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
-
-/** Batches close at about this many bytes (SPEC 6.3). */
-export const BATCH_BYTES = 100 * 1024;
-
-/** Pre-resolved metric children for one drain kind (see manager.ts). */
-export interface DrainCounters {
-  delivered: Child;
-  droppedOverflow: Child;
-  droppedRejected: Child;
-  droppedRetries: Child;
-  attemptsOk: Child;
-  attemptsRetry: Child;
-  attemptsDrop: Child;
-  latencySum: Child;
-  /** Seconds from sending a batch to its acknowledgement (delivered batches only). */
-  delivery?: HistogramChild;
-}
-export function noCounters(): DrainCounters {
-  return {
-    delivered: new Child(), droppedOverflow: new Child(), droppedRejected: new Child(), droppedRetries: new Child(),
-    attemptsOk: new Child(), attemptsRetry: new Child(), attemptsDrop: new Child(), latencySum: new Child(),
-  };
-}
-
-export interface DrainOptions {
-  /** uuid4 of the drain record. */
-  id: string;
-  /** `d.<uuid4>`. */
-  token: string;
-  target: DrainTarget;
-  /**
-   * Bytes of lines (cooked, as route() offers them) the queue may hold
-   * before the oldest are dropped; a single larger line is kept alone.
-   */
-  queueBytes: number;
-  /** The node-wide budget shared by every drain; one of its own when absent. */
-  budget?: DrainBudget;
-  /** Retries of a batch after its first attempt. */
-  retries: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  connectTimeoutMs: number;
-  responseTimeoutMs: number;
-  reconnectBaseMs: number;
-  reconnectMaxMs: number;
-  allowPrivate: boolean;
-  /** Batch size limit in bytes (default BATCH_BYTES). */
-  batchBytes?: number;
-  clock?: Clock;
-  random?: () => number;
-  /** DNS lookup used before the guard (tests inject names). */
-  lookup?: Lookup;
-  /** Extra trusted CA certificates (tests); the system store otherwise. */
-  ca?: string | Buffer | Array<string | Buffer>;
-  /** Route a platform line (L14) into the drain's app. */
-  emit?: (rec: Buffer) => void;
-  counters?: DrainCounters;
-  log?: Log;
-}
-
-/** One batch: encoded once, sent (and retried) as is. */
-export interface Batch {
-  /** Queue lines in the body (the L10 line is not one of them). */
-  readonly lines: number;
-  /** N of the L10 line at the head of the body; 0 when none. */
-  readonly reported: number;
-  /** Frames in the body (lines + the L10 line). */
-  readonly msgCount: number;
-  /** The encoded frames. */
-  readonly body: Buffer;
-  /**
-   * What every attempt writes: head() then the body, in one Buffer (body is
-   * a view into it). The same as body when the drain sends no head.
-   */
-  readonly wire: Buffer;
-  /** 32 uppercase hex: the same on every attempt of this batch. */
-  readonly frameId: string;
-  attempts: number;
-}
 
 export abstract class Drain implements LineSink, BudgetMember {
   readonly id: string;
@@ -136,14 +58,7 @@ export abstract class Drain implements LineSink, BudgetMember {
   };
 
   // accounting
-  #delivered = 0;
-  #dropped = 0;
-  /** Dropped lines not yet reported by a delivered L10 line. */
-  #unreported = 0;
-  /** Time of the first unreported drop. */
-  #sinceMs = 0;
-  /** Time of the first drop after the current batch was built. */
-  #dropAfterBuildMs = 0;
+  readonly #loss: LossLedger;
   #state: DrainState = DrainState.CONNECTING;
   #failing = false;
   #lastSuccessMs = 0;
@@ -159,6 +74,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log;
     this.counters = opts.counters ?? noCounters();
+    this.#loss = new LossLedger(this.clock);
     this.#capBytes = opts.queueBytes;
     this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
     this.#budget.join(this);
@@ -283,8 +199,7 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** Queued lines dropped: counted, and reported by the next L10 line. */
   #lose(n: number): void {
     this.counters.droppedOverflow.value += n;
-    this.#dropped += n;
-    this.#noteDrop(n);
+    this.#loss.lose(n);
   }
 
   /** Take the oldest queued line (into a batch): it leaves the budget too. */
@@ -298,21 +213,14 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#budget.used -= this.#queue.dropOldest().length;
   }
 
-  #noteDrop(n: number): void {
-    if (this.#unreported === 0) this.#sinceMs = this.clock.now();
-    if (this.#dropAfterBuildMs === 0) this.#dropAfterBuildMs = this.clock.now();
-    this.#unreported += n;
-  }
-
   #build(): Batch {
     const enc = this.encoder;
     const limit = this.#batchBytes;
-    this.#dropAfterBuildMs = 0;
     const frames = this.#frames;
     let bytes = 0;
-    const reported = this.#unreported;
-    if (reported > 0) {
-      const l10 = lossLine(reported, this.#sinceMs, this.clock.now());
+    const reported = this.#loss.unreported;
+    const l10 = this.#loss.startBatch();
+    if (l10 !== null) {
       frames.push(l10);
       bytes += enc.frameLength(l10);
     }
@@ -340,7 +248,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (this.#closed || this.#busy || this.#timer !== null) return;
     let b = this.#batch;
     if (b === null) {
-      if (this.#queue.count === 0 && this.#unreported === 0) {
+      if (this.#queue.count === 0 && this.#loss.unreported === 0) {
         this.#settle(true);
         return;
       }
@@ -363,11 +271,7 @@ export abstract class Drain implements LineSink, BudgetMember {
       this.counters.attemptsOk.value++;
       this.counters.delivery?.observe((now - this.#started) / 1000);
       this.counters.delivered.value += b.lines;
-      this.#delivered += b.lines;
-      if (b.reported > 0) {
-        this.#unreported -= b.reported;
-        this.#sinceMs = this.#unreported > 0 ? this.#dropAfterBuildMs : 0;
-      }
+      this.#loss.batchDelivered(b.lines, b.reported);
       this.#batch = null;
       this.#lastSuccessMs = now;
       this.#failing = false;
@@ -394,8 +298,7 @@ export abstract class Drain implements LineSink, BudgetMember {
   #dropBatch(b: Batch, reason: 'rejected' | 'retries', o: Outcome): void {
     this.counters.attemptsDrop.value++;
     (reason === 'rejected' ? this.counters.droppedRejected : this.counters.droppedRetries).value += b.lines;
-    this.#dropped += b.lines;
-    if (b.lines > 0) this.#noteDrop(b.lines);
+    if (b.lines > 0) this.#loss.lose(b.lines);
     this.#batch = null;
     this.#failing = true;
     this.log?.warn({ at: 'drain.batch_dropped', drain: this.id, kind: this.target.kind, lines: b.lines, attempts: b.attempts, reason, error: describe(o) }, 'drain batch dropped');
@@ -410,7 +313,7 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   /** True when nothing is held or owed (no queue, no batch, no unreported loss). */
   get idle(): boolean {
-    return this.#queue.count === 0 && this.#batch === null && !this.#busy && this.#unreported === 0;
+    return this.#queue.count === 0 && this.#batch === null && !this.#busy && this.#loss.unreported === 0;
   }
 
   /**
@@ -461,8 +364,8 @@ export abstract class Drain implements LineSink, BudgetMember {
   status(): DrainStatus {
     return {
       state: this.state,
-      delivered: this.#delivered,
-      dropped: this.#dropped,
+      delivered: this.#loss.delivered,
+      dropped: this.#loss.dropped,
       queueDepth: this.depth,
       lastSuccessAt: this.#lastSuccessMs === 0 ? null : this.#lastSuccessMs,
       lastError: this.#lastError,

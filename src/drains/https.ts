@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Drain, type Batch, type DrainOptions } from './drain.js';
+import { Drain } from './drain.js';
+import type { Batch, DrainOptions } from './options.js';
 import { logplexFrames, type FrameEncoder } from './frame.js';
 import { Http1Client } from './http1/client.js';
 import { checkLiteral, guardedLookup } from './guard.js';

@@ -7,7 +7,8 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { lineFrom, rfc3339 } from '../line.js';
-import { Drain, type Batch, type DrainOptions } from './drain.js';
+import { Drain } from './drain.js';
+import type { Batch, DrainOptions } from './options.js';
 import { syslogDrainEncoder, type FrameEncoder } from './frame.js';
 import { checkLiteral, guardedLookup, type Lookup } from './guard.js';
 import { errorOutcome, reconnectMs, type Outcome } from './retry.js';

@@ -58,8 +58,8 @@ export interface TailCluster {
   /** First tail of an app on this node: feed the hub the app's lines from other nodes. Resolves once subscribed. */
   watch(app: App, hub: TailHub): Promise<void>;
   unwatch(app: App, hub: TailHub): void;
-  /** A session was created here: make it readable on every node. */
-  sessionCreated(s: Session): void;
+  /** A session was created here: make it readable on every node; resolves once it is (or cannot be). */
+  sessionCreated(s: Session): Promise<void>;
   /** A session's readers changed on this node (keep it alive while read anywhere). */
   sessionTouched(s: Session): void;
   /** A session made on another node, or null. */
@@ -120,10 +120,11 @@ export class TailService {
     this.#startTimers();
   }
 
-  createSession(spec: SessionSpec): Session {
+  /** A new session; in distributed mode resolves once other nodes can read it too. */
+  async createSession(spec: SessionSpec): Promise<Session> {
     const s = this.sessions.create(spec);
     if (!s) throw new TooManySessionsError();
-    this.cluster?.sessionCreated(s);
+    await this.cluster?.sessionCreated(s);
     return s;
   }
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 import { line, push, textOf } from '../support/tail.js';
-import { formatLine, DynoColors, parseLogsArgs } from '../../src/cli/tail.js';
+import { formatLine, DynoColors } from '../../src/cli/colors.js';
+import { parseLogsArgs } from '../../src/cli/tail.js';
 import { until } from '../support/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/tail.js', import.meta.url));

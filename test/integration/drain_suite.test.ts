@@ -3,7 +3,8 @@
 // order, batching, the L10 loss line, retry, drop after the budget, flush.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BATCH_BYTES, type Drain } from '../../src/drains/drain.js';
+import type { Drain } from '../../src/drains/drain.js';
+import { BATCH_BYTES } from '../../src/drains/options.js';
 import type { DrainKind } from '../../src/drains/url.js';
 import { HttpReceiver, l10Count, makeDrain, msgText, startReceiver, testLine, TS, type Receiver } from '../support/drain-receivers.js';
 import { until } from '../support/wait.js';

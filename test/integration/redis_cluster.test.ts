@@ -6,6 +6,7 @@
 // ingest worker thread.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import { seqOf } from '../../src/line.js';
 import { originOf } from '../../src/basics/seq.js';
 import { redisBackends } from '../support/redis-backends.js';
@@ -150,6 +151,26 @@ for (const backend of redisBackends) describe(backend.suffix ? `three nodes${bac
     await ws.closed;
     assert.deepEqual(ws.lines().map((l: any) => l.seq), hist.lines.slice(2).map(seqOf));
     assert.equal(ws.json().at(-1).type, 'end');
+  });
+
+  test('a session URL answered by one node is readable on another at once (the session is in Redis before the answer)', async () => {
+    const r = await api(nodes[0]!.url, 'PUT', '/v3/channels/sessnow', { tokens: ['app'] });
+    assert.equal(r.status, 201);
+    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('sessnow')));
+    // Redis holds writes (reads go on) for a moment: a node that answered before its
+    // session was stored hands out a URL the other nodes do not know yet.
+    const admin = new Redis(redis.url);
+    try {
+      await admin.call('CLIENT', 'PAUSE', '400', 'WRITE');
+      const s = await api(nodes[0]!.url, 'POST', '/v3/sessions', { channel_id: 'sessnow', num: 1 });
+      assert.equal(s.status, 201);
+      const url = (s.json.url as string).replace(nodes[0]!.url, nodes[1]!.url);
+      const res = await fetch(url);
+      await res.text();
+      assert.equal(res.status, 200);
+    } finally {
+      admin.disconnect();
+    }
   });
 
   test('/readyz is ready and /metrics shows Redis latency and failures', async () => {

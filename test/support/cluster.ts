@@ -31,13 +31,17 @@ export interface Node {
 
 /** Nodes not closed by their test (it failed before its close): closed when the file ends. */
 const running = new Set<Node>();
+/** Every node's data dir, removed when the file ends (a test may stop a node's server alone, as a crash). */
+const dataDirs = new Set<string>();
 after(async () => {
   await Promise.all([...running].map((n) => n.close().catch(() => {})));
+  for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** more: other Server.start options (a log to read, syslog listeners on free ports). */
 export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}, more: Omit<ServerOptions, 'cluster'> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
+  dataDirs.add(dataDir);
   const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
   const server = await Server.start(config, { log: silentLog(), ...more, cluster: opts });
   const node: Node = {

@@ -1,0 +1,54 @@
+// Per-app live stats (SPEC 7 extension, what the web console draws):
+//   GET /v3/channels/:app/stats -> 200 {"app","now","lines_per_sec",
+//     "series":{"start","step":1,"sources":[...],"counts":{source:[300 numbers]}},
+//     "drains":{"count","worst_state","dropped","delivered"}}
+// Lines are counted by route() on the node that ingested them: the answer is
+// this node's view (docs/console.md). Auth and scope are the management
+// scope's (api/scope.ts), like every channel route.
+import type { FastifyInstance } from 'fastify';
+import { LogplaneError, ErrorCode } from '../errors.js';
+import type { Context } from '../context.js';
+import type { DrainManager } from '../drains/manager.js';
+import { DrainState } from '../drains/status.js';
+import { RATE_SOURCES, RATE_WINDOW_S } from '../buffer/rates.js';
+import { apiScope } from './scope.js';
+
+/** Complete seconds averaged for `lines_per_sec`. */
+export const RATE_NOW_S = 5;
+
+/** Worst first: what an apps page shows for an app's drains. */
+const SEVERITY: readonly string[] = [DrainState.FAILING, DrainState.BACKING_OFF, DrainState.CONNECTING, DrainState.DELIVERING, DrainState.IDLE];
+
+export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  apiScope(root, ctx, (api) => {
+    api.get<{ Params: { app: string } }>('/v3/channels/:app/stats', async (req) => {
+      const app = ctx.registry.get(req.params.app);
+      if (!app) throw new LogplaneError(ErrorCode.NOT_FOUND, 404, 'not_found', 'channel not found');
+      const nowMs = Date.now();
+      const nowSec = Math.floor(nowMs / 1000);
+      const series = app.rates.series(nowSec);
+      // the current second is still filling: average the complete seconds before it
+      let recent = 0;
+      for (const s of RATE_SOURCES) {
+        const c = series.counts[s];
+        for (let i = c.length - 1 - RATE_NOW_S; i < c.length - 1; i++) recent += c[i]!;
+      }
+      let worst = -1;
+      let dropped = 0;
+      let delivered = 0;
+      const list = drains.list(app.id);
+      for (const d of list) {
+        worst = Math.max(worst, SEVERITY.length - 1 - SEVERITY.indexOf(d.status.state));
+        dropped += d.status.dropped;
+        delivered += d.status.delivered;
+      }
+      return {
+        app: app.id,
+        now: new Date(nowMs).toISOString(),
+        lines_per_sec: Math.round((recent / RATE_NOW_S) * 10) / 10,
+        series: { start: series.start, step: 1, window: RATE_WINDOW_S, sources: RATE_SOURCES, counts: series.counts },
+        drains: { count: list.length, worst_state: worst < 0 ? null : SEVERITY[SEVERITY.length - 1 - worst]!, dropped, delivered },
+      };
+    });
+  });
+}

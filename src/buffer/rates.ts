@@ -1,0 +1,137 @@
+// Lines per second of one app over the last 5 minutes, by source: what the
+// console's chart and the apps page's sparklines show. route() counts every
+// line with integer work only (no allocation, no string): one bucket per
+// second and per source class, in a ring of RATE_WINDOW_S seconds allocated
+// on the app's first line. The second is the line's receive time, so lines of
+// one ingest batch land in one second whatever the event loop's delay.
+//
+// Sources are classed into a small fixed set (RATE_SOURCES): `app` (the app's
+// own output), `heroku` (router and platform lines) and `other` (every other
+// token name). A fixed set keeps the counter a flat array and the route's
+// answer bounded whatever the token names.
+
+/** The source classes, in bucket order. */
+export const RATE_SOURCES = ['app', 'heroku', 'other'] as const;
+export type RateSource = (typeof RATE_SOURCES)[number];
+/** Seconds of history kept. */
+export const RATE_WINDOW_S = 300;
+
+const NSRC = RATE_SOURCES.length;
+// cooked line layout (line.ts): tsLen at 17, sourceLen at 18, fields from 20
+const OFF_TSLEN = 17;
+const OFF_SRCLEN = 18;
+const HEADER = 20;
+const A = 0x61;
+const P = 0x70;
+const H = 0x68;
+const E = 0x65;
+const R = 0x72;
+const O = 0x6f;
+const K = 0x6b;
+const U = 0x75;
+/** Big-endian words of `ap`, `hero`, `ku`. */
+const AP = (A << 8) | P;
+const HERO = ((H << 24) | (E << 16) | (R << 8) | O) >>> 0;
+const KU = (K << 8) | U;
+
+/** One app's counts, by second and source class. */
+export interface RateSeries {
+  /** Unix second of the first point; points are one second apart. */
+  start: number;
+  /** Per source class, RATE_WINDOW_S counts, oldest first (the last one is the current, unfinished second). */
+  counts: Record<RateSource, number[]>;
+}
+
+export class LineRates {
+  /** counts[(second % WINDOW) * NSRC + source] of the seconds before the newest; null until the first line. */
+  #counts: Uint32Array | null = null;
+  /** The newest second counted; its counts are the three fields below until a later second starts. */
+  #sec = 0;
+  /** The newest second's span in ms, [#fromMs, #toMs): most lines land there with two compares. */
+  #fromMs = 0;
+  #toMs = -1;
+  #app = 0;
+  #heroku = 0;
+  #other = 0;
+
+  /** Count one cooked line. */
+  count(rec: Uint8Array, receivedMs: number): void {
+    if (receivedMs >= this.#fromMs && receivedMs < this.#toMs) this.#bump(sourceClass(rec, 0));
+    else this.#add(receivedMs, sourceClass(rec, 0));
+  }
+
+  /** Count one cooked line at view[pos] (a line still inside an ingest worker's batch). */
+  countIn(view: DataView, pos: number, receivedMs: number): void {
+    if (receivedMs >= this.#fromMs && receivedMs < this.#toMs) this.#bump(sourceClassIn(view, pos));
+    else this.#add(receivedMs, sourceClassIn(view, pos));
+  }
+
+  #bump(src: number): void {
+    if (src === 0) this.#app++;
+    else if (src === 1) this.#heroku++;
+    else this.#other++;
+  }
+
+  /** The newest second's counts into the ring. */
+  #store(c: Uint32Array): void {
+    const at = (this.#sec % RATE_WINDOW_S) * NSRC;
+    c[at] = this.#app;
+    c[at + 1] = this.#heroku;
+    c[at + 2] = this.#other;
+  }
+
+  /** The slow path, once a second: a line of a new second, or a late line. */
+  #add(receivedMs: number, src: number): void {
+    const sec = Math.floor(receivedMs / 1000);
+    let c = this.#counts;
+    if (c === null) {
+      c = this.#counts = new Uint32Array(RATE_WINDOW_S * NSRC);
+      this.#sec = sec - 1;
+    }
+    const newest = this.#sec;
+    if (sec > newest) {
+      this.#store(c);
+      // clear the buckets of the seconds skipped (at most the whole window)
+      for (let s = Math.max(newest + 1, sec - RATE_WINDOW_S + 1); s <= sec; s++) c.fill(0, (s % RATE_WINDOW_S) * NSRC, (s % RATE_WINDOW_S) * NSRC + NSRC);
+      this.#sec = sec;
+      this.#fromMs = sec * 1000;
+      this.#toMs = this.#fromMs + 1000;
+      this.#app = this.#heroku = this.#other = 0;
+      this.#bump(src);
+    } else if (sec > newest - RATE_WINDOW_S) {
+      c[(sec % RATE_WINDOW_S) * NSRC + src]!++; // a late line of an earlier second in the window
+    }
+  }
+
+  /** The last RATE_WINDOW_S seconds up to and including nowSec. */
+  series(nowSec: number): RateSeries {
+    const start = nowSec - RATE_WINDOW_S + 1;
+    const counts = { app: [], heroku: [], other: [] } as Record<RateSource, number[]>;
+    const c = this.#counts;
+    if (c !== null) this.#store(c);
+    const newest = this.#sec;
+    for (let s = start; s <= nowSec; s++) {
+      const valid = c !== null && s <= newest && s > newest - RATE_WINDOW_S;
+      for (let k = 0; k < NSRC; k++) counts[RATE_SOURCES[k]!].push(valid ? c[(s % RATE_WINDOW_S) * NSRC + k]! : 0);
+    }
+    return { start, counts };
+  }
+}
+
+/** 0 for `app`, 1 for `heroku`, 2 for anything else: the source bytes of the cooked line at b[pos]. */
+function sourceClass(b: Uint8Array, pos: number): number {
+  const len = b[pos + OFF_SRCLEN]!;
+  const at = pos + HEADER + b[pos + OFF_TSLEN]!;
+  if (len === 3) return b[at] === A && b[at + 1] === P && b[at + 2] === P ? 0 : 2;
+  if (len === 6) return b[at] === H && b[at + 1] === E && b[at + 2] === R && b[at + 3] === O && b[at + 4] === K && b[at + 5] === U ? 1 : 2;
+  return 2;
+}
+
+/** sourceClass of the cooked line at view[pos]: `app` and `heroku` compared in two loads each. */
+function sourceClassIn(v: DataView, pos: number): number {
+  const len = v.getUint8(pos + OFF_SRCLEN);
+  const at = pos + HEADER + v.getUint8(pos + OFF_TSLEN);
+  if (len === 3) return v.getUint16(at) === AP && v.getUint8(at + 2) === P ? 0 : 2;
+  if (len === 6) return v.getUint32(at) === HERO && v.getUint16(at + 4) === KU ? 1 : 2;
+  return 2;
+}

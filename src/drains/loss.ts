@@ -1,0 +1,52 @@
+// A drain's loss accounting (SPEC 6.5): lines delivered and dropped, the
+// drops not yet reported to the consumer, and the exact L10 line that reports
+// them. N in an L10 line counts every line lost since the last L10 line that
+// was delivered, so the sum over delivered L10 lines plus the lines delivered
+// equals the lines offered.
+import type { Clock } from '../basics/clock.js';
+import { lossLine } from './status.js';
+
+export class LossLedger {
+  /** Lines delivered (2xx, or written to the syslog socket). */
+  delivered = 0;
+  /** Lines lost: overflow, rejected batches, exhausted retries. */
+  dropped = 0;
+  /** Dropped lines not yet reported by a delivered L10 line. */
+  unreported = 0;
+  /** Time of the first unreported drop. */
+  #sinceMs = 0;
+  /** Time of the first drop after the current batch was built. */
+  #dropAfterBuildMs = 0;
+  readonly #clock: Clock;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** n lines lost (counted in `dropped` and reported by the next L10 line). */
+  lose(n: number): void {
+    this.dropped += n;
+    this.#note(n);
+  }
+
+  #note(n: number): void {
+    if (this.unreported === 0) this.#sinceMs = this.#clock.now();
+    if (this.#dropAfterBuildMs === 0) this.#dropAfterBuildMs = this.#clock.now();
+    this.unreported += n;
+  }
+
+  /** A batch is being built: its L10 line (null when nothing is owed); N is `unreported`. */
+  startBatch(): Buffer | null {
+    this.#dropAfterBuildMs = 0;
+    return this.unreported > 0 ? lossLine(this.unreported, this.#sinceMs, this.#clock.now()) : null;
+  }
+
+  /** A batch of `lines` lines whose L10 line reported `reported` was delivered. */
+  batchDelivered(lines: number, reported: number): void {
+    this.delivered += lines;
+    if (reported > 0) {
+      this.unreported -= reported;
+      this.#sinceMs = this.unreported > 0 ? this.#dropAfterBuildMs : 0;
+    }
+  }
+}

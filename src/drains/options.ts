@@ -1,0 +1,88 @@
+// What a drain is made with and what it sends: its options, the metric
+// children it updates, and one batch as it goes over the wire. drain.ts runs
+// the queue and sender loop over these; https.ts and syslog.ts deliver batches.
+import type { Clock } from '../basics/clock.js';
+import type { Log } from '../obs/log.js';
+import { Child, type HistogramChild } from '../obs/metrics.js';
+import type { DrainBudget } from './budget.js';
+import type { Lookup } from './guard.js';
+import type { DrainTarget } from './url.js';
+
+/** Batches close at about this many bytes (SPEC 6.3). */
+export const BATCH_BYTES = 100 * 1024;
+
+/** Pre-resolved metric children for one drain kind (see manager.ts). */
+export interface DrainCounters {
+  delivered: Child;
+  droppedOverflow: Child;
+  droppedRejected: Child;
+  droppedRetries: Child;
+  attemptsOk: Child;
+  attemptsRetry: Child;
+  attemptsDrop: Child;
+  latencySum: Child;
+  /** Seconds from sending a batch to its acknowledgement (delivered batches only). */
+  delivery?: HistogramChild;
+}
+export function noCounters(): DrainCounters {
+  return {
+    delivered: new Child(), droppedOverflow: new Child(), droppedRejected: new Child(), droppedRetries: new Child(),
+    attemptsOk: new Child(), attemptsRetry: new Child(), attemptsDrop: new Child(), latencySum: new Child(),
+  };
+}
+
+export interface DrainOptions {
+  /** uuid4 of the drain record. */
+  id: string;
+  /** `d.<uuid4>`. */
+  token: string;
+  target: DrainTarget;
+  /**
+   * Bytes of lines (cooked, as route() offers them) the queue may hold
+   * before the oldest are dropped; a single larger line is kept alone.
+   */
+  queueBytes: number;
+  /** The node-wide budget shared by every drain; one of its own when absent. */
+  budget?: DrainBudget;
+  /** Retries of a batch after its first attempt. */
+  retries: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  allowPrivate: boolean;
+  /** Batch size limit in bytes (default BATCH_BYTES). */
+  batchBytes?: number;
+  clock?: Clock;
+  random?: () => number;
+  /** DNS lookup used before the guard (tests inject names). */
+  lookup?: Lookup;
+  /** Extra trusted CA certificates (tests); the system store otherwise. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Route a platform line (L14) into the drain's app. */
+  emit?: (rec: Buffer) => void;
+  counters?: DrainCounters;
+  log?: Log;
+}
+
+/** One batch: encoded once, sent (and retried) as is. */
+export interface Batch {
+  /** Queue lines in the body (the L10 line is not one of them). */
+  readonly lines: number;
+  /** N of the L10 line at the head of the body; 0 when none. */
+  readonly reported: number;
+  /** Frames in the body (lines + the L10 line). */
+  readonly msgCount: number;
+  /** The encoded frames. */
+  readonly body: Buffer;
+  /**
+   * What every attempt writes: head() then the body, in one Buffer (body is
+   * a view into it). The same as body when the drain sends no head.
+   */
+  readonly wire: Buffer;
+  /** 32 uppercase hex: the same on every attempt of this batch. */
+  readonly frameId: string;
+  attempts: number;
+}

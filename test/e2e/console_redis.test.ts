@@ -1,0 +1,54 @@
+// The web console in distributed mode: a page served by one node shows the
+// live lines ingested on another, and its drain changes reach the cluster.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { noBrowser, openPage, signIn } from '../support/browser.js';
+import { API_KEY, api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { HttpReceiver } from '../support/drain-receivers.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { until } from '../support/wait.js';
+
+const skip = noBrowser;
+let redis: TestRedis;
+let nodes: Node[];
+
+before(async () => {
+  if (skip) return;
+  redis = await startRedis();
+  // drains to the loopback receiver below
+  nodes = await Promise.all([0, 1].map(() => startNode(redis.url, fastCluster, { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' })));
+});
+after(async () => {
+  await Promise.all((nodes ?? []).map((n) => n.close()));
+  await redis?.close();
+});
+
+test('distributed mode: the page on one node tails lines ingested on another and adds a drain the cluster delivers to', { skip, timeout: 120_000 }, async () => {
+  const [a, b] = nodes as [Node, Node];
+  const created = await api(a.url, 'PUT', '/v3/channels/spread', { tokens: ['app'] });
+  assert.equal(created.status, 201);
+  const token = created.json.tokens.app as string;
+  const receiver = await HttpReceiver.start(false);
+  const w = await openPage(a.url);
+  try {
+    const { page } = w;
+    await signIn(page, a.url, API_KEY);
+    await page.goto(`${a.url}/#/apps/spread`);
+    await page.locator('.conn-live').waitFor();
+    assert.equal(await postLogs(b.url, token, [syslog('ingested on the other node')]), 204);
+    await page.locator('.log .row', { hasText: 'ingested on the other node' }).waitFor({ timeout: 30_000 });
+
+    await page.getByLabel('Drain URL').fill(receiver.url('/spread'));
+    await page.getByRole('button', { name: 'Add drain' }).click();
+    await page.locator('.drain-table tr', { hasText: '/spread' }).waitFor();
+    const onB = await api(b.url, 'GET', '/v3/channels/spread/drains');
+    assert.equal(onB.json.length, 1, 'the drain is the cluster\'s');
+    assert.equal(await postLogs(b.url, token, [syslog('after the drain was added')]), 204);
+    await until('the drain delivers', () => receiver.messages().some((m) => m.toString().includes('after the drain was added')), 60_000);
+    assert.deepEqual(w.outside, []);
+    assert.deepEqual(w.problems, []);
+  } finally {
+    await w.close();
+    await receiver.close();
+  }
+});

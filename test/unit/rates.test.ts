@@ -1,0 +1,49 @@
+// LineRates: lines per second by source class over the last 5 minutes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineRates, RATE_WINDOW_S } from '../../src/buffer/rates.js';
+import { lineFrom } from '../../src/line.js';
+import { arrayBufferView } from '../../src/basics/bytes.js';
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+const S0 = T0 / 1000;
+
+function rec(source: string, receivedMs: number): Buffer {
+  return lineFrom({ pri: 190, ts: '2026-01-01T12:00:00Z', source, dyno: 'web.1', msg: 'hello', receivedMs });
+}
+
+test('lines are counted per second in the source classes app, heroku and other', () => {
+  const r = new LineRates();
+  for (const [src, n] of [['app', 3], ['heroku', 2], ['build', 1], ['ap', 1], ['herokU', 1]] as const) {
+    for (let i = 0; i < n; i++) r.count(rec(src, T0 + 500), T0 + 500);
+  }
+  r.count(rec('app', T0 + 1500), T0 + 1500);
+  const s = r.series(S0 + 1);
+  assert.equal(s.start, S0 + 1 - RATE_WINDOW_S + 1);
+  assert.equal(s.counts.app.length, RATE_WINDOW_S);
+  assert.deepEqual(s.counts.app.slice(-2), [3, 1]);
+  assert.deepEqual(s.counts.heroku.slice(-2), [2, 0]);
+  assert.deepEqual(s.counts.other.slice(-2), [3, 0]);
+});
+
+test('a line inside an ingest batch is counted like a routed one', () => {
+  const r = new LineRates();
+  const line = rec('heroku', T0);
+  const batch = Buffer.concat([Buffer.alloc(13), line]);
+  r.countIn(arrayBufferView(batch), batch.byteOffset + 13, T0);
+  assert.equal(r.series(S0).counts.heroku.at(-1), 1);
+});
+
+test('seconds older than the window are forgotten, and a bucket is cleared before it is reused', () => {
+  const r = new LineRates();
+  r.count(rec('app', T0), T0);
+  r.count(rec('app', T0), T0);
+  assert.equal(r.series(S0 + RATE_WINDOW_S - 1).counts.app[0], 2, 'still in the window');
+  assert.equal(r.series(S0 + RATE_WINDOW_S).counts.app.reduce((a, b) => a + b, 0), 0, 'gone from the window');
+  // the same bucket, one window later
+  r.count(rec('app', T0 + RATE_WINDOW_S * 1000), T0 + RATE_WINDOW_S * 1000);
+  assert.deepEqual(r.series(S0 + RATE_WINDOW_S).counts.app.filter((n) => n > 0), [1]);
+  // a line from before the window is not counted
+  r.count(rec('app', T0 - 1000), T0 - 1000);
+  assert.equal(r.series(S0 + RATE_WINDOW_S).counts.app.reduce((a, b) => a + b, 0), 1);
+});
