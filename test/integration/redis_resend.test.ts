@@ -12,7 +12,7 @@ import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { TcpProxy } from '../support/proxy.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 
 const ORIGIN = 3;
@@ -21,7 +21,7 @@ let proxy: TcpProxy;
 
 before(async () => {
   redis = await startRedis();
-  proxy = await TcpProxy.start(redis.port);
+  proxy = await startTcpProxy(redis.port);
 });
 after(async () => {
   await proxy?.close();
@@ -29,7 +29,7 @@ after(async () => {
 });
 
 test('an append re-sent after its reply was lost is stored once and keeps its first ordinals (no duplicate, no false loss)', async () => {
-  const cmd = commandClient(`redis://127.0.0.1:${proxy.port}`, 'test-resend');
+  const cmd = commandClient(proxy.url, 'test-resend');
   cmd.on('error', () => {});
   defineScripts(cmd);
   await connectOrThrow(cmd, 5000);

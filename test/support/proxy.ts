@@ -2,9 +2,7 @@
 // cut: every connection through it is destroyed and new ones are refused
 // until restore() (a network cut between a client and logplane); or stall:
 // nothing more is read from the server until unstall() (a client that stopped
-// reading: the server's socket buffers fill); or lose a reply: the next bytes
-// the server sends are not passed on and the connection is cut (a request the
-// server acted on whose answer never arrived).
+// reading: the server's socket buffers fill).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
@@ -57,20 +55,6 @@ export class TcpProxy {
 
   restore(): void {
     this.#cut = false;
-  }
-
-  /** Cut each open connection when the server next sends on it, without passing those bytes on; resolves at the first. */
-  dropNextReply(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      for (const [client, upstream] of this.#pairs) {
-        upstream.unpipe(client);
-        upstream.once('data', () => {
-          client.destroy();
-          upstream.destroy();
-          resolve();
-        });
-      }
-    });
   }
 
   /** Stop reading from the server on every open connection. */
