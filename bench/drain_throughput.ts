@@ -102,7 +102,7 @@ async function runCase(name: string, kind: 'https' | 'syslog', n: number, second
   for (let i = 0; i < n; i++) {
     drains.push(createDrain({
       id: `bench-${i}`, token: `d.00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, target: parseDrainUrl(url),
-      queueBytes: defaults.drainQueueBytes, budget, retries: 3, backoffBaseMs: 100, backoffMaxMs: 1000, connectTimeoutMs: 3000, responseTimeoutMs: 5000,
+      queueBytes: defaults.drainQueueBytes, burstBytes: defaults.drainBurstBytes, budget, retries: 3, backoffBaseMs: 100, backoffMaxMs: 1000, connectTimeoutMs: 3000, responseTimeoutMs: 5000,
       reconnectBaseMs: 100, reconnectMaxMs: 1000, allowPrivate: true, ca,
     }));
   }

@@ -10,13 +10,16 @@ import { fileURLToPath } from 'node:url';
 import type { BenchCase, CaseOptions, CaseResult } from './case.js';
 import { cpuProfile } from './cpu_profile.js';
 import { httpToRing } from './http_to_ring.js';
+import { publishToRing } from './publish_to_ring.js';
 import { ringMemory } from './ring_memory.js';
+import { runShipper } from './run_shipper.js';
+import { apps100k, tails10k } from './scale.js';
 import { machine } from './support/proc.js';
 import { renderTable } from './support/table.js';
 import { syslogTcpToRing } from './syslog_tcp_to_ring.js';
 import { syslogTcpVsRsyslog } from './syslog_tcp_vs_rsyslog.js';
 
-const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory, syslogTcpVsRsyslog, httpToRing, cpuProfile];
+const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory, syslogTcpVsRsyslog, httpToRing, cpuProfile, publishToRing, runShipper, tails10k, apps100k];
 
 /** The repository root, from dist/bench/run.js. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -23,6 +23,12 @@ export interface SeqClock {
   next(last: number, receivedMs: number): number;
 }
 
+/** Decides, per ingested line, whether it may be routed (the per-app rate limit, ingest/rate-limit.ts). */
+export interface LineAdmission {
+  /** True to route a line received at nowMs (whole ms); false: it is dropped, and counted by the admission. */
+  admit(nowMs: number): boolean;
+}
+
 export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -38,6 +44,8 @@ export class App {
   readonly sinks: LineSink[] = [];
   linesIn = 0;
   bytesIn = 0;
+  /** The rate limit every ingest path asks before routing; null = none. */
+  admission: LineAdmission | null = null;
   /** Lines per second by source class over the last 5 minutes (the console's chart). */
   readonly rates = new LineRates();
 
@@ -278,6 +286,7 @@ export class Registry extends EventEmitter {
       this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
       return;
     }
+    if (c.kind === 'keys') return; // API keys: access/keys.ts
     await this.#refresh(c.id);
   }
 

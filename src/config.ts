@@ -35,6 +35,8 @@ export interface Config {
   readonly drainQueueBytes: number;
   /** Bytes of lines all drains of the node may queue together (see docs/drains.md). */
   readonly drainBudgetBytes: number;
+  /** Bytes a healthy drain may queue in a burst, borrowing beyond its queue from the budget's free room. */
+  readonly drainBurstBytes: number;
   /** Drains per app. */
   readonly maxDrainsPerApp: number;
   /** Allow drains to loopback, link-local and private addresses. */
@@ -61,6 +63,28 @@ export interface Config {
   readonly logLevel: string;
   /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
   readonly ingestWorkers: number;
+  /** Open connections per listener (syslog TCP, TLS, HTTP); also held under the fd limit (docs/reliability.md). */
+  readonly maxConnections: number;
+  /** Open connections per client address, per listener. */
+  readonly maxConnectionsPerIp: number;
+  /** A syslog TCP/TLS connection that sends nothing for this long is closed, ms; 0 = never. */
+  readonly syslogIdleMs: number;
+  /** An HTTP client must send its request headers within this, ms. */
+  readonly httpHeadersTimeoutMs: number;
+  /** An HTTP client must send its whole request (headers and body) within this, ms. */
+  readonly httpRequestTimeoutMs: number;
+  /** An idle keep-alive HTTP connection is closed after this, ms. */
+  readonly httpKeepAliveMs: number;
+  /** Per-app ingest limit, lines/s, with a burst of twice that; 0 = off. */
+  readonly appRateLines: number;
+  /** Failed API authentications per minute from one address before it gets 429; 0 = no throttle. */
+  readonly authFailureLimit: number;
+  /** Throttle loopback clients too (they are exempt by default, as in fail2ban's ignoreip). */
+  readonly authThrottleLoopback: boolean;
+  /** Audit lines also for token and drain changes made with the admin key (API keys' changes always are). */
+  readonly auditAdminKey: boolean;
+  /** A key /metrics asks for (Bearer or Basic, as the API); null = /metrics open (it holds no app ids and no secret). */
+  readonly metricsKey: string | null;
 }
 
 export const defaults: Config = {
@@ -80,6 +104,7 @@ export const defaults: Config = {
   frameIdTtlMs: 5 * 60 * 1000,
   drainQueueBytes: 4 * 1024 * 1024,
   drainBudgetBytes: 256 * 1024 * 1024,
+  drainBurstBytes: 64 * 1024 * 1024,
   maxDrainsPerApp: 5,
   drainAllowPrivate: false,
   drainRetries: 5,
@@ -93,6 +118,17 @@ export const defaults: Config = {
   tailQueueLines: 1024,
   logLevel: 'info',
   ingestWorkers: 1,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1000,
+  syslogIdleMs: 10 * 60 * 1000,
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 60_000,
+  httpKeepAliveMs: 60_000,
+  appRateLines: 0,
+  authFailureLimit: 20,
+  authThrottleLoopback: false,
+  auditAdminKey: false,
+  metricsKey: null,
 };
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'url' | 'level';
@@ -123,6 +159,7 @@ export const settings: readonly Setting[] = [
   { key: 'frameIdTtlMs', env: 'LOGPLANE_FRAME_ID_TTL_MS', flag: 'frame-id-ttl-ms', kind: 'int', min: 0, max: 86_400_000 },
   { key: 'drainQueueBytes', env: 'LOGPLANE_DRAIN_QUEUE_BYTES', flag: 'drain-queue-bytes', kind: 'int', min: 1024, max: 1 << 30 },
   { key: 'drainBudgetBytes', env: 'LOGPLANE_DRAIN_BUDGET_BYTES', flag: 'drain-budget-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
+  { key: 'drainBurstBytes', env: 'LOGPLANE_DRAIN_BURST_BYTES', flag: 'drain-burst-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
   { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
   { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
   { key: 'drainRetries', env: 'LOGPLANE_DRAIN_RETRIES', flag: 'drain-retries', kind: 'int', min: 0, max: 100 },
@@ -136,6 +173,17 @@ export const settings: readonly Setting[] = [
   { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
   { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },
+  { key: 'maxConnections', env: 'LOGPLANE_MAX_CONNECTIONS', flag: 'max-connections', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'maxConnectionsPerIp', env: 'LOGPLANE_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'syslogIdleMs', env: 'LOGPLANE_SYSLOG_IDLE_MS', flag: 'syslog-idle-ms', kind: 'int', min: 0, max: 86_400_000 },
+  { key: 'httpHeadersTimeoutMs', env: 'LOGPLANE_HTTP_HEADERS_TIMEOUT_MS', flag: 'http-headers-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'httpRequestTimeoutMs', env: 'LOGPLANE_HTTP_REQUEST_TIMEOUT_MS', flag: 'http-request-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'httpKeepAliveMs', env: 'LOGPLANE_HTTP_KEEPALIVE_MS', flag: 'http-keepalive-ms', kind: 'int', min: 100, max: 3_600_000 },
+  { key: 'appRateLines', env: 'LOGPLANE_APP_RATE_LINES', flag: 'app-rate-lines', kind: 'int', min: 0, max: 100_000_000 },
+  { key: 'authFailureLimit', env: 'LOGPLANE_AUTH_FAILURE_LIMIT', flag: 'auth-failure-limit', kind: 'int', min: 0, max: 1_000_000 },
+  { key: 'authThrottleLoopback', env: 'LOGPLANE_AUTH_THROTTLE_LOOPBACK', flag: 'auth-throttle-loopback', kind: 'bool' },
+  { key: 'auditAdminKey', env: 'LOGPLANE_AUDIT_ADMIN_KEY', flag: 'audit-admin-key', kind: 'bool' },
+  { key: 'metricsKey', env: 'LOGPLANE_METRICS_KEY', flag: 'metrics-key', kind: 'string' },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -235,6 +283,9 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     problems.push('syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY');
   }
   if (c.drainBudgetBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes})`);
+  if (c.httpRequestTimeoutMs < c.httpHeadersTimeoutMs) problems.push(`LOGPLANE_HTTP_REQUEST_TIMEOUT_MS: must be at least LOGPLANE_HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs})`);
+  // equal to the queue turns borrowing off; larger than the budget is allowed (the budget bounds it)
+  if (c.drainBurstBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BURST_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes}); equal turns burst borrowing off`);
   if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(c);

@@ -6,6 +6,7 @@ import { maxHeaderSize } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Socket as UdpSocket } from 'node:dgram';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Access } from './access/access.js';
 import { Registry } from './apps.js';
 import { loadRings, saveRings } from './buffer/snapshot.js';
 import { publicBaseUrl, type Config } from './config.js';
@@ -18,14 +19,18 @@ import { registerPlatform } from './api/platform.js';
 import { registerSessions } from './api/sessions.js';
 import { registerDrainRoutes } from './api/drains.js';
 import { registerPlatformDrainRoutes } from './api/platform-drains.js';
+import { registerKeyRoutes } from './api/keys.js';
 import { registerConsole } from './api/console.js';
 import { registerStatsRoutes } from './api/stats.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
 import { DrainManager, type DrainManagerOptions } from './drains/manager.js';
+import { displayUrl } from './drains/url.js';
 import { LocalHistory } from './history/local.js';
 import type { HistorySource } from './history/source.js';
 import { registerHttpIngest } from './ingest/http.js';
+import { guardHttpServer, startConnectionLimits, type ConnectionLimits } from './ingest/limits.js';
 import { IngestPool } from './ingest/pool.js';
+import { AppRateLimiter } from './ingest/rate-limit.js';
 import { GarbageLog } from './ingest/syslog-conn.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
@@ -35,6 +40,7 @@ import { createMetrics, type Metrics } from './obs/metrics.js';
 import { FileStore } from './store/file.js';
 import type { ConfigStore } from './store/store.js';
 import { TailService, tailDefaults } from './tail/service.js';
+import { loadSessions, saveSessions } from './tail/session-file.js';
 
 export interface ServerOptions {
   log?: Log;
@@ -47,6 +53,10 @@ export interface ServerOptions {
   drains?: DrainManagerOptions;
   /** Distributed mode timings (tests); used only when config.redisUrl is set. */
   cluster?: Partial<ClusterOptions>;
+  /** No HTTP listener (an embedded instance: createLogplane's `http: false`); the routes are built but not bound. */
+  noHttp?: boolean;
+  /** Bind the syslog listeners here instead of config.host. */
+  syslogHost?: string;
 }
 
 export interface Ports {
@@ -88,6 +98,7 @@ interface Started {
   drains: DrainManager;
   tails: TailService;
   cluster: Cluster | null;
+  history: HistorySource;
 }
 
 export class Server {
@@ -102,6 +113,8 @@ export class Server {
   readonly tails: TailService;
   /** Distributed mode: null in embedded mode. */
   readonly cluster: Cluster | null;
+  /** Where history is read: the ring, or Redis merged with it. */
+  readonly history: HistorySource;
   readonly #parts: StartedParts;
   /** Lines saved to the ring snapshot at close (embedded mode; null in distributed mode). */
   readonly #saved: { lines: number | null };
@@ -115,6 +128,7 @@ export class Server {
     this.drains = s.drains;
     this.tails = s.tails;
     this.cluster = s.cluster;
+    this.history = s.history;
     this.#parts = parts;
     this.#saved = saved;
   }
@@ -149,7 +163,9 @@ export class Server {
     const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null });
     await registry.init();
     const generatedKey = await bootstrapKey(config, registry, cluster);
-    const ctx: Context = { config, log, metrics, registry, publicUrl: '' };
+    const access = new Access(registry, metrics, route, displayUrl, { authFailureLimit: config.authFailureLimit, throttleLoopback: config.authThrottleLoopback, auditAdminKey: config.auditAdminKey });
+    await access.init();
+    const ctx: Context = { config, log, metrics, registry, access, publicUrl: '' };
 
     if (!cluster) {
       // embedded mode: history is the rings, saved on stop and restored on start
@@ -173,32 +189,56 @@ export class Server {
 
     // ingest workers: HTTP ingest and the syslog listeners hand input to them;
     // at close, lines the workers still hold are routed before drains flush and rings are saved
+    // the per-app rate limit (off by default), asked by every ingest path before routing
+    if (config.appRateLines > 0) {
+      const rate = new AppRateLimiter(ctx, config.appRateLines);
+      parts.push('rate limit', () => rate.close());
+    }
     const garbage = new GarbageLog(ctx);
     const pool = config.ingestWorkers > 0 ? await IngestPool.start(ctx, config.ingestWorkers, garbage) : null;
     if (pool) parts.push('ingest workers', () => pool.close());
 
     const http = createHttp(config);
     parts.push('http', () => http.close());
+    const limits = startConnectionLimits(ctx);
+    guardHttpServer(http.server, limits.listener('http'), metrics);
     const history: HistorySource = cluster?.merged ?? new LocalHistory();
+    drains.replayFrom(history);
     const tails = new TailService(ctx, {
       history,
       cluster: cluster?.tailBridge(tailDefaults.sessionTtlMs) ?? null,
+      admit: (spec) => access.admits(spec),
     });
+    if (!cluster) {
+      // embedded mode: sessions outlive a graceful restart (saved after the tails end)
+      const restored = await loadSessions(config.dataDir, tails.sessions, log);
+      if (restored > 0) log.info({ at: 'sessions.restored', sessions: restored }, 'restored saved sessions');
+      parts.push('sessions', async (aborting) => {
+        if (!aborting) await saveSessions(config.dataDir, tails.sessions).catch((err: Error) => log.error({ at: 'sessions.save_failed', err: err.message }, 'could not save sessions'));
+      });
+    }
+    access.keys.on('changed', () => tails.recheck());
     // live tails end (WebSockets 1001, streams ended) before the HTTP server closes
     parts.push('tails', () => tails.close());
     const readyChecks: ReadyCheck[] = cluster ? [() => cluster.readiness()] : [];
     registerRoutes(http, ctx, { readyChecks, tails, drains, pool, history });
 
-    await http.listen({ port: config.port, host: config.host });
-    const addr = http.server.address();
-    const httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
-    ctx.publicUrl = publicBaseUrl(config, httpPort);
+    let httpPort = 0;
+    if (opts.noHttp) {
+      await http.ready();
+      ctx.publicUrl = config.publicUrl ?? '';
+    } else {
+      await http.listen({ port: config.port, host: config.host });
+      const addr = http.server.address();
+      httpPort = typeof addr === 'object' && addr ? addr.port : config.port;
+      ctx.publicUrl = publicBaseUrl(config, httpPort);
+    }
     if (cluster) cluster.nodes.url = ctx.publicUrl;
 
-    const ports = await startListeners(ctx, opts, pool, garbage, parts);
+    const ports = await startListeners(ctx, opts, pool, garbage, parts, limits);
     ports.http = httpPort;
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size, mode: cluster ? 'distributed' : 'embedded' }, 'logplane started');
-    return { ctx, http, ports, generatedKey, drains, tails, cluster };
+    return { ctx, http, ports, generatedKey, drains, tails, cluster, history };
   }
 
   /** Graceful stop: stop accepting, end tails, flush drains (bounded), save rings, close the store. */
@@ -247,6 +287,12 @@ function createHttp(config: Config): FastifyInstance {
     // URL-encoded drain URLs in DELETE /apps/:app/log-drains/:url).
     routerOptions: { maxParamLength: maxHeaderSize },
     frameworkErrors: frameworkError,
+    // SPEC 17: headers within 10 s, the whole request within the request
+    // timeout (a stalled body is closed), idle keep-alive closed after 60 s;
+    // Node checks the first two every connectionsCheckingInterval
+    keepAliveTimeout: config.httpKeepAliveMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: { headersTimeout: config.httpHeadersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs) },
   });
 }
 
@@ -267,25 +313,27 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
   registerPlatform(http, ctx, p.tails);
   registerDrainRoutes(http, ctx, p.drains);
   registerPlatformDrainRoutes(http, ctx, p.drains);
+  registerKeyRoutes(http, ctx);
   registerStatsRoutes(http, ctx, p.drains);
   registerConsole(http);
   registerHttpIngest(http, ctx, { pool: p.pool });
 }
 
 /** The syslog listeners (TCP, UDP on the same port, TLS when configured), each pushed as it starts. */
-async function startListeners(ctx: Context, opts: ServerOptions, pool: IngestPool | null, garbage: GarbageLog, parts: StartedParts): Promise<Ports> {
+async function startListeners(ctx: Context, opts: ServerOptions, pool: IngestPool | null, garbage: GarbageLog, parts: StartedParts, limits: ConnectionLimits): Promise<Ports> {
   const { config } = ctx;
+  const host = opts.syslogHost ?? config.host;
   const ports: Ports = { http: 0, syslog: null, udp: null, tls: null };
   if (config.syslogPort !== 0 || opts.anyFreeSyslogPorts) {
-    const tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, config.host, pool, garbage);
+    const tcp = await startSyslogTcp(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogPort, host, pool, garbage, limits.listener('tcp'));
     parts.push('syslog tcp', () => closeStreamServer(tcp));
     ports.syslog = (tcp.address() as { port: number }).port;
-    const udp: UdpSocket = await startSyslogUdp(ctx, ports.syslog, config.host, pool);
+    const udp: UdpSocket = await startSyslogUdp(ctx, ports.syslog, host, pool);
     parts.push('syslog udp', () => udp.close());
     ports.udp = udp.address().port;
   }
   if (config.syslogTlsPort !== null && config.tlsCert && config.tlsKey) {
-    const tls = (await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, config.host, config.tlsCert, config.tlsKey, pool, garbage)) as unknown as NetServer;
+    const tls = (await startSyslogTls(ctx, opts.anyFreeSyslogPorts ? 0 : config.syslogTlsPort, host, config.tlsCert, config.tlsKey, pool, garbage, limits.listener('tls'))) as unknown as NetServer;
     parts.push('syslog tls', () => closeStreamServer(tls));
     ports.tls = (tls.address() as { port: number }).port;
   }

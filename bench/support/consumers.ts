@@ -1,4 +1,4 @@
-// What issue 6 asks to run alongside ingest: one HTTP drain and one live tail
+// The consumers the rsyslog comparison runs alongside ingest: one HTTP drain and one live tail
 // on each of a few apps of a spawned server. The drain receiver is an HTTP
 // server in the runner's process (127.0.0.1, answers 204, counts the frames
 // of each POST from its Logplex-Msg-Count); the tails are WebSocket sessions

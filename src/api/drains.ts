@@ -1,21 +1,32 @@
-// Logplex v3 drain routes (SPEC 6.1), admin auth:
-//   POST   /v3/channels/:app/drains        {"url"} -> 201 + Location, {"id","token","url"}
+// Logplex v3 drain routes (SPEC 6.1); reading needs any key of the app,
+// changing or replaying a developer key (SPEC 12); a non-admin sees drain URLs redacted:
+//   POST   /v3/channels/:app/drains        {"url", "filter"?} -> 201 + Location, {"id","token","url"[,"filter"]}
 //   GET    /v3/channels/:app/drains        -> 200 [drain with status]
 //   GET    /v3/channels/:app/drains/:id    -> 200 drain with status
 //   PUT    /v3/channels/:app/drains/:id    {"url"} -> 200 {"id","token","url"}
 //   DELETE /v3/channels/:app/drains/:id    -> 204 (404 if not this app's)
+//   POST   /v3/channels/:app/drains/:id/replay {"after"} | {"num"} -> 202 {"replayed","missing"} (SPEC 16)
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import type { DrainStatus } from '../drains/status.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import { apiScope } from './scope.js';
+import type { DrainRecord } from '../store/store.js';
+import { parseReplayRequest } from '../drains/replay.js';
+import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
+import type { Principal } from '../access/roles.js';
+import { displayUrl } from '../drains/url.js';
 
 interface AppParams {
   app: string;
 }
 interface DrainParams extends AppParams {
   id: string;
+}
+
+/** The optional `filter` field of a JSON body (checked by the drain manager). */
+export function filterField(body: unknown): unknown {
+  return (body as { filter?: unknown }).filter;
 }
 
 /** The `url` field of a JSON body, or a 400 naming it. */
@@ -42,12 +53,35 @@ export function statusJson(s: DrainStatus) {
     last_success_at: iso(s.lastSuccessAt),
     last_error: e === null ? null : { at: iso(e.at), ...(e.status !== undefined ? { status: e.status } : {}), ...(e.errno !== undefined ? { errno: e.errno } : {}), text: e.text },
     next_retry_at: iso(s.nextRetryAt),
+    latency_ms: { p50: s.latencyMs?.p50 ?? null, p99: s.latencyMs?.p99 ?? null },
+    dropped_1h: s.dropped1h ?? 0,
   };
 }
 
-function infoJson(i: DrainInfo) {
+/** A drain's filter as JSON: null when it takes every line. */
+export function filterJson(r: DrainRecord) {
+  const f = r.filter;
+  return f === undefined ? null : { source: f.source ?? null, dyno: f.dyno ?? null, grep: f.grep ?? null };
+}
+
+/** Read and change rules of the drain routes (api/scope.ts). */
+export const DRAIN_READ: ApiRouteConfig = { access: { perm: 'read', param: 'app' } };
+export const DRAIN_CHANGE: ApiRouteConfig = { access: { perm: 'drains', param: 'app' } };
+
+/** A drain URL as this caller may see it: whole for the admin, redacted for other keys (SPEC 12). */
+export function urlFor(who: Principal, url: string): string {
+  return who.role === 'admin' ? url : displayUrl(url);
+}
+
+/** The answer to POST and PUT: Logplex's {"id","token","url"}, plus "filter" when the drain has one. */
+function createdJson(r: DrainRecord, who: Principal | null) {
+  const json = { id: r.id, token: r.token, url: who === null ? r.url : urlFor(who, r.url) };
+  return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
+}
+
+function infoJson(i: DrainInfo, who: Principal) {
   const r = i.record;
-  return { id: r.id, token: r.token, url: r.url, created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
+  return { id: r.id, token: r.token, url: urlFor(who, r.url), filter: filterJson(r), created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
 }
 
 export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
@@ -55,30 +89,45 @@ export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains:
 }
 
 function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
-  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', async (req, reply) => {
-    const rec = await drains.add(req.params.app, urlField(req.body));
+  app.post<{ Params: AppParams }>('/v3/channels/:app/drains', { config: DRAIN_CHANGE }, async (req, reply) => {
+    const url = urlField(req.body);
+    const rec = await drains.add(req.params.app, url, filterField(req.body));
+    const who = principalOf(req);
+    ctx.access.audit.addDrain(req.params.app, rec.url, who);
     reply.code(201).header('Location', `${ctx.publicUrl}/v3/channels/${encodeURIComponent(req.params.app)}/drains/${rec.id}`);
-    return { id: rec.id, token: rec.token, url: rec.url };
+    // the caller's own URL, as given
+    return createdJson(rec, null);
   });
 
-  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', async (req) => {
-    return drains.list(req.params.app).map(infoJson);
+  app.get<{ Params: AppParams }>('/v3/channels/:app/drains', { config: DRAIN_READ }, async (req) => {
+    const who = principalOf(req);
+    return drains.list(req.params.app).map((d) => infoJson(d, who));
   });
 
-  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
-    return infoJson(drains.get(req.params.app, req.params.id));
+  app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_READ }, async (req) => {
+    return infoJson(drains.get(req.params.app, req.params.id), principalOf(req));
   });
 
-  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req) => {
-    const rec = await drains.update(req.params.app, req.params.id, urlField(req.body));
-    return { id: rec.id, token: rec.token, url: rec.url };
+  app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req) => {
+    const url = urlField(req.body);
+    const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
+    const who = principalOf(req);
+    ctx.access.audit.updateDrain(req.params.app, rec.token, rec.url, who);
+    return createdJson(rec, who);
   });
 
-  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', async (req, reply) => {
+  app.post<{ Params: DrainParams }>('/v3/channels/:app/drains/:id/replay', { config: DRAIN_CHANGE }, async (req, reply) => {
+    const r = parseReplayRequest(req.body ?? {});
+    const answer = await drains.replay(req.params.app, req.params.id, r);
+    return reply.code(answer.status).send(answer.body);
+  });
+
+  app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req, reply) => {
     const list = drains.list(req.params.app);
     // only by id here, and only this app's
     if (!list.some((d) => d.record.id === req.params.id)) throw new NotFoundError('drain not found');
-    await drains.remove(req.params.app, req.params.id);
+    const rec = await drains.remove(req.params.app, req.params.id);
+    ctx.access.audit.removeDrain(req.params.app, rec.token, principalOf(req));
     return reply.code(204).send();
   });
 }

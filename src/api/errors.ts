@@ -39,6 +39,8 @@ export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {
     if (err instanceof LogplaneError) {
       if (err.status === 401 && !reply.getHeader('www-authenticate')) reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      // the Heroku Platform subset: Heroku clients print `message`
+      if (req.url.startsWith('/apps/')) return reply.code(err.status).send({ id: err.id, error: err.message, message: err.message });
       return reply.code(err.status).send({ id: err.id, error: err.message });
     }
     const fe = err as FastifyError;

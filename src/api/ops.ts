@@ -1,7 +1,12 @@
 // Operations endpoints: /metrics (Prometheus text), /healthz, /readyz.
+// /metrics holds no app id and no secret; it needs no API key (an API key of
+// any role gains nothing from it), unless LOGPLANE_METRICS_KEY sets a key of
+// its own (docs/operations.md).
 import type { FastifyInstance } from 'fastify';
 import { ringTotals } from '../buffer/ring.js';
 import type { Context } from '../context.js';
+import { presentedKeys, safeEqual } from '../access/credentials.js';
+import { UnauthorizedError } from '../errors.js';
 
 /** Readiness checks other components add (e.g. Redis). Each returns null when fine, else why not. */
 export type ReadyCheck = () => string | null;
@@ -15,7 +20,13 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: Context, readyCheck
     m.ringBytes.set(t.liveBytes);
     m.ringMemoryBytes.set(t.memoryBytes);
   };
-  app.get('/metrics', async (_req, reply) => {
+  const metricsKey = ctx.config.metricsKey;
+  app.get('/metrics', async (req, reply) => {
+    if (metricsKey !== null) {
+      let ok = false;
+      for (const k of presentedKeys(req.headers.authorization)) ok = safeEqual(k, metricsKey) || ok;
+      if (!ok) throw new UnauthorizedError('Unauthorized: /metrics needs the metrics key (LOGPLANE_METRICS_KEY)');
+    }
     reply.type('text/plain; version=0.0.4; charset=utf-8');
     return m.registry.render();
   });

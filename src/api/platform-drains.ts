@@ -1,27 +1,31 @@
 // Heroku Platform API subset for log drains (SPEC 6.1), what `heroku drains`,
-// `drains:add` and `drains:remove` call (Bearer auth, the admin key):
+// `drains:add` and `drains:remove` call (Bearer auth: the admin key, any key
+// of the app to list, a developer key to add and remove; SPEC 12):
 //   GET    /apps/:app/log-drains                   -> 200 [drain]
 //          ?extended=true (heroku drains -x): each drain also has
 //          "extended": {"drain_id": <integer>, "status": {...}}
-//   POST   /apps/:app/log-drains {"url"}           -> 201 drain
+//   POST   /apps/:app/log-drains {"url", "filter"?} -> 201 drain (filter: our extension, SPEC 16)
 //   DELETE /apps/:app/log-drains/:id_url_or_token  -> 200 drain (URL-encoded key)
-// drain = {"id","url","token","created_at","updated_at","addon":null}.
+// drain = {"id","url","token","created_at","updated_at","addon":null}, plus
+// "filter" for a drain that has one.
 // Errors carry Heroku's `message` next to our `error`.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import { LogplaneError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
-import { apiScope } from './scope.js';
-import { statusJson, urlField } from './drains.js';
+import { apiScope, principalOf } from './scope.js';
+import { DRAIN_CHANGE, DRAIN_READ, filterField, filterJson, statusJson, urlField, urlFor } from './drains.js';
+import type { Principal } from '../access/roles.js';
 
 /** Heroku times: ISO 8601 to the second, UTC. */
 function herokuTime(iso: string): string {
   return iso.replace(/\.\d+Z$/, 'Z');
 }
 
-export function logDrainJson(r: DrainRecord) {
-  return { id: r.id, url: r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+export function logDrainJson(r: DrainRecord, who?: Principal) {
+  const json = { id: r.id, url: who ? urlFor(who, r.url) : r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+  return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
 }
 
 /**
@@ -52,26 +56,35 @@ async function herokuErrors<T>(reply: FastifyReply, fn: () => Promise<T> | T): P
 }
 
 export function registerPlatformDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
-  apiScope(root, ctx, (app) => platformDrainRoutes(app, drains));
+  apiScope(root, ctx, (app) => platformDrainRoutes(app, ctx, drains));
 }
 
-function platformDrainRoutes(app: FastifyInstance, drains: DrainManager): void {
-  app.get<{ Params: { app: string }; Querystring: { extended?: string } }>('/apps/:app/log-drains', async (req, reply) =>
+function platformDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
+  app.get<{ Params: { app: string }; Querystring: { extended?: string } }>('/apps/:app/log-drains', { config: DRAIN_READ }, async (req, reply) =>
     herokuErrors(reply, () => {
       const extended = req.query.extended === 'true';
-      return drains.list(req.params.app).map((d) => (extended ? { ...logDrainJson(d.record), extended: extendedJson(d) } : logDrainJson(d.record)));
+      const who = principalOf(req);
+      return drains.list(req.params.app).map((d) => (extended ? { ...logDrainJson(d.record, who), extended: extendedJson(d) } : logDrainJson(d.record, who)));
     }),
   );
 
-  app.post<{ Params: { app: string } }>('/apps/:app/log-drains', async (req, reply) =>
+  app.post<{ Params: { app: string } }>('/apps/:app/log-drains', { config: DRAIN_CHANGE }, async (req, reply) =>
     herokuErrors(reply, async () => {
-      const rec = await drains.add(req.params.app, urlField(req.body));
+      const url = urlField(req.body);
+      const rec = await drains.add(req.params.app, url, filterField(req.body));
+      ctx.access.audit.addDrain(req.params.app, rec.url, principalOf(req));
       reply.code(201);
+      // the caller's own URL, as given
       return logDrainJson(rec);
     }),
   );
 
-  app.delete<{ Params: { app: string; key: string } }>('/apps/:app/log-drains/:key', async (req, reply) =>
-    herokuErrors(reply, async () => logDrainJson(await drains.remove(req.params.app, req.params.key))),
+  app.delete<{ Params: { app: string; key: string } }>('/apps/:app/log-drains/:key', { config: DRAIN_CHANGE }, async (req, reply) =>
+    herokuErrors(reply, async () => {
+      const rec = await drains.remove(req.params.app, req.params.key);
+      const who = principalOf(req);
+      ctx.access.audit.removeDrain(req.params.app, rec.token, who);
+      return logDrainJson(rec, who);
+    }),
   );
 }

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
-import { apiScope } from './scope.js';
+import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
 import type { TailService } from '../tail/service.js';
 import { clampNum, sessionUrl } from './sessions.js';
 import { intField, objectBody, stringField } from '../tail/params.js';
@@ -61,14 +61,17 @@ export function registerPlatform(root: FastifyInstance, ctx: Context, service: T
   apiScope(root, ctx, (api) => platformRoutes(api, ctx, service));
 }
 
+/** Any key of the app (SPEC 12: `heroku logs` works with a viewer key). */
+const READ: ApiRouteConfig = { access: { perm: 'read', param: 'app' } };
+
 function platformRoutes(http: FastifyInstance, ctx: Context, service: TailService): void {
-  http.get<{ Params: { app: string } }>('/apps/:app', async (req, reply) => {
+  http.get<{ Params: { app: string } }>('/apps/:app', { config: READ }, async (req, reply) => {
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);
     return reply.code(200).send(appObject(ctx, app));
   });
 
-  http.post<{ Params: { app: string } }>('/apps/:app/log-sessions', async (req, reply) => {
+  http.post<{ Params: { app: string } }>('/apps/:app/log-sessions', { config: READ }, async (req, reply) => {
     const body = objectBody(req.body);
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);
@@ -83,6 +86,7 @@ function platformRoutes(http: FastifyInstance, ctx: Context, service: TailServic
       dyno: stringField(body, 'dyno') ?? stringField(body, 'type'),
       grep: null,
       after: null,
+      keyId: principalOf(req).keyId,
     });
     const at = herokuTime(session.createdAt);
     return reply.code(201).send({ id: session.id, created_at: at, updated_at: at, logplex_url: sessionUrl(ctx, session.id) });

@@ -1,29 +1,94 @@
-// The management API's edge, in one place for every admin route (v3
-// channels, tokens, history, drains, sessions v2/v3, the Heroku Platform
-// subset). Routes registered through apiScope get:
-//   - the admin key checked on arrival (onRequest), before any of the body is
-//     parsed or buffered; an unauthenticated request with a body over the cap
-//     (or chunked) is answered 401 and its connection closed, so that body is
-//     not even read to be discarded;
+// The management API's edge, in one place for every management route (v3
+// channels, tokens, history, drains, sessions v2/v3, keys, the Heroku
+// Platform subset). Routes registered through apiScope get:
+//   - the key checked on arrival (onRequest), before any of the body is
+//     parsed or buffered: the admin key or an API key (SPEC 12); an
+//     unauthenticated request with a body over the cap (or chunked) is
+//     answered 401 and its connection closed, so that body is not even read
+//     to be discarded; an address with too many failures gets 429 first;
+//   - the route's access rule checked before its handler (preHandler, once
+//     the body is parsed: a session names its app in the body): the
+//     permission it needs on the app its path or body names. A key outside
+//     its apps or role gets 403 forbidden whether or not the app exists. A
+//     route that declares no rule is admin only;
 //   - one body rule: JSON whatever Content-Type the client declared (curl -d
 //     says application/x-www-form-urlencoded), read by one parser; a body
 //     that does not parse is 400 invalid_json; an empty body is no body;
 //   - a body cap of API_BODY_LIMIT (413 body_too_large), far below the ingest
 //     limit: POST /logs lives in its own scope with its own auth and limit.
-// A route without the key check says `config: { public: true }`.
+// A route without the key check says `config: { public: true }`; one open to
+// API keys says `config: { access: { perm, param | field } }`. accessTable()
+// lists every route with its rule (docs/api.md's table, the role test).
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Context } from '../context.js';
-import { BadRequestError, UnauthorizedError } from '../errors.js';
-import { isAdmin } from './auth.js';
+import { BadRequestError, LogplaneError, ErrorCode, UnauthorizedError } from '../errors.js';
+import { ADMIN, allows, type Permission, type Principal } from '../access/roles.js';
 
 /** Largest management request body, bytes. */
 export const API_BODY_LIMIT = 64 * 1024;
 
-/** Route config read by the scope's hook. */
-export interface ApiRouteConfig {
-  /** No admin key needed (the healthcheck). */
-  public?: boolean;
+/** What a route needs, and where its app is named. */
+export interface AccessRule {
+  perm: Permission;
+  /** The path parameter that names the app. */
+  param?: string;
+  /** The body field that names the app (POST /v3/sessions: channel_id). */
+  field?: string;
 }
+
+/** Route config read by the scope's hooks. */
+export interface ApiRouteConfig {
+  /** No key needed (the healthcheck). */
+  public?: boolean;
+  /** Who may call it; absent: the admin key or an admin API key only. */
+  access?: AccessRule;
+}
+
+const ADMIN_ONLY: AccessRule = { perm: 'admin' };
+
+/** One management route and its rule (null: public). */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  rule: AccessRule | null;
+}
+
+const tables = new WeakMap<FastifyInstance, RouteAccess[]>();
+
+/** Every management route registered on this server so far, with its rule. */
+export function accessTable(root: FastifyInstance): readonly RouteAccess[] {
+  return tables.get(root) ?? [];
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/** Who made this request (set by the edge; the admin for public routes). */
+export function principalOf(req: FastifyRequest): Principal {
+  return principals.get(req) ?? ADMIN;
+}
+
+/** 403: the key may not do this here (the same answer whether or not the app exists). */
+export class ForbiddenError extends LogplaneError {
+  constructor(message: string) {
+    super(ErrorCode.UNAUTHORIZED, 403, 'forbidden', message);
+    this.name = 'ForbiddenError';
+  }
+}
+
+/** 429: too many failed authentications from this address. */
+class ThrottledError extends LogplaneError {
+  constructor() {
+    super(ErrorCode.UNAUTHORIZED, 429, 'too_many_failures', 'too many failed authentications from this address; try again later');
+    this.name = 'ThrottledError';
+  }
+}
+
+const WHAT: Record<Permission, string> = {
+  read: 'read',
+  drains: 'change the drains of',
+  tokens: 'create tokens of',
+  admin: 'change',
+};
 
 /**
  * An unread body the server should not read: chunked (any size), or declared
@@ -53,10 +118,53 @@ function onRequest(ctx: Context) {
     // or one it finds malformed, before any parser runs).
     delete req.raw.headers['content-type'];
     if ((req.routeOptions.config as ApiRouteConfig).public === true) return done();
-    if (isAdmin(req.headers.authorization, ctx.registry.apiKey)) return done();
+    const access = ctx.access;
+    const wait = access.throttle.retryAfter(req.ip);
+    if (wait > 0) {
+      access.authThrottled.value++;
+      if (largeBody(req)) reply.header('Connection', 'close');
+      reply.header('Retry-After', String(wait));
+      return done(new ThrottledError());
+    }
+    const who = access.authenticate(req.headers.authorization);
+    if (who !== null) {
+      principals.set(req, who);
+      return done();
+    }
+    access.authFailures.value++;
+    access.throttle.fail(req.ip);
     if (largeBody(req)) reply.header('Connection', 'close');
     done(new UnauthorizedError('Unauthorized: a valid API key is required'));
   };
+}
+
+/** The app a rule names in this request: '' when the rule names one the request lacks, null when the rule has none. */
+function ruleApp(rule: AccessRule, req: FastifyRequest): string | null | undefined {
+  if (rule.param !== undefined) {
+    const v = (req.params as Record<string, unknown>)[rule.param];
+    return typeof v === 'string' ? v : '';
+  }
+  if (rule.field !== undefined) {
+    const b = req.body;
+    const v = b !== null && typeof b === 'object' && !Array.isArray(b) ? (b as Record<string, unknown>)[rule.field] : undefined;
+    // absent or not a string: the handler's validation answers 400 (it needs a string)
+    return typeof v === 'string' ? v : undefined;
+  }
+  return null;
+}
+
+/** The route's rule against the caller: 403 when it does not allow. */
+function preHandler(req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  const config = req.routeOptions.config as ApiRouteConfig;
+  if (config.public === true) return done();
+  const who = principalOf(req);
+  if (who.role === 'admin') return done();
+  const rule = config.access ?? ADMIN_ONLY;
+  const app = ruleApp(rule, req);
+  if (app === undefined ? allows(who, rule.perm, null) : allows(who, rule.perm, app)) return done();
+  if (rule.perm === 'admin') return done(new ForbiddenError(`forbidden: this needs the admin key or a key with role admin; ${JSON.stringify(who.name)} is a ${who.role} key`));
+  const where = app ? `app ${JSON.stringify(app)}` : 'this app';
+  done(new ForbiddenError(`forbidden: the ${who.role} key ${JSON.stringify(who.name)} may not ${WHAT[rule.perm]} ${where}`));
 }
 
 /**
@@ -68,6 +176,17 @@ export function apiScope(root: FastifyInstance, ctx: Context, routes: (api: Fast
     api.removeAllContentTypeParsers();
     api.addContentTypeParser('*', { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, parseJson);
     api.addHook('onRequest', onRequest(ctx));
+    api.addHook('preHandler', preHandler);
+    let table = tables.get(root);
+    if (!table) tables.set(root, (table = []));
+    const list = table;
+    api.addHook('onRoute', (opts) => {
+      const config = (opts.config ?? {}) as ApiRouteConfig;
+      for (const method of [opts.method].flat()) {
+        if (method === 'HEAD') continue;
+        list.push({ method, url: opts.url, rule: config.public === true ? null : (config.access ?? ADMIN_ONLY) });
+      }
+    });
     routes(api);
   });
 }

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { NotFoundError, BadRequestError } from '../errors.js';
-import { apiScope } from './scope.js';
+import { apiScope, principalOf } from './scope.js';
 import { DEFAULT_NUM, type SessionSpec } from '../tail/session.js';
 import type { TailService } from '../tail/service.js';
 import { intField, objectBody, parseSeq, stringField } from '../tail/params.js';
@@ -50,15 +50,17 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
   const create = (v3: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
     const spec = logplexSpec(ctx, req.body);
     if (!ctx.registry.get(spec.app)) return reply.code(422).send({ error: 'channel not found' });
-    const session = await service.createSession(spec);
+    // the session carries its creator's scope: it stops working when the key no longer reaches the app
+    const session = await service.createSession({ ...spec, keyId: principalOf(req).keyId });
     const url = sessionUrl(ctx, session.id);
     if (v3) reply.header('Location', url);
     return reply.code(201).send({ url });
   };
-  // admin routes: the key, the JSON body and its cap are the management scope's
+  // any key that reaches the app (channel_id); the key, the JSON body and its cap are the management scope's
   apiScope(http, ctx, (api) => {
-    api.post('/v3/sessions', create(true));
-    api.post('/v2/sessions', create(false));
+    const config = { access: { perm: 'read', field: 'channel_id' } } as const;
+    api.post('/v3/sessions', { config }, create(true));
+    api.post('/v2/sessions', { config }, create(false));
   });
 
   http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {

@@ -21,7 +21,8 @@ const SEVERITY: readonly string[] = [DrainState.FAILING, DrainState.BACKING_OFF,
 
 export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
   apiScope(root, ctx, (api) => {
-    api.get<{ Params: { app: string } }>('/v3/channels/:app/stats', async (req) => {
+    // any key of the app: the console shows it to viewers too (SPEC 12)
+    api.get<{ Params: { app: string } }>('/v3/channels/:app/stats', { config: { access: { perm: 'read', param: 'app' } } }, async (req) => {
       const app = ctx.registry.get(req.params.app);
       if (!app) throw new LogplaneError(ErrorCode.NOT_FOUND, 404, 'not_found', 'channel not found');
       const nowMs = Date.now();

@@ -1,13 +1,18 @@
 // Logplex v3 management API (SPEC 4, 7): channels, tokens, history,
 // healthcheck, plus the paged channel list with per-app stats (extension).
-// Every route but /v3/healthcheck needs the admin key; auth, body parsing and
-// the body cap are the management scope's (api/scope.ts).
+// Every route but /v3/healthcheck needs a key: reading an app (and the list,
+// which shows only the key's apps) any key of the app, tokens a developer
+// key, creating and destroying apps the admin (SPEC 12); auth, the access
+// rules, body parsing and the body cap are the management scope's
+// (api/scope.ts). A non-admin sees tokens as `***` and drain URLs redacted.
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
-import { apiScope } from './scope.js';
+import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
+import type { Principal } from '../access/roles.js';
+import { displayUrl } from '../drains/url.js';
 import type { HistorySource } from '../history/source.js';
 
 /** Lines returned by GET /v3/channels/:app/logs when `num` is absent. */
@@ -53,6 +58,16 @@ function intParam(q: Query, name: string, def: number, min: number, max: number,
   if (n < min || n > max) throw badField(name, why);
   return n;
 }
+
+/** channelJson for a caller who is not the admin: token values `***`, drain URLs redacted (SPEC 12). */
+function maskedChannelJson(app: App): ReturnType<typeof channelJson> {
+  const c = channelJson(app);
+  for (const n of Object.keys(c.tokens)) c.tokens[n] = '***';
+  c.drains = c.drains.map((d) => ({ ...d, url: displayUrl(d.url) }));
+  return c;
+}
+
+const READ: ApiRouteConfig = { access: { perm: 'read', param: 'app' } };
 
 /** `{"channel","tokens":{name: token},"drains":[...]}` (Logplex v3 shape). */
 export function channelJson(app: App): { channel: string; tokens: Record<string, string>; drains: { id: string; token: string; url: string }[] } {
@@ -103,11 +118,13 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource): voi
     return 'OK';
   });
 
-  app.get<{ Querystring: Query }>('/v3/channels', async (req, reply) => {
+  // every key may list; a non-admin key sees only its apps
+  app.get<{ Querystring: Query }>('/v3/channels', { config: { access: { perm: 'read' } } }, async (req, reply) => {
     const q = req.query;
     const limit = intParam(q, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`);
     const after = queryParam(q, 'after') || null;
-    const page = reg.list(after, limit + 1);
+    const who = principalOf(req);
+    const page = who.role === 'admin' ? reg.list(after, limit + 1) : ownPage(reg, who.apps, after, limit + 1);
     const more = page.length > limit;
     if (more) page.length = limit;
     const next = more ? page[page.length - 1]!.id : null;
@@ -126,34 +143,42 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource): voi
     });
     // Conditional create (used by `logplane apps:create`): refuse to touch an existing channel.
     const onlyIfNew = req.headers['if-none-match'] === '*';
+    const before = new Set(reg.get(id)?.record.tokens.map((t) => t.name) ?? []);
     const { app: a, created } = await reg.putApp(id, tokens as string[], { onlyIfNew });
+    auditTokens(ctx, a, before, principalOf(req));
     reply.code(created ? 201 : 200);
     return channelJson(a);
   });
 
-  app.get<{ Params: Params }>('/v3/channels/:app', async (req) => {
+  app.get<{ Params: Params }>('/v3/channels/:app', { config: READ }, async (req) => {
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
-    return channelJson(a);
+    return principalOf(req).role === 'admin' ? channelJson(a) : maskedChannelJson(a);
   });
 
   app.delete<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {
     if (!reg.get(req.params.app)) throw notFound();
     await reg.deleteApp(req.params.app);
+    // keys lose the app: one made later under this name is not theirs
+    await ctx.access.keys.dropApp(req.params.app);
     reply.code(204).send();
   });
 
-  app.post<{ Params: Params }>('/v3/channels/:app/tokens', async (req) => {
+  app.post<{ Params: Params }>('/v3/channels/:app/tokens', { config: { access: { perm: 'tokens', param: 'app' } } }, async (req) => {
     const body = bodyObject(req.body);
     const name = body['name'];
     if (name === undefined) throw badField('name', 'required (the token name, e.g. "app")');
     if (typeof name !== 'string') throw badField('name', 'must be a string');
-    if (!reg.get(req.params.app)) throw notFound();
-    return reg.createToken(req.params.app, name);
+    const a = reg.get(req.params.app);
+    if (!a) throw notFound();
+    const before = new Set(a.record.tokens.map((t) => t.name));
+    const created = await reg.createToken(req.params.app, name);
+    if (!before.has(name)) ctx.access.audit.createToken(req.params.app, name, principalOf(req));
+    return created;
   });
 
   // History (SPEC 4): exactly min(num, stored) lines, oldest first, as Logplex frames.
-  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', async (req, reply) => {
+  app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', { config: READ }, async (req, reply) => {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
@@ -163,4 +188,23 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource): voi
     reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(h.lines.length));
     return reply.send(logplexFrames.encode(h.lines));
   });
+}
+
+/** A page of the apps a key reaches that exist, sorted by id (as Registry.list pages every app). */
+function ownPage(reg: Context['registry'], apps: ReadonlySet<string>, after: string | null, limit: number): App[] {
+  const out: App[] = [];
+  for (const id of [...apps].sort()) {
+    if (after !== null && id <= after) continue;
+    const a = reg.get(id);
+    if (a) out.push(a);
+    if (out.length === limit) break;
+  }
+  return out;
+}
+
+/** Audit lines for the tokens a PUT created and removed. */
+function auditTokens(ctx: Context, app: App, before: ReadonlySet<string>, who: Principal): void {
+  const now = new Set(app.record.tokens.map((t) => t.name));
+  for (const n of before) if (!now.has(n)) ctx.access.audit.removeToken(app.id, n, who);
+  for (const n of now) if (!before.has(n)) ctx.access.audit.createToken(app.id, n, who);
 }

@@ -272,6 +272,7 @@ export class ApiClient {
     if (res.status === 401) {
       return new CliError(`the server at ${this.target.url} refused the API key (from ${this.target.keyFrom})`);
     }
+    if (res.status === 403 && id === 'forbidden') return new CliError(`${error} (key from ${this.target.keyFrom})`);
     if (res.status === 404 && app !== undefined && (id === 'not_found' || error === 'channel not found')) {
       return new CliError(`app ${JSON.stringify(app)} not found`);
     }
@@ -297,7 +298,11 @@ export interface CommandArgs<V> {
 }
 
 /** node:util parseArgs with our usage errors. */
-export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(command: string, argv: readonly string[], options: O) {
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: readonly string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {

@@ -1,5 +1,6 @@
 // CLI: `logplane drains -a APP`, `drains:add URL -a APP`,
-// `drains:remove ID|URL -a APP`, `drains:status -a APP` (SPEC 8, 6.5).
+// `drains:remove ID|URL -a APP`, `drains:status -a APP` (SPEC 8, 6.5),
+// `drains:replay ID -a APP --num N | --after SEQ` (SPEC 16).
 // Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); the
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
 import { CliError, checkApp, networkReason, unreachable } from './client.js';
@@ -33,28 +34,43 @@ interface Args {
   app: string;
   json: boolean;
   positional: string[];
+  /** Values of the command's own options (`--source` -> `source`). */
+  opts: Map<string, string>;
 }
 
-function parseArgs(cmd: string, argv: readonly string[], positionals: number): Args {
+/**
+ * `-a APP`, `--json`, the positionals, and `options`: the command's own
+ * options that take a value (`--grep error` or `--grep=error`), by long name.
+ */
+function parseArgs(cmd: string, argv: readonly string[], positionals: number, options: readonly string[] = []): Args {
   let app: string | undefined;
   let json = false;
   const positional: string[] = [];
+  const opts = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') ? a.slice(2, eq === -1 ? undefined : eq) : '';
     if (a === '-a' || a === '--app') {
       app = argv[++i];
       if (app === undefined) throw new CliError(`${cmd}: ${a} needs an app name`);
     } else if (a.startsWith('--app=')) app = a.slice(6);
     else if (a === '--json') json = true;
+    else if (options.includes(name)) {
+      const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
+      if (v === undefined) throw new CliError(`${cmd}: --${name} needs a value`);
+      opts.set(name, v);
+    }
     else if (a.startsWith('-') && a.length > 1) throw new CliError(`${cmd}: unknown option ${a}`);
     else positional.push(a);
   }
   if (!app) throw new CliError(`${cmd}: missing app: use -a APP`);
   checkApp(app);
   if (positional.length !== positionals) {
-    throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${cmd === 'drains:add' ? 'URL' : 'ID or URL'}`);
+    const what = cmd === 'drains:add' ? 'URL' : cmd === 'drains:replay' ? 'a drain ID, token or URL' : 'ID or URL';
+    throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${what}`);
   }
-  return { app, json, positional };
+  return { app, json, positional, opts };
 }
 
 async function connection(io: CliIO): Promise<Connection> {
@@ -105,11 +121,19 @@ interface StatusJson {
   last_success_at: string | null;
   last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
   next_retry_at: string | null;
+  latency_ms?: { p50: number | null; p99: number | null };
+  dropped_1h?: number;
+}
+interface FilterJson {
+  source: string | null;
+  dyno: string | null;
+  grep: string | null;
 }
 interface DrainJson {
   id: string;
   token: string;
   url: string;
+  filter: FilterJson | null;
   created_at: string;
   updated_at: string;
   status: StatusJson;
@@ -123,6 +147,16 @@ export function hideCredentials(url: string): string {
   const authority = end === -1 ? url.slice(s + 3) : url.slice(s + 3, s + 3 + end);
   const at = authority.lastIndexOf('@');
   return at === -1 ? url : `${url.slice(0, s + 3)}${authority.slice(at + 1)}${end === -1 ? '' : url.slice(s + 3 + end)}`;
+}
+
+/** `source=app dyno=web grep="error"`: the fields set (grep quoted as JSON); null when none. */
+export function describeFilter(f: FilterJson | null | undefined): string | null {
+  if (!f) return null;
+  const parts: string[] = [];
+  if (f.source !== null) parts.push(`source=${f.source}`);
+  if (f.dyno !== null) parts.push(`dyno=${f.dyno}`);
+  if (f.grep !== null) parts.push(`grep=${JSON.stringify(f.grep)}`);
+  return parts.length > 0 ? parts.join(' ') : null;
 }
 
 function path(app: string, rest = ''): string {
@@ -146,16 +180,25 @@ export async function drains(argv: readonly string[], io: CliIO = defaultIO()): 
     return;
   }
   const lines = [`=== ${a.app} Drains`];
-  for (const d of list) lines.push(`${hideCredentials(d.url)} (${d.token})  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+  for (const d of list) {
+    const f = describeFilter(d.filter);
+    lines.push(`${hideCredentials(d.url)} (${d.token})${f ? ` [${f}]` : ''}  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+  }
   io.out(`${lines.join('\n')}\n`);
 }
 
-/** `logplane drains:add URL -a APP` */
+/** `logplane drains:add URL -a APP [--source S] [--dyno D] [--grep TEXT]` */
 export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
-  const a = parseArgs('drains:add', argv, 1);
-  const d = (await api(io, a.app, 'POST', path(a.app), { url: a.positional[0] })) as { id: string; token: string; url: string };
+  const a = parseArgs('drains:add', argv, 1, ['source', 'dyno', 'grep']);
+  const filter: Record<string, string> = {};
+  for (const [k, v] of a.opts) filter[k] = v;
+  const body = a.opts.size > 0 ? { url: a.positional[0], filter } : { url: a.positional[0] };
+  const d = (await api(io, a.app, 'POST', path(a.app), body)) as { id: string; token: string; url: string; filter?: FilterJson | null };
   if (a.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
-  else io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n`);
+  else {
+    const f = describeFilter(d.filter);
+    io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n${f ? `filter: ${f}\n` : ''}`);
+  }
 }
 
 /** `logplane drains:remove ID|URL -a APP` (the drain's token works too). */
@@ -170,6 +213,32 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
   else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
 }
 
+/** `p50 12 ms, p99 40 ms (last 5 min)`, or `-` with no delivery in that time. */
+function latencyText(l: StatusJson['latency_ms']): string {
+  if (!l || l.p50 === null || l.p99 === null) return '-';
+  return `p50 ${l.p50} ms, p99 ${l.p99} ms (last 5 min)`;
+}
+
+/** `logplane drains:replay ID|TOKEN|URL -a APP --num N | --after SEQ`: re-send what the history holds (SPEC 16). */
+export async function drainsReplay(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
+  const a = parseArgs('drains:replay', argv, 1, ['num', 'after']);
+  const num = a.opts.get('num');
+  const after = a.opts.get('after');
+  if ((num === undefined) === (after === undefined)) throw new CliError('drains:replay: give --num N (the newest N lines) or --after SEQ (the lines after that seq)');
+  for (const [k, v] of a.opts) if (!/^\d{1,16}$/.test(v)) throw new CliError(`drains:replay: --${k} must be a whole number`);
+  const key = a.positional[0]!;
+  const list = await listDrains(io, a.app);
+  const d = list.find((x) => x.id === key) ?? list.find((x) => x.token === key) ?? list.find((x) => x.url === key);
+  if (!d) throw new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${a.app}`);
+  const body = num !== undefined ? { num: Number(num) } : { after: Number(after) };
+  const r = (await api(io, a.app, 'POST', path(a.app, `/${encodeURIComponent(d.id)}/replay`), body)) as { replayed: number; missing: number };
+  if (a.json) io.out(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    const gone = r.missing > 0 ? `; ${r.missing} no longer held (announced to the drain with an L10 line)` : '';
+    io.out(`Replaying ${r.replayed} line${r.replayed === 1 ? '' : 's'} to ${hideCredentials(d.url)}${gone}\n`);
+  }
+}
+
 function when(iso: string | null): string {
   return iso ?? '-';
 }
@@ -179,7 +248,7 @@ export async function drainsStatus(argv: readonly string[], io: CliIO = defaultI
   const a = parseArgs('drains:status', argv, 0);
   const list = await listDrains(io, a.app);
   if (a.json) {
-    io.out(`${JSON.stringify(list.map((d) => ({ id: d.id, token: d.token, url: hideCredentials(d.url), ...d.status })), null, 2)}\n`);
+    io.out(`${JSON.stringify(list.map((d) => ({ id: d.id, token: d.token, url: hideCredentials(d.url), filter: d.filter, ...d.status })), null, 2)}\n`);
     return;
   }
   if (list.length === 0) {
@@ -195,9 +264,12 @@ export async function drainsStatus(argv: readonly string[], io: CliIO = defaultI
       `=== ${hideCredentials(d.url)}`,
       `id:            ${d.id}`,
       `token:         ${d.token}`,
+      `filter:        ${describeFilter(d.filter) ?? '-'}`,
       `state:         ${s.state}`,
       `delivered:     ${s.delivered}`,
       `dropped:       ${s.dropped}`,
+      `dropped (1h):  ${s.dropped_1h ?? '-'}`,
+      `latency:       ${latencyText(s.latency_ms)}`,
       `queue depth:   ${s.queue_depth}`,
       `last success:  ${when(s.last_success_at)}`,
       `last error:    ${err}`,
@@ -213,4 +285,5 @@ export const drainCommands = {
   'drains:add': drainsAdd,
   'drains:remove': drainsRemove,
   'drains:status': drainsStatus,
+  'drains:replay': drainsReplay,
 } as const;

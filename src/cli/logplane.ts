@@ -5,8 +5,10 @@ import { apps, appsCreate, appsDestroy } from './apps.js';
 import { CliError, discover, type Command } from './client.js';
 import { configKey } from './config.js';
 import { drainCommands } from './drains.js';
+import { keys, keysCreate, keysRevoke, login } from './keys.js';
 import { packageVersion } from './invocation.js';
 import { logs } from './logs.js';
+import { run } from './run.js';
 import { send } from './send.js';
 import { tokensCreate } from './tokens.js';
 
@@ -44,12 +46,18 @@ const commands: readonly Command[] = [
   appsDestroy,
   tokensCreate,
   send,
+  run,
   logs,
   drainCommand('drains', "list an app's drains with their state", 'usage: logplane drains -a APP [--json]\n\nList the drains of APP: id, URL (credentials hidden), state, delivered, dropped.'),
-  drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes).'),
+  drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--source SOURCE] [--dyno DYNO] [--grep TEXT] [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes); with filters, only the lines\nof that source, of that dyno (web matches web.1) and containing TEXT.'),
   drainCommand('drains:remove', 'remove a drain by id, token or URL', 'usage: logplane drains:remove ID|TOKEN|URL -a APP'),
-  drainCommand('drains:status', "each drain's delivery status in detail", 'usage: logplane drains:status -a APP [--json]\n\nState, delivered, dropped, queue depth, last success, last error, next retry.'),
+  drainCommand('drains:replay', "re-send a drain what the app's history holds", 'usage: logplane drains:replay ID|TOKEN|URL -a APP (--num N | --after SEQ) [--json]\n\nQueue the newest N lines of the history (or those after SEQ) for the drain again, in order,\nafter an L10 line counting those the history no longer holds. Refused while the drain is failing.'),
+  drainCommand('drains:status', "each drain's delivery status in detail", 'usage: logplane drains:status -a APP [--json]\n\nState, filter, delivered, dropped (in all and in the last hour), latency p50/p99 (last 5 min),\nqueue depth, last success, last error, next retry.'),
   configKey,
+  keys,
+  keysCreate,
+  keysRevoke,
+  login,
 ];
 
 function usage(): string {
@@ -62,8 +70,8 @@ Run \`logplane <command> --help\` for a command's options,
 \`logplane --version\` (-v) for the version.
 The CLI finds the server by LOGPLANE_URL, else <data dir>/server.json, else
 the url of ~/.config/logplane/credentials.json, else http://127.0.0.1:8601;
-the admin key by LOGPLANE_API_KEY, else <data dir>/config.json (local
-servers), else the key of credentials.json. The data dir is
+the key by LOGPLANE_API_KEY, else <data dir>/config.json (local servers),
+else the key of credentials.json (\`logplane login\` stores it). The data dir is
 LOGPLANE_DATA_DIR, else ./.logplane.
 `;
 }

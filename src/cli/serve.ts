@@ -1,11 +1,23 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { loadConfig, publicBaseUrl } from '../config.js';
+import { defaults, loadConfig, publicBaseUrl, settings, type Config } from '../config.js';
 import { join, resolve } from 'node:path';
 import { cliCommand, shellQuote } from './invocation.js';
 import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
 import { ConfigError } from '../errors.js';
-import { Server } from '../server.js';
+import { createLogplane, serverOf } from '../logplane.js';
+import { createLog } from '../obs/log.js';
+import type { Server } from '../server.js';
 import { redactUrl } from '../cluster/cluster.js';
+
+/** The config as createLogplane's settings: every value that is not the default, by its environment name. */
+function settingsOf(config: Config): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const s of settings) {
+    const v = config[s.key];
+    if (v !== null && v !== defaults[s.key]) out[s.env] = v;
+  }
+  return out;
+}
 
 /** Bounded time for a graceful stop before we exit anyway. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -23,7 +35,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   }
   let server: Server;
   try {
-    server = await Server.start(config);
+    // the same service a platform embeds: `serve` is a user of the library entry
+    server = serverOf(await createLogplane({ settings: settingsOf(config), logger: createLog(config.logLevel) }));
   } catch (err) {
     process.stderr.write(`logplane: cannot start: ${(err as Error).message}\n`);
     process.exit(1);

@@ -190,6 +190,8 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
     if (r.status === 201 && typeof r.json.url === 'string') return r.json.url;
     if (r.status === 422) throw new CliError(`app ${JSON.stringify(opts.app)} not found`);
     if (r.status === 401) throw new CliError(`the server at ${server.url} refused the API key (from ${server.target.keyFrom})`);
+    // a key of other apps (SPEC 12): the server's sentence says which key and which app
+    if (r.status === 403 && typeof r.json.error === 'string') throw new CliError(`${r.json.error} (key from ${server.target.keyFrom})`);
     throw new CliError(`could not create a session: HTTP ${r.status} ${typeof r.json.error === 'string' ? r.json.error : ''}`.trim());
   };
 

@@ -2,13 +2,15 @@
 // drains/manager.ts): one DrainFeed per drain whose lease this node holds,
 // cursors checkpointed to Redis, the owners' status for the other nodes, and
 // the L10 for lines that never reached Redis.
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import type { DrainStatus } from '../drains/status.js';
-import type { DrainCluster, DrainHandle, DrainOwnership } from '../drains/ownership.js';
+import type { DrainCluster, DrainHandle, DrainOwnership, ReplayAnswer } from '../drains/ownership.js';
+import type { ReplayRequest } from '../drains/replay.js';
 import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
-import { drainState } from '../redis/keys.js';
+import { drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
 import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
@@ -16,6 +18,19 @@ import { pipelineByOwner } from '../redis/pipeline.js';
 
 /** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
 const STATUS_EVERY_MS = 1000;
+/** How long a forwarded replay waits for the owner's answer, and how often it looks. */
+const REPLAY_WAIT_MS = 10_000;
+const REPLAY_POLL_MS = 50;
+/** Forwarded replay requests and answers expire after this long. */
+const REPLAY_TTL_MS = 30_000;
+
+/** A replay forwarded through Redis to the drain's owner. */
+interface ForwardedReplay {
+  id: string;
+  app: string;
+  drain: string;
+  req: ReplayRequest;
+}
 
 export interface DrainFeedsOptions {
   redis: Redis;
@@ -38,6 +53,8 @@ export class DrainFeeds implements DrainCluster {
   #checkpointing = false;
   #lostToFeeds = 0;
   #statusAt = 0;
+  #replayHandler: ((appId: string, drainId: string, req: ReplayRequest) => Promise<ReplayAnswer>) | null = null;
+  #servingReplays = false;
 
   constructor(o: DrainFeedsOptions) {
     this.#o = o;
@@ -96,8 +113,9 @@ export class DrainFeeds implements DrainCluster {
     return n;
   }
 
-  /** Write the cursors that moved (and, about once a second, every owned drain's status). */
+  /** Write the cursors that moved (and, about once a second, every owned drain's status); run replays forwarded here. */
   async checkpoint(): Promise<void> {
+    if (this.#replayHandler !== null) void this.#serveForwarded();
     if (this.#checkpointing) return;
     this.#checkpointing = true;
     try {
@@ -156,6 +174,61 @@ export class DrainFeeds implements DrainCluster {
       if (this.#remoteStatus.size > 10_000) this.#remoteStatus.clear();
     }
     return c?.status ?? null;
+  }
+
+  injected(drainId: string, n: number): void {
+    this.#feeds.get(drainId)?.injected(n);
+  }
+
+  serveReplays(handler: (appId: string, drainId: string, req: ReplayRequest) => Promise<ReplayAnswer>): void {
+    this.#replayHandler = handler;
+  }
+
+  /**
+   * Replay a drain another node delivers: the request goes into that node's
+   * list in Redis (it looks every checkpoint, 250 ms), its answer comes back
+   * under a key of its own. Redis, not HTTP, because a node's advertised URL
+   * may be a load balancer's.
+   */
+  async forwardReplay(appId: string, drainId: string, req: ReplayRequest): Promise<ReplayAnswer> {
+    const redis = this.#o.redis;
+    const owner = await redis.get(drainLease(appId, drainId));
+    if (owner === null) return { status: 503, body: { id: 'no_owner', error: 'no node delivers this drain right now (it is being handed over); try again in a few seconds' } };
+    const msg: ForwardedReplay = { id: randomUUID(), app: appId, drain: drainId, req };
+    const key = nodeReplays(owner);
+    await redis.multi().rpush(key, JSON.stringify(msg)).pexpire(key, REPLAY_TTL_MS).exec();
+    const deadline = Date.now() + REPLAY_WAIT_MS;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, REPLAY_POLL_MS));
+      const v = await redis.get(replayAnswer(msg.id));
+      if (v !== null) return JSON.parse(v) as ReplayAnswer;
+    }
+    return { status: 504, body: { id: 'owner_timeout', error: 'the node delivering this drain did not answer in time; the replay may still run' } };
+  }
+
+  /** Run the replays other nodes forwarded to this node, and write their answers. */
+  async #serveForwarded(): Promise<void> {
+    const handler = this.#replayHandler;
+    if (handler === null || this.#servingReplays) return;
+    this.#servingReplays = true;
+    const redis = this.#o.redis;
+    try {
+      const raw = await redis.lpop(nodeReplays(this.#o.nodeId), 100);
+      for (const text of raw ?? []) {
+        let msg: ForwardedReplay;
+        try {
+          msg = JSON.parse(text) as ForwardedReplay;
+        } catch {
+          continue;
+        }
+        const answer = await handler(msg.app, msg.drain, msg.req).catch((err: Error): ReplayAnswer => ({ status: 500, body: { id: 'internal', error: err.message } }));
+        await redis.set(replayAnswer(msg.id), JSON.stringify(answer), 'PX', REPLAY_TTL_MS);
+      }
+    } catch {
+      /* Redis down: the requests wait in the list (or expire); the asking node times out */
+    } finally {
+      this.#servingReplays = false;
+    }
   }
 
   /** Lines that never reached Redis: the drains this node owns get an L10 for those they did not get directly. */

@@ -55,6 +55,8 @@ export class DrainFeed implements LineSink, FollowTarget {
   readonly drainId: string;
   readonly #deps: FeedDeps;
   readonly #handle: DrainHandle;
+  /** The drain's filter, when it has one. */
+  readonly #accepts: ((rec: Buffer) => boolean) | undefined;
   readonly #stateKey: string;
   readonly #follower: StreamFollower;
   #closed = false;
@@ -79,6 +81,7 @@ export class DrainFeed implements LineSink, FollowTarget {
     this.appId = appId;
     this.drainId = drainId;
     this.#handle = handle;
+    this.#accepts = handle.accepts?.bind(handle);
     this.#deps = deps;
     this.#stateKey = drainState(appId, drainId);
     this.#consumedBase = handle.consumed();
@@ -136,6 +139,7 @@ export class DrainFeed implements LineSink, FollowTarget {
       this.#directOpen = false;
       return;
     }
+    if (this.#accepts !== undefined && !this.#accepts(rec)) return;
     const seq = seqOf(rec);
     const d = this.#direct;
     if (this.#directOpen) d[d.length - 1] = seq;
@@ -165,6 +169,7 @@ export class DrainFeed implements LineSink, FollowTarget {
   lines(recs: readonly Buffer[], from: number, first: number, origin: number): void {
     if (this.#closed) return;
     const sink = this.#handle.sink;
+    const accepts = this.#accepts;
     const direct = this.#direct.length > 0 && (origin < 0 || this.#deps.ownOrigin(origin));
     for (let i = from; i < recs.length; i++) {
       const rec = recs[i]!;
@@ -186,7 +191,8 @@ export class DrainFeed implements LineSink, FollowTarget {
         }
         continue;
       }
-      if (direct && this.#wasDirect(rec)) this.#fifo.push(-(first + i));
+      // lines the drain's filter refuses (SPEC 16) and own lines it got directly are stepped over
+      if ((accepts !== undefined && !accepts(rec)) || (direct && this.#wasDirect(rec))) this.#fifo.push(-(first + i));
       else {
         sink.offer(rec);
         this.#fifo.push(first + i);
@@ -223,6 +229,11 @@ export class DrainFeed implements LineSink, FollowTarget {
     let n = 0;
     for (const r of recs) if (!this.#wasDirect(r)) n++;
     return n;
+  }
+
+  /** n lines were put into the drain outside the stream (a replay): consumed in turn, they move no cursor. */
+  injected(n: number): void {
+    for (let i = 0; i < n; i++) this.#fifo.push(0);
   }
 
   /** Tell the drain about n lines it will never get (an L10 line). */

@@ -22,6 +22,8 @@ export class AppPage {
   readonly #held: HTMLElement;
   readonly #inputs: Record<keyof Filters, HTMLInputElement>;
   readonly #rate: HTMLElement;
+  /** Shown when the key may not read this app (403). */
+  readonly #notice: HTMLElement;
   /** Lines skipped since this view opened (gap rows scroll away with the lines; this stays). */
   readonly #skipped: HTMLElement;
   #skippedTotal = 0;
@@ -38,6 +40,7 @@ export class AppPage {
     this.#drains = new DrainPanel(app);
     this.#state = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite' }, 'connecting');
     this.#rate = h('span', { class: 'rate-now' });
+    this.#notice = h('p', { class: 'notice', role: 'alert', hidden: true });
     this.#skipped = h('span', { class: 'skipped', role: 'status', 'aria-live': 'polite' });
     this.#pause = h('button', { type: 'button', class: 'pause', 'aria-pressed': 'false', 'aria-keyshortcuts': 'Space', title: 'Pause (space)' }, 'Pause');
     this.#pause.addEventListener('click', () => this.#togglePause());
@@ -79,7 +82,7 @@ export class AppPage {
       { id: 'main', class: 'app-page' },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Apps'), ' / ', h('span', { 'aria-current': 'page' }, app)),
       h('h1', { class: 'sr-only' }, `App ${app}`),
-      h('div', { class: 'toolbar' }, filters, h('div', { class: 'live-controls' }, this.#pause, this.#held, this.#skipped, this.#state)),
+      h('div', { class: 'toolbar' }, this.#notice, filters, h('div', { class: 'live-controls' }, this.#pause, this.#held, this.#skipped, this.#state)),
       this.#view.el,
       h('section', { class: 'rates', 'aria-labelledby': 'rates-h' }, h('h2', { id: 'rates-h' }, 'Lines/s, last 5 minutes ', this.#rate), this.#chart.el),
       this.#drains.el,
@@ -144,7 +147,10 @@ export class AppPage {
         this.#skipped.textContent = `${this.#skippedTotal.toLocaleString('en-US')} skipped`;
         this.#skipped.title = 'Lines the server could not deliver to this view (too fast for it, or gone from history while disconnected)';
       },
-      state: (s, detail) => this.#setState(s, detail),
+      state: (s, detail, status) => {
+        this.#setState(s, detail);
+        if (status === 403) this.#forbidden();
+      },
     });
     this.#stream = stream;
     stream.start();
@@ -154,6 +160,13 @@ export class AppPage {
     const text: Record<StreamState, string> = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', stopped: detail ?? 'stopped' };
     this.#state.textContent = text[s];
     this.#state.className = `conn conn-${s}`;
+  }
+
+  /** The key may not read this app (or it does not exist: a scoped key gets the same 403 either way). */
+  #forbidden(): void {
+    this.#notice.textContent = `This key is not allowed to read the app ${this.#app}. Sign in with a key for it, or go back to your apps.`;
+    this.#notice.hidden = false;
+    this.#drains.forbidden();
   }
 
   async #pollStats(): Promise<void> {

@@ -94,12 +94,20 @@ export class DrainPanel {
     try {
       this.#render(await call<DrainJson[]>('GET', `/v3/channels/${enc(this.#app)}/drains`));
     } catch (e) {
-      if ((e as ApiError).status === 403) this.#render([]);
+      if ((e as ApiError).status === 403) return this.forbidden();
     }
     if (!this.#stopped) this.#timer = window.setTimeout(() => void this.#poll(), DRAIN_POLL_MS);
   }
 
-  #render(list: DrainJson[]): void {
+  /** The key may not read this app: no table rows, no controls. */
+  forbidden(): void {
+    this.stop();
+    this.#canChange = false;
+    this.#form.hidden = true;
+    this.#render([], 'Not allowed for this key.');
+  }
+
+  #render(list: DrainJson[], empty = 'No drains.'): void {
     const rows = list.map((d) => {
       const s = d.status;
       const remove = this.#canChange ? h('button', { type: 'button', class: 'remove', 'aria-label': `Remove drain ${d.url}` }, 'Remove') : null;
@@ -121,7 +129,7 @@ export class DrainPanel {
     // keep keyboard focus on a Remove button across refreshes
     const focused = document.activeElement?.closest('tr')?.getAttribute('data-drain');
     clear(this.#body);
-    if (rows.length === 0) this.#body.appendChild(h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No drains.')));
+    if (rows.length === 0) this.#body.appendChild(h('tr', {}, h('td', { colspan: 9, class: 'empty' }, empty)));
     for (const r of rows) this.#body.appendChild(r);
     if (focused) (this.#body.querySelector(`tr[data-drain="${CSS.escape(focused)}"] button`) as HTMLElement | null)?.focus();
   }

@@ -25,7 +25,8 @@ export type StreamState = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 export interface StreamEvents {
   lines(lines: Line[]): void;
   gap(g: Gap): void;
-  state(s: StreamState, detail?: string): void;
+  /** `status`: the HTTP status that stopped the tail (401, 403, 422), when one did. */
+  state(s: StreamState, detail?: string, status?: number): void;
 }
 
 /** History lines asked for when a view opens. */
@@ -89,7 +90,7 @@ export class TailStream {
       const status = (e as { status?: number }).status ?? 0;
       // a refused key or a forbidden app will not get better by retrying
       if (status === 401 || status === 403 || status === 422) {
-        this.#on.state('stopped', (e as Error).message);
+        this.#on.state('stopped', (e as Error).message, status);
         this.#stopped = true;
         return;
       }

@@ -1,11 +1,13 @@
 // The node-wide drain memory budget (SPEC 16): every drain's queue is bounded
 // by its own byte cap, and all queues together by this budget. Each drain is
 // guaranteed a share, min(cap, budget / drains); it may hold more (up to its
-// cap) only while the total is under the budget. When the total is over:
+// cap, and a healthy drain up to its burst ceiling: drain.ts) only while the
+// total is under the budget. When the total is over:
 //  - a drain over its share that adds a line drops its own oldest first;
-//  - a drain within its share keeps what it adds, and the drains over their
-//    share give the memory back at the end of the tick (reclaim()), oldest
-//    lines first, largest queue first.
+//  - a drain within its share keeps what it adds, and at the end of the tick
+//    (reclaim()) the borrowed memory is given back, oldest lines first:
+//    first what drains hold beyond their cap (bursts), largest first, then
+//    what they hold beyond their share, largest first.
 // So a hanging drain never takes memory a healthy drain needs for its share,
 // and the hot path (Drain#offer) only adds and compares integers.
 
@@ -13,6 +15,8 @@
 export interface BudgetMember {
   /** Bytes of the lines in the drain's queue. */
   readonly queuedBytes: number;
+  /** The drain's own cap, bytes; what it holds beyond it is burst borrowing. */
+  readonly capBytes: number;
   /**
    * Drop the oldest queued lines (counted and reported by L10, like any
    * overflow) while the budget is over its limit and the queue holds more
@@ -85,15 +89,31 @@ export class DrainBudget {
 
   #reclaim(): void {
     if (this.used <= this.limit) return;
+    // bursts first (down to the cap), then beyond the share
+    const burst = this.#giveBack(true);
+    const share = this.used > this.limit && this.#giveBack(false);
+    if (burst || share) this.reclaims++;
+  }
+
+  /** Members over their floor give back down to it, largest queue first, while over the limit; false if none was over. */
+  #giveBack(bursts: boolean): boolean {
     const share = this.share;
+    const floor = (m: BudgetMember): number => (bursts ? Math.max(m.capBytes, share) : share);
     const over: BudgetMember[] = [];
-    for (const m of this.#members) if (m.queuedBytes > share) over.push(m);
-    if (over.length === 0) return;
-    this.reclaims++;
+    for (const m of this.#members) if (m.queuedBytes > floor(m)) over.push(m);
+    if (over.length === 0) return false;
     over.sort((a, b) => b.queuedBytes - a.queuedBytes);
     for (const m of over) {
       if (this.used <= this.limit) break;
-      m.giveBack(share);
+      m.giveBack(floor(m));
     }
+    return true;
+  }
+
+  /** Bytes members hold beyond their own cap: borrowed for bursts (a scrape-time sum). */
+  borrowed(): number {
+    let n = 0;
+    for (const m of this.#members) if (m.queuedBytes > m.capBytes) n += m.queuedBytes - m.capBytes;
+    return n;
   }
 }

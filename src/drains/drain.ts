@@ -1,5 +1,6 @@
 // The drain core shared by every drain type: a per-drain queue bounded by
-// bytes (its own cap, within the node's drain budget) that drops the oldest
+// bytes (its own cap, within the node's drain budget; a healthy drain may
+// borrow beyond its cap for a burst) that drops the oldest
 // lines and counts them, the sender loop (one batch in flight,
 // woken once per tick), retry and drop bookkeeping, and the status shown to
 // app owners (SPEC 6.5); loss.ts keeps the counts and the exact L10 line.
@@ -7,15 +8,19 @@
 import type { LineSink } from '../apps.js';
 import { systemClock, type Clock } from '../basics/clock.js';
 import { BoundedQueue } from '../basics/queue.js';
+import type { LineFilter } from '../line-filter.js';
+import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import { DrainBudget, type BudgetMember } from './budget.js';
 import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
+import { BatchLatency } from './health.js';
 import { LossLedger } from './loss.js';
 import { BATCH_BYTES, noCounters, type Batch, type DrainCounters, type DrainOptions } from './options.js';
 import { DrainState, type DrainError, type DrainStatus } from './status.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
+import { Waiters } from './waiters.js';
 
 export abstract class Drain implements LineSink, BudgetMember {
   readonly id: string;
@@ -30,6 +35,16 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** The lines waiting, bounded by their bytes (the batch in flight is not in it). */
   readonly #queue = new BoundedQueue<Buffer>();
   readonly #capBytes: number;
+  readonly #burstBytes: number;
+  /**
+   * What the queue may hold now: the burst ceiling while the drain is healthy
+   * (no failed attempt since its last success; a new drain is), its cap
+   * otherwise. Beyond the cap only while the budget has room (budget.ts).
+   */
+  #limitBytes: number;
+  #healthy = true;
+  /** Lines it does not match are never queued; null: every line. */
+  readonly filter: LineFilter | null;
   readonly #budget: DrainBudget;
 
   // sender loop
@@ -59,12 +74,16 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   // accounting
   readonly #loss: LossLedger;
+  readonly #latency: BatchLatency;
+  /** Lines ever queued, and ever gone from the queue (into a batch or dropped): a line's position. */
+  #taken = 0;
+  #left = 0;
   #state: DrainState = DrainState.CONNECTING;
   #failing = false;
   #lastSuccessMs = 0;
   #lastError: DrainError | null = null;
   #nextRetryAt = 0;
-  #waiters: Array<(done: boolean) => void> = [];
+  readonly #waiters = new Waiters();
 
   constructor(opts: DrainOptions) {
     this.id = opts.id;
@@ -75,7 +94,10 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.log = opts.log;
     this.counters = opts.counters ?? noCounters();
     this.#loss = new LossLedger(this.clock);
+    this.#latency = new BatchLatency(this.counters.latency ?? null);
     this.#capBytes = opts.queueBytes;
+    this.#burstBytes = this.#limitBytes = Math.max(opts.burstBytes ?? opts.queueBytes, opts.queueBytes);
+    this.filter = opts.filter ?? null;
     this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
     this.#budget.join(this);
     this.#batchBytes = opts.batchBytes ?? BATCH_BYTES;
@@ -132,19 +154,34 @@ export abstract class Drain implements LineSink, BudgetMember {
   get queuedBytes(): number {
     return this.#queue.weight;
   }
+  /** The per-drain cap, bytes (what it holds beyond it is borrowed for a burst). */
+  get capBytes(): number {
+    return this.#capBytes;
+  }
 
   /**
-   * Take a line (called by route() for every line of the app). O(1), no I/O:
-   * when the queue is over its byte cap, or the node's drains are over their
-   * budget, the oldest lines are dropped and counted (see budget.ts).
+   * A line of the app (called by route() for every line): queued if the
+   * drain's filter matches it (a line filtered out costs no queue space).
    */
   offer(rec: Buffer): void {
+    const f = this.filter;
+    if (f === null || f.matches(rec)) this.take(rec);
+  }
+
+  /**
+   * Queue a line, filter already applied (or not for this line: an L10 line
+   * of distributed mode). O(1), no I/O: when the queue is over its limit
+   * (cap, or burst ceiling), or the node's drains are over their budget, the
+   * oldest lines are dropped and counted (see budget.ts).
+   */
+  take(rec: Buffer): void {
     if (this.#closed) return;
     const q = this.#queue;
     q.push(rec);
+    this.#taken++;
     const b = this.#budget;
     b.used += rec.length;
-    if (q.weight > this.#capBytes || b.used > b.limit) this.#overflow();
+    if (q.weight > this.#limitBytes || b.used > b.limit) this.#overflow();
     this.#wakeSoon();
   }
 
@@ -155,12 +192,12 @@ export abstract class Drain implements LineSink, BudgetMember {
     }
   }
 
-  /** The line just offered put the queue over its cap or the node over its budget. */
+  /** The line just offered put the queue over its limit or the node over its budget. */
   #overflow(): void {
     const q = this.#queue;
     let dropped = 0;
-    // over its own cap: the oldest go (the newest line always stays)
-    while (q.weight > this.#capBytes && q.count > 1) {
+    // over its own limit: the oldest go (the newest line always stays)
+    while (q.weight > this.#limitBytes && q.count > 1) {
       this.#dropOldest();
       dropped++;
     }
@@ -196,20 +233,51 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#wakeSoon();
   }
 
+  /** An attempt failed: held to the cap again at once, what was borrowed beyond it dropped oldest first. */
+  #unhealthy(): void {
+    this.#healthy = false;
+    this.#limitBytes = this.#capBytes;
+    const q = this.#queue;
+    let dropped = 0;
+    while (q.weight > this.#capBytes && q.count > 1) {
+      this.#dropOldest();
+      dropped++;
+    }
+    if (dropped > 0) this.#lose(dropped);
+  }
+
   /** Queued lines dropped: counted, and reported by the next L10 line. */
   #lose(n: number): void {
     this.counters.droppedOverflow.value += n;
     this.#loss.lose(n);
   }
 
+  /**
+   * Re-send lines of the app's history (replay, SPEC 16), after the lines
+   * already queued: `notice` first (the L10-style line for what the history
+   * no longer holds), then the lines the filter matches, in order. Returns the
+   * lines queued (notice included). Replayed lines are not latency samples.
+   */
+  replay(recs: readonly Buffer[], notice: Buffer | null): number {
+    if (this.#closed) return 0;
+    const from = this.#taken;
+    if (notice !== null) this.take(notice);
+    const f = this.filter;
+    for (const rec of recs) if (f === null || f.matches(rec)) this.take(rec);
+    this.#latency.replayed(from, this.#taken, this.#left);
+    return this.#taken - from;
+  }
+
   /** Take the oldest queued line (into a batch): it leaves the budget too. */
   #shift(): Buffer {
+    this.#left++;
     const rec = this.#queue.shift();
     this.#budget.used -= rec.length;
     return rec;
   }
 
   #dropOldest(): void {
+    this.#left++;
     this.#budget.used -= this.#queue.dropOldest().length;
   }
 
@@ -229,7 +297,10 @@ export abstract class Drain implements LineSink, BudgetMember {
     while (q.count > 0) {
       const len = enc.frameLength(q.peek());
       if (frames.length > 0 && bytes + len > limit) break;
-      frames.push(this.#shift());
+      const pos = this.#left;
+      const rec = this.#shift();
+      this.#latency.note(lines, pos, receivedOf(rec));
+      frames.push(rec);
       bytes += len;
       lines++;
     }
@@ -249,7 +320,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     let b = this.#batch;
     if (b === null) {
       if (this.#queue.count === 0 && this.#loss.unreported === 0) {
-        this.#settle(true);
+        this.#waiters.settle(true);
         return;
       }
       b = this.#batch = this.#build();
@@ -272,15 +343,21 @@ export abstract class Drain implements LineSink, BudgetMember {
       this.counters.delivery?.observe((now - this.#started) / 1000);
       this.counters.delivered.value += b.lines;
       this.#loss.batchDelivered(b.lines, b.reported);
+      this.#latency.delivered(b.lines, now);
       this.#batch = null;
       this.#lastSuccessMs = now;
       this.#failing = false;
+      if (!this.#healthy) {
+        this.#healthy = true;
+        this.#limitBytes = this.#burstBytes;
+      }
       this.#state = DrainState.DELIVERING;
       this.onDelivered();
       this.#pump();
       return;
     }
     this.#lastError = o.kind === 'error' ? { at: now, errno: o.code, text: o.message } : { at: now, ...(o.kind === 'status' ? { status: o.status } : {}), text: describe(o) };
+    if (this.#healthy) this.#unhealthy();
     const verdict = classify(o);
     let delay: number;
     if (verdict === 'drop' || b.attempts > this.opts.retries) {
@@ -304,13 +381,6 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.log?.warn({ at: 'drain.batch_dropped', drain: this.id, kind: this.target.kind, lines: b.lines, attempts: b.attempts, reason, error: describe(o) }, 'drain batch dropped');
   }
 
-  #settle(done: boolean): void {
-    if (this.#waiters.length === 0) return;
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f(done);
-  }
-
   /** True when nothing is held or owed (no queue, no batch, no unreported loss). */
   get idle(): boolean {
     return this.#queue.count === 0 && this.#batch === null && !this.#busy && this.#loss.unreported === 0;
@@ -323,19 +393,9 @@ export abstract class Drain implements LineSink, BudgetMember {
   flush(timeoutMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(this.idle);
     if (this.idle) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        const i = this.#waiters.indexOf(done);
-        if (i !== -1) this.#waiters.splice(i, 1);
-        resolve(false);
-      }, timeoutMs);
-      const done = (ok: boolean): void => {
-        clearTimeout(t);
-        resolve(ok);
-      };
-      this.#waiters.push(done);
-      if (!this.#busy && this.#timer === null && !this.#scheduled) this.#pump();
-    });
+    const p = this.#waiters.wait(timeoutMs);
+    if (!this.#busy && this.#timer === null && !this.#scheduled) this.#pump();
+    return p;
   }
 
   /** Stop: release connections and forget what is held. Returns the lines left undelivered. */
@@ -350,7 +410,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#queue.clear();
     this.#budget.leave(this);
     this.release();
-    this.#settle(false);
+    this.#waiters.settle(false);
     return left;
   }
 
@@ -370,6 +430,8 @@ export abstract class Drain implements LineSink, BudgetMember {
       lastSuccessAt: this.#lastSuccessMs === 0 ? null : this.#lastSuccessMs,
       lastError: this.#lastError,
       nextRetryAt: this.#timer !== null && this.#nextRetryAt !== 0 ? this.#nextRetryAt : null,
+      latencyMs: this.#latency.window.latency(this.clock.now()),
+      dropped1h: this.#loss.droppedLastHour(),
     };
   }
 }

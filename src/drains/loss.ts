@@ -4,6 +4,7 @@
 // was delivered, so the sum over delivered L10 lines plus the lines delivered
 // equals the lines offered.
 import type { Clock } from '../basics/clock.js';
+import { DropWindow } from './health.js';
 import { lossLine } from './status.js';
 
 export class LossLedger {
@@ -18,6 +19,8 @@ export class LossLedger {
   /** Time of the first drop after the current batch was built. */
   #dropAfterBuildMs = 0;
   readonly #clock: Clock;
+  /** Drops per minute over the last hour (status `dropped_1h`). */
+  readonly #hour = new DropWindow();
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -26,6 +29,7 @@ export class LossLedger {
   /** n lines lost (counted in `dropped` and reported by the next L10 line). */
   lose(n: number): void {
     this.dropped += n;
+    this.#hour.add(n, this.#clock.now());
     this.#note(n);
   }
 
@@ -33,6 +37,11 @@ export class LossLedger {
     if (this.unreported === 0) this.#sinceMs = this.#clock.now();
     if (this.#dropAfterBuildMs === 0) this.#dropAfterBuildMs = this.#clock.now();
     this.unreported += n;
+  }
+
+  /** Lines lost in the last 60 minutes. */
+  droppedLastHour(): number {
+    return this.#hour.lastHour(this.#clock.now());
   }
 
   /** A batch is being built: its L10 line (null when nothing is owed); N is `unreported`. */

@@ -11,13 +11,17 @@ import type { DrainRecord } from '../store/store.js';
 import { DrainBudget } from './budget.js';
 import type { Clock } from '../basics/clock.js';
 import type { Drain } from './drain.js';
-import type { DrainCounters, DrainOptions } from './options.js';
+import type { DrainOptions } from './options.js';
 import { DRAIN_STATES, stateLabel, type DrainStatus } from './status.js';
 import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
-import type { DrainCluster } from './ownership.js';
+import type { DrainCluster, DrainHandle, ReplayAnswer } from './ownership.js';
+import { replayAnswer, type ReplayRequest } from './replay.js';
+import type { HistorySource } from '../history/source.js';
+import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
+import { createDrainMetrics, KINDS, type DrainMetrics } from './metrics.js';
 
 /** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
 export type EmitLine = (app: App, line: Buffer) => void;
@@ -57,8 +61,6 @@ interface Live {
   sink: LineSink;
 }
 
-const KINDS = Object.values(DrainKind);
-
 /** Make the right Drain for a parsed URL. */
 export function createDrain(opts: DrainOptions): Drain {
   switch (opts.target.kind) {
@@ -72,34 +74,15 @@ export function createDrain(opts: DrainOptions): Drain {
   }
 }
 
-function createDrainMetrics(ctx: Context) {
-  const r = ctx.metrics.registry;
-  const delivered = r.counter('logplane_drain_lines_delivered_total', 'Lines delivered to drains, by drain kind.', ['kind']);
-  const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries).', ['kind', 'reason']);
-  const attempts = r.counter('logplane_drain_attempts_total', 'Delivery attempts (batches) by kind and outcome (ok, retry, drop).', ['kind', 'outcome']);
-  const seconds = r.counter('logplane_drain_attempt_seconds_total', 'Time spent in delivery attempts, by kind (divided by logplane_drain_attempts_total: mean latency).', ['kind']);
-  const drains = r.gauge('logplane_drains', 'Drains by kind and state (idle, connecting, delivering, backing_off, failing).', ['kind', 'state']);
-  const queued = r.gauge('logplane_drain_queue_lines', 'Lines held by drains (queue plus batch in flight), by kind.', ['kind']);
-  const queuedBytes = r.gauge('logplane_drain_queue_bytes', 'Bytes of lines queued by all drains (what counts against the drain budget; batches in flight not included).');
-  const budget = r.gauge('logplane_drain_budget_bytes', 'Node-wide drain memory budget: bytes all drain queues may hold together.');
-  const share = r.gauge('logplane_drain_share_bytes', 'Bytes each drain is guaranteed within the budget: min(per-drain cap, budget / drains).');
-  const reclaims = r.counter('logplane_drain_budget_reclaims_total', 'Times drains over their share gave memory back because the budget was full.');
-  const counters = new Map<DrainKind, DrainCounters>();
-  for (const k of KINDS) {
-    const l = kindLabel(k);
-    counters.set(k, {
-      delivered: delivered.labels(l),
-      droppedOverflow: dropped.labels(l, 'overflow'),
-      droppedRejected: dropped.labels(l, 'rejected'),
-      droppedRetries: dropped.labels(l, 'retries'),
-      attemptsOk: attempts.labels(l, 'ok'),
-      attemptsRetry: attempts.labels(l, 'retry'),
-      attemptsDrop: attempts.labels(l, 'drop'),
-      latencySum: seconds.labels(l),
-      delivery: ctx.metrics.drainDelivery.labels(l),
-    });
-  }
-  return { counters, drains, queued, queuedBytes, budget, share, reclaims };
+/** What distributed mode's feed gets for an owned drain: it filters, the drain queues. */
+function clusterHandle(drain: Drain): DrainHandle {
+  const f = drain.filter;
+  return {
+    sink: { offer: (rec: Buffer) => drain.take(rec) },
+    ...(f !== null ? { accepts: (rec: Buffer) => f.matches(rec) } : {}),
+    consumed: () => drain.status().delivered + drain.status().dropped,
+    status: () => drain.status(),
+  };
 }
 
 export class DrainManager {
@@ -107,7 +90,7 @@ export class DrainManager {
   readonly #opts: DrainManagerOptions;
   readonly #byApp = new Map<string, Map<string, Live>>();
   readonly #locks = new Map<string, Promise<unknown>>();
-  readonly #metrics: ReturnType<typeof createDrainMetrics>;
+  readonly #metrics: DrainMetrics;
   /** Memory of every drain queue on this node (SPEC 16). */
   readonly budget: DrainBudget;
   readonly #onApp = (app: App): void => this.#sync(app);
@@ -120,6 +103,8 @@ export class DrainManager {
   readonly #cluster: DrainCluster | null;
   readonly #emit: EmitLine;
   #started = false;
+  /** Where replays read the app's history (set at wiring time). */
+  #history: HistorySource | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(ctx: Context, wiring: DrainWiring, opts: DrainManagerOptions = {}) {
@@ -134,6 +119,7 @@ export class DrainManager {
     m.budget.collect = () => m.budget.set(this.budget.limit);
     m.share.collect = () => m.share.set(this.budget.share);
     m.reclaims.collect = () => m.reclaims.set(this.budget.reclaims);
+    m.borrowed.collect = () => m.borrowed.set(this.budget.borrowed());
     m.drains.collect = () => {
       const counts = new Map<string, number>();
       const depth = new Map<string, number>();
@@ -186,6 +172,7 @@ export class DrainManager {
       token: rec.token,
       target,
       queueBytes: c.drainQueueBytes,
+      burstBytes: c.drainBurstBytes,
       budget: this.budget,
       retries: c.drainRetries,
       backoffBaseMs: c.drainBackoffBaseMs,
@@ -195,6 +182,7 @@ export class DrainManager {
       reconnectBaseMs: c.drainReconnectBaseMs,
       reconnectMaxMs: c.drainReconnectMaxMs,
       allowPrivate: c.drainAllowPrivate,
+      filter: lineFilterOf(rec.filter),
       counters: this.#metrics.counters.get(target.kind)!,
       log: this.#ctx.log,
       emit: (line: Buffer) => {
@@ -225,7 +213,7 @@ export class DrainManager {
       if (cluster && !cluster.drains.owns(rec.id)) continue; // distributed mode: another node delivers it
       keep.add(rec.id);
       const cur = live.get(rec.id);
-      if (cur && cur.record.url === rec.url && cur.record.token === rec.token) {
+      if (cur && cur.record.url === rec.url && cur.record.token === rec.token && sameFilter(cur.record.filter, rec.filter)) {
         cur.record = rec;
         continue;
       }
@@ -243,11 +231,9 @@ export class DrainManager {
         // (distributed mode: the new feed replays it from the checkpoint instead)
         const moved = cluster ? [] : cur.drain.takeQueue();
         this.#stop(app, live, cur);
-        for (const line of moved) drain.offer(line);
+        for (const line of moved) drain.take(line);
       }
-      const sink = cluster
-        ? cluster.attachDrain(app.id, rec.id, { sink: drain, consumed: () => drain.status().delivered + drain.status().dropped, status: () => drain.status() })
-        : drain;
+      const sink = cluster ? cluster.attachDrain(app.id, rec.id, clusterHandle(drain)) : drain;
       live.set(rec.id, { record: rec, drain, sink });
       app.addSink(sink);
       this.#ctx.log.info({ at: 'drain.started', app: app.id, drain: rec.id, kind: target.kind, url: target.display }, 'drain started');
@@ -313,26 +299,35 @@ export class DrainManager {
       const remote = this.#cluster.remoteStatus(appId, record.id);
       if (remote) return remote;
     }
-    return d ? d.status() : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null };
+    return d
+      ? d.status()
+      : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null, latencyMs: { p50: null, p99: null }, dropped1h: 0 };
   }
 
-  async add(appId: string, url: unknown): Promise<DrainRecord> {
+  /** Add a drain; `filter` is the request's `filter` field (SPEC 16), checked here. */
+  async add(appId: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
     this.#ctx.registry.require(appId);
+    const f = parseDrainFilter(filter);
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
       this.#ctx.registry.updateDrains(appId, (drains) => {
         if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
         if (drains.length >= this.#ctx.config.maxDrainsPerApp) throw new UnprocessableError('maximum number of drains reached', 'limit_reached');
         const now = new Date().toISOString();
-        const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now };
+        const rec: DrainRecord = { id: randomUUID(), token: `d.${randomUUID()}`, url: u, createdAt: now, updatedAt: now, ...(f ? { filter: f } : {}) };
         return { drains: [...drains, rec], result: rec };
       }),
     );
   }
 
-  async update(appId: string, id: string, url: unknown): Promise<DrainRecord> {
+  /** Change a drain's URL. Its filter cannot change: a `filter` other than the drain's is a 422. */
+  async update(appId: string, id: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
     const app0 = this.#ctx.registry.require(appId);
-    if (!app0.record.drains.some((d) => d.id === id)) throw new NotFoundError('drain not found');
+    const cur = app0.record.drains.find((d) => d.id === id);
+    if (!cur) throw new NotFoundError('drain not found');
+    if (filter !== undefined && !sameFilter(parseDrainFilter(filter), cur.filter)) {
+      throw new UnprocessableError('filter: cannot be changed; remove the drain and add it again with the new filter', 'filter_immutable');
+    }
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
       this.#ctx.registry.updateDrains(appId, (drains) => {
@@ -359,6 +354,32 @@ export class DrainManager {
         return { drains: drains.filter((d) => d !== rec), result: rec };
       }),
     );
+  }
+
+  // ---- replay (SPEC 16) ---------------------------------------------------
+
+  /** Replays read `history`; in distributed mode this node also runs the replays other nodes forward to it. */
+  replayFrom(history: HistorySource): void {
+    this.#history = history;
+    this.#cluster?.serveReplays((appId, id, req) => this.#replayHere(appId, id, req, true));
+  }
+
+  /**
+   * Re-send what the app's history holds to a drain: on this node when it
+   * delivers the drain, else (distributed mode) on the node that does.
+   * Resolves with the API's answer (202, or the error it met).
+   */
+  async replay(appId: string, id: string, req: ReplayRequest): Promise<ReplayAnswer> {
+    this.get(appId, id); // unknown app or drain: 404
+    if (this.#cluster && !this.#byApp.get(appId)?.has(id)) return this.#cluster.forwardReplay(appId, id, req);
+    return this.#replayHere(appId, id, req, false);
+  }
+
+  #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
+    return replayAnswer(forwarded, this.#history, this.#cluster, () => {
+      this.get(appId, id);
+      return { app: this.#ctx.registry.require(appId), drain: this.#byApp.get(appId)?.get(id)?.drain };
+    }, req);
   }
 
   // ---- stop ---------------------------------------------------------------

@@ -2,8 +2,9 @@
 // children it updates, and one batch as it goes over the wire. drain.ts runs
 // the queue and sender loop over these; https.ts and syslog.ts deliver batches.
 import type { Clock } from '../basics/clock.js';
+import type { LineFilter } from '../line-filter.js';
 import type { Log } from '../obs/log.js';
-import { Child, type HistogramChild } from '../obs/metrics.js';
+import { Child, type CountedChild, type HistogramChild } from '../obs/metrics.js';
 import type { DrainBudget } from './budget.js';
 import type { Lookup } from './guard.js';
 import type { DrainTarget } from './url.js';
@@ -23,6 +24,8 @@ export interface DrainCounters {
   latencySum: Child;
   /** Seconds from sending a batch to its acknowledgement (delivered batches only). */
   delivery?: HistogramChild;
+  /** Seconds from a line's ingest to its delivery, per line (`logplane_drain_latency_seconds`). */
+  latency?: CountedChild;
 }
 export function noCounters(): DrainCounters {
   return {
@@ -42,6 +45,11 @@ export interface DrainOptions {
    * before the oldest are dropped; a single larger line is kept alone.
    */
   queueBytes: number;
+  /**
+   * Bytes the queue may hold while the drain is healthy, borrowing beyond
+   * queueBytes from the budget's free room (a burst); queueBytes when absent.
+   */
+  burstBytes?: number;
   /** The node-wide budget shared by every drain; one of its own when absent. */
   budget?: DrainBudget;
   /** Retries of a batch after its first attempt. */
@@ -61,6 +69,8 @@ export interface DrainOptions {
   lookup?: Lookup;
   /** Extra trusted CA certificates (tests); the system store otherwise. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /** Only lines it matches are queued (SPEC 16); null or absent: every line. */
+  filter?: LineFilter | null;
   /** Route a platform line (L14) into the drain's app. */
   emit?: (rec: Buffer) => void;
   counters?: DrainCounters;

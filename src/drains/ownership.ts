@@ -3,12 +3,18 @@
 // and a feed per owned drain. Declared here, on the drains' side, so cluster/
 // imports drains/ and never the other way.
 import type { LineSink } from '../apps.js';
+import type { ReplayRequest } from './replay.js';
 import type { DrainStatus } from './status.js';
 
 /** What the drain manager hands over for one owned drain. */
 export interface DrainHandle {
-  /** The drain itself. */
+  /** The drain itself, taking every line offered (the feed applies the filter: see accepts). */
   sink: LineSink;
+  /**
+   * The drain's filter (SPEC 16): the feed offers only lines it accepts, and
+   * steps its cursor over the others. Absent: every line.
+   */
+  accepts?(rec: Buffer): boolean;
   /** Lines that have left its queue so far: delivered plus dropped (any reason). */
   consumed(): number;
   /** Its status for app owners (written to Redis for the other nodes' API). */
@@ -33,4 +39,16 @@ export interface DrainCluster {
   detachDrain(drainId: string): void;
   /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
   remoteStatus(appId: string, drainId: string): DrainStatus | null;
+  /** n lines were put into an owned drain outside the stream (a replay): its feed counts them, so its cursor stays right. */
+  injected(drainId: string, n: number): void;
+  /** Have the node that delivers a drain replay it (SPEC 16); resolves with that node's answer. */
+  forwardReplay(appId: string, drainId: string, req: ReplayRequest): Promise<ReplayAnswer>;
+  /** Serve the replays other nodes forward to this one, with `handler`. */
+  serveReplays(handler: (appId: string, drainId: string, req: ReplayRequest) => Promise<ReplayAnswer>): void;
+}
+
+/** A replay's answer as the API gives it: HTTP status and JSON body. */
+export interface ReplayAnswer {
+  status: number;
+  body: unknown;
 }

@@ -2,6 +2,7 @@
 // and the exact L10 line it sends after a loss. The API, the CLI's JSON,
 // metrics and distributed mode read these; drain.ts keeps them up to date.
 import { lineFrom, rfc3339 } from '../line.js';
+import type { Latency } from './health.js';
 
 /** What a drain is doing (SPEC 6.5 plus `idle`; see docs/drains.md). */
 export const DrainState = {
@@ -40,6 +41,10 @@ export interface DrainStatus {
   lastError: DrainError | null;
   /** When the next attempt is due while backing off; null otherwise. */
   nextRetryAt: number | null;
+  /** Ingest to delivery over the last 5 minutes, ms (SPEC 16); absent in a status written by an older node. */
+  latencyMs?: Latency;
+  /** Lines dropped in the last hour (SPEC 16); absent in a status written by an older node. */
+  dropped1h?: number;
 }
 
 /** `Error L10 (output buffer overflow)` as a platform line (source heroku, dyno logplex). */

@@ -13,6 +13,8 @@ class RouteWriter implements LineWriter {
   entry: TokenEntry | null = null;
   line(p: LineParts): void {
     const e = this.entry!;
+    const limit = e.app.admission;
+    if (limit !== null && !limit.admit(p.receivedMs)) return;
     route(e.app, cook(p, e.nameBuf));
   }
 }

@@ -2,13 +2,19 @@
 // frame starts with `<`. No connection-level auth: the token is the credential.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Context } from '../context.js';
+import { closeWhenIdle, type ListenerLimits } from './limits.js';
 import type { IngestPool } from './pool.js';
 import { IngestCounters, serveSyslogStream, type GarbageLog } from './syslog-conn.js';
 
 /** Listen for syslog over TCP; streams are parsed by the ingest workers when there is a pool. */
-export function startSyslogTcp(ctx: Context, port: number, host: string, pool: IngestPool | null, garbage: GarbageLog): Promise<Server> {
+export function startSyslogTcp(ctx: Context, port: number, host: string, pool: IngestPool | null, garbage: GarbageLog, limits: ListenerLimits | null = null): Promise<Server> {
   const counters = new IngestCounters(ctx, 'tcp');
-  const server = createServer({ noDelay: true }, (sock) => (pool ? pool.attachStream(sock, 'tcp') : serveSyslogStream(ctx, sock, 'tcp', counters, garbage)));
+  const server = createServer({ noDelay: true }, (sock) => {
+    if (limits !== null && !limits.admit(sock)) return;
+    closeWhenIdle(ctx, sock, 'tcp');
+    if (pool) pool.attachStream(sock, 'tcp');
+    else serveSyslogStream(ctx, sock, 'tcp', counters, garbage);
+  });
   return listen(server, port, host);
 }
 

@@ -3,11 +3,15 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:tls';
 import type { Context } from '../context.js';
 import { ConfigError } from '../errors.js';
+import { closeWhenIdle, type ListenerLimits } from './limits.js';
 import type { IngestPool } from './pool.js';
 import { IngestCounters, serveSyslogStream, type GarbageLog } from './syslog-conn.js';
 import { listen } from './tcp.js';
 
-export function startSyslogTls(ctx: Context, port: number, host: string, certPath: string, keyPath: string, pool: IngestPool | null, garbage: GarbageLog): Promise<Server> {
+/** A client must finish its TLS handshake within this, ms (Node's default is 120 s). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export function startSyslogTls(ctx: Context, port: number, host: string, certPath: string, keyPath: string, pool: IngestPool | null, garbage: GarbageLog, limits: ListenerLimits | null = null): Promise<Server> {
   let cert: Buffer;
   let key: Buffer;
   try {
@@ -17,8 +21,13 @@ export function startSyslogTls(ctx: Context, port: number, host: string, certPat
     throw new ConfigError([`cannot read TLS certificate or key: ${(err as Error).message}`]);
   }
   const counters = new IngestCounters(ctx, 'tls');
-  const server = createServer({ cert, key, minVersion: 'TLSv1.2' }, (sock) => (pool ? pool.attachStream(sock, 'tls') : serveSyslogStream(ctx, sock, 'tls', counters, garbage)));
-  server.on('tlsClientError', () => {
+  const server = createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (sock) => {
+    closeWhenIdle(ctx, sock, 'tls');
+    if (pool) pool.attachStream(sock, 'tls');
+    else serveSyslogStream(ctx, sock, 'tls', counters, garbage);
+  });
+  // the raw socket, before the handshake: a refused client costs no TLS work
+  if (limits !== null) server.on('connection', (raw: import('node:net').Socket) => void limits.admit(raw));  server.on('tlsClientError', () => {
     ctx.metrics.connectionsClosed.labels('tls', 'handshake').value++;
   });
   return listen(server as unknown as import('node:net').Server, port, host) as unknown as Promise<Server>;

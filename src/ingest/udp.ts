@@ -1,5 +1,6 @@
 // Syslog over UDP (RFC 5426): one message per datagram.
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { routeMessage } from './route-writer.js';
 import { SyslogMessageHandler } from './message.js';
@@ -17,7 +18,37 @@ export function startSyslogUdp(ctx: Context, port: number, host: string, pool: I
     sock.once('error', reject);
     sock.bind(port, host, () => {
       sock.off('error', reject);
+      const family = host.includes(':') ? 'udp6' : 'udp';
+      const bound = sock.address().port;
+      ctx.metrics.udpKernelDrops.collect = () => ctx.metrics.udpKernelDrops.set(udpKernelDrops(family, bound) ?? 0);
       resolve(sock);
     });
   });
+}
+
+/**
+ * Datagrams the kernel dropped on the UDP socket(s) bound to this local port
+ * (receive buffer full): the `drops` column of /proc/net/udp (or udp6),
+ * counted since the socket was made. null where there is no such file.
+ */
+export function udpKernelDrops(family: 'udp' | 'udp6', port: number, text?: string): number | null {
+  let t = text;
+  if (t === undefined) {
+    try {
+      t = readFileSync(`/proc/net/${family}`, 'latin1');
+    } catch {
+      return null;
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let drops = 0;
+  for (const line of t.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+    const local = f[1];
+    if (f.length < 13 || local === undefined || !local.endsWith(`:${hexPort}`)) continue;
+    const n = Number(f[f.length - 1]);
+    if (Number.isFinite(n)) drops += n;
+  }
+  return drops;
 }

@@ -105,6 +105,64 @@ export class Histogram {
   }
 }
 
+/** One label set of a CountedHistogram: observations counted straight into an array. */
+export interface CountedChild {
+  /** Observations per bucket (not cumulative): counts[i] for bounds[i-1] < v <= bounds[i]; the last is +Inf. */
+  readonly counts: Float64Array;
+  /** Sum of the observed values. */
+  sum: number;
+}
+
+/**
+ * A histogram for per-line observations on a hot path: the caller finds the
+ * bucket itself and does `counts[i]++; sum += v` (no call, no search per
+ * observation); rendered as a Prometheus histogram at scrape time.
+ */
+export class CountedHistogram {
+  readonly name: string;
+  readonly help: string;
+  readonly type = 'histogram';
+  readonly bounds: readonly number[];
+  readonly #labelNames: readonly string[];
+  readonly #children = new Map<string, { labels: Record<string, string>; child: CountedChild }>();
+
+  constructor(name: string, help: string, labelNames: readonly string[], bounds: readonly number[], prom: PromRegistry) {
+    this.name = name;
+    this.help = help;
+    this.#labelNames = labelNames;
+    this.bounds = bounds;
+    prom.registerMetric(this as unknown as Parameters<PromRegistry['registerMetric']>[0]);
+  }
+  labels(...values: string[]): CountedChild {
+    const key = values.join('\u0000');
+    let c = this.#children.get(key);
+    if (!c) {
+      const labels: Record<string, string> = {};
+      this.#labelNames.forEach((n, i) => (labels[n] = values[i] ?? ''));
+      c = { labels, child: { counts: new Float64Array(this.bounds.length + 1), sum: 0 } };
+      this.#children.set(key, c);
+    }
+    return c.child;
+  }
+  /** prom-client's metric interface: the series at scrape time. */
+  get() {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const { labels, child } of this.#children.values()) {
+      let n = 0;
+      this.bounds.forEach((b, i) => {
+        n += child.counts[i]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: b }, value: n });
+      });
+      n += child.counts[this.bounds.length]!;
+      values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: n });
+      values.push({ metricName: `${this.name}_sum`, labels, value: child.sum });
+      values.push({ metricName: `${this.name}_count`, labels, value: n });
+    }
+    return { name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
+  }
+  reset(): void {}
+}
+
 /**
  * prom-client's default metrics that are gauges named `_total` (a counter's
  * suffix: `promtool check metrics` rejects them); each is the sum of the
@@ -126,6 +184,7 @@ function defaultMetrics(): PromRegistry {
 export class Registry {
   readonly #prom = new PromRegistry();
   readonly #metrics = new Map<string, Metric | Histogram>();
+  readonly #counted = new Map<string, CountedHistogram>();
   readonly #process: PromRegistry | null;
 
   /** `processMetrics`: also render prom-client's default process and Node.js metrics. */
@@ -141,6 +200,14 @@ export class Registry {
   /** `buckets`: upper bounds, ascending (prom-client adds +Inf). */
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram {
     return this.#add(name, () => new Histogram(name, help, labelNames, buckets, this.#prom)) as Histogram;
+  }
+  /** A histogram counted into arrays by its users (see CountedHistogram); `bounds` ascending, +Inf added. */
+  countedHistogram(name: string, help: string, labelNames: readonly string[], bounds: readonly number[]): CountedHistogram {
+    const old = this.#counted.get(name);
+    if (old) return old;
+    const h = new CountedHistogram(name, help, labelNames, bounds, this.#prom);
+    this.#counted.set(name, h);
+    return h;
   }
   get(name: string): Metric | undefined {
     const m = this.#metrics.get(name);
@@ -174,6 +241,12 @@ export function createMetrics() {
     ingestRequests: registry.counter('logplane_ingest_requests_total', 'HTTP ingest requests by status code.', ['code']),
     connections: registry.gauge('logplane_ingest_connections', 'Open syslog connections, by transport.', ['transport']),
     connectionsClosed: registry.counter('logplane_ingest_connections_closed_total', 'Syslog connections closed by us, by reason.', ['transport', 'reason']),
+    connectionsOpen: registry.gauge('logplane_connections_open', 'Open client connections, by listener (tcp, tls, http).', ['listener']),
+    connectionsRefused: registry.counter('logplane_connections_refused_total', 'Connections refused at accept, by listener and the limit they were over.', ['listener', 'reason']),
+    connectionsTimedOut: registry.counter('logplane_connections_timed_out_total', 'Connections closed by an idle or request timeout, by listener and timeout.', ['listener', 'timeout']),
+    connectionBudget: registry.gauge('logplane_connection_budget', 'Connections all listeners together may hold (from the open-file limit).'),
+    fdLimit: registry.gauge('logplane_fd_limit', 'The process open-file limit read at start, soft and hard.', ['kind']),
+    udpKernelDrops: registry.counter('logplane_ingest_udp_kernel_dropped_total', 'Syslog UDP datagrams the kernel dropped before logplane read them (receive buffer full), from /proc/net/udp.'),
     apps: registry.gauge('logplane_apps', 'Apps (channels) known to this node.'),
     ringLines: registry.gauge('logplane_ring_lines', 'Lines held in all rings.'),
     ringBytes: registry.gauge('logplane_ring_bytes', 'Bytes of lines held in all rings.'),

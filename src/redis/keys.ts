@@ -7,6 +7,8 @@
 export const APPS = 'lp:apps';
 /** The admin API key. */
 export const API_KEY = 'lp:apikey';
+/** API keys (SPEC 12): a hash, key id -> JSON record (the secret's SHA-256, never the secret). */
+export const API_KEYS = 'lp:keys';
 /** Config changes: JSON `{"node","kind","id"}`. */
 export const CONFIG_CHANNEL = 'lp:config';
 /** Live nodes: member node id, score = ms when its registration expires. */
@@ -43,3 +45,8 @@ export function appOfChannel(channel: string): string | null {
   if (!channel.startsWith(CHANNEL_PREFIX) || !channel.endsWith(CHANNEL_SUFFIX)) return null;
   return channel.slice(CHANNEL_PREFIX.length, channel.length - CHANNEL_SUFFIX.length);
 }
+
+/** Drain replays other nodes asked a node to run (a list of JSON requests, expiring). */
+export const nodeReplays = (id: string): string => `lp:node:${id}:replays`;
+/** A forwarded replay's answer (JSON `{"status","body"}`), expiring. Own slot per request. */
+export const replayAnswer = (requestId: string): string => `lp:replay:{${requestId}}`;

@@ -9,12 +9,14 @@ import { syncDir, writeSynced } from '../basics/files.js';
 import { StoreError } from '../errors.js';
 import type { Log } from '../obs/log.js';
 import { MemoryStore, type StagedChanges } from './memory.js';
-import type { AppRecord, StoreSnapshot } from './store.js';
+import type { AppRecord, KeyRecord, StoreSnapshot } from './store.js';
 
 interface FileShape {
   version: 1;
   apiKey: string | null;
   apps: AppRecord[];
+  /** API keys, as hashes (SPEC 12); absent in files written before keys existed. */
+  keys?: KeyRecord[];
 }
 
 export interface FileStoreOptions {
@@ -38,7 +40,7 @@ const REASONS: Record<string, string> = {
   ENOENT: 'the data dir is missing',
 };
 
-const NO_CHANGES: StagedChanges = { apps: new Map(), apiKey: undefined };
+const NO_CHANGES: StagedChanges = { apps: new Map(), apiKey: undefined, keys: new Map() };
 
 export class FileStore extends MemoryStore {
   readonly path: string;
@@ -73,6 +75,7 @@ export class FileStore extends MemoryStore {
       const shape = checkShape(data, this.path);
       this.apiKey = shape.apiKey;
       this.apps = new Map(shape.apps.map((a) => [a.id, a]));
+      this.keys = new Map((shape.keys ?? []).map((k) => [k.id, k]));
     }
     return super.load();
   }
@@ -109,7 +112,13 @@ export class FileStore extends MemoryStore {
       if (next) apps.push(next);
     }
     for (const [id, rec] of changes.apps) if (rec && !this.apps.has(id)) apps.push(rec);
-    const data: FileShape = { version: 1, apiKey: changes.apiKey !== undefined ? changes.apiKey : this.apiKey, apps };
+    const keys: KeyRecord[] = [];
+    for (const [id, rec] of this.keys) {
+      const next = changes.keys.has(id) ? changes.keys.get(id)! : rec;
+      if (next) keys.push(next);
+    }
+    for (const [id, rec] of changes.keys) if (rec && !this.keys.has(id)) keys.push(rec);
+    const data: FileShape = { version: 1, apiKey: changes.apiKey !== undefined ? changes.apiKey : this.apiKey, apps, keys };
     return JSON.stringify(data);
   }
 
@@ -179,7 +188,21 @@ function checkShape(data: unknown, file: string): FileShape {
     drains.forEach((d: unknown, j) => {
       if (!isObject(d)) return bad(`${at}.drains[${j}]`, 'must be an object');
       for (const k of ['id', 'token', 'url', 'createdAt', 'updatedAt']) str(d, k, `${at}.drains[${j}]`);
+      const f = d['filter'];
+      if (f !== undefined) {
+        if (!isObject(f)) return bad(`${at}.drains[${j}].filter`, 'must be an object');
+        for (const k of Object.keys(f)) if (k !== 'source' && k !== 'dyno' && k !== 'grep') bad(`${at}.drains[${j}].filter.${k}`, 'is not a filter field');
+        for (const k of Object.keys(f)) str(f, k, `${at}.drains[${j}].filter`);
+      }
     });
   });
-  return { version: 1, apiKey, apps: apps as AppRecord[] };
+  const keys = data['keys'] ?? [];
+  if (!Array.isArray(keys)) return bad('keys', 'must be an array');
+  keys.forEach((k: unknown, i) => {
+    const at = `keys[${i}]`;
+    if (!isObject(k)) return bad(at, 'must be an object');
+    for (const f of ['id', 'hash', 'name', 'role', 'createdAt', 'updatedAt']) str(k, f, at);
+    if (!Array.isArray(k['apps']) || !k['apps'].every((a) => typeof a === 'string')) bad(`${at}.apps`, 'must be an array of app ids');
+  });
+  return { version: 1, apiKey, apps: apps as AppRecord[], keys: keys as KeyRecord[] };
 }

@@ -7,7 +7,7 @@
 // behind, now or after a restart. Changes queued while a write is in flight
 // go into the next write together (one fsync for many); if that write fails,
 // every change in it fails, and so does every answer computed on top of them.
-import type { AppRecord, AppUpdate, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
+import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -17,21 +17,30 @@ export interface StagedChanges {
   readonly apps: ReadonlyMap<string, AppRecord | null>;
   /** The new admin key; undefined when unchanged. */
   readonly apiKey: string | null | undefined;
+  /** API key id -> its new record, or null when deleted. */
+  readonly keys: ReadonlyMap<string, KeyRecord | null>;
 }
 
 class Stage implements StagedChanges {
   readonly apps = new Map<string, AppRecord | null>();
   apiKey: string | null | undefined = undefined;
+  readonly keys = new Map<string, KeyRecord | null>();
   readonly #committed: ReadonlyMap<string, AppRecord>;
-  constructor(committed: ReadonlyMap<string, AppRecord>) {
+  readonly #committedKeys: ReadonlyMap<string, KeyRecord>;
+  constructor(committed: ReadonlyMap<string, AppRecord>, committedKeys: ReadonlyMap<string, KeyRecord>) {
     this.#committed = committed;
+    this.#committedKeys = committedKeys;
+  }
+  /** The API key as it will be once this write is committed. */
+  key(id: string): KeyRecord | null {
+    return this.keys.has(id) ? this.keys.get(id)! : (this.#committedKeys.get(id) ?? null);
   }
   /** The app as it will be once this write is committed. */
   get(id: string): AppRecord | null {
     return this.apps.has(id) ? this.apps.get(id)! : (this.#committed.get(id) ?? null);
   }
   get changed(): boolean {
-    return this.apps.size > 0 || this.apiKey !== undefined;
+    return this.apps.size > 0 || this.apiKey !== undefined || this.keys.size > 0;
   }
 }
 
@@ -45,12 +54,13 @@ interface Job {
 export class MemoryStore implements ConfigStore {
   protected apps = new Map<string, AppRecord>();
   protected apiKey: string | null = null;
+  protected keys = new Map<string, KeyRecord>();
   readonly #queue: Job[] = [];
   #busy = false;
   readonly #idle: Array<() => void> = [];
 
   async load(): Promise<StoreSnapshot> {
-    return { apiKey: this.apiKey, apps: [...this.apps.values()].map(clone) };
+    return { apiKey: this.apiKey, apps: [...this.apps.values()].map(clone), keys: [...this.keys.values()].map(clone) };
   }
 
   update<T>(id: string, fn: (current: AppRecord | null) => AppUpdate<T>): Promise<{ record: AppRecord | null; result: T }> {
@@ -82,6 +92,21 @@ export class MemoryStore implements ConfigStore {
       stage.apiKey = key;
     });
   }
+  async getKeys(): Promise<KeyRecord[]> {
+    return [...this.keys.values()].map(clone);
+  }
+  async putKey(rec: KeyRecord): Promise<void> {
+    await this.#enqueue((stage) => {
+      stage.keys.set(rec.id, clone(rec));
+    });
+  }
+  deleteKey(id: string): Promise<boolean> {
+    return this.#enqueue((stage) => {
+      if (!stage.key(id)) return false;
+      stage.keys.set(id, null);
+      return true;
+    });
+  }
   onChange(_listener: (change: StoreChange) => void): void {
     // one process: no other writer
   }
@@ -107,7 +132,7 @@ export class MemoryStore implements ConfigStore {
     try {
       while (this.#queue.length > 0) {
         const jobs = this.#queue.splice(0);
-        const stage = new Stage(this.apps);
+        const stage = new Stage(this.apps, this.keys);
         const outcomes: Array<{ job: Job; ok: boolean; value: unknown; needsWrite: boolean }> = [];
         for (const job of jobs) {
           let ok = true;
@@ -130,6 +155,10 @@ export class MemoryStore implements ConfigStore {
               else this.apps.set(id, rec);
             }
             if (stage.apiKey !== undefined) this.apiKey = stage.apiKey;
+            for (const [id, rec] of stage.keys) {
+              if (rec === null) this.keys.delete(id);
+              else this.keys.set(id, rec);
+            }
           } catch (err) {
             failure = { err };
           }

@@ -4,7 +4,8 @@
 // `lp:config` and every other node re-reads that app within milliseconds. A
 // subscriber that was disconnected re-reads everything when it is back (it
 // may have missed changes). Keys: `lp:apps` (set of ids), `lp:{<app>}:config`
-// (JSON record), `lp:apikey`. Redis errors become StoreError (503).
+// (JSON record), `lp:apikey`, `lp:keys` (API key records by id: hashes of
+// the secrets, never the secrets). Redis errors become StoreError (503).
 //
 // update() is a compare-and-set: read the record, compute the next one, and
 // write it with a script that sets it only if the stored record is still
@@ -14,9 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appMeta, drainLease, drainState } from '../redis/keys.js';
+import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appMeta, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
-import type { AppRecord, AppUpdate, ConfigStore, StoreChange, StoreSnapshot } from './store.js';
+import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 
 export interface RedisStoreOptions {
@@ -28,7 +29,7 @@ export interface RedisStoreOptions {
 
 interface ChangeMessage {
   n: string;
-  k: 'app' | 'apiKey';
+  k: 'app' | 'apiKey' | 'keys';
   id?: string;
 }
 
@@ -104,7 +105,7 @@ export class RedisStore implements ConfigStore {
 
   async load(): Promise<StoreSnapshot> {
     try {
-      const [apiKey, ids] = await Promise.all([this.#cmd.get(API_KEY), this.#cmd.smembers(APPS)]);
+      const [apiKey, ids, keys] = await Promise.all([this.#cmd.get(API_KEY), this.#cmd.smembers(APPS), this.getKeys()]);
       const apps: AppRecord[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
         const part = ids.slice(i, i + LOAD_CHUNK);
@@ -118,7 +119,7 @@ export class RedisStore implements ConfigStore {
         });
       }
       for (const a of apps) this.#known.add(a.id);
-      return { apiKey, apps };
+      return { apiKey, apps, keys };
     } catch (err) {
       throw storeError(err);
     }
@@ -215,6 +216,38 @@ export class RedisStore implements ConfigStore {
     }
   }
 
+  async getKeys(): Promise<KeyRecord[]> {
+    const all = await redisCall(this.#cmd.hgetall(API_KEYS));
+    const out: KeyRecord[] = [];
+    for (const v of Object.values(all)) {
+      try {
+        out.push(JSON.parse(v) as KeyRecord);
+      } catch {
+        // a record that does not parse grants nothing
+      }
+    }
+    return out;
+  }
+
+  async putKey(rec: KeyRecord): Promise<void> {
+    try {
+      await this.#cmd.pipeline().hset(API_KEYS, rec.id, JSON.stringify(rec)).publish(CONFIG_CHANNEL, this.#message('keys')).exec();
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async deleteKey(id: string): Promise<boolean> {
+    try {
+      const res = await this.#cmd.pipeline().hdel(API_KEYS, id).publish(CONFIG_CHANNEL, this.#message('keys')).exec();
+      const first = res?.[0];
+      if (first?.[0]) throw first[0];
+      return first?.[1] === 1;
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
   onChange(listener: (change: StoreChange) => void): void {
     this.#listeners.push(listener);
     if (this.#subscribed) return;
@@ -226,7 +259,7 @@ export class RedisStore implements ConfigStore {
     });
   }
 
-  #message(k: 'app' | 'apiKey', id?: string): string {
+  #message(k: ChangeMessage['k'], id?: string): string {
     const m: ChangeMessage = id === undefined ? { n: this.nodeId, k } : { n: this.nodeId, k, id };
     return JSON.stringify(m);
   }
@@ -245,6 +278,7 @@ export class RedisStore implements ConfigStore {
     }
     if (m.n === this.nodeId) return;
     if (m.k === 'apiKey') this.#emit({ kind: 'apiKey' });
+    else if (m.k === 'keys') this.#emit({ kind: 'keys' });
     else if (m.k === 'app' && typeof m.id === 'string') {
       this.#known.add(m.id);
       this.#emit({ kind: 'app', id: m.id });
@@ -260,6 +294,7 @@ export class RedisStore implements ConfigStore {
         const all = new Set([...this.#known, ...ids]);
         for (const id of all) this.#emit({ kind: 'app', id });
         this.#emit({ kind: 'apiKey' });
+        this.#emit({ kind: 'keys' });
       })
       .catch(() => {
         // the command connection is not back yet: try again shortly

@@ -1,6 +1,6 @@
 // The config store: one interface, several backends (memory.ts, file.ts,
-// redis.ts). It holds what the API writes: apps, their tokens and drains, and
-// the admin key. Rings are not here (src/buffer).
+// redis.ts). It holds what the API writes: apps, their tokens and drains, the
+// admin key and the API keys (as hashes). Rings are not here (src/buffer).
 
 export interface TokenRecord {
   /** `t.<uuid4>`: the credential. Never logged, never in output. */
@@ -18,6 +18,15 @@ export interface DrainRecord {
   url: string;
   createdAt: string;
   updatedAt: string;
+  /** Only matching lines are queued (SPEC 16); absent: every line. Set when the drain is added, never changed. */
+  filter?: DrainFilter;
+}
+
+/** A drain's filter as stored: the session filter rules (SPEC 5.1); each field absent when not filtered on. */
+export interface DrainFilter {
+  source?: string;
+  dyno?: string;
+  grep?: string;
 }
 
 export interface AppRecord {
@@ -36,9 +45,25 @@ export interface AppRecord {
   rev?: number;
 }
 
+/** An API key (SPEC 12). The secret itself is never stored: only its SHA-256. */
+export interface KeyRecord {
+  /** `k_<hex>`: the key's id in the API. */
+  id: string;
+  /** Hex SHA-256 of the secret (`lpk_...`). */
+  hash: string;
+  name: string;
+  role: 'viewer' | 'developer' | 'admin';
+  /** The apps the key reaches (ignored for role admin). */
+  apps: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface StoreSnapshot {
   apiKey: string | null;
   apps: AppRecord[];
+  /** API keys; absent in stores written before keys existed. */
+  keys?: KeyRecord[];
 }
 
 /** What an update() callback decides, given the app's committed record. */
@@ -50,7 +75,7 @@ export interface AppUpdate<T> {
 }
 
 /** What changed, for backends shared by several nodes (cache invalidation). */
-export type StoreChange = { kind: 'app'; id: string } | { kind: 'apiKey' };
+export type StoreChange = { kind: 'app'; id: string } | { kind: 'apiKey' } | { kind: 'keys' };
 
 export interface ConfigStore {
   /** Everything, at start. */
@@ -72,6 +97,12 @@ export interface ConfigStore {
   /** Re-read one app (after a change elsewhere); null when gone. */
   getApp(id: string): Promise<AppRecord | null>;
   setApiKey(key: string): Promise<void>;
+  /** Every API key record (re-read after a `keys` change). */
+  getKeys(): Promise<KeyRecord[]>;
+  /** Create or replace one API key record. Resolves once durable. */
+  putKey(rec: KeyRecord): Promise<void>;
+  /** Remove one API key record; false when there was none. Resolves once durable. */
+  deleteKey(id: string): Promise<boolean>;
   /** Changes made by other nodes (never called for this node's own writes). */
   onChange(listener: (change: StoreChange) => void): void;
   close(): Promise<void>;

@@ -5,7 +5,7 @@
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { LogplaneError, ErrorCode } from '../errors.js';
-import { LineFilter } from './filter.js';
+import { LineFilter } from '../line-filter.js';
 import type { HistorySource } from '../history/source.js';
 import { TailHub, type HubOrder } from './hub.js';
 import { Tail, type HistoryView, type TailSink, type Transport } from './tail.js';
@@ -72,6 +72,8 @@ export interface TailWiring {
   history: HistorySource;
   /** Distributed mode hooks; null in embedded mode. */
   cluster: TailCluster | null;
+  /** Whether a session may still be read (its creating key still reaches the app); absent: always. */
+  admit?: (spec: SessionSpec) => boolean;
 }
 
 export class TailService {
@@ -95,11 +97,13 @@ export class TailService {
   /** Distributed mode hooks; null in embedded mode. */
   readonly cluster: TailCluster | null;
   readonly #history: HistorySource;
+  readonly #admit: ((spec: SessionSpec) => boolean) | null;
 
   constructor(ctx: Context, wiring: TailWiring, opts: Partial<TailServiceOptions> = {}) {
     this.ctx = ctx;
     this.cluster = wiring.cluster;
     this.#history = wiring.history;
+    this.#admit = wiring.admit ?? null;
     this.options = {
       queueLines: ctx.config.tailQueueLines,
       ...tailDefaults,
@@ -143,6 +147,7 @@ export class TailService {
     if (this.#closing) return null;
     const session = this.sessions.get(id);
     if (!session) return null;
+    if (this.#admit !== null && !this.#admit(session.spec)) return null;
     const app = this.ctx.registry.get(session.spec.app);
     if (!app) return null;
     return { session, app };
@@ -214,6 +219,20 @@ export class TailService {
     for (const c of this.closers) c();
   }
 
+  /** Access changed (a key revoked or narrowed): end the tails whose session it no longer admits. */
+  recheck(): void {
+    const admit = this.#admit;
+    if (admit === null) return;
+    for (const t of [...this.#tails]) {
+      if (admit(t.session.spec)) continue;
+      try {
+        t.sink.close('revoked');
+      } finally {
+        t.close();
+      }
+    }
+  }
+
   #appDeleted(app: App): void {
     const hub = this.#hubs.get(app.id);
     if (hub && hub.app === app) {
@@ -256,7 +275,7 @@ export class TailService {
     const sessions = reg.gauge('logplane_tail_sessions', 'Sessions held (not yet expired).');
     const linesOut = reg.counter('logplane_tail_lines_total', 'Lines written to tail readers, by transport.', ['transport']);
     const dropped = reg.counter('logplane_tail_dropped_total', 'Lines dropped by tail queues (slow readers), by reason.', ['reason']);
-    const transports: Transport[] = ['ws', 'sse', 'text'];
+    const transports: Transport[] = ['ws', 'sse', 'text', 'lib'];
     tails.collect = () => {
       const n = new Map<Transport, number>(transports.map((t) => [t, 0]));
       for (const t of this.#tails) n.set(t.sink.transport, n.get(t.sink.transport)! + 1);

@@ -23,6 +23,11 @@ export interface SessionSpec {
   grep: string | null;
   /** Resume: every line with seq > after still in the ring. */
   after: number | null;
+  /**
+   * The API key that created the session (SPEC 12: a session URL carries its
+   * creator's scope); absent or null for the admin key.
+   */
+  keyId?: string | null;
 }
 
 export class Session {
@@ -105,6 +110,20 @@ export class SessionStore {
   release(s: Session): void {
     if (s.readers > 0) s.readers--;
     if (s.readers === 0) s.leftAt = this.clock.now();
+  }
+
+  /** Every session held (expired ones included until swept). */
+  all(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  /** Hold a session saved by an earlier run of this node (restart), with its times; false when it has expired since. */
+  restore(id: string, spec: SessionSpec, createdAt: number, leftAt: number): boolean {
+    const s = new Session(id, spec, createdAt);
+    s.leftAt = leftAt;
+    if (this.clock.now() >= s.expiresAt(this.ttlMs) || this.#sessions.has(id)) return false;
+    this.#sessions.set(id, s);
+    return true;
   }
 
   /** Forget every expired session. Returns how many. */

@@ -48,7 +48,7 @@ export abstract class HttpTailSink implements TailSink, Heartbeat {
   finish(): void {
     if (this.open) this.res.end();
   }
-  close(_reason: 'shutdown' | 'deleted'): void {
+  close(_reason: 'shutdown' | 'deleted' | 'revoked'): void {
     if (this.open) this.res.end();
   }
 
@@ -60,9 +60,23 @@ export abstract class HttpTailSink implements TailSink, Heartbeat {
   }
 }
 
+/**
+ * Sent before the stream ends at a server stop: EventSource clients (the
+ * heroku CLI) reconnect after this many ms instead of their default 3 s,
+ * long enough for a restart to be listening again. A client that finds no
+ * listener gives up (the heroku CLI exits), so this is the restart budget.
+ */
+export const SHUTDOWN_RETRY_MS = 15_000;
+const SHUTDOWN_RETRY = Buffer.from(`retry: ${SHUTDOWN_RETRY_MS}\n\n`, 'latin1');
+
 export class SseTailSink extends HttpTailSink {
   readonly transport = Transport.SSE;
   protected readonly keepaliveBytes = KEEPALIVE;
+
+  override close(reason: 'shutdown' | 'deleted'): void {
+    if (reason === 'shutdown' && this.open) this.res.write(SHUTDOWN_RETRY);
+    super.close(reason);
+  }
 
   writeLines(recs: readonly Buffer[], from: number, to: number): void {
     if (!this.open) return;

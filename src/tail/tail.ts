@@ -9,7 +9,7 @@ import type { TimeSource } from '../basics/clock.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
-import type { LineFilter } from './filter.js';
+import type { LineFilter } from '../line-filter.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
@@ -17,7 +17,7 @@ import type { Session } from './session.js';
 /** Lines per frame / write when flushing (keeps one frame bounded). */
 export const CHUNK_LINES = 512;
 
-export const Transport = { WS: 'ws', SSE: 'sse', TEXT: 'text' } as const;
+export const Transport = { WS: 'ws', SSE: 'sse', TEXT: 'text', LIB: 'lib' } as const;
 export type Transport = (typeof Transport)[keyof typeof Transport];
 
 /** The transport side of a tail: encodes and writes, reports its socket buffer. */
@@ -34,8 +34,8 @@ export interface TailSink {
   writeGap(gap: Gap): void;
   /** History done and no tail: finish normally (end frame + close 1000, end of response). */
   finish(): void;
-  /** Stop now (server closing, app deleted). */
-  close(reason: 'shutdown' | 'deleted'): void;
+  /** Stop now (server closing, app deleted, the creating key revoked or out of scope). */
+  close(reason: 'shutdown' | 'deleted' | 'revoked'): void;
 }
 
 /**

@@ -101,10 +101,12 @@ export class WsTailSink implements TailSink, Heartbeat {
     this.#ws.close(1000);
   }
 
-  close(reason: 'shutdown' | 'deleted'): void {
+  close(reason: 'shutdown' | 'deleted' | 'revoked'): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     if (reason === 'shutdown') {
       this.#ws.close(1001, 'server shutting down');
+    } else if (reason === 'revoked') {
+      this.#ws.close(1008, 'access revoked');
     } else {
       if (!this.#text) this.#ws.send(END_FRAME);
       this.#ws.close(1000, 'app deleted');
@@ -124,6 +126,8 @@ export class WsTailSink implements TailSink, Heartbeat {
 }
 
 const SESSION_PREFIX = '/sessions/';
+/** Largest frame a client may send (SPEC 17); a bigger one closes the connection with 1009. */
+export const WS_MAX_PAYLOAD = 64 * 1024;
 
 function reject(socket: Duplex, status: number, reason: string, id: string, error: string): void {
   const body = JSON.stringify({ id, error });
@@ -137,7 +141,7 @@ function reject(socket: Duplex, status: number, reason: string, id: string, erro
 export class WsGateway {
   readonly #service: TailService;
   readonly #server: HttpServer;
-  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096, clientTracking: false });
+  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: WS_MAX_PAYLOAD, clientTracking: false });
 
   constructor(service: TailService, server: HttpServer) {
     this.#service = service;

@@ -15,6 +15,7 @@ import { route } from '../../src/router.js';
 import { api } from '../support/api.js';
 import { noBrowser, openPage, signIn, type WatchedPage } from '../support/browser.js';
 import { HttpReceiver } from '../support/drain-receivers.js';
+import { createKey } from '../support/keys.js';
 import { TcpProxy } from '../support/proxy.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { until } from '../support/wait.js';
@@ -278,6 +279,93 @@ test('add a drain and remove it from the app page', { skip }, async () => {
       await row.getByRole('button', { name: /Remove drain/ }).click();
       await row.waitFor({ state: 'detached' });
       const after = await api(ts, 'GET', '/v3/channels/shop/drains');
+      assert.ok(!after.json.some((d: { url: string }) => d.url === url));
+      clean(w);
+    } finally {
+      await w.close();
+    }
+  } finally {
+    await ok.close();
+  }
+});
+
+/** The apps listed on the apps page, in order. */
+const listedApps = (page: Page) => page.locator('.apps-table tr[data-app]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-app')));
+
+test('a viewer key: only its app listed and tailed, drain changes refused with a message, another app says not allowed', { skip }, async () => {
+  const acme = (await ts.server.ctx.registry.putApp('acme', ['app'])).app;
+  const globex = (await ts.server.ctx.registry.putApp('globex', ['app'])).app;
+  const viewer = await createKey(ts, 'console-viewer', 'viewer', ['acme']);
+  const ok = await HttpReceiver.start(false);
+  const added = await api(ts, 'POST', '/v3/channels/acme/drains', { url: ok.url('/viewer-sees') });
+  assert.equal(added.status, 201);
+  try {
+    send(acme, 'acme line before sign-in');
+    send(globex, 'globex line the viewer must not see');
+    const w = await openPage(ts.url);
+    try {
+      const { page } = w;
+      await signIn(page, ts.url, viewer.key);
+      await page.getByRole('link', { name: 'acme' }).waitFor();
+      assert.deepEqual(await listedApps(page), ['acme'], 'the apps page lists only the key\'s app');
+
+      await page.getByRole('link', { name: 'acme' }).click();
+      await page.locator('.conn-live').waitFor();
+      await rows(page, 'acme line before sign-in').waitFor();
+      const live = `acme live line ${Date.now()}`;
+      send(acme, live);
+      await rows(page, live).waitFor();
+
+      // the drain is listed; changing drains is refused with a sentence, and the controls go
+      const row = page.locator('.drain-table tr', { hasText: '/viewer-sees' });
+      await row.waitFor();
+      await page.getByLabel('Drain URL').fill(ok.url('/viewer-tries'));
+      await page.getByRole('button', { name: 'Add drain' }).click();
+      await page.getByRole('status').filter({ hasText: 'This key can read drains but not change them.' }).waitFor();
+      await page.locator('form.drain-add').waitFor({ state: 'hidden' });
+      await row.getByRole('button', { name: /Remove drain/ }).waitFor({ state: 'detached' });
+      const drains = await api(ts, 'GET', '/v3/channels/acme/drains');
+      assert.deepEqual(drains.json.map((d: { id: string }) => d.id), [added.json.id], 'nothing was added');
+
+      await page.goto(`${ts.url}/#/apps/globex`);
+      await page.getByRole('alert').filter({ hasText: /not allowed/ }).waitFor();
+      assert.equal(await rows(page, 'globex').count(), 0);
+      assert.equal(await page.locator('form.drain-add').isVisible(), false, 'no drain form for an app the key may not read');
+      clean(w);
+    } finally {
+      await w.close();
+    }
+  } finally {
+    await api(ts, 'DELETE', `/v3/channels/acme/drains/${added.json.id}`);
+    await ok.close();
+  }
+});
+
+test('a developer key adds and removes a drain of its app from the page', { skip }, async () => {
+  await ts.server.ctx.registry.putApp('acme', ['app']);
+  const dev = await createKey(ts, 'console-developer', 'developer', ['acme']);
+  const ok = await HttpReceiver.start(false);
+  try {
+    const w = await openPage(ts.url);
+    try {
+      const { page } = w;
+      await signIn(page, ts.url, dev.key);
+      await page.getByRole('link', { name: 'acme' }).waitFor();
+      assert.deepEqual(await listedApps(page), ['acme']);
+      await page.goto(`${ts.url}/#/apps/acme`);
+      await page.locator('.conn-live').waitFor();
+      const url = ok.url('/developer-added');
+      await page.getByLabel('Drain URL').fill(url);
+      await page.getByRole('button', { name: 'Add drain' }).click();
+      const row = page.locator('.drain-table tr', { hasText: '/developer-added' });
+      await row.waitFor();
+      await page.getByRole('status').filter({ hasText: 'Drain added.' }).waitFor();
+      const listed = await api(ts, 'GET', '/v3/channels/acme/drains');
+      assert.ok(listed.json.some((d: { url: string }) => d.url === url));
+      await row.getByRole('button', { name: /Remove drain/ }).click();
+      await row.waitFor({ state: 'detached' });
+      await page.getByRole('status').filter({ hasText: 'Drain removed.' }).waitFor();
+      const after = await api(ts, 'GET', '/v3/channels/acme/drains');
       assert.ok(!after.json.some((d: { url: string }) => d.url === url));
       clean(w);
     } finally {

@@ -42,3 +42,35 @@ test('the real heroku CLI reads history, tails with -s and -d, and lists drains 
     rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
+
+/** The `=== name` sections of a netns script's output. */
+function sections(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const parts = stdout.split(/^=== ([a-z-]+)\n/m);
+  for (let i = 1; i < parts.length; i += 2) out.set(parts[i]!, parts[i + 1]!.trim());
+  return out;
+}
+
+test('the real heroku CLI with API keys: a viewer key reads and tails its app only; a developer key adds and removes drains of its app only', { timeout: 240_000 }, () => {
+  assert.ok(existsSync(heroku), `the heroku CLI is not installed at ${heroku}: run scripts/deps.sh`);
+  const work = mkdtempSync(join(tmpdir(), 'logplane-heroku-keys-'));
+  try {
+    const r = spawnSync('unshare', ['-rn', 'bash', resolve('test/e2e/heroku-keys-netns.sh'), logplane, heroku, work], { encoding: 'utf8', timeout: 210_000 });
+    assert.equal(r.status, 0, `netns run failed: ${r.stderr}\n${r.stdout}`);
+    const s = sections(r.stdout);
+    const msgs = (text: string) => text.split('\n').map((l) => l.slice(l.indexOf(': ') + 2));
+    assert.deepEqual(msgs(s.get('viewer-history') ?? '').filter((m) => m.startsWith('a ')), ['a one', 'a two']);
+    assert.deepEqual(msgs(s.get('viewer-tail') ?? '').filter((m) => m.startsWith('a ')), ['a one', 'a two', 'a live']);
+    // another app: heroku fails, and printed none of its lines
+    assert.match(s.get('viewer-other-app') ?? '', /^exit=[1-9]\d*\n0$/);
+    assert.match(s.get('viewer-drains-add') ?? '', /^exit=[1-9]/);
+    assert.equal(s.get('developer-drains-add'), 'exit=0');
+    const added = JSON.parse(s.get('developer-drains') ?? 'null') as { url: string }[];
+    assert.deepEqual(added.map((d) => d.url), ['https://127.0.0.1:9/dev-drain']);
+    assert.equal(s.get('developer-drains-remove'), 'exit=0');
+    assert.deepEqual(JSON.parse(s.get('developer-drains-after') ?? 'null'), []);
+    assert.match(s.get('developer-other-app') ?? '', /^exit=[1-9]/);
+  } finally {
+    rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+});

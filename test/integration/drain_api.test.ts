@@ -64,9 +64,9 @@ describe('v3 drain routes', () => {
     const list = res.json as Json[];
     assert.equal(list.length, 1);
     const d = list[0]!;
-    assert.deepEqual(Object.keys(d).sort(), ['created_at', 'id', 'status', 'token', 'updated_at', 'url']);
+    assert.deepEqual(Object.keys(d).sort(), ['created_at', 'filter', 'id', 'status', 'token', 'updated_at', 'url']);
     const s = d.status as Json;
-    assert.deepEqual(Object.keys(s).sort(), ['delivered', 'dropped', 'last_error', 'last_success_at', 'next_retry_at', 'queue_depth', 'state']);
+    assert.deepEqual(Object.keys(s).sort(), ['delivered', 'dropped', 'dropped_1h', 'last_error', 'last_success_at', 'latency_ms', 'next_retry_at', 'queue_depth', 'state']);
     assert.equal(s.state, 'idle');
     assert.equal(s.delivered, 20);
     assert.equal(s.dropped, 0);

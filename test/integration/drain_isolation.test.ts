@@ -1,4 +1,4 @@
-// Isolation (issue 4, SPEC 6.5): one app, three drains: one that accepts the
+// Isolation (SPEC 6.5): one app, three drains: one that accepts the
 // connection and never answers, one that answers 500, one healthy, while
 // 200,000 lines flow in through syslog TCP ingest. The healthy drain gets
 // every line in order with no L10; ingest completes while the broken drains

@@ -125,9 +125,11 @@ test('SSE resume with Last-Event-ID (eventsource v4): a cut, lines meanwhile, re
     await until('history', () => got.events.length === 5);
     push(app, 11, 21);
     await until('live lines', () => got.events.length === 15);
-    // cut the stream server-side (as a restart or a proxy would)
+    // cut the stream server-side, as a proxy would: the response ends with no
+    // retry hint (a server stop adds `retry: 15000`, the restart budget, which
+    // test/e2e/tail_restart.test.ts covers), so the client reconnects after its own delay
     const cut = (): void => {
-      for (const t of s.service.tails()) if (t.app === app) t.sink.close('shutdown');
+      for (const t of s.service.tails()) if (t.app === app) t.sink.finish();
     };
     cut();
     await until('the client to notice', () => got.errors.length === 1);

@@ -16,12 +16,13 @@ export interface RawResponse {
  * One request on its own connection. `headers` are sent as given (no
  * Content-Type is added); a body gets its Content-Length.
  */
-export function rawRequest(baseUrl: string, method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {}): Promise<RawResponse> {
+export function rawRequest(baseUrl: string, method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number; localAddress?: string } = {}): Promise<RawResponse> {
   const u = new URL(path, baseUrl);
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path: `${u.pathname}${u.search}`, headers, agent: false }, (res) => {
+    // localAddress: the client address the server sees (127.0.0.2, 127.0.0.3, ... are loopback too)
+    const req = request({ host: u.hostname, port: u.port, method, path: `${u.pathname}${u.search}`, headers, agent: false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);

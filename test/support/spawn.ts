@@ -48,13 +48,17 @@ export interface SpawnServerOptions {
   /** HTTP port; 0 (any free port) unless given. */
   port?: number;
   env?: Record<string, string>;
+  /** A command the server runs under, e.g. ['prlimit', '--nofile=1024:1024', '--']. */
+  prefix?: string[];
 }
 
 /** Start `logplane serve --port 0` and wait until its server.json names its pid. */
 export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProcess> {
   const env = cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn', LOGPLANE_SYSLOG_PORT: String(opts.syslogPort ?? 0), ...opts.env });
   if (!opts.cwd) env['LOGPLANE_DATA_DIR'] = opts.dataDir;
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(opts.port ?? 0)], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, CLI, 'serve', '--port', String(opts.port ?? 0)];
+  const [cmd, ...args] = [...(opts.prefix ?? []), ...argv];
+  const child = spawn(cmd!, args, { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
@@ -128,6 +132,25 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
       res({ code, stdout, stderr });
     });
   });
+}
+
+/** Start the built CLI and hand back the child (to signal it) and its end; killed after timeoutMs. */
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<CliResult & { signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((res) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      res({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
 }
 
 /** The clone this build belongs to (dist/src/cli/logplane.js is three levels below). */

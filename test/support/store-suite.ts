@@ -4,7 +4,7 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../../src/errors.js';
-import type { AppRecord, ConfigStore, StoreChange } from '../../src/store/store.js';
+import type { AppRecord, ConfigStore, KeyRecord, StoreChange } from '../../src/store/store.js';
 import { until } from './wait.js';
 
 export interface StoreBackend {
@@ -205,6 +205,44 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       await until('delete and key reported', () => seen.filter((c) => c.kind === 'app' && c.id === 'theirs').length === 2 && seen.some((c) => c.kind === 'apiKey'));
       assert.ok(!seen.some((c) => c.kind === 'app' && c.id === 'mine'), 'own change not reported');
       assert.equal(await s.getApp('theirs'), null);
+    });
+
+    test('API key records: put, replace, delete; kept across a reopen; apps untouched', async () => {
+      const s = await fresh();
+      await s.load();
+      await s.putApp(record('withkeys'));
+      const now = new Date().toISOString();
+      const k: KeyRecord = { id: 'k_0123456789abcdef', hash: 'ab'.repeat(32), name: 'ci', role: 'viewer', apps: ['withkeys'], createdAt: now, updatedAt: now };
+      await s.putKey(k);
+      await s.putKey({ ...k, id: 'k_fedcba9876543210', name: 'other' });
+      await s.putKey({ ...k, role: 'developer' });
+      const sorted = (l: KeyRecord[]) => [...l].sort((a, b) => (a.id < b.id ? -1 : 1));
+      assert.deepEqual(sorted(await s.getKeys()).map((r) => [r.id, r.role]), [['k_0123456789abcdef', 'developer'], ['k_fedcba9876543210', 'viewer']]);
+      assert.equal(await s.deleteKey('k_fedcba9876543210'), true);
+      assert.equal(await s.deleteKey('k_fedcba9876543210'), false);
+      assert.deepEqual(await s.getKeys(), [{ ...k, role: 'developer' }]);
+      assert.deepEqual((await s.load()).keys, [{ ...k, role: 'developer' }]);
+      if (backend.reopen) {
+        const r = await reopen(s);
+        const snap = await r.load();
+        assert.deepEqual(snap.keys, [{ ...k, role: 'developer' }]);
+        assert.deepEqual(snap.apps.map((a) => a.id), ['withkeys']);
+      }
+    });
+
+    test("another instance's key changes are reported as `keys`", { skip: !backend.notifies }, async () => {
+      const s = await fresh();
+      await s.load();
+      const seen: StoreChange[] = [];
+      s.onChange((c) => seen.push(c));
+      const other = await reopen(s);
+      await other.load();
+      await new Promise((r) => setTimeout(r, 50)); // subscription confirmed
+      const now = new Date().toISOString();
+      await other.putKey({ id: 'k_1111111111111111', hash: 'cd'.repeat(32), name: 'n', role: 'viewer', apps: [], createdAt: now, updatedAt: now });
+      await until('put reported', () => seen.filter((c) => c.kind === 'keys').length === 1);
+      await other.deleteKey('k_1111111111111111');
+      await until('delete reported', () => seen.filter((c) => c.kind === 'keys').length === 2);
     });
   });
 }

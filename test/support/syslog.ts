@@ -18,6 +18,7 @@ export class SyslogStream {
 
   constructor(port: number) {
     this.#sock = connect(port, '127.0.0.1');
+    this.#sock.setNoDelay(true);
     this.#sock.on('error', () => {});
     this.ready = new Promise((resolve, reject) => {
       this.#sock.once('connect', () => resolve());

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { logplexFrames } from '../../src/drains/frame.js';
 import { lineFrom } from '../../src/line.js';
 import { parseHistory } from '../../src/cli/logs.js';
-import { LineSplitter, MAX_MSG } from '../../src/cli/send.js';
+import { LineSplitter, MAX_MSG } from '../../src/shipper/splitter.js';
 
 function splitAll(chunks: Buffer[]): string[] {
   const out: string[] = [];

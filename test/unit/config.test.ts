@@ -37,6 +37,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     frameIdTtlMs: 5 * 60 * 1000,
     drainQueueBytes: 4 * 1024 * 1024,
     drainBudgetBytes: 256 * 1024 * 1024,
+    drainBurstBytes: 64 * 1024 * 1024,
     maxDrainsPerApp: 5,
     drainAllowPrivate: false,
     drainRetries: 5,
@@ -50,6 +51,18 @@ test('defaults when nothing is given; the result is frozen', () => {
     tailQueueLines: 1024,
     logLevel: 'info',
     ingestWorkers: 1,
+    // SPEC 17
+    maxConnections: 10_000,
+    maxConnectionsPerIp: 1000,
+    syslogIdleMs: 10 * 60 * 1000,
+    httpHeadersTimeoutMs: 10_000,
+    httpRequestTimeoutMs: 60_000,
+    httpKeepAliveMs: 60_000,
+    appRateLines: 0,
+    authFailureLimit: 20,
+    authThrottleLoopback: false,
+    auditAdminKey: false,
+    metricsKey: null,
   };
   assert.deepEqual({ ...c }, pinned);
   assert.deepEqual({ ...defaults }, pinned);
@@ -180,6 +193,13 @@ test('drain queues are bounded by bytes: per drain and node-wide, validated toge
   assert.equal(c.drainBudgetBytes, 1048576);
   assert.deepEqual(problemsOf([], { LOGPLANE_DRAIN_QUEUE_BYTES: '100' }), ['LOGPLANE_DRAIN_QUEUE_BYTES: must be at least 1024 (got "100")']);
   assert.deepEqual(problemsOf([], { LOGPLANE_DRAIN_QUEUE_BYTES: '2048', LOGPLANE_DRAIN_BUDGET_BYTES: '1024' }), ['LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (2048)']);
+  // the burst ceiling: at least the queue (equal turns borrowing off), and may exceed the budget (which bounds it)
+  assert.equal(d.drainBurstBytes, 64 * 1024 * 1024);
+  const b = loadConfig(['--drain-burst-bytes=65536'], { LOGPLANE_DRAIN_QUEUE_BYTES: '65536', LOGPLANE_DRAIN_BUDGET_BYTES: '65536' });
+  assert.equal(b.drainBurstBytes, 65536);
+  assert.equal(loadConfig([], { LOGPLANE_DRAIN_BURST_BYTES: String(2 ** 31), LOGPLANE_DRAIN_BUDGET_BYTES: String(2 ** 23) }).drainBurstBytes, 2 ** 31);
+  assert.deepEqual(problemsOf([], { LOGPLANE_DRAIN_BURST_BYTES: 'lots' }), ['LOGPLANE_DRAIN_BURST_BYTES: must be a whole number (got "lots")']);
+  assert.deepEqual(problemsOf([], { LOGPLANE_DRAIN_QUEUE_BYTES: String(128 << 20) }), [`LOGPLANE_DRAIN_BURST_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${128 << 20}); equal turns burst borrowing off`]);
   // the old line bound is refused rather than silently ignored
   const [old] = problemsOf([], { LOGPLANE_DRAIN_QUEUE_LINES: '50000' });
   assert.match(old!, /^LOGPLANE_DRAIN_QUEUE_LINES: no longer used; drain queues are bounded by bytes/);

@@ -207,6 +207,121 @@ describe('drain queue and loss accounting', () => {
     assert.equal(budget.members, 0);
   });
 
+  test('a healthy drain borrows beyond its cap from the budget\'s free room, up to its burst ceiling and within the budget', () => {
+    const L = line(10).length;
+    const budget = new DrainBudget({ limitBytes: 60 * L, perDrainBytes: 10 * L, defer: () => {} });
+    const { d } = scripted({ queueBytes: 10 * L, burstBytes: 40 * L, budget });
+    const { d: other } = scripted({ queueBytes: 10 * L, burstBytes: 40 * L, budget });
+    assert.equal(budget.share, 10 * L);
+    // a new drain counts as healthy: a burst of 30 lines against a 10-line cap is kept whole
+    for (let i = 10; i < 40; i++) d.offer(line(i));
+    assert.equal(d.status().dropped, 0);
+    assert.equal(d.queuedBytes, 30 * L);
+    assert.equal(budget.borrowed(), 20 * L);
+    // the budget bounds the borrowing: beside another drain's 25 lines it keeps 35 (over its share, it makes the room itself)
+    for (let i = 10; i < 35; i++) other.offer(line(i));
+    for (let i = 40; i < 50; i++) d.offer(line(i));
+    assert.equal(budget.used, 60 * L);
+    assert.equal(d.queuedBytes, 35 * L);
+    assert.equal(d.status().dropped, 5);
+    assert.equal(other.status().dropped, 0);
+    // ... and so does its burst ceiling: with the other drain gone, 40 lines at most
+    other.destroy();
+    for (let i = 50; i < 60; i++) d.offer(line(i));
+    assert.equal(d.queuedBytes, 40 * L);
+    assert.equal(d.status().dropped, 10);
+    d.destroy();
+  });
+
+  test('a drain whose delivery fails or times out is held to its cap at once: what it borrowed is dropped oldest first, with exact L10 counts', async () => {
+    const L = line(10).length;
+    const budget = new DrainBudget({ limitBytes: 100 * L, perDrainBytes: 10 * L });
+    const { d, clock } = scripted({ queueBytes: 10 * L, burstBytes: 50 * L, budget });
+    d.offer(line(0));
+    await tick();
+    const b1 = d.sent[0]!;
+    // while the first batch is in flight a burst arrives: healthy, it is kept
+    for (let i = 10; i < 40; i++) d.offer(line(i));
+    assert.equal(d.status().dropped, 0);
+    assert.equal(d.queuedBytes, 30 * L);
+    // the batch times out: back to the cap at once, the 20 oldest lines go
+    b1.answer({ kind: 'error', code: 'ETIMEDOUT', message: 'response timeout after 5000 ms' });
+    await tick();
+    assert.equal(d.status().state, 'backing off');
+    assert.equal(d.queuedBytes, 10 * L);
+    assert.equal(d.status().dropped, 20);
+    assert.equal(d.counters.droppedOverflow.value, 20);
+    assert.equal(budget.used, 10 * L);
+    assert.equal(budget.borrowed(), 0);
+    // not healthy, it holds no more than its cap
+    for (let i = 40; i < 45; i++) d.offer(line(i));
+    assert.equal(d.queuedBytes, 10 * L);
+    assert.equal(d.status().dropped, 25);
+    // the retry succeeds: the next batch reports the 25 exactly, the newest 10 kept
+    clock.fire();
+    await tick();
+    assert.equal(d.sent[1]!.batch.frameId, b1.batch.frameId);
+    d.sent[1]!.answer(OK);
+    await tick();
+    const b2 = d.sent[2]!;
+    assert.match(b2.msgs[0]!, /^Error L10 \(output buffer overflow\): 25 messages dropped since /);
+    assert.deepEqual(b2.msgs.slice(1), Array.from({ length: 10 }, (_, i) => `m${35 + i}`));
+    // healthy again after a success: it may borrow again
+    for (let i = 45; i < 75; i++) d.offer(line(i));
+    assert.equal(d.status().dropped, 25);
+    assert.equal(d.queuedBytes, 30 * L);
+    // a failing answer (500) shrinks it too
+    b2.answer(E500);
+    await tick();
+    assert.equal(d.queuedBytes, 10 * L);
+    assert.equal(d.status().dropped, 45);
+    d.destroy();
+  });
+
+  test('a drain within its share never drops while another borrows: reclaim takes the borrowed bytes first, oldest lines', async () => {
+    const L = line(10).length;
+    const due: Array<() => void> = [];
+    const budget = new DrainBudget({ limitBytes: 30 * L, perDrainBytes: 10 * L, defer: (fn) => due.push(fn) });
+    // a hanging drain (a failed attempt) at its cap, a bursting healthy drain, a steady one
+    const { d: hanging } = scripted({ queueBytes: 10 * L, burstBytes: 30 * L, budget, batchBytes: 1 });
+    const { d: bursty } = scripted({ queueBytes: 10 * L, burstBytes: 30 * L, budget });
+    const { d: steady } = scripted({ queueBytes: 10 * L, burstBytes: 30 * L, budget });
+    assert.equal(budget.share, 10 * L);
+    hanging.offer(line(0));
+    await tick();
+    hanging.sent[0]!.answer(E500);
+    await tick();
+    for (let i = 10; i < 20; i++) hanging.offer(line(i));
+    assert.equal(hanging.queuedBytes, 10 * L);
+    // the healthy drain borrows what the budget has free
+    for (let i = 10; i < 25; i++) bursty.offer(line(i));
+    assert.equal(bursty.queuedBytes, 15 * L);
+    assert.equal(bursty.status().dropped, 0, 'borrowing while the budget has room');
+    assert.equal(budget.used, 25 * L);
+    // the steady drain takes its share in one turn: it keeps every line, the total passes the budget
+    const steadyLines = 10;
+    for (let i = 10; i < 10 + steadyLines; i++) steady.offer(line(i));
+    assert.equal(steady.status().dropped, 0);
+    assert.equal(budget.used, 35 * L);
+    assert.equal(budget.borrowed(), 5 * L);
+    assert.equal(due.length, 1, 'one reclaim is due');
+    due.shift()!();
+    // the borrowed bytes went back, the bursting drain's oldest lines; the others kept theirs
+    assert.equal(budget.used, 30 * L);
+    assert.equal(budget.borrowed(), 0);
+    assert.equal(bursty.status().dropped, 5);
+    assert.equal(bursty.queuedBytes, 10 * L);
+    assert.equal(steady.status().dropped, 0);
+    assert.equal(steady.queuedBytes, steadyLines * L);
+    assert.equal(hanging.queuedBytes, 10 * L);
+    assert.equal(budget.reclaims, 1);
+    await tick();
+    assert.match(bursty.sent[0]!.msgs[0]!, /^Error L10 \(output buffer overflow\): 5 messages dropped since /);
+    assert.deepEqual(bursty.sent[0]!.msgs.slice(1), Array.from({ length: 10 }, (_, i) => `m${15 + i}`));
+    assert.deepEqual(steady.sent[0]!.msgs, Array.from({ length: steadyLines }, (_, i) => `m${10 + i}`));
+    for (const d of [hanging, bursty, steady]) d.destroy();
+  });
+
   test('destroy forgets what is held and reports it; flush of an idle drain is immediate', async () => {
     const { d } = scripted();
     assert.equal(await d.flush(10), true);

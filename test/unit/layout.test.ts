@@ -125,8 +125,38 @@ test('sinks (buffer, drains, tail) never import the router or ingest', () => {
   assert.deepEqual(bad, [], describe(bad));
 });
 
+test('sinks never import the in-process sources (emit/, the library entry) or the shipper', () => {
+  const bad = live.filter((e) => SINKS.includes(e.from) && (e.to === 'emit' || e.to === 'logplane.ts' || e.to === 'shipper'));
+  assert.deepEqual(bad, [], describe(bad));
+});
+
+test('emit/ is a source: it imports no API, CLI, library entry or shipper', () => {
+  const bad = live.filter((e) => e.from === 'emit' && ['api', 'cli', 'logplane.ts', 'server.ts', 'shipper'].includes(e.to));
+  assert.deepEqual(bad, [], describe(bad));
+});
+
+test('only cli/ imports the library entry (logplane.ts)', () => {
+  const bad = live.filter((e) => e.to === 'logplane.ts' && e.from !== 'cli');
+  assert.deepEqual(bad, [], describe(bad));
+});
+
+test('shipper/ talks HTTP to a server and imports nothing of the server (only basics/)', () => {
+  const bad = live.filter((e) => e.from === 'shipper' && e.to !== 'basics');
+  assert.deepEqual(bad, [], describe(bad));
+});
+
 test('redis/ imports nothing of ours outside redis/ and basics/', () => {
   const bad = live.filter((e) => e.from === 'redis' && e.to !== 'basics');
+  assert.deepEqual(bad, [], describe(bad));
+});
+
+test('access/ sits below api/ and cli/, above store/: it imports neither api/, cli/ nor the router', () => {
+  const bad = live.filter((e) => e.from === 'access' && (e.to === 'api' || e.to === 'cli' || e.to === 'router.ts' || e.to === 'server.ts' || e.to === 'ingest'));
+  assert.deepEqual(bad, [], describe(bad));
+});
+
+test('store/ and redis/ know nothing of access/ (keys are records to them)', () => {
+  const bad = live.filter((e) => (e.from === 'store' || e.from === 'redis') && e.to === 'access');
   assert.deepEqual(bad, [], describe(bad));
 });
 

@@ -6,7 +6,7 @@ import { textLine } from '../../src/drains/frame.js';
 import {
   ByteWriter, gapFrame, helloFrame, l11Line, writeJsonLine, writeLinesFrame, writeSseEvent, writeTextLine, writeTextLineUtf8,
 } from '../../src/tail/encode.js';
-import { LineFilter } from '../../src/tail/filter.js';
+import { LineFilter } from '../../src/line-filter.js';
 import { linesFrame } from '../../src/tail/ws.js';
 import { TailQueue } from '../../src/tail/queue.js';
 import { SessionStore, type SessionSpec } from '../../src/tail/session.js';

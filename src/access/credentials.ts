@@ -1,7 +1,9 @@
-// Admin auth (SPEC 7): `Basic <key>` (raw, as Logplex compares it),
-// `Basic base64(<any>:<key>)` (curl -u), or `Bearer <key>` (heroku CLI).
-// Keys are compared in constant time. The check runs on request arrival for
-// every management route (api/scope.ts). Ingest token auth is in ingest/http.ts.
+// The three ways a request presents a key (SPEC 7, 12): `Basic <key>` (raw,
+// as Logplex compares it), `Basic base64(<any>:<key>)` (curl -u), or
+// `Bearer <key>` (heroku CLI). The admin key is compared in constant time;
+// API keys are looked up by hash (keys.ts). The check runs on request arrival
+// for every management route (api/scope.ts). Ingest token auth is in
+// ingest/http.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 function digest(s: string): Buffer {

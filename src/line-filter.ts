@@ -1,8 +1,9 @@
-// Session filters (SPEC 5.1), applied alike to history and live lines:
-// source exact; ps/dyno equal or prefix followed by `.`; grep substring of the
-// message. Byte compares on the cooked line, no strings per line.
-import * as chars from '../basics/chars.js';
-import { msgStartOf, sourceEndOf, tsEndOf, dynoEndOf } from '../line.js';
+// Line filters (SPEC 5.1), shared by sessions (tail/: history and live lines)
+// and drains (SPEC 16: only matching lines are queued): source exact;
+// ps/dyno equal or prefix followed by `.`; grep substring of the message.
+// Byte compares on the cooked line, no strings per line.
+import * as chars from './basics/chars.js';
+import { msgStartOf, sourceEndOf, tsEndOf, dynoEndOf } from './line.js';
 
 // local bindings: the byte loops read them as constants
 const { DOT } = chars;

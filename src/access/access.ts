@@ -1,0 +1,71 @@
+// The access layer as the API edge uses it: who a request is (the admin key
+// or an API key), the failed-auth throttle, the audit writer, and whether a
+// session's creator still reaches its app. Built once at wiring time.
+import type { App, Registry } from '../apps.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { Child } from '../obs/metrics.js';
+import { safeEqual, presentedKeys } from './credentials.js';
+import { Audit } from './audit.js';
+import { KeyRing } from './keys.js';
+import { ADMIN, reaches, type Principal } from './roles.js';
+import { AuthThrottle, isLoopbackAddress } from './throttle.js';
+
+export interface AccessOptions {
+  /** Failed authentications per minute and address before 429; 0 = off. */
+  authFailureLimit: number;
+  /** Throttle loopback clients too (off by default, as fail2ban's ignoreip). */
+  throttleLoopback: boolean;
+  /** Audit token and drain changes made with the admin key too. */
+  auditAdminKey: boolean;
+}
+
+/** What a session carries of its creator: the API key's id (absent for the admin key). */
+export interface SessionScope {
+  app: string;
+  keyId?: string | null;
+}
+
+export class Access {
+  readonly keys: KeyRing;
+  readonly throttle: AuthThrottle;
+  readonly audit: Audit;
+  readonly #registry: Registry;
+  readonly authFailures: Child;
+  readonly authThrottled: Child;
+
+  /** `emit`: the router's route(); `showUrl`: drains/url.ts displayUrl (both below access/ in the wiring). */
+  constructor(registry: Registry, metrics: Metrics, emit: (app: App, rec: Buffer) => void, showUrl: (url: string) => string, opts: AccessOptions) {
+    this.#registry = registry;
+    this.keys = new KeyRing(registry.store, (id) => registry.get(id) !== undefined);
+    this.throttle = new AuthThrottle({ limit: opts.authFailureLimit, exempt: opts.throttleLoopback ? () => false : isLoopbackAddress });
+    this.audit = new Audit({ app: (id) => registry.get(id), emit, show: showUrl, adminKey: opts.auditAdminKey });
+    this.authFailures = metrics.registry.counter('logplane_api_auth_failures_total', 'API requests refused for a missing or wrong key (401).').labels();
+    this.authThrottled = metrics.registry.counter('logplane_api_auth_throttled_total', 'API requests refused (429) because their address failed authentication too often.').labels();
+  }
+
+  async init(): Promise<void> {
+    await this.keys.init();
+    // however an app goes (the API, the library, another node), keys lose it; the API's
+    // DELETE also awaits this before answering, and a second pass finds nothing to change
+    this.#registry.on('appDeleted', (app: App) => void this.keys.dropApp(app.id).catch(() => {}));
+  }
+
+  /** The admin key or an API key this Authorization header presents; null for none. */
+  authenticate(header: string | undefined): Principal | null {
+    const presented = presentedKeys(header);
+    if (presented.length === 0) return null;
+    const admin = this.#registry.apiKey;
+    let isAdmin = false;
+    // every form checked, no early exit
+    if (admin !== null) for (const k of presented) isAdmin = safeEqual(k, admin) || isAdmin;
+    const key = this.keys.authenticate(presented);
+    return isAdmin ? ADMIN : key;
+  }
+
+  /** Whether a session may still be read: the admin key's always; an API key's while it reaches the app. */
+  admits(scope: SessionScope): boolean {
+    if (scope.keyId === undefined || scope.keyId === null) return true;
+    const who = this.keys.principal(scope.keyId);
+    return who !== null && reaches(who, scope.app);
+  }
+}

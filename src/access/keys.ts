@@ -1,0 +1,248 @@
+// API keys (SPEC 12): records, hashing, lookup. A key is `lpk_` + 32 random
+// bytes (256 bits, base64url); the store holds only its SHA-256. A single
+// unsalted hash is enough for a secret with 256 bits of entropy: there is no
+// dictionary to try and no feasible search, so a slow KDF (made for
+// passwords people choose) would only slow every request down. Lookup is by
+// hash (a Map of digests: timing tells nothing about the secret) and the
+// digest found is compared again in constant time.
+//
+// Every node keeps all key records in memory. Its own changes apply at once;
+// other nodes' arrive as a `keys` store change (Redis pub/sub, milliseconds)
+// and the whole set is re-read.
+import { EventEmitter } from 'node:events';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
+import type { ConfigStore, KeyRecord } from '../store/store.js';
+import { isRole, ROLES, type Principal, type Role } from './roles.js';
+
+export const KEY_ID = /^k_[0-9a-f]{16}$/;
+export const KEY_SECRET = /^lpk_[A-Za-z0-9_-]{43}$/;
+export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+
+/** Hex SHA-256 of a key's secret: what the store keeps. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** A new key: its id and its secret (shown once, never stored). */
+export function newKey(): { id: string; secret: string } {
+  return { id: `k_${randomBytes(8).toString('hex')}`, secret: `lpk_${randomBytes(32).toString('base64url')}` };
+}
+
+/** A key record as the API shows it (never the hash). */
+export function keyJson(r: KeyRecord) {
+  return { id: r.id, name: r.name, role: r.role, apps: r.apps, created_at: r.createdAt, updated_at: r.updatedAt };
+}
+
+export interface KeyInput {
+  name: string;
+  role: Role;
+  apps: string[];
+}
+
+function badField(field: string, why: string): BadRequestError {
+  return new BadRequestError(`${field}: ${why}`, 'invalid_params');
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw badField('body', 'must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function roleField(v: unknown): Role {
+  if (!isRole(v)) throw badField('role', `must be one of ${ROLES.join(', ')}`);
+  return v;
+}
+
+function appsField(v: unknown, role: Role): string[] {
+  if (!Array.isArray(v)) throw badField('apps', 'must be an array of app names');
+  v.forEach((a, i) => {
+    if (typeof a !== 'string' || !APP_ID.test(a)) throw badField(`apps[${i}]`, 'must be an app name ([a-z0-9][a-z0-9._-]{0,99})');
+  });
+  if (v.length === 0 && role !== 'admin') throw badField('apps', `must name at least one app for role ${role}`);
+  return [...new Set(v as string[])].sort();
+}
+
+/** POST /v3/keys body → input (400 naming the field). */
+export function createInput(body: unknown): KeyInput {
+  const b = bodyObject(body);
+  const name = b['name'];
+  if (name === undefined) throw badField('name', 'required (e.g. "ci-reader")');
+  if (typeof name !== 'string' || !KEY_NAME.test(name)) throw badField('name', 'must match [A-Za-z0-9][A-Za-z0-9._@-]{0,63}');
+  if (name === 'admin') throw badField('name', '"admin" names the admin key in audit lines; choose another');
+  if (b['role'] === undefined) throw badField('role', `required (one of ${ROLES.join(', ')})`);
+  const role = roleField(b['role']);
+  const apps = b['apps'] === undefined && role === 'admin' ? [] : appsField(b['apps'] ?? null, role);
+  return { name, role, apps };
+}
+
+/** PATCH /v3/keys/:id body → the fields to change (400 naming the field). */
+export function patchInput(body: unknown, current: KeyRecord): { role: Role; apps: string[] } {
+  const b = bodyObject(body);
+  for (const k of Object.keys(b)) if (k !== 'role' && k !== 'apps') throw badField(k, 'cannot be changed (only role and apps)');
+  if (b['role'] === undefined && b['apps'] === undefined) throw badField('body', 'give role, apps or both');
+  const role = b['role'] === undefined ? current.role : roleField(b['role']);
+  const apps = b['apps'] === undefined ? current.apps : appsField(b['apps'], role);
+  if (apps.length === 0 && role !== 'admin') throw badField('apps', `must name at least one app for role ${role}`);
+  return { role, apps };
+}
+
+interface Entry {
+  record: KeyRecord;
+  digest: Buffer;
+  principal: Principal;
+}
+
+function entryOf(record: KeyRecord): Entry {
+  const principal: Principal = Object.freeze({ keyId: record.id, name: record.name, role: isRole(record.role) ? record.role : 'viewer', apps: new Set(record.apps) });
+  return { record, digest: Buffer.from(record.hash, 'hex'), principal };
+}
+
+/**
+ * Every API key of the service. Events: 'changed' (after any change, local
+ * or heard from another node), so live sessions can be checked again.
+ */
+export class KeyRing extends EventEmitter {
+  readonly #store: ConfigStore;
+  readonly #appExists: (app: string) => boolean;
+  #byHash = new Map<string, Entry>();
+  #byId = new Map<string, Entry>();
+  /** Bumped by every local write: a re-read that overlaps one reads again. */
+  #writes = 0;
+
+  constructor(store: ConfigStore, appExists: (app: string) => boolean) {
+    super();
+    this.#store = store;
+    this.#appExists = appExists;
+  }
+
+  async init(): Promise<void> {
+    this.#install(await this.#store.getKeys());
+    // a re-read that fails (store away) is repeated by the store's resync when it is back
+    this.#store.onChange((c) => {
+      if (c.kind === 'keys') void this.reload().catch(() => {});
+    });
+  }
+
+  /** Re-read every record (another node changed one). */
+  async reload(): Promise<void> {
+    for (let i = 0; i < 10; i++) {
+      const w = this.#writes;
+      const recs = await this.#store.getKeys();
+      if (w !== this.#writes) continue;
+      this.#install(recs);
+      return;
+    }
+  }
+
+  #install(recs: readonly KeyRecord[]): void {
+    const byHash = new Map<string, Entry>();
+    const byId = new Map<string, Entry>();
+    for (const r of recs) {
+      const e = entryOf(r);
+      byHash.set(r.hash, e);
+      byId.set(r.id, e);
+    }
+    this.#byHash = byHash;
+    this.#byId = byId;
+    this.emit('changed');
+  }
+
+  #set(rec: KeyRecord | null, id: string): void {
+    const old = this.#byId.get(id);
+    if (old) {
+      this.#byHash.delete(old.record.hash);
+      this.#byId.delete(id);
+    }
+    if (rec) {
+      const e = entryOf(rec);
+      this.#byHash.set(rec.hash, e);
+      this.#byId.set(rec.id, e);
+    }
+    this.emit('changed');
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** The key one of the presented strings is, or null. */
+  authenticate(presented: readonly string[]): Principal | null {
+    let found: Principal | null = null;
+    for (const s of presented) {
+      if (!KEY_SECRET.test(s)) continue;
+      const digest = createHash('sha256').update(s, 'utf8').digest();
+      const e = this.#byHash.get(digest.toString('hex'));
+      if (e && timingSafeEqual(e.digest, digest)) found = e.principal;
+    }
+    return found;
+  }
+
+  /** The key's current scope (null once revoked). */
+  principal(id: string): Principal | null {
+    return this.#byId.get(id)?.principal ?? null;
+  }
+
+  list(): KeyRecord[] {
+    return [...this.#byId.values()].map((e) => e.record).sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  require(id: string): KeyRecord {
+    const e = KEY_ID.test(id) ? this.#byId.get(id) : undefined;
+    if (!e) throw new NotFoundError('key not found');
+    return e.record;
+  }
+
+  #checkApps(apps: readonly string[]): void {
+    const missing = apps.filter((a) => !this.#appExists(a));
+    if (missing.length) throw new UnprocessableError(`apps: no such app ${missing.map((a) => JSON.stringify(a)).join(', ')}`, 'invalid_params');
+  }
+
+  async create(input: KeyInput): Promise<{ record: KeyRecord; secret: string }> {
+    this.#checkApps(input.apps);
+    if ([...this.#byId.values()].some((e) => e.record.name === input.name)) throw new ConflictError(`a key named ${JSON.stringify(input.name)} exists`);
+    const { id, secret } = newKey();
+    const now = new Date().toISOString();
+    const record: KeyRecord = { id, hash: hashSecret(secret), name: input.name, role: input.role, apps: input.apps, createdAt: now, updatedAt: now };
+    this.#writes++;
+    await this.#store.putKey(record);
+    this.#set(record, id);
+    return { record, secret };
+  }
+
+  /** Change a key's role and apps; answers the record before and after. */
+  async update(id: string, change: { role: Role; apps: string[] }): Promise<{ before: KeyRecord; after: KeyRecord }> {
+    const before = this.require(id);
+    this.#checkApps(change.apps.filter((a) => !before.apps.includes(a)));
+    const after: KeyRecord = { ...before, role: change.role, apps: change.apps, updatedAt: new Date().toISOString() };
+    this.#writes++;
+    await this.#store.putKey(after);
+    this.#set(after, id);
+    return { before, after };
+  }
+
+  /** Revoke a key; answers its last record. */
+  async revoke(id: string): Promise<KeyRecord> {
+    const rec = this.require(id);
+    this.#writes++;
+    await this.#store.deleteKey(id);
+    this.#set(null, id);
+    return rec;
+  }
+
+  /** An app was destroyed: every key loses it (a later app of that name is not theirs). */
+  async dropApp(app: string): Promise<KeyRecord[]> {
+    const changed: KeyRecord[] = [];
+    for (const e of [...this.#byId.values()]) {
+      if (!e.record.apps.includes(app)) continue;
+      const after: KeyRecord = { ...e.record, apps: e.record.apps.filter((a) => a !== app), updatedAt: new Date().toISOString() };
+      this.#writes++;
+      await this.#store.putKey(after);
+      this.#set(after, after.id);
+      changed.push(after);
+    }
+    return changed;
+  }
+}

@@ -1,0 +1,49 @@
+// API keys (SPEC 12), admin only:
+//   POST   /v3/keys      {"name","role","apps"} -> 201 {"id","key","name","role","apps","created_at"}
+//                        (the secret `key` is in this answer only)
+//   GET    /v3/keys      -> 200 [{"id","name","role","apps","created_at","updated_at"}]
+//   GET    /v3/keys/:id  -> 200 one of those
+//   PATCH  /v3/keys/:id  {"role"?, "apps"?} -> 200 the key
+//   DELETE /v3/keys/:id  -> 204
+// Each change of a key's scope is an audit line in each app it touches.
+import type { FastifyInstance } from 'fastify';
+import type { Context } from '../context.js';
+import { createInput, keyJson, patchInput } from '../access/keys.js';
+import { apiScope, principalOf } from './scope.js';
+
+interface KeyParams {
+  id: string;
+}
+
+export function registerKeyRoutes(root: FastifyInstance, ctx: Context): void {
+  apiScope(root, ctx, (api) => keyRoutes(api, ctx));
+}
+
+function keyRoutes(app: FastifyInstance, ctx: Context): void {
+  const { keys, audit } = ctx.access;
+
+  app.post('/v3/keys', async (req, reply) => {
+    const { record, secret } = await keys.create(createInput(req.body));
+    audit.keyChange(null, record, principalOf(req));
+    reply.code(201).header('Location', `${ctx.publicUrl}/v3/keys/${record.id}`);
+    const { id, name, role, apps, created_at } = keyJson(record);
+    return { id, key: secret, name, role, apps, created_at };
+  });
+
+  app.get('/v3/keys', async () => keys.list().map(keyJson));
+
+  app.get<{ Params: KeyParams }>('/v3/keys/:id', async (req) => keyJson(keys.require(req.params.id)));
+
+  app.patch<{ Params: KeyParams }>('/v3/keys/:id', async (req) => {
+    const change = patchInput(req.body, keys.require(req.params.id));
+    const { before, after } = await keys.update(req.params.id, change);
+    audit.keyChange(before, after, principalOf(req));
+    return keyJson(after);
+  });
+
+  app.delete<{ Params: KeyParams }>('/v3/keys/:id', async (req, reply) => {
+    const rec = await keys.revoke(req.params.id);
+    audit.keyChange(rec, null, principalOf(req));
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,152 @@
+// Drain replay (SPEC 16): `POST .../drains/:id/replay {"after": <seq>}` or
+// `{"num": N}` re-sends what the app's history still holds, in order, after
+// an L10-style notice for what it no longer holds. This file decides which
+// lines and how many are missing; the manager hands them to the drain (on
+// the node that delivers it).
+import type { App } from '../apps.js';
+import { BadRequestError, ErrorCode, LogplaneError } from '../errors.js';
+import type { HistorySource } from '../history/source.js';
+import { receivedOf, seqOf } from '../line.js';
+import type { Drain } from './drain.js';
+import type { DrainCluster, ReplayAnswer } from './ownership.js';
+import { DrainState, lossLine } from './status.js';
+
+/** What to replay: the lines after a seq, or the newest N lines. */
+export type ReplayRequest = { after: number } | { num: number };
+
+/** The answer: lines queued for the drain (after its filter) and lines the history no longer held. */
+export interface ReplayResult {
+  replayed: number;
+  missing: number;
+}
+
+/** Largest `num` accepted (the history holds far fewer; more only inflates the notice). */
+export const REPLAY_MAX_NUM = 1_000_000;
+
+const DIGITS = /^\d{1,16}$/;
+
+function wholeNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v === 'string' && DIGITS.test(v)) {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+/** The request body: exactly one of `after` (a seq, >= 0) and `num` (1 to REPLAY_MAX_NUM), numbers or digit strings; else a 400 naming the field. */
+export function parseReplayRequest(body: unknown): ReplayRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('body must be a JSON object with "after" or "num"', 'invalid_params');
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'after' && k !== 'num') throw new BadRequestError(`${k}: unknown field (use "after" or "num")`, 'invalid_params');
+  const hasAfter = o.after !== undefined && o.after !== null;
+  const hasNum = o.num !== undefined && o.num !== null;
+  if (hasAfter === hasNum) throw new BadRequestError(hasAfter ? 'after, num: give one of them, not both' : 'after or num: required', 'invalid_params');
+  if (hasAfter) {
+    const after = wholeNumber(o.after);
+    if (after === undefined) throw new BadRequestError('after: must be a seq (a non-negative integer)', 'invalid_params');
+    return { after };
+  }
+  const num = wholeNumber(o.num);
+  if (num === undefined || num < 1 || num > REPLAY_MAX_NUM) throw new BadRequestError(`num: must be an integer from 1 to ${REPLAY_MAX_NUM}`, 'invalid_params');
+  return { num };
+}
+
+export interface ReplayPlan {
+  /** The history lines to re-send, oldest first (before the drain's filter). */
+  lines: Buffer[];
+  /** Lines asked for that the history no longer holds. */
+  missing: number;
+  /** When the oldest line still held was received (the missing ones came before it). */
+  sinceMs: number;
+}
+
+/**
+ * Which lines of a history view (sorted by seq) a request re-sends, and how
+ * many it asked for that are gone. `head`: the app's latest seq. `contiguous`:
+ * seqs are 1, 2, 3... (embedded mode), so the count is exact; in distributed
+ * mode seqs carry time and node bits, and the count is estimated from the
+ * density of the seqs still held (as a tail's resume gap is) when the shared
+ * history says lines after the request's start were trimmed (`trimmedSeq`).
+ */
+export function planReplay(lines: readonly Buffer[], req: ReplayRequest, head: number, contiguous: boolean, trimmedSeq: number, nowMs: number): ReplayPlan {
+  let from: number;
+  let missing = 0;
+  if ('after' in req) {
+    const after = req.after;
+    from = 0;
+    while (from < lines.length && seqOf(lines[from]!) <= after) from++;
+    if (from === 0 && after < head) {
+      const first = lines.length > 0 ? seqOf(lines[0]!) : head + 1;
+      if (contiguous) missing = Math.max(0, first - after - 1);
+      else if (trimmedSeq > after) missing = estimateBetween(lines, after, first);
+    }
+  } else {
+    from = Math.max(0, lines.length - req.num);
+    const held = lines.length - from;
+    if (contiguous) missing = Math.max(0, Math.min(req.num, head) - held);
+    else if (trimmedSeq > 0) missing = req.num - held;
+  }
+  const out = lines.slice(from);
+  return { lines: out, missing, sinceMs: out.length > 0 ? receivedOf(out[0]!) : nowMs };
+}
+
+/** Distributed mode: lines between seq `after` and `first` (exclusive), from the density of the held seqs; at least 1. */
+function estimateBetween(lines: readonly Buffer[], after: number, first: number): number {
+  const span = first - after - 1;
+  if (span <= 0 || lines.length < 2) return 1;
+  const lo = seqOf(lines[0]!);
+  const hi = seqOf(lines[lines.length - 1]!);
+  if (hi <= lo) return 1;
+  return Math.max(1, Math.round((span * (lines.length - 1)) / (hi - lo)));
+}
+
+/**
+ * The API's answer to a replay on this node: `find` gives the app and the
+ * drain if this node runs it (or throws the API's error: unknown app or
+ * drain); errors become answers, so a forwarded replay carries them back.
+ */
+export async function replayAnswer(
+  forwarded: boolean,
+  history: HistorySource | null,
+  cluster: DrainCluster | null,
+  find: () => { app: App; drain: Drain | undefined },
+  req: ReplayRequest,
+): Promise<ReplayAnswer> {
+  try {
+    const { app, drain } = find();
+    if (!drain || !history) {
+      // forwarded to a node that no longer delivers it (a hand-over), or a drain that could not start
+      return { status: 503, body: { id: 'no_owner', error: forwarded ? 'the drain moved to another node; try again' : 'the drain is not running (see its status)' } };
+    }
+    return await replayInto(drain, app, req, history, cluster);
+  } catch (err) {
+    if (!(err instanceof LogplaneError)) throw err;
+    return { status: err.status, body: { id: err.id, error: err.message } };
+  }
+}
+
+/**
+ * Replay into a drain this node delivers: refused (409) while the drain is
+ * failing; otherwise the notice and the history lines its filter matches go
+ * after what it already holds. Distributed mode: its feed is told, so the
+ * drain's cursor is not moved by replayed lines.
+ */
+export async function replayInto(drain: Drain, app: App, req: ReplayRequest, history: HistorySource, cluster: DrainCluster | null): Promise<ReplayAnswer> {
+  if (drain.state === DrainState.FAILING) throw failing(drain);
+  const view = await history.read(app, 'num' in req ? Math.min(req.num, REPLAY_MAX_NUM) : undefined);
+  if (drain.closed) return { status: 503, body: { id: 'no_owner', error: 'the drain stopped meanwhile; try again' } };
+  if ((drain.state as DrainState) === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
+  const now = Date.now();
+  const plan = planReplay(view.lines, req, app.seq, cluster === null, view.trimmedSeq, now);
+  const notice = plan.missing > 0 ? lossLine(plan.missing, plan.sinceMs, now) : null;
+  const queued = drain.replay(plan.lines, notice);
+  cluster?.injected(drain.id, queued);
+  return { status: 202, body: { replayed: queued - (notice === null ? 0 : 1), missing: plan.missing } satisfies ReplayResult };
+}
+
+function failing(drain: Drain): LogplaneError {
+  const e = drain.status().lastError;
+  const why = e === null ? '' : ` (last error: ${e.status !== undefined ? `HTTP ${e.status}` : (e.errno ?? e.text)})`;
+  return new LogplaneError(ErrorCode.CONFLICT, 409, 'drain_failing', `drain is failing${why}: replay once it delivers again, or the replayed lines would be lost too`);
+}

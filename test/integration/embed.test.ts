@@ -1,0 +1,242 @@
+// The library (SPEC 14): createLogplane and its API, in this process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { createLogplane, LogplaneError, type Logplane, type LogplaneOptions, type TailEvent } from '../../src/logplane.js';
+import { HttpReceiver } from '../support/drain-receivers.js';
+import { tempDir } from '../support/server.js';
+import { until } from '../support/wait.js';
+
+/** An instance with no port and a fresh data dir, closed and removed by the returned cleanup. */
+async function embedded(over: LogplaneOptions = {}): Promise<{ lp: Logplane; done: () => Promise<void> }> {
+  const dir = tempDir('logplane-embed-');
+  const lp = await createLogplane({ dataDir: dir, http: false, syslog: false, logger: false, ...over });
+  return {
+    lp,
+    done: async () => {
+      await lp.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Listening TCP servers and UDP sockets of this process. */
+function listeners(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap' || r === 'UDPWrap').length;
+}
+
+test('createLogplane with http: false and syslog: false opens no port; port 0 is any free port', async () => {
+  const before = listeners();
+  const { lp, done } = await embedded();
+  try {
+    assert.equal(listeners(), before);
+    assert.equal(lp.url, null);
+    assert.deepEqual(lp.ports, { http: null, syslog: null, udp: null, tls: null });
+  } finally {
+    await done();
+  }
+  const dir = tempDir('logplane-embed-');
+  const withHttp = await createLogplane({ dataDir: dir, http: { port: 0 }, syslog: { port: 0 }, logger: false });
+  try {
+    assert.equal(listeners(), before + 3, 'HTTP, syslog TCP and UDP');
+    assert.ok(withHttp.ports.syslog! > 0 && withHttp.ports.udp === withHttp.ports.syslog);
+    assert.match(withHttp.url ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(`${withHttp.url}/v3/healthcheck`);
+    assert.equal(await res.text(), 'OK');
+  } finally {
+    await withHttp.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(listeners(), before);
+});
+
+test('two instances in one process do not share apps, lines or seqs', async () => {
+  const a = await embedded();
+  const b = await embedded();
+  try {
+    await a.lp.apps.create('myapp');
+    await b.lp.apps.create('myapp');
+    a.lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'one' });
+    a.lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'two' });
+    b.lp.publish('myapp', { source: 'app', dyno: 'web.2', msg: 'other' });
+    assert.deepEqual((await a.lp.history('myapp')).map((l) => [l.seq, l.msg]), [[1, 'one'], [2, 'two']]);
+    assert.deepEqual((await b.lp.history('myapp')).map((l) => [l.seq, l.msg]), [[1, 'other']]);
+    await a.lp.apps.create('only-a');
+    assert.equal(await b.lp.apps.get('only-a'), null);
+  } finally {
+    await a.done();
+    await b.done();
+  }
+});
+
+test('publish cooks like every ingest: CR/LF trimmed, one line per LF, 10,000-byte split; seq per line', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    assert.equal(lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'first\r\nsecond\n' }), 2);
+    assert.equal(lp.publish('myapp', { source: 'heroku', dyno: 'router', msg: 'x'.repeat(25_000), time: Date.UTC(2024, 0, 2, 3, 4, 5, 678) }), 3);
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: Buffer.from([0x68, 0xff, 0x69]) });
+    const h = await lp.history('myapp', { num: 10 });
+    assert.deepEqual(h.map((l) => l.msg.length), [5, 6, 10_000, 10_000, 5_000, 3]);
+    assert.deepEqual(h.map((l) => l.seq), [1, 2, 3, 4, 5, 6]);
+    assert.equal(h[0]!.msg, 'first');
+    assert.equal(h[2]!.time, '2024-01-02T03:04:05.678000+00:00');
+    assert.equal(h[2]!.source, 'heroku');
+    assert.equal(h[2]!.dyno, 'router');
+    assert.match(h[0]!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/);
+  } finally {
+    await done();
+  }
+});
+
+test('publish throws typed errors: unknown app (LPX_ERR_NOT_FOUND), bad fields (LPX_ERR_BAD_REQUEST)', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    assert.throws(
+      () => lp.publish('nope', { source: 'app', dyno: 'web.1', msg: 'x' }),
+      (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_NOT_FOUND' && /nope/.test(err.message),
+    );
+    const bad = (line: unknown, field: string) =>
+      assert.throws(
+        () => lp.publish('myapp', line as never),
+        (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && err.message.startsWith(field),
+        field,
+      );
+    bad({ source: 'a b', dyno: 'web.1', msg: 'x' }, 'source');
+    bad({ source: '', dyno: 'web.1', msg: 'x' }, 'source');
+    bad({ source: 'app', dyno: 'x'.repeat(200), msg: 'x' }, 'dyno');
+    bad({ source: 'app', dyno: 'web.1' }, 'msg');
+    bad({ source: 'app', dyno: 'web.1', msg: 'x', time: new Date('garbage') }, 'time');
+    bad(null, 'line');
+    assert.equal((await lp.history('myapp')).length, 0, 'nothing of a refused line is stored');
+  } finally {
+    await done();
+  }
+});
+
+test('apps and tokens: create is idempotent and adds missing tokens; get, list, destroy', async () => {
+  const { lp, done } = await embedded();
+  try {
+    const made = await lp.apps.create('myapp', { tokens: ['app'] });
+    assert.match(made.tokens['app'] ?? '', /^t\.[0-9a-f-]{36}$/);
+    const again = await lp.apps.create('myapp', { tokens: ['app', 'heroku'] });
+    assert.equal(again.tokens['app'], made.tokens['app']);
+    assert.ok(again.tokens['heroku']);
+    const t = await lp.tokens.create('myapp', 'router');
+    assert.equal((await lp.apps.get('myapp'))!.tokens['router'], t.token);
+    await lp.apps.create('other');
+    assert.deepEqual((await lp.apps.list()).map((a) => a.id), ['myapp', 'other']);
+    await lp.apps.destroy('other');
+    assert.equal(await lp.apps.get('other'), null);
+    await assert.rejects(lp.apps.create('Bad App'), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST');
+    await assert.rejects(lp.apps.destroy('other'), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_NOT_FOUND');
+  } finally {
+    await done();
+  }
+});
+
+test('history: newest num lines, filtered by source and dyno (prefix + dot)', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    for (let i = 1; i <= 20; i++) lp.publish('myapp', { source: i % 2 ? 'app' : 'heroku', dyno: i % 4 < 2 ? 'web.1' : 'webhook.1', msg: `m${i}` });
+    assert.deepEqual((await lp.history('myapp', { num: 3 })).map((l) => l.msg), ['m18', 'm19', 'm20']);
+    assert.deepEqual((await lp.history('myapp', { num: 3, source: 'app', dyno: 'web' })).map((l) => l.msg), ['m9', 'm13', 'm17']);
+    await assert.rejects(lp.history('myapp', { num: -1 }), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST');
+    await assert.rejects(lp.history('nope'), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_NOT_FOUND');
+  } finally {
+    await done();
+  }
+});
+
+test('tail: history num, then live lines with filters; leaving the loop ends the tail', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'old' });
+    const got: TailEvent[] = [];
+    const tail = lp.tail('myapp', { num: 1, dyno: 'web', grep: 'keep' });
+    const reading = (async () => {
+      for await (const ev of tail) {
+        got.push(ev);
+        if (ev.type === 'line' && ev.msg === 'keep 3') break;
+      }
+    })();
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'keep 1' });
+    lp.publish('myapp', { source: 'app', dyno: 'worker.1', msg: 'keep 2' });
+    lp.publish('myapp', { source: 'app', dyno: 'web.2', msg: 'drop me' });
+    lp.publish('myapp', { source: 'app', dyno: 'web.2', msg: 'keep 3' });
+    await reading;
+    // the history line "old" does not match grep: only the live matches
+    assert.deepEqual(got.map((e) => (e.type === 'line' ? `${e.seq} ${e.dyno} ${e.msg}` : e.type)), ['2 web.1 keep 1', '5 web.2 keep 3']);
+    const server = (await import('../../src/logplane.js')).serverOf(lp);
+    await until('the tail is closed', () => server.tails.tailCount === 0, 5000);
+  } finally {
+    await done();
+  }
+});
+
+test('tail: a reader that falls behind gets a gap with the exact count, as a network tail does', async () => {
+  const { lp, done } = await embedded({ settings: { LOGPLANE_TAIL_QUEUE_LINES: 100 } });
+  try {
+    await lp.apps.create('myapp');
+    const it = lp.tail('myapp')[Symbol.asyncIterator]();
+    const total = 30_000;
+    // published in several ticks while nobody reads: the reader's buffer fills, then its queue drops the oldest
+    for (let t = 0; t < 30; t++) {
+      for (let i = 0; i < total / 30; i++) lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: `line ${t * (total / 30) + i + 1} ${'x'.repeat(100)}` });
+      await new Promise((r) => setImmediate(r));
+    }
+    let lines = 0;
+    let dropped = 0;
+    let last = 0;
+    let gaps = 0;
+    while (lines + dropped < total) {
+      const r = await it.next();
+      assert.ok(!r.done, 'the tail ended early');
+      const ev = r.value;
+      if (ev.type === 'gap') {
+        gaps++;
+        dropped += ev.dropped;
+        assert.equal(ev.from, last + 1);
+        last = ev.to;
+      } else {
+        assert.equal(ev.seq, last + 1, 'lines in order, none missing without a gap');
+        last = ev.seq;
+        lines++;
+      }
+    }
+    assert.ok(gaps >= 1, 'a gap was reported');
+    assert.equal(lines + dropped, total);
+    await it.return!();
+  } finally {
+    await done();
+  }
+});
+
+test('drains: add, list with status, remove by URL; lines published reach the drain', async () => {
+  const rx = await HttpReceiver.start();
+  const { lp, done } = await embedded({ settings: { LOGPLANE_DRAIN_ALLOW_PRIVATE: true } });
+  try {
+    await lp.apps.create('myapp');
+    const d = await lp.drains.add('myapp', rx.url());
+    assert.match(d.token, /^d\.[0-9a-f-]{36}$/);
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'to the drain' });
+    await until('the drain delivers', async () => (await lp.drains.list('myapp'))[0]!.status.delivered === 1, 10_000);
+    assert.ok(rx.requests.some((r) => r.body.toString().endsWith('app web.1 - to the drain\n')));
+    await assert.rejects(lp.drains.add('myapp', rx.url()), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_CONFLICT');
+    await lp.drains.remove('myapp', rx.url());
+    assert.deepEqual(await lp.drains.list('myapp'), []);
+  } finally {
+    await done();
+    await rx.close();
+  }
+});
+
+test('bad options are refused with every problem listed', async () => {
+  await assert.rejects(
+    createLogplane({ historyLines: 0, settings: { LOGPLANE_NOPE: 1 }, http: false, syslog: false, logger: false }),
+    (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_CONFIG' && /LOGPLANE_NOPE/.test(err.message) && /LOGPLANE_HISTORY_LINES/.test(err.message),
+  );
+});

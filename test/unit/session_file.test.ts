@@ -1,0 +1,46 @@
+// Sessions saved at a graceful stop and read back at start (embedded mode).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLog } from '../../src/obs/log.js';
+import { SESSIONS_FILE, loadSessions, saveSessions } from '../../src/tail/session-file.js';
+import { SessionStore, type SessionSpec } from '../../src/tail/session.js';
+
+const spec: SessionSpec = { app: 'a', num: 10, tail: true, source: 'app', dyno: 'web', grep: null, after: null };
+
+test('live sessions come back with their ids, spec and times; expired ones do not; the file is removed once read', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'logplane-sessions-'));
+  try {
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const a = new SessionStore({ ttlMs: 360_000, clock });
+    const live = a.create(spec)!;
+    const old = a.create({ ...spec, app: 'b' })!;
+    old.leftAt = now - 400_000; // expired already
+    assert.equal(await saveSessions(dir, a), 1);
+    assert.equal(statSync(join(dir, SESSIONS_FILE)).mode & 0o777, 0o600);
+    now += 100_000; // the restart took 100 s
+    const b = new SessionStore({ ttlMs: 360_000, clock });
+    assert.equal(await loadSessions(dir, b, silentLog()), 1);
+    const back = b.get(live.id)!;
+    assert.deepEqual(back.spec, spec);
+    assert.equal(back.leftAt, live.leftAt);
+    assert.equal(b.get(old.id), undefined);
+    assert.equal(existsSync(join(dir, SESSIONS_FILE)), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged sessions file is skipped and removed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'logplane-sessions-'));
+  try {
+    writeFileSync(join(dir, SESSIONS_FILE), '{"version":1,"sessions":[{"id":');
+    assert.equal(await loadSessions(dir, new SessionStore(), silentLog()), 0);
+    assert.equal(existsSync(join(dir, SESSIONS_FILE)), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
