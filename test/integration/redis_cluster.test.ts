@@ -6,10 +6,9 @@
 // ingest worker thread.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import { seqOf } from '../../src/line.js';
 import { originOf } from '../../src/basics/seq.js';
-import { redisBackends } from '../support/redis-backends.js';
+import { redisBackends, serverClients } from '../support/redis-backends.js';
 import { api, fastCluster, frameMessages, postLogs, startNode, startNodes, syslog, type Node } from '../support/cluster.js';
 import { WsClient, HttpStream } from '../support/tail.js';
 import { until } from '../support/wait.js';
@@ -159,9 +158,9 @@ for (const backend of redisBackends) describe(backend.suffix ? `three nodes${bac
     await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('sessnow')));
     // Redis holds writes (reads go on) for a moment: a node that answered before its
     // session was stored hands out a URL the other nodes do not know yet.
-    const admin = new Redis(redis.url);
+    const admins = serverClients(redis.url);
     try {
-      await admin.call('CLIENT', 'PAUSE', '400', 'WRITE');
+      await Promise.all(admins.map((c) => c.call('CLIENT', 'PAUSE', '400', 'WRITE')));
       const s = await api(nodes[0]!.url, 'POST', '/v3/sessions', { channel_id: 'sessnow', num: 1 });
       assert.equal(s.status, 201);
       const url = (s.json.url as string).replace(nodes[0]!.url, nodes[1]!.url);
@@ -169,7 +168,7 @@ for (const backend of redisBackends) describe(backend.suffix ? `three nodes${bac
       await res.text();
       assert.equal(res.status, 200);
     } finally {
-      admin.disconnect();
+      for (const c of admins) c.disconnect();
     }
   });
 
