@@ -23,7 +23,7 @@ import type { DrainOwnership } from '../drains/ownership.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
-import { closeClient, commandClient, connectOrThrow, isCluster, redisTarget, subscriberClient } from '../redis/connection.js';
+import { closeClient, commandClient, connectOrThrow, dropClient, isCluster, redisTarget, subscriberClient } from '../redis/connection.js';
 import { defineScripts } from '../redis/scripts.js';
 import { RedisStore } from '../store/redis.js';
 import { LineBus } from './bus.js';
@@ -105,16 +105,16 @@ export class Cluster {
     try {
       await Promise.all([connectOrThrow(cmd, o.connectTimeoutMs), connectOrThrow(sub, o.connectTimeoutMs)]);
     } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
+      dropClient(cmd);
+      dropClient(sub);
       throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
     }
     const nodes = new NodeRegistry(cmd, { ttlMs: o.nodeTtlMs, heartbeatMs: o.heartbeatMs, url: '', log });
     try {
       await nodes.start();
     } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
+      dropClient(cmd);
+      dropClient(sub);
       throw err;
     }
     return new Cluster(config, log, metrics, o, cmd, sub, nodes);
@@ -308,8 +308,8 @@ export class Cluster {
   kill(): void {
     if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
     this.#closing ??= Promise.resolve();
-    this.#cmd.disconnect();
-    this.#sub.disconnect();
+    dropClient(this.#cmd);
+    dropClient(this.#sub);
   }
 }
 

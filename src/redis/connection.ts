@@ -167,6 +167,17 @@ export async function closeClient(r: Redis): Promise<void> {
     await Promise.race([r.quit().catch(() => {}), new Promise((res) => (timer = setTimeout(res, 1000)))]);
     clearTimeout(timer);
   }
+  dropClient(r);
+}
+
+/**
+ * Drop the connection now. A Cluster client whose slot refresh is under way
+ * when it is disconnected starts its refresh timer again once that refresh
+ * ends (ioredis), and the timer then re-arms itself every second forever,
+ * keeping the process alive after a stop: its refreshes are ended first.
+ */
+export function dropClient(r: Redis): void {
+  if (isCluster(r)) (r as unknown as { refreshSlotsCache: () => void }).refreshSlotsCache = () => {};
   r.disconnect();
 }
 

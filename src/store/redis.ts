@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appMeta, drainLease, drainState } from '../redis/keys.js';
-import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 
@@ -96,8 +96,8 @@ export class RedisStore implements ConfigStore {
     try {
       await Promise.all([connectOrThrow(cmd, 10_000), connectOrThrow(sub, 10_000)]);
     } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
+      dropClient(cmd);
+      dropClient(sub);
       throw storeError(err);
     }
     return new RedisStore(cmd, sub, opts, true);
