@@ -89,12 +89,12 @@ export function decodeOrdinal(msg: Buffer): number | null {
   return msg.readDoubleLE(2);
 }
 
-/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: one loss notice (the append script remembers its count). */
+/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: the first record is a loss notice (the append script remembers its count). */
 export function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
   const n = recs.length;
   const header = Buffer.allocUnsafe(6 + 2 * n);
   header[0] = origin;
-  header[1] = n === 1 && isLossNotice(recs[0]!) ? 1 : 0;
+  header[1] = n > 0 && isLossNotice(recs[0]!) ? 1 : 0;
   header.writeUInt32LE(n, 2);
   for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
   return header;

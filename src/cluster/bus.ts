@@ -8,7 +8,7 @@
 // told (onResubscribed) and so has started its catch-up: a watcher never takes
 // a batch that came back early as the start of a stream it missed the head of.
 import type { Redis } from 'ioredis';
-import { decodeChunk, decodeOrdinal } from './batch.js';
+import { decodeBatch, decodeChunk, decodeOrdinal } from './batch.js';
 import type { Log } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
 import { appChannel, appOfChannel } from '../redis/keys.js';
@@ -120,7 +120,8 @@ export class LineBus {
     }
     const f = this.#nextFirst.get(appId);
     this.#nextFirst.delete(appId);
-    const b = f === undefined ? null : decodeChunk(msg, f);
+    // no ordinal message before it: the previous release's layout, one message `f64 first ordinal | chunk`
+    const b = f === undefined ? decodeBatch(msg) : decodeChunk(msg, f);
     if (b === null) {
       this.#malformed.value++;
       return;

@@ -23,6 +23,7 @@ import type { DrainOwnership } from '../drains/ownership.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
+import { LayoutSwitch } from './layout.js';
 import { closeClient, commandClient, connectOrThrow, dropClient, isCluster, redisTarget, subscriberClient } from '../redis/connection.js';
 import { defineScripts } from '../redis/scripts.js';
 import { RedisStore } from '../store/redis.js';
@@ -84,6 +85,7 @@ export class Cluster {
   readonly #log: Log;
   readonly #metrics: Metrics;
   readonly #origins = new Set<number>();
+  readonly #layout: LayoutSwitch;
   #registry: Registry | null = null;
   #leases: DrainLeases | null = null;
   #feeds: DrainFeeds | null = null;
@@ -117,16 +119,21 @@ export class Cluster {
       dropClient(sub);
       throw err;
     }
-    return new Cluster(config, log, metrics, o, cmd, sub, nodes);
+    // the history layout is known before the first append (a node alone, or among nodes of this release, writes layout 2 at once)
+    const layout = new LayoutSwitch(cmd, nodes, log, isCluster(cmd));
+    await layout.check();
+    nodes.on('heartbeat', () => void layout.check());
+    return new Cluster(config, log, metrics, o, cmd, sub, nodes, layout);
   }
 
-  private constructor(config: Config, log: Log, metrics: Metrics, o: ClusterOptions, cmd: Redis, sub: Redis, nodes: NodeRegistry) {
+  private constructor(config: Config, log: Log, metrics: Metrics, o: ClusterOptions, cmd: Redis, sub: Redis, nodes: NodeRegistry, layout: LayoutSwitch) {
     this.options = o;
     this.#log = log;
     this.#metrics = metrics;
     this.#cmd = cmd;
     this.#sub = sub;
     this.nodes = nodes;
+    this.#layout = layout;
     this.seqClock = new HybridSeq(nodes.index);
     this.#origins.add(nodes.index);
     nodes.on('index', (i: number) => {
@@ -144,6 +151,7 @@ export class Cluster {
       nodeId: nodes.id,
       // on a Redis Cluster, an app's lines are published in its shard only (SSUBSCRIBE), not broadcast to every master
       publish: isCluster(cmd) ? 'SPUBLISH' : 'PUBLISH',
+      layout: () => layout.current,
       log,
       metrics: r,
       onLost: (appId, recs) => this.#feeds?.linesLost(appId, recs),
@@ -156,6 +164,11 @@ export class Cluster {
       r.counter('logplane_cluster_messages_malformed_total', 'Pub/sub messages that could not be decoded.').labels(),
     );
     this.bus.onAnyBatch = (appId, recs) => this.#observe(appId, recs);
+  }
+
+  /** The history layout this node writes ('1' while nodes of the previous release may run; layout.ts). */
+  get layout(): '1' | '2' {
+    return this.#layout.current;
   }
 
   /** This node's id (uuid) and index. */

@@ -24,7 +24,9 @@ export interface HistoryRead {
 }
 
 /**
- * Decode the history script's reply `{total, tseq, notices, k, k firsts, k elements}`
+ * Decode the history script's reply `{total, tseq, notices, k, k firsts, k
+ * elements, [f, records]}` (the last part: the previous release's per-record
+ * list, ordinals f, f + 1, ..., all before the chunks)
  * for a read from ordinal `from` of a history holding `cap` records: the
  * records of ordinals max(from, total - cap + 1)..total, as views into the
  * elements; the records held but past the cap count as trimmed.
@@ -44,20 +46,24 @@ export function decodeHistory(out: readonly Buffer[], from: number, cap: number)
   }
   const records: Buffer[] = [];
   const k = Number(out[3]!.toString('latin1'));
+  const take = (r: Buffer, ordinal: number): void => {
+    if (ordinal >= first) records.push(r);
+    else if (ordinal <= trimmed) {
+      const s = seqOf(r);
+      if (s > trimmedSeq) trimmedSeq = s;
+    }
+  };
+  const olds = 4 + 2 * k;
+  if (out.length > olds) {
+    const f = Number(out[olds]!.toString('latin1'));
+    for (let i = olds + 1; i < out.length; i++) take(out[i]!, f + i - olds - 1);
+  }
   for (let e = 0; e < k; e++) {
     const meta = out[4 + e]!.toString('latin1');
     const colon = meta.indexOf(':');
     const b = decodeChunk(out[4 + k + e]!, Number(meta.slice(0, colon)));
     if (b === null) continue;
-    for (let i = 0; i < b.recs.length; i++) {
-      const ordinal = b.first + i;
-      const r = b.recs[i]!;
-      if (ordinal >= first) records.push(r);
-      else if (ordinal <= trimmed) {
-        const s = seqOf(r);
-        if (s > trimmedSeq) trimmedSeq = s;
-      }
-    }
+    for (let i = 0; i < b.recs.length; i++) take(b.recs[i]!, b.first + i);
   }
   return { trimmed, trimmedNotices, trimmedSeq, first, records };
 }

@@ -18,7 +18,7 @@
 // (own-ordinals.ts). The batches and the chunk queue are in pending.ts, the
 // metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
-import { appChunks, appFirsts, appMeta } from '../redis/keys.js';
+import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
 import type { ScriptPipeline, Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
@@ -45,6 +45,8 @@ export interface RedisHistoryOptions {
   nodeId: string;
   /** How the append script publishes: PUBLISH, or SPUBLISH (sharded, on a Redis Cluster). */
   publish?: 'PUBLISH' | 'SPUBLISH';
+  /** The history layout to write: '2' (chunks), or '1' while a node of the previous release may be running (layout.ts). */
+  layout?(): '1' | '2';
   log: Log;
   metrics: MetricRegistry;
   /** Lines that will never reach Redis (dropped while it was down, or refused). */
@@ -272,8 +274,11 @@ export class RedisHistory {
       const origin = this.#opts.origin();
       for (const [b, l] of this.#lost) {
         if (b.removed) continue;
-        const rec = [encodeLossNotice(origin, l.n, l.since)];
-        take.push(chunk(b, rec, origin));
+        const rec = encodeLossNotice(origin, l.n, l.since);
+        // in one append with the app's queued lines that follow it: no reader sees the notice without them (or the history trimmed between them)
+        const next = this.#pending.firstOf(b);
+        if (next !== undefined && next.id === 0 && next.origin === origin) this.#pending.prepend(next, rec);
+        else take.push(chunk(b, [rec], origin));
       }
       this.#lost = new Map();
     }
@@ -304,6 +309,7 @@ export class RedisHistory {
     this.#inFlight = take;
     const cap = this.#opts.historyLines;
     const publish = this.#opts.publish ?? 'PUBLISH';
+    const layout = this.#opts.layout?.() ?? '2';
     const t0 = performance.now();
     const rounds = [...groups.values()].map((g) => {
       const p = this.#redis.pipeline() as unknown as ScriptPipeline;
@@ -313,7 +319,7 @@ export class RedisHistory {
           if (c.batch.open === c) c.batch.open = null;
         }
         const b = c.batch;
-        p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, cap, b.channel, publish, c.id, blobOf(c), seqOf(c.recs[c.recs.length - 1]!));
+        p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), seqOf(c.recs[c.recs.length - 1]!), layout);
       }
       return p.exec().then(
         (results): Outcome => ({ chunks: g, results, err: null }),
@@ -344,7 +350,7 @@ export class RedisHistory {
         const r = o.results?.[i];
         const c = o.chunks[i]!;
         if (r && r[0] === null) {
-          if (!isLossNotice(c.recs[0]!)) written += c.recs.length;
+          written += lineCount(c);
           const total = Number(r[1]);
           if (total > 0) this.#own.wrote(c.batch.appId, c.recs, total);
           continue;
@@ -357,7 +363,7 @@ export class RedisHistory {
           again.push(...o.chunks.slice(i));
           break;
         }
-        if (!isLossNotice(c.recs[0]!)) rejected += c.recs.length;
+        rejected += lineCount(c);
         this.#lose(c.batch, c.recs);
         this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
       }
@@ -454,8 +460,13 @@ export class RedisHistory {
   async read(appId: string, from = 0): Promise<HistoryRead> {
     const r = this.#redis as unknown as Scripts;
     const before = this.#inFlight !== null ? this.#settled : null;
-    const out = await r.lpHistoryBuffer(appChunks(appId), appFirsts(appId), appMeta(appId), from, this.#opts.historyLines);
+    const out = await r.lpHistoryBuffer(appChunks(appId), appFirsts(appId), appMeta(appId), appLines(appId), from, this.#opts.historyLines);
     if (before) await before;
     return decodeHistory(out, from, this.#opts.historyLines);
   }
+}
+
+/** Lines in a chunk (a loss notice, always its first record, is not a line). */
+function lineCount(c: Chunk): number {
+  return c.recs.length - (isLossNotice(c.recs[0]!) ? 1 : 0);
 }

@@ -7,7 +7,7 @@
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
 import { makeHeader } from './batch.js';
-import { appChannel, appChunks, appFirsts, appMeta, appSent } from '../redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
 
 /** Where an AppBatch reports that it has lines this tick (the writer, RedisHistory). */
 export interface BatchWriter {
@@ -36,6 +36,8 @@ export class AppBatch implements LineSink {
   readonly chunksKey: string;
   readonly firstsKey: string;
   readonly metaKey: string;
+  /** The previous release's history list (read, trimmed, and written until the layout switch). */
+  readonly linesKey: string;
   /** This node's recent chunk ids for this app (re-sends). */
   readonly sentKey: string;
   readonly channel: string;
@@ -51,6 +53,7 @@ export class AppBatch implements LineSink {
     this.chunksKey = appChunks(appId);
     this.firstsKey = appFirsts(appId);
     this.metaKey = appMeta(appId);
+    this.linesKey = appLines(appId);
     this.sentKey = appSent(appId, writer.nodeId);
     this.channel = appChannel(appId);
     this.#writer = writer;
@@ -110,6 +113,19 @@ export class ChunkQueue {
   grow(c: Chunk, recs: readonly Buffer[]): void {
     for (const r of recs) c.recs.push(r);
     this.#lines += recs.length;
+  }
+  /** This batch's oldest chunk in the queue, if any. */
+  firstOf(b: AppBatch): Chunk | undefined {
+    for (let i = 0; i < this.#q.count; i++) {
+      const c = this.#q.at(i);
+      if (c.batch === b) return c;
+    }
+    return undefined;
+  }
+  /** A record before the others of a chunk in the queue that was never sent. */
+  prepend(c: Chunk, rec: Buffer): void {
+    c.recs.unshift(rec);
+    this.#lines++;
   }
   /** Put chunks taken for a pipeline back at the front, in their order. */
   unshiftAll(cs: readonly Chunk[]): void {

@@ -9,10 +9,13 @@ export const SENT_TTL_MS = 120_000;
  * its bytes more than Redis must (the blob goes into the list and out to
  * the subscribers as it came: no concatenation, no read-back). KEYS: chunks
  * (list of blobs), firsts (list of `first ordinal:highest seq` per element),
- * meta, sent (this node's recent chunk ids for this app). ARGV: cap,
+ * meta, sent (this node's recent chunk ids for this app), lines (the
+ * previous release's history list, one element per record). ARGV: cap,
  * channel, publish command (PUBLISH, or SPUBLISH on a Redis Cluster), chunk
  * id, blob (`header | records`: origin u8, kind u8, count u32 LE, count x
- * u16 LE lengths, then the records, whose seqs rise), highest seq.
+ * u16 LE lengths, then the records, whose seqs rise), highest seq, layout
+ * wanted ('2': chunks; '1': the previous release's layout, while a node of
+ * that release may still be running).
  *
  * Bumps the total, pushes the blob, drops whole oldest elements while the
  * ones after them still hold the last `cap` ordinals (so at most cap + one
@@ -20,9 +23,19 @@ export const SENT_TTL_MS = 120_000;
  * tseq (highest seq of a dropped element), and publishes two messages on the
  * app channel, adjacent for every subscriber (a script runs alone): the
  * ordinal message `origin u8 | 0xff | f64 first ordinal`, then the blob. A
- * loss notice (kind 1, one record: node `origin` could not write n lines) is
+ * loss notice (kind 1: the first record says node `origin` could not write
+ * n lines; the app's lines that follow it may come in the same chunk) is
  * also remembered as `ordinal:origin:n` in the meta field `notices` (the last
  * 100), so a catch-up that finds it trimmed still learns its n.
+ *
+ * Layouts (rolling upgrades): the meta field `layout` is set to 2 by the
+ * first append that wants it, and from then on every append of the app
+ * writes chunks, whatever it asks. Before that, appends write the previous
+ * release's layout, which its nodes read and write: one `lines` element per
+ * record (element i is ordinal trimmed + i + 1, meta `trimmed`), trimmed to
+ * cap, and one message `f64 first ordinal | blob`. Once in layout 2, the
+ * `lines` left from before are dropped as their ordinals fall out of the
+ * last `cap`, and deleted with the last of them.
  *
  * Idempotent per chunk id: the app remembers (for SENT_TTL_MS) the id and
  * resulting total of the last chunk each node appended; a chunk sent again
@@ -42,12 +55,15 @@ if seen then
 end
 local blob = ARGV[5]
 local n = struct.unpack('<I4', blob, 3)
+local layout = redis.call('HGET', KEYS[3], 'layout')
+if layout ~= '2' and ARGV[7] == '2' then
+  redis.call('HSET', KEYS[3], 'layout', '2')
+  layout = '2'
+end
 local total = redis.call('HINCRBY', KEYS[3], 'total', n)
 local first = total - n + 1
-redis.call('RPUSH', KEYS[1], blob)
-redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
-if n == 1 and string.byte(blob, 2) == 1 and #blob == 30 then
-  local e = string.format('%.0f:%d:%.0f', total, string.byte(blob, 1), struct.unpack('<I4', blob, 19))
+if string.byte(blob, 2) == 1 and struct.unpack('<I2', blob, 7) == 22 then
+  local e = string.format('%.0f:%d:%.0f', first, string.byte(blob, 1), struct.unpack('<I4', blob, 7 + 2 * n + 10))
   local cur = redis.call('HGET', KEYS[3], 'notices')
   if cur then
     local _, commas = string.gsub(cur, ',', ',')
@@ -56,42 +72,82 @@ if n == 1 and string.byte(blob, 2) == 1 and #blob == 30 then
   end
   redis.call('HSET', KEYS[3], 'notices', e)
 end
-local lo = total - tonumber(ARGV[1])
-local drop = 0
+local cap = tonumber(ARGV[1])
+local lo = total - cap
 local tseq = nil
-while true do
-  local second = redis.call('LINDEX', KEYS[2], drop + 1)
-  if not second then break end
-  local f = tonumber(string.match(second, '^(%d+)'))
-  if f - 1 > lo then break end
-  local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
-  if (not tseq) or s > tseq then tseq = s end
-  drop = drop + 1
-end
-if drop > 0 then
-  redis.call('LTRIM', KEYS[1], drop, -1)
-  redis.call('LTRIM', KEYS[2], drop, -1)
-  if tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then
-    redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
+if layout == '2' then
+  redis.call('RPUSH', KEYS[1], blob)
+  redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
+  local drop = 0
+  while true do
+    local second = redis.call('LINDEX', KEYS[2], drop + 1)
+    if not second then break end
+    local f = tonumber(string.match(second, '^(%d+)'))
+    if f - 1 > lo then break end
+    local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
+    if (not tseq) or s > tseq then tseq = s end
+    drop = drop + 1
+  end
+  if drop > 0 then
+    redis.call('LTRIM', KEYS[1], drop, -1)
+    redis.call('LTRIM', KEYS[2], drop, -1)
+  end
+  local old = redis.call('LLEN', KEYS[5])
+  if old > 0 then
+    local k = math.min(old, lo - tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0'))
+    if k > 0 then
+      local s = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
+      if (not tseq) or s > tseq then tseq = s end
+      redis.call('LTRIM', KEYS[5], k, -1)
+      redis.call('HINCRBY', KEYS[3], 'trimmed', k)
+    end
+  end
+else
+  local p = 7 + 2 * n
+  local recs = {}
+  for i = 1, n do
+    local len = struct.unpack('<I2', blob, 5 + 2 * i)
+    recs[#recs + 1] = string.sub(blob, p, p + len - 1)
+    p = p + len
+    if #recs == 1000 or i == n then
+      redis.call('RPUSH', KEYS[5], unpack(recs))
+      recs = {}
+    end
+  end
+  local len = redis.call('LLEN', KEYS[5])
+  if len > cap then
+    local k = len - cap
+    tseq = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
+    redis.call('LTRIM', KEYS[5], k, -1)
+    redis.call('HINCRBY', KEYS[3], 'trimmed', k)
   end
 end
+if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then
+  redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
+end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
-redis.call(ARGV[3], ARGV[2], string.sub(blob, 1, 1) .. '\\255' .. struct.pack('<d', first))
-redis.call(ARGV[3], ARGV[2], blob)
+if layout == '2' then
+  redis.call(ARGV[3], ARGV[2], string.sub(blob, 1, 1) .. '\\255' .. struct.pack('<d', first))
+  redis.call(ARGV[3], ARGV[2], blob)
+else
+  redis.call(ARGV[3], ARGV[2], struct.pack('<d', first) .. blob)
+end
 return total
 `;
 
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
- * firsts, meta. ARGV: from, cap. Returns {total, tseq, notices, k,
- * k firsts, k elements} atomically: the elements from the one holding
- * `from` on, each with its `first ordinal:highest seq`; notices is the meta
- * field of that name when some of the ordinals asked for were trimmed
- * (<= total - cap), else empty. The reader skips the held records at or
- * below total - cap.
+ * firsts, meta, lines (the previous release's list). ARGV: from, cap.
+ * Returns {total, tseq, notices, k, k firsts, k elements, [f, records]}
+ * atomically: the chunks from the one holding `from` on, each with its
+ * `first ordinal:highest seq`, then, when the previous release's list holds
+ * any, the ordinal f of its first record returned and its records from
+ * `from` on (all older than every chunk); notices is the meta field of that
+ * name when some of the ordinals asked for were trimmed (<= total - cap),
+ * else empty. The reader skips the held records at or below total - cap.
  */
 export const HISTORY_LUA = `
-local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices')
+local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed')
 local total = tonumber(m[1] or '0')
 local from = tonumber(ARGV[1])
 local firsts = redis.call('LRANGE', KEYS[2], 0, -1)
@@ -105,6 +161,14 @@ for i = start, #firsts do out[#out + 1] = firsts[i] end
 out[4] = tostring(#firsts - start + 1)
 local elems = redis.call('LRANGE', KEYS[1], start - 1, -1)
 for i = 1, #elems do out[#out + 1] = elems[i] end
+local t = tonumber(m[4] or '0')
+local s = 0
+if from > t + 1 then s = from - t - 1 end
+local olds = redis.call('LRANGE', KEYS[4], s, -1)
+if #olds > 0 then
+  out[#out + 1] = string.format('%.0f', t + s + 1)
+  for i = 1, #olds do out[#out + 1] = olds[i] end
+end
 return out
 `;
 
@@ -155,16 +219,16 @@ return t
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
-  lpAppend(chunks: string, firsts: string, meta: string, sent: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number): Promise<number>;
-  lpHistoryBuffer(chunks: string, firsts: string, meta: string, from: number, cap: number): Promise<Buffer[]>;
+  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
+  lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpInitCursor(state: string, meta: string): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
-  r.defineCommand('lpAppend', { numberOfKeys: 4, lua: APPEND_LUA });
-  r.defineCommand('lpHistory', { numberOfKeys: 3, lua: HISTORY_LUA, readOnly: true });
+  r.defineCommand('lpAppend', { numberOfKeys: 5, lua: APPEND_LUA });
+  r.defineCommand('lpHistory', { numberOfKeys: 4, lua: HISTORY_LUA, readOnly: true });
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
