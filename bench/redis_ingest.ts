@@ -1,5 +1,7 @@
 // Distributed mode: POST /logs into nodes whose history is in Redis
-// (`node dist/bench/redis_ingest.js [--lines N] [--no-cluster]`, about a minute).
+// (`node dist/bench/redis_ingest.js [--lines N] [--no-cluster] [--only TEXT]
+// [--cpu-prof DIR]`, about a minute; --only runs the configurations whose
+// label contains TEXT, --cpu-prof writes each node's CPU profile into DIR).
 //
 // One redis-server (started here, no persistence), 100 apps provisioned in
 // Redis, then 1 node and 2 nodes (the BUILT server as child processes, each
@@ -123,7 +125,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
   const servers: SpawnedServer[] = [];
   const workers: Worker[] = [];
   try {
-    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env }));
+    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env, ...(profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] } : {}) }));
     const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
     const requests = Math.ceil(linesPerNode / LINES_PER_BODY);
     const senders = servers.map((s) => sender(Number(new URL(s.url).port), auths, requests));
@@ -199,9 +201,17 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
     return { row, notes };
   } finally {
     for (const w of workers) await w.terminate();
-    for (const s of servers) await s.kill();
+    for (const s of servers) await (profileDir ? s.stop(30_000) : s.kill());
   }
 }
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+const only = option('--only');
+const profileDir = option('--cpu-prof');
+const wanted = (label: string): boolean => only === undefined || label.includes(only);
 
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--lines');
@@ -213,6 +223,7 @@ async function main(): Promise<void> {
   const single: Backend = { url: redis.url, masters: [new Redis(redis.url)] };
   try {
     for (const [label, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, single], ['redis, 2 nodes', 2, single]] as const) {
+      if (!wanted(label)) continue;
       const res = await run(label, n, linesPerNode, r);
       rows.push(res.row);
       notes.push(...res.notes);
@@ -223,6 +234,7 @@ async function main(): Promise<void> {
   }
   if (!process.argv.includes('--no-cluster')) {
     for (const masters of [1, 3]) {
+      if (!wanted(`cluster, ${masters} master${masters > 1 ? 's' : ''}, 1 node`)) continue;
       const rc = await startRedisCluster({ masters });
       try {
         const ports = await rc.masters();

@@ -25,7 +25,7 @@ import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { receivedOf, seqOf } from '../line.js';
 import { decodeLossNotice, encodeLossNotice, isLossNotice } from './batch.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, ChunkQueue, blobOf, chunk, type Chunk } from './pending.js';
+import { AppBatch, Chunk, ChunkQueue, blobOf, chunkOf } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryRead } from './history-read.js';
 import { isConnectionError, isRedirect, ownerOf, refreshSlots } from '../redis/connection.js';
@@ -105,13 +105,17 @@ export class RedisHistory {
     return this.#opts.nodeId;
   }
 
+  get chunkLines(): number {
+    return this.#opts.chunkLines;
+  }
+
   /** True while the last contact with Redis worked. */
   get up(): boolean {
     return this.#up;
   }
   /** Lines queued or in flight. */
   get pendingLines(): number {
-    return this.#pending.lines + (this.#inFlight?.reduce((n, c) => n + c.recs.length, 0) ?? 0);
+    return this.#pending.lines + (this.#inFlight?.reduce((n, c) => n + c.count, 0) ?? 0);
   }
 
   /** The sink for one app (made once). */
@@ -130,7 +134,7 @@ export class RedisHistory {
     if (!b) return;
     this.#batches.delete(appId);
     b.removed = true;
-    b.recs = [];
+    b.packer.take();
     this.#pending.removeBatch(b);
     b.open = null;
     this.#own.drop(appId);
@@ -181,19 +185,22 @@ export class RedisHistory {
     const origin = this.#opts.origin();
     for (const b of dirty) {
       b.queued = false;
-      const recs = b.recs;
-      b.recs = [];
-      if (b.removed || recs.length === 0) continue;
+      const segs = b.packer.take();
+      if (b.removed || segs.length === 0) continue;
+      // segments (of at most max lines each) join this app's queued chunk while it was never sent (while a pipeline is out, ticks add up to fewer, larger appends)
       let i = 0;
-      // lines join this app's queued chunk while it was never sent (while a pipeline is out, ticks add up to fewer, larger appends)
       const open = b.open;
-      if (open !== null && open.id === 0 && open.origin === origin && open.recs.length < max) {
-        i = Math.min(recs.length, max - open.recs.length);
-        this.#pending.grow(open, i === recs.length ? recs : recs.slice(0, i));
+      if (open !== null && open.id === 0 && open.origin === origin) {
+        let k = open.count;
+        const join = i;
+        while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
+        if (i > join) this.#pending.grow(open, segs.slice(join, i));
       }
-      for (; i < recs.length; i += max) {
-        const part = i === 0 && recs.length <= max ? recs : recs.slice(i, i + max);
-        const c = chunk(b, part, origin);
+      while (i < segs.length) {
+        const from = i;
+        let k = segs[i++]!.count;
+        while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
+        const c = new Chunk(b, segs.slice(from, i), origin);
         this.#pending.push(c);
         b.open = c;
       }
@@ -208,18 +215,17 @@ export class RedisHistory {
     while (this.#pending.lines > max) {
       const excess = this.#pending.lines - max;
       const c = this.#pending.peek()!;
-      if (c.recs.length > excess && c.id === 0) {
+      if (c.count > excess && c.id === 0) {
         // drop exactly the oldest lines (of a chunk never sent: a sent one keeps its bytes for a re-send): cut the front of the oldest chunk
-        const gone = c.recs.slice(0, excess);
-        this.#pending.trimFront(excess);
+        const gone = this.#pending.trimFront(excess);
         dropped += excess;
         this.#lose(c.batch, gone);
         break;
       }
       this.#pending.shift();
       if (c.batch.open === c) c.batch.open = null;
-      dropped += c.recs.length;
-      this.#lose(c.batch, c.recs);
+      dropped += c.count;
+      this.#lose(c.batch, c.records());
     }
     if (dropped > 0) {
       this.#m.droppedOverflow.value += dropped;
@@ -278,7 +284,7 @@ export class RedisHistory {
         // in one append with the app's queued lines that follow it: no reader sees the notice without them (or the history trimmed between them)
         const next = this.#pending.firstOf(b);
         if (next !== undefined && next.id === 0 && next.origin === origin) this.#pending.prepend(next, rec);
-        else take.push(chunk(b, [rec], origin));
+        else take.push(chunkOf(b, [rec], origin));
       }
       this.#lost = new Map();
     }
@@ -292,7 +298,7 @@ export class RedisHistory {
       if (c.batch.removed) continue;
       inRound.add(c.batch);
       take.push(c);
-      lines += c.recs.length;
+      lines += c.count;
     }
     if (take.length === 0) {
       this.#notify();
@@ -319,7 +325,7 @@ export class RedisHistory {
           if (c.batch.open === c) c.batch.open = null;
         }
         const b = c.batch;
-        p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), seqOf(c.recs[c.recs.length - 1]!), layout);
+        p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout);
       }
       return p.exec().then(
         (results): Outcome => ({ chunks: g, results, err: null }),
@@ -350,9 +356,10 @@ export class RedisHistory {
         const r = o.results?.[i];
         const c = o.chunks[i]!;
         if (r && r[0] === null) {
-          written += lineCount(c);
+          written += c.lines;
           const total = Number(r[1]);
-          if (total > 0) this.#own.wrote(c.batch.appId, c.recs, total);
+          if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
+          c.release();
           continue;
         }
         const err = r?.[0];
@@ -363,8 +370,8 @@ export class RedisHistory {
           again.push(...o.chunks.slice(i));
           break;
         }
-        rejected += lineCount(c);
-        this.#lose(c.batch, c.recs);
+        rejected += c.lines;
+        this.#lose(c.batch, c.records());
         this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
       }
     }
@@ -466,7 +473,3 @@ export class RedisHistory {
   }
 }
 
-/** Lines in a chunk (a loss notice, always its first record, is not a line). */
-function lineCount(c: Chunk): number {
-  return c.recs.length - (isLossNotice(c.recs[0]!) ? 1 : 0);
-}
