@@ -125,7 +125,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
   const servers: SpawnedServer[] = [];
   const workers: Worker[] = [];
   try {
-    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env, ...(profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] } : {}) }));
+    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env, ...(profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', profileDir] } : {}) }));
     const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
     const requests = Math.ceil(linesPerNode / LINES_PER_BODY);
     const senders = servers.map((s) => sender(Number(new URL(s.url).port), auths, requests));
