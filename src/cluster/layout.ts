@@ -23,6 +23,8 @@ export class LayoutSwitch {
   readonly #log: Log;
   #current: '1' | '2';
   #checking = false;
+  /** Nodes of the previous release seen at the last check (logged when it changes). */
+  #previous = 0;
 
   constructor(redis: Redis, nodes: NodeRegistry, log: Log, cluster: boolean) {
     this.#redis = redis;
@@ -46,10 +48,11 @@ export class LayoutSwitch {
         if (ids.length === 0) return;
         const infos = await this.#redis.mget(...ids.map(nodeInfo));
         const old = infos.filter((raw) => !writesLayout2(raw)).length;
-        if (old > 0) {
-          this.#log.info({ at: 'cluster.layout_waiting', nodes: ids.length, previous: old }, 'nodes of the previous release are running: history is written in their layout');
-          return;
+        if (old !== this.#previous) {
+          this.#previous = old;
+          if (old > 0) this.#log.info({ at: 'cluster.layout_waiting', nodes: ids.length, previous: old }, 'nodes of the previous release are running: history is written in their layout');
         }
+        if (old > 0) return;
         await this.#redis.set(LAYOUT, String(LAYOUT_VERSION));
       }
       this.#current = '2';
