@@ -53,7 +53,9 @@ for (const backend of redisBackends) describe(`drains across three nodes${backen
     }
     // every drain gets exactly one owner, and its feed goes live
     await until('one owner each', () => ids.every((id) => owners(id).length === 1 && feedLive(id)));
-    // the drain list is the same on every node
+    // the drain list is the same on every node (each learns the others' drains by pub/sub, within milliseconds;
+    // on a Redis Cluster the message crosses the cluster bus first)
+    await until('every drain on every node', () => nodes.every((n) => ids.every((id) => n.server.ctx.registry.get('drained')?.record.drains.some((d) => d.id === id))), 10_000);
     const lists = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/v3/channels/drained/drains')));
     for (const l of lists) assert.deepEqual(l.json.map((d: any) => d.id).sort(), ids.slice().sort());
 
