@@ -1,11 +1,15 @@
 // Distributed mode: POST /logs into nodes whose history is in Redis
-// (`node dist/bench/redis_ingest.js [--lines N]`, about half a minute).
+// (`node dist/bench/redis_ingest.js [--lines N] [--no-cluster] [--only TEXT]
+// [--cpu-prof DIR]`, about a minute; --only runs the configurations whose
+// label contains TEXT, --cpu-prof writes each node's CPU profile into DIR).
 //
 // One redis-server (started here, no persistence), 100 apps provisioned in
 // Redis, then 1 node and 2 nodes (the BUILT server as child processes, each
 // fed by its own HTTP sender worker with pre-built 500-line bodies over 4
 // kept-alive connections); the embedded mode (no Redis) on the same load as
-// the baseline. A run ends when every line is in the Redis history
+// the baseline; then one node on a Redis Cluster of 1 master and of 3
+// masters (test/support/redis-cluster.ts), where the Redis figures are
+// summed over the masters and the busiest master's CPU is shown apart. A run ends when every line is in the Redis history
 // (logplane_redis_lines_written_total), not when the last response came.
 //
 // Reported per configuration: lines/s per node and in all, Redis commands
@@ -21,7 +25,8 @@ import { scrape, spawnServer, sumOf, type SpawnedServer } from './support/server
 import { appRecords, benchApps, logplexBody } from './support/syslog.js';
 import { renderTable } from './support/table.js';
 import type { Column, Value } from './case.js';
-import { startRedis, type TestRedis } from '../test/support/redis.js';
+import { startRedis } from '../test/support/redis.js';
+import { startRedisCluster } from '../test/support/redis-cluster.js';
 import { RedisStore } from '../src/store/redis.js';
 
 const APPS = 100;
@@ -94,15 +99,24 @@ interface RunResult {
   notes: string[];
 }
 
-async function run(label: string, nodesN: number, linesPerNode: number, redis: TestRedis | null): Promise<RunResult> {
+/** Where the nodes keep their history: a URL, and a direct connection to each master (for INFO). */
+interface Backend {
+  url: string;
+  masters: Redis[];
+}
+
+async function sumOver(masters: Redis[], f: (r: Redis) => Promise<number>): Promise<number[]> {
+  return Promise.all(masters.map(f));
+}
+
+async function run(label: string, nodesN: number, linesPerNode: number, redis: Backend | null): Promise<RunResult> {
   const apps = benchApps(APPS);
   const records = appRecords(apps);
   const notes: string[] = [];
-  let rc: Redis | null = null;
+  const masters = redis?.masters ?? [];
   const env: Record<string, string> = { LOGPLANE_API_KEY: API_KEY, LOGPLANE_HISTORY_LINES: String(HISTORY_LINES) };
   if (redis) {
-    rc = new Redis(redis.url);
-    await rc.flushall();
+    for (const m of masters) await m.flushall();
     const store = await RedisStore.connect(redis.url);
     for (const rec of records) await store.putApp(rec);
     await store.close();
@@ -111,7 +125,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: T
   const servers: SpawnedServer[] = [];
   const workers: Worker[] = [];
   try {
-    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env }));
+    for (let i = 0; i < nodesN; i++) servers.push(await spawnServer({ apps: records, env, ...(profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', profileDir] } : {}) }));
     const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
     const requests = Math.ceil(linesPerNode / LINES_PER_BODY);
     const senders = servers.map((s) => sender(Number(new URL(s.url).port), auths, requests));
@@ -119,8 +133,8 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: T
     await Promise.all(senders.map((s) => s.ready));
     await new Promise((r) => setTimeout(r, 300)); // warm-up lines written
     const base = await Promise.all(servers.map((s) => scrape(s.url)));
-    const stats0 = rc ? await commandStats(rc) : null;
-    const rcpu0 = rc ? await redisCpu(rc) : 0;
+    const stats0 = redis ? await Promise.all(masters.map(commandStats)) : null;
+    const rcpu0 = await sumOver(masters, redisCpu);
     const cpu0 = servers.map((s) => cpuSeconds(s.pid));
     const t0 = performance.now();
     await Promise.all(senders.map((s) => s.go()));
@@ -156,23 +170,29 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: T
       sent: null,
       executed: null,
       redisCpu: null,
+      masterCpu: null,
       bytesPerLine: null,
     };
-    if (rc && stats0) {
-      const stats1 = await commandStats(rc);
+    if (redis && stats0) {
+      const stats1 = await Promise.all(masters.map(commandStats));
       let sent = 0;
       let executed = 0;
-      for (const [k, v] of stats1) {
-        const d = v - (stats0.get(k) ?? 0);
-        if (d <= 0 || k === 'info') continue;
-        executed += d;
-        if (CLIENT_COMMANDS.has(k) && k !== 'publish' && k !== 'hset') sent += d;
-      }
+      stats1.forEach((st, m) => {
+        for (const [k, v] of st) {
+          const d = v - (stats0[m]!.get(k) ?? 0);
+          if (d <= 0 || k === 'info' || k === 'cluster') continue;
+          executed += d;
+          if (CLIENT_COMMANDS.has(k) && k !== 'publish' && k !== 'hset') sent += d;
+        }
+      });
       // publish and hset run inside the append script too; count the nodes' own (checkpoints) as executed only
       row['sent'] = sent / lines;
       row['executed'] = executed / lines;
-      row['redisCpu'] = ((await redisCpu(rc)) - rcpu0) / (lines / 1e6);
-      const listBytes = (await usedMemory(rc)) / (APPS * HISTORY_LINES);
+      const rcpu1 = await sumOver(masters, redisCpu);
+      const perMaster = rcpu1.map((c, m) => (c - rcpu0[m]!) / (lines / 1e6));
+      row['redisCpu'] = perMaster.reduce((a, b) => a + b, 0);
+      row['masterCpu'] = Math.max(...perMaster);
+      const listBytes = (await sumOver(masters, usedMemory)).reduce((a, b) => a + b, 0) / (APPS * HISTORY_LINES);
       row['bytesPerLine'] = listBytes;
       const dropped = after.reduce((n, m) => n + sumOf(m, 'logplane_redis_lines_dropped_total'), 0);
       if (dropped > 0) notes.push(`${label}: ${dropped} lines dropped from the write queue`);
@@ -181,26 +201,55 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: T
     return { row, notes };
   } finally {
     for (const w of workers) await w.terminate();
-    for (const s of servers) await s.kill();
-    rc?.disconnect();
+    for (const s of servers) await (profileDir ? s.stop(30_000) : s.kill());
   }
 }
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+const only = option('--only');
+const profileDir = option('--cpu-prof');
+const wanted = (label: string): boolean => only === undefined || label.includes(only);
 
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--lines');
   const linesPerNode = i !== -1 ? Number(process.argv[i + 1]) : DEFAULT_LINES_PER_NODE;
   if (!Number.isInteger(linesPerNode) || linesPerNode < LINES_PER_BODY) throw new Error(`--lines needs a whole number >= ${LINES_PER_BODY}`);
-  const redis = await startRedis();
   const rows: Record<string, Value>[] = [];
   const notes: string[] = [];
+  const redis = await startRedis();
+  const single: Backend = { url: redis.url, masters: [new Redis(redis.url)] };
   try {
-    for (const [label, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, redis], ['redis, 2 nodes', 2, redis]] as const) {
+    for (const [label, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, single], ['redis, 2 nodes', 2, single]] as const) {
+      if (!wanted(label)) continue;
       const res = await run(label, n, linesPerNode, r);
       rows.push(res.row);
       notes.push(...res.notes);
     }
   } finally {
+    for (const m of single.masters) m.disconnect();
     await redis.close();
+  }
+  if (!process.argv.includes('--no-cluster')) {
+    for (const masters of [1, 3]) {
+      if (!wanted(`cluster, ${masters} master${masters > 1 ? 's' : ''}, 1 node`)) continue;
+      const rc = await startRedisCluster({ masters });
+      try {
+        const ports = await rc.masters();
+        const backend: Backend = { url: rc.url, masters: ports.map((p) => new Redis({ port: p, host: '127.0.0.1' })) };
+        try {
+          const res = await run(`cluster, ${masters} master${masters > 1 ? 's' : ''}, 1 node`, 1, linesPerNode, backend);
+          rows.push(res.row);
+          notes.push(...res.notes);
+        } finally {
+          for (const m of backend.masters) m.disconnect();
+        }
+      } finally {
+        await rc.close();
+      }
+    }
   }
   const columns: Column[] = [
     { key: 'config', label: 'configuration' },
@@ -211,6 +260,7 @@ async function main(): Promise<void> {
     { key: 'sent', label: 'cmds sent', unit: '/line', digits: 4 },
     { key: 'executed', label: 'cmds executed', unit: '/line', digits: 3 },
     { key: 'redisCpu', label: 'Redis CPU', unit: 's/M lines', digits: 2 },
+    { key: 'masterCpu', label: 'busiest master', unit: 's/M lines', digits: 2 },
     { key: 'bytesPerLine', label: 'Redis memory', unit: 'B/history line', digits: 0 },
   ];
   process.stdout.write(`redis_ingest: POST /logs, ${APPS} apps, ${LINES_PER_BODY}-line bodies, ${CONNECTIONS} connections per node, ${linesPerNode.toLocaleString('en-US')} lines per node, history ${HISTORY_LINES} lines per app\n\n`);

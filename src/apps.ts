@@ -13,6 +13,13 @@ import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, Token
 /** Something every line of an app is offered to: a drain, a tail hub, a Redis batch. */
 export interface LineSink {
   offer(rec: Buffer): void;
+  /**
+   * The same line still inside an ingest worker's batch, src[pos, pos + len),
+   * with its seq (not yet stamped there): for a sink that copies what it
+   * keeps anyway (the Redis batch packs lines back to back), so routeFrom()
+   * makes no Buffer for it.
+   */
+  offerFrom?(src: DataView, pos: number, len: number, seq: number): void;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface Config {
   readonly historyLines: number;
   /** Redis URL; null = embedded mode. */
   readonly redisUrl: string | null;
+  /** Run on a Redis Cluster (REDIS_URL names any of its nodes); implied by a redis-cluster:// URL. */
+  readonly redisCluster: boolean;
   /** Base URL put in session URLs; null = http://<host>:<port>. */
   readonly publicUrl: string | null;
   /** Largest accepted POST /logs body (after gunzip), bytes. */
@@ -96,6 +98,7 @@ export const defaults: Config = {
   dataDir: './.logplane',
   historyLines: 1500,
   redisUrl: null,
+  redisCluster: false,
   publicUrl: null,
   maxBodyBytes: 8 * 1024 * 1024,
   frameIdTtlMs: 5 * 60 * 1000,
@@ -150,6 +153,7 @@ export const settings: readonly Setting[] = [
   { key: 'dataDir', env: 'LOGPLANE_DATA_DIR', flag: 'data-dir', kind: 'string' },
   { key: 'historyLines', env: 'LOGPLANE_HISTORY_LINES', flag: 'history-lines', kind: 'int', min: 1, max: 1_000_000 },
   { key: 'redisUrl', env: 'REDIS_URL', flag: 'redis', kind: 'url' },
+  { key: 'redisCluster', env: 'LOGPLANE_REDIS_CLUSTER', flag: 'redis-cluster', kind: 'bool' },
   { key: 'publicUrl', env: 'LOGPLANE_PUBLIC_URL', flag: 'public-url', kind: 'url' },
   { key: 'maxBodyBytes', env: 'LOGPLANE_MAX_BODY_BYTES', flag: 'max-body-bytes', kind: 'int', min: 1024, max: 1 << 30 },
   { key: 'frameIdTtlMs', env: 'LOGPLANE_FRAME_ID_TTL_MS', flag: 'frame-id-ttl-ms', kind: 'int', min: 0, max: 86_400_000 },
@@ -210,9 +214,14 @@ function parseValue(s: Setting, raw: string, where: string, problems: string[]):
       return bad('must be 1/0, true/false, yes/no or on/off');
     }
     case 'url': {
+      if (s.key === 'redisUrl' && raw.startsWith('redis-cluster://')) {
+        // redis-cluster://[user:pass@]host:port,host:port (not one URL host, so checked by hand)
+        const seeds = raw.slice('redis-cluster://'.length).replace(/^[^@/]*@/, '').replace(/\/.*$/, '').split(',');
+        return seeds.every((h) => /^[^\s:,]+:\d{1,5}$/.test(h)) ? raw : bad('must list host:port,host:port after redis-cluster://');
+      }
       try {
         const u = new URL(raw);
-        if (s.key === 'redisUrl' && !['redis:', 'rediss:'].includes(u.protocol)) return bad('must be a redis:// or rediss:// URL');
+        if (s.key === 'redisUrl' && !['redis:', 'rediss:', 'redis-cluster:'].includes(u.protocol)) return bad('must be a redis://, rediss:// or redis-cluster://host:port,host:port URL');
         if (s.key === 'publicUrl' && !['http:', 'https:'].includes(u.protocol)) return bad('must be an http:// or https:// URL');
         return s.key === 'publicUrl' ? raw.replace(/\/+$/, '') : raw;
       } catch {

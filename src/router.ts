@@ -23,9 +23,10 @@ export function route(app: App, rec: Buffer): void {
 /**
  * route() for a line inside a worker's batch: src[pos, pos+len). The ring
  * copies it straight from the batch and stamps its copy, so a line of an app
- * with no sinks needs no Buffer at all; for an app with sinks the line gets a
- * Buffer of its own (sinks keep what they are offered), the one allocation
- * per line.
+ * with no sinks needs no Buffer at all; a sink that copies the line itself
+ * (offerFrom: the Redis batch) needs none either; for the others the line
+ * gets a Buffer of its own (sinks keep what they are offered), the one
+ * allocation per line.
  */
 export function routeFrom(app: App, src: DataView, pos: number, len: number): void {
   const clock = app.seqClock;
@@ -38,10 +39,19 @@ export function routeFrom(app: App, src: DataView, pos: number, len: number): vo
   app.rates.countIn(src, pos, received);
   app.ring.pushFrom(src, pos, len, seq);
   const sinks = app.sinks;
-  if (sinks.length === 0) return;
-  const rec = Buffer.allocUnsafe(len);
-  const ownView = arrayBufferView(rec);
-  ownView.setFloat64(rec.byteOffset, seq, true);
-  copyWords(src, pos + 8, pos + len, ownView, rec.byteOffset + 8);
-  for (let i = 0; i < sinks.length; i++) sinks[i]!.offer(rec);
+  let rec: Buffer | null = null;
+  for (let i = 0; i < sinks.length; i++) {
+    const s = sinks[i]!;
+    if (s.offerFrom !== undefined) {
+      s.offerFrom(src, pos, len, seq);
+      continue;
+    }
+    if (rec === null) {
+      rec = Buffer.allocUnsafe(len);
+      const ownView = arrayBufferView(rec);
+      ownView.setFloat64(rec.byteOffset, seq, true);
+      copyWords(src, pos + 8, pos + len, ownView, rec.byteOffset + 8);
+    }
+    s.offer(rec);
+  }
 }

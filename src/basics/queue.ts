@@ -80,6 +80,11 @@ export class BoundedQueue<T extends { readonly length: number } = Buffer> {
     return this.#buf[this.#head]!;
   }
 
+  /** The i-th oldest item (0: the oldest), left in place; i < count. */
+  at(i: number): T {
+    return this.#buf[(this.#head + i) & this.#mask]!;
+  }
+
   /** Take the oldest item (to use it). The queue must not be empty. */
   shift(): T {
     const h = this.#head;

@@ -47,27 +47,54 @@ export interface PublishedBatch {
 /** Decode `f64 first ordinal | origin | kind | u32 count | u16 lengths | records`; null when malformed. */
 export function decodeBatch(msg: Buffer): PublishedBatch | null {
   if (msg.length < MSG_HEAD) return null;
-  const first = msg.readDoubleLE(0);
-  const origin = msg[8]!;
-  const n = msg.readUInt32LE(10);
-  let p = MSG_HEAD + 2 * n;
-  if (p > msg.length) return null;
+  return decodeChunk(msg.subarray(8), msg.readDoubleLE(0));
+}
+
+/** Decode a stored or published chunk `origin | kind | u32 count | u16 lengths | records` whose first ordinal is `first`; null when malformed. */
+export function decodeChunk(blob: Buffer, first: number): PublishedBatch | null {
+  if (blob.length < CHUNK_HEAD) return null;
+  const origin = blob[0]!;
+  const n = blob.readUInt32LE(2);
+  let p = CHUNK_HEAD + 2 * n;
+  if (p > blob.length) return null;
   const recs: Buffer[] = new Array<Buffer>(n);
   for (let i = 0; i < n; i++) {
-    const len = msg.readUInt16LE(MSG_HEAD + 2 * i);
-    if (p + len > msg.length) return null;
-    recs[i] = msg.subarray(p, p + len);
+    const len = blob.readUInt16LE(CHUNK_HEAD + 2 * i);
+    if (p + len > blob.length) return null;
+    recs[i] = blob.subarray(p, p + len);
     p += len;
   }
   return { first, origin, recs };
 }
 
-/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: one loss notice (the append script remembers its count). */
+/** Header bytes of a chunk before its lengths. */
+const CHUNK_HEAD = 6;
+
+/** Kind byte of an ordinal message (published just before its chunk: `origin u8 | 0xff | f64 first ordinal`). */
+const ORDINAL_KIND = 0xff;
+const ORDINAL_BYTES = 10;
+
+/** The ordinal message the append script publishes before a chunk (tests build it here). */
+export function ordinalMessage(origin: number, first: number): Buffer {
+  const b = Buffer.alloc(ORDINAL_BYTES);
+  b[0] = origin;
+  b[1] = ORDINAL_KIND;
+  b.writeDoubleLE(first, 2);
+  return b;
+}
+
+/** The first ordinal of the chunk that follows, when msg is an ordinal message; else null. */
+export function decodeOrdinal(msg: Buffer): number | null {
+  if (msg.length !== ORDINAL_BYTES || msg[1] !== ORDINAL_KIND) return null;
+  return msg.readDoubleLE(2);
+}
+
+/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: the first record is a loss notice (the append script remembers its count). */
 export function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
   const n = recs.length;
   const header = Buffer.allocUnsafe(6 + 2 * n);
   header[0] = origin;
-  header[1] = n === 1 && isLossNotice(recs[0]!) ? 1 : 0;
+  header[1] = n > 0 && isLossNotice(recs[0]!) ? 1 : 0;
   header.writeUInt32LE(n, 2);
   for (let k = 0; k < n; k++) header.writeUInt16LE(recs[k]!.length, 6 + 2 * k);
   return header;

@@ -8,11 +8,11 @@
 // told (onResubscribed) and so has started its catch-up: a watcher never takes
 // a batch that came back early as the start of a stream it missed the head of.
 import type { Redis } from 'ioredis';
-import { decodeBatch } from './batch.js';
+import { decodeBatch, decodeChunk, decodeOrdinal } from './batch.js';
 import type { Log } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
 import { appChannel, appOfChannel } from '../redis/keys.js';
-import { afterResubscribe } from '../redis/connection.js';
+import { afterResubscribe, isCluster } from '../redis/connection.js';
 
 /** Someone on this node who wants an app's lines from every node. */
 export interface LineWatcher {
@@ -37,15 +37,20 @@ export class LineBus {
   /** Batches received since 'ready', before the resubscription was confirmed; null when not reconnecting. */
   #held: Array<{ appId: string; first: number; origin: number; recs: Buffer[] }> | null = null;
   #heldLines = 0;
+  /** Per app: the first ordinal of the chunk whose bytes come next. */
+  readonly #nextFirst = new Map<string, number>();
   /** Called for every decoded batch before the watchers (HLC observe). */
   onAnyBatch: ((appId: string, recs: readonly Buffer[]) => void) | null = null;
+  /** Sharded pub/sub (a Redis Cluster). */
+  readonly #sharded: boolean;
 
   constructor(sub: Redis, log: Log, received: Child, malformed: Child) {
     this.#sub = sub;
+    this.#sharded = isCluster(sub);
     this.#log = log;
     this.#received = received;
     this.#malformed = malformed;
-    sub.on('messageBuffer', this.#onMessage);
+    sub.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', this.#onMessage);
     sub.on('ready', this.#onReady);
     this.#offResubscribed = afterResubscribe(sub, this.#onResubscribed);
   }
@@ -74,7 +79,8 @@ export class LineBus {
     const pending = this.#subscribing.get(appId);
     if (pending) return pending;
     if (set.size > 1) return Promise.resolve();
-    const p = this.#sub.subscribe(appChannel(appId)).then(
+    const channel = appChannel(appId);
+    const p = (this.#sharded ? this.#sub.ssubscribe(channel) : this.#sub.subscribe(channel)).then(
       () => undefined,
       (err: Error) => {
         this.#log.warn({ at: 'cluster.subscribe_failed', app: appId, err: err.message }, 'could not subscribe to an app channel');
@@ -93,8 +99,10 @@ export class LineBus {
     if (!set || !set.delete(w)) return;
     if (set.size > 0) return;
     this.#watchers.delete(appId);
+    this.#nextFirst.delete(appId);
     if (this.#closed) return;
-    void this.#sub.unsubscribe(appChannel(appId)).catch(() => {
+    const channel = appChannel(appId);
+    void (this.#sharded ? this.#sub.sunsubscribe(channel) : this.#sub.unsubscribe(channel)).catch(() => {
       /* down: gone with the connection anyway */
     });
   }
@@ -104,7 +112,16 @@ export class LineBus {
     if (appId === null) return;
     const set = this.#watchers.get(appId);
     if (!set) return;
-    const b = decodeBatch(msg);
+    // each chunk comes as two adjacent messages: its first ordinal, then its bytes
+    const first = decodeOrdinal(msg);
+    if (first !== null) {
+      this.#nextFirst.set(appId, first);
+      return;
+    }
+    const f = this.#nextFirst.get(appId);
+    this.#nextFirst.delete(appId);
+    // no ordinal message before it: the previous release's layout, one message `f64 first ordinal | chunk`
+    const b = f === undefined ? decodeBatch(msg) : decodeChunk(msg, f);
     if (b === null) {
       this.#malformed.value++;
       return;
@@ -153,7 +170,7 @@ export class LineBus {
 
   close(): void {
     this.#closed = true;
-    this.#sub.off('messageBuffer', this.#onMessage);
+    this.#sub.off(this.#sharded ? 'smessageBuffer' : 'messageBuffer', this.#onMessage);
     this.#sub.off('ready', this.#onReady);
     this.#held = null;
     this.#offResubscribed();

@@ -23,7 +23,8 @@ import type { DrainOwnership } from '../drains/ownership.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
-import { closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
+import { LayoutSwitch } from './layout.js';
+import { closeClient, commandClient, connectOrThrow, dropClient, isCluster, redisTarget, subscriberClient } from '../redis/connection.js';
 import { defineScripts } from '../redis/scripts.js';
 import { RedisStore } from '../store/redis.js';
 import { LineBus } from './bus.js';
@@ -84,6 +85,7 @@ export class Cluster {
   readonly #log: Log;
   readonly #metrics: Metrics;
   readonly #origins = new Set<number>();
+  readonly #layout: LayoutSwitch;
   #registry: Registry | null = null;
   #leases: DrainLeases | null = null;
   #feeds: DrainFeeds | null = null;
@@ -96,36 +98,42 @@ export class Cluster {
     const o = { ...clusterDefaults, ...opts };
     const url = config.redisUrl;
     if (!url) throw new Error('distributed mode needs REDIS_URL');
-    const cmd = commandClient(url, 'logplane');
-    const sub = subscriberClient(url, 'logplane-sub');
+    const target = redisTarget(url, config.redisCluster);
+    const cmd = commandClient(target, 'logplane');
+    const sub = subscriberClient(target, 'logplane-sub');
     cmd.on('error', () => {}); // reported through state changes, not thrown
     sub.on('error', () => {});
     defineScripts(cmd);
     try {
       await Promise.all([connectOrThrow(cmd, o.connectTimeoutMs), connectOrThrow(sub, o.connectTimeoutMs)]);
     } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
+      dropClient(cmd);
+      dropClient(sub);
       throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
     }
     const nodes = new NodeRegistry(cmd, { ttlMs: o.nodeTtlMs, heartbeatMs: o.heartbeatMs, url: '', log });
     try {
       await nodes.start();
     } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
+      dropClient(cmd);
+      dropClient(sub);
       throw err;
     }
-    return new Cluster(config, log, metrics, o, cmd, sub, nodes);
+    // the history layout is known before the first append (a node alone, or among nodes of this release, writes layout 2 at once)
+    const layout = new LayoutSwitch(cmd, nodes, log, isCluster(cmd));
+    await layout.check();
+    nodes.on('heartbeat', () => void layout.check());
+    return new Cluster(config, log, metrics, o, cmd, sub, nodes, layout);
   }
 
-  private constructor(config: Config, log: Log, metrics: Metrics, o: ClusterOptions, cmd: Redis, sub: Redis, nodes: NodeRegistry) {
+  private constructor(config: Config, log: Log, metrics: Metrics, o: ClusterOptions, cmd: Redis, sub: Redis, nodes: NodeRegistry, layout: LayoutSwitch) {
     this.options = o;
     this.#log = log;
     this.#metrics = metrics;
     this.#cmd = cmd;
     this.#sub = sub;
     this.nodes = nodes;
+    this.#layout = layout;
     this.seqClock = new HybridSeq(nodes.index);
     this.#origins.add(nodes.index);
     nodes.on('index', (i: number) => {
@@ -140,6 +148,10 @@ export class Cluster {
       chunkLines: redisHistoryDefaults.chunkLines,
       pipelineLines: redisHistoryDefaults.pipelineLines,
       origin: () => this.nodes.index,
+      nodeId: nodes.id,
+      // on a Redis Cluster, an app's lines are published in its shard only (SSUBSCRIBE), not broadcast to every master
+      publish: isCluster(cmd) ? 'SPUBLISH' : 'PUBLISH',
+      layout: () => layout.current,
       log,
       metrics: r,
       onLost: (appId, recs) => this.#feeds?.linesLost(appId, recs),
@@ -152,6 +164,11 @@ export class Cluster {
       r.counter('logplane_cluster_messages_malformed_total', 'Pub/sub messages that could not be decoded.').labels(),
     );
     this.bus.onAnyBatch = (appId, recs) => this.#observe(appId, recs);
+  }
+
+  /** The history layout this node writes ('1' while nodes of the previous release may run; layout.ts). */
+  get layout(): '1' | '2' {
+    return this.#layout.current;
   }
 
   /** This node's id (uuid) and index. */
@@ -304,8 +321,8 @@ export class Cluster {
   kill(): void {
     if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
     this.#closing ??= Promise.resolve();
-    this.#cmd.disconnect();
-    this.#sub.disconnect();
+    dropClient(this.#cmd);
+    dropClient(this.#sub);
   }
 }
 

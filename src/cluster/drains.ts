@@ -14,6 +14,7 @@ import { drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys
 import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 /** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
 const STATUS_EVERY_MS = 1000;
@@ -135,7 +136,7 @@ export class DrainFeeds implements DrainCluster {
   }
 
   async #save(feeds: DrainFeed[], withStatus = true): Promise<void> {
-    const p = this.#o.redis.pipeline();
+    const p = pipelineByOwner(this.#o.redis);
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
     /** Index of each feed's cursor HSET in the replies. */

@@ -1,5 +1,7 @@
 // Reads of an app's history in Redis (the HISTORY script's reply, decoded):
 // the records from an ordinal on, with what was trimmed before them.
+import { seqOf } from '../line.js';
+import { decodeChunk } from './batch.js';
 
 /** A loss notice that was appended at `ordinal`: node `origin` could not write n lines. */
 export interface NoticeMark {
@@ -21,10 +23,19 @@ export interface HistoryRead {
   records: Buffer[];
 }
 
-/** Decode the history script's reply `{trimmed, tseq, notices, records...}` for a read from ordinal `from`. */
-export function decodeHistory(out: readonly Buffer[], from: number): HistoryRead {
-  const trimmed = Number(out[0]!.toString('latin1'));
-  const trimmedSeq = Number(out[1]!.toString('latin1'));
+/**
+ * Decode the history script's reply `{total, tseq, notices, k, k firsts, k
+ * elements, [f, records]}` (the last part: the previous release's per-record
+ * list, ordinals f, f + 1, ..., all before the chunks)
+ * for a read from ordinal `from` of a history holding `cap` records: the
+ * records of ordinals max(from, total - cap + 1)..total, as views into the
+ * elements; the records held but past the cap count as trimmed.
+ */
+export function decodeHistory(out: readonly Buffer[], from: number, cap: number): HistoryRead {
+  const total = Number(out[0]!.toString('latin1'));
+  let trimmedSeq = Number(out[1]!.toString('latin1'));
+  const trimmed = Math.max(0, total - cap);
+  const first = Math.max(from, trimmed + 1);
   const trimmedNotices: NoticeMark[] = [];
   const notices = out[2]!.toString('latin1');
   if (notices.length > 0) {
@@ -33,6 +44,26 @@ export function decodeHistory(out: readonly Buffer[], from: number): HistoryRead
       if (o >= from && o <= trimmed && Number.isFinite(n)) trimmedNotices.push({ ordinal: o, origin, n });
     }
   }
-  const records = out.slice(3);
-  return { trimmed, trimmedNotices, trimmedSeq, first: Math.max(from, trimmed + 1), records };
+  const records: Buffer[] = [];
+  const k = Number(out[3]!.toString('latin1'));
+  const take = (r: Buffer, ordinal: number): void => {
+    if (ordinal >= first) records.push(r);
+    else if (ordinal <= trimmed) {
+      const s = seqOf(r);
+      if (s > trimmedSeq) trimmedSeq = s;
+    }
+  };
+  const olds = 4 + 2 * k;
+  if (out.length > olds) {
+    const f = Number(out[olds]!.toString('latin1'));
+    for (let i = olds + 1; i < out.length; i++) take(out[i]!, f + i - olds - 1);
+  }
+  for (let e = 0; e < k; e++) {
+    const meta = out[4 + e]!.toString('latin1');
+    const colon = meta.indexOf(':');
+    const b = decodeChunk(out[4 + k + e]!, Number(meta.slice(0, colon)));
+    if (b === null) continue;
+    for (let i = 0; i < b.recs.length; i++) take(b.recs[i]!, b.first + i);
+  }
+  return { trimmed, trimmedNotices, trimmedSeq, first, records };
 }

@@ -18,17 +18,17 @@
 // (own-ordinals.ts). The batches and the chunk queue are in pending.ts, the
 // metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
-import { appLines, appMeta } from '../redis/keys.js';
+import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
 import type { ScriptPipeline, Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
-import { receivedOf } from '../line.js';
-import { decodeLossNotice, encodeLossNotice, isLossNotice, makeHeader } from './batch.js';
+import { receivedOf, seqOf } from '../line.js';
+import { decodeLossNotice, encodeLossNotice, isLossNotice } from './batch.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, ChunkQueue, chunk, type Chunk } from './pending.js';
+import { AppBatch, Chunk, ChunkQueue, blobOf, chunkOf } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryRead } from './history-read.js';
-import { isConnectionError } from '../redis/connection.js';
+import { isConnectionError, isRedirect, ownerOf, refreshSlots } from '../redis/connection.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -41,6 +41,12 @@ export interface RedisHistoryOptions {
   pipelineLines: number;
   /** This node's index (the origin byte of published batches). */
   origin(): number;
+  /** This node's id (the append script remembers its chunk ids per app under it). */
+  nodeId: string;
+  /** How the append script publishes: PUBLISH, or SPUBLISH (sharded, on a Redis Cluster). */
+  publish?: 'PUBLISH' | 'SPUBLISH';
+  /** The history layout to write: '2' (chunks), or '1' while a node of the previous release may be running (layout.ts). */
+  layout?(): '1' | '2';
   log: Log;
   metrics: MetricRegistry;
   /** Lines that will never reach Redis (dropped while it was down, or refused). */
@@ -49,9 +55,16 @@ export interface RedisHistoryOptions {
 
 export const redisHistoryDefaults = {
   maxPendingLines: 200_000,
-  chunkLines: 1000,
+  chunkLines: 5000,
   pipelineLines: 50_000,
 } as const;
+
+/** One master's pipeline of a round, settled. */
+interface Outcome {
+  chunks: Chunk[];
+  results: Array<[Error | null, unknown]> | null;
+  err: Error | null;
+}
 
 export class RedisHistory {
   readonly #redis: Redis;
@@ -74,6 +87,8 @@ export class RedisHistory {
   /** Ordinals of this node's own records, kept for the stream readers on this node. */
   readonly #own: OwnOrdinals;
   readonly #latency = new Samples();
+  /** Ids of chunks sent (they rise; the append script recognises a re-send by its id). */
+  #chunkIds = 0;
   readonly #m: HistoryMetrics;
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
@@ -86,13 +101,21 @@ export class RedisHistory {
     this.#up = redis.status === 'ready';
   }
 
+  get nodeId(): string {
+    return this.#opts.nodeId;
+  }
+
+  get chunkLines(): number {
+    return this.#opts.chunkLines;
+  }
+
   /** True while the last contact with Redis worked. */
   get up(): boolean {
     return this.#up;
   }
   /** Lines queued or in flight. */
   get pendingLines(): number {
-    return this.#pending.lines + (this.#inFlight?.reduce((n, c) => n + c.recs.length, 0) ?? 0);
+    return this.#pending.lines + (this.#inFlight?.reduce((n, c) => n + c.count, 0) ?? 0);
   }
 
   /** The sink for one app (made once). */
@@ -111,8 +134,9 @@ export class RedisHistory {
     if (!b) return;
     this.#batches.delete(appId);
     b.removed = true;
-    b.recs = [];
+    b.packer.take();
     this.#pending.removeBatch(b);
+    b.open = null;
     this.#own.drop(appId);
   }
 
@@ -161,12 +185,24 @@ export class RedisHistory {
     const origin = this.#opts.origin();
     for (const b of dirty) {
       b.queued = false;
-      const recs = b.recs;
-      b.recs = [];
-      if (b.removed || recs.length === 0) continue;
-      for (let i = 0; i < recs.length; i += max) {
-        const part = i === 0 && recs.length <= max ? recs : recs.slice(i, i + max);
-        this.#pending.push(chunk(b, part, makeHeader(origin, part)));
+      const segs = b.packer.take();
+      if (b.removed || segs.length === 0) continue;
+      // segments (of at most max lines each) join this app's queued chunk while it was never sent (while a pipeline is out, ticks add up to fewer, larger appends)
+      let i = 0;
+      const open = b.open;
+      if (open !== null && open.id === 0 && open.origin === origin) {
+        let k = open.count;
+        const join = i;
+        while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
+        if (i > join) this.#pending.grow(open, segs.slice(join, i));
+      }
+      while (i < segs.length) {
+        const from = i;
+        let k = segs[i++]!.count;
+        while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
+        const c = new Chunk(b, segs.slice(from, i), origin);
+        this.#pending.push(c);
+        b.open = c;
       }
     }
     this.#bound();
@@ -179,17 +215,17 @@ export class RedisHistory {
     while (this.#pending.lines > max) {
       const excess = this.#pending.lines - max;
       const c = this.#pending.peek()!;
-      if (c.recs.length > excess) {
-        // drop exactly the oldest lines: cut the front of the oldest chunk
-        const gone = c.recs.slice(0, excess);
-        this.#pending.trimFront(excess, makeHeader(c.header[0]!, c.recs.slice(excess)));
+      if (c.count > excess && c.id === 0) {
+        // drop exactly the oldest lines (of a chunk never sent: a sent one keeps its bytes for a re-send): cut the front of the oldest chunk
+        const gone = this.#pending.trimFront(excess);
         dropped += excess;
         this.#lose(c.batch, gone);
         break;
       }
       this.#pending.shift();
-      dropped += c.recs.length;
-      this.#lose(c.batch, c.recs);
+      if (c.batch.open === c) c.batch.open = null;
+      dropped += c.count;
+      this.#lose(c.batch, c.records());
     }
     if (dropped > 0) {
       this.#m.droppedOverflow.value += dropped;
@@ -239,86 +275,130 @@ export class RedisHistory {
     }
     const take: Chunk[] = [];
     let lines = 0;
-    const cap = this.#opts.historyLines;
-    const p = this.#redis.pipeline() as unknown as ScriptPipeline;
     // losses not yet announced go first, as records of their apps' streams
     if (this.#lost.size > 0) {
       const origin = this.#opts.origin();
       for (const [b, l] of this.#lost) {
         if (b.removed) continue;
-        const rec = [encodeLossNotice(origin, l.n, l.since)];
-        const c: Chunk = chunk(b, rec, makeHeader(origin, rec));
-        take.push(c);
-        p.lpAppend(b.linesKey, b.metaKey, cap, b.channel, c.header, ...c.recs);
+        const rec = encodeLossNotice(origin, l.n, l.since);
+        // in one append with the app's queued lines that follow it: no reader sees the notice without them (or the history trimmed between them)
+        const next = this.#pending.firstOf(b);
+        if (next !== undefined && next.id === 0 && next.origin === origin) this.#pending.prepend(next, rec);
+        else take.push(chunkOf(b, [rec], origin));
       }
       this.#lost = new Map();
     }
+    // at most one chunk of an app per round: the append script remembers an app's last chunk id of each node for re-sends
+    const inRound = new Set<AppBatch>();
+    for (const c of take) inRound.add(c.batch);
     while (this.#pending.length > 0 && lines < this.#opts.pipelineLines) {
-      const c = this.#pending.shift()!;
+      const c = this.#pending.peek()!;
+      if (inRound.has(c.batch)) break;
+      this.#pending.shift();
       if (c.batch.removed) continue;
+      inRound.add(c.batch);
       take.push(c);
-      lines += c.recs.length;
-      p.lpAppend(c.batch.linesKey, c.batch.metaKey, cap, c.batch.channel, c.header, ...c.recs);
+      lines += c.count;
     }
     if (take.length === 0) {
       this.#notify();
       return;
     }
+    // one pipeline per master (one endpoint: one pipeline); an app's chunks all go to its slot's master, in order
+    const groups = new Map<string, Chunk[]>();
+    for (const c of take) {
+      const owner = ownerOf(this.#redis, c.batch.chunksKey);
+      const g = groups.get(owner);
+      if (g) g.push(c);
+      else groups.set(owner, [c]);
+    }
     this.#inFlight = take;
+    const cap = this.#opts.historyLines;
+    const publish = this.#opts.publish ?? 'PUBLISH';
+    const layout = this.#opts.layout?.() ?? '2';
     const t0 = performance.now();
-    this.#settled = p.exec().then(
-      (results) => this.#done(take, results, t0),
-      (err: Error) => this.#failed(take, err),
-    );
+    const rounds = [...groups.values()].map((g) => {
+      const p = this.#redis.pipeline() as unknown as ScriptPipeline;
+      for (const c of g) {
+        if (c.id === 0) {
+          c.id = ++this.#chunkIds;
+          if (c.batch.open === c) c.batch.open = null;
+        }
+        const b = c.batch;
+        p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout);
+      }
+      return p.exec().then(
+        (results): Outcome => ({ chunks: g, results, err: null }),
+        (err: Error): Outcome => ({ chunks: g, results: null, err }),
+      );
+    });
+    this.#settled = Promise.all(rounds).then((outcomes) => this.#done(outcomes, t0));
   }
 
-  #done(take: Chunk[], results: Array<[Error | null, unknown]> | null, t0: number): void {
+  #done(outcomes: Outcome[], t0: number): void {
     const s = (performance.now() - t0) / 1000;
     this.#latency.add(s);
     this.#m.seconds.value += s;
     this.#inFlight = null;
     let written = 0;
     let rejected = 0;
-    let connectionLost = false;
-    for (let i = 0; i < take.length; i++) {
-      const r = results?.[i];
-      const c = take[i]!;
-      if (r && r[0] === null) {
-        if (!isLossNotice(c.recs[0]!)) written += c.recs.length;
-        this.#own.wrote(c.batch.appId, c.recs, Number(r[1]));
+    let lostConnection: string | null = null;
+    let redirected = false;
+    const again: Chunk[] = [];
+    for (const o of outcomes) {
+      if (o.err) {
+        again.push(...o.chunks);
+        if (isRedirect(o.err)) redirected = true;
+        else lostConnection = o.err.message;
         continue;
       }
-      const err = r?.[0];
-      if (!err || isConnectionError(err)) {
-        // not executed (the connection dropped mid-pipeline): back to the queue
-        connectionLost = true;
-        this.#pending.unshiftAll(take.slice(i));
-        break;
+      for (let i = 0; i < o.chunks.length; i++) {
+        const r = o.results?.[i];
+        const c = o.chunks[i]!;
+        if (r && r[0] === null) {
+          written += c.lines;
+          const total = Number(r[1]);
+          if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
+          c.release();
+          continue;
+        }
+        const err = r?.[0];
+        if (!err || isConnectionError(err) || isRedirect(err)) {
+          // not executed (connection dropped mid-pipeline, or the slot is elsewhere now): sent again, in order
+          if (err && isRedirect(err)) redirected = true;
+          else lostConnection = err?.message ?? 'connection lost during a pipeline';
+          again.push(...o.chunks.slice(i));
+          break;
+        }
+        rejected += c.lines;
+        this.#lose(c.batch, c.records());
+        this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
       }
-      if (!isLossNotice(c.recs[0]!)) rejected += c.recs.length;
-      this.#lose(c.batch, c.recs);
-      if (rejected === c.recs.length) this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
     }
     this.#m.written.value += written;
     if (rejected > 0) {
       this.#m.droppedRejected.value += rejected;
       this.#m.failures.value++;
     }
-    if (connectionLost) {
+    if (again.length > 0) {
+      // chunks taken in queue order: back at the front in that order (each app's own order kept)
+      again.sort((a, b) => a.id - b.id);
+      this.#pending.unshiftAll(again);
+      this.#bound();
+    }
+    if (lostConnection !== null) {
       this.#m.pipelinesErr.value++;
-      this.#setDown('connection lost during a pipeline');
+      this.#setDown(lostConnection);
       return;
     }
     this.#m.pipelinesOk.value++;
+    if (redirected) {
+      // resharding or failover under way: reload the slot map and try again shortly
+      refreshSlots(this.#redis);
+      setTimeout(() => this.#pump(), 50).unref();
+      return;
+    }
     this.#pump();
-  }
-
-  #failed(take: Chunk[], err: Error): void {
-    this.#inFlight = null;
-    this.#m.pipelinesErr.value++;
-    this.#pending.unshiftAll(take);
-    this.#bound();
-    this.#setDown(err.message);
   }
 
   #setDown(why: string): void {
@@ -387,8 +467,9 @@ export class RedisHistory {
   async read(appId: string, from = 0): Promise<HistoryRead> {
     const r = this.#redis as unknown as Scripts;
     const before = this.#inFlight !== null ? this.#settled : null;
-    const out = await r.lpHistoryBuffer(appLines(appId), appMeta(appId), from);
+    const out = await r.lpHistoryBuffer(appChunks(appId), appFirsts(appId), appMeta(appId), appLines(appId), from, this.#opts.historyLines);
     if (before) await before;
-    return decodeHistory(out, from);
+    return decodeHistory(out, from, this.#opts.historyLines);
   }
 }
+

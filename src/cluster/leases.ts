@@ -25,6 +25,7 @@ import type { Log } from '../obs/log.js';
 import { appMeta, drainLease, drainState } from '../redis/keys.js';
 import type { NodeRegistry } from './nodes.js';
 import { RELEASED, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 export interface LeaseOptions {
   ttlMs: number;
@@ -167,7 +168,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
 
     type Op = { kind: 'init' | 'renew' | 'take' | 'peek'; id: string; app: string };
     const ops: Op[] = [];
-    const p = this.#redis.pipeline() as unknown as ScriptPipeline & { get(key: string): ScriptPipeline };
+    const p = pipelineByOwner(this.#redis) as unknown as ScriptPipeline & { get(key: string): ScriptPipeline };
     const ttl = this.#opts.ttlMs;
     for (const [id, appId] of want) {
       if (!this.#initialized.has(id)) {

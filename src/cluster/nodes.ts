@@ -12,6 +12,8 @@ import type { Log } from '../obs/log.js';
 import { NODES, nodeInfo, nodeSlot } from '../redis/keys.js';
 import type { Scripts } from '../redis/scripts.js';
 import { NODE_SLOTS } from '../basics/seq.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
+import { LAYOUT_VERSION } from './layout.js';
 
 /** Free an index claim if it is still ours. */
 const DEL_IF_MINE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -91,10 +93,9 @@ export class NodeRegistry extends EventEmitter {
       const s = r as unknown as Scripts;
       const held = await s.lpLease(nodeSlot(this.#index), this.id, this.#opts.ttlMs * 6);
       if (held !== 1) await this.#claim();
-      const res = await r
-        .pipeline()
+      const res = await pipelineByOwner(r)
         .zadd(NODES, now + this.#opts.ttlMs, this.id)
-        .set(nodeInfo(this.id), JSON.stringify({ url: this.url, index: this.#index, pid: process.pid }), 'PX', this.#opts.ttlMs)
+        .set(nodeInfo(this.id), JSON.stringify({ url: this.url, index: this.#index, pid: process.pid, layout: LAYOUT_VERSION }), 'PX', this.#opts.ttlMs)
         .zremrangebyscore(NODES, '-inf', now)
         .zrangebyscore(NODES, now, '+inf')
         .exec();

@@ -114,6 +114,11 @@ export class OwnOrdinals {
     return false;
   }
 
+  /** True while someone on this node reads the app's stream (wrote() keeps ordinals only then). */
+  wants(appId: string): boolean {
+    return this.#readers.has(appId);
+  }
+
   /** An append of ours (recs) was acknowledged with the app's new total: remember its ordinals while someone reads the app here. */
   wrote(appId: string, recs: readonly Buffer[], total: number): void {
     if (!this.#readers.has(appId) || !Number.isFinite(total)) return;

@@ -1,47 +1,136 @@
 // What this node has routed for Redis and not written yet: each app's lines
 // of this tick (AppBatch, the sink in app.sinks), cut into chunks of one
 // append call each, queued in order (ChunkQueue) while one pipeline is in
-// flight or Redis is unreachable.
+// flight or Redis is unreachable. A chunk gets its id when first sent and
+// keeps it (and its bytes) across re-sends: the append script recognises a
+// re-sent chunk by it.
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
-import { appChannel, appLines, appMeta } from '../redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
+import { Packer, Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
 
 /** Where an AppBatch reports that it has lines this tick (the writer, RedisHistory). */
 export interface BatchWriter {
+  /** This node's id (its chunk ids are remembered per app under it). */
+  readonly nodeId: string;
+  /** Most lines per append (a segment holds at most this many). */
+  readonly chunkLines: number;
   mark(b: AppBatch): void;
 }
 
-/** One append call's worth of one app's lines. */
-export interface Chunk {
-  batch: AppBatch;
-  recs: Buffer[];
-  /** origin u8 | kind u8 (0 lines, 1 a loss notice) | count u32 LE | count x u16 LE lengths. */
-  header: Buffer;
-  /** recs.length: a chunk weighs its lines in the queue. */
-  readonly length: number;
+/** Bytes of a loss notice record (batch.ts), whose seq field is -1. */
+const NOTICE_BYTES = 22;
+
+/** One append call's worth of one app's lines: whole segments of packed records. */
+export class Chunk {
+  readonly batch: AppBatch;
+  segs: Segment[];
+  /** The node index stamped in the header (origin u8 | kind u8 | count u32 LE | count x u16 LE lengths). */
+  readonly origin: number;
+  /** Records held (lines, and a loss notice first when there is one). */
+  count = 0;
+  /** Id given when first sent (0: never sent, more lines of its app may still join it); a re-send keeps it. */
+  id = 0;
+  /** header | records, made when first sent. */
+  blob: Buffer | null = null;
+  #blobBuf: ReturnType<typeof takeBuffer> | null = null;
+
+  constructor(batch: AppBatch, segs: Segment[], origin: number) {
+    this.batch = batch;
+    this.segs = segs;
+    this.origin = origin;
+    for (const sg of segs) this.count += sg.count;
+  }
+
+  /** Records held: a chunk weighs its lines in the queue. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** Views of the records, in order (rare paths: lines lost or refused, own ordinals for stream readers). */
+  records(): Buffer[] {
+    const out: Buffer[] = [];
+    for (const sg of this.segs) sg.records(out);
+    return out;
+  }
+
+  /** Seq of the last record (the append script keeps it as the element's highest seq). */
+  lastSeq(): number {
+    return this.segs[this.segs.length - 1]!.lastSeq();
+  }
+
+  /** True when the first record is a loss notice (not a line). */
+  firstIsNotice(): boolean {
+    const sg = this.segs[0];
+    return sg !== undefined && sg.lens[0] === NOTICE_BYTES && sg.firstSeq() === -1;
+  }
+
+  /** The blob's buffer, made by blobOf(). */
+  set blobBuffer(p: ReturnType<typeof takeBuffer>) {
+    this.#blobBuf = p;
+  }
+
+  /**
+   * Written: its buffers go back to the pool. Only for a chunk whose records
+   * were never handed out (records() of a written chunk are only read for
+   * their seqs).
+   */
+  release(): void {
+    for (const sg of this.segs) sg.release();
+    this.segs = [];
+    if (this.#blobBuf !== null) giveBuffer(this.#blobBuf);
+    this.#blobBuf = null;
+    this.blob = null;
+  }
+
+  /** Lines held (the loss notice is not one). */
+  get lines(): number {
+    return this.count - (this.firstIsNotice() ? 1 : 0);
+  }
 }
 
-/** One app's lines of this tick. */
+/** One app's lines of this tick, packed (packed.ts). */
 export class AppBatch implements LineSink {
   readonly appId: string;
-  readonly linesKey: string;
+  readonly chunksKey: string;
+  readonly firstsKey: string;
   readonly metaKey: string;
+  /** The previous release's history list (read, trimmed, and written until the layout switch). */
+  readonly linesKey: string;
+  /** This node's recent chunk ids for this app (re-sends). */
+  readonly sentKey: string;
   readonly channel: string;
-  recs: Buffer[] = [];
+  readonly packer: Packer;
   queued = false;
+  /** This app's newest queued chunk while never sent: the next lines join it (fewer, larger appends). */
+  open: Chunk | null = null;
   removed = false;
   readonly #writer: BatchWriter;
 
   constructor(appId: string, writer: BatchWriter) {
     this.appId = appId;
-    this.linesKey = appLines(appId);
+    this.chunksKey = appChunks(appId);
+    this.firstsKey = appFirsts(appId);
     this.metaKey = appMeta(appId);
+    this.linesKey = appLines(appId);
+    this.sentKey = appSent(appId, writer.nodeId);
     this.channel = appChannel(appId);
+    this.packer = new Packer(writer.chunkLines);
     this.#writer = writer;
   }
 
   offer(rec: Buffer): void {
-    this.recs.push(rec);
+    this.packer.room(rec.length).push(rec);
+    this.packer.lines++;
+    if (!this.queued) {
+      this.queued = true;
+      this.#writer.mark(this);
+    }
+  }
+
+  offerFrom(src: DataView, pos: number, len: number, seq: number): void {
+    this.packer.room(len).pushFrom(src, pos, len, seq);
+    this.packer.lines++;
     if (!this.queued) {
       this.queued = true;
       this.#writer.mark(this);
@@ -49,21 +138,50 @@ export class AppBatch implements LineSink {
   }
 }
 
-/** A chunk of these lines (its `length` is its line count: the queue's weight is lines). */
-export function chunk(batch: AppBatch, recs: Buffer[], header: Buffer): Chunk {
-  return { batch, recs, header, length: recs.length };
+/** A chunk of these records (a loss notice, lines dropped and re-packed). */
+export function chunkOf(batch: AppBatch, recs: readonly Buffer[], origin: number): Chunk {
+  return new Chunk(batch, [segmentOf(recs)], origin);
+}
+
+/** The bytes an append sends: header | records (made once, kept for re-sends). */
+export function blobOf(c: Chunk): Buffer {
+  if (c.blob !== null) return c.blob;
+  const n = c.count;
+  let bytes = 6 + 2 * n;
+  for (const sg of c.segs) bytes += sg.used;
+  const pooled = takeBuffer(bytes);
+  c.blobBuffer = pooled;
+  const blob = pooled.buf.subarray(0, bytes);
+  blob[0] = c.origin;
+  blob[1] = c.firstIsNotice() ? 1 : 0;
+  blob.writeUInt32LE(n, 2);
+  let h = 6;
+  let p = 6 + 2 * n;
+  for (const sg of c.segs) {
+    const lens = sg.lens;
+    for (let i = 0; i < lens.length; i++) {
+      blob[h] = lens[i]! & 0xff;
+      blob[h + 1] = lens[i]! >>> 8;
+      h += 2;
+    }
+    p += sg.buf.copy(blob, p, 0, sg.used);
+  }
+  c.blob = blob;
+  return blob;
 }
 
 /**
- * The write queue: basics/queue.ts's BoundedQueue of chunks, weighed in lines.
- * The writer bounds it itself (RedisHistory drops the oldest lines, trimming
+ * The write queue: basics/queue.ts's BoundedQueue of chunks, counting lines
+ * itself (a chunk never sent grows when more lines of its app join it). The
+ * writer bounds it itself (RedisHistory drops the oldest lines, trimming
  * a chunk when only part of it must go), so the queue's own item bound is off.
  */
 export class ChunkQueue {
   readonly #q = new BoundedQueue<Chunk>();
+  #lines = 0;
   /** Lines held. */
   get lines(): number {
-    return this.#q.weight;
+    return this.#lines;
   }
   /** Chunks held. */
   get length(): number {
@@ -71,21 +189,54 @@ export class ChunkQueue {
   }
   push(c: Chunk): void {
     this.#q.push(c);
+    this.#lines += c.count;
+  }
+  /** More segments for a chunk in the queue that was never sent. */
+  grow(c: Chunk, segs: readonly Segment[]): void {
+    for (const sg of segs) {
+      c.segs.push(sg);
+      c.count += sg.count;
+      this.#lines += sg.count;
+    }
+  }
+  /** This batch's oldest chunk in the queue, if any. */
+  firstOf(b: AppBatch): Chunk | undefined {
+    for (let i = 0; i < this.#q.count; i++) {
+      const c = this.#q.at(i);
+      if (c.batch === b) return c;
+    }
+    return undefined;
+  }
+  /** A record before the others of a chunk in the queue that was never sent. */
+  prepend(c: Chunk, rec: Buffer): void {
+    c.segs.unshift(segmentOf([rec]));
+    c.count++;
+    this.#lines++;
   }
   /** Put chunks taken for a pipeline back at the front, in their order. */
   unshiftAll(cs: readonly Chunk[]): void {
-    for (let i = cs.length - 1; i >= 0; i--) this.#q.unshift(cs[i]!);
+    for (let i = cs.length - 1; i >= 0; i--) {
+      this.#q.unshift(cs[i]!);
+      this.#lines += cs[i]!.count;
+    }
   }
   peek(): Chunk | undefined {
     return this.#q.count === 0 ? undefined : this.#q.peek();
   }
-  /** Drop the first n lines of the first chunk (fewer than it holds). */
-  trimFront(n: number, header: Buffer): void {
-    const c = this.#q.shift();
-    this.#q.unshift(chunk(c.batch, c.recs.slice(n), header));
+  /** Drop the first n records of the first chunk (fewer than it holds; a chunk never sent): returns them. */
+  trimFront(n: number): Buffer[] {
+    const c = this.#q.peek();
+    const recs = c.records();
+    c.segs = [segmentOf(recs.slice(n))];
+    c.count -= n;
+    this.#lines -= n;
+    return recs.slice(0, n);
   }
   shift(): Chunk | undefined {
-    return this.#q.count === 0 ? undefined : this.#q.shift();
+    if (this.#q.count === 0) return undefined;
+    const c = this.#q.shift();
+    this.#lines -= c.count;
+    return c;
   }
   /** Remove every chunk of one batch (its app was deleted). */
   removeBatch(b: AppBatch): void {
@@ -94,6 +245,7 @@ export class ChunkQueue {
       const c = this.#q.shift();
       if (c.batch !== b) keep.push(c);
     }
-    for (const c of keep) this.#q.push(c);
+    this.#lines = 0;
+    for (const c of keep) this.push(c);
   }
 }

@@ -10,6 +10,7 @@ import { pack, unpack } from 'msgpackr';
 import type { Log } from '../obs/log.js';
 import { Session, type SessionSpec } from '../tail/session.js';
 import { session as sessionKey } from '../redis/keys.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 interface Stored {
   spec: SessionSpec;
@@ -79,7 +80,7 @@ export class SessionMirror {
 
   #refresh(): void {
     if (this.#reading.size === 0) return;
-    const p = this.#redis.pipeline();
+    const p = pipelineByOwner(this.#redis);
     for (const s of this.#reading) {
       if (s.readers === 0) this.#reading.delete(s);
       else p.pexpire(sessionKey(s.id), this.ttlMs * 2);

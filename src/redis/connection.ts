@@ -3,7 +3,101 @@
 // commands are rejected when the connection drops): every caller has its own
 // policy (the line batch keeps a bounded queue, the API answers 503), and
 // ioredis reconnects by itself.
-import { Redis, type RedisOptions } from 'ioredis';
+//
+// On a Redis Cluster (a redis-cluster:// URL or LOGPLANE_REDIS_CLUSTER) the
+// clients are ioredis' Cluster client, typed as Redis: it has the same
+// command surface (commands, scripts, pipelines routed by key slot), and the
+// callers that must know (pipelines split per master, sharded pub/sub) ask
+// isCluster().
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { slotOf } from './slots.js';
+
+/** Where Redis is: one endpoint (url), or a cluster's seed nodes. */
+export interface RedisTarget {
+  url: string;
+  cluster: boolean;
+  seeds: Array<{ host: string; port: number }>;
+  username?: string;
+  password?: string;
+}
+
+/** REDIS_URL (+ LOGPLANE_REDIS_CLUSTER) as a target: `redis-cluster://[user:pass@]h1:p1,h2:p2` or `redis[s]://...` naming one node. */
+export function redisTarget(url: string, cluster = false): RedisTarget {
+  if (url.startsWith('redis-cluster://')) {
+    let rest = url.slice('redis-cluster://'.length).replace(/\/.*$/, '');
+    let username: string | undefined;
+    let password: string | undefined;
+    const at = rest.lastIndexOf('@');
+    if (at !== -1) {
+      const auth = rest.slice(0, at);
+      rest = rest.slice(at + 1);
+      const colon = auth.indexOf(':');
+      username = colon === -1 ? undefined : decodeURIComponent(auth.slice(0, colon)) || undefined;
+      password = decodeURIComponent(colon === -1 ? auth : auth.slice(colon + 1));
+    }
+    const seeds = rest.split(',').map((h) => {
+      const i = h.lastIndexOf(':');
+      return { host: h.slice(0, i), port: Number(h.slice(i + 1)) };
+    });
+    return { url, cluster: true, seeds, ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  }
+  if (!cluster) return { url, cluster: false, seeds: [] };
+  const u = new URL(url);
+  return {
+    url,
+    cluster: true,
+    seeds: [{ host: u.hostname, port: Number(u.port || 6379) }],
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+  };
+}
+
+function asTarget(t: RedisTarget | string): RedisTarget {
+  return typeof t === 'string' ? redisTarget(t) : t;
+}
+
+function clusterClient(t: RedisTarget, opts: ClusterOptions, redisOptions: RedisOptions): Redis {
+  const auth = { ...(t.username ? { username: t.username } : {}), ...(t.password ? { password: t.password } : {}) };
+  const c = new Cluster(t.seeds, {
+    clusterRetryStrategy: retryDelay,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    retryDelayOnMoved: 50,
+    slotsRefreshInterval: 1000,
+    lazyConnect: true,
+    ...opts,
+    redisOptions: { ...redisOptions, ...auth },
+  });
+  return c as unknown as Redis;
+}
+
+/** True when this client is ioredis' Cluster client. */
+export function isCluster(r: Redis): boolean {
+  return (r as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * Which master serves this key (its "host:port"), as the client knows the
+ * slot map now; '' on one endpoint. Commands grouped by it go out as one
+ * pipeline per master.
+ */
+export function ownerOf(r: Redis, key: string): string {
+  if (!isCluster(r)) return '';
+  const slots = (r as unknown as Cluster).slots;
+  return slots[slotOf(key)]?.[0] ?? '?';
+}
+
+/** Ask the cluster client to reload the slot map (after a redirection). */
+export function refreshSlots(r: Redis): void {
+  if (isCluster(r)) (r as unknown as Cluster).refreshSlotsCache();
+}
+
+/** A reply saying the command ran nowhere and belongs elsewhere or later (resharding, failover). */
+export function isRedirect(err: Error): boolean {
+  const m = err.message;
+  return m.startsWith('MOVED') || m.startsWith('ASK') || m.startsWith('TRYAGAIN') || m.startsWith('CLUSTERDOWN') || m.startsWith('READONLY') || m.includes('slots allocation group');
+}
 
 /** Reconnect delay: 50 ms doubling to 1 s. */
 export function retryDelay(attempt: number): number {
@@ -11,8 +105,12 @@ export function retryDelay(attempt: number): number {
 }
 
 /** A command connection: fails fast while down, reconnects forever. */
-export function commandClient(url: string, name: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function commandClient(target: RedisTarget | string, name: string, extra: RedisOptions = {}): Redis {
+  const t = asTarget(target);
+  if (t.cluster) {
+    return clusterClient(t, { enableOfflineQueue: false, maxRedirections: 16 }, { connectionName: name, maxRetriesPerRequest: 0, connectTimeout: 3000, commandTimeout: 5000, ...extra });
+  }
+  return new Redis(t.url, {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -25,8 +123,12 @@ export function commandClient(url: string, name: string, extra: RedisOptions = {
 }
 
 /** A subscriber connection: resubscribes by itself after a reconnect. */
-export function subscriberClient(url: string, name: string): Redis {
-  return new Redis(url, {
+export function subscriberClient(target: RedisTarget | string, name: string): Redis {
+  const t = asTarget(target);
+  if (t.cluster) {
+    return clusterClient(t, { enableOfflineQueue: true, shardedSubscribers: true }, { connectionName: name, autoResubscribe: true, maxRetriesPerRequest: null, connectTimeout: 3000 });
+  }
+  return new Redis(t.url, {
     connectionName: name,
     autoResubscribe: true,
     enableOfflineQueue: true,
@@ -65,6 +167,17 @@ export async function closeClient(r: Redis): Promise<void> {
     await Promise.race([r.quit().catch(() => {}), new Promise((res) => (timer = setTimeout(res, 1000)))]);
     clearTimeout(timer);
   }
+  dropClient(r);
+}
+
+/**
+ * Drop the connection now. A Cluster client whose slot refresh is under way
+ * when it is disconnected starts its refresh timer again once that refresh
+ * ends (ioredis), and the timer then re-arms itself every second forever,
+ * keeping the process alive after a stop: its refreshes are ended first.
+ */
+export function dropClient(r: Redis): void {
+  if (isCluster(r)) (r as unknown as { refreshSlotsCache: () => void }).refreshSlotsCache = () => {};
   r.disconnect();
 }
 

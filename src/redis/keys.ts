@@ -11,15 +11,23 @@ export const API_KEY = 'lp:apikey';
 export const API_KEYS = 'lp:keys';
 /** Config changes: JSON `{"node","kind","id"}`. */
 export const CONFIG_CHANNEL = 'lp:config';
+/** The history layout every node writes ('2': chunks); absent while nodes of the previous release may run (docs/operations.md, upgrades). */
+export const LAYOUT = 'lp:layout';
 /** Live nodes: member node id, score = ms when its registration expires. */
 export const NODES = 'lp:nodes';
 
 /** One app's record (JSON). */
 export const appConfig = (app: string): string => `lp:{${app}}:config`;
-/** One app's history: a list of cooked lines, oldest first, at most historyLines long. */
+/** One app's history: a list of chunks (`f64 first ordinal | header | records`, one per append), oldest first. */
+export const appChunks = (app: string): string => `lp:{${app}}:chunks`;
+/** The first ordinal of each element of appChunks (a list of numbers, kept beside it). */
+export const appFirsts = (app: string): string => `lp:{${app}}:firsts`;
+/** One app's history as the previous release wrote it: one element per record (element i is ordinal meta trimmed + i + 1). */
 export const appLines = (app: string): string => `lp:{${app}}:lines`;
-/** One app's history counters: total (lines ever appended), trimmed, tseq (highest seq trimmed). */
+/** One app's history counters: total (records ever appended), tseq (highest seq trimmed), notices, layout, trimmed (of appLines). */
 export const appMeta = (app: string): string => `lp:{${app}}:meta`;
+/** The ids and totals of the last chunks one node appended to one app (re-sends are not appended twice); expires. */
+export const appSent = (app: string, node: string): string => `lp:{${app}}:sent:${node}`;
 /** Pub/sub channel of one app's lines (published by the append script). */
 export const appChannel = (app: string): string => `lp:{${app}}:tail`;
 /** A drain's delivery checkpoint: cursor (last ordinal consumed), node, at. */

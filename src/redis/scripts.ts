@@ -1,62 +1,174 @@
 // The Lua scripts of distributed mode, registered as ioredis custom commands.
 import type { Redis } from 'ioredis';
 
+/** How long an app remembers a node's chunk ids (a re-send comes within seconds). */
+export const SENT_TTL_MS = 120_000;
+
 /**
- * Append one batch of an app's lines. KEYS: lines, meta. ARGV: cap, channel,
- * header (origin, kind, count, lengths), then the records. Appends, trims to
- * cap (counting what was trimmed and the highest seq trimmed), bumps the
- * total, and publishes `f64 first ordinal | header | records` to the app
- * channel. The ordinal of list element i is trimmed + i + 1 at any time.
- * A loss notice (kind 1, one record: node `origin` could not write n lines)
- * is also remembered as `ordinal:origin:n` in the meta field `notices` (the
- * last 100), so a catch-up that finds it trimmed still learns its n.
+ * Append one chunk of an app's lines as ONE list element, without copying
+ * its bytes more than Redis must (the blob goes into the list and out to
+ * the subscribers as it came: no concatenation, no read-back). KEYS: chunks
+ * (list of blobs), firsts (list of `first ordinal:highest seq` per element),
+ * meta, sent (this node's recent chunk ids for this app), lines (the
+ * previous release's history list, one element per record). ARGV: cap,
+ * channel, publish command (PUBLISH, or SPUBLISH on a Redis Cluster), chunk
+ * id, blob (`header | records`: origin u8, kind u8, count u32 LE, count x
+ * u16 LE lengths, then the records, whose seqs rise), highest seq, layout
+ * wanted ('2': chunks; '1': the previous release's layout, while a node of
+ * that release may still be running).
+ *
+ * Bumps the total, pushes the blob, drops whole oldest elements while the
+ * ones after them still hold the last `cap` ordinals (so at most cap + one
+ * chunk of records are held; readers skip ordinals <= total - cap), keeps
+ * tseq (highest seq of a dropped element), and publishes two messages on the
+ * app channel, adjacent for every subscriber (a script runs alone): the
+ * ordinal message `origin u8 | 0xff | f64 first ordinal`, then the blob. A
+ * loss notice (kind 1: the first record says node `origin` could not write
+ * n lines; the app's lines that follow it may come in the same chunk) is
+ * also remembered as `ordinal:origin:n` in the meta field `notices` (the last
+ * 100), so a catch-up that finds it trimmed still learns its n.
+ *
+ * Layouts (rolling upgrades): the meta field `layout` is set to 2 by the
+ * first append that wants it, and from then on every append of the app
+ * writes chunks, whatever it asks. Before that, appends write the previous
+ * release's layout, which its nodes read and write: one `lines` element per
+ * record (element i is ordinal trimmed + i + 1, meta `trimmed`), trimmed to
+ * cap, and one message `f64 first ordinal | blob`. Once in layout 2, the
+ * `lines` left from before are dropped as their ordinals fall out of the
+ * last `cap`, and deleted with the last of them.
+ *
+ * Idempotent per chunk id: the app remembers (for SENT_TTL_MS) the id and
+ * resulting total of the last chunk each node appended; a chunk sent again
+ * with that id (its reply was lost) is not appended twice and gets that
+ * total back (-1 for an older id: a duplicate whose ordinals are not
+ * known). A node's chunk ids rise and it sends at most one chunk of an app
+ * per pipeline, so a re-send is always of the last one.
  */
 export const APPEND_LUA = `
-local n = #ARGV - 3
-local len = redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
-local total = redis.call('HINCRBY', KEYS[2], 'total', n)
-if n == 1 and string.byte(ARGV[3], 2) == 1 and #ARGV[4] == 22 then
-  local e = string.format('%.0f:%d:%.0f', total, string.byte(ARGV[3], 1), struct.unpack('<I4', ARGV[4], 11))
-  local cur = redis.call('HGET', KEYS[2], 'notices')
+local id = tonumber(ARGV[4])
+local seen = redis.call('GET', KEYS[4])
+if seen then
+  local c, t = string.match(seen, '^(%d+):(%d+)$')
+  c = tonumber(c)
+  if c == id then return tonumber(t) end
+  if id < c then return -1 end
+end
+local blob = ARGV[5]
+local n = struct.unpack('<I4', blob, 3)
+local layout = redis.call('HGET', KEYS[3], 'layout')
+if layout ~= '2' and ARGV[7] == '2' then
+  redis.call('HSET', KEYS[3], 'layout', '2')
+  layout = '2'
+end
+local total = redis.call('HINCRBY', KEYS[3], 'total', n)
+local first = total - n + 1
+if string.byte(blob, 2) == 1 and struct.unpack('<I2', blob, 7) == 22 then
+  local e = string.format('%.0f:%d:%.0f', first, string.byte(blob, 1), struct.unpack('<I4', blob, 7 + 2 * n + 10))
+  local cur = redis.call('HGET', KEYS[3], 'notices')
   if cur then
     local _, commas = string.gsub(cur, ',', ',')
     if commas >= 99 then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
     e = cur .. ',' .. e
   end
-  redis.call('HSET', KEYS[2], 'notices', e)
+  redis.call('HSET', KEYS[3], 'notices', e)
 end
 local cap = tonumber(ARGV[1])
-if len > cap then
-  local k = len - cap
-  local last = redis.call('LINDEX', KEYS[1], k - 1)
-  redis.call('LTRIM', KEYS[1], k, -1)
-  redis.call('HINCRBY', KEYS[2], 'trimmed', k)
-  local s = struct.unpack('<d', last)
-  local t = tonumber(redis.call('HGET', KEYS[2], 'tseq') or '0')
-  if s > t then redis.call('HSET', KEYS[2], 'tseq', string.format('%.0f', s)) end
+local lo = total - cap
+local tseq = nil
+if layout == '2' then
+  redis.call('RPUSH', KEYS[1], blob)
+  redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
+  local drop = 0
+  while true do
+    local second = redis.call('LINDEX', KEYS[2], drop + 1)
+    if not second then break end
+    local f = tonumber(string.match(second, '^(%d+)'))
+    if f - 1 > lo then break end
+    local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
+    if (not tseq) or s > tseq then tseq = s end
+    drop = drop + 1
+  end
+  if drop > 0 then
+    redis.call('LTRIM', KEYS[1], drop, -1)
+    redis.call('LTRIM', KEYS[2], drop, -1)
+  end
+  local old = redis.call('LLEN', KEYS[5])
+  if old > 0 then
+    local k = math.min(old, lo - tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0'))
+    if k > 0 then
+      local s = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
+      if (not tseq) or s > tseq then tseq = s end
+      redis.call('LTRIM', KEYS[5], k, -1)
+      redis.call('HINCRBY', KEYS[3], 'trimmed', k)
+    end
+  end
+else
+  local p = 7 + 2 * n
+  local recs = {}
+  for i = 1, n do
+    local len = struct.unpack('<I2', blob, 5 + 2 * i)
+    recs[#recs + 1] = string.sub(blob, p, p + len - 1)
+    p = p + len
+    if #recs == 1000 or i == n then
+      redis.call('RPUSH', KEYS[5], unpack(recs))
+      recs = {}
+    end
+  end
+  local len = redis.call('LLEN', KEYS[5])
+  if len > cap then
+    local k = len - cap
+    tseq = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
+    redis.call('LTRIM', KEYS[5], k, -1)
+    redis.call('HINCRBY', KEYS[3], 'trimmed', k)
+  end
 end
-redis.call('PUBLISH', ARGV[2], struct.pack('<d', total - n + 1) .. ARGV[3] .. table.concat(ARGV, '', 4))
+if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then
+  redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
+end
+redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
+if layout == '2' then
+  redis.call(ARGV[3], ARGV[2], string.sub(blob, 1, 1) .. '\\255' .. struct.pack('<d', first))
+  redis.call(ARGV[3], ARGV[2], blob)
+else
+  redis.call(ARGV[3], ARGV[2], struct.pack('<d', first) .. blob)
+end
 return total
 `;
 
 /**
- * Read an app's history from an ordinal on (0 = all). KEYS: lines, meta.
- * ARGV: from. Returns {trimmed, tseq, notices, records...} atomically
- * (notices: the meta field of that name when some of the ordinals asked for
- * were trimmed, else empty).
+ * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
+ * firsts, meta, lines (the previous release's list). ARGV: from, cap.
+ * Returns {total, tseq, notices, k, k firsts, k elements, [f, records]}
+ * atomically: the chunks from the one holding `from` on, each with its
+ * `first ordinal:highest seq`, then, when the previous release's list holds
+ * any, the ordinal f of its first record returned and its records from
+ * `from` on (all older than every chunk); notices is the meta field of that
+ * name when some of the ordinals asked for were trimmed (<= total - cap),
+ * else empty. The reader skips the held records at or below total - cap.
  */
 export const HISTORY_LUA = `
-local m = redis.call('HMGET', KEYS[2], 'trimmed', 'tseq', 'notices')
-local trimmed = tonumber(m[1] or '0')
+local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed')
+local total = tonumber(m[1] or '0')
 local from = tonumber(ARGV[1])
-local start = 0
-if from > trimmed + 1 then start = from - trimmed - 1 end
-local out = redis.call('LRANGE', KEYS[1], start, -1)
-local notices = ''
-if from <= trimmed and m[3] then notices = m[3] end
-table.insert(out, 1, notices)
-table.insert(out, 1, m[2] or '0')
-table.insert(out, 1, tostring(trimmed))
+local firsts = redis.call('LRANGE', KEYS[2], 0, -1)
+local start = 1
+for i = #firsts, 1, -1 do
+  if tonumber(string.match(firsts[i], '^(%d+)')) <= from then start = i break end
+end
+local out = {tostring(total), m[2] or '0', '', '0'}
+if from <= total - tonumber(ARGV[2]) and m[3] then out[3] = m[3] end
+for i = start, #firsts do out[#out + 1] = firsts[i] end
+out[4] = tostring(#firsts - start + 1)
+local elems = redis.call('LRANGE', KEYS[1], start - 1, -1)
+for i = 1, #elems do out[#out + 1] = elems[i] end
+local t = tonumber(m[4] or '0')
+local s = 0
+if from > t + 1 then s = from - t - 1 end
+local olds = redis.call('LRANGE', KEYS[4], s, -1)
+if #olds > 0 then
+  out[#out + 1] = string.format('%.0f', t + s + 1)
+  for i = 1, #olds do out[#out + 1] = olds[i] end
+end
 return out
 `;
 
@@ -107,16 +219,16 @@ return t
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
-  lpAppend(lines: string, meta: string, cap: number, channel: string, header: Buffer, ...recs: Buffer[]): Promise<number>;
-  lpHistoryBuffer(lines: string, meta: string, from: number): Promise<Buffer[]>;
+  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
+  lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpInitCursor(state: string, meta: string): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
-  r.defineCommand('lpAppend', { numberOfKeys: 2, lua: APPEND_LUA });
-  r.defineCommand('lpHistory', { numberOfKeys: 2, lua: HISTORY_LUA, readOnly: true });
+  r.defineCommand('lpAppend', { numberOfKeys: 5, lua: APPEND_LUA });
+  r.defineCommand('lpHistory', { numberOfKeys: 4, lua: HISTORY_LUA, readOnly: true });
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });

@@ -15,9 +15,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appConfig, appLines, appMeta, drainLease, drainState } from '../redis/keys.js';
-import { afterResubscribe, closeClient, commandClient, connectOrThrow, subscriberClient } from '../redis/connection.js';
+import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appLines, appMeta, drainLease, drainState } from '../redis/keys.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
+import { pipelineByOwner } from '../redis/pipeline.js';
 
 export interface RedisStoreOptions {
   /** Who we are in change messages (our own changes are not reported back). */
@@ -95,8 +96,8 @@ export class RedisStore implements ConfigStore {
     try {
       await Promise.all([connectOrThrow(cmd, 10_000), connectOrThrow(sub, 10_000)]);
     } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
+      dropClient(cmd);
+      dropClient(sub);
       throw storeError(err);
     }
     return new RedisStore(cmd, sub, opts, true);
@@ -108,7 +109,7 @@ export class RedisStore implements ConfigStore {
       const apps: AppRecord[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
         const part = ids.slice(i, i + LOAD_CHUNK);
-        const p = this.#cmd.pipeline();
+        const p = pipelineByOwner(this.#cmd);
         for (const id of part) p.get(appConfig(id));
         const res = (await p.exec()) ?? [];
         res.forEach(([err, v], k) => {
@@ -139,7 +140,7 @@ export class RedisStore implements ConfigStore {
       const keys = [key];
       let rec: AppRecord | null = null;
       if (next === null) {
-        keys.push(appLines(id), appMeta(id));
+        keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id));
         for (const d of cur!.drains) keys.push(drainState(id, d.id), drainLease(id, d.id));
       } else {
         rec = { ...next, id, rev: (cur?.rev ?? 0) + 1 };
@@ -171,7 +172,7 @@ export class RedisStore implements ConfigStore {
     const t = setTimeout(() => {
       this.#timers.delete(t);
       if (this.#closed) return;
-      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appLines(id), appMeta(id)) : 0)).catch(() => {});
+      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id)) : 0)).catch(() => {});
     }, this.#lingerMs);
     t.unref();
     this.#timers.add(t);

@@ -6,20 +6,19 @@
 // ingest worker thread.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import { seqOf } from '../../src/line.js';
 import { originOf } from '../../src/basics/seq.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisBackends, serverClients } from '../support/redis-backends.js';
 import { api, fastCluster, frameMessages, postLogs, startNode, startNodes, syslog, type Node } from '../support/cluster.js';
 import { WsClient, HttpStream } from '../support/tail.js';
 import { until } from '../support/wait.js';
 
-describe('three nodes on one Redis', () => {
-  let redis: TestRedis;
+for (const backend of redisBackends) describe(backend.suffix ? `three nodes${backend.suffix}` : 'three nodes on one Redis', () => {
+  let redis: { url: string; close(): Promise<void> };
   let nodes: Node[];
 
   before(async () => {
-    redis = await startRedis();
+    redis = await backend.start();
     // A tail holds other nodes' lines for the reorder window and drops (with a
     // gap) what arrives later than that. These nodes share one loaded 2-core
     // machine, where a node's event loop can lag past the tests' usual 50 ms:
@@ -51,7 +50,7 @@ describe('three nodes on one Redis', () => {
     await until('cfg1 on every node', () => nodes.every((n) => n.server.ctx.registry.get('cfg1')), 10_000);
     const t = await api(nodes[1]!.url, 'POST', '/v3/channels/cfg1/tokens', { name: 'heroku' });
     assert.equal(t.status, 200);
-    await until('new token on node 3', () => nodes[2]!.server.ctx.registry.tokens.get(t.json.token), 10_000);
+    await until('new token on every node', () => nodes.every((n) => n.server.ctx.registry.tokens.get(t.json.token)), 10_000);
     // the same record everywhere
     const views = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/v3/channels/cfg1')));
     for (const v of views) assert.deepEqual(v.json, views[0]!.json);
@@ -159,9 +158,9 @@ describe('three nodes on one Redis', () => {
     await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('sessnow')));
     // Redis holds writes (reads go on) for a moment: a node that answered before its
     // session was stored hands out a URL the other nodes do not know yet.
-    const admin = new Redis(redis.url);
+    const admins = serverClients(redis.url);
     try {
-      await admin.call('CLIENT', 'PAUSE', '400', 'WRITE');
+      await Promise.all(admins.map((c) => c.call('CLIENT', 'PAUSE', '400', 'WRITE')));
       const s = await api(nodes[0]!.url, 'POST', '/v3/sessions', { channel_id: 'sessnow', num: 1 });
       assert.equal(s.status, 201);
       const url = (s.json.url as string).replace(nodes[0]!.url, nodes[1]!.url);
@@ -169,7 +168,7 @@ describe('three nodes on one Redis', () => {
       await res.text();
       assert.equal(res.status, 200);
     } finally {
-      admin.disconnect();
+      for (const c of admins) c.disconnect();
     }
   });
 

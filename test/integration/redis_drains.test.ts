@@ -4,7 +4,7 @@
 // with nothing lost or repeated.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisBackends } from '../support/redis-backends.js';
 import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { settled, until } from '../support/wait.js';
@@ -23,13 +23,13 @@ function received(r: HttpReceiver): string[] {
   return r.messages().map((f) => msgText('http', f));
 }
 
-describe('drains across three nodes', () => {
-  let redis: TestRedis;
+for (const backend of redisBackends) describe(`drains across three nodes${backend.suffix}`, () => {
+  let redis: { url: string; close(): Promise<void> };
   let nodes: Node[];
   const receivers: HttpReceiver[] = [];
 
   before(async () => {
-    redis = await startRedis();
+    redis = await backend.start();
     nodes = await Promise.all([0, 1, 2].map(() => startNode(redis.url, fastCluster, DRAIN_ENV)));
     for (let i = 0; i < 3; i++) receivers.push(await HttpReceiver.start(false));
   });
@@ -53,7 +53,9 @@ describe('drains across three nodes', () => {
     }
     // every drain gets exactly one owner, and its feed goes live
     await until('one owner each', () => ids.every((id) => owners(id).length === 1 && feedLive(id)));
-    // the drain list is the same on every node
+    // the drain list is the same on every node (each learns the others' drains by pub/sub, within milliseconds;
+    // on a Redis Cluster the message crosses the cluster bus first)
+    await until('every drain on every node', () => nodes.every((n) => ids.every((id) => n.server.ctx.registry.get('drained')?.record.drains.some((d) => d.id === id))), 10_000);
     const lists = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/v3/channels/drained/drains')));
     for (const l of lists) assert.deepEqual(l.json.map((d: any) => d.id).sort(), ids.slice().sort());
 

@@ -46,7 +46,7 @@ describe('stream follower: loss after the history was trimmed', () => {
     cmd.on('error', () => {});
     defineScripts(cmd);
     await connectOrThrow(cmd, 5000);
-    const history = new RedisHistory(cmd, { historyLines: HISTORY, maxPendingLines, chunkLines: 1000, pipelineLines: 50_000, origin: () => origin, log: silentLog(), metrics: new Registry() });
+    const history = new RedisHistory(cmd, { historyLines: HISTORY, maxPendingLines, chunkLines: 1000, pipelineLines: 50_000, origin: () => origin, nodeId: `follow-loss-${origin}`, log: silentLog(), metrics: new Registry() });
     const w = { cmd, history };
     writers.push(w);
     return w;

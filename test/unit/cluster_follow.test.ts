@@ -10,7 +10,7 @@ import { StreamFollower, type FollowTarget } from '../../src/cluster/follow.js';
 import type { RedisHistory } from '../../src/cluster/history.js';
 import type { HistoryRead } from '../../src/cluster/history-read.js';
 import { OwnOrdinals } from '../../src/cluster/own-ordinals.js';
-import { makeHeader } from '../../src/cluster/batch.js';
+import { makeHeader, ordinalMessage } from '../../src/cluster/batch.js';
 import { appChannel } from '../../src/redis/keys.js';
 import { Child } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -36,9 +36,9 @@ class FakeSub extends EventEmitter {
     return this.#pings.length;
   }
   publish(appId: string, first: number, origin: number, recs: Buffer[]): void {
-    const head = Buffer.alloc(8);
-    head.writeDoubleLE(first, 0);
-    this.emit('messageBuffer', Buffer.from(appChannel(appId), 'latin1'), Buffer.concat([head, makeHeader(origin, recs), ...recs]));
+    const channel = Buffer.from(appChannel(appId), 'latin1');
+    this.emit('messageBuffer', channel, ordinalMessage(origin, first));
+    this.emit('messageBuffer', channel, Buffer.concat([makeHeader(origin, recs), ...recs]));
   }
 }
 

@@ -31,6 +31,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     dataDir: './.logplane',
     historyLines: 1500,
     redisUrl: null,
+    redisCluster: false,
     publicUrl: null,
     maxBodyBytes: 8 * 1024 * 1024,
     frameIdTtlMs: 5 * 60 * 1000,
@@ -202,4 +203,12 @@ test('drain queues are bounded by bytes: per drain and node-wide, validated toge
   // the old line bound is refused rather than silently ignored
   const [old] = problemsOf([], { LOGPLANE_DRAIN_QUEUE_LINES: '50000' });
   assert.match(old!, /^LOGPLANE_DRAIN_QUEUE_LINES: no longer used; drain queues are bounded by bytes/);
+});
+
+test('a Redis Cluster is named by redis-cluster://host:port,host:port or LOGPLANE_REDIS_CLUSTER; a malformed seed list is refused', () => {
+  const c = loadConfig([], { REDIS_URL: 'redis-cluster://10.0.0.1:7000,10.0.0.2:7000' });
+  assert.equal(c.redisUrl, 'redis-cluster://10.0.0.1:7000,10.0.0.2:7000');
+  assert.equal(loadConfig([], { REDIS_URL: 'redis://10.0.0.1:7000', LOGPLANE_REDIS_CLUSTER: '1' }).redisCluster, true);
+  assert.throws(() => loadConfig([], { REDIS_URL: 'redis-cluster://10.0.0.1,10.0.0.2:7000' }), /REDIS_URL: must list host:port/);
+  assert.throws(() => loadConfig([], { REDIS_URL: 'redis://x', LOGPLANE_REDIS_CLUSTER: 'maybe' }), /LOGPLANE_REDIS_CLUSTER/);
 });

@@ -1,0 +1,64 @@
+// An append whose reply is lost after Redis executed it (the connection cut
+// between the two) is sent again by the node: it must be stored once, and the
+// node must learn the ordinals its lines got the first time, or its own
+// followers count its own lines as lost.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RedisHistory } from '../../src/cluster/history.js';
+import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
+import { defineScripts } from '../../src/redis/scripts.js';
+import { NODE_SLOTS } from '../../src/basics/seq.js';
+import { lineFrom, seqOf } from '../../src/line.js';
+import { Registry } from '../../src/obs/metrics.js';
+import { silentLog } from '../../src/obs/log.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/wait.js';
+
+const ORIGIN = 3;
+let redis: TestRedis;
+let proxy: TcpProxy;
+
+before(async () => {
+  redis = await startRedis();
+  proxy = await startTcpProxy(redis.port);
+});
+after(async () => {
+  await proxy?.close();
+  await redis?.close();
+});
+
+test('an append re-sent after its reply was lost is stored once and keeps its first ordinals (no duplicate, no false loss)', async () => {
+  const cmd = commandClient(proxy.url, 'test-resend');
+  cmd.on('error', () => {});
+  defineScripts(cmd);
+  await connectOrThrow(cmd, 5000);
+  const metrics = new Registry();
+  const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'resend-node', log: silentLog(), metrics });
+  // a reader of the app on this node: the node keeps which ordinals are its own
+  history.follow('app', { last: 0 });
+  const offer = (from: number, to: number): void => {
+    const sink = history.sink('app');
+    for (let k = from; k < to; k++) sink.offer(lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + ORIGIN }));
+  };
+  try {
+    // warm-up: the script is loaded, the connection settled
+    offer(1, 11);
+    assert.equal(await history.flush(5000), true);
+    // the next reply from Redis is lost: Redis has run the append, the node hears the connection close
+    const dropped = proxy.dropNextReply();
+    offer(11, 111);
+    await dropped;
+    await until('everything written after the reconnect', () => history.up && history.pendingLines === 0, 20_000);
+    const h = await history.read('app');
+    const seqs = h.records.map(seqOf);
+    assert.equal(new Set(seqs).size, seqs.length, 'no line stored twice');
+    assert.deepEqual(seqs, Array.from({ length: 110 }, (_, i) => (i + 1) * NODE_SLOTS + ORIGIN), 'every line once, in order');
+    const notOwn: number[] = [];
+    for (let o = 1; o <= 110; o++) if (!history.isOwn('app', o)) notOwn.push(o);
+    assert.deepEqual(notOwn, [], 'the node knows every ordinal of its own lines (none would be reported lost to its tails)');
+  } finally {
+    history.close();
+    await closeClient(cmd);
+  }
+});
