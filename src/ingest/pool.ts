@@ -37,6 +37,9 @@ class WorkerHandle implements HandoffTarget {
   readonly streams = new Map<number, Socket>();
   readonly handoff: FairHandoff = new FairHandoff(this);
   readonly post: (m: ToWorker, transfer?: ArrayBuffer[]) => void;
+  /** POST /logs bodies and recycled batches of this turn, sent together at its end ('many'). */
+  readonly outbox: ToWorker[] = [];
+  readonly outboxBuffers: ArrayBuffer[] = [];
   constructor(w: Worker, post: (m: ToWorker, transfer?: ArrayBuffer[]) => void) {
     this.w = w;
     this.post = post;
@@ -71,6 +74,7 @@ export class IngestPool {
   readonly #garbage: GarbageLog;
   #udpPos = 0;
   #udpScheduled = false;
+  #outboxScheduled = false;
   #closed = false;
 
   private constructor(ctx: Context, size: number, garbage: GarbageLog) {
@@ -174,6 +178,7 @@ export class IngestPool {
   /** Wait (bounded) until the workers have handled what they were given, then stop them. */
   async close(timeoutMs = 3000): Promise<void> {
     this.#flushUdp();
+    this.#sendOutboxes();
     for (const h of this.#workers) h.handoff.pump(true);
     const deadline = Date.now() + timeoutMs;
     while (this.#workers.some((h) => h.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -194,6 +199,30 @@ export class IngestPool {
 
   #post(h: WorkerHandle, m: ToWorker, transfer?: ArrayBuffer[]): void {
     if (!this.#closed) h.w.postMessage(m, transfer);
+  }
+
+  /**
+   * Send m with the others of this event-loop turn: every message costs the
+   * sender a wake-up of the worker (tens of µs on a VM), which for a 500-line
+   * POST /logs body was a large share of its cost.
+   */
+  #postSoon(h: WorkerHandle, m: ToWorker, transfer: ArrayBuffer): void {
+    h.outbox.push(m);
+    h.outboxBuffers.push(transfer);
+    if (this.#outboxScheduled) return;
+    this.#outboxScheduled = true;
+    setImmediate(() => this.#sendOutboxes());
+  }
+
+  #sendOutboxes(): void {
+    this.#outboxScheduled = false;
+    for (const h of this.#workers) {
+      if (h.outbox.length === 0) continue;
+      const m: ToWorker = h.outbox.length === 1 ? h.outbox[0]! : { k: 'many', ms: h.outbox.slice() };
+      this.#post(h, m, h.outboxBuffers.slice());
+      h.outbox.length = 0;
+      h.outboxBuffers.length = 0;
+    }
   }
 
   /**
@@ -224,7 +253,7 @@ export class IngestPool {
       }
       this.#pending.set(id, { h, n, resolve });
       h.inflight += n;
-      this.#post(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, [ab]);
+      this.#postSoon(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, ab);
     });
   }
 
@@ -237,6 +266,10 @@ export class IngestPool {
   }
 
   #onMessage(h: WorkerHandle, m: FromWorker): void {
+    if (m.k === 'many') {
+      for (const x of m.ms) this.#onMessage(h, x);
+      return;
+    }
     if (m.k === 'http') {
       const p = this.#pending.get(m.id);
       if (!p) return;
@@ -329,7 +362,7 @@ export class IngestPool {
 
   #recycle(h: WorkerHandle, batch: Buffer): void {
     const ab = batch.buffer as ArrayBuffer;
-    this.#post(h, { k: 'recycle', b: ab }, [ab]);
+    this.#postSoon(h, { k: 'recycle', b: ab }, ab);
   }
 
   #broadcast(m: ToWorker): void {
