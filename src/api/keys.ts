@@ -5,11 +5,20 @@
 //   GET    /v3/keys/:id  -> 200 one of those
 //   PATCH  /v3/keys/:id  {"role"?, "apps"?} -> 200 the key
 //   DELETE /v3/keys/:id  -> 204
+// and, for any key (the web console and scripts ask who they are):
+//   GET    /v3/account   -> 200 {"id","name","role","apps"} of the key used
+//                        (the admin key: id null, apps null = every app)
 // Each change of a key's scope is an audit line in each app it touches.
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.js';
 import { createInput, keyJson, patchInput } from '../access/keys.js';
 import { apiScope, principalOf } from './scope.js';
+import type { Principal } from '../access/roles.js';
+
+/** Who the caller is: the key's id, name and role, and its apps (null: every app). */
+export function accountJson(who: Principal): { id: string | null; name: string; role: string; apps: string[] | null } {
+  return { id: who.keyId, name: who.name, role: who.role, apps: who.role === 'admin' ? null : [...who.apps].sort() };
+}
 
 interface KeyParams {
   id: string;
@@ -31,6 +40,8 @@ function keyRoutes(app: FastifyInstance, ctx: Context): void {
   });
 
   app.get('/v3/keys', async () => keys.list().map(keyJson));
+
+  app.get('/v3/account', { config: { access: { perm: 'read' } } }, async (req) => accountJson(principalOf(req)));
 
   app.get<{ Params: KeyParams }>('/v3/keys/:id', async (req) => keyJson(keys.require(req.params.id)));
 

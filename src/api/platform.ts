@@ -3,7 +3,7 @@
 // `Authorization: Bearer <key>` and `Accept: application/vnd.heroku+json;
 // version=3` (or `3.sdk`); it reads `generation.name` of the app (cedar apps
 // get a Logplex session) and streams `logplex_url` with an EventSource.
-// Log drains (SPEC 6.1) live in their own file.
+// `GET /account` answers `heroku auth:whoami`. Log drains (SPEC 6.1) live in their own file.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
@@ -12,6 +12,7 @@ import type { TailService } from '../tail/service.js';
 import { clampNum, sessionUrl } from './sessions.js';
 import { intField, objectBody, stringField } from '../tail/params.js';
 import { BadRequestError } from '../errors.js';
+import { accountJson } from './keys.js';
 
 /** Fixed id of the one generation we offer (Heroku's Cedar: Logplex log sessions). */
 const CEDAR = { id: '7f4c2a9e-3b1d-4c5e-9a6f-0c3d2b1a0e9f', name: 'cedar' } as const;
@@ -65,6 +66,12 @@ export function registerPlatform(root: FastifyInstance, ctx: Context, service: T
 const READ: ApiRouteConfig = { access: { perm: 'read', param: 'app' } };
 
 function platformRoutes(http: FastifyInstance, ctx: Context, service: TailService): void {
+  // `heroku auth:whoami` prints `email`: here the key's name (`admin` for the admin key)
+  http.get('/account', { config: { access: { perm: 'read' } } }, async (req) => {
+    const who = accountJson(principalOf(req));
+    return { id: who.id ?? 'admin', email: who.name, name: who.name, role: who.role, apps: who.apps };
+  });
+
   http.get<{ Params: { app: string } }>('/apps/:app', { config: READ }, async (req, reply) => {
     const app = ctx.registry.get(req.params.app);
     if (!app) return appNotFound(reply);

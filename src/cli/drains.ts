@@ -4,6 +4,7 @@
 // Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); the
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
 import { CliError, checkApp, networkReason, unreachable } from './client.js';
+import type { DrainFilterJson, DrainJson, DrainStatusJson } from '../api/wire.js';
 
 export interface Connection {
   /** Base URL, e.g. http://127.0.0.1:8601 */
@@ -113,32 +114,6 @@ async function api(io: CliIO, app: string, method: string, path: string, body?: 
   return data;
 }
 
-interface StatusJson {
-  state: string;
-  delivered: number;
-  dropped: number;
-  queue_depth: number;
-  last_success_at: string | null;
-  last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
-  next_retry_at: string | null;
-  latency_ms?: { p50: number | null; p99: number | null };
-  dropped_1h?: number;
-}
-interface FilterJson {
-  source: string | null;
-  dyno: string | null;
-  grep: string | null;
-}
-interface DrainJson {
-  id: string;
-  token: string;
-  url: string;
-  filter: FilterJson | null;
-  created_at: string;
-  updated_at: string;
-  status: StatusJson;
-}
-
 /** The URL without user:password (never print credentials). */
 export function hideCredentials(url: string): string {
   const s = url.indexOf('://');
@@ -150,7 +125,7 @@ export function hideCredentials(url: string): string {
 }
 
 /** `source=app dyno=web grep="error"`: the fields set (grep quoted as JSON); null when none. */
-export function describeFilter(f: FilterJson | null | undefined): string | null {
+export function describeFilter(f: DrainFilterJson | null | undefined): string | null {
   if (!f) return null;
   const parts: string[] = [];
   if (f.source !== null) parts.push(`source=${f.source}`);
@@ -193,7 +168,7 @@ export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()
   const filter: Record<string, string> = {};
   for (const [k, v] of a.opts) filter[k] = v;
   const body = a.opts.size > 0 ? { url: a.positional[0], filter } : { url: a.positional[0] };
-  const d = (await api(io, a.app, 'POST', path(a.app), body)) as { id: string; token: string; url: string; filter?: FilterJson | null };
+  const d = (await api(io, a.app, 'POST', path(a.app), body)) as { id: string; token: string; url: string; filter?: DrainFilterJson | null };
   if (a.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
   else {
     const f = describeFilter(d.filter);
@@ -214,7 +189,7 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
 }
 
 /** `p50 12 ms, p99 40 ms (last 5 min)`, or `-` with no delivery in that time. */
-function latencyText(l: StatusJson['latency_ms']): string {
+function latencyText(l: DrainStatusJson['latency_ms']): string {
   if (!l || l.p50 === null || l.p99 === null) return '-';
   return `p50 ${l.p50} ms, p99 ${l.p99} ms (last 5 min)`;
 }

@@ -1,5 +1,5 @@
 // API keys from the CLI (SPEC 12): `logplane keys`, `keys:create`,
-// `keys:revoke` (admin key needed), and `logplane login`, which stores a URL
+// `keys:revoke` (admin key needed), `logplane whoami` (any key), and `logplane login`, which stores a URL
 // and a key in ~/.config/logplane/credentials.json (mode 0600) so that an app
 // developer's CLI works with their own key.
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
@@ -17,6 +17,24 @@ interface KeyJson {
 }
 
 const ROLES = ['viewer', 'developer', 'admin'];
+
+export const whoami: Command = {
+  name: 'whoami',
+  summary: 'which key the CLI is using: its name, role and apps',
+  usage: `usage: logplane whoami [--json]
+
+Print the name, role and apps of the key the CLI sends (GET /v3/account),
+and the server it talks to. Any key may ask.`,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs('whoami', argv, { json: { type: 'boolean' } });
+    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'whoami');
+    const client = await connect();
+    const { data } = await client.json<{ id: string | null; name: string; role: string; apps: string[] | null }>('GET', '/v3/account', [200]);
+    if (values.json) return out(JSON.stringify(data));
+    const apps = data.apps === null ? 'every app' : data.apps.length ? `apps ${data.apps.join(', ')}` : 'no apps';
+    out(`${data.name} (${data.role}; ${apps}) on ${client.target.url}`);
+  },
+};
 
 export const keys: Command = {
   name: 'keys',

@@ -5,7 +5,7 @@ import { apps, appsCreate, appsDestroy } from './apps.js';
 import { CliError, discover, type Command } from './client.js';
 import { configKey } from './config.js';
 import { drainCommands } from './drains.js';
-import { keys, keysCreate, keysRevoke, login } from './keys.js';
+import { keys, keysCreate, keysRevoke, login, whoami } from './keys.js';
 import { packageVersion } from './invocation.js';
 import { logs } from './logs.js';
 import { run } from './run.js';
@@ -58,6 +58,7 @@ const commands: readonly Command[] = [
   keysCreate,
   keysRevoke,
   login,
+  whoami,
 ];
 
 function usage(): string {

@@ -19,6 +19,9 @@ function settingsOf(config: Config): Record<string, string | number | boolean> {
   return out;
 }
 
+/** ioredis' messages for a command that a dropped or closed connection never answered. */
+const REDIS_DROPPED = /^(Connection is closed\.|Stream isn't writeable)/;
+
 /** Bounded time for a graceful stop before we exit anyway. */
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -60,11 +63,25 @@ export async function serve(argv: readonly string[]): Promise<void> {
       },
     ).then(async (code) => {
       await removeRunFile(config.dataDir);
-      process.exit(code);
+      process.exit(code || (process.exitCode ?? 0));
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // ioredis can reject a command it sent on its own (a resubscription, a handshake step) when a
+  // connection drops at that moment; no caller holds that promise, and Node would end the process
+  // for it. A dropped Redis connection is an outage this node already rides out, so it is logged
+  // and the node serves on; any other unhandled rejection is a defect: logged, then a graceful stop.
+  process.on('unhandledRejection', (reason) => {
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    if (REDIS_DROPPED.test(err.message)) {
+      server.ctx.log.warn({ at: 'redis.dropped_command', err: err.message }, 'a Redis connection dropped under a command nobody waited for');
+      return;
+    }
+    server.ctx.log.error({ at: 'server.unhandled_rejection', err: err.message }, 'unhandled rejection; stopping');
+    process.exitCode = 1;
+    stop('unhandledRejection');
+  });
   // server.json lets a local `logplane` CLI find this process without flags.
   try {
     await writeRunFile(config.dataDir, {

@@ -95,6 +95,11 @@ export class DrainFeeds implements DrainCluster {
     for (const f of [...this.#feeds.values()]) if (f.appId === appId) this.detachDrain(f.drainId);
   }
 
+  /** Feed no more lines to any owned drain (node stopping, before the drains flush); cursors still follow deliveries. */
+  quiesce(): void {
+    for (const f of this.#feeds.values()) f.quiesce();
+  }
+
   /** Stop feeding every drain (node stopping). */
   detachAll(): void {
     for (const id of [...this.#feeds.keys()]) this.detachDrain(id);

@@ -60,6 +60,8 @@ export class DrainFeed implements LineSink, FollowTarget {
   readonly #stateKey: string;
   readonly #follower: StreamFollower;
   #closed = false;
+  /** Taking no more lines (node stopping): what the drain holds is flushed, the rest is the next owner's. */
+  #quiet = false;
   /** Per offered line: its ordinal, 0 when it has none (direct, L10); -ordinal for a skipped one. */
   #fifo: number[] = [];
   #head = 0;
@@ -134,7 +136,7 @@ export class DrainFeed implements LineSink, FollowTarget {
 
   /** A local line (app.sinks): only while Redis cannot carry it to us. */
   offer(rec: Buffer): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#quiet) return;
     if (!this.#deps.degraded()) {
       this.#directOpen = false;
       return;
@@ -167,7 +169,7 @@ export class DrainFeed implements LineSink, FollowTarget {
 
   /** FollowTarget: the stream, in ordinal order. */
   lines(recs: readonly Buffer[], from: number, first: number, origin: number): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#quiet) return;
     const sink = this.#handle.sink;
     const accepts = this.#accepts;
     const direct = this.#direct.length > 0 && (origin < 0 || this.#deps.ownOrigin(origin));
@@ -238,7 +240,7 @@ export class DrainFeed implements LineSink, FollowTarget {
 
   /** Tell the drain about n lines it will never get (an L10 line). */
   offerLoss(n: number, sinceMs: number): void {
-    if (this.#closed || n <= 0) return;
+    if (this.#closed || this.#quiet || n <= 0) return;
     this.lostLines += n;
     this.#handle.sink.offer(lossLine(n, sinceMs, this.#now()));
     this.#fifo.push(0);
@@ -273,6 +275,22 @@ export class DrainFeed implements LineSink, FollowTarget {
   /** The checkpoint was written. */
   saved(cursor: number): void {
     if (cursor > this.#saved) this.#saved = cursor;
+  }
+
+  /**
+   * Take no more lines (graceful stop, before the drain flushes): the cursor
+   * still follows what the drain consumes, so the checkpoint ends exactly at
+   * the last line delivered and the next owner starts after it. Without
+   * this, a flush under steady ingest waits for a queue that keeps refilling,
+   * can time out with a batch in flight, and the next owner sends that batch again.
+   */
+  quiesce(): void {
+    if (this.#closed || this.#quiet) return;
+    this.#quiet = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#follower.close();
+    this.#deps.bus.unwatch(this.appId, this.#follower);
   }
 
   close(): void {

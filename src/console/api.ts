@@ -1,15 +1,22 @@
 // The console's one HTTP client: every call carries the signed-in key as
 // `Authorization: Bearer` (the key lives in sessionStorage, never in a URL).
 const KEY = 'logplane.key';
+/** The key's role, from GET /v3/account at sign-in: the page offers only what the key may do. */
+const ROLE = 'logplane.role';
 
 export function storedKey(): string | null {
   return sessionStorage.getItem(KEY);
 }
-export function storeKey(key: string): void {
+export function storedRole(): string | null {
+  return sessionStorage.getItem(ROLE);
+}
+export function storeKey(key: string, role: string): void {
   sessionStorage.setItem(KEY, key);
+  sessionStorage.setItem(ROLE, role);
 }
 export function forgetKey(): void {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(ROLE);
 }
 
 export class ApiError extends Error {

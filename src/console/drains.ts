@@ -1,23 +1,10 @@
 // The drain health table (SPEC 6.5), polled while the app page is open, and
-// adding / removing drains. A key that may not change drains (a viewer key
-// answers 403) gets the table without the controls.
-import { ApiError, call, enc } from './api.js';
+// adding / removing drains. A key that may not change drains (a viewer key,
+// known from its role at sign-in, or any key the server answers 403) gets the
+// table without the controls.
+import { ApiError, call, enc, storedRole } from './api.js';
 import { clear, h } from './dom.js';
-
-interface DrainJson {
-  id: string;
-  token: string;
-  url: string;
-  status: {
-    state: string;
-    delivered: number;
-    dropped: number;
-    queue_depth: number;
-    last_success_at: string | null;
-    last_error: { at: string | null; status?: number; errno?: string; text: string } | null;
-    next_retry_at: string | null;
-  };
-}
+import type { DrainJson } from '../api/wire.js';
 
 export const DRAIN_POLL_MS = 2000;
 
@@ -78,6 +65,7 @@ export class DrainPanel {
       this.#form,
       this.#msg,
     );
+    if (storedRole() === 'viewer') this.#readOnly();
   }
 
   start(): void {

@@ -42,18 +42,17 @@ function signOut(message: string): void {
   show(null, signInForm(message));
 }
 
-/** Checks a key against the server: GET /v3/channels answers 200 (it may list apps) or 403 (a key scoped to apps). */
-async function checkKey(key: string): Promise<string | null> {
+/** Checks a key against the server (GET /v3/account answers any valid key with its role): the role, or a sentence why not. */
+async function checkKey(key: string): Promise<{ role: string } | { error: string }> {
   try {
-    await call('GET', '/v3/channels?limit=1', undefined, key);
-    return null;
+    const me = await call<{ role: string }>('GET', '/v3/account', undefined, key);
+    return { role: me.role };
   } catch (e) {
     const s = (e as ApiError).status;
-    if (s === 403) return null;
-    if (s === 401) return 'That key was not accepted by this server. Check it and try again.';
-    if (s === 429) return 'Too many failed sign-ins from this address. Wait a minute and try again.';
-    if (s === 0) return 'The server cannot be reached.';
-    return `Sign-in failed: ${(e as Error).message}`;
+    if (s === 401) return { error: 'That key was not accepted by this server. Check it and try again.' };
+    if (s === 429) return { error: 'Too many failed sign-ins from this address. Wait a minute and try again.' };
+    if (s === 0) return { error: 'The server cannot be reached.' };
+    return { error: `Sign-in failed: ${(e as Error).message}` };
   }
 }
 
@@ -77,15 +76,15 @@ function signInForm(message = ''): HTMLElement {
     if (!key) return;
     button.disabled = true;
     msg.textContent = 'Checking…';
-    void checkKey(key).then((err) => {
+    void checkKey(key).then((r) => {
       button.disabled = false;
-      if (err) {
-        msg.textContent = err;
+      if ('error' in r) {
+        msg.textContent = r.error;
         input.focus();
         input.select();
         return;
       }
-      storeKey(key);
+      storeKey(key, r.role);
       route();
     });
   });

@@ -398,6 +398,8 @@ export class DrainManager {
       reg.off('app', this.#onApp);
       reg.off('appDeleted', this.#onAppDeleted);
       this.#cluster?.drains.off('acquire', this.#onLease).off('release', this.#onLease);
+      // distributed mode: lines from now on are the next owner's (they are in Redis)
+      this.#cluster?.quiesce();
       const r = await this.flush(timeoutMs);
       let undelivered = 0;
       for (const [appId, live] of this.#byApp) {

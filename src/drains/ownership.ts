@@ -35,6 +35,8 @@ export interface DrainCluster {
   readonly drains: DrainOwnership;
   /** An owned drain's sink for app.sinks: feeds it every node's lines once, after the last checkpoint. */
   attachDrain(appId: string, drainId: string, handle: DrainHandle): LineSink;
+  /** Node stopping: feed no more lines to any owned drain, so each flushes what it holds and its cursor ends at its last delivery. */
+  quiesce(): void;
   /** Stop feeding it (released, removed, stopping); its cursor is saved. */
   detachDrain(drainId: string): void;
   /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */

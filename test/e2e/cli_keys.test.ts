@@ -74,6 +74,18 @@ test('login checks the key and stores URL and key with mode 0600; a wrong key st
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { url: ts.url, key: viewerKey });
 });
 
+test('whoami names the key in use: the stored viewer key, or the admin key from the environment', async () => {
+  const dev = await runCli(['whoami'], { cwd, env: devEnv() });
+  assert.equal(dev.code, 0, dev.stderr);
+  assert.equal(dev.stdout, `shop-dev (viewer; apps shop) on ${ts.url}\n`);
+  const json = await runCli(['whoami', '--json'], { cwd, env: devEnv() });
+  assert.deepEqual(JSON.parse(json.stdout), { id: viewerId, name: 'shop-dev', role: 'viewer', apps: ['shop'] });
+  const admin = await runCli(['whoami'], { cwd, env: adminEnv() });
+  assert.equal(admin.stdout, `admin (admin; every app) on ${ts.url}\n`);
+  const bad = await runCli(['whoami', 'extra'], { cwd, env: adminEnv() });
+  assert.equal(bad.code, 2);
+});
+
 test('logs with the stored viewer key: history works; -t follows; another app is one clear line and exit 1', async () => {
   const h = await runCli(['logs', '-a', 'shop', '-n', '5'], { cwd, env: devEnv() });
   assert.equal(h.code, 0, h.stderr);

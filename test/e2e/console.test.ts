@@ -292,7 +292,7 @@ test('add a drain and remove it from the app page', { skip }, async () => {
 /** The apps listed on the apps page, in order. */
 const listedApps = (page: Page) => page.locator('.apps-table tr[data-app]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-app')));
 
-test('a viewer key: only its app listed and tailed, drain changes refused with a message, another app says not allowed', { skip }, async () => {
+test('a viewer key: only its app listed and tailed, no drain controls offered, another app says not allowed', { skip }, async () => {
   const acme = (await ts.server.ctx.registry.putApp('acme', ['app'])).app;
   const globex = (await ts.server.ctx.registry.putApp('globex', ['app'])).app;
   const viewer = await createKey(ts, 'console-viewer', 'viewer', ['acme']);
@@ -316,14 +316,14 @@ test('a viewer key: only its app listed and tailed, drain changes refused with a
       send(acme, live);
       await rows(page, live).waitFor();
 
-      // the drain is listed; changing drains is refused with a sentence, and the controls go
+      // the drain is listed; the page knows the key's role from sign-in and offers no drain
+      // controls at all (no Add form, no Remove button), with a sentence saying why
       const row = page.locator('.drain-table tr', { hasText: '/viewer-sees' });
       await row.waitFor();
-      await page.getByLabel('Drain URL').fill(ok.url('/viewer-tries'));
-      await page.getByRole('button', { name: 'Add drain' }).click();
       await page.getByRole('status').filter({ hasText: 'This key can read drains but not change them.' }).waitFor();
-      await page.locator('form.drain-add').waitFor({ state: 'hidden' });
-      await row.getByRole('button', { name: /Remove drain/ }).waitFor({ state: 'detached' });
+      assert.equal(await page.locator('form.drain-add').isVisible(), false, 'no Add drain form for a viewer key');
+      assert.equal(await page.getByRole('button', { name: 'Add drain' }).isVisible(), false);
+      assert.equal(await row.getByRole('button', { name: /Remove drain/ }).count(), 0, 'no Remove button for a viewer key');
       const drains = await api(ts, 'GET', '/v3/channels/acme/drains');
       assert.deepEqual(drains.json.map((d: { id: string }) => d.id), [added.json.id], 'nothing was added');
 

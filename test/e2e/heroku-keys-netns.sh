@@ -9,51 +9,20 @@ set -euo pipefail
 logplane_js=$1
 heroku=$2
 work=$3
-ip link set lo up
 cd "$work"
-export LOGPLANE_API_KEY=heroku-cli-test-key-0123456789
-export LOGPLANE_DATA_DIR="$work/data"
+http_port=18700 syslog_port=16700
+. "$(dirname "$0")/netns-lib.sh"
 export LOGPLANE_DRAIN_ALLOW_PRIVATE=1
-node "$logplane_js" serve --port 18700 --syslog-port 16700 > serve.out 2> serve.err &
-server=$!
+lp_start
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if node -e 'require("net").connect(18700,"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))'; then break; fi
-  sleep 0.1
-done
-export LOGPLANE_URL=http://127.0.0.1:18700
-node "$logplane_js" apps:create appa > /dev/null
-node "$logplane_js" apps:create appb > /dev/null
-token_a=$(node -e 'console.log(require(process.argv[1]).apps.find((a) => a.id === "appa").tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
-token_b=$(node -e 'console.log(require(process.argv[1]).apps.find((a) => a.id === "appb").tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
+token_a=$(lp_app appa)
+token_b=$(lp_app appb)
 viewer=$(node "$logplane_js" keys:create appa-viewer --role viewer -a appa)
 developer=$(node "$logplane_js" keys:create appa-dev --role developer -a appa)
-
-send() {
-  node -e '
-    const net = require("net"); const [tok, ...pairs] = process.argv.slice(1);
-    const s = net.connect(16700, "127.0.0.1", () => {
-      for (let i = 0; i < pairs.length; i += 2) {
-        const m = `<190>1 2026-11-22T10:00:00+00:00 host ${tok} ${pairs[i]} - - ${pairs[i + 1]}`;
-        s.write(`${Buffer.byteLength(m)} ${m}`);
-      }
-      s.end();
-    });' "$@"
-}
+send() { lp_send "$@"; }
 send "$token_a" web.1 "a one" web.2 "a two"
 send "$token_b" web.1 "b secret"
-# wait (bounded) until both lines of appa are in its history (2 lines + the key audit lines)
-node -e '
-  const deadline = Date.now() + 30000;
-  (async () => {
-    for (;;) {
-      const r = await fetch("http://127.0.0.1:18700/v3/channels/appa/logs?num=10", { headers: { authorization: `Bearer ${process.env.LOGPLANE_API_KEY}` } }).catch(() => null);
-      const text = r ? await r.text() : "";
-      if (text.includes("a two")) process.exit(0);
-      if (Date.now() > deadline) { console.error("the history lines never arrived"); process.exit(1); }
-      await new Promise((ok) => setTimeout(ok, 50));
-    }
-  })();'
+lp_wait_history appa "a two"
 unset LOGPLANE_API_KEY
 export HEROKU_HOST=http://127.0.0.1:18700 DISABLE_TELEMETRY=true HOME="$work"
 
@@ -68,6 +37,8 @@ send "$token_a" web.1 "a live"
 for _ in $(seq 1 300); do grep -q "a live" tail.out 2>/dev/null && break; sleep 0.1; done
 kill "$tail_pid" 2>/dev/null || true
 cat tail.out
+echo "=== viewer-whoami"
+timeout 60 "$heroku" auth:whoami 2>/dev/null || echo "exit=$?"
 echo "=== viewer-other-app"
 timeout 60 "$heroku" logs -a appb -n 5 > other.out 2>&1 && echo "exit=0" || echo "exit=$?"
 grep -c "b secret" other.out || true

@@ -12,43 +12,14 @@ set -euo pipefail
 logplane_js=$1
 heroku=$2
 work=$3
-ip link set lo up
 cd "$work"
-export LOGPLANE_API_KEY=heroku-cli-test-key-0123456789
-export LOGPLANE_DATA_DIR="$work/data"
-server=
-start_server() {
-  node "$logplane_js" serve --port 18701 --syslog-port 16701 >> serve.out 2>> serve.err &
-  server=$!
-  for _ in $(seq 1 200); do
-    if node -e 'require("net").connect(18701,"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))'; then return 0; fi
-    sleep 0.05
-  done
-  echo "the server did not start" >&2
-  return 1
-}
+http_port=18701 syslog_port=16701
+. "$(dirname "$0")/netns-lib.sh"
+start_server() { lp_start; }
 trap 'kill $server 2>/dev/null; kill $heroku_pid $lp_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
 start_server
-export LOGPLANE_URL=http://127.0.0.1:18701
-node "$logplane_js" apps:create demo > /dev/null
-token=$(node -e 'console.log(require(process.argv[1]).apps[0].tokens[0].token)' "$LOGPLANE_DATA_DIR/config.json")
-
-send() {
-  node -e '
-    const net = require("net"); const [tok, ...msgs] = process.argv.slice(1);
-    const s = net.connect(16701, "127.0.0.1", () => {
-      for (const msg of msgs) {
-        const m = `<190>1 2026-11-22T10:00:00+00:00 host ${tok} web.1 - - ${msg}`;
-        s.write(`${Buffer.byteLength(m)} ${m}`);
-      }
-      s.end();
-    });' "$token" "$@"
-}
-wait_for() { # file text
-  for _ in $(seq 1 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "timed out waiting for \"$2\" in $1" >&2
-  return 1
-}
+token=$(lp_app demo)
+send() { for m in "$@"; do lp_send "$token" web.1 "$m"; done; }
 
 export HEROKU_HOST=http://127.0.0.1:18701 HEROKU_API_KEY=$LOGPLANE_API_KEY DISABLE_TELEMETRY=true HOME="$work"
 "$heroku" logs -a demo --tail -n 0 > heroku.out 2> heroku.err &

@@ -51,7 +51,7 @@ function sections(stdout: string): Map<string, string> {
   return out;
 }
 
-test('the real heroku CLI with API keys: a viewer key reads and tails its app only; a developer key adds and removes drains of its app only', { timeout: 240_000 }, () => {
+test('the real heroku CLI with API keys: a viewer key reads and tails its app only (auth:whoami names it); a developer key adds and removes drains of its app only', { timeout: 240_000 }, () => {
   assert.ok(existsSync(heroku), `the heroku CLI is not installed at ${heroku}: run scripts/deps.sh`);
   const work = mkdtempSync(join(tmpdir(), 'logplane-heroku-keys-'));
   try {
@@ -61,6 +61,8 @@ test('the real heroku CLI with API keys: a viewer key reads and tails its app on
     const msgs = (text: string) => text.split('\n').map((l) => l.slice(l.indexOf(': ') + 2));
     assert.deepEqual(msgs(s.get('viewer-history') ?? '').filter((m) => m.startsWith('a ')), ['a one', 'a two']);
     assert.deepEqual(msgs(s.get('viewer-tail') ?? '').filter((m) => m.startsWith('a ')), ['a one', 'a two', 'a live']);
+    // `heroku auth:whoami` names the key in use (GET /account: its name as `email`)
+    assert.equal(s.get('viewer-whoami'), 'appa-viewer');
     // another app: heroku fails, and printed none of its lines
     assert.match(s.get('viewer-other-app') ?? '', /^exit=[1-9]\d*\n0$/);
     assert.match(s.get('viewer-drains-add') ?? '', /^exit=[1-9]/);

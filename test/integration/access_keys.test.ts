@@ -29,6 +29,23 @@ async function history(app: string): Promise<string[]> {
 }
 
 describe('the key routes', () => {
+  test('GET /v3/account and GET /account tell any key who it is; a revoked key gets 401', async () => {
+    const k = await createKey(ts, 'whoami-dev', 'developer', ['b', 'a']);
+    const me = await api(as(ts, k), 'GET', '/v3/account');
+    assert.equal(me.status, 200, me.text);
+    assert.deepEqual(me.json, { id: k.id, name: 'whoami-dev', role: 'developer', apps: ['a', 'b'] });
+    const admin = await api(ts, 'GET', '/v3/account');
+    assert.deepEqual(admin.json, { id: null, name: 'admin', role: 'admin', apps: null });
+    const heroku = await api(as(ts, k), 'GET', '/account');
+    assert.equal(heroku.status, 200);
+    assert.equal(heroku.json.email, 'whoami-dev');
+    assert.equal(heroku.json.id, k.id);
+    assert.equal((await api(as(ts, k), 'DELETE', `/v3/keys/${k.id}`)).status, 403, 'a developer key may not revoke keys');
+    assert.equal((await api(ts, 'DELETE', `/v3/keys/${k.id}`)).status, 204);
+    await until('revoked', async () => (await api(as(ts, k), 'GET', '/v3/account')).status === 401);
+    assert.equal((await api({ url: ts.url }, 'GET', '/v3/account')).status, 401, 'no key: 401');
+  });
+
   test('POST /v3/keys: 201 with the secret once; GET lists keys without secrets or hashes', async () => {
     const r = await api(ts, 'POST', '/v3/keys', { name: 'ci-reader', role: 'viewer', apps: ['a'] });
     assert.equal(r.status, 201, r.text);

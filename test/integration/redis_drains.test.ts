@@ -82,12 +82,18 @@ describe('drains across three nodes', () => {
     }, 5000, 100);
   });
 
-  test('a node that stops gracefully hands its drains over: nothing lost, nothing twice', async () => {
-    const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/handover', { tokens: ['app'] })).json.tokens.app as string;
-    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('handover')));
+  // answerDelayMs 0: a fast endpoint; 150: a slow one, so that under steady ingest the old owner's
+  // drain always has a batch out (it is told to take no more lines before it flushes, or its flush
+  // would wait for a queue that keeps refilling, time out with a batch out, and the next owner
+  // would send that batch again)
+  for (const [name, answerDelayMs] of [['handover', 0], ['handover-slow', 150]] as const) test(`a node that stops gracefully hands its drains over${answerDelayMs > 0 ? ' while the endpoint answers slowly' : ''}: nothing lost, nothing twice`, async () => {
+    if (nodes.length < 3) nodes.push(await startNode(redis.url, fastCluster, DRAIN_ENV));
+    const token = (await api(nodes[0]!.url, 'PUT', `/v3/channels/${name}`, { tokens: ['app'] })).json.tokens.app as string;
+    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get(name)));
     const rec = await HttpReceiver.start(false);
+    rec.answerDelayMs = answerDelayMs;
     receivers.push(rec);
-    const id = (await api(nodes[0]!.url, 'POST', '/v3/channels/handover/drains', { url: rec.url() })).json.id as string;
+    const id = (await api(nodes[0]!.url, 'POST', `/v3/channels/${name}/drains`, { url: rec.url() })).json.id as string;
     await until('owned', () => owners(id).length === 1 && feedLive(id));
     const owner = owners(id)[0]!;
     const others = nodes.filter((n) => n !== owner);
@@ -104,7 +110,7 @@ describe('drains across three nodes', () => {
       }
     })();
     await until('lines flowing before the hand-over', () => rec.messages().length >= 100);
-    const oldDrain = owner.server.drains.drain('handover', id)!;
+    const oldDrain = owner.server.drains.drain(name, id)!;
     const oldFeed = owner.server.cluster!.feed(id)!;
     await owner.close();
     const oldStatus = oldDrain.status();
@@ -123,7 +129,7 @@ describe('drains across three nodes', () => {
       const f = owner === -1 ? null : nodes[owner]!.server.cluster!.feed(id)!;
       throw new Error(`${e.message}: got ${got.length} (${have.size} unique) of ${sent.length}; missing ${missing.length} ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; owner ${owner} live ${f?.live} last ${f?.last} cursor ${f?.cursor}; requests ${rec.requests.length} ${JSON.stringify(rec.requests.slice(-3).map((r) => r.status))}; old drain ${JSON.stringify(oldStatus)} old cursor ${oldFeed.cursor} old last ${oldFeed.last}; new start ${startCursor}`);
     });
-    await until('the new owner idle', () => owners(id).every((n) => n.server.drains.drain('handover', id)?.idle));
+    await until('the new owner idle', () => owners(id).every((n) => n.server.drains.drain(name, id)?.idle));
     await settled('the receiver', () => rec.requests.length, 1000);
     const got = received(rec);
     assert.deepEqual(new Set(got), new Set(sent));
