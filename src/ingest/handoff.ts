@@ -13,11 +13,16 @@
 import type { Socket } from 'node:net';
 import type { ToWorker } from './worker-protocol.js';
 
-/** Stream input a worker may hold not yet handled (its queue, ahead of any new chunk). */
-export const WORKER_QUEUE = 512 * 1024;
+/**
+ * Stream input a worker may hold not yet handled (its queue, ahead of any new
+ * chunk). Smaller shortens a quiet line's wait but lets the worker run dry
+ * and be woken more often: 512 KiB cost the syslog bench 5-10% of its lines
+ * per CPU-second against 8 MiB, 1 MiB about 3% (bench/RESULTS.md).
+ */
+export const WORKER_QUEUE = 1024 * 1024;
 /** Input of one connection waiting here before its socket is paused, and the level it is resumed under. */
-export const STREAM_HIGH = 1024 * 1024;
-export const STREAM_LOW = 256 * 1024;
+export const STREAM_HIGH = 2 * 1024 * 1024;
+export const STREAM_LOW = 512 * 1024;
 
 /** What the hand-off needs of a worker: the input it holds, and how to send it more. */
 export interface HandoffTarget {

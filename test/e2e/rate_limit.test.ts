@@ -33,10 +33,10 @@ function wsOpen(url: string): Promise<WebSocket> {
 
 /**
  * How late the median quiet line may reach its tail and drain: SPEC 17's 50
- * ms. A quiet line waits behind at most the 512 KiB of stream input a worker
+ * ms. A quiet line waits behind at most the 1 MiB of stream input a worker
  * is given at a time plus a chunk per busy connection (ingest/handoff.ts),
- * a few ms of work; measured p50 4-5 ms at load average 6.5 and 14-18 ms at
- * 17 on the shared 2-core machine (before the per-connection hand-off: 48-76
+ * a few ms of work; measured p50 4-18 ms at load average 6-17 on the shared
+ * 2-core machine (before the per-connection hand-off: 48-76
  * ms at 16, behind up to 2 MiB of the flood and its pause). What remains
  * above that is waiting for a CPU: with 17 runnable tasks on 2 cores a
  * thread waits 100-300 ms now and then (p99 200-340 ms there, 28-46 ms at

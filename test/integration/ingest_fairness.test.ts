@@ -1,13 +1,13 @@
 // A flooding connection cannot make another connection's lines wait behind
 // its backlog. With one ingest worker, while one connection sends as fast as
-// TCP takes it, the median line on a second connection must be routed after
-// at most ~768 KiB of the flood's input (the 512 KiB a worker is given at a
-// time plus a few 64 KiB chunks in turn, ingest/handoff.ts; measured ~590
-// KiB), counted in flood lines routed between
-// the quiet line's send and its routing: a count, not a time, so a loaded
-// machine does not change it. With one worker-wide pause mark (2 MiB, resumed
-// under 1 MiB) the quiet line waited behind 1-2 MiB of the flood, and behind
-// the pause itself (median 6,765 and 10,147 flood lines, bound 5,075).
+// TCP takes it, 18 of 20 lines on a second connection (p90) must be routed
+// after at most ~1.5 MiB of the flood's input (the 1 MiB a worker is given at
+// a time plus a few 64 KiB chunks in turn, ingest/handoff.ts), counted in
+// flood lines routed between the quiet line's send and its routing: a count,
+// not a time, so a loaded machine does not change it. With one worker-wide
+// pause mark (2 MiB, resumed under 1 MiB) the quiet connection was paused
+// with the flood and its lines waited behind up to 2 MiB of it (p90 13,953
+// flood lines in two runs, for a bound of ~10,100).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { App, LineSink } from '../../src/apps.js';
@@ -36,7 +36,7 @@ describe('ingest fairness between connections', () => {
     await srv?.close();
   });
 
-  it('a quiet connection line is routed after at most ~768 KiB of a flooding connection input, not behind its backlog', async (t) => {
+  it('a quiet connection line is routed after at most ~1.5 MiB of a flooding connection input (p90), not behind its backlog', async (t) => {
     srv = await startServer({ LOGPLANE_INGEST_WORKERS: '1', LOGPLANE_HISTORY_LINES: '1000' });
     const reg = srv.server.ctx.registry;
     const floodApp = (await reg.putApp('flooding', ['app'])).app;
@@ -62,9 +62,9 @@ describe('ingest fairness between connections', () => {
       }
       await flooding;
       ahead.sort((a, b) => a - b);
-      const bound = Math.ceil((768 * 1024) / floodFrameBytes(floodToken));
-      t.diagnostic(`flood lines routed ahead of a quiet line: median ${ahead[10]}, max ${ahead[19]} (bound ${bound})`);
-      assert.ok(ahead[10]! <= bound, `median ${ahead[10]} flood lines routed ahead of a quiet line > ${bound} (~768 KiB of flood input); all: ${ahead.join(' ')}`);
+      const bound = Math.ceil((1536 * 1024) / floodFrameBytes(floodToken));
+      t.diagnostic(`flood lines routed ahead of a quiet line: median ${ahead[10]}, p90 ${ahead[17]}, max ${ahead[19]} (bound ${bound})`);
+      assert.ok(ahead[17]! <= bound, `p90 ${ahead[17]} flood lines routed ahead of a quiet line > ${bound} (~1.5 MiB of flood input); all: ${ahead.join(' ')}`);
     } finally {
       await quiet.end();
     }
