@@ -13,13 +13,13 @@ import { httpToRing } from './http_to_ring.js';
 import { publishToRing } from './publish_to_ring.js';
 import { ringMemory } from './ring_memory.js';
 import { runShipper } from './run_shipper.js';
-import { apps100k, tails10k } from './scale.js';
+import { apps100k, apps100kRedis, tails10k } from './scale.js';
 import { machine } from './support/proc.js';
 import { renderTable } from './support/table.js';
 import { syslogTcpToRing } from './syslog_tcp_to_ring.js';
 import { syslogTcpVsRsyslog } from './syslog_tcp_vs_rsyslog.js';
 
-const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory, syslogTcpVsRsyslog, httpToRing, cpuProfile, publishToRing, runShipper, tails10k, apps100k];
+const cases: readonly BenchCase[] = [syslogTcpToRing, ringMemory, syslogTcpVsRsyslog, httpToRing, cpuProfile, publishToRing, runShipper, tails10k, apps100k, apps100kRedis];
 
 /** The repository root, from dist/bench/run.js. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

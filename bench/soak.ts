@@ -126,11 +126,17 @@ async function main(): Promise<void> {
     const chunk = Buffer.concat(apps.map((a) => frames(a, 100, 'probe')));
     const before = sumOf(await scrape(srv.url), 'logplane_ingest_lines_total');
     const end = Date.now() + 3000;
-    while (Date.now() < end) if (!probe.write(chunk)) await new Promise((r) => probe.once('drain', r));
-    probe.destroy();
+    let chunks = 0;
+    while (Date.now() < end) {
+      chunks++;
+      if (!probe.write(chunk)) await new Promise((r) => probe.once('drain', r));
+    }
     const after = sumOf(await scrape(srv.url), 'logplane_ingest_lines_total');
+    // every line written is part of the ledger: end the connection and let the server read it all
+    await new Promise<void>((r) => probe.end(() => r()));
+    await new Promise<void>((r) => (probe.closed ? r() : probe.once('close', () => r())));
     rate = Math.max(1000, Math.round((after - before) / 3 / 2));
-    probeLines = after - before;
+    probeLines = chunks * 100 * apps.length;
     out(`capacity probe: ${Math.round((after - before) / 3)} lines/s; soaking at half: ${rate} lines/s`);
   }
   // the load: every 100 ms, rate/10 lines, half over TCP (round-robin apps),
@@ -138,9 +144,11 @@ async function main(): Promise<void> {
   // tick that finds the sender behind skips, and says so at the end)
   /** Client connections not yet closed: a replaced one stays here until the server has read it all and closed. */
   const tcpOpen = new Set<Socket>();
+  /** Client-side errors of syslog connections (their written lines may not have arrived), by code. */
+  const tcpErrors = new Map<string, number>();
   const openTcp = (): Socket => {
     const c = connect({ port: srv.syslogPort, host: '127.0.0.1' });
-    c.on('error', () => {});
+    c.on('error', (err: NodeJS.ErrnoException) => tcpErrors.set(err.code ?? err.message, (tcpErrors.get(err.code ?? err.message) ?? 0) + 1));
     tcpOpen.add(c);
     c.once('close', () => tcpOpen.delete(c));
     return c;
@@ -291,6 +299,7 @@ async function main(): Promise<void> {
   for (const w of final.why) out(`  ${w}`);
   const m = await scrape(srv.url);
   const ingest = [...m].filter(([k]) => k.startsWith('logplane_ingest_lines_total') || k.startsWith('logplane_ingest_dropped_total') || k.startsWith('logplane_connections_refused_total')).map(([k, v]) => `${k} ${v}`);
+  if (tcpErrors.size > 0) out(`syslog client connection errors: ${[...tcpErrors].map(([k, v]) => `${k} ${v}`).join(', ')}`);
   out(`POST /logs answers: ${[...statuses].map(([k, v]) => `${k || 'none'}: ${v}`).join(', ')}; ${ingest.join('; ')}`);
   out(`ledger ${final.exact ? 'exact' : 'NOT exact'}; RSS after warm-up (minute 2 on) within ${(spread * 100).toFixed(1)}%; ${sent} lines sent (TCP and POST /logs), ${skipped} not sent because the sender was behind; ${churned} apps created and deleted`);
   for (const t of tails) t.ws.terminate();

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Ring } from './buffer/ring.js';
 import { LineRates } from './buffer/rates.js';
 import { TokenTable, type TokenKey } from './tokens.js';
+import { SortedIds } from './basics/sorted-ids.js';
 import { BadRequestError, ErrorCode, LogplaneError, NotFoundError } from './errors.js';
 import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
 
@@ -119,6 +120,8 @@ export class Registry extends EventEmitter {
   readonly store: ConfigStore;
   readonly tokens = new TokenTable<TokenEntry>();
   readonly #apps = new Map<string, App>();
+  /** The app ids in order, for the paged list. */
+  readonly #order = new SortedIds(() => this.#apps.keys());
   readonly #historyLines: number;
   readonly #seqClock: SeqClock | null;
   #apiKey: string | null = null;
@@ -144,6 +147,7 @@ export class Registry extends EventEmitter {
     const snap = await this.store.load();
     this.#apiKey = snap.apiKey;
     for (const rec of snap.apps) this.#install(rec);
+    this.#order.build();
     // a change that cannot be read now (store unreachable) is re-reported by the store when it is back
     this.store.onChange((c) => void this.#onStoreChange(c).catch(() => {}));
   }
@@ -169,10 +173,7 @@ export class Registry extends EventEmitter {
   }
   /** Apps sorted by id, for paged listing. */
   list(after: string | null, limit: number): App[] {
-    const ids = [...this.#apps.keys()].sort();
-    const from = after === null ? 0 : ids.findIndex((id) => id > after);
-    if (from === -1) return [];
-    return ids.slice(from, from + limit).map((id) => this.#apps.get(id)!);
+    return this.#order.page(after, limit).map((id) => this.#apps.get(id)!);
   }
 
   /**
@@ -265,6 +266,7 @@ export class Registry extends EventEmitter {
     } else {
       app = new App(rec, this.#historyLines, this.#seqClock);
       this.#apps.set(rec.id, app);
+      this.#order.add(rec.id);
     }
     this.#stamps.set(rec.id, ++this.#stampClock);
     for (const t of rec.tokens) this.tokens.add(new TokenEntry(t.token, t.name, app));
@@ -275,6 +277,7 @@ export class Registry extends EventEmitter {
   #uninstall(app: App): void {
     for (const t of app.record.tokens) this.tokens.remove(t.token);
     this.#apps.delete(app.id);
+    this.#order.remove(app.id);
     this.#stamps.set(app.id, ++this.#stampClock);
     app.ring.clear();
     this.emit('appDeleted', app);

@@ -18,7 +18,7 @@
 // The drain manager asks owns(id) and follows 'acquire' / 'release'.
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import type { LineSink, Registry } from '../apps.js';
+import type { App, LineSink, Registry } from '../apps.js';
 import type { DrainStatus } from '../drains/status.js';
 import type { DrainOwnership } from '../drains/ownership.js';
 import type { Log } from '../obs/log.js';
@@ -78,7 +78,17 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
   /** No lease seen held by another node is taken before this (ms): just after our own outage. */
   #quietUntil = 0;
   #closed = false;
-  readonly #onApp = (): void => this.kick();
+  /** Every drain of the config: drain id -> app id (kept up to date from the registry's events, so a round does not scan every app). */
+  readonly #want = new Map<string, string>();
+  /** Per app with drains: its drain ids. */
+  readonly #drainsOf = new Map<string, string[]>();
+  /** An app created or changed: a round only when its drains changed (most changes of most apps touch none). */
+  readonly #onApp = (app: App): void => {
+    if (this.#track(app.id, app.record.drains.map((d) => d.id))) this.kick();
+  };
+  readonly #onAppDeleted = (app: App): void => {
+    if (this.#track(app.id, [])) this.kick();
+  };
 
   constructor(redis: Redis, registry: Registry, nodes: NodeRegistry, opts: LeaseOptions) {
     super();
@@ -99,9 +109,21 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
     return this.#owned.entries();
   }
 
+  /** Record `ids` as the drains of app `appId`; true when they changed. */
+  #track(appId: string, ids: string[]): boolean {
+    const had = this.#drainsOf.get(appId) ?? [];
+    if (had.length === ids.length && had.every((id, i) => id === ids[i])) return false;
+    for (const id of had) if (this.#want.get(id) === appId) this.#want.delete(id);
+    for (const id of ids) this.#want.set(id, appId);
+    if (ids.length > 0) this.#drainsOf.set(appId, ids);
+    else this.#drainsOf.delete(appId);
+    return true;
+  }
+
   start(): void {
+    for (const app of this.#registry.apps()) this.#track(app.id, app.record.drains.map((d) => d.id));
     this.#registry.on('app', this.#onApp);
-    this.#registry.on('appDeleted', this.#onApp);
+    this.#registry.on('appDeleted', this.#onAppDeleted);
     this.#timer = setInterval(() => this.kick(), this.#opts.renewMs).unref();
     this.kick();
   }
@@ -130,8 +152,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
   async #round(): Promise<void> {
     const me = this.#nodes.id;
     const live = this.#nodes.live.includes(me) ? this.#nodes.live : [...this.#nodes.live, me];
-    const want = new Map<string, string>();
-    for (const app of this.#registry.apps()) for (const d of app.record.drains) want.set(d.id, app.id);
+    const want = new Map(this.#want);
     // drains gone from the config
     for (const [id, appId] of [...this.#owned]) {
       if (want.get(id) === appId) continue;
@@ -235,7 +256,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     this.#registry.off('app', this.#onApp);
-    this.#registry.off('appDeleted', this.#onApp);
+    this.#registry.off('appDeleted', this.#onAppDeleted);
     await this.settle();
     const me = this.#nodes.id;
     const s = this.#redis as unknown as Scripts;

@@ -7,6 +7,8 @@
 // behind, now or after a restart. Changes queued while a write is in flight
 // go into the next write together (one fsync for many); if that write fails,
 // every change in it fails, and so does every answer computed on top of them.
+// After a commit is answered, afterCommit() may do housekeeping (file.ts
+// compacts its journal) before the next write starts.
 import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -116,6 +118,23 @@ export class MemoryStore implements ConfigStore {
   }
   /** Make the committed state plus `changes` durable; nothing to do in memory. Throws when it cannot. */
   protected async persist(_changes: StagedChanges): Promise<void> {}
+  /** After each commit (its callers answered), before the next write: housekeeping such as compaction. Must not throw. */
+  protected async afterCommit(): Promise<void> {}
+
+  /** Run `fn` with no write in flight and none starting until it is done (writes queued meanwhile wait). */
+  protected async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#busy) await new Promise<void>((res) => this.#idle.push(res));
+    this.#busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.#busy = false;
+      if (this.#queue.length > 0) {
+        this.#busy = true;
+        void this.#run();
+      } else for (const res of this.#idle.splice(0)) res();
+    }
+  }
 
   #enqueue<R>(apply: (stage: Stage) => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
@@ -168,6 +187,7 @@ export class MemoryStore implements ConfigStore {
           else if (o.ok) o.job.resolve(o.value);
           else o.job.reject(o.value);
         }
+        if (stage.changed && !failure) await this.afterCommit();
       }
     } finally {
       this.#busy = false;

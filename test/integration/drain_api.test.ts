@@ -3,7 +3,7 @@
 // persistence, status and metrics, L14 into the app, the CLI functions, and
 // the graceful stop that flushes drains within a bounded time.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { storedConfig } from '../support/server.js';
 import { after, before, describe, test } from 'node:test';
 import { drains as cliDrains, drainsAdd, drainsRemove, drainsStatus, CliError, type CliIO } from '../../src/cli/drains.js';
 import { lineFrom, viewOf } from '../../src/line.js';
@@ -44,7 +44,7 @@ describe('v3 drain routes', () => {
     assert.ok((body.token as string).startsWith('d.'));
     assert.equal(body.url, url);
     assert.equal(res.headers.get('location'), `${t.url}/v3/channels/shop/drains/${body.id}`);
-    const saved = JSON.parse(readFileSync(`${t.dataDir}/config.json`, 'utf8')) as { apps: Array<{ id: string; drains: Json[] }> };
+    const saved = await storedConfig(t.dataDir);
     const rec = saved.apps.find((a) => a.id === 'shop')!.drains[0]!;
     assert.equal(rec.id, body.id);
     assert.equal(rec.token, body.token);

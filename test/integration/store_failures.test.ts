@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -20,14 +20,12 @@ const ENV = { LOGPLANE_API_KEY: API_KEY, LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' };
 const temps = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
 
 interface Breakage {
-  /** Make every config write fail from now on. */
-  breakWrites(): void;
+  /** Make every config write fail from now on (`url`: the server's). */
+  breakWrites(url: string): void | Promise<void>;
   /** Let writes work again. */
   repair(): void;
   /** What the 5xx answers must say. */
   error: RegExp;
-  /** Whether the scenario's own breakage leaves a *.tmp entry (a temp path made unwritable). */
-  leavesTempEntry?: boolean;
 }
 
 /**
@@ -44,7 +42,7 @@ async function failedWritesLeaveNoTrace(dataDir: string, b: Breakage): Promise<v
     const keepTokens = keep.json.tokens as Record<string, string>;
     assert.equal((await api(s.url, 'PUT', '/v3/channels/drained', { tokens: ['app'] })).status, 201);
 
-    b.breakWrites();
+    await b.breakWrites(s.url);
     const failed = {
       'PUT channel': await api(s.url, 'PUT', '/v3/channels/ghost', { tokens: ['app', 'heroku'] }),
       'POST drain': await api(s.url, 'POST', '/v3/channels/drained/drains', { url: 'http://127.0.0.1:9/ghost' }),
@@ -68,7 +66,7 @@ async function failedWritesLeaveNoTrace(dataDir: string, b: Breakage): Promise<v
       assert.equal(await postLogs(srv.url, keepTokens['app']!, [syslog('still writing')]), 204, `${when}: the token still authenticates`);
     };
     await check(s, 'right after the failures');
-    if (!b.leavesTempEntry) assert.deepEqual(temps(dataDir), [], 'a failed write leaves no temp file behind');
+    assert.deepEqual(temps(dataDir), [], 'a failed write leaves no temp file behind');
 
     b.repair();
     const after = await api(s.url, 'PUT', '/v3/channels/after', { tokens: ['app'] });
@@ -84,16 +82,22 @@ async function failedWritesLeaveNoTrace(dataDir: string, b: Breakage): Promise<v
 }
 
 describe('a config write that fails changes nothing', () => {
-  test('a config write that fails changes nothing, now or after a restart (injected: the temp path cannot be opened)', async () => {
+  test('a config write that fails changes nothing, now or after a restart (injected: the journal cannot be opened)', async () => {
     const dataDir = tempDir();
-    // the store's temp file is <data dir>/config.json.<pid>.tmp (this process serves): a directory there fails every write
-    const blocker = join(dataDir, `config.json.${process.pid}.tmp`);
+    // a directory where the journal (opened for each append) should be fails every change
+    const journal = join(dataDir, 'config.journal');
+    const aside = join(dataDir, 'journal.aside');
     try {
       await failedWritesLeaveNoTrace(dataDir, {
-        breakWrites: () => mkdirSync(join(blocker, 'x'), { recursive: true }),
-        repair: () => rmSync(blocker, { recursive: true }),
+        breakWrites: () => {
+          renameSync(journal, aside);
+          mkdirSync(journal);
+        },
+        repair: () => {
+          rmSync(journal, { recursive: true });
+          renameSync(aside, journal);
+        },
         error: /./,
-        leavesTempEntry: true,
       });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
@@ -108,7 +112,15 @@ describe('a config write that fails changes nothing', () => {
     try {
       const filler = join(mnt, 'filler');
       await failedWritesLeaveNoTrace(join(mnt, 'data'), {
-        breakWrites: () => fill(filler),
+        breakWrites: async (url) => {
+          // an append that fits in the journal's last, partly used page needs no new space: use that up with
+          // deletes of channels named as long as the shortest change below (DELETE keep), until one fails
+          const ids = Array.from({ length: 100 }, (_, i) => `sl${String(i).padStart(2, '0')}`);
+          for (const id of ids) assert.equal((await api(url, 'PUT', `/v3/channels/${id}`, { tokens: [] })).status, 201);
+          fill(filler);
+          for (const id of ids) if ((await api(url, 'DELETE', `/v3/channels/${id}`)).status >= 500) return;
+          throw new Error('the full tmpfs still takes config writes after 100 of them');
+        },
         repair: () => rmSync(filler),
         error: /data dir cannot be written \(no space left on the device\)/,
       });

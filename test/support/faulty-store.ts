@@ -1,6 +1,7 @@
 // A FileStore whose writes fail on demand as a full, read-only or forbidden
-// disk makes them fail (after part of the temp file is written), and a pino
+// disk makes them fail (after part of the journal record or temp file is written), and a pino
 // log that keeps its records for assertions.
+import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { createLog, type Log } from '../../src/obs/log.js';
 import { FileStore } from '../../src/store/file.js';
@@ -15,12 +16,23 @@ export class FaultyFileStore extends FileStore {
   /** The errno the next writes fail with; null: writes work. */
   failWith: string | null = null;
 
+  protected override async appendJournal(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+    if (this.failWith === null) return super.appendJournal(fh, data, position);
+    // half the record lands, then the write fails
+    await super.appendJournal(fh, data.subarray(0, Math.floor(data.length / 2)), position);
+    throw this.#error();
+  }
+
   protected override async writeTemp(path: string, text: string): Promise<void> {
     if (this.failWith === null) return super.writeTemp(path, text);
     // what a full disk does: part of the file is written, then the write fails
     await super.writeTemp(path, text.slice(0, Math.floor(text.length / 2)));
-    const code = this.failWith;
-    throw Object.assign(new Error(`${code}: ${MESSAGES[code] ?? 'failed'}, write`), { code, syscall: 'write' });
+    throw this.#error();
+  }
+
+  #error(): Error {
+    const code = this.failWith!;
+    return Object.assign(new Error(`${code}: ${MESSAGES[code] ?? 'failed'}, write`), { code, syscall: 'write' });
   }
 }
 

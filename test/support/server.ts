@@ -1,12 +1,13 @@
 // Start a real logplane on free loopback ports with a fresh data dir.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { loadConfig, type Config } from '../../src/config.js';
 import { silentLog, type Log } from '../../src/obs/log.js';
 import { Server } from '../../src/server.js';
-import type { ConfigStore } from '../../src/store/store.js';
+import { FileStore } from '../../src/store/file.js';
+import type { ConfigStore, StoreSnapshot } from '../../src/store/store.js';
 
 export interface TestServer {
   server: Server;
@@ -29,6 +30,17 @@ after(async () => {
 
 export function tempDir(prefix = 'logplane-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** What an embedded server's data dir holds (snapshot and journal), read from a copy: the server's files are left alone. */
+export async function storedConfig(dataDir: string): Promise<StoreSnapshot> {
+  const copy = tempDir('logplane-stored-');
+  try {
+    for (const f of ['config.json', 'config.journal']) if (existsSync(join(dataDir, f))) copyFileSync(join(dataDir, f), join(copy, f));
+    return await new FileStore(copy).load();
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 }
 
 /** opts.log: the server's own log (default: silent); opts.store: a config store instead of the file store. */
