@@ -11,8 +11,9 @@
 // STREAM_HIGH bytes waiting is paused. So one flooding connection cannot hold
 // another app's lines back (SPEC 17): a quiet connection is never paused by
 // it and its chunk waits behind at most WORKER_QUEUE bytes and a chunk of
-// each busy connection, not behind the flood's backlog. (The marks were once 32/8 MiB of the whole worker's input,
-// then 2/1 MiB, which paused the quiet connections too.)
+// each busy connection, not behind the flood's backlog. (The marks were once
+// 32/8 MiB of the whole worker's input, then 2/1 MiB, and pausing the worker
+// paused the quiet connections too.)
 // UDP cannot be paused: datagrams over the limit are dropped and counted.
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
