@@ -172,15 +172,26 @@ export function startConnectionLimits(ctx: Context): ConnectionLimits {
   return limits;
 }
 
-/** Idle timeout of a syslog TCP/TLS connection: closed and counted after config.syslogIdleMs without input. */
+/**
+ * Idle timeout of a syslog TCP/TLS connection: closed and counted after
+ * config.syslogIdleMs without input. A connection the server has paused
+ * (ingest back-pressure) is not idle: what its client sent waits unread in
+ * the kernel, and closing it would lose those lines without a count. Its
+ * timer starts again instead.
+ */
 export function closeWhenIdle(ctx: Context, sock: Socket, listener: 'tcp' | 'tls'): void {
   const ms = ctx.config.syslogIdleMs;
   if (ms <= 0) return;
   const counter = ctx.metrics.connectionsTimedOut.labels(listener, 'idle');
-  sock.setTimeout(ms, () => {
+  sock.on('timeout', () => {
+    if (sock.isPaused()) {
+      sock.setTimeout(ms);
+      return;
+    }
     counter.value++;
     sock.destroy();
   });
+  sock.setTimeout(ms);
 }
 
 /**
