@@ -6,7 +6,8 @@
 // one request in flight on each of 4 and of 16 kept-alive connections, 3
 // rounds (--rounds N), medians per connection count. As in
 // syslog_tcp_vs_rsyslog, one HTTP drain and one WebSocket tail run on each of
-// 10 of the apps (the HTTP ingest target: 1,000,000 lines/s).
+// 10 of the apps (the HTTP ingest target: 1,000,000 lines/s); `--consumers 0`
+// runs none, as syslog_tcp_to_ring (the HTTP/TCP comparison).
 //
 // Measured: wall time from 'go' until the last response (every 204 is sent
 // after its body is routed); lines from /metrics
@@ -44,7 +45,7 @@ const MB = 1024 * 1024;
 
 type Done = Extract<HttpSenderMessage, { type: 'done' }>;
 
-async function runOnce(connections: number, totalLines: number, env: Record<string, string>, notes: string[]): Promise<Record<string, Value>> {
+async function runOnce(connections: number, totalLines: number, consumed: number, env: Record<string, string>, notes: string[]): Promise<Record<string, Value>> {
   const apps = benchApps(APPS);
   const bodies = Array.from({ length: BODIES }, (_, v) => logplexBody(LINES_PER_BODY, v));
   const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
@@ -54,7 +55,7 @@ async function runOnce(connections: number, totalLines: number, env: Record<stri
   let worker: Worker | null = null;
   let consumers: Consumers | null = null;
   try {
-    consumers = await attachConsumers(server, apps.slice(0, CONSUMED_APPS).map((a) => a.id));
+    consumers = await attachConsumers(server, apps.slice(0, consumed).map((a) => a.id));
     notes.push(...consumers.notes);
     const w = new Worker(new URL('./support/http_sender.js', import.meta.url), {
       workerData: { port: Number(new URL(server.url).port), bodies, linesPerBody: LINES_PER_BODY, auths, requests, connections } satisfies HttpSenderData,
@@ -99,7 +100,7 @@ async function runOnce(connections: number, totalLines: number, env: Record<stri
     if (non204.length) notes.push(`${connections} conn: answers other than 204: ${non204.map(([s, n]) => `${n} x ${s}`).join(', ')}`);
     if (lines !== expected) notes.push(`${connections} conn: /metrics counted ${lines} lines for ${expected} sent`);
     // Request i (and warm-up request c) goes to app i % APPS; the consumed apps are the first ones.
-    const bodiesFor = (n: number): number => Math.floor(n / APPS) * CONSUMED_APPS + Math.min(n % APPS, CONSUMED_APPS);
+    const bodiesFor = (n: number): number => Math.floor(n / APPS) * consumed + Math.min(n % APPS, consumed);
     const consumedExpected = (bodiesFor(requests) + bodiesFor(connections)) * LINES_PER_BODY;
     const c = consumers;
     await pollUntil(() => null, () => (c.drains === 0 || c.drainLines() >= consumedExpected) && c.tailLines() + c.tailDropped() >= consumedExpected, { intervalMs: POLL_MS, deadlineMs: CONSUMER_GRACE_MS });
@@ -133,16 +134,17 @@ async function runOnce(connections: number, totalLines: number, env: Record<stri
 
 export const httpToRing: BenchCase = {
   name: 'http_to_ring',
-  about: `built server (child process), ${APPS} apps, POST /logs with ${LINES_PER_BODY}-line octet-counted bodies over kept-alive connections into the rings; ${CONSUMED_APPS} drains + ${CONSUMED_APPS} tails`,
+  about: `built server (child process), ${APPS} apps, POST /logs with ${LINES_PER_BODY}-line octet-counted bodies over kept-alive connections into the rings; ${CONSUMED_APPS} drains + ${CONSUMED_APPS} tails (--consumers N)`,
   async run(opts: CaseOptions): Promise<CaseResult> {
     const lines = opts.lines ?? DEFAULT_LINES;
     const rows: Record<string, Value>[] = [];
     const notes: string[] = [];
     const rounds = opts.rounds ?? DEFAULT_ROUNDS;
+    const consumed = opts.consumers ?? CONSUMED_APPS;
     const runs = new Map<number, Record<string, Value>[]>(CONNECTIONS.map((c) => [c, []]));
     for (let r = 1; r <= rounds; r++) {
       for (const c of CONNECTIONS) {
-        const row = await runOnce(c, lines, opts.env, notes);
+        const row = await runOnce(c, lines, consumed, opts.env, notes);
         row.variant = `${c} connections #${r}`;
         runs.get(c)!.push(row);
         rows.push(row);
@@ -157,7 +159,7 @@ export const httpToRing: BenchCase = {
     }
     const judged = medians.get(TARGET_CONNECTIONS)!;
     notes.push(`target: >= ${TARGET_LINES_PER_SEC.toLocaleString('en-US')} lines/s with ${TARGET_CONNECTIONS} connections (median of ${rounds}): ${Math.round(judged).toLocaleString('en-US')} (${(judged / TARGET_LINES_PER_SEC).toFixed(2)}x)`);
-    notes.push(`drain/tail lines: received of "for drained" (the lines sent to the ${CONSUMED_APPS} consumed apps, warm-up requests included); sender busy = event-loop utilisation of the sender thread`);
+    notes.push(`drain/tail lines: received of "for drained" (the lines sent to the ${consumed} consumed apps, warm-up requests included); sender busy = event-loop utilisation of the sender thread`);
     const envs = Object.entries(opts.env);
     if (envs.length) notes.push(`logplane env: ${envs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
     return {
@@ -181,7 +183,7 @@ export const httpToRing: BenchCase = {
       ],
       rows,
       notes,
-      extra: { rounds, connections: CONNECTIONS, medians: Object.fromEntries(medians), apps: APPS, linesPerBody: LINES_PER_BODY, bodies: BODIES, messageBytes: MESSAGE_BYTES, env: opts.env },
+      extra: { rounds, consumers: consumed, connections: CONNECTIONS, medians: Object.fromEntries(medians), apps: APPS, linesPerBody: LINES_PER_BODY, bodies: BODIES, messageBytes: MESSAGE_BYTES, env: opts.env },
     };
   },
 };

@@ -34,7 +34,7 @@ ${cases.map((c) => `  ${c.name.padEnd(22)} ${c.about}`).join('\n')}
   --warmup N          lines handled before the measured window opens (syslog_tcp_vs_rsyslog: default
                       1,500,000, the lines logplane's rings hold; 0 measures the whole run)
   --consumers N       apps given one HTTP drain and one WebSocket tail while the load runs
-                      (syslog_tcp_vs_rsyslog: default 10, as the rsyslog comparison asks; cpu_profile: default 0)
+                      (syslog_tcp_vs_rsyslog and http_to_ring: default 10, as the rsyslog comparison asks; cpu_profile: default 0)
   --env NAME=VALUE    environment of the spawned logplane servers, over the bench's own
                       settings (repeatable), e.g. --env LOGPLANE_INGEST_WORKERS=1
   --out FILE          JSON results (default: bench/results/latest.json)

@@ -87,7 +87,7 @@ export class Ring {
       const d = this.#put(len); // may move to a new page: #curView after it
       copyWords(src, rec.byteOffset, rec.byteOffset + len, this.#curView!, d);
     }
-    this.#lastSeq = seqOf(rec);
+    this.#lastSeq = src.getFloat64(rec.byteOffset, true); // seqOf(rec), through the view at hand
   }
 
   /**

@@ -26,7 +26,9 @@ export type ToWorker =
   /** A batch buffer nobody holds a view of any more: reuse it. */
   | { k: 'recycle'; b: ArrayBuffer }
   /** A whole POST /logs body in b[o, o+n), authenticated as token `name` of app `slot`. */
-  | { k: 'http'; id: number; slot: number; name: string; b: ArrayBuffer; o: number; n: number; ms: number };
+  | { k: 'http'; id: number; slot: number; name: string; b: ArrayBuffer; o: number; n: number; ms: number }
+  /** Several of the above sent in one turn of the event loop, in order: one message (and one wake-up) instead of one each. */
+  | { k: 'many'; ms: ToWorker[] };
 
 export type FromWorker =
   /**
@@ -37,7 +39,9 @@ export type FromWorker =
   /** Stream c sent what cannot be framed: close it. */
   | { k: 'streamError'; c: number; e: number }
   /** A POST /logs body: all of it cooked (b, as in 'lines'), or the first bad frame. */
-  | { k: 'http'; id: number; result: HttpParse; b: ArrayBuffer | null; n: number };
+  | { k: 'http'; id: number; result: HttpParse; b: ArrayBuffer | null; n: number }
+  /** The answers to one 'many', in order. */
+  | { k: 'many'; ms: FromWorker[] };
 
 export interface HttpParse {
   ok: boolean;

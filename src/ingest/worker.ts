@@ -117,8 +117,28 @@ function scheduleFlush(): void {
   });
 }
 
+/** Answers to POST /logs bodies, sent together once the message that brought them is handled. */
+const answers: FromWorker[] = [];
+const answerBuffers: ArrayBuffer[] = [];
+
+function sendAnswers(): void {
+  if (answers.length === 0) return;
+  const m: FromWorker = answers.length === 1 ? answers[0]! : { k: 'many', ms: answers.slice() };
+  port.postMessage(m, answerBuffers.slice());
+  answers.length = 0;
+  answerBuffers.length = 0;
+}
+
 port.on('message', (m: ToWorker) => {
+  handle(m);
+  sendAnswers();
+});
+
+function handle(m: ToWorker): void {
   switch (m.k) {
+    case 'many':
+      for (const x of m.ms) handle(x);
+      return;
     case 'recycle':
       if (m.b.byteLength === BATCH && spare.length < MAX_SPARE) spare.push(Buffer.from(m.b));
       return;
@@ -168,7 +188,8 @@ port.on('message', (m: ToWorker) => {
         result.lines = httpBody.forEachFrame((h, buf) => cookMessageWhole(h, buf, ms, httpBatch));
         const ab = httpBatch.buf.buffer as ArrayBuffer;
         out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
-        port.postMessage(out, [ab]);
+        answers.push(out);
+        answerBuffers.push(ab);
         httpBatch.reset();
       } else {
         result.frames = httpBody.count;
@@ -176,7 +197,7 @@ port.on('message', (m: ToWorker) => {
         result.errorOffset = httpBody.errorOffset;
         result.errorText = httpBody.errorText;
         out = { k: 'http', id: m.id, result, b: null, n: 0 };
-        port.postMessage(out);
+        answers.push(out);
       }
       httpBody.release();
       return;
@@ -196,4 +217,4 @@ port.on('message', (m: ToWorker) => {
       return;
     }
   }
-});
+}

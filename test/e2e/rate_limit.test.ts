@@ -5,7 +5,6 @@
 // app's own stream announces once a second.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { api } from '../support/api.js';
@@ -14,7 +13,7 @@ import { sample } from '../support/limits.js';
 import { freePort } from '../support/net.js';
 import { tempDir } from '../support/server.js';
 import { killAll, spawnServer } from '../support/spawn.js';
-import { SyslogStream } from '../support/syslog.js';
+import { flood, SyslogStream } from '../support/syslog.js';
 import { until } from '../support/wait.js';
 
 const dirs: string[] = [];
@@ -22,32 +21,6 @@ after(async () => {
   await killAll();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-/** A child process writing octet-counted lines of one token to a port as fast as TCP takes them for ms; prints the lines written. */
-function flood(port: number, token: string, ms: number): Promise<number> {
-  const script = `
-    const net = require('net');
-    const m = '<190>1 2026-05-01T12:00:00Z host ${token} web.1 - flood line ' + 'f'.repeat(60);
-    const frame = Buffer.byteLength(m) + ' ' + m;
-    const chunk = Buffer.from(frame.repeat(1000));
-    let lines = 0;
-    const s = net.connect(${port}, '127.0.0.1', () => {
-      const end = Date.now() + ${ms};
-      const pump = () => {
-        while (Date.now() < end) {
-          lines += 1000;
-          if (!s.write(chunk)) return s.once('drain', pump);
-        }
-        s.end(() => { process.stdout.write(String(lines)); });
-      };
-      pump();
-    });
-    s.on('error', (e) => { console.error(e.message); process.exit(1); });`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`flooder exited ${code}`)))));
-}
 
 function wsOpen(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url.replace(/^http/, 'ws'), { perMessageDeflate: false });
@@ -59,14 +32,18 @@ function wsOpen(url: string): Promise<WebSocket> {
 }
 
 /**
- * How late the median quiet line may reach its tail and drain. SPEC 17's
- * promise is 50 ms for every line, what an idle machine gives; on the shared
- * test machine single lines wait for a CPU now and then (p99 up to ~380 ms
- * under the full suite), so the test bounds the median, which a flood
- * holding other apps' lines moves: it was about 400 ms before the ingest
- * workers' queue was bounded, 18-48 ms after. p99 and max are printed.
+ * How late the median quiet line may reach its tail and drain: SPEC 17's 50
+ * ms. A quiet line waits behind at most the 1 MiB of stream input a worker
+ * is given at a time plus a chunk per busy connection (ingest/handoff.ts),
+ * a few ms of work; measured p50 4-18 ms at load average 6-17 on the shared
+ * 2-core machine (before the per-connection hand-off: 48-76
+ * ms at 16, behind up to 2 MiB of the flood and its pause). What remains
+ * above that is waiting for a CPU: with 17 runnable tasks on 2 cores a
+ * thread waits 100-300 ms now and then (p99 200-340 ms there, 28-46 ms at
+ * load 6.5), which no code of ours can remove, so single lines are not
+ * bounded here; p99 and max are printed.
  */
-const MEDIAN_MS = 100;
+const MEDIAN_MS = 50;
 
 describe('per-app rate limit', () => {
   it('a flooding app over its limit never delays a quiet app: its tail and drain get all 100 lines promptly; the flood is routed or counted exactly', async (t) => {

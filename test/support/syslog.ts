@@ -1,4 +1,5 @@
 // Send octet-counted syslog frames over TCP to a test server (token in APP-NAME).
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 
 export function sendSyslog(port: number, msgs: string[]): Promise<void> {
@@ -44,4 +45,30 @@ export class SyslogStream {
       this.#sock.end();
     });
   }
+}
+
+/** A child process writing octet-counted lines of one token to a port as fast as TCP takes them for ms; prints the lines written. */
+export function flood(port: number, token: string, ms: number): Promise<number> {
+  const script = `
+    const net = require('net');
+    const m = '<190>1 2026-05-01T12:00:00Z host ${token} web.1 - flood line ' + 'f'.repeat(60);
+    const frame = Buffer.byteLength(m) + ' ' + m;
+    const chunk = Buffer.from(frame.repeat(1000));
+    let lines = 0;
+    const s = net.connect(${port}, '127.0.0.1', () => {
+      const end = Date.now() + ${ms};
+      const pump = () => {
+        while (Date.now() < end) {
+          lines += 1000;
+          if (!s.write(chunk)) return s.once('drain', pump);
+        }
+        s.end(() => { process.stdout.write(String(lines)); });
+      };
+      pump();
+    });
+    s.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`flooder exited ${code}`)))));
 }
