@@ -298,7 +298,7 @@ async function main(): Promise<void> {
   out(`after the load stopped: ${final.text}`);
   for (const w of final.why) out(`  ${w}`);
   const m = await scrape(srv.url);
-  const ingest = [...m].filter(([k]) => k.startsWith('logplane_ingest_lines_total') || k.startsWith('logplane_ingest_dropped_total') || k.startsWith('logplane_connections_refused_total')).map(([k, v]) => `${k} ${v}`);
+  const ingest = [...m].filter(([k]) => k.startsWith('logplane_ingest_lines_total') || k.startsWith('logplane_ingest_dropped_total') || k.startsWith('logplane_connections_refused_total') || k.startsWith('logplane_connections_timed_out_total')).map(([k, v]) => `${k} ${v}`);
   if (tcpErrors.size > 0) out(`syslog client connection errors: ${[...tcpErrors].map(([k, v]) => `${k} ${v}`).join(', ')}`);
   out(`POST /logs answers: ${[...statuses].map(([k, v]) => `${k || 'none'}: ${v}`).join(', ')}; ${ingest.join('; ')}`);
   out(`ledger ${final.exact ? 'exact' : 'NOT exact'}; RSS after warm-up (minute 2 on) within ${(spread * 100).toFixed(1)}%; ${sent} lines sent (TCP and POST /logs), ${skipped} not sent because the sender was behind; ${churned} apps created and deleted`);
