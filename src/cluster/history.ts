@@ -19,7 +19,7 @@
 // metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
 import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
-import type { ScriptPipeline, Scripts } from '../redis/scripts.js';
+import { APPEND_LUA, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { receivedOf, seqOf } from '../line.js';
@@ -28,7 +28,8 @@ import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
 import { AppBatch, Chunk, ChunkQueue, blobOf, chunkOf } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryRead } from './history-read.js';
-import { isConnectionError, isRedirect, ownerOf, refreshSlots } from '../redis/connection.js';
+import { isCluster, isConnectionError, isNoScript, isRedirect, ownerOf, refreshSlots } from '../redis/connection.js';
+import { sendAppends } from './append-wire.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -89,6 +90,8 @@ export class RedisHistory {
   readonly #latency = new Samples();
   /** Ids of chunks sent (they rise; the append script recognises a re-send by its id). */
   #chunkIds = 0;
+  /** True once the append script is known to be loaded on this connection (since it was last ready). */
+  #scriptLoaded = false;
   readonly #m: HistoryMetrics;
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
@@ -273,6 +276,10 @@ export class RedisHistory {
       this.#notify();
       return;
     }
+    if (!this.#scriptLoaded && !isCluster(this.#redis)) {
+      this.#loadScript();
+      return;
+    }
     const take: Chunk[] = [];
     let lines = 0;
     // losses not yet announced go first, as records of their apps' streams
@@ -318,12 +325,16 @@ export class RedisHistory {
     const layout = this.#opts.layout?.() ?? '2';
     const t0 = performance.now();
     const rounds = [...groups.values()].map((g) => {
-      const p = this.#redis.pipeline() as unknown as ScriptPipeline;
       for (const c of g) {
         if (c.id === 0) {
           c.id = ++this.#chunkIds;
           if (c.batch.open === c) c.batch.open = null;
         }
+      }
+      // one endpoint: the round's protocol written by hand, each chunk copied once (append-wire.ts); a cluster's masters get ioredis pipelines
+      if (!isCluster(this.#redis)) return sendAppends(this.#redis, g, cap, publish, layout).then((results): Outcome => ({ chunks: g, results, err: null }));
+      const p = this.#redis.pipeline() as unknown as ScriptPipeline;
+      for (const c of g) {
         const b = c.batch;
         p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout);
       }
@@ -344,6 +355,7 @@ export class RedisHistory {
     let rejected = 0;
     let lostConnection: string | null = null;
     let redirected = false;
+    let noScript = false;
     const again: Chunk[] = [];
     for (const o of outcomes) {
       if (o.err) {
@@ -363,9 +375,10 @@ export class RedisHistory {
           continue;
         }
         const err = r?.[0];
-        if (!err || isConnectionError(err) || isRedirect(err)) {
-          // not executed (connection dropped mid-pipeline, or the slot is elsewhere now): sent again, in order
-          if (err && isRedirect(err)) redirected = true;
+        if (!err || isConnectionError(err) || isRedirect(err) || isNoScript(err)) {
+          // not executed (connection dropped mid-pipeline, the slot is elsewhere now, or the script is not loaded yet): sent again, in order
+          if (err && isNoScript(err)) noScript = true;
+          else if (err && isRedirect(err)) redirected = true;
           else lostConnection = err?.message ?? 'connection lost during a pipeline';
           again.push(...o.chunks.slice(i));
           break;
@@ -392,6 +405,8 @@ export class RedisHistory {
       return;
     }
     this.#m.pipelinesOk.value++;
+    // Redis lost the append script (SCRIPT FLUSH): the next round loads it first
+    if (noScript) this.#scriptLoaded = false;
     if (redirected) {
       // resharding or failover under way: reload the slot map and try again shortly
       refreshSlots(this.#redis);
@@ -399,6 +414,22 @@ export class RedisHistory {
       return;
     }
     this.#pump();
+  }
+
+  /** Load the append script (the hand-written rounds call it by its SHA only), then pump. */
+  #loadScript(): void {
+    this.#inFlight = [];
+    this.#redis.script('LOAD', APPEND_LUA).then(
+      () => {
+        this.#scriptLoaded = true;
+        this.#inFlight = null;
+        this.#pump();
+      },
+      () => {
+        this.#inFlight = null;
+        setTimeout(() => this.#pump(), 50).unref();
+      },
+    );
   }
 
   #setDown(why: string): void {
@@ -418,6 +449,8 @@ export class RedisHistory {
   }
 
   readonly #onReady = (): void => {
+    // a Redis that restarted has no scripts
+    this.#scriptLoaded = false;
     if (!this.#up) {
       this.#up = true;
       this.#opts.log.info({ at: 'redis.up', pending: this.pendingLines, droppedWhileDown: this.#droppedWhileDown }, 'Redis reachable again; writing queued lines');

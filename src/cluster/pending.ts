@@ -105,6 +105,9 @@ export class AppBatch implements LineSink {
   /** This app's newest queued chunk while never sent: the next lines join it (fewer, larger appends). */
   open: Chunk | null = null;
   removed = false;
+  /** The fixed start of this app's appends in RESP (append-wire.ts), and the cap and publish command it was made for. */
+  wireHead: Buffer | null = null;
+  wireHeadKey = '';
   readonly #writer: BatchWriter;
 
   constructor(appId: string, writer: BatchWriter) {

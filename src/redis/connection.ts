@@ -99,6 +99,11 @@ export function isRedirect(err: Error): boolean {
   return m.startsWith('MOVED') || m.startsWith('ASK') || m.startsWith('TRYAGAIN') || m.startsWith('CLUSTERDOWN') || m.startsWith('READONLY') || m.includes('slots allocation group');
 }
 
+/** A reply saying the script called by EVALSHA is not loaded (it did not run). */
+export function isNoScript(err: Error): boolean {
+  return err.message.startsWith('NOSCRIPT');
+}
+
 /** Reconnect delay: 50 ms doubling to 1 s. */
 export function retryDelay(attempt: number): number {
   return Math.min(1000, 50 * 2 ** Math.min(attempt, 5));

@@ -1,4 +1,5 @@
 // The Lua scripts of distributed mode, registered as ioredis custom commands.
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /** How long an app remembers a node's chunk ids (a re-send comes within seconds). */
@@ -134,6 +135,9 @@ else
 end
 return total
 `;
+
+/** SHA-1 of the append script (EVALSHA). */
+export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
 
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,

@@ -62,3 +62,27 @@ test('an append re-sent after its reply was lost is stored once and keeps its fi
     await closeClient(cmd);
   }
 });
+
+test('appends after Redis forgot the append script (SCRIPT FLUSH) are written once, in order, none lost', async () => {
+  const cmd = commandClient(redis.url, 'test-noscript');
+  cmd.on('error', () => {});
+  defineScripts(cmd);
+  await connectOrThrow(cmd, 5000);
+  const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'noscript-node', log: silentLog(), metrics: new Registry() });
+  const offer = (from: number, to: number): void => {
+    const sink = history.sink('flushed');
+    for (let k = from; k < to; k++) sink.offer(lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + ORIGIN }));
+  };
+  try {
+    offer(1, 11);
+    assert.equal(await history.flush(5000), true);
+    await cmd.script('FLUSH');
+    offer(11, 61);
+    assert.equal(await history.flush(5000), true, 'written after the script was loaded again');
+    const h = await history.read('flushed');
+    assert.deepEqual(h.records.map(seqOf), Array.from({ length: 60 }, (_, i) => (i + 1) * NODE_SLOTS + ORIGIN), 'every line once, in order');
+  } finally {
+    history.close();
+    await closeClient(cmd);
+  }
+});
