@@ -16,19 +16,21 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A module preloaded into the server that rejects a promise nobody handles, once the server is up. */
+/** A module preloaded into the server that rejects a promise nobody handles when sent SIGUSR2 (once the test saw it serving). */
 function rejecter(message: string): string {
   const d = tempDir('lp-reject-');
   dirs.push(d);
   const f = join(d, 'reject.mjs');
-  writeFileSync(f, `setTimeout(() => { Promise.reject(new Error(${JSON.stringify(message)})); }, 1500);\n`);
+  writeFileSync(f, `process.on('SIGUSR2', () => { Promise.reject(new Error(${JSON.stringify(message)})); });\n`);
   return f;
 }
 
 async function serveWith(message: string) {
   const dataDir = tempDir('lp-reject-data-');
   dirs.push(dataDir);
-  return spawnServer({ dataDir, env: { NODE_OPTIONS: `--import ${rejecter(message)}` } });
+  const srv = await spawnServer({ dataDir, env: { NODE_OPTIONS: `--import ${rejecter(message)}` } });
+  srv.child.kill('SIGUSR2');
+  return srv;
 }
 
 test('a Redis command a dropped connection never answered is logged and the server serves on', async () => {
