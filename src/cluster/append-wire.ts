@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { APPEND_SHA } from '../redis/scripts.js';
 import { sendPrebuilt } from '../redis/prebuilt.js';
 import { giveBuffer, takeBuffer } from './packed.js';
-import type { AppBatch, Chunk } from './pending.js';
+import { blobBytesOf, writeBlob, type AppBatch, type Chunk } from './pending.js';
 
 function bulk(s: string): string {
   return `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
@@ -38,8 +38,7 @@ export async function sendAppends(r: Redis, chunks: readonly Chunk[], cap: numbe
 export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[] } {
   let bytes = 0;
   for (const c of chunks) {
-    bytes += headOf(c.batch, cap, publish).length + 6 + 2 * c.count + 96;
-    for (const sg of c.segs) bytes += sg.used;
+    bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
   }
   const pooled = takeBuffer(bytes);
   const buf = pooled.buf;
@@ -49,24 +48,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     const start = p;
     p += headOf(c.batch, cap, publish).copy(buf, p);
     p += buf.write(bulk(String(c.id)), p, 'latin1');
-    const n = c.count;
-    let blobBytes = 6 + 2 * n;
-    for (const sg of c.segs) blobBytes += sg.used;
-    p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
-    buf[p] = c.origin;
-    buf[p + 1] = c.firstIsNotice() ? 1 : 0;
-    buf.writeUInt32LE(n, p + 2);
-    let h = p + 6;
-    p += 6 + 2 * n;
-    for (const sg of c.segs) {
-      const lens = sg.lens;
-      for (let i = 0; i < lens.length; i++) {
-        buf[h] = lens[i]! & 0xff;
-        buf[h + 1] = lens[i]! >>> 8;
-        h += 2;
-      }
-      p += sg.buf.copy(buf, p, 0, sg.used);
-    }
+    p += buf.write(`$${blobBytesOf(c)}\r\n`, p, 'latin1');
+    p = writeBlob(c, buf, p);
     p += buf.write(`\r\n${bulk(String(c.lastSeq()))}${bulk(layout)}`, p, 'latin1');
     wires.push(buf.subarray(start, p));
   }

@@ -146,29 +146,41 @@ export function chunkOf(batch: AppBatch, recs: readonly Buffer[], origin: number
   return new Chunk(batch, [segmentOf(recs)], origin);
 }
 
-/** The bytes an append sends: header | records (made once, kept for re-sends). */
-export function blobOf(c: Chunk): Buffer {
-  if (c.blob !== null) return c.blob;
-  const n = c.count;
-  let bytes = 6 + 2 * n;
+/** Size of a chunk's append blob: header (origin, notice flag, count, 2 bytes per record) | records. */
+export function blobBytesOf(c: Chunk): number {
+  let bytes = 6 + 2 * c.count;
   for (const sg of c.segs) bytes += sg.used;
-  const pooled = takeBuffer(bytes);
-  c.blobBuffer = pooled;
-  const blob = pooled.buf.subarray(0, bytes);
-  blob[0] = c.origin;
-  blob[1] = c.firstIsNotice() ? 1 : 0;
-  blob.writeUInt32LE(n, 2);
-  let h = 6;
-  let p = 6 + 2 * n;
+  return bytes;
+}
+
+/** Write a chunk's append blob into buf at p (blobBytesOf(c) bytes); returns the end. */
+export function writeBlob(c: Chunk, buf: Buffer, p: number): number {
+  const n = c.count;
+  buf[p] = c.origin;
+  buf[p + 1] = c.firstIsNotice() ? 1 : 0;
+  buf.writeUInt32LE(n, p + 2);
+  let h = p + 6;
+  p += 6 + 2 * n;
   for (const sg of c.segs) {
     const lens = sg.lens;
     for (let i = 0; i < lens.length; i++) {
-      blob[h] = lens[i]! & 0xff;
-      blob[h + 1] = lens[i]! >>> 8;
+      buf[h] = lens[i]! & 0xff;
+      buf[h + 1] = lens[i]! >>> 8;
       h += 2;
     }
-    p += sg.buf.copy(blob, p, 0, sg.used);
+    p += sg.buf.copy(buf, p, 0, sg.used);
   }
+  return p;
+}
+
+/** The bytes an append sends: header | records (made once, kept for re-sends). */
+export function blobOf(c: Chunk): Buffer {
+  if (c.blob !== null) return c.blob;
+  const bytes = blobBytesOf(c);
+  const pooled = takeBuffer(bytes);
+  c.blobBuffer = pooled;
+  const blob = pooled.buf.subarray(0, bytes);
+  writeBlob(c, blob, 0);
   c.blob = blob;
   return blob;
 }
