@@ -179,7 +179,13 @@ describe('logplane on a Redis Cluster (3 masters, 1 replica each)', () => {
       // a lost nothing: every line of a is in the shared history, once, in order
       const fromA = [...la.sent, ...la2.sent];
       const ofA = (msgs: string[]) => msgs.filter((m) => m.startsWith('fa'));
-      await until('every line of a in the history', async () => ofA(await historyOf(b, app)).length >= fromA.length, 30_000);
+      await until('every line of a in the history', async () => ofA(await historyOf(b, app)).length >= fromA.length, 30_000).catch(async (e: Error) => {
+        const got = ofA(await historyOf(b, app));
+        const have = new Set(got);
+        const missing = fromA.filter((m) => !have.has(m));
+        const dropped = await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m);
+        throw new Error(`${e.message}: ${got.length} of ${fromA.length} (${before.a} sent before the kill); missing ${missing.length}: ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; a dropped ${dropped}; a pending ${a.server.cluster!.history.pendingLines}`);
+      });
       assert.deepEqual(ofA(await historyOf(b, app)), fromA, 'the history: every line of a, once, in order');
       assert.equal(await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
       // c could keep only 100 lines: the rest were counted
