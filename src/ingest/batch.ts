@@ -34,6 +34,13 @@ export class BatchWriter implements WholeLineWriter {
     this.view = viewOf(this.buf);
   }
 
+  /** Start on buf (an empty buffer of the caller's). */
+  use(buf: Buffer): void {
+    this.buf = buf;
+    this.view = viewOf(buf);
+    this.pos = 0;
+  }
+
   /** Start on a fresh buffer (the old one was sent). */
   reset(): void {
     this.buf = this.#newBuffer();

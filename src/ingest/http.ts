@@ -227,7 +227,10 @@ export class HttpIngest {
           this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'malformed_frame', `Malformed frame ${result.errorFrame} at byte ${result.errorOffset}: ${result.errorText}`);
           return;
         }
-        if (this.#mayStore(req, reply, authed, result.frames, key) === null) return;
+        if (this.#mayStore(req, reply, authed, result.frames, key) === null) {
+          if (cooked !== null) this.#pool!.discardCooked(cooked);
+          return;
+        }
         if (cooked !== null) this.#pool!.routeCooked(cooked);
         this.#stored(reply, result.lines, result.bytes, key);
       },

@@ -38,9 +38,14 @@ class WorkerHandle implements HandoffTarget {
   readonly streams = new Map<number, Socket>();
   readonly handoff: FairHandoff = new FairHandoff(this);
   readonly post: (m: ToWorker, transfer?: ArrayBuffer[]) => void;
-  /** POST /logs bodies and recycled batches of this turn, sent together at its end ('many'). */
+  /**
+   * POST /logs bodies of this turn, sent together at its end ('many'), and
+   * recycled batches, which wait for the next message to this worker.
+   */
   readonly outbox: ToWorker[] = [];
   readonly outboxBuffers: ArrayBuffer[] = [];
+  /** The worker's shared POST /logs answer buffers, by number. */
+  readonly shared: Buffer[] = [];
   constructor(w: Worker, post: (m: ToWorker, transfer?: ArrayBuffer[]) => void) {
     this.w = w;
     this.post = post;
@@ -67,8 +72,8 @@ export class IngestPool {
   #routing = false;
   /** Lines routed from batches so far (for the per-turn budget). */
   #routed = 0;
-  /** Which worker cooked each HTTP batch not yet routed. */
-  readonly #cookedBy = new WeakMap<ArrayBuffer, WorkerHandle>();
+  /** Which worker cooked each HTTP batch not yet routed (and its shared buffer's number, or -1). */
+  readonly #cookedBy = new WeakMap<ArrayBufferLike, { h: WorkerHandle; s: number }>();
   #nextSlot = 1;
   #nextStream = 1;
   #udp: Buffer | null = null;
@@ -198,8 +203,16 @@ export class IngestPool {
     this.#udpPos = 0;
   }
 
+  /** Send m now, with whatever waits in h's outbox. */
   #post(h: WorkerHandle, m: ToWorker, transfer?: ArrayBuffer[]): void {
-    if (!this.#closed) h.w.postMessage(m, transfer);
+    if (this.#closed) return;
+    if (h.outbox.length === 0) {
+      h.w.postMessage(m, transfer);
+      return;
+    }
+    h.outbox.push(m);
+    if (transfer !== undefined) h.outboxBuffers.push(...transfer);
+    this.#sendOutbox(h);
   }
 
   /**
@@ -217,13 +230,14 @@ export class IngestPool {
 
   #sendOutboxes(): void {
     this.#outboxScheduled = false;
-    for (const h of this.#workers) {
-      if (h.outbox.length === 0) continue;
-      const m: ToWorker = h.outbox.length === 1 ? h.outbox[0]! : { k: 'many', ms: h.outbox.slice() };
-      this.#post(h, m, h.outboxBuffers.slice());
-      h.outbox.length = 0;
-      h.outboxBuffers.length = 0;
-    }
+    for (const h of this.#workers) if (h.outbox.length > 0) this.#sendOutbox(h);
+  }
+
+  #sendOutbox(h: WorkerHandle): void {
+    const m: ToWorker = h.outbox.length === 1 ? h.outbox[0]! : { k: 'many', ms: h.outbox.slice() };
+    if (!this.#closed) h.w.postMessage(m, h.outboxBuffers.slice());
+    h.outbox.length = 0;
+    h.outboxBuffers.length = 0;
   }
 
   /**
@@ -260,10 +274,17 @@ export class IngestPool {
 
   /** Route what parseHttp cooked (by worker h, so the buffer can go back to it). */
   routeCooked(cooked: Buffer): void {
-    const h = this.#cookedBy.get(cooked.buffer as ArrayBuffer);
-    this.#cookedBy.delete(cooked.buffer as ArrayBuffer);
     this.#routeBatch(cooked);
-    if (h) this.#recycle(h, cooked);
+    this.discardCooked(cooked);
+  }
+
+  /** Give what parseHttp cooked back to its worker, routed or not. */
+  discardCooked(cooked: Buffer): void {
+    const by = this.#cookedBy.get(cooked.buffer);
+    if (by === undefined) return;
+    this.#cookedBy.delete(cooked.buffer);
+    if (by.s >= 0) by.h.outbox.push({ k: 'free', s: by.s });
+    else this.#recycle(by.h, cooked);
   }
 
   #onMessage(h: WorkerHandle, m: FromWorker): void {
@@ -276,8 +297,13 @@ export class IngestPool {
       if (!p) return;
       this.#pending.delete(m.id);
       h.inflight -= p.n;
-      if (m.b !== null) this.#cookedBy.set(m.b, h);
-      p.resolve({ result: m.result, cooked: m.b === null ? null : Buffer.from(m.b, 0, m.n) });
+      let cooked: Buffer | null = null;
+      if (m.s >= 0) {
+        if (m.sab !== null) h.shared[m.s] = Buffer.from(m.sab);
+        cooked = h.shared[m.s]!.subarray(0, m.n);
+      } else if (m.b !== null) cooked = Buffer.from(m.b, 0, m.n);
+      if (cooked !== null) this.#cookedBy.set(cooked.buffer, { h, s: m.s });
+      p.resolve({ result: m.result, cooked });
       return;
     }
     if (m.k === 'streamError') {
@@ -361,9 +387,16 @@ export class IngestPool {
     return p;
   }
 
+  /**
+   * Give a batch buffer back to worker h with the next message it is sent
+   * anyway: a message of its own would wake the worker once more per batch
+   * (for POST /logs, once more per request). Until then the worker allocates
+   * if it runs out of spares.
+   */
   #recycle(h: WorkerHandle, batch: Buffer): void {
     const ab = batch.buffer as ArrayBuffer;
-    this.#postSoon(h, { k: 'recycle', b: ab }, ab);
+    h.outbox.push({ k: 'recycle', b: ab });
+    h.outboxBuffers.push(ab);
   }
 
   #broadcast(m: ToWorker): void {

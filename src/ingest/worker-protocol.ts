@@ -25,6 +25,8 @@ export type ToWorker =
   | { k: 'dgrams'; b: ArrayBuffer; n: number; ms: number }
   /** A batch buffer nobody holds a view of any more: reuse it. */
   | { k: 'recycle'; b: ArrayBuffer }
+  /** Shared answer buffer s (see 'http' below) is routed: reuse it. */
+  | { k: 'free'; s: number }
   /** A whole POST /logs body in b[o, o+n), authenticated as token `name` of app `slot`. */
   | { k: 'http'; id: number; slot: number; name: string; b: ArrayBuffer; o: number; n: number; ms: number }
   /** Several of the above sent in one turn of the event loop, in order: one message (and one wake-up) instead of one each. */
@@ -38,8 +40,13 @@ export type FromWorker =
   | { k: 'lines'; b: ArrayBuffer | null; n: number; counts: number[]; consumed: number }
   /** Stream c sent what cannot be framed: close it. */
   | { k: 'streamError'; c: number; e: number }
-  /** A POST /logs body: all of it cooked (b, as in 'lines'), or the first bad frame. */
-  | { k: 'http'; id: number; result: HttpParse; b: ArrayBuffer | null; n: number }
+  /**
+   * A POST /logs body: all of it cooked, or the first bad frame. The cooked
+   * lines (as in 'lines') are in b[0, n), or, when s >= 0, in the worker's
+   * shared answer buffer s, which comes along (sab) the first time it is used
+   * and is reused once the main thread sends 'free' for it.
+   */
+  | { k: 'http'; id: number; result: HttpParse; b: ArrayBuffer | null; n: number; s: number; sab: SharedArrayBuffer | null }
   /** The answers to one 'many', in order. */
   | { k: 'many'; ms: FromWorker[] };
 

@@ -40,6 +40,27 @@ const port = parentPort!;
 const tokens = new TokenTable<WorkerToken>();
 /** Stream lines; sent once per tick, at EARLY_FLUSH, or when the next line does not fit. */
 const batch = new BatchWriter(false, newBatch, () => flush());
+/**
+ * Answers to POST /logs bodies are cooked into buffers shared with the main
+ * thread once and then named by number: a buffer transferred per request
+ * counts as new external memory on both sides until the next GC, and that
+ * churn (a 256 KiB batch per 500-line request) had V8 run a full GC several
+ * times a second. A body whose lines do not fit one is answered in a
+ * transferred buffer, as are answers while all MAX_SHARED are out.
+ */
+const MAX_SHARED = 32;
+const shared: Buffer[] = [];
+const freeShared: number[] = [];
+/** Shared buffers the main thread has not seen yet. */
+const unshared = new Set<number>();
+function takeShared(): number {
+  const s = freeShared.pop();
+  if (s !== undefined) return s;
+  if (shared.length >= MAX_SHARED) return -1;
+  shared.push(Buffer.from(new SharedArrayBuffer(BATCH)));
+  unshared.add(shared.length - 1);
+  return shared.length - 1;
+}
 /** One POST /logs body; grows to hold it. */
 const httpBatch = new BatchWriter(true, newBatch, () => {});
 const httpBody = new LogplexBody();
@@ -175,29 +196,37 @@ function handle(m: ToWorker): void {
     case 'close':
       streams.delete(m.c);
       return;
+    case 'free':
+      freeShared.push(m.s);
+      return;
     case 'http': {
       const body = Buffer.from(m.b, m.o, m.n);
       const result: HttpParse = { ok: false, frames: 0, bytes: 0, lines: 0, errorFrame: 0, errorOffset: 0, errorText: '' };
-      let out: FromWorker;
       if (httpBody.scan(body)) {
+        const s = takeShared();
+        httpBatch.use(s >= 0 ? shared[s]! : newBatch());
         httpBatch.token = new WorkerToken('', m.slot, m.name);
         const ms = m.ms;
         result.ok = true;
         result.frames = httpBody.count;
         result.bytes = httpBody.bytes;
         result.lines = httpBody.forEachFrame((h, buf) => cookMessageWhole(h, buf, ms, httpBatch));
-        const ab = httpBatch.buf.buffer as ArrayBuffer;
-        out = { k: 'http', id: m.id, result, b: ab, n: httpBatch.pos };
-        answers.push(out);
-        answerBuffers.push(ab);
-        httpBatch.reset();
+        if (s >= 0 && httpBatch.buf === shared[s]) {
+          const first = unshared.delete(s);
+          answers.push({ k: 'http', id: m.id, result, b: null, n: httpBatch.pos, s, sab: first ? (shared[s]!.buffer as SharedArrayBuffer) : null });
+        } else {
+          // grown past a shared buffer, or none free: hand this one over
+          if (s >= 0) freeShared.push(s);
+          const ab = httpBatch.buf.buffer as ArrayBuffer;
+          answers.push({ k: 'http', id: m.id, result, b: ab, n: httpBatch.pos, s: -1, sab: null });
+          answerBuffers.push(ab);
+        }
       } else {
         result.frames = httpBody.count;
         result.errorFrame = httpBody.errorFrame;
         result.errorOffset = httpBody.errorOffset;
         result.errorText = httpBody.errorText;
-        out = { k: 'http', id: m.id, result, b: null, n: 0 };
-        answers.push(out);
+        answers.push({ k: 'http', id: m.id, result, b: null, n: 0, s: -1, sab: null });
       }
       httpBody.release();
       return;
