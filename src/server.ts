@@ -28,6 +28,7 @@ import { displayUrl } from './drains/url.js';
 import { LocalHistory } from './history/local.js';
 import type { HistorySource } from './history/source.js';
 import { registerHttpIngest } from './ingest/http.js';
+import { IngestFront } from './ingest/http-front.js';
 import { guardHttpServer, startConnectionLimits, type ConnectionLimits } from './ingest/limits.js';
 import { IngestPool } from './ingest/pool.js';
 import { AppRateLimiter } from './ingest/rate-limit.js';
@@ -316,7 +317,14 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
   registerKeyRoutes(http, ctx);
   registerStatsRoutes(http, ctx, p.drains);
   registerConsole(http);
-  registerHttpIngest(http, ctx, { pool: p.pool });
+  const ingest = registerHttpIngest(http, ctx, { pool: p.pool });
+  // POST /logs's common case is served ahead of fastify (http-front.ts)
+  const front = new IngestFront(ctx, ingest, { requestId: genReqId });
+  front.install(http.server);
+  http.addHook('preClose', (done) => {
+    front.closing = true;
+    done();
+  });
 }
 
 /** The syslog listeners (TCP, UDP on the same port, TLS when configured), each pushed as it starts. */

@@ -14,6 +14,7 @@
 // log them verbatim); a client that sends `Accept: application/json` gets the
 // API's `{"id","error"}` with the same sentence. Tokens and line content are
 // never logged.
+import type { IncomingHttpHeaders } from 'node:http';
 import { gunzip } from 'node:zlib';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { TokenEntry } from '../apps.js';
@@ -48,8 +49,21 @@ export interface HttpIngestOptions {
   pool?: IngestPool | null;
 }
 
+/** What answering needs of a request: fastify's, or the lean front's (http-front.ts). */
+export interface IngestRequest {
+  readonly id: string;
+  readonly headers: IncomingHttpHeaders;
+}
+/** What answering needs of a reply: fastify's, or the lean front's. */
+export interface IngestReply {
+  header(name: string, value: string): unknown;
+  code(status: number): IngestReply;
+  type(contentType: string): IngestReply;
+  send(body?: string): unknown;
+}
+
 const EMPTY = Buffer.alloc(0);
-const ENC_IDENTITY = 0;
+export const ENC_IDENTITY = 0;
 const ENC_GZIP = 1;
 const ENC_UNSUPPORTED = -1;
 
@@ -71,7 +85,7 @@ export function isLogplexContentType(header: string | undefined): boolean {
   return t === LOGPLEX_CONTENT_TYPES[0] || t === LOGPLEX_CONTENT_TYPES[1];
 }
 
-function encodingOf(header: string | undefined): number {
+export function encodingOf(header: string | undefined): number {
   if (header === undefined) return ENC_IDENTITY;
   const e = header.trim().toLowerCase();
   if (e === '' || e === 'identity') return ENC_IDENTITY;
@@ -79,7 +93,7 @@ function encodingOf(header: string | undefined): number {
   return ENC_UNSUPPORTED;
 }
 
-function headerValue(v: string | string[] | undefined): string | undefined {
+export function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -178,7 +192,11 @@ export class HttpIngest {
       this.#reject(req, reply, 401, HttpDropReason.UNKNOWN_TOKEN, 'unauthorized', 'Unknown token');
       return;
     }
-    const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
+    this.body(req, reply, entry, Buffer.isBuffer(req.body) ? req.body : EMPTY);
+  };
+
+  /** A request whose token, Content-Type and Content-Encoding passed, with its whole body. */
+  body(req: IngestRequest, reply: IngestReply, entry: TokenEntry, raw: Buffer): void {
     const key = this.#frameKey(req, entry);
     if (key !== null && this.#ids.has(key)) {
       this.#duplicate(reply);
@@ -193,10 +211,15 @@ export class HttpIngest {
       else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') this.#reject(req, reply, 413, HttpDropReason.TOO_LARGE, 'body_too_large', `Decompressed body larger than ${this.#maxBody} bytes`);
       else this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'invalid_gzip', 'Body is not valid gzip');
     });
-  };
+  }
 
   /** Errors raised while fastify reads the body (size limit, bad Content-Length, aborted). */
   readonly onError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    this.failed(req, reply, err);
+  };
+
+  /** A request that failed while its body was read or handed to a worker (fastify's error codes). */
+  failed(req: IngestRequest, reply: IngestReply, err: { code?: string; statusCode?: number; message: string }): void {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       this.#reject(req, reply, 413, HttpDropReason.TOO_LARGE, 'body_too_large', `Body larger than ${this.#maxBody} bytes`);
       return;
@@ -213,10 +236,10 @@ export class HttpIngest {
     this.#ctx.log.error({ at: 'ingest.http_error', reqId: req.id, err: err.message }, 'http ingest request failed');
     this.#c.code(500).value++;
     this.#send(req, reply, 500, 'internal_error', 'Internal error');
-  };
+  }
 
   /** Validate every frame, check the count, then store them all: in a worker when there is a pool. */
-  #accept(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, body: Buffer, key: string | null): void {
+  #accept(req: IngestRequest, reply: IngestReply, authed: TokenEntry, body: Buffer, key: string | null): void {
     if (this.#pool === null) {
       this.#acceptHere(req, reply, authed, body, key);
       return;
@@ -234,7 +257,7 @@ export class HttpIngest {
         if (cooked !== null) this.#pool!.routeCooked(cooked);
         this.#stored(reply, result.lines, result.bytes, key);
       },
-      (err: Error) => this.onError(Object.assign(err, { statusCode: 503 }) as FastifyError, req, reply),
+      (err: Error) => this.failed(req, reply, Object.assign(err, { statusCode: 503 }) as FastifyError),
     );
   }
 
@@ -242,7 +265,7 @@ export class HttpIngest {
    * After a body parsed fine: the count header, the token still valid, not a
    * duplicate. Returns the token's current entry, or answers and returns null.
    */
-  #mayStore(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, frames: number, key: string | null): TokenEntry | null {
+  #mayStore(req: IngestRequest, reply: IngestReply, authed: TokenEntry, frames: number, key: string | null): TokenEntry | null {
     const countHeader = headerValue(req.headers['logplex-msg-count']);
     if (countHeader !== undefined && parseCount(countHeader) !== frames) {
       this.#reject(req, reply, 400, HttpDropReason.COUNT_MISMATCH, 'count_mismatch', COUNT_MISMATCH);
@@ -262,7 +285,7 @@ export class HttpIngest {
     return entry;
   }
 
-  #stored(reply: FastifyReply, lines: number, bytes: number, key: string | null): void {
+  #stored(reply: IngestReply, lines: number, bytes: number, key: string | null): void {
     this.#c.lines.value += lines;
     this.#c.bytes.value += bytes;
     if (key !== null) this.#ids.add(key);
@@ -270,7 +293,7 @@ export class HttpIngest {
     reply.code(204).send();
   }
 
-  #acceptHere(req: FastifyRequest, reply: FastifyReply, authed: TokenEntry, body: Buffer, key: string | null): void {
+  #acceptHere(req: IngestRequest, reply: IngestReply, authed: TokenEntry, body: Buffer, key: string | null): void {
     const b = this.#body;
     try {
       if (!b.scan(body)) {
@@ -288,14 +311,14 @@ export class HttpIngest {
   }
 
   /** The dedupe key of this request (Logplex-Frame-Id, else X-Request-Id), or null. */
-  #frameKey(req: FastifyRequest, entry: TokenEntry): string | null {
+  #frameKey(req: IngestRequest, entry: TokenEntry): string | null {
     if (!this.#ids.enabled) return null;
     const id = headerValue(req.headers['logplex-frame-id']) ?? headerValue(req.headers['x-request-id']);
     if (id === undefined || id.length === 0 || id.length > FRAME_ID_MAX_LENGTH) return null;
     return FrameIdCache.key(entry.token, id);
   }
 
-  #duplicate(reply: FastifyReply): void {
+  #duplicate(reply: IngestReply): void {
     this.#c.dropped(HttpDropReason.DUPLICATE).value++;
     this.#c.code(204).value++;
     reply.code(204).send();
@@ -311,14 +334,14 @@ export class HttpIngest {
     if (!(cl <= this.#maxBody)) reply.header('Connection', 'close');
   }
 
-  #reject(req: FastifyRequest, reply: FastifyReply, status: number, reason: HttpDropReason, id: string, message: string): void {
+  #reject(req: IngestRequest, reply: IngestReply, status: number, reason: HttpDropReason, id: string, message: string): void {
     this.#c.dropped(reason).value++;
     this.#c.code(status).value++;
     this.#ctx.log.debug({ at: 'ingest.http_rejected', reqId: req.id, status, reason }, 'http ingest request rejected');
     this.#send(req, reply, status, id, message);
   }
 
-  #send(req: FastifyRequest, reply: FastifyReply, status: number, id: string, message: string): void {
+  #send(req: IngestRequest, reply: IngestReply, status: number, id: string, message: string): void {
     const accept = req.headers.accept;
     if (accept !== undefined && accept.includes('application/json')) {
       reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify({ id, error: message }));

@@ -339,6 +339,37 @@ describe('POST /logs', () => {
     assert.equal(app.ring.count, 1);
   });
 
+  test('a request answers the same on the lean front (identity) as through fastify (gzip): status, headers, body', async () => {
+    const { token } = await newApp(ts);
+    const answer = async (body: Buffer, headers: Record<string, string>, gzip: boolean): Promise<string> => {
+      const h = { 'Request-Id': 'same-id-1', ...headers, ...(gzip ? { 'Content-Encoding': 'gzip' } : {}) };
+      const res = await post(ts, token, gzip ? gzipSync(body) : body, h);
+      const hs = [...res.headers].filter(([k]) => k !== 'date').map(([k, v]) => `${k}: ${v}`);
+      return `${res.status} ${hs.join('; ')} ${await res.text()}`;
+    };
+    const cases: [Buffer, Record<string, string>][] = [
+      [frames(syslog('ok')), {}],
+      [frames(syslog('ok'), 'junk'), {}],
+      [frames(syslog('ok'), 'junk'), { Accept: 'application/json' }],
+      [frames(syslog('ok')), { 'Logplex-Msg-Count': '3' }],
+    ];
+    for (const [body, headers] of cases) assert.equal(await answer(body, headers, false), await answer(body, headers, true));
+    // a retry answered by the other path is still a duplicate
+    assert.equal(await answer(frames(syslog('once')), { 'Logplex-Frame-Id': 'f-1' }, false), await answer(frames(syslog('once')), { 'Logplex-Frame-Id': 'f-1' }, true));
+  });
+
+  test('a body whose cooked lines outgrow a worker\'s shared answer buffer is stored whole, and the requests after it too', async () => {
+    const { app, token } = await newApp(ts);
+    const big = frames(...Array.from({ length: 3000 }, (_, i) => syslog(`big ${i} ${'x'.repeat(150)}`)));
+    assert.ok(big.length > 512 * 1024);
+    assert.equal((await post(ts, token, big)).status, 204);
+    for (let i = 0; i < 40; i++) assert.equal((await post(ts, token, frames(syslog(`after ${i}`)))).status, 204);
+    const lines = linesOf(app);
+    assert.equal(lines.length, 1500);
+    assert.equal(lines.at(-41)!.msg, `big 2999 ${'x'.repeat(150)}`);
+    assert.deepEqual(lines.slice(-40).map((l) => l.msg), Array.from({ length: 40 }, (_, i) => `after ${i}`));
+  });
+
   test('metrics: accepted lines (after cooking), bytes, drops by reason, requests by code', async () => {
     const { token } = await newApp(ts);
     const lines0 = await metric(ts, 'logplane_ingest_lines_total{transport="http"}');
