@@ -1,11 +1,13 @@
 // The per-app ingest rate limit (SPEC 17) on the built server: one app floods
 // at full speed over a limit of 10,000 lines/s while a quiet app's tail and
-// HTTP drain get every one of its lines within 50 ms of ingest; every line
+// HTTP drain get its lines within 50 ms of ingest (the median; the 99th
+// within 50 ms plus a margin per runnable task over the cores); every line
 // the flood sent is routed or in the exact drop count, which the flooding
 // app's own stream announces once a second.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { api } from '../support/api.js';
 import { HttpReceiver, parseFrames } from '../support/drain-receivers.js';
@@ -32,18 +34,22 @@ function wsOpen(url: string): Promise<WebSocket> {
 }
 
 /**
- * How late the median quiet line may reach its tail and drain: SPEC 17's 50
- * ms. A quiet line waits behind at most the 1 MiB of stream input a worker
- * is given at a time plus a chunk per busy connection (ingest/handoff.ts),
- * a few ms of work; measured p50 4-18 ms at load average 6-17 on the shared
- * 2-core machine (before the per-connection hand-off: 48-76
- * ms at 16, behind up to 2 MiB of the flood and its pause). What remains
- * above that is waiting for a CPU: with 17 runnable tasks on 2 cores a
- * thread waits 100-300 ms now and then (p99 200-340 ms there, 28-46 ms at
- * load 6.5), which no code of ours can remove, so single lines are not
- * bounded here; p99 and max are printed.
+ * How late a quiet line may reach its tail and drain: SPEC 17's 50 ms for the
+ * median, and for the 99th of the 100 lines 50 ms plus a margin for a loaded
+ * machine. A quiet line waits behind at most the 1 MiB of stream input a
+ * worker is given at a time plus a chunk per busy connection
+ * (ingest/handoff.ts), a few ms of work: measured p50 4-18 ms at load average
+ * 6-17 on the shared 2-core machine. What remains above that is waiting for a
+ * CPU, not the flood: the same 100 quiet lines with no flood at all took p99
+ * 84-254 ms (max 111-280) at load 13-14 on that machine, against p99 47-162
+ * ms with the flood at load 10-11 (docs/reliability.md, "A quiet app's lines
+ * under a flood"). So the p99 bound is 50 ms on a machine with a CPU to spare
+ * and grows by P99_MS_PER_TASK per runnable task beyond the cores (the load
+ * average, the larger of before and after the run); p99 and max are printed.
  */
 const MEDIAN_MS = 50;
+const P99_MS = 50;
+const P99_MS_PER_TASK = 25;
 
 describe('per-app rate limit', () => {
   it('a flooding app over its limit never delays a quiet app: its tail and drain get all 100 lines promptly; the flood is routed or counted exactly', async (t) => {
@@ -95,6 +101,7 @@ describe('per-app rate limit', () => {
       }
     });
 
+    const load0 = loadavg()[0]!;
     const flooding = flood(srv.syslogPort!, floodToken, 4000);
     const quiet = new SyslogStream(srv.syslogPort!);
     await quiet.ready;
@@ -109,10 +116,13 @@ describe('per-app rate limit', () => {
       const floodSent = await flooding;
       await until('all 100 quiet lines at the tail and the drain', () => tailAt.size === 100 && drainAt.size === 100, 20_000);
       const delays = (at: Map<number, number>) => [...at].map(([i, ms]) => ms - sentAt.get(i)!).sort((a, b) => a - b);
+      const load = Math.max(load0, loadavg()[0]!);
+      const p99Bound = Math.round(P99_MS + P99_MS_PER_TASK * Math.max(0, load - cpus().length));
       for (const [name, at] of [['tail', tailAt], ['drain', drainAt]] as const) {
         const d = delays(at);
-        t.diagnostic(`${name}: p50 ${d[49]} ms, p99 ${d[98]} ms, max ${d[99]} ms`);
+        t.diagnostic(`${name}: p50 ${d[49]} ms, p99 ${d[98]} ms (bound ${p99Bound} ms at load ${load.toFixed(1)}), max ${d[99]} ms`);
         assert.ok(d[49]! <= MEDIAN_MS, `${name}: median ${d[49]} ms > ${MEDIAN_MS} ms (p99 ${d[98]} ms)`);
+        assert.ok(d[98]! <= p99Bound, `${name}: p99 ${d[98]} ms > ${p99Bound} ms at load ${load.toFixed(1)} (p50 ${d[49]} ms, max ${d[99]} ms)`);
       }
 
       // the ledger: every flood line is routed or dropped, and every drop announced
