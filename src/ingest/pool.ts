@@ -22,7 +22,8 @@ import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
 import { FrameError } from './framing.js';
-import { FairHandoff, StreamInput, type HandoffTarget } from './handoff.js';
+import { StreamInput } from './handoff.js';
+import { WorkerHandle } from './worker-handle.js';
 import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
 
@@ -31,26 +32,6 @@ const UDP_HIGH_WATER = 2 * 1024 * 1024;
 const UDP_BATCH = 256 * 1024;
 /** Most lines routed from worker batches in one event-loop turn before drains and tails get a turn. */
 const LINES_PER_TURN = 4096;
-
-class WorkerHandle implements HandoffTarget {
-  readonly w: Worker;
-  inflight = 0;
-  readonly streams = new Map<number, Socket>();
-  readonly handoff: FairHandoff = new FairHandoff(this);
-  readonly post: (m: ToWorker, transfer?: ArrayBuffer[]) => void;
-  /**
-   * POST /logs bodies of this turn, sent together at its end ('many'), and
-   * recycled batches, which wait for the next message to this worker.
-   */
-  readonly outbox: ToWorker[] = [];
-  readonly outboxBuffers: ArrayBuffer[] = [];
-  /** The worker's shared POST /logs answer buffers, by number. */
-  readonly shared: Buffer[] = [];
-  constructor(w: Worker, post: (m: ToWorker, transfer?: ArrayBuffer[]) => void) {
-    this.w = w;
-    this.post = post;
-  }
-}
 
 export class IngestPool {
   readonly size: number;
@@ -99,7 +80,7 @@ export class IngestPool {
     await Promise.all(
       Array.from({ length: size }, async () => {
         const w = new Worker(url);
-        const h: WorkerHandle = new WorkerHandle(w, (m, transfer) => pool.#post(h, m, transfer));
+        const h = new WorkerHandle(w);
         w.on('message', (m: FromWorker) => pool.#onMessage(h, m));
         w.on('error', (err) => ctx.log.error({ at: 'ingest.worker_error', err: err.message }, 'ingest worker failed'));
         w.on('exit', (code) => {
@@ -189,6 +170,7 @@ export class IngestPool {
     const deadline = Date.now() + timeoutMs;
     while (this.#workers.some((h) => h.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.#closed = true;
+    for (const h of this.#workers) h.closed = true;
     await Promise.all(this.#workers.map((h) => h.w.terminate()));
   }
 
@@ -197,32 +179,15 @@ export class IngestPool {
     const ab = this.#udp.buffer as ArrayBuffer;
     const n = this.#udpPos;
     const h = this.#workers[0]!;
-    this.#post(h, { k: 'dgrams', b: ab, n, ms: Date.now() }, [ab]);
+    h.post({ k: 'dgrams', b: ab, n, ms: Date.now() }, [ab]);
     h.inflight += n;
     this.#udp = null;
     this.#udpPos = 0;
   }
 
-  /** Send m now, with whatever waits in h's outbox. */
-  #post(h: WorkerHandle, m: ToWorker, transfer?: ArrayBuffer[]): void {
-    if (this.#closed) return;
-    if (h.outbox.length === 0) {
-      h.w.postMessage(m, transfer);
-      return;
-    }
-    h.outbox.push(m);
-    if (transfer !== undefined) h.outboxBuffers.push(...transfer);
-    this.#sendOutbox(h);
-  }
-
-  /**
-   * Send m with the others of this event-loop turn: every message costs the
-   * sender a wake-up of the worker (tens of µs on a VM), which for a 500-line
-   * POST /logs body was a large share of its cost.
-   */
+  /** Send m with the other POST /logs bodies of this event-loop turn (see worker-handle.ts). */
   #postSoon(h: WorkerHandle, m: ToWorker, transfer: ArrayBuffer): void {
-    h.outbox.push(m);
-    h.outboxBuffers.push(transfer);
+    h.hold(m, [transfer]);
     if (this.#outboxScheduled) return;
     this.#outboxScheduled = true;
     setImmediate(() => this.#sendOutboxes());
@@ -230,14 +195,7 @@ export class IngestPool {
 
   #sendOutboxes(): void {
     this.#outboxScheduled = false;
-    for (const h of this.#workers) if (h.outbox.length > 0) this.#sendOutbox(h);
-  }
-
-  #sendOutbox(h: WorkerHandle): void {
-    const m: ToWorker = h.outbox.length === 1 ? h.outbox[0]! : { k: 'many', ms: h.outbox.slice() };
-    if (!this.#closed) h.w.postMessage(m, h.outboxBuffers.slice());
-    h.outbox.length = 0;
-    h.outboxBuffers.length = 0;
+    for (const h of this.#workers) h.flush();
   }
 
   /**
@@ -283,7 +241,7 @@ export class IngestPool {
     const by = this.#cookedBy.get(cooked.buffer);
     if (by === undefined) return;
     this.#cookedBy.delete(cooked.buffer);
-    if (by.s >= 0) by.h.outbox.push({ k: 'free', s: by.s });
+    if (by.s >= 0) by.h.hold({ k: 'free', s: by.s });
     else this.#recycle(by.h, cooked);
   }
 
@@ -395,12 +353,11 @@ export class IngestPool {
    */
   #recycle(h: WorkerHandle, batch: Buffer): void {
     const ab = batch.buffer as ArrayBuffer;
-    h.outbox.push({ k: 'recycle', b: ab });
-    h.outboxBuffers.push(ab);
+    h.hold({ k: 'recycle', b: ab }, [ab]);
   }
 
   #broadcast(m: ToWorker): void {
-    for (const h of this.#workers) this.#post(h, m);
+    for (const h of this.#workers) h.post(m);
   }
 
   /** Tell the workers an app's current tokens (new ones added, revoked ones removed). */
