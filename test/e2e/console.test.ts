@@ -263,23 +263,33 @@ test("a failing drain shows its last error in the drain health table", { skip },
   }
 });
 
+/**
+ * On an app page: add a drain with the form, see its row, the "Drain added." status and the drain
+ * in the API's list; remove it with the row's button, see the row go, "Drain removed." and the
+ * drain gone from the list.
+ */
+async function addAndRemoveDrain(page: Page, app: string, url: string): Promise<void> {
+  const path = new URL(url).pathname;
+  await page.getByLabel('Drain URL').fill(url);
+  await page.getByRole('button', { name: 'Add drain' }).click();
+  const row = page.locator('.drain-table tr', { hasText: path });
+  await row.waitFor();
+  await page.getByRole('status').filter({ hasText: 'Drain added.' }).waitFor();
+  const listed = await api(ts, 'GET', `/v3/channels/${app}/drains`);
+  assert.ok(listed.json.some((d: { url: string }) => d.url === url));
+  await row.getByRole('button', { name: /Remove drain/ }).click();
+  await row.waitFor({ state: 'detached' });
+  await page.getByRole('status').filter({ hasText: 'Drain removed.' }).waitFor();
+  const after = await api(ts, 'GET', `/v3/channels/${app}/drains`);
+  assert.ok(!after.json.some((d: { url: string }) => d.url === url));
+}
+
 test('add a drain and remove it from the app page', { skip }, async () => {
   const ok = await HttpReceiver.start(false);
   try {
     const w = await openApp(ts.url, 'shop');
     try {
-      const { page } = w;
-      const url = ok.url('/console-added');
-      await page.getByLabel('Drain URL').fill(url);
-      await page.getByRole('button', { name: 'Add drain' }).click();
-      const row = page.locator('.drain-table tr', { hasText: '/console-added' });
-      await row.waitFor();
-      const listed = await api(ts, 'GET', '/v3/channels/shop/drains');
-      assert.ok(listed.json.some((d: { url: string }) => d.url === url));
-      await row.getByRole('button', { name: /Remove drain/ }).click();
-      await row.waitFor({ state: 'detached' });
-      const after = await api(ts, 'GET', '/v3/channels/shop/drains');
-      assert.ok(!after.json.some((d: { url: string }) => d.url === url));
+      await addAndRemoveDrain(w.page, 'shop', ok.url('/console-added'));
       clean(w);
     } finally {
       await w.close();
@@ -354,19 +364,7 @@ test('a developer key adds and removes a drain of its app from the page', { skip
       assert.deepEqual(await listedApps(page), ['acme']);
       await page.goto(`${ts.url}/#/apps/acme`);
       await page.locator('.conn-live').waitFor();
-      const url = ok.url('/developer-added');
-      await page.getByLabel('Drain URL').fill(url);
-      await page.getByRole('button', { name: 'Add drain' }).click();
-      const row = page.locator('.drain-table tr', { hasText: '/developer-added' });
-      await row.waitFor();
-      await page.getByRole('status').filter({ hasText: 'Drain added.' }).waitFor();
-      const listed = await api(ts, 'GET', '/v3/channels/acme/drains');
-      assert.ok(listed.json.some((d: { url: string }) => d.url === url));
-      await row.getByRole('button', { name: /Remove drain/ }).click();
-      await row.waitFor({ state: 'detached' });
-      await page.getByRole('status').filter({ hasText: 'Drain removed.' }).waitFor();
-      const after = await api(ts, 'GET', '/v3/channels/acme/drains');
-      assert.ok(!after.json.some((d: { url: string }) => d.url === url));
+      await addAndRemoveDrain(page, 'acme', ok.url('/developer-added'));
       clean(w);
     } finally {
       await w.close();
