@@ -7,6 +7,7 @@
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
 import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
+import { isLossNotice } from './batch.js';
 import { Packer, Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
 
 /** Where an AppBatch reports that it has lines this tick (the writer, RedisHistory). */
@@ -262,7 +263,11 @@ export class ChunkQueue {
   peek(): Chunk | undefined {
     return this.#q.count === 0 ? undefined : this.#q.peek();
   }
-  /** Drop the oldest records beyond max (each dropped chunk's or part's records given to lose): returns how many. */
+  /**
+   * Drop the oldest records beyond max (each dropped chunk's or part's
+   * records given to lose): returns how many of them were lines (a loss
+   * notice dropped is no line of its own: lose() counts its n again).
+   */
   dropOldest(max: number, lose: (b: AppBatch, recs: Buffer[]) => void): number {
     let dropped = 0;
     while (this.#lines > max) {
@@ -271,13 +276,13 @@ export class ChunkQueue {
       if (c.count > excess && c.id === 0) {
         // drop exactly the oldest lines (of a chunk never sent: a sent one keeps its bytes for a re-send): cut the front of the oldest chunk
         const gone = this.trimFront(excess);
-        dropped += excess;
+        for (const r of gone) if (!isLossNotice(r)) dropped++;
         lose(c.batch, gone);
         break;
       }
       this.shift();
       if (c.batch.open === c) c.batch.open = null;
-      dropped += c.count;
+      dropped += c.lines;
       lose(c.batch, c.records());
     }
     return dropped;
