@@ -5,10 +5,10 @@
 // migrating, cluster down, script not loaded), which go back to the front
 // of the queue in their order.
 import type { Redis } from 'ioredis';
-import type { ScriptPipeline } from '../redis/scripts.js';
-import { isCluster, isConnectionError, isNoScript, isRedirect, ownerOf } from '../redis/connection.js';
+import { APPEND_LUA } from '../redis/scripts.js';
+import { isConnectionError, isNoScript, isRedirect, masterConnection, ownerOf } from '../redis/connection.js';
 import { sendAppends } from './append-wire.js';
-import { blobOf, type Chunk } from './pending.js';
+import type { Chunk } from './pending.js';
 
 /** One master's batch of a round, settled. */
 export interface Outcome {
@@ -33,8 +33,8 @@ export interface Settled {
   noScript: boolean;
 }
 
-/** The round's chunks grouped by the master serving each app (one group on one endpoint), each app's chunks in order. */
-export function byOwner(redis: Redis, take: readonly Chunk[]): Chunk[][] {
+/** The round's chunks grouped by the master serving each app ('' on one endpoint), each app's chunks in order. */
+export function byOwner(redis: Redis, take: readonly Chunk[]): Map<string, Chunk[]> {
   const groups = new Map<string, Chunk[]>();
   for (const c of take) {
     const owner = ownerOf(redis, c.batch.chunksKey);
@@ -42,22 +42,40 @@ export function byOwner(redis: Redis, take: readonly Chunk[]): Chunk[][] {
     if (g) g.push(c);
     else groups.set(owner, [c]);
   }
-  return [...groups.values()];
+  return groups;
 }
 
-/** Send one group's appends (chunk ids given): never rejects. */
-export function sendGroup(redis: Redis, g: Chunk[], cap: number, publish: 'PUBLISH' | 'SPUBLISH', layout: '1' | '2'): Promise<Outcome> {
-  // one endpoint: the round's protocol written by hand, each chunk copied once (append-wire.ts); a cluster's masters get ioredis pipelines
-  if (!isCluster(redis)) return sendAppends(redis, g, cap, publish, layout).then((results): Outcome => ({ chunks: g, results, err: null }));
-  const p = redis.pipeline() as unknown as ScriptPipeline;
-  for (const c of g) {
-    const b = c.batch;
-    p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout);
+/**
+ * Sends each master's appends as Redis protocol written by hand
+ * (append-wire.ts: each chunk copied once, no ioredis command buffers) on
+ * that master's connection: the one endpoint's, or on a Redis Cluster the
+ * cluster client's connection to the master serving the group's slots, which
+ * redirects nothing, so MOVED/ASK/TRYAGAIN/CLUSTERDOWN come back as replies
+ * and settle() sends those chunks again after a slot map reload. The append
+ * script is called by its SHA only: on a cluster it is loaded on a master
+ * (SCRIPT LOAD, in the same write, ahead of the appends: a connection runs
+ * its commands in order) before the first round there.
+ */
+export class RoundSender {
+  /** Masters' connections the script is known to be loaded on (a cluster). */
+  #loaded = new WeakSet<Redis>();
+
+  /** A master answered NOSCRIPT, or the client reconnected: load the script again before the next appends. */
+  forgetScripts(): void {
+    this.#loaded = new WeakSet();
   }
-  return p.exec().then(
-    (results): Outcome => ({ chunks: g, results, err: null }),
-    (err: Error): Outcome => ({ chunks: g, results: null, err }),
-  );
+
+  /** Send one group's appends (chunk ids given): never rejects. */
+  send(redis: Redis, owner: string, g: Chunk[], cap: number, publish: 'PUBLISH' | 'SPUBLISH', layout: '1' | '2'): Promise<Outcome> {
+    const conn = masterConnection(redis, owner);
+    // no connection to that master (yet): not executed; the slot map is reloaded and the chunks sent again
+    if (conn === undefined) return Promise.resolve({ chunks: g, results: null, err: new Error(`CLUSTERDOWN no connection to master ${owner}`) });
+    if (conn !== redis && !this.#loaded.has(conn)) {
+      this.#loaded.add(conn);
+      conn.script('LOAD', APPEND_LUA).catch(() => this.#loaded.delete(conn));
+    }
+    return sendAppends(conn, g, cap, publish, layout).then((results): Outcome => ({ chunks: g, results, err: null }));
+  }
 }
 
 /** Sort a round's replies. */

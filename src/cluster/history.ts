@@ -29,7 +29,7 @@ import { AppBatch, Chunk, ChunkQueue, chunkOf } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryRead } from './history-read.js';
 import { isCluster, refreshSlots } from '../redis/connection.js';
-import { byOwner, sendGroup, settle, type Outcome } from './history-round.js';
+import { byOwner, RoundSender, settle, type Outcome } from './history-round.js';
 import { Losses } from './losses.js';
 
 export interface RedisHistoryOptions {
@@ -86,6 +86,7 @@ export class RedisHistory {
   #chunkIds = 0;
   /** True once the append script is known to be loaded on this connection (since it was last ready). */
   #scriptLoaded = false;
+  readonly #sender = new RoundSender();
   readonly #m: HistoryMetrics;
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
@@ -259,14 +260,14 @@ export class RedisHistory {
     const publish = this.#opts.publish ?? 'PUBLISH';
     const layout = this.#opts.layout?.() ?? '2';
     const t0 = performance.now();
-    const rounds = groups.map((g) => {
+    const rounds = [...groups].map(([owner, g]) => {
       for (const c of g) {
         if (c.id === 0) {
           c.id = ++this.#chunkIds;
           if (c.batch.open === c) c.batch.open = null;
         }
       }
-      return sendGroup(this.#redis, g, cap, publish, layout);
+      return this.#sender.send(this.#redis, owner, g, cap, publish, layout);
     });
     this.#settled = Promise.all(rounds).then((outcomes) => this.#done(outcomes, t0));
   }
@@ -307,7 +308,10 @@ export class RedisHistory {
     }
     this.#m.pipelinesOk.value++;
     // Redis lost the append script (SCRIPT FLUSH): the next round loads it first
-    if (noScript) this.#scriptLoaded = false;
+    if (noScript) {
+      this.#scriptLoaded = false;
+      this.#sender.forgetScripts();
+    }
     if (redirected) {
       // resharding or failover under way: reload the slot map and try again shortly
       refreshSlots(this.#redis);
@@ -352,6 +356,7 @@ export class RedisHistory {
   readonly #onReady = (): void => {
     // a Redis that restarted has no scripts
     this.#scriptLoaded = false;
+    this.#sender.forgetScripts();
     if (!this.#up) {
       this.#up = true;
       this.#opts.log.info({ at: 'redis.up', pending: this.pendingLines, droppedWhileDown: this.#droppedWhileDown }, 'Redis reachable again; writing queued lines');
