@@ -163,8 +163,11 @@ describe('logplane on a Redis Cluster (3 masters, 1 replica each)', () => {
       const pause = [la.stop(), lc.stop()];
       await Promise.all(pause);
       await until('nothing in flight', () => a.server.cluster!.history.pendingLines === 0 && c.server.cluster!.history.pendingLines === 0, 20_000);
-      await rc.client(victim).call('WAIT', '1', '5000');
+      // (WAIT answers how many replicas acknowledged every write so far: the one replica, or 0 on a timeout)
+      let acked = 0;
+      await until('the replica acknowledged every write', async () => (acked = Number(await rc.client(victim).call('WAIT', '1', '1000'))) === 1, 30_000);
       const before = { a: la.sent.length, c: lc.sent.length };
+      const histBefore = (await historyOf(b, app)).length;
       await rc.nodes.find((x) => x.port === victim)!.kill(true);
       const la2 = load(a, token, 'fa2');
       const lc2 = load(c, token, 'fc2');
@@ -184,7 +187,8 @@ describe('logplane on a Redis Cluster (3 masters, 1 replica each)', () => {
         const have = new Set(got);
         const missing = fromA.filter((m) => !have.has(m));
         const dropped = await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m);
-        throw new Error(`${e.message}: ${got.length} of ${fromA.length} (${before.a} sent before the kill); missing ${missing.length}: ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; a dropped ${dropped}; a pending ${a.server.cluster!.history.pendingLines}`);
+        const all = await historyOf(b, app);
+        throw new Error(`${e.message}: ${got.length} of ${fromA.length} (${before.a} sent before the kill, WAIT said ${String(acked)}, history held ${histBefore} then, ${all.length} now, first ${JSON.stringify(all.slice(0, 2))}); missing ${missing.length}: ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; a dropped ${dropped}; a pending ${a.server.cluster!.history.pendingLines}`);
       });
       assert.deepEqual(ofA(await historyOf(b, app)), fromA, 'the history: every line of a, once, in order');
       assert.equal(await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);

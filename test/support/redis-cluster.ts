@@ -76,7 +76,7 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
       const port = await clusterPort(taken);
       const dir = mkdtempSync(join(tmpdir(), 'logplane-rcluster-'));
       dirs.push(dir);
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000), '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000), '--repl-diskless-sync-delay', '0', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
       child.once('error', () => {});
       const node: RedisClusterNode & { child: ChildProcess | null } = {
         port,
@@ -116,6 +116,15 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
     }
     for (const x of nodes) {
       await until(`cluster_state:ok on ${x.port}`, async () => (await run('redis-cli', ['-p', String(x.port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'), 30_000, 100);
+    }
+    // A replica still in its first sync holds none of its master's data and acknowledges no write (WAIT):
+    // a test that kills a master wants its replica to have everything. Every replica is in sync before a test
+    // starts (and the first sync starts at once, not after the default 5 s wait for more replicas).
+    for (const x of nodes) {
+      await until(`replica on ${x.port} in sync`, async () => {
+        const info = (await run('redis-cli', ['-p', String(x.port), 'info', 'replication'])).stdout;
+        return info.includes('role:master') || (info.includes('master_link_status:up') && info.includes('master_sync_in_progress:0'));
+      }, 30_000, 100);
     }
     const admin = client(nodes[0]!.port);
     const slotsOf = async (): Promise<Array<[number, number, [string, number]]>> => {
