@@ -23,9 +23,8 @@ import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
 import { APPEND_LUA, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
-import { encodeLossNotice } from './batch.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, Chunk, ChunkQueue, chunkOf } from './pending.js';
+import { AppBatch, Chunk, ChunkQueue } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryRead } from './history-read.js';
 import { isCluster, refreshSlots } from '../redis/connection.js';
@@ -226,17 +225,7 @@ export class RedisHistory {
     const take: Chunk[] = [];
     let lines = 0;
     // losses not yet announced go first, as records of their apps' streams
-    if (this.#lost.size > 0) {
-      const origin = this.#opts.origin();
-      for (const [b, l] of this.#lost.take()) {
-        if (b.removed) continue;
-        const rec = encodeLossNotice(origin, l.n, l.since);
-        // in one append with the app's queued lines that follow it: no reader sees the notice without them (or the history trimmed between them)
-        const next = this.#pending.firstOf(b);
-        if (next !== undefined && next.id === 0 && next.origin === origin) this.#pending.prepend(next, rec);
-        else take.push(chunkOf(b, [rec], origin));
-      }
-    }
+    if (this.#lost.size > 0) take.push(...this.#lost.announce(this.#pending, this.#opts.origin()));
     // at most one chunk of an app per round: the append script remembers an app's last chunk id of each node for re-sends
     const inRound = new Set<AppBatch>();
     for (const c of take) inRound.add(c.batch);

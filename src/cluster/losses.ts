@@ -5,8 +5,8 @@
 // takes writes again. A notice that itself could not be written counts
 // again, with its n.
 import { receivedOf } from '../line.js';
-import { decodeLossNotice } from './batch.js';
-import type { AppBatch } from './pending.js';
+import { decodeLossNotice, encodeLossNotice } from './batch.js';
+import { chunkOf, type AppBatch, type Chunk, type ChunkQueue } from './pending.js';
 
 /** Lines lost of one app and when the oldest of them was received. */
 export interface Loss {
@@ -53,10 +53,24 @@ export class Losses {
     } else this.#lost.set(b, { n, since });
   }
 
-  /** The losses to announce now (forgotten here). */
-  take(): Map<AppBatch, Loss> {
-    const out = this.#lost;
+  /**
+   * Announce the losses now (forgotten here): each app's notice goes in
+   * front of the app's first queued chunk while it was never sent (in one
+   * append with the lines that follow it: no reader sees the notice without
+   * them, or the history trimmed between them), else in a chunk of its own,
+   * returned (these go first in the round).
+   */
+  announce(queue: ChunkQueue, origin: number): Chunk[] {
+    const lost = this.#lost;
     this.#lost = new Map();
-    return out;
+    const own: Chunk[] = [];
+    for (const [b, l] of lost) {
+      if (b.removed) continue;
+      const rec = encodeLossNotice(origin, l.n, l.since);
+      const next = queue.firstOf(b);
+      if (next !== undefined && next.id === 0 && next.origin === origin) queue.prepend(next, rec);
+      else own.push(chunkOf(b, [rec], origin));
+    }
+    return own;
   }
 }
