@@ -305,6 +305,7 @@ export class Cluster {
       if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
       await this.checkpoint();
       this.#feeds?.detachAll();
+      await this.#feeds?.saved();
       await this.#leases?.releaseAll();
       await this.nodes.stop();
       this.#tails?.close();

@@ -3,7 +3,7 @@
 // cursors checkpointed to Redis, the owners' status for the other nodes, and
 // the L10 for lines that never reached Redis.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import type { DrainStatus } from '../drains/status.js';
 import type { DrainCluster, DrainHandle, DrainOwnership, ReplayAnswer } from '../drains/ownership.js';
@@ -15,6 +15,7 @@ import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
+import type { ScriptPipeline } from '../redis/scripts.js';
 
 /** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
 const STATUS_EVERY_MS = 1000;
@@ -51,6 +52,8 @@ export class DrainFeeds implements DrainCluster {
   readonly #feeds = new Map<string, DrainFeed>();
   readonly #remoteStatus = new Map<string, { at: number; status: DrainStatus | null }>();
   #checkpointing = false;
+  /** Cursor writes of drains detached, in flight. */
+  readonly #detachSaves = new Set<Promise<boolean>>();
   #lostToFeeds = 0;
   #statusAt = 0;
   #replayHandler: ((appId: string, drainId: string, req: ReplayRequest) => Promise<ReplayAnswer>) | null = null;
@@ -87,8 +90,18 @@ export class DrainFeeds implements DrainCluster {
     const feed = this.#feeds.get(drainId);
     if (!feed) return;
     this.#feeds.delete(drainId);
-    if (feed.advance()) void this.#save([feed]);
+    if (feed.advance()) {
+      // the next owner starts after this cursor: tried twice, and awaited before the leases go back (saved())
+      const saving = this.#save([feed]).then((ok) => (ok ? true : this.#save([feed])));
+      this.#detachSaves.add(saving);
+      void saving.finally(() => this.#detachSaves.delete(saving));
+    }
     feed.close();
+  }
+
+  /** Wait for the cursors of detached drains to be written (graceful stop, before the leases are given back). */
+  async saved(): Promise<void> {
+    await Promise.all([...this.#detachSaves]);
   }
 
   /** Stop feeding every drain of an app (app deleted). */
@@ -135,17 +148,18 @@ export class DrainFeeds implements DrainCluster {
     }
   }
 
-  async #save(feeds: DrainFeed[], withStatus = true): Promise<void> {
-    const p = pipelineByOwner(this.#o.redis);
+  /** Write the feeds' cursors (forward only: lpSaveCursor) and statuses; true when every cursor was written. */
+  async #save(feeds: DrainFeed[], withStatus = true): Promise<boolean> {
+    const p = pipelineByOwner(this.#o.redis) as unknown as ScriptPipeline & ChainableCommander;
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
-    /** Index of each feed's cursor HSET in the replies. */
+    /** Index of each feed's cursor write in the replies. */
     const at0: number[] = [];
     let n = 0;
     for (const f of feeds) {
       const key = drainState(f.appId, f.drainId);
       at0.push(n++);
-      p.hset(key, 'cursor', f.cursor, 'at', at, 'node', this.#o.nodeId);
+      p.lpSaveCursor(key, f.cursor, at, this.#o.nodeId);
       const st = withStatus ? f.status() : null;
       if (st) {
         p.hset(key, 'status', JSON.stringify(st));
@@ -154,11 +168,14 @@ export class DrainFeeds implements DrainCluster {
     }
     try {
       const res = await p.exec();
+      let all = true;
       feeds.forEach((f, k) => {
         if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!);
+        else all = false;
       });
+      return all;
     } catch {
-      /* Redis down: the next checkpoint writes the newer cursor */
+      return false; // Redis down: the next checkpoint writes the newer cursor
     }
   }
 

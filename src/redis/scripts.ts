@@ -221,6 +221,20 @@ redis.call('HSET', KEYS[1], 'cursor', t)
 return t
 `;
 
+/**
+ * A drain's checkpoint moves forward only: the cursor (with its time and
+ * node) is written when it is past the one Redis holds, so a save that
+ * arrives late (an earlier periodic checkpoint, or a previous owner still
+ * stopping) never takes a newer cursor back and makes the next owner send
+ * lines twice. KEYS: state. ARGV: cursor, at, node. Returns 1 when written.
+ */
+export const SAVE_CURSOR_LUA = `
+local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '-1')
+if tonumber(ARGV[1]) <= c then return 0 end
+redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
+return 1
+`;
+
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
   lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
@@ -228,6 +242,7 @@ export interface Scripts {
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpInitCursor(state: string, meta: string): Promise<number>;
+  lpSaveCursor(state: string, cursor: number, at: number, node: string): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
@@ -236,6 +251,7 @@ export function defineScripts(r: Redis): void {
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
+  r.defineCommand('lpSaveCursor', { numberOfKeys: 1, lua: SAVE_CURSOR_LUA });
 }
 
 /** Scripts on a pipeline (same names). */

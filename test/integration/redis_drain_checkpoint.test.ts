@@ -1,0 +1,49 @@
+// A drain's checkpoint in Redis moves forward only: the next owner starts
+// after it, so a cursor taken back by a save that arrived late (an earlier
+// periodic checkpoint, a previous owner still stopping) would make it send
+// lines the drain already got.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
+import { drainState } from '../../src/redis/keys.js';
+import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+describe("a drain's checkpoint in Redis", () => {
+  let redis: TestRedis;
+  let cmd: Redis;
+  let s: Scripts;
+
+  before(async () => {
+    redis = await startRedis();
+    cmd = commandClient(redis.url, 'test-checkpoint');
+    cmd.on('error', () => {});
+    defineScripts(cmd);
+    await connectOrThrow(cmd, 5000);
+    s = cmd as unknown as Scripts;
+  });
+  after(async () => {
+    if (cmd) await closeClient(cmd);
+    await redis?.close();
+  });
+
+  test('a save of an older cursor arriving after a newer one leaves the newer one (with its time and node)', async () => {
+    const key = drainState('app1', 'd1');
+    assert.equal(await s.lpSaveCursor(key, 100, 1000, 'node-a'), 1);
+    assert.equal(await s.lpSaveCursor(key, 250, 2000, 'node-b'), 1);
+    assert.equal(await s.lpSaveCursor(key, 180, 1500, 'node-a'), 0, 'the late save is refused');
+    assert.equal(await s.lpSaveCursor(key, 250, 2500, 'node-a'), 0, 'the same cursor again changes nothing');
+    assert.deepEqual(await cmd.hgetall(key), { cursor: '250', at: '2000', node: 'node-b' });
+  });
+
+  test('the first save of a drain and a save after the cursor was initialised at 0 are written', async () => {
+    const fresh = drainState('app1', 'd2');
+    assert.equal(await s.lpSaveCursor(fresh, 0, 1000, 'node-a'), 1);
+    assert.equal(await cmd.hget(fresh, 'cursor'), '0');
+    const init = drainState('app2', 'd3');
+    assert.equal(await s.lpInitCursor(init, 'lp:{app2}:meta'), 0);
+    assert.equal(await s.lpSaveCursor(init, 7, 1000, 'node-a'), 1);
+    assert.equal(await s.lpInitCursor(init, 'lp:{app2}:meta'), 7, 'the next owner starts after 7');
+  });
+});
