@@ -92,7 +92,9 @@ export class DrainFeeds implements DrainCluster {
     this.#feeds.delete(drainId);
     if (feed.advance()) {
       // the next owner starts after this cursor: tried twice, and awaited before the leases go back (saved())
-      const saving = this.#save([feed]).then((ok) => (ok ? true : this.#save([feed])));
+      const saving = this.#save([feed])
+        .then((ok) => (ok ? true : this.#save([feed])))
+        .catch(() => false); // (never rejects: the finally() below must not leave a rejection unhandled)
       this.#detachSaves.add(saving);
       void saving.finally(() => this.#detachSaves.delete(saving));
     }

@@ -15,21 +15,21 @@
 //
 // Each append returns the app's new total, so the writer learns the ordinals
 // its own lines got, and keeps them for the stream followers on this node
-// (own-ordinals.ts). The batches and the chunk queue are in pending.ts, the
-// metrics in history-metrics.ts, the decoding of reads in history-read.ts.
+// (own-ordinals.ts). The batches and the chunk queue are in pending.ts, a
+// round's sending and replies in history-round.ts, lost lines in losses.ts,
+// the metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
 import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
-import { APPEND_LUA, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
+import { APPEND_LUA, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
-import { receivedOf, seqOf } from '../line.js';
-import { decodeLossNotice, encodeLossNotice, isLossNotice } from './batch.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, Chunk, ChunkQueue, blobOf, chunkOf } from './pending.js';
+import { AppBatch, Chunk, ChunkQueue } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryRead } from './history-read.js';
-import { isCluster, isConnectionError, isNoScript, isRedirect, ownerOf, refreshSlots } from '../redis/connection.js';
-import { sendAppends } from './append-wire.js';
+import { isCluster, refreshSlots } from '../redis/connection.js';
+import { byOwner, RoundSender, settle, type Outcome } from './history-round.js';
+import { Losses } from './losses.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -60,13 +60,6 @@ export const redisHistoryDefaults = {
   pipelineLines: 50_000,
 } as const;
 
-/** One master's pipeline of a round, settled. */
-interface Outcome {
-  chunks: Chunk[];
-  results: Array<[Error | null, unknown]> | null;
-  err: Error | null;
-}
-
 export class RedisHistory {
   readonly #redis: Redis;
   readonly #opts: RedisHistoryOptions;
@@ -82,7 +75,7 @@ export class RedisHistory {
   #lastDropLog = 0;
   #waiters: Array<() => void> = [];
   /** Lines that never reached Redis, per app, not yet announced in the app's stream. */
-  #lost = new Map<AppBatch, { n: number; since: number }>();
+  readonly #lost: Losses;
   /** Settles after the pipeline in flight has been accounted for (#done or #failed ran). */
   #settled: Promise<void> = Promise.resolve();
   /** Ordinals of this node's own records, kept for the stream readers on this node. */
@@ -92,11 +85,13 @@ export class RedisHistory {
   #chunkIds = 0;
   /** True once the append script is known to be loaded on this connection (since it was last ready). */
   #scriptLoaded = false;
+  readonly #sender = new RoundSender();
   readonly #m: HistoryMetrics;
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
     this.#redis = redis;
     this.#opts = opts;
+    this.#lost = new Losses(opts.onLost);
     this.#own = new OwnOrdinals(opts.historyLines + opts.maxPendingLines);
     this.#m = historyMetrics(opts.metrics, this.#latency, () => this.#up, () => this.pendingLines);
     redis.on('ready', this.#onReady);
@@ -190,46 +185,14 @@ export class RedisHistory {
       b.queued = false;
       const segs = b.packer.take();
       if (b.removed || segs.length === 0) continue;
-      // segments (of at most max lines each) join this app's queued chunk while it was never sent (while a pipeline is out, ticks add up to fewer, larger appends)
-      let i = 0;
-      const open = b.open;
-      if (open !== null && open.id === 0 && open.origin === origin) {
-        let k = open.count;
-        const join = i;
-        while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
-        if (i > join) this.#pending.grow(open, segs.slice(join, i));
-      }
-      while (i < segs.length) {
-        const from = i;
-        let k = segs[i++]!.count;
-        while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
-        const c = new Chunk(b, segs.slice(from, i), origin);
-        this.#pending.push(c);
-        b.open = c;
-      }
+      this.#pending.add(b, segs, max, origin);
     }
     this.#bound();
   }
 
   /** Drop the oldest queued chunks beyond maxPendingLines. */
   #bound(): void {
-    const max = this.#opts.maxPendingLines;
-    let dropped = 0;
-    while (this.#pending.lines > max) {
-      const excess = this.#pending.lines - max;
-      const c = this.#pending.peek()!;
-      if (c.count > excess && c.id === 0) {
-        // drop exactly the oldest lines (of a chunk never sent: a sent one keeps its bytes for a re-send): cut the front of the oldest chunk
-        const gone = this.#pending.trimFront(excess);
-        dropped += excess;
-        this.#lose(c.batch, gone);
-        break;
-      }
-      this.#pending.shift();
-      if (c.batch.open === c) c.batch.open = null;
-      dropped += c.count;
-      this.#lose(c.batch, c.records());
-    }
+    const dropped = this.#pending.dropOldest(this.#opts.maxPendingLines, (b, recs) => this.#lose(b, recs));
     if (dropped > 0) {
       this.#m.droppedOverflow.value += dropped;
       this.#droppedWhileDown += dropped;
@@ -247,28 +210,7 @@ export class RedisHistory {
    * writes again (a notice that itself could not be written counts again).
    */
   #lose(b: AppBatch, recs: readonly Buffer[]): void {
-    if (recs.length === 0) return;
-    let n = 0;
-    let since = Infinity;
-    const lines: Buffer[] = [];
-    for (const r of recs) {
-      const notice = decodeLossNotice(r);
-      if (notice) {
-        n += notice.n;
-        if (notice.since < since) since = notice.since;
-      } else {
-        n++;
-        lines.push(r);
-        const t = receivedOf(r);
-        if (t < since) since = t;
-      }
-    }
-    if (lines.length > 0) this.#opts.onLost?.(b.appId, lines);
-    const l = this.#lost.get(b);
-    if (l) {
-      l.n += n;
-      if (since < l.since) l.since = since;
-    } else this.#lost.set(b, { n, since });
+    this.#lost.add(b, recs);
   }
 
   #pump(): void {
@@ -283,18 +225,7 @@ export class RedisHistory {
     const take: Chunk[] = [];
     let lines = 0;
     // losses not yet announced go first, as records of their apps' streams
-    if (this.#lost.size > 0) {
-      const origin = this.#opts.origin();
-      for (const [b, l] of this.#lost) {
-        if (b.removed) continue;
-        const rec = encodeLossNotice(origin, l.n, l.since);
-        // in one append with the app's queued lines that follow it: no reader sees the notice without them (or the history trimmed between them)
-        const next = this.#pending.firstOf(b);
-        if (next !== undefined && next.id === 0 && next.origin === origin) this.#pending.prepend(next, rec);
-        else take.push(chunkOf(b, [rec], origin));
-      }
-      this.#lost = new Map();
-    }
+    if (this.#lost.size > 0) take.push(...this.#lost.announce(this.#pending, this.#opts.origin()));
     // at most one chunk of an app per round: the append script remembers an app's last chunk id of each node for re-sends
     const inRound = new Set<AppBatch>();
     for (const c of take) inRound.add(c.batch);
@@ -311,37 +242,21 @@ export class RedisHistory {
       this.#notify();
       return;
     }
-    // one pipeline per master (one endpoint: one pipeline); an app's chunks all go to its slot's master, in order
-    const groups = new Map<string, Chunk[]>();
-    for (const c of take) {
-      const owner = ownerOf(this.#redis, c.batch.chunksKey);
-      const g = groups.get(owner);
-      if (g) g.push(c);
-      else groups.set(owner, [c]);
-    }
+    // one batch of appends per master (one endpoint: one); an app's chunks all go to its slot's master, in order
+    const groups = byOwner(this.#redis, take);
     this.#inFlight = take;
     const cap = this.#opts.historyLines;
     const publish = this.#opts.publish ?? 'PUBLISH';
     const layout = this.#opts.layout?.() ?? '2';
     const t0 = performance.now();
-    const rounds = [...groups.values()].map((g) => {
+    const rounds = [...groups].map(([owner, g]) => {
       for (const c of g) {
         if (c.id === 0) {
           c.id = ++this.#chunkIds;
           if (c.batch.open === c) c.batch.open = null;
         }
       }
-      // one endpoint: the round's protocol written by hand, each chunk copied once (append-wire.ts); a cluster's masters get ioredis pipelines
-      if (!isCluster(this.#redis)) return sendAppends(this.#redis, g, cap, publish, layout).then((results): Outcome => ({ chunks: g, results, err: null }));
-      const p = this.#redis.pipeline() as unknown as ScriptPipeline;
-      for (const c of g) {
-        const b = c.batch;
-        p.lpAppend(b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout);
-      }
-      return p.exec().then(
-        (results): Outcome => ({ chunks: g, results, err: null }),
-        (err: Error): Outcome => ({ chunks: g, results: null, err }),
-      );
+      return this.#sender.send(this.#redis, owner, g, cap, publish, layout);
     });
     this.#settled = Promise.all(rounds).then((outcomes) => this.#done(outcomes, t0));
   }
@@ -351,42 +266,18 @@ export class RedisHistory {
     this.#latency.add(s);
     this.#m.seconds.value += s;
     this.#inFlight = null;
+    const { written: ok, rejected: refused, again, lostConnection, redirected, noScript } = settle(outcomes);
     let written = 0;
+    for (const { chunk: c, total } of ok) {
+      written += c.lines;
+      if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
+      c.release();
+    }
     let rejected = 0;
-    let lostConnection: string | null = null;
-    let redirected = false;
-    let noScript = false;
-    const again: Chunk[] = [];
-    for (const o of outcomes) {
-      if (o.err) {
-        again.push(...o.chunks);
-        if (isRedirect(o.err)) redirected = true;
-        else lostConnection = o.err.message;
-        continue;
-      }
-      for (let i = 0; i < o.chunks.length; i++) {
-        const r = o.results?.[i];
-        const c = o.chunks[i]!;
-        if (r && r[0] === null) {
-          written += c.lines;
-          const total = Number(r[1]);
-          if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
-          c.release();
-          continue;
-        }
-        const err = r?.[0];
-        if (!err || isConnectionError(err) || isRedirect(err) || isNoScript(err)) {
-          // not executed (connection dropped mid-pipeline, the slot is elsewhere now, or the script is not loaded yet): sent again, in order
-          if (err && isNoScript(err)) noScript = true;
-          else if (err && isRedirect(err)) redirected = true;
-          else lostConnection = err?.message ?? 'connection lost during a pipeline';
-          again.push(...o.chunks.slice(i));
-          break;
-        }
-        rejected += c.lines;
-        this.#lose(c.batch, c.records());
-        this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
-      }
+    for (const { chunk: c, err } of refused) {
+      rejected += c.lines;
+      this.#lose(c.batch, c.records());
+      this.#opts.log.error({ at: 'redis.append_rejected', app: c.batch.appId, err: err.message }, 'Redis refused a history append; lines dropped from the shared history');
     }
     this.#m.written.value += written;
     if (rejected > 0) {
@@ -406,7 +297,10 @@ export class RedisHistory {
     }
     this.#m.pipelinesOk.value++;
     // Redis lost the append script (SCRIPT FLUSH): the next round loads it first
-    if (noScript) this.#scriptLoaded = false;
+    if (noScript) {
+      this.#scriptLoaded = false;
+      this.#sender.forgetScripts();
+    }
     if (redirected) {
       // resharding or failover under way: reload the slot map and try again shortly
       refreshSlots(this.#redis);
@@ -451,6 +345,7 @@ export class RedisHistory {
   readonly #onReady = (): void => {
     // a Redis that restarted has no scripts
     this.#scriptLoaded = false;
+    this.#sender.forgetScripts();
     if (!this.#up) {
       this.#up = true;
       this.#opts.log.info({ at: 'redis.up', pending: this.pendingLines, droppedWhileDown: this.#droppedWhileDown }, 'Redis reachable again; writing queued lines');

@@ -7,6 +7,7 @@
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
 import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
+import { isLossNotice } from './batch.js';
 import { Packer, Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
 
 /** Where an AppBatch reports that it has lines this tick (the writer, RedisHistory). */
@@ -206,6 +207,30 @@ export class ChunkQueue {
     this.#q.push(c);
     this.#lines += c.count;
   }
+  /**
+   * A batch's segments of this tick (each of at most max lines) as chunks at
+   * the end: they first join the app's queued chunk while it was never sent
+   * (while a round is out, ticks add up to fewer, larger appends), then make
+   * new chunks of at most max lines.
+   */
+  add(b: AppBatch, segs: readonly Segment[], max: number, origin: number): void {
+    let i = 0;
+    const open = b.open;
+    if (open !== null && open.id === 0 && open.origin === origin) {
+      let k = open.count;
+      const join = i;
+      while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
+      if (i > join) this.grow(open, segs.slice(join, i));
+    }
+    while (i < segs.length) {
+      const from = i;
+      let k = segs[i++]!.count;
+      while (i < segs.length && k + segs[i]!.count <= max) k += segs[i++]!.count;
+      const c = new Chunk(b, segs.slice(from, i), origin);
+      this.push(c);
+      b.open = c;
+    }
+  }
   /** More segments for a chunk in the queue that was never sent. */
   grow(c: Chunk, segs: readonly Segment[]): void {
     for (const sg of segs) {
@@ -237,6 +262,30 @@ export class ChunkQueue {
   }
   peek(): Chunk | undefined {
     return this.#q.count === 0 ? undefined : this.#q.peek();
+  }
+  /**
+   * Drop the oldest records beyond max (each dropped chunk's or part's
+   * records given to lose): returns how many of them were lines (a loss
+   * notice dropped is no line of its own: lose() counts its n again).
+   */
+  dropOldest(max: number, lose: (b: AppBatch, recs: Buffer[]) => void): number {
+    let dropped = 0;
+    while (this.#lines > max) {
+      const excess = this.#lines - max;
+      const c = this.peek()!;
+      if (c.count > excess && c.id === 0) {
+        // drop exactly the oldest lines (of a chunk never sent: a sent one keeps its bytes for a re-send): cut the front of the oldest chunk
+        const gone = this.trimFront(excess);
+        for (const r of gone) if (!isLossNotice(r)) dropped++;
+        lose(c.batch, gone);
+        break;
+      }
+      this.shift();
+      if (c.batch.open === c) c.batch.open = null;
+      dropped += c.lines;
+      lose(c.batch, c.records());
+    }
+    return dropped;
   }
   /** Drop the first n records of the first chunk (fewer than it holds; a chunk never sent): returns them. */
   trimFront(n: number): Buffer[] {

@@ -27,7 +27,8 @@ export class HybridSeq implements SeqClock {
     let base = (receivedMs - SEQ_EPOCH_MS) * SEQ_PER_MS;
     if (!(base > last)) base = last + 1;
     else base = Math.floor(base);
-    const r = base % NODE_SLOTS;
+    // base is an integer below 2^53: dividing by a power of two and flooring is exact, and cheaper per line than % on a double (a libm call)
+    const r = base - Math.floor(base / NODE_SLOTS) * NODE_SLOTS;
     const node = this.node;
     return r <= node ? base - r + node : base - r + NODE_SLOTS + node;
   }

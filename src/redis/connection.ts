@@ -88,6 +88,18 @@ export function ownerOf(r: Redis, key: string): string {
   return slots[slotOf(key)]?.[0] ?? '?';
 }
 
+/**
+ * The cluster client's own connection to a master (an ownerOf() answer), to
+ * send it commands the caller routed itself; undefined when the client has
+ * none (a master it does not know yet, or one it dropped). The client
+ * redirects nothing sent on it: a MOVED or ASK reply comes back as an error.
+ */
+export function masterConnection(r: Redis, owner: string): Redis | undefined {
+  if (!isCluster(r)) return r;
+  const pool = (r as unknown as { connectionPool?: { getInstanceByKey(key: string): Redis | undefined } }).connectionPool;
+  return pool?.getInstanceByKey(owner);
+}
+
 /** Ask the cluster client to reload the slot map (after a redirection). */
 export function refreshSlots(r: Redis): void {
   if (isCluster(r)) (r as unknown as Cluster).refreshSlotsCache();

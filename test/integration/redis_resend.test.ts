@@ -5,7 +5,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
-import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
+import { closeClient, commandClient, connectOrThrow, redisTarget } from '../../src/redis/connection.js';
+import { appChunks } from '../../src/redis/keys.js';
+import { slotOf } from '../../src/redis/slots.js';
 import { defineScripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
 import { lineFrom, seqOf } from '../../src/line.js';
@@ -13,6 +15,7 @@ import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { startRedisCluster } from '../support/redis-cluster.js';
 import { until } from '../support/wait.js';
 
 const ORIGIN = 3;
@@ -84,5 +87,47 @@ test('appends after Redis forgot the append script (SCRIPT FLUSH) are written on
   } finally {
     history.close();
     await closeClient(cmd);
+  }
+});
+
+test('on a Redis Cluster each master gets the appends of its apps on its own connection, and after every master forgot the script (SCRIPT FLUSH) they are written once, in order', async () => {
+  const rc = await startRedisCluster({ masters: 3 });
+  const cmd = commandClient(redisTarget(rc.url), 'test-cluster-rounds');
+  cmd.on('error', () => {});
+  defineScripts(cmd);
+  try {
+    await connectOrThrow(cmd, 10_000);
+    const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'cluster-node', publish: 'SPUBLISH', log: silentLog(), metrics: new Registry() });
+    // apps on every master
+    const masters = await rc.masters();
+    const apps: string[] = [];
+    for (let i = 0; apps.length < masters.length * 2 && i < 1000; i++) {
+      const owner = await rc.ownerOf(slotOf(appChunks(`app${i}`)));
+      if (apps.filter((a) => a.endsWith(`@${owner}`)).length < 2) apps.push(`app${i}@${owner}`);
+    }
+    const ids = apps.map((a) => a.slice(0, a.indexOf('@')));
+    assert.equal(new Set(apps.map((a) => a.slice(a.indexOf('@') + 1))).size, masters.length, 'apps on every master');
+    const offer = (from: number, to: number): void => {
+      for (const app of ids) {
+        const sink = history.sink(app);
+        for (let k = from; k < to; k++) sink.offer(lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + ORIGIN }));
+      }
+    };
+    try {
+      offer(1, 11);
+      assert.equal(await history.flush(10_000), true);
+      for (const m of masters) await rc.client(m).script('FLUSH');
+      offer(11, 61);
+      assert.equal(await history.flush(10_000), true, 'written after the script was loaded again');
+      for (const app of ids) {
+        const h = await history.read(app);
+        assert.deepEqual(h.records.map(seqOf), Array.from({ length: 60 }, (_, i) => (i + 1) * NODE_SLOTS + ORIGIN), `${app}: every line once, in order`);
+      }
+    } finally {
+      history.close();
+    }
+  } finally {
+    await closeClient(cmd);
+    await rc.close();
   }
 });
