@@ -135,6 +135,8 @@ for (const backend of redisBackends) describe(`drains across three nodes${backen
     await settled('the receiver', () => rec.requests.length, 1000);
     const got = received(rec);
     assert.deepEqual(new Set(got), new Set(sent));
-    assert.equal(got.length, sent.length, 'nothing delivered twice across the hand-over');
+    const seen = new Set<string>();
+    const twice = got.filter((m) => seen.has(m) || !seen.add(m));
+    assert.equal(got.length, sent.length, `nothing delivered twice across the hand-over: ${twice.length} twice, ${JSON.stringify(twice.slice(0, 2))}..${JSON.stringify(twice.slice(-2))}; old drain ${JSON.stringify(oldStatus)} old cursor ${oldFeed.cursor} old last ${oldFeed.last}; new start ${startCursor}; requests ${rec.requests.length}`);
   });
 });
