@@ -48,6 +48,9 @@ class FrontReply implements IngestReply {
   }
 }
 
+/** Bodies up to this size are read into one buffer allocated when the headers arrive. */
+export const EAGER_BODY = 1024 * 1024;
+
 const BODY_SIZE_MISMATCH = { code: 'FST_ERR_CTP_INVALID_CONTENT_LENGTH', statusCode: 400, message: 'Request body size did not match Content-Length' };
 
 export class IngestFront {
@@ -79,17 +82,24 @@ export class IngestFront {
 
     const r: IngestRequest = { id: this.#requestId(req), headers: h };
     const reply = new FrontReply(res, r.id);
-    const body = Buffer.allocUnsafeSlow(n);
+    // Up to EAGER_BODY the body is read straight into a buffer of its declared size; a larger one is
+    // kept as it arrives and joined at the end, so what a request holds follows what it has sent, not
+    // what it declared (many connections declaring the maximum and sending nothing pin nothing).
+    const body = n <= EAGER_BODY ? Buffer.allocUnsafeSlow(n) : null;
+    const chunks: Buffer[] = [];
     let got = 0;
     let failed = false;
     req.on('data', (chunk: Buffer) => {
-      if (got + chunk.length <= n) chunk.copy(body, got);
+      if (got + chunk.length <= n) {
+        if (body !== null) chunk.copy(body, got);
+        else chunks.push(chunk);
+      }
       got += chunk.length;
     });
     req.on('end', () => {
       if (failed) return;
       if (got !== n) this.#ingest.failed(r, reply, BODY_SIZE_MISMATCH);
-      else this.#ingest.body(r, reply, entry, body);
+      else this.#ingest.body(r, reply, entry, body ?? Buffer.concat(chunks, n));
     });
     req.on('error', (err: Error) => {
       // aborted: answered as fastify would (the client is gone)

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import type { App } from '../../src/apps.js';
 import { viewOf, type LineView } from '../../src/line.js';
+import { EAGER_BODY } from '../../src/ingest/http-front.js';
 import { registerHttpIngest } from '../../src/ingest/http.js';
 import { startServer, type TestServer } from '../support/server.js';
 
@@ -368,6 +369,16 @@ describe('POST /logs', () => {
     assert.equal(lines.length, 1500);
     assert.equal(lines.at(-41)!.msg, `big 2999 ${'x'.repeat(150)}`);
     assert.deepEqual(lines.slice(-40).map((l) => l.msg), Array.from({ length: 40 }, (_, i) => `after ${i}`));
+  });
+
+  test('a body over the size read into one buffer up front (1 MiB) is kept as it arrives and stored whole', async () => {
+    const { app, token } = await newApp(ts);
+    const body = frames(...Array.from({ length: 7000 }, (_, i) => syslog(`large ${i} ${'y'.repeat(300)}`)));
+    assert.ok(body.length > 2 * EAGER_BODY);
+    assert.equal((await post(ts, token, body, { 'Logplex-Msg-Count': '7000' })).status, 204);
+    const lines = linesOf(app);
+    assert.equal(lines.length, 1500);
+    assert.deepEqual([lines[0]!.msg, lines.at(-1)!.msg], [`large 5500 ${'y'.repeat(300)}`, `large 6999 ${'y'.repeat(300)}`]);
   });
 
   test('metrics: accepted lines (after cooking), bytes, drops by reason, requests by code', async () => {
