@@ -172,7 +172,11 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
     // quiet: a has written every line, every follower of the app (a's and b's) has read to the end of the stream
     await until('a wrote everything', () => a.server.cluster!.history.pendingLines === 0, 10_000);
     const end = await total();
-    await until('followers at the end', () => [a, b].every((x) => follower(x)?.live && follower(x)!.last === end), 30_000);
+    await until('followers at the end', () => [a, b].every((x) => follower(x)?.live && follower(x)!.last === end), 30_000).catch(async (e: Error) => {
+      const now = await total().catch(() => NaN);
+      const state = [a, b].map((x, i) => `${'ab'[i]}: live ${follower(x)?.live} last ${follower(x)?.last}`).join(', ');
+      throw new Error(`${e.message}: end ${end} (${now} now), ${state}`);
+    });
     await until('a tails complete', () => steady(ws).length >= n && textTail(text.text).msgs.length >= n, 10_000);
     const gapsB = () => wsB.json().filter((m) => m.type === 'gap') as Array<{ dropped: number }>;
     const reportedB = () => gapsB().reduce((k, g) => k + g.dropped, 0);
