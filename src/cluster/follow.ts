@@ -66,6 +66,14 @@ export class StreamFollower implements LineWatcher {
   /** When the stream was last known complete (loss reports say "since"). */
   #completeAt: number;
   #retry: NodeJS.Timeout | null = null;
+  /**
+   * Set when batches may have been missed while a catch-up read was under
+   * way (the subscription came back, or held batches were forgotten): that
+   * read may have started before them, so the catch-up reads once more
+   * before it goes live. Without it a stream that then goes quiet would stay
+   * unread past that read's end.
+   */
+  #readAgain = false;
 
   /** waitForStart: hold every batch until startAfter() says where to begin (drain takeover). */
   constructor(appId: string, history: RedisHistory, target: FollowTarget, log: Log, waitForStart = false, now: () => number = Date.now) {
@@ -114,12 +122,14 @@ export class StreamFollower implements LineWatcher {
   onResubscribed(): void {
     // batches published while we were away are only in the history (from the start of it when we never had a batch)
     if (this.#state === State.LIVE) void this.#catchUp();
+    else if (this.#state === State.CATCHING_UP) this.#readAgain = true;
   }
 
   #hold(h: Held): void {
     if (this.#heldLines + h.recs.length > MAX_HELD_LINES) {
       this.#held = [];
       this.#heldLines = 0;
+      this.#readAgain = true;
       return;
     }
     this.#held.push(h);
@@ -144,6 +154,7 @@ export class StreamFollower implements LineWatcher {
   async #run(): Promise<void> {
     try {
       for (;;) {
+        this.#readAgain = false;
         const h = await this.#history.read(this.appId, this.last + 1);
         if (this.#closed()) return;
         const missing = h.first - (this.last + 1);
@@ -168,7 +179,7 @@ export class StreamFollower implements LineWatcher {
         const held = this.#held;
         this.#held = [];
         this.#heldLines = 0;
-        let again = false;
+        let again = this.#readAgain;
         for (let i = 0; i < held.length; i++) {
           const b = held[i]!;
           if (b.first > this.last + 1) {

@@ -120,3 +120,52 @@ test("a node's own lines trimmed before a long-disconnected follower read them a
   assert.equal(visited, 800);
   assert.equal(own.isOwn('app', 101), true);
 });
+
+test('a resubscription while a catch-up read is under way makes the follower read again: a batch missed meanwhile is not left unread once the stream goes quiet', async () => {
+  const stream = ['l1', 'l2', 'l3', 'l4', 'l5'].map((s) => Buffer.from(s));
+  // the history's reads wait until the test releases them; each sees the stream as it is when released
+  let visible = 2;
+  const waiting: Array<() => void> = [];
+  const history = {
+    follow() {},
+    unfollow() {},
+    ownAmong: () => 0,
+    isOwn: () => false,
+    read(_app: string, from = 0): Promise<HistoryRead> {
+      return new Promise((res) =>
+        waiting.push(() => {
+          const first = Math.max(from, 1);
+          res({ trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible) });
+        }),
+      );
+    },
+  } as unknown as RedisHistory;
+  const sub = new FakeSub();
+  const bus = new LineBus(sub as unknown as Redis, silentLog(), new Child(), new Child());
+  const r = recorder();
+  const f = new StreamFollower('app', history, r.target, silentLog());
+  try {
+    await bus.watch('app', f);
+    sub.publish('app', 1, 2, stream.slice(0, 1));
+    // ordinal 3 comes while 2 was missed: the follower starts reading the history
+    sub.publish('app', 3, 2, stream.slice(2, 3));
+    await until('a catch-up read is under way', () => waiting.length === 1);
+    // the subscription drops and comes back while that read is under way; 4 and 5 were published meanwhile
+    sub.emit('ready');
+    await until('PING sent', () => sub.pingsSent === 1);
+    sub.pong();
+    await new Promise((res) => setImmediate(res));
+    // the read under way had seen the stream only up to ordinal 2 (then 3 was held)
+    waiting.shift()!();
+    visible = 5;
+    // nothing more is published: the follower must still reach the end of the stream
+    await until('a second read', () => waiting.length === 1);
+    waiting.shift()!();
+    await until('follower live at the end of the stream', () => f.live && f.last === 5);
+    assert.deepEqual(r.got, ['l1', 'l2', 'l3', 'l4', 'l5'], 'every line of the stream, once, in order');
+    assert.deepEqual(r.lost, []);
+  } finally {
+    f.close();
+    bus.close();
+  }
+});
