@@ -28,9 +28,10 @@ export function route(app: App, rec: Buffer): void {
  * with no sinks needs no Buffer at all; a sink that copies the line itself
  * (offerFrom: the Redis batch) needs none either; for the others the line
  * gets a Buffer of its own (sinks keep what they are offered), the one
- * allocation per line.
+ * allocation per line. sourceClass: the console's rate counter's class of the
+ * line's source (buffer/rates.ts), which the worker knows per token.
  */
-export function routeFrom(app: App, src: DataView, pos: number, len: number): void {
+export function routeFrom(app: App, src: DataView, pos: number, len: number, sourceClass: number): void {
   const clock = app.seqClock;
   // the receive time is at offset 8 of a cooked line (line.ts)
   const received = src.getFloat64(pos + 8, true);
@@ -38,7 +39,7 @@ export function routeFrom(app: App, src: DataView, pos: number, len: number): vo
   app.seq = seq;
   app.linesIn++;
   app.bytesIn += len;
-  app.rates.countIn(src, pos, received);
+  app.rates.countClass(sourceClass, received);
   app.ring.pushFrom(src, pos, len, seq);
   const sinks = app.sinks;
   let rec: Buffer | null = null;

@@ -29,10 +29,6 @@ const R = 0x72;
 const O = 0x6f;
 const K = 0x6b;
 const U = 0x75;
-/** Big-endian words of `ap`, `hero`, `ku`. */
-const AP = (A << 8) | P;
-const HERO = ((H << 24) | (E << 16) | (R << 8) | O) >>> 0;
-const KU = (K << 8) | U;
 
 /** One app's counts, by second and source class. */
 export interface RateSeries {
@@ -60,10 +56,10 @@ export class LineRates {
     else this.#add(receivedMs, sourceClass(rec, 0));
   }
 
-  /** Count one cooked line at view[pos] (a line still inside an ingest worker's batch). */
-  countIn(view: DataView, pos: number, receivedMs: number): void {
-    if (receivedMs >= this.#fromMs && receivedMs < this.#toMs) this.#bump(sourceClassIn(view, pos));
-    else this.#add(receivedMs, sourceClassIn(view, pos));
+  /** Count one line whose source class is known (a line of an ingest worker's batch: the worker classed its token's name). */
+  countClass(src: number, receivedMs: number): void {
+    if (receivedMs >= this.#fromMs && receivedMs < this.#toMs) this.#bump(src);
+    else this.#add(receivedMs, src);
   }
 
   #bump(src: number): void {
@@ -127,11 +123,9 @@ function sourceClass(b: Uint8Array, pos: number): number {
   return 2;
 }
 
-/** sourceClass of the cooked line at view[pos]: `app` and `heroku` compared in two loads each. */
-function sourceClassIn(v: DataView, pos: number): number {
-  const len = v.getUint8(pos + OFF_SRCLEN);
-  const at = pos + HEADER + v.getUint8(pos + OFF_TSLEN);
-  if (len === 3) return v.getUint16(at) === AP && v.getUint8(at + 2) === P ? 0 : 2;
-  if (len === 6) return v.getUint32(at) === HERO && v.getUint16(at + 4) === KU ? 1 : 2;
+/** The source class of a token's name (an ingest worker classes each token once; its lines carry the class). */
+export function sourceClassOfName(name: Uint8Array): number {
+  if (name.length === 3) return name[0] === A && name[1] === P && name[2] === P ? 0 : 2;
+  if (name.length === 6) return name[0] === H && name[1] === E && name[2] === R && name[3] === O && name[4] === K && name[5] === U ? 1 : 2;
   return 2;
 }

@@ -1,6 +1,7 @@
 // The batch an ingest worker sends to the main thread: cooked lines as
-// [u32 app slot][u32 len][record]... in a transferable buffer (pool.ts
-// #routeBatch reads it). Lines are written through a DataView of the buffer,
+// [u32 app slot][u32 source class << 24 | len][record]... in a transferable
+// buffer (pool.ts #routeBatch reads it; the class is the console's rate
+// counter's, buffer/rates.ts, worked out once per token here). Lines are written through a DataView of the buffer,
 // by 32-bit words (line.ts cookIntoView).
 import { cookIntoView, partsLength, type LineParts } from '../line.js';
 import type { WholeLineWriter } from './cook.js';
@@ -9,7 +10,13 @@ import type { WholeLineWriter } from './cook.js';
 export interface BatchTarget {
   readonly slot: number;
   readonly nameBuf: Buffer;
+  /** sourceClassOfName(nameBuf), shifted into the length word's top byte. */
+  readonly classBits: number;
 }
+
+/** The length word's top byte holds the source class; a record is far shorter than 2^24 bytes (line.ts MAX_MSG). */
+export const LEN_MASK = 0xffffff;
+export const CLASS_SHIFT = 24;
 
 /**
  * Writes cooked lines into a batch buffer. A stream batch is handed to
@@ -73,7 +80,7 @@ export class BatchWriter implements WholeLineWriter {
     const end = cookIntoView(this.buf, v, p + 8, parts, t.nameBuf, wholeOnly);
     if (end === -1) return false; // an LF in it: nothing kept (pos unchanged), cookMessage splits it
     v.setInt32(p, t.slot, true);
-    v.setInt32(p + 4, len, true);
+    v.setInt32(p + 4, len | t.classBits, true);
     this.pos = end;
     return true;
   }

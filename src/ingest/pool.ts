@@ -22,6 +22,7 @@ import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
 import { FrameError } from './framing.js';
+import { CLASS_SHIFT, LEN_MASK } from './batch.js';
 import { StreamInput } from './handoff.js';
 import { WorkerHandle } from './worker-handle.js';
 import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
@@ -333,12 +334,13 @@ export class IngestPool {
     while (p < n && lines < maxLines) {
       lines++;
       const slot = v.getUint32(p, true);
-      const len = v.getUint32(p + 4, true);
+      const lw = v.getUint32(p + 4, true);
+      const len = lw & LEN_MASK;
       p += 8;
       const app = appOf[slot];
       if (app === undefined) this.#appGone.value++;
       // the per-app rate limit, on the line's receive time (offset 8 of a cooked line)
-      else if (app.admission === null || app.admission.admit(v.getFloat64(p + 8, true))) routeFrom(app, v, p, len);
+      else if (app.admission === null || app.admission.admit(v.getFloat64(p + 8, true))) routeFrom(app, v, p, len, lw >>> CLASS_SHIFT);
       p += len;
     }
     this.#routed += lines;

@@ -4,7 +4,8 @@
 // by the same worker, so per-connection order is kept.
 import { parentPort } from 'node:worker_threads';
 import { TokenTable, type TokenKey } from '../tokens.js';
-import { BatchWriter, type BatchTarget } from './batch.js';
+import { BatchWriter, CLASS_SHIFT, type BatchTarget } from './batch.js';
+import { sourceClassOfName } from '../buffer/rates.js';
 import { cookMessageWhole } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
 import { LogplexBody } from './logplex-body.js';
@@ -17,12 +18,14 @@ class WorkerToken implements TokenKey, BatchTarget {
   readonly bytes: Buffer;
   readonly slot: number;
   readonly nameBuf: Buffer;
+  readonly classBits: number;
   live = true;
   constructor(token: string, slot: number, name: string) {
     this.token = token;
     this.bytes = Buffer.from(token, 'latin1');
     this.slot = slot;
     this.nameBuf = Buffer.from(name, 'utf8');
+    this.classBits = sourceClassOfName(this.nameBuf) << CLASS_SHIFT;
   }
 }
 

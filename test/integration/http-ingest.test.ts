@@ -284,6 +284,17 @@ describe('POST /logs', () => {
     ]);
   });
 
+  test("the console's per-source rate counts a worker's lines by their token's name (app, heroku, other)", async () => {
+    const { app, token, heroku } = await newApp(ts);
+    const other = (await ts.server.ctx.registry.createToken(app.id, 'deploy')).token;
+    assert.equal((await post(ts, token, frames(syslog('a1'), syslog('a2'), syslog('a3', { appName: 'heroku' })))).status, 204);
+    assert.equal((await post(ts, heroku, frames(syslog('h1'), syslog('h2')))).status, 204);
+    assert.equal((await post(ts, other, frames(syslog('o1', { appName: 'app' })))).status, 204);
+    const s = app.rates.series(Math.floor(Date.now() / 1000));
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    assert.deepEqual([sum(s.counts.app), sum(s.counts.heroku), sum(s.counts.other)], [3, 2, 1]);
+  });
+
   test('multi-line messages and messages over 10,000 bytes become several lines', async () => {
     const { app, token } = await newApp(ts);
     const long = 'L'.repeat(25_000);

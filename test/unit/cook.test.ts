@@ -15,7 +15,7 @@ import { MAX_MSG, cook, msgOf, rfc3339, tsOf, type LineParts } from '../../src/l
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 const NOW = Date.UTC(2026, 5, 7, 8, 9, 10, 123);
-const target: BatchTarget = { slot: 0x01020304, nameBuf: Buffer.from('app') };
+const target: BatchTarget = { slot: 0x01020304, nameBuf: Buffer.from('app'), classBits: 0 };
 
 /** The main-thread way: every line its own Buffer from cook(). */
 class CookWriter implements LineWriter {

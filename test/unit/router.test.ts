@@ -214,8 +214,8 @@ test('routeFrom: lines straight from a batch get the next seqs, counters, ring a
   const before = Buffer.from(batch);
   route(app, lineFrom({ pri: 13, ts: TS, source: 'app', dyno: 'web.1', msg: 'first' })); // seq 1 through route()
   for (let i = 0; i < recs.length; i++) {
-    routeFrom(app, view, pos[i]!, recs[i]!.length);
-    routeFrom(bare, view, pos[i]!, recs[i]!.length);
+    routeFrom(app, view, pos[i]!, recs[i]!.length, 0);
+    routeFrom(bare, view, pos[i]!, recs[i]!.length, 1);
   }
   assert.ok(batch.equals(before), 'the batch is left as it was (it goes back to the worker)');
   /** The records as routed: seqs from firstSeq on. */
@@ -233,6 +233,10 @@ test('routeFrom: lines straight from a batch get the next seqs, counters, ring a
   assert.equal(bare.ring.lastSeq, 30);
   assert.equal(bare.linesIn, 30);
   assert.equal(bare.bytesIn, recs.reduce((n, r) => n + r.length, 0));
+  // the console's rate counter counts each line under the class it is given
+  const sec = Math.floor(NOW / 1000);
+  assert.equal(bare.rates.series(sec).counts.heroku.at(-1), 30);
+  assert.equal(bare.rates.series(sec).counts.app.at(-1), 0);
   for (const s of sinks) assert.deepEqual(s.got.slice(1), stamped(2));
   // what a sink was offered is its own: reusing the batch does not change it
   const kept = sinks[0]!.got.slice(1).map((b) => Buffer.from(b));
@@ -247,8 +251,8 @@ test('routeFrom in distributed mode: seqs from the seq clock, given the line\'s 
   const app = new App({ id: 'dist', uuid: 'u', createdAt: '', updatedAt: '', tokens: [], drains: [] }, 10, clock);
   const recs = [NOW, NOW + 5].map((ms) => lineFrom({ pri: 13, ts: TS, source: 'app', dyno: 'web.1', msg: 'x', receivedMs: ms }));
   const { view, pos } = batchOf(recs);
-  routeFrom(app, view, pos[0]!, recs[0]!.length);
-  routeFrom(app, view, pos[1]!, recs[1]!.length);
+  routeFrom(app, view, pos[0]!, recs[0]!.length, 0);
+  routeFrom(app, view, pos[1]!, recs[1]!.length, 0);
   assert.deepEqual(calls, [[0, NOW], [1000, NOW + 5]]);
   assert.deepEqual(lines(app).map(seqOf), [1000, 2000]);
   assert.equal(app.ring.lastSeq, 2000);
