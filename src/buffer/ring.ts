@@ -1,5 +1,6 @@
 // Per-app history: the newest `capacity` cooked lines. Lines are packed back to
-// back into fixed-size pages from a shared pool (buffer/pages.ts); a page goes
+// back into pages from a shared pool (buffer/pages.ts): a small one first (an
+// app with a few lines holds 2 KiB, not 16), full ones after; a page goes
 // back to the pool when its last line drops out. Per line the ring keeps 8
 // bytes of index (page; offset and length) and no object. Lines over
 // LARGE_LINE bytes (rare: messages near the 10,000-byte limit) get a buffer of
@@ -13,7 +14,7 @@
 // copyWords), with the seq it is given rather than read back.
 import { arrayBufferView, copyWords } from '../basics/bytes.js';
 import { HEADER, seqOf } from '../line.js';
-import { PAGE, pagePool, type PagePool } from './pages.js';
+import { SMALL_PAGE, pagePool, type PagePool } from './pages.js';
 
 /** Lines longer than this are stored in a buffer of their own. */
 export const LARGE_LINE = 4096;
@@ -33,13 +34,15 @@ export class Ring {
   /** Slot of the oldest line. */
   #head = 0;
   #count = 0;
-  /** Page being filled (-1 none), its view, where the next line goes in it and how many live lines it holds. */
+  /** Page being filled (-1 none), its view, its size, where the next line goes in it and how many live lines it holds. */
   #cur = -1;
   #curView: DataView | null = null;
+  #curSize = 0;
   #curOff = 0;
   /** pool.live of the page being filled is written when the ring leaves it. */
   #curLines = 0;
   #pagesHeld = 0;
+  #pageBytes = 0;
   #liveBytes = 0;
   /** seq of the newest line pushed (0 = none yet). */
   #lastSeq = 0;
@@ -73,7 +76,11 @@ export class Ring {
   }
   /** Memory this ring holds: its pages, large lines and index. */
   get memoryBytes(): number {
-    return this.#pagesHeld * PAGE + this.#largeBytes + this.#idx.byteLength;
+    return this.#pageBytes + this.#largeBytes + this.#idx.byteLength;
+  }
+  /** Pages this ring holds (tests). */
+  get pagesHeld(): number {
+    return this.#pagesHeld;
   }
 
   /** Copy one cooked line in, as it is (seq included); the oldest drops out when full. */
@@ -123,7 +130,7 @@ export class Ring {
   /** Index a line of len bytes on the page being filled (a new one if it does not fit): where to copy it. */
   #put(len: number): number {
     const slot = this.#slot();
-    if (this.#cur === -1 || this.#curOff + len > PAGE) {
+    if (this.#cur === -1 || this.#curOff + len > this.#curSize) {
       // Leave the current page: give it back now if none of its lines is live,
       // else it goes back when its last line drops out (#dropOldest).
       const pool = this.#pool;
@@ -131,15 +138,19 @@ export class Ring {
         if (this.#curLines === 0) {
           pool.release(this.#cur);
           this.#pagesHeld--;
+          this.#pageBytes -= this.#curSize;
         } else {
           pool.live[this.#cur] = this.#curLines;
         }
       }
-      this.#cur = pool.acquire();
+      // a ring holding no page starts on a small one
+      this.#cur = pool.acquire(this.#pagesHeld === 0 && len <= SMALL_PAGE);
       this.#curView = pool.views[this.#cur]!;
+      this.#curSize = this.#curView.byteLength;
       this.#curOff = 0;
       this.#curLines = 0;
       this.#pagesHeld++;
+      this.#pageBytes += this.#curSize;
     }
     const off = this.#curOff;
     this.#idx[slot << 1] = this.#cur;
@@ -207,6 +218,7 @@ export class Ring {
       this.#cur = -1;
       this.#curView = null;
       this.#pagesHeld--;
+      this.#pageBytes -= this.#curSize;
     }
   }
 
@@ -223,6 +235,7 @@ export class Ring {
     } else if (--this.#pool.live[p]! === 0) {
       this.#pool.release(p);
       this.#pagesHeld--;
+      this.#pageBytes -= this.#pool.pages[p]!.length;
     }
     this.#head = slot + 1 < this.#size ? slot + 1 : 0;
     this.#count--;

@@ -1,7 +1,7 @@
 // Ring (per-app history): every read is compared against a plain array model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PAGE, PagePool } from '../../src/buffer/pages.js';
+import { PAGE, PagePool, SMALL_PAGE } from '../../src/buffer/pages.js';
 import { LARGE_LINE, Ring } from '../../src/buffer/ring.js';
 import { lineFrom, msgOf, seqOf } from '../../src/line.js';
 
@@ -289,22 +289,22 @@ test('pages go back to the pool when their last line drops out, never earlier (r
   const rnd = prng(99);
   const rings = [1, 5, 40, 300].map((cap) => ({ r: new Ring(cap, pool), m: new Model(cap) }));
   let seq = 0;
-  const held = (): number => rings.reduce((n, { r }) => n + Math.floor(r.memoryBytes / PAGE), 0);
+  const held = (): number => rings.reduce((n, { r }) => n + r.pagesHeld, 0);
   /** Take every free page out of the pool (and put them back): no live line may be on one of them. */
   const checkFreePages = (what: string): void => {
     const free: number[] = [];
-    while (pool.freePages > 0) free.push(pool.acquire());
-    const freeAt = new Map<ArrayBufferLike, Set<number>>(); // block -> offsets of its free pages
+    while (pool.freePages > 0) free.push(pool.acquire(pool.freeSmallPages > 0));
+    const freeAt = new Map<ArrayBufferLike, Array<[number, number]>>(); // block -> [start, end) of its free pages
     for (const n of free) {
       const p = pool.pages[n]!;
-      if (!freeAt.has(p.buffer)) freeAt.set(p.buffer, new Set());
-      freeAt.get(p.buffer)!.add(p.byteOffset);
+      if (!freeAt.has(p.buffer)) freeAt.set(p.buffer, []);
+      freeAt.get(p.buffer)!.push([p.byteOffset, p.byteOffset + p.length]);
     }
     for (const n of free.reverse()) pool.release(n);
     for (const { r } of rings) {
       for (let i = 0; i < r.count; i++) {
         const v = r.at(i);
-        if (freeAt.get(v.buffer)?.has(v.byteOffset - (v.byteOffset % PAGE))) assert.fail(`${what}: line ${i} of a ring is on a free page`);
+        if (freeAt.get(v.buffer)?.some(([a, b]) => v.byteOffset >= a && v.byteOffset < b)) assert.fail(`${what}: line ${i} of a ring is on a free page`);
       }
     }
   };
@@ -318,10 +318,38 @@ test('pages go back to the pool when their last line drops out, never earlier (r
     if (k % 100 === 0) {
       for (const x of rings) check(x.r, x.m, `shared pool, push ${k}`);
       assert.equal(pool.freePages + held(), pool.pages.length, 'every page is free or held by one ring');
-      // a ring holds at most the pages its lines span plus the one it fills
-      for (const { r: x } of rings) assert.ok(Math.floor(x.memoryBytes / PAGE) <= Math.ceil(x.liveBytes / (PAGE - 450)) + 2);
+      // a ring holds at most the pages its lines span plus the one it fills (and its small first page)
+      for (const { r: x } of rings) assert.ok(x.pagesHeld <= Math.ceil(x.liveBytes / (PAGE - 450)) + 3);
     }
   }
   for (const { r } of rings) r.clear();
   assert.equal(pool.freePages, pool.pages.length, 'all pages back after clear()');
+});
+
+test('a ring starts on a small page and goes on with full ones; an app of a few lines holds 2 KiB of pages, not 16', () => {
+  const pool = new PagePool();
+  const r = new Ring(1500, pool);
+  let seq = 0;
+  for (let i = 0; i < 10; i++) r.push(line(++seq, 120));
+  assert.ok(r.liveBytes <= SMALL_PAGE, `${r.liveBytes} bytes`);
+  assert.equal(r.pagesHeld, 1);
+  assert.equal(r.memoryBytes - 64 * 2 * 4, SMALL_PAGE, 'one small page (and the index of 64 slots)');
+  // past the small page: full pages; every line still reads back
+  const model = new Model(1500);
+  const r2 = new Ring(1500, pool);
+  for (let i = 0; i < 3000; i++) {
+    const rec = line(++seq, 100 + (i % 300));
+    r2.push(rec);
+    model.push(rec);
+  }
+  check(r2, model, 'past the small page');
+  // once its lines have all dropped out, the small page is back in the pool and the ring holds full pages only
+  assert.ok(r2.memoryBytes - r2.liveBytes < 2 * PAGE + 1500 * 8 + SMALL_PAGE, `memory ${r2.memoryBytes} for ${r2.liveBytes} live bytes`);
+  // a line longer than a small page starts a ring on a full page
+  const r3 = new Ring(10, pool);
+  r3.push(line(++seq, SMALL_PAGE + 100));
+  assert.equal(r3.memoryBytes - 10 * 2 * 4, PAGE);
+  for (const x of [r, r2, r3]) x.clear();
+  assert.equal(pool.freePages, pool.pages.length, 'all pages back after clear()');
+  assert.equal(pool.allocatedBytes, 2 << 20, 'one 1 MiB block of each size');
 });
