@@ -2,7 +2,7 @@
 // console's chart and the apps page's sparklines show. route() counts every
 // line with integer work only (no allocation, no string): one bucket per
 // second and per source class, in a ring of RATE_WINDOW_S seconds allocated
-// on the app's first line. The second is the line's receive time, so lines of
+// once an app's lines span two seconds. The second is the line's receive time, so lines of
 // one ingest batch land in one second whatever the event loop's delay.
 //
 // Sources are classed into a small fixed set (RATE_SOURCES): `app` (the app's
@@ -39,7 +39,7 @@ export interface RateSeries {
 }
 
 export class LineRates {
-  /** counts[(second % WINDOW) * NSRC + source] of the seconds before the newest; null until the first line. */
+  /** counts[(second % WINDOW) * NSRC + source] of the seconds before the newest; null until lines of two different seconds came. */
   #counts: Uint32Array | null = null;
   /** The newest second counted; its counts are the three fields below until a later second starts. */
   #sec = 0;
@@ -76,14 +76,25 @@ export class LineRates {
     c[at + 2] = this.#other;
   }
 
-  /** The slow path, once a second: a line of a new second, or a late line. */
+  /**
+   * The slow path, once a second: a line of a new second, or a late line.
+   * The window's array is made when a second line's second differs from
+   * the first's: an app whose lines all came in one second (most apps of a
+   * platform between deploys) holds the three fields only, not 3.6 KB.
+   */
   #add(receivedMs: number, src: number): void {
     const sec = Math.floor(receivedMs / 1000);
-    let c = this.#counts;
-    if (c === null) {
-      c = this.#counts = new Uint32Array(RATE_WINDOW_S * NSRC);
-      this.#sec = sec - 1;
+    if (this.#toMs === -1 || sec - this.#sec >= RATE_WINDOW_S) {
+      // the first line, or the first after the whole window went by quiet: the window's array, if any, holds nothing any more
+      this.#counts = null;
+      this.#app = this.#heroku = this.#other = 0;
+      this.#sec = sec;
+      this.#fromMs = sec * 1000;
+      this.#toMs = this.#fromMs + 1000;
+      this.#bump(src);
+      return;
     }
+    const c = (this.#counts ??= new Uint32Array(RATE_WINDOW_S * NSRC));
     const newest = this.#sec;
     if (sec > newest) {
       this.#store(c);
@@ -106,11 +117,18 @@ export class LineRates {
     const c = this.#counts;
     if (c !== null) this.#store(c);
     const newest = this.#sec;
+    const any = this.#toMs !== -1;
+    const only = [this.#app, this.#heroku, this.#other]; // the one second counted while there is no window yet
     for (let s = start; s <= nowSec; s++) {
-      const valid = c !== null && s <= newest && s > newest - RATE_WINDOW_S;
-      for (let k = 0; k < NSRC; k++) counts[RATE_SOURCES[k]!].push(valid ? c[(s % RATE_WINDOW_S) * NSRC + k]! : 0);
+      const valid = any && s <= newest && s > newest - RATE_WINDOW_S;
+      for (let k = 0; k < NSRC; k++) counts[RATE_SOURCES[k]!].push(!valid ? 0 : c !== null ? c[(s % RATE_WINDOW_S) * NSRC + k]! : s === newest ? only[k]! : 0);
     }
     return { start, counts };
+  }
+
+  /** Bytes of the window's array: 0 until an app's lines span two seconds. */
+  get memoryBytes(): number {
+    return this.#counts?.byteLength ?? 0;
   }
 }
 

@@ -48,3 +48,30 @@ test('seconds older than the window are forgotten, and a bucket is cleared befor
   r.count(rec('app', T0 - 1000), T0 - 1000);
   assert.equal(r.series(S0 + RATE_WINDOW_S).counts.app.reduce((a, b) => a + b, 0), 1);
 });
+
+test('an app whose lines all came in one second holds no window array; its next second makes one, and the series is the same either way', () => {
+  const r = new LineRates();
+  for (let i = 0; i < 7; i++) r.count(rec(i < 5 ? 'app' : 'heroku', T0 + i), T0 + i);
+  assert.equal(r.memoryBytes, 0, 'no window yet');
+  let s = r.series(S0 + 2);
+  assert.deepEqual([s.counts.app.slice(-3), s.counts.heroku.slice(-3), s.counts.other.slice(-3)], [[5, 0, 0], [2, 0, 0], [0, 0, 0]]);
+  assert.equal(r.series(S0 + RATE_WINDOW_S).counts.app.reduce((a, b) => a + b, 0), 0, 'out of the window later');
+  // a line of the next second: the window is made, the first second kept
+  r.count(rec('deploy', T0 + 1000), T0 + 1000);
+  assert.equal(r.memoryBytes, RATE_WINDOW_S * 3 * 4);
+  s = r.series(S0 + 1);
+  assert.deepEqual([s.counts.app.slice(-2), s.counts.heroku.slice(-2), s.counts.other.slice(-2)], [[5, 0], [2, 0], [0, 1]]);
+  // a late line of the first second, once there is a window
+  r.count(rec('app', T0 + 10), T0 + 10);
+  assert.deepEqual(r.series(S0 + 1).counts.app.slice(-2), [6, 0]);
+  // a line after the whole window went by quiet: the window array goes; the series holds that line alone
+  r.count(rec('app', T0 + 1000 + RATE_WINDOW_S * 1000), T0 + 1000 + RATE_WINDOW_S * 1000);
+  assert.equal(r.memoryBytes, 0);
+  s = r.series(S0 + 1 + RATE_WINDOW_S);
+  assert.deepEqual([s.counts.app.reduce((a, b) => a + b, 0), s.counts.app.at(-1), s.counts.other.reduce((a, b) => a + b, 0)], [1, 1, 0]);
+  // a late line as the second line ever (no window yet): counted in its own second
+  const q = new LineRates();
+  q.count(rec('app', T0 + 5000), T0 + 5000);
+  q.count(rec('app', T0), T0);
+  assert.deepEqual(q.series(S0 + 5).counts.app.slice(-6), [1, 0, 0, 0, 0, 1]);
+});
