@@ -287,6 +287,7 @@ export class Registry extends EventEmitter {
     this.#order.remove(app.id);
     this.#stamps.set(app.id, ++this.#stampClock);
     app.ring.clear();
+    app.rates.clear();
     this.emit('appDeleted', app);
   }
 

@@ -38,9 +38,59 @@ export interface RateSeries {
   counts: Record<RateSource, number[]>;
 }
 
+const WINDOW_WORDS = RATE_WINDOW_S * NSRC;
+const SLAB_WINDOWS = 256;
+
+/**
+ * Windows for every app's counter, carved from shared blocks of 256 (900 KB
+ * each) and reused: made one by one, 10,000 apps starting in one second
+ * allocated 36 MB of small typed arrays at once, and the garbage collection
+ * that followed held every line of that second for up to ~100 ms.
+ */
+export class RateSlab {
+  readonly #blocks: Uint32Array[] = [];
+  readonly #free: number[] = [];
+
+  /** A zeroed window: its number (block * SLAB_WINDOWS + index). */
+  take(): number {
+    if (this.#free.length === 0) {
+      const b = this.#blocks.length;
+      this.#blocks.push(new Uint32Array(WINDOW_WORDS * SLAB_WINDOWS));
+      for (let i = SLAB_WINDOWS - 1; i >= 0; i--) this.#free.push(b * SLAB_WINDOWS + i);
+    }
+    return this.#free.pop()!;
+  }
+  /** Window n is free again: zeroed now (a new block is zero already, so taking one writes nothing). */
+  give(n: number): void {
+    this.block(n).fill(0, base(n), base(n) + WINDOW_WORDS);
+    this.#free.push(n);
+  }
+  /** The block holding window n. */
+  block(n: number): Uint32Array {
+    return this.#blocks[Math.floor(n / SLAB_WINDOWS)]!;
+  }
+  /** Windows handed out (tests, metrics). */
+  get inUse(): number {
+    return this.#blocks.length * SLAB_WINDOWS - this.#free.length;
+  }
+}
+
+/** Where window n starts in its block. */
+function base(n: number): number {
+  return (n % SLAB_WINDOWS) * WINDOW_WORDS;
+}
+
+/** The slab every counter uses unless given another. */
+export const rateSlab = new RateSlab();
+
 export class LineRates {
-  /** counts[(second % WINDOW) * NSRC + source] of the seconds before the newest; null until lines of two different seconds came. */
+  readonly #slab: RateSlab;
+  /** The window's block (counts[base + (second % WINDOW) * NSRC + source] of the seconds before the newest); null until lines of two different seconds came. */
   #counts: Uint32Array | null = null;
+  #base = 0;
+  /** The window's number in the slab. */
+  #window = -1;
+  #cleared = false;
   /** The newest second counted; its counts are the three fields below until a later second starts. */
   #sec = 0;
   /** The newest second's span in ms, [#fromMs, #toMs): most lines land there with two compares. */
@@ -49,6 +99,10 @@ export class LineRates {
   #app = 0;
   #heroku = 0;
   #other = 0;
+
+  constructor(slab: RateSlab = rateSlab) {
+    this.#slab = slab;
+  }
 
   /** Count one cooked line. */
   count(rec: Uint8Array, receivedMs: number): void {
@@ -68,9 +122,9 @@ export class LineRates {
     else this.#other++;
   }
 
-  /** The newest second's counts into the ring. */
+  /** The newest second's counts into the window. */
   #store(c: Uint32Array): void {
-    const at = (this.#sec % RATE_WINDOW_S) * NSRC;
+    const at = this.#base + (this.#sec % RATE_WINDOW_S) * NSRC;
     c[at] = this.#app;
     c[at + 1] = this.#heroku;
     c[at + 2] = this.#other;
@@ -83,10 +137,11 @@ export class LineRates {
    * platform between deploys) holds the three fields only, not 3.6 KB.
    */
   #add(receivedMs: number, src: number): void {
+    if (this.#cleared) return;
     const sec = Math.floor(receivedMs / 1000);
     if (this.#toMs === -1 || sec - this.#sec >= RATE_WINDOW_S) {
-      // the first line, or the first after the whole window went by quiet: the window's array, if any, holds nothing any more
-      this.#counts = null;
+      // the first line, or the first after the whole window went by quiet: the window, if any, holds nothing any more
+      this.#release();
       this.#app = this.#heroku = this.#other = 0;
       this.#sec = sec;
       this.#fromMs = sec * 1000;
@@ -94,19 +149,25 @@ export class LineRates {
       this.#bump(src);
       return;
     }
-    const c = (this.#counts ??= new Uint32Array(RATE_WINDOW_S * NSRC));
+    if (this.#counts === null) {
+      this.#window = this.#slab.take();
+      this.#counts = this.#slab.block(this.#window);
+      this.#base = base(this.#window);
+    }
+    const c = this.#counts;
+    const b = this.#base;
     const newest = this.#sec;
     if (sec > newest) {
       this.#store(c);
       // clear the buckets of the seconds skipped (at most the whole window)
-      for (let s = Math.max(newest + 1, sec - RATE_WINDOW_S + 1); s <= sec; s++) c.fill(0, (s % RATE_WINDOW_S) * NSRC, (s % RATE_WINDOW_S) * NSRC + NSRC);
+      for (let s = Math.max(newest + 1, sec - RATE_WINDOW_S + 1); s <= sec; s++) c.fill(0, b + (s % RATE_WINDOW_S) * NSRC, b + (s % RATE_WINDOW_S) * NSRC + NSRC);
       this.#sec = sec;
       this.#fromMs = sec * 1000;
       this.#toMs = this.#fromMs + 1000;
       this.#app = this.#heroku = this.#other = 0;
       this.#bump(src);
     } else if (sec > newest - RATE_WINDOW_S) {
-      c[(sec % RATE_WINDOW_S) * NSRC + src]!++; // a late line of an earlier second in the window
+      c[b + (sec % RATE_WINDOW_S) * NSRC + src]!++; // a late line of an earlier second in the window
     }
   }
 
@@ -121,14 +182,32 @@ export class LineRates {
     const only = [this.#app, this.#heroku, this.#other]; // the one second counted while there is no window yet
     for (let s = start; s <= nowSec; s++) {
       const valid = any && s <= newest && s > newest - RATE_WINDOW_S;
-      for (let k = 0; k < NSRC; k++) counts[RATE_SOURCES[k]!].push(!valid ? 0 : c !== null ? c[(s % RATE_WINDOW_S) * NSRC + k]! : s === newest ? only[k]! : 0);
+      for (let k = 0; k < NSRC; k++) counts[RATE_SOURCES[k]!].push(!valid ? 0 : c !== null ? c[this.#base + (s % RATE_WINDOW_S) * NSRC + k]! : s === newest ? only[k]! : 0);
     }
     return { start, counts };
   }
 
-  /** Bytes of the window's array: 0 until an app's lines span two seconds. */
+  /** Bytes of the window: 0 until an app's lines span two seconds. */
   get memoryBytes(): number {
-    return this.#counts?.byteLength ?? 0;
+    return this.#counts === null ? 0 : WINDOW_WORDS * 4;
+  }
+
+  /** Give the window back (the app is deleted, or its lines start again after 5 quiet minutes). */
+  #release(): void {
+    if (this.#counts === null) return;
+    this.#slab.give(this.#window);
+    this.#counts = null;
+    this.#window = -1;
+  }
+
+  /** Forget every count and give the window back for good (the app is deleted: a line routed to it late counts nowhere). */
+  clear(): void {
+    this.#release();
+    this.#cleared = true;
+    this.#toMs = -1;
+    this.#fromMs = 0;
+    this.#sec = 0;
+    this.#app = this.#heroku = this.#other = 0;
   }
 }
 

@@ -1,7 +1,7 @@
 // LineRates: lines per second by source class over the last 5 minutes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineRates, RATE_WINDOW_S, sourceClassOfName } from '../../src/buffer/rates.js';
+import { LineRates, RATE_WINDOW_S, RateSlab, sourceClassOfName } from '../../src/buffer/rates.js';
 import { lineFrom } from '../../src/line.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -74,4 +74,41 @@ test('an app whose lines all came in one second holds no window array; its next 
   q.count(rec('app', T0 + 5000), T0 + 5000);
   q.count(rec('app', T0), T0);
   assert.deepEqual(q.series(S0 + 5).counts.app.slice(-6), [1, 0, 0, 0, 0, 1]);
+});
+
+test('windows come from a shared slab: given back after 5 quiet minutes or when the app is deleted, reused zeroed by another app', () => {
+  const slab = new RateSlab();
+  const a = new LineRates(slab);
+  const b = new LineRates(slab);
+  a.count(rec('app', T0), T0);
+  a.count(rec('app', T0 + 1000), T0 + 1000);
+  for (let i = 0; i < 5; i++) a.count(rec('heroku', T0 + 2000), T0 + 2000);
+  assert.equal(slab.inUse, 1);
+  // a's next line comes after the whole window went by quiet: its window goes back
+  const later = T0 + 2000 + RATE_WINDOW_S * 1000;
+  a.count(rec('app', later), later);
+  assert.equal(slab.inUse, 0);
+  // b takes that window: it starts with nothing in it
+  b.count(rec('other', T0 + 10_000), T0 + 10_000);
+  b.count(rec('other', T0 + 11_000), T0 + 11_000);
+  assert.equal(slab.inUse, 1);
+  const sb = b.series(S0 + 11);
+  assert.deepEqual([sb.counts.app.reduce((x, y) => x + y, 0), sb.counts.heroku.reduce((x, y) => x + y, 0), sb.counts.other.reduce((x, y) => x + y, 0)], [0, 0, 2]);
+  // a's series is its own still
+  assert.deepEqual(a.series(Math.floor(later / 1000)).counts.app.reduce((x, y) => x + y, 0), 1);
+  // b is deleted: its window goes back, and a line routed to it late counts nowhere
+  b.clear();
+  assert.equal(slab.inUse, 0);
+  b.count(rec('app', T0 + 12_000), T0 + 12_000);
+  b.count(rec('app', T0 + 13_000), T0 + 13_000);
+  assert.equal(slab.inUse, 0);
+  assert.equal(b.series(S0 + 13).counts.app.reduce((x, y) => x + y, 0), 0);
+  // many apps at once: one block per 256 windows
+  const many = Array.from({ length: 600 }, () => new LineRates(slab));
+  for (const r of many) {
+    r.count(rec('app', T0), T0);
+    r.count(rec('app', T0 + 1000), T0 + 1000);
+  }
+  assert.equal(slab.inUse, 600);
+  assert.ok(many.every((r) => r.series(S0 + 1).counts.app.slice(-2).join() === '1,1'));
 });
