@@ -92,8 +92,10 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
   try {
     await Promise.all([ws.opened, wsB.opened, feed.ready]);
     // every tail is subscribed once it has a warm-up line (they are not counted)
+    let warm = 0;
     await until('tails subscribed', () => {
       feed.write([`<190>1 2026-05-01T12:00:00Z host ${token} web.1 - - warm`]);
+      warm++;
       return text.text.includes(': warm') && ws.lines().length > 0 && wsB.lines().length > 0;
     }, 10_000, 50);
     const steady = (t: WsClient) => t.lines().map((l: any) => l.msg as string).filter((m) => m.startsWith('m-'));
@@ -169,7 +171,9 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
     await feed.end();
     const n = sent.length;
 
-    // quiet: a has written every line, every follower of the app (a's and b's) has read to the end of the stream
+    // quiet: a has ingested every line sent (the last ones can still be in its ingest worker when the
+    // feed ends) and written them all, every follower of the app (a's and b's) has read to the end of the stream
+    await until('a ingested every line', async () => (await metric(a.url, /^logplane_ingest_lines_total\{transport="tcp"\} (\d+)$/m)) >= warm + n, 10_000);
     await until('a wrote everything', () => a.server.cluster!.history.pendingLines === 0, 10_000);
     const end = await total();
     await until('followers at the end', () => [a, b].every((x) => follower(x)?.live && follower(x)!.last === end), 30_000).catch(async (e: Error) => {
