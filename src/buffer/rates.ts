@@ -1,9 +1,10 @@
 // Lines per second of one app over the last 5 minutes, by source: what the
 // console's chart and the apps page's sparklines show. route() counts every
 // line with integer work only (no allocation, no string): one bucket per
-// second and per source class, in a ring of RATE_WINDOW_S seconds allocated
-// once an app's lines span two seconds. The second is the line's receive time, so lines of
-// one ingest batch land in one second whatever the event loop's delay.
+// second and per source class, in a ring of RATE_WINDOW_S seconds taken once
+// an app's lines span two seconds. The second is the line's receive time, so
+// lines of one ingest batch land in one second whatever the event loop's
+// delay.
 //
 // Sources are classed into a small fixed set (RATE_SOURCES): `app` (the app's
 // own output), `heroku` (router and platform lines) and `other` (every other
@@ -211,18 +212,19 @@ export class LineRates {
   }
 }
 
-/** 0 for `app`, 1 for `heroku`, 2 for anything else: the source bytes of the cooked line at b[pos]. */
-function sourceClass(b: Uint8Array, pos: number): number {
-  const len = b[pos + OFF_SRCLEN]!;
-  const at = pos + HEADER + b[pos + OFF_TSLEN]!;
+/** 0 for `app`, 1 for `heroku`, 2 for anything else: the source name in b[at, at+len). */
+function classOf(b: Uint8Array, at: number, len: number): number {
   if (len === 3) return b[at] === A && b[at + 1] === P && b[at + 2] === P ? 0 : 2;
   if (len === 6) return b[at] === H && b[at + 1] === E && b[at + 2] === R && b[at + 3] === O && b[at + 4] === K && b[at + 5] === U ? 1 : 2;
   return 2;
 }
 
+/** The source class of the cooked line at b[pos]. */
+function sourceClass(b: Uint8Array, pos: number): number {
+  return classOf(b, pos + HEADER + b[pos + OFF_TSLEN]!, b[pos + OFF_SRCLEN]!);
+}
+
 /** The source class of a token's name (an ingest worker classes each token once; its lines carry the class). */
 export function sourceClassOfName(name: Uint8Array): number {
-  if (name.length === 3) return name[0] === A && name[1] === P && name[2] === P ? 0 : 2;
-  if (name.length === 6) return name[0] === H && name[1] === E && name[2] === R && name[3] === O && name[4] === K && name[5] === U ? 1 : 2;
-  return 2;
+  return classOf(name, 0, name.length);
 }

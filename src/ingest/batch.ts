@@ -1,8 +1,9 @@
 // The batch an ingest worker sends to the main thread: cooked lines as
 // [u32 app slot][u32 source class << 24 | len][record]... in a transferable
 // buffer (pool.ts #routeBatch reads it; the class is the console's rate
-// counter's, buffer/rates.ts, worked out once per token here). Lines are written through a DataView of the buffer,
-// by 32-bit words (line.ts cookIntoView).
+// counter's, buffer/rates.ts, worked out once per token here). Lines are
+// written through a DataView of the buffer, by 32-bit words (line.ts
+// cookIntoView).
 import { cookIntoView, partsLength, type LineParts } from '../line.js';
 import type { WholeLineWriter } from './cook.js';
 
