@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../support/server.js';
 import { cleanEnv, killAll, runCli, spawnServer, type ServerProcess } from '../support/spawn.js';
-import { freePort } from '../support/net.js';
+import { stablePort } from '../support/net.js';
 import { until } from '../support/wait.js';
 import { api } from '../support/api.js';
 
@@ -36,7 +36,7 @@ describe('durability of the built server', () => {
   it('every acknowledged app and token survives SIGKILL, and the tokens still authenticate', async () => {
     const dataDir = tempDir('logplane-e2e-');
     dirs.push(dataDir);
-    const syslogPort = await freePort();
+    const syslogPort = await stablePort();
     const a = await spawnServer({ dataDir, syslogPort });
     const expected = new Map<string, Record<string, string>>();
     for (let i = 0; i < 5; i++) {
@@ -83,7 +83,7 @@ describe('durability of the built server', () => {
   it('SIGTERM exits 0 and saves the history; a restart restores it and seq continues without reuse', async () => {
     const dataDir = tempDir('logplane-e2e-');
     dirs.push(dataDir);
-    const syslogPort = await freePort();
+    const syslogPort = await stablePort();
     const a = await spawnServer({ dataDir, syslogPort });
     const app = await api(a, 'PUT', '/v3/channels/ring', { tokens: ['app'] });
     const token = app.json.tokens.app as string;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tempDir } from '../support/server.js';
 import { killAll, spawnServer, type ServerProcess } from '../support/spawn.js';
 import { sendSyslog } from '../support/syslog.js';
-import { freePort } from '../support/net.js';
+import { stablePort } from '../support/net.js';
 import { until } from '../support/wait.js';
 import { api } from '../support/api.js';
 
@@ -37,7 +37,7 @@ describe('a damaged ring snapshot', () => {
   it('never stops a start: what is intact comes back, one warning names the file and what was skipped', async () => {
     const dataDir = tempDir('logplane-e2e-');
     dirs.push(dataDir);
-    const syslogPort = await freePort();
+    const syslogPort = await stablePort();
     const path = join(dataDir, 'rings.bin');
 
     // two apps with 5 lines each, saved by a graceful stop: "keep" first in the file, then "hurt"

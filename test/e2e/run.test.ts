@@ -7,6 +7,7 @@ import type { App } from '../../src/apps.js';
 import { dynoOf, msgOf, seqOf, sourceOf } from '../../src/line.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { CLI, cleanEnv, killAll, runCli, startCli } from '../support/spawn.js';
+import { stablePort } from '../support/net.js';
 import { until } from '../support/wait.js';
 
 after(killAll);
@@ -109,7 +110,8 @@ test('SIGTERM to logplane run reaches the child; its last words are shipped and 
 });
 
 test('logplane run with the server stopped for 5 s: every line arrives or is counted in an L12/L13 line', async () => {
-  let t = await target();
+  // restarted on the same port: one below the ephemeral range, which the CLI's retries cannot take as their own
+  let t = await target({ LOGPLANE_PORT: String(await stablePort()) });
   const port = new URL(t.ts.url).port;
   const dataDir = t.ts.dataDir;
   const total = 20_000;

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stablePort } from '../support/net.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 import { line, push, textOf } from '../support/tail.js';
 import { formatLine, DynoColors } from '../../src/cli/colors.js';
@@ -97,7 +98,8 @@ test('errors are one clear line and a non-zero exit', async () => {
 test('logs -t survives a network cut and a server restart: no duplicate, the loss printed, Ctrl-C exits 0', async () => {
   const dataDir = tempDir();
   const env = { LOGPLANE_HISTORY_LINES: '20' };
-  let srv = await startServer(env, { dataDir });
+  // restarted on the same port: one below the ephemeral range, which the CLI's retries cannot take as their own
+  let srv = await startServer({ ...env, LOGPLANE_PORT: String(await stablePort()) }, { dataDir });
   const port = String(srv.server.ports.http);
   let app = (await srv.server.ctx.registry.putApp('live', ['app'])).app;
   const r = run(srv, ['-a', 'live', '-t', '-n', '0']);
@@ -140,7 +142,7 @@ test('logs -t survives a network cut and a server restart: no duplicate, the los
 
 test('logs -t after a crash that lost the rings (seq restarts): says so and prints the new lines', async () => {
   const dataDir = tempDir();
-  let srv = await startServer({}, { dataDir });
+  let srv = await startServer({ LOGPLANE_PORT: String(await stablePort()) }, { dataDir });
   const port = String(srv.server.ports.http);
   let app = (await srv.server.ctx.registry.putApp('crashy', ['app'])).app;
   const r = run(srv, ['-a', 'crashy', '-t', '-n', '0']);

@@ -9,7 +9,7 @@ import { needs } from '../support/deps.js';
 import { startDrainServer } from '../support/drain-receivers.js';
 import { Rsyslog } from '../support/rsyslog.js';
 import { until } from '../support/wait.js';
-import { freePort } from '../support/net.js';
+import { stablePort } from '../support/net.js';
 
 const TS = '2024-05-06T07:08:09.123456+00:00';
 
@@ -22,7 +22,7 @@ function message(i: number): string {
 
 test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once, intact, across a daemon restart', { skip: needs('rsyslogd', 'rsyslog') }, async () => {
   // 9,000-byte lines: above rsyslog's default message size
-  const rs = new Rsyslog(await freePort(), 'global(maxMessageSize="64k")');
+  const rs = new Rsyslog(await stablePort(), 'global(maxMessageSize="64k")');
   await rs.start();
   let ingest: ReturnType<typeof connect> | null = null;
   const t = await startDrainServer({ LOGPLANE_DRAIN_QUEUE_BYTES: String(32 << 20), LOGPLANE_DRAIN_RETRIES: '50' });

@@ -5,11 +5,11 @@
 // test/support/cluster.ts starts logplane nodes.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { stablePort } from './net.js';
 import { until } from './wait.js';
 
 const run = promisify(execFile);
@@ -36,26 +36,9 @@ export interface TestRedisCluster {
   close(): Promise<void>;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A port p with p and its cluster bus port p + 10000 free. */
-async function clusterPort(taken: Set<number>): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 20000);
-    if (taken.has(p) || taken.has(p + 10000)) continue;
-    if ((await portFree(p)) && (await portFree(p + 10000))) {
-      taken.add(p);
-      taken.add(p + 10000);
-      return p;
-    }
-  }
-  throw new Error('no free port pair for a Redis Cluster node');
+/** A port p with p and its cluster bus port p + 10000 free (below the ephemeral range: a killed node may come back on it). */
+function clusterPort(taken: Set<number>): Promise<number> {
+  return stablePort([0, 10000], taken);
 }
 
 export async function startRedisCluster(opts: { masters?: number; replicas?: number; nodeTimeoutMs?: number } = {}): Promise<TestRedisCluster> {

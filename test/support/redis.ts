@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './net.js';
+import { stablePort } from './net.js';
 
 export interface TestRedis {
   url: string;
@@ -46,7 +46,7 @@ export interface StartRedisOptions {
 
 export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'logplane-redis-'));
-  const port = await freePort();
+  const port = await stablePort();
   let child: ChildProcess | null = null;
   const persistence = opts.persist ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
 

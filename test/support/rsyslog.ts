@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from './deps.js';
-import { freePort } from './net.js';
+import { stablePort } from './net.js';
 import { until } from './wait.js';
 
 export const RSYSLOGD = findTool('rsyslogd');
@@ -91,7 +91,7 @@ input(type="imtcp" port="${port}" address="127.0.0.1" ruleset="drain")
 
 /** A started rsyslogd on a free port. */
 export async function startRsyslog(top = ''): Promise<Rsyslog> {
-  const rs = new Rsyslog(await freePort(), top);
+  const rs = new Rsyslog(await stablePort(), top);
   try {
     await rs.start();
   } catch (err) {
