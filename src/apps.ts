@@ -178,6 +178,12 @@ export class Registry extends EventEmitter {
   apps(): IterableIterator<App> {
     return this.#apps.values();
   }
+  /** Give back the lines/s windows of apps quiet for the whole window (server.ts, once a minute): how many. */
+  sweepRates(nowSec: number): number {
+    let n = 0;
+    for (const a of this.#apps.values()) if (a.rates.releaseIfQuiet(nowSec)) n++;
+    return n;
+  }
   /** Apps sorted by id, for paged listing. */
   list(after: string | null, limit: number): App[] {
     return this.#order.page(after, limit).map((id) => this.#apps.get(id)!);

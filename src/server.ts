@@ -67,6 +67,9 @@ export interface Ports {
   tls: number | null;
 }
 
+/** How often apps quiet for the whole lines/s window give their window back (buffer/rates.ts). */
+const RATE_SWEEP_MS = 60_000;
+
 /** Stops a started part; `aborting` is true when the start itself failed (nothing to flush or save). */
 type Stop = (aborting: boolean) => unknown;
 
@@ -163,6 +166,8 @@ export class Server {
     if (store !== cluster?.store) parts.push('store', () => store.close());
     const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null });
     await registry.init();
+    const rateSweep = setInterval(() => registry.sweepRates(Math.floor(Date.now() / 1000)), RATE_SWEEP_MS).unref();
+    parts.push('rate windows', () => clearInterval(rateSweep));
     const generatedKey = await bootstrapKey(config, registry, cluster);
     const access = new Access(registry, metrics, route, displayUrl, { authFailureLimit: config.authFailureLimit, throttleLoopback: config.authThrottleLoopback, auditAdminKey: config.auditAdminKey });
     await access.init();

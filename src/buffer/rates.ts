@@ -193,6 +193,18 @@ export class LineRates {
     return this.#counts === null ? 0 : WINDOW_WORDS * 4;
   }
 
+  /**
+   * Give the window back when the app has been quiet for the whole window
+   * (nothing in it would be shown any more): true when one was given. The
+   * node calls it for every app once a minute (Registry.sweepRates), so an
+   * app that goes quiet for good does not keep 3.6 KB until its next line.
+   */
+  releaseIfQuiet(nowSec: number): boolean {
+    if (this.#counts === null || nowSec - this.#sec < RATE_WINDOW_S) return false;
+    this.#release();
+    return true;
+  }
+
   /** Give the window back (the app is deleted, or its lines start again after 5 quiet minutes). */
   #release(): void {
     if (this.#counts === null) return;

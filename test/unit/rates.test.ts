@@ -112,3 +112,47 @@ test('windows come from a shared slab: given back after 5 quiet minutes or when 
   assert.equal(slab.inUse, 600);
   assert.ok(many.every((r) => r.series(S0 + 1).counts.app.slice(-2).join() === '1,1'));
 });
+
+test("an app quiet for the whole window gives its window back at the node's sweep, without a line of its own; its chart stays all zero and it counts again from its next line", async () => {
+  const slab = new RateSlab();
+  const quiet = new LineRates(slab);
+  const busy = new LineRates(slab);
+  for (const r of [quiet, busy]) {
+    r.count(rec('app', T0), T0);
+    r.count(rec('app', T0 + 1000), T0 + 1000);
+  }
+  assert.equal(slab.inUse, 2);
+  const late = T0 + 1000 + (RATE_WINDOW_S - 1) * 1000;
+  busy.count(rec('app', late), late);
+  // one second short of the whole window: kept (its last line is still on the chart)
+  assert.equal(quiet.releaseIfQuiet(Math.floor(late / 1000)), false);
+  assert.equal(quiet.series(Math.floor(late / 1000)).counts.app[0], 1);
+  const now = Math.floor(late / 1000) + 1;
+  assert.equal(quiet.releaseIfQuiet(now), true);
+  assert.equal(busy.releaseIfQuiet(now), false);
+  assert.equal(slab.inUse, 1);
+  assert.equal(quiet.memoryBytes, 0);
+  assert.equal(quiet.series(now).counts.app.reduce((x, y) => x + y, 0), 0);
+  assert.equal(quiet.releaseIfQuiet(now + 60), false, 'nothing left to give');
+  const again = (now + 10) * 1000;
+  quiet.count(rec('heroku', again), again);
+  quiet.count(rec('heroku', again + 1000), again + 1000);
+  assert.equal(slab.inUse, 2);
+  assert.deepEqual(quiet.series(now + 11).counts.heroku.slice(-2), [1, 1]);
+  assert.equal(quiet.series(now + 11).counts.app.reduce((x, y) => x + y, 0), 0);
+
+  // the registry's sweep over every app (server.ts runs it once a minute)
+  const { Registry } = await import('../../src/apps.js');
+  const { MemoryStore } = await import('../../src/store/memory.js');
+  const reg = new Registry(new MemoryStore(), { historyLines: 10 });
+  await reg.init();
+  const apps = await Promise.all(['a', 'b', 'c'].map(async (id) => (await reg.putApp(id, ['app'])).app));
+  for (const a of apps) {
+    a.rates.count(rec('app', T0), T0);
+    a.rates.count(rec('app', T0 + 1000), T0 + 1000);
+  }
+  apps[2]!.rates.count(rec('app', late), late);
+  assert.equal(reg.sweepRates(S0 + 100), 0);
+  assert.equal(reg.sweepRates(now), 2);
+  assert.deepEqual(apps.map((a) => a.rates.memoryBytes > 0), [false, false, true]);
+});
