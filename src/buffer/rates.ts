@@ -140,7 +140,7 @@ export class LineRates {
   #add(receivedMs: number, src: number): void {
     if (this.#cleared) return;
     const sec = Math.floor(receivedMs / 1000);
-    if (this.#toMs === -1 || sec - this.#sec >= RATE_WINDOW_S) {
+    if (this.#toMs === -1 || this.#quietAt(sec)) {
       // the first line, or the first after the whole window went by quiet: the window, if any, holds nothing any more
       this.#release();
       this.#app = this.#heroku = this.#other = 0;
@@ -200,9 +200,14 @@ export class LineRates {
    * app that goes quiet for good does not keep 3.6 KB until its next line.
    */
   releaseIfQuiet(nowSec: number): boolean {
-    if (this.#counts === null || nowSec - this.#sec < RATE_WINDOW_S) return false;
+    if (this.#counts === null || !this.#quietAt(nowSec)) return false;
     this.#release();
     return true;
+  }
+
+  /** True when second sec is a whole window after the newest second counted: nothing counted is shown any more. */
+  #quietAt(sec: number): boolean {
+    return sec - this.#sec >= RATE_WINDOW_S;
   }
 
   /** Give the window back (the app is deleted, or its lines start again after 5 quiet minutes). */
