@@ -1,12 +1,17 @@
-// The append round of one endpoint written as Redis protocol (RESP) by hand:
-// one EVALSHA of the append script per chunk, all of them in one pooled
-// buffer, each chunk's packed segments copied straight into it (the only
-// copy of a line's bytes between the ingest worker's batch and the socket:
-// no blob, and none of ioredis' copies, redis/prebuilt.ts). The bytes are
-// exactly those ioredis would send for
+// The append round of one endpoint written as Redis protocol (RESP) by hand,
+// all of it in one pooled buffer, each chunk's packed segments copied straight
+// into it (the only copy of a line's bytes between the ingest worker's batch
+// and the socket: none of ioredis' copies, redis/prebuilt.ts).
+//
+// A chunk of lines in layout 2 (nearly all of them) is one transaction whose
+// blob never enters Lua (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of
+// the bookkeeping, RPUSH and PUBLISH of the blob (its bytes written once and
+// sent twice), EVAL of the undo, EXEC. A chunk led by a loss notice, or one
+// in the previous release's layout, is one EVALSHA of the append script, the
+// bytes ioredis would send for
 // `lpAppend(chunks, firsts, meta, sent, lines, cap, channel, publish, id, blob, highestSeq, layout)`.
 import type { Redis } from 'ioredis';
-import { APPEND_SHA } from '../redis/scripts.js';
+import { APPEND_META_LUA, APPEND_SHA, UNDO_LUA } from '../redis/scripts.js';
 import { sendPrebuilt } from '../redis/prebuilt.js';
 import { giveBuffer, takeBuffer } from './packed.js';
 import { blobBytesOf, writeBlob, type AppBatch, type Chunk } from './pending.js';
@@ -15,7 +20,7 @@ function bulk(s: string): string {
   return `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
 }
 
-/** The fixed start of an app's appends: command, script, keys, cap, channel, publish. */
+/** The fixed start of an app's appends by the script: command, script, keys, cap, channel, publish. */
 function headOf(b: AppBatch, cap: number, publish: string): Buffer {
   const key = `${cap}:${publish}`;
   if (b.wireHead !== null && b.wireHeadKey === key) return b.wireHead;
@@ -25,33 +30,111 @@ function headOf(b: AppBatch, cap: number, publish: string): Buffer {
   return b.wireHead;
 }
 
-/** Send one append per chunk (ids given), in order: each one's [error, reply], as a pipeline resolves. */
-export async function sendAppends(r: Redis, chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): Promise<Array<[Error | null, unknown]>> {
-  const { pooled, wires } = appendWires(chunks, cap, publish, layout);
-  const results = await sendPrebuilt(r, 'evalsha', wires);
-  // reused only when Redis answered every command (it has read all these bytes); after a timeout or a dropped connection the socket may still hold some
-  if (results.every(([err]) => err === null || err.name === 'ReplyError')) giveBuffer(pooled);
-  return results;
+type TxWire = NonNullable<AppBatch['txWire']>;
+
+/** The fixed parts of an app's append transactions (around each chunk's id, count, seq, origin and blob). */
+function txOf(b: AppBatch, cap: number, publish: string): TxWire {
+  const key = `${cap}:${publish}`;
+  if (b.txWire !== null && b.txWire.key === key) return b.txWire;
+  const keys = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey];
+  b.txWire = {
+    key,
+    meta: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*16\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n` + [...keys, String(cap), b.channel, publish].map(bulk).join(''), 'utf8'),
+    push: Buffer.from(`*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
+    pub: Buffer.from(`\r\n*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
+    end: Buffer.from(`\r\n*5\r\n$4\r\nEVAL\r\n${bulk(UNDO_LUA)}$1\r\n2\r\n${bulk(b.chunksKey)}${bulk(b.undoKey)}*1\r\n$4\r\nEXEC\r\n`, 'utf8'),
+  };
+  return b.txWire;
 }
 
-/** The appends' commands, one slice each of one pooled buffer. */
-export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[] } {
+/** A chunk goes as a transaction (else as one EVALSHA of the append script). */
+export function asTransaction(c: Chunk, layout: '1' | '2'): boolean {
+  return layout === '2' && !c.firstIsNotice();
+}
+
+/** Replies a transaction gets: MULTI, four QUEUED, EXEC. */
+const TX_REPLIES = 6;
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * Send each chunk's append (ids given), in order: each one's [error, reply]
+ * as a pipeline resolves, the reply being the app's total after it (a
+ * transaction's: its bookkeeping's, or the first error that kept it from
+ * running).
+ */
+export async function sendAppends(r: Redis, chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): Promise<Array<[Error | null, unknown]>> {
+  const { pooled, wires } = appendWires(chunks, cap, publish, layout);
+  const results = await sendPrebuilt(r, 'lpappend', wires);
+  // reused only when Redis answered every command (it has read all these bytes); after a timeout or a dropped connection the socket may still hold some
+  if (results.every(([err]) => err === null || err.name === 'ReplyError')) giveBuffer(pooled);
+  const out: Array<[Error | null, unknown]> = [];
+  let j = 0;
+  for (const w of wires) {
+    out.push(w.length === 1 ? results[j]! : transactionResult(results, j));
+    j += w.length;
+  }
+  return out;
+}
+
+/** One transaction's outcome from its replies at results[j, j + TX_REPLIES). */
+export function transactionResult(results: ReadonlyArray<[Error | null, unknown]>, j: number): [Error | null, unknown] {
+  const [execErr, exec] = results[j + TX_REPLIES - 1]!;
+  if (execErr === null && Array.isArray(exec)) {
+    const meta: unknown = exec[0];
+    return meta instanceof Error ? [meta, null] : [null, meta];
+  }
+  // not run: the first refusal says why (MOVED, ASK, OOM... when queued; EXECABORT only repeats it), else EXEC's own error
+  for (let k = j; k < j + TX_REPLIES - 1; k++) if (results[k]![0] !== null) return [results[k]![0], null];
+  return [execErr ?? new Error('EXEC answered no transaction'), null];
+}
+
+/**
+ * The appends' commands in one pooled buffer: per chunk the parts sent as
+ * one command each, one reply each (one part for a script append, six for a
+ * transaction, whose blob is written once and is two of its parts).
+ */
+export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[][] } {
   let bytes = 0;
   for (const c of chunks) {
-    bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
+    if (asTransaction(c, layout)) {
+      const t = txOf(c.batch, cap, publish);
+      bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + blobBytesOf(c) + 128;
+    } else {
+      bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
+    }
   }
   const pooled = takeBuffer(bytes);
   const buf = pooled.buf;
-  const wires: Buffer[] = [];
+  const wires: Buffer[][] = [];
   let p = 0;
   for (const c of chunks) {
     const start = p;
-    p += headOf(c.batch, cap, publish).copy(buf, p);
-    p += buf.write(bulk(String(c.id)), p, 'latin1');
-    p += buf.write(`$${blobBytesOf(c)}\r\n`, p, 'latin1');
-    p = writeBlob(c, buf, p);
-    p += buf.write(`\r\n${bulk(String(c.lastSeq()))}${bulk(layout)}`, p, 'latin1');
-    wires.push(buf.subarray(start, p));
+    const blobBytes = blobBytesOf(c);
+    if (!asTransaction(c, layout)) {
+      p += headOf(c.batch, cap, publish).copy(buf, p);
+      p += buf.write(bulk(String(c.id)), p, 'latin1');
+      p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
+      p = writeBlob(c, buf, p);
+      p += buf.write(`\r\n${bulk(String(c.lastSeq()))}${bulk(layout)}`, p, 'latin1');
+      wires.push([buf.subarray(start, p)]);
+      continue;
+    }
+    const t = txOf(c.batch, cap, publish);
+    p += t.meta.copy(buf, p);
+    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)), p, 'latin1');
+    p += t.push.copy(buf, p);
+    p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
+    const head = buf.subarray(start, p);
+    const blobEnd = writeBlob(c, buf, p);
+    const blob = buf.subarray(p, blobEnd);
+    p = blobEnd;
+    const pubStart = p;
+    p += t.pub.copy(buf, p);
+    p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
+    const pub = buf.subarray(pubStart, p);
+    const end = buf.subarray(p, p + t.end.length);
+    p += t.end.copy(buf, p);
+    wires.push([head, blob, pub, blob, end, NOTHING]);
   }
   return { pooled, wires };
 }

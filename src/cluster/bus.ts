@@ -120,6 +120,8 @@ export class LineBus {
     }
     const f = this.#nextFirst.get(appId);
     this.#nextFirst.delete(appId);
+    // first ordinal -1: a chunk sent again whose first append's ordinals Redis no longer knew (redis/scripts.ts); its lines are already in the stream
+    if (f !== undefined && f < 1) return;
     // no ordinal message before it: the previous release's layout, one message `f64 first ordinal | chunk`
     const b = f === undefined ? decodeBatch(msg) : decodeChunk(msg, f);
     if (b === null) {

@@ -1,9 +1,10 @@
 // History in Redis (distributed mode): the per-tick Redis batch. Every app
 // has an AppBatch in app.sinks; route() offers it each line (a push of a
 // reference), and once per tick (one setImmediate for all apps) the batches
-// become chunks that go out in ONE pipeline: per chunk one EVALSHA of the
-// append script (RPUSH + trim to historyLines + counters + PUBLISH to the
-// app's channel, redis/scripts.ts). Never a round trip per line.
+// become chunks that go out in ONE pipeline: per chunk one transaction
+// (the bookkeeping script, then RPUSH and PUBLISH of the chunk's blob to the
+// app's list and channel: trim to historyLines, counters, re-sends appended
+// once; redis/scripts.ts, cluster/append-wire.ts). Never a round trip per line.
 //
 // Lines are stored as the cooked records themselves (bytes, no re-encoding).
 // One pipeline is in flight at a time, so each node's lines reach Redis in

@@ -6,7 +6,7 @@
 // re-sent chunk by it.
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appUndo } from '../redis/keys.js';
 import { isLossNotice } from './batch.js';
 import { Packer, Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
 
@@ -100,6 +100,8 @@ export class AppBatch implements LineSink {
   readonly linesKey: string;
   /** This node's recent chunk ids for this app (re-sends). */
   readonly sentKey: string;
+  /** Marks a re-sent chunk inside its append transaction (append-wire.ts). */
+  readonly undoKey: string;
   readonly channel: string;
   readonly packer: Packer;
   queued = false;
@@ -109,6 +111,8 @@ export class AppBatch implements LineSink {
   /** The fixed start of this app's appends in RESP (append-wire.ts), and the cap and publish command it was made for. */
   wireHead: Buffer | null = null;
   wireHeadKey = '';
+  /** The same for the append transaction's parts before and after each blob (append-wire.ts). */
+  txWire: { key: string; meta: Buffer; push: Buffer; pub: Buffer; end: Buffer } | null = null;
   readonly #writer: BatchWriter;
 
   constructor(appId: string, writer: BatchWriter) {
@@ -118,6 +122,7 @@ export class AppBatch implements LineSink {
     this.metaKey = appMeta(appId);
     this.linesKey = appLines(appId);
     this.sentKey = appSent(appId, writer.nodeId);
+    this.undoKey = appUndo(appId);
     this.channel = appChannel(appId);
     this.packer = new Packer(writer.chunkLines);
     this.#writer = writer;

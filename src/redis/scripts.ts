@@ -140,6 +140,103 @@ return total
 export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
 
 /**
+ * The append of a chunk in layout 2 without its blob ever entering Lua.
+ * Redis 7.0's Lua hashes every byte of every string it is given (a guard
+ * against hash flooding), so a 60 KB blob as a script argument cost ~80 µs
+ * of Redis CPU before the script ran a line: half of an append. So a chunk's
+ * append is one transaction (cluster/append-wire.ts), run with no other
+ * client's command between its parts:
+ *
+ *   MULTI
+ *   EVAL APPEND_META_LUA   the bookkeeping of APPEND_LUA, without the blob
+ *   RPUSH chunks blob      the blob, as Redis keeps a plain argument
+ *   PUBLISH channel blob   (SPUBLISH on a Redis Cluster)
+ *   EVAL UNDO_LUA          takes the blob back when the append was a re-send
+ *   EXEC
+ *
+ * EVAL, not EVALSHA: a script Redis does not hold fails only when EXEC runs
+ * it, after which the RPUSH and PUBLISH would still run without their
+ * bookkeeping; EVAL never misses (its SHA-1 over these few hundred bytes is
+ * what it costs). Chunks led by a loss notice, and appends in the previous
+ * release's layout, still go through APPEND_LUA (they are rare).
+ *
+ * KEYS: chunks, firsts, meta, sent, lines, undo. ARGV: cap, channel,
+ * publish command, chunk id, count, highest seq, origin. Does what
+ * APPEND_LUA does for a layout-2 chunk of count records, except the push and
+ * publish of the blob that follow it: bumps the total, pushes the chunk's
+ * `first ordinal:highest seq`, trims (the blob is not in the list yet, so
+ * the list of chunks is trimmed by the same count from its head), publishes
+ * the ordinal message and returns the total. A re-send of the last chunk
+ * appended (its reply was lost) changes nothing, sets undo (so UNDO_LUA
+ * removes the blob pushed again), publishes the ordinal message of its first
+ * append (a follower drops ordinals it already has: cluster/follow.ts), and
+ * returns that total; an older id (never sent again by design) returns -1
+ * and publishes first ordinal -1, whose chunk the followers drop
+ * (cluster/bus.ts).
+ */
+export const APPEND_META_LUA = `
+local id = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+local om = string.char(tonumber(ARGV[7])) .. '\\255'
+local seen = redis.call('GET', KEYS[4])
+if seen then
+  local c, t = string.match(seen, '^(%d+):(%d+)$')
+  c = tonumber(c)
+  if id <= c then
+    redis.call('SET', KEYS[6], '1')
+    if c == id then
+      redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', tonumber(t) - n + 1))
+      return tonumber(t)
+    end
+    redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1))
+    return -1
+  end
+end
+if redis.call('HGET', KEYS[3], 'layout') ~= '2' then redis.call('HSET', KEYS[3], 'layout', '2') end
+local total = redis.call('HINCRBY', KEYS[3], 'total', n)
+local first = total - n + 1
+local lo = total - tonumber(ARGV[1])
+local tseq = nil
+redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
+local drop = 0
+while true do
+  local second = redis.call('LINDEX', KEYS[2], drop + 1)
+  if not second then break end
+  local f = tonumber(string.match(second, '^(%d+)'))
+  if f - 1 > lo then break end
+  local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
+  if (not tseq) or s > tseq then tseq = s end
+  drop = drop + 1
+end
+if drop > 0 then
+  redis.call('LTRIM', KEYS[1], drop, -1)
+  redis.call('LTRIM', KEYS[2], drop, -1)
+end
+local old = redis.call('LLEN', KEYS[5])
+if old > 0 then
+  local k = math.min(old, lo - tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0'))
+  if k > 0 then
+    local s = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
+    if (not tseq) or s > tseq then tseq = s end
+    redis.call('LTRIM', KEYS[5], k, -1)
+    redis.call('HINCRBY', KEYS[3], 'trimmed', k)
+  end
+end
+if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then
+  redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
+end
+redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
+redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first))
+return total
+`;
+
+/** The end of a chunk's append transaction: a re-send's blob, pushed again, comes off. KEYS: chunks, undo. */
+export const UNDO_LUA = `
+if redis.call('DEL', KEYS[2]) == 1 then redis.call('LTRIM', KEYS[1], 0, -2) end
+return 0
+`;
+
+/**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
  * firsts, meta, lines (the previous release's list). ARGV: from, cap.
  * Returns {total, tseq, notices, k, k firsts, k elements, [f, records]}

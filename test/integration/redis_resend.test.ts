@@ -1,15 +1,19 @@
 // An append whose reply is lost after Redis executed it (the connection cut
 // between the two) is sent again by the node: it must be stored once, and the
 // node must learn the ordinals its lines got the first time, or its own
-// followers count its own lines as lost.
+// followers count its own lines as lost. The re-sent chunk is published again
+// (its blob is part of the transaction, redis/scripts.ts) under the ordinals
+// of its first append, so a follower on another node, which drops ordinals it
+// has, still sees every line once.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
 import { closeClient, commandClient, connectOrThrow, redisTarget } from '../../src/redis/connection.js';
-import { appChunks } from '../../src/redis/keys.js';
+import { appChannel, appChunks, appFirsts } from '../../src/redis/keys.js';
 import { slotOf } from '../../src/redis/slots.js';
 import { defineScripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
+import { decodeChunk, decodeOrdinal } from '../../src/cluster/batch.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -40,6 +44,24 @@ test('an append re-sent after its reply was lost is stored once and keeps its fi
   const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'resend-node', log: silentLog(), metrics });
   // a reader of the app on this node: the node keeps which ordinals are its own
   history.follow('app', { last: 0 });
+  // what another node's follower hears: (first ordinal, seqs) per published chunk
+  const sub = commandClient(redis.url, 'test-resend-sub');
+  sub.on('error', () => {});
+  const heard: Array<{ first: number; seqs: number[] }> = [];
+  let nextFirst: number | null = null;
+  sub.on('messageBuffer', (_channel: Buffer, msg: Buffer) => {
+    const f = decodeOrdinal(msg);
+    if (f !== null) {
+      nextFirst = f;
+      return;
+    }
+    const b = nextFirst === null ? null : decodeChunk(msg, nextFirst);
+    nextFirst = null;
+    assert.ok(b, 'every chunk comes right after its ordinal message');
+    heard.push({ first: b.first, seqs: b.recs.map(seqOf) });
+  });
+  await connectOrThrow(sub, 5000);
+  await sub.subscribe(appChannel('app'));
   const offer = (from: number, to: number): void => {
     const sink = history.sink('app');
     for (let k = from; k < to; k++) sink.offer(lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + ORIGIN }));
@@ -60,9 +82,28 @@ test('an append re-sent after its reply was lost is stored once and keeps its fi
     const notOwn: number[] = [];
     for (let o = 1; o <= 110; o++) if (!history.isOwn('app', o)) notOwn.push(o);
     assert.deepEqual(notOwn, [], 'the node knows every ordinal of its own lines (none would be reported lost to its tails)');
+    await until('both appends of the re-sent chunk heard', () => heard.length >= 3, 5000);
+    assert.deepEqual(heard.map((h) => [h.first, h.seqs.length]), [[1, 10], [11, 100], [11, 100]], 'the re-sent chunk is published again under its first ordinals');
+    // a follower's rule (cluster/follow.ts): ordinals at or below the last one it has are dropped
+    let last = 0;
+    const followed: number[] = [];
+    for (const h of heard) {
+      h.seqs.forEach((q, i) => {
+        if (h.first + i > last) followed.push(q);
+      });
+      last = Math.max(last, h.first + h.seqs.length - 1);
+    }
+    assert.deepEqual(followed, seqs, 'a follower sees every line once, in order');
+    // the history's two lists stay in step (one `first:seq` per chunk), so later appends trim and read right
+    assert.equal(await cmd.llen(appChunks('app')), await cmd.llen(appFirsts('app')), 'one chunk per first ordinal');
+    offer(111, 1311);
+    assert.equal(await history.flush(5000), true);
+    const later = await history.read('app');
+    assert.deepEqual(later.records.map(seqOf).slice(-1000), Array.from({ length: 1000 }, (_, i) => (i + 311) * NODE_SLOTS + ORIGIN), 'after more appends and trimming: the last 1000 lines, once each, in order');
   } finally {
     history.close();
     await closeClient(cmd);
+    await closeClient(sub);
   }
 });
 

@@ -1,24 +1,40 @@
 // The append rounds written as Redis protocol by hand (cluster/append-wire.ts)
-// must be the very bytes ioredis sends for the append script's EVALSHA with
-// the chunk's blob: a byte out of place and Redis refuses the command (or,
-// worse, reads the next one wrong) and the lines never reach the history.
+// must be the very bytes ioredis sends for the same commands (the append
+// transaction, or the append script's EVALSHA with the chunk's blob): a byte
+// out of place and Redis refuses the command (or, worse, reads the next one
+// wrong) and the lines never reach the history.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'ioredis';
 import { lineFrom } from '../../src/line.js';
 import { encodeLossNotice } from '../../src/cluster/batch.js';
 import { AppBatch, Chunk, blobOf, chunkOf } from '../../src/cluster/pending.js';
-import { appendWires } from '../../src/cluster/append-wire.js';
-import { APPEND_SHA } from '../../src/redis/scripts.js';
+import { appendWires, asTransaction, transactionResult } from '../../src/cluster/append-wire.js';
+import { APPEND_META_LUA, APPEND_SHA, UNDO_LUA } from '../../src/redis/scripts.js';
 
-function ioredisBytes(b: AppBatch, c: Chunk, cap: number, publish: string, layout: string): Buffer {
-  const args = [APPEND_SHA, 5, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout];
-  const cmd = new Command('evalsha', args.map((a) => (Buffer.isBuffer(a) ? a : String(a))));
+function commandBytes(name: string, args: Array<string | number | Buffer>): Buffer {
+  const cmd = new Command(name, args.map((a) => (Buffer.isBuffer(a) ? a : String(a))));
   (cmd as unknown as { bufferMode: boolean }).bufferMode = true;
-  return Buffer.from(cmd.toWritable({} as never) as Buffer);
+  const w = cmd.toWritable({} as never);
+  return Buffer.isBuffer(w) ? Buffer.from(w) : Buffer.from(w, 'utf8');
 }
 
-test('each append of a round is byte for byte the EVALSHA ioredis would send (lines across segments, a loss notice first, unicode app ids)', () => {
+function ioredisBytes(b: AppBatch, c: Chunk, cap: number, publish: string, layout: '1' | '2'): Buffer {
+  if (!asTransaction(c, layout)) {
+    return commandBytes('evalsha', [APPEND_SHA, 5, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout]);
+  }
+  const blob = blobOf(c);
+  return Buffer.concat([
+    commandBytes('MULTI', []),
+    commandBytes('EVAL', [APPEND_META_LUA, 6, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin]),
+    commandBytes('RPUSH', [b.chunksKey, blob]),
+    commandBytes(publish, [b.channel, blob]),
+    commandBytes('EVAL', [UNDO_LUA, 2, b.chunksKey, b.undoKey]),
+    commandBytes('EXEC', []),
+  ]);
+}
+
+test('each append of a round is byte for byte what ioredis would send: a transaction per chunk of lines in layout 2, the script for a loss notice or layout 1 (lines across segments, unicode app ids)', () => {
   const apps = ['app', 'ünïcødé-app', 'x'.repeat(100)].map((id) => new AppBatch(id, { nodeId: 'n1', chunkLines: 40, mark() {} }));
   const chunks: Chunk[] = [];
   apps.forEach((b, k) => {
@@ -37,6 +53,34 @@ test('each append of a round is byte for byte the EVALSHA ioredis would send (li
   for (const [cap, publish, layout] of [[1500, 'PUBLISH', '2'], [20, 'SPUBLISH', '1']] as const) {
     const { wires } = appendWires(chunks, cap, publish, layout);
     assert.equal(wires.length, chunks.length);
-    chunks.forEach((c, i) => assert.deepEqual(wires[i], ioredisBytes(c.batch, c, cap, publish, layout), `append ${i} (cap ${cap}, ${publish}, layout ${layout})`));
+    chunks.forEach((c, i) => {
+      // one part per reply Redis gives: six for a transaction (MULTI, four QUEUED, EXEC), one for the script
+      assert.equal(wires[i]!.length, asTransaction(c, layout) ? 6 : 1, `append ${i}: parts`);
+      assert.deepEqual(Buffer.concat(wires[i]!), ioredisBytes(c.batch, c, cap, publish, layout), `append ${i} (cap ${cap}, ${publish}, layout ${layout})`);
+    });
+    assert.equal(chunks.filter((c) => asTransaction(c, layout)).length, layout === '2' ? chunks.length - 1 : 0, 'in layout 2 every chunk but the loss notice is a transaction');
   }
+});
+
+test("a transaction's outcome: its bookkeeping's reply when EXEC ran, else the first refusal (a redirect stays a redirect), else EXEC's own error", () => {
+  const ok: [Error | null, unknown] = [null, 'OK'];
+  const queued: [Error | null, unknown] = [null, 'QUEUED'];
+  const replyError = (m: string): Error => Object.assign(new Error(m), { name: 'ReplyError' });
+  // ran: the total the bookkeeping returned
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [null, [1500, 3, 0, 0]]], 0), [null, 1500]);
+  // ran, offset in a round of several
+  assert.deepEqual(transactionResult([[null, 7], ok, queued, queued, queued, queued, [null, [-1, 4, 0, 0]]], 1), [null, -1]);
+  // the bookkeeping failed inside EXEC: that error
+  const wrongType = replyError('WRONGTYPE Operation against a key holding the wrong kind of value');
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [null, [wrongType, 3, 0, 0]]], 0), [wrongType, null]);
+  // refused when queued (a slot moved): the MOVED, not the EXECABORT that follows
+  const moved = replyError('MOVED 1234 127.0.0.1:7001');
+  const execAbort = replyError('EXECABORT Transaction discarded because of previous errors.');
+  assert.deepEqual(transactionResult([ok, [moved, null], [moved, null], [moved, null], [moved, null], [execAbort, null]], 0), [moved, null]);
+  // the connection dropped: every reply is the connection's error
+  const gone = new Error('Connection is closed.');
+  assert.deepEqual(transactionResult([[gone, null], [gone, null], [gone, null], [gone, null], [gone, null], [gone, null]], 0), [gone, null]);
+  // EXEC alone failed (OOM checked at EXEC)
+  const oom = replyError("OOM command not allowed when used memory > 'maxmemory'.");
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [oom, null]], 0), [oom, null]);
 });
