@@ -45,6 +45,43 @@ export const SENT_TTL_MS = 120_000;
  * known). A node's chunk ids rise and it sends at most one chunk of an app
  * per pipeline, so a re-send is always of the last one.
  */
+/**
+ * The layout-2 bookkeeping of an append, shared by APPEND_LUA and
+ * APPEND_META_LUA (needs first, lo and tseq; KEYS as theirs): push the
+ * chunk's `first ordinal:highest seq`, drop whole oldest elements of chunks
+ * and firsts while the ones after them still hold the last cap ordinals
+ * (keeping the highest seq dropped in tseq), and trim the previous release's
+ * list of its ordinals at or below lo. The chunk's blob itself is pushed by
+ * the caller (before this in APPEND_LUA, after it in the transaction: the
+ * trim counts elements from the head, so either way is the same).
+ */
+const LAYOUT2_LUA = `redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
+local drop = 0
+while true do
+  local second = redis.call('LINDEX', KEYS[2], drop + 1)
+  if not second then break end
+  local f = tonumber(string.match(second, '^(%d+)'))
+  if f - 1 > lo then break end
+  local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
+  if (not tseq) or s > tseq then tseq = s end
+  drop = drop + 1
+end
+if drop > 0 then
+  redis.call('LTRIM', KEYS[1], drop, -1)
+  redis.call('LTRIM', KEYS[2], drop, -1)
+end
+local old = redis.call('LLEN', KEYS[5])
+if old > 0 then
+  local k = math.min(old, lo - tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0'))
+  if k > 0 then
+    local s = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
+    if (not tseq) or s > tseq then tseq = s end
+    redis.call('LTRIM', KEYS[5], k, -1)
+    redis.call('HINCRBY', KEYS[3], 'trimmed', k)
+  end
+end
+`;
+
 export const APPEND_LUA = `
 local id = tonumber(ARGV[4])
 local seen = redis.call('GET', KEYS[4])
@@ -78,32 +115,7 @@ local lo = total - cap
 local tseq = nil
 if layout == '2' then
   redis.call('RPUSH', KEYS[1], blob)
-  redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
-  local drop = 0
-  while true do
-    local second = redis.call('LINDEX', KEYS[2], drop + 1)
-    if not second then break end
-    local f = tonumber(string.match(second, '^(%d+)'))
-    if f - 1 > lo then break end
-    local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
-    if (not tseq) or s > tseq then tseq = s end
-    drop = drop + 1
-  end
-  if drop > 0 then
-    redis.call('LTRIM', KEYS[1], drop, -1)
-    redis.call('LTRIM', KEYS[2], drop, -1)
-  end
-  local old = redis.call('LLEN', KEYS[5])
-  if old > 0 then
-    local k = math.min(old, lo - tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0'))
-    if k > 0 then
-      local s = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
-      if (not tseq) or s > tseq then tseq = s end
-      redis.call('LTRIM', KEYS[5], k, -1)
-      redis.call('HINCRBY', KEYS[3], 'trimmed', k)
-    end
-  end
-else
+${LAYOUT2_LUA}else
   local p = 7 + 2 * n
   local recs = {}
   for i = 1, n do
@@ -197,32 +209,7 @@ local total = redis.call('HINCRBY', KEYS[3], 'total', n)
 local first = total - n + 1
 local lo = total - tonumber(ARGV[1])
 local tseq = nil
-redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
-local drop = 0
-while true do
-  local second = redis.call('LINDEX', KEYS[2], drop + 1)
-  if not second then break end
-  local f = tonumber(string.match(second, '^(%d+)'))
-  if f - 1 > lo then break end
-  local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
-  if (not tseq) or s > tseq then tseq = s end
-  drop = drop + 1
-end
-if drop > 0 then
-  redis.call('LTRIM', KEYS[1], drop, -1)
-  redis.call('LTRIM', KEYS[2], drop, -1)
-end
-local old = redis.call('LLEN', KEYS[5])
-if old > 0 then
-  local k = math.min(old, lo - tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0'))
-  if k > 0 then
-    local s = struct.unpack('<d', redis.call('LINDEX', KEYS[5], k - 1))
-    if (not tseq) or s > tseq then tseq = s end
-    redis.call('LTRIM', KEYS[5], k, -1)
-    redis.call('HINCRBY', KEYS[3], 'trimmed', k)
-  end
-end
-if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then
+${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then
   redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
 end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
