@@ -9,11 +9,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
 import { closeClient, commandClient, connectOrThrow, redisTarget } from '../../src/redis/connection.js';
-import { appChannel, appChunks, appFirsts } from '../../src/redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../../src/redis/keys.js';
 import { slotOf } from '../../src/redis/slots.js';
-import { defineScripts } from '../../src/redis/scripts.js';
+import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
-import { decodeChunk, decodeOrdinal } from '../../src/cluster/batch.js';
+import { decodeChunk, decodeOrdinal, makeHeader } from '../../src/cluster/batch.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -170,5 +170,45 @@ test('on a Redis Cluster each master gets the appends of its apps on its own con
   } finally {
     await closeClient(cmd);
     await rc.close();
+  }
+});
+
+test('appends of the previous release (the append script with the chunk) and transactions of this one interleave on one app: one history, in order, trimmed right (a rolling upgrade between the two)', async () => {
+  const cmd = commandClient(redis.url, 'test-mixed');
+  cmd.on('error', () => {});
+  defineScripts(cmd);
+  await connectOrThrow(cmd, 5000);
+  const OLD = 9;
+  const history = new RedisHistory(cmd, { historyLines: 50, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'new-node', log: silentLog(), metrics: new Registry() });
+  const line = (k: number, origin: number): Buffer => lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + origin });
+  const s = cmd as unknown as Scripts;
+  try {
+    const want: number[] = [];
+    for (let round = 0; round < 12; round++) {
+      const from = round * 10 + 1;
+      if (round % 2 === 0) {
+        // this release: a transaction
+        const sink = history.sink('mixed');
+        for (let k = from; k < from + 10; k++) {
+          sink.offer(line(k, ORIGIN));
+          want.push(k * NODE_SLOTS + ORIGIN);
+        }
+        assert.equal(await history.flush(5000), true);
+      } else {
+        // the previous release: the append script with the chunk as its argument
+        const recs = Array.from({ length: 10 }, (_, i) => line(from + i, OLD));
+        const blob = Buffer.concat([makeHeader(OLD, recs), ...recs]);
+        const total = await s.lpAppend(appChunks('mixed'), appFirsts('mixed'), appMeta('mixed'), appSent('mixed', 'old-node'), appLines('mixed'), 50, appChannel('mixed'), 'PUBLISH', round, blob, seqOf(recs[9]!), '2');
+        assert.equal(total, (round + 1) * 10);
+        want.push(...recs.map(seqOf));
+      }
+    }
+    const h = await history.read('mixed');
+    assert.deepEqual(h.records.map(seqOf).slice(-50), want.slice(-50), 'the last 50 lines of both, in append order');
+    assert.equal(await cmd.llen(appChunks('mixed')), await cmd.llen(appFirsts('mixed')), 'one chunk per first ordinal');
+    assert.ok((await cmd.llen(appChunks('mixed'))) <= 6, 'old chunks trimmed');
+  } finally {
+    history.close();
+    await closeClient(cmd);
   }
 });
