@@ -1,12 +1,13 @@
 // Distributed mode: POST /logs into nodes whose history is in Redis
-// (`node dist/bench/redis_ingest.js [--lines N] [--no-cluster] [--only TEXT]
-// [--cpu-prof DIR]`, about a minute; --only runs the configurations whose
-// label contains TEXT, --cpu-prof writes each node's CPU profile into DIR).
+// (`node dist/bench/redis_ingest.js [--lines N] [--connections N] [--no-cluster]
+// [--only TEXT] [--cpu-prof DIR]`, about a minute; --connections sets the
+// shippers per node (default 4), --only runs the configurations whose label
+// contains TEXT, --cpu-prof writes each node's CPU profile into DIR).
 //
 // One redis-server (started here, no persistence), 100 apps provisioned in
 // Redis, then 1 node and 2 nodes (the BUILT server as child processes, each
 // fed by its own HTTP sender worker with pre-built 500-line bodies over 4
-// kept-alive connections); the embedded mode (no Redis) on the same load as
+// kept-alive connections by default); the embedded mode (no Redis) on the same load as
 // the baseline; then one node on a Redis Cluster of 1 master and of 3
 // masters (test/support/redis-cluster.ts), where the Redis figures are
 // summed over the masters and the busiest master's CPU is shown apart. A run ends when every line is in the Redis history
@@ -20,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js';
-import { cpuSeconds } from './support/proc.js';
+import { cpuSeconds, threadCpuSeconds } from './support/proc.js';
 import { scrape, spawnServer, sumOf, type SpawnedServer } from './support/server.js';
 import { appRecords, benchApps, logplexBody } from './support/syslog.js';
 import { renderTable } from './support/table.js';
@@ -31,7 +32,7 @@ import { RedisStore } from '../src/store/redis.js';
 
 const APPS = 100;
 const LINES_PER_BODY = 500;
-const CONNECTIONS = 4;
+const DEFAULT_CONNECTIONS = 4;
 const DEFAULT_LINES_PER_NODE = 200_000;
 const HISTORY_LINES = 1500;
 const API_KEY = 'bench-redis-api-key-0123456789';
@@ -62,7 +63,7 @@ async function usedMemory(r: Redis): Promise<number> {
 function sender(port: number, auths: string[], requests: number): { ready: Promise<void>; go(): Promise<void>; worker: Worker } {
   const bodies = Array.from({ length: 8 }, (_, v) => logplexBody(LINES_PER_BODY, v));
   const w = new Worker(new URL('./support/http_sender.js', import.meta.url), {
-    workerData: { port, bodies, linesPerBody: LINES_PER_BODY, auths, requests, connections: CONNECTIONS } satisfies HttpSenderData,
+    workerData: { port, bodies, linesPerBody: LINES_PER_BODY, auths, requests, connections } satisfies HttpSenderData,
   });
   let onDone!: () => void;
   let onFail!: (e: Error) => void;
@@ -136,6 +137,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
     const stats0 = redis ? await Promise.all(masters.map(commandStats)) : null;
     const rcpu0 = await sumOver(masters, redisCpu);
     const cpu0 = servers.map((s) => cpuSeconds(s.pid));
+    const main0 = servers.map((s) => threadCpuSeconds(s.pid, s.pid));
     const t0 = performance.now();
     await Promise.all(senders.map((s) => s.go()));
     const tAnswered = performance.now();
@@ -160,6 +162,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
     const after = await Promise.all(servers.map((s) => scrape(s.url)));
     const lines = after.reduce((n, m, i) => n + (m.get(INGESTED) ?? 0) - (base[i]!.get(INGESTED) ?? 0), 0);
     const nodeCpu = servers.reduce((n, s, i) => n + cpuSeconds(s.pid) - cpu0[i]!, 0);
+    const mainCpu = servers.reduce((n, s, i) => n + threadCpuSeconds(s.pid, s.pid) - main0[i]!, 0);
     const row: Record<string, Value> = {
       config: label,
       nodes: nodesN,
@@ -167,6 +170,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
       perNode: lines / nodesN / secs,
       total: lines / secs,
       nodeCpuUs: (nodeCpu / lines) * 1e6,
+      mainBusy: mainCpu / nodesN / secs,
       sent: null,
       executed: null,
       redisCpu: null,
@@ -212,6 +216,8 @@ function option(name: string): string | undefined {
   return i === -1 ? undefined : process.argv[i + 1];
 }
 const only = option('--only');
+const connections = option('--connections') === undefined ? DEFAULT_CONNECTIONS : Number(option('--connections'));
+if (!Number.isInteger(connections) || connections < 1 || connections > 256) throw new Error('--connections needs a whole number from 1 to 256');
 const profileDir = option('--cpu-prof');
 const wanted = (label: string): boolean => only === undefined || label.includes(only);
 
@@ -259,13 +265,14 @@ async function main(): Promise<void> {
     { key: 'perNode', label: 'per node', unit: 'lines/s' },
     { key: 'total', label: 'all nodes', unit: 'lines/s' },
     { key: 'nodeCpuUs', label: 'node CPU', unit: 'µs/line', digits: 2 },
+    { key: 'mainBusy', label: 'main thread', unit: 'busy', digits: 2 },
     { key: 'sent', label: 'cmds sent', unit: '/line', digits: 4 },
     { key: 'executed', label: 'cmds executed', unit: '/line', digits: 3 },
     { key: 'redisCpu', label: 'Redis CPU', unit: 's/M lines', digits: 2 },
     { key: 'masterCpu', label: 'busiest master', unit: 's/M lines', digits: 2 },
     { key: 'bytesPerLine', label: 'Redis memory', unit: 'B/history line', digits: 0 },
   ];
-  process.stdout.write(`redis_ingest: POST /logs, ${APPS} apps, ${LINES_PER_BODY}-line bodies, ${CONNECTIONS} connections per node, ${linesPerNode.toLocaleString('en-US')} lines per node, history ${HISTORY_LINES} lines per app\n\n`);
+  process.stdout.write(`redis_ingest: POST /logs, ${APPS} apps, ${LINES_PER_BODY}-line bodies, ${connections} connections per node, ${linesPerNode.toLocaleString('en-US')} lines per node, history ${HISTORY_LINES} lines per app\n\n`);
   process.stdout.write(`${renderTable(columns, rows)}\n\n${notes.map((n) => `  ${n}`).join('\n')}\n`);
 }
 

@@ -25,6 +25,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / clockTick();
 }
 
+/** CPU seconds (user + system) of one thread of a process (its main thread: tid = pid). */
+export function threadCpuSeconds(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / clockTick();
+}
+
 /** VmRSS and VmHWM (peak RSS), bytes. */
 export function memory(pid: number): { rss: number; peakRss: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
