@@ -14,14 +14,11 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 
 let redis: TestRedis;
-let proxy: TcpProxy;
 
 before(async () => {
   redis = await startRedis();
-  proxy = await startTcpProxy(redis.port);
 });
 after(async () => {
-  await proxy?.close();
   await redis?.close();
 });
 
@@ -88,10 +85,12 @@ test('a group that times out while Redis is paused: each of its replies gets the
 });
 
 test('a connection cut before a group is answered: every reply gets the error, and after the reconnect groups and commands are answered right', async () => {
+  // the cut is made by a proxy between the client and Redis
+  const proxy: TcpProxy = await startTcpProxy(redis.port);
   const r = commandClient(proxy.url, 'test-prebuilt-cut');
   r.on('error', () => {});
-  await connectOrThrow(r, 5000);
   try {
+    await connectOrThrow(r, 5000);
     const dropped = proxy.dropNextReply();
     const out = await sendPrebuilt(r, 'test', [transaction('c:1', 'cut', 'c:n'), [resp('GET', 'c:1')]]);
     await dropped;
@@ -104,6 +103,7 @@ test('a connection cut before a group is answered: every reply gets the error, a
     await inStep(r, 'c');
   } finally {
     await closeClient(r);
+    await proxy.close();
   }
 });
 
