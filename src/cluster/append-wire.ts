@@ -3,12 +3,11 @@
 // into it (the only copy of a line's bytes between the ingest worker's batch
 // and the socket: none of ioredis' copies, redis/prebuilt.ts).
 //
-// A chunk of lines in layout 2 (nearly all of them) is one transaction whose
-// blob never enters Lua (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of
-// the bookkeeping, RPUSH and PUBLISH of the blob (its bytes written once and
-// sent twice), EVAL of the undo, EXEC. A chunk led by a loss notice, or one
-// in the previous release's layout, is one EVALSHA of the append script, the
-// bytes ioredis would send for
+// In layout 2 a chunk is one transaction whose blob never enters Lua
+// (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of the bookkeeping, RPUSH
+// and PUBLISH of the blob (its bytes written once and sent twice), EVAL of
+// the undo, EXEC. In the previous release's layout (upgrades) a chunk is one
+// EVALSHA of the append script, the bytes ioredis would send for
 // `lpAppend(chunks, firsts, meta, sent, lines, cap, channel, publish, id, blob, highestSeq, layout)`.
 import type { Redis } from 'ioredis';
 import { APPEND_META_LUA, APPEND_SHA, UNDO_LUA } from '../redis/scripts.js';
@@ -39,17 +38,12 @@ function txOf(b: AppBatch, cap: number, publish: string): TxWire {
   const keys = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey];
   b.txWire = {
     key,
-    meta: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*16\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n` + [...keys, String(cap), b.channel, publish].map(bulk).join(''), 'utf8'),
+    meta: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*17\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n` + [...keys, String(cap), b.channel, publish].map(bulk).join(''), 'utf8'),
     push: Buffer.from(`*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
     pub: Buffer.from(`\r\n*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
     end: Buffer.from(`\r\n*5\r\n$4\r\nEVAL\r\n${bulk(UNDO_LUA)}$1\r\n2\r\n${bulk(b.chunksKey)}${bulk(b.undoKey)}*1\r\n$4\r\nEXEC\r\n`, 'utf8'),
   };
   return b.txWire;
-}
-
-/** A chunk goes as a transaction (else as one EVALSHA of the append script). */
-export function asTransaction(c: Chunk, layout: '1' | '2'): boolean {
-  return layout === '2' && !c.firstIsNotice();
 }
 
 /** Replies a transaction gets: MULTI, four QUEUED, EXEC. */
@@ -96,7 +90,7 @@ export function transactionResult(results: ReadonlyArray<[Error | null, unknown]
 export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[][] } {
   let bytes = 0;
   for (const c of chunks) {
-    if (asTransaction(c, layout)) {
+    if (layout === '2') {
       const t = txOf(c.batch, cap, publish);
       bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + blobBytesOf(c) + 128;
     } else {
@@ -110,7 +104,7 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
   for (const c of chunks) {
     const start = p;
     const blobBytes = blobBytesOf(c);
-    if (!asTransaction(c, layout)) {
+    if (layout !== '2') {
       p += headOf(c.batch, cap, publish).copy(buf, p);
       p += buf.write(bulk(String(c.id)), p, 'latin1');
       p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
@@ -121,7 +115,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     }
     const t = txOf(c.batch, cap, publish);
     p += t.meta.copy(buf, p);
-    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)), p, 'latin1');
+    const notice = c.noticeCount();
+    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)), p, 'latin1');
     p += t.push.copy(buf, p);
     p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
     const head = buf.subarray(start, p);

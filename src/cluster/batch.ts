@@ -89,7 +89,7 @@ export function decodeOrdinal(msg: Buffer): number | null {
   return msg.readDoubleLE(2);
 }
 
-/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: the first record is a loss notice (the append script remembers its count). */
+/** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: the first record is a loss notice (the append remembers its count). */
 export function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
   const n = recs.length;
   const header = Buffer.allocUnsafe(6 + 2 * n);

@@ -66,6 +66,12 @@ export class Chunk {
     return sg !== undefined && sg.lens[0] === NOTICE_BYTES && sg.firstSeq() === -1;
   }
 
+  /** The n of the loss notice leading the chunk (its u32 at byte 10: cluster/batch.ts), or null when a line leads it. */
+  noticeCount(): number | null {
+    if (!this.firstIsNotice()) return null;
+    return this.segs[0]!.buf.readUInt32LE(10);
+  }
+
   /** The blob's buffer, made by blobOf(). */
   set blobBuffer(p: ReturnType<typeof takeBuffer>) {
     this.#blobBuf = p;

@@ -82,6 +82,21 @@ if old > 0 then
 end
 `;
 
+/**
+ * A loss notice's memory, shared by APPEND_LUA and APPEND_META_LUA (needs
+ * first, noticeOrigin and noticeN; KEYS as theirs): `ordinal:origin:n` in the
+ * meta field `notices`, the last 100.
+ */
+const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigin, noticeN)
+  local cur = redis.call('HGET', KEYS[3], 'notices')
+  if cur then
+    local _, commas = string.gsub(cur, ',', ',')
+    if commas >= 99 then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
+    e = cur .. ',' .. e
+  end
+  redis.call('HSET', KEYS[3], 'notices', e)
+`;
+
 export const APPEND_LUA = `
 local id = tonumber(ARGV[4])
 local seen = redis.call('GET', KEYS[4])
@@ -101,15 +116,8 @@ end
 local total = redis.call('HINCRBY', KEYS[3], 'total', n)
 local first = total - n + 1
 if string.byte(blob, 2) == 1 and struct.unpack('<I2', blob, 7) == 22 then
-  local e = string.format('%.0f:%d:%.0f', first, string.byte(blob, 1), struct.unpack('<I4', blob, 7 + 2 * n + 10))
-  local cur = redis.call('HGET', KEYS[3], 'notices')
-  if cur then
-    local _, commas = string.gsub(cur, ',', ',')
-    if commas >= 99 then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
-    e = cur .. ',' .. e
-  end
-  redis.call('HSET', KEYS[3], 'notices', e)
-end
+  local noticeOrigin, noticeN = string.byte(blob, 1), struct.unpack('<I4', blob, 7 + 2 * n + 10)
+${NOTICE_LUA}end
 local cap = tonumber(ARGV[1])
 local lo = total - cap
 local tseq = nil
@@ -169,11 +177,12 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * EVAL, not EVALSHA: a script Redis does not hold fails only when EXEC runs
  * it, after which the RPUSH and PUBLISH would still run without their
  * bookkeeping; EVAL never misses (its SHA-1 over these few hundred bytes is
- * what it costs). Chunks led by a loss notice, and appends in the previous
- * release's layout, still go through APPEND_LUA (they are rare).
+ * what it costs). Appends in the previous release's layout (upgrades) still
+ * go through APPEND_LUA.
  *
  * KEYS: chunks, firsts, meta, sent, lines, undo. ARGV: cap, channel,
- * publish command, chunk id, count, highest seq, origin. Does what
+ * publish command, chunk id, count, highest seq, origin, and the n of the
+ * loss notice leading the chunk ('' when a line leads it). Does what
  * APPEND_LUA does for a layout-2 chunk of count records, except the push and
  * publish of the blob that follow it: bumps the total, pushes the chunk's
  * `first ordinal:highest seq`, trims (the blob is not in the list yet, so
@@ -207,6 +216,9 @@ end
 if redis.call('HGET', KEYS[3], 'layout') ~= '2' then redis.call('HSET', KEYS[3], 'layout', '2') end
 local total = redis.call('HINCRBY', KEYS[3], 'total', n)
 local first = total - n + 1
+if ARGV[8] ~= '' then
+  local noticeOrigin, noticeN = tonumber(ARGV[7]), tonumber(ARGV[8])
+${NOTICE_LUA}end
 local lo = total - tonumber(ARGV[1])
 local tseq = nil
 ${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or '0') then

@@ -70,6 +70,8 @@ test('an append refused for memory (OOM) changes nothing in Redis; its lines are
     assert.deepEqual(notices.map((n) => [n.origin, n.n]), [[ORIGIN, 20]], 'one loss notice: this node could not write 20 lines');
     assert.deepEqual(h.records.filter((r) => !isLossNotice(r)).map(seqOf), [...Array.from({ length: 10 }, (_, i) => (i + 1) * NODE_SLOTS + ORIGIN), ...Array.from({ length: 5 }, (_, i) => (i + 31) * NODE_SLOTS + ORIGIN)], 'the lines written, in order');
     assert.equal(await admin.llen(appChunks('app')), await admin.llen(appFirsts('app')), 'one chunk per first ordinal');
+    // the notice is remembered in meta (`ordinal:origin:n`), so a reader that finds it trimmed still learns its n
+    assert.equal(await admin.hget(appMeta('app'), 'notices'), `11:${ORIGIN}:20`);
   } finally {
     history.close();
     await closeClient(cmd);
