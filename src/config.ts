@@ -63,6 +63,8 @@ export interface Config {
   readonly logLevel: string;
   /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
   readonly ingestWorkers: number;
+  /** MB of old-generation headroom V8 is held to above the live heap (basics/heap-tuner.ts; `serve` only, 0 = V8's own). */
+  readonly heapHeadroomMb: number;
   /** Open connections per listener (syslog TCP, TLS, HTTP); also held under the fd limit (docs/reliability.md). */
   readonly maxConnections: number;
   /** Open connections per client address, per listener. */
@@ -118,6 +120,7 @@ export const defaults: Config = {
   tailQueueLines: 1024,
   logLevel: 'info',
   ingestWorkers: 1,
+  heapHeadroomMb: 96,
   maxConnections: 10_000,
   maxConnectionsPerIp: 1000,
   syslogIdleMs: 10 * 60 * 1000,
@@ -173,6 +176,7 @@ export const settings: readonly Setting[] = [
   { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
   { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },
+  { key: 'heapHeadroomMb', env: 'LOGPLANE_HEAP_HEADROOM_MB', flag: 'heap-headroom-mb', kind: 'int', min: 0, max: 65_536 },
   { key: 'maxConnections', env: 'LOGPLANE_MAX_CONNECTIONS', flag: 'max-connections', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'maxConnectionsPerIp', env: 'LOGPLANE_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'syslogIdleMs', env: 'LOGPLANE_SYSLOG_IDLE_MS', flag: 'syslog-idle-ms', kind: 'int', min: 0, max: 86_400_000 },

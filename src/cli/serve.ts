@@ -8,6 +8,7 @@ import { createLogplane, serverOf } from '../logplane.js';
 import { createLog } from '../obs/log.js';
 import type { Server } from '../server.js';
 import { redactUrl } from '../cluster/cluster.js';
+import { startHeapTuner } from '../basics/heap-tuner.js';
 
 /** The config as createLogplane's settings: every value that is not the default, by its environment name. */
 function settingsOf(config: Config): Record<string, string | number | boolean> {
@@ -36,6 +37,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
     }
     throw err;
   }
+  // the process is ours: V8's heap is tuned for a small heap under a steady request stream (basics/heap-tuner.ts)
+  const heap = startHeapTuner(config.heapHeadroomMb);
   let server: Server;
   try {
     // the same service a platform embeds: `serve` is a user of the library entry
@@ -45,6 +48,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.exit(1);
   }
   const p = server.ports;
+  server.ctx.log.info({ at: 'heap.tuned', headroomMb: config.heapHeadroomMb, growingPercent: heap.percent }, 'V8 heap growing factor set (LOGPLANE_HEAP_HEADROOM_MB; 0 = V8 default)');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -55,6 +59,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
       process.exit(1);
     }, STOP_TIMEOUT_MS);
     timer.unref();
+    heap.stop();
     server.close().then(
       () => 0,
       (err: Error) => {

@@ -51,6 +51,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     tailQueueLines: 1024,
     logLevel: 'info',
     ingestWorkers: 1,
+    heapHeadroomMb: 96,
     // SPEC 17
     maxConnections: 10_000,
     maxConnectionsPerIp: 1000,
@@ -211,4 +212,11 @@ test('a Redis Cluster is named by redis-cluster://host:port,host:port or LOGPLAN
   assert.equal(loadConfig([], { REDIS_URL: 'redis://10.0.0.1:7000', LOGPLANE_REDIS_CLUSTER: '1' }).redisCluster, true);
   assert.throws(() => loadConfig([], { REDIS_URL: 'redis-cluster://10.0.0.1,10.0.0.2:7000' }), /REDIS_URL: must list host:port/);
   assert.throws(() => loadConfig([], { REDIS_URL: 'redis://x', LOGPLANE_REDIS_CLUSTER: 'maybe' }), /LOGPLANE_REDIS_CLUSTER/);
+});
+
+test('LOGPLANE_HEAP_HEADROOM_MB takes 0-65536 MB and nothing else', () => {
+  assert.equal(loadConfig([], { LOGPLANE_HEAP_HEADROOM_MB: '0' }).heapHeadroomMb, 0);
+  assert.deepEqual(problemsOf([], { LOGPLANE_HEAP_HEADROOM_MB: '-1' }), ['LOGPLANE_HEAP_HEADROOM_MB: must be a whole number (got "-1")']);
+  assert.deepEqual(problemsOf([], { LOGPLANE_HEAP_HEADROOM_MB: '65537' }), ['LOGPLANE_HEAP_HEADROOM_MB: must be at most 65536 (got "65537")']);
+  assert.deepEqual(problemsOf(['--heap-headroom-mb', 'lots'], {}), ['--heap-headroom-mb: must be a whole number (got "lots")']);
 });
