@@ -9,9 +9,12 @@
 // 10 of the apps (the HTTP ingest target: 1,000,000 lines/s); `--consumers 0`
 // runs none, as syslog_tcp_to_ring (the HTTP/TCP comparison).
 //
-// Measured: wall time from 'go' until the last response (every 204 is sent
-// after its body is routed); lines from /metrics
-// logplane_ingest_lines_total{transport="http"}; the server's CPU time and peak RSS.
+// Measured: 6,000,000 lines per run; wall time and the server's CPU time of
+// the steady state, from the first /metrics poll that shows 1,500,000 lines
+// ingested (--warmup N; the rings are full by then, bench/support/steady.ts)
+// until the last response (every 204 is sent after its body is routed), and
+// of the whole run from 'go'; lines from /metrics
+// logplane_ingest_lines_total{transport="http"}; the server's peak RSS.
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -19,6 +22,7 @@ import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { attachConsumers, type Consumers } from './support/consumers.js';
 import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js';
 import { median, pollUntil } from './support/poll.js';
+import { DEFAULT_WARMUP, figures, SteadyMark } from './support/steady.js';
 import { cpuSeconds, memory } from './support/proc.js';
 import { scrape, spawnServer, sumOf } from './support/server.js';
 import { appRecords, benchApps, logplexBody, MESSAGE_BYTES } from './support/syslog.js';
@@ -34,7 +38,7 @@ const BODIES = 8;
 const CONNECTIONS = [4, 16];
 const TARGET_CONNECTIONS = 16;
 const DEFAULT_ROUNDS = 3;
-const DEFAULT_LINES = 2_000_000;
+const DEFAULT_LINES = 6_000_000;
 const CONSUMED_APPS = 10;
 const DEADLINE_MS = 90_000;
 const CONSUMER_GRACE_MS = 5_000;
@@ -45,7 +49,7 @@ const MB = 1024 * 1024;
 
 type Done = Extract<HttpSenderMessage, { type: 'done' }>;
 
-async function runOnce(connections: number, totalLines: number, consumed: number, env: Record<string, string>, notes: string[]): Promise<Record<string, Value>> {
+async function runOnce(connections: number, totalLines: number, warmupLines: number, consumed: number, env: Record<string, string>, notes: string[]): Promise<Record<string, Value>> {
   const apps = benchApps(APPS);
   const bodies = Array.from({ length: BODIES }, (_, v) => logplexBody(LINES_PER_BODY, v));
   const auths = apps.map((a) => `Basic ${Buffer.from(`token:${a.token}`).toString('base64')}`);
@@ -80,22 +84,38 @@ async function runOnce(connections: number, totalLines: number, consumed: number
     const base = before.get(HTTP_LINES) ?? 0;
     const droppedBase = sumOf(before, 'logplane_ingest_dropped_total');
     const cpu0 = cpuSeconds(server.pid);
+    const steady = new SteadyMark(server.pid, Math.min(warmupLines, Math.floor(expected / 2)));
+    let sent = false;
     const t0 = performance.now();
     w.postMessage('go');
+    // the window opens at the first poll that sees the warm-up ingested (every 204 is sent after its body is routed)
+    const marking = pollUntil(
+      async () => {
+        const m = await scrape(server.url);
+        const ingested = (m.get(HTTP_LINES) ?? 0) - base;
+        steady.see(ingested, ingested + sumOf(m, 'logplane_ingest_dropped_total') - droppedBase);
+      },
+      () => sent || steady.mark !== null,
+      { intervalMs: POLL_MS, deadlineMs: DEADLINE_MS, t0 },
+    );
     let timer: NodeJS.Timeout | undefined;
     const d = await Promise.race([
       done,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`http sender not done within ${DEADLINE_MS / 1000} s`)), DEADLINE_MS);
       }),
-    ]).finally(() => clearTimeout(timer));
+    ]).finally(() => {
+      clearTimeout(timer);
+      sent = true;
+    });
     const t1 = performance.now();
-    const cpu = cpuSeconds(server.pid) - cpu0;
+    const cpu1 = cpuSeconds(server.pid);
+    await marking;
     const mem = memory(server.pid);
     const after = await scrape(server.url);
     const lines = (after.get(HTTP_LINES) ?? 0) - base;
     const dropped = sumOf(after, 'logplane_ingest_dropped_total') - droppedBase;
-    const seconds = (t1 - t0) / 1000;
+    const f = figures(t0, cpu0, steady.mark, { at: t1, cpu: cpu1, lines });
     const non204 = Object.entries(d.statuses).filter(([s]) => s !== '204');
     if (non204.length) notes.push(`${connections} conn: answers other than 204: ${non204.map(([s, n]) => `${n} x ${s}`).join(', ')}`);
     if (lines !== expected) notes.push(`${connections} conn: /metrics counted ${lines} lines for ${expected} sent`);
@@ -108,15 +128,16 @@ async function runOnce(connections: number, totalLines: number, consumed: number
     if (c.drains > 0 && c.drainLines() < consumedExpected) notes.push(`${connections} conn: drains delivered ${c.drainLines()} of ${consumedExpected} lines within ${CONSUMER_GRACE_MS / 1000} s after ingest`);
     return {
       variant: `${connections} connections`,
-      lines,
+      lines: f.lines,
       requests: d.requests,
-      seconds,
-      linesPerSec: lines / seconds,
-      mbPerSec: (lines * MESSAGE_BYTES) / MB / seconds,
-      reqPerSec: d.requests / seconds,
-      serverCpuSec: cpu,
-      linesPerCpuSec: cpu > 0 ? lines / cpu : 0,
-      serverCpuPct: (100 * cpu) / seconds,
+      seconds: f.seconds,
+      linesPerSec: f.linesPerSec,
+      mbPerSec: (f.lines * MESSAGE_BYTES) / MB / f.seconds,
+      reqPerSec: f.linesPerSec / LINES_PER_BODY,
+      serverCpuSec: f.cpuSec,
+      linesPerCpuSec: f.linesPerCpuSec,
+      serverCpuPct: f.cpuPct,
+      wholeLinesPerCpuSec: f.wholeLinesPerCpuSec,
       peakRssMb: mem.peakRss / MB,
       senderBusyPct: 100 * d.busy,
       consumedExpected,
@@ -144,7 +165,7 @@ export const httpToRing: BenchCase = {
     const runs = new Map<number, Record<string, Value>[]>(CONNECTIONS.map((c) => [c, []]));
     for (let r = 1; r <= rounds; r++) {
       for (const c of CONNECTIONS) {
-        const row = await runOnce(c, lines, consumed, opts.env, notes);
+        const row = await runOnce(c, lines, opts.warmup ?? DEFAULT_WARMUP, consumed, opts.env, notes);
         row.variant = `${c} connections #${r}`;
         runs.get(c)!.push(row);
         rows.push(row);
@@ -159,6 +180,7 @@ export const httpToRing: BenchCase = {
     }
     const judged = medians.get(TARGET_CONNECTIONS)!;
     notes.push(`target: >= ${TARGET_LINES_PER_SEC.toLocaleString('en-US')} lines/s with ${TARGET_CONNECTIONS} connections (median of ${rounds}): ${Math.round(judged).toLocaleString('en-US')} (${(judged / TARGET_LINES_PER_SEC).toFixed(2)}x)`);
+    notes.push(`lines, wall, lines/s, req/s, server CPU and lines/CPU-s are of the steady state: from the first poll that saw ${Math.min(opts.warmup ?? DEFAULT_WARMUP, lines / 2).toLocaleString('en-US')} lines ingested (--warmup N; the rings hold 1,500,000) to the last 204 (bench/support/steady.ts); "whole run" counts from the first request`);
     notes.push(`drain/tail lines: received of "for drained" (the lines sent to the ${consumed} consumed apps, warm-up requests included); sender busy = event-loop utilisation of the sender thread`);
     const envs = Object.entries(opts.env);
     if (envs.length) notes.push(`logplane env: ${envs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -172,6 +194,7 @@ export const httpToRing: BenchCase = {
         { key: 'reqPerSec', label: 'req/s' },
         { key: 'serverCpuSec', label: 'server CPU', unit: 's', digits: 2 },
         { key: 'linesPerCpuSec', label: 'lines/CPU-s' },
+        { key: 'wholeLinesPerCpuSec', label: 'whole run lines/CPU-s' },
         { key: 'serverCpuPct', label: 'server CPU', unit: '%' },
         { key: 'peakRssMb', label: 'peak RSS', unit: 'MiB' },
         { key: 'senderBusyPct', label: 'sender busy', unit: '%' },

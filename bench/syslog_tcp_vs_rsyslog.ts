@@ -28,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { attachConsumers, type Consumers } from './support/consumers.js';
 import { median, pollUntil } from './support/poll.js';
+import { DEFAULT_WARMUP, figures, SteadyMark } from './support/steady.js';
 import { cpuSeconds, memory } from './support/proc.js';
 import { RSYSLOGD, rsyslogAvailable, rsyslogVersion, spawnRsyslog } from './support/rsyslog.js';
 import { startSyslogSenders, type SenderDone, type SyslogSenders } from './support/senders.js';
@@ -38,8 +39,6 @@ const APPS = 1000;
 const FRAMES_PER_BUFFER = 10_000;
 const CONNECTIONS = 2;
 const DEFAULT_LINES = 6_000_000;
-/** Lines handled before the measured window opens (logplane's rings are full by then). */
-const DEFAULT_WARMUP = 1_500_000;
 const DEFAULT_ROUNDS = 3;
 /** Apps with one drain and one tail each on the logplane side (default 10; --consumers N). */
 const DEFAULT_CONSUMED_APPS = 10;
@@ -90,29 +89,6 @@ interface Stream {
 }
 
 /** Where the measured window opened: the first poll that saw the warm-up done. */
-interface Mark {
-  at: number;
-  cpu: number;
-  lines: number;
-}
-
-/** Figures of the window [mark, end] and of the whole run [t0, end]. */
-function figures(t0: number, cpu0: number, mark: Mark | null, end: { at: number; cpu: number; lines: number }) {
-  const whole = { seconds: (end.at - t0) / 1000, cpu: end.cpu - cpu0, lines: end.lines };
-  const w = mark ?? { at: t0, cpu: cpu0, lines: 0 };
-  const win = { seconds: (end.at - w.at) / 1000, cpu: end.cpu - w.cpu, lines: end.lines - w.lines };
-  return {
-    lines: win.lines,
-    seconds: win.seconds,
-    linesPerSec: win.lines / win.seconds,
-    cpuSec: win.cpu,
-    linesPerCpuSec: win.cpu > 0 ? win.lines / win.cpu : 0,
-    cpuPct: (100 * win.cpu) / win.seconds,
-    wholeLinesPerSec: whole.lines / whole.seconds,
-    wholeLinesPerCpuSec: whole.cpu > 0 ? whole.lines / whole.cpu : 0,
-  };
-}
-
 function busyPct(done: SenderDone[]): number {
   return done.length ? 100 * Math.max(...done.map((s) => s.busy)) : -1;
 }
@@ -131,10 +107,10 @@ async function runLogplane(stream: Stream, round: number, consumed: number, env:
     const ingestedOf = (m: Map<string, number>): number => (m.get(TCP_LINES) ?? 0) - base;
     const droppedOf = (m: Map<string, number>): number => sumOf(m, 'logplane_ingest_dropped_total') - droppedBase;
     const cpu0 = cpuSeconds(server.pid);
-    let mark: Mark | null = null;
+    const steady = new SteadyMark(server.pid, stream.warmup);
     const read = async (): Promise<Map<string, number>> => {
       const m = await scrape(server.url);
-      if (mark === null && ingestedOf(m) + droppedOf(m) >= stream.warmup) mark = { at: performance.now(), cpu: cpuSeconds(server.pid), lines: ingestedOf(m) };
+      steady.see(ingestedOf(m), ingestedOf(m) + droppedOf(m));
       return m;
     };
     const t0 = performance.now();
@@ -151,7 +127,7 @@ async function runLogplane(stream: Stream, round: number, consumed: number, env:
     return {
       system: System.LOGPLANE,
       round,
-      ...figures(t0, cpu0, mark, { at: polled.at, cpu: cpuEnd, lines }),
+      ...figures(t0, cpu0, steady.mark, { at: polled.at, cpu: cpuEnd, lines }),
       peakRssMb: mem.peakRss / MB,
       senderBusyPct: busyPct(done),
       drainLines: c.drains > 0 ? c.drainLines() : null,
@@ -177,10 +153,10 @@ async function runRsyslog(stream: Stream, round: number, notes: Set<string>): Pr
   try {
     senders = await startSyslogSenders(rs.port, stream.buf, stream.repeats, CONNECTIONS);
     const cpu0 = cpuSeconds(rs.pid);
-    let mark: Mark | null = null;
+    const steady = new SteadyMark(rs.pid, stream.warmup);
     const read = (): number => {
       const b = rs.outBytes();
-      if (mark === null && b >= stream.warmup * lineBytes) mark = { at: performance.now(), cpu: cpuSeconds(rs.pid), lines: Math.floor(b / lineBytes) };
+      steady.see(Math.floor(b / lineBytes), Math.floor(b / lineBytes));
       return b;
     };
     const t0 = performance.now();
@@ -198,7 +174,7 @@ async function runRsyslog(stream: Stream, round: number, notes: Set<string>): Pr
     return {
       system: System.RSYSLOG,
       round,
-      ...figures(t0, cpu0, mark, { at: polled.at, cpu: cpuEnd, lines }),
+      ...figures(t0, cpu0, steady.mark, { at: polled.at, cpu: cpuEnd, lines }),
       peakRssMb: mem.peakRss / MB,
       senderBusyPct: busyPct(done),
       drainLines: null,
