@@ -21,6 +21,7 @@ import type { DrainInfo as InternalDrainInfo } from './drains/manager.js';
 export { ErrorCode, LogplaneError } from './errors.js';
 export { formatRouter, ROUTER_ERRORS, ROUTER_PRI, type RouterFields } from './emit/router.js';
 export { formatPlatform, RUNTIME_ERRORS, PLATFORM_PRI, type PlatformFields } from './emit/platform.js';
+export { startHeapTuner, type HeapTuner } from './basics/heap-tuner.js';
 export type { BuildFields } from './emit/build.js';
 export type { TailEvent, TailGapEvent, TailLineEvent } from './tail/iterable.js';
 export type { ListenOptions, LogplaneOptions, SyslogListenOptions } from './logplane-options.js';
