@@ -5,12 +5,12 @@
 //
 // In layout 2 a chunk is one transaction whose blob never enters Lua
 // (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of the bookkeeping, RPUSH
-// and PUBLISH of the blob (its bytes written once and sent twice), EVAL of
-// the undo, EXEC. In the previous release's layout (upgrades) a chunk is one
+// and, while the app has listeners, PUBLISH of the blob (its bytes written
+// once and sent twice), EVAL of the end (END_LUA), EXEC. In the previous release's layout (upgrades) a chunk is one
 // EVALSHA of the append script, the bytes ioredis would send for
 // `lpAppend(chunks, firsts, meta, sent, lines, cap, channel, publish, id, blob, highestSeq, layout)`.
 import type { Redis } from 'ioredis';
-import { APPEND_META_LUA, APPEND_SHA, UNDO_LUA } from '../redis/scripts.js';
+import { APPEND_META_LUA, APPEND_SHA, END_LUA } from '../redis/scripts.js';
 import { sendPrebuilt } from '../redis/prebuilt.js';
 import { giveBuffer, takeBuffer } from './packed.js';
 import { blobBytesOf, writeBlob, type AppBatch, type Chunk } from './pending.js';
@@ -38,15 +38,15 @@ function txOf(b: AppBatch, cap: number, publish: string): TxWire {
   const keys = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey];
   b.txWire = {
     key,
-    meta: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*17\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n` + [...keys, String(cap), b.channel, publish].map(bulk).join(''), 'utf8'),
+    meta: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*18\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n` + [...keys, String(cap), b.channel, publish].map(bulk).join(''), 'utf8'),
     push: Buffer.from(`*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
     pub: Buffer.from(`\r\n*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
-    end: Buffer.from(`\r\n*5\r\n$4\r\nEVAL\r\n${bulk(UNDO_LUA)}$1\r\n2\r\n${bulk(b.chunksKey)}${bulk(b.undoKey)}*1\r\n$4\r\nEXEC\r\n`, 'utf8'),
+    end: Buffer.from(`\r\n*7\r\n$4\r\nEVAL\r\n${bulk(END_LUA)}$1\r\n2\r\n${bulk(b.chunksKey)}${bulk(b.undoKey)}${bulk(publish)}${bulk(b.channel)}*1\r\n$4\r\nEXEC\r\n`, 'utf8'),
   };
   return b.txWire;
 }
 
-/** Replies a transaction gets: MULTI, four QUEUED, EXEC. */
+/** Replies a transaction gets: MULTI, four QUEUED, EXEC (one QUEUED fewer without PUBLISH). */
 const TX_REPLIES = 6;
 const NOTHING = Buffer.alloc(0);
 
@@ -63,29 +63,43 @@ export async function sendAppends(r: Redis, chunks: readonly Chunk[], cap: numbe
   if (results.every(([err]) => err === null || err.name === 'ReplyError')) giveBuffer(pooled);
   const out: Array<[Error | null, unknown]> = [];
   let j = 0;
-  for (const w of wires) {
-    out.push(w.length === 1 ? results[j]! : transactionResult(results, j));
+  for (let i = 0; i < wires.length; i++) {
+    const w = wires[i]!;
+    if (w.length === 1) out.push(results[j]!);
+    else {
+      const t = transactionResult(results, j, w.length);
+      const c = chunks[i]!;
+      if (t[0] === null && Array.isArray(t[1])) {
+        // {total, subscribers}: the app's listeners decide whether its next append publishes
+        const [total, subs] = t[1] as [unknown, unknown];
+        const heard = Number(subs) > 0;
+        c.published = w.length === TX_REPLIES ? 'node' : heard ? 'redis' : 'none';
+        c.batch.listened = heard;
+        out.push([null, total]);
+      } else out.push(t);
+    }
     j += w.length;
   }
   return out;
 }
 
-/** One transaction's outcome from its replies at results[j, j + TX_REPLIES). */
-export function transactionResult(results: ReadonlyArray<[Error | null, unknown]>, j: number): [Error | null, unknown] {
-  const [execErr, exec] = results[j + TX_REPLIES - 1]!;
+/** One transaction's outcome from its n replies at results[j, j + n). */
+export function transactionResult(results: ReadonlyArray<[Error | null, unknown]>, j: number, n: number = TX_REPLIES): [Error | null, unknown] {
+  const [execErr, exec] = results[j + n - 1]!;
   if (execErr === null && Array.isArray(exec)) {
     const meta: unknown = exec[0];
     return meta instanceof Error ? [meta, null] : [null, meta];
   }
   // not run: the first refusal says why (MOVED, ASK, OOM... when queued; EXECABORT only repeats it), else EXEC's own error
-  for (let k = j; k < j + TX_REPLIES - 1; k++) if (results[k]![0] !== null) return [results[k]![0], null];
+  for (let k = j; k < j + n - 1; k++) if (results[k]![0] !== null) return [results[k]![0], null];
   return [execErr ?? new Error('EXEC answered no transaction'), null];
 }
 
 /**
  * The appends' commands in one pooled buffer: per chunk the parts sent as
  * one command each, one reply each (one part for a script append, six for a
- * transaction, whose blob is written once and is two of its parts).
+ * transaction, whose blob is written once and is two of its parts; five for
+ * a transaction without PUBLISH, while nobody listens to the app).
  */
 export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[][] } {
   let bytes = 0;
@@ -116,13 +130,21 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     const t = txOf(c.batch, cap, publish);
     p += t.meta.copy(buf, p);
     const notice = c.noticeCount();
-    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)), p, 'latin1');
+    const own = c.batch.listened;
+    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)) + (own ? '$1\r\n1\r\n' : '$1\r\n0\r\n'), p, 'latin1');
     p += t.push.copy(buf, p);
     p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
     const head = buf.subarray(start, p);
     const blobEnd = writeBlob(c, buf, p);
     const blob = buf.subarray(p, blobEnd);
     p = blobEnd;
+    if (!own) {
+      // nobody listened at the app's last append: no PUBLISH (END_LUA publishes if someone came since)
+      const end = buf.subarray(p, p + t.end.length);
+      p += t.end.copy(buf, p);
+      wires.push([head, blob, end, NOTHING, NOTHING]);
+      continue;
+    }
     const pubStart = p;
     p += t.pub.copy(buf, p);
     p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');

@@ -25,6 +25,8 @@ export interface HistoryMetrics {
   pipelinesErr: Child;
   seconds: Child;
   written: Child;
+  /** Chunks written, by who published their blob (node, redis, none). */
+  published: Record<'node' | 'redis' | 'none', Child>;
   droppedOverflow: Child;
   droppedRejected: Child;
   failures: Child;
@@ -36,12 +38,14 @@ export interface HistoryMetrics {
 export function historyMetrics(r: MetricRegistry, latency: Samples, up: () => boolean, pending: () => number): HistoryMetrics {
   const pipelines = r.counter('logplane_redis_pipelines_total', 'Redis pipelines of the line batch, by outcome (ok, error).', ['outcome']);
   const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis).', ['reason']);
+  const chunks = r.counter('logplane_redis_chunks_total', 'Chunks of lines appended to the Redis history (one per app and round), by who published them to the nodes following the app: node (this node, with the append), redis (the append script, for a follower that had just come), none (nobody followed the app).', ['published']);
   const m: HistoryMetrics = {
     up: r.gauge('logplane_redis_up', 'Whether this node can write to Redis (1) or not (0).'),
     pipelinesOk: pipelines.labels('ok'),
     pipelinesErr: pipelines.labels('error'),
     seconds: r.counter('logplane_redis_pipeline_seconds_total', 'Time spent in line-batch pipelines (divide by logplane_redis_pipelines_total for the mean round trip).').labels(),
     written: r.counter('logplane_redis_lines_written_total', 'Lines written to the Redis history.').labels(),
+    published: { node: chunks.labels('node'), redis: chunks.labels('redis'), none: chunks.labels('none') },
     droppedOverflow: dropped.labels('overflow'),
     droppedRejected: dropped.labels('rejected'),
     failures: r.counter('logplane_redis_write_failures_total', 'Times writing to Redis failed: connection lost (pipeline failed or connection closed; lines are queued) or an append refused.').labels(),

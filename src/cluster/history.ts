@@ -2,9 +2,10 @@
 // has an AppBatch in app.sinks; route() offers it each line (a push of a
 // reference), and once per tick (one setImmediate for all apps) the batches
 // become chunks that go out in ONE pipeline: per chunk one transaction
-// (the bookkeeping script, then RPUSH and PUBLISH of the chunk's blob to the
-// app's list and channel: trim to historyLines, counters, re-sends appended
-// once; redis/scripts.ts, cluster/append-wire.ts). Never a round trip per line.
+// (the bookkeeping script, then RPUSH of the chunk's blob to the app's list
+// and, while some node follows the app, PUBLISH to its channel: trim to
+// historyLines, counters, re-sends appended once; redis/scripts.ts,
+// cluster/append-wire.ts). Never a round trip per line.
 //
 // Lines are stored as the cooked records themselves (bytes, no re-encoding).
 // One pipeline is in flight at a time, so each node's lines reach Redis in
@@ -271,6 +272,7 @@ export class RedisHistory {
     let written = 0;
     for (const { chunk: c, total } of ok) {
       written += c.lines;
+      this.#m.published[c.published].value++;
       if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
       c.release();
     }

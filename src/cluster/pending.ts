@@ -34,6 +34,8 @@ export class Chunk {
   id = 0;
   /** header | records, made when first sent. */
   blob: Buffer | null = null;
+  /** Who published its blob when it was written: this node's PUBLISH, Redis (a listener had just come: END_LUA), or nobody (no listener). */
+  published: 'node' | 'redis' | 'none' = 'node';
   #blobBuf: ReturnType<typeof takeBuffer> | null = null;
 
   constructor(batch: AppBatch, segs: Segment[], origin: number) {
@@ -110,6 +112,8 @@ export class AppBatch implements LineSink {
   readonly undoKey: string;
   readonly channel: string;
   readonly packer: Packer;
+  /** Whether the app had listeners at its last append: its next append publishes its blob only then (redis/scripts.ts). */
+  listened = true;
   queued = false;
   /** This app's newest queued chunk while never sent: the next lines join it (fewer, larger appends). */
   open: Chunk | null = null;

@@ -160,7 +160,7 @@ return total
 export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
 
 /**
- * The append of a chunk in layout 2 without its blob ever entering Lua.
+* The append of a chunk in layout 2 without its blob ever entering Lua.
  * Since Redis 7.0, Lua hashes every byte of every string it is given
  * (redis/redis#9449), so a 60 KB blob as a script argument cost ~80 µs
  * of Redis CPU before the script ran a line: half of an append. So a chunk's
@@ -170,8 +170,9 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  *   MULTI
  *   EVAL APPEND_META_LUA   the bookkeeping of APPEND_LUA, without the blob
  *   RPUSH chunks blob      the blob, as Redis keeps a plain argument
- *   PUBLISH channel blob   (SPUBLISH on a Redis Cluster)
- *   EVAL UNDO_LUA          takes the blob back when the append was a re-send
+ *   PUBLISH channel blob   (SPUBLISH on a Redis Cluster); only while someone listens
+ *   EVAL END_LUA           takes the blob back when the append was a re-send,
+ *                          publishes it when a listener came and the node left PUBLISH out
  *   EXEC
  *
  * EVAL, not EVALSHA: a script Redis does not hold fails only when EXEC runs
@@ -180,37 +181,58 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * what it costs). Appends in the previous release's layout (upgrades) still
  * go through APPEND_LUA.
  *
+ * Published only while someone listens: a chunk's blob is published only
+ * when a node follows the app (its tails or drains subscribe to the app
+ * channel), so an app nobody follows costs Redis the chunk once, not twice.
+ * The bookkeeping counts the channel's subscribers (`PUBSUB NUMSUB`, or
+ * `SHARDNUMSUB` on a Redis Cluster, where ioredis' sharded subscribers
+ * connect to the masters) and returns the count; the node leaves PUBLISH out
+ * of its next append of the app while the count was 0. When a subscriber
+ * came in between, the bookkeeping sees it in the same transaction and
+ * END_LUA publishes the blob from the list (`LINDEX`: the blob then enters
+ * Lua, once per app and new listener). So every subscriber that was
+ * subscribed when the transaction ran gets the ordinal message and the blob,
+ * adjacent, exactly as when every chunk was published; a chunk with no
+ * subscriber went to nobody then as now.
+ *
  * KEYS: chunks, firsts, meta, sent, lines, undo. ARGV: cap, channel,
- * publish command, chunk id, count, highest seq, origin, and the n of the
- * loss notice leading the chunk ('' when a line leads it). Does what
- * APPEND_LUA does for a layout-2 chunk of count records, except the push and
- * publish of the blob that follow it: bumps the total, pushes the chunk's
- * `first ordinal:highest seq`, trims (the blob is not in the list yet, so
- * the list of chunks is trimmed by the same count from its head), publishes
- * the ordinal message and returns the total. A re-send of the last chunk
- * appended (its reply was lost) changes nothing, sets undo (so UNDO_LUA
- * removes the blob pushed again), publishes the ordinal message of its first
- * append (a follower drops ordinals it already has: cluster/follow.ts), and
- * returns that total; an older id (never sent again by design) returns -1
- * and publishes first ordinal -1, whose chunk the followers drop
- * (cluster/bus.ts).
+ * publish command, chunk id, count, highest seq, origin, the n of the loss
+ * notice leading the chunk ('' when a line leads it), and '1' when the
+ * transaction publishes the blob itself ('0' when it leaves PUBLISH out).
+ * Does what APPEND_LUA does for a layout-2 chunk of count records, except
+ * the push and publish of the blob that follow it: bumps the total, pushes
+ * the chunk's `first ordinal:highest seq`, trims (the blob is not in the
+ * list yet, so the list of chunks is trimmed by the same count from its
+ * head), publishes the ordinal message (when the blob is published) and
+ * returns {total, subscribers}. A re-send of the last chunk appended (its
+ * reply was lost) changes nothing, has END_LUA remove the blob pushed again,
+ * publishes the ordinal message of its first append (a follower drops
+ * ordinals it already has: cluster/follow.ts), and returns that total; an
+ * older id (never sent again by design) returns -1 and publishes first
+ * ordinal -1, whose chunk the followers drop (cluster/bus.ts). What END_LUA
+ * is to do is left in the key undo: 'u' take the blob back, 'p' publish it.
  */
 export const APPEND_META_LUA = `
 local id = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local om = string.char(tonumber(ARGV[7])) .. '\\255'
+local subs = redis.call('PUBSUB', ARGV[3] == 'SPUBLISH' and 'SHARDNUMSUB' or 'NUMSUB', ARGV[2])[2]
+local own = ARGV[9] == '1'
+local tell = own or subs > 0
+local late = ''
+if subs > 0 and not own then late = 'p' end
 local seen = redis.call('GET', KEYS[4])
 if seen then
   local c, t = string.match(seen, '^(%d+):(%d+)$')
   c = tonumber(c)
   if id <= c then
-    redis.call('SET', KEYS[6], '1')
+    redis.call('SET', KEYS[6], 'u' .. late)
     if c == id then
-      redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', tonumber(t) - n + 1))
-      return tonumber(t)
+      if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', tonumber(t) - n + 1)) end
+      return {tonumber(t), subs}
     end
-    redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1))
-    return -1
+    if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1)) end
+    return {-1, subs}
   end
 end
 if redis.call('HGET', KEYS[3], 'layout') ~= '2' then redis.call('HSET', KEYS[3], 'layout', '2') end
@@ -225,13 +247,23 @@ ${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or
   redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
 end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
-redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first))
-return total
+if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
+if late ~= '' then redis.call('SET', KEYS[6], late) end
+return {total, subs}
 `;
 
-/** The end of a chunk's append transaction: a re-send's blob, pushed again, comes off. KEYS: chunks, undo. */
-export const UNDO_LUA = `
-if redis.call('DEL', KEYS[2]) == 1 then redis.call('LTRIM', KEYS[1], 0, -2) end
+/**
+ * The end of a chunk's append transaction (APPEND_META_LUA): the blob just
+ * pushed is published when a listener came and the node left PUBLISH out
+ * ('p'), and taken back when the append was a re-send ('u'). KEYS: chunks,
+ * undo. ARGV: publish command, channel.
+ */
+export const END_LUA = `
+local f = redis.call('GET', KEYS[2])
+if not f then return 0 end
+redis.call('DEL', KEYS[2])
+if string.find(f, 'p', 1, true) then redis.call(ARGV[1], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+if string.find(f, 'u', 1, true) then redis.call('LTRIM', KEYS[1], 0, -2) end
 return 0
 `;
 

@@ -10,7 +10,7 @@ import { lineFrom } from '../../src/line.js';
 import { decodeLossNotice, encodeLossNotice } from '../../src/cluster/batch.js';
 import { AppBatch, Chunk, blobOf, chunkOf } from '../../src/cluster/pending.js';
 import { appendWires, transactionResult } from '../../src/cluster/append-wire.js';
-import { APPEND_META_LUA, APPEND_SHA, UNDO_LUA } from '../../src/redis/scripts.js';
+import { APPEND_META_LUA, APPEND_SHA, END_LUA } from '../../src/redis/scripts.js';
 
 function commandBytes(name: string, args: Array<string | number | Buffer>): Buffer {
   const cmd = new Command(name, args.map((a) => (Buffer.isBuffer(a) ? a : String(a))));
@@ -31,12 +31,13 @@ function ioredisBytes(b: AppBatch, c: Chunk, cap: number, publish: string, layou
     return commandBytes('evalsha', [APPEND_SHA, 5, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout]);
   }
   const blob = blobOf(c);
+  const own = b.listened;
   return Buffer.concat([
     commandBytes('MULTI', []),
-    commandBytes('EVAL', [APPEND_META_LUA, 6, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c)]),
+    commandBytes('EVAL', [APPEND_META_LUA, 6, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0']),
     commandBytes('RPUSH', [b.chunksKey, blob]),
-    commandBytes(publish, [b.channel, blob]),
-    commandBytes('EVAL', [UNDO_LUA, 2, b.chunksKey, b.undoKey]),
+    ...(own ? [commandBytes(publish, [b.channel, blob])] : []),
+    commandBytes('EVAL', [END_LUA, 2, b.chunksKey, b.undoKey, publish, b.channel]),
     commandBytes('EXEC', []),
   ]);
 }
@@ -57,12 +58,14 @@ test('each append of a round is byte for byte what ioredis would send: a transac
   const withNotice = chunkOf(apps[0]!, [encodeLossNotice(2, 17, 1700000000000), lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: 'after', seq: 9 })], 2);
   withNotice.id = 7;
   chunks.push(withNotice);
+  // the second app had no listener at its last append: its transaction leaves PUBLISH out
+  apps[1]!.listened = false;
   for (const [cap, publish, layout] of [[1500, 'PUBLISH', '2'], [20, 'SPUBLISH', '1']] as const) {
     const { wires } = appendWires(chunks, cap, publish, layout);
     assert.equal(wires.length, chunks.length);
     chunks.forEach((c, i) => {
-      // one part per reply Redis gives: six for a transaction (MULTI, four QUEUED, EXEC), one for the script
-      assert.equal(wires[i]!.length, layout === '2' ? 6 : 1, `append ${i}: parts`);
+      // one part per reply Redis gives: six for a transaction (MULTI, four QUEUED, EXEC), five without PUBLISH, one for the script
+      assert.equal(wires[i]!.length, layout === '2' ? (c.batch.listened ? 6 : 5) : 1, `append ${i}: parts`);
       assert.deepEqual(Buffer.concat(wires[i]!), ioredisBytes(c.batch, c, cap, publish, layout), `append ${i} (cap ${cap}, ${publish}, layout ${layout})`);
     });
     // the loss notice's n goes to the bookkeeping as its own argument (the script never reads the blob)
@@ -74,8 +77,11 @@ test("a transaction's outcome: its bookkeeping's reply when EXEC ran, else the f
   const ok: [Error | null, unknown] = [null, 'OK'];
   const queued: [Error | null, unknown] = [null, 'QUEUED'];
   const replyError = (m: string): Error => Object.assign(new Error(m), { name: 'ReplyError' });
-  // ran: the total the bookkeeping returned
-  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [null, [1500, 3, 0, 0]]], 0), [null, 1500]);
+  // ran: what the bookkeeping returned ({total, subscribers})
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [null, [[1500, 2], 3, 0, 0]]], 0), [null, [1500, 2]]);
+  // ran without PUBLISH: five replies
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, [null, [[1500, 0], 3, 0, 0]]], 0, 5), [null, [1500, 0]]);
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, [null, [[1500, 0], 3, 0, 0]], ok, queued, queued, queued, queued, [null, [[2000, 1], 3, 0, 0, 0]]], 5), [null, [2000, 1]]);
   // ran, offset in a round of several
   assert.deepEqual(transactionResult([[null, 7], ok, queued, queued, queued, queued, [null, [-1, 4, 0, 0]]], 1), [null, -1]);
   // the bookkeeping failed inside EXEC: that error
