@@ -12,13 +12,11 @@
 // run from the first byte; its peak RSS (VmHWM). The server does nothing
 // else: no drains, no tails.
 import { cpus, loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { cpuSeconds, memory } from './support/proc.js';
-import { pollUntil } from './support/poll.js';
-import { DEFAULT_WARMUP, figures, SteadyMark } from './support/steady.js';
+import { DEFAULT_WARMUP, figures, pollIngest } from './support/steady.js';
 import { startSyslogSenders, type SyslogSenders } from './support/senders.js';
-import { scrape, spawnServer, sumOf } from './support/server.js';
+import { spawnServer } from './support/server.js';
 import { appRecords, benchApps, syslogFrames } from './support/syslog.js';
 
 const APPS = 1000;
@@ -67,22 +65,10 @@ async function runOnce(connections: number, totalLines: number, warmupLines: num
   try {
     senders = await startSyslogSenders(server.syslogPort, buf, repeats, connections);
 
-    const before = await scrape(server.url);
-    const base = before.get(TCP_LINES) ?? 0;
-    const droppedBase = sumOf(before, 'logplane_ingest_dropped_total');
     const rss0 = memory(server.pid).rss;
-    const cpu0 = cpuSeconds(server.pid);
-    const ingestedOf = (m: Map<string, number>): number => (m.get(TCP_LINES) ?? 0) - base;
-    const droppedOf = (m: Map<string, number>): number => sumOf(m, 'logplane_ingest_dropped_total') - droppedBase;
-    const steady = new SteadyMark(server.pid, warmup);
-    const read = async (): Promise<Map<string, number>> => {
-      const m = await scrape(server.url);
-      steady.see(ingestedOf(m), ingestedOf(m) + droppedOf(m));
-      return m;
-    };
-    const t0 = performance.now();
-    senders.go();
-    const polled = await pollUntil(read, (m) => ingestedOf(m) + droppedOf(m) >= expected, { intervalMs: POLL_MS, deadlineMs: DEADLINE_MS, t0 });
+    const s = senders;
+    const run = await pollIngest(server, TCP_LINES, expected, warmup, () => s.go(), { intervalMs: POLL_MS, deadlineMs: DEADLINE_MS });
+    const { polled, ingestedOf, droppedOf } = run;
     const last = polled.value;
     const ingested = ingestedOf(last);
     const dropped = droppedOf(last);
@@ -91,7 +77,7 @@ async function runOnce(connections: number, totalLines: number, warmupLines: num
     const mem = memory(server.pid);
     const ringLines = last.get('logplane_ring_lines') ?? 0;
     const done = complete ? await senders.done : [];
-    const f = figures(t0, cpu0, steady.mark, { at: polled.at, cpu, lines: ingested });
+    const f = figures(run.t0, run.cpu0, run.mark, { at: polled.at, cpu, lines: ingested });
     return {
       connections,
       lines: f.lines,

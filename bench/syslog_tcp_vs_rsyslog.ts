@@ -28,11 +28,11 @@ import { performance } from 'node:perf_hooks';
 import type { BenchCase, CaseOptions, CaseResult, Value } from './case.js';
 import { attachConsumers, type Consumers } from './support/consumers.js';
 import { median, pollUntil } from './support/poll.js';
-import { DEFAULT_WARMUP, figures, SteadyMark } from './support/steady.js';
+import { DEFAULT_WARMUP, figures, pollIngest, SteadyMark } from './support/steady.js';
 import { cpuSeconds, memory } from './support/proc.js';
 import { RSYSLOGD, rsyslogAvailable, rsyslogVersion, spawnRsyslog } from './support/rsyslog.js';
 import { startSyslogSenders, type SenderDone, type SyslogSenders } from './support/senders.js';
-import { scrape, spawnServer, sumOf } from './support/server.js';
+import { spawnServer } from './support/server.js';
 import { appRecords, benchApps, MESSAGE_BYTES, syslogFrames, type BenchApp } from './support/syslog.js';
 
 const APPS = 1000;
@@ -101,21 +101,9 @@ async function runLogplane(stream: Stream, round: number, consumed: number, env:
     consumers = await attachConsumers(server, stream.apps.slice(0, consumed).map((a) => a.id));
     for (const n of consumers.notes) notes.add(n);
     senders = await startSyslogSenders(server.syslogPort, stream.buf, stream.repeats, CONNECTIONS);
-    const before = await scrape(server.url);
-    const base = before.get(TCP_LINES) ?? 0;
-    const droppedBase = sumOf(before, 'logplane_ingest_dropped_total');
-    const ingestedOf = (m: Map<string, number>): number => (m.get(TCP_LINES) ?? 0) - base;
-    const droppedOf = (m: Map<string, number>): number => sumOf(m, 'logplane_ingest_dropped_total') - droppedBase;
-    const cpu0 = cpuSeconds(server.pid);
-    const steady = new SteadyMark(server.pid, stream.warmup);
-    const read = async (): Promise<Map<string, number>> => {
-      const m = await scrape(server.url);
-      steady.see(ingestedOf(m), ingestedOf(m) + droppedOf(m));
-      return m;
-    };
-    const t0 = performance.now();
-    senders.go();
-    const polled = await pollUntil(read, (m) => ingestedOf(m) + droppedOf(m) >= stream.expected, { intervalMs: POLL_MS, deadlineMs: DEADLINE_MS, t0 });
+    const s = senders;
+    const run = await pollIngest(server, TCP_LINES, stream.expected, stream.warmup, () => s.go(), { intervalMs: POLL_MS, deadlineMs: DEADLINE_MS });
+    const { polled, ingestedOf, droppedOf } = run;
     const cpuEnd = cpuSeconds(server.pid);
     const mem = memory(server.pid);
     const lines = ingestedOf(polled.value);
@@ -127,7 +115,7 @@ async function runLogplane(stream: Stream, round: number, consumed: number, env:
     return {
       system: System.LOGPLANE,
       round,
-      ...figures(t0, cpu0, steady.mark, { at: polled.at, cpu: cpuEnd, lines }),
+      ...figures(run.t0, run.cpu0, run.mark, { at: polled.at, cpu: cpuEnd, lines }),
       peakRssMb: mem.peakRss / MB,
       senderBusyPct: busyPct(done),
       drainLines: c.drains > 0 ? c.drainLines() : null,

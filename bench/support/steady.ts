@@ -5,7 +5,9 @@
 // heap and its limits growing). A node runs for days, so its lines per
 // CPU-second are the window's; the whole run's are printed beside them.
 import { performance } from 'node:perf_hooks';
+import { pollUntil, type Polled } from './poll.js';
 import { cpuSeconds } from './proc.js';
+import { scrape, sumOf } from './server.js';
 
 /** Lines ingested before the window opens, by default (the rings full). */
 export const DEFAULT_WARMUP = 1_500_000;
@@ -46,4 +48,40 @@ export function figures(t0: number, cpu0: number, mark: Mark | null, end: Mark) 
     wholeLinesPerSec: whole.lines / whole.seconds,
     wholeLinesPerCpuSec: whole.cpu > 0 ? whole.lines / whole.cpu : 0,
   };
+}
+
+export interface IngestRun {
+  t0: number;
+  cpu0: number;
+  mark: Mark | null;
+  /** The last /metrics read (the one that saw every line handled, unless the deadline came first). */
+  polled: Polled<Map<string, number>>;
+  /** Lines of `metric` ingested in this run, by a /metrics read. */
+  ingestedOf(m: Map<string, number>): number;
+  /** Lines dropped in this run (logplane_ingest_dropped_total), by a /metrics read. */
+  droppedOf(m: Map<string, number>): number;
+}
+
+/**
+ * Start the senders (go) and poll a server's /metrics every intervalMs
+ * until `expected` lines of `metric` are handled (ingested or dropped), the
+ * steady window opening at `warmup` of them.
+ */
+export async function pollIngest(server: { url: string; pid: number }, metric: string, expected: number, warmup: number, go: () => void, opts: { intervalMs: number; deadlineMs: number }): Promise<IngestRun> {
+  const before = await scrape(server.url);
+  const base = before.get(metric) ?? 0;
+  const droppedBase = sumOf(before, 'logplane_ingest_dropped_total');
+  const ingestedOf = (m: Map<string, number>): number => (m.get(metric) ?? 0) - base;
+  const droppedOf = (m: Map<string, number>): number => sumOf(m, 'logplane_ingest_dropped_total') - droppedBase;
+  const cpu0 = cpuSeconds(server.pid);
+  const steady = new SteadyMark(server.pid, warmup);
+  const read = async (): Promise<Map<string, number>> => {
+    const m = await scrape(server.url);
+    steady.see(ingestedOf(m), ingestedOf(m) + droppedOf(m));
+    return m;
+  };
+  const t0 = performance.now();
+  go();
+  const polled = await pollUntil(read, (m) => ingestedOf(m) + droppedOf(m) >= expected, { ...opts, t0 });
+  return { t0, cpu0, mark: steady.mark, polled, ingestedOf, droppedOf };
 }

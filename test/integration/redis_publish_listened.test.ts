@@ -12,13 +12,13 @@ import { closeClient, commandClient, connectOrThrow } from '../../src/redis/conn
 import { appChannel } from '../../src/redis/keys.js';
 import { defineScripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
-import { decodeChunk, decodeOrdinal } from '../../src/cluster/batch.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
+import { hearChunks, type HeardChunk } from '../support/chunks.js';
 import type { Redis } from 'ioredis';
 
 const ORIGIN = 5;
@@ -35,23 +35,10 @@ after(async () => {
 });
 
 /** A follower on another node: what it hears on the app channel, as (first ordinal, seqs) per chunk. */
-async function listener(app: string): Promise<{ heard: Array<{ first: number; seqs: number[] }>; sub: Redis }> {
+async function listener(app: string): Promise<{ heard: HeardChunk[]; sub: Redis }> {
   const sub = commandClient(redis.url, `test-listener-${app}`);
   sub.on('error', () => {});
-  const heard: Array<{ first: number; seqs: number[] }> = [];
-  let nextFirst: number | null = null;
-  sub.on('messageBuffer', (_channel: Buffer, msg: Buffer) => {
-    const f = decodeOrdinal(msg);
-    if (f !== null) {
-      assert.equal(nextFirst, null, 'an ordinal message is followed by its chunk before the next one');
-      nextFirst = f;
-      return;
-    }
-    const b = nextFirst === null ? null : decodeChunk(msg, nextFirst);
-    nextFirst = null;
-    assert.ok(b, 'every chunk comes right after its ordinal message');
-    heard.push({ first: b.first, seqs: b.recs.map(seqOf) });
-  });
+  const heard = hearChunks(sub);
   await connectOrThrow(sub, 5000);
   await sub.subscribe(appChannel(app));
   return { heard, sub };

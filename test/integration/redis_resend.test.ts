@@ -13,7 +13,7 @@ import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '..
 import { slotOf } from '../../src/redis/slots.js';
 import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
-import { decodeChunk, decodeOrdinal, makeHeader } from '../../src/cluster/batch.js';
+import { makeHeader } from '../../src/cluster/batch.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -21,6 +21,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { startRedisCluster } from '../support/redis-cluster.js';
 import { until } from '../support/wait.js';
+import { hearChunks } from '../support/chunks.js';
 
 const ORIGIN = 3;
 let redis: TestRedis;
@@ -47,19 +48,7 @@ test('an append re-sent after its reply was lost is stored once and keeps its fi
   // what another node's follower hears: (first ordinal, seqs) per published chunk
   const sub = commandClient(redis.url, 'test-resend-sub');
   sub.on('error', () => {});
-  const heard: Array<{ first: number; seqs: number[] }> = [];
-  let nextFirst: number | null = null;
-  sub.on('messageBuffer', (_channel: Buffer, msg: Buffer) => {
-    const f = decodeOrdinal(msg);
-    if (f !== null) {
-      nextFirst = f;
-      return;
-    }
-    const b = nextFirst === null ? null : decodeChunk(msg, nextFirst);
-    nextFirst = null;
-    assert.ok(b, 'every chunk comes right after its ordinal message');
-    heard.push({ first: b.first, seqs: b.recs.map(seqOf) });
-  });
+  const heard = hearChunks(sub);
   await connectOrThrow(sub, 5000);
   await sub.subscribe(appChannel('app'));
   const offer = (from: number, to: number): void => {
