@@ -31,8 +31,9 @@ ${cases.map((c) => `  ${c.name.padEnd(22)} ${c.about}`).join('\n')}
 
   --lines N           lines per run for cases that take a count (default: the case's own)
   --rounds N          rounds for cases that take turns and report medians (default: the case's own)
-  --warmup N          lines handled before the measured window opens (syslog_tcp_vs_rsyslog: default
-                      1,500,000, the lines logplane's rings hold; 0 measures the whole run)
+  --warmup N          lines handled before the measured window opens (syslog_tcp_vs_rsyslog,
+                      syslog_tcp_to_ring, http_to_ring: default 1,500,000, the lines logplane's rings
+                      hold; 0 measures the whole run)
   --consumers N       apps given one HTTP drain and one WebSocket tail while the load runs
                       (syslog_tcp_vs_rsyslog and http_to_ring: default 10, as the rsyslog comparison asks; cpu_profile: default 0)
   --env NAME=VALUE    environment of the spawned logplane servers, over the bench's own
