@@ -106,7 +106,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
   for (const c of chunks) {
     if (layout === '2') {
       const t = txOf(c.batch, cap, publish);
-      bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + blobBytesOf(c) + 128;
+      // + the per-chunk arguments (six bulk strings, at most ~120 bytes) and the blob's two length headers
+      bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + blobBytesOf(c) + 192;
     } else {
       bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
     }
