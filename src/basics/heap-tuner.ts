@@ -52,7 +52,7 @@ export function startHeapTuner(headroomMb: number, set: (flags: string) => void 
   const tune = (): void => {
     const p = growingPercent(used(), headroomMb);
     // a change under a tenth is not worth a flag write
-    if (percent >= 0 && Math.abs(p - percent) <= percent / 10 && (p === 0) === (percent === 0)) return;
+    if (percent >= 0 && Math.abs(p - percent) <= percent / 10) return;
     percent = p;
     set(`--heap-growing-percent=${p}`);
   };
