@@ -16,21 +16,18 @@ import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
 import { silentLog } from '../../src/obs/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 import { hearChunks, type HeardChunk } from '../support/chunks.js';
 import type { Redis } from 'ioredis';
 
 const ORIGIN = 5;
 let redis: TestRedis;
-let proxy: TcpProxy;
 
 before(async () => {
   redis = await startRedis();
-  proxy = await startTcpProxy(redis.port);
 });
 after(async () => {
-  await proxy?.close();
   await redis?.close();
 });
 
@@ -124,7 +121,8 @@ test('a follower that subscribes between two appends gets the next chunk from Re
 });
 
 test('a re-sent append that Redis published for a new follower is stored once and published again under its first ordinals', async () => {
-  // through the proxy, which can lose a reply after Redis ran the append
+  // through a proxy, which can lose a reply after Redis ran the append
+  const proxy = await startTcpProxy(redis.port);
   const n = setup(proxy.url, 'resend-late-node');
   let l: Awaited<ReturnType<typeof listener>> | null = null;
   try {
@@ -154,5 +152,6 @@ test('a re-sent append that Redis published for a new follower is stored once an
     n.history.close();
     await closeClient(n.cmd);
     if (l) await closeClient(l.sub);
+    await proxy.close();
   }
 });
