@@ -185,6 +185,46 @@ export class Ring {
     return this.#pool.pages[p]!.subarray(o, o + (ol >>> 16));
   }
 
+  /**
+   * Copy the newest n lines (n <= count) back to back into dst at off, and
+   * append their lengths to lens; returns the end in dst. Lines side by side
+   * on one page (a run pushed one after another) go in one copy: the Redis
+   * batch takes a tick's lines of an app this way (cluster/pending.ts).
+   */
+  copyNewest(n: number, dst: Buffer, off: number, lens: number[]): number {
+    if (n > this.#count) throw new RangeError('fewer lines held than asked for');
+    const idx = this.#idx;
+    const pages = this.#pool.pages;
+    let slot = this.#head + this.#count - n;
+    if (slot >= this.#size) slot -= this.#size;
+    let runPage = -1;
+    let runStart = 0;
+    let runEnd = 0;
+    for (let k = 0; k < n; k++) {
+      const p = idx[slot << 1]!;
+      const ol = idx[(slot << 1) + 1]!;
+      const len = ol >>> 16;
+      lens.push(len);
+      if (p === LARGE) {
+        if (runPage !== -1) off += pages[runPage]!.copy(dst, off, runStart, runEnd);
+        runPage = -1;
+        off += this.#large.get(slot)!.copy(dst, off);
+      } else {
+        const o = ol & 0xffff;
+        if (p === runPage && o === runEnd) runEnd = o + len;
+        else {
+          if (runPage !== -1) off += pages[runPage]!.copy(dst, off, runStart, runEnd);
+          runPage = p;
+          runStart = o;
+          runEnd = o + len;
+        }
+      }
+      if (++slot === this.#size) slot = 0;
+    }
+    if (runPage !== -1) off += pages[runPage]!.copy(dst, off, runStart, runEnd);
+    return off;
+  }
+
   /** Index of the first line with seq > after (count when none). */
   indexAfter(after: number): number {
     if (this.#count === 0) return 0;

@@ -200,8 +200,8 @@ export class Cluster {
   join(registry: Registry): DrainFeeds {
     if (this.#registry) throw new Error('cluster already joined');
     this.#registry = registry;
-    for (const app of registry.apps()) app.addSink(this.history.sink(app.id));
-    registry.on('app', (app: App) => app.addSink(this.history.sink(app.id)));
+    for (const app of registry.apps()) app.addSink(this.history.sink(app.id, app.ring));
+    registry.on('app', (app: App) => app.addSink(this.history.sink(app.id, app.ring)));
     registry.on('appDeleted', (app: App) => {
       this.history.drop(app.id);
       this.#feeds?.detachApp(app.id);

@@ -1,6 +1,6 @@
 // History in Redis (distributed mode): the per-tick Redis batch. Every app
-// has an AppBatch in app.sinks; route() offers it each line (a push of a
-// reference), and once per tick (one setImmediate for all apps) the batches
+// has an AppBatch in app.sinks; route() offers it each line (counted only:
+// the line is the newest in the app's ring), and once per tick (one setImmediate for all apps) the batches
 // become chunks that go out in ONE pipeline: per chunk one transaction
 // (the bookkeeping script, then RPUSH of the chunk's blob to the app's list
 // and, while some node follows the app, PUBLISH to its channel: trim to
@@ -21,6 +21,7 @@
 // round's sending and replies in history-round.ts, lost lines in losses.ts,
 // the metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
+import type { Ring } from '../buffer/ring.js';
 import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
 import { APPEND_LUA, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
@@ -118,11 +119,16 @@ export class RedisHistory {
     return this.#pending.lines + (this.#inFlight?.reduce((n, c) => n + c.count, 0) ?? 0);
   }
 
-  /** The sink for one app (made once). */
-  sink(appId: string): AppBatch {
+  /** The sink for one app (made once): ring is the app's, into which route() pushes each line before offering it (none: the batch keeps its own). */
+  sink(appId: string, ring?: Ring): AppBatch {
     let b = this.#batches.get(appId);
+    // an app made anew under the same id (deleted in between): its lines are in the new ring
+    if (b !== undefined && ring !== undefined && b.ring !== ring) {
+      this.drop(appId);
+      b = undefined;
+    }
     if (!b) {
-      b = new AppBatch(appId, this);
+      b = new AppBatch(appId, this, ring);
       this.#batches.set(appId, b);
     }
     return b;
@@ -134,7 +140,7 @@ export class RedisHistory {
     if (!b) return;
     this.#batches.delete(appId);
     b.removed = true;
-    b.packer.take();
+    b.discard();
     this.#pending.removeBatch(b);
     b.open = null;
     this.#own.drop(appId);
@@ -185,7 +191,7 @@ export class RedisHistory {
     const origin = this.#opts.origin();
     for (const b of dirty) {
       b.queued = false;
-      const segs = b.packer.take();
+      const segs = b.take();
       if (b.removed || segs.length === 0) continue;
       this.#pending.add(b, segs, max, origin);
     }

@@ -1,14 +1,12 @@
-// Lines packed back to back for Redis: what the per-tick batch holds instead
-// of one Buffer per line. A line routed to the batch is copied once, into the
-// app's current segment (no object per line, nothing for the garbage
-// collector to promote while a pipeline is out), and the append's blob is
-// made from the segments' bytes and lengths in one copy. Views of single
-// lines are made only on the rare paths that need them (lines dropped or
-// refused, this node's own ordinals for its stream readers).
-import { WORDS_MAX, copyWords } from '../basics/bytes.js';
-
-/** A segment's bytes grow to at most this, then the next segment starts. */
-const MAX_SEGMENT_BYTES = 1 << 20;
+// Lines packed back to back for Redis: what a chunk holds instead of one
+// Buffer per line. A tick's lines of an app are copied out of the app's
+// ring (buffer/ring.ts copyNewest: a run of lines side by side on a ring
+// page in one copy) into a segment, with their lengths (cluster/pending.ts
+// AppBatch), and the append's blob is made from the segments' bytes and
+// lengths in one copy. No object per line, nothing for the garbage
+// collector to promote while a pipeline is out. Views of single lines are
+// made only on the rare paths that need them (lines dropped or refused,
+// this node's own ordinals for its stream readers).
 const MIN_SEGMENT_BYTES = 4096;
 
 /**
@@ -71,27 +69,11 @@ export class Segment {
     return this.lens.length;
   }
 
-  /** True when a record of len bytes fits. */
-  fits(len: number): boolean {
-    return this.used + len <= this.buf.length;
-  }
-
   /** Copy a record (its seq already stamped). */
   push(rec: Buffer): void {
     rec.copy(this.buf, this.used);
     this.used += rec.length;
     this.lens.push(rec.length);
-  }
-
-  /** Copy src[pos, pos + len) (a cooked line in an ingest batch), stamping seq into the copy. */
-  pushFrom(src: DataView, pos: number, len: number, seq: number): void {
-    const at = this.used;
-    const v = this.#view;
-    v.setFloat64(at, seq, true);
-    if (len <= WORDS_MAX) copyWords(src, pos + 8, pos + len, v, at + 8);
-    else this.buf.set(new Uint8Array(src.buffer, src.byteOffset + pos + 8, len - 8), at + 8);
-    this.used = at + len;
-    this.lens.push(len);
   }
 
   /** Seq of the last record (records start with their f64 LE seq). */
@@ -112,11 +94,6 @@ export class Segment {
       p += len;
     }
   }
-
-  /** The bytes held. */
-  bytes(): Buffer {
-    return this.buf.subarray(0, this.used);
-  }
 }
 
 /** A segment holding exactly these records. */
@@ -126,44 +103,4 @@ export function segmentOf(recs: readonly Buffer[]): Segment {
   const s = new Segment(Math.max(n, 1));
   for (const r of recs) s.push(r);
   return s;
-}
-
-/**
- * Where one app's lines of a tick are packed: segments of at most
- * `maxLines` records each (so a chunk of whole segments can be cut at any
- * segment boundary), sized from the previous tick's bytes.
- */
-export class Packer {
-  segs: Segment[] = [];
-  lines = 0;
-  #cur: Segment | null = null;
-  #lastBytes = 0;
-  readonly #maxLines: number;
-
-  constructor(maxLines: number) {
-    this.#maxLines = maxLines;
-  }
-
-  /** The segment a record of len bytes goes into. */
-  room(len: number): Segment {
-    const c = this.#cur;
-    if (c !== null && c.fits(len) && c.lens.length < this.#maxLines) return c;
-    const want = Math.max(len, c === null ? this.#lastBytes : c.buf.length * 2, MIN_SEGMENT_BYTES);
-    const s = new Segment(Math.min(Math.max(want, len), Math.max(MAX_SEGMENT_BYTES, len)));
-    this.segs.push(s);
-    this.#cur = s;
-    return s;
-  }
-
-  /** Hand the packed segments over and start again. */
-  take(): Segment[] {
-    const segs = this.segs;
-    let bytes = 0;
-    for (const s of segs) bytes += s.used;
-    this.#lastBytes = bytes;
-    this.segs = [];
-    this.lines = 0;
-    this.#cur = null;
-    return segs;
-  }
 }

@@ -8,13 +8,14 @@ import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
 import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appUndo } from '../redis/keys.js';
 import { isLossNotice } from './batch.js';
-import { Packer, Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
+import { Ring } from '../buffer/ring.js';
+import { Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
 
 /** Where an AppBatch reports that it has lines this tick (the writer, RedisHistory). */
 export interface BatchWriter {
   /** This node's id (its chunk ids are remembered per app under it). */
   readonly nodeId: string;
-  /** Most lines per append (a segment holds at most this many). */
+  /** Most lines per append (a segment holds at most this many; a batch without an app ring keeps this many). */
   readonly chunkLines: number;
   mark(b: AppBatch): void;
 }
@@ -98,7 +99,13 @@ export class Chunk {
   }
 }
 
-/** One app's lines of this tick, packed (packed.ts). */
+/**
+ * One app's lines not yet in a chunk. They are the newest lines of the app's
+ * ring (route() pushes every line there before offering it to the sinks), so
+ * offering one only counts it; at the tick (or sooner, once there are as many
+ * as the ring or a chunk holds) they are copied out of the ring into a
+ * segment in runs (Ring.copyNewest), not line by line.
+ */
 export class AppBatch implements LineSink {
   readonly appId: string;
   readonly chunksKey: string;
@@ -111,7 +118,8 @@ export class AppBatch implements LineSink {
   /** Marks a re-sent chunk inside its append transaction (append-wire.ts). */
   readonly undoKey: string;
   readonly channel: string;
-  readonly packer: Packer;
+  /** The ring the lines offered are the newest lines of. */
+  readonly ring: Ring;
   /** Whether the app had listeners at its last append: its next append publishes its blob only then (redis/scripts.ts). */
   listened = true;
   queued = false;
@@ -124,8 +132,22 @@ export class AppBatch implements LineSink {
   /** The same for the append transaction's parts before and after each blob (append-wire.ts). */
   txWire: { key: string; meta: Buffer; push: Buffer; pub: Buffer; end: Buffer } | null = null;
   readonly #writer: BatchWriter;
+  /** True when the ring is the batch's own (no app ring given): offering a line pushes it there first. */
+  readonly #ownRing: boolean;
+  /** Lines offered and not yet copied out: the newest of the ring, and their bytes. */
+  #inRing = 0;
+  #inRingBytes = 0;
+  /** Copied out at most this many at a time: the ring still holds them all, and a segment is never more than a chunk. */
+  readonly #most: number;
+  /** Segments copied out, not yet taken. */
+  #segs: Segment[] = [];
 
-  constructor(appId: string, writer: BatchWriter) {
+  /**
+   * ring: the app's ring, into which each line offered has just been pushed
+   * (route() does that). Without one the batch keeps a ring of its own (of
+   * chunkLines lines) and pushes each line offered into it.
+   */
+  constructor(appId: string, writer: BatchWriter, ring?: Ring) {
     this.appId = appId;
     this.chunksKey = appChunks(appId);
     this.firstsKey = appFirsts(appId);
@@ -134,26 +156,55 @@ export class AppBatch implements LineSink {
     this.sentKey = appSent(appId, writer.nodeId);
     this.undoKey = appUndo(appId);
     this.channel = appChannel(appId);
-    this.packer = new Packer(writer.chunkLines);
     this.#writer = writer;
+    this.#ownRing = ring === undefined;
+    this.ring = ring ?? new Ring(writer.chunkLines);
+    this.#most = Math.min(this.ring.capacity, writer.chunkLines);
   }
 
   offer(rec: Buffer): void {
-    this.packer.room(rec.length).push(rec);
-    this.packer.lines++;
+    if (this.#ownRing) this.ring.push(rec);
+    this.#count(rec.length);
+  }
+
+  offerFrom(src: DataView, pos: number, len: number, seq: number): void {
+    if (this.#ownRing) this.ring.pushFrom(src, pos, len, seq);
+    this.#count(len);
+  }
+
+  #count(len: number): void {
+    this.#inRingBytes += len;
+    if (++this.#inRing === this.#most) this.#copyOut();
     if (!this.queued) {
       this.queued = true;
       this.#writer.mark(this);
     }
   }
 
-  offerFrom(src: DataView, pos: number, len: number, seq: number): void {
-    this.packer.room(len).pushFrom(src, pos, len, seq);
-    this.packer.lines++;
-    if (!this.queued) {
-      this.queued = true;
-      this.#writer.mark(this);
-    }
+  /** Copy the lines offered since the last copy out of the ring, into a segment. */
+  #copyOut(): void {
+    if (this.#inRing === 0) return;
+    const seg = new Segment(this.#inRingBytes);
+    seg.used = this.ring.copyNewest(this.#inRing, seg.buf, 0, seg.lens);
+    this.#segs.push(seg);
+    this.#inRing = 0;
+    this.#inRingBytes = 0;
+  }
+
+  /** The lines offered since the last take, in segments of at most chunkLines lines. */
+  take(): Segment[] {
+    this.#copyOut();
+    const segs = this.#segs;
+    this.#segs = [];
+    return segs;
+  }
+
+  /** Forget the lines offered and not taken (the app was deleted: they go nowhere). */
+  discard(): void {
+    this.#inRing = 0;
+    this.#inRingBytes = 0;
+    for (const sg of this.#segs) sg.release();
+    this.#segs = [];
   }
 }
 

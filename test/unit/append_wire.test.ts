@@ -51,7 +51,7 @@ test('each append of a round is byte for byte what ioredis would send: a transac
       rec.writeDoubleLE(123456789 + i, 0);
       b.offer(rec);
     }
-    const c = new Chunk(b, b.packer.take(), 4 + k);
+    const c = new Chunk(b, b.take(), 4 + k);
     c.id = 1000 * (k + 1);
     chunks.push(c);
   });
