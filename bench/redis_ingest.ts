@@ -1,8 +1,11 @@
 // Distributed mode: POST /logs into nodes whose history is in Redis
-// (`node dist/bench/redis_ingest.js [--lines N] [--connections N] [--no-cluster]
-// [--only TEXT] [--cpu-prof DIR]`, about a minute; --connections sets the
-// shippers per node (default 4), --only runs the configurations whose label
-// contains TEXT, --cpu-prof writes each node's CPU profile into DIR).
+// (`node dist/bench/redis_ingest.js [--lines N] [--connections N] [--rounds N]
+// [--no-cluster] [--only TEXT] [--cpu-prof DIR]`, about a minute; --connections
+// sets the shippers per node (default 4), --rounds repeats the one-endpoint
+// configurations N times in alternation and reports the Redis-mode node's
+// lines/s over the embedded node's per round (median and range: runs on this
+// shared 2-core machine vary by +-10%), --only runs the configurations whose
+// label contains TEXT (or any of several, comma-separated), --cpu-prof writes each node's CPU profile into DIR).
 //
 // One redis-server (started here, no persistence), 100 apps provisioned in
 // Redis, then 1 node and 2 nodes (the BUILT server as child processes, each
@@ -219,7 +222,9 @@ const only = option('--only');
 const connections = option('--connections') === undefined ? DEFAULT_CONNECTIONS : Number(option('--connections'));
 if (!Number.isInteger(connections) || connections < 1 || connections > 256) throw new Error('--connections needs a whole number from 1 to 256');
 const profileDir = option('--cpu-prof');
-const wanted = (label: string): boolean => only === undefined || label.includes(only);
+const rounds = option('--rounds') === undefined ? 1 : Number(option('--rounds'));
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error('--rounds needs a whole number from 1 to 50');
+const wanted = (label: string): boolean => only === undefined || only.split(',').some((o) => label.includes(o));
 
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--lines');
@@ -230,11 +235,26 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const single: Backend = { url: redis.url, masters: [new Redis(redis.url)] };
   try {
-    for (const [label, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, single], ['redis, 2 nodes', 2, single]] as const) {
-      if (!wanted(label)) continue;
-      const res = await run(label, n, linesPerNode, r);
-      rows.push(res.row);
-      notes.push(...res.notes);
+    // rounds alternate the configurations, so each round's ratio compares runs made side by side
+    const ratios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const perNode = new Map<string, number>();
+      for (const [base, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, single], ['redis, 2 nodes', 2, single]] as const) {
+        if (!wanted(base)) continue;
+        const label = rounds > 1 ? `${base} #${round}` : base;
+        const res = await run(label, n, linesPerNode, r);
+        rows.push(res.row);
+        notes.push(...res.notes);
+        perNode.set(base, Number(res.row['perNode']));
+      }
+      const e = perNode.get('embedded (no Redis)');
+      const one = perNode.get('redis, 1 node');
+      if (e !== undefined && one !== undefined) ratios.push(one / e);
+    }
+    if (ratios.length > 0) {
+      const sorted = [...ratios].sort((a, b) => a - b);
+      const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+      notes.push(`Redis-mode node / embedded node, lines/s: ${ratios.map((x) => x.toFixed(2)).join(', ')} (${ratios.length === 1 ? 'one round' : `median of ${ratios.length} alternated rounds ${median.toFixed(2)}, range ${sorted[0]!.toFixed(2)}-${sorted[sorted.length - 1]!.toFixed(2)}`})`);
     }
   } finally {
     for (const m of single.masters) m.disconnect();
