@@ -1,7 +1,9 @@
 // The append round of one endpoint written as Redis protocol (RESP) by hand,
-// all of it in one pooled buffer, each chunk's packed segments copied straight
-// into it (the only copy of a line's bytes between the ingest worker's batch
-// and the socket: none of ioredis' copies, redis/prebuilt.ts).
+// in one pooled buffer: the commands, and each chunk's blob, which is sent
+// from the chunk's own segment when the lines were copied out of the app's
+// ring into one (the only copy of a line's bytes between the ring and the
+// socket), else copied in from its segments (none of ioredis' copies,
+// redis/prebuilt.ts).
 //
 // In layout 2 a chunk is one transaction whose blob never enters Lua
 // (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of the bookkeeping, RPUSH
@@ -103,11 +105,14 @@ export function transactionResult(results: ReadonlyArray<[Error | null, unknown]
  */
 export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[][] } {
   let bytes = 0;
-  for (const c of chunks) {
+  // layout 2: a chunk of one segment copied out of a ring is sent from there (Chunk.blobInPlace), the others are copied in
+  const inPlace = chunks.map((c) => (layout === '2' ? c.blobInPlace() : null));
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i]!;
     if (layout === '2') {
       const t = txOf(c.batch, cap, publish);
       // + the per-chunk arguments (six bulk strings, at most ~120 bytes) and the blob's two length headers
-      bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + blobBytesOf(c) + 192;
+      bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + (inPlace[i] === null ? blobBytesOf(c) : 0) + 192;
     } else {
       bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
     }
@@ -116,7 +121,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
   const buf = pooled.buf;
   const wires: Buffer[][] = [];
   let p = 0;
-  for (const c of chunks) {
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i]!;
     const start = p;
     const blobBytes = blobBytesOf(c);
     if (layout !== '2') {
@@ -136,9 +142,12 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     p += t.push.copy(buf, p);
     p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
     const head = buf.subarray(start, p);
-    const blobEnd = writeBlob(c, buf, p);
-    const blob = buf.subarray(p, blobEnd);
-    p = blobEnd;
+    let blob: Buffer | null = inPlace[i] ?? null;
+    if (blob === null) {
+      const blobEnd = writeBlob(c, buf, p);
+      blob = buf.subarray(p, blobEnd);
+      p = blobEnd;
+    }
     if (!own) {
       // nobody listened at the app's last append: no PUBLISH (END_LUA publishes if someone came since)
       const end = buf.subarray(p, p + t.end.length);

@@ -46,17 +46,25 @@ export function giveBuffer(p: Pooled): void {
   pooledBytes += p.buf.length;
 }
 
-/** Records back to back in one buffer, with their lengths. */
+/**
+ * Records back to back in one buffer, with their lengths, from byte `head`
+ * on: a segment made with room before its records for the append blob's
+ * header (6 + 2 per record) is sent as the blob itself (Chunk.blobInPlace).
+ */
 export class Segment {
   readonly buf: Buffer;
+  /** Bytes before the first record. */
+  readonly head: number;
   readonly #view: DataView;
   readonly #pooled: Pooled;
+  /** Bytes of records held (after head). */
   used = 0;
   readonly lens: number[] = [];
 
-  constructor(capacity: number) {
-    this.#pooled = takeBuffer(capacity);
+  constructor(capacity: number, head = 0) {
+    this.#pooled = takeBuffer(head + capacity);
     this.buf = this.#pooled.buf;
+    this.head = head;
     this.#view = this.#pooled.view;
   }
 
@@ -69,26 +77,31 @@ export class Segment {
     return this.lens.length;
   }
 
+  /** The records' bytes. */
+  bytes(): Buffer {
+    return this.buf.subarray(this.head, this.head + this.used);
+  }
+
   /** Copy a record (its seq already stamped). */
   push(rec: Buffer): void {
-    rec.copy(this.buf, this.used);
+    rec.copy(this.buf, this.head + this.used);
     this.used += rec.length;
     this.lens.push(rec.length);
   }
 
   /** Seq of the last record (records start with their f64 LE seq). */
   lastSeq(): number {
-    return this.#view.getFloat64(this.used - this.lens[this.lens.length - 1]!, true);
+    return this.#view.getFloat64(this.head + this.used - this.lens[this.lens.length - 1]!, true);
   }
 
   /** Seq of the first record. */
   firstSeq(): number {
-    return this.#view.getFloat64(0, true);
+    return this.#view.getFloat64(this.head, true);
   }
 
   /** Views of the records (rare paths). */
   records(out: Buffer[]): void {
-    let p = 0;
+    let p = this.head;
     for (const len of this.lens) {
       out.push(this.buf.subarray(p, p + len));
       p += len;

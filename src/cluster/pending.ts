@@ -72,7 +72,31 @@ export class Chunk {
   /** The n of the loss notice leading the chunk (its u32 at byte 10: cluster/batch.ts), or null when a line leads it. */
   noticeCount(): number | null {
     if (!this.firstIsNotice()) return null;
-    return this.segs[0]!.buf.readUInt32LE(10);
+    const sg = this.segs[0]!;
+    return sg.buf.readUInt32LE(sg.head + 10);
+  }
+
+  /**
+   * The append blob written in place, in front of the records of the
+   * chunk's one segment, when it was made with room for it (a tick's lines
+   * copied out of the ring): no copy of the lines. Null otherwise (several
+   * segments, a loss notice first: writeBlob() copies them).
+   */
+  blobInPlace(): Buffer | null {
+    if (this.segs.length !== 1) return null;
+    const sg = this.segs[0]!;
+    const n = sg.count;
+    if (sg.head !== blobHeadBytes(n) || this.firstIsNotice()) return null;
+    const buf = sg.buf;
+    buf[0] = this.origin;
+    buf[1] = 0;
+    buf.writeUInt32LE(n, 2);
+    const lens = sg.lens;
+    for (let i = 0, h = 6; i < n; i++, h += 2) {
+      buf[h] = lens[i]! & 0xff;
+      buf[h + 1] = lens[i]! >>> 8;
+    }
+    return buf.subarray(0, sg.head + sg.used);
   }
 
   /** The blob's buffer, made by blobOf(). */
@@ -184,8 +208,9 @@ export class AppBatch implements LineSink {
   /** Copy the lines offered since the last copy out of the ring, into a segment. */
   #copyOut(): void {
     if (this.#inRing === 0) return;
-    const seg = new Segment(this.#inRingBytes);
-    seg.used = this.ring.copyNewest(this.#inRing, seg.buf, 0, seg.lens);
+    // room in front for the blob's header: a chunk of this one segment is sent from here (Chunk.blobInPlace)
+    const seg = new Segment(this.#inRingBytes, blobHeadBytes(this.#inRing));
+    seg.used = this.ring.copyNewest(this.#inRing, seg.buf, seg.head, seg.lens) - seg.head;
     this.#segs.push(seg);
     this.#inRing = 0;
     this.#inRingBytes = 0;
@@ -213,6 +238,11 @@ export function chunkOf(batch: AppBatch, recs: readonly Buffer[], origin: number
   return new Chunk(batch, [segmentOf(recs)], origin);
 }
 
+/** Bytes of an append blob's header for n records: origin, notice flag, count, 2 bytes per record. */
+export function blobHeadBytes(n: number): number {
+  return 6 + 2 * n;
+}
+
 /** Size of a chunk's append blob: header (origin, notice flag, count, 2 bytes per record) | records. */
 export function blobBytesOf(c: Chunk): number {
   let bytes = 6 + 2 * c.count;
@@ -235,7 +265,7 @@ export function writeBlob(c: Chunk, buf: Buffer, p: number): number {
       buf[h + 1] = lens[i]! >>> 8;
       h += 2;
     }
-    p += sg.buf.copy(buf, p, 0, sg.used);
+    p += sg.bytes().copy(buf, p);
   }
   return p;
 }
@@ -243,6 +273,8 @@ export function writeBlob(c: Chunk, buf: Buffer, p: number): number {
 /** The bytes an append sends: header | records (made once, kept for re-sends). */
 export function blobOf(c: Chunk): Buffer {
   if (c.blob !== null) return c.blob;
+  const inPlace = c.blobInPlace();
+  if (inPlace !== null) return inPlace;
   const bytes = blobBytesOf(c);
   const pooled = takeBuffer(bytes);
   c.blobBuffer = pooled;

@@ -58,6 +58,18 @@ test('each append of a round is byte for byte what ioredis would send: a transac
   const withNotice = chunkOf(apps[0]!, [encodeLossNotice(2, 17, 1700000000000), lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: 'after', seq: 9 })], 2);
   withNotice.id = 7;
   chunks.push(withNotice);
+  // a tick's lines copied out of an app's ring in one segment: the blob is sent from that segment, written in place
+  const ringed = new AppBatch('ringed', { nodeId: 'n1', chunkLines: 40, mark() {} });
+  for (let i = 0; i < 30; i++) {
+    const rec = lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: i % 11 === 0 ? 'z'.repeat(4500 + i) : `ringed ${i}`, seq: 0 });
+    rec.writeDoubleLE(5550000 + i, 0);
+    ringed.offer(rec);
+  }
+  const single = new Chunk(ringed, ringed.take(), 9);
+  single.id = 77;
+  assert.equal(single.segs.length, 1);
+  assert.ok(single.blobInPlace() !== null, 'one segment with room for the header: sent in place');
+  chunks.push(single);
   // the second app had no listener at its last append: its transaction leaves PUBLISH out
   apps[1]!.listened = false;
   for (const [cap, publish, layout] of [[1500, 'PUBLISH', '2'], [20, 'SPUBLISH', '1']] as const) {
@@ -69,7 +81,9 @@ test('each append of a round is byte for byte what ioredis would send: a transac
       assert.deepEqual(Buffer.concat(wires[i]!), ioredisBytes(c.batch, c, cap, publish, layout), `append ${i} (cap ${cap}, ${publish}, layout ${layout})`);
     });
     // the loss notice's n goes to the bookkeeping as its own argument (the script never reads the blob)
-    if (layout === '2') assert.ok(Buffer.concat(wires[chunks.length - 1]!).includes(Buffer.from('$2\r\n17\r\n')), "the notice's n (17) is an argument");
+    if (layout === '2') assert.ok(Buffer.concat(wires[chunks.length - 2]!).includes(Buffer.from('$2\r\n17\r\n')), "the notice's n (17) is an argument");
+    // the in-place blob is the segment's own memory (not a copy in the round's buffer), and it is all of the blob
+    if (layout === '2') assert.equal(wires[chunks.length - 1]![1]!.buffer, single.segs[0]!.buf.buffer);
   }
 });
 
