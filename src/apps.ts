@@ -15,9 +15,10 @@ export interface LineSink {
   offer(rec: Buffer): void;
   /**
    * The same line still inside an ingest worker's batch, src[pos, pos + len),
-   * with its seq (not yet stamped there): for a sink that copies what it
-   * keeps anyway (the Redis batch packs lines back to back), so routeFrom()
-   * makes no Buffer for it.
+   * with its seq (not yet stamped there): for a sink that needs no Buffer
+   * of the line (the Redis batch only counts it: the line is the newest in
+   * the app's ring, which it copies out of at the tick), so routeFrom()
+   * makes none for it.
    */
   offerFrom?(src: DataView, pos: number, len: number, seq: number): void;
 }

@@ -25,8 +25,8 @@ export function route(app: App, rec: Buffer): void {
 /**
  * route() for a line inside a worker's batch: src[pos, pos+len). The ring
  * copies it straight from the batch and stamps its copy, so a line of an app
- * with no sinks needs no Buffer at all; a sink that copies the line itself
- * (offerFrom: the Redis batch) needs none either; for the others the line
+ * with no sinks needs no Buffer at all; a sink that takes the line from the
+ * ring or the batch itself (offerFrom: the Redis batch) needs none either; for the others the line
  * gets a Buffer of its own (sinks keep what they are offered), the one
  * allocation per line. sourceClass: the console's rate counter's class of the
  * line's source (buffer/rates.ts), which the worker knows per token.
