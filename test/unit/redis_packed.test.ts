@@ -117,3 +117,14 @@ test('an app deleted with lines not taken: they go nowhere, and its next lines s
   const recs = decodeChunk(blobOf(new Chunk(b, segs, 1)), 1)!.recs;
   assert.deepEqual(recs.map((r) => r.subarray(r.length - 3).toString()), ['new']);
 });
+
+test('a ring of one line: each routed line is copied out as it comes, none lost', () => {
+  const app = new App({ id: 'one', uuid: 'u', createdAt: '', updatedAt: '', tokens: [], drains: [] }, 1);
+  const b = new AppBatch('one', { nodeId: 'n1', chunkLines: 50, mark() {} }, app.ring);
+  app.addSink(b);
+  for (let i = 0; i < 5; i++) route(app, lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `only ${i}`, seq: 0 }));
+  const segs = b.take();
+  assert.equal(segs.length, 5);
+  const recs = decodeChunk(blobOf(new Chunk(b, segs, 1)), 1)!.recs;
+  assert.deepEqual(recs.map((r) => r.subarray(r.length - 6).toString()), ['only 0', 'only 1', 'only 2', 'only 3', 'only 4']);
+});
