@@ -1,7 +1,8 @@
 // History in Redis (distributed mode): the per-tick Redis batch. Every app
 // has an AppBatch in app.sinks; route() offers it each line (counted only:
-// the line is the newest in the app's ring), and once per tick (one setImmediate for all apps) the batches
-// become chunks that go out in ONE pipeline: per chunk one transaction
+// the line is the newest in the app's ring), and once per tick (one
+// setImmediate for all apps) the batches copy their lines out of the rings
+// and become chunks that go out in ONE pipeline: per chunk one transaction
 // (the bookkeeping script, then RPUSH of the chunk's blob to the app's list
 // and, while some node follows the app, PUBLISH to its channel: trim to
 // historyLines, counters, re-sends appended once; redis/scripts.ts,
