@@ -85,18 +85,9 @@ export class Chunk {
   blobInPlace(): Buffer | null {
     if (this.segs.length !== 1) return null;
     const sg = this.segs[0]!;
-    const n = sg.count;
-    if (sg.head !== blobHeadBytes(n) || this.firstIsNotice()) return null;
-    const buf = sg.buf;
-    buf[0] = this.origin;
-    buf[1] = 0;
-    buf.writeUInt32LE(n, 2);
-    const lens = sg.lens;
-    for (let i = 0, h = 6; i < n; i++, h += 2) {
-      buf[h] = lens[i]! & 0xff;
-      buf[h + 1] = lens[i]! >>> 8;
-    }
-    return buf.subarray(0, sg.head + sg.used);
+    if (sg.head !== blobHeadBytes(sg.count) || this.firstIsNotice()) return null;
+    writeBlobHead(this, sg.buf, 0);
+    return sg.buf.subarray(0, sg.head + sg.used);
   }
 
   /** The blob's buffer, made by blobOf(). */
@@ -245,19 +236,17 @@ export function blobHeadBytes(n: number): number {
 
 /** Size of a chunk's append blob: header (origin, notice flag, count, 2 bytes per record) | records. */
 export function blobBytesOf(c: Chunk): number {
-  let bytes = 6 + 2 * c.count;
+  let bytes = blobHeadBytes(c.count);
   for (const sg of c.segs) bytes += sg.used;
   return bytes;
 }
 
-/** Write a chunk's append blob into buf at p (blobBytesOf(c) bytes); returns the end. */
-export function writeBlob(c: Chunk, buf: Buffer, p: number): number {
-  const n = c.count;
+/** Write a chunk's append blob header (origin, notice flag, count, each record's length) into buf at p; returns the end. */
+function writeBlobHead(c: Chunk, buf: Buffer, p: number): number {
   buf[p] = c.origin;
   buf[p + 1] = c.firstIsNotice() ? 1 : 0;
-  buf.writeUInt32LE(n, p + 2);
+  buf.writeUInt32LE(c.count, p + 2);
   let h = p + 6;
-  p += 6 + 2 * n;
   for (const sg of c.segs) {
     const lens = sg.lens;
     for (let i = 0; i < lens.length; i++) {
@@ -265,8 +254,14 @@ export function writeBlob(c: Chunk, buf: Buffer, p: number): number {
       buf[h + 1] = lens[i]! >>> 8;
       h += 2;
     }
-    p += sg.bytes().copy(buf, p);
   }
+  return h;
+}
+
+/** Write a chunk's append blob into buf at p (blobBytesOf(c) bytes); returns the end. */
+export function writeBlob(c: Chunk, buf: Buffer, p: number): number {
+  p = writeBlobHead(c, buf, p);
+  for (const sg of c.segs) p += sg.bytes().copy(buf, p);
   return p;
 }
 
