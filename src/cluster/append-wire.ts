@@ -8,8 +8,9 @@
 // In layout 2 a chunk is one transaction whose blob never enters Lua
 // (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of the bookkeeping, RPUSH
 // and, while the app has listeners, PUBLISH of the blob (its bytes written
-// once and sent twice), EVAL of the end (END_LUA), EXEC. In the previous release's layout (upgrades) a chunk is one
-// EVALSHA of the append script, the bytes ioredis would send for
+// once and sent twice), EVAL of the end (END_LUA), EXEC. In the previous
+// release's layout (upgrades) a chunk is one EVALSHA of the append script,
+// the bytes ioredis would send for
 // `lpAppend(chunks, firsts, meta, sent, lines, cap, channel, publish, id, blob, highestSeq, layout)`.
 import type { Redis } from 'ioredis';
 import { APPEND_META_LUA, APPEND_SHA, END_LUA } from '../redis/scripts.js';

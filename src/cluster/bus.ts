@@ -1,9 +1,10 @@
 // Cross-node line fan-out: one pub/sub channel per app (`lp:{app}:tail`),
 // published by each append (once per tick per app) with the batch's first
 // ordinal and origin node, while the channel has subscribers
-// (redis/scripts.ts: an append with no subscriber publishes nothing). A node subscribes to an app's channel only
-// while it has a reason to: live tails of the app, or a drain of the app it
-// owns. Messages are decoded once; records stay views into the message.
+// (redis/scripts.ts: an append with no subscriber publishes nothing). A node
+// subscribes to an app's channel only while it has a reason to: live tails
+// of the app, or a drain of the app it owns. Messages are decoded once;
+// records stay views into the message.
 // From the connection's 'ready' until its subscriptions are known restored,
 // received batches are held and handed over only after every watcher was
 // told (onResubscribed) and so has started its catch-up: a watcher never takes

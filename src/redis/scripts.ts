@@ -160,7 +160,7 @@ return total
 export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
 
 /**
-* The append of a chunk in layout 2 without its blob ever entering Lua.
+ * The append of a chunk in layout 2 without its blob ever entering Lua.
  * Since Redis 7.0, Lua hashes every byte of every string it is given
  * (redis/redis#9449), so a 60 KB blob as a script argument cost ~80 µs
  * of Redis CPU before the script ran a line: half of an append. So a chunk's
