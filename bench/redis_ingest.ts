@@ -19,12 +19,17 @@
 // Reported per configuration: lines/s per node and in all, Redis commands
 // per line (INFO commandstats deltas: what the nodes sent, and everything
 // Redis executed including the commands inside the append script), Redis CPU
-// seconds per million lines, node CPU, and Redis memory per history line.
+// seconds per million lines, node CPU, and Redis memory per history line;
+// also the senders' CPU per line (this process: the HTTP sender workers) and
+// how many of the machine's cores were busy (/proc/stat, everything but idle
+// and iowait), so a run shows where the machine's CPU went: nodes, senders
+// and Redis share the same cores here.
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js';
-import { cpuSeconds, threadCpuSeconds } from './support/proc.js';
+import { cpuSeconds, machineTicks, threadCpuSeconds } from './support/proc.js';
 import { scrape, spawnServer, sumOf, type SpawnedServer } from './support/server.js';
 import { appRecords, benchApps, logplexBody } from './support/syslog.js';
 import { renderTable } from './support/table.js';
@@ -141,6 +146,8 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
     const rcpu0 = await sumOver(masters, redisCpu);
     const cpu0 = servers.map((s) => cpuSeconds(s.pid));
     const main0 = servers.map((s) => threadCpuSeconds(s.pid, s.pid));
+    const bench0 = cpuSeconds(process.pid);
+    const machine0 = machineTicks();
     const t0 = performance.now();
     await Promise.all(senders.map((s) => s.go()));
     const tAnswered = performance.now();
@@ -162,6 +169,8 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
       }
     }
     const secs = (tDone - t0) / 1000;
+    const benchCpu = cpuSeconds(process.pid) - bench0;
+    const machine1 = machineTicks();
     const after = await Promise.all(servers.map((s) => scrape(s.url)));
     const lines = after.reduce((n, m, i) => n + (m.get(INGESTED) ?? 0) - (base[i]!.get(INGESTED) ?? 0), 0);
     const nodeCpu = servers.reduce((n, s, i) => n + cpuSeconds(s.pid) - cpu0[i]!, 0);
@@ -174,6 +183,8 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
       total: lines / secs,
       nodeCpuUs: (nodeCpu / lines) * 1e6,
       mainBusy: mainCpu / nodesN / secs,
+      senderCpuUs: (benchCpu / lines) * 1e6,
+      machineBusy: ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * cpus().length,
       sent: null,
       executed: null,
       redisCpu: null,
@@ -286,6 +297,8 @@ async function main(): Promise<void> {
     { key: 'total', label: 'all nodes', unit: 'lines/s' },
     { key: 'nodeCpuUs', label: 'node CPU', unit: 'µs/line', digits: 2 },
     { key: 'mainBusy', label: 'main thread', unit: 'busy', digits: 2 },
+    { key: 'senderCpuUs', label: 'senders CPU', unit: 'µs/line', digits: 2 },
+    { key: 'machineBusy', label: 'machine', unit: `busy of ${cpus().length}`, digits: 2 },
     { key: 'sent', label: 'cmds sent', unit: '/line', digits: 4 },
     { key: 'executed', label: 'cmds executed', unit: '/line', digits: 3 },
     { key: 'redisCpu', label: 'Redis CPU', unit: 's/M lines', digits: 2 },
