@@ -4,7 +4,10 @@
 // sets the shippers per node (default 4), --rounds repeats the one-endpoint
 // configurations N times in alternation and reports the Redis-mode node's
 // lines/s over the embedded node's per round (median and range: runs on this
-// shared 2-core machine vary by +-10%), --only runs the configurations whose
+// shared 2-core machine vary by +-10%), and the same comparison by the CPU
+// per line of everything on the machine (node and senders, plus Redis in
+// Redis mode: what the lines/s ratio is when both modes keep the same cores
+// busy, as they do here), --only runs the configurations whose
 // label contains TEXT (or any of several, comma-separated), --cpu-prof writes each node's CPU profile into DIR).
 //
 // One redis-server (started here, no persistence), 100 apps provisioned in
@@ -248,24 +251,35 @@ async function main(): Promise<void> {
   try {
     // rounds alternate the configurations, so each round's ratio compares runs made side by side
     const ratios: number[] = [];
+    // the same comparison by CPU: everything on the machine per line (node, senders, and Redis in Redis mode)
+    const cpuRatios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
-      const perNode = new Map<string, number>();
+      const byBase = new Map<string, Record<string, Value>>();
       for (const [base, n, r] of [['embedded (no Redis)', 1, null], ['redis, 1 node', 1, single], ['redis, 2 nodes', 2, single]] as const) {
         if (!wanted(base)) continue;
         const label = rounds > 1 ? `${base} #${round}` : base;
         const res = await run(label, n, linesPerNode, r);
         rows.push(res.row);
         notes.push(...res.notes);
-        perNode.set(base, Number(res.row['perNode']));
+        byBase.set(base, res.row);
       }
-      const e = perNode.get('embedded (no Redis)');
-      const one = perNode.get('redis, 1 node');
-      if (e !== undefined && one !== undefined) ratios.push(one / e);
+      const e = byBase.get('embedded (no Redis)');
+      const one = byBase.get('redis, 1 node');
+      if (e !== undefined && one !== undefined) {
+        ratios.push(Number(one['perNode']) / Number(e['perNode']));
+        const all = (row: Record<string, Value>): number => Number(row['nodeCpuUs']) + Number(row['senderCpuUs']) + Number(row['redisCpu'] ?? 0);
+        cpuRatios.push(all(e) / all(one));
+      }
     }
-    if (ratios.length > 0) {
-      const sorted = [...ratios].sort((a, b) => a - b);
+    const summary = (xs: number[]): string => {
+      const sorted = [...xs].sort((a, b) => a - b);
       const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-      notes.push(`Redis-mode node / embedded node, lines/s: ${ratios.map((x) => x.toFixed(2)).join(', ')} (${ratios.length === 1 ? 'one round' : `median of ${ratios.length} alternated rounds ${median.toFixed(2)}, range ${sorted[0]!.toFixed(2)}-${sorted[sorted.length - 1]!.toFixed(2)}`})`);
+      return `${xs.map((x) => x.toFixed(2)).join(', ')} (${xs.length === 1 ? 'one round' : `median of ${xs.length} alternated rounds ${median.toFixed(2)}, range ${sorted[0]!.toFixed(2)}-${sorted[sorted.length - 1]!.toFixed(2)}`})`;
+    };
+    if (ratios.length > 0) {
+      notes.push(`Redis-mode node / embedded node, lines/s: ${summary(ratios)}`);
+      // steal and other tenants move lines/s more than CPU per line: this is what the lines/s ratio is at equal busy cores
+      notes.push(`the same by the machine's CPU per line (embedded: node + senders; Redis mode: node + senders + Redis): ${summary(cpuRatios)}`);
     }
   } finally {
     for (const m of single.masters) m.disconnect();
