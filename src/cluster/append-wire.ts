@@ -6,14 +6,14 @@
 // redis/prebuilt.ts).
 //
 // In layout 2 a chunk is one transaction whose blob never enters Lua
-// (redis/scripts.ts, APPEND_META_LUA): MULTI, EVAL of the bookkeeping, RPUSH
-// and, while the app has listeners, PUBLISH of the blob (its bytes written
-// once and sent twice), EVAL of the end (END_LUA), EXEC. In the previous
-// release's layout (upgrades) a chunk is one EVALSHA of the append script,
-// the bytes ioredis would send for
+// (redis/scripts.ts, APPEND_META_LUA): MULTI, RPUSH of the blob, the
+// bookkeeping (EVALSHA while nobody listens to the app; EVAL and then
+// PUBLISH of the blob, its bytes written once and sent twice, while someone
+// does), EXEC. In the previous release's layout (upgrades) a chunk is one
+// EVALSHA of the append script, the bytes ioredis would send for
 // `lpAppend(chunks, firsts, meta, sent, lines, cap, channel, publish, id, blob, highestSeq, layout)`.
 import type { Redis } from 'ioredis';
-import { APPEND_META_LUA, APPEND_SHA, END_LUA } from '../redis/scripts.js';
+import { APPEND_META_LUA, APPEND_META_SHA, APPEND_SHA } from '../redis/scripts.js';
 import { sendPrebuilt } from '../redis/prebuilt.js';
 import { giveBuffer, takeBuffer } from './packed.js';
 import { blobBytesOf, writeBlob, type AppBatch, type Chunk } from './pending.js';
@@ -34,23 +34,25 @@ function headOf(b: AppBatch, cap: number, publish: string): Buffer {
 
 type TxWire = NonNullable<AppBatch['txWire']>;
 
-/** The fixed parts of an app's append transactions (around each chunk's id, count, seq, origin and blob). */
+/** The fixed parts of an app's append transactions (around each chunk's blob, id, count, seq, origin and notice). */
 function txOf(b: AppBatch, cap: number, publish: string): TxWire {
   const key = `${cap}:${publish}`;
   if (b.txWire !== null && b.txWire.key === key) return b.txWire;
-  const keys = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey];
+  const rest = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, String(cap), b.channel, publish].map(bulk).join('');
   b.txWire = {
     key,
-    meta: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*18\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n` + [...keys, String(cap), b.channel, publish].map(bulk).join(''), 'utf8'),
-    push: Buffer.from(`*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
-    pub: Buffer.from(`\r\n*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
-    end: Buffer.from(`\r\n*7\r\n$4\r\nEVAL\r\n${bulk(END_LUA)}$1\r\n2\r\n${bulk(b.chunksKey)}${bulk(b.undoKey)}${bulk(publish)}${bulk(b.channel)}*1\r\n$4\r\nEXEC\r\n`, 'utf8'),
+    push: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
+    // after the blob: the bookkeeping by SHA (nobody listens: no PUBLISH) or by its text (the node publishes)
+    bySha: Buffer.from(`\r\n*17\r\n$7\r\nEVALSHA\r\n${bulk(APPEND_META_SHA)}$1\r\n5\r\n${rest}`, 'utf8'),
+    byText: Buffer.from(`\r\n*17\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n5\r\n${rest}`, 'utf8'),
+    pub: Buffer.from(`*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
+    exec: Buffer.from('*1\r\n$4\r\nEXEC\r\n', 'utf8'),
   };
   return b.txWire;
 }
 
-/** Replies a transaction gets: MULTI, four QUEUED, EXEC (one QUEUED fewer without PUBLISH). */
-const TX_REPLIES = 6;
+/** Replies a transaction gets: MULTI, three QUEUED (RPUSH, the bookkeeping, PUBLISH), EXEC; one QUEUED fewer without PUBLISH. */
+const TX_REPLIES = 5;
 const NOTHING = Buffer.alloc(0);
 
 /**
@@ -86,11 +88,12 @@ export async function sendAppends(r: Redis, chunks: readonly Chunk[], cap: numbe
   return out;
 }
 
-/** One transaction's outcome from its n replies at results[j, j + n). */
+/** One transaction's outcome from its n replies at results[j, j + n): the bookkeeping's reply, or why it did not run. */
 export function transactionResult(results: ReadonlyArray<[Error | null, unknown]>, j: number, n: number = TX_REPLIES): [Error | null, unknown] {
   const [execErr, exec] = results[j + n - 1]!;
   if (execErr === null && Array.isArray(exec)) {
-    const meta: unknown = exec[0];
+    // RPUSH's reply, then the bookkeeping's
+    const meta: unknown = exec[1];
     return meta instanceof Error ? [meta, null] : [null, meta];
   }
   // not run: the first refusal says why (MOVED, ASK, OOM... when queued; EXECABORT only repeats it), else EXEC's own error
@@ -100,8 +103,8 @@ export function transactionResult(results: ReadonlyArray<[Error | null, unknown]
 
 /**
  * The appends' commands in one pooled buffer: per chunk the parts sent as
- * one command each, one reply each (one part for a script append, six for a
- * transaction, whose blob is written once and is two of its parts; five for
+ * one command each, one reply each (one part for a script append; five for a
+ * transaction, whose blob is written once and is two of its parts; four for
  * a transaction without PUBLISH, while nobody listens to the app).
  */
 export function appendWires(chunks: readonly Chunk[], cap: number, publish: string, layout: '1' | '2'): { pooled: ReturnType<typeof takeBuffer>; wires: Buffer[][] } {
@@ -112,8 +115,9 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     const c = chunks[i]!;
     if (layout === '2') {
       const t = txOf(c.batch, cap, publish);
+      const own = c.batch.listened;
       // + the per-chunk arguments (six bulk strings, at most ~120 bytes) and the blob's two length headers
-      bytes += t.meta.length + t.push.length + t.pub.length + t.end.length + (inPlace[i] === null ? blobBytesOf(c) : 0) + 192;
+      bytes += t.push.length + (own ? t.byText.length + t.pub.length : t.bySha.length) + t.exec.length + (inPlace[i] === null ? blobBytesOf(c) : 0) + 192;
     } else {
       bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
     }
@@ -136,10 +140,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
       continue;
     }
     const t = txOf(c.batch, cap, publish);
-    p += t.meta.copy(buf, p);
-    const notice = c.noticeCount();
+    // nobody listened at the app's last append: no PUBLISH (the bookkeeping publishes if someone came since)
     const own = c.batch.listened;
-    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)) + (own ? '$1\r\n1\r\n' : '$1\r\n0\r\n'), p, 'latin1');
     p += t.push.copy(buf, p);
     p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
     const head = buf.subarray(start, p);
@@ -149,20 +151,22 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
       blob = buf.subarray(p, blobEnd);
       p = blobEnd;
     }
+    const metaStart = p;
+    p += (own ? t.byText : t.bySha).copy(buf, p);
+    const notice = c.noticeCount();
+    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)) + (own ? '$1\r\n1\r\n' : '$1\r\n0\r\n'), p, 'latin1');
     if (!own) {
-      // nobody listened at the app's last append: no PUBLISH (END_LUA publishes if someone came since)
-      const end = buf.subarray(p, p + t.end.length);
-      p += t.end.copy(buf, p);
-      wires.push([head, blob, end, NOTHING, NOTHING]);
+      p += t.exec.copy(buf, p);
+      wires.push([head, blob, buf.subarray(metaStart, p), NOTHING]);
       continue;
     }
-    const pubStart = p;
     p += t.pub.copy(buf, p);
     p += buf.write(`$${blobBytes}\r\n`, p, 'latin1');
-    const pub = buf.subarray(pubStart, p);
-    const end = buf.subarray(p, p + t.end.length);
-    p += t.end.copy(buf, p);
-    wires.push([head, blob, pub, blob, end, NOTHING]);
+    const meta = buf.subarray(metaStart, p);
+    const execStart = p;
+    p += buf.write('\r\n', p, 'latin1');
+    p += t.exec.copy(buf, p);
+    wires.push([head, blob, meta, blob, buf.subarray(execStart, p)]);
   }
   return { pooled, wires };
 }

@@ -5,7 +5,7 @@
 // migrating, cluster down, script not loaded), which go back to the front
 // of the queue in their order.
 import type { Redis } from 'ioredis';
-import { APPEND_LUA } from '../redis/scripts.js';
+import { APPEND_LUA, APPEND_META_LUA } from '../redis/scripts.js';
 import { isConnectionError, isNoScript, isRedirect, masterConnection, ownerOf } from '../redis/connection.js';
 import { sendAppends } from './append-wire.js';
 import type { Chunk } from './pending.js';
@@ -52,9 +52,10 @@ export function byOwner(redis: Redis, take: readonly Chunk[]): Map<string, Chunk
  * cluster client's connection to the master serving the group's slots, which
  * redirects nothing, so MOVED/ASK/TRYAGAIN/CLUSTERDOWN come back as replies
  * and settle() sends those chunks again after a slot map reload. The append
- * script is called by its SHA only: on a cluster it is loaded on a master
- * (SCRIPT LOAD, in the same write, ahead of the appends: a connection runs
- * its commands in order) before the first round there.
+ * scripts are called by their SHA (the previous layout's script, and the
+ * bookkeeping while nobody listens to the app): on a cluster they are loaded
+ * on a master (SCRIPT LOAD, in the same write, ahead of the appends: a
+ * connection runs its commands in order) before the first round there.
  */
 export class RoundSender {
   /** Masters' connections the script is known to be loaded on (a cluster). */
@@ -73,6 +74,7 @@ export class RoundSender {
     if (conn !== redis && !this.#loaded.has(conn)) {
       this.#loaded.add(conn);
       conn.script('LOAD', APPEND_LUA).catch(() => this.#loaded.delete(conn));
+      conn.script('LOAD', APPEND_META_LUA).catch(() => this.#loaded.delete(conn));
     }
     return sendAppends(conn, g, cap, publish, layout).then((results): Outcome => ({ chunks: g, results, err: null }));
   }

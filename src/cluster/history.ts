@@ -3,8 +3,8 @@
 // the line is the newest in the app's ring), and once per tick (one
 // setImmediate for all apps) the batches copy their lines out of the rings
 // and become chunks that go out in ONE pipeline: per chunk one transaction
-// (the bookkeeping script, then RPUSH of the chunk's blob to the app's list
-// and, while some node follows the app, PUBLISH to its channel: trim to
+// (RPUSH of the chunk's blob to the app's list, the bookkeeping script and,
+// while some node follows the app, PUBLISH to its channel: trim to
 // historyLines, counters, re-sends appended once; redis/scripts.ts,
 // cluster/append-wire.ts). Never a round trip per line.
 //
@@ -24,7 +24,7 @@
 import type { Redis } from 'ioredis';
 import type { Ring } from '../buffer/ring.js';
 import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
-import { APPEND_LUA, type Scripts } from '../redis/scripts.js';
+import { APPEND_LUA, APPEND_META_LUA, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
@@ -320,10 +320,10 @@ export class RedisHistory {
     this.#pump();
   }
 
-  /** Load the append script (the hand-written rounds call it by its SHA only), then pump. */
+  /** Load the append scripts (the hand-written rounds call them by their SHA: the previous layout's, and the bookkeeping while nobody listens), then pump. */
   #loadScript(): void {
     this.#inFlight = [];
-    this.#redis.script('LOAD', APPEND_LUA).then(
+    Promise.all([this.#redis.script('LOAD', APPEND_LUA), this.#redis.script('LOAD', APPEND_META_LUA)]).then(
       () => {
         this.#scriptLoaded = true;
         this.#inFlight = null;

@@ -6,7 +6,7 @@
 // re-sent chunk by it.
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appUndo } from '../redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
 import { isLossNotice } from './batch.js';
 import { Ring } from '../buffer/ring.js';
 import { Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
@@ -35,7 +35,7 @@ export class Chunk {
   id = 0;
   /** header | records, made when first sent. */
   blob: Buffer | null = null;
-  /** Who published its blob when it was written: this node's PUBLISH, Redis (a listener had just come: END_LUA), or nobody (no listener). */
+  /** Who published its blob when it was written: this node's PUBLISH, Redis (a listener had just come: the bookkeeping script), or nobody (no listener). */
   published: 'node' | 'redis' | 'none' = 'node';
   #blobBuf: ReturnType<typeof takeBuffer> | null = null;
 
@@ -130,8 +130,6 @@ export class AppBatch implements LineSink {
   readonly linesKey: string;
   /** This node's recent chunk ids for this app (re-sends). */
   readonly sentKey: string;
-  /** Marks a re-sent chunk inside its append transaction (append-wire.ts). */
-  readonly undoKey: string;
   readonly channel: string;
   /** The ring the lines offered are the newest lines of. */
   readonly ring: Ring;
@@ -145,7 +143,7 @@ export class AppBatch implements LineSink {
   wireHead: Buffer | null = null;
   wireHeadKey = '';
   /** The same for the append transaction's parts before and after each blob (append-wire.ts). */
-  txWire: { key: string; meta: Buffer; push: Buffer; pub: Buffer; end: Buffer } | null = null;
+  txWire: { key: string; push: Buffer; bySha: Buffer; byText: Buffer; pub: Buffer; exec: Buffer } | null = null;
   readonly #writer: BatchWriter;
   /** True when the ring is the batch's own (no app ring given): offering a line pushes it there first. */
   readonly #ownRing: boolean;
@@ -169,7 +167,6 @@ export class AppBatch implements LineSink {
     this.metaKey = appMeta(appId);
     this.linesKey = appLines(appId);
     this.sentKey = appSent(appId, writer.nodeId);
-    this.undoKey = appUndo(appId);
     this.channel = appChannel(appId);
     this.#writer = writer;
     this.#ownRing = ring === undefined;

@@ -28,8 +28,6 @@ export const appLines = (app: string): string => `lp:{${app}}:lines`;
 export const appMeta = (app: string): string => `lp:{${app}}:meta`;
 /** The ids and totals of the last chunks one node appended to one app (re-sends are not appended twice); expires. */
 export const appSent = (app: string, node: string): string => `lp:{${app}}:sent:${node}`;
-/** Set by the append transaction's bookkeeping when a chunk was a re-send, so its end takes the blob back (redis/scripts.ts); never outlives the transaction. */
-export const appUndo = (app: string): string => `lp:{${app}}:undo`;
 /** Pub/sub channel of one app's lines (published by the append script). */
 export const appChannel = (app: string): string => `lp:{${app}}:tail`;
 /** A drain's delivery checkpoint: cursor (last ordinal consumed), node, at. */

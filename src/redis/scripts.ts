@@ -47,15 +47,27 @@ export const SENT_TTL_MS = 120_000;
  */
 /**
  * The layout-2 bookkeeping of an append, shared by APPEND_LUA and
- * APPEND_META_LUA (needs first, lo and tseq; KEYS as theirs): push the
- * chunk's `first ordinal:highest seq`, drop whole oldest elements of chunks
- * and firsts while the ones after them still hold the last cap ordinals
- * (keeping the highest seq dropped in tseq), and trim the previous release's
- * list of its ordinals at or below lo. The chunk's blob itself is pushed by
- * the caller (before this in APPEND_LUA, after it in the transaction: the
- * trim counts elements from the head, so either way is the same).
+ * APPEND_META_LUA (needs first, lo and tseq; KEYS as theirs; the chunk's
+ * blob already pushed by the caller): push the chunk's `first ordinal:highest
+ * seq`, take out orphans (below), drop whole oldest elements of chunks and
+ * firsts while the ones after them still hold the last cap ordinals (keeping
+ * the highest seq dropped in tseq), and trim the previous release's list of
+ * its ordinals at or below lo.
+ *
+ * An orphan is a blob pushed by an append transaction whose bookkeeping did
+ * not run (its script missing when EXEC ran it: cluster/append-wire.ts): it
+ * sits after the last blob that has its `firsts` element, so the list of
+ * chunks is longer than firsts. Readers stop at firsts' length (HISTORY_LUA);
+ * the next append whose bookkeeping runs takes the orphans out (its own blob
+ * is the last element, the orphans the ones before it). The node sends the
+ * orphan's lines again, after loading the script.
  */
-const LAYOUT2_LUA = `redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
+const LAYOUT2_LUA = `local nf = redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
+local orphans = redis.call('LLEN', KEYS[1]) - nf
+if orphans > 0 then
+  for i = nf - 1, nf + orphans - 2 do redis.call('LSET', KEYS[1], i, '') end
+  redis.call('LREM', KEYS[1], -orphans, '')
+end
 local drop = 0
 while true do
   local second = redis.call('LINDEX', KEYS[2], drop + 1)
@@ -168,17 +180,21 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * client's command between its parts:
  *
  *   MULTI
- *   EVAL APPEND_META_LUA   the bookkeeping of APPEND_LUA, without the blob
- *   RPUSH chunks blob      the blob, as Redis keeps a plain argument
- *   PUBLISH channel blob   (SPUBLISH on a Redis Cluster); only while someone listens
- *   EVAL END_LUA           takes the blob back when the append was a re-send,
- *                          publishes it when a listener came and the node left PUBLISH out
+ *   RPUSH chunks blob         the blob, as Redis keeps a plain argument
+ *   EVALSHA APPEND_META_LUA   the bookkeeping of APPEND_LUA, without the blob
+ *                             (EVAL while the node publishes the blob itself)
+ *   PUBLISH channel blob      (SPUBLISH on a Redis Cluster); only while someone listens
  *   EXEC
  *
- * EVAL, not EVALSHA: a script Redis does not hold fails only when EXEC runs
- * it, after which the RPUSH and PUBLISH would still run without their
- * bookkeeping; EVAL never misses (its SHA-1 over these few hundred bytes is
- * what it costs). Appends in the previous release's layout (upgrades) still
+ * EVALSHA while nobody listens: Redis hashes an EVAL's script text when the
+ * command is queued and again when EXEC runs it, a fifth of an append's
+ * cost (bench/redis_append_cost.ts). A script Redis does not hold (flushed,
+ * a new master) fails only when EXEC runs it, after the RPUSH ran: that blob
+ * is an orphan, which readers skip and the next bookkeeping takes out
+ * (LAYOUT2_LUA), and the node loads the script and sends the chunk again.
+ * EVAL while the node publishes the blob: a PUBLISH after bookkeeping that
+ * did not run would send followers a blob without its ordinal message; EVAL
+ * never misses. Appends in the previous release's layout (upgrades) still
  * go through APPEND_LUA.
  *
  * Published only while someone listens: a chunk's blob is published only
@@ -188,29 +204,27 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * `SHARDNUMSUB` on a Redis Cluster, where ioredis' sharded subscribers
  * connect to the masters) and returns the count; the node leaves PUBLISH out
  * of its next append of the app while the count was 0. When a subscriber
- * came in between, the bookkeeping sees it in the same transaction and
- * END_LUA publishes the blob from the list (`LINDEX`: the blob then enters
- * Lua, once per app and new listener). So every subscriber that was
- * subscribed when the transaction ran gets the ordinal message and the blob,
- * adjacent, exactly as when every chunk was published; a chunk with no
- * subscriber went to nobody then as now.
+ * came in between, the bookkeeping sees it and publishes the ordinal message
+ * and then the blob from the list (`LINDEX`: the blob then enters Lua, once
+ * per app and new listener). So every subscriber that was subscribed when
+ * the transaction ran gets the ordinal message and the blob, adjacent,
+ * exactly as when every chunk was published; a chunk with no subscriber
+ * went to nobody then as now.
  *
- * KEYS: chunks, firsts, meta, sent, lines, undo. ARGV: cap, channel,
- * publish command, chunk id, count, highest seq, origin, the n of the loss
- * notice leading the chunk ('' when a line leads it), and '1' when the
- * transaction publishes the blob itself ('0' when it leaves PUBLISH out).
- * Does what APPEND_LUA does for a layout-2 chunk of count records, except
- * the push and publish of the blob that follow it: bumps the total, pushes
- * the chunk's `first ordinal:highest seq`, trims (the blob is not in the
- * list yet, so the list of chunks is trimmed by the same count from its
- * head), publishes the ordinal message (when the blob is published) and
- * returns {total, subscribers}. A re-send of the last chunk appended (its
- * reply was lost) changes nothing, has END_LUA remove the blob pushed again,
- * publishes the ordinal message of its first append (a follower drops
- * ordinals it already has: cluster/follow.ts), and returns that total; an
- * older id (never sent again by design) returns -1 and publishes first
- * ordinal -1, whose chunk the followers drop (cluster/bus.ts). What END_LUA
- * is to do is left in the key undo: 'u' take the blob back, 'p' publish it.
+ * KEYS: chunks, firsts, meta, sent, lines. ARGV: cap, channel, publish
+ * command, chunk id, count, highest seq, origin, the n of the loss notice
+ * leading the chunk ('' when a line leads it), and '1' when the transaction
+ * publishes the blob itself ('0' when it leaves PUBLISH out). Does what
+ * APPEND_LUA does for a layout-2 chunk of count records whose blob was just
+ * pushed, except the publish of the blob that follows it when the node
+ * publishes: bumps the total, pushes the chunk's `first ordinal:highest
+ * seq`, trims, publishes the ordinal message (when the blob is published)
+ * and returns {total, subscribers}. A re-send of the last chunk appended (its
+ * reply was lost) takes back the blob pushed again, publishes the ordinal
+ * message of its first append (a follower drops ordinals it already has:
+ * cluster/follow.ts), and returns that total; an older id (never sent again
+ * by design) returns -1 and publishes first ordinal -1, whose chunk the
+ * followers drop (cluster/bus.ts).
  */
 export const APPEND_META_LUA = `
 local id = tonumber(ARGV[4])
@@ -219,19 +233,18 @@ local om = string.char(tonumber(ARGV[7])) .. '\\255'
 local subs = redis.call('PUBSUB', ARGV[3] == 'SPUBLISH' and 'SHARDNUMSUB' or 'NUMSUB', ARGV[2])[2]
 local own = ARGV[9] == '1'
 local tell = own or subs > 0
-local late = ''
-if subs > 0 and not own then late = 'p' end
+local late = subs > 0 and not own
 local seen = redis.call('GET', KEYS[4])
 if seen then
   local c, t = string.match(seen, '^(%d+):(%d+)$')
   c = tonumber(c)
   if id <= c then
-    redis.call('SET', KEYS[6], 'u' .. late)
-    if c == id then
-      if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', tonumber(t) - n + 1)) end
-      return {tonumber(t), subs}
-    end
-    if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1)) end
+    local f = -1
+    if c == id then f = tonumber(t) - n + 1 end
+    if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', f)) end
+    if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+    redis.call('LTRIM', KEYS[1], 0, -2)
+    if c == id then return {tonumber(t), subs} end
     return {-1, subs}
   end
 end
@@ -248,24 +261,12 @@ ${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or
 end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
 if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
-if late ~= '' then redis.call('SET', KEYS[6], late) end
+if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
 return {total, subs}
 `;
 
-/**
- * The end of a chunk's append transaction (APPEND_META_LUA): the blob just
- * pushed is published when a listener came and the node left PUBLISH out
- * ('p'), and taken back when the append was a re-send ('u'). KEYS: chunks,
- * undo. ARGV: publish command, channel.
- */
-export const END_LUA = `
-local f = redis.call('GET', KEYS[2])
-if not f then return 0 end
-redis.call('DEL', KEYS[2])
-if string.find(f, 'p', 1, true) then redis.call(ARGV[1], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
-if string.find(f, 'u', 1, true) then redis.call('LTRIM', KEYS[1], 0, -2) end
-return 0
-`;
+/** SHA-1 of the bookkeeping script (EVALSHA). */
+export const APPEND_META_SHA = createHash('sha1').update(APPEND_META_LUA).digest('hex');
 
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
@@ -277,6 +278,7 @@ return 0
  * `from` on (all older than every chunk); notices is the meta field of that
  * name when some of the ordinals asked for were trimmed (<= total - cap),
  * else empty. The reader skips the held records at or below total - cap.
+ * Chunks past firsts' length (orphans: LAYOUT2_LUA) are not read.
  */
 export const HISTORY_LUA = `
 local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed')
@@ -291,7 +293,8 @@ local out = {tostring(total), m[2] or '0', '', '0'}
 if from <= total - tonumber(ARGV[2]) and m[3] then out[3] = m[3] end
 for i = start, #firsts do out[#out + 1] = firsts[i] end
 out[4] = tostring(#firsts - start + 1)
-local elems = redis.call('LRANGE', KEYS[1], start - 1, -1)
+local elems = {}
+if #firsts > 0 then elems = redis.call('LRANGE', KEYS[1], start - 1, #firsts - 1) end
 for i = 1, #elems do out[#out + 1] = elems[i] end
 local t = tonumber(m[4] or '0')
 local s = 0

@@ -10,7 +10,7 @@ import { lineFrom } from '../../src/line.js';
 import { decodeLossNotice, encodeLossNotice } from '../../src/cluster/batch.js';
 import { AppBatch, Chunk, blobOf, chunkOf } from '../../src/cluster/pending.js';
 import { appendWires, transactionResult } from '../../src/cluster/append-wire.js';
-import { APPEND_META_LUA, APPEND_SHA, END_LUA } from '../../src/redis/scripts.js';
+import { APPEND_META_LUA, APPEND_META_SHA, APPEND_SHA } from '../../src/redis/scripts.js';
 
 function commandBytes(name: string, args: Array<string | number | Buffer>): Buffer {
   const cmd = new Command(name, args.map((a) => (Buffer.isBuffer(a) ? a : String(a))));
@@ -32,12 +32,13 @@ function ioredisBytes(b: AppBatch, c: Chunk, cap: number, publish: string, layou
   }
   const blob = blobOf(c);
   const own = b.listened;
+  const keysArgs = [5, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0'];
   return Buffer.concat([
     commandBytes('MULTI', []),
-    commandBytes('EVAL', [APPEND_META_LUA, 6, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.undoKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0']),
     commandBytes('RPUSH', [b.chunksKey, blob]),
+    // the bookkeeping by its text while the node publishes, by its SHA while nobody listens
+    own ? commandBytes('EVAL', [APPEND_META_LUA, ...keysArgs]) : commandBytes('EVALSHA', [APPEND_META_SHA, ...keysArgs]),
     ...(own ? [commandBytes(publish, [b.channel, blob])] : []),
-    commandBytes('EVAL', [END_LUA, 2, b.chunksKey, b.undoKey, publish, b.channel]),
     commandBytes('EXEC', []),
   ]);
 }
@@ -76,8 +77,8 @@ test('each append of a round is byte for byte what ioredis would send: a transac
     const { wires } = appendWires(chunks, cap, publish, layout);
     assert.equal(wires.length, chunks.length);
     chunks.forEach((c, i) => {
-      // one part per reply Redis gives: six for a transaction (MULTI, four QUEUED, EXEC), five without PUBLISH, one for the script
-      assert.equal(wires[i]!.length, layout === '2' ? (c.batch.listened ? 6 : 5) : 1, `append ${i}: parts`);
+      // one part per reply Redis gives: five for a transaction (MULTI, three QUEUED, EXEC), four without PUBLISH, one for the script
+      assert.equal(wires[i]!.length, layout === '2' ? (c.batch.listened ? 5 : 4) : 1, `append ${i}: parts`);
       assert.deepEqual(Buffer.concat(wires[i]!), ioredisBytes(c.batch, c, cap, publish, layout), `append ${i} (cap ${cap}, ${publish}, layout ${layout})`);
     });
     // the loss notice's n goes to the bookkeeping as its own argument (the script never reads the blob)
@@ -91,24 +92,26 @@ test("a transaction's outcome: its bookkeeping's reply when EXEC ran, else the f
   const ok: [Error | null, unknown] = [null, 'OK'];
   const queued: [Error | null, unknown] = [null, 'QUEUED'];
   const replyError = (m: string): Error => Object.assign(new Error(m), { name: 'ReplyError' });
-  // ran: what the bookkeeping returned ({total, subscribers})
-  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [null, [[1500, 2], 3, 0, 0]]], 0), [null, [1500, 2]]);
-  // ran without PUBLISH: five replies
-  assert.deepEqual(transactionResult([ok, queued, queued, queued, [null, [[1500, 0], 3, 0, 0]]], 0, 5), [null, [1500, 0]]);
-  assert.deepEqual(transactionResult([ok, queued, queued, queued, [null, [[1500, 0], 3, 0, 0]], ok, queued, queued, queued, queued, [null, [[2000, 1], 3, 0, 0, 0]]], 5), [null, [2000, 1]]);
+  // ran: what the bookkeeping returned ({total, subscribers}), after RPUSH's reply
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, [null, [3, [1500, 2], 0]]], 0), [null, [1500, 2]]);
+  // ran without PUBLISH: four replies
+  assert.deepEqual(transactionResult([ok, queued, queued, [null, [3, [1500, 0]]]], 0, 4), [null, [1500, 0]]);
+  assert.deepEqual(transactionResult([ok, queued, queued, [null, [3, [1500, 0]]], ok, queued, queued, queued, [null, [3, [2000, 1], 0]]], 4), [null, [2000, 1]]);
   // ran, offset in a round of several
-  assert.deepEqual(transactionResult([[null, 7], ok, queued, queued, queued, queued, [null, [-1, 4, 0, 0]]], 1), [null, -1]);
-  // the bookkeeping failed inside EXEC: that error
+  assert.deepEqual(transactionResult([[null, 7], ok, queued, queued, queued, [null, [4, -1, 0]]], 1), [null, -1]);
+  // the bookkeeping failed inside EXEC: that error (a script Redis does not hold fails there too, after the RPUSH ran)
   const wrongType = replyError('WRONGTYPE Operation against a key holding the wrong kind of value');
-  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [null, [wrongType, 3, 0, 0]]], 0), [wrongType, null]);
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, [null, [3, wrongType, 0]]], 0), [wrongType, null]);
+  const noScript = replyError('NOSCRIPT No matching script. Please use EVAL.');
+  assert.deepEqual(transactionResult([ok, queued, queued, [null, [3, noScript]]], 0, 4), [noScript, null]);
   // refused when queued (a slot moved): the MOVED, not the EXECABORT that follows
   const moved = replyError('MOVED 1234 127.0.0.1:7001');
   const execAbort = replyError('EXECABORT Transaction discarded because of previous errors.');
-  assert.deepEqual(transactionResult([ok, [moved, null], [moved, null], [moved, null], [moved, null], [execAbort, null]], 0), [moved, null]);
+  assert.deepEqual(transactionResult([ok, [moved, null], [moved, null], [moved, null], [execAbort, null]], 0), [moved, null]);
   // the connection dropped: every reply is the connection's error
   const gone = new Error('Connection is closed.');
-  assert.deepEqual(transactionResult([[gone, null], [gone, null], [gone, null], [gone, null], [gone, null], [gone, null]], 0), [gone, null]);
+  assert.deepEqual(transactionResult([[gone, null], [gone, null], [gone, null], [gone, null], [gone, null]], 0), [gone, null]);
   // EXEC alone failed (OOM checked at EXEC)
   const oom = replyError("OOM command not allowed when used memory > 'maxmemory'.");
-  assert.deepEqual(transactionResult([ok, queued, queued, queued, queued, [oom, null]], 0), [oom, null]);
+  assert.deepEqual(transactionResult([ok, queued, queued, queued, [oom, null]], 0), [oom, null]);
 });
