@@ -29,6 +29,7 @@ import { Redis } from 'ioredis';
 import { APPEND_META_LUA } from '../src/redis/scripts.js';
 import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../src/redis/keys.js';
 import { startRedis } from '../test/support/redis.js';
+import { redisCpu } from './support/redis-info.js';
 import { renderTable } from './support/table.js';
 import type { Column, Value } from './case.js';
 
@@ -47,11 +48,6 @@ function option(name: string, dflt: number, min: number, max: number): number {
   return v;
 }
 
-async function redisCpu(r: Redis): Promise<number> {
-  const text = await r.info('cpu');
-  const n = (k: string): number => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(text)?.[1] ?? 0);
-  return n('used_cpu_sys') + n('used_cpu_user');
-}
 
 async function main(): Promise<void> {
   const chunks = option('--chunks', 8000, PER_PIPELINE, 1_000_000);

@@ -35,6 +35,7 @@ import type { HttpSenderData, HttpSenderMessage } from './support/http_sender.js
 import { cpuSeconds, machineTicks, threadCpuSeconds } from './support/proc.js';
 import { scrape, spawnServer, sumOf, type SpawnedServer } from './support/server.js';
 import { appRecords, benchApps, logplexBody } from './support/syslog.js';
+import { redisCpu } from './support/redis-info.js';
 import { renderTable } from './support/table.js';
 import type { Column, Value } from './case.js';
 import { startRedis } from '../test/support/redis.js';
@@ -60,11 +61,6 @@ async function commandStats(r: Redis): Promise<Map<string, number>> {
   return out;
 }
 
-async function redisCpu(r: Redis): Promise<number> {
-  const text = await r.info('cpu');
-  const n = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(text)?.[1] ?? 0);
-  return n('used_cpu_sys') + n('used_cpu_user');
-}
 
 async function usedMemory(r: Redis): Promise<number> {
   const text = await r.info('memory');

@@ -5,7 +5,7 @@
 // migrating, cluster down, script not loaded), which go back to the front
 // of the queue in their order.
 import type { Redis } from 'ioredis';
-import { APPEND_LUA, APPEND_META_LUA } from '../redis/scripts.js';
+import { BY_SHA_SCRIPTS } from '../redis/scripts.js';
 import { isConnectionError, isNoScript, isRedirect, masterConnection, ownerOf } from '../redis/connection.js';
 import { sendAppends } from './append-wire.js';
 import type { Chunk } from './pending.js';
@@ -73,8 +73,7 @@ export class RoundSender {
     if (conn === undefined) return Promise.resolve({ chunks: g, results: null, err: new Error(`CLUSTERDOWN no connection to master ${owner}`) });
     if (conn !== redis && !this.#loaded.has(conn)) {
       this.#loaded.add(conn);
-      conn.script('LOAD', APPEND_LUA).catch(() => this.#loaded.delete(conn));
-      conn.script('LOAD', APPEND_META_LUA).catch(() => this.#loaded.delete(conn));
+      for (const lua of BY_SHA_SCRIPTS) conn.script('LOAD', lua).catch(() => this.#loaded.delete(conn));
     }
     return sendAppends(conn, g, cap, publish, layout).then((results): Outcome => ({ chunks: g, results, err: null }));
   }

@@ -24,7 +24,7 @@
 import type { Redis } from 'ioredis';
 import type { Ring } from '../buffer/ring.js';
 import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
-import { APPEND_LUA, APPEND_META_LUA, type Scripts } from '../redis/scripts.js';
+import { BY_SHA_SCRIPTS, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
@@ -323,7 +323,7 @@ export class RedisHistory {
   /** Load the append scripts (the hand-written rounds call them by their SHA: the previous layout's, and the bookkeeping while nobody listens), then pump. */
   #loadScript(): void {
     this.#inFlight = [];
-    Promise.all([this.#redis.script('LOAD', APPEND_LUA), this.#redis.script('LOAD', APPEND_META_LUA)]).then(
+    Promise.all(BY_SHA_SCRIPTS.map((lua) => this.#redis.script('LOAD', lua))).then(
       () => {
         this.#scriptLoaded = true;
         this.#inFlight = null;

@@ -234,18 +234,21 @@ local subs = redis.call('PUBSUB', ARGV[3] == 'SPUBLISH' and 'SHARDNUMSUB' or 'NU
 local own = ARGV[9] == '1'
 local tell = own or subs > 0
 local late = subs > 0 and not own
+-- the ordinal message while someone listens, then the blob from the list when the node left PUBLISH out
+local function announce(first)
+  if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
+  if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+end
 local seen = redis.call('GET', KEYS[4])
 if seen then
   local c, t = string.match(seen, '^(%d+):(%d+)$')
   c = tonumber(c)
   if id <= c then
-    local f = -1
-    if c == id then f = tonumber(t) - n + 1 end
-    if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', f)) end
-    if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+    local total = -1
+    if c == id then total = tonumber(t) end
+    announce(total < 0 and -1 or total - n + 1)
     redis.call('LTRIM', KEYS[1], 0, -2)
-    if c == id then return {tonumber(t), subs} end
-    return {-1, subs}
+    return {total, subs}
   end
 end
 if redis.call('HGET', KEYS[3], 'layout') ~= '2' then redis.call('HSET', KEYS[3], 'layout', '2') end
@@ -260,13 +263,15 @@ ${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or
   redis.call('HSET', KEYS[3], 'tseq', string.format('%.0f', tseq))
 end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
-if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
-if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+announce(first)
 return {total, subs}
 `;
 
 /** SHA-1 of the bookkeeping script (EVALSHA). */
 export const APPEND_META_SHA = createHash('sha1').update(APPEND_META_LUA).digest('hex');
+
+/** The scripts the hand-written append rounds call by their SHA (cluster/append-wire.ts): loaded before the first round on a connection. */
+export const BY_SHA_SCRIPTS: readonly string[] = [APPEND_LUA, APPEND_META_LUA];
 
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
