@@ -4,7 +4,9 @@
 // followers count its own lines as lost. The re-sent chunk is published again
 // (its blob is part of the transaction, redis/scripts.ts) under the ordinals
 // of its first append, so a follower on another node, which drops ordinals it
-// has, still sees every line once.
+// has, still sees every line once. An append whose bookkeeping script Redis
+// no longer holds (SCRIPT FLUSH) is sent again too; the blob its transaction
+// pushed anyway (an orphan) must never be read and must be taken out.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
@@ -96,24 +98,55 @@ test('an append re-sent after its reply was lost is stored once and keeps its fi
   }
 });
 
-test('appends after Redis forgot the append script (SCRIPT FLUSH) are written once, in order, none lost', async () => {
+test('appends after Redis forgot the append scripts (SCRIPT FLUSH) are written once, in order, none lost; the blob whose bookkeeping did not run (an orphan) is never read and is taken out', async () => {
   const cmd = commandClient(redis.url, 'test-noscript');
   cmd.on('error', () => {});
   defineScripts(cmd);
   await connectOrThrow(cmd, 5000);
-  const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'noscript-node', log: silentLog(), metrics: new Registry() });
+  const metrics = new Registry();
+  const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'noscript-node', log: silentLog(), metrics });
   const offer = (from: number, to: number): void => {
     const sink = history.sink('flushed');
     for (let k = from; k < to; k++) sink.offer(lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + ORIGIN }));
   };
+  const seqsUpTo = (n: number): number[] => Array.from({ length: n }, (_, i) => (i + 1) * NODE_SLOTS + ORIGIN);
+  const stat = async (name: string, field: string): Promise<number> => Number(new RegExp(`cmdstat_${name}:.*\\b${field}=(\\d+)`).exec(await cmd.info('commandstats'))?.[1] ?? 0);
   try {
+    // the first append publishes (a new app is taken to be listened to) and learns nobody listens; the next ones go by SHA (redis/scripts.ts)
     offer(1, 11);
     assert.equal(await history.flush(5000), true);
+    offer(11, 21);
+    assert.equal(await history.flush(5000), true);
+    assert.ok((await stat('evalsha', 'calls')) >= 1, 'the unlistened append went by SHA');
+    const failedBefore = await stat('evalsha', 'failed_calls');
+
+    // the scripts vanish: the next append's RPUSH runs, its bookkeeping does not (an orphan), and the chunk is sent again
     await cmd.script('FLUSH');
-    offer(11, 61);
+    offer(21, 61);
     assert.equal(await history.flush(5000), true, 'written after the script was loaded again');
+    assert.ok((await stat('evalsha', 'failed_calls')) > failedBefore, 'the bookkeeping failed (NOSCRIPT) after its RPUSH ran');
     const h = await history.read('flushed');
-    assert.deepEqual(h.records.map(seqOf), Array.from({ length: 60 }, (_, i) => (i + 1) * NODE_SLOTS + ORIGIN), 'every line once, in order');
+    const seqs = h.records.map(seqOf);
+    assert.equal(new Set(seqs).size, seqs.length, 'no line stored twice');
+    assert.deepEqual(seqs, seqsUpTo(60), 'every line once, in order');
+    assert.equal(await cmd.llen(appChunks('flushed')), await cmd.llen(appFirsts('flushed')), 'every blob has its firsts element: the orphan was taken out');
+    const dropped = metrics.get('logplane_redis_lines_dropped_total');
+    assert.equal((dropped?.get('overflow') ?? 0) + (dropped?.get('rejected') ?? 0), 0, 'nothing dropped');
+
+    // orphans as failed transactions leave them (blobs after the last one with a firsts element; two appends failed in a row): readers stop before them
+    const orphan = await cmd.lindexBuffer(appChunks('flushed'), -1);
+    assert.ok(orphan !== null);
+    await cmd.rpush(appChunks('flushed'), orphan, orphan);
+    assert.deepEqual((await history.read('flushed')).records.map(seqOf), seqsUpTo(60), 'the orphans are not read');
+    assert.deepEqual((await history.read('flushed', 30)).records.map(seqOf), seqsUpTo(60).slice(29), 'nor from an ordinal');
+    // the script's reply holds as many chunks as firsts ({total, tseq, notices, k, k firsts, k chunks}): an orphan there would be taken for the previous release's list
+    const raw = await (cmd as unknown as Scripts).lpHistoryBuffer(appChunks('flushed'), appFirsts('flushed'), appMeta('flushed'), appLines('flushed'), 0, 1000);
+    assert.equal(raw.length, 4 + 2 * Number(raw[3]!.toString()), 'no chunk past the last firsts element in the reply');
+    // the next append whose bookkeeping runs takes them out
+    offer(61, 71);
+    assert.equal(await history.flush(5000), true);
+    assert.deepEqual((await history.read('flushed')).records.map(seqOf), seqsUpTo(70));
+    assert.equal(await cmd.llen(appChunks('flushed')), await cmd.llen(appFirsts('flushed')), 'the orphans are gone');
   } finally {
     history.close();
     await closeClient(cmd);
