@@ -24,9 +24,12 @@
 // Redis executed including the commands inside the append script), Redis CPU
 // seconds per million lines, node CPU, and Redis memory per history line;
 // also the senders' CPU per line (this process: the HTTP sender workers) and
-// how many of the machine's cores were busy (/proc/stat, everything but idle
-// and iowait), so a run shows where the machine's CPU went: nodes, senders
-// and Redis share the same cores here.
+// how many of the machine's cores were busy (/proc/stat, everything but idle,
+// iowait and steal) and how much the hypervisor stole (steal: time the
+// machine had work and someone else ran; on the shared VMs measured here
+// 0.4-0.5 of 2 cores at times, the main source of the rounds' spread), so a
+// run shows where the machine's CPU went: nodes, senders and Redis share the
+// same cores here.
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -184,6 +187,7 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
       mainBusy: mainCpu / nodesN / secs,
       senderCpuUs: (benchCpu / lines) * 1e6,
       machineBusy: ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * cpus().length,
+      machineSteal: ((machine1.steal - machine0.steal) / (machine1.total - machine0.total)) * cpus().length,
       sent: null,
       executed: null,
       redisCpu: null,
@@ -309,6 +313,7 @@ async function main(): Promise<void> {
     { key: 'mainBusy', label: 'main thread', unit: 'busy', digits: 2 },
     { key: 'senderCpuUs', label: 'senders CPU', unit: 'µs/line', digits: 2 },
     { key: 'machineBusy', label: 'machine', unit: `busy of ${cpus().length}`, digits: 2 },
+    { key: 'machineSteal', label: 'stolen', unit: `of ${cpus().length}`, digits: 2 },
     { key: 'sent', label: 'cmds sent', unit: '/line', digits: 4 },
     { key: 'executed', label: 'cmds executed', unit: '/line', digits: 3 },
     { key: 'redisCpu', label: 'Redis CPU', unit: 's/M lines', digits: 2 },

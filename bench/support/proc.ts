@@ -33,12 +33,13 @@ export function threadCpuSeconds(pid: number, tid: number): number {
 }
 
 /** The machine's CPU time since boot, all cores (/proc/stat): busy (everything but idle and iowait) and total, in clock ticks. */
-export function machineTicks(): { busy: number; total: number } {
+export function machineTicks(): { busy: number; steal: number; total: number } {
   const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest time is already in user)
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - f[4]!, total };
+  // steal: time the hypervisor ran someone else while this machine had work; busy counts only what ran here
+  return { busy: total - f[3]! - f[4]! - f[7]!, steal: f[7]!, total };
 }
 
 /** VmRSS and VmHWM (peak RSS), bytes. */
