@@ -6,11 +6,13 @@
 //     unauthenticated request with a body over the cap (or chunked) is
 //     answered 401 and its connection closed, so that body is not even read
 //     to be discarded; an address with too many failures gets 429 first;
-//   - the route's access rule checked before its handler (preHandler, once
-//     the body is parsed: a session names its app in the body): the
-//     permission it needs on the app its path or body names. A key outside
-//     its apps or role gets 403 forbidden whether or not the app exists. A
-//     route that declares no rule is admin only;
+//   - the route's access rule checked before the body is read (preParsing):
+//     the permission it needs on the app its path names; a rule whose app is
+//     named in the body (a session) is checked for the role then, and for
+//     the app once the body is parsed (preHandler). A key outside its apps
+//     or role gets 403 forbidden whether or not the app exists, and before
+//     any 400 or 413 about a body it may not send. A route that declares no
+//     rule is admin only;
 //   - one body rule: JSON whatever Content-Type the client declared (curl -d
 //     says application/x-www-form-urlencoded), read by one parser; a body
 //     that does not parse is 400 invalid_json; an empty body is no body;
@@ -19,7 +21,7 @@
 // A route without the key check says `config: { public: true }`; one open to
 // API keys says `config: { access: { perm, param | field } }`. accessTable()
 // lists every route with its rule (docs/api.md's table, the role test).
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RequestPayload } from 'fastify';
 import type { Context } from '../context.js';
 import { BadRequestError, LogplaneError, ErrorCode, UnauthorizedError } from '../errors.js';
 import { ADMIN, allows, type Permission, type Principal } from '../access/roles.js';
@@ -153,18 +155,45 @@ function ruleApp(rule: AccessRule, req: FastifyRequest): string | null | undefin
   return null;
 }
 
-/** The route's rule against the caller: 403 when it does not allow. */
+/**
+ * The route's rule against the caller: 403 when it does not allow. `body`:
+ * whether the request's body is parsed yet. Before it is (preParsing), a
+ * rule that names its app in the path is checked whole and one that names it
+ * in the body is checked for the role alone, so a caller the rule refuses
+ * gets 403, not 400 or 413 for a body it was never allowed to send; once it
+ * is (preHandler), the app the body names is checked.
+ */
+function check(req: FastifyRequest, body: boolean): ForbiddenError | null {
+  const config = req.routeOptions.config as ApiRouteConfig;
+  if (config.public === true) return null;
+  const who = principalOf(req);
+  if (who.role === 'admin') return null;
+  const rule = config.access ?? ADMIN_ONLY;
+  if (!body && rule.field !== undefined) return allows(who, rule.perm, null) ? null : refusal(who, rule, null);
+  const app = ruleApp(rule, req);
+  if (app === undefined ? allows(who, rule.perm, null) : allows(who, rule.perm, app)) return null;
+  return refusal(who, rule, app);
+}
+
+function refusal(who: Principal, rule: AccessRule, app: string | null | undefined): ForbiddenError {
+  if (rule.perm === 'admin') return new ForbiddenError(`forbidden: this needs the admin key or a key with role admin; ${JSON.stringify(who.name)} is a ${who.role} key`);
+  const where = app ? `app ${JSON.stringify(app)}` : 'this app';
+  return new ForbiddenError(`forbidden: the ${who.role} key ${JSON.stringify(who.name)} may not ${WHAT[rule.perm]} ${where}`);
+}
+
+function preParsing(req: FastifyRequest, _reply: FastifyReply, payload: RequestPayload, done: (err: Error | null, payload?: RequestPayload) => void): void {
+  const refused = check(req, false);
+  if (refused !== null) done(refused);
+  else done(null, payload);
+}
+
 function preHandler(req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const config = req.routeOptions.config as ApiRouteConfig;
-  if (config.public === true) return done();
-  const who = principalOf(req);
-  if (who.role === 'admin') return done();
-  const rule = config.access ?? ADMIN_ONLY;
-  const app = ruleApp(rule, req);
-  if (app === undefined ? allows(who, rule.perm, null) : allows(who, rule.perm, app)) return done();
-  if (rule.perm === 'admin') return done(new ForbiddenError(`forbidden: this needs the admin key or a key with role admin; ${JSON.stringify(who.name)} is a ${who.role} key`));
-  const where = app ? `app ${JSON.stringify(app)}` : 'this app';
-  done(new ForbiddenError(`forbidden: the ${who.role} key ${JSON.stringify(who.name)} may not ${WHAT[rule.perm]} ${where}`));
+  // a rule without a body field was checked whole before the body was read
+  if ((config.access ?? ADMIN_ONLY).field === undefined) return done();
+  const refused = check(req, true);
+  if (refused !== null) done(refused);
+  else done();
 }
 
 /**
@@ -176,6 +205,7 @@ export function apiScope(root: FastifyInstance, ctx: Context, routes: (api: Fast
     api.removeAllContentTypeParsers();
     api.addContentTypeParser('*', { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, parseJson);
     api.addHook('onRequest', onRequest(ctx));
+    api.addHook('preParsing', preParsing);
     api.addHook('preHandler', preHandler);
     let table = tables.get(root);
     if (!table) tables.set(root, (table = []));

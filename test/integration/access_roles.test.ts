@@ -137,3 +137,35 @@ test('"no key needed" rows answer without a key; every other row is 401 without 
   }
 });
 
+
+test('a key the rule refuses gets 403, not 400 or 413, whatever body it sends (checked before the body is read)', async () => {
+  const bodies: [string, string][] = [
+    ['a malformed body', '{bad'],
+    ['a body over the cap', JSON.stringify({ url: `http://127.0.0.1:9/${'x'.repeat(70 * 1024)}` })],
+  ];
+  const failures: string[] = [];
+  let checked = 0;
+  for (const [route, cells] of docTable()) {
+    const [method, url] = route.split(' ') as [string, string];
+    if (method === 'GET' || method === 'DELETE') continue;
+    for (const role of ['viewer', 'developer'] as const) {
+      // refused: a route the role may not use, on its own app; or any app-scoped route on an app the key lacks
+      const apps = cells[role] === 'no' ? ['mine', 'theirs'] : url.includes(':app') ? ['theirs'] : [];
+      for (const app of apps) {
+        const req = sample(route, app, 0);
+        for (const [what, body] of bodies) {
+          const r = await api(as(ts, keys.get(role)!), method, req.path, body);
+          checked++;
+          if (!(r.status === 403 && r.json?.id === 'forbidden')) failures.push(`${role} ${method} ${req.path} with ${what}: ${r.status} ${r.text.slice(0, 120)}`);
+        }
+      }
+    }
+  }
+  assert.ok(checked > 20, `only ${checked} requests checked`);
+  assert.deepEqual(failures, []);
+  // a session names its app in the body: a malformed body from a key that may read is the 400 it was, another app's is 403
+  const viewer = as(ts, keys.get('viewer')!);
+  assert.equal((await api(viewer, 'POST', '/v3/sessions', '{bad')).status, 400);
+  const other = await api(viewer, 'POST', '/v3/sessions', { channel_id: 'theirs', num: 1 });
+  assert.equal(other.status, 403, other.text);
+});
