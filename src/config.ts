@@ -71,6 +71,8 @@ export interface Config {
   readonly maxConnectionsPerIp: number;
   /** A syslog TCP/TLS connection that sends nothing for this long is closed, ms; 0 = never. */
   readonly syslogIdleMs: number;
+  /** A syslog TLS client must finish its handshake within this, ms. */
+  readonly tlsHandshakeMs: number;
   /** An HTTP client must send its request headers within this, ms. */
   readonly httpHeadersTimeoutMs: number;
   /** An HTTP client must send its whole request (headers and body) within this, ms. */
@@ -124,6 +126,7 @@ export const defaults: Config = {
   maxConnections: 10_000,
   maxConnectionsPerIp: 1000,
   syslogIdleMs: 10 * 60 * 1000,
+  tlsHandshakeMs: 10_000,
   httpHeadersTimeoutMs: 10_000,
   httpRequestTimeoutMs: 60_000,
   httpKeepAliveMs: 60_000,
@@ -180,6 +183,7 @@ export const settings: readonly Setting[] = [
   { key: 'maxConnections', env: 'LOGPLANE_MAX_CONNECTIONS', flag: 'max-connections', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'maxConnectionsPerIp', env: 'LOGPLANE_MAX_CONNECTIONS_PER_IP', flag: 'max-connections-per-ip', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'syslogIdleMs', env: 'LOGPLANE_SYSLOG_IDLE_MS', flag: 'syslog-idle-ms', kind: 'int', min: 0, max: 86_400_000 },
+  { key: 'tlsHandshakeMs', env: 'LOGPLANE_TLS_HANDSHAKE_TIMEOUT_MS', flag: 'tls-handshake-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
   { key: 'httpHeadersTimeoutMs', env: 'LOGPLANE_HTTP_HEADERS_TIMEOUT_MS', flag: 'http-headers-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
   { key: 'httpRequestTimeoutMs', env: 'LOGPLANE_HTTP_REQUEST_TIMEOUT_MS', flag: 'http-request-timeout-ms', kind: 'int', min: 100, max: 3_600_000 },
   { key: 'httpKeepAliveMs', env: 'LOGPLANE_HTTP_KEEPALIVE_MS', flag: 'http-keepalive-ms', kind: 'int', min: 100, max: 3_600_000 },

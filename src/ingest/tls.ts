@@ -8,9 +8,6 @@ import type { IngestPool } from './pool.js';
 import { IngestCounters, serveSyslogStream, type GarbageLog } from './syslog-conn.js';
 import { listen } from './tcp.js';
 
-/** A client must finish its TLS handshake within this, ms (Node's default is 120 s). */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-
 export function startSyslogTls(ctx: Context, port: number, host: string, certPath: string, keyPath: string, pool: IngestPool | null, garbage: GarbageLog, limits: ListenerLimits | null = null): Promise<Server> {
   let cert: Buffer;
   let key: Buffer;
@@ -21,14 +18,18 @@ export function startSyslogTls(ctx: Context, port: number, host: string, certPat
     throw new ConfigError([`cannot read TLS certificate or key: ${(err as Error).message}`]);
   }
   const counters = new IngestCounters(ctx, 'tls');
-  const server = createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (sock) => {
+  const server = createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: ctx.config.tlsHandshakeMs }, (sock) => {
     closeWhenIdle(ctx, sock, 'tls');
     if (pool) pool.attachStream(sock, 'tls');
     else serveSyslogStream(ctx, sock, 'tls', counters, garbage);
   });
   // the raw socket, before the handshake: a refused client costs no TLS work
-  if (limits !== null) server.on('connection', (raw: import('node:net').Socket) => void limits.admit(raw));  server.on('tlsClientError', () => {
+  if (limits !== null) server.on('connection', (raw: import('node:net').Socket) => void limits.admit(raw));
+  // a handshake that failed or did not finish within config.tlsHandshakeMs (10 s; Node's default is 120 s) (silent, or a ClientHello
+  // cut short): Node only reports it, the socket stays open and holds its slot, so it is closed here
+  server.on('tlsClientError', (_err: Error, sock: import('node:tls').TLSSocket) => {
     ctx.metrics.connectionsClosed.labels('tls', 'handshake').value++;
+    sock.destroy();
   });
   return listen(server as unknown as import('node:net').Server, port, host) as unknown as Promise<Server>;
 }

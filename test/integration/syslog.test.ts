@@ -500,6 +500,37 @@ describe('load shapes', () => {
   });
 });
 
+test('TLS port: clients that never finish the handshake are closed after the handshake timeout and free their slots', async () => {
+  const s = await startServer({ LOGPLANE_SYSLOG_TLS_PORT: '6514', LOGPLANE_TLS_CERT: join(certDir, 'cert.pem'), LOGPLANE_TLS_KEY: join(certDir, 'key.pem'), LOGPLANE_TLS_HANDSHAKE_TIMEOUT_MS: '500', LOGPLANE_MAX_CONNECTIONS: '2' });
+  const socks: Socket[] = [];
+  try {
+    const { app } = await s.server.ctx.registry.putApp('tlsstall', ['app']);
+    const token = app.record.tokens.find((t) => t.name === 'app')!.token;
+    const closed: string[] = [];
+    // one says nothing, one sends half a ClientHello: together they fill the listener's limit of 2
+    const silent = netConnect({ host: '127.0.0.1', port: s.server.ports.tls! });
+    const half = netConnect({ host: '127.0.0.1', port: s.server.ports.tls! }, () => half.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])));
+    for (const [sock, name] of [[silent, 'silent'], [half, 'half']] as const) {
+      socks.push(sock);
+      sock.on('error', () => {});
+      sock.on('close', () => closed.push(name));
+    }
+    const open = (): number => s.server.ctx.metrics.connectionsOpen.labels('tls').value;
+    await until('both connections to be open', () => open() === 2);
+    await until('both stalled handshakes closed by the server', () => closed.length === 2, 5_000);
+    assert.equal(s.server.ctx.metrics.connectionsClosed.labels('tls', 'handshake').value, 2);
+    await until('their slots freed', () => open() === 0);
+    // a real client gets in and is served
+    const good = tlsConnect({ host: '127.0.0.1', port: s.server.ports.tls!, ca: cert, servername: 'localhost' }, () => good.end(octet(msg(token, 'after the stalled ones'))));
+    socks.push(good);
+    good.on('error', () => {});
+    await until('the good client\'s line', () => app.ring.count === 1);
+  } finally {
+    for (const sock of socks) sock.destroy();
+    await s.close();
+  }
+});
+
 test('close() ends every syslog connection at once, even a TLS client stuck before its handshake', async () => {
   const s = await startServer({ LOGPLANE_SYSLOG_TLS_PORT: '6514', LOGPLANE_TLS_CERT: join(certDir, 'cert.pem'), LOGPLANE_TLS_KEY: join(certDir, 'key.pem') });
   const closed: string[] = [];

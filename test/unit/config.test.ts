@@ -56,6 +56,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     maxConnections: 10_000,
     maxConnectionsPerIp: 1000,
     syslogIdleMs: 10 * 60 * 1000,
+    tlsHandshakeMs: 10_000,
     httpHeadersTimeoutMs: 10_000,
     httpRequestTimeoutMs: 60_000,
     httpKeepAliveMs: 60_000,
