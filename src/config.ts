@@ -133,7 +133,7 @@ export const defaults: Config = {
   appRateLines: 0,
   authFailureLimit: 20,
   authThrottleLoopback: false,
-  auditAdminKey: false,
+  auditAdminKey: true,
   metricsKey: null,
 };
 

@@ -7,12 +7,11 @@
 // line goes through the same route() as any other line (also handed in), so
 // history, tails, drains and other nodes see it.
 //
-// Which changes: every change made with an API key (any role), and every
-// change of a key's scope. Token and drain changes made with the admin key
-// are audited only when asked (LOGPLANE_AUDIT_ADMIN_KEY=1): the admin key is
-// the operator's and the platform's own credential, whose changes Logplex
-// never wrote into app streams, and clients that count an app's lines
-// exactly (drain consumers, scripts) keep their counts. docs/api.md says so.
+// Which changes: every change of a token, drain or key scope, whoever made
+// it (SPEC 12: "every change of an app's configuration"), the admin key's as
+// `by admin`. LOGPLANE_AUDIT_ADMIN_KEY=0 leaves the admin key's token and
+// drain changes out, for a platform whose control plane makes them on its
+// users' behalf and writes its own record; docs/api.md says so.
 import type { App } from '../apps.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { KeyRecord } from '../store/store.js';

@@ -1,5 +1,6 @@
 // Several logplane nodes in one test process sharing one real redis-server
 // (distributed mode), plus the client helpers the Redis tests share.
+import { QUIET_AUDIT } from './quiet-audit.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,7 @@ after(async () => {
 export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> = fastCluster, env: Record<string, string> = {}, more: Omit<ServerOptions, 'cluster'> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logplane-node-'));
   dataDirs.add(dataDir);
-  const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...env });
+  const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', ...QUIET_AUDIT, ...env });
   const server = await Server.start(config, { log: silentLog(), ...more, cluster: opts });
   const node: Node = {
     server,

@@ -1,6 +1,7 @@
 // Real drain endpoints on 127.0.0.1 for drain tests: HTTP(S) and syslog
 // TCP/TLS receivers that parse octet-counted frames and can be told to fail,
 // hang or answer a given status; test certificates made with openssl.
+import { QUIET_AUDIT } from './quiet-audit.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -451,6 +452,7 @@ export async function startDrainServer(env: Record<string, string> = {}, opts: {
     LOGPLANE_DRAIN_CONNECT_TIMEOUT_MS: '1000',
     LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '1000',
     LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '500',
+    ...QUIET_AUDIT,
     ...env,
   });
   const server = await Server.start(config, { log: silentLog(), anyFreeSyslogPorts: true, noRestore: true, drains: { ca: testCerts().ca, ...opts.drains } });

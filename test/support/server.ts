@@ -1,4 +1,5 @@
 // Start a real logplane on free loopback ports with a fresh data dir.
+import { QUIET_AUDIT } from './quiet-audit.js';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,10 +44,10 @@ export async function storedConfig(dataDir: string): Promise<StoreSnapshot> {
   }
 }
 
-/** opts.log: the server's own log (default: silent); opts.store: a config store instead of the file store. */
-export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; store?: ConfigStore; log?: Log } = {}): Promise<TestServer> {
+/** opts.log: the server's own log (default: silent); opts.store: a config store instead of the file store; opts.adminAudit: the default audit of admin-key changes (quiet-audit.ts). */
+export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; store?: ConfigStore; log?: Log; adminAudit?: boolean } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
-  const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dataDir, LOGPLANE_LOG_LEVEL: 'silent', ...(opts.adminAudit === true ? {} : QUIET_AUDIT), ...env });
   const server = await Server.start(config, { log: opts.log ?? silentLog(), anyFreeSyslogPorts: true, ...(opts.store ? { store: opts.store } : {}) });
   const ts: TestServer = {
     server,

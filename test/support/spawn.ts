@@ -1,6 +1,7 @@
 // The BUILT program as child processes: `logplane serve` and CLI commands.
 // Every child is tracked and killed by killAll() (call it in teardown);
 // every wait is bounded.
+import { QUIET_AUDIT } from './quiet-audit.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -54,7 +55,7 @@ export interface SpawnServerOptions {
 
 /** Start `logplane serve --port 0` and wait until its server.json names its pid. */
 export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProcess> {
-  const env = cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn', LOGPLANE_SYSLOG_PORT: String(opts.syslogPort ?? 0), ...opts.env });
+  const env = cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn', LOGPLANE_SYSLOG_PORT: String(opts.syslogPort ?? 0), ...QUIET_AUDIT, ...opts.env });
   if (!opts.cwd) env['LOGPLANE_DATA_DIR'] = opts.dataDir;
   const argv = [process.execPath, CLI, 'serve', '--port', String(opts.port ?? 0)];
   const [cmd, ...args] = [...(opts.prefix ?? []), ...argv];

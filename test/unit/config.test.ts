@@ -63,7 +63,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     appRateLines: 0,
     authFailureLimit: 20,
     authThrottleLoopback: false,
-    auditAdminKey: false,
+    auditAdminKey: true,
     metricsKey: null,
   };
   assert.deepEqual({ ...c }, pinned);
