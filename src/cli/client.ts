@@ -4,8 +4,8 @@
 //   URL: LOGPLANE_URL, else <dataDir>/server.json written by `logplane serve`
 //        (skipped when its pid is gone), else the "url" of a stored login
 //        (~/.config/logplane/credentials.json), else http://127.0.0.1:8601.
-//   key: LOGPLANE_API_KEY, else <dataDir>/config.json (field apiKey), the
-//        latter only when the URL is this data dir's server or a loopback one,
+//   key: LOGPLANE_API_KEY, else <dataDir>/config.json (field apiKey; in
+//        distributed mode server.json's, while its pid runs), the latter only when the URL is this data dir's server or a loopback one,
 //        else the stored login's "key" (when its URL is the one used).
 //   dataDir: LOGPLANE_DATA_DIR, else ./.logplane.
 import { readFile } from 'node:fs/promises';
@@ -101,14 +101,20 @@ function sameServer(a: string, b: string): boolean {
   }
 }
 
-/** The admin key saved by a local `logplane serve` in its data dir, or null. */
+/**
+ * The admin key a local `logplane serve` keeps in its data dir, or null:
+ * config.json's (embedded mode), else the run file's while its server runs
+ * (distributed mode, whose key lives in Redis).
+ */
 export async function keyFromDataDir(dataDir: string): Promise<string | null> {
   try {
     const data = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as { apiKey?: unknown };
-    return typeof data.apiKey === 'string' && data.apiKey !== '' ? data.apiKey : null;
+    if (typeof data.apiKey === 'string' && data.apiKey !== '') return data.apiKey;
   } catch {
-    return null;
+    /* no embedded config here */
   }
+  const run = await readRunFile(dataDir);
+  return run?.apiKey !== undefined && pidAlive(run.pid) ? run.apiKey : null;
 }
 
 /** Find the server URL and admin key (see the top of this file). */
@@ -163,7 +169,7 @@ export async function discover(env: NodeJS.ProcessEnv = process.env): Promise<Ta
     fromLogin();
   }
   if (key === null) {
-    const looked = ['LOGPLANE_API_KEY', ...(localOk ? [localKeyPath] : []), credsPath].join(', ');
+    const looked = ['LOGPLANE_API_KEY', ...(localOk ? [localKeyPath, runPath] : []), credsPath].join(', ');
     throw new CliError(
       `no API key for ${url}${urlNote ? ` (the default: ${urlNote})` : ''}: looked in ${looked}; ` +
         'run this where `logplane serve` runs (or set LOGPLANE_DATA_DIR to its data dir), or set LOGPLANE_API_KEY to what `logplane config:key` prints there',

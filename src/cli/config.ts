@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CliError, UsageError, dataDirOf, out, parseCommandArgs, type Command } from './client.js';
+import { pidAlive, readRunFile } from './runfile.js';
 
 export const configKey: Command = {
   name: 'config:key',
@@ -15,7 +16,8 @@ so it can be captured:
 
   HEROKU_HOST=http://127.0.0.1:8601 HEROKU_API_KEY=$(logplane config:key) heroku logs -a myapp
 
-A server in distributed mode (REDIS_URL) keeps its key in Redis, not here.`,
+A node in distributed mode (REDIS_URL) keeps its key in Redis, and in
+DIR/server.json while it runs: that one is printed when DIR has no config.json.`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs('config:key', argv, { 'data-dir': { type: 'string' } });
     if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'config:key');
@@ -27,6 +29,9 @@ A server in distributed mode (REDIS_URL) keeps its key in Redis, not here.`,
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
+        // a distributed-mode node running with this data dir
+        const run = await readRunFile(dir);
+        if (run?.apiKey !== undefined && pidAlive(run.pid)) return out(run.apiKey);
         throw new CliError(`no admin key: ${path} does not exist; start the server once with \`logplane serve\` here (it makes one), or point --data-dir or LOGPLANE_DATA_DIR at the server's data dir`);
       }
       throw new CliError(`cannot read ${path}: ${code ?? (err as Error).message}`);

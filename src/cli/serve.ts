@@ -95,6 +95,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       ports: { ...p },
+      ...(server.cluster ? { apiKey: server.apiKey } : {}),
     });
   } catch (err) {
     server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
@@ -111,9 +112,9 @@ export async function serve(argv: readonly string[]): Promise<void> {
   if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
   // Where the admin key is kept, on every start; the key itself only when it was just made.
   const cli = cliCommand();
-  const keyHome = server.cluster ? 'Redis (key lp:apikey)' : join(dataDir, 'config.json');
+  const keyHome = server.cluster ? `Redis (key lp:apikey) and, while this node runs, ${runFilePath(config.dataDir)}` : join(dataDir, 'config.json');
   const ownDir = dataDir === resolve('.logplane');
-  const again = server.cluster ? 'give it to the CLI as LOGPLANE_API_KEY' : `print it with: ${cli} config:key${ownDir ? '' : ` --data-dir ${shellQuote(dataDir)}`}`;
+  const again = `print it with: ${cli} config:key${ownDir ? '' : ` --data-dir ${shellQuote(dataDir)}`}`;
   if (server.generatedKey) lines.push(`  admin API key:          ${server.apiKey}  (shown this once; kept in ${keyHome}; ${again})`);
   else lines.push(`  admin API key:          kept in ${keyHome}; ${again}`);
   // Commands that run as printed in the server's directory (docs/api.md, "The start message").

@@ -78,13 +78,14 @@ export async function spawnServer(opts: SpawnServerOptions): Promise<ServerProce
     if (gone) throw new Error(`logplane serve exited early: ${err || out}`);
     if (!existsSync(runFile)) return null;
     try {
-      const r = JSON.parse(readFileSync(runFile, 'utf8')) as { localUrl: string; pid: number; ports: { syslog: number | null } };
+      const r = JSON.parse(readFileSync(runFile, 'utf8')) as { localUrl: string; pid: number; ports: { syslog: number | null }; apiKey?: string };
       return r.pid === child.pid ? r : null;
     } catch {
       return null;
     }
   });
-  const apiKey = opts.env?.['LOGPLANE_API_KEY'] ?? (JSON.parse(readFileSync(join(opts.dataDir, 'config.json'), 'utf8')) as { apiKey: string }).apiKey;
+  // distributed mode keeps a generated key in Redis and in server.json
+  const apiKey = opts.env?.['LOGPLANE_API_KEY'] ?? run.apiKey ?? (JSON.parse(readFileSync(join(opts.dataDir, 'config.json'), 'utf8')) as { apiKey: string }).apiKey;
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000) => {
     if (!gone) child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
