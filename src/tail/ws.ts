@@ -142,10 +142,15 @@ export class WsGateway {
   readonly #service: TailService;
   readonly #server: HttpServer;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: WS_MAX_PAYLOAD, clientTracking: false });
+  /** Tails closed for a client frame over WS_MAX_PAYLOAD (ws answers 1009). */
+  readonly #tooLarge: { value: number };
 
   constructor(service: TailService, server: HttpServer) {
     this.#service = service;
     this.#server = server;
+    this.#tooLarge = service.ctx.metrics.registry
+      .counter('logplane_tail_ws_closed_total', 'WebSocket tails closed by us, by reason (frame_too_large: a client frame over 64 KiB, closed with 1009).', ['reason'])
+      .labels('frame_too_large');
     server.on('upgrade', this.#onUpgrade);
   }
 
@@ -192,8 +197,9 @@ export class WsGateway {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const sink = new WsTailSink(ws, socket, format === 'text', this.#service.options.clock);
-      ws.on('error', () => {
-        /* peer reset, bad frame: 'close' follows */
+      ws.on('error', (err: Error & { code?: string }) => {
+        // peer reset, bad frame: 'close' follows; a frame over the cap is a client over a limit (SPEC 17), counted
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#tooLarge.value++;
       });
       // the session may have expired while the handshake ran; look again
       const now = this.#service.lookup(found.session.id);

@@ -137,9 +137,11 @@ describe('WebSocket', () => {
         ok.ws.once('close', (code) => reject(new Error(`closed ${code}`)));
         ok.ws.ping();
       });
+      const counted = sample(await metrics(), 'logplane_tail_ws_closed_total', { reason: 'frame_too_large' });
       big.ws.send(Buffer.alloc(64 * 1024 + 1, 0x61).toString());
       assert.equal(await big.closed, 1009);
       assert.equal(ok.ws.readyState, WebSocket.OPEN);
+      await until('the refused frame counted', async () => sample(await metrics(), 'logplane_tail_ws_closed_total', { reason: 'frame_too_large' }) === counted + 1, 5000);
     } finally {
       ok.ws.terminate();
       big.ws.terminate();
