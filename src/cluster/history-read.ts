@@ -23,6 +23,20 @@ export interface HistoryRead {
   records: Buffer[];
 }
 
+/** A read's reply, with what a count of the lines no longer held needs (cluster/gone.ts). */
+export interface HistoryDetail extends HistoryRead {
+  /** Records ever appended (ordinals 1..total). */
+  total: number;
+  /** Highest seq of a dropped element (meta tseq; trimmedSeq adds the records read past the cap). */
+  droppedSeq: number;
+  /** Lowest ordinal whose record the reply held (total + 1: none); the ones below were dropped. */
+  readFrom: number;
+  /** The records read past the cap (ordinals <= trimmed), in ordinal order. */
+  pastCap: Buffer[];
+  /** The meta field notices, all of it (the last 100 loss notices), when the read reached trimmed ordinals; else empty. */
+  notices: NoticeMark[];
+}
+
 /**
  * Decode the history script's reply `{total, tseq, notices, k, k firsts, k
  * elements, [f, records]}` (the last part: the previous release's per-record
@@ -31,24 +45,32 @@ export interface HistoryRead {
  * records of ordinals max(from, total - cap + 1)..total, as views into the
  * elements; the records held but past the cap count as trimmed.
  */
-export function decodeHistory(out: readonly Buffer[], from: number, cap: number): HistoryRead {
+export function decodeHistory(out: readonly Buffer[], from: number, cap: number): HistoryDetail {
   const total = Number(out[0]!.toString('latin1'));
-  let trimmedSeq = Number(out[1]!.toString('latin1'));
+  const droppedSeq = Number(out[1]!.toString('latin1'));
+  let trimmedSeq = droppedSeq;
   const trimmed = Math.max(0, total - cap);
   const first = Math.max(from, trimmed + 1);
   const trimmedNotices: NoticeMark[] = [];
-  const notices = out[2]!.toString('latin1');
-  if (notices.length > 0) {
-    for (const e of notices.split(',')) {
+  const notices: NoticeMark[] = [];
+  const noticeText = out[2]!.toString('latin1');
+  if (noticeText.length > 0) {
+    for (const e of noticeText.split(',')) {
       const [o, origin, n] = e.split(':').map(Number) as [number, number, number];
-      if (o >= from && o <= trimmed && Number.isFinite(n)) trimmedNotices.push({ ordinal: o, origin, n });
+      if (!Number.isFinite(n)) continue;
+      notices.push({ ordinal: o, origin, n });
+      if (o >= from && o <= trimmed) trimmedNotices.push({ ordinal: o, origin, n });
     }
   }
   const records: Buffer[] = [];
+  const pastCap: Buffer[] = [];
+  let readFrom = total + 1;
   const k = Number(out[3]!.toString('latin1'));
   const take = (r: Buffer, ordinal: number): void => {
+    if (ordinal < readFrom) readFrom = ordinal;
     if (ordinal >= first) records.push(r);
     else if (ordinal <= trimmed) {
+      pastCap.push(r);
       const s = seqOf(r);
       if (s > trimmedSeq) trimmedSeq = s;
     }
@@ -65,5 +87,5 @@ export function decodeHistory(out: readonly Buffer[], from: number, cap: number)
     if (b === null) continue;
     for (let i = 0; i < b.recs.length; i++) take(b.recs[i]!, b.first + i);
   }
-  return { trimmed, trimmedNotices, trimmedSeq, first, records };
+  return { trimmed, trimmedNotices, trimmedSeq, first, records, total, droppedSeq, readFrom, pastCap, notices };
 }

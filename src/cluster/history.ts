@@ -23,14 +23,15 @@
 // the metrics in history-metrics.ts, the decoding of reads in history-read.ts.
 import type { Redis } from 'ioredis';
 import type { Ring } from '../buffer/ring.js';
-import { appChunks, appFirsts, appLines, appMeta } from '../redis/keys.js';
-import { BY_SHA_SCRIPTS, type Scripts } from '../redis/scripts.js';
+import { appChunks, appFirsts, appLines, appMeta, appTrims } from '../redis/keys.js';
+import { BY_SHA_SCRIPTS, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
 import { AppBatch, Chunk, ChunkQueue } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
-import { decodeHistory, type HistoryRead } from './history-read.js';
+import { decodeHistory, type HistoryDetail, type HistoryRead } from './history-read.js';
+import { parseDropped, type DroppedChunk } from './gone.js';
 import { isCluster, refreshSlots } from '../redis/connection.js';
 import { byOwner, RoundSender, settle, type Outcome } from './history-round.js';
 import { Losses } from './losses.js';
@@ -408,6 +409,25 @@ export class RedisHistory {
     const out = await r.lpHistoryBuffer(appChunks(appId), appFirsts(appId), appMeta(appId), appLines(appId), from, this.#opts.historyLines);
     if (before) await before;
     return decodeHistory(out, from, this.#opts.historyLines);
+  }
+
+  /**
+   * Read all of an app's history with what a count of the lines it no longer
+   * holds needs (cluster/gone.ts): in one transaction, the read, the notices
+   * ever appended (meta nn) and the trims list.
+   */
+  async readDetail(appId: string): Promise<{ read: HistoryDetail; noticesEver: number | null; dropped: DroppedChunk[] }> {
+    const before = this.#inFlight !== null ? this.#settled : null;
+    const tx = this.#redis.multi() as unknown as ScriptPipeline & { hget(k: string, f: string): unknown; lrange(k: string, a: number, b: number): unknown };
+    tx.lpHistoryBuffer(appChunks(appId), appFirsts(appId), appMeta(appId), appLines(appId), 0, this.#opts.historyLines);
+    tx.hget(appMeta(appId), 'nn');
+    tx.lrange(appTrims(appId), 0, -1);
+    const res = await tx.exec();
+    if (res === null) throw new Error('history read: transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    if (before) await before;
+    const nn = res[1]![1] as string | null;
+    return { read: decodeHistory(res[0]![1] as Buffer[], 0, this.#opts.historyLines), noticesEver: nn === null ? null : Number(nn), dropped: parseDropped(res[2]![1] as string[]) };
   }
 }
 

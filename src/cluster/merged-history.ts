@@ -6,6 +6,7 @@ import type { App } from '../apps.js';
 import type { HistorySource, HistoryView } from '../history/source.js';
 import { seqOf } from '../line.js';
 import { isLossNotice } from './batch.js';
+import { countNotices, sharedGone } from './gone.js';
 import type { RedisHistory } from './history.js';
 import { originOf } from '../basics/seq.js';
 
@@ -29,18 +30,26 @@ export class MergedHistory implements HistorySource {
     this.#historyLines = historyLines;
   }
 
-  async read(app: App, newest = Infinity): Promise<HistoryView> {
+  async read(app: App, newest = Infinity, gone = false): Promise<HistoryView> {
     let records: Buffer[] = [];
     let trimmedSeq = 0;
     let complete = true;
+    let detail: Awaited<ReturnType<RedisHistory['readDetail']>> | null = null;
     try {
-      const h = await this.#redis.read(app.id);
-      records = h.records;
-      trimmedSeq = h.trimmedSeq;
+      if (gone) {
+        detail = await this.#redis.readDetail(app.id);
+        records = detail.read.records;
+        trimmedSeq = detail.read.trimmedSeq;
+      } else {
+        const h = await this.#redis.read(app.id);
+        records = h.records;
+        trimmedSeq = h.trimmedSeq;
+      }
     } catch {
       complete = false;
     }
-    if (records.some(isLossNotice)) records = records.filter((r) => !isLossNotice(r));
+    const readNotices = detail === null ? 0 : countNotices(records) + countNotices(detail.read.pastCap);
+    if (readNotices > 0 || records.some(isLossNotice)) records = records.filter((r) => !isLossNotice(r));
     let ownMax = 0;
     for (const r of records) {
       const s = seqOf(r);
@@ -55,6 +64,15 @@ export class MergedHistory implements HistorySource {
     const capped = lines.length > cap ? lines.slice(lines.length - cap) : lines;
     if (capped.length > 0) app.restoreSeq(seqOf(capped[capped.length - 1]!));
     const out = capped.length > newest ? capped.slice(capped.length - newest) : capped;
-    return { lines: out, trimmedSeq, complete };
+    const view: HistoryView = { lines: out, trimmedSeq, complete };
+    if (detail !== null) {
+      // the lines read but not held: past Redis' cap, and cut by this view's
+      const knownGone: number[] = [];
+      for (const r of detail.read.pastCap) if (!isLossNotice(r)) knownGone.push(seqOf(r));
+      for (let i = 0; i < lines.length - capped.length; i++) knownGone.push(seqOf(lines[i]!));
+      const { read: h, noticesEver, dropped } = detail;
+      view.gone = sharedGone({ total: h.total, noticesEver, notices: h.notices, dropped, readFrom: h.readFrom, droppedSeq: h.droppedSeq, readNotices, knownGone, unwritten: ring.count - from });
+    }
+    return view;
   }
 }

@@ -6,7 +6,7 @@
 // re-sent chunk by it.
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appTrims } from '../redis/keys.js';
 import { isLossNotice } from './batch.js';
 import { Ring } from '../buffer/ring.js';
 import { Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
@@ -130,6 +130,8 @@ export class AppBatch implements LineSink {
   readonly linesKey: string;
   /** This node's recent chunk ids for this app (re-sends). */
   readonly sentKey: string;
+  /** The dropped chunks' ordinals and highest seqs (redis/scripts.ts, LAYOUT2_LUA). */
+  readonly trimsKey: string;
   readonly channel: string;
   /** The ring the lines offered are the newest lines of. */
   readonly ring: Ring;
@@ -167,6 +169,7 @@ export class AppBatch implements LineSink {
     this.metaKey = appMeta(appId);
     this.linesKey = appLines(appId);
     this.sentKey = appSent(appId, writer.nodeId);
+    this.trimsKey = appTrims(appId);
     this.channel = appChannel(appId);
     this.#writer = writer;
     this.#ownRing = ring === undefined;

@@ -5,7 +5,7 @@
 // the node that delivers it).
 import type { App } from '../apps.js';
 import { BadRequestError, ErrorCode, LogplaneError } from '../errors.js';
-import type { HistorySource } from '../history/source.js';
+import type { Bounds, GoneCount, HistorySource } from '../history/source.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Drain } from './drain.js';
 import type { DrainCluster, ReplayAnswer } from './ownership.js';
@@ -14,10 +14,12 @@ import { DrainState, lossLine } from './status.js';
 /** What to replay: the lines after a seq, or the newest N lines. */
 export type ReplayRequest = { after: number } | { num: number };
 
-/** The answer: lines queued for the drain (after its filter) and lines the history no longer held. */
+/** The answer: lines queued for the drain (after its filter) and lines the history no longer held (at least that many when lower_bound). */
 export interface ReplayResult {
   replayed: number;
   missing: number;
+  /** Present (true) only when missing is a lower bound, not the exact count (docs/drains.md, Replay). */
+  lower_bound?: true;
 }
 
 /** Largest `num` accepted (the history holds far fewer; more only inflates the notice). */
@@ -55,50 +57,37 @@ export function parseReplayRequest(body: unknown): ReplayRequest {
 export interface ReplayPlan {
   /** The history lines to re-send, oldest first (before the drain's filter). */
   lines: Buffer[];
-  /** Lines asked for that the history no longer holds. */
+  /** Lines asked for that the history no longer holds (at least: see exact). */
   missing: number;
+  /** False when missing is a lower bound (the truth cannot be known; never overstated). */
+  exact: boolean;
   /** When the oldest line still held was received (the missing ones came before it). */
   sinceMs: number;
 }
 
 /**
  * Which lines of a history view (sorted by seq) a request re-sends, and how
- * many it asked for that are gone. `head`: the app's latest seq. `contiguous`:
- * seqs are 1, 2, 3... (embedded mode), so the count is exact; in distributed
- * mode seqs carry time and node bits, and the count is estimated from the
- * density of the seqs still held (as a tail's resume gap is) when the shared
- * history says lines after the request's start were trimmed (`trimmedSeq`).
+ * many it asked for that are gone, from the view's count of those (`gone`:
+ * history/source.ts; null when it could not be known, e.g. Redis down: then
+ * 0, as a lower bound).
  */
-export function planReplay(lines: readonly Buffer[], req: ReplayRequest, head: number, contiguous: boolean, trimmedSeq: number, nowMs: number): ReplayPlan {
+export function planReplay(lines: readonly Buffer[], req: ReplayRequest, gone: GoneCount | null, nowMs: number): ReplayPlan {
   let from: number;
-  let missing = 0;
+  let count: Bounds = { lo: 0, hi: gone === null ? Infinity : 0 };
   if ('after' in req) {
-    const after = req.after;
     from = 0;
-    while (from < lines.length && seqOf(lines[from]!) <= after) from++;
-    if (from === 0 && after < head) {
-      const first = lines.length > 0 ? seqOf(lines[0]!) : head + 1;
-      if (contiguous) missing = Math.max(0, first - after - 1);
-      else if (trimmedSeq > after) missing = estimateBetween(lines, after, first);
-    }
+    while (from < lines.length && seqOf(lines[from]!) <= req.after) from++;
+    if (gone !== null) count = gone.after(req.after);
   } else {
     from = Math.max(0, lines.length - req.num);
     const held = lines.length - from;
-    if (contiguous) missing = Math.max(0, Math.min(req.num, head) - held);
-    else if (trimmedSeq > 0) missing = req.num - held;
+    if (gone !== null) {
+      const ever = gone.ever();
+      count = { lo: Math.max(0, Math.min(req.num, ever.lo) - held), hi: Math.max(0, Math.min(req.num, ever.hi) - held) };
+    }
   }
   const out = lines.slice(from);
-  return { lines: out, missing, sinceMs: out.length > 0 ? receivedOf(out[0]!) : nowMs };
-}
-
-/** Distributed mode: lines between seq `after` and `first` (exclusive), from the density of the held seqs; at least 1. */
-function estimateBetween(lines: readonly Buffer[], after: number, first: number): number {
-  const span = first - after - 1;
-  if (span <= 0 || lines.length < 2) return 1;
-  const lo = seqOf(lines[0]!);
-  const hi = seqOf(lines[lines.length - 1]!);
-  if (hi <= lo) return 1;
-  return Math.max(1, Math.round((span * (lines.length - 1)) / (hi - lo)));
+  return { lines: out, missing: count.lo, exact: count.lo === count.hi, sinceMs: out.length > 0 ? receivedOf(out[0]!) : nowMs };
 }
 
 /**
@@ -134,15 +123,17 @@ export async function replayAnswer(
  */
 export async function replayInto(drain: Drain, app: App, req: ReplayRequest, history: HistorySource, cluster: DrainCluster | null): Promise<ReplayAnswer> {
   if (drain.state === DrainState.FAILING) throw failing(drain);
-  const view = await history.read(app, 'num' in req ? Math.min(req.num, REPLAY_MAX_NUM) : undefined);
+  const view = await history.read(app, 'num' in req ? Math.min(req.num, REPLAY_MAX_NUM) : undefined, true);
   if (drain.closed) return { status: 503, body: { id: 'no_owner', error: 'the drain stopped meanwhile; try again' } };
   if ((drain.state as DrainState) === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
   const now = Date.now();
-  const plan = planReplay(view.lines, req, app.seq, cluster === null, view.trimmedSeq, now);
+  const plan = planReplay(view.lines, req, view.gone ?? null, now);
   const notice = plan.missing > 0 ? lossLine(plan.missing, plan.sinceMs, now) : null;
   const queued = drain.replay(plan.lines, notice);
   cluster?.injected(drain.id, queued);
-  return { status: 202, body: { replayed: queued - (notice === null ? 0 : 1), missing: plan.missing } satisfies ReplayResult };
+  const body: ReplayResult = { replayed: queued - (notice === null ? 0 : 1), missing: plan.missing };
+  if (!plan.exact) body.lower_bound = true;
+  return { status: 202, body };
 }
 
 function failing(drain: Drain): LogplaneError {

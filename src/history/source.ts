@@ -12,6 +12,26 @@ export interface HistoryView {
   trimmedSeq: number;
   /** False when part of the history could not be read (e.g. Redis down: this node's lines only). */
   complete: boolean;
+  /** What the history no longer holds, when asked for and known (a drain replay's notice, SPEC 16). */
+  gone?: GoneCount;
+}
+
+/** A count that is exact when lo === hi; else the truth lies in [lo, hi]. */
+export interface Bounds {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Counts of the lines a history had and no longer holds (drains/replay.ts).
+ * Lines are the app's log lines: a loss notice in the shared history is not
+ * one, and lines a node could never write to Redis were never in it.
+ */
+export interface GoneCount {
+  /** Lines the history ever had (that this node can know of: the shared history's and its own unwritten ones). */
+  ever(): Bounds;
+  /** Lines with a seq above `after` that the history had and no longer holds. */
+  after(after: number): Bounds;
 }
 
 export interface HistorySource {
@@ -25,7 +45,8 @@ export interface HistorySource {
   /**
    * The app's history sorted by seq: at most historyLines lines, or the
    * newest `newest` of them. The lines are the caller's (copies, not views
-   * into a ring).
+   * into a ring). `gone`: also count what the history no longer holds
+   * (view.gone; left out when it cannot be known, e.g. Redis down).
    */
-  read(app: App, newest?: number): Promise<HistoryView>;
+  read(app: App, newest?: number, gone?: boolean): Promise<HistoryView>;
 }

@@ -24,7 +24,9 @@ export const appChunks = (app: string): string => `lp:{${app}}:chunks`;
 export const appFirsts = (app: string): string => `lp:{${app}}:firsts`;
 /** One app's history as the previous release wrote it: one element per record (element i is ordinal meta trimmed + i + 1). */
 export const appLines = (app: string): string => `lp:{${app}}:lines`;
-/** One app's history counters: total (records ever appended), tseq (highest seq trimmed), notices, layout, trimmed (of appLines). */
+/** The chunks dropped from one app's history, the newest few hundred: `first ordinal:highest seq:last ordinal` each, oldest first. */
+export const appTrims = (app: string): string => `lp:{${app}}:trims`;
+/** One app's history counters: total (records ever appended), tseq (highest seq trimmed), notices, nn (notices ever), layout, trimmed (of appLines). */
 export const appMeta = (app: string): string => `lp:{${app}}:meta`;
 /** The ids and totals of the last chunks one node appended to one app (re-sends are not appended twice); expires. */
 export const appSent = (app: string, node: string): string => `lp:{${app}}:sent:${node}`;

@@ -11,7 +11,8 @@ export const SENT_TTL_MS = 120_000;
  * the subscribers as it came: no concatenation, no read-back). KEYS: chunks
  * (list of blobs), firsts (list of `first ordinal:highest seq` per element),
  * meta, sent (this node's recent chunk ids for this app), lines (the
- * previous release's history list, one element per record). ARGV: cap,
+ * previous release's history list, one element per record), trims (the
+ * dropped elements' firsts, LAYOUT2_LUA). ARGV: cap,
  * channel, publish command (PUBLISH, or SPUBLISH on a Redis Cluster), chunk
  * id, blob (`header | records`: origin u8, kind u8, count u32 LE, count x
  * u16 LE lengths, then the records, whose seqs rise), highest seq, layout
@@ -51,8 +52,11 @@ export const SENT_TTL_MS = 120_000;
  * blob already pushed by the caller): push the chunk's `first ordinal:highest
  * seq`, take out orphans (below), drop whole oldest elements of chunks and
  * firsts while the ones after them still hold the last cap ordinals (keeping
- * the highest seq dropped in tseq), and trim the previous release's list of
- * its ordinals at or below lo.
+ * the highest seq dropped in tseq, and each dropped element's `first
+ * ordinal:highest seq:last ordinal` in the list KEYS[6], trims, the last
+ * TRIMS_KEPT to TRIMS_KEPT + 32 of them: a drain replay counts exactly what
+ * was dropped from them, drains/replay.ts), and trim the previous release's
+ * list of its ordinals at or below lo.
  *
  * An orphan is a blob pushed by an append transaction whose bookkeeping did
  * not run (its script missing when EXEC ran it: cluster/append-wire.ts): it
@@ -62,6 +66,9 @@ export const SENT_TTL_MS = 120_000;
  * is the last element, the orphans the ones before it). The node sends the
  * orphan's lines again, after loading the script.
  */
+/** Dropped chunks whose ordinals and highest seq the app keeps (the trims list: ~40 bytes each). */
+export const TRIMS_KEPT = 256;
+
 const LAYOUT2_LUA = `local nf = redis.call('RPUSH', KEYS[2], string.format('%.0f:%s', first, ARGV[6]))
 local orphans = redis.call('LLEN', KEYS[1]) - nf
 if orphans > 0 then
@@ -69,18 +76,22 @@ if orphans > 0 then
   redis.call('LREM', KEYS[1], -orphans, '')
 end
 local drop = 0
+local gone = {}
 while true do
   local second = redis.call('LINDEX', KEYS[2], drop + 1)
   if not second then break end
   local f = tonumber(string.match(second, '^(%d+)'))
   if f - 1 > lo then break end
-  local s = tonumber(string.match(redis.call('LINDEX', KEYS[2], drop), ':(.*)$'))
+  local d = redis.call('LINDEX', KEYS[2], drop)
+  local s = tonumber(string.match(d, ':(.*)$'))
   if (not tseq) or s > tseq then tseq = s end
   drop = drop + 1
+  gone[drop] = d .. ':' .. string.format('%.0f', f - 1)
 end
 if drop > 0 then
   redis.call('LTRIM', KEYS[1], drop, -1)
   redis.call('LTRIM', KEYS[2], drop, -1)
+  if redis.call('RPUSH', KEYS[6], unpack(gone)) > ${TRIMS_KEPT + 32} then redis.call('LTRIM', KEYS[6], -${TRIMS_KEPT}, -1) end
 end
 local old = redis.call('LLEN', KEYS[5])
 if old > 0 then
@@ -97,12 +108,21 @@ end
 /**
  * A loss notice's memory, shared by APPEND_LUA and APPEND_META_LUA (needs
  * first, noticeOrigin and noticeN; KEYS as theirs): `ordinal:origin:n` in the
- * meta field `notices`, the last 100.
+ * meta field `notices`, the last 100; and the meta field `nn` counts the
+ * notices ever appended (records that are not lines: a replay's count of
+ * lines ever). An app whose notices predate `nn` starts it from the list
+ * when the list is complete (fewer than 100), else leaves it out.
  */
 const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigin, noticeN)
   local cur = redis.call('HGET', KEYS[3], 'notices')
+  local commas = -1
   if cur then
-    local _, commas = string.gsub(cur, ',', ',')
+    local _, c = string.gsub(cur, ',', ',')
+    commas = c
+  end
+  if redis.call('HEXISTS', KEYS[3], 'nn') == 1 then redis.call('HINCRBY', KEYS[3], 'nn', 1)
+  elseif commas < 99 then redis.call('HSET', KEYS[3], 'nn', commas + 2) end
+  if cur then
     if commas >= 99 then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
     e = cur .. ',' .. e
   end
@@ -211,7 +231,7 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * exactly as when every chunk was published; a chunk with no subscriber
  * went to nobody then as now.
  *
- * KEYS: chunks, firsts, meta, sent, lines. ARGV: cap, channel, publish
+ * KEYS: chunks, firsts, meta, sent, lines, trims. ARGV: cap, channel, publish
  * command, chunk id, count, highest seq, origin, the n of the loss notice
  * leading the chunk ('' when a line leads it), and '1' when the transaction
  * publishes the blob itself ('0' when it leaves PUBLISH out). Does what
@@ -373,7 +393,7 @@ return 1
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
-  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
+  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
@@ -382,7 +402,7 @@ export interface Scripts {
 }
 
 export function defineScripts(r: Redis): void {
-  r.defineCommand('lpAppend', { numberOfKeys: 5, lua: APPEND_LUA });
+  r.defineCommand('lpAppend', { numberOfKeys: 6, lua: APPEND_LUA });
   r.defineCommand('lpHistory', { numberOfKeys: 4, lua: HISTORY_LUA, readOnly: true });
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });

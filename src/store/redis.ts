@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appLines, appMeta, drainLease, drainState } from '../redis/keys.js';
+import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
@@ -140,7 +140,7 @@ export class RedisStore implements ConfigStore {
       const keys = [key];
       let rec: AppRecord | null = null;
       if (next === null) {
-        keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id));
+        keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
         for (const d of cur!.drains) keys.push(drainState(id, d.id), drainLease(id, d.id));
       } else {
         rec = { ...next, id, rev: (cur?.rev ?? 0) + 1 };
@@ -172,7 +172,7 @@ export class RedisStore implements ConfigStore {
     const t = setTimeout(() => {
       this.#timers.delete(t);
       if (this.#closed) return;
-      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id)) : 0)).catch(() => {});
+      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id)) : 0)).catch(() => {});
     }, this.#lingerMs);
     t.unref();
     this.#timers.add(t);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { drainsReplay, type CliIO } from '../../src/cli/drains.js';
-import { lineFrom } from '../../src/line.js';
+import { lineFrom, viewOf } from '../../src/line.js';
 import { route } from '../../src/router.js';
 import { api, fastCluster, postLogs, startNode, syslog } from '../support/cluster.js';
 import { HttpReceiver, l10Count, msgText, startDrainServer, TS, type DrainTestServer } from '../support/drain-receivers.js';
@@ -232,6 +232,64 @@ test('distributed mode: a replay asked of any node is run by the owner, and the 
     // bad input is refused on the asking node; unknown drains too
     assert.equal((await api(other.url, 'POST', `/v3/channels/drep/drains/${id}/replay`, { num: 0 })).status, 400);
     assert.equal((await api(other.url, 'POST', '/v3/channels/drep/drains/00000000-0000-4000-8000-000000000000/replay', { num: 1 })).status, 404);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+    await r.close();
+    await redis.close();
+  }
+});
+
+test('distributed mode: the replay notice counts exactly what the shared history no longer holds, with lines from two nodes', async () => {
+  const redis = await startRedis();
+  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_HISTORY_LINES: '10' };
+  const nodes = [await startNode(redis.url, fastCluster, env), await startNode(redis.url, fastCluster, env)];
+  const r = await HttpReceiver.start(false);
+  try {
+    const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/xrep', { tokens: ['app'] })).json.tokens.app as string;
+    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('xrep')));
+    const id = (await api(nodes[0]!.url, 'POST', '/v3/channels/xrep/drains', { url: r.url() })).json.id as string;
+    await until('owner live', () => nodes.some((n) => n.server.cluster?.feed(id)?.live));
+    const owner = nodes.find((n) => n.server.cluster?.feed(id))!;
+    const other = nodes.find((n) => n !== owner)!;
+    // 25 lines, by turns on the two nodes, each in Redis before the next: the shared history keeps the newest 10
+    const seqOfMsg = new Map<string, number>();
+    for (let i = 0; i < 25; i++) {
+      const n = nodes[i % 2]!;
+      assert.equal(await postLogs(n.url, token, [syslog(`m ${i}`)]), 204);
+      assert.equal(await n.server.cluster!.history.flush(5000), true);
+      const rec = (await n.server.cluster!.history.read('xrep')).records.map(viewOf).find((v) => v.msg === `m ${i}`);
+      assert.ok(rec, `m ${i} in Redis`);
+      seqOfMsg.set(`m ${i}`, rec.seq);
+    }
+    await until('25 lines', () => r.messages().length >= 25);
+    const all = [...seqOfMsg].sort((a, b) => a[1] - b[1]);
+    const held = all.slice(-10);
+    const view = await owner.server.cluster!.getHistory(owner.server.ctx.registry.require('xrep'));
+    assert.deepEqual(view.lines.map((l) => viewOf(l).msg), held.map(([m]) => m), 'the history holds the newest 10 lines');
+    const seq = (i: number): number => seqOfMsg.get(`m ${i}`)!;
+    const cases: Array<[Json, number, string[]]> = [];
+    for (const num of [1000, 26, 25, 12, 10, 3]) cases.push([{ num }, Math.min(num, 25) - Math.min(num, 10), held.slice(-Math.min(num, 10)).map(([m]) => m)]);
+    for (const after of [0, seq(0), seq(3), seq(5) + 1, seq(13), seq(14), seq(14) + 1, seq(20), seq(24), seq(24) + 1_000_000]) {
+      cases.push([{ after }, all.filter(([, s]) => s > after).length - held.filter(([, s]) => s > after).length, held.filter(([, s]) => s > after).map(([m]) => m)]);
+    }
+    assert.deepEqual(cases.map((c) => c[1]).slice(0, 7), [15, 15, 15, 2, 0, 0, 15], 'the counts the cases expect');
+    assert.equal(cases.find(([b]) => b.after === seq(3))![1], 11);
+    let seen = r.messages().length;
+    for (const [i, [body, missing, lines]] of cases.entries()) {
+      // asked of either node: the owner runs it
+      const res = await api((i % 2 === 0 ? owner : other).url, 'POST', `/v3/channels/xrep/drains/${id}/replay`, body);
+      assert.equal(res.status, 202, res.text);
+      assert.deepEqual(res.json, { replayed: lines.length, missing }, JSON.stringify(body));
+      const frames = lines.length + (missing > 0 ? 1 : 0);
+      await until(`replay of ${JSON.stringify(body)}`, () => r.messages().length >= seen + frames);
+      const got = received(r).slice(seen, seen + frames);
+      seen += frames;
+      if (missing > 0) {
+        assert.match(got[0]!, /^Error L10 \(output buffer overflow\): \d+ messages dropped since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)\.$/);
+        assert.equal(l10Count(got[0]!), missing, JSON.stringify(body));
+      }
+      assert.deepEqual(got.slice(missing > 0 ? 1 : 0), lines, JSON.stringify(body));
+    }
   } finally {
     await Promise.all(nodes.map((n) => n.close()));
     await r.close();

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
 import { closeClient, commandClient, connectOrThrow, redisTarget } from '../../src/redis/connection.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../../src/redis/keys.js';
+import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appTrims } from '../../src/redis/keys.js';
 import { slotOf } from '../../src/redis/slots.js';
 import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
@@ -226,7 +226,7 @@ test('appends of the previous release (the append script with the chunk) and tra
         // the previous release: the append script with the chunk as its argument
         const recs = Array.from({ length: 10 }, (_, i) => line(from + i, OLD));
         const blob = Buffer.concat([makeHeader(OLD, recs), ...recs]);
-        const total = await s.lpAppend(appChunks('mixed'), appFirsts('mixed'), appMeta('mixed'), appSent('mixed', 'old-node'), appLines('mixed'), 50, appChannel('mixed'), 'PUBLISH', round, blob, seqOf(recs[9]!), '2');
+        const total = await s.lpAppend(appChunks('mixed'), appFirsts('mixed'), appMeta('mixed'), appSent('mixed', 'old-node'), appLines('mixed'), appTrims('mixed'), 50, appChannel('mixed'), 'PUBLISH', round, blob, seqOf(recs[9]!), '2');
         assert.equal(total, (round + 1) * 10);
         want.push(...recs.map(seqOf));
       }
