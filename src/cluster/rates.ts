@@ -10,9 +10,10 @@
 // block's seconds, trailing empty seconds left out). Blocks that left the
 // 5-minute window are deleted from the hash; the hash's TTL is renewed with
 // each write, so a node that dies takes its counts with it after the TTL. A
-// period costs one pipeline of 1 to 4 commands on that one key (HSET of the
-// changed blocks, HDEL of the expired ones, PEXPIRE): its size grows with the
-// apps that had lines in the period, never with the lines.
+// period costs one pipeline on that one key, usually 2 to 4 commands (PEXPIRE
+// to see the hash is still there, HSET of the changed blocks, HDEL of the
+// expired ones, PEXPIRE): its size grows with the apps that had lines in the
+// period, never with the lines.
 //
 // Reader: the stats route adds to this node's own counts (fresh, local) what
 // every other live node (NodeRegistry.live) last wrote for the app: one HMGET
