@@ -242,6 +242,7 @@ export class Cluster {
       partialReads: r.counter('logplane_cluster_rate_reads_partial_total', "Stats answers (GET /v3/channels/:app/stats) without some other node's lines/s counts: Redis did not answer in time.").labels(),
     });
     this.#rates.start();
+    registry.on('appDeleted', (app: App) => this.#rates?.forget(app.id));
     this.#checkpointTimer = setInterval(() => void feeds.checkpoint(), this.options.checkpointMs).unref();
     this.#log.info({ at: 'cluster.joined', node: this.nodes.id, index: this.nodes.index, nodes: this.nodes.live.length }, 'distributed mode: joined the cluster');
     return feeds;

@@ -104,6 +104,8 @@ export class RateShare {
   #writing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** Apps deleted since the last write: their fields go with it (an app made again under the name starts from 0). */
+  readonly #deleted = new Set<string>();
   readonly #buf: number[] = new Array<number>(RATE_BLOCK_S * NSRC).fill(0);
 
   constructor(opts: RateShareOptions) {
@@ -145,6 +147,19 @@ export class RateShare {
     const lastBlock = blockOf(nowSec);
     // the hash should be there already: its TTL renewal says whether it still is
     const hadKey = !full && this.#held.size > 0;
+    // deleted apps' fields first (an app made again under the name since writes its own below)
+    const gone: string[] = [];
+    if (this.#deleted.size > 0) {
+      for (const [b, fields] of this.#held) {
+        for (const f of fields) {
+          if (!this.#deleted.has(f.slice(0, f.lastIndexOf(':')))) continue;
+          gone.push(f);
+          fields.delete(f);
+        }
+        if (fields.size === 0) this.#held.delete(b);
+      }
+      this.#deleted.clear();
+    }
     const sets: string[] = [];
     for (const app of this.#o.registry.apps()) {
       if (app.rates.newest < from) continue;
@@ -161,7 +176,6 @@ export class RateShare {
         held.add(field);
       }
     }
-    const gone: string[] = [];
     for (const [b, fields] of this.#held) {
       if (b + RATE_BLOCK_S - 1 >= windowStart) continue;
       for (const f of fields) gone.push(f);
@@ -175,8 +189,9 @@ export class RateShare {
     let n = 0;
     const probe = hadKey ? n++ : -1;
     if (hadKey) p.pexpire(this.#key, this.#o.ttlMs); // 0: the hash is gone (Redis restarted, flushed): rewrite it all
-    for (let i = 0; i < sets.length; i += FIELDS_PER_COMMAND * 2, n++) p.hset(this.#key, ...sets.slice(i, i + FIELDS_PER_COMMAND * 2));
+    // HDEL before HSET: a deleted app's field may be written again by the app made under its name
     for (let i = 0; i < gone.length; i += FIELDS_PER_COMMAND, n++) p.hdel(this.#key, ...gone.slice(i, i + FIELDS_PER_COMMAND));
+    for (let i = 0; i < sets.length; i += FIELDS_PER_COMMAND * 2, n++) p.hset(this.#key, ...sets.slice(i, i + FIELDS_PER_COMMAND * 2));
     if (sets.length > 0 || !hadKey) {
       p.pexpire(this.#key, this.#o.ttlMs); // after HSET: a hash it made gets its TTL too
       n++;
@@ -209,6 +224,11 @@ export class RateShare {
       this.#failing = false;
       this.#o.log.info({ at: 'cluster.rates_write_ok' }, "this node's lines/s counts are written to Redis again");
     }
+  }
+
+  /** An app was deleted: its counts leave the hash with the next write. */
+  forget(app: string): void {
+    this.#deleted.add(app);
   }
 
   /**

@@ -117,10 +117,23 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     await until("c's hash expires", async () => (await r.exists(key)) === 0, 10_000);
     const gone = Date.now() - killedAt;
     assert.ok(gone < OPTS.ratesTtlMs + 3000, `gone after ${gone} ms`);
+    // once c's registration expired too, a sums the two live nodes
+    const cid = c.server.cluster!.nodeId;
+    await until('a no longer lists c', () => !a.server.cluster!.nodes.live.includes(cid), 10_000);
     const s = await stats(a, 'st2');
     assert.equal(s.nodes, 2);
     assert.equal(s.partial, false);
     await c.close();
+  });
+
+  test("a deleted app's counts leave every node's hash with its next write", async () => {
+    const tokens = await createApp(a, b, 'st5');
+    await send(b, tokens, [2, 0, 0]);
+    const key = nodeRates(b.server.cluster!.nodeId);
+    const st5 = async () => Object.keys(await r.hgetall(key)).filter((f) => f.startsWith('st5:'));
+    await until("st5 in b's hash", async () => (await st5()).length > 0, 10_000);
+    assert.equal((await api(a.url, 'DELETE', '/v3/channels/st5')).status, 204);
+    await until("st5 gone from b's hash", async () => (await st5()).length === 0, 10_000);
   });
 
   test("a live node whose counts stopped being written (a stuck writer) leaves the others' stats once its hash's TTL ran out", async () => {
