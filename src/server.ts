@@ -23,6 +23,7 @@ import { registerKeyRoutes } from './api/keys.js';
 import { registerConsole } from './api/console.js';
 import { registerStatsRoutes } from './api/stats.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
+import type { RateShare } from './cluster/rates.js';
 import { DrainManager, type DrainManagerOptions } from './drains/manager.js';
 import { displayUrl } from './drains/url.js';
 import { LocalHistory } from './history/local.js';
@@ -227,7 +228,7 @@ export class Server {
     // live tails end (WebSockets 1001, streams ended) before the HTTP server closes
     parts.push('tails', () => tails.close());
     const readyChecks: ReadyCheck[] = cluster ? [() => cluster.readiness()] : [];
-    registerRoutes(http, ctx, { readyChecks, tails, drains, pool, history });
+    registerRoutes(http, ctx, { readyChecks, tails, drains, pool, history, rates: cluster?.rates ?? null });
 
     let httpPort = 0;
     if (opts.noHttp) {
@@ -308,6 +309,8 @@ interface RouteParts {
   drains: DrainManager;
   pool: IngestPool | null;
   history: HistorySource;
+  /** Distributed mode: the other nodes' lines/s for the stats route. */
+  rates: RateShare | null;
 }
 
 /** Every HTTP route: operations, Logplex v3, sessions and the WebSocket gateway, Platform API, drains, ingest. */
@@ -320,7 +323,7 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
   registerDrainRoutes(http, ctx, p.drains);
   registerPlatformDrainRoutes(http, ctx, p.drains);
   registerKeyRoutes(http, ctx);
-  registerStatsRoutes(http, ctx, p.drains);
+  registerStatsRoutes(http, ctx, p.drains, p.rates);
   registerConsole(http);
   const ingest = registerHttpIngest(http, ctx, { pool: p.pool });
   // POST /logs's common case is served ahead of fastify (http-front.ts)

@@ -2,13 +2,17 @@
 //   GET /v3/channels/:app/stats -> 200 {"app","now","lines_per_sec",
 //     "series":{"start","step":1,"sources":[...],"counts":{source:[300 numbers]}},
 //     "drains":{"count","worst_state","dropped","delivered"}}
-// Lines are counted by route() on the node that ingested them: the answer is
-// this node's view (docs/console.md). Auth and scope are the management
+//   distributed mode adds "nodes" (how many nodes' counts are summed) and
+//   "partial" (true: Redis did not answer, some other nodes' lines are missing)
+// Lines are counted by route() on the node that ingested them; in distributed
+// mode the other live nodes' counts come from Redis (cluster/rates.ts) and are
+// added to this node's own (docs/console.md). Auth and scope are the management
 // scope's (api/scope.ts), like every channel route.
 import type { FastifyInstance } from 'fastify';
 import { LogplaneError, ErrorCode } from '../errors.js';
 import type { Context } from '../context.js';
 import type { DrainManager } from '../drains/manager.js';
+import type { RateShare } from '../cluster/rates.js';
 import { DrainState } from '../drains/status.js';
 import { RATE_SOURCES, RATE_WINDOW_S } from '../buffer/rates.js';
 import { apiScope } from './scope.js';
@@ -19,7 +23,8 @@ export const RATE_NOW_S = 5;
 /** Worst first: what an apps page shows for an app's drains. */
 const SEVERITY: readonly string[] = [DrainState.FAILING, DrainState.BACKING_OFF, DrainState.CONNECTING, DrainState.DELIVERING, DrainState.IDLE];
 
-export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
+/** shared: distributed mode's cluster-wide counts (null in embedded mode: this node's are all there is). */
+export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager, shared: RateShare | null = null): void {
   apiScope(root, ctx, (api) => {
     // any key of the app: the console shows it to viewers too (SPEC 12)
     api.get<{ Params: { app: string } }>('/v3/channels/:app/stats', { config: { access: { perm: 'read', param: 'app' } } }, async (req) => {
@@ -28,6 +33,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
       const nowMs = Date.now();
       const nowSec = Math.floor(nowMs / 1000);
       const series = app.rates.series(nowSec);
+      const cluster = shared ? await shared.addOthers(app.id, series, nowSec) : null;
       // the current second is still filling: average the complete seconds before it
       let recent = 0;
       for (const s of RATE_SOURCES) {
@@ -49,6 +55,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
         lines_per_sec: Math.round((recent / RATE_NOW_S) * 10) / 10,
         series: { start: series.start, step: 1, window: RATE_WINDOW_S, sources: RATE_SOURCES, counts: series.counts },
         drains: { count: list.length, worst_state: worst < 0 ? null : SEVERITY[SEVERITY.length - 1 - worst]!, dropped, delivered },
+        ...(cluster ? { nodes: cluster.nodes, partial: cluster.partial } : {}),
       };
     });
   });

@@ -188,6 +188,35 @@ export class LineRates {
     return { start, counts };
   }
 
+  /** The newest second counted, or -1 before any line (a cheap "anything since?" for the cluster's rate writer). */
+  get newest(): number {
+    return this.#toMs === -1 ? -1 : this.#sec;
+  }
+
+  /**
+   * The counts of the n seconds from fromSec into out, NSRC per second in
+   * RATE_SOURCES order (the same figures series() gives, without making its
+   * arrays): what the cluster's rate writer copies to Redis. True when any
+   * count is not 0.
+   */
+  read(fromSec: number, n: number, out: number[]): boolean {
+    const c = this.#counts;
+    if (c !== null) this.#store(c);
+    const newest = this.#sec;
+    const any = this.#toMs !== -1;
+    let some = false;
+    for (let i = 0; i < n; i++) {
+      const s = fromSec + i;
+      const valid = any && s <= newest && s > newest - RATE_WINDOW_S;
+      for (let k = 0; k < NSRC; k++) {
+        const v = !valid ? 0 : c !== null ? c[this.#base + (s % RATE_WINDOW_S) * NSRC + k]! : s === newest ? k === 0 ? this.#app : k === 1 ? this.#heroku : this.#other : 0;
+        out[i * NSRC + k] = v;
+        if (v !== 0) some = true;
+      }
+    }
+    return some;
+  }
+
   /** Bytes of the window: 0 until an app's lines span two seconds. */
   get memoryBytes(): number {
     return this.#counts === null ? 0 : WINDOW_WORDS * 4;

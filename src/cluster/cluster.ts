@@ -9,6 +9,7 @@
 //   NodeRegistry      nodes with a TTL; this node's index
 //   DrainLeases       which node delivers which drain; DrainFeeds, one feed per owned drain (drains.ts)
 //   TailBridge        other nodes' lines for this node's tail hubs; sessions on every node (tails.ts)
+//   RateShare         the console's lines/s: this node's counts to Redis, the others' added to the stats (rates.ts)
 //
 // Built in two steps because the registry's store and seq clock come from
 // here: connect() (Redis, node index, store), then join(registry) (sinks,
@@ -35,6 +36,7 @@ import { RedisHistory, redisHistoryDefaults } from './history.js';
 import { DrainLeases } from './leases.js';
 import { MergedHistory } from './merged-history.js';
 import { NodeRegistry } from './nodes.js';
+import { RateShare } from './rates.js';
 import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
 import type { HistoryView } from '../history/source.js';
@@ -56,6 +58,10 @@ export interface ClusterOptions {
   sessionRefreshMs: number;
   /** Longest wait for Redis at start, ms. */
   connectTimeoutMs: number;
+  /** How often this node writes its lines/s counts for the other nodes' stats (console), ms. */
+  ratesPeriodMs: number;
+  /** How long those counts outlive the node's last write (a dead node's lines/s leave the others' stats after this), ms. */
+  ratesTtlMs: number;
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -68,6 +74,8 @@ export const clusterDefaults: ClusterOptions = {
   maxPendingLines: redisHistoryDefaults.maxPendingLines,
   sessionRefreshMs: 60_000,
   connectTimeoutMs: 10_000,
+  ratesPeriodMs: 1000,
+  ratesTtlMs: 5000,
 };
 
 export class Cluster {
@@ -90,6 +98,7 @@ export class Cluster {
   #leases: DrainLeases | null = null;
   #feeds: DrainFeeds | null = null;
   #tails: TailBridge | null = null;
+  #rates: RateShare | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
 
@@ -220,6 +229,20 @@ export class Cluster {
     });
     this.#feeds = feeds;
     this.#installMetrics(leases, feeds);
+    const r = this.#metrics.registry;
+    this.#rates = new RateShare({
+      redis: this.#cmd,
+      registry,
+      nodeId: this.nodes.id,
+      live: () => this.nodes.live,
+      periodMs: this.options.ratesPeriodMs,
+      ttlMs: this.options.ratesTtlMs,
+      log: this.#log,
+      writeFailures: r.counter('logplane_cluster_rate_writes_failed_total', "Periods whose write of this node's lines/s counts to Redis failed (other nodes' consoles miss them until a write succeeds).").labels(),
+      partialReads: r.counter('logplane_cluster_rate_reads_partial_total', "Stats answers (GET /v3/channels/:app/stats) without some other node's lines/s counts: Redis did not answer in time.").labels(),
+    });
+    this.#rates.start();
+    registry.on('appDeleted', (app: App) => this.#rates?.forget(app.id));
     this.#checkpointTimer = setInterval(() => void feeds.checkpoint(), this.options.checkpointMs).unref();
     this.#log.info({ at: 'cluster.joined', node: this.nodes.id, index: this.nodes.index, nodes: this.nodes.live.length }, 'distributed mode: joined the cluster');
     return feeds;
@@ -238,6 +261,11 @@ export class Cluster {
       log: this.#log,
     });
     return this.#tails;
+  }
+
+  /** The console's cluster-wide lines/s (null until join()). */
+  get rates(): RateShare | null {
+    return this.#rates;
   }
 
   /** Start taking drain leases (after the drain manager follows them). */
@@ -307,6 +335,7 @@ export class Cluster {
       this.#feeds?.detachAll();
       await this.#feeds?.saved();
       await this.#leases?.releaseAll();
+      await this.#rates?.stop();
       await this.nodes.stop();
       this.#tails?.close();
       this.bus.close();
@@ -321,6 +350,7 @@ export class Cluster {
   /** Stop abruptly, as a crash would (tests): no flush, no checkpoint, no release. */
   kill(): void {
     if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
+    this.#rates?.kill();
     this.#closing ??= Promise.resolve();
     dropClient(this.#cmd);
     dropClient(this.#sub);

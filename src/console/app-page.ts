@@ -175,7 +175,7 @@ export class AppPage {
       const s = await call<Stats>('GET', `/v3/channels/${enc(this.#app)}/stats`);
       if (this.#stopped) return;
       this.#chart.update(s);
-      this.#rate.textContent = `(now ${s.lines_per_sec}/s)`;
+      this.#rate.textContent = s.partial ? `(now ${s.lines_per_sec}/s, this node only: Redis unreachable)` : `(now ${s.lines_per_sec}/s)`;
     } catch {
       /* shown as a stale chart; the tail's state says when the server is gone */
     }

@@ -91,7 +91,7 @@ export class AppsPage {
           'tr',
           { 'data-app': c.channel },
           h('th', { scope: 'row' }, h('a', { href: `#/apps/${enc(c.channel)}` }, c.channel)),
-          h('td', { class: 'num rate' }, s ? String(s.lines_per_sec) : '—'),
+          h('td', { class: 'num rate', title: s?.partial ? 'this node only: Redis unreachable' : null }, s ? `${s.lines_per_sec}${s.partial ? '*' : ''}` : '—'),
           h('td', {}, sparkline(s, `${c.channel}: lines per second over the last 5 minutes`)),
           h('td', {}, `${s?.drains.count ?? c.drains}`, worst ? h('span', { class: `state s-${worst.replace(' ', '-')}` }, worst) : null),
           h('td', { class: 'num drops' }, s ? String(s.drains.dropped) : '—'),

@@ -9,6 +9,8 @@ export interface Stats {
   lines_per_sec: number;
   series: { start: number; step: number; sources: string[]; counts: Record<string, number[]> };
   drains: { count: number; worst_state: string | null; dropped: number; delivered: number };
+  /** Distributed mode: true when the server could not read the other nodes' counts (Redis away): its own lines only. */
+  partial?: boolean;
 }
 
 /** `14:05` on whole minutes, `:30` between them (uPlot's default puts the date on the first tick, which overlaps). */

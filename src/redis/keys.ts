@@ -52,6 +52,12 @@ export function appOfChannel(channel: string): string | null {
   return channel.slice(CHANNEL_PREFIX.length, channel.length - CHANNEL_SUFFIX.length);
 }
 
+/**
+ * A node's recent lines per second, per app (cluster/rates.ts): a hash, field
+ * `<app>:<unix second starting a 10-second block>` -> that block's counts
+ * (`a,h,o` per second, comma-separated); expires when the node stops writing.
+ */
+export const nodeRates = (id: string): string => `lp:node:${id}:rates`;
 /** Drain replays other nodes asked a node to run (a list of JSON requests, expiring). */
 export const nodeReplays = (id: string): string => `lp:node:${id}:replays`;
 /** A forwarded replay's answer (JSON `{"status","body"}`), expiring. Own slot per request. */

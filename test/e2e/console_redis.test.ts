@@ -1,5 +1,6 @@
 // The web console in distributed mode: a page served by one node shows the
-// live lines ingested on another, and its drain changes reach the cluster.
+// live lines ingested on another, and their lines/s, and its drain changes
+// reach the cluster.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { noBrowser, openPage, signIn } from '../support/browser.js';
@@ -37,6 +38,21 @@ test('distributed mode: the page on one node tails lines ingested on another and
     await page.locator('.conn-live').waitFor();
     assert.equal(await postLogs(b.url, token, [syslog('ingested on the other node')]), 204);
     await page.locator('.log .row', { hasText: 'ingested on the other node' }).waitFor({ timeout: 30_000 });
+
+    // the lines/s of lines ingested on the other node only (the stats sum every live node's)
+    let sending = true;
+    const load = (async () => {
+      while (sending) {
+        await postLogs(b.url, token, Array.from({ length: 20 }, (_, i) => syslog(`rate ${i}`)));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    try {
+      await page.locator('#rates-h', { hasText: /now [1-9][0-9.]*\/s/ }).waitFor({ timeout: 30_000 });
+    } finally {
+      sending = false;
+      await load;
+    }
 
     await page.getByLabel('Drain URL').fill(receiver.url('/spread'));
     await page.getByRole('button', { name: 'Add drain' }).click();

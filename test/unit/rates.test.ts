@@ -156,3 +156,26 @@ test("an app quiet for the whole window gives its window back at the node's swee
   assert.equal(reg.sweepRates(now), 2);
   assert.deepEqual(apps.map((a) => a.rates.memoryBytes > 0), [false, false, true]);
 });
+
+test('read() copies the seconds series() shows, with and without a window, and says whether any count is not 0', () => {
+  for (const spread of [false, true]) {
+    const r = new LineRates();
+    assert.equal(r.newest, -1);
+    for (let i = 0; i < 3; i++) r.count(rec('app', T0 + 100), T0 + 100);
+    r.count(rec('heroku', T0 + 200), T0 + 200);
+    if (spread) r.count(rec('deploy', T0 + 2100), T0 + 2100);
+    const now = S0 + 2;
+    const s = r.series(now);
+    const out: number[] = [];
+    assert.equal(r.read(S0 - 3, 6, out), true);
+    const want: number[] = [];
+    for (let sec = S0 - 3; sec < S0 + 3; sec++) {
+      const i = sec - s.start;
+      want.push(s.counts.app[i] ?? 0, s.counts.heroku[i] ?? 0, s.counts.other[i] ?? 0);
+    }
+    assert.deepEqual(out, want);
+    assert.deepEqual(out.slice(9, 12), [3, 1, 0]);
+    assert.equal(r.newest, spread ? S0 + 2 : S0);
+    assert.equal(r.read(S0 + 10, 2, out), false);
+  }
+});
