@@ -11,6 +11,8 @@ export interface NoticeMark {
 }
 
 export interface HistoryRead {
+  /** Records ever appended to this app's history: the ordinal of the newest. */
+  total: number;
   /** Lines trimmed from this app's history so far (ordinal of records[0] is trimmed + 1 when reading from 0). */
   trimmed: number;
   /** Loss notices among the ordinals asked for that were already trimmed (the last 100 notices of the app are known). */
@@ -65,5 +67,5 @@ export function decodeHistory(out: readonly Buffer[], from: number, cap: number)
     if (b === null) continue;
     for (let i = 0; i < b.recs.length; i++) take(b.recs[i]!, b.first + i);
   }
-  return { trimmed, trimmedNotices, trimmedSeq, first, records };
+  return { total, trimmed, trimmedNotices, trimmedSeq, first, records };
 }

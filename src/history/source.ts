@@ -12,6 +12,18 @@ export interface HistoryView {
   trimmedSeq: number;
   /** False when part of the history could not be read (e.g. Redis down: this node's lines only). */
   complete: boolean;
+  /** Distributed mode: the ordinal of the shared history's newest record this view holds (a later readAfter starts past it); absent when Redis could not be read. */
+  through?: number;
+}
+
+/** Distributed mode: other nodes' lines appended to the shared history after a view was read. */
+export interface LaterLines {
+  /** Sorted by seq; lines of this node are left out (its tails get them when they are routed). */
+  lines: Buffer[];
+  /** Lines of other nodes among them that can no longer be read (trimmed first, or never written: their loss notices). */
+  lost: number;
+  /** When the read was made (a gap's "since"). */
+  since: number;
 }
 
 export interface HistorySource {
@@ -23,9 +35,25 @@ export interface HistorySource {
    */
   readonly local: boolean;
   /**
-   * The app's history sorted by seq: at most historyLines lines, or the
-   * newest `newest` of them. The lines are the caller's (copies, not views
-   * into a ring).
+   * The app's history sorted by seq as of the call: at most historyLines
+   * lines, or the newest `newest` of them. The lines are the caller's
+   * (copies, not views into a ring).
    */
   read(app: App, newest?: number): Promise<HistoryView>;
+  /**
+   * Distributed mode: the history as of now (read()), and later what other
+   * nodes appended after it: a tail takes the second once its subscription
+   * to their lines is confirmed, so that between the two nothing is missed.
+   * Call exactly one of after() and cancel().
+   */
+  readSplit?(app: App): HistorySplit;
+}
+
+/** A history read now and the lines appended after it, read later (HistorySource.readSplit). */
+export interface HistorySplit {
+  view: Promise<HistoryView>;
+  /** Other nodes' lines appended after the view's `through`. */
+  after(through: number): Promise<LaterLines>;
+  /** Not needed after all. */
+  cancel(): void;
 }
