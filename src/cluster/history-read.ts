@@ -11,6 +11,8 @@ export interface NoticeMark {
 }
 
 export interface HistoryRead {
+  /** Records ever appended to this app's history: the ordinal of the newest. */
+  total: number;
   /** Lines trimmed from this app's history so far (ordinal of records[0] is trimmed + 1 when reading from 0). */
   trimmed: number;
   /** Loss notices among the ordinals asked for that were already trimmed (the last 100 notices of the app are known). */
@@ -25,8 +27,6 @@ export interface HistoryRead {
 
 /** A read's reply, with what a count of the lines no longer held needs (cluster/gone.ts). */
 export interface HistoryDetail extends HistoryRead {
-  /** Records ever appended (ordinals 1..total). */
-  total: number;
   /** Highest seq of a dropped element (meta tseq; trimmedSeq adds the records read past the cap). */
   droppedSeq: number;
   /** Lowest ordinal whose record the reply held (total + 1: none); the ones below were dropped. */

@@ -3,9 +3,9 @@
 // yet (the local ring). When Redis cannot be read: the local ring alone,
 // marked incomplete.
 import type { App } from '../apps.js';
-import type { HistorySource, HistoryView } from '../history/source.js';
+import type { HistorySource, HistorySplit, HistoryView, LaterLines } from '../history/source.js';
 import { seqOf } from '../line.js';
-import { isLossNotice } from './batch.js';
+import { decodeLossNotice, isLossNotice } from './batch.js';
 import { countNotices, sharedGone } from './gone.js';
 import type { RedisHistory } from './history.js';
 import { originOf } from '../basics/seq.js';
@@ -31,20 +31,24 @@ export class MergedHistory implements HistorySource {
   }
 
   async read(app: App, newest = Infinity, gone = false): Promise<HistoryView> {
+    // as of the call: the read goes out now, ahead of any append of a line
+    // routed later on this connection, and this node's lines are copied now
+    // (a burst routed while Redis answers could push them out of the ring);
+    // a count of what is gone needs every unwritten line of this node
+    const ring = app.ring;
+    const keep = Math.min(ring.count, gone ? Infinity : newest, this.#historyLines);
+    const own: Buffer[] = new Array<Buffer>(keep);
+    for (let i = 0; i < keep; i++) own[i] = Buffer.from(ring.at(ring.count - keep + i));
     let records: Buffer[] = [];
     let trimmedSeq = 0;
     let complete = true;
+    let through: number | undefined;
     let detail: Awaited<ReturnType<RedisHistory['readDetail']>> | null = null;
     try {
-      if (gone) {
-        detail = await this.#redis.readDetail(app.id);
-        records = detail.read.records;
-        trimmedSeq = detail.read.trimmedSeq;
-      } else {
-        const h = await this.#redis.read(app.id);
-        records = h.records;
-        trimmedSeq = h.trimmedSeq;
-      }
+      const h = gone ? (detail = await this.#redis.readDetail(app.id)).read : await this.#redis.read(app.id);
+      records = h.records;
+      trimmedSeq = h.trimmedSeq;
+      through = h.total;
     } catch {
       complete = false;
     }
@@ -55,24 +59,61 @@ export class MergedHistory implements HistorySource {
       const s = seqOf(r);
       if (s > ownMax && this.#ownOrigin(originOf(s))) ownMax = s;
     }
-    const ring = app.ring;
-    let from = ring.count;
-    while (from > 0 && seqOf(ring.at(from - 1)) > ownMax) from--;
-    for (let i = from; i < ring.count; i++) records.push(Buffer.from(ring.at(i)));
+    let from = own.length;
+    while (from > 0 && seqOf(own[from - 1]!) > ownMax) from--;
+    for (let i = from; i < own.length; i++) records.push(own[i]!);
     const lines = sortBySeq(records);
     const cap = this.#historyLines;
     const capped = lines.length > cap ? lines.slice(lines.length - cap) : lines;
     if (capped.length > 0) app.restoreSeq(seqOf(capped[capped.length - 1]!));
     const out = capped.length > newest ? capped.slice(capped.length - newest) : capped;
-    const view: HistoryView = { lines: out, trimmedSeq, complete };
+    const view: HistoryView = through === undefined ? { lines: out, trimmedSeq, complete } : { lines: out, trimmedSeq, complete, through };
     if (detail !== null) {
       // the lines read but not held: past Redis' cap, and cut by this view's
       const knownGone: number[] = [];
       for (const r of detail.read.pastCap) if (!isLossNotice(r)) knownGone.push(seqOf(r));
       for (let i = 0; i < lines.length - capped.length; i++) knownGone.push(seqOf(lines[i]!));
       const { read: h, noticesEver, dropped } = detail;
-      view.gone = sharedGone({ total: h.total, noticesEver, notices: h.notices, dropped, readFrom: h.readFrom, droppedSeq: h.droppedSeq, readNotices, knownGone, unwritten: ring.count - from });
+      view.gone = sharedGone({ total: h.total, noticesEver, notices: h.notices, dropped, readFrom: h.readFrom, droppedSeq: h.droppedSeq, readNotices, knownGone, unwritten: own.length - from });
     }
     return view;
+  }
+
+  readSplit(app: App): HistorySplit {
+    // this node's ordinals of the app are kept from now until after() has read past them (a reader at -1 keeps them all)
+    const hold = { last: -1 };
+    this.#redis.follow(app.id, hold);
+    let held = true;
+    const release = (): void => {
+      if (held) this.#redis.unfollow(app.id, hold);
+      held = false;
+    };
+    return {
+      view: this.read(app),
+      after: (through) => this.#readAfter(app, through).finally(release),
+      cancel: release,
+    };
+  }
+
+  async #readAfter(app: App, through: number): Promise<LaterLines> {
+    const from = through + 1;
+    const h = await this.#redis.read(app.id, from);
+    let lost = 0;
+    if (h.first > from) {
+      // appended after `through` and trimmed before this read: lost, but for this node's own (its tails got those when routed)
+      const own = this.#redis.ownAmong(app.id, from, h.first - 1, () => {});
+      lost += h.first - from - own;
+      for (const n of h.trimmedNotices) if (!this.#ownOrigin(n.origin)) lost += n.n - 1;
+    }
+    const lines: Buffer[] = [];
+    for (const r of h.records) {
+      if (isLossNotice(r)) {
+        const n = decodeLossNotice(r);
+        if (n !== null && !this.#ownOrigin(n.origin)) lost += n.n;
+        continue;
+      }
+      if (!this.#ownOrigin(originOf(seqOf(r)))) lines.push(r);
+    }
+    return { lines: sortBySeq(lines), lost, since: Date.now() };
   }
 }

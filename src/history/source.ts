@@ -14,6 +14,8 @@ export interface HistoryView {
   complete: boolean;
   /** What the history no longer holds, when asked for and known (a drain replay's notice, SPEC 16). */
   gone?: GoneCount;
+  /** Distributed mode: the ordinal of the shared history's newest record this view holds (a later readAfter starts past it); absent when Redis could not be read. */
+  through?: number;
 }
 
 /** A count that is exact when lo === hi; else the truth lies in [lo, hi]. */
@@ -34,6 +36,16 @@ export interface GoneCount {
   after(after: number): Bounds;
 }
 
+/** Distributed mode: other nodes' lines appended to the shared history after a view was read. */
+export interface LaterLines {
+  /** Sorted by seq; lines of this node are left out (its tails get them when they are routed). */
+  lines: Buffer[];
+  /** Lines of other nodes among them that can no longer be read (trimmed first, or never written: their loss notices). */
+  lost: number;
+  /** When the read was made (a gap's "since"). */
+  since: number;
+}
+
 export interface HistorySource {
   /**
    * True when the history is this node's ring as it is right now. A tail then
@@ -43,10 +55,27 @@ export interface HistorySource {
    */
   readonly local: boolean;
   /**
-   * The app's history sorted by seq: at most historyLines lines, or the
-   * newest `newest` of them. The lines are the caller's (copies, not views
-   * into a ring). `gone`: also count what the history no longer holds
-   * (view.gone; left out when it cannot be known, e.g. Redis down).
+   * The app's history sorted by seq as of the call: at most historyLines
+   * lines, or the newest `newest` of them. The lines are the caller's
+   * (copies, not views into a ring). `gone`: also count what the history no
+   * longer holds (view.gone; left out when it cannot be known, e.g. Redis
+   * down).
    */
   read(app: App, newest?: number, gone?: boolean): Promise<HistoryView>;
+  /**
+   * Distributed mode: the history as of now (read()), and later what other
+   * nodes appended after it: a tail takes the second once its subscription
+   * to their lines is confirmed, so that between the two nothing is missed.
+   * Call exactly one of after() and cancel().
+   */
+  readSplit?(app: App): HistorySplit;
+}
+
+/** A history read now and the lines appended after it, read later (HistorySource.readSplit). */
+export interface HistorySplit {
+  view: Promise<HistoryView>;
+  /** Other nodes' lines appended after the view's `through`. */
+  after(through: number): Promise<LaterLines>;
+  /** Not needed after all. */
+  cancel(): void;
 }

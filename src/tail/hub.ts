@@ -31,6 +31,8 @@ export class TailHub implements LineSink {
   /** Distributed mode: release in seq order once settled; lines not yet settled wait in #held (sorted). */
   readonly #order: HubOrder | null;
   #held: Buffer[] = [];
+  /** Distributed mode: the bound of the last release (every line up to it that had arrived was handed over). */
+  #releasedTo = 0;
   #timer: NodeJS.Timeout | null = null;
   /** Called when the last tail leaves (the service forgets the hub). */
   onEmpty: ((hub: TailHub) => void) | null = null;
@@ -55,6 +57,23 @@ export class TailHub implements LineSink {
   /** The highest seq released now (Infinity without ordering). */
   bound(): number {
     return this.#order ? this.#order.bound() : Infinity;
+  }
+  /**
+   * Every line offered so far with a seq up to this one has been handed to
+   * the tails (a line of another node arriving later would be late).
+   * Infinity without ordering.
+   */
+  settledThrough(): number {
+    const order = this.#order;
+    if (order === null) return Infinity;
+    let low = order.bound();
+    if (this.#held.length > 0) low = Math.min(low, seqOf(this.#held[0]!) - 1);
+    for (const r of this.#pending) low = Math.min(low, seqOf(r) - 1);
+    return Math.max(low, this.#releasedTo);
+  }
+  /** How long to wait before asking settledThrough() again, ms. */
+  get settleMs(): number {
+    return this.#order ? Math.max(1, this.#order.windowMs >> 2) : 1;
   }
   tails(): readonly Tail[] {
     return this.#tails;
@@ -95,6 +114,7 @@ export class TailHub implements LineSink {
     for (let i = 1; i < all.length && sorted; i++) if (seqOf(all[i]!) < seqOf(all[i - 1]!)) sorted = false;
     if (!sorted) all.sort(bySeq);
     const bound = order.bound();
+    if (bound > this.#releasedTo) this.#releasedTo = bound;
     let k = all.length;
     while (k > 0 && seqOf(all[k - 1]!) > bound) k--;
     this.#held = k === all.length ? [] : all.slice(k);

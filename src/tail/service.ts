@@ -189,8 +189,33 @@ export class TailService {
     }
     // a resume point from the reader (query `after`, Last-Event-ID) wins over the session's
     const history = this.#history;
-    if (history.local) tail.start(hub, after ?? spec.after);
-    else tail.startFrom(hub, after ?? spec.after, subscribed.then(() => history.read(app)));
+    if (history.local) {
+      tail.start(hub, after ?? spec.after);
+      return tail;
+    }
+    // the history as of now (read before any line routed from here on is
+    // written; `num` counts back from it), then, once other nodes' lines
+    // reach the hub, what they appended in between: with the live lines, every
+    // line after that history, none twice (tail.ts startFrom)
+    let ready: Promise<HistoryView>;
+    if (hub === null || history.readSplit === undefined) ready = history.read(app);
+    else {
+      const split = history.readSplit(app);
+      ready = Promise.all([split.view, subscribed]).then(
+        ([h]) => {
+          if (h.through === undefined) {
+            split.cancel();
+            return h;
+          }
+          return split.after(h.through).then((newer) => ({ ...h, newer }), () => h);
+        },
+        (err: unknown) => {
+          split.cancel();
+          throw err;
+        },
+      );
+    }
+    tail.startFrom(hub, after ?? spec.after, ready);
     return tail;
   }
 

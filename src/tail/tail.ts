@@ -9,6 +9,7 @@ import type { TimeSource } from '../basics/clock.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
+import type { LaterLines } from '../history/source.js';
 import type { LineFilter } from '../line-filter.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
@@ -59,9 +60,12 @@ export function estimateMissing(lines: readonly Buffer[], after: number, first: 
  * yet written there, sorted by seq.
  */
 export interface HistoryView {
+  /** The history as of the tail's subscription. */
   lines: Buffer[];
   /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
   trimmedSeq: number;
+  /** Other nodes' lines appended between that read and the confirmed subscription: all of them are live lines of the tail. */
+  newer?: LaterLines;
 }
 
 export interface TailOptions {
@@ -94,6 +98,8 @@ export class Tail {
   #marks: Float64Array | null = null;
   /** Distributed mode: history is being fetched; live lines wait in the queue. */
   #starting = false;
+  /** Distributed mode: waiting for the hub to release the lines up to the history's newest. */
+  #startTimer: NodeJS.Timeout | null = null;
   /** Lines handed to the socket (metrics). */
   linesOut = 0;
   /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
@@ -151,11 +157,14 @@ export class Tail {
   }
 
   /**
-   * Distributed mode: subscribe first (live lines wait in the
-   * queue), then hello, the resume gap, history from `history` (Redis + this
-   * node's unwritten lines), then the queued live lines. History lines newer
-   * than the hub's settled bound go through the hub, so they come out in seq
-   * order with lines of other nodes still in flight.
+   * Distributed mode: subscribe first (live lines wait in the queue), then
+   * hello, the resume gap, history from `history`, then every line after it.
+   * `history.lines` is the history as of the subscription (read when the
+   * tail opened: it is what `num` counts back from and what a resume point
+   * is looked up in); every line after it is sent: the other nodes' lines
+   * appended before the subscription was confirmed (`history.newer`) and the
+   * live lines, merged in seq order once the hub has released every line up
+   * to the newest of them.
    */
   startFrom(hub: TailHub | null, after: number | null, history: Promise<HistoryView>): void {
     const spec = this.session.spec;
@@ -172,61 +181,109 @@ export class Tail {
   }
 
   #begin(h: HistoryView, after: number | null): void {
+    this.#startTimer = null;
     if (this.#closed) return;
+    const hub = this.#hub;
+    const lines = h.lines;
+    const newer = h.newer?.lines ?? [];
+    if (hub !== null) {
+      // merge only once every line up to the newest seq here has left the hub (later ones come after it, in order)
+      const top = Math.max(lines.length > 0 ? seqOf(lines[lines.length - 1]!) : 0, newer.length > 0 ? seqOf(newer[newer.length - 1]!) : 0);
+      if (hub.settledThrough() < top) {
+        this.#startTimer = setTimeout(() => this.#begin(h, after), hub.settleMs).unref();
+        return;
+      }
+    }
     const app = this.app;
     const spec = this.session.spec;
     const marks = this.#marks!;
-    const lines = h.lines;
-    const hub = this.#hub;
-    // settled history is sent now; newer lines go through the hub's ordering
-    const bound = hub ? hub.bound() : Infinity;
-    let settled = lines.length;
-    while (settled > 0 && seqOf(lines[settled - 1]!) > bound) settled--;
     this.sink.hello(app.id, app.seq);
-    const at = (i: number): Buffer => lines[i]!;
+    // the history part sent: lines[from, length)
+    let from = lines.length;
     let last = 0;
     if (after !== null) {
       last = after;
       marks.fill(after);
-      let i = 0;
-      while (i < settled && seqOf(lines[i]!) <= after) i++;
+      from = 0;
+      while (from < lines.length && seqOf(lines[from]!) <= after) from++;
       if (h.trimmedSeq > after) {
         // lines after the resume point were trimmed from the shared history
-        const first = i < lines.length ? seqOf(lines[i]!) : h.trimmedSeq + 1;
-        const since = i < lines.length ? receivedOf(lines[i]!) : this.#opts.clock.now();
+        const first = from < lines.length ? seqOf(lines[from]!) : h.trimmedSeq + 1;
+        const since = from < lines.length ? receivedOf(lines[from]!) : this.#opts.clock.now();
         this.sink.writeGap({ dropped: estimateMissing(lines, after, first), since, from: after + 1, to: Math.max(after + 1, first - 1) });
       }
-      this.#replay(at, i, settled, 0);
     } else if (spec.num > 0) {
-      this.#replay(at, 0, settled, spec.num);
+      from = this.#windowStart(lines, spec.num);
     }
-    const out = this.#out;
-    for (let i = 0; i < settled; i++) {
+    // every line of the history counts as seen: a copy of one arriving live is not sent (again)
+    for (let i = 0; i < lines.length; i++) {
       const seq = seqOf(lines[i]!);
       const o = seq % NODE_SLOTS;
       if (seq > marks[o]!) marks[o] = seq;
       if (seq > last) last = seq;
     }
-    this.#lastSeq = last;
     if (!spec.tail || hub === null) {
+      this.#replay((i) => lines[i]!, from, lines.length, 0);
+      this.#lastSeq = last;
       this.#closed = true;
       this.sink.finish();
       return;
     }
-    for (let i = settled; i < lines.length; i++) hub.offer(lines[i]!);
-    // live lines that arrived meanwhile
-    this.#starting = false;
+    // the lines after the history: newer, and the live lines queued meanwhile that are past their node's lines in the history
     const queue = this.#queue;
     const gap = queue.takeGap();
-    if (gap) this.sink.writeGap(gap);
-    const early: Buffer[] = [];
+    const after2: Buffer[] = newer.slice();
+    const out = this.#out;
     while (queue.count > 0) {
       queue.shiftInto(out, CHUNK_LINES);
-      for (const r of out) early.push(r);
+      for (const r of out) {
+        const seq = seqOf(r);
+        if (seq > marks[seq % NODE_SLOTS]!) after2.push(r);
+      }
+      out.length = 0;
     }
-    out.length = 0;
-    if (early.length > 0) this.deliver(early, early.length);
+    after2.sort((a, b) => seqOf(a) - seqOf(b));
+    // one sequence in seq order, each seq once; the gaps go before the first line after the history
+    const all: Buffer[] = [];
+    let split = -1;
+    let i = from;
+    let j = 0;
+    let prev = -1;
+    while (i < lines.length || j < after2.length) {
+      const takeHistory = j >= after2.length || (i < lines.length && seqOf(lines[i]!) <= seqOf(after2[j]!));
+      const rec = takeHistory ? lines[i++]! : after2[j++]!;
+      const seq = seqOf(rec);
+      if (seq === prev) continue;
+      prev = seq;
+      if (!takeHistory && split < 0) split = all.length;
+      all.push(rec);
+      if (seq > last) last = seq;
+      const o = seq % NODE_SLOTS;
+      if (seq > marks[o]!) marks[o] = seq;
+    }
+    if (split < 0) split = all.length;
+    const at = (k: number): Buffer => all[k]!;
+    this.#replay(at, 0, split, 0);
+    const lost = h.newer?.lost ?? 0;
+    if (lost > 0) {
+      const a = split > 0 ? seqOf(all[split - 1]!) + 1 : after !== null ? after + 1 : 0;
+      this.lateTotal += lost;
+      this.sink.writeGap({ dropped: lost, since: h.newer!.since, from: a, to: split < all.length ? Math.max(a, seqOf(all[split]!) - 1) : a });
+    }
+    if (gap) this.sink.writeGap(gap);
+    this.#replay(at, split, all.length, 0);
+    this.#lastSeq = last;
+    this.#starting = false;
     if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
+  /** Where the newest `num` lines matching the filter start in sorted lines. */
+  #windowStart(lines: readonly Buffer[], num: number): number {
+    const filter = this.#filter;
+    let i = lines.length - 1;
+    let n = 0;
+    for (; i >= 0 && n < num; i--) if (filter.matches(lines[i]!)) n++;
+    return i + 1;
   }
 
   /**
@@ -376,6 +433,8 @@ export class Tail {
   close(): void {
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
     this.#pollTimer = null;
+    if (this.#startTimer) clearTimeout(this.#startTimer);
+    this.#startTimer = null;
     this.#closed = true;
     if (this.#released) return;
     this.#released = true;

@@ -51,7 +51,7 @@ function fakeHistory(records: Buffer[], trimmed = 0): RedisHistory {
     isOwn: () => false,
     async read(_app: string, from = 0): Promise<HistoryRead> {
       const first = Math.max(from, trimmed + 1);
-      return { trimmed, trimmedNotices: [], trimmedSeq: 0, first, records: records.slice(first - 1) };
+      return { total: records.length, trimmed, trimmedNotices: [], trimmedSeq: 0, first, records: records.slice(first - 1) };
     },
   };
   return h as unknown as RedisHistory;
@@ -135,7 +135,7 @@ test('a resubscription while a catch-up read is under way makes the follower rea
       return new Promise((res) =>
         waiting.push(() => {
           const first = Math.max(from, 1);
-          res({ trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible) });
+          res({ total: visible, trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible) });
         }),
       );
     },

@@ -1,0 +1,67 @@
+// A tail's `num` history in distributed mode is the app's history as of the
+// moment the tail subscribed, even when a burst routed right after it pushes
+// those lines out of the shared history before the tail could read it back
+// (SPEC 5.3 "Nothing is lost silently", SPEC 14 lp.tail). Regression: the
+// tail read its history once subscribed and counted `num` back from there,
+// so it sent only the burst, without its history and without a gap.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { createLogplane, type TailEvent } from '../../src/logplane.js';
+import { startRedis } from '../support/redis.js';
+import { tempDir } from '../support/server.js';
+import { until } from '../support/wait.js';
+
+test('redis tail num: the history as of subscribing, then every burst line of both nodes in seq order, no gap', { timeout: 60_000 }, async () => {
+  const redis = await startRedis();
+  const dirs = [tempDir('logplane-tailhist-'), tempDir('logplane-tailhist-')];
+  // a short history, so the first burst trims the shared history at once (the
+  // second stays within it: a follower's catch-up read still finds its lines)
+  const opts = { redis: redis.url, http: false, syslog: false, logger: false, historyLines: 300, apiKey: 'tail-history-admin-key-0123456789' } as const;
+  const [a, b] = await Promise.all(dirs.map((dataDir) => createLogplane({ dataDir, ...opts })));
+  try {
+    await a!.apps.create('hist', { tokens: ['app'] });
+    await until('the app reaches the other node', async () => (await b!.apps.get('hist')) !== null, 10_000);
+    for (let i = 0; i < 20; i++) a!.publish('hist', { source: 'app', dyno: 'web.1', msg: `h${i}` });
+    await until('the history is shared', async () => (await b!.history('hist', { num: 300 })).length === 20, 10_000);
+
+    const events: TailEvent[] = [];
+    const tail = b!.tail('hist', { num: 5 });
+    const reading = (async () => {
+      for await (const ev of tail) events.push(ev);
+    })();
+    // right after subscribing, in the same tick: more lines than the history holds
+    for (let i = 0; i < 400; i++) b!.publish('hist', { source: 'app', dyno: 'web.2', msg: `b${i}` });
+    await until('the history arrived', () => events.length > 0, 10_000, 5);
+    // a learns that the app is listened to (its next appends carry their lines to b's follower)
+    a!.publish('hist', { source: 'app', dyno: 'web.1', msg: 'a-warm' });
+    await until('the tail hears a', () => events.some((e) => e.type === 'line' && e.msg === 'a-warm'), 10_000, 5);
+    // then both nodes at once, their seqs interleaved
+    for (let i = 400; i < 550; i++) {
+      a!.publish('hist', { source: 'app', dyno: 'web.1', msg: `a${i}` });
+      b!.publish('hist', { source: 'app', dyno: 'web.2', msg: `b${i}` });
+    }
+    const has = (msg: string): boolean => events.some((e) => e.type === 'line' && e.msg === msg);
+    await until('the last lines of both nodes', () => has('a549') && has('b549'), 20_000);
+    await new Promise((r) => setTimeout(r, 300)); // nothing more (no duplicate, no late gap)
+    tail.close();
+    await reading;
+
+    const gaps = events.filter((e) => e.type === 'gap');
+    assert.deepEqual(gaps, [], 'no gap: nothing was lost');
+    const lines = events.flatMap((e) => (e.type === 'line' ? [e] : []));
+    assert.deepEqual(lines.slice(0, 5).map((l) => l.msg), ['h15', 'h16', 'h17', 'h18', 'h19'], 'the 5 lines of history when the tail opened');
+    const burst = lines.slice(5).map((l) => l.msg);
+    assert.equal(burst.length, 701, 'every burst line, once');
+    assert.equal(new Set(burst).size, 701);
+    for (let k = 1; k < lines.length; k++) assert.ok(lines[k]!.seq > lines[k - 1]!.seq, `seq order at ${k}`);
+    const want1 = [...Array.from({ length: 550 }, (_, i) => `b${i}`), ...Array.from({ length: 150 }, (_, i) => `a${i + 400}`), 'a-warm'].sort();
+    assert.deepEqual([...burst].sort(), want1);
+    assert.deepEqual(burst.filter((m) => m.startsWith('b')), Array.from({ length: 550 }, (_, i) => `b${i}`));
+  } finally {
+    await a!.close();
+    await b!.close();
+    await redis.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
