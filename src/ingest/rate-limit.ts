@@ -4,15 +4,18 @@
 // line's own receive time: no clock read and no allocation per line. Every
 // ingest path asks it before routing (route-writer.ts on this thread,
 // pool.ts for lines cooked in the workers, admitLine() for an in-process
-// publish); lines over it are dropped and counted, and once a second each app
-// that dropped gets the line
+// publish); lines over it are dropped, and once a second each app that
+// dropped gets the line
 //   Rate limit exceeded: <N> messages dropped since <T>.
-// (source heroku, dyno logplane) in its own stream. The limit is per node: in
-// distributed mode N nodes admit up to N times it (docs/reliability.md).
+// (source heroku, dyno logplane) in its own stream. The bucket counts the
+// app's drops (`limited`, the channel stats' rate_limited); the caller counts
+// them by transport in logplane_ingest_dropped_total{reason="rate_limited"}
+// and leaves them out of logplane_ingest_lines_total (SPEC 10). The limit is
+// per node: in distributed mode N nodes admit up to N times it
+// (docs/reliability.md).
 import type { App, LineAdmission } from '../apps.js';
 import type { Context } from '../context.js';
 import { lineFrom, rfc3339 } from '../line.js';
-import type { Child } from '../obs/metrics.js';
 import { route } from '../router.js';
 
 /** Credits of one line. */
@@ -26,17 +29,17 @@ export class AppRateBucket implements LineAdmission {
   readonly #cap: number;
   #credit: number;
   #last = 0;
-  readonly #dropCounter: Child | { value: number };
   readonly #onFirstDrop: (b: AppRateBucket) => void;
   /** Lines dropped since the last announcement, and the receive time of the first of them. */
   dropped = 0;
   since = 0;
+  /** Lines dropped since the bucket was made (this node's start, or the app's creation): never goes down. */
+  limited = 0;
 
-  constructor(linesPerSec: number, dropCounter: Child | { value: number }, onFirstDrop: (b: AppRateBucket) => void) {
+  constructor(linesPerSec: number, onFirstDrop: (b: AppRateBucket) => void) {
     this.#rate = linesPerSec;
     this.#cap = 2 * linesPerSec * LINE;
     this.#credit = this.#cap;
-    this.#dropCounter = dropCounter;
     this.#onFirstDrop = onFirstDrop;
   }
 
@@ -51,7 +54,7 @@ export class AppRateBucket implements LineAdmission {
       this.#credit -= LINE;
       return true;
     }
-    this.#dropCounter.value++;
+    this.limited++;
     if (this.dropped++ === 0) {
       this.since = nowMs;
       this.#onFirstDrop(this);
@@ -60,7 +63,7 @@ export class AppRateBucket implements LineAdmission {
   }
 }
 
-/** Whether a line of this app received at nowMs may be routed (the in-process publish path calls this). */
+/** Whether a line of this app received at nowMs may be routed (for in-process callers; the caller counts what it drops). */
 export function admitLine(app: App, nowMs: number): boolean {
   const a = app.admission;
   return a === null || a.admit(Math.floor(nowMs));
@@ -82,7 +85,6 @@ export interface RateLimiterOptions {
 export class AppRateLimiter {
   readonly #ctx: Context;
   readonly #rate: number;
-  readonly #dropped: Child;
   readonly #now: () => number;
   /** Buckets that dropped since the last tick, with their app. */
   readonly #dropping = new Map<AppRateBucket, App>();
@@ -94,7 +96,6 @@ export class AppRateLimiter {
   constructor(ctx: Context, linesPerSec: number, opts: RateLimiterOptions = {}) {
     this.#ctx = ctx;
     this.#rate = linesPerSec;
-    this.#dropped = ctx.metrics.ingestDropped.labels('any', 'rate_limited');
     this.#now = opts.now ?? Date.now;
     for (const app of ctx.registry.apps()) this.#attach(app);
     ctx.registry.on('app', this.#onApp);
@@ -125,7 +126,7 @@ export class AppRateLimiter {
 
   #attach(app: App): void {
     if (app.admission !== null) return;
-    const b = new AppRateBucket(this.#rate, this.#dropped, (x) => this.#dropping.set(x, this.#appOf.get(x)!));
+    const b = new AppRateBucket(this.#rate, (x) => this.#dropping.set(x, this.#appOf.get(x)!));
     this.#appOf.set(b, app);
     app.admission = b;
   }
