@@ -59,6 +59,11 @@ for (const workers of ['0', '1']) {
         assert.equal(limited, 80);
         assert.equal(accepted + limited, 100, 'accepted + rate_limited = sent');
         assert.equal(sample(m, 'logplane_ingest_dropped_total', { transport: 'any', reason: 'rate_limited' }), 0, 'no transport-less count');
+        // counted per app (SPEC 17): the app's own figure in the channel list and its stats
+        const entry = (await api(srv, 'GET', '/v3/channels')).json.channels.find((c: { channel: string }) => c.channel === app);
+        assert.equal(entry.stats.rate_limited, 80);
+        assert.equal(entry.stats.lines_in, 21, 'the 20 kept and the announcement');
+        assert.equal((await api(srv, 'GET', `/v3/channels/${app}/stats`)).json.rate_limited, 80);
       });
     }
   });
