@@ -9,6 +9,7 @@
 //   NodeRegistry      nodes with a TTL; this node's index
 //   DrainLeases       which node delivers which drain; DrainFeeds, one feed per owned drain (drains.ts)
 //   TailBridge        other nodes' lines for this node's tail hubs; sessions on every node (tails.ts)
+//   RateShares        the per-app rate limit held across the nodes: each app's lines/s shared once a second (rate-share.ts)
 //
 // Built in two steps because the registry's store and seq clock come from
 // here: connect() (Redis, node index, store), then join(registry) (sinks,
@@ -35,6 +36,7 @@ import { RedisHistory, redisHistoryDefaults } from './history.js';
 import { DrainLeases } from './leases.js';
 import { MergedHistory } from './merged-history.js';
 import { NodeRegistry } from './nodes.js';
+import { RateShares, type RateShareTarget } from './rate-share.js';
 import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
 import type { HistoryView } from '../history/source.js';
@@ -56,6 +58,8 @@ export interface ClusterOptions {
   sessionRefreshMs: number;
   /** Longest wait for Redis at start, ms. */
   connectTimeoutMs: number;
+  /** How often nodes exchange each app's lines/s for the per-app rate limit's shares, ms. */
+  rateShareMs: number;
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -68,6 +72,7 @@ export const clusterDefaults: ClusterOptions = {
   maxPendingLines: redisHistoryDefaults.maxPendingLines,
   sessionRefreshMs: 60_000,
   connectTimeoutMs: 10_000,
+  rateShareMs: 1000,
 };
 
 export class Cluster {
@@ -91,6 +96,7 @@ export class Cluster {
   #feeds: DrainFeeds | null = null;
   #tails: TailBridge | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
+  #rateShares: RateShares | null = null;
   #closing: Promise<void> | null = null;
 
   /** Connect, claim a node index, register. Throws when Redis does not answer within connectTimeoutMs. */
@@ -241,6 +247,14 @@ export class Cluster {
   }
 
   /** Start taking drain leases (after the drain manager follows them). */
+  /** Hold the per-app rate limit across the nodes (rate-share.ts); stopped with the cluster. */
+  shareRateLimit(target: RateShareTarget): RateShares {
+    const s = new RateShares(this.#cmd, this.nodes, target, { periodMs: this.options.rateShareMs, log: this.#log });
+    s.start();
+    this.#rateShares = s;
+    return s;
+  }
+
   startLeases(): void {
     this.#leases?.start();
   }
@@ -303,6 +317,7 @@ export class Cluster {
     this.#closing ??= (async () => {
       const written = await this.history.flush(timeoutMs);
       if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
+      this.#rateShares?.stop();
       await this.checkpoint();
       this.#feeds?.detachAll();
       await this.#feeds?.saved();

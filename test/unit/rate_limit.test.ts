@@ -10,6 +10,7 @@ import { SyslogMessageHandler } from '../../src/ingest/message.js';
 import { routeMessage } from '../../src/ingest/route-writer.js';
 import { BatchWriter, CLASS_MASK, CLASS_SHIFT, LEN_MASK, TRANSPORT_MASK, TRANSPORT_SHIFT } from '../../src/ingest/batch.js';
 import { T_HTTP } from '../../src/ingest/worker-protocol.js';
+import { rateShare } from '../../src/cluster/rate-share.js';
 
 test('a bucket admits a burst of twice the rate, then the rate, and counts every line it drops', () => {
   const first: AppRateBucket[] = [];
@@ -92,4 +93,55 @@ test('an ingest worker batch record carries its transport beside the source clas
   assert.equal((lw >>> TRANSPORT_SHIFT) & TRANSPORT_MASK, T_HTTP);
   assert.equal((lw >>> CLASS_SHIFT) & CLASS_MASK, 2);
   assert.equal(lw & LEN_MASK, w.pos - 8);
+});
+
+// Distributed mode: each node's bucket runs at its share of the limit, from
+// the lines/s each node was sent for the app over the last period.
+test('the share of a node: the whole limit when alone, proportional to where the lines arrive, at least L/N as weight', () => {
+  assert.equal(rateShare(100, 500, 0, 2), 100, 'no other node reports the app');
+  assert.equal(rateShare(100, 200, 200, 2), 50);
+  assert.equal(rateShare(100, 300, 100, 2), 75);
+  assert.equal(rateShare(100, 0, 1000, 2), (100 * 50) / 1050, 'a node that just started getting lines: weight L/N');
+  assert.equal(rateShare(100, 100, 200, 3), 100 / 3);
+});
+
+test('a bucket set to a share refills at it with a burst of twice it; credit over the new burst is cut', () => {
+  const b = new AppRateBucket(100, () => {});
+  assert.equal(b.admit(1000), true);
+  b.setRate(10);
+  assert.equal(b.rate, 10);
+  let n = 0;
+  while (b.admit(1000)) n++;
+  assert.equal(n, 20, 'burst cut to 2 x 10');
+  n = 0;
+  for (let i = 0; i < 100; i++) if (b.admit(2000)) n++;
+  assert.equal(n, 10, 'refilled at 10/s');
+  b.setRate(0.2);
+  assert.equal(b.rate, 1, 'at least 1 line/s');
+});
+
+test('two nodes, each sent 2x the limit, exchanging once a second: together they admit about the limit, not twice it', () => {
+  const L = 100;
+  const nodes = [new AppRateBucket(L, () => {}), new AppRateBucket(L, () => {})];
+  const admitted = [0, 0];
+  let steady = 0;
+  for (let sec = 0; sec < 10; sec++) {
+    // 200 lines/s at each node, one every 5 ms
+    for (let ms = 0; ms < 1000; ms += 5) {
+      for (let k = 0; k < 2; k++) {
+        if (nodes[k]!.admit(1000 + sec * 1000 + ms + k)) {
+          admitted[k]!++;
+          if (sec >= 2) steady++;
+        }
+      }
+    }
+    const seen = nodes.map((b) => b.seen);
+    for (let k = 0; k < 2; k++) {
+      nodes[k]!.setRate(rateShare(L, seen[k]!, seen[1 - k]!, 2));
+      nodes[k]!.seen = 0;
+    }
+  }
+  // 8 s after the first exchanges: L x 8, within one line a second of rounding
+  assert.ok(Math.abs(steady - L * 8) <= 8, `admitted ${steady} in 8 s`);
+  assert.ok(Math.abs(admitted[0]! - admitted[1]!) <= 2, 'evenly split');
 });
