@@ -251,7 +251,7 @@ async function main(): Promise<void> {
       }
     }
     const m = await scrape(srv.url);
-    parts.push(`routed ${routed}`, `delivered ${delivered}`, `dropped ${dropped} (announced in L10 lines so far ${announced})`, `queued ${queued}`, `tail lines ${tailLines}`, `tail gaps ${tails.reduce((a, t) => a + t.gaps, 0)}`, `rate-limited ${sumOf(m, 'logplane_ingest_dropped_total{transport="any",reason="rate_limited"}')}`);
+    parts.push(`routed ${routed}`, `delivered ${delivered}`, `dropped ${dropped} (announced in L10 lines so far ${announced})`, `queued ${queued}`, `tail lines ${tailLines}`, `tail gaps ${tails.reduce((a, t) => a + t.gaps, 0)}`, `rate-limited ${['http', 'tcp', 'tls', 'udp'].reduce((a, t) => a + sumOf(m, `logplane_ingest_dropped_total{transport="${t}",reason="rate_limited"}`), 0)}`);
     return { text: parts.join(', '), exact, why };
   };
 

@@ -34,8 +34,10 @@ export interface SeqClock {
 
 /** Decides, per ingested line, whether it may be routed (the per-app rate limit, ingest/rate-limit.ts). */
 export interface LineAdmission {
-  /** True to route a line received at nowMs (whole ms); false: it is dropped, and counted by the admission. */
+  /** True to route a line received at nowMs (whole ms); false: it is dropped (the caller counts it by transport). */
   admit(nowMs: number): boolean;
+  /** Lines of the app this admission dropped since it was made (monotonic). */
+  readonly limited: number;
 }
 
 export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;

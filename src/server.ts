@@ -199,7 +199,12 @@ export class Server {
     // the per-app rate limit (off by default), asked by every ingest path before routing
     if (config.appRateLines > 0) {
       const rate = new AppRateLimiter(ctx, config.appRateLines);
-      parts.push('rate limit', () => rate.close());
+      // distributed mode: the limit is the app's across the nodes (cluster/limit-share.ts)
+      const shares = cluster?.shareRateLimit(rate) ?? null;
+      parts.push('rate limit', () => {
+        shares?.stop();
+        rate.close();
+      });
     }
     const garbage = new GarbageLog(ctx);
     const pool = config.ingestWorkers > 0 ? await IngestPool.start(ctx, config.ingestWorkers, garbage) : null;

@@ -1,5 +1,5 @@
 // Per-app live stats (SPEC 7 extension, what the web console draws):
-//   GET /v3/channels/:app/stats -> 200 {"app","now","lines_per_sec",
+//   GET /v3/channels/:app/stats -> 200 {"app","now","lines_per_sec","rate_limited",
 //     "series":{"start","step":1,"sources":[...],"counts":{source:[300 numbers]}},
 //     "drains":{"count","worst_state","dropped","delivered"}}
 //   distributed mode adds "nodes" (how many nodes' counts are summed) and
@@ -16,6 +16,7 @@ import type { RateShare } from '../cluster/rates.js';
 import { DrainState } from '../drains/status.js';
 import { RATE_SOURCES, RATE_WINDOW_S } from '../buffer/rates.js';
 import { apiScope } from './scope.js';
+import { rateLimitedOf } from './v3.js';
 
 /** Complete seconds averaged for `lines_per_sec`. */
 export const RATE_NOW_S = 5;
@@ -53,6 +54,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
         app: app.id,
         now: new Date(nowMs).toISOString(),
         lines_per_sec: Math.round((recent / RATE_NOW_S) * 10) / 10,
+        rate_limited: rateLimitedOf(app),
         series: { start: series.start, step: 1, window: RATE_WINDOW_S, sources: RATE_SOURCES, counts: series.counts },
         drains: { count: list.length, worst_state: worst < 0 ? null : SEVERITY[SEVERITY.length - 1 - worst]!, dropped, delivered },
         ...(cluster ? { nodes: cluster.nodes, partial: cluster.partial } : {}),

@@ -81,6 +81,11 @@ export function channelJson(app: App): { channel: string; tokens: Record<string,
   };
 }
 
+/** Lines of the app the rate limit dropped since this node started (0 when the limit is off). */
+export function rateLimitedOf(app: App): number {
+  return app.admission?.limited ?? 0;
+}
+
 /** One entry of the channel list: names only (no credentials) and stats. */
 function listEntry(app: App) {
   return {
@@ -95,6 +100,8 @@ function listEntry(app: App) {
       ring_lines: app.ring.count,
       ring_bytes: app.ring.liveBytes,
       last_seq: app.seq,
+      // lines the per-app ingest rate limit dropped (SPEC 17: counted per app)
+      rate_limited: rateLimitedOf(app),
     },
   };
 }

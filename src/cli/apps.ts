@@ -13,7 +13,7 @@ interface ListEntry {
   created_at: string;
   token_names: string[];
   drains: number;
-  stats: { lines_in: number; bytes_in: number; ring_lines: number; ring_bytes: number; last_seq: number };
+  stats: { lines_in: number; bytes_in: number; ring_lines: number; ring_bytes: number; last_seq: number; rate_limited?: number };
 }
 
 interface ListPage {

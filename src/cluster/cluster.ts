@@ -10,6 +10,7 @@
 //   DrainLeases       which node delivers which drain; DrainFeeds, one feed per owned drain (drains.ts)
 //   TailBridge        other nodes' lines for this node's tail hubs; sessions on every node (tails.ts)
 //   RateShare         the console's lines/s: this node's counts to Redis, the others' added to the stats (rates.ts)
+//   LimitShares        the per-app rate limit held across the nodes: each app's lines/s shared once a second (limit-share.ts)
 //
 // Built in two steps because the registry's store and seq clock come from
 // here: connect() (Redis, node index, store), then join(registry) (sinks,
@@ -37,6 +38,7 @@ import { DrainLeases } from './leases.js';
 import { MergedHistory } from './merged-history.js';
 import { NodeRegistry } from './nodes.js';
 import { RateShare } from './rates.js';
+import { LimitShares, type LimitShareTarget } from './limit-share.js';
 import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
 import type { HistoryView } from '../history/source.js';
@@ -62,6 +64,8 @@ export interface ClusterOptions {
   ratesPeriodMs: number;
   /** How long those counts outlive the node's last write (a dead node's lines/s leave the others' stats after this), ms. */
   ratesTtlMs: number;
+  /** How often nodes exchange each app's lines/s for the per-app rate limit's shares, ms. */
+  limitShareMs: number;
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -76,6 +80,7 @@ export const clusterDefaults: ClusterOptions = {
   connectTimeoutMs: 10_000,
   ratesPeriodMs: 1000,
   ratesTtlMs: 5000,
+  limitShareMs: 1000,
 };
 
 export class Cluster {
@@ -100,6 +105,7 @@ export class Cluster {
   #tails: TailBridge | null = null;
   #rates: RateShare | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
+  #limitShares: LimitShares | null = null;
   #closing: Promise<void> | null = null;
 
   /** Connect, claim a node index, register. Throws when Redis does not answer within connectTimeoutMs. */
@@ -269,6 +275,14 @@ export class Cluster {
   }
 
   /** Start taking drain leases (after the drain manager follows them). */
+  /** Hold the per-app rate limit across the nodes (limit-share.ts); stopped with the cluster. */
+  shareRateLimit(target: LimitShareTarget): LimitShares {
+    const s = new LimitShares(this.#cmd, this.nodes, target, { periodMs: this.options.limitShareMs, log: this.#log });
+    s.start();
+    this.#limitShares = s;
+    return s;
+  }
+
   startLeases(): void {
     this.#leases?.start();
   }
@@ -331,6 +345,7 @@ export class Cluster {
     this.#closing ??= (async () => {
       const written = await this.history.flush(timeoutMs);
       if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
+      this.#limitShares?.stop();
       await this.checkpoint();
       this.#feeds?.detachAll();
       await this.#feeds?.saved();

@@ -33,11 +33,16 @@ const NIL_TS = Buffer.from('-', 'latin1');
 class PublishWriter implements LineWriter {
   app: App | null = null;
   source: Buffer = NIL_TS;
+  /** Lines of the current message the rate limit dropped. */
+  limited = 0;
   line(p: LineParts): void {
     const app = this.app!;
     // the per-app ingest rate limit (ingest/rate-limit.ts), as on every other ingest path
     const limit = app.admission;
-    if (limit !== null && !limit.admit(Math.floor(p.receivedMs))) return;
+    if (limit !== null && !limit.admit(Math.floor(p.receivedMs))) {
+      this.limited++;
+      return;
+    }
     route(app, cook(p, this.source));
   }
 }
@@ -99,6 +104,7 @@ const utf8Write: Utf8Writer =
 /** The publish path of one instance: its metrics, its scratch buffer. */
 export class Publisher {
   readonly #lines: { value: number };
+  readonly #limited: { value: number };
   readonly #writer = new PublishWriter();
   readonly #hdr = new SyslogHeader();
   readonly #sources = new NameCache('source', MAX_FIELD);
@@ -112,9 +118,10 @@ export class Publisher {
 
   constructor(ctx: Context) {
     this.#lines = ctx.metrics.ingestLines.labels('publish');
+    this.#limited = ctx.metrics.ingestDropped.labels('publish', 'rate_limited');
   }
 
-  /** Cook and route one message to app; returns the lines it became. */
+  /** Cook and route one message to app; returns the lines it became (routed or dropped by the app's rate limit). */
   publish(app: App, f: PublishFields): number {
     const source = this.#sources.get(f.source);
     const dyno = this.#dynos.get(f.dyno);
@@ -156,9 +163,12 @@ export class Publisher {
     const w = this.#writer;
     w.app = app;
     w.source = source;
+    w.limited = 0;
     const n = cookMessage(h, buf, Date.now(), w);
     w.app = null;
-    this.#lines.value += n;
+    // accepted = routed (SPEC 10); the rate-limited ones under their own reason
+    this.#lines.value += n - w.limited;
+    if (w.limited > 0) this.#limited.value += w.limited;
     return n;
   }
 

@@ -1,7 +1,9 @@
 // The batch an ingest worker sends to the main thread: cooked lines as
-// [u32 app slot][u32 source class << 24 | len][record]... in a transferable
-// buffer (pool.ts #routeBatch reads it; the class is the console's rate
-// counter's, buffer/rates.ts, worked out once per token here). Lines are
+// [u32 app slot][u32 transport << 26 | source class << 24 | len][record]...
+// in a transferable buffer (pool.ts #routeBatch reads it; the class is the
+// console's rate counter's, buffer/rates.ts, worked out once per token here;
+// the transport, worker-protocol.ts T or T_HTTP, labels the lines the rate
+// limit drops where they are routed). Lines are
 // written through a DataView of the buffer, by 32-bit words (line.ts
 // cookIntoView).
 import { cookIntoView, partsLength, type LineParts } from '../line.js';
@@ -15,9 +17,12 @@ export interface BatchTarget {
   readonly classBits: number;
 }
 
-/** The length word's top byte holds the source class; a record is far shorter than 2^24 bytes (line.ts MAX_MSG). */
+/** The length word's top byte holds the source class (2 bits) and the transport (2 bits); a record is far shorter than 2^24 bytes (line.ts MAX_MSG). */
 export const LEN_MASK = 0xffffff;
 export const CLASS_SHIFT = 24;
+export const CLASS_MASK = 0x3;
+export const TRANSPORT_SHIFT = 26;
+export const TRANSPORT_MASK = 0x3;
 
 /**
  * Writes cooked lines into a batch buffer. A stream batch is handed to
@@ -30,6 +35,8 @@ export class BatchWriter implements WholeLineWriter {
   view: DataView;
   pos = 0;
   token: BatchTarget | null = null;
+  /** The transport of the lines being written, shifted by TRANSPORT_SHIFT. */
+  transportBits = 0;
   readonly #grow: boolean;
   readonly #newBuffer: () => Buffer;
   readonly #onFull: () => void;
@@ -81,7 +88,7 @@ export class BatchWriter implements WholeLineWriter {
     const end = cookIntoView(this.buf, v, p + 8, parts, t.nameBuf, wholeOnly);
     if (end === -1) return false; // an LF in it: nothing kept (pos unchanged), cookMessage splits it
     v.setInt32(p, t.slot, true);
-    v.setInt32(p + 4, len | t.classBits, true);
+    v.setInt32(p + 4, len | t.classBits | this.transportBits, true);
     this.pos = end;
     return true;
   }

@@ -113,6 +113,8 @@ function parseCount(v: string): number {
 class HttpIngestCounters {
   readonly lines: Child;
   readonly bytes: Child;
+  /** Lines of accepted requests that the app's rate limit dropped (not in `lines`). */
+  readonly rateLimited: Child;
   readonly #dropped = new Map<HttpDropReason, Child>();
   readonly #codes = new Map<number, Child>();
   readonly #ctx: Context;
@@ -120,6 +122,7 @@ class HttpIngestCounters {
     this.#ctx = ctx;
     this.lines = ctx.metrics.ingestLines.labels('http');
     this.bytes = ctx.metrics.ingestBytes.labels('http');
+    this.rateLimited = ctx.metrics.ingestDropped.labels('http', 'rate_limited');
     for (const r of Object.values(HttpDropReason)) this.#dropped.set(r, ctx.metrics.ingestDropped.labels('http', r));
   }
   dropped(r: HttpDropReason): Child {
@@ -254,8 +257,10 @@ export class HttpIngest {
           if (cooked !== null) this.#pool!.discardCooked(cooked);
           return;
         }
-        if (cooked !== null) this.#pool!.routeCooked(cooked);
-        this.#stored(reply, result.lines, result.bytes, key);
+        // lines the app's rate limit drops are counted as such, not as accepted
+        const limited = cooked !== null ? this.#pool!.routeCooked(cooked) : 0;
+        if (limited > 0) this.#c.rateLimited.value += limited;
+        this.#stored(reply, result.lines - limited, result.bytes, key);
       },
       (err: Error) => this.failed(req, reply, Object.assign(err, { statusCode: 503 }) as FastifyError),
     );
@@ -303,7 +308,8 @@ export class HttpIngest {
       const entry = this.#mayStore(req, reply, authed, b.count, key);
       if (entry === null) return;
       const now = Date.now();
-      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now));
+      const limited = this.#c.rateLimited;
+      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now, limited));
       this.#stored(reply, lines, b.bytes, key);
     } finally {
       b.release();

@@ -13,10 +13,16 @@ export interface MessageCounters {
   readonly bytes: { value: number };
   readonly malformed: { value: number };
   readonly unknownToken: { value: number };
+  /** Lines the app's rate limit dropped (main thread; a worker's emit leaves it alone: lines are admitted where they are routed). */
+  readonly rateLimited: { value: number };
 }
 
-/** Cook and deliver one scanned message; returns the lines made. */
-export type Emit<E> = (entry: E, hdr: SyslogHeader, buf: Buffer, receivedMs: number) => number;
+/**
+ * Cook and deliver one scanned message; returns the lines accepted (routed,
+ * or handed on to be routed), and adds those the rate limit dropped to
+ * `limited`.
+ */
+export type Emit<E> = (entry: E, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }) => number;
 
 export class SyslogMessageHandler<E extends TokenKey> {
   readonly #tokens: TokenTable<E>;
@@ -42,6 +48,6 @@ export class SyslogMessageHandler<E extends TokenKey> {
       return;
     }
     this.#c.bytes.value += end - start;
-    this.#c.lines.value += this.#emit(entry, hdr, buf, now);
+    this.#c.lines.value += this.#emit(entry, hdr, buf, now, this.#c.rateLimited);
   }
 }

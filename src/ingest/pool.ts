@@ -22,7 +22,7 @@ import type { Context } from '../context.js';
 import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
 import { FrameError } from './framing.js';
-import { CLASS_SHIFT, LEN_MASK } from './batch.js';
+import { CLASS_MASK, CLASS_SHIFT, LEN_MASK, TRANSPORT_MASK, TRANSPORT_SHIFT } from './batch.js';
 import { StreamInput } from './handoff.js';
 import { WorkerHandle } from './worker-handle.js';
 import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
@@ -49,8 +49,19 @@ export class IngestPool {
   /** POST /logs bodies a worker is parsing, by request id. */
   readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
   #nextRequest = 1;
-  /** Stream batches not yet (fully) routed, in arrival order; p is where routing stopped. */
-  readonly #queue: { h: WorkerHandle; b: Buffer | null; p: number; counts: number[]; consumed: number }[] = [];
+  /**
+   * Stream batches not yet (fully) routed, in arrival order; p is where
+   * routing stopped; limited: lines the rate limit dropped so far, by
+   * transport (T, T_HTTP).
+   */
+  readonly #queue: { h: WorkerHandle; b: Buffer | null; p: number; counts: number[]; consumed: number; limited: number[] }[] = [];
+  /**
+   * Rate-limited lines, by transport, not yet taken off a batch's line count:
+   * a message cut across two batches is counted in the later one, so its
+   * lines dropped from the earlier batch wait here (the accepted counter
+   * never goes down).
+   */
+  readonly #limitedOwed = [0, 0, 0];
   #routing = false;
   /** Lines routed from batches so far (for the per-turn budget). */
   #routed = 0;
@@ -231,10 +242,15 @@ export class IngestPool {
     });
   }
 
-  /** Route what parseHttp cooked (by worker h, so the buffer can go back to it). */
-  routeCooked(cooked: Buffer): void {
-    this.#routeBatch(cooked);
+  /**
+   * Route what parseHttp cooked (by worker h, so the buffer can go back to it).
+   * Returns the lines the app's rate limit dropped (the caller counts them).
+   */
+  routeCooked(cooked: Buffer): number {
+    const limited = [0, 0, 0, 0];
+    this.#routeBatch(cooked, limited);
     this.discardCooked(cooked);
+    return limited[0]! + limited[1]! + limited[2]! + limited[3]!;
   }
 
   /** Give what parseHttp cooked back to its worker, routed or not. */
@@ -274,7 +290,7 @@ export class IngestPool {
       sock?.destroy();
       return;
     }
-    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed });
+    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed, limited: [0, 0, 0, 0] });
     this.#routeQueued();
   }
 
@@ -299,7 +315,7 @@ export class IngestPool {
           return;
         }
         const before = this.#routed;
-        q.p = this.#routeBatch(q.b, q.p, budget);
+        q.p = this.#routeBatch(q.b, q.limited, q.p, budget);
         budget -= this.#routed - before;
         if (q.p < q.b.length) continue;
         this.#recycle(q.h, q.b);
@@ -308,7 +324,20 @@ export class IngestPool {
       for (let t = 0; t < this.#counters.length; t++) {
         const c = this.#counters[t]!;
         const base = t * COUNTS_PER_TRANSPORT;
-        c.lines.value += q.counts[base + C_LINES]!;
+        // accepted = cooked minus what the rate limit dropped (SPEC 10)
+        let lines = q.counts[base + C_LINES]!;
+        const limited = q.limited[t]!;
+        if (limited > 0) {
+          c.rateLimited.value += limited;
+          this.#limitedOwed[t]! += limited;
+        }
+        const owed = this.#limitedOwed[t]!;
+        if (owed > 0 && lines > 0) {
+          const take = Math.min(owed, lines);
+          lines -= take;
+          this.#limitedOwed[t] = owed - take;
+        }
+        c.lines.value += lines;
         c.bytes.value += q.counts[base + C_BYTES]!;
         c.malformed.value += q.counts[base + C_MALFORMED]!;
         c.unknownToken.value += q.counts[base + C_UNKNOWN]!;
@@ -322,10 +351,11 @@ export class IngestPool {
   /**
    * [u32 slot][u32 len][record]...: each record routed straight from the
    * batch (routeFrom: the ring copies it; a line for an app with sinks gets a
-   * Buffer of its own, since sinks keep what they are offered). After this
+   * Buffer of its own, since sinks keep what they are offered). A line the
+   * app's rate limit drops is added to limited[its transport]. After this
    * nothing holds a view of the batch, so it can be reused.
    */
-  #routeBatch(b: Buffer, from = 0, maxLines = Infinity): number {
+  #routeBatch(b: Buffer, limited: number[], from = 0, maxLines = Infinity): number {
     const n = b.length;
     const v = new DataView(b.buffer, b.byteOffset, n);
     const appOf = this.#appOf;
@@ -340,7 +370,8 @@ export class IngestPool {
       const app = appOf[slot];
       if (app === undefined) this.#appGone.value++;
       // the per-app rate limit, on the line's receive time (offset 8 of a cooked line)
-      else if (app.admission === null || app.admission.admit(v.getFloat64(p + 8, true))) routeFrom(app, v, p, len, lw >>> CLASS_SHIFT);
+      else if (app.admission === null || app.admission.admit(v.getFloat64(p + 8, true))) routeFrom(app, v, p, len, (lw >>> CLASS_SHIFT) & CLASS_MASK);
+      else limited[(lw >>> TRANSPORT_SHIFT) & TRANSPORT_MASK]!++;
       p += len;
     }
     this.#routed += lines;

@@ -4,16 +4,22 @@
 // line's own receive time: no clock read and no allocation per line. Every
 // ingest path asks it before routing (route-writer.ts on this thread,
 // pool.ts for lines cooked in the workers, admitLine() for an in-process
-// publish); lines over it are dropped and counted, and once a second each app
-// that dropped gets the line
+// publish); lines over it are dropped, and once a second each app that
+// dropped gets the line
 //   Rate limit exceeded: <N> messages dropped since <T>.
-// (source heroku, dyno logplane) in its own stream. The limit is per node: in
-// distributed mode N nodes admit up to N times it (docs/reliability.md).
+// (source heroku, dyno logplane) in its own stream. The bucket counts the
+// app's drops (`limited`, the channel stats' rate_limited); the caller counts
+// them by transport in logplane_ingest_dropped_total{reason="rate_limited"}
+// and leaves them out of logplane_ingest_lines_total (SPEC 10). In
+// distributed mode the limit is the app's across the nodes: once a second
+// each node shares the lines each app was sent to it (cluster/limit-share.ts)
+// and sets each bucket to its share of the limit, so no Redis round trip is
+// made per line or per tick (docs/reliability.md).
 import type { App, LineAdmission } from '../apps.js';
 import type { Context } from '../context.js';
 import { lineFrom, rfc3339 } from '../line.js';
-import type { Child } from '../obs/metrics.js';
 import { route } from '../router.js';
+import type { LimitShareTarget } from '../cluster/limit-share.js';
 
 /** Credits of one line. */
 const LINE = 1000;
@@ -21,26 +27,43 @@ const LINE = 1000;
 export const ANNOUNCE_MS = 1000;
 
 export class AppRateBucket implements LineAdmission {
-  /** Credits added per ms (= lines/s). */
-  readonly #rate: number;
-  readonly #cap: number;
+  /** Credits added per ms (= lines/s, a whole number). */
+  #rate: number;
+  #cap: number;
   #credit: number;
   #last = 0;
-  readonly #dropCounter: Child | { value: number };
   readonly #onFirstDrop: (b: AppRateBucket) => void;
   /** Lines dropped since the last announcement, and the receive time of the first of them. */
   dropped = 0;
   since = 0;
+  /** Lines dropped since the bucket was made (this node's start, or the app's creation): never goes down. */
+  limited = 0;
+  /** Lines asked about (admitted or not) since the last takeDemand (distributed mode's shares). */
+  seen = 0;
 
-  constructor(linesPerSec: number, dropCounter: Child | { value: number }, onFirstDrop: (b: AppRateBucket) => void) {
+  constructor(linesPerSec: number, onFirstDrop: (b: AppRateBucket) => void) {
     this.#rate = linesPerSec;
     this.#cap = 2 * linesPerSec * LINE;
     this.#credit = this.#cap;
-    this.#dropCounter = dropCounter;
     this.#onFirstDrop = onFirstDrop;
   }
 
+  /** Lines/s now (the limit, or this node's share of it). */
+  get rate(): number {
+    return this.#rate;
+  }
+
+  /** Refill at linesPerSec (whole, at least 1) from now on, with a burst of twice that; credit over the new burst is cut. */
+  setRate(linesPerSec: number): void {
+    const r = Math.max(1, Math.round(linesPerSec));
+    if (r === this.#rate) return;
+    this.#rate = r;
+    this.#cap = 2 * r * LINE;
+    if (this.#credit > this.#cap) this.#credit = this.#cap;
+  }
+
   admit(nowMs: number): boolean {
+    this.seen++;
     if (nowMs > this.#last) {
       // a whole-ms clock keeps the sums whole; the first line starts with a full bucket
       const refill = this.#last === 0 ? this.#cap : (nowMs - this.#last) * this.#rate;
@@ -51,7 +74,7 @@ export class AppRateBucket implements LineAdmission {
       this.#credit -= LINE;
       return true;
     }
-    this.#dropCounter.value++;
+    this.limited++;
     if (this.dropped++ === 0) {
       this.since = nowMs;
       this.#onFirstDrop(this);
@@ -60,7 +83,7 @@ export class AppRateBucket implements LineAdmission {
   }
 }
 
-/** Whether a line of this app received at nowMs may be routed (the in-process publish path calls this). */
+/** Whether a line of this app received at nowMs may be routed (for in-process callers; the caller counts what it drops). */
 export function admitLine(app: App, nowMs: number): boolean {
   const a = app.admission;
   return a === null || a.admit(Math.floor(nowMs));
@@ -78,11 +101,17 @@ export interface RateLimiterOptions {
   clearInterval?: (t: unknown) => void;
 }
 
-/** Gives every app a bucket and announces drops once a second. One per node, made by server.ts when the limit is on. */
-export class AppRateLimiter {
+/**
+ * Gives every app a bucket and announces drops once a second. One per node,
+ * made by server.ts when the limit is on. In distributed mode the cluster's
+ * LimitShares (cluster/limit-share.ts) drives it through the LimitShareTarget
+ * methods.
+ */
+export class AppRateLimiter implements LimitShareTarget {
   readonly #ctx: Context;
   readonly #rate: number;
-  readonly #dropped: Child;
+  /** The rate a new app's bucket starts at (the limit; its last known share while shares cannot be exchanged). */
+  #defaultShare: number;
   readonly #now: () => number;
   /** Buckets that dropped since the last tick, with their app. */
   readonly #dropping = new Map<AppRateBucket, App>();
@@ -94,7 +123,7 @@ export class AppRateLimiter {
   constructor(ctx: Context, linesPerSec: number, opts: RateLimiterOptions = {}) {
     this.#ctx = ctx;
     this.#rate = linesPerSec;
-    this.#dropped = ctx.metrics.ingestDropped.labels('any', 'rate_limited');
+    this.#defaultShare = linesPerSec;
     this.#now = opts.now ?? Date.now;
     for (const app of ctx.registry.apps()) this.#attach(app);
     ctx.registry.on('app', this.#onApp);
@@ -116,6 +145,31 @@ export class AppRateLimiter {
     this.#dropping.clear();
   }
 
+  get linesPerSec(): number {
+    return this.#rate;
+  }
+
+  takeDemand(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const app of this.#ctx.registry.apps()) {
+      const b = app.admission;
+      if (!(b instanceof AppRateBucket) || b.seen === 0) continue;
+      out.set(app.id, b.seen);
+      b.seen = 0;
+    }
+    return out;
+  }
+
+  setShare(appId: string, linesPerSec: number): void {
+    const b = this.#ctx.registry.get(appId)?.admission;
+    if (b instanceof AppRateBucket) b.setRate(linesPerSec);
+  }
+
+  setAllShares(linesPerSec: number): void {
+    this.#defaultShare = linesPerSec;
+    for (const app of this.#ctx.registry.apps()) if (app.admission instanceof AppRateBucket) app.admission.setRate(linesPerSec);
+  }
+
   close(): void {
     this.#clear(this.#timer);
     this.#ctx.registry.off('app', this.#onApp);
@@ -125,7 +179,7 @@ export class AppRateLimiter {
 
   #attach(app: App): void {
     if (app.admission !== null) return;
-    const b = new AppRateBucket(this.#rate, this.#dropped, (x) => this.#dropping.set(x, this.#appOf.get(x)!));
+    const b = new AppRateBucket(this.#defaultShare, (x) => this.#dropping.set(x, this.#appOf.get(x)!));
     this.#appOf.set(b, app);
     app.admission = b;
   }

@@ -8,13 +8,18 @@ import { route } from '../router.js';
 import { cookMessage, type LineWriter } from './cook.js';
 import type { SyslogHeader } from './syslog.js';
 
-/** Cooks each line into a Buffer of its own and routes it to the token's app. */
+/** Cooks each line into a Buffer of its own and routes it to the token's app, unless the app's rate limit drops it. */
 class RouteWriter implements LineWriter {
   entry: TokenEntry | null = null;
+  /** Lines of the current message the rate limit dropped. */
+  limited = 0;
   line(p: LineParts): void {
     const e = this.entry!;
     const limit = e.app.admission;
-    if (limit !== null && !limit.admit(p.receivedMs)) return;
+    if (limit !== null && !limit.admit(p.receivedMs)) {
+      this.limited++;
+      return;
+    }
     route(e.app, cook(p, e.nameBuf));
   }
 }
@@ -22,9 +27,16 @@ const routeWriter = new RouteWriter();
 
 /**
  * Cook one scanned syslog message into lines (ingest/cook.ts) and route them
- * on this thread: the source is the token's name. Returns the lines routed.
+ * on this thread: the source is the token's name. Returns the lines routed;
+ * those the app's rate limit dropped are added to `limited` (the transport's
+ * logplane_ingest_dropped_total{reason="rate_limited"}), once per message.
  */
-export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, receivedMs: number): number {
-  routeWriter.entry = entry;
-  return cookMessage(hdr, buf, receivedMs, routeWriter);
+export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }): number {
+  const w = routeWriter;
+  w.entry = entry;
+  w.limited = 0;
+  const n = cookMessage(hdr, buf, receivedMs, w);
+  if (w.limited === 0) return n;
+  limited.value += w.limited;
+  return n - w.limited;
 }

@@ -19,6 +19,7 @@ export class IngestCounters {
   readonly malformed: Child;
   readonly unknownToken: Child;
   readonly unframeable: Child;
+  readonly rateLimited: Child;
   constructor(ctx: Context, transport: string) {
     const m = ctx.metrics;
     this.lines = m.ingestLines.labels(transport);
@@ -26,6 +27,7 @@ export class IngestCounters {
     this.malformed = m.ingestDropped.labels(transport, 'malformed');
     this.unknownToken = m.ingestDropped.labels(transport, 'unknown_token');
     this.unframeable = m.ingestDropped.labels(transport, 'unframeable');
+    this.rateLimited = m.ingestDropped.labels(transport, 'rate_limited');
   }
 }
 

@@ -5,6 +5,8 @@
 export const T = { tcp: 0, tls: 1, udp: 2 } as const;
 export type TransportIndex = (typeof T)[keyof typeof T];
 export const TRANSPORTS = ['tcp', 'tls', 'udp'] as const;
+/** The transport of a POST /logs body's lines in a batch record (batch.ts), after the stream ones. */
+export const T_HTTP = 3;
 
 /** Per transport: lines, bytes, malformed, unknown token. */
 export const COUNTS_PER_TRANSPORT = 4;

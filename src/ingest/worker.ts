@@ -4,14 +4,14 @@
 // by the same worker, so per-connection order is kept.
 import { parentPort } from 'node:worker_threads';
 import { TokenTable, type TokenKey } from '../tokens.js';
-import { BatchWriter, CLASS_SHIFT, type BatchTarget } from './batch.js';
+import { BatchWriter, CLASS_SHIFT, TRANSPORT_SHIFT, type BatchTarget } from './batch.js';
 import { sourceClassOfName } from '../buffer/rates.js';
 import { cookMessageWhole } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
 import { LogplexBody } from './logplex-body.js';
 import { SyslogMessageHandler, type MessageCounters } from './message.js';
 import type { SyslogHeader } from './syslog.js';
-import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
+import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, T_HTTP, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
 
 class WorkerToken implements TokenKey, BatchTarget {
   readonly token: string;
@@ -66,10 +66,12 @@ function takeShared(): number {
 }
 /** One POST /logs body; grows to hold it. */
 const httpBatch = new BatchWriter(true, newBatch, () => {});
+httpBatch.transportBits = T_HTTP << TRANSPORT_SHIFT;
 const httpBody = new LogplexBody();
 const ZERO_COUNTS: number[] = new Array<number>(TRANSPORTS.length * COUNTS_PER_TRANSPORT).fill(0);
 /** Counter cells by transport, drained into each batch message. */
-const cells = TRANSPORTS.map(() => ({ lines: { value: 0 }, bytes: { value: 0 }, malformed: { value: 0 }, unknownToken: { value: 0 } }) satisfies MessageCounters);
+// rateLimited stays 0 here: lines are admitted where they are routed (pool.ts)
+const cells = TRANSPORTS.map(() => ({ lines: { value: 0 }, bytes: { value: 0 }, malformed: { value: 0 }, unknownToken: { value: 0 }, rateLimited: { value: 0 } }) satisfies MessageCounters);
 let consumed = 0;
 let flushScheduled = false;
 
@@ -90,11 +92,16 @@ function drainCounts(): number[] | null {
   return any ? out : null;
 }
 
-const emit = (entry: WorkerToken, hdr: SyslogHeader, buf: Buffer, now: number): number => {
-  batch.token = entry;
-  return cookMessageWhole(hdr, buf, now, batch);
-};
-const handlers = cells.map((c) => new SyslogMessageHandler(tokens, c, emit));
+/** One emit per transport: each record carries its transport (batch.ts). */
+const handlers = cells.map((c, t) => {
+  const bits = t << TRANSPORT_SHIFT;
+  const emit = (entry: WorkerToken, hdr: SyslogHeader, buf: Buffer, now: number): number => {
+    batch.token = entry;
+    batch.transportBits = bits;
+    return cookMessageWhole(hdr, buf, now, batch);
+  };
+  return new SyslogMessageHandler(tokens, c, emit);
+});
 
 interface Stream {
   framer: OctetFramer;

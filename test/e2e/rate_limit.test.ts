@@ -111,7 +111,7 @@ describe('per-app rate limit', () => {
     await quiet.ready;
     try {
       // let the flood fill every queue first
-      await until('the flood over its limit', async () => sample((await api(srv, 'GET', '/metrics')).text, 'logplane_ingest_dropped_total', { transport: 'any', reason: 'rate_limited' }) > 20_000, 20_000, 50);
+      await until('the flood over its limit', async () => sample((await api(srv, 'GET', '/metrics')).text, 'logplane_ingest_dropped_total', { transport: 'tcp', reason: 'rate_limited' }) > 20_000, 20_000, 50);
       for (let i = 0; i < 100; i++) {
         sentAt.set(i, Date.now());
         quiet.write([`<190>1 2026-05-01T12:00:00Z host ${quietToken} web.1 - quiet ${i}`]);
@@ -132,11 +132,12 @@ describe('per-app rate limit', () => {
       // the ledger: every flood line is routed or dropped, and every drop announced
       const ledger = await until('the flood ledger exact', async () => {
         const m = (await api(srv, 'GET', '/metrics')).text;
-        const dropped = sample(m, 'logplane_ingest_dropped_total', { transport: 'any', reason: 'rate_limited' });
-        const cooked = sample(m, 'logplane_ingest_lines_total', { transport: 'tcp' });
+        const dropped = sample(m, 'logplane_ingest_dropped_total', { transport: 'tcp', reason: 'rate_limited' });
+        // accepted counts the lines routed (SPEC 10): accepted + rate_limited = sent
+        const accepted = sample(m, 'logplane_ingest_lines_total', { transport: 'tcp' });
         const stats = (await api(srv, 'GET', '/v3/channels?limit=100')).json.channels.find((c: { channel: string }) => c.channel === 'flood').stats;
         const notices = stats.lines_in - (floodSent - dropped);
-        const ok = cooked === floodSent + 100 && announced === dropped && notices >= 1;
+        const ok = accepted + dropped === floodSent + 100 && announced === dropped && notices >= 1;
         return ok ? { dropped, routed: floodSent - dropped, notices } : null;
       }, 20_000, 100);
       assert.ok(ledger.dropped > 0 && ledger.routed > 0);

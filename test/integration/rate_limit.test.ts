@@ -1,6 +1,10 @@
 // The per-app rate limit over every transport, with and without ingest
 // workers: a burst over the limit is cut at twice the rate, the drops are
-// counted exactly and announced in the app's own stream.
+// counted exactly and announced in the app's own stream. Accounting (SPEC
+// 10): logplane_ingest_lines_total{transport} counts the lines routed, the
+// rate-limited ones are logplane_ingest_dropped_total{transport,
+// reason="rate_limited"} under their own transport: accepted + rate_limited =
+// sent, per transport.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -48,7 +52,18 @@ for (const workers of ['0', '1']) {
         assert.equal(kept.length, 20);
         assert.equal(notice.length, 1);
         assert.match(notice[0]!, / heroku logplane - Rate limit exceeded: 80 messages dropped since \S+\.$/);
-        assert.equal(sample((await api(srv, 'GET', '/metrics')).text, 'logplane_ingest_dropped_total', { transport: 'any', reason: 'rate_limited' }), 80);
+        const m = (await api(srv, 'GET', '/metrics')).text;
+        const accepted = sample(m, 'logplane_ingest_lines_total', { transport });
+        const limited = sample(m, 'logplane_ingest_dropped_total', { transport, reason: 'rate_limited' });
+        assert.equal(accepted, 20, 'accepted = routed');
+        assert.equal(limited, 80);
+        assert.equal(accepted + limited, 100, 'accepted + rate_limited = sent');
+        assert.equal(sample(m, 'logplane_ingest_dropped_total', { transport: 'any', reason: 'rate_limited' }), 0, 'no transport-less count');
+        // counted per app (SPEC 17): the app's own figure in the channel list and its stats
+        const entry = (await api(srv, 'GET', '/v3/channels')).json.channels.find((c: { channel: string }) => c.channel === app);
+        assert.equal(entry.stats.rate_limited, 80);
+        assert.equal(entry.stats.lines_in, 21, 'the 20 kept and the announcement');
+        assert.equal((await api(srv, 'GET', `/v3/channels/${app}/stats`)).json.rate_limited, 80);
       });
     }
   });
@@ -70,6 +85,9 @@ describe('rate limit, in-process publish', () => {
       }, 10_000);
       assert.equal(lines.filter((l) => /^line \d+$/.test(String(l.msg))).length, 20);
       assert.match(String(lines.find((l) => String(l.msg).includes('Rate limit'))!.msg), /^Rate limit exceeded: 80 messages dropped since \S+\.$/);
+      const m = await (lp as unknown as { server: { ctx: { metrics: { registry: { render(): Promise<string> } } } } }).server.ctx.metrics.registry.render();
+      assert.equal(sample(m, 'logplane_ingest_lines_total', { transport: 'publish' }), 20, 'accepted = routed');
+      assert.equal(sample(m, 'logplane_ingest_dropped_total', { transport: 'publish', reason: 'rate_limited' }), 80);
     } finally {
       await lp.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -34,7 +34,7 @@ function send(entry: TokenEntry, msg: string | Buffer, now = NOW): number {
   const buf = Buffer.concat([pre, m, post]);
   const hdr = new SyslogHeader();
   assert.equal(scanSyslog(buf, pre.length, pre.length + m.length, hdr), ScanError.OK);
-  return routeMessage(entry, hdr, buf, now);
+  return routeMessage(entry, hdr, buf, now, { value: 0 });
 }
 
 function lines(app: App): Buffer[] {
@@ -183,10 +183,10 @@ test('bytes after the message in the same chunk are never part of it', () => {
   const chunk = Buffer.concat([a, Buffer.from('zz\nzz'), b, Buffer.from('zz\nzz')]);
   const hdr = new SyslogHeader();
   assert.equal(scanSyslog(chunk, 0, a.length, hdr), ScanError.OK);
-  assert.equal(routeMessage(entry, hdr, chunk, NOW), 1);
+  assert.equal(routeMessage(entry, hdr, chunk, NOW, { value: 0 }), 1);
   const bs = a.length + 5;
   assert.equal(scanSyslog(chunk, bs, bs + b.length, hdr), ScanError.OK);
-  assert.equal(routeMessage(entry, hdr, chunk, NOW), 1);
+  assert.equal(routeMessage(entry, hdr, chunk, NOW, { value: 0 }), 1);
   assert.deepEqual(msgs(lines(app)), ['short one', 'y'.repeat(700)]);
 });
 
