@@ -292,12 +292,12 @@ class Instance implements Logplane {
   readonly drains: Logplane['drains'] = {
     add: async (app, url) => {
       const rec = await this.server.drains.add(app, url);
-      return drainInfo(this.server.drains.get(app, rec.id));
+      return drainInfo(await this.server.drains.get(app, rec.id));
     },
     remove: async (app, idOrUrl) => {
       await this.server.drains.remove(app, idOrUrl);
     },
-    list: async (app) => this.server.drains.list(app).map(drainInfo),
+    list: async (app) => (await this.server.drains.list(app)).map(drainInfo),
   };
 
   readonly emit: Logplane['emit'] = {
