@@ -54,6 +54,10 @@ export interface DrainStatusInfo {
   lastSuccessAt: string | null;
   lastError: { at: string; status?: number; errno?: string; text: string } | null;
   nextRetryAt: string | null;
+  /** Ingest to delivery over the last 5 minutes, ms (SPEC 16; the API's `latency_ms`); null without deliveries. */
+  latencyMs: { p50: number | null; p99: number | null };
+  /** Lines dropped in the last hour (SPEC 16; the API's `dropped_1h`). */
+  dropped1h: number;
 }
 
 export interface DrainInfo {
@@ -170,6 +174,9 @@ function drainInfo(d: InternalDrainInfo): DrainInfo {
       lastSuccessAt: iso(s.lastSuccessAt),
       lastError: e === null ? null : { at: iso(e.at)!, ...(e.status !== undefined ? { status: e.status } : {}), ...(e.errno !== undefined ? { errno: e.errno } : {}), text: e.text },
       nextRetryAt: iso(s.nextRetryAt),
+      // as the HTTP API's statusJson: a status written by an older node lacks them
+      latencyMs: { p50: s.latencyMs?.p50 ?? null, p99: s.latencyMs?.p99 ?? null },
+      dropped1h: s.dropped1h ?? 0,
     },
   };
 }
@@ -285,12 +292,12 @@ class Instance implements Logplane {
   readonly drains: Logplane['drains'] = {
     add: async (app, url) => {
       const rec = await this.server.drains.add(app, url);
-      return drainInfo(this.server.drains.get(app, rec.id));
+      return drainInfo(await this.server.drains.get(app, rec.id));
     },
     remove: async (app, idOrUrl) => {
       await this.server.drains.remove(app, idOrUrl);
     },
-    list: async (app) => this.server.drains.list(app).map(drainInfo),
+    list: async (app) => (await this.server.drains.list(app)).map(drainInfo),
   };
 
   readonly emit: Logplane['emit'] = {

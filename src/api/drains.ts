@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.js';
 import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import type { DrainStatus } from '../drains/status.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
 import { parseReplayRequest } from '../drains/replay.js';
 import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
@@ -101,11 +101,11 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
 
   app.get<{ Params: AppParams }>('/v3/channels/:app/drains', { config: DRAIN_READ }, async (req) => {
     const who = principalOf(req);
-    return drains.list(req.params.app).map((d) => infoJson(d, who));
+    return (await drains.list(req.params.app)).map((d) => infoJson(d, who));
   });
 
   app.get<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_READ }, async (req) => {
-    return infoJson(drains.get(req.params.app, req.params.id), principalOf(req));
+    return infoJson(await drains.get(req.params.app, req.params.id), principalOf(req));
   });
 
   app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req) => {
@@ -123,9 +123,8 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
   });
 
   app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req, reply) => {
-    const list = drains.list(req.params.app);
-    // only by id here, and only this app's
-    if (!list.some((d) => d.record.id === req.params.id)) throw new NotFoundError('drain not found');
+    // only by id here, and only this app's (404 otherwise)
+    drains.record(req.params.app, req.params.id);
     const rec = await drains.remove(req.params.app, req.params.id);
     ctx.access.audit.removeDrain(req.params.app, rec.token, principalOf(req));
     return reply.code(204).send();

@@ -61,10 +61,10 @@ export function registerPlatformDrainRoutes(root: FastifyInstance, ctx: Context,
 
 function platformDrainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): void {
   app.get<{ Params: { app: string }; Querystring: { extended?: string } }>('/apps/:app/log-drains', { config: DRAIN_READ }, async (req, reply) =>
-    herokuErrors(reply, () => {
+    herokuErrors(reply, async () => {
       const extended = req.query.extended === 'true';
       const who = principalOf(req);
-      return drains.list(req.params.app).map((d) => (extended ? { ...logDrainJson(d.record, who), extended: extendedJson(d) } : logDrainJson(d.record, who)));
+      return (await drains.list(req.params.app)).map((d) => (extended ? { ...logDrainJson(d.record, who), extended: extendedJson(d) } : logDrainJson(d.record, who)));
     }),
   );
 

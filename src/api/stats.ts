@@ -44,7 +44,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
       let worst = -1;
       let dropped = 0;
       let delivered = 0;
-      const list = drains.list(app.id);
+      const list = await drains.list(app.id);
       for (const d of list) {
         worst = Math.max(worst, SEVERITY.length - 1 - SEVERITY.indexOf(d.status.state));
         dropped += d.status.dropped;

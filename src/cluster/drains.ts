@@ -17,8 +17,12 @@ import type { RedisHistory } from './history.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import type { ScriptPipeline } from '../redis/scripts.js';
 
-/** Owned drains' status goes to Redis this often; other nodes re-read it at most this often. */
+/** Owned drains' status goes to Redis this often. */
 const STATUS_EVERY_MS = 1000;
+/** How long a status read of drains another node delivers waits for Redis before answering with what it last read. */
+const STATUS_READ_TIMEOUT_MS = 500;
+/** Statuses last read from Redis kept at most (the fallback when Redis does not answer). */
+const STATUS_CACHE_MAX = 10_000;
 /** How long a forwarded replay waits for the owner's answer, and how often it looks. */
 const REPLAY_WAIT_MS = 10_000;
 const REPLAY_POLL_MS = 50;
@@ -50,7 +54,10 @@ export class DrainFeeds implements DrainCluster {
   readonly drains: DrainOwnership;
   readonly #o: DrainFeedsOptions;
   readonly #feeds = new Map<string, DrainFeed>();
-  readonly #remoteStatus = new Map<string, { at: number; status: DrainStatus | null }>();
+  /** Drain id -> its owner's status as this node last read it from Redis. */
+  readonly #remoteStatus = new Map<string, DrainStatus>();
+  /** The last status read failed (logged once until one works again). */
+  #statusReadFailing = false;
   #checkpointing = false;
   /** Cursor writes of drains detached, in flight. */
   readonly #detachSaves = new Set<Promise<boolean>>();
@@ -181,23 +188,55 @@ export class DrainFeeds implements DrainCluster {
     }
   }
 
-  /** The owner's last written status of a drain this node does not deliver (refreshed at most once a second, in the background). */
-  remoteStatus(appId: string, drainId: string): DrainStatus | null {
-    const now = Date.now();
-    const c = this.#remoteStatus.get(drainId);
-    if (!c || now - c.at > STATUS_EVERY_MS) {
-      if (c) c.at = now;
-      else this.#remoteStatus.set(drainId, { at: now, status: null });
-      void this.#o.redis.hget(drainState(appId, drainId), 'status').then(
-        (v) => {
-          const e = this.#remoteStatus.get(drainId);
-          if (e && v) e.status = JSON.parse(v) as DrainStatus;
-        },
-        () => {},
-      );
-      if (this.#remoteStatus.size > 10_000) this.#remoteStatus.clear();
+  /**
+   * The statuses the owners of these drains (of one app) last wrote to Redis,
+   * read now: one round trip, at most STATUS_READ_TIMEOUT_MS. When Redis does
+   * not answer in time, each is what this node last read (logged), or null
+   * when it never read one.
+   */
+  async remoteStatuses(appId: string, drainIds: readonly string[]): Promise<(DrainStatus | null)[]> {
+    if (drainIds.length === 0) return [];
+    const redis = this.#o.redis;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), STATUS_READ_TIMEOUT_MS);
+    });
+    // (a read that answers after the timeout still refreshes what is kept)
+    const read = Promise.all(drainIds.map((id) => redis.hget(drainState(appId, id), 'status'))).then(
+      (values) => drainIds.map((id, i) => this.#keep(id, values[i] ?? null)),
+      (err: Error) => err,
+    );
+    const got = await Promise.race([read, timeout]).finally(() => clearTimeout(timer));
+    if (got === null || got instanceof Error) {
+      if (!this.#statusReadFailing) {
+        this.#statusReadFailing = true;
+        const reason = got === null ? `no answer within ${STATUS_READ_TIMEOUT_MS} ms` : got.message;
+        this.#o.log.warn({ at: 'drains.status_read_failed', app: appId, err: reason }, 'cannot read from Redis the status of drains other nodes deliver; answering with the last one read');
+      }
+      return drainIds.map((id) => this.#remoteStatus.get(id) ?? null);
     }
-    return c?.status ?? null;
+    if (this.#statusReadFailing) {
+      this.#statusReadFailing = false;
+      this.#o.log.info({ at: 'drains.status_read_ok' }, 'drain status read from Redis again');
+    }
+    return got;
+  }
+
+  /** A status as read from Redis (null: none written), kept for when Redis does not answer. */
+  #keep(drainId: string, v: string | null): DrainStatus | null {
+    let st: DrainStatus | null = null;
+    try {
+      st = v === null ? null : (JSON.parse(v) as DrainStatus);
+    } catch {
+      /* not JSON: as if unwritten */
+    }
+    if (st === null) {
+      this.#remoteStatus.delete(drainId);
+      return null;
+    }
+    if (this.#remoteStatus.size >= STATUS_CACHE_MAX && !this.#remoteStatus.has(drainId)) this.#remoteStatus.clear();
+    this.#remoteStatus.set(drainId, st);
+    return st;
   }
 
   injected(drainId: string, n: number): void {

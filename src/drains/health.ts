@@ -43,11 +43,20 @@ const TO_METRIC = (() => {
   return m;
 })();
 
-const MINUTE = 60_000;
-/** The latency window: 5 one-minute slots (the current minute and the 4 before it). */
-const LATENCY_SLOTS = 5;
-/** The drop window: 60 one-minute slots. */
-const DROP_SLOTS = 60;
+// The windows are rings of fixed slots. A slot is counted whole while any of
+// it lies in the window, so the ring holds the window's slots plus the one
+// its start falls in: a sample counts for at least the whole window and less
+// than the window plus one slot (docs/drains.md says so).
+/** Latency window (SPEC 16): 5 minutes. */
+export const LATENCY_WINDOW_MS = 5 * 60_000;
+/** Latency slot: 30 s (11 slots of LATENCY_BUCKETS 32-bit counts, about 3.7 KB per drain). */
+export const LATENCY_SLOT_MS = 30_000;
+const LATENCY_SLOTS = LATENCY_WINDOW_MS / LATENCY_SLOT_MS + 1;
+/** Drop window (SPEC 16): 1 hour. */
+export const DROP_WINDOW_MS = 60 * 60_000;
+/** Drop slot: 1 minute (61 counters). */
+export const DROP_SLOT_MS = 60_000;
+const DROP_SLOTS = DROP_WINDOW_MS / DROP_SLOT_MS + 1;
 
 /** Latency p50/p99 over the last 5 minutes, in ms (upper bounds of their buckets); null without deliveries. */
 export interface Latency {
@@ -56,13 +65,14 @@ export interface Latency {
 }
 
 /**
- * Per-drain latency histogram over a sliding 5-minute window, plus the
- * node-wide metric child it also counts into.
+ * Per-drain latency histogram over a sliding 5-minute window (at least 5
+ * minutes, less than 5 min 30 s: see above), plus the node-wide metric child
+ * it also counts into.
  */
 export class LatencyWindow {
   readonly #counts = new Uint32Array(LATENCY_SLOTS * LATENCY_BUCKETS);
-  /** The minute each slot holds. */
-  readonly #minute = new Float64Array(LATENCY_SLOTS).fill(-1);
+  /** The slot number (time / LATENCY_SLOT_MS) each slot holds. */
+  readonly #held = new Float64Array(LATENCY_SLOTS).fill(-1);
   #slot = 0;
   readonly #metric: CountedChild | null;
 
@@ -70,12 +80,12 @@ export class LatencyWindow {
     this.#metric = metric;
   }
 
-  /** Point at the slot of `now` (clearing it if it held an older minute); once per batch. */
+  /** Point at the slot of `now` (clearing it if it held an older one); once per batch. */
   at(now: number): void {
-    const minute = Math.floor(now / MINUTE);
-    const s = minute % LATENCY_SLOTS;
-    if (this.#minute[s] !== minute) {
-      this.#minute[s] = minute;
+    const k = Math.floor(now / LATENCY_SLOT_MS);
+    const s = k % LATENCY_SLOTS;
+    if (this.#held[s] !== k) {
+      this.#held[s] = k;
       this.#counts.fill(0, s * LATENCY_BUCKETS, (s + 1) * LATENCY_BUCKETS);
     }
     this.#slot = s * LATENCY_BUCKETS;
@@ -92,14 +102,14 @@ export class LatencyWindow {
     }
   }
 
-  /** p50 and p99 of the lines delivered in the last 5 minutes. */
+  /** p50 and p99 of the lines delivered in the last 5 minutes (and up to 30 s more). */
   latency(now: number): Latency {
-    const minute = Math.floor(now / MINUTE);
+    const cur = Math.floor(now / LATENCY_SLOT_MS);
     const sum = new Float64Array(LATENCY_BUCKETS);
     let total = 0;
     for (let s = 0; s < LATENCY_SLOTS; s++) {
-      const m = this.#minute[s]!;
-      if (m < 0 || minute - m >= LATENCY_SLOTS || m > minute) continue;
+      const k = this.#held[s]!;
+      if (k < 0 || cur - k >= LATENCY_SLOTS || k > cur) continue;
       for (let i = 0; i < LATENCY_BUCKETS; i++) {
         const c = this.#counts[s * LATENCY_BUCKETS + i]!;
         sum[i] = sum[i]! + c;
@@ -121,28 +131,29 @@ function quantile(counts: Float64Array, total: number, q: number): number {
   return bucketUpperMs(counts.length - 1);
 }
 
-/** Lines dropped per minute over the last hour. */
+/** Lines dropped per minute over the last hour (at least 60 minutes, less than 61: see above). */
 export class DropWindow {
   readonly #counts = new Float64Array(DROP_SLOTS);
-  readonly #minute = new Float64Array(DROP_SLOTS).fill(-1);
+  /** The slot number (time / DROP_SLOT_MS) each slot holds. */
+  readonly #held = new Float64Array(DROP_SLOTS).fill(-1);
 
   add(n: number, now: number): void {
-    const minute = Math.floor(now / MINUTE);
-    const s = minute % DROP_SLOTS;
-    if (this.#minute[s] !== minute) {
-      this.#minute[s] = minute;
+    const k = Math.floor(now / DROP_SLOT_MS);
+    const s = k % DROP_SLOTS;
+    if (this.#held[s] !== k) {
+      this.#held[s] = k;
       this.#counts[s] = 0;
     }
     this.#counts[s] = this.#counts[s]! + n;
   }
 
-  /** Lines dropped in the last 60 minutes (this one included). */
+  /** Lines dropped in the last 60 minutes (and up to one minute more). */
   lastHour(now: number): number {
-    const minute = Math.floor(now / MINUTE);
+    const cur = Math.floor(now / DROP_SLOT_MS);
     let n = 0;
     for (let s = 0; s < DROP_SLOTS; s++) {
-      const m = this.#minute[s]!;
-      if (m >= 0 && m <= minute && minute - m < DROP_SLOTS) n += this.#counts[s]!;
+      const k = this.#held[s]!;
+      if (k >= 0 && k <= cur && cur - k < DROP_SLOTS) n += this.#counts[s]!;
     }
     return n;
   }

@@ -74,6 +74,9 @@ export function createDrain(opts: DrainOptions): Drain {
   }
 }
 
+/** The status of a drain no node has reported on yet (distributed mode: its owner has not written it). */
+const UNKNOWN_STATUS: DrainStatus = Object.freeze({ state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null, latencyMs: Object.freeze({ p50: null, p99: null }), dropped1h: 0 });
+
 /** What distributed mode's feed gets for an owned drain: it filters, the drain queues. */
 function clusterHandle(drain: Drain): DrainHandle {
   const f = drain.filter;
@@ -280,28 +283,43 @@ export class DrainManager {
     return url as string;
   }
 
-  list(appId: string): DrainInfo[] {
+  /**
+   * The app's drains with their status: this node's drains' own; in
+   * distributed mode, for those another node delivers, that node's status as
+   * it last wrote it to Redis (read now, bounded in time).
+   */
+  async list(appId: string): Promise<DrainInfo[]> {
     const app = this.#ctx.registry.require(appId);
-    return app.record.drains.map((record) => ({ record, status: this.#status(appId, record) }));
+    return this.#withStatus(appId, app.record.drains);
   }
 
-  get(appId: string, id: string): DrainInfo {
+  async get(appId: string, id: string): Promise<DrainInfo> {
+    const record = this.record(appId, id);
+    return (await this.#withStatus(appId, [record]))[0]!;
+  }
+
+  /** The app's drain record (404 for an unknown app or drain); no status. */
+  record(appId: string, id: string): DrainRecord {
     const app = this.#ctx.registry.require(appId);
     const record = app.record.drains.find((d) => d.id === id);
     if (!record) throw new NotFoundError('drain not found');
-    return { record, status: this.#status(appId, record) };
+    return record;
   }
 
-  #status(appId: string, record: DrainRecord): DrainStatus {
-    const d = this.#byApp.get(appId)?.get(record.id)?.drain;
-    if (!d && this.#cluster) {
-      // distributed mode: the owner's status, as it last wrote it to Redis
-      const remote = this.#cluster.remoteStatus(appId, record.id);
-      if (remote) return remote;
+  async #withStatus(appId: string, records: readonly DrainRecord[]): Promise<DrainInfo[]> {
+    const live = this.#byApp.get(appId);
+    const out: DrainInfo[] = records.map((record) => ({ record, status: live?.get(record.id)?.drain.status() ?? UNKNOWN_STATUS }));
+    const cluster = this.#cluster;
+    if (cluster) {
+      // distributed mode: the owners' status, as they last wrote it to Redis
+      const remote = out.filter((i) => !live?.has(i.record.id));
+      const st = await cluster.remoteStatuses(appId, remote.map((i) => i.record.id));
+      remote.forEach((i, k) => {
+        const s = st[k];
+        if (s) i.status = s;
+      });
     }
-    return d
-      ? d.status()
-      : { state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null, latencyMs: { p50: null, p99: null }, dropped1h: 0 };
+    return out;
   }
 
   /** Add a drain; `filter` is the request's `filter` field (SPEC 16), checked here. */
@@ -370,14 +388,14 @@ export class DrainManager {
    * Resolves with the API's answer (202, or the error it met).
    */
   async replay(appId: string, id: string, req: ReplayRequest): Promise<ReplayAnswer> {
-    this.get(appId, id); // unknown app or drain: 404
+    this.record(appId, id); // unknown app or drain: 404
     if (this.#cluster && !this.#byApp.get(appId)?.has(id)) return this.#cluster.forwardReplay(appId, id, req);
     return this.#replayHere(appId, id, req, false);
   }
 
   #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
     return replayAnswer(forwarded, this.#history, this.#cluster, () => {
-      this.get(appId, id);
+      this.record(appId, id);
       return { app: this.#ctx.registry.require(appId), drain: this.#byApp.get(appId)?.get(id)?.drain };
     }, req);
   }

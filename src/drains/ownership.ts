@@ -39,8 +39,12 @@ export interface DrainCluster {
   quiesce(): void;
   /** Stop feeding it (released, removed, stopping); its cursor is saved. */
   detachDrain(drainId: string): void;
-  /** The status the owner of a drain last wrote (about a second old), or null when not known yet (asked for now). */
-  remoteStatus(appId: string, drainId: string): DrainStatus | null;
+  /**
+   * The status the owners of these drains of one app last wrote (every
+   * second), read from Redis now (bounded in time); when Redis does not
+   * answer, the last one read here. null for one never written.
+   */
+  remoteStatuses(appId: string, drainIds: readonly string[]): Promise<(DrainStatus | null)[]>;
   /** n lines were put into an owned drain outside the stream (a replay): its feed counts them, so its cursor stays right. */
   injected(drainId: string, n: number): void;
   /** Have the node that delivers a drain replay it (SPEC 16); resolves with that node's answer. */

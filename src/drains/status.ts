@@ -41,7 +41,7 @@ export interface DrainStatus {
   lastError: DrainError | null;
   /** When the next attempt is due while backing off; null otherwise. */
   nextRetryAt: number | null;
-  /** Ingest to delivery over the last 5 minutes, ms (SPEC 16); absent in a status written by an older node. */
+  /** Ingest to delivery over the last 5 minutes (up to 30 s more: health.ts), ms (SPEC 16); absent in a status written by an older node. */
   latencyMs?: Latency;
   /** Lines dropped in the last hour (SPEC 16); absent in a status written by an older node. */
   dropped1h?: number;

@@ -5,26 +5,62 @@
 // child waits, as it would on a slow pipe), so at most one chunk more is held.
 // Lost is the shared count-and-since of an L12 or L13 notice.
 
-/** Lines lost for one reason since a time: what an L12 / L13 line reports. */
+/**
+ * Lines lost for one reason since a time: what an L12 / L13 line reports.
+ * Losses are kept as runs (count, time of the first loss of the run): a
+ * notice seals the runs it reports, and what is lost while it is out starts
+ * a run of its own, so the next notice's time is that run's first loss, not
+ * the moment the previous notice was taken. With one notice out at a time
+ * there are at most two runs.
+ */
 export class Lost {
   /** Not yet reported. */
   count = 0;
-  /** When the first of them was lost (ms). */
-  since = 0;
   /** Every line ever lost this way. */
   total = 0;
+  /** Unreported runs, oldest first. */
+  readonly #runs: { n: number; since: number }[] = [];
+  /** The newest run is in a notice: the next loss starts a new run. */
+  #sealed = false;
+
+  /** When the first unreported line was lost (ms); 0 when none is. */
+  get since(): number {
+    return this.#runs[0]?.since ?? 0;
+  }
 
   add(n: number, now: number): void {
     if (n <= 0) return;
-    if (this.count === 0) this.since = now;
+    const last = this.#runs[this.#runs.length - 1];
+    if (last === undefined || this.#sealed) {
+      this.#runs.push({ n, since: now });
+      this.#sealed = false;
+    } else {
+      last.n += n;
+      if (now < last.since) last.since = now;
+    }
     this.count += n;
     this.total += n;
   }
 
-  /** n of them were reported: the rest stay for the next notice. */
-  reported(n: number, now: number): void {
+  /** A notice reports every line lost so far (`count` since `since`); later losses go to the next one, with their own time. */
+  seal(): void {
+    if (this.#runs.length > 0) this.#sealed = true;
+  }
+
+  /** The oldest n were reported (a notice was taken): the rest stay, since the first loss among them. */
+  reported(n: number): void {
     this.count -= n;
-    if (this.count > 0) this.since = now;
+    const runs = this.#runs;
+    while (n > 0 && runs.length > 0) {
+      const r = runs[0]!;
+      if (r.n > n) {
+        r.n -= n;
+        break;
+      }
+      n -= r.n;
+      runs.shift();
+    }
+    if (runs.length === 0) this.#sealed = false;
   }
 }
 

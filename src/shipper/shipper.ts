@@ -228,6 +228,9 @@ export class Shipper {
       if (n13 > 0) msgs.push(`Error L13 (Local delivery error): ${n13} messages could not be delivered since ${timestamp(failed.since)}.`);
       const header = Buffer.from(`<${NOTICE_PRI}>1 ${timestamp(Date.now())} ${this.#o.host} heroku logplane - - `, 'utf8');
       this.#notice = { n12, n13, lines: msgs.length, body: encodeMessages(header, msgs), id: frameId() };
+      // what is lost while this notice is out goes into the next one, since its own first loss
+      over.seal();
+      failed.seal();
     }
     const n = this.#notice;
     const r = await this.#sender.post(n.body, n.lines, this.#o.noticeToken ?? this.#o.token, n.id);
@@ -238,8 +241,8 @@ export class Shipper {
     // refused for good (the notice token revoked...): said on our stderr instead, never silently
     if (r.outcome === Outcome.DROP) this.onRefusedNotice?.(n.body.toString('utf8'), r.status ?? 0);
     this.#notice = null;
-    over.reported(n.n12, Date.now());
-    failed.reported(n.n13, Date.now());
+    over.reported(n.n12);
+    failed.reported(n.n13);
     return true;
   }
 

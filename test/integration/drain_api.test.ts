@@ -58,7 +58,7 @@ describe('v3 drain routes', () => {
   });
 
   test('GET lists drains with status', async () => {
-    await until('status delivered', () => t.server.drains.list('shop')[0]!.status.delivered === 20);
+    await until('status delivered', async () => (await t.server.drains.list('shop'))[0]!.status.delivered === 20);
     const res = await t.api('GET', '/v3/channels/shop/drains');
     assert.equal(res.status, 200);
     const list = res.json as Json[];
@@ -271,7 +271,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
       assert.match(out, new RegExp(`^Successfully added drain ${r.url('/x').replace(/[.?/]/g, '\\$&')}\nid: [0-9a-f-]{36}\ntoken: d\\.[0-9a-f-]{36}\n$`));
       assert.ok(!out.includes('secret'));
       send(t, 'cli', 3);
-      await until('delivered', () => t.server.drains.list('cli')[0]!.status.delivered === 3);
+      await until('delivered', async () => (await t.server.drains.list('cli'))[0]!.status.delivered === 3);
       out = '';
       await cliDrains(['-a', 'cli'], io);
       assert.match(out, /^=== cli Drains\nhttp:\/\/127\.0\.0\.1:\d+\/x \(d\.[0-9a-f-]{36}\)  idle\n$/);
@@ -294,7 +294,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
       out = '';
       await drainsRemove([url, '-a', 'cli'], io);
       assert.match(out, /^Successfully removed drain http:\/\/127/);
-      assert.deepEqual(t.server.drains.list('cli'), []);
+      assert.deepEqual(await t.server.drains.list('cli'), []);
       await assert.rejects(cliDrains(['-a', 'cli'], { out: () => {}, env: { LOGPLANE_URL: t.url } }), /LOGPLANE_API_KEY/);
       await assert.rejects(cliDrains(['-a', 'cli'], { out: () => {}, env: { LOGPLANE_URL: t.url, LOGPLANE_API_KEY: 'x'.repeat(20) } }), /refused the API key/);
     } finally {
@@ -337,7 +337,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
     await t.close({ keepData: true });
     const t2 = await startDrainServer({}, { dataDir });
     try {
-      const list = t2.server.drains.list('keep');
+      const list = await t2.server.drains.list('keep');
       assert.equal(list.length, 1);
       assert.equal(list[0]!.record.token, made.token);
       send(t2, 'keep', 2);

@@ -58,7 +58,7 @@ test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once,
     const drain = t.server.drains.drain('rs', drainId) as unknown as { connected: boolean };
     await until('drain sees the daemon gone', () => !drain.connected);
     await sendLines(5000, 6000);
-    await until('refused while down', () => t.server.drains.list('rs')[0]!.status.lastError?.errno === 'ECONNREFUSED');
+    await until('refused while down', async () => (await t.server.drains.list('rs'))[0]!.status.lastError?.errno === 'ECONNREFUSED');
     await rs.start();
     await until('6000 lines in rsyslog', () => rs.lines().length >= 6000, 20_000);
     sock.destroy();
@@ -75,7 +75,7 @@ test('syslog drain into a real rsyslogd (imtcp, octet-counted): every line once,
         assert.fail(`line ${i} (${e.length} chars) differs at char ${k}: got ${JSON.stringify(g.slice(k, k + 60))} (length ${g.length}), expected ${JSON.stringify(e.slice(k, k + 60))}`);
       }
     }
-    const s = t.server.drains.list('rs')[0]!.status;
+    const s = (await t.server.drains.list('rs'))[0]!.status;
     assert.equal(s.delivered, 6000);
     assert.equal(s.dropped, 0);
     assert.equal(s.state, 'idle');

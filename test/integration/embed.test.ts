@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { createLogplane, LogplaneError, type Logplane, type LogplaneOptions, type TailEvent } from '../../src/logplane.js';
+import { api } from '../support/api.js';
 import { HttpReceiver } from '../support/drain-receivers.js';
 import { tempDir } from '../support/server.js';
 import { until } from '../support/wait.js';
@@ -228,6 +229,32 @@ test('drains: add, list with status, remove by URL; lines published reach the dr
     await assert.rejects(lp.drains.add('myapp', rx.url()), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_CONFLICT');
     await lp.drains.remove('myapp', rx.url());
     assert.deepEqual(await lp.drains.list('myapp'), []);
+  } finally {
+    await done();
+    await rx.close();
+  }
+});
+
+test('drains.list status has latencyMs {p50, p99} and dropped1h, the values the HTTP API gives as latency_ms and dropped_1h (SPEC 16)', async () => {
+  const rx = await HttpReceiver.start();
+  rx.plan = (attempt) => (attempt === 0 ? 400 : undefined); // the first batch is refused for good: 1 line dropped
+  const { lp, done } = await embedded({ http: { port: 0 }, settings: { LOGPLANE_DRAIN_ALLOW_PRIVATE: true } });
+  try {
+    await lp.apps.create('health');
+    await lp.drains.add('health', rx.url());
+    lp.publish('health', { source: 'app', dyno: 'web.1', msg: 'refused' });
+    await until('the first batch is dropped', async () => (await lp.drains.list('health'))[0]!.status.dropped === 1, 10_000);
+    lp.publish('health', { source: 'app', dyno: 'web.1', msg: 'delivered' });
+    await until('the second is delivered', async () => (await lp.drains.list('health'))[0]!.status.delivered >= 1, 10_000);
+    const s = (await lp.drains.list('health'))[0]!.status;
+    assert.equal(s.dropped1h, 1);
+    assert.equal(typeof s.latencyMs.p50, 'number');
+    assert.equal(typeof s.latencyMs.p99, 'number');
+    assert.ok(s.latencyMs.p50! <= s.latencyMs.p99!);
+    const res = await api({ url: lp.url!, auth: `Bearer ${lp.apiKey}` }, 'GET', '/v3/channels/health/drains');
+    assert.equal(res.status, 200);
+    const http = res.json[0].status;
+    assert.deepEqual({ p50: http.latency_ms.p50, p99: http.latency_ms.p99, dropped1h: http.dropped_1h }, { ...s.latencyMs, dropped1h: s.dropped1h });
   } finally {
     await done();
     await rx.close();

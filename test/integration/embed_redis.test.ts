@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { createLogplane, type TailEvent } from '../../src/logplane.js';
+import { HttpReceiver } from '../support/drain-receivers.js';
 import { startRedis } from '../support/redis.js';
 import { tempDir } from '../support/server.js';
 import { until } from '../support/wait.js';
@@ -40,6 +41,35 @@ test('createLogplane with redis: apps, history and tails are shared by instances
     await a!.close();
     await b!.close();
     await redis.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('createLogplane with redis: drains.list status has latencyMs and dropped1h on the delivering instance and the other one (SPEC 16)', { timeout: 60_000 }, async () => {
+  const redis = await startRedis();
+  const rx = await HttpReceiver.start();
+  const dirs = [tempDir('logplane-embed-'), tempDir('logplane-embed-')];
+  const [a, b] = await Promise.all(
+    dirs.map((dataDir) => createLogplane({ dataDir, redis: redis.url, http: false, syslog: false, logger: false, apiKey: 'embedded-admin-key-0123456789', settings: { LOGPLANE_DRAIN_ALLOW_PRIVATE: true } })),
+  );
+  try {
+    await a!.apps.create('health');
+    await a!.drains.add('health', rx.url());
+    await until('the drain reaches the other instance', async () => (await b!.drains.list('health')).length === 1, 10_000);
+    a!.publish('health', { source: 'app', dyno: 'web.1', msg: 'measured' });
+    for (const lp of [a!, b!]) {
+      const s = await until('a latency on each instance', async () => {
+        const st = (await lp.drains.list('health'))[0]!.status;
+        return st.delivered === 1 && st.latencyMs.p50 !== null ? st : null;
+      }, 20_000, 50);
+      assert.equal(typeof s.latencyMs.p99, 'number');
+      assert.equal(s.dropped1h, 0);
+    }
+  } finally {
+    await a!.close();
+    await b!.close();
+    await redis.close();
+    await rx.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 });

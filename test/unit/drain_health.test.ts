@@ -2,7 +2,7 @@
 // latency window and the one-hour drop window, on a manual clock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucketUpperMs, DropWindow, LATENCY_BUCKETS, LATENCY_METRIC_BOUNDS, latencyBucket, LatencyWindow } from '../../src/drains/health.js';
+import { bucketUpperMs, DROP_SLOT_MS, DROP_WINDOW_MS, DropWindow, LATENCY_BUCKETS, LATENCY_METRIC_BOUNDS, LATENCY_SLOT_MS, LATENCY_WINDOW_MS, latencyBucket, LatencyWindow } from '../../src/drains/health.js';
 
 test('every latency falls in a bucket whose bounds hold it, at most 25% wide', () => {
   let prev = 0;
@@ -39,8 +39,8 @@ test('latency p50 and p99 cover the last 5 minutes only, and count into the metr
   w.at(now);
   for (let i = 0; i < 100; i++) w.observe(1);
   assert.deepEqual(w.latency(now), { p50: 2, p99: 12 });
-  // 5 minutes after the first samples they are gone
-  now += 2 * 60_000 + 1;
+  // 5 minutes and a slot after the first samples they are gone
+  now += 2 * 60_000 + LATENCY_SLOT_MS;
   assert.deepEqual(w.latency(now), { p50: 2, p99: 2 });
   now += 10 * 60_000;
   assert.deepEqual(w.latency(now), { p50: null, p99: null });
@@ -59,4 +59,50 @@ test('dropped_1h counts the drops of the last 60 minutes', () => {
   assert.equal(d.lastHour(now), 7, 'the first 5 are over an hour old');
   now += 3 * 3600_000;
   assert.equal(d.lastHour(now), 0);
+});
+
+// The windows at their edges, for a sample at the start, the middle and the
+// last millisecond of a slot: it counts for the whole window, and is gone
+// once its slot is wholly out of it (less than one slot later).
+const T0 = 1_700_000_000_000;
+function edges(slotMs: number, windowMs: number): { at: number; gone: number }[] {
+  const start = T0 - (T0 % slotMs) + slotMs;
+  return [start, start + Math.floor(slotMs / 2) + 7, start + slotMs - 1].map((at) => ({ at, gone: start + slotMs + windowMs }));
+}
+
+test('latency_ms window: a delivery counts for the full 5 minutes, and is gone less than 5 min 30 s after it', () => {
+  for (const { at, gone } of edges(LATENCY_SLOT_MS, LATENCY_WINDOW_MS)) {
+    const w = new LatencyWindow(null);
+    w.at(at);
+    w.observe(10);
+    const one = { p50: 12, p99: 12 };
+    assert.deepEqual(w.latency(at), one);
+    assert.deepEqual(w.latency(at + LATENCY_WINDOW_MS - 1), one, `${at}: 1 ms short of 5 minutes`);
+    assert.deepEqual(w.latency(at + LATENCY_WINDOW_MS), one, `${at}: 5 minutes on, still counted`);
+    assert.deepEqual(w.latency(gone - 1), one);
+    assert.deepEqual(w.latency(gone), { p50: null, p99: null }, `${at}: gone with its slot`);
+    assert.ok(gone - at > LATENCY_WINDOW_MS && gone - at <= LATENCY_WINDOW_MS + LATENCY_SLOT_MS);
+    // its slot is reused one ring later: the old sample does not come back
+    const again = at + LATENCY_WINDOW_MS + LATENCY_SLOT_MS;
+    w.at(again);
+    w.observe(1000);
+    assert.deepEqual(w.latency(again), { p50: 1024, p99: 1024 });
+  }
+});
+
+test('dropped_1h window: a drop counts for the full hour, and is gone less than 61 minutes after it', () => {
+  for (const { at, gone } of edges(DROP_SLOT_MS, DROP_WINDOW_MS)) {
+    const d = new DropWindow();
+    d.add(3, at);
+    d.add(4, at + DROP_WINDOW_MS - 1); // a later drop, in another slot
+    assert.equal(d.lastHour(at + DROP_WINDOW_MS - 1), 7, `${at}: 1 ms short of an hour`);
+    assert.equal(d.lastHour(at + DROP_WINDOW_MS), 7, `${at}: an hour on, still counted`);
+    assert.equal(d.lastHour(gone - 1), 7);
+    assert.equal(d.lastHour(gone), 4, `${at}: gone with its slot`);
+    assert.ok(gone - at > DROP_WINDOW_MS && gone - at <= DROP_WINDOW_MS + DROP_SLOT_MS);
+    // its slot is reused one ring later: it starts from zero
+    const again = at + DROP_WINDOW_MS + DROP_SLOT_MS;
+    d.add(1, again);
+    assert.equal(d.lastHour(again), 5, 'the 4 and the new 1');
+  }
 });
