@@ -14,7 +14,7 @@
 // whichever node it reaches). The floor L/N lets a node that just started
 // getting an app's lines admit some at once. Error bounds: docs/reliability.md.
 //
-// Wire: one string key per node, `lp:node:<id>:rate`, JSON {app: lines/s}
+// Wire: one string key per node, `lp:node:<id>:limit`, JSON {app: lines/s}
 // of the apps it was sent lines for in the last period, written with SET PX
 // (3 periods) and read by the others with GET: one pipeline per period per
 // node, 1 + (N-1) commands, whatever the traffic. When Redis cannot be
@@ -22,7 +22,7 @@
 // L) until an exchange goes through again.
 import type { Redis } from 'ioredis';
 import type { Log } from '../obs/log.js';
-import { nodeRate } from '../redis/keys.js';
+import { nodeLimitShare } from '../redis/keys.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import type { NodeRegistry } from './nodes.js';
 
@@ -102,8 +102,8 @@ export class LimitShares {
       const self = this.#nodes.id;
       const others = this.#nodes.live.filter((id) => id !== self);
       const p = pipelineByOwner(this.#redis);
-      p.set(nodeRate(self), JSON.stringify(report), 'PX', 3 * this.#opts.periodMs);
-      for (const id of others) p.get(nodeRate(id));
+      p.set(nodeLimitShare(self), JSON.stringify(report), 'PX', 3 * this.#opts.periodMs);
+      for (const id of others) p.get(nodeLimitShare(id));
       const res = (await p.exec()) ?? [];
       const err = res.find((x) => x[0] !== null)?.[0];
       if (err || res.length !== 1 + others.length) throw err ?? new Error('no reply');

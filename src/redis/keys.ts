@@ -39,7 +39,7 @@ export const drainLease = (app: string, drain: string): string => `lp:{${app}}:d
 /** A node's info (url, index, pid), expiring with its registration. */
 export const nodeInfo = (id: string): string => `lp:node:${id}`;
 /** A node's last report of the lines/s each app was sent to it (JSON {app: lines/s}), for the rate limit's shares; expires. */
-export const nodeRate = (id: string): string => `lp:node:${id}:rate`;
+export const nodeLimitShare = (id: string): string => `lp:node:${id}:limit`;
 /** A node's claim of its index (the low bits of its seqs). */
 export const nodeSlot = (i: number): string => `lp:nodeslot:${i}`;
 /** A session (JSON spec), expiring with the session. Own slot per session. */
