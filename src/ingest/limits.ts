@@ -196,13 +196,21 @@ export function closeWhenIdle(ctx: Context, sock: Socket, listener: 'tcp' | 'tls
 
 /**
  * The HTTP server's side of SPEC 17: every connection admitted through the
- * limits, and requests closed by Node's header or request timeout counted
- * (Node answers them 408 and closes).
+ * limits; requests closed by Node's header or request timeout counted (Node
+ * answers them 408 and closes); kept-alive connections closed after the
+ * keep-alive timeout counted (Node's socket timeout, which it sets only on
+ * an idle kept-alive connection here: the server's own `timeout` is 0; with
+ * a listener Node leaves the close to it).
  */
 export function guardHttpServer(server: HttpServer, limits: ListenerLimits, metrics: Metrics): void {
   const timedOut = metrics.connectionsTimedOut.labels('http', 'request');
+  const keepAlive = metrics.connectionsTimedOut.labels('http', 'keepalive');
   server.on('connection', (sock: Socket) => {
     limits.admit(sock);
+  });
+  server.on('timeout', (sock: Socket) => {
+    keepAlive.value++;
+    sock.destroy();
   });
   server.on('clientError', (err: NodeJS.ErrnoException) => {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut.value++;

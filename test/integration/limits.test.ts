@@ -54,6 +54,26 @@ describe('timeouts', () => {
     }
   });
 
+  test('a kept-alive HTTP connection left idle is closed after the keep-alive timeout and counted', async () => {
+    const ka = await startServer({ LOGPLANE_HTTP_KEEPALIVE_MS: '300' });
+    try {
+      const c = rawConnection(Number(new URL(ka.url).port));
+      let got = '';
+      c.sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      c.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until('the answer', () => got.includes('\r\n\r\n'), 5000);
+      assert.match(got, /^HTTP\/1\.1 200 /);
+      assert.match(got, /^connection: keep-alive\r$/im);
+      let closed = false;
+      void c.closed.then(() => (closed = true));
+      await until('the idle connection closed by the server', () => closed, 5000);
+      const text = (await api(ka, 'GET', '/metrics')).text;
+      assert.equal(sample(text, 'logplane_connections_timed_out_total', { listener: 'http', timeout: 'keepalive' }), 1);
+    } finally {
+      await ka.close();
+    }
+  });
+
   test('a slowloris HTTP client (headers one byte at a time) is closed after the header timeout', async () => {
     const port = Number(new URL(srv.url).port);
     const c = rawConnection(port);
