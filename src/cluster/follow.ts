@@ -25,10 +25,11 @@ export interface FollowTarget {
   lines(recs: readonly Buffer[], from: number, first: number, origin: number): void;
   /**
    * n ordinals will never be seen: trimmed from the history before they were
-   * read; sinceMs: when the stream was last known complete. (Lines a node
-   * could not write to Redis come as loss notices among the lines.)
+   * read; sinceMs: when the stream was last known complete; through: the
+   * highest of those ordinals. (Lines a node could not write to Redis come
+   * as loss notices among the lines.)
    */
-  lost(n: number, sinceMs: number): void;
+  lost(n: number, sinceMs: number, through: number): void;
   /**
    * A record of this node's own was trimmed before it was read: how many
    * lines of it the target did NOT already get (0 when it had the line).
@@ -171,7 +172,7 @@ export class StreamFollower implements LineWatcher {
           const lost = missing - own + ownLost + announced;
           if (lost > 0) {
             this.#log.warn({ at: 'cluster.lines_lost', app: this.appId, lines: lost }, 'lines trimmed from the history before this node could read them');
-            this.#target.lost(lost, this.#completeAt);
+            this.#target.lost(lost, this.#completeAt, h.first - 1);
           }
         }
         if (this.last < h.first - 1) this.last = h.first - 1;

@@ -114,6 +114,6 @@ export class MergedHistory implements HistorySource {
       }
       if (!this.#ownOrigin(originOf(seqOf(r)))) lines.push(r);
     }
-    return { lines: sortBySeq(lines), lost, since: Date.now() };
+    return { lines: sortBySeq(lines), lost, since: Date.now(), through: Math.max(through, h.total), complete: true };
   }
 }

@@ -45,21 +45,21 @@ export class TailBridge implements TailCluster {
     // the app's stream in ordinal order (missed batches read back from the history); our own lines went to the hub directly
     const origins = this.#o.origins;
     const target: FollowTarget = {
-      lines(recs, from, _first, origin) {
+      lines(recs, from, first, origin) {
         if (origin >= 0 && origins.has(origin)) return;
         for (let i = from; i < recs.length; i++) {
           const rec = recs[i]!;
           if (isLossNotice(rec)) {
             // another node's lines that never reached Redis: a gap for every tail
             const n = decodeLossNotice(rec)!;
-            if (!origins.has(n.origin)) hub.reportLoss(n.n, n.since);
+            if (!origins.has(n.origin)) hub.reportLoss(n.n, n.since, first + i);
             continue;
           }
           if (origin < 0 && origins.has(originOf(seqOf(rec)))) continue;
           hub.offer(rec);
         }
       },
-      lost: (n, since) => hub.reportLoss(n, since),
+      lost: (n, since, through) => hub.reportLoss(n, since, through),
       // every line of ours went to the hub directly when it was routed; our notices' lines did too
       ownLost: () => 0,
     };

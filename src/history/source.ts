@@ -44,6 +44,14 @@ export interface LaterLines {
   lost: number;
   /** When the read was made (a gap's "since"). */
   since: number;
+  /** The ordinal of the newest record the read covered: a loss reported for ordinals up to it is counted in `lost` already. */
+  through: number;
+  /**
+   * False when the read failed (e.g. Redis went away between the two reads):
+   * which lines were appended after the view is not known, `lines` is empty
+   * and `lost` 0; the tail announces a gap with an estimated count (docs/tail.md).
+   */
+  complete: boolean;
 }
 
 export interface HistorySource {

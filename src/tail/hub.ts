@@ -48,10 +48,12 @@ export class TailHub implements LineSink {
   }
   /**
    * Distributed mode: n lines of other nodes will never arrive (trimmed from
-   * the shared history before this node could read them): every tail gets a gap.
+   * the shared history before this node could read them, or never written
+   * there): every tail gets a gap. ordinal: the highest ordinal of the
+   * shared history they had (a starting tail's catch-up read may have counted them).
    */
-  reportLoss(n: number, since: number): void {
-    for (const t of this.#tails) t.remoteLoss(n, since);
+  reportLoss(n: number, since: number, ordinal: number): void {
+    for (const t of this.#tails) t.remoteLoss(n, since, ordinal);
   }
 
   /** The highest seq released now (Infinity without ordering). */

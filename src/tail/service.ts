@@ -196,7 +196,8 @@ export class TailService {
     // the history as of now (read before any line routed from here on is
     // written; `num` counts back from it), then, once other nodes' lines
     // reach the hub, what they appended in between: with the live lines, every
-    // line after that history, none twice (tail.ts startFrom)
+    // line after that history, none twice (tail.ts startFrom); when that
+    // second read fails, the tail announces a gap for what it may have missed
     let ready: Promise<HistoryView>;
     if (hub === null || history.readSplit === undefined) ready = history.read(app);
     else {
@@ -207,7 +208,11 @@ export class TailService {
             split.cancel();
             return h;
           }
-          return split.after(h.through).then((newer) => ({ ...h, newer }), () => h);
+          const through = h.through;
+          return split.after(through).then(
+            (newer) => ({ ...h, newer }),
+            () => ({ ...h, newer: { lines: [], lost: 0, since: o.clock.now(), through, complete: false } }),
+          );
         },
         (err: unknown) => {
           split.cancel();

@@ -64,8 +64,18 @@ export interface HistoryView {
   lines: Buffer[];
   /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
   trimmedSeq: number;
+  /** The ordinal of the shared history's newest record the view holds; absent when Redis could not be read. */
+  through?: number;
   /** Other nodes' lines appended between that read and the confirmed subscription: all of them are live lines of the tail. */
   newer?: LaterLines;
+}
+
+/** Lines of other nodes that will never arrive, as the stream follower reported them. */
+interface RemoteLoss {
+  n: number;
+  since: number;
+  /** The highest ordinal of the shared history they had. */
+  ordinal: number;
 }
 
 export interface TailOptions {
@@ -100,6 +110,8 @@ export class Tail {
   #starting = false;
   /** Distributed mode: waiting for the hub to release the lines up to the history's newest. */
   #startTimer: NodeJS.Timeout | null = null;
+  /** Distributed mode: losses reported while starting, counted once the history says which of them it covered. */
+  #startLosses: RemoteLoss[] = [];
   /** Lines handed to the socket (metrics). */
   linesOut = 0;
   /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
@@ -264,11 +276,24 @@ export class Tail {
     if (split < 0) split = all.length;
     const at = (k: number): Buffer => all[k]!;
     this.#replay(at, 0, split, 0);
-    const lost = h.newer?.lost ?? 0;
+    // the other nodes' lines between the history and the live lines that will not come: counted by the
+    // catch-up read, reported while starting past what that read covered, or (the read failed) estimated
+    const later = h.newer;
+    let lost = later?.lost ?? 0;
+    let since = later?.since ?? this.#opts.clock.now();
+    const covered = later?.through ?? h.through ?? -1;
+    for (const x of this.#startLosses) {
+      if (x.ordinal <= covered) continue;
+      lost += x.n;
+      if (x.since < since) since = x.since;
+    }
+    this.#startLosses = [];
+    const a = split > 0 ? seqOf(all[split - 1]!) + 1 : after !== null ? after + 1 : 0;
+    const b = split < all.length ? Math.max(a, seqOf(all[split]!) - 1) : a;
+    if (later !== undefined && !later.complete) lost += split < all.length ? estimateMissing(lines, a - 1, b + 1) : 1;
     if (lost > 0) {
-      const a = split > 0 ? seqOf(all[split - 1]!) + 1 : after !== null ? after + 1 : 0;
       this.lateTotal += lost;
-      this.sink.writeGap({ dropped: lost, since: h.newer!.since, from: a, to: split < all.length ? Math.max(a, seqOf(all[split]!) - 1) : a });
+      this.sink.writeGap({ dropped: lost, since, from: a, to: b });
     }
     if (gap) this.sink.writeGap(gap);
     this.#replay(at, split, all.length, 0);
@@ -366,9 +391,17 @@ export class Tail {
     }
   }
 
-  /** Lines that will never arrive (distributed mode): a gap after the last seq sent. */
-  remoteLoss(n: number, since: number): void {
-    if (this.#closed || this.#starting) return;
+  /**
+   * Lines that will never arrive (distributed mode): a gap after the last seq
+   * sent. While starting, kept until the history is in: the ones its
+   * catch-up read covered (ordinal up to the read's) are counted there.
+   */
+  remoteLoss(n: number, since: number, ordinal = Infinity): void {
+    if (this.#closed) return;
+    if (this.#starting) {
+      this.#startLosses.push({ n, since, ordinal });
+      return;
+    }
     const at = this.#lastSeq + 1;
     this.lateTotal += n;
     if (this.#blocked) this.#queue.noteLoss(n, at, at, since);

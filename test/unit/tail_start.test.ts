@@ -1,0 +1,186 @@
+// A distributed-mode tail while it starts (tail.ts startFrom, service.ts
+// open): every line of another node it should have had is delivered or
+// counted in a gap (SPEC 5.3 "Nothing is lost silently"), with a fake app,
+// sink, hub order and history source; no Redis.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { App } from '../../src/apps.js';
+import type { Context } from '../../src/context.js';
+import type { HistorySource, HistorySplit, HistoryView as SourceView } from '../../src/history/source.js';
+import { lineFrom, seqOf } from '../../src/line.js';
+import { LineFilter } from '../../src/line-filter.js';
+import { Registry as MetricRegistry } from '../../src/obs/metrics.js';
+import type { Gap } from '../../src/tail/encode.js';
+import { TailHub } from '../../src/tail/hub.js';
+import { TailService, type TailCluster } from '../../src/tail/service.js';
+import { Session, type SessionSpec } from '../../src/tail/session.js';
+import { estimateMissing, Tail, type HistoryView, type TailSink } from '../../src/tail/tail.js';
+
+const NOW = 1_700_000_000_000;
+const clock = { now: () => NOW };
+
+function rec(seq: number, msg = `m${seq}`): Buffer {
+  return lineFrom({ pri: 190, ts: '2024-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg, seq, receivedMs: NOW });
+}
+
+function fakeApp(): App {
+  return { id: 'app1', seq: 0, addSink() {}, removeSink() {}, restoreSeq() {} } as unknown as App;
+}
+
+type Ev = { type: 'line'; seq: number } | ({ type: 'gap' } & Gap) | { type: 'hello' } | { type: 'finish' };
+
+function recordingSink(events: Ev[]): TailSink {
+  return {
+    transport: 'lib',
+    buffered: () => 0,
+    onDrain() {},
+    hello: () => events.push({ type: 'hello' }),
+    writeLines(recs, from, to) {
+      for (let i = from; i < to; i++) events.push({ type: 'line', seq: seqOf(recs[i]!) });
+    },
+    writeGap: (gap) => events.push({ type: 'gap', ...gap }),
+    finish: () => events.push({ type: 'finish' }),
+    close() {},
+  };
+}
+
+function spec(over: Partial<SessionSpec> = {}): SessionSpec {
+  return { app: 'app1', num: 100, tail: true, source: null, dyno: null, grep: null, after: null, ...over };
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function startingTail(): { tail: Tail; hub: TailHub; events: Ev[]; history: ReturnType<typeof deferred<HistoryView>> } {
+  const app = fakeApp();
+  const events: Ev[] = [];
+  const s = spec();
+  const tail = new Tail(new Session('s1', s, NOW), app, recordingSink(events), new LineFilter(s), { queueLines: 100, maxBufferedBytes: 1 << 20, clock });
+  const hub = new TailHub(app); // no ordering: every line counts as settled
+  const history = deferred<HistoryView>();
+  tail.startFrom(hub, null, history.promise);
+  return { tail, hub, events, history };
+}
+
+test('a loss reported while the tail starts, past what its catch-up read covered, is a gap with its exact count', async () => {
+  const { tail, hub, events, history } = startingTail();
+  // the stream follower reports lines of another node it cannot deliver: 3 at ordinal 50 (after the catch-up read's 30)
+  hub.reportLoss(3, NOW - 5, 50);
+  tail.deliver([rec(700)], 1);
+  history.resolve({ lines: [rec(100), rec(200)], trimmedSeq: 0, through: 20, newer: { lines: [rec(300)], lost: 0, since: NOW, through: 30, complete: true } });
+  await tick();
+  tail.close();
+  assert.deepEqual(events, [
+    { type: 'hello' },
+    { type: 'line', seq: 100 },
+    { type: 'line', seq: 200 },
+    { type: 'gap', dropped: 3, since: NOW - 5, from: 201, to: 299 },
+    { type: 'line', seq: 300 },
+    { type: 'line', seq: 700 },
+  ]);
+  assert.equal(tail.lateTotal, 3);
+});
+
+test('a loss reported while the tail starts that its catch-up read already counted is counted once', async () => {
+  const { tail, hub, events, history } = startingTail();
+  // ordinal 25: within (20, 30], which the catch-up read covered and counted (lost: 2)
+  hub.reportLoss(2, NOW - 5, 25);
+  // ordinal 15: before the view's newest record, covered by the history itself
+  hub.reportLoss(4, NOW - 9, 15);
+  history.resolve({ lines: [rec(100)], trimmedSeq: 0, through: 20, newer: { lines: [rec(300)], lost: 2, since: NOW, through: 30, complete: true } });
+  await tick();
+  // once started, a loss goes out at once
+  hub.reportLoss(1, NOW, 40);
+  tail.close();
+  assert.deepEqual(events, [
+    { type: 'hello' },
+    { type: 'line', seq: 100 },
+    { type: 'gap', dropped: 2, since: NOW, from: 101, to: 299 },
+    { type: 'line', seq: 300 },
+    { type: 'gap', dropped: 1, since: NOW, from: 301, to: 301 },
+  ]);
+});
+
+test('a failed catch-up read is a gap between the history and the live lines, its count estimated from the history', async () => {
+  const { tail, events, history } = startingTail();
+  tail.deliver([rec(100)], 1);
+  const lines = [rec(10), rec(20), rec(30), rec(40)];
+  history.resolve({ lines, trimmedSeq: 0, through: 4, newer: { lines: [], lost: 0, since: NOW - 1, through: 4, complete: false } });
+  await tick();
+  tail.close();
+  const dropped = estimateMissing(lines, 40, 100);
+  assert.equal(dropped, 6, 'one line per 10 seqs over 41..99');
+  assert.deepEqual(events, [
+    { type: 'hello' },
+    { type: 'line', seq: 10 },
+    { type: 'line', seq: 20 },
+    { type: 'line', seq: 30 },
+    { type: 'line', seq: 40 },
+    { type: 'gap', dropped, since: NOW - 1, from: 41, to: 99 },
+    { type: 'line', seq: 100 },
+  ]);
+});
+
+test('a failed catch-up read with no line after the history yet is a gap of at least one line', async () => {
+  const { tail, events, history } = startingTail();
+  history.resolve({ lines: [rec(10)], trimmedSeq: 0, through: 1, newer: { lines: [], lost: 0, since: NOW, through: 1, complete: false } });
+  await tick();
+  tail.close();
+  assert.deepEqual(events, [{ type: 'hello' }, { type: 'line', seq: 10 }, { type: 'gap', dropped: 1, since: NOW, from: 11, to: 11 }]);
+});
+
+test('tail service: when the catch-up read fails, the tail says so with a gap (was: carried on without those lines)', async () => {
+  const app = fakeApp();
+  const ctx = {
+    config: { tailQueueLines: 100 },
+    log: { error() {}, warn() {}, info() {} },
+    metrics: { registry: new MetricRegistry() },
+    registry: { on() {}, get: () => app },
+  } as unknown as Context;
+  const cluster: TailCluster = {
+    order: { bound: () => Infinity, windowMs: 4 },
+    watch: () => Promise.resolve(),
+    unwatch() {},
+    sessionCreated: () => Promise.resolve(),
+    sessionTouched() {},
+    findSession: () => Promise.resolve(null),
+  };
+  let afterCalls = 0;
+  const view: SourceView = { lines: [rec(10), rec(20)], trimmedSeq: 0, complete: true, through: 2 };
+  const history: HistorySource = {
+    local: false,
+    read: () => Promise.resolve(view),
+    readSplit(): HistorySplit {
+      return {
+        view: Promise.resolve(view),
+        after: () => {
+          afterCalls++;
+          return Promise.reject(new Error('Connection is closed.'));
+        },
+        cancel() {},
+      };
+    },
+  };
+  const service = new TailService(ctx, { history, cluster }, { clock });
+  try {
+    const events: Ev[] = [];
+    const s = spec();
+    const tail = service.open(new Session('s2', s, NOW), app, recordingSink(events), null);
+    for (let i = 0; i < 5 && !events.some((e) => e.type === 'gap'); i++) await tick();
+    tail.close();
+    assert.equal(afterCalls, 1);
+    assert.deepEqual(events, [
+      { type: 'hello' },
+      { type: 'line', seq: 10 },
+      { type: 'line', seq: 20 },
+      { type: 'gap', dropped: 1, since: NOW, from: 21, to: 21 },
+    ]);
+  } finally {
+    await service.close();
+  }
+});
