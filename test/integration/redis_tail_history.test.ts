@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { createLogplane, type TailEvent } from '../../src/logplane.js';
+import type { Server } from '../../src/server.js';
 import { startRedis } from '../support/redis.js';
 import { tempDir } from '../support/server.js';
 import { until } from '../support/wait.js';
@@ -58,6 +59,70 @@ test('redis tail num: the history as of subscribing, then every burst line of bo
     const want1 = [...Array.from({ length: 550 }, (_, i) => `b${i}`), ...Array.from({ length: 150 }, (_, i) => `a${i + 400}`), 'a-warm'].sort();
     assert.deepEqual([...burst].sort(), want1);
     assert.deepEqual(burst.filter((m) => m.startsWith('b')), Array.from({ length: 550 }, (_, i) => `b${i}`));
+  } finally {
+    await a!.close();
+    await b!.close();
+    await redis.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+// Regression: when the catch-up read (the other nodes' lines appended between
+// a starting tail's history and its confirmed subscription) failed, the tail
+// carried on without those lines and without a gap.
+test('redis tail num: a catch-up read that fails is a gap between the history and the live lines', { timeout: 60_000 }, async () => {
+  const redis = await startRedis();
+  const dirs = [tempDir('logplane-tailgap-'), tempDir('logplane-tailgap-')];
+  const opts = { redis: redis.url, http: false, syslog: false, logger: false, apiKey: 'tail-history-admin-key-0123456789' } as const;
+  const [a, b] = await Promise.all(dirs.map((dataDir) => createLogplane({ dataDir, ...opts })));
+  try {
+    await a!.apps.create('gap', { tokens: ['app'] });
+    await until('the app reaches the other node', async () => (await b!.apps.get('gap')) !== null, 10_000);
+    for (let i = 0; i < 20; i++) a!.publish('gap', { source: 'app', dyno: 'web.1', msg: `h${i}` });
+    await until('the history is shared', async () => (await b!.history('gap', { num: 300 })).length === 20, 10_000);
+
+    // b's catch-up read fails (as when Redis goes away between the two reads)
+    const history = (b as unknown as { server: Server }).server.history;
+    const readSplit = history.readSplit!.bind(history);
+    let failed = 0;
+    history.readSplit = (app) => {
+      const split = readSplit(app);
+      return {
+        ...split,
+        after: () => {
+          failed++;
+          split.cancel();
+          return Promise.reject(new Error('Connection is closed.'));
+        },
+      };
+    };
+
+    const events: TailEvent[] = [];
+    const tail = b!.tail('gap', { num: 5 });
+    const reading = (async () => {
+      for await (const ev of tail) events.push(ev);
+    })();
+    // a's lines appended before it learns that b listens: only the catch-up read would find them
+    for (let i = 0; i < 10; i++) a!.publish('gap', { source: 'app', dyno: 'web.1', msg: `mid${i}` });
+    await until('the history arrived', () => events.length > 0, 10_000, 5);
+    a!.publish('gap', { source: 'app', dyno: 'web.1', msg: 'a-warm' });
+    await until('the tail hears a', () => events.some((e) => e.type === 'line' && e.msg === 'a-warm'), 10_000, 5);
+    tail.close();
+    await reading;
+
+    assert.equal(failed, 1, 'the catch-up read was made, and failed');
+    const lines = events.flatMap((e) => (e.type === 'line' ? [e] : []));
+    assert.deepEqual(lines.slice(0, 5).map((l) => l.msg), ['h15', 'h16', 'h17', 'h18', 'h19'], 'the history');
+    const gaps = events.flatMap((e) => (e.type === 'gap' ? [e] : []));
+    assert.equal(gaps.length, 1, 'one gap: what the failed read would have found');
+    const gap = gaps[0]!;
+    assert.ok(gap.dropped >= 1);
+    // right after the history, before any line after it
+    const at = events.indexOf(gap);
+    assert.deepEqual(events.slice(0, at).filter((e) => e.type === 'line').length, 5, 'the gap follows the history');
+    assert.ok(gap.from > lines[4]!.seq, 'the gap starts after the last history line');
+    const next = lines[5];
+    assert.ok(next !== undefined && gap.to < next.seq, 'and ends before the first line after it');
   } finally {
     await a!.close();
     await b!.close();
