@@ -118,15 +118,19 @@ export function checkLiteral(host: string, allowPrivate: boolean): PrivateAddres
 }
 
 /**
- * API-time check: the reason a drain host is refused, or null. Names are
- * resolved once (briefly); a name that does not resolve now is accepted and
- * checked again at every connect.
+ * API-time check: the reason a drain host is refused, or null. `localhost`
+ * and names under `.localhost` are refused by name; other names are resolved
+ * once (briefly); a name that does not resolve now is accepted and checked
+ * again at every connect.
  */
 export async function refusedHost(host: string, allowPrivate: boolean, base: Lookup = systemLookup, timeoutMs = 2000): Promise<string | null> {
   if (allowPrivate) return null;
   const lit = checkLiteral(host, false);
   if (lit) return lit.message;
   if (isIP(host) !== 0) return null;
+  // RFC 6761: localhost and every name under .localhost are loopback, whether or not this machine's resolver knows them
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) return `${host} is a loopback name (RFC 6761) (set LOGPLANE_DRAIN_ALLOW_PRIVATE=1 to allow)`;
   const addrs = await new Promise<LookupAddress[]>((resolve) => {
     const t = setTimeout(() => resolve([]), timeoutMs);
     base(host, { all: true }, (err, address) => {

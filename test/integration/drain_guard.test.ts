@@ -71,3 +71,21 @@ test('DNS rebinding: public when the drain is made, 127.0.0.1 when it connects: 
     await r.close();
   }
 });
+
+test('a drain URL naming localhost or a name under .localhost is refused when made (RFC 6761), whatever the resolver says', async () => {
+  const lookup: Lookup = (host, opts, cb) => cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), '');
+  const t = await startDrainServer({ LOGPLANE_DRAIN_ALLOW_PRIVATE: '0' }, { drains: { lookup } });
+  try {
+    await t.server.ctx.registry.putApp('lh', ['app']);
+    for (const host of ['foo.localhost', 'A.B.LOCALHOST', 'localhost.']) {
+      const res = await t.api('POST', '/v3/channels/lh/drains', { url: `https://${host}/logs` });
+      assert.equal(res.status, 422, `${host}: ${res.text}`);
+      assert.match(res.text, /is a loopback name \(RFC 6761\)/);
+    }
+    // a name that merely contains it is not refused for it (it does not resolve here: accepted, checked at connect)
+    const other = await t.api('POST', '/v3/channels/lh/drains', { url: 'https://localhost.example.com/logs' });
+    assert.equal(other.status, 201, other.text);
+  } finally {
+    await t.close();
+  }
+});
