@@ -130,7 +130,7 @@ export async function refusedHost(host: string, allowPrivate: boolean, base: Loo
   if (isIP(host) !== 0) return null;
   // RFC 6761: localhost and every name under .localhost are loopback, whether or not this machine's resolver knows them
   const name = host.toLowerCase().replace(/\.$/, '');
-  if (name === 'localhost' || name.endsWith('.localhost')) return `${host} is a loopback name (RFC 6761) (set LOGPLANE_DRAIN_ALLOW_PRIVATE=1 to allow)`;
+  if (name === 'localhost' || name.endsWith('.localhost')) return `${host} is a loopback name (RFC 6761), a private, loopback or link-local address (set LOGPLANE_DRAIN_ALLOW_PRIVATE=1 to allow)`;
   const addrs = await new Promise<LookupAddress[]>((resolve) => {
     const t = setTimeout(() => resolve([]), timeoutMs);
     base(host, { all: true }, (err, address) => {
