@@ -244,7 +244,12 @@ export class Tail {
     // the lines after the history: newer, and the live lines queued meanwhile that are past their node's lines in the history
     const queue = this.#queue;
     const gap = queue.takeGap();
-    const after2: Buffer[] = newer.slice();
+    // (a catch-up line at or below its node's mark is history already, or before a resume point: not sent)
+    const after2: Buffer[] = [];
+    for (const r of newer) {
+      const seq = seqOf(r);
+      if (seq > marks[seq % NODE_SLOTS]!) after2.push(r);
+    }
     const out = this.#out;
     while (queue.count > 0) {
       queue.shiftInto(out, CHUNK_LINES);
@@ -288,7 +293,8 @@ export class Tail {
       if (x.since < since) since = x.since;
     }
     this.#startLosses = [];
-    const a = split > 0 ? seqOf(all[split - 1]!) + 1 : after !== null ? after + 1 : 0;
+    // the hole starts past the last line sent, the resume point, or the history's newest line (num 0 sends none of it)
+    const a = split > 0 ? seqOf(all[split - 1]!) + 1 : after !== null ? after + 1 : lines.length > 0 ? seqOf(lines[lines.length - 1]!) + 1 : 0;
     const b = split < all.length ? Math.max(a, seqOf(all[split]!) - 1) : a;
     if (later !== undefined && !later.complete) lost += split < all.length ? estimateMissing(lines, a - 1, b + 1) : 1;
     if (lost > 0) {

@@ -15,6 +15,7 @@ import { TailHub } from '../../src/tail/hub.js';
 import { TailService, type TailCluster } from '../../src/tail/service.js';
 import { Session, type SessionSpec } from '../../src/tail/session.js';
 import { estimateMissing, Tail, type HistoryView, type TailSink } from '../../src/tail/tail.js';
+import { SEQ_EPOCH_MS, SEQ_PER_MS } from '../../src/basics/seq.js';
 
 const NOW = 1_700_000_000_000;
 const clock = { now: () => NOW };
@@ -56,14 +57,14 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function startingTail(): { tail: Tail; hub: TailHub; events: Ev[]; history: ReturnType<typeof deferred<HistoryView>> } {
+function startingTail(over: Partial<SessionSpec> = {}, after: number | null = null): { tail: Tail; hub: TailHub; events: Ev[]; history: ReturnType<typeof deferred<HistoryView>> } {
   const app = fakeApp();
   const events: Ev[] = [];
-  const s = spec();
+  const s = spec(over);
   const tail = new Tail(new Session('s1', s, NOW), app, recordingSink(events), new LineFilter(s), { queueLines: 100, maxBufferedBytes: 1 << 20, clock });
   const hub = new TailHub(app); // no ordering: every line counts as settled
   const history = deferred<HistoryView>();
-  tail.startFrom(hub, null, history.promise);
+  tail.startFrom(hub, after, history.promise);
   return { tail, hub, events, history };
 }
 
@@ -183,4 +184,37 @@ test('tail service: when the catch-up read fails, the tail says so with a gap (w
   } finally {
     await service.close();
   }
+});
+
+// distributed seqs: (ms since the seq epoch) x SEQ_PER_MS + node; `ms` relative to a moment well past the epoch
+const T0 = SEQ_EPOCH_MS + 1_000_000_000;
+const seqAt = (ms: number, node: number): number => (T0 + ms - SEQ_EPOCH_MS) * SEQ_PER_MS + node;
+
+test('a live-only tail (num 0) whose catch-up read fails: the gap is estimated from the history\'s newest line on, not from seq 0', async () => {
+  const { tail, events, history } = startingTail({ num: 0 });
+  // the history: 10 lines of node 1, one a second, the newest 11 s before the first live line
+  const lines = Array.from({ length: 10 }, (_, i) => rec(seqAt(-20_000 + i * 1000, 1)));
+  tail.deliver([rec(seqAt(0, 2))], 1);
+  history.resolve({ lines, trimmedSeq: 0, through: 10, newer: { lines: [], lost: 0, since: NOW, through: 10, complete: false } });
+  await tick();
+  tail.close();
+  const gap = events.find((e) => e.type === 'gap') as Gap | undefined;
+  assert.ok(gap, JSON.stringify(events));
+  // ~1 line a second over the ~11 s between the history's newest line and the live line (was ~2e14 seqs' worth)
+  assert.ok(gap.dropped >= 1 && gap.dropped <= 20, `dropped ${gap.dropped}`);
+  assert.equal(gap.from, seqOf(lines[9]!) + 1);
+});
+
+test('a resumed tail (after=X): a catch-up line at or below X is not sent', async () => {
+  const X = seqAt(-5_000, 1);
+  const { tail, events, history } = startingTail({ num: 0 }, X);
+  const lines = [rec(seqAt(-8_000, 1)), rec(X), rec(seqAt(-4_000, 1))];
+  // node 2's line stamped before X, appended to Redis only after the view was read
+  const late = rec(seqAt(-6_000, 2));
+  const fresh = rec(seqAt(-3_000, 2));
+  history.resolve({ lines, trimmedSeq: 0, through: 3, newer: { lines: [late, fresh], lost: 0, since: NOW, through: 5, complete: true } });
+  await tick();
+  tail.close();
+  const sent = events.filter((e) => e.type === 'line').map((e) => (e as { seq: number }).seq);
+  assert.deepEqual(sent, [seqOf(lines[2]!), seqOf(fresh)]);
 });
