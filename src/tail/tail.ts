@@ -112,6 +112,8 @@ export class Tail {
   #startTimer: NodeJS.Timeout | null = null;
   /** Distributed mode: losses reported while starting, counted once the history says which of them it covered. */
   #startLosses: RemoteLoss[] = [];
+  /** Distributed mode: the ordinal up to which the start counted what other nodes lost (a later report at or below it was counted then). */
+  #coveredOrdinal = -1;
   /** Lines handed to the socket (metrics). */
   linesOut = 0;
   /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
@@ -293,6 +295,7 @@ export class Tail {
       if (x.since < since) since = x.since;
     }
     this.#startLosses = [];
+    this.#coveredOrdinal = covered;
     // the hole starts past the last line sent, the resume point, or the history's newest line (num 0 sends none of it)
     const a = split > 0 ? seqOf(all[split - 1]!) + 1 : after !== null ? after + 1 : lines.length > 0 ? seqOf(lines[lines.length - 1]!) + 1 : 0;
     const b = split < all.length ? Math.max(a, seqOf(all[split]!) - 1) : a;
@@ -408,6 +411,8 @@ export class Tail {
       this.#startLosses.push({ n, since, ordinal });
       return;
     }
+    // a report the start already counted (its catch-up read covered that ordinal): not again
+    if (ordinal <= this.#coveredOrdinal) return;
     const at = this.#lastSeq + 1;
     this.lateTotal += n;
     if (this.#blocked) this.#queue.noteLoss(n, at, at, since);

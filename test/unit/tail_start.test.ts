@@ -218,3 +218,16 @@ test('a resumed tail (after=X): a catch-up line at or below X is not sent', asyn
   const sent = events.filter((e) => e.type === 'line').map((e) => (e as { seq: number }).seq);
   assert.deepEqual(sent, [seqOf(lines[2]!), seqOf(fresh)]);
 });
+
+test('a loss reported after the start for an ordinal the catch-up read already counted is not counted again', async () => {
+  const { tail, hub, events, history } = startingTail();
+  history.resolve({ lines: [rec(seqAt(-1000, 1))], trimmedSeq: 0, through: 20, newer: { lines: [], lost: 2, since: NOW, through: 30, complete: true } });
+  await tick();
+  // the follower's report for ordinal 25 arrives after the start (pub/sub raced the catch-up read's reply): counted by that read
+  hub.reportLoss(2, NOW, 25);
+  // one past what the read covered: a loss of its own
+  hub.reportLoss(3, NOW, 31);
+  tail.close();
+  assert.equal(tail.lateTotal, 5);
+  assert.deepEqual(events.filter((e) => e.type === 'gap').map((e) => (e as Gap).dropped), [2, 3]);
+});
