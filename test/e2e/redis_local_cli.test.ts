@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { cleanEnv, killAll, runCli, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { until } from '../support/wait.js';
 
 let redis: TestRedis;
 let root: string;
@@ -31,6 +32,8 @@ test('distributed mode: the local CLI finds the node and its admin key in the da
   const dataDir = join(root, 'not', 'yet');
   assert.equal(statSync(join(dataDir, 'server.json')).mode & 0o777, 0o600);
   assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+  // (the start message follows server.json, which spawnServer waits for)
+  await until('the start message', () => node.stdout().includes('admin API key'), 10_000);
   assert.match(node.stdout(), /admin API key: +\S+ +\(shown this once; kept in Redis \(key lp:apikey\) and, while this node runs, /);
   const env = cleanEnv({ LOGPLANE_DATA_DIR: dataDir });
   const created = await runCli(['apps:create', 'myapp'], { env });
