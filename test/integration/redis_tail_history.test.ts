@@ -13,34 +13,58 @@ import { startRedis } from '../support/redis.js';
 import { tempDir } from '../support/server.js';
 import { until } from '../support/wait.js';
 
-test('redis tail num: the history as of subscribing, then every burst line of both nodes in seq order, no gap', { timeout: 60_000 }, async () => {
+type Logplane = Awaited<ReturnType<typeof createLogplane>>;
+
+/**
+ * Two instances on a redis-server of their own, app `app` made on a and 20
+ * lines of history (h0..h19) published there and seen by b. close() stops
+ * everything.
+ */
+async function twoNodesWithHistory(app: string, prefix: string, extra: { historyLines?: number } = {}): Promise<{ a: Logplane; b: Logplane; close(): Promise<void> }> {
   const redis = await startRedis();
-  const dirs = [tempDir('logplane-tailhist-'), tempDir('logplane-tailhist-')];
+  const dirs = [tempDir(prefix), tempDir(prefix)];
+  const opts = { redis: redis.url, http: false, syslog: false, logger: false, apiKey: 'tail-history-admin-key-0123456789', ...extra } as const;
+  const [a0, b0] = await Promise.all(dirs.map((dataDir) => createLogplane({ dataDir, ...opts })));
+  const a = a0!;
+  const b = b0!;
+  const close = async (): Promise<void> => {
+    await a.close();
+    await b.close();
+    await redis.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  };
+  try {
+    await a.apps.create(app, { tokens: ['app'] });
+    await until('the app reaches the other node', async () => (await b.apps.get(app)) !== null, 10_000);
+    for (let i = 0; i < 20; i++) a.publish(app, { source: 'app', dyno: 'web.1', msg: `h${i}` });
+    await until('the history is shared', async () => (await b.history(app, { num: 300 })).length === 20, 10_000);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { a, b, close };
+}
+
+test('redis tail num: the history as of subscribing, then every burst line of both nodes in seq order, no gap', { timeout: 60_000 }, async () => {
   // a short history, so the first burst trims the shared history at once (the
   // second stays within it: a follower's catch-up read still finds its lines)
-  const opts = { redis: redis.url, http: false, syslog: false, logger: false, historyLines: 300, apiKey: 'tail-history-admin-key-0123456789' } as const;
-  const [a, b] = await Promise.all(dirs.map((dataDir) => createLogplane({ dataDir, ...opts })));
+  const { a, b, close } = await twoNodesWithHistory('hist', 'logplane-tailhist-', { historyLines: 300 });
   try {
-    await a!.apps.create('hist', { tokens: ['app'] });
-    await until('the app reaches the other node', async () => (await b!.apps.get('hist')) !== null, 10_000);
-    for (let i = 0; i < 20; i++) a!.publish('hist', { source: 'app', dyno: 'web.1', msg: `h${i}` });
-    await until('the history is shared', async () => (await b!.history('hist', { num: 300 })).length === 20, 10_000);
-
     const events: TailEvent[] = [];
-    const tail = b!.tail('hist', { num: 5 });
+    const tail = b.tail('hist', { num: 5 });
     const reading = (async () => {
       for await (const ev of tail) events.push(ev);
     })();
     // right after subscribing, in the same tick: more lines than the history holds
-    for (let i = 0; i < 400; i++) b!.publish('hist', { source: 'app', dyno: 'web.2', msg: `b${i}` });
+    for (let i = 0; i < 400; i++) b.publish('hist', { source: 'app', dyno: 'web.2', msg: `b${i}` });
     await until('the history arrived', () => events.length > 0, 10_000, 5);
     // a learns that the app is listened to (its next appends carry their lines to b's follower)
-    a!.publish('hist', { source: 'app', dyno: 'web.1', msg: 'a-warm' });
+    a.publish('hist', { source: 'app', dyno: 'web.1', msg: 'a-warm' });
     await until('the tail hears a', () => events.some((e) => e.type === 'line' && e.msg === 'a-warm'), 10_000, 5);
     // then both nodes at once, their seqs interleaved
     for (let i = 400; i < 550; i++) {
-      a!.publish('hist', { source: 'app', dyno: 'web.1', msg: `a${i}` });
-      b!.publish('hist', { source: 'app', dyno: 'web.2', msg: `b${i}` });
+      a.publish('hist', { source: 'app', dyno: 'web.1', msg: `a${i}` });
+      b.publish('hist', { source: 'app', dyno: 'web.2', msg: `b${i}` });
     }
     const has = (msg: string): boolean => events.some((e) => e.type === 'line' && e.msg === msg);
     await until('the last lines of both nodes', () => has('a549') && has('b549'), 20_000);
@@ -60,10 +84,7 @@ test('redis tail num: the history as of subscribing, then every burst line of bo
     assert.deepEqual([...burst].sort(), want1);
     assert.deepEqual(burst.filter((m) => m.startsWith('b')), Array.from({ length: 550 }, (_, i) => `b${i}`));
   } finally {
-    await a!.close();
-    await b!.close();
-    await redis.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await close();
   }
 });
 
@@ -71,16 +92,8 @@ test('redis tail num: the history as of subscribing, then every burst line of bo
 // a starting tail's history and its confirmed subscription) failed, the tail
 // carried on without those lines and without a gap.
 test('redis tail num: a catch-up read that fails is a gap between the history and the live lines', { timeout: 60_000 }, async () => {
-  const redis = await startRedis();
-  const dirs = [tempDir('logplane-tailgap-'), tempDir('logplane-tailgap-')];
-  const opts = { redis: redis.url, http: false, syslog: false, logger: false, apiKey: 'tail-history-admin-key-0123456789' } as const;
-  const [a, b] = await Promise.all(dirs.map((dataDir) => createLogplane({ dataDir, ...opts })));
+  const { a, b, close } = await twoNodesWithHistory('gap', 'logplane-tailgap-');
   try {
-    await a!.apps.create('gap', { tokens: ['app'] });
-    await until('the app reaches the other node', async () => (await b!.apps.get('gap')) !== null, 10_000);
-    for (let i = 0; i < 20; i++) a!.publish('gap', { source: 'app', dyno: 'web.1', msg: `h${i}` });
-    await until('the history is shared', async () => (await b!.history('gap', { num: 300 })).length === 20, 10_000);
-
     // b's catch-up read fails (as when Redis goes away between the two reads)
     const history = (b as unknown as { server: Server }).server.history;
     const readSplit = history.readSplit!.bind(history);
@@ -98,14 +111,14 @@ test('redis tail num: a catch-up read that fails is a gap between the history an
     };
 
     const events: TailEvent[] = [];
-    const tail = b!.tail('gap', { num: 5 });
+    const tail = b.tail('gap', { num: 5 });
     const reading = (async () => {
       for await (const ev of tail) events.push(ev);
     })();
     // a's lines appended before it learns that b listens: only the catch-up read would find them
-    for (let i = 0; i < 10; i++) a!.publish('gap', { source: 'app', dyno: 'web.1', msg: `mid${i}` });
+    for (let i = 0; i < 10; i++) a.publish('gap', { source: 'app', dyno: 'web.1', msg: `mid${i}` });
     await until('the history arrived', () => events.length > 0, 10_000, 5);
-    a!.publish('gap', { source: 'app', dyno: 'web.1', msg: 'a-warm' });
+    a.publish('gap', { source: 'app', dyno: 'web.1', msg: 'a-warm' });
     await until('the tail hears a', () => events.some((e) => e.type === 'line' && e.msg === 'a-warm'), 10_000, 5);
     tail.close();
     await reading;
@@ -124,9 +137,6 @@ test('redis tail num: a catch-up read that fails is a gap between the history an
     const next = lines[5];
     assert.ok(next !== undefined && gap.to < next.seq, 'and ends before the first line after it');
   } finally {
-    await a!.close();
-    await b!.close();
-    await redis.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await close();
   }
 });
