@@ -102,12 +102,18 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     assert.ok(ttl > 0 && ttl <= OPTS.ratesTtlMs, `ttl ${ttl}`);
   });
 
-  test("a node that dies takes its counts with it: gone from the others' stats and from Redis after the TTL", async () => {
+  /** A third node c, seen by a, that took `counts` lines (app, heroku, other) of a new app, shown in a's stats. */
+  async function thirdNodeWithLines(app: string, counts: [number, number, number]): Promise<Node> {
     const c = await startNode(redis.url, OPTS);
     await until('a sees c', () => a.server.cluster!.nodes.live.includes(c.server.cluster!.nodeId));
-    const tokens = await createApp(a, c, 'st2');
-    await send(c, tokens, [9, 2, 0]);
-    await until("a shows c's lines", async () => totals(await stats(a, 'st2')).join() === '9,2,0', 10_000);
+    const tokens = await createApp(a, c, app);
+    await send(c, tokens, counts);
+    await until("a shows c's lines", async () => totals(await stats(a, app)).join() === counts.join(), 10_000);
+    return c;
+  }
+
+  test("a node that dies takes its counts with it: gone from the others' stats and from Redis after the TTL", async () => {
+    const c = await thirdNodeWithLines('st2', [9, 2, 0]);
     const key = nodeRates(c.server.cluster!.nodeId);
     assert.equal(await r.exists(key), 1);
 
@@ -137,11 +143,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
   });
 
   test("a live node whose counts stopped being written (a stuck writer) leaves the others' stats once its hash's TTL ran out", async () => {
-    const c = await startNode(redis.url, OPTS);
-    await until('a sees c', () => a.server.cluster!.nodes.live.includes(c.server.cluster!.nodeId));
-    const tokens = await createApp(a, c, 'st4');
-    await send(c, tokens, [0, 0, 6]);
-    await until("a shows c's lines", async () => totals(await stats(a, 'st4')).join() === '0,0,6', 10_000);
+    const c = await thirdNodeWithLines('st4', [0, 0, 6]);
     c.server.cluster!.rates!.kill();
     await until("c's lines leave a's stats", async () => totals(await stats(a, 'st4')).join() === '0,0,0', 10_000);
     // c is still registered: the TTL, not the registry, took its counts away
