@@ -219,6 +219,10 @@ async function run(label: string, nodesN: number, linesPerNode: number, redis: B
       row['bytesPerLine'] = listBytes;
       const dropped = after.reduce((n, m) => n + sumOf(m, 'logplane_redis_lines_dropped_total'), 0);
       if (dropped > 0) notes.push(`${label}: ${dropped} lines dropped from the write queue`);
+      const delta = (name: string): number => after.reduce((n, m, i) => n + sumOf(m, name) - sumOf(base[i]!, name), 0);
+      const chunks = delta('logplane_redis_chunks_total');
+      const pipelines = delta('logplane_redis_pipelines_total');
+      if (chunks > 0 && pipelines > 0) notes.push(`${label}: ${Math.round(lines / chunks)} lines per append (chunk), ${(chunks / pipelines).toFixed(1)} appends per round, ${Math.round(pipelines / secs)} rounds/s`);
     }
     notes.push(`${label}: answered in ${((tAnswered - t0) / 1000).toFixed(2)} s, all in Redis after ${secs.toFixed(2)} s`);
     return { row, notes };
@@ -247,7 +251,7 @@ async function main(): Promise<void> {
   const rows: Record<string, Value>[] = [];
   const notes: string[] = [];
   const redis = await startRedis();
-  const single: Backend = { url: redis.url, masters: [new Redis(redis.url)] };
+  const single: Backend = { url: redis.url, masters: [new Redis({ port: redis.port, host: '127.0.0.1' })] };
   try {
     // rounds alternate the configurations, so each round's ratio compares runs made side by side
     const ratios: number[] = [];
