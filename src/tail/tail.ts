@@ -9,7 +9,7 @@ import type { TimeSource } from '../basics/clock.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
-import type { LaterLines } from '../history/source.js';
+import type { HistoryLoss, LaterLines } from '../history/source.js';
 import type { LineFilter } from '../line-filter.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
@@ -68,6 +68,15 @@ export interface HistoryView {
   through?: number;
   /** Other nodes' lines appended between that read and the confirmed subscription: all of them are live lines of the tail. */
   newer?: LaterLines;
+  /** Lines that never reached the shared history, where they belong among `lines` (loss notices). */
+  losses?: HistoryLoss[];
+}
+
+/** A gap to write among replayed lines: before the line at `pos` (pos = the end: after the last). */
+interface Stop {
+  at: number;
+  pos: number;
+  gap: Gap;
 }
 
 /** Lines of other nodes that will never arrive, as the stream follower reported them. */
@@ -236,8 +245,11 @@ export class Tail {
       if (seq > marks[o]!) marks[o] = seq;
       if (seq > last) last = seq;
     }
+    // loss notices among the history lines sent (a resume reads on after them: see #historyLosses)
+    const stops = after === null && spec.num > 0 ? this.#historyLosses(lines, from, h.losses) : [];
     if (!spec.tail || hub === null) {
-      this.#replay((i) => lines[i]!, from, lines.length, 0);
+      for (const x of stops) x.pos = x.at;
+      this.#replayWith((i) => lines[i]!, from, lines.length, stops, 0);
       this.#lastSeq = last;
       this.#closed = true;
       this.sink.finish();
@@ -263,26 +275,33 @@ export class Tail {
     }
     after2.sort((a, b) => seqOf(a) - seqOf(b));
     // one sequence in seq order, each seq once; the gaps go before the first line after the history
+    // (a loss notice's gap before the history line it preceded)
     const all: Buffer[] = [];
     let split = -1;
     let i = from;
     let j = 0;
     let prev = -1;
+    let s = 0;
+    let afterHistory = 0;
     while (i < lines.length || j < after2.length) {
       const takeHistory = j >= after2.length || (i < lines.length && seqOf(lines[i]!) <= seqOf(after2[j]!));
+      if (takeHistory) while (s < stops.length && stops[s]!.at <= i) stops[s++]!.pos = all.length;
       const rec = takeHistory ? lines[i++]! : after2[j++]!;
       const seq = seqOf(rec);
-      if (seq === prev) continue;
-      prev = seq;
-      if (!takeHistory && split < 0) split = all.length;
-      all.push(rec);
-      if (seq > last) last = seq;
-      const o = seq % NODE_SLOTS;
-      if (seq > marks[o]!) marks[o] = seq;
+      if (seq !== prev) {
+        prev = seq;
+        if (!takeHistory && split < 0) split = all.length;
+        all.push(rec);
+        if (seq > last) last = seq;
+        const o = seq % NODE_SLOTS;
+        if (seq > marks[o]!) marks[o] = seq;
+      }
+      if (takeHistory) afterHistory = all.length;
     }
+    while (s < stops.length) stops[s++]!.pos = afterHistory;
     if (split < 0) split = all.length;
     const at = (k: number): Buffer => all[k]!;
-    this.#replay(at, 0, split, 0);
+    const stopsLeft = this.#replayWith(at, 0, split, stops, 0);
     // the other nodes' lines between the history and the live lines that will not come: counted by the
     // catch-up read, reported while starting past what that read covered, or (the read failed) estimated
     const later = h.newer;
@@ -305,10 +324,48 @@ export class Tail {
       this.sink.writeGap({ dropped: lost, since, from: a, to: b });
     }
     if (gap) this.sink.writeGap(gap);
-    this.#replay(at, split, all.length, 0);
+    this.#replayWith(at, split, all.length, stops, stopsLeft);
     this.#lastSeq = last;
     this.#starting = false;
     if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
+  /**
+   * The loss notices among the history lines sent, lines[from, length), as
+   * gaps where their lines would have been (pos is set by the caller). A
+   * notice counts when a line sent follows it (the lost lines are newer than
+   * the line before it, so some of them were among the newest `num`), or when
+   * it follows every line (the newest lines were lost); one at the window's
+   * first line is older than every line asked for. Its gap says what the live
+   * path says of a notice (Tail.remoteLoss): the notice's count and time,
+   * from = to = the seq after the line before it (the lost lines' seqs are
+   * not known). The filter cannot be applied to lines never seen: for a
+   * filtered session the count is an upper bound.
+   */
+  #historyLosses(lines: readonly Buffer[], from: number, losses: readonly HistoryLoss[] | undefined): Stop[] {
+    const out: Stop[] = [];
+    if (losses === undefined) return out;
+    for (const l of losses) {
+      if (l.at <= from && l.at < lines.length) continue;
+      const next = (l.at > 0 ? seqOf(lines[l.at - 1]!) : 0) + 1;
+      out.push({ at: l.at, pos: 0, gap: { dropped: l.n, since: l.since, from: next, to: next } });
+    }
+    return out;
+  }
+
+  /** #replay of at(i), i in [from, to), with the gaps of stops[k..] whose pos is at most `to` written before the line at their pos; returns the next stop's index. */
+  #replayWith(at: (i: number) => Buffer, from: number, to: number, stops: readonly Stop[], k: number): number {
+    let p = from;
+    while (k < stops.length && stops[k]!.pos <= to) {
+      const stop = stops[k++]!;
+      if (stop.pos > p) {
+        this.#replay(at, p, stop.pos, 0);
+        p = stop.pos;
+      }
+      this.sink.writeGap(stop.gap);
+    }
+    this.#replay(at, p, to, 0);
+    return k;
   }
 
   /** Where the newest `num` lines matching the filter start in sorted lines. */
