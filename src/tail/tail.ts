@@ -70,6 +70,18 @@ export interface HistoryView {
   newer?: LaterLines;
   /** Lines that never reached the shared history, where they belong among `lines` (loss notices). */
   losses?: HistoryLoss[];
+  /** False when the other nodes' lines could not be read (Redis unreachable): `lines` are this node's only. */
+  complete?: boolean;
+}
+
+/** A start without the other nodes' lines (Tail.#partialStart). */
+interface PartialStart {
+  /** The seqs [from, ...] in which lines asked for may be missing. */
+  from: number;
+  /** When the first line sent was received (now when none was). */
+  since: number;
+  /** Other nodes' lines at or below it were not asked for: once they can be read they do not count as lost. */
+  floor: number;
 }
 
 /** A gap to write among replayed lines: before the line at `pos` (pos = the end: after the last). */
@@ -79,12 +91,28 @@ interface Stop {
   gap: Gap;
 }
 
+/** The gap of a start without other nodes' lines: how many are missing is not known (0, a lower bound), up to `below` (the seq before the first line after it, or the head). */
+function partialGap(p: PartialStart, below: number): Gap {
+  return { dropped: 0, since: p.since, from: p.from, to: Math.max(p.from, below), lowerBound: true };
+}
+
+/**
+ * A loss notice whose lines lie below `before` (the line of its node after
+ * it) while the tail's mark for that node is at or past that line: the lost
+ * lines were not asked for (below a start's floor), or were counted.
+ */
+function belowMark(before: number, marks: Float64Array): boolean {
+  return before !== Infinity && before <= marks[before % NODE_SLOTS]!;
+}
+
 /** Lines of other nodes that will never arrive, as the stream follower reported them. */
 interface RemoteLoss {
   n: number;
   since: number;
   /** The highest ordinal of the shared history they had. */
   ordinal: number;
+  /** A loss notice's: the seq of its node's line after it (its lines are below), Infinity when not known. */
+  before: number;
 }
 
 export interface TailOptions {
@@ -123,6 +151,10 @@ export class Tail {
   #startLosses: RemoteLoss[] = [];
   /** Distributed mode: the ordinal up to which the start counted what other nodes lost (a later report at or below it was counted then). */
   #coveredOrdinal = -1;
+  /** Distributed mode: started without the other nodes' lines, and not yet told what the stream trimmed before this node could read it (unreadTrimmed). */
+  #partial: PartialStart | null = null;
+  /** Distributed mode: unreadTrimmed() while starting, -1 when not called. */
+  #trimmedWhileStarting = -1;
   /** Lines handed to the socket (metrics). */
   linesOut = 0;
   /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
@@ -199,7 +231,7 @@ export class Tail {
     }
     history.then(
       (h) => this.#begin(h, after),
-      () => this.#begin({ lines: [], trimmedSeq: 0 }, after),
+      () => this.#begin({ lines: [], trimmedSeq: 0, complete: false }, after),
     );
   }
 
@@ -220,7 +252,8 @@ export class Tail {
     const app = this.app;
     const spec = this.session.spec;
     const marks = this.#marks!;
-    this.sink.hello(app.id, app.seq);
+    const head = app.seq;
+    this.sink.hello(app.id, head);
     // the history part sent: lines[from, length)
     let from = lines.length;
     let last = 0;
@@ -238,6 +271,9 @@ export class Tail {
     } else if (spec.num > 0) {
       from = this.#windowStart(lines, spec.num);
     }
+    // Redis could not be read: the lines are this node's only, and other nodes' lines at or below the floor never count as lost
+    const partial = h.complete === false ? this.#partialStart(lines, from, after, spec.num, head) : null;
+    if (partial !== null) marks.fill(partial.floor);
     // every line of the history counts as seen: a copy of one arriving live is not sent (again)
     for (let i = 0; i < lines.length; i++) {
       const seq = seqOf(lines[i]!);
@@ -245,11 +281,14 @@ export class Tail {
       if (seq > marks[o]!) marks[o] = seq;
       if (seq > last) last = seq;
     }
+    // the marks of the history alone (the lines after it raise them below), for the losses reported while starting
+    const historyMarks = this.#startLosses.length > 0 ? marks.slice() : marks;
     // loss notices among the history lines sent (a resume reads on after them: see #historyLosses)
     const stops = after === null && spec.num > 0 ? this.#historyLosses(lines, from, h.losses) : [];
     if (!spec.tail || hub === null) {
       for (const x of stops) x.pos = x.at;
       this.#replayWith((i) => lines[i]!, from, lines.length, stops, 0);
+      if (partial !== null) this.sink.writeGap(partialGap(partial, head));
       this.#lastSeq = last;
       this.#closed = true;
       this.sink.finish();
@@ -302,6 +341,8 @@ export class Tail {
     if (split < 0) split = all.length;
     const at = (k: number): Buffer => all[k]!;
     const stopsLeft = this.#replayWith(at, 0, split, stops, 0);
+    // the history part could not hold other nodes' lines: said before the first line after it (to: below that line)
+    if (partial !== null) this.sink.writeGap(partialGap(partial, split < all.length ? seqOf(all[split]!) - 1 : head));
     // the other nodes' lines between the history and the live lines that will not come: counted by the
     // catch-up read, reported while starting past what that read covered, or (the read failed) estimated
     const later = h.newer;
@@ -309,7 +350,7 @@ export class Tail {
     let since = later?.since ?? this.#opts.clock.now();
     const covered = later?.through ?? h.through ?? -1;
     for (const x of this.#startLosses) {
-      if (x.ordinal <= covered) continue;
+      if (x.ordinal <= covered || belowMark(x.before, historyMarks)) continue;
       lost += x.n;
       if (x.since < since) since = x.since;
     }
@@ -327,7 +368,61 @@ export class Tail {
     this.#replayWith(at, split, all.length, stops, stopsLeft);
     this.#lastSeq = last;
     this.#starting = false;
+    this.#partial = partial;
+    if (partial !== null && this.#trimmedWhileStarting >= 0) this.unreadTrimmed(this.#trimmedWhileStarting);
     if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
+  /**
+   * Where lines asked for may be missing when the history holds this node's
+   * lines only (Redis could not be read; view.complete false): other nodes'
+   * lines from the resume point on; from the first line of the `num` window
+   * when it is full (older lines would not have been among the newest num),
+   * else from seq 1 (they could have filled it); with `num` 0 none of the
+   * history was asked for, only the live lines: from the seq after the
+   * history's newest (as the catch-up gap of #begin). The floor, at or below
+   * which a line of another node read later is not counted as lost (it was
+   * not asked for, or this gap covers it): the seq before the window's first
+   * line (the head when the window is empty), the resume point, or the
+   * history's newest. Null when nothing was asked for (no tail, `num` 0).
+   */
+  #partialStart(lines: readonly Buffer[], from: number, after: number | null, num: number, head: number): PartialStart | null {
+    const first = from < lines.length ? lines[from]! : undefined;
+    const since = first !== undefined ? receivedOf(first) : this.#opts.clock.now();
+    if (after !== null) return { from: after + 1, since, floor: after };
+    if (num === 0) {
+      if (!this.session.spec.tail) return null;
+      const newest = lines.length > 0 ? seqOf(lines[lines.length - 1]!) : 0;
+      return { from: newest + 1, since, floor: newest };
+    }
+    if (first === undefined) return { from: 1, since, floor: head };
+    let matching = 0;
+    for (let i = from; i < lines.length; i++) if (this.#filter.matches(lines[i]!)) matching++;
+    return { from: matching >= num ? seqOf(first) : 1, since, floor: seqOf(first) - 1 };
+  }
+
+  /**
+   * Distributed mode: the app's stream was read from its oldest record held,
+   * with nothing known of the records trimmed before (its follower never had
+   * a batch: it was started while Redis was unreachable); trimmedSeq: the
+   * highest seq ever trimmed. A tail that started without the other nodes'
+   * lines may have wanted some of those (any above its floor): a gap saying
+   * so, after the last seq sent, as the live path reports a loss; how many is
+   * not known (0, a lower bound). Once: later losses are counted exactly.
+   */
+  unreadTrimmed(trimmedSeq: number): void {
+    if (this.#closed) return;
+    if (this.#starting) {
+      if (trimmedSeq > this.#trimmedWhileStarting) this.#trimmedWhileStarting = trimmedSeq;
+      return;
+    }
+    const p = this.#partial;
+    if (p === null) return;
+    this.#partial = null;
+    if (trimmedSeq <= p.floor) return;
+    const at = this.#lastSeq + 1;
+    if (this.#blocked) this.#queue.noteLoss(0, at, at, p.since, true);
+    else this.sink.writeGap({ dropped: 0, since: p.since, from: at, to: at, lowerBound: true });
   }
 
   /**
@@ -461,15 +556,17 @@ export class Tail {
    * Lines that will never arrive (distributed mode): a gap after the last seq
    * sent. While starting, kept until the history is in: the ones its
    * catch-up read covered (ordinal up to the read's) are counted there.
+   * before: for a loss notice, the seq of its node's line after it (belowMark).
    */
-  remoteLoss(n: number, since: number, ordinal = Infinity): void {
+  remoteLoss(n: number, since: number, ordinal = Infinity, before = Infinity): void {
     if (this.#closed) return;
     if (this.#starting) {
-      this.#startLosses.push({ n, since, ordinal });
+      this.#startLosses.push({ n, since, ordinal, before });
       return;
     }
     // a report the start already counted (its catch-up read covered that ordinal): not again
     if (ordinal <= this.#coveredOrdinal) return;
+    if (this.#marks !== null && belowMark(before, this.#marks)) return;
     const at = this.#lastSeq + 1;
     this.lateTotal += n;
     if (this.#blocked) this.#queue.noteLoss(n, at, at, since);
