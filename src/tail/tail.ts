@@ -9,8 +9,8 @@ import type { TimeSource } from '../basics/clock.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
-import type { HistoryLoss, LaterLines } from '../history/source.js';
 import type { LineFilter } from '../line-filter.js';
+import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, type HistoryView, type PartialStart, type RemoteLoss, type Stop } from './start.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
@@ -37,82 +37,6 @@ export interface TailSink {
   finish(): void;
   /** Stop now (server closing, app deleted, the creating key revoked or out of scope). */
   close(reason: 'shutdown' | 'deleted' | 'revoked'): void;
-}
-
-/**
- * Lines missing between a resume point and the oldest line still held, when
- * seqs are not contiguous (distributed mode): estimated from the density of
- * the seqs held (lines per seq unit). At least 1.
- */
-export function estimateMissing(lines: readonly Buffer[], after: number, first: number): number {
-  const span = first - after - 1;
-  if (span <= 0) return 1;
-  if (lines.length < 2) return 1;
-  const lo = seqOf(lines[0]!);
-  const hi = seqOf(lines[lines.length - 1]!);
-  if (hi <= lo) return 1;
-  const perSeq = (lines.length - 1) / (hi - lo);
-  return Math.max(1, Math.round(span * perSeq));
-}
-
-/**
- * Distributed mode: history from Redis merged with this node's own lines not
- * yet written there, sorted by seq.
- */
-export interface HistoryView {
-  /** The history as of the tail's subscription. */
-  lines: Buffer[];
-  /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
-  trimmedSeq: number;
-  /** The ordinal of the shared history's newest record the view holds; absent when Redis could not be read. */
-  through?: number;
-  /** Other nodes' lines appended between that read and the confirmed subscription: all of them are live lines of the tail. */
-  newer?: LaterLines;
-  /** Lines that never reached the shared history, where they belong among `lines` (loss notices). */
-  losses?: HistoryLoss[];
-  /** False when the other nodes' lines could not be read (Redis unreachable): `lines` are this node's only. */
-  complete?: boolean;
-}
-
-/** A start without the other nodes' lines (Tail.#partialStart). */
-interface PartialStart {
-  /** The seqs [from, ...] in which lines asked for may be missing. */
-  from: number;
-  /** When the first line sent was received (now when none was). */
-  since: number;
-  /** Other nodes' lines at or below it were not asked for: once they can be read they do not count as lost. */
-  floor: number;
-}
-
-/** A gap to write among replayed lines: before the line at `pos` (pos = the end: after the last). */
-interface Stop {
-  at: number;
-  pos: number;
-  gap: Gap;
-}
-
-/** The gap of a start without other nodes' lines: how many are missing is not known (0, a lower bound), up to `below` (the seq before the first line after it, or the head). */
-function partialGap(p: PartialStart, below: number): Gap {
-  return { dropped: 0, since: p.since, from: p.from, to: Math.max(p.from, below), lowerBound: true };
-}
-
-/**
- * A loss notice whose lines lie below `before` (the line of its node after
- * it) while the tail's mark for that node is at or past that line: the lost
- * lines were not asked for (below a start's floor), or were counted.
- */
-function belowMark(before: number, marks: Float64Array): boolean {
-  return before !== Infinity && before <= marks[before % NODE_SLOTS]!;
-}
-
-/** Lines of other nodes that will never arrive, as the stream follower reported them. */
-interface RemoteLoss {
-  n: number;
-  since: number;
-  /** The highest ordinal of the shared history they had. */
-  ordinal: number;
-  /** A loss notice's: the seq of its node's line after it (its lines are below), Infinity when not known. */
-  before: number;
 }
 
 export interface TailOptions {
@@ -272,7 +196,7 @@ export class Tail {
       from = this.#windowStart(lines, spec.num);
     }
     // Redis could not be read: the lines are this node's only, and other nodes' lines at or below the floor never count as lost
-    const partial = h.complete === false ? this.#partialStart(lines, from, after, spec.num, head) : null;
+    const partial = h.complete === false ? partialStart(lines, from, after, spec.num, spec.tail, this.#filter, head, this.#opts.clock.now()) : null;
     if (partial !== null) marks.fill(partial.floor);
     // every line of the history counts as seen: a copy of one arriving live is not sent (again)
     for (let i = 0; i < lines.length; i++) {
@@ -283,10 +207,10 @@ export class Tail {
     }
     // the marks of the history alone (the lines after it raise them below), for the losses reported while starting
     const historyMarks = this.#startLosses.length > 0 ? marks.slice() : marks;
-    // loss notices among the history lines sent (a resume reads on after them: see #historyLosses)
-    const stops = after === null && spec.num > 0 ? this.#historyLosses(lines, from, h.losses) : [];
+    // loss notices among the history lines sent (not for a resume: see docs/tail.md)
+    const stops = after === null && spec.num > 0 ? historyLosses(lines, from, h.losses) : [];
     if (!spec.tail || hub === null) {
-      for (const x of stops) x.pos = x.at;
+      for (const x of stops) placeStop(x, x.at, x.at > 0 ? seqOf(lines[x.at - 1]!) : 0);
       this.#replayWith((i) => lines[i]!, from, lines.length, stops, 0);
       if (partial !== null) this.sink.writeGap(partialGap(partial, head));
       this.#lastSeq = last;
@@ -322,9 +246,11 @@ export class Tail {
     let prev = -1;
     let s = 0;
     let afterHistory = 0;
+    // a stop at pos goes after the line before it there (or, first, after its history line's predecessor)
+    const place = (stop: Stop, pos: number): void => placeStop(stop, pos, pos > 0 ? seqOf(all[pos - 1]!) : stop.at > 0 ? seqOf(lines[stop.at - 1]!) : 0);
     while (i < lines.length || j < after2.length) {
       const takeHistory = j >= after2.length || (i < lines.length && seqOf(lines[i]!) <= seqOf(after2[j]!));
-      if (takeHistory) while (s < stops.length && stops[s]!.at <= i) stops[s++]!.pos = all.length;
+      if (takeHistory) while (s < stops.length && stops[s]!.at <= i) place(stops[s++]!, all.length);
       const rec = takeHistory ? lines[i++]! : after2[j++]!;
       const seq = seqOf(rec);
       if (seq !== prev) {
@@ -337,7 +263,7 @@ export class Tail {
       }
       if (takeHistory) afterHistory = all.length;
     }
-    while (s < stops.length) stops[s++]!.pos = afterHistory;
+    while (s < stops.length) place(stops[s++]!, afterHistory);
     if (split < 0) split = all.length;
     const at = (k: number): Buffer => all[k]!;
     const stopsLeft = this.#replayWith(at, 0, split, stops, 0);
@@ -374,34 +300,6 @@ export class Tail {
   }
 
   /**
-   * Where lines asked for may be missing when the history holds this node's
-   * lines only (Redis could not be read; view.complete false): other nodes'
-   * lines from the resume point on; from the first line of the `num` window
-   * when it is full (older lines would not have been among the newest num),
-   * else from seq 1 (they could have filled it); with `num` 0 none of the
-   * history was asked for, only the live lines: from the seq after the
-   * history's newest (as the catch-up gap of #begin). The floor, at or below
-   * which a line of another node read later is not counted as lost (it was
-   * not asked for, or this gap covers it): the seq before the window's first
-   * line (the head when the window is empty), the resume point, or the
-   * history's newest. Null when nothing was asked for (no tail, `num` 0).
-   */
-  #partialStart(lines: readonly Buffer[], from: number, after: number | null, num: number, head: number): PartialStart | null {
-    const first = from < lines.length ? lines[from]! : undefined;
-    const since = first !== undefined ? receivedOf(first) : this.#opts.clock.now();
-    if (after !== null) return { from: after + 1, since, floor: after };
-    if (num === 0) {
-      if (!this.session.spec.tail) return null;
-      const newest = lines.length > 0 ? seqOf(lines[lines.length - 1]!) : 0;
-      return { from: newest + 1, since, floor: newest };
-    }
-    if (first === undefined) return { from: 1, since, floor: head };
-    let matching = 0;
-    for (let i = from; i < lines.length; i++) if (this.#filter.matches(lines[i]!)) matching++;
-    return { from: matching >= num ? seqOf(first) : 1, since, floor: seqOf(first) - 1 };
-  }
-
-  /**
    * Distributed mode: the app's stream was read from its oldest record held,
    * with nothing known of the records trimmed before (its follower never had
    * a batch: it was started while Redis was unreachable); trimmedSeq: the
@@ -423,29 +321,6 @@ export class Tail {
     const at = this.#lastSeq + 1;
     if (this.#blocked) this.#queue.noteLoss(0, at, at, p.since, true);
     else this.sink.writeGap({ dropped: 0, since: p.since, from: at, to: at, lowerBound: true });
-  }
-
-  /**
-   * The loss notices among the history lines sent, lines[from, length), as
-   * gaps where their lines would have been (pos is set by the caller). A
-   * notice counts when a line sent follows it (the lost lines are newer than
-   * the line before it, so some of them were among the newest `num`), or when
-   * it follows every line (the newest lines were lost); one at the window's
-   * first line is older than every line asked for. Its gap says what the live
-   * path says of a notice (Tail.remoteLoss): the notice's count and time,
-   * from = to = the seq after the line before it (the lost lines' seqs are
-   * not known). The filter cannot be applied to lines never seen: for a
-   * filtered session the count is an upper bound.
-   */
-  #historyLosses(lines: readonly Buffer[], from: number, losses: readonly HistoryLoss[] | undefined): Stop[] {
-    const out: Stop[] = [];
-    if (losses === undefined) return out;
-    for (const l of losses) {
-      if (l.at <= from && l.at < lines.length) continue;
-      const next = (l.at > 0 ? seqOf(lines[l.at - 1]!) : 0) + 1;
-      out.push({ at: l.at, pos: 0, gap: { dropped: l.n, since: l.since, from: next, to: next } });
-    }
-    return out;
   }
 
   /** #replay of at(i), i in [from, to), with the gaps of stops[k..] whose pos is at most `to` written before the line at their pos; returns the next stop's index. */
