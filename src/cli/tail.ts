@@ -113,6 +113,8 @@ interface Gap {
   since: string;
   from: number;
   to: number;
+  /** dropped is only what is known lost (distributed mode: other nodes' lines could not be read). */
+  lower_bound?: boolean;
 }
 
 type Outcome = { kind: 'end' } | { kind: 'aborted' } | { kind: 'lost'; status: number | null; why: string; connected: boolean };
@@ -204,10 +206,12 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
 
   const printGap = (g: Gap): void => {
     if (opts.json) {
-      print(`${JSON.stringify({ type: 'gap', dropped: g.dropped, since: g.since, from: g.from, to: g.to })}\n`);
+      const bound = g.lower_bound === true ? { lower_bound: true } : {};
+      print(`${JSON.stringify({ type: 'gap', dropped: g.dropped, since: g.since, from: g.from, to: g.to, ...bound })}\n`);
       return;
     }
-    const text = `${g.since} logplane[tail]: ${g.dropped} lines were not delivered (seq ${g.from}-${g.to})`;
+    const n = g.lower_bound !== true ? `${g.dropped}` : g.dropped > 0 ? `at least ${g.dropped}` : 'an unknown number of';
+    const text = `${g.since} logplane[tail]: ${n} lines were not delivered (seq ${g.from}-${g.to})`;
     print(`${colors ? ansi.red(text) : text}\n`);
   };
 

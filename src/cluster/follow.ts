@@ -37,6 +37,14 @@ export interface FollowTarget {
    * of ours whose seq this node no longer keeps (own-ordinals.ts).
    */
   ownLost(seq: number): number;
+  /**
+   * The follower had no start (it never had a batch: e.g. it began while
+   * Redis was unreachable) and read the history from its oldest record held:
+   * what was trimmed before that is unknown to it (no loss is counted for
+   * it); trimmedSeq is the highest seq ever trimmed (0: none). Called before
+   * the records of that read are handed over.
+   */
+  readFromStart?(trimmedSeq: number): void;
 }
 
 /** Lines held while a catch-up runs; beyond, the held batches are forgotten and read from the history instead. */
@@ -158,6 +166,7 @@ export class StreamFollower implements LineWatcher {
         this.#readAgain = false;
         const h = await this.#history.read(this.appId, this.last + 1);
         if (this.#closed()) return;
+        if (this.last < 0) this.#target.readFromStart?.(h.trimmedSeq);
         const missing = h.first - (this.last + 1);
         if (missing > 0 && this.last >= 0) {
           // our own records among them count only for what the target did not get directly

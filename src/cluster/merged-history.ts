@@ -3,7 +3,7 @@
 // yet (the local ring). When Redis cannot be read: the local ring alone,
 // marked incomplete.
 import type { App } from '../apps.js';
-import type { HistorySource, HistorySplit, HistoryView, LaterLines } from '../history/source.js';
+import type { HistoryLoss, HistorySource, HistorySplit, HistoryView, LaterLines } from '../history/source.js';
 import { seqOf } from '../line.js';
 import { decodeLossNotice, isLossNotice } from './batch.js';
 import { countNotices, sharedGone } from './gone.js';
@@ -16,6 +16,72 @@ function sortBySeq(recs: Buffer[]): Buffer[] {
     if (seqOf(recs[i]!) < seqOf(recs[i - 1]!)) return recs.sort((a, b) => seqOf(a) - seqOf(b));
   }
   return recs;
+}
+
+/** A loss notice read, and the seq of the line it was appended in front of (Infinity: none read). */
+interface Noticed {
+  before: number;
+  n: number;
+  since: number;
+}
+
+/**
+ * The loss notices among records read in ordinal order, each anchored on the
+ * first line of its node after it: the notice goes in front of the lines its
+ * node queued after the lost ones (losses.ts), so the lost lines' seqs lie
+ * below that line's. A notice of this node's with no line of this node after
+ * it is left out: its lines never left this node's ring, so the view merges
+ * them from there (or they are older than every line it holds).
+ */
+function anchorNotices(records: readonly Buffer[], own: (origin: number) => boolean): Noticed[] {
+  const out: Noticed[] = [];
+  for (let k = 0; k < records.length; k++) {
+    const notice = decodeLossNotice(records[k]!);
+    if (notice === null) continue;
+    let before = Infinity;
+    for (let j = k + 1; j < records.length; j++) {
+      const r = records[j]!;
+      if (isLossNotice(r)) continue;
+      const s = seqOf(r);
+      if (originOf(s) === notice.origin) {
+        before = s;
+        break;
+      }
+    }
+    if (before === Infinity && own(notice.origin)) continue;
+    out.push({ before, n: notice.n, since: notice.since });
+  }
+  return out;
+}
+
+/**
+ * Where the notices fall among a view's lines (sorted by seq): before the
+ * first line at or above each one's anchor. One before every line is left
+ * out (its lines are older than the view's); several at one place are one.
+ */
+function placeLosses(lines: readonly Buffer[], noticed: readonly Noticed[]): HistoryLoss[] {
+  const placed: HistoryLoss[] = [];
+  for (const x of noticed) {
+    let lo = 0;
+    let hi = lines.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (seqOf(lines[mid]!) < x.before) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0 || lines.length === 0) placed.push({ at: lo, n: x.n, since: x.since });
+  }
+  placed.sort((a, b) => a.at - b.at);
+  const out: HistoryLoss[] = [];
+  for (const x of placed) {
+    const last = out[out.length - 1];
+    if (last === undefined || last.at !== x.at) out.push(x);
+    else {
+      last.n += x.n;
+      if (x.since < last.since) last.since = x.since;
+    }
+  }
+  return out;
 }
 
 export class MergedHistory implements HistorySource {
@@ -53,7 +119,12 @@ export class MergedHistory implements HistorySource {
       complete = false;
     }
     const readNotices = detail === null ? 0 : countNotices(records) + countNotices(detail.read.pastCap);
-    if (readNotices > 0 || records.some(isLossNotice)) records = records.filter((r) => !isLossNotice(r));
+    // loss notices are not lines: where they say lines are missing is kept (view.losses), they are not
+    let noticed: Noticed[] = [];
+    if (readNotices > 0 || records.some(isLossNotice)) {
+      noticed = anchorNotices(records, this.#ownOrigin);
+      records = records.filter((r) => !isLossNotice(r));
+    }
     let ownMax = 0;
     for (const r of records) {
       const s = seqOf(r);
@@ -68,6 +139,10 @@ export class MergedHistory implements HistorySource {
     if (capped.length > 0) app.restoreSeq(seqOf(capped[capped.length - 1]!));
     const out = capped.length > newest ? capped.slice(capped.length - newest) : capped;
     const view: HistoryView = through === undefined ? { lines: out, trimmedSeq, complete } : { lines: out, trimmedSeq, complete, through };
+    if (noticed.length > 0) {
+      const losses = placeLosses(out, noticed);
+      if (losses.length > 0) view.losses = losses;
+    }
     if (detail !== null) {
       // the lines read but not held: past Redis' cap, and cut by this view's
       const knownGone: number[] = [];

@@ -28,6 +28,17 @@ export interface TailBridgeOptions {
   log: Log;
 }
 
+/** The seq of the first line of node `origin` after recs[i] (the lines a loss notice went in front of), Infinity when none. */
+function nextOf(recs: readonly Buffer[], i: number, origin: number): number {
+  for (let j = i + 1; j < recs.length; j++) {
+    const r = recs[j]!;
+    if (isLossNotice(r)) continue;
+    const s = seqOf(r);
+    if (originOf(s) === origin) return s;
+  }
+  return Infinity;
+}
+
 export class TailBridge implements TailCluster {
   readonly order: HubOrder;
   readonly #o: TailBridgeOptions;
@@ -50,9 +61,10 @@ export class TailBridge implements TailCluster {
         for (let i = from; i < recs.length; i++) {
           const rec = recs[i]!;
           if (isLossNotice(rec)) {
-            // another node's lines that never reached Redis: a gap for every tail
+            // another node's lines that never reached Redis: a gap for every tail (but one that
+            // had its lines after them, or did not ask for them: the seq of that node's next line says)
             const n = decodeLossNotice(rec)!;
-            if (!origins.has(n.origin)) hub.reportLoss(n.n, n.since, first + i);
+            if (!origins.has(n.origin)) hub.reportLoss(n.n, n.since, first + i, nextOf(recs, i, n.origin));
             continue;
           }
           if (origin < 0 && origins.has(originOf(seqOf(rec)))) continue;
@@ -60,6 +72,8 @@ export class TailBridge implements TailCluster {
         }
       },
       lost: (n, since, through) => hub.reportLoss(n, since, through),
+      // a follower started while Redis was unreachable: its first read cannot say what it missed before
+      readFromStart: (trimmedSeq) => hub.reportUnread(trimmedSeq),
       // every line of ours went to the hub directly when it was routed; our notices' lines did too
       ownLost: () => 0,
     };

@@ -142,7 +142,8 @@ export class AppPage {
     const stream = new TailStream(this.#app, f, {
       lines: (lines) => this.#view.addLines(lines),
       gap: (g) => {
-        this.#view.addGap(g.dropped, g.since ? `since ${g.since}` : 'lost');
+        const since = g.since ? `since ${g.since}` : 'lost';
+        this.#view.addGap(g.dropped, g.lower_bound === true ? `at least: other nodes' lines could not be read, ${since}` : since);
         this.#skippedTotal += g.dropped;
         this.#skipped.textContent = `${this.#skippedTotal.toLocaleString('en-US')} skipped`;
         this.#skipped.title = 'Lines the server could not deliver to this view (too fast for it, or gone from history while disconnected)';

@@ -18,6 +18,8 @@ export interface Gap {
   since: string;
   from: number;
   to: number;
+  /** dropped is only what is known lost (distributed mode: other nodes' lines could not be read). */
+  lower_bound?: boolean;
 }
 
 export type StreamState = 'connecting' | 'live' | 'reconnecting' | 'stopped';

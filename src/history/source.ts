@@ -16,6 +16,22 @@ export interface HistoryView {
   gone?: GoneCount;
   /** Distributed mode: the ordinal of the shared history's newest record this view holds (a later readAfter starts past it); absent when Redis could not be read. */
   through?: number;
+  /** Distributed mode: lines that never reached the shared history, announced among the lines held (loss notices), oldest first. */
+  losses?: HistoryLoss[];
+}
+
+/**
+ * Lines a node could not write to the shared history (Redis down and its
+ * queue full, or the append refused), where a view's lines say they were: a
+ * loss notice among the records read (cluster/batch.ts), which is not a line.
+ */
+export interface HistoryLoss {
+  /** The lost lines belong before lines[at] (at = lines.length: after the last line). */
+  at: number;
+  /** How many lines (the notices' counts, when several fall at one place). */
+  n: number;
+  /** When the oldest of them was received, ms. */
+  since: number;
 }
 
 /** A count that is exact when lo === hi; else the truth lies in [lo, hi]. */

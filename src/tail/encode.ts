@@ -15,6 +15,12 @@ export interface Gap {
   since: number;
   from: number;
   to: number;
+  /**
+   * `dropped` is only what is known to be lost (0: nothing known), more may
+   * be: distributed mode, the other nodes' lines could not be read
+   * (docs/tail.md). Frame field `lower_bound`.
+   */
+  lowerBound?: boolean;
 }
 
 const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
@@ -301,14 +307,18 @@ export function writeSseEvent(w: ByteWriter, rec: Buffer): void {
 /**
  * The L11 line of the text and SSE transports (SPEC 5.4), without newline:
  * `<now> heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped <N> messages since <T>.`
+ * A lower bound says `dropped at least <N> messages`, or with nothing known
+ * lost `dropped an unknown number of messages`.
  */
 export function l11Line(gap: Gap, now: number): string {
-  return `${rfc3339(now)} heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped ${gap.dropped} messages since ${rfc3339(gap.since)}.`;
+  const n = gap.lowerBound !== true ? `${gap.dropped}` : gap.dropped > 0 ? `at least ${gap.dropped}` : 'an unknown number of';
+  return `${rfc3339(now)} heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped ${n} messages since ${rfc3339(gap.since)}.`;
 }
 
-/** `{"type":"gap","dropped":n,"since":"<ts>","from":a,"to":b}` */
+/** `{"type":"gap","dropped":n,"since":"<ts>","from":a,"to":b}`, plus `"lower_bound":true` when dropped is one. */
 export function gapFrame(gap: Gap): string {
-  return `{"type":"gap","dropped":${gap.dropped},"since":"${rfc3339(gap.since)}","from":${gap.from},"to":${gap.to}}`;
+  const bound = gap.lowerBound === true ? ',"lower_bound":true' : '';
+  return `{"type":"gap","dropped":${gap.dropped},"since":"${rfc3339(gap.since)}","from":${gap.from},"to":${gap.to}${bound}}`;
 }
 
 /** `{"type":"hello","app":"...","head":<latest seq>}` */

@@ -51,9 +51,19 @@ export class TailHub implements LineSink {
    * the shared history before this node could read them, or never written
    * there): every tail gets a gap. ordinal: the highest ordinal of the
    * shared history they had (a starting tail's catch-up read may have counted them).
+   * before: a loss notice's lines lie below this seq (its node's next line; Infinity: not known).
    */
-  reportLoss(n: number, since: number, ordinal: number): void {
-    for (const t of this.#tails) t.remoteLoss(n, since, ordinal);
+  reportLoss(n: number, since: number, ordinal: number, before = Infinity): void {
+    for (const t of this.#tails) t.remoteLoss(n, since, ordinal, before);
+  }
+
+  /**
+   * Distributed mode: the app's stream was read from its oldest record held,
+   * nothing known of what was trimmed before (the follower never had a
+   * batch); lines up to trimmedSeq were trimmed unread (Tail.unreadTrimmed).
+   */
+  reportUnread(trimmedSeq: number): void {
+    for (const t of this.#tails) t.unreadTrimmed(trimmedSeq);
   }
 
   /** The highest seq released now (Infinity without ordering). */

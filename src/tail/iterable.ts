@@ -25,6 +25,8 @@ export interface TailGapEvent {
   to: number;
   /** When the first of them was dropped (RFC 3339). */
   since: string;
+  /** Present when `dropped` is only what is known lost (distributed mode: other nodes' lines could not be read). */
+  lowerBound?: true;
 }
 
 export type TailEvent = TailLineEvent | TailGapEvent;
@@ -65,7 +67,9 @@ export class IterableTailSink implements TailSink, AsyncIterableIterator<TailEve
   }
 
   writeGap(gap: Gap): void {
-    this.#events.push({ type: 'gap', dropped: gap.dropped, from: gap.from, to: gap.to, since: new Date(gap.since).toISOString() });
+    const ev: TailGapEvent = { type: 'gap', dropped: gap.dropped, from: gap.from, to: gap.to, since: new Date(gap.since).toISOString() };
+    if (gap.lowerBound === true) ev.lowerBound = true;
+    this.#events.push(ev);
     this.#sizes.push(EVENT_OVERHEAD);
     this.#bytes += EVENT_OVERHEAD;
     this.#wakeReader();

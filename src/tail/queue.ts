@@ -17,6 +17,8 @@ export class TailQueue {
   dropFrom = 0;
   dropTo = 0;
   dropSince = 0;
+  /** More may be lost than `dropped` (a loss of unknown size was noted). */
+  lowerBound = false;
 
   constructor(capacity: number) {
     this.#lines = new BoundedQueue<Buffer>(capacity);
@@ -37,7 +39,7 @@ export class TailQueue {
     const old = this.#lines.push(rec);
     if (old === undefined) return;
     const seq = seqOf(old);
-    if (this.dropped === 0) {
+    if (this.#none()) {
       this.dropFrom = seq;
       this.dropSince = now;
     }
@@ -50,9 +52,9 @@ export class TailQueue {
     this.#lines.shiftInto(out, n);
   }
 
-  /** Lines lost elsewhere (distributed mode: arrived too late to be sent in order), reported with the next gap. */
-  noteLoss(n: number, from: number, to: number, now: number): void {
-    if (this.dropped === 0) {
+  /** Lines lost elsewhere (distributed mode: arrived too late to be sent in order), reported with the next gap; lowerBound: n is only what is known. */
+  noteLoss(n: number, from: number, to: number, now: number, lowerBound = false): void {
+    if (this.#none()) {
       this.dropFrom = from;
       this.dropTo = to;
       this.dropSince = now;
@@ -60,14 +62,22 @@ export class TailQueue {
       if (from < this.dropFrom) this.dropFrom = from;
       if (to > this.dropTo) this.dropTo = to;
     }
+    if (lowerBound) this.lowerBound = true;
     this.dropped += n;
+  }
+
+  /** No gap pending. */
+  #none(): boolean {
+    return this.dropped === 0 && !this.lowerBound;
   }
 
   /** The pending gap (and reset), or null when nothing was dropped. */
   takeGap(): Gap | null {
-    if (this.dropped === 0) return null;
-    const g = { dropped: this.dropped, since: this.dropSince, from: this.dropFrom, to: this.dropTo };
+    if (this.#none()) return null;
+    const g: Gap = { dropped: this.dropped, since: this.dropSince, from: this.dropFrom, to: this.dropTo };
+    if (this.lowerBound) g.lowerBound = true;
     this.dropped = 0;
+    this.lowerBound = false;
     return g;
   }
 }

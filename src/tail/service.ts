@@ -8,7 +8,8 @@ import { LogplaneError, ErrorCode } from '../errors.js';
 import { LineFilter } from '../line-filter.js';
 import type { HistorySource } from '../history/source.js';
 import { TailHub, type HubOrder } from './hub.js';
-import { Tail, type HistoryView, type TailSink, type Transport } from './tail.js';
+import { Tail, type TailSink, type Transport } from './tail.js';
+import type { HistoryView } from './start.js';
 import { systemClock, type TimeSource } from '../basics/clock.js';
 import { SessionStore, type Session, type SessionSpec } from './session.js';
 

@@ -9,8 +9,8 @@ import type { TimeSource } from '../basics/clock.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
-import type { LaterLines } from '../history/source.js';
 import type { LineFilter } from '../line-filter.js';
+import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, type HistoryView, type PartialStart, type RemoteLoss, type Stop } from './start.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
@@ -37,45 +37,6 @@ export interface TailSink {
   finish(): void;
   /** Stop now (server closing, app deleted, the creating key revoked or out of scope). */
   close(reason: 'shutdown' | 'deleted' | 'revoked'): void;
-}
-
-/**
- * Lines missing between a resume point and the oldest line still held, when
- * seqs are not contiguous (distributed mode): estimated from the density of
- * the seqs held (lines per seq unit). At least 1.
- */
-export function estimateMissing(lines: readonly Buffer[], after: number, first: number): number {
-  const span = first - after - 1;
-  if (span <= 0) return 1;
-  if (lines.length < 2) return 1;
-  const lo = seqOf(lines[0]!);
-  const hi = seqOf(lines[lines.length - 1]!);
-  if (hi <= lo) return 1;
-  const perSeq = (lines.length - 1) / (hi - lo);
-  return Math.max(1, Math.round(span * perSeq));
-}
-
-/**
- * Distributed mode: history from Redis merged with this node's own lines not
- * yet written there, sorted by seq.
- */
-export interface HistoryView {
-  /** The history as of the tail's subscription. */
-  lines: Buffer[];
-  /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
-  trimmedSeq: number;
-  /** The ordinal of the shared history's newest record the view holds; absent when Redis could not be read. */
-  through?: number;
-  /** Other nodes' lines appended between that read and the confirmed subscription: all of them are live lines of the tail. */
-  newer?: LaterLines;
-}
-
-/** Lines of other nodes that will never arrive, as the stream follower reported them. */
-interface RemoteLoss {
-  n: number;
-  since: number;
-  /** The highest ordinal of the shared history they had. */
-  ordinal: number;
 }
 
 export interface TailOptions {
@@ -114,6 +75,10 @@ export class Tail {
   #startLosses: RemoteLoss[] = [];
   /** Distributed mode: the ordinal up to which the start counted what other nodes lost (a later report at or below it was counted then). */
   #coveredOrdinal = -1;
+  /** Distributed mode: started without the other nodes' lines, and not yet told what the stream trimmed before this node could read it (unreadTrimmed). */
+  #partial: PartialStart | null = null;
+  /** Distributed mode: unreadTrimmed() while starting, -1 when not called. */
+  #trimmedWhileStarting = -1;
   /** Lines handed to the socket (metrics). */
   linesOut = 0;
   /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
@@ -190,7 +155,7 @@ export class Tail {
     }
     history.then(
       (h) => this.#begin(h, after),
-      () => this.#begin({ lines: [], trimmedSeq: 0 }, after),
+      () => this.#begin({ lines: [], trimmedSeq: 0, complete: false }, after),
     );
   }
 
@@ -211,7 +176,8 @@ export class Tail {
     const app = this.app;
     const spec = this.session.spec;
     const marks = this.#marks!;
-    this.sink.hello(app.id, app.seq);
+    const head = app.seq;
+    this.sink.hello(app.id, head);
     // the history part sent: lines[from, length)
     let from = lines.length;
     let last = 0;
@@ -229,6 +195,9 @@ export class Tail {
     } else if (spec.num > 0) {
       from = this.#windowStart(lines, spec.num);
     }
+    // Redis could not be read: the lines are this node's only, and other nodes' lines at or below the floor never count as lost
+    const partial = h.complete === false ? partialStart(lines, from, after, spec.num, spec.tail, this.#filter, head, this.#opts.clock.now()) : null;
+    if (partial !== null) marks.fill(partial.floor);
     // every line of the history counts as seen: a copy of one arriving live is not sent (again)
     for (let i = 0; i < lines.length; i++) {
       const seq = seqOf(lines[i]!);
@@ -236,8 +205,14 @@ export class Tail {
       if (seq > marks[o]!) marks[o] = seq;
       if (seq > last) last = seq;
     }
+    // the marks of the history alone (the lines after it raise them below), for the losses reported while starting
+    const historyMarks = this.#startLosses.length > 0 ? marks.slice() : marks;
+    // loss notices among the history lines sent (not for a resume: see docs/tail.md)
+    const stops = after === null && spec.num > 0 ? historyLosses(lines, from, h.losses) : [];
     if (!spec.tail || hub === null) {
-      this.#replay((i) => lines[i]!, from, lines.length, 0);
+      for (const x of stops) placeStop(x, x.at, x.at > 0 ? seqOf(lines[x.at - 1]!) : 0);
+      this.#replayWith((i) => lines[i]!, from, lines.length, stops, 0);
+      if (partial !== null) this.sink.writeGap(partialGap(partial, head));
       this.#lastSeq = last;
       this.#closed = true;
       this.sink.finish();
@@ -263,26 +238,37 @@ export class Tail {
     }
     after2.sort((a, b) => seqOf(a) - seqOf(b));
     // one sequence in seq order, each seq once; the gaps go before the first line after the history
+    // (a loss notice's gap before the history line it preceded)
     const all: Buffer[] = [];
     let split = -1;
     let i = from;
     let j = 0;
     let prev = -1;
+    let s = 0;
+    let afterHistory = 0;
+    // a stop at pos goes after the line before it there (or, first, after its history line's predecessor)
+    const place = (stop: Stop, pos: number): void => placeStop(stop, pos, pos > 0 ? seqOf(all[pos - 1]!) : stop.at > 0 ? seqOf(lines[stop.at - 1]!) : 0);
     while (i < lines.length || j < after2.length) {
       const takeHistory = j >= after2.length || (i < lines.length && seqOf(lines[i]!) <= seqOf(after2[j]!));
+      if (takeHistory) while (s < stops.length && stops[s]!.at <= i) place(stops[s++]!, all.length);
       const rec = takeHistory ? lines[i++]! : after2[j++]!;
       const seq = seqOf(rec);
-      if (seq === prev) continue;
-      prev = seq;
-      if (!takeHistory && split < 0) split = all.length;
-      all.push(rec);
-      if (seq > last) last = seq;
-      const o = seq % NODE_SLOTS;
-      if (seq > marks[o]!) marks[o] = seq;
+      if (seq !== prev) {
+        prev = seq;
+        if (!takeHistory && split < 0) split = all.length;
+        all.push(rec);
+        if (seq > last) last = seq;
+        const o = seq % NODE_SLOTS;
+        if (seq > marks[o]!) marks[o] = seq;
+      }
+      if (takeHistory) afterHistory = all.length;
     }
+    while (s < stops.length) place(stops[s++]!, afterHistory);
     if (split < 0) split = all.length;
     const at = (k: number): Buffer => all[k]!;
-    this.#replay(at, 0, split, 0);
+    const stopsLeft = this.#replayWith(at, 0, split, stops, 0);
+    // the history part could not hold other nodes' lines: said before the first line after it (to: below that line)
+    if (partial !== null) this.sink.writeGap(partialGap(partial, split < all.length ? seqOf(all[split]!) - 1 : head));
     // the other nodes' lines between the history and the live lines that will not come: counted by the
     // catch-up read, reported while starting past what that read covered, or (the read failed) estimated
     const later = h.newer;
@@ -290,7 +276,7 @@ export class Tail {
     let since = later?.since ?? this.#opts.clock.now();
     const covered = later?.through ?? h.through ?? -1;
     for (const x of this.#startLosses) {
-      if (x.ordinal <= covered) continue;
+      if (x.ordinal <= covered || belowMark(x.before, historyMarks)) continue;
       lost += x.n;
       if (x.since < since) since = x.since;
     }
@@ -305,10 +291,51 @@ export class Tail {
       this.sink.writeGap({ dropped: lost, since, from: a, to: b });
     }
     if (gap) this.sink.writeGap(gap);
-    this.#replay(at, split, all.length, 0);
+    this.#replayWith(at, split, all.length, stops, stopsLeft);
     this.#lastSeq = last;
     this.#starting = false;
+    this.#partial = partial;
+    if (partial !== null && this.#trimmedWhileStarting >= 0) this.unreadTrimmed(this.#trimmedWhileStarting);
     if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
+  }
+
+  /**
+   * Distributed mode: the app's stream was read from its oldest record held,
+   * with nothing known of the records trimmed before (its follower never had
+   * a batch: it was started while Redis was unreachable); trimmedSeq: the
+   * highest seq ever trimmed. A tail that started without the other nodes'
+   * lines may have wanted some of those (any above its floor): a gap saying
+   * so, after the last seq sent, as the live path reports a loss; how many is
+   * not known (0, a lower bound). Once: later losses are counted exactly.
+   */
+  unreadTrimmed(trimmedSeq: number): void {
+    if (this.#closed) return;
+    if (this.#starting) {
+      if (trimmedSeq > this.#trimmedWhileStarting) this.#trimmedWhileStarting = trimmedSeq;
+      return;
+    }
+    const p = this.#partial;
+    if (p === null) return;
+    this.#partial = null;
+    if (trimmedSeq <= p.floor) return;
+    const at = this.#lastSeq + 1;
+    if (this.#blocked) this.#queue.noteLoss(0, at, at, p.since, true);
+    else this.sink.writeGap({ dropped: 0, since: p.since, from: at, to: at, lowerBound: true });
+  }
+
+  /** #replay of at(i), i in [from, to), with the gaps of stops[k..] whose pos is at most `to` written before the line at their pos; returns the next stop's index. */
+  #replayWith(at: (i: number) => Buffer, from: number, to: number, stops: readonly Stop[], k: number): number {
+    let p = from;
+    while (k < stops.length && stops[k]!.pos <= to) {
+      const stop = stops[k++]!;
+      if (stop.pos > p) {
+        this.#replay(at, p, stop.pos, 0);
+        p = stop.pos;
+      }
+      this.sink.writeGap(stop.gap);
+    }
+    this.#replay(at, p, to, 0);
+    return k;
   }
 
   /** Where the newest `num` lines matching the filter start in sorted lines. */
@@ -404,15 +431,17 @@ export class Tail {
    * Lines that will never arrive (distributed mode): a gap after the last seq
    * sent. While starting, kept until the history is in: the ones its
    * catch-up read covered (ordinal up to the read's) are counted there.
+   * before: for a loss notice, the seq of its node's line after it (belowMark).
    */
-  remoteLoss(n: number, since: number, ordinal = Infinity): void {
+  remoteLoss(n: number, since: number, ordinal = Infinity, before = Infinity): void {
     if (this.#closed) return;
     if (this.#starting) {
-      this.#startLosses.push({ n, since, ordinal });
+      this.#startLosses.push({ n, since, ordinal, before });
       return;
     }
     // a report the start already counted (its catch-up read covered that ordinal): not again
     if (ordinal <= this.#coveredOrdinal) return;
+    if (this.#marks !== null && belowMark(before, this.#marks)) return;
     const at = this.#lastSeq + 1;
     this.lateTotal += n;
     if (this.#blocked) this.#queue.noteLoss(n, at, at, since);

@@ -7,7 +7,7 @@ import { NODE_SLOTS, SEQ_EPOCH_MS, SEQ_PER_MS, msOfSeq, originOf, seqCeilingAt }
 import { HybridSeq } from '../../src/cluster/seq.js';
 import { MSG_HEAD, decodeBatch } from '../../src/cluster/batch.js';
 import { preferredNode } from '../../src/cluster/leases.js';
-import { estimateMissing } from '../../src/tail/tail.js';
+import { estimateMissing } from '../../src/tail/start.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 
 const T = Date.UTC(2026, 4, 1, 12, 0, 0);

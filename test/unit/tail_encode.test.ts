@@ -92,6 +92,28 @@ test('control frames and the L11 line', () => {
   );
 });
 
+test('a gap whose count is a lower bound: one field added to the frame, "at least" / "an unknown number of" in the L11 line', () => {
+  const since = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
+  const now = Date.UTC(2024, 0, 2, 3, 5, 0, 1);
+  const unknown = { dropped: 0, since, from: 10, to: 14, lowerBound: true };
+  assert.equal(gapFrame(unknown), '{"type":"gap","dropped":0,"since":"2024-01-02T03:04:05.678000+00:00","from":10,"to":14,"lower_bound":true}');
+  assert.equal(l11Line(unknown, now), '2024-01-02T03:05:00.001000+00:00 heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped an unknown number of messages since 2024-01-02T03:04:05.678000+00:00.');
+  assert.equal(l11Line({ ...unknown, dropped: 7 }, now), '2024-01-02T03:05:00.001000+00:00 heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped at least 7 messages since 2024-01-02T03:04:05.678000+00:00.');
+  assert.equal(gapFrame({ ...unknown, lowerBound: false }), '{"type":"gap","dropped":0,"since":"2024-01-02T03:04:05.678000+00:00","from":10,"to":14}');
+});
+
+test('tail queue: a loss of unknown size noted while blocked is a gap of its own, and makes a gap it joins a lower bound', () => {
+  const q = new TailQueue(3);
+  q.noteLoss(0, 20, 20, 500, true);
+  assert.deepEqual(q.takeGap(), { dropped: 0, since: 500, from: 20, to: 20, lowerBound: true });
+  assert.equal(q.takeGap(), null);
+  q.noteLoss(0, 20, 20, 500, true);
+  q.noteLoss(4, 30, 33, 600);
+  assert.deepEqual(q.takeGap(), { dropped: 4, since: 500, from: 20, to: 33, lowerBound: true });
+  q.noteLoss(4, 30, 33, 600);
+  assert.deepEqual(q.takeGap(), { dropped: 4, since: 600, from: 30, to: 33 });
+});
+
 test('filters: source exact, dyno equal or prefix followed by a dot, grep substring of the message', () => {
   const f = (spec: Partial<{ source: string; dyno: string; grep: string }>) => new LineFilter({ source: null, dyno: null, grep: null, ...spec });
   const web1 = rec('GET /index', { dyno: 'web.1' });

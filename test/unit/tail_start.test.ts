@@ -14,7 +14,8 @@ import type { Gap } from '../../src/tail/encode.js';
 import { TailHub } from '../../src/tail/hub.js';
 import { TailService, type TailCluster } from '../../src/tail/service.js';
 import { Session, type SessionSpec } from '../../src/tail/session.js';
-import { estimateMissing, Tail, type HistoryView, type TailSink } from '../../src/tail/tail.js';
+import { Tail, type TailSink } from '../../src/tail/tail.js';
+import { estimateMissing, type HistoryView } from '../../src/tail/start.js';
 import { SEQ_EPOCH_MS, SEQ_PER_MS } from '../../src/basics/seq.js';
 
 const NOW = 1_700_000_000_000;
@@ -230,4 +231,79 @@ test('a loss reported after the start for an ordinal the catch-up read already c
   tail.close();
   assert.equal(tail.lateTotal, 5);
   assert.deepEqual(events.filter((e) => e.type === 'gap').map((e) => (e as Gap).dropped), [2, 3]);
+});
+
+test('loss notices in the history: a gap at each one\'s place with its count, also among lines that came after the history; none before the window', async () => {
+  const { tail, events, history } = startingTail({ num: 3 });
+  history.resolve({
+    lines: [rec(100), rec(200), rec(300), rec(400)],
+    trimmedSeq: 0,
+    through: 4,
+    // before 200 (the window's first line: older than every line asked for), before 400, after 400
+    losses: [{ at: 1, n: 9, since: NOW - 50 }, { at: 3, n: 2, since: NOW - 40 }, { at: 4, n: 1, since: NOW - 30 }],
+    newer: { lines: [rec(350)], lost: 0, since: NOW, through: 5, complete: true },
+  });
+  await tick();
+  tail.close();
+  // from = to = the seq after the line sent before the gap, as the live path reports a notice
+  assert.deepEqual(events, [
+    { type: 'hello' },
+    { type: 'line', seq: 200 },
+    { type: 'line', seq: 300 },
+    { type: 'line', seq: 350 },
+    { type: 'gap', dropped: 2, since: NOW - 40, from: 351, to: 351 },
+    { type: 'line', seq: 400 },
+    { type: 'gap', dropped: 1, since: NOW - 30, from: 401, to: 401 },
+  ]);
+});
+
+test('loss notices in the history of a session without tail', async () => {
+  const { tail, events, history } = startingTail({ num: 2, tail: false });
+  history.resolve({ lines: [rec(100), rec(200), rec(300)], trimmedSeq: 0, through: 3, losses: [{ at: 2, n: 4, since: NOW - 9 }, { at: 3, n: 1, since: NOW - 8 }] });
+  await tick();
+  tail.close();
+  assert.deepEqual(events, [
+    { type: 'hello' },
+    { type: 'line', seq: 200 },
+    { type: 'gap', dropped: 4, since: NOW - 9, from: 201, to: 201 },
+    { type: 'line', seq: 300 },
+    { type: 'gap', dropped: 1, since: NOW - 8, from: 301, to: 301 },
+    { type: 'finish' },
+  ]);
+});
+
+test('a history without the other nodes\' lines (Redis unreachable), num 0: a lower-bound gap before the live lines; what the stream later says is counted above the floor only', async () => {
+  const { tail, hub, events, history } = startingTail({ num: 0 });
+  tail.deliver([rec(500)], 1);
+  history.resolve({ lines: [rec(100)], trimmedSeq: 0, complete: false });
+  await tick();
+  assert.deepEqual(events, [{ type: 'hello' }, { type: 'gap', dropped: 0, since: NOW, from: 101, to: 499, lowerBound: true }, { type: 'line', seq: 500 }]);
+  events.length = 0;
+  // Redis back: a loss notice whose node's next line (90) is at or below the floor (100) was not asked for; one above it was
+  hub.reportLoss(3, NOW - 1, 7, 90);
+  hub.reportLoss(2, NOW - 1, 8, 600);
+  // the stream was read from its oldest record: lines up to seq 150 were trimmed unread (above the floor): a lower bound
+  hub.reportUnread(150);
+  // said once
+  hub.reportUnread(160);
+  tail.close();
+  assert.deepEqual(events, [
+    { type: 'gap', dropped: 2, since: NOW - 1, from: 501, to: 501 },
+    { type: 'gap', dropped: 0, since: NOW, from: 501, to: 501, lowerBound: true },
+  ]);
+});
+
+test('a history without the other nodes\' lines: nothing trimmed above the floor, no second gap', async () => {
+  const { tail, hub, events, history } = startingTail({ num: 2 });
+  history.resolve({ lines: [rec(100), rec(200), rec(300)], trimmedSeq: 0, complete: false });
+  await tick();
+  hub.reportUnread(199);
+  tail.close();
+  // a full window: from its first line; to the head (the fake app's 0: the window's first line)
+  assert.deepEqual(events, [
+    { type: 'hello' },
+    { type: 'line', seq: 200 },
+    { type: 'line', seq: 300 },
+    { type: 'gap', dropped: 0, since: NOW, from: 200, to: 200, lowerBound: true },
+  ]);
 });

@@ -1,0 +1,178 @@
+// A loss notice inside the history a session asks for (SPEC 5.3 "Loss is
+// explicit", SPEC 9). Node a cannot write 5 of its lines to Redis (Redis
+// refuses the append: over maxmemory); its next append carries a loss notice
+// for them in front of its next lines. A session whose `num` history holds the
+// place of the notice gets a gap there (WebSocket), the L11 line (text, SSE),
+// with the notice's count, on either node. Regression: the history replay
+// dropped the notices, so the lines were lost silently.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { rfc3339 } from '../../src/line.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { api, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { HttpStream, WsClient } from '../support/tail.js';
+import { settled, until } from '../support/wait.js';
+
+const APP = 'noticed';
+/** Every line the app keeps, in seq order: h0..h14 from a (x0..x4 between h9 and h10 were lost), then b0, b1 from b. */
+const KEPT = [...Array.from({ length: 15 }, (_, i) => `h${i}`), 'b0', 'b1'];
+
+let redis: TestRedis;
+let a: Node;
+let b: Node;
+/** When a received its first and last refused line (the notice's since lies between). */
+let lostAt: { from: number; to: number };
+/** The app's token. */
+let token: string;
+
+async function metric(url: string, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(line);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function post(node: Node, token: string, prefix: string, from: number, to: number): Promise<void> {
+  const msgs = Array.from({ length: to - from }, (_, i) => syslog(`${prefix}${from + i}`));
+  assert.equal(await postLogs(node.url, token, msgs), 204);
+}
+
+/** The app's history as node x answers it (GET .../logs), messages in order. */
+async function historyOn(x: Node): Promise<string[]> {
+  const r = await api(x.url, 'GET', `/v3/channels/${APP}/logs?num=100`);
+  return r.text.split('\n').flatMap((l) => {
+    const m = / - (\S+)$/.exec(l);
+    return m ? [m[1]!] : [];
+  });
+}
+
+/** A session's URL (made on node x). */
+async function session(x: Node, body: Record<string, unknown>): Promise<string> {
+  const r = await api(x.url, 'POST', '/v3/sessions', { channel_id: APP, ...body });
+  assert.equal(r.status, 201);
+  return r.json.url as string;
+}
+
+/** What a WebSocket client saw, in order: line messages, and `gap` for each gap frame (frames kept in gaps). */
+function seen(ws: WsClient): { items: string[]; gaps: any[]; seqOf: Map<string, number> } {
+  const items: string[] = [];
+  const gaps: any[] = [];
+  const seqOf = new Map<string, number>();
+  for (const f of ws.json()) {
+    if (f.type === 'lines') {
+      for (const l of f.lines) {
+        items.push(l.msg);
+        seqOf.set(l.msg, l.seq);
+      }
+    } else if (f.type === 'gap') {
+      items.push('gap');
+      gaps.push(f);
+    }
+  }
+  return { items, gaps, seqOf };
+}
+
+/** Node x's non-tail session of the newest num lines over WebSocket, read to its end. */
+async function wsHistory(x: Node, num: number): Promise<ReturnType<typeof seen>> {
+  const url = await session(x, { num });
+  const ws = new WsClient(url);
+  const closed = await ws.closed;
+  assert.equal(closed.code, 1000);
+  assert.equal(ws.json().at(-1).type, 'end');
+  return seen(ws);
+}
+
+/** The gap frame a notice of 5 lines between h9 and h10 gives: from = to = the seq after h9's. */
+function assertNoticeGap(gap: any, h9: number): void {
+  assert.deepEqual(Object.keys(gap), ['type', 'dropped', 'since', 'from', 'to'], 'the gap frame of SPEC 5.3, nothing more');
+  assert.equal(gap.dropped, 5, "the notice's count");
+  assert.equal(gap.from, h9 + 1);
+  assert.equal(gap.to, h9 + 1);
+  const since = Date.parse(gap.since);
+  assert.ok(since >= lostAt.from && since <= lostAt.to, `since ${gap.since}: when the first lost line was received`);
+}
+
+describe('a loss notice in the history a session replays', () => {
+  before(async () => {
+    redis = await startRedis();
+    [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url)]);
+    token = (await api(a.url, 'PUT', `/v3/channels/${APP}`, { tokens: ['app'] })).json.tokens.app as string;
+    await until('the app on b', () => b.server.ctx.registry.get(APP), 10_000);
+    const admin = new Redis(redis.url);
+    try {
+      await post(a, token, 'h', 0, 10);
+      await until('h0..h9 written', async () => (await historyOn(b)).length === 10, 10_000);
+      // Redis over its memory limit refuses a's next append: x0..x4 never reach it
+      await admin.config('SET', 'maxmemory', '1');
+      const t0 = Date.now();
+      await post(a, token, 'x', 0, 5);
+      await until('the append refused', async () => (await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) === 5, 10_000);
+      lostAt = { from: t0, to: Date.now() };
+      await admin.config('SET', 'maxmemory', '0');
+      // a's next append: the loss notice (5 lines), then h10..h14; then two lines of b
+      await post(a, token, 'h', 10, 15);
+      await until('h10..h14 written', async () => (await historyOn(b)).length === 15, 10_000);
+      await post(b, token, 'b', 0, 2);
+      await until('b0, b1 written', async () => (await historyOn(a)).length === 17, 10_000);
+      assert.deepEqual(await historyOn(b), KEPT, 'the shared history: the lines, not the lost ones');
+    } finally {
+      admin.disconnect();
+    }
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await redis?.close();
+  });
+
+  test('WebSocket, on the other node and on the node that lost the lines: a gap where they were lost, with their count', async () => {
+    for (const x of [b, a]) {
+      const { items, gaps, seqOf } = await wsHistory(x, 100);
+      assert.deepEqual(items, [...KEPT.slice(0, 10), 'gap', ...KEPT.slice(10)]);
+      assertNoticeGap(gaps[0], seqOf.get('h9')!);
+    }
+  });
+
+  test('num counts lines: the gap is reported when the window holds lines after it, not when it starts at the line after it', async () => {
+    const eight = await wsHistory(b, 8);
+    assert.deepEqual(eight.items, ['h9', 'gap', ...KEPT.slice(10)], '8 lines, the gap among them');
+    assertNoticeGap(eight.gaps[0], eight.seqOf.get('h9')!);
+    // the 7 newest lines all came after the lost ones: none of those was asked for
+    assert.deepEqual((await wsHistory(b, 7)).items, KEPT.slice(10));
+  });
+
+  test('text and SSE: the L11 line where the lines were lost', async () => {
+    const h9 = (await wsHistory(b, 8)).seqOf.get('h9')!;
+    for (const x of [b, a]) {
+      const text = new HttpStream(await session(x, { num: 100 }));
+      await text.done;
+      const lines = text.text.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 18);
+      assert.deepEqual(lines.filter((l) => !l.includes('heroku[logplex]')).map((l) => l.split(': ')[1]), KEPT);
+      const l11 = lines[10]!;
+      const m = /^(\S+) heroku\[logplex\]: Error L11 \(Tail buffer overflow\) -> This tail session dropped 5 messages since (\S+)\.$/.exec(l11);
+      assert.ok(m, `the L11 line after h9: ${l11}`);
+      const since = Date.parse(m[2]!);
+      assert.ok(since >= lostAt.from && since <= lostAt.to, `since ${m[2]}`);
+      assert.ok(lines[9]!.endsWith(': h9') && lines[11]!.endsWith(': h10'));
+
+      const sse = new HttpStream(await session(x, { num: 100 }), { Accept: 'text/event-stream' });
+      await sse.done;
+      const events = sse.text.split('\n\n').filter((e) => e !== '');
+      assert.equal(events.length, 18);
+      assert.equal(events[10], `id: ${h9 + 1}\ndata: ${events[10]!.slice(events[10]!.indexOf('data: ') + 6)}`);
+      assert.match(events[10]!, new RegExp(`heroku\\[logplex\\]: Error L11 \\(Tail buffer overflow\\) -> This tail session dropped 5 messages since ${rfc3339(since).replace(/[.+]/g, '\\$&')}\\.$`));
+    }
+  });
+
+  test('a tail: the gap in its history, then live lines and nothing more', async () => {
+    const url = await session(b, { num: 8, tail: true });
+    const ws = new WsClient(url);
+    await until('the history', () => seen(ws).items.includes('b1'), 10_000);
+    await post(a, token, 'live', 0, 1);
+    await until('the live line', () => seen(ws).items.includes('live0'), 10_000);
+    const { items, gaps, seqOf } = await settled('the tail', () => seen(ws));
+    assert.deepEqual(items, ['h9', 'gap', ...KEPT.slice(10), 'live0']);
+    assertNoticeGap(gaps[0], seqOf.get('h9')!);
+    ws.ws.close();
+  });
+});
