@@ -14,7 +14,7 @@ import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../sup
 import { until } from '../support/wait.js';
 
 /** Short write period and TTL, so a dead node's counts go within the test's patience. */
-const OPTS = { ...fastCluster, ratesPeriodMs: 250, ratesTtlMs: 1500 };
+const OPTS = { ...fastCluster, statsPeriodMs: 250, statsTtlMs: 1500 };
 
 type Totals = [app: number, heroku: number, other: number];
 
@@ -91,7 +91,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     const both: Totals = [45, 7, 4];
     await until('both nodes show the sum', async () => totals(await stats(a, 'st1')).join() === both.join() && totals(await stats(b, 'st1')).join() === both.join(), 10_000);
     // and it stays the sum (no count added twice by later writes)
-    await new Promise((res) => setTimeout(res, 4 * OPTS.ratesPeriodMs));
+    await new Promise((res) => setTimeout(res, 4 * OPTS.statsPeriodMs));
     assert.deepEqual(totals(await stats(a, 'st1')), both);
     assert.deepEqual(totals(await stats(b, 'st1')), both);
     // the node's hash holds counts and app ids only, and has a TTL
@@ -99,7 +99,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     assert.deepEqual(Object.keys(fields).map((f) => f.split(':')[0]), ['st1']);
     for (const v of Object.values(fields)) assert.match(v, /^\d+(,\d+)*$/);
     const ttl = await r.pttl(nodeRates(b.server.cluster!.nodeId));
-    assert.ok(ttl > 0 && ttl <= OPTS.ratesTtlMs, `ttl ${ttl}`);
+    assert.ok(ttl > 0 && ttl <= OPTS.statsTtlMs, `ttl ${ttl}`);
   });
 
   /** A third node c, seen by a, that took `counts` lines (app, heroku, other) of a new app, shown in a's stats. */
@@ -122,7 +122,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     await until("c's lines leave a's stats", async () => totals(await stats(a, 'st2')).join() === '0,0,0', 10_000);
     await until("c's hash expires", async () => (await r.exists(key)) === 0, 10_000);
     const gone = Date.now() - killedAt;
-    assert.ok(gone < OPTS.ratesTtlMs + 3000, `gone after ${gone} ms`);
+    assert.ok(gone < OPTS.statsTtlMs + 3000, `gone after ${gone} ms`);
     // once c's registration expired too, a sums the two live nodes
     const cid = c.server.cluster!.nodeId;
     await until('a no longer lists c', () => !a.server.cluster!.nodes.live.includes(cid), 10_000);
@@ -144,7 +144,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
 
   test("a live node whose counts stopped being written (a stuck writer) leaves the others' stats once its hash's TTL ran out", async () => {
     const c = await thirdNodeWithLines('st4', [0, 0, 6]);
-    c.server.cluster!.rates!.kill();
+    c.server.cluster!.stats!.kill();
     await until("c's lines leave a's stats", async () => totals(await stats(a, 'st4')).join() === '0,0,0', 10_000);
     // c is still registered: the TTL, not the registry, took its counts away
     assert.ok(a.server.cluster!.nodes.live.includes(c.server.cluster!.nodeId));
