@@ -23,7 +23,7 @@ import { registerKeyRoutes } from './api/keys.js';
 import { registerConsole } from './api/console.js';
 import { registerStatsRoutes } from './api/stats.js';
 import { Cluster, type ClusterOptions } from './cluster/cluster.js';
-import type { RateShare } from './cluster/rates.js';
+import type { NodeStats } from './cluster/node-stats.js';
 import { DrainManager, type DrainManagerOptions } from './drains/manager.js';
 import { displayUrl } from './drains/url.js';
 import { LocalHistory } from './history/local.js';
@@ -233,7 +233,7 @@ export class Server {
     // live tails end (WebSockets 1001, streams ended) before the HTTP server closes
     parts.push('tails', () => tails.close());
     const readyChecks: ReadyCheck[] = cluster ? [() => cluster.readiness()] : [];
-    registerRoutes(http, ctx, { readyChecks, tails, drains, pool, history, rates: cluster?.rates ?? null });
+    registerRoutes(http, ctx, { readyChecks, tails, drains, pool, history, stats: cluster?.stats ?? null });
 
     let httpPort = 0;
     if (opts.noHttp) {
@@ -314,21 +314,21 @@ interface RouteParts {
   drains: DrainManager;
   pool: IngestPool | null;
   history: HistorySource;
-  /** Distributed mode: the other nodes' lines/s for the stats route. */
-  rates: RateShare | null;
+  /** Distributed mode: the other nodes' lines/s and the apps' cluster counts, for the stats route and the channel list. */
+  stats: NodeStats | null;
 }
 
 /** Every HTTP route: operations, Logplex v3, sessions and the WebSocket gateway, Platform API, drains, ingest. */
 function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): void {
   installErrorHandling(http, ctx);
   registerOpsRoutes(http, ctx, p.readyChecks);
-  registerV3(http, ctx, p.history);
+  registerV3(http, ctx, p.history, p.stats);
   registerSessions(http, ctx, p.tails);
   registerPlatform(http, ctx, p.tails);
   registerDrainRoutes(http, ctx, p.drains);
   registerPlatformDrainRoutes(http, ctx, p.drains);
   registerKeyRoutes(http, ctx);
-  registerStatsRoutes(http, ctx, p.drains, p.rates);
+  registerStatsRoutes(http, ctx, p.drains, p.stats);
   registerConsole(http);
   const ingest = registerHttpIngest(http, ctx, { pool: p.pool });
   // POST /logs's common case is served ahead of fastify (http-front.ts)

@@ -6,13 +6,14 @@
 //   "partial" (true: Redis did not answer, some other nodes' lines are missing)
 // Lines are counted by route() on the node that ingested them; in distributed
 // mode the other live nodes' counts come from Redis (cluster/rates.ts) and are
-// added to this node's own (docs/console.md). Auth and scope are the management
-// scope's (api/scope.ts), like every channel route.
+// added to this node's own (docs/console.md), and rate_limited is the app's
+// count over every node (cluster/counts.ts). Auth and scope are the
+// management scope's (api/scope.ts), like every channel route.
 import type { FastifyInstance } from 'fastify';
 import { LogplaneError, ErrorCode } from '../errors.js';
 import type { Context } from '../context.js';
 import type { DrainManager } from '../drains/manager.js';
-import type { RateShare } from '../cluster/rates.js';
+import type { NodeStats } from '../cluster/node-stats.js';
 import { DrainState } from '../drains/status.js';
 import { RATE_SOURCES, RATE_WINDOW_S } from '../buffer/rates.js';
 import { apiScope } from './scope.js';
@@ -24,8 +25,8 @@ export const RATE_NOW_S = 5;
 /** Worst first: what an apps page shows for an app's drains. */
 const SEVERITY: readonly string[] = [DrainState.FAILING, DrainState.BACKING_OFF, DrainState.CONNECTING, DrainState.DELIVERING, DrainState.IDLE];
 
-/** shared: distributed mode's cluster-wide counts (null in embedded mode: this node's are all there is). */
-export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager, shared: RateShare | null = null): void {
+/** shared: distributed mode's cluster-wide figures (null in embedded mode: this node's are all there is). */
+export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager, shared: NodeStats | null = null): void {
   apiScope(root, ctx, (api) => {
     // any key of the app: the console shows it to viewers too (SPEC 12)
     api.get<{ Params: { app: string } }>('/v3/channels/:app/stats', { config: { access: { perm: 'read', param: 'app' } } }, async (req) => {
@@ -34,7 +35,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
       const nowMs = Date.now();
       const nowSec = Math.floor(nowMs / 1000);
       const series = app.rates.series(nowSec);
-      const cluster = shared ? await shared.addOthers(app.id, series, nowSec) : null;
+      const cluster = shared ? await shared.appStats(app, series, nowSec) : null;
       // the current second is still filling: average the complete seconds before it
       let recent = 0;
       for (const s of RATE_SOURCES) {
@@ -54,7 +55,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
         app: app.id,
         now: new Date(nowMs).toISOString(),
         lines_per_sec: Math.round((recent / RATE_NOW_S) * 10) / 10,
-        rate_limited: rateLimitedOf(app),
+        rate_limited: cluster ? cluster.counts[2] : rateLimitedOf(app),
         series: { start: series.start, step: 1, window: RATE_WINDOW_S, sources: RATE_SOURCES, counts: series.counts },
         drains: { count: list.length, worst_state: worst < 0 ? null : SEVERITY[SEVERITY.length - 1 - worst]!, dropped, delivered },
         ...(cluster ? { nodes: cluster.nodes, partial: cluster.partial } : {}),

@@ -1,5 +1,7 @@
 // Logplex v3 management API (SPEC 4, 7): channels, tokens, history,
-// healthcheck, plus the paged channel list with per-app stats (extension).
+// healthcheck, plus the paged channel list with per-app stats (extension;
+// in distributed mode the line counts are the whole cluster's, read from
+// Redis: cluster/counts.ts).
 // Every route but /v3/healthcheck needs a key: reading an app (and the list,
 // which shows only the key's apps) any key of the app, tokens a developer
 // key, creating and destroying apps the admin (SPEC 12); auth, the access
@@ -14,6 +16,8 @@ import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
 import type { Principal } from '../access/roles.js';
 import { displayUrl } from '../drains/url.js';
 import type { HistorySource } from '../history/source.js';
+import type { NodeStats } from '../cluster/node-stats.js';
+import type { Counts } from '../cluster/counts.js';
 
 /** Lines returned by GET /v3/channels/:app/logs when `num` is absent. */
 export const DEFAULT_NUM = 100;
@@ -86,8 +90,12 @@ export function rateLimitedOf(app: App): number {
   return app.admission?.limited ?? 0;
 }
 
-/** One entry of the channel list: names only (no credentials) and stats. */
-function listEntry(app: App) {
+/**
+ * One entry of the channel list: names only (no credentials) and stats.
+ * counts: the app's lines, bytes and rate-limited lines over the cluster
+ * (distributed mode); absent: this process's.
+ */
+function listEntry(app: App, counts?: Counts) {
   return {
     channel: app.id,
     created_at: app.record.createdAt,
@@ -95,29 +103,31 @@ function listEntry(app: App) {
     token_names: [...new Set(app.record.tokens.map((t) => t.name))],
     drains: app.record.drains.length,
     stats: {
-      lines_in: app.linesIn,
-      bytes_in: app.bytesIn,
+      lines_in: counts ? counts[0] : app.linesIn,
+      bytes_in: counts ? counts[1] : app.bytesIn,
+      // this node's ring in both modes (docs/api.md says why not the shared history in Redis)
       ring_lines: app.ring.count,
       ring_bytes: app.ring.liveBytes,
       last_seq: app.seq,
       // lines the per-app ingest rate limit dropped (SPEC 17: counted per app)
-      rate_limited: rateLimitedOf(app),
+      rate_limited: counts ? counts[2] : rateLimitedOf(app),
     },
   };
 }
 
-export function registerV3(root: FastifyInstance, ctx: Context, history: HistorySource): void {
+/** shared: distributed mode's cluster-wide figures (null in embedded mode). */
+export function registerV3(root: FastifyInstance, ctx: Context, history: HistorySource, shared: NodeStats | null = null): void {
   apiScope(root, ctx, (app) => {
     // logplane_api_requests_total{code="2xx"|...}, children resolved once
     const byClass = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => ctx.metrics.apiRequests.labels(c));
     app.addHook('onResponse', async (_req, reply) => {
       byClass[Math.min(4, Math.max(0, Math.floor(reply.statusCode / 100) - 1))]!.value++;
     });
-    routes(app, ctx, history);
+    routes(app, ctx, history, shared);
   });
 }
 
-function routes(app: FastifyInstance, ctx: Context, history: HistorySource): void {
+function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shared: NodeStats | null): void {
   const reg = ctx.registry;
 
   app.get('/v3/healthcheck', { config: { public: true } }, async (_req, reply) => {
@@ -136,7 +146,10 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource): voi
     if (more) page.length = limit;
     const next = more ? page[page.length - 1]!.id : null;
     if (next !== null) reply.header('Link', `</v3/channels?limit=${limit}&after=${encodeURIComponent(next)}>; rel="next"`);
-    return { channels: page.map(listEntry), next };
+    if (!shared) return { channels: page.map((a) => listEntry(a)), next };
+    // distributed mode: partial when Redis did not answer for some apps (theirs are then this node's counts)
+    const read = await shared.listCounts(page);
+    return { channels: page.map((a) => listEntry(a, read.counts.get(a.id))), next, partial: read.partial };
   });
 
   app.put<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {

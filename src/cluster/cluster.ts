@@ -9,8 +9,9 @@
 //   NodeRegistry      nodes with a TTL; this node's index
 //   DrainLeases       which node delivers which drain; DrainFeeds, one feed per owned drain (drains.ts)
 //   TailBridge        other nodes' lines for this node's tail hubs; sessions on every node (tails.ts)
-//   RateShare         the console's lines/s: this node's counts to Redis, the others' added to the stats (rates.ts)
-//   LimitShares        the per-app rate limit held across the nodes: each app's lines/s shared once a second (limit-share.ts)
+//   NodeStats         once a second, one pipeline with all this node shares about its traffic (node-stats.ts):
+//                     the console's lines/s (rates.ts), the rate limit's reports (limit-share.ts),
+//                     the apps' line counts of the whole cluster (counts.ts)
 //
 // Built in two steps because the registry's store and seq clock come from
 // here: connect() (Redis, node index, store), then join(registry) (sinks,
@@ -37,7 +38,7 @@ import { RedisHistory, redisHistoryDefaults } from './history.js';
 import { DrainLeases } from './leases.js';
 import { MergedHistory } from './merged-history.js';
 import { NodeRegistry } from './nodes.js';
-import { RateShare } from './rates.js';
+import { NodeStats } from './node-stats.js';
 import { LimitShares, type LimitShareTarget } from './limit-share.js';
 import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
@@ -60,12 +61,10 @@ export interface ClusterOptions {
   sessionRefreshMs: number;
   /** Longest wait for Redis at start, ms. */
   connectTimeoutMs: number;
-  /** How often this node writes its lines/s counts for the other nodes' stats (console), ms. */
-  ratesPeriodMs: number;
-  /** How long those counts outlive the node's last write (a dead node's lines/s leave the others' stats after this), ms. */
-  ratesTtlMs: number;
-  /** How often nodes exchange each app's lines/s for the per-app rate limit's shares, ms. */
-  limitShareMs: number;
+  /** How often this node writes its stats (lines/s for the console, the rate limit's report, the apps' line counts), ms. */
+  statsPeriodMs: number;
+  /** How long its record outlives the node's last write (a dead node's lines/s leave the others' stats after this), ms. */
+  statsTtlMs: number;
 }
 
 export const clusterDefaults: ClusterOptions = {
@@ -78,9 +77,8 @@ export const clusterDefaults: ClusterOptions = {
   maxPendingLines: redisHistoryDefaults.maxPendingLines,
   sessionRefreshMs: 60_000,
   connectTimeoutMs: 10_000,
-  ratesPeriodMs: 1000,
-  ratesTtlMs: 5000,
-  limitShareMs: 1000,
+  statsPeriodMs: 1000,
+  statsTtlMs: 5000,
 };
 
 export class Cluster {
@@ -103,9 +101,8 @@ export class Cluster {
   #leases: DrainLeases | null = null;
   #feeds: DrainFeeds | null = null;
   #tails: TailBridge | null = null;
-  #rates: RateShare | null = null;
+  #stats: NodeStats | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
-  #limitShares: LimitShares | null = null;
   #closing: Promise<void> | null = null;
 
   /** Connect, claim a node index, register. Throws when Redis does not answer within connectTimeoutMs. */
@@ -236,19 +233,19 @@ export class Cluster {
     this.#feeds = feeds;
     this.#installMetrics(leases, feeds);
     const r = this.#metrics.registry;
-    this.#rates = new RateShare({
+    this.#stats = new NodeStats({
       redis: this.#cmd,
       registry,
       nodeId: this.nodes.id,
       live: () => this.nodes.live,
-      periodMs: this.options.ratesPeriodMs,
-      ttlMs: this.options.ratesTtlMs,
+      periodMs: this.options.statsPeriodMs,
+      ttlMs: this.options.statsTtlMs,
       log: this.#log,
-      writeFailures: r.counter('logplane_cluster_rate_writes_failed_total', "Periods whose write of this node's lines/s counts to Redis failed (other nodes' consoles miss them until a write succeeds).").labels(),
-      partialReads: r.counter('logplane_cluster_rate_reads_partial_total', "Stats answers (GET /v3/channels/:app/stats) without some other node's lines/s counts: Redis did not answer in time.").labels(),
+      writeFailures: r.counter('logplane_cluster_rate_writes_failed_total', "Periods whose write of this node's stats to Redis failed (lines/s, the rate limit's report, the apps' line counts): other nodes miss them until a write succeeds.").labels(),
+      partialReads: r.counter('logplane_cluster_rate_reads_partial_total', 'Stats and channel list answers (GET /v3/channels/:app/stats, GET /v3/channels) without some figures from Redis: it did not answer in time.').labels(),
     });
-    this.#rates.start();
-    registry.on('appDeleted', (app: App) => this.#rates?.forget(app.id));
+    this.#stats.start();
+    registry.on('appDeleted', (app: App) => this.#stats?.forget(app.id));
     this.#checkpointTimer = setInterval(() => void feeds.checkpoint(), this.options.checkpointMs).unref();
     this.#log.info({ at: 'cluster.joined', node: this.nodes.id, index: this.nodes.index, nodes: this.nodes.live.length }, 'distributed mode: joined the cluster');
     return feeds;
@@ -269,20 +266,21 @@ export class Cluster {
     return this.#tails;
   }
 
-  /** The console's cluster-wide lines/s (null until join()). */
-  get rates(): RateShare | null {
-    return this.#rates;
+  /** The shared stats: the console's cluster-wide lines/s, the apps' counts (null until join()). */
+  get stats(): NodeStats | null {
+    return this.#stats;
+  }
+
+  /** Hold the per-app rate limit across the nodes (limit-share.ts), in each stats write until stop() (or the cluster's). */
+  shareRateLimit(target: LimitShareTarget): { stop(): void } {
+    const stats = this.#stats;
+    if (!stats) throw new Error('cluster not joined');
+    const s = new LimitShares(this.nodes, target, { periodMs: this.options.statsPeriodMs, log: this.#log });
+    stats.limit = s;
+    return { stop: () => (stats.limit = null) };
   }
 
   /** Start taking drain leases (after the drain manager follows them). */
-  /** Hold the per-app rate limit across the nodes (limit-share.ts); stopped with the cluster. */
-  shareRateLimit(target: LimitShareTarget): LimitShares {
-    const s = new LimitShares(this.#cmd, this.nodes, target, { periodMs: this.options.limitShareMs, log: this.#log });
-    s.start();
-    this.#limitShares = s;
-    return s;
-  }
-
   startLeases(): void {
     this.#leases?.start();
   }
@@ -345,12 +343,11 @@ export class Cluster {
     this.#closing ??= (async () => {
       const written = await this.history.flush(timeoutMs);
       if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
-      this.#limitShares?.stop();
       await this.checkpoint();
       this.#feeds?.detachAll();
       await this.#feeds?.saved();
       await this.#leases?.releaseAll();
-      await this.#rates?.stop();
+      await this.#stats?.stop();
       await this.nodes.stop();
       this.#tails?.close();
       this.bus.close();
@@ -365,7 +362,7 @@ export class Cluster {
   /** Stop abruptly, as a crash would (tests): no flush, no checkpoint, no release. */
   kill(): void {
     if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
-    this.#rates?.kill();
+    this.#stats?.kill();
     this.#closing ??= Promise.resolve();
     dropClient(this.#cmd);
     dropClient(this.#sub);

@@ -14,6 +14,7 @@ import type { Scripts } from '../redis/scripts.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import { LAYOUT_VERSION } from './layout.js';
+import { STATS_VERSION } from './stats-batch.js';
 
 /** Free an index claim if it is still ours. */
 const DEL_IF_MINE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -95,7 +96,7 @@ export class NodeRegistry extends EventEmitter {
       if (held !== 1) await this.#claim();
       const res = await pipelineByOwner(r)
         .zadd(NODES, now + this.#opts.ttlMs, this.id)
-        .set(nodeInfo(this.id), JSON.stringify({ url: this.url, index: this.#index, pid: process.pid, layout: LAYOUT_VERSION }), 'PX', this.#opts.ttlMs)
+        .set(nodeInfo(this.id), JSON.stringify({ url: this.url, index: this.#index, pid: process.pid, layout: LAYOUT_VERSION, stats: STATS_VERSION }), 'PX', this.#opts.ttlMs)
         .zremrangebyscore(NODES, '-inf', now)
         .zrangebyscore(NODES, now, '+inf')
         .exec();

@@ -38,7 +38,12 @@ export const drainState = (app: string, drain: string): string => `lp:{${app}}:d
 export const drainLease = (app: string, drain: string): string => `lp:{${app}}:drain:${drain}:lease`;
 /** A node's info (url, index, pid), expiring with its registration. */
 export const nodeInfo = (id: string): string => `lp:node:${id}`;
-/** A node's last report of the lines/s each app was sent to it (JSON {app: lines/s}), for the rate limit's shares; expires. */
+/**
+ * The previous release's report of the lines/s each app was sent to a node
+ * (JSON {app: lines/s}), for the rate limit's shares; expires. This release
+ * reports in its record (nodeRates, field `:limit`) and reads and writes this
+ * key only while a node of the previous release runs (cluster/limit-share.ts).
+ */
 export const nodeLimitShare = (id: string): string => `lp:node:${id}:limit`;
 /** A node's claim of its index (the low bits of its seqs). */
 export const nodeSlot = (i: number): string => `lp:nodeslot:${i}`;
@@ -55,11 +60,23 @@ export function appOfChannel(channel: string): string | null {
 }
 
 /**
- * A node's recent lines per second, per app (cluster/rates.ts): a hash, field
- * `<app>:<unix second starting a 10-second block>` -> that block's counts
- * (`a,h,o` per second, comma-separated); expires when the node stops writing.
+ * A node's stats record (cluster/node-stats.ts), written once a second: a
+ * hash, field `<app>:<unix second starting a 10-second block>` -> that
+ * block's lines per second (`a,h,o` per second, comma-separated; rates.ts),
+ * and, with the rate limit on, field `:limit` -> `<unix ms>|<app>=<lines/s>,...`
+ * (limit-share.ts); expires when the node stops writing. The name is the
+ * previous release's, whose nodes read the blocks as they are.
  */
 export const nodeRates = (id: string): string => `lp:node:${id}:rates`;
+/**
+ * The cluster's line counts of the apps whose id falls in one shard
+ * (cluster/counts.ts): a hash, field `<app>` -> `lines,bytes,rate limited`
+ * counted by every node since the app was made (or since the upgrade to this
+ * release). Its own slot per shard.
+ */
+export const appCounts = (shard: number): string => `lp:{counts:${shard}}:apps`;
+/** The last batch of one node's counts applied to a shard of appCounts (applied once); expires. Same slot as the shard. */
+export const nodeCountsSeq = (shard: number, node: string): string => `lp:{counts:${shard}}:node:${node}`;
 /** Drain replays other nodes asked a node to run (a list of JSON requests, expiring). */
 export const nodeReplays = (id: string): string => `lp:node:${id}:replays`;
 /** A forwarded replay's answer (JSON `{"status","body"}`), expiring. Own slot per request. */

@@ -392,6 +392,33 @@ return 1
 `;
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
+/**
+ * Add one node's batch of apps' line counts to a shard of the cluster's
+ * counts (cluster/counts.ts), once. KEYS: the shard's hash, the node's
+ * last applied batch number for it. ARGV: batch number, how long to keep
+ * it (ms), then per app: id, lines, bytes, rate limited. Returns 1
+ * (applied) or 0 (applied before: a batch sent again).
+ */
+const ADD_COUNTS_LUA = `
+local batch = tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if batch <= last then return 0 end
+for i = 3, #ARGV, 4 do
+  local l, b, r = 0, 0, 0
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local x, y, z = string.match(v, '^(%d+),(%d+),(%d+)$')
+    if x then l, b, r = tonumber(x), tonumber(y), tonumber(z) end
+  end
+  l = l + tonumber(ARGV[i + 1])
+  b = b + tonumber(ARGV[i + 2])
+  r = r + tonumber(ARGV[i + 3])
+  redis.call('HSET', KEYS[1], ARGV[i], string.format('%.0f,%.0f,%.0f', l, b, r))
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
 export interface Scripts {
   lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
@@ -399,6 +426,7 @@ export interface Scripts {
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpInitCursor(state: string, meta: string): Promise<number>;
   lpSaveCursor(state: string, cursor: number, at: number, node: string): Promise<number>;
+  lpAddCounts(shard: string, applied: string, batch: number, ttlMs: number, ...perApp: string[]): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
@@ -408,6 +436,7 @@ export function defineScripts(r: Redis): void {
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
   r.defineCommand('lpSaveCursor', { numberOfKeys: 1, lua: SAVE_CURSOR_LUA });
+  r.defineCommand('lpAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS_LUA });
 }
 
 /** Scripts on a pipeline (same names). */

@@ -2,12 +2,18 @@
 // on one real redis-server hold an app to its limit together, not each
 // (which admitted 2x), and an app whose lines all reach one node still gets
 // the whole limit there (not limit / nodes). Nodes share each app's lines/s
-// once a second (cluster/limit-share.ts), so the figures are taken over a
-// window after the first exchanges.
+// once a second (cluster/limit-share.ts, in each node's stats write), so the
+// figures are taken over a window after the first exchanges. What each node
+// dropped is read from its /metrics (the tests' apps flood one at a time);
+// the API's rate_limited is the app's count over both nodes, the same on
+// either node once their counts are written.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { NODES, nodeInfo, nodeLimitShare, nodeRates } from '../../src/redis/keys.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { sample } from '../support/limits.js';
 
 const LIMIT = 100;
 /** Lines per POST and ms between POSTs, per node: 200 lines/s, twice the limit at each node. */
@@ -33,7 +39,15 @@ describe('rate limit across two nodes on one Redis', () => {
     await redis.close();
   });
 
+  /** Lines the node's rate limit dropped since it started (POST /logs: transport http), from its /metrics. */
+  const dropped = async (n: Node): Promise<number> => sample(await (await fetch(`${n.url}/metrics`)).text(), 'logplane_ingest_dropped_total', { transport: 'http', reason: 'rate_limited' });
   const rateLimited = async (n: Node, app: string): Promise<number> => (await api(n.url, 'GET', `/v3/channels/${app}/stats`)).json.rate_limited as number;
+
+  /** Once the flood is over: both nodes answer rate_limited = every line the two nodes dropped of the app (one count over the cluster, not each node's). */
+  async function rateLimitedIsTheClusters(app: string, total: () => Promise<number>): Promise<void> {
+    const want = await total();
+    await until(async () => (await Promise.all(nodes.map((n) => rateLimited(n, app)))).every((x) => x === want));
+  }
 
   /** Send PER_POST lines every EVERY_MS to each of `to` for the warm-up and the window; returns the lines admitted over the window, summed over the nodes. */
   async function flood(app: string, token: string, to: Node[]): Promise<{ admitted: number; seconds: number }> {
@@ -56,14 +70,14 @@ describe('rate limit across two nodes on one Redis', () => {
       }
     };
     await run(WARMUP_S * 1000);
-    const before = await Promise.all(nodes.map((n) => rateLimited(n, app)));
+    const before = await Promise.all(nodes.map(dropped));
     const t0 = Date.now();
     measuring = true;
     await run(WINDOW_S * 1000);
     const seconds = (Date.now() - t0) / 1000;
-    const afterDrops = await Promise.all(nodes.map((n) => rateLimited(n, app)));
-    const dropped = afterDrops.reduce((a, x, k) => a + x - before[k]!, 0);
-    return { admitted: sent - dropped, seconds };
+    const afterDrops = await Promise.all(nodes.map(dropped));
+    const lost = afterDrops.reduce((a, x, k) => a + x - before[k]!, 0);
+    return { admitted: sent - lost, seconds };
   }
 
   test('lines of one app sent to both nodes (2x the limit at each) are admitted at about the limit in total, not twice it', async (t) => {
@@ -74,15 +88,59 @@ describe('rate limit across two nodes on one Redis', () => {
     const perSec = admitted / seconds;
     t.diagnostic(`admitted ${admitted} lines in ${seconds.toFixed(1)} s = ${perSec.toFixed(1)}/s (limit ${LIMIT}/s)`);
     assert.ok(Math.abs(perSec - LIMIT) <= TOLERANCE * LIMIT, `admitted ${admitted} lines in ${seconds.toFixed(1)} s = ${perSec.toFixed(1)}/s; the limit is ${LIMIT}/s (per node it was ${2 * LIMIT}/s)`);
+    // the first test's app is the only one that dropped lines so far
+    await rateLimitedIsTheClusters('both', async () => (await Promise.all(nodes.map(dropped))).reduce((a, x) => a + x, 0));
+    // each node's report is a field of its stats record: no key of its own (no node of the previous release runs)
+    const admin = new Redis(redis.url);
+    for (const n of nodes) {
+      const id = n.server.cluster!.nodeId;
+      assert.match((await admin.hget(nodeRates(id), ':limit'))!, /^\d+\|/);
+      assert.equal(await admin.exists(nodeLimitShare(id)), 0);
+    }
+    admin.disconnect();
   });
 
   test('lines of an app sent to one node only get the whole limit there, not limit / nodes', async (t) => {
     const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/one', { tokens: ['app'] })).json.tokens.app as string;
     await until(() => nodes.every((n) => n.server.ctx.registry.get('one')));
+    const droppedBefore = await Promise.all(nodes.map(dropped));
     const { admitted, seconds } = await flood('one', token, [nodes[1]!]);
     const perSec = admitted / seconds;
     t.diagnostic(`admitted ${admitted} lines in ${seconds.toFixed(1)} s = ${perSec.toFixed(1)}/s (limit ${LIMIT}/s)`);
     assert.ok(Math.abs(perSec - LIMIT) <= TOLERANCE * LIMIT, `admitted ${admitted} lines in ${seconds.toFixed(1)} s = ${perSec.toFixed(1)}/s; the limit is ${LIMIT}/s`);
+    // node 0 was sent none of them, and answers node 1's drops too
+    await rateLimitedIsTheClusters('one', async () => (await Promise.all(nodes.map(dropped))).reduce((a, x, k) => a + x - droppedBefore[k]!, 0));
+  });
+
+  test('while a node of the previous release runs, its report (in its own key) holds the limit, and the nodes write theirs there too; once it has left, they stop', async (t) => {
+    const admin = new Redis(redis.url);
+    const old = 'old-node';
+    // a node of the previous release: registered, its info without `stats`, its report every 500 ms as it writes it (SET PX 3 s)
+    const report = () => admin.set(nodeLimitShare(old), JSON.stringify({ mixed: 1000 }), 'PX', 3000);
+    await admin.zadd(NODES, Date.now() + 600_000, old);
+    await admin.set(nodeInfo(old), JSON.stringify({ url: 'http://127.0.0.1:1', index: 200, pid: 1, layout: 2 }));
+    await report();
+    const timer = setInterval(() => void report(), 500);
+    const ids = nodes.map((n) => n.server.cluster!.nodeId);
+    try {
+      const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/mixed', { tokens: ['app'] })).json.tokens.app as string;
+      await until(() => nodes.every((n) => n.server.ctx.registry.get('mixed') && n.server.cluster!.nodes.live.includes(old)));
+      const { admitted, seconds } = await flood('mixed', token, [nodes[0]!]);
+      const perSec = admitted / seconds;
+      // alone, node 0 would admit the whole limit; with the old node's 1,000 lines/s its share is L x 200 / (200 + 1000)
+      const share = (LIMIT * 200) / 1200;
+      t.diagnostic(`admitted ${admitted} lines in ${seconds.toFixed(1)} s = ${perSec.toFixed(1)}/s (share ${share.toFixed(1)}/s)`);
+      assert.ok(Math.abs(perSec - share) <= 0.5 * share, `admitted ${perSec.toFixed(1)}/s; with the old node's report the share is ${share.toFixed(1)}/s (${LIMIT}/s without it)`);
+      for (const id of ids) assert.notEqual(await admin.get(nodeLimitShare(id)), null, 'the report in the key the old node reads');
+      assert.ok((JSON.parse((await admin.get(nodeLimitShare(ids[0]!)))!) as Record<string, number>)['mixed']! > 0);
+    } finally {
+      clearInterval(timer);
+    }
+    await admin.zrem(NODES, old);
+    await admin.del(nodeInfo(old), nodeLimitShare(old));
+    // gone: the nodes stop writing that key (it expires)
+    await until(async () => (await Promise.all(ids.map((id) => admin.exists(nodeLimitShare(id))))).every((x) => x === 0));
+    admin.disconnect();
   });
 });
 

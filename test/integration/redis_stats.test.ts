@@ -2,19 +2,23 @@
 // answers GET /v3/channels/:app/stats with the lines of every live node, a
 // second or so after they came in, whichever node took them in; a node that
 // dies takes its counts with it once its hash's TTL runs out; with Redis
-// away the answer is the node's own, marked partial. On one Redis and on a
-// Redis Cluster of 3 masters.
+// away the answer is the node's own, marked partial. And the apps' line
+// counts of GET /v3/channels (lines_in, bytes_in), the whole cluster's on
+// every node: kept when a node dies or stops, partial with Redis away
+// (cluster/counts.ts). On one Redis and on a Redis Cluster of 3 masters.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, Redis } from 'ioredis';
-import { nodeRates } from '../../src/redis/keys.js';
+import { appCounts, nodeCountsSeq, nodeRates } from '../../src/redis/keys.js';
+import { countShard } from '../../src/cluster/counts.js';
+import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { redisBackends } from '../support/redis-backends.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
 /** Short write period and TTL, so a dead node's counts go within the test's patience. */
-const OPTS = { ...fastCluster, ratesPeriodMs: 250, ratesTtlMs: 1500 };
+const OPTS = { ...fastCluster, statsPeriodMs: 250, statsTtlMs: 1500 };
 
 type Totals = [app: number, heroku: number, other: number];
 
@@ -22,6 +26,21 @@ async function stats(n: Node, app: string): Promise<any> {
   const r = await api(n.url, 'GET', `/v3/channels/${app}/stats`);
   assert.equal(r.status, 200, r.text);
   return r.json;
+}
+
+/** An app's entry of GET /v3/channels on node n, and the answer's partial. */
+async function listed(n: Node, app: string): Promise<{ stats: { lines_in: number; bytes_in: number; ring_lines: number; rate_limited: number }; partial: unknown }> {
+  const r = await api(n.url, 'GET', '/v3/channels?limit=1000');
+  assert.equal(r.status, 200, r.text);
+  const e = (r.json.channels as Array<{ channel: string; stats: any }>).find((c) => c.channel === app);
+  assert.ok(e, `${app} listed`);
+  return { stats: e.stats, partial: r.json.partial };
+}
+
+/** The lines and bytes node n took in for app since it started (what its own figures are). */
+function local(n: Node, app: string): [number, number] {
+  const a = n.server.ctx.registry.get(app)!;
+  return [a.linesIn, a.bytesIn];
 }
 
 function totals(s: any): Totals {
@@ -91,7 +110,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     const both: Totals = [45, 7, 4];
     await until('both nodes show the sum', async () => totals(await stats(a, 'st1')).join() === both.join() && totals(await stats(b, 'st1')).join() === both.join(), 10_000);
     // and it stays the sum (no count added twice by later writes)
-    await new Promise((res) => setTimeout(res, 4 * OPTS.ratesPeriodMs));
+    await new Promise((res) => setTimeout(res, 4 * OPTS.statsPeriodMs));
     assert.deepEqual(totals(await stats(a, 'st1')), both);
     assert.deepEqual(totals(await stats(b, 'st1')), both);
     // the node's hash holds counts and app ids only, and has a TTL
@@ -99,7 +118,70 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     assert.deepEqual(Object.keys(fields).map((f) => f.split(':')[0]), ['st1']);
     for (const v of Object.values(fields)) assert.match(v, /^\d+(,\d+)*$/);
     const ttl = await r.pttl(nodeRates(b.server.cluster!.nodeId));
-    assert.ok(ttl > 0 && ttl <= OPTS.ratesTtlMs, `ttl ${ttl}`);
+    assert.ok(ttl > 0 && ttl <= OPTS.statsTtlMs, `ttl ${ttl}`);
+  });
+
+  test("GET /v3/channels on either node: lines_in and bytes_in count both nodes' lines of the app, once", async () => {
+    const tokens = await createApp(a, b, 'st6');
+    await send(b, tokens, [40, 7, 3]);
+    await send(a, tokens, [5, 0, 1]);
+    const [la, ba] = local(a, 'st6');
+    const [lb, bb] = local(b, 'st6');
+    assert.equal(la + lb, 56);
+    for (const n of [a, b]) await until("both nodes' lines listed", async () => (await listed(n, 'st6')).stats.lines_in === 56, 10_000);
+    // and it stays the sum (no batch added twice by later writes)
+    await new Promise((res) => setTimeout(res, 4 * OPTS.statsPeriodMs));
+    for (const n of [a, b]) {
+      const e = await listed(n, 'st6');
+      assert.equal(e.partial, false);
+      assert.equal(e.stats.lines_in, 56);
+      assert.equal(e.stats.bytes_in, ba + bb);
+      assert.equal(e.stats.rate_limited, 0);
+    }
+    // numbers only in the app's field of its shard
+    assert.match((await r.hget(appCounts(countShard('st6')), 'st6'))!, /^56,\d+,0$/);
+  });
+
+  test('a batch of counts sent again (its reply lost) is added once; the next batch is added', async () => {
+    defineScripts(r);
+    const s = r as unknown as Scripts;
+    const shard = countShard('st-once');
+    const [key, applied] = [appCounts(shard), nodeCountsSeq(shard, 'test-node')];
+    assert.equal(await s.lpAddCounts(key, applied, 1, 60_000, 'st-once', '3', '300', '1'), 1);
+    assert.equal(await s.lpAddCounts(key, applied, 1, 60_000, 'st-once', '3', '300', '1'), 0);
+    assert.equal(await r.hget(key, 'st-once'), '3,300,1');
+    assert.equal(await s.lpAddCounts(key, applied, 2, 60_000, 'st-once', '2', '20', '0'), 1);
+    assert.equal(await r.hget(key, 'st-once'), '5,320,1');
+    await r.hdel(key, 'st-once');
+  });
+
+  test("a node that dies or stops: the app's lines_in in GET /v3/channels does not go back", async () => {
+    const [c, d] = await Promise.all([startNode(redis.url, OPTS), startNode(redis.url, OPTS)]);
+    const cid = c.server.cluster!.nodeId;
+    const did = d.server.cluster!.nodeId;
+    await until('a sees c and d', () => a.server.cluster!.nodes.live.includes(cid) && a.server.cluster!.nodes.live.includes(did));
+    const tokens = await createApp(a, c, 'st7');
+    await until('d knows st7', () => d.server.ctx.registry.get('st7'));
+    await send(a, tokens, [1, 0, 0]);
+    await send(c, tokens, [10, 0, 0]);
+    await until("a lists c's lines", async () => (await listed(a, 'st7')).stats.lines_in === 11, 10_000);
+
+    c.server.cluster!.kill(); // a crash: no last write, no deregistration
+    await until('a no longer lists c as live', () => !a.server.cluster!.nodes.live.includes(cid), 10_000);
+    assert.equal((await listed(a, 'st7')).stats.lines_in, 11);
+    assert.equal((await listed(b, 'st7')).stats.lines_in, 11);
+
+    // d's writer held: its lines reach Redis with the last write of its graceful stop only
+    d.server.cluster!.stats!.kill();
+    await send(d, tokens, [4, 0, 0]);
+    await new Promise((res) => setTimeout(res, 3 * OPTS.statsPeriodMs));
+    assert.equal((await listed(a, 'st7')).stats.lines_in, 11);
+    await d.close();
+    await until("a lists d's last lines", async () => (await listed(a, 'st7')).stats.lines_in === 15, 10_000);
+    await until('a no longer lists d as live', () => !a.server.cluster!.nodes.live.includes(did), 10_000);
+    assert.equal((await listed(a, 'st7')).stats.lines_in, 15);
+    assert.equal((await listed(b, 'st7')).stats.lines_in, 15);
+    await c.close();
   });
 
   /** A third node c, seen by a, that took `counts` lines (app, heroku, other) of a new app, shown in a's stats. */
@@ -122,7 +204,7 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     await until("c's lines leave a's stats", async () => totals(await stats(a, 'st2')).join() === '0,0,0', 10_000);
     await until("c's hash expires", async () => (await r.exists(key)) === 0, 10_000);
     const gone = Date.now() - killedAt;
-    assert.ok(gone < OPTS.ratesTtlMs + 3000, `gone after ${gone} ms`);
+    assert.ok(gone < OPTS.statsTtlMs + 3000, `gone after ${gone} ms`);
     // once c's registration expired too, a sums the two live nodes
     const cid = c.server.cluster!.nodeId;
     await until('a no longer lists c', () => !a.server.cluster!.nodes.live.includes(cid), 10_000);
@@ -132,19 +214,24 @@ for (const backend of redisBackends) describe(`console stats of the whole cluste
     await c.close();
   });
 
-  test("a deleted app's counts leave every node's hash with its next write", async () => {
+  test("a deleted app's counts leave every node's hash with its next write, and its line counts leave Redis: made again, it starts from 0", async () => {
     const tokens = await createApp(a, b, 'st5');
     await send(b, tokens, [2, 0, 0]);
     const key = nodeRates(b.server.cluster!.nodeId);
     const st5 = async () => Object.keys(await r.hgetall(key)).filter((f) => f.startsWith('st5:'));
     await until("st5 in b's hash", async () => (await st5()).length > 0, 10_000);
+    await until('st5 counted', async () => (await listed(a, 'st5')).stats.lines_in === 2, 10_000);
     assert.equal((await api(a.url, 'DELETE', '/v3/channels/st5')).status, 204);
     await until("st5 gone from b's hash", async () => (await st5()).length === 0, 10_000);
+    await until('st5 gone from its shard', async () => (await r.hexists(appCounts(countShard('st5')), 'st5')) === 0, 10_000);
+    const again = await createApp(a, b, 'st5');
+    await send(a, again, [1, 0, 0]);
+    await until('st5 made again counts its own line', async () => (await listed(b, 'st5')).stats.lines_in === 1, 10_000);
   });
 
   test("a live node whose counts stopped being written (a stuck writer) leaves the others' stats once its hash's TTL ran out", async () => {
     const c = await thirdNodeWithLines('st4', [0, 0, 6]);
-    c.server.cluster!.rates!.kill();
+    c.server.cluster!.stats!.kill();
     await until("c's lines leave a's stats", async () => totals(await stats(a, 'st4')).join() === '0,0,0', 10_000);
     // c is still registered: the TTL, not the registry, took its counts away
     assert.ok(a.server.cluster!.nodes.live.includes(c.server.cluster!.nodeId));
@@ -175,10 +262,16 @@ describe('console stats with Redis away', () => {
     await until('a shows both', async () => totals(await stats(a, 'st3')).join() === '3,4,0', 10_000);
     const failedBefore = await metric(a, 'logplane_cluster_rate_writes_failed_total');
 
+    await until('a lists both', async () => (await listed(a, 'st3')).stats.lines_in === 7, 10_000);
+
     await redis.stop();
     const s = await stats(a, 'st3');
     assert.equal(s.partial, true);
     assert.deepEqual(totals(s), [3, 0, 0]);
+    // the channel list: this node's own counts, marked partial
+    const l = await listed(a, 'st3');
+    assert.equal(l.partial, true);
+    assert.deepEqual([l.stats.lines_in, l.stats.bytes_in], local(a, 'st3'));
     await until('a write failure counted', async () => (await metric(a, 'logplane_cluster_rate_writes_failed_total')) > failedBefore, 10_000);
     assert.ok((await metric(a, 'logplane_cluster_rate_reads_partial_total')) >= 1);
 
@@ -187,6 +280,9 @@ describe('console stats with Redis away', () => {
       const x = await stats(a, 'st3');
       return x.partial === false && totals(x).join() === '3,4,0';
     }, 15_000);
+    const l2 = await listed(a, 'st3');
+    assert.equal(l2.partial, false);
+    assert.equal(l2.stats.lines_in, 7);
   });
 });
 
