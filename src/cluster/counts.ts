@@ -69,7 +69,7 @@ export function parseCounts(v: unknown): Counts | null {
 
 /** An app's counts on this node since it started (what embedded mode answers). */
 export function localCounts(app: App): Counts {
-  return [app.linesIn, app.bytesIn, app.admission?.limited ?? 0];
+  return [app.linesIn, app.bytesIn, app.rateLimited];
 }
 
 /** Counts of apps read from Redis: the apps whose shard answered (absent there: 0), and whether some shard did not. */
@@ -126,17 +126,17 @@ export class AppCounts {
       // no allocation for an app that counted nothing new (most, most of the time)
       const lines = app.linesIn;
       const bytes = app.bytesIn;
-      const limited = app.admission?.limited ?? 0;
+      const limited = app.rateLimited;
       let was = this.#base.get(app);
       if (was ? was[0] === lines && was[1] === bytes && was[2] === limited : lines === 0 && bytes === 0 && limited === 0) continue;
       const s = countShard(app.id);
       // a batch of this shard is out: these counts wait for the next one
       if (this.#shards[s]!.args !== null) continue;
       if (!was) this.#base.set(app, (was = [0, 0, 0]));
-      // counters only rise (max: the rate limit's count goes when the limit closes)
-      const d0 = Math.max(0, lines - was[0]);
-      const d1 = Math.max(0, bytes - was[1]);
-      const d2 = Math.max(0, limited - was[2]);
+      // counters only rise
+      const d0 = lines - was[0];
+      const d1 = bytes - was[1];
+      const d2 = limited - was[2];
       was[0] = lines;
       was[1] = bytes;
       was[2] = limited;
