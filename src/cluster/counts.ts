@@ -23,7 +23,7 @@
 // leave the sum when the node dies or stops (a deploy restarts them all),
 // so the totals would go back; here what a node added stays when it goes.
 // A node that dies loses only what it counted since its last batch (about a
-// second). The price is a Redis write per shard per period per node, on
+// second); one that stops writes until nothing waits (NodeStats.stop). The price is a Redis write per shard per period per node, on
 // keys every node writes; a period's batches are as big as the apps with
 // lines in it, like the record's blocks.
 //
@@ -99,6 +99,10 @@ export class AppCounts {
   readonly #shards: Shard[] = Array.from({ length: COUNT_SHARDS }, () => ({ args: null, batch: 0, forget: new Set<string>() }));
   /** The last batch number given (rises for the node's whole life, across shards). */
   #batches = 0;
+  /** The last queue() left counts of some app waiting behind a batch of its shard that was out. */
+  #held = false;
+  /** Batches known applied (the stop: did a write get anywhere). */
+  #applied = 0;
 
   constructor(opts: AppCountsOptions) {
     this.#o = opts;
@@ -107,6 +111,16 @@ export class AppCounts {
   /** Batches not yet known applied (tests, the stop). */
   get unsent(): number {
     return this.#shards.filter((s) => s.args !== null).length;
+  }
+
+  /** Counts not in Redis yet as of the last write: a batch not known applied, or counts that waited behind one (the stop writes again). */
+  get waiting(): boolean {
+    return this.#held || this.unsent > 0;
+  }
+
+  /** Batches known applied since the node started. */
+  get applied(): number {
+    return this.#applied;
   }
 
   /** An app was deleted: its field leaves the shard with the next write (a new app of the name starts from 0). */
@@ -122,6 +136,7 @@ export class AppCounts {
    */
   queue(b: StatsBatch): (res: StatsReplies | null) => boolean {
     const fresh = new Map<number, string[]>();
+    this.#held = false;
     for (const app of this.#o.registry.apps()) {
       // no allocation for an app that counted nothing new (most, most of the time)
       const lines = app.linesIn;
@@ -131,7 +146,10 @@ export class AppCounts {
       if (was ? was[0] === lines && was[1] === bytes && was[2] === limited : lines === 0 && bytes === 0 && limited === 0) continue;
       const s = countShard(app.id);
       // a batch of this shard is out: these counts wait for the next one
-      if (this.#shards[s]!.args !== null) continue;
+      if (this.#shards[s]!.args !== null) {
+        this.#held = true;
+        continue;
+      }
       if (!was) this.#base.set(app, (was = [0, 0, 0]));
       // counters only rise
       const d0 = lines - was[0];
@@ -172,8 +190,10 @@ export class AppCounts {
       let ok = res !== null;
       for (const { shard, add, del, dels } of queued) {
         if (add >= 0) {
-          if (res !== null && res[add]?.[0] === null) shard.args = null;
-          else ok = false;
+          if (res !== null && res[add]?.[0] === null) {
+            shard.args = null;
+            this.#applied++;
+          } else ok = false;
         }
         if (del >= 0) {
           if (res !== null && res[del]?.[0] === null) for (const id of dels) shard.forget.delete(id);
