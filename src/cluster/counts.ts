@@ -43,9 +43,16 @@ import { readWithin, type StatsBatch, type StatsReplies } from './stats-batch.js
 export const COUNT_SHARDS = 16;
 /** How long a shard remembers the last batch a node applied (a batch is sent again within seconds, or after an outage). */
 export const COUNT_SEQ_TTL_MS = 24 * 3600_000;
-/** A value as written: three whole numbers (at most 16 digits each: exact as doubles). */
-const COUNTS_RE = /^(\d{1,16}),(\d{1,16}),(\d{1,16})$/;
-const MAX_VALUE_CHARS = 3 * 16 + 2;
+/**
+ * A value as written: three whole numbers, at most 20 digits each. The
+ * script adds in Lua numbers (doubles) and prints them whole (%.0f): exact
+ * up to 2^53 (16 digits), past it a double close to the sum, 17 digits from
+ * 10^16, which an app's bytes_in can reach (10 PB: at 100 MB/s, in about 3
+ * years), so 16 digits would read such a count as 0. 20 digits (10^20: 3,000
+ * years at 1 GB/s) cannot be passed; the bound keeps a junk value short.
+ */
+const COUNTS_RE = /^(\d{1,20}),(\d{1,20}),(\d{1,20})$/;
+const MAX_VALUE_CHARS = 3 * 20 + 2;
 
 /** Lines routed, their bytes, lines the rate limit dropped. */
 export type Counts = [lines: number, bytes: number, limited: number];

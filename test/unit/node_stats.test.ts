@@ -214,7 +214,10 @@ test('a shard is picked from the id alone, within range and spread', () => {
 
 test('what the readers take from Redis is bounded and validated', () => {
   assert.deepEqual(parseCounts('12,3400,5'), [12, 3400, 5]);
-  for (const bad of [null, 12, '', '1,2', '1,2,3,4', '-1,2,3', '1,2,x', '1.5,2,3', `${'9'.repeat(17)},1,1`, ' 1,2,3']) assert.equal(parseCounts(bad), null, String(bad));
+  // past 2^53 (16 digits) the script's sums are doubles printed whole: 17 digits are a count, not junk
+  assert.deepEqual(parseCounts('12,10000000000000000,5'), [12, 1e16, 5]);
+  assert.deepEqual(parseCounts(`1,${'9'.repeat(20)},1`), [1, 1e20, 1]);
+  for (const bad of [null, 12, '', '1,2', '1,2,3,4', '-1,2,3', '1,2,x', '1.5,2,3', `${'9'.repeat(21)},1,1`, ' 1,2,3']) assert.equal(parseCounts(bad), null, String(bad));
 
   const into = new Map<string, number>();
   const report = encodeReport(1700000000000, new Map([['shop', 12.5], ['web.app', 3]]));
