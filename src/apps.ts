@@ -32,12 +32,14 @@ export interface SeqClock {
   next(last: number, receivedMs: number): number;
 }
 
-/** Decides, per ingested line, whether it may be routed (the per-app rate limit, ingest/rate-limit.ts). */
+/**
+ * Decides, per ingested line, whether it may be routed (the per-app rate
+ * limit, ingest/rate-limit.ts). What it drops it adds to the app's
+ * rateLimited; the caller counts it by transport.
+ */
 export interface LineAdmission {
-  /** True to route a line received at nowMs (whole ms); false: it is dropped (the caller counts it by transport). */
+  /** True to route a line received at nowMs (whole ms); false: it is dropped. */
   admit(nowMs: number): boolean;
-  /** Lines of the app this admission dropped since it was made (monotonic). */
-  readonly limited: number;
 }
 
 export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
@@ -55,6 +57,12 @@ export class App {
   readonly sinks: LineSink[] = [];
   linesIn = 0;
   bytesIn = 0;
+  /**
+   * Lines the rate limit dropped since the app was made on this node (the
+   * channel stats' rate_limited). The app's, not the limit's: it stays when
+   * the limit closes at a stop, before the last stats write reads it.
+   */
+  rateLimited = 0;
   /** The rate limit every ingest path asks before routing; null = none. */
   admission: LineAdmission | null = null;
   /** Lines per second by source class over the last 5 minutes (the console's chart). */

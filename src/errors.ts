@@ -9,6 +9,7 @@ export const ErrorCode = {
   CONFLICT: 'LPX_ERR_CONFLICT',
   UNPROCESSABLE: 'LPX_ERR_UNPROCESSABLE',
   STORE: 'LPX_ERR_STORE',
+  STATE: 'LPX_ERR_STATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -77,5 +78,13 @@ export class StoreError extends LogplaneError {
   constructor(message: string, id = 'store_unavailable') {
     super(ErrorCode.STORE, 503, id, message);
     this.name = 'StoreError';
+  }
+}
+
+/** A part used before what it needs was started: a programmer error (the wiring's order, server.ts), never the client's. */
+export class StateError extends LogplaneError {
+  constructor(message: string, id = 'invalid_state') {
+    super(ErrorCode.STATE, 500, id, message);
+    this.name = 'StateError';
   }
 }

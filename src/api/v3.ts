@@ -87,7 +87,7 @@ export function channelJson(app: App): { channel: string; tokens: Record<string,
 
 /** Lines of the app the rate limit dropped since this node started (0 when the limit is off). */
 export function rateLimitedOf(app: App): number {
-  return app.admission?.limited ?? 0;
+  return app.rateLimited;
 }
 
 /**

@@ -218,6 +218,8 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
   const readOnce = (url: string): Promise<Outcome> =>
     new Promise<Outcome>((resolve) => {
       const after = resumeAfter();
+      // what this connection asked for: the seqs above it (a resume point past the head is the head, as the server takes it)
+      let asked = after;
       const wsUrl = url.replace(/^http/, 'ws') + (after !== null ? `?after=${after}` : '');
       const ws = new WebSocket(wsUrl, { perMessageDeflate: false, handshakeTimeout: 10_000 });
       let connected = false;
@@ -265,6 +267,7 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
               // the server came back without its history (seq restarted): what we had is gone
               err.write(`logplane: the server restarted without its history (head seq ${m.head} < ${after}); lines sent meanwhile may be lost\n`);
               lastSeq = m.head;
+              asked = m.head;
             }
             break;
           case 'lines': {
@@ -283,10 +286,14 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
           }
           case 'gap': {
             const g = m as Gap;
-            if (lastSeq === null || g.to > lastSeq) {
-              printGap(g);
-              lastSeq = g.to;
-            }
+            // seqs at or below the resume point were printed or reported lost before this connection: a report
+            // of them is not printed again. Any other gap is news, also one below the last line printed: in
+            // distributed mode the start's lower bound ends at the head (usually the last line sent), and the
+            // exact count of other nodes' lines that came too late is of seqs passed already (docs/tail.md)
+            if (asked !== null && g.to <= asked) break;
+            printGap(g);
+            // the resume point moves past what was reported, never back
+            if (lastSeq === null || g.to > lastSeq) lastSeq = g.to;
             break;
           }
           case 'end':

@@ -22,6 +22,7 @@
 import type { Redis } from 'ioredis';
 import type { App, Registry } from '../apps.js';
 import type { Config } from '../config.js';
+import { StateError } from '../errors.js';
 import type { DrainOwnership } from '../drains/ownership.js';
 import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
@@ -210,7 +211,7 @@ export class Cluster {
    * drainFeeds; startLeases() once it does.
    */
   join(registry: Registry): DrainFeeds {
-    if (this.#registry) throw new Error('cluster already joined');
+    if (this.#registry) throw new StateError('cluster already joined');
     this.#registry = registry;
     for (const app of registry.apps()) app.addSink(this.history.sink(app.id, app.ring));
     registry.on('app', (app: App) => app.addSink(this.history.sink(app.id, app.ring)));
@@ -274,7 +275,7 @@ export class Cluster {
   /** Hold the per-app rate limit across the nodes (limit-share.ts), in each stats write until stop() (or the cluster's). */
   shareRateLimit(target: LimitShareTarget): { stop(): void } {
     const stats = this.#stats;
-    if (!stats) throw new Error('cluster not joined');
+    if (!stats) throw new StateError('cluster not joined: shareRateLimit() needs join() first');
     const s = new LimitShares(this.nodes, target, { periodMs: this.options.statsPeriodMs, log: this.#log });
     stats.limit = s;
     return { stop: () => (stats.limit = null) };
@@ -319,7 +320,7 @@ export class Cluster {
 
   /** Which drains this node delivers. */
   get drains(): DrainOwnership {
-    if (!this.#leases) throw new Error('cluster not joined');
+    if (!this.#leases) throw new StateError('cluster not joined: drains needs join() first');
     return this.#leases;
   }
 

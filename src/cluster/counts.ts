@@ -23,7 +23,7 @@
 // leave the sum when the node dies or stops (a deploy restarts them all),
 // so the totals would go back; here what a node added stays when it goes.
 // A node that dies loses only what it counted since its last batch (about a
-// second). The price is a Redis write per shard per period per node, on
+// second); one that stops writes until nothing waits (NodeStats.stop). The price is a Redis write per shard per period per node, on
 // keys every node writes; a period's batches are as big as the apps with
 // lines in it, like the record's blocks.
 //
@@ -43,9 +43,16 @@ import { readWithin, type StatsBatch, type StatsReplies } from './stats-batch.js
 export const COUNT_SHARDS = 16;
 /** How long a shard remembers the last batch a node applied (a batch is sent again within seconds, or after an outage). */
 export const COUNT_SEQ_TTL_MS = 24 * 3600_000;
-/** A value as written: three whole numbers (at most 16 digits each: exact as doubles). */
-const COUNTS_RE = /^(\d{1,16}),(\d{1,16}),(\d{1,16})$/;
-const MAX_VALUE_CHARS = 3 * 16 + 2;
+/**
+ * A value as written: three whole numbers, at most 20 digits each. The
+ * script adds in Lua numbers (doubles) and prints them whole (%.0f): exact
+ * up to 2^53 (16 digits), past it a double close to the sum, 17 digits from
+ * 10^16, which an app's bytes_in can reach (10 PB: at 100 MB/s, in about 3
+ * years), so 16 digits would read such a count as 0. 20 digits (10^20: 3,000
+ * years at 1 GB/s) cannot be passed; the bound keeps a junk value short.
+ */
+const COUNTS_RE = /^(\d{1,20}),(\d{1,20}),(\d{1,20})$/;
+const MAX_VALUE_CHARS = 3 * 20 + 2;
 
 /** Lines routed, their bytes, lines the rate limit dropped. */
 export type Counts = [lines: number, bytes: number, limited: number];
@@ -69,7 +76,7 @@ export function parseCounts(v: unknown): Counts | null {
 
 /** An app's counts on this node since it started (what embedded mode answers). */
 export function localCounts(app: App): Counts {
-  return [app.linesIn, app.bytesIn, app.admission?.limited ?? 0];
+  return [app.linesIn, app.bytesIn, app.rateLimited];
 }
 
 /** Counts of apps read from Redis: the apps whose shard answered (absent there: 0), and whether some shard did not. */
@@ -99,6 +106,10 @@ export class AppCounts {
   readonly #shards: Shard[] = Array.from({ length: COUNT_SHARDS }, () => ({ args: null, batch: 0, forget: new Set<string>() }));
   /** The last batch number given (rises for the node's whole life, across shards). */
   #batches = 0;
+  /** The last queue() left counts of some app waiting behind a batch of its shard that was out. */
+  #held = false;
+  /** Batches known applied (the stop: did a write get anywhere). */
+  #applied = 0;
 
   constructor(opts: AppCountsOptions) {
     this.#o = opts;
@@ -107,6 +118,16 @@ export class AppCounts {
   /** Batches not yet known applied (tests, the stop). */
   get unsent(): number {
     return this.#shards.filter((s) => s.args !== null).length;
+  }
+
+  /** Counts not in Redis yet as of the last write: a batch not known applied, or counts that waited behind one (the stop writes again). */
+  get waiting(): boolean {
+    return this.#held || this.unsent > 0;
+  }
+
+  /** Batches known applied since the node started. */
+  get applied(): number {
+    return this.#applied;
   }
 
   /** An app was deleted: its field leaves the shard with the next write (a new app of the name starts from 0). */
@@ -122,21 +143,25 @@ export class AppCounts {
    */
   queue(b: StatsBatch): (res: StatsReplies | null) => boolean {
     const fresh = new Map<number, string[]>();
+    this.#held = false;
     for (const app of this.#o.registry.apps()) {
       // no allocation for an app that counted nothing new (most, most of the time)
       const lines = app.linesIn;
       const bytes = app.bytesIn;
-      const limited = app.admission?.limited ?? 0;
+      const limited = app.rateLimited;
       let was = this.#base.get(app);
       if (was ? was[0] === lines && was[1] === bytes && was[2] === limited : lines === 0 && bytes === 0 && limited === 0) continue;
       const s = countShard(app.id);
       // a batch of this shard is out: these counts wait for the next one
-      if (this.#shards[s]!.args !== null) continue;
+      if (this.#shards[s]!.args !== null) {
+        this.#held = true;
+        continue;
+      }
       if (!was) this.#base.set(app, (was = [0, 0, 0]));
-      // counters only rise (max: the rate limit's count goes when the limit closes)
-      const d0 = Math.max(0, lines - was[0]);
-      const d1 = Math.max(0, bytes - was[1]);
-      const d2 = Math.max(0, limited - was[2]);
+      // counters only rise
+      const d0 = lines - was[0];
+      const d1 = bytes - was[1];
+      const d2 = limited - was[2];
       was[0] = lines;
       was[1] = bytes;
       was[2] = limited;
@@ -172,8 +197,10 @@ export class AppCounts {
       let ok = res !== null;
       for (const { shard, add, del, dels } of queued) {
         if (add >= 0) {
-          if (res !== null && res[add]?.[0] === null) shard.args = null;
-          else ok = false;
+          if (res !== null && res[add]?.[0] === null) {
+            shard.args = null;
+            this.#applied++;
+          } else ok = false;
         }
         if (del >= 0) {
           if (res !== null && res[del]?.[0] === null) for (const id of dels) shard.forget.delete(id);

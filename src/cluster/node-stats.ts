@@ -31,7 +31,7 @@ import { StatsBatch, type RecordFields, type StatsReplies } from './stats-batch.
 
 /** Fields per HSET / HDEL command (a period after an outage rewrites the whole window of every app). */
 const FIELDS_PER_COMMAND = 1000;
-/** How long a graceful stop waits for its last write (the counts since the last period). */
+/** How long a graceful stop waits for its last writes (the counts since the last period). */
 const STOP_WRITE_MS = 1000;
 
 export interface NodeStatsOptions {
@@ -191,13 +191,27 @@ export class NodeStats {
     return { counts, partial: read.partial };
   }
 
-  /** Graceful stop: one last write (the counts since the last period, bounded), then the record is deleted (the node leaves the registry at once too). */
+  /**
+   * Graceful stop: the last writes (the counts since the last period, within
+   * STOP_WRITE_MS), then the record is deleted (the node leaves the registry
+   * at once too). A shard whose batch was out sends it again, as it was, and
+   * its apps' newer counts wait behind it: so write again while counts wait
+   * and the last write applied some batch (one that applied none, Redis
+   * away, ends it: what waits is lost with the node, as at a crash).
+   */
   async stop(): Promise<void> {
     this.kill();
     await this.#writing;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.write(), new Promise<void>((r) => (timer = setTimeout(r, STOP_WRITE_MS)))]);
-    clearTimeout(timer);
+    const end = Date.now() + STOP_WRITE_MS;
+    for (;;) {
+      const left = end - Date.now();
+      if (left <= 0) break;
+      const applied = this.counts.applied;
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([this.write().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), left)))]);
+      clearTimeout(timer);
+      if (!done || !this.counts.waiting || this.counts.applied === applied) break;
+    }
     await this.#o.redis.del(this.#key).catch(() => {});
     await this.counts.dropSeqs();
   }

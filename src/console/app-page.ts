@@ -6,6 +6,7 @@ import { call, enc } from './api.js';
 import { h, typing } from './dom.js';
 import { RateChart, type Stats } from './chart.js';
 import { DrainPanel } from './drains.js';
+import { skippedText } from './format.js';
 import { LogView } from './logview.js';
 import { TailStream, type Filters, type StreamState } from './stream.js';
 
@@ -27,6 +28,8 @@ export class AppPage {
   /** Lines skipped since this view opened (gap rows scroll away with the lines; this stays). */
   readonly #skipped: HTMLElement;
   #skippedTotal = 0;
+  /** Some gap since this view opened was a lower bound: the total is "at least". */
+  #skippedBound = false;
   #stream: TailStream | null = null;
   #statsTimer = 0;
   #stopped = false;
@@ -138,15 +141,18 @@ export class AppPage {
     this.#stream?.stop();
     this.#view.reset();
     this.#skippedTotal = 0;
+    this.#skippedBound = false;
     this.#skipped.textContent = '';
     const stream = new TailStream(this.#app, f, {
       lines: (lines) => this.#view.addLines(lines),
       gap: (g) => {
         const since = g.since ? `since ${g.since}` : 'lost';
-        this.#view.addGap(g.dropped, g.lower_bound === true ? `at least: other nodes' lines could not be read, ${since}` : since);
+        const bound = g.lower_bound === true;
+        this.#view.addGap(g.dropped, bound ? `other nodes' lines could not be read, ${since}` : since, bound);
         this.#skippedTotal += g.dropped;
-        this.#skipped.textContent = `${this.#skippedTotal.toLocaleString('en-US')} skipped`;
-        this.#skipped.title = 'Lines the server could not deliver to this view (too fast for it, or gone from history while disconnected)';
+        if (bound) this.#skippedBound = true;
+        this.#skipped.textContent = skippedText(this.#skippedTotal, this.#skippedBound);
+        this.#skipped.title = 'Lines the server could not deliver to this view (too fast for it, gone from history while disconnected, or, in distributed mode, of other nodes that could not be read)';
       },
       state: (s, detail, status) => {
         this.#setState(s, detail);

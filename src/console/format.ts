@@ -116,7 +116,27 @@ export function lineHtml(l: Line, colors: DynoColors): string {
   return `<div class="row"><span class="ts">${esc(l.ts)}</span> <span class="hdr ${colors.for(l.dyno)}">${esc(l.source)}[${esc(l.dyno)}]:</span> <span class="msg">${msg}</span></div>`;
 }
 
-/** An inline gap row: `N lines skipped`. */
-export function gapHtml(n: number, why: string): string {
-  return `<div class="row gap" role="note">⋯ ${n} ${n === 1 ? 'line' : 'lines'} skipped (${esc(why)})</div>`;
+/**
+ * What a gap lost, in the words of `logplane logs` and the L11 line: `N
+ * lines skipped`; for a count that is only a lower bound (distributed mode,
+ * other nodes' lines could not be read) `at least N lines skipped`, or, when
+ * nothing is known lost (N 0), `an unknown number of lines may be missing`:
+ * never "0 lines skipped", which reads as nothing lost.
+ */
+export function gapText(n: number, lowerBound: boolean): string {
+  const lines = `${n} ${n === 1 ? 'line' : 'lines'} skipped`;
+  if (!lowerBound) return lines;
+  return n > 0 ? `at least ${lines}` : 'an unknown number of lines may be missing';
+}
+
+/** An inline gap row: `⋯ N lines skipped (why)` (gapText). */
+export function gapHtml(n: number, why: string, lowerBound = false): string {
+  return `<div class="row gap" role="note">⋯ ${gapText(n, lowerBound)} (${esc(why)})</div>`;
+}
+
+/** The total skipped since a view opened: `N skipped`, `at least N skipped` once a gap was a lower bound, `lines may be missing` when that is all. */
+export function skippedText(total: number, lowerBound: boolean): string {
+  const n = `${total.toLocaleString('en-US')} skipped`;
+  if (!lowerBound) return n;
+  return total > 0 ? `at least ${n}` : 'lines may be missing';
 }

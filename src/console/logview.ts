@@ -12,7 +12,8 @@ import { DynoColors, gapHtml, lineHtml, type Line } from './format.js';
 /** Rows kept in the DOM. */
 export const MAX_ROWS = 1000;
 
-type Item = { line: Line } | { gap: number; why: string };
+/** A line, or a gap of `gap` lines (lowerBound: at least that many, maybe 0: gapText). */
+type Item = { line: Line } | { gap: number; why: string; lowerBound: boolean };
 
 export class LogView {
   readonly el: HTMLElement;
@@ -59,8 +60,8 @@ export class LogView {
     this.#schedule();
   }
 
-  addGap(n: number, why: string): void {
-    const item = { gap: n, why };
+  addGap(n: number, why: string, lowerBound = false): void {
+    const item = { gap: n, why, lowerBound };
     if (this.#paused) this.#held.push(item);
     else {
       this.#pending.push(item);
@@ -72,7 +73,7 @@ export class LogView {
     if (p === this.#paused) return;
     this.#paused = p;
     if (p) return;
-    if (this.#heldDropped > 0) this.#pending.push({ gap: this.#heldDropped, why: 'while paused' });
+    if (this.#heldDropped > 0) this.#pending.push({ gap: this.#heldDropped, why: 'while paused', lowerBound: false });
     for (const it of this.#held) this.#pending.push(it);
     this.#held = [];
     this.#heldLines = 0;
@@ -115,7 +116,7 @@ export class LogView {
     for (const it of items) {
       if ('line' in it) {
         html += lineHtml(it.line, this.#colors);
-      } else html += gapHtml(it.gap, it.why);
+      } else html += gapHtml(it.gap, it.why, it.lowerBound);
     }
     el.insertAdjacentHTML('beforeend', html);
     const extra = el.childElementCount - MAX_ROWS;

@@ -7,9 +7,9 @@
 // publish); lines over it are dropped, and once a second each app that
 // dropped gets the line
 //   Rate limit exceeded: <N> messages dropped since <T>.
-// (source heroku, dyno logplane) in its own stream. The bucket counts the
-// app's drops (`limited`, the channel stats' rate_limited); the caller counts
-// them by transport in logplane_ingest_dropped_total{reason="rate_limited"}
+// (source heroku, dyno logplane) in its own stream. The bucket adds the
+// app's drops to app.rateLimited (the channel stats' rate_limited); the
+// caller counts them by transport in logplane_ingest_dropped_total{reason="rate_limited"}
 // and leaves them out of logplane_ingest_lines_total (SPEC 10). In
 // distributed mode the limit is the app's across the nodes: once a second
 // each node shares the lines each app was sent to it (cluster/limit-share.ts)
@@ -33,19 +33,20 @@ export class AppRateBucket implements LineAdmission {
   #credit: number;
   #last = 0;
   readonly #onFirstDrop: (b: AppRateBucket) => void;
+  readonly #counts: { rateLimited: number };
   /** Lines dropped since the last announcement, and the receive time of the first of them. */
   dropped = 0;
   since = 0;
-  /** Lines dropped since the bucket was made (this node's start, or the app's creation): never goes down. */
-  limited = 0;
   /** Lines asked about (admitted or not) since the last takeDemand (distributed mode's shares). */
   seen = 0;
 
-  constructor(linesPerSec: number, onFirstDrop: (b: AppRateBucket) => void) {
+  /** counts: where every line dropped is added (the App: its rateLimited outlives the bucket). */
+  constructor(linesPerSec: number, onFirstDrop: (b: AppRateBucket) => void, counts: { rateLimited: number }) {
     this.#rate = linesPerSec;
     this.#cap = 2 * linesPerSec * LINE;
     this.#credit = this.#cap;
     this.#onFirstDrop = onFirstDrop;
+    this.#counts = counts;
   }
 
   /** Lines/s now (the limit, or this node's share of it). */
@@ -74,7 +75,7 @@ export class AppRateBucket implements LineAdmission {
       this.#credit -= LINE;
       return true;
     }
-    this.limited++;
+    this.#counts.rateLimited++;
     if (this.dropped++ === 0) {
       this.since = nowMs;
       this.#onFirstDrop(this);
@@ -179,7 +180,7 @@ export class AppRateLimiter implements LimitShareTarget {
 
   #attach(app: App): void {
     if (app.admission !== null) return;
-    const b = new AppRateBucket(this.#defaultShare, (x) => this.#dropping.set(x, this.#appOf.get(x)!));
+    const b = new AppRateBucket(this.#defaultShare, (x) => this.#dropping.set(x, this.#appOf.get(x)!), app);
     this.#appOf.set(b, app);
     app.admission = b;
   }

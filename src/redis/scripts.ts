@@ -391,7 +391,6 @@ redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
 return 1
 `;
 
-/** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 /**
  * Add one node's batch of apps' line counts to a shard of the cluster's
  * counts (cluster/counts.ts), once. KEYS: the shard's hash, the node's
@@ -419,6 +418,7 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 `;
 
+/** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
   lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;

@@ -9,7 +9,7 @@ import { LineFilter } from '../line-filter.js';
 import type { HistorySource } from '../history/source.js';
 import { TailHub, type HubOrder } from './hub.js';
 import { Tail, type TailSink, type Transport } from './tail.js';
-import type { HistoryView } from './start.js';
+import type { StartHistory } from './start.js';
 import { systemClock, type TimeSource } from '../basics/clock.js';
 import { SessionStore, type Session, type SessionSpec } from './session.js';
 
@@ -199,7 +199,7 @@ export class TailService {
     // reach the hub, what they appended in between: with the live lines, every
     // line after that history, none twice (tail.ts startFrom); when that
     // second read fails, the tail announces a gap for what it may have missed
-    let ready: Promise<HistoryView>;
+    let ready: Promise<StartHistory>;
     if (hub === null || history.readSplit === undefined) ready = history.read(app);
     else {
       const split = history.readSplit(app);

@@ -4,28 +4,21 @@
 // read without Redis may miss, how many lines a resume point below the
 // history's oldest line missed. The live part is tail.ts's.
 import { NODE_SLOTS } from '../basics/seq.js';
-import type { HistoryLoss, LaterLines } from '../history/source.js';
+import type { HistoryLoss, HistoryView, LaterLines } from '../history/source.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { LineFilter } from '../line-filter.js';
 import type { Gap } from './encode.js';
 
 /**
- * Distributed mode: history from Redis merged with this node's own lines not
- * yet written there, sorted by seq.
+ * What a distributed-mode start is handed: the history as of the tail's
+ * subscription (HistorySource.read's view: Redis merged with this node's own
+ * lines not yet written there, sorted by seq; `complete` false when Redis
+ * could not be read, `lines` then this node's only), and the other nodes'
+ * lines appended between that read and the confirmed subscription, all of
+ * them live lines of the tail.
  */
-export interface HistoryView {
-  /** The history as of the tail's subscription. */
-  lines: Buffer[];
-  /** Highest seq ever trimmed from the shared history (0 = none): lines after a resume point below it are gone. */
-  trimmedSeq: number;
-  /** The ordinal of the shared history's newest record the view holds; absent when Redis could not be read. */
-  through?: number;
-  /** Other nodes' lines appended between that read and the confirmed subscription: all of them are live lines of the tail. */
+export interface StartHistory extends HistoryView {
   newer?: LaterLines;
-  /** Lines that never reached the shared history, where they belong among `lines` (loss notices). */
-  losses?: HistoryLoss[];
-  /** False when the other nodes' lines could not be read (Redis unreachable): `lines` are this node's only. */
-  complete?: boolean;
 }
 
 /**

@@ -10,7 +10,7 @@ import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
 import type { LineFilter } from '../line-filter.js';
-import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, type HistoryView, type PartialStart, type RemoteLoss, type Stop } from './start.js';
+import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, type PartialStart, type RemoteLoss, type StartHistory, type Stop } from './start.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
@@ -145,7 +145,7 @@ export class Tail {
    * live lines, merged in seq order once the hub has released every line up
    * to the newest of them.
    */
-  startFrom(hub: TailHub | null, after: number | null, history: Promise<HistoryView>): void {
+  startFrom(hub: TailHub | null, after: number | null, history: Promise<StartHistory>): void {
     const spec = this.session.spec;
     this.#marks = new Float64Array(NODE_SLOTS);
     if (spec.tail && hub !== null) {
@@ -159,7 +159,7 @@ export class Tail {
     );
   }
 
-  #begin(h: HistoryView, after: number | null): void {
+  #begin(h: StartHistory, after: number | null): void {
     this.#startTimer = null;
     if (this.#closed) return;
     const hub = this.#hub;

@@ -1,11 +1,14 @@
 // `logplane logs` (src/cli/tail.ts) as a user runs it: the built entry in a
 // child process against a real server. History, --json, colours, errors,
 // and -t surviving a network cut and a server restart without duplicates or
-// silent gaps; Ctrl-C exits 0.
+// silent gaps; Ctrl-C exits 0. Gaps as a server may send them, from a
+// scripted one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stablePort } from '../support/net.js';
@@ -14,6 +17,7 @@ import { line, push, textOf } from '../support/tail.js';
 import { formatLine, DynoColors } from '../../src/cli/colors.js';
 import { parseLogsArgs } from '../../src/cli/tail.js';
 import { until } from '../support/wait.js';
+import { WebSocketServer } from 'ws';
 
 const CLI = fileURLToPath(new URL('../../src/cli/tail.js', import.meta.url));
 
@@ -164,6 +168,77 @@ test('logs -t after a crash that lost the rings (seq restarts): says so and prin
     assert.equal(await r.exit, 0);
   } finally {
     r.child.kill('SIGKILL');
+    await srv.close();
+  }
+});
+
+/**
+ * A server of one session whose n-th WebSocket connection is sent the
+ * frames of script[n], then closed: 1000 after an `end` frame, else cut (as
+ * a network cut would). The resume points the connections asked for.
+ */
+async function scripted(script: unknown[][]): Promise<{ url: string; apiKey: string; afters: Array<string | null>; close(): Promise<void> }> {
+  const http = createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/v3/sessions') return void res.writeHead(404).end();
+    req.resume();
+    req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ url: `${url}/sessions/s1` })));
+  });
+  const wss = new WebSocketServer({ server: http });
+  const afters: Array<string | null> = [];
+  wss.on('connection', (ws, req) => {
+    const frames = script[afters.length] ?? [];
+    afters.push(new URL(req.url!, 'http://x').searchParams.get('after'));
+    for (const f of frames) ws.send(JSON.stringify(f));
+    if (frames.some((f) => (f as { type: string }).type === 'end')) ws.close(1000);
+    else setTimeout(() => ws.terminate(), 50);
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  return {
+    url,
+    apiKey: 'scripted-key',
+    afters,
+    close: () => new Promise<void>((r) => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      http.close(() => r());
+    }),
+  };
+}
+
+test('gaps: each printed once where it came, also one of seqs below the last line printed (a lower bound, lines that came too late); a report of seqs before the resume point is not printed again', async () => {
+  const at = (i: number) => ({ seq: i, ts: `T${i}`, source: 'app', dyno: 'web.1', pri: 190, msg: `line ${i}` });
+  const gap = (dropped: number, from: number, to: number, lowerBound = false) => ({ type: 'gap', dropped, since: `S${from}`, from, to, ...(lowerBound ? { lower_bound: true } : {}) });
+  const srv = await scripted([
+    // lines 3..5 lost for this reader, then the connection is cut after line 6
+    [{ type: 'hello', app: 'a', head: 9 }, { type: 'lines', lines: [at(1), at(2)] }, gap(3, 3, 5), { type: 'lines', lines: [at(6)] }],
+    [
+      { type: 'hello', app: 'a', head: 9 },
+      // reported before the cut: not again
+      gap(3, 3, 5),
+      { type: 'lines', lines: [at(6), at(7), at(9)] },
+      // distributed mode: line 8 came after line 9 went out (an exact count of seqs passed already)
+      gap(1, 8, 8),
+      // and the start without the other nodes' lines: up to the head, the last line sent
+      gap(0, 7, 9, true),
+      { type: 'end' },
+    ],
+  ]);
+  try {
+    const r = run(srv, ['-a', 'a', '-n', '100']);
+    assert.equal(await r.exit, 0, r.err);
+    assert.deepEqual(srv.afters, [null, '6'], 'resumed after the last line printed');
+    assert.deepEqual(r.out.trim().split('\n'), [
+      'T1 app[web.1]: line 1',
+      'T2 app[web.1]: line 2',
+      'S3 logplane[tail]: 3 lines were not delivered (seq 3-5)',
+      'T6 app[web.1]: line 6',
+      'T7 app[web.1]: line 7',
+      'T9 app[web.1]: line 9',
+      'S8 logplane[tail]: 1 lines were not delivered (seq 8-8)',
+      'S7 logplane[tail]: an unknown number of lines were not delivered (seq 7-9)',
+    ]);
+  } finally {
     await srv.close();
   }
 });

@@ -6,12 +6,15 @@
 // figures are taken over a window after the first exchanges. What each node
 // dropped is read from its /metrics (the tests' apps flood one at a time);
 // the API's rate_limited is the app's count over both nodes, the same on
-// either node once their counts are written.
+// either node once their counts are written. A node that stops gracefully
+// adds its last counts, rate_limited too (the rate limit closes before the
+// stats' last write: it read 0).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
-import { NODES, nodeInfo, nodeLimitShare, nodeRates } from '../../src/redis/keys.js';
+import { NODES, appCounts, nodeInfo, nodeLimitShare, nodeRates } from '../../src/redis/keys.js';
+import { countShard } from '../../src/cluster/counts.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { sample } from '../support/limits.js';
 
@@ -24,6 +27,9 @@ const WARMUP_S = 3;
 const WINDOW_S = 4;
 /** Admitted lines/s over the window may be this far from the expected figure (a loaded 2-core machine: timer jitter, shares a second late). */
 const TOLERANCE = 0.3;
+
+/** Lines the node's rate limit dropped since it started (POST /logs: transport http), from its /metrics. */
+const dropped = async (n: Node): Promise<number> => sample(await (await fetch(`${n.url}/metrics`)).text(), 'logplane_ingest_dropped_total', { transport: 'http', reason: 'rate_limited' });
 
 describe('rate limit across two nodes on one Redis', () => {
   let redis: TestRedis;
@@ -39,8 +45,6 @@ describe('rate limit across two nodes on one Redis', () => {
     await redis.close();
   });
 
-  /** Lines the node's rate limit dropped since it started (POST /logs: transport http), from its /metrics. */
-  const dropped = async (n: Node): Promise<number> => sample(await (await fetch(`${n.url}/metrics`)).text(), 'logplane_ingest_dropped_total', { transport: 'http', reason: 'rate_limited' });
   const rateLimited = async (n: Node, app: string): Promise<number> => (await api(n.url, 'GET', `/v3/channels/${app}/stats`)).json.rate_limited as number;
 
   /** Once the flood is over: both nodes answer rate_limited = every line the two nodes dropped of the app (one count over the cluster, not each node's). */
@@ -141,6 +145,35 @@ describe('rate limit across two nodes on one Redis', () => {
     // gone: the nodes stop writing that key (it expires)
     await until(async () => (await Promise.all(ids.map((id) => admin.exists(nodeLimitShare(id))))).every((x) => x === 0));
     admin.disconnect();
+  });
+});
+
+describe('a graceful stop with the rate limit on', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.close();
+  });
+
+  test("the node's last counts reach the app's counts in Redis as it stops, rate_limited too", async () => {
+    const a = await startNode(redis.url, fastCluster, { LOGPLANE_APP_RATE_LINES: '10' });
+    // its periodic writes held: the stop's last write is the only one with the app's counts
+    a.server.cluster!.stats!.kill();
+    const token = (await api(a.url, 'PUT', '/v3/channels/stopping', { tokens: ['app'] })).json.tokens.app as string;
+    assert.equal(await postLogs(a.url, token, Array.from({ length: 100 }, (_, i) => syslog(`m${i}`))), 204);
+    const limited = await dropped(a);
+    assert.ok(limited >= 50, `${limited} lines over the limit (burst 20)`);
+    const app = a.server.ctx.registry.get('stopping')!;
+    await a.close();
+    // lines: also the rate limit's last announcement, routed as it closed
+    const admin = new Redis(redis.url);
+    try {
+      assert.equal(await admin.hget(appCounts(countShard('stopping')), 'stopping'), `${app.linesIn},${app.bytesIn},${limited}`);
+    } finally {
+      admin.disconnect();
+    }
   });
 });
 

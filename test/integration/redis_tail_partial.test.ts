@@ -9,12 +9,15 @@
 // from the shared history before the node could read them: a gap with a lower
 // bound. Regressions: the client was told nothing at the start; once Redis
 // was back every line of other nodes in the shared history counted as lost,
-// those asked for or not, and the trimmed ones were lost silently.
+// those asked for or not, and the trimmed ones were lost silently;
+// `logplane logs` printed no gap at the start (it ends at the last line sent).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
+import { logs } from '../../src/cli/tail.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { API_KEY, api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { TcpProxy } from '../support/proxy.js';
 import { HttpStream, WsClient } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
@@ -78,6 +81,16 @@ function textItems(body: string): string[] {
   });
 }
 
+/** `logplane logs -a <APP> ...args` against node x (in process, no colour): its output's lines. */
+async function logsCli(x: Node, args: string[]): Promise<string[]> {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => (text += c.toString()));
+  const code = await logs(['-a', APP, ...args], { stdout: out, stderr: out, env: { LOGPLANE_URL: x.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' } });
+  assert.equal(code, 0, text);
+  return text.trimEnd().split('\n');
+}
+
 /** The gap of a start without the other nodes' lines. */
 function assertPartialGap(gap: any, from: number, atLeast: number): void {
   assert.deepEqual(Object.keys(gap), ['type', 'dropped', 'since', 'from', 'to', 'lower_bound'], 'the gap frame of SPEC 5.3, one field added');
@@ -132,6 +145,11 @@ describe('Redis stopped: sessions opened meanwhile, and their tails once it is b
     // fewer lines than asked for: other nodes' lines of any seq could have been among them
     assertPartialGap(h.gaps[0], 1, h.seqOf.get('a4')!);
     assert.equal(ws.json().at(-1).type, 'end');
+    // `logplane logs -n 100`: the same, the gap in its words (its seqs end at the last line printed)
+    const cli = await logsCli(a, ['-n', '100']);
+    assert.deepEqual(cli.slice(0, -1).map((l) => l.slice(l.indexOf(']: ') + 3)), range('a', 0, 5));
+    assert.match(cli.at(-1)!, new RegExp(`logplane\\[tail\\]: an unknown number of lines were not delivered \\(seq 1-${h.gaps[0].to}\\)$`));
+    assert.equal(h.gaps[0].to, h.seqOf.get('a4'), 'the head: the last line sent');
     const text = new HttpStream(await session(a, { num: 100 }));
     await text.done;
     assert.deepEqual(textItems(text.text), [...range('a', 0, 5), 'L11 an unknown number of']);

@@ -1,6 +1,7 @@
 // A node's stats write (cluster/node-stats.ts): one pipeline a period for the
 // console's lines/s, the rate limit's report and the apps' line counts; the
-// counts' batches sent again as they were until applied; and what the
+// counts' batches sent again as they were until applied, also by a graceful
+// stop, which then writes the counts that waited behind them; and what the
 // readers accept from Redis (bounded, validated).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,11 +24,15 @@ interface Sent {
   args: unknown[];
 }
 
-/** A Redis of one endpoint that records each pipeline; `answer` gives each command's reply (or throws: the whole pipeline fails). */
+/** A Redis of one endpoint that records each pipeline (and DEL, the stop's); `answer` gives each command's reply (or throws: the whole pipeline fails). */
 function fakeRedis(answer: (c: Sent) => unknown): { redis: Redis; pipelines: Sent[][]; fail: { next: boolean } } {
   const pipelines: Sent[][] = [];
   const fail = { next: false };
   const redis = {
+    async del(...keys: unknown[]) {
+      pipelines.push([{ name: 'del', args: keys }]);
+      return keys.length;
+    },
     pipeline() {
       const cmds: Sent[] = [];
       const p: Record<string, unknown> = new Proxy(
@@ -159,6 +164,43 @@ test("the counts' batch: sent again as it was (same number) until applied, the c
   assert.equal(pipelines.at(-1)!.filter((c) => c.args[0] === key).length, 0, 'done: nothing more');
 });
 
+test('a graceful stop: a batch out is sent again, then the counts that waited behind it; with Redis away it gives up after one write', async () => {
+  const { reg, apps } = await registryWith('shop');
+  const shop = apps[0]!;
+  let down = false;
+  const { redis, pipelines, fail } = fakeRedis(() => {
+    if (down) throw new Error('Connection is closed.');
+    return 1;
+  });
+  const s = stats(redis, reg);
+  const batchesFrom = (k: number) => pipelines.slice(k).flatMap((p) => p.filter((c) => c.name === 'lpAddCounts').map((c) => c.args.slice(2)));
+
+  lines(shop, 5, 10);
+  fail.next = true;
+  await s.write();
+  assert.equal(s.counts.unsent, 1, 'batch 1 out: its reply was lost');
+  lines(shop, 2, 10);
+  let from = pipelines.length;
+  await s.stop();
+  assert.deepEqual(batchesFrom(from), [[1, 86_400_000, 'shop', '5', '50', '0'], [2, 86_400_000, 'shop', '2', '20', '0']], 'batch 1 again, then the 2 lines that waited behind it');
+  assert.equal(s.counts.waiting, false);
+  assert.deepEqual(pipelines.at(-1)!.map((c) => c.name), ['del'], "then the shard forgets the node's batches");
+
+  // Redis away: one write that applies nothing ends the stop (no retries until the budget runs out)
+  const other = stats(redis, reg);
+  lines(shop, 1, 10);
+  fail.next = true;
+  await other.write();
+  lines(shop, 1, 10);
+  down = true;
+  from = pipelines.length;
+  const t0 = Date.now();
+  await other.stop();
+  assert.ok(Date.now() - t0 < 500, 'not waiting out its second');
+  assert.equal(pipelines.slice(from).filter((p) => p.some((c) => c.name === 'lpAddCounts')).length, 1, 'one try');
+  assert.equal(other.counts.waiting, true, 'lost with the node, as at a crash');
+});
+
 test('a shard is picked from the id alone, within range and spread', () => {
   assert.equal(countShard('shop'), countShard('shop'));
   const seen = new Set<number>();
@@ -172,7 +214,10 @@ test('a shard is picked from the id alone, within range and spread', () => {
 
 test('what the readers take from Redis is bounded and validated', () => {
   assert.deepEqual(parseCounts('12,3400,5'), [12, 3400, 5]);
-  for (const bad of [null, 12, '', '1,2', '1,2,3,4', '-1,2,3', '1,2,x', '1.5,2,3', `${'9'.repeat(17)},1,1`, ' 1,2,3']) assert.equal(parseCounts(bad), null, String(bad));
+  // past 2^53 (16 digits) the script's sums are doubles printed whole: 17 digits are a count, not junk
+  assert.deepEqual(parseCounts('12,10000000000000000,5'), [12, 1e16, 5]);
+  assert.deepEqual(parseCounts(`1,${'9'.repeat(20)},1`), [1, 1e20, 1]);
+  for (const bad of [null, 12, '', '1,2', '1,2,3,4', '-1,2,3', '1,2,x', '1.5,2,3', `${'9'.repeat(21)},1,1`, ' 1,2,3']) assert.equal(parseCounts(bad), null, String(bad));
 
   const into = new Map<string, number>();
   const report = encodeReport(1700000000000, new Map([['shop', 12.5], ['web.app', 3]]));

@@ -14,11 +14,12 @@ import { rateShare } from '../../src/cluster/limit-share.js';
 
 test('a bucket admits a burst of twice the rate, then the rate, and counts every line it drops', () => {
   const first: AppRateBucket[] = [];
-  const b = new AppRateBucket(10, (x) => first.push(x));
+  const counts = { rateLimited: 0 };
+  const b = new AppRateBucket(10, (x) => first.push(x), counts);
   let admitted = 0;
   for (let i = 0; i < 50; i++) if (b.admit(1000)) admitted++;
   assert.equal(admitted, 20, 'burst = 2 x rate');
-  assert.equal(b.limited, 30);
+  assert.equal(counts.rateLimited, 30);
   assert.equal(b.dropped, 30);
   assert.equal(b.since, 1000);
   assert.equal(first.length, 1, 'told once per announcement period');
@@ -26,7 +27,7 @@ test('a bucket admits a burst of twice the rate, then the rate, and counts every
   admitted = 0;
   for (let i = 0; i < 50; i++) if (b.admit(2000)) admitted++;
   assert.equal(admitted, 10);
-  assert.equal(b.limited, 70, "the app's drops since start (the channel stats' rate_limited)");
+  assert.equal(counts.rateLimited, 70, "the app's drops since start (the channel stats' rate_limited)");
   assert.equal(b.dropped, 70, 'not announced yet');
   // 100 ms: one line
   assert.equal(b.admit(2100), true);
@@ -36,9 +37,10 @@ test('a bucket admits a burst of twice the rate, then the rate, and counts every
 });
 
 test('a steady sender at the rate loses nothing', () => {
-  const b = new AppRateBucket(1000, () => {});
+  const counts = { rateLimited: 0 };
+  const b = new AppRateBucket(1000, () => {}, counts);
   for (let ms = 1; ms <= 10_000; ms++) assert.ok(b.admit(ms), `line at ${ms} ms`);
-  assert.equal(b.limited, 0);
+  assert.equal(counts.rateLimited, 0);
 });
 
 test('the announcement is the SPEC line from heroku[logplane]', () => {
@@ -52,8 +54,7 @@ test('the announcement is the SPEC line from heroku[logplane]', () => {
 // their transport's rate_limited, not also as accepted.
 test('syslog on the main thread: lines counts only what was routed, rate_limited the rest, and the app keeps its own count', () => {
   const app = new App({ id: 'rl', uuid: 'u', createdAt: '', updatedAt: '', tokens: [], drains: [] }, 1000);
-  const bucket = new AppRateBucket(10, () => {});
-  app.admission = bucket;
+  app.admission = new AppRateBucket(10, () => {}, app);
   const entry = new TokenEntry('t.01234567-89ab-4def-8123-456789abcdef', 'app', app);
   const tokens = new TokenTable<TokenEntry>();
   tokens.add(entry);
@@ -70,7 +71,7 @@ test('syslog on the main thread: lines counts only what was routed, rate_limited
   assert.equal(c.rateLimited.value, 15);
   assert.equal(c.lines.value + c.rateLimited.value, 35, 'accepted + rate_limited = lines sent');
   assert.equal(app.linesIn, 20);
-  assert.equal(bucket.limited, 15);
+  assert.equal(app.rateLimited, 15);
 });
 
 test('an ingest worker batch record carries its transport beside the source class', () => {
@@ -106,7 +107,7 @@ test('the share of a node: the whole limit when alone, proportional to where the
 });
 
 test('a bucket set to a share refills at it with a burst of twice it; credit over the new burst is cut', () => {
-  const b = new AppRateBucket(100, () => {});
+  const b = new AppRateBucket(100, () => {}, { rateLimited: 0 });
   assert.equal(b.admit(1000), true);
   b.setRate(10);
   assert.equal(b.rate, 10);
@@ -122,7 +123,7 @@ test('a bucket set to a share refills at it with a burst of twice it; credit ove
 
 test('two nodes, each sent 2x the limit, exchanging once a second: together they admit about the limit, not twice it', () => {
   const L = 100;
-  const nodes = [new AppRateBucket(L, () => {}), new AppRateBucket(L, () => {})];
+  const nodes = [new AppRateBucket(L, () => {}, { rateLimited: 0 }), new AppRateBucket(L, () => {}, { rateLimited: 0 })];
   const admitted = [0, 0];
   let steady = 0;
   for (let sec = 0; sec < 10; sec++) {

@@ -15,7 +15,7 @@ import { TailHub } from '../../src/tail/hub.js';
 import { TailService, type TailCluster } from '../../src/tail/service.js';
 import { Session, type SessionSpec } from '../../src/tail/session.js';
 import { Tail, type TailSink } from '../../src/tail/tail.js';
-import { estimateMissing, type HistoryView } from '../../src/tail/start.js';
+import { estimateMissing, type StartHistory } from '../../src/tail/start.js';
 import { SEQ_EPOCH_MS, SEQ_PER_MS } from '../../src/basics/seq.js';
 
 const NOW = 1_700_000_000_000;
@@ -58,13 +58,13 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function startingTail(over: Partial<SessionSpec> = {}, after: number | null = null): { tail: Tail; hub: TailHub; events: Ev[]; history: ReturnType<typeof deferred<HistoryView>> } {
+function startingTail(over: Partial<SessionSpec> = {}, after: number | null = null): { tail: Tail; hub: TailHub; events: Ev[]; history: ReturnType<typeof deferred<StartHistory>> } {
   const app = fakeApp();
   const events: Ev[] = [];
   const s = spec(over);
   const tail = new Tail(new Session('s1', s, NOW), app, recordingSink(events), new LineFilter(s), { queueLines: 100, maxBufferedBytes: 1 << 20, clock });
   const hub = new TailHub(app); // no ordering: every line counts as settled
-  const history = deferred<HistoryView>();
+  const history = deferred<StartHistory>();
   tail.startFrom(hub, after, history.promise);
   return { tail, hub, events, history };
 }
@@ -74,7 +74,7 @@ test('a loss reported while the tail starts, past what its catch-up read covered
   // the stream follower reports lines of another node it cannot deliver: 3 at ordinal 50 (after the catch-up read's 30)
   hub.reportLoss(3, NOW - 5, 50);
   tail.deliver([rec(700)], 1);
-  history.resolve({ lines: [rec(100), rec(200)], trimmedSeq: 0, through: 20, newer: { lines: [rec(300)], lost: 0, since: NOW, through: 30, complete: true } });
+  history.resolve({ lines: [rec(100), rec(200)], trimmedSeq: 0, complete: true, through: 20, newer: { lines: [rec(300)], lost: 0, since: NOW, through: 30, complete: true } });
   await tick();
   tail.close();
   assert.deepEqual(events, [
@@ -94,7 +94,7 @@ test('a loss reported while the tail starts that its catch-up read already count
   hub.reportLoss(2, NOW - 5, 25);
   // ordinal 15: before the view's newest record, covered by the history itself
   hub.reportLoss(4, NOW - 9, 15);
-  history.resolve({ lines: [rec(100)], trimmedSeq: 0, through: 20, newer: { lines: [rec(300)], lost: 2, since: NOW, through: 30, complete: true } });
+  history.resolve({ lines: [rec(100)], trimmedSeq: 0, complete: true, through: 20, newer: { lines: [rec(300)], lost: 2, since: NOW, through: 30, complete: true } });
   await tick();
   // once started, a loss goes out at once
   hub.reportLoss(1, NOW, 40);
@@ -112,7 +112,7 @@ test('a failed catch-up read is a gap between the history and the live lines, it
   const { tail, events, history } = startingTail();
   tail.deliver([rec(100)], 1);
   const lines = [rec(10), rec(20), rec(30), rec(40)];
-  history.resolve({ lines, trimmedSeq: 0, through: 4, newer: { lines: [], lost: 0, since: NOW - 1, through: 4, complete: false } });
+  history.resolve({ lines, trimmedSeq: 0, complete: true, through: 4, newer: { lines: [], lost: 0, since: NOW - 1, through: 4, complete: false } });
   await tick();
   tail.close();
   const dropped = estimateMissing(lines, 40, 100);
@@ -130,7 +130,7 @@ test('a failed catch-up read is a gap between the history and the live lines, it
 
 test('a failed catch-up read with no line after the history yet is a gap of at least one line', async () => {
   const { tail, events, history } = startingTail();
-  history.resolve({ lines: [rec(10)], trimmedSeq: 0, through: 1, newer: { lines: [], lost: 0, since: NOW, through: 1, complete: false } });
+  history.resolve({ lines: [rec(10)], trimmedSeq: 0, complete: true, through: 1, newer: { lines: [], lost: 0, since: NOW, through: 1, complete: false } });
   await tick();
   tail.close();
   assert.deepEqual(events, [{ type: 'hello' }, { type: 'line', seq: 10 }, { type: 'gap', dropped: 1, since: NOW, from: 11, to: 11 }]);
@@ -196,7 +196,7 @@ test('a live-only tail (num 0) whose catch-up read fails: the gap is estimated f
   // the history: 10 lines of node 1, one a second, the newest 11 s before the first live line
   const lines = Array.from({ length: 10 }, (_, i) => rec(seqAt(-20_000 + i * 1000, 1)));
   tail.deliver([rec(seqAt(0, 2))], 1);
-  history.resolve({ lines, trimmedSeq: 0, through: 10, newer: { lines: [], lost: 0, since: NOW, through: 10, complete: false } });
+  history.resolve({ lines, trimmedSeq: 0, complete: true, through: 10, newer: { lines: [], lost: 0, since: NOW, through: 10, complete: false } });
   await tick();
   tail.close();
   const gap = events.find((e) => e.type === 'gap') as Gap | undefined;
@@ -213,7 +213,7 @@ test('a resumed tail (after=X): a catch-up line at or below X is not sent', asyn
   // node 2's line stamped before X, appended to Redis only after the view was read
   const late = rec(seqAt(-6_000, 2));
   const fresh = rec(seqAt(-3_000, 2));
-  history.resolve({ lines, trimmedSeq: 0, through: 3, newer: { lines: [late, fresh], lost: 0, since: NOW, through: 5, complete: true } });
+  history.resolve({ lines, trimmedSeq: 0, complete: true, through: 3, newer: { lines: [late, fresh], lost: 0, since: NOW, through: 5, complete: true } });
   await tick();
   tail.close();
   const sent = events.filter((e) => e.type === 'line').map((e) => (e as { seq: number }).seq);
@@ -222,7 +222,7 @@ test('a resumed tail (after=X): a catch-up line at or below X is not sent', asyn
 
 test('a loss reported after the start for an ordinal the catch-up read already counted is not counted again', async () => {
   const { tail, hub, events, history } = startingTail();
-  history.resolve({ lines: [rec(seqAt(-1000, 1))], trimmedSeq: 0, through: 20, newer: { lines: [], lost: 2, since: NOW, through: 30, complete: true } });
+  history.resolve({ lines: [rec(seqAt(-1000, 1))], trimmedSeq: 0, complete: true, through: 20, newer: { lines: [], lost: 2, since: NOW, through: 30, complete: true } });
   await tick();
   // the follower's report for ordinal 25 arrives after the start (pub/sub raced the catch-up read's reply): counted by that read
   hub.reportLoss(2, NOW, 25);
@@ -238,6 +238,7 @@ test('loss notices in the history: a gap at each one\'s place with its count, al
   history.resolve({
     lines: [rec(100), rec(200), rec(300), rec(400)],
     trimmedSeq: 0,
+    complete: true,
     through: 4,
     // before 200 (the window's first line: older than every line asked for), before 400, after 400
     losses: [{ at: 1, n: 9, since: NOW - 50 }, { at: 3, n: 2, since: NOW - 40 }, { at: 4, n: 1, since: NOW - 30 }],
@@ -259,7 +260,7 @@ test('loss notices in the history: a gap at each one\'s place with its count, al
 
 test('loss notices in the history of a session without tail', async () => {
   const { tail, events, history } = startingTail({ num: 2, tail: false });
-  history.resolve({ lines: [rec(100), rec(200), rec(300)], trimmedSeq: 0, through: 3, losses: [{ at: 2, n: 4, since: NOW - 9 }, { at: 3, n: 1, since: NOW - 8 }] });
+  history.resolve({ lines: [rec(100), rec(200), rec(300)], trimmedSeq: 0, complete: true, through: 3, losses: [{ at: 2, n: 4, since: NOW - 9 }, { at: 3, n: 1, since: NOW - 8 }] });
   await tick();
   tail.close();
   assert.deepEqual(events, [
