@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, frameMessages, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { api, fastCluster, frameMessages, postLogs, startNode, syslog, metricMatch, type Node } from '../support/cluster.js';
 import { WsClient } from '../support/tail.js';
 import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { originOf } from '../../src/basics/seq.js';
@@ -15,12 +15,6 @@ import { settled, until } from '../support/wait.js';
 
 const OUTAGE_MS = 10_000;
 const HISTORY = '20000';
-
-async function metric(url: string, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = text.match(line);
-  return m ? Number(m[1]) : NaN;
-}
 
 describe('Redis stopped for 10 s under load, then started again', () => {
   let redis: TestRedis;
@@ -78,7 +72,7 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     const fromA = (t: WsClient) => t.lines().filter((l: any) => l.msg.startsWith('a-')).length;
 
     await until('load running', () => statuses.length >= 50);
-    const writeFailures0 = await metric(a.url, /^logplane_redis_write_failures_total (\d+)$/m);
+    const writeFailures0 = await metricMatch(a.url, /^logplane_redis_write_failures_total (\d+)$/m);
     await redis.stop();
     const downAt = Date.now();
     await until('a not ready', async () => (await fetch(`${a.url}/readyz`)).status === 503, 20_000);
@@ -88,8 +82,8 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     // local tail keeps flowing while Redis is away
     const early = fromA(tailA);
     await until('lines ingested on a reach the tail on a while Redis is down', () => fromA(tailA) > early + 100);
-    assert.equal(await metric(a.url, /^logplane_redis_up (\d+)$/m), 0);
-    assert.ok((await metric(a.url, /^logplane_redis_pending_lines (\d+)$/m)) > 0);
+    assert.equal(await metricMatch(a.url, /^logplane_redis_up (\d+)$/m), 0);
+    assert.ok((await metricMatch(a.url, /^logplane_redis_pending_lines (\d+)$/m)) > 0);
 
     // c: 2,000 lines in 20 requests while down; only the newest 500 can wait
     const cmsgs: string[] = [];
@@ -98,7 +92,7 @@ describe('Redis stopped for 10 s under load, then started again', () => {
       cmsgs.push(...msgs);
       assert.equal(await postLogs(c.url, ctoken, msgs.map((m) => syslog(m))), 204);
     }
-    await until('c dropped 1500', async () => (await metric(c.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m)) === 1500, 20_000);
+    await until('c dropped 1500', async () => (await metricMatch(c.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m)) === 1500, 20_000);
 
     await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - downAt))));
     await redis.restart();
@@ -122,8 +116,8 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     }, 30_000);
     assert.deepEqual(new Set(got), new Set([...sent.a, ...sent.b]));
     assert.ok(got.length - total <= 20, `at most a pipeline's worth written twice (${got.length - total})`);
-    assert.equal(await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
-    assert.ok((await metric(a.url, /^logplane_redis_write_failures_total (\d+)$/m)) > writeFailures0, 'the outage counted write failures');
+    assert.equal(await metricMatch(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
+    assert.ok((await metricMatch(a.url, /^logplane_redis_write_failures_total (\d+)$/m)) > writeFailures0, 'the outage counted write failures');
 
     // c: exactly its newest 500 lines are in the history
     const hc = await fetch(`${a.url}/v3/channels/overflow/logs?num=${HISTORY}`, { headers: { authorization: `Bearer ${a.server.apiKey}` } });

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { rfc3339 } from '../../src/line.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
-import { HttpStream, WsClient } from '../support/tail.js';
+import { api, historyOn as historyOnNode, metricMatch, postRange, sessionOn, startNode, type Node } from '../support/cluster.js';
+import { HttpStream, WsClient, seen } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
 
 const APP = 'noticed';
@@ -26,51 +26,9 @@ let lostAt: { from: number; to: number };
 /** The app's token. */
 let token: string;
 
-async function metric(url: string, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = text.match(line);
-  return m ? Number(m[1]) : NaN;
-}
-
-async function post(node: Node, token: string, prefix: string, from: number, to: number): Promise<void> {
-  const msgs = Array.from({ length: to - from }, (_, i) => syslog(`${prefix}${from + i}`));
-  assert.equal(await postLogs(node.url, token, msgs), 204);
-}
-
-/** The app's history as node x answers it (GET .../logs), messages in order. */
-async function historyOn(x: Node): Promise<string[]> {
-  const r = await api(x.url, 'GET', `/v3/channels/${APP}/logs?num=100`);
-  return r.text.split('\n').flatMap((l) => {
-    const m = / - (\S+)$/.exec(l);
-    return m ? [m[1]!] : [];
-  });
-}
-
-/** A session's URL (made on node x). */
-async function session(x: Node, body: Record<string, unknown>): Promise<string> {
-  const r = await api(x.url, 'POST', '/v3/sessions', { channel_id: APP, ...body });
-  assert.equal(r.status, 201);
-  return r.json.url as string;
-}
-
-/** What a WebSocket client saw, in order: line messages, and `gap` for each gap frame (frames kept in gaps). */
-function seen(ws: WsClient): { items: string[]; gaps: any[]; seqOf: Map<string, number> } {
-  const items: string[] = [];
-  const gaps: any[] = [];
-  const seqOf = new Map<string, number>();
-  for (const f of ws.json()) {
-    if (f.type === 'lines') {
-      for (const l of f.lines) {
-        items.push(l.msg);
-        seqOf.set(l.msg, l.seq);
-      }
-    } else if (f.type === 'gap') {
-      items.push('gap');
-      gaps.push(f);
-    }
-  }
-  return { items, gaps, seqOf };
-}
+const post = postRange;
+const historyOn = (x: Node): Promise<string[]> => historyOnNode(x, APP, 100);
+const session = (x: Node, body: Record<string, unknown>): Promise<string> => sessionOn(x, APP, body);
 
 /** Node x's non-tail session of the newest num lines over WebSocket, read to its end. */
 async function wsHistory(x: Node, num: number): Promise<ReturnType<typeof seen>> {
@@ -106,7 +64,7 @@ describe('a loss notice in the history a session replays', () => {
       await admin.config('SET', 'maxmemory', '1');
       const t0 = Date.now();
       await post(a, token, 'x', 0, 5);
-      await until('the append refused', async () => (await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) === 5, 10_000);
+      await until('the append refused', async () => (await metricMatch(a.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) === 5, 10_000);
       lostAt = { from: t0, to: Date.now() };
       await admin.config('SET', 'maxmemory', '0');
       // a's next append: the loss notice (5 lines), then h10..h14; then two lines of b

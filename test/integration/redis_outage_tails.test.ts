@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, startNode, type Node } from '../support/cluster.js';
+import { api, fastCluster, startNode, metricMatch, type Node } from '../support/cluster.js';
 import { captureLog, type CapturedLog } from '../support/log.js';
 import { SyslogStream } from '../support/syslog.js';
 import { HttpStream, WsClient } from '../support/tail.js';
@@ -19,12 +19,6 @@ const HISTORY = 200;
 const RATE_TICK_MS = 50;
 const PER_TICK = 10; // 200 lines/s
 const DURING_OUTAGE = 600; // three times the history: a's queue is trimmed on its way in
-
-async function metric(url: string, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = text.match(line);
-  return m ? Number(m[1]) : NaN;
-}
 
 /** The messages m-<k> of a text tail body, in order, and its L11 lines. */
 function textTail(body: string): { msgs: string[]; l11: string[] } {
@@ -173,7 +167,7 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
 
     // quiet: a has ingested every line sent (the last ones can still be in its ingest worker when the
     // feed ends) and written them all, every follower of the app (a's and b's) has read to the end of the stream
-    await until('a ingested every line', async () => (await metric(a.url, /^logplane_ingest_lines_total\{transport="tcp"\} (\d+)$/m)) >= warm + n, 10_000);
+    await until('a ingested every line', async () => (await metricMatch(a.url, /^logplane_ingest_lines_total\{transport="tcp"\} (\d+)$/m)) >= warm + n, 10_000);
     await until('a wrote everything', () => a.server.cluster!.history.pendingLines === 0, 10_000);
     const end = await total();
     await until('followers at the end', () => [a, b].every((x) => follower(x)?.live && follower(x)!.last === end), 30_000).catch(async (e: Error) => {
@@ -196,7 +190,7 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
     assert.deepEqual(ws.json().filter((m) => m.type === 'gap'), [], 'no gap frame on the WebSocket tail');
     assert.deepEqual(steady(ws), sent, 'WebSocket tail: every line once, in order');
     assert.deepEqual(logA.at('cluster.lines_lost'), [], 'a logs no lost lines');
-    assert.equal(await metric(a.url, /^logplane_tail_dropped_total\{reason="late"\} (\d+)$/m), 0);
+    assert.equal(await metricMatch(a.url, /^logplane_tail_dropped_total\{reason="late"\} (\d+)$/m), 0);
 
     // b: what it got is in order without repeats; what it did not get is reported, exactly
     const gotB = steady(wsB);
@@ -207,7 +201,7 @@ async function scenario(app: string, aOpts: Partial<ClusterOptions>): Promise<vo
     if (!dropping) assert.equal(loggedB, reportedB(), 'b logs the lines it reported');
     else assert.ok(loggedB > 300, `b logs the lines trimmed before it read them, the 300 a announced among them (${loggedB})`);
     if (dropping) assert.ok(logA.at('redis.lines_dropped').length > 0, 'a dropped lines from its queue');
-    assert.equal(await metric(b.url, /^logplane_tail_dropped_total\{reason="late"\} (\d+)$/m), reportedB());
+    assert.equal(await metricMatch(b.url, /^logplane_tail_dropped_total\{reason="late"\} (\d+)$/m), reportedB());
   } finally {
     running = false;
     await loop;

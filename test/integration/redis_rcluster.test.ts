@@ -7,18 +7,12 @@ import assert from 'node:assert/strict';
 import { appChunks } from '../../src/redis/keys.js';
 import { slotOf } from '../../src/redis/slots.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
-import { api, fastCluster, frameMessages, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { api, fastCluster, frameMessages, postLogs, startNode, syslog, metricMatch, type Node } from '../support/cluster.js';
 import { WsClient } from '../support/tail.js';
 import { until } from '../support/wait.js';
 
 /** History long enough that no line is trimmed before a follower reads it (the loss counted here is the failover's only). */
 const ENV = { LOGPLANE_HISTORY_LINES: '20000' };
-
-async function metric(url: string, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = text.match(line);
-  return m ? Number(m[1]) : NaN;
-}
 
 async function historyOf(n: Node, app: string): Promise<string[]> {
   const h = await fetch(`${n.url}/v3/channels/${app}/logs?num=20000`, { headers: { authorization: `Bearer ${n.server.apiKey}` } });
@@ -140,7 +134,7 @@ describe('logplane on a Redis Cluster (3 masters, 1 replica each)', () => {
     assert.deepEqual(tb.json().filter((m) => m.type === 'gap'), [], 'no gap');
     assert.deepEqual(await historyOf(b, app), l.sent, 'the history: every line once, in order');
     assert.equal(await rc.client(m1!).exists(appChunks(app)), 1, 'the history moved with its slot');
-    assert.equal(await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
+    assert.equal(await metricMatch(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
     tb.ws.close();
   });
 
@@ -186,14 +180,14 @@ describe('logplane on a Redis Cluster (3 masters, 1 replica each)', () => {
         const got = ofA(await historyOf(b, app));
         const have = new Set(got);
         const missing = fromA.filter((m) => !have.has(m));
-        const dropped = await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m);
+        const dropped = await metricMatch(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m);
         const all = await historyOf(b, app);
         throw new Error(`${e.message}: ${got.length} of ${fromA.length} (${before.a} sent before the kill, WAIT said ${String(acked)}, history held ${histBefore} then, ${all.length} now, first ${JSON.stringify(all.slice(0, 2))}); missing ${missing.length}: ${JSON.stringify(missing.slice(0, 3))}..${JSON.stringify(missing.slice(-3))}; a dropped ${dropped}; a pending ${a.server.cluster!.history.pendingLines}`);
       });
       assert.deepEqual(ofA(await historyOf(b, app)), fromA, 'the history: every line of a, once, in order');
-      assert.equal(await metric(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
+      assert.equal(await metricMatch(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m), 0);
       // c could keep only 30 lines: the rest were counted
-      const dropped = await metric(c.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m);
+      const dropped = await metricMatch(c.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m);
       assert.ok(dropped > 0, 'c dropped lines from its queue during the failover');
       // b's tail: every line of a and c delivered once in order, or reported in a gap: what c dropped, and
       // lines that came later than the tail's reorder window (the nodes' queues flushed at different times)

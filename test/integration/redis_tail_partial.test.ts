@@ -17,59 +17,18 @@ import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { logs } from '../../src/cli/tail.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { API_KEY, api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
+import { API_KEY, api, fastCluster, historyOn as historyOnNode, metricMatch, postRange, sessionOn, startNode, type Node } from '../support/cluster.js';
 import { TcpProxy } from '../support/proxy.js';
-import { HttpStream, WsClient } from '../support/tail.js';
+import { HttpStream, WsClient, seen } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
 
 const APP = 'partial';
 
-async function metric(url: string, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = text.match(line);
-  return m ? Number(m[1]) : NaN;
-}
-
-async function post(node: Node, token: string, prefix: string, from: number, to: number): Promise<void> {
-  const msgs = Array.from({ length: to - from }, (_, i) => syslog(`${prefix}${from + i}`));
-  assert.equal(await postLogs(node.url, token, msgs), 204);
-}
-
-/** The app's history as node x answers it (GET .../logs), messages in order. */
-async function historyOn(x: Node): Promise<string[]> {
-  const r = await api(x.url, 'GET', `/v3/channels/${APP}/logs?num=1000`);
-  return r.text.split('\n').flatMap((l) => {
-    const m = / - (\S+)$/.exec(l);
-    return m ? [m[1]!] : [];
-  });
-}
-
-async function session(x: Node, body: Record<string, unknown>): Promise<string> {
-  const r = await api(x.url, 'POST', '/v3/sessions', { channel_id: APP, ...body });
-  assert.equal(r.status, 201);
-  return r.json.url as string;
-}
+const post = postRange;
+const historyOn = (x: Node): Promise<string[]> => historyOnNode(x, APP, 1000);
+const session = (x: Node, body: Record<string, unknown>): Promise<string> => sessionOn(x, APP, body);
 
 const range = (prefix: string, from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
-
-/** What a WebSocket client saw, in order: line messages, and `gap` for each gap frame (frames kept in gaps). */
-function seen(ws: WsClient): { items: string[]; gaps: any[]; seqOf: Map<string, number> } {
-  const items: string[] = [];
-  const gaps: any[] = [];
-  const seqOf = new Map<string, number>();
-  for (const f of ws.json()) {
-    if (f.type === 'lines') {
-      for (const l of f.lines) {
-        items.push(l.msg);
-        seqOf.set(l.msg, l.seq);
-      }
-    } else if (f.type === 'gap') {
-      items.push('gap');
-      gaps.push(f);
-    }
-  }
-  return { items, gaps, seqOf };
-}
 
 /** A text body's lines: messages, and `L11 <what was dropped>` for each L11 line. */
 function textItems(body: string): string[] {
@@ -118,7 +77,7 @@ describe('Redis stopped: sessions opened meanwhile, and their tails once it is b
     try {
       await admin.config('SET', 'maxmemory', '1');
       await post(b, token, 'lost', 0, 3);
-      await until('the append refused', async () => (await metric(b.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) === 3, 10_000);
+      await until('the append refused', async () => (await metricMatch(b.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) === 3, 10_000);
       await admin.config('SET', 'maxmemory', '0');
     } finally {
       admin.disconnect();

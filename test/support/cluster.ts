@@ -87,6 +87,36 @@ export async function postLogs(url: string, token: string, msgs: readonly string
   return res.status;
 }
 
+/** The first capture of `line` in a node's /metrics (NaN when absent). */
+export async function metricMatch(url: string, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(line);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** POST the messages `${prefix}${from}` .. `${prefix}${to - 1}` to a node (asserting 204). */
+export async function postRange(node: Node, token: string, prefix: string, from: number, to: number): Promise<void> {
+  const msgs = Array.from({ length: to - from }, (_, i) => syslog(`${prefix}${from + i}`));
+  const status = await postLogs(node.url, token, msgs);
+  if (status !== 204) throw new Error(`POST /logs answered ${status}`);
+}
+
+/** An app's history as a node answers it (GET /v3/channels/:app/logs?num=), messages in order. */
+export async function historyOn(node: Node, app: string, num: number): Promise<string[]> {
+  const r = await api(node.url, 'GET', `/v3/channels/${app}/logs?num=${num}`);
+  return r.text.split('\n').flatMap((l) => {
+    const m = / - (\S+)$/.exec(l);
+    return m ? [m[1]!] : [];
+  });
+}
+
+/** A session of an app made on a node (POST /v3/sessions, asserting 201): its URL. */
+export async function sessionOn(node: Node, app: string, body: Record<string, unknown>): Promise<string> {
+  const r = await api(node.url, 'POST', '/v3/sessions', { channel_id: app, ...body });
+  if (r.status !== 201) throw new Error(`POST /v3/sessions answered ${r.status}`);
+  return r.json.url as string;
+}
+
 /** Messages of a Logplex frame body (`LEN <PRI>1 TS host SOURCE DYNO - MSG\n`...), in order. */
 export function frameMessages(body: Buffer): string[] {
   const out: string[] = [];

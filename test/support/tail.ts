@@ -157,3 +157,22 @@ export function textOf(i: number, over: { source?: string; dyno?: string; msg?: 
   const ts = over.ts ?? `2024-05-01T12:00:${String(i % 60).padStart(2, '0')}.000000+00:00`;
   return `${ts} ${over.source ?? 'app'}[${over.dyno ?? 'web.1'}]: ${over.msg ?? `line ${i}`}`;
 }
+
+/** What a WebSocket client saw, in order: line messages, and `gap` for each gap frame (frames kept in gaps). */
+export function seen(ws: WsClient): { items: string[]; gaps: any[]; seqOf: Map<string, number> } {
+  const items: string[] = [];
+  const gaps: any[] = [];
+  const seqOf = new Map<string, number>();
+  for (const f of ws.json()) {
+    if (f.type === 'lines') {
+      for (const l of f.lines) {
+        items.push(l.msg);
+        seqOf.set(l.msg, l.seq);
+      }
+    } else if (f.type === 'gap') {
+      items.push('gap');
+      gaps.push(f);
+    }
+  }
+  return { items, gaps, seqOf };
+}
