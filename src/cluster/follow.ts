@@ -83,6 +83,8 @@ export class StreamFollower implements LineWatcher {
    * unread past that read's end.
    */
   #readAgain = false;
+  /** While `last` is -1: the ordinal through which the target's start read the history (readThrough), -1 when none did. */
+  #readThroughOrdinal = -1;
 
   /** waitForStart: hold every batch until startAfter() says where to begin (drain takeover). */
   constructor(appId: string, history: RedisHistory, target: FollowTarget, log: Log, waitForStart = false, now: () => number = Date.now) {
@@ -110,6 +112,17 @@ export class StreamFollower implements LineWatcher {
     this.#completeAt = lostSinceMs;
     this.#state = State.LIVE;
     await this.#catchUp();
+  }
+
+  /**
+   * The target read the history through this ordinal (a tail's start). While
+   * the follower never had a batch (a quiet stream), what is trimmed past it
+   * before the follower's first read is counted as lost (the lowest such
+   * ordinal: every target's start read at least that far).
+   */
+  readThrough(ordinal: number): void {
+    if (this.last >= 0 || ordinal < 0) return;
+    if (this.#readThroughOrdinal < 0 || ordinal < this.#readThroughOrdinal) this.#readThroughOrdinal = ordinal;
   }
 
   onBatch(recs: readonly Buffer[], first: number, origin: number): void {
@@ -167,17 +180,19 @@ export class StreamFollower implements LineWatcher {
         const h = await this.#history.read(this.appId, this.last + 1);
         if (this.#closed()) return;
         if (this.last < 0) this.#target.readFromStart?.(h.trimmedSeq);
-        const missing = h.first - (this.last + 1);
-        if (missing > 0 && this.last >= 0) {
+        // never had a batch: the read is from the oldest record held, and lost is what was trimmed past the target's start
+        const known = this.last >= 0 ? this.last : this.#readThroughOrdinal;
+        const missing = h.first - (known + 1);
+        if (missing > 0 && known >= 0) {
           // our own records among them count only for what the target did not get directly
           let ownLost = 0;
-          const own = this.#history.ownAmong(this.appId, this.last + 1, h.first - 1, (seq) => {
+          const own = this.#history.ownAmong(this.appId, known + 1, h.first - 1, (seq) => {
             ownLost += this.#target.ownLost(seq);
           });
           this.ownTrimmed += own;
           // another node's loss notice among them stands for the lines it announced, not one
           let announced = 0;
-          for (const x of h.trimmedNotices) if (x.ordinal <= h.first - 1 && !this.#history.isOwn(this.appId, x.ordinal)) announced += x.n - 1;
+          for (const x of h.trimmedNotices) if (x.ordinal > known && x.ordinal <= h.first - 1 && !this.#history.isOwn(this.appId, x.ordinal)) announced += x.n - 1;
           const lost = missing - own + ownLost + announced;
           if (lost > 0) {
             this.#log.warn({ at: 'cluster.lines_lost', app: this.appId, lines: lost }, 'lines trimmed from the history before this node could read them');

@@ -82,6 +82,10 @@ export class TailBridge implements TailCluster {
     return this.#o.bus.watch(app.id, w);
   }
 
+  readThrough(hub: TailHub, ordinal: number): void {
+    this.#watchers.get(hub)?.readThrough(ordinal);
+  }
+
   unwatch(app: App, hub: TailHub): void {
     const w = this.#watchers.get(hub);
     if (!w) return;

@@ -59,6 +59,8 @@ export interface TailCluster {
   /** First tail of an app on this node: feed the hub the app's lines from other nodes. Resolves once subscribed. */
   watch(app: App, hub: TailHub): Promise<void>;
   unwatch(app: App, hub: TailHub): void;
+  /** A tail of the hub started from the app's shared history read through this ordinal (its live part goes on from there). */
+  readThrough?(hub: TailHub, ordinal: number): void;
   /** A session was created here: make it readable on every node; resolves once it is (or cannot be). */
   sessionCreated(s: Session): Promise<void>;
   /** A session's readers changed on this node (keep it alive while read anywhere). */
@@ -203,6 +205,7 @@ export class TailService {
     if (hub === null || history.readSplit === undefined) ready = history.read(app);
     else {
       const split = history.readSplit(app);
+      const started = hub;
       ready = Promise.all([split.view, subscribed]).then(
         ([h]) => {
           if (h.through === undefined) {
@@ -211,7 +214,12 @@ export class TailService {
           }
           const through = h.through;
           return split.after(through).then(
-            (newer) => ({ ...h, newer }),
+            (newer) => {
+              // the app's follower, on a quiet app, never had a batch: what is trimmed past here before it reads is lost, not unknown
+              // (when this read fails the start estimates the hole after the history instead)
+              if (newer.complete) cluster?.readThrough?.(started, newer.through);
+              return { ...h, newer };
+            },
             () => ({ ...h, newer: { lines: [], lost: 0, since: o.clock.now(), through, complete: false } }),
           );
         },
