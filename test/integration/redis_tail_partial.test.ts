@@ -17,8 +17,7 @@ import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { logs } from '../../src/cli/tail.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { API_KEY, api, fastCluster, historyOn as historyOnNode, metricMatch, postRange, sessionOn, startNode, type Node } from '../support/cluster.js';
-import { TcpProxy } from '../support/proxy.js';
+import { API_KEY, api, fastCluster, cutPair, historyOn as historyOnNode, metricMatch, postRange, sessionOn, startNode, type CutPair, type Node } from '../support/cluster.js';
 import { HttpStream, WsClient, seen } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
 
@@ -171,30 +170,17 @@ describe('Redis stopped: sessions opened meanwhile, and their tails once it is b
 });
 
 describe('Redis unreachable from one node: lines other nodes wrote meanwhile and Redis trimmed before the node could read them', () => {
-  let redis: TestRedis;
-  let proxy: TcpProxy;
+  let pair: CutPair;
+  let proxy: CutPair['proxy'];
   let a: Node;
   let b: Node;
   let token: string;
-  const env = { LOGPLANE_HISTORY_LINES: '30' };
 
   before(async () => {
-    redis = await startRedis();
-    // a reaches Redis through a proxy the test cuts (a network cut of a alone)
-    proxy = await TcpProxy.start(redis.port);
-    [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, fastCluster, env), startNode(redis.url, fastCluster, env)]);
-    token = (await api(a.url, 'PUT', `/v3/channels/${APP}`, { tokens: ['app'] })).json.tokens.app as string;
-    await until('the app on b', () => b.server.ctx.registry.get(APP), 10_000);
-    await post(b, token, 'b', 0, 5);
-    await until('b0..b4 written', async () => (await historyOn(a)).length === 5, 10_000);
-    await post(a, token, 'a', 0, 5);
-    await until('a0..a4 written', async () => (await historyOn(b)).length === 10, 10_000);
+    pair = await cutPair(APP, { LOGPLANE_HISTORY_LINES: '30' });
+    ({ a, b, token, proxy } = pair);
   });
-  after(async () => {
-    await Promise.all([a?.close(), b?.close()]);
-    await proxy?.close();
-    await redis?.close();
-  });
+  after(() => pair?.close());
 
   test('a gap says lines may be missing at the start, and again for the lines trimmed unread; the rest arrive in order', async () => {
     proxy.cut();

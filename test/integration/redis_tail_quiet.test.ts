@@ -8,9 +8,7 @@
 // their exact count, then the lines still held, in order.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { api, fastCluster, historyOn as historyOnNode, postRange, sessionOn, startNode, type Node } from '../support/cluster.js';
-import { TcpProxy } from '../support/proxy.js';
+import { cutPair, historyOn as historyOnNode, postRange, sessionOn, type CutPair, type Node } from '../support/cluster.js';
 import { WsClient, seen } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
 
@@ -23,30 +21,17 @@ const session = (x: Node, body: Record<string, unknown>): Promise<string> => ses
 const range = (prefix: string, from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
 describe('a tail on a quiet app, its node cut off from Redis while another node writes more than the history holds', () => {
-  let redis: TestRedis;
-  let proxy: TcpProxy;
+  let pair: CutPair;
   let a: Node;
   let b: Node;
   let token: string;
-  const env = { LOGPLANE_HISTORY_LINES: '20' };
+  let proxy: CutPair['proxy'];
 
   before(async () => {
-    redis = await startRedis();
-    // a reaches Redis through a proxy the test cuts (a network cut of a alone)
-    proxy = await TcpProxy.start(redis.port);
-    [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, fastCluster, env), startNode(redis.url, fastCluster, env)]);
-    token = (await api(a.url, 'PUT', `/v3/channels/${APP}`, { tokens: ['app'] })).json.tokens.app as string;
-    await until('the app on b', () => b.server.ctx.registry.get(APP), 10_000);
-    await post(b, token, 'b', 0, 5);
-    await until('b0..b4 written', async () => (await historyOn(a)).length === 5, 10_000);
-    await post(a, token, 'a', 0, 5);
-    await until('a0..a4 written', async () => (await historyOn(b)).length === 10, 10_000);
+    pair = await cutPair(APP, { LOGPLANE_HISTORY_LINES: '20' });
+    ({ a, b, token, proxy } = pair);
   });
-  after(async () => {
-    await Promise.all([a?.close(), b?.close()]);
-    await proxy?.close();
-    await redis?.close();
-  });
+  after(() => pair?.close());
 
   test('the lines trimmed before the node could read them: a gap with their count, then the lines still held', async () => {
     const ws = new WsClient(await session(a, { num: 3, tail: true }));

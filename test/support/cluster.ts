@@ -10,6 +10,9 @@ import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
 import { Server, type ServerOptions } from '../../src/server.js';
 import { api as sharedApi, type ApiResponse } from './api.js';
+import { TcpProxy } from './proxy.js';
+import { startRedis, type TestRedis } from './redis.js';
+import { until } from './wait.js';
 
 export const API_KEY = 'test-cluster-api-key-0123456789';
 export const AUTH = `Bearer ${API_KEY}`;
@@ -135,3 +138,38 @@ export function frameMessages(body: Buffer): string[] {
   return out;
 }
 
+/** Two nodes on one Redis, node a reaching it through a proxy a test cuts (a network cut of a alone), and an app both know. */
+export interface CutPair {
+  redis: TestRedis;
+  proxy: TcpProxy;
+  a: Node;
+  b: Node;
+  /** The app's token. */
+  token: string;
+  close(): Promise<void>;
+}
+
+/** A CutPair whose app holds b0..b4 then a0..a4 in the shared history (each node has read the other's). */
+export async function cutPair(app: string, env: Record<string, string>): Promise<CutPair> {
+  const redis = await startRedis();
+  const proxy = await TcpProxy.start(redis.port);
+  const [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, fastCluster, env), startNode(redis.url, fastCluster, env)]);
+  const token = (await api(a.url, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app as string;
+  await until('the app on b', () => b.server.ctx.registry.get(app), 10_000);
+  await postRange(b, token, 'b', 0, 5);
+  await until('b0..b4 written', async () => (await historyOn(a, app, 1000)).length === 5, 10_000);
+  await postRange(a, token, 'a', 0, 5);
+  await until('a0..a4 written', async () => (await historyOn(b, app, 1000)).length === 10, 10_000);
+  return {
+    redis,
+    proxy,
+    a,
+    b,
+    token,
+    async close() {
+      await Promise.all([a.close(), b.close()]);
+      await proxy.close();
+      await redis.close();
+    },
+  };
+}
