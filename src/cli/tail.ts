@@ -175,6 +175,13 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
 
   /** Highest seq printed or reported lost: the resume point. */
   let lastSeq: number | null = null;
+  /**
+   * Highest seq printed: a line at or below it is not printed again. Not the
+   * resume point: a gap may end at a seq a line then has (distributed mode: a
+   * loss notice's gap is at the seq after the line before it, which another
+   * node's line stamped in the same millisecond can have).
+   */
+  let lastLine: number | null = null;
   let helloHead: number | null = null;
   let sessionUrl: string | null = null;
   let everConnected = false;
@@ -267,14 +274,16 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
               // the server came back without its history (seq restarted): what we had is gone
               err.write(`logplane: the server restarted without its history (head seq ${m.head} < ${after}); lines sent meanwhile may be lost\n`);
               lastSeq = m.head;
+              lastLine = m.head;
               asked = m.head;
             }
             break;
           case 'lines': {
             let chunk = '';
             for (const l of m.lines ?? []) {
-              if (lastSeq !== null && l.seq <= lastSeq) continue; // never print twice
-              lastSeq = l.seq;
+              if (lastLine !== null && l.seq <= lastLine) continue; // never print twice
+              lastLine = l.seq;
+              if (lastSeq === null || l.seq > lastSeq) lastSeq = l.seq;
               chunk += opts.json ? `${JSON.stringify(l)}\n` : `${formatLine(l, colors)}\n`;
             }
             if (chunk && !print(chunk)) {

@@ -206,6 +206,18 @@ async function scripted(script: unknown[][]): Promise<{ url: string; apiKey: str
   };
 }
 
+test('a line whose seq a gap ended at is printed (distributed mode: a loss notice\'s gap is at the seq after the line before it, which another node\'s line of the same millisecond can have)', async () => {
+  const at = (i: number) => ({ seq: i, ts: `T${i}`, source: 'app', dyno: 'web.1', pri: 190, msg: `line ${i}` });
+  const srv = await scripted([[{ type: 'hello', app: 'a', head: 3 }, { type: 'lines', lines: [at(1)] }, { type: 'gap', dropped: 4, since: 'S', from: 2, to: 2 }, { type: 'lines', lines: [at(2), at(3)] }, { type: 'end' }]]);
+  try {
+    const r = run(srv, ['-a', 'a', '-n', '100']);
+    assert.equal(await r.exit, 0, r.err);
+    assert.deepEqual(r.out.trim().split('\n'), ['T1 app[web.1]: line 1', 'S logplane[tail]: 4 lines were not delivered (seq 2-2)', 'T2 app[web.1]: line 2', 'T3 app[web.1]: line 3']);
+  } finally {
+    await srv.close();
+  }
+});
+
 test('gaps: each printed once where it came, also one of seqs below the last line printed (a lower bound, lines that came too late); a report of seqs before the resume point is not printed again', async () => {
   const at = (i: number) => ({ seq: i, ts: `T${i}`, source: 'app', dyno: 'web.1', pri: 190, msg: `line ${i}` });
   const gap = (dropped: number, from: number, to: number, lowerBound = false) => ({ type: 'gap', dropped, since: `S${from}`, from, to, ...(lowerBound ? { lower_bound: true } : {}) });
