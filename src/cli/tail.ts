@@ -7,6 +7,7 @@
 // Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
 import { CliError, checkApp, discover, networkReason, unreachable, type Target } from './client.js';
 import { DynoColors, ansi, formatLine, type PrintedLine } from './colors.js';
+import { droppedWords } from '../tail/encode.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
@@ -217,8 +218,7 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
       print(`${JSON.stringify({ type: 'gap', dropped: g.dropped, since: g.since, from: g.from, to: g.to, ...bound })}\n`);
       return;
     }
-    const n = g.lower_bound !== true ? `${g.dropped}` : g.dropped > 0 ? `at least ${g.dropped}` : 'an unknown number of';
-    const text = `${g.since} logplane[tail]: ${n} lines were not delivered (seq ${g.from}-${g.to})`;
+    const text = `${g.since} logplane[tail]: ${droppedWords(g.dropped, g.lower_bound === true)} lines were not delivered (seq ${g.from}-${g.to})`;
     print(`${colors ? ansi.red(text) : text}\n`);
   };
 

@@ -304,6 +304,11 @@ export function writeSseEvent(w: ByteWriter, rec: Buffer): void {
   w.raw(SSE_END);
 }
 
+/** A gap's count in words: `N`, or for a lower bound `at least N` (`an unknown number of` for 0); the L11 line's and `logplane logs`' gap line's. */
+export function droppedWords(dropped: number, lowerBound: boolean): string {
+  return !lowerBound ? `${dropped}` : dropped > 0 ? `at least ${dropped}` : 'an unknown number of';
+}
+
 /**
  * The L11 line of the text and SSE transports (SPEC 5.4), without newline:
  * `<now> heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped <N> messages since <T>.`
@@ -311,7 +316,7 @@ export function writeSseEvent(w: ByteWriter, rec: Buffer): void {
  * lost `dropped an unknown number of messages`.
  */
 export function l11Line(gap: Gap, now: number): string {
-  const n = gap.lowerBound !== true ? `${gap.dropped}` : gap.dropped > 0 ? `at least ${gap.dropped}` : 'an unknown number of';
+  const n = droppedWords(gap.dropped, gap.lowerBound === true);
   return `${rfc3339(now)} heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped ${n} messages since ${rfc3339(gap.since)}.`;
 }
 
