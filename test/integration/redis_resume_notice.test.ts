@@ -6,10 +6,16 @@
 // replayed the lines after its point but never the notices among them, so a
 // reader away when a notice was appended lost those lines silently. Now a
 // notice appended after the line the reader resumes from is reported (a gap,
-// the L11 line). docs/tail.md, "Loss is explicit".
+// the L11 line), and `logplane logs` prints it once over any number of
+// reconnects. docs/tail.md, "Loss is explicit".
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cutPair, fastCluster, historyOn as historyOnNode, metricMatch, postRange, sessionOn, type CutPair, type Node } from '../support/cluster.js';
+import { PassThrough } from 'node:stream';
+import { logs } from '../../src/cli/tail.js';
+import { API_KEY, api, cutPair, fastCluster, historyOn as historyOnNode, metricMatch, postLogs, postRange, refusedRange, sessionOn, startNode, syslog, type CutPair, type Node } from '../support/cluster.js';
+import { freePort } from '../support/net.js';
+import { TcpProxy } from '../support/proxy.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
 import { WsClient, seen } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
 
@@ -85,5 +91,78 @@ describe('a reader away while a node that was cut off from Redis announced its l
     const { items } = await settled('the resumed tail', () => seen(ws));
     ws.release();
     assert.deepEqual(items, range('c', 0, 4));
+  });
+});
+
+describe('logplane logs: a loss notice appended while it was disconnected is printed once, over several reconnects', () => {
+  const APP = 'cli';
+  let redis: TestRedis;
+  let a: Node;
+  let b: Node;
+  /** Between the CLI and node b (b's public URL, so the session's URL goes through it too). */
+  let proxy: TcpProxy;
+  /** b itself, not through the proxy (b.url is its public URL: the proxy's). */
+  let bDirect: Node;
+  let token: string;
+
+  before(async () => {
+    redis = await startRedis();
+    const port = await freePort();
+    proxy = await TcpProxy.start(port);
+    [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url, fastCluster, { LOGPLANE_PORT: String(port), LOGPLANE_PUBLIC_URL: proxy.url })]);
+    bDirect = { ...b, url: `http://127.0.0.1:${port}` };
+    token = (await api(a.url, 'PUT', `/v3/channels/${APP}`, { tokens: ['app'] })).json.tokens.app as string;
+    await until('the app on b', () => b.server.ctx.registry.get(APP), 10_000);
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await proxy?.close();
+    await redis?.close();
+  });
+
+  test('printed where it happened, and not again when a resume reports it again', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString()));
+    const ac = new AbortController();
+    const env = { LOGPLANE_URL: proxy.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' };
+    // web dynos only: a's line after the notice (a worker's) is not sent, so the gap is the last thing a reconnect replays
+    const cli = logs(['-a', APP, '-t', '-n', '0', '-d', 'web'], { stdout: out, stderr: new PassThrough(), env, signal: ac.signal });
+    const printed = (msg: string) => () => text.split('\n').some((l) => l.endsWith(`: ${msg}`));
+    const reconnect = async (): Promise<void> => {
+      proxy.cut();
+      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+      proxy.restore();
+      await until('the CLI back', () => b.server.tails.tailCount === 1, 20_000);
+    };
+    try {
+      await until('the CLI reading', () => b.server.tails.tailCount === 1, 10_000);
+      await postRange(a, token, 'h', 0, 3);
+      await until('h0..h2 printed', printed('h2'), 10_000);
+
+      // the CLI is cut off; meanwhile a cannot write x0..x4 (Redis refuses), then writes the notice and w0
+      proxy.cut();
+      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+      await refusedRange(redis.url, a, token, 'x', 0, 5);
+      assert.equal(await postLogs(a.url, token, [syslog('w0', 'worker.1')]), 204);
+      await until('w0 written', async () => (await historyOnNode(bDirect, APP, 100)).includes('w0'), 10_000);
+      proxy.restore();
+      await until('the gap printed', () => text.includes('logplane[tail]'), 20_000);
+
+      // twice more away and back: the second resume is after the gap's seq, which no line has (the notice is reported again)
+      await reconnect();
+      await postRange(a, token, 'h', 3, 4);
+      await until('h3 printed', printed('h3'), 10_000);
+      await reconnect();
+      await postRange(a, token, 'h', 4, 5);
+      await until('h4 printed', printed('h4'), 10_000);
+    } finally {
+      ac.abort();
+      assert.equal(await cli, 0);
+    }
+    const lines = text.trimEnd().split('\n');
+    assert.equal(lines.length, 6, text);
+    assert.deepEqual([0, 1, 2, 4, 5].map((i) => lines[i]!.slice(lines[i]!.lastIndexOf(': ') + 2)), ['h0', 'h1', 'h2', 'h3', 'h4']);
+    assert.match(lines[3]!, /^\S+ logplane\[tail\]: 5 lines were not delivered \(seq (\d+)-\1\)$/);
   });
 });
