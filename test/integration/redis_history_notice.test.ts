@@ -176,6 +176,22 @@ describe('a loss notice in the history a session replays', () => {
     }
   });
 
+  test('GET /v3/channels/:app/logs: the frames as they are, the notice\'s count in Logplane-Dropped when the lines returned hold its place', async () => {
+    for (const x of [b, a]) {
+      const dropped = async (num: number): Promise<string | null> => {
+        const r = await api(x.url, 'GET', `/v3/channels/${APP}/logs?num=${num}`);
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.get('logplex-msg-count'), String(Math.min(num, KEPT.length)));
+        assert.equal(r.headers.get('logplane-history'), null, 'every node read: not partial');
+        return r.headers.get('logplane-dropped');
+      };
+      assert.equal(await dropped(100), '5');
+      assert.equal(await dropped(8), '5', 'h9..b1: the notice between h9 and h10');
+      assert.equal(await dropped(7), null, 'h10..b1: every line returned is newer than the lost ones');
+      assert.equal(await dropped(0), null, 'no line asked for');
+    }
+  });
+
   test('a tail: the gap in its history, then live lines and nothing more', async () => {
     const url = await session(b, { num: 8, tail: true });
     const ws = new WsClient(url);
