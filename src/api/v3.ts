@@ -15,7 +15,7 @@ import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
 import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
 import type { Principal } from '../access/roles.js';
 import { displayUrl } from '../drains/url.js';
-import type { HistorySource } from '../history/source.js';
+import { lossesSent, type HistorySource } from '../history/source.js';
 import type { NodeStats } from '../cluster/node-stats.js';
 import type { Counts } from '../cluster/counts.js';
 
@@ -205,6 +205,9 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
     // every node's lines in distributed mode (this node's own alone, marked partial, when Redis is down)
     const h = await history.read(a, num);
     if (!h.complete) reply.header('Logplane-History', 'partial');
+    // loss notices among the lines (distributed mode): the body's frames are exact, so their count goes in a header
+    const dropped = num > 0 ? lossesSent(h.lines.length, 0, h.losses, false).reduce((n, l) => n + l.n, 0) : 0;
+    if (dropped > 0) reply.header('Logplane-Dropped', String(dropped));
     reply.code(200).header('Content-Type', 'application/logplex-1').header('Logplex-Msg-Count', String(h.lines.length));
     return reply.send(logplexFrames.encode(h.lines));
   });

@@ -124,6 +124,8 @@ const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
 /** Without -t, give up after this many failed reconnects. */
 const HISTORY_RETRIES = 5;
+/** Gaps remembered so that a report repeated on a resume is not printed twice. */
+const PRINTED_GAPS = 1000;
 
 async function api(base: string, key: string, path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${base}${path}`, {
@@ -183,6 +185,12 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
    * node's line stamped in the same millisecond can have).
    */
   let lastLine: number | null = null;
+  /**
+   * Gaps printed (count, time, bound), the newest PRINTED_GAPS: a resume can
+   * report a loss notice again (the server cannot tell whether this client
+   * had it; docs/tail.md), with the same count and time; printed once.
+   */
+  const printedGaps = new Set<string>();
   let helloHead: number | null = null;
   let sessionUrl: string | null = null;
   let everConnected = false;
@@ -300,7 +308,11 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
             // distributed mode the start's lower bound ends at the head (usually the last line sent), and the
             // exact count of other nodes' lines that came too late is of seqs passed already (docs/tail.md)
             if (asked !== null && g.to <= asked) break;
+            const key = `${g.dropped} ${g.since} ${g.lower_bound === true}`;
+            if (g.dropped > 0 && printedGaps.has(key)) break;
             printGap(g);
+            printedGaps.add(key);
+            if (printedGaps.size > PRINTED_GAPS) printedGaps.delete(printedGaps.values().next().value!);
             // the resume point moves past what was reported, never back
             if (lastSeq === null || g.to > lastSeq) lastSeq = g.to;
             break;

@@ -26,16 +26,17 @@ interface Noticed {
 }
 
 /**
- * The loss notices among records read in ordinal order, each anchored on the
+ * The loss notices among records read in ordinal order, from records[from]
+ * on, each anchored on the
  * first line of its node after it: the notice goes in front of the lines its
  * node queued after the lost ones (losses.ts), so the lost lines' seqs lie
  * below that line's. A notice of this node's with no line of this node after
  * it is left out: its lines never left this node's ring, so the view merges
  * them from there (or they are older than every line it holds).
  */
-function anchorNotices(records: readonly Buffer[], own: (origin: number) => boolean): Noticed[] {
+function anchorNotices(records: readonly Buffer[], own: (origin: number) => boolean, from: number): Noticed[] {
   const out: Noticed[] = [];
-  for (let k = 0; k < records.length; k++) {
+  for (let k = from; k < records.length; k++) {
     const notice = decodeLossNotice(records[k]!);
     if (notice === null) continue;
     let before = Infinity;
@@ -54,22 +55,57 @@ function anchorNotices(records: readonly Buffer[], own: (origin: number) => bool
   return out;
 }
 
+/** The index of the first of lines (sorted by seq) whose seq is at or above `seq` (lines.length: none). */
+function firstAtOrAbove(lines: readonly Buffer[], seq: number): number {
+  let lo = 0;
+  let hi = lines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (seqOf(lines[mid]!) < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * For a reader resuming after seq `after`: the index of the record holding
+ * the newest line at or below it, among records in ordinal order (-1: none
+ * read, e.g. trimmed). The reader had that line, so a loss notice appended
+ * before it reached it (live, or in what it was replayed); one appended after
+ * it may not have: a reader that was away when it was appended never saw it.
+ * Which node the reader read from is not known (a resume may come to any
+ * node): a notice after it is reported also when the reader read from the
+ * node that lost the lines and had them live (an over-report, docs/tail.md).
+ */
+function resumeIndex(records: readonly Buffer[], after: number): number {
+  let at = -1;
+  let best = -Infinity;
+  for (let k = 0; k < records.length; k++) {
+    const r = records[k]!;
+    if (isLossNotice(r)) continue;
+    const s = seqOf(r);
+    if (s <= after && s > best) {
+      best = s;
+      at = k;
+    }
+  }
+  return at;
+}
+
 /**
  * Where the notices fall among a view's lines (sorted by seq): before the
- * first line at or above each one's anchor. One before every line is left
- * out (its lines are older than the view's); several at one place are one.
+ * first line at or above each one's anchor; several at one place are one.
+ * Without `resume`, one before every line is left out (its lines are older
+ * than the view's). For a reader resuming after seq `resume`, none is left
+ * out (read() kept those past the resume point) and one whose place is at or
+ * before the resume point goes before the first line after it.
  */
-function placeLosses(lines: readonly Buffer[], noticed: readonly Noticed[]): HistoryLoss[] {
+function placeLosses(lines: readonly Buffer[], noticed: readonly Noticed[], resume: number | null): HistoryLoss[] {
   const placed: HistoryLoss[] = [];
+  const floor = resume === null ? 0 : firstAtOrAbove(lines, resume + 1);
   for (const x of noticed) {
-    let lo = 0;
-    let hi = lines.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (seqOf(lines[mid]!) < x.before) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo > 0 || lines.length === 0) placed.push({ at: lo, n: x.n, since: x.since });
+    const lo = Math.max(floor, firstAtOrAbove(lines, x.before));
+    if (resume !== null || lo > 0 || lines.length === 0) placed.push({ at: lo, n: x.n, since: x.since });
   }
   placed.sort((a, b) => a.at - b.at);
   const out: HistoryLoss[] = [];
@@ -96,7 +132,7 @@ export class MergedHistory implements HistorySource {
     this.#historyLines = historyLines;
   }
 
-  async read(app: App, newest = Infinity, gone = false): Promise<HistoryView> {
+  async read(app: App, newest = Infinity, gone = false, resume: number | null = null): Promise<HistoryView> {
     // as of the call: the read goes out now, ahead of any append of a line
     // routed later on this connection, and this node's lines are copied now
     // (a burst routed while Redis answers could push them out of the ring);
@@ -122,7 +158,8 @@ export class MergedHistory implements HistorySource {
     // loss notices are not lines: where they say lines are missing is kept (view.losses), they are not
     let noticed: Noticed[] = [];
     if (readNotices > 0 || records.some(isLossNotice)) {
-      noticed = anchorNotices(records, this.#ownOrigin);
+      // a resume: only those appended after the line it resumes from (resumeIndex)
+      noticed = anchorNotices(records, this.#ownOrigin, resume === null ? 0 : resumeIndex(records, resume) + 1);
       records = records.filter((r) => !isLossNotice(r));
     }
     let ownMax = 0;
@@ -140,7 +177,7 @@ export class MergedHistory implements HistorySource {
     const out = capped.length > newest ? capped.slice(capped.length - newest) : capped;
     const view: HistoryView = through === undefined ? { lines: out, trimmedSeq, complete } : { lines: out, trimmedSeq, complete, through };
     if (noticed.length > 0) {
-      const losses = placeLosses(out, noticed);
+      const losses = placeLosses(out, noticed, resume);
       if (losses.length > 0) view.losses = losses;
     }
     if (detail !== null) {
@@ -154,7 +191,7 @@ export class MergedHistory implements HistorySource {
     return view;
   }
 
-  readSplit(app: App): HistorySplit {
+  readSplit(app: App, resume: number | null = null): HistorySplit {
     // this node's ordinals of the app are kept from now until after() has read past them (a reader at -1 keeps them all)
     const hold = { last: -1 };
     this.#redis.follow(app.id, hold);
@@ -164,7 +201,7 @@ export class MergedHistory implements HistorySource {
       held = false;
     };
     return {
-      view: this.read(app),
+      view: this.read(app, Infinity, false, resume),
       after: (through) => this.#readAfter(app, through).finally(release),
       cancel: release,
     };

@@ -34,6 +34,22 @@ export interface HistoryLoss {
   since: number;
 }
 
+/**
+ * The losses a reader of lines[from, length) is told of (a session's history,
+ * GET .../logs): `num` history (resumed false): one is reported when a line
+ * sent follows it (the lost lines are newer than the line before it, so some
+ * of them were among the newest asked for), or when it follows every line
+ * (the newest lines were lost); one at the window's first line is older than
+ * every line asked for. A resume (resumed true): every one the read kept
+ * (HistorySource.read's `resume`: those past the resume point, placed at the
+ * first line after it or later).
+ */
+export function lossesSent(length: number, from: number, losses: readonly HistoryLoss[] | undefined, resumed: boolean): HistoryLoss[] {
+  if (losses === undefined) return [];
+  if (resumed) return losses.slice();
+  return losses.filter((l) => l.at > from || l.at >= length);
+}
+
 /** A count that is exact when lo === hi; else the truth lies in [lo, hi]. */
 export interface Bounds {
   lo: number;
@@ -83,16 +99,19 @@ export interface HistorySource {
    * lines, or the newest `newest` of them. The lines are the caller's
    * (copies, not views into a ring). `gone`: also count what the history no
    * longer holds (view.gone; left out when it cannot be known, e.g. Redis
-   * down).
+   * down). `resume`: the history is for a reader resuming after that seq;
+   * view.losses are then the loss notices it cannot have been told of (in
+   * distributed mode: appended after the record holding the newest seq at or
+   * below it), placed no earlier than the first line after it.
    */
-  read(app: App, newest?: number, gone?: boolean): Promise<HistoryView>;
+  read(app: App, newest?: number, gone?: boolean, resume?: number | null): Promise<HistoryView>;
   /**
    * Distributed mode: the history as of now (read()), and later what other
    * nodes appended after it: a tail takes the second once its subscription
    * to their lines is confirmed, so that between the two nothing is missed.
    * Call exactly one of after() and cancel().
    */
-  readSplit?(app: App): HistorySplit;
+  readSplit?(app: App, resume?: number | null): HistorySplit;
 }
 
 /** A history read now and the lines appended after it, read later (HistorySource.readSplit). */

@@ -191,9 +191,10 @@ export class TailService {
       subscribed = this.#subscribing.get(hub) ?? subscribed;
     }
     // a resume point from the reader (query `after`, Last-Event-ID) wins over the session's
+    const resume = after ?? spec.after;
     const history = this.#history;
     if (history.local) {
-      tail.start(hub, after ?? spec.after);
+      tail.start(hub, resume);
       return tail;
     }
     // the history as of now (read before any line routed from here on is
@@ -202,9 +203,10 @@ export class TailService {
     // line after that history, none twice (tail.ts startFrom); when that
     // second read fails, the tail announces a gap for what it may have missed
     let ready: Promise<StartHistory>;
-    if (hub === null || history.readSplit === undefined) ready = history.read(app);
+    // (for a resume, the loss notices it cannot have been told of: HistorySource.read)
+    if (hub === null || history.readSplit === undefined) ready = history.read(app, Infinity, false, resume);
     else {
-      const split = history.readSplit(app);
+      const split = history.readSplit(app, resume);
       const started = hub;
       ready = Promise.all([split.view, subscribed]).then(
         ([h]) => {
@@ -229,7 +231,7 @@ export class TailService {
         },
       );
     }
-    tail.startFrom(hub, after ?? spec.after, ready);
+    tail.startFrom(hub, resume, ready);
     return tail;
   }
 

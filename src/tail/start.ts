@@ -4,7 +4,7 @@
 // read without Redis may miss, how many lines a resume point below the
 // history's oldest line missed. The live part is tail.ts's.
 import { NODE_SLOTS } from '../basics/seq.js';
-import type { HistoryLoss, HistoryView, LaterLines } from '../history/source.js';
+import { lossesSent, type HistoryLoss, type HistoryView, type LaterLines } from '../history/source.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { LineFilter } from '../line-filter.js';
 import type { Gap } from './encode.js';
@@ -48,22 +48,24 @@ export interface Stop {
 
 /**
  * The loss notices among the history lines sent, lines[from, length), as
- * gaps where their lines would have been (placed by placeStop). A notice
- * counts when a line sent follows it (the lost lines are newer than the line
- * before it, so some of them were among the newest `num`), or when it follows
- * every line (the newest lines were lost); one at the window's first line is
- * older than every line asked for. The gap has the notice's count and time.
- * The filter cannot be applied to lines never seen: for a filtered session
- * the count is an upper bound.
+ * gaps where their lines would have been (placed by placeStop): those a
+ * reader of that part is told of (lossesSent: the `num` window's rule, or a
+ * resume's). The gap has the notice's count and time. The filter cannot be
+ * applied to lines never seen: for a filtered session the count is an upper
+ * bound.
  */
-export function historyLosses(lines: readonly Buffer[], from: number, losses: readonly HistoryLoss[] | undefined): Stop[] {
-  const out: Stop[] = [];
-  if (losses === undefined) return out;
-  for (const l of losses) {
-    if (l.at <= from && l.at < lines.length) continue;
-    out.push({ at: l.at, pos: 0, gap: { dropped: l.n, since: l.since, from: 0, to: 0 } });
-  }
-  return out;
+export function historyLosses(lines: readonly Buffer[], from: number, losses: readonly HistoryLoss[] | undefined, resumed: boolean): Stop[] {
+  return lossesSent(lines.length, from, losses, resumed).map((l) => ({ at: l.at, pos: 0, gap: { dropped: l.n, since: l.since, from: 0, to: 0 } }));
+}
+
+/**
+ * The seq a stop at lines[at] follows when no line was sent before it: the
+ * history line before its place, or the resume point when that is newer
+ * (the reader had every seq up to it).
+ */
+export function seqBefore(lines: readonly Buffer[], at: number, after: number | null): number {
+  const prev = at > 0 ? seqOf(lines[at - 1]!) : 0;
+  return after !== null && after > prev ? after : prev;
 }
 
 /**

@@ -10,7 +10,7 @@ import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
 import type { LineFilter } from '../line-filter.js';
-import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, type PartialStart, type RemoteLoss, type StartHistory, type Stop } from './start.js';
+import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, seqBefore, type PartialStart, type RemoteLoss, type StartHistory, type Stop } from './start.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
@@ -207,10 +207,10 @@ export class Tail {
     }
     // the marks of the history alone (the lines after it raise them below), for the losses reported while starting
     const historyMarks = this.#startLosses.length > 0 ? marks.slice() : marks;
-    // loss notices among the history lines sent (not for a resume: see docs/tail.md)
-    const stops = after === null && spec.num > 0 ? historyLosses(lines, from, h.losses) : [];
+    // loss notices among the history lines sent (a resume's: those it cannot have been told of, docs/tail.md)
+    const stops = after !== null || spec.num > 0 ? historyLosses(lines, from, h.losses, after !== null) : [];
     if (!spec.tail || hub === null) {
-      for (const x of stops) placeStop(x, x.at, x.at > 0 ? seqOf(lines[x.at - 1]!) : 0);
+      for (const x of stops) placeStop(x, x.at, seqBefore(lines, x.at, after));
       this.#replayWith((i) => lines[i]!, from, lines.length, stops, 0);
       if (partial !== null) this.sink.writeGap(partialGap(partial, head));
       this.#lastSeq = last;
@@ -247,7 +247,7 @@ export class Tail {
     let s = 0;
     let afterHistory = 0;
     // a stop at pos goes after the line before it there (or, first, after its history line's predecessor)
-    const place = (stop: Stop, pos: number): void => placeStop(stop, pos, pos > 0 ? seqOf(all[pos - 1]!) : stop.at > 0 ? seqOf(lines[stop.at - 1]!) : 0);
+    const place = (stop: Stop, pos: number): void => placeStop(stop, pos, pos > 0 ? seqOf(all[pos - 1]!) : seqBefore(lines, stop.at, after));
     while (i < lines.length || j < after2.length) {
       const takeHistory = j >= after2.length || (i < lines.length && seqOf(lines[i]!) <= seqOf(after2[j]!));
       if (takeHistory) while (s < stops.length && stops[s]!.at <= i) place(stops[s++]!, all.length);

@@ -14,10 +14,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { Redis } from 'ioredis';
 import { logs } from '../../src/cli/tail.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { API_KEY, api, fastCluster, cutPair, historyOn as historyOnNode, metricMatch, postRange, sessionOn, startNode, type CutPair, type Node } from '../support/cluster.js';
+import { API_KEY, api, fastCluster, cutPair, historyOn as historyOnNode, postRange, refusedRange, sessionOn, startNode, type CutPair, type Node } from '../support/cluster.js';
 import { HttpStream, WsClient, seen } from '../support/tail.js';
 import { settled, until } from '../support/wait.js';
 
@@ -72,15 +71,7 @@ describe('Redis stopped: sessions opened meanwhile, and their tails once it is b
     await post(b, token, 'b', 0, 3);
     await until('b0..b2 written', async () => (await historyOn(a)).length === 3, 10_000);
     // b loses 3 lines (Redis refuses the append): a loss notice in front of b3, long before the sessions' windows
-    const admin = new Redis(redis.url);
-    try {
-      await admin.config('SET', 'maxmemory', '1');
-      await post(b, token, 'lost', 0, 3);
-      await until('the append refused', async () => (await metricMatch(b.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) === 3, 10_000);
-      await admin.config('SET', 'maxmemory', '0');
-    } finally {
-      admin.disconnect();
-    }
+    await refusedRange(redis.url, b, token, 'lost', 0, 3);
     await post(b, token, 'b', 3, 5);
     await until('b3, b4 written', async () => (await historyOn(a)).length === 5, 10_000);
     await post(a, token, 'a', 0, 5);

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
 import { Server, type ServerOptions } from '../../src/server.js';
 import { api as sharedApi, type ApiResponse } from './api.js';
+import { Redis } from 'ioredis';
 import { TcpProxy } from './proxy.js';
 import { startRedis, type TestRedis } from './redis.js';
 import { until } from './wait.js';
@@ -104,6 +105,30 @@ export async function postRange(node: Node, token: string, prefix: string, from:
   if (status !== 204) throw new Error(`POST /logs answered ${status}`);
 }
 
+/**
+ * Node x takes `${prefix}${from}` .. `${prefix}${to - 1}` while Redis refuses
+ * every write (over maxmemory): the lines never reach the shared history, and
+ * x announces them with a loss notice in front of its next lines once Redis
+ * takes writes again (it does when this returns). Resolves to the time span
+ * in which x received them (the notice's since lies within).
+ */
+export async function refusedRange(redisUrl: string, x: Node, token: string, prefix: string, from: number, to: number): Promise<{ from: number; to: number }> {
+  const refused = async (): Promise<number> => (await metricMatch(x.url, /^logplane_redis_lines_dropped_total\{reason="rejected"\} (\d+)$/m)) || 0;
+  const admin = new Redis(redisUrl);
+  try {
+    const before = await refused();
+    await admin.config('SET', 'maxmemory', '1');
+    const t0 = Date.now();
+    await postRange(x, token, prefix, from, to);
+    await until('the append refused', async () => (await refused()) === before + to - from, 10_000);
+    const t1 = Date.now();
+    await admin.config('SET', 'maxmemory', '0');
+    return { from: t0, to: t1 };
+  } finally {
+    admin.disconnect();
+  }
+}
+
 /** An app's history as a node answers it (GET /v3/channels/:app/logs?num=), messages in order. */
 export async function historyOn(node: Node, app: string, num: number): Promise<string[]> {
   const r = await api(node.url, 'GET', `/v3/channels/${app}/logs?num=${num}`);
@@ -149,11 +174,11 @@ export interface CutPair {
   close(): Promise<void>;
 }
 
-/** A CutPair whose app holds b0..b4 then a0..a4 in the shared history (each node has read the other's). */
-export async function cutPair(app: string, env: Record<string, string>): Promise<CutPair> {
+/** A CutPair whose app holds b0..b4 then a0..a4 in the shared history (each node has read the other's); aOpts: node a's cluster options. */
+export async function cutPair(app: string, env: Record<string, string>, aOpts: Partial<ClusterOptions> = fastCluster): Promise<CutPair> {
   const redis = await startRedis();
   const proxy = await TcpProxy.start(redis.port);
-  const [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, fastCluster, env), startNode(redis.url, fastCluster, env)]);
+  const [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, aOpts, env), startNode(redis.url, fastCluster, env)]);
   const token = (await api(a.url, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app as string;
   await until('the app on b', () => b.server.ctx.registry.get(app), 10_000);
   await postRange(b, token, 'b', 0, 5);

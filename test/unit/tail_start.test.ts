@@ -273,6 +273,30 @@ test('loss notices in the history of a session without tail', async () => {
   ]);
 });
 
+test('a resume: the losses the read kept are all reported, one at the first line after the resume point right after it', async () => {
+  // the read (MergedHistory, resume 200) kept the notices appended after the line it resumes from: placed at 2 (before 300, the first line after 200) or later
+  const losses = [{ at: 2, n: 7, since: NOW - 50 }, { at: 3, n: 2, since: NOW - 40 }];
+  for (const t of [true, false]) {
+    const { tail, events, history } = startingTail({ num: 0, tail: t }, 200);
+    history.resolve({ lines: [rec(100), rec(200), rec(300), rec(400)], trimmedSeq: 0, complete: true, through: 4, losses });
+    await tick();
+    tail.close();
+    assert.deepEqual(events.filter((e) => e.type !== 'finish'), [
+      { type: 'hello' },
+      { type: 'gap', dropped: 7, since: NOW - 50, from: 201, to: 201 },
+      { type: 'line', seq: 300 },
+      { type: 'gap', dropped: 2, since: NOW - 40, from: 301, to: 301 },
+      { type: 'line', seq: 400 },
+    ]);
+  }
+  // the resume point is no line's (a gap's seq): the first gap goes after it, not after the line before it
+  const { tail, events, history } = startingTail({ num: 0, tail: false }, 250);
+  history.resolve({ lines: [rec(100), rec(200), rec(300)], trimmedSeq: 0, complete: true, through: 3, losses: [{ at: 2, n: 7, since: NOW - 50 }] });
+  await tick();
+  tail.close();
+  assert.deepEqual(events, [{ type: 'hello' }, { type: 'gap', dropped: 7, since: NOW - 50, from: 251, to: 251 }, { type: 'line', seq: 300 }, { type: 'finish' }]);
+});
+
 test('a history without the other nodes\' lines (Redis unreachable), num 0: a lower-bound gap before the live lines; what the stream later says is counted above the floor only', async () => {
   const { tail, hub, events, history } = startingTail({ num: 0 });
   tail.deliver([rec(500)], 1);

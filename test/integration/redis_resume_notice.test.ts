@@ -1,0 +1,168 @@
+// A loss notice appended while a reader was away, and its resume (SPEC 5.3
+// "Loss is explicit", SPEC 9). A reader resumes with `after` (WebSocket
+// `?after=`, SSE Last-Event-ID, `logplane logs` reconnecting); a node that
+// could not write lines to Redis announced them with a loss notice in the
+// app's stream while that reader was not connected. Regression: a resume
+// replayed the lines after its point but never the notices among them, so a
+// reader away when a notice was appended lost those lines silently. Now a
+// notice appended after the line the reader resumes from is reported (a gap,
+// the L11 line), and `logplane logs` prints it once over any number of
+// reconnects. docs/tail.md, "Loss is explicit".
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { logs } from '../../src/cli/tail.js';
+import { API_KEY, api, cutPair, fastCluster, historyOn as historyOnNode, metricMatch, postLogs, postRange, refusedRange, sessionOn, startNode, syslog, type CutPair, type Node } from '../support/cluster.js';
+import { freePort } from '../support/net.js';
+import { TcpProxy } from '../support/proxy.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { WsClient, seen } from '../support/tail.js';
+import { settled, until } from '../support/wait.js';
+
+const range = (prefix: string, from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
+
+describe('a reader away while a node that was cut off from Redis announced its lost lines', () => {
+  const APP = 'away';
+  let pair: CutPair;
+  let a: Node;
+  let b: Node;
+  let token: string;
+  /** The session read from b (a tail), and the seqs it saw. */
+  let url: string;
+  let seqOf: Map<string, number>;
+  /** A session read from a while it was cut off: it had a's lines live. */
+  let onA: { url: string; seqOf: Map<string, number> };
+
+  before(async () => {
+    // a keeps at most 5 lines for Redis while it cannot reach it: older ones are lost, announced once it is back
+    pair = await cutPair(APP, {}, { ...fastCluster, maxPendingLines: 5 });
+    ({ a, b, token } = pair);
+    url = await sessionOn(b, APP, { num: 0, tail: true });
+    const reader = new WsClient(url);
+    onA = { url: await sessionOn(a, APP, { num: 0, tail: true }), seqOf: new Map() };
+    const readerOnA = new WsClient(onA.url);
+    await Promise.all([reader.opened, readerOnA.opened]);
+    await until('both tails started', () => reader.json().length > 0 && readerOnA.json().length > 0, 10_000);
+
+    pair.proxy.cut();
+    await until('a sees Redis down', () => !a.server.cluster!.history.up, 10_000);
+    // a takes y0..y7 while cut off: y0..y2 are dropped from its queue (lost), y3..y7 wait
+    await postRange(a, token, 'y', 0, 8);
+    await until('y0..y2 lost', async () => (await metricMatch(a.url, /^logplane_redis_lines_dropped_total\{reason="overflow"\} (\d+)$/m)) === 3, 10_000);
+    // then b takes c0..c2 (newer seqs than a's): the reader on b sees them, then goes away
+    await postRange(b, token, 'c', 0, 3);
+    await until('c0..c2 read on b', () => seen(reader).items.includes('c2'), 10_000);
+    await until('y0..y7 read on a', () => seen(readerOnA).items.includes('y7'), 10_000);
+    assert.deepEqual(seen(reader).items, range('c', 0, 3), 'the reader on b: no notice yet, a is still cut off');
+    seqOf = seen(reader).seqOf;
+    onA.seqOf = seen(readerOnA).seqOf;
+    reader.release();
+    readerOnA.release();
+    await until('both readers gone', () => b.server.tails.tailCount === 0 && a.server.tails.tailCount === 0, 10_000);
+
+    // a is back: its notice of the 3 lost lines, then y3..y7, reach the shared history while nobody reads
+    pair.proxy.restore();
+    await until('y3..y7 written', async () => (await historyOnNode(b, APP, 1000)).includes('y7'), 20_000);
+    await postRange(b, token, 'c', 3, 4);
+    await until('c3 written', async () => (await historyOnNode(a, APP, 1000)).includes('c3'), 10_000);
+  });
+  after(() => pair?.close());
+
+  test('resuming after the last line it saw, on either node: the gap, with the notice\'s count, before the lines after its point', async () => {
+    for (const x of [b, a]) {
+      const ws = new WsClient(`${url.replace(b.url, x.url)}?after=${seqOf.get('c2')}`);
+      await until('c3', () => seen(ws).items.includes('c3'), 10_000);
+      const { items, gaps } = await settled('the resumed tail', () => seen(ws));
+      ws.release();
+      // (y3..y7 are older than c2, the resume point: a resume sends the lines after it only; docs/tail.md)
+      assert.deepEqual(items, ['gap', 'c3']);
+      assert.deepEqual(Object.keys(gaps[0]), ['type', 'dropped', 'since', 'from', 'to'], 'the gap frame of SPEC 5.3');
+      assert.equal(gaps[0].dropped, 3, 'y0..y2');
+      // its lines' place is before the resume point: the gap comes first, after what the reader had
+      assert.equal(gaps[0].from, seqOf.get('c2')! + 1);
+      assert.equal(gaps[0].to, gaps[0].from);
+    }
+  });
+
+  test('a reader that read from the node that lost the lines, resuming after a line appended after the notice: nothing reported', async () => {
+    // y7 went to Redis behind the notice: the reader that had y7 was reading when the lines were routed (it had them live)
+    const ws = new WsClient(`${onA.url}?after=${onA.seqOf.get('y7')}`);
+    await until('c3', () => seen(ws).items.includes('c3'), 10_000);
+    const { items } = await settled('the resumed tail', () => seen(ws));
+    ws.release();
+    assert.deepEqual(items, range('c', 0, 4));
+  });
+});
+
+describe('logplane logs: a loss notice appended while it was disconnected is printed once, over several reconnects', () => {
+  const APP = 'cli';
+  let redis: TestRedis;
+  let a: Node;
+  let b: Node;
+  /** Between the CLI and node b (b's public URL, so the session's URL goes through it too). */
+  let proxy: TcpProxy;
+  /** b itself, not through the proxy (b.url is its public URL: the proxy's). */
+  let bDirect: Node;
+  let token: string;
+
+  before(async () => {
+    redis = await startRedis();
+    const port = await freePort();
+    proxy = await TcpProxy.start(port);
+    [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url, fastCluster, { LOGPLANE_PORT: String(port), LOGPLANE_PUBLIC_URL: proxy.url })]);
+    bDirect = { ...b, url: `http://127.0.0.1:${port}` };
+    token = (await api(a.url, 'PUT', `/v3/channels/${APP}`, { tokens: ['app'] })).json.tokens.app as string;
+    await until('the app on b', () => b.server.ctx.registry.get(APP), 10_000);
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await proxy?.close();
+    await redis?.close();
+  });
+
+  test('printed where it happened, and not again when a resume reports it again', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString()));
+    const ac = new AbortController();
+    const env = { LOGPLANE_URL: proxy.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' };
+    // web dynos only: a's line after the notice (a worker's) is not sent, so the gap is the last thing a reconnect replays
+    const cli = logs(['-a', APP, '-t', '-n', '0', '-d', 'web'], { stdout: out, stderr: new PassThrough(), env, signal: ac.signal });
+    const printed = (msg: string) => () => text.split('\n').some((l) => l.endsWith(`: ${msg}`));
+    const reconnect = async (): Promise<void> => {
+      proxy.cut();
+      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+      proxy.restore();
+      await until('the CLI back', () => b.server.tails.tailCount === 1, 20_000);
+    };
+    try {
+      await until('the CLI reading', () => b.server.tails.tailCount === 1, 10_000);
+      await postRange(a, token, 'h', 0, 3);
+      await until('h0..h2 printed', printed('h2'), 10_000);
+
+      // the CLI is cut off; meanwhile a cannot write x0..x4 (Redis refuses), then writes the notice and w0
+      proxy.cut();
+      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+      await refusedRange(redis.url, a, token, 'x', 0, 5);
+      assert.equal(await postLogs(a.url, token, [syslog('w0', 'worker.1')]), 204);
+      await until('w0 written', async () => (await historyOnNode(bDirect, APP, 100)).includes('w0'), 10_000);
+      proxy.restore();
+      await until('the gap printed', () => text.includes('logplane[tail]'), 20_000);
+
+      // twice more away and back: the second resume is after the gap's seq, which no line has (the notice is reported again)
+      await reconnect();
+      await postRange(a, token, 'h', 3, 4);
+      await until('h3 printed', printed('h3'), 10_000);
+      await reconnect();
+      await postRange(a, token, 'h', 4, 5);
+      await until('h4 printed', printed('h4'), 10_000);
+    } finally {
+      ac.abort();
+      assert.equal(await cli, 0);
+    }
+    const lines = text.trimEnd().split('\n');
+    assert.equal(lines.length, 6, text);
+    assert.deepEqual([0, 1, 2, 4, 5].map((i) => lines[i]!.slice(lines[i]!.lastIndexOf(': ') + 2)), ['h0', 'h1', 'h2', 'h3', 'h4']);
+    assert.match(lines[3]!, /^\S+ logplane\[tail\]: 5 lines were not delivered \(seq (\d+)-\1\)$/);
+  });
+});
