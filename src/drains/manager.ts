@@ -12,7 +12,7 @@ import { DrainBudget } from './budget.js';
 import type { Clock } from '../basics/clock.js';
 import type { Drain } from './drain.js';
 import type { DrainOptions } from './options.js';
-import { DRAIN_STATES, stateLabel, type DrainStatus } from './status.js';
+import { DRAIN_STATES, DrainState, stateLabel, type DrainStatus } from './status.js';
 import { refusedHost, type Lookup } from './guard.js';
 import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
@@ -76,6 +76,22 @@ export function createDrain(opts: DrainOptions): Drain {
 
 /** The status of a drain no node has reported on yet (distributed mode: its owner has not written it). */
 const UNKNOWN_STATUS: DrainStatus = Object.freeze({ state: 'connecting', delivered: 0, dropped: 0, queueDepth: 0, lastSuccessAt: null, lastError: null, nextRetryAt: null, latencyMs: Object.freeze({ p50: null, p99: null }), dropped1h: 0 });
+
+/**
+ * The status of a stored drain whose URL this version refuses (a record an
+ * older version let in; docs/drains.md, "URLs"): kept, never run, failing
+ * with the reason until its URL is changed or it is removed. Every node
+ * reads it the same from the record alone.
+ */
+function refusedUrlStatus(rec: DrainRecord): DrainStatus | null {
+  try {
+    parseDrainUrl(rec.url);
+    return null;
+  } catch (err) {
+    const at = Date.parse(rec.updatedAt);
+    return { ...UNKNOWN_STATUS, state: DrainState.FAILING, lastError: { at: Number.isFinite(at) ? at : 0, errno: 'EINVALIDURL', text: (err as Error).message } };
+  }
+}
 
 /** What distributed mode's feed gets for an owned drain: it filters, the drain queues. */
 function clusterHandle(drain: Drain): DrainHandle {
@@ -224,6 +240,7 @@ export class DrainManager {
       try {
         target = parseDrainUrl(rec.url);
       } catch (err) {
+        // a record an older version let in: kept and shown as failing (refusedUrlStatus), not run
         this.#ctx.log.error({ at: 'drain.invalid_record', app: app.id, drain: rec.id, err: (err as Error).message }, 'stored drain has an invalid URL; not started');
         if (cur) this.#stop(app, live, cur);
         continue;
@@ -308,11 +325,19 @@ export class DrainManager {
 
   async #withStatus(appId: string, records: readonly DrainRecord[]): Promise<DrainInfo[]> {
     const live = this.#byApp.get(appId);
-    const out: DrainInfo[] = records.map((record) => ({ record, status: live?.get(record.id)?.drain.status() ?? UNKNOWN_STATUS }));
+    const refused = new Set<DrainInfo>();
+    const out: DrainInfo[] = records.map((record) => {
+      const running = live?.get(record.id)?.drain.status();
+      if (running) return { record, status: running };
+      const bad = refusedUrlStatus(record);
+      const info = { record, status: bad ?? UNKNOWN_STATUS };
+      if (bad) refused.add(info);
+      return info;
+    });
     const cluster = this.#cluster;
     if (cluster) {
-      // distributed mode: the owners' status, as they last wrote it to Redis
-      const remote = out.filter((i) => !live?.has(i.record.id));
+      // distributed mode: the owners' status, as they last wrote it to Redis (no node runs a refused URL)
+      const remote = out.filter((i) => !live?.has(i.record.id) && !refused.has(i));
       const st = await cluster.remoteStatuses(appId, remote.map((i) => i.record.id));
       remote.forEach((i, k) => {
         const s = st[k];

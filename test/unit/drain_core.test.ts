@@ -386,8 +386,9 @@ describe('drain URLs', () => {
       ['https://:secret@logs.example.com/', 'https://:***@logs.example.com/'],
       ['https://h/?empty=&abc123def456ghi789&x', 'https://h/?empty=&***&x'],
       ['syslog+tls://logs.example.com:6514#insecure', 'syslog+tls://logs.example.com:6514#insecure'],
-      ['https://h/p#something-else', 'https://h/p#***'],
-      ['not a url', 'not a url'],
+      // what parseDrainUrl refuses is shown as *** whole (a stored record of an older version)
+      ['https://h/p#something-else', '***'],
+      ['not a url', '***'],
     ];
     for (const [url, want] of cases) assert.equal(displayUrl(url), want, url);
   });
@@ -395,7 +396,7 @@ describe('drain URLs', () => {
   test('bad URLs are 422 with the reason', () => {
     const cases: Array<[unknown, RegExp]> = [
       ['ftp://h/', /unsupported scheme "ftp"/],
-      ['not a url', /absolute URL/],
+      ['not-a-url', /absolute URL/],
       ['https://', /not a valid URL|must have a host/],
       ['http://h:0/', /port|not a valid/],
       ['http://h:70000/', /not a valid URL|port/],
