@@ -146,3 +146,14 @@ describe('the display form (SPEC 12) is built from the parsed parts', () => {
     assert.ok(accepted > 100, `accepted ${accepted}`);
   });
 });
+
+describe('logplane drains (CLI) prints a stored URL', () => {
+  test('without user:password, and as *** when its raw text holds what parsers read apart or a terminal acts on', async () => {
+    const { hideCredentials } = await import('../../src/cli/drains.js');
+    assert.equal(hideCredentials('https://user:pw@logs.example.com:8443/x?k=v'), 'https://logs.example.com:8443/x?k=v');
+    assert.equal(hideCredentials('syslog+tls://logs.example.com:6514'), 'syslog+tls://logs.example.com:6514');
+    for (const bad of ['http://127.0.0.1:19001\\@logs.example.com/ingest', 'https://user\nFAKE[router]:x\n:pw@h.example.com/', 'https://h.example.com/\u001b[2J', 'https://h.exämple.com/', 'https://h.example.com/a b']) {
+      assert.equal(hideCredentials(bad), '***', JSON.stringify(bad));
+    }
+  });
+});
