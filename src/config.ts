@@ -59,6 +59,14 @@ export interface Config {
   readonly drainFlushTimeoutMs: number;
   /** Lines a tail may hold before the oldest are dropped. */
   readonly tailQueueLines: number;
+  /** Sessions this node holds at most (its session table). */
+  readonly maxSessions: number;
+  /** Sessions one API key may hold on this node; 0 = no per-key limit. The admin key has none. */
+  readonly maxSessionsPerKey: number;
+  /** Sessions of one app on this node, whoever made them; 0 = no per-app limit. */
+  readonly maxSessionsPerApp: number;
+  /** Percent of the node's table and of each app's quota that only the admin key may use (API keys stop short of it). */
+  readonly sessionAdminReservePercent: number;
   /** pino level for our own logs. */
   readonly logLevel: string;
   /** Ingest worker threads that frame, scan and cook syslog input; 0 = all on the main thread. */
@@ -120,6 +128,10 @@ export const defaults: Config = {
   drainReconnectMaxMs: 300_000,
   drainFlushTimeoutMs: 5000,
   tailQueueLines: 1024,
+  maxSessions: 100_000,
+  maxSessionsPerKey: 1000,
+  maxSessionsPerApp: 10_000,
+  sessionAdminReservePercent: 5,
   logLevel: 'info',
   ingestWorkers: 1,
   heapHeadroomMb: 96,
@@ -177,6 +189,10 @@ export const settings: readonly Setting[] = [
   { key: 'drainReconnectMaxMs', env: 'LOGPLANE_DRAIN_RECONNECT_MAX_MS', flag: 'drain-reconnect-max-ms', kind: 'int', min: 1, max: 3_600_000 },
   { key: 'drainFlushTimeoutMs', env: 'LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS', flag: 'drain-flush-timeout-ms', kind: 'int', min: 0, max: 600_000 },
   { key: 'tailQueueLines', env: 'LOGPLANE_TAIL_QUEUE_LINES', flag: 'tail-queue-lines', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'maxSessions', env: 'LOGPLANE_MAX_SESSIONS', flag: 'max-sessions', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'maxSessionsPerKey', env: 'LOGPLANE_MAX_SESSIONS_PER_KEY', flag: 'max-sessions-per-key', kind: 'int', min: 0, max: 10_000_000 },
+  { key: 'maxSessionsPerApp', env: 'LOGPLANE_MAX_SESSIONS_PER_APP', flag: 'max-sessions-per-app', kind: 'int', min: 0, max: 10_000_000 },
+  { key: 'sessionAdminReservePercent', env: 'LOGPLANE_SESSION_ADMIN_RESERVE_PERCENT', flag: 'session-admin-reserve-percent', kind: 'int', min: 0, max: 90 },
   { key: 'logLevel', env: 'LOGPLANE_LOG_LEVEL', flag: 'log-level', kind: 'level' },
   { key: 'ingestWorkers', env: 'LOGPLANE_INGEST_WORKERS', flag: 'ingest-workers', kind: 'int', min: 0, max: 64 },
   { key: 'heapHeadroomMb', env: 'LOGPLANE_HEAP_HEADROOM_MB', flag: 'heap-headroom-mb', kind: 'int', min: 0, max: 65_536 },

@@ -73,6 +73,16 @@ export class UnprocessableError extends LogplaneError {
   }
 }
 
+/** A limit refused the request for now (SPEC 17): `retryAfter` seconds from now it may succeed (the Retry-After header). */
+export class LimitError extends LogplaneError {
+  readonly retryAfter: number;
+  constructor(code: ErrorCode, status: number, id: string, message: string, retryAfter: number) {
+    super(code, status, id, message);
+    this.name = 'LimitError';
+    this.retryAfter = retryAfter;
+  }
+}
+
 /** The config store cannot be read or written (Redis away, data dir full or read-only): nothing was changed. */
 export class StoreError extends LogplaneError {
   constructor(message: string, id = 'store_unavailable') {

@@ -2,7 +2,7 @@
 // plus the Request-Id header on every response.
 import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { LogplaneError } from '../errors.js';
+import { LimitError, LogplaneError } from '../errors.js';
 import type { Context } from '../context.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:@\-]{1,200}$/;
@@ -39,6 +39,7 @@ export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {
     if (err instanceof LogplaneError) {
       if (err.status === 401 && !reply.getHeader('www-authenticate')) reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      if (err instanceof LimitError) reply.header('Retry-After', String(err.retryAfter));
       // the Heroku Platform subset: Heroku clients print `message`
       if (req.url.startsWith('/apps/')) return reply.code(err.status).send({ id: err.id, error: err.message, message: err.message });
       return reply.code(err.status).send({ id: err.id, error: err.message });

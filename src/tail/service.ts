@@ -4,7 +4,6 @@
 // make a TailSink and call open().
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
-import { LogplaneError, ErrorCode } from '../errors.js';
 import { LineFilter } from '../line-filter.js';
 import type { HistorySource } from '../history/source.js';
 import { TailHub, type HubOrder } from './hub.js';
@@ -12,6 +11,8 @@ import { Tail, type TailSink, type Transport } from './tail.js';
 import type { StartHistory } from './start.js';
 import { systemClock, type TimeSource } from '../basics/clock.js';
 import { SessionStore, type Session, type SessionSpec } from './session.js';
+import { quotaOf, SESSION_LIMITS, sessionLimitError, type Refusal, type SessionLimit } from './quota.js';
+import type { Child } from '../obs/metrics.js';
 
 export interface TailServiceOptions {
   /** Lines a tail may queue before the oldest are dropped (config.tailQueueLines). */
@@ -41,12 +42,6 @@ export const tailDefaults = {
 export interface Heartbeat {
   ping?(): void;
   keepalive?(): void;
-}
-
-class TooManySessionsError extends LogplaneError {
-  constructor() {
-    super(ErrorCode.UNPROCESSABLE, 503, 'too_many_sessions', 'too many open sessions; try again later');
-  }
 }
 
 /**
@@ -101,6 +96,8 @@ export class TailService {
   readonly cluster: TailCluster | null;
   readonly #history: HistorySource;
   readonly #admit: ((spec: SessionSpec) => boolean) | null;
+  /** Sessions refused by a quota (quota.ts), by limit. */
+  readonly #refused: Record<SessionLimit, Child>;
 
   constructor(ctx: Context, wiring: TailWiring, opts: Partial<TailServiceOptions> = {}) {
     this.ctx = ctx;
@@ -113,9 +110,9 @@ export class TailService {
       clock: systemClock,
       ...opts,
     };
-    this.sessions = new SessionStore({ ttlMs: this.options.sessionTtlMs, clock: this.options.clock });
+    this.sessions = new SessionStore({ ttlMs: this.options.sessionTtlMs, clock: this.options.clock, quota: quotaOf(ctx.config) });
     ctx.registry.on('appDeleted', (app: App) => this.#appDeleted(app));
-    this.#installMetrics();
+    this.#refused = this.#installMetrics();
     this.#startTimers();
   }
 
@@ -127,12 +124,24 @@ export class TailService {
     this.#startTimers();
   }
 
-  /** A new session; in distributed mode resolves once other nodes can read it too. */
+  /** A new session; in distributed mode resolves once other nodes can read it too. Over a quota: a LimitError (429 or 503). */
   async createSession(spec: SessionSpec): Promise<Session> {
-    const s = this.sessions.create(spec);
-    if (!s) throw new TooManySessionsError();
+    const s = this.createHere(spec);
     await this.cluster?.sessionCreated(s);
     return s;
+  }
+
+  /** A new session of this node only (not shared through Redis: the library's in-process tails); throws a LimitError over a quota. */
+  createHere(spec: SessionSpec): Session {
+    const refused = this.sessions.admit(spec);
+    if (refused !== null) throw this.#refusal(refused, spec);
+    return this.sessions.create(spec)!;
+  }
+
+  /** Count a refusal (never logged: a client at its quota would fill the log, and a log line must not name a key) and make its answer. */
+  #refusal(r: Refusal, spec: SessionSpec): Error {
+    this.#refused[r.limit].value++;
+    return sessionLimitError(r, spec, this.sessions.quota.options, this.options.clock.now());
   }
 
   /** lookup(), or in distributed mode a session made on another node (adopted here). */
@@ -141,7 +150,9 @@ export class TailService {
     if (found || this.cluster === null || this.#closing) return found;
     const s = await this.cluster.findSession(id);
     if (!s || this.#closing) return null;
-    this.sessions.adopt(s);
+    // held here too, so within this node's quota: the key's sessions read here count as those made here
+    const refused = this.sessions.adopt(s);
+    if (refused !== null) throw this.#refusal(refused, s.spec);
     return this.lookup(id);
   }
 
@@ -310,8 +321,9 @@ export class TailService {
     }
   }
 
-  #installMetrics(): void {
+  #installMetrics(): Record<SessionLimit, Child> {
     const reg = this.ctx.metrics.registry;
+    const refused = reg.counter('logplane_tail_sessions_refused_total', 'Sessions refused (created or read from another node), by the limit they were over: key_limit, app_limit (429), node_limit (503).', ['reason']);
     const tails = reg.gauge('logplane_tails', 'Open tail readers, by transport.', ['transport']);
     const sessions = reg.gauge('logplane_tail_sessions', 'Sessions held (not yet expired).');
     const linesOut = reg.counter('logplane_tail_lines_total', 'Lines written to tail readers, by transport.', ['transport']);
@@ -338,5 +350,6 @@ export class TailService {
       dropped.set(n, 'overflow');
       if (this.cluster) dropped.set(late, 'late'); // distributed mode: lines of other nodes that arrived out of order
     };
+    return Object.fromEntries(SESSION_LIMITS.map((l) => [l, refused.labels(l)])) as Record<SessionLimit, Child>;
   }
 }

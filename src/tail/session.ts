@@ -5,7 +5,7 @@
 // injectable clock so tests need no sleeps.
 import { randomUUID } from 'node:crypto';
 import { systemClock, type TimeSource } from '../basics/clock.js';
-
+import { SessionQuota, type Refusal, type SessionQuotaOptions } from './quota.js';
 
 /** Default session life after creation or after the last reader left, ms. */
 export const SESSION_TTL_MS = 360_000;
@@ -54,48 +54,88 @@ export class Session {
 export interface SessionStoreOptions {
   ttlMs?: number;
   clock?: TimeSource;
-  /** Most sessions held at once; creation beyond it fails. */
-  maxSessions?: number;
+  /** Per-key, per-app and per-node limits (quota.ts); absent fields are the defaults. */
+  quota?: Partial<SessionQuotaOptions>;
 }
 
+/**
+ * The sessions of this node. Every session comes in through #hold and goes
+ * out through #forget, which keep the quota's counts (quota.ts) equal to
+ * the table: creation, adoption and restore; expiry found on lookup, in a
+ * sweep or in a refusal; an app's deletion.
+ */
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
-  ttlMs: number;
-  clock: TimeSource;
-  readonly maxSessions: number;
+  readonly quota: SessionQuota;
+  #ttlMs: number;
+  #clock: TimeSource;
 
   constructor(opts: SessionStoreOptions = {}) {
-    this.ttlMs = opts.ttlMs ?? SESSION_TTL_MS;
-    this.clock = opts.clock ?? systemClock;
-    this.maxSessions = opts.maxSessions ?? 100_000;
+    this.#ttlMs = opts.ttlMs ?? SESSION_TTL_MS;
+    this.#clock = opts.clock ?? systemClock;
+    this.quota = new SessionQuota(opts.quota);
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+  set ttlMs(v: number) {
+    this.#ttlMs = v;
+    this.quota.forgetHints();
+  }
+  get clock(): TimeSource {
+    return this.#clock;
+  }
+  set clock(c: TimeSource) {
+    this.#clock = c;
+    this.quota.forgetHints();
   }
 
   get size(): number {
     return this.#sessions.size;
   }
 
-  /** A new session, or null when the store is full even after a sweep. */
-  create(spec: SessionSpec): Session | null {
-    if (this.#sessions.size >= this.maxSessions) {
-      this.sweep();
-      if (this.#sessions.size >= this.maxSessions) return null;
+  /**
+   * Whether a new session of `spec` fits the quota: null, or the limit it
+   * would pass. Expired sessions still held are forgotten first (those of
+   * the full group only, and only once its hint says one may have expired).
+   */
+  admit(spec: SessionSpec): Refusal | null {
+    const now = this.#clock.now();
+    for (let swept = 0; ; swept++) {
+      const over = this.quota.over(spec, this.#sessions.size);
+      if (over === null) return null;
+      const group = over.group;
+      const next = group === null ? this.quota.nodeNext : group.next;
+      // a sweep sets the hint past now, so each limit is swept at most once
+      if (now < next || swept === 3) return { limit: over.limit, freesAt: next };
+      if (group === null) this.sweep();
+      else group.next = this.#sweepIn(group.sessions.values(), now)[1];
     }
-    const s = new Session(randomUUID(), spec, this.clock.now());
-    this.#sessions.set(s.id, s);
+  }
+
+  /** A new session, or null when the quota refuses it (admit() says why). */
+  create(spec: SessionSpec): Session | null {
+    if (this.admit(spec) !== null) return null;
+    const s = new Session(randomUUID(), spec, this.#clock.now());
+    this.#hold(s);
     return s;
   }
 
-  /** Hold a session made on another node (distributed mode). */
-  adopt(s: Session): void {
-    if (!this.#sessions.has(s.id)) this.#sessions.set(s.id, s);
+  /** Hold a session made on another node (distributed mode), within the quota: null, or the limit that refuses it. */
+  adopt(s: Session): Refusal | null {
+    if (this.#sessions.has(s.id)) return null;
+    const refused = this.admit(s.spec);
+    if (refused === null) this.#hold(s);
+    return refused;
   }
 
   /** The live session with this id; an expired one is forgotten and not returned. */
   get(id: string): Session | undefined {
     const s = this.#sessions.get(id);
     if (!s) return undefined;
-    if (this.clock.now() >= s.expiresAt(this.ttlMs)) {
-      this.#sessions.delete(id);
+    if (this.#clock.now() >= s.expiresAt(this.#ttlMs)) {
+      this.#forget(s);
       return undefined;
     }
     return s;
@@ -109,7 +149,7 @@ export class SessionStore {
   /** A reader left; the session lives ttl more from now. */
   release(s: Session): void {
     if (s.readers > 0) s.readers--;
-    if (s.readers === 0) s.leftAt = this.clock.now();
+    if (s.readers === 0) s.leftAt = this.#clock.now();
   }
 
   /** Every session held (expired ones included until swept). */
@@ -117,30 +157,57 @@ export class SessionStore {
     return this.#sessions.values();
   }
 
-  /** Hold a session saved by an earlier run of this node (restart), with its times; false when it has expired since. */
+  /**
+   * Hold a session saved by an earlier run of this node (restart), with its
+   * times; false when it has expired since. It counts against the quota but
+   * is not refused by it: it was admitted before the restart.
+   */
   restore(id: string, spec: SessionSpec, createdAt: number, leftAt: number): boolean {
     const s = new Session(id, spec, createdAt);
     s.leftAt = leftAt;
-    if (this.clock.now() >= s.expiresAt(this.ttlMs) || this.#sessions.has(id)) return false;
-    this.#sessions.set(id, s);
+    if (this.#clock.now() >= s.expiresAt(this.#ttlMs) || this.#sessions.has(id)) return false;
+    this.#hold(s);
     return true;
   }
 
   /** Forget every expired session. Returns how many. */
   sweep(): number {
-    const now = this.clock.now();
-    let n = 0;
-    for (const [id, s] of this.#sessions) {
-      if (now >= s.expiresAt(this.ttlMs)) {
-        this.#sessions.delete(id);
-        n++;
-      }
-    }
+    const [n, next] = this.#sweepIn(this.#sessions.values(), this.#clock.now());
+    this.quota.nodeNext = next;
     return n;
   }
 
   /** Forget every session of an app (app deleted). */
   dropApp(app: string): void {
-    for (const [id, s] of this.#sessions) if (s.spec.app === app) this.#sessions.delete(id);
+    for (const s of this.#sessions.values()) if (s.spec.app === app) this.#forget(s);
+  }
+
+  #hold(s: Session): void {
+    this.#sessions.set(s.id, s);
+    this.quota.add(s, s.expiresAt(this.#ttlMs));
+  }
+
+  #forget(s: Session): void {
+    if (this.#sessions.get(s.id) !== s) return;
+    this.#sessions.delete(s.id);
+    this.quota.remove(s);
+  }
+
+  /**
+   * Forget the expired sessions among `sessions`. Returns how many, and the
+   * soonest one kept may expire: at most a life from now, since a session
+   * made or released from now on expires after that (quota.ts, hints).
+   */
+  #sweepIn(sessions: Iterable<Session>, now: number): [number, number] {
+    let n = 0;
+    let next = now + this.#ttlMs;
+    for (const s of sessions) {
+      const at = s.expiresAt(this.#ttlMs);
+      if (now >= at) {
+        this.#forget(s);
+        n++;
+      } else if (at < next) next = at;
+    }
+    return [n, next];
   }
 }

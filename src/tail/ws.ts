@@ -3,7 +3,7 @@
 // gap frames for loss, end + close 1000 when the session does not tail.
 // `?format=text` sends one text frame per line instead (and gaps as the L11
 // line). Ping every 30 s; a peer that misses two pongs is closed.
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { ByteWriter, END_FRAME, gapFrame, helloFrame, l11Line, writeLinesFrame, writeTextLineUtf8, type Gap } from './encode.js';
@@ -11,6 +11,7 @@ import { Transport, type TailSink } from './tail.js';
 import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat, TailService } from './service.js';
 import { parseSeq } from './params.js';
+import { LimitError } from '../errors.js';
 
 /** One scratch writer for all WebSocket tails (encoding is synchronous). */
 const writer = new ByteWriter();
@@ -129,12 +130,18 @@ const SESSION_PREFIX = '/sessions/';
 /** Largest frame a client may send (SPEC 17); a bigger one closes the connection with 1009. */
 export const WS_MAX_PAYLOAD = 64 * 1024;
 
-function reject(socket: Duplex, status: number, reason: string, id: string, error: string): void {
+function reject(socket: Duplex, status: number, reason: string, id: string, error: string, more = ''): void {
   const body = JSON.stringify({ id, error });
   socket.on('error', () => {});
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${more}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** A session that cannot be opened here: over its key's or app's quota on this node (SPEC 17), the API's answer with Retry-After; else (unknown, expired, Redis failed) 404. */
+function rejectFailed(socket: Duplex, err: unknown): void {
+  if (err instanceof LimitError) reject(socket, err.status, STATUS_CODES[err.status] ?? 'Error', err.id, err.message, `Retry-After: ${err.retryAfter}\r\n`);
+  else reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired');
 }
 
 /** Accepts WebSocket upgrades for /sessions/:id and hands them to the tail service. */
@@ -174,8 +181,8 @@ export class WsGateway {
       // distributed mode: a session made on another node
       socket.on('error', () => {}); // a reset while we ask Redis must not throw
       void this.#service.lookupAnywhere(id).then(
-        (f) => (f ? this.#onUpgrade(req, socket, head, true) : reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired')),
-        () => reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired'),
+        (f) => (f ? this.#onUpgrade(req, socket, head, true) : rejectFailed(socket, null)),
+        (err: unknown) => rejectFailed(socket, err),
       );
       return;
     }

@@ -1,0 +1,82 @@
+// Session quotas in distributed mode: each node guards its own session table.
+// A key's quota counts the sessions a node holds for it, those made there and
+// those made elsewhere and read there (adopted from Redis), so reading URLs
+// made on other nodes cannot fill a node either.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { API_KEY, startNode, type Node } from '../support/cluster.js';
+import { api, type ApiResponse, type ApiTarget } from '../support/api.js';
+import { createKey } from '../support/keys.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { HttpStream, WsClient } from '../support/tail.js';
+
+let redis: TestRedis;
+let nodes: Node[];
+const ENV = { LOGPLANE_MAX_SESSIONS_PER_KEY: '3' };
+
+before(async () => {
+  redis = await startRedis();
+  nodes = [await startNode(redis.url, undefined, ENV), await startNode(redis.url, undefined, ENV)];
+});
+after(async () => {
+  for (const n of nodes) await n.close();
+  await redis.close();
+});
+
+const admin = (n: Node): ApiTarget => ({ url: n.url, auth: `Bearer ${API_KEY}` });
+
+function v3(who: ApiTarget): Promise<ApiResponse> {
+  return api(who, 'POST', '/v3/sessions', { channel_id: 'rq', num: 1 });
+}
+
+async function refused(n: Node): Promise<number> {
+  const text = await (await fetch(`${n.url}/metrics`)).text();
+  const m = /^logplane_tail_sessions_refused_total\{reason="key_limit"\} (\S+)$/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+test('the quota is per node: a key full on one node creates on another; sessions read there count, and a read over the quota is 429 on every transport', async () => {
+  const [one, two] = nodes as [Node, Node];
+  assert.equal((await api(admin(one), 'PUT', '/v3/channels/rq', { tokens: ['app'] })).status, 201);
+  const key = await createKey(admin(one), 'reader', 'viewer', ['rq']);
+  const onOne: ApiTarget = { url: one.url, auth: key.auth };
+  const onTwo: ApiTarget = { url: two.url, auth: key.auth };
+
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await v3(onOne);
+    assert.equal(r.status, 201);
+    ids.push((r.json.url as string).split('/sessions/')[1]!);
+  }
+  assert.equal((await v3(onOne)).status, 429);
+  // node two has its own table (the key, revoked or narrowed, reaches node two within 1 s: wait for it to know the key)
+  let first: ApiResponse | null = null;
+  for (let i = 0; i < 200 && first?.status !== 201; i++) {
+    first = await v3(onTwo);
+    if (first.status === 401) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(first?.status, 201);
+  assert.equal((await v3(onTwo)).status, 201);
+
+  // reading one of node one's sessions on node two: held there too, the key's third slot on node two
+  const read = new HttpStream(`${two.url}/sessions/${ids[0]}`);
+  await read.done;
+  assert.equal(read.status, 200);
+  // the fourth is refused: GET (text/SSE) and the WebSocket upgrade alike
+  const res = await fetch(`${two.url}/sessions/${ids[1]}`);
+  assert.equal(res.status, 429);
+  assert.match(res.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/);
+  assert.equal(((await res.json()) as { id: string }).id, 'too_many_key_sessions');
+  const ws = new WsClient(`${two.url}/sessions/${ids[2]}`);
+  await ws.closed;
+  assert.equal(ws.status, 429);
+  assert.equal((await v3(onTwo)).status, 429);
+
+  // the admin key still creates sessions on node two, and node one still serves its own sessions
+  assert.equal((await v3(admin(two))).status, 201);
+  const own = new HttpStream(`${one.url}/sessions/${ids[1]}`);
+  await own.done;
+  assert.equal(own.status, 200);
+  assert.equal(await refused(two), 3);
+  assert.equal(await refused(one), 1);
+});
