@@ -45,6 +45,19 @@ export interface LineAdmission {
 export const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/**
+ * Why a token name cannot be created, or null. A token's name is its lines'
+ * source, so `logplane` (any case) is no one's: it is the source of
+ * logplane's own lines in an app's stream (the audit's `logplane[api]`),
+ * which a token of that name could forge. Tokens of that name made before
+ * it was reserved keep working.
+ */
+export function tokenNameProblem(n: unknown): string | null {
+  if (typeof n !== 'string' || !TOKEN_NAME.test(n)) return `invalid token name ${JSON.stringify(n)}: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}`;
+  if (n.toLowerCase() === 'logplane') return `token name ${JSON.stringify(n)} is reserved: it is the source of logplane's own lines`;
+  return null;
+}
+
 export class App {
   readonly id: string;
   record: AppRecord;
@@ -210,7 +223,8 @@ export class Registry extends EventEmitter {
   async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App; created: boolean }> {
     if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
     for (const n of tokenNames) {
-      if (typeof n !== 'string' || !TOKEN_NAME.test(n)) throw new BadRequestError(`tokens: invalid token name ${JSON.stringify(n)}`, 'invalid_params');
+      const problem = tokenNameProblem(n);
+      if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
     }
     const names = [...new Set(tokenNames)];
     const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => {
@@ -249,7 +263,8 @@ export class Registry extends EventEmitter {
    * channel shows); a new name gets a new token.
    */
   async createToken(id: string, name: string): Promise<{ token: string; name: string }> {
-    if (typeof name !== 'string' || !TOKEN_NAME.test(name)) throw new BadRequestError('name: must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}', 'invalid_params');
+    const problem = tokenNameProblem(name);
+    if (problem !== null) throw new BadRequestError(`name: ${problem}`, 'invalid_params');
     const { record, result } = await this.store.update(id, (cur): AppUpdate<string> => {
       if (!cur) throw new NotFoundError('channel not found');
       const existing = newestByName(cur.tokens).get(name);

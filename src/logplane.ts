@@ -4,7 +4,7 @@
 // user sees is declared here or in emit/ by hand: no internal class leaks
 // out, so the internals can change without breaking embedders
 // (docs/embedding.md says what is stable).
-import { TOKEN_NAME, type App } from './apps.js';
+import { tokenNameProblem, type App } from './apps.js';
 import { BadRequestError, ConfigError, LogplaneError, NotFoundError } from './errors.js';
 import { configOf, type LogplaneOptions } from './logplane-options.js';
 import { emitBuild, type BuildFields } from './emit/build.js';
@@ -226,7 +226,10 @@ class Instance implements Logplane {
     create: async (app, opts = {}) => {
       const names = opts.tokens ?? [];
       if (!Array.isArray(names)) throw new BadRequestError('tokens: must be an array of token names', 'invalid_params');
-      for (const n of names) if (typeof n !== 'string' || !TOKEN_NAME.test(n)) throw new BadRequestError(`tokens: invalid token name ${JSON.stringify(n)}`, 'invalid_params');
+      for (const n of names) {
+        const problem = tokenNameProblem(n);
+        if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
+      }
       const reg = this.server.ctx.registry;
       let a = (await reg.ensureApp(app)).app;
       for (const n of names) {

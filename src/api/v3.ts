@@ -12,7 +12,7 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
-import { apiScope, principalOf, type ApiRouteConfig } from './scope.js';
+import { apiScope, ForbiddenError, principalOf, type ApiRouteConfig } from './scope.js';
 import type { Principal } from '../access/roles.js';
 import { displayUrl } from '../drains/url.js';
 import { lossesSent, type HistorySource } from '../history/source.js';
@@ -189,6 +189,8 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
     const name = body['name'];
     if (name === undefined) throw badField('name', 'required (the token name, e.g. "app")');
     if (typeof name !== 'string') throw badField('name', 'must be a string');
+    // a `heroku` token writes the platform's lines (router, rate-limit notices): the platform's, not a developer's to take
+    if (name.toLowerCase() === 'heroku' && principalOf(req).role !== 'admin') throw new ForbiddenError('a token named heroku writes the platform\'s lines: only an admin creates or reads it');
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
     const before = new Set(a.record.tokens.map((t) => t.name));

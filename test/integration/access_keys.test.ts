@@ -274,3 +274,28 @@ describe('audit lines', () => {
     }
   });
 });
+
+describe('token names that would forge lines', () => {
+  test('logplane is no one’s (400), heroku is the admin’s (403 for a developer, also when the app has one)', async () => {
+    assert.equal((await api(ts, 'PUT', '/v3/channels/names', { tokens: ['app', 'heroku'] })).status, 201);
+    const dev = await createKey(ts, 'names-dev', 'developer', ['names']);
+    for (const name of ['logplane', 'LogPlane']) {
+      const r = await api(ts, 'POST', '/v3/channels/names/tokens', { name });
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.json.error, /reserved/);
+      assert.equal((await api(as(ts, dev), 'POST', '/v3/channels/names/tokens', { name })).status, 400);
+    }
+    assert.equal((await api(ts, 'PUT', '/v3/channels/names2', { tokens: ['app', 'logplane'] })).status, 400);
+    assert.equal((await api(ts, 'GET', '/v3/channels/names2')).status, 404);
+    for (const name of ['heroku', 'Heroku']) {
+      const r = await api(as(ts, dev), 'POST', '/v3/channels/names/tokens', { name });
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.json.id, 'forbidden');
+      assert.equal(JSON.stringify(r.json).includes('t.'), false);
+    }
+    const admin = await api(ts, 'POST', '/v3/channels/names/tokens', { name: 'heroku' });
+    assert.equal(admin.status, 200);
+    assert.match(admin.json.token, /^t\./);
+    assert.equal((await api(as(ts, dev), 'POST', '/v3/channels/names/tokens', { name: 'worker' })).status, 200);
+  });
+});
