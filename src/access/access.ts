@@ -45,9 +45,16 @@ export class Access {
 
   async init(): Promise<void> {
     await this.keys.init();
-    // however an app goes (the API, the library, another node), keys lose it; the API's
-    // DELETE also awaits this before answering, and a second pass finds nothing to change
-    this.#registry.on('appDeleted', (app: App) => void this.keys.dropApp(app.id).catch(() => {}));
+  }
+
+  /**
+   * Destroy an app (the API's DELETE, the library's destroy) and take it out
+   * of every key, once, here: the other nodes hear of both changes from the
+   * store and change nothing themselves.
+   */
+  async deleteApp(id: string): Promise<void> {
+    await this.#registry.deleteApp(id);
+    await this.keys.dropApp(id);
   }
 
   /** The admin key or an API key this Authorization header presents; null for none. */

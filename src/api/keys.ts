@@ -46,8 +46,8 @@ function keyRoutes(app: FastifyInstance, ctx: Context): void {
   app.get<{ Params: KeyParams }>('/v3/keys/:id', async (req) => keyJson(keys.require(req.params.id)));
 
   app.patch<{ Params: KeyParams }>('/v3/keys/:id', async (req) => {
-    const change = patchInput(req.body, keys.require(req.params.id));
-    const { before, after } = await keys.update(req.params.id, change);
+    keys.require(req.params.id); // 404 before any 400 about the body
+    const { before, after } = await keys.update(req.params.id, patchInput(req.body));
     audit.keyChange(before, after, principalOf(req));
     return keyJson(after);
   });
