@@ -38,7 +38,7 @@ export class Access {
     this.#registry = registry;
     this.keys = new KeyRing(registry.store, (id) => registry.get(id) !== undefined);
     this.throttle = new AuthThrottle({ limit: opts.authFailureLimit, exempt: opts.throttleLoopback ? () => false : isLoopbackAddress });
-    this.audit = new Audit({ app: (id) => registry.get(id), emit, show: showUrl, adminKey: opts.auditAdminKey });
+    this.audit = new Audit({ app: (id) => registry.get(id), apps: () => registry.apps(), emit, show: showUrl, adminKey: opts.auditAdminKey });
     this.authFailures = metrics.registry.counter('logplane_api_auth_failures_total', 'API requests refused for a missing or wrong key (401).').labels();
     this.authThrottled = metrics.registry.counter('logplane_api_auth_throttled_total', 'API requests refused (429) because their address failed authentication too often.').labels();
   }

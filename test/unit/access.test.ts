@@ -5,6 +5,11 @@ import { AuthThrottle, isLoopbackAddress } from '../../src/access/throttle.js';
 import { KEY_SECRET, KeyRing, hashSecret, newKey } from '../../src/access/keys.js';
 import { allows } from '../../src/access/roles.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { Audit } from '../../src/access/audit.js';
+import { ADMIN } from '../../src/access/roles.js';
+import type { App } from '../../src/apps.js';
+import { msgOf } from '../../src/line.js';
+import type { KeyRecord } from '../../src/store/store.js';
 
 test('throttle: the limit-th failure closes the address until the window ends; Retry-After counts down', () => {
   let now = 1_000_000;
@@ -80,4 +85,31 @@ test('roles: viewer reads, developer also changes drains and tokens, admin every
   assert.equal(allows(p('developer'), 'admin', null), false);
   assert.equal(allows(p('admin'), 'admin', null), true);
   assert.equal(allows(p('admin'), 'drains', 'b'), true);
+});
+
+test('audit: a key raised to admin is one line in every app, thousands of apps included, without holding the event loop', async () => {
+  const apps = new Map(Array.from({ length: 2500 }, (_, i) => [`app${i}`, { id: `app${i}` } as App]));
+  const lines = new Map<string, string[]>();
+  const audit = new Audit({
+    app: (id) => apps.get(id),
+    apps: () => apps.values(),
+    emit: (app, rec) => lines.set(app.id, [...(lines.get(app.id) ?? []), msgOf(rec).toString('utf8')]),
+    show: (u) => u,
+    adminKey: true,
+  });
+  const now = new Date().toISOString();
+  const viewer: KeyRecord = { id: 'k_0000000000000001', hash: '00'.repeat(32), name: 'esc', role: 'viewer', apps: ['app7'], createdAt: now, updatedAt: now };
+  let turned = false;
+  setImmediate(() => (turned = true));
+  const done = audit.keyChange(viewer, { ...viewer, role: 'admin', apps: [] }, ADMIN);
+  await done;
+  assert.ok(turned, 'the event loop turned while the lines were written');
+  assert.equal(lines.size, 2500);
+  assert.deepEqual(lines.get('app7'), ['Change key esc to admin by admin']);
+  assert.deepEqual(lines.get('app8'), ['Add key esc (admin) by admin']);
+  lines.clear();
+  await audit.keyChange({ ...viewer, role: 'admin', apps: [] }, { ...viewer, apps: ['app8'] }, ADMIN);
+  assert.equal(lines.size, 2500);
+  assert.deepEqual(lines.get('app8'), ['Change key esc to viewer by admin']);
+  assert.deepEqual(lines.get('app9'), ['Remove key esc by admin']);
 });
