@@ -4,7 +4,9 @@
 //     real redis-server never lets more than the limit through in any
 //     window, from one node or two (clock injected, so minutes pass at once);
 //     two real nodes refuse the 21st wrong key whichever node gets it;
-//   - a node whose Redis is away counts alone, as in embedded mode.
+//   - a node whose Redis is away counts alone, as in embedded mode;
+//   - wrong /metrics keys (LOGPLANE_METRICS_KEY) are throttled and counted
+//     as every other route's.
 // The tests' requests come from 127.0.0.1: the servers throttle loopback too
 // (LOGPLANE_AUTH_THROTTLE_LOOPBACK=1).
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +18,7 @@ import { defineScripts } from '../../src/redis/scripts.js';
 import { api, type ApiResponse } from '../support/api.js';
 import { AUTH, fastCluster, startNode, type Node } from '../support/cluster.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { startServer } from '../support/server.js';
 import { attackSchedules, mostInAWindow } from '../support/throttle.js';
 
 const LOOPBACK = { LOGPLANE_AUTH_THROTTLE_LOOPBACK: '1' };
@@ -110,5 +113,23 @@ test('a node whose Redis is away counts failures alone, and answers at once', as
   } finally {
     await node.close();
     await redis.close();
+  }
+});
+
+test('wrong /metrics keys are throttled and counted like every route’s', async () => {
+  const ts = await startServer({ ...LOOPBACK, LOGPLANE_METRICS_KEY: 'metrics-key-0123456789', LOGPLANE_AUTH_FAILURE_LIMIT: '3' });
+  try {
+    const scrape = (auth?: string) => api({ url: ts.url, ...(auth ? { auth } : {}) }, 'GET', '/metrics');
+    assert.equal((await scrape('Bearer metrics-key-0123456789')).status, 200);
+    assert.equal((await scrape()).status, 401);
+    for (let i = 0; i < 2; i++) assert.equal((await scrape(WRONG)).status, 401);
+    assertThrottled(await scrape(WRONG), 'the 4th wrong key');
+    assertThrottled(await scrape('Bearer metrics-key-0123456789'), 'the right key from that address');
+    assertThrottled(await api(ts, 'GET', '/v3/channels'), 'the admin key on the API from that address');
+    const text = await ts.server.ctx.metrics.registry.render();
+    assert.match(text, /^logplane_api_auth_failures_total 3$/m);
+    assert.match(text, /^logplane_api_auth_throttled_total 3$/m);
+  } finally {
+    await ts.close();
   }
 });
