@@ -121,6 +121,14 @@ async function patchWhileAppDestroyed(p: Pair, tag: string): Promise<void> {
   }
 }
 
+/** The races as tests of the enclosing describe, on the pair its before() made (the racing requests on its `one` and `two`). */
+function raceTests(p: () => Pair): void {
+  test('a key revoked while one of its apps is destroyed stays revoked', () => revokeWhileAppDestroyed(p(), 'rd'));
+  test('a PATCH racing a revoke never brings the key back; one after it answers 404', () => patchWhileRevoked(p(), 'pr'));
+  test('a PATCH racing the destroy of one of the key’s apps does not give the app back', () => patchWhileAppDestroyed(p(), 'pd'));
+  test('two revocations of one key at once: one 204, one 404', () => revokeTwice(p(), 'rr'));
+}
+
 describe('key races on one embedded server', () => {
   let ts: TestServer;
   let p: Pair;
@@ -133,24 +141,10 @@ describe('key races on one embedded server', () => {
     await ts.close();
   });
 
-  test('a key revoked while one of its apps is destroyed stays revoked', async () => {
-    await revokeWhileAppDestroyed(p, 'rd');
-  });
-
-  test('a PATCH racing a revoke never brings the key back; one after it answers 404', async () => {
-    await patchWhileRevoked(p, 'pr');
-  });
-
-  test('a PATCH racing the destroy of one of the key’s apps does not give the app back', async () => {
-    await patchWhileAppDestroyed(p, 'pd');
-  });
-
-  test('two revocations of one key at once: one 204, one 404', async () => {
-    await revokeTwice(p, 'rr');
-  });
+  raceTests(() => p);
 });
 
-describe('key races on two nodes sharing one redis-server', () => {
+describe('key races on two nodes sharing one redis-server (each race’s requests on different nodes)', () => {
   let redis: TestRedis;
   let n1: Node;
   let n2: Node;
@@ -175,19 +169,5 @@ describe('key races on two nodes sharing one redis-server', () => {
     await redis?.close();
   });
 
-  test('a key revoked on one node while the other destroys one of its apps stays revoked on both', async () => {
-    await revokeWhileAppDestroyed(p, 'rd');
-  });
-
-  test('a PATCH on one node racing a revoke on the other never brings the key back; one after it answers 404', async () => {
-    await patchWhileRevoked(p, 'pr');
-  });
-
-  test('a PATCH on one node racing the destroy of one of the key’s apps on the other does not give the app back', async () => {
-    await patchWhileAppDestroyed(p, 'pd');
-  });
-
-  test('two revocations of one key at once on two nodes: one 204, one 404', async () => {
-    await revokeTwice(p, 'rr');
-  });
+  raceTests(() => p);
 });
