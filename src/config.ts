@@ -157,6 +157,8 @@ interface Setting {
   kind: Kind;
   min?: number;
   max?: number;
+  /** A credential: a problem with it never shows its value. */
+  secret?: true;
 }
 
 /** Every setting: config key, environment variable, command-line flag. */
@@ -167,7 +169,7 @@ export const settings: readonly Setting[] = [
   { key: 'syslogTlsPort', env: 'LOGPLANE_SYSLOG_TLS_PORT', flag: 'syslog-tls-port', kind: 'port' },
   { key: 'tlsCert', env: 'LOGPLANE_TLS_CERT', flag: 'tls-cert', kind: 'string' },
   { key: 'tlsKey', env: 'LOGPLANE_TLS_KEY', flag: 'tls-key', kind: 'string' },
-  { key: 'apiKey', env: 'LOGPLANE_API_KEY', flag: 'api-key', kind: 'string' },
+  { key: 'apiKey', env: 'LOGPLANE_API_KEY', flag: 'api-key', kind: 'string', secret: true },
   { key: 'dataDir', env: 'LOGPLANE_DATA_DIR', flag: 'data-dir', kind: 'string' },
   { key: 'historyLines', env: 'LOGPLANE_HISTORY_LINES', flag: 'history-lines', kind: 'int', min: 1, max: 1_000_000 },
   { key: 'redisUrl', env: 'REDIS_URL', flag: 'redis', kind: 'url' },
@@ -207,14 +209,27 @@ export const settings: readonly Setting[] = [
   { key: 'authFailureLimit', env: 'LOGPLANE_AUTH_FAILURE_LIMIT', flag: 'auth-failure-limit', kind: 'int', min: 0, max: 1_000_000 },
   { key: 'authThrottleLoopback', env: 'LOGPLANE_AUTH_THROTTLE_LOOPBACK', flag: 'auth-throttle-loopback', kind: 'bool' },
   { key: 'auditAdminKey', env: 'LOGPLANE_AUDIT_ADMIN_KEY', flag: 'audit-admin-key', kind: 'bool' },
-  { key: 'metricsKey', env: 'LOGPLANE_METRICS_KEY', flag: 'metrics-key', kind: 'string' },
+  { key: 'metricsKey', env: 'LOGPLANE_METRICS_KEY', flag: 'metrics-key', kind: 'string', secret: true },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
+/**
+ * A value as a problem shows it (SPEC 12: no credential in an error): the
+ * user and password of a URL, well-formed or not (whatever is between the
+ * start or `//` and the last `@`), as `***`.
+ */
+export function shownValue(raw: string): string {
+  const at = raw.lastIndexOf('@');
+  if (at === -1) return raw;
+  const slashes = raw.indexOf('//');
+  const from = slashes !== -1 && slashes < at ? slashes + 2 : 0;
+  return `${raw.slice(0, from)}***${raw.slice(at)}`;
+}
+
 function parseValue(s: Setting, raw: string, where: string, problems: string[]): unknown {
   const bad = (why: string): undefined => {
-    problems.push(`${where}: ${why} (got ${JSON.stringify(raw)})`);
+    problems.push(s.secret ? `${where}: ${why}` : `${where}: ${why} (got ${JSON.stringify(shownValue(raw))})`);
     return undefined;
   };
   switch (s.kind) {
@@ -277,7 +292,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) {
-      problems.push(`unexpected argument ${JSON.stringify(arg)}`);
+      problems.push(`unexpected argument ${JSON.stringify(shownValue(arg))}`);
       continue;
     }
     const eq = arg.indexOf('=');
@@ -285,6 +300,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     const s = byFlag.get(name);
     if (!s) {
       problems.push(`unknown flag --${name}`);
+      // its value (a misspelt --api-key's key, say) is not echoed as an unexpected argument
+      if (eq === -1 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) i++;
       continue;
     }
     let raw: string | undefined;

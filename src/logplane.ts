@@ -245,7 +245,7 @@ class Instance implements Logplane {
     list: async () => this.server.ctx.registry.list(null, Number.MAX_SAFE_INTEGER).map(appInfo),
     destroy: async (app) => {
       appOf(this.server, app);
-      await this.server.ctx.registry.deleteApp(app);
+      await this.server.ctx.access.deleteApp(app);
     },
   };
 

@@ -170,7 +170,13 @@ export class Server {
     const rateSweep = setInterval(() => registry.sweepRates(Math.floor(Date.now() / 1000)), RATE_SWEEP_MS).unref();
     parts.push('rate windows', () => clearInterval(rateSweep));
     const generatedKey = await bootstrapKey(config, registry, cluster);
-    const access = new Access(registry, metrics, route, displayUrl, { authFailureLimit: config.authFailureLimit, throttleLoopback: config.authThrottleLoopback, auditAdminKey: config.auditAdminKey });
+    const access = new Access(registry, metrics, route, displayUrl, {
+      authFailureLimit: config.authFailureLimit,
+      throttleLoopback: config.authThrottleLoopback,
+      auditAdminKey: config.auditAdminKey,
+      // distributed mode: an address's failures are counted over every node
+      sharedFailures: cluster?.authFailures() ?? null,
+    });
     await access.init();
     const ctx: Context = { config, log, metrics, registry, access, publicUrl: '' };
 

@@ -8,7 +8,7 @@ import { safeEqual, presentedKeys } from './credentials.js';
 import { Audit } from './audit.js';
 import { KeyRing } from './keys.js';
 import { ADMIN, reaches, type Principal } from './roles.js';
-import { AuthThrottle, isLoopbackAddress } from './throttle.js';
+import { AuthThrottle, isLoopbackAddress, type SharedFailureCount } from './throttle.js';
 
 export interface AccessOptions {
   /** Failed authentications per minute and address before 429; 0 = off. */
@@ -17,6 +17,8 @@ export interface AccessOptions {
   throttleLoopback: boolean;
   /** Audit token and drain changes made with the admin key too. */
   auditAdminKey: boolean;
+  /** The failed-auth count every node shares (distributed mode); null: this node's alone. */
+  sharedFailures?: SharedFailureCount | null;
 }
 
 /** What a session carries of its creator: the API key's id (absent for the admin key). */
@@ -37,17 +39,38 @@ export class Access {
   constructor(registry: Registry, metrics: Metrics, emit: (app: App, rec: Buffer) => void, showUrl: (url: string) => string, opts: AccessOptions) {
     this.#registry = registry;
     this.keys = new KeyRing(registry.store, (id) => registry.get(id) !== undefined);
-    this.throttle = new AuthThrottle({ limit: opts.authFailureLimit, exempt: opts.throttleLoopback ? () => false : isLoopbackAddress });
-    this.audit = new Audit({ app: (id) => registry.get(id), emit, show: showUrl, adminKey: opts.auditAdminKey });
+    this.throttle = new AuthThrottle({ limit: opts.authFailureLimit, exempt: opts.throttleLoopback ? () => false : isLoopbackAddress, shared: opts.sharedFailures ?? null });
+    this.audit = new Audit({ app: (id) => registry.get(id), apps: () => registry.apps(), emit, show: showUrl, adminKey: opts.auditAdminKey });
     this.authFailures = metrics.registry.counter('logplane_api_auth_failures_total', 'API requests refused for a missing or wrong key (401).').labels();
     this.authThrottled = metrics.registry.counter('logplane_api_auth_throttled_total', 'API requests refused (429) because their address failed authentication too often.').labels();
   }
 
   async init(): Promise<void> {
     await this.keys.init();
-    // however an app goes (the API, the library, another node), keys lose it; the API's
-    // DELETE also awaits this before answering, and a second pass finds nothing to change
-    this.#registry.on('appDeleted', (app: App) => void this.keys.dropApp(app.id).catch(() => {}));
+  }
+
+  /**
+   * Destroy an app (the API's DELETE, the library's destroy) and take it out
+   * of every key, once, here: the other nodes hear of both changes from the
+   * store and change nothing themselves.
+   */
+  async deleteApp(id: string): Promise<void> {
+    await this.#registry.deleteApp(id);
+    await this.keys.dropApp(id);
+  }
+
+  /**
+   * The throttle's answer to a request from `address` whose key was right
+   * (`ok`) or not, for every route that takes a key (the management API,
+   * /metrics with LOGPLANE_METRICS_KEY): the seconds to wait (answer 429
+   * with Retry-After, counted as throttled), or 0 to go on (a wrong key is
+   * then answered 401, counted as a failure).
+   */
+  async gate(address: string, ok: boolean): Promise<number> {
+    const wait = await this.throttle.admit(address, ok);
+    if (wait > 0) this.authThrottled.value++;
+    else if (!ok) this.authFailures.value++;
+    return wait;
   }
 
   /** The admin key or an API key this Authorization header presents; null for none. */

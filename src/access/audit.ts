@@ -12,6 +12,14 @@
 // `by admin`. LOGPLANE_AUDIT_ADMIN_KEY=0 leaves the admin key's token and
 // drain changes out, for a platform whose control plane makes them on its
 // users' behalf and writes its own record; docs/api.md says so.
+//
+// A key's scope is what it reaches: its apps, or every app for role admin.
+// A change of a key is a line in each app whose access it changed: `Add key`
+// where it now reaches an app it did not, `Remove key` where it no longer
+// does, `Change key <name> to <role>` where it still does with another role.
+// So a key raised to admin (or lowered from it) is a line in every app of
+// the service, one per app, written a slice at a time (SLICE apps between
+// two turns of the event loop) so that thousands of apps do not stall it.
 import type { App } from '../apps.js';
 import { lineFrom, rfc3339 } from '../line.js';
 import type { KeyRecord } from '../store/store.js';
@@ -19,6 +27,14 @@ import type { Principal } from './roles.js';
 
 /** local7.info, as Heroku's own lines. */
 const PRI = 190;
+
+/** Audit lines of one key change written between two turns of the event loop. */
+const SLICE = 1000;
+
+/** Whether a key record reaches an app: role admin every app, other roles their apps (null: a key that does not exist). */
+function reachesApp(rec: KeyRecord | null, app: string): boolean {
+  return rec !== null && (rec.role === 'admin' || rec.apps.includes(app));
+}
 
 /** The audit messages. `shown` is a drain URL with its credentials redacted. */
 export const auditText = {
@@ -35,6 +51,8 @@ export const auditText = {
 export interface AuditWiring {
   /** An app by id. */
   app: (id: string) => App | undefined;
+  /** Every app (whom a key with role admin reaches). */
+  apps: () => Iterable<App>;
   /** The router's route(). */
   emit: (app: App, rec: Buffer) => void;
   /** drains/url.ts displayUrl. */
@@ -79,14 +97,22 @@ export class Audit {
     this.#change(appId, by, () => auditText.removeToken(name, by));
   }
 
-  /** What a change of a key did to each app: added, removed, or its role changed (always audited). */
-  keyChange(before: KeyRecord | null, after: KeyRecord | null, by: Principal): void {
-    const was = new Set(before?.apps ?? []);
-    const now = new Set(after?.apps ?? []);
-    for (const a of was) if (!now.has(a)) this.write(a, auditText.removeKey(before!, by));
-    for (const a of now) {
-      if (!was.has(a)) this.write(a, auditText.addKey(after!, by));
-      else if (before!.role !== after!.role) this.write(a, auditText.changeKey(after!, by));
+  /**
+   * What a change of a key (null: none, before a create or after a revoke)
+   * did to each app it reaches before or after: added, removed, or its role
+   * changed. Always audited, whoever made it. Resolves once every line is written.
+   */
+  async keyChange(before: KeyRecord | null, after: KeyRecord | null, by: Principal): Promise<void> {
+    const everyApp = before?.role === 'admin' || after?.role === 'admin';
+    const apps = everyApp ? [...this.#w.apps()].map((a) => a.id) : [...new Set([...(before?.apps ?? []), ...(after?.apps ?? [])])];
+    for (let i = 0; i < apps.length; i++) {
+      if (i > 0 && i % SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+      const app = apps[i]!;
+      const was = reachesApp(before, app);
+      const now = reachesApp(after, app);
+      if (was && !now) this.write(app, auditText.removeKey(before!, by));
+      else if (!was && now) this.write(app, auditText.addKey(after!, by));
+      else if (was && now && before!.role !== after!.role) this.write(app, auditText.changeKey(after!, by));
     }
   }
 }

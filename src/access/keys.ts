@@ -8,11 +8,16 @@
 //
 // Every node keeps all key records in memory. Its own changes apply at once;
 // other nodes' arrive as a `keys` store change (Redis pub/sub, milliseconds)
-// and the whole set is re-read.
+// and the whole set is re-read. That copy is for lookups only: every change
+// (create, PATCH, revoke, an app destroyed) is an atomic read-modify-write of
+// the stored record (ConfigStore.updateKey), computed from the record as
+// stored, so a node that has not yet heard of a revocation cannot write the
+// key back (a PATCH then answers 404), and a PATCH cannot put back an app
+// destroyed meanwhile.
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
-import type { ConfigStore, KeyRecord } from '../store/store.js';
+import type { ConfigStore, KeyChange, KeyRecord } from '../store/store.js';
 import { isRole, ROLES, type Principal, type Role } from './roles.js';
 
 export const KEY_ID = /^k_[0-9a-f]{16}$/;
@@ -41,6 +46,12 @@ export interface KeyInput {
   apps: string[];
 }
 
+/** What a PATCH changes; an absent field keeps the stored value. */
+export interface KeyPatch {
+  role?: Role;
+  apps?: string[];
+}
+
 function badField(field: string, why: string): BadRequestError {
   return new BadRequestError(`${field}: ${why}`, 'invalid_params');
 }
@@ -56,13 +67,17 @@ function roleField(v: unknown): Role {
   return v;
 }
 
-function appsField(v: unknown, role: Role): string[] {
+function appsField(v: unknown): string[] {
   if (!Array.isArray(v)) throw badField('apps', 'must be an array of app names');
   v.forEach((a, i) => {
     if (typeof a !== 'string' || !APP_ID.test(a)) throw badField(`apps[${i}]`, 'must be an app name ([a-z0-9][a-z0-9._-]{0,99})');
   });
-  if (v.length === 0 && role !== 'admin') throw badField('apps', `must name at least one app for role ${role}`);
   return [...new Set(v as string[])].sort();
+}
+
+/** A viewer or developer key must name an app (400 otherwise). */
+function checkScope(role: Role, apps: readonly string[]): void {
+  if (apps.length === 0 && role !== 'admin') throw badField('apps', `must name at least one app for role ${role}`);
 }
 
 /** POST /v3/keys body → input (400 naming the field). */
@@ -74,19 +89,20 @@ export function createInput(body: unknown): KeyInput {
   if (name === 'admin') throw badField('name', '"admin" names the admin key in audit lines; choose another');
   if (b['role'] === undefined) throw badField('role', `required (one of ${ROLES.join(', ')})`);
   const role = roleField(b['role']);
-  const apps = b['apps'] === undefined && role === 'admin' ? [] : appsField(b['apps'] ?? null, role);
+  const apps = b['apps'] === undefined && role === 'admin' ? [] : appsField(b['apps'] ?? null);
+  checkScope(role, apps);
   return { name, role, apps };
 }
 
-/** PATCH /v3/keys/:id body → the fields to change (400 naming the field). */
-export function patchInput(body: unknown, current: KeyRecord): { role: Role; apps: string[] } {
+/** PATCH /v3/keys/:id body → the fields to change (400 naming the field); applied to the stored record by KeyRing.update. */
+export function patchInput(body: unknown): KeyPatch {
   const b = bodyObject(body);
   for (const k of Object.keys(b)) if (k !== 'role' && k !== 'apps') throw badField(k, 'cannot be changed (only role and apps)');
   if (b['role'] === undefined && b['apps'] === undefined) throw badField('body', 'give role, apps or both');
-  const role = b['role'] === undefined ? current.role : roleField(b['role']);
-  const apps = b['apps'] === undefined ? current.apps : appsField(b['apps'], role);
-  if (apps.length === 0 && role !== 'admin') throw badField('apps', `must name at least one app for role ${role}`);
-  return { role, apps };
+  const patch: KeyPatch = {};
+  if (b['role'] !== undefined) patch.role = roleField(b['role']);
+  if (b['apps'] !== undefined) patch.apps = appsField(b['apps']);
+  return patch;
 }
 
 interface Entry {
@@ -206,43 +222,79 @@ export class KeyRing extends EventEmitter {
     const { id, secret } = newKey();
     const now = new Date().toISOString();
     const record: KeyRecord = { id, hash: hashSecret(secret), name: input.name, role: input.role, apps: input.apps, createdAt: now, updatedAt: now };
-    this.#writes++;
-    await this.#store.putKey(record);
-    this.#set(record, id);
-    return { record, secret };
+    await this.#write(id, (cur) => {
+      if (cur) throw new ConflictError('a key with this id exists; try again');
+      return record;
+    });
+    return { record: await this.#dropGone(id, input.apps, record), secret };
   }
 
-  /** Change a key's role and apps; answers the record before and after. */
-  async update(id: string, change: { role: Role; apps: string[] }): Promise<{ before: KeyRecord; after: KeyRecord }> {
-    const before = this.require(id);
-    this.#checkApps(change.apps.filter((a) => !before.apps.includes(a)));
-    const after: KeyRecord = { ...before, role: change.role, apps: change.apps, updatedAt: new Date().toISOString() };
-    this.#writes++;
-    await this.#store.putKey(after);
-    this.#set(after, id);
-    return { before, after };
+  /** Change a key's role and apps, applied to the record as stored; answers the record before and after. 404 once revoked. */
+  async update(id: string, patch: KeyPatch): Promise<{ before: KeyRecord; after: KeyRecord }> {
+    const { before, after } = await this.#write(id, (cur) => {
+      if (!cur) throw new NotFoundError('key not found');
+      const role = patch.role ?? cur.role;
+      const apps = patch.apps ?? cur.apps;
+      checkScope(role, apps);
+      this.#checkApps(apps.filter((a) => !cur.apps.includes(a)));
+      return { ...cur, role, apps, updatedAt: new Date().toISOString() };
+    });
+    const added = after!.apps.filter((a) => !before!.apps.includes(a));
+    return { before: before!, after: await this.#dropGone(id, added, after!) };
   }
 
-  /** Revoke a key; answers its last record. */
+  /** Revoke a key; answers its last record as stored. 404 when it is gone (revoked meanwhile, here or on another node). */
   async revoke(id: string): Promise<KeyRecord> {
-    const rec = this.require(id);
-    this.#writes++;
-    await this.#store.deleteKey(id);
-    this.#set(null, id);
+    this.require(id);
+    const { before } = await this.#write(id, (cur) => {
+      if (!cur) throw new NotFoundError('key not found');
+      return null;
+    });
+    return before!;
+  }
+
+  /**
+   * An app was destroyed: every key loses it (a later app of that name is
+   * not theirs). Called once, by the node that destroyed it (Access.deleteApp),
+   * on the records as stored (not this node's copy): each one that names the
+   * app is changed by an atomic read-modify-write that takes the app out if
+   * the key still exists and still names it, and writes nothing otherwise.
+   */
+  async dropApp(app: string): Promise<KeyRecord[]> {
+    const changed: KeyRecord[] = [];
+    for (const rec of await this.#store.getKeys()) {
+      if (!rec.apps.includes(app)) continue;
+      const after = await this.#without(rec.id, app);
+      if (after) changed.push(after);
+    }
+    return changed;
+  }
+
+  /** Take `app` out of one key if the stored key names it: the key after, or null when nothing changed. */
+  async #without(id: string, app: string): Promise<KeyRecord | null> {
+    const { before, after } = await this.#write(id, (cur) => (cur?.apps.includes(app) ? { ...cur, apps: cur.apps.filter((a) => a !== app), updatedAt: new Date().toISOString() } : undefined));
+    return before?.apps.includes(app) && after && !after.apps.includes(app) ? after : null;
+  }
+
+  /**
+   * A key was just given `apps`: any of them destroyed in the meantime (its
+   * destroyer's dropApp may have run before this write landed) is taken out
+   * again. The store is asked, not the registry, which hears of another
+   * node's destroy a moment later. Answers the key as it is now.
+   */
+  async #dropGone(id: string, apps: readonly string[], rec: KeyRecord): Promise<KeyRecord> {
+    for (const app of apps) {
+      if ((await this.#store.getApp(app)) !== null) continue;
+      rec = (await this.#without(id, app)) ?? rec;
+    }
     return rec;
   }
 
-  /** An app was destroyed: every key loses it (a later app of that name is not theirs). */
-  async dropApp(app: string): Promise<KeyRecord[]> {
-    const changed: KeyRecord[] = [];
-    for (const e of [...this.#byId.values()]) {
-      if (!e.record.apps.includes(app)) continue;
-      const after: KeyRecord = { ...e.record, apps: e.record.apps.filter((a) => a !== app), updatedAt: new Date().toISOString() };
-      this.#writes++;
-      await this.#store.putKey(after);
-      this.#set(after, after.id);
-      changed.push(after);
-    }
-    return changed;
+  /** One atomic change of a stored key, then this node's copy set to what was stored. */
+  async #write(id: string, fn: (current: KeyRecord | null) => KeyRecord | null | undefined): Promise<KeyChange> {
+    this.#writes++;
+    const change = await this.#store.updateKey(id, fn);
+    this.#set(change.after, id);
+    return change;
   }
 }

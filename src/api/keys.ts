@@ -8,7 +8,8 @@
 // and, for any key (the web console and scripts ask who they are):
 //   GET    /v3/account   -> 200 {"id","name","role","apps"} of the key used
 //                        (the admin key: id null, apps null = every app)
-// Each change of a key's scope is an audit line in each app it touches.
+// Each change of a key's scope is an audit line in each app whose access it
+// changes (every app when the key is or becomes role admin: access/audit.ts).
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context.js';
 import { createInput, keyJson, patchInput } from '../access/keys.js';
@@ -33,7 +34,7 @@ function keyRoutes(app: FastifyInstance, ctx: Context): void {
 
   app.post('/v3/keys', async (req, reply) => {
     const { record, secret } = await keys.create(createInput(req.body));
-    audit.keyChange(null, record, principalOf(req));
+    await audit.keyChange(null, record, principalOf(req));
     reply.code(201).header('Location', `${ctx.publicUrl}/v3/keys/${record.id}`);
     const { id, name, role, apps, created_at } = keyJson(record);
     return { id, key: secret, name, role, apps, created_at };
@@ -46,15 +47,15 @@ function keyRoutes(app: FastifyInstance, ctx: Context): void {
   app.get<{ Params: KeyParams }>('/v3/keys/:id', async (req) => keyJson(keys.require(req.params.id)));
 
   app.patch<{ Params: KeyParams }>('/v3/keys/:id', async (req) => {
-    const change = patchInput(req.body, keys.require(req.params.id));
-    const { before, after } = await keys.update(req.params.id, change);
-    audit.keyChange(before, after, principalOf(req));
+    keys.require(req.params.id); // 404 before any 400 about the body
+    const { before, after } = await keys.update(req.params.id, patchInput(req.body));
+    await audit.keyChange(before, after, principalOf(req));
     return keyJson(after);
   });
 
   app.delete<{ Params: KeyParams }>('/v3/keys/:id', async (req, reply) => {
     const rec = await keys.revoke(req.params.id);
-    audit.keyChange(rec, null, principalOf(req));
+    await audit.keyChange(rec, null, principalOf(req));
     return reply.code(204).send();
   });
 }

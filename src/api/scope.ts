@@ -5,7 +5,9 @@
 //     parsed or buffered: the admin key or an API key (SPEC 12); an
 //     unauthenticated request with a body over the cap (or chunked) is
 //     answered 401 and its connection closed, so that body is not even read
-//     to be discarded; an address with too many failures gets 429 first;
+//     to be discarded; an address with too many failures gets 429 instead,
+//     whatever key it brings (the throttle, access/throttle.ts, asked with
+//     whether the key was right: one Redis round trip in distributed mode);
 //   - the route's access rule checked before the body is read (preParsing):
 //     the permission it needs on the app its path names; a rule whose app is
 //     named in the body (a session) is checked for the role then, and for
@@ -78,7 +80,7 @@ export class ForbiddenError extends LogplaneError {
 }
 
 /** 429: too many failed authentications from this address. */
-class ThrottledError extends LogplaneError {
+export class ThrottledError extends LogplaneError {
   constructor() {
     super(ErrorCode.UNAUTHORIZED, 429, 'too_many_failures', 'too many failed authentications from this address; try again later');
     this.name = 'ThrottledError';
@@ -120,24 +122,25 @@ function onRequest(ctx: Context) {
     // or one it finds malformed, before any parser runs).
     delete req.raw.headers['content-type'];
     if ((req.routeOptions.config as ApiRouteConfig).public === true) return done();
-    const access = ctx.access;
-    const wait = access.throttle.retryAfter(req.ip);
-    if (wait > 0) {
-      access.authThrottled.value++;
+    // the key is checked first, the throttle then decides (a throttled address gets 429 whatever key it brings)
+    const who = ctx.access.authenticate(req.headers.authorization);
+    ctx.access.gate(req.ip, who !== null).then((wait) => {
+      if (wait > 0) return done(throttled(req, reply, wait));
+      if (who !== null) {
+        principals.set(req, who);
+        return done();
+      }
       if (largeBody(req)) reply.header('Connection', 'close');
-      reply.header('Retry-After', String(wait));
-      return done(new ThrottledError());
-    }
-    const who = access.authenticate(req.headers.authorization);
-    if (who !== null) {
-      principals.set(req, who);
-      return done();
-    }
-    access.authFailures.value++;
-    access.throttle.fail(req.ip);
-    if (largeBody(req)) reply.header('Connection', 'close');
-    done(new UnauthorizedError('Unauthorized: a valid API key is required'));
+      done(new UnauthorizedError('Unauthorized: a valid API key is required'));
+    }, done);
   };
+}
+
+/** The 429 for an address the throttle refuses (gate's `wait` seconds), for any route that takes a key. */
+export function throttled(req: FastifyRequest, reply: FastifyReply, wait: number): ThrottledError {
+  if (largeBody(req)) reply.header('Connection', 'close');
+  reply.header('Retry-After', String(wait));
+  return new ThrottledError();
 }
 
 /** The app a rule names in this request: '' when the rule names one the request lacks, null when the rule has none. */

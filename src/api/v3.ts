@@ -178,9 +178,8 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
 
   app.delete<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {
     if (!reg.get(req.params.app)) throw notFound();
-    await reg.deleteApp(req.params.app);
-    // keys lose the app: one made later under this name is not theirs
-    await ctx.access.keys.dropApp(req.params.app);
+    // keys lose the app too: one made later under this name is not theirs
+    await ctx.access.deleteApp(req.params.app);
     reply.code(204).send();
   });
 

@@ -41,6 +41,7 @@ import { MergedHistory } from './merged-history.js';
 import { NodeRegistry } from './nodes.js';
 import { NodeStats } from './node-stats.js';
 import { LimitShares, type LimitShareTarget } from './limit-share.js';
+import { RedisAuthFailures } from './auth-failures.js';
 import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
 import type { HistoryView } from '../history/source.js';
@@ -187,6 +188,11 @@ export class Cluster {
   /** This node's id (uuid) and index. */
   get nodeId(): string {
     return this.nodes.id;
+  }
+
+  /** The failed-authentication count every node shares (access/throttle.ts asks it per management request). */
+  authFailures(): RedisAuthFailures {
+    return new RedisAuthFailures(this.#cmd);
   }
 
   /** True for a seq origin that is this node (its index now or before). */

@@ -47,6 +47,8 @@ export const nodeInfo = (id: string): string => `lp:node:${id}`;
 export const nodeLimitShare = (id: string): string => `lp:node:${id}:limit`;
 /** A node's claim of its index (the low bits of its seqs). */
 export const nodeSlot = (i: number): string => `lp:nodeslot:${i}`;
+/** Failed API authentications of one client address (a hash: slot number -> failures), expiring with its window. Own slot per address. */
+export const authFailures = (address: string): string => `lp:authfail:{${address}}`;
 /** A session (JSON spec), expiring with the session. Own slot per session. */
 export const session = (id: string): string => `lp:session:{${id}}`;
 

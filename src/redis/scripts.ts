@@ -418,6 +418,54 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 `;
 
+/**
+ * One request of a client address against the failed-authentication count
+ * shared by every node (access/throttle.ts, whose window this is, slot for
+ * slot). KEYS: the address's hash (slot number -> failures in that slot).
+ * ARGV: now (ms), slot width (ms), slots per window, limit, '1' to count a
+ * failure. Drops the slots that left the window (the window is the current
+ * slot and the `slots` before it); when `limit` failures or more are in it,
+ * answers the ms until enough of them have left it and counts nothing; else
+ * counts the failure (when asked) in the current slot, keeps the hash until
+ * its newest slot has left the window, and answers 0. A slot ahead of now (a
+ * node whose clock is ahead) counts until it has left the window too.
+ */
+export const AUTH_FAILURES_LUA = `
+local now = tonumber(ARGV[1])
+local width = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local cur = math.floor(now / width)
+local first = cur - n
+local slots = {}
+local total = 0
+local flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do
+  local s = tonumber(flat[i])
+  local c = tonumber(flat[i + 1])
+  if s < first then
+    redis.call('HDEL', KEYS[1], flat[i])
+  else
+    slots[#slots + 1] = {s, c}
+    total = total + c
+  end
+end
+if total >= limit then
+  table.sort(slots, function(a, b) return a[1] < b[1] end)
+  local left = total
+  for i = 1, #slots do
+    left = left - slots[i][2]
+    if left < limit then return (slots[i][1] + n + 1) * width - now end
+  end
+  return (cur + n + 1) * width - now
+end
+if ARGV[5] == '1' then
+  redis.call('HINCRBY', KEYS[1], string.format('%.0f', cur), 1)
+  redis.call('PEXPIRE', KEYS[1], (n + 1) * width)
+end
+return 0
+`;
+
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
   lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
@@ -427,6 +475,7 @@ export interface Scripts {
   lpInitCursor(state: string, meta: string): Promise<number>;
   lpSaveCursor(state: string, cursor: number, at: number, node: string): Promise<number>;
   lpAddCounts(shard: string, applied: string, batch: number, ttlMs: number, ...perApp: string[]): Promise<number>;
+  lpAuthFailures(address: string, now: number, slotMs: number, slots: number, limit: number, fail: '0' | '1'): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
@@ -437,6 +486,7 @@ export function defineScripts(r: Redis): void {
   r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
   r.defineCommand('lpSaveCursor', { numberOfKeys: 1, lua: SAVE_CURSOR_LUA });
   r.defineCommand('lpAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS_LUA });
+  r.defineCommand('lpAuthFailures', { numberOfKeys: 1, lua: AUTH_FAILURES_LUA });
 }
 
 /** Scripts on a pipeline (same names). */

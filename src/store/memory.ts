@@ -9,7 +9,7 @@
 // every change in it fails, and so does every answer computed on top of them.
 // After a commit is answered, afterCommit() may do housekeeping (file.ts
 // compacts its journal) before the next write starts.
-import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
+import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -96,6 +96,21 @@ export class MemoryStore implements ConfigStore {
   }
   async getKeys(): Promise<KeyRecord[]> {
     return [...this.keys.values()].map(clone);
+  }
+  updateKey(id: string, fn: (current: KeyRecord | null) => KeyRecord | null | undefined): Promise<KeyChange> {
+    return this.#enqueue((stage) => {
+      const cur = stage.key(id);
+      const next = fn(cur ? clone(cur) : null);
+      const before = cur ? clone(cur) : null;
+      if (next === undefined) return { before, after: cur ? clone(cur) : null };
+      if (next === null) {
+        if (cur) stage.keys.set(id, null);
+        return { before, after: null };
+      }
+      const rec: KeyRecord = { ...clone(next), id };
+      stage.keys.set(id, rec);
+      return { before, after: clone(rec) };
+    });
   }
   async putKey(rec: KeyRecord): Promise<void> {
     await this.#enqueue((stage) => {

@@ -11,13 +11,16 @@
 // write it with a script that sets it only if the stored record is still
 // byte for byte the one read (else read again and retry), so two nodes
 // changing one app at once both land. The script also publishes the change,
-// in the same step.
+// in the same step. updateKey() does the same for one API key record (a
+// field of `lp:keys`), so a change computed on a node whose copy is stale
+// (a key revoked elsewhere a moment ago) is computed again, never written
+// over the newer record.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, subscriberClient } from '../redis/connection.js';
-import type { AppRecord, AppUpdate, ConfigStore, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
+import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 
 export interface RedisStoreOptions {
@@ -53,8 +56,31 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;
 
+/**
+ * Write one API key record only if the stored one is still the one read.
+ * KEYS: the key hash. ARGV: the key id, the record read ('' when none), the
+ * new record ('' deletes it), the change channel, the change message.
+ * Returns 1 when written, 0 on conflict.
+ */
+const KEY_CAS_LUA = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if (cur or '') ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`;
+
 function storeError(err: unknown): StoreError {
   return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
+}
+
+/** A stored key record; null for one that does not parse (it grants nothing, and a change may replace it). */
+function parseKey(raw: string): KeyRecord | null {
+  try {
+    return JSON.parse(raw) as KeyRecord;
+  } catch {
+    return null;
+  }
 }
 
 /** One Redis command; its failure becomes a StoreError. */
@@ -220,13 +246,24 @@ export class RedisStore implements ConfigStore {
     const all = await redisCall(this.#cmd.hgetall(API_KEYS));
     const out: KeyRecord[] = [];
     for (const v of Object.values(all)) {
-      try {
-        out.push(JSON.parse(v) as KeyRecord);
-      } catch {
-        // a record that does not parse grants nothing
-      }
+      const rec = parseKey(v);
+      if (rec) out.push(rec);
     }
     return out;
+  }
+
+  async updateKey(id: string, fn: (current: KeyRecord | null) => KeyRecord | null | undefined): Promise<KeyChange> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const raw = await redisCall(this.#cmd.hget(API_KEYS, id));
+      const cur = raw === null ? null : parseKey(raw);
+      const next = fn(cur === null ? null : structuredClone(cur));
+      if (next === undefined || (next === null && raw === null)) return { before: cur, after: cur };
+      const text = next === null ? '' : JSON.stringify({ ...next, id });
+      const written = await redisCall(this.#cmd.eval(KEY_CAS_LUA, 1, API_KEYS, id, raw ?? '', text, CONFIG_CHANNEL, this.#message('keys')));
+      if (written !== 1) continue; // another write landed since the read: read again
+      return { before: cur, after: next === null ? null : (JSON.parse(text) as KeyRecord) };
+    }
+    throw new StoreError(`too many concurrent changes of key ${id}; try again`);
   }
 
   async putKey(rec: KeyRecord): Promise<void> {

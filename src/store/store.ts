@@ -74,6 +74,12 @@ export interface AppUpdate<T> {
   result: T;
 }
 
+/** An API key record before and after an updateKey() (null: none). */
+export interface KeyChange {
+  before: KeyRecord | null;
+  after: KeyRecord | null;
+}
+
 /** What changed, for backends shared by several nodes (cache invalidation). */
 export type StoreChange = { kind: 'app'; id: string } | { kind: 'apiKey' } | { kind: 'keys' };
 
@@ -99,7 +105,19 @@ export interface ConfigStore {
   setApiKey(key: string): Promise<void>;
   /** Every API key record (re-read after a `keys` change). */
   getKeys(): Promise<KeyRecord[]>;
-  /** Create or replace one API key record. Resolves once durable. */
+  /**
+   * Atomic read-modify-write of one API key record, as update() is for an
+   * app: `fn` gets the committed record (a copy; null when there is none)
+   * and returns the new one, null to delete it, or undefined to write
+   * nothing. No other change to the key (from this process or another node)
+   * lands between the read and the write, so a change computed from a stale
+   * copy never overwrites a newer one (a revoked key is never written back).
+   * Resolves once durable, with the record before and after. Rejects with
+   * nothing changed when `fn` throws or the write fails; `fn` may run more
+   * than once, so it must have no side effects.
+   */
+  updateKey(id: string, fn: (current: KeyRecord | null) => KeyRecord | null | undefined): Promise<KeyChange>;
+  /** Create or replace one API key record, whatever is stored (a new key; changes go through updateKey). Resolves once durable. */
   putKey(rec: KeyRecord): Promise<void>;
   /** Remove one API key record; false when there was none. Resolves once durable. */
   deleteKey(id: string): Promise<boolean>;

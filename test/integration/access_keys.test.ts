@@ -234,6 +234,22 @@ describe('audit lines', () => {
     assert.match(pri, /^\d+ <190>1 /);
   });
 
+  test('a key raised to role admin or lowered from it: the right verb in every app it reaches before or after, never `Remove` where it still reaches', async () => {
+    const keyLines = async (app: string, name: string) => (await history(app)).filter((l) => l.includes(` logplane api - `) && l.includes(` key ${name} `)).map((l) => l.slice(l.indexOf(' logplane api - ') + 16));
+    const k = await createKey(ts, 'escalated', 'viewer', ['a']);
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${k.id}`, { role: 'admin', apps: [] })).status, 200);
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${k.id}`, { role: 'developer', apps: ['b'] })).status, 200);
+    assert.equal((await api(ts, 'DELETE', `/v3/keys/${k.id}`)).status, 204);
+    assert.deepEqual(await keyLines('a', 'escalated'), ['Add key escalated (viewer) by admin', 'Change key escalated to admin by admin', 'Remove key escalated by admin']);
+    assert.deepEqual(await keyLines('b', 'escalated'), ['Add key escalated (admin) by admin', 'Change key escalated to developer by admin', 'Remove key escalated by admin']);
+    assert.deepEqual(await keyLines('c', 'escalated'), ['Add key escalated (admin) by admin', 'Remove key escalated by admin']);
+    // a key made admin, its apps changed (an admin key reaches every app anyway), revoked
+    const boss = await createKey(ts, 'boss2', 'admin', []);
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${boss.id}`, { apps: ['a'] })).status, 200);
+    assert.equal((await api(ts, 'DELETE', `/v3/keys/${boss.id}`)).status, 204);
+    for (const app of ['a', 'b', 'c']) assert.deepEqual(await keyLines(app, 'boss2'), ['Add key boss2 (admin) by admin', 'Remove key boss2 by admin'], app);
+  });
+
   test('audit lines reach the app’s drains like any line', async () => {
     const rec = await HttpReceiver.start(false);
     let drainId = '';

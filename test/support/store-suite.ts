@@ -230,6 +230,43 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       }
     });
 
+    test('updateKey: a read-modify-write of the stored record (none: null; undefined writes nothing; a throw changes nothing)', async () => {
+      const s = await fresh();
+      await s.load();
+      const now = new Date().toISOString();
+      const k: KeyRecord = { id: 'k_2222222222222222', hash: 'ef'.repeat(32), name: 'u', role: 'viewer', apps: ['a', 'b'], createdAt: now, updatedAt: now };
+      assert.deepEqual(await s.updateKey(k.id, (cur) => (cur === null ? undefined : { ...cur, apps: [] })), { before: null, after: null }, 'a missing key is not created by a change');
+      assert.deepEqual(await s.getKeys(), []);
+      assert.deepEqual(await s.updateKey(k.id, () => k), { before: null, after: k });
+      await assert.rejects(s.updateKey(k.id, () => {
+        throw new ConflictError('no');
+      }), ConflictError);
+      assert.deepEqual(await s.updateKey(k.id, () => undefined), { before: k, after: k });
+      const narrowed = await s.updateKey(k.id, (cur) => ({ ...cur!, apps: cur!.apps.filter((a) => a !== 'a') }));
+      assert.deepEqual(narrowed, { before: k, after: { ...k, apps: ['b'] } });
+      assert.deepEqual(await s.getKeys(), [{ ...k, apps: ['b'] }]);
+      assert.deepEqual(await s.updateKey(k.id, () => null), { before: { ...k, apps: ['b'] }, after: null });
+      assert.deepEqual(await s.getKeys(), []);
+      if (backend.reopen) assert.deepEqual((await (await reopen(s)).load()).keys, []);
+    });
+
+    test('updateKey: concurrent changes of one key from two instances all land; none writes a revoked key back', { skip: !backend.notifies }, async () => {
+      const s = await fresh();
+      await s.load();
+      const other = await reopen(s);
+      await other.load();
+      const now = new Date().toISOString();
+      const k: KeyRecord = { id: 'k_3333333333333333', hash: '01'.repeat(32), name: 'c', role: 'viewer', apps: [], createdAt: now, updatedAt: now };
+      await s.putKey(k);
+      const apps = Array.from({ length: 20 }, (_, i) => `app${String(i).padStart(2, '0')}`);
+      await Promise.all(apps.map((a, i) => (i % 2 ? s : other).updateKey(k.id, (cur) => (cur ? { ...cur, apps: [...cur.apps, a].sort() } : undefined))));
+      assert.deepEqual((await s.getKeys())[0]?.apps, apps);
+      await other.updateKey(k.id, () => null);
+      // s changes what it reads: nothing, so nothing is written
+      assert.deepEqual(await s.updateKey(k.id, (cur) => (cur ? { ...cur, role: 'developer' } : undefined)), { before: null, after: null });
+      assert.deepEqual(await s.getKeys(), []);
+    });
+
     test("another instance's key changes are reported as `keys`", { skip: !backend.notifies }, async () => {
       const s = await fresh();
       await s.load();

@@ -127,7 +127,7 @@ test('flags over environment, in both --flag value and --flag=value forms', () =
 
 test('every problem is listed at once', () => {
   const problems = problemsOf(
-    ['--nope', 'stray', '--syslog-port', '70000', '--history-lines=abc', '--max-drains-per-app', '-1', '--host'],
+    ['stray', '--nope', '--syslog-port', '70000', '--history-lines=abc', '--max-drains-per-app', '-1', '--host'],
     {
       LOGPLANE_PORT: 'http',
       LOGPLANE_HISTORY_LINES: '0',
@@ -224,4 +224,24 @@ test('LOGPLANE_HEAP_HEADROOM_MB takes 0-65536 MB and nothing else', () => {
   assert.deepEqual(problemsOf([], { LOGPLANE_HEAP_HEADROOM_MB: '-1' }), ['LOGPLANE_HEAP_HEADROOM_MB: must be a whole number (got "-1")']);
   assert.deepEqual(problemsOf([], { LOGPLANE_HEAP_HEADROOM_MB: '65537' }), ['LOGPLANE_HEAP_HEADROOM_MB: must be at most 65536 (got "65537")']);
   assert.deepEqual(problemsOf(['--heap-headroom-mb', 'lots'], {}), ['--heap-headroom-mb: must be a whole number (got "lots")']);
+});
+
+test('no credential in a problem: URLs shown with their user and password as ***, secret settings and the values of unknown flags never shown', () => {
+  const secrets = ['SECRETPW', 'CLUSTERPW', 'FLAGPW', 'PUBPW', 'SHORTKEY', 'lpk_STRAYVALUE', 'OTHERPW'];
+  const problems = problemsOf(['--redis-cluster', 'rediss://u:FLAGPW@h:1', '--apikey', 'lpk_STRAYVALUE', '--metric-key=OTHERPW'], {
+    REDIS_URL: 'rediss//u:SECRETPW@h:1',
+    LOGPLANE_PUBLIC_URL: 'ftp://u:PUBPW@logs.example.com',
+    LOGPLANE_API_KEY: 'SHORTKEY',
+  });
+  const text = problems.join('\n');
+  for (const s of secrets) assert.ok(!text.includes(s), `a problem shows ${s}: ${text}`);
+  assert.ok(problems.includes('REDIS_URL: must be a URL (got "rediss//***@h:1")'), text);
+  assert.ok(problems.includes('LOGPLANE_PUBLIC_URL: must be an http:// or https:// URL (got "ftp://***@logs.example.com")'), text);
+  assert.ok(problems.includes('--redis-cluster: must be 1/0, true/false, yes/no or on/off (got "rediss://***@h:1")'), text);
+  assert.ok(problems.includes('unknown flag --apikey') && problems.includes('unknown flag --metric-key'), text);
+  assert.ok(problems.includes('LOGPLANE_API_KEY: must be at least 16 characters'), text);
+  // a redis-cluster:// seed list that does not parse, and a stray argument holding a URL
+  const more = problemsOf(['stray://a:STRAYPW@b'], { REDIS_URL: 'redis-cluster://u:CLUSTERPW@h1,h2' }).join('\n');
+  assert.ok(!more.includes('CLUSTERPW') && !more.includes('STRAYPW'), more);
+  assert.ok(more.includes('redis-cluster://***@h1,h2'), more);
 });
