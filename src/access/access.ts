@@ -51,10 +51,16 @@ export class Access {
 
   /**
    * Destroy an app (the API's DELETE, the library's destroy) and take it out
-   * of every key, once, here: the other nodes hear of both changes from the
-   * store and change nothing themselves.
+   * of every key, here: the other nodes hear of both changes from the store
+   * and change nothing themselves. The keys lose the app before it goes and
+   * once more after (a key given it meanwhile): a crash or a Redis failure
+   * between the steps leaves the app with fewer keys, never a later app of
+   * that name with the keys of this one (a DELETE answered 503 is retried:
+   * the app is still there). Left: a key given the app between the destroy
+   * and the second pass, then a crash before that pass.
    */
   async deleteApp(id: string): Promise<void> {
+    await this.keys.dropApp(id);
     await this.#registry.deleteApp(id);
     await this.keys.dropApp(id);
   }
