@@ -21,10 +21,37 @@
 // answer within sharedTimeoutMs (Redis away) it decides by its own count
 // alone, as in embedded mode.
 //
+// An IPv6 client is counted by its /64 (one host is usually given a whole
+// /64, so counting each address would give it 2^64 fresh windows), an
+// IPv4-mapped IPv6 address as its IPv4 address (clientKey).
+//
 // Memory is bounded: past maxAddresses the addresses with nothing in the
 // window are swept, and if none is, the oldest is forgotten (an attacker
 // cycling addresses gains only their own resets).
+import { isIPv6 } from 'node:net';
 import { systemClock, type TimeSource } from '../basics/clock.js';
+
+/**
+ * What the throttle counts a client address as: an IPv4 address as it is,
+ * an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as its IPv4 address, any
+ * other IPv6 address as its /64 (`2001:db8:0:1::/64`; a zone id is left
+ * out). Anything else (not an IP address) as it is.
+ */
+export function clientKey(address: string): string {
+  const bare = address.includes('%') ? address.slice(0, address.indexOf('%')) : address;
+  if (!isIPv6(bare)) return address;
+  const lower = bare.toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  if (mapped) return mapped[1]!;
+  // the first four groups of the written-out address
+  const [head, tail] = lower.includes('::') ? lower.split('::') as [string, string] : [lower, null];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === null || tail === '' ? [] : tail.split(':');
+  // an IPv4 tail is two groups
+  const groups = left.length + right.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
+  const all = tail === null ? left : [...left, ...Array<string>(8 - groups).fill('0'), ...right];
+  return `${all.slice(0, 4).map((g) => (g.includes('.') ? g : String(parseInt(g, 16).toString(16)))).join(':')}::/64`;
+}
 
 /** Slots per window (the window is SLOTS slots plus the current one). */
 export const SLOTS = 60;
@@ -104,6 +131,7 @@ export class AuthThrottle {
    */
   async admit(address: string, ok: boolean): Promise<number> {
     if (this.limit === 0 || this.#exempt(address)) return 0;
+    address = clientKey(address);
     const local = this.retryAfter(address);
     if (local > 0) return local;
     const shared = this.#shared ? await this.#askShared(address, !ok) : null;
@@ -120,6 +148,7 @@ export class AuthThrottle {
   /** Seconds this address must wait by this node's own count, or 0 when it may try. */
   retryAfter(address: string): number {
     if (this.limit === 0 || this.#exempt(address)) return 0;
+    address = clientKey(address);
     const f = this.#failures.get(address);
     if (!f) return 0;
     const now = this.#clock.now();
@@ -134,6 +163,7 @@ export class AuthThrottle {
   /** Count one failed authentication from this address (this node's count). */
   fail(address: string): void {
     if (this.limit === 0 || this.#exempt(address)) return;
+    address = clientKey(address);
     const now = this.#clock.now();
     const slot = Math.floor(now / this.slotMs);
     let f = this.#failures.get(address);

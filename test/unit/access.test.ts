@@ -1,7 +1,7 @@
 // access/: the throttle with an injected clock, key hashing and lookup, roles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthThrottle, isLoopbackAddress } from '../../src/access/throttle.js';
+import { AuthThrottle, clientKey, isLoopbackAddress } from '../../src/access/throttle.js';
 import { attackSchedules, mostInAWindow } from '../support/throttle.js';
 import { KEY_SECRET, KeyRing, hashSecret, newKey } from '../../src/access/keys.js';
 import { allows } from '../../src/access/roles.js';
@@ -29,6 +29,25 @@ test('throttle: the limit-th failure closes the address until it leaves the wind
   now = 1_061_000;
   assert.equal(t.retryAfter('10.0.0.1'), 0);
   assert.equal(t.size, 0);
+});
+
+test('throttle: an IPv6 client is counted by its /64 (cycling its own addresses gains nothing), an IPv4-mapped one as IPv4', () => {
+  assert.equal(clientKey('203.0.113.9'), '203.0.113.9');
+  assert.equal(clientKey('::ffff:203.0.113.9'), '203.0.113.9');
+  assert.equal(clientKey('2001:db8:0:1:aaaa:bbbb:cccc:dddd'), '2001:db8:0:1::/64');
+  assert.equal(clientKey('2001:DB8:0:1::1'), '2001:db8:0:1::/64');
+  assert.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64');
+  assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(clientKey('::1.2.3.4'), '0:0:0:0::/64');
+  let now = 0;
+  const t = new AuthThrottle({ limit: 3, windowMs: 60_000, clock: { now: () => now } });
+  for (let i = 1; i <= 3; i++) t.fail(`2001:db8:0:1::${i.toString(16)}`);
+  assert.ok(t.retryAfter('2001:db8:0:1:ffff:ffff:ffff:ffff') > 0);
+  assert.equal(t.retryAfter('2001:db8:0:2::1'), 0);
+  t.fail('::ffff:10.1.1.1');
+  t.fail('10.1.1.1');
+  t.fail('::ffff:10.1.1.1');
+  assert.ok(t.retryAfter('10.1.1.1') > 0);
 });
 
 test('throttle: the wait ends when enough failures have left the window, not when all have', () => {
