@@ -10,8 +10,8 @@
 // reconnects. Regression: the lines such a node wrote when it was back have
 // seqs older than the lines other nodes wrote meanwhile, so a reader that had
 // one of those and resumed after it was neither sent them nor told (SPEC 5.3):
-// now they are counted in a gap of their seqs, on every transport.
-// docs/tail.md, "Loss is explicit".
+// now they are counted in a gap of their seqs, on every transport, and
+// `logplane logs` prints it once. docs/tail.md, "Loss is explicit".
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
@@ -211,5 +211,86 @@ describe('logplane logs: a loss notice appended while it was disconnected is pri
     assert.equal(lines.length, 6, text);
     assert.deepEqual([0, 1, 2, 4, 5].map((i) => lines[i]!.slice(lines[i]!.lastIndexOf(': ') + 2)), ['h0', 'h1', 'h2', 'h3', 'h4']);
     assert.match(lines[3]!, /^\S+ logplane\[tail\]: 5 lines were not delivered \(seq (\d+)-\1\)$/);
+  });
+});
+
+describe('logplane logs: the lines a node cut off from Redis wrote late, while it was disconnected, are printed once as a gap', () => {
+  const APP = 'late';
+  let pair: CutPair;
+  let a: Node;
+  let b: Node;
+  /** Between the CLI and node b (b's public URL, so the session's URL goes through it too). */
+  let proxy: TcpProxy;
+  /** b itself, not through the proxy. */
+  let bDirect: Node;
+  let token: string;
+
+  before(async () => {
+    const port = await freePort();
+    proxy = await TcpProxy.start(port);
+    pair = await cutPair(APP, {}, fastCluster, { LOGPLANE_PORT: String(port), LOGPLANE_PUBLIC_URL: proxy.url });
+    ({ a, b, token } = pair);
+    bDirect = { ...b, url: `http://127.0.0.1:${port}` };
+  });
+  after(async () => {
+    await pair?.close();
+    await proxy?.close();
+  });
+
+  test('printed where it happened, and not again when a resume reports it again; a resume before their seqs gets them and no gap', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString()));
+    const ac = new AbortController();
+    const env = { LOGPLANE_URL: proxy.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' };
+    const cli = logs(['-a', APP, '-t', '-n', '0'], { stdout: out, stderr: new PassThrough(), env, signal: ac.signal });
+    const printed = (msg: string) => () => text.split('\n').some((l) => l.endsWith(`: ${msg}`));
+    const away = async (): Promise<void> => {
+      proxy.cut();
+      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+    };
+    const back = async (): Promise<void> => {
+      proxy.restore();
+      await until('the CLI back', () => b.server.tails.tailCount === 1, 20_000);
+    };
+    try {
+      await until('the CLI reading', () => b.server.tails.tailCount === 1, 10_000);
+      // a is cut off from Redis and takes y0..y4 (queued: none lost); b takes c0..c2, which the CLI prints
+      pair.proxy.cut();
+      await until('a sees Redis down', () => !a.server.cluster!.history.up, 10_000);
+      await postRange(a, token, 'y', 0, 5);
+      await postRange(bDirect, token, 'c', 0, 3);
+      await until('c0..c2 printed', printed('c2'), 10_000);
+      // the CLI goes away; a is back and writes y0..y4 after c0..c2, with older seqs
+      await away();
+      pair.proxy.restore();
+      await until('y0..y4 written', async () => (await historyOnNode(bDirect, APP, 1000)).includes('y4'), 20_000);
+      await back();
+      await until('the gap printed', () => text.includes('logplane[tail]'), 10_000);
+      // away and back again before any line: the resume is after c2 again, and reports them again
+      await away();
+      await back();
+      await postRange(bDirect, token, 'c', 3, 4);
+      await until('c3 printed', printed('c3'), 10_000);
+      await away();
+      await back();
+      await postRange(bDirect, token, 'c', 4, 5);
+      await until('c4 printed', printed('c4'), 10_000);
+    } finally {
+      ac.abort();
+      assert.equal(await cli, 0);
+    }
+    const ws = new WsClient(await sessionOn(bDirect, APP, { num: 100 }));
+    await ws.closed;
+    const { seqOf } = seen(ws);
+    const lines = text.trimEnd().split('\n');
+    assert.equal(lines.length, 6, text);
+    assert.deepEqual([0, 1, 2, 4, 5].map((i) => lines[i]!.slice(lines[i]!.lastIndexOf(': ') + 2)), range('c', 0, 5));
+    assert.match(lines[3]!, new RegExp(`^\\S+ logplane\\[tail\\]: 5 lines were not delivered \\(seq ${seqOf.get('y0')}-${seqOf.get('y4')}\\)$`));
+
+    // a resume from before y0: y0..y4 themselves, no gap
+    const before = new WsClient(`${await sessionOn(bDirect, APP, { num: 0 })}?after=${seqOf.get('y0')! - 1}`.replace(b.url, bDirect.url));
+    await before.closed;
+    assert.deepEqual(seen(before).items, [...range('y', 0, 5), ...range('c', 0, 5)]);
   });
 });
