@@ -50,8 +50,8 @@ export interface Stop {
 
 /**
  * Lines that came too late, as the live path counts them (Tail.deliver) and
- * a resume's late lines: each one the filter matched, in seq order; their
- * gap has the count and from–to the first and last of them.
+ * a resume's late lines: each one the filter matched; their gap has the
+ * count and from–to the lowest and highest of their seqs.
  */
 export class LateCount {
   n = 0;
@@ -59,8 +59,8 @@ export class LateCount {
   to = 0;
 
   add(seq: number): void {
-    if (this.n === 0) this.from = seq;
-    this.to = seq;
+    if (this.n === 0 || seq < this.from) this.from = seq;
+    if (seq > this.to) this.to = seq;
     this.n++;
   }
 

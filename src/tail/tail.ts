@@ -184,8 +184,9 @@ export class Tail {
     let from = lines.length;
     let last = 0;
     if (after !== null) {
+      // (the marks stay at the history's lines: a line of another node at or below the resume point that comes
+      // later was appended after the line resumed from, so after the reader had it: late, as for a resume's history)
       last = after;
-      marks.fill(after);
       from = 0;
       while (from < lines.length && seqOf(lines[from]!) <= after) from++;
       if (h.trimmedSeq > after) {
@@ -224,19 +225,25 @@ export class Tail {
     // the lines after the history: newer, and the live lines queued meanwhile that are past their node's lines in the history
     const queue = this.#queue;
     const gap = queue.takeGap();
-    // (a catch-up line at or below its node's mark is history already, or before a resume point: not sent)
+    // (a catch-up line at or below its node's mark is history already: not sent; one at or below a resume point
+    // is not sent either, and came too late, as a live one would: Tail.deliver's count)
     const after2: Buffer[] = [];
-    for (const r of newer) {
+    const late = new LateCount();
+    const take = (r: Buffer): void => {
       const seq = seqOf(r);
-      if (seq > marks[seq % NODE_SLOTS]!) after2.push(r);
-    }
+      const o = seq % NODE_SLOTS;
+      if (seq <= marks[o]!) return;
+      if (after === null || seq > after) after2.push(r);
+      else if (this.#filter.matches(r)) {
+        late.add(seq);
+        marks[o] = seq;
+      }
+    };
+    for (const r of newer) take(r);
     const out = this.#out;
     while (queue.count > 0) {
       queue.shiftInto(out, CHUNK_LINES);
-      for (const r of out) {
-        const seq = seqOf(r);
-        if (seq > marks[seq % NODE_SLOTS]!) after2.push(r);
-      }
+      for (const r of out) take(r);
       out.length = 0;
     }
     after2.sort((a, b) => seqOf(a) - seqOf(b));
@@ -292,6 +299,10 @@ export class Tail {
     if (lost > 0) {
       this.lateTotal += lost;
       this.sink.writeGap({ dropped: lost, since, from: a, to: b });
+    }
+    if (late.n > 0) {
+      this.lateTotal += late.n;
+      this.sink.writeGap(late.gap(this.#opts.clock.now()));
     }
     if (gap) this.sink.writeGap(gap);
     this.#replayWith(at, split, all.length, stops, stopsLeft);

@@ -293,4 +293,29 @@ describe('logplane logs: the lines a node cut off from Redis wrote late, while i
     await before.closed;
     assert.deepEqual(seen(before).items, [...range('y', 0, 5), ...range('c', 0, 5)]);
   });
+
+  test('resumed while the node is still cut off: its late lines arrive live, and are counted as lines that came too late (were dropped as seen)', async () => {
+    const url = await sessionOn(bDirect, APP, { num: 0, tail: true });
+    const reader = new WsClient(url.replace(b.url, bDirect.url));
+    await until('the tail started', () => reader.json().length > 0, 10_000);
+    pair.proxy.cut();
+    await until('a sees Redis down', () => !a.server.cluster!.history.up, 10_000);
+    await postRange(a, token, 'z', 0, 3);
+    await postRange(bDirect, token, 'd', 0, 1);
+    await until('d0 read', () => seen(reader).items.includes('d0'), 10_000);
+    const d0 = seen(reader).seqOf.get('d0')!;
+    reader.release();
+    // resumed after d0 while a still holds z0..z2: nothing to send yet
+    const ws = new WsClient(`${url}?after=${d0}`.replace(b.url, bDirect.url));
+    await until('the resumed tail started', () => ws.json().length > 0, 10_000);
+    pair.proxy.restore();
+    await until('z0..z2 written', async () => (await historyOnNode(bDirect, APP, 1000)).includes('z2'), 20_000);
+    await postRange(bDirect, token, 'd', 1, 2);
+    await until('d1', () => seen(ws).items.includes('d1'), 10_000);
+    const { items, gaps } = await settled('the resumed tail', () => seen(ws));
+    ws.release();
+    assert.deepEqual(items, ['gap', 'd1']);
+    assert.equal(gaps[0].dropped, 3, 'z0..z2');
+    assert.ok(gaps[0].from < gaps[0].to && gaps[0].to < d0, 'their seqs, below the resume point');
+  });
 });

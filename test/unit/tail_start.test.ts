@@ -206,18 +206,26 @@ test('a live-only tail (num 0) whose catch-up read fails: the gap is estimated f
   assert.equal(gap.from, seqOf(lines[9]!) + 1);
 });
 
-test('a resumed tail (after=X): a catch-up line at or below X is not sent', async () => {
+test('a resumed tail (after=X): a catch-up line at or below X is not sent, and counted as a line that came too late (was: not counted)', async () => {
   const X = seqAt(-5_000, 1);
   const { tail, events, history } = startingTail({ num: 0 }, X);
   const lines = [rec(seqAt(-8_000, 1)), rec(X), rec(seqAt(-4_000, 1))];
-  // node 2's line stamped before X, appended to Redis only after the view was read
+  // node 2's line stamped before X, appended to Redis only after the view was read (after the line of X: the reader never had it)
   const late = rec(seqAt(-6_000, 2));
   const fresh = rec(seqAt(-3_000, 2));
   history.resolve({ lines, trimmedSeq: 0, complete: true, through: 3, newer: { lines: [late, fresh], lost: 0, since: NOW, through: 5, complete: true } });
   await tick();
+  // and node 3's, stamped before X, arriving live: the live path's count
+  const live = rec(seqAt(-5_500, 3));
+  tail.deliver([live], 1);
   tail.close();
-  const sent = events.filter((e) => e.type === 'line').map((e) => (e as { seq: number }).seq);
-  assert.deepEqual(sent, [seqOf(lines[2]!), seqOf(fresh)]);
+  assert.deepEqual(events.slice(1), [
+    { type: 'line', seq: seqOf(lines[2]!) },
+    { type: 'gap', dropped: 1, since: NOW, from: seqOf(late), to: seqOf(late) },
+    { type: 'line', seq: seqOf(fresh) },
+    { type: 'gap', dropped: 1, since: NOW, from: seqOf(live), to: seqOf(live) },
+  ]);
+  assert.equal(tail.lateTotal, 2);
 });
 
 test('a loss reported after the start for an ordinal the catch-up read already counted is not counted again', async () => {
