@@ -25,6 +25,57 @@ import { settled, until } from '../support/wait.js';
 
 const range = (prefix: string, from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
+/** A proxy to node b that is its public URL (so a session's URL goes through it too): b's environment, and b not through it. */
+async function proxyToB(): Promise<{ proxy: TcpProxy; env: Record<string, string>; direct: (b: Node) => Node }> {
+  const port = await freePort();
+  const proxy = await TcpProxy.start(port);
+  return { proxy, env: { LOGPLANE_PORT: String(port), LOGPLANE_PUBLIC_URL: proxy.url }, direct: (b) => ({ ...b, url: `http://127.0.0.1:${port}` }) };
+}
+
+/**
+ * `logplane logs -a <app> ...args` run in process against node b through
+ * `proxy` (b's public URL): what it printed, and its connection cut
+ * (away) and let through again (back), each waited for on b.
+ */
+function logsVia(proxy: TcpProxy, b: Node, app: string, args: string[]) {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => (text += c.toString()));
+  const ac = new AbortController();
+  const env = { LOGPLANE_URL: proxy.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' };
+  const cli = logs(['-a', app, ...args], { stdout: out, stderr: new PassThrough(), env, signal: ac.signal });
+  const away = async (): Promise<void> => {
+    proxy.cut();
+    await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+  };
+  const back = async (): Promise<void> => {
+    proxy.restore();
+    await until('the CLI back', () => b.server.tails.tailCount === 1, 20_000);
+  };
+  return {
+    text: () => text,
+    printed: (msg: string) => () => text.split('\n').some((l) => l.endsWith(`: ${msg}`)),
+    reading: () => until('the CLI reading', () => b.server.tails.tailCount === 1, 10_000),
+    away,
+    back,
+    reconnect: async (): Promise<void> => {
+      await away();
+      await back();
+    },
+    /** Away and back, then `node` takes the line `${prefix}${i}`: until it is printed. */
+    async reconnectThenLine(node: Node, token: string, prefix: string, i: number): Promise<void> {
+      await this.reconnect();
+      await postRange(node, token, prefix, i, i + 1);
+      await until(`${prefix}${i} printed`, this.printed(`${prefix}${i}`), 10_000);
+    },
+    /** Ctrl-C: its exit code. */
+    stop: (): Promise<number> => {
+      ac.abort();
+      return cli;
+    },
+  };
+}
+
 describe('a reader away while a node that was cut off from Redis announced its lost lines', () => {
   const APP = 'away';
   let pair: CutPair;
@@ -154,10 +205,10 @@ describe('logplane logs: a loss notice appended while it was disconnected is pri
 
   before(async () => {
     redis = await startRedis();
-    const port = await freePort();
-    proxy = await TcpProxy.start(port);
-    [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url, fastCluster, { LOGPLANE_PORT: String(port), LOGPLANE_PUBLIC_URL: proxy.url })]);
-    bDirect = { ...b, url: `http://127.0.0.1:${port}` };
+    const via = await proxyToB();
+    proxy = via.proxy;
+    [a, b] = await Promise.all([startNode(redis.url), startNode(redis.url, fastCluster, via.env)]);
+    bDirect = via.direct(b);
     token = (await api(a.url, 'PUT', `/v3/channels/${APP}`, { tokens: ['app'] })).json.tokens.app as string;
     await until('the app on b', () => b.server.ctx.registry.get(APP), 10_000);
   });
@@ -168,45 +219,28 @@ describe('logplane logs: a loss notice appended while it was disconnected is pri
   });
 
   test('printed where it happened, and not again when a resume reports it again', async () => {
-    const out = new PassThrough();
-    let text = '';
-    out.on('data', (c: Buffer) => (text += c.toString()));
-    const ac = new AbortController();
-    const env = { LOGPLANE_URL: proxy.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' };
     // web dynos only: a's line after the notice (a worker's) is not sent, so the gap is the last thing a reconnect replays
-    const cli = logs(['-a', APP, '-t', '-n', '0', '-d', 'web'], { stdout: out, stderr: new PassThrough(), env, signal: ac.signal });
-    const printed = (msg: string) => () => text.split('\n').some((l) => l.endsWith(`: ${msg}`));
-    const reconnect = async (): Promise<void> => {
-      proxy.cut();
-      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
-      proxy.restore();
-      await until('the CLI back', () => b.server.tails.tailCount === 1, 20_000);
-    };
+    const cli = logsVia(proxy, b, APP, ['-t', '-n', '0', '-d', 'web']);
     try {
-      await until('the CLI reading', () => b.server.tails.tailCount === 1, 10_000);
+      await cli.reading();
       await postRange(a, token, 'h', 0, 3);
-      await until('h0..h2 printed', printed('h2'), 10_000);
+      await until('h0..h2 printed', cli.printed('h2'), 10_000);
 
       // the CLI is cut off; meanwhile a cannot write x0..x4 (Redis refuses), then writes the notice and w0
-      proxy.cut();
-      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
+      await cli.away();
       await refusedRange(redis.url, a, token, 'x', 0, 5);
       assert.equal(await postLogs(a.url, token, [syslog('w0', 'worker.1')]), 204);
       await until('w0 written', async () => (await historyOnNode(bDirect, APP, 100)).includes('w0'), 10_000);
       proxy.restore();
-      await until('the gap printed', () => text.includes('logplane[tail]'), 20_000);
+      await until('the gap printed', () => cli.text().includes('logplane[tail]'), 20_000);
 
       // twice more away and back: the second resume is after the gap's seq, which no line has (the notice is reported again)
-      await reconnect();
-      await postRange(a, token, 'h', 3, 4);
-      await until('h3 printed', printed('h3'), 10_000);
-      await reconnect();
-      await postRange(a, token, 'h', 4, 5);
-      await until('h4 printed', printed('h4'), 10_000);
+      await cli.reconnectThenLine(a, token, 'h', 3);
+      await cli.reconnectThenLine(a, token, 'h', 4);
     } finally {
-      ac.abort();
-      assert.equal(await cli, 0);
+      assert.equal(await cli.stop(), 0);
     }
+    const text = cli.text();
     const lines = text.trimEnd().split('\n');
     assert.equal(lines.length, 6, text);
     assert.deepEqual([0, 1, 2, 4, 5].map((i) => lines[i]!.slice(lines[i]!.lastIndexOf(': ') + 2)), ['h0', 'h1', 'h2', 'h3', 'h4']);
@@ -216,21 +250,20 @@ describe('logplane logs: a loss notice appended while it was disconnected is pri
 
 describe('logplane logs: the lines a node cut off from Redis wrote late, while it was disconnected, are printed once as a gap', () => {
   const APP = 'late';
+  /** Node a cut off from Redis by pair.proxy; the CLI reaches node b through proxy, b's public URL. */
   let pair: CutPair;
+  let proxy: TcpProxy;
   let a: Node;
   let b: Node;
-  /** Between the CLI and node b (b's public URL, so the session's URL goes through it too). */
-  let proxy: TcpProxy;
-  /** b itself, not through the proxy. */
   let bDirect: Node;
   let token: string;
 
   before(async () => {
-    const port = await freePort();
-    proxy = await TcpProxy.start(port);
-    pair = await cutPair(APP, {}, fastCluster, { LOGPLANE_PORT: String(port), LOGPLANE_PUBLIC_URL: proxy.url });
+    const via = await proxyToB();
+    proxy = via.proxy;
+    pair = await cutPair(APP, {}, fastCluster, via.env);
     ({ a, b, token } = pair);
-    bDirect = { ...b, url: `http://127.0.0.1:${port}` };
+    bDirect = via.direct(b);
   });
   after(async () => {
     await pair?.close();
@@ -238,48 +271,28 @@ describe('logplane logs: the lines a node cut off from Redis wrote late, while i
   });
 
   test('printed where it happened, and not again when a resume reports it again; a resume before their seqs gets them and no gap', async () => {
-    const out = new PassThrough();
-    let text = '';
-    out.on('data', (c: Buffer) => (text += c.toString()));
-    const ac = new AbortController();
-    const env = { LOGPLANE_URL: proxy.url, LOGPLANE_API_KEY: API_KEY, NO_COLOR: '1' };
-    const cli = logs(['-a', APP, '-t', '-n', '0'], { stdout: out, stderr: new PassThrough(), env, signal: ac.signal });
-    const printed = (msg: string) => () => text.split('\n').some((l) => l.endsWith(`: ${msg}`));
-    const away = async (): Promise<void> => {
-      proxy.cut();
-      await until('the CLI cut off', () => b.server.tails.tailCount === 0, 10_000);
-    };
-    const back = async (): Promise<void> => {
-      proxy.restore();
-      await until('the CLI back', () => b.server.tails.tailCount === 1, 20_000);
-    };
+    const cli = logsVia(proxy, b, APP, ['-t', '-n', '0']);
     try {
-      await until('the CLI reading', () => b.server.tails.tailCount === 1, 10_000);
+      await cli.reading();
       // a is cut off from Redis and takes y0..y4 (queued: none lost); b takes c0..c2, which the CLI prints
       pair.proxy.cut();
       await until('a sees Redis down', () => !a.server.cluster!.history.up, 10_000);
       await postRange(a, token, 'y', 0, 5);
       await postRange(bDirect, token, 'c', 0, 3);
-      await until('c0..c2 printed', printed('c2'), 10_000);
+      await until('c0..c2 printed', cli.printed('c2'), 10_000);
       // the CLI goes away; a is back and writes y0..y4 after c0..c2, with older seqs
-      await away();
+      await cli.away();
       pair.proxy.restore();
       await until('y0..y4 written', async () => (await historyOnNode(bDirect, APP, 1000)).includes('y4'), 20_000);
-      await back();
-      await until('the gap printed', () => text.includes('logplane[tail]'), 10_000);
-      // away and back again before any line: the resume is after c2 again, and reports them again
-      await away();
-      await back();
-      await postRange(bDirect, token, 'c', 3, 4);
-      await until('c3 printed', printed('c3'), 10_000);
-      await away();
-      await back();
-      await postRange(bDirect, token, 'c', 4, 5);
-      await until('c4 printed', printed('c4'), 10_000);
+      await cli.back();
+      await until('the gap printed', () => cli.text().includes('logplane[tail]'), 10_000);
+      // away and back again before any line: the resume is after c2 again, and reports them again; then after c3
+      await cli.reconnectThenLine(bDirect, token, 'c', 3);
+      await cli.reconnectThenLine(bDirect, token, 'c', 4);
     } finally {
-      ac.abort();
-      assert.equal(await cli, 0);
+      assert.equal(await cli.stop(), 0);
     }
+    const text = cli.text();
     const ws = new WsClient(await sessionOn(bDirect, APP, { num: 100 }));
     await ws.closed;
     const { seqOf } = seen(ws);
@@ -289,9 +302,9 @@ describe('logplane logs: the lines a node cut off from Redis wrote late, while i
     assert.match(lines[3]!, new RegExp(`^\\S+ logplane\\[tail\\]: 5 lines were not delivered \\(seq ${seqOf.get('y0')}-${seqOf.get('y4')}\\)$`));
 
     // a resume from before y0: y0..y4 themselves, no gap
-    const before = new WsClient(`${await sessionOn(bDirect, APP, { num: 0 })}?after=${seqOf.get('y0')! - 1}`.replace(b.url, bDirect.url));
-    await before.closed;
-    assert.deepEqual(seen(before).items, [...range('y', 0, 5), ...range('c', 0, 5)]);
+    const early = new WsClient(`${await sessionOn(bDirect, APP, { num: 0 })}?after=${seqOf.get('y0')! - 1}`.replace(b.url, bDirect.url));
+    await early.closed;
+    assert.deepEqual(seen(early).items, [...range('y', 0, 5), ...range('c', 0, 5)]);
   });
 
   test('resumed while the node is still cut off: its late lines arrive live, and are counted as lines that came too late (were dropped as seen)', async () => {
