@@ -90,7 +90,7 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
     });
     res.flushHeaders();
     const clock = service.options.clock;
-    const sink = sse ? new SseTailSink(res, clock) : new TextTailSink(res, clock);
+    const sink = sse ? new SseTailSink(res, clock, after ?? found.session.spec.after) : new TextTailSink(res, clock);
     res.on('error', () => {
       /* peer reset: 'close' follows */
     });

@@ -124,8 +124,8 @@ const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
 /** Without -t, give up after this many failed reconnects. */
 const HISTORY_RETRIES = 5;
-/** Gaps remembered so that a report repeated on a resume is not printed twice. */
-const PRINTED_GAPS = 1000;
+/** Gap keys remembered so that a report repeated on a resume is not printed twice (two a gap). */
+const PRINTED_GAPS = 2000;
 
 async function api(base: string, key: string, path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${base}${path}`, {
@@ -186,9 +186,11 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
    */
   let lastLine: number | null = null;
   /**
-   * Gaps printed (count, time, bound), the newest PRINTED_GAPS: a resume can
-   * report a loss notice again (the server cannot tell whether this client
-   * had it; docs/tail.md), with the same count and time; printed once.
+   * Gaps printed, each by count, time and bound and by count, seqs and bound
+   * (the newest PRINTED_GAPS keys): a resume can report a loss notice again
+   * (the server cannot tell whether this client had it; docs/tail.md), with
+   * the same count and time, and late lines again, with the same seqs and
+   * count; printed once.
    */
   const printedGaps = new Set<string>();
   let helloHead: number | null = null;
@@ -303,16 +305,20 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
           }
           case 'gap': {
             const g = m as Gap;
-            // seqs at or below the resume point were printed or reported lost before this connection: a report
-            // of them is not printed again. Any other gap is news, also one below the last line printed: in
-            // distributed mode the start's lower bound ends at the head (usually the last line sent), and the
-            // exact count of other nodes' lines that came too late is of seqs passed already (docs/tail.md)
-            if (asked !== null && g.to <= asked) break;
-            const key = `${g.dropped} ${g.since} ${g.lower_bound === true}`;
-            if (g.dropped > 0 && printedGaps.has(key)) break;
+            // seqs at or below the resume point: a report printed before this connection, or (distributed mode) a
+            // resume's count of lines appended after the line it resumed from with older seqs, which are news
+            // unless a gap of the same seqs and count was printed (a resume made again, or the live count of the
+            // same lines; its `since` is its own time). Any other gap is news, also one below the last line
+            // printed: in distributed mode the start's lower bound ends at the head (usually the last line
+            // sent), and the exact count of other nodes' lines that came too late is of seqs passed already; one
+            // with the count, `since` and bound of a gap printed is a loss notice a resume reported again (docs/tail.md)
+            const bound = g.lower_bound === true;
+            const bySince = `${g.dropped} ${g.since} ${bound}`;
+            const bySeqs = `${g.dropped} ${g.from}-${g.to} ${bound}`;
+            if (asked !== null && g.to <= asked ? g.dropped === 0 || printedGaps.has(bySeqs) : g.dropped > 0 && printedGaps.has(bySince)) break;
             printGap(g);
-            printedGaps.add(key);
-            if (printedGaps.size > PRINTED_GAPS) printedGaps.delete(printedGaps.values().next().value!);
+            printedGaps.add(bySince).add(bySeqs);
+            while (printedGaps.size > PRINTED_GAPS) printedGaps.delete(printedGaps.values().next().value!);
             // the resume point moves past what was reported, never back
             if (lastSeq === null || g.to > lastSeq) lastSeq = g.to;
             break;

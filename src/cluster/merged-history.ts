@@ -4,7 +4,7 @@
 // marked incomplete.
 import type { App } from '../apps.js';
 import type { HistoryLoss, HistorySource, HistorySplit, HistoryView, LaterLines } from '../history/source.js';
-import { seqOf } from '../line.js';
+import { receivedOf, seqOf } from '../line.js';
 import { decodeLossNotice, isLossNotice } from './batch.js';
 import { countNotices, sharedGone } from './gone.js';
 import type { RedisHistory } from './history.js';
@@ -92,15 +92,59 @@ function resumeIndex(records: readonly Buffer[], after: number): number {
   return at;
 }
 
+/** What a resume's read holds that was appended after the line it resumes from (resumeFrom). */
+interface Resumed {
+  /** The first of the records read appended after it. */
+  from: number;
+  /** Those of them (and of this node's lines not written yet) with seqs at or below the resume point, sorted by seq. */
+  late: Buffer[];
+  /** The line it resumes from may have been trimmed, and late lines appended after it too. */
+  lowerBound: boolean;
+}
+
+/**
+ * For a reader resuming after seq `after`: where the records read (in
+ * ordinal order; `unwritten`: this node's lines not written to the shared
+ * history yet, which will be appended after them) appended after the line it
+ * resumes from start (resumeIndex), and the late lines among them: seqs at or
+ * below its point. A node cut off from Redis writes its queued lines when it
+ * is back, with seqs older than the lines others wrote meanwhile: a resume
+ * sends the lines above its point only, and a reader that had that line
+ * before they were appended never had them (unless it read from their node,
+ * which had them live: an over-report, docs/tail.md). When a line newer than
+ * the one found was trimmed (highest seq trimmed, `trimmedSeq`), the line it
+ * resumes from may have been that one, so every record read came after it,
+ * and lines after it may have been trimmed: a lower bound. When the line is
+ * one of this node's not written yet, the reader read from this node and
+ * nothing read came after it.
+ */
+function resumeFrom(records: readonly Buffer[], unwritten: readonly Buffer[], after: number, trimmedSeq: number): Resumed {
+  const at = resumeIndex(records, after);
+  const found = at < 0 ? 0 : seqOf(records[at]!);
+  let ownFound = 0;
+  for (let i = 0; i < unwritten.length && seqOf(unwritten[i]!) <= after; i++) ownFound = seqOf(unwritten[i]!);
+  const lowerBound = after > 0 && trimmedSeq > found && ownFound <= found;
+  const from = lowerBound ? 0 : at + 1;
+  const late: Buffer[] = [];
+  if (ownFound <= found) {
+    for (const r of from < records.length ? records.slice(from).concat(unwritten) : unwritten) {
+      if (!isLossNotice(r) && seqOf(r) <= after) late.push(r);
+    }
+  }
+  return { from, late: sortBySeq(late), lowerBound };
+}
+
 /**
  * Where the notices fall among a view's lines (sorted by seq): before the
  * first line at or above each one's anchor; several at one place are one.
  * Without `resume`, one before every line is left out (its lines are older
  * than the view's). For a reader resuming after seq `resume`, none is left
  * out (read() kept those past the resume point) and one whose place is at or
- * before the resume point goes before the first line after it.
+ * before the resume point goes before the first line after it; its late
+ * lines (lateLines; `lowerBound`: more may have been trimmed) go there too,
+ * after the notices, apart from them.
  */
-function placeLosses(lines: readonly Buffer[], noticed: readonly Noticed[], resume: number | null): HistoryLoss[] {
+function placeLosses(lines: readonly Buffer[], noticed: readonly Noticed[], resume: number | null, resumed: Resumed | null): HistoryLoss[] {
   const placed: HistoryLoss[] = [];
   const floor = resume === null ? 0 : firstAtOrAbove(lines, resume + 1);
   for (const x of noticed) {
@@ -116,6 +160,14 @@ function placeLosses(lines: readonly Buffer[], noticed: readonly Noticed[], resu
       last.n += x.n;
       if (x.since < last.since) last.since = x.since;
     }
+  }
+  const late = resumed?.late ?? [];
+  if (resumed !== null && (late.length > 0 || resumed.lowerBound)) {
+    const loss: HistoryLoss = { at: floor, n: late.length, since: late.length > 0 ? receivedOf(late[0]!) : 0, late };
+    if (resumed.lowerBound) loss.lowerBound = true;
+    let i = out.length;
+    while (i > 0 && out[i - 1]!.at > floor) i--;
+    out.splice(i, 0, loss);
   }
   return out;
 }
@@ -155,20 +207,23 @@ export class MergedHistory implements HistorySource {
       complete = false;
     }
     const readNotices = detail === null ? 0 : countNotices(records) + countNotices(detail.read.pastCap);
-    // loss notices are not lines: where they say lines are missing is kept (view.losses), they are not
-    let noticed: Noticed[] = [];
-    if (readNotices > 0 || records.some(isLossNotice)) {
-      // a resume: only those appended after the line it resumes from (resumeIndex)
-      noticed = anchorNotices(records, this.#ownOrigin, resume === null ? 0 : resumeIndex(records, resume) + 1);
-      records = records.filter((r) => !isLossNotice(r));
-    }
     let ownMax = 0;
     for (const r of records) {
+      if (isLossNotice(r)) continue;
       const s = seqOf(r);
       if (s > ownMax && this.#ownOrigin(originOf(s))) ownMax = s;
     }
     let from = own.length;
     while (from > 0 && seqOf(own[from - 1]!) > ownMax) from--;
+    // a resume (Redis read): what was appended after the line it resumes from
+    const resumed = resume === null || through === undefined ? null : resumeFrom(records, own.slice(from), resume, trimmedSeq);
+    // loss notices are not lines: where they say lines are missing is kept (view.losses), they are not
+    let noticed: Noticed[] = [];
+    if (readNotices > 0 || records.some(isLossNotice)) {
+      // a resume: only those appended after the line it resumes from (resumeIndex)
+      noticed = anchorNotices(records, this.#ownOrigin, resumed?.from ?? 0);
+      records = records.filter((r) => !isLossNotice(r));
+    }
     for (let i = from; i < own.length; i++) records.push(own[i]!);
     const lines = sortBySeq(records);
     const cap = this.#historyLines;
@@ -176,8 +231,8 @@ export class MergedHistory implements HistorySource {
     if (capped.length > 0) app.restoreSeq(seqOf(capped[capped.length - 1]!));
     const out = capped.length > newest ? capped.slice(capped.length - newest) : capped;
     const view: HistoryView = through === undefined ? { lines: out, trimmedSeq, complete } : { lines: out, trimmedSeq, complete, through };
-    if (noticed.length > 0) {
-      const losses = placeLosses(out, noticed, resume);
+    if (noticed.length > 0 || resumed !== null) {
+      const losses = placeLosses(out, noticed, resume, resumed);
       if (losses.length > 0) view.losses = losses;
     }
     if (detail !== null) {

@@ -32,6 +32,15 @@ export interface HistoryLoss {
   n: number;
   /** When the oldest of them was received, ms. */
   since: number;
+  /**
+   * A resume's late lines (distributed mode), sorted by seq: appended to the
+   * shared history after the line it resumes from, with seqs at or below its
+   * point, so not sent (HistorySource.read's `resume`); n is their count
+   * before a session's filters (the tail counts those that match).
+   */
+  late?: Buffer[];
+  /** With `late`: more of them may have been trimmed from the shared history (n is a lower bound). */
+  lowerBound?: boolean;
 }
 
 /**
@@ -102,7 +111,9 @@ export interface HistorySource {
    * down). `resume`: the history is for a reader resuming after that seq;
    * view.losses are then the loss notices it cannot have been told of (in
    * distributed mode: appended after the record holding the newest seq at or
-   * below it), placed no earlier than the first line after it.
+   * below it), placed no earlier than the first line after it, and the lines
+   * appended after that record with seqs at or below it (HistoryLoss.late),
+   * placed at the first line after it, after those notices.
    */
   read(app: App, newest?: number, gone?: boolean, resume?: number | null): Promise<HistoryView>;
   /**

@@ -92,6 +92,7 @@ export class TailService {
   readonly #closedOut = new Map<Transport, number>();
   #closedDropped = 0;
   #closedLate = 0;
+  #closedResumeLate = 0;
   /** Distributed mode hooks; null in embedded mode. */
   readonly cluster: TailCluster | null;
   readonly #history: HistorySource;
@@ -182,6 +183,7 @@ export class TailService {
       this.#closedOut.set(t.sink.transport, (this.#closedOut.get(t.sink.transport) ?? 0) + t.linesOut);
       this.#closedDropped += t.queue.droppedTotal;
       this.#closedLate += t.lateTotal;
+      this.#closedResumeLate += t.resumeLateTotal;
     };
     const cluster = this.cluster;
     let hub: TailHub | null = null;
@@ -343,12 +345,15 @@ export class TailService {
     dropped.collect = () => {
       let n = this.#closedDropped;
       let late = this.#closedLate;
+      let resumeLate = this.#closedResumeLate;
       for (const t of this.#tails) {
         n += t.queue.droppedTotal;
         late += t.lateTotal;
+        resumeLate += t.resumeLateTotal;
       }
       dropped.set(n, 'overflow');
       if (this.cluster) dropped.set(late, 'late'); // distributed mode: lines of other nodes that arrived out of order
+      if (this.cluster) dropped.set(resumeLate, 'resume_late'); // and a resume's: appended after the line it resumed from, with older seqs
     };
     return Object.fromEntries(SESSION_LIMITS.map((l) => [l, refused.labels(l)])) as Record<SessionLimit, Child>;
   }

@@ -1,11 +1,13 @@
 // Server-Sent Events transport (SPEC 5.2): `id: <seq>\ndata: <text line>\n\n`
 // per line, `: keepalive` comments while tailing, the L11 line for loss (with
-// the last lost seq as its id, so a reconnect resumes after what it reported).
+// the last lost seq as its id, so a reconnect resumes after what it reported;
+// never below an id sent before or the resume point).
 import type { ServerResponse } from 'node:http';
 import { ByteWriter, l11Line, writeSseEvent, type Gap } from './encode.js';
 import { Transport, type TailSink } from './tail.js';
 import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat } from './service.js';
+import { seqOf } from '../line.js';
 
 const writer = new ByteWriter();
 /** An SSE comment: EventSource clients ignore it. */
@@ -72,6 +74,22 @@ const SHUTDOWN_RETRY = Buffer.from(`retry: ${SHUTDOWN_RETRY_MS}\n\n`, 'latin1');
 export class SseTailSink extends HttpTailSink {
   readonly transport = Transport.SSE;
   protected readonly keepaliveBytes = KEEPALIVE;
+  /**
+   * The highest event id sent, at first the resume point (no higher than the
+   * head): a gap of seqs below it (lines that came too late, distributed
+   * mode) takes it as its id, so a reconnect does not resume before lines
+   * the client had.
+   */
+  #lastId: number;
+
+  constructor(res: ServerResponse, clock: TimeSource, after: number | null = null) {
+    super(res, clock);
+    this.#lastId = after ?? 0;
+  }
+
+  override hello(_app: string, head: number): void {
+    if (this.#lastId > head) this.#lastId = head;
+  }
 
   override close(reason: 'shutdown' | 'deleted'): void {
     if (reason === 'shutdown' && this.open) this.res.write(SHUTDOWN_RETRY);
@@ -83,11 +101,13 @@ export class SseTailSink extends HttpTailSink {
     for (let i = from; i < to; i++) writeSseEvent(writer, recs[i]!);
     this.res.write(writer.take());
     this.wrote = true;
+    if (to > from) this.#lastId = Math.max(this.#lastId, seqOf(recs[to - 1]!));
   }
 
   writeGap(gap: Gap): void {
     if (!this.open) return;
-    this.res.write(`id: ${gap.to}\ndata: ${l11Line(gap, this.clock.now())}\n\n`);
+    this.#lastId = Math.max(this.#lastId, gap.to);
+    this.res.write(`id: ${this.#lastId}\ndata: ${l11Line(gap, this.clock.now())}\n\n`);
     this.wrote = true;
   }
 }

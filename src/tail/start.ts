@@ -44,6 +44,29 @@ export interface Stop {
   /** Where it is among the lines replayed (placeStop). */
   pos: number;
   gap: Gap;
+  /** A resume's late lines: the gap's from–to are their seqs (else set where it is placed). */
+  late: boolean;
+}
+
+/**
+ * Lines that came too late, as the live path counts them (Tail.deliver) and
+ * a resume's late lines: each one the filter matched; their gap has the
+ * count and from–to the lowest and highest of their seqs.
+ */
+export class LateCount {
+  n = 0;
+  from = 0;
+  to = 0;
+
+  add(seq: number): void {
+    if (this.n === 0 || seq < this.from) this.from = seq;
+    if (seq > this.to) this.to = seq;
+    this.n++;
+  }
+
+  gap(since: number): Gap {
+    return { dropped: this.n, since, from: this.from, to: this.to };
+  }
 }
 
 /**
@@ -52,10 +75,25 @@ export interface Stop {
  * reader of that part is told of (lossesSent: the `num` window's rule, or a
  * resume's). The gap has the notice's count and time. The filter cannot be
  * applied to lines never seen: for a filtered session the count is an upper
- * bound.
+ * bound. A resume's late lines (HistoryLoss.late) are seen: their gap counts
+ * those the filter matches (none: no gap, unless more may have been trimmed:
+ * then 0 and a lower bound), at `now`, as the live path counts late lines.
  */
-export function historyLosses(lines: readonly Buffer[], from: number, losses: readonly HistoryLoss[] | undefined, resumed: boolean): Stop[] {
-  return lossesSent(lines.length, from, losses, resumed).map((l) => ({ at: l.at, pos: 0, gap: { dropped: l.n, since: l.since, from: 0, to: 0 } }));
+export function historyLosses(lines: readonly Buffer[], from: number, losses: readonly HistoryLoss[] | undefined, resumed: boolean, filter: LineFilter, now: number): Stop[] {
+  const stops: Stop[] = [];
+  for (const l of lossesSent(lines.length, from, losses, resumed)) {
+    if (l.late === undefined) {
+      stops.push({ at: l.at, pos: 0, gap: { dropped: l.n, since: l.since, from: 0, to: 0 }, late: false });
+      continue;
+    }
+    const count = new LateCount();
+    for (const r of l.late) if (filter.matches(r)) count.add(seqOf(r));
+    const gap = count.gap(now);
+    if (l.lowerBound === true) gap.lowerBound = true;
+    // nothing counted: placed as a notice is (from = to = the seq after the line sent before it)
+    if (count.n > 0 || l.lowerBound === true) stops.push({ at: l.at, pos: 0, gap, late: count.n > 0 });
+  }
+  return stops;
 }
 
 /**
@@ -71,11 +109,12 @@ export function seqBefore(lines: readonly Buffer[], at: number, after: number | 
 /**
  * A stop goes at pos, after the line of seq `prev` (0: none): from = to =
  * the seq after it, as the live path reports a notice (Tail.remoteLoss:
- * after the last line sent; the lost lines' seqs are not known).
+ * after the last line sent; the lost lines' seqs are not known). A resume's
+ * late lines keep their seqs.
  */
 export function placeStop(stop: Stop, pos: number, prev: number): void {
   stop.pos = pos;
-  stop.gap.from = stop.gap.to = prev + 1;
+  if (!stop.late) stop.gap.from = stop.gap.to = prev + 1;
 }
 
 /** A start without the other nodes' lines (partialStart). */

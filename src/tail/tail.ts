@@ -10,7 +10,7 @@ import { NODE_SLOTS } from '../basics/seq.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Gap } from './encode.js';
 import type { LineFilter } from '../line-filter.js';
-import { belowMark, estimateMissing, historyLosses, partialGap, partialStart, placeStop, seqBefore, type PartialStart, type RemoteLoss, type StartHistory, type Stop } from './start.js';
+import { belowMark, estimateMissing, historyLosses, LateCount, partialGap, partialStart, placeStop, seqBefore, type PartialStart, type RemoteLoss, type StartHistory, type Stop } from './start.js';
 import type { TailHub } from './hub.js';
 import { TailQueue } from './queue.js';
 import type { Session } from './session.js';
@@ -83,6 +83,8 @@ export class Tail {
   linesOut = 0;
   /** Lines that arrived after newer ones had been sent (distributed mode; metrics). */
   lateTotal = 0;
+  /** A resume's late lines (distributed mode; metrics): appended after the line it resumed from, with older seqs. */
+  resumeLateTotal = 0;
   onClose: ((t: Tail) => void) | null = null;
 
   constructor(session: Session, app: App, sink: TailSink, filter: LineFilter, opts: TailOptions) {
@@ -182,8 +184,9 @@ export class Tail {
     let from = lines.length;
     let last = 0;
     if (after !== null) {
+      // (the marks stay at the history's lines: a line of another node at or below the resume point that comes
+      // later was appended after the line resumed from, so after the reader had it: late, as for a resume's history)
       last = after;
-      marks.fill(after);
       from = 0;
       while (from < lines.length && seqOf(lines[from]!) <= after) from++;
       if (h.trimmedSeq > after) {
@@ -208,7 +211,8 @@ export class Tail {
     // the marks of the history alone (the lines after it raise them below), for the losses reported while starting
     const historyMarks = this.#startLosses.length > 0 ? marks.slice() : marks;
     // loss notices among the history lines sent (a resume's: those it cannot have been told of, docs/tail.md)
-    const stops = after !== null || spec.num > 0 ? historyLosses(lines, from, h.losses, after !== null) : [];
+    const stops = after !== null || spec.num > 0 ? historyLosses(lines, from, h.losses, after !== null, this.#filter, this.#opts.clock.now()) : [];
+    for (const x of stops) if (x.late) this.resumeLateTotal += x.gap.dropped;
     if (!spec.tail || hub === null) {
       for (const x of stops) placeStop(x, x.at, seqBefore(lines, x.at, after));
       this.#replayWith((i) => lines[i]!, from, lines.length, stops, 0);
@@ -221,19 +225,25 @@ export class Tail {
     // the lines after the history: newer, and the live lines queued meanwhile that are past their node's lines in the history
     const queue = this.#queue;
     const gap = queue.takeGap();
-    // (a catch-up line at or below its node's mark is history already, or before a resume point: not sent)
+    // (a catch-up line at or below its node's mark is history already: not sent; one at or below a resume point
+    // is not sent either, and came too late, as a live one would: Tail.deliver's count)
     const after2: Buffer[] = [];
-    for (const r of newer) {
+    const late = new LateCount();
+    const take = (r: Buffer): void => {
       const seq = seqOf(r);
-      if (seq > marks[seq % NODE_SLOTS]!) after2.push(r);
-    }
+      const o = seq % NODE_SLOTS;
+      if (seq <= marks[o]!) return;
+      if (after === null || seq > after) after2.push(r);
+      else if (this.#filter.matches(r)) {
+        late.add(seq);
+        marks[o] = seq;
+      }
+    };
+    for (const r of newer) take(r);
     const out = this.#out;
     while (queue.count > 0) {
       queue.shiftInto(out, CHUNK_LINES);
-      for (const r of out) {
-        const seq = seqOf(r);
-        if (seq > marks[seq % NODE_SLOTS]!) after2.push(r);
-      }
+      for (const r of out) take(r);
       out.length = 0;
     }
     after2.sort((a, b) => seqOf(a) - seqOf(b));
@@ -289,6 +299,10 @@ export class Tail {
     if (lost > 0) {
       this.lateTotal += lost;
       this.sink.writeGap({ dropped: lost, since, from: a, to: b });
+    }
+    if (late.n > 0) {
+      this.lateTotal += late.n;
+      this.sink.writeGap(late.gap(this.#opts.clock.now()));
     }
     if (gap) this.sink.writeGap(gap);
     this.#replayWith(at, split, all.length, stops, stopsLeft);
@@ -384,9 +398,7 @@ export class Tail {
     const filter = this.#filter;
     const marks = this.#marks;
     let last = this.#lastSeq;
-    let late = 0;
-    let lateFrom = 0;
-    let lateTo = 0;
+    let late: LateCount | null = null;
     const out = this.#out;
     out.length = 0;
     for (let i = 0; i < n; i++) {
@@ -395,9 +407,7 @@ export class Tail {
       if (seq <= last) {
         // distributed mode: not a duplicate, but after newer lines went out
         if (marks !== null && seq > marks[seq % NODE_SLOTS]! && filter.matches(rec)) {
-          if (late === 0) lateFrom = seq;
-          lateTo = seq;
-          late++;
+          (late ??= new LateCount()).add(seq);
           marks[seq % NODE_SLOTS] = seq;
         }
         continue;
@@ -420,10 +430,10 @@ export class Tail {
       this.#write(out);
       if (!this.#blocked && this.sink.buffered() > this.#opts.maxBufferedBytes) this.#block();
     }
-    if (late > 0) {
-      this.lateTotal += late;
-      if (this.#blocked) queue.noteLoss(late, lateFrom, lateTo, now);
-      else this.sink.writeGap({ dropped: late, since: now, from: lateFrom, to: lateTo });
+    if (late !== null) {
+      this.lateTotal += late.n;
+      if (this.#blocked) queue.noteLoss(late.n, late.from, late.to, now);
+      else this.sink.writeGap(late.gap(now));
     }
   }
 

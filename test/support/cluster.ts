@@ -174,11 +174,11 @@ export interface CutPair {
   close(): Promise<void>;
 }
 
-/** A CutPair whose app holds b0..b4 then a0..a4 in the shared history (each node has read the other's); aOpts: node a's cluster options. */
-export async function cutPair(app: string, env: Record<string, string>, aOpts: Partial<ClusterOptions> = fastCluster): Promise<CutPair> {
+/** A CutPair whose app holds b0..b4 then a0..a4 in the shared history (each node has read the other's); aOpts: node a's cluster options; bEnv: node b's environment besides env. */
+export async function cutPair(app: string, env: Record<string, string>, aOpts: Partial<ClusterOptions> = fastCluster, bEnv: Record<string, string> = {}): Promise<CutPair> {
   const redis = await startRedis();
   const proxy = await TcpProxy.start(redis.port);
-  const [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, aOpts, env), startNode(redis.url, fastCluster, env)]);
+  const [a, b] = await Promise.all([startNode(`redis://127.0.0.1:${proxy.port}`, aOpts, env), startNode(redis.url, fastCluster, { ...env, ...bEnv })]);
   const token = (await api(a.url, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app as string;
   await until('the app on b', () => b.server.ctx.registry.get(app), 10_000);
   await postRange(b, token, 'b', 0, 5);

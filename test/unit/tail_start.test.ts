@@ -206,18 +206,26 @@ test('a live-only tail (num 0) whose catch-up read fails: the gap is estimated f
   assert.equal(gap.from, seqOf(lines[9]!) + 1);
 });
 
-test('a resumed tail (after=X): a catch-up line at or below X is not sent', async () => {
+test('a resumed tail (after=X): a catch-up line at or below X is not sent, and counted as a line that came too late (was: not counted)', async () => {
   const X = seqAt(-5_000, 1);
   const { tail, events, history } = startingTail({ num: 0 }, X);
   const lines = [rec(seqAt(-8_000, 1)), rec(X), rec(seqAt(-4_000, 1))];
-  // node 2's line stamped before X, appended to Redis only after the view was read
+  // node 2's line stamped before X, appended to Redis only after the view was read (after the line of X: the reader never had it)
   const late = rec(seqAt(-6_000, 2));
   const fresh = rec(seqAt(-3_000, 2));
   history.resolve({ lines, trimmedSeq: 0, complete: true, through: 3, newer: { lines: [late, fresh], lost: 0, since: NOW, through: 5, complete: true } });
   await tick();
+  // and node 3's, stamped before X, arriving live: the live path's count
+  const live = rec(seqAt(-5_500, 3));
+  tail.deliver([live], 1);
   tail.close();
-  const sent = events.filter((e) => e.type === 'line').map((e) => (e as { seq: number }).seq);
-  assert.deepEqual(sent, [seqOf(lines[2]!), seqOf(fresh)]);
+  assert.deepEqual(events.slice(1), [
+    { type: 'line', seq: seqOf(lines[2]!) },
+    { type: 'gap', dropped: 1, since: NOW, from: seqOf(late), to: seqOf(late) },
+    { type: 'line', seq: seqOf(fresh) },
+    { type: 'gap', dropped: 1, since: NOW, from: seqOf(live), to: seqOf(live) },
+  ]);
+  assert.equal(tail.lateTotal, 2);
 });
 
 test('a loss reported after the start for an ordinal the catch-up read already counted is not counted again', async () => {
@@ -295,6 +303,49 @@ test('a resume: the losses the read kept are all reported, one at the first line
   await tick();
   tail.close();
   assert.deepEqual(events, [{ type: 'hello' }, { type: 'gap', dropped: 7, since: NOW - 50, from: 251, to: 251 }, { type: 'line', seq: 300 }, { type: 'finish' }]);
+});
+
+test('a resume\'s late lines: one gap of those the filter matches, their count and seqs, at the first line after the resume point, after the notices there', async () => {
+  const worker = (seq: number): Buffer => lineFrom({ pri: 190, ts: '2024-05-01T12:00:00Z', source: 'app', dyno: 'worker.1', msg: `w${seq}`, seq, receivedMs: NOW - 99 });
+  // appended after the line of seq 200 with older seqs (MergedHistory.read, resume 200): 150 and 170 are web lines, 160 a worker's
+  const late = [rec(150), worker(160), rec(170)];
+  for (const t of [true, false]) {
+    const { tail, events, history } = startingTail({ num: 0, tail: t, dyno: 'web' }, 200);
+    history.resolve({ lines: [rec(100), rec(150), worker(160), rec(170), rec(200), rec(300)], trimmedSeq: 0, complete: true, through: 6, losses: [{ at: 5, n: 4, since: NOW - 50 }, { at: 5, n: 3, since: NOW - 99, late }] });
+    await tick();
+    tail.close();
+    // since: when it counted them, as the live path counts lines that came too late
+    assert.deepEqual(events.filter((e) => e.type !== 'finish'), [
+      { type: 'hello' },
+      { type: 'gap', dropped: 4, since: NOW - 50, from: 201, to: 201 },
+      { type: 'gap', dropped: 2, since: NOW, from: 150, to: 170 },
+      { type: 'line', seq: 300 },
+    ]);
+    assert.equal(tail.resumeLateTotal, 2);
+    assert.equal(tail.lateTotal, 0);
+  }
+  // none of them matches: no gap
+  const { tail, events, history } = startingTail({ num: 0, tail: false, dyno: 'web' }, 200);
+  history.resolve({ lines: [rec(100), worker(160), rec(200)], trimmedSeq: 0, complete: true, through: 3, losses: [{ at: 3, n: 1, since: NOW - 99, late: [worker(160)] }] });
+  await tick();
+  tail.close();
+  assert.deepEqual(events, [{ type: 'hello' }, { type: 'finish' }]);
+  assert.equal(tail.resumeLateTotal, 0);
+});
+
+test('a resume whose line may have been trimmed: the late lines\' gap is a lower bound, also with none held (then placed as a notice)', async () => {
+  const { tail, events, history } = startingTail({ num: 0, tail: false }, 250);
+  history.resolve({ lines: [rec(240), rec(300)], trimmedSeq: 260, complete: true, through: 2, losses: [{ at: 1, n: 1, since: NOW - 9, late: [rec(240)], lowerBound: true }] });
+  await tick();
+  tail.close();
+  assert.deepEqual(events.filter((e) => e.type === 'gap' && e.from === 240), [{ type: 'gap', dropped: 1, since: NOW, from: 240, to: 240, lowerBound: true }]);
+  const none = startingTail({ num: 0, tail: false }, 250);
+  none.history.resolve({ lines: [rec(300)], trimmedSeq: 260, complete: true, through: 1, losses: [{ at: 0, n: 0, since: 0, late: [], lowerBound: true }] });
+  await tick();
+  none.tail.close();
+  // (the first gap: the lines above the resume point that were trimmed, estimated)
+  assert.deepEqual(none.events.slice(2), [{ type: 'gap', dropped: 0, since: NOW, from: 251, to: 251, lowerBound: true }, { type: 'line', seq: 300 }, { type: 'finish' }]);
+  assert.equal(none.tail.resumeLateTotal, 0);
 });
 
 test('a history without the other nodes\' lines (Redis unreachable), num 0: a lower-bound gap before the live lines; what the stream later says is counted above the floor only', async () => {
