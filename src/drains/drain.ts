@@ -16,11 +16,18 @@ import type { FrameEncoder } from './frame.js';
 import { newFrameId } from './frame-id.js';
 import { BatchLatency } from './health.js';
 import { LossLedger } from './loss.js';
-import { BATCH_BYTES, noCounters, type Batch, type DrainCounters, type DrainOptions } from './options.js';
+import { BATCH_BYTES, noCounters, type Batch, type DrainCounters, type DrainHandOver, type DrainOptions } from './options.js';
 import { DrainState, type DrainError, type DrainStatus } from './status.js';
 import { backoffMs, classify, describe, errorOutcome, isDelivered, type Outcome } from './retry.js';
 import type { DrainTarget } from './url.js';
 import { Waiters } from './waiters.js';
+
+/** A replay's notice (replay.ts): the L10-style line, and the lines it says the history no longer holds, since when. */
+export interface ReplayNotice {
+  line: Buffer;
+  missing: number;
+  sinceMs: number;
+}
 
 export abstract class Drain implements LineSink, BudgetMember {
   readonly id: string;
@@ -49,7 +56,11 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   // sender loop
   #batch: Batch | null = null;
-  /** Reused by #build: the records of the batch being encoded. */
+  /**
+   * Reused by #build: the records of the batch in hand (its L10 line first
+   * when it has one), kept until it is delivered or dropped so a URL change
+   * can hand its lines over.
+   */
   readonly #frames: Buffer[] = [];
   #busy = false;
   /** When the attempt in flight started. */
@@ -84,6 +95,12 @@ export abstract class Drain implements LineSink, BudgetMember {
   #lastError: DrainError | null = null;
   #nextRetryAt = 0;
   readonly #waiters = new Waiters();
+  /**
+   * A replay's notice while queued: its position, and what it announces. Not
+   * a line of the app: dropped by an overflow, it is not counted in
+   * `dropped`; what it announced goes into the next L10 line instead.
+   */
+  #notice: { at: number; missing: number; sinceMs: number } | null = null;
 
   constructor(opts: DrainOptions) {
     this.id = opts.id;
@@ -93,14 +110,30 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log;
     this.counters = opts.counters ?? noCounters();
-    this.#loss = new LossLedger(this.clock);
-    this.#latency = new BatchLatency(this.counters.latency ?? null);
+    const h = opts.handOver;
+    this.#loss = h?.loss ?? new LossLedger(this.clock);
+    this.#latency = new BatchLatency(this.counters.latency ?? null, h?.latency);
     this.#capBytes = opts.queueBytes;
     this.#burstBytes = this.#limitBytes = Math.max(opts.burstBytes ?? opts.queueBytes, opts.queueBytes);
     this.filter = opts.filter ?? null;
     this.#budget = opts.budget ?? DrainBudget.unshared(opts.queueBytes);
     this.#budget.join(this);
     this.#batchBytes = opts.batchBytes ?? BATCH_BYTES;
+    if (h) this.#adopt(h);
+  }
+
+  /** Take over what a replaced drain held and owed (a URL change): see handOver(). */
+  #adopt(h: DrainHandOver): void {
+    this.#failing = h.failing;
+    if (h.failing) this.#state = DrainState.FAILING;
+    this.#lastSuccessMs = h.lastSuccessMs;
+    this.#lastError = h.lastError;
+    const base = this.#taken;
+    for (const rec of h.lines) this.take(rec);
+    const [from, to] = h.replayed;
+    if (to > from) this.#latency.replayed(base + from, base + to, this.#left);
+    if (h.notice !== null && base + h.notice.at >= this.#left) this.#notice = { ...h.notice, at: base + h.notice.at };
+    if (this.#loss.unreported > 0) this.#wakeSoon(); // the L10 line is owed even with nothing queued
   }
 
   /** Deliver one batch; never rejects (an error is an outcome). */
@@ -145,6 +178,11 @@ export abstract class Drain implements LineSink, BudgetMember {
   /** `idle` when nothing is held or owed and no failure is left to report; else what the last attempt says. */
   get state(): DrainState {
     return !this.#failing && this.idle ? DrainState.IDLE : this.#state;
+  }
+  /** Lines done with, in queue order: delivered, dropped, or a replay's notice dropped (distributed mode's cursor). */
+  get consumed(): number {
+    const l = this.#loss;
+    return l.delivered + l.dropped + l.notices;
   }
   /** Lines held: queue plus the batch in flight. */
   get depth(): number {
@@ -197,19 +235,13 @@ export abstract class Drain implements LineSink, BudgetMember {
     const q = this.#queue;
     let dropped = 0;
     // over its own limit: the oldest go (the newest line always stays)
-    while (q.weight > this.#limitBytes && q.count > 1) {
-      this.#dropOldest();
-      dropped++;
-    }
+    while (q.weight > this.#limitBytes && q.count > 1) dropped += this.#dropOldest();
     const b = this.#budget;
     if (b.used > b.limit) {
       // over the budget: a drain over its share makes the room itself; one
       // within its share keeps its line and the others give back (reclaim)
       const share = b.share;
-      while (b.used > b.limit && q.weight > share && q.count > 1) {
-        this.#dropOldest();
-        dropped++;
-      }
+      while (b.used > b.limit && q.weight > share && q.count > 1) dropped += this.#dropOldest();
       if (b.used > b.limit) b.reclaim();
     }
     if (dropped > 0) this.#lose(dropped);
@@ -224,12 +256,10 @@ export abstract class Drain implements LineSink, BudgetMember {
     const b = this.#budget;
     const q = this.#queue;
     let dropped = 0;
-    while (b.used > b.limit && q.weight > floor && q.count > 1) {
-      this.#dropOldest();
-      dropped++;
-    }
-    if (dropped === 0) return;
-    this.#lose(dropped);
+    const before = q.count;
+    while (b.used > b.limit && q.weight > floor && q.count > 1) dropped += this.#dropOldest();
+    if (q.count === before) return;
+    if (dropped > 0) this.#lose(dropped);
     this.#wakeSoon();
   }
 
@@ -239,10 +269,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     this.#limitBytes = this.#capBytes;
     const q = this.#queue;
     let dropped = 0;
-    while (q.weight > this.#capBytes && q.count > 1) {
-      this.#dropOldest();
-      dropped++;
-    }
+    while (q.weight > this.#capBytes && q.count > 1) dropped += this.#dropOldest();
     if (dropped > 0) this.#lose(dropped);
   }
 
@@ -258,10 +285,13 @@ export abstract class Drain implements LineSink, BudgetMember {
    * no longer holds), then the lines the filter matches, in order. Returns the
    * lines queued (notice included). Replayed lines are not latency samples.
    */
-  replay(recs: readonly Buffer[], notice: Buffer | null): number {
+  replay(recs: readonly Buffer[], notice: ReplayNotice | null): number {
     if (this.#closed) return 0;
     const from = this.#taken;
-    if (notice !== null) this.take(notice);
+    if (notice !== null) {
+      this.#notice = { at: from, missing: notice.missing, sinceMs: notice.sinceMs };
+      this.take(notice.line);
+    }
     const f = this.filter;
     for (const rec of recs) if (f === null || f.matches(rec)) this.take(rec);
     this.#latency.replayed(from, this.#taken, this.#left);
@@ -276,15 +306,22 @@ export abstract class Drain implements LineSink, BudgetMember {
     return rec;
   }
 
-  #dropOldest(): void {
-    this.#left++;
+  /** Drop the oldest queued line; returns the lines of the app lost by it (0 for a replay's notice: see #notice). */
+  #dropOldest(): number {
+    const pos = this.#left++;
     this.#budget.used -= this.#queue.dropOldest().length;
+    const n = this.#notice;
+    if (n === null || pos !== n.at) return 1;
+    this.#notice = null;
+    this.#loss.noticeDropped(n.missing, n.sinceMs);
+    return 0;
   }
 
   #build(): Batch {
     const enc = this.encoder;
     const limit = this.#batchBytes;
     const frames = this.#frames;
+    frames.length = 0;
     let bytes = 0;
     const reported = this.#loss.unreported;
     const l10 = this.#loss.startBatch();
@@ -311,7 +348,6 @@ export abstract class Drain implements LineSink, BudgetMember {
     const wire = Buffer.allocUnsafe(head.length + bytes);
     if (head.length > 0) wire.write(head, 0, 'latin1');
     enc.encodeInto(frames, wire, head.length);
-    frames.length = 0;
     return { lines, reported, msgCount, body: head.length > 0 ? wire.subarray(head.length) : wire, wire, frameId, attempts: 0 };
   }
 
@@ -345,6 +381,7 @@ export abstract class Drain implements LineSink, BudgetMember {
       this.#loss.batchDelivered(b.lines, b.reported);
       this.#latency.delivered(b.lines, now);
       this.#batch = null;
+      this.#frames.length = 0;
       this.#lastSuccessMs = now;
       this.#failing = false;
       if (!this.#healthy) {
@@ -374,9 +411,18 @@ export abstract class Drain implements LineSink, BudgetMember {
 
   #dropBatch(b: Batch, reason: 'rejected' | 'retries', o: Outcome): void {
     this.counters.attemptsDrop.value++;
-    (reason === 'rejected' ? this.counters.droppedRejected : this.counters.droppedRetries).value += b.lines;
-    if (b.lines > 0) this.#loss.lose(b.lines);
+    const n = this.#notice;
+    let lost = b.lines;
+    if (n !== null && n.at >= this.#left - b.lines && n.at < this.#left) {
+      // a replay's notice in the batch: not the drain's loss, what it announced is owed
+      lost--;
+      this.#notice = null;
+      this.#loss.noticeDropped(n.missing, n.sinceMs);
+    }
+    (reason === 'rejected' ? this.counters.droppedRejected : this.counters.droppedRetries).value += lost;
+    if (lost > 0) this.#loss.lose(lost);
     this.#batch = null;
+    this.#frames.length = 0;
     this.#failing = true;
     this.log?.warn({ at: 'drain.batch_dropped', drain: this.id, kind: this.target.kind, lines: b.lines, attempts: b.attempts, reason, error: describe(o) }, 'drain batch dropped');
   }
@@ -406,6 +452,7 @@ export abstract class Drain implements LineSink, BudgetMember {
     if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#batch = null;
+    this.#frames.length = 0;
     this.#budget.used -= this.#queue.weight;
     this.#queue.clear();
     this.#budget.leave(this);
@@ -414,11 +461,36 @@ export abstract class Drain implements LineSink, BudgetMember {
     return left;
   }
 
-  /** Remove and return the queued lines, oldest first (to move them to a replacement drain). */
-  takeQueue(): Buffer[] {
+  /**
+   * Stop, handing what it holds and owes to the drain that replaces it (a URL
+   * change; DrainOptions.handOver): the batch in hand's lines (its L10 line
+   * is not sent: its count is still in the ledger, reported once by the new
+   * drain), then the queue, oldest first; the loss ledger (unreported count
+   * and since, delivered, dropped, dropped_1h), the latency window and the
+   * health shown in status. `lines`: false when the lines come back another
+   * way (distributed mode: the new feed replays them from the checkpoint).
+   */
+  handOver(lines = true): DrainHandOver {
+    const b = this.#batch;
+    const start = this.#left - (b?.lines ?? 0);
     const out: Buffer[] = [];
-    while (this.#queue.count > 0) out.push(this.#shift());
-    return out;
+    if (lines) {
+      if (b !== null) for (let i = b.reported > 0 ? 1 : 0; i < this.#frames.length; i++) out.push(this.#frames[i]!);
+      while (this.#queue.count > 0) out.push(this.#shift());
+    }
+    const n = this.#notice;
+    const h: DrainHandOver = {
+      lines: out,
+      replayed: lines ? this.#latency.replayedIn(start, this.#taken) : [0, 0],
+      notice: lines && n !== null && n.at >= start ? { at: n.at - start, missing: n.missing, sinceMs: n.sinceMs } : null,
+      loss: this.#loss,
+      latency: this.#latency.window,
+      failing: this.#failing,
+      lastSuccessMs: this.#lastSuccessMs,
+      lastError: this.#lastError,
+    };
+    this.destroy();
+    return h;
   }
 
   status(): DrainStatus {

@@ -171,8 +171,9 @@ export class BatchLatency {
   #replayFrom = 0;
   #replayTo = 0;
 
-  constructor(metric: CountedChild | null) {
-    this.window = new LatencyWindow(metric);
+  /** `window`: the one a replaced drain handed over (a URL change), else a new one. */
+  constructor(metric: CountedChild | null, window?: LatencyWindow) {
+    this.window = window ?? new LatencyWindow(metric);
   }
 
   /**
@@ -182,6 +183,13 @@ export class BatchLatency {
   replayed(from: number, to: number, left: number): void {
     if (left >= this.#replayTo) this.#replayFrom = from;
     this.#replayTo = to;
+  }
+
+  /** The replayed positions among [start, end), as offsets from start ([0, 0] when none). */
+  replayedIn(start: number, end: number): [number, number] {
+    const from = Math.max(this.#replayFrom, start);
+    const to = Math.min(this.#replayTo, end);
+    return to > from ? [from - start, to - start] : [0, 0];
   }
 
   /** Line i of the batch being built, at queue position `pos`, was received at `receivedMs`. */

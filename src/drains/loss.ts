@@ -12,6 +12,8 @@ export class LossLedger {
   delivered = 0;
   /** Lines lost: overflow, rejected batches, exhausted retries. */
   dropped = 0;
+  /** Replay notices dropped (neither delivered nor in `dropped`). */
+  notices = 0;
   /** Dropped lines not yet reported by a delivered L10 line. */
   unreported = 0;
   /** Time of the first unreported drop. */
@@ -31,6 +33,19 @@ export class LossLedger {
     this.dropped += n;
     this.#hour.add(n, this.#clock.now());
     this.#note(n);
+  }
+
+  /**
+   * A replay's notice was dropped (drain.ts): not a line of the app, so not
+   * in `dropped`; the n lines it announced are reported by the next L10 line
+   * instead, as lost since sinceMs.
+   */
+  noticeDropped(n: number, sinceMs: number): void {
+    this.notices++;
+    if (n <= 0) return;
+    this.#note(n);
+    if (sinceMs < this.#sinceMs) this.#sinceMs = sinceMs;
+    if (sinceMs < this.#dropAfterBuildMs) this.#dropAfterBuildMs = sinceMs;
   }
 
   #note(n: number): void {

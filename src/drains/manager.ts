@@ -99,7 +99,7 @@ function clusterHandle(drain: Drain): DrainHandle {
   return {
     sink: { offer: (rec: Buffer) => drain.take(rec) },
     ...(f !== null ? { accepts: (rec: Buffer) => f.matches(rec) } : {}),
-    consumed: () => drain.status().delivered + drain.status().dropped,
+    consumed: () => drain.consumed,
     status: () => drain.status(),
   };
 }
@@ -245,14 +245,12 @@ export class DrainManager {
         if (cur) this.#stop(app, live, cur);
         continue;
       }
-      const drain = createDrain(this.#options(app, rec, target));
-      if (cur) {
-        // URL changed: the new drain takes over what the old one still held
-        // (distributed mode: the new feed replays it from the checkpoint instead)
-        const moved = cluster ? [] : cur.drain.takeQueue();
-        this.#stop(app, live, cur);
-        for (const line of moved) drain.take(line);
-      }
+      // URL changed: the new drain takes over what the old one held and owed
+      // (its batch in hand, queue and loss ledger: Drain#handOver). Distributed
+      // mode: not the lines, the new feed replays them from the checkpoint.
+      const handOver = cur?.drain.handOver(!cluster);
+      if (cur) this.#stop(app, live, cur);
+      const drain = createDrain({ ...this.#options(app, rec, target), ...(handOver ? { handOver } : {}) });
       const sink = cluster ? cluster.attachDrain(app.id, rec.id, clusterHandle(drain)) : drain;
       live.set(rec.id, { record: rec, drain, sink });
       app.addSink(sink);

@@ -7,6 +7,9 @@ import type { Log } from '../obs/log.js';
 import { Child, type CountedChild, type HistogramChild } from '../obs/metrics.js';
 import type { DrainBudget } from './budget.js';
 import type { Lookup } from './guard.js';
+import type { LatencyWindow } from './health.js';
+import type { LossLedger } from './loss.js';
+import type { DrainError } from './status.js';
 import type { DrainTarget } from './url.js';
 
 /** Batches close at about this many bytes (SPEC 6.3). */
@@ -75,6 +78,28 @@ export interface DrainOptions {
   emit?: (rec: Buffer) => void;
   counters?: DrainCounters;
   log?: Log;
+  /** What the drain this one replaces (a URL change) handed over: Drain#handOver(). */
+  handOver?: DrainHandOver;
+}
+
+/**
+ * What a drain hands to the drain replacing it (a URL change): the lines it
+ * held, its loss ledger (so the first batch to the new URL reports exactly
+ * what was lost before), its latency window and its health. Nothing else is
+ * kept: the new URL gets a fresh retry count and burst allowance.
+ */
+export interface DrainHandOver {
+  /** Lines held, oldest first: the batch in hand (without its L10 line), then the queue. */
+  readonly lines: readonly Buffer[];
+  /** lines[from, to) were replayed (not latency samples). */
+  readonly replayed: readonly [from: number, to: number];
+  /** A replay's notice still among `lines`: its index, and what it announces. */
+  readonly notice: { readonly at: number; readonly missing: number; readonly sinceMs: number } | null;
+  readonly loss: LossLedger;
+  readonly latency: LatencyWindow;
+  readonly failing: boolean;
+  readonly lastSuccessMs: number;
+  readonly lastError: DrainError | null;
 }
 
 /** One batch: encoded once, sent (and retried) as is. */

@@ -128,7 +128,7 @@ export async function replayInto(drain: Drain, app: App, req: ReplayRequest, his
   if ((drain.state as DrainState) === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
   const now = Date.now();
   const plan = planReplay(view.lines, req, view.gone ?? null, now);
-  const notice = plan.missing > 0 ? lossLine(plan.missing, plan.sinceMs, now) : null;
+  const notice = plan.missing > 0 ? { line: lossLine(plan.missing, plan.sinceMs, now), missing: plan.missing, sinceMs: plan.sinceMs } : null;
   const queued = drain.replay(plan.lines, notice);
   cluster?.injected(drain.id, queued);
   const body: ReplayResult = { replayed: queued - (notice === null ? 0 : 1), missing: plan.missing };
