@@ -9,6 +9,7 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { BadRequestError } from '../errors.js';
 import { cookMessage, type LineWriter } from '../ingest/cook.js';
+import { MAX_FRAME } from '../ingest/framing.js';
 import { SyslogHeader } from '../ingest/syslog.js';
 import { cook, MAX_FIELD, rfc3339, type LineParts } from '../line.js';
 import { route } from '../router.js';
@@ -86,6 +87,23 @@ const TS_AT = 0;
 const DYNO_AT = 64;
 const MSG_AT = DYNO_AT + 256;
 
+/** Dyno names: at most this many bytes. */
+const MAX_DYNO = 128;
+/** Bytes of the RFC 3339 timestamp logplane writes (`2024-01-02T03:04:05.678000+00:00`). */
+const TS_LEN = 32;
+
+/**
+ * Bytes of the frame `<PRI>1 TS host SOURCE DYNO - ` before the message: the
+ * line as `GET .../logs` and drains write it, and as a component would POST
+ * it. A message is refused when this plus its bytes pass MAX_FRAME, the
+ * network ingest's frame limit (SPEC 3.3).
+ */
+function frameHead(pri: number, source: Buffer, dyno: Buffer): number {
+  return 1 + String(pri).length + 3 + TS_LEN + 6 + source.length + 1 + dyno.length + 1 + 2;
+}
+/** The largest frameHead (PRI 191, the longest source and dyno). */
+const MAX_FRAME_HEAD = 1 + 3 + 3 + TS_LEN + 6 + MAX_FIELD + 1 + MAX_DYNO + 1 + 2;
+
 /** Short field copy: a byte loop (a native copy costs more than these few bytes). */
 function copyShort(src: Buffer, dst: Buffer, at: number): number {
   const n = src.length;
@@ -108,8 +126,12 @@ export class Publisher {
   readonly #writer = new PublishWriter();
   readonly #hdr = new SyslogHeader();
   readonly #sources = new NameCache('source', MAX_FIELD);
-  readonly #dynos = new NameCache('dyno', 128);
-  #scratch = Buffer.allocUnsafe(16 * 1024);
+  readonly #dynos = new NameCache('dyno', MAX_DYNO);
+  /**
+   * Never grows: the frame limit bounds a message to MAX_FRAME bytes, so one
+   * buffer of MSG_AT + MAX_FRAME (~64 KiB) per instance holds any message.
+   */
+  readonly #scratch = Buffer.allocUnsafe(MSG_AT + MAX_FRAME);
   /** The timestamp and dyno now in the scratch buffer (written again only when they change). */
   #tsIn: Buffer | null = null;
   #dynoIn: Buffer | null = null;
@@ -132,10 +154,13 @@ export class Publisher {
     const isString = typeof msg === 'string';
     if (!isString && !(msg instanceof Uint8Array)) throw new BadRequestError('msg: must be a string or bytes', 'invalid_params');
     // the per-app ingest rate limit (SPEC 17) admits or drops here, as it does for every other transport
-    const need = MSG_AT + (isString ? msg.length * 3 : msg.length);
-    if (need > this.#scratch.length) {
-      this.#scratch = Buffer.allocUnsafe(Math.max(need, this.#scratch.length * 2));
-      this.#tsIn = this.#dynoIn = null;
+    // a string's UTF-8 is at most 3 bytes per UTF-16 unit: counted only when that bound is not small enough
+    const most = isString ? msg.length * 3 : msg.length;
+    if (most + MAX_FRAME_HEAD > MAX_FRAME) {
+      // a string has at least as many bytes as UTF-16 units: one far too long is refused without counting them
+      const bytes = isString && msg.length <= MAX_FRAME ? Buffer.byteLength(msg, 'utf8') : msg.length;
+      const room = MAX_FRAME - frameHead(pri, source, dyno);
+      if (bytes > room) throw new BadRequestError(`msg: more than ${room} bytes (its frame \`<PRI>1 TS host SOURCE DYNO - MSG\` would pass the ${MAX_FRAME}-byte frame limit, SPEC 3.3)`, 'invalid_params');
     }
     const buf = this.#scratch;
     const h = this.#hdr;

@@ -116,6 +116,33 @@ test('publish throws typed errors: unknown app (LPX_ERR_NOT_FOUND), bad fields (
   }
 });
 
+test('publish refuses a message whose frame would pass 64 KiB, as the network ingest does; no buffer kept for it', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    const tooLarge = (msg: string | Uint8Array, extra: object = {}) =>
+      assert.throws(
+        () => lp.publish('myapp', { source: 'app', dyno: 'web.1', msg, ...extra }),
+        (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && /^msg: more than \d+ bytes/.test(err.message),
+      );
+    // `<190>1 TS host app web.1 - ` is 57 bytes with the 32-byte timestamp: 65,536 - 57 bytes of message fit
+    assert.equal(lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'x'.repeat(65_479) }), 7);
+    tooLarge('x'.repeat(65_480));
+    tooLarge(Buffer.alloc(65_480, 0x78));
+    tooLarge('\u00e9'.repeat(32_740), {}); // 65,480 bytes of UTF-8 in 32,740 units
+    tooLarge('x'.repeat(65_475), { dyno: 'web.12345678' }); // a longer dyno leaves less room
+    // at most 64 KiB per call: LFs split it into lines, at most ~32,768 of them
+    assert.equal(lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'a\n'.repeat(32_000) }), 32_000);
+    const before = process.memoryUsage().arrayBuffers;
+    tooLarge('y'.repeat(100_000_000));
+    tooLarge('y\n'.repeat(1_000_000));
+    assert.ok(process.memoryUsage().arrayBuffers - before < 4 * 1024 * 1024, 'no buffer the size of a refused message');
+    assert.deepEqual((await lp.history('myapp', { num: 1 })).map((l) => [l.seq, l.msg]), [[7 + 32_000, 'a']], 'nothing of a refused message is stored');
+  } finally {
+    await done();
+  }
+});
+
 test('apps and tokens: create is idempotent and adds missing tokens; get, list, destroy', async () => {
   const { lp, done } = await embedded();
   try {
