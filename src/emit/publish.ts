@@ -26,6 +26,9 @@ export interface PublishFields {
 }
 
 export const DEFAULT_PRI = 190;
+/** The timestamps RFC 3339 can write (a four-digit year): 0000-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, ms. */
+const MIN_TIME = -62_167_219_200_000;
+const MAX_TIME = 253_402_300_799_999;
 /** Distinct sources and dynos remembered as validated bytes; past it the cache starts over. */
 const NAME_CACHE = 10_000;
 const NIL_TS = Buffer.from('-', 'latin1');
@@ -201,7 +204,8 @@ export class Publisher {
     const ms = typeof t === 'number' ? t : t instanceof Date ? t.getTime() : NaN;
     if (!Number.isFinite(ms)) throw new BadRequestError('time: must be a Date or milliseconds since the epoch', 'invalid_params');
     if (ms !== this.#tsMs) {
-      if (Math.abs(ms) > 8.64e15) throw new BadRequestError('time: out of range', 'invalid_params');
+      // the network ingest keeps a sender's TIMESTAMP bytes as sent; publish writes them, so only valid RFC 3339
+      if (ms < MIN_TIME || ms > MAX_TIME) throw new BadRequestError('time: must be within the years 0000 to 9999', 'invalid_params');
       this.#ts = Buffer.from(rfc3339(ms), 'latin1');
       this.#tsMs = ms;
     }

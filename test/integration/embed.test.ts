@@ -143,6 +143,27 @@ test('publish refuses a message whose frame would pass 64 KiB, as the network in
   }
 });
 
+test('publish time: years 0000 to 9999 only (RFC 3339 has four-digit years)', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'first', time: Date.parse('0000-01-01T00:00:00.000Z') });
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'last', time: new Date('9999-12-31T23:59:59.999Z') });
+    for (const time of [-8e15, 8e15, Date.parse('0000-01-01T00:00:00.000Z') - 1, Date.parse('9999-12-31T23:59:59.999Z') + 1, new Date(-62_167_219_200_001)])
+      assert.throws(
+        () => lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'x', time }),
+        (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && err.message.startsWith('time:'),
+        String(time),
+      );
+    assert.deepEqual(
+      (await lp.history('myapp')).map((l) => l.time),
+      ['0000-01-01T00:00:00.000000+00:00', '9999-12-31T23:59:59.999000+00:00'],
+    );
+  } finally {
+    await done();
+  }
+});
+
 test('apps and tokens: create is idempotent and adds missing tokens; get, list, destroy', async () => {
   const { lp, done } = await embedded();
   try {
