@@ -315,3 +315,21 @@ test('bad options are refused with every problem listed', async () => {
     (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_CONFIG' && /LOGPLANE_NOPE/.test(err.message) && /LOGPLANE_HISTORY_LINES/.test(err.message),
   );
 });
+
+test('unknown option keys are refused, each named, with the known key it is likely a typo of', async () => {
+  const dir = tempDir('logplane-embed-');
+  try {
+    await assert.rejects(
+      createLogplane({ dataDIr: dir, bogus: 1, http: false, syslog: { prot: 0 }, logger: false } as LogplaneOptions),
+      (err: unknown) =>
+        err instanceof LogplaneError &&
+        err.code === 'LPX_ERR_CONFIG' &&
+        err.message.includes('dataDIr: unknown option (did you mean dataDir?)') &&
+        err.message.includes('bogus: unknown option') &&
+        !/bogus: unknown option \(/.test(err.message) &&
+        err.message.includes('syslog.prot: unknown option (did you mean syslog.port?)'),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
