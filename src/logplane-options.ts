@@ -48,10 +48,43 @@ export interface LogplaneOptions {
 
 const ENV_NAMES = new Set(knownSettings.map((s) => s.env));
 
+/** Every option key, by object (the compiler keeps these lists in step with the interfaces). */
+const OPTION_KEYS = Object.keys({ dataDir: 1, redis: 1, historyLines: 1, apiKey: 1, publicUrl: 1, logger: 1, logLevel: 1, http: 1, syslog: 1, settings: 1 } satisfies Record<keyof LogplaneOptions, 1>);
+const LISTEN_KEYS = Object.keys({ port: 1, host: 1 } satisfies Record<keyof ListenOptions, 1>);
+const SYSLOG_KEYS = Object.keys({ port: 1, host: 1, tls: 1 } satisfies Record<keyof SyslogListenOptions, 1>);
+const TLS_KEYS = Object.keys({ port: 1, cert: 1, key: 1 } satisfies Record<keyof NonNullable<SyslogListenOptions['tls']>, 1>);
+
+/** Edit distance of a and b (keys are short: a plain table). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** A problem for each key of o not in known, with the known key it is likely a typo of. */
+function unknownKeys(where: string, o: unknown, known: readonly string[], problems: string[]): void {
+  if (typeof o !== 'object' || o === null) return;
+  for (const k of Object.keys(o)) {
+    if (known.includes(k)) continue;
+    const near = known.find((n) => n.toLowerCase() === k.toLowerCase()) ?? known.find((n) => distance(n, k) <= 2);
+    problems.push(`${where}${k}: unknown option${near !== undefined ? ` (did you mean ${where}${near}?)` : ''}`);
+  }
+}
+
 /** The config of these options: one validation, every problem listed (ConfigError). */
 export function configOf(o: LogplaneOptions): Config {
   const env: Record<string, string> = {};
   const problems: string[] = [];
+  unknownKeys('', o, OPTION_KEYS, problems);
+  if (o.http) unknownKeys('http.', o.http, LISTEN_KEYS, problems);
+  if (o.syslog) {
+    unknownKeys('syslog.', o.syslog, SYSLOG_KEYS, problems);
+    if (o.syslog.tls) unknownKeys('syslog.tls.', o.syslog.tls, TLS_KEYS, problems);
+  }
   for (const [k, v] of Object.entries(o.settings ?? {})) {
     if (!ENV_NAMES.has(k)) problems.push(`settings: unknown setting ${k}`);
     else env[k] = String(v);

@@ -9,6 +9,7 @@ import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { BadRequestError } from '../errors.js';
 import { cookMessage, type LineWriter } from '../ingest/cook.js';
+import { MAX_FRAME } from '../ingest/framing.js';
 import { SyslogHeader } from '../ingest/syslog.js';
 import { cook, MAX_FIELD, rfc3339, type LineParts } from '../line.js';
 import { route } from '../router.js';
@@ -25,6 +26,9 @@ export interface PublishFields {
 }
 
 export const DEFAULT_PRI = 190;
+/** The timestamps RFC 3339 can write (a four-digit year): 0000-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, ms. */
+const MIN_TIME = -62_167_219_200_000;
+const MAX_TIME = 253_402_300_799_999;
 /** Distinct sources and dynos remembered as validated bytes; past it the cache starts over. */
 const NAME_CACHE = 10_000;
 const NIL_TS = Buffer.from('-', 'latin1');
@@ -86,6 +90,23 @@ const TS_AT = 0;
 const DYNO_AT = 64;
 const MSG_AT = DYNO_AT + 256;
 
+/** Dyno names: at most this many bytes. */
+const MAX_DYNO = 128;
+/** Bytes of the RFC 3339 timestamp logplane writes (`2024-01-02T03:04:05.678000+00:00`). */
+const TS_LEN = 32;
+
+/**
+ * Bytes of the frame `<PRI>1 TS host SOURCE DYNO - ` before the message: the
+ * line as `GET .../logs` and drains write it, and as a component would POST
+ * it. A message is refused when this plus its bytes pass MAX_FRAME, the
+ * network ingest's frame limit (SPEC 3.3).
+ */
+function frameHead(pri: number, source: Buffer, dyno: Buffer): number {
+  return 1 + String(pri).length + 3 + TS_LEN + 6 + source.length + 1 + dyno.length + 1 + 2;
+}
+/** The largest frameHead (PRI 191, the longest source and dyno). */
+const MAX_FRAME_HEAD = 1 + 3 + 3 + TS_LEN + 6 + MAX_FIELD + 1 + MAX_DYNO + 1 + 2;
+
 /** Short field copy: a byte loop (a native copy costs more than these few bytes). */
 function copyShort(src: Buffer, dst: Buffer, at: number): number {
   const n = src.length;
@@ -108,8 +129,12 @@ export class Publisher {
   readonly #writer = new PublishWriter();
   readonly #hdr = new SyslogHeader();
   readonly #sources = new NameCache('source', MAX_FIELD);
-  readonly #dynos = new NameCache('dyno', 128);
-  #scratch = Buffer.allocUnsafe(16 * 1024);
+  readonly #dynos = new NameCache('dyno', MAX_DYNO);
+  /**
+   * Never grows: the frame limit bounds a message to MAX_FRAME bytes, so one
+   * buffer of MSG_AT + MAX_FRAME (~64 KiB) per instance holds any message.
+   */
+  readonly #scratch = Buffer.allocUnsafe(MSG_AT + MAX_FRAME);
   /** The timestamp and dyno now in the scratch buffer (written again only when they change). */
   #tsIn: Buffer | null = null;
   #dynoIn: Buffer | null = null;
@@ -132,10 +157,13 @@ export class Publisher {
     const isString = typeof msg === 'string';
     if (!isString && !(msg instanceof Uint8Array)) throw new BadRequestError('msg: must be a string or bytes', 'invalid_params');
     // the per-app ingest rate limit (SPEC 17) admits or drops here, as it does for every other transport
-    const need = MSG_AT + (isString ? msg.length * 3 : msg.length);
-    if (need > this.#scratch.length) {
-      this.#scratch = Buffer.allocUnsafe(Math.max(need, this.#scratch.length * 2));
-      this.#tsIn = this.#dynoIn = null;
+    // a string's UTF-8 is at most 3 bytes per UTF-16 unit: counted only when that bound is not small enough
+    const most = isString ? msg.length * 3 : msg.length;
+    if (most + MAX_FRAME_HEAD > MAX_FRAME) {
+      // a string has at least as many bytes as UTF-16 units: one far too long is refused without counting them
+      const bytes = isString && msg.length <= MAX_FRAME ? Buffer.byteLength(msg, 'utf8') : msg.length;
+      const room = MAX_FRAME - frameHead(pri, source, dyno);
+      if (bytes > room) throw new BadRequestError(`msg: more than ${room} bytes (its frame \`<PRI>1 TS host SOURCE DYNO - MSG\` would pass the ${MAX_FRAME}-byte frame limit, SPEC 3.3)`, 'invalid_params');
     }
     const buf = this.#scratch;
     const h = this.#hdr;
@@ -176,7 +204,8 @@ export class Publisher {
     const ms = typeof t === 'number' ? t : t instanceof Date ? t.getTime() : NaN;
     if (!Number.isFinite(ms)) throw new BadRequestError('time: must be a Date or milliseconds since the epoch', 'invalid_params');
     if (ms !== this.#tsMs) {
-      if (Math.abs(ms) > 8.64e15) throw new BadRequestError('time: out of range', 'invalid_params');
+      // the network ingest keeps a sender's TIMESTAMP bytes as sent; publish writes them, so only valid RFC 3339
+      if (ms < MIN_TIME || ms > MAX_TIME) throw new BadRequestError('time: must be within the years 0000 to 9999', 'invalid_params');
       this.#ts = Buffer.from(rfc3339(ms), 'latin1');
       this.#tsMs = ms;
     }

@@ -4,8 +4,11 @@
 //   dyno=web.1 connect=1ms service=3ms status=200 bytes=512 protocol=https
 // with `at=error code=H12 desc="Request timeout"` first for an error. A field
 // the caller does not know is written empty (`connect=`), as Heroku's router
-// does for a request that never reached a dyno (H10, H14...).
+// does for a request that never reached a dyno (H10, H14...). A number field
+// that is not one (NaN, negative, a string, status outside 100-599) is
+// refused (LPX_ERR_BAD_REQUEST), never written empty or as `1e+30`.
 import type { App } from '../apps.js';
+import { BadRequestError } from '../errors.js';
 import type { Publisher } from './publish.js';
 
 /** One request as the platform's router saw it. connect and service in milliseconds. */
@@ -78,12 +81,18 @@ function quoted(v: string | undefined): string {
   return `"${out}"`;
 }
 
-function ms(v: number | undefined): string {
-  return v === undefined || !Number.isFinite(v) ? '' : `${Math.round(v)}ms`;
+/** connect or service: milliseconds, a finite number from 0, written rounded (`3ms`); absent: empty. */
+function ms(name: string, v: number | undefined): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isSafeInteger(Math.round(v))) throw new BadRequestError(`${name}: must be a number of milliseconds, 0 or more`, 'invalid_params');
+  return `${Math.round(v)}ms`;
 }
 
-function int(v: number | undefined): string {
-  return v === undefined || !Number.isFinite(v) ? '' : String(Math.round(v));
+/** status or bytes: a whole number from min to max; absent: empty. */
+function int(name: string, v: number | undefined, min: number, max: number): string {
+  if (v === undefined) return '';
+  if (!Number.isSafeInteger(v) || v < min || v > max) throw new BadRequestError(`${name}: must be a whole number from ${min} to ${max}`, 'invalid_params');
+  return String(v);
 }
 
 /** The message of a router line, exactly as Heroku's router writes it. */
@@ -91,7 +100,7 @@ export function formatRouter(f: RouterFields): string {
   const head = f.code !== undefined ? `at=error code=${bare(f.code)} desc=${quoted(f.desc ?? ROUTER_ERRORS[f.code] ?? '')} ` : 'at=info ';
   return (
     `${head}method=${bare(f.method)} path=${quoted(f.path)} host=${bare(f.host)} request_id=${bare(f.request_id)} fwd=${quoted(f.fwd)} ` +
-    `dyno=${bare(f.dyno)} connect=${ms(f.connect)} service=${ms(f.service)} status=${int(f.status)} bytes=${int(f.bytes)} protocol=${bare(f.protocol)}`
+    `dyno=${bare(f.dyno)} connect=${ms('connect', f.connect)} service=${ms('service', f.service)} status=${int('status', f.status, 100, 599)} bytes=${int('bytes', f.bytes, 0, Number.MAX_SAFE_INTEGER)} protocol=${bare(f.protocol)}`
   );
 }
 

@@ -116,6 +116,54 @@ test('publish throws typed errors: unknown app (LPX_ERR_NOT_FOUND), bad fields (
   }
 });
 
+test('publish refuses a message whose frame would pass 64 KiB, as the network ingest does; no buffer kept for it', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    const tooLarge = (msg: string | Uint8Array, extra: object = {}) =>
+      assert.throws(
+        () => lp.publish('myapp', { source: 'app', dyno: 'web.1', msg, ...extra }),
+        (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && /^msg: more than \d+ bytes/.test(err.message),
+      );
+    // `<190>1 TS host app web.1 - ` is 57 bytes with the 32-byte timestamp: 65,536 - 57 bytes of message fit
+    assert.equal(lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'x'.repeat(65_479) }), 7);
+    tooLarge('x'.repeat(65_480));
+    tooLarge(Buffer.alloc(65_480, 0x78));
+    tooLarge('\u00e9'.repeat(32_740), {}); // 65,480 bytes of UTF-8 in 32,740 units
+    tooLarge('x'.repeat(65_475), { dyno: 'web.12345678' }); // a longer dyno leaves less room
+    // at most 64 KiB per call: LFs split it into lines, at most ~32,768 of them
+    assert.equal(lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'a\n'.repeat(32_000) }), 32_000);
+    const before = process.memoryUsage().arrayBuffers;
+    tooLarge('y'.repeat(100_000_000));
+    tooLarge('y\n'.repeat(1_000_000));
+    assert.ok(process.memoryUsage().arrayBuffers - before < 4 * 1024 * 1024, 'no buffer the size of a refused message');
+    assert.deepEqual((await lp.history('myapp', { num: 1 })).map((l) => [l.seq, l.msg]), [[7 + 32_000, 'a']], 'nothing of a refused message is stored');
+  } finally {
+    await done();
+  }
+});
+
+test('publish time: years 0000 to 9999 only (RFC 3339 has four-digit years)', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'first', time: Date.parse('0000-01-01T00:00:00.000Z') });
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'last', time: new Date('9999-12-31T23:59:59.999Z') });
+    for (const time of [-8e15, 8e15, Date.parse('0000-01-01T00:00:00.000Z') - 1, Date.parse('9999-12-31T23:59:59.999Z') + 1, new Date(-62_167_219_200_001)])
+      assert.throws(
+        () => lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: 'x', time }),
+        (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && err.message.startsWith('time:'),
+        String(time),
+      );
+    assert.deepEqual(
+      (await lp.history('myapp')).map((l) => l.time),
+      ['0000-01-01T00:00:00.000000+00:00', '9999-12-31T23:59:59.999000+00:00'],
+    );
+  } finally {
+    await done();
+  }
+});
+
 test('apps and tokens: create is idempotent and adds missing tokens; get, list, destroy', async () => {
   const { lp, done } = await embedded();
   try {
@@ -266,4 +314,22 @@ test('bad options are refused with every problem listed', async () => {
     createLogplane({ historyLines: 0, settings: { LOGPLANE_NOPE: 1 }, http: false, syslog: false, logger: false }),
     (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_CONFIG' && /LOGPLANE_NOPE/.test(err.message) && /LOGPLANE_HISTORY_LINES/.test(err.message),
   );
+});
+
+test('unknown option keys are refused, each named, with the known key it is likely a typo of', async () => {
+  const dir = tempDir('logplane-embed-');
+  try {
+    await assert.rejects(
+      createLogplane({ dataDIr: dir, bogus: 1, http: false, syslog: { prot: 0 }, logger: false } as LogplaneOptions),
+      (err: unknown) =>
+        err instanceof LogplaneError &&
+        err.code === 'LPX_ERR_CONFIG' &&
+        err.message.includes('dataDIr: unknown option (did you mean dataDir?)') &&
+        err.message.includes('bogus: unknown option') &&
+        !/bogus: unknown option \(/.test(err.message) &&
+        err.message.includes('syslog.prot: unknown option (did you mean syslog.port?)'),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

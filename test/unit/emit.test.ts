@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { createLogplane, formatPlatform, formatRouter, serverOf } from '../../src/logplane.js';
+import { createLogplane, formatPlatform, formatRouter, LogplaneError, serverOf } from '../../src/logplane.js';
 import { logplexFrames } from '../../src/drains/frame.js';
 import { tempDir } from '../support/server.js';
 
@@ -43,6 +43,32 @@ test('router line: a path with a quote or LF cannot break the field or the line'
   const line = formatRouter({ ...request, path: '/a"b\nc d' });
   assert.ok(line.includes(' path="/a%22b%0Ac d" '));
   assert.ok(!line.includes('\n'));
+});
+
+test('router line: number fields are checked (LPX_ERR_BAD_REQUEST naming the field), never written empty or as 1e+30', () => {
+  const bad = (over: Record<string, unknown>, field: string) =>
+    assert.throws(
+      () => formatRouter({ ...request, ...over } as never),
+      (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && err.message.startsWith(`${field}:`),
+      JSON.stringify(over),
+    );
+  bad({ connect: -5 }, 'connect');
+  bad({ connect: NaN }, 'connect');
+  bad({ connect: '5' }, 'connect');
+  bad({ service: NaN }, 'service');
+  bad({ service: Infinity }, 'service');
+  bad({ service: 1e30 }, 'service');
+  bad({ status: 'abc' }, 'status');
+  bad({ status: 99 }, 'status');
+  bad({ status: 600 }, 'status');
+  bad({ status: 200.5 }, 'status');
+  bad({ bytes: 1e30 }, 'bytes');
+  bad({ bytes: -1 }, 'bytes');
+  bad({ bytes: 1.5 }, 'bytes');
+  bad({ bytes: null }, 'bytes');
+  // milliseconds are rounded; the bounds are written as given
+  assert.ok(formatRouter({ ...request, connect: 0.4, service: 2.6, status: 100, bytes: 0 }).includes(' connect=0ms service=3ms status=100 bytes=0 '));
+  assert.ok(formatRouter({ ...request, status: 599, bytes: Number.MAX_SAFE_INTEGER }).includes(' status=599 bytes=9007199254740991 '));
 });
 
 test('platform line: Error R14 (Memory quota exceeded), Heroku wording, detail after ->', () => {
