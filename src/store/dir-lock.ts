@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pidAlive } from '../basics/pid.js';
 import { DataDirInUseError } from '../errors.js';
 
 export const LOCK_FILE = 'lock';
@@ -53,11 +54,7 @@ const heldHere = new Set<string>();
 function holderAlive(info: LockInfo): boolean {
   // our own pid: held by a server in this process, else left by an earlier run with the same pid (a container's pid 1)
   if (info.pid === process.pid) return heldHere.has(info.token);
-  try {
-    process.kill(info.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!pidAlive(info.pid)) return false;
   // the pid runs: it is the holder unless /proc says that pid was started since (reused) or on another boot
   if (info.proc === null) return true;
   const now = procStart(info.pid);
