@@ -98,3 +98,21 @@ export class StateError extends LogplaneError {
     this.name = 'StateError';
   }
 }
+
+/** Another running server holds the data dir's lock (store/dir-lock.ts): this start is refused. */
+export class DataDirInUseError extends LogplaneError {
+  readonly dataDir: string;
+  readonly holderPid: number;
+  constructor(dataDir: string, holderPid: number, stopping: boolean) {
+    const why = stopping ? 'is still stopping after the wait' : 'is running';
+    super(
+      ErrorCode.CONFLICT,
+      409,
+      'data_dir_in_use',
+      `data dir ${dataDir} is in use: another logplane server (pid ${holderPid}) ${why}; stop it first, or give this one its own LOGPLANE_DATA_DIR (or --data-dir)`,
+    );
+    this.name = 'DataDirInUseError';
+    this.dataDir = dataDir;
+    this.holderPid = holderPid;
+  }
+}

@@ -18,7 +18,7 @@ import { LineFilter } from './line-filter.js';
 import { IterableTailSink, type TailEvent } from './tail/iterable.js';
 import type { DrainInfo as InternalDrainInfo } from './drains/manager.js';
 
-export { ErrorCode, LogplaneError } from './errors.js';
+export { DataDirInUseError, ErrorCode, LogplaneError } from './errors.js';
 export { formatRouter, ROUTER_ERRORS, ROUTER_PRI, type RouterFields } from './emit/router.js';
 export { formatPlatform, RUNTIME_ERRORS, PLATFORM_PRI, type PlatformFields } from './emit/platform.js';
 export { startHeapTuner, type HeapTuner } from './basics/heap-tuner.js';

@@ -39,6 +39,7 @@ import { startSyslogTls } from './ingest/tls.js';
 import { startSyslogUdp } from './ingest/udp.js';
 import { createLog, type Log } from './obs/log.js';
 import { createMetrics, type Metrics } from './obs/metrics.js';
+import { DataDirLock } from './store/dir-lock.js';
 import { FileStore } from './store/file.js';
 import type { ConfigStore } from './store/store.js';
 import { TailService, tailDefaults } from './tail/service.js';
@@ -104,6 +105,8 @@ interface Started {
   tails: TailService;
   cluster: Cluster | null;
   history: HistorySource;
+  /** Embedded mode: the data dir's lock, held until the stop ends; null in distributed mode. */
+  lock: DataDirLock | null;
 }
 
 export class Server {
@@ -123,6 +126,7 @@ export class Server {
   readonly #parts: StartedParts;
   /** Lines saved to the ring snapshot at close (embedded mode; null in distributed mode). */
   readonly #saved: { lines: number | null };
+  readonly #lock: DataDirLock | null;
   #closing: Promise<void> | null = null;
 
   private constructor(s: Started, parts: StartedParts, saved: { lines: number | null }) {
@@ -136,6 +140,7 @@ export class Server {
     this.history = s.history;
     this.#parts = parts;
     this.#saved = saved;
+    this.#lock = s.lock;
   }
 
   get apiKey(): string {
@@ -158,6 +163,14 @@ export class Server {
   }
 
   static async #start(config: Config, opts: ServerOptions, log: Log, metrics: Metrics, parts: StartedParts, saved: { lines: number | null }): Promise<Started> {
+    // embedded mode: the data dir holds config, rings and sessions, so one server at a time (store/dir-lock.ts);
+    // distributed mode keeps nothing there that two nodes would fight over (server.json is removed only by its writer)
+    const lock = config.redisUrl ? null : await DataDirLock.acquire(config.dataDir, {
+      onWait: (pid) => log.info({ at: 'datadir.lock_wait', dataDir: config.dataDir, holder: pid }, 'waiting for the server stopping on this data dir'),
+      onStale: (pid) => log.warn({ at: 'datadir.stale_lock', dataDir: config.dataDir, holder: pid }, 'took over the lock of a server that is gone'),
+    });
+    // last to go: released when everything else stopped (rings and sessions saved)
+    if (lock) parts.push('data dir lock', () => lock.release());
     // distributed mode: REDIS_URL set -> config, history, sessions and drain state in Redis
     const cluster = config.redisUrl ? await Cluster.connect(config, log, metrics, opts.cluster) : null;
     if (cluster) parts.push('cluster', (aborting) => (aborting ? cluster.close(0) : cluster.close()));
@@ -256,7 +269,7 @@ export class Server {
     const ports = await startListeners(ctx, opts, pool, garbage, parts, limits);
     ports.http = httpPort;
     log.info({ at: 'server.started', http: ports.http, syslog: ports.syslog, udp: ports.udp, tls: ports.tls, dataDir: config.dataDir, apps: registry.size, mode: cluster ? 'distributed' : 'embedded' }, 'logplane started');
-    return { ctx, http, ports, generatedKey, drains, tails, cluster, history };
+    return { ctx, http, ports, generatedKey, drains, tails, cluster, history, lock };
   }
 
   /** Graceful stop: stop accepting, end tails, flush drains (bounded), save rings, close the store. */
@@ -267,6 +280,8 @@ export class Server {
 
   async #close(): Promise<void> {
     const log = this.ctx.log;
+    // a new server on this data dir may start now: it waits for our lock instead of being refused
+    this.#lock?.stopping();
     await this.#parts.unwind(false, log);
     const lines = this.#saved.lines;
     log.info({ at: 'server.stopped', ...(lines !== null ? { savedLines: lines } : {}) }, 'logplane stopped');

@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { pidAlive, readRunFile, runFilePath } from './runfile.js';
+import { pidAlive } from '../basics/pid.js';
+import { readRunFile, runFilePath } from './runfile.js';
 
 /** One clear line on stderr and this exit code. */
 export class CliError extends Error {

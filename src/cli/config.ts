@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CliError, UsageError, dataDirOf, out, parseCommandArgs, type Command } from './client.js';
-import { pidAlive, readRunFile } from './runfile.js';
+import { pidAlive } from '../basics/pid.js';
+import { readRunFile } from './runfile.js';
 
 export const configKey: Command = {
   name: 'config:key',

@@ -130,21 +130,41 @@ example: logplane run -a myapp --dyno web.1 -- node server.js`,
         else p.resume();
       }
     };
+    /** Per pipe: stop reading it, keeping what was read (see the grace below). */
+    const cutters: Array<() => void> = [];
     const open = pipes.map(
       (p) =>
         new Promise<void>((resolve) => {
           const splitter = new LineSplitter((buf, s, e) => shipper.line(buf, s, e, now));
           let now = Date.now();
-          p.on('data', (chunk: Buffer) => {
+          let done = false;
+          const onData = (chunk: Buffer) => {
             now = Date.now();
             splitter.push(chunk);
-          });
+          };
+          p.on('data', onData);
           p.on('end', () => {
+            done = true;
             now = Date.now();
             splitter.end();
             resolve();
           });
-          p.on('error', () => resolve());
+          p.on('error', () => {
+            done = true;
+            resolve();
+          });
+          cutters.push(() => {
+            if (done) return;
+            done = true;
+            // chunks the stream already holds (it may be paused for backpressure) are read
+            // here, not through 'data', then the partial last line is shipped
+            p.off('data', onData);
+            for (let c: Buffer | null = p.read(); c !== null; c = p.read()) onData(c);
+            now = Date.now();
+            splitter.end();
+            p.destroy();
+            resolve();
+          });
         }),
     );
 
@@ -174,7 +194,9 @@ example: logplane run -a myapp --dyno web.1 -- node server.js`,
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(open), new Promise<void>((resolve) => (grace = setTimeout(resolve, PIPE_GRACE_MS)))]);
     clearTimeout(grace);
-    for (const p of pipes) p.destroy();
+    // a pipe still open: what was read (and what the stream holds) is shipped, the rest is not read
+    shipper.onFlow = null;
+    for (const cut of cutters) cut();
     const left = await shipper.flush(flushMs);
     for (const [sig, h] of handlers) process.off(sig, h);
     if (left > 0) process.stderr.write(`logplane run: ${left} lines could not be delivered or reported (the server did not answer within ${flushMs} ms)\n`);

@@ -63,13 +63,3 @@ export async function removeRunFile(dataDir: string, pid = process.pid): Promise
   if (cur && cur.pid !== pid) return;
   await unlink(runFilePath(dataDir)).catch(() => {});
 }
-
-/** True when a process with this pid exists (signal 0 probe). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

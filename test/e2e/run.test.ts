@@ -94,6 +94,20 @@ test('logplane run passes the exit code through: 0, 3, and 128+N after death by 
   }
 });
 
+test('logplane run: a grandchild holding the pipes open: after the 1 s grace the partial last line is shipped, the exit code passed on', async () => {
+  const t = await target();
+  try {
+    const started = Date.now();
+    const r = await runCli([...t.args, '--', 'sh', '-c', 'echo full-line; printf partial-no-newline; printf to-stderr >&2; sleep 3 & exit 4'], { env: cleanEnv() });
+    assert.equal(r.code, 4, r.stderr);
+    assert.ok(Date.now() - started < 2900, 'it did not wait for the grandchild');
+    await until('the lines', () => t.app.ring.count >= 3, 5000);
+    assert.deepEqual(lines(t.app).map((l) => l.msg.toString()).sort(), ['full-line', 'partial-no-newline', 'to-stderr']);
+  } finally {
+    await t.ts.close();
+  }
+});
+
 test('SIGTERM to logplane run reaches the child; its last words are shipped and its exit code passed on', async () => {
   const t = await target();
   try {

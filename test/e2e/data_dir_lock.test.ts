@@ -1,0 +1,45 @@
+// `logplane serve` on a data dir another server uses (store/dir-lock.ts,
+// docs/operations.md#one-server-per-data-dir): refused at once with one clear
+// line and exit 1, the first server's files untouched; after a SIGKILL the
+// next start takes the stale lock; a graceful restart that starts the new
+// process while the old one stops waits for it.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../support/server.js';
+import { QUIET_AUDIT } from '../support/quiet-audit.js';
+import { cleanEnv, killAll, runCli, spawnServer } from '../support/spawn.js';
+
+const dirs: string[] = [];
+after(async () => {
+  await killAll();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('a second logplane serve on a data dir in use exits 1 naming the dir and the holder; after SIGKILL and during a graceful stop the next one starts', async () => {
+  const dataDir = tempDir('logplane-lock-');
+  dirs.push(dataDir);
+  const first = await spawnServer({ dataDir });
+  const runFile = readFileSync(join(dataDir, 'server.json'), 'utf8');
+  const config = readFileSync(join(dataDir, 'config.json'), 'utf8');
+  const t0 = Date.now();
+  const second = await runCli(['serve', '--port', '0'], { env: cleanEnv({ LOGPLANE_DATA_DIR: dataDir, LOGPLANE_SYSLOG_PORT: '0', LOGPLANE_LOG_LEVEL: 'warn', ...QUIET_AUDIT }) });
+  assert.equal(second.code, 1, second.stderr);
+  assert.ok(Date.now() - t0 < 5000, 'refused at once');
+  assert.equal(second.stderr, `logplane: cannot start: data dir ${dataDir} is in use: another logplane server (pid ${first.pid}) is running; stop it first, or give this one its own LOGPLANE_DATA_DIR (or --data-dir)\n`);
+  assert.equal(readFileSync(join(dataDir, 'server.json'), 'utf8'), runFile, "the first server's server.json is left alone");
+  assert.equal(readFileSync(join(dataDir, 'config.json'), 'utf8'), config);
+
+  // a crash leaves the lock behind: stale, taken over
+  await first.stop('SIGKILL');
+  const third = await spawnServer({ dataDir });
+
+  // a graceful restart: the new process starts while the old one stops, and waits for it
+  third.child.kill('SIGTERM');
+  const fourth = await spawnServer({ dataDir });
+  assert.deepEqual(await third.exited, { code: 0, signal: null });
+  assert.notEqual(fourth.pid, third.pid);
+  assert.equal(JSON.parse(readFileSync(join(dataDir, 'lock'), 'utf8')).pid, fourth.pid);
+  assert.deepEqual(await fourth.stop(), { code: 0, signal: null });
+});
