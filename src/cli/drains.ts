@@ -5,6 +5,7 @@
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
 import { CliError, checkApp, networkReason, unreachable } from './client.js';
 import type { DrainFilterJson, DrainJson, DrainStatusJson } from '../api/wire.js';
+import { ambiguousAt } from '../drains/url.js';
 
 export interface Connection {
   /** Base URL, e.g. http://127.0.0.1:8601 */
@@ -121,7 +122,7 @@ async function api(io: CliIO, app: string, method: string, path: string, body?: 
  * its host differently, and its raw text could move a terminal's cursor.
  */
 export function hideCredentials(url: string): string {
-  if (/[\\\s\x00-\x1f\x7f-\uffff]/.test(url)) return '***';
+  if (ambiguousAt(url) >= 0) return '***';
   const s = url.indexOf('://');
   if (s === -1) return url;
   const end = url.slice(s + 3).search(/[/?#]/);

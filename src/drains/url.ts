@@ -91,12 +91,22 @@ const CONTROL_NAMES: Record<number, string> = { 0x09: 'a tab', 0x0a: 'a line fee
  * and maps non-ASCII host names (IDNA); RFC 3986 parsers keep or reject them.
  */
 function checkChars(url: string): void {
-  for (let i = 0; i < url.length; i++) {
+  const i = ambiguousAt(url);
+  if (i >= 0) {
     const c = url.charCodeAt(i);
     if (c <= SP || c === DEL) bad(`must not contain spaces or control characters (${CONTROL_NAMES[c] ?? `U+${c.toString(16).toUpperCase().padStart(4, '0')}`} at offset ${i}); percent-encode them`);
     if (c === BACKSLASH) bad(`must not contain a backslash (offset ${i}): some URL parsers read it as /, others as part of the name; percent-encode it as %5C`);
-    if (c > TILDE) bad(`must be ASCII (offset ${i}): percent-encode other characters, and write an international host name in its xn-- form`);
+    bad(`must be ASCII (offset ${i}): percent-encode other characters, and write an international host name in its xn-- form`);
   }
+}
+
+/** The offset of the first character checkChars refuses (a space, a control, a backslash, non-ASCII), or -1. */
+export function ambiguousAt(url: string): number {
+  for (let i = 0; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c <= SP || c === DEL || c === BACKSLASH || c > TILDE) return i;
+  }
+  return -1;
 }
 
 /** RFC 3986 userinfo besides letters, digits and `%XX`: unreserved marks, sub-delims and `:`; nothing a parser could take for a delimiter. */
