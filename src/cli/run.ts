@@ -60,18 +60,19 @@ slowed at the bound as by a pipe; while it does not, the oldest are dropped
 and the app is told once delivery works again:
   Error L12 (Local buffer overflow): N messages dropped since T.
   Error L13 (Local delivery error): N messages could not be delivered since T.
-(source heroku, dyno logplane; sent with the app's token named "heroku").
+(source heroku, dyno logplane, whichever of the app's tokens sends them:
+the server takes exactly these two texts from any of them).
 
 Without --url and --token the server and admin key are found as by every
 command, and the app's tokens "app" and "heroku" are used (created when
-missing). With --url and --token no admin key is needed; give
---heroku-token too, else the notices are sent with TOKEN (source app).
+missing). With --url and --token no admin key is needed, and no heroku
+token either.
 
   -a, --app APP            the app (required)
   -d, --dyno DYNO          the dyno (PROCID) of the lines (default: $DYNO, else run.1)
   --url URL                the server's base URL (POST URL/logs)
   --token TOKEN            the app's token named "app"
-  --heroku-token TOKEN     the app's token named "heroku" (for the L12/L13 lines)
+  --heroku-token TOKEN     send the L12/L13 lines with this token (not needed)
   --buffer-lines N         lines held at most (default ${shipperDefaults.bufferLines})
   --retry-for MS           retry one batch this long, then count it in L13 (default ${shipperDefaults.retryForMs})
   --flush-timeout MS       at exit, deliver what is held for at most this long (default ${FLUSH_MS})

@@ -24,6 +24,7 @@ import type { Child } from '../obs/metrics.js';
 import { routeMessage } from './route-writer.js';
 import { FrameIdCache, FRAME_ID_MAX_LENGTH, type FrameIdCacheOptions } from './frame-ids.js';
 import { LogplexBody } from './logplex-body.js';
+import { isLocalNotice, NOTICE_SOURCE } from './local-notice.js';
 import type { IngestPool } from './pool.js';
 
 export const LOGPLEX_CONTENT_TYPES = ['application/logplex-1', 'application/x-logplex-1'] as const;
@@ -309,7 +310,8 @@ export class HttpIngest {
       if (entry === null) return;
       const now = Date.now();
       const limited = this.#c.rateLimited;
-      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now, limited));
+      // logplane run's L12 / L13 line: source heroku whatever the token (local-notice.ts), as in a worker
+      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now, limited, isLocalNotice(h, buf) ? NOTICE_SOURCE : entry.nameBuf));
       this.#stored(reply, lines, b.bytes, key);
     } finally {
       b.release();

@@ -11,6 +11,8 @@ import type { SyslogHeader } from './syslog.js';
 /** Cooks each line into a Buffer of its own and routes it to the token's app, unless the app's rate limit drops it. */
 class RouteWriter implements LineWriter {
   entry: TokenEntry | null = null;
+  /** The lines' source: the token's name (but see local-notice.ts). */
+  source: Buffer = Buffer.alloc(0);
   /** Lines of the current message the rate limit dropped. */
   limited = 0;
   line(p: LineParts): void {
@@ -20,20 +22,22 @@ class RouteWriter implements LineWriter {
       this.limited++;
       return;
     }
-    route(e.app, cook(p, e.nameBuf));
+    route(e.app, cook(p, this.source));
   }
 }
 const routeWriter = new RouteWriter();
 
 /**
  * Cook one scanned syslog message into lines (ingest/cook.ts) and route them
- * on this thread: the source is the token's name. Returns the lines routed;
+ * on this thread: the source is the token's name (POST /logs passes
+ * local-notice.ts's for a notice frame). Returns the lines routed;
  * those the app's rate limit dropped are added to `limited` (the transport's
  * logplane_ingest_dropped_total{reason="rate_limited"}), once per message.
  */
-export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }): number {
+export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }, source: Buffer = entry.nameBuf): number {
   const w = routeWriter;
   w.entry = entry;
+  w.source = source;
   w.limited = 0;
   const n = cookMessage(hdr, buf, receivedMs, w);
   if (w.limited === 0) return n;

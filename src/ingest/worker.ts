@@ -9,6 +9,7 @@ import { sourceClassOfName } from '../buffer/rates.js';
 import { cookMessageWhole } from './cook.js';
 import { FrameError, OctetFramer } from './framing.js';
 import { LogplexBody } from './logplex-body.js';
+import { isLocalNotice, NOTICE_SOURCE } from './local-notice.js';
 import { SyslogMessageHandler, type MessageCounters } from './message.js';
 import type { SyslogHeader } from './syslog.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, TRANSPORTS, T_HTTP, type FromWorker, type HttpParse, type ToWorker, type TransportIndex } from './worker-protocol.js';
@@ -27,6 +28,13 @@ class WorkerToken implements TokenKey, BatchTarget {
     this.nameBuf = Buffer.from(name, 'utf8');
     this.classBits = sourceClassOfName(this.nameBuf) << CLASS_SHIFT;
   }
+}
+
+/** The last app's target for POST /logs notice frames (local-notice.ts: source heroku); notices are rare, one is kept. */
+let notice: WorkerToken | null = null;
+function noticeToken(slot: number): WorkerToken {
+  if (notice === null || notice.slot !== slot) notice = new WorkerToken('', slot, NOTICE_SOURCE.toString('latin1'));
+  return notice;
 }
 
 const BATCH = 256 * 1024;
@@ -215,12 +223,20 @@ function handle(m: ToWorker): void {
       if (httpBody.scan(body)) {
         const s = takeShared();
         httpBatch.use(s >= 0 ? shared[s]! : newBatch());
-        httpBatch.token = new WorkerToken('', m.slot, m.name);
+        const own = new WorkerToken('', m.slot, m.name);
+        httpBatch.token = own;
         const ms = m.ms;
         result.ok = true;
         result.frames = httpBody.count;
         result.bytes = httpBody.bytes;
-        result.lines = httpBody.forEachFrame((h, buf) => cookMessageWhole(h, buf, ms, httpBatch));
+        result.lines = httpBody.forEachFrame((h, buf) => {
+          if (!isLocalNotice(h, buf)) return cookMessageWhole(h, buf, ms, httpBatch);
+          // logplane run's L12 / L13 line: source heroku whatever the token (local-notice.ts)
+          httpBatch.token = noticeToken(own.slot);
+          const n = cookMessageWhole(h, buf, ms, httpBatch);
+          httpBatch.token = own;
+          return n;
+        });
         if (s >= 0 && httpBatch.buf === shared[s]) {
           const first = unshared.delete(s);
           answers.push({ k: 'http', id: m.id, result, b: null, n: httpBatch.pos, s, sab: first ? (shared[s]!.buffer as SharedArrayBuffer) : null });

@@ -1,6 +1,7 @@
 // What the shipper sends: `application/logplex-1` bodies of octet-counted
 // RFC 5424 frames (SPEC 3.1), `LEN <PRI>1 TS HOST APP-NAME DYNO - - MSG`.
-// The server takes the source from the token, not from APP-NAME.
+// The server takes the source from the token, not from APP-NAME, except for
+// the L12 / L13 notices (noticeHeader below).
 import { randomBytes } from 'node:crypto';
 import type { LineBuffer } from './buffer.js';
 
@@ -12,6 +13,26 @@ export const NOTICE_PRI = 172;
 /** RFC 3339 with microseconds and +00:00 (as Logplex writes its own). */
 export function timestamp(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 23)}000+00:00`;
+}
+
+/** The L12 line (SPEC 14): n lines dropped from the full buffer, the first at sinceMs. */
+export function l12Text(n: number, sinceMs: number): string {
+  return `Error L12 (Local buffer overflow): ${n} messages dropped since ${timestamp(sinceMs)}.`;
+}
+
+/** The L13 line (SPEC 14): n lines in batches given up, the first attempt of the first at sinceMs. */
+export function l13Text(n: number, sinceMs: number): string {
+  return `Error L13 (Local delivery error): ${n} messages could not be delivered since ${timestamp(sinceMs)}.`;
+}
+
+/**
+ * The header of a notice frame, `<172>1 TS HOST heroku logplane - - `. The
+ * server cooks such a frame whose message is exactly an L12 or L13 line as
+ * heroku[logplane] whatever token sent it (ingest/local-notice.ts), so the
+ * notices need no `heroku` token.
+ */
+export function noticeHeader(ms: number, host: string): Buffer {
+  return Buffer.from(`<${NOTICE_PRI}>1 ${timestamp(ms)} ${host} heroku logplane - - `, 'utf8');
 }
 
 /** A 32-hex-digit Logplex-Frame-Id: the same on every retry of one batch, so the server stores it once. */

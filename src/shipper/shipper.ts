@@ -8,9 +8,10 @@
 // again, what was lost is reported in the app's stream as
 // `Error L12 (Local buffer overflow): <N> messages dropped since <T>.` and
 // `Error L13 (Local delivery error): <N> messages could not be delivered since <T>.`
-// (source heroku with the app's `heroku` token, dyno logplane), exactly.
+// exactly, in frames with APP-NAME heroku and PROCID logplane: the server
+// cooks those as heroku[logplane] whichever of the app's tokens sends them.
 import { LineBuffer, Lost } from './buffer.js';
-import { APP_PRI, encodeLines, encodeMessages, frameId, HeaderCache, NOTICE_PRI, timestamp } from './frames.js';
+import { APP_PRI, encodeLines, encodeMessages, frameId, HeaderCache, l12Text, l13Text, noticeHeader } from './frames.js';
 import { HttpSender, Outcome } from './sender.js';
 
 export interface ShipperOptions {
@@ -18,7 +19,7 @@ export interface ShipperOptions {
   url: string;
   /** The app's token named `app`: the lines' source. */
   token: string;
-  /** The app's token named `heroku`, for the L12/L13 notices (source heroku); null: sent with `token`. */
+  /** A token to send the L12/L13 notices with (`--heroku-token`); null: `token`. Either way they read heroku[logplane]. */
   noticeToken: string | null;
   dyno: string;
   /** HOSTNAME of the frames. */
@@ -224,10 +225,9 @@ export class Shipper {
       const n12 = over.count;
       const n13 = failed.count;
       const msgs: string[] = [];
-      if (n12 > 0) msgs.push(`Error L12 (Local buffer overflow): ${n12} messages dropped since ${timestamp(over.since)}.`);
-      if (n13 > 0) msgs.push(`Error L13 (Local delivery error): ${n13} messages could not be delivered since ${timestamp(failed.since)}.`);
-      const header = Buffer.from(`<${NOTICE_PRI}>1 ${timestamp(Date.now())} ${this.#o.host} heroku logplane - - `, 'utf8');
-      this.#notice = { n12, n13, lines: msgs.length, body: encodeMessages(header, msgs), id: frameId() };
+      if (n12 > 0) msgs.push(l12Text(n12, over.since));
+      if (n13 > 0) msgs.push(l13Text(n13, failed.since));
+      this.#notice = { n12, n13, lines: msgs.length, body: encodeMessages(noticeHeader(Date.now(), this.#o.host), msgs), id: frameId() };
       // what is lost while this notice is out goes into the next one, since its own first loss
       over.seal();
       failed.seal();

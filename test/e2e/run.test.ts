@@ -177,6 +177,40 @@ test('logplane run with the server stopped for 5 s: every line arrives or is cou
   }
 });
 
+test('logplane run with only --url and --token (an app token): its L12 and L13 lines show as heroku[logplane] in `logplane logs`', async () => {
+  // restarted on the same port, as above
+  let t = await target({ LOGPLANE_PORT: String(await stablePort()) });
+  const port = new URL(t.ts.url).port;
+  const dataDir = t.ts.dataDir;
+  const appTokenOnly = t.args.slice(0, t.args.indexOf('--heroku-token'));
+  assert.ok(appTokenOnly.includes('--token') && !appTokenOnly.includes('--heroku-token'));
+  await t.ts.close({ keepData: true });
+  // the server is away: what does not fit the buffer of 10 is dropped (L12), the batches are given up after 300 ms (L13)
+  const { done } = startCli([...appTokenOnly, '--buffer-lines', '10', '--retry-for', '300', '--flush-timeout', '20000', '--', 'seq', '1', '50'], { env: cleanEnv(), timeoutMs: 60_000 });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    t = { ...t, ...(await target({ LOGPLANE_PORT: port }, dataDir)) };
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const logs = await runCli(['logs', '-a', 'myapp', '-n', '100'], { env: cleanEnv({ LOGPLANE_URL: t.ts.url, LOGPLANE_API_KEY: t.ts.apiKey }) });
+    assert.equal(logs.code, 0, logs.stderr);
+    const out = logs.stdout.split('\n').slice(0, -1);
+    const TS = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00`;
+    const L12 = new RegExp(String.raw`^${TS} heroku\[logplane\]: Error L12 \(Local buffer overflow\): (\d+) messages dropped since ${TS}\.$`);
+    const L13 = new RegExp(String.raw`^${TS} heroku\[logplane\]: Error L13 \(Local delivery error\): (\d+) messages could not be delivered since ${TS}\.$`);
+    const shipped = out.filter((l) => new RegExp(String.raw`^${TS} app\[web\.1\]: \d+$`).test(l));
+    const notices = out.filter((l) => !shipped.includes(l));
+    const count = (re: RegExp) => notices.reduce((n, l) => n + Number(re.exec(l)?.[1] ?? 0), 0);
+    assert.ok(notices.every((l) => L12.test(l) || L13.test(l)), `every other line is an L12 or L13 from heroku[logplane]:\n${logs.stdout}`);
+    assert.ok(notices.some((l) => L12.test(l)) && notices.some((l) => L13.test(l)), logs.stdout);
+    // the server was away the whole time: every line is either shipped or counted, once
+    assert.equal(shipped.length + count(L12) + count(L13), 50, logs.stdout);
+  } finally {
+    await t.ts.close();
+  }
+});
+
 test('Ctrl-C in a terminal reaches the child once (as in a shell); SIGINT without a terminal is passed on', async () => {
   const t = await target();
   try {

@@ -419,6 +419,89 @@ describe('POST /logs', () => {
   });
 });
 
+// `logplane run` sends its L12/L13 notices with the app token it ships with
+// (SPEC 14: source heroku, dyno logplane): the one frame shape an app token
+// writes as heroku[logplane]. Both cook paths: in an ingest worker and on the
+// main thread (no workers).
+const NOTICE_T = '2024-05-01T12:00:00.123000+00:00';
+const L12 = `Error L12 (Local buffer overflow): 39 messages dropped since ${NOTICE_T}.`;
+const L13 = `Error L13 (Local delivery error): 11 messages could not be delivered since ${NOTICE_T}.`;
+/** A frame as `logplane run` writes its notices (shipper.ts): PRI 172, APP-NAME heroku, PROCID logplane, nil MSGID and SD. */
+function notice(msg: string, appName = 'heroku', procid = 'logplane'): string {
+  return `<172>1 ${TS} host ${appName} ${procid} - - ${msg}`;
+}
+
+for (const workers of ['1', '0']) {
+  describe(`POST /logs: logplane run's L12/L13 notices from an app token (LOGPLANE_INGEST_WORKERS=${workers})`, () => {
+    let ts: TestServer;
+    before(async () => {
+      ts = await startServer({ LOGPLANE_INGEST_WORKERS: workers });
+    });
+    after(async () => {
+      await ts.close();
+    });
+
+    test('an exact L12 or L13 notice from APP-NAME heroku, PROCID logplane is heroku[logplane], with any token of the app; the frames around it keep the token name', async () => {
+      const { app, token } = await newApp(ts);
+      const deploy = (await ts.server.ctx.registry.createToken(app.id, 'deploy')).token;
+      const big = `Error L12 (Local buffer overflow): 9007199254740991 messages dropped since ${NOTICE_T}.`;
+      assert.equal((await post(ts, token, frames(syslog('before'), notice(L12), notice(L13), syslog('after')))).status, 204);
+      assert.equal((await post(ts, deploy, frames(notice(L13), notice(`${big}\r\n`), syslog('deployed', { dyno: 'release' })))).status, 204);
+      assert.deepEqual(linesOf(app).map((l) => `${l.source}[${l.dyno}]: ${l.msg}`), [
+        'app[web.1]: before',
+        `heroku[logplane]: ${L12}`,
+        `heroku[logplane]: ${L13}`,
+        'app[web.1]: after',
+        `heroku[logplane]: ${L13}`,
+        `heroku[logplane]: ${big}`,
+        'deploy[release]: deployed',
+      ]);
+      assert.deepEqual(linesOf(app).filter((l) => l.source === 'heroku').map((l) => l.pri), [172, 172, 172, 172]);
+      // the console's per-source rate counts them as heroku's
+      const s = app.rates.series(Math.floor(Date.now() / 1000));
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      assert.deepEqual([sum(s.counts.app), sum(s.counts.heroku), sum(s.counts.other)], [2, 4, 1]);
+    });
+
+    test('anything else stays under the token name: another message, text after the period, another PROCID or APP-NAME', async () => {
+      const { app, token } = await newApp(ts);
+      const sent = [
+        notice('Error L12 (Local buffer overflow): lots'),
+        notice(`${L12} and more`),
+        notice(`${L12}.`),
+        notice(L12.slice(0, -1)),
+        notice(`${L12}\nsecond line`),
+        notice(` ${L12}`),
+        notice(L12.replace('39', '039')),
+        notice(L12.replace('39', '')),
+        notice(L12.replace('39', '12345678901234567')),
+        notice(L12.replace('39', '-1')),
+        notice(L12.replace(NOTICE_T, '2024-05-01T12:00:00.123Z')),
+        notice(L12.replace(NOTICE_T, '2024-05-01T12:00:00.123+00:00')),
+        notice(L12.replace(NOTICE_T, '2024-05-01T12:00:00.123000+01:00')),
+        notice(L12.replace(NOTICE_T, 'yesterday')),
+        notice(L12.replace('dropped', 'could not be delivered')),
+        notice(L13.replace('L13', 'L12')),
+        notice(L12.replace('overflow', 'Overflow')),
+        notice('Error R14 (Memory quota exceeded)'),
+        notice(L12, 'heroku', 'router'),
+        notice(L12, 'heroku', 'logplane2'),
+        notice(L12, 'heroku', 'Logplane'),
+        notice(L13, 'app', 'logplane'),
+        notice(L13, 'Heroku', 'logplane'),
+        notice(L13, 'herokx', 'logplane'),
+        notice(L13, 'heroku2', 'logplane'),
+      ];
+      assert.equal((await post(ts, token, frames(...sent))).status, 204);
+      const lines = linesOf(app);
+      assert.equal(lines.length, sent.length + 1, 'the message with an LF is two lines');
+      assert.deepEqual(lines.filter((l) => l.source !== 'app').map((l) => `${l.source}[${l.dyno}]: ${l.msg}`), []);
+      // the first line of a message with an LF is the notice text, still from app
+      assert.deepEqual([lines[4]!.msg, lines[5]!.msg], [L12, 'second line']);
+    });
+  });
+}
+
 describe('POST /logs size limits', () => {
   let ts: TestServer;
   before(async () => {

@@ -229,6 +229,19 @@ describe('raw sockets', () => {
     }
   });
 
+  test("logplane run's L12 notice over syslog: the token is the APP-NAME, so the line is the token's (the heroku[logplane] allowance is POST /logs only)", async () => {
+    const { app, token } = await newApp();
+    const heroku = app.record.tokens.find((t) => t.name === 'heroku')!.token;
+    const l12 = 'Error L12 (Local buffer overflow): 39 messages dropped since 2026-01-02T03:04:05.678000+00:00.';
+    const c = await tcpClient();
+    const unknown = dropped('tcp', 'unknown_token');
+    await c.write(Buffer.concat([octet(msg(token, l12, 'logplane')), octet(msg('heroku', l12, 'logplane')), octet(msg(heroku, l12, 'logplane'))]));
+    await until('two lines', () => app.ring.count === 2);
+    await until('APP-NAME heroku (no such token) dropped and counted', () => dropped('tcp', 'unknown_token') === unknown + 1);
+    assert.deepEqual(history(app).map((l) => `${l.source}[${l.dyno}]: ${l.msg}`), [`app[logplane]: ${l12}`, `heroku[logplane]: ${l12}`]);
+    c.sock.destroy();
+  });
+
   test('TLS (RFC 5425): octet-counted frames in a verified TLS session', async () => {
     const { app, token } = await newApp();
     const before = accepted('tls');
