@@ -112,7 +112,7 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
     const url = urlField(req.body);
     const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
     const who = principalOf(req);
-    ctx.access.audit.updateDrain(req.params.app, rec.token, rec.url, who);
+    ctx.access.audit.updateDrain(req.params.app, rec.id, rec.url, who);
     return createdJson(rec, who);
   });
 
