@@ -28,8 +28,9 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-function run(ts: { url: string; apiKey: string }, args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** tail.js run on its own (entry), or `logplane logs` (LOGS). */
+function run(ts: { url: string; apiKey: string }, args: string[], env: Record<string, string> = {}, entry: readonly string[] = [CLI]): Run {
+  const child = spawn(process.execPath, [...entry, ...args], {
     env: { PATH: process.env.PATH ?? '', LOGPLANE_URL: ts.url, LOGPLANE_API_KEY: ts.apiKey, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -95,8 +96,41 @@ test('errors are one clear line and a non-zero exit', async () => {
   assert.match(down.err, /^logplane: cannot reach the server at http:\/\/127\.0\.0\.1:1: /);
   const usage = run(ts, ['-t']);
   assert.equal(await usage.exit, 2);
-  assert.match(usage.err, /missing -a APP/);
-  assert.throws(() => parseLogsArgs(['-a', 'x', '-n', 'ten']), /--num must be a whole number/);
+  assert.equal(usage.err, 'logplane: missing app: pass -a APP (see: logplane logs --help)\n');
+  assert.throws(() => parseLogsArgs(['-a', 'x', '-n', 'ten']), /-n must be a whole number/);
+});
+
+/** The `logplane` command itself (dispatcher, then cli/logs.ts), as opposed to tail.js run on its own. */
+const LOGS = [fileURLToPath(new URL('../../src/cli/logplane.js', import.meta.url)), 'logs'];
+const logplane = (target: { url: string; apiKey: string }, args: string[]): Run => run(target, args, {}, LOGS);
+
+test('logs parses its arguments once, with one parser: -tn 2, -n up to a session\'s num (any safe integer), --ps; every error one line', async () => {
+  // -n bigger than the ring: what the app keeps (the server caps num at the ring size)
+  const many = logplane(ts, ['-a', 'cliapp', '-n', '12345678']);
+  assert.equal(await many.exit, 0, many.err);
+  assert.equal(many.out.trim().split('\n').length, 6);
+  // --ps: heroku logs' spelling of -d
+  const ps = logplane(ts, ['-a', 'cliapp', '--ps', 'router', '-n', '5']);
+  assert.equal(await ps.exit, 0, ps.err);
+  assert.match(ps.out, /^\S+ heroku\[router\]: at=info [^\n]+\n$/);
+  // combined short options: tails after the 2 newest lines
+  const tail = logplane(ts, ['-a', 'cliapp', '-tn', '2']);
+  try {
+    await until('the 2 newest lines, then tailing', () => tail.out.split('\n').length === 3 && ts.server.tails.tailCount === 1);
+    assert.equal(tail.out.split('\n')[0], textOf(5));
+    tail.child.kill('SIGINT');
+    assert.equal(await tail.exit, 0, tail.err);
+    assert.equal(tail.err, '');
+  } finally {
+    tail.child.kill('SIGKILL');
+  }
+  for (const args of [['-a', 'cliapp', '-n', 'ten'], ['-a', 'cliapp', '-n', '99999999999999999'], ['-a', 'cliapp', '--bogus'], ['-a', 'cliapp', '-x'], ['-a', 'cliapp', 'extra'], ['-n', '3']]) {
+    for (const r of [logplane(ts, args), run(ts, args)]) {
+      assert.equal(await r.exit, 2, args.join(' '));
+      assert.match(r.err, /^logplane: [^\n]+ \(see: logplane logs --help\)\n$/, args.join(' '));
+      assert.equal(r.out, '');
+    }
+  }
 });
 
 test('logs -t survives a network cut and a server restart: no duplicate, the loss printed, Ctrl-C exits 0', async () => {
