@@ -4,7 +4,7 @@
 // protocol, prints lines coloured like `heroku logs` on a TTY (plain
 // otherwise). When the connection drops (server restart, network cut) it
 // reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
-// Ctrl-C exits 0.
+// Ctrl-C exits 0; the app destroyed while it is read is one line and exit 1.
 // Also runnable on its own: `node dist/src/cli/tail.js -a APP` (the same parser).
 import { CliError, UsageError, discover, networkReason, parseCommandArgs, requireApp, unreachable, type Target } from './client.js';
 import { DynoColors, ansi, formatLine, type PrintedLine } from './colors.js';
@@ -26,7 +26,8 @@ export const LOGS_USAGE = `usage: logplane logs -a APP [-t] [-n N] [-s SOURCE] [
       --no-color       never colour (also NO_COLOR=1); --color (or
                        --force-colors) forces it
 
-Short options combine: -tn 20.
+Short options combine: -tn 20. If the app is destroyed while it is read:
+one line on stderr and exit 1.
 `;
 
 export interface LogsOptions {
@@ -102,7 +103,10 @@ interface Gap {
   lower_bound?: boolean;
 }
 
-type Outcome = { kind: 'end' } | { kind: 'aborted' } | { kind: 'lost'; status: number | null; why: string; connected: boolean };
+type Outcome = { kind: 'end' } | { kind: 'aborted' } | { kind: 'deleted' } | { kind: 'lost'; status: number | null; why: string; connected: boolean };
+
+/** The close reason of a WebSocket tail whose app was destroyed (src/tail/ws.ts): close 1000 without `end`. */
+const APP_DELETED = 'app deleted';
 
 const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
@@ -327,6 +331,8 @@ export async function readLogs(opts: LogsOptions, io: Partial<LogsIo> = {}): Pro
         }
       });
       ws.on('close', (code: number, reason: Buffer) => {
+        // also after an `end` (older servers sent one before this close): the history may have been cut short
+        if (code === 1000 && reason.toString() === APP_DELETED) return finish({ kind: 'deleted' });
         if (ended) return finish({ kind: 'end' });
         finish({ kind: 'lost', status: null, why: `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`, connected });
       });
@@ -355,6 +361,10 @@ export async function readLogs(opts: LogsOptions, io: Partial<LogsIo> = {}): Pro
     }
     const o = await readOnce(sessionUrl);
     if (o.kind === 'end' || o.kind === 'aborted') return 0;
+    if (o.kind === 'deleted') {
+      err.write(`logplane: app ${JSON.stringify(opts.app)} was destroyed\n`);
+      return 1;
+    }
     if (o.status === 404) {
       // session gone (server restarted, or expired): a new one, resuming after lastSeq
       sessionUrl = null;
