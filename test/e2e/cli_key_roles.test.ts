@@ -1,21 +1,27 @@
 // The built CLI with a developer and a viewer key (SPEC 12), whose GET
-// answers mask tokens as `***`: `send` gets the app's token the way a
-// developer may and tells a viewer key it cannot send; `tokens:create` does
-// what its help says. Refused roles get one line.
+// answers mask tokens as `***` and drain URLs' secrets: `send` gets the
+// app's token the way a developer may and tells a viewer key it cannot send;
+// `tokens:create` does what its help says; `drains:remove` and
+// `drains:replay` find a drain by the URL as added and as `logplane drains`
+// prints it. Refused roles get one line.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { api } from '../support/api.js';
+import { HttpReceiver } from '../support/drain-receivers.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 import { cleanEnv, killAll, runCli, type CliResult } from '../support/spawn.js';
+import { line, push } from '../support/tail.js';
 import { until } from '../support/wait.js';
 
 let ts: TestServer;
 let home: string;
+let receiver: HttpReceiver;
 const keys = { dev: '', viewer: '' };
 
 before(async () => {
-  ts = await startServer();
+  ts = await startServer({ LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' });
+  receiver = await HttpReceiver.start();
   home = tempDir('logplane-roles-home-');
   assert.equal((await api(ts, 'PUT', '/v3/channels/myapp', { tokens: ['app'] })).status, 201);
   // an app without a token named "app": send makes one
@@ -27,6 +33,7 @@ before(async () => {
 });
 after(async () => {
   await killAll();
+  await receiver.close();
   await ts.close();
   rmSync(home, { recursive: true, force: true });
 });
@@ -79,4 +86,60 @@ test('tokens:create prints the name\'s token, the same on every call (one token 
   assert.equal(dev.stdout, first.stdout);
   assert.equal((await api(ts, 'GET', '/v3/channels/myapp')).json.tokens.worker, first.stdout.trim());
   assertOneLine(await cli(keys.viewer, ['tokens:create', 'myapp', 'worker']), 'forbidden: the viewer key "ci-reader" may not create tokens of app "myapp" (key from LOGPLANE_API_KEY)');
+});
+
+test('drains:remove and drains:replay by URL: as added (a developer key, whose list is redacted) and as `logplane drains` prints it; a viewer key is one line', async () => {
+  const app = ts.server.ctx.registry.get('myapp')!;
+  push(app, 1, 4, (i) => line(i, { msg: `replayed ${i}` }));
+  const raw = (path: string, user = 'user:s3cret') => receiver.url(path).replace('://', `://${user}@`);
+  const a = raw('/a?api_key=v1');
+  const b = raw('/b?api_key=v2');
+  for (const url of [a, b]) assert.equal((await api(ts, 'POST', '/v3/channels/myapp/drains', { url })).status, 201);
+
+  const listed = await cli(keys.dev, ['drains', '-a', 'myapp']);
+  assert.equal(listed.code, 0, listed.stderr);
+  const printedA = receiver.url('/a?api_key=***');
+  assert.ok(listed.stdout.includes(`${printedA} (`), listed.stdout);
+
+  // replay by the URL as added, with a developer key (its list shows it redacted)
+  const rep = await cli(keys.dev, ['drains:replay', a, '-a', 'myapp', '--num', '2']);
+  assert.equal(rep.code, 0, rep.stderr);
+  assert.equal(rep.stdout, `Replaying 2 lines to ${printedA}\n`);
+  await until('the replayed lines at /a', () => receiver.requests.some((q) => q.url.startsWith('/a') && q.frames.some((f) => f.includes('replayed 3'))));
+  // ... and by the URL as printed
+  const rep2 = await cli(keys.dev, ['drains:replay', printedA, '-a', 'myapp', '--num', '1']);
+  assert.equal(rep2.code, 0, rep2.stderr);
+  assertOneLine(await cli(keys.viewer, ['drains:replay', a, '-a', 'myapp', '--num', '1']), 'forbidden: the viewer key "ci-reader" may not change the drains of app "myapp" (key from LOGPLANE_API_KEY)');
+
+  // remove: a viewer key is refused; a developer key removes by the URL as added
+  assertOneLine(await cli(keys.viewer, ['drains:remove', a, '-a', 'myapp']), 'forbidden: the viewer key "ci-reader" may not change the drains of app "myapp" (key from LOGPLANE_API_KEY)');
+  const rmA = await cli(keys.dev, ['drains:remove', a, '-a', 'myapp']);
+  assert.equal(rmA.code, 0, rmA.stderr);
+  assert.equal(rmA.stdout, `Successfully removed drain ${printedA}\n`);
+  // the admin removes by the URL `logplane drains` printed for it (user:password@ left out)
+  const adminList = await cli(ts.apiKey, ['drains', '-a', 'myapp']);
+  const printedB = receiver.url('/b?api_key=v2');
+  assert.ok(adminList.stdout.includes(`${printedB} (`), adminList.stdout);
+  const rmB = await cli(ts.apiKey, ['drains:remove', printedB, '-a', 'myapp']);
+  assert.equal(rmB.code, 0, rmB.stderr);
+  assert.deepEqual((await api(ts, 'GET', '/v3/channels/myapp/drains')).json, []);
+  assertOneLine(await cli(keys.dev, ['drains:remove', a, '-a', 'myapp']), `no drain ${JSON.stringify(receiver.url('/a?api_key=v1'))} on myapp`);
+});
+
+test('drains:remove and drains:replay with a URL several drains are shown as: one line asking for the id; the URL as added still removes the one it names', async () => {
+  const c1 = receiver.url('/c').replace('://', '://u:p1@');
+  const c2 = receiver.url('/c').replace('://', '://u:p2@');
+  const ids: string[] = [];
+  for (const url of [c1, c2]) ids.push((await api(ts, 'POST', '/v3/channels/myapp/drains', { url })).json.id);
+  const printed = receiver.url('/c');
+  const several = `2 drains of myapp are shown as ${JSON.stringify(printed)} (they differ in what is hidden): give the drain's id (logplane drains -a myapp --json)`;
+  assertOneLine(await cli(keys.dev, ['drains:remove', printed, '-a', 'myapp']), several);
+  assertOneLine(await cli(keys.dev, ['drains:replay', printed, '-a', 'myapp', '--num', '1']), several);
+  // the server compares the stored URL: exactly the one given
+  const rm = await cli(keys.dev, ['drains:remove', c2, '-a', 'myapp']);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.deepEqual((await api(ts, 'GET', '/v3/channels/myapp/drains')).json.map((d: { id: string }) => d.id), [ids[0]]);
+  const last = await cli(keys.dev, ['drains:remove', printed, '-a', 'myapp']);
+  assert.equal(last.code, 0, last.stderr);
+  assert.deepEqual((await api(ts, 'GET', '/v3/channels/myapp/drains')).json, []);
 });
