@@ -61,6 +61,7 @@ export class DrainFeeds implements DrainCluster {
   #checkpointing = false;
   /** Cursor writes of drains detached, in flight. */
   readonly #detachSaves = new Set<Promise<boolean>>();
+  /** Lines lost to the drains this node no longer feeds (detached: removed, released, node stopping), so the counter never goes down. */
   #lostToFeeds = 0;
   #statusAt = 0;
   #replayHandler: ((appId: string, drainId: string, req: ReplayRequest) => Promise<ReplayAnswer>) | null = null;
@@ -97,6 +98,7 @@ export class DrainFeeds implements DrainCluster {
     const feed = this.#feeds.get(drainId);
     if (!feed) return;
     this.#feeds.delete(drainId);
+    this.#lostToFeeds += feed.lostLines;
     if (feed.advance()) {
       // the next owner starts after this cursor: tried twice, and awaited before the leases go back (saved())
       const saving = this.#save([feed])
@@ -133,7 +135,11 @@ export class DrainFeeds implements DrainCluster {
     return this.#feeds.get(drainId);
   }
 
-  /** Lines owned drains never got (trimmed before they were read, or never written to Redis). */
+  /**
+   * Lines the drains this node owns, or owned, never got (trimmed before they
+   * were read, or never written to Redis): each feed's count, kept when it
+   * is detached. Never goes down (logplane_cluster_drain_lines_lost_total).
+   */
   get lostLines(): number {
     let n = this.#lostToFeeds;
     for (const f of this.#feeds.values()) n += f.lostLines;
@@ -299,10 +305,8 @@ export class DrainFeeds implements DrainCluster {
     for (const f of this.#feeds.values()) {
       if (f.appId !== appId) continue;
       const n = f.lostLocal(recs);
-      if (n > 0) {
-        this.#lostToFeeds += n;
-        f.offerLoss(n, receivedOf(recs[0]!));
-      }
+      // counted by the feed (its lostLines), with the L10 it offers
+      if (n > 0) f.offerLoss(n, receivedOf(recs[0]!));
     }
   }
 }
