@@ -6,13 +6,22 @@ import type { Redis } from 'ioredis';
 export const SENT_TTL_MS = 120_000;
 
 /**
+ * What an append answers (for the total) when the app's config key is gone:
+ * the app was deleted (SPEC 1), and the chunk was discarded, nothing of it
+ * kept. A node cut off from Redis while its app was deleted learns it here,
+ * at its first append after it is back, before it hears of the delete.
+ */
+export const APP_GONE = -2;
+
+/**
  * Append one chunk of an app's lines as ONE list element, without copying
  * its bytes more than Redis must (the blob goes into the list and out to
  * the subscribers as it came: no concatenation, no read-back). KEYS: chunks
  * (list of blobs), firsts (list of `first ordinal:highest seq` per element),
  * meta, sent (this node's recent chunk ids for this app), lines (the
  * previous release's history list, one element per record), trims (the
- * dropped elements' firsts, LAYOUT2_LUA). ARGV: cap,
+ * dropped elements' firsts, LAYOUT2_LUA), config (the app's record: an
+ * append to an app that has none is discarded and answers APP_GONE). ARGV: cap,
  * channel, publish command (PUBLISH, or SPUBLISH on a Redis Cluster), chunk
  * id, blob (`header | records`: origin u8, kind u8, count u32 LE, count x
  * u16 LE lengths, then the records, whose seqs rise), highest seq, layout
@@ -130,6 +139,7 @@ const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigi
 `;
 
 export const APPEND_LUA = `
+if redis.call('EXISTS', KEYS[7]) == 0 then return ${APP_GONE} end
 local id = tonumber(ARGV[4])
 local seen = redis.call('GET', KEYS[4])
 if seen then
@@ -231,7 +241,7 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * exactly as when every chunk was published; a chunk with no subscriber
  * went to nobody then as now.
  *
- * KEYS: chunks, firsts, meta, sent, lines, trims. ARGV: cap, channel, publish
+ * KEYS: chunks, firsts, meta, sent, lines, trims, config. ARGV: cap, channel, publish
  * command, chunk id, count, highest seq, origin, the n of the loss notice
  * leading the chunk ('' when a line leads it), and '1' when the transaction
  * publishes the blob itself ('0' when it leaves PUBLISH out). Does what
@@ -245,6 +255,13 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * cluster/follow.ts), and returns that total; an older id (never sent again
  * by design) returns -1 and publishes first ordinal -1, whose chunk the
  * followers drop (cluster/bus.ts).
+ *
+ * An app without its config key was deleted (the delete removes it with the
+ * history, in one step: store/redis.ts): the blob just pushed is taken back
+ * out (with the list, which holds nothing else of a deleted app), nothing
+ * else is touched, first ordinal -1 is published when the node publishes
+ * the blob (the followers drop it), and the answer is {APP_GONE, subs}. One
+ * EXISTS on a key of the app's slot: no round trip more.
  */
 export const APPEND_META_LUA = `
 local id = tonumber(ARGV[4])
@@ -258,6 +275,11 @@ local late = subs > 0 and not own
 local function announce(first)
   if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
   if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+end
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  redis.call('DEL', KEYS[1])
+  if own then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1)) end
+  return {${APP_GONE}, subs}
 end
 local seen = redis.call('GET', KEYS[4])
 if seen then
@@ -468,7 +490,7 @@ return 0
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
-  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
+  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, config: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
@@ -479,7 +501,7 @@ export interface Scripts {
 }
 
 export function defineScripts(r: Redis): void {
-  r.defineCommand('lpAppend', { numberOfKeys: 6, lua: APPEND_LUA });
+  r.defineCommand('lpAppend', { numberOfKeys: 7, lua: APPEND_LUA });
   r.defineCommand('lpHistory', { numberOfKeys: 4, lua: HISTORY_LUA, readOnly: true });
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
