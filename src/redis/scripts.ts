@@ -6,13 +6,22 @@ import type { Redis } from 'ioredis';
 export const SENT_TTL_MS = 120_000;
 
 /**
+ * What an append answers (for the total) when the app's config key is gone:
+ * the app was deleted (SPEC 1), and the chunk was discarded, nothing of it
+ * kept. A node cut off from Redis while its app was deleted learns it here,
+ * at its first append after it is back, before it hears of the delete.
+ */
+export const APP_GONE = -2;
+
+/**
  * Append one chunk of an app's lines as ONE list element, without copying
  * its bytes more than Redis must (the blob goes into the list and out to
  * the subscribers as it came: no concatenation, no read-back). KEYS: chunks
  * (list of blobs), firsts (list of `first ordinal:highest seq` per element),
  * meta, sent (this node's recent chunk ids for this app), lines (the
  * previous release's history list, one element per record), trims (the
- * dropped elements' firsts, LAYOUT2_LUA). ARGV: cap,
+ * dropped elements' firsts, LAYOUT2_LUA), config (the app's record: an
+ * append to an app that has none is discarded and answers APP_GONE). ARGV: cap,
  * channel, publish command (PUBLISH, or SPUBLISH on a Redis Cluster), chunk
  * id, blob (`header | records`: origin u8, kind u8, count u32 LE, count x
  * u16 LE lengths, then the records, whose seqs rise), highest seq, layout
@@ -130,6 +139,7 @@ const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigi
 `;
 
 export const APPEND_LUA = `
+if redis.call('EXISTS', KEYS[7]) == 0 then return ${APP_GONE} end
 local id = tonumber(ARGV[4])
 local seen = redis.call('GET', KEYS[4])
 if seen then
@@ -231,7 +241,7 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * exactly as when every chunk was published; a chunk with no subscriber
  * went to nobody then as now.
  *
- * KEYS: chunks, firsts, meta, sent, lines, trims. ARGV: cap, channel, publish
+ * KEYS: chunks, firsts, meta, sent, lines, trims, config. ARGV: cap, channel, publish
  * command, chunk id, count, highest seq, origin, the n of the loss notice
  * leading the chunk ('' when a line leads it), and '1' when the transaction
  * publishes the blob itself ('0' when it leaves PUBLISH out). Does what
@@ -245,6 +255,13 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * cluster/follow.ts), and returns that total; an older id (never sent again
  * by design) returns -1 and publishes first ordinal -1, whose chunk the
  * followers drop (cluster/bus.ts).
+ *
+ * An app without its config key was deleted (the delete removes it with the
+ * history, in one step: store/redis.ts): the blob just pushed is taken back
+ * out (with the list, which holds nothing else of a deleted app), nothing
+ * else is touched, first ordinal -1 is published when the node publishes
+ * the blob (the followers drop it), and the answer is {APP_GONE, subs}. One
+ * EXISTS on a key of the app's slot: no round trip more.
  */
 export const APPEND_META_LUA = `
 local id = tonumber(ARGV[4])
@@ -258,6 +275,11 @@ local late = subs > 0 and not own
 local function announce(first)
   if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
   if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+end
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  redis.call('DEL', KEYS[1])
+  if own then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1)) end
+  return {${APP_GONE}, subs}
 end
 local seen = redis.call('GET', KEYS[4])
 if seen then
@@ -366,14 +388,51 @@ return 0
 `;
 
 /**
- * A drain's checkpoint starts at the app's current total (a new drain gets
- * lines from its creation on). KEYS: state, meta. Returns the cursor.
+ * How long a drain's checkpoint (`lp:{app}:drain:<id>`) outlives the last
+ * save of its owner, who saves every drain it delivers about once a second
+ * (cluster/drains.ts). A backstop only: removing the drain, or its app,
+ * deletes the checkpoint in the same step as the config (store/redis.ts).
+ * Seven days, as Kafka keeps a consumer group's committed offsets
+ * (offsets.retention.minutes): long enough that a cluster stopped for a
+ * long weekend resumes each drain where it stopped.
  */
-export const INIT_CURSOR_LUA = `
+export const CHECKPOINT_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * True when the app's record (KEYS[config], JSON) lists the drain: whether
+ * a checkpoint may be made for it. Read only when the checkpoint is missing
+ * (a new drain, or one whose checkpoint expired), never on the hot path.
+ */
+const CONFIGURED_LUA = `local function configured(config, drain)
+  local raw = redis.call('GET', config)
+  if not raw then return false end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not ok or type(rec) ~= 'table' or type(rec.drains) ~= 'table' then return false end
+  for _, d in ipairs(rec.drains) do
+    if type(d) == 'table' and d.id == drain then return true end
+  end
+  return false
+end
+`;
+
+/**
+ * A drain's checkpoint starts at the app's current total (a new drain gets
+ * lines from its creation on), and is made only for a drain its app's record
+ * lists: a node that has not yet heard that the drain (or its app) was
+ * removed does not bring the deleted checkpoint back. KEYS: state, meta,
+ * config. ARGV: drain id, ttl ms (CHECKPOINT_TTL_MS, renewed). Returns the
+ * cursor, or -1 when the drain is not configured (nothing written).
+ */
+export const INIT_CURSOR_LUA = `${CONFIGURED_LUA}
 local c = redis.call('HGET', KEYS[1], 'cursor')
-if c then return tonumber(c) end
+if c then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(c)
+end
+if not configured(KEYS[3], ARGV[1]) then return -1 end
 local t = tonumber(redis.call('HGET', KEYS[2], 'total') or '0')
 redis.call('HSET', KEYS[1], 'cursor', t)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return t
 `;
 
@@ -382,13 +441,28 @@ return t
  * node) is written when it is past the one Redis holds, so a save that
  * arrives late (an earlier periodic checkpoint, or a previous owner still
  * stopping) never takes a newer cursor back and makes the next owner send
- * lines twice. KEYS: state. ARGV: cursor, at, node. Returns 1 when written.
+ * lines twice. The owner's status (JSON, '' for none) is written with it,
+ * and the checkpoint's TTL renewed. Written only while the drain is
+ * configured: the checkpoint itself is the mark (made by INIT_CURSOR_LUA for
+ * a configured drain, deleted with the drain or its app in the same step as
+ * the config); when it is missing, the app's record is read, and a drain it
+ * no longer lists gets nothing written (the owner's last save after the
+ * drain or its app was deleted leaves no key behind). KEYS: state, config.
+ * ARGV: cursor, at, node, status, drain id, ttl ms. Returns 1 when the
+ * cursor was written, 0 when not (not past the one held), -1 when the drain
+ * is not configured.
  */
-export const SAVE_CURSOR_LUA = `
+export const SAVE_CURSOR_LUA = `${CONFIGURED_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 and not configured(KEYS[2], ARGV[5]) then return -1 end
 local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '-1')
-if tonumber(ARGV[1]) <= c then return 0 end
-redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
-return 1
+local w = 0
+if tonumber(ARGV[1]) > c then
+  redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
+  w = 1
+end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[4]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return w
 `;
 
 /**
@@ -468,23 +542,23 @@ return 0
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
-  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
+  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, config: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
-  lpInitCursor(state: string, meta: string): Promise<number>;
-  lpSaveCursor(state: string, cursor: number, at: number, node: string): Promise<number>;
+  lpInitCursor(state: string, meta: string, config: string, drainId: string, ttlMs: number): Promise<number>;
+  lpSaveCursor(state: string, config: string, cursor: number, at: number, node: string, status: string, drainId: string, ttlMs: number): Promise<number>;
   lpAddCounts(shard: string, applied: string, batch: number, ttlMs: number, ...perApp: string[]): Promise<number>;
   lpAuthFailures(address: string, now: number, slotMs: number, slots: number, limit: number, fail: '0' | '1'): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
-  r.defineCommand('lpAppend', { numberOfKeys: 6, lua: APPEND_LUA });
+  r.defineCommand('lpAppend', { numberOfKeys: 7, lua: APPEND_LUA });
   r.defineCommand('lpHistory', { numberOfKeys: 4, lua: HISTORY_LUA, readOnly: true });
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
-  r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
-  r.defineCommand('lpSaveCursor', { numberOfKeys: 1, lua: SAVE_CURSOR_LUA });
+  r.defineCommand('lpInitCursor', { numberOfKeys: 3, lua: INIT_CURSOR_LUA });
+  r.defineCommand('lpSaveCursor', { numberOfKeys: 2, lua: SAVE_CURSOR_LUA });
   r.defineCommand('lpAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS_LUA });
   r.defineCommand('lpAuthFailures', { numberOfKeys: 1, lua: AUTH_FAILURES_LUA });
 }

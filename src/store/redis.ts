@@ -44,14 +44,20 @@ const MAX_ATTEMPTS = 100;
 
 /**
  * Write an app's record only if the stored one is still the one read.
- * KEYS: config, then (delete) every other key of the app. ARGV: the record
- * read ('' when none), the new record ('' deletes the app's keys), the
- * change channel, the change message. Returns 1 when written, 0 on conflict.
+ * KEYS: config, then keys of the app to delete with the write: on a delete,
+ * every other key of the app; on a create, the history keys a deleted app
+ * of that id may have left; on a change that removes drains, their
+ * checkpoints and leases. ARGV: the record read ('' when none), the new
+ * record ('' deletes the app's keys), the change channel, the change
+ * message. Returns 1 when written, 0 on conflict.
  */
 const CAS_LUA = `
 local cur = redis.call('GET', KEYS[1])
 if (cur or '') ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', unpack(KEYS)) else redis.call('SET', KEYS[1], ARGV[2]) end
+if ARGV[2] == '' then redis.call('DEL', unpack(KEYS)) else
+  redis.call('SET', KEYS[1], ARGV[2])
+  if #KEYS > 1 then redis.call('DEL', unpack(KEYS, 2)) end
+end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;
@@ -170,6 +176,10 @@ export class RedisStore implements ConfigStore {
         for (const d of cur!.drains) keys.push(drainState(id, d.id), drainLease(id, d.id));
       } else {
         rec = { ...next, id, rev: (cur?.rev ?? 0) + 1 };
+        // a new app starts with no history: whatever a deleted app of this id left (lines a node cut off from Redis wrote late) goes
+        if (cur === null) keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
+        // a drain removed: its checkpoint and lease go in the same step (its owner's last save then writes nothing: redis/scripts.ts)
+        else for (const d of cur.drains) if (!next.drains.some((n) => n.id === d.id)) keys.push(drainState(id, d.id), drainLease(id, d.id));
         // listed first: a listed id without a record is skipped by load(), a record nobody lists is lost on restart
         if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
       }
