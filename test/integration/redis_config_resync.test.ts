@@ -13,7 +13,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { Redis as RedisClient } from 'ioredis';
+import { Cluster, Redis as RedisClient } from 'ioredis';
+import { RedisStore } from '../../src/store/redis.js';
+import type { StoreChange } from '../../src/store/store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startRedisCluster, type RedisClusterNode, type TestRedisCluster } from '../support/redis-cluster.js';
 import { api, startNode, type Node } from '../support/cluster.js';
@@ -101,6 +103,18 @@ describe('a node whose config subscriber is on a Redis node that hangs (Redis Cl
 
   before(async () => {
     rc = await startRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 2000 });
+    // Redis leaves a replica that has had no data yet out of CLUSTER SLOTS, and a client picks its
+    // subscriber's node among those listed: write to every master until every replica is listed
+    const seed = new Cluster(rc.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    try {
+      await until('every replica listed in CLUSTER SLOTS', async () => {
+        for (let i = 0; i < 30; i++) await seed.set(`seed:${i}`, 'x');
+        const slots = (await rc.client(rc.nodes[0]!.port).cluster('SLOTS')) as unknown as unknown[][];
+        return slots.length === 3 && slots.every((r) => r.length >= 4);
+      }, 20_000, 200);
+    } finally {
+      seed.disconnect();
+    }
     a = await startNode(rc.url);
     await until("A's config subscriber", async () => {
       for (const n of rc.nodes) aSubs.set(n.port, new Set(await connectionIds(rc.client(n.port), SUBSCRIBER)));
@@ -161,6 +175,34 @@ describe('a node whose config subscriber is on a Redis node that hangs (Redis Cl
       assert.equal(b.server.ctx.registry.get('newapp')?.record.tokens[0]?.token, put.json.tokens.app, "B has the app's token");
     } finally {
       host.resume();
+    }
+  });
+
+  test('a store whose Cluster subscriber was moved re-reads everything (what was published meanwhile never reached it)', async () => {
+    const store = await RedisStore.connect(rc.url);
+    const raw = new Cluster(rc.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    try {
+      await store.load();
+      const seen: StoreChange[] = [];
+      store.onChange((c) => seen.push(c));
+      const name = 'ioredis-cluster(subscriber):logplane-store-sub';
+      const sub = await until("the store's subscriber", async () => {
+        for (const node of rc.nodes) {
+          const id = (await connectionIds(rc.client(node.port), name))[0];
+          if (id) return { node, id };
+        }
+        return null;
+      }, 10_000, 100);
+      await new Promise((r) => setTimeout(r, 1000)); // the store's checks have seen it
+      // a change whose message this store never got and that raised no version (an older node's, say):
+      // only the move tells the store that it may have missed something
+      await raw.sadd('lp:apps', 'unheard');
+      await raw.set('lp:{unheard}:config', JSON.stringify({ id: 'unheard', uuid: 'u', createdAt: 'c', updatedAt: 'u', tokens: [], drains: [] }));
+      await rc.client(sub.node.port).client('KILL', 'ID', sub.id);
+      await until('the store re-read everything after the move', () => seen.some((c) => c.kind === 'app' && c.id === 'unheard'), APPLIED_WITHIN_MS, 50);
+    } finally {
+      raw.disconnect();
+      await store.close();
     }
   });
 });
