@@ -22,6 +22,7 @@
 // - a listener whose re-read fails (its promise rejects) is handed the
 //   change again, with backoff, until it succeeds, and at once when the
 //   command connection is back.
+// (The bookkeeping of both, Redis-free, is in changes.ts.)
 // A node that cannot reach Redis applies nothing meanwhile (it keeps what
 // it has, revoked keys included) and catches up within about a second of
 // being back.
@@ -41,6 +42,7 @@ import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, app
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
+import { backoff, ChangeListeners, HeardVersions, type ChangeListener } from './changes.js';
 
 export interface RedisStoreOptions {
   /** Who we are in change messages (our own changes are not reported back). */
@@ -60,23 +62,8 @@ interface ChangeMessage {
   v?: number;
 }
 
-/** A change handed to a listener that failed it: handed again at `timer`. */
-interface Retry {
-  listener: (c: StoreChange) => unknown;
-  change: StoreChange;
-  attempt: number;
-  timer: NodeJS.Timeout;
-}
-
 /** How long a version read past what was heard waits for the messages on their way before a full re-read. */
 const GRACE_MS = 150;
-
-/** A failed re-read is tried again after 50 ms, doubling to this. */
-const RETRY_MAX_MS = 500;
-
-function backoff(attempt: number): number {
-  return Math.min(RETRY_MAX_MS, 50 * 2 ** Math.min(attempt, 10));
-}
 
 /** GETs per pipeline when loading everything. */
 const LOAD_CHUNK = 500;
@@ -169,7 +156,7 @@ export class RedisStore implements ConfigStore {
   readonly #sub: Redis;
   readonly #owned: boolean;
   readonly #lingerMs: number;
-  readonly #listeners: Array<(c: StoreChange) => unknown> = [];
+  readonly #listeners = new ChangeListeners();
   /** Every app id this store has seen (resync after a missed change). */
   readonly #known = new Set<string>();
   #subscribed = false;
@@ -179,20 +166,14 @@ export class RedisStore implements ConfigStore {
   /** One Redis: the version is raised in the write's own script; a Redis Cluster raises it after. */
   readonly #single: boolean;
   readonly #checkMs: number;
-  /** The config version this node has every change up to (heard or re-read). */
-  #applied = 0;
-  /** False until #applied was first read (load(), or the first check). */
-  #baseline = false;
-  /** Versions heard above #applied (one missing below them: a gap, unless its message is on its way). */
-  readonly #heardAbove = new Set<number>();
+  /** The config versions this node has (heard of, made, or re-read). */
+  readonly #versions = new HeardVersions();
   #checking = false;
   #checkTimer: NodeJS.Timeout | null = null;
   #resyncing = false;
   #resyncAgain = false;
   /** A version raise that failed (the change landed): retried until it lands. */
   #bumpTimer: NodeJS.Timeout | null = null;
-  /** Changes a listener failed (its re-read rejected), by listener and change: handed again until one succeeds. */
-  readonly #retries = new Map<string, Retry>();
   /** Redis Cluster: the connection the client uses for classic subscriptions now (undefined: not looked at yet). */
   #subInstance: object | null | undefined = undefined;
 
@@ -225,10 +206,7 @@ export class RedisStore implements ConfigStore {
     try {
       // read first: whatever changes after it is re-read when the version is seen to move
       const version = await this.#version();
-      if (!this.#baseline) {
-        this.#baseline = true;
-        this.#setApplied(version);
-      }
+      if (!this.#versions.known) this.#versions.set(version);
       const [apiKey, ids, keys] = await Promise.all([this.#cmd.get(API_KEY), this.#cmd.smembers(APPS), this.getKeys()]);
       const apps: AppRecord[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
@@ -398,8 +376,8 @@ export class RedisStore implements ConfigStore {
    * (its re-read failed) is handed the same change again, with backoff,
    * until one succeeds.
    */
-  onChange(listener: (change: StoreChange) => unknown): void {
-    this.#listeners.push(listener);
+  onChange(listener: ChangeListener): void {
+    this.#listeners.add(listener);
     if (this.#subscribed) return;
     this.#subscribed = true;
     this.#sub.on('message', this.#onMessage);
@@ -424,14 +402,14 @@ export class RedisStore implements ConfigStore {
 
   /** A change of ours landed; written: what its script answered (one Redis: the version it made). */
   async #written(written: number): Promise<void> {
-    if (this.#single) this.#heard(written);
+    if (this.#single) this.#versions.heard(written);
     else await this.#bump();
   }
 
   /** Raise the config version after a change that landed; on failure, again in the background until it lands. */
   async #bump(): Promise<void> {
     try {
-      this.#heard(Number(await this.#cmd.eval(BUMP_LUA, 1, CONFIG_VERSION, CONFIG_CHANNEL, this.#open('v'))));
+      this.#versions.heard(Number(await this.#cmd.eval(BUMP_LUA, 1, CONFIG_VERSION, CONFIG_CHANNEL, this.#open('v'))));
     } catch {
       this.#bumpLater(0);
     }
@@ -443,7 +421,7 @@ export class RedisStore implements ConfigStore {
       this.#bumpTimer = null;
       if (this.#closed) return;
       this.#cmd.eval(BUMP_LUA, 1, CONFIG_VERSION, CONFIG_CHANNEL, this.#open('v')).then(
-        (v) => this.#heard(Number(v)),
+        (v) => this.#versions.heard(Number(v)),
         () => this.#bumpLater(attempt + 1),
       );
     }, backoff(attempt));
@@ -453,21 +431,6 @@ export class RedisStore implements ConfigStore {
   /** The stored config version (0 when none yet). */
   async #version(): Promise<number> {
     return Number(await this.#cmd.get(CONFIG_VERSION)) || 0;
-  }
-
-  /** A version made by a change this node has (heard of it, or made it). */
-  #heard(v: number): void {
-    if (!Number.isSafeInteger(v) || v <= this.#applied) return;
-    this.#heardAbove.add(v);
-    while (this.#heardAbove.delete(this.#applied + 1)) this.#applied++;
-  }
-
-  /** Every change up to v is in (a full re-read made after v was read); below #applied: the counter went back (Redis lost its data). */
-  #setApplied(v: number): void {
-    if (v < this.#applied) this.#heardAbove.clear();
-    this.#applied = v;
-    for (const h of this.#heardAbove) if (h <= v) this.#heardAbove.delete(h);
-    while (this.#heardAbove.delete(this.#applied + 1)) this.#applied++;
   }
 
   /**
@@ -481,15 +444,15 @@ export class RedisStore implements ConfigStore {
     try {
       this.#watchSubscriber();
       const cur = await this.#version();
-      if (!this.#baseline) {
-        this.#baseline = true;
-        this.#setApplied(cur);
+      const v = this.#versions;
+      if (!v.known) {
+        v.set(cur);
         return;
       }
-      if (cur === this.#applied) return;
-      if (cur > this.#applied) {
+      if (cur === v.applied) return;
+      if (cur > v.applied) {
         await this.#sleep(GRACE_MS);
-        if (this.#closed || this.#applied >= cur) return;
+        if (this.#closed || v.applied >= cur) return;
       }
       this.#resync();
     } catch {
@@ -523,40 +486,12 @@ export class RedisStore implements ConfigStore {
   }
 
   readonly #onCommandsBack = (): void => {
-    for (const key of [...this.#retries.keys()]) this.#retryNow(key);
+    this.#listeners.retryNow();
     void this.#check();
   };
 
   #emit(c: StoreChange): void {
-    for (const l of this.#listeners) this.#deliver(l, c, 0);
-  }
-
-  #deliver(listener: (c: StoreChange) => unknown, change: StoreChange, attempt: number): void {
-    let done: Promise<unknown>;
-    try {
-      done = Promise.resolve(listener(change));
-    } catch (err) {
-      done = Promise.reject(err);
-    }
-    done.catch(() => this.#retry(listener, change, attempt));
-  }
-
-  /** Hand a failed change to its listener again later; one pending per listener and change (it re-reads the newest state). */
-  #retry(listener: (c: StoreChange) => unknown, change: StoreChange, attempt: number): void {
-    if (this.#closed) return;
-    const key = `${this.#listeners.indexOf(listener)} ${change.kind} ${change.kind === 'app' ? change.id : ''}`;
-    if (this.#retries.has(key)) return;
-    const timer = setTimeout(() => this.#retryNow(key), backoff(attempt));
-    timer.unref();
-    this.#retries.set(key, { listener, change, attempt, timer });
-  }
-
-  #retryNow(key: string): void {
-    const r = this.#retries.get(key);
-    if (!r) return;
-    clearTimeout(r.timer);
-    this.#retries.delete(key);
-    if (!this.#closed) this.#deliver(r.listener, r.change, r.attempt + 1);
+    this.#listeners.emit(c);
   }
 
   #sleep(ms: number): Promise<void> {
@@ -578,7 +513,7 @@ export class RedisStore implements ConfigStore {
     } catch {
       return;
     }
-    if (typeof m.v === 'number') this.#heard(m.v);
+    if (typeof m.v === 'number') this.#versions.heard(m.v);
     if (m.n === this.nodeId) return;
     if (m.k === 'apiKey') this.#emit({ kind: 'apiKey' });
     else if (m.k === 'keys') this.#emit({ kind: 'keys' });
@@ -612,8 +547,7 @@ export class RedisStore implements ConfigStore {
           this.#emit({ kind: 'keys' });
           this.#emit({ kind: 'apiKey' });
           for (const id of new Set([...this.#known, ...ids])) this.#emit({ kind: 'app', id });
-          this.#baseline = true;
-          this.#setApplied(version);
+          this.#versions.set(version);
           break;
         } catch {
           // the command connection is not back yet: try again shortly
@@ -629,8 +563,7 @@ export class RedisStore implements ConfigStore {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearTimeout(t);
-    for (const r of this.#retries.values()) clearTimeout(r.timer);
-    this.#retries.clear();
+    this.#listeners.close();
     if (this.#checkTimer) clearInterval(this.#checkTimer);
     if (this.#bumpTimer) clearTimeout(this.#bumpTimer);
     this.#sub.off('message', this.#onMessage);
