@@ -18,6 +18,9 @@ export interface RedisClusterNode {
   port: number;
   /** Stop it (SIGKILL when hard), as a crash would. */
   kill(hard?: boolean): Promise<void>;
+  /** Make it hang (SIGSTOP): its connections stay open and nothing answers, as a stalled host; resume() undoes it. */
+  pause(): void;
+  resume(): void;
   readonly running: boolean;
 }
 
@@ -67,12 +70,19 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
         get running() {
           return node.child !== null && node.child.exitCode === null;
         },
+        pause() {
+          node.child?.kill('SIGSTOP');
+        },
+        resume() {
+          node.child?.kill('SIGCONT');
+        },
         async kill(hard = false) {
           const c = node.child;
           node.child = null;
           if (!c || c.exitCode !== null) return;
           const exited = new Promise<void>((r) => c.once('exit', () => r()));
           c.kill(hard ? 'SIGKILL' : 'SIGTERM');
+          c.kill('SIGCONT'); // a paused node handles its SIGTERM
           const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
           await exited;
           clearTimeout(timer);
