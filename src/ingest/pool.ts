@@ -263,22 +263,11 @@ export class IngestPool {
   }
 
   #onMessage(h: WorkerHandle, m: FromWorker): void {
-    if (m.k === 'many') {
-      for (const x of m.ms) this.#onMessage(h, x);
-      return;
-    }
-    if (m.k === 'http') {
-      const p = this.#pending.get(m.id);
-      if (!p) return;
-      this.#pending.delete(m.id);
-      h.inflight -= p.n;
-      let cooked: Buffer | null = null;
-      if (m.s >= 0) {
-        if (m.sab !== null) h.shared[m.s] = Buffer.from(m.sab);
-        cooked = h.shared[m.s]!.subarray(0, m.n);
-      } else if (m.b !== null) cooked = Buffer.from(m.b, 0, m.n);
-      if (cooked !== null) this.#cookedBy.set(cooked.buffer, { h, s: m.s });
-      p.resolve({ result: m.result, cooked });
+    if (m.k === 'many' || m.k === 'http') {
+      if (m.k === 'many') for (const x of m.ms) this.#answered(h, x);
+      else this.#answered(h, m);
+      // the worker holds less now: stream chunks that waited for room go (else they wait for more syslog input)
+      h.handoff.pump();
       return;
     }
     if (m.k === 'streamError') {
@@ -292,6 +281,22 @@ export class IngestPool {
     }
     this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed, limited: [0, 0, 0, 0] });
     this.#routeQueued();
+  }
+
+  /** A POST /logs body parsed: its bytes leave the worker's count, its promise resolves. */
+  #answered(h: WorkerHandle, m: FromWorker): void {
+    if (m.k !== 'http') return;
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    h.inflight -= p.n;
+    let cooked: Buffer | null = null;
+    if (m.s >= 0) {
+      if (m.sab !== null) h.shared[m.s] = Buffer.from(m.sab);
+      cooked = h.shared[m.s]!.subarray(0, m.n);
+    } else if (m.b !== null) cooked = Buffer.from(m.b, 0, m.n);
+    if (cooked !== null) this.#cookedBy.set(cooked.buffer, { h, s: m.s });
+    p.resolve({ result: m.result, cooked });
   }
 
   /**

@@ -89,3 +89,20 @@ export function partialBody(baseUrl: string, method: string, path: string, heade
     sock.on('close', () => finish(true));
   });
 }
+
+/** Octet-counted frames (RFC 6587) of these messages: a POST /logs body. */
+export function logplexBody(msgs: readonly string[]): Buffer {
+  return Buffer.concat(msgs.map((m) => {
+    const b = Buffer.from(m, 'utf8');
+    return Buffer.concat([Buffer.from(`${b.length} `), b]);
+  }));
+}
+
+/** POST /logs with a logplex-1 body and the token as Basic password, on a connection of its own. */
+export function postLogplex(baseUrl: string, token: string, body: Buffer, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return rawRequest(baseUrl, 'POST', '/logs', {
+    headers: { 'Content-Type': 'application/logplex-1', Authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}`, ...headers },
+    body,
+    timeoutMs: 30_000,
+  });
+}
