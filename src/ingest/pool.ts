@@ -14,7 +14,8 @@
 // each busy connection, not behind the flood's backlog. (The marks were once
 // 32/8 MiB of the whole worker's input, then 2/1 MiB, and pausing the worker
 // paused the quiet connections too.)
-// UDP cannot be paused: datagrams over the limit are dropped and counted.
+// UDP cannot be paused: datagrams over the limit (stream and UDP input, not
+// POST /logs bodies) are dropped and counted.
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { App } from '../apps.js';
@@ -28,7 +29,12 @@ import { WorkerHandle } from './worker-handle.js';
 import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
 
-/** UDP datagrams are dropped while worker 0 holds this much input. */
+/**
+ * UDP datagrams are dropped while worker 0 holds this much stream and UDP
+ * input. POST /logs bodies do not count: a request is not answered until its
+ * body is parsed, which holds its sender back, so a large body being parsed
+ * is no reason to drop another app's datagrams.
+ */
 const UDP_HIGH_WATER = 2 * 1024 * 1024;
 const UDP_BATCH = 256 * 1024;
 /** Most lines routed from worker batches in one event-loop turn before drains and tails get a turn. */
@@ -150,7 +156,7 @@ export class IngestPool {
   /** A UDP datagram: packed with the others of this tick and sent to worker 0 (keeps their order). */
   datagram(msg: Buffer): void {
     const h = this.#workers[0]!;
-    if (h.inflight > UDP_HIGH_WATER) {
+    if (h.inflight - h.bodyBytes > UDP_HIGH_WATER) {
       this.#udpOverload.value++;
       return;
     }
@@ -238,6 +244,7 @@ export class IngestPool {
       }
       this.#pending.set(id, { h, n, resolve });
       h.inflight += n;
+      h.bodyBytes += n;
       this.#postSoon(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, ab);
     });
   }
@@ -290,6 +297,7 @@ export class IngestPool {
     if (!p) return;
     this.#pending.delete(m.id);
     h.inflight -= p.n;
+    h.bodyBytes -= p.n;
     let cooked: Buffer | null = null;
     if (m.s >= 0) {
       if (m.sab !== null) h.shared[m.s] = Buffer.from(m.sab);

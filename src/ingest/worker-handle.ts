@@ -13,6 +13,8 @@ import type { ToWorker } from './worker-protocol.js';
 export class WorkerHandle implements HandoffTarget {
   readonly w: Worker;
   inflight = 0;
+  /** Of inflight, the bytes of POST /logs bodies (not counted by the UDP overload mark). */
+  bodyBytes = 0;
   readonly streams = new Map<number, Socket>();
   readonly handoff: FairHandoff = new FairHandoff(this);
   /** The worker's shared POST /logs answer buffers, by number. */
