@@ -5,15 +5,17 @@
 // Every stream sticks to one worker, so per-connection order is kept; seq is
 // stamped here, so per-app seq stays strictly increasing.
 //
-// Back-pressure is per connection (handoff.ts): a worker is given at most
-// WORKER_QUEUE bytes of stream input at a time, the rest waits here per
-// connection and is handed over in turn, and only a connection with more than
-// STREAM_HIGH bytes waiting is paused. So one flooding connection cannot hold
-// another app's lines back (SPEC 17): a quiet connection is never paused by
-// it and its chunk waits behind at most WORKER_QUEUE bytes and a chunk of
-// each busy connection, not behind the flood's backlog. (The marks were once
-// 32/8 MiB of the whole worker's input, then 2/1 MiB, and pausing the worker
-// paused the quiet connections too.)
+// Back-pressure is per input (handoff.ts): a worker is given at most
+// WORKER_QUEUE bytes of input at a time, the rest waits here per connection
+// and per app's POST /logs bodies and is handed over in turn, and only a
+// connection with more than STREAM_HIGH bytes waiting is paused (a body's
+// sender waits for its answer). So one flooding connection or app cannot
+// hold another app's lines back (SPEC 17): a quiet connection is never
+// paused by it and its item waits behind at most WORKER_QUEUE bytes and an
+// item of each busy input, not behind the flood's backlog. (The marks were
+// once 32/8 MiB of the whole worker's input, then 2/1 MiB, and pausing the
+// worker paused the quiet connections too; bodies once went straight to the
+// worker, a quiet body behind every body of a flood in flight.)
 // UDP cannot be paused: datagrams over the limit (stream and UDP input, not
 // POST /logs bodies) are dropped and counted.
 import type { Socket } from 'node:net';
@@ -24,7 +26,7 @@ import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
 import { FrameError } from './framing.js';
 import { CLASS_MASK, CLASS_SHIFT, LEN_MASK, TRANSPORT_MASK, TRANSPORT_SHIFT } from './batch.js';
-import { StreamInput } from './handoff.js';
+import { HandoffInput } from './handoff.js';
 import { WorkerHandle } from './worker-handle.js';
 import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
@@ -53,7 +55,7 @@ export class IngestPool {
   readonly #appGone: Child;
   readonly #udpOverload: Child;
   /** POST /logs bodies a worker is parsing, by request id. */
-  readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
+  readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void; reject: (err: Error) => void }>();
   #nextRequest = 1;
   /**
    * Stream batches not yet (fully) routed, in arrival order; p is where
@@ -98,7 +100,7 @@ export class IngestPool {
     await Promise.all(
       Array.from({ length: size }, async () => {
         const w = new Worker(url);
-        const h = new WorkerHandle(w);
+        const h = new WorkerHandle(w, pool.#flushSoon);
         w.on('message', (m: FromWorker) => pool.#onMessage(h, m));
         w.on('error', (err) => ctx.log.error({ at: 'ingest.worker_error', err: err.message }, 'ingest worker failed'));
         w.on('exit', (code) => {
@@ -127,7 +129,7 @@ export class IngestPool {
     const conns = this.#ctx.metrics.connections.labels(transport);
     conns.value++;
     h.streams.set(c, sock);
-    const input = new StreamInput(sock);
+    const input = new HandoffInput(sock);
     sock.on('data', (chunk: Buffer) => {
       let ab = chunk.buffer as ArrayBuffer;
       let o = chunk.byteOffset;
@@ -180,11 +182,23 @@ export class IngestPool {
     }
   }
 
-  /** Wait (bounded) until the workers have handled what they were given, then stop them. */
+  /**
+   * Wait (bounded) until the workers have handled what they were given, then
+   * stop them. POST /logs bodies still waiting for a worker are not parsed:
+   * their promises reject (the HTTP server has stopped, nobody waits for them).
+   */
   async close(timeoutMs = 3000): Promise<void> {
     this.#flushUdp();
+    for (const h of this.#workers) {
+      for (const m of h.handoff.dropBodies()) {
+        if (m.k !== 'http') continue;
+        const p = this.#pending.get(m.id);
+        this.#pending.delete(m.id);
+        p?.reject(new Error('ingest workers are stopped'));
+      }
+      h.handoff.pump(true);
+    }
     this.#sendOutboxes();
-    for (const h of this.#workers) h.handoff.pump(true);
     const deadline = Date.now() + timeoutMs;
     while (this.#workers.some((h) => h.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.#closed = true;
@@ -203,13 +217,12 @@ export class IngestPool {
     this.#udpPos = 0;
   }
 
-  /** Send m with the other POST /logs bodies of this event-loop turn (see worker-handle.ts). */
-  #postSoon(h: WorkerHandle, m: ToWorker, transfer: ArrayBuffer): void {
-    h.hold(m, [transfer]);
+  /** A worker's outbox holds a POST /logs body: send the outboxes at the end of this event-loop turn (see worker-handle.ts). */
+  readonly #flushSoon = (): void => {
     if (this.#outboxScheduled) return;
     this.#outboxScheduled = true;
     setImmediate(() => this.#sendOutboxes());
-  }
+  };
 
   #sendOutboxes(): void {
     this.#outboxScheduled = false;
@@ -218,7 +231,9 @@ export class IngestPool {
 
   /**
    * Frame, scan and cook a whole POST /logs body in a worker (the least busy
-   * one). Nothing is routed: the caller checks the result and then calls
+   * one), handed over in the app's turn (handoff.ts: one input per app, so a
+   * flooding app's bodies wait here, not in the worker ahead of other apps').
+   * Nothing is routed: the caller checks the result and then calls
    * routeCooked(), so a bad request stores nothing.
    */
   parseHttp(app: App, tokenName: string, body: Buffer, receivedMs: number): Promise<{ result: HttpParse; cooked: Buffer | null }> {
@@ -228,7 +243,7 @@ export class IngestPool {
       slot = this.#slotOf.get(app)!;
     }
     let h = this.#workers[0]!;
-    for (const w of this.#workers) if (w.inflight < h.inflight) h = w;
+    for (const w of this.#workers) if (w.inflight + w.handoff.waiting < h.inflight + h.handoff.waiting) h = w;
     let ab = body.buffer as ArrayBuffer;
     let o = body.byteOffset;
     const n = body.length;
@@ -242,10 +257,8 @@ export class IngestPool {
         reject(new Error('ingest workers are stopped'));
         return;
       }
-      this.#pending.set(id, { h, n, resolve });
-      h.inflight += n;
-      h.bodyBytes += n;
-      this.#postSoon(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, ab);
+      this.#pending.set(id, { h, n, resolve, reject });
+      h.handoff.send(h.bodiesOf(app), { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, [ab], n);
     });
   }
 

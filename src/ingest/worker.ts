@@ -156,9 +156,17 @@ function scheduleFlush(): void {
   });
 }
 
-/** Answers to POST /logs bodies, sent together once the message that brought them is handled. */
+/**
+ * Answers to POST /logs bodies, sent together once the message that brought
+ * them is handled, or before a body that would take them past ANSWER_BYTES
+ * of parsing: a small body's answer does not wait for a large one handed
+ * over with it (the hand-off lets a quiet app's body pass a flood's).
+ */
 const answers: FromWorker[] = [];
 const answerBuffers: ArrayBuffer[] = [];
+const ANSWER_BYTES = 256 * 1024;
+/** Body bytes parsed for the answers held. */
+let answered = 0;
 
 function sendAnswers(): void {
   if (answers.length === 0) return;
@@ -166,6 +174,7 @@ function sendAnswers(): void {
   port.postMessage(m, answerBuffers.slice());
   answers.length = 0;
   answerBuffers.length = 0;
+  answered = 0;
 }
 
 port.on('message', (m: ToWorker) => {
@@ -218,6 +227,8 @@ function handle(m: ToWorker): void {
       freeShared.push(m.s);
       return;
     case 'http': {
+      if (answered + m.n > ANSWER_BYTES) sendAnswers();
+      answered += m.n;
       const body = Buffer.from(m.b, m.o, m.n);
       const result: HttpParse = { ok: false, frames: 0, bytes: 0, lines: 0, errorFrame: 0, errorOffset: 0, errorText: '' };
       if (httpBody.scan(body)) {

@@ -1,15 +1,19 @@
-// POST /logs bodies share an ingest worker with syslog input (ingest/handoff.ts,
-// ingest/pool.ts). With one worker: a syslog chunk that had to wait while
-// bodies were parsed is handed over when they are answered, not when more
-// syslog input happens to arrive; UDP datagrams are not dropped as overload
-// because a large body is being parsed (the mark counts stream and UDP input
-// only).
+// POST /logs bodies share an ingest worker with syslog input and with each
+// other (ingest/handoff.ts, ingest/pool.ts). With one worker:
+// - a syslog chunk that had to wait while bodies were parsed is handed over
+//   when they are answered, not when more syslog input happens to arrive;
+// - UDP datagrams are not dropped as overload because a large body is being
+//   parsed (the mark counts stream and UDP input only);
+// - a quiet app's request waits behind at most the documented amount of a
+//   flooding app's concurrent large bodies (docs/reliability.md), counted in
+//   flood lines routed while it was in flight: a count, not a time.
 import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { App, LineSink } from '../../src/apps.js';
+import { WORKER_QUEUE } from '../../src/ingest/handoff.js';
 import { msgOf } from '../../src/line.js';
-import { logplexBody, postLogplex } from '../support/http.js';
+import { floodBody, logplexBody, postFlood, postLogplex } from '../support/http.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { SyslogStream } from '../support/syslog.js';
 import { settled, until } from '../support/wait.js';
@@ -88,5 +92,39 @@ describe('POST /logs in the ingest worker beside syslog input and other apps', (
     udp.close();
     assert.equal(overload.value, 0, `${overload.value} datagrams dropped as overload`);
     assert.equal(stored, sent, `${sent} datagrams sent, ${stored} stored`);
+  });
+
+  it("a quiet app's POST /logs waits behind at most four of a flooding app's concurrent 2 MiB bodies, not behind all of them", async (t) => {
+    srv = await startServer({ LOGPLANE_INGEST_WORKERS: '1', LOGPLANE_HISTORY_LINES: '1000' });
+    const reg = srv.server.ctx.registry;
+    const floodApp = (await reg.putApp('flooding', ['app'])).app;
+    const quietApp = (await reg.putApp('quiet', ['app'])).app;
+    const lines = 14_000;
+    const bodyBytes = floodBody(lines, 100).length;
+    assert.ok(bodyBytes > 2 * WORKER_QUEUE && bodyBytes < 2.5 * WORKER_QUEUE, `flood body ${bodyBytes} bytes`);
+    // 16 requests in flight at all times: 32 MiB of bodies the old FIFO hand-off put ahead of a quiet one
+    const flooding = postFlood(srv.url, tokenOf(floodApp), { lines, pad: 100, concurrency: 16, ms: 6000 });
+    try {
+      await until('the flood under way', () => floodApp.seq > 20 * lines, 30_000, 20);
+      const ahead: number[] = [];
+      const ms: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const before = floodApp.seq;
+        const t0 = performance.now();
+        const r = await postLogplex(srv.url, tokenOf(quietApp), logplexBody([`<190>1 2026-05-01T12:00:00Z host app web.1 - quiet ${i}`]));
+        ms.push(Math.round(performance.now() - t0));
+        ahead.push(floodApp.seq - before);
+        assert.equal(r.status, 204);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const served = await flooding;
+      ahead.sort((a, b) => a - b);
+      ms.sort((a, b) => a - b);
+      t.diagnostic(`flood bodies answered ${served}; flood lines routed while a quiet POST was in flight: median ${ahead[10]}, max ${ahead[19]} (a body is ${lines} lines, ${bodyBytes} bytes); quiet POST ms: median ${ms[10]}, max ${ms[19]}`);
+      assert.ok(ahead[10]! <= 2 * lines, `median ${ahead[10]} flood lines routed while a quiet POST was in flight > 2 bodies; all: ${ahead.join(' ')}`);
+      assert.ok(ahead[19]! <= 4 * lines, `max ${ahead[19]} flood lines routed while a quiet POST was in flight > 4 bodies; all: ${ahead.join(' ')}`);
+    } finally {
+      await flooding.catch(() => 0);
+    }
   });
 });
