@@ -39,8 +39,23 @@ import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRAN
  */
 const UDP_HIGH_WATER = 2 * 1024 * 1024;
 const UDP_BATCH = 256 * 1024;
-/** Most lines routed from worker batches in one event-loop turn before drains and tails get a turn. */
-const LINES_PER_TURN = 4096;
+/**
+ * Most lines routed from worker batches and POST /logs bodies in one
+ * event-loop turn before drains and tails get a turn (a tail writes what it
+ * can and queues up to 1,024 lines; more in one turn overflows it).
+ */
+export const LINES_PER_TURN = 4096;
+
+/** A stream batch or a POST /logs body waiting to be routed (see IngestPool#queue). */
+interface Routing {
+  h: WorkerHandle | null;
+  b: Buffer | null;
+  p: number;
+  counts: number[] | null;
+  consumed: number;
+  limited: number[];
+  done: ((limited: number) => void) | null;
+}
 
 export class IngestPool {
   readonly size: number;
@@ -58,11 +73,13 @@ export class IngestPool {
   readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void; reject: (err: Error) => void }>();
   #nextRequest = 1;
   /**
-   * Stream batches not yet (fully) routed, in arrival order; p is where
-   * routing stopped; limited: lines the rate limit dropped so far, by
-   * transport (T, T_HTTP).
+   * Stream batches and POST /logs bodies not yet (fully) routed, in arrival
+   * order; p is where routing stopped; limited: lines the rate limit dropped
+   * so far, by transport (T, T_HTTP). A body has `done` (called once it is
+   * routed) and no worker, counts or consumed input (its request is counted
+   * by http.ts, its input left the worker's count when it was answered).
    */
-  readonly #queue: { h: WorkerHandle; b: Buffer | null; p: number; counts: number[]; consumed: number; limited: number[] }[] = [];
+  readonly #queue: Routing[] = [];
   /**
    * Rate-limited lines, by transport, not yet taken off a batch's line count:
    * a message cut across two batches is counted in the later one, so its
@@ -73,6 +90,12 @@ export class IngestPool {
   #routing = false;
   /** Lines routed from batches so far (for the per-turn budget). */
   #routed = 0;
+  /** Lines that may still be routed in this event-loop turn. */
+  #budget = LINES_PER_TURN;
+  /** A setImmediate that gives the next turn its budget (and routes on) is scheduled. */
+  #nextTurn = false;
+  /** Stopping: route whatever is queued now, whatever the budget. */
+  #draining = false;
   /** Which worker cooked each HTTP batch not yet routed (and its shared buffer's number, or -1). */
   readonly #cookedBy = new WeakMap<ArrayBufferLike, { h: WorkerHandle; s: number }>();
   #nextSlot = 1;
@@ -201,6 +224,9 @@ export class IngestPool {
     this.#sendOutboxes();
     const deadline = Date.now() + timeoutMs;
     while (this.#workers.some((h) => h.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // what came back is routed now, before drains flush and rings are saved
+    this.#draining = true;
+    this.#routeQueued();
     this.#closed = true;
     for (const h of this.#workers) h.closed = true;
     await Promise.all(this.#workers.map((h) => h.w.terminate()));
@@ -263,14 +289,15 @@ export class IngestPool {
   }
 
   /**
-   * Route what parseHttp cooked (by worker h, so the buffer can go back to it).
-   * Returns the lines the app's rate limit dropped (the caller counts them).
+   * Route what parseHttp cooked, in turn with the stream batches (at most
+   * LINES_PER_TURN lines an event-loop turn, so a large body does not
+   * overflow the tails' queues in one go), then give its buffer back to its
+   * worker and call done with the lines the app's rate limit dropped (the
+   * caller counts them, and answers). Once called, the body is routed whole.
    */
-  routeCooked(cooked: Buffer): number {
-    const limited = [0, 0, 0, 0];
-    this.#routeBatch(cooked, limited);
-    this.discardCooked(cooked);
-    return limited[0]! + limited[1]! + limited[2]! + limited[3]!;
+  routeCooked(cooked: Buffer, done: (limited: number) => void): void {
+    this.#queue.push({ h: null, b: cooked, p: 0, counts: null, consumed: 0, limited: [0, 0, 0, 0], done });
+    this.#routeQueued();
   }
 
   /** Give what parseHttp cooked back to its worker, routed or not. */
@@ -299,7 +326,7 @@ export class IngestPool {
       sock?.destroy();
       return;
     }
-    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed, limited: [0, 0, 0, 0] });
+    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed, limited: [0, 0, 0, 0], done: null });
     this.#routeQueued();
   }
 
@@ -321,57 +348,82 @@ export class IngestPool {
   }
 
   /**
-   * Route queued stream batches in order, at most LINES_PER_TURN lines per
-   * event-loop turn, then yield: after a stall the workers may have handed
-   * over far more than a drain's or tail's queue holds, and routing it all in
-   * one turn would overflow them before they could send anything.
+   * Route queued stream batches and bodies in order, at most LINES_PER_TURN
+   * lines per event-loop turn, then yield: after a stall the workers may have
+   * handed over far more than a drain's or tail's queue holds, and a POST
+   * /logs body may hold 100,000 lines; routing it all in one turn would
+   * overflow them before they could send anything. The budget is the turn's,
+   * whoever asks (several bodies answered in one turn share it); the next
+   * turn's is given by a setImmediate scheduled after this turn's lines were
+   * offered, so the tails' own setImmediate (scheduled by the first line
+   * offered) sends them first.
    */
   #routeQueued(): void {
     if (this.#routing) return;
     this.#routing = true;
-    let budget = LINES_PER_TURN;
-    while (this.#queue.length > 0) {
-      const q = this.#queue[0]!;
+    const queue = this.#queue;
+    const before = this.#routed;
+    while (queue.length > 0) {
+      const q = queue[0]!;
       if (q.b !== null && q.p < q.b.length) {
-        if (budget <= 0) {
-          setImmediate(() => {
-            this.#routing = false;
-            this.#routeQueued();
-          });
-          return;
-        }
-        const before = this.#routed;
-        q.p = this.#routeBatch(q.b, q.limited, q.p, budget);
-        budget -= this.#routed - before;
+        if (this.#budget <= 0 && !this.#draining) break;
+        const at = this.#routed;
+        q.p = this.#routeBatch(q.b, q.limited, q.p, this.#draining ? Infinity : this.#budget);
+        this.#budget -= this.#routed - at;
         if (q.p < q.b.length) continue;
-        this.#recycle(q.h, q.b);
       }
-      this.#queue.shift();
-      for (let t = 0; t < this.#counters.length; t++) {
-        const c = this.#counters[t]!;
-        const base = t * COUNTS_PER_TRANSPORT;
-        // accepted = cooked minus what the rate limit dropped (SPEC 10)
-        let lines = q.counts[base + C_LINES]!;
-        const limited = q.limited[t]!;
-        if (limited > 0) {
-          c.rateLimited.value += limited;
-          this.#limitedOwed[t]! += limited;
-        }
-        const owed = this.#limitedOwed[t]!;
-        if (owed > 0 && lines > 0) {
-          const take = Math.min(owed, lines);
-          lines -= take;
-          this.#limitedOwed[t] = owed - take;
-        }
-        c.lines.value += lines;
-        c.bytes.value += q.counts[base + C_BYTES]!;
-        c.malformed.value += q.counts[base + C_MALFORMED]!;
-        c.unknownToken.value += q.counts[base + C_UNKNOWN]!;
-      }
-      q.h.inflight -= q.consumed;
-      q.h.handoff.pump();
+      queue.shift();
+      if (q.done !== null) this.#routedBody(q);
+      else this.#routedBatch(q);
     }
     this.#routing = false;
+    if (this.#routed !== before && !this.#nextTurn) {
+      this.#nextTurn = true;
+      setImmediate(this.#turn);
+    }
+  }
+
+  readonly #turn = (): void => {
+    this.#nextTurn = false;
+    this.#budget = LINES_PER_TURN;
+    if (this.#queue.length > 0) this.#routeQueued();
+  };
+
+  /** A POST /logs body routed: its buffer goes back to its worker, its request is answered. */
+  #routedBody(q: Routing): void {
+    this.discardCooked(q.b!);
+    const l = q.limited;
+    q.done!(l[0]! + l[1]! + l[2]! + l[3]!);
+  }
+
+  /** A stream batch routed: its buffer goes back, its counts are added, its input leaves the worker's count. */
+  #routedBatch(q: Routing): void {
+    const h = q.h!;
+    if (q.b !== null) this.#recycle(h, q.b);
+    const counts = q.counts!;
+    for (let t = 0; t < this.#counters.length; t++) {
+      const c = this.#counters[t]!;
+      const base = t * COUNTS_PER_TRANSPORT;
+      // accepted = cooked minus what the rate limit dropped (SPEC 10)
+      let lines = counts[base + C_LINES]!;
+      const limited = q.limited[t]!;
+      if (limited > 0) {
+        c.rateLimited.value += limited;
+        this.#limitedOwed[t]! += limited;
+      }
+      const owed = this.#limitedOwed[t]!;
+      if (owed > 0 && lines > 0) {
+        const take = Math.min(owed, lines);
+        lines -= take;
+        this.#limitedOwed[t] = owed - take;
+      }
+      c.lines.value += lines;
+      c.bytes.value += counts[base + C_BYTES]!;
+      c.malformed.value += counts[base + C_MALFORMED]!;
+      c.unknownToken.value += counts[base + C_UNKNOWN]!;
+    }
+    h.inflight -= q.consumed;
+    h.handoff.pump();
   }
 
   /**
