@@ -46,6 +46,8 @@ import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
 import type { HistoryView } from '../history/source.js';
 import { claimSaved, removeSaved, saveUnwritten } from './unwritten.js';
+import { adminKeyPath, readAdminKey, saveAdminKey } from './admin-key.js';
+import { randomBytes } from 'node:crypto';
 
 export interface ClusterOptions {
   /** Node registration refresh period and lifetime without refresh, ms. */
@@ -186,6 +188,38 @@ export class Cluster {
       r.counter('logplane_cluster_messages_malformed_total', 'Pub/sub messages that could not be decoded.').labels(),
     );
     this.bus.onAnyBatch = (appId, recs) => this.#observe(appId, recs);
+  }
+
+  /**
+   * The admin key of a node started without LOGPLANE_API_KEY (SPEC 12:
+   * Redis keeps only its SHA-256). The key saved in this node's data dir
+   * when its hash is the stored one; else, when Redis has no admin key yet,
+   * a new one (nodes starting together agree on one: SET NX of the hash),
+   * saved in the data dir by the node that made it; else the node checks
+   * requests against the hash but does not know the key itself (logged: its
+   * local CLI needs LOGPLANE_API_KEY). True when this node made the key.
+   */
+  async bootstrapApiKey(registry: Registry): Promise<boolean> {
+    const saved = await readAdminKey(this.#dataDir);
+    if (saved !== null && registry.useApiKey(saved)) return false;
+    if (registry.apiKeyHash === null) {
+      const key = randomBytes(24).toString('base64url');
+      await this.store.claimApiKey(key);
+      await registry.reloadApiKey();
+      if (registry.useApiKey(key)) {
+        await saveAdminKey(this.#dataDir, key).catch((err: Error) => {
+          this.#log.warn({ at: 'cluster.admin_key_not_saved', path: adminKeyPath(this.#dataDir), err: err.message }, 'could not save the new admin key in the data dir; it is shown once: keep it, and give it to the nodes as LOGPLANE_API_KEY');
+        });
+        return true;
+      }
+    }
+    if (registry.apiKey === null) {
+      this.#log.warn(
+        { at: 'cluster.admin_key_unknown', path: adminKeyPath(this.#dataDir) },
+        'the admin key is set (Redis keeps only its hash) but this node was not given it: it accepts the key, but its local CLI cannot find it; set LOGPLANE_API_KEY on this node',
+      );
+    }
+    return false;
   }
 
   /** The history layout this node writes ('1' while nodes of the previous release may run; layout.ts). */
