@@ -7,6 +7,7 @@ import { Ring } from './buffer/ring.js';
 import { LineRates } from './buffer/rates.js';
 import { TokenTable, type TokenKey } from './tokens.js';
 import { SortedIds } from './basics/sorted-ids.js';
+import { matchesHash, sha256Hex } from './basics/digest.js';
 import { BadRequestError, ErrorCode, LogplaneError, NotFoundError } from './errors.js';
 import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
 
@@ -155,7 +156,10 @@ export class Registry extends EventEmitter {
   readonly #order = new SortedIds(() => this.#apps.keys());
   readonly #historyLines: number;
   readonly #seqClock: SeqClock | null;
+  /** The admin key itself, when this node knows it (the data dir's, the configured one, or one it made); Redis keeps only its hash. */
   #apiKey: string | null = null;
+  /** The admin key's SHA-256 (hex): what requests are checked against. */
+  #apiKeyHash: string | null = null;
   /** Per app id: changes whenever this node installs or removes the app. */
   readonly #stamps = new Map<string, number>();
   #stampClock = 0;
@@ -170,13 +174,46 @@ export class Registry extends EventEmitter {
     this.#seqClock = opts.seqClock ?? null;
   }
 
+  /** The admin key, when this node knows it (distributed mode: null unless configured, or kept in this node's data dir). */
   get apiKey(): string | null {
     return this.#apiKey;
   }
 
+  /** The admin key's SHA-256 (hex), null when there is no admin key: requests are checked against it. */
+  get apiKeyHash(): string | null {
+    return this.#apiKeyHash;
+  }
+
+  /** Take key as the admin key known here when it is the stored one (its hash matches); false otherwise. */
+  useApiKey(key: string): boolean {
+    if (this.#apiKeyHash === null || !matchesHash(key, this.#apiKeyHash)) return false;
+    this.#apiKey = key;
+    return true;
+  }
+
+  /** Re-read the admin key's hash (another node may have set it); the key known here is kept while it still matches. */
+  async reloadApiKey(): Promise<void> {
+    const s = this.store as ConfigStore & { getApiKeyHash?(): Promise<string | null> }; // RedisStore: no full load
+    if (s.getApiKeyHash) this.#setHash(null, await s.getApiKeyHash());
+    else {
+      const snap = await this.store.load();
+      this.#setHash(snap.apiKey, snap.apiKeyHash ?? null);
+    }
+  }
+
+  #setHash(key: string | null, hash: string | null): void {
+    if (key !== null) {
+      this.#apiKey = key;
+      this.#apiKeyHash = sha256Hex(key);
+      return;
+    }
+    this.#apiKeyHash = hash;
+    if (this.#apiKey !== null && (hash === null || !matchesHash(this.#apiKey, hash))) this.#apiKey = null;
+  }
+
   async init(): Promise<void> {
     const snap = await this.store.load();
-    this.#apiKey = snap.apiKey;
+    this.#setHash(snap.apiKey, snap.apiKeyHash ?? null);
     for (const rec of snap.apps) this.#install(rec);
     this.#order.build();
     // a re-read that fails (the store unreachable just then) rejects: the store hands the change again until one succeeds
@@ -185,7 +222,7 @@ export class Registry extends EventEmitter {
 
   async setApiKey(key: string): Promise<void> {
     await this.store.setApiKey(key);
-    this.#apiKey = key;
+    this.#setHash(key, null);
   }
 
   get(id: string): App | undefined {
@@ -325,8 +362,7 @@ export class Registry extends EventEmitter {
 
   async #onStoreChange(c: StoreChange): Promise<void> {
     if (c.kind === 'apiKey') {
-      const s = this.store as ConfigStore & { getApiKey?(): Promise<string | null> }; // RedisStore: no full load
-      this.#apiKey = s.getApiKey ? await s.getApiKey() : (await this.store.load()).apiKey;
+      await this.reloadApiKey();
       return;
     }
     if (c.kind === 'keys') return; // API keys: access/keys.ts

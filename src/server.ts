@@ -158,8 +158,9 @@ export class Server {
     this.#lock = s.lock;
   }
 
+  /** The admin key; '' on a node in distributed mode that does not know it (Redis keeps only its hash: give the node LOGPLANE_API_KEY). */
   get apiKey(): string {
-    return this.ctx.registry.apiKey!;
+    return this.ctx.registry.apiKey ?? '';
   }
   get url(): string {
     return this.ctx.publicUrl;
@@ -309,17 +310,17 @@ export class Server {
   }
 }
 
-/** The admin key: the configured one, the stored one, or a new one (nodes starting together agree on one). */
+/** The admin key: the configured one, the stored one, or a new one (distributed mode: cluster.ts bootstrapApiKey). */
 async function bootstrapKey(config: Config, registry: Registry, cluster: Cluster | null): Promise<boolean> {
   if (config.apiKey !== null) {
-    if (registry.apiKey !== config.apiKey) await registry.setApiKey(config.apiKey);
+    // the configured key is the admin key: stored (in Redis, its hash) unless it is already
+    if (!registry.useApiKey(config.apiKey)) await registry.setApiKey(config.apiKey);
     return false;
   }
+  if (cluster) return cluster.bootstrapApiKey(registry);
   if (registry.apiKey !== null) return false;
-  const key = randomBytes(24).toString('base64url');
-  const stored = cluster ? await cluster.store.claimApiKey(key) : key;
-  await registry.setApiKey(stored);
-  return stored === key;
+  await registry.setApiKey(randomBytes(24).toString('base64url'));
+  return true;
 }
 
 async function restoreRings(config: Config, registry: Registry, log: Log): Promise<void> {

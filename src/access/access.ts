@@ -4,7 +4,8 @@
 import type { App, Registry } from '../apps.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { Child } from '../obs/metrics.js';
-import { safeEqual, presentedKeys } from './credentials.js';
+import { presentedKeys } from './credentials.js';
+import { matchesHash } from '../basics/digest.js';
 import { Audit } from './audit.js';
 import { KeyRing } from './keys.js';
 import { ADMIN, reaches, type Principal } from './roles.js';
@@ -83,10 +84,10 @@ export class Access {
   authenticate(header: string | undefined): Principal | null {
     const presented = presentedKeys(header);
     if (presented.length === 0) return null;
-    const admin = this.#registry.apiKey;
+    // checked against the admin key's hash (Redis keeps nothing else: SPEC 12); every form checked, no early exit
+    const admin = this.#registry.apiKeyHash;
     let isAdmin = false;
-    // every form checked, no early exit
-    if (admin !== null) for (const k of presented) isAdmin = safeEqual(k, admin) || isAdmin;
+    if (admin !== null) for (const k of presented) isAdmin = matchesHash(k, admin) || isAdmin;
     const key = this.keys.authenticate(presented);
     return isAdmin ? ADMIN : key;
   }

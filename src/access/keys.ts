@@ -19,6 +19,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
 import type { ConfigStore, KeyChange, KeyRecord } from '../store/store.js';
 import { isRole, ROLES, type Principal, type Role } from './roles.js';
+import { sha256Hex } from '../basics/digest.js';
 
 export const KEY_ID = /^k_[0-9a-f]{16}$/;
 export const KEY_SECRET = /^lpk_[A-Za-z0-9_-]{43}$/;
@@ -27,7 +28,7 @@ const APP_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
 /** Hex SHA-256 of a key's secret: what the store keeps. */
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
+  return sha256Hex(secret);
 }
 
 /** A new key: its id and its secret (shown once, never stored). */

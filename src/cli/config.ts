@@ -17,8 +17,9 @@ so it can be captured:
 
   HEROKU_HOST=http://127.0.0.1:8601 HEROKU_API_KEY=$(logplane config:key) heroku logs -a myapp
 
-A node in distributed mode (REDIS_URL) keeps its key in Redis, and in
-DIR/server.json while it runs: that one is printed when DIR has no config.json.`,
+A node in distributed mode (REDIS_URL) keeps its key in DIR/server.json while
+it runs (Redis keeps only the key's SHA-256): that one is printed when DIR has
+no config.json.`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs('config:key', argv, { 'data-dir': { type: 'string' } });
     if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'config:key');

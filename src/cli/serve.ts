@@ -8,6 +8,7 @@ import { createLogplane, serverOf } from '../logplane.js';
 import { createLog } from '../obs/log.js';
 import type { Server } from '../server.js';
 import { redactUrl } from '../cluster/cluster.js';
+import { adminKeyPath } from '../cluster/admin-key.js';
 import { startHeapTuner } from '../basics/heap-tuner.js';
 
 /** The config as createLogplane's settings: every value that is not the default, by its environment name. */
@@ -95,7 +96,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       ports: { ...p },
-      ...(server.cluster ? { apiKey: server.apiKey } : {}),
+      ...(server.cluster && server.apiKey !== '' ? { apiKey: server.apiKey } : {}),
     });
   } catch (err) {
     server.ctx.log.warn({ at: 'server.runfile_failed', path: runFilePath(config.dataDir), err: (err as Error).message }, 'could not write server.json; the CLI will need LOGPLANE_URL');
@@ -112,10 +113,14 @@ export async function serve(argv: readonly string[]): Promise<void> {
   if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
   // Where the admin key is kept, on every start; the key itself only when it was just made.
   const cli = cliCommand();
-  const keyHome = server.cluster ? `Redis (key lp:apikey) and, while this node runs, ${runFilePath(config.dataDir)}` : join(dataDir, 'config.json');
+  // distributed mode: Redis keeps only the key's SHA-256 (SPEC 12); this node's copy is in server.json while it runs
+  const keyHome = server.cluster
+    ? `${server.generatedKey ? `${adminKeyPath(config.dataDir)} and, ` : ''}while this node runs, ${runFilePath(config.dataDir)} (Redis keeps only its SHA-256)`
+    : join(dataDir, 'config.json');
   const ownDir = dataDir === resolve('.logplane');
   const again = `print it with: ${cli} config:key${ownDir ? '' : ` --data-dir ${shellQuote(dataDir)}`}`;
   if (server.generatedKey) lines.push(`  admin API key:          ${server.apiKey}  (shown this once; kept in ${keyHome}; ${again})`);
+  else if (server.apiKey === '') lines.push('  admin API key:          not known on this node (Redis keeps only its SHA-256); set LOGPLANE_API_KEY to it for the local CLI');
   else lines.push(`  admin API key:          kept in ${keyHome}; ${again}`);
   // Commands that run as printed in the server's directory (docs/api.md, "The start message").
   lines.push(`  try it from another terminal, in ${process.cwd()}:`);

@@ -45,6 +45,9 @@ import { RedisAuthFailures } from './auth-failures.js';
 import { HybridSeq } from './seq.js';
 import { TailBridge } from './tails.js';
 import type { HistoryView } from '../history/source.js';
+import { claimSaved, removeSaved, saveUnwritten } from './unwritten.js';
+import { adminKeyPath, readAdminKey, saveAdminKey } from './admin-key.js';
+import { randomBytes } from 'node:crypto';
 
 export interface ClusterOptions {
   /** Node registration refresh period and lifetime without refresh, ms. */
@@ -106,6 +109,12 @@ export class Cluster {
   #stats: NodeStats | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
+  /** Where a stop saves the lines it could not write, and a start finds those of stopped nodes (unwritten.ts). */
+  readonly #dataDir: string;
+  /** The start's announcement of stopped nodes' unwritten lines (never rejects). */
+  #announcing: Promise<void> = Promise.resolve();
+  /** Files claimed at start whose notices are not written yet (removed once they are, or at the stop). */
+  #claimed: string[] = [];
 
   /** Connect, claim a node index, register. Throws when Redis does not answer within connectTimeoutMs. */
   static async connect(config: Config, log: Log, metrics: Metrics, opts: Partial<ClusterOptions> = {}): Promise<Cluster> {
@@ -148,6 +157,7 @@ export class Cluster {
     this.#sub = sub;
     this.nodes = nodes;
     this.#layout = layout;
+    this.#dataDir = config.dataDir;
     this.seqClock = new HybridSeq(nodes.index);
     this.#origins.add(nodes.index);
     nodes.on('index', (i: number) => {
@@ -178,6 +188,38 @@ export class Cluster {
       r.counter('logplane_cluster_messages_malformed_total', 'Pub/sub messages that could not be decoded.').labels(),
     );
     this.bus.onAnyBatch = (appId, recs) => this.#observe(appId, recs);
+  }
+
+  /**
+   * The admin key of a node started without LOGPLANE_API_KEY (SPEC 12:
+   * Redis keeps only its SHA-256). The key saved in this node's data dir
+   * when its hash is the stored one; else, when Redis has no admin key yet,
+   * a new one (nodes starting together agree on one: SET NX of the hash),
+   * saved in the data dir by the node that made it; else the node checks
+   * requests against the hash but does not know the key itself (logged: its
+   * local CLI needs LOGPLANE_API_KEY). True when this node made the key.
+   */
+  async bootstrapApiKey(registry: Registry): Promise<boolean> {
+    const saved = await readAdminKey(this.#dataDir);
+    if (saved !== null && registry.useApiKey(saved)) return false;
+    if (registry.apiKeyHash === null) {
+      const key = randomBytes(24).toString('base64url');
+      await this.store.claimApiKey(key);
+      await registry.reloadApiKey();
+      if (registry.useApiKey(key)) {
+        await saveAdminKey(this.#dataDir, key).catch((err: Error) => {
+          this.#log.warn({ at: 'cluster.admin_key_not_saved', path: adminKeyPath(this.#dataDir), err: err.message }, 'could not save the new admin key in the data dir; it is shown once: keep it, and give it to the nodes as LOGPLANE_API_KEY');
+        });
+        return true;
+      }
+    }
+    if (registry.apiKey === null) {
+      this.#log.warn(
+        { at: 'cluster.admin_key_unknown', path: adminKeyPath(this.#dataDir) },
+        'the admin key is set (Redis keeps only its hash) but this node was not given it: it accepts the key, but its local CLI cannot find it; set LOGPLANE_API_KEY on this node',
+      );
+    }
+    return false;
   }
 
   /** The history layout this node writes ('1' while nodes of the previous release may run; layout.ts). */
@@ -254,6 +296,9 @@ export class Cluster {
     this.#stats.start();
     registry.on('appDeleted', (app: App) => this.#stats?.forget(app.id));
     this.#checkpointTimer = setInterval(() => void feeds.checkpoint(), this.options.checkpointMs).unref();
+    this.#announcing = this.#announceSaved().catch((err: Error) => {
+      this.#log.error({ at: 'cluster.unwritten_read_failed', err: err.message }, 'could not read the lines stopped nodes left unwritten');
+    });
     this.#log.info({ at: 'cluster.joined', node: this.nodes.id, index: this.nodes.index, nodes: this.nodes.live.length }, 'distributed mode: joined the cluster');
     return feeds;
   }
@@ -340,15 +385,80 @@ export class Cluster {
     return this.#feeds?.checkpoint() ?? Promise.resolve();
   }
 
+  /**
+   * Lines nodes stopped without writing (saved in this data dir by their
+   * stop): a loss notice for each app, appended like this node's own; the
+   * files are removed once the notices are in Redis.
+   */
+  async #announceSaved(): Promise<void> {
+    const { losses, claimed, bad } = await claimSaved(this.#dataDir, this.nodes.id, (id) => this.nodes.live.includes(id));
+    if (claimed.length === 0) return;
+    this.#claimed = claimed;
+    if (bad > 0) this.#log.error({ at: 'cluster.unwritten_unreadable', files: bad }, 'saved counts of lines a stopped node could not write to Redis are unreadable; those losses cannot be announced');
+    let waiting = 0;
+    let lines = 0;
+    let apps = 0;
+    let gone = 0;
+    const done = () => {
+      if (--waiting > 0 || this.#closing) return;
+      const files = this.#claimed;
+      this.#claimed = [];
+      void Promise.all(files.map(removeSaved));
+      this.#log.info({ at: 'cluster.unwritten_announced', apps, lines }, 'announced the lines a stopped node could not write to Redis (a loss notice in each app\'s stream)');
+    };
+    for (const l of losses) {
+      if (this.history.announceSaved(l.app, l.n, l.since, done)) {
+        waiting++;
+        apps++;
+        lines += l.n;
+      } else gone += l.n;
+    }
+    this.#log.warn({ at: 'cluster.unwritten_found', files: claimed.length, apps, lines, ...(gone > 0 ? { linesOfDeletedApps: gone } : {}) }, 'a node stopped without writing some lines to Redis: announcing their loss in the apps\' streams');
+    if (waiting === 0) {
+      this.#claimed = [];
+      await Promise.all(claimed.map(removeSaved));
+    }
+  }
+
+  /**
+   * At the stop, with the connections closed: what could not be written is
+   * counted (logplane_redis_lines_dropped_total{reason="stop"}), logged at
+   * error level, and saved for the next start (unwritten.ts); the files this
+   * node claimed at start go (what of them is still unwritten is in the new one).
+   */
+  async #saveUnwritten(): Promise<number> {
+    const left = this.history.unwritten();
+    let lines = 0;
+    for (const l of left.values()) lines += l.n;
+    const claimed = this.#claimed;
+    this.#claimed = [];
+    if (lines > 0) {
+      this.history.countUnwrittenAtStop(lines);
+      try {
+        const saved = await saveUnwritten(this.#dataDir, this.nodes.id, left);
+        this.#log.error(
+          { at: 'cluster.unwritten', lines, apps: left.size, savedLines: saved.lines, savedApps: saved.apps, file: saved.path },
+          'stopping with lines not written to Redis: saved their count; the next start of a node on this data dir announces their loss (L10) in the apps\' streams',
+        );
+      } catch (err) {
+        this.#log.error({ at: 'cluster.unwritten', lines, apps: left.size, savedLines: 0, err: (err as Error).message }, 'stopping with lines not written to Redis, and their count could not be saved: their loss will not be announced in the streams');
+      }
+    }
+    await Promise.all(claimed.map(removeSaved));
+    return lines;
+  }
+
   // ---- stop ----------------------------------------------------------------
 
   /**
-   * Graceful stop (after the drains flushed): write what is queued (bounded),
-   * save cursors, give the leases back, deregister, disconnect.
+   * Graceful stop (after the drains flushed): write what is queued (waiting
+   * for Redis within timeoutMs if it is unreachable), save cursors, give the
+   * leases back, deregister, disconnect; then save what is still unwritten.
    */
   close(timeoutMs = 2000): Promise<void> {
     this.#closing ??= (async () => {
-      const written = await this.history.flush(timeoutMs);
+      await this.#announcing;
+      await this.history.flush(timeoutMs);
       if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
       await this.checkpoint();
       this.#feeds?.detachAll();
@@ -361,7 +471,8 @@ export class Cluster {
       this.history.close();
       await this.store.close();
       await Promise.all([closeClient(this.#cmd), closeClient(this.#sub)]);
-      this.#log.info({ at: 'cluster.left', node: this.nodes.id, unwritten: written ? 0 : this.history.pendingLines }, 'left the cluster');
+      const unwritten = await this.#saveUnwritten();
+      this.#log.info({ at: 'cluster.left', node: this.nodes.id, unwritten }, 'left the cluster');
     })();
     return this.#closing;
   }

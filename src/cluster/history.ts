@@ -38,7 +38,9 @@ import { decodeHistory, type HistoryDetail, type HistoryRead } from './history-r
 import { parseDropped, type DroppedChunk } from './gone.js';
 import { isCluster, refreshSlots } from '../redis/connection.js';
 import { byOwner, RoundSender, settle, type Outcome } from './history-round.js';
-import { Losses } from './losses.js';
+import { Losses, type Loss } from './losses.js';
+import { receivedOf } from '../line.js';
+import { decodeLossNotice } from './batch.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -290,6 +292,7 @@ export class RedisHistory {
       written += c.lines;
       this.#m.published[c.published].value++;
       if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
+      c.onWritten?.();
       c.release();
     }
     if (gone.length > 0) this.#discarded(gone);
@@ -399,18 +402,29 @@ export class RedisHistory {
     if (this.#up) this.#setDown('connection closed');
   };
 
+  /** Nothing left to write: no round out, nothing queued, no loss waiting for its notice. */
+  #idle(): boolean {
+    return this.#inFlight === null && this.#pending.length === 0 && this.#lost.size === 0;
+  }
+
   #notify(): void {
-    if (this.#inFlight !== null || (this.#pending.length > 0 && this.#up)) return;
+    if (!this.#idle()) return;
     const w = this.#waiters;
     this.#waiters = [];
     for (const f of w) f();
   }
 
-  /** Write everything routed so far (close): resolves when written, or when Redis is down, or after timeoutMs. */
+  /**
+   * Write everything routed so far, and the notices of lines lost (close):
+   * true once all of it is written, false after timeoutMs. While Redis is
+   * unreachable it waits for it to come back (ioredis reconnects) within
+   * that bound; what is still unwritten then is unwritten().
+   */
   async flush(timeoutMs: number): Promise<boolean> {
     this.#collect();
     this.#pump();
-    if (this.#inFlight === null && (this.#pending.length === 0 || !this.#up)) return this.#pending.length === 0;
+    if (this.#idle()) return true;
+    if (timeoutMs <= 0) return false;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((r) => this.#waiters.push(r)),
@@ -419,7 +433,57 @@ export class RedisHistory {
       }),
     ]);
     clearTimeout(timer);
-    return this.pendingLines === 0;
+    return this.#idle();
+  }
+
+  /**
+   * What is not in Redis (at a stop, after flush()), per app: the lines
+   * queued or in flight (a round still out may or may not have landed: it
+   * counts as unwritten, so a loss may be announced twice but never not at
+   * all) and the losses whose notice is not written, with the received time
+   * of the oldest. Counts only: no line content.
+   */
+  unwritten(): Map<string, Loss> {
+    const out = new Map<string, Loss>();
+    const add = (appId: string, n: number, since: number) => {
+      const l = out.get(appId);
+      if (l) {
+        l.n += n;
+        if (since < l.since) l.since = since;
+      } else out.set(appId, { n, since });
+    };
+    for (const [b, l] of this.#lost.entries()) if (!b.removed) add(b.appId, l.n, l.since);
+    const chunks = [...(this.#inFlight ?? []), ...this.#pending.chunks()];
+    for (const c of chunks) {
+      if (c.batch.removed) continue;
+      for (const r of c.records()) {
+        const notice = decodeLossNotice(r);
+        if (notice) add(c.batch.appId, notice.n, notice.since);
+        else add(c.batch.appId, 1, receivedOf(r));
+      }
+    }
+    return out;
+  }
+
+  /** Lines counted unwritten when this node stopped (logplane_redis_lines_dropped_total{reason="stop"}). */
+  countUnwrittenAtStop(n: number): void {
+    this.#m.droppedStop.value += n;
+  }
+
+  /**
+   * n lines of this app that a node which stopped could not write (saved in
+   * its data dir): a loss notice is appended for them like for lines lost
+   * here; written() once it is in Redis. False when the app is not known here.
+   */
+  announceSaved(appId: string, n: number, since: number, written: () => void): boolean {
+    const b = this.#batches.get(appId);
+    if (!b || b.removed) return false;
+    this.#lost.addSaved(b, n, since, written);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#tick);
+    }
+    return true;
   }
 
   close(): void {

@@ -12,6 +12,8 @@ import { chunkOf, type AppBatch, type Chunk, type ChunkQueue } from './pending.j
 export interface Loss {
   n: number;
   since: number;
+  /** Called once the notice of this loss is written (a stopped node's saved loss: cluster/unwritten.ts); dropped if the notice itself is lost. */
+  written?: Array<() => void>;
 }
 
 export class Losses {
@@ -54,6 +56,26 @@ export class Losses {
   }
 
   /**
+   * n lines of the app that a node which stopped could not write (saved in
+   * its data dir, cluster/unwritten.ts): announced like the others; written()
+   * is called once the notice is in Redis. The drains of this node are not
+   * told here: they read the notice from the stream.
+   */
+  addSaved(b: AppBatch, n: number, since: number, written: () => void): void {
+    const l = this.#lost.get(b);
+    if (l) {
+      l.n += n;
+      if (since < l.since) l.since = since;
+      (l.written ??= []).push(written);
+    } else this.#lost.set(b, { n, since, written: [written] });
+  }
+
+  /** The losses not yet announced (read only: what is left unwritten at a stop). */
+  entries(): IterableIterator<[AppBatch, Loss]> {
+    return this.#lost.entries();
+  }
+
+  /**
    * Announce the losses now (forgotten here): each app's notice goes in
    * front of the app's first queued chunk while it was never sent (in one
    * append with the lines that follow it: no reader sees the notice without
@@ -68,8 +90,22 @@ export class Losses {
       if (b.removed) continue;
       const rec = encodeLossNotice(origin, l.n, l.since);
       const next = queue.firstOf(b);
-      if (next !== undefined && next.id === 0 && next.origin === origin) queue.prepend(next, rec);
-      else own.push(chunkOf(b, [rec], origin));
+      let c: Chunk;
+      if (next !== undefined && next.id === 0 && next.origin === origin) {
+        queue.prepend(next, rec);
+        c = next;
+      } else {
+        c = chunkOf(b, [rec], origin);
+        own.push(c);
+      }
+      if (l.written !== undefined) {
+        const calls = l.written;
+        const before = c.onWritten;
+        c.onWritten = () => {
+          before?.();
+          for (const f of calls) f();
+        };
+      }
     }
     return own;
   }

@@ -37,6 +37,8 @@ export class Chunk {
   blob: Buffer | null = null;
   /** Who published its blob when it was written: this node's PUBLISH, Redis (a listener had just come: the bookkeeping script), or nobody (no listener). */
   published: 'node' | 'redis' | 'none' = 'node';
+  /** Called once the chunk is written (a loss notice saved by a stopped node: cluster/unwritten.ts); not when it is lost. */
+  onWritten: (() => void) | null = null;
   #blobBuf: ReturnType<typeof takeBuffer> | null = null;
 
   constructor(batch: AppBatch, segs: Segment[], origin: number) {
@@ -363,6 +365,10 @@ export class ChunkQueue {
   }
   peek(): Chunk | undefined {
     return this.#q.count === 0 ? undefined : this.#q.peek();
+  }
+  /** Every chunk held, oldest first (rare paths: what is left unwritten at a stop). */
+  *chunks(): IterableIterator<Chunk> {
+    for (let i = 0; i < this.#q.count; i++) yield this.#q.at(i);
   }
   /**
    * Drop the oldest records beyond max (each dropped chunk's or part's

@@ -5,7 +5,13 @@
 
 /** Set of every app id. */
 export const APPS = 'lp:apps';
-/** The admin API key. */
+/**
+ * The admin API key's SHA-256 (hex), never the key (SPEC 12). The hash tag
+ * puts it in the slot of API_KEY, so the migration from it is one script on
+ * a Redis Cluster too; its name is one the previous release never reads.
+ */
+export const API_KEY_HASH = '{lp:apikey}:sha256';
+/** The admin key in clear, as the previous release kept it: replaced by API_KEY_HASH at a node's start (store/redis.ts). */
 export const API_KEY = 'lp:apikey';
 /** API keys (SPEC 12): a hash, key id -> JSON record (the secret's SHA-256, never the secret). */
 export const API_KEYS = 'lp:keys';

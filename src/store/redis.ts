@@ -1,11 +1,23 @@
 // Config store over Redis (distributed mode): apps, tokens, drains and the
 // admin key, shared by every node. Each node keeps the whole config in its
 // Registry (the cache on the hot path); a write publishes a change on
-// `lp:config` and every other node re-reads that app within milliseconds.
-// Keys: `lp:apps` (set of ids), `lp:{<app>}:config` (JSON record),
-// `lp:apikey`, `lp:keys` (API key records by id: hashes of the secrets,
+// `lp:config` and every other node re-reads that app within milliseconds. A
+// subscriber that was disconnected re-reads everything when it is back (it
+// may have missed changes). Keys: `lp:apps` (set of ids), `lp:{<app>}:config`
+// (JSON record), `{lp:apikey}:sha256` (the admin key's SHA-256, never the
+// key: SPEC 12), `lp:keys` (API key records by id: hashes of the secrets,
 // never the secrets), `lp:config:version`. Redis errors become StoreError
 // (503).
+//
+// The previous release kept the admin key in clear in `lp:apikey`. Every
+// read of the admin key here first replaces a clear key found there by its
+// hash, in one script (the hash, then the clear key deleted: never both
+// kept). A clear key found next to a hash was written after the hash (the
+// migration deletes it), by a node of the previous release that set its
+// LOGPLANE_API_KEY: as that release did, the key set last is the admin key.
+// The previous release reads `lp:apikey` only, so it never takes the hash
+// for the key; it finds no key there (its admin requests are refused until
+// it is upgraded: docs/operations.md, "Upgrades: the admin key").
 //
 // A message can be missed (the subscriber was away, or a Cluster client
 // moved it to another Redis node), and a re-read can fail (the command
@@ -36,9 +48,10 @@
 // (a key revoked elsewhere a moment ago) is computed again, never written
 // over the newer record.
 import { randomUUID } from 'node:crypto';
+import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
+import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
@@ -134,6 +147,26 @@ redis.call('PUBLISH', ARGV[1], ARGV[2] .. ',"v":' .. v .. '}')
 return v
 `;
 
+/**
+ * Replace the previous release's clear admin key by its hash, if it is still
+ * the one read. KEYS: the clear key, the hash. ARGV: the clear key read, its
+ * hash. Returns 1 when replaced, 0 when the clear key changed meanwhile.
+ */
+const MIGRATE_KEY_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/** Set the admin key's hash and delete a clear key of the previous release, then publish the change. KEYS: the hash, the clear key. ARGV: the hash, channel, message. */
+const SET_KEY_LUA = `
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`;
+
 function storeError(err: unknown): StoreError {
   return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
 }
@@ -213,7 +246,7 @@ export class RedisStore implements ConfigStore {
       // read first: whatever changes after it is re-read when the version is seen to move
       const version = await this.#version();
       if (!this.#versions.known) this.#versions.set(version);
-      const [apiKey, ids, keys] = await Promise.all([this.#cmd.get(API_KEY), this.#cmd.smembers(APPS), this.getKeys()]);
+      const [apiKeyHash, ids, keys] = await Promise.all([this.getApiKeyHash(), this.#cmd.smembers(APPS), this.getKeys()]);
       const apps: AppRecord[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
         const part = ids.slice(i, i + LOAD_CHUNK);
@@ -227,7 +260,7 @@ export class RedisStore implements ConfigStore {
         });
       }
       for (const a of apps) this.#known.add(a.id);
-      return { apiKey, apps, keys };
+      return { apiKey: null, apiKeyHash, apps, keys };
     } catch (err) {
       throw storeError(err);
     }
@@ -304,32 +337,35 @@ export class RedisStore implements ConfigStore {
     }
   }
 
+  /** Store the admin key's hash (never the key), delete a clear key of the previous release, tell the other nodes. */
   async setApiKey(key: string): Promise<void> {
-    try {
-      await this.#cmd.pipeline().set(API_KEY, key).publish(CONFIG_CHANNEL, this.#message('apiKey')).exec();
-    } catch (err) {
-      throw storeError(err);
-    }
+    await redisCall(this.#cmd.eval(SET_KEY_LUA, 2, API_KEY_HASH, API_KEY, sha256Hex(key), CONFIG_CHANNEL, this.#message('apiKey')));
     await this.#bump();
   }
 
-  /** Set the key unless one is stored; returns the stored key (several nodes starting at once agree). */
+  /** Store this key's hash unless a hash is stored; returns the stored hash (several nodes starting at once agree on one). */
   async claimApiKey(key: string): Promise<string> {
-    try {
-      await this.#cmd.set(API_KEY, key, 'NX');
-      return (await this.#cmd.get(API_KEY)) ?? key;
-    } catch (err) {
-      throw storeError(err);
-    }
+    const hash = sha256Hex(key);
+    await this.#migrateApiKey();
+    await redisCall(this.#cmd.set(API_KEY_HASH, hash, 'NX'));
+    return (await redisCall(this.#cmd.get(API_KEY_HASH))) ?? hash;
   }
 
-  /** The admin key alone (cheaper than load()). */
-  async getApiKey(): Promise<string | null> {
-    try {
-      return await this.#cmd.get(API_KEY);
-    } catch (err) {
-      throw storeError(err);
+  /** The admin key's hash alone (cheaper than load()), after replacing a clear key of the previous release. */
+  async getApiKeyHash(): Promise<string | null> {
+    await this.#migrateApiKey();
+    return redisCall(this.#cmd.get(API_KEY_HASH));
+  }
+
+  /** Replace a clear admin key (the previous release's `lp:apikey`) by its hash. */
+  async #migrateApiKey(): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const clear = await redisCall(this.#cmd.get(API_KEY));
+      if (clear === null) return;
+      const done = await redisCall(this.#cmd.eval(MIGRATE_KEY_LUA, 2, API_KEY, API_KEY_HASH, clear, sha256Hex(clear)));
+      if (done === 1) return;
     }
+    throw new StoreError('the admin key kept changing during its migration to a hash; try again');
   }
 
   async getKeys(): Promise<KeyRecord[]> {

@@ -60,7 +60,10 @@ export interface KeyRecord {
 }
 
 export interface StoreSnapshot {
+  /** The admin key, where the store keeps it readable (data dir, memory); null in Redis, which keeps only its hash. */
   apiKey: string | null;
+  /** The admin key's SHA-256 (hex), from a store that keeps only that (Redis); absent elsewhere. */
+  apiKeyHash?: string | null;
   apps: AppRecord[];
   /** API keys; absent in stores written before keys existed. */
   keys?: KeyRecord[];
@@ -102,6 +105,7 @@ export interface ConfigStore {
   deleteApp(id: string): Promise<void>;
   /** Re-read one app (after a change elsewhere); null when gone. */
   getApp(id: string): Promise<AppRecord | null>;
+  /** Make this the admin key (Redis keeps only its SHA-256: SPEC 12). */
   setApiKey(key: string): Promise<void>;
   /** Every API key record (re-read after a `keys` change). */
   getKeys(): Promise<KeyRecord[]>;

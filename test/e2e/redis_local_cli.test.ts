@@ -34,7 +34,7 @@ test('distributed mode: the local CLI finds the node and its admin key in the da
   assert.equal(statSync(dataDir).mode & 0o777, 0o700);
   // (the start message follows server.json, which spawnServer waits for)
   await until('the start message', () => node.stdout().includes('admin API key'), 10_000);
-  assert.match(node.stdout(), /admin API key: +\S+ +\(shown this once; kept in Redis \(key lp:apikey\) and, while this node runs, /);
+  assert.match(node.stdout(), /admin API key: +\S+ +\(shown this once; kept in \S+admin-key\.json and, while this node runs, \S+server\.json \(Redis keeps only its SHA-256\)/);
   const env = cleanEnv({ LOGPLANE_DATA_DIR: dataDir });
   const created = await runCli(['apps:create', 'myapp'], { env });
   assert.equal(created.code, 0, created.stderr);

@@ -47,6 +47,7 @@ storeSuite('redis', {
   },
   reopen: async () => RedisStore.connect(await redisUrl()),
   notifies: true,
+  hashesAdminKey: true,
   cleanup: async () => {
     await redis?.close();
     redis = null;

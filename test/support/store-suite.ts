@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../../src/errors.js';
 import type { AppRecord, ConfigStore, KeyRecord, StoreChange } from '../../src/store/store.js';
 import { until } from './wait.js';
+import { sha256Hex } from '../../src/basics/digest.js';
+import type { StoreSnapshot } from '../../src/store/store.js';
 
 export interface StoreBackend {
   /** A store over a fresh, empty backend. */
@@ -14,6 +16,8 @@ export interface StoreBackend {
   reopen: ((s: ConfigStore) => Promise<ConfigStore>) | null;
   /** Whether another instance's writes are reported through onChange (shared backends). */
   notifies: boolean;
+  /** Whether the store keeps only the admin key's hash (Redis: SPEC 12), not the key. */
+  hashesAdminKey?: boolean;
   cleanup?(): Promise<void>;
 }
 
@@ -47,6 +51,13 @@ function addToken(id: string, name: string) {
 
 
 export function storeSuite(name: string, backend: StoreBackend): void {
+  /** The snapshot holds this admin key: itself, or (a store that keeps hashes) only its SHA-256. */
+  const assertAdminKey = (snap: StoreSnapshot, key: string) => {
+    if (backend.hashesAdminKey) {
+      assert.equal(snap.apiKey, null, 'the key itself is not kept');
+      assert.equal(snap.apiKeyHash, sha256Hex(key));
+    } else assert.equal(snap.apiKey, key);
+  };
   describe(`ConfigStore: ${name}`, () => {
     const open: ConfigStore[] = [];
     const fresh = async () => {
@@ -103,7 +114,7 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       const s = await fresh();
       await s.load();
       await s.setApiKey('k'.repeat(20));
-      assert.equal((await s.load()).apiKey, 'k'.repeat(20));
+      assertAdminKey(await s.load(), 'k'.repeat(20));
     });
 
     test('many apps load in full', async () => {
@@ -123,7 +134,7 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       await s.setApiKey('durable-key-0123456789');
       const r = await reopen(s);
       const snap = await r.load();
-      assert.equal(snap.apiKey, 'durable-key-0123456789');
+      assertAdminKey(snap, 'durable-key-0123456789');
       assert.deepEqual(snap.apps.map(bare), [a]);
     });
 
