@@ -10,7 +10,7 @@ import type { DrainCluster, DrainHandle, DrainOwnership, ReplayAnswer } from '..
 import type { ReplayRequest } from '../drains/replay.js';
 import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
-import { drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
+import { appMeta, drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
 import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
@@ -157,18 +157,19 @@ export class DrainFeeds implements DrainCluster {
     }
   }
 
-  /** Write the feeds' cursors (forward only: lpSaveCursor) and statuses; true when every cursor was written. */
+  /** Write the feeds' cursors (forward only within an epoch: lpSaveCursor) and statuses; true when every cursor was written. */
   async #save(feeds: DrainFeed[], withStatus = true): Promise<boolean> {
     const p = pipelineByOwner(this.#o.redis) as unknown as ScriptPipeline & ChainableCommander;
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
+    const epochs = feeds.map((f) => f.cursorEpoch);
     /** Index of each feed's cursor write in the replies. */
     const at0: number[] = [];
     let n = 0;
     for (const f of feeds) {
       const key = drainState(f.appId, f.drainId);
       at0.push(n++);
-      p.lpSaveCursor(key, f.cursor, at, this.#o.nodeId);
+      p.lpSaveCursor(key, appMeta(f.appId), f.cursor, at, this.#o.nodeId, f.cursorEpoch === 0 ? '' : String(f.cursorEpoch));
       const st = withStatus ? f.status() : null;
       if (st) {
         p.hset(key, 'status', JSON.stringify(st));
@@ -179,7 +180,7 @@ export class DrainFeeds implements DrainCluster {
       const res = await p.exec();
       let all = true;
       feeds.forEach((f, k) => {
-        if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!);
+        if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!, epochs[k]!);
         else all = false;
       });
       return all;

@@ -28,7 +28,7 @@ import { BY_SHA_SCRIPTS, type ScriptPipeline, type Scripts } from '../redis/scri
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, Chunk, ChunkQueue } from './pending.js';
+import { AppBatch, Chunk, ChunkQueue, type StreamFloor } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryDetail, type HistoryRead } from './history-read.js';
 import { parseDropped, type DroppedChunk } from './gone.js';
@@ -92,6 +92,8 @@ export class RedisHistory {
   #scriptLoaded = false;
   readonly #sender = new RoundSender();
   readonly #m: HistoryMetrics;
+  /** Per app this node wrote or followed: the newest epoch of its stream known here and the highest total known in it (sent with appends: redis/scripts.ts, EPOCH_LUA). */
+  readonly #floors = new Map<string, StreamFloor>();
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
     this.#redis = redis;
@@ -131,9 +133,37 @@ export class RedisHistory {
     }
     if (!b) {
       b = new AppBatch(appId, this, ring);
+      b.floor = this.#floorOf(appId);
       this.#batches.set(appId, b);
     }
     return b;
+  }
+
+  #floorOf(appId: string): StreamFloor {
+    let f = this.#floors.get(appId);
+    if (!f) {
+      f = { epoch: 0, total: 0 };
+      this.#floors.set(appId, f);
+    }
+    return f;
+  }
+
+  /** The newest epoch of the app's stream this node knows (0: none). */
+  epochOf(appId: string): number {
+    return this.#floors.get(appId)?.epoch ?? 0;
+  }
+
+  /**
+   * The app's stream in Redis is of this epoch and held at least `total`
+   * records (a follower handed them, an append answered it): an append of
+   * this node that finds fewer in that epoch begins a new one (EPOCH_LUA).
+   */
+  sawEpoch(appId: string, epoch: number, total: number): void {
+    const f = this.#floorOf(appId);
+    if (epoch > f.epoch) {
+      f.epoch = epoch;
+      f.total = Math.max(0, total);
+    } else if (epoch === f.epoch && total > f.total) f.total = total;
   }
 
   /** Forget an app (deleted): its unwritten lines go nowhere. */
@@ -146,6 +176,7 @@ export class RedisHistory {
     this.#pending.removeBatch(b);
     b.open = null;
     this.#own.drop(appId);
+    this.#floors.delete(appId);
   }
 
   /** A reader of an app's stream starts: from now on this node's ordinals of the app are kept for it. */
@@ -281,6 +312,8 @@ export class RedisHistory {
     for (const { chunk: c, total } of ok) {
       written += c.lines;
       this.#m.published[c.published].value++;
+      if (c.rewound >= 0) this.#began(c, total);
+      if (c.epoch !== 0) this.sawEpoch(c.batch.appId, c.epoch, total);
       if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
       c.release();
     }
@@ -319,6 +352,21 @@ export class RedisHistory {
       return;
     }
     this.#pump();
+  }
+
+  /** An append began a new incarnation of its app's stream (redis/scripts.ts, EPOCH_LUA): what the history lost is counted and logged. */
+  #began(c: Chunk, total: number): void {
+    const appId = c.batch.appId;
+    const base = total - c.count;
+    const known = this.#floors.get(appId);
+    // ordinals of ours above the base were of the incarnation before
+    this.#own.rebase(appId, base);
+    if (c.rewound > 0) {
+      this.#m.droppedRewound.value += c.rewound;
+      this.#opts.log.warn({ at: 'redis.history_rewound', app: appId, lost: c.rewound, from: base, knownEpoch: known?.epoch ?? 0, epoch: c.epoch }, 'the app\'s history in Redis went back (a failover to a replica that lagged, or a restart that lost writes): lines it held are gone from it; its stream begins a new epoch');
+    } else if (known !== undefined && known.epoch !== 0) {
+      this.#opts.log.warn({ at: 'redis.history_rewound', app: appId, lost: 0, from: base, knownEpoch: known.epoch, epoch: c.epoch }, 'the app\'s history in Redis had no epoch: its stream begins a new one');
+    }
   }
 
   /** Load the append scripts (the hand-written rounds call them by their SHA: the previous layout's, and the bookkeeping while nobody listens), then pump. */

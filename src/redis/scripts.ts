@@ -129,6 +129,43 @@ const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigi
   redis.call('HSET', KEYS[3], 'notices', e)
 `;
 
+/**
+ * The stream's incarnation (epoch), shared by APPEND_META_LUA (needs KEYS as
+ * its, ARGV[10] = the epoch the node knows of the app, '' for none, and
+ * ARGV[11] = the highest total the node knows in it; sets epoch, began and
+ * rewound). Ordinals are positions in one incarnation of an app's stream; a
+ * Redis that lost its last writes (a failover to a replica that lagged, a
+ * restart from a file that missed them, a restart without persistence)
+ * counts on from an older total, and gives the next lines ordinals that
+ * followers and drain cursors already passed. So the meta holds `epoch`
+ * (the time, in microseconds of Redis' clock, the incarnation began: a new
+ * one is always above the one before) and `rewind` = `R:T`: the incarnation
+ * began after ordinal R, and ordinals R + 1..T of the one before (as far as
+ * the node that began it knew) are no longer held. An append begins a new
+ * incarnation when the app has no epoch (a new app, a meta Redis lost, or
+ * one written before epochs) or when the total is below what the node knew
+ * of the same epoch; rewound is then T - R (lines the history lost), else
+ * -1, and the append publishes `origin u8 | 0xfe | f64 epoch` before its
+ * ordinal message.
+ */
+const EPOCH_LUA = `local em = redis.call('HMGET', KEYS[3], 'total', 'epoch')
+local had = tonumber(em[1] or '0')
+local epoch = em[2]
+local known = 0
+if (not epoch) or ARGV[10] == epoch then known = tonumber(ARGV[11]) or 0 end
+local rewound = -1
+if (not epoch) or had < known then
+  local t = redis.call('TIME')
+  local e = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if epoch and e <= tonumber(epoch) then e = tonumber(epoch) + 1 end
+  epoch = string.format('%.0f', e)
+  local top = math.max(had, known)
+  rewound = top - had
+  began = epoch
+  redis.call('HSET', KEYS[3], 'epoch', epoch, 'rewind', string.format('%.0f:%.0f', had, top))
+end
+`;
+
 export const APPEND_LUA = `
 local id = tonumber(ARGV[4])
 local seen = redis.call('GET', KEYS[4])
@@ -255,7 +292,9 @@ local own = ARGV[9] == '1'
 local tell = own or subs > 0
 local late = subs > 0 and not own
 -- the ordinal message while someone listens, then the blob from the list when the node left PUBLISH out
+local began = nil
 local function announce(first)
+  if tell and began then redis.call(ARGV[3], ARGV[2], string.char(tonumber(ARGV[7])) .. '\\254' .. struct.pack('<d', tonumber(began))) end
   if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
   if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
 end
@@ -272,7 +311,7 @@ if seen then
   end
 end
 if redis.call('HGET', KEYS[3], 'layout') ~= '2' then redis.call('HSET', KEYS[3], 'layout', '2') end
-local total = redis.call('HINCRBY', KEYS[3], 'total', n)
+${EPOCH_LUA}local total = redis.call('HINCRBY', KEYS[3], 'total', n)
 local first = total - n + 1
 if ARGV[8] ~= '' then
   local noticeOrigin, noticeN = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -284,7 +323,7 @@ ${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or
 end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
 announce(first)
-return {total, subs}
+return {total, subs, epoch, rewound}
 `;
 
 /** SHA-1 of the bookkeeping script (EVALSHA). */
@@ -296,8 +335,9 @@ export const BY_SHA_SCRIPTS: readonly string[] = [APPEND_LUA, APPEND_META_LUA];
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
  * firsts, meta, lines (the previous release's list). ARGV: from, cap.
- * Returns {total, tseq, notices, k, k firsts, k elements, [f, records]}
- * atomically: the chunks from the one holding `from` on, each with its
+ * Returns {total, tseq, notices, k, `epoch:R:T` (the meta's epoch and
+ * rewind, EPOCH_LUA; `0:0:0` before the app has one), k firsts, k elements,
+ * [f, records]} atomically: the chunks from the one holding `from` on, each with its
  * `first ordinal:highest seq`, then, when the previous release's list holds
  * any, the ordinal f of its first record returned and its records from
  * `from` on (all older than every chunk); notices is the meta field of that
@@ -306,7 +346,7 @@ export const BY_SHA_SCRIPTS: readonly string[] = [APPEND_LUA, APPEND_META_LUA];
  * Chunks past firsts' length (orphans: LAYOUT2_LUA) are not read.
  */
 export const HISTORY_LUA = `
-local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed')
+local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed', 'epoch', 'rewind')
 local total = tonumber(m[1] or '0')
 local from = tonumber(ARGV[1])
 local firsts = redis.call('LRANGE', KEYS[2], 0, -1)
@@ -314,7 +354,7 @@ local start = 1
 for i = #firsts, 1, -1 do
   if tonumber(string.match(firsts[i], '^(%d+)')) <= from then start = i break end
 end
-local out = {tostring(total), m[2] or '0', '', '0'}
+local out = {tostring(total), m[2] or '0', '', '0', (m[5] or '0') .. ':' .. (m[6] or '0:0')}
 if from <= total - tonumber(ARGV[2]) and m[3] then out[3] = m[3] end
 for i = start, #firsts do out[#out + 1] = firsts[i] end
 out[4] = tostring(#firsts - start + 1)
@@ -367,27 +407,39 @@ return 0
 
 /**
  * A drain's checkpoint starts at the app's current total (a new drain gets
- * lines from its creation on). KEYS: state, meta. Returns the cursor.
+ * lines from its creation on). KEYS: state, meta. Returns {cursor, epoch}:
+ * the checkpoint and the incarnation of the stream its ordinal is of
+ * (EPOCH_LUA; '' when unknown: written before epochs, or the app has none).
  */
 export const INIT_CURSOR_LUA = `
-local c = redis.call('HGET', KEYS[1], 'cursor')
-if c then return tonumber(c) end
-local t = tonumber(redis.call('HGET', KEYS[2], 'total') or '0')
+local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
+if c[1] then return {tonumber(c[1]), c[2] or ''} end
+local m = redis.call('HMGET', KEYS[2], 'total', 'epoch')
+local t = tonumber(m[1] or '0')
 redis.call('HSET', KEYS[1], 'cursor', t)
-return t
+if m[2] then redis.call('HSET', KEYS[1], 'epoch', m[2]) end
+return {t, m[2] or ''}
 `;
 
 /**
- * A drain's checkpoint moves forward only: the cursor (with its time and
- * node) is written when it is past the one Redis holds, so a save that
- * arrives late (an earlier periodic checkpoint, or a previous owner still
- * stopping) never takes a newer cursor back and makes the next owner send
- * lines twice. KEYS: state. ARGV: cursor, at, node. Returns 1 when written.
+ * A drain's checkpoint moves forward only within one incarnation of the
+ * app's stream: the cursor (with its time, node and epoch) is written when
+ * it is past the one Redis holds of the same epoch, so a save that arrives
+ * late (an earlier periodic checkpoint, or a previous owner still stopping)
+ * never takes a newer cursor back and makes the next owner send lines twice.
+ * A cursor of the app's current epoch replaces one of another epoch, lower
+ * or not: the stream was rewound (EPOCH_LUA) and its ordinals count from
+ * lower again. A cursor of an epoch the app is no longer in is never
+ * written. KEYS: state, meta. ARGV: cursor, at, node, epoch ('' unknown).
+ * Returns 1 when written.
  */
 export const SAVE_CURSOR_LUA = `
-local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '-1')
-if tonumber(ARGV[1]) <= c then return 0 end
+local m = redis.call('HGET', KEYS[2], 'epoch') or ''
+if ARGV[4] ~= m then return 0 end
+local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
+if (c[2] or '') == ARGV[4] and tonumber(ARGV[1]) <= tonumber(c[1] or '-1') then return 0 end
 redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'epoch', ARGV[4]) end
 return 1
 `;
 
@@ -472,8 +524,8 @@ export interface Scripts {
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
-  lpInitCursor(state: string, meta: string): Promise<number>;
-  lpSaveCursor(state: string, cursor: number, at: number, node: string): Promise<number>;
+  lpInitCursor(state: string, meta: string): Promise<[number, string]>;
+  lpSaveCursor(state: string, meta: string, cursor: number, at: number, node: string, epoch: string): Promise<number>;
   lpAddCounts(shard: string, applied: string, batch: number, ttlMs: number, ...perApp: string[]): Promise<number>;
   lpAuthFailures(address: string, now: number, slotMs: number, slots: number, limit: number, fail: '0' | '1'): Promise<number>;
 }
@@ -484,7 +536,7 @@ export function defineScripts(r: Redis): void {
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
-  r.defineCommand('lpSaveCursor', { numberOfKeys: 1, lua: SAVE_CURSOR_LUA });
+  r.defineCommand('lpSaveCursor', { numberOfKeys: 2, lua: SAVE_CURSOR_LUA });
   r.defineCommand('lpAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS_LUA });
   r.defineCommand('lpAuthFailures', { numberOfKeys: 1, lua: AUTH_FAILURES_LUA });
 }

@@ -49,9 +49,11 @@ function fakeHistory(records: Buffer[], trimmed = 0): RedisHistory {
     unfollow() {},
     ownAmong: () => 0,
     isOwn: () => false,
+    epochOf: () => 0,
+    sawEpoch() {},
     async read(_app: string, from = 0): Promise<HistoryRead> {
       const first = Math.max(from, trimmed + 1);
-      return { total: records.length, trimmed, trimmedNotices: [], trimmedSeq: 0, first, records: records.slice(first - 1) };
+      return { total: records.length, trimmed, trimmedNotices: [], trimmedSeq: 0, first, records: records.slice(first - 1), epoch: 0, rewindBase: 0, rewindTop: 0 };
     },
   };
   return h as unknown as RedisHistory;
@@ -131,11 +133,13 @@ test('a resubscription while a catch-up read is under way makes the follower rea
     unfollow() {},
     ownAmong: () => 0,
     isOwn: () => false,
+    epochOf: () => 0,
+    sawEpoch() {},
     read(_app: string, from = 0): Promise<HistoryRead> {
       return new Promise((res) =>
         waiting.push(() => {
           const first = Math.max(from, 1);
-          res({ total: visible, trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible) });
+          res({ total: visible, trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible), epoch: 0, rewindBase: 0, rewindTop: 0 });
         }),
       );
     },
