@@ -18,6 +18,10 @@ export interface RedisClusterNode {
   port: number;
   /** Stop it (SIGKILL when hard), as a crash would. */
   kill(hard?: boolean): Promise<void>;
+  /** Freeze it (SIGSTOP): it answers nothing, not even its master, until resume(). */
+  pause(): void;
+  /** Let it run again after pause() (SIGCONT). */
+  resume(): void;
   readonly running: boolean;
 }
 
@@ -67,8 +71,15 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
         get running() {
           return node.child !== null && node.child.exitCode === null;
         },
+        pause() {
+          node.child?.kill('SIGSTOP');
+        },
+        resume() {
+          node.child?.kill('SIGCONT');
+        },
         async kill(hard = false) {
           const c = node.child;
+          c?.kill('SIGCONT');
           node.child = null;
           if (!c || c.exitCode !== null) return;
           const exited = new Promise<void>((r) => c.once('exit', () => r()));
