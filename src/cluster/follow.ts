@@ -155,10 +155,7 @@ export class StreamFollower implements LineWatcher {
       this.#hold({ recs, first, origin, epoch });
       return;
     }
-    if (this.last < 0) {
-      this.last = first - 1;
-      if (epoch === 0 && this.epoch === 0) this.epoch = this.#history.epochOf(this.appId);
-    }
+    if (this.last < 0) this.last = first - 1;
     // a batch of an incarnation older than the one followed (one Redis lost in turn): not this stream's
     if (epoch !== 0 && epoch < this.epoch) return;
     if (epoch !== 0 && epoch !== this.epoch && !this.#began(epoch, first)) {
@@ -232,13 +229,15 @@ export class StreamFollower implements LineWatcher {
     if (h.epoch === 0 || h.epoch === this.epoch) return false;
     // ordinals at or below the new incarnation's start are the same in both: nothing handed is undone
     const base = h.rewindBase;
-    let rewound = this.#rewoundTo !== 0 || this.epoch !== 0;
-    if (!rewound && this.last > base) {
-      // the epoch this follower's ordinals are of is not known: the record at `last` says (the read began there)
+    let rewound = false;
+    if (this.last > base) {
+      // the record at `last` says (the read began there) when it is still held; else the epochs do, when this follower knew its own
       const at = this.last - h.first;
-      rewound = this.last > h.total || (at >= 0 && at < h.records.length && seqField(h.records[at]!) !== this.#lastSeq);
+      if (this.last > h.total) rewound = true;
+      else if (at >= 0 && at < h.records.length && !Number.isNaN(this.#lastSeq)) rewound = seqField(h.records[at]!) !== this.#lastSeq;
+      else rewound = this.#rewoundTo !== 0 || this.epoch !== 0;
     }
-    if (!rewound || this.last <= base) {
+    if (!rewound) {
       this.#adopt(h.epoch, null);
       return false;
     }
@@ -267,6 +266,9 @@ export class StreamFollower implements LineWatcher {
         const h = await this.#history.read(this.appId, this.last >= 1 && !Number.isNaN(this.#lastSeq) ? this.last : this.last + 1);
         if (this.#closed()) return;
         if (this.#rewind(h)) continue;
+        // a batch began an epoch the history does not have (Redis lost it in turn): its batches are not this stream's
+        const stale = h.epoch === this.epoch ? this.#rewoundTo : 0;
+        if (stale !== 0) this.#rewoundTo = 0;
         if (this.last > h.total && h.epoch === this.epoch) {
           // went back, and no append began a new incarnation yet: this node's next one will (what it saw is its floor)
           this.#history.sawEpoch(this.appId, this.epoch, this.last);
@@ -299,7 +301,7 @@ export class StreamFollower implements LineWatcher {
         let again = this.#readAgain;
         for (let i = 0; i < held.length; i++) {
           const b = held[i]!;
-          if (b.epoch !== 0 && b.epoch < this.epoch) continue;
+          if (b.epoch !== 0 && (b.epoch < this.epoch || b.epoch === stale)) continue;
           if ((b.epoch !== 0 && b.epoch !== this.epoch && !this.#began(b.epoch, b.first)) || b.first > this.last + 1) {
             this.#held = held.slice(i);
             this.#heldLines = this.#held.reduce((n, x) => n + x.recs.length, 0);

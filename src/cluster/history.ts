@@ -148,11 +148,6 @@ export class RedisHistory {
     return f;
   }
 
-  /** The newest epoch of the app's stream this node knows (0: none). */
-  epochOf(appId: string): number {
-    return this.#floors.get(appId)?.epoch ?? 0;
-  }
-
   /**
    * The app's stream in Redis is of this epoch and held at least `total`
    * records (a follower handed them, an append answered it): an append of

@@ -270,16 +270,20 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  *
  * KEYS: chunks, firsts, meta, sent, lines, trims. ARGV: cap, channel, publish
  * command, chunk id, count, highest seq, origin, the n of the loss notice
- * leading the chunk ('' when a line leads it), and '1' when the transaction
- * publishes the blob itself ('0' when it leaves PUBLISH out). Does what
- * APPEND_LUA does for a layout-2 chunk of count records whose blob was just
- * pushed, except the publish of the blob that follows it when the node
- * publishes: bumps the total, pushes the chunk's `first ordinal:highest
- * seq`, trims, publishes the ordinal message (when the blob is published)
- * and returns {total, subscribers}. A re-send of the last chunk appended (its
- * reply was lost) takes back the blob pushed again, publishes the ordinal
- * message of its first append (a follower drops ordinals it already has:
- * cluster/follow.ts), and returns that total; an older id (never sent again
+ * leading the chunk ('' when a line leads it), '1' when the transaction
+ * publishes the blob itself ('0' when it leaves PUBLISH out), and the epoch
+ * of the app's stream the node knows ('' none) and the highest total it
+ * knows in it (EPOCH_LUA). Does what APPEND_LUA does for a layout-2 chunk of
+ * count records whose blob was just pushed, except the publish of the blob
+ * that follows it when the node publishes: begins a new epoch of the stream
+ * when EPOCH_LUA says so, bumps the total, pushes the chunk's `first
+ * ordinal:highest seq`, trims, publishes the epoch message (when it began
+ * one) and the ordinal message (when the blob is published) and returns
+ * {total, subscribers, epoch, rewound}. A re-send of the last chunk appended
+ * (its reply was lost) takes back the blob pushed again, publishes the
+ * ordinal message of its first append (a follower drops ordinals it already
+ * has: cluster/follow.ts; a re-send begins no epoch), and returns {that
+ * total, subscribers}; an older id (never sent again
  * by design) returns -1 and publishes first ordinal -1, whose chunk the
  * followers drop (cluster/bus.ts).
  */

@@ -49,7 +49,6 @@ function fakeHistory(records: Buffer[], trimmed = 0): RedisHistory {
     unfollow() {},
     ownAmong: () => 0,
     isOwn: () => false,
-    epochOf: () => 0,
     sawEpoch() {},
     async read(_app: string, from = 0): Promise<HistoryRead> {
       const first = Math.max(from, trimmed + 1);
@@ -133,7 +132,6 @@ test('a resubscription while a catch-up read is under way makes the follower rea
     unfollow() {},
     ownAmong: () => 0,
     isOwn: () => false,
-    epochOf: () => 0,
     sawEpoch() {},
     read(_app: string, from = 0): Promise<HistoryRead> {
       return new Promise((res) =>
@@ -196,9 +194,6 @@ class EpochHistory {
   }
   isOwn(): boolean {
     return false;
-  }
-  epochOf(): number {
-    return this.floor.epoch;
   }
   sawEpoch(_app: string, epoch: number, total: number): void {
     if (epoch > this.floor.epoch || (epoch === this.floor.epoch && total > this.floor.total)) this.floor = { epoch, total };
