@@ -180,7 +180,9 @@ export class DrainFeeds implements DrainCluster {
       const res = await p.exec();
       let all = true;
       feeds.forEach((f, k) => {
-        if (res?.[at0[k]!]?.[0] === null) f.saved(cursors[k]!, epochs[k]!);
+        // -1: not of the app's epoch (the stream was rewound and this feed has not re-based yet): saved again after
+        const r = res?.[at0[k]!];
+        if (r?.[0] === null && r[1] !== -1) f.saved(cursors[k]!, epochs[k]!);
         else all = false;
       });
       return all;

@@ -435,11 +435,13 @@ return {t, m[2] or ''}
  * or not: the stream was rewound (EPOCH_LUA) and its ordinals count from
  * lower again. A cursor of an epoch the app is no longer in is never
  * written. KEYS: state, meta. ARGV: cursor, at, node, epoch ('' unknown).
- * Returns 1 when written.
+ * Returns 1 when written, 0 when the one held is of the same epoch and not
+ * behind, -1 when the epoch is not the app's (the feed saves again once it
+ * follows the app's).
  */
 export const SAVE_CURSOR_LUA = `
 local m = redis.call('HGET', KEYS[2], 'epoch') or ''
-if ARGV[4] ~= m then return 0 end
+if ARGV[4] ~= m then return -1 end
 local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
 if (c[2] or '') == ARGV[4] and tonumber(ARGV[1]) <= tonumber(c[1] or '-1') then return 0 end
 redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])

@@ -57,7 +57,7 @@ describe("a drain's checkpoint in Redis", () => {
     await cmd.hset(meta, 'total', '150', 'epoch', '100');
     assert.equal(await s.lpSaveCursor(key, meta, 150, 1000, 'node-a', '100'), 1);
     await cmd.hset(meta, 'total', '60', 'epoch', '200', 'rewind', '50:150');
-    assert.equal(await s.lpSaveCursor(key, meta, 160, 1100, 'node-b', '100'), 0, 'a late save of the epoch before is refused');
+    assert.equal(await s.lpSaveCursor(key, meta, 160, 1100, 'node-b', '100'), -1, 'a late save of the epoch before is refused');
     assert.equal(await s.lpSaveCursor(key, meta, 55, 1200, 'node-a', '200'), 1, "the new epoch's cursor takes the old one back");
     assert.equal(await s.lpSaveCursor(key, meta, 54, 1300, 'node-a', '200'), 0, 'and moves forward only from there');
     assert.deepEqual(await s.lpInitCursor(key, meta), [55, '200'], 'the next owner starts after 55 of epoch 200');
