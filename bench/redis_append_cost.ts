@@ -27,7 +27,7 @@
 // each one's median (rounds on this shared machine vary by +-10%).
 import { Redis } from 'ioredis';
 import { APPEND_META_LUA } from '../src/redis/scripts.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent } from '../src/redis/keys.js';
+import { appChannel, appChunks, appConfig, appFirsts, appLines, appMeta, appSent, appTrims } from '../src/redis/keys.js';
 import { startRedis } from '../test/support/redis.js';
 import { redisCpu } from './support/redis-info.js';
 import { renderTable } from './support/table.js';
@@ -68,12 +68,12 @@ async function main(): Promise<void> {
           const app = `bench-app-${id % APPS}`;
           id++;
           seq += lines;
-          const keys = [appChunks(app), appFirsts(app), appMeta(app), appSent(app, 'bench-node'), appLines(app)];
+          const keys = [appChunks(app), appFirsts(app), appMeta(app), appSent(app, 'bench-node'), appLines(app), appTrims(app), appConfig(app)];
           const args = [CAP, appChannel(app), 'PUBLISH', id, lines, seq, 0, '', '0', '', 0];
           p.call('MULTI');
           p.rpush(keys[0]!, v === 'no blob' ? 'x' : blob);
-          if (v === 'EVAL') p.eval(APPEND_META_LUA, 5, ...keys, ...args);
-          else if (v !== 'no bookkeeping') p.evalsha(metaSha, 5, ...keys, ...args);
+          if (v === 'EVAL') p.eval(APPEND_META_LUA, keys.length, ...keys, ...args);
+          else if (v !== 'no bookkeeping') p.evalsha(metaSha, keys.length, ...keys, ...args);
           // without the bookkeeping the list is kept as long by hand
           else p.ltrim(keys[0]!, -Math.ceil(CAP / lines), -1);
           p.call('EXEC');
@@ -86,6 +86,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const v of VARIANTS) {
         await r.flushall();
+        // the apps exist (the bookkeeping discards an append to an app without its record)
+        for (let i = 0; i < APPS; i++) await r.set(appConfig(`bench-app-${i}`), '{}');
         // every app's history full first: each measured append also trims
         await send(v, APPS * Math.ceil(CAP / lines) * 2);
         const c0 = await redisCpu(r);

@@ -179,8 +179,8 @@ export class Registry extends EventEmitter {
     this.#apiKey = snap.apiKey;
     for (const rec of snap.apps) this.#install(rec);
     this.#order.build();
-    // a change that cannot be read now (store unreachable) is re-reported by the store when it is back
-    this.store.onChange((c) => void this.#onStoreChange(c).catch(() => {}));
+    // a re-read that fails (the store unreachable just then) rejects: the store hands the change again until one succeeds
+    this.store.onChange((c) => this.#onStoreChange(c));
   }
 
   async setApiKey(key: string): Promise<void> {

@@ -72,6 +72,21 @@ export interface Ports {
 /** How often apps quiet for the whole lines/s window give their window back (buffer/rates.ts). */
 const RATE_SWEEP_MS = 60_000;
 
+/**
+ * At stop, POST /logs requests taken (their bodies being read, parsed or
+ * stored) and then the ingest workers share INGEST_STOP_MS, as the workers
+ * alone had it before: requests get REQUESTS_STOP_MS to be answered (what is
+ * not answered by then is not stored: its connection is closed and its
+ * sender retries), bodies being routed then at most STORING_STOP_MS more, and
+ * the workers the rest (at least WORKERS_STOP_MS) to hand back what they
+ * hold. Drains flush after that (drainFlushTimeoutMs); `serve` bounds the
+ * whole stop at 10 s (docs/operations.md).
+ */
+const INGEST_STOP_MS = 3000;
+const REQUESTS_STOP_MS = 2000;
+const STORING_STOP_MS = 500;
+const WORKERS_STOP_MS = 500;
+
 /** Stops a started part; `aborting` is true when the start itself failed (nothing to flush or save). */
 type Stop = (aborting: boolean) => unknown;
 
@@ -227,10 +242,16 @@ export class Server {
     }
     const garbage = new GarbageLog(ctx);
     const pool = config.ingestWorkers > 0 ? await IngestPool.start(ctx, config.ingestWorkers, garbage) : null;
-    if (pool) parts.push('ingest workers', () => pool.close());
+    // when the HTTP server began to stop: the workers get what is left of INGEST_STOP_MS
+    const ingestStop = { since: 0 };
+    if (pool) parts.push('ingest workers', () => pool.close(ingestStop.since === 0 ? INGEST_STOP_MS : Math.max(WORKERS_STOP_MS, ingestStop.since + INGEST_STOP_MS - Date.now())));
 
     const http = createHttp(config);
-    parts.push('http', () => http.close());
+    // stops accepting, answers the POST /logs requests taken (bounded, see registerRoutes), then closes every connection
+    parts.push('http', () => {
+      ingestStop.since = Date.now();
+      return http.close();
+    });
     const limits = startConnectionLimits(ctx);
     guardHttpServer(http.server, limits.listener('http'), metrics);
     const history: HistorySource = cluster?.merged ?? new LocalHistory();
@@ -272,7 +293,7 @@ export class Server {
     return { ctx, http, ports, generatedKey, drains, tails, cluster, history, lock };
   }
 
-  /** Graceful stop: stop accepting, end tails, flush drains (bounded), save rings, close the store. */
+  /** Graceful stop: stop accepting, end tails, answer the POST /logs requests taken (bounded), flush drains (bounded), save rings, close the store. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -355,9 +376,14 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
   // POST /logs's common case is served ahead of fastify (http-front.ts)
   const front = new IngestFront(ctx, ingest, { requestId: genReqId });
   front.install(http.server);
-  http.addHook('preClose', (done) => {
+  // Graceful stop: fastify answers new requests 503 from now on (and the front hands them to it); no new
+  // connections; the POST /logs requests taken are answered, or not stored, before fastify closes every
+  // connection after this hook (forceCloseConnections). So a request is stored only if it was answered,
+  // and a shipper's retry of one cut off is not stored twice.
+  http.addHook('preClose', async () => {
     front.closing = true;
-    done();
+    if (http.server.listening) http.server.close();
+    await ingest.settle(REQUESTS_STOP_MS, STORING_STOP_MS);
   });
 }
 

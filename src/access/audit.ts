@@ -1,7 +1,10 @@
 // Audit lines (SPEC 12): a change of an app's configuration (tokens, drains,
 // key scope) is also a line in that app's own stream, as Heroku does with
 // `app[api]`: source `logplane`, dyno `api`, message
-// `<Verb> <object> by <key name>`. Drain URLs are shown as drains/url.ts
+// `<Verb> <object> by <key name>`. A drain is named by its URL when added, by
+// its id when changed (never by its live token: every viewer reads the
+// stream, and so do the app's other drains), by its token once removed (as
+// SPEC 12's example: a dead token). Drain URLs are shown as drains/url.ts
 // displayUrl shows them (password, query values and key-like parts `***`;
 // handed in at wiring time, as access/ sits below the sinks' context). The
 // line goes through the same route() as any other line (also handed in), so
@@ -39,7 +42,9 @@ function reachesApp(rec: KeyRecord | null, app: string): boolean {
 /** The audit messages. `shown` is a drain URL with its credentials redacted. */
 export const auditText = {
   addDrain: (shown: string, by: Principal) => `Add drain ${shown} by ${by.name}`,
-  updateDrain: (token: string, shown: string, by: Principal) => `Update drain ${token} to ${shown} by ${by.name}`,
+  // by the drain's id: its token stays alive, and every reader of the stream (viewers, the app's other drains) would read it
+  updateDrain: (id: string, shown: string, by: Principal) => `Update drain ${id} to ${shown} by ${by.name}`,
+  // a removed drain's token is dead: naming it is harmless (SPEC 12's own example)
   removeDrain: (token: string, by: Principal) => `Remove drain ${token} by ${by.name}`,
   createToken: (name: string, by: Principal) => `Create token ${name} by ${by.name}`,
   removeToken: (name: string, by: Principal) => `Remove token ${name} by ${by.name}`,
@@ -84,8 +89,8 @@ export class Audit {
   addDrain(appId: string, url: string, by: Principal): void {
     this.#change(appId, by, () => auditText.addDrain(this.#w.show(url), by));
   }
-  updateDrain(appId: string, token: string, url: string, by: Principal): void {
-    this.#change(appId, by, () => auditText.updateDrain(token, this.#w.show(url), by));
+  updateDrain(appId: string, id: string, url: string, by: Principal): void {
+    this.#change(appId, by, () => auditText.updateDrain(id, this.#w.show(url), by));
   }
   removeDrain(appId: string, token: string, by: Principal): void {
     this.#change(appId, by, () => auditText.removeDrain(token, by));

@@ -136,10 +136,8 @@ export class KeyRing extends EventEmitter {
 
   async init(): Promise<void> {
     this.#install(await this.#store.getKeys());
-    // a re-read that fails (store away) is repeated by the store's resync when it is back
-    this.#store.onChange((c) => {
-      if (c.kind === 'keys') void this.reload().catch(() => {});
-    });
+    // a re-read that fails (the store unreachable just then) rejects: the store hands the change again until one succeeds
+    this.#store.onChange((c) => (c.kind === 'keys' ? this.reload() : undefined));
   }
 
   /** Re-read every record (another node changed one). */

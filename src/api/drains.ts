@@ -1,5 +1,7 @@
 // Logplex v3 drain routes (SPEC 6.1); reading needs any key of the app,
-// changing or replaying a developer key (SPEC 12); a non-admin sees drain URLs redacted:
+// changing or replaying a developer key (SPEC 12); a non-admin sees drain URLs
+// redacted and drain tokens as `***`, but for the token of the drain its POST
+// just created (as an API key's secret, shown in the answer that makes it):
 //   POST   /v3/channels/:app/drains        {"url", "filter"?} -> 201 + Location, {"id","token","url"[,"filter"]}
 //   GET    /v3/channels/:app/drains        -> 200 [drain with status]
 //   GET    /v3/channels/:app/drains/:id    -> 200 drain with status
@@ -73,15 +75,29 @@ export function urlFor(who: Principal, url: string): string {
   return who.role === 'admin' ? url : displayUrl(url);
 }
 
-/** The answer to POST and PUT: Logplex's {"id","token","url"}, plus "filter" when the drain has one. */
+/**
+ * A token, an app's (`t.…`) or a drain's (`d.…`), as this caller may see it:
+ * whole for the admin, `***` for other keys (SPEC 12). A drain's token is
+ * what its receiver tells batches apart by, so whoever reads it could forge
+ * batches to that receiver.
+ */
+export function tokenFor(who: Principal, token: string): string {
+  return who.role === 'admin' ? token : '***';
+}
+
+/**
+ * The answer to POST and PUT: Logplex's {"id","token","url"}, plus "filter"
+ * when the drain has one. who null: the POST that created the drain, whose
+ * caller reads its token and URL as given, once; else as `who` may see them.
+ */
 function createdJson(r: DrainRecord, who: Principal | null) {
-  const json = { id: r.id, token: r.token, url: who === null ? r.url : urlFor(who, r.url) };
+  const json = who === null ? { id: r.id, token: r.token, url: r.url } : { id: r.id, token: tokenFor(who, r.token), url: urlFor(who, r.url) };
   return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
 }
 
 function infoJson(i: DrainInfo, who: Principal) {
   const r = i.record;
-  return { id: r.id, token: r.token, url: urlFor(who, r.url), filter: filterJson(r), created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
+  return { id: r.id, token: tokenFor(who, r.token), url: urlFor(who, r.url), filter: filterJson(r), created_at: r.createdAt, updated_at: r.updatedAt, status: statusJson(i.status) };
 }
 
 export function registerDrainRoutes(root: FastifyInstance, ctx: Context, drains: DrainManager): void {
@@ -112,7 +128,7 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
     const url = urlField(req.body);
     const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
     const who = principalOf(req);
-    ctx.access.audit.updateDrain(req.params.app, rec.token, rec.url, who);
+    ctx.access.audit.updateDrain(req.params.app, rec.id, rec.url, who);
     return createdJson(rec, who);
   });
 

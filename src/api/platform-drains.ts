@@ -7,7 +7,9 @@
 //   POST   /apps/:app/log-drains {"url", "filter"?} -> 201 drain (filter: our extension, SPEC 16)
 //   DELETE /apps/:app/log-drains/:id_url_or_token  -> 200 drain (URL-encoded key)
 // drain = {"id","url","token","created_at","updated_at","addon":null}, plus
-// "filter" for a drain that has one.
+// "filter" for a drain that has one; to a non-admin key, "url" redacted and
+// "token" `***` except in the answer to the POST that created it (SPEC 12:
+// `heroku drains` then prints `URL (***)`).
 // Errors carry Heroku's `message` next to our `error`.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Context } from '../context.js';
@@ -15,7 +17,7 @@ import type { DrainInfo, DrainManager } from '../drains/manager.js';
 import { LogplaneError } from '../errors.js';
 import type { DrainRecord } from '../store/store.js';
 import { apiScope, principalOf } from './scope.js';
-import { DRAIN_CHANGE, DRAIN_READ, filterField, filterJson, statusJson, urlField, urlFor } from './drains.js';
+import { DRAIN_CHANGE, DRAIN_READ, filterField, filterJson, statusJson, tokenFor, urlField, urlFor } from './drains.js';
 import type { Principal } from '../access/roles.js';
 
 /** Heroku times: ISO 8601 to the second, UTC. */
@@ -23,8 +25,9 @@ function herokuTime(iso: string): string {
   return iso.replace(/\.\d+Z$/, 'Z');
 }
 
+/** A drain as Heroku shows it; without `who` (the POST that created it) its URL and token as given, else as `who` may see them. */
 export function logDrainJson(r: DrainRecord, who?: Principal) {
-  const json = { id: r.id, url: who ? urlFor(who, r.url) : r.url, token: r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
+  const json = { id: r.id, url: who ? urlFor(who, r.url) : r.url, token: who ? tokenFor(who, r.token) : r.token, created_at: herokuTime(r.createdAt), updated_at: herokuTime(r.updatedAt), addon: null };
   return r.filter === undefined ? json : { ...json, filter: filterJson(r) };
 }
 

@@ -6,7 +6,8 @@
 // which shows only the key's apps) any key of the app, tokens a developer
 // key, creating and destroying apps the admin (SPEC 12); auth, the access
 // rules, body parsing and the body cap are the management scope's
-// (api/scope.ts). A non-admin sees tokens as `***` and drain URLs redacted.
+// (api/scope.ts). A non-admin sees app and drain tokens as `***` and drain
+// URLs redacted.
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
@@ -14,7 +15,7 @@ import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
 import { apiScope, ForbiddenError, principalOf, type ApiRouteConfig } from './scope.js';
 import type { Principal } from '../access/roles.js';
-import { displayUrl } from '../drains/url.js';
+import { tokenFor, urlFor } from './drains.js';
 import { lossesSent, type HistorySource } from '../history/source.js';
 import type { NodeStats } from '../cluster/node-stats.js';
 import type { Counts } from '../cluster/counts.js';
@@ -63,11 +64,11 @@ function intParam(q: Query, name: string, def: number, min: number, max: number,
   return n;
 }
 
-/** channelJson for a caller who is not the admin: token values `***`, drain URLs redacted (SPEC 12). */
-function maskedChannelJson(app: App): ReturnType<typeof channelJson> {
+/** channelJson as `who` may see it: whole for the admin; for other keys app and drain tokens `***`, drain URLs redacted (SPEC 12). */
+function channelJsonFor(app: App, who: Principal): ReturnType<typeof channelJson> {
   const c = channelJson(app);
-  for (const n of Object.keys(c.tokens)) c.tokens[n] = '***';
-  c.drains = c.drains.map((d) => ({ ...d, url: displayUrl(d.url) }));
+  for (const [n, t] of Object.entries(c.tokens)) c.tokens[n] = tokenFor(who, t);
+  c.drains = c.drains.map((d) => ({ ...d, token: tokenFor(who, d.token), url: urlFor(who, d.url) }));
   return c;
 }
 
@@ -173,7 +174,7 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
   app.get<{ Params: Params }>('/v3/channels/:app', { config: READ }, async (req) => {
     const a = reg.get(req.params.app);
     if (!a) throw notFound();
-    return principalOf(req).role === 'admin' ? channelJson(a) : maskedChannelJson(a);
+    return channelJsonFor(a, principalOf(req));
   });
 
   app.delete<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {

@@ -5,7 +5,7 @@
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
 import { CliError, checkApp, networkReason, unreachable } from './client.js';
 import type { DrainFilterJson, DrainJson, DrainStatusJson } from '../api/wire.js';
-import { ambiguousAt } from '../drains/url.js';
+import { ambiguousAt, displayUrl } from '../drains/url.js';
 
 export interface Connection {
   /** Base URL, e.g. http://127.0.0.1:8601 */
@@ -80,10 +80,17 @@ async function connection(io: CliIO): Promise<Connection> {
   if (io.discover) return (io.conn = await io.discover());
   const key = io.env.LOGPLANE_API_KEY;
   if (!key) throw new CliError('no API key: set LOGPLANE_API_KEY (and LOGPLANE_URL if the server is not on 127.0.0.1:8601)');
-  return { url: (io.env.LOGPLANE_URL ?? 'http://127.0.0.1:8601').replace(/\/+$/, ''), key };
+  return (io.conn = { url: (io.env.LOGPLANE_URL ?? 'http://127.0.0.1:8601').replace(/\/+$/, ''), key });
 }
 
-async function api(io: CliIO, app: string, method: string, path: string, body?: unknown): Promise<unknown> {
+interface Answer {
+  status: number;
+  /** The JSON body (the text when not JSON, null when empty). */
+  data: unknown;
+}
+
+/** One request with the key found; any answer (a network failure is a CliError). */
+async function request(io: CliIO, method: string, path: string, body?: unknown): Promise<Answer> {
   const c = await connection(io);
   let res: Response;
   try {
@@ -105,14 +112,25 @@ async function api(io: CliIO, app: string, method: string, path: string, body?: 
       data = text;
     }
   }
-  if (!res.ok) {
-    const { id, error } = (data ?? {}) as { id?: unknown; error?: unknown };
-    if (res.status === 401) throw new CliError(`the server at ${c.url} refused the API key${c.keyFrom ? ` (from ${c.keyFrom})` : ''}`);
-    // the v3 API's word is channel; the CLI's is app
-    if (res.status === 404 && (id === 'not_found' || error === 'channel not found')) throw new CliError(`app ${JSON.stringify(app)} not found`);
-    throw new CliError(typeof error === 'string' ? error : `HTTP ${res.status}`);
-  }
-  return data;
+  return { status: res.status, data };
+}
+
+/** The one-line error for an answer that is not a success. */
+function failure(io: CliIO, app: string, a: Answer): CliError {
+  const c = io.conn!;
+  const { id, error } = (a.data ?? {}) as { id?: unknown; error?: unknown };
+  if (a.status === 401) return new CliError(`the server at ${c.url} refused the API key${c.keyFrom ? ` (from ${c.keyFrom})` : ''}`);
+  // a viewer key changing drains, a key of other apps (SPEC 12): the server's sentence names the key and the app
+  if (a.status === 403 && id === 'forbidden' && typeof error === 'string') return new CliError(`${error}${c.keyFrom ? ` (key from ${c.keyFrom})` : ''}`);
+  // the v3 API's word is channel; the CLI's is app
+  if (a.status === 404 && (id === 'not_found' || error === 'channel not found')) return new CliError(`app ${JSON.stringify(app)} not found`);
+  return new CliError(typeof error === 'string' ? error : `HTTP ${a.status}`);
+}
+
+async function api(io: CliIO, app: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const a = await request(io, method, path, body);
+  if (a.status < 200 || a.status > 299) throw failure(io, app, a);
+  return a.data;
 }
 
 /**
@@ -183,14 +201,72 @@ export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()
   }
 }
 
-/** `logplane drains:remove ID|URL -a APP` (the drain's token works too). */
+/** What the server shows a non-admin key in place of a secret, or of a stored URL it no longer accepts (SPEC 12). */
+const MASKED = '***';
+
+/**
+ * The drains KEY names exactly, in a list as GET answers it: by id, else
+ * token, else URL as the list has them. A non-admin key's list has URLs
+ * redacted (several drains may then show one URL) and, from servers that
+ * mask them, tokens as `***`, which never match.
+ */
+export function exactDrains(list: readonly DrainJson[], key: string): DrainJson[] {
+  if (key === MASKED) return [];
+  const byId = list.filter((x) => x.id === key);
+  if (byId.length) return byId;
+  const byToken = list.filter((x) => x.token === key);
+  return byToken.length ? byToken : list.filter((x) => x.url === key);
+}
+
+/** The one drain of `found`, null for none; several: the error asking for an id. */
+function onlyDrain(app: string, key: string, found: readonly DrainJson[]): DrainJson | null {
+  if (found.length > 1) throw severalDrains(app, key, found.length);
+  return found[0] ?? null;
+}
+
+/**
+ * The drains whose URL is KEY as a user may have it besides the stored URL:
+ * as `logplane drains` prints it (without `user:password@`: hideCredentials,
+ * of the redacted URL for a non-admin key), or, when `redacted`, KEY typed as
+ * it was added, compared in the redacted form (displayUrl) the list of a
+ * non-admin key shows. Several when they differ only in what is hidden.
+ */
+export function drainsShownAs(list: readonly DrainJson[], key: string, redacted: boolean): DrainJson[] {
+  if (key === MASKED) return [];
+  const shown = redacted ? displayUrl(key) : null;
+  return list.filter((x) => x.url !== MASKED && (hideCredentials(x.url) === key || (shown !== null && shown !== MASKED && x.url === shown)));
+}
+
+function noDrain(app: string, key: string): CliError {
+  return new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${app}`);
+}
+
+function severalDrains(app: string, key: string, n: number): CliError {
+  return new CliError(`${n} drains of ${app} are shown as ${JSON.stringify(hideCredentials(key))} (they differ in what is hidden): give the drain's id (logplane drains -a ${app} --json)`);
+}
+
+/**
+ * `logplane drains:remove ID|TOKEN|URL -a APP`. The drain is found in the
+ * list, else by the server (DELETE /apps/:app/log-drains/:key compares the
+ * stored URLs and tokens, which a non-admin key's list hides), else by the
+ * URL as `logplane drains` printed it.
+ */
 export async function drainsRemove(argv: readonly string[], io: CliIO = defaultIO()): Promise<void> {
   const a = parseArgs('drains:remove', argv, 1);
   const key = a.positional[0]!;
   const list = await listDrains(io, a.app);
-  const d = list.find((x) => x.id === key) ?? list.find((x) => x.token === key) ?? list.find((x) => x.url === key);
-  if (!d) throw new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${a.app}`);
-  await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+  let d = onlyDrain(a.app, key, exactDrains(list, key));
+  if (d) await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+  else if (key !== MASKED) {
+    const r = await request(io, 'DELETE', `/apps/${encodeURIComponent(a.app)}/log-drains/${encodeURIComponent(key)}`);
+    if (r.status === 200) d = r.data as DrainJson;
+    else if (r.status !== 404 || (r.data as { error?: unknown } | null)?.error !== 'drain not found') throw failure(io, a.app, r);
+  }
+  if (!d) {
+    d = onlyDrain(a.app, key, drainsShownAs(list, key, false));
+    if (!d) throw noDrain(a.app, key);
+    await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+  }
   if (a.json) io.out(`${JSON.stringify({ id: d.id, token: d.token, url: d.url }, null, 2)}\n`);
   else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
 }
@@ -210,8 +286,9 @@ export async function drainsReplay(argv: readonly string[], io: CliIO = defaultI
   for (const [k, v] of a.opts) if (!/^\d{1,16}$/.test(v)) throw new CliError(`drains:replay: --${k} must be a whole number`);
   const key = a.positional[0]!;
   const list = await listDrains(io, a.app);
-  const d = list.find((x) => x.id === key) ?? list.find((x) => x.token === key) ?? list.find((x) => x.url === key);
-  if (!d) throw new CliError(`no drain ${JSON.stringify(hideCredentials(key))} on ${a.app}`);
+  // no route finds a drain to replay by URL or token: the list does, a non-admin key's by the redacted URL
+  const d = onlyDrain(a.app, key, exactDrains(list, key)) ?? onlyDrain(a.app, key, drainsShownAs(list, key, true));
+  if (!d) throw noDrain(a.app, key);
   const body = num !== undefined ? { num: Number(num) } : { after: Number(after) };
   const r = (await api(io, a.app, 'POST', path(a.app, `/${encodeURIComponent(d.id)}/replay`), body)) as { replayed: number; missing: number };
   if (a.json) io.out(`${JSON.stringify(r, null, 2)}\n`);

@@ -19,6 +19,11 @@ Run the service. Every setting is a flag or an environment variable
 docs/operations.md. While it runs, <data-dir>/server.json tells a local
 \`logplane\` CLI where to find it.`;
 
+/** How drains:remove and drains:replay name a drain (cli/drains.ts). */
+const DRAIN_KEY_HELP = `The drain is its id, its token, or its URL: as added, or as \`logplane drains\`
+prints it (credentials hidden). When several drains look alike that way, give the id.
+Needs a developer or admin key of APP.`;
+
 /** The drain commands (cli/drains.ts), with the server found by the shared discovery. */
 function drainCommand(name: keyof typeof drainCommands, summary: string, usage: string): Command {
   return {
@@ -50,8 +55,8 @@ const commands: readonly Command[] = [
   logs,
   drainCommand('drains', "list an app's drains with their state", 'usage: logplane drains -a APP [--json]\n\nList the drains of APP: id, URL (credentials hidden), state, delivered, dropped.'),
   drainCommand('drains:add', 'add a drain (https://, http://, syslog://, syslog+tls://)', 'usage: logplane drains:add URL -a APP [--source SOURCE] [--dyno DYNO] [--grep TEXT] [--json]\n\nEvery line of APP is delivered to URL (SPEC 6.2 schemes); with filters, only the lines\nof that source, of that dyno (web matches web.1) and containing TEXT.'),
-  drainCommand('drains:remove', 'remove a drain by id, token or URL', 'usage: logplane drains:remove ID|TOKEN|URL -a APP'),
-  drainCommand('drains:replay', "re-send a drain what the app's history holds", 'usage: logplane drains:replay ID|TOKEN|URL -a APP (--num N | --after SEQ) [--json]\n\nQueue the newest N lines of the history (or those after SEQ) for the drain again, in order,\nafter an L10 line counting those the history no longer holds. Refused while the drain is failing.'),
+  drainCommand('drains:remove', 'remove a drain by id, token or URL', `usage: logplane drains:remove ID|TOKEN|URL -a APP [--json]\n\n${DRAIN_KEY_HELP}`),
+  drainCommand('drains:replay', "re-send a drain what the app's history holds", `usage: logplane drains:replay ID|TOKEN|URL -a APP (--num N | --after SEQ) [--json]\n\nQueue the newest N lines of the history (or those after SEQ) for the drain again, in order,\nafter an L10 line counting those the history no longer holds. Refused while the drain is failing.\n\n${DRAIN_KEY_HELP}`),
   drainCommand('drains:status', "each drain's delivery status in detail", 'usage: logplane drains:status -a APP [--json]\n\nState, filter, delivered, dropped (in all and in the last hour), latency p50/p99 (last 5 min),\nqueue depth, last success, last error, next retry.'),
   configKey,
   keys,

@@ -3,8 +3,8 @@
 // for the v3 history format (GET /v3/channels/:app/logs).
 import { SP } from '../basics/chars.js';
 import { FrameError, OctetFramer, frameErrorText } from '../ingest/framing.js';
-import { CliError, UsageError, parseCommandArgs, requireApp, type Command } from './client.js';
-import { LOGS_USAGE, logs as tailLogs } from './tail.js';
+import { CliError, type Command } from './client.js';
+import { LOGS_USAGE, parseLogsArgs, readLogs } from './tail.js';
 
 /** One line of a history response. */
 export interface HistoryLine {
@@ -66,27 +66,15 @@ export const logs: Command = {
   summary: "show an app's log lines; -t to keep tailing",
   usage: LOGS_USAGE.trimEnd(),
   async run(argv) {
-    // Validate with the shared parser so usage errors read like every other command's.
-    const { values, positionals } = parseCommandArgs('logs', argv, {
-      app: { type: 'string', short: 'a' },
-      num: { type: 'string', short: 'n' },
-      source: { type: 'string', short: 's' },
-      dyno: { type: 'string', short: 'd' },
-      tail: { type: 'boolean', short: 't' },
-      json: { type: 'boolean' },
-      color: { type: 'boolean' },
-      'no-color': { type: 'boolean' },
-    });
-    if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'logs');
-    requireApp('logs', values.app);
-    if (values.num !== undefined && !/^\d{1,9}$/.test(values.num)) throw new UsageError('-n must be a whole number', 'logs');
+    // the one parse (cli/tail.ts); its errors are one line (exit 2), which the dispatcher prints
+    const opts = parseLogsArgs(argv);
     // History and live lines both come over a WebSocket session (cli/tail.ts).
     const ac = new AbortController();
     const stop = () => ac.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      const code = await tailLogs(argv, { signal: ac.signal });
+      const code = await readLogs(opts, { signal: ac.signal });
       if (code !== 0) process.exitCode = code;
     } finally {
       process.off('SIGINT', stop);

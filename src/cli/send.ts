@@ -1,6 +1,7 @@
 // `logplane send -a APP`: stdin lines -> POST /logs (SPEC 3.1), in batches of
 // octet-counted RFC 5424 frames. The credential is the app's token named
-// "app" (created when the app has none).
+// "app" (created when the app has none), which an admin or developer key
+// gets (SPEC 12); a viewer key cannot send.
 import { hostname } from 'node:os';
 import { rfc3339 } from '../line.js';
 import { LineSplitter } from '../shipper/splitter.js';
@@ -47,13 +48,44 @@ export class FrameBatch {
   }
 }
 
-/** The app's token named `app`, created when missing. */
+/** A token value as the server stores it (`t.<uuid4>`); GET answers to a non-admin key show `***` instead (SPEC 12). */
+const TOKEN = /^t\.[0-9a-f-]{36}$/;
+
+/**
+ * The app's token named `app`, created when missing. An admin key reads it
+ * from GET /v3/channels/:app; a developer key sees `***` there (SPEC 12),
+ * so a value that is not a token counts as missing and the token comes from
+ * POST /v3/channels/:app/tokens, which answers the name's token (made if
+ * the app has none: one token per name) to a key that may create tokens. A
+ * viewer key may not: one line saying so.
+ */
 export async function sendToken(client: ApiClient, app: string): Promise<string> {
   const { data } = await client.json<{ tokens: Record<string, string> }>('GET', appPath(app), [200], { app });
   const t = data.tokens[SEND_TOKEN_NAME];
-  if (t) return t;
-  const made = await client.json<{ token: string }>('POST', `${appPath(app)}/tokens`, [200, 201], { json: { name: SEND_TOKEN_NAME }, app });
-  return made.data.token;
+  if (t !== undefined && TOKEN.test(t)) return t;
+  const res = await client.request('POST', `${appPath(app)}/tokens`, { json: { name: SEND_TOKEN_NAME } });
+  if (res.status === 403) throw new CliError(`this key cannot send to ${JSON.stringify(app)} (${await roleOf(client)}: sending needs a developer or admin key)`);
+  if (res.status !== 200 && res.status !== 201) throw client.failure(res, app);
+  let made: unknown;
+  try {
+    made = (JSON.parse(res.body.toString('utf8')) as { token?: unknown }).token;
+  } catch {
+    made = undefined;
+  }
+  if (typeof made !== 'string' || !TOKEN.test(made)) throw new CliError(`the server at ${client.target.url} did not give the "${SEND_TOKEN_NAME}" token of app ${JSON.stringify(app)}`);
+  return made;
+}
+
+/** `role viewer` for the key in use (GET /v3/account), or less when that cannot be read. */
+async function roleOf(client: ApiClient): Promise<string> {
+  try {
+    const res = await client.request('GET', '/v3/account');
+    const role = (JSON.parse(res.body.toString('utf8')) as { role?: unknown }).role;
+    if (res.status === 200 && typeof role === 'string') return `role ${role}`;
+  } catch {
+    /* said without the role */
+  }
+  return 'its role';
 }
 
 /** Whether to say what was sent: only to a person (stderr is a terminal), never into a pipe or file. */
@@ -89,7 +121,8 @@ export const send: Command = {
 Read lines from stdin and send each as one log line of APP over HTTP
 (POST /logs, octet-counted RFC 5424 frames in batches). Lines get the time
 they were read, source "app" and dyno DYNO. Lines longer than 10,000 bytes
-are split. Uses the app's token named "app" (created if the app has none).
+are split. Uses the app's token named "app" (created if the app has none),
+so it needs an admin or developer key of APP (a viewer key cannot send).
 When stderr is a terminal, says at the end how many lines were sent and how
 fast (nothing when it is a pipe or a file).
 

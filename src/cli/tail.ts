@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `logplane logs -a APP [-t] [-n N] [-s SOURCE] [-d DYNO] [--json]` (SPEC 8):
-// creates a session with the admin key, reads it over the WebSocket tail
+// creates a session with the key the CLI found, reads it over the WebSocket tail
 // protocol, prints lines coloured like `heroku logs` on a TTY (plain
 // otherwise). When the connection drops (server restart, network cut) it
 // reconnects with `after=<last seq>`: no duplicates, and any loss is printed.
-// Ctrl-C exits 0. Also runnable on its own: `node dist/src/cli/tail.js -a APP`.
-import { CliError, checkApp, discover, networkReason, unreachable, type Target } from './client.js';
+// Ctrl-C exits 0; the app destroyed while it is read is one line and exit 1.
+// Also runnable on its own: `node dist/src/cli/tail.js -a APP` (the same parser).
+import { CliError, UsageError, discover, networkReason, parseCommandArgs, requireApp, unreachable, type Target } from './client.js';
 import { DynoColors, ansi, formatLine, type PrintedLine } from './colors.js';
 import { droppedWords } from '../tail/encode.js';
 import { join } from 'node:path';
@@ -16,11 +17,17 @@ export const LOGS_USAGE = `usage: logplane logs -a APP [-t] [-n N] [-s SOURCE] [
 
   -a, --app APP        app to read (required)
   -t, --tail           keep streaming new lines
-  -n, --num N          lines of history (default 100)
+  -n, --num N          lines of history (default 100; more than the app
+                       keeps gives what it keeps)
   -s, --source SOURCE  only lines of this source (token name), e.g. app
   -d, --dyno DYNO      only this dyno, or dyno type: web matches web.1
+                       (--ps DYNO: the same, as heroku logs spells it)
       --json           one JSON object per line
-      --no-color       never colour (also NO_COLOR=1); --color forces it
+      --no-color       never colour (also NO_COLOR=1); --color (or
+                       --force-colors) forces it
+
+Short options combine: -tn 20. If the app is destroyed while it is read:
+one line on stderr and exit 1.
 `;
 
 export interface LogsOptions {
@@ -34,69 +41,47 @@ export interface LogsOptions {
   color: boolean | null;
 }
 
+/** The most -n takes: a session's `num` is any non-negative safe integer (SPEC 5.1; the server caps it at the ring size). */
+const NUM = /^\d{1,16}$/;
+
+/**
+ * The one parser of `logplane logs` (and of `node dist/src/cli/tail.js`):
+ * node:util parseArgs, so `-tn 20`, `-n20` and `--num=20` work; every error
+ * is one line (a UsageError, exit 2). `--help` throws the usage with exit 0.
+ */
 export function parseLogsArgs(argv: readonly string[]): LogsOptions {
-  const o: LogsOptions = { app: '', tail: false, num: null, source: null, dyno: null, json: false, color: null };
-  const value = (i: number, name: string): string => {
-    const v = argv[i];
-    if (v === undefined) throw new CliError(`${name} needs a value\n${LOGS_USAGE}`, 2);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]!;
-    let inline: string | undefined;
-    if (arg.startsWith('--') && arg.includes('=')) {
-      inline = arg.slice(arg.indexOf('=') + 1);
-      arg = arg.slice(0, arg.indexOf('='));
-    } else if (/^-[ansd].+/.test(arg)) {
-      inline = arg.slice(2);
-      arg = arg.slice(0, 2);
-    }
-    const take = (name: string): string => inline ?? value(++i, name);
-    switch (arg) {
-      case '-a':
-      case '--app':
-        o.app = take('--app');
-        break;
-      case '-t':
-      case '--tail':
-        o.tail = true;
-        break;
-      case '-n':
-      case '--num': {
-        const v = take('--num');
-        if (!/^\d{1,7}$/.test(v)) throw new CliError(`--num must be a whole number (got ${JSON.stringify(v)})`, 2);
-        o.num = Number(v);
-        break;
-      }
-      case '-s':
-      case '--source':
-        o.source = take('--source');
-        break;
-      case '-d':
-      case '--dyno':
-      case '--ps':
-        o.dyno = take('--dyno');
-        break;
-      case '--json':
-        o.json = true;
-        break;
-      case '--color':
-      case '--force-colors':
-        o.color = true;
-        break;
-      case '--no-color':
-        o.color = false;
-        break;
-      case '-h':
-      case '--help':
-        throw new CliError(LOGS_USAGE, 0);
-      default:
-        throw new CliError(`unknown option ${JSON.stringify(arg)}\n${LOGS_USAGE}`, 2);
-    }
+  const { values, positionals } = parseCommandArgs('logs', argv, {
+    app: { type: 'string', short: 'a' },
+    num: { type: 'string', short: 'n' },
+    source: { type: 'string', short: 's' },
+    dyno: { type: 'string', short: 'd' },
+    ps: { type: 'string' },
+    tail: { type: 'boolean', short: 't' },
+    json: { type: 'boolean' },
+    color: { type: 'boolean' },
+    'force-colors': { type: 'boolean' },
+    'no-color': { type: 'boolean' },
+  });
+  if (values.help) throw new CliError(LOGS_USAGE, 0);
+  if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, 'logs');
+  const app = requireApp('logs', values.app);
+  let num: number | null = null;
+  if (values.num !== undefined) {
+    num = NUM.test(values.num) ? Number(values.num) : NaN;
+    if (!Number.isSafeInteger(num)) throw new UsageError(`-n must be a whole number, 0 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(values.num)})`, 'logs');
   }
-  if (!o.app) throw new CliError(`missing -a APP\n${LOGS_USAGE}`, 2);
-  checkApp(o.app);
-  return o;
+  if (values.dyno !== undefined && values.ps !== undefined && values.dyno !== values.ps) throw new UsageError('-d and --ps are the same option: give one', 'logs');
+  const color = values['no-color'] ? false : values.color || values['force-colors'] ? true : null;
+  if (color === false && (values.color || values['force-colors'])) throw new UsageError('--no-color and --color: give one', 'logs');
+  return {
+    app,
+    tail: values.tail ?? false,
+    num,
+    source: values.source || null,
+    dyno: values.dyno || values.ps || null,
+    json: values.json ?? false,
+    color,
+  };
 }
 
 // ---- the session reader -------------------------------------------------
@@ -118,7 +103,10 @@ interface Gap {
   lower_bound?: boolean;
 }
 
-type Outcome = { kind: 'end' } | { kind: 'aborted' } | { kind: 'lost'; status: number | null; why: string; connected: boolean };
+type Outcome = { kind: 'end' } | { kind: 'aborted' } | { kind: 'deleted' } | { kind: 'lost'; status: number | null; why: string; connected: boolean };
+
+/** The close reason of a WebSocket tail whose app was destroyed (src/tail/ws.ts): close 1000 without `end`. */
+const APP_DELETED = 'app deleted';
 
 const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
@@ -156,22 +144,36 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
-/** Run `logs`; resolves to the exit code. */
+/** Print a CliError as the command would (the usage on stdout for --help); its exit code. */
+function report(e: unknown, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+  const ce = e as CliError;
+  (ce.exitCode === 0 ? out : err).write(ce.exitCode === 0 ? ce.message : `logplane: ${ce.message}\n`);
+  return ce.exitCode ?? 1;
+}
+
+/** Run `logs` from its arguments (parsed here, the one time); resolves to the exit code. */
 export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): Promise<number> {
+  let opts: LogsOptions;
+  try {
+    opts = parseLogsArgs(argv);
+  } catch (e) {
+    return report(e, io.stdout ?? process.stdout, io.stderr ?? process.stderr);
+  }
+  return readLogs(opts, io);
+}
+
+/** Run `logs` with options parseLogsArgs made; resolves to the exit code. */
+export async function readLogs(opts: LogsOptions, io: Partial<LogsIo> = {}): Promise<number> {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
   const env = io.env ?? process.env;
   const signal = io.signal;
-  let opts: LogsOptions;
   let server: { url: string; apiKey: string; target: Target };
   try {
-    opts = parseLogsArgs(argv);
     const target = await discover(env);
     server = { url: target.url, apiKey: target.key, target };
   } catch (e) {
-    const ce = e as CliError;
-    (ce.exitCode === 0 ? out : err).write(ce.exitCode === 0 ? ce.message : `logplane: ${ce.message}\n`);
-    return ce.exitCode ?? 1;
+    return report(e, out, err);
   }
   const useColor = !opts.json && (opts.color ?? (Boolean(out.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb'));
   const colors = useColor ? new DynoColors() : null;
@@ -329,6 +331,8 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
         }
       });
       ws.on('close', (code: number, reason: Buffer) => {
+        // also after an `end` (older servers sent one before this close): the history may have been cut short
+        if (code === 1000 && reason.toString() === APP_DELETED) return finish({ kind: 'deleted' });
         if (ended) return finish({ kind: 'end' });
         finish({ kind: 'lost', status: null, why: `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`, connected });
       });
@@ -357,6 +361,10 @@ export async function logs(argv: readonly string[], io: Partial<LogsIo> = {}): P
     }
     const o = await readOnce(sessionUrl);
     if (o.kind === 'end' || o.kind === 'aborted') return 0;
+    if (o.kind === 'deleted') {
+      err.write(`logplane: app ${JSON.stringify(opts.app)} was destroyed\n`);
+      return 1;
+    }
     if (o.status === 404) {
       // session gone (server restarted, or expired): a new one, resuming after lastSeq
       sessionUrl = null;

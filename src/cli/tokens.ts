@@ -1,16 +1,23 @@
-// `logplane tokens:create APP NAME`.
+// `logplane tokens:create APP NAME`: POST /v3/channels/:app/tokens, which
+// answers the name's token, made if the app has none (one token per name).
 import { UsageError, appPath, checkApp, connect, out, parseCommandArgs, type Command } from './client.js';
 
 export const tokensCreate: Command = {
   name: 'tokens:create',
-  summary: 'create a write token for an app',
+  summary: "print an app's write token of a name, created if missing",
   usage: `usage: logplane tokens:create APP NAME [--json]
        logplane tokens:create NAME -a APP
 
-Create a new token named NAME for APP and print it (only the token, so it can
-be captured by a script). NAME becomes the source of every line written with
-the token (e.g. "app" for your processes, "heroku" for platform lines).
-Each call makes a new token; earlier ones keep working.
+Print APP's token named NAME, creating it when APP has none of that name
+(only the token, so it can be captured by a script). NAME becomes the
+source of every line written with the token (e.g. "app" for your
+processes, "heroku" for platform lines: only an admin key gets that one).
+An app has one token per name (SPEC 7), so calling this again prints the
+same token. A developer key of APP may run it too.
+
+To replace a token that leaked, an admin sets APP's token names without
+NAME, then with it (PUT /v3/channels/APP, docs/api.md): the old token stops
+working and NAME gets a new one.
 
   --json   print {"token","name"}`,
   async run(argv) {

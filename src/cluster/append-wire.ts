@@ -11,7 +11,7 @@
 // PUBLISH of the blob, its bytes written once and sent twice, while someone
 // does), EXEC. In the previous release's layout (upgrades) a chunk is one
 // EVALSHA of the append script, the bytes ioredis would send for
-// `lpAppend(chunks, firsts, meta, sent, lines, trims, cap, channel, publish, id, blob, highestSeq, layout)`.
+// `lpAppend(chunks, firsts, meta, sent, lines, trims, config, cap, channel, publish, id, blob, highestSeq, layout)`.
 import type { Redis } from 'ioredis';
 import { APPEND_META_LUA, APPEND_META_SHA, APPEND_SHA } from '../redis/scripts.js';
 import { sendPrebuilt } from '../redis/prebuilt.js';
@@ -26,7 +26,7 @@ function bulk(s: string): string {
 function headOf(b: AppBatch, cap: number, publish: string): Buffer {
   const key = `${cap}:${publish}`;
   if (b.wireHead !== null && b.wireHeadKey === key) return b.wireHead;
-  const s = `*16\r\n$7\r\nevalsha\r\n${bulk(APPEND_SHA)}$1\r\n6\r\n` + [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, String(cap), b.channel, publish].map(bulk).join('');
+  const s = `*17\r\n$7\r\nevalsha\r\n${bulk(APPEND_SHA)}$1\r\n7\r\n` + [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, b.configKey, String(cap), b.channel, publish].map(bulk).join('');
   b.wireHead = Buffer.from(s, 'utf8');
   b.wireHeadKey = key;
   return b.wireHead;
@@ -38,13 +38,13 @@ type TxWire = NonNullable<AppBatch['txWire']>;
 function txOf(b: AppBatch, cap: number, publish: string): TxWire {
   const key = `${cap}:${publish}`;
   if (b.txWire !== null && b.txWire.key === key) return b.txWire;
-  const rest = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, String(cap), b.channel, publish].map(bulk).join('');
+  const rest = [b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, b.configKey, String(cap), b.channel, publish].map(bulk).join('');
   b.txWire = {
     key,
     push: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
     // after the blob: the bookkeeping by SHA (nobody listens: no PUBLISH) or by its text (the node publishes)
-    bySha: Buffer.from(`\r\n*20\r\n$7\r\nEVALSHA\r\n${bulk(APPEND_META_SHA)}$1\r\n6\r\n${rest}`, 'utf8'),
-    byText: Buffer.from(`\r\n*20\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n6\r\n${rest}`, 'utf8'),
+    bySha: Buffer.from(`\r\n*21\r\n$7\r\nEVALSHA\r\n${bulk(APPEND_META_SHA)}$1\r\n7\r\n${rest}`, 'utf8'),
+    byText: Buffer.from(`\r\n*21\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n7\r\n${rest}`, 'utf8'),
     pub: Buffer.from(`*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
     exec: Buffer.from('*1\r\n$4\r\nEXEC\r\n', 'utf8'),
   };

@@ -3,19 +3,19 @@
 // cursors checkpointed to Redis, the owners' status for the other nodes, and
 // the L10 for lines that never reached Redis.
 import { randomUUID } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { LineSink } from '../apps.js';
 import type { DrainStatus } from '../drains/status.js';
 import type { DrainCluster, DrainHandle, DrainOwnership, ReplayAnswer } from '../drains/ownership.js';
 import type { ReplayRequest } from '../drains/replay.js';
 import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
-import { appMeta, drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
+import { appConfig, appMeta, drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
 import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
-import type { ScriptPipeline } from '../redis/scripts.js';
+import { CHECKPOINT_TTL_MS, OTHER_EPOCH, type ScriptPipeline } from '../redis/scripts.js';
 
 /** Owned drains' status goes to Redis this often. */
 const STATUS_EVERY_MS = 1000;
@@ -61,6 +61,7 @@ export class DrainFeeds implements DrainCluster {
   #checkpointing = false;
   /** Cursor writes of drains detached, in flight. */
   readonly #detachSaves = new Set<Promise<boolean>>();
+  /** Lines lost to the drains this node no longer feeds (detached: removed, released, node stopping), so the counter never goes down. */
   #lostToFeeds = 0;
   #statusAt = 0;
   #replayHandler: ((appId: string, drainId: string, req: ReplayRequest) => Promise<ReplayAnswer>) | null = null;
@@ -97,6 +98,7 @@ export class DrainFeeds implements DrainCluster {
     const feed = this.#feeds.get(drainId);
     if (!feed) return;
     this.#feeds.delete(drainId);
+    this.#lostToFeeds += feed.lostLines;
     if (feed.advance()) {
       // the next owner starts after this cursor: tried twice, and awaited before the leases go back (saved())
       const saving = this.#save([feed])
@@ -133,7 +135,11 @@ export class DrainFeeds implements DrainCluster {
     return this.#feeds.get(drainId);
   }
 
-  /** Lines owned drains never got (trimmed before they were read, or never written to Redis). */
+  /**
+   * Lines the drains this node owns, or owned, never got (trimmed before they
+   * were read, or never written to Redis): each feed's count, kept when it
+   * is detached. Never goes down (logplane_cluster_drain_lines_lost_total).
+   */
   get lostLines(): number {
     let n = this.#lostToFeeds;
     for (const f of this.#feeds.values()) n += f.lostLines;
@@ -157,32 +163,26 @@ export class DrainFeeds implements DrainCluster {
     }
   }
 
-  /** Write the feeds' cursors (forward only within an epoch: lpSaveCursor) and statuses; true when every cursor was written. */
+  /** Write the feeds' cursors (forward only within an epoch: lpSaveCursor) and statuses; true when every cursor was written (or its drain is deleted: nothing to write). */
   async #save(feeds: DrainFeed[], withStatus = true): Promise<boolean> {
-    const p = pipelineByOwner(this.#o.redis) as unknown as ScriptPipeline & ChainableCommander;
+    const p = pipelineByOwner(this.#o.redis) as unknown as ScriptPipeline;
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
     const epochs = feeds.map((f) => f.cursorEpoch);
-    /** Index of each feed's cursor write in the replies. */
-    const at0: number[] = [];
-    let n = 0;
     for (const f of feeds) {
-      const key = drainState(f.appId, f.drainId);
-      at0.push(n++);
-      p.lpSaveCursor(key, appMeta(f.appId), f.cursor, at, this.#o.nodeId, f.cursorEpoch === 0 ? '' : String(f.cursorEpoch));
       const st = withStatus ? f.status() : null;
-      if (st) {
-        p.hset(key, 'status', JSON.stringify(st));
-        n++;
-      }
+      // written only while the drain is configured (after a delete, nothing comes back), its TTL renewed
+      p.lpSaveCursor(drainState(f.appId, f.drainId), appMeta(f.appId), appConfig(f.appId), f.cursor, at, this.#o.nodeId, f.cursorEpoch === 0 ? '' : String(f.cursorEpoch), st ? JSON.stringify(st) : '', f.drainId, CHECKPOINT_TTL_MS);
     }
     try {
       const res = await p.exec();
       let all = true;
       feeds.forEach((f, k) => {
-        // -1: not of the app's epoch (the stream was rewound and this feed has not re-based yet): saved again after
-        const r = res?.[at0[k]!];
-        if (r?.[0] === null && r[1] !== -1) f.saved(cursors[k]!, epochs[k]!);
+        const r = res?.[k];
+        const v = r !== undefined && r[0] === null ? Number(r[1]) : null;
+        // OTHER_EPOCH: not of the app's epoch (the stream was rewound and this feed has not re-based yet): saved again after;
+        // NOT_CONFIGURED: the drain (or its app) is deleted, nothing to write (this node hears of it and lets the drain go)
+        if (v !== null && v !== OTHER_EPOCH) f.saved(cursors[k]!, epochs[k]!);
         else all = false;
       });
       return all;
@@ -302,10 +302,8 @@ export class DrainFeeds implements DrainCluster {
     for (const f of this.#feeds.values()) {
       if (f.appId !== appId) continue;
       const n = f.lostLocal(recs);
-      if (n > 0) {
-        this.#lostToFeeds += n;
-        f.offerLoss(n, receivedOf(recs[0]!));
-      }
+      // counted by the feed (its lostLines), with the L10 it offers
+      if (n > 0) f.offerLoss(n, receivedOf(recs[0]!));
     }
   }
 }

@@ -28,8 +28,8 @@ import { seqOf } from '../line.js';
 import type { Log } from '../obs/log.js';
 import type { LineBus } from './bus.js';
 import { StreamFollower, type FollowTarget } from './follow.js';
-import { appMeta, drainState } from '../redis/keys.js';
-import type { Scripts } from '../redis/scripts.js';
+import { appConfig, appMeta, drainState } from '../redis/keys.js';
+import { CHECKPOINT_TTL_MS, type Scripts } from '../redis/scripts.js';
 import { originOf } from '../basics/seq.js';
 import type { DrainHandle } from '../drains/ownership.js';
 
@@ -125,9 +125,11 @@ export class DrainFeed implements LineSink, FollowTarget {
     if (this.#closed) return;
     try {
       const s = this.#deps.redis as unknown as Scripts;
-      const [cursor, epochText] = await s.lpInitCursor(this.#stateKey, appMeta(this.appId));
+      const [cursor, epochText] = await s.lpInitCursor(this.#stateKey, appMeta(this.appId), appConfig(this.appId), this.drainId, CHECKPOINT_TTL_MS);
       const at = await this.#deps.redis.hget(this.#stateKey, 'at');
       if (this.#closed) return;
+      // the drain (or its app) is deleted in Redis (NOT_CONFIGURED): nothing to feed; this node hears of it and lets the drain go
+      if (Number(cursor) < 0) return;
       const epoch = epochText === '' ? 0 : Number(epochText);
       this.cursor = this.#saved = Number(cursor);
       this.cursorEpoch = this.#savedEpoch = epoch;

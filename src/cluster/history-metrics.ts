@@ -29,7 +29,10 @@ export interface HistoryMetrics {
   published: Record<'node' | 'redis' | 'none', Child>;
   droppedOverflow: Child;
   droppedRejected: Child;
+  /** Lines written, then lost by Redis with its last writes (the append began a new epoch of the app's stream: redis/scripts.ts, EPOCH_LUA). */
   droppedRewound: Child;
+  /** Lines of an app deleted before they were written (the append found no config key and discarded them). */
+  droppedAppDeleted: Child;
   failures: Child;
   pending: Metric;
   latency: Metric;
@@ -38,7 +41,7 @@ export interface HistoryMetrics {
 /** Register the batch's metrics; the gauges read `up` and `pending` at scrape time. */
 export function historyMetrics(r: MetricRegistry, latency: Samples, up: () => boolean, pending: () => number): HistoryMetrics {
   const pipelines = r.counter('logplane_redis_pipelines_total', 'Redis pipelines of the line batch, by outcome (ok, error).', ['outcome']);
-  const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis; rewound: written, then lost by Redis with its last writes, a failover to a replica that lagged or a restart).', ['reason']);
+  const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis; app_deleted: their app was deleted before they were written; rewound: written, then lost by Redis with its last writes, a failover to a replica that lagged or a restart).', ['reason']);
   const chunks = r.counter('logplane_redis_chunks_total', 'Chunks of lines appended to the Redis history (one per app and round), by who published them to the nodes following the app: node (this node, with the append), redis (the append script, for a follower that had just come), none (nobody followed the app).', ['published']);
   const m: HistoryMetrics = {
     up: r.gauge('logplane_redis_up', 'Whether this node can write to Redis (1) or not (0).'),
@@ -50,6 +53,7 @@ export function historyMetrics(r: MetricRegistry, latency: Samples, up: () => bo
     droppedOverflow: dropped.labels('overflow'),
     droppedRejected: dropped.labels('rejected'),
     droppedRewound: dropped.labels('rewound'),
+    droppedAppDeleted: dropped.labels('app_deleted'),
     failures: r.counter('logplane_redis_write_failures_total', 'Times writing to Redis failed: connection lost (pipeline failed or connection closed; lines are queued) or an append refused.').labels(),
     pending: r.gauge('logplane_redis_pending_lines', 'Lines waiting to be written to Redis.'),
     latency: r.gauge('logplane_redis_pipeline_seconds', 'Round trip of line-batch pipelines since the last scrape: p50, p99, max.', ['stat']),

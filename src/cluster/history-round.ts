@@ -5,7 +5,7 @@
 // migrating, cluster down, script not loaded), which go back to the front
 // of the queue in their order.
 import type { Redis } from 'ioredis';
-import { BY_SHA_SCRIPTS } from '../redis/scripts.js';
+import { APP_GONE, BY_SHA_SCRIPTS } from '../redis/scripts.js';
 import { isConnectionError, isNoScript, isRedirect, masterConnection, ownerOf } from '../redis/connection.js';
 import { sendAppends } from './append-wire.js';
 import type { Chunk } from './pending.js';
@@ -21,6 +21,8 @@ export interface Outcome {
 export interface Settled {
   /** Written chunks and the app's new total each append returned. */
   written: Array<{ chunk: Chunk; total: number }>;
+  /** Chunks of apps deleted meanwhile (no config key): discarded by the append, never to be written. */
+  gone: Chunk[];
   /** Chunks Redis refused (they will never be written), with its reply. */
   rejected: Array<{ chunk: Chunk; err: Error }>;
   /** Chunks not executed, to be sent again (in any order here: the caller sorts them by id). */
@@ -81,7 +83,7 @@ export class RoundSender {
 
 /** Sort a round's replies. */
 export function settle(outcomes: readonly Outcome[]): Settled {
-  const s: Settled = { written: [], rejected: [], again: [], lostConnection: null, redirected: false, noScript: false };
+  const s: Settled = { written: [], gone: [], rejected: [], again: [], lostConnection: null, redirected: false, noScript: false };
   for (const o of outcomes) {
     if (o.err) {
       s.again.push(...o.chunks);
@@ -93,7 +95,9 @@ export function settle(outcomes: readonly Outcome[]): Settled {
       const r = o.results?.[i];
       const c = o.chunks[i]!;
       if (r && r[0] === null) {
-        s.written.push({ chunk: c, total: Number(r[1]) });
+        const total = Number(r[1]);
+        if (total === APP_GONE) s.gone.push(c);
+        else s.written.push({ chunk: c, total });
         continue;
       }
       const err = r?.[0];

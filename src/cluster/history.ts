@@ -14,7 +14,11 @@
 // bounded queue; past maxPendingLines the oldest chunks are dropped and
 // counted (logplane_redis_lines_dropped_total{reason="overflow"}); a command
 // Redis refuses (e.g. OOM under maxmemory) drops its chunk, counted as
-// reason="rejected". Nothing here ever blocks route().
+// reason="rejected"; the chunk of an app deleted meanwhile (the append finds
+// no config key and keeps nothing: a node cut off from Redis learns of the
+// delete that way) is dropped, counted as reason="app_deleted", as are the
+// lines still queued when the node hears of the delete. Nothing here ever
+// blocks route().
 //
 // Each append returns the app's new total, so the writer learns the ordinals
 // its own lines got, and keeps them for the stream followers on this node
@@ -78,6 +82,7 @@ export class RedisHistory {
   /** Lines dropped since Redis went down (reported when it is back). */
   #droppedWhileDown = 0;
   #lastDropLog = 0;
+  #lastGoneLog = 0;
   #waiters: Array<() => void> = [];
   /** Lines that never reached Redis, per app, not yet announced in the app's stream. */
   readonly #lost: Losses;
@@ -161,14 +166,13 @@ export class RedisHistory {
     } else if (epoch === f.epoch && total > f.total) f.total = total;
   }
 
-  /** Forget an app (deleted): its unwritten lines go nowhere. */
+  /** Forget an app (deleted): its unwritten lines go nowhere (counted: logplane_redis_lines_dropped_total{reason="app_deleted"}). */
   drop(appId: string): void {
     const b = this.#batches.get(appId);
     if (!b) return;
     this.#batches.delete(appId);
     b.removed = true;
-    b.discard();
-    this.#pending.removeBatch(b);
+    this.#m.droppedAppDeleted.value += b.discard() + this.#pending.removeBatch(b);
     b.open = null;
     this.#own.drop(appId);
     this.#floors.delete(appId);
@@ -269,7 +273,11 @@ export class RedisHistory {
       const c = this.#pending.peek()!;
       if (inRound.has(c.batch)) break;
       this.#pending.shift();
-      if (c.batch.removed) continue;
+      if (c.batch.removed) {
+        // sent before its app was deleted and to be sent again: never will be
+        this.#m.droppedAppDeleted.value += c.lines;
+        continue;
+      }
       inRound.add(c.batch);
       take.push(c);
       lines += c.count;
@@ -302,7 +310,7 @@ export class RedisHistory {
     this.#latency.add(s);
     this.#m.seconds.value += s;
     this.#inFlight = null;
-    const { written: ok, rejected: refused, again, lostConnection, redirected, noScript } = settle(outcomes);
+    const { written: ok, gone, rejected: refused, again, lostConnection, redirected, noScript } = settle(outcomes);
     let written = 0;
     for (const { chunk: c, total } of ok) {
       written += c.lines;
@@ -312,6 +320,7 @@ export class RedisHistory {
       if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
       c.release();
     }
+    if (gone.length > 0) this.#discarded(gone);
     let rejected = 0;
     for (const { chunk: c, err } of refused) {
       rejected += c.lines;
@@ -361,6 +370,28 @@ export class RedisHistory {
       this.#opts.log.warn({ at: 'redis.history_rewound', app: appId, lost: c.rewound, from: base, knownEpoch: known?.epoch ?? 0, epoch: c.epoch }, 'the app\'s history in Redis went back (a failover to a replica that lagged, or a restart that lost writes): lines it held are gone from it; its stream begins a new epoch');
     } else if (known !== undefined && known.epoch !== 0) {
       this.#opts.log.warn({ at: 'redis.history_rewound', app: appId, lost: 0, from: base, knownEpoch: known.epoch, epoch: c.epoch }, 'the app\'s history in Redis had no epoch: its stream begins a new one');
+    }
+  }
+
+  /**
+   * Chunks of apps deleted while they waited (a node cut off from Redis
+   * learns of the delete at its first append after it is back): the append
+   * found no config key and kept nothing (SPEC 1: a deleted app's lines never
+   * reach a new app of the same id). Counted, never announced as a loss.
+   */
+  #discarded(chunks: readonly Chunk[]): void {
+    const apps = new Set<string>();
+    let lines = 0;
+    for (const c of chunks) {
+      lines += c.lines;
+      apps.add(c.batch.appId);
+      c.release();
+    }
+    this.#m.droppedAppDeleted.value += lines;
+    const now = Date.now();
+    if (now - this.#lastGoneLog > 5000) {
+      this.#lastGoneLog = now;
+      this.#opts.log.info({ at: 'redis.lines_app_deleted', lines, apps: [...apps].slice(0, 10) }, 'lines of an app deleted before they were written to Redis: dropped');
     }
   }
 

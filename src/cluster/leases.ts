@@ -22,9 +22,9 @@ import type { App, LineSink, Registry } from '../apps.js';
 import type { DrainStatus } from '../drains/status.js';
 import type { DrainOwnership } from '../drains/ownership.js';
 import type { Log } from '../obs/log.js';
-import { appMeta, drainLease, drainState } from '../redis/keys.js';
+import { appConfig, appMeta, drainLease, drainState } from '../redis/keys.js';
 import type { NodeRegistry } from './nodes.js';
-import { RELEASED, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
+import { CHECKPOINT_TTL_MS, RELEASED, type ScriptPipeline, type Scripts } from '../redis/scripts.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 
 export interface LeaseOptions {
@@ -173,7 +173,7 @@ export class DrainLeases extends EventEmitter implements DrainOwnership {
     for (const [id, appId] of want) {
       if (!this.#initialized.has(id)) {
         ops.push({ kind: 'init', id, app: appId });
-        p.lpInitCursor(drainState(appId, id), appMeta(appId));
+        p.lpInitCursor(drainState(appId, id), appMeta(appId), appConfig(appId), id, CHECKPOINT_TTL_MS);
       }
       if (this.#owned.has(id)) {
         ops.push({ kind: 'renew', id, app: appId });

@@ -6,7 +6,7 @@
 // re-sent chunk by it.
 import type { LineSink } from '../apps.js';
 import { BoundedQueue } from '../basics/queue.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appTrims } from '../redis/keys.js';
+import { appChannel, appChunks, appConfig, appFirsts, appLines, appMeta, appSent, appTrims } from '../redis/keys.js';
 import { isLossNotice } from './batch.js';
 import { Ring } from '../buffer/ring.js';
 import { Segment, giveBuffer, segmentOf, takeBuffer } from './packed.js';
@@ -142,6 +142,8 @@ export class AppBatch implements LineSink {
   readonly sentKey: string;
   /** The dropped chunks' ordinals and highest seqs (redis/scripts.ts, LAYOUT2_LUA). */
   readonly trimsKey: string;
+  /** The app's record: an append finds it, or discards its chunk (the app was deleted: redis/scripts.ts, APP_GONE). */
+  readonly configKey: string;
   readonly channel: string;
   /** The ring the lines offered are the newest lines of. */
   readonly ring: Ring;
@@ -182,6 +184,7 @@ export class AppBatch implements LineSink {
     this.linesKey = appLines(appId);
     this.sentKey = appSent(appId, writer.nodeId);
     this.trimsKey = appTrims(appId);
+    this.configKey = appConfig(appId);
     this.channel = appChannel(appId);
     this.#writer = writer;
     this.#ownRing = ring === undefined;
@@ -227,12 +230,17 @@ export class AppBatch implements LineSink {
     return segs;
   }
 
-  /** Forget the lines offered and not taken (the app was deleted: they go nowhere). */
-  discard(): void {
+  /** Forget the lines offered and not taken (the app was deleted: they go nowhere); returns how many. */
+  discard(): number {
+    let n = this.#inRing;
     this.#inRing = 0;
     this.#inRingBytes = 0;
-    for (const sg of this.#segs) sg.release();
+    for (const sg of this.#segs) {
+      n += sg.lens.length;
+      sg.release();
+    }
     this.#segs = [];
+    return n;
   }
 }
 
@@ -408,13 +416,17 @@ export class ChunkQueue {
     return c;
   }
   /** Remove every chunk of one batch (its app was deleted). */
-  removeBatch(b: AppBatch): void {
+  /** Take out every chunk of this batch (its app was deleted); returns their lines. */
+  removeBatch(b: AppBatch): number {
     const keep: Chunk[] = [];
+    let removed = 0;
     while (this.#q.count > 0) {
       const c = this.#q.shift();
       if (c.batch !== b) keep.push(c);
+      else removed += c.lines;
     }
     this.#lines = 0;
     for (const c of keep) this.push(c);
+    return removed;
   }
 }

@@ -22,10 +22,12 @@ export interface IngestFrontOptions {
 
 /** node:http's response behind the few calls HttpIngest answers with. */
 class FrontReply implements IngestReply {
+  readonly raw: ServerResponse;
   readonly #res: ServerResponse;
   readonly #headers: Record<string, string | number>;
   #status = 200;
   constructor(res: ServerResponse, id: string) {
+    this.raw = res;
     this.#res = res;
     this.#headers = { 'request-id': id };
   }
@@ -82,6 +84,8 @@ export class IngestFront {
 
     const r: IngestRequest = { id: this.#requestId(req), headers: h };
     const reply = new FrontReply(res, r.id);
+    // a graceful stop waits for it to be answered
+    this.#ingest.track(res);
     // Up to EAGER_BODY the body is read straight into a buffer of its declared size; a larger one is
     // kept as it arrives and joined at the end, so what a request holds follows what it has sent, not
     // what it declared (many connections declaring the maximum and sending nothing pin nothing).

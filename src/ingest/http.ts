@@ -8,13 +8,18 @@
 //               cap (-> 413); one framing + header-scan pass over the whole
 //               body that keeps every frame's offsets in a reused Int32Array
 //               (any bad frame -> 400 naming it, nothing stored); count
-//               header check (-> 400); then route every frame; 204.
+//               header check (-> 400); then route every frame (with
+//               ingest workers: in routing turns of at most 4,096 lines,
+//               pool.ts); 204 once all are routed.
+//   stop:       the requests taken are answered (bounded: server.ts) or
+//               nothing of them is stored (settle), so a request is stored
+//               only if answered and a shipper's retry is never a copy.
 //
 // Error bodies are one plain-text sentence, as Logplex answers (log shippers
 // log them verbatim); a client that sends `Accept: application/json` gets the
 // API's `{"id","error"}` with the same sentence. Tokens and line content are
 // never logged.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { gunzip } from 'node:zlib';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { TokenEntry } from '../apps.js';
@@ -57,6 +62,8 @@ export interface IngestRequest {
 }
 /** What answering needs of a reply: fastify's, or the lean front's. */
 export interface IngestReply {
+  /** node:http's response (followed until it closes, for a graceful stop). */
+  readonly raw: ServerResponse;
   header(name: string, value: string): unknown;
   code(status: number): IngestReply;
   type(contentType: string): IngestReply;
@@ -154,10 +161,23 @@ export class HttpIngest {
   readonly #auth = new WeakMap<FastifyRequest, TokenEntry>();
   readonly #maxBody: number;
   readonly #pool: IngestPool | null;
+  /**
+   * Requests taken (their headers passed) whose responses have not closed:
+   * true once the request's body is being stored. A graceful stop waits for
+   * them (settle).
+   */
+  readonly #open = new Map<ServerResponse, boolean>();
+  readonly #onClose: (this: ServerResponse) => void;
+  /** Set when settle()'s wait is over: nothing is stored any more. */
+  #stopping = false;
 
   constructor(ctx: Context, opts: HttpIngestOptions = {}) {
     this.#ctx = ctx;
     this.#pool = opts.pool ?? null;
+    const open = this.#open;
+    this.#onClose = function (this: ServerResponse) {
+      open.delete(this);
+    };
     this.#c = new HttpIngestCounters(ctx);
     this.#maxBody = ctx.config.maxBodyBytes;
     const idOpts: FrameIdCacheOptions = { ttlMs: ctx.config.frameIdTtlMs };
@@ -187,8 +207,39 @@ export class HttpIngest {
       return;
     }
     this.#auth.set(req, entry);
+    this.track(reply.raw);
     done();
   };
+
+  /** A request taken (by the lean front, or fastify's past onRequest): followed until its response closes. */
+  track(res: ServerResponse): void {
+    this.#open.set(res, false);
+    res.on('close', this.#onClose);
+  }
+
+  /**
+   * Graceful stop, once the server takes no new requests: wait (at most
+   * answerMs) until every request taken is answered; then store nothing more
+   * (a body parsed later is answered 503 if its connection is still there,
+   * which it is not for long: the server closes them next, and the sender
+   * retries), so a request is stored only if it is answered. Bodies already
+   * being stored are routed to the end and answered first (at most storeMs).
+   */
+  async settle(answerMs: number, storeMs: number): Promise<void> {
+    const open = this.#open;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let deadline = Date.now() + answerMs;
+    while (open.size > 0 && Date.now() < deadline) await sleep(10);
+    this.#stopping = true;
+    const storing = (): boolean => {
+      for (const s of open.values()) if (s) return true;
+      return false;
+    };
+    deadline = Date.now() + storeMs;
+    while (storing() && Date.now() < deadline) await sleep(5);
+    // storing: bodies routed whose 204 could not be written in time (the one case stored but not answered)
+    if (open.size > 0) this.#ctx.log.warn({ at: 'ingest.http_unanswered', requests: open.size, storing: storing() }, 'POST /logs requests not answered before the stop: their connections are closed, nothing of them stored');
+  }
 
   readonly handle = (req: FastifyRequest, reply: FastifyReply): void => {
     const entry = this.#auth.get(req);
@@ -244,12 +295,22 @@ export class HttpIngest {
 
   /** Validate every frame, check the count, then store them all: in a worker when there is a pool. */
   #accept(req: IngestRequest, reply: IngestReply, authed: TokenEntry, body: Buffer, key: string | null): void {
+    if (this.#stopping) {
+      this.#unavailable(req, reply);
+      return;
+    }
     if (this.#pool === null) {
       this.#acceptHere(req, reply, authed, body, key);
       return;
     }
     this.#pool.parseHttp(authed.app, authed.name, body, Date.now()).then(
       ({ result, cooked }) => {
+        if (this.#stopping) {
+          // the stop's wait for this request is over: not stored
+          if (cooked !== null) this.#pool!.discardCooked(cooked);
+          this.#unavailable(req, reply);
+          return;
+        }
         if (!result.ok) {
           this.#reject(req, reply, 400, HttpDropReason.MALFORMED, 'malformed_frame', `Malformed frame ${result.errorFrame} at byte ${result.errorOffset}: ${result.errorText}`);
           return;
@@ -258,12 +319,23 @@ export class HttpIngest {
           if (cooked !== null) this.#pool!.discardCooked(cooked);
           return;
         }
-        // lines the app's rate limit drops are counted as such, not as accepted
-        const limited = cooked !== null ? this.#pool!.routeCooked(cooked) : 0;
-        if (limited > 0) this.#c.rateLimited.value += limited;
-        this.#stored(reply, result.lines - limited, result.bytes, key);
+        // stored from here on, in routing turns: a retry of this Frame-Id meanwhile is a duplicate
+        if (key !== null) this.#ids.add(key);
+        if (this.#open.has(reply.raw)) this.#open.set(reply.raw, true);
+        if (cooked === null) {
+          this.#stored(reply, result.lines, result.bytes, null);
+          return;
+        }
+        this.#pool!.routeCooked(cooked, (limited) => {
+          // lines the app's rate limit drops are counted as such, not as accepted
+          if (limited > 0) this.#c.rateLimited.value += limited;
+          this.#stored(reply, result.lines - limited, result.bytes, null);
+        });
       },
-      (err: Error) => this.failed(req, reply, Object.assign(err, { statusCode: 503 }) as FastifyError),
+      (err: Error) => {
+        if (this.#stopping) this.#unavailable(req, reply);
+        else this.failed(req, reply, Object.assign(err, { statusCode: 503 }) as FastifyError);
+      },
     );
   }
 
@@ -324,6 +396,13 @@ export class HttpIngest {
     const id = headerValue(req.headers['logplex-frame-id']) ?? headerValue(req.headers['x-request-id']);
     if (id === undefined || id.length === 0 || id.length > FRAME_ID_MAX_LENGTH) return null;
     return FrameIdCache.key(entry.token, id);
+  }
+
+  /** The server is stopping and stores nothing more: the sender should retry (here after the restart, or elsewhere). */
+  #unavailable(req: IngestRequest, reply: IngestReply): void {
+    this.#c.code(503).value++;
+    reply.header('Connection', 'close');
+    this.#send(req, reply, 503, 'unavailable', 'Server is stopping');
   }
 
   #duplicate(reply: IngestReply): void {

@@ -5,16 +5,19 @@
 // Every stream sticks to one worker, so per-connection order is kept; seq is
 // stamped here, so per-app seq stays strictly increasing.
 //
-// Back-pressure is per connection (handoff.ts): a worker is given at most
-// WORKER_QUEUE bytes of stream input at a time, the rest waits here per
-// connection and is handed over in turn, and only a connection with more than
-// STREAM_HIGH bytes waiting is paused. So one flooding connection cannot hold
-// another app's lines back (SPEC 17): a quiet connection is never paused by
-// it and its chunk waits behind at most WORKER_QUEUE bytes and a chunk of
-// each busy connection, not behind the flood's backlog. (The marks were once
-// 32/8 MiB of the whole worker's input, then 2/1 MiB, and pausing the worker
-// paused the quiet connections too.)
-// UDP cannot be paused: datagrams over the limit are dropped and counted.
+// Back-pressure is per input (handoff.ts): a worker is given at most
+// WORKER_QUEUE bytes of input at a time, the rest waits here per connection
+// and per app's POST /logs bodies and is handed over in turn, and only a
+// connection with more than STREAM_HIGH bytes waiting is paused (a body's
+// sender waits for its answer). So one flooding connection or app cannot
+// hold another app's lines back (SPEC 17): a quiet connection is never
+// paused by it and its item waits behind at most WORKER_QUEUE bytes and an
+// item of each busy input, not behind the flood's backlog. (The marks were
+// once 32/8 MiB of the whole worker's input, then 2/1 MiB, and pausing the
+// worker paused the quiet connections too; bodies once went straight to the
+// worker, a quiet body behind every body of a flood in flight.)
+// UDP cannot be paused: datagrams over the limit (stream and UDP input, not
+// POST /logs bodies) are dropped and counted.
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { App } from '../apps.js';
@@ -23,16 +26,36 @@ import type { Child } from '../obs/metrics.js';
 import { routeFrom } from '../router.js';
 import { FrameError } from './framing.js';
 import { CLASS_MASK, CLASS_SHIFT, LEN_MASK, TRANSPORT_MASK, TRANSPORT_SHIFT } from './batch.js';
-import { StreamInput } from './handoff.js';
+import { HandoffInput } from './handoff.js';
 import { WorkerHandle } from './worker-handle.js';
 import { IngestCounters, type GarbageLog, type StreamTransport } from './syslog-conn.js';
 import { COUNTS_PER_TRANSPORT, C_BYTES, C_LINES, C_MALFORMED, C_UNKNOWN, T, TRANSPORTS, type FromWorker, type HttpParse, type ToWorker } from './worker-protocol.js';
 
-/** UDP datagrams are dropped while worker 0 holds this much input. */
+/**
+ * UDP datagrams are dropped while worker 0 holds this much stream and UDP
+ * input. POST /logs bodies do not count: a request is not answered until its
+ * body is parsed, which holds its sender back, so a large body being parsed
+ * is no reason to drop another app's datagrams.
+ */
 const UDP_HIGH_WATER = 2 * 1024 * 1024;
 const UDP_BATCH = 256 * 1024;
-/** Most lines routed from worker batches in one event-loop turn before drains and tails get a turn. */
-const LINES_PER_TURN = 4096;
+/**
+ * Most lines routed from worker batches and POST /logs bodies in one
+ * event-loop turn before drains and tails get a turn (a tail writes what it
+ * can and queues up to 1,024 lines; more in one turn overflows it).
+ */
+export const LINES_PER_TURN = 4096;
+
+/** A stream batch or a POST /logs body waiting to be routed (see IngestPool#queue). */
+interface Routing {
+  h: WorkerHandle | null;
+  b: Buffer | null;
+  p: number;
+  counts: number[] | null;
+  consumed: number;
+  limited: number[];
+  done: ((limited: number) => void) | null;
+}
 
 export class IngestPool {
   readonly size: number;
@@ -47,14 +70,16 @@ export class IngestPool {
   readonly #appGone: Child;
   readonly #udpOverload: Child;
   /** POST /logs bodies a worker is parsing, by request id. */
-  readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void }>();
+  readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void; reject: (err: Error) => void }>();
   #nextRequest = 1;
   /**
-   * Stream batches not yet (fully) routed, in arrival order; p is where
-   * routing stopped; limited: lines the rate limit dropped so far, by
-   * transport (T, T_HTTP).
+   * Stream batches and POST /logs bodies not yet (fully) routed, in arrival
+   * order; p is where routing stopped; limited: lines the rate limit dropped
+   * so far, by transport (T, T_HTTP). A body has `done` (called once it is
+   * routed) and no worker, counts or consumed input (its request is counted
+   * by http.ts, its input left the worker's count when it was answered).
    */
-  readonly #queue: { h: WorkerHandle; b: Buffer | null; p: number; counts: number[]; consumed: number; limited: number[] }[] = [];
+  readonly #queue: Routing[] = [];
   /**
    * Rate-limited lines, by transport, not yet taken off a batch's line count:
    * a message cut across two batches is counted in the later one, so its
@@ -65,6 +90,12 @@ export class IngestPool {
   #routing = false;
   /** Lines routed from batches so far (for the per-turn budget). */
   #routed = 0;
+  /** Lines that may still be routed in this event-loop turn. */
+  #budget = LINES_PER_TURN;
+  /** A setImmediate that gives the next turn its budget (and routes on) is scheduled. */
+  #nextTurn = false;
+  /** Stopping: route whatever is queued now, whatever the budget. */
+  #draining = false;
   /** Which worker cooked each HTTP batch not yet routed (and its shared buffer's number, or -1). */
   readonly #cookedBy = new WeakMap<ArrayBufferLike, { h: WorkerHandle; s: number }>();
   #nextSlot = 1;
@@ -92,7 +123,7 @@ export class IngestPool {
     await Promise.all(
       Array.from({ length: size }, async () => {
         const w = new Worker(url);
-        const h = new WorkerHandle(w);
+        const h = new WorkerHandle(w, pool.#flushSoon);
         w.on('message', (m: FromWorker) => pool.#onMessage(h, m));
         w.on('error', (err) => ctx.log.error({ at: 'ingest.worker_error', err: err.message }, 'ingest worker failed'));
         w.on('exit', (code) => {
@@ -121,7 +152,7 @@ export class IngestPool {
     const conns = this.#ctx.metrics.connections.labels(transport);
     conns.value++;
     h.streams.set(c, sock);
-    const input = new StreamInput(sock);
+    const input = new HandoffInput(sock);
     sock.on('data', (chunk: Buffer) => {
       let ab = chunk.buffer as ArrayBuffer;
       let o = chunk.byteOffset;
@@ -150,7 +181,7 @@ export class IngestPool {
   /** A UDP datagram: packed with the others of this tick and sent to worker 0 (keeps their order). */
   datagram(msg: Buffer): void {
     const h = this.#workers[0]!;
-    if (h.inflight > UDP_HIGH_WATER) {
+    if (h.inflight - h.bodyBytes > UDP_HIGH_WATER) {
       this.#udpOverload.value++;
       return;
     }
@@ -174,13 +205,28 @@ export class IngestPool {
     }
   }
 
-  /** Wait (bounded) until the workers have handled what they were given, then stop them. */
+  /**
+   * Wait (bounded) until the workers have handled what they were given, then
+   * stop them. POST /logs bodies still waiting for a worker are not parsed:
+   * their promises reject (the HTTP server has stopped, nobody waits for them).
+   */
   async close(timeoutMs = 3000): Promise<void> {
     this.#flushUdp();
+    for (const h of this.#workers) {
+      for (const m of h.handoff.dropBodies()) {
+        if (m.k !== 'http') continue;
+        const p = this.#pending.get(m.id);
+        this.#pending.delete(m.id);
+        p?.reject(new Error('ingest workers are stopped'));
+      }
+      h.handoff.pump(true);
+    }
     this.#sendOutboxes();
-    for (const h of this.#workers) h.handoff.pump(true);
     const deadline = Date.now() + timeoutMs;
     while (this.#workers.some((h) => h.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // what came back is routed now, before drains flush and rings are saved
+    this.#draining = true;
+    this.#routeQueued();
     this.#closed = true;
     for (const h of this.#workers) h.closed = true;
     await Promise.all(this.#workers.map((h) => h.w.terminate()));
@@ -197,13 +243,12 @@ export class IngestPool {
     this.#udpPos = 0;
   }
 
-  /** Send m with the other POST /logs bodies of this event-loop turn (see worker-handle.ts). */
-  #postSoon(h: WorkerHandle, m: ToWorker, transfer: ArrayBuffer): void {
-    h.hold(m, [transfer]);
+  /** A worker's outbox holds a POST /logs body: send the outboxes at the end of this event-loop turn (see worker-handle.ts). */
+  readonly #flushSoon = (): void => {
     if (this.#outboxScheduled) return;
     this.#outboxScheduled = true;
     setImmediate(() => this.#sendOutboxes());
-  }
+  };
 
   #sendOutboxes(): void {
     this.#outboxScheduled = false;
@@ -212,7 +257,9 @@ export class IngestPool {
 
   /**
    * Frame, scan and cook a whole POST /logs body in a worker (the least busy
-   * one). Nothing is routed: the caller checks the result and then calls
+   * one), handed over in the app's turn (handoff.ts: one input per app, so a
+   * flooding app's bodies wait here, not in the worker ahead of other apps').
+   * Nothing is routed: the caller checks the result and then calls
    * routeCooked(), so a bad request stores nothing.
    */
   parseHttp(app: App, tokenName: string, body: Buffer, receivedMs: number): Promise<{ result: HttpParse; cooked: Buffer | null }> {
@@ -222,7 +269,7 @@ export class IngestPool {
       slot = this.#slotOf.get(app)!;
     }
     let h = this.#workers[0]!;
-    for (const w of this.#workers) if (w.inflight < h.inflight) h = w;
+    for (const w of this.#workers) if (w.inflight + w.handoff.waiting < h.inflight + h.handoff.waiting) h = w;
     let ab = body.buffer as ArrayBuffer;
     let o = body.byteOffset;
     const n = body.length;
@@ -236,21 +283,21 @@ export class IngestPool {
         reject(new Error('ingest workers are stopped'));
         return;
       }
-      this.#pending.set(id, { h, n, resolve });
-      h.inflight += n;
-      this.#postSoon(h, { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, ab);
+      this.#pending.set(id, { h, n, resolve, reject });
+      h.handoff.send(h.bodiesOf(app), { k: 'http', id, slot, name: tokenName, b: ab, o, n, ms: receivedMs }, [ab], n);
     });
   }
 
   /**
-   * Route what parseHttp cooked (by worker h, so the buffer can go back to it).
-   * Returns the lines the app's rate limit dropped (the caller counts them).
+   * Route what parseHttp cooked, in turn with the stream batches (at most
+   * LINES_PER_TURN lines an event-loop turn, so a large body does not
+   * overflow the tails' queues in one go), then give its buffer back to its
+   * worker and call done with the lines the app's rate limit dropped (the
+   * caller counts them, and answers). Once called, the body is routed whole.
    */
-  routeCooked(cooked: Buffer): number {
-    const limited = [0, 0, 0, 0];
-    this.#routeBatch(cooked, limited);
-    this.discardCooked(cooked);
-    return limited[0]! + limited[1]! + limited[2]! + limited[3]!;
+  routeCooked(cooked: Buffer, done: (limited: number) => void): void {
+    this.#queue.push({ h: null, b: cooked, p: 0, counts: null, consumed: 0, limited: [0, 0, 0, 0], done });
+    this.#routeQueued();
   }
 
   /** Give what parseHttp cooked back to its worker, routed or not. */
@@ -263,22 +310,11 @@ export class IngestPool {
   }
 
   #onMessage(h: WorkerHandle, m: FromWorker): void {
-    if (m.k === 'many') {
-      for (const x of m.ms) this.#onMessage(h, x);
-      return;
-    }
-    if (m.k === 'http') {
-      const p = this.#pending.get(m.id);
-      if (!p) return;
-      this.#pending.delete(m.id);
-      h.inflight -= p.n;
-      let cooked: Buffer | null = null;
-      if (m.s >= 0) {
-        if (m.sab !== null) h.shared[m.s] = Buffer.from(m.sab);
-        cooked = h.shared[m.s]!.subarray(0, m.n);
-      } else if (m.b !== null) cooked = Buffer.from(m.b, 0, m.n);
-      if (cooked !== null) this.#cookedBy.set(cooked.buffer, { h, s: m.s });
-      p.resolve({ result: m.result, cooked });
+    if (m.k === 'many' || m.k === 'http') {
+      if (m.k === 'many') for (const x of m.ms) this.#answered(h, x);
+      else this.#answered(h, m);
+      // the worker holds less now: stream chunks that waited for room go (else they wait for more syslog input)
+      h.handoff.pump();
       return;
     }
     if (m.k === 'streamError') {
@@ -290,62 +326,104 @@ export class IngestPool {
       sock?.destroy();
       return;
     }
-    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed, limited: [0, 0, 0, 0] });
+    this.#queue.push({ h, b: m.b === null ? null : Buffer.from(m.b, 0, m.n), p: 0, counts: m.counts, consumed: m.consumed, limited: [0, 0, 0, 0], done: null });
     this.#routeQueued();
   }
 
+  /** A POST /logs body parsed: its bytes leave the worker's count, its promise resolves. */
+  #answered(h: WorkerHandle, m: FromWorker): void {
+    if (m.k !== 'http') return;
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    h.inflight -= p.n;
+    h.bodyBytes -= p.n;
+    let cooked: Buffer | null = null;
+    if (m.s >= 0) {
+      if (m.sab !== null) h.shared[m.s] = Buffer.from(m.sab);
+      cooked = h.shared[m.s]!.subarray(0, m.n);
+    } else if (m.b !== null) cooked = Buffer.from(m.b, 0, m.n);
+    if (cooked !== null) this.#cookedBy.set(cooked.buffer, { h, s: m.s });
+    p.resolve({ result: m.result, cooked });
+  }
+
   /**
-   * Route queued stream batches in order, at most LINES_PER_TURN lines per
-   * event-loop turn, then yield: after a stall the workers may have handed
-   * over far more than a drain's or tail's queue holds, and routing it all in
-   * one turn would overflow them before they could send anything.
+   * Route queued stream batches and bodies in order, at most LINES_PER_TURN
+   * lines per event-loop turn, then yield: after a stall the workers may have
+   * handed over far more than a drain's or tail's queue holds, and a POST
+   * /logs body may hold 100,000 lines; routing it all in one turn would
+   * overflow them before they could send anything. The budget is the turn's,
+   * whoever asks (several bodies answered in one turn share it); the next
+   * turn's is given by a setImmediate scheduled after this turn's lines were
+   * offered, so the tails' own setImmediate (scheduled by the first line
+   * offered) sends them first.
    */
   #routeQueued(): void {
     if (this.#routing) return;
     this.#routing = true;
-    let budget = LINES_PER_TURN;
-    while (this.#queue.length > 0) {
-      const q = this.#queue[0]!;
+    const queue = this.#queue;
+    const before = this.#routed;
+    while (queue.length > 0) {
+      const q = queue[0]!;
       if (q.b !== null && q.p < q.b.length) {
-        if (budget <= 0) {
-          setImmediate(() => {
-            this.#routing = false;
-            this.#routeQueued();
-          });
-          return;
-        }
-        const before = this.#routed;
-        q.p = this.#routeBatch(q.b, q.limited, q.p, budget);
-        budget -= this.#routed - before;
+        if (this.#budget <= 0 && !this.#draining) break;
+        const at = this.#routed;
+        q.p = this.#routeBatch(q.b, q.limited, q.p, this.#draining ? Infinity : this.#budget);
+        this.#budget -= this.#routed - at;
         if (q.p < q.b.length) continue;
-        this.#recycle(q.h, q.b);
       }
-      this.#queue.shift();
-      for (let t = 0; t < this.#counters.length; t++) {
-        const c = this.#counters[t]!;
-        const base = t * COUNTS_PER_TRANSPORT;
-        // accepted = cooked minus what the rate limit dropped (SPEC 10)
-        let lines = q.counts[base + C_LINES]!;
-        const limited = q.limited[t]!;
-        if (limited > 0) {
-          c.rateLimited.value += limited;
-          this.#limitedOwed[t]! += limited;
-        }
-        const owed = this.#limitedOwed[t]!;
-        if (owed > 0 && lines > 0) {
-          const take = Math.min(owed, lines);
-          lines -= take;
-          this.#limitedOwed[t] = owed - take;
-        }
-        c.lines.value += lines;
-        c.bytes.value += q.counts[base + C_BYTES]!;
-        c.malformed.value += q.counts[base + C_MALFORMED]!;
-        c.unknownToken.value += q.counts[base + C_UNKNOWN]!;
-      }
-      q.h.inflight -= q.consumed;
-      q.h.handoff.pump();
+      queue.shift();
+      if (q.done !== null) this.#routedBody(q);
+      else this.#routedBatch(q);
     }
     this.#routing = false;
+    if (this.#routed !== before && !this.#nextTurn) {
+      this.#nextTurn = true;
+      setImmediate(this.#turn);
+    }
+  }
+
+  readonly #turn = (): void => {
+    this.#nextTurn = false;
+    this.#budget = LINES_PER_TURN;
+    if (this.#queue.length > 0) this.#routeQueued();
+  };
+
+  /** A POST /logs body routed: its buffer goes back to its worker, its request is answered. */
+  #routedBody(q: Routing): void {
+    this.discardCooked(q.b!);
+    const l = q.limited;
+    q.done!(l[0]! + l[1]! + l[2]! + l[3]!);
+  }
+
+  /** A stream batch routed: its buffer goes back, its counts are added, its input leaves the worker's count. */
+  #routedBatch(q: Routing): void {
+    const h = q.h!;
+    if (q.b !== null) this.#recycle(h, q.b);
+    const counts = q.counts!;
+    for (let t = 0; t < this.#counters.length; t++) {
+      const c = this.#counters[t]!;
+      const base = t * COUNTS_PER_TRANSPORT;
+      // accepted = cooked minus what the rate limit dropped (SPEC 10)
+      let lines = counts[base + C_LINES]!;
+      const limited = q.limited[t]!;
+      if (limited > 0) {
+        c.rateLimited.value += limited;
+        this.#limitedOwed[t]! += limited;
+      }
+      const owed = this.#limitedOwed[t]!;
+      if (owed > 0 && lines > 0) {
+        const take = Math.min(owed, lines);
+        lines -= take;
+        this.#limitedOwed[t] = owed - take;
+      }
+      c.lines.value += lines;
+      c.bytes.value += counts[base + C_BYTES]!;
+      c.malformed.value += counts[base + C_MALFORMED]!;
+      c.unknownToken.value += counts[base + C_UNKNOWN]!;
+    }
+    h.inflight -= q.consumed;
+    h.handoff.pump();
   }
 
   /**

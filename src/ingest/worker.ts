@@ -156,9 +156,17 @@ function scheduleFlush(): void {
   });
 }
 
-/** Answers to POST /logs bodies, sent together once the message that brought them is handled. */
+/**
+ * Answers to POST /logs bodies, sent together once the message that brought
+ * them is handled, and before a body of more than LARGE_BODY: a small body's
+ * answer does not wait for a large one handed over after it (the hand-off
+ * lets a quiet app's body pass a flood's large ones). Small bodies stay
+ * together: the worker holds at most 1 MiB of them (handoff.ts), and a
+ * message per few bodies cost the main thread wake-ups.
+ */
 const answers: FromWorker[] = [];
 const answerBuffers: ArrayBuffer[] = [];
+const LARGE_BODY = 256 * 1024;
 
 function sendAnswers(): void {
   if (answers.length === 0) return;
@@ -218,6 +226,7 @@ function handle(m: ToWorker): void {
       freeShared.push(m.s);
       return;
     case 'http': {
+      if (m.n > LARGE_BODY) sendAnswers();
       const body = Buffer.from(m.b, m.o, m.n);
       const result: HttpParse = { ok: false, frames: 0, bytes: 0, lines: 0, errorFrame: 0, errorOffset: 0, errorText: '' };
       if (httpBody.scan(body)) {

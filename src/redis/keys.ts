@@ -9,8 +9,15 @@ export const APPS = 'lp:apps';
 export const API_KEY = 'lp:apikey';
 /** API keys (SPEC 12): a hash, key id -> JSON record (the secret's SHA-256, never the secret). */
 export const API_KEYS = 'lp:keys';
-/** Config changes: JSON `{"node","kind","id"}`. */
+/** Config changes: JSON `{"n": node, "k": kind, "id"?, "v"?: the config version it made}`; `{"n","k":"v","v"}` announces a version alone. */
 export const CONFIG_CHANNEL = 'lp:config';
+/**
+ * The config version: a counter raised by every change of an app, an API
+ * key or the admin key (store/redis.ts). Each node reads it twice a second
+ * and re-reads the whole config when it moved past what the node applied
+ * (a change message it missed).
+ */
+export const CONFIG_VERSION = 'lp:config:version';
 /** The history layout every node writes ('2': chunks); absent while nodes of the previous release may run (docs/operations.md, upgrades). */
 export const LAYOUT = 'lp:layout';
 /** Live nodes: member node id, score = ms when its registration expires. */

@@ -6,13 +6,22 @@ import type { Redis } from 'ioredis';
 export const SENT_TTL_MS = 120_000;
 
 /**
+ * What an append answers (for the total) when the app's config key is gone:
+ * the app was deleted (SPEC 1), and the chunk was discarded, nothing of it
+ * kept. A node cut off from Redis while its app was deleted learns it here,
+ * at its first append after it is back, before it hears of the delete.
+ */
+export const APP_GONE = -2;
+
+/**
  * Append one chunk of an app's lines as ONE list element, without copying
  * its bytes more than Redis must (the blob goes into the list and out to
  * the subscribers as it came: no concatenation, no read-back). KEYS: chunks
  * (list of blobs), firsts (list of `first ordinal:highest seq` per element),
  * meta, sent (this node's recent chunk ids for this app), lines (the
  * previous release's history list, one element per record), trims (the
- * dropped elements' firsts, LAYOUT2_LUA). ARGV: cap,
+ * dropped elements' firsts, LAYOUT2_LUA), config (the app's record: an
+ * append to an app that has none is discarded and answers APP_GONE). ARGV: cap,
  * channel, publish command (PUBLISH, or SPUBLISH on a Redis Cluster), chunk
  * id, blob (`header | records`: origin u8, kind u8, count u32 LE, count x
  * u16 LE lengths, then the records, whose seqs rise), highest seq, layout
@@ -167,6 +176,7 @@ end
 `;
 
 export const APPEND_LUA = `
+if redis.call('EXISTS', KEYS[7]) == 0 then return ${APP_GONE} end
 local id = tonumber(ARGV[4])
 local seen = redis.call('GET', KEYS[4])
 if seen then
@@ -268,7 +278,7 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * exactly as when every chunk was published; a chunk with no subscriber
  * went to nobody then as now.
  *
- * KEYS: chunks, firsts, meta, sent, lines, trims. ARGV: cap, channel, publish
+ * KEYS: chunks, firsts, meta, sent, lines, trims, config. ARGV: cap, channel, publish
  * command, chunk id, count, highest seq, origin, the n of the loss notice
  * leading the chunk ('' when a line leads it), '1' when the transaction
  * publishes the blob itself ('0' when it leaves PUBLISH out), and the epoch
@@ -286,6 +296,13 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  * total, subscribers}; an older id (never sent again
  * by design) returns -1 and publishes first ordinal -1, whose chunk the
  * followers drop (cluster/bus.ts).
+ *
+ * An app without its config key was deleted (the delete removes it with the
+ * history, in one step: store/redis.ts): the blob just pushed is taken back
+ * out (with the list, which holds nothing else of a deleted app), nothing
+ * else is touched, first ordinal -1 is published when the node publishes
+ * the blob (the followers drop it), and the answer is {APP_GONE, subs}. One
+ * EXISTS on a key of the app's slot: no round trip more.
  */
 export const APPEND_META_LUA = `
 local id = tonumber(ARGV[4])
@@ -301,6 +318,11 @@ local function announce(first)
   if tell and began then redis.call(ARGV[3], ARGV[2], string.char(tonumber(ARGV[7])) .. '\\254' .. struct.pack('<d', tonumber(began))) end
   if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
   if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
+end
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  redis.call('DEL', KEYS[1])
+  if own then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', -1)) end
+  return {${APP_GONE}, subs}
 end
 local seen = redis.call('GET', KEYS[4])
 if seen then
@@ -410,18 +432,72 @@ return 0
 `;
 
 /**
- * A drain's checkpoint starts at the app's current total (a new drain gets
- * lines from its creation on). KEYS: state, meta. Returns {cursor, epoch}:
- * the checkpoint and the incarnation of the stream its ordinal is of
- * (EPOCH_LUA; '' when unknown: written before epochs, or the app has none).
+ * How long a drain's checkpoint (`lp:{app}:drain:<id>`) outlives the last
+ * save of its owner, who saves every drain it delivers about once a second
+ * (cluster/drains.ts). A backstop only: removing the drain, or its app,
+ * deletes the checkpoint in the same step as the config (store/redis.ts).
+ * Seven days, as Kafka keeps a consumer group's committed offsets
+ * (offsets.retention.minutes): long enough that a cluster stopped for a
+ * long weekend resumes each drain where it stopped.
  */
-export const INIT_CURSOR_LUA = `
+export const CHECKPOINT_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * What INIT_CURSOR_LUA (as its cursor) and SAVE_CURSOR_LUA answer for a
+ * drain its app's record does not list (removed, or its app deleted):
+ * nothing was written. The feed stays idle (init) or has nothing more to
+ * write (save); its node hears of the delete and lets the drain go.
+ */
+export const NOT_CONFIGURED = -1;
+
+/**
+ * What SAVE_CURSOR_LUA answers for a cursor of an epoch that is not the
+ * app's stream's (EPOCH_LUA: the stream was rewound and the feed has not
+ * re-based yet): the cursor was not written (the status was, and the TTL
+ * renewed). The feed saves again once it follows the app's epoch.
+ */
+export const OTHER_EPOCH = -2;
+
+/**
+ * True when the app's record (KEYS[config], JSON) lists the drain: whether
+ * a checkpoint may be made for it. Read only when the checkpoint is missing
+ * (a new drain, or one whose checkpoint expired), never on the hot path.
+ */
+const CONFIGURED_LUA = `local function configured(config, drain)
+  local raw = redis.call('GET', config)
+  if not raw then return false end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not ok or type(rec) ~= 'table' or type(rec.drains) ~= 'table' then return false end
+  for _, d in ipairs(rec.drains) do
+    if type(d) == 'table' and d.id == drain then return true end
+  end
+  return false
+end
+`;
+
+/**
+ * A drain's checkpoint starts at the app's current total (a new drain gets
+ * lines from its creation on), in the app's current epoch, and is made only
+ * for a drain its app's record lists: a node that has not yet heard that
+ * the drain (or its app) was removed does not bring the deleted checkpoint
+ * back. KEYS: state, meta, config. ARGV: drain id, ttl ms
+ * (CHECKPOINT_TTL_MS, renewed). Returns {cursor, epoch}: the checkpoint and
+ * the incarnation of the stream its ordinal is of (EPOCH_LUA; '' when
+ * unknown: written before epochs, or the app has none), or
+ * {NOT_CONFIGURED, ''} when the drain is not configured (nothing written).
+ */
+export const INIT_CURSOR_LUA = `${CONFIGURED_LUA}
 local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
-if c[1] then return {tonumber(c[1]), c[2] or ''} end
+if c[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {tonumber(c[1]), c[2] or ''}
+end
+if not configured(KEYS[3], ARGV[1]) then return {${NOT_CONFIGURED}, ''} end
 local m = redis.call('HMGET', KEYS[2], 'total', 'epoch')
 local t = tonumber(m[1] or '0')
 redis.call('HSET', KEYS[1], 'cursor', t)
 if m[2] then redis.call('HSET', KEYS[1], 'epoch', m[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {t, m[2] or ''}
 `;
 
@@ -434,19 +510,37 @@ return {t, m[2] or ''}
  * A cursor of the app's current epoch replaces one of another epoch, lower
  * or not: the stream was rewound (EPOCH_LUA) and its ordinals count from
  * lower again. A cursor of an epoch the app is no longer in is never
- * written. KEYS: state, meta. ARGV: cursor, at, node, epoch ('' unknown).
- * Returns 1 when written, 0 when the one held is of the same epoch and not
- * behind, -1 when the epoch is not the app's (the feed saves again once it
- * follows the app's).
+ * written. The owner's status (JSON, '' for none) is written with it, and
+ * the checkpoint's TTL renewed, whether the cursor was written or not.
+ *
+ * Written only while the drain is configured: the checkpoint itself is the
+ * mark (made by INIT_CURSOR_LUA for a configured drain, deleted with the
+ * drain or its app in the same step as the config); when it is missing, the
+ * app's record is read, and a drain it no longer lists gets nothing written
+ * (the owner's last save after the drain or its app was deleted leaves no
+ * key behind).
+ *
+ * KEYS: state, meta, config. ARGV: cursor, at, node, epoch ('' unknown),
+ * status, drain id, ttl ms. Returns 1 when the cursor was written, 0 when
+ * the one held is of the same epoch and not behind, NOT_CONFIGURED (-1) when
+ * the drain is not configured (nothing written), OTHER_EPOCH (-2) when the
+ * epoch is not the app's (the cursor not written).
  */
-export const SAVE_CURSOR_LUA = `
-local m = redis.call('HGET', KEYS[2], 'epoch') or ''
-if ARGV[4] ~= m then return -1 end
-local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
-if (c[2] or '') == ARGV[4] and tonumber(ARGV[1]) <= tonumber(c[1] or '-1') then return 0 end
-redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'epoch', ARGV[4]) end
-return 1
+export const SAVE_CURSOR_LUA = `${CONFIGURED_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 and not configured(KEYS[3], ARGV[6]) then return ${NOT_CONFIGURED} end
+local w = ${OTHER_EPOCH}
+if ARGV[4] == (redis.call('HGET', KEYS[2], 'epoch') or '') then
+  local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
+  w = 0
+  if (c[2] or '') ~= ARGV[4] or tonumber(ARGV[1]) > tonumber(c[1] or '-1') then
+    redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
+    if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'epoch', ARGV[4]) end
+    w = 1
+  end
+end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return w
 `;
 
 /**
@@ -526,23 +620,23 @@ return 0
 
 /** The scripts as ioredis custom commands (EVALSHA, with EVAL on a fresh connection). */
 export interface Scripts {
-  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
+  lpAppend(chunks: string, firsts: string, meta: string, sent: string, lines: string, trims: string, config: string, cap: number, channel: string, publish: string, chunkId: number, blob: Buffer, highestSeq: number, layout: '1' | '2'): Promise<number>;
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
-  lpInitCursor(state: string, meta: string): Promise<[number, string]>;
-  lpSaveCursor(state: string, meta: string, cursor: number, at: number, node: string, epoch: string): Promise<number>;
+  lpInitCursor(state: string, meta: string, config: string, drainId: string, ttlMs: number): Promise<[number, string]>;
+  lpSaveCursor(state: string, meta: string, config: string, cursor: number, at: number, node: string, epoch: string, status: string, drainId: string, ttlMs: number): Promise<number>;
   lpAddCounts(shard: string, applied: string, batch: number, ttlMs: number, ...perApp: string[]): Promise<number>;
   lpAuthFailures(address: string, now: number, slotMs: number, slots: number, limit: number, fail: '0' | '1'): Promise<number>;
 }
 
 export function defineScripts(r: Redis): void {
-  r.defineCommand('lpAppend', { numberOfKeys: 6, lua: APPEND_LUA });
+  r.defineCommand('lpAppend', { numberOfKeys: 7, lua: APPEND_LUA });
   r.defineCommand('lpHistory', { numberOfKeys: 4, lua: HISTORY_LUA, readOnly: true });
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
-  r.defineCommand('lpInitCursor', { numberOfKeys: 2, lua: INIT_CURSOR_LUA });
-  r.defineCommand('lpSaveCursor', { numberOfKeys: 2, lua: SAVE_CURSOR_LUA });
+  r.defineCommand('lpInitCursor', { numberOfKeys: 3, lua: INIT_CURSOR_LUA });
+  r.defineCommand('lpSaveCursor', { numberOfKeys: 3, lua: SAVE_CURSOR_LUA });
   r.defineCommand('lpAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS_LUA });
   r.defineCommand('lpAuthFailures', { numberOfKeys: 1, lua: AUTH_FAILURES_LUA });
 }

@@ -124,7 +124,7 @@ export class MemoryStore implements ConfigStore {
       return true;
     });
   }
-  onChange(_listener: (change: StoreChange) => void): void {
+  onChange(_listener: (change: StoreChange) => unknown): void {
     // one process: no other writer
   }
   /** Resolves once every queued change is written (or failed). */

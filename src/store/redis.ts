@@ -1,11 +1,31 @@
 // Config store over Redis (distributed mode): apps, tokens, drains and the
 // admin key, shared by every node. Each node keeps the whole config in its
 // Registry (the cache on the hot path); a write publishes a change on
-// `lp:config` and every other node re-reads that app within milliseconds. A
-// subscriber that was disconnected re-reads everything when it is back (it
-// may have missed changes). Keys: `lp:apps` (set of ids), `lp:{<app>}:config`
-// (JSON record), `lp:apikey`, `lp:keys` (API key records by id: hashes of
-// the secrets, never the secrets). Redis errors become StoreError (503).
+// `lp:config` and every other node re-reads that app within milliseconds.
+// Keys: `lp:apps` (set of ids), `lp:{<app>}:config` (JSON record),
+// `lp:apikey`, `lp:keys` (API key records by id: hashes of the secrets,
+// never the secrets), `lp:config:version`. Redis errors become StoreError
+// (503).
+//
+// A message can be missed (the subscriber was away, or a Cluster client
+// moved it to another Redis node), and a re-read can fail (the command
+// connection dropped just then). Neither loses the change:
+// - every change raises the config version (`lp:config:version`); on one
+//   Redis in the same script as the write and its message, which carries
+//   the version it made; on a Redis Cluster (the version's slot is not the
+//   app's) right after the write, with a message of its own. Each node
+//   counts the versions it heard, reads the version every checkMs (500 ms:
+//   one GET), on every reconnect of its command connection and when its
+//   Cluster subscriber moved, and re-reads the whole config when the
+//   version is past what it heard (after a short grace for a message on its
+//   way);
+// - a listener whose re-read fails (its promise rejects) is handed the
+//   change again, with backoff, until it succeeds, and at once when the
+//   command connection is back.
+// (The bookkeeping of both, Redis-free, is in changes.ts.)
+// A node that cannot reach Redis applies nothing meanwhile (it keeps what
+// it has, revoked keys included) and catches up within about a second of
+// being back.
 //
 // update() is a compare-and-set: read the record, compute the next one, and
 // write it with a script that sets it only if the stored record is still
@@ -18,23 +38,32 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
-import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, subscriberClient } from '../redis/connection.js';
+import { API_KEY, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
+import { backoff, ChangeListeners, HeardVersions, type ChangeListener } from './changes.js';
 
 export interface RedisStoreOptions {
   /** Who we are in change messages (our own changes are not reported back). */
   nodeId?: string;
   /** Delay of the second delete of a deleted app's history (lines routed meanwhile by other nodes). */
   lingerMs?: number;
+  /** How often the config version is read (a missed change is re-read within about this long, plus the grace). */
+  checkMs?: number;
 }
 
 interface ChangeMessage {
   n: string;
-  k: 'app' | 'apiKey' | 'keys';
+  /** 'v': the config version alone (a Redis Cluster announces it apart from the change). */
+  k: 'app' | 'apiKey' | 'keys' | 'v';
   id?: string;
+  /** The config version this change made (absent from older nodes' messages, and from a change on a Redis Cluster). */
+  v?: number;
 }
+
+/** How long a version read past what was heard waits for the messages on their way before a full re-read. */
+const GRACE_MS = 150;
 
 /** GETs per pipeline when loading everything. */
 const LOAD_CHUNK = 500;
@@ -44,30 +73,65 @@ const MAX_ATTEMPTS = 100;
 
 /**
  * Write an app's record only if the stored one is still the one read.
- * KEYS: config, then (delete) every other key of the app. ARGV: the record
- * read ('' when none), the new record ('' deletes the app's keys), the
- * change channel, the change message. Returns 1 when written, 0 on conflict.
+ * KEYS: config, then keys of the app to delete with the write (on a
+ * delete, every other key of the app; on a create, the history keys a
+ * deleted app of that id may have left; on a change that removes drains,
+ * their checkpoints and leases), then (ARGV[5] = '1', one Redis) the config
+ * version, raised in the same step. ARGV: the record read ('' when none),
+ * the new record ('' deletes the app's keys), the change channel, the
+ * change message without its closing brace, '1' or '0'. Returns 0 on
+ * conflict, else the version made (1 without one).
  */
 const CAS_LUA = `
+local n = #KEYS
+if ARGV[5] == '1' then n = n - 1 end
 local cur = redis.call('GET', KEYS[1])
 if (cur or '') ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', unpack(KEYS)) else redis.call('SET', KEYS[1], ARGV[2]) end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1
+if ARGV[2] == '' then redis.call('DEL', unpack(KEYS, 1, n)) else
+  redis.call('SET', KEYS[1], ARGV[2])
+  if n > 1 then redis.call('DEL', unpack(KEYS, 2, n)) end
+end
+local r = 1
+local v = ''
+if ARGV[5] == '1' then
+  r = redis.call('INCR', KEYS[#KEYS])
+  v = ',"v":' .. r
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. v .. '}')
+return r
 `;
 
 /**
  * Write one API key record only if the stored one is still the one read.
- * KEYS: the key hash. ARGV: the key id, the record read ('' when none), the
- * new record ('' deletes it), the change channel, the change message.
- * Returns 1 when written, 0 on conflict.
+ * KEYS: the key hash, then (ARGV[6] = '1', one Redis) the config version,
+ * raised in the same step. ARGV: the key id, the record read ('' when
+ * none), the new record ('' deletes it), the change channel, the change
+ * message without its closing brace, '1' or '0'. Returns 0 on conflict,
+ * else the version made (1 without one).
  */
 const KEY_CAS_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if (cur or '') ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
+local r = 1
+local v = ''
+if ARGV[6] == '1' then
+  r = redis.call('INCR', KEYS[2])
+  v = ',"v":' .. r
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. v .. '}')
+return r
+`;
+
+/**
+ * Raise the config version after a change written apart from it (a Redis
+ * Cluster, or a plain write) and announce it. KEYS: the version. ARGV: the
+ * channel, the message without its closing brace. Returns the version.
+ */
+const BUMP_LUA = `
+local v = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ',"v":' .. v .. '}')
+return v
 `;
 
 function storeError(err: unknown): StoreError {
@@ -98,13 +162,26 @@ export class RedisStore implements ConfigStore {
   readonly #sub: Redis;
   readonly #owned: boolean;
   readonly #lingerMs: number;
-  readonly #listeners: Array<(c: StoreChange) => void> = [];
+  readonly #listeners = new ChangeListeners();
   /** Every app id this store has seen (resync after a missed change). */
   readonly #known = new Set<string>();
   #subscribed = false;
   #offResubscribed: (() => void) | null = null;
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** One Redis: the version is raised in the write's own script; a Redis Cluster raises it after. */
+  readonly #single: boolean;
+  readonly #checkMs: number;
+  /** The config versions this node has (heard of, made, or re-read). */
+  readonly #versions = new HeardVersions();
+  #checking = false;
+  #checkTimer: NodeJS.Timeout | null = null;
+  #resyncing = false;
+  #resyncAgain = false;
+  /** A version raise that failed (the change landed): retried until it lands. */
+  #bumpTimer: NodeJS.Timeout | null = null;
+  /** Redis Cluster: the connection the client uses for classic subscriptions now (undefined: not looked at yet). */
+  #subInstance: object | null | undefined = undefined;
 
   /** Use the given connections (the caller closes them). */
   constructor(cmd: Redis, sub: Redis, opts: RedisStoreOptions = {}, owned = false) {
@@ -113,6 +190,8 @@ export class RedisStore implements ConfigStore {
     this.#owned = owned;
     this.nodeId = opts.nodeId ?? randomUUID();
     this.#lingerMs = opts.lingerMs ?? 2000;
+    this.#checkMs = opts.checkMs ?? 500;
+    this.#single = !isCluster(cmd);
   }
 
   /** A store with connections of its own (closed by close()). */
@@ -131,6 +210,9 @@ export class RedisStore implements ConfigStore {
 
   async load(): Promise<StoreSnapshot> {
     try {
+      // read first: whatever changes after it is re-read when the version is seen to move
+      const version = await this.#version();
+      if (!this.#versions.known) this.#versions.set(version);
       const [apiKey, ids, keys] = await Promise.all([this.#cmd.get(API_KEY), this.#cmd.smembers(APPS), this.getKeys()]);
       const apps: AppRecord[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
@@ -165,16 +247,23 @@ export class RedisStore implements ConfigStore {
       if (next === undefined || (next === null && cur === null)) return { record: cur, result };
       const keys = [key];
       let rec: AppRecord | null = null;
+      const withVersion = (): string[] => (this.#single ? [...keys, CONFIG_VERSION] : keys);
       if (next === null) {
         keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
         for (const d of cur!.drains) keys.push(drainState(id, d.id), drainLease(id, d.id));
       } else {
         rec = { ...next, id, rev: (cur?.rev ?? 0) + 1 };
+        // a new app starts with no history: whatever a deleted app of this id left (lines a node cut off from Redis wrote late) goes
+        if (cur === null) keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
+        // a drain removed: its checkpoint and lease go in the same step (its owner's last save then writes nothing: redis/scripts.ts)
+        else for (const d of cur.drains) if (!next.drains.some((n) => n.id === d.id)) keys.push(drainState(id, d.id), drainLease(id, d.id));
         // listed first: a listed id without a record is skipped by load(), a record nobody lists is lost on restart
         if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
       }
-      const written = await redisCall(this.#cmd.eval(CAS_LUA, keys.length, ...keys, raw ?? '', rec ? JSON.stringify(rec) : '', CONFIG_CHANNEL, this.#message('app', id)));
-      if (written !== 1) continue; // another write landed since the read: read again
+      const all = withVersion();
+      const written = Number(await redisCall(this.#cmd.eval(CAS_LUA, all.length, ...all, raw ?? '', rec ? JSON.stringify(rec) : '', CONFIG_CHANNEL, this.#open('app', id), this.#single ? '1' : '0')));
+      if (written === 0) continue; // another write landed since the read: read again
+      await this.#written(written);
       if (rec) this.#known.add(id);
       else this.#deleted(id);
       return { record: rec, result };
@@ -221,6 +310,7 @@ export class RedisStore implements ConfigStore {
     } catch (err) {
       throw storeError(err);
     }
+    await this.#bump();
   }
 
   /** Set the key unless one is stored; returns the stored key (several nodes starting at once agree). */
@@ -259,8 +349,10 @@ export class RedisStore implements ConfigStore {
       const next = fn(cur === null ? null : structuredClone(cur));
       if (next === undefined || (next === null && raw === null)) return { before: cur, after: cur };
       const text = next === null ? '' : JSON.stringify({ ...next, id });
-      const written = await redisCall(this.#cmd.eval(KEY_CAS_LUA, 1, API_KEYS, id, raw ?? '', text, CONFIG_CHANNEL, this.#message('keys')));
-      if (written !== 1) continue; // another write landed since the read: read again
+      const keys = this.#single ? [API_KEYS, CONFIG_VERSION] : [API_KEYS];
+      const written = Number(await redisCall(this.#cmd.eval(KEY_CAS_LUA, keys.length, ...keys, id, raw ?? '', text, CONFIG_CHANNEL, this.#open('keys'), this.#single ? '1' : '0')));
+      if (written === 0) continue; // another write landed since the read: read again
+      await this.#written(written);
       return { before: cur, after: next === null ? null : (JSON.parse(text) as KeyRecord) };
     }
     throw new StoreError(`too many concurrent changes of key ${id}; try again`);
@@ -272,28 +364,40 @@ export class RedisStore implements ConfigStore {
     } catch (err) {
       throw storeError(err);
     }
+    await this.#bump();
   }
 
   async deleteKey(id: string): Promise<boolean> {
+    let deleted: boolean;
     try {
       const res = await this.#cmd.pipeline().hdel(API_KEYS, id).publish(CONFIG_CHANNEL, this.#message('keys')).exec();
       const first = res?.[0];
       if (first?.[0]) throw first[0];
-      return first?.[1] === 1;
+      deleted = first?.[1] === 1;
     } catch (err) {
       throw storeError(err);
     }
+    await this.#bump();
+    return deleted;
   }
 
-  onChange(listener: (change: StoreChange) => void): void {
-    this.#listeners.push(listener);
+  /**
+   * Other nodes' changes. A listener that returns a promise which rejects
+   * (its re-read failed) is handed the same change again, with backoff,
+   * until one succeeds.
+   */
+  onChange(listener: ChangeListener): void {
+    this.#listeners.add(listener);
     if (this.#subscribed) return;
     this.#subscribed = true;
     this.#sub.on('message', this.#onMessage);
     this.#offResubscribed = afterResubscribe(this.#sub, () => this.#resync());
+    this.#cmd.on('ready', this.#onCommandsBack);
     void this.#sub.subscribe(CONFIG_CHANNEL).catch(() => {
-      /* down: autoResubscribe makes it when Redis is back, and #onReady resyncs */
+      /* down: autoResubscribe makes it when Redis is back, and the resync follows */
     });
+    this.#checkTimer = setInterval(() => void this.#check(), this.#checkMs);
+    this.#checkTimer.unref();
   }
 
   #message(k: ChangeMessage['k'], id?: string): string {
@@ -301,8 +405,114 @@ export class RedisStore implements ConfigStore {
     return JSON.stringify(m);
   }
 
+  /** The change message without its closing brace: the script adds the version it made, if any. */
+  #open(k: ChangeMessage['k'], id?: string): string {
+    return this.#message(k, id).slice(0, -1);
+  }
+
+  /** A change of ours landed; written: what its script answered (one Redis: the version it made). */
+  async #written(written: number): Promise<void> {
+    if (this.#single) this.#versions.heard(written);
+    else await this.#bump();
+  }
+
+  /** Raise the config version after a change that landed; on failure, again in the background until it lands. */
+  async #bump(): Promise<void> {
+    try {
+      this.#versions.heard(Number(await this.#cmd.eval(BUMP_LUA, 1, CONFIG_VERSION, CONFIG_CHANNEL, this.#open('v'))));
+    } catch {
+      this.#bumpLater(0);
+    }
+  }
+
+  #bumpLater(attempt: number): void {
+    if (this.#closed || this.#bumpTimer) return;
+    this.#bumpTimer = setTimeout(() => {
+      this.#bumpTimer = null;
+      if (this.#closed) return;
+      this.#cmd.eval(BUMP_LUA, 1, CONFIG_VERSION, CONFIG_CHANNEL, this.#open('v')).then(
+        (v) => this.#versions.heard(Number(v)),
+        () => this.#bumpLater(attempt + 1),
+      );
+    }, backoff(attempt));
+    this.#bumpTimer.unref();
+  }
+
+  /** The stored config version (0 when none yet). */
+  async #version(): Promise<number> {
+    return Number(await this.#cmd.get(CONFIG_VERSION)) || 0;
+  }
+
+  /**
+   * The periodic check (and on every reconnect): read the version, and
+   * re-read everything when it is past what was heard (once the messages on
+   * their way had a moment), or went back.
+   */
+  async #check(): Promise<void> {
+    if (this.#closed || this.#checking) return;
+    this.#checking = true;
+    try {
+      this.#watchSubscriber();
+      const cur = await this.#version();
+      const v = this.#versions;
+      if (!v.known) {
+        v.set(cur);
+        return;
+      }
+      if (cur === v.applied) return;
+      if (cur > v.applied) {
+        await this.#sleep(GRACE_MS);
+        if (this.#closed || v.applied >= cur) return;
+      }
+      this.#resync();
+    } catch {
+      /* Redis away: the next check, or the reconnect, tries again */
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  /**
+   * Redis Cluster: ioredis moves its classic subscriber to another Redis node
+   * when the one it had fails or leaves, without a 'ready' on the client: a
+   * new connection there means messages were missed. Subscribe again (a
+   * client that lost its channel list in the move would have none) and
+   * re-read everything once the new connection answers.
+   */
+  #watchSubscriber(): void {
+    if (!isCluster(this.#sub)) return;
+    const inst = (this.#sub as unknown as { subscriber?: { getInstance?(): { ping(): Promise<unknown> } | null } }).subscriber?.getInstance?.() ?? null;
+    if (inst === null || inst === this.#subInstance) return;
+    const before = this.#subInstance;
+    this.#subInstance = inst;
+    if (before === undefined) return; // the first one looked at: load() and the version check cover what came before
+    void this.#sub.subscribe(CONFIG_CHANNEL).catch(() => {});
+    inst.ping().then(
+      () => this.#resync(),
+      () => {
+        if (this.#subInstance === inst) this.#subInstance = before; // not answering: looked at again next check
+      },
+    );
+  }
+
+  readonly #onCommandsBack = (): void => {
+    this.#listeners.retryNow();
+    void this.#check();
+  };
+
   #emit(c: StoreChange): void {
-    for (const l of this.#listeners) l(c);
+    this.#listeners.emit(c);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        resolve();
+      }, ms);
+      t.unref();
+      this.#timers.add(t);
+    });
   }
 
   readonly #onMessage = (channel: string, text: string): void => {
@@ -313,6 +523,7 @@ export class RedisStore implements ConfigStore {
     } catch {
       return;
     }
+    if (typeof m.v === 'number') this.#versions.heard(m.v);
     if (m.n === this.nodeId) return;
     if (m.k === 'apiKey') this.#emit({ kind: 'apiKey' });
     else if (m.k === 'keys') this.#emit({ kind: 'keys' });
@@ -322,33 +533,51 @@ export class RedisStore implements ConfigStore {
     }
   };
 
-  /** Back after a disconnect (subscribed again): changes may have been missed; report every app as changed. */
+  /**
+   * Changes may have been missed (the subscriber was away or moved, or the
+   * version is past what was heard): read the version, then report the keys,
+   * the admin key and every app as changed; every change up to that version
+   * is then in (the listeners' re-reads come after it). Retried until Redis
+   * answers; one at a time (a request meanwhile runs once more after).
+   */
   #resync(): void {
     if (this.#closed) return;
-    void this.#cmd
-      .smembers(APPS)
-      .then((ids) => {
-        const all = new Set([...this.#known, ...ids]);
-        for (const id of all) this.#emit({ kind: 'app', id });
-        this.#emit({ kind: 'apiKey' });
-        this.#emit({ kind: 'keys' });
-      })
-      .catch(() => {
-        // the command connection is not back yet: try again shortly
-        const t = setTimeout(() => {
-          this.#timers.delete(t);
-          this.#resync();
-        }, 500);
-        t.unref();
-        this.#timers.add(t);
-      });
+    if (this.#resyncing) {
+      this.#resyncAgain = true;
+      return;
+    }
+    this.#resyncing = true;
+    void (async () => {
+      for (let attempt = 0; !this.#closed; attempt++) {
+        try {
+          this.#resyncAgain = false;
+          const version = await this.#version();
+          const ids = await this.#cmd.smembers(APPS);
+          // the keys first: a revoked key is the change that must not wait behind many apps
+          this.#emit({ kind: 'keys' });
+          this.#emit({ kind: 'apiKey' });
+          for (const id of new Set([...this.#known, ...ids])) this.#emit({ kind: 'app', id });
+          this.#versions.set(version);
+          break;
+        } catch {
+          // the command connection is not back yet: try again shortly
+          await this.#sleep(backoff(attempt));
+        }
+      }
+      this.#resyncing = false;
+      if (this.#resyncAgain && !this.#closed) this.#resync();
+    })();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearTimeout(t);
+    this.#listeners.close();
+    if (this.#checkTimer) clearInterval(this.#checkTimer);
+    if (this.#bumpTimer) clearTimeout(this.#bumpTimer);
     this.#sub.off('message', this.#onMessage);
+    this.#cmd.off('ready', this.#onCommandsBack);
     this.#offResubscribed?.();
     if (this.#owned) {
       await Promise.all([closeClient(this.#cmd), closeClient(this.#sub)]);

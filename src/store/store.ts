@@ -121,7 +121,12 @@ export interface ConfigStore {
   putKey(rec: KeyRecord): Promise<void>;
   /** Remove one API key record; false when there was none. Resolves once durable. */
   deleteKey(id: string): Promise<boolean>;
-  /** Changes made by other nodes (never called for this node's own writes). */
-  onChange(listener: (change: StoreChange) => void): void;
+  /**
+   * Changes made by other nodes (never called for this node's own writes).
+   * A listener that returns a promise which rejects (its re-read of the
+   * change failed) is handed the change again later, until one succeeds:
+   * a change is never dropped because a read failed.
+   */
+  onChange(listener: (change: StoreChange) => unknown): void;
   close(): Promise<void>;
 }

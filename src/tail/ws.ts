@@ -1,6 +1,8 @@
 // The WebSocket tail protocol (SPEC 5.3) on the HTTP server's 'upgrade' event
 // for /sessions/:id. JSON text frames: hello first, lines batched per tick,
-// gap frames for loss, end + close 1000 when the session does not tail.
+// gap frames for loss, end + close 1000 when the session does not tail and its
+// history was all sent (a reader cut off by its app's deletion gets only close
+// 1000 "app deleted").
 // `?format=text` sends one text frame per line instead (and gaps as the L11
 // line). Ping every 30 s; a peer that misses two pongs is closed.
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
@@ -109,7 +111,8 @@ export class WsTailSink implements TailSink, Heartbeat {
     } else if (reason === 'revoked') {
       this.#ws.close(1008, 'access revoked');
     } else {
-      if (!this.#text) this.#ws.send(END_FRAME);
+      // no end frame: `end` says the history asked for was all sent (SPEC 5.3), which a
+      // tail cut short by its app's deletion is not; the close reason says why it stopped
       this.#ws.close(1000, 'app deleted');
     }
   }

@@ -67,8 +67,10 @@ test('the real heroku CLI with API keys: a viewer key reads and tails its app on
     assert.match(s.get('viewer-other-app') ?? '', /^exit=[1-9]\d*\n0$/);
     assert.match(s.get('viewer-drains-add') ?? '', /^exit=[1-9]/);
     assert.equal(s.get('developer-drains-add'), 'exit=0');
-    const added = JSON.parse(s.get('developer-drains') ?? 'null') as { url: string }[];
+    const added = JSON.parse(s.get('developer-drains') ?? 'null') as { url: string; token: string }[];
     assert.deepEqual(added.map((d) => d.url), ['https://127.0.0.1:9/dev-drain']);
+    // the live drain token is the admin's to read (SPEC 12): a developer key lists it as ***
+    assert.deepEqual(added.map((d) => d.token), ['***']);
     assert.equal(s.get('developer-drains-remove'), 'exit=0');
     assert.deepEqual(JSON.parse(s.get('developer-drains-after') ?? 'null'), []);
     assert.match(s.get('developer-other-app') ?? '', /^exit=[1-9]/);

@@ -28,8 +28,9 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-function run(ts: { url: string; apiKey: string }, args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** tail.js run on its own (entry), or `logplane logs` (LOGS). */
+function run(ts: { url: string; apiKey: string }, args: string[], env: Record<string, string> = {}, entry: readonly string[] = [CLI]): Run {
+  const child = spawn(process.execPath, [...entry, ...args], {
     env: { PATH: process.env.PATH ?? '', LOGPLANE_URL: ts.url, LOGPLANE_API_KEY: ts.apiKey, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -95,8 +96,56 @@ test('errors are one clear line and a non-zero exit', async () => {
   assert.match(down.err, /^logplane: cannot reach the server at http:\/\/127\.0\.0\.1:1: /);
   const usage = run(ts, ['-t']);
   assert.equal(await usage.exit, 2);
-  assert.match(usage.err, /missing -a APP/);
-  assert.throws(() => parseLogsArgs(['-a', 'x', '-n', 'ten']), /--num must be a whole number/);
+  assert.equal(usage.err, 'logplane: missing app: pass -a APP (see: logplane logs --help)\n');
+  assert.throws(() => parseLogsArgs(['-a', 'x', '-n', 'ten']), /-n must be a whole number/);
+});
+
+/** The `logplane` command itself (dispatcher, then cli/logs.ts), as opposed to tail.js run on its own. */
+const LOGS = [fileURLToPath(new URL('../../src/cli/logplane.js', import.meta.url)), 'logs'];
+const logplane = (target: { url: string; apiKey: string }, args: string[]): Run => run(target, args, {}, LOGS);
+
+test('logs parses its arguments once, with one parser: -tn 2, -n up to a session\'s num (any safe integer), --ps; every error one line', async () => {
+  // -n bigger than the ring: what the app keeps (the server caps num at the ring size)
+  const many = logplane(ts, ['-a', 'cliapp', '-n', '12345678']);
+  assert.equal(await many.exit, 0, many.err);
+  assert.equal(many.out.trim().split('\n').length, 6);
+  // --ps: heroku logs' spelling of -d
+  const ps = logplane(ts, ['-a', 'cliapp', '--ps', 'router', '-n', '5']);
+  assert.equal(await ps.exit, 0, ps.err);
+  assert.match(ps.out, /^\S+ heroku\[router\]: at=info [^\n]+\n$/);
+  // combined short options: tails after the 2 newest lines
+  const tail = logplane(ts, ['-a', 'cliapp', '-tn', '2']);
+  try {
+    await until('the 2 newest lines, then tailing', () => tail.out.split('\n').length === 3 && ts.server.tails.tailCount === 1);
+    assert.equal(tail.out.split('\n')[0], textOf(5));
+    tail.child.kill('SIGINT');
+    assert.equal(await tail.exit, 0, tail.err);
+    assert.equal(tail.err, '');
+  } finally {
+    tail.child.kill('SIGKILL');
+  }
+  for (const args of [['-a', 'cliapp', '-n', 'ten'], ['-a', 'cliapp', '-n', '99999999999999999'], ['-a', 'cliapp', '--bogus'], ['-a', 'cliapp', '-x'], ['-a', 'cliapp', 'extra'], ['-n', '3']]) {
+    for (const r of [logplane(ts, args), run(ts, args)]) {
+      assert.equal(await r.exit, 2, args.join(' '));
+      assert.match(r.err, /^logplane: [^\n]+ \(see: logplane logs --help\)\n$/, args.join(' '));
+      assert.equal(r.out, '');
+    }
+  }
+});
+
+test('logs -t: the app destroyed while it is read is one line on stderr and exit 1 (not a finished history, exit 0)', async () => {
+  const { app } = await ts.server.ctx.registry.putApp('doomed', ['app']);
+  push(app, 1, 3);
+  const r = logplane(ts, ['-a', 'doomed', '-t']);
+  try {
+    await until('the history, then tailing', () => r.out.includes(textOf(2)) && ts.server.tails.tailCount === 1);
+    assert.equal((await fetch(`${ts.url}/v3/channels/doomed`, { method: 'DELETE', headers: { authorization: ts.auth } })).status, 204);
+    assert.equal(await r.exit, 1);
+    assert.equal(r.err, 'logplane: app "doomed" was destroyed\n');
+    assert.equal(r.out, `${textOf(1)}\n${textOf(2)}\n`);
+  } finally {
+    r.child.kill('SIGKILL');
+  }
 });
 
 test('logs -t survives a network cut and a server restart: no duplicate, the loss printed, Ctrl-C exits 0', async () => {
@@ -174,8 +223,9 @@ test('logs -t after a crash that lost the rings (seq restarts): says so and prin
 
 /**
  * A server of one session whose n-th WebSocket connection is sent the
- * frames of script[n], then closed: 1000 after an `end` frame, else cut (as
- * a network cut would). The resume points the connections asked for.
+ * frames of script[n], then closed: as a `{close: [code, reason]}` item
+ * says, else 1000 after an `end` frame, else cut (as a network cut would).
+ * The resume points the connections asked for.
  */
 async function scripted(script: unknown[][]): Promise<{ url: string; apiKey: string; afters: Array<string | null>; close(): Promise<void> }> {
   const http = createServer((req, res) => {
@@ -188,8 +238,10 @@ async function scripted(script: unknown[][]): Promise<{ url: string; apiKey: str
   wss.on('connection', (ws, req) => {
     const frames = script[afters.length] ?? [];
     afters.push(new URL(req.url!, 'http://x').searchParams.get('after'));
-    for (const f of frames) ws.send(JSON.stringify(f));
-    if (frames.some((f) => (f as { type: string }).type === 'end')) ws.close(1000);
+    const close = (frames.find((f) => (f as { close?: unknown }).close) as { close: [number, string] } | undefined)?.close;
+    for (const f of frames) if (!(f as { close?: unknown }).close) ws.send(JSON.stringify(f));
+    if (close) ws.close(...close);
+    else if (frames.some((f) => (f as { type: string }).type === 'end')) ws.close(1000);
     else setTimeout(() => ws.terminate(), 50);
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -250,6 +302,19 @@ test('gaps: each printed once where it came, also one of seqs below the last lin
       'S8 logplane[tail]: 1 lines were not delivered (seq 8-8)',
       'S7 logplane[tail]: an unknown number of lines were not delivered (seq 7-9)',
     ]);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('logs: a server that sends `end` before close 1000 "app deleted" (as earlier versions did at a deletion) is still a destroyed app, exit 1', async () => {
+  const at = (i: number) => ({ seq: i, ts: `T${i}`, source: 'app', dyno: 'web.1', pri: 190, msg: `line ${i}` });
+  const srv = await scripted([[{ type: 'hello', app: 'a', head: 1 }, { type: 'lines', lines: [at(1)] }, { type: 'end' }, { close: [1000, 'app deleted'] }]]);
+  try {
+    const r = run(srv, ['-a', 'a', '-t']);
+    assert.equal(await r.exit, 1);
+    assert.equal(r.out, 'T1 app[web.1]: line 1\n');
+    assert.equal(r.err, 'logplane: app "a" was destroyed\n');
   } finally {
     await srv.close();
   }

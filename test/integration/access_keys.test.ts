@@ -234,6 +234,23 @@ describe('audit lines', () => {
     assert.match(pri, /^\d+ <190>1 /);
   });
 
+  test('a drain update is `Update drain <id> to <redacted URL> by <key>`: never the live token or the URL\'s password', async () => {
+    const dev = await createKey(ts, 'drain-mover', 'developer', ['b']);
+    const add = await api(as(ts, dev), 'POST', '/v3/channels/b/drains', { url: 'http://user:hunter2@127.0.0.1:9/old' });
+    assert.equal(add.status, 201, add.text);
+    const { id, token } = add.json as { id: string; token: string };
+    try {
+      assert.equal((await api(as(ts, dev), 'PUT', `/v3/channels/b/drains/${id}`, { url: 'http://user:hunter3@127.0.0.1:9/new?apikey=sekrit' })).status, 200);
+      assert.equal((await api(ts, 'PUT', `/v3/channels/b/drains/${id}`, { url: 'syslog+tls://127.0.0.1:6514' })).status, 200);
+      const lines = await history('b');
+      const updates = lines.filter((l) => l.includes(' logplane api - Update drain ')).map((l) => l.slice(l.indexOf(' logplane api - ') + 16));
+      assert.deepEqual(updates.slice(-2), [`Update drain ${id} to http://user:***@127.0.0.1:9/new?apikey=*** by drain-mover`, `Update drain ${id} to syslog+tls://127.0.0.1:6514 by admin`]);
+      for (const secret of [token, token.slice(2), 'hunter2', 'hunter3', 'sekrit']) assert.ok(!lines.join('\n').includes(secret), `the app's stream holds ${secret.slice(0, 8)}...`);
+    } finally {
+      await api(ts, 'DELETE', `/v3/channels/b/drains/${id}`);
+    }
+  });
+
   test('a key raised to role admin or lowered from it: the right verb in every app it reaches before or after, never `Remove` where it still reaches', async () => {
     const keyLines = async (app: string, name: string) => (await history(app)).filter((l) => l.includes(` logplane api - `) && l.includes(` key ${name} `)).map((l) => l.slice(l.indexOf(' logplane api - ') + 16));
     const k = await createKey(ts, 'escalated', 'viewer', ['a']);

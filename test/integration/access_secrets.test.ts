@@ -3,18 +3,24 @@
 //     Redis keyspace (distributed) never hold a key's secret; own logs (at
 //     trace level) and /metrics hold no key, token or drain password;
 //   - a key revoked or narrowed on one node stops working on another node
-//     sharing the same redis-server within 1 s, live tails included.
+//     sharing the same redis-server within 1 s, live tails included;
+//   - a live drain token is the admin's to read: a viewer or developer key
+//     reads `***` in every GET answer (the web console's drain poll
+//     included), in history and sessions (the audit line of a drain update
+//     names the drain by id), and in the answer to a PUT or DELETE; only the
+//     POST that creates a drain shows its token, to whoever created it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { accessTable } from '../../src/api/scope.js';
 import { api, type ApiTarget } from '../support/api.js';
 import { AUTH, startNode, type Node } from '../support/cluster.js';
 import { as, createKey, type TestKey } from '../support/keys.js';
 import { captureLog, type CapturedLog } from '../support/log.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { startServer } from '../support/server.js';
+import { startServer, type TestServer } from '../support/server.js';
 import { WsClient } from '../support/tail.js';
 import { until } from '../support/wait.js';
 
@@ -66,13 +72,17 @@ async function makeSecrets(admin: ApiTarget): Promise<{ keys: string[]; others: 
   const tok = await api(as(admin, dev), 'POST', '/v3/channels/vault/tokens', { name: 'router' });
   const drain = await api(as(admin, dev), 'POST', '/v3/channels/vault/drains', { url: 'http://drainuser:Dr41nP4ssw0rd@127.0.0.1:9/x?token=QueryS3cret' });
   assert.equal(drain.status, 201, drain.text);
+  assert.match(drain.json.token, /^d\./);
+  // a drain update is an audit line, written to the app's stream (not to own logs)
+  const moved = await api(as(admin, dev), 'PUT', `/v3/channels/vault/drains/${drain.json.id}`, { url: 'http://drainuser:Dr41nP4ssw0rd@127.0.0.1:9/y?token=QueryS3cret' });
+  assert.equal(moved.status, 200, moved.text);
   // use each key, rightly and wrongly
   for (const k of [viewer, dev, boss]) {
     await api(as(admin, k), 'GET', '/v3/channels/vault');
     await api(as(admin, k), 'GET', '/v3/channels/elsewhere');
     await api({ url: admin.url, auth: `Bearer ${k.key}x` }, 'GET', '/v3/channels/vault');
   }
-  return { keys: [viewer.key, dev.key, boss.key], others: [tok.json.token, put.json.tokens.app, 'Dr41nP4ssw0rd', 'QueryS3cret'], viewer };
+  return { keys: [viewer.key, dev.key, boss.key], others: [tok.json.token, put.json.tokens.app, drain.json.token, 'Dr41nP4ssw0rd', 'QueryS3cret'], viewer };
 }
 
 function assertNone(where: string, text: string, secrets: readonly string[]): void {
@@ -115,6 +125,103 @@ describe('no secret at rest or in the open', () => {
       await node?.close();
       await redis.close();
     }
+  });
+});
+
+describe('drain tokens: the admin reads them, other keys read *** (SPEC 12)', () => {
+  let ts: TestServer;
+  let viewer: TestKey;
+  let dev: TestKey;
+  /** The live drains of app `vault`: [id, token]; the first made by the developer key, the second by the admin. */
+  const drains: [string, string][] = [];
+
+  before(async () => {
+    // the admin key's changes audited too (its update line is in the stream every viewer reads)
+    ts = await startServer({ LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' }, { adminAudit: true });
+    assert.equal((await api(ts, 'PUT', '/v3/channels/vault', { tokens: ['app'] })).status, 201);
+    viewer = await createKey(ts, 'vault-viewer', 'viewer', ['vault']);
+    dev = await createKey(ts, 'vault-dev', 'developer', ['vault']);
+    // whoever creates a drain reads its token in that one answer (v3 and Heroku's, as `heroku drains:add`)
+    const mine = await api(as(ts, dev), 'POST', '/v3/channels/vault/drains', { url: 'http://drainuser:Dr41nP4ssw0rd@127.0.0.1:9/x?key=QueryS3cret' });
+    assert.equal(mine.status, 201, mine.text);
+    assert.match(mine.json.token, /^d\.[0-9a-f-]{36}$/);
+    const boss = await api(ts, 'POST', '/apps/vault/log-drains', { url: 'https://logs.example.com/admin-drain' });
+    assert.equal(boss.status, 201, boss.text);
+    assert.match(boss.json.token, /^d\.[0-9a-f-]{36}$/);
+    drains.push([mine.json.id, mine.json.token], [boss.json.id, boss.json.token]);
+    // updates by a developer key and by the admin: audit lines in the app's stream
+    assert.equal((await api(as(ts, dev), 'PUT', `/v3/channels/vault/drains/${mine.json.id}`, { url: 'http://drainuser:N3wP4ssw0rd@127.0.0.1:9/y?key=QueryS3cret' })).status, 200);
+    assert.equal((await api(ts, 'PUT', `/v3/channels/vault/drains/${boss.json.id}`, { url: 'https://logs.example.com/admin-drain-2' })).status, 200);
+  });
+  after(async () => {
+    await ts?.close();
+  });
+
+  /** Every GET route a viewer may call, with the app and a drain filled in, plus the query forms clients send. */
+  function readPaths(): string[] {
+    const paths = accessTable(ts.server.http)
+      .filter((r) => r.method === 'GET' && (r.rule === null || r.rule.perm === 'read'))
+      .map((r) => r.url.replace(':app', 'vault').replace(':id', drains[0]![0]));
+    assert.ok(paths.includes('/v3/channels/vault/drains') && paths.includes('/apps/vault/log-drains'), `no drain list among ${paths.join(' ')}`);
+    // `heroku drains --extended`; the history a tail starts with
+    return [...paths, '/apps/vault/log-drains?extended=true', '/v3/channels/vault/logs?num=1000'];
+  }
+
+  for (const role of ['viewer', 'developer'] as const) {
+    test(`a ${role} key reads no live drain token in any GET answer, history or session, and sees *** where a token goes`, async () => {
+      const k = role === 'viewer' ? viewer : dev;
+      const secrets = drains.map(([, t]) => t);
+      for (const path of readPaths()) {
+        const r = await api(as(ts, k), 'GET', path);
+        assert.equal(r.status, 200, `${path}: ${r.text}`);
+        assertNone(`GET ${path}`, r.text, secrets);
+      }
+      // the web console's drain poll: GET .../drains as the console sends it (Bearer key, asking for JSON)
+      const poll = await api(as(ts, k), 'GET', '/v3/channels/vault/drains', undefined, { accept: 'application/json' });
+      assert.deepEqual(poll.json.map((d: { token: string }) => d.token), ['***', '***']);
+      assert.deepEqual((await api(as(ts, k), 'GET', `/v3/channels/vault/drains/${drains[0]![0]}`)).json.token, '***');
+      assert.deepEqual((await api(as(ts, k), 'GET', '/v3/channels/vault')).json.drains.map((d: { token: string }) => d.token), ['***', '***']);
+      for (const q of ['', '?extended=true']) {
+        assert.deepEqual((await api(as(ts, k), 'GET', `/apps/vault/log-drains${q}`)).json.map((d: { token: string }) => d.token), ['***', '***'], q);
+      }
+      // a session the key makes: history over chunked text, with the update audit lines in it
+      const s = await api(as(ts, k), 'POST', '/v3/sessions', { channel_id: 'vault', num: 1000 });
+      assert.equal(s.status, 201, s.text);
+      const text = await (await fetch(s.json.url, { signal: AbortSignal.timeout(10_000) })).text();
+      assert.ok(text.includes('Update drain'), `no drain update in the session's history: the check is empty\n${text}`);
+      assertNone('the session', text, [...secrets, 'N3wP4ssw0rd']);
+    });
+  }
+
+  test('the admin key still reads every drain token, in every answer that shows one', async () => {
+    const [[mineId, mineToken], [, bossToken]] = drains as [[string, string], [string, string]];
+    assert.deepEqual((await api(ts, 'GET', '/v3/channels/vault')).json.drains.map((d: { token: string }) => d.token), [mineToken, bossToken]);
+    assert.deepEqual((await api(ts, 'GET', '/v3/channels/vault/drains')).json.map((d: { token: string }) => d.token), [mineToken, bossToken]);
+    assert.equal((await api(ts, 'GET', `/v3/channels/vault/drains/${mineId}`)).json.token, mineToken);
+    for (const q of ['', '?extended=true']) {
+      assert.deepEqual((await api(ts, 'GET', `/apps/vault/log-drains${q}`)).json.map((d: { token: string }) => d.token), [mineToken, bossToken], q);
+    }
+    const put = await api(ts, 'PUT', `/v3/channels/vault/drains/${mineId}`, { url: 'http://drainuser:N3wP4ssw0rd@127.0.0.1:9/z' });
+    assert.equal(put.json.token, mineToken);
+  });
+
+  test('a developer key changing a drain reads *** for its token in the answer', async () => {
+    const put = await api(as(ts, dev), 'PUT', `/v3/channels/vault/drains/${drains[0]![0]}`, { url: 'http://drainuser:N3wP4ssw0rd@127.0.0.1:9/y?key=QueryS3cret' });
+    assert.equal(put.status, 200, put.text);
+    assert.equal(put.json.token, '***');
+    assert.equal(put.json.url, 'http://drainuser:***@127.0.0.1:9/y?key=***');
+  });
+
+  test('a developer key removing a drain through Heroku\'s route reads *** for its token; the admin reads it', async () => {
+    const made = await api(as(ts, dev), 'POST', '/apps/vault/log-drains', { url: 'https://logs.example.com/short-lived' });
+    assert.equal(made.status, 201, made.text);
+    assert.match(made.json.token, /^d\./);
+    const gone = await api(as(ts, dev), 'DELETE', `/apps/vault/log-drains/${made.json.id}`);
+    assert.equal(gone.status, 200, gone.text);
+    assert.equal(gone.json.token, '***');
+    assert.equal(gone.json.url, 'https://logs.example.com/short-lived');
+    const other = await api(ts, 'POST', '/apps/vault/log-drains', { url: 'https://logs.example.com/short-lived-2' });
+    assert.equal((await api(ts, 'DELETE', `/apps/vault/log-drains/${other.json.id}`)).json.token, other.json.token);
   });
 });
 

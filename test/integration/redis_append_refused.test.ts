@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisHistory } from '../../src/cluster/history.js';
 import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
-import { appChannel, appChunks, appFirsts, appMeta } from '../../src/redis/keys.js';
+import { appChannel, appChunks, appConfig, appFirsts, appMeta } from '../../src/redis/keys.js';
 import { defineScripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
 import { decodeLossNotice, isLossNotice } from '../../src/cluster/batch.js';
@@ -34,6 +34,8 @@ test('an append refused for memory (OOM) changes nothing in Redis; its lines are
   cmd.on('error', () => {});
   defineScripts(cmd);
   await connectOrThrow(cmd, 5000);
+  // the app exists (an append to an app without its record is discarded: redis/scripts.ts, APP_GONE)
+  await cmd.set(appConfig('app'), '{}');
   const metrics = new Registry();
   const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'refused-node', log: silentLog(), metrics });
   let published = 0;

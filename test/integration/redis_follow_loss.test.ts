@@ -9,6 +9,7 @@ import { RedisHistory } from '../../src/cluster/history.js';
 import { StreamFollower, type FollowTarget } from '../../src/cluster/follow.js';
 import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
 import { defineScripts } from '../../src/redis/scripts.js';
+import { appConfig } from '../../src/redis/keys.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
 import { lineFrom, seqOf } from '../../src/line.js';
 import { Registry } from '../../src/obs/metrics.js';
@@ -46,6 +47,8 @@ describe('stream follower: loss after the history was trimmed', () => {
     cmd.on('error', () => {});
     defineScripts(cmd);
     await connectOrThrow(cmd, 5000);
+    // the apps exist (an append to an app without its record is discarded: redis/scripts.ts, APP_GONE)
+    for (const app of ['mixed', 'partly-direct', 'noticed']) await cmd.set(appConfig(app), '{}');
     const history = new RedisHistory(cmd, { historyLines: HISTORY, maxPendingLines, chunkLines: 1000, pipelineLines: 50_000, origin: () => origin, nodeId: `follow-loss-${origin}`, log: silentLog(), metrics: new Registry() });
     const w = { cmd, history };
     writers.push(w);

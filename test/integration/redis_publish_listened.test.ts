@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
 import { closeClient, commandClient, connectOrThrow } from '../../src/redis/connection.js';
-import { appChannel } from '../../src/redis/keys.js';
+import { appChannel, appConfig } from '../../src/redis/keys.js';
 import { defineScripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
 import { lineFrom, seqOf } from '../../src/line.js';
@@ -64,12 +64,18 @@ function setup(url: string, name: string): { cmd: Redis; history: RedisHistory; 
   };
 }
 
+/** The apps of this file exist (an append to an app without its record is discarded: redis/scripts.ts, APP_GONE). */
+async function appsExist(r: Redis): Promise<void> {
+  for (const app of ['quiet', 'late', 'other', 'relate']) await r.set(appConfig(app), '{}');
+}
+
 const seqsOf = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => (from + i) * NODE_SLOTS + ORIGIN);
 
 test('an app nobody follows: from its second append on, its chunks go into the history and are not published', async () => {
   const n = setup(redis.url, 'quiet-node');
   try {
     await connectOrThrow(n.cmd, 5000);
+    await appsExist(n.cmd);
     n.offer('quiet', 1, 11);
     assert.equal(await n.history.flush(5000), true);
     // the first append published (the node could not know), and learnt that nobody listens
@@ -94,6 +100,7 @@ test('a follower that subscribes between two appends gets the next chunk from Re
   let l: Awaited<ReturnType<typeof listener>> | null = null;
   try {
     await connectOrThrow(n.cmd, 5000);
+    await appsExist(n.cmd);
     n.offer('late', 1, 11);
     n.offer('other', 1, 11);
     assert.equal(await n.history.flush(5000), true);
@@ -127,6 +134,7 @@ test('a re-sent append that Redis published for a new follower is stored once an
   let l: Awaited<ReturnType<typeof listener>> | null = null;
   try {
     await connectOrThrow(n.cmd, 5000);
+    await appsExist(n.cmd);
     n.offer('relate', 1, 11);
     assert.equal(await n.history.flush(5000), true);
     n.offer('relate', 11, 21);

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisHistory } from '../../src/cluster/history.js';
 import { closeClient, commandClient, connectOrThrow, redisTarget } from '../../src/redis/connection.js';
-import { appChannel, appChunks, appFirsts, appLines, appMeta, appSent, appTrims } from '../../src/redis/keys.js';
+import { appChannel, appChunks, appConfig, appFirsts, appLines, appMeta, appSent, appTrims } from '../../src/redis/keys.js';
 import { slotOf } from '../../src/redis/slots.js';
 import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { NODE_SLOTS } from '../../src/basics/seq.js';
@@ -43,6 +43,8 @@ test('an append re-sent after its reply was lost is stored once and keeps its fi
   cmd.on('error', () => {});
   defineScripts(cmd);
   await connectOrThrow(cmd, 5000);
+  // the app exists (an append to an app without its record is discarded: redis/scripts.ts, APP_GONE)
+  await cmd.set(appConfig('app'), '{}');
   const metrics = new Registry();
   const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'resend-node', log: silentLog(), metrics });
   // a reader of the app on this node: the node keeps which ordinals are its own
@@ -103,6 +105,7 @@ test('appends after Redis forgot the append scripts (SCRIPT FLUSH) are written o
   cmd.on('error', () => {});
   defineScripts(cmd);
   await connectOrThrow(cmd, 5000);
+  await cmd.set(appConfig('flushed'), '{}');
   const metrics = new Registry();
   const history = new RedisHistory(cmd, { historyLines: 1000, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'noscript-node', log: silentLog(), metrics });
   const offer = (from: number, to: number): void => {
@@ -170,6 +173,7 @@ test('on a Redis Cluster each master gets the appends of its apps on its own con
     }
     const ids = apps.map((a) => a.slice(0, a.indexOf('@')));
     assert.equal(new Set(apps.map((a) => a.slice(a.indexOf('@') + 1))).size, masters.length, 'apps on every master');
+    for (const app of ids) await cmd.set(appConfig(app), '{}');
     const offer = (from: number, to: number): void => {
       for (const app of ids) {
         const sink = history.sink(app);
@@ -206,6 +210,7 @@ test('appends of the previous release (the append script with the chunk) and tra
   cmd.on('error', () => {});
   defineScripts(cmd);
   await connectOrThrow(cmd, 5000);
+  await cmd.set(appConfig('mixed'), '{}');
   const OLD = 9;
   const history = new RedisHistory(cmd, { historyLines: 50, maxPendingLines: 10_000, chunkLines: 1000, pipelineLines: 50_000, origin: () => ORIGIN, nodeId: 'new-node', log: silentLog(), metrics: new Registry() });
   const line = (k: number, origin: number): Buffer => lineFrom({ pri: 190, ts: '2026-05-01T12:00:00Z', source: 'app', dyno: 'web.1', msg: `k${k}`, seq: k * NODE_SLOTS + origin });
@@ -226,7 +231,7 @@ test('appends of the previous release (the append script with the chunk) and tra
         // the previous release: the append script with the chunk as its argument
         const recs = Array.from({ length: 10 }, (_, i) => line(from + i, OLD));
         const blob = Buffer.concat([makeHeader(OLD, recs), ...recs]);
-        const total = await s.lpAppend(appChunks('mixed'), appFirsts('mixed'), appMeta('mixed'), appSent('mixed', 'old-node'), appLines('mixed'), appTrims('mixed'), 50, appChannel('mixed'), 'PUBLISH', round, blob, seqOf(recs[9]!), '2');
+        const total = await s.lpAppend(appChunks('mixed'), appFirsts('mixed'), appMeta('mixed'), appSent('mixed', 'old-node'), appLines('mixed'), appTrims('mixed'), appConfig('mixed'), 50, appChannel('mixed'), 'PUBLISH', round, blob, seqOf(recs[9]!), '2');
         assert.equal(total, (round + 1) * 10);
         want.push(...recs.map(seqOf));
       }

@@ -83,3 +83,61 @@ describe('RedisStore across a Redis restart', () => {
     await b.close();
   });
 });
+
+describe('RedisStore: a change is not lost when its message or its re-read is', () => {
+  let r: TestRedis;
+  before(async () => {
+    r = await startRedis();
+  });
+  after(async () => {
+    await r.close();
+  });
+
+  const app = (id: string) => ({ id, uuid: `u-${id}`, createdAt: 'c', updatedAt: 'u', tokens: [], drains: [] });
+
+  test('a listener whose re-read fails is handed the change again until it succeeds', async () => {
+    const a = await RedisStore.connect(r.url);
+    const b = await RedisStore.connect(r.url);
+    try {
+      await a.load();
+      const calls: string[] = [];
+      let failures = 3;
+      a.onChange(async (c) => {
+        if (c.kind !== 'app' || c.id !== 'flaky') return;
+        calls.push(c.id);
+        if (failures-- > 0) throw new Error('re-read failed');
+      });
+      await b.putApp(app('flaky'));
+      await until('handed again after three failures', () => calls.length >= 4, 10_000);
+      await new Promise((res) => setTimeout(res, 1500));
+      assert.equal(calls.length, 4, 'not handed again once it succeeded');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a change whose message was missed is reported by the config version check within a bounded time', async () => {
+    const a = await RedisStore.connect(r.url, { checkMs: 200 });
+    const raw = new Redis(r.url);
+    try {
+      await a.load();
+      const seen: StoreChange[] = [];
+      a.onChange((c) => seen.push(c));
+      await new Promise((res) => setTimeout(res, 500)); // subscribed, version read
+      // another node's change whose message never came: the record and the version, no message
+      await raw.sadd('lp:apps', 'silent');
+      await raw.set('lp:{silent}:config', JSON.stringify(app('silent')));
+      await raw.incr('lp:config:version');
+      await until('the missed app reported', () => seen.some((c) => c.kind === 'app' && c.id === 'silent'), 5000);
+      assert.ok(seen.some((c) => c.kind === 'keys'), 'the keys re-read too');
+      // caught up: nothing more is reported while nothing changes
+      const n = seen.length;
+      await new Promise((res) => setTimeout(res, 1000));
+      assert.equal(seen.length, n);
+    } finally {
+      raw.disconnect();
+      await a.close();
+    }
+  });
+});

@@ -159,18 +159,26 @@ test('while read a session does not expire; it may be reopened until 360 s after
   push(s.app, 13, 14, (i) => line(i));
 });
 
-test('deleting the app ends its tails and forgets its sessions', async () => {
+test('deleting the app ends its tails and forgets its sessions: close 1000 "app deleted" and no end frame (end means the history asked for was all sent, SPEC 5.3); the HTTP streams end', async () => {
   const { app } = await s.ts.server.ctx.registry.putApp('doomed', ['app']);
   const url = (await api(s.ts, 'POST', '/v3/sessions', { channel_id: 'doomed', num: 0, tail: true })).json.url;
   const w = new WsClient(url);
-  await w.opened;
-  await until('hello', () => w.frames.length === 1);
+  const text = new WsClient(`${url}?format=text`);
+  await Promise.all([w.opened, text.opened]);
+  const sse = new HttpStream(url, { accept: 'text/event-stream' });
+  const plain = new HttpStream(url);
+  await until('hello and the HTTP readers', () => w.frames.length === 1 && s.ts.server.tails.tailCount === 4);
   push(app, 1, 2);
-  await until('a line', () => w.lines().length === 1);
+  await until('a line', () => w.lines().length === 1 && text.frames.length === 1 && sse.text.includes('line 1') && plain.text.includes('line 1'));
   await s.ts.server.ctx.registry.deleteApp('doomed');
-  const c = await w.closed;
-  assert.equal(c.code, 1000);
-  assert.equal(w.frames.at(-1), '{"type":"end"}');
+  assert.deepEqual(await w.closed, { code: 1000, reason: 'app deleted' });
+  assert.deepEqual(w.json().map((f) => f.type), ['hello', 'lines']);
+  assert.deepEqual(await text.closed, { code: 1000, reason: 'app deleted' });
+  assert.deepEqual(text.frames, [textOf(1)]);
+  // SSE and chunked text have no end marker (their end of history is the end of the response): they end, as a tail never does otherwise
+  await Promise.all([sse.done, plain.done]);
+  assert.equal(sse.text, `id: 1\ndata: ${textOf(1)}\n\n`);
+  assert.equal(plain.text, `${textOf(1)}\n`);
   const h = new HttpStream(url);
   await h.done;
   assert.equal(h.status, 404);

@@ -2,6 +2,7 @@
 // or none (fetch adds text/plain to a string body), and a request that
 // declares a large body but sends only its start.
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 
 export interface RawResponse {
@@ -88,4 +89,61 @@ export function partialBody(baseUrl: string, method: string, path: string, heade
     sock.on('end', () => finish(true));
     sock.on('close', () => finish(true));
   });
+}
+
+/** Octet-counted frames (RFC 6587) of these messages: a POST /logs body. */
+export function logplexBody(msgs: readonly string[]): Buffer {
+  return Buffer.concat(msgs.map((m) => {
+    const b = Buffer.from(m, 'utf8');
+    return Buffer.concat([Buffer.from(`${b.length} `), b]);
+  }));
+}
+
+/** POST /logs with a logplex-1 body and the token as Basic password, on a connection of its own. */
+export function postLogplex(baseUrl: string, token: string, body: Buffer, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return rawRequest(baseUrl, 'POST', '/logs', {
+    headers: { 'Content-Type': 'application/logplex-1', Authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}`, ...headers },
+    body,
+    timeoutMs: 30_000,
+  });
+}
+
+/** Body of `lines` frames `flood <i> ` + pad x 'f', as postFlood() sends it (its size in bytes, for bounds). */
+export function floodBody(lines: number, pad: number): Buffer {
+  return logplexBody(Array.from({ length: lines }, (_, i) => `<190>1 2026-05-01T12:00:00Z host app web.1 - flood ${i} ${'f'.repeat(pad)}`));
+}
+
+/**
+ * A child process POSTing floodBody(lines, pad) to /logs with one token on
+ * `concurrency` kept-alive connections, one request in flight on each, for ms
+ * (requests in flight then are finished); resolves the requests answered 204.
+ */
+export function postFlood(baseUrl: string, token: string, opts: { lines: number; pad: number; concurrency: number; ms: number }): Promise<number> {
+  const u = new URL(baseUrl);
+  const script = `
+    const http = require('http');
+    const msgs = [];
+    for (let i = 0; i < ${opts.lines}; i++) { const m = Buffer.from('<190>1 2026-05-01T12:00:00Z host app web.1 - flood ' + i + ' ' + 'f'.repeat(${opts.pad})); msgs.push(Buffer.from(m.length + ' '), m); }
+    const body = Buffer.concat(msgs);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: ${opts.concurrency} });
+    const headers = { 'content-type': 'application/logplex-1', 'content-length': body.length, authorization: 'Basic ' + Buffer.from('token:${token}').toString('base64') };
+    const end = Date.now() + ${opts.ms};
+    let ok = 0;
+    const one = () => new Promise((resolve, reject) => {
+      const req = http.request({ host: '${u.hostname}', port: ${u.port}, path: '/logs', method: 'POST', headers, agent }, (res) => {
+        res.resume();
+        res.on('end', () => { if (res.statusCode === 204) ok++; resolve(); });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    const loop = async () => { while (Date.now() < end) await one(); };
+    Promise.all(Array.from({ length: ${opts.concurrency} }, loop)).then(
+      () => { agent.destroy(); process.stdout.write(String(ok)); },
+      (e) => { console.error(e.message); process.exit(1); },
+    );`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`POST flooder exited ${code}`)))));
 }

@@ -18,7 +18,7 @@ export interface RedisClusterNode {
   port: number;
   /** Stop it (SIGKILL when hard), as a crash would. */
   kill(hard?: boolean): Promise<void>;
-  /** Freeze it (SIGSTOP): it answers nothing, not even its master, until resume(). */
+  /** Make it hang (SIGSTOP), as a stalled host: its connections stay open and it answers nothing (its master and replicas included) until resume(). */
   pause(): void;
   /** Let it run again after pause() (SIGCONT). */
   resume(): void;
@@ -79,11 +79,11 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
         },
         async kill(hard = false) {
           const c = node.child;
-          c?.kill('SIGCONT');
           node.child = null;
           if (!c || c.exitCode !== null) return;
           const exited = new Promise<void>((r) => c.once('exit', () => r()));
           c.kill(hard ? 'SIGKILL' : 'SIGTERM');
+          c.kill('SIGCONT'); // a paused node handles its SIGTERM
           const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
           await exited;
           clearTimeout(timer);

@@ -28,11 +28,11 @@ function noticeN(c: Chunk): string {
 
 function ioredisBytes(b: AppBatch, c: Chunk, cap: number, publish: string, layout: '1' | '2'): Buffer {
   if (layout !== '2') {
-    return commandBytes('evalsha', [APPEND_SHA, 6, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout]);
+    return commandBytes('evalsha', [APPEND_SHA, 7, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, b.configKey, cap, b.channel, publish, c.id, blobOf(c), c.lastSeq(), layout]);
   }
   const blob = blobOf(c);
   const own = b.listened;
-  const keysArgs = [6, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0', b.floor.epoch === 0 ? '' : b.floor.epoch, b.floor.total];
+  const keysArgs = [7, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, b.configKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0', b.floor.epoch === 0 ? '' : b.floor.epoch, b.floor.total];
   return Buffer.concat([
     commandBytes('MULTI', []),
     commandBytes('RPUSH', [b.chunksKey, blob]),
