@@ -17,8 +17,11 @@
 // reason="rejected"; the chunk of an app deleted meanwhile (the append finds
 // no config key and keeps nothing: a node cut off from Redis learns of the
 // delete that way) is dropped, counted as reason="app_deleted", as are the
-// lines still queued when the node hears of the delete. Nothing here ever
-// blocks route().
+// lines still queued when the node hears of the delete; lines written and
+// then lost by Redis with its last writes (a failover to a replica that
+// lagged, a restart: the append begins a new epoch of the app's stream,
+// redis/scripts.ts EPOCH_LUA) are counted as reason="rewound". Nothing here
+// ever blocks route().
 //
 // Each append returns the app's new total, so the writer learns the ordinals
 // its own lines got, and keeps them for the stream followers on this node

@@ -139,23 +139,23 @@ const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigi
 `;
 
 /**
- * The stream's incarnation (epoch), shared by APPEND_META_LUA (needs KEYS as
+ * The stream's incarnation (epoch), used by APPEND_META_LUA (needs KEYS as
  * its, ARGV[10] = the epoch the node knows of the app, '' for none, and
  * ARGV[11] = the highest total the node knows in it; sets epoch, began and
- * rewound). Ordinals are positions in one incarnation of an app's stream; a
- * Redis that lost its last writes (a failover to a replica that lagged, a
- * restart from a file that missed them, a restart without persistence)
- * counts on from an older total, and gives the next lines ordinals that
- * followers and drain cursors already passed. So the meta holds `epoch`
- * (the time, in microseconds of Redis' clock, the incarnation began: a new
- * one is always above the one before) and `rewind` = `R:T`: the incarnation
- * began after ordinal R, and ordinals R + 1..T of the one before (as far as
- * the node that began it knew) are no longer held. An append begins a new
- * incarnation when the app has no epoch (a new app, a meta Redis lost, or
- * one written before epochs) or when the total is below what the node knew
- * of the same epoch; rewound is then T - R (lines the history lost), else
- * -1, and the append publishes `origin u8 | 0xfe | f64 epoch` before its
- * ordinal message.
+ * rewound; runs after the config-key check, so an append to a deleted app
+ * begins no epoch). Ordinals are positions in one incarnation of an app's
+ * stream; a Redis that lost its last writes (a failover to a replica that
+ * lagged, a restart from a file that missed them) counts on from an older
+ * total, and gives the next lines ordinals that followers and drain cursors
+ * already passed. So the meta holds `epoch` (the time, in microseconds of
+ * Redis' clock, the incarnation began: a new one is always above the one
+ * before) and `rewind` = `R:T`: the incarnation began after ordinal R, and
+ * ordinals R + 1..T of the one before (as far as the node that began it
+ * knew) are no longer held. An append begins a new incarnation when the app
+ * has no epoch (a new app, a meta Redis lost, or one written before epochs)
+ * or when the total is below what the node knew of the same epoch; rewound
+ * is then T - R (lines the history lost), else -1, and the append publishes
+ * `origin u8 | 0xfe | f64 epoch` before its ordinal message.
  */
 const EPOCH_LUA = `local em = redis.call('HMGET', KEYS[3], 'total', 'epoch')
 local had = tonumber(em[1] or '0')
