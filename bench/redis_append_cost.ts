@@ -69,7 +69,7 @@ async function main(): Promise<void> {
           id++;
           seq += lines;
           const keys = [appChunks(app), appFirsts(app), appMeta(app), appSent(app, 'bench-node'), appLines(app), appTrims(app), appConfig(app)];
-          const args = [CAP, appChannel(app), 'PUBLISH', id, lines, seq, 0, '', '0'];
+          const args = [CAP, appChannel(app), 'PUBLISH', id, lines, seq, 0, '', '0', '', 0];
           p.call('MULTI');
           p.rpush(keys[0]!, v === 'no blob' ? 'x' : blob);
           if (v === 'EVAL') p.eval(APPEND_META_LUA, keys.length, ...keys, ...args);

@@ -43,8 +43,8 @@ function txOf(b: AppBatch, cap: number, publish: string): TxWire {
     key,
     push: Buffer.from(`*1\r\n$5\r\nMULTI\r\n*3\r\n$5\r\nRPUSH\r\n${bulk(b.chunksKey)}`, 'utf8'),
     // after the blob: the bookkeeping by SHA (nobody listens: no PUBLISH) or by its text (the node publishes)
-    bySha: Buffer.from(`\r\n*19\r\n$7\r\nEVALSHA\r\n${bulk(APPEND_META_SHA)}$1\r\n7\r\n${rest}`, 'utf8'),
-    byText: Buffer.from(`\r\n*19\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n7\r\n${rest}`, 'utf8'),
+    bySha: Buffer.from(`\r\n*21\r\n$7\r\nEVALSHA\r\n${bulk(APPEND_META_SHA)}$1\r\n7\r\n${rest}`, 'utf8'),
+    byText: Buffer.from(`\r\n*21\r\n$4\r\nEVAL\r\n${bulk(APPEND_META_LUA)}$1\r\n7\r\n${rest}`, 'utf8'),
     pub: Buffer.from(`*3\r\n${bulk(publish)}${bulk(b.channel)}`, 'utf8'),
     exec: Buffer.from('*1\r\n$4\r\nEXEC\r\n', 'utf8'),
   };
@@ -75,8 +75,12 @@ export async function sendAppends(r: Redis, chunks: readonly Chunk[], cap: numbe
       const t = transactionResult(results, j, w.length);
       const c = chunks[i]!;
       if (t[0] === null && Array.isArray(t[1])) {
-        // {total, subscribers}: the app's listeners decide whether its next append publishes
-        const [total, subs] = t[1] as [unknown, unknown];
+        // {total, subscribers[, epoch, rewound]}: the app's listeners decide whether its next append publishes
+        const [total, subs, epoch, rewound] = t[1] as [unknown, unknown, unknown, unknown];
+        if (epoch !== undefined) {
+          c.epoch = Number(epoch);
+          c.rewound = Number(rewound);
+        }
         const heard = Number(subs) > 0;
         c.published = w.length === TX_REPLIES ? 'node' : heard ? 'redis' : 'none';
         c.batch.listened = heard;
@@ -116,8 +120,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     if (layout === '2') {
       const t = txOf(c.batch, cap, publish);
       const own = c.batch.listened;
-      // + the per-chunk arguments (six bulk strings, at most ~120 bytes) and the blob's two length headers
-      bytes += t.push.length + (own ? t.byText.length + t.pub.length : t.bySha.length) + t.exec.length + (inPlace[i] === null ? blobBytesOf(c) : 0) + 192;
+      // + the per-chunk arguments (eight bulk strings, at most ~170 bytes) and the blob's two length headers
+      bytes += t.push.length + (own ? t.byText.length + t.pub.length : t.bySha.length) + t.exec.length + (inPlace[i] === null ? blobBytesOf(c) : 0) + 256;
     } else {
       bytes += headOf(c.batch, cap, publish).length + blobBytesOf(c) + 96;
     }
@@ -154,7 +158,8 @@ export function appendWires(chunks: readonly Chunk[], cap: number, publish: stri
     const metaStart = p;
     p += (own ? t.byText : t.bySha).copy(buf, p);
     const notice = c.noticeCount();
-    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)) + (own ? '$1\r\n1\r\n' : '$1\r\n0\r\n'), p, 'latin1');
+    const fl = c.batch.floor;
+    p += buf.write(bulk(String(c.id)) + bulk(String(c.count)) + bulk(String(c.lastSeq())) + bulk(String(c.origin)) + bulk(notice === null ? '' : String(notice)) + (own ? '$1\r\n1\r\n' : '$1\r\n0\r\n') + bulk(fl.epoch === 0 ? '' : String(fl.epoch)) + bulk(String(fl.total)), p, 'latin1');
     if (!own) {
       p += t.exec.copy(buf, p);
       wires.push([head, blob, buf.subarray(metaStart, p), NOTHING]);

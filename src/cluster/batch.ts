@@ -89,6 +89,32 @@ export function decodeOrdinal(msg: Buffer): number | null {
   return msg.readDoubleLE(2);
 }
 
+/**
+ * Kind byte of an epoch message: `origin u8 | 0xfe | f64 epoch`, published
+ * just before the ordinal message of the append that began a new
+ * incarnation of the app's stream (redis/scripts.ts, EPOCH_LUA): its chunk
+ * and the ones after it are of that epoch, their ordinals counted from the
+ * ordinal before its first. Ten bytes like an ordinal message, so a node of
+ * the release before, which knows neither, counts it as a malformed message
+ * and goes on.
+ */
+const EPOCH_KIND = 0xfe;
+
+/** The epoch message (tests build it here). */
+export function epochMessage(origin: number, epoch: number): Buffer {
+  const b = Buffer.alloc(ORDINAL_BYTES);
+  b[0] = origin;
+  b[1] = EPOCH_KIND;
+  b.writeDoubleLE(epoch, 2);
+  return b;
+}
+
+/** The epoch the chunk that follows begins, when msg is an epoch message; else null. */
+export function decodeEpoch(msg: Buffer): number | null {
+  if (msg.length !== ORDINAL_BYTES || msg[1] !== EPOCH_KIND) return null;
+  return msg.readDoubleLE(2);
+}
+
 /** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: the first record is a loss notice (the append remembers its count). */
 export function makeHeader(origin: number, recs: readonly Buffer[]): Buffer {
   const n = recs.length;

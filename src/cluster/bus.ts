@@ -10,7 +10,7 @@
 // told (onResubscribed) and so has started its catch-up: a watcher never takes
 // a batch that came back early as the start of a stream it missed the head of.
 import type { Redis } from 'ioredis';
-import { decodeBatch, decodeChunk, decodeOrdinal } from './batch.js';
+import { decodeBatch, decodeChunk, decodeEpoch, decodeOrdinal } from './batch.js';
 import type { Log } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
 import { appChannel, appOfChannel } from '../redis/keys.js';
@@ -18,8 +18,13 @@ import { afterResubscribe, isCluster } from '../redis/connection.js';
 
 /** Someone on this node who wants an app's lines from every node. */
 export interface LineWatcher {
-  /** One published batch: records (views), ordinal of recs[0], origin node index. */
-  onBatch(recs: readonly Buffer[], first: number, origin: number): void;
+  /**
+   * One published batch: records (views), ordinal of recs[0], origin node
+   * index; epoch when the batch began a new incarnation of the app's stream
+   * (its ordinals count from first - 1 again: redis/scripts.ts, EPOCH_LUA),
+   * else 0.
+   */
+  onBatch(recs: readonly Buffer[], first: number, origin: number, epoch?: number): void;
   /** The subscription came back after a disconnect: batches may have been missed. Called before the batches received since the reconnect. */
   onResubscribed?(): void;
 }
@@ -37,10 +42,12 @@ export class LineBus {
   #closed = false;
   readonly #offResubscribed: () => void;
   /** Batches received since 'ready', before the resubscription was confirmed; null when not reconnecting. */
-  #held: Array<{ appId: string; first: number; origin: number; recs: Buffer[] }> | null = null;
+  #held: Array<{ appId: string; first: number; origin: number; recs: Buffer[]; epoch: number }> | null = null;
   #heldLines = 0;
   /** Per app: the first ordinal of the chunk whose bytes come next. */
   readonly #nextFirst = new Map<string, number>();
+  /** Per app: the epoch the chunk whose bytes come next begins (an epoch message came before its ordinal message). */
+  readonly #nextEpoch = new Map<string, number>();
   /** Called for every decoded batch before the watchers (HLC observe). */
   onAnyBatch: ((appId: string, recs: readonly Buffer[]) => void) | null = null;
   /** Sharded pub/sub (a Redis Cluster). */
@@ -102,6 +109,7 @@ export class LineBus {
     if (set.size > 0) return;
     this.#watchers.delete(appId);
     this.#nextFirst.delete(appId);
+    this.#nextEpoch.delete(appId);
     if (this.#closed) return;
     const channel = appChannel(appId);
     void (this.#sharded ? this.#sub.sunsubscribe(channel) : this.#sub.unsubscribe(channel)).catch(() => {
@@ -114,7 +122,12 @@ export class LineBus {
     if (appId === null) return;
     const set = this.#watchers.get(appId);
     if (!set) return;
-    // each chunk comes as two adjacent messages: its first ordinal, then its bytes
+    // each chunk comes as two adjacent messages: its first ordinal, then its bytes (three: an epoch message first, when it begins an incarnation)
+    const epoch = decodeEpoch(msg);
+    if (epoch !== null) {
+      this.#nextEpoch.set(appId, epoch);
+      return;
+    }
     const first = decodeOrdinal(msg);
     if (first !== null) {
       this.#nextFirst.set(appId, first);
@@ -122,6 +135,8 @@ export class LineBus {
     }
     const f = this.#nextFirst.get(appId);
     this.#nextFirst.delete(appId);
+    const began = this.#nextEpoch.get(appId) ?? 0;
+    if (began !== 0) this.#nextEpoch.delete(appId);
     // first ordinal -1: a chunk sent again whose first append's ordinals Redis no longer knew (redis/scripts.ts); its lines are already in the stream
     if (f !== undefined && f < 1) return;
     // no ordinal message before it: the previous release's layout, one message `f64 first ordinal | chunk`
@@ -134,20 +149,20 @@ export class LineBus {
     this.onAnyBatch?.(appId, b.recs);
     if (this.#held !== null) {
       if (this.#heldLines + b.recs.length <= MAX_HELD_LINES) {
-        this.#held.push({ appId, first: b.first, origin: b.origin, recs: b.recs });
+        this.#held.push({ appId, first: b.first, origin: b.origin, recs: b.recs, epoch: began });
         this.#heldLines += b.recs.length;
       }
       return;
     }
-    this.#deliver(appId, b.first, b.origin, b.recs);
+    this.#deliver(appId, b.first, b.origin, b.recs, began);
   };
 
-  #deliver(appId: string, first: number, origin: number, recs: Buffer[]): void {
+  #deliver(appId: string, first: number, origin: number, recs: Buffer[], epoch: number): void {
     const set = this.#watchers.get(appId);
     if (!set) return;
     for (const w of set) {
       try {
-        w.onBatch(recs, first, origin);
+        w.onBatch(recs, first, origin, epoch);
       } catch (err) {
         this.#log.error({ at: 'cluster.watcher_failed', app: appId, err: (err as Error).message }, 'a line watcher failed');
       }
@@ -169,7 +184,7 @@ export class LineBus {
     if (this.#closed) return;
     this.#log.info({ at: 'cluster.resubscribed', apps: this.#watchers.size }, 'line subscriptions restored');
     for (const set of this.#watchers.values()) for (const w of set) w.onResubscribed?.();
-    for (const h of held) this.#deliver(h.appId, h.first, h.origin, h.recs);
+    for (const h of held) this.#deliver(h.appId, h.first, h.origin, h.recs, h.epoch);
   };
 
   close(): void {

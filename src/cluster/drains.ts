@@ -10,12 +10,12 @@ import type { DrainCluster, DrainHandle, DrainOwnership, ReplayAnswer } from '..
 import type { ReplayRequest } from '../drains/replay.js';
 import { receivedOf } from '../line.js';
 import type { Log } from '../obs/log.js';
-import { appConfig, drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
+import { appConfig, appMeta, drainLease, drainState, nodeReplays, replayAnswer } from '../redis/keys.js';
 import type { LineBus } from './bus.js';
 import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
-import { CHECKPOINT_TTL_MS, type ScriptPipeline } from '../redis/scripts.js';
+import { CHECKPOINT_TTL_MS, OTHER_EPOCH, type ScriptPipeline } from '../redis/scripts.js';
 
 /** Owned drains' status goes to Redis this often. */
 const STATUS_EVERY_MS = 1000;
@@ -163,21 +163,26 @@ export class DrainFeeds implements DrainCluster {
     }
   }
 
-  /** Write the feeds' cursors (forward only: lpSaveCursor) and statuses; true when every cursor was written (or its drain is deleted: nothing to write). */
+  /** Write the feeds' cursors (forward only within an epoch: lpSaveCursor) and statuses; true when every cursor was written (or its drain is deleted: nothing to write). */
   async #save(feeds: DrainFeed[], withStatus = true): Promise<boolean> {
     const p = pipelineByOwner(this.#o.redis) as unknown as ScriptPipeline;
     const at = Date.now();
     const cursors = feeds.map((f) => f.cursor);
+    const epochs = feeds.map((f) => f.cursorEpoch);
     for (const f of feeds) {
       const st = withStatus ? f.status() : null;
       // written only while the drain is configured (after a delete, nothing comes back), its TTL renewed
-      p.lpSaveCursor(drainState(f.appId, f.drainId), appConfig(f.appId), f.cursor, at, this.#o.nodeId, st ? JSON.stringify(st) : '', f.drainId, CHECKPOINT_TTL_MS);
+      p.lpSaveCursor(drainState(f.appId, f.drainId), appMeta(f.appId), appConfig(f.appId), f.cursor, at, this.#o.nodeId, f.cursorEpoch === 0 ? '' : String(f.cursorEpoch), st ? JSON.stringify(st) : '', f.drainId, CHECKPOINT_TTL_MS);
     }
     try {
       const res = await p.exec();
       let all = true;
       feeds.forEach((f, k) => {
-        if (res?.[k]?.[0] === null) f.saved(cursors[k]!);
+        const r = res?.[k];
+        const v = r !== undefined && r[0] === null ? Number(r[1]) : null;
+        // OTHER_EPOCH: not of the app's epoch (the stream was rewound and this feed has not re-based yet): saved again after;
+        // NOT_CONFIGURED: the drain (or its app) is deleted, nothing to write (this node hears of it and lets the drain go)
+        if (v !== null && v !== OTHER_EPOCH) f.saved(cursors[k]!, epochs[k]!);
         else all = false;
       });
       return all;

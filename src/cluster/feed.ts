@@ -48,6 +48,8 @@ export interface FeedDeps {
 
 /** Own seq ranges delivered directly that are remembered. */
 const MAX_DIRECT_RANGES = 64;
+/** A fifo entry that is no line: the next epoch change (DrainFeed.rebased) applies to the cursor there. */
+const REBASE = -Infinity;
 
 
 export class DrainFeed implements LineSink, FollowTarget {
@@ -70,6 +72,11 @@ export class DrainFeed implements LineSink, FollowTarget {
   /** Last ordinal the drain is done with; saved = what Redis has. */
   cursor = 0;
   #saved = 0;
+  /** The epoch of the app's stream the cursor is an ordinal of (redis/scripts.ts, EPOCH_LUA; 0: not known), and the saved one's. */
+  cursorEpoch = 0;
+  #savedEpoch = 0;
+  /** Epoch changes not yet reached by the cursor, in order; each has a REBASE entry in the fifo where it falls. */
+  #rebases: Array<{ epoch: number; base: number | null }> = [];
   /** Own seq ranges [lo, hi, lo, hi, ...] that went to the drain directly. */
   #direct: number[] = [];
   #directOpen = false;
@@ -118,13 +125,15 @@ export class DrainFeed implements LineSink, FollowTarget {
     if (this.#closed) return;
     try {
       const s = this.#deps.redis as unknown as Scripts;
-      const cursor = await s.lpInitCursor(this.#stateKey, appMeta(this.appId), appConfig(this.appId), this.drainId, CHECKPOINT_TTL_MS);
+      const [cursor, epochText] = await s.lpInitCursor(this.#stateKey, appMeta(this.appId), appConfig(this.appId), this.drainId, CHECKPOINT_TTL_MS);
       const at = await this.#deps.redis.hget(this.#stateKey, 'at');
       if (this.#closed) return;
-      // the drain (or its app) is deleted in Redis: nothing to feed; this node hears of it and lets the drain go
-      if (cursor < 0) return;
-      this.cursor = this.#saved = cursor;
-      await this.#follower.startAfter(cursor, at === null ? this.#now() : Number(at));
+      // the drain (or its app) is deleted in Redis (NOT_CONFIGURED): nothing to feed; this node hears of it and lets the drain go
+      if (Number(cursor) < 0) return;
+      const epoch = epochText === '' ? 0 : Number(epochText);
+      this.cursor = this.#saved = Number(cursor);
+      this.cursorEpoch = this.#savedEpoch = epoch;
+      await this.#follower.startAfter(this.cursor, at === null ? this.#now() : Number(at), epoch);
     } catch (err) {
       this.#deps.log.warn({ at: 'drain.takeover_failed', app: this.appId, drain: this.drainId, err: (err as Error).message }, 'cannot read the drain checkpoint; retrying');
       if (this.#retry || this.#closed) return;
@@ -204,6 +213,17 @@ export class DrainFeed implements LineSink, FollowTarget {
     }
   }
 
+  /**
+   * FollowTarget: the stream is of a new epoch from here on; rewound after
+   * base (null: nothing rewound for this drain). The cursor takes it when
+   * the drain has consumed what was offered before.
+   */
+  rebased(epoch: number, base: number | null): void {
+    if (this.#closed) return;
+    this.#rebases.push({ epoch, base });
+    this.#fifo.push(REBASE);
+  }
+
   /** FollowTarget: ordinals gone before we read them. */
   lost(n: number, sinceMs: number): void {
     this.offerLoss(n, sinceMs);
@@ -255,6 +275,13 @@ export class DrainFeed implements LineSink, FollowTarget {
     let h = this.#head;
     while (h < f.length) {
       const e = f[h]!;
+      if (e === REBASE) {
+        const r = this.#rebases.shift()!;
+        this.cursorEpoch = r.epoch;
+        if (r.base !== null) this.cursor = r.base;
+        h++;
+        continue;
+      }
       if (e < 0) {
         this.cursor = -e;
         h++;
@@ -271,12 +298,15 @@ export class DrainFeed implements LineSink, FollowTarget {
       h = 0;
     }
     this.#head = h;
-    return this.cursor > this.#saved;
+    return this.cursorEpoch !== this.#savedEpoch || this.cursor > this.#saved;
   }
 
-  /** The checkpoint was written. */
-  saved(cursor: number): void {
-    if (cursor > this.#saved) this.#saved = cursor;
+  /** The checkpoint was written (the cursor of that epoch). */
+  saved(cursor: number, epoch = this.cursorEpoch): void {
+    if (epoch !== this.#savedEpoch) {
+      this.#savedEpoch = epoch;
+      this.#saved = cursor;
+    } else if (cursor > this.#saved) this.#saved = cursor;
   }
 
   /**

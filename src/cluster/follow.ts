@@ -13,6 +13,7 @@
 // writer knows which ordinals were ours (RedisHistory.ownAmong), the target
 // says which of those lines it had.
 import type { RedisHistory } from './history.js';
+import type { HistoryRead } from './history-read.js';
 import type { Log } from '../obs/log.js';
 import type { LineWatcher } from './bus.js';
 
@@ -45,6 +46,15 @@ export interface FollowTarget {
    * the records of that read are handed over.
    */
   readFromStart?(trimmedSeq: number): void;
+  /**
+   * The stream's incarnation is `epoch` from now on (redis/scripts.ts,
+   * EPOCH_LUA). base: the stream was rewound and its ordinals count from
+   * base + 1 again (what the target was handed above base was of the
+   * incarnation before; lost() was told what of it the target never got);
+   * null when nothing was rewound for the target (the ordinals it was handed
+   * are the same in both). Called before the lines of the new epoch.
+   */
+  rebased?(epoch: number, base: number | null): void;
 }
 
 /** Lines held while a catch-up runs; beyond, the held batches are forgotten and read from the history instead. */
@@ -57,6 +67,13 @@ interface Held {
   recs: readonly Buffer[];
   first: number;
   origin: number;
+  /** The epoch this batch began (0: none). */
+  epoch: number;
+}
+
+/** The seq field of a record (a line's seq; -1 for a loss notice): what the catch-up compares to tell a rewound stream from the one it followed. */
+function seqField(rec: Buffer): number {
+  return rec.length >= 8 ? rec.readDoubleLE(0) : NaN;
 }
 
 export class StreamFollower implements LineWatcher {
@@ -68,6 +85,12 @@ export class StreamFollower implements LineWatcher {
   #state: State = State.LIVE;
   /** Highest ordinal handed over; -1 = not known yet (start at the first batch seen). */
   last = -1;
+  /** The incarnation of the stream `last` is an ordinal of (redis/scripts.ts, EPOCH_LUA); 0 = not known. */
+  epoch = 0;
+  /** The seq field of the record at ordinal `last` when it was handed (NaN: not known): a catch-up that finds another one there finds the stream rewound. */
+  #lastSeq = NaN;
+  /** A batch began an epoch at or below `last`: the catch-up re-bases on the history's word (0: none). */
+  #rewoundTo = 0;
   /** Records of this node's own found trimmed by catch-ups (not lost for a target that had them; tests, diagnostics). */
   ownTrimmed = 0;
   #held: Held[] = [];
@@ -105,10 +128,11 @@ export class StreamFollower implements LineWatcher {
     return this.#state === State.CLOSED;
   }
 
-  /** Follow from the ordinal after `after`: the history first, then the batches (held meanwhile). */
-  async startAfter(after: number, lostSinceMs: number): Promise<void> {
+  /** Follow from the ordinal after `after` (of this epoch: 0 when not known): the history first, then the batches (held meanwhile). */
+  async startAfter(after: number, lostSinceMs: number, epoch = 0): Promise<void> {
     if (this.#closed()) return;
     this.last = after;
+    this.epoch = epoch;
     this.#completeAt = lostSinceMs;
     this.#state = State.LIVE;
     await this.#catchUp();
@@ -125,15 +149,23 @@ export class StreamFollower implements LineWatcher {
     if (this.#readThroughOrdinal < 0 || ordinal < this.#readThroughOrdinal) this.#readThroughOrdinal = ordinal;
   }
 
-  onBatch(recs: readonly Buffer[], first: number, origin: number): void {
+  onBatch(recs: readonly Buffer[], first: number, origin: number, epoch = 0): void {
     if (this.#closed()) return;
     if (this.#state === State.CATCHING_UP || this.#state === State.WAITING) {
-      this.#hold({ recs, first, origin });
+      this.#hold({ recs, first, origin, epoch });
       return;
     }
     if (this.last < 0) this.last = first - 1;
+    // a batch of an incarnation older than the one followed (one Redis lost in turn): not this stream's
+    if (epoch !== 0 && epoch < this.epoch) return;
+    if (epoch !== 0 && epoch !== this.epoch && !this.#began(epoch, first)) {
+      // a new incarnation of the stream begins at or below what was handed: the history says what the one before lost
+      this.#hold({ recs, first, origin, epoch });
+      void this.#catchUp();
+      return;
+    }
     if (first > this.last + 1) {
-      this.#hold({ recs, first, origin });
+      this.#hold({ recs, first, origin, epoch });
       void this.#catchUp();
       return;
     }
@@ -158,11 +190,64 @@ export class StreamFollower implements LineWatcher {
     this.#heldLines += h.recs.length;
   }
 
+  /**
+   * A batch began epoch at ordinal first: adopted when nothing handed is at
+   * or above first (true); else false, and the catch-up re-bases.
+   */
+  #began(epoch: number, first: number): boolean {
+    if (this.last >= first) {
+      this.#rewoundTo = epoch;
+      return false;
+    }
+    this.#adopt(epoch, null);
+    return true;
+  }
+
+  #adopt(epoch: number, base: number | null): void {
+    this.epoch = epoch;
+    this.#rewoundTo = 0;
+    this.#history.sawEpoch(this.appId, epoch, this.last);
+    this.#target.rebased?.(epoch, base);
+  }
+
   #hand(recs: readonly Buffer[], first: number, origin: number): void {
     const from = Math.max(0, this.last + 1 - first);
     if (from >= recs.length) return;
     this.last = first + recs.length - 1;
+    this.#lastSeq = seqField(recs[recs.length - 1]!);
     this.#target.lines(recs, from, first, origin);
+  }
+
+  /**
+   * The stream in Redis is not the one this follower handed through `last`
+   * (redis/scripts.ts, EPOCH_LUA): re-base `last` on the ordinal the new
+   * incarnation began after, and report what the target was not handed of
+   * the incarnation before that is gone with it. True when re-based (the
+   * caller reads again from there).
+   */
+  #rewind(h: HistoryRead): boolean {
+    if (h.epoch === 0 || h.epoch === this.epoch) return false;
+    // ordinals at or below the new incarnation's start are the same in both: nothing handed is undone
+    const base = h.rewindBase;
+    let rewound = false;
+    if (this.last > base) {
+      // the record at `last` says (the read began there) when it is still held; else the epochs do, when this follower knew its own
+      const at = this.last - h.first;
+      if (this.last > h.total) rewound = true;
+      else if (at >= 0 && at < h.records.length && !Number.isNaN(this.#lastSeq)) rewound = seqField(h.records[at]!) !== this.#lastSeq;
+      else rewound = this.#rewoundTo !== 0 || this.epoch !== 0;
+    }
+    if (!rewound) {
+      this.#adopt(h.epoch, null);
+      return false;
+    }
+    const lost = Math.max(0, h.rewindTop - this.last);
+    this.#log.warn({ at: 'cluster.stream_rewound', app: this.appId, handed: this.last, base, lost }, 'the app\'s stream in Redis went back (a failover to a replica that lagged, or a Redis restart that lost writes): following it from where it began again');
+    if (lost > 0) this.#target.lost(lost, this.#completeAt, Infinity);
+    this.last = base;
+    this.#lastSeq = NaN;
+    this.#adopt(h.epoch, base);
+    return true;
   }
 
   /** Read everything after `last` from the history, then the held batches in order. */
@@ -177,8 +262,17 @@ export class StreamFollower implements LineWatcher {
     try {
       for (;;) {
         this.#readAgain = false;
-        const h = await this.#history.read(this.appId, this.last + 1);
+        // from the ordinal handed last when its record is known: a stream that went back has another one there
+        const h = await this.#history.read(this.appId, this.last >= 1 && !Number.isNaN(this.#lastSeq) ? this.last : this.last + 1);
         if (this.#closed()) return;
+        if (this.#rewind(h)) continue;
+        // a batch began an epoch the history does not have (Redis lost it in turn): its batches are not this stream's
+        const stale = h.epoch === this.epoch ? this.#rewoundTo : 0;
+        if (stale !== 0) this.#rewoundTo = 0;
+        if (this.last > h.total && h.epoch === this.epoch) {
+          // went back, and no append began a new incarnation yet: this node's next one will (what it saw is its floor)
+          this.#history.sawEpoch(this.appId, this.epoch, this.last);
+        }
         if (this.last < 0) this.#target.readFromStart?.(h.trimmedSeq);
         // never had a batch: the read is from the oldest record held, and lost is what was trimmed past the target's start
         const known = this.last >= 0 ? this.last : this.#readThroughOrdinal;
@@ -207,7 +301,8 @@ export class StreamFollower implements LineWatcher {
         let again = this.#readAgain;
         for (let i = 0; i < held.length; i++) {
           const b = held[i]!;
-          if (b.first > this.last + 1) {
+          if (b.epoch !== 0 && (b.epoch < this.epoch || b.epoch === stale)) continue;
+          if ((b.epoch !== 0 && b.epoch !== this.epoch && !this.#began(b.epoch, b.first)) || b.first > this.last + 1) {
             this.#held = held.slice(i);
             this.#heldLines = this.#held.reduce((n, x) => n + x.recs.length, 0);
             again = true;

@@ -29,6 +29,8 @@ export interface HistoryMetrics {
   published: Record<'node' | 'redis' | 'none', Child>;
   droppedOverflow: Child;
   droppedRejected: Child;
+  /** Lines written, then lost by Redis with its last writes (the append began a new epoch of the app's stream: redis/scripts.ts, EPOCH_LUA). */
+  droppedRewound: Child;
   /** Lines of an app deleted before they were written (the append found no config key and discarded them). */
   droppedAppDeleted: Child;
   /** Lines still unwritten when the node stopped (counted at the stop; their loss is saved for the next start: cluster/unwritten.ts). */
@@ -41,7 +43,7 @@ export interface HistoryMetrics {
 /** Register the batch's metrics; the gauges read `up` and `pending` at scrape time. */
 export function historyMetrics(r: MetricRegistry, latency: Samples, up: () => boolean, pending: () => number): HistoryMetrics {
   const pipelines = r.counter('logplane_redis_pipelines_total', 'Redis pipelines of the line batch, by outcome (ok, error).', ['outcome']);
-  const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis; app_deleted: their app was deleted before they were written; stop: still unwritten when the node stopped).', ['reason']);
+  const dropped = r.counter('logplane_redis_lines_dropped_total', 'Lines that could not be written to Redis, by reason (overflow: queue full while Redis was down; rejected: refused by Redis; app_deleted: their app was deleted before they were written; rewound: written, then lost by Redis with its last writes, a failover to a replica that lagged or a restart; stop: still unwritten when the node stopped).', ['reason']);
   const chunks = r.counter('logplane_redis_chunks_total', 'Chunks of lines appended to the Redis history (one per app and round), by who published them to the nodes following the app: node (this node, with the append), redis (the append script, for a follower that had just come), none (nobody followed the app).', ['published']);
   const m: HistoryMetrics = {
     up: r.gauge('logplane_redis_up', 'Whether this node can write to Redis (1) or not (0).'),
@@ -52,6 +54,7 @@ export function historyMetrics(r: MetricRegistry, latency: Samples, up: () => bo
     published: { node: chunks.labels('node'), redis: chunks.labels('redis'), none: chunks.labels('none') },
     droppedOverflow: dropped.labels('overflow'),
     droppedRejected: dropped.labels('rejected'),
+    droppedRewound: dropped.labels('rewound'),
     droppedAppDeleted: dropped.labels('app_deleted'),
     droppedStop: dropped.labels('stop'),
     failures: r.counter('logplane_redis_write_failures_total', 'Times writing to Redis failed: connection lost (pipeline failed or connection closed; lines are queued) or an append refused.').labels(),

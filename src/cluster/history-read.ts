@@ -23,6 +23,12 @@ export interface HistoryRead {
   first: number;
   /** In append order (ordinal order), as stored. */
   records: Buffer[];
+  /** The stream's incarnation (redis/scripts.ts, EPOCH_LUA); 0 before the app has one. */
+  epoch: number;
+  /** This incarnation began after this ordinal (0: with the app, or nothing known). */
+  rewindBase: number;
+  /** The highest ordinal of the incarnation before that the node beginning this one knew (rewindBase when none). */
+  rewindTop: number;
 }
 
 /** A read's reply, with what a count of the lines no longer held needs (cluster/gone.ts). */
@@ -38,13 +44,16 @@ export interface HistoryDetail extends HistoryRead {
 }
 
 /**
- * Decode the history script's reply `{total, tseq, notices, k, k firsts, k
- * elements, [f, records]}` (the last part: the previous release's per-record
+ * Decode the history script's reply `{total, tseq, notices, k, epoch:R:T, k
+ * firsts, k elements, [f, records]}` (the last part: the previous release's per-record
  * list, ordinals f, f + 1, ..., all before the chunks)
  * for a read from ordinal `from` of a history holding `cap` records: the
  * records of ordinals max(from, total - cap + 1)..total, as views into the
  * elements; the records held but past the cap count as trimmed.
  */
+/** Fields of the reply before the firsts. */
+const HEAD = 5;
+
 export function decodeHistory(out: readonly Buffer[], from: number, cap: number): HistoryDetail {
   const total = Number(out[0]!.toString('latin1'));
   const droppedSeq = Number(out[1]!.toString('latin1'));
@@ -66,6 +75,7 @@ export function decodeHistory(out: readonly Buffer[], from: number, cap: number)
   const pastCap: Buffer[] = [];
   let readFrom = total + 1;
   const k = Number(out[3]!.toString('latin1'));
+  const [epoch, rewindBase, rewindTop] = out[4]!.toString('latin1').split(':').map(Number) as [number, number, number];
   const take = (r: Buffer, ordinal: number): void => {
     if (ordinal < readFrom) readFrom = ordinal;
     if (ordinal >= first) records.push(r);
@@ -75,17 +85,17 @@ export function decodeHistory(out: readonly Buffer[], from: number, cap: number)
       if (s > trimmedSeq) trimmedSeq = s;
     }
   };
-  const olds = 4 + 2 * k;
+  const olds = HEAD + 2 * k;
   if (out.length > olds) {
     const f = Number(out[olds]!.toString('latin1'));
     for (let i = olds + 1; i < out.length; i++) take(out[i]!, f + i - olds - 1);
   }
   for (let e = 0; e < k; e++) {
-    const meta = out[4 + e]!.toString('latin1');
+    const meta = out[HEAD + e]!.toString('latin1');
     const colon = meta.indexOf(':');
-    const b = decodeChunk(out[4 + k + e]!, Number(meta.slice(0, colon)));
+    const b = decodeChunk(out[HEAD + k + e]!, Number(meta.slice(0, colon)));
     if (b === null) continue;
     for (let i = 0; i < b.recs.length; i++) take(b.recs[i]!, b.first + i);
   }
-  return { trimmed, trimmedNotices, trimmedSeq, first, records, total, droppedSeq, readFrom, pastCap, notices };
+  return { trimmed, trimmedNotices, trimmedSeq, first, records, total, droppedSeq, readFrom, pastCap, notices, epoch: epoch || 0, rewindBase: rewindBase || 0, rewindTop: rewindTop || 0 };
 }

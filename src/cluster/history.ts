@@ -17,8 +17,11 @@
 // reason="rejected"; the chunk of an app deleted meanwhile (the append finds
 // no config key and keeps nothing: a node cut off from Redis learns of the
 // delete that way) is dropped, counted as reason="app_deleted", as are the
-// lines still queued when the node hears of the delete. Nothing here ever
-// blocks route().
+// lines still queued when the node hears of the delete; lines written and
+// then lost by Redis with its last writes (a failover to a replica that
+// lagged, a restart: the append begins a new epoch of the app's stream,
+// redis/scripts.ts EPOCH_LUA) are counted as reason="rewound". Nothing here
+// ever blocks route().
 //
 // Each append returns the app's new total, so the writer learns the ordinals
 // its own lines got, and keeps them for the stream followers on this node
@@ -32,7 +35,7 @@ import { BY_SHA_SCRIPTS, type ScriptPipeline, type Scripts } from '../redis/scri
 import type { Log } from '../obs/log.js';
 import type { Registry as MetricRegistry } from '../obs/metrics.js';
 import { OwnOrdinals, type StreamReader } from './own-ordinals.js';
-import { AppBatch, Chunk, ChunkQueue } from './pending.js';
+import { AppBatch, Chunk, ChunkQueue, type StreamFloor } from './pending.js';
 import { historyMetrics, Samples, type HistoryMetrics } from './history-metrics.js';
 import { decodeHistory, type HistoryDetail, type HistoryRead } from './history-read.js';
 import { parseDropped, type DroppedChunk } from './gone.js';
@@ -99,6 +102,8 @@ export class RedisHistory {
   #scriptLoaded = false;
   readonly #sender = new RoundSender();
   readonly #m: HistoryMetrics;
+  /** Per app this node wrote or followed: the newest epoch of its stream known here and the highest total known in it (sent with appends: redis/scripts.ts, EPOCH_LUA). */
+  readonly #floors = new Map<string, StreamFloor>();
 
   constructor(redis: Redis, opts: RedisHistoryOptions) {
     this.#redis = redis;
@@ -138,9 +143,32 @@ export class RedisHistory {
     }
     if (!b) {
       b = new AppBatch(appId, this, ring);
+      b.floor = this.#floorOf(appId);
       this.#batches.set(appId, b);
     }
     return b;
+  }
+
+  #floorOf(appId: string): StreamFloor {
+    let f = this.#floors.get(appId);
+    if (!f) {
+      f = { epoch: 0, total: 0 };
+      this.#floors.set(appId, f);
+    }
+    return f;
+  }
+
+  /**
+   * The app's stream in Redis is of this epoch and held at least `total`
+   * records (a follower handed them, an append answered it): an append of
+   * this node that finds fewer in that epoch begins a new one (EPOCH_LUA).
+   */
+  sawEpoch(appId: string, epoch: number, total: number): void {
+    const f = this.#floorOf(appId);
+    if (epoch > f.epoch) {
+      f.epoch = epoch;
+      f.total = Math.max(0, total);
+    } else if (epoch === f.epoch && total > f.total) f.total = total;
   }
 
   /** Forget an app (deleted): its unwritten lines go nowhere (counted: logplane_redis_lines_dropped_total{reason="app_deleted"}). */
@@ -152,6 +180,7 @@ export class RedisHistory {
     this.#m.droppedAppDeleted.value += b.discard() + this.#pending.removeBatch(b);
     b.open = null;
     this.#own.drop(appId);
+    this.#floors.delete(appId);
   }
 
   /** A reader of an app's stream starts: from now on this node's ordinals of the app are kept for it. */
@@ -291,6 +320,8 @@ export class RedisHistory {
     for (const { chunk: c, total } of ok) {
       written += c.lines;
       this.#m.published[c.published].value++;
+      if (c.rewound >= 0) this.#began(c, total);
+      if (c.epoch !== 0) this.sawEpoch(c.batch.appId, c.epoch, total);
       if (total > 0 && this.#own.wants(c.batch.appId)) this.#own.wrote(c.batch.appId, c.records(), total);
       c.onWritten?.();
       c.release();
@@ -331,6 +362,21 @@ export class RedisHistory {
       return;
     }
     this.#pump();
+  }
+
+  /** An append began a new incarnation of its app's stream (redis/scripts.ts, EPOCH_LUA): what the history lost is counted and logged. */
+  #began(c: Chunk, total: number): void {
+    const appId = c.batch.appId;
+    const base = total - c.count;
+    const known = this.#floors.get(appId);
+    // ordinals of ours above the base were of the incarnation before
+    this.#own.rebase(appId, base);
+    if (c.rewound > 0) {
+      this.#m.droppedRewound.value += c.rewound;
+      this.#opts.log.warn({ at: 'redis.history_rewound', app: appId, lost: c.rewound, from: base, knownEpoch: known?.epoch ?? 0, epoch: c.epoch }, 'the app\'s history in Redis went back (a failover to a replica that lagged, or a restart that lost writes): lines it held are gone from it; its stream begins a new epoch');
+    } else if (known !== undefined && known.epoch !== 0) {
+      this.#opts.log.warn({ at: 'redis.history_rewound', app: appId, lost: 0, from: base, knownEpoch: known.epoch, epoch: c.epoch }, 'the app\'s history in Redis had no epoch: its stream begins a new one');
+    }
   }
 
   /**

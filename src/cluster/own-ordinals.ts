@@ -114,6 +114,22 @@ export class OwnOrdinals {
     return false;
   }
 
+  /** The app's stream began a new epoch after ordinal base (redis/scripts.ts, EPOCH_LUA): own ordinals above it were of the one before. */
+  rebase(appId: string, base: number): void {
+    const own = this.#own.get(appId);
+    if (!own) return;
+    own.forgotten = own.forgotten.filter((f) => f.first + f.n - 1 <= base);
+    const runs: OwnRun[] = [];
+    own.kept = 0;
+    for (const r of own.runs) {
+      if (r.first > base) continue;
+      const keep = r.first + r.seqs.length - 1 <= base ? r : { first: r.first, seqs: r.seqs.subarray(0, base - r.first + 1) };
+      runs.push(keep);
+      own.kept += keep.seqs.length;
+    }
+    own.runs = runs;
+  }
+
   /** True while someone on this node reads the app's stream (wrote() keeps ordinals only then). */
   wants(appId: string): boolean {
     return this.#readers.has(appId);

@@ -39,6 +39,10 @@ export class Chunk {
   published: 'node' | 'redis' | 'none' = 'node';
   /** Called once the chunk is written (a loss notice saved by a stopped node: cluster/unwritten.ts); not when it is lost. */
   onWritten: (() => void) | null = null;
+  /** The app's epoch its append answered (redis/scripts.ts, EPOCH_LUA; 0: none said, a re-send or the previous layout). */
+  epoch = 0;
+  /** Its append began that epoch: the lines the history lost with the one before (as far as this node knew); -1 when it did not. */
+  rewound = -1;
   #blobBuf: ReturnType<typeof takeBuffer> | null = null;
 
   constructor(batch: AppBatch, segs: Segment[], origin: number) {
@@ -123,6 +127,12 @@ export class Chunk {
  * as the ring or a chunk holds) they are copied out of the ring into a
  * segment in runs (Ring.copyNewest), not line by line.
  */
+/** The newest incarnation of an app's stream a node knows (redis/scripts.ts, EPOCH_LUA; 0 none) and the highest total it knows in it. */
+export interface StreamFloor {
+  epoch: number;
+  total: number;
+}
+
 export class AppBatch implements LineSink {
   readonly appId: string;
   readonly chunksKey: string;
@@ -148,6 +158,8 @@ export class AppBatch implements LineSink {
   /** The fixed start of this app's appends in RESP (append-wire.ts), and the cap and publish command it was made for. */
   wireHead: Buffer | null = null;
   wireHeadKey = '';
+  /** What this node knows of the app's stream in Redis (history.ts, StreamFloor): sent with each append, so one that finds the stream went back begins a new epoch. */
+  floor: StreamFloor = { epoch: 0, total: 0 };
   /** The same for the append transaction's parts before and after each blob (append-wire.ts). */
   txWire: { key: string; push: Buffer; bySha: Buffer; byText: Buffer; pub: Buffer; exec: Buffer } | null = null;
   readonly #writer: BatchWriter;

@@ -138,6 +138,43 @@ const NOTICE_LUA = `  local e = string.format('%.0f:%d:%.0f', first, noticeOrigi
   redis.call('HSET', KEYS[3], 'notices', e)
 `;
 
+/**
+ * The stream's incarnation (epoch), used by APPEND_META_LUA (needs KEYS as
+ * its, ARGV[10] = the epoch the node knows of the app, '' for none, and
+ * ARGV[11] = the highest total the node knows in it; sets epoch, began and
+ * rewound; runs after the config-key check, so an append to a deleted app
+ * begins no epoch). Ordinals are positions in one incarnation of an app's
+ * stream; a Redis that lost its last writes (a failover to a replica that
+ * lagged, a restart from a file that missed them) counts on from an older
+ * total, and gives the next lines ordinals that followers and drain cursors
+ * already passed. So the meta holds `epoch` (the time, in microseconds of
+ * Redis' clock, the incarnation began: a new one is always above the one
+ * before) and `rewind` = `R:T`: the incarnation began after ordinal R, and
+ * ordinals R + 1..T of the one before (as far as the node that began it
+ * knew) are no longer held. An append begins a new incarnation when the app
+ * has no epoch (a new app, a meta Redis lost, or one written before epochs)
+ * or when the total is below what the node knew of the same epoch; rewound
+ * is then T - R (lines the history lost), else -1, and the append publishes
+ * `origin u8 | 0xfe | f64 epoch` before its ordinal message.
+ */
+const EPOCH_LUA = `local em = redis.call('HMGET', KEYS[3], 'total', 'epoch')
+local had = tonumber(em[1] or '0')
+local epoch = em[2]
+local known = 0
+if (not epoch) or ARGV[10] == epoch then known = tonumber(ARGV[11]) or 0 end
+local rewound = -1
+if (not epoch) or had < known then
+  local t = redis.call('TIME')
+  local e = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if epoch and e <= tonumber(epoch) then e = tonumber(epoch) + 1 end
+  epoch = string.format('%.0f', e)
+  local top = math.max(had, known)
+  rewound = top - had
+  began = epoch
+  redis.call('HSET', KEYS[3], 'epoch', epoch, 'rewind', string.format('%.0f:%.0f', had, top))
+end
+`;
+
 export const APPEND_LUA = `
 if redis.call('EXISTS', KEYS[7]) == 0 then return ${APP_GONE} end
 local id = tonumber(ARGV[4])
@@ -243,16 +280,20 @@ export const APPEND_SHA = createHash('sha1').update(APPEND_LUA).digest('hex');
  *
  * KEYS: chunks, firsts, meta, sent, lines, trims, config. ARGV: cap, channel, publish
  * command, chunk id, count, highest seq, origin, the n of the loss notice
- * leading the chunk ('' when a line leads it), and '1' when the transaction
- * publishes the blob itself ('0' when it leaves PUBLISH out). Does what
- * APPEND_LUA does for a layout-2 chunk of count records whose blob was just
- * pushed, except the publish of the blob that follows it when the node
- * publishes: bumps the total, pushes the chunk's `first ordinal:highest
- * seq`, trims, publishes the ordinal message (when the blob is published)
- * and returns {total, subscribers}. A re-send of the last chunk appended (its
- * reply was lost) takes back the blob pushed again, publishes the ordinal
- * message of its first append (a follower drops ordinals it already has:
- * cluster/follow.ts), and returns that total; an older id (never sent again
+ * leading the chunk ('' when a line leads it), '1' when the transaction
+ * publishes the blob itself ('0' when it leaves PUBLISH out), and the epoch
+ * of the app's stream the node knows ('' none) and the highest total it
+ * knows in it (EPOCH_LUA). Does what APPEND_LUA does for a layout-2 chunk of
+ * count records whose blob was just pushed, except the publish of the blob
+ * that follows it when the node publishes: begins a new epoch of the stream
+ * when EPOCH_LUA says so, bumps the total, pushes the chunk's `first
+ * ordinal:highest seq`, trims, publishes the epoch message (when it began
+ * one) and the ordinal message (when the blob is published) and returns
+ * {total, subscribers, epoch, rewound}. A re-send of the last chunk appended
+ * (its reply was lost) takes back the blob pushed again, publishes the
+ * ordinal message of its first append (a follower drops ordinals it already
+ * has: cluster/follow.ts; a re-send begins no epoch), and returns {that
+ * total, subscribers}; an older id (never sent again
  * by design) returns -1 and publishes first ordinal -1, whose chunk the
  * followers drop (cluster/bus.ts).
  *
@@ -272,7 +313,9 @@ local own = ARGV[9] == '1'
 local tell = own or subs > 0
 local late = subs > 0 and not own
 -- the ordinal message while someone listens, then the blob from the list when the node left PUBLISH out
+local began = nil
 local function announce(first)
+  if tell and began then redis.call(ARGV[3], ARGV[2], string.char(tonumber(ARGV[7])) .. '\\254' .. struct.pack('<d', tonumber(began))) end
   if tell then redis.call(ARGV[3], ARGV[2], om .. struct.pack('<d', first)) end
   if late then redis.call(ARGV[3], ARGV[2], redis.call('LINDEX', KEYS[1], -1)) end
 end
@@ -294,7 +337,7 @@ if seen then
   end
 end
 if redis.call('HGET', KEYS[3], 'layout') ~= '2' then redis.call('HSET', KEYS[3], 'layout', '2') end
-local total = redis.call('HINCRBY', KEYS[3], 'total', n)
+${EPOCH_LUA}local total = redis.call('HINCRBY', KEYS[3], 'total', n)
 local first = total - n + 1
 if ARGV[8] ~= '' then
   local noticeOrigin, noticeN = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -306,7 +349,7 @@ ${LAYOUT2_LUA}if tseq and tseq > tonumber(redis.call('HGET', KEYS[3], 'tseq') or
 end
 redis.call('SET', KEYS[4], ARGV[4] .. ':' .. string.format('%.0f', total), 'PX', ${SENT_TTL_MS})
 announce(first)
-return {total, subs}
+return {total, subs, epoch, rewound}
 `;
 
 /** SHA-1 of the bookkeeping script (EVALSHA). */
@@ -318,8 +361,9 @@ export const BY_SHA_SCRIPTS: readonly string[] = [APPEND_LUA, APPEND_META_LUA];
 /**
  * Read an app's history from an ordinal on (0 = all). KEYS: chunks,
  * firsts, meta, lines (the previous release's list). ARGV: from, cap.
- * Returns {total, tseq, notices, k, k firsts, k elements, [f, records]}
- * atomically: the chunks from the one holding `from` on, each with its
+ * Returns {total, tseq, notices, k, `epoch:R:T` (the meta's epoch and
+ * rewind, EPOCH_LUA; `0:0:0` before the app has one), k firsts, k elements,
+ * [f, records]} atomically: the chunks from the one holding `from` on, each with its
  * `first ordinal:highest seq`, then, when the previous release's list holds
  * any, the ordinal f of its first record returned and its records from
  * `from` on (all older than every chunk); notices is the meta field of that
@@ -328,7 +372,7 @@ export const BY_SHA_SCRIPTS: readonly string[] = [APPEND_LUA, APPEND_META_LUA];
  * Chunks past firsts' length (orphans: LAYOUT2_LUA) are not read.
  */
 export const HISTORY_LUA = `
-local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed')
+local m = redis.call('HMGET', KEYS[3], 'total', 'tseq', 'notices', 'trimmed', 'epoch', 'rewind')
 local total = tonumber(m[1] or '0')
 local from = tonumber(ARGV[1])
 local firsts = redis.call('LRANGE', KEYS[2], 0, -1)
@@ -336,7 +380,7 @@ local start = 1
 for i = #firsts, 1, -1 do
   if tonumber(string.match(firsts[i], '^(%d+)')) <= from then start = i break end
 end
-local out = {tostring(total), m[2] or '0', '', '0'}
+local out = {tostring(total), m[2] or '0', '', '0', (m[5] or '0') .. ':' .. (m[6] or '0:0')}
 if from <= total - tonumber(ARGV[2]) and m[3] then out[3] = m[3] end
 for i = start, #firsts do out[#out + 1] = firsts[i] end
 out[4] = tostring(#firsts - start + 1)
@@ -399,6 +443,22 @@ return 0
 export const CHECKPOINT_TTL_MS = 7 * 24 * 3600 * 1000;
 
 /**
+ * What INIT_CURSOR_LUA (as its cursor) and SAVE_CURSOR_LUA answer for a
+ * drain its app's record does not list (removed, or its app deleted):
+ * nothing was written. The feed stays idle (init) or has nothing more to
+ * write (save); its node hears of the delete and lets the drain go.
+ */
+export const NOT_CONFIGURED = -1;
+
+/**
+ * What SAVE_CURSOR_LUA answers for a cursor of an epoch that is not the
+ * app's stream's (EPOCH_LUA: the stream was rewound and the feed has not
+ * re-based yet): the cursor was not written (the status was, and the TTL
+ * renewed). The feed saves again once it follows the app's epoch.
+ */
+export const OTHER_EPOCH = -2;
+
+/**
  * True when the app's record (KEYS[config], JSON) lists the drain: whether
  * a checkpoint may be made for it. Read only when the checkpoint is missing
  * (a new drain, or one whose checkpoint expired), never on the hot path.
@@ -417,51 +477,69 @@ end
 
 /**
  * A drain's checkpoint starts at the app's current total (a new drain gets
- * lines from its creation on), and is made only for a drain its app's record
- * lists: a node that has not yet heard that the drain (or its app) was
- * removed does not bring the deleted checkpoint back. KEYS: state, meta,
- * config. ARGV: drain id, ttl ms (CHECKPOINT_TTL_MS, renewed). Returns the
- * cursor, or -1 when the drain is not configured (nothing written).
+ * lines from its creation on), in the app's current epoch, and is made only
+ * for a drain its app's record lists: a node that has not yet heard that
+ * the drain (or its app) was removed does not bring the deleted checkpoint
+ * back. KEYS: state, meta, config. ARGV: drain id, ttl ms
+ * (CHECKPOINT_TTL_MS, renewed). Returns {cursor, epoch}: the checkpoint and
+ * the incarnation of the stream its ordinal is of (EPOCH_LUA; '' when
+ * unknown: written before epochs, or the app has none), or
+ * {NOT_CONFIGURED, ''} when the drain is not configured (nothing written).
  */
 export const INIT_CURSOR_LUA = `${CONFIGURED_LUA}
-local c = redis.call('HGET', KEYS[1], 'cursor')
-if c then
+local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
+if c[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return tonumber(c)
+  return {tonumber(c[1]), c[2] or ''}
 end
-if not configured(KEYS[3], ARGV[1]) then return -1 end
-local t = tonumber(redis.call('HGET', KEYS[2], 'total') or '0')
+if not configured(KEYS[3], ARGV[1]) then return {${NOT_CONFIGURED}, ''} end
+local m = redis.call('HMGET', KEYS[2], 'total', 'epoch')
+local t = tonumber(m[1] or '0')
 redis.call('HSET', KEYS[1], 'cursor', t)
+if m[2] then redis.call('HSET', KEYS[1], 'epoch', m[2]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return t
+return {t, m[2] or ''}
 `;
 
 /**
- * A drain's checkpoint moves forward only: the cursor (with its time and
- * node) is written when it is past the one Redis holds, so a save that
- * arrives late (an earlier periodic checkpoint, or a previous owner still
- * stopping) never takes a newer cursor back and makes the next owner send
- * lines twice. The owner's status (JSON, '' for none) is written with it,
- * and the checkpoint's TTL renewed. Written only while the drain is
- * configured: the checkpoint itself is the mark (made by INIT_CURSOR_LUA for
- * a configured drain, deleted with the drain or its app in the same step as
- * the config); when it is missing, the app's record is read, and a drain it
- * no longer lists gets nothing written (the owner's last save after the
- * drain or its app was deleted leaves no key behind). KEYS: state, config.
- * ARGV: cursor, at, node, status, drain id, ttl ms. Returns 1 when the
- * cursor was written, 0 when not (not past the one held), -1 when the drain
- * is not configured.
+ * A drain's checkpoint moves forward only within one incarnation of the
+ * app's stream: the cursor (with its time, node and epoch) is written when
+ * it is past the one Redis holds of the same epoch, so a save that arrives
+ * late (an earlier periodic checkpoint, or a previous owner still stopping)
+ * never takes a newer cursor back and makes the next owner send lines twice.
+ * A cursor of the app's current epoch replaces one of another epoch, lower
+ * or not: the stream was rewound (EPOCH_LUA) and its ordinals count from
+ * lower again. A cursor of an epoch the app is no longer in is never
+ * written. The owner's status (JSON, '' for none) is written with it, and
+ * the checkpoint's TTL renewed, whether the cursor was written or not.
+ *
+ * Written only while the drain is configured: the checkpoint itself is the
+ * mark (made by INIT_CURSOR_LUA for a configured drain, deleted with the
+ * drain or its app in the same step as the config); when it is missing, the
+ * app's record is read, and a drain it no longer lists gets nothing written
+ * (the owner's last save after the drain or its app was deleted leaves no
+ * key behind).
+ *
+ * KEYS: state, meta, config. ARGV: cursor, at, node, epoch ('' unknown),
+ * status, drain id, ttl ms. Returns 1 when the cursor was written, 0 when
+ * the one held is of the same epoch and not behind, NOT_CONFIGURED (-1) when
+ * the drain is not configured (nothing written), OTHER_EPOCH (-2) when the
+ * epoch is not the app's (the cursor not written).
  */
 export const SAVE_CURSOR_LUA = `${CONFIGURED_LUA}
-if redis.call('EXISTS', KEYS[1]) == 0 and not configured(KEYS[2], ARGV[5]) then return -1 end
-local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '-1')
-local w = 0
-if tonumber(ARGV[1]) > c then
-  redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
-  w = 1
+if redis.call('EXISTS', KEYS[1]) == 0 and not configured(KEYS[3], ARGV[6]) then return ${NOT_CONFIGURED} end
+local w = ${OTHER_EPOCH}
+if ARGV[4] == (redis.call('HGET', KEYS[2], 'epoch') or '') then
+  local c = redis.call('HMGET', KEYS[1], 'cursor', 'epoch')
+  w = 0
+  if (c[2] or '') ~= ARGV[4] or tonumber(ARGV[1]) > tonumber(c[1] or '-1') then
+    redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'at', ARGV[2], 'node', ARGV[3])
+    if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'epoch', ARGV[4]) end
+    w = 1
+  end
 end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[4]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[5]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return w
 `;
 
@@ -546,8 +624,8 @@ export interface Scripts {
   lpHistoryBuffer(chunks: string, firsts: string, meta: string, lines: string, from: number, cap: number): Promise<Buffer[]>;
   lpLease(lease: string, node: string, ttlMs: number): Promise<number>;
   lpRelease(lease: string, node: string, ttlMs: number): Promise<number>;
-  lpInitCursor(state: string, meta: string, config: string, drainId: string, ttlMs: number): Promise<number>;
-  lpSaveCursor(state: string, config: string, cursor: number, at: number, node: string, status: string, drainId: string, ttlMs: number): Promise<number>;
+  lpInitCursor(state: string, meta: string, config: string, drainId: string, ttlMs: number): Promise<[number, string]>;
+  lpSaveCursor(state: string, meta: string, config: string, cursor: number, at: number, node: string, epoch: string, status: string, drainId: string, ttlMs: number): Promise<number>;
   lpAddCounts(shard: string, applied: string, batch: number, ttlMs: number, ...perApp: string[]): Promise<number>;
   lpAuthFailures(address: string, now: number, slotMs: number, slots: number, limit: number, fail: '0' | '1'): Promise<number>;
 }
@@ -558,7 +636,7 @@ export function defineScripts(r: Redis): void {
   r.defineCommand('lpLease', { numberOfKeys: 1, lua: LEASE_LUA });
   r.defineCommand('lpRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   r.defineCommand('lpInitCursor', { numberOfKeys: 3, lua: INIT_CURSOR_LUA });
-  r.defineCommand('lpSaveCursor', { numberOfKeys: 2, lua: SAVE_CURSOR_LUA });
+  r.defineCommand('lpSaveCursor', { numberOfKeys: 3, lua: SAVE_CURSOR_LUA });
   r.defineCommand('lpAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS_LUA });
   r.defineCommand('lpAuthFailures', { numberOfKeys: 1, lua: AUTH_FAILURES_LUA });
 }

@@ -142,9 +142,9 @@ test('appends after Redis forgot the append scripts (SCRIPT FLUSH) are written o
     await cmd.rpush(appChunks('flushed'), orphan, orphan);
     assert.deepEqual((await history.read('flushed')).records.map(seqOf), seqsUpTo(60), 'the orphans are not read');
     assert.deepEqual((await history.read('flushed', 30)).records.map(seqOf), seqsUpTo(60).slice(29), 'nor from an ordinal');
-    // the script's reply holds as many chunks as firsts ({total, tseq, notices, k, k firsts, k chunks}): an orphan there would be taken for the previous release's list
+    // the script's reply holds as many chunks as firsts ({total, tseq, notices, k, epoch:R:T, k firsts, k chunks}): an orphan there would be taken for the previous release's list
     const raw = await (cmd as unknown as Scripts).lpHistoryBuffer(appChunks('flushed'), appFirsts('flushed'), appMeta('flushed'), appLines('flushed'), 0, 1000);
-    assert.equal(raw.length, 4 + 2 * Number(raw[3]!.toString()), 'no chunk past the last firsts element in the reply');
+    assert.equal(raw.length, 5 + 2 * Number(raw[3]!.toString()), 'no chunk past the last firsts element in the reply');
     // the next append whose bookkeeping runs takes them out
     offer(61, 71);
     assert.equal(await history.flush(5000), true);

@@ -18,8 +18,9 @@ export interface RedisClusterNode {
   port: number;
   /** Stop it (SIGKILL when hard), as a crash would. */
   kill(hard?: boolean): Promise<void>;
-  /** Make it hang (SIGSTOP): its connections stay open and nothing answers, as a stalled host; resume() undoes it. */
+  /** Make it hang (SIGSTOP), as a stalled host: its connections stay open and it answers nothing (its master and replicas included) until resume(). */
   pause(): void;
+  /** Let it run again after pause() (SIGCONT). */
   resume(): void;
   readonly running: boolean;
 }

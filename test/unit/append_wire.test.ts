@@ -32,7 +32,7 @@ function ioredisBytes(b: AppBatch, c: Chunk, cap: number, publish: string, layou
   }
   const blob = blobOf(c);
   const own = b.listened;
-  const keysArgs = [7, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, b.configKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0'];
+  const keysArgs = [7, b.chunksKey, b.firstsKey, b.metaKey, b.sentKey, b.linesKey, b.trimsKey, b.configKey, cap, b.channel, publish, c.id, c.count, c.lastSeq(), c.origin, noticeN(c), own ? '1' : '0', b.floor.epoch === 0 ? '' : b.floor.epoch, b.floor.total];
   return Buffer.concat([
     commandBytes('MULTI', []),
     commandBytes('RPUSH', [b.chunksKey, blob]),
@@ -73,6 +73,8 @@ test('each append of a round is byte for byte what ioredis would send: a transac
   chunks.push(single);
   // the second app had no listener at its last append: its transaction leaves PUBLISH out
   apps[1]!.listened = false;
+  // what the node knows of an app's stream goes with its appends (redis/scripts.ts, EPOCH_LUA)
+  apps[0]!.floor = { epoch: 1714567890123456, total: 42 };
   for (const [cap, publish, layout] of [[1500, 'PUBLISH', '2'], [20, 'SPUBLISH', '1']] as const) {
     const { wires } = appendWires(chunks, cap, publish, layout);
     assert.equal(wires.length, chunks.length);

@@ -49,9 +49,10 @@ function fakeHistory(records: Buffer[], trimmed = 0): RedisHistory {
     unfollow() {},
     ownAmong: () => 0,
     isOwn: () => false,
+    sawEpoch() {},
     async read(_app: string, from = 0): Promise<HistoryRead> {
       const first = Math.max(from, trimmed + 1);
-      return { total: records.length, trimmed, trimmedNotices: [], trimmedSeq: 0, first, records: records.slice(first - 1) };
+      return { total: records.length, trimmed, trimmedNotices: [], trimmedSeq: 0, first, records: records.slice(first - 1), epoch: 0, rewindBase: 0, rewindTop: 0 };
     },
   };
   return h as unknown as RedisHistory;
@@ -131,11 +132,12 @@ test('a resubscription while a catch-up read is under way makes the follower rea
     unfollow() {},
     ownAmong: () => 0,
     isOwn: () => false,
+    sawEpoch() {},
     read(_app: string, from = 0): Promise<HistoryRead> {
       return new Promise((res) =>
         waiting.push(() => {
           const first = Math.max(from, 1);
-          res({ total: visible, trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible) });
+          res({ total: visible, trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: stream.slice(first - 1, visible), epoch: 0, rewindBase: 0, rewindTop: 0 });
         }),
       );
     },
@@ -167,5 +169,141 @@ test('a resubscription while a catch-up read is under way makes the follower rea
   } finally {
     f.close();
     bus.close();
+  }
+});
+
+/** A record whose seq field is seq (what the follower compares), then its text. */
+function rec(seq: number, text: string): Buffer {
+  const b = Buffer.alloc(8 + text.length);
+  b.writeDoubleLE(seq, 0);
+  b.write(text, 8, 'latin1');
+  return b;
+}
+
+/** An app's stream in Redis as the test sets it: records of ordinals 1..n, of an epoch that began after base (top: the last ordinal of the one before). */
+class EpochHistory {
+  records: Buffer[] = [];
+  epoch = 0;
+  base = 0;
+  top = 0;
+  floor: { epoch: number; total: number } = { epoch: 0, total: 0 };
+  follow(): void {}
+  unfollow(): void {}
+  ownAmong(): number {
+    return 0;
+  }
+  isOwn(): boolean {
+    return false;
+  }
+  sawEpoch(_app: string, epoch: number, total: number): void {
+    if (epoch > this.floor.epoch || (epoch === this.floor.epoch && total > this.floor.total)) this.floor = { epoch, total };
+  }
+  async read(_app: string, from = 0): Promise<HistoryRead> {
+    const first = Math.max(from, 1);
+    return { total: this.records.length, trimmed: 0, trimmedNotices: [], trimmedSeq: 0, first, records: this.records.slice(first - 1), epoch: this.epoch, rewindBase: this.base, rewindTop: this.top };
+  }
+}
+
+function textRecorder(): { target: FollowTarget; got: string[]; lost: number[]; rebased: Array<[number, number | null]> } {
+  const got: string[] = [];
+  const lost: number[] = [];
+  const rebased: Array<[number, number | null]> = [];
+  const target: FollowTarget = {
+    lines(recs, from) {
+      for (let i = from; i < recs.length; i++) got.push(recs[i]!.toString('latin1', 8));
+    },
+    lost: (n) => lost.push(n),
+    ownLost: () => 0,
+    rebased: (epoch, base) => rebased.push([epoch, base]),
+  };
+  return { target, got, lost, rebased };
+}
+
+const E1 = 1_714_000_000_000_000;
+const E2 = E1 + 5_000_000;
+const old = Array.from({ length: 150 }, (_, i) => rec(1000 + i, `old-${i + 1}`));
+const fresh = Array.from({ length: 20 }, (_, i) => rec(5000 + i, `new-${i + 1}`));
+const texts = (recs: Buffer[]): string[] => recs.map((r) => r.toString('latin1', 8));
+
+test('a stream Redis rewound (a new epoch begins at an ordinal the follower passed): the new lines are handed, not skipped as a re-send; what the follower never got of the lost ones is reported lost', async () => {
+  const h = new EpochHistory();
+  h.records = old.slice();
+  h.epoch = E1;
+  const r = textRecorder();
+  const f = new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog());
+  try {
+    f.onBatch(old.slice(0, 120), 1, 1, E1);
+    assert.equal(f.last, 120);
+    assert.equal(f.epoch, E1);
+    // Redis lost ordinals 51..150 (a failover to a replica that lagged); the follower had 1..120; an append began epoch E2 after 50
+    h.records = [...old.slice(0, 50), ...fresh];
+    h.epoch = E2;
+    h.base = 50;
+    h.top = 150;
+    f.onBatch(fresh.slice(0, 10), 51, 2, E2);
+    await until('caught up', () => f.live && r.got.length === 140);
+    // the next batch of the new epoch, and a re-send of one already handed: each line once
+    f.onBatch(fresh.slice(10, 20), 61, 2);
+    f.onBatch(fresh.slice(5, 10), 56, 2);
+    assert.deepEqual(r.got, [...texts(old.slice(0, 120)), ...texts(fresh)]);
+    assert.deepEqual(r.lost, [30], 'ordinals 121..150 of the epoch before: never got, gone');
+    assert.deepEqual(r.rebased.at(-1), [E2, 50]);
+    assert.equal(f.epoch, E2);
+    assert.equal(f.last, 70);
+  } finally {
+    f.close();
+  }
+});
+
+test('a follower that never learned its epoch catches up after a rewind: the record at its last ordinal is not the one it handed, so it re-bases; when it is, it only adopts the epoch', async () => {
+  for (const rewound of [true, false]) {
+    const h = new EpochHistory();
+    h.records = old.slice();
+    const r = textRecorder();
+    const f = new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog());
+    try {
+      f.onBatch(old.slice(0, 150), 1, 1);
+      assert.equal(f.epoch, 0);
+      if (rewound) {
+        // the subscription was down across the failover: no epoch message came, the catch-up reads the new epoch
+        h.records = [...old.slice(0, 50), ...fresh];
+        h.base = 50;
+        h.top = 150;
+      } else {
+        // an app written before epochs: its first append of this release began one, after 150, losing nothing
+        h.records = [...old, ...fresh];
+        h.base = 150;
+        h.top = 150;
+      }
+      h.epoch = E2;
+      f.onResubscribed();
+      await until('caught up', () => f.live && r.got.length === 170);
+      await new Promise((res) => setTimeout(res, 10));
+      assert.deepEqual(r.got, [...texts(old), ...texts(fresh)], rewound ? 'the new lines after the ones handed' : 'no line twice');
+      assert.deepEqual(r.lost, [], 'the follower had every line the history lost');
+      assert.deepEqual(r.rebased, [[E2, rewound ? 50 : null]]);
+      assert.equal(f.last, rewound ? 70 : 170);
+    } finally {
+      f.close();
+    }
+  }
+});
+
+test('a follower whose stream went back before any append began a new epoch keeps its place and makes the floor the node sends with its appends', async () => {
+  const h = new EpochHistory();
+  h.records = old.slice();
+  h.epoch = E1;
+  const r = textRecorder();
+  const f = new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog());
+  try {
+    f.onBatch(old.slice(0, 150), 1, 1, E1);
+    h.records = old.slice(0, 50);
+    f.onResubscribed();
+    await until('caught up', () => f.live);
+    assert.equal(f.last, 150);
+    assert.deepEqual(h.floor, { epoch: E1, total: 150 }, "this node's next append finds the total below 150 in E1 and begins a new epoch");
+    assert.deepEqual(r.lost, []);
+  } finally {
+    f.close();
   }
 });
