@@ -74,19 +74,29 @@ const CHUNK_HEAD = 6;
 const ORDINAL_KIND = 0xff;
 const ORDINAL_BYTES = 10;
 
-/** The ordinal message the append script publishes before a chunk (tests build it here). */
-export function ordinalMessage(origin: number, first: number): Buffer {
+/** A ten-byte message `origin u8 | kind u8 | f64 LE value` (ordinal and epoch messages). */
+function kindMessage(kind: number, origin: number, value: number): Buffer {
   const b = Buffer.alloc(ORDINAL_BYTES);
   b[0] = origin;
-  b[1] = ORDINAL_KIND;
-  b.writeDoubleLE(first, 2);
+  b[1] = kind;
+  b.writeDoubleLE(value, 2);
   return b;
+}
+
+/** The value of a ten-byte message of this kind; null when msg is not one. */
+function decodeKind(msg: Buffer, kind: number): number | null {
+  if (msg.length !== ORDINAL_BYTES || msg[1] !== kind) return null;
+  return msg.readDoubleLE(2);
+}
+
+/** The ordinal message the append script publishes before a chunk (tests build it here). */
+export function ordinalMessage(origin: number, first: number): Buffer {
+  return kindMessage(ORDINAL_KIND, origin, first);
 }
 
 /** The first ordinal of the chunk that follows, when msg is an ordinal message; else null. */
 export function decodeOrdinal(msg: Buffer): number | null {
-  if (msg.length !== ORDINAL_BYTES || msg[1] !== ORDINAL_KIND) return null;
-  return msg.readDoubleLE(2);
+  return decodeKind(msg, ORDINAL_KIND);
 }
 
 /**
@@ -102,17 +112,12 @@ const EPOCH_KIND = 0xfe;
 
 /** The epoch message (tests build it here). */
 export function epochMessage(origin: number, epoch: number): Buffer {
-  const b = Buffer.alloc(ORDINAL_BYTES);
-  b[0] = origin;
-  b[1] = EPOCH_KIND;
-  b.writeDoubleLE(epoch, 2);
-  return b;
+  return kindMessage(EPOCH_KIND, origin, epoch);
 }
 
 /** The epoch the chunk that follows begins, when msg is an epoch message; else null. */
 export function decodeEpoch(msg: Buffer): number | null {
-  if (msg.length !== ORDINAL_BYTES || msg[1] !== EPOCH_KIND) return null;
-  return msg.readDoubleLE(2);
+  return decodeKind(msg, EPOCH_KIND);
 }
 
 /** origin u8 | kind u8 | count u32 LE | count x u16 LE lengths; kind 1: the first record is a loss notice (the append remembers its count). */
