@@ -47,6 +47,30 @@
 // field of `lp:keys`), so a change computed on a node whose copy is stale
 // (a key revoked elsewhere a moment ago) is computed again, never written
 // over the newer record.
+//
+// The list of ids (`lp:apps`): load() and a full resync find the apps
+// there, so a record nobody lists is lost to every node started after (and
+// to a resync). The set is in a slot of its own on a Redis Cluster, so it
+// cannot change in the same script as a record; the order of the commands
+// instead keeps every record that exists listed once the writes in flight
+// landed, in every interleaving of nodes' writes:
+// - a write that leaves a record SADDs the id after its compare-and-set
+//   (a create also before it: a node that dies between the two leaves its
+//   record listed);
+// - a delete SREMs the id after its compare-and-set, then checks for a
+//   record and SADDs the id back when one exists; load() unlists an id
+//   without a record the same way.
+// Why: take a record that exists at the end, made by a create's
+// compare-and-set at t (no delete's compare-and-set after t, or it would
+// not exist). An SREM that lands before that create's last SADD is undone
+// by that SADD. One that lands after it belongs to a delete, or a load(),
+// that had found no record before t; its check comes after its SREM, so
+// after t, and sees the record: it SADDs the id back. A listed id without a
+// record (a create between its SADDs, one whose node died, an SREM that
+// failed) costs a GET in load(), which unlists it. Left open: a node dying
+// right between its SREM and its check while another node makes the app
+// again, or between a create's write and its last SADD while another
+// node's delete unlists it; the next change of the app lists it again.
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
@@ -248,6 +272,7 @@ export class RedisStore implements ConfigStore {
       if (!this.#versions.known) this.#versions.set(version);
       const [apiKeyHash, ids, keys] = await Promise.all([this.getApiKeyHash(), this.#cmd.smembers(APPS), this.getKeys()]);
       const apps: AppRecord[] = [];
+      const stale: string[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
         const part = ids.slice(i, i + LOAD_CHUNK);
         const p = pipelineByOwner(this.#cmd);
@@ -256,10 +281,16 @@ export class RedisStore implements ConfigStore {
         res.forEach(([err, v], k) => {
           if (err) throw err;
           if (typeof v === 'string') apps.push(JSON.parse(v) as AppRecord);
-          else this.#known.delete(part[k]!);
+          else {
+            this.#known.delete(part[k]!);
+            stale.push(part[k]!);
+          }
         });
       }
       for (const a of apps) this.#known.add(a.id);
+      // listed without a record: a create in flight (listed before its write) or one whose node died before it, or a
+      // delete whose SREM failed. Unlisted as a delete does (a record made meanwhile is listed again: never lost)
+      for (let i = 0; i < stale.length; i += LOAD_CHUNK) await Promise.all(stale.slice(i, i + LOAD_CHUNK).map((id) => this.#unlist(id)));
       return { apiKey: null, apiKeyHash, apps, keys };
     } catch (err) {
       throw storeError(err);
@@ -290,15 +321,18 @@ export class RedisStore implements ConfigStore {
         if (cur === null) keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
         // a drain removed: its checkpoint and lease go in the same step (its owner's last save then writes nothing: redis/scripts.ts)
         else for (const d of cur.drains) if (!next.drains.some((n) => n.id === d.id)) keys.push(drainState(id, d.id), drainLease(id, d.id));
-        // listed first: a listed id without a record is skipped by load(), a record nobody lists is lost on restart
+        // listed first (see "The list of ids" above): a listed id without a record is skipped by load(), a record nobody lists is lost on restart
         if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
       }
       const all = withVersion();
       const written = Number(await redisCall(this.#cmd.eval(CAS_LUA, all.length, ...all, raw ?? '', rec ? JSON.stringify(rec) : '', CONFIG_CHANNEL, this.#open('app', id), this.#single ? '1' : '0')));
       if (written === 0) continue; // another write landed since the read: read again
       await this.#written(written);
-      if (rec) this.#known.add(id);
-      else this.#deleted(id);
+      if (rec) {
+        this.#known.add(id);
+        // listed again after the write: a delete's unlisting may have landed between the first SADD and the write
+        await this.#list(id);
+      } else await this.#deleted(id);
       return { record: rec, result };
     }
     throw new StoreError(`too many concurrent changes of ${id}; try again`);
@@ -312,11 +346,56 @@ export class RedisStore implements ConfigStore {
     await this.update(id, () => ({ next: null, result: undefined }));
   }
 
+  /** After a write that left a record: its id is in `lp:apps` (retried in the background until Redis answers: the write landed). */
+  async #list(id: string, attempt = 0): Promise<void> {
+    try {
+      await this.#cmd.sadd(APPS, id);
+    } catch {
+      if (this.#closed) return;
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if (!this.#closed) void this.#list(id, attempt + 1);
+      }, backoff(attempt));
+      t.unref();
+      this.#timers.add(t);
+    }
+  }
+
+  /**
+   * Take an id out of `lp:apps` (after a delete; load() for an id without
+   * a record), then list it again if a record of it exists: one made by
+   * another node meanwhile, whose own SADDs may have landed before our SREM.
+   * Never throws: an SREM that fails leaves a listed id without a record
+   * (skipped by load(), which unlists it); a check that fails after the
+   * SREM landed is retried in the background.
+   */
+  async #unlist(id: string): Promise<void> {
+    try {
+      await this.#cmd.srem(APPS, id);
+    } catch {
+      return;
+    }
+    await this.#relistIfStored(id, 0);
+  }
+
+  async #relistIfStored(id: string, attempt: number): Promise<void> {
+    try {
+      if ((await this.#cmd.exists(appConfig(id))) === 1) await this.#cmd.sadd(APPS, id);
+    } catch {
+      if (this.#closed) return;
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if (!this.#closed) void this.#relistIfStored(id, attempt + 1);
+      }, backoff(attempt));
+      t.unref();
+      this.#timers.add(t);
+    }
+  }
+
   /** After a delete: unlist the id, and delete the history again once lines routed meanwhile by other nodes are in. */
-  #deleted(id: string): void {
+  async #deleted(id: string): Promise<void> {
     this.#known.delete(id);
-    // a listed id without a record is skipped by load(): failing here changes nothing
-    this.#cmd.srem(APPS, id).catch(() => {});
+    await this.#unlist(id);
     const t = setTimeout(() => {
       this.#timers.delete(t);
       if (this.#closed) return;

@@ -1,0 +1,123 @@
+// The list of app ids (`lp:apps`) against concurrent config changes on a real
+// redis-server: a record that exists is listed once the writes in flight
+// landed, whatever their interleaving, so load() (a node started later) and
+// a full resync find it. The interleavings are forced: one store's command
+// connection is wrapped so that its SREM of `lp:apps` waits for the test.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../../src/store/redis.js';
+import type { AppRecord } from '../../src/store/store.js';
+import { APPS, appConfig } from '../../src/redis/keys.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+const app = (id: string): AppRecord => ({ id, uuid: `u-${id}`, createdAt: 'c', updatedAt: 'u', tokens: [], drains: [] });
+
+/** A command connection whose SREMs of `lp:apps` wait until released (the rest passes through). */
+function holdingSrem(r: Redis): { cmd: Redis; reached: Promise<void>; release: () => void; landed: () => Promise<unknown> } {
+  let release!: () => void;
+  const gate = new Promise<void>((res) => (release = res));
+  let reach!: () => void;
+  const reached = new Promise<void>((res) => (reach = res));
+  const sent: Promise<unknown>[] = [];
+  const cmd = new Proxy(r, {
+    get(t, p) {
+      if (p === 'srem') {
+        return (key: string, ...members: string[]) => {
+          if (key !== APPS) return t.srem(key, ...members);
+          reach();
+          const done = gate.then(() => t.srem(key, ...members));
+          sent.push(done.catch(() => {}));
+          return done;
+        };
+      }
+      const v = Reflect.get(t, p, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+  return { cmd, reached, release, landed: () => Promise.all(sent) };
+}
+
+describe('the list of app ids (lp:apps) under concurrent creates and deletes', () => {
+  let redis: TestRedis;
+  const conns: Redis[] = [];
+  const stores: RedisStore[] = [];
+  const conn = (): Redis => {
+    const c = new Redis(redis.url);
+    conns.push(c);
+    return c;
+  };
+  const store = async (): Promise<RedisStore> => {
+    const s = await RedisStore.connect(redis.url);
+    stores.push(s);
+    return s;
+  };
+
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const s of stores) await s.close();
+    for (const c of conns) c.disconnect();
+    await redis.close();
+  });
+
+  test("a delete's unlisting that lands after another node made the app again leaves the new app listed (a node started later loads it)", async () => {
+    const r = conn();
+    await r.flushall();
+    const held = holdingSrem(conn());
+    const x = new RedisStore(held.cmd, conn(), { nodeId: 'x' });
+    stores.push(x);
+    const y = await store();
+    await y.putApp(app('a'));
+    // x deletes a: its compare-and-set lands, its SREM of lp:apps waits
+    const del = x.deleteApp('a');
+    await held.reached;
+    assert.equal(await r.exists(appConfig('a')), 0, "x's delete landed");
+    // y makes a again meanwhile (it reads no record: a create)
+    await y.putApp(app('a'));
+    held.release();
+    await del;
+    await held.landed();
+    assert.equal(await r.exists(appConfig('a')), 1, 'the record y made is there');
+    assert.equal(await r.sismember(APPS, 'a'), 1, 'and listed');
+    const later = await store();
+    const snap = await later.load();
+    assert.deepEqual(
+      snap.apps.map((a) => a.id),
+      ['a'],
+      'a node started later loads it',
+    );
+  });
+
+  test('load() unlists an id without a record, but never a record made while it does', async () => {
+    const r = conn();
+    await r.flushall();
+    // an id listed by a create that never wrote its record (its node died between the two)
+    await r.sadd(APPS, 'ghost');
+    const plain = await store();
+    assert.deepEqual((await plain.load()).apps, [], 'the id without a record is skipped');
+    assert.equal(await r.sismember(APPS, 'ghost'), 0, 'and unlisted');
+
+    // the same cleanup, its SREM landing after another node made the app
+    await r.sadd(APPS, 'b');
+    const held = holdingSrem(conn());
+    const x = new RedisStore(held.cmd, conn(), { nodeId: 'x2' });
+    stores.push(x);
+    const loading = x.load();
+    await held.reached;
+    const y = await store();
+    await y.putApp(app('b'));
+    held.release();
+    const snap = await loading;
+    await held.landed();
+    assert.deepEqual(snap.apps, [], 'x read the list before b had a record');
+    assert.equal(await r.sismember(APPS, 'b'), 1, 'b, made meanwhile, is listed');
+    const later = await store();
+    assert.deepEqual(
+      (await later.load()).apps.map((a) => a.id),
+      ['b'],
+      'a node started later loads it',
+    );
+  });
+});
