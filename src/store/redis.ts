@@ -75,7 +75,8 @@ import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
+import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appCounts, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
+import { countShard } from '../cluster/counts.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
@@ -323,6 +324,9 @@ export class RedisStore implements ConfigStore {
         else for (const d of cur.drains) if (!next.drains.some((n) => n.id === d.id)) keys.push(drainState(id, d.id), drainLease(id, d.id));
         // listed first (see "The list of ids" above): a listed id without a record is skipped by load(), a record nobody lists is lost on restart
         if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
+        // and no counts: a field there is a deleted app's (no node counts lines of this one before its token is written),
+        // re-added by a batch that landed after the delete's cleanup (its node died before its next write took it out)
+        if (cur === null) await redisCall(this.#cmd.hdel(appCounts(countShard(id)), id));
       }
       const all = withVersion();
       const written = Number(await redisCall(this.#cmd.eval(CAS_LUA, all.length, ...all, raw ?? '', rec ? JSON.stringify(rec) : '', CONFIG_CHANNEL, this.#open('app', id), this.#single ? '1' : '0')));
@@ -392,14 +396,28 @@ export class RedisStore implements ConfigStore {
     }
   }
 
-  /** After a delete: unlist the id, and delete the history again once lines routed meanwhile by other nodes are in. */
+  /**
+   * After a delete: unlist the id, and delete the history and the app's
+   * field of the cluster's counts again once lines routed meanwhile by
+   * other nodes are in (appends are refused once the record is gone, but a
+   * node that had not heard of the delete yet may add a batch of counts
+   * after it: that node takes the field out with its next write, unless it
+   * died first).
+   */
   async #deleted(id: string): Promise<void> {
     this.#known.delete(id);
     await this.#unlist(id);
     const t = setTimeout(() => {
       this.#timers.delete(t);
       if (this.#closed) return;
-      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id)) : 0)).catch(() => {});
+      const gone = async (): Promise<void> => {
+        if ((await this.#cmd.exists(appConfig(id))) !== 0) return;
+        await this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
+        // another slot on a Redis Cluster, so not in one step with the check: an app made again between the two loses the
+        // counts other nodes added for it within that round trip (its create deleted the field before its write anyway)
+        await this.#cmd.hdel(appCounts(countShard(id)), id);
+      };
+      void gone().catch(() => {});
     }, this.#lingerMs);
     t.unref();
     this.#timers.add(t);

@@ -3,12 +3,18 @@
 // landed, whatever their interleaving, so load() (a node started later) and
 // a full resync find it. The interleavings are forced: one store's command
 // connection is wrapped so that its SREM of `lp:apps` waits for the test.
+// And the apps' counts (`lp:{counts:<s>}:apps`): a batch of a node that had
+// not heard of a delete yet, landing after it (the node then died before
+// its next write took the field out), neither stays nor passes to an app
+// made again under the name.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/store/redis.js';
 import type { AppRecord } from '../../src/store/store.js';
-import { APPS, appConfig } from '../../src/redis/keys.js';
+import { APPS, appConfig, appCounts, nodeCountsSeq } from '../../src/redis/keys.js';
+import { countShard } from '../../src/cluster/counts.js';
+import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const app = (id: string): AppRecord => ({ id, uuid: `u-${id}`, createdAt: 'c', updatedAt: 'u', tokens: [], drains: [] });
@@ -119,5 +125,51 @@ describe('the list of app ids (lp:apps) under concurrent creates and deletes', (
       ['b'],
       'a node started later loads it',
     );
+  });
+});
+
+describe("a deleted app's field of the cluster's counts, re-added by a late batch", () => {
+  let redis: TestRedis;
+  let r: Redis;
+  const stores: RedisStore[] = [];
+  before(async () => {
+    redis = await startRedis();
+    r = new Redis(redis.url);
+    defineScripts(r);
+  });
+  after(async () => {
+    for (const s of stores) await s.close();
+    r.disconnect();
+    await redis.close();
+  });
+
+  /** A batch of node `node` adding `lines` lines to app `id`, as cluster/counts.ts sends it. */
+  const lateBatch = (id: string, node: string, batch: number, lines: number): Promise<number> =>
+    (r as unknown as Scripts).lpAddCounts(appCounts(countShard(id)), nodeCountsSeq(countShard(id), node), batch, 60_000, id, String(lines), String(lines * 100), '0');
+
+  test('is taken out once the lines routed meanwhile are in (the second delete), and an app made again under the name starts from 0', async () => {
+    await r.flushall();
+    const x = await RedisStore.connect(redis.url, { nodeId: 'x', lingerMs: 300 });
+    stores.push(x);
+    await x.putApp(app('c'));
+    await lateBatch('c', 'n1', 1, 5);
+    await x.deleteApp('c');
+    // the deleting node's own forget: its next write deletes the field
+    await r.hdel(appCounts(countShard('c')), 'c');
+    // node n2 had not heard of the delete: its batch lands after it, then n2 dies
+    assert.equal(await lateBatch('c', 'n2', 1, 7), 1);
+    assert.equal(await r.hget(appCounts(countShard('c')), 'c'), '7,700,0', 'the late batch re-added the field');
+    const deadline = Date.now() + 10_000;
+    while ((await r.hexists(appCounts(countShard('c')), 'c')) === 1 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(await r.hexists(appCounts(countShard('c')), 'c'), 0, "the deleted app's field is gone after the linger");
+
+    // the late batch landing after the linger (a node cut off longer): the app made again does not inherit it
+    await r.flushall();
+    await x.putApp(app('d'));
+    await x.deleteApp('d');
+    await new Promise((res) => setTimeout(res, 600)); // past the linger
+    await lateBatch('d', 'n3', 1, 9);
+    await x.putApp(app('d'));
+    assert.equal(await r.hexists(appCounts(countShard('d')), 'd'), 0, 'the app made again starts from 0');
   });
 });
