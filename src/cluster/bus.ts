@@ -9,12 +9,24 @@
 // received batches are held and handed over only after every watcher was
 // told (onResubscribed) and so has started its catch-up: a watcher never takes
 // a batch that came back early as the start of a stream it missed the head of.
+// On a Redis Cluster ioredis keeps one sharded subscriber connection per
+// master and replaces it, inside its Cluster client and with no 'ready'
+// there, when that master fails over to its replica (or hands the slot to
+// another master): what other nodes appended on the new master before the
+// new connection subscribed was published to nobody here, and a quiet app
+// sends no next line whose ordinal would show the gap. So the bus looks at
+// which connection serves each watched app's slot (every checkMs, and as
+// soon as ioredis says its subscribers were reset), as the config store
+// does for its classic subscriber (store/redis.ts): another connection than
+// before is subscribed again, and once it answered a PING sent after that,
+// the app's watchers are told (onResubscribed) and read what they missed
+// from the history.
 import type { Redis } from 'ioredis';
 import { decodeBatch, decodeChunk, decodeEpoch, decodeOrdinal } from './batch.js';
 import type { Log } from '../obs/log.js';
 import type { Child } from '../obs/metrics.js';
 import { appChannel, appOfChannel } from '../redis/keys.js';
-import { afterResubscribe, isCluster } from '../redis/connection.js';
+import { afterResubscribe, isCluster, shardedSubscriberOf, type SubscriberConnection } from '../redis/connection.js';
 
 /** Someone on this node who wants an app's lines from every node. */
 export interface LineWatcher {
@@ -28,6 +40,9 @@ export interface LineWatcher {
   /** The subscription came back after a disconnect: batches may have been missed. Called before the batches received since the reconnect. */
   onResubscribed?(): void;
 }
+
+/** How often the bus looks at which sharded subscriber connection serves each watched app, ms. */
+const SHARD_CHECK_MS = 500;
 
 /** Lines held between a reconnect and its resubscription; beyond, they are forgotten (every watcher catches up from the history anyway). */
 const MAX_HELD_LINES = 100_000;
@@ -52,8 +67,11 @@ export class LineBus {
   onAnyBatch: ((appId: string, recs: readonly Buffer[]) => void) | null = null;
   /** Sharded pub/sub (a Redis Cluster). */
   readonly #sharded: boolean;
+  /** Sharded: per watched app, the subscriber connection that served its slot when last looked at (null: none). */
+  readonly #shards = new Map<string, SubscriberConnection | null>();
+  #shardTimer: NodeJS.Timeout | null = null;
 
-  constructor(sub: Redis, log: Log, received: Child, malformed: Child) {
+  constructor(sub: Redis, log: Log, received: Child, malformed: Child, shardCheckMs = SHARD_CHECK_MS) {
     this.#sub = sub;
     this.#sharded = isCluster(sub);
     this.#log = log;
@@ -62,6 +80,11 @@ export class LineBus {
     sub.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', this.#onMessage);
     sub.on('ready', this.#onReady);
     this.#offResubscribed = afterResubscribe(sub, this.#onResubscribed);
+    if (this.#sharded) {
+      sub.on('subscribersReady', this.#checkShards);
+      this.#shardTimer = setInterval(this.#checkShards, shardCheckMs);
+      this.#shardTimer.unref();
+    }
   }
 
   get up(): boolean {
@@ -99,6 +122,8 @@ export class LineBus {
       if (this.#subscribing.get(appId) === tracked) this.#subscribing.delete(appId);
     });
     this.#subscribing.set(appId, tracked);
+    // the connection the subscription went to (null: none yet, the first one seen counts as a move)
+    if (this.#sharded) this.#shards.set(appId, shardedSubscriberOf(this.#sub, channel) ?? null);
     if (!this.up) return Promise.resolve();
     return tracked;
   }
@@ -110,6 +135,7 @@ export class LineBus {
     this.#watchers.delete(appId);
     this.#nextFirst.delete(appId);
     this.#nextEpoch.delete(appId);
+    this.#shards.delete(appId);
     if (this.#closed) return;
     const channel = appChannel(appId);
     void (this.#sharded ? this.#sub.sunsubscribe(channel) : this.#sub.unsubscribe(channel)).catch(() => {
@@ -187,8 +213,60 @@ export class LineBus {
     for (const h of held) this.#deliver(h.appId, h.first, h.origin, h.recs, h.epoch);
   };
 
+  /**
+   * Sharded: the apps whose slot another connection serves now than when last
+   * looked at. ioredis subscribed it to their channels (it keeps the list);
+   * they are subscribed again on it (a channel missing from ioredis' list,
+   * its subscribe refused during the failover, is then there too), and a
+   * PING after that says when every message published from then on reaches
+   * us: the apps' watchers catch up then.
+   */
+  readonly #checkShards = (): void => {
+    if (this.#closed) return;
+    let moved: Map<SubscriberConnection, string[]> | null = null;
+    for (const appId of this.#watchers.keys()) {
+      const conn = shardedSubscriberOf(this.#sub, appChannel(appId));
+      if (!conn || conn.status !== 'ready' || conn === this.#shards.get(appId)) continue;
+      this.#shards.set(appId, conn);
+      moved ??= new Map();
+      const ids = moved.get(conn);
+      if (ids) ids.push(appId);
+      else moved.set(conn, [appId]);
+    }
+    if (moved === null) return;
+    for (const [conn, ids] of moved) {
+      for (const id of ids) {
+        conn.ssubscribe(appChannel(id)).catch(() => {
+          /* dropped again: ioredis moves it once more, and the next look finds that */
+        });
+      }
+      conn.ping().then(
+        () => this.#shardMoved(conn, ids),
+        () => {
+          // not answering: looked at again next time
+          for (const id of ids) if (this.#shards.get(id) === conn) this.#shards.set(id, null);
+        },
+      );
+    }
+  };
+
+  #shardMoved(conn: SubscriberConnection, ids: readonly string[]): void {
+    if (this.#closed) return;
+    let n = 0;
+    for (const id of ids) {
+      const set = this.#watchers.get(id);
+      if (!set || this.#shards.get(id) !== conn) continue;
+      n++;
+      for (const w of set) w.onResubscribed?.();
+    }
+    if (n > 0) this.#log.info({ at: 'cluster.resubscribed_shard', apps: n }, 'line subscriptions moved to another Redis node: catching up from the history');
+  }
+
   close(): void {
     this.#closed = true;
+    if (this.#shardTimer) clearInterval(this.#shardTimer);
+    this.#shardTimer = null;
+    this.#sub.off('subscribersReady', this.#checkShards);
     this.#sub.off(this.#sharded ? 'smessageBuffer' : 'messageBuffer', this.#onMessage);
     this.#sub.off('ready', this.#onReady);
     this.#held = null;

@@ -100,6 +100,29 @@ export function masterConnection(r: Redis, owner: string): Redis | undefined {
   return pool?.getInstanceByKey(owner);
 }
 
+/** The parts of a connection a caller that watches ioredis' subscriber connections uses. */
+export interface SubscriberConnection {
+  readonly status: string;
+  ping(): Promise<unknown>;
+  ssubscribe(...channels: string[]): Promise<unknown>;
+}
+
+/**
+ * Redis Cluster: the connection ioredis' sharded subscriber uses now for a
+ * channel (the one of the master its slot maps to), null when it has none
+ * (no subscriber for that master yet). ioredis replaces it, inside the
+ * Cluster client and without a 'ready' there, when that master fails, is
+ * replaced by its replica or gives the slot away: another object here means
+ * messages may have been missed. undefined on one Redis.
+ */
+export function shardedSubscriberOf(r: Redis, channel: string): SubscriberConnection | null | undefined {
+  if (!isCluster(r)) return undefined;
+  const c = r as unknown as { slots: string[][]; shardedSubscribers?: { shardedSubscribers?: Map<string, { getInstance(): SubscriberConnection | null }> } };
+  const node = c.slots[slotOf(channel)]?.[0];
+  if (node === undefined) return null;
+  return c.shardedSubscribers?.shardedSubscribers?.get(node)?.getInstance() ?? null;
+}
+
 /** Ask the cluster client to reload the slot map (after a redirection). */
 export function refreshSlots(r: Redis): void {
   if (isCluster(r)) (r as unknown as Cluster).refreshSlotsCache();

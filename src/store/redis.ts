@@ -47,11 +47,36 @@
 // field of `lp:keys`), so a change computed on a node whose copy is stale
 // (a key revoked elsewhere a moment ago) is computed again, never written
 // over the newer record.
+//
+// The list of ids (`lp:apps`): load() and a full resync find the apps
+// there, so a record nobody lists is lost to every node started after (and
+// to a resync). The set is in a slot of its own on a Redis Cluster, so it
+// cannot change in the same script as a record; the order of the commands
+// instead keeps every record that exists listed once the writes in flight
+// landed, in every interleaving of nodes' writes:
+// - a write that leaves a record SADDs the id after its compare-and-set
+//   (a create also before it: a node that dies between the two leaves its
+//   record listed);
+// - a delete SREMs the id after its compare-and-set, then checks for a
+//   record and SADDs the id back when one exists; load() unlists an id
+//   without a record the same way.
+// Why: take a record that exists at the end, made by a create's
+// compare-and-set at t (no delete's compare-and-set after t, or it would
+// not exist). An SREM that lands before that create's last SADD is undone
+// by that SADD. One that lands after it belongs to a delete, or a load(),
+// that had found no record before t; its check comes after its SREM, so
+// after t, and sees the record: it SADDs the id back. A listed id without a
+// record (a create between its SADDs, one whose node died, an SREM that
+// failed) costs a GET in load(), which unlists it. Left open: a node dying
+// right between its SREM and its check while another node makes the app
+// again, or between a create's write and its last SADD while another
+// node's delete unlists it; the next change of the app lists it again.
 import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
+import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appCounts, appFirsts, appLines, appMeta, appTrims, drainLease, drainState } from '../redis/keys.js';
+import { countShard } from '../cluster/counts.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
@@ -248,6 +273,7 @@ export class RedisStore implements ConfigStore {
       if (!this.#versions.known) this.#versions.set(version);
       const [apiKeyHash, ids, keys] = await Promise.all([this.getApiKeyHash(), this.#cmd.smembers(APPS), this.getKeys()]);
       const apps: AppRecord[] = [];
+      const stale: string[] = [];
       for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
         const part = ids.slice(i, i + LOAD_CHUNK);
         const p = pipelineByOwner(this.#cmd);
@@ -256,10 +282,16 @@ export class RedisStore implements ConfigStore {
         res.forEach(([err, v], k) => {
           if (err) throw err;
           if (typeof v === 'string') apps.push(JSON.parse(v) as AppRecord);
-          else this.#known.delete(part[k]!);
+          else {
+            this.#known.delete(part[k]!);
+            stale.push(part[k]!);
+          }
         });
       }
       for (const a of apps) this.#known.add(a.id);
+      // listed without a record: a create in flight (listed before its write) or one whose node died before it, or a
+      // delete whose SREM failed. Unlisted as a delete does (a record made meanwhile is listed again: never lost)
+      for (let i = 0; i < stale.length; i += LOAD_CHUNK) await Promise.all(stale.slice(i, i + LOAD_CHUNK).map((id) => this.#unlist(id)));
       return { apiKey: null, apiKeyHash, apps, keys };
     } catch (err) {
       throw storeError(err);
@@ -290,15 +322,21 @@ export class RedisStore implements ConfigStore {
         if (cur === null) keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
         // a drain removed: its checkpoint and lease go in the same step (its owner's last save then writes nothing: redis/scripts.ts)
         else for (const d of cur.drains) if (!next.drains.some((n) => n.id === d.id)) keys.push(drainState(id, d.id), drainLease(id, d.id));
-        // listed first: a listed id without a record is skipped by load(), a record nobody lists is lost on restart
+        // listed first (see "The list of ids" above): a listed id without a record is skipped by load(), a record nobody lists is lost on restart
         if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
+        // and no counts: a field there is a deleted app's (no node counts lines of this one before its token is written),
+        // re-added by a batch that landed after the delete's cleanup (its node died before its next write took it out)
+        if (cur === null) await redisCall(this.#cmd.hdel(appCounts(countShard(id)), id));
       }
       const all = withVersion();
       const written = Number(await redisCall(this.#cmd.eval(CAS_LUA, all.length, ...all, raw ?? '', rec ? JSON.stringify(rec) : '', CONFIG_CHANNEL, this.#open('app', id), this.#single ? '1' : '0')));
       if (written === 0) continue; // another write landed since the read: read again
       await this.#written(written);
-      if (rec) this.#known.add(id);
-      else this.#deleted(id);
+      if (rec) {
+        this.#known.add(id);
+        // listed again after the write: a delete's unlisting may have landed between the first SADD and the write
+        await this.#list(id);
+      } else await this.#deleted(id);
       return { record: rec, result };
     }
     throw new StoreError(`too many concurrent changes of ${id}; try again`);
@@ -312,15 +350,74 @@ export class RedisStore implements ConfigStore {
     await this.update(id, () => ({ next: null, result: undefined }));
   }
 
-  /** After a delete: unlist the id, and delete the history again once lines routed meanwhile by other nodes are in. */
-  #deleted(id: string): void {
+  /** After a write that left a record: its id is in `lp:apps` (retried in the background until Redis answers: the write landed). */
+  async #list(id: string, attempt = 0): Promise<void> {
+    try {
+      await this.#cmd.sadd(APPS, id);
+    } catch {
+      if (this.#closed) return;
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if (!this.#closed) void this.#list(id, attempt + 1);
+      }, backoff(attempt));
+      t.unref();
+      this.#timers.add(t);
+    }
+  }
+
+  /**
+   * Take an id out of `lp:apps` (after a delete; load() for an id without
+   * a record), then list it again if a record of it exists: one made by
+   * another node meanwhile, whose own SADDs may have landed before our SREM.
+   * Never throws: an SREM that fails leaves a listed id without a record
+   * (skipped by load(), which unlists it); a check that fails after the
+   * SREM landed is retried in the background.
+   */
+  async #unlist(id: string): Promise<void> {
+    try {
+      await this.#cmd.srem(APPS, id);
+    } catch {
+      return;
+    }
+    await this.#relistIfStored(id, 0);
+  }
+
+  async #relistIfStored(id: string, attempt: number): Promise<void> {
+    try {
+      if ((await this.#cmd.exists(appConfig(id))) === 1) await this.#cmd.sadd(APPS, id);
+    } catch {
+      if (this.#closed) return;
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if (!this.#closed) void this.#relistIfStored(id, attempt + 1);
+      }, backoff(attempt));
+      t.unref();
+      this.#timers.add(t);
+    }
+  }
+
+  /**
+   * After a delete: unlist the id, and delete the history and the app's
+   * field of the cluster's counts again once lines routed meanwhile by
+   * other nodes are in (appends are refused once the record is gone, but a
+   * node that had not heard of the delete yet may add a batch of counts
+   * after it: that node takes the field out with its next write, unless it
+   * died first).
+   */
+  async #deleted(id: string): Promise<void> {
     this.#known.delete(id);
-    // a listed id without a record is skipped by load(): failing here changes nothing
-    this.#cmd.srem(APPS, id).catch(() => {});
+    await this.#unlist(id);
     const t = setTimeout(() => {
       this.#timers.delete(t);
       if (this.#closed) return;
-      void this.#cmd.exists(appConfig(id)).then((n) => (n === 0 ? this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id)) : 0)).catch(() => {});
+      const gone = async (): Promise<void> => {
+        if ((await this.#cmd.exists(appConfig(id))) !== 0) return;
+        await this.#cmd.del(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
+        // another slot on a Redis Cluster, so not in one step with the check: an app made again between the two loses the
+        // counts other nodes added for it within that round trip (its create deleted the field before its write anyway)
+        await this.#cmd.hdel(appCounts(countShard(id)), id);
+      };
+      void gone().catch(() => {});
     }, this.#lingerMs);
     t.unref();
     this.#timers.add(t);
