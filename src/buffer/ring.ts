@@ -66,6 +66,10 @@ export class Ring {
   set lastSeq(seq: number) {
     if (this.#count === 0) this.#lastSeq = seq;
   }
+  /** Raise the seq counter (its newest lines were given seqs above it: cluster/history.ts, reindex). */
+  raiseLastSeq(seq: number): void {
+    if (seq > this.#lastSeq) this.#lastSeq = seq;
+  }
   /** seq of the oldest line held (lastSeq + 1 when empty). */
   get firstSeq(): number {
     return this.#count === 0 ? this.#lastSeq + 1 : seqOf(this.at(0));

@@ -53,6 +53,8 @@ export interface ClusterOptions {
   /** Node registration refresh period and lifetime without refresh, ms. */
   heartbeatMs: number;
   nodeTtlMs: number;
+  /** How long this node's index claim lives without a renewal (default 6 x nodeTtlMs); past it, queued lines wait for the claim to be checked (nodes.ts), ms. */
+  indexTtlMs?: number;
   /** Drain lease lifetime without renewal (a dead node's drains move after it) and renewal period, ms. */
   leaseTtlMs: number;
   leaseRenewMs: number;
@@ -134,7 +136,7 @@ export class Cluster {
       dropClient(sub);
       throw new Error(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
     }
-    const nodes = new NodeRegistry(cmd, { ttlMs: o.nodeTtlMs, heartbeatMs: o.heartbeatMs, url: '', log });
+    const nodes = new NodeRegistry(cmd, { ttlMs: o.nodeTtlMs, indexTtlMs: o.indexTtlMs, heartbeatMs: o.heartbeatMs, url: '', log });
     try {
       await nodes.start();
     } catch (err) {
@@ -160,9 +162,22 @@ export class Cluster {
     this.#dataDir = config.dataDir;
     this.seqClock = new HybridSeq(nodes.index);
     this.#origins.add(nodes.index);
-    nodes.on('index', (i: number) => {
+    // a lost claim (docs/reliability.md, "Node index"): new lines get the new index, the lines queued
+    // under the old one move to it before any is written, and the old one is no longer this node's
+    // (another node may stamp it now: its lines must not be taken for ours)
+    nodes.on('index', (i: number, was: number) => {
       this.seqClock.node = i;
+      this.history.reindex(was, i);
+      this.#feeds?.reindexed(was, i);
       this.#origins.add(i);
+      this.#origins.delete(was);
+    });
+    // while the claim is doubtful the index is not taken for ours: lines stamped with it by another node
+    // must reach this node's tails and drains (ours of that time are not written until it is checked)
+    nodes.on('doubtful', () => this.#origins.delete(nodes.index));
+    nodes.on('claimed', () => {
+      this.#origins.add(nodes.index);
+      this.history.kick();
     });
     this.store = new RedisStore(cmd, sub, { nodeId: nodes.id });
     const r = metrics.registry;
@@ -172,6 +187,7 @@ export class Cluster {
       chunkLines: redisHistoryDefaults.chunkLines,
       pipelineLines: redisHistoryDefaults.pipelineLines,
       origin: () => this.nodes.index,
+      claimed: () => this.nodes.claimed(),
       nodeId: nodes.id,
       // on a Redis Cluster, an app's lines are published in its shard only (SSUBSCRIBE), not broadcast to every master
       publish: isCluster(cmd) ? 'SPUBLISH' : 'PUBLISH',

@@ -121,6 +121,11 @@ export class DrainFeeds implements DrainCluster {
   }
 
   /** Feed no more lines to any owned drain (node stopping, before the drains flush); cursors still follow deliveries. */
+  /** This node's index was lost and it holds another now: its queued lines move to it (RedisHistory.reindex), so do the feeds' records of the lines they got directly. */
+  reindexed(was: number, now: number): void {
+    for (const f of this.#feeds.values()) f.reindexed(was, now);
+  }
+
   quiesce(): void {
     for (const f of this.#feeds.values()) f.quiesce();
   }

@@ -165,6 +165,17 @@ export class DrainFeed implements LineSink, FollowTarget {
     this.#fifo.push(0);
   }
 
+  /**
+   * This node's index was lost and it holds another now: the lines it got
+   * directly and has not read back come through Redis with their seqs moved
+   * to the new index (RedisHistory.reindex), and the old index is no longer
+   * ours, so the ranges move with them.
+   */
+  reindexed(was: number, now: number): void {
+    const d = this.#direct;
+    for (let i = 0; i < d.length; i++) if (originOf(d[i]!) === was) d[i] = d[i]! - was + now;
+  }
+
   /** One of our own lines that went to the drain directly while Redis was away. */
   #wasDirect(rec: Buffer): boolean {
     return this.#wasDirectSeq(seqOf(rec));

@@ -42,8 +42,9 @@ import { parseDropped, type DroppedChunk } from './gone.js';
 import { isCluster, refreshSlots } from '../redis/connection.js';
 import { byOwner, RoundSender, settle, type Outcome } from './history-round.js';
 import { Losses, type Loss } from './losses.js';
-import { receivedOf } from '../line.js';
-import { decodeLossNotice } from './batch.js';
+import { receivedOf, seqOf, setSeq } from '../line.js';
+import { decodeLossNotice, isLossNotice } from './batch.js';
+import { originOf } from '../basics/seq.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -56,6 +57,8 @@ export interface RedisHistoryOptions {
   pipelineLines: number;
   /** This node's index (the origin byte of published batches). */
   origin(): number;
+  /** False while this node's index claim is doubtful (nodes.ts): nothing is written until it is checked. */
+  claimed?(): boolean;
   /** This node's id (the append script remembers its chunk ids per app under it). */
   nodeId: string;
   /** How the append script publishes: PUBLISH, or SPUBLISH (sharded, on a Redis Cluster). */
@@ -259,7 +262,7 @@ export class RedisHistory {
   }
 
   #pump(): void {
-    if (this.#inFlight !== null || !this.#up || (this.#pending.length === 0 && this.#lost.size === 0)) {
+    if (this.#inFlight !== null || !this.#up || (this.#pending.length === 0 && this.#lost.size === 0) || this.#opts.claimed?.() === false) {
       this.#notify();
       return;
     }
@@ -443,6 +446,51 @@ export class RedisHistory {
     }
     this.#pump();
   };
+
+  /** Write what is queued (the index claim is valid again). */
+  kick(): void {
+    this.#pump();
+  }
+
+  /**
+   * This node's index was lost and it holds another now (nodes.ts): the
+   * lines routed under the old index and never sent get the new one (their
+   * seqs keep their time and counter, only the node byte changes), in the
+   * queue and in the app's ring, so no line of this node reaches Redis with
+   * an index another node may stamp now. A chunk already sent once goes
+   * again as it was: the append script knows a re-send by its id, and its
+   * lines were stamped while the claim held (docs/reliability.md, "Node index").
+   */
+  reindex(was: number, now: number): void {
+    this.#collect();
+    const shift = now - was;
+    const low = new Map<AppBatch, number>();
+    for (const c of this.#pending.chunks()) {
+      if (c.id !== 0 || c.origin !== was) continue;
+      c.origin = now;
+      for (const r of c.records()) {
+        if (isLossNotice(r)) continue;
+        const s = seqOf(r);
+        if (originOf(s) !== was) continue;
+        setSeq(r, s + shift);
+        if (!(s >= (low.get(c.batch) ?? Infinity))) low.set(c.batch, s);
+      }
+    }
+    // the ring holds this node's lines only: those from the first moved one on are the ones moved
+    for (const [b, from] of low) {
+      const ring = b.ring;
+      let top = 0;
+      for (let k = ring.count - 1; k >= 0; k--) {
+        const r = ring.at(k);
+        const s = seqOf(r);
+        if (s < from) break;
+        if (originOf(s) !== was) continue;
+        setSeq(r, s + shift);
+        if (s + shift > top) top = s + shift;
+      }
+      ring.raiseLastSeq(top);
+    }
+  }
 
   readonly #onDown = (): void => {
     if (this.#up) this.#setDown('connection closed');

@@ -27,8 +27,8 @@ const NOTICE_BYTES = 22;
 export class Chunk {
   readonly batch: AppBatch;
   segs: Segment[];
-  /** The node index stamped in the header (origin u8 | kind u8 | count u32 LE | count x u16 LE lengths). */
-  readonly origin: number;
+  /** The node index stamped in the header (origin u8 | kind u8 | count u32 LE | count x u16 LE lengths); changes only for a chunk never sent, when this node's index is lost (RedisHistory.reindex). */
+  origin: number;
   /** Records held (lines, and a loss notice first when there is one). */
   count = 0;
   /** Id given when first sent (0: never sent, more lines of its app may still join it); a re-send keeps it. */
