@@ -34,13 +34,11 @@
 // partial.
 import type { Redis } from 'ioredis';
 import type { App, Registry } from '../apps.js';
-import { appCounts, nodeCountsSeq } from '../redis/keys.js';
+import { COUNT_SHARDS, appCounts, countShard, nodeCountsSeq } from '../redis/keys.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import type { ScriptPipeline } from '../redis/scripts.js';
 import { readWithin, type StatsBatch, type StatsReplies } from './stats-batch.js';
 
-/** Hashes the counts are spread over (part of the layout in Redis: never changed). */
-export const COUNT_SHARDS = 16;
 /** How long a shard remembers the last batch a node applied (a batch is sent again within seconds, or after an outage). */
 export const COUNT_SEQ_TTL_MS = 24 * 3600_000;
 /**
@@ -56,16 +54,6 @@ const MAX_VALUE_CHARS = 3 * 20 + 2;
 
 /** Lines routed, their bytes, lines the rate limit dropped. */
 export type Counts = [lines: number, bytes: number, limited: number];
-
-/** The shard of an app id: FNV-1a (32 bits) of its characters, mod COUNT_SHARDS. */
-export function countShard(app: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < app.length; i++) {
-    h ^= app.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % COUNT_SHARDS;
-}
 
 /** A value read from a shard, or null when it is not one (absent, too long, malformed). */
 export function parseCounts(v: unknown): Counts | null {

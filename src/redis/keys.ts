@@ -90,6 +90,20 @@ export const nodeRates = (id: string): string => `lp:node:${id}:rates`;
  * release). Its own slot per shard.
  */
 export const appCounts = (shard: number): string => `lp:{counts:${shard}}:apps`;
+
+/** Hashes the counts are spread over (part of the layout in Redis: never changed). */
+export const COUNT_SHARDS = 16;
+
+/** The shard of an app id: FNV-1a (32 bits) of its characters, mod COUNT_SHARDS. */
+export function countShard(app: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < app.length; i++) {
+    h ^= app.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % COUNT_SHARDS;
+}
+
 /** The last batch of one node's counts applied to a shard of appCounts (applied once); expires. Same slot as the shard. */
 export const nodeCountsSeq = (shard: number, node: string): string => `lp:{counts:${shard}}:node:${node}`;
 /** Drain replays other nodes asked a node to run (a list of JSON requests, expiring). */

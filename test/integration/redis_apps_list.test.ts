@@ -12,8 +12,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/store/redis.js';
 import type { AppRecord } from '../../src/store/store.js';
-import { APPS, appConfig, appCounts, nodeCountsSeq } from '../../src/redis/keys.js';
-import { countShard } from '../../src/cluster/counts.js';
+import { APPS, appConfig, appCounts, countShard, nodeCountsSeq } from '../../src/redis/keys.js';
 import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 

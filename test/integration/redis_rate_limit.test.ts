@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { api, fastCluster, postLogs, startNode, syslog, type Node } from '../support/cluster.js';
 import { NODES, appCounts, nodeInfo, nodeLimitShare, nodeRates } from '../../src/redis/keys.js';
-import { countShard } from '../../src/cluster/counts.js';
+import { countShard } from '../../src/redis/keys.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { sample } from '../support/limits.js';
 

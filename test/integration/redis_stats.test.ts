@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, Redis } from 'ioredis';
 import { appCounts, nodeCountsSeq, nodeRates } from '../../src/redis/keys.js';
-import { countShard } from '../../src/cluster/counts.js';
+import { countShard } from '../../src/redis/keys.js';
 import { defineScripts, type Scripts } from '../../src/redis/scripts.js';
 import { redisBackends } from '../support/redis-backends.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
