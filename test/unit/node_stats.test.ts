@@ -13,10 +13,9 @@ import { silentLog } from '../../src/obs/log.js';
 import { Child } from '../../src/obs/metrics.js';
 import { NodeStats } from '../../src/cluster/node-stats.js';
 import { parseCounts } from '../../src/cluster/counts.js';
-import { COUNT_SHARDS, countShard } from '../../src/redis/keys.js';
 import { LimitShares, addPreviousReport, addReport, encodeReport, reportStamp, writesRecord, MAX_REPORT_CHARS, type LimitShareTarget } from '../../src/cluster/limit-share.js';
 import type { NodeRegistry } from '../../src/cluster/nodes.js';
-import { appCounts, nodeCountsSeq, nodeLimitShare, nodeRates } from '../../src/redis/keys.js';
+import { COUNT_SHARDS, appCounts, countShard, nodeCountsSeq, nodeLimitShare, nodeRates } from '../../src/redis/keys.js';
 import { addBlock } from '../../src/cluster/rates.js';
 import { LineRates } from '../../src/buffer/rates.js';
 
