@@ -350,18 +350,24 @@ export class RedisStore implements ConfigStore {
   }
 
   /** After a write that left a record: its id is in `lp:apps` (retried in the background until Redis answers: the write landed). */
-  async #list(id: string, attempt = 0): Promise<void> {
-    try {
-      await this.#cmd.sadd(APPS, id);
-    } catch {
-      if (this.#closed) return;
-      const t = setTimeout(() => {
-        this.#timers.delete(t);
-        if (!this.#closed) void this.#list(id, attempt + 1);
-      }, backoff(attempt));
-      t.unref();
-      this.#timers.add(t);
-    }
+  #list(id: string): Promise<void> {
+    return this.#retrying(() => this.#cmd.sadd(APPS, id));
+  }
+
+  /** Run op; when it fails, run it again after a backoff, in the background, until it succeeds or the store closes. */
+  #retrying(op: () => Promise<unknown>, attempt = 0): Promise<void> {
+    return op().then(
+      () => undefined,
+      () => {
+        if (this.#closed) return;
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          if (!this.#closed) void this.#retrying(op, attempt + 1);
+        }, backoff(attempt));
+        t.unref();
+        this.#timers.add(t);
+      },
+    );
   }
 
   /**
@@ -378,21 +384,13 @@ export class RedisStore implements ConfigStore {
     } catch {
       return;
     }
-    await this.#relistIfStored(id, 0);
+    await this.#relistIfStored(id);
   }
 
-  async #relistIfStored(id: string, attempt: number): Promise<void> {
-    try {
+  #relistIfStored(id: string): Promise<void> {
+    return this.#retrying(async () => {
       if ((await this.#cmd.exists(appConfig(id))) === 1) await this.#cmd.sadd(APPS, id);
-    } catch {
-      if (this.#closed) return;
-      const t = setTimeout(() => {
-        this.#timers.delete(t);
-        if (!this.#closed) void this.#relistIfStored(id, attempt + 1);
-      }, backoff(attempt));
-      t.unref();
-      this.#timers.add(t);
-    }
+    });
   }
 
   /**
