@@ -75,6 +75,7 @@ import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
+import { BUMP_LUA, CAS_LUA, KEY_CAS_LUA, MIGRATE_KEY_LUA, SET_KEY_LUA } from './redis-scripts.js';
 import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appCounts, appFirsts, appLines, appMeta, appTrims, countShard, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
@@ -107,89 +108,6 @@ const LOAD_CHUNK = 500;
 
 /** Compare-and-set rounds of one update() before it gives up (each lost round means another write landed). */
 const MAX_ATTEMPTS = 100;
-
-/**
- * Write an app's record only if the stored one is still the one read.
- * KEYS: config, then keys of the app to delete with the write (on a
- * delete, every other key of the app; on a create, the history keys a
- * deleted app of that id may have left; on a change that removes drains,
- * their checkpoints and leases), then (ARGV[5] = '1', one Redis) the config
- * version, raised in the same step. ARGV: the record read ('' when none),
- * the new record ('' deletes the app's keys), the change channel, the
- * change message without its closing brace, '1' or '0'. Returns 0 on
- * conflict, else the version made (1 without one).
- */
-const CAS_LUA = `
-local n = #KEYS
-if ARGV[5] == '1' then n = n - 1 end
-local cur = redis.call('GET', KEYS[1])
-if (cur or '') ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', unpack(KEYS, 1, n)) else
-  redis.call('SET', KEYS[1], ARGV[2])
-  if n > 1 then redis.call('DEL', unpack(KEYS, 2, n)) end
-end
-local r = 1
-local v = ''
-if ARGV[5] == '1' then
-  r = redis.call('INCR', KEYS[#KEYS])
-  v = ',"v":' .. r
-end
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. v .. '}')
-return r
-`;
-
-/**
- * Write one API key record only if the stored one is still the one read.
- * KEYS: the key hash, then (ARGV[6] = '1', one Redis) the config version,
- * raised in the same step. ARGV: the key id, the record read ('' when
- * none), the new record ('' deletes it), the change channel, the change
- * message without its closing brace, '1' or '0'. Returns 0 on conflict,
- * else the version made (1 without one).
- */
-const KEY_CAS_LUA = `
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if (cur or '') ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-local r = 1
-local v = ''
-if ARGV[6] == '1' then
-  r = redis.call('INCR', KEYS[2])
-  v = ',"v":' .. r
-end
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. v .. '}')
-return r
-`;
-
-/**
- * Raise the config version after a change written apart from it (a Redis
- * Cluster, or a plain write) and announce it. KEYS: the version. ARGV: the
- * channel, the message without its closing brace. Returns the version.
- */
-const BUMP_LUA = `
-local v = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ',"v":' .. v .. '}')
-return v
-`;
-
-/**
- * Replace the previous release's clear admin key by its hash, if it is still
- * the one read. KEYS: the clear key, the hash. ARGV: the clear key read, its
- * hash. Returns 1 when replaced, 0 when the clear key changed meanwhile.
- */
-const MIGRATE_KEY_LUA = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('DEL', KEYS[1])
-return 1
-`;
-
-/** Set the admin key's hash and delete a clear key of the previous release, then publish the change. KEYS: the hash, the clear key. ARGV: the hash, channel, message. */
-const SET_KEY_LUA = `
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1
-`;
 
 function storeError(err: unknown): StoreError {
   return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
