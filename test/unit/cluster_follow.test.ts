@@ -225,12 +225,17 @@ const old = Array.from({ length: 150 }, (_, i) => rec(1000 + i, `old-${i + 1}`))
 const fresh = Array.from({ length: 20 }, (_, i) => rec(5000 + i, `new-${i + 1}`));
 const texts = (recs: Buffer[]): string[] => recs.map((r) => r.toString('latin1', 8));
 
-test('a stream Redis rewound (a new epoch begins at an ordinal the follower passed): the new lines are handed, not skipped as a re-send; what the follower never got of the lost ones is reported lost', async () => {
+/** A follower of a history holding `old` (of epoch `epoch`, none when null), with a recorder of what it hands on. */
+function epochFollower(epoch: number | null): { h: EpochHistory; r: ReturnType<typeof textRecorder>; f: StreamFollower } {
   const h = new EpochHistory();
   h.records = old.slice();
-  h.epoch = E1;
+  if (epoch !== null) h.epoch = epoch;
   const r = textRecorder();
-  const f = new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog());
+  return { h, r, f: new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog()) };
+}
+
+test('a stream Redis rewound (a new epoch begins at an ordinal the follower passed): the new lines are handed, not skipped as a re-send; what the follower never got of the lost ones is reported lost', async () => {
+  const { h, r, f } = epochFollower(E1);
   try {
     f.onBatch(old.slice(0, 120), 1, 1, E1);
     assert.equal(f.last, 120);
@@ -257,10 +262,7 @@ test('a stream Redis rewound (a new epoch begins at an ordinal the follower pass
 
 test('a follower that never learned its epoch catches up after a rewind: the record at its last ordinal is not the one it handed, so it re-bases; when it is, it only adopts the epoch', async () => {
   for (const rewound of [true, false]) {
-    const h = new EpochHistory();
-    h.records = old.slice();
-    const r = textRecorder();
-    const f = new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog());
+    const { h, r, f } = epochFollower(null);
     try {
       f.onBatch(old.slice(0, 150), 1, 1);
       assert.equal(f.epoch, 0);
@@ -290,11 +292,7 @@ test('a follower that never learned its epoch catches up after a rewind: the rec
 });
 
 test('a follower whose stream went back before any append began a new epoch keeps its place and makes the floor the node sends with its appends', async () => {
-  const h = new EpochHistory();
-  h.records = old.slice();
-  h.epoch = E1;
-  const r = textRecorder();
-  const f = new StreamFollower('app', h as unknown as RedisHistory, r.target, silentLog());
+  const { h, r, f } = epochFollower(E1);
   try {
     f.onBatch(old.slice(0, 150), 1, 1, E1);
     h.records = old.slice(0, 50);
