@@ -51,19 +51,16 @@ export class Access {
   }
 
   /**
-   * Destroy an app (the API's DELETE, the library's destroy) and take it out
-   * of every key, here: the other nodes hear of both changes from the store
-   * and change nothing themselves. The keys lose the app before it goes and
-   * once more after (a key given it meanwhile): a crash or a Redis failure
-   * between the steps leaves the app with fewer keys, never a later app of
-   * that name with the keys of this one (a DELETE answered 503 is retried:
-   * the app is still there). Left: a key given the app between the destroy
-   * and the second pass, then a crash before that pass.
+   * Destroy an app (the API's DELETE, the library's destroy). The store takes
+   * it out of every key with the delete (ConfigStore.update: in the same
+   * write embedded, so a refused delete changes no key; right after it in
+   * Redis, redone until it lands); this node's copy of the keys is re-read
+   * here, the other nodes hear of both changes from the store.
    */
   async deleteApp(id: string): Promise<void> {
-    await this.keys.dropApp(id);
     await this.#registry.deleteApp(id);
-    await this.keys.dropApp(id);
+    // the delete stands: a re-read that fails (Redis away) is left to the store's `keys` change, handed again until it succeeds
+    await this.keys.reload().catch(() => {});
   }
 
   /**

@@ -9,15 +9,17 @@
 // Every node keeps all key records in memory. Its own changes apply at once;
 // other nodes' arrive as a `keys` store change (Redis pub/sub, milliseconds)
 // and the whole set is re-read. That copy is for lookups only: every change
-// (create, PATCH, revoke, an app destroyed) is an atomic read-modify-write of
-// the stored record (ConfigStore.updateKey), computed from the record as
-// stored, so a node that has not yet heard of a revocation cannot write the
-// key back (a PATCH then answers 404), and a PATCH cannot put back an app
-// destroyed meanwhile.
+// (PATCH, revoke, an app destroyed) is an atomic read-modify-write of the
+// stored record (ConfigStore.updateKey), computed from the record as stored,
+// so a node that has not yet heard of a revocation cannot write the key back
+// (a PATCH then answers 404), and a PATCH cannot put back an app destroyed
+// meanwhile; a create checks the name in the store's atomic write
+// (ConfigStore.createKey); and a key this node has not heard of yet is
+// looked up in the store before a 404.
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from '../errors.js';
-import type { ConfigStore, KeyChange, KeyRecord } from '../store/store.js';
+import { withoutApp, type ConfigStore, type KeyChange, type KeyRecord } from '../store/store.js';
 import { isRole, ROLES, type Principal, type Role } from './roles.js';
 import { sha256Hex } from '../basics/digest.js';
 
@@ -104,6 +106,11 @@ export function patchInput(body: unknown): KeyPatch {
   if (b['role'] !== undefined) patch.role = roleField(b['role']);
   if (b['apps'] !== undefined) patch.apps = appsField(b['apps']);
   return patch;
+}
+
+/** A malformed key id is no key: 404, as an unknown one (nothing asked of the store). */
+function checkId(id: string): void {
+  if (!KEY_ID.test(id)) throw new NotFoundError('key not found');
 }
 
 interface Entry {
@@ -204,10 +211,19 @@ export class KeyRing extends EventEmitter {
     return [...this.#byId.values()].map((e) => e.record).sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
   }
 
-  require(id: string): KeyRecord {
-    const e = KEY_ID.test(id) ? this.#byId.get(id) : undefined;
-    if (!e) throw new NotFoundError('key not found');
-    return e.record;
+  /**
+   * The key as this node has it; one it has not heard of yet (made a moment
+   * ago on another node) is looked up in the store before the 404 (SPEC 9:
+   * every node serves every request).
+   */
+  async require(id: string): Promise<KeyRecord> {
+    checkId(id);
+    const known = this.#byId.get(id)?.record;
+    if (known) return known;
+    // a read: the change writes nothing
+    const { after } = await this.#write(id, () => undefined);
+    if (!after) throw new NotFoundError('key not found');
+    return after;
   }
 
   #checkApps(apps: readonly string[]): void {
@@ -217,14 +233,16 @@ export class KeyRing extends EventEmitter {
 
   async create(input: KeyInput): Promise<{ record: KeyRecord; secret: string }> {
     this.#checkApps(input.apps);
-    if ([...this.#byId.values()].some((e) => e.record.name === input.name)) throw new ConflictError(`a key named ${JSON.stringify(input.name)} exists`);
     const { id, secret } = newKey();
     const now = new Date().toISOString();
     const record: KeyRecord = { id, hash: hashSecret(secret), name: input.name, role: input.role, apps: input.apps, createdAt: now, updatedAt: now };
-    await this.#write(id, (cur) => {
-      if (cur) throw new ConflictError('a key with this id exists; try again');
-      return record;
-    });
+    // the name is checked in the store's atomic write, not against this node's copy: creates at once, here or on
+    // other nodes, get one key of a name
+    this.#writes++;
+    const taken = await this.#store.createKey(record);
+    if (taken === 'name') throw new ConflictError(`a key named ${JSON.stringify(input.name)} exists`);
+    if (taken === 'id') throw new ConflictError('a key with this id exists; try again');
+    this.#set(record, id);
     return { record: await this.#dropGone(id, input.apps, record), secret };
   }
 
@@ -244,7 +262,8 @@ export class KeyRing extends EventEmitter {
 
   /** Revoke a key; answers its last record as stored. 404 when it is gone (revoked meanwhile, here or on another node). */
   async revoke(id: string): Promise<KeyRecord> {
-    this.require(id);
+    // the store decides, not this node's copy (a key made on another node a moment ago is revoked too)
+    checkId(id);
     const { before } = await this.#write(id, (cur) => {
       if (!cur) throw new NotFoundError('key not found');
       return null;
@@ -252,32 +271,15 @@ export class KeyRing extends EventEmitter {
     return before!;
   }
 
-  /**
-   * An app was destroyed: every key loses it (a later app of that name is
-   * not theirs). Called once, by the node that destroyed it (Access.deleteApp),
-   * on the records as stored (not this node's copy): each one that names the
-   * app is changed by an atomic read-modify-write that takes the app out if
-   * the key still exists and still names it, and writes nothing otherwise.
-   */
-  async dropApp(app: string): Promise<KeyRecord[]> {
-    const changed: KeyRecord[] = [];
-    for (const rec of await this.#store.getKeys()) {
-      if (!rec.apps.includes(app)) continue;
-      const after = await this.#without(rec.id, app);
-      if (after) changed.push(after);
-    }
-    return changed;
-  }
-
   /** Take `app` out of one key if the stored key names it: the key after, or null when nothing changed. */
   async #without(id: string, app: string): Promise<KeyRecord | null> {
-    const { before, after } = await this.#write(id, (cur) => (cur?.apps.includes(app) ? { ...cur, apps: cur.apps.filter((a) => a !== app), updatedAt: new Date().toISOString() } : undefined));
+    const { before, after } = await this.#write(id, (cur) => withoutApp(cur, app));
     return before?.apps.includes(app) && after && !after.apps.includes(app) ? after : null;
   }
 
   /**
-   * A key was just given `apps`: any of them destroyed in the meantime (its
-   * destroyer's dropApp may have run before this write landed) is taken out
+   * A key was just given `apps`: any of them destroyed in the meantime (the
+   * destroy's scope drop may have run before this write landed) is taken out
    * again. The store is asked, not the registry, which hears of another
    * node's destroy a moment later. Answers the key as it is now.
    */

@@ -44,10 +44,10 @@ function keyRoutes(app: FastifyInstance, ctx: Context): void {
 
   app.get('/v3/account', { config: { access: { perm: 'read' } } }, async (req) => accountJson(principalOf(req)));
 
-  app.get<{ Params: KeyParams }>('/v3/keys/:id', async (req) => keyJson(keys.require(req.params.id)));
+  app.get<{ Params: KeyParams }>('/v3/keys/:id', async (req) => keyJson(await keys.require(req.params.id)));
 
   app.patch<{ Params: KeyParams }>('/v3/keys/:id', async (req) => {
-    keys.require(req.params.id); // 404 before any 400 about the body
+    await keys.require(req.params.id); // 404 before any 400 about the body
     const { before, after } = await keys.update(req.params.id, patchInput(req.body));
     await audit.keyChange(before, after, principalOf(req));
     return keyJson(after);

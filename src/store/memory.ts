@@ -9,7 +9,7 @@
 // every change in it fails, and so does every answer computed on top of them.
 // After a commit is answered, afterCommit() may do housekeeping (file.ts
 // compacts its journal) before the next write starts.
-import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
+import { withoutApp, type AppRecord, type AppUpdate, type ConfigStore, type KeyChange, type KeyRecord, type KeyTaken, type StoreChange, type StoreSnapshot } from './store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -36,6 +36,13 @@ class Stage implements StagedChanges {
   /** The API key as it will be once this write is committed. */
   key(id: string): KeyRecord | null {
     return this.keys.has(id) ? this.keys.get(id)! : (this.#committedKeys.get(id) ?? null);
+  }
+  /** Every API key as it will be once this write is committed. */
+  *eachKey(): Iterable<KeyRecord> {
+    for (const id of new Set([...this.#committedKeys.keys(), ...this.keys.keys()])) {
+      const k = this.key(id);
+      if (k) yield k;
+    }
   }
   /** The app as it will be once this write is committed. */
   get(id: string): AppRecord | null {
@@ -71,13 +78,21 @@ export class MemoryStore implements ConfigStore {
       const { next, result } = fn(cur ? clone(cur) : null);
       if (next === undefined) return { record: cur ? clone(cur) : null, result };
       if (next === null) {
-        if (cur) stage.apps.set(id, null);
+        if (cur) this.#stageDelete(stage, id);
         return { record: null, result };
       }
       const rec: AppRecord = { ...clone(next), id, rev: (cur?.rev ?? 0) + 1 };
       stage.apps.set(id, rec);
       return { record: clone(rec), result };
     });
+  }
+  /** Delete the app and take it out of every key in one write: a delete that fails changes no key, one that lands leaves no key naming the app. */
+  #stageDelete(stage: Stage, id: string): void {
+    stage.apps.set(id, null);
+    for (const k of stage.eachKey()) {
+      const changed = withoutApp(k, id);
+      if (changed) stage.keys.set(k.id, changed);
+    }
   }
   async putApp(app: AppRecord): Promise<void> {
     await this.update(app.id, () => ({ next: app, result: undefined }));
@@ -110,6 +125,14 @@ export class MemoryStore implements ConfigStore {
       const rec: KeyRecord = { ...clone(next), id };
       stage.keys.set(id, rec);
       return { before, after: clone(rec) };
+    });
+  }
+  createKey(rec: KeyRecord): Promise<KeyTaken | null> {
+    return this.#enqueue((stage) => {
+      if (stage.key(rec.id)) return 'id';
+      for (const k of stage.eachKey()) if (k.name === rec.name) return 'name';
+      stage.keys.set(rec.id, clone(rec));
+      return null;
     });
   }
   async putKey(rec: KeyRecord): Promise<void> {

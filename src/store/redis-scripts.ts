@@ -33,6 +33,17 @@ redis.call('PUBLISH', ARGV[3], ARGV[4] .. v .. '}')
 return r
 `;
 
+/** The end of a key script: raise the version (KEYS[2], when ARGV[6] = '1') and publish the change (ARGV[4], ARGV[5]); returns the version made (1 without one). */
+const KEY_ANNOUNCE = `
+local r = 1
+local v = ''
+if ARGV[6] == '1' then
+  r = redis.call('INCR', KEYS[2])
+  v = ',"v":' .. r
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. v .. '}')
+return r`;
+
 /**
  * Write one API key record only if the stored one is still the one read.
  * KEYS: the key hash, then (ARGV[6] = '1', one Redis) the config version,
@@ -45,15 +56,24 @@ export const KEY_CAS_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if (cur or '') ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-local r = 1
-local v = ''
-if ARGV[6] == '1' then
-  r = redis.call('INCR', KEYS[2])
-  v = ',"v":' .. r
+${KEY_ANNOUNCE}`;
+
+/**
+ * Store a new API key record unless its id or its name is taken, in one
+ * step (the name is looked up in every record: keys are few). KEYS: the key
+ * hash, then (ARGV[6] = '1', one Redis) the config version, raised in the
+ * same step. ARGV: the key id, the record, its name, the change channel,
+ * the change message without its closing brace, '1' or '0'. Returns -1
+ * (id taken), -2 (name taken), else the version made (1 without one).
+ */
+export const CREATE_KEY_LUA = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
+for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
+  local ok, rec = pcall(cjson.decode, raw)
+  if ok and type(rec) == 'table' and rec['name'] == ARGV[3] then return -2 end
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. v .. '}')
-return r
-`;
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+${KEY_ANNOUNCE}`;
 
 /**
  * Raise the config version after a change written apart from it (a Redis

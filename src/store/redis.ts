@@ -46,7 +46,11 @@
 // in the same step. updateKey() does the same for one API key record (a
 // field of `lp:keys`), so a change computed on a node whose copy is stale
 // (a key revoked elsewhere a moment ago) is computed again, never written
-// over the newer record.
+// over the newer record. A delete of an app then takes it out of every key
+// (each a key compare-and-set; another slot on a Redis Cluster, so not in
+// the delete's script), redone in the background when it fails and before
+// an app of that id is created (a node that died in between); a new key is
+// one script that refuses a taken id or name (CREATE_KEY_LUA).
 //
 // The list of ids (`lp:apps`): load() and a full resync find the apps
 // there, so a record nobody lists is lost to every node started after (and
@@ -75,10 +79,10 @@ import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { BUMP_LUA, CAS_LUA, KEY_CAS_LUA, MIGRATE_KEY_LUA, SET_KEY_LUA } from './redis-scripts.js';
+import { BUMP_LUA, CAS_LUA, CREATE_KEY_LUA, KEY_CAS_LUA, MIGRATE_KEY_LUA, SET_KEY_LUA } from './redis-scripts.js';
 import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appCounts, appFirsts, appLines, appMeta, appTrims, countShard, drainLease, drainState } from '../redis/keys.js';
 import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
-import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
+import { withoutApp, type AppRecord, type AppUpdate, type ConfigStore, type KeyChange, type KeyRecord, type KeyTaken, type StoreChange, type StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import { backoff, ChangeListeners, HeardVersions, type ChangeListener } from './changes.js';
 
@@ -239,6 +243,8 @@ export class RedisStore implements ConfigStore {
         if (cur === null) keys.push(appChunks(id), appFirsts(id), appLines(id), appMeta(id), appTrims(id));
         // a drain removed: its checkpoint and lease go in the same step (its owner's last save then writes nothing: redis/scripts.ts)
         else for (const d of cur.drains) if (!next.drains.some((n) => n.id === d.id)) keys.push(drainState(id, d.id), drainLease(id, d.id));
+        // no key reaches a new app: a destroy of an app of this id whose node died before its keys lost it left them naming it
+        if (cur === null) await this.#dropScopes(id);
         // listed first (see "The list of ids" above): a listed id without a record is skipped by load(), a record nobody lists is lost on restart
         if (cur === null) await redisCall(this.#cmd.sadd(APPS, id));
         // and no counts: a field there is a deleted app's (no node counts lines of this one before its token is written),
@@ -253,7 +259,12 @@ export class RedisStore implements ConfigStore {
         this.#known.add(id);
         // listed again after the write: a delete's unlisting may have landed between the first SADD and the write
         await this.#list(id);
-      } else await this.#deleted(id);
+      } else {
+        await this.#deleted(id);
+        // the keys lose the app after the delete landed (another slot on a Redis Cluster): a delete refused changed no key.
+        // One that landed stands: a drop that fails is done again in the background, and before an app of this id is made
+        await this.#retrying(() => this.#dropScopes(id));
+      }
       return { record: rec, result };
     }
     throw new StoreError(`too many concurrent changes of ${id}; try again`);
@@ -404,6 +415,27 @@ export class RedisStore implements ConfigStore {
       return { before: cur, after: next === null ? null : (JSON.parse(text) as KeyRecord) };
     }
     throw new StoreError(`too many concurrent changes of key ${id}; try again`);
+  }
+
+  /** Take `app` out of every stored key naming it (each a compare-and-set: idempotent); this node's listeners hear of it too. */
+  async #dropScopes(app: string): Promise<void> {
+    let changed = false;
+    for (const rec of await this.getKeys()) {
+      if (!rec.apps.includes(app)) continue;
+      const { after } = await this.updateKey(rec.id, (cur) => withoutApp(cur, app));
+      changed ||= after !== null && !after.apps.includes(app);
+    }
+    if (changed) this.#emit({ kind: 'keys' });
+  }
+
+  async createKey(rec: KeyRecord): Promise<KeyTaken | null> {
+    const keys = this.#single ? [API_KEYS, CONFIG_VERSION] : [API_KEYS];
+    const text = JSON.stringify(rec);
+    const written = Number(await redisCall(this.#cmd.eval(CREATE_KEY_LUA, keys.length, ...keys, rec.id, text, rec.name, CONFIG_CHANNEL, this.#open('keys'), this.#single ? '1' : '0')));
+    if (written === -1) return 'id';
+    if (written === -2) return 'name';
+    await this.#written(written);
+    return null;
   }
 
   async putKey(rec: KeyRecord): Promise<void> {

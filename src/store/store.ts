@@ -83,6 +83,15 @@ export interface KeyChange {
   after: KeyRecord | null;
 }
 
+/** The key without `app` (a destroyed app is no key's), or undefined when it does not name it: a scope drop is idempotent. */
+export function withoutApp(rec: KeyRecord | null, app: string): KeyRecord | undefined {
+  if (!rec?.apps.includes(app)) return undefined;
+  return { ...rec, apps: rec.apps.filter((a) => a !== app), updatedAt: new Date().toISOString() };
+}
+
+/** Why createKey() wrote nothing: a key of that id, or of that name, is stored. */
+export type KeyTaken = 'id' | 'name';
+
 /** What changed, for backends shared by several nodes (cache invalidation). */
 export type StoreChange = { kind: 'app'; id: string } | { kind: 'apiKey' } | { kind: 'keys' };
 
@@ -97,6 +106,15 @@ export interface ConfigStore {
    * as committed (null when deleted). Rejects with nothing changed when `fn`
    * throws or the write fails; `fn` may run more than once (a conflicting
    * write elsewhere), so it must have no side effects.
+   *
+   * A deleted app is taken out of every API key (withoutApp), so that a
+   * later app of that id is no key's: the memory and file stores in the same
+   * write (a delete that fails changes no key either); Redis right after the
+   * delete (another slot on a Redis Cluster), again in the background until
+   * it lands when it fails (the delete stands), and once more before an app
+   * of that id is created (a node that died between the two). The caller
+   * re-reads the keys after a delete (Access.deleteApp); keys Redis changed
+   * later are reported to this node's listeners too (a `keys` change).
    */
   update<T>(id: string, fn: (current: AppRecord | null) => AppUpdate<T>): Promise<{ record: AppRecord | null; result: T }>;
   /** Create or replace one app, whatever is stored. Resolves once durable. */
@@ -121,6 +139,13 @@ export interface ConfigStore {
    * than once, so it must have no side effects.
    */
   updateKey(id: string, fn: (current: KeyRecord | null) => KeyRecord | null | undefined): Promise<KeyChange>;
+  /**
+   * Store a new API key unless a key of its id or of its name is stored,
+   * decided in one atomic step (two nodes creating one name at once: one
+   * is refused). Resolves once durable: null when written, else what was
+   * taken (nothing written).
+   */
+  createKey(rec: KeyRecord): Promise<KeyTaken | null>;
   /** Create or replace one API key record, whatever is stored (a new key; changes go through updateKey). Resolves once durable. */
   putKey(rec: KeyRecord): Promise<void>;
   /** Remove one API key record; false when there was none. Resolves once durable. */

@@ -13,6 +13,8 @@ import { AUTH, startNode, type Node } from '../support/cluster.js';
 import { as, createKey } from '../support/keys.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startServer, storedConfig, type TestServer } from '../support/server.js';
+import { APPS, CONFIG_VERSION, appConfig } from '../../src/redis/keys.js';
+import { hashSecret, newKey } from '../../src/access/keys.js';
 
 /** Rounds of each race, one after the other (each round's two requests at once, and nothing waited for between rounds). */
 const ROUNDS = 30;
@@ -121,8 +123,24 @@ async function patchWhileAppDestroyed(p: Pair, tag: string): Promise<void> {
   }
 }
 
+/** Keys of one name created at once, half on one and half on two: one 201, the others 409, one key of the name stored. */
+async function createSameName(p: Pair, tag: string): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    const name = `${tag}-key-${i}`;
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, j) => api(j % 2 === 0 ? p.one : p.two, 'POST', '/v3/keys', { name, role: 'viewer', apps: ['alpha'] })));
+    assert.deepEqual(
+      rs.map((r) => r.status).sort(),
+      [201, 409, 409, 409, 409, 409, 409, 409],
+      rs.map((r) => r.text).join(' '),
+    );
+    const stored = (await p.stored()) as Array<{ name?: string }>;
+    assert.equal(stored.filter((k) => k.name === name).length, 1, `keys named ${name} stored`);
+  }
+}
+
 /** The races as tests of the enclosing describe, on the pair its before() made (the racing requests on its `one` and `two`). */
 function raceTests(p: () => Pair): void {
+  test('keys of one name created at once: one 201, the others 409', () => createSameName(p(), 'sn'));
   test('a key revoked while one of its apps is destroyed stays revoked', () => revokeWhileAppDestroyed(p(), 'rd'));
   test('a PATCH racing a revoke never brings the key back; one after it answers 404', () => patchWhileRevoked(p(), 'pr'));
   test('a PATCH racing the destroy of one of the key’s apps does not give the app back', () => patchWhileAppDestroyed(p(), 'pd'));
@@ -170,4 +188,34 @@ describe('key races on two nodes sharing one redis-server (each race’s request
   });
 
   raceTests(() => p);
+
+  test('a key another node made a moment ago (its message still on its way) is found, patched and revoked on this one', async () => {
+    for (const [i, step] of ['GET', 'PATCH', 'DELETE'].entries()) {
+      // stored as a create does, but not announced: no node has heard of it
+      const { id, secret } = newKey();
+      const now = new Date().toISOString();
+      await r.hset('lp:keys', id, JSON.stringify({ id, hash: hashSecret(secret), name: `unheard-${i}`, role: 'viewer', apps: ['alpha'], createdAt: now, updatedAt: now }));
+      if (step === 'GET') assert.equal((await api(p.two, 'GET', `/v3/keys/${id}`)).status, 200);
+      if (step === 'PATCH') assert.equal((await api(p.two, 'PATCH', `/v3/keys/${id}`, { role: 'developer' })).status, 200);
+      const revoke = await api(p.two, 'DELETE', `/v3/keys/${id}`);
+      assert.equal(revoke.status, 204, `${step}, then revoke: ${revoke.text}`);
+      await sleep(SETTLE_MS);
+      await assertRevoked(p, { id, auth: `Bearer ${secret}`, name: `unheard-${i}` });
+    }
+  });
+
+  test('an app destroyed by a node that died before its keys lost it: a new app of that name is no key’s', async () => {
+    await createApp(p.one, 'orphan');
+    const k = await createKey(p.one, 'orphan-key', 'viewer', ['alpha', 'orphan']);
+    // what the destroy's compare-and-set leaves when its node dies right after it: the record gone, the keys untouched
+    await r.del(appConfig('orphan'));
+    await r.srem(APPS, 'orphan');
+    await r.incr(CONFIG_VERSION); // the nodes see a change they missed and re-read
+    await sleep(SETTLE_MS);
+    assert.equal((await api(p.two, 'GET', '/v3/channels/orphan')).status, 404);
+    await createApp(p.two, 'orphan');
+    await sleep(100);
+    for (const t of [p.one, p.two]) assert.equal((await api(as(t, k), 'GET', '/v3/channels/orphan')).status, 403, `the key reaches the new app on ${t.url}`);
+    assert.deepEqual((await p.stored()).find((s) => s.id === k.id)?.apps, ['alpha']);
+  });
 });

@@ -13,6 +13,8 @@ import { Registry } from '../../src/apps.js';
 import { FileStore } from '../../src/store/file.js';
 import { API_KEY, api, postLogs, syslog } from '../support/cluster.js';
 import { FaultyFileStore, recordingLog } from '../support/faulty-store.js';
+import { api as apiAs } from '../support/api.js';
+import { as, createKey } from '../support/keys.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
 
 const ENV = { LOGPLANE_API_KEY: API_KEY, LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' };
@@ -191,6 +193,37 @@ describe('what a data dir that cannot be written answers', () => {
       assert.ok(!rec.text().includes(API_KEY), 'no key in own logs');
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('a refused DELETE of a channel changes no API key', () => {
+  test('the keys keep a channel whose delete could not be written, now and after a restart', async () => {
+    const dataDir = tempDir();
+    const store = new FaultyFileStore(dataDir);
+    let s: TestServer | null = await startServer(ENV, { dataDir, store });
+    try {
+      assert.equal((await api(s.url, 'PUT', '/v3/channels/victim', { tokens: ['app'] })).status, 201);
+      const k = await createKey(s, 'ci', 'viewer', ['victim']);
+      // only the write that deletes the channel fails: a key change written apart from it would land
+      store.failOnly = (written) => written.includes('"deleted":["victim"]');
+      store.failWith = 'ENOSPC';
+      const del = await api(s.url, 'DELETE', '/v3/channels/victim');
+      assert.equal(del.status, 503, del.text);
+      assert.equal(del.json.id, 'data_dir_unwritable');
+      store.failWith = null;
+      const check = async (srv: TestServer, when: string) => {
+        assert.equal((await api(srv.url, 'GET', '/v3/channels/victim')).status, 200, `${when}: the channel is there`);
+        assert.deepEqual((await apiAs(srv, 'GET', `/v3/keys/${k.id}`)).json.apps, ['victim'], `${when}: the key still names it`);
+        assert.equal((await apiAs(as(srv, k), 'GET', '/v3/channels/victim')).status, 200, `${when}: the key still reads it`);
+      };
+      await check(s, 'right after the refusal');
+      await s.close({ keepData: true });
+      s = null;
+      s = await startServer(ENV, { dataDir });
+      await check(s, 'after a restart');
+    } finally {
+      await s?.close();
     }
   });
 });

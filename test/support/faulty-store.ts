@@ -15,16 +15,23 @@ const MESSAGES: Record<string, string> = {
 export class FaultyFileStore extends FileStore {
   /** The errno the next writes fail with; null: writes work. */
   failWith: string | null = null;
+  /** Which writes fail once failWith is set (given what the write holds); null: every one. */
+  failOnly: ((written: string) => boolean) | null = null;
+
+  /** Whether this write fails. */
+  #fails(written: Buffer | string): boolean {
+    return this.failWith !== null && (this.failOnly === null || this.failOnly(written.toString()));
+  }
 
   protected override async appendJournal(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-    if (this.failWith === null) return super.appendJournal(fh, data, position);
+    if (!this.#fails(data)) return super.appendJournal(fh, data, position);
     // half the record lands, then the write fails
     await super.appendJournal(fh, data.subarray(0, Math.floor(data.length / 2)), position);
     throw this.#error();
   }
 
   protected override async writeTemp(path: string, text: string): Promise<void> {
-    if (this.failWith === null) return super.writeTemp(path, text);
+    if (!this.#fails(text)) return super.writeTemp(path, text);
     // what a full disk does: part of the file is written, then the write fails
     await super.writeTemp(path, text.slice(0, Math.floor(text.length / 2)));
     throw this.#error();

@@ -278,6 +278,34 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       assert.deepEqual(await s.getKeys(), []);
     });
 
+    test('createKey: a new key unless its id or name is stored; creates of one name at once (two instances): one lands', async () => {
+      const s = await fresh();
+      await s.load();
+      const other = backend.notifies ? await reopen(s) : s; // two nodes on a shared store; a data dir has one writer
+      if (other !== s) await other.load();
+      const now = new Date().toISOString();
+      const k = (i: number, name: string): KeyRecord => ({ id: `k_${String(i).padStart(16, '0')}`, hash: 'aa'.repeat(32), name, role: 'viewer', apps: [], createdAt: now, updatedAt: now });
+      assert.equal(await s.createKey(k(1, 'one')), null);
+      assert.equal(await s.createKey(k(1, 'two')), 'id');
+      assert.equal(await s.createKey(k(2, 'one')), 'name');
+      const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? s : other).createKey(k(10 + i, 'same'))));
+      assert.deepEqual(rs.filter((r) => r === null).length, 1, JSON.stringify(rs));
+      assert.deepEqual((await s.getKeys()).map((r) => r.name).sort(), ['one', 'same']);
+    });
+
+    test('deleting an app takes it out of every key (a later app of that id is no key’s)', async () => {
+      const s = await fresh();
+      await s.load();
+      await s.putApp(record('gone'));
+      const now = new Date().toISOString();
+      const k: KeyRecord = { id: 'k_4444444444444444', hash: '02'.repeat(32), name: 'd', role: 'viewer', apps: ['gone', 'kept'], createdAt: now, updatedAt: now };
+      await s.putKey(k);
+      await s.putKey({ ...k, id: 'k_5555555555555555', name: 'e', apps: ['kept'] });
+      await s.deleteApp('gone');
+      assert.deepEqual((await s.getKeys()).map((r) => r.apps), [['kept'], ['kept']]);
+      if (backend.reopen) assert.deepEqual(((await (await reopen(s)).load()).keys ?? []).map((r) => r.apps), [['kept'], ['kept']]);
+    });
+
     test("another instance's key changes are reported as `keys`", { skip: !backend.notifies }, async () => {
       const s = await fresh();
       await s.load();
