@@ -103,19 +103,20 @@ function sameServer(a: string, b: string): boolean {
 }
 
 /**
- * The admin key a local `logplane serve` keeps in its data dir, or null:
- * config.json's (embedded mode), else the run file's while its server runs
- * (distributed mode, whose key lives in Redis).
+ * The admin key a local `logplane serve` keeps in its data dir and the file
+ * it was read from, or null: config.json's (embedded mode), else the run
+ * file's while its server runs (distributed mode, whose key lives in Redis).
  */
-export async function keyFromDataDir(dataDir: string): Promise<string | null> {
+export async function keyFromDataDir(dataDir: string): Promise<{ key: string; from: string } | null> {
+  const configPath = join(dataDir, 'config.json');
   try {
-    const data = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as { apiKey?: unknown };
-    if (typeof data.apiKey === 'string' && data.apiKey !== '') return data.apiKey;
+    const data = JSON.parse(await readFile(configPath, 'utf8')) as { apiKey?: unknown };
+    if (typeof data.apiKey === 'string' && data.apiKey !== '') return { key: data.apiKey, from: configPath };
   } catch {
     /* no embedded config here */
   }
   const run = await readRunFile(dataDir);
-  return run?.apiKey !== undefined && pidAlive(run.pid) ? run.apiKey : null;
+  return run?.apiKey !== undefined && pidAlive(run.pid) ? { key: run.apiKey, from: runFilePath(dataDir) } : null;
 }
 
 /** Find the server URL and admin key (see the top of this file). */
@@ -150,10 +151,10 @@ export async function discover(env: NodeJS.ProcessEnv = process.env): Promise<Ta
   const localKeyPath = join(dataDir, 'config.json');
   const localOk = local || isLoopback(url);
   const fromLocal = async () => {
-    if (key === null && localOk) {
-      key = await keyFromDataDir(dataDir);
-      keyFrom = localKeyPath;
-    }
+    if (key !== null || !localOk) return;
+    // the file the key was read from, for "refused the API key (from ...)"
+    const found = await keyFromDataDir(dataDir);
+    if (found !== null) ({ key, from: keyFrom } = found);
   };
   const fromLogin = () => {
     if (key === null && creds?.key && (creds.url === null || sameServer(creds.url, url!))) {
