@@ -305,17 +305,29 @@ export interface CommandArgs<V> {
   positionals: string[];
 }
 
-/** node:util parseArgs with our usage errors. */
+/**
+ * node:util parseArgs with our usage errors: the one place a command's
+ * arguments are read, so every command words a wrong option alike (exit 2,
+ * a pointer to --help). Parsed leniently, then checked token by token: Node's
+ * strict mode would refuse `-n -1` as "ambiguous" before the command could
+ * say what -n takes, and its texts name Node's syntax, not ours.
+ */
 export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
   command: string,
   argv: readonly string[],
   options: O,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: true; strict: true }>> {
-  try {
-    return parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!, command);
+  const all = { ...options, help: { type: 'boolean', short: 'h' } } as const;
+  const { values, positionals, tokens } = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const type = Object.hasOwn(all, t.name) ? all[t.name]!.type : undefined;
+    if (type === undefined) throw new UsageError(`unknown option ${t.rawName}`, command);
+    if (type === 'string' && t.value === undefined) throw new UsageError(`${t.rawName} needs a value`, command);
+    if (type === 'boolean' && t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`, command);
   }
+  // every option was checked against its type above: the values are what strict mode would give
+  return { values, positionals } as ReturnType<typeof parseCommandArgs<O>>;
 }
 
 /** What an app name may be (SPEC 1: `[a-z0-9][a-z0-9._-]{0,99}`). */

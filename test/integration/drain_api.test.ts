@@ -289,7 +289,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
       assert.equal((JSON.parse(out) as Json[])[0]!.delivered, 3);
       await assert.rejects(drainsAdd([url, '-a', 'cli'], io), (e: unknown) => e instanceof CliError && e.message === 'already exists');
       await assert.rejects(drainsAdd(['ftp://x', '-a', 'cli'], io), /unsupported scheme/);
-      await assert.rejects(cliDrains([], io), /missing app: use -a APP/);
+      await assert.rejects(cliDrains([], io), /missing app: pass -a APP \(see: logplane drains --help\)/);
       await assert.rejects(drainsRemove(['nope', '-a', 'cli'], io), /no drain "nope" on cli/);
       out = '';
       await drainsRemove([url, '-a', 'cli'], io);
