@@ -359,6 +359,13 @@ export interface Command {
   run(argv: readonly string[]): Promise<void>;
 }
 
+/** Rows as aligned columns (two spaces apart; the last column is not padded). */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }

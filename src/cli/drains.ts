@@ -3,7 +3,7 @@
 // `drains:replay ID -a APP --num N | --after SEQ` (SPEC 16).
 // Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); the
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
-import { CliError, UsageError, networkReason, parseCommandArgs, requireApp, unreachable } from './client.js';
+import { CliError, UsageError, networkReason, parseCommandArgs, requireApp, table, unreachable } from './client.js';
 import type { DrainFilterJson, DrainJson, DrainStatusJson } from '../api/wire.js';
 import { ambiguousAt, displayUrl } from '../drains/url.js';
 
@@ -171,12 +171,13 @@ export async function drains(argv: readonly string[], io: CliIO = defaultIO()): 
     io.out(`${a.app} has no drains.\n`);
     return;
   }
-  const lines = [`=== ${a.app} Drains`];
+  // one drain a row, whitespace-separated columns (a shown URL has no space); the filter, which may, comes last
+  const rows = [['ID', 'URL', 'TOKEN', 'STATE', 'DELIVERED', 'DROPPED', 'FILTER']];
   for (const d of list) {
-    const f = describeFilter(d.filter);
-    lines.push(`${hideCredentials(d.url)} (${d.token})${f ? ` [${f}]` : ''}  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+    const s = d.status;
+    rows.push([d.id, hideCredentials(d.url), d.token, s.state, String(s.delivered), String(s.dropped), describeFilter(d.filter) ?? '-']);
   }
-  io.out(`${lines.join('\n')}\n`);
+  io.out(`${[`=== ${a.app} Drains`, ...table(rows)].join('\n')}\n`);
 }
 
 /** `logplane drains:add URL -a APP [--source S] [--dyno D] [--grep TEXT]` */
