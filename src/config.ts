@@ -369,9 +369,23 @@ function crossProblems(c: Config, names: ReturnType<typeof namer>): string[] {
   return problems;
 }
 
+function listensOnAll(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/**
+ * True when session URLs point at 127.0.0.1 though the node listens on every
+ * interface (no LOGPLANE_PUBLIC_URL): a wildcard is no address a client can
+ * use, and which of the machine's names other hosts reach it by is not known
+ * here, so only clients on this machine can use them; `serve` says so at start.
+ */
+export function sessionUrlsLocalOnly(c: Config): boolean {
+  return c.publicUrl === null && listensOnAll(c.host);
+}
+
 /** The base URL clients should use for this node (session URLs). */
 export function publicBaseUrl(c: Config, boundPort: number): string {
   if (c.publicUrl) return c.publicUrl;
-  const host = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
+  const host = listensOnAll(c.host) ? '127.0.0.1' : c.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 }
