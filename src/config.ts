@@ -274,21 +274,16 @@ function parseValue(s: Setting, raw: string, where: string, problems: string[]):
   }
 }
 
-/**
- * Build the config from flags (`--port 8601` or `--port=8601`) over environment
- * over defaults. Throws ConfigError listing every problem; returns a frozen object.
- */
-export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
-  const problems: string[] = [];
-  const out: Record<string, unknown> = { ...defaults };
-  const byFlag = new Map(settings.map((s) => [s.flag, s]));
+/** A setting's raw value and where it came from: `--flag` or the environment variable's name. */
+interface Given {
+  raw: string;
+  where: string;
+}
 
-  for (const s of settings) {
-    const raw = env[s.env];
-    if (raw === undefined) continue;
-    const v = parseValue(s, raw, s.env, problems);
-    if (v !== undefined) out[s.key] = v;
-  }
+/** The flags of argv, by setting (the last of a repeated flag wins); unknown flags and stray words are problems. */
+function readFlags(argv: readonly string[], problems: string[]): Map<keyof Config, Given> {
+  const byFlag = new Map(settings.map((s) => [s.flag, s]));
+  const given = new Map<keyof Config, Given>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) {
@@ -308,33 +303,89 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     if (eq !== -1) raw = arg.slice(eq + 1);
     else if (s.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) raw = 'true';
     else raw = argv[++i];
-    if (raw === undefined) {
-      problems.push(`--${name} needs a value`);
-      continue;
-    }
-    const v = parseValue(s, raw, `--${name}`, problems);
+    if (raw === undefined) problems.push(`--${name} needs a value`);
+    else given.set(s.key, { raw, where: `--${name}` });
+  }
+  return given;
+}
+
+/**
+ * Build the config from flags (`--port 8601` or `--port=8601`) over environment
+ * over defaults. A flag replaces its environment variable, which is then not
+ * read at all (a bad value there does not stop a start that overrides it), and
+ * every problem names what the user set: the flag or the variable.
+ * Throws ConfigError listing every problem; returns a frozen object.
+ */
+export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = { ...defaults };
+  const given = readFlags(argv, problems);
+  for (const s of settings) {
+    if (!given.has(s.key) && env[s.env] !== undefined) given.set(s.key, { raw: env[s.env]!, where: s.env });
+  }
+  for (const s of settings) {
+    const g = given.get(s.key);
+    if (g === undefined) continue;
+    const v = parseValue(s, g.raw, g.where, problems);
     if (v !== undefined) out[s.key] = v;
   }
-
   // drain queues used to be bounded by lines; a setting that is silently ignored would hide a loss
   if (env['LOGPLANE_DRAIN_QUEUE_LINES'] !== undefined) problems.push('LOGPLANE_DRAIN_QUEUE_LINES: no longer used; drain queues are bounded by bytes (LOGPLANE_DRAIN_QUEUE_BYTES, LOGPLANE_DRAIN_BUDGET_BYTES)');
   const c = out as unknown as Config;
-  const tlsParts = [c.syslogTlsPort !== null, c.tlsCert !== null, c.tlsKey !== null];
-  if (tlsParts.some(Boolean) && !tlsParts.every(Boolean)) {
-    problems.push('syslog TLS needs all of LOGPLANE_SYSLOG_TLS_PORT, LOGPLANE_TLS_CERT and LOGPLANE_TLS_KEY');
-  }
-  if (c.drainBudgetBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BUDGET_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes})`);
-  if (c.httpRequestTimeoutMs < c.httpHeadersTimeoutMs) problems.push(`LOGPLANE_HTTP_REQUEST_TIMEOUT_MS: must be at least LOGPLANE_HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs})`);
-  // equal to the queue turns borrowing off; larger than the budget is allowed (the budget bounds it)
-  if (c.drainBurstBytes < c.drainQueueBytes) problems.push(`LOGPLANE_DRAIN_BURST_BYTES: must be at least LOGPLANE_DRAIN_QUEUE_BYTES (${c.drainQueueBytes}); equal turns burst borrowing off`);
-  if (c.apiKey !== null && c.apiKey.length < 16) problems.push('LOGPLANE_API_KEY: must be at least 16 characters');
+  problems.push(...crossProblems(c, namer(given)));
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(c);
+}
+
+/**
+ * Names for settings checked together: flags (`--tls-cert`) when the user set
+ * any of them by flag, else their environment variables.
+ */
+function namer(given: ReadonlyMap<keyof Config, Given>): (...keys: (keyof Config)[]) => string[] {
+  const byKey = new Map(settings.map((s) => [s.key, s]));
+  return (...keys) => {
+    const flags = keys.some((k) => given.get(k)?.where.startsWith('--'));
+    return keys.map((k) => (flags ? `--${byKey.get(k)!.flag}` : byKey.get(k)!.env));
+  };
+}
+
+/** Problems of settings that are each valid but do not fit together. */
+function crossProblems(c: Config, names: ReturnType<typeof namer>): string[] {
+  const problems: string[] = [];
+  const tlsParts = [c.syslogTlsPort !== null, c.tlsCert !== null, c.tlsKey !== null];
+  if (tlsParts.some(Boolean) && !tlsParts.every(Boolean)) {
+    const [port, cert, key] = names('syslogTlsPort', 'tlsCert', 'tlsKey');
+    problems.push(`syslog TLS needs all of ${port}, ${cert} and ${key}`);
+  }
+  const atLeast = (key: keyof Config, min: keyof Config, why = '') => {
+    const [a, b] = names(key, min);
+    if ((c[key] as number) < (c[min] as number)) problems.push(`${a}: must be at least ${b} (${c[min]})${why}`);
+  };
+  atLeast('drainBudgetBytes', 'drainQueueBytes');
+  atLeast('httpRequestTimeoutMs', 'httpHeadersTimeoutMs');
+  // equal to the queue turns borrowing off; larger than the budget is allowed (the budget bounds it)
+  atLeast('drainBurstBytes', 'drainQueueBytes', '; equal turns burst borrowing off');
+  if (c.apiKey !== null && c.apiKey.length < 16) problems.push(`${names('apiKey')[0]}: must be at least 16 characters`);
+  return problems;
+}
+
+function listensOnAll(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/**
+ * True when session URLs point at 127.0.0.1 though the node listens on every
+ * interface (no LOGPLANE_PUBLIC_URL): a wildcard is no address a client can
+ * use, and which of the machine's names other hosts reach it by is not known
+ * here, so only clients on this machine can use them; `serve` says so at start.
+ */
+export function sessionUrlsLocalOnly(c: Config): boolean {
+  return c.publicUrl === null && listensOnAll(c.host);
 }
 
 /** The base URL clients should use for this node (session URLs). */
 export function publicBaseUrl(c: Config, boundPort: number): string {
   if (c.publicUrl) return c.publicUrl;
-  const host = c.host === '0.0.0.0' || c.host === '::' ? '127.0.0.1' : c.host;
+  const host = listensOnAll(c.host) ? '127.0.0.1' : c.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 }

@@ -1,5 +1,5 @@
 // `logplane apps`, `apps:create APP`, `apps:destroy APP`.
-import { CliError, UsageError, appPath, connect, out, parseCommandArgs, requireApp, type Command } from './client.js';
+import { CliError, UsageError, appPath, connect, out, parseCommandArgs, requireApp, table, type Command } from './client.js';
 import { cliCommand } from './invocation.js';
 
 interface ChannelJson {
@@ -34,12 +34,6 @@ function humanBytes(n: number): string {
     u++;
   }
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
-}
-
-function table(rows: string[][]): string[] {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
 export const apps: Command = {

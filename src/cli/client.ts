@@ -103,19 +103,20 @@ function sameServer(a: string, b: string): boolean {
 }
 
 /**
- * The admin key a local `logplane serve` keeps in its data dir, or null:
- * config.json's (embedded mode), else the run file's while its server runs
- * (distributed mode, whose key lives in Redis).
+ * The admin key a local `logplane serve` keeps in its data dir and the file
+ * it was read from, or null: config.json's (embedded mode), else the run
+ * file's while its server runs (distributed mode, whose key lives in Redis).
  */
-export async function keyFromDataDir(dataDir: string): Promise<string | null> {
+export async function keyFromDataDir(dataDir: string): Promise<{ key: string; from: string } | null> {
+  const configPath = join(dataDir, 'config.json');
   try {
-    const data = JSON.parse(await readFile(join(dataDir, 'config.json'), 'utf8')) as { apiKey?: unknown };
-    if (typeof data.apiKey === 'string' && data.apiKey !== '') return data.apiKey;
+    const data = JSON.parse(await readFile(configPath, 'utf8')) as { apiKey?: unknown };
+    if (typeof data.apiKey === 'string' && data.apiKey !== '') return { key: data.apiKey, from: configPath };
   } catch {
     /* no embedded config here */
   }
   const run = await readRunFile(dataDir);
-  return run?.apiKey !== undefined && pidAlive(run.pid) ? run.apiKey : null;
+  return run?.apiKey !== undefined && pidAlive(run.pid) ? { key: run.apiKey, from: runFilePath(dataDir) } : null;
 }
 
 /** Find the server URL and admin key (see the top of this file). */
@@ -150,10 +151,10 @@ export async function discover(env: NodeJS.ProcessEnv = process.env): Promise<Ta
   const localKeyPath = join(dataDir, 'config.json');
   const localOk = local || isLoopback(url);
   const fromLocal = async () => {
-    if (key === null && localOk) {
-      key = await keyFromDataDir(dataDir);
-      keyFrom = localKeyPath;
-    }
+    if (key !== null || !localOk) return;
+    // the file the key was read from, for "refused the API key (from ...)"
+    const found = await keyFromDataDir(dataDir);
+    if (found !== null) ({ key, from: keyFrom } = found);
   };
   const fromLogin = () => {
     if (key === null && creds?.key && (creds.url === null || sameServer(creds.url, url!))) {
@@ -304,17 +305,29 @@ export interface CommandArgs<V> {
   positionals: string[];
 }
 
-/** node:util parseArgs with our usage errors. */
+/**
+ * node:util parseArgs with our usage errors: the one place a command's
+ * arguments are read, so every command words a wrong option alike (exit 2,
+ * a pointer to --help). Parsed leniently, then checked token by token: Node's
+ * strict mode would refuse `-n -1` as "ambiguous" before the command could
+ * say what -n takes, and its texts name Node's syntax, not ours.
+ */
 export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
   command: string,
   argv: readonly string[],
   options: O,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: true; strict: true }>> {
-  try {
-    return parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!, command);
+  const all = { ...options, help: { type: 'boolean', short: 'h' } } as const;
+  const { values, positionals, tokens } = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const type = Object.hasOwn(all, t.name) ? all[t.name]!.type : undefined;
+    if (type === undefined) throw new UsageError(`unknown option ${t.rawName}`, command);
+    if (type === 'string' && t.value === undefined) throw new UsageError(`${t.rawName} needs a value`, command);
+    if (type === 'boolean' && t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`, command);
   }
+  // every option was checked against its type above: the values are what strict mode would give
+  return { values, positionals } as ReturnType<typeof parseCommandArgs<O>>;
 }
 
 /** What an app name may be (SPEC 1: `[a-z0-9][a-z0-9._-]{0,99}`). */
@@ -344,6 +357,13 @@ export interface Command {
   summary: string;
   usage: string;
   run(argv: readonly string[]): Promise<void>;
+}
+
+/** Rows as aligned columns (two spaces apart; the last column is not padded). */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
 export function out(line: string): void {

@@ -3,7 +3,7 @@
 // `drains:replay ID -a APP --num N | --after SEQ` (SPEC 16).
 // Server discovery here is minimal (LOGPLANE_URL, LOGPLANE_API_KEY); the
 // dispatcher (logplane.ts) passes the connection found by client.ts discover().
-import { CliError, checkApp, networkReason, unreachable } from './client.js';
+import { CliError, UsageError, networkReason, parseCommandArgs, requireApp, table, unreachable } from './client.js';
 import type { DrainFilterJson, DrainJson, DrainStatusJson } from '../api/wire.js';
 import { ambiguousAt, displayUrl } from '../drains/url.js';
 
@@ -40,39 +40,31 @@ interface Args {
   opts: Map<string, string>;
 }
 
+/** What each command takes as its one positional, as its usage error names it. */
+const POSITIONAL: Record<string, string> = {
+  'drains:add': 'the drain URL',
+  'drains:remove': "the drain's ID, TOKEN or URL",
+  'drains:replay': "the drain's ID, TOKEN or URL",
+};
+
 /**
  * `-a APP`, `--json`, the positionals, and `options`: the command's own
  * options that take a value (`--grep error` or `--grep=error`), by long name.
+ * Read by the CLI's one argument parser (client.ts), so a wrong invocation is
+ * a usage error (exit 2, see --help) as in every other command.
  */
 function parseArgs(cmd: string, argv: readonly string[], positionals: number, options: readonly string[] = []): Args {
-  let app: string | undefined;
-  let json = false;
-  const positional: string[] = [];
+  const own = Object.fromEntries(options.map((o) => [o, { type: 'string' as const }]));
+  const { values, positionals: positional } = parseCommandArgs(cmd, argv, { app: { type: 'string', short: 'a' }, json: { type: 'boolean' }, ...own });
+  const app = requireApp(cmd, values.app);
+  if (positional.length > positionals) throw new UsageError(`unexpected argument ${JSON.stringify(positional[positionals])}`, cmd);
+  if (positional.length < positionals) throw new UsageError(`missing ${POSITIONAL[cmd]}`, cmd);
   const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') ? a.slice(2, eq === -1 ? undefined : eq) : '';
-    if (a === '-a' || a === '--app') {
-      app = argv[++i];
-      if (app === undefined) throw new CliError(`${cmd}: ${a} needs an app name`);
-    } else if (a.startsWith('--app=')) app = a.slice(6);
-    else if (a === '--json') json = true;
-    else if (options.includes(name)) {
-      const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
-      if (v === undefined) throw new CliError(`${cmd}: --${name} needs a value`);
-      opts.set(name, v);
-    }
-    else if (a.startsWith('-') && a.length > 1) throw new CliError(`${cmd}: unknown option ${a}`);
-    else positional.push(a);
+  for (const o of options) {
+    const v = (values as Record<string, unknown>)[o];
+    if (typeof v === 'string') opts.set(o, v);
   }
-  if (!app) throw new CliError(`${cmd}: missing app: use -a APP`);
-  checkApp(app);
-  if (positional.length !== positionals) {
-    const what = cmd === 'drains:add' ? 'URL' : cmd === 'drains:replay' ? 'a drain ID, token or URL' : 'ID or URL';
-    throw new CliError(positionals === 0 ? `${cmd}: unexpected argument ${JSON.stringify(positional[0])}` : `${cmd}: expected ${what}`);
-  }
-  return { app, json, positional, opts };
+  return { app, json: values.json === true, positional, opts };
 }
 
 async function connection(io: CliIO): Promise<Connection> {
@@ -179,12 +171,13 @@ export async function drains(argv: readonly string[], io: CliIO = defaultIO()): 
     io.out(`${a.app} has no drains.\n`);
     return;
   }
-  const lines = [`=== ${a.app} Drains`];
+  // one drain a row, whitespace-separated columns (a shown URL has no space); the filter, which may, comes last
+  const rows = [['ID', 'URL', 'TOKEN', 'STATE', 'DELIVERED', 'DROPPED', 'FILTER']];
   for (const d of list) {
-    const f = describeFilter(d.filter);
-    lines.push(`${hideCredentials(d.url)} (${d.token})${f ? ` [${f}]` : ''}  ${d.status.state}${d.status.dropped > 0 ? `, ${d.status.dropped} dropped` : ''}`);
+    const s = d.status;
+    rows.push([d.id, hideCredentials(d.url), d.token, s.state, String(s.delivered), String(s.dropped), describeFilter(d.filter) ?? '-']);
   }
-  io.out(`${lines.join('\n')}\n`);
+  io.out(`${[`=== ${a.app} Drains`, ...table(rows)].join('\n')}\n`);
 }
 
 /** `logplane drains:add URL -a APP [--source S] [--dyno D] [--grep TEXT]` */
@@ -282,8 +275,8 @@ export async function drainsReplay(argv: readonly string[], io: CliIO = defaultI
   const a = parseArgs('drains:replay', argv, 1, ['num', 'after']);
   const num = a.opts.get('num');
   const after = a.opts.get('after');
-  if ((num === undefined) === (after === undefined)) throw new CliError('drains:replay: give --num N (the newest N lines) or --after SEQ (the lines after that seq)');
-  for (const [k, v] of a.opts) if (!/^\d{1,16}$/.test(v)) throw new CliError(`drains:replay: --${k} must be a whole number`);
+  if ((num === undefined) === (after === undefined)) throw new UsageError('give --num N (the newest N lines) or --after SEQ (the lines after that seq)', 'drains:replay');
+  for (const [k, v] of a.opts) if (!/^\d{1,16}$/.test(v)) throw new UsageError(`--${k} must be a whole number (got ${JSON.stringify(v)})`, 'drains:replay');
   const key = a.positional[0]!;
   const list = await listDrains(io, a.app);
   // no route finds a drain to replay by URL or token: the list does, a non-admin key's by the redacted URL

@@ -5,7 +5,7 @@
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ApiClient, CliError, DEFAULT_URL, UsageError, checkApp, connect, credentialsPath, networkReason, out, parseCommandArgs, unreachable, type Command } from './client.js';
+import { ApiClient, CliError, DEFAULT_URL, UsageError, checkApp, connect, credentialsPath, networkReason, out, parseCommandArgs, table, unreachable, type Command } from './client.js';
 
 interface KeyJson {
   id: string;
@@ -51,8 +51,7 @@ key (or a key with role admin).`,
     if (values.json) return out(JSON.stringify(data));
     if (data.length === 0) return out('no API keys (create one with logplane keys:create NAME --role viewer -a APP)');
     const rows = [['ID', 'NAME', 'ROLE', 'APPS'], ...data.map((k) => [k.id, k.name, k.role, k.role === 'admin' ? '(all)' : k.apps.join(',') || '(none)'])];
-    const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  '));
+    for (const line of table(rows)) out(line);
   },
 };
 

@@ -1,5 +1,5 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { defaults, loadConfig, publicBaseUrl, settings, type Config } from '../config.js';
+import { defaults, loadConfig, publicBaseUrl, sessionUrlsLocalOnly, settings, type Config } from '../config.js';
 import { join, resolve } from 'node:path';
 import { cliCommand, shellQuote } from './invocation.js';
 import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
@@ -111,6 +111,9 @@ export async function serve(argv: readonly string[]): Promise<void> {
   ];
   if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
   if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
+  if (sessionUrlsLocalOnly(config)) {
+    lines.push(`  note: listening on all interfaces, but session URLs (heroku logs, logs -t) point at ${server.url}, which only this machine reaches; set LOGPLANE_PUBLIC_URL (--public-url) to the URL other hosts use`);
+  }
   // Where the admin key is kept, on every start; the key itself only when it was just made.
   const cli = cliCommand();
   // distributed mode: Redis keeps only the key's SHA-256 (SPEC 12); this node's copy is in server.json while it runs

@@ -70,13 +70,21 @@ export function isPrivateAddress(address: string): boolean {
   return blocked.check(address, 'ipv6');
 }
 
+/**
+ * How a refused address is allowed, in every refusal. The check runs in the
+ * library, under both `logplane serve` (environment or flag) and an embedding
+ * program (createLogplane's settings: the process environment is not read),
+ * so the hint names the setting both ways.
+ */
+const ALLOW_HINT = 'allow with LOGPLANE_DRAIN_ALLOW_PRIVATE=1 or --drain-allow-private for logplane serve; settings: { LOGPLANE_DRAIN_ALLOW_PRIVATE: true } for createLogplane';
+
 /** Error given to the connecting socket when the resolved address is refused. */
 export class PrivateAddressError extends Error {
   readonly code = 'EPRIVATE';
   readonly address: string;
   constructor(host: string, address: string) {
     const what = host === address ? address : `${host} resolves to ${address}, which`;
-    super(`${what} is a private, loopback or link-local address (set LOGPLANE_DRAIN_ALLOW_PRIVATE=1 to allow)`);
+    super(`${what} is a private, loopback or link-local address (${ALLOW_HINT})`);
     this.name = 'PrivateAddressError';
     this.address = address;
   }
@@ -130,7 +138,7 @@ export async function refusedHost(host: string, allowPrivate: boolean, base: Loo
   if (isIP(host) !== 0) return null;
   // RFC 6761: localhost and every name under .localhost are loopback, whether or not this machine's resolver knows them
   const name = host.toLowerCase().replace(/\.$/, '');
-  if (name === 'localhost' || name.endsWith('.localhost')) return `${host} is a loopback name (RFC 6761), a private, loopback or link-local address (set LOGPLANE_DRAIN_ALLOW_PRIVATE=1 to allow)`;
+  if (name === 'localhost' || name.endsWith('.localhost')) return `${host} is a loopback name (RFC 6761), a private, loopback or link-local address (${ALLOW_HINT})`;
   const addrs = await new Promise<LookupAddress[]>((resolve) => {
     const t = setTimeout(() => resolve([]), timeoutMs);
     base(host, { all: true }, (err, address) => {

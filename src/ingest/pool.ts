@@ -67,7 +67,8 @@ export class IngestPool {
   readonly #slotOf = new WeakMap<App, number>();
   /** Tokens each worker has been told about, by app id. */
   readonly #sent = new Map<string, Set<string>>();
-  readonly #appGone: Child;
+  /** Lines whose app was deleted while they were being cooked, by the transport index of their batch record (T, T_HTTP). */
+  readonly #appGone: Child[];
   readonly #udpOverload: Child;
   /** POST /logs bodies a worker is parsing, by request id. */
   readonly #pending = new Map<number, { h: WorkerHandle; n: number; resolve: (r: { result: HttpParse; cooked: Buffer | null }) => void; reject: (err: Error) => void }>();
@@ -112,7 +113,7 @@ export class IngestPool {
     this.#garbage = garbage;
     this.size = size;
     this.#counters = TRANSPORTS.map((t) => new IngestCounters(ctx, t));
-    this.#appGone = ctx.metrics.ingestDropped.labels('any', 'app_deleted');
+    this.#appGone = [...TRANSPORTS, 'http'].map((t) => ctx.metrics.ingestDropped.labels(t, 'app_deleted'));
     this.#udpOverload = ctx.metrics.ingestDropped.labels('udp', 'overload');
   }
 
@@ -446,7 +447,7 @@ export class IngestPool {
       const len = lw & LEN_MASK;
       p += 8;
       const app = appOf[slot];
-      if (app === undefined) this.#appGone.value++;
+      if (app === undefined) this.#appGone[(lw >>> TRANSPORT_SHIFT) & TRANSPORT_MASK]!.value++;
       // the per-app rate limit, on the line's receive time (offset 8 of a cooked line)
       else if (app.admission === null || app.admission.admit(v.getFloat64(p + 8, true))) routeFrom(app, v, p, len, (lw >>> CLASS_SHIFT) & CLASS_MASK);
       else limited[(lw >>> TRANSPORT_SHIFT) & TRANSPORT_MASK]!++;

@@ -8,7 +8,8 @@ import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from '../support/server.js';
-import { REPO, cleanEnv, killAll, runCli, runShell, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { CLI, REPO, cleanEnv, killAll, runCli, runShell, spawnServer, type ServerProcess } from '../support/spawn.js';
+import { runShellInNetns } from '../support/netns.js';
 import { until } from '../support/wait.js';
 
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -101,6 +102,25 @@ describe('the start message', () => {
     } finally {
       await srv.stop();
     }
+  });
+});
+
+describe('the start message on all interfaces', () => {
+  // a loopback-only namespace: listening on 0.0.0.0 exposes nothing
+  it('without LOGPLANE_PUBLIC_URL, says that session URLs point at 127.0.0.1 and how to change that; with it, says nothing', async () => {
+    const data = dir('logplane-start-any-');
+    const start = (extra: string) => runShellInNetns(
+      `node "${CLI}" serve --host 0.0.0.0 --port 0 --syslog-port 0 --data-dir "${data}" ${extra} > "${data}/out" 2>&1 & pid=$!
+       for i in $(seq 300); do grep -q 'logs -a myapp' "${data}/out" && break; sleep 0.1; done
+       kill $pid; wait $pid || true; cat "${data}/out"`,
+      { env: cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn' }), cwd: data },
+    );
+    const bare = await start('');
+    assert.match(bare.stdout, /^ {2}API, ingest, sessions: +http:\/\/127\.0\.0\.1:\d+$/m, bare.stdout + bare.stderr);
+    assert.match(bare.stdout, /^ {2}note: listening on all interfaces, but session URLs \(heroku logs, logs -t\) point at http:\/\/127\.0\.0\.1:\d+, which only this machine reaches; set LOGPLANE_PUBLIC_URL \(--public-url\) to the URL other hosts use$/m, bare.stdout);
+    const set = await start('--public-url https://logs.example.com');
+    assert.match(set.stdout, /^ {2}API, ingest, sessions: +https:\/\/logs\.example\.com$/m, set.stdout + set.stderr);
+    assert.ok(!set.stdout.includes('note:'), set.stdout);
   });
 });
 

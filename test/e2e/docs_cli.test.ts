@@ -53,6 +53,12 @@ describe('docs/api.md and the CLI', () => {
     // no server, no key; config:key with nothing saved
     record((await runCli(['apps'], { cwd, env: env() })).stderr);
     record((await runCli(['config:key'], { cwd, env: env() })).stderr);
+    // wrong usage: one line, exit 2, whatever the command (checked before any server is looked for)
+    for (const args of [['logs', '-a', 'myapp', '-n', '-1'], ['logs', '-a', 'myapp', '--bogus'], ['drains:add', '-a', 'myapp']]) {
+      const r = await runCli(args, { cwd, env: env() });
+      assert.equal(r.code, 2, args.join(' '));
+      record(r.stderr);
+    }
     // the default URL with nothing listening (a namespace, so 8601 is free)
     const r = await runShellInNetns(`cd "${cwd}"; LOGPLANE_API_KEY=k0123456789abcdef node "${CLI}" apps || true`, { env: env() });
     record(r.stderr.replace(/^(?!logplane: )[^\n]*\n/gm, ''));

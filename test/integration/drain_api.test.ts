@@ -274,7 +274,16 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
       await until('delivered', async () => (await t.server.drains.list('cli'))[0]!.status.delivered === 3);
       out = '';
       await cliDrains(['-a', 'cli'], io);
-      assert.match(out, /^=== cli Drains\nhttp:\/\/127\.0\.0\.1:\d+\/x \(d\.[0-9a-f-]{36}\)  idle\n$/);
+      // what `drains --help` promises: id, URL (credentials hidden), state, delivered, dropped; aligned columns
+      const d = (await t.server.drains.list('cli'))[0]!.record;
+      const shown = r.url('/x');
+      const pad = (s: string, w: number) => s.padEnd(w);
+      assert.equal(out, [
+        '=== cli Drains',
+        `${pad('ID', 36)}  ${pad('URL', shown.length)}  ${pad('TOKEN', d.token.length)}  STATE  DELIVERED  DROPPED  FILTER`,
+        `${d.id}  ${shown}  ${d.token}  idle   3          0        -`,
+        '',
+      ].join('\n'));
       out = '';
       await drainsStatus(['-a', 'cli'], io);
       assert.match(out, /state: +idle\n/);
@@ -289,7 +298,7 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
       assert.equal((JSON.parse(out) as Json[])[0]!.delivered, 3);
       await assert.rejects(drainsAdd([url, '-a', 'cli'], io), (e: unknown) => e instanceof CliError && e.message === 'already exists');
       await assert.rejects(drainsAdd(['ftp://x', '-a', 'cli'], io), /unsupported scheme/);
-      await assert.rejects(cliDrains([], io), /missing app: use -a APP/);
+      await assert.rejects(cliDrains([], io), /missing app: pass -a APP \(see: logplane drains --help\)/);
       await assert.rejects(drainsRemove(['nope', '-a', 'cli'], io), /no drain "nope" on cli/);
       out = '';
       await drainsRemove([url, '-a', 'cli'], io);

@@ -283,6 +283,20 @@ test('drains: add, list with status, remove by URL; lines published reach the dr
   }
 });
 
+test('a private drain address is refused with the way to allow it that the library reads: its settings (the process environment is not read)', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    await assert.rejects(lp.drains.add('myapp', 'http://10.0.0.1/in'), (err: unknown) => {
+      assert.ok(err instanceof LogplaneError);
+      assert.match(err.message, /^url: 10\.0\.0\.1 is a private, loopback or link-local address \(.*settings: \{ LOGPLANE_DRAIN_ALLOW_PRIVATE: true \} for createLogplane\)$/);
+      return true;
+    });
+  } finally {
+    await done();
+  }
+});
+
 test('drains.list status has latencyMs {p50, p99} and dropped1h, the values the HTTP API gives as latency_ms and dropped_1h (SPEC 16)', async () => {
   const rx = await HttpReceiver.start();
   rx.plan = (attempt) => (attempt === 0 ? 400 : undefined); // the first batch is refused for good: 1 line dropped

@@ -5,6 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { discover } from '../../src/cli/client.js';
+import { writeRunFile } from '../../src/cli/runfile.js';
 import { tempDir } from '../support/server.js';
 
 const dirs: string[] = [];
@@ -29,6 +30,14 @@ describe('CLI discovery', () => {
   it('no server.json and no login: the default URL with the local key', async () => {
     const { env, data } = setup({ localKey: 'local-key-0123456789' });
     assert.deepEqual(await discover(env), { url: 'http://127.0.0.1:8601', key: 'local-key-0123456789', dataDir: data, keyFrom: join(data, 'config.json'), urlNote: `LOGPLANE_URL is unset and there is no ${join(data, 'server.json')}` });
+  });
+
+  it('distributed mode (the key in server.json, no config.json): keyFrom names server.json, the file the key was read from', async () => {
+    const { env, data } = setup({});
+    await writeRunFile(data, { url: 'http://127.0.0.1:9001', localUrl: 'http://127.0.0.1:9001', pid: process.pid, startedAt: '', ports: { http: 9001, syslog: null, udp: null, tls: null }, apiKey: 'node-key-0123456789' });
+    const t = await discover(env);
+    assert.equal(t.key, 'node-key-0123456789');
+    assert.equal(t.keyFrom, join(data, 'server.json'));
   });
 
   it("a stored login's URL goes with its own key, even with a local key at hand", async () => {

@@ -140,9 +140,9 @@ test('every problem is listed at once', () => {
       LOGPLANE_TLS_CERT: '/c.pem',
     },
   );
+  // LOGPLANE_HISTORY_LINES is not read: --history-lines overrides it
   const want = [
     'LOGPLANE_PORT',
-    'LOGPLANE_HISTORY_LINES',
     'REDIS_URL',
     'LOGPLANE_PUBLIC_URL',
     'LOGPLANE_LOG_LEVEL',
@@ -168,6 +168,20 @@ test('bad values name the setting and the value', () => {
   assert.equal(q, '--history-lines: must be at most 1000000 (got "1000001")');
   assert.equal(loadConfig(['--history-lines', '1000000'], {}).historyLines, 1_000_000);
   assert.equal(loadConfig([], { LOGPLANE_PORT: '65535' }).port, 65535);
+});
+
+test('a flag replaces its environment variable, which is then not read: a bad value there does not stop the start', () => {
+  assert.equal(loadConfig(['--history-lines', '10'], { LOGPLANE_HISTORY_LINES: 'abc' }).historyLines, 10);
+  assert.equal(loadConfig(['--port=9'], { LOGPLANE_PORT: 'http' }).port, 9);
+  assert.equal(loadConfig(['--api-key', 'k'.repeat(16)], { LOGPLANE_API_KEY: 'short' }).apiKey, 'k'.repeat(16));
+});
+
+test('a problem names the setting as the user gave it: the flag for a flag, the variable for a variable', () => {
+  assert.deepEqual(problemsOf(['--api-key', 'short'], {}), ['--api-key: must be at least 16 characters']);
+  assert.deepEqual(problemsOf([], { LOGPLANE_API_KEY: 'short' }), ['LOGPLANE_API_KEY: must be at least 16 characters']);
+  assert.deepEqual(problemsOf(['--syslog-tls-port', '6514'], {}), ['syslog TLS needs all of --syslog-tls-port, --tls-cert and --tls-key']);
+  // two settings checked together: named as flags when the user set either by flag
+  assert.deepEqual(problemsOf(['--drain-queue-bytes', '2097152'], { LOGPLANE_DRAIN_BUDGET_BYTES: '1048576' }), ['--drain-budget-bytes: must be at least --drain-queue-bytes (2097152)']);
 });
 
 test('syslog TLS needs port, certificate and key together', () => {
