@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { missing } from '../basics/files.js';
 import { pidAlive } from '../basics/pid.js';
 import { DataDirInUseError } from '../errors.js';
 
@@ -101,12 +102,12 @@ function unlinkQuietly(path: string): void {
   }
 }
 
-/** Remove path; a file already gone is fine, any other error is thrown. */
+/** Remove path; a file already gone is fine, any other error is thrown (the sync twin of basics/files.ts unlinkIfThere). */
 function unlinkIfThere(path: string): void {
   try {
     unlinkSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!missing(err)) throw err;
   }
 }
 

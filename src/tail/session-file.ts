@@ -10,7 +10,7 @@
 // to log. Sessions are capabilities, so the file is mode 0600 like config.json.
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir, writeSynced } from '../basics/files.js';
+import { missing, syncDir, unlinkIfThere, writeSynced } from '../basics/files.js';
 import type { Log } from '../obs/log.js';
 import type { SessionSpec, SessionStore } from './session.js';
 
@@ -47,15 +47,6 @@ export async function saveSessions(dataDir: string, store: SessionStore): Promis
   }
   await syncDir(dataDir);
   return out.length;
-}
-
-const missing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
-
-/** Remove path; one already gone is fine, any other error is thrown (the caller logs it). */
-async function unlinkIfThere(path: string): Promise<void> {
-  await unlink(path).catch((err: unknown) => {
-    if (!missing(err)) throw err;
-  });
 }
 
 function valid(x: unknown): x is SavedSession {
