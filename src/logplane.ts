@@ -145,7 +145,7 @@ export interface Logplane {
     /** A `heroku build` line. */
     build(app: string, fields: BuildFields): void;
   };
-  /** Graceful stop: listeners, tails, `POST /logs` requests in flight answered (bounded), drains flushed (bounded), rings saved. */
+  /** Graceful stop: listeners, tails, `POST /logs` requests in flight answered (bounded), drains flushed (bounded), rings saved; rejects, once stopped, when the rings or sessions could not be saved. */
   close(): Promise<void>;
 }
 

@@ -110,6 +110,13 @@ class StartedParts {
   }
 }
 
+/** What the stop saved (embedded mode): lines in the ring snapshot (null in distributed mode), and what it could not save. */
+interface Saved {
+  lines: number | null;
+  /** "rings: <error>", "sessions: <error>": state this stop lost; close() rejects naming it. */
+  failed: string[];
+}
+
 /** What #start hands to the Server it makes. */
 interface Started {
   ctx: Context;
@@ -139,12 +146,11 @@ export class Server {
   /** Where history is read: the ring, or Redis merged with it. */
   readonly history: HistorySource;
   readonly #parts: StartedParts;
-  /** Lines saved to the ring snapshot at close (embedded mode; null in distributed mode). */
-  readonly #saved: { lines: number | null };
+  readonly #saved: Saved;
   readonly #lock: DataDirLock | null;
   #closing: Promise<void> | null = null;
 
-  private constructor(s: Started, parts: StartedParts, saved: { lines: number | null }) {
+  private constructor(s: Started, parts: StartedParts, saved: Saved) {
     this.ctx = s.ctx;
     this.http = s.http;
     this.ports = s.ports;
@@ -169,7 +175,7 @@ export class Server {
   static async start(config: Config, opts: ServerOptions = {}): Promise<Server> {
     const log = opts.log ?? createLog(config.logLevel);
     const parts = new StartedParts();
-    const saved = { lines: null as number | null };
+    const saved: Saved = { lines: null, failed: [] };
     try {
       return new Server(await Server.#start(config, opts, log, createMetrics(), parts, saved), parts, saved);
     } catch (err) {
@@ -178,7 +184,7 @@ export class Server {
     }
   }
 
-  static async #start(config: Config, opts: ServerOptions, log: Log, metrics: Metrics, parts: StartedParts, saved: { lines: number | null }): Promise<Started> {
+  static async #start(config: Config, opts: ServerOptions, log: Log, metrics: Metrics, parts: StartedParts, saved: Saved): Promise<Started> {
     // embedded mode: the data dir holds config, rings and sessions, so one server at a time (store/dir-lock.ts);
     // distributed mode keeps nothing there that two nodes would fight over (server.json is removed only by its writer)
     const lock = config.redisUrl ? null : await DataDirLock.acquire(config.dataDir, {
@@ -215,6 +221,7 @@ export class Server {
       parts.push('rings', async (aborting) => {
         if (!aborting) saved.lines = await saveRings(config.dataDir, registry).catch((err: Error) => {
           log.error({ at: 'rings.save_failed', err: err.message }, 'could not save rings');
+          saved.failed.push(`rings: ${err.message}`);
           return 0;
         });
       });
@@ -267,7 +274,10 @@ export class Server {
       const restored = await loadSessions(config.dataDir, tails.sessions, log);
       if (restored > 0) log.info({ at: 'sessions.restored', sessions: restored }, 'restored saved sessions');
       parts.push('sessions', async (aborting) => {
-        if (!aborting) await saveSessions(config.dataDir, tails.sessions).catch((err: Error) => log.error({ at: 'sessions.save_failed', err: err.message }, 'could not save sessions'));
+        if (!aborting) await saveSessions(config.dataDir, tails.sessions).catch((err: Error) => {
+          log.error({ at: 'sessions.save_failed', err: err.message }, 'could not save sessions');
+          saved.failed.push(`sessions: ${err.message}`);
+        });
       });
     }
     access.keys.on('changed', () => tails.recheck());
@@ -294,7 +304,7 @@ export class Server {
     return { ctx, http, ports, generatedKey, drains, tails, cluster, history, lock };
   }
 
-  /** Graceful stop: stop accepting, end tails, answer the POST /logs requests taken (bounded), flush drains (bounded), save rings, close the store. */
+  /** Graceful stop: stop accepting, end tails, answer the POST /logs requests taken (bounded), flush drains (bounded), save rings, close the store; rejects, once stopped, when the rings or sessions could not be saved. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -305,8 +315,10 @@ export class Server {
     // a new server on this data dir may start now: it waits for our lock instead of being refused
     this.#lock?.stopping();
     await this.#parts.unwind(false, log);
-    const lines = this.#saved.lines;
+    const { lines, failed } = this.#saved;
     log.info({ at: 'server.stopped', ...(lines !== null ? { savedLines: lines } : {}) }, 'logplane stopped');
+    // stopped all the same, but what was not saved is lost at this restart: `serve` exits 1 for it
+    if (failed.length > 0) throw new Error(`stopped, but could not save ${failed.join('; ')}`);
   }
 }
 

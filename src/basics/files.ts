@@ -2,7 +2,7 @@
 // rings.bin): each is written to a temp file, fsynced, renamed over the old
 // one, and the directory fsynced, so a crash leaves the old or the new file,
 // never a part of one.
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 
 /** Write data to path (created or truncated, mode 0600) and fsync it. */
 export async function writeSynced(path: string, data: string | readonly Buffer[]): Promise<void> {
@@ -24,4 +24,14 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** True for the error of a file that is not there. */
+export const missing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
+
+/** Remove path; one already gone is fine, any other error is thrown (for the caller to report). */
+export async function unlinkIfThere(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if (!missing(err)) throw err;
+  });
 }

@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { missing } from '../basics/files.js';
 import { pidAlive } from '../basics/pid.js';
 import { DataDirInUseError } from '../errors.js';
 
@@ -23,6 +24,8 @@ export const LOCK_WAIT_MS = 15_000;
 const POLL_MS = 50;
 /** A lock file still empty or half written this long after it was seen is stale (its writer died between create and write). */
 const UNREADABLE_MS = 1_000;
+/** Stale locks one start removes before giving up: one is the rule, more means something keeps recreating it. */
+const MAX_TAKEOVERS = 3;
 
 interface LockInfo {
   pid: number;
@@ -71,10 +74,52 @@ function readLock(path: string): LockInfo | null {
   }
 }
 
-function writeFd(fd: number, info: LockInfo): void {
-  writeSync(fd, `${JSON.stringify(info)}\n`);
-  fsyncSync(fd);
-  closeSync(fd);
+/**
+ * Create path (`flag`: 'wx' for the lock itself, 'w' for a temp file) holding
+ * info, fsynced. On a failed write (a full disk) the fd is closed and the
+ * file this call created is removed, so no empty lock or temp file stays.
+ */
+function writeLockFile(path: string, flag: 'w' | 'wx', info: LockInfo): void {
+  const fd = openSync(path, flag, 0o600);
+  let written = false;
+  try {
+    writeSync(fd, `${JSON.stringify(info)}\n`);
+    fsyncSync(fd);
+    written = true;
+  } finally {
+    closeSync(fd);
+    // the write's error is the one to report, not a failure to clean up after it
+    if (!written) unlinkQuietly(path);
+  }
+}
+
+/** Best-effort removal of a file this process made, on a path that already failed. */
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // gone, or as unwritable as the write that failed: nothing more to do
+  }
+}
+
+/** Remove path; a file already gone is fine, any other error is thrown (the sync twin of basics/files.ts unlinkIfThere). */
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (!missing(err)) throw err;
+  }
+}
+
+/** Make the data dir; one that exists as something else than a directory is named as such, not as mkdir's EEXIST. */
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new Error(`data dir ${dir} is not a directory`);
+    throw err;
+  }
 }
 
 export class DataDirLock {
@@ -93,15 +138,16 @@ export class DataDirLock {
    */
   static async acquire(dataDir: string, opts: { waitMs?: number; onWait?: (holderPid: number) => void; onStale?: (holderPid: number | null) => void } = {}): Promise<DataDirLock> {
     const dir = resolve(dataDir);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDataDir(dir);
     const path = join(dir, LOCK_FILE);
     const info: LockInfo = { pid: process.pid, token: randomBytes(12).toString('hex'), startedAt: new Date().toISOString(), proc: procStart(process.pid), state: 'running' };
     const waitUntil = Date.now() + (opts.waitMs ?? LOCK_WAIT_MS);
     let unreadableSince = 0;
     let told = false;
+    let takeovers = 0;
     for (;;) {
       try {
-        writeFd(openSync(path, 'wx', 0o600), info);
+        writeLockFile(path, 'wx', info);
         heldHere.add(info.token);
         return new DataDirLock(path, info);
       } catch (err) {
@@ -123,9 +169,11 @@ export class DataDirLock {
         await sleep(POLL_MS);
         continue;
       }
-      // stale: removed only if it is still the one judged (another start may have replaced it)
-      opts.onStale?.(held?.pid ?? null);
-      removeIf(path, held);
+      // stale: removed only if it is still the one judged (another start may have replaced it).
+      // A lock that cannot be removed (read-only file system, a directory) stops the start: the
+      // loop would spin otherwise. Bounded too for a stale lock that keeps coming back.
+      if (++takeovers > MAX_TAKEOVERS) throw new Error(`cannot take over the data dir's stale lock ${path}: still there after ${MAX_TAKEOVERS} take-overs`);
+      if (removeIf(path, held)) opts.onStale?.(held?.pid ?? null);
     }
   }
 
@@ -135,12 +183,14 @@ export class DataDirLock {
     this.#info = { ...this.#info, state: 'stopping' };
     const tmp = `${this.path}.${process.pid}.tmp`;
     try {
-      writeFd(openSync(tmp, 'w', 0o600), this.#info);
+      writeLockFile(tmp, 'w', this.#info);
       // only over our own lock (rename replaces it atomically; the file never goes missing)
       if (readLock(this.path)?.token === this.#info.token) renameSync(tmp, this.path);
       else unlinkSync(tmp);
     } catch {
-      // the lock still says running: a new start is refused until we are gone, nothing worse
+      // the lock still says running: a new start is refused until we are gone, nothing worse;
+      // the temp file is not left behind (a failed rename)
+      unlinkQuietly(tmp);
     }
   }
 
@@ -153,14 +203,19 @@ export class DataDirLock {
   }
 }
 
-function removeIf(path: string, expected: LockInfo | null): void {
+/**
+ * Remove the lock if it is still `expected` (null: still unreadable); true when it is gone.
+ * Only a lock already gone is fine: any other error (EROFS, EISDIR, EACCES) is thrown naming the path.
+ */
+function removeIf(path: string, expected: LockInfo | null): boolean {
   const cur = readLock(path);
-  if (expected === null ? cur !== null : cur?.token !== expected.token) return;
+  if (expected === null ? cur !== null : cur?.token !== expected.token) return false;
   try {
-    unlinkSync(path);
-  } catch {
-    // already gone
+    unlinkIfThere(path);
+  } catch (err) {
+    throw new Error(`cannot remove the data dir's lock ${path}: ${(err as Error).message}`);
   }
+  return true;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,11 +5,12 @@
 // client that reconnects within the session's life (360 s after its last
 // reader left) finds its session and resumes after the last seq it saw. The
 // file is removed once read: a later crash restores nothing stale. A damaged
-// file is skipped with a warning; sessions are capabilities, so the file is
-// mode 0600 like config.json.
+// or unreadable file is skipped with a warning; a save that fails (even the
+// removal of an old file when there is nothing to save) throws, for the stop
+// to log. Sessions are capabilities, so the file is mode 0600 like config.json.
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir, writeSynced } from '../basics/files.js';
+import { missing, syncDir, unlinkIfThere, writeSynced } from '../basics/files.js';
 import type { Log } from '../obs/log.js';
 import type { SessionSpec, SessionStore } from './session.js';
 
@@ -32,12 +33,18 @@ export async function saveSessions(dataDir: string, store: SessionStore): Promis
   }
   const path = join(dataDir, SESSIONS_FILE);
   if (out.length === 0) {
-    await unlink(path).catch(() => {});
+    // none to save; an old file that stayed would be restored by the next start
+    await unlinkIfThere(path);
     return 0;
   }
   const tmp = `${path}.tmp`;
-  await writeSynced(tmp, JSON.stringify({ version: 1, sessions: out }));
-  await rename(tmp, path);
+  try {
+    await writeSynced(tmp, JSON.stringify({ version: 1, sessions: out }));
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
   await syncDir(dataDir);
   return out.length;
 }
@@ -53,7 +60,9 @@ export async function loadSessions(dataDir: string, store: SessionStore, log: Lo
   let text: string;
   try {
     text = await readFile(path, 'utf8');
-  } catch {
+  } catch (err) {
+    // no file is the rule (no sessions saved, or a crash); one that cannot be read is worth a word
+    if (!missing(err)) log.warn({ at: 'sessions.file_unreadable', path, err: (err as Error).message }, 'saved sessions could not be read; skipped');
     return 0;
   }
   let restored = 0;

@@ -1,10 +1,11 @@
 // The built server as a child process (SPEC 2, 10): what the API
 // acknowledged survives SIGKILL; SIGTERM exits 0 and saves the rings, which
-// come back on start with seq continuing (no reuse).
+// come back on start with seq continuing (no reuse); a SIGTERM that could not
+// save them exits 1.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sendSyslog } from '../support/syslog.js';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../support/server.js';
@@ -116,6 +117,24 @@ describe('durability of the built server', () => {
       [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `line ${i}`),
     );
     assert.equal((await b.stop('SIGTERM')).code, 0, b.stderr());
+  });
+
+  it('a SIGTERM that could not save the rings or the sessions still stops, but exits 1 naming what was lost', async () => {
+    const dataDir = tempDir('logplane-e2e-');
+    dirs.push(dataDir);
+    const a = await spawnServer({ dataDir });
+    assert.equal((await api(a, 'PUT', '/v3/channels/lost', { tokens: ['app'] })).status, 201);
+    // a directory where each file goes: the rename over it fails (EISDIR), as a full disk fails the write
+    mkdirSync(join(dataDir, 'rings.bin'));
+    mkdirSync(join(dataDir, 'sessions.json'));
+    const exit = await a.stop('SIGTERM');
+    const out = a.stdout() + a.stderr();
+    assert.deepEqual(exit, { code: 1, signal: null }, out);
+    assert.match(out, /"at":"rings\.save_failed"/);
+    assert.match(out, /"at":"sessions\.save_failed"/);
+    assert.match(out, /"at":"server\.stop_failed","err":"stopped, but could not save sessions: EISDIR[^"]*; rings: EISDIR/);
+    assert.equal(existsSync(join(dataDir, 'server.json')), false, 'stopped all the same');
+    assert.equal(existsSync(join(dataDir, 'lock')), false, 'the lock is released');
   });
 
   it('a config.json of the wrong shape stops `logplane serve` with one line naming the file and the field', async () => {

@@ -1,11 +1,12 @@
 // One server per data dir (store/dir-lock.ts, docs/operations.md): a second
 // start on a data dir in use is refused with a clear message; a lock left by
 // a clean stop or by a dead process does not stop the next start; a start
-// while the holder stops waits for it.
+// while the holder stops waits for it; a failed lock write leaves no file and
+// no open fd behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineFrom } from '../../src/line.js';
 import { createLogplane } from '../../src/logplane.js';
@@ -13,6 +14,7 @@ import { DataDirInUseError } from '../../src/errors.js';
 import { route } from '../../src/router.js';
 import { DataDirLock, LOCK_FILE } from '../../src/store/dir-lock.js';
 import { startServer, tempDir } from '../support/server.js';
+import { fillFileSystem, mountTmpfs, ROOT_SKIP } from '../support/tmpfs.js';
 
 test('a second server on a data dir in use is refused, naming the dir and the holder; after a clean stop the next one starts', async () => {
   const first = await startServer();
@@ -100,4 +102,54 @@ test('a server closing hands the data dir to one started meanwhile: it starts on
   } finally {
     await second.close();
   }
+});
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+test('marking the lock stopping on a full disk leaves the lock as it was, no temp file and no open fd', { skip: existsSync('/dev/full') ? false : 'needs /dev/full' }, async () => {
+  const dir = tempDir();
+  const lock = await DataDirLock.acquire(dir);
+  const before = readFileSync(lock.path, 'utf8');
+  // the temp file stopping() writes, made a link to /dev/full: its write fails with ENOSPC
+  const tmp = `${lock.path}.${process.pid}.tmp`;
+  symlinkSync('/dev/full', tmp);
+  const fds = openFds();
+  lock.stopping();
+  assert.equal(openFds(), fds, 'the temp file is closed');
+  assert.ok(!existsSync(tmp), 'the temp file is removed');
+  assert.equal(readFileSync(lock.path, 'utf8'), before, 'the lock still says running');
+  lock.release();
+  assert.ok(!existsSync(lock.path));
+});
+
+test('a lock that cannot be written (a full tmpfs) stops the start naming it, and leaves no empty lock behind', { skip: ROOT_SKIP }, async () => {
+  const fs = mountTmpfs('1m', 'logplane-fulllock-');
+  try {
+    const dir = join(fs.dir, 'data');
+    await DataDirLock.acquire(dir).then((l) => l.release());
+    fillFileSystem(join(fs.dir, 'filler'));
+    const fds = openFds();
+    await assert.rejects(DataDirLock.acquire(dir), new RegExp(`cannot create the data dir's lock ${join(dir, LOCK_FILE)}: ENOSPC`));
+    assert.equal(openFds(), fds, 'the lock file is closed');
+    assert.ok(!existsSync(join(dir, LOCK_FILE)), 'no empty lock for the next start to wait on');
+  } finally {
+    fs.unmount();
+  }
+});
+
+test('a stale lock that keeps coming back is taken over a bounded number of times, then the start stops', async () => {
+  const dir = tempDir();
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = (n: number) => writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: gone, token: `back${n}`, startedAt: '', proc: null, state: 'running' }));
+  stale(0);
+  let takeovers = 0;
+  // each take-over is undone at once, as by something that keeps recreating the file
+  await assert.rejects(DataDirLock.acquire(dir, { onStale: () => stale(++takeovers) }), /cannot take over the data dir's stale lock .*: still there after 3 take-overs/);
+  assert.equal(takeovers, 3);
+});
+
+test('a data dir that is a file is named as not a directory', async () => {
+  const file = join(tempDir(), 'data');
+  writeFileSync(file, 'x');
+  await assert.rejects(createLogplane({ dataDir: file, http: false, syslog: false, logger: false }), new RegExp(`^Error: data dir ${file} is not a directory$`));
 });

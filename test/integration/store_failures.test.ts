@@ -4,9 +4,7 @@
 // config.json of the wrong shape is named, field and all.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Registry } from '../../src/apps.js';
@@ -16,6 +14,7 @@ import { FaultyFileStore, recordingLog } from '../support/faulty-store.js';
 import { api as apiAs } from '../support/api.js';
 import { as, createKey } from '../support/keys.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
+import { fillFileSystem, isRoot, mountTmpfs } from '../support/tmpfs.js';
 
 const ENV = { LOGPLANE_API_KEY: API_KEY, LOGPLANE_DRAIN_ALLOW_PRIVATE: '1' };
 
@@ -106,20 +105,18 @@ describe('a config write that fails changes nothing', () => {
     }
   });
 
-  const isRoot = process.getuid?.() === 0;
   const inCi = process.env['CI'] === 'true';
   test('a config write on a full filesystem changes nothing, now or after a restart (a real full tmpfs)', { skip: !isRoot && !inCi ? 'needs root to mount a tmpfs (always runs in CI)' : false }, async () => {
-    const mnt = mkdtempSync(join(tmpdir(), 'logplane-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt]);
+    const fs = mountTmpfs('1m', 'logplane-full-');
     try {
-      const filler = join(mnt, 'filler');
-      await failedWritesLeaveNoTrace(join(mnt, 'data'), {
+      const filler = join(fs.dir, 'filler');
+      await failedWritesLeaveNoTrace(join(fs.dir, 'data'), {
         breakWrites: async (url) => {
           // an append that fits in the journal's last, partly used page needs no new space: use that up with
           // deletes of channels named as long as the shortest change below (DELETE keep), until one fails
           const ids = Array.from({ length: 100 }, (_, i) => `sl${String(i).padStart(2, '0')}`);
           for (const id of ids) assert.equal((await api(url, 'PUT', `/v3/channels/${id}`, { tokens: [] })).status, 201);
-          fill(filler);
+          fillFileSystem(filler);
           for (const id of ids) if ((await api(url, 'DELETE', `/v3/channels/${id}`)).status >= 500) return;
           throw new Error('the full tmpfs still takes config writes after 100 of them');
         },
@@ -127,32 +124,10 @@ describe('a config write that fails changes nothing', () => {
         error: /data dir cannot be written \(no space left on the device\)/,
       });
     } finally {
-      try {
-        execFileSync('umount', [mnt]);
-      } catch {
-        execFileSync('umount', ['-l', mnt]);
-      }
-      rmSync(mnt, { recursive: true, force: true });
+      fs.unmount();
     }
   });
 });
-
-/** Write to `path` until the filesystem has not one byte left. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  try {
-    for (let chunk = 64 * 1024; chunk >= 1; ) {
-      try {
-        writeSync(fd, Buffer.alloc(chunk, 0x61));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-        chunk = Math.floor(chunk / 2);
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('what a data dir that cannot be written answers', () => {
   test('a full, read-only or forbidden data dir answers 503 saying it cannot be written, logged once with the path', async () => {

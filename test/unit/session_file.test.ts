@@ -1,12 +1,13 @@
 // Sessions saved at a graceful stop and read back at start (embedded mode).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLog } from '../../src/obs/log.js';
 import { SESSIONS_FILE, loadSessions, saveSessions } from '../../src/tail/session-file.js';
 import { SessionStore, type SessionSpec } from '../../src/tail/session.js';
+import { recordingLog } from '../support/faulty-store.js';
 
 const spec: SessionSpec = { app: 'a', num: 10, tail: true, source: 'app', dyno: 'web', grep: null, after: null };
 
@@ -40,6 +41,41 @@ test('a damaged sessions file is skipped and removed', async () => {
     writeFileSync(join(dir, SESSIONS_FILE), '{"version":1,"sessions":[{"id":');
     assert.equal(await loadSessions(dir, new SessionStore(), silentLog()), 0);
     assert.equal(existsSync(join(dir, SESSIONS_FILE)), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a sessions file that cannot be read (a directory) is skipped with a warning naming it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'logplane-sessions-'));
+  try {
+    const path = join(dir, SESSIONS_FILE);
+    mkdirSync(path);
+    const rec = recordingLog();
+    assert.equal(await loadSessions(dir, new SessionStore(), rec.log), 0);
+    const warned = rec.records.filter((r) => r['at'] === 'sessions.file_unreadable');
+    assert.equal(warned.length, 1, rec.text());
+    assert.equal(warned[0]!['path'], path);
+    assert.match(String(warned[0]!['err']), /EISDIR/);
+    // no file at all is the rule, and says nothing
+    rmSync(path, { recursive: true });
+    assert.equal(await loadSessions(dir, new SessionStore(), rec.log), 0);
+    assert.equal(rec.records.length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a save that fails throws for the stop to log, with sessions or with none to save, and leaves no temp file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'logplane-sessions-'));
+  try {
+    mkdirSync(join(dir, SESSIONS_FILE));
+    const store = new SessionStore();
+    // none to save: the old file must go, or the next start restores it
+    await assert.rejects(saveSessions(dir, store), /EISDIR|EPERM/);
+    store.create(spec);
+    await assert.rejects(saveSessions(dir, store), /EISDIR/);
+    assert.deepEqual(readdirSync(dir), [SESSIONS_FILE], 'no sessions.json.tmp left');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
