@@ -77,7 +77,7 @@ import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { BUMP_LUA, CAS_LUA, KEY_CAS_LUA, MIGRATE_KEY_LUA, SET_KEY_LUA } from './redis-scripts.js';
 import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appCounts, appFirsts, appLines, appMeta, appTrims, countShard, drainLease, drainState } from '../redis/keys.js';
-import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, isConnectionError, subscriberClient } from '../redis/connection.js';
 import type { AppRecord, AppUpdate, ConfigStore, KeyChange, KeyRecord, StoreChange, StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import { backoff, ChangeListeners, HeardVersions, type ChangeListener } from './changes.js';
@@ -109,8 +109,19 @@ const LOAD_CHUNK = 500;
 /** Compare-and-set rounds of one update() before it gives up (each lost round means another write landed). */
 const MAX_ATTEMPTS = 100;
 
+/**
+ * A failed Redis command as the API answers it (503): in words, not the
+ * client's message (the node logs connection trouble itself: redis.down,
+ * cluster.heartbeat_failed). A timeout is the one answer that cannot say
+ * nothing was changed (docs/operations.md, "Redis unreachable").
+ */
 function storeError(err: unknown): StoreError {
-  return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
+  if (err instanceof StoreError) return err;
+  const e = err as Error;
+  if (e.message.includes('timed out')) return new StoreError('Redis did not answer in time; the change may have been applied: check before trying again');
+  if (isConnectionError(e)) return new StoreError('Redis is unreachable; nothing was changed');
+  // an error Redis answered (OOM, READONLY, ...): its code alone, never the command's arguments
+  return new StoreError(`Redis refused the change (${/^[A-Z]+/.exec(e.message)?.[0] ?? 'error'}); nothing was changed`);
 }
 
 /** A stored key record; null for one that does not parse (it grants nothing, and a change may replace it). */
