@@ -209,33 +209,67 @@ export class Cluster {
   /**
    * The admin key of a node started without LOGPLANE_API_KEY (SPEC 12:
    * Redis keeps only its SHA-256). The key saved in this node's data dir
-   * when its hash is the stored one; else, when Redis has no admin key yet,
-   * a new one (nodes starting together agree on one: SET NX of the hash),
-   * saved in the data dir by the node that made it; else the node checks
-   * requests against the hash but does not know the key itself (logged: its
-   * local CLI needs LOGPLANE_API_KEY). True when this node made the key.
+   * when its hash is the stored one; else, when Redis has no admin key (yet,
+   * or no more: restarted without its data), the saved key, or a new one
+   * saved in the data dir (nodes starting together agree on one: SET NX of
+   * the hash, the first wins); else the node checks requests against the
+   * hash but does not know the key itself (logged: its local CLI needs
+   * LOGPLANE_API_KEY). True when this node made the key.
    */
   async bootstrapApiKey(registry: Registry): Promise<boolean> {
     const saved = await readAdminKey(this.#dataDir);
     if (saved !== null && registry.useApiKey(saved)) return false;
     if (registry.apiKeyHash === null) {
-      const key = randomBytes(24).toString('base64url');
+      const key = saved ?? randomBytes(24).toString('base64url');
       await this.store.claimApiKey(key);
       await registry.reloadApiKey();
       if (registry.useApiKey(key)) {
+        if (saved !== null) {
+          this.#keyRestored();
+          return false;
+        }
         await saveAdminKey(this.#dataDir, key).catch((err: Error) => {
           this.#log.warn({ at: 'cluster.admin_key_not_saved', path: adminKeyPath(this.#dataDir), err: err.message }, 'could not save the new admin key in the data dir; it is shown once: keep it, and give it to the nodes as LOGPLANE_API_KEY');
         });
         return true;
       }
     }
-    if (registry.apiKey === null) {
+    if (registry.apiKey !== null) return false;
+    if (saved !== null) this.#notClustersKey();
+    else {
       this.#log.warn(
         { at: 'cluster.admin_key_unknown', path: adminKeyPath(this.#dataDir) },
         'the admin key is set (Redis keeps only its hash) but this node was not given it: it accepts the key, but its local CLI cannot find it; set LOGPLANE_API_KEY on this node',
       );
     }
     return false;
+  }
+
+  /**
+   * A Redis restarted without its data has no admin key: the store puts
+   * back the hash of the key this node knows when it re-reads the config
+   * after the reconnect (docs/operations.md, "Redis restarts without its
+   * data"), so that the key keeps working and no new one is made.
+   */
+  #keepApiKey(registry: Registry): void {
+    this.store.keepApiKey(
+      () => registry.apiKey,
+      (ours) => {
+        if (ours) this.#keyRestored();
+        else this.#notClustersKey();
+      },
+    );
+  }
+
+  #keyRestored(): void {
+    this.#log.warn({ at: 'cluster.admin_key_restored' }, 'Redis had no admin key (restarted without its data?): stored the hash of the key this node knows again');
+  }
+
+  #notClustersKey(): void {
+    this.#log.warn(
+      { at: 'cluster.admin_key_not_clusters', path: adminKeyPath(this.#dataDir) },
+      "this node's admin key is not the cluster's (Redis holds another key's hash: another node stored its own first when Redis had none, or the key was changed): this node accepts the cluster's key but does not know it; its local CLI needs LOGPLANE_API_KEY",
+    );
   }
 
   /** The history layout this node writes ('1' while nodes of the previous release may run; layout.ts). */
@@ -277,6 +311,7 @@ export class Cluster {
   join(registry: Registry): DrainFeeds {
     if (this.#registry) throw new StateError('cluster already joined');
     this.#registry = registry;
+    this.#keepApiKey(registry);
     for (const app of registry.apps()) app.addSink(this.history.sink(app.id, app.ring));
     registry.on('app', (app: App) => app.addSink(this.history.sink(app.id, app.ring)));
     registry.on('appDeleted', (app: App) => {

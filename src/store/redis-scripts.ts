@@ -98,6 +98,19 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
+/**
+ * Store the admin key's hash unless one is stored, and publish the change
+ * when it was stored. KEYS: the hash. ARGV: the hash, channel, message.
+ * Returns {1, hash} when stored, {0, the stored hash} otherwise.
+ */
+export const CLAIM_KEY_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return {1, ARGV[1]}
+end
+return {0, redis.call('GET', KEYS[1])}
+`;
+
 /** Set the admin key's hash and delete a clear key of the previous release, then publish the change. KEYS: the hash, the clear key. ARGV: the hash, channel, message. */
 export const SET_KEY_LUA = `
 redis.call('SET', KEYS[1], ARGV[1])

@@ -79,9 +79,9 @@ import { randomUUID } from 'node:crypto';
 import { sha256Hex } from '../basics/digest.js';
 import type { Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { BUMP_LUA, CAS_LUA, CREATE_KEY_LUA, KEY_CAS_LUA, MIGRATE_KEY_LUA, SET_KEY_LUA } from './redis-scripts.js';
+import { BUMP_LUA, CAS_LUA, CLAIM_KEY_LUA, CREATE_KEY_LUA, KEY_CAS_LUA, MIGRATE_KEY_LUA, SET_KEY_LUA } from './redis-scripts.js';
 import { API_KEY, API_KEY_HASH, API_KEYS, APPS, CONFIG_CHANNEL, CONFIG_VERSION, appChunks, appConfig, appCounts, appFirsts, appLines, appMeta, appTrims, countShard, drainLease, drainState } from '../redis/keys.js';
-import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, subscriberClient } from '../redis/connection.js';
+import { afterResubscribe, closeClient, commandClient, connectOrThrow, dropClient, isCluster, isConnectionError, subscriberClient } from '../redis/connection.js';
 import { withoutApp, type AppRecord, type AppUpdate, type ConfigStore, type KeyChange, type KeyRecord, type KeyTaken, type StoreChange, type StoreSnapshot } from './store.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import { backoff, ChangeListeners, HeardVersions, type ChangeListener } from './changes.js';
@@ -113,8 +113,19 @@ const LOAD_CHUNK = 500;
 /** Compare-and-set rounds of one update() before it gives up (each lost round means another write landed). */
 const MAX_ATTEMPTS = 100;
 
+/**
+ * A failed Redis command as the API answers it (503): in words, not the
+ * client's message (the node logs connection trouble itself: redis.down,
+ * cluster.heartbeat_failed). A timeout is the one answer that cannot say
+ * nothing was changed (docs/operations.md, "Redis unreachable").
+ */
 function storeError(err: unknown): StoreError {
-  return err instanceof StoreError ? err : new StoreError(`Redis: ${(err as Error).message}`);
+  if (err instanceof StoreError) return err;
+  const e = err as Error;
+  if (e.message.includes('timed out')) return new StoreError('Redis did not answer in time; the change may have been applied: check before trying again');
+  if (isConnectionError(e)) return new StoreError('Redis is unreachable; nothing was changed');
+  // an error Redis answered (OOM, READONLY, ...): its code alone, never the command's arguments
+  return new StoreError(`Redis refused the change (${/^[A-Z]+/.exec(e.message)?.[0] ?? 'error'}); nothing was changed`);
 }
 
 /** A stored key record; null for one that does not parse (it grants nothing, and a change may replace it). */
@@ -159,6 +170,8 @@ export class RedisStore implements ConfigStore {
   #resyncAgain = false;
   /** A version raise that failed (the change landed): retried until it lands. */
   #bumpTimer: NodeJS.Timeout | null = null;
+  /** The admin key to store again when Redis lost it (keepApiKey). */
+  #keep: { known: () => string | null; reseeded: (ours: boolean) => void } | null = null;
   /** Redis Cluster: the connection the client uses for classic subscriptions now (undefined: not looked at yet). */
   #subInstance: object | null | undefined = undefined;
 
@@ -366,18 +379,36 @@ export class RedisStore implements ConfigStore {
     await this.#bump();
   }
 
-  /** Store this key's hash unless a hash is stored; returns the stored hash (several nodes starting at once agree on one). */
+  /**
+   * Store this key's hash unless a hash is stored (several nodes at once agree on one: the first);
+   * returns the stored hash. A hash stored here is announced (a node that found none meanwhile re-reads it).
+   */
   async claimApiKey(key: string): Promise<string> {
-    const hash = sha256Hex(key);
     await this.#migrateApiKey();
-    await redisCall(this.#cmd.set(API_KEY_HASH, hash, 'NX'));
-    return (await redisCall(this.#cmd.get(API_KEY_HASH))) ?? hash;
+    const [stored, hash] = (await redisCall(this.#cmd.eval(CLAIM_KEY_LUA, 1, API_KEY_HASH, sha256Hex(key), CONFIG_CHANNEL, this.#message('apiKey')))) as [number, string];
+    if (stored === 1) await this.#bump();
+    return hash;
   }
 
-  /** The admin key's hash alone (cheaper than load()), after replacing a clear key of the previous release. */
+  /**
+   * The admin key this node knows (known(), null when none): when Redis has
+   * no admin key (restarted without its data), getApiKeyHash() stores its
+   * hash again first, with claimApiKey(); reseeded tells whether the stored
+   * hash is then this key's (another node's key may have been first).
+   */
+  keepApiKey(known: () => string | null, reseeded: (ours: boolean) => void): void {
+    this.#keep = { known, reseeded };
+  }
+
+  /** The admin key's hash alone (cheaper than load()), after replacing a clear key of the previous release; see keepApiKey(). */
   async getApiKeyHash(): Promise<string | null> {
     await this.#migrateApiKey();
-    return redisCall(this.#cmd.get(API_KEY_HASH));
+    const hash = await redisCall(this.#cmd.get(API_KEY_HASH));
+    const key = hash === null && this.#keep ? this.#keep.known() : null;
+    if (key === null) return hash;
+    const stored = await this.claimApiKey(key);
+    this.#keep?.reseeded(stored === sha256Hex(key));
+    return stored;
   }
 
   /** Replace a clear admin key (the previous release's `lp:apikey`) by its hash. */

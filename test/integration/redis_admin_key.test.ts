@@ -7,7 +7,7 @@
 // key in distributed mode".
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -177,5 +177,54 @@ describe('the admin key in Redis', () => {
     await until('the new key accepted on both nodes', async () => (await status(a.url, `Bearer ${NEW}`)) === 200 && (await status(b.url, `Bearer ${NEW}`)) === 200);
     assert.equal(await status(a.url, `Bearer ${OLD}`), 401);
     assert.deepEqual(await holding(admin, NEW), []);
+  });
+
+  /** Redis restarted without its data (the test Redis keeps none). */
+  async function restartEmpty(): Promise<void> {
+    await admin.set('test:before-restart', '1');
+    await redis.stop();
+    await redis.restart();
+    assert.equal(await admin.exists('test:before-restart'), 0, 'the restarted Redis holds nothing of before');
+  }
+
+  test('Redis restarted empty: the node that knows the key stores its hash again, every node accepts it again; a restart on the data dir keeps the key', async () => {
+    const aDir = dataDir();
+    const a = await start(aDir);
+    const key = a.apiKey;
+    const b = await start(dataDir());
+    await restartEmpty();
+    await until('the hash stored again', async () => (await admin.get(API_KEY_HASH)) === sha256Hex(key));
+    await until('the key accepted on both nodes', async () => (await status(a.url, `Bearer ${key}`)) === 200 && (await status(b.url, `Bearer ${key}`)) === 200);
+    assert.equal(a.apiKey, key, 'the node still knows the key');
+    await keyWorks([a, b], key);
+
+    // a node restarting on an empty Redis takes the key of its data dir, not a new one
+    await a.close();
+    running.delete(a);
+    await restartEmpty();
+    const a2 = await start(aDir);
+    assert.equal(a2.generatedKey, false);
+    assert.equal(a2.apiKey, key);
+    assert.equal((JSON.parse(readFileSync(join(aDir, 'admin-key.json'), 'utf8')) as { apiKey: string }).apiKey, key, 'the saved key is kept');
+    assert.equal(await admin.get(API_KEY_HASH), sha256Hex(key));
+    // b, which does not know the key, hears of it from a2
+    await until('b accepts the key again', async () => (await status(b.url, `Bearer ${key}`)) === 200);
+    await keyWorks([a2, b], key);
+  });
+
+  test('Redis restarted empty, nodes with different saved keys start: the first stores its hash, the other keeps its file and does not know the key', async () => {
+    const first = 'first-saved-admin-key-0123456789';
+    const other = 'other-saved-admin-key-0123456789';
+    const [aDir, cDir] = [dataDir(), dataDir()];
+    writeFileSync(join(aDir, 'admin-key.json'), JSON.stringify({ version: 1, apiKey: first }));
+    writeFileSync(join(cDir, 'admin-key.json'), JSON.stringify({ version: 1, apiKey: other }));
+    const a = await start(aDir);
+    const c = await start(cDir);
+    assert.equal(a.apiKey, first);
+    assert.equal(c.apiKey, '', 'its key is not the cluster\'s');
+    assert.equal(c.generatedKey, false);
+    assert.equal((JSON.parse(readFileSync(join(cDir, 'admin-key.json'), 'utf8')) as { apiKey: string }).apiKey, other, 'its file is left as it was');
+    await keyWorks([a, c], first);
+    assert.equal(await status(c.url, `Bearer ${other}`), 401);
   });
 });
