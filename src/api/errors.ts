@@ -38,7 +38,9 @@ export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   });
   app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {
     if (err instanceof LogplaneError) {
-      if (err.status === 401 && !reply.getHeader('www-authenticate')) reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      // No WWW-Authenticate here (SPEC 7 asks for a JSON 401, nothing more): a Basic challenge makes a browser
+      // prompt for the key and then send it with every request to this origin, forged ones included (csrf.ts).
+      // POST /logs sets its own (SPEC 3.1).
       if (err instanceof LimitError) reply.header('Retry-After', String(err.retryAfter));
       // the Heroku Platform subset: Heroku clients print `message`
       if (req.url.startsWith('/apps/')) return reply.code(err.status).send({ id: err.id, error: err.message, message: err.message });
