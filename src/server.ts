@@ -12,7 +12,7 @@ import { loadRings, saveRings } from './buffer/snapshot.js';
 import { publicBaseUrl, type Config } from './config.js';
 import type { Context } from './context.js';
 import { route } from './router.js';
-import { frameworkError, genReqId, installErrorHandling } from './api/errors.js';
+import { clientError, frameworkError, genReqId, installErrorHandling } from './api/errors.js';
 import { registerOpsRoutes, type ReadyCheck } from './api/ops.js';
 import { registerV3 } from './api/v3.js';
 import { registerPlatform } from './api/platform.js';
@@ -354,6 +354,8 @@ function createHttp(config: Config): FastifyInstance {
     // URL-encoded drain URLs in DELETE /apps/:app/log-drains/:url).
     routerOptions: { maxParamLength: maxHeaderSize },
     frameworkErrors: frameworkError,
+    // what Node's parser refuses (timeouts, oversized headers, not HTTP) in the API's error shape too
+    clientErrorHandler: clientError,
     // SPEC 17: headers within 10 s, the whole request within the request
     // timeout (a stalled body is closed), idle keep-alive closed after 60 s;
     // Node checks the first two every connectionsCheckingInterval

@@ -1,6 +1,8 @@
 // One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
 // plus the Request-Id header on every response.
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LimitError, LogplaneError } from '../errors.js';
 import type { Context } from '../context.js';
@@ -32,13 +34,45 @@ export function frameworkError(err: FastifyError, req: FastifyRequest, reply: Fa
   }
 }
 
+/** The answer to a request Node's parser refused: [status, id, sentence]. */
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
+  // Node raises ERR_HTTP_REQUEST_TIMEOUT for the header timeout and the request timeout alike
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'request_timeout', 'request timeout: the request headers or body did not arrive in time'];
+  // a URL too long is a header overflow too (Node has no 414)
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'headers_too_large', 'request headers too large: the request line and headers are over the limit'];
+  return [400, 'bad_request', `bad request: not a valid HTTP request${err.code ? ` (${err.code})` : ''}`];
+}
+
+/**
+ * Requests Node's HTTP parser refuses before any route sees them (the
+ * server's `clientErrorHandler`, for every request on the HTTP port, POST
+ * /logs's front included): stalled headers or body (408), headers or a URL
+ * over the limit (431), not HTTP (400). Answered in the API's shape with a new
+ * Request-Id (the request's own is not known this early), then the
+ * connection is closed. Fastify's default answered its own shape without
+ * either.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // reset by the client: nobody to answer
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, id, error] = clientErrorAnswer(err);
+  if (socket.writable) {
+    const body = JSON.stringify({ id, error });
+    const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status]}`, `Request-Id: ${genReqId({ headers: {} })}`, 'Content-Type: application/json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Request-Id', req.id);
   });
   app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {
     if (err instanceof LogplaneError) {
-      if (err.status === 401 && !reply.getHeader('www-authenticate')) reply.header('WWW-Authenticate', 'Basic realm=Logplex');
+      // No WWW-Authenticate here (SPEC 7 asks for a JSON 401, nothing more): a Basic challenge makes a browser
+      // prompt for the key and then send it with every request to this origin, forged ones included (csrf.ts).
+      // POST /logs sets its own (SPEC 3.1).
       if (err instanceof LimitError) reply.header('Retry-After', String(err.retryAfter));
       // the Heroku Platform subset: Heroku clients print `message`
       if (req.url.startsWith('/apps/')) return reply.code(err.status).send({ id: err.id, error: err.message, message: err.message });

@@ -1,6 +1,8 @@
 // The management API's edge, in one place for every management route (v3
 // channels, tokens, history, drains, sessions v2/v3, keys, the Heroku
 // Platform subset). Routes registered through apiScope get:
+//   - a change a web page of another site could have made the browser send
+//     refused first (403 cross_origin, 415 for a form's body type: csrf.ts);
 //   - the key checked on arrival (onRequest), before any of the body is
 //     parsed or buffered: the admin key or an API key (SPEC 12); an
 //     unauthenticated request with a body over the cap (or chunked) is
@@ -15,8 +17,9 @@
 //     or role gets 403 forbidden whether or not the app exists, and before
 //     any 400 or 413 about a body it may not send. A route that declares no
 //     rule is admin only;
-//   - one body rule: JSON whatever Content-Type the client declared (curl -d
-//     says application/x-www-form-urlencoded), read by one parser; a body
+//   - one body rule: JSON whatever Content-Type the client declared (none,
+//     application/octet-stream; but the types of an HTML form, see above),
+//     read by one parser; a body
 //     that does not parse is 400 invalid_json; an empty body is no body;
 //   - a body cap of API_BODY_LIMIT (413 body_too_large), far below the ingest
 //     limit: POST /logs lives in its own scope with its own auth and limit.
@@ -27,6 +30,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import type { Context } from '../context.js';
 import { BadRequestError, LogplaneError, ErrorCode, UnauthorizedError } from '../errors.js';
 import { ADMIN, allows, type Permission, type Principal } from '../access/roles.js';
+import { forgery } from './csrf.js';
 
 /** Largest management request body, bytes. */
 export const API_BODY_LIMIT = 64 * 1024;
@@ -117,10 +121,15 @@ function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null,
 
 function onRequest(ctx: Context) {
   return (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    // The declared type is not consulted: without it every body reaches the one
-    // parser, parseJson (Fastify would answer 415 to a type no parser claims,
-    // or one it finds malformed, before any parser runs).
+    const forged = forgery(req, ctx.publicUrl);
+    // Past that the declared type is not consulted: without it every body reaches
+    // the one parser, parseJson (Fastify would answer 415 to a type no parser
+    // claims, or one it finds malformed, before any parser runs).
     delete req.raw.headers['content-type'];
+    if (forged !== null) {
+      if (largeBody(req)) reply.header('Connection', 'close');
+      return done(forged);
+    }
     if ((req.routeOptions.config as ApiRouteConfig).public === true) return done();
     // the key is checked first, the throttle then decides (a throttled address gets 429 whatever key it brings)
     const who = ctx.access.authenticate(req.headers.authorization);

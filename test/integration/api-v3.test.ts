@@ -154,9 +154,11 @@ describe('channels', () => {
     assert.deepEqual(r.json, { channel: 'shop', tokens: { app: first.app, router: r.json.tokens.router }, drains: [] });
   });
 
-  it('PUT accepts a JSON body sent without application/json (curl -d)', async () => {
-    const r = await call('PUT', '/v3/channels/curl-app', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  it('PUT accepts a JSON body sent as another type than application/json; curl -d\'s form type is 415 (a form can send it: CSRF)', async () => {
+    const r = await call('PUT', '/v3/channels/curl-app', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(r.status, 201, r.text);
+    assertError(await call('PUT', '/v3/channels/curl-form', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
+    assert.equal(s.server.ctx.registry.get('curl-form'), undefined);
   });
 
   it('PUT with If-None-Match: * refuses an existing channel with 412', async () => {
@@ -214,8 +216,8 @@ describe('bad input names the field (SPEC 11)', () => {
 
   it('invalid JSON: 400 invalid_json, with or without a JSON content type', async () => {
     assertError(await call('PUT', '/v3/channels/val', { body: '{"tokens":' }), 400, 'invalid_json');
-    assertError(await call('PUT', '/v3/channels/val', { body: '{"tokens":', headers: { 'content-type': 'text/plain' } }), 400, 'invalid_json');
-    assertError(await call('POST', '/v3/channels/val/tokens', { body: 'name=app', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'invalid_json');
+    assertError(await call('PUT', '/v3/channels/val', { body: '{"tokens":', headers: { 'content-type': 'application/octet-stream' } }), 400, 'invalid_json');
+    assertError(await call('POST', '/v3/channels/val/tokens', { body: 'name=app', headers: { 'content-type': 'json' } }), 400, 'invalid_json');
     // one rule whatever the type: an empty body is no body, so the missing field is named
     assertError(await call('PUT', '/v3/channels/val', { body: '', headers: { 'content-type': 'application/json' } }), 400, 'invalid_params', 'tokens');
   });
@@ -377,7 +379,7 @@ describe('limits', () => {
   it('a management body over 64 KiB gets 413 JSON, whatever its content type', async () => {
     const big = JSON.stringify({ tokens: ['app'], pad: 'x'.repeat(70 * 1024) });
     assertError(await call('PUT', '/v3/channels/big', { body: big }), 413, 'body_too_large');
-    assertError(await call('PUT', '/v3/channels/big', { body: big, headers: { 'content-type': 'text/plain' } }), 413, 'body_too_large');
+    assertError(await call('PUT', '/v3/channels/big', { body: big, headers: { 'content-type': 'application/octet-stream' } }), 413, 'body_too_large');
     assert.equal(s.server.ctx.registry.get('big'), undefined);
   });
 });

@@ -1,6 +1,8 @@
 // The edges every management route shares (docs/api.md "Common behaviour"):
 // the key is checked on arrival, before any of the body is read; bodies are
-// JSON whatever their declared Content-Type and capped at 64 KiB; ids longer
+// JSON whatever their declared Content-Type (but the three a browser's form
+// can send, refused with every request from another site: CSRF) and capped
+// at 64 KiB; ids longer
 // than the router's default parameter length get the SPEC error shapes; and
 // `heroku drains --extended` gets its drain_id. Table-driven over every
 // management route: v3 channels, tokens, history, drains, sessions v2/v3 and
@@ -26,8 +28,8 @@ after(async () => {
   await t?.close();
 });
 
-function req(method: string, path: string, opts: { auth?: string | null; type?: string | null; body?: string | Buffer } = {}): Promise<RawResponse> {
-  const headers: Record<string, string> = {};
+function req(method: string, path: string, opts: { auth?: string | null; type?: string | null; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+  const headers: Record<string, string> = { ...opts.headers };
   const auth = opts.auth === undefined ? t.auth : opts.auth;
   if (auth !== null) headers['authorization'] = auth;
   if (opts.type !== undefined && opts.type !== null) headers['content-type'] = opts.type;
@@ -88,8 +90,16 @@ function bodyRoutes(): BodyRoute[] {
   ];
 }
 
-/** The declared types `curl -d`, scripts and the heroku CLI send, none at all, and a malformed one. */
-const TYPES: (string | null)[] = ['application/json', 'application/x-www-form-urlencoded', 'text/plain', null, 'application/json; charset=utf-8', 'application/octet-stream', 'json'];
+/** The declared types scripts and the heroku CLI send, none at all, and a malformed one: all read as JSON. */
+const TYPES: (string | null)[] = ['application/json', null, 'application/json; charset=utf-8', 'application/octet-stream', 'json'];
+
+/** The declared types a web page can send to another site without a CORS preflight (an HTML form, `fetch` in no-cors mode). */
+const FORGEABLE = ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=----x', 'Text/Plain; charset=utf-8'];
+
+/** The routes of allRoutes() that change something. */
+function changingRoutes(): [string, string][] {
+  return allRoutes().filter(([method]) => method !== 'GET');
+}
 
 function assertUntouched(): void {
   const demo = t.server.ctx.registry.get('demo');
@@ -104,7 +114,8 @@ describe('auth on arrival and the 64 KiB body cap', () => {
         for (const type of ['application/json', null]) {
           const r = await req(method, path, { auth, type, body: '{"url":' });
           assertError(r, 401, 'unauthorized', `${method} ${path} auth=${auth} type=${type}`);
-          assert.equal(r.headers['www-authenticate'], 'Basic realm=Logplex');
+          // no Basic challenge: it would make a browser prompt for the key and then send it with every request to the origin, forged ones included
+          assert.equal(r.headers['www-authenticate'], undefined, `${method} ${path}: no WWW-Authenticate`);
         }
       }
     }
@@ -125,7 +136,7 @@ describe('auth on arrival and the 64 KiB body cap', () => {
 
   test('an authenticated body over 64 KiB gets 413 JSON on every management route that takes a body', async () => {
     for (const route of bodyRoutes()) {
-      for (const type of ['application/json', 'text/plain', null]) {
+      for (const type of ['application/json', 'application/octet-stream', null]) {
         const body = JSON.stringify({ ...route.body(), pad: 'x'.repeat(100 * 1024) });
         const r = await req(route.method, route.path(), { type, body });
         assertError(r, 413, 'body_too_large', `${route.method} ${route.path()} type=${type}`);
@@ -153,7 +164,7 @@ describe('auth on arrival and the 64 KiB body cap', () => {
 });
 
 describe('one JSON body rule for every management route', () => {
-  test('every management route reads a JSON body whatever its Content-Type (x-www-form-urlencoded, text/plain, none)', async () => {
+  test('every management route reads a JSON body whatever its Content-Type but the forgeable three (application/octet-stream, a malformed one, none)', async () => {
     for (const route of bodyRoutes()) {
       for (const type of TYPES) {
         const path = route.path();
@@ -177,11 +188,71 @@ describe('one JSON body rule for every management route', () => {
   });
 
   test('a body that is JSON but not an object names the body; an empty body names the missing field', async () => {
-    const r = await req('POST', '/v3/channels/demo/drains', { type: 'text/plain', body: '[1,2]' });
+    const r = await req('POST', '/v3/channels/demo/drains', { type: 'application/json', body: '[1,2]' });
     assert.equal(r.status, 400, r.text);
     const e = await req('POST', '/v3/sessions', { type: null, body: '' });
     assertError(e, 400, 'invalid_params', 'empty body');
     assert.match(e.json.error, /^channel_id/);
+  });
+});
+
+describe('requests a web page of another site could forge (CSRF)', () => {
+  /** Every change, keys included, from another site: by what the browser says of the request's site, or by its Origin. */
+  const FOREIGN: Record<string, string>[] = [
+    { 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'same-site' },
+    { 'sec-fetch-site': 'cross-site', origin: 'http://attacker.example' },
+    { origin: 'http://attacker.example' },
+    { origin: 'null' },
+  ];
+
+  test('a change from another site is 403 cross_origin on every management route, before its key or body are looked at', async () => {
+    const routes: [string, string][] = [...changingRoutes(), ['POST', '/v3/keys'], ['PATCH', '/v3/keys/k_0123456789abcdef']];
+    for (const [method, path] of routes) {
+      for (const headers of FOREIGN) {
+        for (const auth of [undefined, null]) {
+          const r = await req(method, path, { auth, headers, type: 'application/json', body: '{"url":"https://attacker.example/collect","name":"x","tokens":["x"]}' });
+          assertError(r, 403, 'cross_origin', `${method} ${path} ${JSON.stringify(headers)} auth=${auth}`);
+          assert.ok(r.headers['request-id'], 'Request-Id');
+        }
+      }
+    }
+    assertUntouched();
+    assert.equal(t.server.ctx.access.keys.list().length, 0, 'no key was created');
+  });
+
+  test('reads from another site are answered (the browser does not let the page read them)', async () => {
+    const r = await req('GET', '/v3/channels/demo', { headers: { 'sec-fetch-site': 'cross-site', origin: 'http://attacker.example' } });
+    assert.equal(r.status, 200, r.text);
+  });
+
+  test('changes from the server\'s own origin, typed in the address bar, or from a client that is no browser go through', async () => {
+    const own = new URL(t.url);
+    const SAME: Record<string, string>[] = [
+      { 'sec-fetch-site': 'same-origin', origin: own.origin },
+      { 'sec-fetch-site': 'none' },
+      { origin: own.origin },
+      {},
+    ];
+    for (const route of bodyRoutes()) {
+      for (const headers of SAME) {
+        const r = await req(route.method, route.path(), { headers, type: 'application/json', body: JSON.stringify(route.body()) });
+        assert.equal(r.status, route.ok, `${route.method} ${JSON.stringify(headers)}: ${r.status} ${r.text}`);
+      }
+    }
+  });
+
+  test('a change whose body has a type an HTML form can send is 415 unsupported_media_type on every management route', async () => {
+    for (const [method, path] of changingRoutes()) {
+      for (const type of FORGEABLE) {
+        for (const body of ['{"url":"https://attacker.example/collect","x":"="}', undefined]) {
+          const r = await req(method, path, { type, ...(body !== undefined ? { body } : {}) });
+          assertError(r, 415, 'unsupported_media_type', `${method} ${path} type=${type} body=${body !== undefined}`);
+          assert.match(r.json.error, /application\/json/);
+        }
+      }
+    }
+    assertUntouched();
   });
 });
 

@@ -1,0 +1,69 @@
+// Requests a web page of another site can make a browser send (cross-site
+// request forgery), refused before the key is even looked at. A browser that
+// holds credentials for this server (a Basic prompt answered once) sends them
+// with any request to it, forged ones included; a page cannot read the
+// answer, but a change (a drain that ships every log line to the attacker) is
+// done by then. Two rules, each enough against an HTML form (docs/api.md
+// "Requests from web pages"):
+//   - a change (POST, PUT, PATCH, DELETE) the browser says comes from another
+//     site is 403: `Sec-Fetch-Site` other than same-origin or none (typed in
+//     the address bar), or, from a browser that does not send it, an `Origin`
+//     that is neither the server's public URL nor the Host the request
+//     names (the same rule as Go's net/http CrossOriginProtection). A client
+//     that is no browser sends neither header and is not concerned;
+//   - a change whose declared type is one an HTML form can send (the
+//     CORS-safelisted text/plain, application/x-www-form-urlencoded,
+//     multipart/form-data, which need no preflight) is 415: bodies are JSON.
+//     Any other type, or none, is still read as JSON (scope.ts): a page can
+//     send those to another site only through fetch, which always sends
+//     Origin and Sec-Fetch-Site.
+import type { FastifyRequest } from 'fastify';
+import { ErrorCode, LogplaneError } from '../errors.js';
+
+const CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const FORM_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
+
+/** 403: a change from a web page of another site. */
+export class CrossOriginError extends LogplaneError {
+  constructor(from: string) {
+    super(ErrorCode.UNAUTHORIZED, 403, 'cross_origin', `forbidden: a web page of another site (${from}) may not change anything here; use a client that is no browser, or the console this server serves`);
+    this.name = 'CrossOriginError';
+  }
+}
+
+/** 415: a change whose body has a type an HTML form can send. */
+export class FormTypeError extends LogplaneError {
+  constructor(type: string) {
+    super(ErrorCode.BAD_REQUEST, 415, 'unsupported_media_type', `unsupported Content-Type ${JSON.stringify(type)}: send the JSON body as application/json (a type an HTML form can send is refused)`);
+    this.name = 'FormTypeError';
+  }
+}
+
+/** Why this request may be a forgery (null: it is not a change, or is not one a web page of another site could make). */
+export function forgery(req: FastifyRequest, publicUrl: string): LogplaneError | null {
+  if (!CHANGING.has(req.method)) return null;
+  const from = anotherSite(req, publicUrl);
+  if (from !== null) return new CrossOriginError(from);
+  const type = req.headers['content-type'];
+  if (type !== undefined && FORM_TYPES.has(type.split(';')[0]!.trim().toLowerCase())) return new FormTypeError(type);
+  return null;
+}
+
+/** The other site the browser names as the request's source, or null when it names none. */
+function anotherSite(req: FastifyRequest, publicUrl: string): string | null {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? null : `Sec-Fetch-Site: ${site}`;
+  const origin = req.headers.origin;
+  if (origin === undefined || ownOrigin(origin, req.headers.host, publicUrl)) return null;
+  return `Origin: ${origin}`;
+}
+
+function ownOrigin(origin: string, host: string | undefined, publicUrl: string): boolean {
+  try {
+    const o = new URL(origin);
+    return (publicUrl !== '' && o.origin === new URL(publicUrl).origin) || o.host === host;
+  } catch {
+    // `null` (a sandboxed frame, a redirect across sites) or not a URL
+    return false;
+  }
+}
