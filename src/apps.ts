@@ -144,6 +144,13 @@ function newestByName(tokens: readonly TokenRecord[]): Map<string, TokenRecord> 
   return new Map(tokens.map((t) => [t.name, t]));
 }
 
+/** What a PUT of an app did: created it, and the token names it added and removed. */
+export interface TokenChanges {
+  created: boolean;
+  added: string[];
+  removed: string[];
+}
+
 /**
  * Events: 'app' (App, created|changed), 'appDeleted' (App). Drain and tail
  * managers listen to these to attach their sinks.
@@ -254,26 +261,29 @@ export class Registry extends EventEmitter {
    * Create an app or make its token set exactly `tokenNames` (Logplex v3 PUT).
    * Existing tokens with a kept name keep their value. One atomic change:
    * concurrent PUTs of a new app create it once (`created` for one of them)
-   * and all answer the same tokens. `onlyIfNew`: an existing app is refused
-   * (412) and left untouched.
+   * and all answer the same tokens. `added` and `removed` are the token names
+   * this call changed, taken from the very state it changed (so the audit
+   * says what happened, however requests overlap). `onlyIfNew`: an existing
+   * app is refused (412) and left untouched.
    */
-  async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App; created: boolean }> {
+  async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App } & TokenChanges> {
     if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
     for (const n of tokenNames) {
       const problem = tokenNameProblem(n);
       if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
     }
     const names = [...new Set(tokenNames)];
-    const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => {
+    const { record, result } = await this.store.update(id, (cur): AppUpdate<TokenChanges> => {
       const now = new Date().toISOString();
-      if (!cur) return { next: newApp(id, names, now), result: true };
+      if (!cur) return { next: newApp(id, names, now), result: { created: true, added: names, removed: [] } };
       if (opts.onlyIfNew) throw new LogplaneError(ErrorCode.CONFLICT, 412, 'already_exists', 'channel already exists');
       const old = newestByName(cur.tokens);
       const tokens = names.map((n) => old.get(n) ?? { token: newToken(), name: n, createdAt: now });
-      if (tokens.length === cur.tokens.length && tokens.every((t, i) => t === cur.tokens[i])) return { next: undefined, result: false };
-      return { next: { ...cur, updatedAt: now, tokens }, result: false };
+      const changes = { created: false, added: names.filter((n) => !old.has(n)), removed: [...old.keys()].filter((n) => !names.includes(n)) };
+      if (tokens.length === cur.tokens.length && tokens.every((t, i) => t === cur.tokens[i])) return { next: undefined, result: changes };
+      return { next: { ...cur, updatedAt: now, tokens }, result: changes };
     });
-    return { app: this.#install(record!), created };
+    return { app: this.#install(record!), ...result };
   }
 
   /** Create an app if missing (Platform API, CLI apps:create); an existing one is left as it is. */
@@ -297,21 +307,22 @@ export class Registry extends EventEmitter {
   /**
    * A token with this name. A name the app already has answers its token
    * (idempotent, as PUT keeps kept names: one token per name, the one the
-   * channel shows); a new name gets a new token.
+   * channel shows); a new name gets a new token, and `created` (decided by
+   * the atomic change itself: of racing creates of one name, one).
    */
-  async createToken(id: string, name: string): Promise<{ token: string; name: string }> {
+  async createToken(id: string, name: string): Promise<{ token: string; name: string; created: boolean }> {
     const problem = tokenNameProblem(name);
     if (problem !== null) throw new BadRequestError(`name: ${problem}`, 'invalid_params');
-    const { record, result } = await this.store.update(id, (cur): AppUpdate<string> => {
+    const { record, result } = await this.store.update(id, (cur): AppUpdate<{ token: string; created: boolean }> => {
       if (!cur) throw new NotFoundError('channel not found');
       const existing = newestByName(cur.tokens).get(name);
-      if (existing) return { next: undefined, result: existing.token };
+      if (existing) return { next: undefined, result: { token: existing.token, created: false } };
       const now = new Date().toISOString();
       const t = { token: newToken(), name, createdAt: now };
-      return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, t] }, result: t.token };
+      return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, t] }, result: { token: t.token, created: true } };
     });
     this.#install(record!);
-    return { token: result, name };
+    return { token: result.token, name, created: result.created };
   }
 
   /**

@@ -252,7 +252,8 @@ class Instance implements Logplane {
   readonly tokens: Logplane['tokens'] = {
     create: async (app, name) => {
       appOf(this.server, app);
-      return this.server.ctx.registry.createToken(app, name);
+      const { token } = await this.server.ctx.registry.createToken(app, name);
+      return { token, name };
     },
   };
 

@@ -126,9 +126,10 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
 
   app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req) => {
     const url = urlField(req.body);
-    const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
+    const { record: rec, changed } = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
     const who = principalOf(req);
-    ctx.access.audit.updateDrain(req.params.app, rec.id, rec.url, who);
+    // a URL the drain has already (another request's change, or this one repeated) is no change: no line
+    if (changed) ctx.access.audit.updateDrain(req.params.app, rec.id, rec.url, who);
     return createdJson(rec, who);
   });
 

@@ -361,8 +361,12 @@ export class DrainManager {
     );
   }
 
-  /** Change a drain's URL. Its filter cannot change: a `filter` other than the drain's is a 422. */
-  async update(appId: string, id: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
+  /**
+   * Change a drain's URL. Its filter cannot change: a `filter` other than the
+   * drain's is a 422. `changed`: this call changed the URL (decided by the
+   * atomic change: a URL the drain has already is no change).
+   */
+  async update(appId: string, id: string, url: unknown, filter?: unknown): Promise<{ record: DrainRecord; changed: boolean }> {
     const app0 = this.#ctx.registry.require(appId);
     const cur = app0.record.drains.find((d) => d.id === id);
     if (!cur) throw new NotFoundError('drain not found');
@@ -371,16 +375,16 @@ export class DrainManager {
     }
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
-      this.#ctx.registry.updateDrains(appId, (drains) => {
+      this.#ctx.registry.updateDrains<{ record: DrainRecord; changed: boolean }>(appId, (drains) => {
         const i = drains.findIndex((d) => d.id === id);
         if (i === -1) throw new NotFoundError('drain not found');
         const old = drains[i]!;
-        if (old.url === u) return { drains: undefined, result: old };
+        if (old.url === u) return { drains: undefined, result: { record: old, changed: false } };
         if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
         const rec: DrainRecord = { ...old, url: u, updatedAt: new Date().toISOString() };
         const next = drains.slice();
         next[i] = rec;
-        return { drains: next, result: rec };
+        return { drains: next, result: { record: rec, changed: true } };
       }),
     );
   }
