@@ -173,6 +173,8 @@ export class Registry extends EventEmitter {
   /** Per app id: the latest re-read under way (#refresh). */
   readonly #reads = new Map<string, number>();
   #readClock = 0;
+  /** Per app id: the promise of the latest re-read under way, for current() to wait on. */
+  readonly #rereads = new Map<string, Promise<void>>();
 
   constructor(store: ConfigStore, opts: RegistryOptions) {
     super();
@@ -240,6 +242,32 @@ export class Registry extends EventEmitter {
     if (!a) throw new NotFoundError('channel not found');
     return a;
   }
+
+  /**
+   * The app as the store has it now, for the management API. In distributed
+   * mode this node's copy can lag another node's change (until the change is
+   * heard of), so it is re-read first: a change answered by any node is seen
+   * by the next request on every node. When the store does not answer, this
+   * node's copy as it is (docs/reliability.md).
+   */
+  async current(id: string): Promise<App | undefined> {
+    if (this.store.shared) {
+      try {
+        let p = this.#refresh(id);
+        for (;;) {
+          await p;
+          // a later re-read of the app superseded ours (only the latest is applied): wait for that one too
+          const later = this.#rereads.get(id);
+          if (later === undefined || later === p) break;
+          p = later;
+        }
+      } catch {
+        // the store does not answer: the copy this node has
+      }
+    }
+    return this.#apps.get(id);
+  }
+
   get size(): number {
     return this.#apps.size;
   }
@@ -288,7 +316,7 @@ export class Registry extends EventEmitter {
 
   /** Create an app if missing (Platform API, CLI apps:create); an existing one is left as it is. */
   async ensureApp(id: string): Promise<{ app: App; created: boolean }> {
-    const a = this.#apps.get(id);
+    const a = await this.current(id);
     if (a) return { app: a, created: false };
     if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
     const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => (cur ? { next: undefined, result: false } : { next: newApp(id, [], new Date().toISOString()), result: true }));
@@ -385,8 +413,19 @@ export class Registry extends EventEmitter {
    * is applied (an earlier one may answer an older state); when this node
    * changed the app itself while the read was under way, read again (the
    * answer may predate our change, or our change may predate theirs).
+   * The latest one's promise is kept for current().
    */
-  async #refresh(id: string): Promise<void> {
+  #refresh(id: string): Promise<void> {
+    const p = this.#reread(id);
+    this.#rereads.set(id, p);
+    const done = (): void => {
+      if (this.#rereads.get(id) === p) this.#rereads.delete(id);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  async #reread(id: string): Promise<void> {
     const read = ++this.#readClock;
     this.#reads.set(id, read);
     for (let i = 0; i < 10; i++) {

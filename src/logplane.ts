@@ -239,7 +239,7 @@ class Instance implements Logplane {
       return appInfo(a);
     },
     get: async (app) => {
-      const a = this.server.ctx.registry.get(app);
+      const a = await this.server.ctx.registry.current(app);
       return a ? appInfo(a) : null;
     },
     list: async () => this.server.ctx.registry.list(null, Number.MAX_SAFE_INTEGER).map(appInfo),

@@ -141,7 +141,7 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
 
   app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req, reply) => {
     // only by id here, and only this app's (404 otherwise)
-    drains.record(req.params.app, req.params.id);
+    await drains.record(req.params.app, req.params.id);
     const rec = await drains.remove(req.params.app, req.params.id);
     ctx.access.audit.removeDrain(req.params.app, rec.token, principalOf(req));
     return reply.code(204).send();

@@ -171,13 +171,13 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
   });
 
   app.get<{ Params: Params }>('/v3/channels/:app', { config: READ }, async (req) => {
-    const a = reg.get(req.params.app);
+    const a = await reg.current(req.params.app);
     if (!a) throw notFound();
     return channelJsonFor(a, principalOf(req));
   });
 
   app.delete<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {
-    if (!reg.get(req.params.app)) throw notFound();
+    if (!(await reg.current(req.params.app))) throw notFound();
     // keys lose the app too: one made later under this name is not theirs
     await ctx.access.deleteApp(req.params.app);
     reply.code(204).send();
@@ -190,8 +190,7 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
     if (typeof name !== 'string') throw badField('name', 'must be a string');
     // a `heroku` token writes the platform's lines (router, rate-limit notices): the platform's, not a developer's to take
     if (name.toLowerCase() === 'heroku' && principalOf(req).role !== 'admin') throw new ForbiddenError('a token named heroku writes the platform\'s lines: only an admin creates or reads it');
-    const a = reg.get(req.params.app);
-    if (!a) throw notFound();
+    if (!(await reg.current(req.params.app))) throw notFound();
     // audited when this request made the token (the store's atomic change says so), not when it answered one that was there
     const { token, created } = await reg.createToken(req.params.app, name);
     if (created) ctx.access.audit.createToken(req.params.app, name, principalOf(req));
@@ -201,7 +200,7 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
   // History (SPEC 4): exactly min(num, stored) lines, oldest first, as Logplex frames.
   app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', { config: READ }, async (req, reply) => {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
-    const a = reg.get(req.params.app);
+    const a = await reg.current(req.params.app);
     if (!a) throw notFound();
     // every node's lines in distributed mode (this node's own alone, marked partial, when Redis is down)
     const h = await history.read(a, num);
