@@ -144,6 +144,21 @@ function newestByName(tokens: readonly TokenRecord[]): Map<string, TokenRecord> 
   return new Map(tokens.map((t) => [t.name, t]));
 }
 
+/**
+ * How long a management request waits for its re-read of an app in
+ * distributed mode (Registry.current) before it goes on with the node's copy:
+ * a Redis that hangs costs a request this, not the command timeout (as the
+ * drains' status read, cluster/drains.ts).
+ */
+const CURRENT_READ_MS = 500;
+
+/** Wait for p, at most ms; whether it failed or is late, the caller goes on with what it has. */
+async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
+}
+
 /** What a PUT of an app did: created it, and the token names it added and removed. */
 export interface TokenChanges {
   created: boolean;
@@ -170,11 +185,9 @@ export class Registry extends EventEmitter {
   /** Per app id: changes whenever this node installs or removes the app. */
   readonly #stamps = new Map<string, number>();
   #stampClock = 0;
-  /** Per app id: the latest re-read under way (#refresh). */
-  readonly #reads = new Map<string, number>();
+  /** Per app id with re-reads under way (#refresh): how many, and the start number of the newest applied. */
+  readonly #reads = new Map<string, { running: number; applied: number }>();
   #readClock = 0;
-  /** Per app id: the promise of the latest re-read under way, for current() to wait on. */
-  readonly #rereads = new Map<string, Promise<void>>();
 
   constructor(store: ConfigStore, opts: RegistryOptions) {
     super();
@@ -247,24 +260,11 @@ export class Registry extends EventEmitter {
    * The app as the store has it now, for the management API. In distributed
    * mode this node's copy can lag another node's change (until the change is
    * heard of), so it is re-read first: a change answered by any node is seen
-   * by the next request on every node. When the store does not answer, this
-   * node's copy as it is (docs/reliability.md).
+   * by the next request on every node. When the store does not answer within
+   * CURRENT_READ_MS, this node's copy as it is (docs/operations.md).
    */
   async current(id: string): Promise<App | undefined> {
-    if (this.store.shared) {
-      try {
-        let p = this.#refresh(id);
-        for (;;) {
-          await p;
-          // a later re-read of the app superseded ours (only the latest is applied): wait for that one too
-          const later = this.#rereads.get(id);
-          if (later === undefined || later === p) break;
-          p = later;
-        }
-      } catch {
-        // the store does not answer: the copy this node has
-      }
-    }
+    if (this.store.shared) await atMost(this.#refresh(id), CURRENT_READ_MS);
     return this.#apps.get(id);
   }
 
@@ -409,37 +409,35 @@ export class Registry extends EventEmitter {
   }
 
   /**
-   * Re-read one app another node changed. Only the latest re-read of an app
-   * is applied (an earlier one may answer an older state); when this node
-   * changed the app itself while the read was under way, read again (the
-   * answer may predate our change, or our change may predate theirs).
-   * The latest one's promise is kept for current().
+   * Re-read one app (another node changed it; a management request's
+   * current()). Re-reads of an app may overlap and answer out of order: one
+   * is applied only if none that started after it was applied already (its
+   * answer may be older). When this node changed the app itself while the
+   * read was under way, read again (the answer may predate our change, or
+   * our change may predate theirs). Resolves once this read, or a later one,
+   * is applied.
    */
-  #refresh(id: string): Promise<void> {
-    const p = this.#reread(id);
-    this.#rereads.set(id, p);
-    const done = (): void => {
-      if (this.#rereads.get(id) === p) this.#rereads.delete(id);
-    };
-    p.then(done, done);
-    return p;
-  }
-
-  async #reread(id: string): Promise<void> {
-    const read = ++this.#readClock;
-    this.#reads.set(id, read);
-    for (let i = 0; i < 10; i++) {
-      const stamp = this.#stamps.get(id);
-      const rec = await this.store.getApp(id);
-      if (this.#reads.get(id) !== read) return;
-      if (this.#stamps.get(id) !== stamp) continue;
-      this.#reads.delete(id);
-      const app = this.#apps.get(id);
-      if (rec) this.#install(rec);
-      else if (app) this.#uninstall(app);
-      return;
+  async #refresh(id: string): Promise<void> {
+    const reads = this.#reads.get(id) ?? { running: 0, applied: 0 };
+    this.#reads.set(id, reads);
+    reads.running++;
+    try {
+      for (let i = 0; i < 10; i++) {
+        const read = ++this.#readClock;
+        const stamp = this.#stamps.get(id);
+        const rec = await this.store.getApp(id);
+        if (reads.applied > read) return; // a later read is in: newer than this answer
+        if (this.#stamps.get(id) !== stamp) continue;
+        reads.applied = read;
+        const app = this.#apps.get(id);
+        if (rec) this.#install(rec);
+        else if (app) this.#uninstall(app);
+        return;
+      }
+      // our own changes kept landing: each was computed from the newest stored state, which had theirs
+    } finally {
+      // only reads under way compare with `applied`: any read from now on starts later
+      if (--reads.running === 0) this.#reads.delete(id);
     }
-    // our own changes kept landing: each was computed from the newest stored state, which had theirs
-    this.#reads.delete(id);
   }
 }
