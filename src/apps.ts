@@ -145,6 +145,28 @@ function newestByName(tokens: readonly TokenRecord[]): Map<string, TokenRecord> 
 }
 
 /**
+ * How long a management request waits for its re-read of an app in
+ * distributed mode (Registry.current) before it goes on with the node's copy:
+ * a Redis that hangs costs a request this, not the command timeout (as the
+ * drains' status read, cluster/drains.ts).
+ */
+const CURRENT_READ_MS = 500;
+
+/** Wait for p, at most ms; whether it failed or is late, the caller goes on with what it has. */
+async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
+}
+
+/** What a PUT of an app did: created it, and the token names it added and removed. */
+export interface TokenChanges {
+  created: boolean;
+  added: string[];
+  removed: string[];
+}
+
+/**
  * Events: 'app' (App, created|changed), 'appDeleted' (App). Drain and tail
  * managers listen to these to attach their sinks.
  */
@@ -163,8 +185,8 @@ export class Registry extends EventEmitter {
   /** Per app id: changes whenever this node installs or removes the app. */
   readonly #stamps = new Map<string, number>();
   #stampClock = 0;
-  /** Per app id: the latest re-read under way (#refresh). */
-  readonly #reads = new Map<string, number>();
+  /** Per app id with re-reads under way (#refresh): how many, and the start number of the newest applied. */
+  readonly #reads = new Map<string, { running: number; applied: number }>();
   #readClock = 0;
 
   constructor(store: ConfigStore, opts: RegistryOptions) {
@@ -233,6 +255,19 @@ export class Registry extends EventEmitter {
     if (!a) throw new NotFoundError('channel not found');
     return a;
   }
+
+  /**
+   * The app as the store has it now, for the management API. In distributed
+   * mode this node's copy can lag another node's change (until the change is
+   * heard of), so it is re-read first: a change answered by any node is seen
+   * by the next request on every node. When the store does not answer within
+   * CURRENT_READ_MS, this node's copy as it is (docs/operations.md).
+   */
+  async current(id: string): Promise<App | undefined> {
+    if (this.store.shared) await atMost(this.#refresh(id), CURRENT_READ_MS);
+    return this.#apps.get(id);
+  }
+
   get size(): number {
     return this.#apps.size;
   }
@@ -254,31 +289,34 @@ export class Registry extends EventEmitter {
    * Create an app or make its token set exactly `tokenNames` (Logplex v3 PUT).
    * Existing tokens with a kept name keep their value. One atomic change:
    * concurrent PUTs of a new app create it once (`created` for one of them)
-   * and all answer the same tokens. `onlyIfNew`: an existing app is refused
-   * (412) and left untouched.
+   * and all answer the same tokens. `added` and `removed` are the token names
+   * this call changed, taken from the very state it changed (so the audit
+   * says what happened, however requests overlap). `onlyIfNew`: an existing
+   * app is refused (412) and left untouched.
    */
-  async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App; created: boolean }> {
+  async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App } & TokenChanges> {
     if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
     for (const n of tokenNames) {
       const problem = tokenNameProblem(n);
       if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
     }
     const names = [...new Set(tokenNames)];
-    const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => {
+    const { record, result } = await this.store.update(id, (cur): AppUpdate<TokenChanges> => {
       const now = new Date().toISOString();
-      if (!cur) return { next: newApp(id, names, now), result: true };
+      if (!cur) return { next: newApp(id, names, now), result: { created: true, added: names, removed: [] } };
       if (opts.onlyIfNew) throw new LogplaneError(ErrorCode.CONFLICT, 412, 'already_exists', 'channel already exists');
       const old = newestByName(cur.tokens);
       const tokens = names.map((n) => old.get(n) ?? { token: newToken(), name: n, createdAt: now });
-      if (tokens.length === cur.tokens.length && tokens.every((t, i) => t === cur.tokens[i])) return { next: undefined, result: false };
-      return { next: { ...cur, updatedAt: now, tokens }, result: false };
+      const changes = { created: false, added: names.filter((n) => !old.has(n)), removed: [...old.keys()].filter((n) => !names.includes(n)) };
+      if (tokens.length === cur.tokens.length && tokens.every((t, i) => t === cur.tokens[i])) return { next: undefined, result: changes };
+      return { next: { ...cur, updatedAt: now, tokens }, result: changes };
     });
-    return { app: this.#install(record!), created };
+    return { app: this.#install(record!), ...result };
   }
 
   /** Create an app if missing (Platform API, CLI apps:create); an existing one is left as it is. */
   async ensureApp(id: string): Promise<{ app: App; created: boolean }> {
-    const a = this.#apps.get(id);
+    const a = await this.current(id);
     if (a) return { app: a, created: false };
     if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
     const { record, result: created } = await this.store.update(id, (cur): AppUpdate<boolean> => (cur ? { next: undefined, result: false } : { next: newApp(id, [], new Date().toISOString()), result: true }));
@@ -297,21 +335,22 @@ export class Registry extends EventEmitter {
   /**
    * A token with this name. A name the app already has answers its token
    * (idempotent, as PUT keeps kept names: one token per name, the one the
-   * channel shows); a new name gets a new token.
+   * channel shows); a new name gets a new token, and `created` (decided by
+   * the atomic change itself: of racing creates of one name, one).
    */
-  async createToken(id: string, name: string): Promise<{ token: string; name: string }> {
+  async createToken(id: string, name: string): Promise<{ token: string; name: string; created: boolean }> {
     const problem = tokenNameProblem(name);
     if (problem !== null) throw new BadRequestError(`name: ${problem}`, 'invalid_params');
-    const { record, result } = await this.store.update(id, (cur): AppUpdate<string> => {
+    const { record, result } = await this.store.update(id, (cur): AppUpdate<{ token: string; created: boolean }> => {
       if (!cur) throw new NotFoundError('channel not found');
       const existing = newestByName(cur.tokens).get(name);
-      if (existing) return { next: undefined, result: existing.token };
+      if (existing) return { next: undefined, result: { token: existing.token, created: false } };
       const now = new Date().toISOString();
       const t = { token: newToken(), name, createdAt: now };
-      return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, t] }, result: t.token };
+      return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, t] }, result: { token: t.token, created: true } };
     });
     this.#install(record!);
-    return { token: result, name };
+    return { token: result.token, name, created: result.created };
   }
 
   /**
@@ -370,26 +409,35 @@ export class Registry extends EventEmitter {
   }
 
   /**
-   * Re-read one app another node changed. Only the latest re-read of an app
-   * is applied (an earlier one may answer an older state); when this node
-   * changed the app itself while the read was under way, read again (the
-   * answer may predate our change, or our change may predate theirs).
+   * Re-read one app (another node changed it; a management request's
+   * current()). Re-reads of an app may overlap and answer out of order: one
+   * is applied only if none that started after it was applied already (its
+   * answer may be older). When this node changed the app itself while the
+   * read was under way, read again (the answer may predate our change, or
+   * our change may predate theirs). Resolves once this read, or a later one,
+   * is applied.
    */
   async #refresh(id: string): Promise<void> {
-    const read = ++this.#readClock;
-    this.#reads.set(id, read);
-    for (let i = 0; i < 10; i++) {
-      const stamp = this.#stamps.get(id);
-      const rec = await this.store.getApp(id);
-      if (this.#reads.get(id) !== read) return;
-      if (this.#stamps.get(id) !== stamp) continue;
-      this.#reads.delete(id);
-      const app = this.#apps.get(id);
-      if (rec) this.#install(rec);
-      else if (app) this.#uninstall(app);
-      return;
+    const reads = this.#reads.get(id) ?? { running: 0, applied: 0 };
+    this.#reads.set(id, reads);
+    reads.running++;
+    try {
+      for (let i = 0; i < 10; i++) {
+        const read = ++this.#readClock;
+        const stamp = this.#stamps.get(id);
+        const rec = await this.store.getApp(id);
+        if (reads.applied > read) return; // a later read is in: newer than this answer
+        if (this.#stamps.get(id) !== stamp) continue;
+        reads.applied = read;
+        const app = this.#apps.get(id);
+        if (rec) this.#install(rec);
+        else if (app) this.#uninstall(app);
+        return;
+      }
+      // our own changes kept landing: each was computed from the newest stored state, which had theirs
+    } finally {
+      // only reads under way compare with `applied`: any read from now on starts later
+      if (--reads.running === 0) this.#reads.delete(id);
     }
-    // our own changes kept landing: each was computed from the newest stored state, which had theirs
-    this.#reads.delete(id);
   }
 }

@@ -239,7 +239,7 @@ class Instance implements Logplane {
       return appInfo(a);
     },
     get: async (app) => {
-      const a = this.server.ctx.registry.get(app);
+      const a = await this.server.ctx.registry.current(app);
       return a ? appInfo(a) : null;
     },
     list: async () => this.server.ctx.registry.list(null, Number.MAX_SAFE_INTEGER).map(appInfo),
@@ -252,7 +252,8 @@ class Instance implements Logplane {
   readonly tokens: Logplane['tokens'] = {
     create: async (app, name) => {
       appOf(this.server, app);
-      return this.server.ctx.registry.createToken(app, name);
+      const { token } = await this.server.ctx.registry.createToken(app, name);
+      return { token, name };
     },
   };
 

@@ -126,9 +126,10 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
 
   app.put<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req) => {
     const url = urlField(req.body);
-    const rec = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
+    const { record: rec, changed } = await drains.update(req.params.app, req.params.id, url, filterField(req.body));
     const who = principalOf(req);
-    ctx.access.audit.updateDrain(req.params.app, rec.id, rec.url, who);
+    // a URL the drain has already (another request's change, or this one repeated) is no change: no line
+    if (changed) ctx.access.audit.updateDrain(req.params.app, rec.id, rec.url, who);
     return createdJson(rec, who);
   });
 
@@ -140,7 +141,7 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
 
   app.delete<{ Params: DrainParams }>('/v3/channels/:app/drains/:id', { config: DRAIN_CHANGE }, async (req, reply) => {
     // only by id here, and only this app's (404 otherwise)
-    drains.record(req.params.app, req.params.id);
+    await drains.record(req.params.app, req.params.id);
     const rec = await drains.remove(req.params.app, req.params.id);
     ctx.access.audit.removeDrain(req.params.app, rec.token, principalOf(req));
     return reply.code(204).send();

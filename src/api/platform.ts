@@ -73,14 +73,14 @@ function platformRoutes(http: FastifyInstance, ctx: Context, service: TailServic
   });
 
   http.get<{ Params: { app: string } }>('/apps/:app', { config: READ }, async (req, reply) => {
-    const app = ctx.registry.get(req.params.app);
+    const app = await ctx.registry.current(req.params.app);
     if (!app) return appNotFound(reply);
     return reply.code(200).send(appObject(ctx, app));
   });
 
   http.post<{ Params: { app: string } }>('/apps/:app/log-sessions', { config: READ }, async (req, reply) => {
     const body = objectBody(req.body);
-    const app = ctx.registry.get(req.params.app);
+    const app = await ctx.registry.current(req.params.app);
     if (!app) return appNotFound(reply);
     const tail = body.tail;
     if (tail !== undefined && tail !== null && typeof tail !== 'boolean') throw new BadRequestError('tail: must be a boolean', 'invalid_params');

@@ -30,7 +30,7 @@ export function registerStatsRoutes(root: FastifyInstance, ctx: Context, drains:
   apiScope(root, ctx, (api) => {
     // any key of the app: the console shows it to viewers too (SPEC 12)
     api.get<{ Params: { app: string } }>('/v3/channels/:app/stats', { config: { access: { perm: 'read', param: 'app' } } }, async (req) => {
-      const app = ctx.registry.get(req.params.app);
+      const app = await ctx.registry.current(req.params.app);
       if (!app) throw new LogplaneError(ErrorCode.NOT_FOUND, 404, 'not_found', 'channel not found');
       const nowMs = Date.now();
       const nowSec = Math.floor(nowMs / 1000);

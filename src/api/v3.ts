@@ -9,7 +9,7 @@
 // (api/scope.ts). A non-admin sees app and drain tokens as `***` and drain
 // URLs redacted.
 import type { FastifyInstance } from 'fastify';
-import type { App } from '../apps.js';
+import type { App, TokenChanges } from '../apps.js';
 import type { Context } from '../context.js';
 import { logplexFrames } from '../drains/frame.js';
 import { BadRequestError, LogplaneError, ErrorCode } from '../errors.js';
@@ -164,21 +164,20 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
     });
     // Conditional create (used by `logplane apps:create`): refuse to touch an existing channel.
     const onlyIfNew = req.headers['if-none-match'] === '*';
-    const before = new Set(reg.get(id)?.record.tokens.map((t) => t.name) ?? []);
-    const { app: a, created } = await reg.putApp(id, tokens as string[], { onlyIfNew });
-    auditTokens(ctx, a, before, principalOf(req));
-    reply.code(created ? 201 : 200);
+    const { app: a, ...changes } = await reg.putApp(id, tokens as string[], { onlyIfNew });
+    auditTokens(ctx, a, changes, principalOf(req));
+    reply.code(changes.created ? 201 : 200);
     return channelJson(a);
   });
 
   app.get<{ Params: Params }>('/v3/channels/:app', { config: READ }, async (req) => {
-    const a = reg.get(req.params.app);
+    const a = await reg.current(req.params.app);
     if (!a) throw notFound();
     return channelJsonFor(a, principalOf(req));
   });
 
   app.delete<{ Params: Params }>('/v3/channels/:app', async (req, reply) => {
-    if (!reg.get(req.params.app)) throw notFound();
+    if (!(await reg.current(req.params.app))) throw notFound();
     // keys lose the app too: one made later under this name is not theirs
     await ctx.access.deleteApp(req.params.app);
     reply.code(204).send();
@@ -191,18 +190,17 @@ function routes(app: FastifyInstance, ctx: Context, history: HistorySource, shar
     if (typeof name !== 'string') throw badField('name', 'must be a string');
     // a `heroku` token writes the platform's lines (router, rate-limit notices): the platform's, not a developer's to take
     if (name.toLowerCase() === 'heroku' && principalOf(req).role !== 'admin') throw new ForbiddenError('a token named heroku writes the platform\'s lines: only an admin creates or reads it');
-    const a = reg.get(req.params.app);
-    if (!a) throw notFound();
-    const before = new Set(a.record.tokens.map((t) => t.name));
-    const created = await reg.createToken(req.params.app, name);
-    if (!before.has(name)) ctx.access.audit.createToken(req.params.app, name, principalOf(req));
-    return created;
+    if (!(await reg.current(req.params.app))) throw notFound();
+    // audited when this request made the token (the store's atomic change says so), not when it answered one that was there
+    const { token, created } = await reg.createToken(req.params.app, name);
+    if (created) ctx.access.audit.createToken(req.params.app, name, principalOf(req));
+    return { token, name };
   });
 
   // History (SPEC 4): exactly min(num, stored) lines, oldest first, as Logplex frames.
   app.get<{ Params: Params; Querystring: Query }>('/v3/channels/:app/logs', { config: READ }, async (req, reply) => {
     const num = intParam(req.query, 'num', DEFAULT_NUM, 0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 or more)');
-    const a = reg.get(req.params.app);
+    const a = await reg.current(req.params.app);
     if (!a) throw notFound();
     // every node's lines in distributed mode (this node's own alone, marked partial, when Redis is down)
     const h = await history.read(a, num);
@@ -227,9 +225,8 @@ function ownPage(reg: Context['registry'], apps: ReadonlySet<string>, after: str
   return out;
 }
 
-/** Audit lines for the tokens a PUT created and removed. */
-function auditTokens(ctx: Context, app: App, before: ReadonlySet<string>, who: Principal): void {
-  const now = new Set(app.record.tokens.map((t) => t.name));
-  for (const n of before) if (!now.has(n)) ctx.access.audit.removeToken(app.id, n, who);
-  for (const n of now) if (!before.has(n)) ctx.access.audit.createToken(app.id, n, who);
+/** Audit lines for the tokens a PUT created and removed (as its own atomic change made them: Registry.putApp). */
+function auditTokens(ctx: Context, app: App, changes: TokenChanges, who: Principal): void {
+  for (const n of changes.removed) ctx.access.audit.removeToken(app.id, n, who);
+  for (const n of changes.added) ctx.access.audit.createToken(app.id, n, who);
 }

@@ -93,6 +93,13 @@ function refusedUrlStatus(rec: DrainRecord): DrainStatus | null {
   }
 }
 
+/** The app's drain of this id, or 404. */
+function drainOf(app: App, id: string): DrainRecord {
+  const record = app.record.drains.find((d) => d.id === id);
+  if (!record) throw new NotFoundError('drain not found');
+  return record;
+}
+
 /** What distributed mode's feed gets for an owned drain: it filters, the drain queues. */
 function clusterHandle(drain: Drain): DrainHandle {
   const f = drain.filter;
@@ -304,21 +311,25 @@ export class DrainManager {
    * it last wrote it to Redis (read now, bounded in time).
    */
   async list(appId: string): Promise<DrainInfo[]> {
-    const app = this.#ctx.registry.require(appId);
+    const app = await this.#current(appId);
     return this.#withStatus(appId, app.record.drains);
   }
 
   async get(appId: string, id: string): Promise<DrainInfo> {
-    const record = this.record(appId, id);
+    const record = await this.record(appId, id);
     return (await this.#withStatus(appId, [record]))[0]!;
   }
 
-  /** The app's drain record (404 for an unknown app or drain); no status. */
-  record(appId: string, id: string): DrainRecord {
-    const app = this.#ctx.registry.require(appId);
-    const record = app.record.drains.find((d) => d.id === id);
-    if (!record) throw new NotFoundError('drain not found');
-    return record;
+  /** The app's drain record as stored now (404 for an unknown app or drain); no status. */
+  async record(appId: string, id: string): Promise<DrainRecord> {
+    return drainOf(await this.#current(appId), id);
+  }
+
+  /** The app as stored now (distributed mode: another node's change included, Registry.current), or 404. */
+  async #current(appId: string): Promise<App> {
+    const app = await this.#ctx.registry.current(appId);
+    if (!app) throw new NotFoundError('channel not found');
+    return app;
   }
 
   async #withStatus(appId: string, records: readonly DrainRecord[]): Promise<DrainInfo[]> {
@@ -347,7 +358,7 @@ export class DrainManager {
 
   /** Add a drain; `filter` is the request's `filter` field (SPEC 16), checked here. */
   async add(appId: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
-    this.#ctx.registry.require(appId);
+    await this.#current(appId);
     const f = parseDrainFilter(filter);
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
@@ -361,33 +372,35 @@ export class DrainManager {
     );
   }
 
-  /** Change a drain's URL. Its filter cannot change: a `filter` other than the drain's is a 422. */
-  async update(appId: string, id: string, url: unknown, filter?: unknown): Promise<DrainRecord> {
-    const app0 = this.#ctx.registry.require(appId);
-    const cur = app0.record.drains.find((d) => d.id === id);
-    if (!cur) throw new NotFoundError('drain not found');
+  /**
+   * Change a drain's URL. Its filter cannot change: a `filter` other than the
+   * drain's is a 422. `changed`: this call changed the URL (decided by the
+   * atomic change: a URL the drain has already is no change).
+   */
+  async update(appId: string, id: string, url: unknown, filter?: unknown): Promise<{ record: DrainRecord; changed: boolean }> {
+    const cur = await this.record(appId, id);
     if (filter !== undefined && !sameFilter(parseDrainFilter(filter), cur.filter)) {
       throw new UnprocessableError('filter: cannot be changed; remove the drain and add it again with the new filter', 'filter_immutable');
     }
     const u = await this.#validate(url);
     return this.#locked(appId, () =>
-      this.#ctx.registry.updateDrains(appId, (drains) => {
+      this.#ctx.registry.updateDrains<{ record: DrainRecord; changed: boolean }>(appId, (drains) => {
         const i = drains.findIndex((d) => d.id === id);
         if (i === -1) throw new NotFoundError('drain not found');
         const old = drains[i]!;
-        if (old.url === u) return { drains: undefined, result: old };
+        if (old.url === u) return { drains: undefined, result: { record: old, changed: false } };
         if (drains.some((d) => d.url === u)) throw new ConflictError('already exists');
         const rec: DrainRecord = { ...old, url: u, updatedAt: new Date().toISOString() };
         const next = drains.slice();
         next[i] = rec;
-        return { drains: next, result: rec };
+        return { drains: next, result: { record: rec, changed: true } };
       }),
     );
   }
 
   /** Remove by id, URL or token (Heroku's id_url_or_token). */
   async remove(appId: string, key: string): Promise<DrainRecord> {
-    this.#ctx.registry.require(appId);
+    await this.#current(appId);
     return this.#locked(appId, () =>
       this.#ctx.registry.updateDrains(appId, (drains) => {
         const rec = drains.find((d) => d.id === key) ?? drains.find((d) => d.token === key) ?? drains.find((d) => d.url === key);
@@ -411,15 +424,16 @@ export class DrainManager {
    * Resolves with the API's answer (202, or the error it met).
    */
   async replay(appId: string, id: string, req: ReplayRequest): Promise<ReplayAnswer> {
-    this.record(appId, id); // unknown app or drain: 404
+    await this.record(appId, id); // unknown app or drain: 404
     if (this.#cluster && !this.#byApp.get(appId)?.has(id)) return this.#cluster.forwardReplay(appId, id, req);
     return this.#replayHere(appId, id, req, false);
   }
 
   #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
     return replayAnswer(forwarded, this.#history, this.#cluster, () => {
-      this.record(appId, id);
-      return { app: this.#ctx.registry.require(appId), drain: this.#byApp.get(appId)?.get(id)?.drain };
+      const app = this.#ctx.registry.require(appId);
+      drainOf(app, id);
+      return { app, drain: this.#byApp.get(appId)?.get(id)?.drain };
     }, req);
   }
 

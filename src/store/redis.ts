@@ -147,6 +147,7 @@ async function redisCall<T>(p: Promise<T>): Promise<T> {
 }
 
 export class RedisStore implements ConfigStore {
+  readonly shared = true;
   readonly nodeId: string;
   readonly #cmd: Redis;
   readonly #sub: Redis;

@@ -96,6 +96,11 @@ export type KeyTaken = 'id' | 'name';
 export type StoreChange = { kind: 'app'; id: string } | { kind: 'apiKey' } | { kind: 'keys' };
 
 export interface ConfigStore {
+  /**
+   * Other processes write it too (Redis): a node's copy of a record may lag
+   * behind the stored one until the change is heard of. Absent: false.
+   */
+  readonly shared?: boolean;
   /** Everything, at start. */
   load(): Promise<StoreSnapshot>;
   /**

@@ -1,8 +1,10 @@
 // A loopback TCP proxy in front of a server (Redis), for tests that need a
 // reply lost after the server acted on the request: dropNextReply() makes
 // the proxy cut the client's connection when the server's next bytes
-// arrive, without passing them on. (proxy.ts pipes the streams, for cuts
-// and stalls; this one forwards chunk by chunk so it can hold one back.)
+// arrive, without passing them on; delayReplies(ms) passes the server's bytes
+// on that late, in order (a node that hears of other nodes' changes late).
+// (proxy.ts pipes the streams, for cuts and stalls; this one forwards chunk
+// by chunk so it can hold one back.)
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -10,12 +12,15 @@ export interface TcpProxy {
   url: string;
   /** Cut the connection that next receives bytes from the server, those bytes undelivered; resolves when it happened. */
   dropNextReply(): Promise<void>;
+  /** From now on, pass the server's bytes on `ms` late (0: at once). */
+  delayReplies(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let armed: (() => void) | null = null;
+  let delayMs = 0;
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
     sockets.add(client);
@@ -35,7 +40,9 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
         fire();
         return;
       }
-      client.write(d);
+      // one delay for every chunk: timers of equal delay fire in order, so the bytes stay in order
+      if (delayMs > 0) setTimeout(() => client.write(d), delayMs);
+      else client.write(d);
     });
     client.on('error', done);
     upstream.on('error', done);
@@ -48,6 +55,9 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
     port,
     url: `${scheme}://127.0.0.1:${port}`,
     dropNextReply: () => new Promise<void>((res) => (armed = res)),
+    delayReplies: (ms) => {
+      delayMs = ms;
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((res) => server.close(() => res()));
