@@ -350,17 +350,31 @@ export class Registry extends EventEmitter {
       const same = app.record.uuid === rec.uuid;
       if (same && (rec.rev ?? 0) < (app.record.rev ?? 0)) return app;
       if (same && rec.rev !== undefined && rec.rev === app.record.rev) return app;
-      for (const t of app.record.tokens) this.tokens.remove(t.token);
-      app.record = rec;
     } else {
       app = new App(rec, this.#historyLines, this.#seqClock);
       this.#apps.set(rec.id, app);
       this.#order.add(rec.id);
     }
+    this.#indexTokens(app, app.record === rec ? [] : app.record.tokens, rec.tokens);
+    app.record = rec;
     this.#stamps.set(rec.id, ++this.#stampClock);
-    for (const t of rec.tokens) this.tokens.add(new TokenEntry(t.token, t.name, app));
     this.emit('app', app);
     return app;
+  }
+
+  /**
+   * Index the app's tokens `after` in place of `before`: a token kept with
+   * its name keeps its entry, so adding one token to a long list makes one
+   * entry, not one per token.
+   */
+  #indexTokens(app: App, before: readonly TokenRecord[], after: readonly TokenRecord[]): void {
+    const names = new Map(after.map((t) => [t.token, t.name]));
+    const kept = new Set<string>();
+    for (const t of before) {
+      if (names.get(t.token) === t.name) kept.add(t.token);
+      else this.tokens.remove(t.token);
+    }
+    for (const t of after) if (!kept.has(t.token)) this.tokens.add(new TokenEntry(t.token, t.name, app));
   }
 
   #uninstall(app: App): void {

@@ -67,3 +67,22 @@ test('logplane tokens:create says the limit on one line', async () => {
   rmSync(home, { recursive: true, force: true });
   await ts.close();
 });
+
+test('adding a token indexes that token only: the others keep their entries (a creation costs one entry, not one per token); a token removed stops authenticating', async () => {
+  const ts = await startServer({ LOGPLANE_MAX_TOKENS_PER_APP: '200' });
+  const names = Array.from({ length: 150 }, (_, i) => `n${i}`);
+  const put = await api(ts, 'PUT', '/v3/channels/big', { tokens: names });
+  assert.equal(put.status, 201);
+  const table = ts.server.ctx.registry.tokens;
+  const entries = names.map((n) => table.get(put.json.tokens[n] as string)!);
+  const made = await token(ts, 'big', 'late');
+  assert.equal(made.status, 200);
+  assert.ok(table.get(made.json.token as string)?.live);
+  names.forEach((n, i) => assert.equal(table.get(put.json.tokens[n] as string), entries[i], `entry of ${n} kept`));
+
+  assert.equal((await api(ts, 'PUT', '/v3/channels/big', { tokens: names.slice(1) })).status, 200);
+  assert.equal(table.get(put.json.tokens['n0'] as string), undefined);
+  assert.equal(entries[0]!.live, false, 'cached references of the removed token see it is gone');
+  assert.equal(table.get(put.json.tokens['n1'] as string), entries[1]);
+  await ts.close();
+});
