@@ -8,7 +8,8 @@ import { LineRates } from './buffer/rates.js';
 import { TokenTable, type TokenKey } from './tokens.js';
 import { SortedIds } from './basics/sorted-ids.js';
 import { matchesHash, sha256Hex } from './basics/digest.js';
-import { BadRequestError, ErrorCode, LogplaneError, NotFoundError } from './errors.js';
+import { BadRequestError, ErrorCode, LogplaneError, NotFoundError, UnprocessableError } from './errors.js';
+import { defaults } from './config.js';
 import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
 
 /** Something every line of an app is offered to: a drain, a tail hub, a Redis batch. */
@@ -129,6 +130,8 @@ export interface RegistryOptions {
   historyLines: number;
   /** Distributed mode: seqs from the node's hybrid clock. */
   seqClock?: SeqClock | null;
+  /** Tokens an app may have (LOGPLANE_MAX_TOKENS_PER_APP). */
+  maxTokens?: number;
 }
 
 export function newToken(): string {
@@ -137,6 +140,11 @@ export function newToken(): string {
 
 function newApp(id: string, names: readonly string[], now: string): AppRecord {
   return { id, uuid: randomUUID(), createdAt: now, updatedAt: now, tokens: names.map((n) => ({ token: newToken(), name: n, createdAt: now })), drains: [] };
+}
+
+/** The answer to a token over the app's limit: 422, as a drain over its own (SPEC 17). */
+function tokenLimitError(max: number): UnprocessableError {
+  return new UnprocessableError(`maximum number of tokens reached: an app has at most ${max}`, 'limit_reached');
 }
 
 /** Name -> token; where several share a name (written by older versions), the newest, as the channel shows. */
@@ -178,6 +186,7 @@ export class Registry extends EventEmitter {
   readonly #order = new SortedIds(() => this.#apps.keys());
   readonly #historyLines: number;
   readonly #seqClock: SeqClock | null;
+  readonly #maxTokens: number;
   /** The admin key itself, when this node knows it (the data dir's, the configured one, or one it made); Redis keeps only its hash. */
   #apiKey: string | null = null;
   /** The admin key's SHA-256 (hex): what requests are checked against. */
@@ -194,6 +203,7 @@ export class Registry extends EventEmitter {
     this.store = store;
     this.#historyLines = opts.historyLines;
     this.#seqClock = opts.seqClock ?? null;
+    this.#maxTokens = opts.maxTokens ?? defaults.maxTokensPerApp;
   }
 
   /** The admin key, when this node knows it (distributed mode: null unless configured, or kept in this node's data dir). */
@@ -301,6 +311,7 @@ export class Registry extends EventEmitter {
       if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
     }
     const names = [...new Set(tokenNames)];
+    if (names.length > this.#maxTokens) throw tokenLimitError(this.#maxTokens);
     const { record, result } = await this.store.update(id, (cur): AppUpdate<TokenChanges> => {
       const now = new Date().toISOString();
       if (!cur) return { next: newApp(id, names, now), result: { created: true, added: names, removed: [] } };
@@ -345,6 +356,8 @@ export class Registry extends EventEmitter {
       if (!cur) throw new NotFoundError('channel not found');
       const existing = newestByName(cur.tokens).get(name);
       if (existing) return { next: undefined, result: { token: existing.token, created: false } };
+      // checked on the stored record, in the store's atomic change: racing creations cannot pass the limit together
+      if (cur.tokens.length >= this.#maxTokens) throw tokenLimitError(this.#maxTokens);
       const now = new Date().toISOString();
       const t = { token: newToken(), name, createdAt: now };
       return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, t] }, result: { token: t.token, created: true } };
@@ -376,17 +389,31 @@ export class Registry extends EventEmitter {
       const same = app.record.uuid === rec.uuid;
       if (same && (rec.rev ?? 0) < (app.record.rev ?? 0)) return app;
       if (same && rec.rev !== undefined && rec.rev === app.record.rev) return app;
-      for (const t of app.record.tokens) this.tokens.remove(t.token);
-      app.record = rec;
     } else {
       app = new App(rec, this.#historyLines, this.#seqClock);
       this.#apps.set(rec.id, app);
       this.#order.add(rec.id);
     }
+    this.#indexTokens(app, app.record === rec ? [] : app.record.tokens, rec.tokens);
+    app.record = rec;
     this.#stamps.set(rec.id, ++this.#stampClock);
-    for (const t of rec.tokens) this.tokens.add(new TokenEntry(t.token, t.name, app));
     this.emit('app', app);
     return app;
+  }
+
+  /**
+   * Index the app's tokens `after` in place of `before`: a token kept with
+   * its name keeps its entry, so adding one token to a long list makes one
+   * entry, not one per token.
+   */
+  #indexTokens(app: App, before: readonly TokenRecord[], after: readonly TokenRecord[]): void {
+    const names = new Map(after.map((t) => [t.token, t.name]));
+    const kept = new Set<string>();
+    for (const t of before) {
+      if (names.get(t.token) === t.name) kept.add(t.token);
+      else this.tokens.remove(t.token);
+    }
+    for (const t of after) if (!kept.has(t.token)) this.tokens.add(new TokenEntry(t.token, t.name, app));
   }
 
   #uninstall(app: App): void {

@@ -200,7 +200,7 @@ export class Server {
     const store = opts.store ?? cluster?.store ?? new FileStore(config.dataDir, { log });
     // the cluster's own store closes with the cluster
     if (store !== cluster?.store) parts.push('store', () => store.close());
-    const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null });
+    const registry = new Registry(store, { historyLines: config.historyLines, seqClock: cluster?.seqClock ?? null, maxTokens: config.maxTokensPerApp });
     await registry.init();
     const rateSweep = setInterval(() => registry.sweepRates(Math.floor(Date.now() / 1000)), RATE_SWEEP_MS).unref();
     parts.push('rate windows', () => clearInterval(rateSweep));

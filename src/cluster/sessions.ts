@@ -78,6 +78,21 @@ export class SessionMirror {
     return s;
   }
 
+  /**
+   * Sessions that may no longer be read (their key lost the app): removed
+   * from Redis, so that no node adopts one again should the key get the app
+   * back. Every node that held one removes it; one that fails leaves it to
+   * expire (it is 404 meanwhile: the key does not reach the app).
+   */
+  ended(sessions: readonly Session[]): void {
+    const p = pipelineByOwner(this.#redis);
+    for (const s of sessions) {
+      this.#reading.delete(s);
+      p.del(sessionKey(s.id));
+    }
+    p.exec().catch(() => {});
+  }
+
   #refresh(): void {
     if (this.#reading.size === 0) return;
     const p = pipelineByOwner(this.#redis);

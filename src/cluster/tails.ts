@@ -106,6 +106,10 @@ export class TailBridge implements TailCluster {
     return this.#sessions.find(id);
   }
 
+  sessionsEnded(sessions: readonly Session[]): void {
+    this.#sessions.ended(sessions);
+  }
+
   /** The followers of an app's stream for its live tails on this node (tests: caught up yet?). */
   followers(appId: string): StreamFollower[] {
     return [...this.#watchers.values()].filter((w) => w.appId === appId);

@@ -62,6 +62,8 @@ export interface TailCluster {
   sessionTouched(s: Session): void;
   /** A session made on another node, or null. */
   findSession(id: string): Promise<Session | null>;
+  /** Sessions this node forgot before their time (their key lost the app): no node may adopt them again. */
+  sessionsEnded(sessions: readonly Session[]): void;
 }
 
 /** What the tail service is built with. */
@@ -150,7 +152,8 @@ export class TailService {
     const found = this.lookup(id);
     if (found || this.cluster === null || this.#closing) return found;
     const s = await this.cluster.findSession(id);
-    if (!s || this.#closing) return null;
+    // one that is 404 anyway (its key lost the app, the app is gone) takes no slot here
+    if (!s || this.#closing || this.#readableApp(s.spec) === null) return null;
     // held here too, so within this node's quota: the key's sessions read here count as those made here
     const refused = this.sessions.adopt(s);
     if (refused !== null) throw this.#refusal(refused, s.spec);
@@ -162,10 +165,8 @@ export class TailService {
     if (this.#closing) return null;
     const session = this.sessions.get(id);
     if (!session) return null;
-    if (this.#admit !== null && !this.#admit(session.spec)) return null;
-    const app = this.ctx.registry.get(session.spec.app);
-    if (!app) return null;
-    return { session, app };
+    const app = this.#readableApp(session.spec);
+    return app === null ? null : { session, app };
   }
 
   /** Start a reader: history (or every line after `after`) now, then live lines if the session tails. */
@@ -273,7 +274,12 @@ export class TailService {
     for (const c of this.closers) c();
   }
 
-  /** Access changed (a key revoked or narrowed): end the tails whose session it no longer admits. */
+  /**
+   * Access changed (a key revoked or narrowed): end the tails whose session
+   * it no longer admits, and forget those sessions. They are 404 from now on
+   * for good (the key given the app back does not revive them), so they must
+   * not hold their key's and app's slots until they expire (quota.ts).
+   */
   recheck(): void {
     const admit = this.#admit;
     if (admit === null) return;
@@ -285,6 +291,14 @@ export class TailService {
         t.close();
       }
     }
+    const ended = this.sessions.dropIf((s) => !admit(s.spec));
+    if (ended.length > 0) this.cluster?.sessionsEnded(ended);
+  }
+
+  /** The app a session of `spec` reads, or null: the app is gone, or the session's key no longer reaches it. */
+  #readableApp(spec: SessionSpec): App | null {
+    if (this.#admit !== null && !this.#admit(spec)) return null;
+    return this.ctx.registry.get(spec.app) ?? null;
   }
 
   #appDeleted(app: App): void {

@@ -62,7 +62,7 @@ export interface SessionStoreOptions {
  * The sessions of this node. Every session comes in through #hold and goes
  * out through #forget, which keep the quota's counts (quota.ts) equal to
  * the table: creation, adoption and restore; expiry found on lookup, in a
- * sweep or in a refusal; an app's deletion.
+ * sweep or in a refusal; an app's deletion; its key's access lost.
  */
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
@@ -179,7 +179,18 @@ export class SessionStore {
 
   /** Forget every session of an app (app deleted). */
   dropApp(app: string): void {
-    for (const s of this.#sessions.values()) if (s.spec.app === app) this.#forget(s);
+    this.dropIf((s) => s.spec.app === app);
+  }
+
+  /** Forget every session `dead` says may no longer be read (its slots free at once); returns them. */
+  dropIf(dead: (s: Session) => boolean): Session[] {
+    const gone: Session[] = [];
+    for (const s of this.#sessions.values()) {
+      if (!dead(s)) continue;
+      this.#forget(s);
+      gone.push(s);
+    }
+    return gone;
   }
 
   #hold(s: Session): void {

@@ -80,3 +80,58 @@ test('the quota is per node: a key full on one node creates on another; sessions
   assert.equal(await refused(two), 3);
   assert.equal(await refused(one), 1);
 });
+
+/** Wait until `n` has heard of the key's change: it reads `app` with the key (200), or no longer may (403). */
+async function heard(n: Node, auth: string, app: string, status: number): Promise<void> {
+  let got = 0;
+  for (let i = 0; i < 300 && got !== status; i++) {
+    got = (await api({ url: n.url, auth }, 'GET', `/v3/channels/${app}`)).status;
+    if (got !== status) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(got, status, `node ${n.url} did not hear of the key change`);
+}
+
+test('sessions made unreadable by a key change free their slots on every node: the one that made them, one that read one, and one that never held them takes no slot for a read', async () => {
+  const [one, two] = nodes as [Node, Node];
+  for (const app of ['ru1', 'ru2']) assert.equal((await api(admin(one), 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).status, 201);
+  const key = await createKey(admin(one), 'narrowed', 'viewer', ['ru1']);
+  const session = (n: Node, app: string): Promise<ApiResponse> => api({ url: n.url, auth: key.auth }, 'POST', '/v3/sessions', { channel_id: app, num: 1 });
+  const urls: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await session(one, 'ru1');
+    assert.equal(r.status, 201);
+    urls.push(r.json.url as string);
+  }
+  const id = (u: string): string => u.split('/sessions/')[1]!;
+  // node two reads the first (held there too)
+  await heard(two, key.auth, 'ru1', 200);
+  const read = new HttpStream(`${two.url}/sessions/${id(urls[0]!)}`);
+  await read.done;
+  assert.equal(read.status, 200);
+
+  assert.equal((await api(admin(one), 'PATCH', `/v3/keys/${key.id}`, { apps: ['ru2'] })).status, 200);
+  await heard(two, key.auth, 'ru1', 403);
+  // dead everywhere: 404 on both nodes, and node two adopts none of them (no slot taken for a read)
+  for (const n of [one, two]) for (const u of urls) assert.equal((await fetch(`${n.url}/sessions/${id(u)}`)).status, 404);
+  for (const n of [one, two]) {
+    for (let i = 0; i < 3; i++) assert.equal((await session(n, 'ru2')).status, 201, `node ${n.url}, session ${i + 1}`);
+    assert.equal((await session(n, 'ru2')).status, 429);
+  }
+
+  // given the app back, the old sessions stay dead on every node: their Redis records are gone
+  assert.equal((await api(admin(one), 'PATCH', `/v3/keys/${key.id}`, { apps: ['ru1', 'ru2'] })).status, 200);
+  await heard(two, key.auth, 'ru1', 200);
+  for (const n of [one, two]) for (const u of urls) assert.equal((await fetch(`${n.url}/sessions/${id(u)}`)).status, 404);
+});
+
+test('a session of a deleted app read on a node that never held it is 404 there and takes no slot', async () => {
+  const [one, two] = nodes as [Node, Node];
+  assert.equal((await api(admin(one), 'PUT', '/v3/channels/rgone', { tokens: ['app'] })).status, 201);
+  const r = await api(admin(one), 'POST', '/v3/sessions', { channel_id: 'rgone', num: 1 });
+  assert.equal(r.status, 201);
+  assert.equal((await api(admin(one), 'DELETE', '/v3/channels/rgone')).status, 204);
+  await heard(two, `Bearer ${API_KEY}`, 'rgone', 404);
+  const held = two.server.tails.sessions.size;
+  assert.equal((await fetch(`${two.url}/sessions/${(r.json.url as string).split('/sessions/')[1]}`)).status, 404);
+  assert.equal(two.server.tails.sessions.size, held);
+});

@@ -175,3 +175,33 @@ test('sessions restored after a graceful restart hold their slots', async () => 
   assertRefused(await v3(as(ts, key), 'rl'), 429, 'too_many_key_sessions');
   await ts.close();
 });
+
+test('sessions made unreadable by a key change free their slots at once (narrowed, revoked), the read one included, and stay 404 when the key gets the app back', async () => {
+  const ts = await startServer(QUOTA);
+  await withApps(ts, 'rl', 'other');
+  const key = await createKey(ts, 'reader-a', 'viewer', ['rl']);
+  const a = as(ts, key);
+  const tail = await api(a, 'POST', '/v3/sessions', { channel_id: 'rl', tail: true });
+  assert.equal(tail.status, 201);
+  const reader = new HttpStream(tail.json.url);
+  while (reader.status === 0) await new Promise((r) => setTimeout(r, 5));
+  const urls = [tail.json.url as string, ...(await fill(a, 'rl', 2))];
+  assertRefused(await v3(a, 'rl'), 429, 'too_many_key_sessions');
+
+  assert.equal((await api(ts, 'PATCH', `/v3/keys/${key.id}`, { apps: ['other'] })).status, 200);
+  await reader.done;
+  for (const u of urls) assert.equal((await fetch(u)).status, 404);
+  assert.equal(ts.server.tails.sessions.size, 0, 'the dead sessions left the table');
+  await fill(a, 'other', 3);
+  assertRefused(await v3(a, 'other'), 429, 'too_many_key_sessions');
+
+  // given the app back, the key's old sessions stay dead: they were forgotten, not hidden
+  assert.equal((await api(ts, 'PATCH', `/v3/keys/${key.id}`, { apps: ['rl', 'other'] })).status, 200);
+  for (const u of urls) assert.equal((await fetch(u)).status, 404);
+
+  // revoked: every session of the key leaves the table, and the app's slots (6 for API keys) are free for other keys
+  assert.equal((await api(ts, 'DELETE', `/v3/keys/${key.id}`)).status, 204);
+  assert.equal(ts.server.tails.sessions.size, 0);
+  for (const n of ['b', 'c']) await fill(as(ts, await createKey(ts, `reader-${n}`, 'viewer', ['other'])), 'other', 3);
+  await ts.close();
+});

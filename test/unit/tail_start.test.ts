@@ -151,6 +151,7 @@ test('tail service: when the catch-up read fails, the tail says so with a gap (w
     sessionCreated: () => Promise.resolve(),
     sessionTouched() {},
     findSession: () => Promise.resolve(null),
+    sessionsEnded() {},
   };
   let afterCalls = 0;
   const view: SourceView = { lines: [rec(10), rec(20)], trimmedSeq: 0, complete: true, through: 2 };
