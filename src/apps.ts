@@ -8,6 +8,7 @@ import { LineRates } from './buffer/rates.js';
 import { TokenTable, type TokenKey } from './tokens.js';
 import { SortedIds } from './basics/sorted-ids.js';
 import { matchesHash, sha256Hex } from './basics/digest.js';
+import { within } from './basics/within.js';
 import { BadRequestError, ErrorCode, LogplaneError, NotFoundError, UnprocessableError } from './errors.js';
 import { defaults } from './config.js';
 import type { AppRecord, AppUpdate, ConfigStore, DrainRecord, StoreChange, TokenRecord } from './store/store.js';
@@ -160,13 +161,6 @@ function newestByName(tokens: readonly TokenRecord[]): Map<string, TokenRecord> 
  */
 const CURRENT_READ_MS = 500;
 
-/** Wait for p, at most ms; whether it failed or is late, the caller goes on with what it has. */
-async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  await Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
-}
-
 /** What a PUT of an app did: created it, and the token names it added and removed. */
 export interface TokenChanges {
   created: boolean;
@@ -274,7 +268,8 @@ export class Registry extends EventEmitter {
    * CURRENT_READ_MS, this node's copy as it is (docs/operations.md).
    */
   async current(id: string): Promise<App | undefined> {
-    if (this.store.shared) await atMost(this.#refresh(id), CURRENT_READ_MS);
+    // failed or late: go on with what this node has
+    if (this.store.shared) await within(this.#refresh(id).catch(() => undefined), CURRENT_READ_MS, undefined);
     return this.#apps.get(id);
   }
 

@@ -30,6 +30,7 @@
 // cycling addresses gains only their own resets).
 import { isIPv6 } from 'node:net';
 import { systemClock, type TimeSource } from '../basics/clock.js';
+import { within } from '../basics/within.js';
 
 /**
  * What the throttle counts a client address as: an IPv4 address as it is,
@@ -215,16 +216,8 @@ export class AuthThrottle {
   }
 
   async #askShared(address: string, fail: boolean): Promise<number | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), this.#sharedTimeoutMs);
-    });
     const w: FailureWindow = { now: this.#clock.now(), limit: this.limit, slotMs: this.slotMs, slots: SLOTS };
-    try {
-      return await Promise.race([this.#shared!.hit(address, fail, w).catch(() => null), late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return within(this.#shared!.hit(address, fail, w).catch(() => null), this.#sharedTimeoutMs, null);
   }
 
   #sweep(now: number): void {

@@ -11,6 +11,7 @@ import { LineSplitter } from '../shipper/splitter.js';
 import { Shipper, shipperDefaults } from '../shipper/shipper.js';
 import { appPath, connect, parseCommandArgs, requireApp, UsageError, type ApiClient, type Command } from './client.js';
 import { packageVersion } from './invocation.js';
+import { within } from '../basics/within.js';
 
 const NAME_OK = /^[!-~]{1,64}$/;
 /** Default bounded flush at exit, ms. */
@@ -192,9 +193,7 @@ example: logplane run -a myapp --dyno web.1 -- node server.js`,
     }
     // what CMD wrote before it exited is still in the pipes: read to the end (bounded, a grandchild may hold them)
     for (const p of pipes) p.resume();
-    let grace: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(open), new Promise<void>((resolve) => (grace = setTimeout(resolve, PIPE_GRACE_MS)))]);
-    clearTimeout(grace);
+    await within(Promise.all(open), PIPE_GRACE_MS, undefined);
     // a pipe still open: what was read (and what the stream holds) is shipped, the rest is not read
     shipper.onFlow = null;
     for (const cut of cutters) cut();

@@ -16,6 +16,7 @@ import { DrainFeed } from './feed.js';
 import type { RedisHistory } from './history.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import { CHECKPOINT_TTL_MS, OTHER_EPOCH, type ScriptPipeline } from '../redis/scripts.js';
+import { within } from '../basics/within.js';
 
 /** Owned drains' status goes to Redis this often. */
 const STATUS_EVERY_MS = 1000;
@@ -205,16 +206,12 @@ export class DrainFeeds implements DrainCluster {
   async remoteStatuses(appId: string, drainIds: readonly string[]): Promise<(DrainStatus | null)[]> {
     if (drainIds.length === 0) return [];
     const redis = this.#o.redis;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), STATUS_READ_TIMEOUT_MS);
-    });
     // (a read that answers after the timeout still refreshes what is kept)
     const read = Promise.all(drainIds.map((id) => redis.hget(drainState(appId, id), 'status'))).then(
       (values) => drainIds.map((id, i) => this.#keep(id, values[i] ?? null)),
       (err: Error) => err,
     );
-    const got = await Promise.race([read, timeout]).finally(() => clearTimeout(timer));
+    const got = await within(read, STATUS_READ_TIMEOUT_MS, null);
     if (got === null || got instanceof Error) {
       if (!this.#statusReadFailing) {
         this.#statusReadFailing = true;

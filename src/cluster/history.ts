@@ -45,6 +45,7 @@ import { Losses, type Loss } from './losses.js';
 import { receivedOf, seqOf, setSeq } from '../line.js';
 import { decodeLossNotice, isLossNotice } from './batch.js';
 import { originOf } from '../basics/seq.js';
+import { within } from '../basics/within.js';
 
 export interface RedisHistoryOptions {
   /** Lines of history kept per app (LTRIM bound). */
@@ -519,14 +520,7 @@ export class RedisHistory {
     this.#pump();
     if (this.#idle()) return true;
     if (timeoutMs <= 0) return false;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((r) => this.#waiters.push(r)),
-      new Promise<void>((r) => {
-        timer = setTimeout(r, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await within(new Promise<void>((r) => this.#waiters.push(r)), timeoutMs, undefined);
     return this.#idle();
   }
 

@@ -28,6 +28,7 @@ import { AppCounts, localCounts, type Counts } from './counts.js';
 import type { LimitShares } from './limit-share.js';
 import { RateShare } from './rates.js';
 import { StatsBatch, type RecordFields, type StatsReplies } from './stats-batch.js';
+import { within } from '../basics/within.js';
 
 /** Fields per HSET / HDEL command (a period after an outage rewrites the whole window of every app). */
 const FIELDS_PER_COMMAND = 1000;
@@ -207,9 +208,7 @@ export class NodeStats {
       const left = end - Date.now();
       if (left <= 0) break;
       const applied = this.counts.applied;
-      let timer: NodeJS.Timeout | undefined;
-      const done = await Promise.race([this.write().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), left)))]);
-      clearTimeout(timer);
+      const done = await within(this.write().then(() => true), left, false);
       if (!done || !this.counts.waiting || this.counts.applied === applied) break;
     }
     await this.#o.redis.del(this.#key).catch(() => {});

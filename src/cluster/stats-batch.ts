@@ -3,6 +3,7 @@
 // fields of the node's record, and the readers' time limit.
 import type { ChainableCommander, Redis } from 'ioredis';
 import { pipelineByOwner } from '../redis/pipeline.js';
+import { within } from '../basics/within.js';
 
 /**
  * The stats record this release writes, announced as `stats` in each node's
@@ -44,12 +45,5 @@ export class StatsBatch {
 
 /** A reader's pipeline, answered within READ_TIMEOUT_MS, or null (Redis did not answer in time, or failed). */
 export async function readWithin(p: ChainableCommander): Promise<StatsReplies | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p.exec(), new Promise<null>((r) => (timer = setTimeout(() => r(null), READ_TIMEOUT_MS)))]);
-  } catch {
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
+  return within(p.exec(), READ_TIMEOUT_MS, null).catch(() => null);
 }
