@@ -41,6 +41,16 @@ async function incarnation(app: string, msgs: string[]): Promise<string> {
 
 const idOf = (url: string): string => url.split('/sessions/')[1]!;
 
+/** Read a session on a node (200 each time) until its text matches `want` (another node's lines reach the shared history within a tick or so); the text. */
+async function readUntil(n: Node, id: string, want: RegExp): Promise<string> {
+  return until(`session ${id} on ${n.url} shows ${want}`, async () => {
+    const read = new HttpStream(`${n.url}/sessions/${id}`);
+    await read.done;
+    assert.equal(read.status, 200);
+    return want.test(read.text) && read.text;
+  }, 10_000, 50);
+}
+
 test("a session made before its app was deleted and re-created is 404 on a node that never held it, and shows none of the new app's lines", async () => {
   await incarnation('inc', ['old-0', 'old-1']);
   const made = await api(one.url, 'POST', '/v3/sessions', { channel_id: 'inc', num: 100 });
@@ -66,11 +76,8 @@ test("a session made before its app was deleted and re-created is 404 on a node 
 
   // a session of the new app reads it, on either node
   const fresh = await api(one.url, 'POST', '/v3/sessions', { channel_id: 'inc', num: 100 });
-  const read = new HttpStream(`${two.url}/sessions/${idOf(fresh.json.url as string)}`);
-  await read.done;
-  assert.equal(read.status, 200);
-  assert.match(read.text, /new-1/);
-  assert.doesNotMatch(read.text, /old-/);
+  const text2 = await readUntil(two, idOf(fresh.json.url as string), /new-1/);
+  assert.doesNotMatch(text2, /old-/);
 });
 
 test('a session stored by the previous release (no app incarnation) is read, on any node, as of the app of its name', async () => {
@@ -85,10 +92,5 @@ test('a session stored by the previous release (no app incarnation) is read, on 
     r.disconnect();
   }
   await until('node two knows the app', () => two.server.ctx.registry.get('legacy') !== undefined, 10_000);
-  for (const n of [two, one]) {
-    const read = new HttpStream(`${n.url}/sessions/${id}`);
-    await read.done;
-    assert.equal(read.status, 200);
-    assert.match(read.text, /legacy-0/);
-  }
+  for (const n of [two, one]) await readUntil(n, id, /legacy-0/);
 });
