@@ -198,7 +198,7 @@ async function main(): Promise<void> {
   const solo = (await reg.putApp('bench-solo', ['app'])).app;
   const soloToken = solo.record.tokens[0]!.token;
 
-  const url = async (app: string) => `${server.url}/sessions/${(await service.createSession({ app, num: 0, tail: true, source: null, dyno: null, grep: null, after: null })).id}`;
+  const url = async (app: string) => `${server.url}/sessions/${(await service.createSession(reg.require(app), { num: 0, tail: true, source: null, dyno: null, grep: null, after: null })).id}`;
   const self = new URL(import.meta.url);
   const gen = new Worker(self, { workerData: { role: 'gen', port: server.ports.syslog } });
   const tw = new Worker(self, { workerData: { role: 'tails' } });

@@ -379,11 +379,17 @@ export class Registry extends EventEmitter {
   /** Put a record into memory: new App or updated one; tokens re-indexed. */
   #install(rec: AppRecord): App {
     let app = this.#apps.get(rec.id);
+    if (app && app.record.uuid !== rec.uuid) {
+      // another app of that name: the app was deleted and made again, heard of
+      // as one change (distributed mode). The old one goes as at a delete: its
+      // tails end, its sessions are forgotten, its ring is not the new app's
+      this.#uninstall(app);
+      app = undefined;
+    }
     if (app) {
       // a state heard of late (another node's change read before a newer one landed): keep the newer
-      const same = app.record.uuid === rec.uuid;
-      if (same && (rec.rev ?? 0) < (app.record.rev ?? 0)) return app;
-      if (same && rec.rev !== undefined && rec.rev === app.record.rev) return app;
+      if ((rec.rev ?? 0) < (app.record.rev ?? 0)) return app;
+      if (rec.rev !== undefined && rec.rev === app.record.rev) return app;
     } else {
       app = new App(rec, this.#historyLines, this.#seqClock);
       this.#apps.set(rec.id, app);

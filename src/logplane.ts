@@ -282,7 +282,7 @@ class Instance implements Logplane {
     const tails = this.server.tails;
     // a session of this process only (no URL reaches it, so it is not shared through Redis): made and opened
     // synchronously, so no line published after tail() returns is missed
-    const session = tails.createHere({ app: a.id, num, tail: true, source: optString(opts.source, 'source'), dyno: optString(opts.dyno, 'dyno'), grep: optString(opts.grep, 'grep'), after });
+    const session = tails.createHere(a, { num, tail: true, source: optString(opts.source, 'source'), dyno: optString(opts.dyno, 'dyno'), grep: optString(opts.grep, 'grep'), after });
     const sink = new IterableTailSink();
     const tail = tails.open(session, a, sink, after);
     sink.onLeave = () => tail.close();

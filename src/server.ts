@@ -272,7 +272,10 @@ export class Server {
     if (!cluster) {
       // embedded mode: sessions outlive a graceful restart (saved after the tails end)
       const restored = await loadSessions(config.dataDir, tails.sessions, log);
-      if (restored > 0) log.info({ at: 'sessions.restored', sessions: restored }, 'restored saved sessions');
+      // the config may have changed while the server was down (a data dir restored from a backup, an edit
+      // by hand): a session its key or its app no longer admits is not kept, nor does it hold quota slots
+      const dropped = tails.dropUnreadable();
+      if (restored > 0) log.info({ at: 'sessions.restored', sessions: restored - dropped, ...(dropped > 0 ? { dropped } : {}) }, 'restored saved sessions');
       parts.push('sessions', async (aborting) => {
         if (!aborting) await saveSessions(config.dataDir, tails.sessions).catch((err: Error) => {
           log.error({ at: 'sessions.save_failed', err: err.message }, 'could not save sessions');

@@ -84,8 +84,7 @@ function platformRoutes(http: FastifyInstance, ctx: Context, service: TailServic
     if (!app) return appNotFound(reply);
     const tail = body.tail;
     if (tail !== undefined && tail !== null && typeof tail !== 'boolean') throw new BadRequestError('tail: must be a boolean', 'invalid_params');
-    const session = await service.createSession({
-      app: app.id,
+    const session = await service.createSession(app, {
       num: clampNum(ctx, intField(body, 'lines')),
       tail: tail === true,
       source: stringField(body, 'source'),

@@ -49,9 +49,10 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
 
   const create = (v3: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
     const spec = logplexSpec(ctx, req.body);
-    if (!(await ctx.registry.current(spec.app))) return reply.code(422).send({ error: 'channel not found' });
+    const app = await ctx.registry.current(spec.app);
+    if (!app) return reply.code(422).send({ error: 'channel not found' });
     // the session carries its creator's scope: it stops working when the key no longer reaches the app
-    const session = await service.createSession({ ...spec, keyId: principalOf(req).keyId });
+    const session = await service.createSession(app, { ...spec, keyId: principalOf(req).keyId });
     const url = sessionUrl(ctx, session.id);
     if (v3) reply.header('Location', url);
     return reply.code(201).send({ url });

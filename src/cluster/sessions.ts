@@ -1,6 +1,7 @@
 // Sessions shared through Redis (distributed mode): a session created on one
 // node can be read on any node (behind a load balancer the GET seldom lands
-// where the POST did). `lp:session:{<id>}` holds the spec and creation time
+// where the POST did). `lp:session:{<id>}` holds the spec (with the app's
+// incarnation, checked before a node adopts it: TailService) and creation time
 // and expires with the session: 360 s after creation, refreshed while any
 // node has a reader (every refreshMs) and set to 360 s again when a node's
 // last reader leaves. The node that reads a session adopts a local copy.

@@ -10,7 +10,7 @@ import { TailHub, type HubOrder } from './hub.js';
 import { Tail, type TailSink, type Transport } from './tail.js';
 import type { StartHistory } from './start.js';
 import { systemClock, type TimeSource } from '../basics/clock.js';
-import { SessionStore, type Session, type SessionSpec } from './session.js';
+import { SessionStore, sameIncarnation, type Session, type SessionRequest, type SessionSpec } from './session.js';
 import { quotaOf, SESSION_LIMITS, sessionLimitError, type Refusal, type SessionLimit } from './quota.js';
 import type { Child } from '../obs/metrics.js';
 
@@ -62,7 +62,7 @@ export interface TailCluster {
   sessionTouched(s: Session): void;
   /** A session made on another node, or null. */
   findSession(id: string): Promise<Session | null>;
-  /** Sessions this node forgot before their time (their key lost the app): no node may adopt them again. */
+  /** Sessions this node forgot before their time (their key lost the app, their app is gone): no node may adopt them again. */
   sessionsEnded(sessions: readonly Session[]): void;
 }
 
@@ -127,15 +127,16 @@ export class TailService {
     this.#startTimers();
   }
 
-  /** A new session; in distributed mode resolves once other nodes can read it too. Over a quota: a LimitError (429 or 503). */
-  async createSession(spec: SessionSpec): Promise<Session> {
-    const s = this.createHere(spec);
+  /** A new session of `app` (bound to this incarnation of it); in distributed mode resolves once other nodes can read it too. Over a quota: a LimitError (429 or 503). */
+  async createSession(app: App, req: SessionRequest): Promise<Session> {
+    const s = this.createHere(app, req);
     await this.cluster?.sessionCreated(s);
     return s;
   }
 
-  /** A new session of this node only (not shared through Redis: the library's in-process tails); throws a LimitError over a quota. */
-  createHere(spec: SessionSpec): Session {
+  /** A new session of `app` on this node only (not shared through Redis: the library's in-process tails); throws a LimitError over a quota. */
+  createHere(app: App, req: SessionRequest): Session {
+    const spec: SessionSpec = { ...req, app: app.id, appUuid: app.record.uuid };
     const refused = this.sessions.admit(spec);
     if (refused !== null) throw this.#refusal(refused, spec);
     return this.sessions.create(spec)!;
@@ -152,7 +153,7 @@ export class TailService {
     const found = this.lookup(id);
     if (found || this.cluster === null || this.#closing) return found;
     const s = await this.cluster.findSession(id);
-    // one that is 404 anyway (its key lost the app, the app is gone) takes no slot here
+    // one that is 404 anyway (its key lost the app, the app is gone or made again) takes no slot here
     if (!s || this.#closing || this.#readableApp(s.spec) === null) return null;
     // held here too, so within this node's quota: the key's sessions read here count as those made here
     const refused = this.sessions.adopt(s);
@@ -160,7 +161,7 @@ export class TailService {
     return this.lookup(id);
   }
 
-  /** The session and its app, or null (unknown, expired, app gone) → 404. */
+  /** The session and its app, or null (unknown, expired, app gone or made again, key's access lost) → 404. */
   lookup(id: string): { session: Session; app: App } | null {
     if (this.#closing) return null;
     const session = this.sessions.get(id);
@@ -291,14 +292,27 @@ export class TailService {
         t.close();
       }
     }
-    const ended = this.sessions.dropIf((s) => !admit(s.spec));
-    if (ended.length > 0) this.cluster?.sessionsEnded(ended);
+    this.dropUnreadable();
   }
 
-  /** The app a session of `spec` reads, or null: the app is gone, or the session's key no longer reaches it. */
+  /**
+   * Forget every session that may no longer be read (#readableApp): a
+   * session is 404 for good once its key lost the app, or its app is gone
+   * (the incarnation it was made for never comes back). Called on an access
+   * change and, in embedded mode, on the sessions restored at a start, which
+   * the config may have changed under (a data dir restored from a backup).
+   */
+  dropUnreadable(): number {
+    const ended = this.sessions.dropIf((s) => this.#readableApp(s.spec) === null);
+    if (ended.length > 0) this.cluster?.sessionsEnded(ended);
+    return ended.length;
+  }
+
+  /** The app a session of `spec` reads, or null: the app is gone or is another app of that name, or the session's key no longer reaches it. */
   #readableApp(spec: SessionSpec): App | null {
     if (this.#admit !== null && !this.#admit(spec)) return null;
-    return this.ctx.registry.get(spec.app) ?? null;
+    const app = this.ctx.registry.get(spec.app);
+    return app !== undefined && sameIncarnation(spec, app) ? app : null;
   }
 
   #appDeleted(app: App): void {

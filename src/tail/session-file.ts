@@ -3,11 +3,13 @@
 // last reader left at the stop), the sessions still alive are written to
 // <data dir>/sessions.json; on start they are read back with their times, so a
 // client that reconnects within the session's life (360 s after its last
-// reader left) finds its session and resumes after the last seq it saw. The
-// file is removed once read: a later crash restores nothing stale. A damaged
-// or unreadable file is skipped with a warning; a save that fails (even the
-// removal of an old file when there is nothing to save) throws, for the stop
-// to log. Sessions are capabilities, so the file is mode 0600 like config.json.
+// reader left) finds its session and resumes after the last seq it saw
+// (server.ts then forgets those the config no longer admits: TailService.
+// dropUnreadable). The file is removed once read: a later crash restores
+// nothing stale. A damaged or unreadable file is skipped with a warning; a
+// save that fails (even the removal of an old file when there is nothing to
+// save) throws, for the stop to log. Sessions are capabilities, so the file
+// is mode 0600 like config.json.
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { missing, syncDir, unlinkIfThere, writeSynced } from '../basics/files.js';
@@ -51,7 +53,7 @@ export async function saveSessions(dataDir: string, store: SessionStore): Promis
 
 function valid(x: unknown): x is SavedSession {
   const s = x as SavedSession;
-  return typeof s === 'object' && s !== null && typeof s.id === 'string' && /^[0-9a-f-]{36}$/.test(s.id) && typeof s.createdAt === 'number' && typeof s.leftAt === 'number' && typeof s.spec === 'object' && s.spec !== null && typeof s.spec.app === 'string';
+  return typeof s === 'object' && s !== null && typeof s.id === 'string' && /^[0-9a-f-]{36}$/.test(s.id) && typeof s.createdAt === 'number' && typeof s.leftAt === 'number' && typeof s.spec === 'object' && s.spec !== null && typeof s.spec.app === 'string' && (s.spec.appUuid === undefined || typeof s.spec.appUuid === 'string');
 }
 
 /** Read back what saveSessions wrote (the expired ones are skipped) and remove the file; returns how many were restored. */

@@ -4,6 +4,7 @@
 // reader left; within that time it may be opened again. Time comes from an
 // injectable clock so tests need no sleeps.
 import { randomUUID } from 'node:crypto';
+import type { App } from '../apps.js';
 import { systemClock, type TimeSource } from '../basics/clock.js';
 import { SessionQuota, type Refusal, type SessionQuotaOptions } from './quota.js';
 
@@ -14,6 +15,15 @@ export const DEFAULT_NUM = 100;
 
 export interface SessionSpec {
   app: string;
+  /**
+   * The app's incarnation when the session was made: its record's uuid. A
+   * session is of that app only, never of an app made later under the same
+   * name (deleted and created again): the store's atomic create decides one
+   * record, so two creates of a name, even in one ms on two nodes, give one
+   * uuid. Absent in sessions stored by releases before it (Redis,
+   * sessions.json): those read the app of their name as it is.
+   */
+  appUuid?: string;
   /** Newest lines of history to send (ignored when `after` is set). */
   num: number;
   tail: boolean;
@@ -28,6 +38,14 @@ export interface SessionSpec {
    * creator's scope); absent or null for the admin key.
    */
   keyId?: string | null;
+}
+
+/** What a client asks of a new session; the app and its incarnation come from the app it is made for (TailService.createSession). */
+export type SessionRequest = Omit<SessionSpec, 'app' | 'appUuid'>;
+
+/** Whether a session of `spec` may read `app`, the app of its name now: the same incarnation, or a session of a release that did not record it. */
+export function sameIncarnation(spec: SessionSpec, app: App): boolean {
+  return spec.appUuid === undefined || spec.appUuid === app.record.uuid;
 }
 
 export class Session {
