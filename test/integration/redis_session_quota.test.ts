@@ -2,26 +2,15 @@
 // A key's quota counts the sessions a node holds for it, those made there and
 // those made elsewhere and read there (adopted from Redis), so reading URLs
 // made on other nodes cannot fill a node either.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { API_KEY, startNode, type Node } from '../support/cluster.js';
+import { API_KEY, nodePair, type Node } from '../support/cluster.js';
 import { api, type ApiResponse, type ApiTarget } from '../support/api.js';
 import { createKey } from '../support/keys.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
 import { HttpStream, WsClient } from '../support/tail.js';
 
-let redis: TestRedis;
-let nodes: Node[];
 const ENV = { LOGPLANE_MAX_SESSIONS_PER_KEY: '3' };
-
-before(async () => {
-  redis = await startRedis();
-  nodes = [await startNode(redis.url, undefined, ENV), await startNode(redis.url, undefined, ENV)];
-});
-after(async () => {
-  for (const n of nodes) await n.close();
-  await redis.close();
-});
+const pair = nodePair(ENV);
 
 const admin = (n: Node): ApiTarget => ({ url: n.url, auth: `Bearer ${API_KEY}` });
 
@@ -36,7 +25,7 @@ async function refused(n: Node): Promise<number> {
 }
 
 test('the quota is per node: a key full on one node creates on another; sessions read there count, and a read over the quota is 429 on every transport', async () => {
-  const [one, two] = nodes as [Node, Node];
+  const [one, two] = pair.nodes;
   assert.equal((await api(admin(one), 'PUT', '/v3/channels/rq', { tokens: ['app'] })).status, 201);
   const key = await createKey(admin(one), 'reader', 'viewer', ['rq']);
   const onOne: ApiTarget = { url: one.url, auth: key.auth };
@@ -92,7 +81,7 @@ async function heard(n: Node, auth: string, app: string, status: number): Promis
 }
 
 test('sessions made unreadable by a key change free their slots on every node: the one that made them, one that read one, and one that never held them takes no slot for a read', async () => {
-  const [one, two] = nodes as [Node, Node];
+  const [one, two] = pair.nodes;
   for (const app of ['ru1', 'ru2']) assert.equal((await api(admin(one), 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).status, 201);
   const key = await createKey(admin(one), 'narrowed', 'viewer', ['ru1']);
   const session = (n: Node, app: string): Promise<ApiResponse> => api({ url: n.url, auth: key.auth }, 'POST', '/v3/sessions', { channel_id: app, num: 1 });
@@ -125,7 +114,7 @@ test('sessions made unreadable by a key change free their slots on every node: t
 });
 
 test('a session of a deleted app read on a node that never held it is 404 there and takes no slot', async () => {
-  const [one, two] = nodes as [Node, Node];
+  const [one, two] = pair.nodes;
   assert.equal((await api(admin(one), 'PUT', '/v3/channels/rgone', { tokens: ['app'] })).status, 201);
   const r = await api(admin(one), 'POST', '/v3/sessions', { channel_id: 'rgone', num: 1 });
   assert.equal(r.status, 201);

@@ -1,29 +1,18 @@
 // Tokens per app in distributed mode: the limit is checked in the store's
 // atomic change of the app's record in Redis, so creations racing on two
 // nodes cannot pass it together.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { API_KEY, startNode, type Node } from '../support/cluster.js';
+import { API_KEY, nodePair, type Node } from '../support/cluster.js';
 import { api, type ApiTarget } from '../support/api.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
 
-let redis: TestRedis;
-let nodes: Node[];
 const ENV = { LOGPLANE_MAX_TOKENS_PER_APP: '4' };
-
-before(async () => {
-  redis = await startRedis();
-  nodes = [await startNode(redis.url, undefined, ENV), await startNode(redis.url, undefined, ENV)];
-});
-after(async () => {
-  for (const n of nodes) await n.close();
-  await redis.close();
-});
+const pair = nodePair(ENV);
 
 const admin = (n: Node): ApiTarget => ({ url: n.url, auth: `Bearer ${API_KEY}` });
 
 test('token creations racing on two nodes stop at the limit together; each node then refuses with 422 limit_reached', async () => {
-  const [one, two] = nodes as [Node, Node];
+  const [one, two] = pair.nodes;
   assert.equal((await api(admin(one), 'PUT', '/v3/channels/rtl', { tokens: [] })).status, 201);
   const all = await Promise.all(Array.from({ length: 16 }, (_, i) => api(admin(i % 2 ? two : one), 'POST', '/v3/channels/rtl/tokens', { name: `r${i}` })));
   assert.equal(all.filter((r) => r.status === 200).length, 4, all.map((r) => r.status).join(' '));

@@ -4,7 +4,7 @@ import { QUIET_AUDIT } from './quiet-audit.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -60,6 +60,24 @@ export async function startNode(redisUrl: string, opts: Partial<ClusterOptions> 
   };
   running.add(node);
   return node;
+}
+
+/**
+ * Two nodes (with env) on a Redis of their own, started in a before hook and
+ * stopped in an after hook of the suite or file this is called in; `nodes`
+ * is set once the hook ran.
+ */
+export function nodePair(env: Record<string, string> = {}, opts: Partial<ClusterOptions> = fastCluster): { redis: TestRedis; nodes: [Node, Node] } {
+  const held = {} as { redis: TestRedis; nodes: [Node, Node] };
+  before(async () => {
+    held.redis = await startRedis();
+    held.nodes = [await startNode(held.redis.url, opts, env), await startNode(held.redis.url, opts, env)];
+  });
+  after(async () => {
+    await Promise.all((held.nodes ?? []).map((n) => n.close()));
+    await held.redis?.close();
+  });
+  return held;
 }
 
 export function startNodes(n: number, redisUrl: string, opts: Partial<ClusterOptions> = fastCluster): Promise<Node[]> {
