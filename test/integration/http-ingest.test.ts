@@ -543,6 +543,31 @@ describe('POST /logs: a declared body is not reserved before it arrives (SPEC 17
       await ts.close();
     }
   });
+
+  test('an unknown token declaring a large body is answered 401 before the body is sent, and over the limit the connection is closed', async () => {
+    const ts = await startServer();
+    try {
+      const bad = basic('t.00000000-0000-4000-8000-000000000000');
+      const answer = (length: number) =>
+        new Promise<string>((resolve) => {
+          const s = connect(ts.server.ports.http, '127.0.0.1');
+          let got = '';
+          s.on('error', () => {});
+          s.on('data', (d: Buffer) => {
+            got += d.toString('latin1');
+            if (length <= ts.server.ctx.config.maxBodyBytes && got.includes('\r\n\r\n')) s.destroy();
+          });
+          s.on('close', () => resolve(got));
+          // the headers only: the answer must not wait for the body
+          s.write(`POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/logplex-1\r\nAuthorization: ${bad}\r\nContent-Length: ${length}\r\n\r\n`);
+        });
+      assert.match(await answer(1024 * 1024), /^HTTP\/1\.1 401 [^]*www-authenticate: Basic realm=Logplex/i);
+      const over = await answer(16 * 1024 * 1024);
+      assert.match(over, /^HTTP\/1\.1 401 [^]*connection: close/i);
+    } finally {
+      await ts.close();
+    }
+  });
 });
 
 describe('POST /logs size limits', () => {
