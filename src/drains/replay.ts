@@ -187,14 +187,14 @@ export async function replayAnswer(
 
 /**
  * Replay into a drain this node delivers (not failing when asked): refused
- * (409) if it failed while the history was read; otherwise the notice and the history lines its filter matches go
- * after what it already holds. Distributed mode: its feed is told, so the
+ * (409) if it failed while the history was read; otherwise the notice and
+ * the history lines its filter matches go after what it already holds. Distributed mode: its feed is told, so the
  * drain's cursor is not moved by replayed lines.
  */
 export async function replayInto(drain: Drain, app: App, req: ReplayRequest, history: HistorySource, cluster: DrainCluster | null): Promise<ReplayAnswer> {
   const view = await history.read(app, 'num' in req ? Math.min(req.num, REPLAY_MAX_NUM) : undefined, true);
   if (drain.closed) return { status: 503, body: { id: 'no_owner', error: 'the drain stopped meanwhile; try again' } };
-  if ((drain.state as DrainState) === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
+  if (drain.state === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
   const now = Date.now();
   const plan = planReplay(view.lines, req, view.gone ?? null, now);
   const notice = plan.missing > 0 ? { line: lossLine(plan.missing, plan.sinceMs, now), missing: plan.missing, sinceMs: plan.sinceMs } : null;
