@@ -39,6 +39,8 @@ export interface Config {
   readonly drainBurstBytes: number;
   /** Drains per app. */
   readonly maxDrainsPerApp: number;
+  /** Replays one drain may start in any minute (0: no limit); one at a time whatever this is (docs/drains.md, Replay). */
+  readonly drainReplaysPerMinute: number;
   /** Tokens per app (each one is in the app's record, which every change writes whole). */
   readonly maxTokensPerApp: number;
   /** Allow drains to loopback, link-local and private addresses. */
@@ -120,6 +122,7 @@ export const defaults: Config = {
   drainBudgetBytes: 256 * 1024 * 1024,
   drainBurstBytes: 64 * 1024 * 1024,
   maxDrainsPerApp: 5,
+  drainReplaysPerMinute: 6,
   maxTokensPerApp: 100,
   drainAllowPrivate: false,
   drainRetries: 5,
@@ -184,6 +187,7 @@ export const settings: readonly Setting[] = [
   { key: 'drainBudgetBytes', env: 'LOGPLANE_DRAIN_BUDGET_BYTES', flag: 'drain-budget-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
   { key: 'drainBurstBytes', env: 'LOGPLANE_DRAIN_BURST_BYTES', flag: 'drain-burst-bytes', kind: 'int', min: 1024, max: 2 ** 40 },
   { key: 'maxDrainsPerApp', env: 'LOGPLANE_MAX_DRAINS_PER_APP', flag: 'max-drains-per-app', kind: 'int', min: 0, max: 10_000 },
+  { key: 'drainReplaysPerMinute', env: 'LOGPLANE_DRAIN_REPLAYS_PER_MINUTE', flag: 'drain-replays-per-minute', kind: 'int', min: 0, max: 10_000 },
   { key: 'maxTokensPerApp', env: 'LOGPLANE_MAX_TOKENS_PER_APP', flag: 'max-tokens-per-app', kind: 'int', min: 1, max: 10_000 },
   { key: 'drainAllowPrivate', env: 'LOGPLANE_DRAIN_ALLOW_PRIVATE', flag: 'drain-allow-private', kind: 'bool' },
   { key: 'drainRetries', env: 'LOGPLANE_DRAIN_RETRIES', flag: 'drain-retries', kind: 'int', min: 0, max: 100 },

@@ -136,6 +136,7 @@ function drainRoutes(app: FastifyInstance, ctx: Context, drains: DrainManager): 
   app.post<{ Params: DrainParams }>('/v3/channels/:app/drains/:id/replay', { config: DRAIN_CHANGE }, async (req, reply) => {
     const r = parseReplayRequest(req.body ?? {});
     const answer = await drains.replay(req.params.app, req.params.id, r);
+    if (answer.retryAfter !== undefined) reply.header('Retry-After', String(answer.retryAfter));
     return reply.code(answer.status).send(answer.body);
   });
 

@@ -298,6 +298,11 @@ export abstract class Drain implements LineSink, BudgetMember {
     return this.#taken - from;
   }
 
+  /** Lines of the last replay are still held (queued or in the batch in flight): one replay at a time, replay.ts ReplayLimit. */
+  get replaying(): boolean {
+    return this.#latency.replayQueued(this.#left - (this.#batch?.lines ?? 0));
+  }
+
   /** Take the oldest queued line (into a batch): it leaves the budget too. */
   #shift(): Buffer {
     this.#left++;

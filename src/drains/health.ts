@@ -185,6 +185,12 @@ export class BatchLatency {
     this.#replayTo = to;
   }
 
+  /** Lines of the last replay are at or after queue position `held` (the oldest line still held). */
+  replayQueued(held: number): boolean {
+    // a replay that queued nothing leaves an empty range
+    return this.#replayFrom < this.#replayTo && held < this.#replayTo;
+  }
+
   /** The replayed positions among [start, end), as offsets from start ([0, 0] when none). */
   replayedIn(start: number, end: number): [number, number] {
     const from = Math.max(this.#replayFrom, start);

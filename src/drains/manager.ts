@@ -18,7 +18,7 @@ import { HttpsDrain } from './https.js';
 import { SyslogTcpDrain, SyslogTlsDrain } from './syslog.js';
 import { DrainKind, kindLabel, parseDrainUrl, type DrainTarget } from './url.js';
 import type { DrainCluster, DrainHandle, ReplayAnswer } from './ownership.js';
-import { replayAnswer, type ReplayRequest } from './replay.js';
+import { replayAnswer, ReplayLimit, type ReplayRequest } from './replay.js';
 import type { HistorySource } from '../history/source.js';
 import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
 import { createDrainMetrics, KINDS, type DrainMetrics } from './metrics.js';
@@ -131,6 +131,8 @@ export class DrainManager {
   #started = false;
   /** Where replays read the app's history (set at wiring time). */
   #history: HistorySource | null = null;
+  /** One replay of a drain at a time, and so many a minute (replays run here when this node delivers the drain). */
+  readonly #replayLimit: ReplayLimit;
   #closing: Promise<void> | null = null;
 
   constructor(ctx: Context, wiring: DrainWiring, opts: DrainManagerOptions = {}) {
@@ -139,6 +141,7 @@ export class DrainManager {
     this.#cluster = wiring.cluster;
     this.#emit = wiring.emit;
     this.#metrics = createDrainMetrics(ctx);
+    this.#replayLimit = new ReplayLimit(ctx.config.drainReplaysPerMinute);
     this.budget = new DrainBudget({ limitBytes: ctx.config.drainBudgetBytes, perDrainBytes: ctx.config.drainQueueBytes });
     const m = this.#metrics;
     m.queuedBytes.collect = () => m.queuedBytes.set(this.budget.used);
@@ -430,7 +433,7 @@ export class DrainManager {
   }
 
   #replayHere(appId: string, id: string, req: ReplayRequest, forwarded: boolean): Promise<ReplayAnswer> {
-    return replayAnswer(forwarded, this.#history, this.#cluster, () => {
+    return replayAnswer(forwarded, this.#history, this.#cluster, this.#replayLimit, () => {
       const app = this.#ctx.registry.require(appId);
       drainOf(app, id);
       return { app, drain: this.#byApp.get(appId)?.get(id)?.drain };

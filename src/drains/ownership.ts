@@ -57,4 +57,6 @@ export interface DrainCluster {
 export interface ReplayAnswer {
   status: number;
   body: unknown;
+  /** Seconds, for the Retry-After header (a replay refused by ReplayLimit). */
+  retryAfter?: number;
 }

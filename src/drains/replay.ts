@@ -4,7 +4,8 @@
 // lines and how many are missing; the manager hands them to the drain (on
 // the node that delivers it).
 import type { App } from '../apps.js';
-import { BadRequestError, ErrorCode, LogplaneError } from '../errors.js';
+import { systemClock, type TimeSource } from '../basics/clock.js';
+import { BadRequestError, ErrorCode, LimitError, LogplaneError } from '../errors.js';
 import type { Bounds, GoneCount, HistorySource } from '../history/source.js';
 import { receivedOf, seqOf } from '../line.js';
 import type { Drain } from './drain.js';
@@ -54,6 +55,64 @@ export function parseReplayRequest(body: unknown): ReplayRequest {
   return { num };
 }
 
+/**
+ * How often a drain may be replayed (docs/drains.md, Replay): a replay
+ * makes us re-send an app's whole history to a URL outside, so one a
+ * developer could repeat at will would turn us into a traffic amplifier
+ * against a third party (and load us). One replay of a drain at a time (its
+ * history still being read, or its lines not all delivered or dropped: 409
+ * replay_in_progress), and at most `perMinute` started in any minute (429
+ * too_many_replays), both with Retry-After. Kept by the node that runs the
+ * drain's replays, its owner in distributed mode (every node forwards to it),
+ * by drain id, so a URL change does not reset it; a new owner (a takeover)
+ * starts afresh.
+ */
+export class ReplayLimit {
+  static readonly WINDOW_MS = 60_000;
+  readonly #perMinute: number;
+  readonly #clock: TimeSource;
+  /** Drain id -> when its replays of the last minute started (ms, oldest first). */
+  readonly #recent = new Map<string, number[]>();
+  /** Drains whose replay is reading the history (not queued yet). */
+  readonly #reading = new Set<string>();
+
+  /** perMinute 0: no limit per minute (still one at a time). */
+  constructor(perMinute: number, clock: TimeSource = systemClock) {
+    this.#perMinute = perMinute;
+    this.#clock = clock;
+  }
+
+  /** Start a replay of `drain` (end it with done()), or throw the LimitError that refuses it. */
+  start(drain: Drain): void {
+    if (this.#reading.has(drain.id) || drain.replaying) {
+      throw new LimitError(ErrorCode.CONFLICT, 409, 'replay_in_progress', 'a replay of this drain is still being sent: try again once it is delivered (see its status)', 1);
+    }
+    const now = this.#clock.now();
+    if (this.#perMinute > 0) {
+      const times = this.#recentOf(drain.id, now);
+      if (times.length >= this.#perMinute) {
+        const wait = Math.max(1, Math.ceil((times[0]! + ReplayLimit.WINDOW_MS - now) / 1000));
+        throw new LimitError(ErrorCode.UNPROCESSABLE, 429, 'too_many_replays', `at most ${this.#perMinute} replays of a drain a minute: try again in ${wait} s`, wait);
+      }
+      times.push(now);
+      this.#recent.set(drain.id, times);
+    }
+    this.#reading.add(drain.id);
+  }
+
+  /** The replay start() let through has queued its lines (or failed). */
+  done(drain: Drain): void {
+    this.#reading.delete(drain.id);
+  }
+
+  /** A drain's starts still in the window; drains with none are forgotten (the map holds only the last minute's). */
+  #recentOf(id: string, now: number): number[] {
+    const since = now - ReplayLimit.WINDOW_MS;
+    for (const [k, t] of this.#recent) if (t[t.length - 1]! <= since) this.#recent.delete(k);
+    return (this.#recent.get(id) ?? []).filter((t) => t > since);
+  }
+}
+
 export interface ReplayPlan {
   /** The history lines to re-send, oldest first (before the drain's filter). */
   lines: Buffer[];
@@ -93,12 +152,15 @@ export function planReplay(lines: readonly Buffer[], req: ReplayRequest, gone: G
 /**
  * The API's answer to a replay on this node: `find` gives the app and the
  * drain if this node runs it (or throws the API's error: unknown app or
- * drain); errors become answers, so a forwarded replay carries them back.
+ * drain); refused while the drain is failing, and as `limit` says; errors
+ * become answers (Retry-After included), so a forwarded replay carries them
+ * back.
  */
 export async function replayAnswer(
   forwarded: boolean,
   history: HistorySource | null,
   cluster: DrainCluster | null,
+  limit: ReplayLimit,
   find: () => { app: App; drain: Drain | undefined },
   req: ReplayRequest,
 ): Promise<ReplayAnswer> {
@@ -108,24 +170,31 @@ export async function replayAnswer(
       // forwarded to a node that no longer delivers it (a hand-over), or a drain that could not start
       return { status: 503, body: { id: 'no_owner', error: forwarded ? 'the drain moved to another node; try again' : 'the drain is not running (see its status)' } };
     }
-    return await replayInto(drain, app, req, history, cluster);
+    if (drain.state === DrainState.FAILING) throw failing(drain);
+    limit.start(drain);
+    try {
+      return await replayInto(drain, app, req, history, cluster);
+    } finally {
+      limit.done(drain);
+    }
   } catch (err) {
     if (!(err instanceof LogplaneError)) throw err;
-    return { status: err.status, body: { id: err.id, error: err.message } };
+    const answer: ReplayAnswer = { status: err.status, body: { id: err.id, error: err.message } };
+    if (err instanceof LimitError) answer.retryAfter = err.retryAfter;
+    return answer;
   }
 }
 
 /**
- * Replay into a drain this node delivers: refused (409) while the drain is
- * failing; otherwise the notice and the history lines its filter matches go
- * after what it already holds. Distributed mode: its feed is told, so the
+ * Replay into a drain this node delivers (not failing when asked): refused
+ * (409) if it failed while the history was read; otherwise the notice and
+ * the history lines its filter matches go after what it already holds. Distributed mode: its feed is told, so the
  * drain's cursor is not moved by replayed lines.
  */
 export async function replayInto(drain: Drain, app: App, req: ReplayRequest, history: HistorySource, cluster: DrainCluster | null): Promise<ReplayAnswer> {
-  if (drain.state === DrainState.FAILING) throw failing(drain);
   const view = await history.read(app, 'num' in req ? Math.min(req.num, REPLAY_MAX_NUM) : undefined, true);
   if (drain.closed) return { status: 503, body: { id: 'no_owner', error: 'the drain stopped meanwhile; try again' } };
-  if ((drain.state as DrainState) === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
+  if (drain.state === DrainState.FAILING) throw failing(drain); // it may have failed while the history was read
   const now = Date.now();
   const plan = planReplay(view.lines, req, view.gone ?? null, now);
   const notice = plan.missing > 0 ? { line: lossLine(plan.missing, plan.sinceMs, now), missing: plan.missing, sinceMs: plan.sinceMs } : null;

@@ -74,6 +74,7 @@ describe('drain replay', () => {
       // num beyond what the app ever had: only what it had counts as missing
       const num = await t.api('POST', `/v3/channels/gone/drains/${id}/replay`, { num: 1000 });
       assert.deepEqual(num.json, { replayed: 100, missing: 200 });
+      await until('delivered (one replay at a time)', () => r.messages().length >= 401 + 101);
       // after the newest seq: nothing to send, nothing missing
       const none = await t.api('POST', `/v3/channels/gone/drains/${id}/replay`, { after: 300 });
       assert.deepEqual(none.json, { replayed: 0, missing: 0 });
@@ -164,6 +165,44 @@ describe('drain replay', () => {
     }
   });
 
+  test('one replay of a drain at a time (409 replay_in_progress) and LOGPLANE_DRAIN_REPLAYS_PER_MINUTE a minute (429 too_many_replays), with Retry-After; a URL change does not reset it', async () => {
+    const r = await HttpReceiver.start();
+    const t = await startDrainServer({ LOGPLANE_DRAIN_REPLAYS_PER_MINUTE: '2', LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '5000' });
+    try {
+      const id = await appWithDrain(t, 'limrep', r);
+      const other = await t.api('POST', '/v3/channels/limrep/drains', { url: r.url('/other') });
+      send(t, 'limrep', 5);
+      await until('5 lines on each drain', () => r.messages().length >= 10);
+      const replay = (drain = id) => t.api('POST', `/v3/channels/limrep/drains/${drain}/replay`, { num: 5 });
+      r.answerDelayMs = 2000; // the replay's batch stays in flight
+      assert.equal((await replay()).status, 202);
+      const busy = await replay();
+      assert.equal(busy.status, 409, busy.text);
+      assert.equal((busy.json as Json).id, 'replay_in_progress');
+      assert.equal(busy.headers.get('retry-after'), '1');
+      // delivered: the receiver has it and the drain knows (its batch answered)
+      const done = () => r.messages().length >= 15 && t.server.drains.drain('limrep', id)!.depth === 0;
+      await until('the replay delivered', done);
+      r.answerDelayMs = 0;
+      const second = await replay();
+      assert.equal(second.status, 202, `the second of the minute: ${second.text}`);
+      await until('the second replay delivered', () => t.server.drains.drain('limrep', id)!.depth === 0);
+      const over = await replay();
+      assert.equal(over.status, 429, over.text);
+      assert.equal((over.json as Json).id, 'too_many_replays');
+      const wait = Number(over.headers.get('retry-after'));
+      assert.ok(wait >= 1 && wait <= 60, `Retry-After ${wait}`);
+      // a new URL is the same drain: still over
+      assert.equal((await t.api('PUT', `/v3/channels/limrep/drains/${id}`, { url: r.url('/moved') })).status, 200);
+      assert.equal((await replay()).status, 429);
+      // another drain of the app has its own count
+      assert.equal((await replay((other.json as Json).id as string)).status, 202);
+    } finally {
+      await t.close();
+      await r.close();
+    }
+  });
+
   test('the CLI replays by id, token or URL', async () => {
     const r = await HttpReceiver.start();
     const t = await startDrainServer();
@@ -175,6 +214,7 @@ describe('drain replay', () => {
       const io: CliIO = { out: (x) => out.push(x), env: {}, conn: { url: t.url, key: t.server.apiKey } };
       await drainsReplay([id, '-a', 'clirep', '--num', '3'], io);
       assert.equal(out.join(''), `Replaying 3 lines to ${r.url()}\n`);
+      await until('8 lines (one replay at a time)', () => r.messages().length >= 8);
       await drainsReplay([r.url(), '-a', 'clirep', '--after=3', '--json'], io);
       assert.deepEqual(JSON.parse(out[1]!), { replayed: 2, missing: 0 });
       await until('10 lines', () => r.messages().length >= 10);
@@ -241,7 +281,8 @@ test('distributed mode: a replay asked of any node is run by the owner, and the 
 
 test('distributed mode: the replay notice counts exactly what the shared history no longer holds, with lines from two nodes', async () => {
   const redis = await startRedis();
-  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_HISTORY_LINES: '10' };
+  // 16 replays of one drain, each delivered before the next: no limit per minute
+  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_HISTORY_LINES: '10', LOGPLANE_DRAIN_REPLAYS_PER_MINUTE: '0' };
   const nodes = [await startNode(redis.url, fastCluster, env), await startNode(redis.url, fastCluster, env)];
   const r = await HttpReceiver.start(false);
   try {
@@ -289,6 +330,45 @@ test('distributed mode: the replay notice counts exactly what the shared history
         assert.equal(l10Count(got[0]!), missing, JSON.stringify(body));
       }
       assert.deepEqual(got.slice(missing > 0 ? 1 : 0), lines, JSON.stringify(body));
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+    await r.close();
+    await redis.close();
+  }
+});
+
+test("distributed mode: the replay limits are the owner's whichever node is asked (Retry-After carried back)", async () => {
+  const redis = await startRedis();
+  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_REPLAYS_PER_MINUTE: '2' };
+  const nodes = [await startNode(redis.url, fastCluster, env), await startNode(redis.url, fastCluster, env)];
+  const r = await HttpReceiver.start(false);
+  try {
+    const token = (await api(nodes[0]!.url, 'PUT', '/v3/channels/lrep', { tokens: ['app'] })).json.tokens.app as string;
+    await until('app everywhere', () => nodes.every((n) => n.server.ctx.registry.get('lrep')));
+    const id = (await api(nodes[0]!.url, 'POST', '/v3/channels/lrep/drains', { url: r.url() })).json.id as string;
+    await until('owner live', () => nodes.some((n) => n.server.cluster?.feed(id)?.live));
+    const owner = nodes.find((n) => n.server.cluster?.feed(id))!;
+    const other = nodes.find((n) => n !== owner)!;
+    assert.equal(await postLogs(other.url, token, ['a', 'b', 'c'].map((m) => syslog(m))), 204);
+    await until('3 lines', () => r.messages().length >= 3);
+    const replay = (n: typeof owner) => api(n.url, 'POST', `/v3/channels/lrep/drains/${id}/replay`, { num: 3 });
+    r.answerDelayMs = 2000; // the replay's batch stays in flight
+    assert.equal((await replay(owner)).status, 202);
+    const busy = await replay(other);
+    assert.equal(busy.status, 409, busy.text);
+    assert.equal(busy.json.id, 'replay_in_progress');
+    assert.equal(busy.headers.get('retry-after'), '1');
+    await until('the replay delivered', () => r.messages().length >= 6 && owner.server.drains.drain('lrep', id)!.depth === 0);
+    r.answerDelayMs = 0;
+    assert.equal((await replay(other)).status, 202, 'the second of the minute');
+    await until('the second replay delivered', () => owner.server.drains.drain('lrep', id)!.depth === 0);
+    for (const n of [other, owner]) {
+      const over = await replay(n);
+      assert.equal(over.status, 429, over.text);
+      assert.equal(over.json.id, 'too_many_replays');
+      const wait = Number(over.headers.get('retry-after'));
+      assert.ok(wait >= 1 && wait <= 60, `Retry-After ${wait}`);
     }
   } finally {
     await Promise.all(nodes.map((n) => n.close()));

@@ -2,12 +2,13 @@
 // back from the app's ring.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import type { App } from '../../src/apps.js';
 import { viewOf, type LineView } from '../../src/line.js';
-import { EAGER_BODY } from '../../src/ingest/http-front.js';
+import { BODY_START } from '../../src/ingest/http-front.js';
 import { registerHttpIngest } from '../../src/ingest/http.js';
 import { startServer, type TestServer } from '../support/server.js';
 
@@ -382,10 +383,10 @@ describe('POST /logs', () => {
     assert.deepEqual(lines.slice(-40).map((l) => l.msg), Array.from({ length: 40 }, (_, i) => `after ${i}`));
   });
 
-  test('a body over the size read into one buffer up front (1 MiB) is kept as it arrives and stored whole', async () => {
+  test('a body many times the first buffer a body gets (BODY_START) grows as it arrives and is stored whole', async () => {
     const { app, token } = await newApp(ts);
     const body = frames(...Array.from({ length: 7000 }, (_, i) => syslog(`large ${i} ${'y'.repeat(300)}`)));
-    assert.ok(body.length > 2 * EAGER_BODY);
+    assert.ok(body.length > 32 * BODY_START);
     assert.equal((await post(ts, token, body, { 'Logplex-Msg-Count': '7000' })).status, 204);
     const lines = linesOf(app);
     assert.equal(lines.length, 1500);
@@ -501,6 +502,73 @@ for (const workers of ['1', '0']) {
     });
   });
 }
+
+describe('POST /logs: a declared body is not reserved before it arrives (SPEC 17)', () => {
+  const CONNECTIONS = 200;
+
+  test(`${CONNECTIONS} connections that declare a body of about 1 MiB and send one byte hold little memory; their bodies are stored once sent`, async () => {
+    const ts = await startServer();
+    const socks: Socket[] = [];
+    let seen = 0;
+    const count = (req: IncomingMessage): void => {
+      if (req.url === '/logs') seen++;
+    };
+    try {
+      const { app, token } = await newApp(ts);
+      const body = frames(...Array.from({ length: 4500 }, (_, i) => syslog(`slow ${i} ${'z'.repeat(150)}`)));
+      assert.ok(body.length > 900 * 1024 && body.length <= 1024 * 1024);
+      const head = `POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/logplex-1\r\nAuthorization: ${basic(token)}\r\nContent-Length: ${body.length}\r\n\r\n`;
+      ts.server.http.server.on('request', count);
+      const before = process.memoryUsage().arrayBuffers;
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const s = connect(ts.server.ports.http, '127.0.0.1');
+        s.on('error', () => {});
+        s.write(Buffer.concat([Buffer.from(head), body.subarray(0, 1)]));
+        socks.push(s);
+      }
+      for (let i = 0; i < 500 && seen < CONNECTIONS; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(seen, CONNECTIONS);
+      await new Promise((r) => setTimeout(r, 100)); // their first bytes read
+      const grown = process.memoryUsage().arrayBuffers - before;
+      // 64 KiB each at most (BODY_START), not the 0.9 MiB declared (over 180 MiB in all)
+      assert.ok(grown < 64 * 1024 * 1024, `arrayBuffers grew by ${(grown / 1e6).toFixed(0)} MB`);
+      // the rest of two bodies: read whole and stored
+      const answers = socks.slice(0, 2).map((s) => new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString('latin1')))));
+      for (const s of socks.slice(0, 2)) s.write(body.subarray(1));
+      for (const a of answers) assert.match(await a, /^HTTP\/1\.1 204 /);
+      assert.equal(app.ring.count, 1500);
+    } finally {
+      ts.server.http.server.off('request', count);
+      for (const s of socks) s.destroy();
+      await ts.close();
+    }
+  });
+
+  test('an unknown token declaring a large body is answered 401 before the body is sent, and over the limit the connection is closed', async () => {
+    const ts = await startServer();
+    try {
+      const bad = basic('t.00000000-0000-4000-8000-000000000000');
+      const answer = (length: number) =>
+        new Promise<string>((resolve) => {
+          const s = connect(ts.server.ports.http, '127.0.0.1');
+          let got = '';
+          s.on('error', () => {});
+          s.on('data', (d: Buffer) => {
+            got += d.toString('latin1');
+            if (length <= ts.server.ctx.config.maxBodyBytes && got.includes('\r\n\r\n')) s.destroy();
+          });
+          s.on('close', () => resolve(got));
+          // the headers only: the answer must not wait for the body
+          s.write(`POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/logplex-1\r\nAuthorization: ${bad}\r\nContent-Length: ${length}\r\n\r\n`);
+        });
+      assert.match(await answer(1024 * 1024), /^HTTP\/1\.1 401 [^]*www-authenticate: Basic realm=Logplex/i);
+      const over = await answer(16 * 1024 * 1024);
+      assert.match(over, /^HTTP\/1\.1 401 [^]*connection: close/i);
+    } finally {
+      await ts.close();
+    }
+  });
+});
 
 describe('POST /logs size limits', () => {
   let ts: TestServer;

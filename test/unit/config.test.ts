@@ -39,6 +39,7 @@ test('defaults when nothing is given; the result is frozen', () => {
     drainBudgetBytes: 256 * 1024 * 1024,
     drainBurstBytes: 64 * 1024 * 1024,
     maxDrainsPerApp: 5,
+    drainReplaysPerMinute: 6,
     maxTokensPerApp: 100,
     drainAllowPrivate: false,
     drainRetries: 5,
