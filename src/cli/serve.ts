@@ -74,10 +74,11 @@ export async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // ioredis can reject a command it sent on its own (a resubscription, a handshake step) when a
-  // connection drops at that moment; no caller holds that promise, and Node would end the process
-  // for it. A dropped Redis connection is an outage this node already rides out, so it is logged
-  // and the node serves on; any other unhandled rejection is a defect: logged, then a graceful stop.
+  // A last resort: the library handles the error of every command on its Redis connections, those
+  // ioredis sends on its own included (redis/connection.ts), and does not rely on this. Should one
+  // still go unhandled (a defect, say in a new ioredis), a command a dropped Redis connection never
+  // answered is an outage this node rides out: logged, and the node serves on. Any other unhandled
+  // rejection is a defect too: logged, then a graceful stop.
   process.on('unhandledRejection', (reason) => {
     const err = reason instanceof Error ? reason : new Error(String(reason));
     if (REDIS_DROPPED.test(err.message)) {

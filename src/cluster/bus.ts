@@ -79,7 +79,7 @@ export class LineBus {
     this.#malformed = malformed;
     sub.on(this.#sharded ? 'smessageBuffer' : 'messageBuffer', this.#onMessage);
     sub.on('ready', this.#onReady);
-    this.#offResubscribed = afterResubscribe(sub, this.#onResubscribed);
+    this.#offResubscribed = afterResubscribe(sub, () => [...this.#watchers.keys()].map(appChannel), this.#onResubscribed);
     if (this.#sharded) {
       sub.on('subscribersReady', this.#checkShards);
       this.#shardTimer = setInterval(this.#checkShards, shardCheckMs);

@@ -162,15 +162,24 @@ export function commandClient(target: RedisTarget | string, name: string, extra:
   });
 }
 
-/** A subscriber connection: resubscribes by itself after a reconnect. */
+/**
+ * A subscriber connection: reconnects forever; its users subscribe again
+ * after a reconnect (afterResubscribe). ioredis' own resubscription
+ * (autoResubscribe) is off: it sends SUBSCRIBE with no error handler, and a
+ * connection closed before the reply (a node stopped right as Redis came
+ * back) rejects it where nobody handles it, which ends a Node process
+ * embedding the library. (On a Redis Cluster the option does not apply:
+ * ioredis replaces a subscriber connection that dropped, never reconnects
+ * it, and subscribes the new one itself, handling its errors.)
+ */
 export function subscriberClient(target: RedisTarget | string, name: string): Redis {
   const t = asTarget(target);
   if (t.cluster) {
-    return clusterClient(t, { enableOfflineQueue: true, shardedSubscribers: true }, { connectionName: name, autoResubscribe: true, maxRetriesPerRequest: null, connectTimeout: 3000 });
+    return clusterClient(t, { enableOfflineQueue: true, shardedSubscribers: true }, { connectionName: name, autoResubscribe: false, maxRetriesPerRequest: null, connectTimeout: 3000 });
   }
   return new Redis(t.url, {
     connectionName: name,
-    autoResubscribe: true,
+    autoResubscribe: false,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     retryStrategy: retryDelay,
@@ -180,14 +189,25 @@ export function subscriberClient(target: RedisTarget | string, name: string): Re
 }
 
 /**
- * Call fn once a subscriber connection that came back has its subscriptions
- * again. ioredis emits 'ready' before it resubscribes, so wait a tick (its
- * SUBSCRIBE commands are written) and for a PING sent after them (replies
- * come in order): lines published from then on reach us, and anything read
- * from Redis after fn starts is at least as new.
+ * Subscribe a subscriber connection that came back to channels() again,
+ * then call fn once it has them: a PING sent after the SUBSCRIBE answered
+ * (replies come in order), so lines published from then on reach us, and
+ * anything read from Redis after fn starts is at least as new. A SUBSCRIBE
+ * or PING that fails (the connection dropped again, or was closed) is left
+ * to the next 'ready'. On a Redis Cluster ioredis subscribes its new
+ * connections itself (see subscriberClient), after its 'ready': the PING
+ * waits a turn, for those SUBSCRIBEs to be written.
  */
-export function afterResubscribe(sub: Redis, fn: () => void): () => void {
+export function afterResubscribe(sub: Redis, channels: () => Iterable<string>, fn: () => void): () => void {
   const onReady = (): void => {
+    if (!isCluster(sub)) {
+      const list = [...channels()];
+      if (list.length > 0) {
+        sub.subscribe(...list).catch(() => {
+          /* dropped again, or closed: the next 'ready' subscribes again */
+        });
+      }
+    }
     setImmediate(() => {
       sub.ping().then(fn, () => {
         /* dropped again: the next 'ready' retries */

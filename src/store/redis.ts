@@ -503,10 +503,10 @@ export class RedisStore implements ConfigStore {
     if (this.#subscribed) return;
     this.#subscribed = true;
     this.#sub.on('message', this.#onMessage);
-    this.#offResubscribed = afterResubscribe(this.#sub, () => this.#resync());
+    this.#offResubscribed = afterResubscribe(this.#sub, () => [CONFIG_CHANNEL], () => this.#resync());
     this.#cmd.on('ready', this.#onCommandsBack);
     void this.#sub.subscribe(CONFIG_CHANNEL).catch(() => {
-      /* down: autoResubscribe makes it when Redis is back, and the resync follows */
+      /* down: made again when Redis is back (afterResubscribe), and the resync follows */
     });
     this.#checkTimer = setInterval(() => void this.#check(), this.#checkMs);
     this.#checkTimer.unref();
