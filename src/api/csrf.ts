@@ -11,12 +11,14 @@
 //     that is neither the server's public URL nor the Host the request
 //     names (the same rule as Go's net/http CrossOriginProtection). A client
 //     that is no browser sends neither header and is not concerned;
-//   - a change whose declared type is one an HTML form can send (the
-//     CORS-safelisted text/plain, application/x-www-form-urlencoded,
+//   - a change from a browser (it names an Origin, a Referer or a
+//     Sec-Fetch-Site/-Dest header) whose declared type is one an HTML form can send
+//     (the CORS-safelisted text/plain, application/x-www-form-urlencoded,
 //     multipart/form-data, which need no preflight) is 415: bodies are JSON.
 //     Any other type, or none, is still read as JSON (scope.ts): a page can
 //     send those to another site only through fetch, which always sends
-//     Origin and Sec-Fetch-Site.
+//     Origin and Sec-Fetch-Site. A client that is no browser (curl -d, whose
+//     type is a form's, as Logplex's own examples use it) is read as JSON.
 import type { FastifyRequest } from 'fastify';
 import { ErrorCode, LogplaneError } from '../errors.js';
 
@@ -45,8 +47,18 @@ export function forgery(req: FastifyRequest, publicUrl: string): LogplaneError |
   const from = anotherSite(req, publicUrl);
   if (from !== null) return new CrossOriginError(from);
   const type = req.headers['content-type'];
-  if (type !== undefined && FORM_TYPES.has(type.split(';')[0]!.trim().toLowerCase())) return new FormTypeError(type);
+  if (type !== undefined && fromBrowser(req) && FORM_TYPES.has(type.split(';')[0]!.trim().toLowerCase())) return new FormTypeError(type);
   return null;
+}
+
+/**
+ * A browser names where a request comes from (an HTML form's post: Origin,
+ * Referer, Sec-Fetch-Site and -Dest); curl and other programs name none of
+ * these. (Not Sec-Fetch-Mode: Node's own fetch sends that one.)
+ */
+function fromBrowser(req: FastifyRequest): boolean {
+  const h = req.headers;
+  return h.origin !== undefined || h.referer !== undefined || h['sec-fetch-site'] !== undefined || h['sec-fetch-dest'] !== undefined;
 }
 
 /** The other site the browser names as the request's source, or null when it names none. */

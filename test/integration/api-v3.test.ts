@@ -154,10 +154,13 @@ describe('channels', () => {
     assert.deepEqual(r.json, { channel: 'shop', tokens: { app: first.app, router: r.json.tokens.router }, drains: [] });
   });
 
-  it('PUT accepts a JSON body sent as another type than application/json; curl -d\'s form type is 415 (a form can send it: CSRF)', async () => {
+  it('PUT accepts a JSON body sent as another type than application/json, curl -d\'s form type included; the form type from a browser is 415 (CSRF)', async () => {
     const r = await call('PUT', '/v3/channels/curl-app', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(r.status, 201, r.text);
-    assertError(await call('PUT', '/v3/channels/curl-form', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
+    // what `curl -u :KEY -X PUT -d '{...}'` sends, as Logplex's own examples do
+    assert.equal((await call('PUT', '/v3/channels/curl-d', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 201);
+    // the same from a browser's form (it names where it comes from)
+    assertError(await call('PUT', '/v3/channels/curl-form', { body: '{"tokens":["app"]}', headers: { 'content-type': 'application/x-www-form-urlencoded', referer: `${s.url}/console` } }), 415, 'unsupported_media_type');
     assert.equal(s.server.ctx.registry.get('curl-form'), undefined);
   });
 

@@ -242,17 +242,27 @@ describe('requests a web page of another site could forge (CSRF)', () => {
     }
   });
 
-  test('a change whose body has a type an HTML form can send is 415 unsupported_media_type on every management route', async () => {
+  test('a change from a browser whose body has a type an HTML form can send is 415 unsupported_media_type on every management route', async () => {
+    // what a browser names of a form's post that does not say it is from another site (an older browser, or a same-origin page)
+    const browser: Array<Record<string, string>> = [{ referer: `${t.url}/console/` }, { origin: t.url }, { 'sec-fetch-dest': 'document' }];
     for (const [method, path] of changingRoutes()) {
-      for (const type of FORGEABLE) {
+      for (const [i, type] of FORGEABLE.entries()) {
         for (const body of ['{"url":"https://attacker.example/collect","x":"="}', undefined]) {
-          const r = await req(method, path, { type, ...(body !== undefined ? { body } : {}) });
+          const r = await req(method, path, { type, headers: browser[i % browser.length]!, ...(body !== undefined ? { body } : {}) });
           assertError(r, 415, 'unsupported_media_type', `${method} ${path} type=${type} body=${body !== undefined}`);
           assert.match(r.json.error, /application\/json/);
         }
       }
     }
     assertUntouched();
+  });
+
+  test('the same types from a client that is no browser (curl -d) are read as JSON', async () => {
+    for (const type of FORGEABLE) {
+      const r = await req('PUT', '/v3/channels/curl-d', { type, body: '{"tokens":["app"]}' });
+      assert.ok(r.status === 201 || r.status === 200, `type=${type}: ${r.status} ${r.text}`);
+    }
+    assert.equal((await req('DELETE', '/v3/channels/curl-d', { type: 'application/x-www-form-urlencoded' })).status, 204);
   });
 });
 
