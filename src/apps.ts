@@ -300,13 +300,7 @@ export class Registry extends EventEmitter {
    * app is refused (412) and left untouched.
    */
   async putApp(id: string, tokenNames: readonly string[], opts: { onlyIfNew?: boolean } = {}): Promise<{ app: App } & TokenChanges> {
-    if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
-    for (const n of tokenNames) {
-      const problem = tokenNameProblem(n);
-      if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
-    }
-    const names = [...new Set(tokenNames)];
-    if (names.length > this.#maxTokens) throw tokenLimitError(this.#maxTokens);
+    const names = this.#tokenSet(id, tokenNames);
     const { record, result } = await this.store.update(id, (cur): AppUpdate<TokenChanges> => {
       const now = new Date().toISOString();
       if (!cur) return { next: newApp(id, names, now), result: { created: true, added: names, removed: [] } };
@@ -318,6 +312,38 @@ export class Registry extends EventEmitter {
       return { next: { ...cur, updatedAt: now, tokens }, result: changes };
     });
     return { app: this.#install(record!), ...result };
+  }
+
+  /**
+   * Create the app if missing and give it the named tokens it lacks, in one
+   * atomic change (the library's apps.create; never removes a token): past
+   * the token limit, or when the change cannot be stored, none of it is
+   * applied.
+   */
+  async ensureTokens(id: string, tokenNames: readonly string[]): Promise<App> {
+    const names = this.#tokenSet(id, tokenNames);
+    const { record } = await this.store.update(id, (cur): AppUpdate<void> => {
+      const now = new Date().toISOString();
+      if (!cur) return { next: newApp(id, names, now), result: undefined };
+      const have = newestByName(cur.tokens);
+      const missing = names.filter((n) => !have.has(n));
+      if (missing.length === 0) return { next: undefined, result: undefined };
+      if (cur.tokens.length + missing.length > this.#maxTokens) throw tokenLimitError(this.#maxTokens);
+      return { next: { ...cur, updatedAt: now, tokens: [...cur.tokens, ...missing.map((n) => ({ token: newToken(), name: n, createdAt: now }))] }, result: undefined };
+    });
+    return this.#install(record!);
+  }
+
+  /** The distinct token names asked for an app, checked (id, each name, the limit). */
+  #tokenSet(id: string, tokenNames: readonly string[]): string[] {
+    if (!APP_ID.test(id)) throw new BadRequestError('channel id must match [a-z0-9][a-z0-9._-]{0,99}', 'invalid_channel');
+    for (const n of tokenNames) {
+      const problem = tokenNameProblem(n);
+      if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
+    }
+    const names = [...new Set(tokenNames)];
+    if (names.length > this.#maxTokens) throw tokenLimitError(this.#maxTokens);
+    return names;
   }
 
   /** Create an app if missing (Platform API, CLI apps:create); an existing one is left as it is. */

@@ -4,7 +4,7 @@
 // user sees is declared here or in emit/ by hand: no internal class leaks
 // out, so the internals can change without breaking embedders
 // (docs/embedding.md says what is stable).
-import { tokenNameProblem, type App } from './apps.js';
+import type { App } from './apps.js';
 import { BadRequestError, ConfigError, LogplaneError, NotFoundError } from './errors.js';
 import { configOf, type LogplaneOptions } from './logplane-options.js';
 import { emitBuild, type BuildFields } from './emit/build.js';
@@ -226,17 +226,8 @@ class Instance implements Logplane {
     create: async (app, opts = {}) => {
       const names = opts.tokens ?? [];
       if (!Array.isArray(names)) throw new BadRequestError('tokens: must be an array of token names', 'invalid_params');
-      for (const n of names) {
-        const problem = tokenNameProblem(n);
-        if (problem !== null) throw new BadRequestError(`tokens: ${problem}`, 'invalid_params');
-      }
-      const reg = this.server.ctx.registry;
-      let a = (await reg.ensureApp(app)).app;
-      for (const n of names) {
-        if (!a.record.tokens.some((t) => t.name === n)) await reg.createToken(app, n);
-        a = reg.require(app);
-      }
-      return appInfo(a);
+      // one atomic change: a refused one (a name, the token limit, a store that cannot write) applies nothing
+      return appInfo(await this.server.ctx.registry.ensureTokens(app, names));
     },
     get: async (app) => {
       const a = await this.server.ctx.registry.current(app);

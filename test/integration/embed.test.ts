@@ -164,6 +164,21 @@ test('publish time: years 0000 to 9999 only (RFC 3339 has four-digit years)', as
   }
 });
 
+test('apps.create is one change: past the token limit none of its tokens is added, and a new app is not made', async () => {
+  const { lp, done } = await embedded({ settings: { LOGPLANE_MAX_TOKENS_PER_APP: 3 } });
+  try {
+    await lp.apps.create('myapp', { tokens: ['app', 'heroku'] });
+    await assert.rejects(lp.apps.create('myapp', { tokens: ['app', 'one', 'two'] }), (err: unknown) => err instanceof LogplaneError && /at most 3/.test(err.message));
+    assert.deepEqual(Object.keys((await lp.apps.get('myapp'))!.tokens).sort(), ['app', 'heroku']);
+    await assert.rejects(lp.apps.create('fresh', { tokens: ['a', 'b', 'c', 'd'] }), /at most 3/);
+    assert.equal(await lp.apps.get('fresh'), null);
+    // up to the limit: all in one change
+    assert.deepEqual(Object.keys((await lp.apps.create('myapp', { tokens: ['one'] })).tokens).sort(), ['app', 'heroku', 'one']);
+  } finally {
+    await done();
+  }
+});
+
 test('apps and tokens: create is idempotent and adds missing tokens; get, list, destroy', async () => {
   const { lp, done } = await embedded();
   try {
