@@ -7,8 +7,8 @@
 // key in distributed mode".
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tempDirs } from '../support/server.js';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
@@ -62,7 +62,8 @@ async function status(url: string, auth: string | null, path = '/v3/channels'): 
 describe('the admin key in Redis', () => {
   let redis: TestRedis;
   let admin: Redis;
-  const dirs: string[] = [];
+  const dirs = tempDirs('logplane-admin-key-');
+  const dataDir = dirs.make;
   const running = new Set<Server>();
 
   before(async () => {
@@ -77,14 +78,8 @@ describe('the admin key in Redis', () => {
   after(async () => {
     admin.disconnect();
     await redis.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    dirs.removeAll();
   });
-
-  function dataDir(): string {
-    const d = mkdtempSync(join(tmpdir(), 'logplane-admin-key-'));
-    dirs.push(d);
-    return d;
-  }
 
   /** A node on this data dir; apiKey: its LOGPLANE_API_KEY (none: not set). */
   async function start(dir: string, apiKey?: string): Promise<Server> {

@@ -10,6 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { tempDirs } from '../support/server.js';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
@@ -30,7 +31,8 @@ describe('a graceful stop while Redis is unreachable', () => {
   let redis: TestRedis;
   let admin: Redis;
   let rec: HttpReceiver;
-  const dirs: string[] = [];
+  const dirs = tempDirs('logplane-stop-unwritten-');
+  const dataDir = dirs.make;
   const running = new Set<Server>();
 
   before(async () => {
@@ -60,14 +62,8 @@ describe('a graceful stop while Redis is unreachable', () => {
     admin.disconnect();
     await rec.close();
     await redis.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    dirs.removeAll();
   });
-
-  function dataDir(): string {
-    const d = mkdtempSync(join(tmpdir(), 'logplane-stop-unwritten-'));
-    dirs.push(d);
-    return d;
-  }
 
   async function start(dir: string, log?: CapturedLog): Promise<Server> {
     const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dir, LOGPLANE_LOG_LEVEL: 'info', REDIS_URL: redis.url, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', ...QUIET_AUDIT });

@@ -33,6 +33,21 @@ export function tempDir(prefix = 'logplane-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Temp dirs made as a test file needs them (make) and removed together at its end (removeAll). */
+export function tempDirs(prefix: string): { make(): string; removeAll(): void } {
+  const made: string[] = [];
+  return {
+    make: () => {
+      const d = tempDir(prefix);
+      made.push(d);
+      return d;
+    },
+    removeAll: () => {
+      for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
 /** What an embedded server's data dir holds (snapshot and journal), read from a copy: the server's files are left alone. */
 export async function storedConfig(dataDir: string): Promise<StoreSnapshot> {
   const copy = tempDir('logplane-stored-');
