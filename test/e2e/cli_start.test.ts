@@ -109,12 +109,18 @@ describe('the start message on all interfaces', () => {
   // a loopback-only namespace: listening on 0.0.0.0 exposes nothing
   it('without LOGPLANE_PUBLIC_URL, says that session URLs point at 127.0.0.1 and how to change that; with it, says nothing', async () => {
     const data = dir('logplane-start-any-');
-    const start = (extra: string) => runShellInNetns(
-      `node "${CLI}" serve --host 0.0.0.0 --port 0 --syslog-port 0 --data-dir "${data}" ${extra} > "${data}/out" 2>&1 & pid=$!
-       for i in $(seq 300); do grep -q 'logs -a myapp' "${data}/out" && break; sleep 0.1; done
-       kill $pid; wait $pid || true; cat "${data}/out"`,
+    // each start its own output file: the background job truncates it only once it runs, and the wait
+    // loop must not find the previous start's message in it
+    let n = 0;
+    const start = (extra: string) => {
+      const out = `${data}/out-${++n}`;
+      return runShellInNetns(
+      `node "${CLI}" serve --host 0.0.0.0 --port 0 --syslog-port 0 --data-dir "${data}" ${extra} > "${out}" 2>&1 & pid=$!
+       for i in $(seq 300); do grep -q 'logs -a myapp' "${out}" && break; sleep 0.1; done
+       kill $pid; wait $pid || true; cat "${out}"`,
       { env: cleanEnv({ LOGPLANE_LOG_LEVEL: 'warn' }), cwd: data },
-    );
+      );
+    };
     const bare = await start('');
     assert.match(bare.stdout, /^ {2}API, ingest, sessions: +http:\/\/127\.0\.0\.1:\d+$/m, bare.stdout + bare.stderr);
     assert.match(bare.stdout, /^ {2}note: listening on all interfaces, but session URLs \(heroku logs, logs -t\) point at http:\/\/127\.0\.0\.1:\d+, which only this machine reaches; set LOGPLANE_PUBLIC_URL \(--public-url\) to the URL other hosts use$/m, bare.stdout);
