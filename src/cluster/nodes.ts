@@ -5,7 +5,11 @@
 // index, with a TTL, renewed with the heartbeat): the low bits of its seqs.
 // A node that loses its index (Redis lost it, or it was away longer than the
 // claim's TTL and another node may have taken it) claims a new one, never the
-// same, and writes nothing to Redis in between: past the claim's TTL without
+// same, and writes nothing to Redis in between. A claim takes the free index
+// held longest ago (lp:nodeslots:held, renewed with every heartbeat; never
+// held counts as oldest): an index that was someone's a moment ago (its
+// holder cut off, its queued lines still to come) is taken only when every
+// other one was held since. past the claim's TTL without
 // a renewal the claim is doubtful (claimed() is false) until a heartbeat
 // finds it still this node's (renewed) or claims another index ('index').
 // docs/reliability.md, "Node index".
@@ -13,7 +17,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Log } from '../obs/log.js';
-import { NODES, nodeInfo, nodeSlot } from '../redis/keys.js';
+import { NODES, NODE_SLOTS_HELD, nodeInfo, nodeSlot } from '../redis/keys.js';
 import { NODE_SLOTS } from '../basics/seq.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
 import { LAYOUT_VERSION } from './layout.js';
@@ -96,13 +100,23 @@ export class NodeRegistry extends EventEmitter {
     }, this.#opts.heartbeatMs).unref();
   }
 
-  /** Claim a free index other than the one lost (whose lines another node may have stamped since). */
+  /**
+   * Claim a free index other than the one lost (whose lines another node may
+   * have stamped since): the one held longest ago (never held first, in random
+   * order, so nodes starting together seldom race for the same one).
+   */
   async #claim(): Promise<void> {
-    const start = randomInt(NODE_SLOTS);
     const was = this.#index;
-    for (let k = 0; k < NODE_SLOTS; k++) {
-      const i = (start + k) % NODE_SLOTS;
-      if (i === was) continue;
+    const held = new Map<number, number>();
+    const flat = await this.#redis.zrange(NODE_SLOTS_HELD, '0', '-1', 'WITHSCORES');
+    for (let k = 0; k + 1 < flat.length; k += 2) held.set(Number(flat[k]), Number(flat[k + 1]));
+    const order = Array.from({ length: NODE_SLOTS }, (_, i) => i).filter((i) => i !== was);
+    for (let k = order.length - 1; k > 0; k--) {
+      const j = randomInt(k + 1);
+      [order[k], order[j]] = [order[j]!, order[k]!];
+    }
+    order.sort((x, y) => (held.get(x) ?? -1) - (held.get(y) ?? -1));
+    for (const i of order) {
       const sent = Date.now();
       const ok = await this.#redis.set(nodeSlot(i), this.id, 'PX', this.indexTtlMs, 'NX');
       if (ok === 'OK') {
@@ -135,13 +149,14 @@ export class NodeRegistry extends EventEmitter {
       }
       const res = await pipelineByOwner(r)
         .zadd(NODES, now + this.#opts.ttlMs, this.id)
+        .zadd(NODE_SLOTS_HELD, now, String(this.#index))
         .set(nodeInfo(this.id), JSON.stringify({ url: this.url, index: this.#index, pid: process.pid, layout: LAYOUT_VERSION, stats: STATS_VERSION }), 'PX', this.#opts.ttlMs)
         .zremrangebyscore(NODES, '-inf', now)
         .zrangebyscore(NODES, now, '+inf')
         .exec();
       const err = res?.find((x) => x[0] !== null)?.[0];
       if (err) throw err;
-      const ids = ((res?.[3]?.[1] as string[] | undefined) ?? []).slice().sort();
+      const ids = ((res?.[4]?.[1] as string[] | undefined) ?? []).slice().sort();
       if (ids.join() !== this.#live.join()) {
         this.#live = ids;
         this.emit('nodes', ids);

@@ -58,6 +58,13 @@ export const nodeInfo = (id: string): string => `lp:node:${id}`;
  * key only while a node of the previous release runs (cluster/limit-share.ts).
  */
 export const nodeLimitShare = (id: string): string => `lp:node:${id}:limit`;
+/**
+ * When each node index was last held (a sorted set: member index, score = ms
+ * of its holder's last renewal): a node claiming an index takes the one held
+ * longest ago, so an index whose holder was just cut off is not handed to
+ * another node while the lines it stamped may still be on their way.
+ */
+export const NODE_SLOTS_HELD = 'lp:nodeslots:held';
 /** A node's claim of its index (the low bits of its seqs). */
 export const nodeSlot = (i: number): string => `lp:nodeslot:${i}`;
 /** Failed API authentications of one client address (a hash: slot number -> failures), expiring with its window. Own slot per address. */
