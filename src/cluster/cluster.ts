@@ -103,6 +103,13 @@ export class Cluster {
   readonly #log: Log;
   readonly #metrics: Metrics;
   readonly #origins = new Set<number>();
+  /**
+   * Indexes this node stamped and no longer surely holds (doubtful, or lost):
+   * per app, the highest seq it sent to Redis by then. A line of that index
+   * above it is another node's (ours were not sent under it since), however
+   * it compares with the lines of ours our tails got directly (ownCeiling).
+   */
+  readonly #former = new Map<number, Map<string, number>>();
   readonly #layout: LayoutSwitch;
   #registry: Registry | null = null;
   #leases: DrainLeases | null = null;
@@ -167,16 +174,22 @@ export class Cluster {
     // (another node may stamp it now: its lines must not be taken for ours)
     nodes.on('index', (i: number, was: number) => {
       this.seqClock.node = i;
+      if (!this.#former.has(was)) this.#former.set(was, this.history.sentSeqs());
       this.history.reindex(was, i);
       this.#feeds?.reindexed(was, i);
       this.#origins.add(i);
       this.#origins.delete(was);
+      this.#former.delete(i);
     });
     // while the claim is doubtful the index is not taken for ours: lines stamped with it by another node
     // must reach this node's tails and drains (ours of that time are not written until it is checked)
-    nodes.on('doubtful', () => this.#origins.delete(nodes.index));
+    nodes.on('doubtful', () => {
+      this.#origins.delete(nodes.index);
+      this.#former.set(nodes.index, this.history.sentSeqs());
+    });
     nodes.on('claimed', () => {
       this.#origins.add(nodes.index);
+      this.#former.delete(nodes.index);
       this.history.kick();
     });
     this.store = new RedisStore(cmd, sub, { nodeId: nodes.id });
@@ -292,6 +305,20 @@ export class Cluster {
     return this.#origins.has(origin);
   }
 
+  /**
+   * For a tail's duplicate check (tail.ts): the highest seq under `origin`
+   * that may be a line of this node's in the app's shared history. Infinity
+   * unless origin is an index this node no longer surely holds: there, only
+   * what it sent before (its later lines under it went to its tails directly
+   * and reach Redis under its next index, if at all), so a line of another
+   * node that took the index is not taken for one of ours.
+   */
+  ownCeiling(appId: string, origin: number): number {
+    if (this.#origins.has(origin)) return Infinity;
+    const f = this.#former.get(origin);
+    return f === undefined ? Infinity : (f.get(appId) ?? 0);
+  }
+
   /** Lines of this node cannot reach the others through Redis right now. */
   degraded(): boolean {
     return !this.history.up || !this.bus.up;
@@ -361,6 +388,7 @@ export class Cluster {
       history: this.history,
       bus: this.bus,
       origins: this.#origins,
+      ownCeiling: (appId, origin) => this.ownCeiling(appId, origin),
       reorderMs: this.options.reorderMs,
       sessionTtlMs,
       sessionRefreshMs: this.options.sessionRefreshMs,

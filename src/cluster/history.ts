@@ -307,6 +307,8 @@ export class RedisHistory {
         if (c.id === 0) {
           c.id = ++this.#chunkIds;
           if (c.batch.open === c) c.batch.open = null;
+          const last = c.lastSeq();
+          if (last > c.batch.sentSeq) c.batch.sentSeq = last;
         }
       }
       return this.#sender.send(this.#redis, owner, g, cap, publish, layout);
@@ -451,6 +453,13 @@ export class RedisHistory {
   /** Write what is queued (the index claim is valid again). */
   kick(): void {
     this.#pump();
+  }
+
+  /** Each app's highest seq sent to Redis so far (AppBatch.sentSeq): taken when this node's index is lost or doubtful. */
+  sentSeqs(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, b] of this.#batches) if (b.sentSeq > 0) out.set(id, b.sentSeq);
+    return out;
   }
 
   /**

@@ -155,6 +155,8 @@ export class AppBatch implements LineSink {
   /** This app's newest queued chunk while never sent: the next lines join it (fewer, larger appends). */
   open: Chunk | null = null;
   removed = false;
+  /** The highest seq of this app's lines sent to Redis so far (under whatever index they carried): a tail's ceiling for this node's lines under an index it lost (cluster.ts, ownCeiling). */
+  sentSeq = 0;
   /** The fixed start of this app's appends in RESP (append-wire.ts), and the cap and publish command it was made for. */
   wireHead: Buffer | null = null;
   wireHeadKey = '';

@@ -21,6 +21,8 @@ export interface TailBridgeOptions {
   bus: LineBus;
   /** Seq origins that are this node (its index now or before). */
   origins: ReadonlySet<number>;
+  /** The highest seq under origin that may be a line of this node's in the app's history (Cluster.ownCeiling). */
+  ownCeiling(appId: string, origin: number): number;
   /** How long a tail holds a line for lines of other nodes, so it can send them in seq order, ms. */
   reorderMs: number;
   sessionTtlMs: number;
@@ -48,7 +50,7 @@ export class TailBridge implements TailCluster {
   constructor(o: TailBridgeOptions) {
     this.#o = o;
     const reorderMs = o.reorderMs;
-    this.order = { windowMs: reorderMs, bound: () => seqCeilingAt(Date.now() - reorderMs) };
+    this.order = { windowMs: reorderMs, bound: () => seqCeilingAt(Date.now() - reorderMs), ownCeiling: o.ownCeiling };
     this.#sessions = new SessionMirror(o.redis, o.log, o.sessionTtlMs, o.sessionRefreshMs);
   }
 

@@ -19,6 +19,13 @@ export interface HubOrder {
   bound(): number;
   /** How long a line waits for the lines of other nodes, ms. */
   readonly windowMs: number;
+  /**
+   * The highest seq under `origin` that may be a line of this node's in the
+   * app's shared history (Infinity: any): a tail takes a line of another node
+   * at or below the highest it sent of that origin for a duplicate only up to
+   * it (an index this node lost may be another node's now).
+   */
+  ownCeiling?(appId: string, origin: number): number;
 }
 
 /** The per-app fan-out point for live tails. */
@@ -86,6 +93,10 @@ export class TailHub implements LineSink {
   /** How long to wait before asking settledThrough() again, ms. */
   get settleMs(): number {
     return this.#order ? Math.max(1, this.#order.windowMs >> 2) : 1;
+  }
+  /** HubOrder.ownCeiling for this app (Infinity without ordering). */
+  ownCeiling(origin: number): number {
+    return this.#order?.ownCeiling?.(this.app.id, origin) ?? Infinity;
   }
   tails(): readonly Tail[] {
     return this.#tails;

@@ -405,10 +405,11 @@ export class Tail {
       const rec = batch[i]!;
       const seq = seqOf(rec);
       if (seq <= last) {
-        // distributed mode: not a duplicate, but after newer lines went out
-        if (marks !== null && seq > marks[seq % NODE_SLOTS]! && filter.matches(rec)) {
+        // distributed mode: not a duplicate, but after newer lines went out (a duplicate: at or below the
+        // highest of its origin sent, and not above what of this node's may be in Redis under an index it lost)
+        if (marks !== null && (seq > marks[seq % NODE_SLOTS]! || seq > this.#ownCeiling(seq % NODE_SLOTS)) && filter.matches(rec)) {
           (late ??= new LateCount()).add(seq);
-          marks[seq % NODE_SLOTS] = seq;
+          if (seq > marks[seq % NODE_SLOTS]!) marks[seq % NODE_SLOTS] = seq;
         }
         continue;
       }
@@ -435,6 +436,10 @@ export class Tail {
       if (this.#blocked) queue.noteLoss(late.n, late.from, late.to, now);
       else this.sink.writeGap(late.gap(now));
     }
+  }
+
+  #ownCeiling(origin: number): number {
+    return this.#hub?.ownCeiling(origin) ?? Infinity;
   }
 
   /**

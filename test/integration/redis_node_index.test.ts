@@ -81,6 +81,12 @@ test('a node whose index was taken while it was cut off stops using it: no line 
       // c0..c4 went to Redis while a was cut off, older than a's own y0..y4 its tail had sent: late for it
       // in seq order (as for any outage); every line c stamped after the reconnect reaches it
       assert.deepEqual(late(tailA).map((l: any) => l.msg).filter((m: string) => !/^c[0-4]$/.test(m)).sort(), every.filter((m) => !/^c[0-4]$/.test(m)), "a's tail: every line once");
+      // ...and is told of them: a gap of exactly those 5 (they are not taken for duplicates of a's own
+      // y0..y4, stamped with the same index while a was cut off)
+      const gapsA = () => tailA.json().filter((m) => m.type === 'gap');
+      const toldA = () => gapsA().reduce((n, g) => n + g.dropped, 0) + late(tailA).filter((l: any) => /^c[0-4]$/.test(l.msg)).length;
+      await until("c0..c4 accounted on a's tail", () => toldA() >= 5, 10_000).catch(() => {});
+      assert.equal(toldA(), 5, `c0..c4 on a's tail: delivered or in a gap, once (gaps ${JSON.stringify(gapsA())})`);
       assert.deepEqual(late(tailC).map((l: any) => l.msg).sort(), every.filter((m) => !m.startsWith('x')), "c's tail: every line since it opened, once");
       assert.ok(h.status === 200);
       const seqOfTail = (ws: WsClient) => new Map(late(ws).map((l: any) => [l.msg as string, Number(l.seq)]));
