@@ -155,7 +155,15 @@ describe('Redis stopped for 10 s under load, then started again', () => {
     // (wait until that holds and the tails are quiet, then check exactly)
     const accounted = (t: WsClient, other: 'a' | 'b') =>
       new Set(t.lines().filter((l: any) => l.msg.startsWith(`${other}-`)).map((l: any) => l.msg)).size + t.json().filter((m) => m.type === 'gap').reduce((n, g) => n + g.dropped, 0) >= sent[other].length;
-    await until('tails accounted', () => accounted(tailA, 'b') && accounted(tailB, 'a'));
+    const missing = (t: WsClient, other: 'a' | 'b') => {
+      const got = new Set(t.lines().filter((l: any) => l.msg.startsWith(`${other}-`)).map((l: any) => l.msg));
+      const lost = sent[other].filter((m) => !got.has(m));
+      const gaps = t.json().filter((m) => m.type === 'gap');
+      return `${other} on a tail: ${got.size} of ${sent[other].length} delivered, gaps ${JSON.stringify(gaps)}, not delivered ${lost.length} (${lost.slice(0, 3)}..${lost.slice(-3)})`;
+    };
+    await until('tails accounted', () => accounted(tailA, 'b') && accounted(tailB, 'a')).catch((e: Error) => {
+      throw new Error(`${e.message}: ${missing(tailA, 'b')}; ${missing(tailB, 'a')}; indexes a ${[...indexes.a]} b ${[...indexes.b]}`);
+    });
     await settled('the tails', () => [tailA.frames.length, tailB.frames.length], 1000);
     for (const [t, own, other] of [[tailA, 'a', 'b'], [tailB, 'b', 'a']] as const) {
       const lines = t.lines();
