@@ -49,6 +49,9 @@ import { claimSaved, removeSaved, saveUnwritten } from './unwritten.js';
 import { adminKeyPath, readAdminKey, saveAdminKey } from './admin-key.js';
 import { randomBytes } from 'node:crypto';
 
+/** Indexes this node lost whose sent ceilings it keeps (Cluster.#former). */
+const FORMER_KEPT = 8;
+
 export interface ClusterOptions {
   /** Node registration refresh period and lifetime without refresh, ms. */
   heartbeatMs: number;
@@ -108,6 +111,8 @@ export class Cluster {
    * per app, the highest seq it sent to Redis by then. A line of that index
    * above it is another node's (ours were not sent under it since), however
    * it compares with the lines of ours our tails got directly (ownCeiling).
+   * The newest FORMER_KEPT only (a node that lost its index that often is
+   * long past the lines the older ones could matter for).
    */
   readonly #former = new Map<number, Map<string, number>>();
   readonly #layout: LayoutSwitch;
@@ -174,7 +179,7 @@ export class Cluster {
     // (another node may stamp it now: its lines must not be taken for ours)
     nodes.on('index', (i: number, was: number) => {
       this.seqClock.node = i;
-      if (!this.#former.has(was)) this.#former.set(was, this.history.sentSeqs());
+      if (!this.#former.has(was)) this.#formerSet(was);
       this.history.reindex(was, i);
       this.#feeds?.reindexed(was, i);
       this.#origins.add(i);
@@ -185,7 +190,7 @@ export class Cluster {
     // must reach this node's tails and drains (ours of that time are not written until it is checked)
     nodes.on('doubtful', () => {
       this.#origins.delete(nodes.index);
-      this.#former.set(nodes.index, this.history.sentSeqs());
+      this.#formerSet(nodes.index);
     });
     nodes.on('claimed', () => {
       this.#origins.add(nodes.index);
@@ -303,6 +308,12 @@ export class Cluster {
   /** True for a seq origin that is this node (its index now or before). */
   ownOrigin(origin: number): boolean {
     return this.#origins.has(origin);
+  }
+
+  #formerSet(origin: number): void {
+    this.#former.delete(origin);
+    this.#former.set(origin, this.history.sentSeqs());
+    if (this.#former.size > FORMER_KEPT) this.#former.delete(this.#former.keys().next().value!);
   }
 
   /**
