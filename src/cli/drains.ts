@@ -141,6 +141,11 @@ export function hideCredentials(url: string): string {
   return at === -1 ? url : `${url.slice(0, s + 3)}${authority.slice(at + 1)}${end === -1 ? '' : url.slice(s + 3 + end)}`;
 }
 
+/** A drain as the API answered it, its URL without user:password: what every `--json` prints. */
+function withoutCredentials<T extends { url: string }>(d: T): T {
+  return { ...d, url: hideCredentials(d.url) };
+}
+
 /** `source=app dyno=web grep="error"`: the fields set (grep quoted as JSON); null when none. */
 export function describeFilter(f: DrainFilterJson | null | undefined): string | null {
   if (!f) return null;
@@ -164,7 +169,7 @@ export async function drains(argv: readonly string[], io: CliIO = defaultIO()): 
   const a = parseArgs('drains', argv, 0);
   const list = await listDrains(io, a.app);
   if (a.json) {
-    io.out(`${JSON.stringify(list, null, 2)}\n`);
+    io.out(`${JSON.stringify(list.map(withoutCredentials), null, 2)}\n`);
     return;
   }
   if (list.length === 0) {
@@ -187,7 +192,7 @@ export async function drainsAdd(argv: readonly string[], io: CliIO = defaultIO()
   for (const [k, v] of a.opts) filter[k] = v;
   const body = a.opts.size > 0 ? { url: a.positional[0], filter } : { url: a.positional[0] };
   const d = (await api(io, a.app, 'POST', path(a.app), body)) as { id: string; token: string; url: string; filter?: DrainFilterJson | null };
-  if (a.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
+  if (a.json) io.out(`${JSON.stringify(withoutCredentials(d), null, 2)}\n`);
   else {
     const f = describeFilter(d.filter);
     io.out(`Successfully added drain ${hideCredentials(d.url)}\nid: ${d.id}\ntoken: ${d.token}\n${f ? `filter: ${f}\n` : ''}`);
@@ -260,7 +265,7 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
     if (!d) throw noDrain(a.app, key);
     await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
   }
-  if (a.json) io.out(`${JSON.stringify({ id: d.id, token: d.token, url: d.url }, null, 2)}\n`);
+  if (a.json) io.out(`${JSON.stringify(withoutCredentials({ id: d.id, token: d.token, url: d.url }), null, 2)}\n`);
   else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
 }
 
@@ -300,7 +305,7 @@ export async function drainsStatus(argv: readonly string[], io: CliIO = defaultI
   const a = parseArgs('drains:status', argv, 0);
   const list = await listDrains(io, a.app);
   if (a.json) {
-    io.out(`${JSON.stringify(list.map((d) => ({ id: d.id, token: d.token, url: hideCredentials(d.url), filter: d.filter, ...d.status })), null, 2)}\n`);
+    io.out(`${JSON.stringify(list.map((d) => withoutCredentials({ id: d.id, token: d.token, url: d.url, filter: d.filter, ...d.status })), null, 2)}\n`);
     return;
   }
   if (list.length === 0) {

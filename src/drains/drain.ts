@@ -91,6 +91,8 @@ export abstract class Drain implements LineSink, BudgetMember {
   #left = 0;
   #state: DrainState = DrainState.CONNECTING;
   #failing = false;
+  /** Batches dropped since the last delivered one: the wait before the next batch grows with it. */
+  #dropsInRow = 0;
   #lastSuccessMs = 0;
   #lastError: DrainError | null = null;
   #nextRetryAt = 0;
@@ -389,6 +391,7 @@ export abstract class Drain implements LineSink, BudgetMember {
       this.#frames.length = 0;
       this.#lastSuccessMs = now;
       this.#failing = false;
+      this.#dropsInRow = 0;
       if (!this.#healthy) {
         this.#healthy = true;
         this.#limitBytes = this.#burstBytes;
@@ -404,7 +407,9 @@ export abstract class Drain implements LineSink, BudgetMember {
     let delay: number;
     if (verdict === 'drop' || b.attempts > this.opts.retries) {
       this.#dropBatch(b, verdict === 'drop' ? 'rejected' : 'retries', o);
-      delay = this.retryDelay(1);
+      // an endpoint that rejects every batch (a 4xx) would otherwise get one,
+      // an L10-only one when nothing else is queued, every backoff step forever
+      delay = this.retryDelay(++this.#dropsInRow);
     } else {
       this.counters.attemptsRetry.value++;
       delay = this.retryDelay(b.attempts);

@@ -312,6 +312,35 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
     }
   });
 
+  test('CLI --json never prints the user:password of a drain URL (drains, drains:add, drains:status, drains:remove)', async () => {
+    const t = await startDrainServer();
+    const r = await HttpReceiver.start();
+    try {
+      await t.server.ctx.registry.putApp('clijson', ['app']);
+      let out = '';
+      const io: CliIO = { out: (s) => (out += s), env: { LOGPLANE_URL: t.url, LOGPLANE_API_KEY: t.server.apiKey } };
+      const url = r.url('/x?k=1').replace('http://', 'http://me:s3cret-pw@');
+      const shown = r.url('/x?k=1');
+      const printed: Json[] = [];
+      const json = async (run: Promise<void>): Promise<void> => {
+        out = '';
+        await run;
+        assert.ok(!out.includes('s3cret-pw'), out);
+        const v = JSON.parse(out) as Json | Json[];
+        printed.push(...(Array.isArray(v) ? v : [v]));
+      };
+      await json(drainsAdd([url, '-a', 'clijson', '--json'], io));
+      await json(cliDrains(['-a', 'clijson', '--json'], io));
+      await json(drainsStatus(['-a', 'clijson', '--json'], io));
+      await json(drainsRemove([url, '-a', 'clijson', '--json'], io));
+      // the rest of the URL is shown as stored (the admin key), so a script still finds the drain by it
+      assert.deepEqual(printed.map((d) => d.url), [shown, shown, shown, shown]);
+    } finally {
+      await t.close();
+      await r.close();
+    }
+  });
+
   test('graceful stop flushes what drains hold; a dead drain cannot hold it up beyond the bound', async () => {
     const slow = await HttpReceiver.start();
     const dead = await HttpReceiver.start();

@@ -131,6 +131,29 @@ describe('drain queue and loss accounting', () => {
     assert.equal(clock.timers.length, 1);
   });
 
+  test('an endpoint that rejects every batch is not hammered: the wait grows with each batch dropped in a row, a delivery resets it', async () => {
+    const { d, clock } = scripted();
+    d.offer(line(0));
+    await tick();
+    const waits: number[] = [];
+    // the line's batch, then L10-only batches (the loss is still owed), all rejected
+    for (let i = 0; i < 7; i++) {
+      d.sent[i]!.answer({ kind: 'status', status: 404 });
+      await tick();
+      waits.push(clock.fire());
+      await tick();
+    }
+    assert.deepEqual(waits, [75, 150, 300, 600, 750, 750, 750]); // backoff steps 1, 2, 3...: 0.75 x min(1000, 100 x 2^(n-1))
+    assert.match(d.sent[7]!.msgs[0]!, /^Error L10 \(output buffer overflow\): 1 messages dropped since /);
+    d.sent[7]!.answer(OK);
+    await tick();
+    d.offer(line(1));
+    await tick();
+    d.sent[8]!.answer({ kind: 'status', status: 404 });
+    await tick();
+    assert.equal(clock.fire(), 75); // delivered since: the first step again
+  });
+
   test('status: state, next retry time, last error, last success, queue depth', async () => {
     const { d, clock } = scripted();
     // nothing to send: idle, not connecting
