@@ -2,13 +2,13 @@
 // component hands a line's fields; they are written into one reused scratch
 // buffer the way a scanned syslog message sits in a socket chunk, cooked by
 // the same cookMessage as every other ingest (trailing CR/LF removed, a
-// message with LF becomes several lines, over 10,000 bytes split) and routed
-// with route(). Synchronous, no network, no object per line but the cooked
-// line itself.
+// message with LF becomes several lines, over 10,000 bytes split, tokens
+// replaced in a split one) and routed with route(). Synchronous, no network,
+// no object per line but the cooked line itself.
 import type { App } from '../apps.js';
 import type { Context } from '../context.js';
 import { BadRequestError } from '../errors.js';
-import { cookMessage, type LineWriter } from '../ingest/cook.js';
+import { cookMessage, type LineWriter, type TokenFinder } from '../ingest/cook.js';
 import { MAX_FRAME } from '../ingest/framing.js';
 import { SyslogHeader } from '../ingest/syslog.js';
 import { cook, MAX_FIELD, rfc3339, type LineParts } from '../line.js';
@@ -127,6 +127,8 @@ export class Publisher {
   readonly #lines: { value: number };
   readonly #limited: { value: number };
   readonly #writer = new PublishWriter();
+  /** The registry's tokens: a published message split into lines has them replaced, as on every ingest (cook.ts). */
+  readonly #tokens: TokenFinder;
   readonly #hdr = new SyslogHeader();
   readonly #sources = new NameCache('source', MAX_FIELD);
   readonly #dynos = new NameCache('dyno', MAX_DYNO);
@@ -143,6 +145,7 @@ export class Publisher {
 
   constructor(ctx: Context) {
     this.#lines = ctx.metrics.ingestLines.labels('publish');
+    this.#tokens = ctx.registry.tokens;
     this.#limited = ctx.metrics.ingestDropped.labels('publish', 'rate_limited');
   }
 
@@ -192,7 +195,7 @@ export class Publisher {
     w.app = app;
     w.source = source;
     w.limited = 0;
-    const n = cookMessage(h, buf, Date.now(), w);
+    const n = cookMessage(h, buf, Date.now(), w, this.#tokens);
     w.app = null;
     // accepted = routed (SPEC 10); the rate-limited ones under their own reason
     this.#lines.value += n - w.limited;

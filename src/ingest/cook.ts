@@ -1,8 +1,11 @@
 // Cooking a scanned syslog message into lines (SPEC 3.3): a message with
 // embedded LF becomes several lines with the same header, a message over
 // 10,000 bytes becomes consecutive lines of at most 10,000 bytes, a nil
-// TIMESTAMP becomes the receive time. Where each line goes is the writer's
-// business: route() on the main thread, a batch in an ingest worker.
+// TIMESTAMP becomes the receive time. A message cooking splits has every
+// token string in it replaced by TOKEN_MARK (SPEC 3.3: the token never
+// appears in any output; a sender batching messages into one datagram puts
+// whole headers, token and all, after an LF). Where each line goes is the
+// writer's business: route() on the main thread, a batch in an ingest worker.
 import { indexOfByte } from '../basics/bytes.js';
 import * as chars from '../basics/chars.js';
 import { MAX_MSG, newLineParts, rfc3339, type LineParts } from '../line.js';
@@ -41,6 +44,47 @@ export interface WholeLineWriter extends LineWriter {
   wholeLine(p: LineParts): boolean;
 }
 
+/** The tokens no cooked line may carry: a TokenTable (tokens.ts), looked up by bytes. */
+export interface TokenFinder {
+  lookup(buf: Buffer, start: number, end: number): unknown;
+}
+
+/** Every token is `t.<uuid4>` (apps.ts newToken). */
+const TOKEN_LEN = 38;
+const TOKEN_PREFIX = Buffer.from('t.', 'latin1');
+/** What a token's string becomes in a split message: plainly a removal, not a name a reader could take for data (docs/protocol.md). */
+export const TOKEN_MARK = Buffer.from('[token]', 'latin1');
+
+/** Where withoutTokens writes; only ever grows (to the largest split message with a token, at most a frame). */
+let unTokened = Buffer.alloc(0);
+
+/**
+ * Copy buf[start, end) into unTokened with every known token replaced by
+ * TOKEN_MARK, and return the copy's length; -1 (nothing copied) when it
+ * holds no token. The copy is never longer: the mark is shorter than a token.
+ */
+function withoutTokens(buf: Buffer, start: number, end: number, tokens: TokenFinder): number {
+  const msg = buf.subarray(start, end); // indexOf must not search past the message into the rest of the chunk
+  let n = -1;
+  let from = 0;
+  let t = msg.indexOf(TOKEN_PREFIX);
+  while (t !== -1 && t + TOKEN_LEN <= msg.length) {
+    if (tokens.lookup(buf, start + t, start + t + TOKEN_LEN) === undefined) {
+      t = msg.indexOf(TOKEN_PREFIX, t + 1);
+      continue;
+    }
+    if (n === -1) {
+      if (unTokened.length < msg.length) unTokened = Buffer.allocUnsafeSlow(msg.length);
+      n = 0;
+    }
+    n += msg.copy(unTokened, n, from, t);
+    n += TOKEN_MARK.copy(unTokened, n);
+    from = t + TOKEN_LEN;
+    t = msg.indexOf(TOKEN_PREFIX, from);
+  }
+  return n === -1 ? -1 : n + msg.copy(unTokened, n, from);
+}
+
 /** The one parts object every message is cooked through (cooking is synchronous and never nested). */
 const parts = newLineParts();
 
@@ -60,14 +104,14 @@ function receivedTs(receivedMs: number): Buffer {
  * cookMessage for a WholeLineWriter: a message that is one line (most are)
  * goes to wholeLine; one with an LF, or over MAX_MSG, is split as usual.
  */
-export function cookMessageWhole(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: WholeLineWriter): number {
+export function cookMessageWhole(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: WholeLineWriter, tokens: TokenFinder): number {
   if (hdr.msgEnd - hdr.msgStart <= MAX_MSG) {
     const p = headerParts(hdr, buf, receivedMs);
     p.msgStart = hdr.msgStart;
     p.msgEnd = hdr.msgEnd;
     if (out.wholeLine(p)) return 1;
   }
-  return cookMessage(hdr, buf, receivedMs, out);
+  return cookMessage(hdr, buf, receivedMs, out, tokens);
 }
 
 /** parts with the fields every line of the message shares: pri, ts (the receive time for a nil one), dyno, receive time. */
@@ -92,20 +136,35 @@ function headerParts(hdr: SyslogHeader, buf: Buffer, receivedMs: number): LinePa
   return p;
 }
 
-/** Hand every line of one scanned message to out. Returns the number of lines. */
-export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: LineWriter): number {
+/**
+ * Hand every line of one scanned message to out. Returns the number of lines.
+ * A message cooking splits (an LF, or over MAX_MSG) is first rid of tokens,
+ * whole, so none survives in pieces across a MAX_MSG cut; a one-line message
+ * is never searched (kept as sent, and the common case pays nothing).
+ */
+export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, out: LineWriter, tokens: TokenFinder): number {
   const line = headerParts(hdr, buf, receivedMs);
-  const msgEnd = hdr.msgEnd;
+  let msg = buf;
   let s = hdr.msgStart;
+  let msgEnd = hdr.msgEnd;
+  let lf = lfIn(buf, s, msgEnd);
+  if (lf < msgEnd || msgEnd - s > MAX_MSG) {
+    const n = withoutTokens(buf, s, msgEnd, tokens);
+    if (n !== -1) {
+      msg = line.msgBuf = unTokened;
+      s = 0;
+      msgEnd = n;
+      lf = lfIn(msg, 0, n);
+    }
+  }
   let lines = 0;
   for (;;) {
-    const lf = lfIn(buf, s, msgEnd);
     let e = lf;
-    if (e > s && buf[e - 1] === CR) e--;
+    if (e > s && msg[e - 1] === CR) e--;
     // one LF-free piece [s, e): split at MAX_MSG
     let p = s;
     do {
-      const ce = chunkEnd(buf, p, e);
+      const ce = chunkEnd(msg, p, e);
       line.msgStart = p;
       line.msgEnd = ce;
       out.line(line);
@@ -114,6 +173,7 @@ export function cookMessage(hdr: SyslogHeader, buf: Buffer, receivedMs: number, 
     } while (p < e);
     if (lf >= msgEnd) break;
     s = lf + 1;
+    lf = lfIn(msg, s, msgEnd);
   }
   return lines;
 }

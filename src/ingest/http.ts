@@ -383,7 +383,7 @@ export class HttpIngest {
       const now = Date.now();
       const limited = this.#c.rateLimited;
       // logplane run's L12 / L13 line: source heroku whatever the token (local-notice.ts), as in a worker
-      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now, limited, isLocalNotice(h, buf) ? NOTICE_SOURCE : entry.nameBuf));
+      const lines = b.forEachFrame((h, buf) => routeMessage(entry, h, buf, now, limited, this.#ctx.registry.tokens, isLocalNotice(h, buf) ? NOTICE_SOURCE : entry.nameBuf));
       this.#stored(reply, lines, b.bytes, key);
     } finally {
       b.release();

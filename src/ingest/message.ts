@@ -20,9 +20,10 @@ export interface MessageCounters {
 /**
  * Cook and deliver one scanned message; returns the lines accepted (routed,
  * or handed on to be routed), and adds those the rate limit dropped to
- * `limited`.
+ * `limited`. `tokens` is the table entry was found in: the tokens cooking
+ * keeps out of the lines (cook.ts).
  */
-export type Emit<E> = (entry: E, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }) => number;
+export type Emit<E extends TokenKey> = (entry: E, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }, tokens: TokenTable<E>) => number;
 
 export class SyslogMessageHandler<E extends TokenKey> {
   readonly #tokens: TokenTable<E>;
@@ -48,6 +49,6 @@ export class SyslogMessageHandler<E extends TokenKey> {
       return;
     }
     this.#c.bytes.value += end - start;
-    this.#c.lines.value += this.#emit(entry, hdr, buf, now, this.#c.rateLimited);
+    this.#c.lines.value += this.#emit(entry, hdr, buf, now, this.#c.rateLimited, this.#tokens);
   }
 }

@@ -5,7 +5,7 @@
 import type { TokenEntry } from '../apps.js';
 import { cook, type LineParts } from '../line.js';
 import { route } from '../router.js';
-import { cookMessage, type LineWriter } from './cook.js';
+import { cookMessage, type LineWriter, type TokenFinder } from './cook.js';
 import type { SyslogHeader } from './syslog.js';
 
 /** Cooks each line into a Buffer of its own and routes it to the token's app, unless the app's rate limit drops it. */
@@ -30,16 +30,17 @@ const routeWriter = new RouteWriter();
 /**
  * Cook one scanned syslog message into lines (ingest/cook.ts) and route them
  * on this thread: the source is the token's name (POST /logs passes
- * local-notice.ts's for a notice frame). Returns the lines routed;
+ * local-notice.ts's for a notice frame); no line carries a string of
+ * `tokens` (the registry's table). Returns the lines routed;
  * those the app's rate limit dropped are added to `limited` (the transport's
  * logplane_ingest_dropped_total{reason="rate_limited"}), once per message.
  */
-export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }, source: Buffer = entry.nameBuf): number {
+export function routeMessage(entry: TokenEntry, hdr: SyslogHeader, buf: Buffer, receivedMs: number, limited: { value: number }, tokens: TokenFinder, source: Buffer = entry.nameBuf): number {
   const w = routeWriter;
   w.entry = entry;
   w.source = source;
   w.limited = 0;
-  const n = cookMessage(hdr, buf, receivedMs, w);
+  const n = cookMessage(hdr, buf, receivedMs, w, tokens);
   if (w.limited === 0) return n;
   limited.value += w.limited;
   return n - w.limited;

@@ -106,7 +106,7 @@ const handlers = cells.map((c, t) => {
   const emit = (entry: WorkerToken, hdr: SyslogHeader, buf: Buffer, now: number): number => {
     batch.token = entry;
     batch.transportBits = bits;
-    return cookMessageWhole(hdr, buf, now, batch);
+    return cookMessageWhole(hdr, buf, now, batch, tokens);
   };
   return new SyslogMessageHandler(tokens, c, emit);
 });
@@ -239,10 +239,10 @@ function handle(m: ToWorker): void {
         result.frames = httpBody.count;
         result.bytes = httpBody.bytes;
         result.lines = httpBody.forEachFrame((h, buf) => {
-          if (!isLocalNotice(h, buf)) return cookMessageWhole(h, buf, ms, httpBatch);
+          if (!isLocalNotice(h, buf)) return cookMessageWhole(h, buf, ms, httpBatch, tokens);
           // logplane run's L12 / L13 line: source heroku whatever the token (local-notice.ts)
           httpBatch.token = noticeToken(own.slot);
-          const n = cookMessageWhole(h, buf, ms, httpBatch);
+          const n = cookMessageWhole(h, buf, ms, httpBatch, tokens);
           httpBatch.token = own;
           return n;
         });

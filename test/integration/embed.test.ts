@@ -90,6 +90,20 @@ test('publish cooks like every ingest: CR/LF trimmed, one line per LF, 10,000-by
   }
 });
 
+test('publish keeps token strings out of a message it splits (SPEC 3.3), and a one-line message as given', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    const { token } = await lp.tokens.create('myapp', 'app');
+    assert.equal(lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: `first\n<14>1 - host ${token} web.1 - - second` }), 2);
+    lp.publish('myapp', { source: 'app', dyno: 'web.1', msg: `one line ${token}` });
+    const h = await lp.history('myapp', { num: 10 });
+    assert.deepEqual(h.map((l) => l.msg), ['first', '<14>1 - host [token] web.1 - - second', `one line ${token}`]);
+  } finally {
+    await done();
+  }
+});
+
 test('publish throws typed errors: unknown app (LPX_ERR_NOT_FOUND), bad fields (LPX_ERR_BAD_REQUEST)', async () => {
   const { lp, done } = await embedded();
   try {

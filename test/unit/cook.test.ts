@@ -4,18 +4,26 @@
 // (the main-thread path, whose rules router.test.ts checks), in the batch
 // format [u32 slot][u32 len][record]. Messages sit in a chunk with LFs right
 // around them; LFs at the first and last byte, CRLF, lengths on both sides of
-// the word-copy and native-search limits, over 10,000 bytes, nil TIMESTAMP.
+// the word-copy and native-search limits, over 10,000 bytes, nil TIMESTAMP,
+// known tokens in messages cooking splits (replaced) and in one-line ones (kept).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BatchWriter, type BatchTarget } from '../../src/ingest/batch.js';
-import { cookMessage, cookMessageWhole, type LineWriter } from '../../src/ingest/cook.js';
+import { TOKEN_MARK, cookMessage, cookMessageWhole, type LineWriter } from '../../src/ingest/cook.js';
 import { ScanError, SyslogHeader, scanSyslog } from '../../src/ingest/syslog.js';
 import { SEARCH_WORDS_MAX, WORDS_MAX } from '../../src/basics/bytes.js';
 import { MAX_MSG, cook, msgOf, rfc3339, tsOf, type LineParts } from '../../src/line.js';
+import { TokenTable, type TokenKey } from '../../src/tokens.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 const NOW = Date.UTC(2026, 5, 7, 8, 9, 10, 123);
 const target: BatchTarget = { slot: 0x01020304, nameBuf: Buffer.from('app'), classBits: 0 };
+/** A known token, and one of another app: both are kept out of split messages. */
+const TOKEN = 't.01234567-89ab-4def-8123-456789abcdef';
+const OTHER = 't.fedcba98-7654-4321-8fed-cba987654321';
+const tokens = new TokenTable<TokenKey>();
+for (const t of [TOKEN, OTHER]) tokens.add({ token: t, bytes: Buffer.from(t, 'latin1'), live: true });
+const mark = TOKEN_MARK.toString('latin1');
 
 /** The main-thread way: every line its own Buffer from cook(). */
 class CookWriter implements LineWriter {
@@ -60,9 +68,9 @@ function both(msg: Buffer, w: BatchWriter): Buffer[] {
   const hdr = new SyslogHeader();
   assert.equal(scanSyslog(chunk, pre.length, pre.length + msg.length, hdr), ScanError.OK);
   const ref = new CookWriter();
-  const n = cookMessage(hdr, chunk, NOW, ref);
+  const n = cookMessage(hdr, chunk, NOW, ref, tokens);
   assert.equal(n, ref.lines.length);
-  assert.equal(cookMessageWhole(hdr, chunk, NOW, w), n);
+  assert.equal(cookMessageWhole(hdr, chunk, NOW, w, tokens), n);
   return ref.lines.map((l) => l.subarray(8));
 }
 
@@ -106,6 +114,7 @@ function messages(): Buffer[] {
   add(Buffer.from(`${'x'.repeat(9_999)}é€😀${'y'.repeat(10_000)}`, 'utf8'));
   out.push(Buffer.from(`<13>1 - h t.x web.1 - - nil ts`, 'latin1'));
   out.push(Buffer.from(`<13>1 - h t.x web.1 - - nil ts\nsecond line`, 'latin1'));
+  for (const m of tokenMessages()) out.push(Buffer.from(m, 'latin1'));
   return out;
 }
 
@@ -143,4 +152,43 @@ test('an HTTP batch grows to hold every line', () => {
     got.map((r) => r.subarray(8)),
     want,
   );
+});
+
+/** Messages with known tokens in them: a batched datagram, tokens at a 10,000-byte cut, and ones cooking keeps whole. */
+function tokenMessages(): string[] {
+  const h = (t: string): string => `<14>1 2026-12-07T00:00:00Z host ${t} web.1 - - `;
+  return [
+    `${h(TOKEN)}first\n${h(TOKEN)}second`,
+    `${h(TOKEN)}first\r\n${h(OTHER)}second\n${TOKEN}${TOKEN} t.01234567 t.${TOKEN}\n`,
+    // over 10,000 bytes, a token across the cut: with an LF and without
+    `${h(TOKEN)}${'x'.repeat(MAX_MSG - 20)}${TOKEN}\nend`,
+    `${h(TOKEN)}${'x'.repeat(MAX_MSG - 20)}${TOKEN}${'y'.repeat(MAX_MSG)}`,
+    // one line: kept as sent
+    `${h(TOKEN)}my own text: ${TOKEN}`,
+  ];
+}
+
+/** The message text of each line cookMessage makes of msg. */
+function texts(msg: string): string[] {
+  const buf = Buffer.from(msg, 'latin1');
+  const hdr = new SyslogHeader();
+  assert.equal(scanSyslog(buf, 0, buf.length, hdr), ScanError.OK);
+  const ref = new CookWriter();
+  cookMessage(hdr, buf, NOW, ref, tokens);
+  return ref.lines.map((l) => msgOf(l).toString('latin1'));
+}
+
+test('a message cooking splits carries no known token: each is replaced, the rest kept', () => {
+  const [batched, mixed, lfCut, bigCut, oneLine] = tokenMessages() as [string, string, string, string, string];
+  const h = `<14>1 2026-12-07T00:00:00Z host ${mark} web.1 - - `;
+  assert.deepEqual(texts(batched), ['first', `${h}second`]);
+  assert.deepEqual(texts(mixed), ['first', `${h}second`, `${mark}${mark} t.01234567 t.${mark}`]);
+  // replaced before the split: the cut falls after the mark, never inside a token
+  const x = 'x'.repeat(MAX_MSG - 20);
+  assert.deepEqual(texts(lfCut), [`${x}${mark}`, 'end']);
+  const big = texts(bigCut);
+  assert.equal(big.join(''), `${x}${mark}${'y'.repeat(MAX_MSG)}`);
+  assert.ok(big.every((t) => t.length <= MAX_MSG));
+  // a one-line message is never searched (the sender's own text, kept as sent)
+  assert.deepEqual(texts(oneLine), [`my own text: ${TOKEN}`]);
 });

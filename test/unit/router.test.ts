@@ -11,6 +11,8 @@ import { lineFrom } from '../../src/line.js';
 
 const TS = '2026-01-02T03:04:05.678901+00:00';
 const NOW = Date.UTC(2026, 5, 7, 8, 9, 10, 123);
+/** No token to keep out of lines (cook.test.ts checks that rule). */
+const NO_TOKENS = { lookup: (): undefined => undefined };
 
 class RecordingSink implements LineSink {
   readonly got: Buffer[] = [];
@@ -34,7 +36,7 @@ function send(entry: TokenEntry, msg: string | Buffer, now = NOW): number {
   const buf = Buffer.concat([pre, m, post]);
   const hdr = new SyslogHeader();
   assert.equal(scanSyslog(buf, pre.length, pre.length + m.length, hdr), ScanError.OK);
-  return routeMessage(entry, hdr, buf, now, { value: 0 });
+  return routeMessage(entry, hdr, buf, now, { value: 0 }, NO_TOKENS);
 }
 
 function lines(app: App): Buffer[] {
@@ -183,10 +185,10 @@ test('bytes after the message in the same chunk are never part of it', () => {
   const chunk = Buffer.concat([a, Buffer.from('zz\nzz'), b, Buffer.from('zz\nzz')]);
   const hdr = new SyslogHeader();
   assert.equal(scanSyslog(chunk, 0, a.length, hdr), ScanError.OK);
-  assert.equal(routeMessage(entry, hdr, chunk, NOW, { value: 0 }), 1);
+  assert.equal(routeMessage(entry, hdr, chunk, NOW, { value: 0 }, NO_TOKENS), 1);
   const bs = a.length + 5;
   assert.equal(scanSyslog(chunk, bs, bs + b.length, hdr), ScanError.OK);
-  assert.equal(routeMessage(entry, hdr, chunk, NOW, { value: 0 }), 1);
+  assert.equal(routeMessage(entry, hdr, chunk, NOW, { value: 0 }, NO_TOKENS), 1);
   assert.deepEqual(msgs(lines(app)), ['short one', 'y'.repeat(700)]);
 });
 
