@@ -351,6 +351,42 @@ test('a viewer key: only its app listed and tailed, no drain controls offered, a
   }
 });
 
+test('the apps page follows the list: an app created, destroyed or given to the key while it is open shows within a refresh', { skip, timeout: 90_000 }, async () => {
+  await ts.server.ctx.registry.putApp('roster-a', ['app']);
+  await ts.server.ctx.registry.putApp('roster-b', ['app']);
+  const viewer = await createKey(ts, 'console-roster', 'viewer', ['roster-a']);
+  const admin = await openPage(ts.url);
+  const scoped = await openPage(ts.url);
+  // a refresh is every APPS_POLL_MS (5 s): two of them and some slack
+  const within = { timeout: 15_000 };
+  try {
+    await signIn(admin.page, ts.url, KEY);
+    await admin.page.locator('tr[data-app="roster-b"]').waitFor();
+    await signIn(scoped.page, ts.url, viewer.key);
+    await scoped.page.locator('tr[data-app="roster-a"]').waitFor();
+
+    await ts.server.ctx.registry.putApp('roster-c', ['app']);
+    assert.equal((await api(ts, 'DELETE', '/v3/channels/roster-b')).status, 204);
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${viewer.id}`, { apps: ['roster-a', 'roster-c'] })).status, 200);
+
+    await admin.page.locator('tr[data-app="roster-c"]').waitFor(within);
+    await admin.page.locator('tr[data-app="roster-b"]').waitFor({ state: 'detached', ...within });
+    await scoped.page.locator('tr[data-app="roster-c"]').waitFor(within);
+    assert.deepEqual(await listedApps(scoped.page), ['roster-a', 'roster-c']);
+
+    // revoked: the next refresh asks the list, gets 401 and signs out
+    assert.equal((await api(ts, 'DELETE', `/v3/keys/${viewer.id}`)).status, 204);
+    await scoped.page.getByRole('alert').filter({ hasText: 'no longer accepts this key' }).waitFor(within);
+    clean(admin);
+    clean(scoped);
+  } finally {
+    await admin.close();
+    await scoped.close();
+    await api(ts, 'DELETE', '/v3/channels/roster-a');
+    await api(ts, 'DELETE', '/v3/channels/roster-c');
+  }
+});
+
 test('a developer key adds and removes a drain of its app from the page', { skip }, async () => {
   await ts.server.ctx.registry.putApp('acme', ['app']);
   const dev = await createKey(ts, 'console-developer', 'developer', ['acme']);
