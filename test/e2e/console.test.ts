@@ -128,6 +128,21 @@ test('an app that does not exist says so on its page', { skip }, async () => {
   }
 });
 
+test('a link whose app name does not decode (a stray %) opens the apps page, without a page error', { skip }, async () => {
+  const w = await openPage(ts.url);
+  try {
+    await signIn(w.page, ts.url, KEY);
+    await w.page.getByRole('link', { name: 'shop' }).click();
+    await w.page.locator('.conn-live').waitFor();
+    await w.page.goto(`${ts.url}/#/apps/%E0%A4%A`);
+    await w.page.getByRole('heading', { name: 'Apps' }).waitFor();
+    await w.page.locator('tr[data-app="shop"]').waitFor();
+    clean(w);
+  } finally {
+    await w.close();
+  }
+});
+
 test('filter by dyno: the server sends only that dyno type, history and live, without reloading', { skip }, async () => {
   send(shop, 'alpha from web', { dyno: 'web.2' });
   send(shop, 'alpha from worker', { dyno: 'worker.1' });
