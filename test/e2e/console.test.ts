@@ -402,6 +402,33 @@ test('the apps page follows the list: an app created, destroyed or given to the 
   }
 });
 
+test('a key raised to developer or lowered to viewer while signed in: the app page offers what the key may do now, without signing in again', { skip }, async () => {
+  await ts.server.ctx.registry.putApp('acme', ['app']);
+  const key = await createKey(ts, 'console-promoted', 'viewer', ['acme']);
+  const w = await openPage(ts.url);
+  try {
+    const { page } = w;
+    await signIn(page, ts.url, key.key);
+    await page.goto(`${ts.url}/#/apps/acme`);
+    await page.getByRole('status').filter({ hasText: 'This key can read drains but not change them.' }).waitFor();
+    assert.equal(await page.locator('form.drain-add').isVisible(), false);
+
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${key.id}`, { role: 'developer' })).status, 200);
+    await page.reload();
+    await page.locator('form.drain-add').waitFor({ state: 'visible' });
+
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${key.id}`, { role: 'viewer' })).status, 200);
+    await page.getByRole('link', { name: 'Apps' }).click();
+    await page.getByRole('link', { name: 'acme' }).click();
+    await page.getByRole('status').filter({ hasText: 'This key can read drains but not change them.' }).waitFor();
+    assert.equal(await page.locator('form.drain-add').isVisible(), false);
+    clean(w);
+  } finally {
+    await w.close();
+    await api(ts, 'DELETE', `/v3/keys/${key.id}`);
+  }
+});
+
 test('a developer key adds and removes a drain of its app from the page', { skip }, async () => {
   await ts.server.ctx.registry.putApp('acme', ['app']);
   const dev = await createKey(ts, 'console-developer', 'developer', ['acme']);
