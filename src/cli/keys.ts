@@ -173,6 +173,8 @@ read as lines from stdin.`,
     }
     const path = credentialsPath(process.env);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    // mkdir leaves a directory that was there as it was: ours holds a key, so no one else lists or enters it
+    await chmod(dirname(path), 0o700);
     const tmp = `${path}.${process.pid}.tmp`;
     await writeFile(tmp, `${JSON.stringify({ url, key })}\n`, { mode: 0o600 });
     await chmod(tmp, 0o600);

@@ -12,6 +12,9 @@ export function storedRole(): string | null {
 }
 export function storeKey(key: string, role: string): void {
   sessionStorage.setItem(KEY, key);
+  storeRole(role);
+}
+export function storeRole(role: string): void {
   sessionStorage.setItem(ROLE, role);
 }
 export function forgetKey(): void {

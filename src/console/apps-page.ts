@@ -1,6 +1,8 @@
 // The apps page: the apps the key can see, each with lines/s now, a
 // sparkline of the last 5 minutes, its drains and their worst state, and the
-// lines its drains dropped. Refreshed every few seconds while shown.
+// lines its drains dropped. Refreshed every few seconds while shown: the list
+// itself too (as many pages as are shown), so an app created or destroyed, or
+// given to or taken from the key, shows as it would after a reload.
 import { ApiError, call, enc } from './api.js';
 import { clear, h } from './dom.js';
 import { sparkline, type Stats } from './chart.js';
@@ -18,7 +20,8 @@ export class AppsPage {
   readonly #body: HTMLTableSectionElement;
   readonly #msg: HTMLElement;
   readonly #more: HTMLButtonElement;
-  #after: string | null = null;
+  /** Pages of the list shown ("More apps" adds one). */
+  #pages = 1;
   #channels: Channel[] = [];
   #timer = 0;
   #stopped = false;
@@ -27,7 +30,10 @@ export class AppsPage {
     this.#body = h('tbody');
     this.#msg = h('p', { class: 'msg-line', role: 'status', 'aria-live': 'polite' });
     this.#more = h('button', { type: 'button', hidden: true }, 'More apps');
-    this.#more.addEventListener('click', () => void this.#load(this.#after));
+    this.#more.addEventListener('click', () => {
+      this.#pages++;
+      void this.#refresh();
+    });
     const open = h('input', { id: 'open-app', name: 'app', placeholder: 'app name', autocomplete: 'off', required: true });
     const openForm = h('form', { class: 'open-app', 'aria-label': 'Open an app by name' }, h('label', { for: 'open-app' }, 'Open app'), open, h('button', { type: 'submit' }, 'Open'));
     openForm.addEventListener('submit', (ev) => {
@@ -56,7 +62,7 @@ export class AppsPage {
   }
 
   start(): void {
-    void this.#load(null);
+    void this.#refresh();
   }
 
   stop(): void {
@@ -64,22 +70,31 @@ export class AppsPage {
     clearTimeout(this.#timer);
   }
 
-  async #load(after: string | null): Promise<void> {
+  /** Reads the list again from its start, as many pages as are shown. */
+  async #load(): Promise<void> {
     try {
-      const r = await call<{ channels: Channel[]; next: string | null }>('GET', `/v3/channels?limit=${PAGE}${after ? `&after=${enc(after)}` : ''}`);
-      this.#channels = after ? this.#channels.concat(r.channels) : r.channels;
-      this.#after = r.next;
-      this.#more.hidden = r.next === null;
-      this.#msg.textContent = this.#channels.length === 0 ? 'No apps yet. Create one with `logplane apps:create APP`.' : '';
+      const channels: Channel[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < this.#pages; i++) {
+        const r: { channels: Channel[]; next: string | null } = await call('GET', `/v3/channels?limit=${PAGE}${after ? `&after=${enc(after)}` : ''}`);
+        channels.push(...r.channels);
+        after = r.next;
+        if (after === null) break;
+      }
+      this.#channels = channels;
+      this.#more.hidden = after === null;
+      this.#msg.textContent = channels.length === 0 ? 'No apps yet. Create one with `logplane apps:create APP`.' : '';
     } catch (e) {
+      // the apps listed last time stay, with this sentence under them
       this.#msg.textContent = (e as ApiError).status === 403 ? 'This key cannot list apps: open an app by name below.' : `Could not list apps: ${(e as Error).message}`;
     }
-    await this.#refresh();
   }
 
   async #refresh(): Promise<void> {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
+    await this.#load();
+    if (this.#stopped) return;
     const stats = await Promise.all(this.#channels.map((c) => call<Stats>('GET', `/v3/channels/${enc(c.channel)}/stats`).catch(() => null)));
     if (this.#stopped) return;
     clear(this.#body);
@@ -98,6 +113,8 @@ export class AppsPage {
         ),
       );
     });
+    // a "More apps" click may have started a refresh while this one ran: one timer either way
+    clearTimeout(this.#timer);
     this.#timer = window.setTimeout(() => void this.#refresh(), APPS_POLL_MS);
   }
 }

@@ -1,8 +1,8 @@
 // The drain health table (SPEC 6.5), polled while the app page is open, and
 // adding / removing drains. A key that may not change drains (a viewer key,
-// known from its role at sign-in, or any key the server answers 403) gets the
-// table without the controls.
-import { ApiError, call, enc, storedRole } from './api.js';
+// known from its role, asked again each time the page opens, or any key the
+// server answers 403) gets the table without the controls.
+import { ApiError, call, enc, storedRole, storeRole } from './api.js';
 import { clear, h } from './dom.js';
 import type { DrainJson } from '../api/wire.js';
 
@@ -28,6 +28,8 @@ export class DrainPanel {
   readonly #input: HTMLInputElement;
   readonly #msg: HTMLElement;
   #canChange = true;
+  /** The server refused this key here (403): no role answer gives the controls back. */
+  #refused = false;
   #timer = 0;
   #stopped = false;
 
@@ -69,7 +71,22 @@ export class DrainPanel {
   }
 
   start(): void {
+    void this.#checkRole();
     void this.#poll();
+  }
+
+  /** The role may have changed since sign-in (an admin raised or lowered the key): asked again as the page opens. */
+  async #checkRole(): Promise<void> {
+    let role: string;
+    try {
+      role = (await call<{ role: string }>('GET', '/v3/account')).role;
+    } catch {
+      return; // a 401 signs out; otherwise the role known so far stands
+    }
+    storeRole(role);
+    if (this.#stopped) return;
+    if (role === 'viewer') this.#readOnly();
+    else if (!this.#refused) this.#editable();
   }
 
   stop(): void {
@@ -90,6 +107,7 @@ export class DrainPanel {
   /** The key may not read this app: no table rows, no controls. */
   forbidden(): void {
     this.stop();
+    this.#refused = true;
     this.#canChange = false;
     this.#form.hidden = true;
     this.#render([], 'Not allowed for this key.');
@@ -128,6 +146,19 @@ export class DrainPanel {
     this.#msg.textContent = 'This key can read drains but not change them.';
   }
 
+  /** The server refused a change: the controls go for as long as the page is open. */
+  #refusedHere(): void {
+    this.#refused = true;
+    this.#readOnly();
+  }
+
+  #editable(): void {
+    if (this.#canChange) return;
+    this.#canChange = true;
+    this.#form.hidden = false;
+    this.#msg.textContent = '';
+  }
+
   async #add(): Promise<void> {
     const url = this.#input.value.trim();
     if (!url) return;
@@ -139,7 +170,7 @@ export class DrainPanel {
       clearTimeout(this.#timer);
       void this.#poll();
     } catch (e) {
-      if ((e as ApiError).status === 403) return this.#readOnly();
+      if ((e as ApiError).status === 403) return this.#refusedHere();
       this.#msg.textContent = `Could not add the drain: ${(e as Error).message}`;
     }
   }
@@ -152,7 +183,7 @@ export class DrainPanel {
       clearTimeout(this.#timer);
       void this.#poll();
     } catch (e) {
-      if ((e as ApiError).status === 403) return this.#readOnly();
+      if ((e as ApiError).status === 403) return this.#refusedHere();
       this.#msg.textContent = `Could not remove the drain: ${(e as Error).message}`;
     }
   }

@@ -97,10 +97,21 @@ function route(): void {
     if (!(current === null && root.querySelector('form.signin'))) show(null, signInForm());
     return;
   }
-  const m = /^#\/apps\/([^/]+)$/.exec(location.hash);
-  const page: Page = m ? new AppPage(decodeURIComponent(m[1]!)) : new AppsPage();
+  const app = hashApp();
+  const page: Page = app !== null ? new AppPage(app) : new AppsPage();
   show(page, h('div', { class: 'shell' }, header(), page.el));
-  document.title = m ? `${decodeURIComponent(m[1]!)} · logplane` : 'Apps · logplane';
+  document.title = app !== null ? `${app} · logplane` : 'Apps · logplane';
+}
+
+/** The app `#/apps/<app>` names; null for any other fragment, or one whose escapes do not decode (no app id has a `%`). */
+function hashApp(): string | null {
+  const m = /^#\/apps\/([^/]+)$/.exec(location.hash);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return null;
+  }
 }
 
 setUnauthorizedHandler((why) => signOut(why));

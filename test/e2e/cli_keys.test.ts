@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { api } from '../support/api.js';
 import { startServer, tempDir, type TestServer } from '../support/server.js';
@@ -72,6 +72,18 @@ test('login checks the key and stores URL and key with mode 0600; a wrong key st
   assert.match(r.stdout, /logged in to .* \(apps: shop\)/);
   assert.equal(statSync(path).mode & 0o777, 0o600);
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { url: ts.url, key: viewerKey });
+});
+
+test('login makes an existing ~/.config/logplane that others could read 0700, as the docs say', async () => {
+  const own = tempDir('logplane-keys-home-');
+  dirs.push(own);
+  const dir = join(own, '.config', 'logplane');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const r = await runCli(['login'], { cwd, env: cleanEnv({ HOME: own }), input: `${ts.url}\n${viewerKey}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, 'credentials.json')).mode & 0o777, 0o600);
 });
 
 test('whoami names the key in use: the stored viewer key, or the admin key from the environment', async () => {

@@ -128,6 +128,21 @@ test('an app that does not exist says so on its page', { skip }, async () => {
   }
 });
 
+test('a link whose app name does not decode (a stray %) opens the apps page, without a page error', { skip }, async () => {
+  const w = await openPage(ts.url);
+  try {
+    await signIn(w.page, ts.url, KEY);
+    await w.page.getByRole('link', { name: 'shop' }).click();
+    await w.page.locator('.conn-live').waitFor();
+    await w.page.goto(`${ts.url}/#/apps/%E0%A4%A`);
+    await w.page.getByRole('heading', { name: 'Apps' }).waitFor();
+    await w.page.locator('tr[data-app="shop"]').waitFor();
+    clean(w);
+  } finally {
+    await w.close();
+  }
+});
+
 test('filter by dyno: the server sends only that dyno type, history and live, without reloading', { skip }, async () => {
   send(shop, 'alpha from web', { dyno: 'web.2' });
   send(shop, 'alpha from worker', { dyno: 'worker.1' });
@@ -348,6 +363,69 @@ test('a viewer key: only its app listed and tailed, no drain controls offered, a
   } finally {
     await api(ts, 'DELETE', `/v3/channels/acme/drains/${added.json.id}`);
     await ok.close();
+  }
+});
+
+test('the apps page follows the list: an app created, destroyed or given to the key while it is open shows within a refresh', { skip, timeout: 90_000 }, async () => {
+  await ts.server.ctx.registry.putApp('roster-a', ['app']);
+  await ts.server.ctx.registry.putApp('roster-b', ['app']);
+  const viewer = await createKey(ts, 'console-roster', 'viewer', ['roster-a']);
+  const admin = await openPage(ts.url);
+  const scoped = await openPage(ts.url);
+  // a refresh is every APPS_POLL_MS (5 s): two of them and some slack
+  const within = { timeout: 15_000 };
+  try {
+    await signIn(admin.page, ts.url, KEY);
+    await admin.page.locator('tr[data-app="roster-b"]').waitFor();
+    await signIn(scoped.page, ts.url, viewer.key);
+    await scoped.page.locator('tr[data-app="roster-a"]').waitFor();
+
+    await ts.server.ctx.registry.putApp('roster-c', ['app']);
+    assert.equal((await api(ts, 'DELETE', '/v3/channels/roster-b')).status, 204);
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${viewer.id}`, { apps: ['roster-a', 'roster-c'] })).status, 200);
+
+    await admin.page.locator('tr[data-app="roster-c"]').waitFor(within);
+    await admin.page.locator('tr[data-app="roster-b"]').waitFor({ state: 'detached', ...within });
+    await scoped.page.locator('tr[data-app="roster-c"]').waitFor(within);
+    assert.deepEqual(await listedApps(scoped.page), ['roster-a', 'roster-c']);
+
+    // revoked: the next refresh asks the list, gets 401 and signs out
+    assert.equal((await api(ts, 'DELETE', `/v3/keys/${viewer.id}`)).status, 204);
+    await scoped.page.getByRole('alert').filter({ hasText: 'no longer accepts this key' }).waitFor(within);
+    clean(admin);
+    clean(scoped);
+  } finally {
+    await admin.close();
+    await scoped.close();
+    await api(ts, 'DELETE', '/v3/channels/roster-a');
+    await api(ts, 'DELETE', '/v3/channels/roster-c');
+  }
+});
+
+test('a key raised to developer or lowered to viewer while signed in: the app page offers what the key may do now, without signing in again', { skip }, async () => {
+  await ts.server.ctx.registry.putApp('acme', ['app']);
+  const key = await createKey(ts, 'console-promoted', 'viewer', ['acme']);
+  const w = await openPage(ts.url);
+  try {
+    const { page } = w;
+    await signIn(page, ts.url, key.key);
+    await page.goto(`${ts.url}/#/apps/acme`);
+    await page.getByRole('status').filter({ hasText: 'This key can read drains but not change them.' }).waitFor();
+    assert.equal(await page.locator('form.drain-add').isVisible(), false);
+
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${key.id}`, { role: 'developer' })).status, 200);
+    await page.reload();
+    await page.locator('form.drain-add').waitFor({ state: 'visible' });
+
+    assert.equal((await api(ts, 'PATCH', `/v3/keys/${key.id}`, { role: 'viewer' })).status, 200);
+    await page.getByRole('link', { name: 'Apps' }).click();
+    await page.getByRole('link', { name: 'acme' }).click();
+    await page.getByRole('status').filter({ hasText: 'This key can read drains but not change them.' }).waitFor();
+    assert.equal(await page.locator('form.drain-add').isVisible(), false);
+    clean(w);
+  } finally {
+    await w.close();
+    await api(ts, 'DELETE', `/v3/keys/${key.id}`);
   }
 });
 
