@@ -87,7 +87,7 @@ Fails if the app already exists.
   --json   print the created channel as JSON`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs('apps:create', argv, { app: { type: 'string', short: 'a' }, json: { type: 'boolean' } });
-    const app = requireApp('apps:create', values.app, positionals[0]);
+    const app = requireApp('apps:create', values.app, positionals);
     const client = await connect();
     const res = await client.request('PUT', appPath(app), { json: { tokens: ['app'] }, headers: { 'if-none-match': '*' } });
     if (res.status === 412) throw new CliError(`app ${JSON.stringify(app)} already exists`);
@@ -111,7 +111,7 @@ Destroy the app APP: its tokens stop working, its drains stop, its history is
 dropped. This cannot be undone.`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs('apps:destroy', argv, { app: { type: 'string', short: 'a' } });
-    const app = requireApp('apps:destroy', values.app, positionals[0]);
+    const app = requireApp('apps:destroy', values.app, positionals);
     const client = await connect();
     await client.json('DELETE', appPath(app), [204], { app });
     out(`Destroyed ${app}`);

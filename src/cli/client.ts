@@ -319,12 +319,16 @@ export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options'
 ): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: true; strict: true }>> {
   const all = { ...options, help: { type: 'boolean', short: 'h' } } as const;
   const { values, positionals, tokens } = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: false, tokens: true });
+  const seen = new Set<string>();
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
-    const type = Object.hasOwn(all, t.name) ? all[t.name]!.type : undefined;
-    if (type === undefined) throw new UsageError(`unknown option ${t.rawName}`, command);
-    if (type === 'string' && t.value === undefined) throw new UsageError(`${t.rawName} needs a value`, command);
-    if (type === 'boolean' && t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`, command);
+    const opt = Object.hasOwn(all, t.name) ? all[t.name]! : undefined;
+    if (opt === undefined) throw new UsageError(`unknown option ${t.rawName}`, command);
+    if (opt.type === 'string' && t.value === undefined) throw new UsageError(`${t.rawName} needs a value`, command);
+    if (opt.type === 'boolean' && t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`, command);
+    // parseArgs keeps the last of a repeated value: `-a keep -a other` would act on `other` alone, silently
+    if (opt.type === 'string' && opt.multiple !== true && seen.has(t.name)) throw new UsageError(`${t.rawName} given more than once`, command);
+    seen.add(t.name);
   }
   // every option was checked against its type above: the values are what strict mode would give
   return { values, positionals } as ReturnType<typeof parseCommandArgs<O>>;
@@ -344,10 +348,16 @@ export function checkApp(app: string): string {
   return app;
 }
 
-/** The app from `-a APP` or the first positional; a usage error when absent or not a valid name. */
-export function requireApp(command: string, flag: string | undefined, positional?: string): string {
-  const app = flag ?? positional;
+/**
+ * The app from `-a APP` or, for commands that take it so, the one positional
+ * (`positionals`); a usage error when absent, not a valid name, or when a
+ * second app is named (`apps:destroy keep -a other` must not destroy one of
+ * them and ignore the other).
+ */
+export function requireApp(command: string, flag: string | undefined, positionals: readonly string[] = []): string {
+  const [app, extra] = flag === undefined ? positionals : [flag, ...positionals];
   if (!app) throw new UsageError('missing app: pass -a APP', command);
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, command);
   return checkApp(app);
 }
 

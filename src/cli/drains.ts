@@ -107,22 +107,29 @@ async function request(io: CliIO, method: string, path: string, body?: unknown):
   return { status: res.status, data };
 }
 
-/** The one-line error for an answer that is not a success. */
-function failure(io: CliIO, app: string, a: Answer): CliError {
+/** The one-line error for an answer that is not a success; `drain`: the drain the request named by id. */
+function failure(io: CliIO, app: string, a: Answer, drain?: string): CliError {
   const c = io.conn!;
   const { id, error } = (a.data ?? {}) as { id?: unknown; error?: unknown };
   if (a.status === 401) return new CliError(`the server at ${c.url} refused the API key${c.keyFrom ? ` (from ${c.keyFrom})` : ''}`);
   // a viewer key changing drains, a key of other apps (SPEC 12): the server's sentence names the key and the app
   if (a.status === 403 && id === 'forbidden' && typeof error === 'string') return new CliError(`${error}${c.keyFrom ? ` (key from ${c.keyFrom})` : ''}`);
+  // found in the list just before, so another client removed it since: the app is still there
+  if (a.status === 404 && drain !== undefined && error === 'drain not found') return new CliError(`no drain ${JSON.stringify(drain)} on ${app} (it was removed meanwhile)`);
   // the v3 API's word is channel; the CLI's is app
   if (a.status === 404 && (id === 'not_found' || error === 'channel not found')) return new CliError(`app ${JSON.stringify(app)} not found`);
   return new CliError(typeof error === 'string' ? error : `HTTP ${a.status}`);
 }
 
-async function api(io: CliIO, app: string, method: string, path: string, body?: unknown): Promise<unknown> {
+async function api(io: CliIO, app: string, method: string, path: string, body?: unknown, drain?: string): Promise<unknown> {
   const a = await request(io, method, path, body);
-  if (a.status < 200 || a.status > 299) throw failure(io, app, a);
+  if (a.status < 200 || a.status > 299) throw failure(io, app, a, drain);
   return a.data;
+}
+
+/** DELETE the drain by its id (found in the app's list). */
+function deleteDrain(io: CliIO, app: string, id: string): Promise<unknown> {
+  return api(io, app, 'DELETE', path(app, `/${encodeURIComponent(id)}`), undefined, id);
 }
 
 /**
@@ -254,7 +261,7 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
   const key = a.positional[0]!;
   const list = await listDrains(io, a.app);
   let d = onlyDrain(a.app, key, exactDrains(list, key));
-  if (d) await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+  if (d) await deleteDrain(io, a.app, d.id);
   else if (key !== MASKED) {
     const r = await request(io, 'DELETE', `/apps/${encodeURIComponent(a.app)}/log-drains/${encodeURIComponent(key)}`);
     if (r.status === 200) d = r.data as DrainJson;
@@ -263,7 +270,7 @@ export async function drainsRemove(argv: readonly string[], io: CliIO = defaultI
   if (!d) {
     d = onlyDrain(a.app, key, drainsShownAs(list, key, false));
     if (!d) throw noDrain(a.app, key);
-    await api(io, a.app, 'DELETE', path(a.app, `/${encodeURIComponent(d.id)}`));
+    await deleteDrain(io, a.app, d.id);
   }
   if (a.json) io.out(`${JSON.stringify(withoutCredentials({ id: d.id, token: d.token, url: d.url }), null, 2)}\n`);
   else io.out(`Successfully removed drain ${hideCredentials(d.url)}\n`);
@@ -288,7 +295,7 @@ export async function drainsReplay(argv: readonly string[], io: CliIO = defaultI
   const d = onlyDrain(a.app, key, exactDrains(list, key)) ?? onlyDrain(a.app, key, drainsShownAs(list, key, true));
   if (!d) throw noDrain(a.app, key);
   const body = num !== undefined ? { num: Number(num) } : { after: Number(after) };
-  const r = (await api(io, a.app, 'POST', path(a.app, `/${encodeURIComponent(d.id)}/replay`), body)) as { replayed: number; missing: number };
+  const r = (await api(io, a.app, 'POST', path(a.app, `/${encodeURIComponent(d.id)}/replay`), body, d.id)) as { replayed: number; missing: number };
   if (a.json) io.out(`${JSON.stringify(r, null, 2)}\n`);
   else {
     const gone = r.missing > 0 ? `; ${r.missing} no longer held (announced to the drain with an L10 line)` : '';

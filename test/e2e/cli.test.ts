@@ -131,6 +131,28 @@ describe('the CLI against a running server', () => {
     }
   });
 
+  it('two apps named (APP and -a, two APPs, -a twice): a usage error, and no app is touched', async () => {
+    for (const app of ['keep', 'other']) assert.equal((await cli(['apps:create', app])).code, 0);
+    // each of these once acted on one of the two apps and silently ignored the other
+    for (const args of [
+      ['apps:destroy', 'keep', '-a', 'other'],
+      ['apps:destroy', 'keep', 'other'],
+      ['apps:destroy', '-a', 'keep', '-a', 'other'],
+      ['apps:create', 'fresh', 'other'],
+      ['apps:create', 'fresh', '-a', 'fresh2'],
+      ['drains:add', 'https://example.com/x', '-a', 'keep', '-a', 'other'],
+      ['tokens:create', 'web', '-a', 'keep', '-a', 'other'],
+      ['logs', '-a', 'keep', '-n', '1', '-n', '2'],
+    ]) {
+      const r = await cli(args);
+      assertOneLineError(r, /unexpected argument|given more than once/);
+      assert.equal(r.code, 2, args.join(' '));
+    }
+    const list = JSON.parse((await cli(['apps', '--json'])).stdout) as { channel: string; drains: number; token_names: string[] }[];
+    const mine = list.filter((a) => ['keep', 'other', 'fresh', 'fresh2'].includes(a.channel));
+    assert.deepEqual(mine.map((a) => [a.channel, a.drains, a.token_names]), [['keep', 0, ['app']], ['other', 0, ['app']]]);
+  });
+
   it('a wrong key is one clear line', async () => {
     const r = await runCli(['apps'], { cwd, env: cleanEnv({ LOGPLANE_API_KEY: 'not-the-key-at-all' }) });
     assertOneLineError(r, /refused the API key/);

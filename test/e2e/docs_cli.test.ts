@@ -54,7 +54,7 @@ describe('docs/api.md and the CLI', () => {
     record((await runCli(['apps'], { cwd, env: env() })).stderr);
     record((await runCli(['config:key'], { cwd, env: env() })).stderr);
     // wrong usage: one line, exit 2, whatever the command (checked before any server is looked for)
-    for (const args of [['logs', '-a', 'myapp', '-n', '-1'], ['logs', '-a', 'myapp', '--bogus'], ['drains:add', '-a', 'myapp']]) {
+    for (const args of [['logs', '-a', 'myapp', '-n', '-1'], ['logs', '-a', 'myapp', '--bogus'], ['drains:add', '-a', 'myapp'], ['apps:destroy', 'keep', '-a', 'other'], ['drains:add', 'https://example.com/x', '-a', 'myapp', '-a', 'other']]) {
       const r = await runCli(args, { cwd, env: env() });
       assert.equal(r.code, 2, args.join(' '));
       record(r.stderr);
