@@ -116,6 +116,22 @@ test('publish throws typed errors: unknown app (LPX_ERR_NOT_FOUND), bad fields (
   }
 });
 
+test('a missing source or dyno is refused (LPX_ERR_BAD_REQUEST) also on an instance\'s first publish, never stored as "-"', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    const missing = (call: () => void, field: string) =>
+      assert.throws(call, (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && err.message.startsWith(`${field}:`), field);
+    // each the first call of its kind on this instance: nothing remembered from an earlier line
+    missing(() => lp.publish('myapp', { source: 'app', msg: 'no dyno' } as never), 'dyno');
+    missing(() => lp.emit.platform('myapp', { code: 'R14' } as never), 'dyno');
+    missing(() => lp.publish('myapp', { dyno: 'web.1', msg: 'no source' } as never), 'source');
+    assert.deepEqual(await lp.history('myapp'), [], 'nothing of a refused line is stored');
+  } finally {
+    await done();
+  }
+});
+
 test('publish refuses a message whose frame would pass 64 KiB, as the network ingest does; no buffer kept for it', async () => {
   const { lp, done } = await embedded();
   try {
