@@ -378,3 +378,43 @@ test('unknown option keys are refused, each named, with the known key it is like
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a closed instance refuses every call (LPX_ERR_STATE): it acknowledges no line and writes nothing to a data dir the next instance runs on', async () => {
+  const dir = tempDir('logplane-embed-');
+  const opts = { dataDir: dir, http: false, syslog: false, logger: false } as const;
+  try {
+    const old = await createLogplane(opts);
+    await old.apps.create('kept', { tokens: ['app'] });
+    old.publish('kept', { source: 'app', dyno: 'web.1', msg: 'saved at close' });
+    const tail = old.tail('kept');
+    await old.close();
+    // the data dir is free again: the platform's next instance runs on it
+    const next = await createLogplane(opts);
+    try {
+      const closed = (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_STATE' && /closed/.test(err.message);
+      assert.throws(() => old.publish('kept', { source: 'app', dyno: 'web.1', msg: 'acknowledged, then lost' }), closed);
+      assert.throws(() => old.emit.build('kept', { msg: 'Build succeeded' }), closed);
+      assert.throws(() => old.tail('kept'), closed);
+      await assert.rejects(old.apps.create('ghost', { tokens: ['app'] }), closed);
+      await assert.rejects(old.apps.destroy('kept'), closed);
+      await assert.rejects(old.tokens.create('kept', 'heroku'), closed);
+      await assert.rejects(old.drains.add('kept', 'syslog://203.0.113.5:514'), closed);
+      await assert.rejects(old.history('kept'), closed);
+      await old.close(); // closing again is fine
+      // the tail open at close ended
+      assert.deepEqual(await tail[Symbol.asyncIterator]().next(), { done: true, value: undefined });
+    } finally {
+      await next.close();
+    }
+    // nothing the closed instance was asked afterwards reached the data dir
+    const third = await createLogplane(opts);
+    try {
+      assert.deepEqual((await third.apps.list()).map((a) => [a.id, Object.keys(a.tokens), a.drains.length]), [['kept', ['app'], 0]]);
+      assert.deepEqual((await third.history('kept')).map((l) => l.msg), ['saved at close']);
+    } finally {
+      await third.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
