@@ -5,7 +5,7 @@
 // out, so the internals can change without breaking embedders
 // (docs/embedding.md says what is stable).
 import type { App } from './apps.js';
-import { BadRequestError, ConfigError, LogplaneError, NotFoundError, StateError } from './errors.js';
+import { BadRequestError, ConfigError, LogplaneError, NotFoundError, StartError, StateError } from './errors.js';
 import { configOf, type LogplaneOptions } from './logplane-options.js';
 import { emitBuild, type BuildFields } from './emit/build.js';
 import { emitPlatform, type PlatformFields } from './emit/platform.js';
@@ -333,14 +333,20 @@ class Instance implements Logplane {
   }
 }
 
-/** Start logplane in this process. Rejects with a LogplaneError (code LPX_ERR_CONFIG) listing every bad option. */
+/** Start logplane in this process. Rejects with a LogplaneError: LPX_ERR_CONFIG listing every bad option, DataDirInUseError, or LPX_ERR_START (a port, the data dir, Redis). */
 export async function createLogplane(options: LogplaneOptions = {}): Promise<Logplane> {
   if (options === null || typeof options !== 'object') throw new ConfigError(['options: must be an object']);
   const config = configOf(options);
   const log = options.logger === false ? silentLog() : (options.logger ?? createLog(config.logLevel));
   const http = options.http !== false;
   const syslog = options.syslog;
-  const server = await Server.start(config, { log, noHttp: !http, ...(syslog ? { syslogHost: syslog.host, anyFreeSyslogPorts: syslog.port === 0 } : {}) });
+  let server: Server;
+  try {
+    server = await Server.start(config, { log, noHttp: !http, ...(syslog ? { syslogHost: syslog.host, anyFreeSyslogPorts: syslog.port === 0 } : {}) });
+  } catch (err) {
+    // every rejection is a LogplaneError (docs/embedding.md): a system error keeps its errno as the cause
+    throw err instanceof LogplaneError ? err : new StartError(err);
+  }
   return new Instance(server, http);
 }
 

@@ -1,7 +1,9 @@
 // The library (SPEC 14): createLogplane and its API, in this process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createLogplane, LogplaneError, type Logplane, type LogplaneOptions, type TailEvent } from '../../src/logplane.js';
 import { api } from '../support/api.js';
 import { HttpReceiver } from '../support/drain-receivers.js';
@@ -415,6 +417,27 @@ test('a closed instance refuses every call (LPX_ERR_STATE): it acknowledges no l
       await third.close();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a start that fails (port in use, data dir not a directory, Redis unreachable) rejects with a LogplaneError LPX_ERR_START, the system error as its cause', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const dir = tempDir('logplane-embed-');
+  writeFileSync(join(dir, 'file'), '');
+  const base = { dataDir: dir, syslog: false, logger: false } as const;
+  const failed = (what: RegExp, cause?: string) => (err: unknown) =>
+    err instanceof LogplaneError && err.code === 'LPX_ERR_START' && what.test(err.message) && (cause === undefined || (err.cause as NodeJS.ErrnoException).code === cause);
+  try {
+    await assert.rejects(createLogplane({ ...base, http: { port: (blocker.address() as AddressInfo).port } }), failed(/EADDRINUSE/, 'EADDRINUSE'));
+    await assert.rejects(createLogplane({ ...base, http: false, dataDir: join(dir, 'file', 'dd') }), failed(/not a directory/));
+    await assert.rejects(createLogplane({ ...base, http: false, redis: 'redis://127.0.0.1:1', apiKey: 'embedded-admin-key-0123456789' }), failed(/cannot reach Redis/));
+    // each failed start let go of the data dir: the next one runs on it
+    const lp = await createLogplane({ ...base, http: false });
+    await lp.close();
+  } finally {
+    blocker.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
