@@ -96,6 +96,7 @@ test('shipper: while the server refuses the token (401), a process writing a lin
   const shipper = new Shipper({ ...shipperDefaults, url: ep.url, token: 't.revoked', noticeToken: null, dyno: 'web.1', host: 'h', backoffMinMs: 10, backoffMaxMs: 200, userAgent: 'test' });
   const refused: string[] = [];
   shipper.onRefusedNotice = (frames) => refused.push(frames);
+  const t0 = Date.now();
   try {
     for (let i = 0; i < 200; i++) {
       const b = Buffer.from(`line ${i}`);
@@ -103,9 +104,11 @@ test('shipper: while the server refuses the token (401), a process writing a lin
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal(await shipper.flush(5_000), 0, 'everything reported (on stderr: the notices were refused too)');
-    // 2 s of lines at a refusal every 200 ms at most: ~10 batches and their notices (one POST per line before)
-    assert.ok(ep.attempts.length <= 40, `${ep.attempts.length} POSTs for 200 lines`);
-    assert.ok(refused.length <= 20, `${refused.length} refused notices (stderr lines) for 200 lines`);
+    // about one POST per 200 ms (backoffMaxMs) once the wait has grown, however slow this machine is
+    // today (one POST per line, and a refused notice for almost every one, before)
+    const most = (Date.now() - t0) / 200 + 10;
+    assert.ok(ep.attempts.length <= most, `${ep.attempts.length} POSTs for 200 lines (at most ${most})`);
+    assert.ok(refused.length <= ep.attempts.length / 2 + 1, `${refused.length} refused notices (stderr lines) for ${ep.attempts.length} POSTs`);
     const counted = refused.reduce((n, f) => n + Number(/Error L13 \(Local delivery error\): (\d+) messages/.exec(f)?.[1] ?? 0), 0);
     assert.equal(counted, 200, 'every refused line is in an L13 written on stderr');
     assert.equal(shipper.stats.undelivered, 200);
