@@ -10,6 +10,7 @@ export const ErrorCode = {
   UNPROCESSABLE: 'LPX_ERR_UNPROCESSABLE',
   STORE: 'LPX_ERR_STORE',
   STATE: 'LPX_ERR_STATE',
+  START: 'LPX_ERR_START',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -96,6 +97,19 @@ export class StateError extends LogplaneError {
   constructor(message: string, id = 'invalid_state') {
     super(ErrorCode.STATE, 500, id, message);
     this.name = 'StateError';
+  }
+}
+
+/**
+ * The service could not start for a reason outside its options (a port in
+ * use, a data dir that cannot be made, Redis unreachable): the message is the
+ * reason, `cause` the underlying error (its errno `code`, e.g. EADDRINUSE).
+ */
+export class StartError extends LogplaneError {
+  constructor(cause: unknown) {
+    super(ErrorCode.START, 500, 'start_failed', cause instanceof Error ? cause.message : String(cause));
+    this.name = 'StartError';
+    this.cause = cause;
   }
 }
 

@@ -5,7 +5,7 @@
 // out, so the internals can change without breaking embedders
 // (docs/embedding.md says what is stable).
 import type { App } from './apps.js';
-import { BadRequestError, ConfigError, LogplaneError, NotFoundError } from './errors.js';
+import { BadRequestError, ConfigError, LogplaneError, NotFoundError, StartError, StateError } from './errors.js';
 import { configOf, type LogplaneOptions } from './logplane-options.js';
 import { emitBuild, type BuildFields } from './emit/build.js';
 import { emitPlatform, type PlatformFields } from './emit/platform.js';
@@ -204,6 +204,8 @@ class Instance implements Logplane {
   readonly server: Server;
   readonly #publisher: Publisher;
   readonly #http: boolean;
+  /** close() was called: every call but close() is refused from then on (see #open). */
+  #closed = false;
 
   constructor(server: Server, http: boolean) {
     this.server = server;
@@ -222,27 +224,47 @@ class Instance implements Logplane {
     return this.server.apiKey;
   }
 
+  /**
+   * Refuses a call once close() began: a line published then would be missed
+   * by the rings saved at close (acknowledged, then lost), and a config write
+   * would reach a data dir (or Redis) the next instance may already run on.
+   */
+  #open(): void {
+    if (this.#closed) throw new StateError('this logplane instance is closed (lp.close() was called)', 'closed');
+  }
+
+  /** The app of a call on an open instance (see #open); an unknown one throws NotFoundError. */
+  #app(id: string): App {
+    this.#open();
+    return appOf(this.server, id);
+  }
+
   readonly apps: Logplane['apps'] = {
     create: async (app, opts = {}) => {
+      this.#open();
       const names = opts.tokens ?? [];
       if (!Array.isArray(names)) throw new BadRequestError('tokens: must be an array of token names', 'invalid_params');
       // one atomic change: a refused one (a name, the token limit, a store that cannot write) applies nothing
       return appInfo(await this.server.ctx.registry.ensureTokens(app, names));
     },
     get: async (app) => {
+      this.#open();
       const a = await this.server.ctx.registry.current(app);
       return a ? appInfo(a) : null;
     },
-    list: async () => this.server.ctx.registry.list(null, Number.MAX_SAFE_INTEGER).map(appInfo),
+    list: async () => {
+      this.#open();
+      return this.server.ctx.registry.list(null, Number.MAX_SAFE_INTEGER).map(appInfo);
+    },
     destroy: async (app) => {
-      appOf(this.server, app);
+      this.#app(app);
       await this.server.ctx.access.deleteApp(app);
     },
   };
 
   readonly tokens: Logplane['tokens'] = {
     create: async (app, name) => {
-      appOf(this.server, app);
+      this.#app(app);
       const { token } = await this.server.ctx.registry.createToken(app, name);
       return { token, name };
     },
@@ -250,13 +272,13 @@ class Instance implements Logplane {
 
   publish(app: string, line: PublishLine): number {
     if (line === null || typeof line !== 'object') throw new BadRequestError('line: must be an object {source, dyno, msg}', 'invalid_params');
-    return this.#publisher.publish(appOf(this.server, app), line);
+    return this.#publisher.publish(this.#app(app), line);
   }
 
   async history(app: string, opts: HistoryOptions = {}): Promise<LogLine[]> {
     const num = optCount(opts.num, 'num', DEFAULT_HISTORY_NUM);
     const filter = new LineFilter({ source: optString(opts.source, 'source'), dyno: optString(opts.dyno, 'dyno'), grep: null });
-    const a = appOf(this.server, app);
+    const a = this.#app(app);
     const h = await this.server.history.read(a, filter.all ? num : Infinity);
     const out: LogLine[] = [];
     for (let i = h.lines.length - 1; i >= 0 && out.length < num; i--) {
@@ -267,7 +289,7 @@ class Instance implements Logplane {
   }
 
   tail(app: string, opts: TailOptions = {}): LogTail {
-    const a = appOf(this.server, app);
+    const a = this.#app(app);
     const num = optCount(opts.num, 'num', 0);
     const after = opts.after === undefined ? null : optCount(opts.after, 'after', 0);
     const tails = this.server.tails;
@@ -285,34 +307,46 @@ class Instance implements Logplane {
 
   readonly drains: Logplane['drains'] = {
     add: async (app, url) => {
+      this.#open();
       const rec = await this.server.drains.add(app, url);
       return drainInfo(await this.server.drains.get(app, rec.id));
     },
     remove: async (app, idOrUrl) => {
+      this.#open();
       await this.server.drains.remove(app, idOrUrl);
     },
-    list: async (app) => (await this.server.drains.list(app)).map(drainInfo),
+    list: async (app) => {
+      this.#open();
+      return (await this.server.drains.list(app)).map(drainInfo);
+    },
   };
 
   readonly emit: Logplane['emit'] = {
-    router: (app, fields) => void emitRouter(this.#publisher, appOf(this.server, app), fields),
-    platform: (app, fields) => void emitPlatform(this.#publisher, appOf(this.server, app), fields),
-    build: (app, fields) => void emitBuild(this.#publisher, appOf(this.server, app), fields),
+    router: (app, fields) => void emitRouter(this.#publisher, this.#app(app), fields),
+    platform: (app, fields) => void emitPlatform(this.#publisher, this.#app(app), fields),
+    build: (app, fields) => void emitBuild(this.#publisher, this.#app(app), fields),
   };
 
   close(): Promise<void> {
+    this.#closed = true;
     return this.server.close();
   }
 }
 
-/** Start logplane in this process. Rejects with a LogplaneError (code LPX_ERR_CONFIG) listing every bad option. */
+/** Start logplane in this process. Rejects with a LogplaneError: LPX_ERR_CONFIG listing every bad option, DataDirInUseError, or LPX_ERR_START (a port, the data dir, Redis). */
 export async function createLogplane(options: LogplaneOptions = {}): Promise<Logplane> {
   if (options === null || typeof options !== 'object') throw new ConfigError(['options: must be an object']);
   const config = configOf(options);
   const log = options.logger === false ? silentLog() : (options.logger ?? createLog(config.logLevel));
   const http = options.http !== false;
   const syslog = options.syslog;
-  const server = await Server.start(config, { log, noHttp: !http, ...(syslog ? { syslogHost: syslog.host, anyFreeSyslogPorts: syslog.port === 0 } : {}) });
+  let server: Server;
+  try {
+    server = await Server.start(config, { log, noHttp: !http, ...(syslog ? { syslogHost: syslog.host, anyFreeSyslogPorts: syslog.port === 0 } : {}) });
+  } catch (err) {
+    // every rejection is a LogplaneError (docs/embedding.md): a system error keeps its errno as the cause
+    throw err instanceof LogplaneError ? err : new StartError(err);
+  }
   return new Instance(server, http);
 }
 

@@ -32,6 +32,8 @@ const MAX_TIME = 253_402_300_799_999;
 /** Distinct sources and dynos remembered as validated bytes; past it the cache starts over. */
 const NAME_CACHE = 10_000;
 const NIL_TS = Buffer.from('-', 'latin1');
+/** NameCache's last name before its first lookup. */
+const NO_NAME = Symbol('no name yet');
 
 /** Routes each cooked line to one app with one source. */
 class PublishWriter implements LineWriter {
@@ -60,7 +62,8 @@ class NameCache {
     this.#what = what;
     this.#max = max;
   }
-  #lastName: unknown = undefined;
+  /** Starts as a value no caller can pass: a missing name (undefined) must be looked up, and refused, on the first call too. */
+  #lastName: unknown = NO_NAME;
   #lastBuf: Buffer = NIL_TS;
 
   get(name: unknown): Buffer {

@@ -78,6 +78,8 @@ export class Shipper {
   /** Stop retrying at this time (the bounded flush at exit). */
   #deadline = Infinity;
   #wakeSleep: (() => void) | null = null;
+  /** The wait before the next POST after a refusal (4xx), ms; 0 after any other answer. */
+  #refusedDelay = 0;
   /** The notice being sent (kept as it is across retries), or null. */
   #notice: { n12: number; n13: number; lines: number; body: Buffer; id: string } | null = null;
   readonly #idle: Array<() => void> = [];
@@ -153,6 +155,12 @@ export class Shipper {
       let noticeDelay = this.#o.backoffMinMs;
       for (;;) {
         if (Date.now() >= this.#deadline) break;
+        // after a refusal (a revoked token...) the next POST waits, longer while refusals go on: lines
+        // gather into batches instead of each costing a POST, a refused notice and a stderr line
+        if (this.#refusedDelay > 0) {
+          await this.#sleep(this.#refusedDelay);
+          if (Date.now() >= this.#deadline) break;
+        }
         // lost lines are reported as soon as a POST works again (with nothing else to send, the notice is the probe)
         if (this.#pendingNotices() && (this.#healthy || this.#buf.count === 0)) {
           if (!(await this.#sendNotices())) {
@@ -193,6 +201,7 @@ export class Shipper {
     try {
       for (;;) {
         const r = await this.#sender.post(body, n, this.#o.token, id);
+        this.#noteRefusal(r.outcome);
         if (r.outcome === Outcome.OK) {
           this.#delivered += n;
           this.#setHealthy(true);
@@ -234,6 +243,7 @@ export class Shipper {
     }
     const n = this.#notice;
     const r = await this.#sender.post(n.body, n.lines, this.#o.noticeToken ?? this.#o.token, n.id);
+    this.#noteRefusal(r.outcome);
     if (r.outcome === Outcome.RETRY) {
       this.#setHealthy(false);
       return false;
@@ -244,6 +254,11 @@ export class Shipper {
     over.reported(n.n12);
     failed.reported(n.n13);
     return true;
+  }
+
+  /** A refusal doubles the wait before the next POST (backoffMinMs to backoffMaxMs); any other answer ends it. */
+  #noteRefusal(outcome: Outcome): void {
+    this.#refusedDelay = outcome === Outcome.DROP ? Math.min(Math.max(this.#refusedDelay * 2, this.#o.backoffMinMs), this.#o.backoffMaxMs) : 0;
   }
 
   /** Wait ms, or less when the flush deadline comes first. */

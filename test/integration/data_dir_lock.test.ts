@@ -154,5 +154,5 @@ test('a stale lock that keeps coming back is taken over a bounded number of time
 test('a data dir that is a file is named as not a directory', async () => {
   const file = join(tempDir(), 'data');
   writeFileSync(file, 'x');
-  await assert.rejects(createLogplane({ dataDir: file, http: false, syslog: false, logger: false }), new RegExp(`^Error: data dir ${file} is not a directory$`));
+  await assert.rejects(createLogplane({ dataDir: file, http: false, syslog: false, logger: false }), new RegExp(`^StartError: data dir ${file} is not a directory$`));
 });

@@ -1,7 +1,9 @@
 // The library (SPEC 14): createLogplane and its API, in this process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createLogplane, LogplaneError, type Logplane, type LogplaneOptions, type TailEvent } from '../../src/logplane.js';
 import { api } from '../support/api.js';
 import { HttpReceiver } from '../support/drain-receivers.js';
@@ -125,6 +127,22 @@ test('publish throws typed errors: unknown app (LPX_ERR_NOT_FOUND), bad fields (
     bad({ source: 'app', dyno: 'web.1', msg: 'x', time: new Date('garbage') }, 'time');
     bad(null, 'line');
     assert.equal((await lp.history('myapp')).length, 0, 'nothing of a refused line is stored');
+  } finally {
+    await done();
+  }
+});
+
+test('a missing source or dyno is refused (LPX_ERR_BAD_REQUEST) also on an instance\'s first publish, never stored as "-"', async () => {
+  const { lp, done } = await embedded();
+  try {
+    await lp.apps.create('myapp');
+    const missing = (call: () => void, field: string) =>
+      assert.throws(call, (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_BAD_REQUEST' && err.message.startsWith(`${field}:`), field);
+    // each the first call of its kind on this instance: nothing remembered from an earlier line
+    missing(() => lp.publish('myapp', { source: 'app', msg: 'no dyno' } as never), 'dyno');
+    missing(() => lp.emit.platform('myapp', { code: 'R14' } as never), 'dyno');
+    missing(() => lp.publish('myapp', { dyno: 'web.1', msg: 'no source' } as never), 'source');
+    assert.deepEqual(await lp.history('myapp'), [], 'nothing of a refused line is stored');
   } finally {
     await done();
   }
@@ -373,6 +391,67 @@ test('unknown option keys are refused, each named, with the known key it is like
         err.message.includes('syslog.prot: unknown option (did you mean syslog.port?)'),
     );
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a closed instance refuses every call (LPX_ERR_STATE): it acknowledges no line and writes nothing to a data dir the next instance runs on', async () => {
+  const dir = tempDir('logplane-embed-');
+  const opts = { dataDir: dir, http: false, syslog: false, logger: false } as const;
+  try {
+    const old = await createLogplane(opts);
+    await old.apps.create('kept', { tokens: ['app'] });
+    old.publish('kept', { source: 'app', dyno: 'web.1', msg: 'saved at close' });
+    const tail = old.tail('kept');
+    await old.close();
+    // the data dir is free again: the platform's next instance runs on it
+    const next = await createLogplane(opts);
+    try {
+      const closed = (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_STATE' && /closed/.test(err.message);
+      assert.throws(() => old.publish('kept', { source: 'app', dyno: 'web.1', msg: 'acknowledged, then lost' }), closed);
+      assert.throws(() => old.emit.build('kept', { msg: 'Build succeeded' }), closed);
+      assert.throws(() => old.tail('kept'), closed);
+      await assert.rejects(old.apps.create('ghost', { tokens: ['app'] }), closed);
+      await assert.rejects(old.apps.destroy('kept'), closed);
+      await assert.rejects(old.tokens.create('kept', 'heroku'), closed);
+      await assert.rejects(old.drains.add('kept', 'syslog://203.0.113.5:514'), closed);
+      await assert.rejects(old.history('kept'), closed);
+      await old.close(); // closing again is fine
+      // the tail open at close ended
+      assert.deepEqual(await tail[Symbol.asyncIterator]().next(), { done: true, value: undefined });
+    } finally {
+      await next.close();
+    }
+    // nothing the closed instance was asked afterwards reached the data dir
+    const third = await createLogplane(opts);
+    try {
+      assert.deepEqual((await third.apps.list()).map((a) => [a.id, Object.keys(a.tokens), a.drains.length]), [['kept', ['app'], 0]]);
+      assert.deepEqual((await third.history('kept')).map((l) => l.msg), ['saved at close']);
+    } finally {
+      await third.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a start that fails (port in use, data dir not a directory, Redis unreachable) rejects with a LogplaneError LPX_ERR_START, the system error as its cause', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const dir = tempDir('logplane-embed-');
+  writeFileSync(join(dir, 'file'), '');
+  const base = { dataDir: dir, syslog: false, logger: false } as const;
+  const failed = (what: RegExp, cause?: string) => (err: unknown) =>
+    err instanceof LogplaneError && err.code === 'LPX_ERR_START' && what.test(err.message) && (cause === undefined || (err.cause as NodeJS.ErrnoException).code === cause);
+  try {
+    await assert.rejects(createLogplane({ ...base, http: { port: (blocker.address() as AddressInfo).port } }), failed(/EADDRINUSE/, 'EADDRINUSE'));
+    await assert.rejects(createLogplane({ ...base, http: false, dataDir: join(dir, 'file', 'dd') }), failed(/not a directory/));
+    await assert.rejects(createLogplane({ ...base, http: false, redis: 'redis://127.0.0.1:1', apiKey: 'embedded-admin-key-0123456789' }), failed(/cannot reach Redis/));
+    // each failed start let go of the data dir: the next one runs on it
+    const lp = await createLogplane({ ...base, http: false });
+    await lp.close();
+  } finally {
+    blocker.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { createLogplane, type TailEvent } from '../../src/logplane.js';
+import { createLogplane, LogplaneError, type TailEvent } from '../../src/logplane.js';
 import { HttpReceiver } from '../support/drain-receivers.js';
 import { startRedis } from '../support/redis.js';
 import { tempDir } from '../support/server.js';
@@ -70,6 +70,32 @@ test('createLogplane with redis: drains.list status has latencyMs and dropped1h 
     await b!.close();
     await redis.close();
     await rx.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('createLogplane with redis: a closed instance acknowledges no line (LPX_ERR_STATE); what it published before close is in Redis', { timeout: 60_000 }, async () => {
+  const redis = await startRedis();
+  const dirs = [tempDir('logplane-embed-'), tempDir('logplane-embed-')];
+  const open = (dataDir: string) => createLogplane({ dataDir, redis: redis.url, http: false, syslog: false, logger: false, apiKey: 'embedded-admin-key-0123456789' });
+  const a = await open(dirs[0]!);
+  let b: Awaited<ReturnType<typeof open>> | null = null;
+  try {
+    await a.apps.create('stopped', { tokens: ['app'] });
+    for (let i = 0; i < 100; i++) a.publish('stopped', { source: 'app', dyno: 'web.1', msg: `before ${i}` });
+    await a.close();
+    assert.throws(
+      () => a.publish('stopped', { source: 'app', dyno: 'web.1', msg: 'after close' }),
+      (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_STATE',
+    );
+    await assert.rejects(a.apps.create('other'), (err: unknown) => err instanceof LogplaneError && err.code === 'LPX_ERR_STATE');
+    b = await open(dirs[1]!);
+    const msgs = (await b.history('stopped', { num: 1000 })).map((l) => l.msg);
+    assert.equal(msgs.length, 100);
+    assert.equal(msgs[99], 'before 99');
+  } finally {
+    await b?.close();
+    await redis.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 });

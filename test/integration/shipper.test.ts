@@ -14,17 +14,18 @@ interface Post {
   msgs: string[];
 }
 
-async function endpoint(): Promise<{ url: string; posts: Post[]; attempts: string[]; failing: { on: boolean }; close: () => Promise<void> }> {
+async function endpoint(): Promise<{ url: string; posts: Post[]; attempts: string[]; failing: { on: boolean; status?: number }; close: () => Promise<void> }> {
   const posts: Post[] = [];
   /** The Frame-Id of every request, refused or not. */
   const attempts: string[] = [];
-  const failing = { on: true };
+  /** While on, every request is answered `status` (default 503). */
+  const failing: { on: boolean; status?: number } = { on: true };
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       attempts.push(String(req.headers['logplex-frame-id']));
-      if (failing.on) return res.writeHead(503).end();
+      if (failing.on) return res.writeHead(failing.status ?? 503).end();
       const frames: Buffer[] = [];
       parseFrames(Buffer.concat(chunks), frames);
       const token = Buffer.from((req.headers.authorization ?? '').slice(6), 'base64').toString().slice(6);
@@ -85,6 +86,33 @@ test('shipper: a batch retried after a refusal keeps its Frame-Id (the server st
     assert.equal(shipper.stats.undelivered, 0);
   } finally {
     await shipper.flush(0);
+    await ep.close();
+  }
+});
+
+test('shipper: while the server refuses the token (401), a process writing a line every 10 ms costs a few POSTs and stderr lines, not one per line; every line is counted', async () => {
+  const ep = await endpoint();
+  ep.failing.status = 401;
+  const shipper = new Shipper({ ...shipperDefaults, url: ep.url, token: 't.revoked', noticeToken: null, dyno: 'web.1', host: 'h', backoffMinMs: 10, backoffMaxMs: 200, userAgent: 'test' });
+  const refused: string[] = [];
+  shipper.onRefusedNotice = (frames) => refused.push(frames);
+  const t0 = Date.now();
+  try {
+    for (let i = 0; i < 200; i++) {
+      const b = Buffer.from(`line ${i}`);
+      shipper.line(b, 0, b.length, Date.now());
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await shipper.flush(5_000), 0, 'everything reported (on stderr: the notices were refused too)');
+    // about one POST per 200 ms (backoffMaxMs) once the wait has grown, however slow this machine is
+    // today (one POST per line, and a refused notice for almost every one, before)
+    const most = (Date.now() - t0) / 200 + 10;
+    assert.ok(ep.attempts.length <= most, `${ep.attempts.length} POSTs for 200 lines (at most ${most})`);
+    assert.ok(refused.length <= ep.attempts.length / 2 + 1, `${refused.length} refused notices (stderr lines) for ${ep.attempts.length} POSTs`);
+    const counted = refused.reduce((n, f) => n + Number(/Error L13 \(Local delivery error\): (\d+) messages/.exec(f)?.[1] ?? 0), 0);
+    assert.equal(counted, 200, 'every refused line is in an L13 written on stderr');
+    assert.equal(shipper.stats.undelivered, 200);
+  } finally {
     await ep.close();
   }
 });
