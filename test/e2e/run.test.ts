@@ -2,6 +2,7 @@
 // stdout and stderr to a real server; exit codes and signals as a shell.
 import { after, test } from 'node:test';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import type { App } from '../../src/apps.js';
 import { dynoOf, msgOf, seqOf, sourceOf } from '../../src/line.js';
@@ -24,6 +25,27 @@ async function target(env: Record<string, string> = {}, dataDir?: string): Promi
   const { app } = await ts.server.ctx.registry.putApp('myapp', ['app', 'heroku']);
   const tok = (n: string) => app.record.tokens.find((t) => t.name === n)!.token;
   return { ts, app, args: ['run', '-a', 'myapp', '--dyno', 'web.1', '--url', ts.url, '--token', tok('app'), '--heroku-token', tok('heroku')] };
+}
+
+/**
+ * Stands in for a server that is away: each connection to the port is dropped at once (the CLI's POST fails,
+ * as when refused). Returns, the port free again, once the CLI has given a batch up (retried it past
+ * retryForMs: an L13), however long a loaded machine took to start it.
+ */
+async function awayUntilGivenUp(host: string, port: number, retryForMs: number): Promise<void> {
+  const tries: number[] = [];
+  const away = createServer((sock) => {
+    tries.push(Date.now());
+    sock.destroy();
+  });
+  await new Promise<void>((r) => away.listen(port, host, () => r()));
+  try {
+    // the first POST past the first one's window fails past it: its batch is given up (or was already), and the
+    // POST after it is another (the notice, or the next batch)
+    await until('the CLI gave a batch up', () => tries.filter((at) => at > tries[0]! + retryForMs).length >= 2, 30_000);
+  } finally {
+    await new Promise((r) => away.close(r));
+  }
 }
 
 /** The app's lines as [source, dyno, msg] strings. */
@@ -187,9 +209,10 @@ test('logplane run with only --url and --token (an app token): its L12 and L13 l
   assert.ok(appTokenOnly.includes('--token') && !appTokenOnly.includes('--heroku-token'));
   await t.ts.close({ keepData: true });
   // the server is away: what does not fit the buffer of 10 is dropped (L12), the batches are given up after 300 ms (L13)
-  const { done } = startCli([...appTokenOnly, '--buffer-lines', '10', '--retry-for', '300', '--flush-timeout', '20000', '--', 'seq', '1', '50'], { env: cleanEnv(), timeoutMs: 60_000 });
+  const retryForMs = 300;
+  const { done } = startCli([...appTokenOnly, '--buffer-lines', '10', '--retry-for', String(retryForMs), '--flush-timeout', '20000', '--', 'seq', '1', '50'], { env: cleanEnv(), timeoutMs: 60_000 });
   try {
-    await new Promise((r) => setTimeout(r, 1500));
+    await awayUntilGivenUp(new URL(t.ts.url).hostname, Number(port), retryForMs);
     t = { ...t, ...(await target({ LOGPLANE_PORT: port }, dataDir)) };
     const r = await done;
     assert.equal(r.code, 0, r.stderr);
