@@ -71,6 +71,8 @@ export interface ClusterOptions {
   sessionRefreshMs: number;
   /** Longest wait for Redis at start, ms. */
   connectTimeoutMs: number;
+  /** Longest wait of a graceful stop for Redis to write what is queued (what is left then is counted unwritten), ms. */
+  stopWaitMs: number;
   /** How often this node writes its stats (lines/s for the console, the rate limit's report, the apps' line counts), ms. */
   statsPeriodMs: number;
   /** How long its record outlives the node's last write (a dead node's lines/s leave the others' stats after this), ms. */
@@ -87,6 +89,7 @@ export const clusterDefaults: ClusterOptions = {
   maxPendingLines: redisHistoryDefaults.maxPendingLines,
   sessionRefreshMs: 60_000,
   connectTimeoutMs: 10_000,
+  stopWaitMs: 2000,
   statsPeriodMs: 1000,
   statsTtlMs: 5000,
 };
@@ -545,7 +548,7 @@ export class Cluster {
    * for Redis within timeoutMs if it is unreachable), save cursors, give the
    * leases back, deregister, disconnect; then save what is still unwritten.
    */
-  close(timeoutMs = 2000): Promise<void> {
+  close(timeoutMs = this.options.stopWaitMs): Promise<void> {
     this.#closing ??= (async () => {
       await this.#announcing;
       await this.history.flush(timeoutMs);

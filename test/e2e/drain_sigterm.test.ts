@@ -22,11 +22,14 @@ const LINES = 20_000;
 
 test('SIGTERM: the served process flushes its drains, then exits 0', async () => {
   const r = await HttpReceiver.start();
-  // a slow endpoint: each batch waits 40 ms for its answer
+  // a slow endpoint: each batch waits 40 ms for its answer, and none is answered before every line is in the
+  // drain (released at SIGTERM): the drain holds lines then, however slowly a loaded machine ingested them
+  let release!: () => void;
+  const released = new Promise<void>((res) => (release = res));
   const origEmit = r.server.emit.bind(r.server);
   r.server.emit = ((event: string, ...args: unknown[]) => {
     if (event === 'request') {
-      setTimeout(() => origEmit(event, ...args), 40);
+      void released.then(() => setTimeout(() => origEmit(event, ...args), 40));
       return true;
     }
     return origEmit(event, ...args);
@@ -57,6 +60,8 @@ test('SIGTERM: the served process flushes its drains, then exits 0', async () =>
       LOGPLANE_DRAIN_ALLOW_PRIVATE: '1',
       LOGPLANE_DRAIN_QUEUE_BYTES: String(16 << 20),
       LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '8000',
+      // the batch held until SIGTERM is not timed out and sent again (each line once)
+      LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -91,6 +96,7 @@ test('SIGTERM: the served process flushes its drains, then exits 0', async () =>
     assert.ok(s.queue_depth > 0, 'the drain still holds lines at SIGTERM');
     const t0 = Date.now();
     proc.kill('SIGTERM');
+    release();
     const code = await exited;
     const took = Date.now() - t0;
     assert.equal(code, 0, stderr);

@@ -2,6 +2,7 @@
 // stdout and stderr to a real server; exit codes and signals as a shell.
 import { after, test } from 'node:test';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import type { App } from '../../src/apps.js';
 import { dynoOf, msgOf, seqOf, sourceOf } from '../../src/line.js';
@@ -24,6 +25,27 @@ async function target(env: Record<string, string> = {}, dataDir?: string): Promi
   const { app } = await ts.server.ctx.registry.putApp('myapp', ['app', 'heroku']);
   const tok = (n: string) => app.record.tokens.find((t) => t.name === n)!.token;
   return { ts, app, args: ['run', '-a', 'myapp', '--dyno', 'web.1', '--url', ts.url, '--token', tok('app'), '--heroku-token', tok('heroku')] };
+}
+
+/**
+ * Stands in for a server that is away: each connection to the port is dropped at once (the CLI's POST fails,
+ * as when refused). Returns, the port free again, once the CLI has given a batch up (retried it past
+ * retryForMs: an L13), however long a loaded machine took to start it.
+ */
+async function awayUntilGivenUp(host: string, port: number, retryForMs: number): Promise<void> {
+  const tries: number[] = [];
+  const away = createServer((sock) => {
+    tries.push(Date.now());
+    sock.destroy();
+  });
+  await new Promise<void>((r) => away.listen(port, host, () => r()));
+  try {
+    // the first POST past the first one's window fails past it: its batch is given up (or was already), and the
+    // POST after it is another (the notice, or the next batch)
+    await until('the CLI gave a batch up', () => tries.filter((at) => at > tries[0]! + retryForMs).length >= 2, 30_000);
+  } finally {
+    await new Promise((r) => away.close(r));
+  }
 }
 
 /** The app's lines as [source, dyno, msg] strings. */
@@ -98,9 +120,10 @@ test('logplane run: a grandchild holding the pipes open: after the 1 s grace the
   const t = await target();
   try {
     const started = Date.now();
-    const r = await runCli([...t.args, '--', 'sh', '-c', 'echo full-line; printf partial-no-newline; printf to-stderr >&2; sleep 3 & exit 4'], { env: cleanEnv() });
+    const r = await runCli([...t.args, '--', 'sh', '-c', 'echo full-line; printf partial-no-newline; printf to-stderr >&2; sleep 10 & exit 4'], { env: cleanEnv() });
     assert.equal(r.code, 4, r.stderr);
-    assert.ok(Date.now() - started < 2900, 'it did not wait for the grandchild');
+    // waiting for the grandchild takes 10 s; the CLI's start and its 1 s grace may take a while on a loaded machine
+    assert.ok(Date.now() - started < 9000, `it did not wait for the grandchild (${Date.now() - started} ms)`);
     await until('the lines', () => t.app.ring.count >= 3, 5000);
     assert.deepEqual(lines(t.app).map((l) => l.msg.toString()).sort(), ['full-line', 'partial-no-newline', 'to-stderr']);
   } finally {
@@ -186,9 +209,10 @@ test('logplane run with only --url and --token (an app token): its L12 and L13 l
   assert.ok(appTokenOnly.includes('--token') && !appTokenOnly.includes('--heroku-token'));
   await t.ts.close({ keepData: true });
   // the server is away: what does not fit the buffer of 10 is dropped (L12), the batches are given up after 300 ms (L13)
-  const { done } = startCli([...appTokenOnly, '--buffer-lines', '10', '--retry-for', '300', '--flush-timeout', '20000', '--', 'seq', '1', '50'], { env: cleanEnv(), timeoutMs: 60_000 });
+  const retryForMs = 300;
+  const { done } = startCli([...appTokenOnly, '--buffer-lines', '10', '--retry-for', String(retryForMs), '--flush-timeout', '20000', '--', 'seq', '1', '50'], { env: cleanEnv(), timeoutMs: 60_000 });
   try {
-    await new Promise((r) => setTimeout(r, 1500));
+    await awayUntilGivenUp(new URL(t.ts.url).hostname, Number(port), retryForMs);
     t = { ...t, ...(await target({ LOGPLANE_PORT: port }, dataDir)) };
     const r = await done;
     assert.equal(r.code, 0, r.stderr);

@@ -244,8 +244,7 @@ describe('key races on two nodes sharing one redis-server (each race’s request
       if (step === 'PATCH') assert.equal((await api(p.two, 'PATCH', `/v3/keys/${id}`, { role: 'developer' })).status, 200);
       const revoke = await api(p.two, 'DELETE', `/v3/keys/${id}`);
       assert.equal(revoke.status, 204, `${step}, then revoke: ${revoke.text}`);
-      await sleep(SETTLE_MS);
-      await assertRevoked(p, { id, auth: `Bearer ${secret}`, name: `unheard-${i}` });
+      await endState(`unheard-${i} revoked everywhere`, () => assertRevoked(p, { id, auth: `Bearer ${secret}`, name: `unheard-${i}` }));
     }
   });
 
@@ -256,11 +255,14 @@ describe('key races on two nodes sharing one redis-server (each race’s request
     await r.del(appConfig('orphan'));
     await r.srem(APPS, 'orphan');
     await r.incr(CONFIG_VERSION); // the nodes see a change they missed and re-read
-    await sleep(SETTLE_MS);
-    assert.equal((await api(p.two, 'GET', '/v3/channels/orphan')).status, 404);
+    await eventually('the app gone on both nodes', async () => {
+      for (const t of [p.one, p.two]) assert.equal((await api(t, 'GET', '/v3/channels/orphan')).status, 404, t.url);
+    });
     await createApp(p.two, 'orphan');
-    await sleep(100);
+    await eventually('the new app on both nodes', async () => {
+      for (const t of [p.one, p.two]) assert.equal((await api(t, 'GET', '/v3/channels/orphan')).status, 200, t.url);
+    });
     for (const t of [p.one, p.two]) assert.equal((await api(as(t, k), 'GET', '/v3/channels/orphan')).status, 403, `the key reaches the new app on ${t.url}`);
-    assert.deepEqual((await p.stored()).find((s) => s.id === k.id)?.apps, ['alpha']);
+    await eventually('the stored key lost the app', async () => assert.deepEqual((await p.stored()).find((s) => s.id === k.id)?.apps, ['alpha']));
   });
 });

@@ -20,7 +20,7 @@ import { msgOf } from '../../src/line.js';
 import { floodBody, logplexBody, postFlood, postLogplex } from '../support/http.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { SyslogStream } from '../support/syslog.js';
-import { settled, until } from '../support/wait.js';
+import { until } from '../support/wait.js';
 
 function tokenOf(app: App): string {
   return app.record.tokens[0]!.token;
@@ -106,7 +106,10 @@ describe('POST /logs in the ingest worker beside syslog input and other apps', (
     } finally {
       clearInterval(timer);
     }
-    const stored = await settled('UDP lines routed', () => udpApp.seq, 300, 10_000);
+    // every datagram routed, however long a loaded machine pauses the routing (a quiet spell proves nothing);
+    // one dropped never comes, and the assertion below says how many
+    await until(`the ${sent} datagrams routed`, () => udpApp.seq >= sent || overload.value > 0, 30_000).catch(() => {});
+    const stored = udpApp.seq;
     udp.close();
     assert.equal(overload.value, 0, `${overload.value} datagrams dropped as overload`);
     assert.equal(stored, sent, `${sent} datagrams sent, ${stored} stored`);

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { Cluster, Redis as RedisClient } from 'ioredis';
 import { RedisStore } from '../../src/store/redis.js';
+import { CONFIG_VERSION } from '../../src/redis/keys.js';
 import type { StoreChange } from '../../src/store/store.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startRedisCluster, type RedisClusterNode, type TestRedisCluster } from '../support/redis-cluster.js';
@@ -38,6 +39,12 @@ async function connectionIds(r: Redis, name: string): Promise<string[]> {
     .split('\n')
     .filter((l) => l.includes(` name=${name} `))
     .map((l) => /\bid=(\d+)/.exec(l)![1]!);
+}
+
+/** The channels and patterns the connection `id` on one Redis is subscribed to (0 if it is gone). */
+async function subscriptions(r: Redis, id: string): Promise<number> {
+  const line = ((await r.client('LIST', 'ID', id)) as string).trim();
+  return line ? Number(/\bsub=(\d+)/.exec(line)![1]) + Number(/\bpsub=(\d+)/.exec(line)![1]) : 0;
 }
 
 describe('a config change heard while the node reconnects its command connection (one Redis)', () => {
@@ -151,10 +158,10 @@ describe('a node whose config subscriber is on a Redis node that hangs (Redis Cl
     await until('the key works on B', async () => (await asKey(b, 'before', key)) === 200, 10_000, 50);
 
     // setup: B's subscriber on a replica, so that stopping it leaves every slot writable
-    let host: RedisClusterNode | null = null;
+    let host: { node: RedisClusterNode; id: string } | null = null;
     for (let tries = 0; tries < 30 && !host; tries++) {
       const s = await until("B's subscriber", bSubscriber, 10_000, 100);
-      if (await isReplica(s.node)) host = s.node;
+      if (await isReplica(s.node)) host = s;
       else {
         await rc.client(s.node.port).client('KILL', 'ID', s.id);
         await until('B subscribed again elsewhere', async () => {
@@ -164,10 +171,11 @@ describe('a node whose config subscriber is on a Redis node that hangs (Redis Cl
       }
     }
     assert.ok(host, "B's subscriber on a replica");
-    // let B settle on it (its resubscribe done)
-    await new Promise((r) => setTimeout(r, 1500));
+    // B settled on it: its resubscribe done (what is published now would reach B there, were it not hanging)
+    const { node: hung, id } = host;
+    await until("B's subscriber subscribed on the replica", async () => (await subscriptions(rc.client(hung.port), id)) > 0, 10_000, 50);
 
-    host.pause();
+    hung.pause();
     try {
       const put = await api(a.url, 'PUT', '/v3/channels/newapp', { tokens: ['app'] });
       assert.equal(put.status, 201);
@@ -177,9 +185,22 @@ describe('a node whose config subscriber is on a Redis node that hangs (Redis Cl
       await until('the revoked key refused by B', async () => (await asKey(b, 'before', key)) === 401, APPLIED_WITHIN_MS, 50);
       assert.equal(b.server.ctx.registry.get('newapp')?.record.tokens[0]?.token, put.json.tokens.app, "B has the app's token");
     } finally {
-      host.resume();
+      hung.resume();
     }
   });
+
+  /**
+   * The store's version check has run since now, so it has seen the subscriber it has now (the move below
+   * is told from it): the version is raised with no message, and the store re-reads. Twice, as a check
+   * runs to its end before the next starts: the second began after the subscriber was there.
+   */
+  async function aCheckRan(raw: Cluster, seen: StoreChange[]): Promise<void> {
+    for (let i = 0; i < 2; i++) {
+      const from = seen.length;
+      await raw.incr(CONFIG_VERSION);
+      await until('the store re-read after the version was raised', () => seen.slice(from).some((c) => c.kind === 'keys'), APPLIED_WITHIN_MS, 20);
+    }
+  }
 
   test('a store whose Cluster subscriber was moved re-reads everything (what was published meanwhile never reached it)', async () => {
     const store = await RedisStore.connect(rc.url);
@@ -196,7 +217,8 @@ describe('a node whose config subscriber is on a Redis node that hangs (Redis Cl
         }
         return null;
       }, 10_000, 100);
-      await new Promise((r) => setTimeout(r, 1000)); // the store's checks have seen it
+      await aCheckRan(raw, seen);
+      seen.length = 0;
       // a change whose message this store never got and that raised no version (an older node's, say):
       // only the move tells the store that it may have missed something
       await raw.sadd('lp:apps', 'unheard');

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { Server } from '../../src/server.js';
+import type { ClusterOptions } from '../../src/cluster/cluster.js';
 import { claimSaved, saveUnwritten, unwrittenDir } from '../../src/cluster/unwritten.js';
 import { drainLease } from '../../src/redis/keys.js';
 import { silentLog } from '../../src/obs/log.js';
@@ -65,9 +66,9 @@ describe('a graceful stop while Redis is unreachable', () => {
     dirs.removeAll();
   });
 
-  async function start(dir: string, log?: CapturedLog): Promise<Server> {
+  async function start(dir: string, log?: CapturedLog, cluster: Partial<ClusterOptions> = fastCluster): Promise<Server> {
     const config = loadConfig([], { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dir, LOGPLANE_LOG_LEVEL: 'info', REDIS_URL: redis.url, LOGPLANE_API_KEY: API_KEY, LOGPLANE_SYSLOG_PORT: '0', LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', ...QUIET_AUDIT });
-    const s = await Server.start(config, { log: log?.log ?? silentLog(), cluster: fastCluster });
+    const s = await Server.start(config, { log: log?.log ?? silentLog(), cluster });
     running.add(s);
     return s;
   }
@@ -80,13 +81,13 @@ describe('a graceful stop while Redis is unreachable', () => {
   const drained = (): string[] => rec.messages().map((f) => msgText('http', f));
 
   /** O owns the app's drain (started first, it takes the lease); X is the other node, where the lines go in. */
-  async function twoNodes(app: string, xDir: string, xLog?: CapturedLog): Promise<{ o: Server; x: Server; token: string }> {
+  async function twoNodes(app: string, xDir: string, xLog?: CapturedLog, xCluster?: Partial<ClusterOptions>): Promise<{ o: Server; x: Server; token: string }> {
     const o = await start(dataDir());
     const token = (await api(o.url, 'PUT', `/v3/channels/${app}`, { tokens: ['app'] })).json.tokens.app as string;
     const d = await api(o.url, 'POST', `/v3/channels/${app}/drains`, { url: rec.url() });
     assert.equal(d.status, 201, d.text);
     await until('O holds the drain lease', async () => (await admin.get(drainLease(app, d.json.id as string))) === o.cluster!.nodeId, 10_000);
-    const x = await start(xDir, xLog);
+    const x = await start(xDir, xLog, xCluster);
     assert.notEqual(await admin.get(drainLease(app, d.json.id as string)), x.cluster!.nodeId);
     assert.equal(await postLogs(x.url, token, [syslog('before')]), 204);
     await until('the first line delivered', () => drained().includes('before'), 10_000);
@@ -97,11 +98,22 @@ describe('a graceful stop while Redis is unreachable', () => {
 
   test('Redis back within the stop bound: the stop writes the acknowledged lines, and the drain another node owns gets them', async () => {
     const xLog = captureLog();
-    const { x, token } = await twoNodes('back', dataDir(), xLog);
+    // a bound no restart of redis-server (and ioredis' reconnect, up to 1 s later) can miss on a loaded machine;
+    // the 2 s default is the next test's
+    const { x, token } = await twoNodes('back', dataDir(), xLog, { ...fastCluster, stopWaitMs: 30_000 });
     await redisDown();
     assert.equal(await postLogs(x.url, token, acked), 204);
+    // Redis comes back only once the stop waits for it (its flush has begun, the 20 lines still queued)
+    const history = x.cluster!.history;
+    const flush = history.flush.bind(history);
+    let waiting = false;
+    history.flush = (ms) => {
+      waiting = true;
+      return flush(ms);
+    };
     const stopping = stop(x);
-    await new Promise((r) => setTimeout(r, 200));
+    await until('the stop waits for Redis', () => waiting, 10_000);
+    assert.equal(history.pendingLines, 20, 'the lines are still queued when Redis comes back');
     await redisUp();
     await stopping;
     await until('all 20 acknowledged lines delivered by the owner', () => drained().filter((m) => m.startsWith('acked-')).length === 20, 15_000);
@@ -135,7 +147,12 @@ describe('a graceful stop while Redis is unreachable', () => {
     assert.ok(!saved.includes('acked-'), saved);
 
     await redisUp();
-    await new Promise((r) => setTimeout(r, 1500));
+    // Redis is back: had anything of the stopped node (a client left open) written the lines, O's drain would
+    // deliver them. Its chance: O delivers a line sent after the restart, and ioredis' longest reconnect delay (1 s) passed.
+    const upAt = Date.now();
+    assert.equal(await postLogs(o.url, token, [syslog('after-restart')]), 204);
+    await until('a line sent after the restart delivered by O', () => drained().includes('after-restart'), 15_000);
+    await new Promise((r) => setTimeout(r, Math.max(0, upAt + 1500 - Date.now())));
     assert.equal(drained().filter((m) => m.startsWith('acked-')).length, 0, 'the lines never reached Redis');
     assert.equal(drained().filter((m) => l10Count(m) !== null).length, 0, 'no announcement yet');
 

@@ -70,6 +70,12 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       open.push(r);
       return r;
     };
+    /** The store whose changes are `seen` hears other's from now on (its subscription confirmed): other makes an app, and it is told. */
+    const hearing = async (seen: StoreChange[], other: ConfigStore) => {
+      await other.putApp(record('probe'));
+      await until('the other instance heard', () => seen.some((c) => c.kind === 'app' && c.id === 'probe'));
+      seen.length = 0;
+    };
     after(async () => {
       for (const s of open) await s.close();
       await backend.cleanup?.();
@@ -207,7 +213,7 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       s.onChange((c) => seen.push(c));
       const other = await reopen(s);
       await other.load();
-      await new Promise((r) => setTimeout(r, 50)); // subscription confirmed
+      await hearing(seen, other);
       await s.putApp(record('mine'));
       await other.putApp(record('theirs'));
       await until('theirs reported', () => seen.some((c) => c.kind === 'app' && c.id === 'theirs'));
@@ -313,7 +319,7 @@ export function storeSuite(name: string, backend: StoreBackend): void {
       s.onChange((c) => seen.push(c));
       const other = await reopen(s);
       await other.load();
-      await new Promise((r) => setTimeout(r, 50)); // subscription confirmed
+      await hearing(seen, other);
       const now = new Date().toISOString();
       await other.putKey({ id: 'k_1111111111111111', hash: 'cd'.repeat(32), name: 'n', role: 'viewer', apps: [], createdAt: now, updatedAt: now });
       await until('put reported', () => seen.filter((c) => c.kind === 'keys').length === 1);

@@ -57,10 +57,10 @@ test('ChangeListeners: retryNow hands a waiting change at once; close drops what
     throw new Error('down');
   });
   l.emit({ kind: 'apiKey' });
-  await until('waiting', () => l.waiting === 1, 1000);
+  await until('waiting', () => l.waiting === 1, 10_000);
   l.retryNow();
   assert.equal(n, 2);
-  await until('waiting again', () => l.waiting === 1, 1000);
+  await until('waiting again', () => l.waiting === 1, 10_000);
   l.close();
   assert.equal(l.waiting, 0);
 });
