@@ -80,12 +80,24 @@ const RATE_SWEEP_MS = 60_000;
  * sender retries), bodies being routed then at most STORING_STOP_MS more, and
  * the workers the rest (at least WORKERS_STOP_MS) to hand back what they
  * hold. Drains flush after that (drainFlushTimeoutMs); `serve` bounds the
- * whole stop at 10 s (docs/operations.md).
+ * whole stop at stopBoundMs (docs/operations.md).
  */
 const INGEST_STOP_MS = 3000;
 const REQUESTS_STOP_MS = 2000;
 const STORING_STOP_MS = 500;
 const WORKERS_STOP_MS = 500;
+/** After the drains' flush: rings and sessions saved, or (distributed mode) queued lines written to Redis (2 s) and the node's counts (1 s); a second to spare. */
+const AFTER_FLUSH_STOP_MS = 4000;
+
+/**
+ * How long a graceful stop may take before `serve` exits anyway (exit 1,
+ * nothing saved): the sum of its steps' own bounds, so that a raised
+ * drainFlushTimeoutMs is not cut short by a fixed bound (docs/operations.md,
+ * "Stopping"); at least 10 s.
+ */
+export function stopBoundMs(config: Pick<Config, 'drainFlushTimeoutMs'>): number {
+  return Math.max(10_000, INGEST_STOP_MS + config.drainFlushTimeoutMs + AFTER_FLUSH_STOP_MS);
+}
 
 /** Stops a started part; `aborting` is true when the start itself failed (nothing to flush or save). */
 type Stop = (aborting: boolean) => unknown;

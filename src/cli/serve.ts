@@ -6,7 +6,7 @@ import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
 import { ConfigError } from '../errors.js';
 import { createLogplane, serverOf } from '../logplane.js';
 import { createLog } from '../obs/log.js';
-import type { Server } from '../server.js';
+import { stopBoundMs, type Server } from '../server.js';
 import { redactUrl } from '../cluster/cluster.js';
 import { adminKeyPath } from '../cluster/admin-key.js';
 import { startHeapTuner } from '../basics/heap-tuner.js';
@@ -23,9 +23,6 @@ function settingsOf(config: Config): Record<string, string | number | boolean> {
 
 /** ioredis' messages for a command that a dropped or closed connection never answered. */
 const REDIS_DROPPED = /^(Connection is closed\.|Stream isn't writeable)/;
-
-/** Bounded time for a graceful stop before we exit anyway. */
-const STOP_TIMEOUT_MS = 10_000;
 
 export async function serve(argv: readonly string[]): Promise<void> {
   let config;
@@ -58,7 +55,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     const timer = setTimeout(() => {
       server.ctx.log.error({ at: 'server.stop_timeout' }, 'graceful stop took too long; exiting');
       process.exit(1);
-    }, STOP_TIMEOUT_MS);
+    }, stopBoundMs(config));
     timer.unref();
     heap.stop();
     server.close().then(

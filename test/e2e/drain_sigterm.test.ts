@@ -157,3 +157,34 @@ test('SIGTERM: the process stops accepting HTTP and syslog connections while it 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('SIGTERM with LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS raised past 10 s: the stop waits for the flush, saves the rings and exits 0', async () => {
+  const r = await HttpReceiver.start();
+  r.mode = 'hang'; // the flush runs to its bound, 11 s
+  const dataDir = mkdtempSync(join(tmpdir(), 'logplane-sigterm-long-'));
+  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '11000', LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' };
+  const srv = await spawnServer({ dataDir, env });
+  let again: Awaited<ReturnType<typeof spawnServer>> | null = null;
+  try {
+    const put = await api(srv, 'PUT', '/v3/channels/patient', { tokens: ['app'] });
+    assert.equal(put.status, 201);
+    assert.equal((await api(srv, 'POST', '/v3/channels/patient/drains', { url: r.url() })).status, 201);
+    const token = put.json.tokens.app as string;
+    const m = `<190>1 2024-05-06T07:08:09Z host ${token} web.1 - - kept across the stop`;
+    const res = await fetch(`${srv.url}/logs`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}` }, body: `${Buffer.byteLength(m)} ${m}` });
+    assert.equal(res.status, 204);
+    await until('the drain request hanging', () => r.hanging() === 1);
+    srv.child.kill('SIGTERM');
+    const { code } = await srv.exited;
+    // before, `serve` gave up at a fixed 10 s: exit 1, the rings never saved
+    assert.equal(code, 0, srv.stderr());
+    again = await spawnServer({ dataDir, env });
+    const history = await (await fetch(`${again.url}/v3/channels/patient/logs`, { headers: { authorization: again.auth } })).text();
+    assert.match(history, /kept across the stop/);
+  } finally {
+    await srv.stop('SIGKILL');
+    await again?.stop('SIGKILL');
+    await r.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
