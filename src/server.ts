@@ -36,6 +36,7 @@ import { AppRateLimiter } from './ingest/rate-limit.js';
 import { GarbageLog } from './ingest/syslog-conn.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
+import { loadDrainLosses, saveDrainLosses } from './drains/stop-loss.js';
 import { startSyslogUdp } from './ingest/udp.js';
 import { createLog, type Log } from './obs/log.js';
 import { createMetrics, type Metrics } from './obs/metrics.js';
@@ -242,6 +243,7 @@ export class Server {
     // drains attach to apps before any ingest listener starts; in distributed
     // mode only the drains whose lease this node holds
     const drains = new DrainManager(ctx, { emit: route, cluster: cluster?.join(registry) ?? null }, opts.drains).start();
+    if (!cluster) await keepDrainLosses(config.dataDir, drains, parts, saved, log);
     parts.push('drains', (aborting) =>
       // deliver what they hold, at most drainFlushTimeoutMs
       drains.close(aborting ? 0 : config.drainFlushTimeoutMs).catch((err: Error) => log.error({ at: 'drains.close_failed', err: err.message }, 'could not close drains')),
@@ -415,6 +417,22 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
     if (http.server.listening) http.server.close();
     await ingest.settle(REQUESTS_STOP_MS, STORING_STOP_MS);
   });
+}
+
+/**
+ * Embedded mode: the drains report in an L10 line what they could not
+ * deliver at the last stop, and this stop's losses are saved after they
+ * close (drains/stop-loss.ts), also when the start fails (nothing delivered).
+ */
+async function keepDrainLosses(dataDir: string, drains: DrainManager, parts: StartedParts, saved: Saved, log: Log): Promise<void> {
+  const lines = drains.announceLosses(await loadDrainLosses(dataDir, log));
+  if (lines > 0) log.warn({ at: 'drains.stop_losses', lines }, 'drains begin with an L10 line for what they could not deliver at the last stop');
+  parts.push('drain losses', () =>
+    saveDrainLosses(dataDir, drains.lostAtStop).catch((err: Error) => {
+      log.error({ at: 'drains.losses_save_failed', err: err.message }, 'could not save what the drains could not deliver');
+      saved.failed.push(`drain losses: ${err.message}`);
+    }),
+  );
 }
 
 /** The syslog listeners (TCP, UDP on the same port, TLS when configured), each pushed as it starts. */
