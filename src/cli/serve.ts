@@ -43,7 +43,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
     server = serverOf(await createLogplane({ settings: settingsOf(config), logger: createLog(config.logLevel) }));
   } catch (err) {
     process.stderr.write(`logplane: cannot start: ${(err as Error).message}\n`);
-    process.exit(1);
+    // a setting checked only when used (the TLS files) is a bad setting too: 2, as loadConfig's
+    process.exit(err instanceof ConfigError ? 2 : 1);
   }
   const p = server.ports;
   server.ctx.log.info({ at: 'heap.tuned', headroomMb: config.heapHeadroomMb, growingPercent: heap.percent }, 'V8 heap growing factor set (LOGPLANE_HEAP_HEADROOM_MB; 0 = V8 default)');
