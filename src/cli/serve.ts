@@ -116,9 +116,12 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // Where the admin key is kept, on every start; the key itself only when it was just made.
   const cli = cliCommand();
   // distributed mode: Redis keeps only the key's SHA-256 (SPEC 12); this node's copy is in server.json while it runs
-  const keyHome = server.cluster
-    ? `${server.generatedKey ? `${adminKeyPath(config.dataDir)} and, ` : ''}while this node runs, ${runFilePath(config.dataDir)} (Redis keeps only its SHA-256)`
-    : join(dataDir, 'config.json');
+  const runFile = runFilePath(dataDir);
+  const keyHome = !server.cluster
+    ? join(dataDir, 'config.json')
+    : server.generatedKey
+      ? `${adminKeyPath(dataDir)} and, while this node runs, ${runFile} (Redis keeps only its SHA-256)`
+      : `${runFile} while this node runs (Redis keeps only its SHA-256)`;
   const ownDir = dataDir === resolve('.logplane');
   const again = `print it with: ${cli} config:key${ownDir ? '' : ` --data-dir ${shellQuote(dataDir)}`}`;
   if (server.generatedKey) lines.push(`  admin API key:          ${server.apiKey}  (shown this once; kept in ${keyHome}; ${again})`);
