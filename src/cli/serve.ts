@@ -1,5 +1,5 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { defaults, loadConfig, publicBaseUrl, sessionUrlsLocalOnly, settings, type Config } from '../config.js';
+import { defaults, hostPort, loadConfig, publicBaseUrl, sessionUrlsLocalOnly, settings, type Config } from '../config.js';
 import { join, resolve } from 'node:path';
 import { cliCommand, shellQuote } from './invocation.js';
 import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
@@ -108,8 +108,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
     `  web console:            ${server.url}/`,
     `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
   ];
-  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
-  if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
+  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${hostPort(config.host, p.syslog)}`);
+  if (p.tls !== null) lines.push(`  syslog TLS:             ${hostPort(config.host, p.tls)}`);
   if (sessionUrlsLocalOnly(config)) {
     lines.push(`  note: listening on all interfaces, but session URLs (heroku logs, logs -t) point at ${server.url}, which only this machine reaches; set LOGPLANE_PUBLIC_URL (--public-url) to the URL other hosts use`);
   }
