@@ -391,9 +391,13 @@ export function sessionUrlsLocalOnly(c: Config): boolean {
   return c.publicUrl === null && listensOnAll(c.host);
 }
 
+/** host:port as clients write it: an IPv6 address in brackets (`[::1]:6001`; `::1:6001` is no address). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** The base URL clients should use for this node (session URLs). */
 export function publicBaseUrl(c: Config, boundPort: number): string {
   if (c.publicUrl) return c.publicUrl;
-  const host = listensOnAll(c.host) ? '127.0.0.1' : c.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  return `http://${hostPort(listensOnAll(c.host) ? '127.0.0.1' : c.host, boundPort)}`;
 }

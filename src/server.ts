@@ -36,6 +36,7 @@ import { AppRateLimiter } from './ingest/rate-limit.js';
 import { GarbageLog } from './ingest/syslog-conn.js';
 import { closeStreamServer, startSyslogTcp } from './ingest/tcp.js';
 import { startSyslogTls } from './ingest/tls.js';
+import { loadDrainLosses, saveDrainLosses } from './drains/stop-loss.js';
 import { startSyslogUdp } from './ingest/udp.js';
 import { createLog, type Log } from './obs/log.js';
 import { createMetrics, type Metrics } from './obs/metrics.js';
@@ -80,12 +81,24 @@ const RATE_SWEEP_MS = 60_000;
  * sender retries), bodies being routed then at most STORING_STOP_MS more, and
  * the workers the rest (at least WORKERS_STOP_MS) to hand back what they
  * hold. Drains flush after that (drainFlushTimeoutMs); `serve` bounds the
- * whole stop at 10 s (docs/operations.md).
+ * whole stop at stopBoundMs (docs/operations.md).
  */
 const INGEST_STOP_MS = 3000;
 const REQUESTS_STOP_MS = 2000;
 const STORING_STOP_MS = 500;
 const WORKERS_STOP_MS = 500;
+/** After the drains' flush: rings and sessions saved, or (distributed mode) queued lines written to Redis (2 s) and the node's counts (1 s); a second to spare. */
+const AFTER_FLUSH_STOP_MS = 4000;
+
+/**
+ * How long a graceful stop may take before `serve` exits anyway (exit 1,
+ * nothing saved): the sum of its steps' own bounds, so that a raised
+ * drainFlushTimeoutMs is not cut short by a fixed bound (docs/operations.md,
+ * "Stopping"); at least 10 s.
+ */
+export function stopBoundMs(config: Pick<Config, 'drainFlushTimeoutMs'>): number {
+  return Math.max(10_000, INGEST_STOP_MS + config.drainFlushTimeoutMs + AFTER_FLUSH_STOP_MS);
+}
 
 /** Stops a started part; `aborting` is true when the start itself failed (nothing to flush or save). */
 type Stop = (aborting: boolean) => unknown;
@@ -230,6 +243,7 @@ export class Server {
     // drains attach to apps before any ingest listener starts; in distributed
     // mode only the drains whose lease this node holds
     const drains = new DrainManager(ctx, { emit: route, cluster: cluster?.join(registry) ?? null }, opts.drains).start();
+    if (!cluster) await keepDrainLosses(config.dataDir, drains, parts, saved, log);
     parts.push('drains', (aborting) =>
       // deliver what they hold, at most drainFlushTimeoutMs
       drains.close(aborting ? 0 : config.drainFlushTimeoutMs).catch((err: Error) => log.error({ at: 'drains.close_failed', err: err.message }, 'could not close drains')),
@@ -403,6 +417,22 @@ function registerRoutes(http: FastifyInstance, ctx: Context, p: RouteParts): voi
     if (http.server.listening) http.server.close();
     await ingest.settle(REQUESTS_STOP_MS, STORING_STOP_MS);
   });
+}
+
+/**
+ * Embedded mode: the drains report in an L10 line what they could not
+ * deliver at the last stop, and this stop's losses are saved after they
+ * close (drains/stop-loss.ts), also when the start fails (nothing delivered).
+ */
+async function keepDrainLosses(dataDir: string, drains: DrainManager, parts: StartedParts, saved: Saved, log: Log): Promise<void> {
+  const lines = drains.announceLosses(await loadDrainLosses(dataDir, log));
+  if (lines > 0) log.warn({ at: 'drains.stop_losses', lines }, 'drains begin with an L10 line for what they could not deliver at the last stop');
+  parts.push('drain losses', () =>
+    saveDrainLosses(dataDir, drains.lostAtStop).catch((err: Error) => {
+      log.error({ at: 'drains.losses_save_failed', err: err.message }, 'could not save what the drains could not deliver');
+      saved.failed.push(`drain losses: ${err.message}`);
+    }),
+  );
 }
 
 /** The syslog listeners (TCP, UDP on the same port, TLS when configured), each pushed as it starts. */

@@ -2,7 +2,8 @@
 // rings.bin): each is written to a temp file, fsynced, renamed over the old
 // one, and the directory fsynced, so a crash leaves the old or the new file,
 // never a part of one.
-import { open, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /** Write data to path (created or truncated, mode 0600) and fsync it. */
 export async function writeSynced(path: string, data: string | readonly Buffer[]): Promise<void> {
@@ -34,4 +35,17 @@ export async function unlinkIfThere(path: string): Promise<void> {
   await unlink(path).catch((err: unknown) => {
     if (!missing(err)) throw err;
   });
+}
+
+/** Replace path with data, atomically (temp file, fsync, rename, directory fsync); the temp file does not stay on a failure. */
+export async function replaceFile(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  try {
+    await writeSynced(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await syncDir(dirname(path));
 }

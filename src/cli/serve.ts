@@ -1,12 +1,12 @@
 // Process entry for `logplane serve`: load config, start, stop on SIGTERM.
-import { defaults, loadConfig, publicBaseUrl, sessionUrlsLocalOnly, settings, type Config } from '../config.js';
+import { defaults, hostPort, loadConfig, publicBaseUrl, sessionUrlsLocalOnly, settings, type Config } from '../config.js';
 import { join, resolve } from 'node:path';
 import { cliCommand, shellQuote } from './invocation.js';
 import { removeRunFile, runFilePath, writeRunFile } from './runfile.js';
 import { ConfigError } from '../errors.js';
 import { createLogplane, serverOf } from '../logplane.js';
 import { createLog } from '../obs/log.js';
-import type { Server } from '../server.js';
+import { stopBoundMs, type Server } from '../server.js';
 import { redactUrl } from '../cluster/cluster.js';
 import { adminKeyPath } from '../cluster/admin-key.js';
 import { startHeapTuner } from '../basics/heap-tuner.js';
@@ -23,9 +23,6 @@ function settingsOf(config: Config): Record<string, string | number | boolean> {
 
 /** ioredis' messages for a command that a dropped or closed connection never answered. */
 const REDIS_DROPPED = /^(Connection is closed\.|Stream isn't writeable)/;
-
-/** Bounded time for a graceful stop before we exit anyway. */
-const STOP_TIMEOUT_MS = 10_000;
 
 export async function serve(argv: readonly string[]): Promise<void> {
   let config;
@@ -46,7 +43,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
     server = serverOf(await createLogplane({ settings: settingsOf(config), logger: createLog(config.logLevel) }));
   } catch (err) {
     process.stderr.write(`logplane: cannot start: ${(err as Error).message}\n`);
-    process.exit(1);
+    // a setting checked only when used (the TLS files) is a bad setting too: 2, as loadConfig's
+    process.exit(err instanceof ConfigError ? 2 : 1);
   }
   const p = server.ports;
   server.ctx.log.info({ at: 'heap.tuned', headroomMb: config.heapHeadroomMb, growingPercent: heap.percent }, 'V8 heap growing factor set (LOGPLANE_HEAP_HEADROOM_MB; 0 = V8 default)');
@@ -58,7 +56,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     const timer = setTimeout(() => {
       server.ctx.log.error({ at: 'server.stop_timeout' }, 'graceful stop took too long; exiting');
       process.exit(1);
-    }, STOP_TIMEOUT_MS);
+    }, stopBoundMs(config));
     timer.unref();
     heap.stop();
     server.close().then(
@@ -110,17 +108,20 @@ export async function serve(argv: readonly string[]): Promise<void> {
     `  web console:            ${server.url}/`,
     `  health / metrics:       ${server.url}/healthz  ${server.url}/metrics`,
   ];
-  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${config.host}:${p.syslog}`);
-  if (p.tls !== null) lines.push(`  syslog TLS:             ${config.host}:${p.tls}`);
+  if (p.syslog !== null) lines.push(`  syslog TCP + UDP:       ${hostPort(config.host, p.syslog)}`);
+  if (p.tls !== null) lines.push(`  syslog TLS:             ${hostPort(config.host, p.tls)}`);
   if (sessionUrlsLocalOnly(config)) {
     lines.push(`  note: listening on all interfaces, but session URLs (heroku logs, logs -t) point at ${server.url}, which only this machine reaches; set LOGPLANE_PUBLIC_URL (--public-url) to the URL other hosts use`);
   }
   // Where the admin key is kept, on every start; the key itself only when it was just made.
   const cli = cliCommand();
   // distributed mode: Redis keeps only the key's SHA-256 (SPEC 12); this node's copy is in server.json while it runs
-  const keyHome = server.cluster
-    ? `${server.generatedKey ? `${adminKeyPath(config.dataDir)} and, ` : ''}while this node runs, ${runFilePath(config.dataDir)} (Redis keeps only its SHA-256)`
-    : join(dataDir, 'config.json');
+  const runFile = runFilePath(dataDir);
+  const keyHome = !server.cluster
+    ? join(dataDir, 'config.json')
+    : server.generatedKey
+      ? `${adminKeyPath(dataDir)} and, while this node runs, ${runFile} (Redis keeps only its SHA-256)`
+      : `${runFile} while this node runs (Redis keeps only its SHA-256)`;
   const ownDir = dataDir === resolve('.logplane');
   const again = `print it with: ${cli} config:key${ownDir ? '' : ` --data-dir ${shellQuote(dataDir)}`}`;
   if (server.generatedKey) lines.push(`  admin API key:          ${server.apiKey}  (shown this once; kept in ${keyHome}; ${again})`);

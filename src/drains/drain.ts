@@ -454,6 +454,19 @@ export abstract class Drain implements LineSink, BudgetMember {
     return p;
   }
 
+  /** What a stop now would lose: the lines held and the drops still owed an L10 line, since when (drains/stop-loss.ts). */
+  get owed(): { lines: number; sinceMs: number } {
+    const since = this.#loss.unreportedSinceMs;
+    return { lines: this.depth + this.#loss.unreported, sinceMs: since > 0 ? since : this.clock.now() };
+  }
+
+  /** Lines lost at the last stop (drains/stop-loss.ts): counted, and reported by the next L10 line, sent even with nothing queued. */
+  lostAtStop(lines: number, sinceMs: number): void {
+    this.counters.droppedStop.value += lines;
+    this.#loss.loseSince(lines, sinceMs);
+    this.#wakeSoon();
+  }
+
   /** Stop: release connections and forget what is held. Returns the lines left undelivered. */
   destroy(): number {
     if (this.#closed) return 0;

@@ -48,6 +48,22 @@ export class LossLedger {
     if (sinceMs < this.#dropAfterBuildMs) this.#dropAfterBuildMs = sinceMs;
   }
 
+  /**
+   * n lines lost before this ledger began, since sinceMs (the stop before a
+   * restart, drains/stop-loss.ts): counted, and reported by the next L10
+   * line as lost since then.
+   */
+  loseSince(n: number, sinceMs: number): void {
+    this.lose(n);
+    this.#sinceMs = Math.min(this.#sinceMs, sinceMs);
+    this.#dropAfterBuildMs = Math.min(this.#dropAfterBuildMs, sinceMs);
+  }
+
+  /** When the first drop not yet reported happened; 0 when none is owed. */
+  get unreportedSinceMs(): number {
+    return this.unreported > 0 ? this.#sinceMs : 0;
+  }
+
   #note(n: number): void {
     if (this.unreported === 0) this.#sinceMs = this.#clock.now();
     if (this.#dropAfterBuildMs === 0) this.#dropAfterBuildMs = this.#clock.now();

@@ -22,6 +22,7 @@ import { replayAnswer, ReplayLimit, type ReplayRequest } from './replay.js';
 import type { HistorySource } from '../history/source.js';
 import { lineFilterOf, parseDrainFilter, sameFilter } from './filter.js';
 import { createDrainMetrics, KINDS, type DrainMetrics } from './metrics.js';
+import type { DrainLoss } from './stop-loss.js';
 
 /** Emits a platform line (L14) into an app's stream, as any other line: route() at wiring time. */
 export type EmitLine = (app: App, line: Buffer) => void;
@@ -134,6 +135,8 @@ export class DrainManager {
   /** One replay of a drain at a time, and so many a minute (replays run here when this node delivers the drain). */
   readonly #replayLimit: ReplayLimit;
   #closing: Promise<void> | null = null;
+  /** Embedded mode, once closed: what each drain could not deliver (drains/stop-loss.ts saves it). */
+  #lostAtStop: DrainLoss[] = [];
 
   constructor(ctx: Context, wiring: DrainWiring, opts: DrainManagerOptions = {}) {
     this.#ctx = ctx;
@@ -442,6 +445,23 @@ export class DrainManager {
 
   // ---- stop ---------------------------------------------------------------
 
+  /** Embedded mode, after close(): the lines each drain held or owed an L10 line for (none in distributed mode: the next owner replays them). */
+  get lostAtStop(): readonly DrainLoss[] {
+    return this.#lostAtStop;
+  }
+
+  /** The losses of the last stop (drains/stop-loss.ts): each drain still there reports them in its next L10 line. Returns the lines announced. */
+  announceLosses(losses: readonly DrainLoss[]): number {
+    let lines = 0;
+    for (const l of losses) {
+      const drain = this.drain(l.app, l.drain);
+      if (!drain) continue; // removed, or its app deleted, while the server was down
+      drain.lostAtStop(l.lines, l.sinceMs);
+      lines += l.lines;
+    }
+    return lines;
+  }
+
   /** Wait (at most timeoutMs) until every drain has delivered what it holds. */
   async flush(timeoutMs: number): Promise<{ drains: number; flushed: number }> {
     const all = [...this.#all()];
@@ -463,6 +483,8 @@ export class DrainManager {
       for (const [appId, live] of this.#byApp) {
         const app = reg.get(appId);
         for (const l of live.values()) {
+          const owed = l.drain.owed;
+          if (!this.#cluster && owed.lines > 0) this.#lostAtStop.push({ app: appId, drain: l.record.id, ...owed });
           app?.removeSink(l.sink);
           this.#cluster?.detachDrain(l.record.id);
           undelivered += l.drain.destroy();

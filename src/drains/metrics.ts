@@ -10,7 +10,7 @@ export const KINDS = Object.values(DrainKind);
 export function createDrainMetrics(ctx: Context) {
   const r = ctx.metrics.registry;
   const delivered = r.counter('logplane_drain_lines_delivered_total', 'Lines delivered to drains, by drain kind.', ['kind']);
-  const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries).', ['kind', 'reason']);
+  const dropped = r.counter('logplane_drain_lines_dropped_total', 'Lines dropped by drains, by kind and reason (overflow, rejected, retries, stop).', ['kind', 'reason']);
   const attempts = r.counter('logplane_drain_attempts_total', 'Delivery attempts (batches) by kind and outcome (ok, retry, drop).', ['kind', 'outcome']);
   const seconds = r.counter('logplane_drain_attempt_seconds_total', 'Time spent in delivery attempts, by kind (divided by logplane_drain_attempts_total: mean latency).', ['kind']);
   const drains = r.gauge('logplane_drains', 'Drains by kind and state (idle, connecting, delivering, backing_off, failing).', ['kind', 'state']);
@@ -29,6 +29,7 @@ export function createDrainMetrics(ctx: Context) {
       droppedOverflow: dropped.labels(l, 'overflow'),
       droppedRejected: dropped.labels(l, 'rejected'),
       droppedRetries: dropped.labels(l, 'retries'),
+      droppedStop: dropped.labels(l, 'stop'),
       attemptsOk: attempts.labels(l, 'ok'),
       attemptsRetry: attempts.labels(l, 'retry'),
       attemptsDrop: attempts.labels(l, 'drop'),

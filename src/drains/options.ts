@@ -21,6 +21,8 @@ export interface DrainCounters {
   droppedOverflow: Child;
   droppedRejected: Child;
   droppedRetries: Child;
+  /** Lines a drain held, or owed an L10 line, when the server stopped; counted when the next start announces them. */
+  droppedStop: Child;
   attemptsOk: Child;
   attemptsRetry: Child;
   attemptsDrop: Child;
@@ -32,7 +34,7 @@ export interface DrainCounters {
 }
 export function noCounters(): DrainCounters {
   return {
-    delivered: new Child(), droppedOverflow: new Child(), droppedRejected: new Child(), droppedRetries: new Child(),
+    delivered: new Child(), droppedOverflow: new Child(), droppedRejected: new Child(), droppedRetries: new Child(), droppedStop: new Child(),
     attemptsOk: new Child(), attemptsRetry: new Child(), attemptsDrop: new Child(), latencySum: new Child(),
   };
 }

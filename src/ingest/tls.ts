@@ -18,11 +18,17 @@ export function startSyslogTls(ctx: Context, port: number, host: string, certPat
     throw new ConfigError([`cannot read TLS certificate or key: ${(err as Error).message}`]);
   }
   const counters = new IngestCounters(ctx, 'tls');
-  const server = createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: ctx.config.tlsHandshakeMs }, (sock) => {
-    closeWhenIdle(ctx, sock, 'tls');
-    if (pool) pool.attachStream(sock, 'tls');
-    else serveSyslogStream(ctx, sock, 'tls', counters, garbage);
-  });
+  let server: Server;
+  try {
+    server = createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: ctx.config.tlsHandshakeMs }, (sock) => {
+      closeWhenIdle(ctx, sock, 'tls');
+      if (pool) pool.attachStream(sock, 'tls');
+      else serveSyslogStream(ctx, sock, 'tls', counters, garbage);
+    });
+  } catch (err) {
+    // OpenSSL's own words ("PEM routines::no start line") name neither the setting nor the file
+    throw new ConfigError([`cannot use the TLS certificate ${certPath} with the key ${keyPath} (PEM files, the key matching the certificate): ${(err as Error).message}`]);
+  }
   // the raw socket, before the handshake: a refused client costs no TLS work
   if (limits !== null) server.on('connection', (raw: import('node:net').Socket) => void limits.admit(raw));
   // a handshake that failed or did not finish within config.tlsHandshakeMs (10 s; Node's default is 120 s) (silent, or a ClientHello

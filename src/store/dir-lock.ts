@@ -19,7 +19,7 @@ import { DataDirInUseError } from '../errors.js';
 
 export const LOCK_FILE = 'lock';
 
-/** How long a start waits for a holder that is stopping (its graceful stop is bounded at 10 s by `serve`). */
+/** How long a start waits for a holder that is stopping (`serve` bounds its graceful stop at 12 s with the defaults: server.ts stopBoundMs). */
 export const LOCK_WAIT_MS = 15_000;
 const POLL_MS = 50;
 /** A lock file still empty or half written this long after it was seen is stale (its writer died between create and write). */

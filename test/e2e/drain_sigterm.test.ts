@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { HttpReceiver, msgText } from '../support/drain-receivers.js';
+import { HttpReceiver, l10Count, msgText } from '../support/drain-receivers.js';
 import { until } from '../support/wait.js';
 import { freePort } from '../support/net.js';
 import { api } from '../support/api.js';
@@ -159,6 +159,77 @@ test('SIGTERM: the process stops accepting HTTP and syslog connections while it 
     assert.equal(code, 0, srv.stderr());
   } finally {
     await srv.stop('SIGKILL');
+    await r.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM with LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS raised past 10 s: the stop waits for the flush, saves the rings and exits 0', async () => {
+  const r = await HttpReceiver.start();
+  r.mode = 'hang'; // the flush runs to its bound, 11 s
+  const dataDir = mkdtempSync(join(tmpdir(), 'logplane-sigterm-long-'));
+  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '11000', LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' };
+  const srv = await spawnServer({ dataDir, env });
+  let again: Awaited<ReturnType<typeof spawnServer>> | null = null;
+  try {
+    const put = await api(srv, 'PUT', '/v3/channels/patient', { tokens: ['app'] });
+    assert.equal(put.status, 201);
+    assert.equal((await api(srv, 'POST', '/v3/channels/patient/drains', { url: r.url() })).status, 201);
+    const token = put.json.tokens.app as string;
+    const m = `<190>1 2024-05-06T07:08:09Z host ${token} web.1 - - kept across the stop`;
+    const res = await fetch(`${srv.url}/logs`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}` }, body: `${Buffer.byteLength(m)} ${m}` });
+    assert.equal(res.status, 204);
+    await until('the drain request hanging', () => r.hanging() === 1);
+    srv.child.kill('SIGTERM');
+    const { code } = await srv.exited;
+    // before, `serve` gave up at a fixed 10 s: exit 1, the rings never saved
+    assert.equal(code, 0, srv.stderr());
+    again = await spawnServer({ dataDir, env });
+    const history = await (await fetch(`${again.url}/v3/channels/patient/logs`, { headers: { authorization: again.auth } })).text();
+    assert.match(history, /kept across the stop/);
+  } finally {
+    await srv.stop('SIGKILL');
+    await again?.stop('SIGKILL');
+    await r.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM: lines a drain could not deliver within the flush bound are announced by an L10 line after the restart (embedded mode)', async () => {
+  const r = await HttpReceiver.start();
+  r.mode = 'hang'; // the endpoint holds the first batch: nothing is delivered before the stop
+  const dataDir = mkdtempSync(join(tmpdir(), 'logplane-sigterm-loss-'));
+  const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '500', LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' };
+  const srv = await spawnServer({ dataDir, env });
+  let again: Awaited<ReturnType<typeof spawnServer>> | null = null;
+  const post = async (url: string, token: string, msgs: string[]) => {
+    const body = msgs.map((msg) => `<190>1 2024-05-06T07:08:09Z host ${token} web.1 - - ${msg}`).map((m) => `${Buffer.byteLength(m)} ${m}`).join('');
+    const res = await fetch(`${url}/logs`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}` }, body });
+    assert.equal(res.status, 204);
+  };
+  try {
+    const put = await api(srv, 'PUT', '/v3/channels/lossy', { tokens: ['app'] });
+    assert.equal(put.status, 201);
+    assert.equal((await api(srv, 'POST', '/v3/channels/lossy/drains', { url: r.url() })).status, 201);
+    const token = put.json.tokens.app as string;
+    await post(srv.url, token, ['first']);
+    await until('the drain request hanging', () => r.hanging() === 1);
+    await post(srv.url, token, ['second', 'third']);
+    srv.child.kill('SIGTERM');
+    assert.equal((await srv.exited).code, 0, srv.stderr());
+    r.mode = 'ok';
+    again = await spawnServer({ dataDir, env });
+    await post(again.url, token, ['after the restart']);
+    await until('the line after the restart delivered', () => r.messages().some((m) => msgText('http', m) === 'after the restart'));
+    const got = r.messages().map((m) => msgText('http', m));
+    // before, the three lines were gone without a word: the drain got only the new line
+    assert.equal(l10Count(got[0]!), 3, got.join('\n'));
+    assert.deepEqual(got.slice(1), ['after the restart']);
+    const metrics = await (await fetch(`${again.url}/metrics`)).text();
+    assert.match(metrics, /^logplane_drain_lines_dropped_total\{kind="http",reason="stop"\} 3$/m);
+  } finally {
+    await srv.stop('SIGKILL');
+    await again?.stop('SIGKILL');
     await r.close();
     rmSync(dataDir, { recursive: true, force: true });
   }

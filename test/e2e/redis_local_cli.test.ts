@@ -51,3 +51,15 @@ test('distributed mode: the local CLI finds the node and its admin key in the da
   const gone = await runCli(['config:key'], { env });
   assert.notEqual(gone.code, 0);
 });
+
+test('distributed mode: a node given the key says where it keeps it, in a sentence and with the full path', async () => {
+  const dataDir = join(root, 'given');
+  const given = await spawnServer({ dataDir, env: { REDIS_URL: redis.url, LOGPLANE_API_KEY: 'g'.repeat(32) } });
+  try {
+    await until('the start message', () => given.stdout().includes('admin API key'), 10_000);
+    // before: "kept in while this node runs, <relative path>"
+    assert.ok(given.stdout().includes(`admin API key:          kept in ${join(dataDir, 'server.json')} while this node runs (Redis keeps only its SHA-256); print it with: `), given.stdout());
+  } finally {
+    await given.stop();
+  }
+});

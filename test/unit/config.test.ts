@@ -1,7 +1,7 @@
 // loadConfig: flags over environment over defaults; every problem listed at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaults, loadConfig, publicBaseUrl } from '../../src/config.js';
+import { defaults, hostPort, loadConfig, publicBaseUrl } from '../../src/config.js';
 import { ConfigError, ErrorCode } from '../../src/errors.js';
 
 function problemsOf(argv: string[], env: Record<string, string>): readonly string[] {
@@ -260,4 +260,11 @@ test('no credential in a problem: URLs shown with their user and password as ***
   const more = problemsOf(['stray://a:STRAYPW@b'], { REDIS_URL: 'redis-cluster://u:CLUSTERPW@h1,h2' }).join('\n');
   assert.ok(!more.includes('CLUSTERPW') && !more.includes('STRAYPW'), more);
   assert.ok(more.includes('redis-cluster://***@h1,h2'), more);
+});
+
+test('the start message writes a listener as clients do: an IPv6 address in brackets', () => {
+  // before: "syslog TCP + UDP: ::1:6001", which no syslog client takes
+  assert.equal(hostPort('::1', 6001), '[::1]:6001');
+  assert.equal(hostPort('127.0.0.1', 6001), '127.0.0.1:6001');
+  assert.equal(publicBaseUrl(loadConfig([], { LOGPLANE_HOST: '::1' }), 8601), 'http://[::1]:8601');
 });
