@@ -38,8 +38,8 @@ export async function unlinkIfThere(path: string): Promise<void> {
 }
 
 /** Replace path with data, atomically (temp file, fsync, rename, directory fsync); the temp file does not stay on a failure. */
-export async function replaceFile(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp`;
+export async function replaceFile(path: string, data: string | readonly Buffer[]): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
   try {
     await writeSynced(tmp, data);
     await rename(tmp, path);

@@ -20,9 +20,9 @@
 // directory. Removed after it was read (a crash later must not restore stale
 // history twice).
 import * as zlib from 'node:zlib';
-import { readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { syncDir, writeSynced } from '../basics/files.js';
+import { readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { replaceFile } from '../basics/files.js';
 import type { Ring } from './ring.js';
 import { HEADER } from '../line.js';
 import type { Log } from '../obs/log.js';
@@ -120,16 +120,7 @@ export function encodeRings(registry: RingOwners): { bytes: Buffer[]; lines: num
 /** Save every app's ring and seq, atomically. Returns the number of lines saved. */
 export async function saveRings(dataDir: string, registry: RingOwners): Promise<number> {
   const { bytes, lines } = encodeRings(registry);
-  const path = ringsPath(dataDir);
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeSynced(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await syncDir(dirname(path));
+  await replaceFile(ringsPath(dataDir), bytes);
   return lines;
 }
 
