@@ -76,8 +76,9 @@ Run \`logplane <command> --help\` for a command's options,
 \`logplane --version\` (-v) for the version.
 The CLI finds the server by LOGPLANE_URL, else <data dir>/server.json, else
 the url of ~/.config/logplane/credentials.json, else http://127.0.0.1:8601;
-the key by LOGPLANE_API_KEY, else <data dir>/config.json (local servers),
-else the key of credentials.json (\`logplane login\` stores it). The data dir is
+the key by LOGPLANE_API_KEY, else <data dir>/config.json (a local embedded
+server) or <data dir>/server.json (a local node in distributed mode, while it
+runs), else the key of credentials.json (\`logplane login\` stores it). The data dir is
 LOGPLANE_DATA_DIR, else ./.logplane.
 `;
 }
