@@ -149,6 +149,18 @@ function rejectFailed(req: IncomingMessage, socket: Duplex, err: unknown): void 
   else reject(req, socket, 404, 'Not Found', 'not_found', 'session not found or expired');
 }
 
+/**
+ * A handshake ws refuses (method, Upgrade, Sec-WebSocket-Key or -Version) in
+ * the API's error shape, not ws's text/html sentence; ws tells only the
+ * sentence, and its one 405 is for the method.
+ */
+function rejectHandshake(err: Error, socket: Duplex, req: IncomingMessage): void {
+  const status = req.method === 'GET' ? 400 : 405;
+  // RFC 6455 4.4: a version we do not speak is answered with the ones we do
+  const more = err.message.includes('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '';
+  reject(req, socket, status, STATUS_CODES[status]!, status === 405 ? 'method_not_allowed' : 'bad_request', `bad WebSocket handshake: ${err.message}`, more);
+}
+
 /** Accepts WebSocket upgrades for /sessions/:id and hands them to the tail service. */
 export class WsGateway {
   readonly #service: TailService;
@@ -165,6 +177,7 @@ export class WsGateway {
       .labels('frame_too_large');
     // the 101 carries the Request-Id too (SPEC 7: every response)
     this.#wss.on('headers', (headers: string[], req: IncomingMessage) => headers.push(`Request-Id: ${genReqId(req)}`));
+    this.#wss.on('wsClientError', rejectHandshake);
     server.on('upgrade', this.#onUpgrade);
   }
 

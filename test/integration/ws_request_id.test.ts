@@ -1,6 +1,7 @@
-// SPEC 7: every response carries Request-Id (echoed or generated), the
-// WebSocket gateway's answers too: its refusals before the upgrade and the
-// 101 itself (found by fuzzing the tail's handshake).
+// SPEC 7: every response carries Request-Id (echoed or generated) and errors
+// are JSON {"id","error"}: the WebSocket gateway's answers too, its refusals
+// before the upgrade (a malformed handshake included) and the 101 itself
+// (found by fuzzing the tail's handshake).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -16,6 +17,22 @@ before(async () => {
 });
 after(() => srv.close());
 
+const GOOD_HANDSHAKE = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+
+/** The server's whole answer to a raw request (read until it closes; bounded in time). */
+function exchange(request: string): Promise<string> {
+  const port = Number(new URL(srv.url).port);
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => (sock.destroy(), reject(new Error(`not closed: ${JSON.stringify(got)}`))), 10_000);
+    sock.on('data', (d) => (got += d.toString('latin1')));
+    sock.on('close', () => (clearTimeout(timer), resolve(got)));
+    sock.on('error', () => {});
+    sock.write(request);
+  });
+}
+
 /** The status line and headers the server answers to a WebSocket handshake for path (bounded in time). */
 function handshake(path: string, requestId?: string): Promise<string> {
   const port = Number(new URL(srv.url).port);
@@ -30,7 +47,7 @@ function handshake(path: string, requestId?: string): Promise<string> {
     });
     sock.on('error', reject);
     const rid = requestId === undefined ? '' : `Request-Id: ${requestId}\r\n`;
-    sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${rid}\r\n`);
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n${GOOD_HANDSHAKE}${rid}\r\n`);
   });
 }
 
@@ -61,3 +78,25 @@ test('the 101 of an accepted tail carries the Request-Id', async () => {
   assert.match(head, /^HTTP\/1\.1 101 /);
   assert.equal(requestIdOf(head), 'fuzz-101');
 });
+
+// the exact handshakes the fuzzer sent: each got ws's text/html sentence without a Request-Id
+const malformed: { name: string; request: (path: string) => string; status: number; error: RegExp; more?: RegExp }[] = [
+  { name: 'no Sec-WebSocket-Key', request: (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`, status: 400, error: /Sec-WebSocket-Key/ },
+  { name: 'a Sec-WebSocket-Key that is not 16 bytes of base64', request: (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 13\r\n\r\n`, status: 400, error: /Sec-WebSocket-Key/ },
+  { name: 'Sec-WebSocket-Version 7', request: (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n${GOOD_HANDSHAKE.replace('13', '7')}\r\n`, status: 400, error: /Sec-WebSocket-Version/, more: /^sec-websocket-version: 13, 8$/im },
+  { name: 'Upgrade: h2c', request: (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n`, status: 400, error: /Upgrade/ },
+  { name: 'POST', request: (p) => `POST ${p} HTTP/1.1\r\nHost: x\r\n${GOOD_HANDSHAKE}Content-Length: 0\r\n\r\n`, status: 405, error: /method/ },
+];
+for (const m of malformed) {
+  test(`a malformed handshake (${m.name}) to a live session: ${m.status}, a JSON error and the Request-Id`, async () => {
+    const answer = await exchange(m.request(`/sessions/${sessionId}`).replace('Host: x\r\n', 'Host: x\r\nRequest-Id: fuzz-hs\r\n'));
+    const [head, body] = answer.split('\r\n\r\n');
+    assert.match(head!, new RegExp(`^HTTP/1\\.1 ${m.status} `));
+    assert.equal(requestIdOf(head!), 'fuzz-hs');
+    assert.match(head!, /^content-type: application\/json/im);
+    const json = JSON.parse(body!) as { id: string; error: string };
+    assert.equal(json.id, m.status === 405 ? 'method_not_allowed' : 'bad_request');
+    assert.match(json.error, m.error);
+    if (m.more) assert.match(head!, m.more);
+  });
+}
