@@ -1,7 +1,8 @@
 // SPEC 7: every response carries Request-Id (echoed or generated) and errors
 // are JSON {"id","error"}: the WebSocket gateway's answers too, its refusals
 // before the upgrade (a malformed handshake included) and the 101 itself
-// (found by fuzzing the tail's handshake).
+// (found by fuzzing the tail's handshake); and SSE chosen whatever the
+// case of the Accept header.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -100,3 +101,12 @@ for (const m of malformed) {
     if (m.more) assert.match(head!, m.more);
   });
 }
+
+// RFC 9110 8.3.1: a media type is case-insensitive; the fuzzer's `Accept: TEXT/EVENT-STREAM` got the text transport
+test('Accept: TEXT/EVENT-STREAM (any case) gets Server-Sent Events', async () => {
+  const s = await api(srv, 'POST', '/v3/sessions', { channel_id: 'wsid' });
+  const res = await fetch(String(s.json.url), { headers: { accept: 'TEXT/Event-Stream' }, signal: AbortSignal.timeout(10_000) });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  await res.text();
+});
