@@ -67,7 +67,8 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
   http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {
     const found = await service.lookupAnywhere(req.params.id); // distributed mode: a session made on another node
     if (!found) throw new NotFoundError('session not found or expired');
-    const sse = (req.headers.accept ?? '').includes('text/event-stream');
+    // a media type is case-insensitive (RFC 9110 8.3.1)
+    const sse = (req.headers.accept ?? '').toLowerCase().includes('text/event-stream');
     // resume point: Last-Event-ID (an SSE reconnect) wins over ?after=
     let after: number | null = null;
     const q = req.query.after;

@@ -14,6 +14,7 @@ import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat, TailService } from './service.js';
 import { parseSeq } from './params.js';
 import { LimitError } from '../errors.js';
+import { genReqId } from '../api/errors.js';
 
 /** One scratch writer for all WebSocket tails (encoding is synchronous). */
 const writer = new ByteWriter();
@@ -133,18 +134,31 @@ const SESSION_PREFIX = '/sessions/';
 /** Largest frame a client may send (SPEC 17); a bigger one closes the connection with 1009. */
 export const WS_MAX_PAYLOAD = 64 * 1024;
 
-function reject(socket: Duplex, status: number, reason: string, id: string, error: string, more = ''): void {
+/** The API's JSON error, with the Request-Id every response carries (SPEC 7), written on the socket before any upgrade. */
+function reject(req: IncomingMessage, socket: Duplex, status: number, reason: string, id: string, error: string, more = ''): void {
   const body = JSON.stringify({ id, error });
   socket.on('error', () => {});
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${more}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nRequest-Id: ${genReqId(req)}\r\n${more}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
 /** A session that cannot be opened here: over its key's or app's quota on this node (SPEC 17), the API's answer with Retry-After; else (unknown, expired, Redis failed) 404. */
-function rejectFailed(socket: Duplex, err: unknown): void {
-  if (err instanceof LimitError) reject(socket, err.status, STATUS_CODES[err.status] ?? 'Error', err.id, err.message, `Retry-After: ${err.retryAfter}\r\n`);
-  else reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired');
+function rejectFailed(req: IncomingMessage, socket: Duplex, err: unknown): void {
+  if (err instanceof LimitError) reject(req, socket, err.status, STATUS_CODES[err.status] ?? 'Error', err.id, err.message, `Retry-After: ${err.retryAfter}\r\n`);
+  else reject(req, socket, 404, 'Not Found', 'not_found', 'session not found or expired');
+}
+
+/**
+ * A handshake ws refuses (method, Upgrade, Sec-WebSocket-Key or -Version) in
+ * the API's error shape, not ws's text/html sentence; ws tells only the
+ * sentence, and its one 405 is for the method.
+ */
+function rejectHandshake(err: Error, socket: Duplex, req: IncomingMessage): void {
+  const status = req.method === 'GET' ? 400 : 405;
+  // RFC 6455 4.4: a version we do not speak is answered with the ones we do
+  const more = err.message.includes('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '';
+  reject(req, socket, status, STATUS_CODES[status]!, status === 405 ? 'method_not_allowed' : 'bad_request', `bad WebSocket handshake: ${err.message}`, more);
 }
 
 /** Accepts WebSocket upgrades for /sessions/:id and hands them to the tail service. */
@@ -161,6 +175,9 @@ export class WsGateway {
     this.#tooLarge = service.ctx.metrics.registry
       .counter('logplane_tail_ws_closed_total', 'WebSocket tails closed by us, by reason (frame_too_large: a client frame over 64 KiB, closed with 1009).', ['reason'])
       .labels('frame_too_large');
+    // the 101 carries the Request-Id too (SPEC 7: every response)
+    this.#wss.on('headers', (headers: string[], req: IncomingMessage) => headers.push(`Request-Id: ${genReqId(req)}`));
+    this.#wss.on('wsClientError', rejectHandshake);
     server.on('upgrade', this.#onUpgrade);
   }
 
@@ -170,7 +187,7 @@ export class WsGateway {
     const path = q === -1 ? url : url.slice(0, q);
     if (!path.startsWith(SESSION_PREFIX)) {
       // not ours; answer only if nobody else listens for upgrades
-      if (this.#server.listenerCount('upgrade') === 1) reject(socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
+      if (this.#server.listenerCount('upgrade') === 1) reject(req, socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
       return;
     }
     let id: string;
@@ -184,25 +201,25 @@ export class WsGateway {
       // distributed mode: a session made on another node
       socket.on('error', () => {}); // a reset while we ask Redis must not throw
       void this.#service.lookupAnywhere(id).then(
-        (f) => (f ? this.#onUpgrade(req, socket, head, true) : rejectFailed(socket, null)),
-        (err: unknown) => rejectFailed(socket, err),
+        (f) => (f ? this.#onUpgrade(req, socket, head, true) : rejectFailed(req, socket, null)),
+        (err: unknown) => rejectFailed(req, socket, err),
       );
       return;
     }
     if (!found) {
-      reject(socket, 404, 'Not Found', 'not_found', 'session not found or expired');
+      reject(req, socket, 404, 'Not Found', 'not_found', 'session not found or expired');
       return;
     }
     const params = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
     const afterRaw = params.get('after');
     const after = afterRaw === null || afterRaw === '' ? null : parseSeq(afterRaw);
     if (after === undefined) {
-      reject(socket, 400, 'Bad Request', 'invalid_params', 'after: must be a non-negative integer');
+      reject(req, socket, 400, 'Bad Request', 'invalid_params', 'after: must be a non-negative integer');
       return;
     }
     const format = params.get('format');
     if (format !== null && format !== 'json' && format !== 'text') {
-      reject(socket, 400, 'Bad Request', 'invalid_params', 'format: must be json or text');
+      reject(req, socket, 400, 'Bad Request', 'invalid_params', 'format: must be json or text');
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
