@@ -3,7 +3,7 @@
 // certificates verified unless the URL says #insecure, private addresses
 // refused at connect time. The request (head and body) is built once per
 // batch by Drain#build and sent as is on every attempt by the lean client
-// in http1.ts.
+// in http1/client.ts.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

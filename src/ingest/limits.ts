@@ -2,7 +2,7 @@
 // the HTTP server (API, POST /logs, sessions, WebSocket). Each listener has
 // its own cap and a cap per client address; all listeners together stay
 // under the node's connection budget, which start-up derives from the
-// process's file-descriptor limit (fd-limit.ts) with room kept for files,
+// process's file-descriptor limit (readFdLimit below) with room kept for files,
 // Redis, drains and, for the HTTP listener, the API and health checks: the
 // syslog listeners can never take the last `httpReserve` of the budget.
 // A connection over a limit is destroyed as soon as it is accepted, and
