@@ -1,20 +1,13 @@
 // One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
 // plus the Request-Id header on every response.
-import { randomUUID } from 'node:crypto';
+import { genReqId } from '../basics/request-id.js';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LimitError, LogplaneError } from '../errors.js';
 import type { Context } from '../context.js';
 
-const REQUEST_ID = /^[A-Za-z0-9._:@\-]{1,200}$/;
-
-/** Request-Id: the client's (Request-Id or X-Request-Id) if sane, else a new uuid. */
-export function genReqId(req: { headers: Record<string, string | string[] | undefined> }): string {
-  const h = req.headers['request-id'] ?? req.headers['x-request-id'];
-  const v = Array.isArray(h) ? h[0] : h;
-  return v && REQUEST_ID.test(v) ? v : randomUUID();
-}
+export { genReqId };
 
 /**
  * Errors Fastify raises before routing (the server's `frameworkErrors`), in
