@@ -73,8 +73,8 @@ export interface IngestReply {
 
 const EMPTY = Buffer.alloc(0);
 export const ENC_IDENTITY = 0;
-const ENC_GZIP = 1;
-const ENC_UNSUPPORTED = -1;
+export const ENC_GZIP = 1;
+export const ENC_UNSUPPORTED = -1;
 
 /** The token of `Authorization: Basic base64(user:token)`; the user part is ignored. */
 export function basicToken(header: string | undefined): string | null {
