@@ -10,6 +10,7 @@
 // the Heroku Platform API subset.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { startDrainServer, type DrainTestServer } from '../support/drain-receivers.js';
 import { partialBody, rawRequest, type RawResponse } from '../support/http.js';
@@ -263,6 +264,26 @@ describe('requests a web page of another site could forge (CSRF)', () => {
     }
     assertUntouched();
     assert.equal(t.server.ctx.access.keys.list().length, 0, 'no key was created');
+  });
+
+  test('an empty Host names no origin: an HTTP/1.0 change with Host empty and an Origin without a host (file://) is 403', async () => {
+    const u = new URL(t.url);
+    const body = '{"channel_id":"demo"}';
+    const head = ['POST /v3/sessions HTTP/1.0', 'Host:', `Authorization: ${t.auth}`, 'Origin: file://', 'Content-Type: application/json', `Content-Length: ${body.length}`, '', ''].join('\r\n');
+    const answer = await new Promise<string>((resolve) => {
+      const sock = connect(Number(u.port), u.hostname);
+      let got = '';
+      const bound = setTimeout(() => sock.destroy(), 5000);
+      sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        clearTimeout(bound);
+        resolve(got);
+      });
+      sock.write(head + body);
+    });
+    assert.match(answer, /^HTTP\/1\.1 403 /, answer);
+    assert.match(answer, /"id":"cross_origin"/, answer);
   });
 
   test('reads from another site are answered (the browser does not let the page read them)', async () => {
