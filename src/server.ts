@@ -378,7 +378,8 @@ function createHttp(config: Config): FastifyInstance {
     // Node checks the first two every connectionsCheckingInterval
     keepAliveTimeout: config.httpKeepAliveMs,
     requestTimeout: config.httpRequestTimeoutMs,
-    http: { headersTimeout: config.httpHeadersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs) },
+    // Node's own Host check answers an empty 400 without Request-Id: errors.ts answers it in the API's shape
+    http: { headersTimeout: config.httpHeadersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutMs), requireHostHeader: false },
   });
 }
 

@@ -73,7 +73,8 @@ function anotherSite(req: FastifyRequest, publicUrl: string): string | null {
 function ownOrigin(origin: string, host: string | undefined, publicUrl: string): boolean {
   try {
     const o = new URL(origin);
-    return (publicUrl !== '' && o.origin === new URL(publicUrl).origin) || o.host === host;
+    // no Host or an empty one (HTTP/1.0; HTTP/1.1 is refused without, api/errors.ts) names no origin
+    return (publicUrl !== '' && o.origin === new URL(publicUrl).origin) || (!!host && o.host === host);
   } catch {
     // `null` (a sandboxed frame, a redirect across sites) or not a URL
     return false;

@@ -4,7 +4,7 @@ import { genReqId } from '../basics/request-id.js';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { LimitError, LogplaneError } from '../errors.js';
+import { BadRequestError, LimitError, LogplaneError } from '../errors.js';
 import type { Context } from '../context.js';
 
 export { genReqId };
@@ -57,9 +57,25 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   socket.destroy(err);
 }
 
+/**
+ * HTTP/1.1 requires Host (RFC 9112 section 3.2: 400 without one, or with an
+ * empty one, as Node's own check had it). Node's check (requireHostHeader,
+ * off in server.ts) answered an empty 400 without Request-Id before any
+ * route; this one answers in the API's shape, ahead of every route's own
+ * hooks, so nothing behind it (the CSRF rule's Host, csrf.ts) meets an
+ * HTTP/1.1 request without one.
+ */
+function missingHost(req: FastifyRequest): boolean {
+  return req.raw.httpVersionMajor === 1 && req.raw.httpVersionMinor === 1 && !req.headers.host;
+}
+
 export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Request-Id', req.id);
+    if (missingHost(req)) {
+      reply.header('Connection', 'close');
+      throw new BadRequestError('bad request: HTTP/1.1 requires a Host header', 'missing_host');
+    }
   });
   app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {
     if (err instanceof LogplaneError) {

@@ -22,14 +22,21 @@
 //     read by one parser; a body
 //     that does not parse is 400 invalid_json; an empty body is no body;
 //   - a body cap of API_BODY_LIMIT (413 body_too_large), far below the ingest
-//     limit: POST /logs lives in its own scope with its own auth and limit.
+//     limit: POST /logs lives in its own scope with its own auth and limit;
+//   - Content-Encoding gzip read as POST /logs reads it (the cap then holds
+//     for the inflated body too), any other encoding 415; a body that is not
+//     UTF-8 is 400 invalid_json without its bytes (the parser's reason for
+//     UTF-8 text quotes the text).
 // A route without the key check says `config: { public: true }`; one open to
 // API keys says `config: { access: { perm, param | field } }`. accessTable()
 // lists every route with its rule (docs/api.md's table, the role test).
+import { isUtf8 } from 'node:buffer';
+import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RequestPayload } from 'fastify';
 import type { Context } from '../context.js';
 import { BadRequestError, LogplaneError, ErrorCode, UnauthorizedError } from '../errors.js';
 import { ADMIN, allows, type Permission, type Principal } from '../access/roles.js';
+import { ENC_GZIP, ENC_UNSUPPORTED, encodingOf, headerValue } from '../ingest/http.js';
 import { forgery } from './csrf.js';
 
 /** Largest management request body, bytes. */
@@ -109,13 +116,36 @@ function largeBody(req: FastifyRequest): boolean {
   return cl !== undefined && !(Number(cl) <= API_BODY_LIMIT);
 }
 
-/** Any body, whatever its declared type, as JSON; empty is no body. */
-function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void {
+/** 415: a body in an encoding the API does not read. */
+export class UnsupportedEncodingError extends LogplaneError {
+  constructor(encoding: string) {
+    super(ErrorCode.BAD_REQUEST, 415, 'unsupported_media_type', `unsupported Content-Encoding ${JSON.stringify(encoding)}: send the body as is, or gzip`);
+    this.name = 'UnsupportedEncodingError';
+  }
+}
+
+/** Any body, whatever its declared type, as JSON (gunzipped first when it says gzip); empty is no body. */
+function parseJson(req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
   if (body.length === 0) return done(null, undefined);
+  const encoding = headerValue(req.headers['content-encoding']);
+  const enc = encodingOf(encoding);
+  if (enc === ENC_UNSUPPORTED) return done(new UnsupportedEncodingError(encoding!));
+  if (enc !== ENC_GZIP) return done(...jsonOf(body));
+  // the cap holds for what the body inflates to (a gzip bomb is 413 like any large body)
+  gunzip(body, { maxOutputLength: API_BODY_LIMIT }, (err, inflated) => {
+    if (err === null) done(...jsonOf(inflated));
+    else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') done(new LogplaneError(ErrorCode.BAD_REQUEST, 413, 'body_too_large', 'request body too large'));
+    else done(new BadRequestError('invalid gzip body: the body is not valid gzip', 'invalid_gzip'));
+  });
+}
+
+/** The JSON in body, or 400 invalid_json: the parser's reason, which quotes the text, for UTF-8 text only (never other bytes). */
+function jsonOf(body: Buffer): [Error | null, unknown?] {
+  if (!isUtf8(body)) return [new BadRequestError('invalid JSON body: not UTF-8 text', 'invalid_json')];
   try {
-    done(null, JSON.parse(body));
+    return [null, JSON.parse(body.toString('utf8'))];
   } catch (err) {
-    done(new BadRequestError(`invalid JSON body: ${(err as Error).message}`, 'invalid_json'));
+    return [new BadRequestError(`invalid JSON body: ${(err as Error).message}`, 'invalid_json')];
   }
 }
 
@@ -215,7 +245,7 @@ function preHandler(req: FastifyRequest, _reply: FastifyReply, done: HookHandler
 export function apiScope(root: FastifyInstance, ctx: Context, routes: (api: FastifyInstance) => void): void {
   void root.register(async (api) => {
     api.removeAllContentTypeParsers();
-    api.addContentTypeParser('*', { parseAs: 'string', bodyLimit: API_BODY_LIMIT }, parseJson);
+    api.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: API_BODY_LIMIT }, parseJson);
     api.addHook('onRequest', onRequest(ctx));
     api.addHook('preParsing', preParsing);
     api.addHook('preHandler', preHandler);

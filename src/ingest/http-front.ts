@@ -1,7 +1,7 @@
 // The lean front of POST /logs, ahead of fastify on the same node:http
 // server. The common request (POST /logs with a known token, a Logplex
 // Content-Type, no Content-Encoding or identity, a Content-Length within the
-// limit, no Expect) is read and answered here on node:http's own request and
+// limit, no Expect, a Host) is read and answered here on node:http's own request and
 // response; its body goes through HttpIngest.body like fastify's, so the
 // answers, counts and limits are the same. Anything else (another route, a
 // bad token, gzip, chunked, too large, the server closing) goes to fastify
@@ -122,7 +122,8 @@ export class IngestFront {
   take(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'POST' || req.url !== '/logs' || this.closing) return false;
     const h = req.headers;
-    if (h['transfer-encoding'] !== undefined || h.expect !== undefined || h['content-length'] === undefined) return false;
+    // no Host: fastify answers (400 for HTTP/1.1, api/errors.ts)
+    if (!h.host || h['transfer-encoding'] !== undefined || h.expect !== undefined || h['content-length'] === undefined) return false;
     const n = Number(h['content-length']);
     if (!(Number.isInteger(n) && n > 0 && n <= this.#maxBody)) return false;
     if (!isLogplexContentType(h['content-type']) || encodingOf(headerValue(h['content-encoding'])) !== ENC_IDENTITY) return false;

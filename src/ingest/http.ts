@@ -25,6 +25,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookH
 import type { TokenEntry } from '../apps.js';
 import type { TimeSource } from '../basics/clock.js';
 import type { Context } from '../context.js';
+import { LogplaneError } from '../errors.js';
 import type { Child } from '../obs/metrics.js';
 import { routeMessage } from './route-writer.js';
 import { FrameIdCache, FRAME_ID_MAX_LENGTH, type FrameIdCacheOptions } from './frame-ids.js';
@@ -72,8 +73,8 @@ export interface IngestReply {
 
 const EMPTY = Buffer.alloc(0);
 export const ENC_IDENTITY = 0;
-const ENC_GZIP = 1;
-const ENC_UNSUPPORTED = -1;
+export const ENC_GZIP = 1;
+export const ENC_UNSUPPORTED = -1;
 
 /** The token of `Authorization: Basic base64(user:token)`; the user part is ignored. */
 export function basicToken(header: string | undefined): string | null {
@@ -268,9 +269,10 @@ export class HttpIngest {
     });
   }
 
-  /** Errors raised while fastify reads the body (size limit, bad Content-Length, aborted). */
-  readonly onError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
-    this.failed(req, reply, err);
+  /** Errors raised while fastify reads the body (size limit, bad Content-Length, aborted), or by the server's own hooks (a missing Host: api/errors.ts). */
+  readonly onError = (err: FastifyError | LogplaneError, req: FastifyRequest, reply: FastifyReply): void => {
+    if (err instanceof LogplaneError) this.#reject(req, reply, err.status, HttpDropReason.MALFORMED, err.id, err.message);
+    else this.failed(req, reply, err);
   };
 
   /** A request that failed while its body was read or handed to a worker (fastify's error codes). */

@@ -385,17 +385,25 @@ export class RedisStore implements ConfigStore {
    * returns the stored hash. A hash stored here is announced (a node that found none meanwhile re-reads it).
    */
   async claimApiKey(key: string): Promise<string> {
+    return (await this.#claimApiKey(key)).hash;
+  }
+
+  /** claimApiKey(), and whether this call stored the hash. */
+  async #claimApiKey(key: string): Promise<{ stored: boolean; hash: string }> {
     await this.#migrateApiKey();
     const [stored, hash] = (await redisCall(this.#cmd.eval(CLAIM_KEY_LUA, 1, API_KEY_HASH, sha256Hex(key), CONFIG_CHANNEL, this.#message('apiKey')))) as [number, string];
     if (stored === 1) await this.#bump();
-    return hash;
+    return { stored: stored === 1, hash };
   }
 
   /**
    * The admin key this node knows (known(), null when none): when Redis has
    * no admin key (restarted without its data), getApiKeyHash() stores its
    * hash again first, with claimApiKey(); reseeded tells whether the stored
-   * hash is then this key's (another node's key may have been first).
+   * hash is then this key's (another node's key may have been first). Once
+   * per restore: several reads that find no key at once (the reconnect's
+   * resync and the key's own re-read) store it once, and only that one says
+   * ours; the others say nothing unless the stored hash is another key's.
    */
   keepApiKey(known: () => string | null, reseeded: (ours: boolean) => void): void {
     this.#keep = { known, reseeded };
@@ -407,9 +415,10 @@ export class RedisStore implements ConfigStore {
     const hash = await redisCall(this.#cmd.get(API_KEY_HASH));
     const key = hash === null && this.#keep ? this.#keep.known() : null;
     if (key === null) return hash;
-    const stored = await this.claimApiKey(key);
-    this.#keep?.reseeded(stored === sha256Hex(key));
-    return stored;
+    const { stored, hash: storedHash } = await this.#claimApiKey(key);
+    const ours = storedHash === sha256Hex(key);
+    if (stored || !ours) this.#keep?.reseeded(ours);
+    return storedHash;
   }
 
   /** Replace a clear admin key (the previous release's `lp:apikey`) by its hash. */

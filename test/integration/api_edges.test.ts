@@ -1,14 +1,17 @@
 // The edges every management route shares (docs/api.md "Common behaviour"):
 // the key is checked on arrival, before any of the body is read; bodies are
 // JSON whatever their declared Content-Type (but the three a browser's form
-// can send, refused with every request from another site: CSRF) and capped
-// at 64 KiB; ids longer
+// can send, refused with every request from another site: CSRF), UTF-8,
+// gzipped or not (any other Content-Encoding is 415), and capped at 64 KiB
+// (inflated too); ids longer
 // than the router's default parameter length get the SPEC error shapes; and
 // `heroku drains --extended` gets its drain_id. Table-driven over every
 // management route: v3 channels, tokens, history, drains, sessions v2/v3 and
 // the Heroku Platform API subset.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { startDrainServer, type DrainTestServer } from '../support/drain-receivers.js';
 import { partialBody, rawRequest, type RawResponse } from '../support/http.js';
 
@@ -187,6 +190,48 @@ describe('one JSON body rule for every management route', () => {
     assertUntouched();
   });
 
+  test('a gzip body (Content-Encoding: gzip or x-gzip, as POST /logs takes) is read on every management route', async () => {
+    for (const route of bodyRoutes()) {
+      for (const encoding of ['gzip', 'X-Gzip']) {
+        const path = route.path();
+        const r = await req(route.method, path, { type: 'application/json', body: gzipSync(JSON.stringify(route.body())), headers: { 'content-encoding': encoding } });
+        assert.equal(r.status, route.ok, `${route.method} ${path} ${encoding}: ${r.status} ${r.text}`);
+      }
+    }
+  });
+
+  test('gzip keeps the 64 KiB cap on the inflated body, and bad gzip is 400 invalid_gzip; no answer echoes the body bytes', async () => {
+    const gz = { 'content-encoding': 'gzip' };
+    // a gzip bomb: 2 MiB of JSON in a few KiB on the wire
+    const bomb = gzipSync(JSON.stringify({ channel_id: 'demo', pad: 'x'.repeat(2 * 1024 * 1024) }));
+    assert.ok(bomb.length < 64 * 1024);
+    assertError(await req('POST', '/v3/sessions', { type: 'application/json', body: bomb, headers: gz }), 413, 'body_too_large', 'inflated over the cap');
+    const under = await req('POST', '/v3/sessions', { type: 'application/json', body: gzipSync(JSON.stringify({ channel_id: 'demo', pad: 'x'.repeat(60 * 1024) })), headers: gz });
+    assert.equal(under.status, 201, under.text);
+    const bad = await req('POST', '/v3/sessions', { type: 'application/json', body: Buffer.from([0x1f, 0x8b, 0x08, 0, 0xff, 0xfe, 0x80, 0x81]), headers: gz });
+    assertError(bad, 400, 'invalid_gzip', 'not gzip');
+    // gzip sent without saying so, or any other bytes that are not UTF-8: 400 invalid_json naming neither byte
+    for (const body of [gzipSync('{"channel_id":"demo"}'), Buffer.from([0x7b, 0xff, 0xfe, 0x22, 0xc3])]) {
+      const r = await req('POST', '/v3/sessions', { type: 'application/json', body });
+      assertError(r, 400, 'invalid_json', 'not UTF-8');
+      assert.equal(r.json.error, 'invalid JSON body: not UTF-8 text', r.text);
+    }
+  });
+
+  test('a body in any other Content-Encoding is 415 unsupported_media_type naming the encoding, on every management route', async () => {
+    for (const route of bodyRoutes()) {
+      for (const encoding of ['br', 'deflate', 'gzip, gzip']) {
+        const r = await req(route.method, route.path(), { type: 'application/json', body: JSON.stringify(route.body()), headers: { 'content-encoding': encoding } });
+        assertError(r, 415, 'unsupported_media_type', `${route.method} ${route.path()} ${encoding}`);
+        assert.equal(r.json.error, `unsupported Content-Encoding ${JSON.stringify(encoding)}: send the body as is, or gzip`, r.text);
+      }
+    }
+    // identity is no encoding
+    const r = await req('POST', '/v3/sessions', { type: 'application/json', body: '{"channel_id":"demo"}', headers: { 'content-encoding': 'identity' } });
+    assert.equal(r.status, 201, r.text);
+    assertUntouched();
+  });
+
   test('a body that is JSON but not an object names the body; an empty body names the missing field', async () => {
     const r = await req('POST', '/v3/channels/demo/drains', { type: 'application/json', body: '[1,2]' });
     assert.equal(r.status, 400, r.text);
@@ -219,6 +264,26 @@ describe('requests a web page of another site could forge (CSRF)', () => {
     }
     assertUntouched();
     assert.equal(t.server.ctx.access.keys.list().length, 0, 'no key was created');
+  });
+
+  test('an empty Host names no origin: an HTTP/1.0 change with Host empty and an Origin without a host (file://) is 403', async () => {
+    const u = new URL(t.url);
+    const body = '{"channel_id":"demo"}';
+    const head = ['POST /v3/sessions HTTP/1.0', 'Host:', `Authorization: ${t.auth}`, 'Origin: file://', 'Content-Type: application/json', `Content-Length: ${body.length}`, '', ''].join('\r\n');
+    const answer = await new Promise<string>((resolve) => {
+      const sock = connect(Number(u.port), u.hostname);
+      let got = '';
+      const bound = setTimeout(() => sock.destroy(), 5000);
+      sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        clearTimeout(bound);
+        resolve(got);
+      });
+      sock.write(head + body);
+    });
+    assert.match(answer, /^HTTP\/1\.1 403 /, answer);
+    assert.match(answer, /"id":"cross_origin"/, answer);
   });
 
   test('reads from another site are answered (the browser does not let the page read them)', async () => {

@@ -103,3 +103,33 @@ test('after a kept-alive answer, a second request that stalls still gets its 408
   assert.match(second, /\r\n\r\n\{"id":"request_timeout","error":"[^"]+"\}$/);
   assert.ok(a.closed, 'the connection is closed');
 });
+
+// HTTP/1.1 requires Host (RFC 9112 3.2). Node's own check answered an empty
+// 400 without Request-Id; the server answers it in the API's shape, echoing
+// the client's Request-Id (the headers are read by then), on every route.
+test('an HTTP/1.1 request without Host: 400 missing_host, in the API shape with the Request-Id echoed', async () => {
+  const cases: [string, string][] = [
+    ['GET /healthz', 'GET /healthz HTTP/1.1\r\nRequest-Id: no-host-1\r\n\r\n'],
+    ['an empty Host', 'GET /healthz HTTP/1.1\r\nHost:\r\nRequest-Id: no-host-1\r\n\r\n'],
+    ['a management change', `POST /v3/channels/demo/tokens HTTP/1.1\r\nAuthorization: ${srv.auth}\r\nRequest-Id: no-host-1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`],
+    // POST /logs answers JSON when asked for it (SPEC 3.1), plain text otherwise
+    ['POST /logs', `POST /logs HTTP/1.1\r\nAuthorization: ${await ingestAuth()}\r\nRequest-Id: no-host-1\r\nAccept: application/json\r\nContent-Type: application/logplex-1\r\nContent-Length: 4\r\n\r\n0 x\n`],
+  ];
+  for (const [what, data] of cases) {
+    const a = await raw(data);
+    assert.equal(a.status, 400, what);
+    assert.deepEqual(a.json, { id: 'missing_host', error: 'bad request: HTTP/1.1 requires a Host header' }, what);
+    assert.equal(a.headers.get('request-id'), 'no-host-1', what);
+    assert.match(a.headers.get('content-type') ?? '', /^application\/json/, what);
+    assert.equal(a.headers.get('connection'), 'close', what);
+    assert.ok(a.closed, `${what}: the connection is closed`);
+  }
+  const text = await raw(`POST /logs HTTP/1.1\r\nAuthorization: ${await ingestAuth()}\r\nContent-Type: application/logplex-1\r\nContent-Length: 4\r\n\r\n0 x\n`);
+  assert.equal(text.status, 400, text.text);
+  assert.ok(text.text.endsWith('\r\n\r\nbad request: HTTP/1.1 requires a Host header'), text.text);
+  assert.ok(text.headers.get('request-id'));
+  // HTTP/1.0 has no Host requirement: served as before
+  const old = await raw('GET /healthz HTTP/1.0\r\n\r\n');
+  assert.equal(old.status, 200, old.text);
+  assert.ok(old.headers.get('request-id'));
+});

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { Server } from '../../src/server.js';
-import { silentLog } from '../../src/obs/log.js';
+import { silentLog, type Log } from '../../src/obs/log.js';
+import { captureLog } from '../support/log.js';
 import { sha256Hex } from '../../src/basics/digest.js';
 import { API_KEY as CLEAR_KEY, API_KEY_HASH, CONFIG_CHANNEL } from '../../src/redis/keys.js';
 import { QUIET_AUDIT } from '../support/quiet-audit.js';
@@ -82,10 +83,10 @@ describe('the admin key in Redis', () => {
   });
 
   /** A node on this data dir; apiKey: its LOGPLANE_API_KEY (none: not set). */
-  async function start(dir: string, apiKey?: string): Promise<Server> {
+  async function start(dir: string, apiKey?: string, log: Log = silentLog()): Promise<Server> {
     const env: Record<string, string> = { LOGPLANE_PORT: '0', LOGPLANE_DATA_DIR: dir, LOGPLANE_LOG_LEVEL: 'silent', REDIS_URL: redis.url, LOGPLANE_SYSLOG_PORT: '0', LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', ...QUIET_AUDIT };
     if (apiKey !== undefined) env['LOGPLANE_API_KEY'] = apiKey;
-    const s = await Server.start(loadConfig([], env), { log: silentLog(), cluster: fastCluster });
+    const s = await Server.start(loadConfig([], env), { log, cluster: fastCluster });
     running.add(s);
     return s;
   }
@@ -205,6 +206,22 @@ describe('the admin key in Redis', () => {
     // b, which does not know the key, hears of it from a2
     await until('b accepts the key again', async () => (await status(b.url, `Bearer ${key}`)) === 200);
     await keyWorks([a2, b], key);
+  });
+
+  test('Redis restarted empty: the node that stores the hash again logs cluster.admin_key_restored once per restart', async () => {
+    const captured = captureLog('info');
+    const a = await start(dataDir(), undefined, captured.log);
+    const b = await start(dataDir());
+    const key = a.apiKey;
+    for (let restart = 1; restart <= 2; restart++) {
+      await restartEmpty();
+      await until('the hash stored again', async () => (await admin.get(API_KEY_HASH)) === sha256Hex(key));
+      await until('the key accepted on both nodes', async () => (await status(a.url, `Bearer ${key}`)) === 200 && (await status(b.url, `Bearer ${key}`)) === 200);
+      // every re-read the reconnect starts (the config resync, the key's own) is done by now, with room to spare
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(captured.at('cluster.admin_key_restored').length, restart, `after restart ${restart}: ${JSON.stringify(captured.at('cluster.admin_key_restored'))}`);
+      assert.deepEqual(captured.at('cluster.admin_key_not_clusters'), [], 'its own key is the one stored');
+    }
   });
 
   test('Redis restarted empty, nodes with different saved keys start: the first stores its hash, the other keeps its file and does not know the key', async () => {
