@@ -34,6 +34,7 @@ export class SessionMirror {
   readonly #unshared = new Set<Session>();
   #timer: NodeJS.Timeout | null = null;
   #reshareTimer: NodeJS.Timeout | null = null;
+  #resharing = false;
 
   constructor(redis: Redis, log: Log, ttlMs: number, refreshMs: number) {
     this.#redis = redis;
@@ -65,6 +66,8 @@ export class SessionMirror {
 
   /** Offer the sessions Redis refused again, each with the life it has left here (twice the TTL while read, as touched() does). */
   async #reshare(): Promise<void> {
+    if (this.#resharing) return; // a round still waiting on Redis (a Cluster failover): one at a time
+    this.#resharing = true;
     const now = Date.now();
     for (const s of this.#unshared) {
       const left = s.readers > 0 ? this.ttlMs * 2 : s.expiresAt(this.ttlMs) - now;
@@ -73,9 +76,10 @@ export class SessionMirror {
         this.#unshared.delete(s);
         if (left > 0) this.#log.info({ at: 'session.shared' }, 'session shared with other nodes after Redis refused it');
       } catch {
-        return; // Redis still refuses: the rest waits for the next round
+        // still refused (on a Cluster, maybe by this session's master only): the next round tries again
       }
     }
+    this.#resharing = false;
     if (this.#unshared.size === 0 && this.#reshareTimer) {
       clearInterval(this.#reshareTimer);
       this.#reshareTimer = null;
