@@ -6,12 +6,18 @@
 // node has a reader (every refreshMs) and set to 360 s again when a node's
 // last reader leaves. The node that reads a session adopts a local copy.
 // The record is msgpack (msgpackr): compact, and binary-safe for filters.
+// A session whose write Redis refused (an outage, a Cluster master failing
+// over) works on this node at once and is written again every second until
+// Redis takes it, so its URL then works on every node too.
 import type { Redis } from 'ioredis';
 import { pack, unpack } from 'msgpackr';
 import type { Log } from '../obs/log.js';
 import { Session, type SessionSpec } from '../tail/session.js';
 import { session as sessionKey } from '../redis/keys.js';
 import { pipelineByOwner } from '../redis/pipeline.js';
+
+/** How often a session Redis refused is offered again, ms. */
+const RESHARE_MS = 1000;
 
 interface Stored {
   spec: SessionSpec;
@@ -24,7 +30,11 @@ export class SessionMirror {
   ttlMs: number;
   /** Sessions read on this node (kept alive in Redis). */
   readonly #reading = new Set<Session>();
+  /** Sessions made here that are not in Redis yet (its write failed). */
+  readonly #unshared = new Set<Session>();
   #timer: NodeJS.Timeout | null = null;
+  #reshareTimer: NodeJS.Timeout | null = null;
+  #resharing = false;
 
   constructor(redis: Redis, log: Log, ttlMs: number, refreshMs: number) {
     this.#redis = redis;
@@ -36,15 +46,43 @@ export class SessionMirror {
   /**
    * Store a new session; resolves once it is in Redis (so the URL works on
    * every node when the client gets it), or once Redis failed: the session
-   * then works on this node only (a Redis command fails within the client's
-   * command timeout, never hangs).
+   * then works on this node, and on the others once a later write succeeds
+   * (a Redis command fails within the client's command timeout, never hangs).
    */
   async created(s: Session): Promise<void> {
-    const v: Stored = { spec: s.spec, createdAt: s.createdAt };
     try {
-      await this.#redis.set(sessionKey(s.id), pack(v), 'PX', this.ttlMs);
+      await this.#store(s, this.ttlMs);
     } catch (err) {
-      this.#log.warn({ at: 'session.share_failed', err: (err as Error).message }, 'session not shared with other nodes (Redis unreachable); it works on this node');
+      this.#log.warn({ at: 'session.share_failed', err: (err as Error).message }, 'session not shared with other nodes yet (Redis refused it); it works on this node and is offered again every second');
+      this.#unshared.add(s);
+      this.#reshareTimer ??= setInterval(() => void this.#reshare(), RESHARE_MS).unref();
+    }
+  }
+
+  async #store(s: Session, ttlMs: number): Promise<void> {
+    const v: Stored = { spec: s.spec, createdAt: s.createdAt };
+    await this.#redis.set(sessionKey(s.id), pack(v), 'PX', ttlMs);
+  }
+
+  /** Offer the sessions Redis refused again, each with the life it has left here (twice the TTL while read, as touched() does). */
+  async #reshare(): Promise<void> {
+    if (this.#resharing) return; // a round still waiting on Redis (a Cluster failover): one at a time
+    this.#resharing = true;
+    const now = Date.now();
+    for (const s of this.#unshared) {
+      const left = s.readers > 0 ? this.ttlMs * 2 : s.expiresAt(this.ttlMs) - now;
+      try {
+        if (left > 0) await this.#store(s, left);
+        this.#unshared.delete(s);
+        if (left > 0) this.#log.info({ at: 'session.shared' }, 'session shared with other nodes after Redis refused it');
+      } catch {
+        // still refused (on a Cluster, maybe by this session's master only): the next round tries again
+      }
+    }
+    this.#resharing = false;
+    if (this.#unshared.size === 0 && this.#reshareTimer) {
+      clearInterval(this.#reshareTimer);
+      this.#reshareTimer = null;
     }
   }
 
@@ -89,6 +127,7 @@ export class SessionMirror {
     const p = pipelineByOwner(this.#redis);
     for (const s of sessions) {
       this.#reading.delete(s);
+      this.#unshared.delete(s);
       p.del(sessionKey(s.id));
     }
     p.exec().catch(() => {});
@@ -106,6 +145,8 @@ export class SessionMirror {
 
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#reshareTimer) clearInterval(this.#reshareTimer);
     this.#timer = null;
+    this.#reshareTimer = null;
   }
 }
