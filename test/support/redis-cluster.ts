@@ -40,6 +40,34 @@ export interface TestRedisCluster {
   close(): Promise<void>;
 }
 
+type SlotRange = [start: number, end: number];
+
+/** Every master serving slots now, by port, with its slot ranges. */
+async function slotRanges(c: Redis): Promise<Map<number, SlotRange[]>> {
+  const rows = (await c.cluster('SLOTS')) as unknown as Array<[number, number, [string, number]]>;
+  const byPort = new Map<number, SlotRange[]>();
+  for (const [start, end, [, port]] of rows) byPort.set(port, [...(byPort.get(port) ?? []), [start, end]]);
+  return byPort;
+}
+
+/**
+ * Waits until every replica of the master on `c` has acknowledged a write (WAIT): `link up, sync done`
+ * in INFO is not enough, as Redis 7's diskless sync can leave a replica with no keys (and unable to
+ * take over) for a while after. The probe key, in one of the master's slots (the first hash tag
+ * CLUSTER KEYSLOT puts there), is deleted before the WAIT that covers both writes, so tests never see it.
+ */
+async function replicated(c: Redis, ranges: SlotRange[], replicas: number): Promise<void> {
+  const owns = (slot: number): boolean => ranges.some(([a, b]) => slot >= a && slot <= b);
+  let tag = 0;
+  while (!owns((await c.cluster('KEYSLOT', `{${tag}}`)) as number)) tag++;
+  const key = `logplane-test-harness:probe:{${tag}}`;
+  await until(`${replicas} replica(s) of the master on ${c.options.port} acknowledging a write`, async () => {
+    await c.set(key, '1');
+    await c.del(key);
+    return (await c.wait(replicas, 5000)) >= replicas;
+  }, 30_000, 0);
+}
+
 /** A port p with p and its cluster bus port p + 10000 free (below the ephemeral range: a killed node may come back on it). */
 function clusterPort(taken: Set<number>): Promise<number> {
   return stablePort([0, 10000], taken);
@@ -120,6 +148,8 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
         return info.includes('role:master') || (info.includes('master_link_status:up') && info.includes('master_sync_in_progress:0'));
       }, 30_000, 100);
     }
+    // `redis-cli --cluster create` gave each master `replicas` replicas (WAIT counts those connected to it, not gossip)
+    if (replicas > 0) for (const [port, ranges] of await slotRanges(client(nodes[0]!.port))) await replicated(client(port), ranges, replicas);
     const admin = client(nodes[0]!.port);
     const slotsOf = async (): Promise<Array<[number, number, [string, number]]>> => {
       for (const x of nodes) {
