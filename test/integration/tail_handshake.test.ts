@@ -155,3 +155,13 @@ test('HEAD on an unknown session: 404', async () => {
   assert.equal(res.status, 404);
 });
 
+// the HTTP API refuses an HTTP/1.1 request without Host (api/errors.ts); an upgrade was accepted and tailed
+test('a WebSocket upgrade without Host: 400 missing_host in the API shape with the Request-Id, no tail', async () => {
+  const answer = await exchange(`GET /sessions/${sessionId} HTTP/1.1\r\n${GOOD_HANDSHAKE}Request-Id: no-host\r\n\r\n`);
+  const [head, body] = answer.split('\r\n\r\n');
+  assert.match(head!, /^HTTP\/1\.1 400 /);
+  assert.equal(requestIdOf(head!), 'no-host');
+  assert.match(head!, /^content-type: application\/json/im);
+  assert.equal((JSON.parse(body!) as { id: string }).id, 'missing_host');
+  assert.equal(srv.server.tails.tailCount, 0);
+});
