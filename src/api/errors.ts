@@ -1,7 +1,7 @@
 // One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
 // plus the Request-Id header on every response.
 import { genReqId } from '../basics/request-id.js';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, LimitError, LogplaneError } from '../errors.js';
@@ -65,16 +65,19 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * hooks, so nothing behind it (the CSRF rule's Host, csrf.ts) meets an
  * HTTP/1.1 request without one.
  */
-function missingHost(req: FastifyRequest): boolean {
-  return req.raw.httpVersionMajor === 1 && req.raw.httpVersionMinor === 1 && !req.headers.host;
+export function missingHost(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !req.headers.host;
 }
+
+/** The answer to a request missingHost refuses (the WebSocket gateway's too, tail/ws.ts). */
+export const MISSING_HOST = 'bad request: HTTP/1.1 requires a Host header';
 
 export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Request-Id', req.id);
-    if (missingHost(req)) {
+    if (missingHost(req.raw)) {
       reply.header('Connection', 'close');
-      throw new BadRequestError('bad request: HTTP/1.1 requires a Host header', 'missing_host');
+      throw new BadRequestError(MISSING_HOST, 'missing_host');
     }
   });
   app.setErrorHandler((err: FastifyError | LogplaneError, req, reply) => {

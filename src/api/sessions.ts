@@ -42,6 +42,21 @@ function logplexSpec(ctx: Context, raw: unknown): SessionSpec {
   };
 }
 
+/**
+ * Whether an Accept header asks for Server-Sent Events (SPEC 5.2): a
+ * `text/event-stream` range (media types are case-insensitive, RFC 9110
+ * 8.3.1) whose weight is not 0 (q=0 is "not acceptable", RFC 9110 12.4.2).
+ */
+export function acceptsEventStream(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  return accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    if (type !== 'text/event-stream') return false;
+    const q = params.find((p) => /^q\s*=/.test(p));
+    return q === undefined || Number(q.slice(q.indexOf('=') + 1).trim()) !== 0;
+  });
+}
+
 /** The session routes and the WebSocket gateway, serving the tails of `service`. */
 export function registerSessions(http: FastifyInstance, ctx: Context, service: TailService): void {
   const gateway = new WsGateway(service, http.server);
@@ -64,11 +79,12 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
     api.post('/v2/sessions', { config }, create(false));
   });
 
-  http.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/sessions/:id', async (req, reply) => {
+  type SessionRequest = FastifyRequest<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>;
+  /** What GET and HEAD share: the session, the transport (SPEC 5.2) and the resume point; errors are the API's. */
+  const readRequest = async (req: SessionRequest) => {
     const found = await service.lookupAnywhere(req.params.id); // distributed mode: a session made on another node
     if (!found) throw new NotFoundError('session not found or expired');
-    // a media type is case-insensitive (RFC 9110 8.3.1)
-    const sse = (req.headers.accept ?? '').toLowerCase().includes('text/event-stream');
+    const sse = acceptsEventStream(req.headers.accept);
     // resume point: Last-Event-ID (an SSE reconnect) wins over ?after=
     let after: number | null = null;
     const q = req.query.after;
@@ -82,14 +98,22 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
       const n = parseSeq(last.trim());
       if (n !== undefined) after = n;
     }
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
+    const headers = {
       'Content-Type': sse ? 'text/event-stream' : 'text/plain; charset=utf-8',
       'Cache-Control': 'no-cache',
       'X-Accel-Buffering': 'no',
       'Request-Id': req.id,
-    });
+    };
+    return { found, sse, after, headers };
+  };
+
+  // fastify's automatic HEAD would run the GET handler: a tail opened for a response without a body,
+  // holding a reader (and the connection) until the client went away. HEAD answers the GET's headers and ends.
+  http.get('/sessions/:id', { exposeHeadRoute: false }, async (req: SessionRequest, reply) => {
+    const { found, sse, after, headers } = await readRequest(req);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, headers);
     res.flushHeaders();
     const clock = service.options.clock;
     const sink = sse ? new SseTailSink(res, clock, after ?? found.session.spec.after) : new TextTailSink(res, clock);
@@ -98,5 +122,9 @@ export function registerSessions(http: FastifyInstance, ctx: Context, service: T
     });
     const tail = service.open(found.session, found.app, sink, after);
     res.on('close', () => tail.close());
+  });
+  http.head('/sessions/:id', async (req: SessionRequest, reply) => {
+    const { headers } = await readRequest(req);
+    return reply.code(200).headers(headers).send();
   });
 }

@@ -15,6 +15,7 @@ import type { Heartbeat, TailService } from './service.js';
 import { parseSeq } from './params.js';
 import { LimitError } from '../errors.js';
 import { genReqId } from '../basics/request-id.js';
+import { MISSING_HOST, missingHost } from '../api/errors.js';
 
 /** One scratch writer for all WebSocket tails (encoding is synchronous). */
 const writer = new ByteWriter();
@@ -185,9 +186,16 @@ export class WsGateway {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (!path.startsWith(SESSION_PREFIX)) {
-      // not ours; answer only if nobody else listens for upgrades
-      if (this.#server.listenerCount('upgrade') === 1) reject(req, socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
+    const ours = path.startsWith(SESSION_PREFIX);
+    // not ours; answer only if nobody else listens for upgrades
+    if (!ours && this.#server.listenerCount('upgrade') !== 1) return;
+    // refused as the HTTP API refuses it (api/errors.ts), before a session is looked up
+    if (missingHost(req)) {
+      reject(req, socket, 400, 'Bad Request', 'missing_host', MISSING_HOST);
+      return;
+    }
+    if (!ours) {
+      reject(req, socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
       return;
     }
     let id: string;

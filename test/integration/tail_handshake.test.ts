@@ -110,3 +110,58 @@ test('Accept: TEXT/EVENT-STREAM (any case) gets Server-Sent Events', async () =>
   assert.equal(res.headers.get('content-type'), 'text/event-stream');
   await res.text();
 });
+
+// RFC 9110 12.4.2: q=0 is "not acceptable"; `text/event-stream;q=0` got Server-Sent Events all the same
+test('Accept: text/event-stream;q=0 gets the chunked text transport, a non-zero q still SSE', async () => {
+  const url = String((await api(srv, 'POST', '/v3/sessions', { channel_id: 'wsid' })).json.url);
+  const typeFor = async (accept: string) => {
+    const res = await fetch(url, { headers: { accept }, signal: AbortSignal.timeout(10_000) });
+    await res.text();
+    return res.headers.get('content-type');
+  };
+  assert.equal(await typeFor('text/event-stream;q=0, text/plain'), 'text/plain; charset=utf-8');
+  assert.equal(await typeFor('text/event-stream; Q=0.000'), 'text/plain; charset=utf-8');
+  assert.equal(await typeFor('text/event-stream;q=0.5'), 'text/event-stream');
+});
+
+// fastify's automatic HEAD ran the GET handler: a tail opened for a body nobody reads, held (with the
+// connection's response never ended) until the client disconnected
+for (const accept of ['text/plain', 'text/event-stream']) {
+  test(`HEAD on a tail session (Accept: ${accept}): the GET's headers, the response ended, no tail held`, async () => {
+    const port = Number(new URL(srv.url).port);
+    const head = (path: string) => `HEAD ${path} HTTP/1.1\r\nHost: x\r\nAccept: ${accept}\r\nRequest-Id: head-1\r\n\r\n`;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1');
+      let got = '';
+      const timer = setTimeout(() => (sock.destroy(), reject(new Error(`HEAD not answered twice on one connection: ${JSON.stringify(got)}`))), 10_000);
+      // two HEADs on one kept-alive connection: the second is answered only if the first ended
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.split('HTTP/1.1 ').length > 2) (clearTimeout(timer), resolve(got), sock.destroy());
+      });
+      sock.on('error', () => {});
+      sock.write(head(`/sessions/${sessionId}`) + head(`/sessions/${sessionId}`));
+    });
+    const first = answer.slice(0, answer.indexOf('\r\n\r\n'));
+    assert.match(first, /^HTTP\/1\.1 200 /);
+    assert.match(first, new RegExp(`^content-type: ${accept === 'text/plain' ? 'text/plain; charset=utf-8' : 'text/event-stream'}$`, 'im'));
+    assert.equal(requestIdOf(first), 'head-1');
+    assert.equal(srv.server.tails.tailCount, 0);
+  });
+}
+
+test('HEAD on an unknown session: 404', async () => {
+  const res = await fetch(`${srv.url}/sessions/00000000-0000-4000-8000-000000000000`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
+  assert.equal(res.status, 404);
+});
+
+// the HTTP API refuses an HTTP/1.1 request without Host (api/errors.ts); an upgrade was accepted and tailed
+test('a WebSocket upgrade without Host: 400 missing_host in the API shape with the Request-Id, no tail', async () => {
+  const answer = await exchange(`GET /sessions/${sessionId} HTTP/1.1\r\n${GOOD_HANDSHAKE}Request-Id: no-host\r\n\r\n`);
+  const [head, body] = answer.split('\r\n\r\n');
+  assert.match(head!, /^HTTP\/1\.1 400 /);
+  assert.equal(requestIdOf(head!), 'no-host');
+  assert.match(head!, /^content-type: application\/json/im);
+  assert.equal((JSON.parse(body!) as { id: string }).id, 'missing_host');
+  assert.equal(srv.server.tails.tailCount, 0);
+});
