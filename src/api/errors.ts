@@ -1,7 +1,7 @@
 // One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
 // plus the Request-Id header on every response.
-import { genReqId } from '../basics/request-id.js';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { MISSING_HOST, genReqId, missingHost } from '../basics/request-id.js';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, LimitError, LogplaneError } from '../errors.js';
@@ -57,20 +57,6 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   socket.destroy(err);
 }
 
-/**
- * HTTP/1.1 requires Host (RFC 9112 section 3.2: 400 without one, or with an
- * empty one, as Node's own check had it). Node's check (requireHostHeader,
- * off in server.ts) answered an empty 400 without Request-Id before any
- * route; this one answers in the API's shape, ahead of every route's own
- * hooks, so nothing behind it (the CSRF rule's Host, csrf.ts) meets an
- * HTTP/1.1 request without one.
- */
-export function missingHost(req: IncomingMessage): boolean {
-  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !req.headers.host;
-}
-
-/** The answer to a request missingHost refuses (the WebSocket gateway's too, tail/ws.ts). */
-export const MISSING_HOST = 'bad request: HTTP/1.1 requires a Host header';
 
 export function installErrorHandling(app: FastifyInstance, ctx: Context): void {
   app.addHook('onRequest', async (req, reply) => {

@@ -14,8 +14,7 @@ import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat, TailService } from './service.js';
 import { parseSeq } from './params.js';
 import { LimitError } from '../errors.js';
-import { genReqId } from '../basics/request-id.js';
-import { MISSING_HOST, missingHost } from '../api/errors.js';
+import { MISSING_HOST, genReqId, missingHost } from '../basics/request-id.js';
 
 /** One scratch writer for all WebSocket tails (encoding is synchronous). */
 const writer = new ByteWriter();
