@@ -18,6 +18,22 @@ interface KeyJson {
 
 const ROLES = ['viewer', 'developer', 'admin'];
 
+/** Names login shows; an admin key may see up to a page of 1,000 apps, which is no line to read. */
+const LOGIN_APPS_SHOWN = 10;
+
+/**
+ * `3 apps: a, b, c`, or `1000 apps: <first 10> and 990 more`; `more` (the
+ * page of 1,000 has a next page) makes the count a lower bound: `1000+ apps`.
+ */
+export function appsSummary(apps: string[], more: boolean): string {
+  if (apps.length === 0) return 'no apps yet';
+  const plus = more ? '+' : '';
+  const count = `${apps.length}${plus} app${apps.length === 1 && !more ? '' : 's'}`;
+  const rest = apps.length - LOGIN_APPS_SHOWN;
+  const tail = rest > 0 ? ` and ${rest}${plus} more` : more ? ' and more' : '';
+  return `${count}: ${apps.slice(0, LOGIN_APPS_SHOWN).join(', ')}${tail}`;
+}
+
 export const whoami: Command = {
   name: 'whoami',
   summary: 'which key the CLI is using: its name, role and apps',
@@ -166,8 +182,11 @@ read as lines from stdin.`,
     if (res.status === 401) throw new CliError(`the server at ${url} refused that key; nothing was stored`);
     if (res.status !== 200) throw client.failure(res);
     let apps: string[] = [];
+    let more = false;
     try {
-      apps = (JSON.parse(res.body.toString('utf8')) as { channels: Array<{ channel: string }> }).channels.map((c) => c.channel);
+      const page = JSON.parse(res.body.toString('utf8')) as { channels: Array<{ channel: string }>; next?: string | null };
+      apps = page.channels.map((c) => c.channel);
+      more = typeof page.next === 'string';
     } catch {
       throw new CliError(`${url} does not answer like a logplane server; nothing was stored`);
     }
@@ -179,6 +198,6 @@ read as lines from stdin.`,
     await writeFile(tmp, `${JSON.stringify({ url, key })}\n`, { mode: 0o600 });
     await chmod(tmp, 0o600);
     await rename(tmp, path);
-    out(`logged in to ${url} (${apps.length === 0 ? 'no apps yet' : `apps: ${apps.join(', ')}`}); saved in ${path}`);
+    out(`logged in to ${url} (${appsSummary(apps, more)}); saved in ${path}`);
   },
 };

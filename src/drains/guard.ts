@@ -62,6 +62,8 @@ export function isPrivateAddress(address: string): boolean {
   if (b) {
     const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
     const v4 = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+    // 6to4 2002:AABB:CCDD::/48 (RFC 3056) is routed to the IPv4 AA.BB.CC.DD in bits 16-47: judge that
+    if (b[0] === 0x20 && b[1] === 0x02) return blocked.check(`${b[2]}.${b[3]}.${b[4]}.${b[5]}`, 'ipv4');
     // IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, IPv4-compatible ::/96: judge the embedded IPv4
     if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return blocked.check(v4, 'ipv4');
     if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return blocked.check(v4, 'ipv4');

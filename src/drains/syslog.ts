@@ -4,7 +4,7 @@
 // connection is re-opened after 2^failures units (at most reconnectMaxMs) and
 // the batch is sent again. On a TLS certificate failure the app gets one
 // `Error L14 (certificate validation)` line per failure episode.
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { lineFrom, rfc3339 } from '../line.js';
 import { Drain } from './drain.js';
@@ -12,6 +12,7 @@ import type { Batch, DrainOptions } from './options.js';
 import { syslogDrainEncoder, type FrameEncoder } from './frame.js';
 import { checkLiteral, guardedLookup, type Lookup } from './guard.js';
 import { errorOutcome, reconnectMs, type Outcome } from './retry.js';
+import { tlsServername } from './servername.js';
 import { DrainKind } from './url.js';
 
 /** OpenSSL / Node verification errors that mean "the peer certificate is not acceptable". */
@@ -178,7 +179,7 @@ export class SyslogTlsDrain extends SyslogDrain {
     const sock = tlsConnect({
       host: t.host,
       port: t.port,
-      ...(isIP(t.host) === 0 ? { servername: t.host } : {}),
+      ...tlsServername(t.host),
       rejectUnauthorized: !t.insecure,
       ...(this.opts.ca ? { ca: this.opts.ca } : {}),
       lookup: this.lookup as never,

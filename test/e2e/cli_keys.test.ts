@@ -69,7 +69,7 @@ test('login checks the key and stores URL and key with mode 0600; a wrong key st
   assert.equal(existsSync(path), false);
   const r = await runCli(['login'], { cwd, env: devEnv(), input: `${ts.url}\n${viewerKey}\n` });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /logged in to .* \(apps: shop\)/);
+  assert.match(r.stdout, /logged in to .* \(1 app: shop\)/);
   assert.equal(statSync(path).mode & 0o777, 0o600);
   assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { url: ts.url, key: viewerKey });
 });
@@ -129,4 +129,15 @@ test('logs with the stored viewer key: history works; -t follows; another app is
   const after = await runCli(['logs', '-a', 'shop'], { cwd, env: devEnv() });
   assert.equal(after.code, 1);
   assert.match(after.stderr, /refused the API key/);
+});
+
+test('login with an admin key on many apps prints the count and the first 10 names, not every name', async () => {
+  for (let i = 0; i < 12; i++) assert.equal((await api(ts, 'PUT', `/v3/channels/many-${String(i).padStart(2, '0')}`, { tokens: [] })).status, 201);
+  const total = (await api(ts, 'GET', '/v3/channels?limit=1000')).json.channels.length as number;
+  assert.ok(total >= 14, String(total));
+  const own = tempDir('logplane-keys-home-');
+  dirs.push(own);
+  const r = await runCli(['login'], { cwd, env: cleanEnv({ HOME: own }), input: `${ts.url}\n${ts.apiKey}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^logged in to \\S+ \\(${total} apps: ([^,() ]+, ){9}[^,() ]+ and ${total - 10} more\\); saved in \\S+\\n$`));
 });

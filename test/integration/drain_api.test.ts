@@ -222,7 +222,8 @@ describe('guard at the API, L14 into the app, CLI, graceful stop', () => {
     const t = await startDrainServer({ LOGPLANE_DRAIN_ALLOW_PRIVATE: '0' });
     try {
       await t.server.ctx.registry.putApp('p', []);
-      for (const url of ['http://127.0.0.1:9/', 'https://10.1.2.3/', 'syslog://[::1]:601', 'syslog+tls://169.254.169.254', 'http://localhost:9/']) {
+      for (const url of ['http://127.0.0.1:9/', 'https://10.1.2.3/', 'syslog://[::1]:601', 'syslog+tls://169.254.169.254', 'http://localhost:9/',
+        'https://[2002:7f00:1::]/', 'http://[64:ff9b::7f00:1]:9/', 'syslog://[::ffff:10.0.0.1]:601']) {
         const res = await t.api('POST', '/v3/channels/p/drains', { url });
         assert.equal(res.status, 422, url);
         assert.match((res.json as Json).error as string, /private, loopback or link-local.*LOGPLANE_DRAIN_ALLOW_PRIVATE=1/, url);

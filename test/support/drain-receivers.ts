@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { loadConfig } from '../../src/config.js';
 import { silentLog } from '../../src/obs/log.js';
 import { Server } from '../../src/server.js';
@@ -99,6 +99,8 @@ export class HttpReceiver implements Receiver {
   readonly kind: DrainKind;
   readonly server: HttpServer;
   readonly requests: ReceivedRequest[] = [];
+  /** TLS only: the SNI server name of each connection (false when none was sent; null before the handshake). */
+  readonly servernames: Array<string | false | null> = [];
   connections = 0;
   mode: Mode = 'ok';
   plan: ((attempt: number) => Mode | undefined) | null = null;
@@ -112,6 +114,7 @@ export class HttpReceiver implements Receiver {
     this.server = server;
     server.keepAliveTimeout = 30_000;
     server.on('connection', () => this.connections++);
+    server.on('secureConnection', (s: TLSSocket) => this.servernames.push(s.servername));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
   }
 
@@ -189,6 +192,8 @@ export class HttpReceiver implements Receiver {
 export class SyslogReceiver implements Receiver {
   readonly kind: DrainKind;
   readonly server: NetServer;
+  /** TLS only: the SNI server name of each connection (false when none was sent; null before the handshake). */
+  readonly servernames: Array<string | false | null> = [];
   connections = 0;
   plan: ((attempt: number) => Mode | undefined) | null = null;
   #mode: Mode = 'ok';
@@ -226,7 +231,10 @@ export class SyslogReceiver implements Receiver {
       const c = testCerts();
       const server = createTlsServer(tls === 'ca' ? { cert: c.cert, key: c.key } : { cert: c.selfCert, key: c.selfKey });
       r = new SyslogReceiver('syslog+tls', server);
-      server.on('secureConnection', (s) => r.#onConnection(s));
+      server.on('secureConnection', (s) => {
+        r.servernames.push(s.servername);
+        r.#onConnection(s);
+      });
       server.on('tlsClientError', () => {});
     } else {
       const server = createNetServer();

@@ -12,10 +12,11 @@
 // response timeout, certificate verification against the system store or
 // `ca`, SNI for names, the guarded `lookup`, TCP keep-alive probes, TLS
 // session reuse, idle connections not holding the process open.
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Lookup } from '../guard.js';
 import { errorOutcome, type Outcome } from '../retry.js';
+import { tlsServername } from '../servername.js';
 import { BAD, NEED_MORE, ResponseParser } from './parser.js';
 
 /** TCP keep-alive probe delay on drain connections (as the old Agent's keepAliveMsecs). */
@@ -138,7 +139,7 @@ export class Http1Client {
           port: o.port,
           rejectUnauthorized: o.rejectUnauthorized,
           onread,
-          ...(isIP(o.host) === 0 ? { servername: o.host } : {}),
+          ...tlsServername(o.host),
           ...(o.lookup ? { lookup: o.lookup } : {}),
           ...(o.ca ? { ca: o.ca } : {}),
           ...(this.#session ? { session: this.#session } : {}),
