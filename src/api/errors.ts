@@ -1,7 +1,6 @@
 // One error shape for the API: `{"id": "<code>", "error": "<sentence>"}`,
 // plus the Request-Id header on every response.
-import { MISSING_HOST, genReqId, missingHost } from '../basics/request-id.js';
-import { STATUS_CODES } from 'node:http';
+import { MISSING_HOST, genReqId, missingHost, rawErrorResponse } from '../basics/request-id.js';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, LimitError, LogplaneError } from '../errors.js';
@@ -49,11 +48,7 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   // reset by the client: nobody to answer
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, id, error] = clientErrorAnswer(err);
-  if (socket.writable) {
-    const body = JSON.stringify({ id, error });
-    const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status]}`, `Request-Id: ${genReqId({ headers: {} })}`, 'Content-Type: application/json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
-    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
-  }
+  if (socket.writable) socket.write(rawErrorResponse(status, genReqId({ headers: {} }), id, error));
   socket.destroy(err);
 }
 

@@ -3,7 +3,7 @@
 // WebSocket gateway refuses upgrades before the API sees them), and the
 // HTTP/1.1 Host rule both apply.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 
 const REQUEST_ID = /^[A-Za-z0-9._:@\-]{1,200}$/;
 
@@ -28,3 +28,14 @@ export function missingHost(req: IncomingMessage): boolean {
 
 /** The answer to a request missingHost refuses (the WebSocket gateway's too, tail/ws.ts; api/errors.ts's onRequest hook). */
 export const MISSING_HOST = 'bad request: HTTP/1.1 requires a Host header';
+
+/**
+ * A whole HTTP/1.1 error response in the API's shape (`{"id", "error"}`,
+ * Request-Id, Connection: close), for the answers written on a raw socket
+ * before any route sees the request: Node's parser errors (api/errors.ts)
+ * and refused WebSocket upgrades (tail/ws.ts). moreHeaders: CRLF-terminated.
+ */
+export function rawErrorResponse(status: number, requestId: string, id: string, error: string, moreHeaders = ''): string {
+  const body = JSON.stringify({ id, error });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nRequest-Id: ${requestId}\r\n${moreHeaders}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}

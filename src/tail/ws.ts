@@ -5,7 +5,7 @@
 // 1000 "app deleted").
 // `?format=text` sends one text frame per line instead (and gaps as the L11
 // line). Ping every 30 s; a peer that misses two pongs is closed.
-import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { ByteWriter, END_FRAME, gapFrame, helloFrame, l11Line, writeLinesFrame, writeTextLineUtf8, type Gap } from './encode.js';
@@ -14,7 +14,7 @@ import type { TimeSource } from '../basics/clock.js';
 import type { Heartbeat, TailService } from './service.js';
 import { parseSeq } from './params.js';
 import { LimitError } from '../errors.js';
-import { MISSING_HOST, genReqId, missingHost } from '../basics/request-id.js';
+import { MISSING_HOST, genReqId, missingHost, rawErrorResponse } from '../basics/request-id.js';
 
 /** One scratch writer for all WebSocket tails (encoding is synchronous). */
 const writer = new ByteWriter();
@@ -135,18 +135,15 @@ const SESSION_PREFIX = '/sessions/';
 export const WS_MAX_PAYLOAD = 64 * 1024;
 
 /** The API's JSON error, with the Request-Id every response carries (SPEC 7), written on the socket before any upgrade. */
-function reject(req: IncomingMessage, socket: Duplex, status: number, reason: string, id: string, error: string, more = ''): void {
-  const body = JSON.stringify({ id, error });
+function reject(req: IncomingMessage, socket: Duplex, status: number, id: string, error: string, more = ''): void {
   socket.on('error', () => {});
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nRequest-Id: ${genReqId(req)}\r\n${more}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  socket.end(rawErrorResponse(status, genReqId(req), id, error, more));
 }
 
 /** A session that cannot be opened here: over its key's or app's quota on this node (SPEC 17), the API's answer with Retry-After; else (unknown, expired, Redis failed) 404. */
 function rejectFailed(req: IncomingMessage, socket: Duplex, err: unknown): void {
-  if (err instanceof LimitError) reject(req, socket, err.status, STATUS_CODES[err.status] ?? 'Error', err.id, err.message, `Retry-After: ${err.retryAfter}\r\n`);
-  else reject(req, socket, 404, 'Not Found', 'not_found', 'session not found or expired');
+  if (err instanceof LimitError) reject(req, socket, err.status, err.id, err.message, `Retry-After: ${err.retryAfter}\r\n`);
+  else reject(req, socket, 404, 'not_found', 'session not found or expired');
 }
 
 /**
@@ -158,7 +155,7 @@ function rejectHandshake(err: Error, socket: Duplex, req: IncomingMessage): void
   const status = req.method === 'GET' ? 400 : 405;
   // RFC 6455 4.4: a version we do not speak is answered with the ones we do
   const more = err.message.includes('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '';
-  reject(req, socket, status, STATUS_CODES[status]!, status === 405 ? 'method_not_allowed' : 'bad_request', `bad WebSocket handshake: ${err.message}`, more);
+  reject(req, socket, status, status === 405 ? 'method_not_allowed' : 'bad_request', `bad WebSocket handshake: ${err.message}`, more);
 }
 
 /** Accepts WebSocket upgrades for /sessions/:id and hands them to the tail service. */
@@ -190,11 +187,11 @@ export class WsGateway {
     if (!ours && this.#server.listenerCount('upgrade') !== 1) return;
     // refused as the HTTP API refuses it (api/errors.ts), before a session is looked up
     if (missingHost(req)) {
-      reject(req, socket, 400, 'Bad Request', 'missing_host', MISSING_HOST);
+      reject(req, socket, 400, 'missing_host', MISSING_HOST);
       return;
     }
     if (!ours) {
-      reject(req, socket, 404, 'Not Found', 'not_found', `no route for GET ${path}`);
+      reject(req, socket, 404, 'not_found', `no route for GET ${path}`);
       return;
     }
     let id: string;
@@ -214,19 +211,19 @@ export class WsGateway {
       return;
     }
     if (!found) {
-      reject(req, socket, 404, 'Not Found', 'not_found', 'session not found or expired');
+      reject(req, socket, 404, 'not_found', 'session not found or expired');
       return;
     }
     const params = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
     const afterRaw = params.get('after');
     const after = afterRaw === null || afterRaw === '' ? null : parseSeq(afterRaw);
     if (after === undefined) {
-      reject(req, socket, 400, 'Bad Request', 'invalid_params', 'after: must be a non-negative integer');
+      reject(req, socket, 400, 'invalid_params', 'after: must be a non-negative integer');
       return;
     }
     const format = params.get('format');
     if (format !== null && format !== 'json' && format !== 'text') {
-      reject(req, socket, 400, 'Bad Request', 'invalid_params', 'format: must be json or text');
+      reject(req, socket, 400, 'invalid_params', 'format: must be json or text');
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
