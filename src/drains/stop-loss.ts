@@ -2,7 +2,9 @@
 // lost silently (SPEC 6.5). The lines a drain still holds when the flush
 // bound passes, and the drops it still owes an L10 line, are counted per
 // drain and saved in <data dir>/drain-losses.json; the next start reads the
-// file (and removes it), and each drain that is still there begins with
+// file (and keeps it: the stop after rewrites it with what is still
+// unreported, or removes it, so a crash before the L10 line went out
+// announces it again rather than never), and each drain that is still there begins with
 // `Error L10 (output buffer overflow): N messages dropped since T.`, as
 // distributed mode announces lines a stop could not write to Redis
 // (cluster/unwritten.ts). Counts only, never lines. A file that cannot be
@@ -34,7 +36,7 @@ function valid(x: unknown): x is DrainLoss {
   return typeof l === 'object' && l !== null && typeof l.app === 'string' && typeof l.drain === 'string' && Number.isSafeInteger(l.lines) && l.lines > 0 && Number.isFinite(l.sinceMs);
 }
 
-/** Read what saveDrainLosses wrote, and remove the file. */
+/** Read what saveDrainLosses wrote (the file stays until the next stop's save: see the top). */
 export async function loadDrainLosses(dataDir: string, log: Log): Promise<DrainLoss[]> {
   const path = join(dataDir, DRAIN_LOSSES_FILE);
   let text: string;
@@ -51,6 +53,5 @@ export async function loadDrainLosses(dataDir: string, log: Log): Promise<DrainL
   } catch (err) {
     log.warn({ at: 'drains.losses_unreadable', path, err: (err as Error).message }, 'the drain losses of the last stop could not be read; not announced');
   }
-  await unlinkIfThere(path).catch(() => {});
   return losses;
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +202,7 @@ test('SIGTERM: lines a drain could not deliver within the flush bound are announ
   const env = { LOGPLANE_DRAIN_ALLOW_PRIVATE: '1', LOGPLANE_DRAIN_FLUSH_TIMEOUT_MS: '500', LOGPLANE_DRAIN_RESPONSE_TIMEOUT_MS: '60000' };
   const srv = await spawnServer({ dataDir, env });
   let again: Awaited<ReturnType<typeof spawnServer>> | null = null;
+  let crashed: Awaited<ReturnType<typeof spawnServer>> | null = null;
   const post = async (url: string, token: string, msgs: string[]) => {
     const body = msgs.map((msg) => `<190>1 2024-05-06T07:08:09Z host ${token} web.1 - - ${msg}`).map((m) => `${Buffer.byteLength(m)} ${m}`).join('');
     const res = await fetch(`${url}/logs`, { method: 'POST', headers: { 'content-type': 'application/logplex-1', authorization: `Basic ${Buffer.from(`token:${token}`).toString('base64')}` }, body });
@@ -217,6 +218,10 @@ test('SIGTERM: lines a drain could not deliver within the flush bound are announ
     await post(srv.url, token, ['second', 'third']);
     srv.child.kill('SIGTERM');
     assert.equal((await srv.exited).code, 0, srv.stderr());
+    // a start that crashes before its L10 line went out (the endpoint still hangs): the next start announces it again
+    crashed = await spawnServer({ dataDir, env });
+    assert.ok(existsSync(join(dataDir, 'drain-losses.json')), 'the losses stay on disk until they are announced and a stop saves again');
+    await crashed.stop('SIGKILL');
     r.mode = 'ok';
     again = await spawnServer({ dataDir, env });
     await post(again.url, token, ['after the restart']);
@@ -229,6 +234,7 @@ test('SIGTERM: lines a drain could not deliver within the flush bound are announ
     assert.match(metrics, /^logplane_drain_lines_dropped_total\{kind="http",reason="stop"\} 3$/m);
   } finally {
     await srv.stop('SIGKILL');
+    await crashed?.stop('SIGKILL');
     await again?.stop('SIGKILL');
     await r.close();
     rmSync(dataDir, { recursive: true, force: true });
